@@ -1,0 +1,3 @@
+// PLACEHOLDER until the gate engineer's Action lands.
+import { setFailed } from '@actions/core';
+setFailed('modelgate action: not built yet');

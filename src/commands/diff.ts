@@ -1,0 +1,6 @@
+import type { Command } from '../cli/context.js';
+import { ModelgateError } from '../errors.js';
+
+export const run: Command = async () => {
+  throw new ModelgateError('E_NOT_READY', 'modelgate diff is being built', 1);
+};

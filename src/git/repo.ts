@@ -1,0 +1,229 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ModelgateError, ExitCode, serviceError } from '../errors.js';
+
+export interface GitRunOptions {
+  input?: string | Buffer;
+  env?: Record<string, string | undefined>;
+  /** Exit codes that are answers rather than failures (e.g. 1 for `diff --quiet`). */
+  okCodes?: number[];
+}
+
+export interface GitResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface Identity {
+  name: string;
+  email: string;
+}
+
+export const BOT_IDENTITY: Identity = { name: 'modelgate[bot]', email: 'modelgate[bot]@users.noreply.github.com' };
+
+/** One change to a file in a commit: new content, or `null` to delete it. */
+export type FileChanges = Record<string, string | null>;
+
+/**
+ * The registry repository, through the git command line. git is on every CI runner and is far
+ * faster than walking objects in-process on registries of 100,000 manifests; every call goes
+ * through `run`, which turns failures into typed errors without echoing credentials.
+ */
+export class GitRepo {
+  constructor(readonly dir: string) {}
+
+  run(args: string[], options: GitRunOptions = {}): Promise<GitResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('git', args, {
+        cwd: this.dir,
+        env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...options.env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stderr.on('data', (b: Buffer) => err.push(b));
+      child.on('error', (e) => reject(serviceError('E_GIT', `git could not be started: ${e.message}`, e)));
+      child.on('close', (code) => {
+        const result = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code: code ?? -1 };
+        if (code === 0 || options.okCodes?.includes(result.code)) resolve(result);
+        else reject(gitError(args, result));
+      });
+      child.stdin.on('error', () => {});
+      child.stdin.end(options.input ?? '');
+    });
+  }
+
+  async out(args: string[], options?: GitRunOptions): Promise<string> {
+    return (await this.run(args, options)).stdout;
+  }
+
+  /** Full object id of a revision, or undefined when it does not exist. */
+  async resolve(rev: string): Promise<string | undefined> {
+    const r = await this.run(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { okCodes: [1, 128] });
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  }
+
+  /** A file's content at a revision, or undefined when the path does not exist there. */
+  async readFileAt(rev: string, path: string): Promise<string | undefined> {
+    const r = await this.run(['cat-file', 'blob', `${rev}:${path}`], { okCodes: [128] });
+    return r.code === 0 ? r.stdout : undefined;
+  }
+
+  /** Entries under `path` at `rev` (recursive), with blob ids: a cache key that changes with content. */
+  async listTree(rev: string, path: string): Promise<Array<{ path: string; oid: string }>> {
+    const r = await this.run(['ls-tree', '-r', '-z', '--full-tree', rev, '--', path], { okCodes: [128] });
+    if (r.code !== 0) return [];
+    const entries: Array<{ path: string; oid: string }> = [];
+    for (const line of r.stdout.split('\0')) {
+      if (!line) continue;
+      const tab = line.indexOf('\t');
+      const [, type, oid] = line.slice(0, tab).split(' ');
+      if (type === 'blob') entries.push({ path: line.slice(tab + 1), oid: oid! });
+    }
+    return entries;
+  }
+
+  /** Reads many blobs in one `git cat-file --batch` process. */
+  async readBlobs(oids: string[]): Promise<Map<string, Buffer>> {
+    const result = new Map<string, Buffer>();
+    if (oids.length === 0) return result;
+    const raw = await new Promise<Buffer>((resolve, reject) => {
+      const child = spawn('git', ['cat-file', '--batch'], { cwd: this.dir, stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(serviceError('E_GIT', 'git cat-file --batch failed'))));
+      child.stdin.end(oids.join('\n') + '\n');
+    });
+    let pos = 0;
+    for (const oid of oids) {
+      const nl = raw.indexOf(10, pos);
+      const header = raw.subarray(pos, nl).toString();
+      const [, type, size] = header.split(' ');
+      pos = nl + 1;
+      if (type === 'missing' || size === undefined) continue;
+      const n = Number(size);
+      result.set(oid, raw.subarray(pos, pos + n));
+      pos += n + 1;
+    }
+    return result;
+  }
+
+  /** Paths changed between two revisions, with their status letter (A, M, D, R…). */
+  async changedFiles(base: string, head: string): Promise<Array<{ status: string; path: string }>> {
+    const out = await this.out(['diff', '--name-status', '-z', '--no-renames', base, head]);
+    const parts = out.split('\0');
+    const files: Array<{ status: string; path: string }> = [];
+    for (let i = 0; i + 1 < parts.length; i += 2) files.push({ status: parts[i]!, path: parts[i + 1]! });
+    return files;
+  }
+
+  /** The configured identity, or undefined when none is set. */
+  async identity(): Promise<Identity | undefined> {
+    const name = (await this.run(['config', 'user.name'], { okCodes: [1] })).stdout.trim();
+    const email = (await this.run(['config', 'user.email'], { okCodes: [1] })).stdout.trim();
+    return name ? { name, email: email || `${name}@users.noreply.github.com` } : undefined;
+  }
+
+  /**
+   * Creates a commit on top of `parent` (or a root commit) that applies `files`, without
+   * touching the work tree or the index: a private index file is built from the parent's tree.
+   * Retrying against a new parent after a rejected push is just calling this again.
+   */
+  async commitChanges(opts: { parent?: string; files: FileChanges; message: string; author?: Identity }): Promise<string> {
+    const tmp = await mkdtemp(join(tmpdir(), 'modelgate-index-'));
+    const env: Record<string, string> = { GIT_INDEX_FILE: join(tmp, 'index') };
+    if (opts.author) {
+      Object.assign(env, {
+        GIT_AUTHOR_NAME: opts.author.name,
+        GIT_AUTHOR_EMAIL: opts.author.email,
+        GIT_COMMITTER_NAME: opts.author.name,
+        GIT_COMMITTER_EMAIL: opts.author.email,
+      });
+    }
+    try {
+      if (opts.parent) await this.run(['read-tree', opts.parent], { env });
+      const lines: string[] = [];
+      for (const [path, content] of Object.entries(opts.files)) {
+        if (content === null) {
+          lines.push(`0 ${'0'.repeat(40)}\t${path}`);
+        } else {
+          const oid = (await this.out(['hash-object', '-w', '--stdin'], { input: content })).trim();
+          lines.push(`100644 ${oid}\t${path}`);
+        }
+      }
+      await this.run(['update-index', '-z', '--index-info'], { env, input: lines.map((l) => l + '\0').join('') });
+      const tree = (await this.out(['write-tree'], { env })).trim();
+      const args = ['commit-tree', tree, '-F', '-'];
+      if (opts.parent) args.push('-p', opts.parent);
+      return (await this.out(args, { env, input: opts.message })).trim();
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Tree id of a commit: equal trees mean a commit would change nothing. */
+  async treeOf(commit: string): Promise<string> {
+    return (await this.out(['rev-parse', `${commit}^{tree}`])).trim();
+  }
+
+  /**
+   * Moves the checked-out branch forward to `commit`, updating only the files that differ.
+   * Refuses (exit 1) when local changes would be overwritten.
+   */
+  async fastForward(commit: string): Promise<void> {
+    await this.run(['merge', '--ff-only', '--quiet', commit]);
+  }
+
+  async currentBranch(): Promise<string | undefined> {
+    const r = await this.run(['symbolic-ref', '--quiet', '--short', 'HEAD'], { okCodes: [1, 128] });
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  }
+
+  /**
+   * Pushes `commit` to `remote`'s `branch`. Returns false when the remote refused because it
+   * moved on (non-fast-forward), so the caller can fetch, rebuild and retry; never forces.
+   */
+  async push(remote: string, commit: string, branch: string): Promise<boolean> {
+    const r = await this.run(['push', '--porcelain', remote, `${commit}:refs/heads/${branch}`], { okCodes: [1] });
+    if (r.code === 0) return true;
+    if (/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref/.test(r.stdout + r.stderr)) return false;
+    throw gitError(['push', remote, branch], r);
+  }
+
+  /** Fetches `branch` from `remote` and returns the commit it points at (undefined when absent). */
+  async fetchBranch(remote: string, branch: string): Promise<string | undefined> {
+    const r = await this.run(['fetch', '--quiet', '--no-tags', remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`], { okCodes: [128] });
+    if (r.code !== 0) {
+      if (/couldn't find remote ref/i.test(r.stderr)) return undefined;
+      throw gitError(['fetch', remote, branch], r);
+    }
+    return this.resolve(`refs/remotes/${remote}/${branch}`);
+  }
+}
+
+/** Strips credentials that a remote URL may carry before a message is shown. */
+export function redactUrl(text: string): string {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, '$1***@');
+}
+
+function gitError(args: string[], result: GitResult): ModelgateError {
+  const remoteOp = ['push', 'fetch', 'clone', 'ls-remote', 'pull'].includes(args[0] ?? '');
+  const detail = redactUrl(result.stderr.trim().split('\n').filter(Boolean).slice(-3).join('; '));
+  return new ModelgateError(
+    remoteOp ? 'E_GIT_REMOTE' : 'E_GIT',
+    `git ${args[0]} failed${detail ? `: ${detail}` : ''}`,
+    remoteOp ? ExitCode.service : ExitCode.content,
+    { exitCode: result.code },
+  );
+}
+
+/** Bounded, jittered backoff for retrying a rejected push. */
+export async function backoff(attempt: number, baseMs = 100, capMs = 3000): Promise<void> {
+  const ceiling = Math.min(capMs, baseMs * 2 ** attempt);
+  await new Promise((r) => setTimeout(r, Math.random() * ceiling));
+}

@@ -1,0 +1,8 @@
+/** modelgate's library API: the pure core and the adapters the CLI and the Action are built from. */
+export * from './errors.js';
+export * from './manifest/types.js';
+export * from './manifest/problem.js';
+export { loadManifest, type DocumentKind, type Loaded } from './manifest/load.js';
+export * from './registry/layout.js';
+export * from './registry/source.js';
+export { GitRepo } from './git/repo.js';

@@ -1,0 +1,122 @@
+/** The four kinds of document a registry holds (SPEC §1–§3). Shapes match `schemas/`. */
+
+export const STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const FORMATS = ['joblib', 'pickle', 'onnx', 'safetensors', 'pt', 'mlflow', 'savedmodel', 'other'] as const;
+export type ArtifactFormat = (typeof FORMATS)[number];
+
+export interface EnvironmentConfig {
+  stage: Stage;
+  path: string;
+  namespace?: string;
+}
+
+export interface WebhookConfig {
+  url: string;
+  secretEnv?: string;
+  format?: 'standard' | 'slack';
+}
+
+export interface Registry {
+  apiVersion: 'modelgate.dev/v1';
+  kind: 'Registry';
+  storage: { uri: string; region?: string; endpoint?: string; forcePathStyle?: boolean };
+  environments?: Record<string, EnvironmentConfig>;
+  github?: { repository: string };
+  webhooks?: WebhookConfig[];
+}
+
+export interface ModelDeploy {
+  /** KServe InferenceService (default) or a plain Deployment running `image`. */
+  kind?: 'InferenceService' | 'Deployment';
+  modelFormat?: string;
+  runtime?: string;
+  image?: string;
+  port?: number;
+  replicas?: number;
+  resources?: Record<string, unknown>;
+}
+
+export interface Model {
+  apiVersion: 'modelgate.dev/v1';
+  kind: 'Model';
+  name: string;
+  description?: string;
+  owners?: string[];
+  retired?: boolean;
+  deploy?: ModelDeploy;
+}
+
+export interface ArtifactFile {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface Artifact {
+  uri: string;
+  sha256: string;
+  size: number;
+  files?: ArtifactFile[];
+}
+
+export interface Lineage {
+  code?: { repository?: string; commit?: string; path?: string; dirty?: boolean };
+  data?: Array<{ id: string; uri?: string; sha256?: string }>;
+  run?: { id?: string; url?: string; system?: string };
+  environment?: { python?: string; requirements?: string; image?: string; node?: string };
+}
+
+export interface ModelVersion {
+  apiVersion: 'modelgate.dev/v1';
+  kind: 'ModelVersion';
+  model: string;
+  version: number;
+  stage: Stage;
+  createdAt: string;
+  createdBy?: string;
+  description?: string;
+  artifact: Artifact;
+  format: ArtifactFormat;
+  framework?: { name: string; version?: string };
+  metrics?: Record<string, number>;
+  parameters?: Record<string, string | number | boolean>;
+  signature?: { inputs?: Array<{ name: string; type: string }>; outputs?: Array<{ name: string; type: string }> };
+  lineage?: Lineage;
+  annotations?: Record<string, string>;
+}
+
+export interface Threshold {
+  min?: number;
+  max?: number;
+}
+
+export interface ApprovalGroup {
+  count: number;
+  teams?: string[];
+  users?: string[];
+}
+
+export interface PolicyRule {
+  name?: string;
+  to?: Stage;
+  from?: Stage[];
+  paths?: string[];
+  /** Annotation keys this rule covers (an `annotate` change). */
+  annotations?: string[];
+  previously?: Stage;
+  allowSkip?: boolean;
+  approvals?: ApprovalGroup[];
+  metrics?: Record<string, Threshold>;
+  champion?: Record<string, { maxRegression: number }>;
+  requiredFields?: string[];
+  artifact?: 'full' | 'exists';
+}
+
+export interface PromotionPolicy {
+  apiVersion: 'modelgate.dev/v1';
+  kind: 'PromotionPolicy';
+  rules: PolicyRule[];
+  models?: Record<string, { rules: PolicyRule[] }>;
+}

@@ -1,0 +1,72 @@
+import { usageError } from '../errors.js';
+import { STAGES, type Stage } from '../manifest/types.js';
+
+/** SPEC §1: ASCII only, 1–63 characters, no leading or trailing dash. */
+export const MODEL_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export const REGISTRY_FILE = 'modelgate.yaml';
+export const POLICY_FILE = 'policies/promotion.yaml';
+export const MODELS_DIR = 'models';
+
+export function isModelName(name: string): boolean {
+  return MODEL_NAME.test(name);
+}
+
+/** Positive integer without sign, leading zeros or exponent. */
+export function isVersionNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
+}
+
+export function assertModelName(name: string): string {
+  if (!isModelName(name)) {
+    throw usageError(`invalid model name ${JSON.stringify(name)}: use lowercase letters, digits and dashes (${MODEL_NAME.source})`);
+  }
+  return name;
+}
+
+/** Paths are only ever built from a validated name and version, never from raw input. */
+export function modelFile(model: string): string {
+  return `${MODELS_DIR}/${assertModelName(model)}/model.yaml`;
+}
+
+export function versionsDir(model: string): string {
+  return `${MODELS_DIR}/${assertModelName(model)}/versions`;
+}
+
+export function versionFile(model: string, version: number): string {
+  if (!isVersionNumber(version)) throw usageError(`invalid version ${String(version)}: versions are integers from 1`);
+  return `${versionsDir(model)}/${version}.yaml`;
+}
+
+export type ManifestPath =
+  | { kind: 'Model'; model: string }
+  | { kind: 'ModelVersion'; model: string; version: number };
+
+/** Classifies a registry-relative path; undefined for anything that is not a model manifest. */
+export function parseManifestPath(path: string): ManifestPath | undefined {
+  const m = /^models\/([^/]+)\/(?:model\.yaml|versions\/([1-9][0-9]{0,8})\.yaml)$/.exec(path);
+  if (!m || !isModelName(m[1]!)) return undefined;
+  return m[2] === undefined ? { kind: 'Model', model: m[1]! } : { kind: 'ModelVersion', model: m[1]!, version: Number(m[2]) };
+}
+
+/** Stage names compare case-insensitively on the command line: `fraud@production`. */
+export function parseStage(text: string): Stage | undefined {
+  return STAGES.find((s) => s.toLowerCase() === text.toLowerCase());
+}
+
+export type ModelRef =
+  | { model: string; selector: 'latest' }
+  | { model: string; selector: 'version'; version: number }
+  | { model: string; selector: 'stage'; stage: Stage };
+
+/** `fraud`, `fraud@3`, `fraud@production`. */
+export function parseModelRef(text: string): ModelRef {
+  const at = text.indexOf('@');
+  const model = assertModelName(at < 0 ? text : text.slice(0, at));
+  if (at < 0) return { model, selector: 'latest' };
+  const rest = text.slice(at + 1);
+  if (/^[1-9][0-9]{0,8}$/.test(rest)) return { model, selector: 'version', version: Number(rest) };
+  const stage = parseStage(rest);
+  if (stage) return { model, selector: 'stage', stage };
+  throw usageError(`invalid reference ${JSON.stringify(text)}: expected <model>, <model>@<version> or <model>@<stage>`);
+}

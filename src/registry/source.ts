@@ -1,0 +1,102 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { GitRepo } from '../git/repo.js';
+
+/**
+ * Read-only view of a registry's files: the work tree, or a commit's objects. Paths are
+ * registry-relative with forward slashes. The gate reads a pull request's head through a
+ * `GitTreeSource`, as data, never checking it out.
+ */
+export interface RegistrySource {
+  /** For messages: "work tree" or a commit id. */
+  readonly label: string;
+  readFile(path: string): Promise<string | undefined>;
+  /** Names of the entries directly under `path` (files and folders); empty when absent. */
+  listDir(path: string): Promise<string[]>;
+}
+
+export class WorktreeSource implements RegistrySource {
+  readonly label = 'work tree';
+  constructor(readonly root: string) {}
+
+  async readFile(path: string): Promise<string | undefined> {
+    try {
+      return await readFile(join(this.root, path), 'utf8');
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async listDir(path: string): Promise<string[]> {
+    try {
+      return await readdir(join(this.root, path));
+    } catch (e) {
+      if (isMissing(e)) return [];
+      throw e;
+    }
+  }
+}
+
+/** A commit's tree, read from local git objects; the tree listing is loaded once per folder. */
+export class GitTreeSource implements RegistrySource {
+  private readonly dirs = new Map<string, Promise<Map<string, { type: string; oid: string }>>>();
+
+  constructor(
+    readonly repo: GitRepo,
+    readonly commit: string,
+    /** Path of the registry inside the repository ('' for the root). */
+    readonly prefix = '',
+  ) {}
+
+  get label(): string {
+    return this.commit.slice(0, 12);
+  }
+
+  private full(path: string): string {
+    return this.prefix ? `${this.prefix}/${path}` : path;
+  }
+
+  private entries(path: string) {
+    let p = this.dirs.get(path);
+    if (!p) {
+      p = this.repo.run(['ls-tree', '-z', this.commit, '--', `${this.full(path).replace(/\/$/, '')}/`], { okCodes: [128] }).then((r) => {
+        const map = new Map<string, { type: string; oid: string }>();
+        if (r.code !== 0) return map;
+        for (const line of r.stdout.split('\0')) {
+          if (!line) continue;
+          const tab = line.indexOf('\t');
+          const [, type, oid] = line.slice(0, tab).split(' ');
+          const name = line.slice(tab + 1).split('/').pop()!;
+          map.set(name, { type: type!, oid: oid! });
+        }
+        return map;
+      });
+      this.dirs.set(path, p);
+    }
+    return p;
+  }
+
+  async readFile(path: string): Promise<string | undefined> {
+    const slash = path.lastIndexOf('/');
+    const entry = (await this.entries(slash < 0 ? '' : path.slice(0, slash))).get(path.slice(slash + 1));
+    if (!entry || entry.type !== 'blob') return undefined;
+    return (await this.repo.readBlobs([entry.oid])).get(entry.oid)?.toString('utf8');
+  }
+
+  async listDir(path: string): Promise<string[]> {
+    return [...(await this.entries(path)).keys()];
+  }
+
+  /** Blob ids of the entries under `path`: a content-derived cache key for each file. */
+  async blobIds(path: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const [name, e] of await this.entries(path)) if (e.type === 'blob') out.set(name, e.oid);
+    return out;
+  }
+}
+
+function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
