@@ -31,7 +31,8 @@ export const nodeId = (prefix: string, id: number) =>
   `${prefix}_kwDO${Buffer.from(String(id)).toString('base64url')}`;
 
 export function userJson(u: UserRecord, urls: Urls) {
-  const api = `${urls.api}/users/${u.login}`;
+  // GitHub percent-encodes bot logins in URLs (`dependabot%5Bbot%5D`) and links bots to their app.
+  const api = `${urls.api}/users/${encodeURIComponent(u.login)}`;
   return {
     login: u.login,
     id: u.id,
@@ -39,7 +40,7 @@ export function userJson(u: UserRecord, urls: Urls) {
     avatar_url: `${urls.web}/avatars/u/${u.id}?v=4`,
     gravatar_id: '',
     url: api,
-    html_url: `${urls.web}/${u.login}`,
+    html_url: u.type === 'Bot' ? `${urls.web}/apps/${u.login.replace(/\[bot\]$/, '')}` : `${urls.web}/${u.login}`,
     followers_url: `${api}/followers`,
     following_url: `${api}/following{/other_user}`,
     gists_url: `${api}/gists{/gist_id}`,

@@ -1,0 +1,171 @@
+// Test-side companions of the GitHub emulator (src/local/github-emulator.ts): a validator that
+// checks every response against GitHub's OpenAPI description, and webhook payloads built from
+// GitHub's real example events. Devdependencies are fine here; the emulator itself uses none.
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import {
+  startGitHubEmulator,
+  type EmulatedPull,
+  type EmulatedResponse,
+  type EmulatedReview,
+  type GitHubEmulator,
+  type GitHubEmulatorOptions,
+} from '../../src/local/github-emulator.js';
+
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
+
+const SUBSET_ID = 'github-openapi-subset';
+const subset = JSON.parse(readFileSync(new URL('../fixtures/github/openapi-subset.json', import.meta.url), 'utf8')) as {
+  paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>>;
+};
+
+const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
+
+export interface GitHubResponseValidator {
+  /** Plug into `startGitHubEmulator({ onResponse })`: records a violation for every invalid body. */
+  onResponse(response: EmulatedResponse): void;
+  /** Why `response` is not what GitHub's description allows; empty when it is valid. */
+  validate(response: EmulatedResponse): string[];
+  /** Every violation seen by onResponse, one line each. */
+  readonly violations: string[];
+  /** Number of responses onResponse checked. */
+  readonly checked: number;
+}
+
+/**
+ * Checks responses against test/fixtures/github/openapi-subset.json (extracted from
+ * @octokit/openapi by scripts/extract-github-openapi.mjs). A declared status is checked against
+ * its schema; an error status the operation does not declare (401, an injected 500…) and any
+ * unknown route against GitHub's `basic-error`; an undeclared success status is a violation.
+ */
+export function createGitHubResponseValidator(): GitHubResponseValidator {
+  const ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false });
+  addFormats(ajv);
+  ajv.addSchema(subset, SUBSET_ID);
+  const cache = new Map<string, ValidateFunction>();
+  const compile = (pointer: string) => {
+    let fn = cache.get(pointer);
+    if (!fn) {
+      fn = ajv.compile({ $ref: `${SUBSET_ID}#${pointer}` });
+      cache.set(pointer, fn);
+    }
+    return fn;
+  };
+  const basicError = '/components/schemas/basic-error';
+
+  function validate(r: EmulatedResponse): string[] {
+    const where = `${r.method} ${r.route ?? '(unknown route)'} → ${r.status}`;
+    let pointer: string | undefined;
+    if (r.route === null) {
+      if (r.status !== 404) return [`${where}: an unknown route must answer 404`];
+      pointer = basicError;
+    } else {
+      const op = subset.paths[r.route]?.[r.method.toLowerCase()];
+      if (!op) return [`${where}: the operation is not in the OpenAPI subset`];
+      const declared = op.responses[String(r.status)];
+      if (declared?.content?.['application/json'])
+        pointer = `/paths/${escapePointer(r.route)}/${r.method.toLowerCase()}/responses/${r.status}/content/application~1json/schema`;
+      else if (declared && r.body === undefined) return [];
+      else if (r.status >= 400) pointer = basicError;
+      else return [`${where}: status ${r.status} is not declared for this operation`];
+    }
+    const fn = compile(pointer);
+    if (fn(r.body)) return [];
+    return (fn.errors ?? []).slice(0, 10).map((e) => `${where}: ${e.instancePath || '(body)'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
+  }
+
+  const violations: string[] = [];
+  let checked = 0;
+  return {
+    validate,
+    violations,
+    get checked() {
+      return checked;
+    },
+    onResponse(r) {
+      checked++;
+      violations.push(...validate(r));
+    },
+  };
+}
+
+/** An emulator whose every response goes through a fresh validator (`emulator.validator`). */
+export async function startValidatedGitHubEmulator(
+  options: Omit<GitHubEmulatorOptions, 'onResponse'> = {},
+): Promise<GitHubEmulator & { validator: GitHubResponseValidator }> {
+  const validator = createGitHubResponseValidator();
+  const emulator = await startGitHubEmulator({ ...options, onResponse: (r) => validator.onResponse(r) });
+  return Object.assign(emulator, { validator });
+}
+
+// ---- webhook payloads -------------------------------------------------------------------
+
+interface ExampleEvent {
+  name: string;
+  examples: Array<Record<string, unknown> & { action?: string }>;
+}
+const examples = createRequire(import.meta.url)('@octokit/webhooks-examples') as ExampleEvent[];
+
+function example(name: string, action: string): Record<string, unknown> {
+  const found = examples.find((e) => e.name === name)?.examples.find((e) => e.action === action);
+  if (!found) throw new Error(`@octokit/webhooks-examples has no ${name}.${action}`);
+  return structuredClone(found);
+}
+
+/** Starts from GitHub's example and keeps only what describes this emulator's world. */
+function overwrite(base: Record<string, unknown>, pull: EmulatedPull, simple: boolean) {
+  const json = pull.toJSON() as Record<string, unknown> & { base: { repo: Record<string, unknown> } };
+  const pr = { ...(base.pull_request as Record<string, unknown>), ...json };
+  if (simple) for (const k of ['merged', 'mergeable', 'rebaseable', 'mergeable_state', 'merged_by', 'comments', 'review_comments', 'maintainer_can_modify', 'commits', 'additions', 'deletions', 'changed_files']) delete pr[k];
+  delete base.installation;
+  delete base.organization;
+  delete base.enterprise;
+  base.pull_request = pr;
+  base.repository = { ...(base.repository as Record<string, unknown>), ...json.base.repo };
+  return json;
+}
+
+export type PullRequestAction = 'opened' | 'synchronize' | 'reopened' | 'edited' | 'closed';
+
+/**
+ * A `pull_request` / `pull_request_target` payload (same shape) for `pull`, from GitHub's real
+ * example with repository, number, head/base sha and refs, and user replaced.
+ * For `synchronize`, `before` is the previous head sha when given.
+ */
+export function pullRequestEvent(pull: EmulatedPull, action: PullRequestAction = 'opened', opts: { before?: string } = {}) {
+  const payload = example('pull_request', action);
+  const json = overwrite(payload, pull, false);
+  payload.action = action;
+  payload.number = pull.number;
+  payload.sender = json.user;
+  if (action === 'synchronize') {
+    payload.before = opts.before ?? payload.before;
+    payload.after = pull.head.sha;
+  }
+  return payload;
+}
+
+/** A `pull_request_review` payload for `review` (default: the pull's latest) on `pull`. */
+export function pullRequestReviewEvent(pull: EmulatedPull, review: EmulatedReview | undefined = pull.reviews.at(-1), action: 'submitted' | 'dismissed' | 'edited' = 'submitted') {
+  if (!review) throw new Error('pullRequestReviewEvent: the pull has no review');
+  const payload = example('pull_request_review', action === 'edited' ? 'submitted' : action);
+  overwrite(payload, pull, true);
+  payload.action = action;
+  delete payload.number;
+  const rest = review.toJSON();
+  payload.review = { ...(payload.review as Record<string, unknown>), ...rest, body: review.body || null, state: review.state.toLowerCase() };
+  payload.sender = rest.user;
+  return payload;
+}
+
+/** Writes a payload where GITHUB_EVENT_PATH can point; returns the path. */
+export async function writeEventFile(dir: string, payload: unknown, name = 'event.json'): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, name);
+  await writeFile(path, JSON.stringify(payload, null, 2));
+  return path;
+}
