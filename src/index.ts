@@ -6,3 +6,7 @@ export { loadManifest, type DocumentKind, type Loaded } from './manifest/load.js
 export * from './registry/layout.js';
 export * from './registry/source.js';
 export { GitRepo } from './git/repo.js';
+export { LOAD_LIMITS, loadManifestWithPositions, locateField } from './manifest/load.js';
+export { schemas, validators } from './manifest/schemas.js';
+export { checkRegistry, type RegistryDocuments, type VersionFacts } from './manifest/semantic.js';
+export { validateRegistry, type RegistryValidation, type ValidateOptions } from './manifest/validate-registry.js';

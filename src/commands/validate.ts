@@ -1,6 +1,49 @@
-import type { Command } from '../cli/context.js';
-import { ModelgateError } from '../errors.js';
+import { stat } from 'node:fs/promises';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { ExitCode, usageError } from '../errors.js';
+import { formatProblem } from '../manifest/problem.js';
+import { validateRegistry } from '../manifest/validate-registry.js';
+import { locateRegistry } from '../registry/snapshot.js';
+import { WorktreeSource } from '../registry/source.js';
 
-export const run: Command = async () => {
-  throw new ModelgateError('E_NOT_READY', 'modelgate validate is being built', 1);
+const USAGE = 'validate [path…]';
+
+/**
+ * `modelgate validate [path…]`: the whole registry, or just the given files and folders (with
+ * the cross-file rules that involve them). One `file:line:col: message` per problem on stderr,
+ * or `{valid, problems}` with --json; exit 1 when anything is invalid.
+ */
+export const run: Command = async (ctx) => {
+  const { positionals } = parseCommandArgs(ctx.argv, {}, USAGE);
+  const root = locateRegistry(ctx.cwd, ctx.registry);
+  const only: string[] = [];
+  for (const arg of positionals) {
+    const abs = resolve(ctx.cwd, arg);
+    const rel = relative(root, abs);
+    if (rel.startsWith('..') || isAbsolute(rel)) throw usageError(`${arg} is outside the registry ${root}`);
+    try {
+      await stat(abs);
+    } catch {
+      throw usageError(`${arg}: no such file or folder`);
+    }
+    only.push(rel.split(sep).join('/'));
+  }
+
+  const result = await validateRegistry(new WorktreeSource(root), { only: positionals.length ? only : undefined });
+  if (positionals.length && result.checked === 0) {
+    throw usageError(`${positionals.join(' ')}: not registry manifests (modelgate.yaml, policies/promotion.yaml, models/<model>/…)`);
+  }
+
+  if (ctx.json) {
+    emit(ctx, { valid: result.valid, problems: result.problems, checked: result.checked }, () => '');
+  } else {
+    for (const p of result.problems) ctx.stderr(formatProblem(p) + '\n');
+    if (!ctx.quiet) {
+      const n = result.problems.length;
+      if (n) ctx.stderr(`${n} problem${n === 1 ? '' : 's'} in ${new Set(result.problems.map((p) => p.file)).size} file(s)\n`);
+      else ctx.stdout(`${result.checked} file${result.checked === 1 ? '' : 's'} checked, all valid\n`);
+    }
+  }
+  return result.valid ? ExitCode.ok : ExitCode.content;
 };

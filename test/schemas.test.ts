@@ -1,0 +1,71 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { describe, expect, it } from 'vitest';
+import { loadManifest, loadManifestWithPositions, type DocumentKind } from '../src/manifest/load.js';
+import { schemas, validators } from '../src/manifest/schemas.js';
+
+const FIXTURES = join(import.meta.dirname, 'fixtures/manifests');
+const KINDS: Record<string, DocumentKind> = {
+  registry: 'Registry',
+  model: 'Model',
+  'model-version': 'ModelVersion',
+  'promotion-policy': 'PromotionPolicy',
+};
+
+function fixtures(group: 'valid' | 'invalid') {
+  return Object.entries(KINDS).flatMap(([folder, kind]) =>
+    readdirSync(join(FIXTURES, group, folder))
+      .filter((f) => f.endsWith('.yaml'))
+      .sort()
+      .map((name) => {
+        const text = readFileSync(join(FIXTURES, group, folder, name), 'utf8');
+        // Invalid fixtures say what they expect on their first lines: `# expect: CODE line:col`, `# file: path`.
+        const expect = /^# expect: (\S+) (\d+):(\d+)$/m.exec(text);
+        const file = /^# file: (\S+)$/m.exec(text)?.[1] ?? `${group}/${folder}/${name}`;
+        return { id: `${folder}/${name}`, kind, text, file, expected: expect ? { code: expect[1]!, line: Number(expect[2]), col: Number(expect[3]) } : undefined };
+      }),
+  );
+}
+
+describe('shipped JSON Schemas', () => {
+  it('compile in ajv strict mode, on their own as well as through validators()', () => {
+    expect(() => validators()).not.toThrow();
+    for (const schema of Object.values(schemas)) {
+      const ajv = new Ajv2020({ strict: true, allowUnionTypes: true, validateFormats: false });
+      expect(() => ajv.compile(schema)).not.toThrow();
+      expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
+    }
+  });
+
+  it('forbid unknown fields on every object they describe', () => {
+    const walk = (node: unknown, at: string): string[] => {
+      if (!node || typeof node !== 'object') return [];
+      const n = node as Record<string, unknown>;
+      const here = n.type === 'object' && n.properties && n.additionalProperties !== false ? [at] : [];
+      return [...here, ...Object.entries(n).flatMap(([k, v]) => walk(v, `${at}/${k}`))];
+    };
+    expect(Object.entries(schemas).flatMap(([kind, s]) => walk(s, kind))).toEqual([]);
+  });
+});
+
+describe.each(fixtures('valid'))('valid fixture $id', ({ kind, text, file }) => {
+  it('loads without problems', () => {
+    expect(loadManifest(text, file, kind).problems).toEqual([]);
+    expect(loadManifestWithPositions(text, file, kind).problems).toEqual([]);
+  });
+  it('gives the same value on the fast and the position-keeping path', () => {
+    expect(loadManifest(text, file, kind).value).toEqual(loadManifestWithPositions(text, file, kind).value);
+  });
+});
+
+describe.each(fixtures('invalid'))('must-reject fixture $id', ({ kind, text, file, expected }) => {
+  it('is rejected with the expected code at the expected place', () => {
+    expect(expected, 'fixture lacks "# expect: CODE line:col"').toBeDefined();
+    const { value, problems } = loadManifest(text, file, kind);
+    expect(value).toBeUndefined();
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems[0]).toMatchObject({ file, code: expected!.code, line: expected!.line, col: expected!.col });
+    for (const p of problems) expect(p.message).not.toMatch(/undefined|\[object/);
+  });
+});

@@ -1,0 +1,201 @@
+import { cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli/main.js';
+import { loadManifest } from '../src/manifest/load.js';
+import { checkRegistry } from '../src/manifest/semantic.js';
+import type { ModelVersion, Registry } from '../src/manifest/types.js';
+import { directoryDigest } from '../src/store/digest.js';
+
+const TEMPLATE = join(import.meta.dirname, '../registry-template');
+const V1 = 'models/fraud-detector/versions/1.yaml';
+const V2 = 'models/fraud-detector/versions/2.yaml';
+const temps: string[] = [];
+afterAll(() => Promise.all(temps.map((d) => rm(d, { recursive: true, force: true }))));
+
+/** A fresh copy of registry-template/, optionally broken by `edit`. */
+async function registry(edit?: (root: string) => Promise<void>): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'mg-validate-'));
+  temps.push(root);
+  await cp(TEMPLATE, root, { recursive: true });
+  await edit?.(root);
+  return root;
+}
+
+async function replaceIn(root: string, file: string, from: string, to: string) {
+  const text = await readFile(join(root, file), 'utf8');
+  if (!text.includes(from)) throw new Error(`${file} does not contain ${from}`);
+  await writeFile(join(root, file), text.replace(from, to));
+}
+
+async function validate(cwd: string, ...args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(['validate', ...args], { cwd, env: {}, tty: false, stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
+  return { code, stdout, stderr, lines: stderr.split('\n').filter((l) => /^\S+:\d+(:\d+)?: /.test(l) || /^models\/\S+: /.test(l)) };
+}
+
+describe('modelgate validate', () => {
+  it('accepts the registry template as shipped', async () => {
+    const root = await registry();
+    const r = await validate(root);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('5 files checked, all valid\n');
+    const json = await validate(root, '--json');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({ valid: true, problems: [], checked: 5 });
+  });
+
+  it('rejects two versions in Production, pointing at the later one', async () => {
+    const root = await registry((r) => replaceIn(r, V2, 'stage: Staging', 'stage: Production'));
+    const r = await validate(root);
+    expect(r.code).toBe(1);
+    expect(r.lines).toEqual([
+      `${V2}:5:1: fraud-detector has 2 versions in Production (1, 2); at most one version of a model may be in Production: archive the others`,
+    ]);
+    const json = JSON.parse((await validate(root, '--json')).stdout);
+    expect(json.valid).toBe(false);
+    expect(json.problems).toMatchObject([{ file: V2, line: 5, col: 1, code: 'E_MULTIPLE_PRODUCTION' }]);
+  });
+
+  it('reports the model-wide rule when only the earlier file is named', async () => {
+    const root = await registry((r) => replaceIn(r, V2, 'stage: Staging', 'stage: Production'));
+    const r = await validate(root, V1);
+    expect(r.code).toBe(1);
+    expect(r.lines).toEqual([expect.stringMatching(new RegExp(`^${V2}:5:1: fraud-detector has 2 versions in Production`))]);
+  });
+
+  it('rejects an artifact URI outside the registry store', async () => {
+    const root = await registry((r) => replaceIn(r, V2, 'uri: file:///var/lib/modelgate/artifacts/', 'uri: s3://elsewhere/'));
+    const r = await validate(root);
+    expect(r.code).toBe(1);
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]).toMatch(new RegExp(`^${V2}:10:3: artifact\\.uri s3://elsewhere/fraud-detector/sha256/\\S+ is outside the registry's store file:///var/lib/modelgate/artifacts`));
+  });
+
+  it('rejects an artifact URI that embeds another digest', async () => {
+    const root = await registry((r) => replaceIn(r, V2, 'sha256/e15fd8ad', 'sha256/f15fd8ad'));
+    const r = await validate(root, '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).problems).toMatchObject([{ file: V2, line: 10, col: 3, code: 'E_ARTIFACT_URI' }]);
+  });
+
+  it('rejects a version file whose version differs from its name', async () => {
+    const v3 = 'models/fraud-detector/versions/3.yaml';
+    const root = await registry((r) => rename(join(r, V2), join(r, v3)));
+    const r = await validate(root);
+    expect(r.code).toBe(1);
+    expect(r.lines).toEqual([`${v3}:4:1: version is 2 but the file is 3.yaml; a version's number equals its file name`]);
+  });
+
+  it('rejects versions without a model.yaml', async () => {
+    const root = await registry((r) => rm(join(r, 'models/fraud-detector/model.yaml')));
+    const r = await validate(root);
+    expect(r.code).toBe(1);
+    expect(r.lines).toEqual(['models/fraud-detector/model.yaml: fraud-detector has 2 versions but no models/fraud-detector/model.yaml; add one (kind: Model, name: fraud-detector)']);
+  });
+
+  it('rejects invalid model folders and stray files', async () => {
+    const root = await registry(async (r) => {
+      await mkdir(join(r, 'models/Bad_Name/versions'), { recursive: true });
+      await writeFile(join(r, 'models/Bad_Name/versions/1.yaml'), 'x: 1\n');
+      await writeFile(join(r, 'models/fraud-detector/notes.txt'), 'hello\n');
+      await cp(join(r, V1), join(r, 'models/fraud-detector/versions/01.yaml'));
+      await writeFile(join(r, 'models/fraud-detector/README.md'), '# fraud\n');
+    });
+    const r = await validate(root, '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).problems.map((p: { file: string; code: string }) => [p.file, p.code])).toEqual([
+      ['models/Bad_Name', 'E_MODEL_NAME'],
+      ['models/fraud-detector/notes.txt', 'E_STRAY_FILE'],
+      ['models/fraud-detector/versions/01.yaml', 'E_STRAY_FILE'],
+    ]);
+  });
+
+  it('reports hostile and invalid documents with file, line and column', async () => {
+    const root = await registry(async (r) => {
+      await replaceIn(r, V1, 'metrics: {auc: 0.962', 'metrics: {auc: "0.962"');
+      await replaceIn(r, V2, 'model: fraud-detector', 'model: &m fraud-detector');
+      await replaceIn(r, 'modelgate.yaml', 'kind: Registry', 'kind: Registry\nstorage2: {}');
+    });
+    const r = await validate(root);
+    expect(r.code).toBe(1);
+    expect(r.lines).toEqual([
+      expect.stringMatching(/^modelgate\.yaml:\d+:1: unknown field "storage2"/),
+      `${V1}:15:11: metrics.auc must be a finite number, got the string "0.962"`,
+      `${V2}:3:8: model: YAML anchors (&m) are not allowed in manifests`,
+    ]);
+    expect(r.stderr).toMatch(/3 problems in 3 file\(s\)\n$/);
+  });
+
+  it('validates only the named files, relative to the current folder', async () => {
+    const root = await registry((r) => replaceIn(r, V1, 'metrics: {auc: 0.962', 'metrics: {auc: "0.962"'));
+    expect((await validate(join(root, 'models'), 'fraud-detector/versions/2.yaml')).code).toBe(0);
+    const r = await validate(join(root, 'models/fraud-detector'), 'versions');
+    expect(r.code).toBe(1);
+    expect(r.lines).toEqual([`${V1}:15:11: metrics.auc must be a finite number, got the string "0.962"`]);
+  });
+
+  it('exits 2 on usage errors', async () => {
+    const root = await registry(async (r) => writeFile(join(r, 'README.md'), '# registry\n'));
+    expect((await validate(root, 'models/nope.yaml')).code).toBe(2);
+    expect((await validate(root, '../outside.yaml')).code).toBe(2);
+    expect((await validate(root, 'README.md')).code).toBe(2);
+    expect((await validate(root, '--frobnicate')).code).toBe(2);
+    const outside = await mkdtemp(join(tmpdir(), 'mg-no-registry-'));
+    temps.push(outside);
+    expect((await validate(outside)).code).toBe(2);
+  });
+});
+
+describe('checkRegistry (pure cross-file rules)', () => {
+  const config: Registry = { apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: 's3://ml-models/registry/' } };
+  const files = [
+    { path: 'MLmodel', sha256: 'a'.repeat(64), size: 312 },
+    { path: 'data/model.pkl', sha256: 'b'.repeat(64), size: 3 },
+  ];
+  const digest = directoryDigest(files);
+  const version = (artifact: ModelVersion['artifact']): ModelVersion => ({
+    apiVersion: 'modelgate.dev/v1',
+    kind: 'ModelVersion',
+    model: 'churn',
+    version: 1,
+    stage: 'None',
+    createdAt: '2026-01-01T00:00:00Z',
+    format: 'mlflow',
+    artifact,
+  });
+  const check = (v: ModelVersion, paths = ['models/churn/model.yaml', 'models/churn/versions/1.yaml']) =>
+    checkRegistry({ config, models: [], versions: [{ file: 'models/churn/versions/1.yaml', value: v }], files: paths });
+
+  it('accepts a consistent directory artifact whose URI ends at its digest folder', () => {
+    expect(check(version({ uri: `s3://ml-models/registry/churn/sha256/${digest}/`, sha256: digest, size: 315, files }))).toEqual([]);
+  });
+
+  it('rejects a directory artifact whose digest, size or paths do not match its files', () => {
+    const wrong = 'c'.repeat(64);
+    const codes = (v: ModelVersion) => check(v).map((p) => [p.code, p.field]);
+    expect(codes(version({ uri: `s3://ml-models/registry/churn/sha256/${wrong}/`, sha256: wrong, size: 315, files }))).toEqual([['E_ARTIFACT_FILES', 'artifact.sha256']]);
+    expect(codes(version({ uri: `s3://ml-models/registry/churn/sha256/${digest}/`, sha256: digest, size: 316, files }))).toEqual([
+      ['E_ARTIFACT_FILES', 'artifact.size'],
+    ]);
+    const escaping = [{ path: '../etc/passwd', sha256: 'a'.repeat(64), size: 1 }];
+    expect(codes(version({ uri: `s3://ml-models/registry/churn/sha256/${digest}/`, sha256: digest, size: 1, files: escaping }))).toEqual([
+      ['E_ARTIFACT_FILES', 'artifact.files[0].path'],
+    ]);
+  });
+
+  it('rejects file artifacts without a file name, or under another model', () => {
+    const sha = 'd'.repeat(64);
+    expect(check(version({ uri: `s3://ml-models/registry/churn/sha256/${sha}/`, sha256: sha, size: 1 })).map((p) => p.code)).toEqual(['E_ARTIFACT_URI']);
+    expect(check(version({ uri: `s3://ml-models/registry/fraud/sha256/${sha}/m.onnx`, sha256: sha, size: 1 })).map((p) => p.code)).toEqual(['E_ARTIFACT_URI']);
+    expect(check(version({ uri: `s3://ml-models/registry-other/churn/sha256/${sha}/m.onnx`, sha256: sha, size: 1 })).map((p) => p.code)).toEqual(['E_ARTIFACT_URI']);
+  });
+
+  it('uses the same path rules as the loader', () => {
+    const v = loadManifest(`apiVersion: modelgate.dev/v1\nkind: Model\nname: churn\n`, 'models/churn/model.yaml', 'Model').value!;
+    expect(checkRegistry({ models: [{ file: 'models/other/model.yaml', value: v }], versions: [] }).map((p) => p.code)).toEqual(['E_PATH_MISMATCH']);
+  });
+});
