@@ -1,6 +1,86 @@
-import type { Command } from '../cli/context.js';
-import { ModelgateError } from '../errors.js';
+import { execFile } from 'node:child_process';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { promisify } from 'node:util';
+import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { GitRepo } from '../git/repo.js';
+import { instantiateTemplate, templateDir } from '../registry/template.js';
 
-export const run: Command = async () => {
-  throw new ModelgateError('E_NOT_READY', 'modelgate init is being built', 1);
+const USAGE = 'modelgate init <dir> [--store s3://bucket/prefix | file://path] [--github owner/repo]';
+const S3_URI = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:\/[^\s]*)?$/;
+const GITHUB_REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;
+
+/** `--store` as written → the `storage.uri` to record: no trailing slash, file paths absolute. */
+export function normalizeStore(store: string, cwd: string): string {
+  if (store.startsWith('file://')) {
+    const path = store.slice('file://'.length);
+    if (!path) throw usageError('--store file://: expected a folder, e.g. file:///var/lib/modelgate/artifacts');
+    const absolute = resolve(cwd, path).split(sep).join('/').replace(/\/+$/, '');
+    return `file://${absolute.startsWith('/') ? '' : '/'}${absolute}`;
+  }
+  const trimmed = store.replace(/\/+$/, '');
+  if (!S3_URI.test(trimmed)) throw usageError(`--store ${store}: expected s3://bucket/prefix or file://path`);
+  return trimmed;
+}
+
+/** `modelgate init`: a new registry from the template, git initialised, first commit. */
+export const run: Command = async (ctx) => {
+  const { values, positionals } = parseCommandArgs(ctx.argv, { store: { type: 'string' }, github: { type: 'string' } }, USAGE);
+  if (positionals.length !== 1) throw usageError(`expected one folder\nusage: ${USAGE}`);
+  const store = values.store === undefined ? undefined : normalizeStore(values.store, ctx.cwd);
+  if (values.github !== undefined && !GITHUB_REPO.test(values.github)) throw usageError(`--github ${values.github}: expected owner/repo`);
+  const dir = resolve(ctx.cwd, positionals[0]!);
+  await assertEmptyFolder(dir, positionals[0]!);
+
+  const template = templateDir();
+  if (!template) throw new ModelgateError('E_TEMPLATE_MISSING', 'registry-template/ is missing from this modelgate installation', ExitCode.content);
+  const files = instantiateTemplate(await readTree(template), { store, github: values.github });
+
+  await mkdir(dir, { recursive: true });
+  for (const [path, text] of files) {
+    await mkdir(dirname(join(dir, path)), { recursive: true });
+    await writeFile(join(dir, path), text);
+  }
+  const repo = new GitRepo(dir);
+  await gitInit(dir);
+  await repo.run(['add', '--all']);
+  const identity = (await repo.identity()) ?? { name: 'modelgate', email: 'modelgate@users.noreply.github.com' };
+  await repo.run(['-c', `user.name=${identity.name}`, '-c', `user.email=${identity.email}`, 'commit', '--quiet', '--no-verify', '-m', 'Create model registry (modelgate init)']);
+  const commit = (await repo.out(['rev-parse', 'HEAD'])).trim();
+
+  emit(ctx, { dir, commit, files: [...files.keys()].sort(), store: store ?? null, github: values.github ?? null }, () =>
+    [
+      `Created a model registry in ${relative(ctx.cwd, dir) || '.'} (${files.size} files, commit ${commit.slice(0, 10)}).`,
+      'Next: push it to GitHub, then register a version:',
+      `  modelgate --registry ${relative(ctx.cwd, dir) || '.'} register <model> <file> --stage Staging`,
+    ].join('\n'),
+  );
+  return 0;
 };
+
+async function assertEmptyFolder(dir: string, shown: string): Promise<void> {
+  const info = await stat(dir).catch(() => undefined);
+  if (!info) return;
+  if (!info.isDirectory()) throw new ModelgateError('E_TARGET_EXISTS', `${shown} exists and is not a folder`, ExitCode.usage);
+  if ((await readdir(dir)).length > 0) throw new ModelgateError('E_TARGET_NOT_EMPTY', `${shown} is not empty; init creates a registry in a new or empty folder`, ExitCode.usage);
+}
+
+/** Every file under `root`, by forward-slash relative path. */
+async function readTree(root: string): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const full = join(entry.parentPath, entry.name);
+    files.set(relative(root, full).split(sep).join('/'), await readFile(full, 'utf8'));
+  }
+  return new Map([...files].sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+async function gitInit(dir: string): Promise<void> {
+  try {
+    await promisify(execFile)('git', ['init', '--quiet', '-b', 'main', dir]);
+  } catch (e) {
+    throw new ModelgateError('E_GIT', `git init failed in ${dir}: ${(e as Error).message.split('\n')[0]}`, ExitCode.content);
+  }
+}

@@ -1,6 +1,57 @@
-import type { Command } from '../cli/context.js';
-import { ModelgateError } from '../errors.js';
+import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import type { ArtifactFile, ModelVersion, Registry } from '../manifest/types.js';
+import { parseModelRef } from '../registry/layout.js';
+import { openRegistry } from '../registry/snapshot.js';
 
-export const run: Command = async () => {
-  throw new ModelgateError('E_NOT_READY', 'modelgate resolve is being built', 1);
+const USAGE = 'modelgate resolve <ref> [--presign <seconds>]';
+/** S3 refuses presigned URLs valid for more than seven days. */
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+
+/** What serving needs to fetch and verify an artifact. */
+export interface ResolvedArtifact {
+  model: string;
+  version: number;
+  stage: string;
+  uri: string;
+  sha256: string;
+  size: number;
+  files?: ArtifactFile[];
+  url?: string;
+  expiresIn?: number;
+}
+
+/**
+ * Produces a time-limited URL for the artifact. Not available yet: the artifact store adds it.
+ * Kept as the single place to plug it in, so `resolve` itself does not change.
+ */
+async function presign(_config: Registry, _version: ModelVersion, _seconds: number): Promise<string> {
+  throw new ModelgateError('E_PRESIGN_UNAVAILABLE', '--presign is not available in this build of modelgate yet; resolve without it and fetch with `modelgate pull`', ExitCode.usage);
+}
+
+/** `modelgate resolve`: uri, sha256 and size of a version's artifact. */
+export const run: Command = async (ctx) => {
+  const { values, positionals } = parseCommandArgs(ctx.argv, { presign: { type: 'string' } }, USAGE);
+  if (positionals.length !== 1) throw usageError(`expected one reference (fraud, fraud@3, fraud@production)\nusage: ${USAGE}`);
+  const ref = parseModelRef(positionals[0]!);
+  let seconds: number | undefined;
+  if (values.presign !== undefined) {
+    seconds = /^[1-9][0-9]*$/.test(values.presign) ? Number(values.presign) : NaN;
+    if (!(seconds >= 1 && seconds <= MAX_PRESIGN_SECONDS)) throw usageError(`--presign ${values.presign}: expected a number of seconds from 1 to ${MAX_PRESIGN_SECONDS}`);
+  }
+  const { snapshot } = openRegistry(ctx);
+  const v = await snapshot.resolveRef(ref);
+  const resolved: ResolvedArtifact = { model: v.model, version: v.version, stage: v.stage, uri: v.artifact.uri, sha256: v.artifact.sha256, size: v.artifact.size };
+  if (v.artifact.files) resolved.files = v.artifact.files;
+  if (seconds !== undefined) {
+    resolved.url = await presign(await snapshot.config(), v, seconds);
+    resolved.expiresIn = seconds;
+  }
+  emit(ctx, resolved, () => {
+    const lines = [`model    ${v.model}@${v.version} (${v.stage})`, `uri      ${resolved.uri}`, `sha256   ${resolved.sha256}`, `size     ${resolved.size}`];
+    for (const f of resolved.files ?? []) lines.push(`file     ${f.path}  ${f.size}  ${f.sha256}`);
+    if (resolved.url) lines.push(`url      ${resolved.url}`, `expires  in ${resolved.expiresIn} s`);
+    return lines.join('\n');
+  });
+  return 0;
 };

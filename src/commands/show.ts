@@ -1,6 +1,22 @@
-import type { Command } from '../cli/context.js';
-import { ModelgateError } from '../errors.js';
+import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { usageError } from '../errors.js';
+import { formatVersion } from '../query/present.js';
+import { parseModelRef } from '../registry/layout.js';
+import { openRegistry, snapshotAt } from '../registry/snapshot.js';
 
-export const run: Command = async () => {
-  throw new ModelgateError('E_NOT_READY', 'modelgate show is being built', 1);
+const USAGE = 'modelgate show <ref> [--at <date-or-commit>]';
+
+/** `modelgate show`: one version, now or as the registry was at a commit or date. */
+export const run: Command = async (ctx) => {
+  const { values, positionals } = parseCommandArgs(ctx.argv, { at: { type: 'string' } }, USAGE);
+  if (positionals.length !== 1) throw usageError(`expected one reference (fraud, fraud@3, fraud@production)\nusage: ${USAGE}`);
+  const ref = parseModelRef(positionals[0]!);
+  const open = openRegistry(ctx);
+  const past = values.at === undefined ? undefined : await snapshotAt(open, values.at);
+  const version = await (past?.snapshot ?? open.snapshot).resolveRef(ref);
+  emit(ctx, version, () => {
+    const block = formatVersion(version);
+    return past ? `as of ${past.commit.slice(0, 12)} (${past.date})\n${block}` : block;
+  });
+  return 0;
 };

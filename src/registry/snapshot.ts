@@ -6,7 +6,9 @@ import { loadManifest, type DocumentKind, type KindMap } from '../manifest/load.
 import { formatProblem } from '../manifest/problem.js';
 import type { Model, ModelVersion, PromotionPolicy, Registry, Stage } from '../manifest/types.js';
 import { isModelName, modelFile, MODELS_DIR, POLICY_FILE, REGISTRY_FILE, versionFile, versionsDir, type ModelRef } from './layout.js';
-import { WorktreeSource, type RegistrySource } from './source.js';
+import { mayHaveStage } from './catalog.js';
+import { utc } from './history.js';
+import { GitTreeSource, WorktreeSource, type RegistrySource } from './source.js';
 
 /**
  * A registry as of one source (the work tree or a commit): typed, validated documents, loaded
@@ -17,22 +19,19 @@ export class RegistrySnapshot {
 
   constructor(readonly source: RegistrySource) {}
 
-  private load<K extends DocumentKind>(path: string, kind: K): Promise<KindMap[K] | undefined> {
+  private load<K extends DocumentKind>(path: string, kind: K, text?: string): Promise<KindMap[K] | undefined> {
     let p = this.cache.get(path) as Promise<KindMap[K] | undefined> | undefined;
     if (!p) {
-      p = this.source.readFile(path).then((text) => {
-        if (text === undefined) return undefined;
-        const loaded = loadManifest(text, path, kind);
-        if (!loaded.value) {
-          throw new ModelgateError('E_INVALID_MANIFEST', loaded.problems.map(formatProblem).join('\n'), ExitCode.content, {
-            problems: loaded.problems,
-          });
-        }
-        return loaded.value;
-      });
+      p = (text !== undefined ? Promise.resolve(text) : this.source.readFile(path)).then((t) => (t === undefined ? undefined : parseDocument(t, path, kind)));
       this.cache.set(path, p);
     }
     return p;
+  }
+
+  /** Many files at once: one `git cat-file` for a commit's tree, parallel reads in the work tree. */
+  private readMany(paths: string[]): Promise<Array<string | undefined>> {
+    if (this.source.readFiles) return this.source.readFiles(paths);
+    return Promise.all(paths.map((p) => this.source.readFile(p)));
   }
 
   async config(): Promise<Registry> {
@@ -75,9 +74,22 @@ export class RegistrySnapshot {
     return all.filter((v): v is ModelVersion => v !== undefined);
   }
 
-  /** Versions of `model` in `stage`, newest first. */
+  /**
+   * Versions of `model` in `stage`, newest first. Only files whose text could hold the stage
+   * name are parsed (see `mayHaveStage`), so a lookup costs a read per version, not a parse.
+   */
   async inStage(model: string, stage: Stage): Promise<ModelVersion[]> {
-    return (await this.versions(model)).filter((v) => v.stage === stage).reverse();
+    const numbers = await this.versionNumbers(model);
+    const paths = numbers.map((n) => versionFile(model, n));
+    const texts = await this.readMany(paths);
+    const found: ModelVersion[] = [];
+    for (let i = paths.length - 1; i >= 0; i--) {
+      const text = texts[i];
+      if (text === undefined || !mayHaveStage(text, stage)) continue;
+      const v = await this.load(paths[i]!, 'ModelVersion', text);
+      if (v?.stage === stage) found.push(v);
+    }
+    return found;
   }
 
   /** The version a reference names: latest, a number, or the newest in a stage. Throws E_NOT_FOUND (exit 1). */
@@ -94,6 +106,16 @@ export class RegistrySnapshot {
     if (!v) throw notFound(`${ref.model} has no version in ${ref.stage}`);
     return v;
   }
+}
+
+function parseDocument<K extends DocumentKind>(text: string, path: string, kind: K): KindMap[K] {
+  const loaded = loadManifest(text, path, kind);
+  if (!loaded.value) {
+    throw new ModelgateError('E_INVALID_MANIFEST', loaded.problems.map(formatProblem).join('\n'), ExitCode.content, {
+      problems: loaded.problems,
+    });
+  }
+  return loaded.value;
 }
 
 function notFound(message: string): ModelgateError {
@@ -123,4 +145,46 @@ export interface OpenRegistry {
 export function openRegistry(ctx: { cwd: string; registry?: string }): OpenRegistry {
   const root = locateRegistry(ctx.cwd, ctx.registry);
   return { root, repo: new GitRepo(root), snapshot: new RegistrySnapshot(new WorktreeSource(root)) };
+}
+
+/** A registry snapshot as of a past commit, with the commit and its date. */
+export interface PastSnapshot {
+  snapshot: RegistrySnapshot;
+  commit: string;
+  date: string;
+}
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?$/i;
+
+/**
+ * The registry at `at`: a commit-ish, or a date (`2026-01-01`, meaning the end of that day in
+ * UTC, or an ISO datetime, UTC unless it has an offset), for which the last commit on the current
+ * branch's first-parent line at or before it is used. Throws E_USAGE (exit 2) for an unknown
+ * revision or malformed date, E_NOT_FOUND (exit 1) when nothing was committed by then.
+ */
+export async function snapshotAt(open: OpenRegistry, at: string): Promise<PastSnapshot> {
+  let commit: string | undefined;
+  if (ISO_DATE.test(at) || ISO_DATETIME.test(at)) {
+    const text = ISO_DATE.test(at) ? `${at}T23:59:59.999Z` : /(Z|[+-]\d{2}:?\d{2})$/i.test(at) ? at.replace(' ', 'T') : `${at.replace(' ', 'T')}Z`;
+    const ms = Date.parse(text);
+    if (Number.isNaN(ms)) throw usageError(`--at ${at}: not a valid date`);
+    const r = await open.repo.run(['rev-list', '-1', '--first-parent', `--before=@${Math.floor(ms / 1000)}`, 'HEAD'], { okCodes: [128] });
+    commit = r.code === 0 ? r.stdout.trim() || undefined : undefined;
+    if (!commit) throw new ModelgateError('E_NOT_FOUND', `no commit on the current branch at or before ${at}`, ExitCode.content);
+  } else {
+    if (at.startsWith('-')) throw usageError(`--at ${at}: expected a date or a commit`);
+    commit = await open.repo.resolve(at);
+    if (!commit) throw usageError(`--at ${at}: neither a date (YYYY-MM-DD or ISO datetime) nor a commit of this repository`);
+  }
+  const prefix = (await open.repo.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
+  const date = utc((await open.repo.out(['show', '-s', '--format=%cI', commit])).trim());
+  return { snapshot: new RegistrySnapshot(new GitTreeSource(open.repo, commit, prefix)), commit, date };
+}
+
+/** Throws E_NOT_FOUND (exit 1) when the work tree has no folder for `model`. */
+export function assertModelExists(root: string, model: string): void {
+  if (!existsSync(join(root, modelFile(model))) && !existsSync(join(root, versionsDir(model)))) {
+    throw notFound(`unknown model ${model}: no ${MODELS_DIR}/${model}/ in the registry`);
+  }
 }

@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+// Read-side speed targets of the registry (foundation issue), measured as whole processes on a
+// synthetic registry of 100 models × 1,000 versions (100,000 manifests):
+//   show <m>@production ≤ 0.3 s, independent of registry size (compared with a 10-model registry)
+//   list --stage Production ≤ 2 s cold (no modelgate cache), faster again when nothing changed
+//   --help ≤ 0.25 s
+// Run directly (`node bench/registry.bench.mjs`, after `npm run build`) or through bench/run.mjs,
+// which calls run() and collects the rows.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = join(PROJECT, 'dist/cli.js');
+const NODE = existsSync(join(PROJECT, 'node_modules/.bin/node')) ? join(PROJECT, 'node_modules/.bin/node') : process.execPath;
+/** Bump when the generated registries change shape, so cached copies under .bench/ are rebuilt. */
+const GENERATOR_VERSION = 3;
+const VERSIONS_PER_MODEL = 1000;
+
+const hex = (n, width) => n.toString(16).padStart(width, '0').slice(-width);
+const sha = (seed) => hex(seed * 2654435761, 8).repeat(8);
+
+function stageOf(v, last) {
+  if (v === last) return 'None';
+  if (v >= last - 2) return 'Staging';
+  if (v === last - 3) return 'Production';
+  return 'Archived';
+}
+
+function manifest(model, v, last) {
+  const digest = sha(v * 7919 + model.length);
+  // Every 97th version mentions "Production" elsewhere: the stage prefilter must not be fooled.
+  const note = v % 97 === 0 ? '\n  note: "Production candidate, rejected"' : '';
+  return `apiVersion: modelgate.dev/v1
+kind: ModelVersion
+model: ${model}
+version: ${v}
+stage: ${stageOf(v, last)}
+createdAt: "2026-${String(1 + (v % 12)).padStart(2, '0')}-${String(1 + (v % 28)).padStart(2, '0')}T10:00:00Z"
+createdBy: pipeline
+description: Synthetic version ${v} of ${model}
+artifact:
+  uri: s3://ml-models/registry/${model}/sha256/${digest}/model.onnx
+  sha256: "${digest}"
+  size: ${1000 + v}
+format: onnx
+framework: {name: pytorch, version: 2.4.0}
+metrics: {auc: ${(0.8 + (v % 200) / 1000).toFixed(3)}, precision: ${(0.7 + (v % 300) / 1000).toFixed(3)}, latency_p95_ms: ${20 + (v % 50)}}
+parameters: {n_estimators: ${100 + (v % 10) * 10}, max_depth: ${5 + (v % 10)}}
+lineage:
+  code: {repository: https://github.com/acme/${model}, commit: "${sha(v).slice(0, 40)}"}
+  data: [{id: txn-${2020 + (v % 5)}-v${v % 9}}]
+annotations: {validation_status: passed${note.replace('\n  note', ', note')}}
+`;
+}
+
+/**
+ * A registry of `models` × VERSIONS_PER_MODEL in one commit, made with git fast-import; cached
+ * under .bench/. Built in a private folder and renamed into place, so concurrent callers (other
+ * benchmarks import this) never see or delete a half-built registry.
+ */
+export function ensureRegistry(models) {
+  const dir = join(PROJECT, '.bench', `registry-g${GENERATOR_VERSION}-${models}x${VERSIONS_PER_MODEL}`);
+  if (existsSync(join(dir, '.bench-ready'))) return dir;
+  mkdirSync(join(PROJECT, '.bench'), { recursive: true });
+  const work = `${dir}.building-${process.pid}`;
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const git = (args, input) => {
+    const r = spawnSync('git', args, { cwd: work, input, maxBuffer: 1 << 30, encoding: 'buffer' });
+    if (r.status !== 0) throw new Error(`git ${args[0]} failed: ${String(r.stderr).slice(0, 500)}`);
+  };
+  git(['init', '--quiet', '-b', 'main']);
+  const chunks = [];
+  const file = (path, text) => {
+    const body = Buffer.from(text);
+    chunks.push(Buffer.from(`M 100644 inline ${path}\ndata ${body.length}\n`), body, Buffer.from('\n'));
+  };
+  const message = Buffer.from('Synthetic registry\n');
+  chunks.push(Buffer.from(`commit refs/heads/main\ncommitter Bench <bench@example.com> 1767225600 +0000\ndata ${message.length}\n`), message);
+  file('modelgate.yaml', 'apiVersion: modelgate.dev/v1\nkind: Registry\nstorage: {uri: s3://ml-models/registry}\n');
+  for (let m = 0; m < models; m++) {
+    const name = `model-${String(m).padStart(3, '0')}`;
+    file(`models/${name}/model.yaml`, `apiVersion: modelgate.dev/v1\nkind: Model\nname: ${name}\n`);
+    for (let v = 1; v <= VERSIONS_PER_MODEL; v++) file(`models/${name}/versions/${v}.yaml`, manifest(name, v, VERSIONS_PER_MODEL));
+  }
+  chunks.push(Buffer.from('\n'));
+  git(['fast-import', '--quiet'], Buffer.concat(chunks));
+  git(['reset', '--quiet', '--hard', 'main']);
+  writeFileSync(join(work, '.git', 'info', 'exclude'), '.bench-ready\n');
+  writeFileSync(join(work, '.bench-ready'), '');
+  try {
+    if (existsSync(dir) && !existsSync(join(dir, '.bench-ready'))) rmSync(dir, { recursive: true, force: true });
+    renameSync(work, dir);
+  } catch {
+    // Someone else finished first: use theirs.
+    rmSync(work, { recursive: true, force: true });
+    if (!existsSync(join(dir, '.bench-ready'))) throw new Error(`could not build ${dir}`);
+  }
+  // The index was written in the private folder; paths in it are relative, so it stays valid.
+  spawnSync('git', ['update-index', '-q', '--refresh'], { cwd: dir });
+  return dir;
+}
+
+function time(cwd, args, before) {
+  before?.();
+  const start = performance.now();
+  const r = spawnSync(NODE, [CLI, ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const ms = performance.now() - start;
+  if (r.status !== 0) throw new Error(`modelgate ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return { seconds: ms / 1000, stdout: r.stdout };
+}
+
+function median(cwd, args, runs, before) {
+  const times = [];
+  let stdout = '';
+  for (let i = 0; i < runs; i++) ({ seconds: times[i], stdout } = time(cwd, args, before));
+  times.sort((a, b) => a - b);
+  return { seconds: times[Math.floor(times.length / 2)], stdout };
+}
+
+/** Measures every figure; returns rows for bench/run.mjs. */
+export async function run({ log = () => {} } = {}) {
+  if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` first');
+  log('preparing synthetic registries (cached under .bench/) …');
+  const big = ensureRegistry(100);
+  const small = ensureRegistry(10);
+  const dropCache = (dir) => () => rmSync(join(dir, '.git', 'modelgate'), { recursive: true, force: true });
+  const rows = [];
+  const row = (name, value, target, extra = {}) => rows.push({ name, value: Number(value.toFixed(3)), unit: 's', target, pass: value <= target, ...extra });
+
+  const help = median(PROJECT, ['--help'], 7);
+  row('modelgate --help', help.seconds, 0.25);
+
+  const showBig = median(big, ['--json', 'show', 'model-042@production'], 7);
+  if (JSON.parse(showBig.stdout).version !== VERSIONS_PER_MODEL - 3) throw new Error('show returned the wrong version');
+  const showSmall = median(small, ['--json', 'show', 'model-004@production'], 7);
+  row('show <m>@production (100 models)', showBig.seconds, 0.3, { comparedTo: '10 models', ratio: Number((showBig.seconds / showSmall.seconds).toFixed(2)) });
+  row('show <m>@production (10 models)', showSmall.seconds, 0.3);
+
+  const cold = median(big, ['--json', 'list', '--stage', 'Production'], 3, dropCache(big));
+  const found = JSON.parse(cold.stdout);
+  if (found.length !== 100 || found.some((v) => v.stage !== 'Production')) throw new Error(`list --stage Production returned ${found.length} versions`);
+  row('list --stage Production, cold (100k manifests)', cold.seconds, 2);
+  time(big, ['list', '--stage', 'Production']);
+  const warm = median(big, ['--json', 'list', '--stage', 'Production'], 5);
+  row('list --stage Production, cached (nothing changed)', warm.seconds, cold.seconds, { ratio: Number((warm.seconds / cold.seconds).toFixed(2)) });
+  return rows;
+}
+
+function printTable(rows) {
+  const cells = [['figure', 'value', 'target', 'ratio', 'result'], ...rows.map((r) => [r.name, `${r.value.toFixed(3)} s`, `≤ ${r.target.toFixed(3)} s`, r.ratio === undefined ? (r.value / r.target).toFixed(2) : `${r.ratio}${r.comparedTo ? ` vs ${r.comparedTo}` : ''}`, r.pass ? 'pass' : 'MISS'])];
+  const widths = cells[0].map((_, i) => Math.max(...cells.map((c) => c[i].length)));
+  for (const c of cells) console.log(c.map((x, i) => x.padEnd(widths[i])).join('  ').trimEnd());
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  const rows = await run({ log: (m) => console.error(m) });
+  printTable(rows);
+  process.exitCode = rows.every((r) => r.pass) ? 0 : 1;
+}

@@ -1,0 +1,123 @@
+import type { GitRepo } from '../git/repo.js';
+import { loadManifest } from '../manifest/load.js';
+import { STAGES, type Stage } from '../manifest/types.js';
+import { parseManifestPath, versionsDir } from './layout.js';
+
+/** One stage change of one version, as recorded on the first-parent line of the current branch. */
+export interface StageChange {
+  /** Committer date of the commit that made the change (the merge, for a pull request). */
+  date: string;
+  author: string;
+  email: string;
+  commit: string;
+  pullRequest: number | null;
+  version: number;
+  /** null: the version was registered by this change. */
+  from: Stage | null;
+  /** null: the version file was removed. */
+  to: Stage | null;
+}
+
+const NULL_OID = /^0+$/;
+
+/** `Merge pull request #12 from …` (a merge) or `Title (#12)` (a squash merge). */
+export function pullRequestNumber(message: string): number | null {
+  const merge = /^Merge pull request #(\d+) from /.exec(message);
+  if (merge) return Number(merge[1]);
+  const squash = /\(#(\d+)\)\s*$/.exec(message.split('\n', 1)[0] ?? '');
+  return squash ? Number(squash[1]) : null;
+}
+
+/**
+ * Every stage change of `model`'s versions, oldest first: one `git log` over the versions folder
+ * with raw diffs, then one `git cat-file --batch` for the old and new blobs.
+ */
+export async function stageHistory(repo: GitRepo, model: string): Promise<StageChange[]> {
+  const dir = versionsDir(model);
+  const log = await repo.run(
+    [
+      'log',
+      '--first-parent',
+      '--diff-merges=first-parent',
+      '--no-renames',
+      '--raw',
+      '--no-abbrev',
+      '-z',
+      '--relative',
+      '--format=%x1e%H%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f',
+      'HEAD',
+      '--',
+      `${dir}/`,
+    ],
+    { okCodes: [128] },
+  );
+  if (log.code !== 0) return [];
+  interface Raw {
+    commit: string;
+    author: string;
+    email: string;
+    date: string;
+    pullRequest: number | null;
+    version: number;
+    oldOid?: string;
+    newOid?: string;
+    path: string;
+  }
+  const raws: Raw[] = [];
+  // git log lists newest first; changes are reported oldest first, in path order within a commit.
+  for (const record of log.stdout.split('\x1e').reverse()) {
+    if (!record) continue;
+    const [commit, author, email, date, message, rest = ''] = record.split('\x1f');
+    const pullRequest = pullRequestNumber(message ?? '');
+    const change = /:\d{6} \d{6} ([0-9a-f]+) ([0-9a-f]+) [A-Z]\d*\0([^\0]*)\0/g;
+    for (let m = change.exec(rest); m; m = change.exec(rest)) {
+      const parsed = parseManifestPath(m[3]!);
+      if (parsed?.kind !== 'ModelVersion' || parsed.model !== model) continue;
+      raws.push({
+        commit: commit!,
+        author: author!,
+        email: email!,
+        date: utc(date!),
+        pullRequest,
+        version: parsed.version,
+        oldOid: NULL_OID.test(m[1]!) ? undefined : m[1],
+        newOid: NULL_OID.test(m[2]!) ? undefined : m[2],
+        path: m[3]!,
+      });
+    }
+  }
+  const oids = [...new Set(raws.flatMap((r) => [r.oldOid, r.newOid].filter((o): o is string => o !== undefined)))];
+  const blobs = await repo.readBlobs(oids);
+  const stages = new Map<string, Stage | null>();
+  for (const r of raws) {
+    for (const oid of [r.oldOid, r.newOid]) {
+      if (oid && !stages.has(oid)) stages.set(oid, stageOf(blobs.get(oid)?.toString('utf8'), r.path));
+    }
+  }
+  const changes: StageChange[] = [];
+  for (const r of raws) {
+    const from = r.oldOid ? (stages.get(r.oldOid) ?? null) : null;
+    const to = r.newOid ? (stages.get(r.newOid) ?? null) : null;
+    if (r.oldOid && r.newOid && from === to) continue;
+    changes.push({ date: r.date, author: r.author, email: r.email, commit: r.commit, pullRequest: r.pullRequest, version: r.version, from, to });
+  }
+  return changes;
+}
+
+/**
+ * The stage a historical blob records. Old commits may hold documents the current schema
+ * rejects; their `stage` still counts when it names a stage.
+ */
+function stageOf(text: string | undefined, path: string): Stage | null {
+  if (text === undefined) return null;
+  const loaded = loadManifest(text, path, 'ModelVersion');
+  if (loaded.value) return loaded.value.stage;
+  const m = /^stage:[ \t]*["']?([A-Za-z]+)["']?[ \t]*(?:#.*)?$/m.exec(text);
+  return STAGES.find((s) => s === m?.[1]) ?? null;
+}
+
+/** `2026-03-05T12:00:00Z` from git's ISO form with any offset. */
+export function utc(iso: string): string {
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? iso : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
