@@ -1,3 +1,4 @@
-// PLACEHOLDER until the gate engineer's Action lands.
-import { setFailed } from '@actions/core';
-setFailed('modelgate action: not built yet');
+// The Action's entry point: everything happens in run(), which catches once.
+import { run } from './action/main.js';
+
+await run();

@@ -1,6 +1,20 @@
-import type { Command } from '../cli/context.js';
-import { ModelgateError } from '../errors.js';
+import { parseCommandArgs, type Command } from '../cli/context.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { parseModelRef } from '../registry/layout.js';
+import { CHANGE_FLAGS, runChange } from '../promote/command.js';
+import { planAnnotate } from '../promote/plan.js';
 
-export const run: Command = async () => {
-  throw new ModelgateError('E_NOT_READY', 'modelgate annotate is being built', 1);
+const USAGE = 'annotate <ref> key=value… [--pr | --push] [--dry-run]';
+
+/** `modelgate annotate`: set annotations in place; the policy says whose approval they need. */
+export const run: Command = async (ctx) => {
+  const { values, positionals } = parseCommandArgs(ctx.argv, CHANGE_FLAGS, USAGE);
+  if (positionals.length < 2) throw usageError(`annotate needs a reference and key=value pairs\nusage: ${USAGE}`);
+  const ref = parseModelRef(positionals[0]!);
+  return runChange(ctx, values, async (snap) => {
+    const v = await snap.resolveRef(ref).catch((e) => {
+      throw e instanceof ModelgateError ? e : new ModelgateError('E_NOT_FOUND', `${positionals[0]} not found`, ExitCode.content);
+    });
+    return planAnnotate(snap, v.model, v.version, positionals.slice(1));
+  });
 };

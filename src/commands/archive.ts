@@ -1,6 +1,17 @@
-import type { Command } from '../cli/context.js';
-import { ModelgateError } from '../errors.js';
+import { parseCommandArgs, type Command } from '../cli/context.js';
+import { usageError } from '../errors.js';
+import { assertModelName } from '../registry/layout.js';
+import { CHANGE_FLAGS, runChange } from '../promote/command.js';
+import { planStageChange } from '../promote/plan.js';
+import { parseVersionArg } from '../promote/args.js';
 
-export const run: Command = async () => {
-  throw new ModelgateError('E_NOT_READY', 'modelgate archive is being built', 1);
+const USAGE = 'archive <model> <version> [--pr | --push] [--dry-run]';
+
+/** `modelgate archive`: stage → Archived. */
+export const run: Command = async (ctx) => {
+  const { values, positionals } = parseCommandArgs(ctx.argv, CHANGE_FLAGS, USAGE);
+  if (positionals.length !== 2) throw usageError(`archive needs a model and a version\nusage: ${USAGE}`);
+  const model = assertModelName(positionals[0]!);
+  const version = parseVersionArg(positionals[1]!);
+  return runChange(ctx, values, (snap) => planStageChange(snap, model, version, 'Archived', 'archive'));
 };

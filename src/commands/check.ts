@@ -1,6 +1,68 @@
-import type { Command } from '../cli/context.js';
-import { ModelgateError } from '../errors.js';
+import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { evaluateGate } from '../gate/evaluate.js';
+import { gateSidesFromGit } from '../gate/from-git.js';
+import { renderText } from '../gate/report.js';
+import { lazyStoreVerifier } from '../gate/store-verifier.js';
+import type { PullRequestInfo, Review, TeamResolver } from '../gate/types.js';
+import { createOctokit, parseRepository } from '../github/client.js';
+import { getPullRequest, GitHubTeams, listReviews } from '../github/pull-requests.js';
+import { openRegistry } from '../registry/snapshot.js';
 
-export const run: Command = async () => {
-  throw new ModelgateError('E_NOT_READY', 'modelgate check is being built', 1);
+const USAGE = 'check --base <rev> --head <rev> [--no-approvals | --pr <number>]';
+
+/**
+ * `modelgate check`: the gate, run locally on two revisions. The policy comes from `--base`;
+ * `--head` is read as data. Approvals come from GitHub with `--pr`; `--no-approvals` skips them
+ * (a pre-push check); with neither, a rule that needs approvals leaves the check pending (exit 1).
+ */
+export const run: Command = async (ctx) => {
+  const { values, positionals } = parseCommandArgs(
+    ctx.argv,
+    { base: { type: 'string' }, head: { type: 'string' }, 'no-approvals': { type: 'boolean' }, pr: { type: 'string' } },
+    USAGE,
+  );
+  if (positionals.length) throw usageError(`check takes no arguments (got ${positionals.join(' ')})\nusage: ${USAGE}`);
+  if (!values.base || !values.head) throw usageError(`check needs --base and --head\nusage: ${USAGE}`);
+  if (values['no-approvals'] && values.pr) throw usageError(`--no-approvals and --pr exclude each other\nusage: ${USAGE}`);
+  const prNumber = values.pr === undefined ? undefined : Number(values.pr);
+  if (prNumber !== undefined && !(Number.isSafeInteger(prNumber) && prNumber > 0)) throw usageError(`--pr ${values.pr}: expected a pull request number`);
+
+  const { repo } = openRegistry(ctx);
+  const prefix = (await repo.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
+  const base = await repo.resolve(values.base);
+  const head = await repo.resolve(values.head);
+  if (!base) throw usageError(`--base ${values.base}: no such revision`);
+  if (!head) throw usageError(`--head ${values.head}: no such revision`);
+  const sides = await gateSidesFromGit(repo, base, head, prefix);
+
+  let pullRequest: PullRequestInfo | undefined;
+  let reviews: Review[] | undefined;
+  let teams: TeamResolver = {
+    isActiveMember: () => Promise.reject(new ModelgateError('E_NO_GITHUB', 'team membership needs GitHub: pass --pr <number>', ExitCode.usage)),
+  };
+  if (prNumber !== undefined) {
+    const config = await sides.base.config();
+    const { owner, repo: name } = parseRepository(config.github?.repository);
+    const octokit = createOctokit({ token: ctx.env.GITHUB_TOKEN || ctx.env.GH_TOKEN, baseUrl: ctx.env.GITHUB_API_URL });
+    const conn = { octokit, owner, repo: name };
+    const pr = await getPullRequest(conn, prNumber);
+    // Approvals count on the commit being judged: a local head that differs from the PR's gets none.
+    pullRequest = { ...pr, headSha: head };
+    reviews = await listReviews(conn, prNumber);
+    teams = new GitHubTeams(octokit, owner);
+  }
+  const decision = await evaluateGate({
+    base: sides.base,
+    head: sides.head,
+    changedFiles: sides.changedFiles,
+    pullRequest,
+    reviews,
+    teams,
+    artifacts: lazyStoreVerifier(() => sides.base.config().then((c) => c.storage), ctx.env),
+    history: sides.history,
+    options: { approvals: values['no-approvals'] ? 'skip' : 'require' },
+  });
+  emit(ctx, { base, head, upToDate: sides.upToDate, ...decision }, () => renderText(decision));
+  return decision.decision === 'pass' ? ExitCode.ok : ExitCode.content;
 };

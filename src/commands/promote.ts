@@ -1,6 +1,20 @@
-import type { Command } from '../cli/context.js';
-import { ModelgateError } from '../errors.js';
+import { parseCommandArgs, type Command } from '../cli/context.js';
+import { usageError } from '../errors.js';
+import { assertModelName, parseStage } from '../registry/layout.js';
+import { CHANGE_FLAGS, runChange } from '../promote/command.js';
+import { planStageChange } from '../promote/plan.js';
+import { parseVersionArg } from '../promote/args.js';
 
-export const run: Command = async () => {
-  throw new ModelgateError('E_NOT_READY', 'modelgate promote is being built', 1);
+const USAGE = 'promote <model> <version> --to <Stage> [--pr | --push] [--dry-run]';
+
+/** `modelgate promote`: change one version's stage; to Production archives the previous one. */
+export const run: Command = async (ctx) => {
+  const { values, positionals } = parseCommandArgs(ctx.argv, { ...CHANGE_FLAGS, to: { type: 'string' } }, USAGE);
+  if (positionals.length !== 2) throw usageError(`promote needs a model and a version\nusage: ${USAGE}`);
+  const model = assertModelName(positionals[0]!);
+  const version = parseVersionArg(positionals[1]!);
+  if (!values.to) throw usageError(`promote needs --to <Stage>\nusage: ${USAGE}`);
+  const to = parseStage(values.to);
+  if (!to) throw usageError(`--to ${values.to}: expected None, Staging, Production or Archived`);
+  return runChange(ctx, values, (snap) => planStageChange(snap, model, version, to));
 };

@@ -1,6 +1,17 @@
-import type { Command } from '../cli/context.js';
-import { ModelgateError } from '../errors.js';
+import { parseCommandArgs, type Command } from '../cli/context.js';
+import { usageError } from '../errors.js';
+import { assertModelName } from '../registry/layout.js';
+import { CHANGE_FLAGS, runChange } from '../promote/command.js';
+import { planRollback } from '../promote/plan.js';
+import { parseVersionArg } from '../promote/args.js';
 
-export const run: Command = async () => {
-  throw new ModelgateError('E_NOT_READY', 'modelgate rollback is being built', 1);
+const USAGE = 'rollback <model> [--to <version>] [--pr | --push] [--dry-run]';
+
+/** `modelgate rollback`: Production back to a version that git history proves was there before. */
+export const run: Command = async (ctx) => {
+  const { values, positionals } = parseCommandArgs(ctx.argv, { ...CHANGE_FLAGS, to: { type: 'string' } }, USAGE);
+  if (positionals.length !== 1) throw usageError(`rollback needs a model\nusage: ${USAGE}`);
+  const model = assertModelName(positionals[0]!);
+  const to = values.to === undefined ? undefined : parseVersionArg(values.to);
+  return runChange(ctx, values, (snap, history) => planRollback(snap, history, model, to));
 };

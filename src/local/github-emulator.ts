@@ -374,8 +374,9 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     if (headSha) {
       p.headSha = headSha;
       const baseGit = bare(p.repo);
-      // A fork's head is mirrored into the base repository, as GitHub keeps refs/pull/N/head.
+      // GitHub keeps every pull's head as refs/pull/N/head in the base repository (a fork's is copied in).
       if (baseGit && p.headRepo !== p.repo) baseGit.fetchInto(p.headRepo.gitDir!, `refs/heads/${p.headRef}`, `refs/pull/${p.number}/head`);
+      else baseGit?.setRef(`refs/pull/${p.number}/head`, headSha);
     }
     const baseSha = bare(p.repo)?.branchSha(p.baseRef);
     if (baseSha) p.baseSha = baseSha;

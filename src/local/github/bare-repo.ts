@@ -43,7 +43,11 @@ export class BareRepo {
   }
 
   setBranch(branch: string, sha: string): void {
-    this.git(['update-ref', `refs/heads/${branch}`, sha]);
+    this.setRef(`refs/heads/${branch}`, sha);
+  }
+
+  setRef(ref: string, sha: string): void {
+    this.git(['update-ref', ref, sha]);
   }
 
   /** Copies `ref` of another repository into `localRef` of this one (GitHub's refs/pull/N/head). */

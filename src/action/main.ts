@@ -1,0 +1,190 @@
+import * as core from '@actions/core';
+import { readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { GitRepo } from '../git/repo.js';
+import { evaluateGate } from '../gate/evaluate.js';
+import { gateSidesFromGit } from '../gate/from-git.js';
+import { renderMarkdown, type ReportContext } from '../gate/report.js';
+import { lazyStoreVerifier } from '../gate/store-verifier.js';
+import type { ChangedFile, Decision } from '../gate/types.js';
+import { createOctokit, parseRepository, type GitHubConnection } from '../github/client.js';
+import {
+  getPullRequest,
+  GitHubTeams,
+  listPullRequestFiles,
+  listReviews,
+  setCommitStatus,
+  upsertComment,
+} from '../github/pull-requests.js';
+import type { RegistrySnapshot } from '../registry/snapshot.js';
+
+interface Inputs {
+  command: 'check' | 'sync';
+  token: string;
+  registryPath: string;
+  comment: boolean;
+}
+
+function readInputs(): Inputs {
+  const command = core.getInput('command') || 'check';
+  if (command !== 'check' && command !== 'sync') throw usageError(`input command must be check or sync, not ${JSON.stringify(command)}`);
+  const comment = (core.getInput('comment') || 'true').toLowerCase();
+  if (!['true', 'false'].includes(comment)) throw usageError('input comment must be true or false');
+  return { command, token: core.getInput('github-token'), registryPath: core.getInput('registry-path') || '.', comment: comment === 'true' };
+}
+
+/**
+ * The Action: `check` judges a pull request and posts the `modelgate` status, summary, comment
+ * and annotations; `sync` rewrites the deploy pins after a merge. Errors are caught once, here.
+ */
+export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  try {
+    const inputs = readInputs();
+    if (inputs.command === 'sync') await sync(inputs, env);
+    else await check(inputs, env);
+  } catch (e) {
+    core.setOutput('decision', 'fail');
+    core.setFailed(e instanceof ModelgateError ? e.message : `modelgate: unexpected ${(e as Error)?.name ?? 'error'}`);
+  }
+}
+
+async function check(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
+  const eventPath = env.GITHUB_EVENT_PATH;
+  if (!eventPath) throw usageError('GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target or pull_request_review');
+  let event: { pull_request?: { number?: unknown } };
+  try {
+    event = JSON.parse(await readFile(eventPath, 'utf8'));
+  } catch {
+    throw usageError(`cannot read the event payload at GITHUB_EVENT_PATH (${eventPath})`);
+  }
+  const number = event.pull_request?.number;
+  if (typeof number !== 'number' || !Number.isSafeInteger(number)) {
+    throw usageError(`the ${env.GITHUB_EVENT_NAME ?? 'triggering'} event has no pull request: run check on pull_request_target and pull_request_review`);
+  }
+  const { owner, repo } = parseRepository(env.GITHUB_REPOSITORY);
+  const conn: GitHubConnection = { octokit: createOctokit({ token: inputs.token || env.GITHUB_TOKEN, baseUrl: env.GITHUB_API_URL }), owner, repo };
+
+  const pr = await getPullRequest(conn, number);
+  const targetUrl = env.GITHUB_SERVER_URL && env.GITHUB_RUN_ID ? `${env.GITHUB_SERVER_URL}/${owner}/${repo}/actions/runs/${env.GITHUB_RUN_ID}` : undefined;
+  try {
+    const decision = await judge(inputs, env, conn, pr);
+    await publish(inputs, conn, pr, decision, targetUrl);
+  } catch (e) {
+    // Whatever went wrong, the head gets a failing status: silence would leave an old green one.
+    const message = e instanceof ModelgateError ? e.message : `unexpected ${(e as Error)?.name ?? 'error'}`;
+    await setCommitStatus(conn, pr.headSha, 'failure', `modelgate could not check: ${message}`, targetUrl).catch(() => undefined);
+    throw e;
+  }
+}
+
+interface Judged extends Decision {
+  report: ReportContext;
+}
+
+async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: Awaited<ReturnType<typeof getPullRequest>>): Promise<Judged> {
+  const root = resolve(env.GITHUB_WORKSPACE ?? process.cwd(), inputs.registryPath);
+  const git = new GitRepo(root);
+  const prefix = (await git.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
+  const baseSha = (await git.out(['rev-parse', 'HEAD'])).trim();
+  if (baseSha === pr.headSha && pr.headSha !== pr.baseSha) {
+    throw new ModelgateError('E_UNSAFE_CHECKOUT', 'the workflow checked out the pull request head; check out the base branch (the head is read as data)', ExitCode.usage);
+  }
+  await ensureHead(git, pr.number, pr.headSha, inputs.token || env.GITHUB_TOKEN);
+
+  const sides = await gateSidesFromGit(git, baseSha, pr.headSha, prefix);
+  const apiFiles = await listPullRequestFiles(conn, pr.number);
+  const strip = (p: string) => (prefix ? (p.startsWith(`${prefix}/`) ? p.slice(prefix.length + 1) : undefined) : p);
+  const changed: ChangedFile[] = [...sides.changedFiles];
+  for (const f of apiFiles) {
+    const path = strip(f.path);
+    if (path !== undefined && !changed.some((c) => c.path === path)) changed.push({ path, status: f.status });
+  }
+  const reviews = await listReviews(conn, pr.number);
+  const decision = await evaluateGate({
+    base: sides.base,
+    head: sides.head,
+    changedFiles: changed,
+    pullRequest: pr,
+    reviews,
+    teams: new GitHubTeams(conn.octokit, conn.owner),
+    artifacts: lazyStoreVerifier(() => sides.base.config().then((c) => c.storage), env),
+    history: sides.history,
+    options: { approvals: 'require' },
+  });
+  const report: ReportContext = {
+    pullRequest: { number: pr.number, title: pr.title, headRef: pr.headRef, headSha: pr.headSha, author: pr.author.login },
+    ...(await deployDiff(sides.head)),
+  };
+  if (!sides.upToDate) decision.summary += ' (the branch is behind its base: judged as merged onto the current base)';
+  return { ...decision, report, problems: decision.problems.map((p) => ({ ...p, file: prefix && p.file ? `${prefix}/${p.file}` : p.file })) };
+}
+
+/** The Kubernetes change a merge would cause, from the deploy planner; absent when it cannot be computed. */
+async function deployDiff(head: RegistrySnapshot): Promise<Pick<ReportContext, 'deployDiff' | 'deployNote'>> {
+  try {
+    const { readPinInput } = await import('../deploy/input.js');
+    const { planSync } = await import('../deploy/plan.js');
+    return { deployDiff: planSync(await readPinInput(head)).diff };
+  } catch (e) {
+    return { deployNote: `not computed: ${e instanceof ModelgateError ? e.message.split('\n')[0] : 'the deploy plan failed'}` };
+  }
+}
+
+/**
+ * Makes the head commit's objects present without checking anything out: the workflow may
+ * have fetched them already; otherwise `refs/pull/N/head` is fetched from origin. The fetched
+ * commit must be the one the API names, or a push raced the check and it fails.
+ */
+async function ensureHead(git: GitRepo, number: number, headSha: string, token: string | undefined): Promise<void> {
+  const present = await git.run(['cat-file', '-e', `${headSha}^{commit}`], { okCodes: [1, 128] });
+  if (present.code === 0) return;
+  const env: Record<string, string> = {};
+  if (token) {
+    const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
+    Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraheader', GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}` });
+  }
+  await git.run(['fetch', '--quiet', '--no-tags', 'origin', `+refs/pull/${number}/head:refs/remotes/pull/${number}/head`], { env });
+  const fetched = await git.resolve(`refs/remotes/pull/${number}/head`);
+  if (fetched !== headSha) {
+    throw new ModelgateError('E_HEAD_MOVED', `pull request #${number} moved while it was checked (fetched ${fetched?.slice(0, 12)}, expected ${headSha.slice(0, 12)}); its new head is checked by the next run`, ExitCode.service);
+  }
+}
+
+const STATE = { pass: 'success', fail: 'failure', pending: 'pending' } as const;
+
+async function publish(inputs: Inputs, conn: GitHubConnection, pr: { number: number; headSha: string }, decision: Judged, targetUrl?: string) {
+  const markdown = renderMarkdown(decision, decision.report);
+  for (const p of decision.problems) {
+    core.error(p.message, { title: `modelgate ${p.code}`, file: p.file || undefined, startLine: p.line, startColumn: p.col });
+  }
+  const { report, ...json } = decision;
+  const reportPath = join(process.env.RUNNER_TEMP || tmpdir(), `modelgate-report-${pr.number}.json`);
+  await writeFile(reportPath, JSON.stringify({ pullRequest: report.pullRequest, ...json }, null, 2) + '\n');
+  core.setOutput('decision', decision.decision);
+  core.setOutput('report', reportPath);
+  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown, true).write();
+
+  await setCommitStatus(conn, pr.headSha, STATE[decision.decision], decision.summary, targetUrl);
+  if (inputs.comment) await upsertComment(conn, pr.number, markdown);
+
+  // Pending fails the step too: the job never looks green while the status is not.
+  if (decision.decision !== 'pass') core.setFailed(`modelgate: ${decision.summary}`);
+  else core.info(`modelgate: ${decision.summary}`);
+}
+
+async function sync(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
+  const { syncAndPush } = await import('../deploy/apply.js');
+  const workspace = env.GITHUB_WORKSPACE ?? process.cwd();
+  const result = await syncAndPush({ repo: new GitRepo(workspace), registryPath: inputs.registryPath });
+  core.setOutput('decision', 'pass');
+  const reportPath = join(env.RUNNER_TEMP || tmpdir(), 'modelgate-sync.json');
+  await writeFile(reportPath, JSON.stringify(result, null, 2) + '\n');
+  core.setOutput('report', reportPath);
+  if (env.GITHUB_STEP_SUMMARY) {
+    const body = result.status === 'pushed' ? `pushed ${result.commit?.slice(0, 12)}: ${result.changes.length} pin change(s)` : result.status;
+    await core.summary.addRaw(`## modelgate sync: ${body}\n\n${result.diff ? `\`\`\`\`diff\n${result.diff}\n\`\`\`\`` : ''}\n`, true).write();
+  }
+  core.info(`modelgate sync: ${result.status}`);
+}

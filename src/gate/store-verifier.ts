@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import type { Artifact } from '../manifest/types.js';
+import { directoryDigest } from '../store/digest.js';
+import { SHA256_HEX } from '../store/layout.js';
+import { openStore, requireKey, type ArtifactStore, type StorageConfig } from '../store/store.js';
+import type { ArtifactVerifier } from './types.js';
+
+/**
+ * The gate's artifact check over the registry's store: `exists` compares presence and size,
+ * `full` reads the bytes and recomputes the sha256 (for a directory, every file and then the
+ * canonical digest of the list). A store error propagates: the gate turns it into a failure.
+ */
+export class StoreArtifactVerifier implements ArtifactVerifier {
+  constructor(readonly store: ArtifactStore) {}
+
+  async verify(artifact: Artifact, mode: 'full' | 'exists'): Promise<{ ok: boolean; detail: string }> {
+    if (!SHA256_HEX.test(artifact.sha256 ?? '')) return { ok: false, detail: 'the manifest has no valid sha256' };
+    const key = requireKey(this.store, artifact.uri);
+    if (!key.includes(`/sha256/${artifact.sha256}/`)) return { ok: false, detail: `${artifact.uri} is not addressed by its sha256` };
+    const files = artifact.files ?? [{ path: '', sha256: artifact.sha256, size: artifact.size }];
+    if (artifact.files) {
+      const digest = directoryDigest(artifact.files);
+      if (digest !== artifact.sha256) return { ok: false, detail: `the file list's digest is ${digest}, not the recorded ${artifact.sha256}` };
+    }
+    for (const f of files) {
+      const fileKey = artifact.files ? `${key.replace(/\/?$/, '/')}${f.path}` : key;
+      const stat = await this.store.stat(fileKey);
+      const label = artifact.files ? f.path : artifact.uri;
+      if (!stat) return { ok: false, detail: `${label} is missing from the store` };
+      if (stat.size !== f.size) return { ok: false, detail: `${label} has ${stat.size} bytes in the store, the manifest says ${f.size}` };
+      if (mode === 'full') {
+        const hash = createHash('sha256');
+        for await (const chunk of await this.store.read(fileKey)) hash.update(chunk as Buffer);
+        const actual = hash.digest('hex');
+        if (actual !== f.sha256) return { ok: false, detail: `${label}: sha256 in the store is ${actual}, the manifest says ${f.sha256}` };
+      }
+    }
+    const what = artifact.files ? `${files.length} files` : `${artifact.size} bytes`;
+    return { ok: true, detail: mode === 'full' ? `${what} re-hashed: sha256 ${artifact.sha256.slice(0, 12)}… matches` : `present, ${what}` };
+  }
+}
+
+/** A verifier that opens the store only when a rule asks for an artifact check. */
+export function lazyStoreVerifier(storage: () => Promise<StorageConfig>, env: NodeJS.ProcessEnv = process.env): ArtifactVerifier {
+  let verifier: Promise<StoreArtifactVerifier> | undefined;
+  return {
+    async verify(artifact, mode) {
+      verifier ??= storage().then(async (s) => new StoreArtifactVerifier(await openStore(s, env)));
+      return (await verifier).verify(artifact, mode);
+    },
+  };
+}

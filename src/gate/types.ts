@@ -1,0 +1,127 @@
+import type { Artifact, Stage } from '../manifest/types.js';
+import type { Problem } from '../manifest/problem.js';
+import type { RegistrySnapshot } from '../registry/snapshot.js';
+
+/** A path changed by the pull request, as git or the files endpoint reports it. */
+export interface ChangedFile {
+  path: string;
+  /** A added, M modified, D deleted (R/C are split into D + A by the callers). */
+  status: string;
+}
+
+export interface GitHubUser {
+  login: string;
+  /** `Bot` for apps; `User` for people. */
+  type?: string;
+}
+
+/** The pull request as far as the gate cares: who opened it and which commit is judged. */
+export interface PullRequestInfo {
+  number: number;
+  author: GitHubUser;
+  headSha: string;
+  title?: string;
+  headRef?: string;
+}
+
+export type ReviewState = 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED' | 'PENDING' | string;
+
+/** One review, in the order GitHub returns them (oldest first). */
+export interface Review {
+  id?: number;
+  user: GitHubUser | null;
+  state: ReviewState;
+  commitId: string | null;
+  submittedAt?: string;
+}
+
+/** Team membership as of now (GET /orgs/{org}/teams/{team}/memberships/{user}); throws on any API failure. */
+export interface TeamResolver {
+  isActiveMember(team: string, login: string): Promise<boolean>;
+}
+
+/** Checks the stored bytes of an artifact; throws on a store failure (which fails the gate). */
+export interface ArtifactVerifier {
+  verify(artifact: Artifact, mode: 'full' | 'exists'): Promise<{ ok: boolean; detail: string }>;
+}
+
+/** Stage history of the base branch, from git (first-parent history of the registry files). */
+export interface StageHistory {
+  /** Whether `model@version` was ever in `stage` in a commit of the base branch. */
+  wasInStage(model: string, version: number, stage: Stage): Promise<boolean>;
+}
+
+export interface GateOptions {
+  /** `skip` for a pre-push check (`--no-approvals`): approvals are reported but not required. */
+  approvals: 'require' | 'skip';
+  /** Upper bound for each outside call (team lookup, artifact check); default 60 s. */
+  timeoutMs?: number;
+}
+
+export interface GateInput {
+  /** Trusted: the policy, configuration and schemas come from here. */
+  base: RegistrySnapshot;
+  /** Data: the registry as the merge would leave it (see `mergedSource`). */
+  head: RegistrySnapshot;
+  changedFiles: ChangedFile[];
+  pullRequest?: PullRequestInfo;
+  /** Undefined when no pull request is known; no approval is then given. */
+  reviews?: Review[];
+  teams: TeamResolver;
+  artifacts: ArtifactVerifier;
+  history: StageHistory;
+  options: GateOptions;
+}
+
+export type CheckStatus = 'pass' | 'fail' | 'pending';
+
+/** One verdict: `ok` is false for failures and for pending approvals (see `status`). */
+export interface CheckResult {
+  check: string;
+  ok: boolean;
+  status: CheckStatus;
+  detail: string;
+  /** For approval checks: who counted, and what is still missing. */
+  approvedBy?: string[];
+  missing?: string;
+}
+
+export interface RuleResult {
+  /** The rule's name, or a description when it has none. */
+  rule: string;
+  results: CheckResult[];
+}
+
+export type ChangeKind = 'new-version' | 'stage' | 'annotations' | 'version-edit' | 'model' | 'file';
+
+/** One changed file and everything judged about it. */
+export interface Transition {
+  file: string;
+  kind: ChangeKind;
+  model?: string;
+  version?: number;
+  /** `absent` for a new version. */
+  from?: Stage | 'absent';
+  to?: Stage;
+  annotationKeys?: string[];
+  /** Checks that belong to the change itself (immutability, stage order, validity). */
+  checks: CheckResult[];
+  rules: RuleResult[];
+  /** Metrics of the version after the change, and of the champion it replaces (for reports). */
+  metrics?: Record<string, number>;
+  champion?: { version: number; metrics: Record<string, number> };
+  artifact?: { sha256: string; uri: string; size: number };
+}
+
+export type GateDecision = 'pass' | 'fail' | 'pending';
+
+export interface Decision {
+  decision: GateDecision;
+  transitions: Transition[];
+  /** Problems not tied to one rule: invalid manifests (with positions), unreadable policy… */
+  problems: Problem[];
+  /** Changed files that no rule covers. */
+  uncovered: string[];
+  /** One line a person reads first. */
+  summary: string;
+}

@@ -1,0 +1,113 @@
+import type { Octokit } from '@octokit/rest';
+import type { ChangedFile, PullRequestInfo, Review, TeamResolver } from '../gate/types.js';
+import { github, type GitHubConnection } from './client.js';
+
+/** The hidden marker that finds modelgate's one comment on a pull request. */
+export const COMMENT_MARKER = '<!-- modelgate -->';
+export const STATUS_CONTEXT = 'modelgate';
+
+export interface PullRequestDetails extends PullRequestInfo {
+  baseSha: string;
+  baseRef: string;
+  state: string;
+  headRepoFullName?: string;
+}
+
+/** GET /repos/{o}/{r}/pulls/{n}. */
+export async function getPullRequest(c: GitHubConnection, number: number): Promise<PullRequestDetails> {
+  const { data } = await github(`reading pull request #${number}`, () => c.octokit.rest.pulls.get({ owner: c.owner, repo: c.repo, pull_number: number }));
+  return {
+    number: data.number,
+    author: { login: data.user?.login ?? '', type: data.user?.type },
+    headSha: data.head.sha,
+    headRef: data.head.ref,
+    title: data.title,
+    baseSha: data.base.sha,
+    baseRef: data.base.ref,
+    state: data.state,
+    headRepoFullName: data.head.repo?.full_name,
+  };
+}
+
+/** GET …/pulls/{n}/files, every page; a rename counts as its old path deleted and its new path added. */
+export async function listPullRequestFiles(c: GitHubConnection, number: number): Promise<ChangedFile[]> {
+  const files = await github(`listing the files of #${number}`, () =>
+    c.octokit.paginate(c.octokit.rest.pulls.listFiles, { owner: c.owner, repo: c.repo, pull_number: number, per_page: 100 }),
+  );
+  const out: ChangedFile[] = [];
+  for (const f of files) {
+    if (f.status === 'renamed' && f.previous_filename) {
+      out.push({ path: f.previous_filename, status: 'D' }, { path: f.filename, status: 'A' });
+    } else out.push({ path: f.filename, status: f.status === 'added' ? 'A' : f.status === 'removed' ? 'D' : 'M' });
+  }
+  return out;
+}
+
+/** GET …/pulls/{n}/reviews, every page, oldest first. */
+export async function listReviews(c: GitHubConnection, number: number): Promise<Review[]> {
+  const reviews = await github(`listing the reviews of #${number}`, () =>
+    c.octokit.paginate(c.octokit.rest.pulls.listReviews, { owner: c.owner, repo: c.repo, pull_number: number, per_page: 100 }),
+  );
+  return reviews.map((r) => ({
+    id: r.id,
+    user: r.user ? { login: r.user.login, type: r.user.type } : null,
+    state: r.state,
+    commitId: r.commit_id ?? null,
+    submittedAt: r.submitted_at,
+  }));
+}
+
+/**
+ * Team membership through GET /orgs/{org}/teams/{team}/memberships/{user}: active members
+ * count, pending invitations do not; 404 means "not a member"; anything else throws.
+ */
+export class GitHubTeams implements TeamResolver {
+  constructor(
+    readonly octokit: Octokit,
+    readonly org: string,
+  ) {}
+
+  async isActiveMember(team: string, login: string): Promise<boolean> {
+    try {
+      const { data } = await this.octokit.rest.teams.getMembershipForUserInOrg({ org: this.org, team_slug: team, username: login });
+      return data.state === 'active';
+    } catch (e) {
+      if ((e as { status?: number }).status === 404) return false;
+      return github(`looking up ${login} in team ${this.org}/${team}`, () => Promise.reject(e));
+    }
+  }
+}
+
+/** POST /repos/{o}/{r}/statuses/{sha} with context `modelgate`; the description is cut to GitHub's 140 characters. */
+export async function setCommitStatus(
+  c: GitHubConnection,
+  sha: string,
+  state: 'success' | 'failure' | 'pending' | 'error',
+  description: string,
+  targetUrl?: string,
+): Promise<void> {
+  const text = description.length > 140 ? `${description.slice(0, 139)}…` : description;
+  await github(`setting the ${STATUS_CONTEXT} status`, () =>
+    c.octokit.rest.repos.createCommitStatus({ owner: c.owner, repo: c.repo, sha, state, context: STATUS_CONTEXT, description: text, ...(targetUrl ? { target_url: targetUrl } : {}) }),
+  );
+}
+
+/**
+ * Keeps one comment up to date: the one a bot wrote carrying the marker is edited in place
+ * (anyone can paste the marker into their own comment; those are left alone); otherwise one is created.
+ */
+export async function upsertComment(c: GitHubConnection, number: number, body: string): Promise<{ id: number; created: boolean }> {
+  const comments = await github(`listing the comments of #${number}`, () =>
+    c.octokit.paginate(c.octokit.rest.issues.listComments, { owner: c.owner, repo: c.repo, issue_number: number, per_page: 100 }),
+  );
+  const text = `${COMMENT_MARKER}\n${body}`;
+  const mine = comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && (x.user?.type === 'Bot' || /\[bot\]$/.test(x.user?.login ?? '')));
+  if (mine) {
+    if (mine.body !== text) {
+      await github('updating the modelgate comment', () => c.octokit.rest.issues.updateComment({ owner: c.owner, repo: c.repo, comment_id: mine.id, body: text }));
+    }
+    return { id: mine.id, created: false };
+  }
+  const { data } = await github('adding the modelgate comment', () => c.octokit.rest.issues.createComment({ owner: c.owner, repo: c.repo, issue_number: number, body: text }));
+  return { id: data.id, created: true };
+}

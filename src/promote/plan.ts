@@ -1,0 +1,123 @@
+import { setScalar } from '../deploy/yaml-splice.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import type { ModelVersion, Stage } from '../manifest/types.js';
+import { assertModelName, versionFile } from '../registry/layout.js';
+import type { RegistrySnapshot } from '../registry/snapshot.js';
+import type { StageHistory } from '../gate/types.js';
+
+/** One file a change rewrites: registry-relative path, text before and after. */
+export interface FileEdit {
+  path: string;
+  before: string;
+  after: string;
+}
+
+/** A planned registry change: what `--dry-run` prints and what commit, push and PR apply. */
+export interface ChangePlan {
+  summary: string;
+  /** One line per manifest touched, e.g. `fraud@3: Staging → Production`. */
+  changes: string[];
+  edits: FileEdit[];
+  /** The versions after the change, for the pull request body. */
+  versions: ModelVersion[];
+  /** `modelgate/<model>-v<version>-<stage>` */
+  branch: string;
+  message: string;
+}
+
+const noChange = (message: string) => new ModelgateError('E_NO_CHANGE', message, ExitCode.content);
+
+async function readVersion(snap: RegistrySnapshot, model: string, version: number): Promise<{ v: ModelVersion; text: string; path: string }> {
+  assertModelName(model);
+  const path = versionFile(model, version);
+  const v = await snap.version(model, version);
+  const text = await snap.source.readFile(path);
+  if (!v || text === undefined) throw new ModelgateError('E_NOT_FOUND', `${model}@${version} does not exist`, ExitCode.content);
+  return { v, text, path };
+}
+
+/** The stage field set to `to`, and nothing else in the file: one scalar spliced in place. */
+export function withStage(text: string, to: Stage, file: string): string {
+  return setScalar(text, ['stage'], to, file);
+}
+
+/**
+ * A stage change of `model@version`. Promoting to Production archives whatever held it, in the
+ * same change, so the registry never has two Production versions of a model.
+ */
+export async function planStageChange(snap: RegistrySnapshot, model: string, version: number, to: Stage, verb = 'promote'): Promise<ChangePlan> {
+  const { v, text, path } = await readVersion(snap, model, version);
+  if (v.stage === to) throw noChange(`${model}@${version} is already in ${to}`);
+  const edits: FileEdit[] = [{ path, before: text, after: withStage(text, to, path) }];
+  const changes = [`${model}@${version}: ${v.stage} → ${to}`];
+  const versions: ModelVersion[] = [{ ...v, stage: to }];
+  if (to === 'Production') {
+    for (const old of await snap.inStage(model, 'Production')) {
+      if (old.version === version) continue;
+      const o = await readVersion(snap, model, old.version);
+      edits.push({ path: o.path, before: o.text, after: withStage(o.text, 'Archived', o.path) });
+      changes.push(`${model}@${old.version}: Production → Archived`);
+      versions.push({ ...old, stage: 'Archived' });
+    }
+  }
+  const summary = `${verb === 'rollback' ? 'Roll back' : verb === 'archive' ? 'Archive' : 'Promote'} ${model}@${version} to ${to}`;
+  return {
+    summary,
+    changes,
+    edits,
+    versions,
+    branch: `modelgate/${model}-v${version}-${to.toLowerCase()}`,
+    message: `${summary}\n\n${changes.map((c) => `- ${c}`).join('\n')}\n`,
+  };
+}
+
+/**
+ * Production back to a version that was in Production before, proven from the branch's git
+ * history: `to`, or the highest-numbered such version other than the current one.
+ */
+export async function planRollback(snap: RegistrySnapshot, history: StageHistory, model: string, to?: number): Promise<ChangePlan> {
+  const current = (await snap.inStage(model, 'Production'))[0];
+  if (to !== undefined) {
+    if (!(await history.wasInStage(model, to, 'Production'))) {
+      throw new ModelgateError('E_NEVER_PRODUCTION', `${model}@${to} was never in Production: a rollback returns to a former Production version`, ExitCode.content);
+    }
+    return planStageChange(snap, model, to, 'Production', 'rollback');
+  }
+  const numbers = (await snap.versionNumbers(model)).filter((n) => n !== current?.version).reverse();
+  if (numbers.length === 0 && !current) throw new ModelgateError('E_NOT_FOUND', `model ${model} has no versions`, ExitCode.content);
+  for (const n of numbers) {
+    if (await history.wasInStage(model, n, 'Production')) return planStageChange(snap, model, n, 'Production', 'rollback');
+  }
+  throw new ModelgateError('E_NEVER_PRODUCTION', `no version of ${model} other than the current one was ever in Production: nothing to roll back to`, ExitCode.content);
+}
+
+const ANNOTATION_KEY = /^[A-Za-z0-9]([A-Za-z0-9_.\/-]{0,126}[A-Za-z0-9])?$/;
+
+/** `key=value` pairs set as annotations in place; other lines stay byte for byte. */
+export async function planAnnotate(snap: RegistrySnapshot, model: string, version: number, pairs: string[]): Promise<ChangePlan> {
+  if (pairs.length === 0) throw usageError('annotate needs at least one key=value');
+  const entries = pairs.map((p) => {
+    const eq = p.indexOf('=');
+    const key = eq < 0 ? '' : p.slice(0, eq);
+    if (!ANNOTATION_KEY.test(key)) throw usageError(`annotation ${JSON.stringify(p)}: expected key=value with a key of letters, digits, . _ / -`);
+    return [key, p.slice(eq + 1)] as const;
+  });
+  const { v, text, path } = await readVersion(snap, model, version);
+  let after = text;
+  const changed: string[] = [];
+  for (const [key, value] of entries) {
+    if (v.annotations?.[key] === value) continue;
+    after = setScalar(after, ['annotations', key], value, path);
+    changed.push(key);
+  }
+  if (!changed.length) throw noChange(`${model}@${version} already has ${pairs.join(', ')}`);
+  const summary = `Annotate ${model}@${version}: ${entries.map(([k, val]) => `${k}=${val}`).join(', ')}`;
+  return {
+    summary,
+    changes: [`${model}@${version}: annotations ${changed.join(', ')}`],
+    edits: [{ path, before: text, after }],
+    versions: [{ ...v, annotations: { ...v.annotations, ...Object.fromEntries(entries) } }],
+    branch: `modelgate/${model}-v${version}-annotate-${changed.join('-').toLowerCase().replace(/[^a-z0-9-]+/g, '-')}`.slice(0, 200),
+    message: `${summary}\n`,
+  };
+}

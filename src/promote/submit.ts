@@ -1,0 +1,126 @@
+import { ExitCode, ModelgateError } from '../errors.js';
+import type { GitRepo } from '../git/repo.js';
+import { evaluateGate } from '../gate/evaluate.js';
+import { GitStageHistory } from '../gate/history.js';
+import { MergedSource } from '../gate/merged-source.js';
+import { renderPromotionBody } from '../gate/report.js';
+import { StoreArtifactVerifier } from '../gate/store-verifier.js';
+import type { ArtifactVerifier, Decision } from '../gate/types.js';
+import { createOctokit, parseRepository } from '../github/client.js';
+import { openOrUpdatePullRequest, type OpenedPullRequest } from '../github/promotion-pr.js';
+import { publish } from '../registry/publish.js';
+import { RegistrySnapshot } from '../registry/snapshot.js';
+import { GitTreeSource, type RegistrySource } from '../registry/source.js';
+import { openStore } from '../store/store.js';
+import type { ChangePlan } from './plan.js';
+
+export type SubmitMode = 'local' | 'push' | 'pr';
+
+export interface SubmitOptions {
+  repo: GitRepo;
+  /** The registry's folder inside the repository ('' for its root). */
+  prefix: string;
+  mode: SubmitMode;
+  /** Plans the change on a snapshot of the commit it will sit on (re-run after a push race). */
+  plan: (snapshot: RegistrySnapshot) => Promise<ChangePlan>;
+  env: NodeJS.ProcessEnv;
+  remote?: string;
+  baseBranch?: string;
+}
+
+export interface Submitted {
+  plan: ChangePlan;
+  commit?: string;
+  pushed: boolean;
+  pullRequest?: OpenedPullRequest;
+  /** The gate's view of the change, as the pull request body shows it. */
+  decision?: Decision;
+}
+
+const snapshotAt = (repo: GitRepo, commit: string, prefix: string) => new RegistrySnapshot(new GitTreeSource(repo, commit, prefix));
+const files = (plan: ChangePlan, prefix: string) => Object.fromEntries(plan.edits.map((e) => [prefix ? `${prefix}/${e.path}` : e.path, e.after]));
+
+/**
+ * Applies a planned change: a local commit on HEAD, a commit pushed to main (with the publish
+ * flow's fetch-replan-retry), or a branch pushed and a pull request opened or updated. Export
+ * for `register --pr`, which submits its new manifest the same way.
+ */
+export async function submitChange(opts: SubmitOptions): Promise<Submitted> {
+  const { repo, prefix } = opts;
+  const remote = opts.remote ?? 'origin';
+  const baseBranch = opts.baseBranch ?? 'main';
+  if (opts.mode !== 'pr') {
+    let last: ChangePlan | undefined;
+    const done = await publish({
+      repo,
+      push: opts.mode === 'push',
+      remote,
+      branch: baseBranch,
+      plan: async (base) => {
+        if (!base) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
+        last = await opts.plan(snapshotAt(repo, base, prefix));
+        return { files: files(last, prefix), message: last.message };
+      },
+    });
+    return { plan: last!, commit: done.commit, pushed: done.pushed };
+  }
+
+  const base = (await repo.fetchBranch(remote, baseBranch)) ?? (await repo.resolve('HEAD'));
+  if (!base) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
+  const baseSnap = snapshotAt(repo, base, prefix);
+  const plan = await opts.plan(baseSnap);
+  const config = await baseSnap.config();
+  const conn = {
+    octokit: createOctokit({ token: opts.env.GITHUB_TOKEN || opts.env.GH_TOKEN, baseUrl: opts.env.GITHUB_API_URL }),
+    ...parseRepository(config.github?.repository),
+  };
+  // On an open pull request's branch the change is already there: keep its commit, refresh the text.
+  const existing = await repo.fetchBranch(remote, plan.branch);
+  let commit = existing;
+  if (!existing || (await repo.treeOf(existing)) !== (await repo.treeOf(await repo.commitChanges({ parent: base, files: files(plan, prefix), message: plan.message })))) {
+    commit = await repo.commitChanges({ parent: existing && (await isAncestor(repo, base, existing)) ? existing : base, files: files(plan, prefix), message: plan.message });
+    if (!(await repo.push(remote, commit, plan.branch))) {
+      throw new ModelgateError('E_BRANCH_DIVERGED', `${remote}/${plan.branch} has commits this change does not build on; delete the branch or merge it first`, ExitCode.service);
+    }
+  }
+  const decision = await gateView(repo, prefix, base, baseSnap, plan, opts.env);
+  const body = renderPromotionBody(decision, plan.versions, plan.summary);
+  const pullRequest = await openOrUpdatePullRequest(conn, { branch: plan.branch, base: baseBranch, title: plan.summary, body });
+  return { plan, commit, pushed: true, pullRequest, decision };
+}
+
+async function isAncestor(repo: GitRepo, a: string, b: string): Promise<boolean> {
+  return (await repo.run(['merge-base', '--is-ancestor', a, b], { okCodes: [1] })).code === 0;
+}
+
+/**
+ * The gate run on the planned change before anyone approved: the pull request body shows the
+ * same rules, results and missing approvals the Action will. Artifacts are checked for
+ * presence here; the Action re-hashes them when the policy says `full`.
+ */
+export async function gateView(repo: GitRepo, prefix: string, base: string, baseSnap: RegistrySnapshot, plan: ChangePlan, env: NodeJS.ProcessEnv): Promise<Decision> {
+  const edited = new Map(plan.edits.map((e) => [e.path, e.after]));
+  const overlay: RegistrySource = {
+    label: 'planned change',
+    readFile: async (p) => edited.get(p),
+    listDir: async (p) => baseSnap.source.listDir(p),
+  };
+  let verifier: Promise<StoreArtifactVerifier> | undefined;
+  const artifacts: ArtifactVerifier = {
+    async verify(artifact) {
+      verifier ??= baseSnap.config().then(async (c) => new StoreArtifactVerifier(await openStore(c.storage, env)));
+      return (await verifier).verify(artifact, 'exists');
+    },
+  };
+  return evaluateGate({
+    base: baseSnap,
+    head: new RegistrySnapshot(new MergedSource(baseSnap.source, overlay, edited.keys())),
+    changedFiles: plan.edits.map((e) => ({ path: e.path, status: e.before ? 'M' : 'A' })),
+    pullRequest: { number: 0, author: { login: '' }, headSha: '' },
+    reviews: [],
+    teams: { isActiveMember: async () => false },
+    artifacts,
+    history: new GitStageHistory(repo, base, prefix),
+    options: { approvals: 'require', timeoutMs: 30_000 },
+  });
+}

@@ -1,0 +1,277 @@
+// The built dist/action.js, run as the runner runs it, against the loopback GitHub emulator
+// (every response validated against GitHub's OpenAPI description) and real git repositories.
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
+import { pullRequestEvent, pullRequestReviewEvent, startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
+import { POLICY, version } from './gate-fixtures.js';
+
+const NODE = join(process.cwd(), 'node_modules/.bin/node');
+const ACTION = join(process.cwd(), 'dist/action.js');
+
+/** SPEC §6: the only endpoints the Action may call. */
+const ALLOWED = new Set([
+  'GET /repos/{owner}/{repo}/pulls/{pull_number}',
+  'GET /repos/{owner}/{repo}/pulls/{pull_number}/files',
+  'GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews',
+  'GET /orgs/{org}/teams/{team_slug}/memberships/{username}',
+  'POST /repos/{owner}/{repo}/statuses/{sha}',
+  'GET /repos/{owner}/{repo}/issues/{issue_number}/comments',
+  'POST /repos/{owner}/{repo}/issues/{issue_number}/comments',
+  'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}',
+]);
+
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, GIT_AUTHOR_NAME: 'Maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'Maria', GIT_COMMITTER_EMAIL: 'maria@example.com' },
+  }).trim();
+
+let tmp: string;
+let bare: string;
+let dev: string;
+let runner: string;
+let store: string;
+let gh: GitHubEmulator & { validator: GitHubResponseValidator };
+let repo: EmulatedRepo;
+
+const TITLE = 'Promote `x`"; rm -rf / #$(touch /tmp/modelgate-pwned) [click](http://evil.example) <img src=x onerror=alert(1)> @acme/platform <!-- modelgate -->';
+const EVIL_BRANCH = 'modelgate/x-$(touch${IFS}pwned)-`id`-<img_src=x>';
+
+async function write(path: string, content: string) {
+  await mkdir(dirname(join(dev, path)), { recursive: true });
+  await writeFile(join(dev, path), content);
+}
+
+/** A branch off main in the dev clone with `files` changed, pushed, and opened as a pull request. */
+async function openPull(branch: string, files: Record<string, string>, title = `change on ${branch}`): Promise<EmulatedPull> {
+  git(dev, 'checkout', '-q', '-B', branch, 'origin/main');
+  for (const [p, c] of Object.entries(files)) await write(p, c);
+  git(dev, 'add', '-A');
+  git(dev, 'commit', '-q', '-m', title.replace(/\n/g, ' '));
+  git(dev, 'push', '-q', '-f', 'origin', `HEAD:refs/heads/${branch}`);
+  const pull = gh.createPull({ repo, head: branch, base: 'main', user: 'maria', title });
+  // GitHub keeps every pull request's head as refs/pull/N/head in the base repository.
+  git(bare, 'update-ref', `refs/pull/${pull.number}/head`, pull.head.sha);
+  return pull;
+}
+
+interface ActionRun {
+  code: number;
+  stdout: string;
+  outputs: Record<string, string>;
+  summary: string;
+}
+
+async function runAction(eventName: string, payload: unknown, inputs: Record<string, string> = {}): Promise<ActionRun> {
+  const dir = await mkdtemp(join(tmp, 'run-'));
+  const eventPath = await writeEventFile(dir, payload);
+  const outputPath = join(dir, 'output');
+  const summaryPath = join(dir, 'summary.md');
+  await writeFile(outputPath, '');
+  await writeFile(summaryPath, '');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH!,
+    HOME: process.env.HOME ?? tmp,
+    GITHUB_ACTIONS: 'true',
+    GITHUB_EVENT_NAME: eventName,
+    GITHUB_EVENT_PATH: eventPath,
+    GITHUB_OUTPUT: outputPath,
+    GITHUB_STEP_SUMMARY: summaryPath,
+    GITHUB_REPOSITORY: 'acme/model-registry',
+    GITHUB_API_URL: gh.url,
+    GITHUB_SERVER_URL: 'https://github.example',
+    GITHUB_RUN_ID: '42',
+    GITHUB_WORKSPACE: runner,
+    RUNNER_TEMP: dir,
+    INPUT_COMMAND: 'check',
+    'INPUT_GITHUB-TOKEN': 'ghs_actions',
+    'INPUT_REGISTRY-PATH': '.',
+    INPUT_COMMENT: 'true',
+    ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v])),
+  };
+  const child = spawn(NODE, [ACTION], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (b) => (stdout += b));
+  child.stderr.on('data', (b) => (stdout += b));
+  const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
+  const outputs: Record<string, string> = {};
+  const raw = await readFile(outputPath, 'utf8');
+  for (const m of raw.matchAll(/^([^<\n]+)<<(ghadelimiter_[^\n]+)\n([\s\S]*?)\n\2$/gm)) outputs[m[1]!] = m[3]!;
+  return { code, stdout, outputs, summary: await readFile(summaryPath, 'utf8') };
+}
+
+const statusesOf = (sha: string) => gh.statuses.filter((s) => s.sha === sha && s.context === 'modelgate');
+const commentsOf = (n: number) => gh.comments.filter((c) => c.issue_number === n);
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'modelgate-action-'));
+  bare = join(tmp, 'registry.git');
+  dev = join(tmp, 'dev');
+  runner = join(tmp, 'runner');
+  store = join(tmp, 'store');
+  git(tmp, 'init', '-q', '--bare', '-b', 'main', bare);
+  git(tmp, 'clone', '-q', bare, dev);
+  git(dev, 'checkout', '-q', '-b', 'main');
+
+  const storeUri = pathToFileURL(store).href;
+  const artifactOf = async (n: number) => {
+    const bytes = Buffer.from(`model ${n} bytes`);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const key = `fraud-detector/sha256/${sha256}/model.joblib`;
+    await mkdir(dirname(join(store, key)), { recursive: true });
+    await writeFile(join(store, key), bytes);
+    return { uri: `${storeUri}/${key}`, sha256, size: bytes.length };
+  };
+  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri }, github: { repository: 'acme/model-registry' } }));
+  await write('policies/promotion.yaml', stringify(POLICY));
+  await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector' }));
+  await write('.github/workflows/modelgate.yml', 'name: modelgate\non: pull_request_target\n');
+  for (const [n, stage] of [[1, 'Archived'], [2, 'Production'], [3, 'Staging'], [4, 'Staging']] as const) {
+    await write(`models/fraud-detector/versions/${n}.yaml`, stringify(version(n, stage, { artifact: await artifactOf(n), metrics: { auc: n === 2 ? 0.97 : 0.96, recall: 0.9, latency_p95_ms: 40 } })));
+  }
+  git(dev, 'add', '-A');
+  git(dev, 'commit', '-q', '-m', 'registry');
+  git(dev, 'push', '-q', 'origin', 'main');
+  git(tmp, 'clone', '-q', bare, runner); // the workflow's checkout of the base
+
+  gh = await startValidatedGitHubEmulator();
+  for (const u of ['maria', 'gina', 'carol', 'mallory', 'pat', 'paula', 'olga']) gh.addUser(u);
+  gh.addUser('github-actions[bot]', { type: 'Bot', token: 'ghs_actions' });
+  gh.addTeam('acme', 'ml-governance', ['gina']);
+  gh.addTeam('acme', 'platform', ['pat', 'paula']);
+  gh.addTeam('acme', 'oncall', ['olga']);
+  repo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
+}, 60_000);
+
+afterAll(async () => {
+  await gh?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+const promoteFiles = async () => ({
+  'models/fraud-detector/versions/3.yaml': (await readFile(join(dev, 'models/fraud-detector/versions/3.yaml'), 'utf8')).replace('stage: Staging', 'stage: Production'),
+  'models/fraud-detector/versions/2.yaml': (await readFile(join(dev, 'models/fraud-detector/versions/2.yaml'), 'utf8')).replace('stage: Production', 'stage: Archived'),
+});
+
+describe('dist/action.js check', () => {
+  it('is pending until both approval groups approve the head, then passes; one comment, updated in place', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull('modelgate/fraud-detector-v3-production', await promoteFiles(), 'Promote fraud-detector@3 to Production');
+
+    const first = await runAction('pull_request_target', pullRequestEvent(pull, 'opened'));
+    expect(first.outputs.decision).toBe('pending');
+    expect(first.code).toBe(1);
+    expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['pending']);
+    expect(commentsOf(pull.number)).toHaveLength(1);
+    expect(first.summary).toContain('waiting for approvals');
+    expect(first.summary).toMatch(/1 more from team ml\\-governance/);
+    const report = JSON.parse(await readFile(first.outputs.report!, 'utf8'));
+    expect(report.decision).toBe('pending');
+    expect(report.transitions.map((t: { file: string }) => t.file)).toEqual(['models/fraud-detector/versions/2.yaml', 'models/fraud-detector/versions/3.yaml']);
+
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
+    const second = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+    expect(second.stdout).not.toMatch(/::error/);
+    expect(second.outputs.decision).toBe('pass');
+    expect(second.code).toBe(0);
+    expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['pending', 'success']);
+    expect(commentsOf(pull.number)).toHaveLength(1);
+    expect(commentsOf(pull.number)[0]!.body).toContain('may merge');
+    expect(second.summary).toContain('artifact \\(full\\)');
+    expect(second.summary).toMatch(/re\\-hashed/);
+    expect(second.summary).toMatch(/approved by gina/);
+    expect(gh.validator.violations).toEqual([]);
+  });
+
+  it('fails with an annotation on the file and line of an invalid manifest', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull('broken', { 'models/fraud-detector/versions/5.yaml': 'apiVersion: modelgate.dev/v1\nkind: ModelVersion\nmodel: fraud-detector\nversion: 5\nstage: None\nbogus: true\n' });
+    const r = await runAction('pull_request_target', pullRequestEvent(pull, 'opened'));
+    expect(r.outputs.decision).toBe('fail');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/::error title=modelgate [A-Z_]+,file=models\/fraud-detector\/versions\/5\.yaml,line=\d+,col=\d+::/);
+    expect(statusesOf(pull.head.sha).at(-1)!.state).toBe('failure');
+  });
+
+  it('fails (never pending) when the team lookup answers 500', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull('promote-500', await promoteFiles());
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
+    const fault = gh.inject('GET /orgs/{org}/teams/{team_slug}/memberships/{username}', { status: 500 });
+    try {
+      const r = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+      expect(r.outputs.decision).toBe('fail');
+      expect(statusesOf(pull.head.sha).at(-1)).toMatchObject({ state: 'failure' });
+      expect(r.summary).toMatch(/HTTP 500/);
+    } finally {
+      fault.remove();
+    }
+  });
+
+  it('needs the platform team for a pull request that edits the workflow or the policy', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull('weaken', {
+      '.github/workflows/modelgate.yml': 'name: modelgate\non: pull_request\njobs: {}\n',
+      'policies/promotion.yaml': stringify({ ...POLICY, rules: [{ name: 'anything', paths: ['**'] }] }),
+    });
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    const r = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+    expect(r.outputs.decision).toBe('pending');
+    expect(r.summary).toMatch(/2 more from team platform/);
+  });
+
+  it('renders a pull request title and branch carrying shell and Markdown injection as inert text', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull(EVIL_BRANCH, { 'notes/readme.txt': 'hi\n' }, TITLE);
+    expect(pull.head.ref).toBe(EVIL_BRANCH);
+    const r = await runAction('pull_request_target', pullRequestEvent(pull, 'opened'));
+    expect(r.outputs.decision).toBe('fail');
+    expect(existsSync('/tmp/modelgate-pwned')).toBe(false);
+    expect(existsSync(join(runner, 'pwned'))).toBe(false);
+    const comment = commentsOf(pull.number)[0]!.body;
+    for (const text of [r.summary, comment]) {
+      expect(text).not.toContain('<img');
+      expect(text).not.toContain('](http://evil.example)');
+      expect(text).not.toContain('@acme/platform');
+      expect(text).not.toContain('$(touch');
+      expect(text).not.toContain('`id`');
+    }
+    expect(comment.indexOf('<!-- modelgate -->')).toBe(0);
+    expect(comment.lastIndexOf('<!-- modelgate -->')).toBe(0);
+  });
+
+  it('uses only the endpoints SPEC §6 lists, and every response was valid', () => {
+    const used = new Set(gh.requests.map((r) => `${r.method} ${r.route}`));
+    expect([...used].filter((u) => !ALLOWED.has(u))).toEqual([]);
+    expect(used.has('POST /repos/{owner}/{repo}/statuses/{sha}')).toBe(true);
+    expect(used.has('PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}')).toBe(true);
+    expect(gh.validator.violations).toEqual([]);
+    expect(gh.validator.checked).toBeGreaterThan(10);
+  });
+
+  it('refuses to run on a checkout of the pull request head', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull('head-checkout', { 'notes/x.txt': 'x\n' });
+    git(runner, 'fetch', '-q', 'origin', `refs/pull/${pull.number}/head`);
+    git(runner, 'checkout', '-q', '--detach', 'FETCH_HEAD');
+    try {
+      const r = await runAction('pull_request_target', pullRequestEvent(pull, 'opened'));
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/checked out the pull request head/);
+      expect(statusesOf(pull.head.sha).at(-1)!.state).toBe('failure');
+    } finally {
+      git(runner, 'checkout', '-q', 'main');
+    }
+  });
+});

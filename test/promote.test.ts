@@ -1,0 +1,219 @@
+// promote / rollback / archive / annotate / check through the CLI, on real git repositories
+// with a bare remote, and `--pr` against the loopback GitHub emulator.
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { runCli } from '../src/cli/main.js';
+import type { EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
+import { startValidatedGitHubEmulator, type GitHubResponseValidator } from './helpers/github.js';
+import { POLICY, version } from './gate-fixtures.js';
+
+const env = { GIT_AUTHOR_NAME: 'Maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'Maria', GIT_COMMITTER_EMAIL: 'maria@example.com' };
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...env } }).trim();
+
+/** v3 written by hand: comments, quoting and key order must survive a promotion. */
+const V3 = (stage: string) => `# fraud detector, third try
+apiVersion: modelgate.dev/v1
+kind: ModelVersion
+model: fraud-detector
+version: 3
+stage: ${stage}   # set by promotions
+createdAt: "2026-11-27T10:00:00Z"
+createdBy: 'maria'
+artifact:
+  uri: s3://ml-models/registry/fraud-detector/sha256/${'3'.repeat(64)}/model.joblib
+  sha256: "${'3'.repeat(64)}"
+  size: 1003
+format: joblib
+metrics: {auc: 0.96, recall: 0.9, latency_p95_ms: 40}
+lineage:
+  code: {repository: "https://github.com/acme/fraud", commit: ${'c'.repeat(40)}}
+  data:
+    - id: txn-2023-q3-v5
+`;
+
+let tmp: string;
+let bare: string;
+let work: string;
+let gh: GitHubEmulator & { validator: GitHubResponseValidator };
+let repo: EmulatedRepo;
+
+async function write(path: string, content: string) {
+  await mkdir(dirname(join(work, path)), { recursive: true });
+  await writeFile(join(work, path), content);
+}
+const v = (n: number) => `models/fraud-detector/versions/${n}.yaml`;
+const read = (p: string) => readFile(join(work, p), 'utf8');
+
+async function cli(args: string[], extraEnv: Record<string, string> = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    cwd: work,
+    env: { ...process.env, ...env, GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: gh.url, ...extraEnv },
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    tty: false,
+  });
+  return { code, stdout, stderr };
+}
+
+beforeAll(async () => {
+  gh = await startValidatedGitHubEmulator();
+  for (const u of ['maria', 'gina']) gh.addUser(u);
+  gh.addTeam('acme', 'ml-governance', ['gina']);
+});
+
+afterAll(async () => {
+  await gh?.close();
+});
+
+beforeEach(async () => {
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+  tmp = await mkdtemp(join(tmpdir(), 'modelgate-promote-'));
+  bare = join(tmp, 'registry.git');
+  work = join(tmp, 'work');
+  git(tmp, 'init', '-q', '--bare', '-b', 'main', bare);
+  git(tmp, 'clone', '-q', bare, work);
+  git(work, 'checkout', '-q', '-b', 'main');
+  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: pathToFileURL(join(tmp, 'store')).href }, github: { repository: 'acme/model-registry' } }));
+  await write('policies/promotion.yaml', stringify(POLICY));
+  await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector' }));
+  await write(v(1), stringify(version(1, 'Production')));
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', 'fraud-detector@1 in Production');
+  await write(v(1), stringify(version(1, 'Archived')));
+  await write(v(2), stringify(version(2, 'Production', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 } })));
+  await write(v(3), V3('Staging'));
+  await write(v(4), stringify(version(4, 'Archived')));
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', 'fraud-detector@2 in Production');
+  git(work, 'push', '-q', 'origin', 'main');
+  repo = gh.getRepo('acme/model-registry') ?? gh.addRepo('acme', 'model-registry', { gitDir: bare });
+  Object.assign(repo, { gitDir: bare });
+});
+
+describe('promote', () => {
+  it('changes only the stage scalar, byte for byte, and archives the previous Production version in the same commit', async () => {
+    const before2 = await read(v(2));
+    const r = await cli(['promote', 'fraud-detector', '3', '--to', 'production']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await read(v(3))).toBe(V3('Production'));
+    expect(await read(v(2))).toBe(before2.replace('stage: Production', 'stage: Archived'));
+    expect(git(work, 'show', '--name-only', '--format=%s', 'HEAD').split('\n')).toEqual([
+      'Promote fraud-detector@3 to Production',
+      '',
+      v(2),
+      v(3),
+    ]);
+    expect(git(work, 'status', '--porcelain')).toBe('');
+  });
+
+  it('prints the plan and changes nothing with --dry-run', async () => {
+    const head = git(work, 'rev-parse', 'HEAD');
+    const r = await cli(['--json', 'promote', 'fraud-detector', '3', '--to', 'Production', '--pr', '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      dryRun: true,
+      branch: 'modelgate/fraud-detector-v3-production',
+      changes: ['fraud-detector@3: Staging → Production', 'fraud-detector@2: Production → Archived'],
+    });
+    expect(git(work, 'rev-parse', 'HEAD')).toBe(head);
+  });
+
+  it('pushes to main with --push', async () => {
+    const r = await cli(['archive', 'fraud-detector', '3', '--push']);
+    expect(r.code).toBe(0);
+    expect(git(bare, 'show', `main:${v(3)}`) + '\n').toBe(V3('Archived'));
+  });
+
+  it('pushes the branch and opens a pull request with --pr, then updates that same pull request', async () => {
+    const r = await cli(['--json', 'promote', 'fraud-detector', '3', '--to', 'Production', '--pr']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ branch: 'modelgate/fraud-detector-v3-production', pullRequest: { created: true }, gate: 'fail' });
+    expect(git(bare, 'show', `modelgate/fraud-detector-v3-production:${v(3)}`) + '\n').toBe(V3('Production'));
+    const pull = gh.getPull(repo, out.pullRequest.number)!;
+    expect(pull.title).toBe('Promote fraud-detector@3 to Production');
+    expect(pull.body).toContain('Who must approve');
+    expect(pull.body).toMatch(/1 more from team ml\\-governance/);
+    expect(pull.body).toContain('3'.repeat(64));
+    expect(pull.body).toMatch(/champion/);
+    const again = await cli(['--json', 'promote', 'fraud-detector', '3', '--to', 'Production', '--pr']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout).pullRequest).toMatchObject({ number: out.pullRequest.number, created: false });
+    expect(gh.validator.violations).toEqual([]);
+  });
+
+  it('refuses a model name that tries to escape its folder, and a version that does not exist', async () => {
+    expect((await cli(['promote', '../../etc', '1', '--to', 'Production'])).code).toBe(2);
+    expect((await cli(['promote', 'fraud-detector', '1/../2', '--to', 'Production'])).code).toBe(2);
+    expect((await cli(['promote', 'fraud-detector', '9', '--to', 'Production'])).code).toBe(1);
+    expect((await cli(['promote', 'fraud-detector', '2', '--to', 'Production'])).stderr).toMatch(/already in Production/);
+  });
+});
+
+describe('rollback', () => {
+  it('returns Production to the newest version git history proves was there', async () => {
+    const r = await cli(['rollback', 'fraud-detector']);
+    expect(r.code).toBe(0);
+    expect(await read(v(1))).toContain('stage: Production');
+    expect(await read(v(2))).toContain('stage: Archived');
+  });
+
+  it('refuses a version that never was in Production', async () => {
+    const head = git(work, 'rev-parse', 'HEAD');
+    const r = await cli(['--json', 'rollback', 'fraud-detector', '--to', '4']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error.code).toBe('E_NEVER_PRODUCTION');
+    expect(git(work, 'rev-parse', 'HEAD')).toBe(head);
+  });
+});
+
+describe('annotate', () => {
+  it('adds and updates annotations in place', async () => {
+    const r = await cli(['annotate', 'fraud-detector@3', 'performance_alert=true', 'validation_status=passed']);
+    expect(r.code).toBe(0);
+    expect(await read(v(3))).toBe(`${V3('Staging')}annotations:\n  performance_alert: "true"\n  validation_status: passed\n`);
+    expect((await cli(['annotate', 'fraud-detector@3', 'performance_alert=false'])).code).toBe(0);
+    expect(await read(v(3))).toBe(`${V3('Staging')}annotations:\n  performance_alert: "false"\n  validation_status: passed\n`);
+    expect((await cli(['annotate', 'fraud-detector@3', 'bad key=x'])).code).toBe(2);
+  });
+});
+
+describe('check', () => {
+  it('passes without approvals under --no-approvals, is pending (exit 1) otherwise, and fails uncovered files', async () => {
+    git(work, 'checkout', '-q', '-b', 'promo');
+    expect((await cli(['promote', 'fraud-detector', '3', '--to', 'Production'])).code).toBe(0);
+    // `artifact: full` needs the bytes: this registry's store is empty, so use a policy without it.
+    const noStore = await cli(['--json', 'check', '--base', 'main', '--head', 'promo', '--no-approvals']);
+    expect(noStore.code).toBe(1);
+    expect(JSON.parse(noStore.stdout).transitions.flatMap((t: { rules: Array<{ results: Array<{ check: string; status: string }> }> }) => t.rules.flatMap((x) => x.results)).filter((c: { status: string }) => c.status === 'fail').map((c: { check: string }) => c.check)).toEqual(['artifact (full)']);
+
+    git(work, 'checkout', '-q', 'main');
+    await write('policies/promotion.yaml', stringify({ ...POLICY, rules: POLICY.rules.map((r) => ({ ...r, artifact: undefined })) }));
+    git(work, 'commit', '-q', '-am', 'no artifact check');
+    git(work, 'checkout', '-q', '-B', 'promo2');
+    expect((await cli(['promote', 'fraud-detector', '3', '--to', 'Production'])).code).toBe(0);
+    const ok = await cli(['check', '--base', 'main', '--head', 'promo2', '--no-approvals']);
+    expect(ok.stdout).toMatch(/^pass: /m);
+    expect(ok.code).toBe(0);
+    const pending = await cli(['--json', 'check', '--base', 'main', '--head', 'promo2']);
+    expect(pending.code).toBe(1);
+    expect(JSON.parse(pending.stdout).decision).toBe('pending');
+
+    await write('scripts/x.sh', 'echo\n');
+    git(work, 'add', '-A');
+    git(work, 'commit', '-q', '-m', 'script');
+    const uncovered = await cli(['--json', 'check', '--base', 'main', '--head', 'HEAD', '--no-approvals']);
+    expect(uncovered.code).toBe(1);
+    expect(JSON.parse(uncovered.stdout).uncovered).toEqual(['scripts/x.sh']);
+    expect((await cli(['check', '--base', 'main'])).code).toBe(2);
+  });
+});
