@@ -122,11 +122,11 @@ export class GitRepo {
     return files;
   }
 
-  /** The configured identity, or undefined when none is set. */
+  /** Who commits here: git's author identity (GIT_AUTHOR_* or user.name/email), or undefined when none is set. */
   async identity(): Promise<Identity | undefined> {
-    const name = (await this.run(['config', 'user.name'], { okCodes: [1] })).stdout.trim();
-    const email = (await this.run(['config', 'user.email'], { okCodes: [1] })).stdout.trim();
-    return name ? { name, email: email || `${name}@users.noreply.github.com` } : undefined;
+    const r = await this.run(['var', 'GIT_AUTHOR_IDENT'], { okCodes: [128] });
+    const m = /^(.*?) <(.*)> \d+ [+-]\d{4}$/.exec(r.stdout.trim());
+    return r.code === 0 && m && m[1] ? { name: m[1], email: m[2] || `${m[1]}@users.noreply.github.com` } : undefined;
   }
 
   /**

@@ -1,0 +1,300 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startGitHubEmulator, type EmulatedPull, type GitHubEmulator } from '../local/github-emulator.js';
+import { serveGitHttp, type GitHttpServer } from '../local/git-http-backend.js';
+import { logisticRegressionSafetensors } from './model-file.js';
+import type { Decision } from '../gate/types.js';
+import { DemoFailure, expectExit, Narrator, runProcess, type ProcessResult } from './narrator.js';
+
+const OWNER = 'acme';
+const REPO = 'model-registry';
+const MODEL = 'churn-predictor';
+
+interface Demo {
+  ws: string;
+  registry: string;
+  training: string;
+  remoteUrl: string;
+  gh: GitHubEmulator;
+  git: GitHttpServer;
+  n: Narrator;
+  cli: string;
+  action: string;
+}
+
+/**
+ * The whole lifecycle on one machine, narrated: a registry from the template with a git remote
+ * served by `git http-backend` on loopback and the embedded file:// store; two registered
+ * versions; a gated promotion pull request against the local GitHub emulator (pending,
+ * approved, passing, merged); the sync that pins production; a refused promotion; a rollback;
+ * and the history. Every step checks its outcome: a step that misbehaves ends the demo non-zero.
+ */
+export async function runDemo(options: { dir?: string } = {}): Promise<number> {
+  const n = new Narrator();
+  const here = dirname(fileURLToPath(import.meta.url));
+  const ws = resolve(options.dir ?? 'modelgate-demo');
+  const started = Date.now();
+  let gh: GitHubEmulator | undefined;
+  let git: GitHttpServer | undefined;
+  try {
+    await rm(ws, { recursive: true, force: true });
+    await mkdir(join(ws, 'remote'), { recursive: true });
+    git = await serveGitHttp(join(ws, 'remote'));
+    gh = await startGitHubEmulator();
+    const demo: Demo = {
+      ws,
+      registry: join(ws, 'registry'),
+      training: join(ws, 'training'),
+      remoteUrl: `${git.url}/${REPO}.git`,
+      gh,
+      git,
+      n,
+      cli: join(here, 'cli.js'),
+      action: join(here, 'action.js'),
+    };
+    if (!existsSync(demo.action)) throw new DemoFailure(`${demo.action} is missing: run npm run build first`);
+    await story(demo);
+    n.heading(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    n.say(`The registry is left at ${demo.registry}; explore it:`);
+    n.say(`  cd ${demo.registry} && node ${demo.cli} list && node ${demo.cli} history ${MODEL}`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`\ndemo failed: ${e instanceof DemoFailure ? e.message : (e as Error)?.stack ?? String(e)}\n`);
+    return 1;
+  } finally {
+    await gh?.close();
+    await git?.close();
+  }
+}
+
+async function story(d: Demo): Promise<void> {
+  const { n, gh } = d;
+
+  n.heading('A registry from the template, with a git remote on loopback and the file:// artifact store');
+  await sh(d, d.ws, 'git', ['init', '--quiet', '--bare', '-b', 'main', join(d.ws, 'remote', `${REPO}.git`)]);
+  await mg(d, d.ws, ['init', 'registry', '--store', `file://${join(d.ws, 'artifacts')}`, '--github', `${OWNER}/${REPO}`]);
+  await gitIn(d, d.registry, ['remote', 'add', 'origin', d.remoteUrl]);
+  await gitIn(d, d.registry, ['push', '--quiet', 'origin', 'main']);
+  n.say(`remote: ${d.remoteUrl} (git http-backend)`);
+
+  gh.addRepo(OWNER, REPO, { gitDir: join(d.ws, 'remote', `${REPO}.git`) });
+  for (const login of ['maria', 'carol', 'dave', 'erin', 'platform-admin', 'modelgate[bot]']) gh.addUser(login);
+  gh.addTeam(OWNER, 'ml-governance', ['carol']);
+  gh.addTeam(OWNER, 'ml-engineers', ['dave', 'maria']);
+  gh.addTeam(OWNER, 'oncall', ['erin']);
+  gh.addTeam(OWNER, 'platform', ['platform-admin']);
+  n.say(`GitHub API emulator: ${gh.url} — teams ml-governance (carol), ml-engineers (dave, maria), oncall (erin)`);
+
+  n.heading(`The ML engineers describe ${MODEL} and how to serve it (models/${MODEL}/model.yaml)`);
+  await mkdir(join(d.registry, 'models', MODEL), { recursive: true });
+  await writeFile(
+    join(d.registry, 'models', MODEL, 'model.yaml'),
+    [
+      'apiVersion: modelgate.dev/v1',
+      'kind: Model',
+      `name: ${MODEL}`,
+      'description: Scores each subscriber for the risk of cancelling within 30 days.',
+      'owners: [ml-engineers]',
+      'deploy:',
+      '  kind: InferenceService',
+      '  modelFormat: huggingface',
+      '',
+    ].join('\n'),
+  );
+  await gitIn(d, d.registry, ['add', `models/${MODEL}/model.yaml`]);
+  await gitIn(d, d.registry, ['commit', '--quiet', '-m', `Describe ${MODEL}`]);
+  await gitIn(d, d.registry, ['push', '--quiet', 'origin', 'main']);
+  n.say('committed and pushed (in a real registry this is a reviewed pull request under the model-settings rule)');
+
+  n.heading('A training pipeline produces two model files and registers them, with metrics and lineage');
+  await mkdir(join(d.training, 'data'), { recursive: true });
+  await writeFile(join(d.training, 'train.py'), '# trains a logistic regression on data/customers.csv\n');
+  await writeFile(join(d.training, 'data', 'customers.csv'), 'tenure,monthly_spend,support_calls,churned\n3,42.5,4,1\n48,19.9,0,0\n12,65.0,2,0\n');
+  await sh(d, d.training, 'git', ['init', '--quiet', '-b', 'main']);
+  await gitIn(d, d.training, ['remote', 'add', 'origin', 'https://github.com/acme/churn-training.git']);
+  await gitIn(d, d.training, ['add', '.']);
+  await gitIn(d, d.training, ['-c', 'user.name=Maria', '-c', 'user.email=maria@acme.example', 'commit', '--quiet', '-m', 'Train churn model']);
+  const versions = [
+    { file: 'churn-v1.safetensors', weights: [0.81, -0.42, 1.37], bias: -0.3, metrics: ['auc=0.962', 'precision=0.91', 'recall=0.87'], run: '5001' },
+    { file: 'churn-v2.safetensors', weights: [0.77, -0.51, 1.12], bias: -0.1, metrics: ['auc=0.931', 'precision=0.93', 'recall=0.79'], run: '5002' },
+  ];
+  for (const v of versions) {
+    await writeFile(join(d.training, v.file), logisticRegressionSafetensors(v.weights, v.bias, { framework: 'numpy', features: 'tenure,monthly_spend,support_calls' }));
+    await mg(
+      d,
+      d.training,
+      [
+        '--registry', d.registry, 'register', MODEL, v.file,
+        ...v.metrics.flatMap((m) => ['--metrics', m]),
+        '--params', 'C=1.0', '--params', 'penalty=l2',
+        '--code', 'auto',
+        '--dataset', 'id=customers-2026-10,path=data/customers.csv',
+        '--stage', 'Staging',
+        '--push',
+      ],
+      { GITHUB_ACTIONS: 'true', GITHUB_RUN_ID: v.run, GITHUB_REPOSITORY: 'acme/churn-training', GITHUB_SERVER_URL: 'https://github.com' },
+      `modelgate register ${MODEL} ${v.file} ${v.metrics.map((m) => `--metrics ${m}`).join(' ')} --code auto --dataset id=customers-2026-10,path=data/customers.csv --stage Staging --push`,
+    );
+  }
+  await mg(d, d.registry, ['list', '--model', MODEL]);
+
+  n.heading(`Promote ${MODEL} v1 to Production through a pull request`);
+  const pr1 = await promoteByPr(d, ['promote', MODEL, '1', '--to', 'Production']);
+  n.say('the gate runs on pull_request_target: no approvals yet, so the status is pending');
+  await gate(d, pr1, 'pull_request_target', 'pending');
+  n.say('carol (ml-governance) and dave (ml-engineers) approve the head commit');
+  gh.addReview(pr1, { user: 'carol', state: 'APPROVED' });
+  gh.addReview(pr1, { user: 'dave', state: 'APPROVED' });
+  await gate(d, pr1, 'pull_request_review', 'pass');
+  await merge(d, pr1, 'dave');
+
+  n.heading('The sync after the merge pins production; Argo CD would apply this');
+  await syncMain(d);
+  await showProduction(d);
+
+  n.heading(`Promote ${MODEL} v2, whose AUC is below the policy's minimum`);
+  const pr2 = await promoteByPr(d, ['promote', MODEL, '2', '--to', 'Production']);
+  gh.addReview(pr2, { user: 'carol', state: 'APPROVED' });
+  gh.addReview(pr2, { user: 'dave', state: 'APPROVED' });
+  await gate(d, pr2, 'pull_request_review', 'fail');
+  n.say(`refused even with both approvals; #${pr2.number} stays unmerged and production keeps v1`);
+
+  n.heading('An incident: v1 is archived, then rolled back to Production (it was there before, as git history proves)');
+  const pr3 = await promoteByPr(d, ['archive', MODEL, '1']);
+  gh.addReview(pr3, { user: 'erin', state: 'APPROVED' });
+  await gate(d, pr3, 'pull_request_review', 'pass');
+  await merge(d, pr3, 'erin');
+  const pr4 = await promoteByPr(d, ['rollback', MODEL, '--to', '1']);
+  gh.addReview(pr4, { user: 'erin', state: 'APPROVED' });
+  await gate(d, pr4, 'pull_request_review', 'pass');
+  await merge(d, pr4, 'erin');
+  n.say('production kept serving v1 throughout: archiving never removes a running pin, so the sync finds nothing to change');
+  await syncMain(d);
+
+  n.heading(`The history of ${MODEL}, from git`);
+  await mg(d, d.registry, ['history', MODEL]);
+  await mg(d, d.registry, ['show', `${MODEL}@production`]);
+}
+
+const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Maria',
+  GIT_AUTHOR_EMAIL: 'maria@acme.example',
+  GIT_COMMITTER_NAME: 'Maria',
+  GIT_COMMITTER_EMAIL: 'maria@acme.example',
+  ...extra,
+});
+
+async function sh(d: Demo, cwd: string, cmd: string, args: string[]): Promise<ProcessResult> {
+  return expectExit(await runProcess(cmd, args, { cwd, env: env() }), 0, `${cmd} ${args.join(' ')}`);
+}
+
+const gitIn = (d: Demo, cwd: string, args: string[]) => sh(d, cwd, 'git', args);
+
+/** Runs the modelgate CLI as a user would, shows the command and its output, and checks the exit code. */
+async function mg(d: Demo, cwd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}, display?: string, expected = 0): Promise<ProcessResult> {
+  const r = await runProcess(process.execPath, [d.cli, ...args], { cwd, env: env(extraEnv) });
+  d.n.command(display ?? `modelgate ${args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`, r.stdout + r.stderr);
+  return expectExit(r, expected, `modelgate ${args.join(' ')}`);
+}
+
+/** `--pr` as maria: pushes a branch and opens the pull request on the emulator. */
+async function promoteByPr(d: Demo, args: string[]): Promise<EmulatedPull> {
+  await gitIn(d, d.registry, ['pull', '--quiet', '--ff-only', 'origin', 'main']);
+  const before = new Set(openPulls(d).map((p) => p.number));
+  await mg(d, d.registry, [...args, '--pr'], { GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: d.gh.url });
+  const pr = openPulls(d).find((p) => !before.has(p.number));
+  if (!pr) throw new DemoFailure(`modelgate ${args.join(' ')} --pr opened no pull request`);
+  d.n.say(`pull request #${pr.number} "${pr.title}" from ${pr.head.ref}`);
+  return pr;
+}
+
+function openPulls(d: Demo): EmulatedPull[] {
+  const out: EmulatedPull[] = [];
+  for (let i = 1; ; i++) {
+    const p = d.gh.getPull(`${OWNER}/${REPO}`, i);
+    if (!p) return out;
+    if (p.state === 'open') out.push(p);
+  }
+}
+
+/**
+ * Runs the built Action the way the runner does: a checkout of the base branch, INPUT_*
+ * variables, the event payload in GITHUB_EVENT_PATH, outputs and the summary in files.
+ */
+async function gate(d: Demo, pr: EmulatedPull, event: 'pull_request_target' | 'pull_request_review', expected: 'pass' | 'fail' | 'pending'): Promise<void> {
+  const runner = join(d.ws, 'runner', `pr-${pr.number}-${Date.now()}`);
+  await mkdir(runner, { recursive: true });
+  const checkout = join(runner, 'checkout');
+  await sh(d, runner, 'git', ['clone', '--quiet', '--single-branch', '--branch', pr.base.ref, d.remoteUrl, checkout]);
+  const files = { event: join(runner, 'event.json'), output: join(runner, 'output'), summary: join(runner, 'summary.md') };
+  await writeFile(files.event, JSON.stringify(d.gh.eventFor(pr, event)));
+  await writeFile(files.output, '');
+  await writeFile(files.summary, '');
+  const r = await runProcess(process.execPath, [d.action], {
+    cwd: checkout,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      'INPUT_COMMAND': 'check',
+      'INPUT_GITHUB-TOKEN': 'token-modelgate[bot]',
+      'INPUT_REGISTRY-PATH': '.',
+      'INPUT_COMMENT': 'true',
+      GITHUB_EVENT_NAME: event,
+      GITHUB_EVENT_PATH: files.event,
+      GITHUB_OUTPUT: files.output,
+      GITHUB_STEP_SUMMARY: files.summary,
+      GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
+      GITHUB_API_URL: d.gh.url,
+      GITHUB_WORKSPACE: checkout,
+      RUNNER_TEMP: runner,
+    },
+  });
+  const output = await readFile(files.output, 'utf8');
+  const decision = /decision<<(\S+)\n([\s\S]*?)\n\1/.exec(output)?.[2] ?? /^decision=(.*)$/m.exec(output)?.[1];
+  const status = d.gh.statuses.filter((s) => s.sha === pr.head.sha && s.context === 'modelgate').at(-1);
+  d.n.command(`(Action) modelgate check on ${event} for #${pr.number}`, `decision: ${decision}\nstatus "modelgate" on ${pr.head.sha.slice(0, 12)}: ${status?.state} — ${status?.description ?? ''}`);
+  if (decision !== expected) throw new DemoFailure(`the gate decided ${decision} for #${pr.number}, expected ${expected}\n${r.stdout}${r.stderr}`);
+  if (expected !== 'pass') {
+    // The Action's JSON report (output `report`): every rule's checks; show those not passed.
+    const reportPath = /^report<<(\S+)\n([\s\S]*?)\n\1/m.exec(output)?.[2] ?? /^report=(.*)$/m.exec(output)?.[1];
+    if (reportPath) {
+      const report = JSON.parse(await readFile(reportPath, 'utf8')) as Decision;
+      const lines = report.transitions.flatMap((t) =>
+        [...t.checks.map((c) => ({ rule: '', c })), ...t.rules.flatMap((r) => r.results.map((c) => ({ rule: r.rule, c })))]
+          .filter(({ c }) => !c.ok)
+          .map(({ rule, c }) => `${c.status === 'pending' ? '…' : '✗'} ${t.model}@${t.version}${rule ? ` [${rule}]` : ''} ${c.check}: ${c.detail}`),
+      );
+      d.n.command(`(report) checks not passed`, lines.join('\n'));
+    }
+  }
+}
+
+async function merge(d: Demo, pr: EmulatedPull, by: string): Promise<void> {
+  const res = await fetch(`${d.gh.url}/repos/${OWNER}/${REPO}/pulls/${pr.number}/merge`, {
+    method: 'PUT',
+    headers: { authorization: `token token-${by}`, 'content-type': 'application/json', accept: 'application/vnd.github+json' },
+    body: JSON.stringify({ merge_method: 'merge', sha: pr.head.sha }),
+  });
+  const body = (await res.json()) as { merged?: boolean; sha?: string; message?: string };
+  if (!res.ok || !body.merged) throw new DemoFailure(`merging #${pr.number} failed: ${res.status} ${body.message}`);
+  d.n.say(`${by} merges #${pr.number} → ${body.sha?.slice(0, 12)} on main`);
+}
+
+/** The sync job on push to main: the Action's `sync` on a fresh checkout of main. */
+async function syncMain(d: Demo): Promise<void> {
+  await gitIn(d, d.registry, ['pull', '--quiet', '--ff-only', 'origin', 'main']);
+  await mg(d, d.registry, ['sync', '--push'], { GIT_AUTHOR_NAME: 'modelgate[bot]', GIT_COMMITTER_NAME: 'modelgate[bot]' });
+  await gitIn(d, d.registry, ['pull', '--quiet', '--ff-only', 'origin', 'main']);
+}
+
+async function showProduction(d: Demo): Promise<void> {
+  const r = await runProcess('kubectl', ['kustomize', 'deploy/production'], { cwd: d.registry });
+  if (r.code !== 0) throw new DemoFailure(`kubectl kustomize deploy/production failed: ${r.stderr}`);
+  const docs = r.stdout.split(/^---$/m);
+  const isvc = docs.find((doc) => doc.includes('kind: InferenceService') && doc.includes(`name: ${MODEL}`));
+  if (!isvc) throw new DemoFailure(`kubectl kustomize deploy/production has no InferenceService for ${MODEL}`);
+  d.n.command('kubectl kustomize deploy/production   # the InferenceService for ' + MODEL, isvc.trim());
+}

@@ -1,0 +1,47 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '..');
+
+// Runs the built bundle, as `npm run demo` does; `npm test` builds before the tests start.
+describe('npm run demo (dist/demo.js)', () => {
+  let dir: string;
+  let result: ReturnType<typeof spawnSync>;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'modelgate-demo-test-'));
+    result = spawnSync(process.execPath, [join(root, 'dist/demo.js'), join(dir, 'demo')], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+  }, 180_000);
+
+  it('runs the whole lifecycle and exits 0', () => {
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it('shows the gate pending, then passing, then refusing v2 for its metric', () => {
+    const out = String(result.stdout);
+    expect(out).toMatch(/decision: pending[\s\S]*decision: pass/);
+    expect(out).toMatch(/churn-predictor@2 \[to-production\] metric auc ≥ 0\.95: auc = 0\.931 is below the minimum 0\.95/);
+  });
+
+  it('leaves a registry whose production pin is v1 with its digest, and a history with the pull requests', () => {
+    const registry = join(dir, 'demo', 'registry');
+    const manifest = readFileSync(join(registry, 'models/churn-predictor/versions/1.yaml'), 'utf8');
+    const sha = /sha256: ([0-9a-f]{64})/.exec(manifest)![1]!;
+    const rendered = execFileSync('kubectl', ['kustomize', 'deploy/production'], { cwd: registry, encoding: 'utf8' });
+    expect(rendered).toContain(`modelgate.dev/sha256: ${sha}`);
+    expect(rendered).toMatch(new RegExp(`storageUri: file://.*/churn-predictor/sha256/${sha}/churn-v1\\.safetensors`));
+    const history = JSON.parse(execFileSync(process.execPath, [join(root, 'dist/cli.js'), '--json', 'history', 'churn-predictor'], { cwd: registry, encoding: 'utf8' }));
+    const rows = Array.isArray(history) ? history : history.changes;
+    expect(rows.map((c: { to: string; pullRequest?: number }) => [c.to, c.pullRequest ?? null])).toEqual([
+      ['Staging', null],
+      ['Staging', null],
+      ['Production', 1],
+      ['Archived', 3],
+      ['Production', 4],
+    ]);
+  });
+});
