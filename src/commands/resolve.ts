@@ -22,11 +22,15 @@ export interface ResolvedArtifact {
 }
 
 /**
- * Produces a time-limited URL for the artifact. Not available yet: the artifact store adds it.
- * Kept as the single place to plug it in, so `resolve` itself does not change.
+ * Produces a time-limited GET URL for the artifact through the registry's store (S3 only;
+ * the file:// store answers with exit 2). A directory artifact has no single object to sign.
  */
-async function presign(_config: Registry, _version: ModelVersion, _seconds: number): Promise<string> {
-  throw new ModelgateError('E_PRESIGN_UNAVAILABLE', '--presign is not available in this build of modelgate yet; resolve without it and fetch with `modelgate pull`', ExitCode.usage);
+async function presign(config: Registry, version: ModelVersion, seconds: number, env: NodeJS.ProcessEnv): Promise<string> {
+  if (version.artifact.files) {
+    throw new ModelgateError('E_PRESIGN_DIRECTORY', `${version.model}@${version.version} is a directory artifact: presigned URLs are per object; use modelgate pull`, ExitCode.usage);
+  }
+  const { presignGet } = await import('../store/store.js');
+  return presignGet(config.storage, version.artifact.uri, seconds, env);
 }
 
 /** `modelgate resolve`: uri, sha256 and size of a version's artifact. */
@@ -44,7 +48,7 @@ export const run: Command = async (ctx) => {
   const resolved: ResolvedArtifact = { model: v.model, version: v.version, stage: v.stage, uri: v.artifact.uri, sha256: v.artifact.sha256, size: v.artifact.size };
   if (v.artifact.files) resolved.files = v.artifact.files;
   if (seconds !== undefined) {
-    resolved.url = await presign(await snapshot.config(), v, seconds);
+    resolved.url = await presign(await snapshot.config(), v, seconds, ctx.env);
     resolved.expiresIn = seconds;
   }
   emit(ctx, resolved, () => {

@@ -1,6 +1,115 @@
-import type { Command } from '../cli/context.js';
-import { ModelgateError } from '../errors.js';
+import { emit, parseCommandArgs, type Command, type CommandContext } from '../cli/context.js';
+import { applyToWorktree, syncAndPush, type SyncPushResult } from '../deploy/apply.js';
+import { CommitTreeSource, readPinInput } from '../deploy/input.js';
+import { describeChange, formatDiff, renderPins, type SyncPlan } from '../deploy/plan.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { GitRepo } from '../git/repo.js';
+import type { DeliveryReport } from '../notify/webhooks.js';
+import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
 
-export const run: Command = async () => {
-  throw new ModelgateError('E_NOT_READY', 'modelgate sync is being built', 1);
+const USAGE = 'sync [--check | --dry-run | --push [--remote origin] [--branch main]] [--registry-ref <rev>]';
+
+/**
+ * `modelgate sync`: derive the deploy pins from the registry and write `deploy/<env>/`.
+ * `--check` exits 1 with the diff when they are out of date, `--dry-run` prints what it would
+ * write, `--push` commits as modelgate[bot] on the remote branch's head and pushes.
+ */
+export const run: Command = async (ctx) => {
+  const { values, positionals } = parseCommandArgs(
+    ctx.argv,
+    {
+      check: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      push: { type: 'boolean' },
+      'registry-ref': { type: 'string' },
+      remote: { type: 'string' },
+      branch: { type: 'string' },
+    },
+    USAGE,
+  );
+  if (positionals.length > 0) throw usageError(`sync takes no arguments (got ${positionals.join(' ')})\nusage: ${USAGE}`);
+  const modes = [values.check, values['dry-run'], values.push].filter(Boolean).length;
+  if (modes > 1) throw usageError(`--check, --dry-run and --push exclude each other\nusage: ${USAGE}`);
+  if (values.push && values['registry-ref']) throw usageError(`--push derives the pins from the remote branch head; --registry-ref does not apply\nusage: ${USAGE}`);
+  if (!values.push && (values.remote || values.branch)) throw usageError(`--remote and --branch go with --push\nusage: ${USAGE}`);
+
+  const { root, repo, snapshot } = openRegistry(ctx);
+  if (values.push) return push(ctx, root, values.remote ?? 'origin', values.branch ?? 'main');
+
+  let source = snapshot;
+  if (values['registry-ref']) {
+    const rev = values['registry-ref'];
+    const commit = await repo.resolve(rev);
+    if (!commit) throw new ModelgateError('E_NOT_FOUND', `--registry-ref ${rev}: no such commit`, ExitCode.content);
+    const prefix = (await repo.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
+    const top = (await repo.out(['rev-parse', '--show-toplevel'])).trim();
+    source = new RegistrySnapshot(new CommitTreeSource(new GitRepo(top), commit, prefix));
+  }
+  const plan = renderPins(await readPinInput(source));
+  const inSync = plan.files.length === 0;
+
+  if (values.check) {
+    const diff = formatDiff(plan);
+    emit(ctx, { inSync, changes: plan.changes, files: plan.files.map((f) => f.path), diff }, () =>
+      inSync ? 'deploy pins are in sync' : diff + summary(plan),
+    );
+    if (!inSync && !ctx.json) ctx.stderr(`modelgate: ${plan.files.length} deploy file(s) out of date; run modelgate sync\n`);
+    return inSync ? ExitCode.ok : ExitCode.content;
+  }
+  if (values['dry-run']) {
+    emit(ctx, { dryRun: true, inSync, changes: plan.changes, files: plan.files.map((f) => f.path), diff: formatDiff(plan) }, () =>
+      inSync ? 'deploy pins are in sync; nothing to write' : `${formatDiff(plan)}${summary(plan)}would write ${plan.files.length} file(s)`,
+    );
+    return ExitCode.ok;
+  }
+  await applyToWorktree(root, plan);
+  emit(ctx, { inSync, changes: plan.changes, files: plan.files.map((f) => f.path) }, () =>
+    inSync ? 'deploy pins are in sync' : `${summary(plan)}wrote ${plan.files.length} file(s)`,
+  );
+  return ExitCode.ok;
 };
+
+function summary(plan: Pick<SyncPlan, 'changes'>): string {
+  return plan.changes.map((c) => `  ${describeChange(c)}\n`).join('');
+}
+
+async function push(ctx: CommandContext, root: string, remote: string, branch: string): Promise<number> {
+  const repo = new GitRepo(root);
+  const prefix = (await repo.out(['rev-parse', '--show-prefix'])).trim();
+  const result = await syncAndPush({ repo, registryPath: prefix, remote, branch, notify: { env: ctx.env } });
+  const fastForwarded = result.commit ? await fastForwardCheckout(repo, branch, result.commit) : false;
+  emit(ctx, { ...result, fastForwarded }, () => pushReport(result));
+  for (const d of failedDeliveries(result.deliveries)) ctx.stderr(`modelgate: warning: ${d}\n`);
+  return ExitCode.ok;
+}
+
+/** Moves the local branch onto the sync commit when it is checked out and has no diverging work. */
+async function fastForwardCheckout(repo: GitRepo, branch: string, commit: string): Promise<boolean> {
+  if ((await repo.currentBranch()) !== branch) return false;
+  try {
+    await repo.fastForward(commit);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function pushReport(result: SyncPushResult): string {
+  const lines: string[] = [];
+  if (result.status === 'in-sync') lines.push(`deploy pins are in sync at ${result.head.slice(0, 12)}; nothing to commit`);
+  else if (result.status === 'superseded') lines.push(`another sync already brought ${result.head.slice(0, 12)} in sync; nothing to commit`);
+  else {
+    lines.push(`pushed ${result.commit!.slice(0, 12)} (attempt ${result.attempts}):`);
+    for (const c of result.changes) lines.push(`  ${describeChange(c)}`);
+  }
+  const sent = result.deliveries.filter((d) => d.ok).length;
+  if (result.deliveries.length > 0) lines.push(`webhooks: ${sent}/${result.deliveries.length} delivered`);
+  return lines.join('\n');
+}
+
+/** One line per delivery that finally failed, for the job output and the Action summary. */
+export function failedDeliveries(deliveries: DeliveryReport[]): string[] {
+  return deliveries
+    .filter((d) => !d.ok)
+    .map((d) => `${d.target}: ${d.event.model} ${d.event.environment} not delivered after ${d.attempts} attempt(s): ${d.error ?? 'failed'}`);
+}

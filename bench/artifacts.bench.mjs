@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+// Artifact speed targets (issue 3), measured as whole processes on this machine:
+//   register 1 GiB to the loopback S3 ≤ 1.15 × max(sha256 of the file in Node, a plain lib-storage upload)
+//   register 1 GiB to file://          ≤ 1.5 × a plain file copy
+//   peak memory of register ≤ 256 MB at 1 GiB and at 4 GiB
+//   commit + push one new manifest into a registry of 100,000 versions ≤ 2 s
+// Run directly (`node bench/artifacts.bench.mjs`, after `npm run build`) or through bench/run.mjs.
+// Set BENCH_SKIP_4G=1 to skip the 4 GiB figure (it writes 4 GiB locally and to the S3 server).
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, writeSync, closeSync, renameSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = join(PROJECT, 'dist/cli.js');
+const NODE = existsSync(join(PROJECT, 'node_modules/.bin/node')) ? join(PROJECT, 'node_modules/.bin/node') : process.execPath;
+const GiB = 1024 ** 3;
+const MB = 1e6;
+
+/** A file of `bytes` pseudo-random bytes under .bench/, generated once: 64 MiB of random data, each copy salted. */
+function ensureBlob(bytes) {
+  const path = join(PROJECT, '.bench', `artifact-${bytes / GiB}g.bin`);
+  if (existsSync(path) && statSync(path).size === bytes) return path;
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  const block = randomBytes(64 * 1024 * 1024);
+  const fd = openSync(tmp, 'w');
+  for (let off = 0, i = 0; off < bytes; off += block.length, i++) {
+    block.writeUInt32LE(i, 0); // no two blocks alike: nothing can deduplicate or compress them
+    writeSync(fd, block, 0, Math.min(block.length, bytes - off));
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  return path;
+}
+
+function sh(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, ...opts });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${(r.stderr || '').slice(-800)}`);
+  return r;
+}
+
+/** Runs a command under /usr/bin/time -v: wall seconds and peak RSS (MB) of the process. */
+function measured(cmd, args, opts = {}) {
+  const start = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-v', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26, ...opts });
+  const seconds = (performance.now() - start) / 1000;
+  if (r.status !== 0) throw new Error(`${args.slice(0, 3).join(' ')} exited ${r.status}: ${r.stderr.slice(-1500)}`);
+  const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? NaN);
+  return { seconds, rssMB: (kb * 1024) / MB, stdout: r.stdout };
+}
+
+function s3Env() {
+  const status = spawnSync('bash', [join(PROJECT, 'scripts/s3-server.sh'), 'status'], { encoding: 'utf8' });
+  if (status.status !== 0) return undefined;
+  const env = {};
+  for (const m of sh('bash', [join(PROJECT, 'scripts/s3-server.sh'), 'env']).stdout.matchAll(/export (\w+)=(\S+)/g)) env[m[1]] = m[2];
+  return env;
+}
+
+function makeRegistry(storageYaml) {
+  const dir = mkdtempSync(join(tmpdir(), 'mg-bench-reg-'));
+  sh('git', ['init', '-q', '-b', 'main'], { cwd: dir });
+  writeFileSync(join(dir, 'modelgate.yaml'), `apiVersion: modelgate.dev/v1\nkind: Registry\nstorage:\n${storageYaml}`);
+  sh('git', ['add', '-A'], { cwd: dir });
+  sh('git', ['-c', 'user.name=bench', '-c', 'user.email=b@b', 'commit', '-q', '-m', 'registry'], { cwd: dir });
+  return dir;
+}
+
+/** A tiny script for the baselines, run as its own process like register is. */
+const BASELINE = `
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+const [mode, file, endpoint, bucket, key] = process.argv.slice(2);
+if (mode === 'sha256') {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(c);
+  console.log(h.digest('hex'));
+} else {
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  const { Upload } = await import('@aws-sdk/lib-storage');
+  const client = new S3Client({ endpoint, region: process.env.AWS_REGION, forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  await new Upload({ client, params: { Bucket: bucket, Key: key, Body: createReadStream(file, { highWaterMark: 1 << 20 }) },
+    partSize: 16 * 1024 * 1024, queueSize: 4, leavePartsOnError: false }).done();
+  client.destroy();
+}
+`;
+
+async function s3Admin(env) {
+  const { S3Client, CreateBucketCommand, ListObjectsV2Command, DeleteObjectCommand } = await import(pathToFileURL(join(PROJECT, 'node_modules/@aws-sdk/client-s3/dist-cjs/index.js')).href);
+  const client = new S3Client({
+    endpoint: env.MODELGATE_S3_ENDPOINT, region: env.AWS_REGION, forcePathStyle: true,
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return {
+    async bucket() {
+      const name = `bench-artifacts-${Date.now().toString(36)}`;
+      await client.send(new CreateBucketCommand({ Bucket: name }));
+      return name;
+    },
+    async empty(bucket) {
+      const list = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+      for (const o of list.Contents ?? []) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key }));
+    },
+    close: () => client.destroy(),
+  };
+}
+
+export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) {
+  const rows = [];
+  if (!existsSync(CLI)) throw new Error('dist/cli.js missing: run npm run build first');
+  log('artifacts: generating .bench/artifact-1g.bin (once)');
+  const blob = ensureBlob(GiB);
+  const baseline = join(PROJECT, '.bench', 'artifact-baseline.mjs');
+  writeFileSync(baseline, BASELINE);
+  const cli = (args, cwd, env) => measured(NODE, [CLI, ...args], { cwd, env: { ...process.env, ...env } });
+
+  // Warm the page cache so every contender reads from memory alike.
+  const sha = measured(NODE, [baseline, 'sha256', blob]);
+  const sha2 = measured(NODE, [baseline, 'sha256', blob]);
+  const shaSeconds = Math.min(sha.seconds, sha2.seconds);
+  rows.push({ name: 'sha256 of 1 GiB in Node (baseline)', value: shaSeconds, unit: 's' });
+
+  // file:// store
+  const storeDir = mkdtempSync(join(tmpdir(), 'mg-bench-store-'));
+  const copyTarget = join(storeDir, 'plain-copy.bin');
+  let t = performance.now();
+  copyFileSync(blob, copyTarget);
+  const copySeconds = (performance.now() - t) / 1000;
+  rmSync(copyTarget);
+  rows.push({ name: 'plain file copy of 1 GiB (baseline)', value: copySeconds, unit: 's' });
+  const fileReg = makeRegistry(`  uri: ${pathToFileURL(storeDir).href}\n`);
+  const rf = cli(['register', 'bench-file', blob, '--quiet'], fileReg);
+  rows.push({ name: 'register 1 GiB to file://', value: rf.seconds, unit: 's', target: 1.5 * copySeconds, pass: rf.seconds <= 1.5 * copySeconds });
+  rows.push({ name: 'peak memory, register 1 GiB to file://', value: rf.rssMB, unit: 'MB', target: 256, pass: rf.rssMB <= 256 });
+  rmSync(storeDir, { recursive: true, force: true });
+
+  // S3
+  const env = s3Env();
+  if (!env) {
+    log('artifacts: the loopback S3 server is not running (bash scripts/s3-server.sh start): S3 rows could not run');
+    rows.push({ name: 'register 1 GiB to loopback S3', skipped: 'S3 server not running (bash scripts/s3-server.sh start)' });
+  } else {
+    const admin = await s3Admin(env);
+    try {
+      const bucket = await admin.bucket();
+      const up = measured(NODE, [baseline, 'upload', blob, env.MODELGATE_S3_ENDPOINT, bucket, 'plain/blob.bin'], { cwd: PROJECT, env: { ...process.env, ...env } });
+      rows.push({ name: 'plain lib-storage upload of 1 GiB (baseline)', value: up.seconds, unit: 's' });
+      await admin.empty(bucket);
+      const s3Reg = makeRegistry(`  uri: s3://${bucket}/registry\n  endpoint: ${env.MODELGATE_S3_ENDPOINT}\n  region: ${env.AWS_REGION}\n  forcePathStyle: true\n`);
+      const rs = cli(['register', 'bench-s3', blob, '--quiet'], s3Reg, env);
+      const target = 1.15 * Math.max(shaSeconds, up.seconds);
+      rows.push({ name: 'register 1 GiB to loopback S3', value: rs.seconds, unit: 's', target, pass: rs.seconds <= target });
+      rows.push({ name: 'peak memory, register 1 GiB to S3', value: rs.rssMB, unit: 'MB', target: 256, pass: rs.rssMB <= 256 });
+      await admin.empty(bucket);
+      if (!process.env.BENCH_SKIP_4G) {
+        log('artifacts: generating .bench/artifact-4g.bin (once) and registering it');
+        const big = ensureBlob(4 * GiB);
+        const r4 = cli(['register', 'bench-s3-4g', big, '--quiet'], s3Reg, env);
+        rows.push({ name: 'peak memory, register 4 GiB to S3', value: r4.rssMB, unit: 'MB', target: 256, pass: r4.rssMB <= 256 });
+        rows.push({ name: 'register 4 GiB to loopback S3 (time)', value: r4.seconds, unit: 's' });
+        await admin.empty(bucket);
+      } else {
+        rows.push({ name: 'peak memory, register 4 GiB to S3', skipped: 'BENCH_SKIP_4G set' });
+      }
+    } finally {
+      admin.close();
+    }
+  }
+
+  // commit + push into 100,000 versions
+  try {
+    const { ensureRegistry } = await import(pathToFileURL(join(PROJECT, 'bench/registry.bench.mjs')).href);
+    log('artifacts: preparing a 100,000-version registry with a remote');
+    const big = ensureRegistry(100);
+    const root = mkdtempSync(join(tmpdir(), 'mg-bench-push-'));
+    sh('git', ['clone', '-q', '--bare', big, join(root, 'remote.git')]);
+    const work = join(root, 'work');
+    sh('git', ['clone', '-q', join(root, 'remote.git'), work]);
+    const store = join(root, 'store');
+    writeFileSync(join(work, 'modelgate.yaml'), `apiVersion: modelgate.dev/v1\nkind: Registry\nstorage: {uri: ${pathToFileURL(store).href}}\n`);
+    sh('git', ['-c', 'user.name=bench', '-c', 'user.email=b@b', 'commit', '-q', '-am', 'file store'], { cwd: work });
+    sh('git', ['push', '-q', 'origin', 'main'], { cwd: work });
+    sh('git', ['config', 'user.name', 'bench'], { cwd: work });
+    sh('git', ['config', 'user.email', 'b@b'], { cwd: work });
+    writeFileSync(join(root, 'tiny.onnx'), randomBytes(4096));
+    const times = [];
+    for (let i = 0; i < 3; i++) times.push(cli(['register', 'model-000', join(root, 'tiny.onnx'), '--push', '--quiet'], work).seconds);
+    times.sort((a, b) => a - b);
+    rows.push({ name: 'register + commit + push into 100,000 versions', value: times[1], unit: 's', target: 2, pass: times[1] <= 2 });
+    rmSync(root, { recursive: true, force: true });
+  } catch (e) {
+    rows.push({ name: 'register + commit + push into 100,000 versions', skipped: String(e?.message ?? e).split('\n')[0] });
+  }
+  return rows;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const rows = await run();
+  for (const r of rows) {
+    if (r.value === undefined) console.log(`${r.name}: could not run (${r.skipped})`);
+    else console.log(`${r.name}: ${r.value.toFixed(2)} ${r.unit}${r.target !== undefined ? `  (target ≤ ${r.target.toFixed(2)} ${r.unit}: ${r.pass ? 'pass' : 'MISS'})` : ''}`);
+  }
+}

@@ -1,0 +1,91 @@
+// modelgate sync on 1,000 models × 2 environments, as whole processes of dist/cli.js (build first:
+// npm run build). Targets: a full sync (every pin written) ≤ 3 s; a sync with nothing to change ≤ 1 s.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = join(ROOT, 'dist', 'cli.js');
+const MODELS = 1000;
+
+function write(root, path, text) {
+  mkdirSync(dirname(join(root, path)), { recursive: true });
+  writeFileSync(join(root, path), text);
+}
+
+function version(model, n, stage) {
+  const sha = createHash('sha256').update(`${model}@${n}`).digest('hex');
+  return `apiVersion: modelgate.dev/v1
+kind: ModelVersion
+model: ${model}
+version: ${n}
+stage: ${stage}
+createdAt: "2026-11-27T10:00:00Z"
+createdBy: bench
+artifact:
+  uri: s3://ml-models/registry/${model}/sha256/${sha}/model.joblib
+  sha256: ${sha}
+  size: 1234
+format: joblib
+metrics: {auc: 0.97}
+`;
+}
+
+function registry() {
+  const root = mkdtempSync(join(tmpdir(), 'modelgate-bench-sync-'));
+  write(root, 'modelgate.yaml', `apiVersion: modelgate.dev/v1
+kind: Registry
+storage: {uri: s3://ml-models/registry}
+environments:
+  staging: {stage: Staging, path: deploy/staging, namespace: models-staging}
+  production: {stage: Production, path: deploy/production, namespace: models}
+`);
+  for (let i = 0; i < MODELS; i++) {
+    const m = `model-${String(i).padStart(4, '0')}`;
+    write(root, `models/${m}/model.yaml`, `apiVersion: modelgate.dev/v1\nkind: Model\nname: ${m}\nowners: [bench]\ndeploy: {modelFormat: sklearn}\n`);
+    write(root, `models/${m}/versions/1.yaml`, version(m, 1, 'Production'));
+    write(root, `models/${m}/versions/2.yaml`, version(m, 2, 'Staging'));
+  }
+  return root;
+}
+
+function timed(root, args) {
+  const start = process.hrtime.bigint();
+  execFileSync(process.execPath, [CLI, '--registry', root, '--quiet', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+export async function run() {
+  const root = registry();
+  try {
+    const full = timed(root, ['sync']);
+    const noop = Math.min(timed(root, ['sync']), timed(root, ['sync']));
+    const check = timed(root, ['sync', '--check']);
+    // Every model promoted: each production pin already exists and is edited in place.
+    for (let i = 0; i < MODELS; i++) {
+      const m = `model-${String(i).padStart(4, '0')}`;
+      for (const [n, stage] of [[1, 'Archived'], [2, 'Production']]) {
+        const path = join(root, `models/${m}/versions/${n}.yaml`);
+        writeFileSync(path, readFileSync(path, 'utf8').replace(/^stage: .*$/m, `stage: ${stage}`));
+      }
+    }
+    const promoted = timed(root, ['sync']);
+    return [
+      { name: `sync: full (${MODELS} models × 2 environments, every pin written)`, value: +full.toFixed(3), unit: 's', target: 3, pass: full <= 3 },
+      { name: 'sync: nothing to change', value: +noop.toFixed(3), unit: 's', target: 1, pass: noop <= 1 },
+      { name: 'sync --check: in sync', value: +check.toFixed(3), unit: 's', target: 1, pass: check <= 1 },
+      { name: `sync: ${MODELS} promotions (every production pin edited in place)`, value: +promoted.toFixed(3), unit: 's', target: 3, pass: promoted <= 3 },
+    ];
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const rows = await run();
+  for (const r of rows) console.log(`${r.pass ? 'PASS' : 'FAIL'}  ${r.name}: ${r.value} ${r.unit} (target ≤ ${r.target} ${r.unit})`);
+  process.exitCode = rows.every((r) => r.pass) ? 0 : 1;
+}

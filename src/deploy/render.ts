@@ -1,0 +1,210 @@
+import { posix } from 'node:path';
+import { stringify } from 'yaml';
+import { ExitCode, ModelgateError } from '../errors.js';
+import type { ArtifactFormat, Model, ModelDeploy, ModelVersion, Registry, Stage } from '../manifest/types.js';
+import type { YamlPath } from './yaml-splice.js';
+
+/** An environment Argo CD syncs: its name, the stage that serves it, and its folder. */
+export interface Environment {
+  name: string;
+  stage: Stage;
+  /** Registry-relative folder, e.g. `deploy/production`. */
+  path: string;
+  namespace?: string;
+}
+
+export const DEFAULT_ENVIRONMENTS: Environment[] = [
+  { name: 'staging', stage: 'Staging', path: 'deploy/staging' },
+  { name: 'production', stage: 'Production', path: 'deploy/production' },
+];
+
+export const LABEL_MODEL = 'modelgate.dev/model';
+export const LABEL_VERSION = 'modelgate.dev/version';
+export const ANNOTATION_SHA256 = 'modelgate.dev/sha256';
+export const ANNOTATION_VERSION = 'modelgate.dev/version';
+export const ANNOTATION_URI = 'modelgate.dev/artifact-uri';
+
+/** The environments of a registry, in `modelgate.yaml` order; paths are checked to stay inside it. */
+export function environmentsOf(registry: Registry): Environment[] {
+  if (!registry.environments) return DEFAULT_ENVIRONMENTS;
+  return Object.entries(registry.environments).map(([name, e]) => {
+    const path = posix.normalize(e.path).replace(/\/$/, '');
+    if (posix.isAbsolute(path) || path === '.' || path.split('/').includes('..')) {
+      throw new ModelgateError('E_ENVIRONMENT_PATH', `modelgate.yaml: environments.${name}.path ${JSON.stringify(e.path)} must be a folder inside the registry`, ExitCode.content);
+    }
+    return { name, stage: e.stage, path, ...(e.namespace ? { namespace: e.namespace } : {}) };
+  });
+}
+
+const FORMAT_TO_KSERVE: Partial<Record<ArtifactFormat, string>> = {
+  joblib: 'sklearn',
+  pickle: 'sklearn',
+  onnx: 'onnx',
+  pt: 'pytorch',
+  safetensors: 'huggingface',
+  mlflow: 'mlflow',
+  savedmodel: 'tensorflow',
+};
+
+/** KServe's modelFormat.name: from the model's settings, else derived from the version's format. */
+export function kserveModelFormat(deploy: ModelDeploy, version: ModelVersion, model: string): string {
+  const name = deploy.modelFormat ?? FORMAT_TO_KSERVE[version.format];
+  if (!name) {
+    throw new ModelgateError(
+      'E_DEPLOY_SETTINGS',
+      `models/${model}/model.yaml: deploy.modelFormat is required: version ${version.version} has format ${version.format}, which KServe cannot infer`,
+      ExitCode.content,
+    );
+  }
+  return name;
+}
+
+/** The serving resource kind a model's settings ask for. */
+export function resourceKind(deploy: ModelDeploy): 'InferenceService' | 'Deployment' {
+  return deploy.kind ?? 'InferenceService';
+}
+
+interface PinTarget {
+  model: Model;
+  deploy: ModelDeploy;
+  version: ModelVersion;
+  environment: Environment;
+}
+
+function pinMetadata(t: PinTarget) {
+  const v = String(t.version.version);
+  return {
+    name: t.model.name,
+    ...(t.environment.namespace ? { namespace: t.environment.namespace } : {}),
+    labels: {
+      'app.kubernetes.io/name': t.model.name,
+      'app.kubernetes.io/managed-by': 'modelgate',
+      [LABEL_MODEL]: t.model.name,
+      [LABEL_VERSION]: v,
+    },
+    annotations: {
+      [ANNOTATION_VERSION]: v,
+      [ANNOTATION_SHA256]: t.version.artifact.sha256,
+      [ANNOTATION_URI]: t.version.artifact.uri,
+    },
+  };
+}
+
+function deploymentImage(t: PinTarget): string {
+  if (!t.deploy.image) {
+    throw new ModelgateError('E_DEPLOY_SETTINGS', `models/${t.model.name}/model.yaml: deploy.kind Deployment needs deploy.image`, ExitCode.content);
+  }
+  return t.deploy.image;
+}
+
+const HEADER = (model: string) =>
+  `# Pinned by \`modelgate sync\` from models/${model}: the artifact URI and sha256, the model\n` +
+  `# format (or image) and the modelgate.dev labels and annotations are rewritten on each sync.\n` +
+  `# Everything else here, comments included, is yours and is kept as written.\n`;
+
+/** The full text of a new pin file. */
+export function renderResource(t: PinTarget): string {
+  const metadata = pinMetadata(t);
+  let resource: unknown;
+  if (resourceKind(t.deploy) === 'InferenceService') {
+    resource = {
+      apiVersion: 'serving.kserve.io/v1beta1',
+      kind: 'InferenceService',
+      metadata,
+      spec: {
+        predictor: {
+          ...(t.deploy.replicas !== undefined ? { minReplicas: t.deploy.replicas } : {}),
+          model: {
+            modelFormat: { name: kserveModelFormat(t.deploy, t.version, t.model.name) },
+            ...(t.deploy.runtime ? { runtime: t.deploy.runtime } : {}),
+            storageUri: t.version.artifact.uri,
+            ...(t.deploy.resources ? { resources: t.deploy.resources } : {}),
+          },
+        },
+      },
+    };
+  } else {
+    const container = {
+      name: 'model',
+      image: deploymentImage(t),
+      env: [
+        { name: 'MODEL_URI', value: t.version.artifact.uri },
+        { name: 'MODEL_SHA256', value: t.version.artifact.sha256 },
+      ],
+      ...(t.deploy.port !== undefined ? { ports: [{ name: 'http', containerPort: t.deploy.port }] } : {}),
+      ...(t.deploy.resources ? { resources: t.deploy.resources } : {}),
+    };
+    resource = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata,
+      spec: {
+        replicas: t.deploy.replicas ?? 1,
+        selector: { matchLabels: { [LABEL_MODEL]: t.model.name } },
+        template: {
+          metadata: { labels: { [LABEL_MODEL]: t.model.name, [LABEL_VERSION]: metadata.labels[LABEL_VERSION] }, annotations: metadata.annotations },
+          spec: { containers: [container] },
+        },
+      },
+    };
+  }
+  return HEADER(t.model.name) + stringify(resource, { lineWidth: 0, aliasDuplicateObjects: false });
+}
+
+/**
+ * The scalars `sync` owns in an existing pin file, as paths into `current` (the parsed file).
+ * Everything else in the file belongs to whoever edited it.
+ */
+export function pinnedScalars(t: PinTarget, current: unknown, file: string): Array<{ path: YamlPath; value: string }> {
+  const v = String(t.version.version);
+  const { sha256, uri } = t.version.artifact;
+  const edits: Array<{ path: YamlPath; value: string }> = [
+    { path: ['metadata', 'labels', LABEL_MODEL], value: t.model.name },
+    { path: ['metadata', 'labels', LABEL_VERSION], value: v },
+    { path: ['metadata', 'annotations', ANNOTATION_VERSION], value: v },
+    { path: ['metadata', 'annotations', ANNOTATION_SHA256], value: sha256 },
+    { path: ['metadata', 'annotations', ANNOTATION_URI], value: uri },
+  ];
+  if (resourceKind(t.deploy) === 'InferenceService') {
+    const model = ['spec', 'predictor', 'model'];
+    edits.push({ path: [...model, 'modelFormat', 'name'], value: kserveModelFormat(t.deploy, t.version, t.model.name) });
+    if (t.deploy.runtime) edits.push({ path: [...model, 'runtime'], value: t.deploy.runtime });
+    edits.push({ path: [...model, 'storageUri'], value: uri });
+    return edits;
+  }
+  const containers = (current as { spec?: { template?: { spec?: { containers?: unknown } } } })?.spec?.template?.spec?.containers;
+  const list = Array.isArray(containers) ? (containers as Array<{ name?: string; env?: Array<{ name?: string }> }>) : [];
+  const index = list.findIndex((c) => c?.env?.some((e) => e?.name === 'MODEL_URI'));
+  if (index < 0) throw new ModelgateError('E_DEPLOY_EDIT', `${file}: no container has a MODEL_URI environment variable to pin`, ExitCode.content, { file });
+  const env = list[index]!.env!;
+  const at = (name: string) => {
+    const i = env.findIndex((e) => e?.name === name);
+    if (i < 0) throw new ModelgateError('E_DEPLOY_EDIT', `${file}: container ${list[index]!.name ?? index} has no ${name} environment variable`, ExitCode.content, { file });
+    return ['spec', 'template', 'spec', 'containers', index, 'env', i, 'value'];
+  };
+  const template = ['spec', 'template', 'metadata'];
+  edits.push(
+    { path: [...template, 'labels', LABEL_VERSION], value: v },
+    { path: [...template, 'annotations', ANNOTATION_VERSION], value: v },
+    { path: [...template, 'annotations', ANNOTATION_SHA256], value: sha256 },
+    { path: [...template, 'annotations', ANNOTATION_URI], value: uri },
+    { path: ['spec', 'template', 'spec', 'containers', index, 'image'], value: deploymentImage(t) },
+    { path: at('MODEL_URI'), value: uri },
+    { path: at('MODEL_SHA256'), value: sha256 },
+  );
+  return edits;
+}
+
+/** The version a pin file currently names, from its annotation (or label); undefined when unreadable. */
+export function pinnedVersion(current: unknown): number | undefined {
+  const meta = (current as { metadata?: { annotations?: Record<string, unknown>; labels?: Record<string, unknown> } })?.metadata;
+  const raw = meta?.annotations?.[ANNOTATION_VERSION] ?? meta?.labels?.[LABEL_VERSION];
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
+
+/** The kind of an existing pin file, to notice a settings switch between InferenceService and Deployment. */
+export function kindOf(current: unknown): string | undefined {
+  const kind = (current as { kind?: unknown })?.kind;
+  return typeof kind === 'string' ? kind : undefined;
+}

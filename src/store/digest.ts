@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
+import { ModelgateError, usageError } from '../errors.js';
+import type { ArtifactFile, ArtifactFormat } from '../manifest/types.js';
+import { assertRelativePath } from './layout.js';
+
+/**
+ * Canonical digest of a directory artifact: sha256 over one line per file,
+ * `<sha256 hex><two spaces><size in decimal><two spaces><path>\n`, the paths relative with `/`,
+ * sorted by their UTF-8 bytes (Buffer.compare, not locale order). Anyone can recompute it with
+ * `sha256sum`-like tooling; an empty directory has the digest of the empty string.
+ */
+export function directoryDigest(files: readonly ArtifactFile[]): string {
+  const sorted = sortFiles(files);
+  const h = createHash('sha256');
+  for (const f of sorted) h.update(`${f.sha256}  ${f.size}  ${f.path}\n`, 'utf8');
+  return h.digest('hex');
+}
+
+/** Files ordered by the UTF-8 bytes of their path. */
+export function sortFiles<T extends { path: string }>(files: readonly T[]): T[] {
+  return [...files].sort((a, b) => Buffer.compare(Buffer.from(a.path, 'utf8'), Buffer.from(b.path, 'utf8')));
+}
+
+/** A pass-through stream that hashes and counts what flows through it: the one read of the bytes. */
+export class HashingStream extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+  constructor(private readonly onBytes?: (n: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.onBytes?.(chunk.length);
+    done(null, chunk);
+  }
+  /** Valid once the stream has ended. */
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+/** sha256 and size of a local file, streamed. */
+export async function hashFile(path: string, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    h.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    onBytes?.((chunk as Buffer).length);
+  }
+  return { sha256: h.digest('hex'), size };
+}
+
+export interface LocalFile {
+  /** Relative path with `/`, as recorded in `artifact.files`. */
+  path: string;
+  absolute: string;
+  size: number;
+}
+
+/**
+ * The regular files of a directory artifact, sorted like `directoryDigest`. Symbolic links and
+ * special files are refused: an artifact must be the bytes it shows, not a pointer elsewhere.
+ */
+export async function walkDirectory(root: string): Promise<LocalFile[]> {
+  const out: LocalFile[] = [];
+  async function visit(dir: string, rel: string): Promise<void> {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const relPath = rel ? `${rel}/${entry.name}` : entry.name;
+      const abs = join(dir, entry.name);
+      if (entry.isDirectory()) await visit(abs, relPath);
+      else if (entry.isFile()) out.push({ path: assertRelativePath(relPath), absolute: abs, size: (await lstat(abs)).size });
+      else throw usageError(`${abs}: only regular files and folders can be registered (symbolic link or special file)`);
+    }
+  }
+  await visit(root, '');
+  return sortFiles(out);
+}
+
+/** Format from the artifact's file names (SPEC §2); `--format` overrides it. */
+export function detectFormat(paths: readonly string[], isDirectory: boolean): ArtifactFormat {
+  const names = paths.map((p) => p.toLowerCase());
+  const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
+  if (isDirectory) {
+    if (names.some((p) => base(p) === 'mlmodel')) return 'mlflow';
+    if (names.some((p) => base(p) === 'saved_model.pb' || base(p) === 'saved_model.pbtxt')) return 'savedmodel';
+  }
+  const has = (...exts: string[]) => names.some((p) => exts.some((e) => p.endsWith(e)));
+  if (has('.safetensors')) return 'safetensors';
+  if (has('.onnx')) return 'onnx';
+  if (has('.joblib')) return 'joblib';
+  if (has('.pkl', '.pickle')) return 'pickle';
+  if (has('.pt', '.pth')) return 'pt';
+  return 'other';
+}
+
+/** A digest mismatch found while reading bytes back (pull, verify --full). */
+export function integrityError(what: string, expected: string, actual: string): ModelgateError {
+  return new ModelgateError('E_INTEGRITY', `${what}: sha256 is ${actual}, the manifest says ${expected}`, 1, { expected, actual });
+}

@@ -1,0 +1,81 @@
+import { posix } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { assertModelName } from '../registry/layout.js';
+
+/** Where a registry keeps its bytes: `s3://bucket/prefix` or `file:///abs/path`. */
+export type StoreLocation =
+  | { scheme: 's3'; uri: string; bucket: string; prefix: string }
+  | { scheme: 'file'; uri: string; root: string };
+
+/** Parses `storage.uri` from modelgate.yaml; the trailing slash is dropped. */
+export function parseStoreUri(uri: string): StoreLocation {
+  const s3 = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
+  if (s3) {
+    const prefix = (s3[2] ?? '').replace(/\/+$/, '');
+    return { scheme: 's3', bucket: s3[1]!, prefix, uri: `s3://${s3[1]}${prefix ? `/${prefix}` : ''}` };
+  }
+  if (uri.startsWith('file://')) {
+    let root: string;
+    try {
+      root = fileURLToPath(uri).replace(/\/+$/, '') || '/';
+    } catch {
+      throw invalidStore(uri);
+    }
+    return { scheme: 'file', root, uri: pathToFileURL(root).href };
+  }
+  throw invalidStore(uri);
+}
+
+function invalidStore(uri: string): ModelgateError {
+  return new ModelgateError('E_STORE_URI', `storage.uri ${JSON.stringify(uri)} is not an s3://bucket/prefix or file:///path URI`, ExitCode.content);
+}
+
+/**
+ * One path segment (a file name inside an artifact): no separators, no `.`/`..`, no control
+ * characters. Keys are built from validated names only.
+ */
+export function assertArtifactName(name: string): string {
+  if (!name || name === '.' || name === '..' || /[/\\\u0000-\u001f\u007f]/.test(name) || Buffer.byteLength(name) > 255) {
+    throw usageError(`artifact file name ${JSON.stringify(name)} cannot be stored: it must be one path segment`);
+  }
+  return name;
+}
+
+/** A relative path inside a directory artifact, `/`-separated, each segment valid. */
+export function assertRelativePath(path: string): string {
+  if (path.split('/').some((seg) => { try { assertArtifactName(seg); return false; } catch { return true; } }) || posix.normalize(path) !== path) {
+    throw usageError(`file ${JSON.stringify(path)} inside the artifact cannot be stored: unusual path`);
+  }
+  return path;
+}
+
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Store-relative key of a content-addressed object: `<model>/sha256/<hex>/<path>`. */
+export function contentKey(model: string, sha256: string, path: string): string {
+  if (!SHA256_HEX.test(sha256)) throw new ModelgateError('E_DIGEST', `not a sha256 digest: ${sha256}`);
+  return `${assertModelName(model)}/sha256/${sha256}/${path === '' ? '' : assertRelativePath(path)}`;
+}
+
+/** Store-relative prefix where uploads are staged before they have a digest. */
+export function stagingKey(model: string, uploadId: string, path: string): string {
+  return `${assertModelName(model)}/.uploads/${uploadId}/${assertRelativePath(path)}`;
+}
+
+/** The artifact URI recorded in a manifest: `<store uri>/<key>`. */
+export function artifactUri(store: StoreLocation, key: string): string {
+  return `${store.uri}/${key}`;
+}
+
+/**
+ * The store-relative key an artifact URI points at, or undefined when it is not inside this
+ * store (a manifest may reference another store; verify and pull refuse those explicitly).
+ */
+export function keyOfUri(store: StoreLocation, uri: string): string | undefined {
+  const base = store.uri + '/';
+  if (!uri.startsWith(base)) return undefined;
+  const key = uri.slice(base.length);
+  if (key.split('/').some((s) => s === '..' || s === '.')) return undefined;
+  return key;
+}

@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import type { ArtifactFile } from '../manifest/types.js';
+import { directoryDigest, walkDirectory, type LocalFile } from './digest.js';
+import { artifactUri, assertArtifactName, contentKey } from './layout.js';
+import type { ArtifactStore, StagedUpload } from './store.js';
+
+/** An artifact after upload: what the manifest's `artifact` section records. */
+export interface StoredArtifact {
+  uri: string;
+  sha256: string;
+  size: number;
+  files?: ArtifactFile[];
+  /** True when every object was already in the store (the same bytes registered before). */
+  reused: boolean;
+}
+
+export interface PutOptions {
+  /** Called with the number of bytes read each time the read moves on. */
+  onBytes?: (n: number) => void;
+}
+
+/** What a local path holds: one file or a folder, with the total bytes (for progress). */
+export async function describeSource(path: string): Promise<{ kind: 'file'; size: number; name: string } | { kind: 'directory'; files: LocalFile[]; size: number }> {
+  let s;
+  try {
+    s = await stat(path);
+  } catch {
+    throw usageError(`${path}: no such file or folder`);
+  }
+  if (s.isFile()) return { kind: 'file', size: s.size, name: assertArtifactName(basename(path)) };
+  if (!s.isDirectory()) throw usageError(`${path}: not a regular file or folder`);
+  const files = await walkDirectory(path);
+  if (files.length === 0) throw usageError(`${path}: the folder holds no files`);
+  return { kind: 'directory', files, size: files.reduce((n, f) => n + f.size, 0) };
+}
+
+/**
+ * Puts a local file or folder into the store under its content address, reading every byte
+ * once, then checks that what the store holds has the size that was read. Nothing is left in
+ * staging whatever happens; the manifest may be written only after this resolves.
+ */
+export async function putArtifact(store: ArtifactStore, model: string, localPath: string, options: PutOptions = {}): Promise<StoredArtifact> {
+  const source = await describeSource(localPath);
+  const uploadId = randomUUID();
+  const staged: Array<{ path: string; upload: StagedUpload }> = [];
+  try {
+    if (source.kind === 'file') {
+      const upload = await store.stage(localPath, { model, path: source.name, uploadId, onBytes: options.onBytes });
+      staged.push({ path: source.name, upload });
+      const key = contentKey(model, upload.sha256, source.name);
+      const outcome = await upload.commit(key);
+      await verifyStored(store, key, upload.size);
+      return { uri: artifactUri(store.location, key), sha256: upload.sha256, size: upload.size, reused: outcome === 'reused' };
+    }
+    // One file at a time: each large file already uploads its parts in parallel, and memory
+    // stays bounded by one file's multipart window.
+    for (const f of source.files) {
+      staged.push({ path: f.path, upload: await store.stage(f.absolute, { model, path: f.path, uploadId, onBytes: options.onBytes }) });
+    }
+    const files: ArtifactFile[] = staged.map((s) => ({ path: s.path, sha256: s.upload.sha256, size: s.upload.size }));
+    const digest = directoryDigest(files);
+    let reused = true;
+    for (const s of staged) {
+      const key = contentKey(model, digest, s.path);
+      if ((await s.upload.commit(key)) === 'created') reused = false;
+      await verifyStored(store, key, s.upload.size);
+    }
+    return {
+      uri: artifactUri(store.location, contentKey(model, digest, '')),
+      sha256: digest,
+      size: files.reduce((n, f) => n + f.size, 0),
+      files,
+      reused,
+    };
+  } finally {
+    await Promise.all(staged.map((s) => s.upload.discard().catch(() => {})));
+  }
+}
+
+async function verifyStored(store: ArtifactStore, key: string, size: number): Promise<void> {
+  const found = await store.stat(key);
+  if (!found || found.size !== size) {
+    throw new ModelgateError(
+      'E_ARTIFACT_VERIFY',
+      `after upload, ${key} ${found ? `holds ${found.size} bytes instead of ${size}` : 'is missing'} in the store`,
+      ExitCode.service,
+    );
+  }
+}

@@ -1,0 +1,304 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCopyCommand,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { ExitCode, ModelgateError } from '../errors.js';
+import { redactUrl } from '../git/repo.js';
+import { HashingStream } from './digest.js';
+import { conflict } from './file-store.js';
+import { stagingKey, type StoreLocation } from './layout.js';
+import type { ArtifactStore, CommitOutcome, StagedUpload, StageOptions, StorageConfig, StoredObject } from './store.js';
+import { createHash } from 'node:crypto';
+
+/** Multipart geometry: memory in flight is about PART_SIZE × QUEUE_SIZE, whatever the file size. */
+export const PART_SIZE = 8 * 1024 * 1024;
+export const QUEUE_SIZE = 4;
+/** Largest object a single CopyObject may copy; bigger ones are copied part by part. */
+const MAX_COPY = 5 * 1024 ** 3;
+const COPY_PART = 1024 ** 3;
+
+/**
+ * AWS S3 and S3-compatible stores (MinIO, Ceph, OpenStack Swift, R2).
+ *
+ * Why stage-then-copy: a content-addressed key needs the sha256, which is known only after the
+ * last byte, but a (multipart) upload must name its key before the first. Reading the file twice
+ * (hash, then upload) would break the one-read rule and let a file that changes in between be
+ * stored under the wrong digest. So the single read streams through a hash into a unique staging
+ * key, and S3's server-side copy — S3 has no rename — puts it under its final key once the digest
+ * is known, only if that key is free (HEAD check; stores that honour `If-None-Match: *` also get
+ * the conditional write). Files no larger than one part skip staging: they are hashed in memory
+ * and written straight to their final key.
+ */
+export class S3Store implements ArtifactStore {
+  readonly client: S3Client;
+  private readonly endpoint: string | undefined;
+  /** Swift's s3api answers 501 to conditional writes; remembered so we ask only once. */
+  private conditionalWrites = true;
+
+  constructor(
+    readonly location: Extract<StoreLocation, { scheme: 's3' }>,
+    storage: StorageConfig,
+    env: NodeJS.ProcessEnv,
+    overrides: Partial<S3ClientConfig> = {},
+  ) {
+    this.endpoint = env.AWS_ENDPOINT_URL_S3 || storage.endpoint || undefined;
+    const config: S3ClientConfig = {
+      region: storage.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      forcePathStyle: storage.forcePathStyle ?? false,
+      // Many S3-compatible servers refuse aws-chunked bodies with flexible checksums.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: 300_000 },
+      ...overrides,
+    };
+    if (this.endpoint) config.endpoint = this.endpoint;
+    // The command's environment comes first (it is injectable); otherwise the default AWS chain
+    // (environment, shared profile, web identity in GitHub Actions, instance roles).
+    if (!overrides.credentials && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
+      config.credentials = {
+        accessKeyId: env.AWS_ACCESS_KEY_ID,
+        secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+        ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+      };
+    }
+    this.client = new S3Client(config);
+  }
+
+  private key(key: string): string {
+    return this.location.prefix ? `${this.location.prefix}/${key}` : key;
+  }
+
+  private fail(e: unknown, action: string): ModelgateError {
+    return s3Error(e, action, this.location.bucket, this.endpoint);
+  }
+
+  private async send<T>(action: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (e) {
+      throw this.fail(e, action);
+    }
+  }
+
+  async preflight(): Promise<void> {
+    await this.send(`access to bucket ${this.location.bucket}`, () => this.client.send(new HeadBucketCommand({ Bucket: this.location.bucket })));
+  }
+
+  async stage(localFile: string, options: StageOptions): Promise<StagedUpload> {
+    const expected = (await stat(localFile)).size;
+    const source = createReadStream(localFile, { highWaterMark: 1 << 20 });
+    const hashing = new HashingStream(options.onBytes);
+    source.on('error', (e) => hashing.destroy(e));
+    const body = source.pipe(hashing);
+    if (expected > PART_SIZE) return this.multipart(body, hashing, options);
+    // Small file: one part at most, so it is held in memory and PUT straight to its final key.
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+      if (bytes > PART_SIZE) throw new ModelgateError('E_SOURCE_CHANGED', `${localFile} grew while it was being read`, ExitCode.content);
+    }
+    return this.inMemory(Buffer.concat(chunks), hashing.digest());
+  }
+
+  private inMemory(bytes: Buffer, sha256: string): StagedUpload {
+    return {
+      sha256,
+      size: bytes.length,
+      commit: async (key) => {
+        const existing = await this.compareExisting(key, sha256, bytes.length);
+        if (existing) return existing;
+        try {
+          await this.client.send(new PutObjectCommand({
+            Bucket: this.location.bucket,
+            Key: this.key(key),
+            Body: bytes,
+            ContentLength: bytes.length,
+            Metadata: { sha256 },
+            ...(this.conditionalWrites ? { IfNoneMatch: '*' } : {}),
+          }));
+          return 'created';
+        } catch (e) {
+          const status = statusOf(e);
+          if (status === 501 && this.conditionalWrites) {
+            this.conditionalWrites = false;
+            return (await this.compareExisting(key, sha256, bytes.length)) ?? this.inMemory(bytes, sha256).commit(key);
+          }
+          // Someone wrote the key between our HEAD and PUT: compare, never replace.
+          if (status === 412 || status === 409) {
+            const after = await this.compareExisting(key, sha256, bytes.length);
+            if (after) return after;
+          }
+          throw this.fail(e, `writing ${key}`);
+        }
+      },
+      discard: async () => {},
+    };
+  }
+
+  private async multipart(body: Readable, hashing: HashingStream, options: StageOptions): Promise<StagedUpload> {
+    const staging = this.key(stagingKey(options.model, options.uploadId, options.path));
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.location.bucket, Key: staging, Body: body },
+      partSize: PART_SIZE,
+      queueSize: QUEUE_SIZE,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+    } catch (e) {
+      body.destroy();
+      const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
+      if (uploadId) {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.location.bucket, Key: staging, UploadId: uploadId })).catch(() => {});
+      }
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging })).catch(() => {});
+      throw this.fail(e, `uploading ${options.path}`);
+    }
+    const sha256 = hashing.digest();
+    const size = hashing.bytes;
+    return {
+      sha256,
+      size,
+      commit: async (key) => {
+        const existing = await this.compareExisting(key, sha256, size);
+        if (existing) return existing;
+        await this.send(`copying ${options.path} to ${key}`, () => this.copy(staging, this.key(key), size, sha256));
+        return 'created';
+      },
+      discard: () => this.send(`removing the staging copy of ${options.path}`, async () => {
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging }));
+      }),
+    };
+  }
+
+  private async copy(from: string, to: string, size: number, sha256: string): Promise<void> {
+    const Bucket = this.location.bucket;
+    const CopySource = encodeURI(`${Bucket}/${from}`);
+    if (size <= MAX_COPY) {
+      await this.client.send(new CopyObjectCommand({ Bucket, Key: to, CopySource, MetadataDirective: 'REPLACE', Metadata: { sha256 } }));
+      return;
+    }
+    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key: to, Metadata: { sha256 } }));
+    try {
+      const ranges: Array<[number, number]> = [];
+      for (let start = 0; start < size; start += COPY_PART) ranges.push([start, Math.min(size, start + COPY_PART) - 1]);
+      const parts: Array<{ PartNumber: number; ETag: string }> = [];
+      let next = 0;
+      const worker = async () => {
+        while (next < ranges.length) {
+          const i = next++;
+          const [a, b] = ranges[i]!;
+          const r = await this.client.send(new UploadPartCopyCommand({ Bucket, Key: to, UploadId, PartNumber: i + 1, CopySource, CopySourceRange: `bytes=${a}-${b}` }));
+          parts.push({ PartNumber: i + 1, ETag: r.CopyPartResult!.ETag! });
+        }
+      };
+      await Promise.all(Array.from({ length: QUEUE_SIZE }, worker));
+      parts.sort((x, y) => x.PartNumber - y.PartNumber);
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }));
+    } catch (e) {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: to, UploadId })).catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * 'reused' when `key` already holds these bytes, undefined when it is free; throws
+   * E_ARTIFACT_CONFLICT when it holds other bytes. Objects written without our sha256 metadata
+   * are read and hashed rather than trusted.
+   */
+  private async compareExisting(key: string, sha256: string, size: number): Promise<CommitOutcome | undefined> {
+    const found = await this.stat(key);
+    if (!found) return undefined;
+    if (found.size !== size) throw conflict(key, size, found.size);
+    const existing = found.sha256 ?? (await this.hashObject(key));
+    if (existing !== sha256) throw conflict(key, size, found.size);
+    return 'reused';
+  }
+
+  private async hashObject(key: string): Promise<string> {
+    const h = createHash('sha256');
+    for await (const chunk of await this.read(key)) h.update(chunk as Buffer);
+    return h.digest('hex');
+  }
+
+  async stat(key: string): Promise<StoredObject | undefined> {
+    try {
+      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }));
+      const sha256 = r.Metadata?.sha256;
+      return { size: r.ContentLength ?? 0, ...(sha256 ? { sha256 } : {}) };
+    } catch (e) {
+      if (statusOf(e) === 404 && (e as Error).name !== 'NoSuchBucket') return undefined;
+      throw this.fail(e, `reading ${key}`);
+    }
+  }
+
+  async read(key: string): Promise<Readable> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }));
+      return r.Body as Readable;
+    } catch (e) {
+      if ((e as Error).name === 'NoSuchKey') {
+        throw new ModelgateError('E_ARTIFACT_MISSING', `${this.location.uri}/${key} does not exist`, ExitCode.content);
+      }
+      throw this.fail(e, `reading ${key}`);
+    }
+  }
+
+  async presignGet(key: string, seconds: number): Promise<string> {
+    return this.send('presigning', () => getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }), { expiresIn: seconds }));
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}
+
+function statusOf(e: unknown): number | undefined {
+  return (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
+
+/**
+ * Turns an SDK error into a sentence that says which outside failure it was. The SDK's own
+ * message is never shown (requests carry credentials); only names, codes and HTTP statuses.
+ */
+export function s3Error(e: unknown, action: string, bucket: string, endpoint: string | undefined): ModelgateError {
+  if (e instanceof ModelgateError) return e;
+  const err = e as Error & { code?: string; $metadata?: { httpStatusCode?: number }; cause?: { code?: string } };
+  const name = err?.name ?? 'Error';
+  const status = statusOf(e);
+  const where = endpoint ? redactUrl(endpoint) : 'AWS S3';
+  const code = err?.code ?? err?.cause?.code;
+  if (name === 'CredentialsProviderError') {
+    return new ModelgateError('E_S3_CREDENTIALS', `no AWS credentials found for ${action} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a web identity)`, ExitCode.service);
+  }
+  if (['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'InvalidSecurity'].includes(name) || status === 403 || status === 401) {
+    return new ModelgateError('E_S3_CREDENTIALS', `S3 at ${where} refused the credentials for ${action} (${name === 'Unknown' ? `HTTP ${status}` : name}): check the access key and secret, or the bucket's permissions`, ExitCode.service, { status });
+  }
+  if (name === 'NoSuchBucket' || (status === 404 && action.startsWith('access to bucket'))) {
+    return new ModelgateError('E_S3_NO_BUCKET', `bucket ${bucket} does not exist at ${where}`, ExitCode.service, { bucket });
+  }
+  if ((code && NETWORK_CODES.has(code)) || name === 'TimeoutError' || name === 'RequestTimeout' || (status === undefined && /socket|network|connect|ECONN|EPIPE|timed? ?out/i.test(err?.message ?? ''))) {
+    return new ModelgateError('E_S3_UNREACHABLE', `cannot reach the S3 endpoint ${where} while ${action} (${code ?? name})`, ExitCode.service);
+  }
+  return new ModelgateError('E_S3', `S3 at ${where} failed while ${action}: ${name}${status ? ` (HTTP ${status})` : ''}`, ExitCode.service, { status });
+}

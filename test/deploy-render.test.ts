@@ -1,0 +1,274 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { commitMessage, formatDiff, planSync, renderPins, type PinInput, type SyncPlan } from '../src/deploy/plan.js';
+import { environmentsOf } from '../src/deploy/render.js';
+import type { ModelDeploy, ModelVersion, Registry } from '../src/manifest/types.js';
+import { modelDoc, modelVersion, registryConfig, type ModelSpec } from './helpers/pin-registry.js';
+
+function input(models: Record<string, ModelSpec>, files: Record<string, string> = {}, registry: Registry = registryConfig()): PinInput {
+  return {
+    registry,
+    models: Object.entries(models).map(([name, spec]) => ({
+      model: modelDoc(name, spec),
+      versions: spec.versions.map((v, i) => modelVersion(name, i + 1, v)),
+    })),
+    files: new Map(Object.entries(files)),
+  };
+}
+
+/** The deploy files after applying a plan on top of `files`. */
+function applied(files: Record<string, string>, plan: SyncPlan): Record<string, string> {
+  const out = { ...files };
+  for (const f of plan.files) {
+    if (f.after === null) delete out[f.path];
+    else out[f.path] = f.after;
+  }
+  return out;
+}
+
+const fraud: ModelSpec = { deploy: {}, versions: [{ stage: 'Production' }, { stage: 'Staging' }] };
+const v = (n: number) => modelVersion('fraud-detector', n, { stage: 'Production' });
+
+describe('renderPins', () => {
+  it('pins the newest version of each stage as a KServe InferenceService', () => {
+    const plan = renderPins(input({ 'fraud-detector': fraud, 'not-deployed': { versions: [{ stage: 'Production' }] } }));
+    expect(plan.files.map((f) => f.path)).toEqual([
+      'deploy/production/fraud-detector.yaml',
+      'deploy/production/kustomization.yaml',
+      'deploy/staging/fraud-detector.yaml',
+      'deploy/staging/kustomization.yaml',
+    ]);
+    const prod = parse(plan.files[0]!.after!);
+    expect(prod).toMatchObject({
+      apiVersion: 'serving.kserve.io/v1beta1',
+      kind: 'InferenceService',
+      metadata: {
+        name: 'fraud-detector',
+        namespace: 'models',
+        labels: { 'modelgate.dev/model': 'fraud-detector', 'modelgate.dev/version': '1' },
+        annotations: { 'modelgate.dev/version': '1', 'modelgate.dev/sha256': v(1).artifact.sha256, 'modelgate.dev/artifact-uri': v(1).artifact.uri },
+      },
+      spec: { predictor: { model: { modelFormat: { name: 'sklearn' }, storageUri: v(1).artifact.uri } } },
+    });
+    expect(parse(plan.files[2]!.after!).spec.predictor.model.storageUri).toBe(v(2).artifact.uri);
+    expect(parse(plan.files[1]!.after!)).toEqual({
+      apiVersion: 'kustomize.config.k8s.io/v1beta1',
+      kind: 'Kustomization',
+      namespace: 'models',
+      resources: ['fraud-detector.yaml'],
+    });
+    expect(plan.changes).toEqual([
+      expect.objectContaining({ model: 'fraud-detector', environment: 'staging', action: 'new', toVersion: 2, sha256: v(2).artifact.sha256 }),
+      expect.objectContaining({ model: 'fraud-detector', environment: 'production', action: 'new', toVersion: 1 }),
+    ]);
+  });
+
+  it('uses the shared base in new kustomizations when the registry has one', () => {
+    const plan = renderPins(input({ 'fraud-detector': fraud }, { 'deploy/base/kustomization.yaml': 'resources: []\n' }));
+    expect(parse(plan.files.find((f) => f.path === 'deploy/staging/kustomization.yaml')!.after!).resources).toEqual(['../base', 'fraud-detector.yaml']);
+  });
+
+  it('derives modelFormat from the version format, and settings override it', () => {
+    const formats: Array<[ModelVersion['format'], string]> = [
+      ['joblib', 'sklearn'], ['pickle', 'sklearn'], ['onnx', 'onnx'], ['pt', 'pytorch'],
+      ['safetensors', 'huggingface'], ['mlflow', 'mlflow'], ['savedmodel', 'tensorflow'],
+    ];
+    for (const [format, name] of formats) {
+      const plan = renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', format }] } }));
+      expect(parse(plan.files.find((f) => f.path === 'deploy/production/m.yaml')!.after!).spec.predictor.model.modelFormat.name, format).toBe(name);
+    }
+    const custom = renderPins(input({ m: { deploy: { modelFormat: 'xgboost', runtime: 'kserve-xgbserver' }, versions: [{ stage: 'Production', format: 'other' }] } }));
+    expect(parse(custom.files.find((f) => f.path === 'deploy/production/m.yaml')!.after!).spec.predictor.model).toMatchObject({ modelFormat: { name: 'xgboost' }, runtime: 'kserve-xgbserver' });
+  });
+
+  it('refuses a format KServe cannot infer without settings', () => {
+    expect(() => renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', format: 'other' }] } }))).toThrow(
+      expect.objectContaining({ code: 'E_DEPLOY_SETTINGS', exit: 1 }),
+    );
+  });
+
+  it('renders a Deployment for a custom server, and requires its image', () => {
+    const deploy: ModelDeploy = { kind: 'Deployment', image: 'ghcr.io/acme/server:1.2', port: 8080, replicas: 2 };
+    const plan = renderPins(input({ m: { deploy, versions: [{ stage: 'Production' }] } }));
+    const d = parse(plan.files.find((f) => f.path === 'deploy/production/m.yaml')!.after!);
+    const mv = modelVersion('m', 1, { stage: 'Production' });
+    expect(d).toMatchObject({ apiVersion: 'apps/v1', kind: 'Deployment', spec: { replicas: 2, selector: { matchLabels: { 'modelgate.dev/model': 'm' } } } });
+    expect(d.spec.template.spec.containers[0]).toMatchObject({
+      image: 'ghcr.io/acme/server:1.2',
+      env: [{ name: 'MODEL_URI', value: mv.artifact.uri }, { name: 'MODEL_SHA256', value: mv.artifact.sha256 }],
+      ports: [{ containerPort: 8080 }],
+    });
+    expect(() => renderPins(input({ m: { deploy: { kind: 'Deployment' }, versions: [{ stage: 'Production' }] } }))).toThrow(
+      expect.objectContaining({ code: 'E_DEPLOY_SETTINGS' }),
+    );
+  });
+
+  it('is idempotent: a second run over its own output changes nothing', () => {
+    const models = { 'fraud-detector': fraud, b: { deploy: { kind: 'Deployment' as const, image: 'x:1' }, versions: [{ stage: 'Staging' as const }] } };
+    const files = applied({}, renderPins(input(models)));
+    expect(renderPins(input(models, files)).files).toEqual([]);
+  });
+
+  it('keeps the last pin when a stage empties, and an archived production model keeps serving', () => {
+    const files = applied({}, renderPins(input({ 'fraud-detector': fraud })));
+    const archived = renderPins(input({ 'fraud-detector': { deploy: {}, versions: [{ stage: 'Archived' }, { stage: 'Archived' }] } }, files));
+    expect(archived.files).toEqual([]);
+    expect(archived.changes).toEqual([]);
+  });
+
+  it('does not touch models without deploy settings, nor pins of models that dropped them', () => {
+    const files = applied({}, renderPins(input({ 'fraud-detector': fraud })));
+    expect(renderPins(input({ 'fraud-detector': { versions: [{ stage: 'Production' }, { stage: 'Production' }] } }, files)).files).toEqual([]);
+  });
+
+  it('updates only the pinned scalars of a hand-edited pin, byte for byte elsewhere', () => {
+    const hand = `# Owned by the serving team. Keep the GPU limits!
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: fraud-detector
+  namespace: models
+  labels:
+    team: "payments"   # cost centre
+    modelgate.dev/model: fraud-detector
+    modelgate.dev/version: "1"
+  annotations:
+    modelgate.dev/version: '1'
+    modelgate.dev/sha256: ${v(1).artifact.sha256}
+    modelgate.dev/artifact-uri: ${v(1).artifact.uri}
+    serving.kserve.io/deploymentMode: RawDeployment
+spec:
+  predictor:
+    minReplicas: 3
+    model:
+      modelFormat: {name: sklearn}
+      storageUri: ${v(1).artifact.uri} # pinned
+      resources:
+        limits: {cpu: "2", nvidia.com/gpu: 1}
+`;
+    const promoted: ModelSpec = { deploy: {}, versions: [{ stage: 'Archived' }, { stage: 'Production' }] };
+    const plan = renderPins(input({ 'fraud-detector': promoted }, { 'deploy/production/fraud-detector.yaml': hand, 'deploy/production/kustomization.yaml': 'resources:\n- fraud-detector.yaml\n' }));
+    const expected = hand
+      .replace('modelgate.dev/version: "1"', 'modelgate.dev/version: "2"')
+      .replace("modelgate.dev/version: '1'", "modelgate.dev/version: '2'")
+      .replaceAll(v(1).artifact.sha256, v(2).artifact.sha256)
+      .replaceAll(v(1).artifact.uri, v(2).artifact.uri);
+    expect(plan.files.map((f) => f.path)).toEqual(['deploy/production/fraud-detector.yaml']);
+    expect(plan.files[0]!.after).toBe(expected);
+    expect(plan.changes).toEqual([expect.objectContaining({ action: 'update', fromVersion: 1, toVersion: 2, environment: 'production' })]);
+    expect(commitMessage(plan)).toBe('deploy: fraud-detector production v1 → v2\n');
+  });
+
+  it('adds pinned keys a hand-edited file lacks, without reformatting the rest', () => {
+    const hand = `apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: fraud-detector   # hi
+  labels: {team: payments}
+spec:
+  predictor:
+    model:
+      modelFormat:
+        name: sklearn
+      storageUri: s3://old
+`;
+    const plan = renderPins(input({ 'fraud-detector': { deploy: {}, versions: [{ stage: 'Production' }] } }, { 'deploy/production/fraud-detector.yaml': hand }));
+    const after = plan.files.find((f) => f.path === 'deploy/production/fraud-detector.yaml')!.after!;
+    expect(after.startsWith('apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: fraud-detector   # hi\n')).toBe(true);
+    const doc = parse(after);
+    expect(doc.metadata.labels).toEqual({ team: 'payments', 'modelgate.dev/model': 'fraud-detector', 'modelgate.dev/version': '1' });
+    expect(doc.metadata.annotations['modelgate.dev/sha256']).toBe(v(1).artifact.sha256);
+    expect(doc.spec.predictor.model.storageUri).toBe(v(1).artifact.uri);
+    expect(plan.changes[0]).toMatchObject({ action: 'update', toVersion: 1 });
+    expect(plan.changes[0]!.fromVersion).toBeUndefined();
+  });
+
+  it('updates a hand-edited Deployment: env values, image and template metadata only', () => {
+    const deploy: ModelDeploy = { kind: 'Deployment', image: 'ghcr.io/acme/server:2' };
+    const first = applied({}, renderPins(input({ m: { deploy: { ...deploy, image: 'ghcr.io/acme/server:1' }, versions: [{ stage: 'Production' }] } })));
+    const path = 'deploy/production/m.yaml';
+    const edited = first[path]!.replace('      containers:\n', '      # sidecar added by platform\n      containers:\n        - name: proxy\n          image: envoy:1\n');
+    const plan = renderPins(input({ m: { deploy, versions: [{ stage: 'Archived' }, { stage: 'Production' }] } }, { ...first, [path]: edited }));
+    const after = plan.files.find((f) => f.path === path)!.after!;
+    expect(after).toContain('# sidecar added by platform\n      containers:\n        - name: proxy\n          image: envoy:1\n');
+    const d = parse(after);
+    const m2 = modelVersion('m', 2, { stage: 'Production' });
+    expect(d.spec.template.spec.containers[1]).toMatchObject({ image: 'ghcr.io/acme/server:2', env: [{ value: m2.artifact.uri }, { value: m2.artifact.sha256 }] });
+    expect(d.spec.template.metadata.labels['modelgate.dev/version']).toBe('2');
+  });
+
+  it('refuses a Deployment pin without MODEL_URI to edit', () => {
+    const path = 'deploy/production/m.yaml';
+    const text = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: m}\nspec:\n  template:\n    spec:\n      containers: [{name: x, image: y}]\n';
+    expect(() => renderPins(input({ m: { deploy: { kind: 'Deployment', image: 'y' }, versions: [{ stage: 'Production' }] } }, { [path]: text }))).toThrow(
+      expect.objectContaining({ code: 'E_DEPLOY_EDIT', data: { file: path } }),
+    );
+  });
+
+  it('refuses a pin file that is not valid YAML', () => {
+    const path = 'deploy/production/fraud-detector.yaml';
+    expect(() => renderPins(input({ 'fraud-detector': fraud }, { [path]: 'metadata: [unclosed\n' }))).toThrow(expect.objectContaining({ code: 'E_DEPLOY_EDIT' }));
+  });
+
+  it('adds resources to a hand-edited kustomization keeping comments, order, quoting and other entries', () => {
+    const kust = `# Production: synced by Argo CD. Hand-added entries below are kept.
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: models
+resources:
+  - ../base   # shared
+  - "networkpolicy.yaml"
+  # a comment between entries
+  - ./fraud-detector.yaml
+patches:
+  - path: limits.yaml
+`;
+    const files = { 'deploy/production/kustomization.yaml': kust };
+    const plan = renderPins(input({ 'fraud-detector': fraud, 'aaa-model': { deploy: {}, versions: [{ stage: 'Production' }] } }, files));
+    const after = plan.files.find((f) => f.path === 'deploy/production/kustomization.yaml')!.after;
+    expect(after).toBe(kust.replace('  - ./fraud-detector.yaml\n', '  - ./fraud-detector.yaml\n  - aaa-model.yaml\n'));
+  });
+
+  it('adds to flow-style and missing resources lists', () => {
+    const flow = renderPins(input({ 'fraud-detector': fraud }, { 'deploy/production/kustomization.yaml': 'kind: Kustomization\nresources: [../base] # keep\n' }));
+    expect(flow.files.find((f) => f.path === 'deploy/production/kustomization.yaml')!.after).toBe('kind: Kustomization\nresources: [../base, fraud-detector.yaml] # keep\n');
+    const missing = renderPins(input({ 'fraud-detector': fraud }, { 'deploy/production/kustomization.yaml': 'kind: Kustomization # x' }));
+    expect(missing.files.find((f) => f.path === 'deploy/production/kustomization.yaml')!.after).toBe('kind: Kustomization # x\nresources:\n- fraud-detector.yaml\n');
+  });
+
+  it('removes a retired model: its pin and its resources entry, nothing else', () => {
+    const kust = '# hand\nresources:\n- ../base\n- fraud-detector.yaml  # pinned\n- other.yaml\n';
+    const files = { 'deploy/production/kustomization.yaml': kust, 'deploy/production/fraud-detector.yaml': renderPins(input({ 'fraud-detector': fraud })).files[0]!.after! };
+    const plan = renderPins(input({ 'fraud-detector': { ...fraud, retired: true } }, files));
+    expect(plan.files).toEqual([
+      { path: 'deploy/production/fraud-detector.yaml', before: files['deploy/production/fraud-detector.yaml'], after: null },
+      { path: 'deploy/production/kustomization.yaml', before: kust, after: '# hand\nresources:\n- ../base\n- other.yaml\n' },
+    ]);
+    expect(plan.changes).toEqual([expect.objectContaining({ action: 'retire', fromVersion: 1, environment: 'production' })]);
+    expect(formatDiff(plan)).toContain('deleted file mode 100644\n--- a/deploy/production/fraud-detector.yaml\n+++ /dev/null\n');
+  });
+
+  it('defaults to staging and production when modelgate.yaml names no environments', () => {
+    const { environments: _, ...bare } = registryConfig();
+    expect(environmentsOf(bare as Registry)).toEqual([
+      { name: 'staging', stage: 'Staging', path: 'deploy/staging' },
+      { name: 'production', stage: 'Production', path: 'deploy/production' },
+    ]);
+  });
+
+  it('refuses environment paths outside the registry', () => {
+    for (const path of ['../elsewhere', '/abs', 'deploy/../../x', '.']) {
+      const reg = registryConfig({ environments: { prod: { stage: 'Production', path } } });
+      expect(() => renderPins(input({}, {}, reg)), path).toThrow(expect.objectContaining({ code: 'E_ENVIRONMENT_PATH' }));
+    }
+  });
+
+  it('shows the change as a unified diff (planSync, what the gate displays)', () => {
+    const files = applied({}, renderPins(input({ 'fraud-detector': fraud })));
+    const { diff, changes } = planSync(input({ 'fraud-detector': { deploy: {}, versions: [{ stage: 'Archived' }, { stage: 'Production' }] } }, files));
+    expect(changes.map((c) => [c.environment, c.fromVersion, c.toVersion])).toEqual([['production', 1, 2]]);
+    expect(diff).toContain('--- a/deploy/production/fraud-detector.yaml\n+++ b/deploy/production/fraud-detector.yaml\n@@ ');
+    expect(diff).toContain(`-      storageUri: ${v(1).artifact.uri}\n+      storageUri: ${v(2).artifact.uri}\n`);
+    expect(diff).not.toContain('deploy/staging');
+  });
+});

@@ -1,0 +1,129 @@
+// The rendered template, through the real `kubectl kustomize`, validated against the KServe and
+// Argo CD CRD schemas (test/fixtures/crds) and the core Kubernetes schemas (kubernetes-models).
+import { execFileSync } from 'node:child_process';
+import { cpSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { Namespace } from 'kubernetes-models/v1';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { runCli } from '../src/cli/main.js';
+import { tempDir, write } from './helpers/pin-registry.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const TEMPLATE = join(ROOT, 'registry-template');
+const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+
+function crdValidator(file: string, version: string): ValidateFunction {
+  const crd = parse(readFileSync(join(ROOT, 'test/fixtures/crds', file), 'utf8'));
+  const schema = crd.spec.versions.find((v: { name: string }) => v.name === version).schema.openAPIV3Schema;
+  return new Ajv({ strict: false, allErrors: true }).compile(schema);
+}
+
+function kustomize(dir: string): Array<Record<string, any>> {
+  const out = execFileSync(KUBECTL, ['kustomize', dir], { encoding: 'utf8' });
+  return parseAllDocuments(out).map((d) => d.toJS());
+}
+
+async function cli(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, { cwd: ROOT, env: {}, stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), tty: false });
+  return { code, stdout, stderr };
+}
+
+function expectValid(validate: ValidateFunction, doc: unknown) {
+  const ok = validate(doc);
+  expect(validate.errors ?? [], JSON.stringify(validate.errors)).toEqual([]);
+  expect(ok).toBe(true);
+}
+
+let isvc: ValidateFunction;
+let application: ValidateFunction;
+beforeAll(() => {
+  isvc = crdValidator('kserve-inferenceservices.yaml', 'v1beta1');
+  application = crdValidator('argocd-application.yaml', 'v1alpha1');
+});
+
+describe('the registry template', () => {
+  const versions = Object.fromEntries(
+    [1, 2].map((n) => [n, parse(readFileSync(join(TEMPLATE, `models/fraud-detector/versions/${n}.yaml`), 'utf8'))]),
+  );
+  const servedIn = (stage: string) => Object.values(versions).filter((v) => v.stage === stage).sort((a, b) => b.version - a.version)[0];
+
+  it('is in sync: `sync --check` passes on a copy of it', async () => {
+    const copy = tempDir('template');
+    cpSync(TEMPLATE, copy, { recursive: true });
+    const r = await cli(['--registry', copy, 'sync', '--check']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('in sync');
+  });
+
+  for (const [env, stage, namespace] of [['production', 'Production', 'models'], ['staging', 'Staging', 'models-staging']] as const) {
+    it(`kubectl kustomize deploy/${env} pins the ${stage} version and validates against the CRDs`, () => {
+      const docs = kustomize(join(TEMPLATE, 'deploy', env));
+      const expected = servedIn(stage);
+      const services = docs.filter((d) => d.kind === 'InferenceService');
+      expect(services).toHaveLength(1);
+      const s = services[0]!;
+      expect(s.metadata.name).toBe('fraud-detector');
+      expect(s.metadata.namespace).toBe(namespace);
+      expect(s.spec.predictor.model.storageUri).toBe(expected.artifact.uri);
+      expect(s.metadata.annotations['modelgate.dev/sha256']).toBe(expected.artifact.sha256);
+      expect(s.metadata.labels['modelgate.dev/version']).toBe(String(expected.version));
+      expect(s.metadata.labels['modelgate.dev/environment']).toBe(env);
+      expectValid(isvc, s);
+      const ns = docs.filter((d) => d.kind === 'Namespace');
+      expect(ns.map((n) => n.metadata.name)).toEqual([namespace]);
+      for (const n of ns) new Namespace(n as never).validate();
+    });
+  }
+
+  for (const env of ['staging', 'production']) {
+    it(`argocd/${env}.yaml is a valid Application syncing deploy/${env} without pruning or empty syncs`, () => {
+      const app = parse(readFileSync(join(TEMPLATE, 'argocd', `${env}.yaml`), 'utf8'));
+      expectValid(application, app);
+      expect(app.spec.source.path).toBe(`deploy/${env}`);
+      expect(app.spec.syncPolicy.automated).toEqual({ prune: false, selfHeal: true, allowEmpty: false });
+      expect(app.metadata.finalizers ?? []).not.toContain('resources-finalizer.argocd.argoproj.io');
+    });
+  }
+});
+
+describe('schemas catch bad renders', () => {
+  it('the KServe schema rejects an InferenceService with a misplaced storageUri', () => {
+    const bad = { apiVersion: 'serving.kserve.io/v1beta1', kind: 'InferenceService', metadata: { name: 'x' }, spec: { predictor: { model: { storageUri: 5 } } } };
+    expect(isvc(bad)).toBe(false);
+  });
+
+  it('the Argo CD schema rejects an Application without a destination', () => {
+    expect(application({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'x' }, spec: { project: 'default', source: { repoURL: 'x' } } })).toBe(false);
+  });
+});
+
+describe('a synced registry with a custom server', () => {
+  it('renders a Deployment that kustomize accepts and the core schema validates', async () => {
+    const dir = tempDir('kustomize');
+    cpSync(TEMPLATE, dir, { recursive: true });
+    write(dir, 'models/scorer/model.yaml', 'apiVersion: modelgate.dev/v1\nkind: Model\nname: scorer\nowners: [maria]\ndeploy: {kind: Deployment, image: "ghcr.io/acme/scorer:1.4", port: 8080}\n');
+    const v1 = readFileSync(join(TEMPLATE, 'models/fraud-detector/versions/1.yaml'), 'utf8').replaceAll('fraud-detector', 'scorer');
+    write(dir, 'models/scorer/versions/1.yaml', v1);
+    expect((await cli(['--registry', dir, 'sync'])).code).toBe(0);
+    const docs = kustomize(join(dir, 'deploy/production'));
+    const d = docs.find((x) => x.kind === 'Deployment')!;
+    expect(d.metadata.namespace).toBe('models');
+    expect(d.spec.template.spec.containers[0].env).toEqual([
+      { name: 'MODEL_URI', value: parse(v1).artifact.uri },
+      { name: 'MODEL_SHA256', value: parse(v1).artifact.sha256 },
+    ]);
+    new Deployment(d as never).validate();
+    // The selector must not carry the version: it is immutable, a new pin must roll pods, not fail.
+    expect(Object.keys(d.spec.selector.matchLabels)).toEqual(['modelgate.dev/model']);
+    // A broken core object is caught by the same validation.
+    const broken = structuredClone(d);
+    broken.spec.replicas = 'two';
+    expect(() => new Deployment(broken as never).validate()).toThrow();
+  });
+});

@@ -1,0 +1,145 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ModelgateError } from '../src/errors.js';
+import { detectFormat, directoryDigest } from '../src/store/digest.js';
+import { contentKey, keyOfUri, parseStoreUri } from '../src/store/layout.js';
+import { putArtifact } from '../src/store/put.js';
+import { openStore, presignGet } from '../src/store/store.js';
+import { hashObject } from '../src/store/fetch.js';
+import { randomFile, sha256, tempDir } from './helpers/artifacts.js';
+
+const fileStore = async (root: string) => openStore({ uri: pathToFileURL(root).href });
+
+describe('store layout', () => {
+  it('parses s3 and file URIs and refuses others', () => {
+    expect(parseStoreUri('s3://ml-models/registry/')).toMatchObject({ scheme: 's3', bucket: 'ml-models', prefix: 'registry', uri: 's3://ml-models/registry' });
+    expect(parseStoreUri('s3://ml-models')).toMatchObject({ bucket: 'ml-models', prefix: '' });
+    expect(parseStoreUri('file:///var/lib/x/')).toMatchObject({ scheme: 'file', root: '/var/lib/x' });
+    for (const bad of ['http://x/y', 's3://UPPER/x', '/var/lib', 'file://host/x']) {
+      expect(() => parseStoreUri(bad), bad).toThrow(ModelgateError);
+    }
+  });
+
+  it('builds content keys only from valid names and refuses paths that escape', () => {
+    const hex = 'a'.repeat(64);
+    expect(contentKey('fraud', hex, 'model.joblib')).toBe(`fraud/sha256/${hex}/model.joblib`);
+    expect(() => contentKey('Fraud', hex, 'm')).toThrow(/invalid model name/);
+    expect(() => contentKey('fraud', 'abc', 'm')).toThrow(/not a sha256/);
+    expect(() => contentKey('fraud', hex, '../x')).toThrow();
+    expect(() => contentKey('fraud', hex, 'a//b')).toThrow();
+    const loc = parseStoreUri('s3://bkt/p');
+    expect(keyOfUri(loc, `s3://bkt/p/fraud/sha256/${hex}/m`)).toBe(`fraud/sha256/${hex}/m`);
+    expect(keyOfUri(loc, `s3://bkt/other/fraud/x`)).toBeUndefined();
+    expect(keyOfUri(loc, `s3://bkt/p/../x`)).toBeUndefined();
+  });
+
+  it('defines the directory digest as sha256 of sorted "<sha256>  <size>  <path>" lines', () => {
+    const files = [
+      { path: 'b.txt', sha256: sha256('b'), size: 1 },
+      { path: 'a/ä.bin', sha256: sha256('x'), size: 1 },
+      { path: 'a/z.bin', sha256: sha256('z'), size: 1 },
+    ];
+    // UTF-8 byte order: "a/z" (0x7a) sorts before "a/ä" (0xc3).
+    const text = `${sha256('z')}  1  a/z.bin\n${sha256('x')}  1  a/ä.bin\n${sha256('b')}  1  b.txt\n`;
+    expect(directoryDigest(files)).toBe(sha256(text));
+    expect(directoryDigest([...files].reverse())).toBe(directoryDigest(files));
+  });
+
+  it('detects formats from file names', () => {
+    expect(detectFormat(['MLmodel', 'model.pkl'], true)).toBe('mlflow');
+    expect(detectFormat(['saved_model.pb', 'variables/variables.index'], true)).toBe('savedmodel');
+    expect(detectFormat(['config.json', 'model.safetensors'], true)).toBe('safetensors');
+    expect(detectFormat(['m.onnx'], false)).toBe('onnx');
+    expect(detectFormat(['m.joblib'], false)).toBe('joblib');
+    expect(detectFormat(['m.pkl'], false)).toBe('pickle');
+    expect(detectFormat(['m.pth'], false)).toBe('pt');
+    expect(detectFormat(['weights.bin'], false)).toBe('other');
+  });
+});
+
+describe('FileStore', () => {
+  it('stores a file under its sha256, reads it back identical, and leaves no staging files', async () => {
+    const root = tempDir();
+    const src = randomFile(tempDir(), 'model.joblib', 300_000);
+    const store = await fileStore(root);
+    const a = await putArtifact(store, 'fraud', src.path);
+    expect(a.sha256).toBe(sha256(src.bytes));
+    expect(a.size).toBe(src.bytes.length);
+    expect(a.uri).toBe(`${pathToFileURL(root).href}/fraud/sha256/${a.sha256}/model.joblib`);
+    expect(a.reused).toBe(false);
+    const back = readFileSync(join(root, 'fraud', 'sha256', a.sha256, 'model.joblib'));
+    expect(sha256(back)).toBe(sha256(src.bytes));
+    expect((await hashObject(store, keyOfUri(store.location, a.uri)!)).sha256).toBe(a.sha256);
+    expect(readdirSync(join(root, 'fraud', '.uploads'))).toEqual([]);
+  });
+
+  it('reuses the object when the same bytes are registered twice', async () => {
+    const root = tempDir();
+    const src = randomFile(tempDir(), 'm.onnx', 10_000);
+    const store = await fileStore(root);
+    const first = await putArtifact(store, 'fraud', src.path);
+    const second = await putArtifact(store, 'fraud', src.path);
+    expect(second).toEqual({ ...first, reused: true });
+  });
+
+  it('refuses (E_ARTIFACT_CONFLICT) when the key already holds different bytes, and overwrites nothing', async () => {
+    const root = tempDir();
+    const src = randomFile(tempDir(), 'm.bin', 5000);
+    const digest = sha256(src.bytes);
+    const dir = join(root, 'fraud', 'sha256', digest);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'm.bin'), 'something else');
+    const store = await fileStore(root);
+    const err = await putArtifact(store, 'fraud', src.path).catch((e) => e);
+    expect(err).toBeInstanceOf(ModelgateError);
+    expect(err.code).toBe('E_ARTIFACT_CONFLICT');
+    expect(err.exit).toBe(1);
+    expect(readFileSync(join(dir, 'm.bin'), 'utf8')).toBe('something else');
+    expect(readdirSync(join(root, 'fraud', '.uploads'))).toEqual([]);
+  });
+
+  it('stores a directory: every file under the canonical digest, listed in files', async () => {
+    const root = tempDir();
+    const model = tempDir();
+    mkdirSync(join(model, 'artifacts', 'sub'), { recursive: true });
+    writeFileSync(join(model, 'MLmodel'), 'flavors: {}\n');
+    writeFileSync(join(model, 'artifacts', 'sub', 'model.pkl'), Buffer.alloc(70_000, 7));
+    writeFileSync(join(model, 'conda.yaml'), '');
+    const store = await fileStore(root);
+    const a = await putArtifact(store, 'churn', model);
+    expect(a.files!.map((f) => f.path)).toEqual(['MLmodel', 'artifacts/sub/model.pkl', 'conda.yaml']);
+    expect(a.files![2]).toEqual({ path: 'conda.yaml', sha256: sha256(''), size: 0 });
+    expect(a.sha256).toBe(directoryDigest(a.files!));
+    expect(a.size).toBe(70_000 + 12);
+    expect(a.uri.endsWith(`/churn/sha256/${a.sha256}/`)).toBe(true);
+    for (const f of a.files!) {
+      expect(sha256(readFileSync(join(root, 'churn', 'sha256', a.sha256, ...f.path.split('/'))))).toBe(f.sha256);
+    }
+    expect((await putArtifact(store, 'churn', model)).reused).toBe(true);
+  });
+
+  it('fails on a missing source and on an empty folder, writing nothing', async () => {
+    const root = tempDir();
+    const store = await fileStore(root);
+    await expect(putArtifact(store, 'fraud', join(root, 'nope'))).rejects.toMatchObject({ code: 'E_USAGE', exit: 2 });
+    await expect(putArtifact(store, 'fraud', tempDir())).rejects.toMatchObject({ code: 'E_USAGE' });
+    expect(existsSync(join(root, 'fraud', 'sha256'))).toBe(false);
+  });
+
+  it('cannot presign: exit 2 with a sentence saying S3 is needed', async () => {
+    const root = tempDir();
+    const err = await presignGet({ uri: pathToFileURL(root).href }, `${pathToFileURL(root).href}/fraud/sha256/${'a'.repeat(64)}/m`, 60).catch((e) => e);
+    expect(err).toMatchObject({ code: 'E_PRESIGN_UNSUPPORTED', exit: 2 });
+    expect(err.message).toMatch(/S3/);
+  });
+
+  it('reports a store folder it cannot create as an outside failure (exit 3)', async () => {
+    const parent = tempDir();
+    writeFileSync(join(parent, 'file'), 'x');
+    const store = await fileStore(join(parent, 'file', 'store'));
+    await expect(store.preflight()).rejects.toMatchObject({ exit: 3 });
+    chmodSync(parent, 0o755);
+  });
+});
