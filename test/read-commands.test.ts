@@ -383,10 +383,10 @@ describe('resolve', () => {
     expect(human.stdout).toContain(`sha256   ${SHA('2')}\n`);
   });
 
-  it('--presign is validated and reported as not available yet (exit 2)', async () => {
+  it('--presign validates its seconds and refuses a directory artifact (exit 2)', async () => {
     const r = await cli('--json', 'resolve', 'fraud-detector@production', '--presign', '300');
     expect(r.code).toBe(2);
-    expect(r.json().error.code).toBe('E_PRESIGN_UNAVAILABLE');
+    expect(r.json().error.code).toBe('E_PRESIGN_DIRECTORY');
     expect((await cli('resolve', 'fraud-detector', '--presign', 'soon')).code).toBe(2);
     expect((await cli('resolve', 'fraud-detector', '--presign', '9999999')).code).toBe(2);
     expect((await cli('resolve', 'nope')).code).toBe(1);
