@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { runCli } from '../src/cli/main.js';
 import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
 import { pullRequestEvent, pullRequestReviewEvent, startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
 import { POLICY, version } from './gate-fixtures.js';
@@ -133,11 +134,13 @@ beforeAll(async () => {
   };
   await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri }, github: { repository: 'acme/model-registry' } }));
   await write('policies/promotion.yaml', stringify(POLICY));
-  await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector' }));
+  await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
   await write('.github/workflows/modelgate.yml', 'name: modelgate\non: pull_request_target\n');
   for (const [n, stage] of [[1, 'Archived'], [2, 'Production'], [3, 'Staging'], [4, 'Staging']] as const) {
     await write(`models/fraud-detector/versions/${n}.yaml`, stringify(version(n, stage, { artifact: await artifactOf(n), metrics: { auc: n === 2 ? 0.97 : 0.96, recall: 0.9, latency_p95_ms: 40 } })));
   }
+  // deploy/ pins in sync with main, as the sync after each merge leaves them.
+  expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, env: {}, stdout: () => {}, stderr: () => {}, tty: false })).toBe(0);
   git(dev, 'add', '-A');
   git(dev, 'commit', '-q', '-m', 'registry');
   git(dev, 'push', '-q', 'origin', 'main');
@@ -190,7 +193,31 @@ describe('dist/action.js check', () => {
     expect(second.summary).toContain('artifact \\(full\\)');
     expect(second.summary).toMatch(/re\\-hashed/);
     expect(second.summary).toMatch(/approved by gina/);
+    // The Kubernetes change the merge causes: production's pin moves from v2 to v3.
+    const [v2, v3] = [2, 3].map((n) => parse(git(dev, 'show', `origin/main:models/fraud-detector/versions/${n}.yaml`)).artifact.uri as string);
+    expect(second.summary).toContain('### What merging changes in deploy/');
+    expect(second.summary).toContain('+++ b/deploy/production/fraud-detector.yaml');
+    expect(second.summary).toContain(`-      storageUri: ${v2}`);
+    expect(second.summary).toContain(`+      storageUri: ${v3}`);
+    expect(second.summary).not.toContain('deploy/staging/');
     expect(gh.validator.violations).toEqual([]);
+  });
+
+  it('computes the deploy diff with the base configuration and deploy files, whatever the pull request changes there', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const config = parse(git(dev, 'show', 'origin/main:modelgate.yaml'));
+    const pin = git(dev, 'show', 'origin/main:deploy/production/fraud-detector.yaml') + '\n';
+    const pull = await openPull('promote-and-move', {
+      ...(await promoteFiles()),
+      'modelgate.yaml': stringify({ ...config, environments: { production: { stage: 'Production', path: 'deploy/elsewhere', namespace: 'models' } } }),
+      'deploy/production/fraud-detector.yaml': pin.replace(/^  name: .*$/m, '  name: hijacked'),
+    });
+    const r = await runAction('pull_request_target', pullRequestEvent(pull, 'opened'));
+    expect(r.summary).toContain('### What merging changes in deploy/');
+    expect(r.summary).toContain('+++ b/deploy/production/fraud-detector.yaml');
+    expect(r.summary).toMatch(/^\+ {6}storageUri: /m);
+    expect(r.summary).not.toContain('deploy/elsewhere');
+    expect(r.summary).not.toContain('hijacked');
   });
 
   it('fails with an annotation on the file and line of an invalid manifest', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { evaluateGate } from '../src/gate/evaluate.js';
+import { annotationKeyMatches, evaluateGate } from '../src/gate/evaluate.js';
+import type { PromotionPolicy } from '../src/manifest/types.js';
 import type { CheckResult, Decision } from '../src/gate/types.js';
 import {
   approve, artifacts, promotion, baseFiles, gateInput, hex, history, MEMBERS, OLD_SHA, POLICY, promote3, teams, version, vpath,
@@ -209,6 +210,47 @@ describe('evaluateGate: coverage and trust', () => {
     expect(d.transitions[0]).toMatchObject({ kind: 'annotations', annotationKeys: ['performance_alert'] });
     const other = { [vpath(2)]: stringify(version(2, 'Production', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 }, annotations: { owner: 'x' } })) };
     expect((await evaluateGate(gateInput(other))).uncovered).toEqual([vpath(2)]);
+  });
+
+  it('covers annotation keys by wildcard rules: `*` any key, `prefix/*` only keys under that prefix', async () => {
+    const annotated = (annotations: Record<string, string>) => ({
+      [vpath(2)]: stringify(version(2, 'Production', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 }, annotations })),
+    });
+    const withRules = (...rules: PromotionPolicy['rules']) => {
+      const files = baseFiles();
+      files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [...POLICY.rules, ...rules] }));
+      return files;
+    };
+    const monitoring = withRules({ name: 'monitoring', annotations: ['monitoring.acme.io/*'], approvals: [{ count: 1, teams: ['oncall'] }] });
+    const under = await evaluateGate(gateInput(annotated({ 'monitoring.acme.io/drift': 'high' }), { reviews: [approve('olga')] }, monitoring));
+    expect(under.uncovered).toEqual([]);
+    expect(under.decision).toBe('pass');
+    expect(under.transitions[0]!.rules.map((r) => r.rule)).toEqual(['monitoring']);
+    // Without oncall's approval the wildcard rule's approvals apply: pending, not a pass.
+    expect((await evaluateGate(gateInput(annotated({ 'monitoring.acme.io/drift': 'high' }), {}, monitoring))).decision).toBe('pending');
+    // Neither the bare prefix, a look-alike prefix, nor a key without a prefix is under it.
+    for (const key of ['monitoring.acme.io', 'monitoring.acme.io.evil/drift', 'drift', 'other.io/monitoring.acme.io/drift']) {
+      expect((await evaluateGate(gateInput(annotated({ [key]: 'x' }), { reviews: [approve('olga')] }, monitoring))).uncovered, key).toEqual([vpath(2)]);
+    }
+    const any = withRules({ name: 'any-annotation', annotations: ['*'], approvals: [{ count: 1, teams: ['oncall'] }] });
+    for (const key of ['owner', 'team.acme.io/contact']) {
+      const d = await evaluateGate(gateInput(annotated({ [key]: 'x' }), { reviews: [approve('olga')] }, any));
+      expect(d.uncovered, key).toEqual([]);
+      expect(d.decision, key).toBe('pass');
+    }
+    // A wildcard covers annotations only: the same policy leaves a stage change to the stage rules.
+    const d = await evaluateGate(gateInput(promote3(), { reviews: approvedBy }, any));
+    expect(d.transitions.flatMap((t) => t.rules.map((r) => r.rule))).not.toContain('any-annotation');
+  });
+
+  it('matches annotation patterns exactly, by prefix, or all', () => {
+    expect(annotationKeyMatches('performance_alert', 'performance_alert')).toBe(true);
+    expect(annotationKeyMatches('performance_alert', 'performance_alert2')).toBe(false);
+    expect(annotationKeyMatches('*', 'a.b/c')).toBe(true);
+    expect(annotationKeyMatches('a.b/*', 'a.b/c')).toBe(true);
+    expect(annotationKeyMatches('a.b/*', 'a.b/')).toBe(false);
+    expect(annotationKeyMatches('a.b/*', 'a.bc/d')).toBe(false);
+    expect(annotationKeyMatches('a.b/*', 'x/a.b/c')).toBe(false);
   });
 
   it('registers a new model with its first version under the register rule', async () => {

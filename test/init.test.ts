@@ -94,7 +94,14 @@ describe('modelgate init', () => {
       expect(text).not.toContain(String(before.getIn(['storage', 'uri'])));
       expect(text).not.toContain(`github.com/${before.getIn(['github', 'repository'])}`);
     }
-    expect(readFileSync(join(dir, 'argocd/production.yaml'), 'utf8')).toContain('repoURL: https://github.com/acme/ml-registry.git');
+    // Each Argo CD Application now points at the new repository; nothing else in it changed.
+    const argocd = files(TEMPLATE).filter((f) => f.startsWith('argocd/') && f.endsWith('.yaml'));
+    expect(argocd).toEqual(['argocd/production.yaml', 'argocd/staging.yaml']);
+    for (const f of argocd) {
+      const template = readFileSync(join(TEMPLATE, f), 'utf8');
+      expect(template).toContain('    repoURL: https://github.com/acme/model-registry.git\n');
+      expect(readFileSync(join(dir, f), 'utf8'), f).toBe(template.replace('repoURL: https://github.com/acme/model-registry.git', 'repoURL: https://github.com/acme/ml-registry.git'));
+    }
 
     expect(git(dir, 'branch', '--show-current')).toBe('main');
     expect(git(dir, 'rev-list', '--count', 'HEAD')).toBe('1');

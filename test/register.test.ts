@@ -10,7 +10,11 @@ import { runFromEnv } from '../src/lineage/ci.js';
 import { parseCodeSpec, publicRepositoryUrl } from '../src/lineage/code.js';
 import { parseDatasetSpec } from '../src/lineage/dataset.js';
 import { parseMetrics, parseParams } from '../src/lineage/values.js';
+import { stringify } from 'yaml';
 import { cli, git, makeRegistry, randomFile, sha256, tempDir } from './helpers/artifacts.js';
+import { startValidatedGitHubEmulator, type GitHubResponseValidator } from './helpers/github.js';
+import type { EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
+import { POLICY, version as versionFixture } from './gate-fixtures.js';
 
 // The http-backend server runs in this process: clones against it must not block the event loop.
 const gitAsync = promisify(execFile);
@@ -108,6 +112,42 @@ describe('modelgate register (file:// store)', () => {
     expect(r2.json).toMatchObject({ version: 2, reused: true, uri: mv.artifact.uri, pushed: false });
   });
 
+  it('prints the result alone on stdout, progress with human sizes on stderr, and nothing but JSON with --json', async () => {
+    const reg = makeRegistry(fileStorage());
+    randomFile(reg, 'churn-v1.safetensors', 100);
+    const r = await cli(reg, ['register', 'churn', 'churn-v1.safetensors']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('churn@1\n');
+    expect(r.stderr).toBe('uploading churn-v1.safetensors: 100% (100 B of 100 B)\n');
+
+    randomFile(reg, 'churn-v2.safetensors', 3 * 1024 * 1024 + 200_000);
+    const big = await cli(reg, ['register', 'churn', 'churn-v2.safetensors']);
+    expect(big.stdout).toBe('churn@2\n');
+    expect(big.stderr.trim().split('\n').at(-1)).toBe('uploading churn-v2.safetensors: 100% (3.2 MiB of 3.2 MiB)');
+
+    const json = await cli(reg, ['--json', 'register', 'churn', 'churn-v1.safetensors']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ model: 'churn', version: 3, ref: 'churn@3', size: 100, reused: true });
+    expect(json.stderr).toBe('');
+  });
+
+  it('commits inside the registry folder when the registry is a subfolder of its repository', async () => {
+    const top = tempDir('mg-mono-');
+    git(top, 'init', '-q', '-b', 'main');
+    git(top, 'config', 'user.name', 'maria');
+    git(top, 'config', 'user.email', 'maria@example.com');
+    mkdirSync(join(top, 'ml/registry'), { recursive: true });
+    writeFileSync(join(top, 'ml/registry/modelgate.yaml'), stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: fileStorage() }));
+    git(top, 'add', '-A');
+    git(top, 'commit', '-q', '-m', 'registry');
+    randomFile(top, 'm.onnx', 300);
+    const r = await cli(top, ['--registry', 'ml/registry', 'register', 'vision', 'm.onnx']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(git(top, 'show', '--name-only', '--format=', 'HEAD').trim().split('\n')).toEqual(['ml/registry/models/vision/model.yaml', 'ml/registry/models/vision/versions/1.yaml']);
+    expect(existsSync(join(top, 'models'))).toBe(false);
+    expect((await cli(top, ['--registry', 'ml/registry', '--json', 'register', 'vision', 'm.onnx'])).json).toMatchObject({ version: 2 });
+  });
+
   it('registers a directory (MLflow model) with every file listed', async () => {
     const reg = makeRegistry(fileStorage());
     const dir = tempDir('mg-mlflow-');
@@ -188,5 +228,115 @@ describe('register --push against a git http-backend remote', () => {
     expect(log.filter((l) => l.startsWith('register fraud@')).sort()).toEqual(['register fraud@1', 'register fraud@2']);
     const shas = [1, 2].map((n) => parse(readFileSync(join(check, `models/fraud/versions/${n}.yaml`), 'utf8')).artifact.sha256).sort();
     expect(shas).toEqual(files.map((f) => sha256(f.bytes)).sort());
+  }, 60_000);
+});
+
+describe('register --pr against a git http-backend remote and the GitHub emulator', () => {
+  let server: GitHttpServer | undefined;
+  let gh: (GitHubEmulator & { validator: GitHubResponseValidator }) | undefined;
+  afterAll(async () => {
+    await server?.close();
+    await gh?.close();
+  });
+
+  it('uploads, pushes a branch with the manifest numbered against origin/main, and opens a pull request showing what the gate sees', async () => {
+    const store = tempDir('mg-store-');
+    const seed = tempDir('mg-seed-');
+    git(seed, 'init', '-q', '-b', 'main');
+    const files: Record<string, string> = {
+      'modelgate.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: pathToFileURL(store).href }, github: { repository: 'acme/model-registry' } }),
+      'policies/promotion.yaml': stringify(POLICY),
+      'models/fraud-detector/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector' }),
+      'models/fraud-detector/versions/1.yaml': stringify(versionFixture(1, 'Production')),
+    };
+    for (const [p, text] of Object.entries(files)) {
+      mkdirSync(join(seed, p, '..'), { recursive: true });
+      writeFileSync(join(seed, p), text);
+    }
+    git(seed, 'add', '-A');
+    git(seed, '-c', 'user.name=maria', '-c', 'user.email=maria@example.com', 'commit', '-q', '-m', 'registry');
+    const root = tempDir('mg-remote-');
+    execFileSync('git', ['clone', '-q', '--bare', seed, join(root, 'registry.git')]);
+    server = await serveGitHttp(root);
+    const url = `${server.url}/registry.git`;
+    const work = tempDir('mg-pr-');
+    await gitAsync('git', ['clone', '-q', url, work]);
+    git(work, 'config', 'user.name', 'maria');
+    git(work, 'config', 'user.email', 'maria@example.com');
+
+    // main moves on after this clone was made: v2 lands there, so the PR must carry v3.
+    const other = tempDir('mg-other-');
+    await gitAsync('git', ['clone', '-q', url, other]);
+    writeFileSync(join(other, 'models/fraud-detector/versions/2.yaml'), stringify(versionFixture(2, 'Staging')));
+    git(other, 'add', '-A');
+    git(other, '-c', 'user.name=ci', '-c', 'user.email=ci@example.com', 'commit', '-q', '-m', 'register fraud-detector@2');
+    await gitAsync('git', ['-C', other, 'push', '-q', 'origin', 'main']);
+
+    gh = await startValidatedGitHubEmulator();
+    gh.addUser('maria');
+    const ghRepo: EmulatedRepo = gh.addRepo('acme', 'model-registry', { gitDir: join(root, 'registry.git') });
+    const env = { GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: gh.url };
+    const head = git(work, 'rev-parse', 'HEAD').trim();
+
+    const model = randomFile(tempDir(), 'model.joblib', 4096);
+    const code = `https://github.com/acme/fraud@${'c'.repeat(40)}`;
+    const r = await cli(work, ['--json', 'register', 'fraud-detector', model.path, '--stage', 'Staging', '--metric', 'auc=0.971', '--metric', 'recall=0.91',
+      '--code', code, '--dataset', 'id=txn-2023-q3-v5,uri=s3://data/txn.parquet', '--pr'], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const branch = 'modelgate/fraud-detector-v3-register';
+    expect(r.json).toMatchObject({ model: 'fraud-detector', version: 3, ref: 'fraud-detector@3', sha256: sha256(model.bytes), size: 4096, pushed: true, branch, pullRequest: { created: true }, gate: 'pass' });
+
+    // The branch: one commit on origin/main adding the manifest; nothing committed locally.
+    const remote = tempDir('mg-look-');
+    await gitAsync('git', ['clone', '-q', '--no-checkout', url, remote]);
+    const main = git(remote, 'rev-parse', 'origin/main').trim();
+    expect(git(remote, 'rev-parse', `origin/${branch}^`).trim()).toBe(main);
+    expect(git(remote, 'diff', '--name-status', main, `origin/${branch}`).trim()).toBe('A\tmodels/fraud-detector/versions/3.yaml');
+    const mv = parse(git(remote, 'show', `origin/${branch}:models/fraud-detector/versions/3.yaml`));
+    expect(mv).toMatchObject({ model: 'fraud-detector', version: 3, stage: 'Staging', artifact: { sha256: sha256(model.bytes), size: 4096 }, metrics: { auc: 0.971, recall: 0.91 } });
+    expect(existsSync(new URL(mv.artifact.uri).pathname)).toBe(true);
+    expect(git(work, 'rev-parse', 'HEAD').trim()).toBe(head);
+    expect(existsSync(join(work, 'models/fraud-detector/versions/3.yaml'))).toBe(false);
+    expect(git(work, 'status', '--porcelain').trim()).toBe('');
+
+    // The pull request: what the version is and which rules apply to it.
+    const pull = gh.getPull(ghRepo, r.json.pullRequest.number)!;
+    expect(pull.title).toBe('Register fraud-detector@3 in Staging');
+    expect(pull.head.ref).toBe(branch);
+    expect(pull.base.ref).toBe('main');
+    expect(pull.body).toContain(sha256(model.bytes));
+    expect(pull.body).toContain('c'.repeat(40));
+    expect(pull.body).toContain('txn\\-2023\\-q3\\-v5');
+    expect(pull.body).toMatch(/\| auc \| 0\.971 \|/);
+    expect(pull.body).toMatch(/\| recall \| 0\.91 \|/);
+    expect(pull.body).toContain('to\\-staging');
+    expect(pull.body).toContain('Who must approve');
+
+    // A second registration while the first is open gets the next number and its own pull request;
+    // a new model's pull request adds its model.yaml too.
+    const again = await cli(work, ['--json', 'register', 'fraud-detector', model.path, '--pr'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json).toMatchObject({ version: 4, branch: 'modelgate/fraud-detector-v4-register', reused: true, pullRequest: { created: true } });
+    expect(again.json.pullRequest.number).not.toBe(r.json.pullRequest.number);
+    const churn = await cli(work, ['register', 'churn', model.path, '--pr'], env);
+    expect(churn.code, churn.stderr).toBe(0);
+    expect(churn.stdout).toMatch(/^churn@1\npull request #\d+ opened: \S+\n$/);
+    await gitAsync('git', ['-C', remote, 'fetch', '-q', 'origin']);
+    expect(git(remote, 'diff', '--name-only', main, 'origin/modelgate/churn-v1-register').trim().split('\n')).toEqual(['models/churn/model.yaml', 'models/churn/versions/1.yaml']);
+    expect(gh.getPull(ghRepo, Number(/#(\d+)/.exec(churn.stdout)![1]))!.title).toBe('Register churn@1');
+
+    // Without a token, or without github.repository, nothing is uploaded or pushed.
+    const fresh = randomFile(tempDir(), 'fresh.joblib', 100);
+    const noToken = await cli(work, ['register', 'fraud-detector', fresh.path, '--pr'], { GITHUB_API_URL: gh.url });
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toMatch(/GITHUB_TOKEN/);
+    writeFileSync(join(work, 'modelgate.yaml'), stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: pathToFileURL(store).href } }));
+    const noRepo = await cli(work, ['--json', 'register', 'fraud-detector', fresh.path, '--pr'], env);
+    expect(noRepo.code).toBe(1);
+    expect(noRepo.json.error.code).toBe('E_NO_GITHUB');
+    expect(existsSync(join(store, 'fraud-detector/sha256', sha256(fresh.bytes)))).toBe(false);
+    expect((await gitAsync('git', ['ls-remote', '--heads', url])).stdout.trim().split('\n')).toHaveLength(4);
+    expect(gh.validator.violations).toEqual([]);
   }, 60_000);
 });

@@ -198,7 +198,7 @@ describe('webhooks after a sync push', () => {
       ]);
       const summary = formatSyncSummary(result);
       expect(summary).toContain('| fraud-detector | production | v1 | v2 |');
-      expect(summary).toMatch(/Webhooks: 1\/2 delivered\.\n- :warning: webhook 2 \(127\.0\.0\.1:\d+\): fraud-detector production not delivered after 2 attempt\(s\) \(HTTP 500\)/);
+      expect(summary).toMatch(/Webhooks: 1\/2 delivered\.\n- :warning: webhook 2 \(127\.0\.0\.1:\d+\): fraud-detector production not delivered after 2 attempt\(s\): HTTP 500$/m);
       const head = (await gitAsync(work, 'ls-remote', 'origin', 'refs/heads/main')).split('\t')[0];
       expect(head).toBe(result.commit);
     } finally {

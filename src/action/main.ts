@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
 import { evaluateGate } from '../gate/evaluate.js';
@@ -32,7 +32,12 @@ function readInputs(): Inputs {
   if (command !== 'check' && command !== 'sync') throw usageError(`input command must be check or sync, not ${JSON.stringify(command)}`);
   const comment = (core.getInput('comment') || 'true').toLowerCase();
   if (!['true', 'false'].includes(comment)) throw usageError('input comment must be true or false');
-  return { command, token: core.getInput('github-token'), registryPath: core.getInput('registry-path') || '.', comment: comment === 'true' };
+  const registryPath = core.getInput('registry-path') || '.';
+  const normal = posix.normalize(registryPath.replace(/\\/g, '/'));
+  if (posix.isAbsolute(normal) || normal === '..' || normal.startsWith('../')) {
+    throw usageError(`input registry-path ${registryPath} must be a folder inside the repository checkout`);
+  }
+  return { command, token: core.getInput('github-token'), registryPath, comment: comment === 'true' };
 }
 
 /**
@@ -115,18 +120,22 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
   });
   const report: ReportContext = {
     pullRequest: { number: pr.number, title: pr.title, headRef: pr.headRef, headSha: pr.headSha, author: pr.author.login },
-    ...(await deployDiff(sides.head)),
+    ...(await deployDiff(sides.base, sides.head)),
   };
   if (!sides.upToDate) decision.summary += ' (the branch is behind its base: judged as merged onto the current base)';
   return { ...decision, report, problems: decision.problems.map((p) => ({ ...p, file: prefix && p.file ? `${prefix}/${p.file}` : p.file })) };
 }
 
-/** The Kubernetes change a merge would cause, from the deploy planner; absent when it cannot be computed. */
-async function deployDiff(head: RegistrySnapshot): Promise<Pick<ReportContext, 'deployDiff' | 'deployNote'>> {
+/**
+ * The Kubernetes change a merge would cause: the head's models and versions rendered with the
+ * base's configuration against the base's deploy files (the sync after the merge starts from
+ * those, and the pull request cannot change how it is configured). A note when it cannot be computed.
+ */
+async function deployDiff(base: RegistrySnapshot, head: RegistrySnapshot): Promise<Pick<ReportContext, 'deployDiff' | 'deployNote'>> {
   try {
     const { readPinInput } = await import('../deploy/input.js');
     const { planSync } = await import('../deploy/plan.js');
-    return { deployDiff: planSync(await readPinInput(head)).diff };
+    return { deployDiff: planSync(await readPinInput(head, { registry: await base.config(), deployFrom: base.source })).diff };
   } catch (e) {
     return { deployNote: `not computed: ${e instanceof ModelgateError ? e.message.split('\n')[0] : 'the deploy plan failed'}` };
   }
@@ -174,17 +183,21 @@ async function publish(inputs: Inputs, conn: GitHubConnection, pr: { number: num
   else core.info(`modelgate: ${decision.summary}`);
 }
 
+/**
+ * After a merge: derive the pins at the branch head, commit as modelgate[bot], push, notify the
+ * webhooks. A webhook that could not be reached is a warning, never a failed step: the pins
+ * are already pushed.
+ */
 async function sync(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
-  const { syncAndPush } = await import('../deploy/apply.js');
+  const { formatSyncSummary, syncAndPush } = await import('../deploy/apply.js');
+  const { failedDeliveries } = await import('../notify/webhooks.js');
   const workspace = env.GITHUB_WORKSPACE ?? process.cwd();
-  const result = await syncAndPush({ repo: new GitRepo(workspace), registryPath: inputs.registryPath });
+  const result = await syncAndPush({ repo: new GitRepo(workspace), registryPath: inputs.registryPath, notify: { env } });
   core.setOutput('decision', 'pass');
   const reportPath = join(env.RUNNER_TEMP || tmpdir(), 'modelgate-sync.json');
   await writeFile(reportPath, JSON.stringify(result, null, 2) + '\n');
   core.setOutput('report', reportPath);
-  if (env.GITHUB_STEP_SUMMARY) {
-    const body = result.status === 'pushed' ? `pushed ${result.commit?.slice(0, 12)}: ${result.changes.length} pin change(s)` : result.status;
-    await core.summary.addRaw(`## modelgate sync: ${body}\n\n${result.diff ? `\`\`\`\`diff\n${result.diff}\n\`\`\`\`` : ''}\n`, true).write();
-  }
-  core.info(`modelgate sync: ${result.status}`);
+  for (const line of failedDeliveries(result.deliveries)) core.warning(`webhook not delivered: ${line}`, { title: 'modelgate sync' });
+  if (env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(formatSyncSummary(result), true).write();
+  core.info(`modelgate sync: ${result.status}${result.commit ? ` ${result.commit.slice(0, 12)}` : ''}, ${result.changes.length} pin change(s)`);
 }

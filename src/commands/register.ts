@@ -11,7 +11,10 @@ import { assertModelName, modelFile, parseStage, versionFile, versionsDir } from
 import { assertValidModel, assertValidVersion, buildVersion, nextVersion, renderModel, renderVersion, type VersionDraft } from '../registry/new-version.js';
 import { publish } from '../registry/publish.js';
 import { openRegistry } from '../registry/snapshot.js';
-import { GitTreeSource } from '../registry/source.js';
+import { GitTreeSource, type RegistrySource } from '../registry/source.js';
+import { submitChange } from '../promote/submit.js';
+import { parseRepository } from '../github/client.js';
+import type { ChangePlan } from '../promote/plan.js';
 import { hashFile, detectFormat, directoryDigest } from '../store/digest.js';
 import { putArtifact, describeSource, type StoredArtifact } from '../store/put.js';
 import { createProgress } from '../store/progress.js';
@@ -48,7 +51,6 @@ export const run: Command = async (ctx) => {
   const model = assertModelName(positionals[0]!);
   const localPath = resolve(ctx.cwd, positionals[1]!);
   if (values.push && values.pr) throw usageError('--push and --pr exclude each other');
-  if (values.pr) throw new ModelgateError('E_NOT_READY', 'register --pr arrives with promotion pull requests; use --push or commit locally', ExitCode.usage);
 
   // Everything the command line can get wrong is checked before a byte is read.
   const stage = values.stage === undefined ? 'None' : parseStage(values.stage);
@@ -66,6 +68,12 @@ export const run: Command = async (ctx) => {
 
   const { repo, snapshot } = openRegistry(ctx);
   const config = await snapshot.config();
+  if (values.pr && !values['dry-run']) {
+    // What the pull request needs is checked before the upload, not after.
+    if (!(ctx.env.GITHUB_TOKEN || ctx.env.GH_TOKEN)) throw usageError('--pr needs a GitHub token: set GITHUB_TOKEN (or GH_TOKEN)');
+    if (!config.github?.repository) throw new ModelgateError('E_NO_GITHUB', '--pr needs the GitHub repository: set github.repository in modelgate.yaml', ExitCode.content);
+    parseRepository(config.github.repository);
+  }
 
   const lineage: Lineage = {};
   const code: CodeLineage | undefined = values.code === 'auto' ? await codeFromWorkingDirectory(ctx.cwd) : codeSpec;
@@ -106,11 +114,46 @@ export const run: Command = async (ctx) => {
     ...(Object.keys(lineage).length ? { lineage } : {}),
   };
 
+  // The registry's folder inside its repository ('' at the root, or outside git for --dry-run).
+  const prefix = (await repo.run(['rev-parse', '--show-prefix'], { okCodes: [128] })).stdout.trim().replace(/\/$/, '');
+  const at = (commit: string | undefined) => (commit ? new GitTreeSource(repo, commit, prefix) : undefined);
+  const inRepo = (files: Record<string, string>) => Object.fromEntries(Object.entries(files).map(([p, text]) => [prefix ? `${prefix}/${p}` : p, text]));
+  const message = (version: number) => `register ${model}@${version}\n\nartifact ${artifact.uri}\nsha256 ${artifact.sha256}\n`;
+
   if (values['dry-run']) {
-    const base = await repo.resolve('HEAD');
-    const planned = await planRegistration(repo, base, draft);
-    emit(ctx, { dryRun: true, model, version: planned.version, files: planned.files }, () =>
-      Object.entries(planned.files).map(([path, text]) => `# would write ${path}\n${text}`).join('\n'));
+    const planned = await planRegistration(at(await repo.resolve('HEAD')), draft);
+    const branch = values.pr ? registrationBranch(model, planned.version) : undefined;
+    emit(ctx, { dryRun: true, model, version: planned.version, files: planned.files, ...(branch ? { branch } : {}) }, () =>
+      [...(branch ? [`# would push ${branch} and open a pull request`] : []), ...Object.entries(planned.files).map(([path, text]) => `# would write ${path}\n${text}`)].join('\n'));
+    return ExitCode.ok;
+  }
+
+  if (values.pr) {
+    const pending = await pendingRegistrations(repo, model);
+    const done = await submitChange({
+      repo,
+      prefix,
+      mode: 'pr',
+      env: ctx.env,
+      newBranch: true,
+      plan: async (snapshot) => registrationChange(await planRegistration(snapshot.source, draft, pending), draft, message),
+    });
+    const version = done.plan.versions[0]!.version;
+    const pr = done.pullRequest!;
+    emit(ctx, {
+      model,
+      version,
+      ref: `${model}@${version}`,
+      uri: artifact.uri,
+      sha256: artifact.sha256,
+      size: artifact.size,
+      reused: artifact.reused,
+      commit: done.commit,
+      pushed: done.pushed,
+      branch: done.plan.branch,
+      pullRequest: pr,
+      gate: done.decision?.decision,
+    }, () => `${model}@${version}\npull request #${pr.number} ${pr.created ? 'opened' : 'updated'}: ${pr.url}`);
     return ExitCode.ok;
   }
 
@@ -119,9 +162,9 @@ export const run: Command = async (ctx) => {
     repo,
     push: values.push,
     plan: async (base) => {
-      const planned = await planRegistration(repo, base, draft);
+      const planned = await planRegistration(at(base), draft);
       version = planned.version;
-      return { files: planned.files, message: `register ${model}@${version}\n\nartifact ${artifact.uri}\nsha256 ${artifact.sha256}\n` };
+      return { files: inRepo(planned.files), message: message(version) };
     },
   });
   emit(ctx, {
@@ -140,24 +183,65 @@ export const run: Command = async (ctx) => {
 };
 
 /**
- * The files a registration adds at `base`: the next version's manifest (and the model's
- * model.yaml when the model is new), checked by the loader before anything is committed.
+ * The files a registration adds to `source` (a commit of the registry; undefined before the
+ * first commit): the next version's manifest (and the model's model.yaml when the model is new),
+ * checked by the loader before anything is committed. Numbers in `taken` (held by open
+ * registration pull requests) are skipped.
  */
-export async function planRegistration(repo: GitRepo, base: string | undefined, draft: VersionDraft): Promise<{ version: number; files: Record<string, string> }> {
-  const source = base ? new GitTreeSource(repo, base) : undefined;
+export async function planRegistration(
+  source: RegistrySource | undefined,
+  draft: VersionDraft,
+  taken: ReadonlySet<number> = new Set(),
+): Promise<{ version: number; files: Record<string, string>; newModel: boolean }> {
   const names = source ? await source.listDir(versionsDir(draft.model)) : [];
   const numbers = names.map((n) => /^([1-9][0-9]{0,8})\.yaml$/.exec(n)?.[1]).filter((n): n is string => n !== undefined).map(Number);
-  const version = nextVersion(numbers);
+  let version = nextVersion(numbers);
+  while (taken.has(version)) version++;
   const text = renderVersion(buildVersion(draft, version));
   assertValidVersion(text, draft.model, version);
   const files: Record<string, string> = { [versionFile(draft.model, version)]: text };
-  if (!(source && (await source.readFile(modelFile(draft.model))) !== undefined)) {
+  const newModel = !(source && (await source.readFile(modelFile(draft.model))) !== undefined);
+  if (newModel) {
     const m: Model = { apiVersion: 'modelgate.dev/v1', kind: 'Model', name: draft.model };
     const modelText = renderModel(m);
     assertValidModel(modelText, draft.model);
     files[modelFile(draft.model)] = modelText;
   }
-  return { version, files };
+  return { version, files, newModel };
+}
+
+/** `modelgate/<model>-v<version>-register`: the branch of a registration pull request. */
+export function registrationBranch(model: string, version: number): string {
+  return `modelgate/${model}-v${version}-register`;
+}
+
+/** A planned registration as a change for a pull request: the new files and the version the body describes. */
+export function registrationChange(
+  planned: { version: number; files: Record<string, string>; newModel: boolean },
+  draft: VersionDraft,
+  message: (version: number) => string,
+): ChangePlan {
+  const { version } = planned;
+  const summary = `Register ${draft.model}@${version}${draft.stage === 'None' ? '' : ` in ${draft.stage}`}`;
+  return {
+    summary,
+    changes: [...(planned.newModel ? [`${draft.model}: new model`] : []), `${draft.model}@${version}: new version in ${draft.stage}`],
+    edits: Object.entries(planned.files).map(([path, after]) => ({ path, before: '', after })),
+    versions: [buildVersion(draft, version)],
+    branch: registrationBranch(draft.model, version),
+    message: message(version),
+  };
+}
+
+/**
+ * Version numbers of `model` that open registration branches on the remote already hold:
+ * concurrent `register --pr` runs get distinct numbers instead of fighting over one branch.
+ */
+async function pendingRegistrations(repo: GitRepo, model: string, remote = 'origin'): Promise<Set<number>> {
+  const r = await repo.run(['ls-remote', '--heads', remote, `refs/heads/modelgate/${model}-v*-register`], { okCodes: [1, 2, 128] });
+  if (r.code !== 0) return new Set();
+  const pattern = new RegExp(`\trefs/heads/modelgate/${model}-v([1-9][0-9]{0,8})-register$`);
+  return new Set(r.stdout.split('\n').map((line) => pattern.exec(line)?.[1]).filter((n): n is string => n !== undefined).map(Number));
 }
 
 /** --dry-run: the digest and the URI the artifact would get, without writing to the store. */

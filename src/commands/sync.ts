@@ -4,7 +4,7 @@ import { CommitTreeSource, readPinInput } from '../deploy/input.js';
 import { describeChange, formatDiff, renderPins, type SyncPlan } from '../deploy/plan.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
-import type { DeliveryReport } from '../notify/webhooks.js';
+import { failedDeliveries } from '../notify/webhooks.js';
 import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
 
 const USAGE = 'sync [--check | --dry-run | --push [--remote origin] [--branch main]] [--registry-ref <rev>]';
@@ -105,11 +105,4 @@ export function pushReport(result: SyncPushResult): string {
   const sent = result.deliveries.filter((d) => d.ok).length;
   if (result.deliveries.length > 0) lines.push(`webhooks: ${sent}/${result.deliveries.length} delivered`);
   return lines.join('\n');
-}
-
-/** One line per delivery that finally failed, for the job output and the Action summary. */
-export function failedDeliveries(deliveries: DeliveryReport[]): string[] {
-  return deliveries
-    .filter((d) => !d.ok)
-    .map((d) => `${d.target}: ${d.event.model} ${d.event.environment} not delivered after ${d.attempts} attempt(s): ${d.error ?? 'failed'}`);
 }

@@ -1,8 +1,8 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { backoff, BOT_IDENTITY, GitRepo, type FileChanges } from '../git/repo.js';
-import { deliverEvents, pinEvents, pullRequestOf, type DeliveryOptions, type DeliveryReport } from '../notify/webhooks.js';
+import { deliverEvents, failedDeliveries, pinEvents, pullRequestOf, type DeliveryOptions, type DeliveryReport } from '../notify/webhooks.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import { CommitTreeSource, readPinInput } from './input.js';
 import { commitMessage, formatDiff, renderPins, type PinChange, type SyncPlan } from './plan.js';
@@ -52,9 +52,12 @@ export interface SyncPushResult {
 }
 
 function normalizePrefix(p: string | undefined): string {
-  const clean = (p ?? '').replace(/\\/g, '/').replace(/^\.\/?/, '').replace(/\/+$/, '');
-  if (clean.split('/').includes('..')) throw new ModelgateError('E_USAGE', `registry path ${p} must be inside the repository`, ExitCode.usage);
-  return clean;
+  const normal = posix.normalize((p ?? '').replace(/\\/g, '/') || '.');
+  const clean = normal.replace(/\/+$/, '');
+  if (posix.isAbsolute(normal) || clean === '..' || clean.startsWith('../')) {
+    throw new ModelgateError('E_USAGE', `registry path ${p} must be inside the repository`, ExitCode.usage);
+  }
+  return clean === '.' ? '' : clean;
 }
 
 /**
@@ -112,7 +115,8 @@ async function pullRequestFinder(repo: GitRepo, head: string, prefix: string, ch
   const found = new Map<PinChange, number | undefined>();
   for (const c of changes.slice(0, 50)) {
     const rel = c.toVersion ? `models/${c.model}/versions/${c.toVersion}.yaml` : `models/${c.model}/model.yaml`;
-    const r = await repo.run(['log', '-1', '--format=%B', head, '--', prefix ? `${prefix}/${rel}` : rel], { okCodes: [128] });
+    // First parent: on main the merge (or squash) commit changed the file, not the branch's own commits.
+    const r = await repo.run(['log', '-1', '--first-parent', '--format=%B', head, '--', prefix ? `${prefix}/${rel}` : rel], { okCodes: [128] });
     found.set(c, pullRequestOf(r.stdout));
   }
   return (c: PinChange) => found.get(c);
@@ -131,10 +135,10 @@ export function formatSyncSummary(result: SyncPushResult): string {
     }
     out.push('', '<details><summary>deploy/ diff</summary>', '', '```diff', result.diff.trimEnd(), '```', '', '</details>');
   }
-  const failed = result.deliveries.filter((d) => !d.ok);
+  const failed = failedDeliveries(result.deliveries);
   if (result.deliveries.length > 0) {
     out.push('', `Webhooks: ${result.deliveries.length - failed.length}/${result.deliveries.length} delivered.`);
-    for (const d of failed) out.push(`- :warning: ${d.target}: ${d.event.model} ${d.event.environment} not delivered after ${d.attempts} attempt(s) (${d.error ?? 'failed'})`);
+    for (const line of failed) out.push(`- :warning: ${line}`);
   }
   return out.join('\n') + '\n';
 }

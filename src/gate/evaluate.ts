@@ -231,7 +231,17 @@ function stageRules(ctx: Context, model: string, from: Stage | 'absent', to: Sta
 }
 
 function annotationRules(ctx: Context, model: string, key: string) {
-  return allRules(ctx, model).filter(({ rule }) => rule.annotations?.includes(key));
+  return allRules(ctx, model).filter(({ rule }) => rule.annotations?.some((pattern) => annotationKeyMatches(pattern, key)));
+}
+
+/**
+ * Whether a policy's annotation pattern covers `key`: `*` any key, `prefix/*` any key under
+ * `prefix/` (the Kubernetes-style namespace), anything else only that exact key.
+ */
+export function annotationKeyMatches(pattern: string, key: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.endsWith('/*')) return key.startsWith(pattern.slice(0, -1)) && key.length > pattern.length - 1;
+  return pattern === key;
 }
 
 function allRules(ctx: Context, model: string): Array<{ rule: PolicyRule; label: string }> {

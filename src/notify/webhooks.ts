@@ -149,6 +149,13 @@ export async function deliverEvents(webhooks: WebhookConfig[], events: PinEvent[
   return Promise.all(jobs);
 }
 
+/** One line per delivery that finally failed: the CLI's warnings, the Action's warnings and job summary. */
+export function failedDeliveries(deliveries: DeliveryReport[]): string[] {
+  return deliveries
+    .filter((d) => !d.ok)
+    .map((d) => `${d.target}: ${d.event.model} ${d.event.environment} not delivered after ${d.attempts} attempt(s): ${d.error ?? 'failed'}`);
+}
+
 /** The pull request a merge commit names: `Merge pull request #12 …` or a squash subject `… (#12)`. */
 export function pullRequestOf(commitMessage: string): number | undefined {
   const m = /^Merge pull request #(\d+)/m.exec(commitMessage) ?? /\(#(\d+)\)\s*$/m.exec(commitMessage.split('\n')[0] ?? '');

@@ -26,6 +26,11 @@ export interface SubmitOptions {
   env: NodeJS.ProcessEnv;
   remote?: string;
   baseBranch?: string;
+  /**
+   * The pull request's branch must not exist yet (`register --pr`: a branch of that name holds
+   * another registration of the same number, which this one must never overwrite).
+   */
+  newBranch?: boolean;
 }
 
 export interface Submitted {
@@ -76,6 +81,9 @@ export async function submitChange(opts: SubmitOptions): Promise<Submitted> {
   };
   // On an open pull request's branch the change is already there: keep its commit, refresh the text.
   const existing = await repo.fetchBranch(remote, plan.branch);
+  if (existing && opts.newBranch) {
+    throw new ModelgateError('E_BRANCH_EXISTS', `${remote}/${plan.branch} already exists: another change is pending there; merge or delete it, then run the command again`, ExitCode.content);
+  }
   let commit = existing;
   if (!existing || (await repo.treeOf(existing)) !== (await repo.treeOf(await repo.commitChanges({ parent: base, files: files(plan, prefix), message: plan.message })))) {
     commit = await repo.commitChanges({ parent: existing && (await isAncestor(repo, base, existing)) ? existing : base, files: files(plan, prefix), message: plan.message });

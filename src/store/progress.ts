@@ -11,7 +11,22 @@ export interface Progress {
   done(): void;
 }
 
-const MiB = 1024 * 1024;
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] as const;
+
+/** A byte count for people: `512 B`, `1.5 KiB`, `12.3 MiB`, `120 MiB`, `1.0 GiB`. */
+export function formatSize(bytes: number): string {
+  let n = Math.max(0, Math.round(bytes));
+  let unit = 0;
+  while (unit < UNITS.length - 1 && n >= 1024) {
+    n /= 1024;
+    unit++;
+  }
+  if (unit === 0) return `${n} B`;
+  const digits = n < 100 ? 1 : 0;
+  // 1023.96 KiB would print as "1024.0 KiB": it is 1.0 MiB.
+  if (Number(n.toFixed(digits)) >= 1024 && unit < UNITS.length - 1) return `1.0 ${UNITS[unit + 1]}`;
+  return `${n.toFixed(digits)} ${UNITS[unit]}`;
+}
 
 /**
  * A one-line bar on a terminal, a plain line per 25% elsewhere (CI logs), nothing with --quiet
@@ -23,15 +38,14 @@ export function createProgress(sink: ProgressSink, label: string, total: number)
   let seen = 0;
   let lastDraw = 0;
   let lastQuarter = 0;
-  const fmt = (n: number) => (n / MiB).toFixed(n < 10 * MiB ? 1 : 0);
   const draw = () => {
     const pct = total > 0 ? Math.min(1, seen / total) : 1;
     if (sink.tty) {
       const width = 30;
       const filled = Math.round(pct * width);
-      sink.stderr(`\r${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.floor(pct * 100)}% ${fmt(seen)}/${fmt(total)} MiB`);
+      sink.stderr(`\r${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.floor(pct * 100)}% ${formatSize(seen)}/${formatSize(total)}\x1b[K`);
     } else {
-      sink.stderr(`${label}: ${Math.floor(pct * 100)}% (${fmt(seen)} of ${fmt(total)} MiB)\n`);
+      sink.stderr(`${label}: ${Math.floor(pct * 100)}% (${formatSize(seen)} of ${formatSize(total)})\n`);
     }
   };
   return {

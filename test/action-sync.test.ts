@@ -1,0 +1,190 @@
+// The built dist/action.js with `command: sync`, as the workflow runs it on a push to main: a
+// checkout of main after a promotion was merged, the remote served by `git http-backend` on
+// loopback, and two webhooks (one answering, one gone).
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { runCli } from '../src/cli/main.js';
+import { serveGitHttp, type GitHttpServer } from '../src/local/git-http-backend.js';
+import { git, gitAsync, initRepo, modelVersion, registryConfig, tempDir, writeRegistry } from './helpers/pin-registry.js';
+
+const NODE = join(process.cwd(), 'node_modules/.bin/node');
+const ACTION = join(process.cwd(), 'dist/action.js');
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const PIN = 'deploy/production/fraud-detector.yaml';
+
+interface Received {
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+let root: string;
+let runner: string;
+let server: GitHttpServer;
+let hooks: Server;
+let hookHost: string;
+const received: Received[] = [];
+let mergeCommit: string;
+
+interface ActionRun {
+  code: number;
+  stdout: string;
+  outputs: Record<string, string>;
+  summary: string;
+}
+
+async function runSync(inputs: Record<string, string> = {}): Promise<ActionRun> {
+  const dir = await mkdtemp(join(root, 'run-'));
+  const outputPath = join(dir, 'output');
+  const summaryPath = join(dir, 'summary.md');
+  await writeFile(outputPath, '');
+  await writeFile(summaryPath, '');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH!,
+    HOME: process.env.HOME ?? root,
+    GITHUB_ACTIONS: 'true',
+    GITHUB_EVENT_NAME: 'push',
+    GITHUB_OUTPUT: outputPath,
+    GITHUB_STEP_SUMMARY: summaryPath,
+    GITHUB_REPOSITORY: 'acme/model-registry',
+    GITHUB_WORKSPACE: runner,
+    RUNNER_TEMP: dir,
+    MG_HOOK_SECRET: SECRET,
+    INPUT_COMMAND: 'sync',
+    'INPUT_GITHUB-TOKEN': 'ghs_actions',
+    'INPUT_REGISTRY-PATH': '.',
+    ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v])),
+  };
+  const child = spawn(NODE, [ACTION], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (b) => (stdout += b));
+  child.stderr.on('data', (b) => (stdout += b));
+  const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
+  const outputs: Record<string, string> = {};
+  for (const m of (await readFile(outputPath, 'utf8')).matchAll(/^([^<\n]+)<<(ghadelimiter_[^\n]+)\n([\s\S]*?)\n\2$/gm)) outputs[m[1]!] = m[3]!;
+  return { code, stdout, outputs, summary: await readFile(summaryPath, 'utf8') };
+}
+
+const remoteMain = async () => (await gitAsync(runner, 'ls-remote', 'origin', 'refs/heads/main')).split('\t')[0]!;
+
+beforeAll(async () => {
+  root = tempDir('action-sync');
+  hooks = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(req.url === '/hooks/ok' ? 204 : 404);
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => hooks.listen(0, '127.0.0.1', r));
+  hookHost = `127.0.0.1:${(hooks.address() as AddressInfo).port}`;
+
+  // main with fraud-detector@1 pinned in production, then a promotion of v2 merged from a pull request.
+  const seed = join(root, 'seed');
+  writeRegistry(
+    seed,
+    { 'fraud-detector': { deploy: {}, versions: [{ stage: 'Production' }, { stage: 'Staging' }] } },
+    registryConfig({
+      github: { repository: 'acme/model-registry' },
+      webhooks: [{ url: `http://${hookHost}/hooks/ok`, secretEnv: 'MG_HOOK_SECRET' }, { url: `http://${hookHost}/hooks/gone`, secretEnv: 'MG_HOOK_SECRET' }],
+    }),
+  );
+  expect(await runCli(['--registry', seed, '--quiet', 'sync'], { cwd: seed, env: {}, stdout: () => {}, stderr: () => {}, tty: false })).toBe(0);
+  initRepo(seed);
+  git(seed, 'checkout', '-q', '-b', 'modelgate/fraud-detector-v2-production');
+  for (const [n, stage] of [[1, 'Archived'], [2, 'Production']] as const) {
+    const path = join(seed, `models/fraud-detector/versions/${n}.yaml`);
+    await writeFile(path, (await readFile(path, 'utf8')).replace(/^stage: .*$/m, `stage: ${stage}`));
+  }
+  git(seed, 'commit', '-qam', 'Promote fraud-detector@2 to Production');
+  git(seed, 'checkout', '-q', 'main');
+  git(seed, 'merge', '-q', '--no-ff', '-m', 'Merge pull request #7 from acme/modelgate/fraud-detector-v2-production', 'modelgate/fraud-detector-v2-production');
+  mergeCommit = git(seed, 'rev-parse', 'HEAD').trim();
+  git(root, 'clone', '-q', '--bare', seed, 'registry.git');
+
+  server = await serveGitHttp(root);
+  // The workflow's actions/checkout of main (async: the git server runs in this process).
+  await gitAsync(root, 'clone', '-q', `${server.url}/registry.git`, 'runner');
+  runner = join(root, 'runner');
+}, 60_000);
+
+afterAll(async () => {
+  await server?.close();
+  await new Promise<void>((r) => (hooks ? hooks.close(() => r()) : r()));
+});
+
+describe('dist/action.js sync', () => {
+  it('commits the new pin as modelgate[bot], pushes it, reports the change and the failed webhook; a second run is a no-op', async () => {
+    const r = await runSync();
+    expect(r.stdout).not.toMatch(/::error/);
+    expect(r.code).toBe(0);
+    expect(r.outputs.decision).toBe('pass');
+    const report = JSON.parse(await readFile(r.outputs.report!, 'utf8'));
+    expect(report).toMatchObject({ status: 'pushed', head: mergeCommit, files: [PIN], changes: [{ model: 'fraud-detector', environment: 'production', fromVersion: 1, toVersion: 2 }] });
+
+    // Pushed: the remote's main is the sync commit, on top of the merge, by the bot.
+    const pushed = await remoteMain();
+    expect(pushed).toBe(report.commit);
+    await gitAsync(runner, 'fetch', '-q', 'origin', 'main');
+    expect(git(runner, 'log', '-1', '--format=%an <%ae>|%cn|%P', pushed).trim()).toBe(`modelgate[bot] <modelgate[bot]@users.noreply.github.com>|modelgate[bot]|${mergeCommit}`);
+    expect(git(runner, 'diff', '--name-only', mergeCommit, pushed).trim()).toBe(PIN);
+    const v1 = modelVersion('fraud-detector', 1, { stage: 'Archived' });
+    const v2 = modelVersion('fraud-detector', 2, { stage: 'Production' });
+    const pinText = git(runner, 'show', `${pushed}:${PIN}`);
+    const pin = parse(pinText);
+    expect(pin.metadata.annotations['modelgate.dev/version']).toBe('2');
+    expect(pin.spec.predictor.model.storageUri).toBe(v2.artifact.uri);
+    expect(pinText).not.toContain(v1.artifact.sha256);
+    // Staging has no version now: its pin (v2) stays as it was.
+    expect(git(runner, 'show', `${pushed}:deploy/staging/fraud-detector.yaml`)).toBe(git(runner, 'show', `${mergeCommit}:deploy/staging/fraud-detector.yaml`));
+
+    // The job summary names the change and the webhook that was not delivered; the log warns about it.
+    expect(r.summary).toContain(`Pushed \`${pushed.slice(0, 12)}\` on top of \`${mergeCommit.slice(0, 12)}\``);
+    expect(r.summary).toContain('| fraud-detector | production | v1 | v2 |');
+    expect(r.summary).toContain(`+      storageUri: ${v2.artifact.uri}`);
+    expect(r.summary).toContain('Webhooks: 1/2 delivered.');
+    const failed = `webhook 2 (${hookHost}): fraud-detector production not delivered after 1 attempt(s): HTTP 404`;
+    expect(r.summary).toContain(`- :warning: ${failed}`);
+    expect(r.stdout).toContain(`::warning title=modelgate sync::webhook not delivered: ${failed}`);
+
+    // Each webhook got the event once, signed, naming the pull request that was merged.
+    expect(received.map((x) => x.path).sort()).toEqual(['/hooks/gone', '/hooks/ok']);
+    const ok = received.find((x) => x.path === '/hooks/ok')!;
+    const key = Buffer.from(SECRET.slice('whsec_'.length), 'base64');
+    const signature = createHmac('sha256', key).update(`${ok.headers['webhook-id']}.${ok.headers['webhook-timestamp']}.${ok.body}`).digest('base64');
+    expect(ok.headers['webhook-signature']).toBe(`v1,${signature}`);
+    expect(JSON.parse(ok.body)).toMatchObject({ type: 'modelgate.pin.changed', data: { model: 'fraud-detector', environment: 'production', previousVersion: 1, version: 2, commit: pushed, pullRequest: 7 } });
+
+    // Run again on the same checkout: in sync, nothing pushed, nobody notified.
+    const again = await runSync();
+    expect(again.code).toBe(0);
+    expect(again.outputs.decision).toBe('pass');
+    expect(JSON.parse(await readFile(again.outputs.report!, 'utf8'))).toMatchObject({ status: 'in-sync', head: pushed, changes: [], deliveries: [] });
+    expect(again.summary).toContain('nothing to commit');
+    expect(again.stdout).not.toMatch(/::warning/);
+    expect(await remoteMain()).toBe(pushed);
+    expect(received).toHaveLength(2);
+  }, 60_000);
+
+  it('fails the step, pushing nothing, for a registry path outside the checkout and for an unknown command', async () => {
+    const head = await remoteMain();
+    const outside = await runSync({ 'registry-path': '../elsewhere' });
+    expect(outside.code).toBe(1);
+    expect(outside.outputs.decision).toBe('fail');
+    expect(outside.stdout).toMatch(/::error::input registry-path \.\.\/elsewhere must be a folder inside the repository checkout/);
+    const unknown = await runSync({ command: 'deploy' });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stdout).toMatch(/::error::input command must be check or sync/);
+    expect(await remoteMain()).toBe(head);
+    expect(existsSync(join(runner, '..', 'elsewhere'))).toBe(false);
+  }, 60_000);
+});
