@@ -97,6 +97,7 @@ export class GitRepo {
       child.stdout.on('data', (b: Buffer) => out.push(b));
       child.on('error', reject);
       child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(serviceError('E_GIT', 'git cat-file --batch failed'))));
+      child.stdin.on('error', () => {});
       child.stdin.end(oids.join('\n') + '\n');
     });
     let pos = 0;
