@@ -5,6 +5,8 @@
 //   peak memory of register ≤ 256 MB at 1 GiB and at 4 GiB
 //   commit + push one new manifest into a registry of 100,000 versions ≤ 2 s
 // Run directly (`node bench/artifacts.bench.mjs`, after `npm run build`) or through bench/run.mjs.
+// Rows marked (informative) are not targets: they show the floors register cannot go below
+// (sha256 of every byte, a durable write, the server-side copy a content key needs on S3).
 // Set BENCH_SKIP_4G=1 to skip the 4 GiB figure (it writes 4 GiB locally and to the S3 server).
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -78,13 +80,34 @@ if (mode === 'sha256') {
   const h = createHash('sha256');
   for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(c);
   console.log(h.digest('hex'));
-} else {
+} else if (mode === 'upload' || mode === 'upload+copy') {
   const { S3Client } = await import('@aws-sdk/client-s3');
   const { Upload } = await import('@aws-sdk/lib-storage');
   const client = new S3Client({ endpoint, region: process.env.AWS_REGION, forcePathStyle: true,
     requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
   await new Upload({ client, params: { Bucket: bucket, Key: key, Body: createReadStream(file, { highWaterMark: 1 << 20 }) },
     partSize: 16 * 1024 * 1024, queueSize: 4, leavePartsOnError: false }).done();
+  if (mode === 'upload+copy') {
+    // The server-side copy alone, as the S3 store commits a staged object: ranges of size/16
+    // (at least 16 MiB), 8 at a time, into a multipart upload at a new key.
+    const { CreateMultipartUploadCommand, UploadPartCopyCommand, CompleteMultipartUploadCommand } = await import('@aws-sdk/client-s3');
+    const { statSync } = await import('node:fs');
+    const size = statSync(file).size;
+    const t = performance.now();
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key + '.copy' }));
+    const part = Math.max(16 * 2 ** 20, Math.ceil(size / 16 / 2 ** 20) * 2 ** 20);
+    const parts = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      for (let i; (i = next++) * part < size; ) {
+        const r = await client.send(new UploadPartCopyCommand({ Bucket: bucket, Key: key + '.copy', UploadId, PartNumber: i + 1,
+          CopySource: bucket + '/' + key, CopySourceRange: 'bytes=' + i * part + '-' + (Math.min(size, (i + 1) * part) - 1) }));
+        parts[i] = { PartNumber: i + 1, ETag: r.CopyPartResult.ETag };
+      }
+    }));
+    await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key + '.copy', UploadId, MultipartUpload: { Parts: parts } }));
+    console.log(JSON.stringify({ copySeconds: (performance.now() - t) / 1000 }));
+  }
   client.destroy();
 }
 `;
@@ -128,14 +151,33 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
   // file:// store
   const storeDir = mkdtempSync(join(tmpdir(), 'mg-bench-store-'));
   const copyTarget = join(storeDir, 'plain-copy.bin');
-  let t = performance.now();
-  copyFileSync(blob, copyTarget);
-  const copySeconds = (performance.now() - t) / 1000;
-  rmSync(copyTarget);
+  // Each contender starts with no dirty pages of anyone else's to write back (`sync`), and the
+  // copy baseline is the best of two, like the sha256 one: a noisy machine only slows figures.
+  let copySeconds = Infinity;
+  let t;
+  for (let i = 0; i < 2; i++) {
+    sh('sync', []);
+    t = performance.now();
+    copyFileSync(blob, copyTarget);
+    copySeconds = Math.min(copySeconds, (performance.now() - t) / 1000);
+    rmSync(copyTarget);
+  }
   rows.push({ name: 'plain file copy of 1 GiB (baseline)', value: copySeconds, unit: 's' });
+  // Informative: register must also hash every byte (one core, no parallel sha256) and make the
+  // bytes durable before a manifest may promise them; copyFileSync does neither (the kernel
+  // copies page cache to page cache without user space). Neither figure replaces the target.
+  sh('sync', []);
+  t = performance.now();
+  copyFileSync(blob, copyTarget);
+  sh('sync', ['-d', copyTarget]);
+  const durableSeconds = (performance.now() - t) / 1000;
+  rmSync(copyTarget);
+  rows.push({ name: 'plain file copy + fdatasync of 1 GiB (informative)', value: durableSeconds, unit: 's' });
   const fileReg = makeRegistry(`  uri: ${pathToFileURL(storeDir).href}\n`);
+  sh('sync', []);
   const rf = cli(['register', 'bench-file', blob, '--quiet'], fileReg);
   rows.push({ name: 'register 1 GiB to file://', value: rf.seconds, unit: 's', target: 1.5 * copySeconds, pass: rf.seconds <= 1.5 * copySeconds });
+  rows.push({ name: 'register 1 GiB to file:// ÷ max(sha256 alone, durable copy) (informative)', value: rf.seconds / Math.max(shaSeconds, durableSeconds), unit: '×' });
   rows.push({ name: 'peak memory, register 1 GiB to file://', value: rf.rssMB, unit: 'MB', target: 256, pass: rf.rssMB <= 256 });
   rmSync(storeDir, { recursive: true, force: true });
 
@@ -151,10 +193,18 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
       const up = measured(NODE, [baseline, 'upload', blob, env.MODELGATE_S3_ENDPOINT, bucket, 'plain/blob.bin'], { cwd: PROJECT, env: { ...process.env, ...env } });
       rows.push({ name: 'plain lib-storage upload of 1 GiB (baseline)', value: up.seconds, unit: 's' });
       await admin.empty(bucket);
+      // Informative: with one read, the digest (hence the content key) is known only after the
+      // last byte, so a staged object must be copied server-side to its key; this is that copy
+      // alone, timed inside a process that first uploads the object it copies.
+      const cp = measured(NODE, [baseline, 'upload+copy', blob, env.MODELGATE_S3_ENDPOINT, bucket, 'plain/blob.bin'], { cwd: PROJECT, env: { ...process.env, ...env } });
+      const copySecondsS3 = JSON.parse(cp.stdout.trim().split('\n').at(-1)).copySeconds;
+      rows.push({ name: 'server-side copy of 1 GiB at this S3 server, 16 ranges (informative)', value: copySecondsS3, unit: 's' });
+      await admin.empty(bucket);
       const s3Reg = makeRegistry(`  uri: s3://${bucket}/registry\n  endpoint: ${env.MODELGATE_S3_ENDPOINT}\n  region: ${env.AWS_REGION}\n  forcePathStyle: true\n`);
       const rs = cli(['register', 'bench-s3', blob, '--quiet'], s3Reg, env);
       const target = 1.15 * Math.max(shaSeconds, up.seconds);
       rows.push({ name: 'register 1 GiB to loopback S3', value: rs.seconds, unit: 's', target, pass: rs.seconds <= target });
+      rows.push({ name: 'register 1 GiB to S3 ÷ (upload alone + server-side copy alone) (informative)', value: rs.seconds / (up.seconds + copySecondsS3), unit: '×' });
       rows.push({ name: 'peak memory, register 1 GiB to S3', value: rs.rssMB, unit: 'MB', target: 256, pass: rs.rssMB <= 256 });
       await admin.empty(bucket);
       if (!process.env.BENCH_SKIP_4G) {

@@ -1,9 +1,10 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ModelgateError } from '../src/errors.js';
-import { detectFormat, directoryDigest } from '../src/store/digest.js';
+import { detectFormat, directoryDigest, readHashing } from '../src/store/digest.js';
+import { open } from 'node:fs/promises';
 import { contentKey, keyOfUri, parseStoreUri } from '../src/store/layout.js';
 import { putArtifact } from '../src/store/put.js';
 import { openStore, presignGet } from '../src/store/store.js';
@@ -59,7 +60,56 @@ describe('store layout', () => {
   });
 });
 
+describe('readHashing (the one read)', () => {
+  it('hands every chunk to the sink exactly once, in reused buffers, and hashes the whole file', async () => {
+    for (const size of [0, 1, 999, 1000, 1001, 10_000, 12_345]) {
+      const src = randomFile(tempDir(), 'f.bin', size);
+      const out = Buffer.alloc(size);
+      let calls = 0;
+      const fh = await open(src.path, 'r');
+      // Sinks finish out of order; a buffer reused too early would corrupt `out`.
+      const r = await readHashing(fh, [Buffer.alloc(1000), Buffer.alloc(1000), Buffer.alloc(1000)], async (chunk, offset) => {
+        calls++;
+        await new Promise((res) => setTimeout(res, (offset / 1000) % 3));
+        chunk.copy(out, offset);
+      }, { inFlight: 2 }).finally(() => fh.close());
+      expect(r).toEqual({ sha256: sha256(src.bytes), size });
+      expect(out.equals(src.bytes), `size ${size}`).toBe(true);
+      expect(calls).toBe(Math.ceil(size / 1000));
+    }
+  });
+
+  it('rejects with the sink failure after every sink settled, and refuses too few buffers', async () => {
+    const src = randomFile(tempDir(), 'f.bin', 5000);
+    const fh = await open(src.path, 'r');
+    let settled = 0;
+    const err = await readHashing(fh, [Buffer.alloc(1000), Buffer.alloc(1000), Buffer.alloc(1000)], async (_chunk, offset) => {
+      await new Promise((res) => setTimeout(res, 5));
+      settled++;
+      if (offset === 1000) throw new Error('sink broke');
+    }, { inFlight: 2 }).catch((e) => e);
+    expect(err.message).toBe('sink broke');
+    const atFailure = settled;
+    await new Promise((res) => setTimeout(res, 20));
+    expect(settled).toBe(atFailure);
+    await expect(readHashing(fh, [Buffer.alloc(10)], async () => {}, { inFlight: 1 })).rejects.toThrow(/buffers/);
+    await fh.close();
+  });
+});
+
 describe('FileStore', () => {
+  it('stores a file larger than one read chunk (several 8 MiB chunks) byte for byte, read-only', async () => {
+    const root = tempDir();
+    const store = await fileStore(root);
+    const src = randomFile(tempDir(), 'big.safetensors', 2 * 8 * 1024 * 1024 + 4321);
+    const a = await putArtifact(store, 'llm', src.path);
+    expect(a.sha256).toBe(sha256(src.bytes));
+    const stored = join(root, 'llm', 'sha256', a.sha256, 'big.safetensors');
+    expect(sha256(readFileSync(stored))).toBe(a.sha256);
+    expect(statSync(stored).mode & 0o777).toBe(0o444);
+    expect(readdirSync(join(root, 'llm', '.uploads'))).toEqual([]);
+  });
+
   it('stores a file under its sha256, reads it back identical, and leaves no staging files', async () => {
     const root = tempDir();
     const src = randomFile(tempDir(), 'model.joblib', 300_000);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ModelgateError, usageError } from '../errors.js';
@@ -54,6 +54,59 @@ export async function hashFile(path: string, onBytes?: (n: number) => void): Pro
     onBytes?.((chunk as Buffer).length);
   }
   return { sha256: h.digest('hex'), size };
+}
+
+/**
+ * Reads `file` once from start to end into `buffers` (used in turn, never reallocated), hashing
+ * each chunk on the main thread while `sink` ships the previous one: the next read is issued
+ * before the current chunk is hashed, so reading, hashing and writing overlap. `sink` receives
+ * every chunk with its offset; a chunk's buffer is reused only after the promise `sink` returned
+ * for it settled, which needs one more buffer than sinks in flight (`inFlight`).
+ */
+export async function readHashing(
+  file: FileHandle,
+  buffers: readonly Buffer[],
+  sink: (chunk: Buffer, offset: number) => Promise<unknown>,
+  options: { onBytes?: (n: number) => void; inFlight?: number } = {},
+): Promise<{ sha256: string; size: number }> {
+  const inFlight = options.inFlight ?? 1;
+  if (buffers.length < inFlight + 1) throw new Error('readHashing needs inFlight + 1 buffers');
+  const hash = createHash('sha256');
+  const pending: Array<Promise<unknown>> = [];
+  let offset = 0;
+  let next = fill(file, buffers[0]!, 0);
+  try {
+    for (let i = 0; ; i++) {
+      const n = await next;
+      if (n === 0) break;
+      const chunk = buffers[i % buffers.length]!.subarray(0, n);
+      // The next read reuses the buffer of chunk i + 1 - buffers.length: its sink must be done.
+      while (pending.length >= inFlight) await pending.shift();
+      next = n < buffers[0]!.length ? Promise.resolve(0) : fill(file, buffers[(i + 1) % buffers.length]!, offset + n);
+      const shipped = sink(chunk, offset);
+      shipped.catch(() => {}); // handled where it is awaited, in order; never an unhandled rejection
+      pending.push(shipped);
+      hash.update(chunk);
+      offset += n;
+      options.onBytes?.(n);
+    }
+    for (const p of pending.splice(0)) await p;
+  } catch (e) {
+    await Promise.allSettled([next, ...pending]);
+    throw e;
+  }
+  return { sha256: hash.digest('hex'), size: offset };
+}
+
+/** Reads into `buffer` from `position` until it is full or the file ends; the bytes read. */
+async function fill(file: FileHandle, buffer: Buffer, position: number): Promise<number> {
+  let n = 0;
+  while (n < buffer.length) {
+    const { bytesRead } = await file.read(buffer, n, buffer.length - n, position + n);
+    if (bytesRead === 0) break;
+    n += bytesRead;
+  }
+  return n;
 }
 
 export interface LocalFile {

@@ -1,10 +1,9 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, link, lstat, mkdir, open, rm, stat, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { link, lstat, mkdir, open, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { ExitCode, ModelgateError } from '../errors.js';
-import { HashingStream, hashFile } from './digest.js';
+import { hashFile, readHashing } from './digest.js';
 import { stagingKey, type StoreLocation } from './layout.js';
 import type { ArtifactStore, CommitOutcome, StagedUpload, StageOptions, StoredObject } from './store.js';
 
@@ -31,23 +30,14 @@ export class FileStore implements ArtifactStore {
   async stage(localFile: string, options: StageOptions): Promise<StagedUpload> {
     const staging = this.file(stagingKey(options.model, options.uploadId, options.path));
     await mkdir(dirname(staging), { recursive: true });
-    const hashing = new HashingStream(options.onBytes);
+    let read: { sha256: string; size: number };
     try {
-      await pipeline(createReadStream(localFile, { highWaterMark: 4 << 20 }), hashing, createWriteStream(staging, { flags: 'wx', highWaterMark: 4 << 20 }));
-      // The manifest will promise these bytes: they must survive a crash before it is committed.
-      const fh = await open(staging, 'r');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await chmod(staging, 0o444);
+      read = await copyHashing(localFile, staging, options.onBytes);
     } catch (e) {
       await rm(staging, { force: true });
       throw new ModelgateError('E_STORE_WRITE', `writing ${options.path} to the file store failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, ExitCode.service);
     }
-    const sha256 = hashing.digest();
-    const size = hashing.bytes;
+    const { sha256, size } = read;
     const root = this.location.root;
     const uploadDir = join(root, options.model, '.uploads', options.uploadId);
     return {
@@ -55,9 +45,11 @@ export class FileStore implements ArtifactStore {
       size,
       commit: async (key: string): Promise<CommitOutcome> => {
         const target = this.file(key);
-        await mkdir(dirname(target), { recursive: true });
+        const created = await mkdir(dirname(target), { recursive: true });
         try {
           await link(staging, target);
+          // The new name, and any folder made for it, must survive a crash like the bytes.
+          await syncDirectories(created ? dirname(created) : dirname(target), dirname(target));
           return 'created';
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -98,6 +90,53 @@ export class FileStore implements ArtifactStore {
   }
 
   close(): void {}
+}
+
+/** Chunk size of the one read: large enough that per-chunk costs vanish, small enough for memory. */
+const CHUNK = 8 << 20;
+
+/**
+ * Copies `source` to a new file `target` (never replacing one), hashing on the main thread while
+ * the previous chunk is written, and makes the copy durable (fsync) and read-only. The disk
+ * writes back dirty pages in the background as they accumulate, so the final fsync has little
+ * left to do when the disk keeps up with the read.
+ */
+async function copyHashing(source: string, target: string, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
+  const input = await open(source, 'r');
+  let output: FileHandle | undefined;
+  try {
+    output = await open(target, 'wx', 0o644);
+    const out = output;
+    const read = await readHashing(input, [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)], (chunk, offset) => writeAll(out, chunk, offset), { onBytes, inFlight: 2 });
+    // The manifest will promise these bytes: they must survive a crash before it is committed.
+    await out.sync();
+    await out.chmod(0o444);
+    return read;
+  } finally {
+    await output?.close();
+    await input.close();
+  }
+}
+
+async function writeAll(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < chunk.length; ) {
+    const { bytesWritten } = await file.write(chunk, done, chunk.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** fsync of every folder from `top` down to `bottom` (their entries for new names). */
+async function syncDirectories(top: string, bottom: string): Promise<void> {
+  const dirs = [top];
+  for (const part of relative(top, bottom).split('/').filter(Boolean)) dirs.push(join(dirs.at(-1)!, part));
+  for (const dir of dirs) {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
 }
 
 export function conflict(key: string, size: number, existingSize: number | undefined): ModelgateError {

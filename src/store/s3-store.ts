@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -12,25 +12,32 @@ import {
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
   UploadPartCopyCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { redactUrl } from '../git/repo.js';
-import { HashingStream } from './digest.js';
+import { HashingStream, readHashing } from './digest.js';
 import { conflict } from './file-store.js';
 import { stagingKey, type StoreLocation } from './layout.js';
 import type { ArtifactStore, CommitOutcome, StagedUpload, StageOptions, StorageConfig, StoredObject } from './store.js';
 import { createHash } from 'node:crypto';
 
-/** Multipart geometry: memory in flight is about PART_SIZE × QUEUE_SIZE, whatever the file size. */
-export const PART_SIZE = 8 * 1024 * 1024;
+/**
+ * Multipart geometry: QUEUE_SIZE parts upload while the next one is read and hashed, in
+ * QUEUE_SIZE + 1 buffers of PART_SIZE allocated once: memory is bounded whatever the file size.
+ */
+export const PART_SIZE = 16 * 1024 * 1024;
 export const QUEUE_SIZE = 4;
-/** Largest object a single CopyObject may copy; bigger ones are copied part by part. */
-const MAX_COPY = 5 * 1024 ** 3;
-const COPY_PART = 1024 ** 3;
+/** Objects up to this size are copied with one CopyObject; bigger ones by ranges in parallel. */
+const SINGLE_COPY = 32 * 1024 * 1024;
+/** About this many ranges, COPY_QUEUE at a time: S3 copies each range independently. */
+const COPY_PARTS = 16;
+const COPY_QUEUE = 8;
+const MIN_COPY_PART = 16 * 1024 * 1024;
+const MAX_COPY_PART = 5 * 1024 ** 3;
 
 /**
  * AWS S3 and S3-compatible stores (MinIO, Ceph, OpenStack Swift, R2).
@@ -101,11 +108,11 @@ export class S3Store implements ArtifactStore {
 
   async stage(localFile: string, options: StageOptions): Promise<StagedUpload> {
     const expected = (await stat(localFile)).size;
+    if (expected > PART_SIZE) return this.multipart(localFile, options);
     const source = createReadStream(localFile, { highWaterMark: 1 << 20 });
     const hashing = new HashingStream(options.onBytes);
     source.on('error', (e) => hashing.destroy(e));
     const body = source.pipe(hashing);
-    if (expected > PART_SIZE) return this.multipart(body, hashing, options);
     // Small file: one part at most, so it is held in memory and PUT straight to its final key.
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -152,28 +159,30 @@ export class S3Store implements ArtifactStore {
     };
   }
 
-  private async multipart(body: Readable, hashing: HashingStream, options: StageOptions): Promise<StagedUpload> {
+  private async multipart(localFile: string, options: StageOptions): Promise<StagedUpload> {
+    const Bucket = this.location.bucket;
     const staging = this.key(stagingKey(options.model, options.uploadId, options.path));
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.location.bucket, Key: staging, Body: body },
-      partSize: PART_SIZE,
-      queueSize: QUEUE_SIZE,
-      leavePartsOnError: false,
-    });
+    const { UploadId } = await this.send(`starting the upload of ${options.path}`, () => this.client.send(new CreateMultipartUploadCommand({ Bucket, Key: staging })));
+    const parts: Array<{ PartNumber: number; ETag: string }> = [];
+    let read: { sha256: string; size: number };
+    const file = await open(localFile, 'r');
     try {
-      await upload.done();
+      const buffers = Array.from({ length: QUEUE_SIZE + 1 }, () => Buffer.allocUnsafe(PART_SIZE));
+      read = await readHashing(file, buffers, async (chunk, offset) => {
+        const PartNumber = offset / PART_SIZE + 1;
+        const r = await this.client.send(new UploadPartCommand({ Bucket, Key: staging, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
+        parts.push({ PartNumber, ETag: r.ETag! });
+      }, { onBytes: options.onBytes, inFlight: QUEUE_SIZE });
+      parts.sort((a, b) => a.PartNumber - b.PartNumber);
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key: staging, UploadId, MultipartUpload: { Parts: parts } }));
     } catch (e) {
-      body.destroy();
-      const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
-      if (uploadId) {
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.location.bucket, Key: staging, UploadId: uploadId })).catch(() => {});
-      }
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging })).catch(() => {});
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: staging, UploadId })).catch(() => {});
+      await this.client.send(new DeleteObjectCommand({ Bucket, Key: staging })).catch(() => {});
       throw this.fail(e, `uploading ${options.path}`);
+    } finally {
+      await file.close();
     }
-    const sha256 = hashing.digest();
-    const size = hashing.bytes;
+    const { sha256, size } = read;
     return {
       sha256,
       size,
@@ -184,7 +193,7 @@ export class S3Store implements ArtifactStore {
         return 'created';
       },
       discard: () => this.send(`removing the staging copy of ${options.path}`, async () => {
-        await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging }));
+        await this.client.send(new DeleteObjectCommand({ Bucket, Key: staging }));
       }),
     };
   }
@@ -192,25 +201,35 @@ export class S3Store implements ArtifactStore {
   private async copy(from: string, to: string, size: number, sha256: string): Promise<void> {
     const Bucket = this.location.bucket;
     const CopySource = encodeURI(`${Bucket}/${from}`);
-    if (size <= MAX_COPY) {
+    if (size <= SINGLE_COPY) {
       await this.client.send(new CopyObjectCommand({ Bucket, Key: to, CopySource, MetadataDirective: 'REPLACE', Metadata: { sha256 } }));
       return;
     }
+    // One CopyObject is one sequential stream on the server (Swift rewrites every byte through
+    // one proxy worker); ranges copied in parallel use all of its workers.
     const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key: to, Metadata: { sha256 } }));
     try {
+      const partSize = Math.min(MAX_COPY_PART, Math.max(MIN_COPY_PART, Math.ceil(size / COPY_PARTS / 2 ** 20) * 2 ** 20));
       const ranges: Array<[number, number]> = [];
-      for (let start = 0; start < size; start += COPY_PART) ranges.push([start, Math.min(size, start + COPY_PART) - 1]);
+      for (let start = 0; start < size; start += partSize) ranges.push([start, Math.min(size, start + partSize) - 1]);
       const parts: Array<{ PartNumber: number; ETag: string }> = [];
       let next = 0;
+      let failed = false;
       const worker = async () => {
-        while (next < ranges.length) {
+        while (next < ranges.length && !failed) {
           const i = next++;
           const [a, b] = ranges[i]!;
           const r = await this.client.send(new UploadPartCopyCommand({ Bucket, Key: to, UploadId, PartNumber: i + 1, CopySource, CopySourceRange: `bytes=${a}-${b}` }));
           parts.push({ PartNumber: i + 1, ETag: r.CopyPartResult!.ETag! });
         }
       };
-      await Promise.all(Array.from({ length: QUEUE_SIZE }, worker));
+      // Every worker settles before the upload may be aborted or completed.
+      const outcomes = await Promise.allSettled(Array.from({ length: COPY_QUEUE }, () => worker().catch((e) => {
+        failed = true;
+        throw e;
+      })));
+      const failure = outcomes.find((o) => o.status === 'rejected');
+      if (failure) throw failure.reason;
       parts.sort((x, y) => x.PartNumber - y.PartNumber);
       await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }));
     } catch (e) {
