@@ -1,6 +1,7 @@
 import { emit, parseCommandArgs, type Command, type CommandContext } from '../cli/context.js';
 import { applyToWorktree, syncAndPush, type SyncPushResult } from '../deploy/apply.js';
-import { CommitTreeSource, readPinInput } from '../deploy/input.js';
+import { readPinInput } from '../deploy/input.js';
+import { CommitTreeSource } from '../registry/source.js';
 import { describeChange, formatDiff, renderPins, type SyncPlan } from '../deploy/plan.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';

@@ -4,7 +4,8 @@ import { ExitCode, ModelgateError } from '../errors.js';
 import { backoff, BOT_IDENTITY, GitRepo, type FileChanges } from '../git/repo.js';
 import { deliverEvents, failedDeliveries, pinEvents, pullRequestOf, type DeliveryOptions, type DeliveryReport } from '../notify/webhooks.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
-import { CommitTreeSource, readPinInput } from './input.js';
+import { CommitTreeSource } from '../registry/source.js';
+import { readPinInput } from './input.js';
 import { commitMessage, formatDiff, renderPins, type PinChange, type SyncPlan } from './plan.js';
 
 /** Writes a plan into a registry folder; deletions remove the file. */

@@ -16,6 +16,8 @@ export interface RegistrySource {
   readFiles?(paths: string[]): Promise<Array<string | undefined>>;
   /** Names of the entries directly under `path` (files and folders); empty when absent. */
   listDir(path: string): Promise<string[]>;
+  /** Optional hint: these files will be read next, so load them in one go. */
+  prefetch?(paths: string[]): Promise<void>;
 }
 
 export class WorktreeSource implements RegistrySource {
@@ -125,6 +127,78 @@ export class GitTreeSource implements RegistrySource {
     const out = new Map<string, string>();
     for (const [name, e] of await this.entries(path)) if (e.type === 'blob') out.set(name, e.oid);
     return out;
+  }
+}
+
+/**
+ * A commit's whole tree read in bulk (where `GitTreeSource` lists folder by folder, for reads
+ * that touch a few models): one `git ls-tree -r` lists it, `prefetch` loads many blobs in
+ * one `git cat-file --batch`. Registries of thousands of models sync from a commit in one or
+ * two git processes instead of one per file.
+ */
+export class CommitTreeSource implements RegistrySource {
+  private tree?: Promise<Map<string, string>>;
+  private readonly dirs = new Map<string, Set<string>>();
+  private readonly blobs = new Map<string, string>();
+
+  constructor(
+    readonly repo: GitRepo,
+    readonly commit: string,
+    /** Path of the registry inside the repository, '' for its root. */
+    readonly prefix = '',
+  ) {}
+
+  get label(): string {
+    return this.commit.slice(0, 12);
+  }
+
+  private listing(): Promise<Map<string, string>> {
+    this.tree ??= this.repo
+      .run(['ls-tree', '-r', '-z', '--full-tree', this.commit, ...(this.prefix ? ['--', `${this.prefix}/`] : [])])
+      .then((r) => {
+        const map = new Map<string, string>();
+        const cut = this.prefix ? this.prefix.length + 1 : 0;
+        for (const line of r.stdout.split('\0')) {
+          if (!line) continue;
+          const tab = line.indexOf('\t');
+          const [, type, oid] = line.slice(0, tab).split(' ');
+          if (type !== 'blob') continue;
+          const path = line.slice(tab + 1 + cut);
+          map.set(path, oid!);
+          const parts = path.split('/');
+          for (let i = 0; i < parts.length - 1; i++) {
+            const dir = parts.slice(0, i).join('/');
+            let set = this.dirs.get(dir);
+            if (!set) this.dirs.set(dir, (set = new Set()));
+            set.add(parts[i]!);
+          }
+          const parent = parts.slice(0, -1).join('/');
+          let set = this.dirs.get(parent);
+          if (!set) this.dirs.set(parent, (set = new Set()));
+          set.add(parts.at(-1)!);
+        }
+        return map;
+      });
+    return this.tree;
+  }
+
+  async prefetch(paths: string[]): Promise<void> {
+    const tree = await this.listing();
+    const wanted = paths.map((p) => tree.get(p)).filter((oid): oid is string => oid !== undefined && !this.blobs.has(oid));
+    const read = await this.repo.readBlobs([...new Set(wanted)]);
+    for (const [oid, buf] of read) this.blobs.set(oid, buf.toString('utf8'));
+  }
+
+  async readFile(path: string): Promise<string | undefined> {
+    const oid = (await this.listing()).get(path);
+    if (oid === undefined) return undefined;
+    if (!this.blobs.has(oid)) await this.prefetch([path]);
+    return this.blobs.get(oid);
+  }
+
+  async listDir(path: string): Promise<string[]> {
+    await this.listing();
+    return [...(this.dirs.get(path.replace(/\/$/, '')) ?? [])];
   }
 }
 
