@@ -6880,7 +6880,7 @@ var require_client_h2 = __commonJS({
     "use strict";
     var assert = __require("node:assert");
     var { errorMonitor } = __require("node:events");
-    var { pipeline: pipeline2 } = __require("node:stream");
+    var { pipeline } = __require("node:stream");
     var util = require_util();
     var {
       RequestContentLengthMismatchError,
@@ -7359,7 +7359,7 @@ var require_client_h2 = __commonJS({
     }
     function writeStream(abort, socket, expectsPayload, h2stream, body, client, request2, contentLength) {
       assert(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
-      const pipe = pipeline2(
+      const pipe = pipeline(
         body,
         h2stream,
         (err) => {
@@ -10404,7 +10404,7 @@ var require_api_pipeline = __commonJS({
         util.destroy(ret, err);
       }
     };
-    function pipeline2(opts, handler2) {
+    function pipeline(opts, handler2) {
       try {
         const pipelineHandler = new PipelineHandler(opts, handler2);
         this.dispatch({ ...opts, body: pipelineHandler.req }, pipelineHandler);
@@ -10413,7 +10413,7 @@ var require_api_pipeline = __commonJS({
         return new PassThrough2().destroy(err);
       }
     }
-    module.exports = pipeline2;
+    module.exports = pipeline;
   }
 });
 
@@ -11964,7 +11964,7 @@ var require_headers = __commonJS({
       while (j5 > i5 && isHTTPWhiteSpaceCharCode(potentialValue.charCodeAt(i5))) ++i5;
       return i5 === 0 && j5 === potentialValue.length ? potentialValue : potentialValue.substring(i5, j5);
     }
-    function fill(headers, object) {
+    function fill2(headers, object) {
       if (Array.isArray(object)) {
         for (let i5 = 0; i5 < object.length; ++i5) {
           const header = object[i5];
@@ -12189,7 +12189,7 @@ var require_headers = __commonJS({
         this.#guard = "none";
         if (init !== void 0) {
           init = webidl.converters.HeadersInit(init, "Headers contructor", "init");
-          fill(this, init);
+          fill2(this, init);
         }
       }
       // https://fetch.spec.whatwg.org/#dom-headers-append
@@ -12369,7 +12369,7 @@ var require_headers = __commonJS({
       });
     };
     module.exports = {
-      fill,
+      fill: fill2,
       // for test.
       compareHeaderName,
       Headers: Headers2,
@@ -12386,7 +12386,7 @@ var require_headers = __commonJS({
 var require_response = __commonJS({
   "node_modules/undici/lib/web/fetch/response.js"(exports, module) {
     "use strict";
-    var { Headers: Headers2, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
+    var { Headers: Headers2, HeadersList, fill: fill2, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
     var { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = require_body();
     var util = require_util();
     var nodeUtil = __require("node:util");
@@ -12690,7 +12690,7 @@ var require_response = __commonJS({
         response[kState].statusText = init.statusText;
       }
       if ("headers" in init && init.headers != null) {
-        fill(response[kHeaders], init.headers);
+        fill2(response[kHeaders], init.headers);
       }
       if (body) {
         if (nullBodyStatus.includes(response.status)) {
@@ -13578,7 +13578,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable8, pipeline: pipeline2, finished } = __require("node:stream");
+    var { Readable: Readable8, pipeline, finished } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -14523,7 +14523,7 @@ var require_fetch = __commonJS({
                 status,
                 statusText,
                 headersList,
-                body: decoders.length ? pipeline2(this.body, ...decoders, (err) => {
+                body: decoders.length ? pipeline(this.body, ...decoders, (err) => {
                   if (err) {
                     this.onError(err);
                   }
@@ -18724,7 +18724,7 @@ ${value}`;
 var require_eventsource = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource.js"(exports, module) {
     "use strict";
-    var { pipeline: pipeline2 } = __require("node:stream");
+    var { pipeline } = __require("node:stream");
     var { fetching } = require_fetch();
     var { makeRequest } = require_request2();
     var { webidl } = require_webidl();
@@ -18884,7 +18884,7 @@ var require_eventsource = __commonJS({
               ));
             }
           });
-          pipeline2(
+          pipeline(
             response.body.stream,
             eventSourceStream,
             (error3) => {
@@ -19280,6 +19280,8 @@ var init_repo = __esm({
           child2.stdout.on("data", (b5) => out.push(b5));
           child2.on("error", reject);
           child2.on("close", (code) => code === 0 ? resolve2(Buffer.concat(out)) : reject(serviceError("E_GIT", "git cat-file --batch failed")));
+          child2.stdin.on("error", () => {
+          });
           child2.stdin.end(oids.join("\n") + "\n");
         });
         let pos = 0;
@@ -21028,12 +21030,12 @@ var require_log = __commonJS({
       if (logLevel === "debug")
         console.log(...messages);
     }
-    function warn(logLevel, warning2) {
+    function warn(logLevel, warning3) {
       if (logLevel === "debug" || logLevel === "warn") {
         if (typeof node_process.emitWarning === "function")
-          node_process.emitWarning(warning2);
+          node_process.emitWarning(warning3);
         else
-          console.warn(warning2);
+          console.warn(warning3);
       }
     }
     exports.debug = debug2;
@@ -24503,9 +24505,9 @@ var require_composer = __commonJS({
         this.prelude = [];
         this.errors = [];
         this.warnings = [];
-        this.onError = (source, code, message, warning2) => {
+        this.onError = (source, code, message, warning3) => {
           const pos = getErrorPos(source);
-          if (warning2)
+          if (warning3)
             this.warnings.push(new errors.YAMLWarning(pos, code, message));
           else
             this.errors.push(new errors.YAMLParseError(pos, code, message));
@@ -24578,10 +24580,10 @@ ${cb}` : comment;
           console.dir(token, { depth: null });
         switch (token.type) {
           case "directive":
-            this.directives.add(token.source, (offset, message, warning2) => {
+            this.directives.add(token.source, (offset, message, warning3) => {
               const pos = getErrorPos(token);
               pos[0] += offset;
-              this.onError(pos, "BAD_DIRECTIVE", message, warning2);
+              this.onError(pos, "BAD_DIRECTIVE", message, warning3);
             });
             this.prelude.push(token.source);
             this.atDirectives = true;
@@ -26623,7 +26625,7 @@ var require_public_api = __commonJS({
       const doc = parseDocument4(src, options);
       if (!doc)
         return null;
-      doc.warnings.forEach((warning2) => log.warn(doc.options.logLevel, warning2));
+      doc.warnings.forEach((warning3) => log.warn(doc.options.logLevel, warning3));
       if (doc.errors.length > 0) {
         if (doc.options.logLevel !== "silent")
           throw doc.errors[0];
@@ -31066,8 +31068,8 @@ var require_util9 = __commonJS({
     })(Type2 || (exports.Type = Type2 = {}));
     function getErrorPath(dataProp, dataPropType, jsPropertySyntax) {
       if (dataProp instanceof codegen_1.Name) {
-        const isNumber = dataPropType === Type2.Num;
-        return jsPropertySyntax ? isNumber ? (0, codegen_1._)`"[" + ${dataProp} + "]"` : (0, codegen_1._)`"['" + ${dataProp} + "']"` : isNumber ? (0, codegen_1._)`"/" + ${dataProp}` : (0, codegen_1._)`"/" + ${dataProp}.replace(/~/g, "~0").replace(/\\//g, "~1")`;
+        const isNumber2 = dataPropType === Type2.Num;
+        return jsPropertySyntax ? isNumber2 ? (0, codegen_1._)`"[" + ${dataProp} + "]"` : (0, codegen_1._)`"['" + ${dataProp} + "']"` : isNumber2 ? (0, codegen_1._)`"/" + ${dataProp}` : (0, codegen_1._)`"/" + ${dataProp}.replace(/~/g, "~0").replace(/\\//g, "~1")`;
       }
       return jsPropertySyntax ? (0, codegen_1.getProperty)(dataProp).toString() : "/" + escapeJsonPointer(dataProp);
     }
@@ -33776,50 +33778,50 @@ var require_fast_uri = __commonJS({
       schemelessOptions.skipEscape = true;
       return serialize(resolved, schemelessOptions);
     }
-    function resolveComponent(base, relative, options, skipNormalization) {
+    function resolveComponent(base, relative2, options, skipNormalization) {
       const target = {};
       if (!skipNormalization) {
         base = parse6(serialize(base, options), options);
-        relative = parse6(serialize(relative, options), options);
+        relative2 = parse6(serialize(relative2, options), options);
       }
       options = options || {};
-      if (!options.tolerant && relative.scheme) {
-        target.scheme = relative.scheme;
-        target.userinfo = relative.userinfo;
-        target.host = relative.host;
-        target.port = relative.port;
-        target.path = removeDotSegments(relative.path || "");
-        target.query = relative.query;
+      if (!options.tolerant && relative2.scheme) {
+        target.scheme = relative2.scheme;
+        target.userinfo = relative2.userinfo;
+        target.host = relative2.host;
+        target.port = relative2.port;
+        target.path = removeDotSegments(relative2.path || "");
+        target.query = relative2.query;
       } else {
-        if (relative.userinfo !== void 0 || relative.host !== void 0 || relative.port !== void 0) {
-          target.userinfo = relative.userinfo;
-          target.host = relative.host;
-          target.port = relative.port;
-          target.path = removeDotSegments(relative.path || "");
-          target.query = relative.query;
+        if (relative2.userinfo !== void 0 || relative2.host !== void 0 || relative2.port !== void 0) {
+          target.userinfo = relative2.userinfo;
+          target.host = relative2.host;
+          target.port = relative2.port;
+          target.path = removeDotSegments(relative2.path || "");
+          target.query = relative2.query;
         } else {
-          if (!relative.path) {
+          if (!relative2.path) {
             target.path = base.path;
-            if (relative.query !== void 0) {
-              target.query = relative.query;
+            if (relative2.query !== void 0) {
+              target.query = relative2.query;
             } else {
               target.query = base.query;
             }
           } else {
-            if (relative.path[0] === "/") {
-              target.path = removeDotSegments(relative.path);
+            if (relative2.path[0] === "/") {
+              target.path = removeDotSegments(relative2.path);
             } else {
               const baseHasAuthority = base.userinfo !== void 0 || base.host !== void 0 || base.port !== void 0;
               if (baseHasAuthority && !base.path) {
-                target.path = "/" + relative.path;
+                target.path = "/" + relative2.path;
               } else if (!base.path) {
-                target.path = relative.path;
+                target.path = relative2.path;
               } else {
-                target.path = base.path.slice(0, base.path.lastIndexOf("/") + 1) + relative.path;
+                target.path = base.path.slice(0, base.path.lastIndexOf("/") + 1) + relative2.path;
               }
               target.path = base.scheme === void 0 && !baseHasAuthority && target.path[0] !== "/" ? removeDotSegmentsRelative(target.path) : removeDotSegments(target.path);
             }
-            target.query = relative.query;
+            target.query = relative2.query;
           }
           target.userinfo = base.userinfo;
           target.host = base.host;
@@ -33827,7 +33829,7 @@ var require_fast_uri = __commonJS({
         }
         target.scheme = base.scheme;
       }
-      target.fragment = relative.fragment;
+      target.fragment = relative2.fragment;
       return target;
     }
     function equal(uriA, uriB, options) {
@@ -38216,7 +38218,7 @@ var init_promotion_policy_schema = __esm({
             to: { description: "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", $ref: "#/$defs/stage" },
             from: { description: "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", type: "array", minItems: 1, uniqueItems: true, items: { $ref: "#/$defs/stage" } },
             paths: { description: "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", type: "array", minItems: 1, maxItems: 256, items: { type: "string", minLength: 1, maxLength: 512, pattern: "^[^/\\s][^\\s]*$" } },
-            annotations: { description: "Annotation keys whose change this rule covers (`modelgate annotate`).", type: "array", minItems: 1, maxItems: 256, items: { type: "string", pattern: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } },
+            annotations: { description: "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", type: "array", minItems: 1, maxItems: 256, items: { type: "string", pattern: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } },
             previously: { description: "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", $ref: "#/$defs/stage" },
             allowSkip: { description: "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", type: "boolean" },
             approvals: {
@@ -38741,7 +38743,7 @@ var init_history = __esm({
 });
 
 // src/registry/source.ts
-var GitTreeSource;
+var GitTreeSource, CommitTreeSource;
 var init_source = __esm({
   "src/registry/source.ts"() {
     "use strict";
@@ -38806,6 +38808,65 @@ var init_source = __esm({
         const out = /* @__PURE__ */ new Map();
         for (const [name, e5] of await this.entries(path)) if (e5.type === "blob") out.set(name, e5.oid);
         return out;
+      }
+    };
+    CommitTreeSource = class {
+      constructor(repo, commit, prefix = "") {
+        this.repo = repo;
+        this.commit = commit;
+        this.prefix = prefix;
+      }
+      repo;
+      commit;
+      prefix;
+      tree;
+      dirs = /* @__PURE__ */ new Map();
+      blobs = /* @__PURE__ */ new Map();
+      get label() {
+        return this.commit.slice(0, 12);
+      }
+      listing() {
+        this.tree ??= this.repo.run(["ls-tree", "-r", "-z", "--full-tree", this.commit, ...this.prefix ? ["--", `${this.prefix}/`] : []]).then((r5) => {
+          const map4 = /* @__PURE__ */ new Map();
+          const cut = this.prefix ? this.prefix.length + 1 : 0;
+          for (const line of r5.stdout.split("\0")) {
+            if (!line) continue;
+            const tab = line.indexOf("	");
+            const [, type2, oid] = line.slice(0, tab).split(" ");
+            if (type2 !== "blob") continue;
+            const path = line.slice(tab + 1 + cut);
+            map4.set(path, oid);
+            const parts = path.split("/");
+            for (let i5 = 0; i5 < parts.length - 1; i5++) {
+              const dir = parts.slice(0, i5).join("/");
+              let set3 = this.dirs.get(dir);
+              if (!set3) this.dirs.set(dir, set3 = /* @__PURE__ */ new Set());
+              set3.add(parts[i5]);
+            }
+            const parent = parts.slice(0, -1).join("/");
+            let set2 = this.dirs.get(parent);
+            if (!set2) this.dirs.set(parent, set2 = /* @__PURE__ */ new Set());
+            set2.add(parts.at(-1));
+          }
+          return map4;
+        });
+        return this.tree;
+      }
+      async prefetch(paths) {
+        const tree = await this.listing();
+        const wanted = paths.map((p3) => tree.get(p3)).filter((oid) => oid !== void 0 && !this.blobs.has(oid));
+        const read = await this.repo.readBlobs([...new Set(wanted)]);
+        for (const [oid, buf] of read) this.blobs.set(oid, buf.toString("utf8"));
+      }
+      async readFile(path) {
+        const oid = (await this.listing()).get(path);
+        if (oid === void 0) return void 0;
+        if (!this.blobs.has(oid)) await this.prefetch([path]);
+        return this.blobs.get(oid);
+      }
+      async listDir(path) {
+        await this.listing();
+        return [...this.dirs.get(path.replace(/\/$/, "")) ?? []];
       }
     };
   }
@@ -39005,6 +39066,44 @@ async function hashFile(path, onBytes) {
   }
   return { sha256: h5.digest("hex"), size };
 }
+async function readHashing(file, buffers, sink, options = {}) {
+  const inFlight = options.inFlight ?? 1;
+  if (buffers.length < inFlight + 1) throw new Error("readHashing needs inFlight + 1 buffers");
+  const hash = createHash2("sha256");
+  const pending = [];
+  let offset = 0;
+  let next = fill(file, buffers[0], 0);
+  try {
+    for (let i5 = 0; ; i5++) {
+      const n3 = await next;
+      if (n3 === 0) break;
+      const chunk = buffers[i5 % buffers.length].subarray(0, n3);
+      while (pending.length >= inFlight) await pending.shift();
+      next = n3 < buffers[0].length ? Promise.resolve(0) : fill(file, buffers[(i5 + 1) % buffers.length], offset + n3);
+      const shipped = sink(chunk, offset);
+      shipped.catch(() => {
+      });
+      pending.push(shipped);
+      hash.update(chunk);
+      offset += n3;
+      options.onBytes?.(n3);
+    }
+    for (const p3 of pending.splice(0)) await p3;
+  } catch (e5) {
+    await Promise.allSettled([next, ...pending]);
+    throw e5;
+  }
+  return { sha256: hash.digest("hex"), size: offset };
+}
+async function fill(file, buffer, position2) {
+  let n3 = 0;
+  while (n3 < buffer.length) {
+    const { bytesRead } = await file.read(buffer, n3, buffer.length - n3, position2 + n3);
+    if (bytesRead === 0) break;
+    n3 += bytesRead;
+  }
+  return n3;
+}
 var HashingStream;
 var init_digest = __esm({
   "src/store/digest.ts"() {
@@ -39039,10 +39138,42 @@ __export(file_store_exports, {
   FileStore: () => FileStore,
   conflict: () => conflict
 });
-import { createReadStream as createReadStream2, createWriteStream } from "node:fs";
-import { chmod as chmod2, link, lstat as lstat2, mkdir as mkdir2, open as open2, rm as rm3, stat as stat2, unlink as unlink2 } from "node:fs/promises";
-import { dirname, join as join2 } from "node:path";
-import { pipeline } from "node:stream/promises";
+import { createReadStream as createReadStream2 } from "node:fs";
+import { link, lstat as lstat2, mkdir as mkdir2, open as open2, rm as rm3, stat as stat2, unlink as unlink2 } from "node:fs/promises";
+import { dirname, join as join2, relative } from "node:path";
+async function copyHashing(source, target, onBytes) {
+  const input = await open2(source, "r");
+  let output;
+  try {
+    output = await open2(target, "wx", 420);
+    const out = output;
+    const read = await readHashing(input, [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)], (chunk, offset) => writeAll(out, chunk, offset), { onBytes, inFlight: 2 });
+    await out.sync();
+    await out.chmod(292);
+    return read;
+  } finally {
+    await output?.close();
+    await input.close();
+  }
+}
+async function writeAll(file, chunk, position2) {
+  for (let done = 0; done < chunk.length; ) {
+    const { bytesWritten } = await file.write(chunk, done, chunk.length - done, position2 + done);
+    done += bytesWritten;
+  }
+}
+async function syncDirectories(top, bottom) {
+  const dirs = [top];
+  for (const part of relative(top, bottom).split("/").filter(Boolean)) dirs.push(join2(dirs.at(-1), part));
+  for (const dir of dirs) {
+    const fh = await open2(dir, "r");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+}
 function conflict(key, size, existingSize) {
   return new ModelgateError(
     "E_ARTIFACT_CONFLICT",
@@ -39051,7 +39182,7 @@ function conflict(key, size, existingSize) {
     { key }
   );
 }
-var FileStore;
+var FileStore, CHUNK;
 var init_file_store = __esm({
   "src/store/file-store.ts"() {
     "use strict";
@@ -39076,22 +39207,14 @@ var init_file_store = __esm({
       async stage(localFile, options) {
         const staging = this.file(stagingKey(options.model, options.uploadId, options.path));
         await mkdir2(dirname(staging), { recursive: true });
-        const hashing = new HashingStream(options.onBytes);
+        let read;
         try {
-          await pipeline(createReadStream2(localFile, { highWaterMark: 4 << 20 }), hashing, createWriteStream(staging, { flags: "wx", highWaterMark: 4 << 20 }));
-          const fh = await open2(staging, "r");
-          try {
-            await fh.sync();
-          } finally {
-            await fh.close();
-          }
-          await chmod2(staging, 292);
+          read = await copyHashing(localFile, staging, options.onBytes);
         } catch (e5) {
           await rm3(staging, { force: true });
           throw new ModelgateError("E_STORE_WRITE", `writing ${options.path} to the file store failed: ${e5.code ?? e5.message}`, ExitCode2.service);
         }
-        const sha256 = hashing.digest();
-        const size = hashing.bytes;
+        const { sha256, size } = read;
         const root5 = this.location.root;
         const uploadDir = join2(root5, options.model, ".uploads", options.uploadId);
         return {
@@ -39099,9 +39222,10 @@ var init_file_store = __esm({
           size,
           commit: async (key) => {
             const target = this.file(key);
-            await mkdir2(dirname(target), { recursive: true });
+            const created = await mkdir2(dirname(target), { recursive: true });
             try {
               await link(staging, target);
+              await syncDirectories(created ? dirname(created) : dirname(target), dirname(target));
               return "created";
             } catch (e5) {
               if (e5.code !== "EEXIST") throw e5;
@@ -39142,6 +39266,7 @@ var init_file_store = __esm({
       close() {
       }
     };
+    CHUNK = 8 << 20;
   }
 });
 
@@ -56264,18 +56389,18 @@ function stsRegionDefaultResolver(loaderConfig = {}) {
   return loadConfig({
     ...NODE_REGION_CONFIG_OPTIONS,
     async default() {
-      if (!warning.silence) {
+      if (!warning2.silence) {
         console.warn("@aws-sdk - WARN - default STS region of us-east-1 used. See @aws-sdk/credential-providers README and set a region explicitly.");
       }
       return "us-east-1";
     }
   }, { ...NODE_REGION_CONFIG_FILE_OPTIONS, ...loaderConfig });
 }
-var warning;
+var warning2;
 var init_stsRegionDefaultResolver = __esm({
   "node_modules/@aws-sdk/core/dist-es/submodules/client/region-config-resolver/stsRegionDefaultResolver.js"() {
     init_config2();
-    warning = {
+    warning2 = {
       silence: false
     };
   }
@@ -56353,7 +56478,7 @@ __export(client_exports2, {
   setTokenFeature: () => setTokenFeature,
   state: () => state,
   stsRegionDefaultResolver: () => stsRegionDefaultResolver,
-  stsRegionWarning: () => warning,
+  stsRegionWarning: () => warning2,
   toEndpointV1: () => toEndpointV12,
   useDefaultPartitionInfo: () => useDefaultPartitionInfo,
   userAgentMiddleware: () => userAgentMiddleware
@@ -58424,11 +58549,11 @@ function bucketEndpointMiddleware(options) {
               url: bucketEndpointUrl
             };
           } catch (e5) {
-            const warning2 = `@aws-sdk/middleware-sdk-s3: bucketEndpoint=true was set but Bucket=${bucket} could not be parsed as URL.`;
+            const warning3 = `@aws-sdk/middleware-sdk-s3: bucketEndpoint=true was set but Bucket=${bucket} could not be parsed as URL.`;
             if (context.logger?.constructor?.name === "NoOpLogger") {
-              console.warn(warning2);
+              console.warn(warning3);
             } else {
-              context.logger?.warn?.(warning2);
+              context.logger?.warn?.(warning3);
             }
             throw e5;
           }
@@ -62495,12 +62620,12 @@ var require_dist_cjs8 = __commonJS({
     var fromHttp = (options = {}) => {
       options.logger?.debug("@aws-sdk/credential-provider-http - fromHttp");
       let host;
-      const relative = options.awsContainerCredentialsRelativeUri ?? process.env[AWS_CONTAINER_CREDENTIALS_RELATIVE_URI];
+      const relative2 = options.awsContainerCredentialsRelativeUri ?? process.env[AWS_CONTAINER_CREDENTIALS_RELATIVE_URI];
       const full = options.awsContainerCredentialsFullUri ?? process.env[AWS_CONTAINER_CREDENTIALS_FULL_URI];
       const token = options.awsContainerAuthorizationToken ?? process.env[AWS_CONTAINER_AUTHORIZATION_TOKEN];
       const tokenFile = options.awsContainerAuthorizationTokenFile ?? process.env[AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE];
       const warn = options.logger?.constructor?.name === "NoOpLogger" || !options.logger?.warn ? console.warn : options.logger.warn.bind(options.logger);
-      if (relative && full) {
+      if (relative2 && full) {
         warn("@aws-sdk/credential-provider-http: you have set both awsContainerCredentialsRelativeUri and awsContainerCredentialsFullUri.");
         warn("awsContainerCredentialsRelativeUri will take precedence.");
       }
@@ -62508,8 +62633,8 @@ var require_dist_cjs8 = __commonJS({
         warn("@aws-sdk/credential-provider-http: you have set both awsContainerAuthorizationToken and awsContainerAuthorizationTokenFile.");
         warn("awsContainerAuthorizationTokenFile will take precedence.");
       }
-      if (relative) {
-        host = `${DEFAULT_LINK_LOCAL_HOST}${relative}`;
+      if (relative2) {
+        host = `${DEFAULT_LINK_LOCAL_HOST}${relative2}`;
       } else if (full) {
         host = full;
       } else {
@@ -76930,7 +77055,7 @@ var require_dist_cjs16 = __commonJS({
     };
     var UpdateObjectEncryptionCommand = class extends command5(_ep5, _mw5, "UpdateObjectEncryption", UpdateObjectEncryption$) {
     };
-    var UploadPartCommand = class extends command5(_ep05, _mw13, "UploadPart", UploadPart$) {
+    var UploadPartCommand2 = class extends command5(_ep05, _mw13, "UploadPart", UploadPart$) {
     };
     var UploadPartCopyCommand2 = class extends command5(_ep4, _mw1, "UploadPartCopy", UploadPartCopy$) {
     };
@@ -77141,7 +77266,7 @@ var require_dist_cjs16 = __commonJS({
       UpdateBucketMetadataInventoryTableConfigurationCommand,
       UpdateBucketMetadataJournalTableConfigurationCommand,
       UpdateObjectEncryptionCommand,
-      UploadPartCommand,
+      UploadPartCommand: UploadPartCommand2,
       UploadPartCopyCommand: UploadPartCopyCommand2,
       WriteGetObjectResponseCommand
     };
@@ -78283,7 +78408,7 @@ var require_dist_cjs16 = __commonJS({
     exports.UpdateObjectEncryptionRequest$ = UpdateObjectEncryptionRequest$;
     exports.UpdateObjectEncryptionResponse$ = UpdateObjectEncryptionResponse$;
     exports.UploadPart$ = UploadPart$;
-    exports.UploadPartCommand = UploadPartCommand;
+    exports.UploadPartCommand = UploadPartCommand2;
     exports.UploadPartCopy$ = UploadPartCopy$;
     exports.UploadPartCopyCommand = UploadPartCopyCommand2;
     exports.UploadPartCopyOutput$ = UploadPartCopyOutput$;
@@ -78316,519 +78441,8 @@ var require_dist_cjs16 = __commonJS({
   }
 });
 
-// node_modules/@aws-sdk/lib-storage/dist-cjs/index.js
-var require_dist_cjs17 = __commonJS({
-  "node_modules/@aws-sdk/lib-storage/dist-cjs/index.js"(exports) {
-    var { PutObjectCommand: PutObjectCommand2, ChecksumAlgorithm: ChecksumAlgorithm2, CreateMultipartUploadCommand: CreateMultipartUploadCommand2, AbortMultipartUploadCommand: AbortMultipartUploadCommand2, UploadPartCommand, CompleteMultipartUploadCommand: CompleteMultipartUploadCommand2, PutObjectTaggingCommand } = require_dist_cjs16();
-    var { toEndpointV1: toEndpointV13, getEndpointFromInstructions: getEndpointFromInstructions2 } = (init_endpoints(), __toCommonJS(endpoints_exports));
-    var { extendedEncodeURIComponent: extendedEncodeURIComponent2 } = (init_protocols(), __toCommonJS(protocols_exports));
-    var { EventEmitter } = __require("events");
-    var { Buffer: Buffer2 } = __require("buffer");
-    var { statSync, ReadStream: ReadStream2 } = __require("node:fs");
-    var { Readable: Readable8 } = __require("stream");
-    var runtimeConfigShared = {
-      statSync: () => {
-      },
-      isFileReadStream(f5) {
-        return false;
-      }
-    };
-    var runtimeConfig = {
-      ...runtimeConfigShared,
-      runtime: "node",
-      statSync,
-      isFileReadStream(f5) {
-        return f5 instanceof ReadStream2;
-      }
-    };
-    var byteLength = (input) => {
-      if (input == null) {
-        return 0;
-      }
-      if (typeof input === "string") {
-        return Buffer2.byteLength(input);
-      }
-      if (typeof input.byteLength === "number") {
-        return input.byteLength;
-      } else if (typeof input.length === "number") {
-        return input.length;
-      } else if (typeof input.size === "number") {
-        return input.size;
-      } else if (typeof input.start === "number" && typeof input.end === "number") {
-        return input.end + 1 - input.start;
-      } else if (runtimeConfig.isFileReadStream(input)) {
-        try {
-          return runtimeConfig.statSync(input.path).size;
-        } catch (error3) {
-          return void 0;
-        }
-      }
-      return void 0;
-    };
-    var BYTE_LENGTH_SOURCE;
-    (function(BYTE_LENGTH_SOURCE2) {
-      BYTE_LENGTH_SOURCE2["EMPTY_INPUT"] = "a null or undefined Body";
-      BYTE_LENGTH_SOURCE2["CONTENT_LENGTH"] = "the ContentLength property of the params set by the caller";
-      BYTE_LENGTH_SOURCE2["STRING_LENGTH"] = "the encoded byte length of the Body string";
-      BYTE_LENGTH_SOURCE2["TYPED_ARRAY"] = "the byteLength of a typed byte array such as Uint8Array";
-      BYTE_LENGTH_SOURCE2["LENGTH"] = "the value of Body.length";
-      BYTE_LENGTH_SOURCE2["SIZE"] = "the value of Body.size";
-      BYTE_LENGTH_SOURCE2["START_END_DIFF"] = "the numeric difference between Body.start and Body.end";
-      BYTE_LENGTH_SOURCE2["STAT"] = "the size of the file given by Body.path on disk as reported by statSync";
-    })(BYTE_LENGTH_SOURCE || (BYTE_LENGTH_SOURCE = {}));
-    var byteLengthSource = (input, override) => {
-      if (override != null) {
-        return BYTE_LENGTH_SOURCE.CONTENT_LENGTH;
-      }
-      if (input == null) {
-        return BYTE_LENGTH_SOURCE.EMPTY_INPUT;
-      }
-      if (typeof input === "string") {
-        return BYTE_LENGTH_SOURCE.STRING_LENGTH;
-      }
-      if (typeof input.byteLength === "number") {
-        return BYTE_LENGTH_SOURCE.TYPED_ARRAY;
-      } else if (typeof input.length === "number") {
-        return BYTE_LENGTH_SOURCE.LENGTH;
-      } else if (typeof input.size === "number") {
-        return BYTE_LENGTH_SOURCE.SIZE;
-      } else if (typeof input.start === "number" && typeof input.end === "number") {
-        return BYTE_LENGTH_SOURCE.START_END_DIFF;
-      } else if (runtimeConfig.isFileReadStream(input)) {
-        try {
-          runtimeConfig.statSync(input.path).size;
-          return BYTE_LENGTH_SOURCE.STAT;
-        } catch (error3) {
-          return void 0;
-        }
-      }
-      return void 0;
-    };
-    async function* getChunkStream(data, partSize, getNextData) {
-      let partNumber = 1;
-      const currentBuffer = { chunks: [], length: 0 };
-      for await (const datum of getNextData(data)) {
-        currentBuffer.chunks.push(datum);
-        currentBuffer.length += datum.byteLength;
-        while (currentBuffer.length > partSize) {
-          const dataChunk = currentBuffer.chunks.length > 1 ? Buffer2.concat(currentBuffer.chunks) : currentBuffer.chunks[0];
-          yield {
-            partNumber,
-            data: dataChunk.subarray(0, partSize)
-          };
-          currentBuffer.chunks = [dataChunk.subarray(partSize)];
-          currentBuffer.length = currentBuffer.chunks[0].byteLength;
-          partNumber += 1;
-        }
-      }
-      yield {
-        partNumber,
-        data: currentBuffer.chunks.length !== 1 ? Buffer2.concat(currentBuffer.chunks) : currentBuffer.chunks[0],
-        lastPart: true
-      };
-    }
-    async function* getChunkUint8Array(data, partSize) {
-      let partNumber = 1;
-      let startByte = 0;
-      let endByte = partSize;
-      while (endByte < data.byteLength) {
-        yield {
-          partNumber,
-          data: data.subarray(startByte, endByte)
-        };
-        partNumber += 1;
-        startByte = endByte;
-        endByte = startByte + partSize;
-      }
-      yield {
-        partNumber,
-        data: data.subarray(startByte),
-        lastPart: true
-      };
-    }
-    async function* getDataReadable(data) {
-      for await (const chunk of data) {
-        if (Buffer2.isBuffer(chunk) || chunk instanceof Uint8Array) {
-          yield chunk;
-        } else {
-          yield Buffer2.from(chunk);
-        }
-      }
-    }
-    async function* getDataReadableStream(data) {
-      const reader = data.getReader();
-      try {
-        while (true) {
-          const { done, value } = await reader.read();
-          if (done) {
-            return;
-          }
-          if (Buffer2.isBuffer(value) || value instanceof Uint8Array) {
-            yield value;
-          } else {
-            yield Buffer2.from(value);
-          }
-        }
-      } catch (e5) {
-        throw e5;
-      } finally {
-        reader.releaseLock();
-      }
-    }
-    var getChunk = (data, partSize) => {
-      if (data instanceof Uint8Array) {
-        return getChunkUint8Array(data, partSize);
-      }
-      if (data instanceof Readable8) {
-        return getChunkStream(data, partSize, getDataReadable);
-      }
-      if (data instanceof String || typeof data === "string") {
-        return getChunkUint8Array(Buffer2.from(data), partSize);
-      }
-      if (typeof data.stream === "function") {
-        return getChunkStream(data.stream(), partSize, getDataReadableStream);
-      }
-      if (data instanceof ReadableStream) {
-        return getChunkStream(data, partSize, getDataReadableStream);
-      }
-      throw new Error("Body Data is unsupported format, expected data to be one of: string | Uint8Array | Buffer | Readable | ReadableStream | Blob;.");
-    };
-    var Upload2 = class _Upload extends EventEmitter {
-      static MIN_PART_SIZE = 1024 * 1024 * 5;
-      MAX_PARTS = 1e4;
-      queueSize = 4;
-      partSize;
-      leavePartsOnError = false;
-      tags = [];
-      client;
-      params;
-      totalBytes;
-      totalBytesSource;
-      bytesUploadedSoFar;
-      abortController;
-      concurrentUploaders = [];
-      createMultiPartPromise;
-      abortMultipartUploadCommand = null;
-      uploadedParts = [];
-      uploadEnqueuedPartsCount = 0;
-      expectedPartsCount;
-      uploadId;
-      uploadEvent;
-      isMultiPart = true;
-      singleUploadResult;
-      sent = false;
-      constructor(options) {
-        super();
-        this.queueSize = options.queueSize || this.queueSize;
-        this.leavePartsOnError = options.leavePartsOnError || this.leavePartsOnError;
-        this.tags = options.tags || this.tags;
-        this.client = options.client;
-        this.params = options.params;
-        if (!this.params) {
-          throw new Error(`InputError: Upload requires params to be passed to upload.`);
-        }
-        this.totalBytes = this.params.ContentLength ?? byteLength(this.params.Body);
-        this.totalBytesSource = byteLengthSource(this.params.Body, this.params.ContentLength);
-        this.bytesUploadedSoFar = 0;
-        this.abortController = options.abortController ?? new AbortController();
-        this.partSize = options.partSize || Math.max(_Upload.MIN_PART_SIZE, Math.ceil((this.totalBytes || 0) / this.MAX_PARTS));
-        if (this.totalBytes !== void 0) {
-          this.expectedPartsCount = Math.ceil(this.totalBytes / this.partSize);
-        }
-        this.__validateInput();
-      }
-      async abort() {
-        this.abortController.abort();
-      }
-      async done() {
-        if (this.sent) {
-          throw new Error("@aws-sdk/lib-storage: this instance of Upload has already executed .done(). Create a new instance.");
-        }
-        this.sent = true;
-        return await Promise.race([this.__doMultipartUpload(), this.__abortTimeout(this.abortController.signal)]);
-      }
-      on(event, listener) {
-        this.uploadEvent = event;
-        return super.on(event, listener);
-      }
-      async __uploadUsingPut(dataPart) {
-        this.isMultiPart = false;
-        const params = { ...this.params, Body: dataPart.data };
-        const clientConfig = this.client.config;
-        const requestHandler = clientConfig.requestHandler;
-        const eventEmitter = requestHandler instanceof EventEmitter ? requestHandler : null;
-        const uploadEventListener = (event) => {
-          this.bytesUploadedSoFar = event.loaded;
-          this.totalBytes = event.total;
-          this.__notifyProgress({
-            loaded: this.bytesUploadedSoFar,
-            total: this.totalBytes,
-            part: dataPart.partNumber,
-            Key: this.params.Key,
-            Bucket: this.params.Bucket
-          });
-        };
-        if (eventEmitter !== null) {
-          eventEmitter.on("xhr.upload.progress", uploadEventListener);
-        }
-        const resolved = await Promise.all([this.client.send(new PutObjectCommand2(params)), clientConfig?.endpoint?.()]);
-        const putResult = resolved[0];
-        let endpoint2 = resolved[1];
-        if (!endpoint2) {
-          endpoint2 = toEndpointV13(await getEndpointFromInstructions2(params, PutObjectCommand2, {
-            ...clientConfig
-          }));
-        }
-        if (!endpoint2) {
-          throw new Error('Could not resolve endpoint from S3 "client.config.endpoint()" nor EndpointsV2.');
-        }
-        if (eventEmitter !== null) {
-          eventEmitter.off("xhr.upload.progress", uploadEventListener);
-        }
-        const locationKey = this.params.Key.split("/").map((segment) => extendedEncodeURIComponent2(segment)).join("/");
-        const locationBucket = extendedEncodeURIComponent2(this.params.Bucket);
-        const Location = (() => {
-          const endpointHostnameIncludesBucket = endpoint2.hostname.startsWith(`${locationBucket}.`);
-          const forcePathStyle = this.client.config.forcePathStyle;
-          const optionalPort = endpoint2.port ? `:${endpoint2.port}` : ``;
-          if (forcePathStyle) {
-            return `${endpoint2.protocol}//${endpoint2.hostname}${optionalPort}/${locationBucket}/${locationKey}`;
-          }
-          if (endpointHostnameIncludesBucket) {
-            return `${endpoint2.protocol}//${endpoint2.hostname}${optionalPort}/${locationKey}`;
-          }
-          return `${endpoint2.protocol}//${locationBucket}.${endpoint2.hostname}${optionalPort}/${locationKey}`;
-        })();
-        this.singleUploadResult = {
-          ...putResult,
-          Bucket: this.params.Bucket,
-          Key: this.params.Key,
-          Location
-        };
-        const totalSize = byteLength(dataPart.data);
-        this.__notifyProgress({
-          loaded: totalSize,
-          total: totalSize,
-          part: 1,
-          Key: this.params.Key,
-          Bucket: this.params.Bucket
-        });
-      }
-      async __createMultipartUpload() {
-        const requestChecksumCalculation = await this.client.config.requestChecksumCalculation();
-        if (!this.createMultiPartPromise) {
-          const createCommandParams = { ...this.params, Body: void 0 };
-          if (requestChecksumCalculation === "WHEN_SUPPORTED") {
-            createCommandParams.ChecksumAlgorithm = this.params.ChecksumAlgorithm || ChecksumAlgorithm2.CRC32;
-          }
-          this.createMultiPartPromise = this.client.send(new CreateMultipartUploadCommand2(createCommandParams)).then((createMpuResponse) => {
-            this.abortMultipartUploadCommand = new AbortMultipartUploadCommand2({
-              Bucket: this.params.Bucket,
-              Key: this.params.Key,
-              UploadId: createMpuResponse.UploadId
-            });
-            return createMpuResponse;
-          });
-        }
-        return this.createMultiPartPromise;
-      }
-      async __doConcurrentUpload(dataFeeder) {
-        for await (const dataPart of dataFeeder) {
-          if (this.uploadEnqueuedPartsCount > this.MAX_PARTS) {
-            throw new Error(`Exceeded ${this.MAX_PARTS} parts in multipart upload to Bucket: ${this.params.Bucket} Key: ${this.params.Key}.`);
-          }
-          if (this.abortController.signal.aborted) {
-            return;
-          }
-          if (dataPart.partNumber === 1 && dataPart.lastPart) {
-            return await this.__uploadUsingPut(dataPart);
-          }
-          if (!this.uploadId) {
-            const { UploadId } = await this.__createMultipartUpload();
-            this.uploadId = UploadId;
-            if (this.abortController.signal.aborted) {
-              return;
-            }
-          }
-          const partSize = byteLength(dataPart.data) || 0;
-          const requestHandler = this.client.config.requestHandler;
-          const eventEmitter = requestHandler instanceof EventEmitter ? requestHandler : null;
-          let lastSeenBytes = 0;
-          const uploadEventListener = (event, request2) => {
-            const requestPartSize = Number(request2.query["partNumber"]) || -1;
-            if (requestPartSize !== dataPart.partNumber) {
-              return;
-            }
-            if (event.total && partSize) {
-              this.bytesUploadedSoFar += event.loaded - lastSeenBytes;
-              lastSeenBytes = event.loaded;
-            }
-            this.__notifyProgress({
-              loaded: this.bytesUploadedSoFar,
-              total: this.totalBytes,
-              part: dataPart.partNumber,
-              Key: this.params.Key,
-              Bucket: this.params.Bucket
-            });
-          };
-          if (eventEmitter !== null) {
-            eventEmitter.on("xhr.upload.progress", uploadEventListener);
-          }
-          this.uploadEnqueuedPartsCount += 1;
-          this.__validateUploadPart(dataPart);
-          const partResult = await this.client.send(new UploadPartCommand({
-            ...this.params,
-            ContentLength: void 0,
-            UploadId: this.uploadId,
-            Body: dataPart.data,
-            PartNumber: dataPart.partNumber
-          }));
-          if (eventEmitter !== null) {
-            eventEmitter.off("xhr.upload.progress", uploadEventListener);
-          }
-          if (this.abortController.signal.aborted) {
-            return;
-          }
-          if (!partResult.ETag) {
-            throw new Error(`Part ${dataPart.partNumber} is missing ETag in UploadPart response. Missing Bucket CORS configuration for ETag header?`);
-          }
-          this.uploadedParts.push({
-            PartNumber: dataPart.partNumber,
-            ETag: partResult.ETag,
-            ...partResult.ChecksumCRC32 && { ChecksumCRC32: partResult.ChecksumCRC32 },
-            ...partResult.ChecksumCRC32C && { ChecksumCRC32C: partResult.ChecksumCRC32C },
-            ...partResult.ChecksumCRC64NVME && { ChecksumCRC64NVME: partResult.ChecksumCRC64NVME },
-            ...partResult.ChecksumSHA1 && { ChecksumSHA1: partResult.ChecksumSHA1 },
-            ...partResult.ChecksumSHA256 && { ChecksumSHA256: partResult.ChecksumSHA256 }
-          });
-          if (eventEmitter === null) {
-            this.bytesUploadedSoFar += partSize;
-          }
-          this.__notifyProgress({
-            loaded: this.bytesUploadedSoFar,
-            total: this.totalBytes,
-            part: dataPart.partNumber,
-            Key: this.params.Key,
-            Bucket: this.params.Bucket
-          });
-        }
-      }
-      async __doMultipartUpload() {
-        const dataFeeder = getChunk(this.params.Body, this.partSize);
-        const concurrentUploaderFailures = [];
-        for (let index = 0; index < this.queueSize; index++) {
-          const currentUpload = this.__doConcurrentUpload(dataFeeder).catch((err) => {
-            concurrentUploaderFailures.push(err);
-          });
-          this.concurrentUploaders.push(currentUpload);
-        }
-        await Promise.all(this.concurrentUploaders);
-        if (concurrentUploaderFailures.length >= 1) {
-          await this.markUploadAsAborted();
-          throw concurrentUploaderFailures[0];
-        }
-        if (this.abortController.signal.aborted) {
-          await this.markUploadAsAborted();
-          throw Object.assign(new Error("Upload aborted."), { name: "AbortError" });
-        }
-        let result;
-        if (this.isMultiPart) {
-          const { expectedPartsCount, uploadedParts, totalBytes, totalBytesSource } = this;
-          if (totalBytes !== void 0 && expectedPartsCount !== void 0 && uploadedParts.length !== expectedPartsCount) {
-            await this.markUploadAsAborted();
-            throw new Error(`Expected ${expectedPartsCount} part(s) but uploaded ${uploadedParts.length} part(s).
-The expected part count is based on the byte-count of the input.params.Body,
-which was read from ${totalBytesSource} and is ${totalBytes}.
-If this is not correct, provide an override value by setting a number
-to input.params.ContentLength in bytes.
-`);
-          }
-          this.uploadedParts.sort((a5, b5) => a5.PartNumber - b5.PartNumber);
-          const uploadCompleteParams = {
-            ...this.params,
-            Body: void 0,
-            UploadId: this.uploadId,
-            MultipartUpload: {
-              Parts: this.uploadedParts
-            }
-          };
-          try {
-            result = await this.client.send(new CompleteMultipartUploadCommand2(uploadCompleteParams));
-          } catch (e5) {
-            await this.markUploadAsAborted().catch((abortError) => {
-              if (e5 instanceof Error && e5.cause === void 0) {
-                e5.cause = abortError;
-              }
-            });
-            throw e5;
-          }
-          if (typeof result?.Location === "string" && result.Location.includes("%2F")) {
-            result.Location = result.Location.replace(/%2F/g, "/");
-          }
-        } else {
-          result = this.singleUploadResult;
-        }
-        this.abortMultipartUploadCommand = null;
-        if (this.tags.length) {
-          await this.client.send(new PutObjectTaggingCommand({
-            ...this.params,
-            Tagging: {
-              TagSet: this.tags
-            }
-          }));
-        }
-        return result;
-      }
-      async markUploadAsAborted() {
-        if (this.uploadId && !this.leavePartsOnError && null !== this.abortMultipartUploadCommand) {
-          await this.client.send(this.abortMultipartUploadCommand);
-          this.abortMultipartUploadCommand = null;
-        }
-      }
-      __notifyProgress(progress) {
-        if (this.uploadEvent) {
-          this.emit(this.uploadEvent, progress);
-        }
-      }
-      async __abortTimeout(abortSignal) {
-        return new Promise((resolve2, reject) => {
-          abortSignal.onabort = () => {
-            const abortError = new Error("Upload aborted.");
-            abortError.name = "AbortError";
-            reject(abortError);
-          };
-        });
-      }
-      __validateUploadPart(dataPart) {
-        const actualPartSize = byteLength(dataPart.data);
-        if (actualPartSize === void 0) {
-          throw new Error(`A dataPart was generated without a measurable data chunk size for part number ${dataPart.partNumber}`);
-        }
-        if (dataPart.partNumber === 1 && dataPart.lastPart) {
-          return;
-        }
-        if (!dataPart.lastPart && actualPartSize !== this.partSize) {
-          throw new Error(`The byte size for part number ${dataPart.partNumber}, size ${actualPartSize} does not match expected size ${this.partSize}`);
-        }
-      }
-      __validateInput() {
-        if (!this.client) {
-          throw new Error(`InputError: Upload requires a AWS client to do uploads with.`);
-        }
-        if (this.partSize < _Upload.MIN_PART_SIZE) {
-          throw new Error(`EntityTooSmall: Your proposed upload part size [${this.partSize}] is smaller than the minimum allowed size [${_Upload.MIN_PART_SIZE}] (5MB)`);
-        }
-        if (this.queueSize < 1) {
-          throw new Error(`Queue size: Must have at least one uploading queue.`);
-        }
-      }
-    };
-    exports.Upload = Upload2;
-  }
-});
-
 // node_modules/@aws-sdk/s3-request-presigner/dist-cjs/index.js
-var require_dist_cjs18 = __commonJS({
+var require_dist_cjs17 = __commonJS({
   "node_modules/@aws-sdk/s3-request-presigner/dist-cjs/index.js"(exports) {
     var { formatUrl: formatUrl2 } = (init_util2(), __toCommonJS(util_exports));
     var { getEndpointFromInstructions: getEndpointFromInstructions2 } = (init_endpoints(), __toCommonJS(endpoints_exports));
@@ -78962,7 +78576,7 @@ __export(s3_store_exports, {
   s3Error: () => s3Error
 });
 import { createReadStream as createReadStream4 } from "node:fs";
-import { stat as stat3 } from "node:fs/promises";
+import { open as open3, stat as stat3 } from "node:fs/promises";
 import { createHash as createHash9 } from "node:crypto";
 function statusOf2(e5) {
   return e5?.$metadata?.httpStatusCode;
@@ -78988,22 +78602,24 @@ function s3Error(e5, action, bucket, endpoint2) {
   }
   return new ModelgateError("E_S3", `S3 at ${where} failed while ${action}: ${name}${status ? ` (HTTP ${status})` : ""}`, ExitCode2.service, { status });
 }
-var import_client_s3, import_lib_storage, import_s3_request_presigner, PART_SIZE, QUEUE_SIZE, MAX_COPY, COPY_PART, S3Store, NETWORK_CODES;
+var import_client_s3, import_s3_request_presigner, PART_SIZE, QUEUE_SIZE, SINGLE_COPY, COPY_PARTS, COPY_QUEUE, MIN_COPY_PART, MAX_COPY_PART, S3Store, NETWORK_CODES;
 var init_s3_store = __esm({
   "src/store/s3-store.ts"() {
     "use strict";
     import_client_s3 = __toESM(require_dist_cjs16(), 1);
-    import_lib_storage = __toESM(require_dist_cjs17(), 1);
-    import_s3_request_presigner = __toESM(require_dist_cjs18(), 1);
+    import_s3_request_presigner = __toESM(require_dist_cjs17(), 1);
     init_errors();
     init_repo();
     init_digest();
     init_file_store();
     init_layout2();
-    PART_SIZE = 8 * 1024 * 1024;
+    PART_SIZE = 16 * 1024 * 1024;
     QUEUE_SIZE = 4;
-    MAX_COPY = 5 * 1024 ** 3;
-    COPY_PART = 1024 ** 3;
+    SINGLE_COPY = 32 * 1024 * 1024;
+    COPY_PARTS = 16;
+    COPY_QUEUE = 8;
+    MIN_COPY_PART = 16 * 1024 * 1024;
+    MAX_COPY_PART = 5 * 1024 ** 3;
     S3Store = class {
       constructor(location, storage, env2, overrides = {}) {
         this.location = location;
@@ -79050,11 +78666,11 @@ var init_s3_store = __esm({
       }
       async stage(localFile, options) {
         const expected = (await stat3(localFile)).size;
+        if (expected > PART_SIZE) return this.multipart(localFile, options);
         const source = createReadStream4(localFile, { highWaterMark: 1 << 20 });
         const hashing = new HashingStream(options.onBytes);
         source.on("error", (e5) => hashing.destroy(e5));
         const body = source.pipe(hashing);
-        if (expected > PART_SIZE) return this.multipart(body, hashing, options);
         const chunks = [];
         let bytes = 0;
         for await (const chunk of body) {
@@ -79098,30 +78714,32 @@ var init_s3_store = __esm({
           }
         };
       }
-      async multipart(body, hashing, options) {
+      async multipart(localFile, options) {
+        const Bucket = this.location.bucket;
         const staging = this.key(stagingKey(options.model, options.uploadId, options.path));
-        const upload = new import_lib_storage.Upload({
-          client: this.client,
-          params: { Bucket: this.location.bucket, Key: staging, Body: body },
-          partSize: PART_SIZE,
-          queueSize: QUEUE_SIZE,
-          leavePartsOnError: false
-        });
+        const { UploadId } = await this.send(`starting the upload of ${options.path}`, () => this.client.send(new import_client_s3.CreateMultipartUploadCommand({ Bucket, Key: staging })));
+        const parts = [];
+        let read;
+        const file = await open3(localFile, "r");
         try {
-          await upload.done();
+          const buffers = Array.from({ length: QUEUE_SIZE + 1 }, () => Buffer.allocUnsafe(PART_SIZE));
+          read = await readHashing(file, buffers, async (chunk, offset) => {
+            const PartNumber = offset / PART_SIZE + 1;
+            const r5 = await this.client.send(new import_client_s3.UploadPartCommand({ Bucket, Key: staging, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
+            parts.push({ PartNumber, ETag: r5.ETag });
+          }, { onBytes: options.onBytes, inFlight: QUEUE_SIZE });
+          parts.sort((a5, b5) => a5.PartNumber - b5.PartNumber);
+          await this.client.send(new import_client_s3.CompleteMultipartUploadCommand({ Bucket, Key: staging, UploadId, MultipartUpload: { Parts: parts } }));
         } catch (e5) {
-          body.destroy();
-          const uploadId = upload.uploadId;
-          if (uploadId) {
-            await this.client.send(new import_client_s3.AbortMultipartUploadCommand({ Bucket: this.location.bucket, Key: staging, UploadId: uploadId })).catch(() => {
-            });
-          }
-          await this.client.send(new import_client_s3.DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging })).catch(() => {
+          await this.client.send(new import_client_s3.AbortMultipartUploadCommand({ Bucket, Key: staging, UploadId })).catch(() => {
+          });
+          await this.client.send(new import_client_s3.DeleteObjectCommand({ Bucket, Key: staging })).catch(() => {
           });
           throw this.fail(e5, `uploading ${options.path}`);
+        } finally {
+          await file.close();
         }
-        const sha256 = hashing.digest();
-        const size = hashing.bytes;
+        const { sha256, size } = read;
         return {
           sha256,
           size,
@@ -79132,32 +78750,39 @@ var init_s3_store = __esm({
             return "created";
           },
           discard: () => this.send(`removing the staging copy of ${options.path}`, async () => {
-            await this.client.send(new import_client_s3.DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging }));
+            await this.client.send(new import_client_s3.DeleteObjectCommand({ Bucket, Key: staging }));
           })
         };
       }
       async copy(from, to, size, sha256) {
         const Bucket = this.location.bucket;
         const CopySource = encodeURI(`${Bucket}/${from}`);
-        if (size <= MAX_COPY) {
+        if (size <= SINGLE_COPY) {
           await this.client.send(new import_client_s3.CopyObjectCommand({ Bucket, Key: to, CopySource, MetadataDirective: "REPLACE", Metadata: { sha256 } }));
           return;
         }
         const { UploadId } = await this.client.send(new import_client_s3.CreateMultipartUploadCommand({ Bucket, Key: to, Metadata: { sha256 } }));
         try {
+          const partSize = Math.min(MAX_COPY_PART, Math.max(MIN_COPY_PART, Math.ceil(size / COPY_PARTS / 2 ** 20) * 2 ** 20));
           const ranges = [];
-          for (let start = 0; start < size; start += COPY_PART) ranges.push([start, Math.min(size, start + COPY_PART) - 1]);
+          for (let start = 0; start < size; start += partSize) ranges.push([start, Math.min(size, start + partSize) - 1]);
           const parts = [];
           let next = 0;
+          let failed = false;
           const worker = async () => {
-            while (next < ranges.length) {
+            while (next < ranges.length && !failed) {
               const i5 = next++;
               const [a5, b5] = ranges[i5];
               const r5 = await this.client.send(new import_client_s3.UploadPartCopyCommand({ Bucket, Key: to, UploadId, PartNumber: i5 + 1, CopySource, CopySourceRange: `bytes=${a5}-${b5}` }));
               parts.push({ PartNumber: i5 + 1, ETag: r5.CopyPartResult.ETag });
             }
           };
-          await Promise.all(Array.from({ length: QUEUE_SIZE }, worker));
+          const outcomes = await Promise.allSettled(Array.from({ length: COPY_QUEUE }, () => worker().catch((e5) => {
+            failed = true;
+            throw e5;
+          })));
+          const failure = outcomes.find((o3) => o3.status === "rejected");
+          if (failure) throw failure.reason;
           parts.sort((x, y) => x.PartNumber - y.PartNumber);
           await this.client.send(new import_client_s3.CompleteMultipartUploadCommand({ Bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }));
         } catch (e5) {
@@ -80161,22 +79786,18 @@ var init_plan = __esm({
 // src/deploy/input.ts
 var input_exports = {};
 __export(input_exports, {
-  CommitTreeSource: () => CommitTreeSource,
   readPinInput: () => readPinInput
 });
-function canPrefetch(source) {
-  return typeof source.prefetch === "function";
-}
 async function readPinInput(snapshot, options = {}) {
   const source = snapshot.source;
   const registry = options.registry ?? await snapshot.config();
   const names = await snapshot.modelNames();
-  if (canPrefetch(source)) await source.prefetch(names.map((n3) => `models/${n3}/model.yaml`));
+  await source.prefetch?.(names.map((n3) => `models/${n3}/model.yaml`));
   const models = (await Promise.all(names.map((n3) => snapshot.model(n3)))).filter(
     (m3) => m3 !== void 0 && (m3.deploy !== void 0 || m3.retired === true)
   );
   const deployed = models.filter((m3) => !m3.retired);
-  if (canPrefetch(source)) {
+  if (source.prefetch) {
     const numbers = await Promise.all(deployed.map((m3) => snapshot.versionNumbers(m3.name)));
     await source.prefetch(deployed.flatMap((m3, i5) => numbers[i5].map((n3) => `models/${m3.name}/versions/${n3}.yaml`)));
   }
@@ -80185,80 +79806,31 @@ async function readPinInput(snapshot, options = {}) {
   );
   const deploySource = options.deployFrom ?? source;
   const paths = pinInputPaths(registry, models);
-  if (canPrefetch(deploySource)) await deploySource.prefetch(paths);
+  await deploySource.prefetch?.(paths);
   const contents = await Promise.all(paths.map((p3) => deploySource.readFile(p3)));
   const files = /* @__PURE__ */ new Map();
   paths.forEach((p3, i5) => contents[i5] !== void 0 && files.set(p3, contents[i5]));
   return { registry, models: withVersions, files };
 }
-var CommitTreeSource;
 var init_input = __esm({
   "src/deploy/input.ts"() {
     "use strict";
     init_plan();
-    CommitTreeSource = class {
-      constructor(repo, commit, prefix = "") {
-        this.repo = repo;
-        this.commit = commit;
-        this.prefix = prefix;
-      }
-      repo;
-      commit;
-      prefix;
-      tree;
-      dirs = /* @__PURE__ */ new Map();
-      blobs = /* @__PURE__ */ new Map();
-      get label() {
-        return this.commit.slice(0, 12);
-      }
-      listing() {
-        this.tree ??= this.repo.run(["ls-tree", "-r", "-z", "--full-tree", this.commit, ...this.prefix ? ["--", `${this.prefix}/`] : []]).then((r5) => {
-          const map4 = /* @__PURE__ */ new Map();
-          const cut = this.prefix ? this.prefix.length + 1 : 0;
-          for (const line of r5.stdout.split("\0")) {
-            if (!line) continue;
-            const tab = line.indexOf("	");
-            const [, type2, oid] = line.slice(0, tab).split(" ");
-            if (type2 !== "blob") continue;
-            const path = line.slice(tab + 1 + cut);
-            map4.set(path, oid);
-            const parts = path.split("/");
-            for (let i5 = 0; i5 < parts.length - 1; i5++) {
-              const dir = parts.slice(0, i5).join("/");
-              let set3 = this.dirs.get(dir);
-              if (!set3) this.dirs.set(dir, set3 = /* @__PURE__ */ new Set());
-              set3.add(parts[i5]);
-            }
-            const parent = parts.slice(0, -1).join("/");
-            let set2 = this.dirs.get(parent);
-            if (!set2) this.dirs.set(parent, set2 = /* @__PURE__ */ new Set());
-            set2.add(parts.at(-1));
-          }
-          return map4;
-        });
-        return this.tree;
-      }
-      async prefetch(paths) {
-        const tree = await this.listing();
-        const wanted = paths.map((p3) => tree.get(p3)).filter((oid) => oid !== void 0 && !this.blobs.has(oid));
-        const read = await this.repo.readBlobs([...new Set(wanted)]);
-        for (const [oid, buf] of read) this.blobs.set(oid, buf.toString("utf8"));
-      }
-      async readFile(path) {
-        const oid = (await this.listing()).get(path);
-        if (oid === void 0) return void 0;
-        if (!this.blobs.has(oid)) await this.prefetch([path]);
-        return this.blobs.get(oid);
-      }
-      async listDir(path) {
-        await this.listing();
-        return [...this.dirs.get(path.replace(/\/$/, "")) ?? []];
-      }
-    };
   }
 });
 
 // src/notify/webhooks.ts
+var webhooks_exports = {};
+__export(webhooks_exports, {
+  deliverEvents: () => deliverEvents,
+  failedDeliveries: () => failedDeliveries,
+  messageId: () => messageId,
+  pinEvents: () => pinEvents,
+  pullRequestOf: () => pullRequestOf,
+  signWebhook: () => signWebhook,
+  slackMessage: () => slackMessage,
+  webhookKey: () => webhookKey
+});
 import { createHmac as createHmac5, randomUUID as randomUUID2 } from "node:crypto";
 function webhookKey(secret) {
   return secret.startsWith("whsec_") ? Buffer.from(secret.slice("whsec_".length), "base64") : Buffer.from(secret, "utf8");
@@ -80340,6 +79912,9 @@ async function deliverEvents(webhooks, events, opts = {}) {
   const jobs = webhooks.flatMap((hook2, i5) => events.map((event) => deliverOne(hook2, i5, event, opts)));
   return Promise.all(jobs);
 }
+function failedDeliveries(deliveries) {
+  return deliveries.filter((d5) => !d5.ok).map((d5) => `${d5.target}: ${d5.event.model} ${d5.event.environment} not delivered after ${d5.attempts} attempt(s): ${d5.error ?? "failed"}`);
+}
 function pullRequestOf(commitMessage2) {
   const m3 = /^Merge pull request #(\d+)/m.exec(commitMessage2) ?? /\(#(\d+)\)\s*$/m.exec(commitMessage2.split("\n")[0] ?? "");
   return m3 ? Number(m3[1]) : void 0;
@@ -80379,7 +79954,7 @@ __export(apply_exports, {
   syncAndPush: () => syncAndPush
 });
 import { mkdir as mkdir3, rename as rename2, rm as rm4, writeFile as writeFile2 } from "node:fs/promises";
-import { dirname as dirname2, join as join7 } from "node:path";
+import { dirname as dirname2, join as join7, posix as posix4 } from "node:path";
 async function applyToWorktree(root5, plan) {
   for (const f5 of plan.files) {
     const full = join7(root5, f5.path);
@@ -80394,9 +79969,12 @@ async function applyToWorktree(root5, plan) {
   }
 }
 function normalizePrefix(p3) {
-  const clean = (p3 ?? "").replace(/\\/g, "/").replace(/^\.\/?/, "").replace(/\/+$/, "");
-  if (clean.split("/").includes("..")) throw new ModelgateError("E_USAGE", `registry path ${p3} must be inside the repository`, ExitCode2.usage);
-  return clean;
+  const normal = posix4.normalize((p3 ?? "").replace(/\\/g, "/") || ".");
+  const clean = normal.replace(/\/+$/, "");
+  if (posix4.isAbsolute(normal) || clean === ".." || clean.startsWith("../")) {
+    throw new ModelgateError("E_USAGE", `registry path ${p3} must be inside the repository`, ExitCode2.usage);
+  }
+  return clean === "." ? "" : clean;
 }
 async function syncAndPush(opts) {
   const remote = opts.remote ?? "origin";
@@ -80441,7 +80019,7 @@ async function pullRequestFinder(repo, head, prefix, changes) {
   const found = /* @__PURE__ */ new Map();
   for (const c5 of changes.slice(0, 50)) {
     const rel = c5.toVersion ? `models/${c5.model}/versions/${c5.toVersion}.yaml` : `models/${c5.model}/model.yaml`;
-    const r5 = await repo.run(["log", "-1", "--format=%B", head, "--", prefix ? `${prefix}/${rel}` : rel], { okCodes: [128] });
+    const r5 = await repo.run(["log", "-1", "--first-parent", "--format=%B", head, "--", prefix ? `${prefix}/${rel}` : rel], { okCodes: [128] });
     found.set(c5, pullRequestOf(r5.stdout));
   }
   return (c5) => found.get(c5);
@@ -80458,10 +80036,10 @@ function formatSyncSummary(result) {
     }
     out.push("", "<details><summary>deploy/ diff</summary>", "", "```diff", result.diff.trimEnd(), "```", "", "</details>");
   }
-  const failed = result.deliveries.filter((d5) => !d5.ok);
+  const failed = failedDeliveries(result.deliveries);
   if (result.deliveries.length > 0) {
     out.push("", `Webhooks: ${result.deliveries.length - failed.length}/${result.deliveries.length} delivered.`);
-    for (const d5 of failed) out.push(`- :warning: ${d5.target}: ${d5.event.model} ${d5.event.environment} not delivered after ${d5.attempts} attempt(s) (${d5.error ?? "failed"})`);
+    for (const line of failed) out.push(`- :warning: ${line}`);
   }
   return out.join("\n") + "\n";
 }
@@ -80472,6 +80050,7 @@ var init_apply = __esm({
     init_repo();
     init_webhooks();
     init_snapshot();
+    init_source();
     init_input();
     init_plan();
   }
@@ -80966,6 +80545,9 @@ function setFailed(message) {
 function error(message, properties = {}) {
   issueCommand("error", toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
+function warning(message, properties = {}) {
+  issueCommand("warning", toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+}
 function info(message) {
   process.stdout.write(message + os4.EOL);
 }
@@ -80975,7 +80557,7 @@ init_errors();
 init_repo();
 import { readFile as readFile3, writeFile as writeFile3 } from "node:fs/promises";
 import { tmpdir as tmpdir2 } from "node:os";
-import { join as join8, resolve } from "node:path";
+import { join as join8, posix as posix5, resolve } from "node:path";
 
 // src/gate/evaluate.ts
 init_errors();
@@ -81228,7 +80810,12 @@ function stageRules(ctx, model, from, to) {
   return allRules(ctx, model).filter(({ rule }) => matches(rule));
 }
 function annotationRules(ctx, model, key) {
-  return allRules(ctx, model).filter(({ rule }) => rule.annotations?.includes(key));
+  return allRules(ctx, model).filter(({ rule }) => rule.annotations?.some((pattern) => annotationKeyMatches(pattern, key)));
+}
+function annotationKeyMatches(pattern, key) {
+  if (pattern === "*") return true;
+  if (pattern.endsWith("/*")) return key.startsWith(pattern.slice(0, -1)) && key.length > pattern.length - 1;
+  return pattern === key;
 }
 function allRules(ctx, model) {
   const own = Object.hasOwn(ctx.policy.models ?? {}, model) ? ctx.policy.models[model].rules ?? [] : [];
@@ -82583,9 +82170,9 @@ var convertMarkedBigIntsReviver = (key, value, context, userReviver) => {
 };
 var JSONParseV2 = (text, reviver) => {
   return JSON.parse(text, (key, value, context) => {
-    const isNumber = typeof value === "number";
+    const isNumber2 = typeof value === "number";
     const isOutOfBounds = value > Number.MAX_SAFE_INTEGER || value < Number.MIN_SAFE_INTEGER;
-    const isBigNumber = isNumber && isOutOfBounds;
+    const isBigNumber = isNumber2 && isOutOfBounds;
     const isInt = context && intRegex.test(context.source);
     const isBigInt = isBigNumber && isInt;
     if (isBigInt) return BigInt(context.source);
@@ -85898,12 +85485,27 @@ ${body}`;
 }
 
 // src/action/main.ts
+function parsePullRequestInput(raw) {
+  const text = raw.trim();
+  if (!text) return void 0;
+  const number = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(number) || number < 1) {
+    throw usageError(`input pull-request must be a pull request number (digits only), not ${JSON.stringify(raw.slice(0, 40))}`);
+  }
+  return number;
+}
 function readInputs() {
   const command5 = getInput("command") || "check";
   if (command5 !== "check" && command5 !== "sync") throw usageError(`input command must be check or sync, not ${JSON.stringify(command5)}`);
   const comment = (getInput("comment") || "true").toLowerCase();
   if (!["true", "false"].includes(comment)) throw usageError("input comment must be true or false");
-  return { command: command5, token: getInput("github-token"), registryPath: getInput("registry-path") || ".", comment: comment === "true" };
+  const registryPath = getInput("registry-path") || ".";
+  const normal = posix5.normalize(registryPath.replace(/\\/g, "/"));
+  if (posix5.isAbsolute(normal) || normal === ".." || normal.startsWith("../")) {
+    throw usageError(`input registry-path ${registryPath} must be a folder inside the repository checkout`);
+  }
+  const pullRequest = parsePullRequestInput(getInput("pull-request"));
+  return { command: command5, token: getInput("github-token"), registryPath, comment: comment === "true", pullRequest };
 }
 async function run(env2 = process.env) {
   try {
@@ -85915,19 +85517,36 @@ async function run(env2 = process.env) {
     setFailed(e5 instanceof ModelgateError ? e5.message : `modelgate: unexpected ${e5?.name ?? "error"}`);
   }
 }
+var isNumber = (n3) => typeof n3 === "number" && Number.isSafeInteger(n3) && n3 > 0;
+function pullRequestNumber(event, input, eventName = "triggering") {
+  const own = event.pull_request?.number;
+  if (isNumber(own)) {
+    if (input !== void 0 && input !== own) throw usageError(`input pull-request #${input} is not the ${eventName} event's pull request #${own}`);
+    return own;
+  }
+  const listed = (Array.isArray(event.workflow_run?.pull_requests) ? event.workflow_run.pull_requests : []).map((p3) => p3?.number).filter(isNumber);
+  if (input !== void 0) {
+    if (listed.length > 0 && !listed.includes(input)) {
+      throw usageError(`input pull-request #${input} is not among the pull requests of the workflow run (${listed.map((n3) => `#${n3}`).join(", ")})`);
+    }
+    return input;
+  }
+  if (listed.length > 0) return listed[0];
+  throw usageError(
+    `the ${eventName} event names no pull request and the input pull-request is empty: run check on pull_request_target, or on workflow_run with pull-request set to the number the review workflow recorded`
+  );
+}
 async function check(inputs, env2) {
   const eventPath = env2.GITHUB_EVENT_PATH;
-  if (!eventPath) throw usageError("GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target or pull_request_review");
+  if (!eventPath) throw usageError("GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review or workflow_run");
   let event;
   try {
     event = JSON.parse(await readFile3(eventPath, "utf8"));
   } catch {
     throw usageError(`cannot read the event payload at GITHUB_EVENT_PATH (${eventPath})`);
   }
-  const number = event.pull_request?.number;
-  if (typeof number !== "number" || !Number.isSafeInteger(number)) {
-    throw usageError(`the ${env2.GITHUB_EVENT_NAME ?? "triggering"} event has no pull request: run check on pull_request_target and pull_request_review`);
-  }
+  if (typeof event !== "object" || event === null) throw usageError(`the event payload at GITHUB_EVENT_PATH (${eventPath}) is not an object`);
+  const number = pullRequestNumber(event, inputs.pullRequest, env2.GITHUB_EVENT_NAME);
   const { owner, repo } = parseRepository(env2.GITHUB_REPOSITORY);
   const conn = { octokit: createOctokit({ token: inputs.token || env2.GITHUB_TOKEN, baseUrl: env2.GITHUB_API_URL }), owner, repo };
   const pr = await getPullRequest(conn, number);
@@ -85950,6 +85569,9 @@ async function judge(inputs, env2, conn, pr) {
     throw new ModelgateError("E_UNSAFE_CHECKOUT", "the workflow checked out the pull request head; check out the base branch (the head is read as data)", ExitCode2.usage);
   }
   await ensureHead(git, pr.number, pr.headSha, inputs.token || env2.GITHUB_TOKEN);
+  if (baseSha !== pr.baseSha) {
+    info(`modelgate: judging #${pr.number} merged onto the checked-out ${baseSha.slice(0, 12)} (the pull request's base is ${JSON.stringify(pr.baseRef)} at ${pr.baseSha.slice(0, 12)})`);
+  }
   const sides = await gateSidesFromGit(git, baseSha, pr.headSha, prefix);
   const apiFiles = await listPullRequestFiles(conn, pr.number);
   const strip = (p3) => prefix ? p3.startsWith(`${prefix}/`) ? p3.slice(prefix.length + 1) : void 0 : p3;
@@ -85972,16 +85594,16 @@ async function judge(inputs, env2, conn, pr) {
   });
   const report = {
     pullRequest: { number: pr.number, title: pr.title, headRef: pr.headRef, headSha: pr.headSha, author: pr.author.login },
-    ...await deployDiff(sides.head)
+    ...await deployDiff(sides.base, sides.head)
   };
   if (!sides.upToDate) decision.summary += " (the branch is behind its base: judged as merged onto the current base)";
   return { ...decision, report, problems: decision.problems.map((p3) => ({ ...p3, file: prefix && p3.file ? `${prefix}/${p3.file}` : p3.file })) };
 }
-async function deployDiff(head) {
+async function deployDiff(base, head) {
   try {
     const { readPinInput: readPinInput2 } = await Promise.resolve().then(() => (init_input(), input_exports));
     const { planSync: planSync2 } = await Promise.resolve().then(() => (init_plan(), plan_exports));
-    return { deployDiff: planSync2(await readPinInput2(head)).diff };
+    return { deployDiff: planSync2(await readPinInput2(head, { registry: await base.config(), deployFrom: base.source })).diff };
   } catch (e5) {
     return { deployNote: `not computed: ${e5 instanceof ModelgateError ? e5.message.split("\n")[0] : "the deploy plan failed"}` };
   }
@@ -86018,23 +85640,17 @@ async function publish(inputs, conn, pr, decision, targetUrl) {
   else info(`modelgate: ${decision.summary}`);
 }
 async function sync(inputs, env2) {
-  const { syncAndPush: syncAndPush2 } = await Promise.resolve().then(() => (init_apply(), apply_exports));
+  const { formatSyncSummary: formatSyncSummary2, syncAndPush: syncAndPush2 } = await Promise.resolve().then(() => (init_apply(), apply_exports));
+  const { failedDeliveries: failedDeliveries2 } = await Promise.resolve().then(() => (init_webhooks(), webhooks_exports));
   const workspace = env2.GITHUB_WORKSPACE ?? process.cwd();
-  const result = await syncAndPush2({ repo: new GitRepo(workspace), registryPath: inputs.registryPath });
+  const result = await syncAndPush2({ repo: new GitRepo(workspace), registryPath: inputs.registryPath, notify: { env: env2 } });
   setOutput("decision", "pass");
   const reportPath = join8(env2.RUNNER_TEMP || tmpdir2(), "modelgate-sync.json");
   await writeFile3(reportPath, JSON.stringify(result, null, 2) + "\n");
   setOutput("report", reportPath);
-  if (env2.GITHUB_STEP_SUMMARY) {
-    const body = result.status === "pushed" ? `pushed ${result.commit?.slice(0, 12)}: ${result.changes.length} pin change(s)` : result.status;
-    await summary.addRaw(`## modelgate sync: ${body}
-
-${result.diff ? `\`\`\`\`diff
-${result.diff}
-\`\`\`\`` : ""}
-`, true).write();
-  }
-  info(`modelgate sync: ${result.status}`);
+  for (const line of failedDeliveries2(result.deliveries)) warning(`webhook not delivered: ${line}`, { title: "modelgate sync" });
+  if (env2.GITHUB_STEP_SUMMARY) await summary.addRaw(formatSyncSummary2(result), true).write();
+  info(`modelgate sync: ${result.status}${result.commit ? ` ${result.commit.slice(0, 12)}` : ""}, ${result.changes.length} pin change(s)`);
 }
 
 // src/action.ts

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { runCli } from '../src/cli/main.js';
 import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
-import { pullRequestEvent, pullRequestReviewEvent, startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
+import { pullRequestEvent, pullRequestReviewEvent, startValidatedGitHubEmulator, workflowRunEvent, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
 import { POLICY, version } from './gate-fixtures.js';
 
 const NODE = join(process.cwd(), 'node_modules/.bin/node');
@@ -300,5 +300,106 @@ describe('dist/action.js check', () => {
     } finally {
       git(runner, 'checkout', '-q', 'main');
     }
+  });
+});
+
+// Reviews re-run the gate through workflow_run: the untrusted `modelgate review` run records the
+// number, the trusted workflow on the default branch passes it as the pull-request input.
+describe('dist/action.js check on workflow_run', () => {
+  let reviewed: EmulatedPull;
+
+  it('judges the pull request the pull-request input names (a fork: no listed pull requests) and posts the status', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = (reviewed = await openPull('wr-promote', await promoteFiles(), 'Promote fraud-detector@3 (workflow_run)'));
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    const pending = await runAction('workflow_run', workflowRunEvent(pull), { 'pull-request': String(pull.number) });
+    expect(pending.outputs.decision).toBe('pending');
+    expect(pending.code).toBe(1);
+    expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['pending']);
+
+    gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
+    const r = await runAction('workflow_run', workflowRunEvent(pull), { 'pull-request': ` ${pull.number}\n` });
+    expect(r.stdout).not.toMatch(/::error/);
+    expect(r.outputs.decision).toBe('pass');
+    expect(r.code).toBe(0);
+    expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['pending', 'success']);
+    expect(statusesOf(pull.head.sha).at(-1)!.target_url).toBe('https://github.example/acme/model-registry/actions/runs/42');
+    expect(commentsOf(pull.number)).toHaveLength(1);
+    expect(r.summary).toMatch(/approved by gina/);
+    const report = JSON.parse(await readFile(r.outputs.report!, 'utf8'));
+    expect(report.pullRequest.number).toBe(pull.number);
+    expect(gh.validator.violations).toEqual([]);
+  });
+
+  it('takes the number from workflow_run.pull_requests (a same-repository branch) and accepts an input that agrees', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull('wr-listed', { 'models/fraud-detector/versions/6.yaml': 'apiVersion: modelgate.dev/v1\nkind: ModelVersion\nbogus: true\n' });
+    const listed = await runAction('workflow_run', workflowRunEvent(pull, { listed: true }));
+    expect(listed.outputs.decision).toBe('fail');
+    expect(listed.stdout).toMatch(/file=models\/fraud-detector\/versions\/6\.yaml/);
+    expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['failure']);
+    const both = await runAction('workflow_run', workflowRunEvent(pull, { listed: true }), { 'pull-request': String(pull.number) });
+    expect(both.outputs.decision).toBe('fail');
+    expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['failure', 'failure']);
+  });
+
+  it.each(['1; rm -rf /', '12abc', '-3', '0', '1e3', '0x1f', '$(id)', '99999999999999999999'])(
+    'fails cleanly on the pull-request input %j: a usage error, no API call, no status',
+    async (input) => {
+      git(dev, 'checkout', '-q', 'main');
+      const pull = reviewed;
+      const before = gh.statuses.length;
+      const requests = gh.requests.length;
+      const r = await runAction('workflow_run', workflowRunEvent(pull, { listed: false }), { 'pull-request': input });
+      expect(r.code).toBe(1);
+      expect(r.outputs.decision).toBe('fail');
+      expect(r.stdout).toMatch(/::error::input pull-request must be a pull request number \(digits only\)/);
+      expect(gh.statuses.length).toBe(before);
+      expect(gh.requests.length).toBe(requests);
+      expect(existsSync(join(runner, 'pwned'))).toBe(false);
+    },
+  );
+
+  it('refuses an input that contradicts the run\'s listed pull request, or the pull request event\'s own number', async () => {
+    const pull = reviewed;
+    const before = gh.statuses.length;
+    const wr = await runAction('workflow_run', workflowRunEvent(pull, { listed: true }), { 'pull-request': String(pull.number + 100) });
+    expect(wr.code).toBe(1);
+    expect(wr.stdout).toContain(`input pull-request #${pull.number + 100} is not among the pull requests of the workflow run (#${pull.number})`);
+    const prt = await runAction('pull_request_target', pullRequestEvent(pull, 'reopened'), { 'pull-request': String(pull.number + 1) });
+    expect(prt.code).toBe(1);
+    expect(prt.stdout).toContain(`is not the pull_request_target event's pull request #${pull.number}`);
+    expect(gh.statuses.length).toBe(before);
+  });
+
+  it('fails with a clear message when neither the event nor the input names a pull request', async () => {
+    const pull = reviewed;
+    const before = gh.statuses.length;
+    const r = await runAction('workflow_run', workflowRunEvent(pull, { listed: false }));
+    expect(r.code).toBe(1);
+    expect(r.outputs.decision).toBe('fail');
+    expect(r.stdout).toMatch(/::error::the workflow_run event names no pull request and the input pull-request is empty/);
+    expect(gh.statuses.length).toBe(before);
+  });
+
+  it('judges against the checked-out default branch, and still refuses a checkout of the head', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull('wr-head-checkout', { 'notes/y.txt': 'y\n' });
+    git(runner, 'fetch', '-q', 'origin', `refs/pull/${pull.number}/head`);
+    git(runner, 'checkout', '-q', '--detach', 'FETCH_HEAD');
+    try {
+      const r = await runAction('workflow_run', workflowRunEvent(pull), { 'pull-request': String(pull.number) });
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/checked out the pull request head/);
+      expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['failure']);
+    } finally {
+      git(runner, 'checkout', '-q', 'main');
+    }
+  });
+
+  it('still uses only the endpoints SPEC §6 lists', () => {
+    const used = new Set(gh.requests.map((r) => `${r.method} ${r.route}`));
+    expect([...used].filter((u) => !ALLOWED.has(u))).toEqual([]);
+    expect(gh.validator.violations).toEqual([]);
   });
 });

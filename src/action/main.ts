@@ -25,6 +25,22 @@ interface Inputs {
   token: string;
   registryPath: string;
   comment: boolean;
+  /** The `pull-request` input, validated: digits only, a positive safe integer. */
+  pullRequest?: number;
+}
+
+/**
+ * The `pull-request` input. On `workflow_run` it comes from an artifact an untrusted run
+ * uploaded, sanitized by the workflow; it is checked again here: only digits make a number.
+ */
+function parsePullRequestInput(raw: string): number | undefined {
+  const text = raw.trim();
+  if (!text) return undefined;
+  const number = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(number) || number < 1) {
+    throw usageError(`input pull-request must be a pull request number (digits only), not ${JSON.stringify(raw.slice(0, 40))}`);
+  }
+  return number;
 }
 
 function readInputs(): Inputs {
@@ -37,7 +53,8 @@ function readInputs(): Inputs {
   if (posix.isAbsolute(normal) || normal === '..' || normal.startsWith('../')) {
     throw usageError(`input registry-path ${registryPath} must be a folder inside the repository checkout`);
   }
-  return { command, token: core.getInput('github-token'), registryPath, comment: comment === 'true' };
+  const pullRequest = parsePullRequestInput(core.getInput('pull-request'));
+  return { command, token: core.getInput('github-token'), registryPath, comment: comment === 'true', pullRequest };
 }
 
 /**
@@ -55,19 +72,50 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   }
 }
 
+interface TriggerEvent {
+  pull_request?: { number?: unknown };
+  workflow_run?: { pull_requests?: Array<{ number?: unknown }> | null };
+}
+
+const isNumber = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
+
+/**
+ * Which pull request to judge: the event's own (`pull_request_target`, `pull_request_review`),
+ * else the `pull-request` input (on `workflow_run`, the number the review run recorded), else
+ * the first of `workflow_run.pull_requests` (same-repository pull requests only; empty for
+ * forks). A number from the input is untrusted data: it only selects which pull request is
+ * judged, and it must agree with whatever the event itself names.
+ */
+export function pullRequestNumber(event: TriggerEvent, input: number | undefined, eventName = 'triggering'): number {
+  const own = event.pull_request?.number;
+  if (isNumber(own)) {
+    if (input !== undefined && input !== own) throw usageError(`input pull-request #${input} is not the ${eventName} event's pull request #${own}`);
+    return own;
+  }
+  const listed = (Array.isArray(event.workflow_run?.pull_requests) ? event.workflow_run.pull_requests : []).map((p) => p?.number).filter(isNumber);
+  if (input !== undefined) {
+    if (listed.length > 0 && !listed.includes(input)) {
+      throw usageError(`input pull-request #${input} is not among the pull requests of the workflow run (${listed.map((n) => `#${n}`).join(', ')})`);
+    }
+    return input;
+  }
+  if (listed.length > 0) return listed[0]!;
+  throw usageError(
+    `the ${eventName} event names no pull request and the input pull-request is empty: run check on pull_request_target, or on workflow_run with pull-request set to the number the review workflow recorded`,
+  );
+}
+
 async function check(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
   const eventPath = env.GITHUB_EVENT_PATH;
-  if (!eventPath) throw usageError('GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target or pull_request_review');
-  let event: { pull_request?: { number?: unknown } };
+  if (!eventPath) throw usageError('GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review or workflow_run');
+  let event: TriggerEvent;
   try {
     event = JSON.parse(await readFile(eventPath, 'utf8'));
   } catch {
     throw usageError(`cannot read the event payload at GITHUB_EVENT_PATH (${eventPath})`);
   }
-  const number = event.pull_request?.number;
-  if (typeof number !== 'number' || !Number.isSafeInteger(number)) {
-    throw usageError(`the ${env.GITHUB_EVENT_NAME ?? 'triggering'} event has no pull request: run check on pull_request_target and pull_request_review`);
-  }
+  if (typeof event !== 'object' || event === null) throw usageError(`the event payload at GITHUB_EVENT_PATH (${eventPath}) is not an object`);
+  const number = pullRequestNumber(event, inputs.pullRequest, env.GITHUB_EVENT_NAME);
   const { owner, repo } = parseRepository(env.GITHUB_REPOSITORY);
   const conn: GitHubConnection = { octokit: createOctokit({ token: inputs.token || env.GITHUB_TOKEN, baseUrl: env.GITHUB_API_URL }), owner, repo };
 
@@ -97,6 +145,13 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
     throw new ModelgateError('E_UNSAFE_CHECKOUT', 'the workflow checked out the pull request head; check out the base branch (the head is read as data)', ExitCode.usage);
   }
   await ensureHead(git, pr.number, pr.headSha, inputs.token || env.GITHUB_TOKEN);
+  // The checked-out commit is the base, whatever the API says the pull request's base is: the
+  // workflow checks out the default branch (pull_request_target and workflow_run both run there),
+  // so the policy always comes from the trusted branch, and the pull request's changes (since
+  // its merge base with that commit) are judged as merged onto it.
+  if (baseSha !== pr.baseSha) {
+    core.info(`modelgate: judging #${pr.number} merged onto the checked-out ${baseSha.slice(0, 12)} (the pull request's base is ${JSON.stringify(pr.baseRef)} at ${pr.baseSha.slice(0, 12)})`);
+  }
 
   const sides = await gateSidesFromGit(git, baseSha, pr.headSha, prefix);
   const apiFiles = await listPullRequestFiles(conn, pr.number);

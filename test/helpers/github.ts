@@ -169,3 +169,50 @@ export async function writeEventFile(dir: string, payload: unknown, name = 'even
   await writeFile(path, JSON.stringify(payload, null, 2));
   return path;
 }
+
+/**
+ * A `workflow_run` `completed` payload, from GitHub's real example: the `modelgate review`
+ * workflow (on pull_request_review) finished for `pull`. `listed` fills
+ * `workflow_run.pull_requests` as GitHub does for a same-repository branch; a fork's run has
+ * an empty list (the default), which is why the number travels as an artifact.
+ */
+export function workflowRunEvent(pull: EmulatedPull, opts: { listed?: boolean; workflow?: string; conclusion?: string; event?: string } = {}) {
+  const payload = example('workflow_run', 'completed');
+  const json = pull.toJSON() as Record<string, unknown> & {
+    head: { ref: string; sha: string; repo: Record<string, unknown> };
+    base: { ref: string; sha: string; repo: Record<string, unknown> };
+  };
+  const repository = { ...(payload.repository as Record<string, unknown>), ...json.base.repo };
+  const workflow = opts.workflow ?? 'modelgate review';
+  const miniRepo = (r: Record<string, unknown>) => ({ id: r.id, url: r.url, name: r.name });
+  const run = payload.workflow_run as Record<string, unknown>;
+  delete payload.organization;
+  delete payload.installation;
+  delete payload.enterprise;
+  payload.repository = repository;
+  payload.workflow = { ...(payload.workflow as Record<string, unknown>), name: workflow, path: '.github/workflows/modelgate-review.yml' };
+  payload.workflow_run = {
+    ...run,
+    name: workflow,
+    path: '.github/workflows/modelgate-review.yml',
+    event: opts.event ?? 'pull_request_review',
+    status: 'completed',
+    conclusion: opts.conclusion ?? 'success',
+    head_branch: json.head.ref,
+    head_sha: json.head.sha,
+    repository,
+    head_repository: { ...(run.head_repository as Record<string, unknown>), ...json.head.repo },
+    pull_requests: opts.listed
+      ? [
+          {
+            url: json.url,
+            id: json.id,
+            number: pull.number,
+            head: { ref: json.head.ref, sha: json.head.sha, repo: miniRepo(json.head.repo) },
+            base: { ref: json.base.ref, sha: json.base.sha, repo: miniRepo(json.base.repo) },
+          },
+        ]
+      : [],
+  };
+  return payload;
+}

@@ -1,0 +1,215 @@
+// The shipped workflows' safety properties, read from registry-template/.github/workflows and
+// asserted on the parsed YAML (plus the raw lines, for pin comments). The sanitizing step that
+// turns the untrusted review run's artifact into the pull-request input is executed with bash.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+const DIR = join(import.meta.dirname, '../registry-template/.github/workflows');
+
+interface Step {
+  id?: string;
+  if?: string;
+  uses?: string;
+  run?: string;
+  shell?: string;
+  env?: Record<string, string>;
+  with?: Record<string, unknown>;
+}
+interface Job {
+  if?: string;
+  environment?: string | { name: string };
+  permissions?: Record<string, string> | string;
+  steps: Step[];
+}
+interface Workflow {
+  name: string;
+  on: Record<string, unknown>;
+  permissions?: Record<string, string> | string;
+  jobs: Record<string, Job>;
+}
+
+const files = readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f));
+const raw = Object.fromEntries(files.map((f) => [f, readFileSync(join(DIR, f), 'utf8')]));
+const workflows = Object.fromEntries(files.map((f) => [f, parse(raw[f]!) as Workflow]));
+const gate = workflows['modelgate.yml']!;
+const review = workflows['modelgate-review.yml']!;
+const allJobs = Object.entries(workflows).flatMap(([file, w]) => Object.entries(w.jobs).map(([name, job]) => ({ file, name, job })));
+const environmentOf = (job: Job) => (typeof job.environment === 'string' ? job.environment : job.environment?.name);
+/** Jobs that run the gate: the modelgate action with command check. */
+const gateJobs = allJobs.filter(({ job }) => job.steps.some((s) => s.uses?.startsWith('modelgate-dev/modelgate@') && (s.with?.command ?? 'check') === 'check'));
+
+describe('registry-template workflows', () => {
+  it('ships the gate and the review recorder', () => {
+    expect(files.sort()).toEqual(['modelgate-review.yml', 'modelgate.yml']);
+    expect(gateJobs.map((j) => `${j.file}:${j.name}`)).toEqual(['modelgate.yml:gate']);
+  });
+
+  it('the pull_request_review workflow has no permissions, no secrets, no environment and checks nothing out', () => {
+    expect(Object.keys(review.on)).toEqual(['pull_request_review']);
+    expect(review.permissions).toEqual({});
+    for (const job of Object.values(review.jobs)) {
+      expect(job.permissions ?? {}).toEqual({});
+      expect(job.environment).toBeUndefined();
+      expect(job.steps.filter((s) => s.uses?.startsWith('actions/checkout@'))).toEqual([]);
+    }
+    expect(raw['modelgate-review.yml']).not.toMatch(/secrets\./);
+    expect(raw['modelgate-review.yml']).not.toMatch(/github\.token|GITHUB_TOKEN/);
+  });
+
+  it('the gate never runs on events that take the workflow file from the pull request', () => {
+    for (const w of Object.values(workflows).filter((w) => w !== review)) {
+      expect(Object.keys(w.on)).not.toContain('pull_request');
+      expect(Object.keys(w.on)).not.toContain('pull_request_review');
+      expect(Object.keys(w.on)).not.toContain('pull_request_review_comment');
+      expect(Object.keys(w.on)).not.toContain('issue_comment');
+    }
+    expect(gate.on.workflow_run).toEqual({ workflows: [review.name], types: ['completed'] });
+    expect(gate.permissions).toEqual({});
+    expect(gate.jobs.gate!.if).toMatch(/github\.event\.workflow_run\.event == 'pull_request_review'/);
+    expect(gate.jobs.gate!.if).toMatch(/github\.event\.workflow_run\.conclusion == 'success'/);
+  });
+
+  it('no run: line expands an expression other than a sanitized step output', () => {
+    let runs = 0;
+    for (const { file, name, job } of allJobs) {
+      for (const step of job.steps.filter((s) => s.run !== undefined)) {
+        runs++;
+        const expressions = [...step.run!.matchAll(/\$\{\{([\s\S]*?)\}\}/g)].map((m) => m[1]!.trim());
+        expect(expressions.filter((e) => !/^steps\.[\w-]+\.outputs\.[\w-]+$/.test(e)), `${file}:${name}`).toEqual([]);
+        expect(step.run, `${file}:${name}`).not.toMatch(/github\.event\./);
+      }
+    }
+    expect(runs).toBeGreaterThanOrEqual(2);
+  });
+
+  it('the gate job holds the App key through the `modelgate` environment, and only gate jobs use secrets', () => {
+    for (const { job } of gateJobs) expect(environmentOf(job)).toBe('modelgate');
+    for (const { file, name, job } of allJobs) {
+      if (/secrets\./.test(JSON.stringify(job))) expect(environmentOf(job), `${file}:${name} uses a secret outside the environment`).toBe('modelgate');
+    }
+    const app = gate.jobs.gate!.steps.find((s) => s.uses?.startsWith('actions/create-github-app-token@'))!;
+    expect(app.with?.['private-key']).toBe('${{ secrets.MODELGATE_APP_PRIVATE_KEY }}');
+    // The workflow token cannot post the status or the comment: only the App's token can.
+    const permissions = gate.jobs.gate!.permissions as Record<string, string>;
+    expect(permissions.statuses).toBeUndefined();
+    expect(permissions['pull-requests']).toBeUndefined();
+    expect(Object.entries(permissions).filter(([, v]) => v === 'write')).toEqual([['id-token', 'write']]);
+    const check = gate.jobs.gate!.steps.find((s) => s.uses?.startsWith('modelgate-dev/modelgate@'))!;
+    expect(check.with?.['github-token']).toBe('${{ steps.app.outputs.token }}');
+  });
+
+  it('every third-party action is pinned to a commit SHA or carries a pin comment', () => {
+    let uses = 0;
+    for (const [file, text] of Object.entries(raw)) {
+      for (const line of text.split('\n')) {
+        const m = /^\s*(?:-\s+)?uses:\s*(\S+)(.*)$/.exec(line);
+        if (!m) continue;
+        uses++;
+        const [ref, rest] = [m[1]!, m[2]!];
+        if (ref.startsWith('./') || ref.startsWith('docker://')) continue;
+        expect(/@[0-9a-f]{40}$/.test(ref) || /#\s*pin\b/.test(rest), `${file}: ${line.trim()}`).toBe(true);
+      }
+    }
+    const parsedUses = allJobs.flatMap(({ job }) => job.steps.filter((s) => s.uses)).length;
+    expect(uses).toBe(parsedUses);
+  });
+
+  it('the gate checks out the default branch without persisting credentials, never the head', () => {
+    for (const { file, name, job } of gateJobs) {
+      const checkouts = job.steps.filter((s) => s.uses?.startsWith('actions/checkout@'));
+      expect(checkouts, `${file}:${name}`).toHaveLength(1);
+      expect(checkouts[0]!.with?.['persist-credentials']).toBe(false);
+      expect(checkouts[0]!.with?.ref).toBe('${{ github.event.repository.default_branch }}');
+    }
+    expect(raw['modelgate.yml']).not.toMatch(/pull_request\.head|head_ref|workflow_run\.head_(sha|branch)/);
+  });
+
+  it('on workflow_run the number comes from the review run\'s artifact through the sanitizing step', () => {
+    const steps = gate.jobs.gate!.steps;
+    const download = steps.find((s) => s.uses?.startsWith('actions/download-artifact@'))!;
+    expect(download.if).toBe("github.event_name == 'workflow_run'");
+    expect(download.with).toMatchObject({ name: 'modelgate-review', 'run-id': '${{ github.event.workflow_run.id }}' });
+    const upload = review.jobs.record!.steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'))!;
+    expect(upload.with?.name).toBe('modelgate-review');
+    const pr = steps.find((s) => s.id === 'pr')!;
+    expect(steps.indexOf(pr)).toBeGreaterThan(steps.indexOf(download));
+    expect(pr.env).toEqual({ LISTED: '${{ github.event.workflow_run.pull_requests[0].number }}' });
+    const check = steps.find((s) => s.uses?.startsWith('modelgate-dev/modelgate@'))!;
+    expect(check.with?.['pull-request']).toBe('${{ steps.pr.outputs.number }}');
+  });
+});
+
+describe('the sanitizing step, run with bash', () => {
+  const script = gate.jobs.gate!.steps.find((s) => s.id === 'pr')!.run!;
+  let tmp: string;
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'modelgate-sanitize-'));
+  });
+  afterAll(async () => {
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  /** Runs the step as the runner would (`bash -e`), with `content` as the downloaded artifact. */
+  async function sanitize(content: string | Buffer | null, listed = '', opts: { symlinkTo?: string } = {}) {
+    const runnerTemp = await mkdtemp(join(tmp, 'run-'));
+    const artifact = join(runnerTemp, 'modelgate-review');
+    await mkdir(artifact, { recursive: true });
+    if (opts.symlinkTo) await symlink(opts.symlinkTo, join(artifact, 'pr-number'));
+    else if (content !== null) await writeFile(join(artifact, 'pr-number'), content);
+    const output = join(runnerTemp, 'output');
+    await writeFile(output, '');
+    await writeFile(join(runnerTemp, 'step.sh'), script);
+    const r = spawnSync('bash', ['-e', join(runnerTemp, 'step.sh')], {
+      cwd: runnerTemp,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, RUNNER_TEMP: runnerTemp, GITHUB_OUTPUT: output, LISTED: listed },
+    });
+    return { code: r.status, stdout: r.stdout + r.stderr, output: await readFile(output, 'utf8') };
+  }
+
+  it('passes a recorded number, agreeing with the listed one when GitHub lists it', async () => {
+    expect(await sanitize('12\n')).toMatchObject({ code: 0, output: 'number=12\n' });
+    expect(await sanitize('12\n', '12')).toMatchObject({ code: 0, output: 'number=12\n' });
+    expect(await sanitize('123456789012345\n')).toMatchObject({ code: 0, output: 'number=123456789012345\n' });
+  });
+
+  it.each([
+    ['1; rm -rf /', '1; rm -rf /\n'],
+    ['12abc', '12abc\n'],
+    ['a second line', '12\n13\n'],
+    ['a carriage return', '12\r\n'],
+    ['no newline', '12'],
+    ['an output injection', '12\nnumber=13\n'],
+    ['a workflow command', '::set-output name=number::13\n'],
+    ['empty', ''],
+    ['zero', '0\n'],
+    ['a leading zero', '012\n'],
+    ['a negative number', '-1\n'],
+    ['a command substitution', '$(touch pwned)\n'],
+    ['too many digits', '1234567890123456\n'],
+    ['a NUL byte', Buffer.from('12\u000013\n')],
+  ])('refuses %s without writing an output', async (_, content) => {
+    const r = await sanitize(content);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toBe('');
+    expect(r.stdout).toMatch(/::error::the (number the )?modelgate review run recorded/);
+    expect(r.stdout).not.toContain('::set-output');
+  });
+
+  it('refuses a missing file, a symlink, and a number that is not the run\'s listed pull request', async () => {
+    for (const r of [await sanitize(null), await sanitize(null, '', { symlinkTo: '/etc/hostname' }), await sanitize('12\n', '13')]) {
+      expect(r.code).not.toBe(0);
+      expect(r.output).toBe('');
+    }
+    expect((await sanitize('12\n', '13')).stdout).toContain('::error::the modelgate review run recorded #12 but ran for #13');
+  });
+
+  it('is valid bash', () => {
+    expect(() => execFileSync('bash', ['-n'], { input: script })).not.toThrow();
+  });
+});
