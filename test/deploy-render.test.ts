@@ -263,6 +263,47 @@ patches:
     }
   });
 
+  it('refuses two environments sharing a folder, and an environment in the shared base', () => {
+    const shared = registryConfig({ environments: { a: { stage: 'Staging', path: 'deploy/x' }, b: { stage: 'Production', path: 'deploy/x/' } } });
+    expect(() => renderPins(input({ 'fraud-detector': fraud }, {}, shared))).toThrow(
+      expect.objectContaining({ code: 'E_ENVIRONMENT_PATH', message: expect.stringContaining('environments.a.path') }),
+    );
+    const base = registryConfig({ environments: { a: { stage: 'Staging', path: 'deploy/base' } } });
+    expect(() => renderPins(input({ 'fraud-detector': fraud }, {}, base))).toThrow(expect.objectContaining({ code: 'E_ENVIRONMENT_PATH' }));
+  });
+
+  it('pins a third environment at its own path and namespace, next to the usual two', () => {
+    const reg = registryConfig({
+      environments: {
+        ...registryConfig().environments,
+        'eu-canary': { stage: 'Staging', path: 'clusters/eu/canary', namespace: 'models-canary' },
+      },
+    });
+    const files = { 'deploy/base/kustomization.yaml': 'resources: [namespace.yaml]\n' };
+    const plan = renderPins(input({ 'fraud-detector': fraud }, files, reg));
+    expect(plan.environments.map((e) => e.name)).toEqual(['staging', 'production', 'eu-canary']);
+    const canary = parse(plan.files.find((f) => f.path === 'clusters/eu/canary/fraud-detector.yaml')!.after!);
+    expect(canary.metadata.namespace).toBe('models-canary');
+    expect(canary.spec.predictor.model.storageUri).toBe(v(2).artifact.uri);
+    expect(parse(plan.files.find((f) => f.path === 'clusters/eu/canary/kustomization.yaml')!.after!)).toEqual({
+      apiVersion: 'kustomize.config.k8s.io/v1beta1',
+      kind: 'Kustomization',
+      namespace: 'models-canary',
+      resources: ['../../../deploy/base', 'fraud-detector.yaml'],
+    });
+    expect(plan.changes.filter((c) => c.environment === 'eu-canary')).toEqual([expect.objectContaining({ stage: 'Staging', action: 'new', toVersion: 2 })]);
+    expect(renderPins(input({ 'fraud-detector': fraud }, applied(files, plan), reg)).files).toEqual([]);
+  });
+
+  it('never writes or deletes a kustomization.yaml for a model named kustomization', () => {
+    const kust = 'resources:\n- kustomization.yaml\n';
+    const files = { 'deploy/production/kustomization.yaml': kust };
+    expect(() => renderPins(input({ kustomization: { deploy: {}, versions: [{ stage: 'Production' }] } }, files))).toThrow(
+      expect.objectContaining({ code: 'E_DEPLOY_SETTINGS', message: expect.stringContaining('models/kustomization/model.yaml') }),
+    );
+    expect(renderPins(input({ kustomization: { retired: true, versions: [] } }, files)).files).toEqual([]);
+  });
+
   it('shows the change as a unified diff (planSync, what the gate displays)', () => {
     const files = applied({}, renderPins(input({ 'fraud-detector': fraud })));
     const { diff, changes } = planSync(input({ 'fraud-detector': { deploy: {}, versions: [{ stage: 'Archived' }, { stage: 'Production' }] } }, files));

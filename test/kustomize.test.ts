@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Namespace } from 'kubernetes-models/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -14,11 +15,17 @@ import { tempDir, write } from './helpers/pin-registry.js';
 const ROOT = join(import.meta.dirname, '..');
 const TEMPLATE = join(ROOT, 'registry-template');
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+// ajv-formats is CommonJS: under Node's ESM interop the default import is the plugin itself.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
 
 function crdValidator(file: string, version: string): ValidateFunction {
   const crd = parse(readFileSync(join(ROOT, 'test/fixtures/crds', file), 'utf8'));
   const schema = crd.spec.versions.find((v: { name: string }) => v.name === version).schema.openAPIV3Schema;
-  return new Ajv({ strict: false, allErrors: true }).compile(schema);
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats(ajv);
+  // Kubernetes' OpenAPI integer formats: the schema's `type: integer` already checks them.
+  for (const f of ['int32', 'int64']) ajv.addFormat(f, true);
+  return ajv.compile(schema);
 }
 
 function kustomize(dir: string): Array<Record<string, any>> {
@@ -119,6 +126,10 @@ describe('a synced registry with a custom server', () => {
       { name: 'MODEL_SHA256', value: parse(v1).artifact.sha256 },
     ]);
     new Deployment(d as never).validate();
+    // Everything else the environment renders validates too: the pinned InferenceService and the Namespace.
+    expect(docs.map((x) => x.kind).sort()).toEqual(['Deployment', 'InferenceService', 'Namespace']);
+    expectValid(isvc, docs.find((x) => x.kind === 'InferenceService'));
+    new Namespace(docs.find((x) => x.kind === 'Namespace') as never).validate();
     // The selector must not carry the version: it is immutable, a new pin must roll pods, not fail.
     expect(Object.keys(d.spec.selector.matchLabels)).toEqual(['modelgate.dev/model']);
     // A broken core object is caught by the same validation.
@@ -127,3 +138,38 @@ describe('a synced registry with a custom server', () => {
     expect(() => new Deployment(broken as never).validate()).toThrow();
   });
 });
+
+describe('an environment configured beyond the defaults', () => {
+  it('a third environment at its own path and namespace renders through kustomize and validates', async () => {
+    const dir = tempDir('third-env');
+    cpSync(TEMPLATE, dir, { recursive: true });
+    const config = readFileSync(join(dir, 'modelgate.yaml'), 'utf8');
+    const line = '  production: {stage: Production, path: deploy/production, namespace: models}\n';
+    expect(config).toContain(line);
+    write(dir, 'modelgate.yaml', config.replace(line, `${line}  eu-canary: {stage: Staging, path: clusters/eu/canary, namespace: models-canary}\n`));
+    const before = Object.fromEntries(['production', 'staging'].flatMap((e) => ['kustomization', 'fraud-detector'].map((f) => [`${e}/${f}`, readFileSync(join(dir, `deploy/${e}/${f}.yaml`), 'utf8')])));
+    const r = await cli(['--registry', dir, 'sync']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('fraud-detector eu-canary v2 (new pin)');
+    // The two environments that were in sync are left alone, byte for byte.
+    for (const [f, text] of Object.entries(before)) expect(readFileSync(join(dir, `deploy/${f}.yaml`), 'utf8'), f).toBe(text);
+    const docs = kustomize(join(dir, 'clusters/eu/canary'));
+    const s = docs.find((d) => d.kind === 'InferenceService')!;
+    expect(s.metadata.namespace).toBe('models-canary');
+    expect(s.spec.predictor.model.storageUri).toBe(servedStaging().artifact.uri);
+    expect(s.metadata.annotations['modelgate.dev/sha256']).toBe(servedStaging().artifact.sha256);
+    expectValid(isvc, s);
+    const ns = docs.filter((d) => d.kind === 'Namespace');
+    expect(ns.map((n) => n.metadata.name)).toEqual(['models-canary']);
+    for (const n of ns) new Namespace(n as never).validate();
+    expect((await cli(['--registry', dir, 'sync', '--check'])).code).toBe(0);
+  });
+});
+
+function servedStaging(): { artifact: { uri: string; sha256: string } } {
+  return [1, 2]
+    .map((n) => parse(readFileSync(join(TEMPLATE, `models/fraud-detector/versions/${n}.yaml`), 'utf8')))
+    .filter((v) => v.stage === 'Staging')
+    .sort((a, b) => b.version - a.version)[0];
+}

@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { runCli } from '../src/cli/main.js';
 import { syncAndPush } from '../src/deploy/apply.js';
+import { readPinInput } from '../src/deploy/input.js';
+import { planSync } from '../src/deploy/plan.js';
+import { gateSidesFromGit } from '../src/gate/from-git.js';
 import { GitRepo } from '../src/git/repo.js';
 import { serveGitHttp, type GitHttpServer } from '../src/local/git-http-backend.js';
 import { git, gitAsync, initRepo, modelVersion, tempDir, write, writeModel, writeRegistry, type ModelSpec } from './helpers/pin-registry.js';
@@ -255,6 +258,72 @@ describe('sync --push against a remote over git http-backend', () => {
     expect(result.status).toBe('pushed');
     const { dir } = await remoteLog(url);
     expect(versionOf(join(dir, 'registry'), 'production', 'fraud-detector')).toBe('1');
+  });
+
+  it('gives up after the bounded attempts when main keeps moving, without forcing or losing a merge', async () => {
+    const url = await remoteRegistry({ 'fraud-detector': fraud, scorer });
+    await merge(url, 'promote fraud', (d) => setStage(d, 'fraud-detector', 2, 'Production'));
+    const others: string[] = [];
+    const attempts: number[] = [];
+    const run = syncAndPush({
+      repo: new GitRepo(await clone(url)),
+      maxAttempts: 2,
+      beforePush: async (_c, attempt) => {
+        attempts.push(attempt);
+        const n = others.length + 2;
+        others.push(await merge(url, `scorer v${n}`, (d) => write(d, `models/scorer/versions/${n}.yaml`, stringify(modelVersion('scorer', n, { stage: 'None' })))));
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: 'E_SYNC_CONTENDED', exit: 3, data: { attempts: 2 } });
+    expect(attempts).toEqual([1, 2]);
+    const { dir, log } = await remoteLog(url);
+    expect(log.filter((l) => l.startsWith('modelgate[bot]'))).toEqual([]);
+    for (const c of others) expect(git(dir, 'merge-base', '--is-ancestor', c, 'HEAD')).toBe('');
+    expect(git(dir, 'rev-parse', 'HEAD').trim()).toBe(others.at(-1));
+    // The next sync catches up.
+    expect(await syncAndPush({ repo: new GitRepo(await clone(url)) })).toMatchObject({ status: 'pushed', attempts: 1 });
+  });
+
+  it('the deploy diff the gate shows for a pull request is exactly what the sync after its merge commits', async () => {
+    const url = await remoteRegistry({ 'fraud-detector': fraud, scorer }, (seed) => {
+      // Hand edits the platform team made: both must survive, and the gate must show them unchanged.
+      write(seed, 'deploy/production/kustomization.yaml', '# ours\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - "netpol.yaml" # first\n  - fraud-detector.yaml\n  - scorer.yaml\n');
+    });
+    // The pull request: promote fraud-detector v2, a new deployed model, scorer retired.
+    const dev = await clone(url);
+    git(dev, 'checkout', '-q', '-b', 'promote');
+    setStage(dev, 'fraud-detector', 1, 'Archived');
+    setStage(dev, 'fraud-detector', 2, 'Production');
+    writeModel(dev, 'aaa', { deploy: { modelFormat: 'onnx' }, versions: [{ stage: 'Production', format: 'onnx' }] });
+    write(dev, 'models/scorer/model.yaml', readFileSync(join(dev, 'models/scorer/model.yaml'), 'utf8') + 'retired: true\n');
+    git(dev, 'add', '-A');
+    git(dev, 'commit', '-qm', 'promote');
+    const headSha = git(dev, 'rev-parse', 'HEAD').trim();
+    const baseSha = git(dev, 'rev-parse', 'origin/main').trim();
+
+    // What the Action's check computes (src/action/main.ts deployDiff): the head's models with the base's config and deploy files.
+    const sides = await gateSidesFromGit(new GitRepo(dev), baseSha, headSha);
+    const gate = planSync(await readPinInput(sides.head, { registry: await sides.base.config(), deployFrom: sides.base.source }));
+    expect(gate.diff).toContain('+  - aaa.yaml\n');
+    expect(gate.diff).toContain('-  - scorer.yaml\n');
+
+    git(dev, 'checkout', '-q', 'main');
+    git(dev, 'merge', '-q', '--no-ff', '-m', 'Merge pull request #3 from acme/promote', 'promote');
+    await gitAsync(dev, 'push', '-q', 'origin', 'main');
+    const merged = git(dev, 'rev-parse', 'HEAD').trim();
+    const result = await syncAndPush({ repo: new GitRepo(await clone(url)) });
+    expect(result.status).toBe('pushed');
+    expect(result.diff).toBe(gate.diff);
+    expect(result.changes).toEqual(gate.changes);
+    const { dir } = await remoteLog(url);
+    expect(git(dir, 'diff', '--name-only', merged, result.commit!).trim().split('\n')).toEqual(gate.files.map((f) => f.path));
+    for (const f of gate.files) {
+      if (f.after === null) expect(() => statSync(join(dir, f.path))).toThrow();
+      else expect(readFileSync(join(dir, f.path), 'utf8')).toBe(f.after);
+    }
+    expect(readFileSync(join(dir, 'deploy/production/kustomization.yaml'), 'utf8')).toBe(
+      '# ours\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - "netpol.yaml" # first\n  - fraud-detector.yaml\n  - aaa.yaml\n',
+    );
   });
 
   it('fails with exit 3 when the remote is unreachable', async () => {

@@ -117,6 +117,28 @@ describe('deliverEvents', () => {
     }
   });
 
+  it('reads Retry-After as an HTTP date too, and never waits longer than the cap', async () => {
+    const now = new Date('2026-11-27T10:00:00Z');
+    const replies = [
+      { status: 503, headers: { 'retry-after': new Date(now.getTime() + 5000).toUTCString() } },
+      { status: 429, headers: { 'retry-after': '86400' } },
+      { status: 502 },
+      { status: 200 },
+    ];
+    const r = await receiver((n) => replies[n - 1]!);
+    const waits: number[] = [];
+    try {
+      const [report] = await deliverEvents([{ url: r.url }], [event], { now: () => now, maxDelayMs: 30_000, baseDelayMs: 500, sleep: async (ms) => void waits.push(ms) });
+      expect(report).toMatchObject({ ok: true, attempts: 4 });
+      expect(waits.slice(0, 2)).toEqual([5000, 30_000]);
+      // No Retry-After: jittered exponential backoff, below base × 2^(attempt-1).
+      expect(waits[2]).toBeGreaterThanOrEqual(0);
+      expect(waits[2]).toBeLessThan(500 * 4);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('gives up after the bounded attempts and reports without throwing; 4xx is not retried', async () => {
     const down = await receiver(() => ({ status: 503 }));
     const bad = await receiver(() => ({ status: 400 }));

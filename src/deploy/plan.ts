@@ -1,9 +1,10 @@
 import { posix } from 'node:path';
 import { structuredPatch } from 'diff';
 import { parse } from 'yaml';
+import { ExitCode, ModelgateError } from '../errors.js';
 import type { Model, ModelVersion, Registry } from '../manifest/types.js';
 import { addResources, newKustomization, removeResource } from './kustomization.js';
-import { environmentsOf, kindOf, pinnedScalars, pinnedVersion, renderResource, resourceKind, type Environment } from './render.js';
+import { BASE_PATH, environmentsOf, kindOf, pinnedScalars, pinnedVersion, renderResource, resourceKind, type Environment } from './render.js';
 import { editError, setScalars } from './yaml-splice.js';
 
 /** One model as `renderPins` needs it: its settings and its versions (any order). */
@@ -47,8 +48,9 @@ export interface SyncPlan {
   changes: PinChange[];
 }
 
-export const BASE_KUSTOMIZATION = 'deploy/base/kustomization.yaml';
+export const BASE_KUSTOMIZATION = `${BASE_PATH}/kustomization.yaml`;
 
+const KUSTOMIZATION_NAME = 'kustomization';
 const pinFile = (env: Environment, model: string) => `${env.path}/${model}.yaml`;
 const kustomizationFile = (env: Environment) => `${env.path}/kustomization.yaml`;
 
@@ -57,7 +59,7 @@ export function pinInputPaths(registry: Registry, models: Model[]): string[] {
   const paths = [BASE_KUSTOMIZATION];
   for (const env of environmentsOf(registry)) {
     paths.push(kustomizationFile(env));
-    for (const m of models) if (m.deploy || m.retired) paths.push(pinFile(env, m.name));
+    for (const m of models) if ((m.deploy || m.retired) && m.name !== KUSTOMIZATION_NAME) paths.push(pinFile(env, m.name));
   }
   return paths;
 }
@@ -92,6 +94,15 @@ export function renderPins(input: PinInput): SyncPlan {
     const listed: string[] = [];
     const retired: string[] = [];
     for (const { model, versions } of models) {
+      // Its pin would be the environment's kustomization.yaml: never written, never deleted.
+      if (model.name === KUSTOMIZATION_NAME) {
+        if (model.retired || !model.deploy) continue;
+        throw new ModelgateError(
+          'E_DEPLOY_SETTINGS',
+          `models/${model.name}/model.yaml: a model named ${KUSTOMIZATION_NAME} cannot be deployed: its pin ${pinFile(env, model.name)} is the environment's kustomization file`,
+          ExitCode.content,
+        );
+      }
       const path = pinFile(env, model.name);
       const entry = `${model.name}.yaml`;
       const before = input.files.get(path);

@@ -24,14 +24,25 @@ export const ANNOTATION_SHA256 = 'modelgate.dev/sha256';
 export const ANNOTATION_VERSION = 'modelgate.dev/version';
 export const ANNOTATION_URI = 'modelgate.dev/artifact-uri';
 
-/** The environments of a registry, in `modelgate.yaml` order; paths are checked to stay inside it. */
+/** The shared kustomize base: never an environment's folder, `sync` does not edit it. */
+export const BASE_PATH = 'deploy/base';
+
+/**
+ * The environments of a registry, in `modelgate.yaml` order; paths are checked to stay inside it,
+ * to differ from each other (two environments writing one folder would overwrite each other's
+ * pins on every sync) and to leave the shared base alone.
+ */
 export function environmentsOf(registry: Registry): Environment[] {
   if (!registry.environments) return DEFAULT_ENVIRONMENTS;
+  const owner = new Map<string, string>();
   return Object.entries(registry.environments).map(([name, e]) => {
     const path = posix.normalize(e.path).replace(/\/$/, '');
-    if (posix.isAbsolute(path) || path === '.' || path.split('/').includes('..')) {
-      throw new ModelgateError('E_ENVIRONMENT_PATH', `modelgate.yaml: environments.${name}.path ${JSON.stringify(e.path)} must be a folder inside the registry`, ExitCode.content);
-    }
+    const refuse = (why: string) =>
+      new ModelgateError('E_ENVIRONMENT_PATH', `modelgate.yaml: environments.${name}.path ${JSON.stringify(e.path)} ${why}`, ExitCode.content);
+    if (posix.isAbsolute(path) || path === '.' || path.split('/').includes('..')) throw refuse('must be a folder inside the registry');
+    if (path === BASE_PATH) throw refuse(`is the shared base ${BASE_PATH}, which sync never edits`);
+    if (owner.has(path)) throw refuse(`is also environments.${owner.get(path)}.path`);
+    owner.set(path, name);
     return { name, stage: e.stage, path, ...(e.namespace ? { namespace: e.namespace } : {}) };
   });
 }
