@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
@@ -55,6 +55,9 @@ describe('lineage parsing (pure)', () => {
   it('drops credentials from repository URLs and parses --code and --dataset', () => {
     expect(publicRepositoryUrl('https://x-access-token:ghs_secret@github.com/acme/fraud.git')).toBe('https://github.com/acme/fraud');
     expect(publicRepositoryUrl('git@github.com:acme/fraud.git')).toBe('https://github.com/acme/fraud');
+    expect(publicRepositoryUrl('https://oauth2:glpat-abc@gitlab.com/g/sub/p.git')).toBe('https://gitlab.com/g/sub/p');
+    expect(publicRepositoryUrl('ssh://git:token@github.com:22/acme/fraud.git')).toBe('https://github.com/acme/fraud');
+    expect(publicRepositoryUrl('https://ghp_onlytoken@github.com/acme/fraud')).toBe('https://github.com/acme/fraud');
     expect(parseCodeSpec(`https://github.com/acme/fraud@${'a'.repeat(40)}`)).toEqual({ repository: 'https://github.com/acme/fraud', commit: 'a'.repeat(40) });
     expect(() => parseCodeSpec('https://github.com/acme/fraud@main')).toThrow(/40-hex/);
     expect(parseDatasetSpec('id=txn,uri=s3://d/t.parquet')).toEqual({ id: 'txn', uri: 's3://d/t.parquet' });
@@ -184,6 +187,87 @@ describe('modelgate register (file:// store)', () => {
     expect(existsSync(join(reg, 'models'))).toBe(false);
     expect(existsSync(new URL(storage.uri).pathname + '/fraud')).toBe(false);
     expect(m.bytes.length).toBe(100);
+  });
+
+  it('--code auto records a dirty tree with credentials dropped; GitLab CI and a hashed dataset land in the manifest', async () => {
+    const reg = makeRegistry(fileStorage());
+    const work = tempDir('mg-train-');
+    git(work, 'init', '-q', '-b', 'main');
+    git(work, 'remote', 'add', 'origin', 'https://oauth2:glpat-Secr3tToken@gitlab.example.com/ml/fraud.git');
+    writeFileSync(join(work, 'train.py'), 'print(1)\n');
+    git(work, 'add', '-A');
+    git(work, '-c', 'user.name=x', '-c', 'user.email=x@x', 'commit', '-q', '-m', 'train');
+    writeFileSync(join(work, 'train.py'), 'print(2)\n');
+    const data = randomFile(work, 'txn.parquet', 4321);
+    randomFile(work, 'model.pt', 1000);
+    const gitlab = { GITLAB_CI: 'true', CI_PIPELINE_ID: '4242', CI_JOB_URL: 'https://gitlab.example.com/ml/fraud/-/jobs/99' };
+    const r = await cli(work, ['--registry', reg, 'register', 'fraud', 'model.pt', '--code', 'auto', '--dataset', 'id=txn,path=txn.parquet', '--json'], gitlab);
+    expect(r.code, r.stderr).toBe(0);
+    const text = readFileSync(join(reg, 'models/fraud/versions/1.yaml'), 'utf8');
+    expect(text).not.toContain('glpat-Secr3tToken');
+    expect(text).not.toContain('oauth2');
+    expect(parse(text).lineage).toEqual({
+      code: { repository: 'https://gitlab.example.com/ml/fraud', commit: git(work, 'rev-parse', 'HEAD').trim(), dirty: true },
+      data: [{ id: 'txn', sha256: sha256(data.bytes) }],
+      run: { id: '4242', url: 'https://gitlab.example.com/ml/fraud/-/jobs/99', system: 'gitlab-ci' },
+    });
+    // Outside a git repository, --code auto is refused before any upload.
+    const bare = tempDir('mg-nogit-');
+    randomFile(bare, 'model.pt', 10);
+    const outside = await cli(bare, ['--registry', reg, 'register', 'other', 'model.pt', '--code', 'auto']);
+    expect(outside.code).toBe(2);
+    expect(outside.stderr).toMatch(/--code auto: .* is not inside a git repository/);
+    expect(existsSync(join(reg, 'models/other'))).toBe(false);
+  });
+
+  it('metric and dataset errors name the key: command-line values exit 2, file contents exit 1, nothing stored', async () => {
+    const storage = fileStorage();
+    const reg = makeRegistry(storage);
+    randomFile(reg, 'm.onnx', 100);
+    writeFileSync(join(reg, 'huge.json'), '{"auc": 0.9, "loss": 1e999}');
+    writeFileSync(join(reg, 'text.json'), '{"auc": "high"}');
+    writeFileSync(join(reg, 'null.json'), '{"recall": null}');
+    const cases: Array<[string[], number, RegExp]> = [
+      [['--metric', 'auc=NaN'], 2, /auc must be a finite number/],
+      [['--metrics', 'f1=inf'], 2, /f1 must be a finite number/],
+      [['--metric', 'auc='], 2, /auc must be a finite number/],
+      [['--metrics', 'huge.json'], 1, /metric "loss" is Infinity; metrics must be finite numbers/],
+      [['--metrics', 'text.json'], 1, /metric "auc" is "high"/],
+      [['--metrics', 'null.json'], 1, /metric "recall" is null/],
+      [['--dataset', 'id=txn,path=missing.parquet'], 2, /--dataset txn: cannot read missing.parquet/],
+      [['--dataset', 'id=txn,sha256=XYZ'], 2, /sha256 must be 64 lowercase hex/],
+    ];
+    for (const [extra, code, message] of cases) {
+      const r = await cli(reg, ['register', 'fraud', 'm.onnx', ...extra]);
+      expect(r.code, extra.join(' ')).toBe(code);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n'), extra.join(' ')).toHaveLength(1);
+    }
+    const j = await cli(reg, ['register', 'fraud', 'm.onnx', '--metrics', 'text.json', '--json']);
+    expect(j.json.error).toMatchObject({ code: 'E_METRIC_VALUE', key: 'auc' });
+    expect(existsSync(join(reg, 'models'))).toBe(false);
+    expect(existsSync(new URL(storage.uri).pathname + '/fraud')).toBe(false);
+  });
+
+  it('the same bytes registered again on the file store write nothing: no staging, the object untouched', async () => {
+    const storage = fileStorage();
+    const root = new URL(storage.uri).pathname;
+    const reg = makeRegistry(storage);
+    const m = randomFile(tempDir(), 'model.onnx', 300_000);
+    const dir = tempDir('mg-mlflow-');
+    writeFileSync(join(dir, 'MLmodel'), 'flavors: {}\n');
+    randomFile(dir, 'model.pkl', 2000);
+    for (const [model, src] of [['one', m.path], ['many', dir]] as const) {
+      const first = await cli(reg, ['register', model, src, '--json']);
+      expect(first.code, first.stderr).toBe(0);
+      const objects = readdirSync(join(root, model, 'sha256'), { recursive: true }).map(String).sort();
+      const stamp = (p: string) => { const s = statSync(p); return [s.ino, s.mtimeMs, s.ctimeMs, s.nlink]; };
+      const before = [stamp(join(root, model, '.uploads')), ...objects.map((o) => stamp(join(root, model, 'sha256', o)))];
+      const second = await cli(reg, ['register', model, src, '--json']);
+      expect(second.json).toMatchObject({ version: 2, reused: true, uri: first.json.uri });
+      expect(readdirSync(join(root, model, 'sha256'), { recursive: true }).map(String).sort()).toEqual(objects);
+      expect([stamp(join(root, model, '.uploads')), ...objects.map((o) => stamp(join(root, model, 'sha256', o)))]).toEqual(before);
+    }
   });
 
   it('--dry-run prints the manifest it would write and changes nothing', async () => {

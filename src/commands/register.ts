@@ -6,11 +6,11 @@ import { runFromEnv } from '../lineage/ci.js';
 import { codeFromWorkingDirectory, parseCodeSpec, type CodeLineage } from '../lineage/code.js';
 import { parseDatasetSpec, resolveDataset } from '../lineage/dataset.js';
 import { parseFramework, parseMetrics, parseParams } from '../lineage/values.js';
-import { FORMATS, type ArtifactFormat, type Lineage, type Model, type Stage } from '../manifest/types.js';
+import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type Stage } from '../manifest/types.js';
 import { assertModelName, modelFile, parseStage, versionFile, versionsDir } from '../registry/layout.js';
 import { assertValidModel, assertValidVersion, buildVersion, nextVersion, renderModel, renderVersion, type VersionDraft } from '../registry/new-version.js';
 import { publish } from '../registry/publish.js';
-import { openRegistry } from '../registry/snapshot.js';
+import { openRegistry, type RegistrySnapshot } from '../registry/snapshot.js';
 import { GitTreeSource, type RegistrySource } from '../registry/source.js';
 import { submitChange } from '../promote/submit.js';
 import { parseRepository } from '../github/client.js';
@@ -93,7 +93,8 @@ export const run: Command = async (ctx) => {
     const store = await openStore(config.storage, ctx.env);
     try {
       await store.preflight();
-      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n) });
+      const known = await knownArtifacts(snapshot, model, source.size);
+      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known });
     } finally {
       store.close();
     }
@@ -242,6 +243,25 @@ async function pendingRegistrations(repo: GitRepo, model: string, remote = 'orig
   if (r.code !== 0) return new Set();
   const pattern = new RegExp(`\trefs/heads/modelgate/${model}-v([1-9][0-9]{0,8})-register$`);
   return new Set(r.stdout.split('\n').map((line) => pattern.exec(line)?.[1]).filter((n): n is string => n !== undefined).map(Number));
+}
+
+/**
+ * Artifacts already recorded for `model` with a total size of `size`: the candidates for
+ * registering the same bytes again without uploading them. Manifest texts are filtered for the
+ * number before any is parsed, and a manifest that does not load is just not a candidate.
+ */
+async function knownArtifacts(snapshot: RegistrySnapshot, model: string, size: number): Promise<Artifact[]> {
+  const numbers = await snapshot.versionNumbers(model);
+  const paths = numbers.map((n) => versionFile(model, n));
+  const texts = snapshot.source.readFiles ? await snapshot.source.readFiles(paths) : await Promise.all(paths.map((p) => snapshot.source.readFile(p)));
+  const mentions = new RegExp(`size"?\\s*:\\s*${size}(?![0-9.])`);
+  const out: Artifact[] = [];
+  for (const [i, text] of texts.entries()) {
+    if (text === undefined || !mentions.test(text)) continue;
+    const v = await snapshot.version(model, numbers[i]!).catch(() => undefined);
+    if (v?.artifact.size === size) out.push(v.artifact);
+  }
+  return out;
 }
 
 /** --dry-run: the digest and the URI the artifact would get, without writing to the store. */

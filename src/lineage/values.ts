@@ -26,7 +26,7 @@ export function parseMetrics(args: readonly string[], read: ReadText): Record<st
     }
     for (const [k, v] of Object.entries(readJsonObject(arg, read, '--metrics'))) {
       if (typeof v !== 'number' || !Number.isFinite(v)) {
-        throw new ModelgateError('E_METRIC_VALUE', `${arg}: metric ${JSON.stringify(k)} is ${JSON.stringify(v)}; metrics must be finite numbers`, ExitCode.content, { key: k });
+        throw new ModelgateError('E_METRIC_VALUE', `${arg}: metric ${JSON.stringify(k)} is ${typeof v === 'number' ? String(v) : JSON.stringify(v)}; metrics must be finite numbers`, ExitCode.content, { key: k });
       }
       out[checkKey(k, arg)] = v;
     }

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
-import type { ArtifactFile } from '../manifest/types.js';
-import { directoryDigest, walkDirectory, type LocalFile } from './digest.js';
+import type { Artifact, ArtifactFile } from '../manifest/types.js';
+import { directoryDigest, hashFile, walkDirectory, type LocalFile } from './digest.js';
+import { hashObject } from './fetch.js';
 import { artifactUri, assertArtifactName, contentKey } from './layout.js';
 import type { ArtifactStore, StagedUpload } from './store.js';
 
@@ -20,6 +21,12 @@ export interface StoredArtifact {
 export interface PutOptions {
   /** Called with the number of bytes read each time the read moves on. */
   onBytes?: (n: number) => void;
+  /**
+   * Artifacts the registry already records for this model. When one has the local source's
+   * shape (same name and size, or the same file list and sizes), the source is hashed first and,
+   * if the digest matches and the store still holds those bytes, nothing is uploaded at all.
+   */
+  known?: readonly Artifact[];
 }
 
 /** What a local path holds: one file or a folder, with the total bytes (for progress). */
@@ -44,6 +51,11 @@ export async function describeSource(path: string): Promise<{ kind: 'file'; size
  */
 export async function putArtifact(store: ArtifactStore, model: string, localPath: string, options: PutOptions = {}): Promise<StoredArtifact> {
   const source = await describeSource(localPath);
+  const reused = await reuseKnown(store, model, localPath, source, options.known ?? []);
+  if (reused) {
+    options.onBytes?.(reused.size);
+    return reused;
+  }
   const uploadId = randomUUID();
   const staged: Array<{ path: string; upload: StagedUpload }> = [];
   try {
@@ -78,6 +90,48 @@ export async function putArtifact(store: ArtifactStore, model: string, localPath
   } finally {
     await Promise.all(staged.map((s) => s.upload.discard().catch(() => {})));
   }
+}
+
+/**
+ * The same bytes registered again: found without uploading. Only a source shaped like a known
+ * artifact is hashed up front (an extra read only when name and sizes already coincide, which in
+ * practice means the same model file); otherwise the one-read upload path is taken unchanged.
+ */
+async function reuseKnown(
+  store: ArtifactStore,
+  model: string,
+  localPath: string,
+  source: Awaited<ReturnType<typeof describeSource>>,
+  known: readonly Artifact[],
+): Promise<StoredArtifact | undefined> {
+  if (source.kind === 'file') {
+    const candidates = known.filter((a) => !a.files && a.size === source.size && a.uri.endsWith(`/${source.name}`));
+    if (candidates.length === 0) return undefined;
+    const { sha256, size } = await hashFile(localPath);
+    if (size !== source.size || !candidates.some((a) => a.sha256 === sha256)) return undefined;
+    const key = contentKey(model, sha256, source.name);
+    if (!(await holds(store, key, sha256, size))) return undefined;
+    return { uri: artifactUri(store.location, key), sha256, size, reused: true };
+  }
+  const shape = (files: readonly { path: string; size: number }[]) => files.map((f) => `${f.size} ${f.path}`).sort().join('\n');
+  const local = shape(source.files);
+  const candidates = known.filter((a) => a.files && shape(a.files) === local);
+  if (candidates.length === 0) return undefined;
+  const files: ArtifactFile[] = [];
+  for (const f of source.files) files.push({ path: f.path, ...(await hashFile(f.absolute)) });
+  const digest = directoryDigest(files);
+  if (!candidates.some((a) => a.sha256 === digest)) return undefined;
+  for (const f of files) if (!(await holds(store, contentKey(model, digest, f.path), f.sha256, f.size))) return undefined;
+  return { uri: artifactUri(store.location, contentKey(model, digest, '')), sha256: digest, size: files.reduce((n, f) => n + f.size, 0), files, reused: true };
+}
+
+/** Whether `key` holds exactly these bytes: by the recorded sha256 when the store keeps one, else by reading it back. */
+async function holds(store: ArtifactStore, key: string, sha256: string, size: number): Promise<boolean> {
+  const found = await store.stat(key);
+  if (!found || found.size !== size) return false;
+  if (found.sha256 !== undefined) return found.sha256 === sha256;
+  const actual = await hashObject(store, key);
+  return actual.sha256 === sha256 && actual.size === size;
 }
 
 async function verifyStored(store: ArtifactStore, key: string, size: number): Promise<void> {

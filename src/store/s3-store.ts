@@ -38,6 +38,8 @@ const COPY_PARTS = 16;
 const COPY_QUEUE = 8;
 const MIN_COPY_PART = 16 * 1024 * 1024;
 const MAX_COPY_PART = 5 * 1024 ** 3;
+/** Most bytes of small staged files held in memory at once (the rest wait in staging keys). */
+export const MEMORY_BUDGET = 64 * 1024 * 1024;
 
 /**
  * AWS S3 and S3-compatible stores (MinIO, Ceph, OpenStack Swift, R2).
@@ -56,6 +58,8 @@ export class S3Store implements ArtifactStore {
   private readonly endpoint: string | undefined;
   /** Swift's s3api answers 501 to conditional writes; remembered so we ask only once. */
   private conditionalWrites = true;
+  /** Bytes of staged small files held in memory until their commit or discard. */
+  private held = 0;
 
   constructor(
     readonly location: Extract<StoreLocation, { scheme: 's3' }>,
@@ -103,7 +107,7 @@ export class S3Store implements ArtifactStore {
   }
 
   async preflight(): Promise<void> {
-    await this.send(`access to bucket ${this.location.bucket}`, () => this.client.send(new HeadBucketCommand({ Bucket: this.location.bucket })));
+    await this.send(`checking access to bucket ${this.location.bucket}`, () => this.client.send(new HeadBucketCommand({ Bucket: this.location.bucket })));
   }
 
   async stage(localFile: string, options: StageOptions): Promise<StagedUpload> {
@@ -112,16 +116,35 @@ export class S3Store implements ArtifactStore {
     const source = createReadStream(localFile, { highWaterMark: 1 << 20 });
     const hashing = new HashingStream(options.onBytes);
     source.on('error', (e) => hashing.destroy(e));
-    const body = source.pipe(hashing);
+    const piped = source.pipe(hashing);
     // Small file: one part at most, so it is held in memory and PUT straight to its final key.
     const chunks: Buffer[] = [];
     let bytes = 0;
-    for await (const chunk of body) {
+    for await (const chunk of piped) {
       chunks.push(chunk as Buffer);
       bytes += (chunk as Buffer).length;
       if (bytes > PART_SIZE) throw new ModelgateError('E_SOURCE_CHANGED', `${localFile} grew while it was being read`, ExitCode.content);
     }
-    return this.inMemory(Buffer.concat(chunks), hashing.digest());
+    const body = Buffer.concat(chunks);
+    const sha256 = hashing.digest();
+    // A directory's small files all wait for the directory digest: beyond the budget they wait
+    // in staging instead of in memory, so a folder of many small files stays bounded too.
+    if (this.held + body.length > MEMORY_BUDGET) return this.spill(body, sha256, options);
+    this.held += body.length;
+    let released = false;
+    const release = () => {
+      if (!released) this.held -= body.length;
+      released = true;
+    };
+    const staged = this.inMemory(body, sha256);
+    return { ...staged, discard: async () => release() };
+  }
+
+  /** A small file written to its staging key, to be copied to its content key by `commit`. */
+  private async spill(body: Buffer, sha256: string, options: StageOptions): Promise<StagedUpload> {
+    const staging = this.key(stagingKey(options.model, options.uploadId, options.path));
+    await this.send(`uploading ${options.path}`, () => this.client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: staging, Body: body, ContentLength: body.length })));
+    return this.stagedAt(staging, sha256, body.length, options.path);
   }
 
   private inMemory(bytes: Buffer, sha256: string): StagedUpload {
@@ -182,18 +205,21 @@ export class S3Store implements ArtifactStore {
     } finally {
       await file.close();
     }
-    const { sha256, size } = read;
+    return this.stagedAt(staging, read.sha256, read.size, options.path);
+  }
+
+  private stagedAt(staging: string, sha256: string, size: number, path: string): StagedUpload {
     return {
       sha256,
       size,
       commit: async (key) => {
         const existing = await this.compareExisting(key, sha256, size);
         if (existing) return existing;
-        await this.send(`copying ${options.path} to ${key}`, () => this.copy(staging, this.key(key), size, sha256));
+        await this.send(`copying ${path} to ${key}`, () => this.copy(staging, this.key(key), size, sha256));
         return 'created';
       },
-      discard: () => this.send(`removing the staging copy of ${options.path}`, async () => {
-        await this.client.send(new DeleteObjectCommand({ Bucket, Key: staging }));
+      discard: () => this.send(`removing the staging copy of ${path}`, async () => {
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging }));
       }),
     };
   }
@@ -282,7 +308,7 @@ export class S3Store implements ArtifactStore {
   }
 
   async presignGet(key: string, seconds: number): Promise<string> {
-    return this.send('presigning', () => getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }), { expiresIn: seconds }));
+    return this.send(`presigning ${key}`, () => getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }), { expiresIn: seconds }));
   }
 
   close(): void {
@@ -308,12 +334,12 @@ export function s3Error(e: unknown, action: string, bucket: string, endpoint: st
   const where = endpoint ? redactUrl(endpoint) : 'AWS S3';
   const code = err?.code ?? err?.cause?.code;
   if (name === 'CredentialsProviderError') {
-    return new ModelgateError('E_S3_CREDENTIALS', `no AWS credentials found for ${action} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a web identity)`, ExitCode.service);
+    return new ModelgateError('E_S3_CREDENTIALS', `no AWS credentials found while ${action} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a web identity)`, ExitCode.service);
   }
   if (['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'InvalidSecurity'].includes(name) || status === 403 || status === 401) {
-    return new ModelgateError('E_S3_CREDENTIALS', `S3 at ${where} refused the credentials for ${action} (${name === 'Unknown' ? `HTTP ${status}` : name}): check the access key and secret, or the bucket's permissions`, ExitCode.service, { status });
+    return new ModelgateError('E_S3_CREDENTIALS', `S3 at ${where} refused the credentials while ${action} (${name === 'Unknown' ? `HTTP ${status}` : name}): check the access key and secret, or the bucket's permissions`, ExitCode.service, { status });
   }
-  if (name === 'NoSuchBucket' || (status === 404 && action.startsWith('access to bucket'))) {
+  if (name === 'NoSuchBucket' || (status === 404 && action.startsWith('checking access to bucket'))) {
     return new ModelgateError('E_S3_NO_BUCKET', `bucket ${bucket} does not exist at ${where}`, ExitCode.service, { bucket });
   }
   if ((code && NETWORK_CODES.has(code)) || name === 'TimeoutError' || name === 'RequestTimeout' || (status === undefined && /socket|network|connect|ECONN|EPIPE|timed? ?out/i.test(err?.message ?? ''))) {

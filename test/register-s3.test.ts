@@ -1,0 +1,270 @@
+// register / pull / verify through the CLI against the loopback S3 server (test/global-setup.ts),
+// with an HTTP proxy in between that records every request and can inject failures.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { dirname, join } from 'node:path';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MEMORY_BUDGET, PART_SIZE } from '../src/store/s3-store.js';
+import { cli, makeRegistry, randomFile, sha256, tempDir } from './helpers/artifacts.js';
+import { createTestBucket, s3Config, s3TestClient } from './helpers/s3.js';
+
+const cfg = s3Config();
+const env = { AWS_ACCESS_KEY_ID: cfg.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.secretAccessKey, AWS_REGION: cfg.region };
+
+interface Seen {
+  method: string;
+  url: string;
+}
+
+/**
+ * A loopback HTTP proxy in front of the S3 server that records each request (method and path
+ * with query). `refuse(req)` answers a request with an S3 error instead of forwarding it.
+ */
+async function recordingProxy(target: URL, refuse?: (req: IncomingMessage) => boolean): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
+  const seen: Seen[] = [];
+  const server: Server = createServer((req, res) => {
+    seen.push({ method: req.method!, url: req.url! });
+    if (refuse?.(req)) {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(400, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code><Message>injected</Message></Error>');
+      });
+      return;
+    }
+    const up = request({ host: target.hostname, port: Number(target.port), method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode!, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
+
+/** Requests that write bytes or objects: PUT (objects, parts, copies) and POST (multipart create/complete). */
+const writes = (seen: Seen[]) => seen.filter((s) => s.method === 'PUT' || s.method === 'POST');
+
+async function listKeys(s3: S3Client, bucket: string): Promise<string[]> {
+  return ((await s3.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((o) => o.Key!).sort();
+}
+
+async function readBack(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
+  const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await r.Body!.transformToByteArray());
+}
+
+describe('register against S3 through a recording proxy', () => {
+  let s3: S3Client;
+  let bucket: string;
+  let proxy: Awaited<ReturnType<typeof recordingProxy>>;
+  let failPart: number | undefined;
+  const storage = () => ({ uri: `s3://${bucket}/registry`, endpoint: proxy.url, region: cfg.region, forcePathStyle: true });
+
+  beforeAll(async () => {
+    s3 = s3TestClient();
+    bucket = await createTestBucket('register-s3', s3);
+    proxy = await recordingProxy(new URL(cfg.endpoint), (req) => failPart !== undefined && req.method === 'PUT' && new URL(req.url!, 'http://x').searchParams.get('partNumber') === String(failPart));
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    s3?.destroy();
+  });
+
+  it('the same bytes registered twice are uploaded once: the second registration writes nothing to the store', async () => {
+    const reg = makeRegistry(storage());
+    const small = randomFile(tempDir(), 'model.joblib', 100_000);
+    const big = randomFile(tempDir(), 'llm.safetensors', PART_SIZE + 54_321);
+    const dir = tempDir('mg-hf-');
+    writeFileSync(join(dir, 'config.json'), '{"model_type": "bert"}');
+    mkdirSync(join(dir, 'tokenizer'));
+    writeFileSync(join(dir, 'tokenizer', 'vocab.txt'), 'a\nb\n');
+    randomFile(dir, 'model.safetensors', 40_000);
+
+    for (const [i, path] of [small.path, big.path, dir].entries()) {
+      const model = ['small', 'big', 'folder'][i]!;
+      const first = await cli(reg, ['register', model, path, '--json'], env);
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.json.reused).toBe(false);
+      const firstKeys = (await listKeys(s3, bucket)).filter((k) => k.startsWith(`registry/${model}/`));
+      expect(firstKeys.length).toBeGreaterThan(0);
+      const modified = await Promise.all(firstKeys.map(async (Key) => (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key }))).LastModified?.getTime()));
+
+      proxy.seen.length = 0;
+      const second = await cli(reg, ['register', model, path, '--json'], env);
+      expect(second.code, second.stderr).toBe(0);
+      expect(second.json).toMatchObject({ version: 2, reused: true, uri: first.json.uri, sha256: first.json.sha256 });
+      expect(proxy.seen.length).toBeGreaterThan(0); // it did ask the store
+      expect(writes(proxy.seen), model).toEqual([]);
+      // The objects are the very same ones, not rewritten.
+      expect((await listKeys(s3, bucket)).filter((k) => k.startsWith(`registry/${model}/`))).toEqual(firstKeys);
+      expect(await Promise.all(firstKeys.map(async (Key) => (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key }))).LastModified?.getTime()))).toEqual(modified);
+      const v2 = parse(readFileSync(join(reg, `models/${model}/versions/2.yaml`), 'utf8'));
+      expect(v2.artifact).toEqual(parse(readFileSync(join(reg, `models/${model}/versions/1.yaml`), 'utf8')).artifact);
+    }
+
+    // Same name and size, different bytes: not taken for the known artifact; uploaded as new.
+    const twin = randomFile(tempDir(), 'model.joblib', 100_000);
+    proxy.seen.length = 0;
+    const r = await cli(reg, ['register', 'small', twin.path, '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ version: 3, reused: false, sha256: sha256(twin.bytes) });
+    expect(writes(proxy.seen).length).toBeGreaterThan(0);
+    expect(sha256(await readBack(s3, bucket, r.json.uri.slice(`s3://${bucket}/`.length)))).toBe(sha256(twin.bytes));
+  }, 120_000);
+
+  it('a failure after some parts aborts the multipart upload: no parts, no object, no manifest, exit 3 naming the upload', async () => {
+    const reg = makeRegistry(storage());
+    const src = randomFile(tempDir(), 'cut.bin', 4 * PART_SIZE + 1000);
+    const before = await listKeys(s3, bucket);
+    proxy.seen.length = 0;
+    failPart = 3;
+    let r;
+    try {
+      r = await cli(reg, ['register', 'cut', src.path, '--json'], env);
+    } finally {
+      failPart = undefined;
+    }
+    expect(r.code).toBe(3);
+    expect(r.json.error.code).toBe('E_S3');
+    expect(r.json.error.message).toMatch(/while uploading cut\.bin: InvalidArgument \(HTTP 400\)/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    // Parts were uploaded before the failure, and the upload was aborted afterwards.
+    const parts = proxy.seen.filter((s) => s.method === 'PUT' && /[?&]partNumber=/.test(s.url));
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    expect(proxy.seen.some((s) => s.method === 'DELETE' && /[?&]uploadId=/.test(s.url))).toBe(true);
+    expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
+    expect(await listKeys(s3, bucket)).toEqual(before);
+    expect(existsSync(join(reg, 'models'))).toBe(false);
+  }, 120_000);
+
+  it('a folder of small files larger than the memory budget is staged in the store and committed under its digest', async () => {
+    const reg = makeRegistry(storage());
+    const dir = tempDir('mg-shards-');
+    const n = Math.floor(MEMORY_BUDGET / (12 * 1024 * 1024)) + 2;
+    const shards = Array.from({ length: n }, (_, i) => randomFile(dir, `shard-${String(i).padStart(2, '0')}.bin`, 12 * 1024 * 1024));
+    proxy.seen.length = 0;
+    const r = await cli(reg, ['register', 'shards', dir, '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    // The shards past the budget went through staging keys (single PUTs), the others straight to their keys.
+    const staged = proxy.seen.filter((s) => s.method === 'PUT' && s.url.includes('/.uploads/') && !s.url.includes('partNumber='));
+    expect(staged.length).toBeGreaterThanOrEqual(2);
+    expect(staged.length).toBeLessThan(n);
+    const key = r.json.uri.slice(`s3://${bucket}/`.length);
+    for (const s of shards) expect(sha256(await readBack(s3, bucket, `${key}${s.path.slice(dir.length + 1)}`))).toBe(sha256(s.bytes));
+    expect((await listKeys(s3, bucket)).filter((k) => k.includes('/.uploads/'))).toEqual([]);
+  }, 120_000);
+});
+
+describe('directory artifacts end to end on S3 (SavedModel, Hugging Face folder)', () => {
+  let s3: S3Client;
+  let bucket: string;
+  beforeAll(async () => {
+    s3 = s3TestClient();
+    bucket = await createTestBucket('dir-e2e', s3);
+  });
+  afterAll(() => s3?.destroy());
+
+  it('registers, pulls every file verified, and verify/pull catch a changed or missing file in a folder', async () => {
+    const reg = makeRegistry({ uri: `s3://${bucket}/reg`, endpoint: cfg.endpoint, region: cfg.region, forcePathStyle: true });
+    const saved = tempDir('mg-savedmodel-');
+    randomFile(saved, 'saved_model.pb', 3000);
+    mkdirSync(join(saved, 'variables'));
+    randomFile(join(saved, 'variables'), 'variables.data-00000-of-00001', PART_SIZE + 777);
+    randomFile(join(saved, 'variables'), 'variables.index', 500);
+    mkdirSync(join(saved, 'assets'));
+    const hf = tempDir('mg-hf-');
+    writeFileSync(join(hf, 'config.json'), '{"model_type": "bert"}');
+    randomFile(hf, 'model.safetensors', 60_000);
+    mkdirSync(join(hf, 'tokenizer'));
+    writeFileSync(join(hf, 'tokenizer', 'vocab.txt'), 'hello\nworld\n');
+
+    const a = await cli(reg, ['register', 'tf', saved, '--json'], env);
+    expect(a.code, a.stderr).toBe(0);
+    const b = await cli(reg, ['register', 'bert', hf, '--json'], env);
+    expect(b.code, b.stderr).toBe(0);
+    const tf = parse(readFileSync(join(reg, 'models/tf/versions/1.yaml'), 'utf8'));
+    expect(tf.format).toBe('savedmodel');
+    expect(tf.artifact.files.map((f: { path: string }) => f.path)).toEqual(['saved_model.pb', 'variables/variables.data-00000-of-00001', 'variables/variables.index']);
+    expect(parse(readFileSync(join(reg, 'models/bert/versions/1.yaml'), 'utf8')).format).toBe('safetensors');
+
+    const out = tempDir('mg-out-');
+    for (const [model, src] of [['tf', saved], ['bert', hf]] as const) {
+      const r = await cli(reg, ['pull', `${model}@1`, '-o', join(out, model)], env);
+      expect(r.code, r.stderr).toBe(0);
+      const mv = parse(readFileSync(join(reg, `models/${model}/versions/1.yaml`), 'utf8'));
+      for (const f of mv.artifact.files) {
+        expect(sha256(readFileSync(join(out, model, f.path)))).toBe(sha256(readFileSync(join(src, f.path))));
+      }
+    }
+    expect((await cli(reg, ['verify', '--full'], env)).code).toBe(0);
+
+    // The last file of the HF folder altered (same size, metadata kept); a file of the SavedModel removed.
+    const bertKey = b.json.uri.slice(`s3://${bucket}/`.length);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${bertKey}tokenizer/vocab.txt`, Body: 'hello\nWORLD\n', Metadata: { sha256: sha256('hello\nworld\n') } }));
+    const tfKey = a.json.uri.slice(`s3://${bucket}/`.length);
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: `${tfKey}variables/variables.index` }));
+
+    const quick = await cli(reg, ['verify'], env);
+    expect(quick.code).toBe(1);
+    expect(quick.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^tf@1: .*variables\/variables\.index is missing$/)]);
+    const full = await cli(reg, ['verify', '--full', '--json'], env);
+    expect(full.code).toBe(1);
+    expect(full.json.broken).toEqual([
+      { ref: 'bert@1', problem: expect.stringMatching(/tokenizer\/vocab\.txt has sha256 [0-9a-f]{64}, the manifest says/) },
+      { ref: 'tf@1', problem: expect.stringMatching(/is missing$/) },
+    ]);
+    const fullText = await cli(reg, ['verify', '--full'], env);
+    expect(fullText.stderr).toMatch(/^bert@1: /m);
+    expect(fullText.stderr).toMatch(/^tf@1: /m);
+
+    const pulls = tempDir('mg-refused-');
+    for (const model of ['bert', 'tf']) {
+      const r = await cli(reg, ['pull', `${model}@1`, '-o', join(pulls, model)], env);
+      expect(r.code, model).toBe(1);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(readdirSync(pulls)).toEqual([]);
+  }, 120_000);
+
+  it('wrong credentials, a missing bucket and an unreachable endpoint make pull and verify exit 3 with one sentence, no secret, no stack', async () => {
+    const reg = makeRegistry({ uri: `s3://${bucket}/creds`, endpoint: cfg.endpoint, region: cfg.region, forcePathStyle: true });
+    const m = randomFile(tempDir(), 'm.onnx', 2000);
+    expect((await cli(reg, ['register', 'fraud', m.path], env)).code).toBe(0);
+    const secret = 'definitely-wrong-secret-77b1';
+    const bad = { ...env, AWS_SECRET_ACCESS_KEY: secret };
+    const target = join(tempDir(), 'm.onnx');
+    const cases: Array<[string[], NodeJS.ProcessEnv, string, RegExp]> = [
+      [['pull', 'fraud@1', '-o', target], bad, 'E_S3_CREDENTIALS', /refused the credentials while reading /],
+      [['verify'], bad, 'E_S3_CREDENTIALS', /refused the credentials while checking access to bucket /],
+      [['verify', '--full'], { ...env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' }, 'E_S3_UNREACHABLE', /cannot reach the S3 endpoint http:\/\/127\.0\.0\.1:9 /],
+      [['pull', 'fraud@1', '-o', target], { ...env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' }, 'E_S3_UNREACHABLE', /cannot reach the S3 endpoint/],
+    ];
+    for (const [args, e, code, message] of cases) {
+      const r = await cli(reg, args, e);
+      expect(r.code, args.join(' ')).toBe(3);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).not.toContain(secret);
+      const j = await cli(reg, [...args, '--json'], e);
+      expect(j.json.error.code).toBe(code);
+      expect(existsSync(target)).toBe(false);
+      expect(readdirSync(dirname(target))).toEqual([]);
+    }
+    const gone = makeRegistry({ uri: `s3://no-such-bucket-${Date.now().toString(36)}/x`, endpoint: cfg.endpoint, region: cfg.region, forcePathStyle: true });
+    const v = await cli(gone, ['verify'], env);
+    expect(v.code).toBe(3);
+    expect(v.stderr).toMatch(/^modelgate: .*bucket no-such-bucket-\S+ does not exist at http:\/\/127\.0\.0\.1:\d+\n$/);
+  }, 60_000);
+});
