@@ -246,6 +246,45 @@ describe('dist/action.js check', () => {
     }
   });
 
+  it('counts no stale, bot or self approval, and fails when the reviews or the pull request cannot be read', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull('promote-reviews', await promoteFiles());
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    gh.addReview(pull, { user: 'carol', state: 'APPROVED', commit_id: git(dev, 'rev-parse', 'origin/main') });
+    gh.addReview(pull, { user: 'github-actions[bot]', state: 'APPROVED' });
+    gh.addReview(pull, { user: 'maria', state: 'APPROVED' });
+    const r = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+    expect(r.outputs.decision).toBe('pending');
+    expect(statusesOf(pull.head.sha).at(-1)).toMatchObject({ state: 'pending' });
+    expect(r.summary).toMatch(/approved by gina/);
+    expect(r.summary).toMatch(/missing 1 more from carol, dave/);
+
+    gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
+    const fault = gh.inject('GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews', { status: 500 });
+    try {
+      const broken = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+      expect(broken.code).toBe(1);
+      expect(broken.outputs.decision).toBe('fail');
+      expect(broken.stdout).toContain(`GitHub: listing the reviews of #${pull.number} failed (HTTP 500)`);
+      expect(statusesOf(pull.head.sha).at(-1)).toMatchObject({ state: 'failure' });
+    } finally {
+      fault.remove();
+    }
+    const healed = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+    expect(healed.outputs.decision).toBe('pass');
+    expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['pending', 'failure', 'success']);
+    // The pull request itself cannot be read: the green status from the last run must not stand.
+    const noPull = gh.inject('GET /repos/{owner}/{repo}/pulls/{pull_number}', { status: 502 });
+    try {
+      const r2 = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+      expect(r2.outputs.decision).toBe('fail');
+      expect(r2.stdout).toContain(`GitHub: reading pull request #${pull.number} failed (HTTP 502)`);
+      expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['pending', 'failure', 'success', 'failure']);
+    } finally {
+      noPull.remove();
+    }
+  });
+
   it('needs the platform team for a pull request that edits the workflow or the policy', async () => {
     git(dev, 'checkout', '-q', 'main');
     const pull = await openPull('weaken', {

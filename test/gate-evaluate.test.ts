@@ -53,6 +53,18 @@ describe('evaluateGate: promotion to Production', () => {
     expect(commentAfter.decision).toBe('pass');
   });
 
+  it('lets the latest review of each reviewer win: a dismissal after an approval withdraws it, a comment does not', async () => {
+    const at = (login: string, state: string, minute: number) => ({ ...approve(login, undefined, 'User', state), submittedAt: `2026-11-27T10:0${minute}:00Z` });
+    const dismissed = await evaluateGate(gateInput(promote3(), { reviews: [at('gina', 'APPROVED', 1), at('carol', 'APPROVED', 2), at('carol', 'DISMISSED', 3)] }));
+    expect(dismissed.decision).toBe('pending');
+    expect(checks(dismissed).find((c) => c.status === 'pending')!.missing).toBe('1 more from carol, dave');
+    // Out of order in the list: submitted_at decides which review is the latest.
+    const reordered = await evaluateGate(gateInput(promote3(), { reviews: [at('carol', 'CHANGES_REQUESTED', 3), at('gina', 'APPROVED', 1), at('carol', 'APPROVED', 2)] }));
+    expect(reordered.decision).toBe('pending');
+    const reapproved = await evaluateGate(gateInput(promote3(), { reviews: [at('gina', 'APPROVED', 1), at('carol', 'CHANGES_REQUESTED', 2), at('carol', 'APPROVED', 3), at('carol', 'COMMENTED', 4), at('carol', 'PENDING', 5)] }));
+    expect(reapproved.decision).toBe('pass');
+  });
+
   it('never counts a bot, by type or by login', async () => {
     const d = await evaluateGate(
       gateInput(promote3(), { reviews: [approve('gina'), approve('carol', undefined, 'Bot'), approve('dave[bot]')] }),
@@ -162,6 +174,44 @@ describe('evaluateGate: coverage and trust', () => {
     const allowed = await evaluateGate(gateInput(skip, {}, files));
     expect(failed(allowed)).toEqual([]);
     expect(allowed.decision).toBe('pass');
+  });
+
+  it('refuses a None → Production stage change that the per-model rule alone would cover', async () => {
+    const files = baseFiles();
+    files.set(vpath(4), stringify(version(4, 'None')));
+    const change = { [vpath(4)]: stringify(version(4, 'Production')), [vpath(2)]: stringify(version(2, 'Archived', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 } })) };
+    const d = await evaluateGate(gateInput(change, { reviews: approvedBy }, files));
+    expect(d.decision).toBe('fail');
+    expect(failed(d).map((c) => c.check)).toEqual(['stage order']);
+    expect(d.transitions.find((t) => t.version === 4)!.rules.map((r) => r.rule)).toEqual(['models.fraud-detector: Production']);
+  });
+
+  it('applies a model\'s own rules to that model only', async () => {
+    const files = baseFiles();
+    files.set('models/churn/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'churn' }));
+    files.set(vpath(1, 'churn'), stringify(version(1, 'Staging', { model: 'churn', metrics: { auc: 0.96, latency_p95_ms: 40 } })));
+    const d = await evaluateGate(gateInput({ [vpath(1, 'churn')]: stringify(version(1, 'Production', { model: 'churn', metrics: { auc: 0.96, latency_p95_ms: 40 } })) }, { reviews: approvedBy }, files));
+    expect(failed(d)).toEqual([]);
+    expect(d.decision).toBe('pass');
+    expect(d.transitions[0]!.rules.map((r) => r.rule)).toEqual(['to-production']);
+    // The same metrics on fraud-detector fail its own `recall` rule.
+    const own = await evaluateGate(promotion({ metrics: { auc: 0.96, latency_p95_ms: 40 } }, { reviews: approvedBy }));
+    expect(failed(own).map((c) => `${c.check}: ${c.detail}`)).toEqual(['metric recall ≥ 0.88: metric recall is missing']);
+  });
+
+  it('fails a promotion that also rewrites metrics, the artifact or the lineage on the way', async () => {
+    const cases: Array<[Partial<ReturnType<typeof version>>, string]> = [
+      [{ metrics: { auc: 0.999, recall: 0.99, latency_p95_ms: 10 } }, 'metrics'],
+      [{ artifact: { uri: `s3://ml-models/registry/fraud-detector/sha256/${hex('9')}/model.joblib`, sha256: hex('9'), size: 1009 } }, 'artifact'],
+      [{ lineage: { code: { repository: 'https://github.com/acme/fraud', commit: 'd'.repeat(40) }, data: [{ id: 'txn-2023-q3-v5' }] } }, 'lineage'],
+      [{ createdBy: 'someone-else', version: 3 }, 'createdBy'],
+    ];
+    for (const [over, field] of cases) {
+      const change = { ...promote3(), [vpath(3)]: stringify(version(3, 'Production', over)) };
+      const d = await evaluateGate(gateInput(change, { reviews: approvedBy }));
+      expect(d.decision, field).toBe('fail');
+      expect(failed(d).map((c) => `${c.check}: ${c.detail}`), field).toContain(`immutability: only stage and annotations change once merged; changed: ${field}`);
+    }
   });
 
   it('fails two versions in Production after the merge', async () => {

@@ -145,6 +145,18 @@ describe('promote', () => {
     expect(pull.body).toMatch(/1 more from team ml\\-governance/);
     expect(pull.body).toContain('3'.repeat(64));
     expect(pull.body).toMatch(/champion/);
+    // What a reviewer needs: metrics against thresholds and the champion, lineage, digest, rules.
+    expect(pull.body).toContain('| metric | value | threshold | champion (v2) |');
+    expect(pull.body).toContain('| auc | 0.96 | ≥ 0\\.95 ✅ | 0.97 |');
+    expect(pull.body).toContain('| recall | 0.9 | ≥ 0\\.88 ✅ | 0.9 |');
+    expect(pull.body).toContain(`- code: https&#58;//github\\.com/acme/fraud @ ${'c'.repeat(40)}`);
+    expect(pull.body).toContain('- data: txn\\-2023\\-q3\\-v5');
+    expect(pull.body).toContain(`- sha256: ${'3'.repeat(64)} (1003 bytes)`);
+    expect(pull.body).toMatch(/^\| to\\-production \| champion auc \\\(max regression 0\\\.02\\\) \| ✅ \| auc = 0\\\.96 vs champion fraud\\-detector&#64;2 0\\\.97 \|$/m);
+    expect(pull.body).toMatch(/^\| models\\\.fraud\\-detector&#58; Production \| metric recall ≥ 0\\\.88 \| ✅ \|/m);
+    // Entities stay entities: a backslash before their `#` would print `&#64;` instead of `@`.
+    expect(pull.body).toContain('### fraud\\-detector&#64;3&#58; Staging → Production');
+    expect(pull.body).not.toContain('&\\#');
     const again = await cli(['--json', 'promote', 'fraud-detector', '3', '--to', 'Production', '--pr']);
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout).pullRequest).toMatchObject({ number: out.pullRequest.number, created: false });
@@ -161,10 +173,11 @@ describe('promote', () => {
 
 describe('rollback', () => {
   it('returns Production to the newest version git history proves was there', async () => {
+    const [before1, before2] = [await read(v(1)), await read(v(2))];
     const r = await cli(['rollback', 'fraud-detector']);
     expect(r.code).toBe(0);
-    expect(await read(v(1))).toContain('stage: Production');
-    expect(await read(v(2))).toContain('stage: Archived');
+    expect(await read(v(1))).toBe(before1.replace('stage: Archived', 'stage: Production'));
+    expect(await read(v(2))).toBe(before2.replace('stage: Production', 'stage: Archived'));
   });
 
   it('refuses a version that never was in Production', async () => {
@@ -184,6 +197,20 @@ describe('annotate', () => {
     expect((await cli(['annotate', 'fraud-detector@3', 'performance_alert=false'])).code).toBe(0);
     expect(await read(v(3))).toBe(`${V3('Staging')}annotations:\n  performance_alert: "false"\n  validation_status: passed\n`);
     expect((await cli(['annotate', 'fraud-detector@3', 'bad key=x'])).code).toBe(2);
+  });
+
+  it('opens a pull request through the same path, naming the approvals the policy asks for that key', async () => {
+    const before = await read(v(2));
+    const r = await cli(['--json', 'annotate', 'fraud-detector@production', 'performance_alert=true', '--pr']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ branch: 'modelgate/fraud-detector-v2-annotate-performance-alert', pullRequest: { created: true }, gate: 'pending' });
+    expect(git(bare, 'show', `${out.branch}:${v(2)}`) + '\n').toBe(`${before}annotations:\n  performance_alert: "true"\n`);
+    const body = gh.getPull(repo, out.pullRequest.number)!.body!;
+    expect(body).toContain('### fraud\\-detector&#64;2&#58; annotations performance\\_alert');
+    expect(body).toContain('- alerts&#58; 1 more from team oncall');
+    expect(await read(v(2))).toBe(before);
   });
 });
 

@@ -213,3 +213,22 @@ describe('the sanitizing step, run with bash', () => {
     expect(() => execFileSync('bash', ['-n'], { input: script })).not.toThrow();
   });
 });
+
+describe('registry-template README and CODEOWNERS', () => {
+  const readme = readFileSync(join(import.meta.dirname, '../registry-template/README.md'), 'utf8');
+  const codeowners = readFileSync(join(import.meta.dirname, '../registry-template/.github/CODEOWNERS'), 'utf8');
+
+  it('names the settings that make the modelgate status binding, and the threat model of an edited workflow', () => {
+    expect(readme).toMatch(/Required status check \*\*`modelgate`, expected source: the gate's GitHub App\*\*/);
+    expect(readme).toMatch(/Require branches to be up to date before merging/);
+    expect(readme).toMatch(/Require a pull request before merging, with review from Code Owners/);
+    expect(readme).toMatch(/Allow rebase merging\*\* off/);
+    expect(readme).toContain('### Threat model: a pull request that edits the workflow');
+    for (const event of ['pull_request_review', 'pull_request_target', 'workflow_run', 'push']) expect(readme).toContain(`**\`${event}\`**`);
+  });
+
+  it('code-owns the gate, the policy and the configuration', () => {
+    const owned = codeowners.split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.split(/\s+/)[0]);
+    for (const path of ['/.github/', '/policies/', '/modelgate.yaml']) expect(owned).toContain(path);
+  });
+});

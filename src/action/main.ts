@@ -73,8 +73,14 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
 }
 
 interface TriggerEvent {
-  pull_request?: { number?: unknown };
-  workflow_run?: { pull_requests?: Array<{ number?: unknown }> | null };
+  pull_request?: { number?: unknown; head?: { sha?: unknown } };
+  workflow_run?: { head_sha?: unknown; pull_requests?: Array<{ number?: unknown }> | null };
+}
+
+/** The head commit the event names, if any: only ever given a failing status. */
+function eventHeadSha(event: TriggerEvent): string | undefined {
+  const sha = event.pull_request?.head?.sha ?? event.workflow_run?.head_sha;
+  return typeof sha === 'string' && /^[0-9a-f]{40}$/.test(sha) ? sha : undefined;
 }
 
 const isNumber = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
@@ -119,8 +125,18 @@ async function check(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
   const { owner, repo } = parseRepository(env.GITHUB_REPOSITORY);
   const conn: GitHubConnection = { octokit: createOctokit({ token: inputs.token || env.GITHUB_TOKEN, baseUrl: env.GITHUB_API_URL }), owner, repo };
 
-  const pr = await getPullRequest(conn, number);
   const targetUrl = env.GITHUB_SERVER_URL && env.GITHUB_RUN_ID ? `${env.GITHUB_SERVER_URL}/${owner}/${repo}/actions/runs/${env.GITHUB_RUN_ID}` : undefined;
+  let pr: Awaited<ReturnType<typeof getPullRequest>>;
+  try {
+    pr = await getPullRequest(conn, number);
+  } catch (e) {
+    // Without the pull request the gate cannot judge; a green status left from an earlier run
+    // (before a dismissed approval, say) must not stand, so the event's head gets a failure.
+    const sha = eventHeadSha(event);
+    const message = e instanceof ModelgateError ? e.message : `unexpected ${(e as Error)?.name ?? 'error'}`;
+    if (sha) await setCommitStatus(conn, sha, 'failure', `modelgate could not check: ${message}`, targetUrl).catch(() => undefined);
+    throw e;
+  }
   try {
     const decision = await judge(inputs, env, conn, pr);
     await publish(inputs, conn, pr, decision, targetUrl);

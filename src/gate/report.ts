@@ -7,14 +7,15 @@ import type { CheckResult, Decision, Transition } from './types.js';
  * inert in Markdown: no HTML, no links or images, no mentions, no emphasis, one line.
  */
 export function escapeMarkdown(text: string): string {
+  // Entities last: a backslash before their `#` would show them as text (`&\#64;`).
   return String(text)
     .replace(/[\r\n\t]+/g, ' ')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
+    .replace(/[\\`*_{}[\]()#+\-.!|~"']/g, '\\$&')
     .replace(/@/g, '&#64;')
-    .replace(/:/g, '&#58;')
-    .replace(/[\\`*_{}[\]()#+\-.!|~"']/g, '\\$&');
+    .replace(/:/g, '&#58;');
 }
 
 /** A fenced block that content cannot close early, whatever backticks it holds. */

@@ -43,14 +43,18 @@ export async function github<T>(what: string, call: () => Promise<T>): Promise<T
     return await call();
   } catch (e) {
     if (e instanceof ModelgateError) throw e;
-    const status = (e as { status?: unknown }).status;
-    const name = (e as Error)?.name;
+    // Octokit labels a request that got no response (timeout, refused connection) as status
+    // 500 too: only an error carrying a response is an answer from GitHub.
+    const answered = (e as { response?: unknown }).response !== undefined;
+    const raw = (e as { status?: unknown }).status;
+    const status = answered && typeof raw === 'number' && raw > 0 ? raw : undefined;
+    const names = [(e as Error)?.name, ((e as { cause?: Error }).cause as Error | undefined)?.name];
     const why =
-      typeof status === 'number' && status > 0
+      status !== undefined
         ? `HTTP ${status}`
-        : name === 'TimeoutError' || name === 'AbortError'
+        : names.some((n) => n === 'TimeoutError' || n === 'AbortError')
           ? 'timed out'
           : 'no answer';
-    throw new ModelgateError('E_GITHUB', `GitHub: ${what} failed (${why})`, ExitCode.service, { status: typeof status === 'number' ? status : undefined });
+    throw new ModelgateError('E_GITHUB', `GitHub: ${what} failed (${why})`, ExitCode.service, { status });
   }
 }
