@@ -38526,7 +38526,7 @@ function position(lineCounter, offset) {
 }
 function checkLimits(text, file) {
   if (text.length > LOAD_LIMITS.maxBytes || text.length * 3 > LOAD_LIMITS.maxBytes && Buffer.byteLength(text) > LOAD_LIMITS.maxBytes) {
-    return { file, line: 1, col: 1, code: "E_TOO_LARGE", message: `the file is ${Buffer.byteLength(text)} bytes; manifests are limited to ${LOAD_LIMITS.maxBytes} bytes` };
+    return { file, line: 1, col: 1, code: "E_TOO_LARGE", message: `the file has more than ${LOAD_LIMITS.maxBytes} bytes, the limit for a manifest; this looks like hostile input or the wrong file` };
   }
   const deep = deepestPoint(text, LOAD_LIMITS.maxDepth);
   if (deep) {
@@ -38713,40 +38713,13 @@ var init_load = __esm({
   }
 });
 
-// src/registry/catalog.ts
-import { createHash } from "node:crypto";
-function mayHaveStage(text, stage) {
-  return text.includes(stage) || text.includes("\\");
-}
-var CACHE_FORMAT;
-var init_catalog = __esm({
-  "src/registry/catalog.ts"() {
-    "use strict";
-    init_errors();
-    init_repo();
-    init_load();
-    init_problem();
-    init_schemas();
-    init_layout();
-    CACHE_FORMAT = `modelgate-version-cache 1 ${createHash("sha256").update(JSON.stringify(schemas.ModelVersion)).digest("hex").slice(0, 16)}`;
-  }
-});
-
-// src/registry/history.ts
-var init_history = __esm({
-  "src/registry/history.ts"() {
-    "use strict";
-    init_load();
-    init_types();
-    init_layout();
-  }
-});
-
 // src/registry/source.ts
 var GitTreeSource, CommitTreeSource;
 var init_source = __esm({
   "src/registry/source.ts"() {
     "use strict";
+    init_errors();
+    init_load();
     GitTreeSource = class {
       constructor(repo, commit, prefix = "") {
         this.repo = repo;
@@ -38869,6 +38842,36 @@ var init_source = __esm({
         return [...this.dirs.get(path.replace(/\/$/, "")) ?? []];
       }
     };
+  }
+});
+
+// src/registry/catalog.ts
+import { createHash } from "node:crypto";
+function mayHaveStage(text, stage) {
+  return text.includes(stage) || text.includes("\\");
+}
+var CACHE_FORMAT;
+var init_catalog = __esm({
+  "src/registry/catalog.ts"() {
+    "use strict";
+    init_errors();
+    init_repo();
+    init_load();
+    init_problem();
+    init_schemas();
+    init_layout();
+    init_source();
+    CACHE_FORMAT = `modelgate-version-cache 1 ${createHash("sha256").update(JSON.stringify(schemas.ModelVersion)).digest("hex").slice(0, 16)}`;
+  }
+});
+
+// src/registry/history.ts
+var init_history = __esm({
+  "src/registry/history.ts"() {
+    "use strict";
+    init_load();
+    init_types();
+    init_layout();
   }
 });
 
@@ -78570,6 +78573,7 @@ var require_dist_cjs17 = __commonJS({
 // src/store/s3-store.ts
 var s3_store_exports = {};
 __export(s3_store_exports, {
+  MEMORY_BUDGET: () => MEMORY_BUDGET,
   PART_SIZE: () => PART_SIZE,
   QUEUE_SIZE: () => QUEUE_SIZE,
   S3Store: () => S3Store,
@@ -78589,12 +78593,12 @@ function s3Error(e5, action, bucket, endpoint2) {
   const where = endpoint2 ? redactUrl(endpoint2) : "AWS S3";
   const code = err?.code ?? err?.cause?.code;
   if (name === "CredentialsProviderError") {
-    return new ModelgateError("E_S3_CREDENTIALS", `no AWS credentials found for ${action} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a web identity)`, ExitCode2.service);
+    return new ModelgateError("E_S3_CREDENTIALS", `no AWS credentials found while ${action} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a web identity)`, ExitCode2.service);
   }
   if (["SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken", "ExpiredToken", "InvalidSecurity"].includes(name) || status === 403 || status === 401) {
-    return new ModelgateError("E_S3_CREDENTIALS", `S3 at ${where} refused the credentials for ${action} (${name === "Unknown" ? `HTTP ${status}` : name}): check the access key and secret, or the bucket's permissions`, ExitCode2.service, { status });
+    return new ModelgateError("E_S3_CREDENTIALS", `S3 at ${where} refused the credentials while ${action} (${name === "Unknown" ? `HTTP ${status}` : name}): check the access key and secret, or the bucket's permissions`, ExitCode2.service, { status });
   }
-  if (name === "NoSuchBucket" || status === 404 && action.startsWith("access to bucket")) {
+  if (name === "NoSuchBucket" || status === 404 && action.startsWith("checking access to bucket")) {
     return new ModelgateError("E_S3_NO_BUCKET", `bucket ${bucket} does not exist at ${where}`, ExitCode2.service, { bucket });
   }
   if (code && NETWORK_CODES.has(code) || name === "TimeoutError" || name === "RequestTimeout" || status === void 0 && /socket|network|connect|ECONN|EPIPE|timed? ?out/i.test(err?.message ?? "")) {
@@ -78602,7 +78606,7 @@ function s3Error(e5, action, bucket, endpoint2) {
   }
   return new ModelgateError("E_S3", `S3 at ${where} failed while ${action}: ${name}${status ? ` (HTTP ${status})` : ""}`, ExitCode2.service, { status });
 }
-var import_client_s3, import_s3_request_presigner, PART_SIZE, QUEUE_SIZE, SINGLE_COPY, COPY_PARTS, COPY_QUEUE, MIN_COPY_PART, MAX_COPY_PART, S3Store, NETWORK_CODES;
+var import_client_s3, import_s3_request_presigner, PART_SIZE, QUEUE_SIZE, SINGLE_COPY, COPY_PARTS, COPY_QUEUE, MIN_COPY_PART, MAX_COPY_PART, MEMORY_BUDGET, S3Store, NETWORK_CODES;
 var init_s3_store = __esm({
   "src/store/s3-store.ts"() {
     "use strict";
@@ -78620,6 +78624,7 @@ var init_s3_store = __esm({
     COPY_QUEUE = 8;
     MIN_COPY_PART = 16 * 1024 * 1024;
     MAX_COPY_PART = 5 * 1024 ** 3;
+    MEMORY_BUDGET = 64 * 1024 * 1024;
     S3Store = class {
       constructor(location, storage, env2, overrides = {}) {
         this.location = location;
@@ -78648,6 +78653,8 @@ var init_s3_store = __esm({
       endpoint;
       /** Swift's s3api answers 501 to conditional writes; remembered so we ask only once. */
       conditionalWrites = true;
+      /** Bytes of staged small files held in memory until their commit or discard. */
+      held = 0;
       key(key) {
         return this.location.prefix ? `${this.location.prefix}/${key}` : key;
       }
@@ -78662,7 +78669,7 @@ var init_s3_store = __esm({
         }
       }
       async preflight() {
-        await this.send(`access to bucket ${this.location.bucket}`, () => this.client.send(new import_client_s3.HeadBucketCommand({ Bucket: this.location.bucket })));
+        await this.send(`checking access to bucket ${this.location.bucket}`, () => this.client.send(new import_client_s3.HeadBucketCommand({ Bucket: this.location.bucket })));
       }
       async stage(localFile, options) {
         const expected = (await stat3(localFile)).size;
@@ -78670,15 +78677,31 @@ var init_s3_store = __esm({
         const source = createReadStream4(localFile, { highWaterMark: 1 << 20 });
         const hashing = new HashingStream(options.onBytes);
         source.on("error", (e5) => hashing.destroy(e5));
-        const body = source.pipe(hashing);
+        const piped = source.pipe(hashing);
         const chunks = [];
         let bytes = 0;
-        for await (const chunk of body) {
+        for await (const chunk of piped) {
           chunks.push(chunk);
           bytes += chunk.length;
           if (bytes > PART_SIZE) throw new ModelgateError("E_SOURCE_CHANGED", `${localFile} grew while it was being read`, ExitCode2.content);
         }
-        return this.inMemory(Buffer.concat(chunks), hashing.digest());
+        const body = Buffer.concat(chunks);
+        const sha256 = hashing.digest();
+        if (this.held + body.length > MEMORY_BUDGET) return this.spill(body, sha256, options);
+        this.held += body.length;
+        let released = false;
+        const release2 = () => {
+          if (!released) this.held -= body.length;
+          released = true;
+        };
+        const staged = this.inMemory(body, sha256);
+        return { ...staged, discard: async () => release2() };
+      }
+      /** A small file written to its staging key, to be copied to its content key by `commit`. */
+      async spill(body, sha256, options) {
+        const staging = this.key(stagingKey(options.model, options.uploadId, options.path));
+        await this.send(`uploading ${options.path}`, () => this.client.send(new import_client_s3.PutObjectCommand({ Bucket: this.location.bucket, Key: staging, Body: body, ContentLength: body.length })));
+        return this.stagedAt(staging, sha256, body.length, options.path);
       }
       inMemory(bytes, sha256) {
         return {
@@ -78739,18 +78762,20 @@ var init_s3_store = __esm({
         } finally {
           await file.close();
         }
-        const { sha256, size } = read;
+        return this.stagedAt(staging, read.sha256, read.size, options.path);
+      }
+      stagedAt(staging, sha256, size, path) {
         return {
           sha256,
           size,
           commit: async (key) => {
             const existing = await this.compareExisting(key, sha256, size);
             if (existing) return existing;
-            await this.send(`copying ${options.path} to ${key}`, () => this.copy(staging, this.key(key), size, sha256));
+            await this.send(`copying ${path} to ${key}`, () => this.copy(staging, this.key(key), size, sha256));
             return "created";
           },
-          discard: () => this.send(`removing the staging copy of ${options.path}`, async () => {
-            await this.client.send(new import_client_s3.DeleteObjectCommand({ Bucket, Key: staging }));
+          discard: () => this.send(`removing the staging copy of ${path}`, async () => {
+            await this.client.send(new import_client_s3.DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging }));
           })
         };
       }
@@ -78831,7 +78856,7 @@ var init_s3_store = __esm({
         }
       }
       async presignGet(key, seconds) {
-        return this.send("presigning", () => (0, import_s3_request_presigner.getSignedUrl)(this.client, new import_client_s3.GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }), { expiresIn: seconds }));
+        return this.send(`presigning ${key}`, () => (0, import_s3_request_presigner.getSignedUrl)(this.client, new import_client_s3.GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }), { expiresIn: seconds }));
       }
       close() {
         this.client.destroy();
@@ -79445,11 +79470,14 @@ var init_kustomization = __esm({
 import { posix as posix2 } from "node:path";
 function environmentsOf(registry) {
   if (!registry.environments) return DEFAULT_ENVIRONMENTS;
+  const owner = /* @__PURE__ */ new Map();
   return Object.entries(registry.environments).map(([name, e5]) => {
     const path = posix2.normalize(e5.path).replace(/\/$/, "");
-    if (posix2.isAbsolute(path) || path === "." || path.split("/").includes("..")) {
-      throw new ModelgateError("E_ENVIRONMENT_PATH", `modelgate.yaml: environments.${name}.path ${JSON.stringify(e5.path)} must be a folder inside the registry`, ExitCode2.content);
-    }
+    const refuse = (why) => new ModelgateError("E_ENVIRONMENT_PATH", `modelgate.yaml: environments.${name}.path ${JSON.stringify(e5.path)} ${why}`, ExitCode2.content);
+    if (posix2.isAbsolute(path) || path === "." || path.split("/").includes("..")) throw refuse("must be a folder inside the registry");
+    if (path === BASE_PATH) throw refuse(`is the shared base ${BASE_PATH}, which sync never edits`);
+    if (owner.has(path)) throw refuse(`is also environments.${owner.get(path)}.path`);
+    owner.set(path, name);
     return { name, stage: e5.stage, path, ...e5.namespace ? { namespace: e5.namespace } : {} };
   });
 }
@@ -79587,7 +79615,7 @@ function kindOf(current) {
   const kind = current?.kind;
   return typeof kind === "string" ? kind : void 0;
 }
-var import_yaml4, DEFAULT_ENVIRONMENTS, LABEL_MODEL, LABEL_VERSION, ANNOTATION_SHA256, ANNOTATION_VERSION, ANNOTATION_URI, FORMAT_TO_KSERVE, HEADER;
+var import_yaml4, DEFAULT_ENVIRONMENTS, LABEL_MODEL, LABEL_VERSION, ANNOTATION_SHA256, ANNOTATION_VERSION, ANNOTATION_URI, BASE_PATH, FORMAT_TO_KSERVE, HEADER;
 var init_render = __esm({
   "src/deploy/render.ts"() {
     "use strict";
@@ -79602,6 +79630,7 @@ var init_render = __esm({
     ANNOTATION_SHA256 = "modelgate.dev/sha256";
     ANNOTATION_VERSION = "modelgate.dev/version";
     ANNOTATION_URI = "modelgate.dev/artifact-uri";
+    BASE_PATH = "deploy/base";
     FORMAT_TO_KSERVE = {
       joblib: "sklearn",
       pickle: "sklearn",
@@ -79634,7 +79663,7 @@ function pinInputPaths(registry, models) {
   const paths = [BASE_KUSTOMIZATION];
   for (const env2 of environmentsOf(registry)) {
     paths.push(kustomizationFile(env2));
-    for (const m3 of models) if (m3.deploy || m3.retired) paths.push(pinFile(env2, m3.name));
+    for (const m3 of models) if ((m3.deploy || m3.retired) && m3.name !== KUSTOMIZATION_NAME) paths.push(pinFile(env2, m3.name));
   }
   return paths;
 }
@@ -79659,6 +79688,14 @@ function renderPins(input) {
     const listed = [];
     const retired = [];
     for (const { model, versions: versions2 } of models) {
+      if (model.name === KUSTOMIZATION_NAME) {
+        if (model.retired || !model.deploy) continue;
+        throw new ModelgateError(
+          "E_DEPLOY_SETTINGS",
+          `models/${model.name}/model.yaml: a model named ${KUSTOMIZATION_NAME} cannot be deployed: its pin ${pinFile(env2, model.name)} is the environment's kustomization file`,
+          ExitCode2.content
+        );
+      }
       const path = pinFile(env2, model.name);
       const entry = `${model.name}.yaml`;
       const before = input.files.get(path);
@@ -79768,16 +79805,18 @@ function planSync(input) {
   const plan = renderPins(input);
   return { ...plan, diff: formatDiff(plan) };
 }
-var import_yaml5, BASE_KUSTOMIZATION, pinFile, kustomizationFile;
+var import_yaml5, BASE_KUSTOMIZATION, KUSTOMIZATION_NAME, pinFile, kustomizationFile;
 var init_plan = __esm({
   "src/deploy/plan.ts"() {
     "use strict";
     init_libesm();
     import_yaml5 = __toESM(require_dist(), 1);
+    init_errors();
     init_kustomization();
     init_render();
     init_yaml_splice();
-    BASE_KUSTOMIZATION = "deploy/base/kustomization.yaml";
+    BASE_KUSTOMIZATION = `${BASE_PATH}/kustomization.yaml`;
+    KUSTOMIZATION_NAME = "kustomization";
     pinFile = (env2, model) => `${env2.path}/${model}.yaml`;
     kustomizationFile = (env2) => `${env2.path}/kustomization.yaml`;
   }
@@ -81165,7 +81204,7 @@ async function gateSidesFromGit(repo, baseSha, headSha, prefix = "") {
 // src/gate/report.ts
 init_problem();
 function escapeMarkdown(text) {
-  return String(text).replace(/[\r\n\t]+/g, " ").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/@/g, "&#64;").replace(/:/g, "&#58;").replace(/[\\`*_{}[\]()#+\-.!|~"']/g, "\\$&");
+  return String(text).replace(/[\r\n\t]+/g, " ").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/[\\`*_{}[\]()#+\-.!|~"']/g, "\\$&").replace(/@/g, "&#64;").replace(/:/g, "&#58;");
 }
 function fenced(content, info2 = "") {
   const longest = Math.max(2, ...(content.match(/`+/g) ?? []).map((m3) => m3.length));
@@ -85392,10 +85431,12 @@ async function github(what, call) {
     return await call();
   } catch (e5) {
     if (e5 instanceof ModelgateError) throw e5;
-    const status = e5.status;
-    const name = e5?.name;
-    const why = typeof status === "number" && status > 0 ? `HTTP ${status}` : name === "TimeoutError" || name === "AbortError" ? "timed out" : "no answer";
-    throw new ModelgateError("E_GITHUB", `GitHub: ${what} failed (${why})`, ExitCode2.service, { status: typeof status === "number" ? status : void 0 });
+    const answered = e5.response !== void 0;
+    const raw = e5.status;
+    const status = answered && typeof raw === "number" && raw > 0 ? raw : void 0;
+    const names = [e5?.name, e5.cause?.name];
+    const why = status !== void 0 ? `HTTP ${status}` : names.some((n3) => n3 === "TimeoutError" || n3 === "AbortError") ? "timed out" : "no answer";
+    throw new ModelgateError("E_GITHUB", `GitHub: ${what} failed (${why})`, ExitCode2.service, { status });
   }
 }
 
@@ -85517,6 +85558,10 @@ async function run(env2 = process.env) {
     setFailed(e5 instanceof ModelgateError ? e5.message : `modelgate: unexpected ${e5?.name ?? "error"}`);
   }
 }
+function eventHeadSha(event) {
+  const sha = event.pull_request?.head?.sha ?? event.workflow_run?.head_sha;
+  return typeof sha === "string" && /^[0-9a-f]{40}$/.test(sha) ? sha : void 0;
+}
 var isNumber = (n3) => typeof n3 === "number" && Number.isSafeInteger(n3) && n3 > 0;
 function pullRequestNumber(event, input, eventName = "triggering") {
   const own = event.pull_request?.number;
@@ -85549,8 +85594,16 @@ async function check(inputs, env2) {
   const number = pullRequestNumber(event, inputs.pullRequest, env2.GITHUB_EVENT_NAME);
   const { owner, repo } = parseRepository(env2.GITHUB_REPOSITORY);
   const conn = { octokit: createOctokit({ token: inputs.token || env2.GITHUB_TOKEN, baseUrl: env2.GITHUB_API_URL }), owner, repo };
-  const pr = await getPullRequest(conn, number);
   const targetUrl = env2.GITHUB_SERVER_URL && env2.GITHUB_RUN_ID ? `${env2.GITHUB_SERVER_URL}/${owner}/${repo}/actions/runs/${env2.GITHUB_RUN_ID}` : void 0;
+  let pr;
+  try {
+    pr = await getPullRequest(conn, number);
+  } catch (e5) {
+    const sha = eventHeadSha(event);
+    const message = e5 instanceof ModelgateError ? e5.message : `unexpected ${e5?.name ?? "error"}`;
+    if (sha) await setCommitStatus(conn, sha, "failure", `modelgate could not check: ${message}`, targetUrl).catch(() => void 0);
+    throw e5;
+  }
   try {
     const decision = await judge(inputs, env2, conn, pr);
     await publish(inputs, conn, pr, decision, targetUrl);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ModelgateError } from '../src/errors.js';
 import { loadManifest } from '../src/manifest/load.js';
 import type { ModelVersion } from '../src/manifest/types.js';
-import { matchWhere, parseWhere, requiredStage, type Expr } from '../src/query/where.js';
+import { matchWhere, parseWhere, requiredStage, WHERE_LIMITS, type Expr } from '../src/query/where.js';
 
 /** Compact rendering of a parse tree, to assert structure and precedence. */
 function show(e: Expr): string {
@@ -129,6 +129,31 @@ describe('parseWhere', () => {
       const err = syntaxError(text);
       expect({ text, column: err.data.column, message: err.message.includes(message) }).toEqual({ text, column, message: true });
     }
+  });
+});
+
+describe('parseWhere on hostile input', () => {
+  it('rejects parentheses nested too deep at the first one over the limit, not with a stack overflow', () => {
+    const deep = `${'('.repeat(100_000)}stage = 'x'${')'.repeat(100_000)}`;
+    const err = syntaxError(deep);
+    expect(err.code).toBe('E_WHERE_SYNTAX');
+    expect(err.exit).toBe(2);
+    expect(err.data.column).toBe(WHERE_LIMITS.maxNesting + 1);
+    expect(err.message).toContain(`parentheses nest deeper than ${WHERE_LIMITS.maxNesting} levels`);
+    const atLimit = `${'('.repeat(WHERE_LIMITS.maxNesting)}stage = 'x'${')'.repeat(WHERE_LIMITS.maxNesting)}`;
+    expect(show(parseWhere(atLimit))).toBe('stage = "x"');
+  });
+
+  it('rejects too many comparisons at the first one over the limit', () => {
+    const term = "stage = 'x' and ";
+    const long = `${term.repeat(10_000)}stage = 'x'`;
+    const err = syntaxError(long);
+    expect(err.code).toBe('E_WHERE_SYNTAX');
+    expect(err.data.column).toBe(WHERE_LIMITS.maxComparisons * term.length + 1);
+    expect(err.message).toContain(`more than ${WHERE_LIMITS.maxComparisons} comparisons`);
+    const atLimit = parseWhere(`${"stage = 'staging' and ".repeat(WHERE_LIMITS.maxComparisons - 1)}metrics.auc > 0.9`);
+    expect(matchWhere(atLimit, v4)).toBe(true);
+    expect(matchWhere(atLimit, v3)).toBe(false);
   });
 });
 

@@ -284,6 +284,12 @@ describe('show', () => {
     const bad = await cli('show', 'fraud-detector', '--at', 'no-such-rev');
     expect(bad.code).toBe(2);
     expect((await cli('show', 'fraud-detector', '--at', '2026-13-45')).code).toBe(2);
+    // Days that do not exist are usage errors, not rolled over into the next month.
+    for (const day of ['2026-02-30', '2026-02-29', '2026-04-31T10:00:00Z', '2026-06-31 08:00']) {
+      const r = await cli('--json', 'show', 'fraud-detector', '--at', day);
+      expect({ day, code: r.code, error: r.json().error.code }).toEqual({ day, code: 2, error: 'E_USAGE' });
+    }
+    expect(await at('2028-02-29')).toBe(3);
   });
 
   it('unknown model or version → exit 1; malformed ref → exit 2', async () => {

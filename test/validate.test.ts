@@ -1,4 +1,5 @@
-import { cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -128,6 +129,41 @@ describe('modelgate validate', () => {
       `${V2}:3:8: model: YAML anchors (&m) are not allowed in manifests`,
     ]);
     expect(r.stderr).toMatch(/3 problems in 3 file\(s\)\n$/);
+  });
+
+  it('rejects a file over the size limit in validate, list and show (E_TOO_LARGE)', async () => {
+    const v3 = 'models/fraud-detector/versions/3.yaml';
+    const huge = await registry((r) => writeFile(join(r, v3), `description: "${'x'.repeat(3 * 1024 * 1024)}"\n`));
+    const r = await validate(huge, '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).problems).toEqual([
+      { file: v3, line: 1, col: 1, code: 'E_TOO_LARGE', message: 'the file has more than 262144 bytes, the limit for a manifest; this looks like hostile input or the wrong file' },
+    ]);
+    for (const args of [['list'], ['show', 'fraud-detector'], ['list', '--model', 'fraud-detector']]) {
+      let stderr = '';
+      const code = await runCli(['--registry', huge, ...args], { cwd: huge, env: {}, tty: false, stdout: () => {}, stderr: (t) => void (stderr += t) });
+      expect({ args, code }).toEqual({ args, code: 1 });
+      expect(stderr).toContain(`${v3}:1:1: the file has more than 262144 bytes`);
+    }
+  });
+
+  it('names a folder, FIFO or device where a manifest belongs (E_NOT_A_FILE, exit 1) instead of crashing or hanging', async () => {
+    const v3 = 'models/fraud-detector/versions/3.yaml';
+    const folder = await registry((r) => mkdir(join(r, v3)));
+    const r = await validate(folder, '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'E_NOT_A_FILE', message: `${v3}: is a folder, not a file; registry manifests are plain files` });
+    const fifo = await registry(async (root) => void execFileSync('mkfifo', [join(root, v3)]));
+    const f = await validate(fifo);
+    expect(f.code).toBe(1);
+    expect(f.stderr).toContain(`${v3}: is a FIFO, not a file`);
+    // A link to /dev/zero would never end if it were read whole.
+    const zero = await registry((r) => symlink('/dev/zero', join(r, v3)));
+    for (const args of [['validate'], ['list'], ['show', 'fraud-detector'], ['list', '--stage', 'production']]) {
+      let stdout = '';
+      const code = await runCli(['--json', '--registry', zero, ...args], { cwd: zero, env: {}, tty: false, stdout: (t) => void (stdout += t), stderr: () => {} });
+      expect({ args, code, error: JSON.parse(stdout).error }).toEqual({ args, code: 1, error: { code: 'E_NOT_A_FILE', message: `${v3}: is a device, not a file; registry manifests are plain files`, file: v3 } });
+    }
   });
 
   it('validates only the named files, relative to the current folder', async () => {

@@ -254,7 +254,7 @@ function position(lineCounter: LineCounter, offset: number | undefined): { line?
 function checkLimits(text: string, file: string): Problem | undefined {
   // String length is a lower bound of the UTF-8 size; only near the limit is the exact size needed.
   if (text.length > LOAD_LIMITS.maxBytes || (text.length * 3 > LOAD_LIMITS.maxBytes && Buffer.byteLength(text) > LOAD_LIMITS.maxBytes)) {
-    return { file, line: 1, col: 1, code: 'E_TOO_LARGE', message: `the file is ${Buffer.byteLength(text)} bytes; manifests are limited to ${LOAD_LIMITS.maxBytes} bytes` };
+    return { file, line: 1, col: 1, code: 'E_TOO_LARGE', message: `the file has more than ${LOAD_LIMITS.maxBytes} bytes, the limit for a manifest; this looks like hostile input or the wrong file` };
   }
   const deep = deepestPoint(text, LOAD_LIMITS.maxDepth);
   if (deep) {

@@ -54,10 +54,20 @@ type Token =
   | { kind: 'op'; text: string; start: number; end: number }
   | { kind: 'end'; text: ''; start: number; end: number };
 
+/** Bounds that keep the recursive parser and matcher far from the call-stack limit on hostile input. */
+export const WHERE_LIMITS = {
+  /** Parentheses open at once. */
+  maxNesting: 32,
+  /** Comparisons in one expression. */
+  maxComparisons: 256,
+} as const;
+
 /** Parses a `--where` expression. Throws E_WHERE_SYNTAX (exit 2) with the column and a caret line. */
 export function parseWhere(text: string): Expr {
   const tokens = tokenize(text);
   let i = 0;
+  let nesting = 0;
+  let comparisons = 0;
   const peek = () => tokens[i]!;
   const next = () => tokens[i++]!;
   const fail = (message: string, at: number): never => {
@@ -87,8 +97,10 @@ export function parseWhere(text: string): Expr {
   function parsePrimary(): Expr {
     const t = peek();
     if (t.kind === 'punct' && t.text === '(') {
+      if (++nesting > WHERE_LIMITS.maxNesting) fail(`parentheses nest deeper than ${WHERE_LIMITS.maxNesting} levels`, t.start);
       next();
       const inner = parseOr();
+      nesting--;
       const close = peek();
       if (!(close.kind === 'punct' && close.text === ')')) fail(`expected ')' to close the '(' at column ${t.start + 1}, found ${describe(close)}`, close.start);
       next();
@@ -138,6 +150,7 @@ export function parseWhere(text: string): Expr {
   }
 
   function parseComparison(): Expr {
+    if (++comparisons > WHERE_LIMITS.maxComparisons) fail(`more than ${WHERE_LIMITS.maxComparisons} comparisons; narrow the filter with --model or --stage`, peek().start);
     const field = parseField();
     const opToken = next();
     const column = opToken.start + 1;

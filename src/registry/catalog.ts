@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { ExitCode, ModelgateError } from '../errors.js';
@@ -9,6 +8,7 @@ import { formatProblem } from '../manifest/problem.js';
 import { schemas } from '../manifest/schemas.js';
 import type { ModelVersion, Stage } from '../manifest/types.js';
 import { isModelName, MODELS_DIR, parseManifestPath, versionsDir } from './layout.js';
+import { readRegistryFileSync } from './source.js';
 
 /**
  * Every version in a registry's work tree, fast enough for 100,000 manifests.
@@ -151,15 +151,7 @@ async function listWithFs(root: string, scope: string): Promise<Entry[]> {
 
 /** Synchronous reads: far faster than concurrent async reads for many small files. */
 async function readAll(root: string, paths: string[]): Promise<Array<Buffer | undefined>> {
-  return paths.map((path) => {
-    try {
-      return readFileSync(join(root, path));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-      throw e;
-    }
-  });
+  return paths.map((path) => readRegistryFileSync(root, path));
 }
 
 /** git's blob id of `bytes` (SHA-1 form): the cache key of a file that is not in the index as is. */

@@ -168,7 +168,7 @@ export async function snapshotAt(open: OpenRegistry, at: string): Promise<PastSn
   if (ISO_DATE.test(at) || ISO_DATETIME.test(at)) {
     const text = ISO_DATE.test(at) ? `${at}T23:59:59.999Z` : /(Z|[+-]\d{2}:?\d{2})$/i.test(at) ? at.replace(' ', 'T') : `${at.replace(' ', 'T')}Z`;
     const ms = Date.parse(text);
-    if (Number.isNaN(ms)) throw usageError(`--at ${at}: not a valid date`);
+    if (Number.isNaN(ms) || !isCalendarDate(at.slice(0, 10))) throw usageError(`--at ${at}: not a valid date`);
     const r = await open.repo.run(['rev-list', '-1', '--first-parent', `--before=@${Math.floor(ms / 1000)}`, 'HEAD'], { okCodes: [128] });
     commit = r.code === 0 ? r.stdout.trim() || undefined : undefined;
     if (!commit) throw new ModelgateError('E_NOT_FOUND', `no commit on the current branch at or before ${at}`, ExitCode.content);
@@ -180,6 +180,13 @@ export async function snapshotAt(open: OpenRegistry, at: string): Promise<PastSn
   const prefix = (await open.repo.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
   const date = utc((await open.repo.out(['show', '-s', '--format=%cI', commit])).trim());
   return { snapshot: new RegistrySnapshot(new GitTreeSource(open.repo, commit, prefix)), commit, date };
+}
+
+/** `YYYY-MM-DD` names a day that exists; Date.parse would roll 2026-02-30 over into March. */
+function isCalendarDate(ymd: string): boolean {
+  const [y, m, d] = ymd.split('-').map(Number) as [number, number, number];
+  const day = new Date(Date.UTC(y, m - 1, d));
+  return day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d;
 }
 
 /** Throws E_NOT_FOUND (exit 1) when the work tree has no folder for `model`. */
