@@ -1,7 +1,7 @@
 // register / pull / verify through the CLI against the loopback S3 server (test/global-setup.ts),
 // with an HTTP proxy in between that records every request and can inject failures.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parse } from 'yaml';
@@ -24,23 +24,42 @@ interface Seen {
  */
 async function recordingProxy(target: URL, refuse?: (req: IncomingMessage) => boolean): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
   const seen: Seen[] = [];
-  const server: Server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     seen.push({ method: req.method!, url: req.url! });
+    const expectContinue = /100-continue/i.test(String(req.headers.expect ?? ''));
     if (refuse?.(req)) {
-      req.resume();
-      req.on('end', () => {
+      const answer = () => {
         res.writeHead(400, { 'content-type': 'application/xml' });
         res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code><Message>injected</Message></Error>');
-      });
+      };
+      // A client waiting for 100-continue sends no body: answer at once, as a server would.
+      if (expectContinue) answer();
+      else req.on('end', answer);
+      req.resume();
       return;
     }
-    const up = request({ host: target.hostname, port: Number(target.port), method: req.method, path: req.url, headers: req.headers }, (r) => {
+    // A fresh upstream connection per request: a pooled one the server closed while idle would
+    // reset a request of the test, which is a fault of this proxy, not of what is tested.
+    const up = request({ host: target.hostname, port: Number(target.port), method: req.method, path: req.url, headers: req.headers, agent: false }, (r) => {
       res.writeHead(r.statusCode!, r.headers);
       r.pipe(res);
+      if (expectContinue && !req.readableEnded) req.resume();
     });
     up.on('error', () => res.destroy());
-    req.pipe(up);
-  });
+    if (expectContinue) {
+      // Pass `Expect: 100-continue` through: the body is sent only once the server asked for it,
+      // so a server that answers early (Swift's 501 for a conditional PUT) is heard, not reset.
+      up.flushHeaders();
+      up.on('continue', () => {
+        res.writeContinue();
+        req.pipe(up);
+      });
+    } else req.pipe(up);
+  };
+  const server: Server = createServer(handle);
+  server.on('checkContinue', handle);
+  // Longer than any test: an idle client connection closed by the proxy mid-reuse reads as ECONNRESET.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   return {
