@@ -38714,13 +38714,13 @@ var init_load = __esm({
 });
 
 // src/registry/source.ts
-var GitTreeSource, CommitTreeSource;
+var CommitSource, GitTreeSource, CommitTreeSource;
 var init_source = __esm({
   "src/registry/source.ts"() {
     "use strict";
     init_errors();
     init_load();
-    GitTreeSource = class {
+    CommitSource = class {
       constructor(repo, commit, prefix = "") {
         this.repo = repo;
         this.commit = commit;
@@ -38729,10 +38729,12 @@ var init_source = __esm({
       repo;
       commit;
       prefix;
-      dirs = /* @__PURE__ */ new Map();
       get label() {
         return this.commit.slice(0, 12);
       }
+    };
+    GitTreeSource = class extends CommitSource {
+      dirs = /* @__PURE__ */ new Map();
       full(path) {
         return this.prefix ? `${this.prefix}/${path}` : path;
       }
@@ -38783,21 +38785,10 @@ var init_source = __esm({
         return out;
       }
     };
-    CommitTreeSource = class {
-      constructor(repo, commit, prefix = "") {
-        this.repo = repo;
-        this.commit = commit;
-        this.prefix = prefix;
-      }
-      repo;
-      commit;
-      prefix;
+    CommitTreeSource = class extends CommitSource {
       tree;
       dirs = /* @__PURE__ */ new Map();
       blobs = /* @__PURE__ */ new Map();
-      get label() {
-        return this.commit.slice(0, 12);
-      }
       listing() {
         this.tree ??= this.repo.run(["ls-tree", "-r", "-z", "--full-tree", this.commit, ...this.prefix ? ["--", `${this.prefix}/`] : []]).then((r5) => {
           const map4 = /* @__PURE__ */ new Map();
@@ -39059,15 +39050,18 @@ function directoryDigest(files) {
 function sortFiles(files) {
   return [...files].sort((a5, b5) => Buffer.compare(Buffer.from(a5.path, "utf8"), Buffer.from(b5.path, "utf8")));
 }
-async function hashFile(path, onBytes) {
+async function hashStream(stream, onBytes) {
   const h5 = createHash2("sha256");
   let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+  for await (const chunk of stream) {
     h5.update(chunk);
     size += chunk.length;
     onBytes?.(chunk.length);
   }
   return { sha256: h5.digest("hex"), size };
+}
+function hashFile(path, onBytes) {
+  return hashStream(createReadStream(path, { highWaterMark: 1 << 20 }), onBytes);
 }
 async function readHashing(file, buffers, sink, options = {}) {
   const inFlight = options.inFlight ?? 1;

@@ -120,6 +120,17 @@ export const run: Command = async (ctx) => {
   const at = (commit: string | undefined) => (commit ? new GitTreeSource(repo, commit, prefix) : undefined);
   const inRepo = (files: Record<string, string>) => Object.fromEntries(Object.entries(files).map(([p, text]) => [prefix ? `${prefix}/${p}` : p, text]));
   const message = (version: number) => `register ${model}@${version}\n\nartifact ${artifact.uri}\nsha256 ${artifact.sha256}\n`;
+  const registered = (version: number, landed: { commit?: string; pushed: boolean }) => ({
+    model,
+    version,
+    ref: `${model}@${version}`,
+    uri: artifact.uri,
+    sha256: artifact.sha256,
+    size: artifact.size,
+    reused: artifact.reused,
+    commit: landed.commit,
+    pushed: landed.pushed,
+  });
 
   if (values['dry-run']) {
     const planned = await planRegistration(at(await repo.resolve('HEAD')), draft);
@@ -142,15 +153,7 @@ export const run: Command = async (ctx) => {
     const version = done.plan.versions[0]!.version;
     const pr = done.pullRequest!;
     emit(ctx, {
-      model,
-      version,
-      ref: `${model}@${version}`,
-      uri: artifact.uri,
-      sha256: artifact.sha256,
-      size: artifact.size,
-      reused: artifact.reused,
-      commit: done.commit,
-      pushed: done.pushed,
+      ...registered(version, done),
       branch: done.plan.branch,
       pullRequest: pr,
       gate: done.decision?.decision,
@@ -168,17 +171,7 @@ export const run: Command = async (ctx) => {
       return { files: inRepo(planned.files), message: message(version) };
     },
   });
-  emit(ctx, {
-    model,
-    version,
-    ref: `${model}@${version}`,
-    uri: artifact.uri,
-    sha256: artifact.sha256,
-    size: artifact.size,
-    reused: artifact.reused,
-    commit: published.commit,
-    pushed: published.pushed,
-  }, () => `${model}@${version}`);
+  emit(ctx, registered(version, published), () => `${model}@${version}`);
   if (!published.checkedOut && !ctx.quiet) ctx.stderr(`modelgate: pushed ${published.commit.slice(0, 12)}, but the local branch has diverged and was not updated\n`);
   return ExitCode.ok;
 };

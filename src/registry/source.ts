@@ -90,10 +90,8 @@ export class WorktreeSource implements RegistrySource {
   }
 }
 
-/** A commit's tree, read from local git objects; the tree listing is loaded once per folder. */
-export class GitTreeSource implements RegistrySource {
-  private readonly dirs = new Map<string, Promise<Map<string, { type: string; oid: string }>>>();
-
+/** A commit of the repository, and where the registry sits in it: what both commit-backed sources share. */
+abstract class CommitSource {
   constructor(
     readonly repo: GitRepo,
     readonly commit: string,
@@ -104,6 +102,11 @@ export class GitTreeSource implements RegistrySource {
   get label(): string {
     return this.commit.slice(0, 12);
   }
+}
+
+/** A commit's tree, read from local git objects; the tree listing is loaded once per folder. */
+export class GitTreeSource extends CommitSource implements RegistrySource {
+  private readonly dirs = new Map<string, Promise<Map<string, { type: string; oid: string }>>>();
 
   private full(path: string): string {
     return this.prefix ? `${this.prefix}/${path}` : path;
@@ -168,21 +171,10 @@ export class GitTreeSource implements RegistrySource {
  * one `git cat-file --batch`. Registries of thousands of models sync from a commit in one or
  * two git processes instead of one per file.
  */
-export class CommitTreeSource implements RegistrySource {
+export class CommitTreeSource extends CommitSource implements RegistrySource {
   private tree?: Promise<Map<string, string>>;
   private readonly dirs = new Map<string, Set<string>>();
   private readonly blobs = new Map<string, string>();
-
-  constructor(
-    readonly repo: GitRepo,
-    readonly commit: string,
-    /** Path of the registry inside the repository, '' for its root. */
-    readonly prefix = '',
-  ) {}
-
-  get label(): string {
-    return this.commit.slice(0, 12);
-  }
 
   private listing(): Promise<Map<string, string>> {
     this.tree ??= this.repo

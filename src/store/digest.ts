@@ -44,16 +44,21 @@ export class HashingStream extends Transform {
   }
 }
 
-/** sha256 and size of a local file, streamed. */
-export async function hashFile(path: string, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
+/** sha256 and size of a stream of bytes. */
+export async function hashStream(stream: AsyncIterable<unknown>, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
   const h = createHash('sha256');
   let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+  for await (const chunk of stream) {
     h.update(chunk as Buffer);
     size += (chunk as Buffer).length;
     onBytes?.((chunk as Buffer).length);
   }
   return { sha256: h.digest('hex'), size };
+}
+
+/** sha256 and size of a local file, streamed. */
+export function hashFile(path: string, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
+  return hashStream(createReadStream(path, { highWaterMark: 1 << 20 }), onBytes);
 }
 
 /**

@@ -1,11 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { Artifact } from '../manifest/types.js';
-import { directoryDigest, HashingStream, integrityError } from './digest.js';
+import { directoryDigest, hashStream, HashingStream, integrityError } from './digest.js';
 import { assertRelativePath } from './layout.js';
 import { requireKey, type ArtifactStore } from './store.js';
 
@@ -19,14 +19,7 @@ export function artifactObjects(store: ArtifactStore, artifact: Artifact): Array
 
 /** Reads one object and returns its sha256 and size, streamed. */
 export async function hashObject(store: ArtifactStore, key: string, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
-  const h = createHash('sha256');
-  let size = 0;
-  for await (const chunk of await store.read(key)) {
-    h.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-    onBytes?.((chunk as Buffer).length);
-  }
-  return { sha256: h.digest('hex'), size };
+  return hashStream(await store.read(key), onBytes);
 }
 
 /**
