@@ -78731,6 +78731,12 @@ var init_s3_store = __esm({
           }
         };
       }
+      /**
+       * The multipart upload, driven here rather than by lib-storage's `Upload`: parts are read
+       * once into buffers allocated up front and reused only after their part finished, so the file
+       * is read, hashed and uploaded in one overlapped pass with a fixed memory ceiling (`Upload`
+       * copies each part out of its input stream and hashes nothing), and an abort follows any failure.
+       */
       async multipart(localFile, options) {
         const Bucket = this.location.bucket;
         const staging = this.key(stagingKey(options.model, options.uploadId, options.path));

@@ -182,6 +182,12 @@ export class S3Store implements ArtifactStore {
     };
   }
 
+  /**
+   * The multipart upload, driven here rather than by lib-storage's `Upload`: parts are read
+   * once into buffers allocated up front and reused only after their part finished, so the file
+   * is read, hashed and uploaded in one overlapped pass with a fixed memory ceiling (`Upload`
+   * copies each part out of its input stream and hashes nothing), and an abort follows any failure.
+   */
   private async multipart(localFile: string, options: StageOptions): Promise<StagedUpload> {
     const Bucket = this.location.bucket;
     const staging = this.key(stagingKey(options.model, options.uploadId, options.path));
