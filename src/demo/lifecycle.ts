@@ -1,6 +1,6 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startGitHubEmulator, type EmulatedPull, type GitHubEmulator } from '../local/github-emulator.js';
 import { serveGitHttp, type GitHttpServer } from '../local/git-http-backend.js';
@@ -57,8 +57,9 @@ export async function runDemo(options: { dir?: string } = {}): Promise<number> {
     if (!existsSync(demo.action)) throw new DemoFailure(`${demo.action} is missing: run npm run build first`);
     await story(demo);
     n.heading(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    n.say(`The registry is left at ${demo.registry}; explore it:`);
-    n.say(`  cd ${demo.registry} && node ${demo.cli} list && node ${demo.cli} history ${MODEL}`);
+    n.say(`The registry is left at ${demo.registry}; explore it from this folder:`);
+    n.say(`  npm run modelgate -- --registry ${relative(process.cwd(), demo.registry) || '.'} list`);
+    n.say(`  npm run modelgate -- --registry ${relative(process.cwd(), demo.registry) || '.'} history ${MODEL}`);
     return 0;
   } catch (e) {
     process.stderr.write(`\ndemo failed: ${e instanceof DemoFailure ? e.message : (e as Error)?.stack ?? String(e)}\n`);
