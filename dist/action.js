@@ -19372,6 +19372,17 @@ var init_repo = __esm({
         if (/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
         throw gitError(["push", remote, branch], r5);
       }
+      /**
+       * Deletes `remote`'s `branch` only while it still points at `commit` (a lease: a branch someone
+       * else moved is left alone). False when the remote refused.
+       */
+      async deleteRemoteBranch(remote, branch, commit) {
+        const ref = `refs/heads/${branch}`;
+        const r5 = await this.run(["push", "--porcelain", `--force-with-lease=${ref}:${commit}`, remote, `:${ref}`], { okCodes: [1] });
+        if (r5.code === 0) return true;
+        if (/\[rejected\]|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
+        throw gitError(["push", remote, branch], r5);
+      }
       /** Fetches `branch` from `remote` and returns the commit it points at (undefined when absent). */
       async fetchBranch(remote, branch) {
         const r5 = await this.run(["fetch", "--quiet", "--no-tags", remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`], { okCodes: [128] });
@@ -78647,6 +78658,8 @@ var init_s3_store = __esm({
       endpoint;
       /** Swift's s3api answers 501 to conditional writes; remembered so we ask only once. */
       conditionalWrites = true;
+      /** The same for `If-None-Match: *` on CompleteMultipartUpload, which Swift does honour. */
+      conditionalCompletes = true;
       /** Bytes of staged small files held in memory until their commit or discard. */
       held = 0;
       key(key) {
@@ -78771,22 +78784,30 @@ var init_s3_store = __esm({
           commit: async (key) => {
             const existing = await this.compareExisting(key, sha256, size);
             if (existing) return existing;
-            await this.send(`copying ${path} to ${key}`, () => this.copy(staging, this.key(key), size, sha256));
-            return "created";
+            if (await this.send(`copying ${path} to ${key}`, () => this.copy(staging, key, size, sha256)) === "created") return "created";
+            const after = await this.compareExisting(key, sha256, size);
+            if (after) return after;
+            throw new ModelgateError("E_S3", `S3 refused to write ${key} as already taken, yet holds no object there`, ExitCode2.service);
           },
           discard: () => this.send(`removing the staging copy of ${path}`, async () => {
             await this.client.send(new import_client_s3.DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging }));
           })
         };
       }
-      async copy(from, to, size, sha256) {
+      /**
+       * Server-side copy of the staged object to `key`. 'taken' when the store refused to complete
+       * it because `key` appeared meanwhile (the copy is then aborted and nothing is replaced).
+       */
+      async copy(from, key, size, sha256) {
         const Bucket = this.location.bucket;
+        const to = this.key(key);
         const CopySource = encodeURI(`${Bucket}/${from}`);
         if (size <= SINGLE_COPY) {
           await this.client.send(new import_client_s3.CopyObjectCommand({ Bucket, Key: to, CopySource, MetadataDirective: "REPLACE", Metadata: { sha256 } }));
-          return;
+          return "created";
         }
         const { UploadId } = await this.client.send(new import_client_s3.CreateMultipartUploadCommand({ Bucket, Key: to, Metadata: { sha256 } }));
+        let completed = false;
         try {
           const partSize = Math.min(MAX_COPY_PART, Math.max(MIN_COPY_PART, Math.ceil(size / COPY_PARTS / 2 ** 20) * 2 ** 20));
           const ranges = [];
@@ -78809,11 +78830,28 @@ var init_s3_store = __esm({
           const failure = outcomes.find((o3) => o3.status === "rejected");
           if (failure) throw failure.reason;
           parts.sort((x, y) => x.PartNumber - y.PartNumber);
-          await this.client.send(new import_client_s3.CompleteMultipartUploadCommand({ Bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }));
-        } catch (e5) {
-          await this.client.send(new import_client_s3.AbortMultipartUploadCommand({ Bucket, Key: to, UploadId })).catch(() => {
+          const complete = (conditional) => this.client.send(new import_client_s3.CompleteMultipartUploadCommand({
+            Bucket,
+            Key: to,
+            UploadId,
+            MultipartUpload: { Parts: parts },
+            ...conditional ? { IfNoneMatch: "*" } : {}
+          }));
+          try {
+            await complete(this.conditionalCompletes);
+          } catch (e5) {
+            const status = statusOf2(e5);
+            if (status === 412 || status === 409) return "taken";
+            if (status !== 501 || !this.conditionalCompletes) throw e5;
+            this.conditionalCompletes = false;
+            if (await this.stat(key)) return "taken";
+            await complete(false);
+          }
+          completed = true;
+          return "created";
+        } finally {
+          if (!completed) await this.client.send(new import_client_s3.AbortMultipartUploadCommand({ Bucket, Key: to, UploadId })).catch(() => {
           });
-          throw e5;
         }
       }
       /**

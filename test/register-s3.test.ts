@@ -1,5 +1,6 @@
 // register / pull / verify through the CLI against the loopback S3 server (test/global-setup.ts),
 // with an HTTP proxy in between that records every request and can inject failures.
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -9,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MEMORY_BUDGET, PART_SIZE } from '../src/store/s3-store.js';
 import { cli, makeRegistry, randomFile, sha256, tempDir } from './helpers/artifacts.js';
 import { createTestBucket, s3Config, s3TestClient } from './helpers/s3.js';
+import { prRemote, type PrRemote } from './helpers/pr-remote.js';
+import type { PromotionPolicy } from '../src/manifest/types.js';
 
 const cfg = s3Config();
 const env = { AWS_ACCESS_KEY_ID: cfg.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.secretAccessKey, AWS_REGION: cfg.region };
@@ -22,15 +25,21 @@ interface Seen {
  * A loopback HTTP proxy in front of the S3 server that records each request (method and path
  * with query). `refuse(req)` answers a request with an S3 error instead of forwarding it.
  */
-async function recordingProxy(target: URL, refuse?: (req: IncomingMessage) => boolean): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
+async function recordingProxy(
+  target: URL,
+  refuse?: (req: IncomingMessage) => boolean | { status: number; code: string },
+  beforeForward?: (req: IncomingMessage) => Promise<void> | void,
+): Promise<{ url: string; seen: Seen[]; open(): number; close(): Promise<void> }> {
   const seen: Seen[] = [];
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     seen.push({ method: req.method!, url: req.url! });
     const expectContinue = /100-continue/i.test(String(req.headers.expect ?? ''));
-    if (refuse?.(req)) {
+    const refused = refuse?.(req);
+    if (refused) {
+      const { status, code } = refused === true ? { status: 400, code: 'InvalidArgument' } : refused;
       const answer = () => {
-        res.writeHead(400, { 'content-type': 'application/xml' });
-        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code><Message>injected</Message></Error>');
+        res.writeHead(status, { 'content-type': 'application/xml' });
+        res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected</Message></Error>`);
       };
       // A client waiting for 100-continue sends no body: answer at once, as a server would.
       if (expectContinue) answer();
@@ -38,6 +47,7 @@ async function recordingProxy(target: URL, refuse?: (req: IncomingMessage) => bo
       req.resume();
       return;
     }
+    await beforeForward?.(req);
     // A fresh upstream connection per request: a pooled one the server closed while idle would
     // reset a request of the test, which is a fault of this proxy, not of what is tested.
     const up = request({ host: target.hostname, port: Number(target.port), method: req.method, path: req.url, headers: req.headers, agent: false }, (r) => {
@@ -58,6 +68,11 @@ async function recordingProxy(target: URL, refuse?: (req: IncomingMessage) => bo
   };
   const server: Server = createServer(handle);
   server.on('checkContinue', handle);
+  let open = 0;
+  server.on('connection', (socket) => {
+    open++;
+    socket.on('close', () => open--);
+  });
   // Longer than any test: an idle client connection closed by the proxy mid-reuse reads as ECONNRESET.
   server.keepAliveTimeout = 120_000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -65,6 +80,7 @@ async function recordingProxy(target: URL, refuse?: (req: IncomingMessage) => bo
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
+    open: () => open,
     close: () => new Promise<void>((r) => {
       server.closeAllConnections();
       server.close(() => r());
@@ -89,12 +105,33 @@ describe('register against S3 through a recording proxy', () => {
   let bucket: string;
   let proxy: Awaited<ReturnType<typeof recordingProxy>>;
   let failPart: number | undefined;
+  /** Answers CompleteMultipartUpload with `If-None-Match` as a store without conditional writes does. */
+  let noConditionalComplete = false;
+  /** Runs (once) right before a CompleteMultipartUpload of that bucket key is forwarded. */
+  let race: { key: string; run: () => Promise<void> } | undefined;
   const storage = () => ({ uri: `s3://${bucket}/registry`, endpoint: proxy.url, region: cfg.region, forcePathStyle: true });
+  const completes = (req: IncomingMessage, key?: string) => {
+    const url = new URL(req.url!, 'http://x');
+    return req.method === 'POST' && url.searchParams.has('uploadId') && (key === undefined || decodeURIComponent(url.pathname) === `/${bucket}/${key}`);
+  };
 
   beforeAll(async () => {
     s3 = s3TestClient();
     bucket = await createTestBucket('register-s3', s3);
-    proxy = await recordingProxy(new URL(cfg.endpoint), (req) => failPart !== undefined && req.method === 'PUT' && new URL(req.url!, 'http://x').searchParams.get('partNumber') === String(failPart));
+    proxy = await recordingProxy(
+      new URL(cfg.endpoint),
+      (req) => {
+        if (noConditionalComplete && completes(req) && req.headers['if-none-match']) return { status: 501, code: 'NotImplemented' };
+        return failPart !== undefined && req.method === 'PUT' && new URL(req.url!, 'http://x').searchParams.get('partNumber') === String(failPart);
+      },
+      async (req) => {
+        const r = race;
+        if (r && completes(req, r.key)) {
+          race = undefined;
+          await r.run();
+        }
+      },
+    );
   });
   afterAll(async () => {
     await proxy?.close();
@@ -166,6 +203,59 @@ describe('register against S3 through a recording proxy', () => {
     expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
     expect(await listKeys(s3, bucket)).toEqual(before);
     expect(existsSync(join(reg, 'models'))).toBe(false);
+  }, 120_000);
+
+  it('a key that appears while a large object is copied to it by ranges is never replaced: conflict, or the same bytes reused', async () => {
+    // Larger than the single-copy limit (32 MiB): the copy is a multipart upload of ranges.
+    const size = 2 * PART_SIZE + 4321;
+    const noLeftovers = async () => {
+      expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
+      expect((await listKeys(s3, bucket)).filter((k) => k.includes('/.uploads/'))).toEqual([]);
+    };
+
+    const reg = makeRegistry(storage());
+    const src = randomFile(tempDir(), 'race.bin', size);
+    const key = `registry/race/sha256/${sha256(src.bytes)}/race.bin`;
+    const other = randomBytes(size);
+    race = { key, run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: other, Metadata: { sha256: sha256(other) } }))) };
+    const r = await cli(reg, ['register', 'race', src.path, '--json'], env);
+    expect(race).toBeUndefined(); // the racer ran
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.json.error.code).toBe('E_ARTIFACT_CONFLICT');
+    expect(sha256(await readBack(s3, bucket, key))).toBe(sha256(other));
+    await noLeftovers();
+    expect(existsSync(join(reg, 'models'))).toBe(false);
+
+    // The same bytes written by someone else meanwhile: theirs is kept and reused.
+    const twin = randomFile(tempDir(), 'twin.bin', size);
+    const twinKey = `registry/twin/sha256/${sha256(twin.bytes)}/twin.bin`;
+    race = { key: twinKey, run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: twinKey, Body: twin.bytes, Metadata: { sha256: sha256(twin.bytes), writer: 'racer' } }))) };
+    const t = await cli(reg, ['register', 'twin', twin.path, '--json'], env);
+    expect(race).toBeUndefined();
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.json).toMatchObject({ version: 1, reused: true, sha256: sha256(twin.bytes) });
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: twinKey }))).Metadata?.writer).toBe('racer');
+    await noLeftovers();
+  }, 120_000);
+
+  it('a store that answers 501 to a conditional CompleteMultipartUpload gets an unconditional one after a HEAD check', async () => {
+    const reg = makeRegistry(storage());
+    const src = randomFile(tempDir(), 'plain.bin', 2 * PART_SIZE + 99);
+    const key = `registry/plain/sha256/${sha256(src.bytes)}/plain.bin`;
+    proxy.seen.length = 0;
+    noConditionalComplete = true;
+    let r;
+    try {
+      r = await cli(reg, ['register', 'plain', src.path, '--json'], env);
+    } finally {
+      noConditionalComplete = false;
+    }
+    expect(r.code, r.stderr).toBe(0);
+    expect(sha256(await readBack(s3, bucket, key))).toBe(sha256(src.bytes));
+    // Refused once with the condition, then completed without it.
+    const onKey = proxy.seen.filter((s) => s.method === 'POST' && s.url.startsWith(`/${bucket}/${key}?uploadId=`));
+    expect(onKey).toHaveLength(2);
+    expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
   }, 120_000);
 
   it('a folder of small files larger than the memory budget is staged in the store and committed under its digest', async () => {
@@ -285,5 +375,31 @@ describe('directory artifacts end to end on S3 (SavedModel, Hugging Face folder)
     const v = await cli(gone, ['verify'], env);
     expect(v.code).toBe(3);
     expect(v.stderr).toMatch(/^modelgate: .*bucket no-such-bucket-\S+ does not exist at http:\/\/127\.0\.0\.1:\d+\n$/);
+  }, 60_000);
+});
+
+describe('register --pr with an S3 store', () => {
+  let remote: PrRemote | undefined;
+  let proxy: Awaited<ReturnType<typeof recordingProxy>> | undefined;
+  afterAll(async () => {
+    await remote?.close();
+    await proxy?.close();
+  });
+
+  it('closes every store it opened, the one the pull request body checks the artifact with too: no connection is left open', async () => {
+    const s3 = s3TestClient();
+    const bucket = await createTestBucket('register-pr', s3);
+    s3.destroy();
+    proxy = await recordingProxy(new URL(cfg.endpoint));
+    const policy: PromotionPolicy = { apiVersion: 'modelgate.dev/v1', kind: 'PromotionPolicy', rules: [{ name: 'register', to: 'None', artifact: 'exists' }] };
+    remote = await prRemote({ uri: `s3://${bucket}/registry`, endpoint: proxy.url, region: cfg.region, forcePathStyle: true }, policy);
+    const model = randomFile(tempDir(), 'model.onnx', 3000);
+    const r = await cli(remote.work, ['--json', 'register', 'fraud', model.path, '--pr'], { ...env, ...remote.env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.gate).toBe('pass');
+    // The gate view asked the store for the artifact (the rule checks it), then let go of the connection.
+    const heads = proxy.seen.filter((s) => s.method === 'HEAD' && s.url.includes('/registry/fraud/sha256/'));
+    expect(heads.length).toBeGreaterThanOrEqual(2);
+    await expect.poll(() => proxy!.open(), { timeout: 20_000 }).toBe(0);
   }, 60_000);
 });

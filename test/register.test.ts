@@ -15,6 +15,7 @@ import { cli, git, makeRegistry, randomFile, sha256, tempDir } from './helpers/a
 import { startValidatedGitHubEmulator, type GitHubResponseValidator } from './helpers/github.js';
 import type { EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
 import { POLICY, version as versionFixture } from './gate-fixtures.js';
+import { prRemote, type PrRemote } from './helpers/pr-remote.js';
 
 // The http-backend server runs in this process: clones against it must not block the event loop.
 const gitAsync = promisify(execFile);
@@ -421,6 +422,44 @@ describe('register --pr against a git http-backend remote and the GitHub emulato
     expect(noRepo.json.error.code).toBe('E_NO_GITHUB');
     expect(existsSync(join(store, 'fraud-detector/sha256', sha256(fresh.bytes)))).toBe(false);
     expect((await gitAsync('git', ['ls-remote', '--heads', url])).stdout.trim().split('\n')).toHaveLength(4);
+    expect(gh.validator.violations).toEqual([]);
+  }, 60_000);
+});
+
+describe('register --pr when GitHub fails after the push', () => {
+  let remote: PrRemote | undefined;
+  afterAll(() => remote?.close());
+
+  it('deletes the branch it pushed, exits 3 naming GitHub, and a retry gets the same version number', async () => {
+    remote = await prRemote(fileStorage(), POLICY);
+    const { work, gh, env } = remote;
+    const model = randomFile(tempDir(), 'model.joblib', 2048);
+    const fault = gh.inject('POST /repos/{owner}/{repo}/pulls', { status: 500 });
+    const failed = await cli(work, ['--json', 'register', 'fraud-detector', model.path, '--pr'], env);
+    expect(failed.code, failed.stderr).toBe(3);
+    expect(failed.json.error.code).toBe('E_GITHUB');
+    expect(failed.json.error.message).toMatch(/opening a pull request .*HTTP 500/);
+    expect(fault.hits).toBe(1);
+    expect(await remote.branches()).toEqual(['main']);
+    fault.remove();
+
+    const retry = await cli(work, ['--json', 'register', 'fraud-detector', model.path, '--pr'], env);
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(retry.json).toMatchObject({ version: 1, branch: 'modelgate/fraud-detector-v1-register', pullRequest: { created: true } });
+    expect(await remote.branches()).toEqual(['main', 'modelgate/fraud-detector-v1-register']);
+
+    // A branch that was there before the run (promote --pr updating its pull request) is never deleted.
+    expect((await cli(work, ['register', 'churn', model.path, '--push'], env)).code).toBe(0);
+    const promoted = await cli(work, ['--json', 'promote', 'churn', '1', '--to', 'Staging', '--pr'], env);
+    expect(promoted.code, promoted.stderr).toBe(0);
+    const branches = await remote.branches();
+    expect(branches).toContain(promoted.json.branch);
+    const update = gh.inject('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { status: 500 });
+    const again = await cli(work, ['--json', 'promote', 'churn', '1', '--to', 'Staging', '--pr'], env);
+    expect(again.code, again.stderr).toBe(3);
+    expect(update.hits).toBe(1);
+    update.remove();
+    expect(await remote.branches()).toEqual(branches);
     expect(gh.validator.violations).toEqual([]);
   }, 60_000);
 });

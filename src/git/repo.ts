@@ -196,6 +196,18 @@ export class GitRepo {
     throw gitError(['push', remote, branch], r);
   }
 
+  /**
+   * Deletes `remote`'s `branch` only while it still points at `commit` (a lease: a branch someone
+   * else moved is left alone). False when the remote refused.
+   */
+  async deleteRemoteBranch(remote: string, branch: string, commit: string): Promise<boolean> {
+    const ref = `refs/heads/${branch}`;
+    const r = await this.run(['push', '--porcelain', `--force-with-lease=${ref}:${commit}`, remote, `:${ref}`], { okCodes: [1] });
+    if (r.code === 0) return true;
+    if (/\[rejected\]|stale info|cannot lock ref/.test(r.stdout + r.stderr)) return false;
+    throw gitError(['push', remote, branch], r);
+  }
+
   /** Fetches `branch` from `remote` and returns the commit it points at (undefined when absent). */
   async fetchBranch(remote: string, branch: string): Promise<string | undefined> {
     const r = await this.run(['fetch', '--quiet', '--no-tags', remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`], { okCodes: [128] });

@@ -11,7 +11,7 @@ import { openOrUpdatePullRequest, type OpenedPullRequest } from '../github/promo
 import { publish } from '../registry/publish.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import { GitTreeSource, type RegistrySource } from '../registry/source.js';
-import { openStore } from '../store/store.js';
+import { openStore, type ArtifactStore } from '../store/store.js';
 import type { ChangePlan } from './plan.js';
 
 export type SubmitMode = 'local' | 'push' | 'pr';
@@ -91,10 +91,17 @@ export async function submitChange(opts: SubmitOptions): Promise<Submitted> {
       throw new ModelgateError('E_BRANCH_DIVERGED', `${remote}/${plan.branch} has commits this change does not build on; delete the branch or merge it first`, ExitCode.service);
     }
   }
-  const decision = await gateView(repo, prefix, base, baseSnap, plan, opts.env);
-  const body = renderPromotionBody(decision, plan.versions, plan.summary);
-  const pullRequest = await openOrUpdatePullRequest(conn, { branch: plan.branch, base: baseBranch, title: plan.summary, body });
-  return { plan, commit, pushed: true, pullRequest, decision };
+  try {
+    const decision = await gateView(repo, prefix, base, baseSnap, plan, opts.env);
+    const body = renderPromotionBody(decision, plan.versions, plan.summary);
+    const pullRequest = await openOrUpdatePullRequest(conn, { branch: plan.branch, base: baseBranch, title: plan.summary, body });
+    return { plan, commit, pushed: true, pullRequest, decision };
+  } catch (e) {
+    // A branch this run created but no pull request shows would hold its name (for register, its
+    // version number) for nothing: remove it again. A branch that was there before stays.
+    if (!existing && commit) await repo.deleteRemoteBranch(remote, plan.branch, commit).catch(() => false);
+    throw e;
+  }
 }
 
 async function isAncestor(repo: GitRepo, a: string, b: string): Promise<boolean> {
@@ -113,22 +120,27 @@ export async function gateView(repo: GitRepo, prefix: string, base: string, base
     readFile: async (p) => edited.get(p),
     listDir: async (p) => baseSnap.source.listDir(p),
   };
-  let verifier: Promise<StoreArtifactVerifier> | undefined;
+  let store: Promise<ArtifactStore> | undefined;
   const artifacts: ArtifactVerifier = {
     async verify(artifact) {
-      verifier ??= baseSnap.config().then(async (c) => new StoreArtifactVerifier(await openStore(c.storage, env)));
-      return (await verifier).verify(artifact, 'exists');
+      store ??= baseSnap.config().then((c) => openStore(c.storage, env));
+      return new StoreArtifactVerifier(await store).verify(artifact, 'exists');
     },
   };
-  return evaluateGate({
-    base: baseSnap,
-    head: new RegistrySnapshot(new MergedSource(baseSnap.source, overlay, edited.keys())),
-    changedFiles: plan.edits.map((e) => ({ path: e.path, status: e.before ? 'M' : 'A' })),
-    pullRequest: { number: 0, author: { login: '' }, headSha: '' },
-    reviews: [],
-    teams: { isActiveMember: async () => false },
-    artifacts,
-    history: new GitStageHistory(repo, base, prefix),
-    options: { approvals: 'require', timeoutMs: 30_000 },
-  });
+  try {
+    return await evaluateGate({
+      base: baseSnap,
+      head: new RegistrySnapshot(new MergedSource(baseSnap.source, overlay, edited.keys())),
+      changedFiles: plan.edits.map((e) => ({ path: e.path, status: e.before ? 'M' : 'A' })),
+      pullRequest: { number: 0, author: { login: '' }, headSha: '' },
+      reviews: [],
+      teams: { isActiveMember: async () => false },
+      artifacts,
+      history: new GitStageHistory(repo, base, prefix),
+      options: { approvals: 'require', timeoutMs: 30_000 },
+    });
+  } finally {
+    // An S3 client keeps its connections open until it is destroyed.
+    if (store) (await store.catch(() => undefined))?.close();
+  }
 }

@@ -50,14 +50,17 @@ export const MEMORY_BUDGET = 64 * 1024 * 1024;
  * stored under the wrong digest. So the single read streams through a hash into a unique staging
  * key, and S3's server-side copy — S3 has no rename — puts it under its final key once the digest
  * is known, only if that key is free (HEAD check; stores that honour `If-None-Match: *` also get
- * the conditional write). Files no larger than one part skip staging: they are hashed in memory
- * and written straight to their final key.
+ * the conditional write, on the PUT or on the CompleteMultipartUpload of a copy by ranges). Files
+ * no larger than one part skip staging: they are hashed in memory and written straight to their
+ * final key.
  */
 export class S3Store implements ArtifactStore {
   readonly client: S3Client;
   private readonly endpoint: string | undefined;
   /** Swift's s3api answers 501 to conditional writes; remembered so we ask only once. */
   private conditionalWrites = true;
+  /** The same for `If-None-Match: *` on CompleteMultipartUpload, which Swift does honour. */
+  private conditionalCompletes = true;
   /** Bytes of staged small files held in memory until their commit or discard. */
   private held = 0;
 
@@ -221,8 +224,11 @@ export class S3Store implements ArtifactStore {
       commit: async (key) => {
         const existing = await this.compareExisting(key, sha256, size);
         if (existing) return existing;
-        await this.send(`copying ${path} to ${key}`, () => this.copy(staging, this.key(key), size, sha256));
-        return 'created';
+        if ((await this.send(`copying ${path} to ${key}`, () => this.copy(staging, key, size, sha256))) === 'created') return 'created';
+        // The key appeared between the check and the copy: compare, never replace.
+        const after = await this.compareExisting(key, sha256, size);
+        if (after) return after;
+        throw new ModelgateError('E_S3', `S3 refused to write ${key} as already taken, yet holds no object there`, ExitCode.service);
       },
       discard: () => this.send(`removing the staging copy of ${path}`, async () => {
         await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging }));
@@ -230,16 +236,22 @@ export class S3Store implements ArtifactStore {
     };
   }
 
-  private async copy(from: string, to: string, size: number, sha256: string): Promise<void> {
+  /**
+   * Server-side copy of the staged object to `key`. 'taken' when the store refused to complete
+   * it because `key` appeared meanwhile (the copy is then aborted and nothing is replaced).
+   */
+  private async copy(from: string, key: string, size: number, sha256: string): Promise<'created' | 'taken'> {
     const Bucket = this.location.bucket;
+    const to = this.key(key);
     const CopySource = encodeURI(`${Bucket}/${from}`);
     if (size <= SINGLE_COPY) {
       await this.client.send(new CopyObjectCommand({ Bucket, Key: to, CopySource, MetadataDirective: 'REPLACE', Metadata: { sha256 } }));
-      return;
+      return 'created';
     }
     // One CopyObject is one sequential stream on the server (Swift rewrites every byte through
     // one proxy worker); ranges copied in parallel use all of its workers.
     const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key: to, Metadata: { sha256 } }));
+    let completed = false;
     try {
       const partSize = Math.min(MAX_COPY_PART, Math.max(MIN_COPY_PART, Math.ceil(size / COPY_PARTS / 2 ** 20) * 2 ** 20));
       const ranges: Array<[number, number]> = [];
@@ -263,10 +275,28 @@ export class S3Store implements ArtifactStore {
       const failure = outcomes.find((o) => o.status === 'rejected');
       if (failure) throw failure.reason;
       parts.sort((x, y) => x.PartNumber - y.PartNumber);
-      await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }));
-    } catch (e) {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: to, UploadId })).catch(() => {});
-      throw e;
+      const complete = (conditional: boolean) => this.client.send(new CompleteMultipartUploadCommand({
+        Bucket,
+        Key: to,
+        UploadId,
+        MultipartUpload: { Parts: parts },
+        ...(conditional ? { IfNoneMatch: '*' } : {}),
+      }));
+      // The copy took a while since the HEAD check: completing only onto a free key closes that window.
+      try {
+        await complete(this.conditionalCompletes);
+      } catch (e) {
+        const status = statusOf(e);
+        if (status === 412 || status === 409) return 'taken';
+        if (status !== 501 || !this.conditionalCompletes) throw e;
+        this.conditionalCompletes = false;
+        if (await this.stat(key)) return 'taken';
+        await complete(false);
+      }
+      completed = true;
+      return 'created';
+    } finally {
+      if (!completed) await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: to, UploadId })).catch(() => {});
     }
   }
 
