@@ -66945,7 +66945,7 @@ var require_dist_cjs11 = __commonJS({
     var { setCredentialFeature: setCredentialFeature2 } = (init_client3(), __toCommonJS(client_exports2));
     var { CredentialsProviderError: CredentialsProviderError2, parseKnownFiles: parseKnownFiles2, getProfileName: getProfileName2 } = (init_config2(), __toCommonJS(config_exports));
     var { HttpRequest: HttpRequest2 } = (init_protocols(), __toCommonJS(protocols_exports));
-    var { createHash: createHash11, createPrivateKey, createPublicKey, sign: sign4 } = __require("node:crypto");
+    var { createHash: createHash9, createPrivateKey, createPublicKey, sign: sign4 } = __require("node:crypto");
     var { promises: promises3 } = __require("node:fs");
     var { homedir: homedir2 } = __require("node:os");
     var { dirname: dirname3, join: join9 } = __require("node:path");
@@ -67116,7 +67116,7 @@ var require_dist_cjs11 = __commonJS({
       getTokenFilePath() {
         const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join9(homedir2(), ".aws", "login", "cache");
         const loginSessionBytes = Buffer.from(this.loginSession, "utf8");
-        const loginSessionSha256 = createHash11("sha256").update(loginSessionBytes).digest("hex");
+        const loginSessionSha256 = createHash9("sha256").update(loginSessionBytes).digest("hex");
         return join9(directory, `${loginSessionSha256}.json`);
       }
       derToRawSignature(derSignature) {
@@ -78586,7 +78586,6 @@ __export(s3_store_exports, {
 });
 import { createReadStream as createReadStream4 } from "node:fs";
 import { open as open3, stat as stat3 } from "node:fs/promises";
-import { createHash as createHash9 } from "node:crypto";
 function statusOf2(e5) {
   return e5?.$metadata?.httpStatusCode;
 }
@@ -78868,9 +78867,7 @@ var init_s3_store = __esm({
         return "reused";
       }
       async hashObject(key) {
-        const h5 = createHash9("sha256");
-        for await (const chunk of await this.read(key)) h5.update(chunk);
-        return h5.digest("hex");
+        return (await hashStream(await this.read(key))).sha256;
       }
       async stat(key) {
         try {
@@ -81324,7 +81321,6 @@ function statusOf(t) {
 // src/gate/store-verifier.ts
 init_digest();
 init_layout2();
-import { createHash as createHash10 } from "node:crypto";
 
 // src/store/store.ts
 init_errors();
@@ -81369,9 +81365,7 @@ var StoreArtifactVerifier = class {
       if (!stat4) return { ok: false, detail: `${label} is missing from the store` };
       if (stat4.size !== f5.size) return { ok: false, detail: `${label} has ${stat4.size} bytes in the store, the manifest says ${f5.size}` };
       if (mode === "full") {
-        const hash = createHash10("sha256");
-        for await (const chunk of await this.store.read(fileKey)) hash.update(chunk);
-        const actual = hash.digest("hex");
+        const { sha256: actual } = await hashStream(await this.store.read(fileKey));
         if (actual !== f5.sha256) return { ok: false, detail: `${label}: sha256 in the store is ${actual}, the manifest says ${f5.sha256}` };
       }
     }

@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { Artifact } from '../manifest/types.js';
-import { directoryDigest } from '../store/digest.js';
+import { directoryDigest, hashStream } from '../store/digest.js';
 import { SHA256_HEX } from '../store/layout.js';
 import { openStore, requireKey, type ArtifactStore, type StorageConfig } from '../store/store.js';
 import type { ArtifactVerifier } from './types.js';
@@ -29,9 +28,7 @@ export class StoreArtifactVerifier implements ArtifactVerifier {
       if (!stat) return { ok: false, detail: `${label} is missing from the store` };
       if (stat.size !== f.size) return { ok: false, detail: `${label} has ${stat.size} bytes in the store, the manifest says ${f.size}` };
       if (mode === 'full') {
-        const hash = createHash('sha256');
-        for await (const chunk of await this.store.read(fileKey)) hash.update(chunk as Buffer);
-        const actual = hash.digest('hex');
+        const { sha256: actual } = await hashStream(await this.store.read(fileKey));
         if (actual !== f.sha256) return { ok: false, detail: `${label}: sha256 in the store is ${actual}, the manifest says ${f.sha256}` };
       }
     }

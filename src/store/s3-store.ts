@@ -19,11 +19,10 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { redactUrl } from '../git/repo.js';
-import { HashingStream, readHashing } from './digest.js';
+import { hashStream, HashingStream, readHashing } from './digest.js';
 import { conflict } from './file-store.js';
 import { stagingKey, type StoreLocation } from './layout.js';
 import type { ArtifactStore, CommitOutcome, StagedUpload, StageOptions, StorageConfig, StoredObject } from './store.js';
-import { createHash } from 'node:crypto';
 
 /**
  * Multipart geometry: QUEUE_SIZE parts upload while the next one is read and hashed, in
@@ -315,9 +314,7 @@ export class S3Store implements ArtifactStore {
   }
 
   private async hashObject(key: string): Promise<string> {
-    const h = createHash('sha256');
-    for await (const chunk of await this.read(key)) h.update(chunk as Buffer);
-    return h.digest('hex');
+    return (await hashStream(await this.read(key))).sha256;
   }
 
   async stat(key: string): Promise<StoredObject | undefined> {
