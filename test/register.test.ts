@@ -12,8 +12,6 @@ import { parseDatasetSpec } from '../src/lineage/dataset.js';
 import { parseMetrics, parseParams } from '../src/lineage/values.js';
 import { stringify } from 'yaml';
 import { cli, git, makeRegistry, randomFile, sha256, tempDir } from './helpers/artifacts.js';
-import { startValidatedGitHubEmulator, type GitHubResponseValidator } from './helpers/github.js';
-import type { EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
 import { POLICY, version as versionFixture } from './gate-fixtures.js';
 import { prRemote, type PrRemote } from './helpers/pr-remote.js';
 
@@ -317,37 +315,18 @@ describe('register --push against a git http-backend remote', () => {
 });
 
 describe('register --pr against a git http-backend remote and the GitHub emulator', () => {
-  let server: GitHttpServer | undefined;
-  let gh: (GitHubEmulator & { validator: GitHubResponseValidator }) | undefined;
+  let remote: PrRemote | undefined;
   afterAll(async () => {
-    await server?.close();
-    await gh?.close();
+    await remote?.close();
   });
 
   it('uploads, pushes a branch with the manifest numbered against origin/main, and opens a pull request showing what the gate sees', async () => {
     const store = tempDir('mg-store-');
-    const seed = tempDir('mg-seed-');
-    git(seed, 'init', '-q', '-b', 'main');
-    const files: Record<string, string> = {
-      'modelgate.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: pathToFileURL(store).href }, github: { repository: 'acme/model-registry' } }),
-      'policies/promotion.yaml': stringify(POLICY),
+    remote = await prRemote({ uri: pathToFileURL(store).href }, POLICY, {
       'models/fraud-detector/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector' }),
       'models/fraud-detector/versions/1.yaml': stringify(versionFixture(1, 'Production')),
-    };
-    for (const [p, text] of Object.entries(files)) {
-      mkdirSync(join(seed, p, '..'), { recursive: true });
-      writeFileSync(join(seed, p), text);
-    }
-    git(seed, 'add', '-A');
-    git(seed, '-c', 'user.name=maria', '-c', 'user.email=maria@example.com', 'commit', '-q', '-m', 'registry');
-    const root = tempDir('mg-remote-');
-    execFileSync('git', ['clone', '-q', '--bare', seed, join(root, 'registry.git')]);
-    server = await serveGitHttp(root);
-    const url = `${server.url}/registry.git`;
-    const work = tempDir('mg-pr-');
-    await gitAsync('git', ['clone', '-q', url, work]);
-    git(work, 'config', 'user.name', 'maria');
-    git(work, 'config', 'user.email', 'maria@example.com');
+    });
+    const { url, work, gh, ghRepo, env } = remote!;
 
     // main moves on after this clone was made: v2 lands there, so the PR must carry v3.
     const other = tempDir('mg-other-');
@@ -357,10 +336,6 @@ describe('register --pr against a git http-backend remote and the GitHub emulato
     git(other, '-c', 'user.name=ci', '-c', 'user.email=ci@example.com', 'commit', '-q', '-m', 'register fraud-detector@2');
     await gitAsync('git', ['-C', other, 'push', '-q', 'origin', 'main']);
 
-    gh = await startValidatedGitHubEmulator();
-    gh.addUser('maria');
-    const ghRepo: EmulatedRepo = gh.addRepo('acme', 'model-registry', { gitDir: join(root, 'registry.git') });
-    const env = { GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: gh.url };
     const head = git(work, 'rev-parse', 'HEAD').trim();
 
     const model = randomFile(tempDir(), 'model.joblib', 4096);
@@ -373,12 +348,12 @@ describe('register --pr against a git http-backend remote and the GitHub emulato
     expect(r.json).toMatchObject({ model: 'fraud-detector', version: 3, ref: 'fraud-detector@3', sha256: sha256(model.bytes), size: 4096, pushed: true, branch, pullRequest: { created: true }, gate: 'pass' });
 
     // The branch: one commit on origin/main adding the manifest; nothing committed locally.
-    const remote = tempDir('mg-look-');
-    await gitAsync('git', ['clone', '-q', '--no-checkout', url, remote]);
-    const main = git(remote, 'rev-parse', 'origin/main').trim();
-    expect(git(remote, 'rev-parse', `origin/${branch}^`).trim()).toBe(main);
-    expect(git(remote, 'diff', '--name-status', main, `origin/${branch}`).trim()).toBe('A\tmodels/fraud-detector/versions/3.yaml');
-    const mv = parse(git(remote, 'show', `origin/${branch}:models/fraud-detector/versions/3.yaml`));
+    const look = tempDir('mg-look-');
+    await gitAsync('git', ['clone', '-q', '--no-checkout', url, look]);
+    const main = git(look, 'rev-parse', 'origin/main').trim();
+    expect(git(look, 'rev-parse', `origin/${branch}^`).trim()).toBe(main);
+    expect(git(look, 'diff', '--name-status', main, `origin/${branch}`).trim()).toBe('A\tmodels/fraud-detector/versions/3.yaml');
+    const mv = parse(git(look, 'show', `origin/${branch}:models/fraud-detector/versions/3.yaml`));
     expect(mv).toMatchObject({ model: 'fraud-detector', version: 3, stage: 'Staging', artifact: { sha256: sha256(model.bytes), size: 4096 }, metrics: { auc: 0.971, recall: 0.91 } });
     expect(existsSync(new URL(mv.artifact.uri).pathname)).toBe(true);
     expect(git(work, 'rev-parse', 'HEAD').trim()).toBe(head);
@@ -407,8 +382,8 @@ describe('register --pr against a git http-backend remote and the GitHub emulato
     const churn = await cli(work, ['register', 'churn', model.path, '--pr'], env);
     expect(churn.code, churn.stderr).toBe(0);
     expect(churn.stdout).toMatch(/^churn@1\npull request #\d+ opened: \S+\n$/);
-    await gitAsync('git', ['-C', remote, 'fetch', '-q', 'origin']);
-    expect(git(remote, 'diff', '--name-only', main, 'origin/modelgate/churn-v1-register').trim().split('\n')).toEqual(['models/churn/model.yaml', 'models/churn/versions/1.yaml']);
+    await gitAsync('git', ['-C', look, 'fetch', '-q', 'origin']);
+    expect(git(look, 'diff', '--name-only', main, 'origin/modelgate/churn-v1-register').trim().split('\n')).toEqual(['models/churn/model.yaml', 'models/churn/versions/1.yaml']);
     expect(gh.getPull(ghRepo, Number(/#(\d+)/.exec(churn.stdout)![1]))!.title).toBe('Register churn@1');
 
     // Without a token, or without github.repository, nothing is uploaded or pushed.

@@ -27,12 +27,13 @@ export interface PrRemote {
   close(): Promise<void>;
 }
 
-export async function prRemote(storage: Record<string, unknown>, policy: PromotionPolicy): Promise<PrRemote> {
+export async function prRemote(storage: Record<string, unknown>, policy: PromotionPolicy, more: Record<string, string> = {}): Promise<PrRemote> {
   const seed = tempDir('mg-seed-');
   git(seed, 'init', '-q', '-b', 'main');
   const files: Record<string, string> = {
     'modelgate.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage, github: { repository: 'acme/model-registry' } }),
     'policies/promotion.yaml': stringify(policy),
+    ...more,
   };
   for (const [p, text] of Object.entries(files)) {
     mkdirSync(join(seed, p, '..'), { recursive: true });
