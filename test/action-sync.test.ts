@@ -1,10 +1,9 @@
 // The built dist/action.js with `command: sync`, as the workflow runs it on a push to main: a
 // checkout of main after a promotion was merged, the remote served by `git http-backend` on
 // loopback, and two webhooks (one answering, one gone).
-import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -12,10 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { runCli } from '../src/cli/main.js';
 import { serveGitHttp, type GitHttpServer } from '../src/local/git-http-backend.js';
+import { runAction, type ActionRun } from './helpers/action.js';
 import { git, gitAsync, initRepo, modelVersion, registryConfig, tempDir, writeRegistry } from './helpers/pin-registry.js';
 
-const NODE = join(process.cwd(), 'node_modules/.bin/node');
-const ACTION = join(process.cwd(), 'dist/action.js');
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const PIN = 'deploy/production/fraud-detector.yaml';
 
@@ -33,43 +31,13 @@ let hookHost: string;
 const received: Received[] = [];
 let mergeCommit: string;
 
-interface ActionRun {
-  code: number;
-  stdout: string;
-  outputs: Record<string, string>;
-  summary: string;
-}
-
-async function runSync(inputs: Record<string, string> = {}): Promise<ActionRun> {
-  const dir = await mkdtemp(join(root, 'run-'));
-  const outputPath = join(dir, 'output');
-  const summaryPath = join(dir, 'summary.md');
-  await writeFile(outputPath, '');
-  await writeFile(summaryPath, '');
-  const env: Record<string, string> = {
-    PATH: process.env.PATH!,
-    HOME: process.env.HOME ?? root,
-    GITHUB_ACTIONS: 'true',
-    GITHUB_EVENT_NAME: 'push',
-    GITHUB_OUTPUT: outputPath,
-    GITHUB_STEP_SUMMARY: summaryPath,
-    GITHUB_REPOSITORY: 'acme/model-registry',
-    GITHUB_WORKSPACE: runner,
-    RUNNER_TEMP: dir,
-    MG_HOOK_SECRET: SECRET,
-    INPUT_COMMAND: 'sync',
-    'INPUT_GITHUB-TOKEN': 'ghs_actions',
-    'INPUT_REGISTRY-PATH': '.',
-    ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v])),
-  };
-  const child = spawn(NODE, [ACTION], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  child.stdout.on('data', (b) => (stdout += b));
-  child.stderr.on('data', (b) => (stdout += b));
-  const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
-  const outputs: Record<string, string> = {};
-  for (const m of (await readFile(outputPath, 'utf8')).matchAll(/^([^<\n]+)<<(ghadelimiter_[^\n]+)\n([\s\S]*?)\n\2$/gm)) outputs[m[1]!] = m[3]!;
-  return { code, stdout, outputs, summary: await readFile(summaryPath, 'utf8') };
+function runSync(inputs: Record<string, string> = {}): Promise<ActionRun> {
+  return runAction({
+    tmp: root,
+    workspace: runner,
+    inputs: { command: 'sync', 'github-token': 'ghs_actions', 'registry-path': '.', ...inputs },
+    env: { GITHUB_EVENT_NAME: 'push', MG_HOOK_SECRET: SECRET },
+  });
 }
 
 const remoteMain = async () => (await gitAsync(runner, 'ls-remote', 'origin', 'refs/heads/main')).split('\t')[0]!;

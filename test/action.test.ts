@@ -1,7 +1,7 @@
 // The built dist/action.js, run as the runner runs it, against the loopback GitHub emulator
 // (every response validated against GitHub's OpenAPI description) and real git repositories.
-import { execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,9 +13,8 @@ import { runCli } from '../src/cli/main.js';
 import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
 import { pullRequestEvent, pullRequestReviewEvent, startValidatedGitHubEmulator, workflowRunEvent, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
 import { POLICY, version } from './gate-fixtures.js';
+import { runAction as runBuiltAction, type ActionRun } from './helpers/action.js';
 
-const NODE = join(process.cwd(), 'node_modules/.bin/node');
-const ACTION = join(process.cwd(), 'dist/action.js');
 
 /** SPEC §6: the only endpoints the Action may call. */
 const ALLOWED = new Set([
@@ -65,49 +64,19 @@ async function openPull(branch: string, files: Record<string, string>, title = `
   return pull;
 }
 
-interface ActionRun {
-  code: number;
-  stdout: string;
-  outputs: Record<string, string>;
-  summary: string;
-}
-
-async function runAction(eventName: string, payload: unknown, inputs: Record<string, string> = {}): Promise<ActionRun> {
-  const dir = await mkdtemp(join(tmp, 'run-'));
-  const eventPath = await writeEventFile(dir, payload);
-  const outputPath = join(dir, 'output');
-  const summaryPath = join(dir, 'summary.md');
-  await writeFile(outputPath, '');
-  await writeFile(summaryPath, '');
-  const env: Record<string, string> = {
-    PATH: process.env.PATH!,
-    HOME: process.env.HOME ?? tmp,
-    GITHUB_ACTIONS: 'true',
-    GITHUB_EVENT_NAME: eventName,
-    GITHUB_EVENT_PATH: eventPath,
-    GITHUB_OUTPUT: outputPath,
-    GITHUB_STEP_SUMMARY: summaryPath,
-    GITHUB_REPOSITORY: 'acme/model-registry',
-    GITHUB_API_URL: gh.url,
-    GITHUB_SERVER_URL: 'https://github.example',
-    GITHUB_RUN_ID: '42',
-    GITHUB_WORKSPACE: runner,
-    RUNNER_TEMP: dir,
-    INPUT_COMMAND: 'check',
-    'INPUT_GITHUB-TOKEN': 'ghs_actions',
-    'INPUT_REGISTRY-PATH': '.',
-    INPUT_COMMENT: 'true',
-    ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v])),
-  };
-  const child = spawn(NODE, [ACTION], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  child.stdout.on('data', (b) => (stdout += b));
-  child.stderr.on('data', (b) => (stdout += b));
-  const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
-  const outputs: Record<string, string> = {};
-  const raw = await readFile(outputPath, 'utf8');
-  for (const m of raw.matchAll(/^([^<\n]+)<<(ghadelimiter_[^\n]+)\n([\s\S]*?)\n\2$/gm)) outputs[m[1]!] = m[3]!;
-  return { code, stdout, outputs, summary: await readFile(summaryPath, 'utf8') };
+async function runCheck(eventName: string, payload: unknown, inputs: Record<string, string> = {}): Promise<ActionRun> {
+  return runBuiltAction({
+    tmp,
+    workspace: runner,
+    inputs: { command: 'check', 'github-token': 'ghs_actions', 'registry-path': '.', comment: 'true', ...inputs },
+    env: {
+      GITHUB_EVENT_NAME: eventName,
+      GITHUB_EVENT_PATH: await writeEventFile(tmp, payload, `event-${randomUUID()}.json`),
+      GITHUB_API_URL: gh.url,
+      GITHUB_SERVER_URL: 'https://github.example',
+      GITHUB_RUN_ID: '42',
+    },
+  });
 }
 
 const statusesOf = (sha: string) => gh.statuses.filter((s) => s.sha === sha && s.context === 'modelgate');
@@ -170,7 +139,7 @@ describe('dist/action.js check', () => {
     git(dev, 'checkout', '-q', 'main');
     const pull = await openPull('modelgate/fraud-detector-v3-production', await promoteFiles(), 'Promote fraud-detector@3 to Production');
 
-    const first = await runAction('pull_request_target', pullRequestEvent(pull, 'opened'));
+    const first = await runCheck('pull_request_target', pullRequestEvent(pull, 'opened'));
     expect(first.outputs.decision).toBe('pending');
     expect(first.code).toBe(1);
     expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['pending']);
@@ -183,7 +152,7 @@ describe('dist/action.js check', () => {
 
     gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
     gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
-    const second = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+    const second = await runCheck('pull_request_review', pullRequestReviewEvent(pull));
     expect(second.stdout).not.toMatch(/::error/);
     expect(second.outputs.decision).toBe('pass');
     expect(second.code).toBe(0);
@@ -212,7 +181,7 @@ describe('dist/action.js check', () => {
       'modelgate.yaml': stringify({ ...config, environments: { production: { stage: 'Production', path: 'deploy/elsewhere', namespace: 'models' } } }),
       'deploy/production/fraud-detector.yaml': pin.replace(/^  name: .*$/m, '  name: hijacked'),
     });
-    const r = await runAction('pull_request_target', pullRequestEvent(pull, 'opened'));
+    const r = await runCheck('pull_request_target', pullRequestEvent(pull, 'opened'));
     expect(r.summary).toContain('### What merging changes in deploy/');
     expect(r.summary).toContain('+++ b/deploy/production/fraud-detector.yaml');
     expect(r.summary).toMatch(/^\+ {6}storageUri: /m);
@@ -223,7 +192,7 @@ describe('dist/action.js check', () => {
   it('fails with an annotation on the file and line of an invalid manifest', async () => {
     git(dev, 'checkout', '-q', 'main');
     const pull = await openPull('broken', { 'models/fraud-detector/versions/5.yaml': 'apiVersion: modelgate.dev/v1\nkind: ModelVersion\nmodel: fraud-detector\nversion: 5\nstage: None\nbogus: true\n' });
-    const r = await runAction('pull_request_target', pullRequestEvent(pull, 'opened'));
+    const r = await runCheck('pull_request_target', pullRequestEvent(pull, 'opened'));
     expect(r.outputs.decision).toBe('fail');
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/::error title=modelgate [A-Z_]+,file=models\/fraud-detector\/versions\/5\.yaml,line=\d+,col=\d+::/);
@@ -237,7 +206,7 @@ describe('dist/action.js check', () => {
     gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
     const fault = gh.inject('GET /orgs/{org}/teams/{team_slug}/memberships/{username}', { status: 500 });
     try {
-      const r = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+      const r = await runCheck('pull_request_review', pullRequestReviewEvent(pull));
       expect(r.outputs.decision).toBe('fail');
       expect(statusesOf(pull.head.sha).at(-1)).toMatchObject({ state: 'failure' });
       expect(r.summary).toMatch(/HTTP 500/);
@@ -253,7 +222,7 @@ describe('dist/action.js check', () => {
     gh.addReview(pull, { user: 'carol', state: 'APPROVED', commit_id: git(dev, 'rev-parse', 'origin/main') });
     gh.addReview(pull, { user: 'github-actions[bot]', state: 'APPROVED' });
     gh.addReview(pull, { user: 'maria', state: 'APPROVED' });
-    const r = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+    const r = await runCheck('pull_request_review', pullRequestReviewEvent(pull));
     expect(r.outputs.decision).toBe('pending');
     expect(statusesOf(pull.head.sha).at(-1)).toMatchObject({ state: 'pending' });
     expect(r.summary).toMatch(/approved by gina/);
@@ -262,7 +231,7 @@ describe('dist/action.js check', () => {
     gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
     const fault = gh.inject('GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews', { status: 500 });
     try {
-      const broken = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+      const broken = await runCheck('pull_request_review', pullRequestReviewEvent(pull));
       expect(broken.code).toBe(1);
       expect(broken.outputs.decision).toBe('fail');
       expect(broken.stdout).toContain(`GitHub: listing the reviews of #${pull.number} failed (HTTP 500)`);
@@ -270,13 +239,13 @@ describe('dist/action.js check', () => {
     } finally {
       fault.remove();
     }
-    const healed = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+    const healed = await runCheck('pull_request_review', pullRequestReviewEvent(pull));
     expect(healed.outputs.decision).toBe('pass');
     expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['pending', 'failure', 'success']);
     // The pull request itself cannot be read: the green status from the last run must not stand.
     const noPull = gh.inject('GET /repos/{owner}/{repo}/pulls/{pull_number}', { status: 502 });
     try {
-      const r2 = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+      const r2 = await runCheck('pull_request_review', pullRequestReviewEvent(pull));
       expect(r2.outputs.decision).toBe('fail');
       expect(r2.stdout).toContain(`GitHub: reading pull request #${pull.number} failed (HTTP 502)`);
       expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['pending', 'failure', 'success', 'failure']);
@@ -292,7 +261,7 @@ describe('dist/action.js check', () => {
       'policies/promotion.yaml': stringify({ ...POLICY, rules: [{ name: 'anything', paths: ['**'] }] }),
     });
     gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
-    const r = await runAction('pull_request_review', pullRequestReviewEvent(pull));
+    const r = await runCheck('pull_request_review', pullRequestReviewEvent(pull));
     expect(r.outputs.decision).toBe('pending');
     expect(r.summary).toMatch(/2 more from team platform/);
   });
@@ -301,7 +270,7 @@ describe('dist/action.js check', () => {
     git(dev, 'checkout', '-q', 'main');
     const pull = await openPull(EVIL_BRANCH, { 'notes/readme.txt': 'hi\n' }, TITLE);
     expect(pull.head.ref).toBe(EVIL_BRANCH);
-    const r = await runAction('pull_request_target', pullRequestEvent(pull, 'opened'));
+    const r = await runCheck('pull_request_target', pullRequestEvent(pull, 'opened'));
     expect(r.outputs.decision).toBe('fail');
     expect(existsSync('/tmp/modelgate-pwned')).toBe(false);
     expect(existsSync(join(runner, 'pwned'))).toBe(false);
@@ -332,7 +301,7 @@ describe('dist/action.js check', () => {
     git(runner, 'fetch', '-q', 'origin', `refs/pull/${pull.number}/head`);
     git(runner, 'checkout', '-q', '--detach', 'FETCH_HEAD');
     try {
-      const r = await runAction('pull_request_target', pullRequestEvent(pull, 'opened'));
+      const r = await runCheck('pull_request_target', pullRequestEvent(pull, 'opened'));
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/checked out the pull request head/);
       expect(statusesOf(pull.head.sha).at(-1)!.state).toBe('failure');
@@ -351,13 +320,13 @@ describe('dist/action.js check on workflow_run', () => {
     git(dev, 'checkout', '-q', 'main');
     const pull = (reviewed = await openPull('wr-promote', await promoteFiles(), 'Promote fraud-detector@3 (workflow_run)'));
     gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
-    const pending = await runAction('workflow_run', workflowRunEvent(pull), { 'pull-request': String(pull.number) });
+    const pending = await runCheck('workflow_run', workflowRunEvent(pull), { 'pull-request': String(pull.number) });
     expect(pending.outputs.decision).toBe('pending');
     expect(pending.code).toBe(1);
     expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['pending']);
 
     gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
-    const r = await runAction('workflow_run', workflowRunEvent(pull), { 'pull-request': ` ${pull.number}\n` });
+    const r = await runCheck('workflow_run', workflowRunEvent(pull), { 'pull-request': ` ${pull.number}\n` });
     expect(r.stdout).not.toMatch(/::error/);
     expect(r.outputs.decision).toBe('pass');
     expect(r.code).toBe(0);
@@ -373,11 +342,11 @@ describe('dist/action.js check on workflow_run', () => {
   it('takes the number from workflow_run.pull_requests (a same-repository branch) and accepts an input that agrees', async () => {
     git(dev, 'checkout', '-q', 'main');
     const pull = await openPull('wr-listed', { 'models/fraud-detector/versions/6.yaml': 'apiVersion: modelgate.dev/v1\nkind: ModelVersion\nbogus: true\n' });
-    const listed = await runAction('workflow_run', workflowRunEvent(pull, { listed: true }));
+    const listed = await runCheck('workflow_run', workflowRunEvent(pull, { listed: true }));
     expect(listed.outputs.decision).toBe('fail');
     expect(listed.stdout).toMatch(/file=models\/fraud-detector\/versions\/6\.yaml/);
     expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['failure']);
-    const both = await runAction('workflow_run', workflowRunEvent(pull, { listed: true }), { 'pull-request': String(pull.number) });
+    const both = await runCheck('workflow_run', workflowRunEvent(pull, { listed: true }), { 'pull-request': String(pull.number) });
     expect(both.outputs.decision).toBe('fail');
     expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['failure', 'failure']);
   });
@@ -389,7 +358,7 @@ describe('dist/action.js check on workflow_run', () => {
       const pull = reviewed;
       const before = gh.statuses.length;
       const requests = gh.requests.length;
-      const r = await runAction('workflow_run', workflowRunEvent(pull, { listed: false }), { 'pull-request': input });
+      const r = await runCheck('workflow_run', workflowRunEvent(pull, { listed: false }), { 'pull-request': input });
       expect(r.code).toBe(1);
       expect(r.outputs.decision).toBe('fail');
       expect(r.stdout).toMatch(/::error::input pull-request must be a pull request number \(digits only\)/);
@@ -402,10 +371,10 @@ describe('dist/action.js check on workflow_run', () => {
   it('refuses an input that contradicts the run\'s listed pull request, or the pull request event\'s own number', async () => {
     const pull = reviewed;
     const before = gh.statuses.length;
-    const wr = await runAction('workflow_run', workflowRunEvent(pull, { listed: true }), { 'pull-request': String(pull.number + 100) });
+    const wr = await runCheck('workflow_run', workflowRunEvent(pull, { listed: true }), { 'pull-request': String(pull.number + 100) });
     expect(wr.code).toBe(1);
     expect(wr.stdout).toContain(`input pull-request #${pull.number + 100} is not among the pull requests of the workflow run (#${pull.number})`);
-    const prt = await runAction('pull_request_target', pullRequestEvent(pull, 'reopened'), { 'pull-request': String(pull.number + 1) });
+    const prt = await runCheck('pull_request_target', pullRequestEvent(pull, 'reopened'), { 'pull-request': String(pull.number + 1) });
     expect(prt.code).toBe(1);
     expect(prt.stdout).toContain(`is not the pull_request_target event's pull request #${pull.number}`);
     expect(gh.statuses.length).toBe(before);
@@ -414,7 +383,7 @@ describe('dist/action.js check on workflow_run', () => {
   it('fails with a clear message when neither the event nor the input names a pull request', async () => {
     const pull = reviewed;
     const before = gh.statuses.length;
-    const r = await runAction('workflow_run', workflowRunEvent(pull, { listed: false }));
+    const r = await runCheck('workflow_run', workflowRunEvent(pull, { listed: false }));
     expect(r.code).toBe(1);
     expect(r.outputs.decision).toBe('fail');
     expect(r.stdout).toMatch(/::error::the workflow_run event names no pull request and the input pull-request is empty/);
@@ -427,7 +396,7 @@ describe('dist/action.js check on workflow_run', () => {
     git(runner, 'fetch', '-q', 'origin', `refs/pull/${pull.number}/head`);
     git(runner, 'checkout', '-q', '--detach', 'FETCH_HEAD');
     try {
-      const r = await runAction('workflow_run', workflowRunEvent(pull), { 'pull-request': String(pull.number) });
+      const r = await runCheck('workflow_run', workflowRunEvent(pull), { 'pull-request': String(pull.number) });
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/checked out the pull request head/);
       expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['failure']);
