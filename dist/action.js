@@ -39236,7 +39236,8 @@ var init_file_store = __esm({
               await syncDirectories(created ? dirname(created) : dirname(target), dirname(target));
               return "created";
             } catch (e5) {
-              if (e5.code !== "EEXIST") throw e5;
+              const code = e5.code;
+              if (code !== "EEXIST") throw new ModelgateError("E_STORE_WRITE", `storing ${key} in the file store failed: ${code ?? e5.name}`, ExitCode2.service);
             }
             const existing = await hashFile(target);
             if (existing.sha256 === sha256 && existing.size === size) return "reused";
@@ -50036,9 +50037,9 @@ var init_parseJsonBody = __esm({
         return cleanValue;
       }
     };
-    loadErrorCode = ({ headers }, data, order2) => {
-      while (order2.length > 0) {
-        const location = order2.shift();
+    loadErrorCode = ({ headers }, data, order) => {
+      while (order.length > 0) {
+        const location = order.shift();
         switch (location) {
           case "header":
             const headerKey = findKey(headers ?? {}, "x-amzn-errortype");
@@ -78580,9 +78581,7 @@ var s3_store_exports = {};
 __export(s3_store_exports, {
   MEMORY_BUDGET: () => MEMORY_BUDGET,
   PART_SIZE: () => PART_SIZE,
-  QUEUE_SIZE: () => QUEUE_SIZE,
-  S3Store: () => S3Store,
-  s3Error: () => s3Error
+  S3Store: () => S3Store
 });
 import { createReadStream as createReadStream4 } from "node:fs";
 import { open as open3, stat as stat3 } from "node:fs/promises";
@@ -79321,7 +79320,7 @@ function scalarSource(value, style) {
   if (style === "QUOTE_DOUBLE") return JSON.stringify(value);
   if (style === "QUOTE_SINGLE") return `'${value.replaceAll("'", "''")}'`;
   const plain = (0, import_yaml2.stringify)(value, { lineWidth: 0 }).trimEnd();
-  return plain.includes("\n") ? JSON.stringify(value) : plain;
+  return /[\n,[\]{}]/.test(plain) ? JSON.stringify(value) : plain;
 }
 function lineStart(text, pos) {
   return text.lastIndexOf("\n", pos - 1) + 1;
@@ -79685,7 +79684,6 @@ var init_render = __esm({
 // src/deploy/plan.ts
 var plan_exports = {};
 __export(plan_exports, {
-  BASE_KUSTOMIZATION: () => BASE_KUSTOMIZATION,
   commitMessage: () => commitMessage,
   describeChange: () => describeChange,
   formatDiff: () => formatDiff,
@@ -79898,11 +79896,9 @@ var webhooks_exports = {};
 __export(webhooks_exports, {
   deliverEvents: () => deliverEvents,
   failedDeliveries: () => failedDeliveries,
-  messageId: () => messageId,
   pinEvents: () => pinEvents,
   pullRequestOf: () => pullRequestOf,
   signWebhook: () => signWebhook,
-  slackMessage: () => slackMessage,
   webhookKey: () => webhookKey
 });
 import { createHmac as createHmac5, randomUUID as randomUUID2 } from "node:crypto";
@@ -80469,8 +80465,8 @@ var Summary = class {
    * @returns {Summary} summary instance
    */
   addTable(rows) {
-    const tableBody = rows.map((row2) => {
-      const cells = row2.map((cell) => {
+    const tableBody = rows.map((row) => {
+      const cells = row.map((cell) => {
         if (typeof cell === "string") {
           return this.wrap("td", cell);
         }
@@ -80645,8 +80641,7 @@ function isBot(user) {
 }
 function effectiveApprovers(reviews, pr) {
   const latest = /* @__PURE__ */ new Map();
-  const ordered = reviews.map((r5, i5) => ({ r: r5, i: i5 })).sort((a5, b5) => order(a5.r, a5.i) - order(b5.r, b5.i) || a5.i - b5.i);
-  for (const { r: r5 } of ordered) {
+  for (const r5 of chronological(reviews)) {
     if (!r5.user || typeof r5.user.login !== "string") continue;
     if (r5.state === "COMMENTED" || r5.state === "PENDING") continue;
     latest.set(norm(r5.user.login), r5);
@@ -80660,9 +80655,10 @@ function effectiveApprovers(reviews, pr) {
   }
   return out.sort((a5, b5) => norm(a5).localeCompare(norm(b5)));
 }
-function order(r5, i5) {
-  const t = r5.submittedAt ? Date.parse(r5.submittedAt) : NaN;
-  return Number.isFinite(t) ? t : i5;
+function chronological(reviews) {
+  const time2 = (r5) => r5.submittedAt ? Date.parse(r5.submittedAt) : NaN;
+  if (!reviews.every((r5) => r5.state === "PENDING" || Number.isFinite(time2(r5)))) return reviews;
+  return reviews.map((r5, i5) => ({ r: r5, i: i5, t: r5.state === "PENDING" ? Infinity : time2(r5) })).sort((a5, b5) => a5.t - b5.t || a5.i - b5.i).map(({ r: r5 }) => r5);
 }
 function describeGroup(g5) {
   const who = [
@@ -80744,7 +80740,7 @@ async function evaluateGate(input) {
   const changed = dedupe(input.changedFiles);
   const transitions = [];
   for (const file of changed) transitions.push(await judgeFile(ctx, file, changed));
-  await archivedByPromotion(ctx, transitions);
+  coverArchivedByPromotion(transitions);
   await checkOneProduction(ctx, transitions);
   const uncovered = [];
   for (const t of transitions) {
@@ -80757,21 +80753,17 @@ function finish(transitions, problems, uncovered) {
   const all = transitions.flatMap((t) => [...t.checks, ...t.rules.flatMap((r5) => r5.results)]);
   const failed = all.filter((c5) => c5.status === "fail");
   const pending = all.filter((c5) => c5.status === "pending");
-  let decision = "pass";
-  if (failed.length || problems.length || uncovered.length) decision = "fail";
-  else if (pending.length) decision = "pending";
-  else if (transitions.length === 0) decision = "pass";
-  const summary2 = decision === "pass" ? `all ${all.length} checks passed for ${transitions.length} change${transitions.length === 1 ? "" : "s"}` : decision === "pending" ? `waiting for approvals: ${pending.map((c5) => c5.missing ?? c5.detail).join("; ")}` : `${failed.length + problems.length + uncovered.length} problem${failed.length + problems.length + uncovered.length === 1 ? "" : "s"}: ${[
-    ...problems.map((p3) => p3.message),
-    ...failed.map((c5) => `${c5.check}: ${c5.detail}`)
-  ].slice(0, 3).join("; ")}`;
+  const decision = failed.length || problems.length || uncovered.length ? "fail" : pending.length ? "pending" : "pass";
+  const faults = [...problems.map((p3) => p3.message), ...failed.map((c5) => `${c5.check}: ${c5.detail}`)];
+  const plural = (n3, word) => `${n3} ${word}${n3 === 1 ? "" : "s"}`;
+  const summary2 = decision === "pass" ? `all ${all.length} checks passed for ${plural(transitions.length, "change")}` : decision === "pending" ? `waiting for approvals: ${pending.map((c5) => c5.missing ?? c5.detail).join("; ")}` : `${plural(faults.length, "problem")}: ${faults.slice(0, 3).join("; ")}`;
   return { decision, transitions, problems, uncovered, summary: summary2 };
 }
 function dedupe(files) {
   const byPath = /* @__PURE__ */ new Map();
   for (const f5 of files) {
     const prev = byPath.get(f5.path);
-    if (!prev || prev.status !== f5.status) byPath.set(f5.path, prev && prev.status !== f5.status ? { path: f5.path, status: "M" } : f5);
+    byPath.set(f5.path, prev && prev.status !== f5.status ? { path: f5.path, status: "M" } : f5);
   }
   return [...byPath.values()].sort((a5, b5) => a5.path.localeCompare(b5.path));
 }
@@ -80785,7 +80777,7 @@ async function judgeFile(ctx, file, all) {
   const t = { file: path, kind: manifest?.kind === "Model" ? "model" : "file", checks: [], rules: [] };
   if (manifest?.kind === "Model") {
     t.model = manifest.model;
-    if (!deleted) await loadChecked(ctx, t, ctx.input.head, path, "Model", (m3) => checkModelName(m3.name, manifest.model));
+    if (!deleted) await loadChecked(ctx, t, path, "Model", (m3) => checkModelName(m3.name, manifest.model));
     if (deleted) t.checks.push(fail("immutability", "a model is retired (`retired: true`), never deleted"));
     const registering = file.status.startsWith("A") && all.some((f5) => f5.status.startsWith("A") && parseManifestPath(f5.path)?.kind === "ModelVersion" && parseManifestPath(f5.path)?.model === manifest.model);
     if (registering) {
@@ -80795,10 +80787,10 @@ async function judgeFile(ctx, file, all) {
   } else if (path.startsWith(`${MODELS_DIR}/`)) {
     t.checks.push(fail("layout", `${MODELS_DIR}/ holds only ${MODELS_DIR}/<model>/model.yaml and ${MODELS_DIR}/<model>/versions/<N>.yaml (model names: lowercase letters, digits, dashes)`));
   } else if (!deleted && (path === REGISTRY_FILE || path === POLICY_FILE)) {
-    await loadChecked(ctx, t, ctx.input.head, path, path === REGISTRY_FILE ? "Registry" : "PromotionPolicy", () => void 0);
+    await loadChecked(ctx, t, path, path === REGISTRY_FILE ? "Registry" : "PromotionPolicy");
   }
   const rules = ctx.policy.rules.filter((r5) => r5.paths?.some((g5) => matchesGlob(path, g5)));
-  await applyRules(ctx, t, rules.map((r5) => ({ rule: r5, label: ruleLabel(r5) })), void 0);
+  await applyRules(ctx, t, rules.map(labelled), void 0);
   t.checks.push(rules.length ? pass("coverage", `paths rule ${rules.map(ruleLabel).join(", ")}`) : fail("coverage", "not covered by any rule"));
   return t;
 }
@@ -80816,7 +80808,7 @@ async function judgeVersion(ctx, path, model, version, deleted) {
     t.checks.push(fail("coverage", "not covered by any rule"));
     return t;
   }
-  const after = await loadChecked(ctx, t, ctx.input.head, path, "ModelVersion", (v) => {
+  const after = await loadChecked(ctx, t, path, "ModelVersion", (v) => {
     if (v.model !== model || v.version !== version) {
       return `the manifest names ${JSON.stringify(v.model)} version ${JSON.stringify(v.version)} but lives at ${path}`;
     }
@@ -80829,14 +80821,15 @@ async function judgeVersion(ctx, path, model, version, deleted) {
   t.metrics = after.metrics ?? {};
   t.artifact = { sha256: after.artifact?.sha256, uri: after.artifact?.uri, size: after.artifact?.size };
   const matches = [];
+  let stageMatches = [];
   let covered = true;
   if (!before) {
     t.kind = "new-version";
     t.from = "absent";
     t.to = after.stage;
-    const rules = stageRules(ctx, model, "absent", after.stage);
-    matches.push(...rules);
-    if (!rules.length) covered = false;
+    stageMatches = stageRules(ctx, model, "absent", after.stage);
+    matches.push(...stageMatches);
+    if (!stageMatches.length) covered = false;
   } else {
     const changedFields = immutableDiff(before, after);
     if (changedFields.length) t.checks.push(fail("immutability", `only stage and annotations change once merged; changed: ${changedFields.join(", ")}`));
@@ -80844,9 +80837,9 @@ async function judgeVersion(ctx, path, model, version, deleted) {
       t.kind = "stage";
       t.from = before.stage;
       t.to = after.stage;
-      const rules = stageRules(ctx, model, before.stage, after.stage);
-      matches.push(...rules);
-      if (!rules.length) covered = false;
+      stageMatches = stageRules(ctx, model, before.stage, after.stage);
+      matches.push(...stageMatches);
+      if (!stageMatches.length) covered = false;
     }
     const keys = annotationDiff(before.annotations, after.annotations);
     if (keys.length) {
@@ -80860,11 +80853,11 @@ async function judgeVersion(ctx, path, model, version, deleted) {
     }
     if (t.kind === "version-edit" && !changedFields.length) {
       const rules = ctx.policy.rules.filter((r5) => r5.paths?.some((g5) => matchesGlob(path, g5)));
-      matches.push(...rules.map((r5) => ({ rule: r5, label: ruleLabel(r5) })));
+      matches.push(...rules.map(labelled));
       if (!rules.length) covered = false;
     }
   }
-  if (t.to && t.from && t.kind !== "annotations" && isSkip(t.from, t.to) && !matches.some((m3) => m3.rule.allowSkip)) {
+  if (t.to && t.from && isSkip(t.from, t.to) && !stageMatches.some((m3) => m3.rule.allowSkip)) {
     t.checks.push(fail("stage order", `${t.from === "absent" ? "a new version" : t.from} \u2192 ${t.to} skips Staging; no matching rule sets allowSkip: true`));
   }
   await applyRules(ctx, t, matches, after);
@@ -80873,6 +80866,7 @@ async function judgeVersion(ctx, path, model, version, deleted) {
   );
   return t;
 }
+var labelled = (rule) => ({ rule, label: ruleLabel(rule) });
 function stageRules(ctx, model, from, to) {
   const matches = (r5) => {
     if (r5.paths || r5.annotations) return false;
@@ -80894,7 +80888,7 @@ function annotationKeyMatches(pattern, key) {
 function allRules(ctx, model) {
   const own = Object.hasOwn(ctx.policy.models ?? {}, model) ? ctx.policy.models[model].rules ?? [] : [];
   return [
-    ...ctx.policy.rules.map((rule) => ({ rule, label: ruleLabel(rule) })),
+    ...ctx.policy.rules.map(labelled),
     ...own.map((rule) => ({ rule, label: `models.${model}: ${ruleLabel(rule)}` }))
   ];
 }
@@ -80948,8 +80942,7 @@ async function applyRule(ctx, t, rule, v) {
         out.push(fail("champion", `the Production version on the base branch cannot be read: ${describeError(e5)}`));
       }
       if (champion && champion.version !== v.version) t.champion = { version: champion.version, metrics: champion.metrics ?? {} };
-      for (const [name, { maxRegression }] of Object.entries(rule.champion)) {
-        if (unreadable) break;
+      for (const [name, { maxRegression }] of unreadable ? [] : Object.entries(rule.champion)) {
         const check2 = `champion ${name} (max regression ${maxRegression})`;
         const value = v.metrics?.[name];
         if (typeof value !== "number" || !Number.isFinite(value)) {
@@ -80998,7 +80991,7 @@ function championOf(ctx, model) {
   }
   return p3;
 }
-async function archivedByPromotion(_ctx, transitions) {
+function coverArchivedByPromotion(transitions) {
   for (const t of transitions) {
     if (t.kind !== "stage" || t.from !== "Production" || t.to !== "Archived") continue;
     const promotion = transitions.find((o3) => o3 !== t && o3.model === t.model && o3.to === "Production" && (o3.kind === "stage" || o3.kind === "new-version"));
@@ -81015,7 +81008,7 @@ async function checkOneProduction(ctx, transitions) {
     try {
       const prod = await ctx.input.head.inStage(model, "Production");
       first.checks.push(
-        prod.length <= 1 ? pass("one Production version", `${model}@${prod[0]?.version ?? "?"} is the only version in Production after the merge`) : fail("one Production version", `after the merge ${prod.length} versions of ${model} would be in Production: ${prod.map((v) => v.version).join(", ")}; promote through modelgate promote, which archives the previous one`)
+        prod.length === 1 ? pass("one Production version", `${model}@${prod[0].version} is the only version in Production after the merge`) : prod.length === 0 ? fail("one Production version", `no version of ${model} is listed in Production after the merge, though this change puts one there`) : fail("one Production version", `after the merge ${prod.length} versions of ${model} would be in Production: ${prod.map((v) => v.version).join(", ")}; promote through modelgate promote, which archives the previous one`)
       );
     } catch (e5) {
       ctx.problems.push(...problemsOf(e5, "head"));
@@ -81023,10 +81016,10 @@ async function checkOneProduction(ctx, transitions) {
     }
   }
 }
-async function loadChecked(ctx, t, snap, path, kind, extra) {
+async function loadChecked(ctx, t, path, kind, mismatch = () => void 0) {
   let text;
   try {
-    text = await snap.source.readFile(path);
+    text = await ctx.input.head.source.readFile(path);
   } catch (e5) {
     t.checks.push(fail("manifest", `cannot be read: ${describeError(e5)}`));
     return void 0;
@@ -81043,7 +81036,7 @@ async function loadChecked(ctx, t, snap, path, kind, extra) {
     return void 0;
   }
   const value = loaded.value;
-  const wrong = extra(value);
+  const wrong = mismatch(value);
   if (wrong) {
     ctx.problems.push({ file: path, code: "E_PATH_MISMATCH", message: wrong, line: 1, col: 1 });
     t.checks.push(fail("manifest", wrong));
@@ -81115,7 +81108,7 @@ function describeError(e5) {
 function problemsOf(e5, where) {
   const data = e5 instanceof ModelgateError ? e5.data.problems : void 0;
   if (data?.length) return data;
-  return [{ file: where === "base" ? REGISTRY_FILE : "", code: e5?.code ?? "E_READ", message: `${where}: ${describeError(e5)}` }];
+  return [{ file: where === "base" ? REGISTRY_FILE : "", code: e5 instanceof ModelgateError ? e5.code : "E_READ", message: `${where}: ${describeError(e5)}` }];
 }
 function cachedTeams(teams) {
   const cache5 = /* @__PURE__ */ new Map();
@@ -81145,23 +81138,16 @@ var GitStageHistory = class {
   repo;
   rev;
   prefix;
-  /** Commits (newest first) of the branch in which `model@version`'s manifest was in `stage`. */
-  async commitsInStage(model, version, stage) {
+  async wasInStage(model, version, stage) {
     const file = (this.prefix ? `${this.prefix}/` : "") + versionFile(model, version);
     const log = await this.repo.out(["log", "--first-parent", "--format=%H", this.rev, "--", file]);
-    const commits = log.split("\n").filter(Boolean);
-    if (commits.length === 0) return [];
-    const names = commits.map((c5) => `${c5}:${file}`);
+    const names = log.split("\n").filter(Boolean).map((commit) => `${commit}:${file}`);
+    if (names.length === 0) return false;
     const blobs = await this.repo.readBlobs(names);
-    return commits.filter((c5) => {
-      const text = blobs.get(`${c5}:${file}`)?.toString("utf8");
-      if (text === void 0) return false;
-      const loaded = loadManifest(text, file, "ModelVersion");
-      return loaded.value?.stage === stage;
+    return names.some((name) => {
+      const text = blobs.get(name)?.toString("utf8");
+      return text !== void 0 && loadManifest(text, file, "ModelVersion").value?.stage === stage;
     });
-  }
-  async wasInStage(model, version, stage) {
-    return (await this.commitsInStage(model, version, stage)).length > 0;
   }
 };
 
@@ -81231,7 +81217,6 @@ async function gateSidesFromGit(repo, baseSha, headSha, prefix = "") {
     head: new RegistrySnapshot(new MergedSource(baseSource, headSource, changedFiles.map((f5) => f5.path))),
     changedFiles,
     history: new GitStageHistory(repo, baseSha, prefix),
-    mergeBase,
     upToDate: mergeBase === baseSha
   };
 }
@@ -81279,11 +81264,7 @@ function renderMarkdown(d5, ctx = {}) {
     out.push(parts.join(" "), "");
   }
   for (const t of d5.transitions) {
-    out.push(`### ${ICON[statusOf(t)]} ${e5(describeTransition(t))}`, "", `File: ${e5(t.file)}`, "");
-    out.push("| rule | check | result | detail |", "|---|---|---|---|");
-    for (const c5 of t.checks) out.push(row("(change)", c5));
-    for (const r5 of t.rules) for (const c5 of r5.results) out.push(row(r5.rule, c5));
-    out.push("");
+    out.push(`### ${ICON[statusOf(t)]} ${e5(describeTransition(t))}`, "", `File: ${e5(t.file)}`, "", ...checksTable(t), "");
     const metrics = Object.keys(t.metrics ?? {});
     if (metrics.length && (t.kind === "stage" || t.kind === "new-version")) {
       const champ = t.champion;
@@ -81308,8 +81289,9 @@ function renderMarkdown(d5, ctx = {}) {
   } else if (ctx.deployNote) out.push("### What merging changes in deploy/", "", e5(ctx.deployNote), "");
   return out.join("\n");
 }
-function row(rule, c5) {
-  return `| ${escapeMarkdown(rule)} | ${escapeMarkdown(c5.check)} | ${ICON[c5.status]} | ${escapeMarkdown(c5.detail)} |`;
+function checksTable(t) {
+  const row = (rule, c5) => `| ${escapeMarkdown(rule)} | ${escapeMarkdown(c5.check)} | ${ICON[c5.status]} | ${escapeMarkdown(c5.detail)} |`;
+  return ["| rule | check | result | detail |", "|---|---|---|---|", ...t.checks.map((c5) => row("(change)", c5)), ...t.rules.flatMap((r5) => r5.results.map((c5) => row(r5.rule, c5)))];
 }
 function statusOf(t) {
   const all = [...t.checks, ...t.rules.flatMap((r5) => r5.results)];
@@ -81373,12 +81355,15 @@ var StoreArtifactVerifier = class {
     return { ok: true, detail: mode === "full" ? `${what} re-hashed: sha256 ${artifact.sha256.slice(0, 12)}\u2026 matches` : `present, ${what}` };
   }
 };
-function lazyStoreVerifier(storage, env2 = process.env) {
-  let verifier;
+function lazyStoreVerifier(storage, env2 = process.env, opts = {}) {
+  let store;
   return {
     async verify(artifact, mode) {
-      verifier ??= storage().then(async (s2) => new StoreArtifactVerifier(await openStore(s2, env2)));
-      return (await verifier).verify(artifact, mode);
+      store ??= storage().then((s2) => openStore(s2, env2));
+      return new StoreArtifactVerifier(await store).verify(artifact, opts.mode ?? mode);
+    },
+    async close() {
+      if (store) (await store.catch(() => void 0))?.close();
     }
   };
 }
@@ -85473,6 +85458,7 @@ async function github(what, call) {
 }
 
 // src/github/pull-requests.ts
+init_errors();
 var COMMENT_MARKER = "<!-- modelgate -->";
 var STATUS_CONTEXT = "modelgate";
 async function getPullRequest(c5, number) {
@@ -85484,9 +85470,7 @@ async function getPullRequest(c5, number) {
     headRef: data.head.ref,
     title: data.title,
     baseSha: data.base.sha,
-    baseRef: data.base.ref,
-    state: data.state,
-    headRepoFullName: data.head.repo?.full_name
+    baseRef: data.base.ref
   };
 }
 async function listPullRequestFiles(c5, number) {
@@ -85524,11 +85508,14 @@ var GitHubTeams = class {
   org;
   async isActiveMember(team, login) {
     try {
-      const { data } = await this.octokit.rest.teams.getMembershipForUserInOrg({ org: this.org, team_slug: team, username: login });
+      const { data } = await github(
+        `looking up ${login} in team ${this.org}/${team}`,
+        () => this.octokit.rest.teams.getMembershipForUserInOrg({ org: this.org, team_slug: team, username: login })
+      );
       return data.state === "active";
     } catch (e5) {
-      if (e5.status === 404) return false;
-      return github(`looking up ${login} in team ${this.org}/${team}`, () => Promise.reject(e5));
+      if (e5 instanceof ModelgateError && e5.data.status === 404) return false;
+      throw e5;
     }
   }
 };
@@ -85546,7 +85533,7 @@ async function upsertComment(c5, number, body) {
   );
   const text = `${COMMENT_MARKER}
 ${body}`;
-  const mine = comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && (x.user?.type === "Bot" || /\[bot\]$/.test(x.user?.login ?? "")));
+  const mine = comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && x.user && isBot({ login: x.user.login, type: x.user.type }));
   if (mine) {
     if (mine.body !== text) {
       await github("updating the modelgate comment", () => c5.octokit.rest.issues.updateComment({ owner: c5.owner, repo: c5.repo, comment_id: mine.id, body: text }));
@@ -85587,8 +85574,12 @@ async function run(env2 = process.env) {
     else await check(inputs, env2);
   } catch (e5) {
     setOutput("decision", "fail");
-    setFailed(e5 instanceof ModelgateError ? e5.message : `modelgate: unexpected ${e5?.name ?? "error"}`);
+    setFailed(e5 instanceof ModelgateError ? e5.message : `modelgate: ${safeMessage(e5)}`);
   }
+}
+var safeMessage = (e5) => e5 instanceof ModelgateError ? e5.message : `unexpected ${e5?.name ?? "error"}`;
+async function statusCouldNotCheck(conn, sha, e5, targetUrl) {
+  await setCommitStatus(conn, sha, "failure", `modelgate could not check: ${safeMessage(e5)}`, targetUrl).catch(() => void 0);
 }
 function eventHeadSha(event) {
   const sha = event.pull_request?.head?.sha ?? event.workflow_run?.head_sha;
@@ -85632,16 +85623,14 @@ async function check(inputs, env2) {
     pr = await getPullRequest(conn, number);
   } catch (e5) {
     const sha = eventHeadSha(event);
-    const message = e5 instanceof ModelgateError ? e5.message : `unexpected ${e5?.name ?? "error"}`;
-    if (sha) await setCommitStatus(conn, sha, "failure", `modelgate could not check: ${message}`, targetUrl).catch(() => void 0);
+    if (sha) await statusCouldNotCheck(conn, sha, e5, targetUrl);
     throw e5;
   }
   try {
     const decision = await judge(inputs, env2, conn, pr);
-    await publish(inputs, conn, pr, decision, targetUrl);
+    await publish(inputs, env2, conn, pr, decision, targetUrl);
   } catch (e5) {
-    const message = e5 instanceof ModelgateError ? e5.message : `unexpected ${e5?.name ?? "error"}`;
-    await setCommitStatus(conn, pr.headSha, "failure", `modelgate could not check: ${message}`, targetUrl).catch(() => void 0);
+    await statusCouldNotCheck(conn, pr.headSha, e5, targetUrl);
     throw e5;
   }
 }
@@ -85666,6 +85655,7 @@ async function judge(inputs, env2, conn, pr) {
     if (path !== void 0 && !changed.some((c5) => c5.path === path)) changed.push({ path, status: f5.status });
   }
   const reviews = await listReviews(conn, pr.number);
+  const artifacts = lazyStoreVerifier(() => sides.base.config().then((c5) => c5.storage), env2);
   const decision = await evaluateGate({
     base: sides.base,
     head: sides.head,
@@ -85673,10 +85663,10 @@ async function judge(inputs, env2, conn, pr) {
     pullRequest: pr,
     reviews,
     teams: new GitHubTeams(conn.octokit, conn.owner),
-    artifacts: lazyStoreVerifier(() => sides.base.config().then((c5) => c5.storage), env2),
+    artifacts,
     history: sides.history,
     options: { approvals: "require" }
-  });
+  }).finally(() => artifacts.close());
   const report = {
     pullRequest: { number: pr.number, title: pr.title, headRef: pr.headRef, headSha: pr.headSha, author: pr.author.login },
     ...await deployDiff(sides.base, sides.head)
@@ -85708,13 +85698,13 @@ async function ensureHead(git, number, headSha, token) {
   }
 }
 var STATE = { pass: "success", fail: "failure", pending: "pending" };
-async function publish(inputs, conn, pr, decision, targetUrl) {
+async function publish(inputs, env2, conn, pr, decision, targetUrl) {
   const markdown = renderMarkdown(decision, decision.report);
   for (const p3 of decision.problems) {
     error(p3.message, { title: `modelgate ${p3.code}`, file: p3.file || void 0, startLine: p3.line, startColumn: p3.col });
   }
   const { report, ...json2 } = decision;
-  const reportPath = join8(process.env.RUNNER_TEMP || tmpdir2(), `modelgate-report-${pr.number}.json`);
+  const reportPath = join8(env2.RUNNER_TEMP || tmpdir2(), `modelgate-report-${pr.number}.json`);
   await writeFile3(reportPath, JSON.stringify({ pullRequest: report.pullRequest, ...json2 }, null, 2) + "\n");
   setOutput("decision", decision.decision);
   setOutput("report", reportPath);

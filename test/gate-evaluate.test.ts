@@ -65,6 +65,13 @@ describe('evaluateGate: promotion to Production', () => {
     expect(reapproved.decision).toBe('pass');
   });
 
+  it('keeps list order when a review lacks submitted_at: a later "changes requested" still withdraws the approval', async () => {
+    const at = (login: string, state: string, minute: number) => ({ ...approve(login, undefined, 'User', state), submittedAt: `2026-11-27T10:0${minute}:00Z` });
+    const d = await evaluateGate(gateInput(promote3(), { reviews: [at('gina', 'APPROVED', 1), at('carol', 'APPROVED', 2), approve('carol', undefined, 'User', 'CHANGES_REQUESTED')] }));
+    expect(d.decision).toBe('pending');
+    expect(checks(d).find((c) => c.status === 'pending')!.missing).toBe('1 more from carol, dave');
+  });
+
   it('never counts a bot, by type or by login', async () => {
     const d = await evaluateGate(
       gateInput(promote3(), { reviews: [approve('gina'), approve('carol', undefined, 'Bot'), approve('dave[bot]')] }),
@@ -184,6 +191,20 @@ describe('evaluateGate: coverage and trust', () => {
     expect(d.decision).toBe('fail');
     expect(failed(d).map((c) => c.check)).toEqual(['stage order']);
     expect(d.transitions.find((t) => t.version === 4)!.rules.map((r) => r.rule)).toEqual(['models.fraud-detector: Production']);
+  });
+
+  it('does not let an annotation rule with allowSkip wave through a None → Production change that also sets an annotation', async () => {
+    const files = baseFiles();
+    files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [...POLICY.rules, { name: 'hotfix-note', to: 'Production', annotations: ['*'], allowSkip: true }] }));
+    files.set(vpath(4), stringify(version(4, 'None')));
+    const change = {
+      [vpath(4)]: stringify(version(4, 'Production', { annotations: { hotfix: 'true' } })),
+      [vpath(2)]: stringify(version(2, 'Archived', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 } })),
+    };
+    const d = await evaluateGate(gateInput(change, { reviews: approvedBy }, files));
+    expect(d.transitions.find((t) => t.version === 4)!.rules.map((r) => r.rule)).toEqual(['models.fraud-detector: Production', 'hotfix-note']);
+    expect(d.decision).toBe('fail');
+    expect(failedNames(d)).toEqual(['stage order']);
   });
 
   it('applies a model\'s own rules to that model only', async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseDocument } from 'yaml';
+import { parse, parseDocument } from 'yaml';
 import { runCli } from '../src/cli/main.js';
 import { loadManifest, type DocumentKind } from '../src/manifest/load.js';
 import { instantiateTemplate, spliceScalars, templateDir } from '../src/registry/template.js';
@@ -68,6 +68,21 @@ describe('spliceScalars', () => {
     expect(spliceScalars(text, (v) => (v === 'old' ? 's3://b/p' : undefined))).toBe(
       `# comment\na: s3://b/p   # trailing\nb: 's3://b/p'\nc: "s3://b/p"\nd: [s3://b/p, keep]\ne: |\n  old\n---\nf: {x: s3://b/p}\n`,
     );
+  });
+});
+
+describe('spliceScalars regressions', () => {
+  it('quotes a plain replacement that would read back as another type or split a flow list', () => {
+    const text = `a: old\nd: [old, keep]\n`;
+    const out = spliceScalars(text, (v) => (v === 'old' ? '123' : undefined));
+    expect(out).toBe(`a: "123"\nd: ["123", keep]\n`);
+    expect(parse(out)).toEqual({ a: '123', d: ['123', 'keep'] });
+    const commas = spliceScalars(text, (v) => (v === 'old' ? 'x,y' : undefined));
+    expect(parse(commas)).toEqual({ a: 'x,y', d: ['x,y', 'keep'] });
+  });
+
+  it('refuses a template without modelgate.yaml with a stable code', () => {
+    expect(() => instantiateTemplate(new Map([['README.md', 'x']]), {})).toThrow(expect.objectContaining({ code: 'E_TEMPLATE_MISSING' }));
   });
 });
 

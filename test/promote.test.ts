@@ -10,7 +10,9 @@ import { stringify } from 'yaml';
 import { runCli } from '../src/cli/main.js';
 import type { EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
 import { startValidatedGitHubEmulator, type GitHubResponseValidator } from './helpers/github.js';
-import { POLICY, version } from './gate-fixtures.js';
+import { MemorySource, POLICY, version } from './gate-fixtures.js';
+import { plannedSource } from '../src/promote/submit.js';
+import { RegistrySnapshot } from '../src/registry/snapshot.js';
 
 const env = { GIT_AUTHOR_NAME: 'Maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'Maria', GIT_COMMITTER_EMAIL: 'maria@example.com' };
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...env } }).trim();
@@ -199,6 +201,14 @@ describe('annotate', () => {
     expect((await cli(['annotate', 'fraud-detector@3', 'bad key=x'])).code).toBe(2);
   });
 
+  it('refuses a key given twice (which value was meant is unknown) and changes nothing', async () => {
+    const before = await read(v(3));
+    const r = await cli(['--json', 'annotate', 'fraud-detector@3', 'owner=a', 'owner=b']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout).error.code).toBe('E_USAGE');
+    expect(await read(v(3))).toBe(before);
+  });
+
   it('opens a pull request through the same path, naming the approvals the policy asks for that key', async () => {
     const before = await read(v(2));
     const r = await cli(['--json', 'annotate', 'fraud-detector@production', 'performance_alert=true', '--pr']);
@@ -242,5 +252,32 @@ describe('check', () => {
     expect(uncovered.code).toBe(1);
     expect(JSON.parse(uncovered.stdout).uncovered).toEqual(['scripts/x.sh']);
     expect((await cli(['check', '--base', 'main'])).code).toBe(2);
+  });
+
+  it('takes --pr as digits only: a hex or exponent form is not read as another pull request', async () => {
+    for (const bad of ['0x10', '1e3', ' 7', '0', '-1']) {
+      const r = await cli(['--json', 'check', '--base', 'main', '--head', 'main', `--pr=${bad}`]);
+      expect(r.code, bad).toBe(2);
+      expect(JSON.parse(r.stdout).error.code, bad).toBe('E_USAGE');
+    }
+  });
+});
+
+describe('plannedSource (the head the promotion pull request preview judges)', () => {
+  it('lists the files a plan adds, in new and existing folders, and reads edits over the base', async () => {
+    const base = new MemorySource(new Map([['models/fraud-detector/versions/1.yaml', 'one'], ['modelgate.yaml', 'cfg']]));
+    const src = plannedSource(base, [
+      { path: 'models/fraud-detector/versions/2.yaml', after: 'two' },
+      { path: 'models/churn/model.yaml', after: 'churn' },
+      { path: 'models/churn/versions/1.yaml', after: 'churn one' },
+    ]);
+    expect((await src.listDir('models/fraud-detector/versions')).sort()).toEqual(['1.yaml', '2.yaml']);
+    expect((await src.listDir('models')).sort()).toEqual(['churn', 'fraud-detector']);
+    expect((await src.listDir('models/churn/versions/')).sort()).toEqual(['1.yaml']);
+    expect(await src.readFile('models/fraud-detector/versions/2.yaml')).toBe('two');
+    expect(await src.readFile('models/fraud-detector/versions/1.yaml')).toBe('one');
+    // The new version counts in the merged view: a second Production version would be seen.
+    const snap = new RegistrySnapshot(src);
+    expect(await snap.versionNumbers('fraud-detector')).toEqual([1, 2]);
   });
 });

@@ -13,6 +13,7 @@ import { createOctokit, parseRepository, type GitHubConnection } from '../github
 import {
   getPullRequest,
   GitHubTeams,
+  type PullRequestDetails,
   listPullRequestFiles,
   listReviews,
   setCommitStatus,
@@ -68,8 +69,16 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     else await check(inputs, env);
   } catch (e) {
     core.setOutput('decision', 'fail');
-    core.setFailed(e instanceof ModelgateError ? e.message : `modelgate: unexpected ${(e as Error)?.name ?? 'error'}`);
+    core.setFailed(e instanceof ModelgateError ? e.message : `modelgate: ${safeMessage(e)}`);
   }
+}
+
+/** Ours as written; anything else only by its kind, since raw errors may carry request headers. */
+const safeMessage = (e: unknown) => (e instanceof ModelgateError ? e.message : `unexpected ${(e as Error)?.name ?? 'error'}`);
+
+/** A failing `modelgate` status on `sha`: silence would leave an older green one standing. */
+async function statusCouldNotCheck(conn: GitHubConnection, sha: string, e: unknown, targetUrl: string | undefined): Promise<void> {
+  await setCommitStatus(conn, sha, 'failure', `modelgate could not check: ${safeMessage(e)}`, targetUrl).catch(() => undefined);
 }
 
 interface TriggerEvent {
@@ -126,24 +135,21 @@ async function check(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
   const conn: GitHubConnection = { octokit: createOctokit({ token: inputs.token || env.GITHUB_TOKEN, baseUrl: env.GITHUB_API_URL }), owner, repo };
 
   const targetUrl = env.GITHUB_SERVER_URL && env.GITHUB_RUN_ID ? `${env.GITHUB_SERVER_URL}/${owner}/${repo}/actions/runs/${env.GITHUB_RUN_ID}` : undefined;
-  let pr: Awaited<ReturnType<typeof getPullRequest>>;
+  let pr: PullRequestDetails;
   try {
     pr = await getPullRequest(conn, number);
   } catch (e) {
     // Without the pull request the gate cannot judge; a green status left from an earlier run
     // (before a dismissed approval, say) must not stand, so the event's head gets a failure.
     const sha = eventHeadSha(event);
-    const message = e instanceof ModelgateError ? e.message : `unexpected ${(e as Error)?.name ?? 'error'}`;
-    if (sha) await setCommitStatus(conn, sha, 'failure', `modelgate could not check: ${message}`, targetUrl).catch(() => undefined);
+    if (sha) await statusCouldNotCheck(conn, sha, e, targetUrl);
     throw e;
   }
   try {
     const decision = await judge(inputs, env, conn, pr);
-    await publish(inputs, conn, pr, decision, targetUrl);
+    await publish(inputs, env, conn, pr, decision, targetUrl);
   } catch (e) {
-    // Whatever went wrong, the head gets a failing status: silence would leave an old green one.
-    const message = e instanceof ModelgateError ? e.message : `unexpected ${(e as Error)?.name ?? 'error'}`;
-    await setCommitStatus(conn, pr.headSha, 'failure', `modelgate could not check: ${message}`, targetUrl).catch(() => undefined);
+    await statusCouldNotCheck(conn, pr.headSha, e, targetUrl);
     throw e;
   }
 }
@@ -152,7 +158,7 @@ interface Judged extends Decision {
   report: ReportContext;
 }
 
-async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: Awaited<ReturnType<typeof getPullRequest>>): Promise<Judged> {
+async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: PullRequestDetails): Promise<Judged> {
   const root = resolve(env.GITHUB_WORKSPACE ?? process.cwd(), inputs.registryPath);
   const git = new GitRepo(root);
   const prefix = (await git.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
@@ -178,6 +184,7 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
     if (path !== undefined && !changed.some((c) => c.path === path)) changed.push({ path, status: f.status });
   }
   const reviews = await listReviews(conn, pr.number);
+  const artifacts = lazyStoreVerifier(() => sides.base.config().then((c) => c.storage), env);
   const decision = await evaluateGate({
     base: sides.base,
     head: sides.head,
@@ -185,10 +192,10 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
     pullRequest: pr,
     reviews,
     teams: new GitHubTeams(conn.octokit, conn.owner),
-    artifacts: lazyStoreVerifier(() => sides.base.config().then((c) => c.storage), env),
+    artifacts,
     history: sides.history,
     options: { approvals: 'require' },
-  });
+  }).finally(() => artifacts.close());
   const report: ReportContext = {
     pullRequest: { number: pr.number, title: pr.title, headRef: pr.headRef, headSha: pr.headSha, author: pr.author.login },
     ...(await deployDiff(sides.base, sides.head)),
@@ -234,13 +241,13 @@ async function ensureHead(git: GitRepo, number: number, headSha: string, token: 
 
 const STATE = { pass: 'success', fail: 'failure', pending: 'pending' } as const;
 
-async function publish(inputs: Inputs, conn: GitHubConnection, pr: { number: number; headSha: string }, decision: Judged, targetUrl?: string) {
+async function publish(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: { number: number; headSha: string }, decision: Judged, targetUrl?: string) {
   const markdown = renderMarkdown(decision, decision.report);
   for (const p of decision.problems) {
     core.error(p.message, { title: `modelgate ${p.code}`, file: p.file || undefined, startLine: p.line, startColumn: p.col });
   }
   const { report, ...json } = decision;
-  const reportPath = join(process.env.RUNNER_TEMP || tmpdir(), `modelgate-report-${pr.number}.json`);
+  const reportPath = join(env.RUNNER_TEMP || tmpdir(), `modelgate-report-${pr.number}.json`);
   await writeFile(reportPath, JSON.stringify({ pullRequest: report.pullRequest, ...json }, null, 2) + '\n');
   core.setOutput('decision', decision.decision);
   core.setOutput('report', reportPath);

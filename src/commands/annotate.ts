@@ -1,5 +1,5 @@
 import { parseCommandArgs, type Command } from '../cli/context.js';
-import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { usageError } from '../errors.js';
 import { parseModelRef } from '../registry/layout.js';
 import { CHANGE_FLAGS, runChange } from '../promote/command.js';
 import { planAnnotate } from '../promote/plan.js';
@@ -12,9 +12,8 @@ export const run: Command = async (ctx) => {
   if (positionals.length < 2) throw usageError(`annotate needs a reference and key=value pairs\nusage: ${USAGE}`);
   const ref = parseModelRef(positionals[0]!);
   return runChange(ctx, values, async (snap) => {
-    const v = await snap.resolveRef(ref).catch((e) => {
-      throw e instanceof ModelgateError ? e : new ModelgateError('E_NOT_FOUND', `${positionals[0]} not found`, ExitCode.content);
-    });
+    // An unknown model, version or stage is E_NOT_FOUND from resolveRef; other failures keep their own code.
+    const v = await snap.resolveRef(ref);
     return planAnnotate(snap, v.model, v.version, positionals.slice(1));
   });
 };

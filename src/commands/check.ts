@@ -25,8 +25,9 @@ export const run: Command = async (ctx) => {
   if (positionals.length) throw usageError(`check takes no arguments (got ${positionals.join(' ')})\nusage: ${USAGE}`);
   if (!values.base || !values.head) throw usageError(`check needs --base and --head\nusage: ${USAGE}`);
   if (values['no-approvals'] && values.pr) throw usageError(`--no-approvals and --pr exclude each other\nusage: ${USAGE}`);
+  // Digits only: Number() would also read `0x10`, `1e3` or ` 7` as some other pull request.
+  if (values.pr !== undefined && !/^[1-9][0-9]{0,14}$/.test(values.pr)) throw usageError(`--pr ${values.pr}: expected a pull request number`);
   const prNumber = values.pr === undefined ? undefined : Number(values.pr);
-  if (prNumber !== undefined && !(Number.isSafeInteger(prNumber) && prNumber > 0)) throw usageError(`--pr ${values.pr}: expected a pull request number`);
 
   const { repo } = openRegistry(ctx);
   const prefix = (await repo.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
@@ -52,6 +53,7 @@ export const run: Command = async (ctx) => {
     reviews = await listReviews(conn, prNumber);
     teams = new GitHubTeams(octokit, owner);
   }
+  const artifacts = lazyStoreVerifier(() => sides.base.config().then((c) => c.storage), ctx.env);
   const decision = await evaluateGate({
     base: sides.base,
     head: sides.head,
@@ -59,10 +61,10 @@ export const run: Command = async (ctx) => {
     pullRequest,
     reviews,
     teams,
-    artifacts: lazyStoreVerifier(() => sides.base.config().then((c) => c.storage), ctx.env),
+    artifacts,
     history: sides.history,
     options: { approvals: values['no-approvals'] ? 'skip' : 'require' },
-  });
+  }).finally(() => artifacts.close());
   emit(ctx, { base, head, upToDate: sides.upToDate, ...decision }, () => renderText(decision));
   return decision.decision === 'pass' ? ExitCode.ok : ExitCode.content;
 };

@@ -10,6 +10,7 @@ import { openStore } from '../store/store.js';
 
 const USAGE = 'pull <ref> -o <path> [--force]';
 
+/** `modelgate pull`: a version's artifact to a local path, placed there only once every sha256 matched. */
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, { output: { type: 'string', short: 'o' }, force: { type: 'boolean' } }, USAGE);
   if (positionals.length !== 1 || !values.output) throw usageError(`pull needs <ref> and -o <path>\nusage: ${USAGE}`);

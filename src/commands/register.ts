@@ -11,7 +11,7 @@ import { assertModelName, modelFile, parseStage, versionFile, versionsDir } from
 import { assertValidModel, assertValidVersion, buildVersion, nextVersion, renderModel, renderVersion, type VersionDraft } from '../registry/new-version.js';
 import { publish } from '../registry/publish.js';
 import { openRegistry, type RegistrySnapshot } from '../registry/snapshot.js';
-import { GitTreeSource, type RegistrySource } from '../registry/source.js';
+import { GitTreeSource, registryPrefix, type RegistrySource } from '../registry/source.js';
 import { submitChange } from '../promote/submit.js';
 import { parseRepository } from '../github/client.js';
 import type { ChangePlan } from '../promote/plan.js';
@@ -115,8 +115,8 @@ export const run: Command = async (ctx) => {
     ...(Object.keys(lineage).length ? { lineage } : {}),
   };
 
-  // The registry's folder inside its repository ('' at the root, or outside git for --dry-run).
-  const prefix = (await repo.run(['rev-parse', '--show-prefix'], { okCodes: [128] })).stdout.trim().replace(/\/$/, '');
+  // Outside git (possible with --dry-run) the prefix is ''.
+  const prefix = await registryPrefix(repo);
   const at = (commit: string | undefined) => (commit ? new GitTreeSource(repo, commit, prefix) : undefined);
   const inRepo = (files: Record<string, string>) => Object.fromEntries(Object.entries(files).map(([p, text]) => [prefix ? `${prefix}/${p}` : p, text]));
   const message = (version: number) => `register ${model}@${version}\n\nartifact ${artifact.uri}\nsha256 ${artifact.sha256}\n`;

@@ -3,10 +3,9 @@ import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import type { ArtifactFile, ModelVersion, Registry } from '../manifest/types.js';
 import { parseModelRef } from '../registry/layout.js';
 import { openRegistry } from '../registry/snapshot.js';
+import { MAX_PRESIGN_SECONDS, presignGet } from '../store/store.js';
 
 const USAGE = 'modelgate resolve <ref> [--presign <seconds>]';
-/** S3 refuses presigned URLs valid for more than seven days. */
-const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 
 /** What serving needs to fetch and verify an artifact. */
 export interface ResolvedArtifact {
@@ -29,7 +28,6 @@ async function presign(config: Registry, version: ModelVersion, seconds: number,
   if (version.artifact.files) {
     throw new ModelgateError('E_PRESIGN_DIRECTORY', `${version.model}@${version.version} is a directory artifact: presigned URLs are per object; use modelgate pull`, ExitCode.usage);
   }
-  const { presignGet } = await import('../store/store.js');
   return presignGet(config.storage, version.artifact.uri, seconds, env);
 }
 

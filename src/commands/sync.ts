@@ -1,7 +1,7 @@
 import { emit, parseCommandArgs, type Command, type CommandContext } from '../cli/context.js';
 import { applyToWorktree, syncAndPush, type SyncPushResult } from '../deploy/apply.js';
 import { readPinInput } from '../deploy/input.js';
-import { CommitTreeSource } from '../registry/source.js';
+import { CommitTreeSource, registryPrefix } from '../registry/source.js';
 import { describeChange, formatDiff, renderPins, type SyncPlan } from '../deploy/plan.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
@@ -42,7 +42,7 @@ export const run: Command = async (ctx) => {
     const rev = values['registry-ref'];
     const commit = await repo.resolve(rev);
     if (!commit) throw new ModelgateError('E_NOT_FOUND', `--registry-ref ${rev}: no such commit`, ExitCode.content);
-    const prefix = (await repo.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
+    const prefix = await registryPrefix(repo);
     const top = (await repo.out(['rev-parse', '--show-toplevel'])).trim();
     source = new RegistrySnapshot(new CommitTreeSource(new GitRepo(top), commit, prefix));
   }
@@ -76,8 +76,7 @@ function summary(plan: Pick<SyncPlan, 'changes'>): string {
 
 async function push(ctx: CommandContext, root: string, remote: string, branch: string): Promise<number> {
   const repo = new GitRepo(root);
-  const prefix = (await repo.out(['rev-parse', '--show-prefix'])).trim();
-  const result = await syncAndPush({ repo, registryPath: prefix, remote, branch, notify: { env: ctx.env } });
+  const result = await syncAndPush({ repo, registryPath: await registryPrefix(repo), remote, branch, notify: { env: ctx.env } });
   const fastForwarded = result.commit ? await fastForwardCheckout(repo, branch, result.commit) : false;
   emit(ctx, { ...result, fastForwarded }, () => pushReport(result));
   for (const d of failedDeliveries(result.deliveries)) ctx.stderr(`modelgate: warning: ${d}\n`);

@@ -16,6 +16,7 @@ export interface VerifyFinding {
   problem: string;
 }
 
+/** `modelgate verify`: every (or the named) version's artifact is in the store with its size; `--full` re-hashes it. */
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, { full: { type: 'boolean' } }, USAGE);
   const { snapshot } = openRegistry(ctx);

@@ -48,7 +48,7 @@ export interface SyncPlan {
   changes: PinChange[];
 }
 
-export const BASE_KUSTOMIZATION = `${BASE_PATH}/kustomization.yaml`;
+const BASE_KUSTOMIZATION = `${BASE_PATH}/kustomization.yaml`;
 
 const KUSTOMIZATION_NAME = 'kustomization';
 const pinFile = (env: Environment, model: string) => `${env.path}/${model}.yaml`;

@@ -13,16 +13,16 @@ export interface Environment {
   namespace?: string;
 }
 
-export const DEFAULT_ENVIRONMENTS: Environment[] = [
+const DEFAULT_ENVIRONMENTS: Environment[] = [
   { name: 'staging', stage: 'Staging', path: 'deploy/staging' },
   { name: 'production', stage: 'Production', path: 'deploy/production' },
 ];
 
-export const LABEL_MODEL = 'modelgate.dev/model';
-export const LABEL_VERSION = 'modelgate.dev/version';
-export const ANNOTATION_SHA256 = 'modelgate.dev/sha256';
-export const ANNOTATION_VERSION = 'modelgate.dev/version';
-export const ANNOTATION_URI = 'modelgate.dev/artifact-uri';
+const LABEL_MODEL = 'modelgate.dev/model';
+const LABEL_VERSION = 'modelgate.dev/version';
+const ANNOTATION_SHA256 = 'modelgate.dev/sha256';
+const ANNOTATION_VERSION = 'modelgate.dev/version';
+const ANNOTATION_URI = 'modelgate.dev/artifact-uri';
 
 /** The shared kustomize base: never an environment's folder, `sync` does not edit it. */
 export const BASE_PATH = 'deploy/base';
@@ -58,7 +58,7 @@ const FORMAT_TO_KSERVE: Partial<Record<ArtifactFormat, string>> = {
 };
 
 /** KServe's modelFormat.name: from the model's settings, else derived from the version's format. */
-export function kserveModelFormat(deploy: ModelDeploy, version: ModelVersion, model: string): string {
+function kserveModelFormat(deploy: ModelDeploy, version: ModelVersion, model: string): string {
   const name = deploy.modelFormat ?? FORMAT_TO_KSERVE[version.format];
   if (!name) {
     throw new ModelgateError(

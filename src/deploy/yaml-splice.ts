@@ -38,12 +38,16 @@ export function nodeAt(doc: Document.Parsed, path: YamlPath): Node | undefined {
   return node as Node;
 }
 
-/** A scalar as YAML source: plain when it reads back as the same string, double-quoted otherwise. */
+/**
+ * A string scalar as YAML source in the given quoting style; a plain one stays plain only when it
+ * reads back as the same string in block and flow context alike (`yaml` leaves `a,b` plain, which
+ * a flow list `[a,b]` would split), otherwise it is double-quoted.
+ */
 export function scalarSource(value: string, style?: Scalar['type']): string {
   if (style === 'QUOTE_DOUBLE') return JSON.stringify(value);
   if (style === 'QUOTE_SINGLE') return `'${value.replaceAll("'", "''")}'`;
   const plain = stringify(value, { lineWidth: 0 }).trimEnd();
-  return plain.includes('\n') ? JSON.stringify(value) : plain;
+  return /[\n,[\]{}]/.test(plain) ? JSON.stringify(value) : plain;
 }
 
 function lineStart(text: string, pos: number): number {

@@ -15,8 +15,7 @@ export function isBot(user: GitHubUser): boolean {
  */
 export function effectiveApprovers(reviews: Review[], pr: PullRequestInfo): string[] {
   const latest = new Map<string, Review>();
-  const ordered = reviews.map((r, i) => ({ r, i })).sort((a, b) => order(a.r, a.i) - order(b.r, b.i) || a.i - b.i);
-  for (const { r } of ordered) {
+  for (const r of chronological(reviews)) {
     if (!r.user || typeof r.user.login !== 'string') continue;
     if (r.state === 'COMMENTED' || r.state === 'PENDING') continue;
     latest.set(norm(r.user.login), r);
@@ -31,10 +30,15 @@ export function effectiveApprovers(reviews: Review[], pr: PullRequestInfo): stri
   return out.sort((a, b) => norm(a).localeCompare(norm(b)));
 }
 
-/** Reviews come oldest first from the API; submitted_at breaks ties when given out of order. */
-function order(r: Review, i: number): number {
-  const t = r.submittedAt ? Date.parse(r.submittedAt) : NaN;
-  return Number.isFinite(t) ? t : i;
+/**
+ * Reviews oldest first. The API lists them so; `submitted_at` reorders them only when every
+ * submitted review has one: mixing list positions with timestamps could put a later
+ * "changes requested" before the approval it withdraws.
+ */
+function chronological(reviews: Review[]): Review[] {
+  const time = (r: Review) => (r.submittedAt ? Date.parse(r.submittedAt) : NaN);
+  if (!reviews.every((r) => r.state === 'PENDING' || Number.isFinite(time(r)))) return reviews;
+  return reviews.map((r, i) => ({ r, i, t: r.state === 'PENDING' ? Infinity : time(r) })).sort((a, b) => a.t - b.t || a.i - b.i).map(({ r }) => r);
 }
 
 export function describeGroup(g: ApprovalGroup): string {

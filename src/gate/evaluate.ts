@@ -3,7 +3,6 @@ import { loadManifest } from '../manifest/load.js';
 import type { Problem } from '../manifest/problem.js';
 import type { Model, ModelVersion, PolicyRule, PromotionPolicy, Stage } from '../manifest/types.js';
 import { MODELS_DIR, parseManifestPath, POLICY_FILE, REGISTRY_FILE } from '../registry/layout.js';
-import type { RegistrySnapshot } from '../registry/snapshot.js';
 import { describeGroup, effectiveApprovers, judgeGroup } from './approvals.js';
 import { matchesGlob } from './glob.js';
 import type {
@@ -12,7 +11,6 @@ import type {
   Decision,
   GateDecision,
   GateInput,
-  RuleResult,
   TeamResolver,
   Transition,
 } from './types.js';
@@ -23,7 +21,7 @@ const STAGE_ORDER: Record<Stage, number> = { None: 0, Staging: 1, Production: 2,
  * A stage skip: reaching Production without having been staged (from None, or registered
  * straight into Production). Archiving is never a skip: retiring a version needs no stop on the way.
  */
-export function isSkip(from: Stage | 'absent', to: Stage): boolean {
+function isSkip(from: Stage | 'absent', to: Stage): boolean {
   const f = from === 'absent' ? 'None' : from;
   return to === 'Production' && STAGE_ORDER[f] < STAGE_ORDER.Staging;
 }
@@ -47,6 +45,7 @@ export async function evaluateGate(input: GateInput): Promise<Decision> {
   const problems: Problem[] = [];
   let policy: PromotionPolicy;
   try {
+    // The base's configuration must be readable too: a broken one fails the gate, whatever changed.
     await input.base.config();
     policy = await input.base.policy();
   } catch (e) {
@@ -67,7 +66,7 @@ export async function evaluateGate(input: GateInput): Promise<Decision> {
   const changed = dedupe(input.changedFiles);
   const transitions: Transition[] = [];
   for (const file of changed) transitions.push(await judgeFile(ctx, file, changed));
-  await archivedByPromotion(ctx, transitions);
+  coverArchivedByPromotion(transitions);
   await checkOneProduction(ctx, transitions);
 
   const uncovered: string[] = [];
@@ -82,30 +81,29 @@ function finish(transitions: Transition[], problems: Problem[], uncovered: strin
   const all = transitions.flatMap((t) => [...t.checks, ...t.rules.flatMap((r) => r.results)]);
   const failed = all.filter((c) => c.status === 'fail');
   const pending = all.filter((c) => c.status === 'pending');
-  let decision: GateDecision = 'pass';
-  if (failed.length || problems.length || uncovered.length) decision = 'fail';
-  else if (pending.length) decision = 'pending';
-  else if (transitions.length === 0) decision = 'pass';
+  const decision: GateDecision = failed.length || problems.length || uncovered.length ? 'fail' : pending.length ? 'pending' : 'pass';
+  // An uncovered file is also a failed `coverage` check: counting both would count it twice.
+  const faults = [...problems.map((p) => p.message), ...failed.map((c) => `${c.check}: ${c.detail}`)];
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
   const summary =
     decision === 'pass'
-      ? `all ${all.length} checks passed for ${transitions.length} change${transitions.length === 1 ? '' : 's'}`
+      ? `all ${all.length} checks passed for ${plural(transitions.length, 'change')}`
       : decision === 'pending'
         ? `waiting for approvals: ${pending.map((c) => c.missing ?? c.detail).join('; ')}`
-        : `${failed.length + problems.length + uncovered.length} problem${failed.length + problems.length + uncovered.length === 1 ? '' : 's'}: ${[
-            ...problems.map((p) => p.message),
-            ...failed.map((c) => `${c.check}: ${c.detail}`),
-          ]
-            .slice(0, 3)
-            .join('; ')}`;
+        : `${plural(faults.length, 'problem')}: ${faults.slice(0, 3).join('; ')}`;
   return { decision, transitions, problems, uncovered, summary };
 }
 
+/**
+ * One entry per path, in path order. A path listed twice with different statuses (renames split
+ * into D + A can delete and re-add the same path) is judged as modified: its head content
+ * against the base, which fails if the head no longer has it.
+ */
 function dedupe(files: ChangedFile[]): ChangedFile[] {
   const byPath = new Map<string, ChangedFile>();
   for (const f of files) {
     const prev = byPath.get(f.path);
-    // An added-and-deleted pair (a rename split in two) keeps the most demanding status.
-    if (!prev || prev.status !== f.status) byPath.set(f.path, prev && prev.status !== f.status ? { path: f.path, status: 'M' } : f);
+    byPath.set(f.path, prev && prev.status !== f.status ? { path: f.path, status: 'M' } : f);
   }
   return [...byPath.values()].sort((a, b) => a.path.localeCompare(b.path));
 }
@@ -122,7 +120,7 @@ async function judgeFile(ctx: Context, file: ChangedFile, all: ChangedFile[]): P
   const t: Transition = { file: path, kind: manifest?.kind === 'Model' ? 'model' : 'file', checks: [], rules: [] };
   if (manifest?.kind === 'Model') {
     t.model = manifest.model;
-    if (!deleted) await loadChecked<Model>(ctx, t, ctx.input.head, path, 'Model', (m) => checkModelName(m.name, manifest.model));
+    if (!deleted) await loadChecked<Model>(ctx, t, path, 'Model', (m) => checkModelName(m.name, manifest.model));
     if (deleted) t.checks.push(fail('immutability', 'a model is retired (`retired: true`), never deleted'));
     const registering =
       file.status.startsWith('A') &&
@@ -135,10 +133,10 @@ async function judgeFile(ctx: Context, file: ChangedFile, all: ChangedFile[]): P
     t.checks.push(fail('layout', `${MODELS_DIR}/ holds only ${MODELS_DIR}/<model>/model.yaml and ${MODELS_DIR}/<model>/versions/<N>.yaml (model names: lowercase letters, digits, dashes)`));
   } else if (!deleted && (path === REGISTRY_FILE || path === POLICY_FILE)) {
     // Read as data to report mistakes; the base's copy is the one that judges this change.
-    await loadChecked(ctx, t, ctx.input.head, path, path === REGISTRY_FILE ? 'Registry' : 'PromotionPolicy', () => undefined);
+    await loadChecked(ctx, t, path, path === REGISTRY_FILE ? 'Registry' : 'PromotionPolicy');
   }
   const rules = ctx.policy.rules.filter((r) => r.paths?.some((g) => matchesGlob(path, g)));
-  await applyRules(ctx, t, rules.map((r) => ({ rule: r, label: ruleLabel(r) })), undefined);
+  await applyRules(ctx, t, rules.map(labelled), undefined);
   t.checks.push(rules.length ? pass('coverage', `paths rule ${rules.map(ruleLabel).join(', ')}`) : fail('coverage', 'not covered by any rule'));
   return t;
 }
@@ -157,7 +155,7 @@ async function judgeVersion(ctx: Context, path: string, model: string, version: 
     t.checks.push(fail('coverage', 'not covered by any rule'));
     return t;
   }
-  const after = await loadChecked<ModelVersion>(ctx, t, ctx.input.head, path, 'ModelVersion', (v) => {
+  const after = await loadChecked<ModelVersion>(ctx, t, path, 'ModelVersion', (v) => {
     if (v.model !== model || v.version !== version) {
       return `the manifest names ${JSON.stringify(v.model)} version ${JSON.stringify(v.version)} but lives at ${path}`;
     }
@@ -170,15 +168,18 @@ async function judgeVersion(ctx: Context, path: string, model: string, version: 
   t.metrics = after.metrics ?? {};
   t.artifact = { sha256: after.artifact?.sha256, uri: after.artifact?.uri, size: after.artifact?.size };
 
-  const matches: Array<{ rule: PolicyRule; label: string }> = [];
+  const matches: LabelledRule[] = [];
+  // Only a rule that covers the stage change itself may let it skip Staging: an annotation
+  // rule matched by the same change must not.
+  let stageMatches: LabelledRule[] = [];
   let covered = true;
   if (!before) {
     t.kind = 'new-version';
     t.from = 'absent';
     t.to = after.stage;
-    const rules = stageRules(ctx, model, 'absent', after.stage);
-    matches.push(...rules);
-    if (!rules.length) covered = false;
+    stageMatches = stageRules(ctx, model, 'absent', after.stage);
+    matches.push(...stageMatches);
+    if (!stageMatches.length) covered = false;
   } else {
     const changedFields = immutableDiff(before, after);
     if (changedFields.length) t.checks.push(fail('immutability', `only stage and annotations change once merged; changed: ${changedFields.join(', ')}`));
@@ -186,9 +187,9 @@ async function judgeVersion(ctx: Context, path: string, model: string, version: 
       t.kind = 'stage';
       t.from = before.stage;
       t.to = after.stage;
-      const rules = stageRules(ctx, model, before.stage, after.stage);
-      matches.push(...rules);
-      if (!rules.length) covered = false;
+      stageMatches = stageRules(ctx, model, before.stage, after.stage);
+      matches.push(...stageMatches);
+      if (!stageMatches.length) covered = false;
     }
     const keys = annotationDiff(before.annotations, after.annotations);
     if (keys.length) {
@@ -202,11 +203,11 @@ async function judgeVersion(ctx: Context, path: string, model: string, version: 
     }
     if (t.kind === 'version-edit' && !changedFields.length) {
       const rules = ctx.policy.rules.filter((r) => r.paths?.some((g) => matchesGlob(path, g)));
-      matches.push(...rules.map((r) => ({ rule: r, label: ruleLabel(r) })));
+      matches.push(...rules.map(labelled));
       if (!rules.length) covered = false;
     }
   }
-  if (t.to && t.from && t.kind !== 'annotations' && isSkip(t.from, t.to) && !matches.some((m) => m.rule.allowSkip)) {
+  if (t.to && t.from && isSkip(t.from, t.to) && !stageMatches.some((m) => m.rule.allowSkip)) {
     t.checks.push(fail('stage order', `${t.from === 'absent' ? 'a new version' : t.from} → ${t.to} skips Staging; no matching rule sets allowSkip: true`));
   }
   await applyRules(ctx, t, matches, after);
@@ -218,8 +219,16 @@ async function judgeVersion(ctx: Context, path: string, model: string, version: 
   return t;
 }
 
+/** A policy rule with the name the report shows for it. */
+interface LabelledRule {
+  rule: PolicyRule;
+  label: string;
+}
+
+const labelled = (rule: PolicyRule): LabelledRule => ({ rule, label: ruleLabel(rule) });
+
 /** Stage rules whose to/from match, global ones first, then the model's own additions. */
-function stageRules(ctx: Context, model: string, from: Stage | 'absent', to: Stage) {
+function stageRules(ctx: Context, model: string, from: Stage | 'absent', to: Stage): LabelledRule[] {
   const matches = (r: PolicyRule) => {
     if (r.paths || r.annotations) return false;
     if (r.to === undefined && r.from === undefined) return false;
@@ -230,7 +239,7 @@ function stageRules(ctx: Context, model: string, from: Stage | 'absent', to: Sta
   return allRules(ctx, model).filter(({ rule }) => matches(rule));
 }
 
-function annotationRules(ctx: Context, model: string, key: string) {
+function annotationRules(ctx: Context, model: string, key: string): LabelledRule[] {
   return allRules(ctx, model).filter(({ rule }) => rule.annotations?.some((pattern) => annotationKeyMatches(pattern, key)));
 }
 
@@ -244,22 +253,22 @@ export function annotationKeyMatches(pattern: string, key: string): boolean {
   return pattern === key;
 }
 
-function allRules(ctx: Context, model: string): Array<{ rule: PolicyRule; label: string }> {
+function allRules(ctx: Context, model: string): LabelledRule[] {
   const own = Object.hasOwn(ctx.policy.models ?? {}, model) ? ctx.policy.models![model]!.rules ?? [] : [];
   return [
-    ...ctx.policy.rules.map((rule) => ({ rule, label: ruleLabel(rule) })),
+    ...ctx.policy.rules.map(labelled),
     ...own.map((rule) => ({ rule, label: `models.${model}: ${ruleLabel(rule)}` })),
   ];
 }
 
-export function ruleLabel(r: PolicyRule): string {
+function ruleLabel(r: PolicyRule): string {
   if (r.name) return r.name;
   if (r.paths) return `paths ${r.paths.join(', ')}`;
   if (r.annotations) return `annotations ${r.annotations.join(', ')}`;
   return `${r.from ? `${r.from.join('|')} → ` : ''}${r.to ?? 'any'}`;
 }
 
-async function applyRules(ctx: Context, t: Transition, rules: Array<{ rule: PolicyRule; label: string }>, v: ModelVersion | undefined) {
+async function applyRules(ctx: Context, t: Transition, rules: LabelledRule[], v: ModelVersion | undefined) {
   for (const { rule, label } of rules) t.rules.push({ rule: label, results: await applyRule(ctx, t, rule, v) });
 }
 
@@ -304,8 +313,7 @@ async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: Model
         out.push(fail('champion', `the Production version on the base branch cannot be read: ${describeError(e)}`));
       }
       if (champion && champion.version !== v.version) t.champion = { version: champion.version, metrics: champion.metrics ?? {} };
-      for (const [name, { maxRegression }] of Object.entries(rule.champion)) {
-        if (unreadable) break;
+      for (const [name, { maxRegression }] of unreadable ? [] : Object.entries(rule.champion)) {
         const check = `champion ${name} (max regression ${maxRegression})`;
         const value = v.metrics?.[name];
         if (typeof value !== 'number' || !Number.isFinite(value)) {
@@ -358,7 +366,7 @@ function championOf(ctx: Context, model: string): Promise<ModelVersion | undefin
 }
 
 /** A Production → Archived change beside a promotion of the same model is part of that promotion. */
-async function archivedByPromotion(_ctx: Context, transitions: Transition[]) {
+function coverArchivedByPromotion(transitions: Transition[]): void {
   for (const t of transitions) {
     if (t.kind !== 'stage' || t.from !== 'Production' || t.to !== 'Archived') continue;
     const promotion = transitions.find((o) => o !== t && o.model === t.model && o.to === 'Production' && (o.kind === 'stage' || o.kind === 'new-version'));
@@ -376,10 +384,13 @@ async function checkOneProduction(ctx: Context, transitions: Transition[]) {
     const first = transitions.find((t) => t.model === model && t.to === 'Production')!;
     try {
       const prod = await ctx.input.head.inStage(model, 'Production');
+      // None at all means the head's listing and its files disagree: fail rather than guess.
       first.checks.push(
-        prod.length <= 1
-          ? pass('one Production version', `${model}@${prod[0]?.version ?? '?'} is the only version in Production after the merge`)
-          : fail('one Production version', `after the merge ${prod.length} versions of ${model} would be in Production: ${prod.map((v) => v.version).join(', ')}; promote through modelgate promote, which archives the previous one`),
+        prod.length === 1
+          ? pass('one Production version', `${model}@${prod[0]!.version} is the only version in Production after the merge`)
+          : prod.length === 0
+            ? fail('one Production version', `no version of ${model} is listed in Production after the merge, though this change puts one there`)
+            : fail('one Production version', `after the merge ${prod.length} versions of ${model} would be in Production: ${prod.map((v) => v.version).join(', ')}; promote through modelgate promote, which archives the previous one`),
       );
     } catch (e) {
       ctx.problems.push(...problemsOf(e, 'head'));
@@ -388,18 +399,20 @@ async function checkOneProduction(ctx: Context, transitions: Transition[]) {
   }
 }
 
-/** Loads a head document through the safe loader; every problem is recorded with its position. */
+/**
+ * Loads a document of the merged head through the safe loader; every problem is recorded with
+ * its position. `mismatch` names what the valid document gets wrong about where it lives.
+ */
 async function loadChecked<T>(
   ctx: Context,
   t: Transition,
-  snap: RegistrySnapshot,
   path: string,
   kind: 'Model' | 'ModelVersion' | 'Registry' | 'PromotionPolicy',
-  extra: (value: T) => string | undefined,
+  mismatch: (value: T) => string | undefined = () => undefined,
 ): Promise<T | undefined> {
   let text: string | undefined;
   try {
-    text = await snap.source.readFile(path);
+    text = await ctx.input.head.source.readFile(path);
   } catch (e) {
     t.checks.push(fail('manifest', `cannot be read: ${describeError(e)}`));
     return undefined;
@@ -416,7 +429,7 @@ async function loadChecked<T>(
     return undefined;
   }
   const value = loaded.value as T;
-  const wrong = extra(value);
+  const wrong = mismatch(value);
   if (wrong) {
     ctx.problems.push({ file: path, code: 'E_PATH_MISMATCH', message: wrong, line: 1, col: 1 });
     t.checks.push(fail('manifest', wrong));
@@ -431,7 +444,7 @@ function checkModelName(name: unknown, expected: string): string | undefined {
 }
 
 /** Fields other than stage and annotations that differ; compared as data, not as text. */
-export function immutableDiff(before: ModelVersion, after: ModelVersion): string[] {
+function immutableDiff(before: ModelVersion, after: ModelVersion): string[] {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
   const changed: string[] = [];
   for (const k of [...keys].sort()) {
@@ -493,7 +506,7 @@ async function guarded(ctx: Context, check: string, fn: () => Promise<CheckResul
 }
 
 /** A message safe to show: ours as written, outside errors reduced to their status or kind. */
-export function describeError(e: unknown): string {
+function describeError(e: unknown): string {
   if (e instanceof ModelgateError) return e.message;
   const status = (e as { status?: unknown })?.status;
   if (typeof status === 'number') return `the service answered HTTP ${status}`;
@@ -504,7 +517,7 @@ export function describeError(e: unknown): string {
 function problemsOf(e: unknown, where: string): Problem[] {
   const data = e instanceof ModelgateError ? (e.data as { problems?: Problem[] }).problems : undefined;
   if (data?.length) return data;
-  return [{ file: where === 'base' ? REGISTRY_FILE : '', code: (e as ModelgateError)?.code ?? 'E_READ', message: `${where}: ${describeError(e)}` }];
+  return [{ file: where === 'base' ? REGISTRY_FILE : '', code: e instanceof ModelgateError ? e.code : 'E_READ', message: `${where}: ${describeError(e)}` }];
 }
 
 /** Caches each (team, login) answer for one evaluation: one person is looked up once. */
@@ -519,5 +532,3 @@ function cachedTeams(teams: TeamResolver): TeamResolver {
     },
   };
 }
-
-export type { RuleResult };

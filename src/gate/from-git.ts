@@ -10,7 +10,6 @@ export interface GitGateSides {
   head: RegistrySnapshot;
   changedFiles: ChangedFile[];
   history: GitStageHistory;
-  mergeBase: string;
   /** False when the head does not contain the base commit (the branch is behind). */
   upToDate: boolean;
 }
@@ -32,7 +31,6 @@ export async function gateSidesFromGit(repo: GitRepo, baseSha: string, headSha: 
     head: new RegistrySnapshot(new MergedSource(baseSource, headSource, changedFiles.map((f) => f.path))),
     changedFiles,
     history: new GitStageHistory(repo, baseSha, prefix),
-    mergeBase,
     upToDate: mergeBase === baseSha,
   };
 }

@@ -2,7 +2,7 @@
  * Path globs of policy `paths` rules: `**` crosses folders, `*` and `?` stay within one, a
  * trailing `/**` also matches the folder's files at any depth. Everything else is literal.
  */
-export function globToRegExp(glob: string): RegExp {
+function globToRegExp(glob: string): RegExp {
   let re = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;

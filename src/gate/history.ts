@@ -18,23 +18,15 @@ export class GitStageHistory implements StageHistory {
     readonly prefix = '',
   ) {}
 
-  /** Commits (newest first) of the branch in which `model@version`'s manifest was in `stage`. */
-  async commitsInStage(model: string, version: number, stage: Stage): Promise<string[]> {
+  async wasInStage(model: string, version: number, stage: Stage): Promise<boolean> {
     const file = (this.prefix ? `${this.prefix}/` : '') + versionFile(model, version);
     const log = await this.repo.out(['log', '--first-parent', '--format=%H', this.rev, '--', file]);
-    const commits = log.split('\n').filter(Boolean);
-    if (commits.length === 0) return [];
-    const names = commits.map((c) => `${c}:${file}`);
+    const names = log.split('\n').filter(Boolean).map((commit) => `${commit}:${file}`);
+    if (names.length === 0) return false;
     const blobs = await this.repo.readBlobs(names);
-    return commits.filter((c) => {
-      const text = blobs.get(`${c}:${file}`)?.toString('utf8');
-      if (text === undefined) return false;
-      const loaded = loadManifest(text, file, 'ModelVersion');
-      return loaded.value?.stage === stage;
+    return names.some((name) => {
+      const text = blobs.get(name)?.toString('utf8');
+      return text !== undefined && loadManifest(text, file, 'ModelVersion').value?.stage === stage;
     });
-  }
-
-  async wasInStage(model: string, version: number, stage: Stage): Promise<boolean> {
-    return (await this.commitsInStage(model, version, stage)).length > 0;
   }
 }

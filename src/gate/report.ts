@@ -6,7 +6,7 @@ import type { CheckResult, Decision, Transition } from './types.js';
  * Text from a pull request (title, branch, file names, manifest values quoted in details) made
  * inert in Markdown: no HTML, no links or images, no mentions, no emphasis, one line.
  */
-export function escapeMarkdown(text: string): string {
+function escapeMarkdown(text: string): string {
   // Entities last: a backslash before their `#` would show them as text (`&\#64;`).
   return String(text)
     .replace(/[\r\n\t]+/g, ' ')
@@ -19,7 +19,7 @@ export function escapeMarkdown(text: string): string {
 }
 
 /** A fenced block that content cannot close early, whatever backticks it holds. */
-export function fenced(content: string, info = ''): string {
+function fenced(content: string, info = ''): string {
   const longest = Math.max(2, ...(content.match(/`+/g) ?? []).map((m) => m.length));
   const fence = '`'.repeat(longest + 1);
   return `${fence}${info}\n${content.replace(/\n$/, '')}\n${fence}`;
@@ -28,7 +28,7 @@ export function fenced(content: string, info = ''): string {
 const ICON = { pass: '✅', fail: '❌', pending: '⏳' } as const;
 const HEADLINE = { pass: 'may merge', fail: 'may not merge', pending: 'waiting for approvals' } as const;
 
-export function describeTransition(t: Transition): string {
+function describeTransition(t: Transition): string {
   const ref = t.model !== undefined && t.version !== undefined ? `${t.model}@${t.version}` : t.model ?? t.file;
   switch (t.kind) {
     case 'new-version':
@@ -67,11 +67,7 @@ export function renderMarkdown(d: Decision, ctx: ReportContext = {}): string {
     out.push(parts.join(' '), '');
   }
   for (const t of d.transitions) {
-    out.push(`### ${ICON[statusOf(t)]} ${e(describeTransition(t))}`, '', `File: ${e(t.file)}`, '');
-    out.push('| rule | check | result | detail |', '|---|---|---|---|');
-    for (const c of t.checks) out.push(row('(change)', c));
-    for (const r of t.rules) for (const c of r.results) out.push(row(r.rule, c));
-    out.push('');
+    out.push(`### ${ICON[statusOf(t)]} ${e(describeTransition(t))}`, '', `File: ${e(t.file)}`, '', ...checksTable(t), '');
     const metrics = Object.keys(t.metrics ?? {});
     if (metrics.length && (t.kind === 'stage' || t.kind === 'new-version')) {
       const champ = t.champion;
@@ -97,8 +93,10 @@ export function renderMarkdown(d: Decision, ctx: ReportContext = {}): string {
   return out.join('\n');
 }
 
-function row(rule: string, c: CheckResult): string {
-  return `| ${escapeMarkdown(rule)} | ${escapeMarkdown(c.check)} | ${ICON[c.status]} | ${escapeMarkdown(c.detail)} |`;
+/** Every check of one change, its own first, then each rule's. */
+function checksTable(t: Transition): string[] {
+  const row = (rule: string, c: CheckResult) => `| ${escapeMarkdown(rule)} | ${escapeMarkdown(c.check)} | ${ICON[c.status]} | ${escapeMarkdown(c.detail)} |`;
+  return ['| rule | check | result | detail |', '|---|---|---|---|', ...t.checks.map((c) => row('(change)', c)), ...t.rules.flatMap((r) => r.results.map((c) => row(r.rule, c)))];
 }
 
 function statusOf(t: Transition): 'pass' | 'fail' | 'pending' {
@@ -150,14 +148,12 @@ export function renderPromotionBody(d: Decision, versions: ModelVersion[], intro
       out.push(`| metric | value | threshold | champion${t.champion ? ` (v${t.champion.version})` : ''} |`, '|---|---|---|---|');
       for (const m of metrics) {
         const champ = t.champion?.metrics[m];
+        // Metric values are numbers (the schema says so): nothing in them needs escaping.
         out.push(`| ${e(m)} | ${t.metrics![m]} | ${e(thresholds.get(m) ?? '—')} | ${champ ?? '—'} |`);
       }
       out.push('');
     }
-    out.push('| rule | check | result | detail |', '|---|---|---|---|');
-    for (const c of t.checks) out.push(row('(change)', c));
-    for (const r of t.rules) for (const c of r.results) out.push(row(r.rule, c));
-    out.push('');
+    out.push(...checksTable(t), '');
   }
   const approvals = d.transitions.flatMap((t) => t.rules.flatMap((r) => r.results.filter((c) => c.missing).map((c) => `${r.rule}: ${c.missing}`)));
   out.push('### Who must approve', '', ...(approvals.length ? [...new Set(approvals)].map((a) => `- ${e(a)}`) : ['- no approval is required by the policy']), '');

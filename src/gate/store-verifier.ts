@@ -37,13 +37,24 @@ export class StoreArtifactVerifier implements ArtifactVerifier {
   }
 }
 
-/** A verifier that opens the store only when a rule asks for an artifact check. */
-export function lazyStoreVerifier(storage: () => Promise<StorageConfig>, env: NodeJS.ProcessEnv = process.env): ArtifactVerifier {
-  let verifier: Promise<StoreArtifactVerifier> | undefined;
+/**
+ * A verifier that opens the store only when a rule asks for an artifact check. `mode`, when
+ * given, replaces the rule's own (the promotion pull request's preview checks presence only);
+ * `close` releases the store's connections.
+ */
+export function lazyStoreVerifier(
+  storage: () => Promise<StorageConfig>,
+  env: NodeJS.ProcessEnv = process.env,
+  opts: { mode?: 'exists' } = {},
+): ArtifactVerifier & { close(): Promise<void> } {
+  let store: Promise<ArtifactStore> | undefined;
   return {
     async verify(artifact, mode) {
-      verifier ??= storage().then(async (s) => new StoreArtifactVerifier(await openStore(s, env)));
-      return (await verifier).verify(artifact, mode);
+      store ??= storage().then((s) => openStore(s, env));
+      return new StoreArtifactVerifier(await store).verify(artifact, opts.mode ?? mode);
+    },
+    async close() {
+      if (store) (await store.catch(() => undefined))?.close();
     },
   };
 }

@@ -1,16 +1,16 @@
 import type { Octokit } from '@octokit/rest';
+import { ModelgateError } from '../errors.js';
+import { isBot } from '../gate/approvals.js';
 import type { ChangedFile, PullRequestInfo, Review, TeamResolver } from '../gate/types.js';
 import { github, type GitHubConnection } from './client.js';
 
 /** The hidden marker that finds modelgate's one comment on a pull request. */
-export const COMMENT_MARKER = '<!-- modelgate -->';
-export const STATUS_CONTEXT = 'modelgate';
+const COMMENT_MARKER = '<!-- modelgate -->';
+const STATUS_CONTEXT = 'modelgate';
 
 export interface PullRequestDetails extends PullRequestInfo {
   baseSha: string;
   baseRef: string;
-  state: string;
-  headRepoFullName?: string;
 }
 
 /** GET /repos/{o}/{r}/pulls/{n}. */
@@ -24,8 +24,6 @@ export async function getPullRequest(c: GitHubConnection, number: number): Promi
     title: data.title,
     baseSha: data.base.sha,
     baseRef: data.base.ref,
-    state: data.state,
-    headRepoFullName: data.head.repo?.full_name,
   };
 }
 
@@ -69,11 +67,13 @@ export class GitHubTeams implements TeamResolver {
 
   async isActiveMember(team: string, login: string): Promise<boolean> {
     try {
-      const { data } = await this.octokit.rest.teams.getMembershipForUserInOrg({ org: this.org, team_slug: team, username: login });
+      const { data } = await github(`looking up ${login} in team ${this.org}/${team}`, () =>
+        this.octokit.rest.teams.getMembershipForUserInOrg({ org: this.org, team_slug: team, username: login }),
+      );
       return data.state === 'active';
     } catch (e) {
-      if ((e as { status?: number }).status === 404) return false;
-      return github(`looking up ${login} in team ${this.org}/${team}`, () => Promise.reject(e));
+      if (e instanceof ModelgateError && e.data.status === 404) return false;
+      throw e;
     }
   }
 }
@@ -101,7 +101,7 @@ export async function upsertComment(c: GitHubConnection, number: number, body: s
     c.octokit.paginate(c.octokit.rest.issues.listComments, { owner: c.owner, repo: c.repo, issue_number: number, per_page: 100 }),
   );
   const text = `${COMMENT_MARKER}\n${body}`;
-  const mine = comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && (x.user?.type === 'Bot' || /\[bot\]$/.test(x.user?.login ?? '')));
+  const mine = comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && x.user && isBot({ login: x.user.login, type: x.user.type }));
   if (mine) {
     if (mine.body !== text) {
       await github('updating the modelgate comment', () => c.octokit.rest.issues.updateComment({ owner: c.owner, repo: c.repo, comment_id: mine.id, body: text }));

@@ -56,7 +56,7 @@ export function parseParams(args: readonly string[], read: ReadText): Record<str
 }
 
 /** A decimal number as written by people and by JSON; undefined for anything else (hex, '', Infinity). */
-export function parseNumber(text: string): number | undefined {
+function parseNumber(text: string): number | undefined {
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text.trim())) return undefined;
   const n = Number(text);
   return Number.isFinite(n) ? n : undefined;

@@ -111,7 +111,7 @@ export async function validateRegistry(source: RegistrySource, options: Validate
  * Every path under models/: `models/<m>/<entry>` and `models/<m>/versions/<entry>`. Folders with
  * invalid names are listed as `models/<name>` and not entered.
  */
-export async function listModelsTree(source: RegistrySource, concurrency = 64): Promise<string[]> {
+async function listModelsTree(source: RegistrySource, concurrency = 64): Promise<string[]> {
   const out: string[] = [];
   const names = await source.listDir(MODELS_DIR);
   await forEachLimit(names, concurrency, async (name) => {

@@ -57,12 +57,12 @@ export function signWebhook(secret: string, id: string, timestamp: number, body:
 }
 
 /** The message id a receiver deduplicates on; the same across retries of one delivery. */
-export function messageId(): string {
+function messageId(): string {
   return `msg_${randomUUID().replaceAll('-', '')}`;
 }
 
 /** Slack incoming-webhook payload for one event. */
-export function slackMessage(e: PinEvent): { text: string; blocks: unknown[] } {
+function slackMessage(e: PinEvent): { text: string; blocks: unknown[] } {
   const d = e.data;
   const change =
     e.type === 'modelgate.pin.retired'

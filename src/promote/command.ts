@@ -1,5 +1,5 @@
 import { emit, type CommandContext } from '../cli/context.js';
-import { ExitCode, usageError } from '../errors.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitStageHistory } from '../gate/history.js';
 import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
 import { GitTreeSource } from '../registry/source.js';
@@ -34,7 +34,7 @@ export async function runChange(
   const mode: SubmitMode = flags.pr ? 'pr' : flags.push ? 'push' : 'local';
   if (flags['dry-run']) {
     const head = await repo.resolve('HEAD');
-    if (!head) throw usageError('the registry has no commit yet');
+    if (!head) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
     const p = await plan(new RegistrySnapshot(new GitTreeSource(repo, head, prefix)), new GitStageHistory(repo, head, prefix));
     emit(ctx, { dryRun: true, mode, summary: p.summary, changes: p.changes, branch: mode === 'pr' ? p.branch : undefined, files: p.edits.map((e) => e.path) }, () =>
       [`would ${mode === 'pr' ? `push ${p.branch} and open a pull request` : mode === 'push' ? 'commit and push to main' : 'commit'}: ${p.summary}`, ...p.changes.map((c) => `  ${c}`)].join('\n'),
@@ -46,10 +46,7 @@ export async function runChange(
     prefix,
     mode,
     env: ctx.env,
-    plan: async (snapshot) => {
-      const base = snapshot.source instanceof GitTreeSource ? snapshot.source.commit : 'HEAD';
-      return plan(snapshot, new GitStageHistory(repo, base, prefix));
-    },
+    plan: (snapshot, commit) => plan(snapshot, new GitStageHistory(repo, commit, prefix)),
   });
   emit(
     ctx,

@@ -37,15 +37,17 @@ async function readVersion(snap: RegistrySnapshot, model: string, version: numbe
 }
 
 /** The stage field set to `to`, and nothing else in the file: one scalar spliced in place. */
-export function withStage(text: string, to: Stage, file: string): string {
-  return setScalar(text, ['stage'], to, file);
-}
+const withStage = (text: string, to: Stage, file: string) => setScalar(text, ['stage'], to, file);
+
+/** The verb a stage change is made with: it names the change in summaries and commit messages. */
+export type StageChangeVerb = 'promote' | 'rollback' | 'archive';
+const TITLE: Record<StageChangeVerb, string> = { promote: 'Promote', rollback: 'Roll back', archive: 'Archive' };
 
 /**
  * A stage change of `model@version`. Promoting to Production archives whatever held it, in the
  * same change, so the registry never has two Production versions of a model.
  */
-export async function planStageChange(snap: RegistrySnapshot, model: string, version: number, to: Stage, verb = 'promote'): Promise<ChangePlan> {
+export async function planStageChange(snap: RegistrySnapshot, model: string, version: number, to: Stage, verb: StageChangeVerb = 'promote'): Promise<ChangePlan> {
   const { v, text, path } = await readVersion(snap, model, version);
   if (v.stage === to) throw noChange(`${model}@${version} is already in ${to}`);
   const edits: FileEdit[] = [{ path, before: text, after: withStage(text, to, path) }];
@@ -60,7 +62,7 @@ export async function planStageChange(snap: RegistrySnapshot, model: string, ver
       versions.push({ ...old, stage: 'Archived' });
     }
   }
-  const summary = `${verb === 'rollback' ? 'Roll back' : verb === 'archive' ? 'Archive' : 'Promote'} ${model}@${version} to ${to}`;
+  const summary = `${TITLE[verb]} ${model}@${version} to ${to}`;
   return {
     summary,
     changes,
@@ -91,7 +93,7 @@ export async function planRollback(snap: RegistrySnapshot, history: StageHistory
   throw new ModelgateError('E_NEVER_PRODUCTION', `no version of ${model} other than the current one was ever in Production: nothing to roll back to`, ExitCode.content);
 }
 
-const ANNOTATION_KEY = /^[A-Za-z0-9]([A-Za-z0-9_.\/-]{0,126}[A-Za-z0-9])?$/;
+const ANNOTATION_KEY = /^[A-Za-z0-9]([A-Za-z0-9_./-]{0,126}[A-Za-z0-9])?$/;
 
 /** `key=value` pairs set as annotations in place; other lines stay byte for byte. */
 export async function planAnnotate(snap: RegistrySnapshot, model: string, version: number, pairs: string[]): Promise<ChangePlan> {
@@ -102,6 +104,9 @@ export async function planAnnotate(snap: RegistrySnapshot, model: string, versio
     if (!ANNOTATION_KEY.test(key)) throw usageError(`annotation ${JSON.stringify(p)}: expected key=value with a key of letters, digits, . _ / -`);
     return [key, p.slice(eq + 1)] as const;
   });
+  const keys = entries.map(([key]) => key);
+  const twice = keys.find((key, i) => keys.indexOf(key) !== i);
+  if (twice !== undefined) throw usageError(`annotation ${JSON.stringify(twice)} is given twice: give each key one value`);
   const { v, text, path } = await readVersion(snap, model, version);
   let after = text;
   const changed: string[] = [];

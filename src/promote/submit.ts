@@ -4,15 +4,14 @@ import { evaluateGate } from '../gate/evaluate.js';
 import { GitStageHistory } from '../gate/history.js';
 import { MergedSource } from '../gate/merged-source.js';
 import { renderPromotionBody } from '../gate/report.js';
-import { StoreArtifactVerifier } from '../gate/store-verifier.js';
-import type { ArtifactVerifier, Decision } from '../gate/types.js';
+import { lazyStoreVerifier } from '../gate/store-verifier.js';
+import type { Decision } from '../gate/types.js';
 import { createOctokit, parseRepository } from '../github/client.js';
 import { openOrUpdatePullRequest, type OpenedPullRequest } from '../github/promotion-pr.js';
 import { publish } from '../registry/publish.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import { GitTreeSource, type RegistrySource } from '../registry/source.js';
-import { openStore, type ArtifactStore } from '../store/store.js';
-import type { ChangePlan } from './plan.js';
+import type { ChangePlan, FileEdit } from './plan.js';
 
 export type SubmitMode = 'local' | 'push' | 'pr';
 
@@ -21,8 +20,8 @@ export interface SubmitOptions {
   /** The registry's folder inside the repository ('' for its root). */
   prefix: string;
   mode: SubmitMode;
-  /** Plans the change on a snapshot of the commit it will sit on (re-run after a push race). */
-  plan: (snapshot: RegistrySnapshot) => Promise<ChangePlan>;
+  /** Plans the change on a snapshot of `commit`, the commit it will sit on (re-run after a push race). */
+  plan: (snapshot: RegistrySnapshot, commit: string) => Promise<ChangePlan>;
   env: NodeJS.ProcessEnv;
   remote?: string;
   baseBranch?: string;
@@ -63,7 +62,7 @@ export async function submitChange(opts: SubmitOptions): Promise<Submitted> {
       branch: baseBranch,
       plan: async (base) => {
         if (!base) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
-        last = await opts.plan(snapshotAt(repo, base, prefix));
+        last = await opts.plan(snapshotAt(repo, base, prefix), base);
         return { files: files(last, prefix), message: last.message };
       },
     });
@@ -73,7 +72,7 @@ export async function submitChange(opts: SubmitOptions): Promise<Submitted> {
   const base = (await repo.fetchBranch(remote, baseBranch)) ?? (await repo.resolve('HEAD'));
   if (!base) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
   const baseSnap = snapshotAt(repo, base, prefix);
-  const plan = await opts.plan(baseSnap);
+  const plan = await opts.plan(baseSnap, base);
   const config = await baseSnap.config();
   const conn = {
     octokit: createOctokit({ token: opts.env.GITHUB_TOKEN || opts.env.GH_TOKEN, baseUrl: opts.env.GITHUB_API_URL }),
@@ -85,14 +84,18 @@ export async function submitChange(opts: SubmitOptions): Promise<Submitted> {
     throw new ModelgateError('E_BRANCH_EXISTS', `${remote}/${plan.branch} already exists: another change is pending there; merge or delete it, then run the command again`, ExitCode.content);
   }
   let commit = existing;
-  if (!existing || (await repo.treeOf(existing)) !== (await repo.treeOf(await repo.commitChanges({ parent: base, files: files(plan, prefix), message: plan.message })))) {
-    commit = await repo.commitChanges({ parent: existing && (await isAncestor(repo, base, existing)) ? existing : base, files: files(plan, prefix), message: plan.message });
-    if (!(await repo.push(remote, commit, plan.branch))) {
+  const onBase = await repo.commitChanges({ parent: base, files: files(plan, prefix), message: plan.message });
+  if (!existing || (await repo.treeOf(existing)) !== (await repo.treeOf(onBase))) {
+    // Build on the open branch when it already holds the base, so the push fast-forwards it.
+    const buildOnExisting = existing !== undefined && (await isAncestor(repo, base, existing));
+    const next = buildOnExisting ? await repo.commitChanges({ parent: existing, files: files(plan, prefix), message: plan.message }) : onBase;
+    if (!(await repo.push(remote, next, plan.branch))) {
       throw new ModelgateError('E_BRANCH_DIVERGED', `${remote}/${plan.branch} has commits this change does not build on; delete the branch or merge it first`, ExitCode.service);
     }
+    commit = next;
   }
   try {
-    const decision = await gateView(repo, prefix, base, baseSnap, plan, opts.env);
+    const decision = await previewGate(repo, prefix, base, baseSnap, plan, opts.env);
     const body = renderPromotionBody(decision, plan.versions, plan.summary);
     const pullRequest = await openOrUpdatePullRequest(conn, { branch: plan.branch, base: baseBranch, title: plan.summary, body });
     return { plan, commit, pushed: true, pullRequest, decision };
@@ -109,28 +112,42 @@ async function isAncestor(repo: GitRepo, a: string, b: string): Promise<boolean>
 }
 
 /**
+ * The registry as the planned change would leave it: edited files from the plan, the rest from
+ * `base`. Directory listings include the files the plan adds (a new version, a new model).
+ */
+export function plannedSource(base: RegistrySource, edits: Array<Pick<FileEdit, 'path' | 'after'>>): RegistrySource {
+  const edited = new Map(edits.map((e) => [e.path, e.after]));
+  const added = new Map<string, Set<string>>();
+  for (const path of edited.keys()) {
+    const parts = path.split('/');
+    for (let i = 0; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (!added.has(dir)) added.set(dir, new Set());
+      added.get(dir)!.add(parts[i]!);
+    }
+  }
+  const overlay: RegistrySource = {
+    label: 'planned change',
+    readFile: async (p) => edited.get(p),
+    listDir: async (p) => {
+      const dir = p.replace(/\/$/, '');
+      return [...new Set([...(await base.listDir(dir)), ...(added.get(dir) ?? [])])];
+    },
+  };
+  return new MergedSource(base, overlay, edited.keys());
+}
+
+/**
  * The gate run on the planned change before anyone approved: the pull request body shows the
  * same rules, results and missing approvals the Action will. Artifacts are checked for
  * presence here; the Action re-hashes them when the policy says `full`.
  */
-export async function gateView(repo: GitRepo, prefix: string, base: string, baseSnap: RegistrySnapshot, plan: ChangePlan, env: NodeJS.ProcessEnv): Promise<Decision> {
-  const edited = new Map(plan.edits.map((e) => [e.path, e.after]));
-  const overlay: RegistrySource = {
-    label: 'planned change',
-    readFile: async (p) => edited.get(p),
-    listDir: async (p) => baseSnap.source.listDir(p),
-  };
-  let store: Promise<ArtifactStore> | undefined;
-  const artifacts: ArtifactVerifier = {
-    async verify(artifact) {
-      store ??= baseSnap.config().then((c) => openStore(c.storage, env));
-      return new StoreArtifactVerifier(await store).verify(artifact, 'exists');
-    },
-  };
+async function previewGate(repo: GitRepo, prefix: string, base: string, baseSnap: RegistrySnapshot, plan: ChangePlan, env: NodeJS.ProcessEnv): Promise<Decision> {
+  const artifacts = lazyStoreVerifier(() => baseSnap.config().then((c) => c.storage), env, { mode: 'exists' });
   try {
     return await evaluateGate({
       base: baseSnap,
-      head: new RegistrySnapshot(new MergedSource(baseSnap.source, overlay, edited.keys())),
+      head: new RegistrySnapshot(plannedSource(baseSnap.source, plan.edits)),
       changedFiles: plan.edits.map((e) => ({ path: e.path, status: e.before ? 'M' : 'A' })),
       pullRequest: { number: 0, author: { login: '' }, headSha: '' },
       reviews: [],
@@ -141,6 +158,6 @@ export async function gateView(repo: GitRepo, prefix: string, base: string, base
     });
   } finally {
     // An S3 client keeps its connections open until it is destroyed.
-    if (store) (await store.catch(() => undefined))?.close();
+    await artifacts.close();
   }
 }

@@ -12,7 +12,7 @@ export function isModelName(name: string): boolean {
   return MODEL_NAME.test(name);
 }
 
-/** Positive integer without sign, leading zeros or exponent. */
+/** A version number: a safe integer from 1 (the text form is matched by the path and ref patterns). */
 export function isVersionNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
 }

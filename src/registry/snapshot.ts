@@ -8,7 +8,7 @@ import type { Model, ModelVersion, PromotionPolicy, Registry, Stage } from '../m
 import { isModelName, modelFile, MODELS_DIR, POLICY_FILE, REGISTRY_FILE, versionFile, versionsDir, type ModelRef } from './layout.js';
 import { mayHaveStage } from './catalog.js';
 import { utc } from './history.js';
-import { GitTreeSource, WorktreeSource, type RegistrySource } from './source.js';
+import { GitTreeSource, registryPrefix, WorktreeSource, type RegistrySource } from './source.js';
 
 /**
  * A registry as of one source (the work tree or a commit): typed, validated documents, loaded
@@ -177,7 +177,7 @@ export async function snapshotAt(open: OpenRegistry, at: string): Promise<PastSn
     commit = await open.repo.resolve(at);
     if (!commit) throw usageError(`--at ${at}: neither a date (YYYY-MM-DD or ISO datetime) nor a commit of this repository`);
   }
-  const prefix = (await open.repo.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
+  const prefix = await registryPrefix(open.repo);
   const date = utc((await open.repo.out(['show', '-s', '--format=%cI', commit])).trim());
   return { snapshot: new RegistrySnapshot(new GitTreeSource(open.repo, commit, prefix)), commit, date };
 }

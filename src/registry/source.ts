@@ -226,6 +226,14 @@ export class CommitTreeSource extends CommitSource implements RegistrySource {
   }
 }
 
+/**
+ * Where the registry sits inside its git repository, as commit-backed sources take it: the
+ * folder of `repo` relative to the top, without a trailing slash ('' at the top, and outside git).
+ */
+export async function registryPrefix(repo: GitRepo): Promise<string> {
+  return (await repo.run(['rev-parse', '--show-prefix'], { okCodes: [128] })).stdout.trim().replace(/\/$/, '');
+}
+
 function isMissing(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isScalar, parseAllDocuments, parseDocument, visit, type Scalar } from 'yaml';
+import { scalarSource } from '../deploy/yaml-splice.js';
+import { ExitCode, ModelgateError } from '../errors.js';
 import { REGISTRY_FILE } from './layout.js';
 
 /**
@@ -31,7 +33,7 @@ export interface TemplateSettings {
  */
 export function instantiateTemplate(files: Map<string, string>, settings: TemplateSettings): Map<string, string> {
   const config = files.get(REGISTRY_FILE);
-  if (config === undefined) throw new Error(`the template has no ${REGISTRY_FILE}`);
+  if (config === undefined) throw new ModelgateError('E_TEMPLATE_MISSING', `the registry template has no ${REGISTRY_FILE}`, ExitCode.content);
   const doc = parseDocument(config);
   const oldStore = stringAt(doc.getIn(['storage', 'uri'], true));
   const oldRepo = stringAt(doc.getIn(['github', 'repository'], true));
@@ -71,17 +73,11 @@ export function spliceScalars(text: string, replace: (value: string) => string |
         if (node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED') return;
         const value = replace(node.value);
         if (value === undefined || value === node.value) return;
-        edits.push({ start: node.range[0], end: node.range[1], text: renderScalar(value, node.type) });
+        edits.push({ start: node.range[0], end: node.range[1], text: scalarSource(value, node.type) });
       },
     });
   }
   let out = text;
   for (const e of edits.sort((a, b) => b.start - a.start)) out = out.slice(0, e.start) + e.text + out.slice(e.end);
   return out;
-}
-
-function renderScalar(value: string, style: Scalar['type']): string {
-  if (style === 'QUOTE_SINGLE') return `'${value.replace(/'/g, "''")}'`;
-  if (style === 'PLAIN' && /^[A-Za-z0-9_./~+@-][A-Za-z0-9_./~+@:%=-]*$/.test(value) && !/:$/.test(value)) return value;
-  return JSON.stringify(value);
 }

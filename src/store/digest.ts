@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
-import { ModelgateError, usageError } from '../errors.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import type { ArtifactFile, ArtifactFormat } from '../manifest/types.js';
 import { assertRelativePath } from './layout.js';
 
@@ -21,7 +21,7 @@ export function directoryDigest(files: readonly ArtifactFile[]): string {
 }
 
 /** Files ordered by the UTF-8 bytes of their path. */
-export function sortFiles<T extends { path: string }>(files: readonly T[]): T[] {
+function sortFiles<T extends { path: string }>(files: readonly T[]): T[] {
   return [...files].sort((a, b) => Buffer.compare(Buffer.from(a.path, 'utf8'), Buffer.from(b.path, 'utf8')));
 }
 
@@ -159,5 +159,5 @@ export function detectFormat(paths: readonly string[], isDirectory: boolean): Ar
 
 /** A digest mismatch found while reading bytes back (pull, verify --full). */
 export function integrityError(what: string, expected: string, actual: string): ModelgateError {
-  return new ModelgateError('E_INTEGRITY', `${what}: sha256 is ${actual}, the manifest says ${expected}`, 1, { expected, actual });
+  return new ModelgateError('E_INTEGRITY', `${what}: sha256 is ${actual}, the manifest says ${expected}`, ExitCode.content, { expected, actual });
 }

@@ -52,7 +52,8 @@ export class FileStore implements ArtifactStore {
           await syncDirectories(created ? dirname(created) : dirname(target), dirname(target));
           return 'created';
         } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code !== 'EEXIST') throw new ModelgateError('E_STORE_WRITE', `storing ${key} in the file store failed: ${code ?? (e as Error).name}`, ExitCode.service);
         }
         const existing = await hashFile(target);
         if (existing.sha256 === sha256 && existing.size === size) return 'reused';

@@ -29,7 +29,7 @@ import type { ArtifactStore, CommitOutcome, StagedUpload, StageOptions, StorageC
  * QUEUE_SIZE + 1 buffers of PART_SIZE allocated once: memory is bounded whatever the file size.
  */
 export const PART_SIZE = 16 * 1024 * 1024;
-export const QUEUE_SIZE = 4;
+const QUEUE_SIZE = 4;
 /** Objects up to this size are copied with one CopyObject; bigger ones by ranges in parallel. */
 const SINGLE_COPY = 32 * 1024 * 1024;
 /** About this many ranges, COPY_QUEUE at a time: S3 copies each range independently. */
@@ -359,7 +359,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_A
  * Turns an SDK error into a sentence that says which outside failure it was. The SDK's own
  * message is never shown (requests carry credentials); only names, codes and HTTP statuses.
  */
-export function s3Error(e: unknown, action: string, bucket: string, endpoint: string | undefined): ModelgateError {
+function s3Error(e: unknown, action: string, bucket: string, endpoint: string | undefined): ModelgateError {
   if (e instanceof ModelgateError) return e;
   const err = e as Error & { code?: string; $metadata?: { httpStatusCode?: number }; cause?: { code?: string } };
   const name = err?.name ?? 'Error';
