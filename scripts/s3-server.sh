@@ -203,57 +203,29 @@ log_address = /dev/null
 EOF
 )"
 
-  cat >"$DIR/etc/account-server.conf" <<EOF
+  # The three storage servers differ only in name, port, workers and a few tuning lines.
+  server_conf() { # name port workers default-extra app-extra
+    cat >"$DIR/etc/$1-server.conf" <<EOF
 [DEFAULT]
 $common
-bind_port = $ACCOUNT_PORT
-workers = 1
-
+bind_port = $2
+workers = $3
+$4
 [pipeline:main]
-pipeline = healthcheck account-server
+pipeline = healthcheck $1-server
 
-[app:account-server]
-use = egg:swift#account
-
+[app:$1-server]
+use = egg:swift#$1
+$5
 [filter:healthcheck]
 use = egg:swift#healthcheck
 EOF
-
-  cat >"$DIR/etc/container-server.conf" <<EOF
-[DEFAULT]
-$common
-bind_port = $CONTAINER_PORT
-workers = 1
-
-[pipeline:main]
-pipeline = healthcheck container-server
-
-[app:container-server]
-use = egg:swift#container
-
-[filter:healthcheck]
-use = egg:swift#healthcheck
-EOF
-
-  cat >"$DIR/etc/object-server.conf" <<EOF
-[DEFAULT]
-$common
-bind_port = $OBJECT_PORT
-workers = 2
-network_chunk_size = 1048576
-disk_chunk_size = 1048576
-
-[pipeline:main]
-pipeline = healthcheck object-server
-
-[app:object-server]
-use = egg:swift#object
-max_upload_time = 86400
-node_timeout = 60
-
-[filter:healthcheck]
-use = egg:swift#healthcheck
-EOF
+  }
+  server_conf account "$ACCOUNT_PORT" 1 "" ""
+  server_conf container "$CONTAINER_PORT" 1 "" ""
+  server_conf object "$OBJECT_PORT" 2 \
+    $'network_chunk_size = 1048576\ndisk_chunk_size = 1048576\n' \
+    $'max_upload_time = 86400\nnode_timeout = 60\n'
 
   cat >"$DIR/etc/proxy-server.conf" <<EOF
 [DEFAULT]
