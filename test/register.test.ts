@@ -65,15 +65,21 @@ describe('lineage parsing (pure)', () => {
   });
 });
 
+/** A training-code repository with one commit and `origin` (credentials included, to be dropped). */
+function trainingRepo(origin: string): string {
+  const work = tempDir('mg-train-');
+  git(work, 'init', '-q', '-b', 'main');
+  git(work, 'remote', 'add', 'origin', origin);
+  writeFileSync(join(work, 'train.py'), 'print(1)\n');
+  git(work, 'add', '-A');
+  git(work, '-c', 'user.name=x', '-c', 'user.email=x@x', 'commit', '-q', '-m', 'train');
+  return work;
+}
+
 describe('modelgate register (file:// store)', () => {
   it('uploads, writes the manifest in SPEC order with lineage, commits, and prints model@N', async () => {
     const reg = makeRegistry(fileStorage());
-    const work = tempDir('mg-train-');
-    git(work, 'init', '-q', '-b', 'main');
-    git(work, 'remote', 'add', 'origin', 'https://bot:s3cr3t@github.com/acme/fraud.git');
-    writeFileSync(join(work, 'train.py'), 'print(1)\n');
-    git(work, 'add', '-A');
-    git(work, '-c', 'user.name=x', '-c', 'user.email=x@x', 'commit', '-q', '-m', 'train');
+    const work = trainingRepo('https://bot:s3cr3t@github.com/acme/fraud.git');
     const head = git(work, 'rev-parse', 'HEAD').trim();
     writeFileSync(join(work, 'metrics.json'), JSON.stringify({ auc: 0.978, precision: 0.956 }));
     const data = randomFile(work, 'txn.csv', 1234);
@@ -190,12 +196,7 @@ describe('modelgate register (file:// store)', () => {
 
   it('--code auto records a dirty tree with credentials dropped; GitLab CI and a hashed dataset land in the manifest', async () => {
     const reg = makeRegistry(fileStorage());
-    const work = tempDir('mg-train-');
-    git(work, 'init', '-q', '-b', 'main');
-    git(work, 'remote', 'add', 'origin', 'https://oauth2:glpat-Secr3tToken@gitlab.example.com/ml/fraud.git');
-    writeFileSync(join(work, 'train.py'), 'print(1)\n');
-    git(work, 'add', '-A');
-    git(work, '-c', 'user.name=x', '-c', 'user.email=x@x', 'commit', '-q', '-m', 'train');
+    const work = trainingRepo('https://oauth2:glpat-Secr3tToken@gitlab.example.com/ml/fraud.git');
     writeFileSync(join(work, 'train.py'), 'print(2)\n');
     const data = randomFile(work, 'txn.parquet', 4321);
     randomFile(work, 'model.pt', 1000);
