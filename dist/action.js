@@ -19189,213 +19189,6 @@ var init_errors = __esm({
   }
 });
 
-// src/git/repo.ts
-import { spawn } from "node:child_process";
-import { mkdtemp, rm as rm2 } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-function redactUrl(text) {
-  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@");
-}
-function gitError(args, result) {
-  const remoteOp = ["push", "fetch", "clone", "ls-remote", "pull"].includes(args[0] ?? "");
-  const detail = redactUrl(result.stderr.trim().split("\n").filter(Boolean).slice(-3).join("; "));
-  return new ModelgateError(
-    remoteOp ? "E_GIT_REMOTE" : "E_GIT",
-    `git ${args[0]} failed${detail ? `: ${detail}` : ""}`,
-    remoteOp ? ExitCode2.service : ExitCode2.content,
-    { exitCode: result.code }
-  );
-}
-async function backoff(attempt, baseMs = 100, capMs = 3e3) {
-  const ceiling = Math.min(capMs, baseMs * 2 ** attempt);
-  await new Promise((r5) => setTimeout(r5, Math.random() * ceiling));
-}
-var BOT_IDENTITY, GitRepo;
-var init_repo = __esm({
-  "src/git/repo.ts"() {
-    "use strict";
-    init_errors();
-    BOT_IDENTITY = { name: "modelgate[bot]", email: "modelgate[bot]@users.noreply.github.com" };
-    GitRepo = class {
-      constructor(dir) {
-        this.dir = dir;
-      }
-      dir;
-      run(args, options = {}) {
-        return new Promise((resolve2, reject) => {
-          const child2 = spawn("git", args, {
-            cwd: this.dir,
-            env: { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C", ...options.env },
-            stdio: ["pipe", "pipe", "pipe"]
-          });
-          const out = [];
-          const err = [];
-          child2.stdout.on("data", (b5) => out.push(b5));
-          child2.stderr.on("data", (b5) => err.push(b5));
-          child2.on("error", (e5) => reject(serviceError("E_GIT", `git could not be started: ${e5.message}`, e5)));
-          child2.on("close", (code) => {
-            const result = { stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), code: code ?? -1 };
-            if (code === 0 || options.okCodes?.includes(result.code)) resolve2(result);
-            else reject(gitError(args, result));
-          });
-          child2.stdin.on("error", () => {
-          });
-          child2.stdin.end(options.input ?? "");
-        });
-      }
-      async out(args, options) {
-        return (await this.run(args, options)).stdout;
-      }
-      /** Full object id of a revision, or undefined when it does not exist. */
-      async resolve(rev) {
-        const r5 = await this.run(["rev-parse", "--verify", "--quiet", `${rev}^{commit}`], { okCodes: [1, 128] });
-        return r5.code === 0 ? r5.stdout.trim() : void 0;
-      }
-      /** A file's content at a revision, or undefined when the path does not exist there. */
-      async readFileAt(rev, path) {
-        const r5 = await this.run(["cat-file", "blob", `${rev}:${path}`], { okCodes: [128] });
-        return r5.code === 0 ? r5.stdout : void 0;
-      }
-      /** Entries under `path` at `rev` (recursive), with blob ids: a cache key that changes with content. */
-      async listTree(rev, path) {
-        const r5 = await this.run(["ls-tree", "-r", "-z", "--full-tree", rev, "--", path], { okCodes: [128] });
-        if (r5.code !== 0) return [];
-        const entries = [];
-        for (const line of r5.stdout.split("\0")) {
-          if (!line) continue;
-          const tab = line.indexOf("	");
-          const [, type2, oid] = line.slice(0, tab).split(" ");
-          if (type2 === "blob") entries.push({ path: line.slice(tab + 1), oid });
-        }
-        return entries;
-      }
-      /** Reads many blobs in one `git cat-file --batch` process. */
-      async readBlobs(oids) {
-        const result = /* @__PURE__ */ new Map();
-        if (oids.length === 0) return result;
-        const raw = await new Promise((resolve2, reject) => {
-          const child2 = spawn("git", ["cat-file", "--batch"], { cwd: this.dir, stdio: ["pipe", "pipe", "pipe"] });
-          const out = [];
-          child2.stdout.on("data", (b5) => out.push(b5));
-          child2.on("error", reject);
-          child2.on("close", (code) => code === 0 ? resolve2(Buffer.concat(out)) : reject(serviceError("E_GIT", "git cat-file --batch failed")));
-          child2.stdin.on("error", () => {
-          });
-          child2.stdin.end(oids.join("\n") + "\n");
-        });
-        let pos = 0;
-        for (const oid of oids) {
-          const nl = raw.indexOf(10, pos);
-          const header = raw.subarray(pos, nl).toString();
-          const [, type2, size] = header.split(" ");
-          pos = nl + 1;
-          if (type2 === "missing" || size === void 0) continue;
-          const n3 = Number(size);
-          result.set(oid, raw.subarray(pos, pos + n3));
-          pos += n3 + 1;
-        }
-        return result;
-      }
-      /** Paths changed between two revisions, with their status letter (A, M, D, R…). */
-      async changedFiles(base, head) {
-        const out = await this.out(["diff", "--name-status", "-z", "--no-renames", base, head]);
-        const parts = out.split("\0");
-        const files = [];
-        for (let i5 = 0; i5 + 1 < parts.length; i5 += 2) files.push({ status: parts[i5], path: parts[i5 + 1] });
-        return files;
-      }
-      /** Who commits here: git's author identity (GIT_AUTHOR_* or user.name/email), or undefined when none is set. */
-      async identity() {
-        const r5 = await this.run(["var", "GIT_AUTHOR_IDENT"], { okCodes: [128] });
-        const m3 = /^(.*?) <(.*)> \d+ [+-]\d{4}$/.exec(r5.stdout.trim());
-        return r5.code === 0 && m3 && m3[1] ? { name: m3[1], email: m3[2] || `${m3[1]}@users.noreply.github.com` } : void 0;
-      }
-      /**
-       * Creates a commit on top of `parent` (or a root commit) that applies `files`, without
-       * touching the work tree or the index: a private index file is built from the parent's tree.
-       * Retrying against a new parent after a rejected push is just calling this again.
-       */
-      async commitChanges(opts) {
-        const tmp = await mkdtemp(join(tmpdir(), "modelgate-index-"));
-        const env2 = { GIT_INDEX_FILE: join(tmp, "index") };
-        if (opts.author) {
-          Object.assign(env2, {
-            GIT_AUTHOR_NAME: opts.author.name,
-            GIT_AUTHOR_EMAIL: opts.author.email,
-            GIT_COMMITTER_NAME: opts.author.name,
-            GIT_COMMITTER_EMAIL: opts.author.email
-          });
-        }
-        try {
-          if (opts.parent) await this.run(["read-tree", opts.parent], { env: env2 });
-          const lines = [];
-          for (const [path, content] of Object.entries(opts.files)) {
-            if (content === null) {
-              lines.push(`0 ${"0".repeat(40)}	${path}`);
-            } else {
-              const oid = (await this.out(["hash-object", "-w", "--stdin"], { input: content })).trim();
-              lines.push(`100644 ${oid}	${path}`);
-            }
-          }
-          await this.run(["update-index", "-z", "--index-info"], { env: env2, input: lines.map((l3) => l3 + "\0").join("") });
-          const tree = (await this.out(["write-tree"], { env: env2 })).trim();
-          const args = ["commit-tree", tree, "-F", "-"];
-          if (opts.parent) args.push("-p", opts.parent);
-          return (await this.out(args, { env: env2, input: opts.message })).trim();
-        } finally {
-          await rm2(tmp, { recursive: true, force: true });
-        }
-      }
-      /** Tree id of a commit: equal trees mean a commit would change nothing. */
-      async treeOf(commit) {
-        return (await this.out(["rev-parse", `${commit}^{tree}`])).trim();
-      }
-      /**
-       * Moves the checked-out branch forward to `commit`, updating only the files that differ.
-       * Refuses (exit 1) when local changes would be overwritten.
-       */
-      async fastForward(commit) {
-        await this.run(["merge", "--ff-only", "--quiet", commit]);
-      }
-      async currentBranch() {
-        const r5 = await this.run(["symbolic-ref", "--quiet", "--short", "HEAD"], { okCodes: [1, 128] });
-        return r5.code === 0 ? r5.stdout.trim() : void 0;
-      }
-      /**
-       * Pushes `commit` to `remote`'s `branch`. Returns false when the remote refused because it
-       * moved on (non-fast-forward), so the caller can fetch, rebuild and retry; never forces.
-       */
-      async push(remote, commit, branch) {
-        const r5 = await this.run(["push", "--porcelain", remote, `${commit}:refs/heads/${branch}`], { okCodes: [1] });
-        if (r5.code === 0) return true;
-        if (/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
-        throw gitError(["push", remote, branch], r5);
-      }
-      /**
-       * Deletes `remote`'s `branch` only while it still points at `commit` (a lease: a branch someone
-       * else moved is left alone). False when the remote refused.
-       */
-      async deleteRemoteBranch(remote, branch, commit) {
-        const ref = `refs/heads/${branch}`;
-        const r5 = await this.run(["push", "--porcelain", `--force-with-lease=${ref}:${commit}`, remote, `:${ref}`], { okCodes: [1] });
-        if (r5.code === 0) return true;
-        if (/\[rejected\]|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
-        throw gitError(["push", remote, branch], r5);
-      }
-      /** Fetches `branch` from `remote` and returns the commit it points at (undefined when absent). */
-      async fetchBranch(remote, branch) {
-        const r5 = await this.run(["fetch", "--quiet", "--no-tags", remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`], { okCodes: [128] });
-        if (r5.code !== 0) {
-          if (/couldn't find remote ref/i.test(r5.stderr)) return void 0;
-          throw gitError(["fetch", remote, branch], r5);
-        }
-        return this.resolve(`refs/remotes/${remote}/${branch}`);
-      }
-    };
-  }
-});
-
 // node_modules/yaml/dist/nodes/identity.js
 var require_identity = __commonJS({
   "node_modules/yaml/dist/nodes/identity.js"(exports) {
@@ -38725,6 +38518,10 @@ var init_load = __esm({
 });
 
 // src/registry/source.ts
+async function registryPrefix(repo, options = {}) {
+  const r5 = await repo.run(["rev-parse", "--show-prefix"], { okCodes: options.requireGit ? [] : [128] });
+  return r5.stdout.trim().replace(/\/$/, "");
+}
 var CommitSource, GitTreeSource, CommitTreeSource;
 var init_source = __esm({
   "src/registry/source.ts"() {
@@ -38842,6 +38639,213 @@ var init_source = __esm({
       async listDir(path) {
         await this.listing();
         return [...this.dirs.get(path.replace(/\/$/, "")) ?? []];
+      }
+    };
+  }
+});
+
+// src/git/repo.ts
+import { spawn } from "node:child_process";
+import { mkdtemp, rm as rm2 } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+function redactUrl(text) {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@");
+}
+function gitError(args, result) {
+  const remoteOp = ["push", "fetch", "clone", "ls-remote", "pull"].includes(args[0] ?? "");
+  const detail = redactUrl(result.stderr.trim().split("\n").filter(Boolean).slice(-3).join("; "));
+  return new ModelgateError(
+    remoteOp ? "E_GIT_REMOTE" : "E_GIT",
+    `git ${args[0]} failed${detail ? `: ${detail}` : ""}`,
+    remoteOp ? ExitCode2.service : ExitCode2.content,
+    { exitCode: result.code }
+  );
+}
+async function backoff(attempt, baseMs = 100, capMs = 3e3) {
+  const ceiling = Math.min(capMs, baseMs * 2 ** attempt);
+  await new Promise((r5) => setTimeout(r5, Math.random() * ceiling));
+}
+var BOT_IDENTITY, GitRepo;
+var init_repo = __esm({
+  "src/git/repo.ts"() {
+    "use strict";
+    init_errors();
+    BOT_IDENTITY = { name: "modelgate[bot]", email: "modelgate[bot]@users.noreply.github.com" };
+    GitRepo = class {
+      constructor(dir) {
+        this.dir = dir;
+      }
+      dir;
+      run(args, options = {}) {
+        return new Promise((resolve2, reject) => {
+          const child2 = spawn("git", args, {
+            cwd: this.dir,
+            env: { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C", ...options.env },
+            stdio: ["pipe", "pipe", "pipe"]
+          });
+          const out = [];
+          const err = [];
+          child2.stdout.on("data", (b5) => out.push(b5));
+          child2.stderr.on("data", (b5) => err.push(b5));
+          child2.on("error", (e5) => reject(serviceError("E_GIT", `git could not be started: ${e5.message}`, e5)));
+          child2.on("close", (code) => {
+            const result = { stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), code: code ?? -1 };
+            if (code === 0 || options.okCodes?.includes(result.code)) resolve2(result);
+            else reject(gitError(args, result));
+          });
+          child2.stdin.on("error", () => {
+          });
+          child2.stdin.end(options.input ?? "");
+        });
+      }
+      async out(args, options) {
+        return (await this.run(args, options)).stdout;
+      }
+      /** Full object id of a revision, or undefined when it does not exist. */
+      async resolve(rev) {
+        const r5 = await this.run(["rev-parse", "--verify", "--quiet", `${rev}^{commit}`], { okCodes: [1, 128] });
+        return r5.code === 0 ? r5.stdout.trim() : void 0;
+      }
+      /** A file's content at a revision, or undefined when the path does not exist there. */
+      async readFileAt(rev, path) {
+        const r5 = await this.run(["cat-file", "blob", `${rev}:${path}`], { okCodes: [128] });
+        return r5.code === 0 ? r5.stdout : void 0;
+      }
+      /** Entries under `path` at `rev` (recursive), with blob ids: a cache key that changes with content. */
+      async listTree(rev, path) {
+        const r5 = await this.run(["ls-tree", "-r", "-z", "--full-tree", rev, "--", path], { okCodes: [128] });
+        if (r5.code !== 0) return [];
+        const entries = [];
+        for (const line of r5.stdout.split("\0")) {
+          if (!line) continue;
+          const tab = line.indexOf("	");
+          const [, type2, oid] = line.slice(0, tab).split(" ");
+          if (type2 === "blob") entries.push({ path: line.slice(tab + 1), oid });
+        }
+        return entries;
+      }
+      /** Reads many blobs in one `git cat-file --batch` process. */
+      async readBlobs(oids) {
+        const result = /* @__PURE__ */ new Map();
+        if (oids.length === 0) return result;
+        const raw = await new Promise((resolve2, reject) => {
+          const child2 = spawn("git", ["cat-file", "--batch"], { cwd: this.dir, stdio: ["pipe", "pipe", "pipe"] });
+          const out = [];
+          child2.stdout.on("data", (b5) => out.push(b5));
+          child2.on("error", reject);
+          child2.on("close", (code) => code === 0 ? resolve2(Buffer.concat(out)) : reject(serviceError("E_GIT", "git cat-file --batch failed")));
+          child2.stdin.on("error", () => {
+          });
+          child2.stdin.end(oids.join("\n") + "\n");
+        });
+        let pos = 0;
+        for (const oid of oids) {
+          const nl = raw.indexOf(10, pos);
+          const header = raw.subarray(pos, nl).toString();
+          const [, type2, size] = header.split(" ");
+          pos = nl + 1;
+          if (type2 === "missing" || size === void 0) continue;
+          const n3 = Number(size);
+          result.set(oid, raw.subarray(pos, pos + n3));
+          pos += n3 + 1;
+        }
+        return result;
+      }
+      /** Paths changed between two revisions, with their status letter (A, M, D, R…). */
+      async changedFiles(base, head) {
+        const out = await this.out(["diff", "--name-status", "-z", "--no-renames", base, head]);
+        const parts = out.split("\0");
+        const files = [];
+        for (let i5 = 0; i5 + 1 < parts.length; i5 += 2) files.push({ status: parts[i5], path: parts[i5 + 1] });
+        return files;
+      }
+      /** Who commits here: git's author identity (GIT_AUTHOR_* or user.name/email), or undefined when none is set. */
+      async identity() {
+        const r5 = await this.run(["var", "GIT_AUTHOR_IDENT"], { okCodes: [128] });
+        const m3 = /^(.*?) <(.*)> \d+ [+-]\d{4}$/.exec(r5.stdout.trim());
+        return r5.code === 0 && m3 && m3[1] ? { name: m3[1], email: m3[2] || `${m3[1]}@users.noreply.github.com` } : void 0;
+      }
+      /**
+       * Creates a commit on top of `parent` (or a root commit) that applies `files`, without
+       * touching the work tree or the index: a private index file is built from the parent's tree.
+       * Retrying against a new parent after a rejected push is just calling this again.
+       */
+      async commitChanges(opts) {
+        const tmp = await mkdtemp(join(tmpdir(), "modelgate-index-"));
+        const env2 = { GIT_INDEX_FILE: join(tmp, "index") };
+        if (opts.author) {
+          Object.assign(env2, {
+            GIT_AUTHOR_NAME: opts.author.name,
+            GIT_AUTHOR_EMAIL: opts.author.email,
+            GIT_COMMITTER_NAME: opts.author.name,
+            GIT_COMMITTER_EMAIL: opts.author.email
+          });
+        }
+        try {
+          if (opts.parent) await this.run(["read-tree", opts.parent], { env: env2 });
+          const lines = [];
+          for (const [path, content] of Object.entries(opts.files)) {
+            if (content === null) {
+              lines.push(`0 ${"0".repeat(40)}	${path}`);
+            } else {
+              const oid = (await this.out(["hash-object", "-w", "--stdin"], { input: content })).trim();
+              lines.push(`100644 ${oid}	${path}`);
+            }
+          }
+          await this.run(["update-index", "-z", "--index-info"], { env: env2, input: lines.map((l3) => l3 + "\0").join("") });
+          const tree = (await this.out(["write-tree"], { env: env2 })).trim();
+          const args = ["commit-tree", tree, "-F", "-"];
+          if (opts.parent) args.push("-p", opts.parent);
+          return (await this.out(args, { env: env2, input: opts.message })).trim();
+        } finally {
+          await rm2(tmp, { recursive: true, force: true });
+        }
+      }
+      /** Tree id of a commit: equal trees mean a commit would change nothing. */
+      async treeOf(commit) {
+        return (await this.out(["rev-parse", `${commit}^{tree}`])).trim();
+      }
+      /**
+       * Moves the checked-out branch forward to `commit`, updating only the files that differ.
+       * Refuses (exit 1) when local changes would be overwritten.
+       */
+      async fastForward(commit) {
+        await this.run(["merge", "--ff-only", "--quiet", commit]);
+      }
+      async currentBranch() {
+        const r5 = await this.run(["symbolic-ref", "--quiet", "--short", "HEAD"], { okCodes: [1, 128] });
+        return r5.code === 0 ? r5.stdout.trim() : void 0;
+      }
+      /**
+       * Pushes `commit` to `remote`'s `branch`. Returns false when the remote refused because it
+       * moved on (non-fast-forward), so the caller can fetch, rebuild and retry; never forces.
+       */
+      async push(remote, commit, branch) {
+        const r5 = await this.run(["push", "--porcelain", remote, `${commit}:refs/heads/${branch}`], { okCodes: [1] });
+        if (r5.code === 0) return true;
+        if (/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
+        throw gitError(["push", remote, branch], r5);
+      }
+      /**
+       * Deletes `remote`'s `branch` only while it still points at `commit` (a lease: a branch someone
+       * else moved is left alone). False when the remote refused.
+       */
+      async deleteRemoteBranch(remote, branch, commit) {
+        const ref = `refs/heads/${branch}`;
+        const r5 = await this.run(["push", "--porcelain", `--force-with-lease=${ref}:${commit}`, remote, `:${ref}`], { okCodes: [1] });
+        if (r5.code === 0) return true;
+        if (/\[rejected\]|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
+        throw gitError(["push", remote, branch], r5);
+      }
+      /** Fetches `branch` from `remote` and returns the commit it points at (undefined when absent). */
+      async fetchBranch(remote, branch) {
+        const r5 = await this.run(["fetch", "--quiet", "--no-tags", remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`], { okCodes: [128] });
+        if (r5.code !== 0) {
+          if (/couldn't find remote ref/i.test(r5.stderr)) return void 0;
+          throw gitError(["fetch", remote, branch], r5);
+        }
+        return this.resolve(`refs/remotes/${remote}/${branch}`);
       }
     };
   }
@@ -80624,6 +80628,7 @@ function info(message) {
 
 // src/action/main.ts
 init_errors();
+init_source();
 init_repo();
 import { readFile as readFile3, writeFile as writeFile3 } from "node:fs/promises";
 import { tmpdir as tmpdir2 } from "node:os";
@@ -85637,7 +85642,7 @@ async function check(inputs, env2) {
 async function judge(inputs, env2, conn, pr) {
   const root5 = resolve(env2.GITHUB_WORKSPACE ?? process.cwd(), inputs.registryPath);
   const git = new GitRepo(root5);
-  const prefix = (await git.out(["rev-parse", "--show-prefix"])).trim().replace(/\/$/, "");
+  const prefix = await registryPrefix(git, { requireGit: true });
   const baseSha = (await git.out(["rev-parse", "HEAD"])).trim();
   if (baseSha === pr.headSha && pr.headSha !== pr.baseSha) {
     throw new ModelgateError("E_UNSAFE_CHECKOUT", "the workflow checked out the pull request head; check out the base branch (the head is read as data)", ExitCode2.usage);

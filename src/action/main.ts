@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix, resolve } from 'node:path';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { registryPrefix } from '../registry/source.js';
 import { GitRepo } from '../git/repo.js';
 import { evaluateGate } from '../gate/evaluate.js';
 import { gateSidesFromGit } from '../gate/from-git.js';
@@ -161,7 +162,7 @@ interface Judged extends Decision {
 async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: PullRequestDetails): Promise<Judged> {
   const root = resolve(env.GITHUB_WORKSPACE ?? process.cwd(), inputs.registryPath);
   const git = new GitRepo(root);
-  const prefix = (await git.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
+  const prefix = await registryPrefix(git, { requireGit: true });
   const baseSha = (await git.out(['rev-parse', 'HEAD'])).trim();
   if (baseSha === pr.headSha && pr.headSha !== pr.baseSha) {
     throw new ModelgateError('E_UNSAFE_CHECKOUT', 'the workflow checked out the pull request head; check out the base branch (the head is read as data)', ExitCode.usage);

@@ -1,5 +1,6 @@
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { registryPrefix } from '../registry/source.js';
 import { evaluateGate } from '../gate/evaluate.js';
 import { gateSidesFromGit } from '../gate/from-git.js';
 import { renderText } from '../gate/report.js';
@@ -30,7 +31,7 @@ export const run: Command = async (ctx) => {
   const prNumber = values.pr === undefined ? undefined : Number(values.pr);
 
   const { repo } = openRegistry(ctx);
-  const prefix = (await repo.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
+  const prefix = await registryPrefix(repo, { requireGit: true });
   const base = await repo.resolve(values.base);
   const head = await repo.resolve(values.head);
   if (!base) throw usageError(`--base ${values.base}: no such revision`);

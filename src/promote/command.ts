@@ -2,7 +2,7 @@ import { emit, type CommandContext } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitStageHistory } from '../gate/history.js';
 import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
-import { GitTreeSource } from '../registry/source.js';
+import { GitTreeSource, registryPrefix } from '../registry/source.js';
 import type { StageHistory } from '../gate/types.js';
 import type { ChangePlan } from './plan.js';
 import { submitChange, type SubmitMode } from './submit.js';
@@ -30,7 +30,7 @@ export async function runChange(
 ): Promise<number> {
   if (flags.pr && flags.push) throw usageError('--pr and --push exclude each other');
   const { repo } = openRegistry(ctx);
-  const prefix = (await repo.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
+  const prefix = await registryPrefix(repo, { requireGit: true });
   const mode: SubmitMode = flags.pr ? 'pr' : flags.push ? 'push' : 'local';
   if (flags['dry-run']) {
     const head = await repo.resolve('HEAD');

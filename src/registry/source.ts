@@ -228,10 +228,12 @@ export class CommitTreeSource extends CommitSource implements RegistrySource {
 
 /**
  * Where the registry sits inside its git repository, as commit-backed sources take it: the
- * folder of `repo` relative to the top, without a trailing slash ('' at the top, and outside git).
+ * folder of `repo` relative to the top, without a trailing slash ('' at the top). Outside git it
+ * is '' too, unless `requireGit`: commands that read commits fail there with git's own error.
  */
-export async function registryPrefix(repo: GitRepo): Promise<string> {
-  return (await repo.run(['rev-parse', '--show-prefix'], { okCodes: [128] })).stdout.trim().replace(/\/$/, '');
+export async function registryPrefix(repo: GitRepo, options: { requireGit?: boolean } = {}): Promise<string> {
+  const r = await repo.run(['rev-parse', '--show-prefix'], { okCodes: options.requireGit ? [] : [128] });
+  return r.stdout.trim().replace(/\/$/, '');
 }
 
 function isMissing(e: unknown): boolean {
