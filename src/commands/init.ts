@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { promisify } from 'node:util';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
@@ -43,7 +41,7 @@ export const run: Command = async (ctx) => {
     await writeFile(join(dir, path), text);
   }
   const repo = new GitRepo(dir);
-  await gitInit(dir);
+  await repo.run(['init', '--quiet', '-b', 'main']);
   await repo.run(['add', '--all']);
   const identity = (await repo.identity()) ?? { name: 'modelgate', email: 'modelgate@users.noreply.github.com' };
   await repo.run(['-c', `user.name=${identity.name}`, '-c', `user.email=${identity.email}`, 'commit', '--quiet', '--no-verify', '-m', 'Create model registry (modelgate init)']);
@@ -77,10 +75,3 @@ async function readTree(root: string): Promise<Map<string, string>> {
   return new Map([...files].sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-async function gitInit(dir: string): Promise<void> {
-  try {
-    await promisify(execFile)('git', ['init', '--quiet', '-b', 'main', dir]);
-  } catch (e) {
-    throw new ModelgateError('E_GIT', `git init failed in ${dir}: ${(e as Error).message.split('\n')[0]}`, ExitCode.content);
-  }
-}
