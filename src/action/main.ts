@@ -15,12 +15,10 @@ import {
   getPullRequest,
   GitHubTeams,
   type PullRequestDetails,
-  listPullRequestFiles,
   listReviews,
   setCommitStatus,
   upsertComment,
 } from '../github/pull-requests.js';
-import type { RegistrySnapshot } from '../registry/snapshot.js';
 
 interface Inputs {
   command: 'check' | 'sync';
@@ -170,20 +168,15 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
   await ensureHead(git, pr.number, pr.headSha, inputs.token || env.GITHUB_TOKEN);
   // The checked-out commit is the base, whatever the API says the pull request's base is: the
   // workflow checks out the default branch (pull_request_target and workflow_run both run there),
-  // so the policy always comes from the trusted branch, and the pull request's changes (since
-  // its merge base with that commit) are judged as merged onto it.
+  // so the policy always comes from the trusted branch, and the pull request is judged by the
+  // tree git's merge of its head into that commit produces. A pull request into any other
+  // branch fails (the base-branch check), since its success would stand on a head main may merge.
   if (baseSha !== pr.baseSha) {
     core.info(`modelgate: judging #${pr.number} merged onto the checked-out ${baseSha.slice(0, 12)} (the pull request's base is ${JSON.stringify(pr.baseRef)} at ${pr.baseSha.slice(0, 12)})`);
   }
 
   const sides = await gateSidesFromGit(git, baseSha, pr.headSha, prefix);
-  const apiFiles = await listPullRequestFiles(conn, pr.number);
-  const strip = (p: string) => (prefix ? (p.startsWith(`${prefix}/`) ? p.slice(prefix.length + 1) : undefined) : p);
-  const changed: ChangedFile[] = [...sides.changedFiles];
-  for (const f of apiFiles) {
-    const path = strip(f.path);
-    if (path !== undefined && !changed.some((c) => c.path === path)) changed.push({ path, status: f.status });
-  }
+  const changed: ChangedFile[] = sides.changedFiles;
   const reviews = await listReviews(conn, pr.number);
   const artifacts = lazyStoreVerifier(() => sides.base.config().then((c) => c.storage), env);
   const decision = await evaluateGate({
@@ -196,28 +189,23 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
     artifacts,
     history: sides.history,
     options: { approvals: 'require' },
+    prefix,
   }).finally(() => artifacts.close());
   const report: ReportContext = {
     pullRequest: { number: pr.number, title: pr.title, headRef: pr.headRef, headSha: pr.headSha, author: pr.author.login },
-    ...(await deployDiff(sides.base, sides.head)),
+    ...(await deployDiff(git, baseSha, sides.mergedTree, prefix)),
   };
   if (!sides.upToDate) decision.summary += ' (the branch is behind its base: judged as merged onto the current base)';
   return { ...decision, report, problems: decision.problems.map((p) => ({ ...p, file: prefix && p.file ? `${prefix}/${p.file}` : p.file })) };
 }
 
 /**
- * The Kubernetes change a merge would cause: the head's models and versions rendered with the
- * base's configuration against the base's deploy files (the sync after the merge starts from
- * those, and the pull request cannot change how it is configured). A note when it cannot be computed.
+ * The Kubernetes change the merge brings: the pull request's own diff of the deploy folder
+ * (the gate has checked that it equals the rendering of the merged registry).
  */
-async function deployDiff(base: RegistrySnapshot, head: RegistrySnapshot): Promise<Pick<ReportContext, 'deployDiff' | 'deployNote'>> {
-  try {
-    const { readPinInput } = await import('../deploy/input.js');
-    const { planSync } = await import('../deploy/plan.js');
-    return { deployDiff: planSync(await readPinInput(head, { registry: await base.config(), deployFrom: base.source })).diff };
-  } catch (e) {
-    return { deployNote: `not computed: ${e instanceof ModelgateError ? e.message.split('\n')[0] : 'the deploy plan failed'}` };
-  }
+async function deployDiff(git: GitRepo, baseSha: string, mergedTree: string, prefix: string): Promise<Pick<ReportContext, 'deployDiff' | 'deployNote'>> {
+  const diff = await git.out(['diff', '--no-color', baseSha, mergedTree, '--', `${prefix ? `${prefix}/` : ''}deploy/`]);
+  return diff ? { deployDiff: diff } : { deployNote: 'no change to deploy/' };
 }
 
 /**
@@ -255,7 +243,10 @@ async function publish(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConne
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown, true).write();
 
   await setCommitStatus(conn, pr.headSha, STATE[decision.decision], decision.summary, targetUrl);
-  if (inputs.comment) await upsertComment(conn, pr.number, markdown);
+  // The comment is not the decision: failing to post it is a warning and changes no status.
+  if (inputs.comment) {
+    await upsertComment(conn, pr.number, markdown).catch((e: unknown) => core.warning(`modelgate: the pull request comment was not posted: ${safeMessage(e)}`));
+  }
 
   // Pending fails the step too: the job never looks green while the status is not.
   if (decision.decision !== 'pass') core.setFailed(`modelgate: ${decision.summary}`);

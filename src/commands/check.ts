@@ -65,6 +65,7 @@ export const run: Command = async (ctx) => {
     artifacts,
     history: sides.history,
     options: { approvals: values['no-approvals'] ? 'skip' : 'require' },
+    prefix,
   }).finally(() => artifacts.close());
   emit(ctx, { base, head, upToDate: sides.upToDate, ...decision }, () => renderText(decision));
   return decision.decision === 'pass' ? ExitCode.ok : ExitCode.content;

@@ -15,11 +15,13 @@ export async function readPinInput(
     deployFrom?: RegistrySource;
     /** The registry config to use (the gate: the base's); default the snapshot's. */
     registry?: Registry;
+    /** Only these models (the ones a change touches); default every model. */
+    only?: ReadonlySet<string>;
   } = {},
 ): Promise<PinInput> {
   const source = snapshot.source;
   const registry = options.registry ?? (await snapshot.config());
-  const names = await snapshot.modelNames();
+  const names = (await snapshot.modelNames()).filter((n) => !options.only || options.only.has(n));
   await source.prefetch?.(names.map((n) => `models/${n}/model.yaml`));
   const models = (await Promise.all(names.map((n) => snapshot.model(n)))).filter(
     (m): m is Model => m !== undefined && (m.deploy !== undefined || m.retired === true),

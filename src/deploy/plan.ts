@@ -78,6 +78,24 @@ function parsePin(text: string, file: string): unknown {
   }
 }
 
+const MANAGED_BY = 'app.kubernetes.io/managed-by';
+
+/**
+ * A file is a pin only if modelgate wrote it (SPEC v2 §7): it carries the managed-by label. A
+ * model whose pin would take the place of any other file (a hand-written NetworkPolicy named
+ * like the model, say) is refused, so a sync never overwrites what it did not write.
+ */
+function assertManagedPin(current: unknown, path: string, model: string): void {
+  const labels = (current as { metadata?: { labels?: Record<string, unknown> } } | null)?.metadata?.labels;
+  if (labels && typeof labels === 'object' && labels[MANAGED_BY] === 'modelgate') return;
+  throw new ModelgateError(
+    'E_PIN_COLLISION',
+    `${path}: model ${model} would be pinned here, but this file was not written by modelgate (no ${MANAGED_BY}: modelgate label); rename the model or move the file`,
+    ExitCode.content,
+    { file: path },
+  );
+}
+
 /**
  * Derives every environment's pins from the registry: for each model with deploy settings,
  * the newest version in the environment's stage is pinned in `<env>/<model>.yaml` and listed in
@@ -129,6 +147,7 @@ export function renderPins(input: PinInput): SyncPlan {
       let from: number | undefined;
       if (before !== undefined) {
         const current = parsePin(before, path);
+        assertManagedPin(current, path, model.name);
         from = pinnedVersion(current);
         if (kindOf(current) === resourceKind(model.deploy)) after = setScalars(before, pinnedScalars(target, current, path), path);
         if (after === before) continue;

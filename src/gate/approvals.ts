@@ -13,7 +13,7 @@ export function isBot(user: GitHubUser): boolean {
  * decides (COMMENTED and PENDING reviews change nothing); the approval must be on `headSha`;
  * the author and bots never count.
  */
-export function effectiveApprovers(reviews: Review[], pr: PullRequestInfo): string[] {
+export function effectiveApprovers(reviews: Review[], pr: PullRequestInfo, contributors: string[] = []): string[] {
   const latest = new Map<string, Review>();
   for (const r of chronological(reviews)) {
     if (!r.user || typeof r.user.login !== 'string') continue;
@@ -21,10 +21,12 @@ export function effectiveApprovers(reviews: Review[], pr: PullRequestInfo): stri
     latest.set(norm(r.user.login), r);
   }
   const author = norm(pr.author.login);
+  // Whoever wrote or committed a commit of the pull request reviews their own work: never counted.
+  const excluded = new Set(contributors.map(norm));
   const out: string[] = [];
   for (const [login, r] of latest) {
     if (r.state !== 'APPROVED' || r.commitId !== pr.headSha) continue;
-    if (login === author || isBot(r.user!)) continue;
+    if (login === author || excluded.has(login) || isBot(r.user!)) continue;
     out.push(r.user!.login);
   }
   return out.sort((a, b) => norm(a).localeCompare(norm(b)));
@@ -47,6 +49,77 @@ export function describeGroup(g: ApprovalGroup): string {
     ...(g.users?.length ? [`users ${g.users.join(', ')}`] : []),
   ];
   return `${g.count} approval${g.count === 1 ? '' : 's'} from ${who.join(' or ') || 'nobody (the group names no team or user)'}`;
+}
+
+/**
+ * Judges every approval group of a rule. With `distinct` (policy-bot's `distinctApprovers`, the
+ * default) one person fills one group only: approvers are assigned to groups by a maximum
+ * matching, so the most groups are satisfied; otherwise each group counts everyone eligible.
+ */
+export async function judgeGroups(
+  groups: ApprovalGroup[],
+  approvers: string[] | undefined,
+  teams: TeamResolver,
+  required: boolean,
+  distinct: boolean,
+): Promise<CheckResult[]> {
+  const eligible: string[][] = [];
+  for (const g of groups) eligible.push(await eligibleFor(g, approvers ?? [], teams));
+  const counted = distinct ? assign(groups, eligible) : eligible.map((e, i) => e.slice(0, Math.max(e.length, groups[i]!.count)));
+  return groups.map((g, i) => verdict(g, counted[i]!, required, distinct && eligible[i]!.length > counted[i]!.length));
+}
+
+async function eligibleFor(group: ApprovalGroup, approvers: string[], teams: TeamResolver): Promise<string[]> {
+  const users = new Set((group.users ?? []).map(norm));
+  const out: string[] = [];
+  for (const login of approvers) {
+    if (out.some((c) => norm(c) === norm(login))) continue;
+    let ok = users.has(norm(login));
+    for (const team of group.teams ?? []) {
+      if (ok) break;
+      ok = await teams.isActiveMember(team, login);
+    }
+    if (ok) out.push(login);
+  }
+  return out;
+}
+
+/** Each approver to at most one group, group i taking at most count_i: augmenting paths (Kuhn's algorithm). */
+function assign(groups: ApprovalGroup[], eligible: string[][]): string[][] {
+  const slots: number[] = [];
+  groups.forEach((g, i) => { for (let k = 0; k < g.count; k++) slots.push(i); });
+  const holder = new Map<number, string>();
+  const slotOf = new Map<string, number>();
+  const tryPlace = (login: string, seen: Set<number>): boolean => {
+    for (let s = 0; s < slots.length; s++) {
+      if (seen.has(s) || !eligible[slots[s]!]!.includes(login)) continue;
+      seen.add(s);
+      const other = holder.get(s);
+      if (other === undefined || tryPlace(other, seen)) {
+        holder.set(s, login);
+        slotOf.set(login, s);
+        return true;
+      }
+    }
+    return false;
+  };
+  const everyone = [...new Set(eligible.flat())].sort();
+  for (const login of everyone) tryPlace(login, new Set());
+  const out: string[][] = groups.map(() => []);
+  for (const [s, login] of holder) out[slots[s]!]!.push(login);
+  return out.map((l) => l.sort());
+}
+
+function verdict(group: ApprovalGroup, counted: string[], required: boolean, sharedAway: boolean): CheckResult {
+  const check = `approvals: ${describeGroup(group)}`;
+  const need = Math.max(0, group.count - counted.length);
+  const given = counted.length ? `approved by ${counted.join(', ')}` : 'no approval yet';
+  if (need === 0) return { check, ok: true, status: 'pass', detail: `${counted.length}/${group.count}: ${given}`, approvedBy: counted };
+  const missing = `${need} more from ${[...(group.teams ?? []).map((t) => `team ${t}`), ...(group.users ?? [])].join(', ') || 'nobody'}${sharedAway ? ' (each approver fills one group: distinctApprovers)' : ''}`;
+  if (!required) {
+    return { check, ok: true, status: 'pass', detail: `not required (--no-approvals); ${given}; would need ${missing}`, approvedBy: counted, missing };
+  }
+  return { check, ok: false, status: 'pending', detail: `${counted.length}/${group.count}: ${given}; missing ${missing}`, approvedBy: counted, missing };
 }
 
 /**

@@ -2,8 +2,10 @@ import { ModelgateError } from '../errors.js';
 import { loadManifest } from '../manifest/load.js';
 import type { Problem } from '../manifest/problem.js';
 import type { Model, ModelVersion, PolicyRule, PromotionPolicy, Stage } from '../manifest/types.js';
+import { validateRegistry } from '../manifest/validate-registry.js';
 import { MODELS_DIR, parseManifestPath, POLICY_FILE, REGISTRY_FILE } from '../registry/layout.js';
-import { describeGroup, effectiveApprovers, judgeGroup } from './approvals.js';
+import { judgePins, type PinVerdict } from './pins.js';
+import { describeGroup, effectiveApprovers, judgeGroups } from './approvals.js';
 import { matchesGlob } from './glob.js';
 import type {
   ChangedFile,
@@ -30,10 +32,14 @@ interface Context {
   input: GateInput;
   policy: PromotionPolicy;
   approvers?: string[];
+  /** Approvers when a rule sets excludeContributors: false (contributors other than the author count). */
+  approversWithContributors?: string[];
   teams: TeamResolver;
   timeoutMs: number;
   problems: Problem[];
   champions: Map<string, Promise<ModelVersion | undefined>>;
+  /** Changed deploy files whose change is exactly the pins the merged registry renders. */
+  pins: PinVerdict;
 }
 
 /**
@@ -52,22 +58,32 @@ export async function evaluateGate(input: GateInput): Promise<Decision> {
     problems.push(...problemsOf(e, 'base'));
     return finish([], problems, []);
   }
-  const approvers = input.pullRequest && input.reviews ? effectiveApprovers(input.reviews, input.pullRequest) : undefined;
+  const known = input.pullRequest && input.reviews;
+  const approvers = known ? effectiveApprovers(input.reviews!, input.pullRequest!, input.contributors) : undefined;
+  const approversWithContributors = known ? effectiveApprovers(input.reviews!, input.pullRequest!) : undefined;
+  const changed = dedupe(input.changedFiles);
   const ctx: Context = {
     input,
     policy,
     approvers,
+    approversWithContributors,
     teams: cachedTeams(input.teams),
     timeoutMs: input.options.timeoutMs ?? 60_000,
     problems,
     champions: new Map(),
+    pins: { explained: new Set(), checks: [] },
   };
+  const registryChecks: CheckResult[] = [];
+  await checkBaseBranch(ctx, registryChecks);
+  await validateMerged(ctx, changed, registryChecks);
+  ctx.pins = await judgePins(input.base, input.head, changed);
+  registryChecks.push(...ctx.pins.checks);
 
-  const changed = dedupe(input.changedFiles);
   const transitions: Transition[] = [];
-  for (const file of changed) transitions.push(await judgeFile(ctx, file, changed));
+  for (const file of changed) transitions.push(await judgeFile(ctx, file));
   coverArchivedByPromotion(transitions);
   await checkOneProduction(ctx, transitions);
+  if (registryChecks.length) transitions.unshift({ file: '(merged registry)', kind: 'registry', checks: registryChecks, rules: [] });
 
   const uncovered: string[] = [];
   for (const t of transitions) {
@@ -111,7 +127,7 @@ function dedupe(files: ChangedFile[]): ChangedFile[] {
 const pass = (check: string, detail: string): CheckResult => ({ check, ok: true, status: 'pass', detail });
 const fail = (check: string, detail: string): CheckResult => ({ check, ok: false, status: 'fail', detail });
 
-async function judgeFile(ctx: Context, file: ChangedFile, all: ChangedFile[]): Promise<Transition> {
+async function judgeFile(ctx: Context, file: ChangedFile): Promise<Transition> {
   const path = file.path;
   const deleted = file.status.startsWith('D');
   const manifest = parseManifestPath(path);
@@ -122,24 +138,75 @@ async function judgeFile(ctx: Context, file: ChangedFile, all: ChangedFile[]): P
     t.model = manifest.model;
     if (!deleted) await loadChecked<Model>(ctx, t, path, 'Model', (m) => checkModelName(m.name, manifest.model));
     if (deleted) t.checks.push(fail('immutability', 'a model is retired (`retired: true`), never deleted'));
-    const registering =
-      file.status.startsWith('A') &&
-      all.some((f) => f.status.startsWith('A') && parseManifestPath(f.path)?.kind === 'ModelVersion' && parseManifestPath(f.path)?.model === manifest.model);
-    if (registering) {
-      t.checks.push(pass('coverage', `new model, registered with its first version in this change`));
-      return t;
-    }
-  } else if (path.startsWith(`${MODELS_DIR}/`)) {
-    t.checks.push(fail('layout', `${MODELS_DIR}/ holds only ${MODELS_DIR}/<model>/model.yaml and ${MODELS_DIR}/<model>/versions/<N>.yaml (model names: lowercase letters, digits, dashes)`));
   } else if (!deleted && (path === REGISTRY_FILE || path === POLICY_FILE)) {
     // Read as data to report mistakes; the base's copy is the one that judges this change.
     await loadChecked(ctx, t, path, path === REGISTRY_FILE ? 'Registry' : 'PromotionPolicy');
   }
-  const rules = ctx.policy.rules.filter((r) => r.paths?.some((g) => matchesGlob(path, g)));
+  if (ctx.pins.explained.has(path)) {
+    // Exactly the pins the merged registry renders: covered by the rules of the versions that moved them.
+    t.kind = 'pin';
+    t.checks.push(pass('coverage', 'deploy pins rendered from the merged registry, judged with the versions that move them'));
+    return t;
+  }
+  // A new model's files are settings like any other: its first version does not cover them.
+  const rules = pathRules(ctx, path);
   await applyRules(ctx, t, rules.map(labelled), undefined);
   t.checks.push(rules.length ? pass('coverage', `paths rule ${rules.map(ruleLabel).join(', ')}`) : fail('coverage', 'not covered by any rule'));
   return t;
 }
+
+/**
+ * The `paths` rules that cover a changed file. A pattern starting with `/` is anchored at the
+ * repository root (and so reaches files outside a registry kept in a subfolder); any other
+ * pattern is relative to the registry folder and never matches outside it.
+ */
+function pathRules(ctx: Context, path: string): PolicyRule[] {
+  const prefix = ctx.input.prefix ?? '';
+  const outside = path.startsWith('/');
+  const fromRoot = outside ? path : `/${prefix ? `${prefix}/` : ''}${path}`;
+  return ctx.policy.rules.filter((r) => r.paths?.some((g) => (g.startsWith('/') ? matchesGlob(fromRoot, g) : !outside && matchesGlob(path, g))));
+}
+
+/** The pull request must target the registry's branch: a success elsewhere would stand on a head that main may merge. */
+async function checkBaseBranch(ctx: Context, checks: CheckResult[]): Promise<void> {
+  const target = ctx.input.pullRequest?.baseRef;
+  if (target === undefined) return;
+  const branch = (await ctx.input.base.config()).github?.branch ?? 'main';
+  checks.push(
+    target === branch
+      ? pass('base branch', `the pull request targets ${branch}`)
+      : fail('base branch', `the pull request targets ${JSON.stringify(target)}, but the registry's branch is ${JSON.stringify(branch)} (github.branch in modelgate.yaml); only pull requests into it are judged`),
+  );
+}
+
+/**
+ * Every rule `validate` applies, run by the same code on the merged registry: the files the
+ * change touches and everything a cross-file rule reads with them (the whole registry when
+ * modelgate.yaml changes, since the store and environments it sets govern every version).
+ */
+async function validateMerged(ctx: Context, changed: ChangedFile[], checks: CheckResult[]): Promise<void> {
+  const paths = changed.map((f) => f.path).filter((p) => !p.startsWith('/'));
+  if (!paths.length) return;
+  const only = paths.includes(REGISTRY_FILE) ? undefined : paths;
+  try {
+    const result = await validateRegistry(ctx.input.head.source, { only });
+    const known = new Set(ctx.problems.map(problemKey));
+    for (const p of result.problems) if (!known.has(problemKey(p))) ctx.problems.push(p);
+    checks.push(
+      result.valid
+        ? pass('validate', `the merged registry validates (${result.checked} files checked)`)
+        : fail('validate', `the merged registry does not validate: ${result.problems.length} problem(s), first ${result.problems[0]!.file}: ${result.problems[0]!.message}`),
+    );
+  } catch (e) {
+    ctx.problems.push(...problemsOf(e, 'head'));
+    checks.push(fail('validate', `the merged registry cannot be read: ${describeError(e)}`));
+  }
+}
+
+const problemKey = (p: Problem) => `${p.file}\0${p.line ?? ''}\0${p.col ?? ''}\0${p.code}`;
+
+/** Highest version number a model may get next: at most this far above its highest on the base. */
+export const MAX_VERSION_GAP = 100;
 
 async function judgeVersion(ctx: Context, path: string, model: string, version: number, deleted: boolean): Promise<Transition> {
   const t: Transition = { file: path, kind: 'version-edit', model, version, checks: [], rules: [] };
@@ -180,6 +247,12 @@ async function judgeVersion(ctx: Context, path: string, model: string, version: 
     stageMatches = stageRules(ctx, model, 'absent', after.stage);
     matches.push(...stageMatches);
     if (!stageMatches.length) covered = false;
+    await checkVersionNumber(ctx, t, model, version);
+    // Annotations the policy governs need their rule, whether set later or at registration.
+    const keys = Object.keys(after.annotations ?? {}).sort();
+    const governed = keys.filter((k) => annotationRules(ctx, model, k).length);
+    if (governed.length) t.annotationKeys = governed;
+    for (const key of governed) for (const r of annotationRules(ctx, model, key)) if (!matches.some((m) => m.rule === r.rule)) matches.push(r);
   } else {
     const changedFields = immutableDiff(before, after);
     if (changedFields.length) t.checks.push(fail('immutability', `only stage and annotations change once merged; changed: ${changedFields.join(', ')}`));
@@ -202,7 +275,7 @@ async function judgeVersion(ctx: Context, path: string, model: string, version: 
       }
     }
     if (t.kind === 'version-edit' && !changedFields.length) {
-      const rules = ctx.policy.rules.filter((r) => r.paths?.some((g) => matchesGlob(path, g)));
+      const rules = pathRules(ctx, path);
       matches.push(...rules.map(labelled));
       if (!rules.length) covered = false;
     }
@@ -217,6 +290,22 @@ async function judgeVersion(ctx: Context, path: string, model: string, version: 
       : fail('coverage', 'not covered by any rule'),
   );
   return t;
+}
+
+/** A new version's number is unused and at most MAX_VERSION_GAP above the model's highest on the base. */
+async function checkVersionNumber(ctx: Context, t: Transition, model: string, version: number): Promise<void> {
+  try {
+    const numbers = await ctx.input.base.versionNumbers(model);
+    const highest = numbers.reduce((a, b) => Math.max(a, b), 0);
+    t.checks.push(
+      version <= highest + MAX_VERSION_GAP
+        ? pass('version number', `${version} is new (highest on the base: ${highest || 'none'})`)
+        : fail('version number', `version ${version} is more than ${MAX_VERSION_GAP} above ${model}'s highest on the base (${highest || 'none'}); register numbers the next version itself`),
+    );
+  } catch (e) {
+    ctx.problems.push(...problemsOf(e, 'base'));
+    t.checks.push(fail('version number', `the base's versions of ${model} cannot be read`));
+  }
 }
 
 /** A policy rule with the name the report shows for it. */
@@ -345,11 +434,17 @@ async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: Model
       return r.ok ? pass(check, r.detail) : fail(check, r.detail);
     }));
   }
-  for (const group of rule.approvals ?? []) {
+  if (rule.approvals?.length) {
+    const groups = rule.approvals;
     const required = ctx.input.options.approvals === 'require';
-    out.push(
-      await guarded(ctx, `approvals: ${describeGroup(group)}`, () => judgeGroup(group, ctx.approvers, ctx.teams, required)),
-    );
+    const distinct = rule.distinctApprovers !== false;
+    let results: CheckResult[];
+    try {
+      results = await withDeadline(ctx, judgeGroups(groups, rule.excludeContributors === false ? ctx.approversWithContributors : ctx.approvers, ctx.teams, required, distinct));
+    } catch (e) {
+      results = groups.map((g) => fail(`approvals: ${describeGroup(g)}`, `could not be checked: ${describeError(e)}`));
+    }
+    out.push(...results);
   }
   if (!out.length) out.push(pass('rule', 'this rule sets no conditions'));
   return out;
@@ -488,20 +583,27 @@ function present(v: unknown): boolean {
 
 const round = (n: number) => Math.round(n * 1e6) / 1e6;
 
-/** Runs an outside call with a deadline; any throw or timeout is a failed check with its reason. */
-async function guarded(ctx: Context, check: string, fn: () => Promise<CheckResult>): Promise<CheckResult> {
+/** An outside call bounded by the gate's deadline: E_TIMEOUT when it takes longer. */
+async function withDeadline<T>(ctx: Context, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      fn(),
+      p,
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new ModelgateError('E_TIMEOUT', `timed out after ${ctx.timeoutMs / 1000} s`)), ctx.timeoutMs);
       }),
     ]);
-  } catch (e) {
-    return fail(check, `could not be checked: ${describeError(e)}`);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** Runs an outside call with a deadline; any throw or timeout is a failed check with its reason. */
+async function guarded(ctx: Context, check: string, fn: () => Promise<CheckResult>): Promise<CheckResult> {
+  try {
+    return await withDeadline(ctx, fn());
+  } catch (e) {
+    return fail(check, `could not be checked: ${describeError(e)}`);
   }
 }
 

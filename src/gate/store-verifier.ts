@@ -21,6 +21,17 @@ export class StoreArtifactVerifier implements ArtifactVerifier {
       const digest = directoryDigest(artifact.files);
       if (digest !== artifact.sha256) return { ok: false, detail: `the file list's digest is ${digest}, not the recorded ${artifact.sha256}` };
     }
+    if (artifact.files && mode === 'full') {
+      // KServe's initializer downloads the whole prefix: an object the manifest does not list
+      // would be served unverified, so it fails the check like a wrong digest.
+      const folder = key.replace(/\/?$/, '/');
+      const listed = new Set(artifact.files.map((f) => `${folder}${f.path}`));
+      const extra = (await this.store.list(folder)).filter((k) => !listed.has(k)).sort();
+      if (extra.length) {
+        const names = extra.slice(0, 5).map((k) => k.slice(folder.length));
+        return { ok: false, detail: `${extra.length} object(s) under ${artifact.uri} are not in the manifest's file list: ${names.join(', ')}${extra.length > 5 ? ', …' : ''}` };
+      }
+    }
     for (const f of files) {
       const fileKey = artifact.files ? `${key.replace(/\/?$/, '/')}${f.path}` : key;
       const stat = await this.store.stat(fileKey);

@@ -22,6 +22,8 @@ export interface PullRequestInfo {
   headSha: string;
   title?: string;
   headRef?: string;
+  /** The branch the pull request would merge into; the gate fails any but the registry's. */
+  baseRef?: string;
 }
 
 export type ReviewState = 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED' | 'PENDING' | string;
@@ -71,6 +73,10 @@ export interface GateInput {
   artifacts: ArtifactVerifier;
   history: StageHistory;
   options: GateOptions;
+  /** The registry's folder inside the repository ('' at the top): anchors `/` path patterns. */
+  prefix?: string;
+  /** Logins that authored or committed a commit of the pull request (`excludeContributors`). */
+  contributors?: string[];
 }
 
 export type CheckStatus = 'pass' | 'fail' | 'pending';
@@ -92,7 +98,7 @@ export interface RuleResult {
   results: CheckResult[];
 }
 
-export type ChangeKind = 'new-version' | 'stage' | 'annotations' | 'version-edit' | 'model' | 'file';
+export type ChangeKind = 'new-version' | 'stage' | 'annotations' | 'version-edit' | 'model' | 'file' | 'pin' | 'registry';
 
 /** One changed file and everything judged about it. */
 export interface Transition {

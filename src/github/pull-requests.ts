@@ -96,11 +96,21 @@ export async function setCommitStatus(
  * Keeps one comment up to date: the one a bot wrote carrying the marker is edited in place
  * (anyone can paste the marker into their own comment; those are left alone); otherwise one is created.
  */
+/** GitHub refuses a comment body over 65,536 characters. */
+export const MAX_COMMENT_CHARS = 65_536;
+
+/** Cuts an over-long report, saying where the whole one is (the job summary and the report file). */
+export function fitComment(text: string): string {
+  if (text.length <= MAX_COMMENT_CHARS) return text;
+  const note = '\n\n… the report is longer than a GitHub comment allows; the whole report is in the job summary and the `report` output file.\n';
+  return text.slice(0, MAX_COMMENT_CHARS - note.length) + note;
+}
+
 export async function upsertComment(c: GitHubConnection, number: number, body: string): Promise<{ id: number; created: boolean }> {
   const comments = await github(`listing the comments of #${number}`, () =>
     c.octokit.paginate(c.octokit.rest.issues.listComments, { owner: c.owner, repo: c.repo, issue_number: number, per_page: 100 }),
   );
-  const text = `${COMMENT_MARKER}\n${body}`;
+  const text = fitComment(`${COMMENT_MARKER}\n${body}`);
   const mine = comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && x.user && isBot({ login: x.user.login, type: x.user.type }));
   if (mine) {
     if (mine.body !== text) {

@@ -23,7 +23,7 @@ export interface Registry {
   kind: 'Registry';
   storage: { uri: string; region?: string; endpoint?: string; forcePathStyle?: boolean };
   environments?: Record<string, EnvironmentConfig>;
-  github?: { repository: string };
+  github?: { repository: string; branch?: string };
   webhooks?: WebhookConfig[];
 }
 
@@ -107,6 +107,10 @@ export interface PolicyRule {
   annotations?: string[];
   previously?: Stage;
   allowSkip?: boolean;
+  /** One person fills one approval group only (default true). */
+  distinctApprovers?: boolean;
+  /** Authors and committers of the pull request's commits never count (default true). */
+  excludeContributors?: boolean;
   approvals?: ApprovalGroup[];
   metrics?: Record<string, Threshold>;
   champion?: Record<string, { maxRegression: number }>;

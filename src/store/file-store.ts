@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { link, lstat, mkdir, open, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { link, lstat, mkdir, open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { hashFile, readHashing } from './digest.js';
@@ -72,6 +72,17 @@ export class FileStore implements ArtifactStore {
       return s.isFile() ? { size: s.size } : undefined;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw e;
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const dir = this.file(prefix.replace(/\/$/, ''));
+    try {
+      const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+      return entries.filter((e) => !e.isDirectory()).map((e) => `${prefix}${relative(dir, join(e.parentPath, e.name)).split(sep).join('/')}`);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
       throw e;
     }
   }

@@ -10,6 +10,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -315,6 +316,21 @@ export class S3Store implements ArtifactStore {
 
   private async hashObject(key: string): Promise<string> {
     return (await hashStream(await this.read(key))).sha256;
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    const full = this.key(prefix);
+    const cut = full.length - prefix.length;
+    let token: string | undefined;
+    do {
+      const r = await this.send(`listing ${prefix}`, () =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: full, ContinuationToken: token })),
+      );
+      for (const o of r.Contents ?? []) if (o.Key) keys.push(o.Key.slice(cut));
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
   }
 
   async stat(key: string): Promise<StoredObject | undefined> {

@@ -47,6 +47,8 @@ export interface ArtifactStore {
   stage(localFile: string, options: StageOptions): Promise<StagedUpload>;
   /** Size (and recorded digest) of the object at `key`, or undefined when there is none. */
   stat(key: string): Promise<StoredObject | undefined>;
+  /** Keys of every object under `prefix` (a key ending in `/`), store-relative, in no set order. */
+  list(prefix: string): Promise<string[]>;
   /** The object's bytes; E_ARTIFACT_MISSING (exit 1) when absent. */
   read(key: string): Promise<Readable>;
   /** A URL anyone can GET for `seconds`; exit 2 for stores that cannot presign. */
