@@ -11,7 +11,7 @@ import { runCli } from '../src/cli/main.js';
 import type { EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
 import { startValidatedGitHubEmulator, type GitHubResponseValidator } from './helpers/github.js';
 import { MemorySource, POLICY, version } from './gate-fixtures.js';
-import { plannedSource } from '../src/promote/submit.js';
+import { plannedSource } from '../src/promote/pins.js';
 import { RegistrySnapshot } from '../src/registry/snapshot.js';
 
 const env = { GIT_AUTHOR_NAME: 'Maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'Maria', GIT_COMMITTER_EMAIL: 'maria@example.com' };
