@@ -107,7 +107,10 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
 
     // A pull request. On an open pull request's branch the change may already be there.
     if (!base) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
-    const existing = await repo.fetchBranch(remote, change.branch);
+    const found = await repo.fetchBranch(remote, change.branch);
+    // A branch whose commits are all on the base already (a merged pull request's) is stale: replaced under a lease.
+    const stale = found !== undefined && (await repo.isAncestor(found, base));
+    const existing = stale ? undefined : found;
     if (existing && opts.newBranch) continue;
     let head = existing;
     if (!existing || (await repo.treeOf(existing)) !== (await repo.treeOf(commit))) {
@@ -115,8 +118,8 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
       const onExisting = existing !== undefined && (await repo.isAncestor(base, existing));
       const next = onExisting ? await repo.commitChanges({ parent: existing, files: repositoryFiles(change, prefix), message: change.message, ...ident }) : commit;
       await opts.beforePush?.(next, attempt);
-      const replace = opts.replaceBranch && existing !== undefined && !onExisting;
-      if (!(replace ? await repo.pushReplacing(remote, next, change.branch, existing!) : await repo.push(remote, next, change.branch))) {
+      const lease = stale ? found : opts.replaceBranch && existing !== undefined && !onExisting ? existing : undefined;
+      if (!(lease ? await repo.pushReplacing(remote, next, change.branch, lease) : await repo.push(remote, next, change.branch))) {
         if (opts.newBranch || opts.replaceBranch) continue;
         throw new ModelgateError('E_BRANCH_DIVERGED', `${remote}/${change.branch} has commits this change does not build on; delete the branch or merge it first`, ExitCode.service);
       }
