@@ -2,7 +2,6 @@
 // registrations from several clones against a `git http-backend` remote getting distinct numbers.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { branchName, parseBranch, registeredOnBranches, type BranchSpec } from '../src/promote/change.js';
