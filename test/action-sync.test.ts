@@ -12,6 +12,7 @@ import { parse } from 'yaml';
 import { runCli } from '../src/cli/main.js';
 import { serveGitHttp, type GitHttpServer } from '../src/local/git-http-backend.js';
 import { runAction, type ActionRun } from './helpers/action.js';
+import { startValidatedGitHubEmulator } from './helpers/github.js';
 import { git, gitAsync, initRepo, modelVersion, registryConfig, tempDir, writeRegistry } from './helpers/pin-registry.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
@@ -91,8 +92,36 @@ afterAll(async () => {
 });
 
 describe('dist/action.js sync', () => {
-  it('commits the new pin as modelgate[bot], pushes it, reports the change and the failed webhook; a second run is a no-op', async () => {
-    const r = await runSync();
+  it('by default writes nothing to main: finds the merge without its pins, opens one repair pull request on modelgate/sync, fails; a rerun updates the same one', async () => {
+    const gh = await startValidatedGitHubEmulator();
+    try {
+      gh.addUser('octo');
+      const repo = gh.addRepo('acme', 'model-registry', { gitDir: join(root, 'registry.git') });
+      const env = { GITHUB_API_URL: gh.url, GITHUB_REF_NAME: 'main' };
+      const before = await remoteMain();
+      const r = await runAction({ tmp: root, workspace: runner, inputs: { command: 'sync', 'github-token': 'token-octo', 'registry-path': '.' }, env: { GITHUB_EVENT_NAME: 'push', MG_HOOK_SECRET: SECRET, ...env } });
+      expect(r.code).not.toBe(0);
+      expect(r.outputs.decision).toBe('fail');
+      expect(r.stdout).toMatch(/::error::modelgate sync: 1 deploy file\(s\) on main do not equal the rendering; repair pull request #\d+ opened/);
+      expect(await remoteMain()).toBe(before);
+      const branch = (await gitAsync(runner, 'ls-remote', 'origin', 'refs/heads/modelgate/sync')).split('\t')[0]!;
+      expect(branch).toMatch(/^[0-9a-f]{40}$/);
+      expect((await gitAsync(runner, 'diff', '--name-only', before, branch)).trim()).toBe(PIN);
+      const report = JSON.parse(await readFile(r.outputs.report!, 'utf8'));
+      const pull = gh.getPull(repo, report.repair.pullRequest.number)!;
+      expect(pull.head.ref).toBe('modelgate/sync');
+      expect(pull.body).toContain('fraud-detector production v1 → v2');
+      const again = await runAction({ tmp: root, workspace: runner, inputs: { command: 'sync', 'github-token': 'token-octo', 'registry-path': '.' }, env: { GITHUB_EVENT_NAME: 'push', MG_HOOK_SECRET: SECRET, ...env } });
+      expect(again.code).not.toBe(0);
+      expect(JSON.parse(await readFile(again.outputs.report!, 'utf8')).repair).toMatchObject({ status: 'updated', pullRequest: { number: pull.number } });
+      expect(gh.validator.violations).toEqual([]);
+    } finally {
+      await gh.close();
+    }
+  });
+
+  it('with push: true (v1, unprotected registries) commits the new pin as modelgate[bot], pushes it, reports the change and the failed webhook; a second run is a no-op', async () => {
+    const r = await runSync({ push: 'true' });
     expect(r.stdout).not.toMatch(/::error/);
     expect(r.code).toBe(0);
     expect(r.outputs.decision).toBe('pass');
@@ -133,7 +162,7 @@ describe('dist/action.js sync', () => {
     expect(JSON.parse(ok.body)).toMatchObject({ type: 'modelgate.pin.changed', data: { model: 'fraud-detector', environment: 'production', previousVersion: 1, version: 2, commit: pushed, pullRequest: 7 } });
 
     // Run again on the same checkout: in sync, nothing pushed, nobody notified.
-    const again = await runSync();
+    const again = await runSync({ push: 'true' });
     expect(again.code).toBe(0);
     expect(again.outputs.decision).toBe('pass');
     expect(JSON.parse(await readFile(again.outputs.report!, 'utf8'))).toMatchObject({ status: 'in-sync', head: pushed, changes: [], deliveries: [] });

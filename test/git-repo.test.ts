@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { GitRepo } from '../src/git/repo.js';
 
@@ -60,5 +61,37 @@ describe('GitRepo.commitChanges', () => {
     expect(git(work, 'log', '-1', '--format=%an|%s', commit)).toBe('bot|change');
     expect(git(work, 'rev-parse', 'HEAD')).toBe(head);
     expect(git(work, 'status', '--porcelain')).toBe('');
+  });
+});
+
+describe('a commit identity that always works (CI runners have none)', () => {
+  const CLI = join(import.meta.dirname, '../dist/cli.js');
+  /** A runner-like environment: an empty HOME, no system config, no GIT_* identity. */
+  const runnerEnv = (home: string, extra: Record<string, string> = {}) => ({ PATH: process.env.PATH!, HOME: home, GIT_CONFIG_NOSYSTEM: '1', ...extra });
+
+  it('register --push after the upload commits as the CI actor and records the registrant', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'mg-ident-'));
+    const bare = join(root, 'remote.git');
+    const seed = join(root, 'seed');
+    git(root, 'init', '--quiet', '--bare', '-b', 'main', bare);
+    git(root, 'init', '--quiet', '-b', 'main', seed);
+    writeFileSync(join(seed, 'modelgate.yaml'), `apiVersion: modelgate.dev/v1\nkind: Registry\nstorage:\n  uri: ${JSON.stringify(pathToFileURL(join(root, 'store')).href)}\n`);
+    git(seed, 'add', '.');
+    execFileSync('git', ['-c', 'user.name=seed', '-c', 'user.email=seed@example.com', 'commit', '--quiet', '-m', 'registry'], { cwd: seed });
+    git(seed, 'push', '--quiet', bare, 'main');
+    const home = mkdtempSync(join(tmpdir(), 'mg-emptyhome-'));
+    const work = join(root, 'work');
+    execFileSync('git', ['clone', '--quiet', bare, work], { env: runnerEnv(home) });
+    // git itself refuses to commit here: the state every CI runner starts in.
+    expect(() => execFileSync('git', ['var', 'GIT_AUTHOR_IDENT'], { cwd: work, env: runnerEnv(home), stdio: 'pipe' })).toThrow();
+    writeFileSync(join(root, 'm.bin'), 'weights');
+    const out = execFileSync(process.execPath, [CLI, 'register', 'churn', join(root, 'm.bin'), '--push', '--json'], { cwd: work, env: runnerEnv(home, { GITHUB_ACTOR: 'octo-ci' }), encoding: 'utf8' });
+    expect(JSON.parse(out)).toMatchObject({ ref: 'churn@1', pushed: true });
+    expect(git(bare, 'log', '-1', '--format=%an <%ae>|%cn', 'main')).toBe('octo-ci <octo-ci@users.noreply.github.com>|octo-ci');
+    expect(git(bare, 'show', 'main:models/churn/versions/1.yaml')).toMatch(/^createdBy: octo-ci$/m);
+    // Without a CI actor: `modelgate`.
+    writeFileSync(join(root, 'm2.bin'), 'weights 2');
+    execFileSync(process.execPath, [CLI, 'register', 'churn', join(root, 'm2.bin'), '--push'], { cwd: work, env: runnerEnv(home), encoding: 'utf8' });
+    expect(git(bare, 'log', '-1', '--format=%an <%ae>', 'main')).toBe('modelgate <modelgate@users.noreply.github.com>');
   });
 });

@@ -11,8 +11,9 @@ import { runCli } from '../src/cli/main.js';
 import type { EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
 import { startValidatedGitHubEmulator, type GitHubResponseValidator } from './helpers/github.js';
 import { MemorySource, POLICY, version } from './gate-fixtures.js';
-import { plannedSource } from '../src/promote/submit.js';
+import { plannedSource } from '../src/promote/pins.js';
 import { RegistrySnapshot } from '../src/registry/snapshot.js';
+import { git as pinGit, initRepo as pinInit, tempDir as pinTemp, writeRegistry } from './helpers/pin-registry.js';
 
 const env = { GIT_AUTHOR_NAME: 'Maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'Maria', GIT_COMMITTER_EMAIL: 'maria@example.com' };
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...env } }).trim();
@@ -279,5 +280,44 @@ describe('plannedSource (the head the promotion pull request preview judges)', (
     // The new version counts in the merged view: a second Production version would be seen.
     const snap = new RegistrySnapshot(src);
     expect(await snap.versionNumbers('fraud-detector')).toEqual([1, 2]);
+  });
+});
+
+describe('the change carries the pins it moves (SPEC v2 §4)', () => {
+  const run = async (cwd: string, args: string[]) => {
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(args, { cwd, env: { ...process.env, ...env }, stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), tty: false });
+    return { code, stdout, stderr };
+  };
+
+  it('promote writes the manifest and deploy/production/<model>.yaml in one commit; --dry-run prints both diffs; other models are not read', async () => {
+    const dir = pinTemp('carry');
+    writeRegistry(dir, {
+      fraud: { deploy: {}, versions: [{ stage: 'Production' }, { stage: 'Staging' }] },
+      scorer: { deploy: {}, versions: [{ stage: 'Production' }] },
+    });
+    pinInit(dir);
+    expect((await run(dir, ['sync'])).code).toBe(0);
+    pinGit(dir, 'add', '-A');
+    pinGit(dir, 'commit', '--quiet', '-m', 'pins');
+    // A broken manifest of another model: rendering the change must not read it.
+    await writeFile(join(dir, 'models/scorer/versions/1.yaml'), 'stage: [broken\n');
+    pinGit(dir, 'commit', '--quiet', '-am', 'break scorer');
+
+    const dry = await run(dir, ['promote', 'fraud', '2', '--to', 'Production', '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const plan = JSON.parse(dry.stdout) as { files: string[]; diff: string };
+    expect([...plan.files].sort()).toEqual(['deploy/production/fraud.yaml', 'models/fraud/versions/1.yaml', 'models/fraud/versions/2.yaml']);
+    expect(plan.diff).toContain('+++ b/deploy/production/fraud.yaml');
+    expect(plan.diff).toMatch(/^-stage: Staging\n\+stage: Production$/m);
+    expect(pinGit(dir, 'status', '--porcelain')).toBe('');
+
+    const done = await run(dir, ['promote', 'fraud', '2', '--to', 'Production']);
+    expect(done.code, done.stderr).toBe(0);
+    const changed = pinGit(dir, 'show', '--name-only', '--format=', 'HEAD').trim().split('\n').sort();
+    expect(changed).toEqual(['deploy/production/fraud.yaml', 'models/fraud/versions/1.yaml', 'models/fraud/versions/2.yaml']);
+    expect(await readFile(join(dir, 'deploy/production/fraud.yaml'), 'utf8')).toContain('modelgate.dev/version: "2"');
+    expect(pinGit(dir, 'log', '-1', '--format=%B')).toContain('deploy: fraud production v1 → v2');
   });
 });

@@ -274,7 +274,7 @@ describe('sync --push against a remote over git http-backend', () => {
         others.push(await merge(url, `scorer v${n}`, (d) => write(d, `models/scorer/versions/${n}.yaml`, stringify(modelVersion('scorer', n, { stage: 'None' })))));
       },
     });
-    await expect(run).rejects.toMatchObject({ code: 'E_SYNC_CONTENDED', exit: 3, data: { attempts: 2 } });
+    await expect(run).rejects.toMatchObject({ code: 'E_PUSH_RACE', exit: 3, data: { attempts: 2 } });
     expect(attempts).toEqual([1, 2]);
     const { dir, log } = await remoteLog(url);
     expect(log.filter((l) => l.startsWith('modelgate[bot]'))).toEqual([]);

@@ -103,6 +103,23 @@ describe('registry-template workflows', () => {
     expect(check.with?.['github-token']).toBe('${{ steps.app.outputs.token }}');
   });
 
+  it('no job writes to main: the post-merge sync checks the pins and only opens the repair pull request', () => {
+    const sync = gate.jobs.sync!;
+    const step = sync.steps.find((s) => s.uses?.startsWith('modelgate-dev/modelgate@'))!;
+    expect(step.with?.command).toBe('sync');
+    // push: true would be the v1 direct push to main; the template never sets it.
+    expect(String(step.with?.push ?? 'false')).toBe('false');
+    for (const { file, name, job } of allJobs) {
+      const text = JSON.stringify(job);
+      expect(text, `${file}:${name} pushes to main`).not.toMatch(/git push[^"]*\bmain\b|push:\s*true/);
+    }
+    expect((sync.permissions as Record<string, string>)['pull-requests']).toBe('write');
+    const readme = readFileSync(new URL('../registry-template/README.md', import.meta.url), 'utf8');
+    const pushRow = readme.split('\n').find((l) => l.startsWith('| Nobody pushes to `main`'))!;
+    expect(pushRow).toMatch(/no bypass/i);
+    expect(pushRow).not.toMatch(/sync bot/i);
+  });
+
   it('every third-party action is pinned to a commit SHA or carries a pin comment', () => {
     let uses = 0;
     for (const [file, text] of Object.entries(raw)) {

@@ -253,21 +253,8 @@ async function publish(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConne
   else core.info(`modelgate: ${decision.summary}`);
 }
 
-/**
- * After a merge: derive the pins at the branch head, commit as modelgate[bot], push, notify the
- * webhooks. A webhook that could not be reached is a warning, never a failed step: the pins
- * are already pushed.
- */
+/** After a merge: src/action/sync.ts (check the pins, repair pull request, webhooks). */
 async function sync(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
-  const { formatSyncSummary, syncAndPush } = await import('../deploy/apply.js');
-  const { failedDeliveries } = await import('../notify/webhooks.js');
-  const workspace = env.GITHUB_WORKSPACE ?? process.cwd();
-  const result = await syncAndPush({ repo: new GitRepo(workspace), registryPath: inputs.registryPath, notify: { env } });
-  core.setOutput('decision', 'pass');
-  const reportPath = join(env.RUNNER_TEMP || tmpdir(), 'modelgate-sync.json');
-  await writeFile(reportPath, JSON.stringify(result, null, 2) + '\n');
-  core.setOutput('report', reportPath);
-  for (const line of failedDeliveries(result.deliveries)) core.warning(`webhook not delivered: ${line}`, { title: 'modelgate sync' });
-  if (env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(formatSyncSummary(result), true).write();
-  core.info(`modelgate sync: ${result.status}${result.commit ? ` ${result.commit.slice(0, 12)}` : ''}, ${result.changes.length} pin change(s)`);
+  const { runSync } = await import('./sync.js');
+  await runSync(inputs, env);
 }

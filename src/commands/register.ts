@@ -9,10 +9,12 @@ import { parseFramework, parseMetrics, parseParams } from '../lineage/values.js'
 import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type Stage } from '../manifest/types.js';
 import { assertModelName, modelFile, parseStage, versionFile, versionsDir } from '../registry/layout.js';
 import { assertValidModel, assertValidVersion, buildVersion, nextVersion, renderModel, renderVersion, type VersionDraft } from '../registry/new-version.js';
-import { publish } from '../registry/publish.js';
-import { openRegistry, type RegistrySnapshot } from '../registry/snapshot.js';
+import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
 import { GitTreeSource, registryPrefix, type RegistrySource } from '../registry/source.js';
-import { submitChange } from '../promote/submit.js';
+import { applyChange } from '../promote/apply-change.js';
+import { branchName, changeDiff, registeredOnBranches, withPins, type Change } from '../promote/change.js';
+import { modeOf } from '../promote/command.js';
+import { completeChange } from '../promote/pins.js';
 import { parseRepository } from '../github/client.js';
 import type { ChangePlan } from '../promote/plan.js';
 import { hashFile, detectFormat, directoryDigest } from '../store/digest.js';
@@ -20,7 +22,6 @@ import { putArtifact, describeSource, type StoredArtifact } from '../store/put.j
 import { createProgress } from '../store/progress.js';
 import { openStore } from '../store/store.js';
 import { artifactUri, contentKey, parseStoreUri } from '../store/layout.js';
-import type { GitRepo } from '../git/repo.js';
 
 const USAGE =
   'register <model> <file-or-dir> [--metrics f.json | --metric k=v…] [--params f.json | --param k=v…] [--stage None|Staging] ' +
@@ -105,7 +106,8 @@ export const run: Command = async (ctx) => {
     model,
     stage,
     createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    createdBy: (await repo.identity())?.name ?? ctx.env.USER ?? ctx.env.USERNAME ?? 'unknown',
+    // The registrant, whoever the commit is made as (a CI runner has no git identity).
+    createdBy: (await repo.identity())?.name ?? ctx.env.GITHUB_ACTOR ?? ctx.env.USER ?? ctx.env.USERNAME ?? 'unknown',
     ...(values.description ? { description: values.description } : {}),
     artifact: { uri: artifact.uri, sha256: artifact.sha256, size: artifact.size, ...(artifact.files ? { files: artifact.files } : {}) },
     format,
@@ -117,62 +119,48 @@ export const run: Command = async (ctx) => {
 
   // Outside git (possible with --dry-run) the prefix is ''.
   const prefix = await registryPrefix(repo);
-  const at = (commit: string | undefined) => (commit ? new GitTreeSource(repo, commit, prefix) : undefined);
-  const inRepo = (files: Record<string, string>) => Object.fromEntries(Object.entries(files).map(([p, text]) => [prefix ? `${prefix}/${p}` : p, text]));
+  const mode = modeOf(values);
   const message = (version: number) => `register ${model}@${version}\n\nartifact ${artifact.uri}\nsha256 ${artifact.sha256}\n`;
-  const registered = (version: number, landed: { commit?: string; pushed: boolean }) => ({
+  // One planner for every mode: the next number past main and past open registration branches.
+  const plan = async (snap: RegistrySnapshot | undefined): Promise<Change> => {
+    const taken = mode === 'local' ? new Set<number>() : new Set(registeredOnBranches(await repo.remoteBranches('origin', 'modelgate/*'), model));
+    const manifest = registrationChange(await planRegistration(snap?.source, draft, taken), draft, message);
+    return snap ? completeChange(snap.source, manifest) : withPins(manifest, { files: [], changes: [] });
+  };
+  const registered = (change: Change, landed: { commit?: string; pushed: boolean }) => ({
     model,
-    version,
-    ref: `${model}@${version}`,
+    version: change.versions[0]!.version,
+    ref: `${model}@${change.versions[0]!.version}`,
     uri: artifact.uri,
     sha256: artifact.sha256,
     size: artifact.size,
     reused: artifact.reused,
     commit: landed.commit,
     pushed: landed.pushed,
+    files: change.files.map((f) => f.path),
   });
 
   if (values['dry-run']) {
-    const planned = await planRegistration(at(await repo.resolve('HEAD')), draft);
-    const branch = values.pr ? registrationBranch(model, planned.version) : undefined;
-    emit(ctx, { dryRun: true, model, version: planned.version, files: planned.files, ...(branch ? { branch } : {}) }, () =>
-      [...(branch ? [`# would push ${branch} and open a pull request`] : []), ...Object.entries(planned.files).map(([path, text]) => `# would write ${path}\n${text}`)].join('\n'));
+    const head = await repo.resolve('HEAD');
+    const change = await plan(head ? new RegistrySnapshot(new GitTreeSource(repo, head, prefix)) : undefined);
+    const diff = changeDiff(change);
+    const version = change.versions[0]!.version;
+    emit(ctx, { dryRun: true, model, version, mode, files: change.files.map((f) => f.path), diff, ...(mode === 'pr' ? { branch: change.branch } : {}) }, () =>
+      [...(mode === 'pr' ? [`# would push ${change.branch} and open a pull request`] : []), ...change.files.map((f) => `# would write ${f.path}`), diff.trimEnd()].join('\n'));
     return ExitCode.ok;
   }
 
-  if (values.pr) {
-    const pending = await pendingRegistrations(repo, model);
-    const done = await submitChange({
-      repo,
-      prefix,
-      mode: 'pr',
-      env: ctx.env,
-      newBranch: true,
-      plan: async (snapshot) => registrationChange(await planRegistration(snapshot.source, draft, pending), draft, message),
-    });
-    const version = done.plan.versions[0]!.version;
+  // The bytes are uploaded: from here nothing may fail for want of a git identity or a free number.
+  const done = await applyChange({ repo, prefix, mode, env: ctx.env, newBranch: mode === 'pr', plan });
+  const version = done.change.versions[0]!.version;
+  if (mode === 'pr') {
     const pr = done.pullRequest!;
-    emit(ctx, {
-      ...registered(version, done),
-      branch: done.plan.branch,
-      pullRequest: pr,
-      gate: done.decision?.decision,
-    }, () => `${model}@${version}\npull request #${pr.number} ${pr.created ? 'opened' : 'updated'}: ${pr.url}`);
+    emit(ctx, { ...registered(done.change, done), branch: done.change.branch, pullRequest: pr, gate: done.decision?.decision }, () =>
+      `${model}@${version}\npull request #${pr.number} ${pr.created ? 'opened' : 'updated'}: ${pr.url}`);
     return ExitCode.ok;
   }
-
-  let version = 0;
-  const published = await publish({
-    repo,
-    push: values.push,
-    plan: async (base) => {
-      const planned = await planRegistration(at(base), draft);
-      version = planned.version;
-      return { files: inRepo(planned.files), message: message(version) };
-    },
-  });
-  emit(ctx, registered(version, published), () => `${model}@${version}`);
-  if (!published.checkedOut && !ctx.quiet) ctx.stderr(`modelgate: pushed ${published.commit.slice(0, 12)}, but the local branch has diverged and was not updated\n`);
+  emit(ctx, registered(done.change, done), () => `${model}@${version}`);
+  if (!done.checkedOut && !ctx.quiet) ctx.stderr(`modelgate: pushed ${done.commit?.slice(0, 12)}, but the local branch has diverged and was not updated\n`);
   return ExitCode.ok;
 };
 
@@ -206,7 +194,7 @@ export async function planRegistration(
 
 /** `modelgate/<model>-v<version>-register`: the branch of a registration pull request. */
 export function registrationBranch(model: string, version: number): string {
-  return `modelgate/${model}-v${version}-register`;
+  return branchName({ kind: 'register', model, version });
 }
 
 /** A planned registration as a change for a pull request: the new files and the version the body describes. */
@@ -218,6 +206,7 @@ export function registrationChange(
   const { version } = planned;
   const summary = `Register ${draft.model}@${version}${draft.stage === 'None' ? '' : ` in ${draft.stage}`}`;
   return {
+    kind: 'register',
     summary,
     changes: [...(planned.newModel ? [`${draft.model}: new model`] : []), `${draft.model}@${version}: new version in ${draft.stage}`],
     edits: Object.entries(planned.files).map(([path, after]) => ({ path, before: '', after })),
@@ -225,17 +214,6 @@ export function registrationChange(
     branch: registrationBranch(draft.model, version),
     message: message(version),
   };
-}
-
-/**
- * Version numbers of `model` that open registration branches on the remote already hold:
- * concurrent `register --pr` runs get distinct numbers instead of fighting over one branch.
- */
-async function pendingRegistrations(repo: GitRepo, model: string, remote = 'origin'): Promise<Set<number>> {
-  const r = await repo.run(['ls-remote', '--heads', remote, `refs/heads/modelgate/${model}-v*-register`], { okCodes: [1, 2, 128] });
-  if (r.code !== 0) return new Set();
-  const pattern = new RegExp(`\trefs/heads/modelgate/${model}-v([1-9][0-9]{0,8})-register$`);
-  return new Set(r.stdout.split('\n').map((line) => pattern.exec(line)?.[1]).filter((n): n is string => n !== undefined).map(Number));
 }
 
 /**

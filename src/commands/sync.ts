@@ -1,5 +1,5 @@
 import { emit, parseCommandArgs, type Command, type CommandContext } from '../cli/context.js';
-import { applyToWorktree, syncAndPush, type SyncPushResult } from '../deploy/apply.js';
+import { applyToWorktree, openRepairPullRequest, syncAndPush, type SyncPushResult } from '../deploy/apply.js';
 import { readPinInput } from '../deploy/input.js';
 import { CommitTreeSource, registryPrefix } from '../registry/source.js';
 import { describeChange, formatDiff, renderPins, type SyncPlan } from '../deploy/plan.js';
@@ -8,7 +8,7 @@ import { GitRepo } from '../git/repo.js';
 import { failedDeliveries } from '../notify/webhooks.js';
 import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
 
-const USAGE = 'sync [--check | --dry-run | --push [--remote origin] [--branch main]] [--registry-ref <rev>]';
+const USAGE = 'sync [--check | --dry-run | --pr | --push [--remote origin] [--branch main]] [--registry-ref <rev>]';
 
 /**
  * `modelgate sync`: derive the deploy pins from the registry and write `deploy/<env>/`.
@@ -22,6 +22,7 @@ export const run: Command = async (ctx) => {
       check: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       push: { type: 'boolean' },
+      pr: { type: 'boolean' },
       'registry-ref': { type: 'string' },
       remote: { type: 'string' },
       branch: { type: 'string' },
@@ -29,13 +30,24 @@ export const run: Command = async (ctx) => {
     USAGE,
   );
   if (positionals.length > 0) throw usageError(`sync takes no arguments (got ${positionals.join(' ')})\nusage: ${USAGE}`);
-  const modes = [values.check, values['dry-run'], values.push].filter(Boolean).length;
-  if (modes > 1) throw usageError(`--check, --dry-run and --push exclude each other\nusage: ${USAGE}`);
-  if (values.push && values['registry-ref']) throw usageError(`--push derives the pins from the remote branch head; --registry-ref does not apply\nusage: ${USAGE}`);
-  if (!values.push && (values.remote || values.branch)) throw usageError(`--remote and --branch go with --push\nusage: ${USAGE}`);
+  const modes = [values.check, values['dry-run'], values.push, values.pr].filter(Boolean).length;
+  if (modes > 1) throw usageError(`--check, --dry-run, --pr and --push exclude each other\nusage: ${USAGE}`);
+  const remoteMode = values.push || values.pr;
+  if (remoteMode && values['registry-ref']) throw usageError(`--push and --pr derive the pins from the remote branch head; --registry-ref does not apply\nusage: ${USAGE}`);
+  if (!remoteMode && (values.remote || values.branch)) throw usageError(`--remote and --branch go with --push or --pr\nusage: ${USAGE}`);
 
   const { root, repo, snapshot } = openRegistry(ctx);
   if (values.push) return push(ctx, root, values.remote ?? 'origin', values.branch ?? 'main');
+  if (values.pr) {
+    const git = new GitRepo(root);
+    const result = await openRepairPullRequest({ repo: git, registryPath: await registryPrefix(git), env: ctx.env, remote: values.remote ?? 'origin', branch: values.branch ?? 'main' });
+    emit(ctx, result, () =>
+      result.status === 'in-sync'
+        ? `deploy pins are in sync at ${result.head.slice(0, 12)}; no repair pull request needed`
+        : `${summary(result)}repair pull request #${result.pullRequest!.number} ${result.status}: ${result.pullRequest!.url}`,
+    );
+    return ExitCode.ok;
+  }
 
   let source = snapshot;
   if (values['registry-ref']) {

@@ -151,7 +151,7 @@ async function story(d: Demo): Promise<void> {
   await gate(d, pr1, 'pull_request_review', 'pass');
   await merge(d, pr1, 'dave');
 
-  n.heading('The sync after the merge pins production; Argo CD would apply this');
+  n.heading('The pull request carried the production pin; the post-merge job only checks it');
   await syncMain(d);
   await showProduction(d);
 
@@ -284,11 +284,10 @@ async function merge(d: Demo, pr: EmulatedPull, by: string): Promise<void> {
   d.n.say(`${by} merges #${pr.number} → ${body.sha?.slice(0, 12)} on main`);
 }
 
-/** The sync job on push to main: the Action's `sync` on a fresh checkout of main. */
+/** The job on push to main: the pins came with the merged pull request, so it only checks (`sync --check`). */
 async function syncMain(d: Demo): Promise<void> {
   await gitIn(d, d.registry, ['pull', '--quiet', '--ff-only', 'origin', 'main']);
-  await mg(d, d.registry, ['sync', '--push'], { GIT_AUTHOR_NAME: 'modelgate[bot]', GIT_COMMITTER_NAME: 'modelgate[bot]' });
-  await gitIn(d, d.registry, ['pull', '--quiet', '--ff-only', 'origin', 'main']);
+  await mg(d, d.registry, ['sync', '--check']);
 }
 
 async function showProduction(d: Demo): Promise<void> {

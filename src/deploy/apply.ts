@@ -1,12 +1,14 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { ExitCode, ModelgateError } from '../errors.js';
-import { backoff, BOT_IDENTITY, GitRepo, type FileChanges } from '../git/repo.js';
+import { BOT_IDENTITY, GitRepo } from '../git/repo.js';
+import { applyChange } from '../promote/apply-change.js';
+import { syncChange } from '../promote/change.js';
 import { deliverEvents, failedDeliveries, pinEvents, pullRequestOf, type DeliveryOptions, type DeliveryReport } from '../notify/webhooks.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import { CommitTreeSource } from '../registry/source.js';
 import { readPinInput } from './input.js';
-import { commitMessage, formatDiff, renderPins, type PinChange, type SyncPlan } from './plan.js';
+import { commitMessage, describeChange, formatDiff, renderPins, type PinChange, type SyncPlan } from './plan.js';
 
 /** Writes a plan into a registry folder; deletions remove the file. */
 export async function applyToWorktree(root: string, plan: Pick<SyncPlan, 'files'>): Promise<void> {
@@ -30,7 +32,7 @@ export interface SyncAndPushOptions {
   registryPath?: string;
   remote?: string;
   branch?: string;
-  /** Push attempts before giving up with E_SYNC_CONTENDED (default 6). */
+  /** Push attempts before giving up with E_PUSH_RACE (default 6). */
   maxAttempts?: number;
   /** Webhook delivery settings, or false to send none. */
   notify?: DeliveryOptions | false;
@@ -62,9 +64,9 @@ function normalizePrefix(p: string | undefined): string {
 }
 
 /**
- * `sync --push` and the Action's `sync`: derive the pins from the registry at the branch head,
- * commit them on top of it as modelgate[bot], push. A rejected push means the branch moved:
- * fetch, derive again from the new head, retry with bounded jittered backoff (never forcing).
+ * `sync --push` (and the Action's `sync` with `push: true`): derive the pins from the registry
+ * at the branch head, commit them as modelgate[bot], push, through the one applier
+ * (`applyChange`: fetch → re-plan → commit → push → backoff; a lost race is E_PUSH_RACE).
  * When the new head is already in sync, another sync won and this one stops: `superseded`.
  * Webhooks fire only for a commit this call pushed; their failures are reported, never thrown.
  */
@@ -72,43 +74,56 @@ export async function syncAndPush(opts: SyncAndPushOptions): Promise<SyncPushRes
   const remote = opts.remote ?? 'origin';
   const branch = opts.branch ?? 'main';
   const prefix = normalizePrefix(opts.registryPath);
-  const top = (await opts.repo.out(['rev-parse', '--show-toplevel'])).trim();
+  const top = await opts.repo.topLevel();
   const repo = top === opts.repo.dir ? opts.repo : new GitRepo(top);
-  const maxAttempts = opts.maxAttempts ?? 6;
-  for (let attempt = 1; ; attempt++) {
-    const head = await repo.fetchBranch(remote, branch);
-    if (!head) throw new ModelgateError('E_SYNC_NO_BRANCH', `${remote} has no branch ${branch} to sync`, ExitCode.service);
-    const snapshot = new RegistrySnapshot(new CommitTreeSource(repo, head, prefix));
-    const plan = renderPins(await readPinInput(snapshot));
-    const base = { head, attempts: attempt, changes: plan.changes, files: plan.files.map((f) => f.path), diff: formatDiff(plan), deliveries: [] };
-    if (plan.files.length === 0) return { ...base, status: attempt === 1 ? 'in-sync' : 'superseded' };
-    const files: FileChanges = {};
-    for (const f of plan.files) files[prefix ? `${prefix}/${f.path}` : f.path] = f.after;
-    const commit = await repo.commitChanges({ parent: head, files, message: commitMessage(plan), author: BOT_IDENTITY });
-    await opts.beforePush?.(commit, attempt);
-    if (await repo.push(remote, commit, branch)) {
-      const registry = await snapshot.config();
-      const deliveries =
-        opts.notify === false || !registry.webhooks?.length
-          ? []
-          : await deliverEvents(
-              registry.webhooks,
-              pinEvents(plan.changes, {
-                commit,
-                ...(registry.github?.repository ? { repository: registry.github.repository } : {}),
-                pullRequest: await pullRequestFinder(repo, head, prefix, plan.changes),
-              }),
-              opts.notify ?? {},
-            );
-      return { ...base, status: 'pushed', commit, deliveries };
-    }
-    if (attempt >= maxAttempts) {
-      throw new ModelgateError('E_SYNC_CONTENDED', `${remote}/${branch} kept moving: push rejected ${attempt} times; run sync again`, ExitCode.service, {
-        attempts: attempt,
-      });
-    }
-    await backoff(attempt);
-  }
+  let plan: SyncPlan | undefined;
+  let snapshot: RegistrySnapshot | undefined;
+  const done = await applyChange({
+    repo,
+    prefix,
+    mode: 'push',
+    remote,
+    baseBranch: branch,
+    env: process.env,
+    author: BOT_IDENTITY,
+    maxAttempts: opts.maxAttempts ?? 6,
+    ...(opts.beforePush ? { beforePush: opts.beforePush } : {}),
+    plan: async (_snap, head) => {
+      if (!head || !(await repo.resolve(`refs/remotes/${remote}/${branch}`))) throw new ModelgateError('E_SYNC_NO_BRANCH', `${remote} has no branch ${branch} to sync`, ExitCode.service);
+      snapshot = new RegistrySnapshot(new CommitTreeSource(repo, head, prefix));
+      plan = renderPins(await readPinInput(snapshot));
+      return syncChange(plan, commitMessage(plan));
+    },
+  });
+  const head = done.base!;
+  const base = { head, attempts: done.attempts, changes: plan!.changes, files: plan!.files.map((f) => f.path), diff: formatDiff(plan!), deliveries: [] };
+  if (done.empty) return { ...base, status: done.attempts === 1 ? 'in-sync' : 'superseded' };
+  const commit = done.commit!;
+  const deliveries = opts.notify === false ? [] : await notifyPins(repo, prefix, snapshot!, head, commit, plan!.changes, opts.notify ?? {});
+  return { ...base, status: 'pushed', commit, deliveries };
+}
+
+/** The webhooks for pin changes that landed in `commit` (on top of `head`); failures are reported, never thrown. */
+export async function notifyPins(
+  repo: GitRepo,
+  prefix: string,
+  snapshot: RegistrySnapshot,
+  head: string,
+  commit: string,
+  changes: PinChange[],
+  notify: DeliveryOptions,
+): Promise<DeliveryReport[]> {
+  const registry = await snapshot.config();
+  if (!registry.webhooks?.length || changes.length === 0) return [];
+  return deliverEvents(
+    registry.webhooks,
+    pinEvents(changes, {
+      commit,
+      ...(registry.github?.repository ? { repository: registry.github.repository } : {}),
+      pullRequest: await pullRequestFinder(repo, head, prefix, changes),
+    }),
+    notify,
+  );
 }
 
 /** For each change, the pull request of the last commit that touched its version (or model) file. */
@@ -142,4 +157,73 @@ export function formatSyncSummary(result: SyncPushResult): string {
     for (const line of failed) out.push(`- :warning: ${line}`);
   }
   return out.join('\n') + '\n';
+}
+
+export interface RepairOptions {
+  repo: GitRepo;
+  registryPath?: string;
+  env: NodeJS.ProcessEnv;
+  remote?: string;
+  branch?: string;
+  /** `owner/name` (the Action: GITHUB_REPOSITORY); default github.repository of modelgate.yaml. */
+  repository?: string;
+}
+
+export interface RepairResult {
+  /** `in-sync`: the branch's pins equal the rendering; `opened`/`updated`: the repair pull request. */
+  status: 'in-sync' | 'opened' | 'updated';
+  head: string;
+  changes: PinChange[];
+  files: string[];
+  diff: string;
+  branch: string;
+  commit?: string;
+  pullRequest?: { number: number; url: string; created: boolean };
+}
+
+/**
+ * `sync --pr` and the Action's post-merge `sync`: render the pins at the remote branch's head;
+ * when they differ from what is committed, open (or update) the one repair pull request on
+ * `modelgate/sync` through the same applier. Nothing is pushed to the branch itself.
+ */
+export async function openRepairPullRequest(opts: RepairOptions): Promise<RepairResult> {
+  const prefix = normalizePrefix(opts.registryPath);
+  const top = await opts.repo.topLevel();
+  const repo = top === opts.repo.dir ? opts.repo : new GitRepo(top);
+  let plan: SyncPlan | undefined;
+  const done = await applyChange({
+    repo,
+    prefix,
+    mode: 'pr',
+    remote: opts.remote ?? 'origin',
+    baseBranch: opts.branch ?? 'main',
+    env: opts.env,
+    author: BOT_IDENTITY,
+    replaceBranch: true,
+    ...(opts.repository ? { repository: opts.repository } : {}),
+    body: async () => repairBody(plan!),
+    plan: async (snap) => {
+      if (!snap) throw new ModelgateError('E_SYNC_NO_BRANCH', `${opts.remote ?? 'origin'} has no branch ${opts.branch ?? 'main'} to sync`, ExitCode.service);
+      plan = renderPins(await readPinInput(snap));
+      return syncChange(plan, commitMessage(plan));
+    },
+  });
+  const result = { head: done.base!, changes: plan!.changes, files: plan!.files.map((f) => f.path), diff: formatDiff(plan!), branch: done.change.branch };
+  if (done.empty) return { ...result, status: 'in-sync' };
+  return { ...result, status: done.pullRequest!.created ? 'opened' : 'updated', commit: done.commit, pullRequest: done.pullRequest };
+}
+
+function repairBody(plan: SyncPlan): string {
+  return [
+    '## modelgate sync: deploy pins out of date on main',
+    '',
+    'The pins on main do not equal the rendering of the merged registry (a pull request was merged without an up-to-date branch). Merging this pull request brings them in line.',
+    '',
+    ...plan.changes.map((c) => `- ${describeChange(c)}`),
+    '',
+    '```diff',
+    formatDiff(plan).trimEnd(),
+    '```',
+    '',
+  ].join('\n');
 }

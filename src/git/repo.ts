@@ -124,8 +124,8 @@ export class GitRepo {
   }
 
   /** Who commits here: git's author identity (GIT_AUTHOR_* or user.name/email), or undefined when none is set. */
-  async identity(): Promise<Identity | undefined> {
-    const r = await this.run(['var', 'GIT_AUTHOR_IDENT'], { okCodes: [128] });
+  async identity(kind: 'AUTHOR' | 'COMMITTER' = 'AUTHOR'): Promise<Identity | undefined> {
+    const r = await this.run(['var', `GIT_${kind}_IDENT`], { okCodes: [128] });
     const m = /^(.*?) <(.*)> \d+ [+-]\d{4}$/.exec(r.stdout.trim());
     return r.code === 0 && m && m[1] ? { name: m[1], email: m[2] || `${m[1]}@users.noreply.github.com` } : undefined;
   }
@@ -135,17 +135,12 @@ export class GitRepo {
    * touching the work tree or the index: a private index file is built from the parent's tree.
    * Retrying against a new parent after a rejected push is just calling this again.
    */
-  async commitChanges(opts: { parent?: string; files: FileChanges; message: string; author?: Identity }): Promise<string> {
+  async commitChanges(opts: { parent?: string; files: FileChanges; message: string; author?: Identity; committer?: Identity }): Promise<string> {
     const tmp = await mkdtemp(join(tmpdir(), 'modelgate-index-'));
     const env: Record<string, string> = { GIT_INDEX_FILE: join(tmp, 'index') };
-    if (opts.author) {
-      Object.assign(env, {
-        GIT_AUTHOR_NAME: opts.author.name,
-        GIT_AUTHOR_EMAIL: opts.author.email,
-        GIT_COMMITTER_NAME: opts.author.name,
-        GIT_COMMITTER_EMAIL: opts.author.email,
-      });
-    }
+    if (opts.author) Object.assign(env, { GIT_AUTHOR_NAME: opts.author.name, GIT_AUTHOR_EMAIL: opts.author.email });
+    const committer = opts.committer ?? opts.author;
+    if (committer) Object.assign(env, { GIT_COMMITTER_NAME: committer.name, GIT_COMMITTER_EMAIL: committer.email });
     try {
       if (opts.parent) await this.run(['read-tree', opts.parent], { env });
       const lines: string[] = [];
@@ -180,6 +175,33 @@ export class GitRepo {
     await this.run(['merge', '--ff-only', '--quiet', commit]);
   }
 
+  /** The work tree's top folder (the repository root). */
+  async topLevel(): Promise<string> {
+    return (await this.out(['rev-parse', '--show-toplevel'])).trim();
+  }
+
+  /** Whether `a` is an ancestor of (or equal to) `b`. */
+  async isAncestor(a: string, b: string): Promise<boolean> {
+    return (await this.run(['merge-base', '--is-ancestor', a, b], { okCodes: [1] })).code === 0;
+  }
+
+  /** Points an unborn checked-out branch at `commit` and checks it out (a registry's first commit). */
+  async checkoutUnborn(commit: string): Promise<void> {
+    const branch = (await this.run(['symbolic-ref', '--quiet', 'HEAD'], { okCodes: [1] })).stdout.trim() || 'refs/heads/main';
+    await this.run(['update-ref', branch, commit]);
+    await this.run(['reset', '--quiet', '--keep', commit]).catch(() => {});
+  }
+
+  /**
+   * Branch names on `remote` under `pattern` (e.g. `modelgate/*`), from `git ls-remote`:
+   * what other clones have pushed and not merged. Empty when the remote cannot be asked.
+   */
+  async remoteBranches(remote: string, pattern: string): Promise<string[]> {
+    const r = await this.run(['ls-remote', '--heads', remote, `refs/heads/${pattern}`], { okCodes: [1, 2, 128] });
+    if (r.code !== 0) return [];
+    return r.stdout.split('\n').map((l) => l.split('\t')[1]?.replace(/^refs\/heads\//, '')).filter((b): b is string => !!b);
+  }
+
   async currentBranch(): Promise<string | undefined> {
     const r = await this.run(['symbolic-ref', '--quiet', '--short', 'HEAD'], { okCodes: [1, 128] });
     return r.code === 0 ? r.stdout.trim() : undefined;
@@ -193,6 +215,18 @@ export class GitRepo {
     const r = await this.run(['push', '--porcelain', remote, `${commit}:refs/heads/${branch}`], { okCodes: [1] });
     if (r.code === 0) return true;
     if (/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref/.test(r.stdout + r.stderr)) return false;
+    throw gitError(['push', remote, branch], r);
+  }
+
+  /**
+   * Moves `remote`'s `branch` to `commit` only while it still points at `expected` (a lease):
+   * replaces a branch modelgate owns (the repair branch) without ever clobbering a newer push.
+   */
+  async pushReplacing(remote: string, commit: string, branch: string, expected: string): Promise<boolean> {
+    const ref = `refs/heads/${branch}`;
+    const r = await this.run(['push', '--porcelain', `--force-with-lease=${ref}:${expected}`, remote, `${commit}:${ref}`], { okCodes: [1] });
+    if (r.code === 0) return true;
+    if (/\[rejected\]|stale info|cannot lock ref/.test(r.stdout + r.stderr)) return false;
     throw gitError(['push', remote, branch], r);
   }
 
@@ -217,6 +251,19 @@ export class GitRepo {
     }
     return this.resolve(`refs/remotes/${remote}/${branch}`);
   }
+}
+
+/**
+ * The identity a commit is made with when git has none (the default on CI runners): the CI
+ * actor (`GITHUB_ACTOR` → `<actor>@users.noreply.github.com`), else `modelgate`. Returns what
+ * to pass to `commitChanges`: nothing when git has both identities, so git's own are used.
+ */
+export async function commitIdentity(repo: GitRepo, env: NodeJS.ProcessEnv): Promise<{ author?: Identity; committer?: Identity }> {
+  const [author, committer] = await Promise.all([repo.identity('AUTHOR'), repo.identity('COMMITTER')]);
+  if (author && committer) return {};
+  const actor = env.GITHUB_ACTOR && /^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$/.test(env.GITHUB_ACTOR) ? env.GITHUB_ACTOR : undefined;
+  const fallback: Identity = actor ? { name: actor, email: `${actor}@users.noreply.github.com` } : { name: 'modelgate', email: 'modelgate@users.noreply.github.com' };
+  return { author: author ?? fallback, committer: committer ?? author ?? fallback };
 }
 
 /** Strips credentials that a remote URL may carry before a message is shown. */

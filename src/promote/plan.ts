@@ -4,6 +4,7 @@ import type { ModelVersion, Stage } from '../manifest/types.js';
 import { assertModelName, versionFile } from '../registry/layout.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
 import type { StageHistory } from '../gate/types.js';
+import { branchName, type ManifestChange } from './change.js';
 
 /** One file a change rewrites: registry-relative path, text before and after. */
 export interface FileEdit {
@@ -12,18 +13,8 @@ export interface FileEdit {
   after: string;
 }
 
-/** A planned registry change: what `--dry-run` prints and what commit, push and PR apply. */
-export interface ChangePlan {
-  summary: string;
-  /** One line per manifest touched, e.g. `fraud@3: Staging → Production`. */
-  changes: string[];
-  edits: FileEdit[];
-  /** The versions after the change, for the pull request body. */
-  versions: ModelVersion[];
-  /** `modelgate/<model>-v<version>-<stage>` */
-  branch: string;
-  message: string;
-}
+/** The manifest part of a planned change; `completeChange` (pins.ts) adds the pins it moves. */
+export type ChangePlan = ManifestChange;
 
 const noChange = (message: string) => new ModelgateError('E_NO_CHANGE', message, ExitCode.content);
 
@@ -64,11 +55,12 @@ export async function planStageChange(snap: RegistrySnapshot, model: string, ver
   }
   const summary = `${TITLE[verb]} ${model}@${version} to ${to}`;
   return {
+    kind: verb,
     summary,
     changes,
     edits,
     versions,
-    branch: `modelgate/${model}-v${version}-${to.toLowerCase()}`,
+    branch: branchName({ kind: 'stage', model, version, stage: to }),
     message: `${summary}\n\n${changes.map((c) => `- ${c}`).join('\n')}\n`,
   };
 }
@@ -118,11 +110,12 @@ export async function planAnnotate(snap: RegistrySnapshot, model: string, versio
   if (!changed.length) throw noChange(`${model}@${version} already has ${pairs.join(', ')}`);
   const summary = `Annotate ${model}@${version}: ${entries.map(([k, val]) => `${k}=${val}`).join(', ')}`;
   return {
+    kind: 'annotate',
     summary,
     changes: [`${model}@${version}: annotations ${changed.join(', ')}`],
     edits: [{ path, before: text, after }],
     versions: [{ ...v, annotations: { ...v.annotations, ...Object.fromEntries(entries) } }],
-    branch: `modelgate/${model}-v${version}-annotate-${changed.join('-').toLowerCase().replace(/[^a-z0-9-]+/g, '-')}`.slice(0, 200),
+    branch: branchName({ kind: 'annotate', model, version, keys: changed }),
     message: `${summary}\n`,
   };
 }
