@@ -203,18 +203,21 @@ export function resolveCorePlain(text: string): string | number | boolean | null
   return text;
 }
 
+/** Every non-string core scalar starts with one of these (or is empty): most strings are told apart by one test. */
+const MAY_NOT_BE_STRING = /^(?:[-+.0-9~nNtTfF]|$)/;
+
 const YAML_CORE_FOR_JS_YAML = FAILSAFE_SCHEMA.extend({
   implicit: [
-    new Type('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (s: string) => CORE_NULL.test(s), construct: () => null }),
-    new Type('tag:yaml.org,2002:bool', { kind: 'scalar', resolve: (s: string) => CORE_BOOL.test(s), construct: (s: string) => s[0] === 't' || s[0] === 'T' }),
+    new Type('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && CORE_NULL.test(s), construct: () => null }),
+    new Type('tag:yaml.org,2002:bool', { kind: 'scalar', resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && CORE_BOOL.test(s), construct: (s: string) => s[0] === 't' || s[0] === 'T' }),
     new Type('tag:yaml.org,2002:int', {
       kind: 'scalar',
-      resolve: (s: string) => CORE_INT_OCT.test(s) || CORE_INT.test(s) || CORE_INT_HEX.test(s),
+      resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && (CORE_INT_OCT.test(s) || CORE_INT.test(s) || CORE_INT_HEX.test(s)),
       construct: (s: string) => resolveCorePlain(s),
     }),
     new Type('tag:yaml.org,2002:float', {
       kind: 'scalar',
-      resolve: (s: string) => CORE_FLOAT_NAN.test(s) || CORE_FLOAT_EXP.test(s) || CORE_FLOAT.test(s),
+      resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && (CORE_FLOAT_NAN.test(s) || CORE_FLOAT_EXP.test(s) || CORE_FLOAT.test(s)),
       construct: (s: string) => resolveCorePlain(s),
     }),
   ],
