@@ -17,6 +17,9 @@ const NODE = existsSync(join(PROJECT, 'node_modules/.bin/node')) ? join(PROJECT,
 /** Bump when the generated registries change shape, so cached copies under .bench/ are rebuilt. */
 const GENERATOR_VERSION = 3;
 const VERSIONS_PER_MODEL = 1000;
+/** Models in the large registry: MODELGATE_BENCH_MODELS=1000 measures the 1,000,000-version registry (issue 14), cached under .bench/. */
+const BIG = Number(process.env.MODELGATE_BENCH_MODELS ?? 100);
+const SMALL = 1;
 
 const hex = (n, width) => n.toString(16).padStart(width, '0').slice(-width);
 const sha = (seed) => hex(seed * 2654435761, 8).repeat(8);
@@ -112,6 +115,20 @@ function time(cwd, args, before) {
   return { seconds: ms / 1000, stdout: r.stdout };
 }
 
+/** Seconds of one run of any command (a baseline); throws if it fails. */
+function spawnTime(cmd, args, cwd) {
+  const start = performance.now();
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const s = (performance.now() - start) / 1000;
+  if (r.status !== 0 && !(cmd === 'git' && args[0] === 'grep' && r.status === 1)) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return s;
+}
+
+function medianOf(measure, runs) {
+  const times = Array.from({ length: runs }, measure).sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
 function median(cwd, args, runs, before) {
   const times = [];
   let stdout = '';
@@ -124,33 +141,49 @@ function median(cwd, args, runs, before) {
 export async function run({ log = () => {} } = {}) {
   if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` first');
   log('preparing synthetic registries (cached under .bench/) …');
-  const big = ensureRegistry(100);
-  const small = ensureRegistry(10);
+  const big = ensureRegistry(BIG);
+  const small = ensureRegistry(SMALL);
   const dropCache = (dir) => () => rmSync(join(dir, '.git', 'modelgate'), { recursive: true, force: true });
   const rows = [];
   const row = (name, value, target, extra = {}) => rows.push({ name, value: Number(value.toFixed(3)), unit: 's', target, pass: value <= target, ...extra });
 
+  // Baselines, measured in this run: the git CLI doing the same lookup, and a bare Node start.
+  const nodeStart = medianOf(() => spawnTime(NODE, ['-e', '0'], PROJECT), 7);
+  const ratioRow = (name, value, baselineName, baseline, target) => rows.push({ name, value: +value.toFixed(3), unit: 's', baselineName, baseline: +baseline.toFixed(3), target, pass: value / baseline <= target });
+
   const help = median(PROJECT, ['--help'], 7);
-  row('modelgate --help', help.seconds, 0.25);
+  ratioRow('modelgate --help', help.seconds, 'node -e 0', nodeStart, 2.5);
 
   const showBig = median(big, ['--json', 'show', 'model-042@production'], 7);
   if (JSON.parse(showBig.stdout).version !== VERSIONS_PER_MODEL - 3) throw new Error('show returned the wrong version');
-  const showSmall = median(small, ['--json', 'show', 'model-004@production'], 7);
-  row('show <m>@production (100 models)', showBig.seconds, 0.3, { comparedTo: '10 models', ratio: Number((showBig.seconds / showSmall.seconds).toFixed(2)) });
-  row('show <m>@production (10 models)', showSmall.seconds, 0.3);
+  const showSmall = median(small, ['--json', 'show', 'model-000@production'], 7);
+  const catFile = medianOf(() => spawnTime('git', ['cat-file', 'blob', `HEAD:models/model-042/versions/${VERSIONS_PER_MODEL - 3}.yaml`], big), 7);
+  ratioRow(`show <m>@production (${BIG} models)`, showBig.seconds, 'node -e 0 + git cat-file', nodeStart + catFile, 3);
+  ratioRow(`show <m>@production, ${BIG} models`, showBig.seconds, `same at ${SMALL} models`, showSmall.seconds, 1.3);
 
+  const grep = medianOf(() => spawnTime('git', ['grep', '-l', 'stage: Production', 'HEAD', '--', 'models'], big), 3);
   const cold = median(big, ['--json', 'list', '--stage', 'Production'], 3, dropCache(big));
   const found = JSON.parse(cold.stdout);
-  if (found.length !== 100 || found.some((v) => v.stage !== 'Production')) throw new Error(`list --stage Production returned ${found.length} versions`);
-  row('list --stage Production, cold (100k manifests)', cold.seconds, 2);
+  if (found.length !== BIG || found.some((v) => v.stage !== 'Production')) throw new Error(`list --stage Production returned ${found.length} versions`);
+  ratioRow(`list --stage Production, cold (${BIG * VERSIONS_PER_MODEL} manifests)`, cold.seconds, 'git grep -l', grep, 1.5);
   time(big, ['list', '--stage', 'Production']);
   const warm = median(big, ['--json', 'list', '--stage', 'Production'], 5);
-  row('list --stage Production, cached (nothing changed)', warm.seconds, cold.seconds, { ratio: Number((warm.seconds / cold.seconds).toFixed(2)) });
+  ratioRow('list --stage Production, warm', warm.seconds, 'git grep -l', grep, 1);
+
+  const grepWhere = medianOf(() => spawnTime('git', ['grep', '-l', '-E', 'auc: 0\\.9[5-9]', 'HEAD', '--', 'models'], big), 3);
+  const whereCold = median(big, ['--json', 'list', '--where', 'metrics.auc > 0.95'], 1, dropCache(big));
+  ratioRow('list --where "metrics.auc > 0.95", cold', whereCold.seconds, 'git grep -E', grepWhere, 2);
+  const whereWarm = median(big, ['--json', 'list', '--where', 'metrics.auc > 0.95'], 3);
+  ratioRow('list --where "metrics.auc > 0.95", warm', whereWarm.seconds, 'git grep -E', grepWhere, 1);
+
+  const history = median(big, ['--json', 'history', 'model-042'], 3);
+  const gitLog = medianOf(() => spawnTime('git', ['log', '--raw', '--', 'models/model-042'], big), 3);
+  ratioRow(`history <model> (${VERSIONS_PER_MODEL} versions)`, history.seconds, 'git log --raw', gitLog, 2);
   return rows;
 }
 
 function printTable(rows) {
-  const cells = [['figure', 'value', 'target', 'ratio', 'result'], ...rows.map((r) => [r.name, `${r.value.toFixed(3)} s`, `≤ ${r.target.toFixed(3)} s`, r.ratio === undefined ? (r.value / r.target).toFixed(2) : `${r.ratio}${r.comparedTo ? ` vs ${r.comparedTo}` : ''}`, r.pass ? 'pass' : 'MISS'])];
+  const cells = [['figure', 'value', 'baseline', 'ratio', 'target', 'result'], ...rows.map((r) => [r.name, `${r.value.toFixed(3)} s`, `${r.baseline.toFixed(3)} s (${r.baselineName})`, `${(r.value / r.baseline).toFixed(2)}×`, `≤ ${r.target}×`, r.pass ? 'pass' : 'MISS'])];
   const widths = cells[0].map((_, i) => Math.max(...cells.map((c) => c[i].length)));
   for (const c of cells) console.log(c.map((x, i) => x.padEnd(widths[i])).join('  ').trimEnd());
 }

@@ -1,5 +1,8 @@
 // Runs every benchmark of the project (bench/*.bench.mjs, each exporting `run()` that returns
-// rows) and prints one table: figure, target, ratio, pass/miss. A benchmark that cannot run
+// rows) and prints one table: figure, target, ratio, pass/miss. A row with a `baseline` (the
+// same lookup by git, `node -e 0`, … measured in the same run) is judged on value ÷ baseline
+// against its `target` ratio; its absolute times are printed for information only.
+// `node bench/run.mjs registry` runs one suite. A benchmark that cannot run
 // says why instead of printing nothing. Targets are ratios or budgets on this machine, never
 // assertions in the test suite.
 import { readdir } from 'node:fs/promises';
@@ -27,6 +30,12 @@ const table = [['suite', 'figure', 'value', 'target', 'ratio', 'result']];
 for (const r of rows) {
   if (r.value === undefined) {
     table.push([r.suite, r.name, '—', '—', '—', `not run: ${r.note ?? r.skipped ?? 'unknown reason'}`]);
+    continue;
+  }
+  if (r.baseline !== undefined) {
+    // A ratio to a baseline measured in the same run: the load of the machine weighs on both.
+    const ratio = r.value / r.baseline;
+    table.push([r.suite, `${r.name} ÷ ${r.baselineName}`, `${fmt(r.value, r.unit)} / ${fmt(r.baseline, r.unit)}`, `≤ ${r.target}×`, `${ratio.toFixed(2)}×`, ratio <= r.target ? 'pass' : 'MISS']);
     continue;
   }
   const ratio = typeof r.target === 'number' && r.target !== 0 ? (r.value / r.target).toFixed(2) : '';

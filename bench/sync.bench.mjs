@@ -58,6 +58,36 @@ function timed(root, args) {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+function gitSeconds(root, args) {
+  const start = process.hrtime.bigint();
+  try {
+    execFileSync('git', args, { cwd: root, stdio: 'ignore', maxBuffer: 1 << 30 });
+  } catch (e) {
+    if (e.status !== 1) throw e;
+  }
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/**
+ * `sync --check` with nothing to change on the 100,000-version registry of registry.bench.mjs,
+ * against `git grep` of the same lookup (which versions are in each environment's stage), in one run.
+ * The pins are written into a private copy first (a worktree of that registry's commit).
+ */
+async function largeRegistryCheck() {
+  const { ensureRegistry } = await import('./registry.bench.mjs');
+  const big = ensureRegistry(100);
+  const root = mkdtempSync(join(tmpdir(), 'mg-bench-sync-big-'));
+  try {
+    execFileSync('git', ['clone', '--quiet', '--shared', big, root], { stdio: 'ignore' });
+    execFileSync(process.execPath, [CLI, '--registry', root, '--quiet', 'sync'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const runs = [0, 1, 2].map(() => timed(root, ['sync', '--check'])).sort((a, b) => a - b);
+    const grep = [0, 1, 2].map(() => gitSeconds(root, ['grep', '-l', '-E', 'stage: (Staging|Production)', 'HEAD', '--', 'models'])).sort((a, b) => a - b);
+    return [{ name: 'sync --check, nothing to change, 100,000 versions', value: +runs[1].toFixed(3), unit: 's', baselineName: 'git grep of the same lookup', baseline: +grep[1].toFixed(3), target: 3, pass: runs[1] / grep[1] <= 3 }];
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 export async function run() {
   const root = registry();
   try {
@@ -73,7 +103,9 @@ export async function run() {
       }
     }
     const promoted = timed(root, ['sync']);
+    const large = await largeRegistryCheck();
     return [
+      ...large,
       { name: `sync: full (${MODELS} models × 2 environments, every pin written)`, value: +full.toFixed(3), unit: 's', target: 3, pass: full <= 3 },
       { name: 'sync: nothing to change', value: +noop.toFixed(3), unit: 's', target: 1, pass: noop <= 1 },
       { name: 'sync --check: in sync', value: +check.toFixed(3), unit: 's', target: 1, pass: check <= 1 },

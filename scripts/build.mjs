@@ -1,8 +1,36 @@
 // Bundles the CLI (code-split, so each command loads only what it uses) and the Action
 // (one self-contained file, committed, as the runner executes it).
 import { build } from 'esbuild';
-import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import standaloneCode from 'ajv/dist/standalone/index.js';
+
+// The schemas compiled now, as code (ajv standalone, the options of src/manifest/compile-schemas.ts),
+// so that no command compiles one when it starts. The bundles take this module in place of the
+// run-time compiler; each kind's validator is built on first use.
+const GENERATED = 'dist/.generated/compile-schemas.mjs';
+{
+  const addFormats = addFormatsModule.default ?? addFormatsModule;
+  const ajv = new Ajv2020({ strict: true, allErrors: true, allowUnionTypes: true, verbose: true, code: { source: true } });
+  addFormats(ajv, ['date-time', 'uri']);
+  const files = { Registry: 'registry', Model: 'model', ModelVersion: 'model-version', PromotionPolicy: 'promotion-policy' };
+  for (const [kind, file] of Object.entries(files)) ajv.addSchema(JSON.parse(readFileSync(`schemas/${file}.schema.json`, 'utf8')), kind);
+  const code = standaloneCode.default ?? standaloneCode;
+  const source = code(ajv, Object.fromEntries(Object.keys(files).map((k) => [k, k])));
+  await mkdir('dist/.generated', { recursive: true });
+  // CommonJS, as ajv writes it (require() of its run-time helpers): Node, esbuild and vitest all load it alike.
+  await writeFile('dist/.generated/validators.cjs', source);
+  await writeFile(GENERATED, "import validators from './validators.cjs';\nexport function compileSchema(kind) { return validators[kind]; }\n");
+}
+const precompiledSchemas = {
+  name: 'precompiled-schemas',
+  setup(b) {
+    b.onResolve({ filter: /[\\/]compile-schemas\.js$/ }, () => ({ path: resolve(GENERATED) }));
+  },
+};
 
 const common = {
   bundle: true,
@@ -11,6 +39,7 @@ const common = {
   format: 'esm',
   legalComments: 'none',
   logLevel: 'warning',
+  plugins: [precompiledSchemas],
   // Some dependencies (the AWS SDK, @actions/core's transitive deps) still call require().
   banner: { js: "import { createRequire as __mgCreateRequire } from 'node:module'; const require = __mgCreateRequire(import.meta.url);" },
 };

@@ -1,5 +1,5 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type DocumentOptions, type Node, type ParsedNode, type ParseOptions, type SchemaOptions } from 'yaml';
-import { CORE_SCHEMA, load as loadFast } from 'js-yaml';
+import { FAILSAFE_SCHEMA, load as loadFast, Type } from 'js-yaml';
 import { parseManifestPath } from '../registry/layout.js';
 import { displayPath, sortProblems, type Problem } from './problem.js';
 import { describeSchemaError } from './schema-errors.js';
@@ -176,10 +176,103 @@ export function fileRules(kind: DocumentKind, value: unknown, file: string): Pro
   return problems;
 }
 
-// Text that the fast path leaves to the position-keeping parser: anchors, aliases, tags,
-// directives, document markers, complex keys, tabs, and the few scalars js-yaml's core
-// schema resolves differently from yaml's (0b binary ints, exponents that overflow).
-const NEEDS_FULL_PARSE = /[&*!%\t]|^(?:---|\.\.\.)|(?:^|[\s[{,])\?(?:\s|$)|(?<![\w.-])[-+]?(?:0b[01]|[0-9.]+[eE][-+]?[0-9]{3})/m;
+// The YAML 1.2 core schema exactly as yaml resolves a plain scalar (yaml/dist/schema/core: the
+// same tests in the same order, the same constructors), given to js-yaml in place of its own
+// core schema, which differs (signed hex and octal, `_` separators, `0b` binary, `.5e3`...).
+// With it the two parsers resolve every plain value alike, so the fast path needs no guard on
+// how a value looks: a digest such as 9e3779b1 is a string for both, and no manifest is sent
+// to the slow parser because of its values.
+const CORE_NULL = /^(?:~|[Nn]ull|NULL)?$/;
+const CORE_BOOL = /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/;
+const CORE_INT_OCT = /^0o[0-7]+$/;
+const CORE_INT = /^[-+]?[0-9]+$/;
+const CORE_INT_HEX = /^0x[0-9a-fA-F]+$/;
+const CORE_FLOAT_NAN = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
+const CORE_FLOAT_EXP = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/;
+const CORE_FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/;
+
+/** What yaml's core schema makes of a plain scalar's text: a string stays the same string. */
+export function resolveCorePlain(text: string): string | number | boolean | null {
+  if (CORE_NULL.test(text)) return null;
+  if (CORE_BOOL.test(text)) return text[0] === 't' || text[0] === 'T';
+  if (CORE_INT_OCT.test(text)) return parseInt(text.substring(2), 8);
+  if (CORE_INT.test(text)) return parseInt(text, 10);
+  if (CORE_INT_HEX.test(text)) return parseInt(text.substring(2), 16);
+  if (CORE_FLOAT_NAN.test(text)) return text.slice(-3).toLowerCase() === 'nan' ? NaN : text[0] === '-' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+  if (CORE_FLOAT_EXP.test(text) || CORE_FLOAT.test(text)) return parseFloat(text);
+  return text;
+}
+
+/** Every non-string core scalar starts with one of these (or is empty): most strings are told apart by one test. */
+const MAY_NOT_BE_STRING = /^(?:[-+.0-9~nNtTfF]|$)/;
+
+const YAML_CORE_FOR_JS_YAML = FAILSAFE_SCHEMA.extend({
+  implicit: [
+    new Type('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && CORE_NULL.test(s), construct: () => null }),
+    new Type('tag:yaml.org,2002:bool', { kind: 'scalar', resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && CORE_BOOL.test(s), construct: (s: string) => s[0] === 't' || s[0] === 'T' }),
+    new Type('tag:yaml.org,2002:int', {
+      kind: 'scalar',
+      resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && (CORE_INT_OCT.test(s) || CORE_INT.test(s) || CORE_INT_HEX.test(s)),
+      construct: (s: string) => resolveCorePlain(s),
+    }),
+    new Type('tag:yaml.org,2002:float', {
+      kind: 'scalar',
+      resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && (CORE_FLOAT_NAN.test(s) || CORE_FLOAT_EXP.test(s) || CORE_FLOAT.test(s)),
+      construct: (s: string) => resolveCorePlain(s),
+    }),
+  ],
+});
+
+// Text that the fast path leaves to the position-keeping parser: anchors, aliases and tags
+// (an indicator where a node may start), directives, document markers, complex keys (`? k`,
+// `[a]: v`), tabs.
+// Everything else the two parsers read alike, values included (YAML_CORE_FOR_JS_YAML).
+const NEEDS_FULL_PARSE = /(?:^|[\s[{,])[&*!]|^%|\t|^(?:---|\.\.\.)|(?:^|[\s[{,])\?(?:\s|$)|[\]}][ \t]*:(?=[\s,[\]{}]|$)/m;
+
+// A mapping key written plain: yaml (stringKeys) keeps its text, js-yaml resolves it first
+// (`0x10:` is "16", `~:` "null"). A plain key that the core schema would not read as a string
+// goes to the full parser. Over-matches on purpose (any `, x:` even inside a value): a false
+// match only costs the slow path.
+const PLAIN_KEY = /(?:^|[[{,])[ \t]*(?:-[ \t]+)*([^\s'"#[\]{},][^\n#,[\]{}]*?|)[ \t]*:(?=[\s,[\]{}]|$)/gm;
+
+function hasNonStringKey(text: string): boolean {
+  PLAIN_KEY.lastIndex = 0;
+  for (let m = PLAIN_KEY.exec(text); m; m = PLAIN_KEY.exec(text)) {
+    if (typeof resolveCorePlain(m[1]!) !== 'string') return true;
+    if (m[0].length === 0) PLAIN_KEY.lastIndex++;
+  }
+  return false;
+}
+
+/**
+ * The document as the fast path reads it (no schema, no file rules), or undefined when the
+ * fast path declines. Exported so tests can compare it with the full path on any text.
+ */
+export function parsePlainFast(text: string): unknown {
+  if (NEEDS_FULL_PARSE.test(text) || hasNonStringKey(text)) return undefined;
+  let value: unknown;
+  try {
+    value = loadFast(text, { schema: YAML_CORE_FOR_JS_YAML, json: false });
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || !isPlainData(value, 0)) return undefined;
+  return value;
+}
+
+/**
+ * The document as the full path reads it (yaml, YAML 1.2 core, positions), or undefined when
+ * it has any problem of its own (syntax, aliases, tags, non-finite numbers, keys).
+ */
+export function parsePlainFull(text: string): unknown {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { ...PARSE_OPTIONS, lineCounter });
+  if (doc.errors.length || doc.contents === null) return undefined;
+  const problems: Problem[] = [];
+  const value = toPlainData(doc.contents, { file: '', text, at: (o) => position(lineCounter, o), problems, path: [] });
+  if (problems.length || value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  return value;
+}
 
 /**
  * The fast path, about ten times quicker than the position-keeping parser (yaml's Document
@@ -187,14 +280,8 @@ const NEEDS_FULL_PARSE = /[&*!%\t]|^(?:---|\.\.\.)|(?:^|[\s[{,])\?(?:\s|$)|(?<![
  * the same checks. Undefined means "not accepted here": the full path decides and explains.
  */
 function loadPlainManifest<K extends DocumentKind>(text: string, file: string, kind: K): KindMap[K] | undefined {
-  if (NEEDS_FULL_PARSE.test(text)) return undefined;
-  let value: unknown;
-  try {
-    value = loadFast(text, { schema: CORE_SCHEMA, json: false });
-  } catch {
-    return undefined;
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || !isPlainData(value, 0)) return undefined;
+  const value = parsePlainFast(text);
+  if (value === undefined) return undefined;
   if (!validators()[kind](value)) return undefined;
   if (fileRules(kind, value, file).length) return undefined;
   return value as KindMap[K];

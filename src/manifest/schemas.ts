@@ -1,5 +1,5 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import { compileSchema } from './compile-schemas.js';
 import modelVersionSchema from '../../schemas/model-version.schema.json' with { type: 'json' };
 import modelSchema from '../../schemas/model.schema.json' with { type: 'json' };
 import promotionPolicySchema from '../../schemas/promotion-policy.schema.json' with { type: 'json' };
@@ -24,26 +24,21 @@ export interface Validators {
 
 export type SchemaError = ErrorObject;
 
-// ajv-formats is CommonJS with `exports.default`; under Node's ESM interop the default import is
-// the plugin itself, under TypeScript's view it is the module object.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as unknown as (
-  ajv: Ajv2020,
-  formats: string[],
-) => Ajv2020;
+const compiled: Partial<Validators> = {};
+const kinds = ['Registry', 'Model', 'ModelVersion', 'PromotionPolicy'] as const;
 
-let compiled: Validators | undefined;
-
-/** The compiled validators (ajv, strict mode), compiled on first use and shared afterwards. */
+/**
+ * The validators (ajv, strict mode), each made on first use of its kind and shared afterwards:
+ * compiled from the schema when running from source, generated at build time in dist/.
+ */
 export function validators(): Validators {
-  if (!compiled) {
-    const ajv = new Ajv2020({ strict: true, allErrors: true, allowUnionTypes: true, verbose: true });
-    addFormats(ajv, ['date-time', 'uri']);
-    compiled = {
-      Registry: ajv.compile<Registry>(registrySchema),
-      Model: ajv.compile<Model>(modelSchema),
-      ModelVersion: ajv.compile<ModelVersion>(modelVersionSchema),
-      PromotionPolicy: ajv.compile<PromotionPolicy>(promotionPolicySchema),
-    };
-  }
-  return compiled;
+  return lazy;
+}
+
+const lazy = {} as Validators;
+for (const kind of kinds) {
+  Object.defineProperty(lazy, kind, {
+    enumerable: true,
+    get: () => (compiled[kind] ??= compileSchema(kind) as never),
+  });
 }

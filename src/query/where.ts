@@ -305,7 +305,7 @@ function fieldValues(version: ModelVersion, field: Field): Array<string | number
     for (const node of current) {
       if (node === null || typeof node !== 'object' || Array.isArray(node) || !Object.hasOwn(node, key)) continue;
       const value = (node as Record<string, unknown>)[key];
-      if (Array.isArray(value)) next.push(...value);
+      if (Array.isArray(value)) for (const item of value) next.push(item);
       else next.push(value);
     }
     current = next;

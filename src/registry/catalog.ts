@@ -27,8 +27,27 @@ export interface VersionQuery {
 }
 
 /** Entries were validated against the ModelVersion schema of the build that wrote them. */
-const CACHE_FORMAT = `modelgate-version-cache 1 ${createHash('sha256').update(JSON.stringify(schemas.ModelVersion)).digest('hex').slice(0, 16)}`;
-const PREFILTER_FORMAT = 'modelgate-stage-prefilter 1';
+const CACHE_FORMAT = `modelgate-version-cache 2 ${createHash('sha256').update(JSON.stringify(schemas.ModelVersion)).digest('hex').slice(0, 16)}`;
+const PREFILTER_FORMAT = 'modelgate-stage-prefilter 2';
+
+/**
+ * A cache file ends with `end <sha256 of everything before that line>`: a file cut short, cut
+ * in half, or edited (even into another well-formed file) fails the check and is rebuilt, so a
+ * damaged cache costs time, never a wrong answer.
+ */
+function sealed(content: string): string {
+  return `${content}end ${createHash('sha256').update(content).digest('hex')}\n`;
+}
+
+/** The content of a sealed file, or undefined when it is missing or damaged. */
+function unseal(text: string | undefined): string | undefined {
+  if (!text || !text.endsWith('\n')) return undefined;
+  const at = text.lastIndexOf('\nend ', text.length - 2);
+  if (at < 0) return undefined;
+  const content = text.slice(0, at + 1);
+  const digest = text.slice(at + 5, text.length - 1);
+  return digest.length === 64 && createHash('sha256').update(content).digest('hex') === digest ? content : undefined;
+}
 
 interface Entry {
   path: string;
@@ -77,7 +96,7 @@ export async function scanVersions(root: string, query: VersionQuery = {}): Prom
   if (prefilter) {
     const candidates = await prefilter;
     for (const e of unknownClean) if (candidates.has(e.oid!)) toRead.push(e);
-  } else toRead.push(...unknownClean);
+  } else for (const e of unknownClean) toRead.push(e);
 
   const texts = await readAll(root, toRead.map((e) => e.path));
   for (let i = 0; i < toRead.length; i++) {
@@ -166,7 +185,7 @@ function blobId(bytes: Buffer): string {
 async function stageCandidates(repo: GitRepo, cacheDir: string, scope: string, stage: Stage, staged: string): Promise<Set<string>> {
   const key = createHash('sha256').update(`${scope}\0${stage}\0`).update(staged).digest('hex');
   const file = join(cacheDir, `prefilter-${stage.toLowerCase()}.txt`);
-  const cached = await readFile(file, 'utf8').catch(() => undefined);
+  const cached = unseal(await readFile(file, 'utf8').catch(() => undefined));
   if (cached) {
     const [format, cachedKey, ...oids] = cached.split('\n');
     if (format === PREFILTER_FORMAT && cachedKey === key) return new Set(oids.filter(Boolean));
@@ -182,7 +201,9 @@ async function stageCandidates(repo: GitRepo, cacheDir: string, scope: string, s
     const oid = byPath.get(path);
     if (oid) oids.add(oid);
   }
-  await writeAtomic(file, [PREFILTER_FORMAT, key, ...oids].join('\n') + '\n');
+  const parts = [PREFILTER_FORMAT, key];
+  for (const oid of oids) parts.push(oid);
+  await writeAtomic(file, sealed(parts.join('\n') + '\n'));
   return oids;
 }
 
@@ -197,7 +218,7 @@ class VersionCache {
 
   static async open(dir: string): Promise<VersionCache> {
     const lines = new Map<string, string>();
-    const text = await readFile(join(dir, 'versions.tsv'), 'utf8').catch(() => '');
+    const text = unseal(await readFile(join(dir, 'versions.tsv'), 'utf8').catch(() => undefined)) ?? '';
     if (text.startsWith(CACHE_FORMAT + '\n')) {
       let pos = CACHE_FORMAT.length + 1;
       while (pos < text.length) {
@@ -230,7 +251,7 @@ class VersionCache {
     if (!this.dir || this.added.size === 0) return;
     const parts = [CACHE_FORMAT];
     for (const [oid, line] of this.lines) parts.push(`${oid}\t${line}`);
-    await writeAtomic(join(this.dir, 'versions.tsv'), parts.join('\n') + '\n');
+    await writeAtomic(join(this.dir, 'versions.tsv'), sealed(parts.join('\n') + '\n'));
   }
 }
 
