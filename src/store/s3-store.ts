@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -19,6 +19,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { redactUrl } from '../git/repo.js';
+import { ioTimeoutSeconds, stallError } from '../io-timeout.js';
 import { hashStream, HashingStream, readHashing } from './digest.js';
 import { conflict } from './file-store.js';
 import { stagingKey, type StoreLocation } from './layout.js';
@@ -56,6 +57,8 @@ export const MEMORY_BUDGET = 64 * 1024 * 1024;
 export class S3Store implements ArtifactStore {
   readonly client: S3Client;
   private readonly endpoint: string | undefined;
+  /** MODELGATE_IO_TIMEOUT: seconds a request may go without a byte moving. */
+  readonly timeoutSeconds: number;
   /** Swift's s3api answers 501 to conditional writes; remembered so we ask only once. */
   private conditionalWrites = true;
   /** The same for `If-None-Match: *` on CompleteMultipartUpload, which Swift does honour. */
@@ -70,13 +73,19 @@ export class S3Store implements ArtifactStore {
     overrides: Partial<S3ClientConfig> = {},
   ) {
     this.endpoint = env.AWS_ENDPOINT_URL_S3 || storage.endpoint || undefined;
+    this.timeoutSeconds = ioTimeoutSeconds(env);
+    const idleMs = Math.round(this.timeoutSeconds * 1000);
     const config: S3ClientConfig = {
       region: storage.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
       forcePathStyle: storage.forcePathStyle ?? false,
       // Many S3-compatible servers refuse aws-chunked bodies with flexible checksums.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: 10_000, requestTimeout: 300_000 },
+      // socketTimeout is the bound without progress: the socket's idle timer, reset by every
+      // byte either way, rejects the request (or destroys a response body mid-stream). The SDK's
+      // requestTimeout, a whole-request deadline, would only log a warning without
+      // throwOnRequestTimeout and would cut a slow but moving transfer: not used.
+      requestHandler: { connectionTimeout: Math.min(10_000, idleMs), socketTimeout: idleMs },
       ...overrides,
     };
     if (this.endpoint) config.endpoint = this.endpoint;
@@ -97,7 +106,7 @@ export class S3Store implements ArtifactStore {
   }
 
   private fail(e: unknown, action: string): ModelgateError {
-    return s3Error(e, action, this.location.bucket, this.endpoint);
+    return s3Error(e, action, this.location.bucket, this.endpoint, this.timeoutSeconds);
   }
 
   private async send<T>(action: string, op: () => Promise<T>): Promise<T> {
@@ -331,7 +340,12 @@ export class S3Store implements ArtifactStore {
   async read(key: string): Promise<Readable> {
     try {
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }));
-      return r.Body as Readable;
+      // A body that stalls mid-stream fails with the same typed stall error as a request.
+      const body = r.Body as Readable;
+      const out = new PassThrough({ highWaterMark: 1 << 20 });
+      body.on('error', (e) => out.destroy(this.fail(e, `reading ${key}`)));
+      out.on('close', () => body.destroy());
+      return body.pipe(out);
     } catch (e) {
       if ((e as Error).name === 'NoSuchKey') {
         throw new ModelgateError('E_ARTIFACT_MISSING', `${this.location.uri}/${key} does not exist`, ExitCode.content);
@@ -359,13 +373,16 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_A
  * Turns an SDK error into a sentence that says which outside failure it was. The SDK's own
  * message is never shown (requests carry credentials); only names, codes and HTTP statuses.
  */
-function s3Error(e: unknown, action: string, bucket: string, endpoint: string | undefined): ModelgateError {
+export function s3Error(e: unknown, action: string, bucket: string, endpoint: string | undefined, timeoutSeconds?: number): ModelgateError {
   if (e instanceof ModelgateError) return e;
   const err = e as Error & { code?: string; $metadata?: { httpStatusCode?: number }; cause?: { code?: string } };
   const name = err?.name ?? 'Error';
   const status = statusOf(e);
   const where = endpoint ? redactUrl(endpoint) : 'AWS S3';
   const code = err?.code ?? err?.cause?.code;
+  if (timeoutSeconds !== undefined && status === undefined && (name === 'TimeoutError' || /timed out after .* inactivity/.test(err?.message ?? ''))) {
+    return stallError(`S3 at ${where}`, action, timeoutSeconds, { bucket });
+  }
   if (name === 'CredentialsProviderError') {
     return new ModelgateError('E_S3_CREDENTIALS', `no AWS credentials found while ${action} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a web identity)`, ExitCode.service);
   }
