@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
@@ -19,7 +19,7 @@ import { hashFile, detectFormat, directoryDigest } from '../store/digest.js';
 import { putArtifact, describeSource, type StoredArtifact } from '../store/put.js';
 import { createProgress } from '../store/progress.js';
 import { openStore } from '../store/store.js';
-import { artifactUri, contentKey, parseStoreUri } from '../store/layout.js';
+import { artifactUri, assertRelativePath, contentKey, parseStoreUri } from '../store/layout.js';
 import type { GitRepo } from '../git/repo.js';
 
 const USAGE =
@@ -85,6 +85,28 @@ export const run: Command = async (ctx) => {
   const format: ArtifactFormat = (values.format as ArtifactFormat | undefined) ??
     detectFormat(source.kind === 'file' ? [source.name] : source.files.map((f) => f.path), source.kind === 'directory');
 
+  // Check first (SPEC v2 §4): the manifest this run will write is built and validated with a
+  // placeholder digest (same length as the real one) before any byte is read or sent, and so is
+  // the local repository the commit lands in; every refusal of input comes before the upload.
+  const createdBy = (await repo.identity())?.name;
+  const draftFor = (artifact: Artifact): VersionDraft => ({
+    model,
+    stage,
+    createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    createdBy: createdBy ?? ctx.env.USER ?? ctx.env.USERNAME ?? 'unknown',
+    ...(values.description ? { description: values.description } : {}),
+    artifact,
+    format,
+    ...(framework ? { framework } : {}),
+    ...(Object.keys(metrics).length ? { metrics } : {}),
+    ...(Object.keys(parameters).length ? { parameters } : {}),
+    ...(Object.keys(lineage).length ? { lineage } : {}),
+  });
+  const prefix = await registryPrefix(repo);
+  const at = (commit: string | undefined) => (commit ? new GitTreeSource(repo, commit, prefix) : undefined);
+  await planRegistration(at(await repo.resolve('HEAD')), draftFor(placeholderArtifact(config.storage.uri, model, source)));
+  if (!values['dry-run']) await checkRepository(repo, { identity: createdBy !== undefined, remote: Boolean(values.push || values.pr) });
+
   const progress = createProgress(ctx, `uploading ${positionals[1]}`, source.size);
   let artifact: StoredArtifact;
   if (values['dry-run']) {
@@ -101,23 +123,9 @@ export const run: Command = async (ctx) => {
   }
   progress.done();
 
-  const draft: VersionDraft = {
-    model,
-    stage,
-    createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    createdBy: (await repo.identity())?.name ?? ctx.env.USER ?? ctx.env.USERNAME ?? 'unknown',
-    ...(values.description ? { description: values.description } : {}),
-    artifact: { uri: artifact.uri, sha256: artifact.sha256, size: artifact.size, ...(artifact.files ? { files: artifact.files } : {}) },
-    format,
-    ...(framework ? { framework } : {}),
-    ...(Object.keys(metrics).length ? { metrics } : {}),
-    ...(Object.keys(parameters).length ? { parameters } : {}),
-    ...(Object.keys(lineage).length ? { lineage } : {}),
-  };
+  const draft = draftFor({ uri: artifact.uri, sha256: artifact.sha256, size: artifact.size, ...(artifact.files ? { files: artifact.files } : {}) });
 
   // Outside git (possible with --dry-run) the prefix is ''.
-  const prefix = await registryPrefix(repo);
-  const at = (commit: string | undefined) => (commit ? new GitTreeSource(repo, commit, prefix) : undefined);
   const inRepo = (files: Record<string, string>) => Object.fromEntries(Object.entries(files).map(([p, text]) => [prefix ? `${prefix}/${p}` : p, text]));
   const message = (version: number) => `register ${model}@${version}\n\nartifact ${artifact.uri}\nsha256 ${artifact.sha256}\n`;
   const registered = (version: number, landed: { commit?: string; pushed: boolean }) => ({
@@ -255,6 +263,32 @@ async function knownArtifacts(snapshot: RegistrySnapshot, model: string, size: n
     if (v?.artifact.size === size) out.push(v.artifact);
   }
   return out;
+}
+
+const PLACEHOLDER_SHA256 = '0'.repeat(64);
+
+/** The artifact section the manifest will hold, with a placeholder digest: for checking before the upload. */
+function placeholderArtifact(storeUri: string, model: string, source: Awaited<ReturnType<typeof describeSource>>): Artifact {
+  const location = parseStoreUri(storeUri);
+  if (source.kind === 'file') return { uri: artifactUri(location, contentKey(model, PLACEHOLDER_SHA256, source.name)), sha256: PLACEHOLDER_SHA256, size: source.size };
+  const files = source.files.map((f) => ({ path: assertRelativePath(f.path), sha256: PLACEHOLDER_SHA256, size: f.size }));
+  return { uri: artifactUri(location, contentKey(model, PLACEHOLDER_SHA256, '')), sha256: PLACEHOLDER_SHA256, size: source.size, files };
+}
+
+/**
+ * What would make the commit fail after the upload, checked before it: a lock left by a crashed
+ * git (`index.lock`, refused by the fast-forward of the checkout), no committer identity, and
+ * with --push/--pr a remote that does not answer.
+ */
+async function checkRepository(repo: GitRepo, want: { identity: boolean; remote: boolean }): Promise<void> {
+  const lock = (await repo.run(['rev-parse', '--git-path', 'index.lock'], { okCodes: [128] })).stdout.trim();
+  if (lock && existsSync(resolve(repo.dir, lock))) {
+    throw new ModelgateError('E_GIT_LOCKED', `${lock} exists: another git process is running, or one crashed; remove the file if none is running`, ExitCode.content, { path: lock });
+  }
+  if (!want.identity) {
+    throw new ModelgateError('E_GIT_IDENTITY', 'git has no committer identity: set user.name and user.email (or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL)', ExitCode.content);
+  }
+  if (want.remote) await repo.run(['ls-remote', '--heads', 'origin', 'refs/heads/main']);
 }
 
 /** --dry-run: the digest and the URI the artifact would get, without writing to the store. */

@@ -5,7 +5,7 @@ import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import type { Artifact, ArtifactFile } from '../manifest/types.js';
 import { directoryDigest, hashFile, walkDirectory, type LocalFile } from './digest.js';
 import { hashObject } from './fetch.js';
-import { artifactUri, assertArtifactName, contentKey } from './layout.js';
+import { artifactUri, assertArtifactName, contentKey, encodeSegment } from './layout.js';
 import type { ArtifactStore, StagedUpload } from './store.js';
 
 /** An artifact after upload: what the manifest's `artifact` section records. */
@@ -105,7 +105,7 @@ async function reuseKnown(
   known: readonly Artifact[],
 ): Promise<StoredArtifact | undefined> {
   if (source.kind === 'file') {
-    const candidates = known.filter((a) => !a.files && a.size === source.size && a.uri.endsWith(`/${source.name}`));
+    const candidates = known.filter((a) => !a.files && a.size === source.size && (a.uri.endsWith(`/${encodeSegment(source.name)}`) || a.uri.endsWith(`/${source.name}`)));
     if (candidates.length === 0) return undefined;
     const { sha256, size } = await hashFile(localPath);
     if (size !== source.size || !candidates.some((a) => a.sha256 === sha256)) return undefined;
