@@ -140,3 +140,18 @@ describe('MODELGATE_IO_TIMEOUT bounds every outside call', () => {
     }
   }, 30_000);
 });
+
+describe('multipart geometry', () => {
+  it('the part size grows with the object so that any S3 object fits in 10,000 parts', async () => {
+    const { partSizeFor, PART_SIZE, MAX_PARTS } = await import('../src/store/s3-store.js');
+    expect(partSizeFor(1)).toBe(PART_SIZE);
+    expect(partSizeFor(100 * 1024 ** 3)).toBe(PART_SIZE);
+    for (const size of [157 * 1024 ** 3, 1024 ** 4, 48.8 * 1024 ** 4, 5 * 1024 ** 4]) {
+      const part = partSizeFor(size);
+      expect(Math.ceil(size / part)).toBeLessThanOrEqual(MAX_PARTS);
+      expect(part % 2 ** 20).toBe(0);
+      expect(part).toBeLessThanOrEqual(5 * 1024 ** 3);
+    }
+    expect(partSizeFor(1024 ** 4)).toBeGreaterThan(PART_SIZE);
+  });
+});

@@ -30,6 +30,18 @@ import type { ArtifactStore, CommitOutcome, StagedUpload, StageOptions, StorageC
  * QUEUE_SIZE + 1 buffers of PART_SIZE allocated once: memory is bounded whatever the file size.
  */
 export const PART_SIZE = 16 * 1024 * 1024;
+/** S3's limits: at most 10,000 parts per upload, each at most 5 GiB. */
+export const MAX_PARTS = 10_000;
+const MAX_PART_SIZE = 5 * 1024 ** 3;
+
+/**
+ * The part size for an object of `size` bytes: PART_SIZE, grown in whole MiB just enough that
+ * the object fits in MAX_PARTS parts (any object S3 accepts, up to 48.8 TiB, fits).
+ */
+export function partSizeFor(size: number): number {
+  const needed = Math.ceil(size / MAX_PARTS / 2 ** 20) * 2 ** 20;
+  return Math.min(MAX_PART_SIZE, Math.max(PART_SIZE, needed));
+}
 const QUEUE_SIZE = 4;
 /** Objects up to this size are copied with one CopyObject; bigger ones by ranges in parallel. */
 const SINGLE_COPY = 32 * 1024 * 1024;
@@ -207,9 +219,11 @@ export class S3Store implements ArtifactStore {
     let read: { sha256: string; size: number };
     const file = await open(localFile, 'r');
     try {
-      const buffers = Array.from({ length: QUEUE_SIZE + 1 }, () => Buffer.allocUnsafe(PART_SIZE));
+      const partSize = partSizeFor((await file.stat()).size);
+      const buffers = Array.from({ length: QUEUE_SIZE + 1 }, () => Buffer.allocUnsafe(partSize));
       read = await readHashing(file, buffers, async (chunk, offset) => {
-        const PartNumber = offset / PART_SIZE + 1;
+        const PartNumber = offset / partSize + 1;
+        if (PartNumber > MAX_PARTS) throw new ModelgateError('E_SOURCE_CHANGED', `${localFile} grew while it was being read`, ExitCode.content);
         const r = await this.client.send(new UploadPartCommand({ Bucket, Key: staging, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
         parts.push({ PartNumber, ETag: r.ETag! });
       }, { onBytes: options.onBytes, inFlight: QUEUE_SIZE });
