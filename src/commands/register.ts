@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
@@ -113,11 +114,23 @@ export const run: Command = async (ctx) => {
     artifact = await hashOnly(config.storage.uri, model, localPath, source, (n) => progress.add(n));
   } else {
     const store = await openStore(config.storage, ctx.env);
+    // Ctrl-C or SIGTERM during the upload: abort the multipart uploads, remove the staging data,
+    // then exit 130 / 143 (SPEC v2 §5). What a kill -9 leaves is for `gc`.
+    const uploadId = randomUUID();
+    const onSignal = (signal: NodeJS.Signals) => {
+      const done = () => process.exit(signal === 'SIGINT' ? 130 : 143);
+      setTimeout(done, 10_000).unref();
+      store.abandon(model, uploadId).then(done, done);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     try {
       await store.preflight();
       const known = await knownArtifacts(snapshot, model, source.size);
-      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known });
+      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known, uploadId });
     } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
       store.close();
     }
   }

@@ -27,6 +27,8 @@ export interface PutOptions {
    * if the digest matches and the store still holds those bytes, nothing is uploaded at all.
    */
   known?: readonly Artifact[];
+  /** Names this registration's staging area (so a signal handler can remove it); random by default. */
+  uploadId?: string;
 }
 
 /** What a local path holds: one file or a folder, with the total bytes (for progress). */
@@ -56,7 +58,7 @@ export async function putArtifact(store: ArtifactStore, model: string, localPath
     options.onBytes?.(reused.size);
     return reused;
   }
-  const uploadId = randomUUID();
+  const uploadId = options.uploadId ?? randomUUID();
   const staged: Array<{ path: string; upload: StagedUpload }> = [];
   try {
     if (source.kind === 'file') {

@@ -10,6 +10,8 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -77,6 +79,31 @@ export class S3Store implements ArtifactStore {
   private conditionalCompletes = true;
   /** Bytes of staged small files held in memory until their commit or discard. */
   private held = 0;
+  /** Multipart uploads in progress (key, UploadId), aborted by `abandon`. */
+  private readonly open = new Map<string, string>();
+  private abandoned = false;
+
+  /** Starts a multipart upload that `abandon` can find and abort. */
+  private async createUpload(Key: string, Metadata?: Record<string, string>): Promise<string> {
+    if (this.abandoned) throw new ModelgateError('E_CANCELLED', 'the registration was cancelled', ExitCode.service);
+    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.location.bucket, Key, ...(Metadata ? { Metadata } : {}) }));
+    this.open.set(UploadId!, Key);
+    return UploadId!;
+  }
+
+  async abandon(model: string, uploadId: string): Promise<void> {
+    this.abandoned = true;
+    const Bucket = this.location.bucket;
+    const aborts = [...this.open].map(([UploadId, Key]) => this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => {}));
+    await Promise.all(aborts);
+    // Staging objects of this registration (small files spilled, completed large ones).
+    const Prefix = this.key(`${model}/.uploads/${uploadId}/`);
+    const listed = await this.client.send(new ListObjectsV2Command({ Bucket, Prefix })).catch(() => undefined);
+    await Promise.all((listed?.Contents ?? []).map((o) => this.client.send(new DeleteObjectCommand({ Bucket, Key: o.Key! })).catch(() => {})));
+    // An upload created while we listed is found by its prefix.
+    const uploads = await this.client.send(new ListMultipartUploadsCommand({ Bucket, Prefix })).catch(() => undefined);
+    await Promise.all((uploads?.Uploads ?? []).map((u) => this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: u.Key!, UploadId: u.UploadId! })).catch(() => {})));
+  }
 
   constructor(
     readonly location: Extract<StoreLocation, { scheme: 's3' }>,
@@ -214,7 +241,7 @@ export class S3Store implements ArtifactStore {
   private async multipart(localFile: string, options: StageOptions): Promise<StagedUpload> {
     const Bucket = this.location.bucket;
     const staging = this.key(stagingKey(options.model, options.uploadId, options.path));
-    const { UploadId } = await this.send(`starting the upload of ${options.path}`, () => this.client.send(new CreateMultipartUploadCommand({ Bucket, Key: staging })));
+    const UploadId = await this.send(`starting the upload of ${options.path}`, () => this.createUpload(staging));
     const parts: Array<{ PartNumber: number; ETag: string }> = [];
     let read: { sha256: string; size: number };
     const file = await open(localFile, 'r');
@@ -229,7 +256,9 @@ export class S3Store implements ArtifactStore {
       }, { onBytes: options.onBytes, inFlight: QUEUE_SIZE });
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
       await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key: staging, UploadId, MultipartUpload: { Parts: parts } }));
+      this.open.delete(UploadId);
     } catch (e) {
+      this.open.delete(UploadId);
       await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: staging, UploadId })).catch(() => {});
       await this.client.send(new DeleteObjectCommand({ Bucket, Key: staging })).catch(() => {});
       throw this.fail(e, `uploading ${options.path}`);
@@ -272,7 +301,7 @@ export class S3Store implements ArtifactStore {
     }
     // One CopyObject is one sequential stream on the server (Swift rewrites every byte through
     // one proxy worker); ranges copied in parallel use all of its workers.
-    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key: to, Metadata: { sha256 } }));
+    const UploadId = await this.createUpload(to, { sha256 });
     let completed = false;
     try {
       const partSize = Math.min(MAX_COPY_PART, Math.max(MIN_COPY_PART, Math.ceil(size / COPY_PARTS / 2 ** 20) * 2 ** 20));
@@ -318,6 +347,7 @@ export class S3Store implements ArtifactStore {
       completed = true;
       return 'created';
     } finally {
+      this.open.delete(UploadId);
       if (!completed) await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: to, UploadId })).catch(() => {});
     }
   }

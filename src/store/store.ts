@@ -51,6 +51,11 @@ export interface ArtifactStore {
   read(key: string): Promise<Readable>;
   /** A URL anyone can GET for `seconds`; exit 2 for stores that cannot presign. */
   presignGet(key: string, seconds: number): Promise<string>;
+  /**
+   * A cancelled registration (SIGINT, SIGTERM): refuses new uploads, aborts the multipart
+   * uploads this store started and removes the staging data of `uploadId`. Best effort, bounded.
+   */
+  abandon(model: string, uploadId: string): Promise<void>;
   close(): void;
 }
 
