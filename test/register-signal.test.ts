@@ -52,6 +52,7 @@ describe('register cancelled by a signal on S3', () => {
         } else {
           expect(exit).toBe(-1);
           expect((await uploads()).length + (await objects()).length).toBeGreaterThan(0);
+          await new Promise((r) => setTimeout(r, 1100));
           const gc = await cli(reg, ['gc', '--older-than', '0s'], { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey });
           expect(gc.code, gc.stderr).toBe(0);
           expect(await uploads()).toEqual([]);

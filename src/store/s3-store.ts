@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -190,6 +190,72 @@ export class S3Store implements ArtifactStore {
     return { ...staged, discard: async () => release() };
   }
 
+  async putFile(localFile: string, key: string, expected: { sha256: string; size: number }, onBytes?: (n: number) => void): Promise<CommitOutcome> {
+    const existing = await this.compareExisting(key, expected.sha256, expected.size);
+    if (existing) {
+      onBytes?.(expected.size);
+      return existing;
+    }
+    const changed = () => new ModelgateError('E_SOURCE_CHANGED', `${localFile} changed while it was being registered (sha256 differs between reads)`, ExitCode.content);
+    if (expected.size <= PART_SIZE) {
+      const file = await open(localFile, 'r');
+      let body: Buffer;
+      try {
+        body = Buffer.allocUnsafe(expected.size + 1);
+        const { bytesRead } = await file.read(body, 0, body.length, 0);
+        body = body.subarray(0, bytesRead);
+      } finally {
+        await file.close();
+      }
+      if (body.length !== expected.size || (await hashStream(Readable.from([body]))).sha256 !== expected.sha256) throw changed();
+      onBytes?.(body.length);
+      return this.inMemory(body, expected.sha256).commit(key);
+    }
+    const Bucket = this.location.bucket;
+    const to = this.key(key);
+    const name = key.replace(/^.*?\/sha256\/[0-9a-f]{64}\//, '');
+    const UploadId = await this.send(`starting the upload of ${name}`, () => this.createUpload(to, { sha256: expected.sha256 }));
+    let completed = false;
+    const file = await open(localFile, 'r');
+    try {
+      const partSize = partSizeFor(expected.size);
+      const buffers = Array.from({ length: QUEUE_SIZE + 1 }, () => Buffer.allocUnsafe(partSize));
+      const parts: Array<{ PartNumber: number; ETag: string }> = [];
+      const read = await this.send(`uploading ${name}`, () => readHashing(file, buffers, async (chunk, offset) => {
+        const PartNumber = offset / partSize + 1;
+        if (PartNumber > MAX_PARTS) throw changed();
+        const r = await this.client.send(new UploadPartCommand({ Bucket, Key: to, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
+        parts.push({ PartNumber, ETag: r.ETag! });
+      }, { onBytes, inFlight: QUEUE_SIZE }));
+      if (read.sha256 !== expected.sha256 || read.size !== expected.size) throw changed();
+      parts.sort((a, b) => a.PartNumber - b.PartNumber);
+      const complete = (conditional: boolean) => this.client.send(new CompleteMultipartUploadCommand({
+        Bucket, Key: to, UploadId, MultipartUpload: { Parts: parts }, ...(conditional ? { IfNoneMatch: '*' } : {}),
+      }));
+      const conditional = this.conditionalCompletes;
+      try {
+        await complete(conditional);
+      } catch (e) {
+        const status = statusOf(e);
+        if (status === 412 || status === 409) {
+          const after = await this.compareExisting(key, expected.sha256, expected.size);
+          if (after) return after;
+        }
+        if (status !== 501 || !conditional) throw this.fail(e, `completing the upload of ${name}`);
+        this.conditionalCompletes = false;
+        const after = await this.compareExisting(key, expected.sha256, expected.size);
+        if (after) return after;
+        await this.send(`completing the upload of ${name}`, () => complete(false));
+      }
+      completed = true;
+      return 'created';
+    } finally {
+      this.open.delete(UploadId);
+      await file.close();
+      if (!completed) await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: to, UploadId })).catch(() => {});
+    }
+  }
+
   /** A small file written to its staging key, to be copied to its content key by `commit`. */
   private async spill(body: Buffer, sha256: string, options: StageOptions): Promise<StagedUpload> {
     const staging = this.key(stagingKey(options.model, options.uploadId, options.path));
@@ -204,6 +270,7 @@ export class S3Store implements ArtifactStore {
       commit: async (key) => {
         const existing = await this.compareExisting(key, sha256, bytes.length);
         if (existing) return existing;
+        const conditional = this.conditionalWrites;
         try {
           await this.client.send(new PutObjectCommand({
             Bucket: this.location.bucket,
@@ -211,12 +278,13 @@ export class S3Store implements ArtifactStore {
             Body: bytes,
             ContentLength: bytes.length,
             Metadata: { sha256 },
-            ...(this.conditionalWrites ? { IfNoneMatch: '*' } : {}),
+            ...(conditional ? { IfNoneMatch: '*' } : {}),
           }));
           return 'created';
         } catch (e) {
           const status = statusOf(e);
-          if (status === 501 && this.conditionalWrites) {
+          // Parallel writes may all learn it at once: each retries without the condition.
+          if (status === 501 && conditional) {
             this.conditionalWrites = false;
             return (await this.compareExisting(key, sha256, bytes.length)) ?? this.inMemory(bytes, sha256).commit(key);
           }

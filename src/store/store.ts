@@ -45,6 +45,12 @@ export interface ArtifactStore {
   preflight(): Promise<void>;
   /** Reads a local file once, hashing it while it is written to a staging place. */
   stage(localFile: string, options: StageOptions): Promise<StagedUpload>;
+  /**
+   * Stores that can write a key straight from a file that may be read twice (hash first, then
+   * upload): the bytes go to `key` once, no staging and no server-side copy. The second read is
+   * hashed too; a file that changed in between fails with E_SOURCE_CHANGED and nothing is written.
+   */
+  putFile?(localFile: string, key: string, expected: { sha256: string; size: number }, onBytes?: (n: number) => void): Promise<CommitOutcome>;
   /** Size (and recorded digest) of the object at `key`, or undefined when there is none. */
   stat(key: string): Promise<StoredObject | undefined>;
   /** The object's bytes; E_ARTIFACT_MISSING (exit 1) when absent. */
