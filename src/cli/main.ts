@@ -24,6 +24,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   pull: { usage: 'pull <ref> -o <path>', summary: 'download and verify an artifact', load: () => import('../commands/pull.js') },
   verify: { usage: 'verify [ref…] [--full]', summary: 'check artifacts in the store', load: () => import('../commands/verify.js') },
   check: { usage: 'check --base <rev> --head <rev> [--no-approvals]', summary: 'run the promotion gate locally', load: () => import('../commands/check.js') },
+  gc: { usage: 'gc [--dry-run] [--older-than <duration>] [--unreferenced]', summary: 'remove what failed uploads left in the store', load: () => import('../commands/gc.js') },
   sync: { usage: 'sync [--check] [--push] [--dry-run]', summary: 'write the deploy pins for every environment', load: () => import('../commands/sync.js') },
 };
 

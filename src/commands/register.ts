@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
@@ -21,7 +22,8 @@ import { hashFile, detectFormat, directoryDigest } from '../store/digest.js';
 import { putArtifact, describeSource, type StoredArtifact } from '../store/put.js';
 import { createProgress } from '../store/progress.js';
 import { openStore } from '../store/store.js';
-import { artifactUri, contentKey, parseStoreUri } from '../store/layout.js';
+import { artifactUri, assertRelativePath, contentKey, parseStoreUri } from '../store/layout.js';
+import type { GitRepo } from '../git/repo.js';
 
 const USAGE =
   'register <model> <file-or-dir> [--metrics f.json | --metric k=v…] [--params f.json | --param k=v…] [--stage None|Staging] ' +
@@ -86,39 +88,58 @@ export const run: Command = async (ctx) => {
   const format: ArtifactFormat = (values.format as ArtifactFormat | undefined) ??
     detectFormat(source.kind === 'file' ? [source.name] : source.files.map((f) => f.path), source.kind === 'directory');
 
+  // Check first (SPEC v2 §4): the manifest this run will write is built and validated with a
+  // placeholder digest (same length as the real one) before any byte is read or sent, and so is
+  // the local repository the commit lands in; every refusal of input comes before the upload.
+  const createdBy = (await repo.identity())?.name;
+  const draftFor = (artifact: Artifact): VersionDraft => ({
+    model,
+    stage,
+    createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    // The registrant, whoever the commit is made as (a CI runner has no git identity).
+    createdBy: createdBy ?? ctx.env.GITHUB_ACTOR ?? ctx.env.USER ?? ctx.env.USERNAME ?? 'unknown',
+    ...(values.description ? { description: values.description } : {}),
+    artifact,
+    format,
+    ...(framework ? { framework } : {}),
+    ...(Object.keys(metrics).length ? { metrics } : {}),
+    ...(Object.keys(parameters).length ? { parameters } : {}),
+    ...(Object.keys(lineage).length ? { lineage } : {}),
+  });
+  const prefix = await registryPrefix(repo);
+  const at = (commit: string | undefined) => (commit ? new GitTreeSource(repo, commit, prefix) : undefined);
+  await planRegistration(at(await repo.resolve('HEAD')), draftFor(placeholderArtifact(config.storage.uri, model, source)));
+  if (!values['dry-run']) await checkRepository(repo, { remote: Boolean(values.push || values.pr) });
+
   const progress = createProgress(ctx, `uploading ${positionals[1]}`, source.size);
   let artifact: StoredArtifact;
   if (values['dry-run']) {
     artifact = await hashOnly(config.storage.uri, model, localPath, source, (n) => progress.add(n));
   } else {
     const store = await openStore(config.storage, ctx.env);
+    // Ctrl-C or SIGTERM during the upload: abort the multipart uploads, remove the staging data,
+    // then exit 130 / 143 (SPEC v2 §5). What a kill -9 leaves is for `gc`.
+    const uploadId = randomUUID();
+    const onSignal = (signal: NodeJS.Signals) => {
+      const done = () => process.exit(signal === 'SIGINT' ? 130 : 143);
+      setTimeout(done, 10_000).unref();
+      store.abandon(model, uploadId).then(done, done);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     try {
       await store.preflight();
       const known = await knownArtifacts(snapshot, model, source.size);
-      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known });
+      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known, uploadId });
     } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
       store.close();
     }
   }
   progress.done();
 
-  const draft: VersionDraft = {
-    model,
-    stage,
-    createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    // The registrant, whoever the commit is made as (a CI runner has no git identity).
-    createdBy: (await repo.identity())?.name ?? ctx.env.GITHUB_ACTOR ?? ctx.env.USER ?? ctx.env.USERNAME ?? 'unknown',
-    ...(values.description ? { description: values.description } : {}),
-    artifact: { uri: artifact.uri, sha256: artifact.sha256, size: artifact.size, ...(artifact.files ? { files: artifact.files } : {}) },
-    format,
-    ...(framework ? { framework } : {}),
-    ...(Object.keys(metrics).length ? { metrics } : {}),
-    ...(Object.keys(parameters).length ? { parameters } : {}),
-    ...(Object.keys(lineage).length ? { lineage } : {}),
-  };
-
-  // Outside git (possible with --dry-run) the prefix is ''.
-  const prefix = await registryPrefix(repo);
+  const draft = draftFor({ uri: artifact.uri, sha256: artifact.sha256, size: artifact.size, ...(artifact.files ? { files: artifact.files } : {}) });
   const mode = modeOf(values);
   const message = (version: number) => `register ${model}@${version}\n\nartifact ${artifact.uri}\nsha256 ${artifact.sha256}\n`;
   // One planner for every mode: the next number past main and past open registration branches.
@@ -233,6 +254,30 @@ async function knownArtifacts(snapshot: RegistrySnapshot, model: string, size: n
     if (v?.artifact.size === size) out.push(v.artifact);
   }
   return out;
+}
+
+const PLACEHOLDER_SHA256 = '0'.repeat(64);
+
+/** The artifact section the manifest will hold, with a placeholder digest: for checking before the upload. */
+function placeholderArtifact(storeUri: string, model: string, source: Awaited<ReturnType<typeof describeSource>>): Artifact {
+  const location = parseStoreUri(storeUri);
+  if (source.kind === 'file') return { uri: artifactUri(location, contentKey(model, PLACEHOLDER_SHA256, source.name)), sha256: PLACEHOLDER_SHA256, size: source.size };
+  const files = source.files.map((f) => ({ path: assertRelativePath(f.path), sha256: PLACEHOLDER_SHA256, size: f.size }));
+  return { uri: artifactUri(location, contentKey(model, PLACEHOLDER_SHA256, '')), sha256: PLACEHOLDER_SHA256, size: source.size, files };
+}
+
+/**
+ * What would make the commit fail after the upload, checked before it: a lock left by a crashed
+ * git (`index.lock`, refused by the fast-forward of the checkout), no committer identity, and
+ * with --push/--pr a remote that does not answer.
+ */
+async function checkRepository(repo: GitRepo, want: { remote: boolean }): Promise<void> {
+  const lock = (await repo.run(['rev-parse', '--git-path', 'index.lock'], { okCodes: [128] })).stdout.trim();
+  if (lock && existsSync(resolve(repo.dir, lock))) {
+    throw new ModelgateError('E_GIT_LOCKED', `${lock} exists: another git process is running, or one crashed; remove the file if none is running`, ExitCode.content, { path: lock });
+  }
+  // No identity is no refusal: the commit is made as the CI actor or as modelgate (commitIdentity).
+  if (want.remote) await repo.run(['ls-remote', '--heads', 'origin', 'refs/heads/main']);
 }
 
 /** --dry-run: the digest and the URI the artifact would get, without writing to the store. */

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelgateError, ExitCode, serviceError } from '../errors.js';
+import { ioTimeoutSeconds, stallError } from '../io-timeout.js';
 
 export interface GitRunOptions {
   input?: string | Buffer;
@@ -36,20 +37,38 @@ export class GitRepo {
   constructor(readonly dir: string) {}
 
   run(args: string[], options: GitRunOptions = {}): Promise<GitResult> {
+    const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...options.env };
+    // Network operations are bounded by MODELGATE_IO_TIMEOUT without progress: curl's low-speed
+    // limit ends an HTTP transfer that moves under 1 byte/s for that long, and a timer reset by
+    // any output ends a process (ssh, a stalled helper) that goes silent for that long.
+    const network = REMOTE_OPS.includes(args[0] ?? '');
+    const seconds = ioTimeoutSeconds(env);
+    const argv = network ? ['-c', 'http.lowSpeedLimit=1', '-c', `http.lowSpeedTime=${Math.max(1, Math.ceil(seconds))}`, ...args] : args;
     return new Promise((resolve, reject) => {
-      const child = spawn('git', args, {
-        cwd: this.dir,
-        env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...options.env },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
+      const child = spawn('git', argv, { cwd: this.dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      child.stdout.on('data', (b: Buffer) => out.push(b));
-      child.stderr.on('data', (b: Buffer) => err.push(b));
-      child.on('error', (e) => reject(serviceError('E_GIT', `git could not be started: ${e.message}`, e)));
+      let stalled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        if (!network) return;
+        clearTimeout(timer);
+        // The process timer allows curl's own bound to fire first and be reported.
+        timer = setTimeout(() => {
+          stalled = true;
+          child.kill('SIGKILL');
+        }, seconds * 1000 + 2000);
+      };
+      arm();
+      child.stdout.on('data', (b: Buffer) => (out.push(b), arm()));
+      child.stderr.on('data', (b: Buffer) => (err.push(b), arm()));
+      child.on('error', (e) => (clearTimeout(timer), reject(serviceError('E_GIT', `git could not be started: ${e.message}`, e))));
       child.on('close', (code) => {
+        clearTimeout(timer);
         const result = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code: code ?? -1 };
-        if (code === 0 || options.okCodes?.includes(result.code)) resolve(result);
+        if (stalled || (network && code !== 0 && /Operation too slow|Operation timed out|timed out after/i.test(result.stderr))) {
+          reject(stallError('the git remote', `running git ${args[0]}`, seconds, { exitCode: result.code }));
+        } else if (code === 0 || options.okCodes?.includes(result.code)) resolve(result);
         else reject(gitError(args, result));
       });
       child.stdin.on('error', () => {});
@@ -271,8 +290,10 @@ export function redactUrl(text: string): string {
   return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, '$1***@');
 }
 
+const REMOTE_OPS = ['push', 'fetch', 'clone', 'ls-remote', 'pull'];
+
 function gitError(args: string[], result: GitResult): ModelgateError {
-  const remoteOp = ['push', 'fetch', 'clone', 'ls-remote', 'pull'].includes(args[0] ?? '');
+  const remoteOp = REMOTE_OPS.includes(args[0] ?? '');
   const detail = redactUrl(result.stderr.trim().split('\n').filter(Boolean).slice(-3).join('; '));
   return new ModelgateError(
     remoteOp ? 'E_GIT_REMOTE' : 'E_GIT',

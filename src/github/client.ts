@@ -1,5 +1,6 @@
 import { Octokit } from '@octokit/rest';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { ioTimeoutMs } from '../io-timeout.js';
 
 export interface GitHubConnection {
   octokit: Octokit;
@@ -20,7 +21,7 @@ export function parseRepository(text: string | undefined): { owner: string; repo
  */
 export function createOctokit(opts: { token: string | undefined; baseUrl?: string; timeoutMs?: number; userAgent?: string }): Octokit {
   if (!opts.token) throw usageError('no GitHub token: set GITHUB_TOKEN (or GH_TOKEN), or the action input github-token');
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const timeoutMs = opts.timeoutMs ?? ioTimeoutMs();
   return new Octokit({
     auth: opts.token,
     baseUrl: (opts.baseUrl || 'https://api.github.com').replace(/\/+$/, ''),

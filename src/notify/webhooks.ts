@@ -1,4 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
+import { ioTimeoutMs } from '../io-timeout.js';
 import type { PinChange } from '../deploy/plan.js';
 import type { WebhookConfig } from '../manifest/types.js';
 
@@ -123,7 +124,7 @@ async function deliverOne(hook: WebhookConfig, index: number, event: PinEvent, o
     }
     let wait: number | undefined;
     try {
-      const res = await doFetch(hook.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000), redirect: 'manual' });
+      const res = await doFetch(hook.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(opts.timeoutMs ?? ioTimeoutMs(opts.env ?? process.env)), redirect: 'manual' });
       await res.arrayBuffer().catch(() => undefined);
       report.status = res.status;
       if (res.status >= 200 && res.status < 300) return { ...report, ok: true, error: undefined } as DeliveryReport;

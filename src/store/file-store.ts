@@ -27,7 +27,15 @@ export class FileStore implements ArtifactStore {
     }
   }
 
+  async abandon(model: string, uploadId: string): Promise<void> {
+    this.abandoned = true;
+    await rm(join(this.location.root, model, '.uploads', uploadId), { recursive: true, force: true });
+  }
+
+  private abandoned = false;
+
   async stage(localFile: string, options: StageOptions): Promise<StagedUpload> {
+    if (this.abandoned) throw new ModelgateError('E_CANCELLED', 'the registration was cancelled', ExitCode.service);
     const staging = this.file(stagingKey(options.model, options.uploadId, options.path));
     await mkdir(dirname(staging), { recursive: true });
     let read: { sha256: string; size: number };

@@ -65,7 +65,23 @@ export function stagingKey(model: string, uploadId: string, path: string): strin
 
 /** The artifact URI recorded in a manifest: `<store uri>/<key>`. */
 export function artifactUri(store: StoreLocation, key: string): string {
-  return `${store.uri}/${key}`;
+  return `${store.uri}/${key.split('/').map(encodeSegment).join('/')}`;
+}
+
+/**
+ * One key segment as it appears in a URI: percent-encoded UTF-8, so spaces, non-ASCII letters
+ * and `#` or `?` (which would end the path) survive a round trip (`modèle final.json` →
+ * `mod%C3%A8le%20final.json`, `model#1.onnx` → `model%231.onnx`).
+ */
+export const encodeSegment = (segment: string): string => encodeURIComponent(segment);
+
+/** The inverse for one segment; a segment that is not valid percent-encoding is taken as written. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 /**
@@ -75,7 +91,7 @@ export function artifactUri(store: StoreLocation, key: string): string {
 export function keyOfUri(store: StoreLocation, uri: string): string | undefined {
   const base = store.uri + '/';
   if (!uri.startsWith(base)) return undefined;
-  const key = uri.slice(base.length);
-  if (key.split('/').some((s) => s === '..' || s === '.')) return undefined;
-  return key;
+  const segments = uri.slice(base.length).split('/').map(decodeSegment);
+  if (segments.some((s) => s === '..' || s === '.' || s.includes('/'))) return undefined;
+  return segments.join('/');
 }

@@ -5,7 +5,7 @@ import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import type { Artifact, ArtifactFile } from '../manifest/types.js';
 import { directoryDigest, hashFile, walkDirectory, type LocalFile } from './digest.js';
 import { hashObject } from './fetch.js';
-import { artifactUri, assertArtifactName, contentKey } from './layout.js';
+import { artifactUri, assertArtifactName, contentKey, encodeSegment } from './layout.js';
 import type { ArtifactStore, StagedUpload } from './store.js';
 
 /** An artifact after upload: what the manifest's `artifact` section records. */
@@ -27,6 +27,8 @@ export interface PutOptions {
    * if the digest matches and the store still holds those bytes, nothing is uploaded at all.
    */
   known?: readonly Artifact[];
+  /** Names this registration's staging area (so a signal handler can remove it); random by default. */
+  uploadId?: string;
 }
 
 /** What a local path holds: one file or a folder, with the total bytes (for progress). */
@@ -56,7 +58,8 @@ export async function putArtifact(store: ArtifactStore, model: string, localPath
     options.onBytes?.(reused.size);
     return reused;
   }
-  const uploadId = randomUUID();
+  if (store.putFile) return putHashFirst(store, model, localPath, source, options);
+  const uploadId = options.uploadId ?? randomUUID();
   const staged: Array<{ path: string; upload: StagedUpload }> = [];
   try {
     if (source.kind === 'file') {
@@ -92,6 +95,66 @@ export async function putArtifact(store: ArtifactStore, model: string, localPath
   }
 }
 
+/** Files hashed (and uploaded) at once in a directory artifact. */
+const PARALLEL_FILES = 8;
+
+/** Runs `fn` over `items`, `limit` at a time, results in order; the first failure rejects after all settled. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (next < items.length && !failed) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, () => worker().catch((e) => {
+    failed = true;
+    throw e;
+  })));
+  const failure = settled.find((s) => s.status === 'rejected');
+  if (failure) throw (failure as PromiseRejectedResult).reason;
+  return out;
+}
+
+/**
+ * SPEC v2 §5 for stores with `putFile`: a regular file is hashed first, then sent once straight
+ * to its content key (no staging, no server-side copy); an object already there is not sent
+ * again. A directory's files are hashed, then uploaded, PARALLEL_FILES at a time.
+ */
+async function putHashFirst(
+  store: ArtifactStore,
+  model: string,
+  localPath: string,
+  source: Awaited<ReturnType<typeof describeSource>>,
+  options: PutOptions,
+): Promise<StoredArtifact> {
+  const putFile = store.putFile!.bind(store);
+  if (source.kind === 'file') {
+    const { sha256, size } = await hashFile(localPath);
+    const key = contentKey(model, sha256, source.name);
+    const outcome = await putFile(localPath, key, { sha256, size }, options.onBytes);
+    await verifyStored(store, key, size);
+    return { uri: artifactUri(store.location, key), sha256, size, reused: outcome === 'reused' };
+  }
+  const files: ArtifactFile[] = await mapLimit(source.files, PARALLEL_FILES, async (f) => ({ path: f.path, ...(await hashFile(f.absolute)) }));
+  const digest = directoryDigest(files);
+  const outcomes = await mapLimit(source.files.map((f, i) => ({ f, i })), PARALLEL_FILES, async ({ f, i }) => {
+    const key = contentKey(model, digest, f.path);
+    const outcome = await putFile(f.absolute, key, { sha256: files[i]!.sha256, size: files[i]!.size }, options.onBytes);
+    await verifyStored(store, key, files[i]!.size);
+    return outcome;
+  });
+  return {
+    uri: artifactUri(store.location, contentKey(model, digest, '')),
+    sha256: digest,
+    size: files.reduce((n, f) => n + f.size, 0),
+    files,
+    reused: outcomes.every((o) => o === 'reused'),
+  };
+}
+
 /**
  * The same bytes registered again: found without uploading. Only a source shaped like a known
  * artifact is hashed up front (an extra read only when name and sizes already coincide, which in
@@ -105,7 +168,7 @@ async function reuseKnown(
   known: readonly Artifact[],
 ): Promise<StoredArtifact | undefined> {
   if (source.kind === 'file') {
-    const candidates = known.filter((a) => !a.files && a.size === source.size && a.uri.endsWith(`/${source.name}`));
+    const candidates = known.filter((a) => !a.files && a.size === source.size && (a.uri.endsWith(`/${encodeSegment(source.name)}`) || a.uri.endsWith(`/${source.name}`)));
     if (candidates.length === 0) return undefined;
     const { sha256, size } = await hashFile(localPath);
     if (size !== source.size || !candidates.some((a) => a.sha256 === sha256)) return undefined;

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -10,6 +10,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -20,6 +21,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { redactUrl } from '../git/repo.js';
+import { ioTimeoutSeconds, stallError } from '../io-timeout.js';
 import { hashStream, HashingStream, readHashing } from './digest.js';
 import { conflict } from './file-store.js';
 import { stagingKey, type StoreLocation } from './layout.js';
@@ -30,6 +32,18 @@ import type { ArtifactStore, CommitOutcome, StagedUpload, StageOptions, StorageC
  * QUEUE_SIZE + 1 buffers of PART_SIZE allocated once: memory is bounded whatever the file size.
  */
 export const PART_SIZE = 16 * 1024 * 1024;
+/** S3's limits: at most 10,000 parts per upload, each at most 5 GiB. */
+export const MAX_PARTS = 10_000;
+const MAX_PART_SIZE = 5 * 1024 ** 3;
+
+/**
+ * The part size for an object of `size` bytes: PART_SIZE, grown in whole MiB just enough that
+ * the object fits in MAX_PARTS parts (any object S3 accepts, up to 48.8 TiB, fits).
+ */
+export function partSizeFor(size: number): number {
+  const needed = Math.ceil(size / MAX_PARTS / 2 ** 20) * 2 ** 20;
+  return Math.min(MAX_PART_SIZE, Math.max(PART_SIZE, needed));
+}
 const QUEUE_SIZE = 4;
 /** Objects up to this size are copied with one CopyObject; bigger ones by ranges in parallel. */
 const SINGLE_COPY = 32 * 1024 * 1024;
@@ -57,12 +71,39 @@ export const MEMORY_BUDGET = 64 * 1024 * 1024;
 export class S3Store implements ArtifactStore {
   readonly client: S3Client;
   private readonly endpoint: string | undefined;
+  /** MODELGATE_IO_TIMEOUT: seconds a request may go without a byte moving. */
+  readonly timeoutSeconds: number;
   /** Swift's s3api answers 501 to conditional writes; remembered so we ask only once. */
   private conditionalWrites = true;
   /** The same for `If-None-Match: *` on CompleteMultipartUpload, which Swift does honour. */
   private conditionalCompletes = true;
   /** Bytes of staged small files held in memory until their commit or discard. */
   private held = 0;
+  /** Multipart uploads in progress (key, UploadId), aborted by `abandon`. */
+  private readonly open = new Map<string, string>();
+  private abandoned = false;
+
+  /** Starts a multipart upload that `abandon` can find and abort. */
+  private async createUpload(Key: string, Metadata?: Record<string, string>): Promise<string> {
+    if (this.abandoned) throw new ModelgateError('E_CANCELLED', 'the registration was cancelled', ExitCode.service);
+    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.location.bucket, Key, ...(Metadata ? { Metadata } : {}) }));
+    this.open.set(UploadId!, Key);
+    return UploadId!;
+  }
+
+  async abandon(model: string, uploadId: string): Promise<void> {
+    this.abandoned = true;
+    const Bucket = this.location.bucket;
+    const aborts = [...this.open].map(([UploadId, Key]) => this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => {}));
+    await Promise.all(aborts);
+    // Staging objects of this registration (small files spilled, completed large ones).
+    const Prefix = this.key(`${model}/.uploads/${uploadId}/`);
+    const listed = await this.client.send(new ListObjectsV2Command({ Bucket, Prefix })).catch(() => undefined);
+    await Promise.all((listed?.Contents ?? []).map((o) => this.client.send(new DeleteObjectCommand({ Bucket, Key: o.Key! })).catch(() => {})));
+    // An upload created while we listed is found by its prefix.
+    const uploads = await this.client.send(new ListMultipartUploadsCommand({ Bucket, Prefix })).catch(() => undefined);
+    await Promise.all((uploads?.Uploads ?? []).map((u) => this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: u.Key!, UploadId: u.UploadId! })).catch(() => {})));
+  }
 
   constructor(
     readonly location: Extract<StoreLocation, { scheme: 's3' }>,
@@ -71,13 +112,19 @@ export class S3Store implements ArtifactStore {
     overrides: Partial<S3ClientConfig> = {},
   ) {
     this.endpoint = env.AWS_ENDPOINT_URL_S3 || storage.endpoint || undefined;
+    this.timeoutSeconds = ioTimeoutSeconds(env);
+    const idleMs = Math.round(this.timeoutSeconds * 1000);
     const config: S3ClientConfig = {
       region: storage.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
       forcePathStyle: storage.forcePathStyle ?? false,
       // Many S3-compatible servers refuse aws-chunked bodies with flexible checksums.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: 10_000, requestTimeout: 300_000 },
+      // socketTimeout is the bound without progress: the socket's idle timer, reset by every
+      // byte either way, rejects the request (or destroys a response body mid-stream). The SDK's
+      // requestTimeout, a whole-request deadline, would only log a warning without
+      // throwOnRequestTimeout and would cut a slow but moving transfer: not used.
+      requestHandler: { connectionTimeout: Math.min(10_000, idleMs), socketTimeout: idleMs },
       ...overrides,
     };
     if (this.endpoint) config.endpoint = this.endpoint;
@@ -98,7 +145,7 @@ export class S3Store implements ArtifactStore {
   }
 
   private fail(e: unknown, action: string): ModelgateError {
-    return s3Error(e, action, this.location.bucket, this.endpoint);
+    return s3Error(e, action, this.location.bucket, this.endpoint, this.timeoutSeconds);
   }
 
   private async send<T>(action: string, op: () => Promise<T>): Promise<T> {
@@ -143,6 +190,72 @@ export class S3Store implements ArtifactStore {
     return { ...staged, discard: async () => release() };
   }
 
+  async putFile(localFile: string, key: string, expected: { sha256: string; size: number }, onBytes?: (n: number) => void): Promise<CommitOutcome> {
+    const existing = await this.compareExisting(key, expected.sha256, expected.size);
+    if (existing) {
+      onBytes?.(expected.size);
+      return existing;
+    }
+    const changed = () => new ModelgateError('E_SOURCE_CHANGED', `${localFile} changed while it was being registered (sha256 differs between reads)`, ExitCode.content);
+    if (expected.size <= PART_SIZE) {
+      const file = await open(localFile, 'r');
+      let body: Buffer;
+      try {
+        body = Buffer.allocUnsafe(expected.size + 1);
+        const { bytesRead } = await file.read(body, 0, body.length, 0);
+        body = body.subarray(0, bytesRead);
+      } finally {
+        await file.close();
+      }
+      if (body.length !== expected.size || (await hashStream(Readable.from([body]))).sha256 !== expected.sha256) throw changed();
+      onBytes?.(body.length);
+      return this.inMemory(body, expected.sha256).commit(key);
+    }
+    const Bucket = this.location.bucket;
+    const to = this.key(key);
+    const name = key.replace(/^.*?\/sha256\/[0-9a-f]{64}\//, '');
+    const UploadId = await this.send(`starting the upload of ${name}`, () => this.createUpload(to, { sha256: expected.sha256 }));
+    let completed = false;
+    const file = await open(localFile, 'r');
+    try {
+      const partSize = partSizeFor(expected.size);
+      const buffers = Array.from({ length: QUEUE_SIZE + 1 }, () => Buffer.allocUnsafe(partSize));
+      const parts: Array<{ PartNumber: number; ETag: string }> = [];
+      const read = await this.send(`uploading ${name}`, () => readHashing(file, buffers, async (chunk, offset) => {
+        const PartNumber = offset / partSize + 1;
+        if (PartNumber > MAX_PARTS) throw changed();
+        const r = await this.client.send(new UploadPartCommand({ Bucket, Key: to, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
+        parts.push({ PartNumber, ETag: r.ETag! });
+      }, { onBytes, inFlight: QUEUE_SIZE }));
+      if (read.sha256 !== expected.sha256 || read.size !== expected.size) throw changed();
+      parts.sort((a, b) => a.PartNumber - b.PartNumber);
+      const complete = (conditional: boolean) => this.client.send(new CompleteMultipartUploadCommand({
+        Bucket, Key: to, UploadId, MultipartUpload: { Parts: parts }, ...(conditional ? { IfNoneMatch: '*' } : {}),
+      }));
+      const conditional = this.conditionalCompletes;
+      try {
+        await complete(conditional);
+      } catch (e) {
+        const status = statusOf(e);
+        if (status === 412 || status === 409) {
+          const after = await this.compareExisting(key, expected.sha256, expected.size);
+          if (after) return after;
+        }
+        if (status !== 501 || !conditional) throw this.fail(e, `completing the upload of ${name}`);
+        this.conditionalCompletes = false;
+        const after = await this.compareExisting(key, expected.sha256, expected.size);
+        if (after) return after;
+        await this.send(`completing the upload of ${name}`, () => complete(false));
+      }
+      completed = true;
+      return 'created';
+    } finally {
+      this.open.delete(UploadId);
+      await file.close();
+      if (!completed) await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: to, UploadId })).catch(() => {});
+    }
+  }
+
   /** A small file written to its staging key, to be copied to its content key by `commit`. */
   private async spill(body: Buffer, sha256: string, options: StageOptions): Promise<StagedUpload> {
     const staging = this.key(stagingKey(options.model, options.uploadId, options.path));
@@ -157,6 +270,7 @@ export class S3Store implements ArtifactStore {
       commit: async (key) => {
         const existing = await this.compareExisting(key, sha256, bytes.length);
         if (existing) return existing;
+        const conditional = this.conditionalWrites;
         try {
           await this.client.send(new PutObjectCommand({
             Bucket: this.location.bucket,
@@ -164,12 +278,13 @@ export class S3Store implements ArtifactStore {
             Body: bytes,
             ContentLength: bytes.length,
             Metadata: { sha256 },
-            ...(this.conditionalWrites ? { IfNoneMatch: '*' } : {}),
+            ...(conditional ? { IfNoneMatch: '*' } : {}),
           }));
           return 'created';
         } catch (e) {
           const status = statusOf(e);
-          if (status === 501 && this.conditionalWrites) {
+          // Parallel writes may all learn it at once: each retries without the condition.
+          if (status === 501 && conditional) {
             this.conditionalWrites = false;
             return (await this.compareExisting(key, sha256, bytes.length)) ?? this.inMemory(bytes, sha256).commit(key);
           }
@@ -194,20 +309,24 @@ export class S3Store implements ArtifactStore {
   private async multipart(localFile: string, options: StageOptions): Promise<StagedUpload> {
     const Bucket = this.location.bucket;
     const staging = this.key(stagingKey(options.model, options.uploadId, options.path));
-    const { UploadId } = await this.send(`starting the upload of ${options.path}`, () => this.client.send(new CreateMultipartUploadCommand({ Bucket, Key: staging })));
+    const UploadId = await this.send(`starting the upload of ${options.path}`, () => this.createUpload(staging));
     const parts: Array<{ PartNumber: number; ETag: string }> = [];
     let read: { sha256: string; size: number };
     const file = await open(localFile, 'r');
     try {
-      const buffers = Array.from({ length: QUEUE_SIZE + 1 }, () => Buffer.allocUnsafe(PART_SIZE));
+      const partSize = partSizeFor((await file.stat()).size);
+      const buffers = Array.from({ length: QUEUE_SIZE + 1 }, () => Buffer.allocUnsafe(partSize));
       read = await readHashing(file, buffers, async (chunk, offset) => {
-        const PartNumber = offset / PART_SIZE + 1;
+        const PartNumber = offset / partSize + 1;
+        if (PartNumber > MAX_PARTS) throw new ModelgateError('E_SOURCE_CHANGED', `${localFile} grew while it was being read`, ExitCode.content);
         const r = await this.client.send(new UploadPartCommand({ Bucket, Key: staging, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
         parts.push({ PartNumber, ETag: r.ETag! });
       }, { onBytes: options.onBytes, inFlight: QUEUE_SIZE });
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
       await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key: staging, UploadId, MultipartUpload: { Parts: parts } }));
+      this.open.delete(UploadId);
     } catch (e) {
+      this.open.delete(UploadId);
       await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: staging, UploadId })).catch(() => {});
       await this.client.send(new DeleteObjectCommand({ Bucket, Key: staging })).catch(() => {});
       throw this.fail(e, `uploading ${options.path}`);
@@ -250,7 +369,7 @@ export class S3Store implements ArtifactStore {
     }
     // One CopyObject is one sequential stream on the server (Swift rewrites every byte through
     // one proxy worker); ranges copied in parallel use all of its workers.
-    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key: to, Metadata: { sha256 } }));
+    const UploadId = await this.createUpload(to, { sha256 });
     let completed = false;
     try {
       const partSize = Math.min(MAX_COPY_PART, Math.max(MIN_COPY_PART, Math.ceil(size / COPY_PARTS / 2 ** 20) * 2 ** 20));
@@ -296,6 +415,7 @@ export class S3Store implements ArtifactStore {
       completed = true;
       return 'created';
     } finally {
+      this.open.delete(UploadId);
       if (!completed) await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: to, UploadId })).catch(() => {});
     }
   }
@@ -347,7 +467,12 @@ export class S3Store implements ArtifactStore {
   async read(key: string): Promise<Readable> {
     try {
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }));
-      return r.Body as Readable;
+      // A body that stalls mid-stream fails with the same typed stall error as a request.
+      const body = r.Body as Readable;
+      const out = new PassThrough({ highWaterMark: 1 << 20 });
+      body.on('error', (e) => out.destroy(this.fail(e, `reading ${key}`)));
+      out.on('close', () => body.destroy());
+      return body.pipe(out);
     } catch (e) {
       if ((e as Error).name === 'NoSuchKey') {
         throw new ModelgateError('E_ARTIFACT_MISSING', `${this.location.uri}/${key} does not exist`, ExitCode.content);
@@ -375,13 +500,16 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_A
  * Turns an SDK error into a sentence that says which outside failure it was. The SDK's own
  * message is never shown (requests carry credentials); only names, codes and HTTP statuses.
  */
-function s3Error(e: unknown, action: string, bucket: string, endpoint: string | undefined): ModelgateError {
+export function s3Error(e: unknown, action: string, bucket: string, endpoint: string | undefined, timeoutSeconds?: number): ModelgateError {
   if (e instanceof ModelgateError) return e;
   const err = e as Error & { code?: string; $metadata?: { httpStatusCode?: number }; cause?: { code?: string } };
   const name = err?.name ?? 'Error';
   const status = statusOf(e);
   const where = endpoint ? redactUrl(endpoint) : 'AWS S3';
   const code = err?.code ?? err?.cause?.code;
+  if (timeoutSeconds !== undefined && status === undefined && (name === 'TimeoutError' || /timed out after .* inactivity/.test(err?.message ?? ''))) {
+    return stallError(`S3 at ${where}`, action, timeoutSeconds, { bucket });
+  }
   if (name === 'CredentialsProviderError') {
     return new ModelgateError('E_S3_CREDENTIALS', `no AWS credentials found while ${action} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a web identity)`, ExitCode.service);
   }

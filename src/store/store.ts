@@ -45,6 +45,12 @@ export interface ArtifactStore {
   preflight(): Promise<void>;
   /** Reads a local file once, hashing it while it is written to a staging place. */
   stage(localFile: string, options: StageOptions): Promise<StagedUpload>;
+  /**
+   * Stores that can write a key straight from a file that may be read twice (hash first, then
+   * upload): the bytes go to `key` once, no staging and no server-side copy. The second read is
+   * hashed too; a file that changed in between fails with E_SOURCE_CHANGED and nothing is written.
+   */
+  putFile?(localFile: string, key: string, expected: { sha256: string; size: number }, onBytes?: (n: number) => void): Promise<CommitOutcome>;
   /** Size (and recorded digest) of the object at `key`, or undefined when there is none. */
   stat(key: string): Promise<StoredObject | undefined>;
   /** Keys of every object under `prefix` (a key ending in `/`), store-relative, in no set order. */
@@ -53,6 +59,11 @@ export interface ArtifactStore {
   read(key: string): Promise<Readable>;
   /** A URL anyone can GET for `seconds`; exit 2 for stores that cannot presign. */
   presignGet(key: string, seconds: number): Promise<string>;
+  /**
+   * A cancelled registration (SIGINT, SIGTERM): refuses new uploads, aborts the multipart
+   * uploads this store started and removes the staging data of `uploadId`. Best effort, bounded.
+   */
+  abandon(model: string, uploadId: string): Promise<void>;
   close(): void;
 }
 
