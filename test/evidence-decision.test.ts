@@ -48,3 +48,37 @@ describe('decision records', () => {
     });
   }
 });
+
+describe('verify --decisions core', async () => {
+  const { verifyDecisions, approversFromRecord, decisionsExitCode } = await import('../src/evidence/verify-decisions.js');
+  const k = pems('ed25519');
+  const env = signEnvelope(statement, k.priv);
+  const records = new Map<string, unknown>([[tree, env]]);
+  const load = async (t: string) => records.get(t);
+  const v = { model: 'churn', version: 3, stage: 'Production', sha256: 'b'.repeat(64), commit: 'f'.repeat(40), tree };
+
+  it('accepts a version whose record is signed by a trusted key and names its digest and tree', async () => {
+    const r = await verifyDecisions([v], load, [k.pub]);
+    expect(r[0]).toMatchObject({ ok: true, pullRequest: 7 });
+    expect(decisionsExitCode(r)).toBe(0);
+  });
+
+  it('refuses a missing record, an untrusted signature, another digest, another tree', async () => {
+    const other = pems('ec');
+    const r = await verifyDecisions([
+      { ...v, tree: '1'.repeat(40) },
+      { ...v, sha256: '0'.repeat(64) },
+      { ...v, version: 4 },
+    ], load, [k.pub]);
+    expect(r.map((x) => x.ok)).toEqual([false, false, false]);
+    expect(decisionsExitCode(r)).toBe(1);
+    expect((await verifyDecisions([v], load, [other.pub]))[0]!.ok).toBe(false);
+    records.set('2'.repeat(40), env); // a record copied under another tree id
+    expect((await verifyDecisions([{ ...v, tree: '2'.repeat(40) }], load, [k.pub]))[0]).toMatchObject({ ok: false });
+  });
+
+  it('history: approvers from a valid record; a change with no record says so', () => {
+    expect(approversFromRecord(env, tree, [k.pub])).toEqual({ record: 'valid', pullRequest: 7, approvers: [{ login: 'alice', reviewId: 11, group: 0, team: 'ml-leads' }] });
+    expect(approversFromRecord(undefined, tree, [k.pub])).toEqual({ record: 'none' });
+  });
+});
