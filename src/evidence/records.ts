@@ -42,3 +42,73 @@ export async function stagedVersions(repo: GitRepo, snapshot: RegistrySnapshot):
   }
   return out;
 }
+
+/** What `history` shows for one stage change: the approvers from its record, or why there are none. */
+export type ChangeApprovers =
+  | { record: 'valid'; approvers: Array<{ login: string; reviewId: number; group: number; team?: string }> }
+  | { record: 'none' | 'not-a-pull-request' | 'unavailable' }
+  | { record: 'invalid'; reason: string };
+
+/**
+ * For each stage change (commit, pull request), the approvers its decision record lists. A store
+ * that cannot be reached makes every record `unavailable`: history still prints.
+ */
+export async function approversForChanges(
+  changes: ReadonlyArray<{ commit: string; pullRequest: number | null }>,
+  repo: GitRepo,
+  snapshot: RegistrySnapshot,
+  env: NodeJS.ProcessEnv,
+): Promise<ChangeApprovers[]> {
+  const { approversFromRecord } = await import('./verify-decisions.js');
+  const { openStore } = await import('../store/store.js');
+  const config = await snapshot.config();
+  const keys = config.trust?.keys ?? [];
+  let store: ArtifactStore | undefined;
+  try {
+    store = await openStore(config.storage, env);
+  } catch {
+    store = undefined;
+  }
+  try {
+    const out: ChangeApprovers[] = [];
+    for (const c of changes) {
+      if (c.pullRequest === null) {
+        out.push({ record: 'not-a-pull-request' });
+        continue;
+      }
+      if (!store) {
+        out.push({ record: 'unavailable' });
+        continue;
+      }
+      const tree = await repo.treeOf(c.commit);
+      let env: unknown;
+      try {
+        env = await readDecisionRecord(store, tree);
+      } catch {
+        out.push({ record: 'unavailable' });
+        continue;
+      }
+      const r = approversFromRecord(env, tree, keys);
+      out.push(r.record === 'valid' ? { record: 'valid', approvers: r.approvers } : r);
+    }
+    return out;
+  } finally {
+    store?.close();
+  }
+}
+
+/** One line for the human table: `alice (group 1, team ml-leads), bob` or why there is none. */
+export function formatApprovers(a: ChangeApprovers): string {
+  switch (a.record) {
+    case 'valid':
+      return a.approvers.length ? a.approvers.map((p) => `${p.login} (group ${p.group + 1}${p.team ? `, ${p.team}` : ''})`).join(', ') : '(none required)';
+    case 'none':
+      return '(no decision record)';
+    case 'invalid':
+      return `(record invalid: ${a.reason})`;
+    case 'unavailable':
+      return '(store unavailable)';
+    default:
+      return '';
+  }
+}
