@@ -75,4 +75,28 @@ describe('verify --decisions on a real registry', () => {
     expect(((await cli(reg, ['history', 'fraud', '--json'])).json as Array<{ decision: unknown }>)[2]!.decision).toEqual({ record: 'none' });
     expect((await cli(reg, ['verify', '--decisions'])).code).toBe(1);
   });
+
+  it('the gate edge: writeDecisionRecord stores a record readDecisionRecord finds; scanStoredArtifact refuses os.system in a stored pickle', async () => {
+    const { openStore } = await import('../src/store/store.js');
+    const { writeDecisionRecord, readDecisionRecord } = await import('../src/evidence/records.js');
+    const { scanStoredArtifact } = await import('../src/scan/stored-artifact.js');
+    const storeRoot = tempDir('mg-store-');
+    const store = await openStore({ uri: pathToFileURL(storeRoot).href });
+    const tree = '3'.repeat(40);
+    const uri = await writeDecisionRecord(store, tree, { payloadType: 'x', payload: '', signatures: [] }, tempDir());
+    expect(uri).toMatch(/\.modelgate\/decisions\/3{40}\.dsse\.json$/);
+    expect(await readDecisionRecord(store, tree)).toEqual({ payloadType: 'x', payload: '', signatures: [] });
+    expect(await readDecisionRecord(store, '4'.repeat(40))).toBeUndefined();
+
+    const reg = makeRegistry({ uri: pathToFileURL(storeRoot).href });
+    const evil = join(tempDir(), 'model.pkl');
+    writeFileSync(evil, Buffer.from('\x80\x02cposix\nsystem\nX\x02\x00\x00\x00id\x85R.', 'latin1'));
+    expect((await cli(reg, ['register', 'fraud', evil, '--format', 'pickle'])).code).toBe(0);
+    const { openRegistry } = await import('../src/registry/snapshot.js');
+    const snap = openRegistry({ cwd: reg }).snapshot;
+    const [v] = await snap.versions('fraud');
+    const found = await scanStoredArtifact(store, v!);
+    expect(found.map((f) => [f.file, f.offset, f.global])).toEqual([['model.pkl', 2, 'posix.system']]);
+    store.close();
+  });
 });

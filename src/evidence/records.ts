@@ -112,3 +112,24 @@ export function formatApprovers(a: ChangeApprovers): string {
       return '';
   }
 }
+
+/**
+ * Writes a signed record to `<store>/.modelgate/decisions/<tree>.dsse.json` through the store's
+ * stage/commit path (so S3 and file:// behave alike). `tmpDir` holds the local copy staged from.
+ * Returns the record's URI. A record with other bytes already there fails with E_ARTIFACT_CONFLICT.
+ */
+export async function writeDecisionRecord(store: ArtifactStore, tree: string, envelope: unknown, tmpDir: string): Promise<string> {
+  const { writeFile, rm } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const key = decisionRecordKey(tree);
+  const local = join(tmpDir, `${tree}.dsse.json`);
+  await writeFile(local, JSON.stringify(envelope, null, 2) + '\n');
+  const staged = await store.stage(local, { model: 'modelgate-decisions', path: `${tree}.dsse.json`, uploadId: `decision-${tree}` });
+  try {
+    await staged.commit(key);
+  } finally {
+    await staged.discard();
+    await rm(local, { force: true });
+  }
+  return `${store.location.uri.replace(/\/$/, '')}/${key}`;
+}
