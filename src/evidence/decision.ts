@@ -1,10 +1,11 @@
 /**
- * Decision records (SPEC v2 §8): an in-toto Statement v1 in a DSSE envelope. The envelope is
- * built with node:crypto over DSSE's pre-authentication encoding rather than sigstore's JS
- * packages: `@sigstore/core`'s PAE helper is internal to its bundle verifier and its signing path
- * is built around Fulcio/Rekor keyless flows, while a registry signs with one long-lived PEM key
- * (ECDSA P-256 or Ed25519). PAE is a dozen bytes of framing, so verifying it with `openssl`
- * (see test/evidence-decision.test.ts) is the independent check. Pure: no fs, no network.
+ * Decision records (SPEC v2 §8): an in-toto Statement v1 in a DSSE envelope, built with
+ * node:crypto over DSSE's pre-authentication encoding. `@sigstore/core` (4.0.1) exports
+ * `dsse.preAuthEncoding`, but its signing flows (in `sigstore`) are built around Fulcio/Rekor
+ * keyless signing, while a registry signs with one long-lived PEM key (ECDSA P-256 or Ed25519);
+ * pulling in the package for a four-field framing function was not worth a new dependency. The
+ * independent check is `openssl` over the same PAE bytes (test/evidence-decision.test.ts,
+ * docs/decision-records.md). Pure: no fs, no network.
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 
