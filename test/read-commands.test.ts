@@ -312,21 +312,21 @@ describe('history', () => {
     const r = await cli('--json', 'history', 'fraud-detector');
     expect(r.code).toBe(0);
     expect(r.json()).toEqual([
-      { date: '2026-01-10T12:00:00Z', author: 'alice', email: 'alice@example.com', commit: commits.c1, pullRequest: null, version: 1, from: null, to: 'Staging' },
-      { date: '2026-02-01T12:00:00Z', author: 'bob', email: 'bob@example.com', commit: commits.c2, pullRequest: null, version: 1, from: 'Staging', to: 'Production' },
-      { date: '2026-02-01T12:00:00Z', author: 'bob', email: 'bob@example.com', commit: commits.c2, pullRequest: null, version: 2, from: null, to: 'Staging' },
-      { date: '2026-02-15T12:00:00Z', author: 'maria', email: 'maria@example.com', commit: commits.c3, pullRequest: 11, version: 3, from: null, to: 'Staging' },
-      { date: '2026-03-05T12:00:00Z', author: 'erin', email: 'erin@example.com', commit: commits.merge, pullRequest: 12, version: 1, from: 'Production', to: 'Archived' },
-      { date: '2026-03-05T12:00:00Z', author: 'erin', email: 'erin@example.com', commit: commits.merge, pullRequest: 12, version: 3, from: 'Staging', to: 'Production' },
+      { date: '2026-01-10T12:00:00Z', author: 'alice', email: 'alice@example.com', commit: commits.c1, pullRequest: null, version: 1, from: null, to: 'Staging', decision: { record: 'not-a-pull-request' } },
+      { date: '2026-02-01T12:00:00Z', author: 'bob', email: 'bob@example.com', commit: commits.c2, pullRequest: null, version: 1, from: 'Staging', to: 'Production', decision: { record: 'not-a-pull-request' } },
+      { date: '2026-02-01T12:00:00Z', author: 'bob', email: 'bob@example.com', commit: commits.c2, pullRequest: null, version: 2, from: null, to: 'Staging', decision: { record: 'not-a-pull-request' } },
+      { date: '2026-02-15T12:00:00Z', author: 'maria', email: 'maria@example.com', commit: commits.c3, pullRequest: 11, version: 3, from: null, to: 'Staging', decision: { record: 'unavailable' } },
+      { date: '2026-03-05T12:00:00Z', author: 'erin', email: 'erin@example.com', commit: commits.merge, pullRequest: 12, version: 1, from: 'Production', to: 'Archived', decision: { record: 'unavailable' } },
+      { date: '2026-03-05T12:00:00Z', author: 'erin', email: 'erin@example.com', commit: commits.merge, pullRequest: 12, version: 3, from: 'Staging', to: 'Production', decision: { record: 'unavailable' } },
     ]);
   });
 
   it('prints a table', async () => {
     const r = await cli('history', 'fraud-detector');
     const lines = r.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^DATE\s+VERSION\s+CHANGE\s+AUTHOR\s+COMMIT\s+PR$/);
+    expect(lines[0]).toMatch(/^DATE\s+VERSION\s+CHANGE\s+AUTHOR\s+COMMIT\s+PR\s+APPROVERS$/);
     expect(lines[1]).toMatch(/^2026-01-10 12:00\s+1\s+\(new\) → Staging\s+alice\s+[0-9a-f]{10}$/);
-    expect(lines[6]).toMatch(new RegExp(`^2026-03-05 12:00\\s+3\\s+Staging → Production\\s+erin\\s+${commits.merge!.slice(0, 10)}\\s+#12$`));
+    expect(lines[6]).toMatch(new RegExp(`^2026-03-05 12:00\\s+3\\s+Staging → Production\\s+erin\\s+${commits.merge!.slice(0, 10)}\\s+#12\\s+\\(store unavailable\\)$`));
   });
 
   it('unknown model → exit 1, invalid name → exit 2', async () => {

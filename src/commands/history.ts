@@ -13,15 +13,19 @@ export const run: Command = async (ctx) => {
   const { positionals } = parseCommandArgs(ctx.argv, {}, USAGE);
   if (positionals.length !== 1) throw usageError(`expected one model name\nusage: ${USAGE}`);
   const model = assertModelName(positionals[0]!);
-  const { root, repo } = openRegistry(ctx);
-  const changes = await stageHistory(repo, model);
-  if (changes.length === 0) assertModelExists(root, model);
+  const { root, repo, snapshot } = openRegistry(ctx);
+  const stageChanges = await stageHistory(repo, model);
+  if (stageChanges.length === 0) assertModelExists(root, model);
+  // Approvers from decision records (issue 13, SPEC v2 §8): lookup in src/evidence/records.ts.
+  const evidence = await import('../evidence/records.js');
+  const recorded = await evidence.approversForChanges(stageChanges, repo, snapshot, ctx.env);
+  const changes = stageChanges.map((c, i) => ({ ...c, decision: recorded[i]! }));
   emit(ctx, changes, () =>
     changes.length === 0
       ? `${model}: no committed stage changes`
       : formatTable(
-          ['DATE', 'VERSION', 'CHANGE', 'AUTHOR', 'COMMIT', 'PR'],
-          changes.map((c) => [shortTime(c.date), c.version, `${c.from ?? '(new)'} → ${c.to ?? '(removed)'}`, c.author, c.commit.slice(0, 10), c.pullRequest === null ? '' : `#${c.pullRequest}`]),
+          ['DATE', 'VERSION', 'CHANGE', 'AUTHOR', 'COMMIT', 'PR', 'APPROVERS'],
+          changes.map((c) => [shortTime(c.date), c.version, `${c.from ?? '(new)'} → ${c.to ?? '(removed)'}`, c.author, c.commit.slice(0, 10), c.pullRequest === null ? '' : `#${c.pullRequest}`, evidence.formatApprovers(c.decision)]),
         ),
   );
   return 0;

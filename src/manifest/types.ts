@@ -25,6 +25,8 @@ export interface Registry {
   environments?: Record<string, EnvironmentConfig>;
   github?: { repository: string; branch?: string };
   webhooks?: WebhookConfig[];
+  /** PEM public keys whose decision records are trusted (SPEC v2 §8). */
+  trust?: { keys?: string[] };
 }
 
 export interface ModelDeploy {
@@ -116,6 +118,8 @@ export interface PolicyRule {
   champion?: Record<string, { maxRegression: number }>;
   requiredFields?: string[];
   artifact?: 'full' | 'exists';
+  /** `pickle`: scan the artifact's pickle streams against the allowed globals (SPEC v2 §8). */
+  scan?: 'pickle';
 }
 
 export interface PromotionPolicy {
@@ -123,4 +127,6 @@ export interface PromotionPolicy {
   kind: 'PromotionPolicy';
   rules: PolicyRule[];
   models?: Record<string, { rules: PolicyRule[] }>;
+  /** Globals allowed in scanned pickles besides the built-in list (SPEC v2 §8). */
+  scan?: { allowGlobals?: string[] };
 }
