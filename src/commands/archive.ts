@@ -1,15 +1,16 @@
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { parseCommandArgs, type Command } from '../cli/context.js';
 import { usageError } from '../errors.js';
 import { assertModelName } from '../registry/layout.js';
-import { CHANGE_FLAGS, runChange } from '../promote/command.js';
+import { runChange } from '../promote/command.js';
 import { planStageChange } from '../promote/plan.js';
 import { parseVersionArg } from '../promote/args.js';
 
-const USAGE = 'archive <model> <version> [--pr | --push] [--dry-run]';
+const USAGE = `modelgate ${usageOf('archive')}`;
 
 /** `modelgate archive`: stage → Archived. */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, CHANGE_FLAGS, USAGE);
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.archive.flags, USAGE);
   if (positionals.length !== 2) throw usageError(`archive needs a model and a version\nusage: ${USAGE}`);
   const model = assertModelName(positionals[0]!);
   const version = parseVersionArg(positionals[1]!);

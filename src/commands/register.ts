@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { runFromEnv } from '../lineage/ci.js';
@@ -22,31 +23,13 @@ import { openStore } from '../store/store.js';
 import { artifactUri, contentKey, parseStoreUri } from '../store/layout.js';
 import type { GitRepo } from '../git/repo.js';
 
-const USAGE =
-  'register <model> <file-or-dir> [--metrics f.json | --metric k=v…] [--params f.json | --param k=v…] [--stage None|Staging] ' +
-  '[--description text] [--format f] [--framework name==version] [--code auto|<repo>@<commit>] [--dataset id=…,uri=…[,path=file]]… [--push | --pr] [--dry-run]';
-
-const OPTIONS = {
-  metrics: { type: 'string', multiple: true },
-  metric: { type: 'string', multiple: true },
-  params: { type: 'string', multiple: true },
-  param: { type: 'string', multiple: true },
-  stage: { type: 'string' },
-  description: { type: 'string' },
-  format: { type: 'string' },
-  framework: { type: 'string' },
-  code: { type: 'string' },
-  dataset: { type: 'string', multiple: true },
-  push: { type: 'boolean' },
-  pr: { type: 'boolean' },
-  'dry-run': { type: 'boolean' },
-} as const;
+const USAGE = `modelgate ${usageOf('register')}`;
 
 /** Initial stages a registration may choose; Production only through a reviewed promotion. */
 const INITIAL_STAGES: readonly Stage[] = ['None', 'Staging'];
 
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, OPTIONS, USAGE);
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.register.flags, USAGE);
   if (positionals.length !== 2) throw usageError(`register needs <model> and <file-or-dir>\nusage: ${USAGE}`);
   const model = assertModelName(positionals[0]!);
   const localPath = resolve(ctx.cwd, positionals[1]!);
