@@ -59,7 +59,7 @@ export const COMMAND_SPECS = {
   },
   promote: {
     summary: "change a version's stage",
-    args: '<model> <version>',
+    args: '<model>@<version|latest>',
     flags: { to: { type: 'string', value: 'Stage', description: 'target stage: None, Staging, Production or Archived' }, ...CHANGE },
   },
   rollback: {
@@ -67,7 +67,7 @@ export const COMMAND_SPECS = {
     args: '<model>',
     flags: { to: { type: 'string', value: 'version', description: 'the former Production version (default: the one before)' }, ...CHANGE },
   },
-  archive: { summary: 'move a version to Archived', args: '<model> <version>', flags: { ...CHANGE } },
+  archive: { summary: 'move a version to Archived', args: '<model>@<version|latest>', flags: { ...CHANGE } },
   annotate: { summary: 'set annotations on a version', args: '<ref> key=value…', flags: { ...CHANGE } },
   list: {
     summary: 'list versions',
