@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { runCli } from '../src/cli/main.js';
 import { parseMetrics, parseParams } from '../src/lineage/values.js';
+import { parseAnnotations, parseEnvSpec, parseRunSpec } from '../src/lineage/flags.js';
 
 // As DVC writes params.yaml (nested stages, versions with a trailing zero, ids with leading zeros).
 const DVC_PARAMS = `prepare:
@@ -78,5 +79,28 @@ describe('register with pipeline files', () => {
     expect(JSON.parse(hit.stdout).map((v: { model: string }) => v.model)).toEqual(['churn']);
     const miss = await cli(['--json', '--registry', 'reg', 'list', '--where', 'metrics.eval.auc > 0.96']);
     expect(JSON.parse(miss.stdout)).toEqual([]);
+
+    // --run, --env, --signature and --annotation, for pipelines outside GitHub Actions / GitLab CI.
+    writeFileSync(join(base, 'signature.json'), JSON.stringify({ inputs: [{ name: 'amount', type: 'double' }], outputs: [{ name: 'score', type: 'double' }] }));
+    const r2 = await cli(['--registry', 'reg', 'register', 'churn', 'model.joblib', '--run', 'id=airflow-17,url=https://airflow.example/runs/17,system=airflow',
+      '--env', 'python=3.11.7,requirements=requirements.txt', '--signature', 'signature.json', '--annotation', 'team=risk', '--annotation', 'example.com/owner=maria']);
+    expect(r2.code, r2.stderr).toBe(0);
+    const v2 = parse(readFileSync(join(base, 'reg/models/churn/versions/2.yaml'), 'utf8'));
+    expect(v2.lineage.run).toEqual({ id: 'airflow-17', url: 'https://airflow.example/runs/17', system: 'airflow' });
+    expect(v2.lineage.environment).toEqual({ python: '3.11.7', requirements: 'requirements.txt' });
+    expect(v2.signature.outputs).toEqual([{ name: 'score', type: 'double' }]);
+    expect(v2.annotations).toEqual({ team: 'risk', 'example.com/owner': 'maria' });
+    expect((await cli(['--registry', 'reg', 'validate'])).code).toBe(0);
+    const hasRun = await cli(['--json', '--registry', 'reg', 'list', '--where', "lineage.run.id = 'airflow-17'"]);
+    expect(JSON.parse(hasRun.stdout).map((v: { version: number }) => v.version)).toEqual([2]);
+  });
+
+  it('refuses malformed --run, --env and --annotation values, saying what is expected', () => {
+    expect(() => parseRunSpec('url=https://x')).toThrow(/id=… is required/);
+    expect(() => parseRunSpec('id=1,url=ftp://x')).toThrow(/http\(s\) URL/);
+    expect(() => parseEnvSpec('python=3.11,colour=red')).toThrow(/expected python=…,requirements=…,image=…,node=…/);
+    expect(() => parseEnvSpec('python=3.11,python=3.12')).toThrow(/given twice/);
+    expect(() => parseAnnotations(['Team=x'])).toThrow(/Kubernetes label/);
+    expect(() => parseAnnotations(['team=a', 'team=b'])).toThrow(/given twice/);
   });
 });

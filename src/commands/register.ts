@@ -7,6 +7,7 @@ import { runFromEnv } from '../lineage/ci.js';
 import { codeFromWorkingDirectory, parseCodeSpec, type CodeLineage } from '../lineage/code.js';
 import { parseDatasetSpec, resolveDataset } from '../lineage/dataset.js';
 import { parseFramework, parseMetrics, parseParams } from '../lineage/values.js';
+import { parseAnnotations, parseEnvSpec, parseRunSpec, parseSignatureFile } from '../lineage/flags.js';
 import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type Stage } from '../manifest/types.js';
 import { assertModelName, modelFile, parseStage, versionFile, versionsDir } from '../registry/layout.js';
 import { assertValidModel, assertValidVersion, buildVersion, nextVersion, renderModel, renderVersion, type VersionDraft } from '../registry/new-version.js';
@@ -46,6 +47,10 @@ export const run: Command = async (ctx) => {
   const parameters = parseParams([...(values.params ?? []), ...(values.param ?? [])], read);
   const framework = values.framework !== undefined ? parseFramework(values.framework) : undefined;
   const datasets = (values.dataset ?? []).map(parseDatasetSpec);
+  const runSpec = values.run === undefined ? undefined : parseRunSpec(values.run);
+  const envSpec = values.env === undefined ? undefined : parseEnvSpec(values.env);
+  const signature = values.signature === undefined ? undefined : parseSignatureFile(values.signature, read(values.signature));
+  const annotations = parseAnnotations(values.annotation ?? []);
   const codeSpec = values.code === undefined || values.code === 'auto' ? undefined : parseCodeSpec(values.code);
   const source = await describeSource(localPath);
 
@@ -62,8 +67,9 @@ export const run: Command = async (ctx) => {
   const code: CodeLineage | undefined = values.code === 'auto' ? await codeFromWorkingDirectory(ctx.cwd) : codeSpec;
   if (code) lineage.code = code;
   if (datasets.length) lineage.data = await Promise.all(datasets.map((d) => resolveDataset(d, (p) => resolve(ctx.cwd, p))));
-  const ci = runFromEnv(ctx.env);
+  const ci = runSpec ?? runFromEnv(ctx.env);
   if (ci) lineage.run = ci;
+  if (envSpec) lineage.environment = envSpec;
 
   const format: ArtifactFormat = (values.format as ArtifactFormat | undefined) ??
     detectFormat(source.kind === 'file' ? [source.name] : source.files.map((f) => f.path), source.kind === 'directory');
@@ -95,7 +101,9 @@ export const run: Command = async (ctx) => {
     ...(framework ? { framework } : {}),
     ...(Object.keys(metrics).length ? { metrics } : {}),
     ...(Object.keys(parameters).length ? { parameters } : {}),
+    ...(signature ? { signature } : {}),
     ...(Object.keys(lineage).length ? { lineage } : {}),
+    ...(Object.keys(annotations).length ? { annotations } : {}),
   };
 
   // Outside git (possible with --dry-run) the prefix is ''.
