@@ -166,6 +166,18 @@ describe('modelgate init', () => {
     expect(readdirSync(tmp)).not.toContain('bad');
   });
 
+  it('init --github gives CODEOWNERS the new owner\'s teams and points Argo CD at the new repository', async () => {
+    const dir = join(tmp, 'owned');
+    const r = await cli(tmp, 'init', 'owned', '--github', 'globex/models');
+    expect(r.code, r.stderr).toBe(0);
+    const template = readFileSync(join(TEMPLATE, '.github/CODEOWNERS'), 'utf8');
+    expect(template).toContain('@acme/platform');
+    const owners = readFileSync(join(dir, '.github/CODEOWNERS'), 'utf8');
+    expect(owners).toBe(template.replaceAll('@acme/', '@globex/'));
+    expect(owners).not.toContain('@acme/');
+    expect(readFileSync(join(dir, 'argocd/production.yaml'), 'utf8')).toContain('repoURL: https://github.com/globex/models.git');
+  });
+
   it('instantiateTemplate adds github when the template has none', () => {
     const out = instantiateTemplate(new Map([['modelgate.yaml', 'storage:\n  uri: s3://a/b\n']]), { github: 'o/r' });
     expect(out.get('modelgate.yaml')).toBe('storage:\n  uri: s3://a/b\ngithub: {repository: o/r}\n');

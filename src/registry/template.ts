@@ -39,6 +39,13 @@ export function instantiateTemplate(files: Map<string, string>, settings: Templa
   const oldRepo = stringAt(doc.getIn(['github', 'repository'], true));
   const out = new Map<string, string>();
   for (const [path, text] of files) {
+    if (path === '.github/CODEOWNERS' && settings.github && oldRepo) {
+      // The owning teams belong to the new repository's owner: @acme/platform → @<owner>/platform.
+      const from = oldRepo.split('/')[0]!;
+      const to = settings.github.split('/')[0]!;
+      out.set(path, text.replace(new RegExp(`@${from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/`, 'g'), `@${to}/`));
+      continue;
+    }
     if (!/\.ya?ml$/.test(path)) {
       out.set(path, text);
       continue;
