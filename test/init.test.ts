@@ -138,6 +138,8 @@ describe('modelgate init', () => {
     const dir = join(tmp, 'local');
     const store = `file://${join(tmp, 'artifacts')}`;
     expect(parseDocument(readFileSync(join(dir, 'modelgate.yaml'), 'utf8')).getIn(['storage', 'uri'])).toBe(store);
+    // KServe cannot download file://: the store's folder is named as the root of a PVC.
+    expect(parseDocument(readFileSync(join(dir, 'modelgate.yaml'), 'utf8')).toJS().storage.pvc).toEqual({ claim: 'modelgate-artifacts', root: join(tmp, 'artifacts') });
     checkRegistry(dir, store);
     await expectValidatePasses(dir, () => ctx.skip());
   });
