@@ -42,9 +42,9 @@ export const COMMAND_SPECS = {
     summary: 'upload an artifact and record a new version',
     args: '<model> <file-or-dir>',
     flags: {
-      metrics: { type: 'string', multiple: true, value: 'file.json|k=v', description: 'metrics: a JSON file or k=v pairs' },
+      metrics: { type: 'string', multiple: true, value: 'file.json|k=v', description: 'metrics: a JSON or YAML file (nested keys become eval.auc) or k=v pairs' },
       metric: { type: 'string', multiple: true, value: 'k=v', description: 'one metric' },
-      params: { type: 'string', multiple: true, value: 'file.json|k=v', description: 'parameters: a JSON file or k=v pairs' },
+      params: { type: 'string', multiple: true, value: 'file.json|k=v', description: 'parameters: a JSON or YAML file (DVC params.yaml) or k=v pairs, kept as text' },
       param: { type: 'string', multiple: true, value: 'k=v', description: 'one parameter' },
       stage: { type: 'string', value: 'None|Staging', description: 'initial stage (default None)' },
       description: { type: 'string', value: 'text', description: 'what this version is' },
