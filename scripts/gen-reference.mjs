@@ -254,9 +254,11 @@ async function commandSection() {
   const global = await help(runCli, ['--help']);
   const commands = [];
   for (const { term: name } of helpSection(global, 'commands')) {
-    const m = /^usage: modelgate (.+)\n\n(.+)\n$/.exec(await help(runCli, [name, '--help']));
+    const text = await help(runCli, [name, '--help']);
+    const m = /^usage: modelgate (.+)\n\n(.+)\n/.exec(text);
     if (!m) throw new Error(`cannot read the output of modelgate ${name} --help`);
-    commands.push({ name, usage: m[1], summary: m[2] });
+    const flags = text.includes('\nflags:\n') ? helpSection(text, 'flags') : [];
+    commands.push({ name, usage: m[1], summary: m[2], flags });
   }
   const flags = helpSection(global, 'global flags');
   const exits = Object.entries(ExitCode).map(([name, n]) => {
@@ -266,7 +268,7 @@ async function commandSection() {
   return [
     '## Command reference',
     '',
-    'Usage: `modelgate <command> [flags]`. Model references: `fraud` (the model), `fraud@3` (a version), `fraud@production` (the version in a stage, case-insensitive). `modelgate <command> --help` prints the usage of one command.',
+    'Usage: `modelgate <command> [flags]`. Model references: `fraud` (the model), `fraud@3` (a version), `fraud@production` (the version in a stage, case-insensitive). `modelgate <command> --help` (or `modelgate help <command>`) prints the usage and every flag of one command; `modelgate --version` prints the version.',
     '',
     '### Commands',
     '',
@@ -274,6 +276,11 @@ async function commandSection() {
     '|---|---|---|',
     ...commands.map((c) => `| ${cell(code(c.name))} | ${cell(code(`modelgate ${c.usage}`))} | ${cell(c.summary)} |`),
     '',
+    ...commands.flatMap((c) =>
+      c.flags.length
+        ? [`#### \`modelgate ${c.name}\``, '', `${cell(c.summary)}. Usage: ${cell(code(`modelgate ${c.usage}`))}`, '', '| flag | meaning |', '|---|---|', ...c.flags.map((f) => `| ${cell(code(f.term))} | ${cell(f.text)} |`), '']
+        : [],
+    ),
     '### Global flags',
     '',
     'Given before or after the command.',

@@ -138,6 +138,8 @@ describe('modelgate init', () => {
     const dir = join(tmp, 'local');
     const store = `file://${join(tmp, 'artifacts')}`;
     expect(parseDocument(readFileSync(join(dir, 'modelgate.yaml'), 'utf8')).getIn(['storage', 'uri'])).toBe(store);
+    // KServe cannot download file://: the store's folder is named as the root of a PVC.
+    expect(parseDocument(readFileSync(join(dir, 'modelgate.yaml'), 'utf8')).toJS().storage.pvc).toEqual({ claim: 'modelgate-artifacts', root: join(tmp, 'artifacts') });
     checkRegistry(dir, store);
     await expectValidatePasses(dir, () => ctx.skip());
   });
@@ -164,6 +166,18 @@ describe('modelgate init', () => {
     }
     expect((await cli(tmp, 'init')).code).toBe(2);
     expect(readdirSync(tmp)).not.toContain('bad');
+  });
+
+  it('init --github gives CODEOWNERS the new owner\'s teams and points Argo CD at the new repository', async () => {
+    const dir = join(tmp, 'owned');
+    const r = await cli(tmp, 'init', 'owned', '--github', 'globex/models');
+    expect(r.code, r.stderr).toBe(0);
+    const template = readFileSync(join(TEMPLATE, '.github/CODEOWNERS'), 'utf8');
+    expect(template).toContain('@acme/platform');
+    const owners = readFileSync(join(dir, '.github/CODEOWNERS'), 'utf8');
+    expect(owners).toBe(template.replaceAll('@acme/', '@globex/'));
+    expect(owners).not.toContain('@acme/');
+    expect(readFileSync(join(dir, 'argocd/production.yaml'), 'utf8')).toContain('repoURL: https://github.com/globex/models.git');
   });
 
   it('instantiateTemplate adds github when the template has none', () => {

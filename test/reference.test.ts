@@ -100,7 +100,11 @@ describe('docs/reference.md', () => {
       .map((f) => f.replace(/\.ts$/, ''));
     expect(names.length).toBeGreaterThan(10);
     for (const name of names) expect(commands).toMatch(new RegExp(`^\\| \`${name}\` \\| \`modelgate ${name}\\b`, 'm'));
-    expect(commands).toContain('| `modelgate promote <model> <version> --to <Stage> [--pr \\| --push]` |');
+    expect(commands).toContain('| `modelgate promote <model>@<version\\|latest> [flags]` |');
+    // Every flag of every command, as its declaration (src/cli/commands.ts) gives it.
+    expect(commands).toContain('| `--to <Stage>` | target stage: None, Staging, Production or Archived |');
+    expect(commands).toContain('| `-o, --output <path>` |');
+    expect(commands).toContain('| `--dataset <id=…,uri=…[,path=file]>` |');
     for (const flag of ['--registry <dir>', '--json', '--quiet', '--debug']) expect(commands).toContain(`| \`${flag}\` |`);
     for (const code of [0, 1, 2, 3]) expect(commands).toMatch(new RegExp(`^\\| ${code} \\| \\S`, 'm'));
   });

@@ -39,8 +39,8 @@ describe('lineage parsing (pure)', () => {
   });
 
   it('types k=v parameters and checks JSON parameters', () => {
-    expect(parseParams(['depth=15', 'lr=0.1', 'balanced=true', 'name=rf'], noFiles)).toEqual({ depth: 15, lr: 0.1, balanced: true, name: 'rf' });
-    expect(() => parseParams(['p.json'], () => '{"a": {"b": 1}}')).toThrow(/parameter "a"/);
+    expect(parseParams(['depth=15', 'lr=1.10', 'balanced=true', 'name=rf'], noFiles)).toEqual({ depth: '15', lr: '1.10', balanced: 'true', name: 'rf' });
+    expect(() => parseParams(['p.json'], () => '{"a": null}')).toThrow(/parameter "a"/);
   });
 
   it('reads the CI run from GitHub Actions and GitLab CI variables', () => {
@@ -101,7 +101,7 @@ describe('modelgate register (file:// store)', () => {
       artifact: { sha256: sha256(model.bytes), size: 200_000 },
       framework: { name: 'scikit-learn', version: '1.3.0' },
       metrics: { auc: 0.978, precision: 0.956, recall: 0.9 },
-      parameters: { n_estimators: 200 },
+      parameters: { n_estimators: '200' },
       lineage: {
         code: { repository: 'https://github.com/acme/fraud', commit: head },
         data: [{ id: 'txn-q3', uri: 's3://data/txn.csv', sha256: sha256(data.bytes) }],

@@ -23,12 +23,19 @@ export type Command = (ctx: CommandContext) => Promise<number>;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** node:util parseArgs, with its errors turned into exit-2 usage errors. */
+/**
+ * node:util parseArgs, with its errors turned into exit-2 usage errors. `options` is a command's
+ * declared flags (src/cli/commands.ts); their descriptions are left out of what parseArgs sees.
+ */
 export function parseCommandArgs<O extends Options>(argv: string[], options: O, usage: string) {
+  const config: Options = {};
+  for (const [name, { type, multiple, short }] of Object.entries(options)) {
+    config[name] = { type, ...(multiple ? { multiple } : {}), ...(short ? { short } : {}) };
+  }
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs({ args: argv, options: config as O, allowPositionals: true, strict: true });
   } catch (e) {
-    throw usageError(`${(e as Error).message}\nusage: ${usage}`);
+    throw usageError(`${(e as Error).message}\nusage: modelgate ${usage.replace(/^modelgate /, '')}`);
   }
 }
 

@@ -1,31 +1,36 @@
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { Command, CommandContext } from './context.js';
 
+import pkg from '../../package.json' with { type: 'json' };
+import { commandHelp, COMMAND_SPECS, type CommandName } from './commands.js';
+
+/** The version of this modelgate, from package.json (bundled in at build time). */
+export const VERSION: string = pkg.version;
+
 interface CommandEntry {
-  usage: string;
   summary: string;
   load: () => Promise<{ run: Command }>;
 }
 
 /** Each command is imported only when it runs, so `--help` and light commands start fast. */
-const COMMANDS: Record<string, CommandEntry> = {
-  init: { usage: 'init <dir> [--store s3://bucket/prefix | file://path] [--github owner/repo]', summary: 'create a registry from the template', load: () => import('../commands/init.js') },
-  validate: { usage: 'validate [path…]', summary: 'check schemas and registry rules', load: () => import('../commands/validate.js') },
-  register: { usage: 'register <model> <file-or-dir> [--metrics f.json | k=v…] [--params …] [--stage Staging] [--push | --pr]', summary: 'upload an artifact and record a new version', load: () => import('../commands/register.js') },
-  promote: { usage: 'promote <model> <version> --to <Stage> [--pr | --push]', summary: 'change a version\'s stage', load: () => import('../commands/promote.js') },
-  rollback: { usage: 'rollback <model> [--to <version>] [--pr | --push]', summary: 'put a former Production version back', load: () => import('../commands/rollback.js') },
-  archive: { usage: 'archive <model> <version> [--pr | --push]', summary: 'move a version to Archived', load: () => import('../commands/archive.js') },
-  annotate: { usage: 'annotate <ref> key=value… [--pr | --push]', summary: 'set annotations on a version', load: () => import('../commands/annotate.js') },
-  list: { usage: 'list [--model m] [--stage S] [--where "<expr>"]', summary: 'list versions', load: () => import('../commands/list.js') },
-  show: { usage: 'show <ref> [--at <date-or-commit>]', summary: 'show one version', load: () => import('../commands/show.js') },
-  history: { usage: 'history <model>', summary: 'every stage change, from git history', load: () => import('../commands/history.js') },
-  diff: { usage: 'diff <ref> <ref>', summary: 'compare two versions', load: () => import('../commands/diff.js') },
-  resolve: { usage: 'resolve <ref> [--presign <seconds>]', summary: 'uri, sha256 and size for serving', load: () => import('../commands/resolve.js') },
-  pull: { usage: 'pull <ref> -o <path>', summary: 'download and verify an artifact', load: () => import('../commands/pull.js') },
-  verify: { usage: 'verify [ref…] [--full]', summary: 'check artifacts in the store', load: () => import('../commands/verify.js') },
-  check: { usage: 'check --base <rev> --head <rev> [--no-approvals]', summary: 'run the promotion gate locally', load: () => import('../commands/check.js') },
-  gc: { usage: 'gc [--dry-run] [--older-than <duration>] [--unreferenced]', summary: 'remove what failed uploads left in the store', load: () => import('../commands/gc.js') },
-  sync: { usage: 'sync [--check] [--push] [--dry-run]', summary: 'write the deploy pins for every environment', load: () => import('../commands/sync.js') },
+const COMMANDS: Record<CommandName, CommandEntry> = {
+  init: { summary: COMMAND_SPECS.init.summary, load: () => import('../commands/init.js') },
+  validate: { summary: COMMAND_SPECS.validate.summary, load: () => import('../commands/validate.js') },
+  register: { summary: COMMAND_SPECS.register.summary, load: () => import('../commands/register.js') },
+  promote: { summary: COMMAND_SPECS.promote.summary, load: () => import('../commands/promote.js') },
+  rollback: { summary: COMMAND_SPECS.rollback.summary, load: () => import('../commands/rollback.js') },
+  archive: { summary: COMMAND_SPECS.archive.summary, load: () => import('../commands/archive.js') },
+  annotate: { summary: COMMAND_SPECS.annotate.summary, load: () => import('../commands/annotate.js') },
+  list: { summary: COMMAND_SPECS.list.summary, load: () => import('../commands/list.js') },
+  show: { summary: COMMAND_SPECS.show.summary, load: () => import('../commands/show.js') },
+  history: { summary: COMMAND_SPECS.history.summary, load: () => import('../commands/history.js') },
+  diff: { summary: COMMAND_SPECS.diff.summary, load: () => import('../commands/diff.js') },
+  resolve: { summary: COMMAND_SPECS.resolve.summary, load: () => import('../commands/resolve.js') },
+  pull: { summary: COMMAND_SPECS.pull.summary, load: () => import('../commands/pull.js') },
+  verify: { summary: COMMAND_SPECS.verify.summary, load: () => import('../commands/verify.js') },
+  check: { summary: COMMAND_SPECS.check.summary, load: () => import('../commands/check.js') },
+  gc: { summary: COMMAND_SPECS.gc.summary, load: () => import('../commands/gc.js') },
+  sync: { summary: COMMAND_SPECS.sync.summary, load: () => import('../commands/sync.js') },
 };
 
 const GLOBAL_HELP = `modelgate — a model registry that lives in Git
@@ -43,6 +48,9 @@ global flags:
   --quiet           no human output
   --debug           stack traces on errors
   -h, --help        help for modelgate or a command
+  --version         print the modelgate version
+
+modelgate help <command> (or modelgate <command> --help) lists every flag of a command.
 
 exit codes: 0 success, 1 content or check failed, 2 command line, 3 outside service
 `;
@@ -60,6 +68,10 @@ export async function runCli(args: string[], io: Io): Promise<number> {
     else if (a === '--quiet' || a === '-q') ctx.quiet = true;
     else if (a === '--debug') ctx.debug = true;
     else if (a === '--help' || a === '-h') help = true;
+    else if (a === '--version' && name === undefined) {
+      io.stdout(`${VERSION}\n`);
+      return ExitCode.ok;
+    }
     else if (a === '--registry' || a.startsWith('--registry=')) {
       const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
       if (!value) return usage(io, 'modelgate: --registry needs a folder');
@@ -74,10 +86,20 @@ export async function runCli(args: string[], io: Io): Promise<number> {
     }
     return usage(io, `modelgate: no command given\n${GLOBAL_HELP}`);
   }
-  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (name === 'help') {
+    const topic = ctx.argv.find((a) => !a.startsWith('-'));
+    if (topic === undefined) {
+      io.stdout(GLOBAL_HELP);
+      return ExitCode.ok;
+    }
+    if (!Object.hasOwn(COMMANDS, topic)) return usage(io, `modelgate: unknown command ${JSON.stringify(topic)}; run modelgate --help`);
+    io.stdout(commandHelp(topic as CommandName));
+    return ExitCode.ok;
+  }
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name as CommandName] : undefined;
   if (!entry) return usage(io, `modelgate: unknown command ${JSON.stringify(name)}; run modelgate --help`);
   if (help) {
-    io.stdout(`usage: modelgate ${entry.usage}\n\n${entry.summary}\n`);
+    io.stdout(commandHelp(name as CommandName));
     return ExitCode.ok;
   }
   try {

@@ -1,14 +1,15 @@
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { parseCommandArgs, type Command } from '../cli/context.js';
 import { usageError } from '../errors.js';
 import { parseModelRef } from '../registry/layout.js';
-import { CHANGE_FLAGS, runChange } from '../promote/command.js';
+import { runChange } from '../promote/command.js';
 import { planAnnotate } from '../promote/plan.js';
 
-const USAGE = 'annotate <ref> key=value… [--pr | --push] [--dry-run]';
+const USAGE = `modelgate ${usageOf('annotate')}`;
 
 /** `modelgate annotate`: set annotations in place; the policy says whose approval they need. */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, CHANGE_FLAGS, USAGE);
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.annotate.flags, USAGE);
   if (positionals.length < 2) throw usageError(`annotate needs a reference and key=value pairs\nusage: ${USAGE}`);
   const ref = parseModelRef(positionals[0]!);
   return runChange(ctx, values, async (snap) => {

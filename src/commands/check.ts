@@ -1,3 +1,4 @@
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { registryPrefix } from '../registry/source.js';
@@ -10,7 +11,7 @@ import { createOctokit, parseRepository } from '../github/client.js';
 import { getPullRequest, GitHubTeams, listReviews } from '../github/pull-requests.js';
 import { openRegistry } from '../registry/snapshot.js';
 
-const USAGE = 'check --base <rev> --head <rev> [--no-approvals | --pr <number>]';
+const USAGE = `modelgate ${usageOf('check')}`;
 
 /**
  * `modelgate check`: the gate, run locally on two revisions. The policy comes from `--base`;
@@ -18,10 +19,7 @@ const USAGE = 'check --base <rev> --head <rev> [--no-approvals | --pr <number>]'
  * (a pre-push check); with neither, a rule that needs approvals leaves the check pending (exit 1).
  */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(
-    ctx.argv,
-    { base: { type: 'string' }, head: { type: 'string' }, 'no-approvals': { type: 'boolean' }, pr: { type: 'string' } },
-    USAGE,
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.check.flags, USAGE,
   );
   if (positionals.length) throw usageError(`check takes no arguments (got ${positionals.join(' ')})\nusage: ${USAGE}`);
   if (!values.base || !values.head) throw usageError(`check needs --base and --head\nusage: ${USAGE}`);

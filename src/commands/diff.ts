@@ -1,3 +1,4 @@
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { formatTable } from '../cli/table.js';
 import { usageError } from '../errors.js';
@@ -6,7 +7,7 @@ import { flattenLineage, formatNumber } from '../query/present.js';
 import { parseModelRef } from '../registry/layout.js';
 import { openRegistry } from '../registry/snapshot.js';
 
-const USAGE = 'modelgate diff <ref> <ref>';
+const USAGE = `modelgate ${usageOf('diff')}`;
 
 type Value = string | number | boolean | null;
 export interface DiffRow {
@@ -48,7 +49,7 @@ export function diffVersions(a: ModelVersion, b: ModelVersion): VersionDiff {
 
 /** `modelgate diff`: metrics, parameters and lineage of two versions side by side. */
 export const run: Command = async (ctx) => {
-  const { positionals } = parseCommandArgs(ctx.argv, {}, USAGE);
+  const { positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.diff.flags, USAGE);
   if (positionals.length !== 2) throw usageError(`expected two references\nusage: ${USAGE}`);
   const refs = positionals.map(parseModelRef);
   const { snapshot } = openRegistry(ctx);

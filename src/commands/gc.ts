@@ -1,10 +1,11 @@
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { openRegistry } from '../registry/snapshot.js';
 import { findGarbage, referencedArtifacts, removeGarbage } from '../store/gc.js';
 import { openStore } from '../store/store.js';
 
-const USAGE = 'gc [--dry-run] [--older-than <duration>] [--unreferenced]';
+const USAGE = `modelgate ${usageOf('gc')}`;
 /** Uploads younger than this may still be running: left alone unless --older-than says otherwise. */
 const DEFAULT_OLDER_THAN = '24h';
 
@@ -21,11 +22,7 @@ export function parseDuration(text: string): number {
  * any ref references. Prints what it removes and the bytes reclaimed.
  */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, {
-    'dry-run': { type: 'boolean' },
-    'older-than': { type: 'string' },
-    unreferenced: { type: 'boolean' },
-  }, USAGE);
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.gc.flags, USAGE);
   if (positionals.length > 0) throw usageError(`gc takes no arguments\nusage: ${USAGE}`);
   const cutoff = new Date(Date.now() - parseDuration(values['older-than'] ?? DEFAULT_OLDER_THAN));
   const { repo, snapshot } = openRegistry(ctx);

@@ -1,3 +1,4 @@
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { formatTable } from '../cli/table.js';
 import { usageError } from '../errors.js';
@@ -6,11 +7,11 @@ import { stageHistory } from '../registry/history.js';
 import { assertModelName } from '../registry/layout.js';
 import { assertModelExists, openRegistry } from '../registry/snapshot.js';
 
-const USAGE = 'modelgate history <model>';
+const USAGE = `modelgate ${usageOf('history')}`;
 
 /** `modelgate history`: every stage change of a model's versions, from git history. */
 export const run: Command = async (ctx) => {
-  const { positionals } = parseCommandArgs(ctx.argv, {}, USAGE);
+  const { positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.history.flags, USAGE);
   if (positionals.length !== 1) throw usageError(`expected one model name\nusage: ${USAGE}`);
   const model = assertModelName(positionals[0]!);
   const { root, repo, snapshot } = openRegistry(ctx);

@@ -1,11 +1,12 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
 import { instantiateTemplate, templateDir } from '../registry/template.js';
 
-const USAGE = 'modelgate init <dir> [--store s3://bucket/prefix | file://path] [--github owner/repo]';
+const USAGE = `modelgate ${usageOf('init')}`;
 const S3_URI = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:\/[^\s]*)?$/;
 const GITHUB_REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;
 
@@ -24,7 +25,7 @@ export function normalizeStore(store: string, cwd: string): string {
 
 /** `modelgate init`: a new registry from the template, git initialised, first commit. */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, { store: { type: 'string' }, github: { type: 'string' } }, USAGE);
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.init.flags, USAGE);
   if (positionals.length !== 1) throw usageError(`expected one folder\nusage: ${USAGE}`);
   const store = values.store === undefined ? undefined : normalizeStore(values.store, ctx.cwd);
   if (values.github !== undefined && !GITHUB_REPO.test(values.github)) throw usageError(`--github ${values.github}: expected owner/repo`);

@@ -1,3 +1,4 @@
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { formatTable } from '../cli/table.js';
 import { usageError } from '../errors.js';
@@ -8,11 +9,11 @@ import { scanVersions } from '../registry/catalog.js';
 import { assertModelName, parseStage } from '../registry/layout.js';
 import { assertModelExists, locateRegistry } from '../registry/snapshot.js';
 
-const USAGE = 'modelgate list [--model m] [--stage S] [--where "<expr>"]';
+const USAGE = `modelgate ${usageOf('list')}`;
 
 /** `modelgate list`: versions of every model (or one), filtered by stage and a `--where` expression. */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, { model: { type: 'string' }, stage: { type: 'string' }, where: { type: 'string' } }, USAGE);
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.list.flags, USAGE);
   if (positionals.length > 0) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
   const model = values.model === undefined ? undefined : assertModelName(values.model);
   let stage: Stage | undefined;

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { parseModelRef } from '../registry/layout.js';
@@ -8,11 +9,11 @@ import { downloadArtifact } from '../store/fetch.js';
 import { createProgress } from '../store/progress.js';
 import { openStore } from '../store/store.js';
 
-const USAGE = 'pull <ref> -o <path> [--force]';
+const USAGE = `modelgate ${usageOf('pull')}`;
 
 /** `modelgate pull`: a version's artifact to a local path, placed there only once every sha256 matched. */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, { output: { type: 'string', short: 'o' }, force: { type: 'boolean' } }, USAGE);
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.pull.flags, USAGE);
   if (positionals.length !== 1 || !values.output) throw usageError(`pull needs <ref> and -o <path>\nusage: ${USAGE}`);
   const ref = parseModelRef(positionals[0]!);
   const target = resolve(ctx.cwd, values.output);

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { runFromEnv } from '../lineage/ci.js';
 import { codeFromWorkingDirectory, parseCodeSpec, type CodeLineage } from '../lineage/code.js';
 import { parseDatasetSpec, resolveDataset } from '../lineage/dataset.js';
 import { parseFramework, parseMetrics, parseParams } from '../lineage/values.js';
+import { parseAnnotations, parseEnvSpec, parseRunSpec, parseSignatureFile } from '../lineage/flags.js';
 import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type Stage } from '../manifest/types.js';
 import { assertModelName, modelFile, parseStage, versionFile, versionsDir } from '../registry/layout.js';
 import { assertValidModel, assertValidVersion, buildVersion, nextVersion, renderModel, renderVersion, type VersionDraft } from '../registry/new-version.js';
@@ -25,31 +27,13 @@ import { openStore } from '../store/store.js';
 import { artifactUri, assertRelativePath, contentKey, parseStoreUri } from '../store/layout.js';
 import type { GitRepo } from '../git/repo.js';
 
-const USAGE =
-  'register <model> <file-or-dir> [--metrics f.json | --metric k=v…] [--params f.json | --param k=v…] [--stage None|Staging] ' +
-  '[--description text] [--format f] [--framework name==version] [--code auto|<repo>@<commit>] [--dataset id=…,uri=…[,path=file]]… [--push | --pr] [--dry-run]';
-
-const OPTIONS = {
-  metrics: { type: 'string', multiple: true },
-  metric: { type: 'string', multiple: true },
-  params: { type: 'string', multiple: true },
-  param: { type: 'string', multiple: true },
-  stage: { type: 'string' },
-  description: { type: 'string' },
-  format: { type: 'string' },
-  framework: { type: 'string' },
-  code: { type: 'string' },
-  dataset: { type: 'string', multiple: true },
-  push: { type: 'boolean' },
-  pr: { type: 'boolean' },
-  'dry-run': { type: 'boolean' },
-} as const;
+const USAGE = `modelgate ${usageOf('register')}`;
 
 /** Initial stages a registration may choose; Production only through a reviewed promotion. */
 const INITIAL_STAGES: readonly Stage[] = ['None', 'Staging'];
 
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, OPTIONS, USAGE);
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.register.flags, USAGE);
   if (positionals.length !== 2) throw usageError(`register needs <model> and <file-or-dir>\nusage: ${USAGE}`);
   const model = assertModelName(positionals[0]!);
   const localPath = resolve(ctx.cwd, positionals[1]!);
@@ -66,6 +50,10 @@ export const run: Command = async (ctx) => {
   const parameters = parseParams([...(values.params ?? []), ...(values.param ?? [])], read);
   const framework = values.framework !== undefined ? parseFramework(values.framework) : undefined;
   const datasets = (values.dataset ?? []).map(parseDatasetSpec);
+  const runSpec = values.run === undefined ? undefined : parseRunSpec(values.run);
+  const envSpec = values.env === undefined ? undefined : parseEnvSpec(values.env);
+  const signature = values.signature === undefined ? undefined : parseSignatureFile(values.signature, read(values.signature));
+  const annotations = parseAnnotations(values.annotation ?? []);
   const codeSpec = values.code === undefined || values.code === 'auto' ? undefined : parseCodeSpec(values.code);
   const source = await describeSource(localPath);
 
@@ -82,8 +70,9 @@ export const run: Command = async (ctx) => {
   const code: CodeLineage | undefined = values.code === 'auto' ? await codeFromWorkingDirectory(ctx.cwd) : codeSpec;
   if (code) lineage.code = code;
   if (datasets.length) lineage.data = await Promise.all(datasets.map((d) => resolveDataset(d, (p) => resolve(ctx.cwd, p))));
-  const ci = runFromEnv(ctx.env);
+  const ci = runSpec ?? runFromEnv(ctx.env);
   if (ci) lineage.run = ci;
+  if (envSpec) lineage.environment = envSpec;
 
   const format: ArtifactFormat = (values.format as ArtifactFormat | undefined) ??
     detectFormat(source.kind === 'file' ? [source.name] : source.files.map((f) => f.path), source.kind === 'directory');
@@ -104,7 +93,9 @@ export const run: Command = async (ctx) => {
     ...(framework ? { framework } : {}),
     ...(Object.keys(metrics).length ? { metrics } : {}),
     ...(Object.keys(parameters).length ? { parameters } : {}),
+    ...(signature ? { signature } : {}),
     ...(Object.keys(lineage).length ? { lineage } : {}),
+    ...(Object.keys(annotations).length ? { annotations } : {}),
   });
   const prefix = await registryPrefix(repo);
   const at = (commit: string | undefined) => (commit ? new GitTreeSource(repo, commit, prefix) : undefined);

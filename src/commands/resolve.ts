@@ -1,3 +1,4 @@
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import type { ArtifactFile, ModelVersion, Registry } from '../manifest/types.js';
@@ -5,7 +6,7 @@ import { parseModelRef } from '../registry/layout.js';
 import { openRegistry } from '../registry/snapshot.js';
 import { MAX_PRESIGN_SECONDS, presignGet } from '../store/store.js';
 
-const USAGE = 'modelgate resolve <ref> [--presign <seconds>]';
+const USAGE = `modelgate ${usageOf('resolve')}`;
 
 /** What serving needs to fetch and verify an artifact. */
 export interface ResolvedArtifact {
@@ -33,7 +34,7 @@ async function presign(config: Registry, version: ModelVersion, seconds: number,
 
 /** `modelgate resolve`: uri, sha256 and size of a version's artifact. */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, { presign: { type: 'string' } }, USAGE);
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.resolve.flags, USAGE);
   if (positionals.length !== 1) throw usageError(`expected one reference (fraud, fraud@3, fraud@production)\nusage: ${USAGE}`);
   const ref = parseModelRef(positionals[0]!);
   let seconds: number | undefined;

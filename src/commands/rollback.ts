@@ -1,15 +1,16 @@
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { parseCommandArgs, type Command } from '../cli/context.js';
 import { usageError } from '../errors.js';
 import { assertModelName } from '../registry/layout.js';
-import { CHANGE_FLAGS, runChange } from '../promote/command.js';
+import { runChange } from '../promote/command.js';
 import { planRollback } from '../promote/plan.js';
 import { parseVersionArg } from '../promote/args.js';
 
-const USAGE = 'rollback <model> [--to <version>] [--pr | --push] [--dry-run]';
+const USAGE = `modelgate ${usageOf('rollback')}`;
 
 /** `modelgate rollback`: Production back to a version that git history proves was there before. */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, { ...CHANGE_FLAGS, to: { type: 'string' } }, USAGE);
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.rollback.flags, USAGE);
   if (positionals.length !== 1) throw usageError(`rollback needs a model\nusage: ${USAGE}`);
   const model = assertModelName(positionals[0]!);
   const to = values.to === undefined ? undefined : parseVersionArg(values.to);

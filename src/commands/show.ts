@@ -1,14 +1,15 @@
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { usageError } from '../errors.js';
 import { formatVersion } from '../query/present.js';
 import { parseModelRef } from '../registry/layout.js';
 import { openRegistry, snapshotAt } from '../registry/snapshot.js';
 
-const USAGE = 'modelgate show <ref> [--at <date-or-commit>]';
+const USAGE = `modelgate ${usageOf('show')}`;
 
 /** `modelgate show`: one version, now or as the registry was at a commit or date. */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, { at: { type: 'string' } }, USAGE);
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.show.flags, USAGE);
   if (positionals.length !== 1) throw usageError(`expected one reference (fraud, fraud@3, fraud@production)\nusage: ${USAGE}`);
   const ref = parseModelRef(positionals[0]!);
   const open = openRegistry(ctx);

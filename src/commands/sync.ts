@@ -1,3 +1,4 @@
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command, type CommandContext } from '../cli/context.js';
 import { applyToWorktree, openRepairPullRequest, syncAndPush, type SyncPushResult } from '../deploy/apply.js';
 import { readPinInput } from '../deploy/input.js';
@@ -8,7 +9,7 @@ import { GitRepo } from '../git/repo.js';
 import { failedDeliveries } from '../notify/webhooks.js';
 import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
 
-const USAGE = 'sync [--check | --dry-run | --pr | --push [--remote origin] [--branch main]] [--registry-ref <rev>]';
+const USAGE = `modelgate ${usageOf('sync')}`;
 
 /**
  * `modelgate sync`: derive the deploy pins from the registry and write `deploy/<env>/`.
@@ -16,18 +17,7 @@ const USAGE = 'sync [--check | --dry-run | --pr | --push [--remote origin] [--br
  * write, `--push` commits as modelgate[bot] on the remote branch's head and pushes.
  */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(
-    ctx.argv,
-    {
-      check: { type: 'boolean' },
-      'dry-run': { type: 'boolean' },
-      push: { type: 'boolean' },
-      pr: { type: 'boolean' },
-      'registry-ref': { type: 'string' },
-      remote: { type: 'string' },
-      branch: { type: 'string' },
-    },
-    USAGE,
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.sync.flags, USAGE,
   );
   if (positionals.length > 0) throw usageError(`sync takes no arguments (got ${positionals.join(' ')})\nusage: ${USAGE}`);
   const modes = [values.check, values['dry-run'], values.push, values.pr].filter(Boolean).length;

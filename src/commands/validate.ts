@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { formatProblem } from '../manifest/problem.js';
@@ -7,7 +8,7 @@ import { validateRegistry } from '../manifest/validate-registry.js';
 import { locateRegistry } from '../registry/snapshot.js';
 import { WorktreeSource } from '../registry/source.js';
 
-const USAGE = 'validate [path…]';
+const USAGE = `modelgate ${usageOf('validate')}`;
 
 /**
  * `modelgate validate [path…]`: the whole registry, or just the given files and folders (with
@@ -15,7 +16,7 @@ const USAGE = 'validate [path…]';
  * or `{valid, problems}` with --json; exit 1 when anything is invalid.
  */
 export const run: Command = async (ctx) => {
-  const { positionals } = parseCommandArgs(ctx.argv, {}, USAGE);
+  const { positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.validate.flags, USAGE);
   const root = locateRegistry(ctx.cwd, ctx.registry);
   const only: string[] = [];
   for (const arg of positionals) {

@@ -1,3 +1,4 @@
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { ModelVersion } from '../manifest/types.js';
@@ -7,7 +8,7 @@ import { directoryDigest } from '../store/digest.js';
 import { artifactObjects, hashObject } from '../store/fetch.js';
 import { openStore, type ArtifactStore } from '../store/store.js';
 
-const USAGE = 'verify [ref…] [--full] [--decisions]';
+const USAGE = `modelgate ${usageOf('verify')}`;
 /** Versions checked at once: enough to hide round trips, few enough not to flood the store. */
 const CONCURRENCY = 8;
 
@@ -18,7 +19,7 @@ export interface VerifyFinding {
 
 /** `modelgate verify`: every (or the named) version's artifact is in the store with its size; `--full` re-hashes it. */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, { full: { type: 'boolean' }, decisions: { type: 'boolean' } }, USAGE);
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.verify.flags, USAGE);
   const { snapshot, repo } = openRegistry(ctx);
   // --decisions (issue 13, SPEC v2 §8): the logic lives in src/evidence/verify-decisions-command.ts.
   if (values.decisions) return (await import('../evidence/verify-decisions-command.js')).runVerifyDecisions(ctx, snapshot, repo);

@@ -1,3 +1,4 @@
+import { isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 
 /** Metric and parameter names: what MLflow allows, minus spaces. */
@@ -10,8 +11,10 @@ export type ParamValue = string | number | boolean;
 export type ReadText = (path: string) => string;
 
 /**
- * `--metrics` values: each one a JSON file (an object of finite numbers) or a `k=v` pair.
- * A later value overrides an earlier one for the same key. Strings such as `"0.9"` in JSON are
+ * `--metrics` values: each one a JSON or YAML file (an object of finite numbers, nested objects
+ * flattened to dotted keys as dvclive writes them: `{"eval": {"auc": 0.9}}` → `eval.auc`) or a
+ * `k=v` pair. A later value overrides an earlier one for the same key; inside one file a key
+ * given twice (also `a.b` next to `a: {b: …}`) is refused, and so is a list. Strings such as `"0.9"` in JSON are
  * refused: a metric compared against a threshold must be a number, not something that looks like one.
  */
 export function parseMetrics(args: readonly string[], read: ReadText): Record<string, number> {
@@ -24,7 +27,7 @@ export function parseMetrics(args: readonly string[], read: ReadText): Record<st
       out[pair[1]!] = value;
       continue;
     }
-    for (const [k, v] of Object.entries(readJsonObject(arg, read, '--metrics'))) {
+    for (const [k, { value: v }] of readFlatFile(arg, read, '--metrics', 'metric')) {
       if (typeof v !== 'number' || !Number.isFinite(v)) {
         throw new ModelgateError('E_METRIC_VALUE', `${arg}: metric ${JSON.stringify(k)} is ${typeof v === 'number' ? String(v) : JSON.stringify(v)}; metrics must be finite numbers`, ExitCode.content, { key: k });
       }
@@ -34,24 +37,76 @@ export function parseMetrics(args: readonly string[], read: ReadText): Record<st
   return out;
 }
 
-/** `--params` values: JSON files (strings, numbers, booleans) or `k=v` pairs (numbers and booleans recognised). */
+/**
+ * `--params` values: JSON or YAML files (DVC's params.yaml; nested objects → dotted keys) or
+ * `k=v` pairs. Parameters are kept as text, as MLflow keeps them: `lr=1.10` stays "1.10" and
+ * `id: 007` in a file stays "007" (the file's own spelling of the value). `--where` still compares
+ * numeric text as numbers. Lists and null are refused, naming the key.
+ */
 export function parseParams(args: readonly string[], read: ReadText): Record<string, ParamValue> {
   const out: Record<string, ParamValue> = {};
   for (const arg of args) {
     const pair = PAIR.exec(arg);
     if (pair) {
-      const raw = pair[2]!;
-      out[pair[1]!] = raw === 'true' ? true : raw === 'false' ? false : (parseNumber(raw) ?? raw);
+      out[pair[1]!] = pair[2]!;
       continue;
     }
-    for (const [k, v] of Object.entries(readJsonObject(arg, read, '--params'))) {
+    for (const [k, { value: v, source }] of readFlatFile(arg, read, '--params', 'parameter')) {
       const ok = typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
       if (!ok) {
         throw new ModelgateError('E_PARAM_VALUE', `${arg}: parameter ${JSON.stringify(k)} must be a string, a finite number or a boolean`, ExitCode.content, { key: k });
       }
-      out[checkKey(k, arg)] = v as ParamValue;
+      out[checkKey(k, arg)] = typeof v === 'string' ? v : (source ?? String(v));
     }
   }
+  return out;
+}
+
+interface FlatValue {
+  value: unknown;
+  /** The scalar as written in the file (`1.10`, `007`), when it is a plain scalar. */
+  source?: string;
+}
+
+/**
+ * A JSON or YAML file of name → value, nested maps flattened to dotted keys. Duplicate keys
+ * (written twice, or produced twice by flattening) and lists are refused with the key named.
+ */
+function readFlatFile(path: string, read: ReadText, flag: string, what: string): Map<string, FlatValue> {
+  let text: string;
+  try {
+    text = read(path);
+  } catch {
+    throw usageError(`${flag} ${path}: not a k=v pair and no such file`);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length) {
+    const dup = doc.errors.find((e) => e.code === 'DUPLICATE_KEY');
+    if (dup) throw new ModelgateError('E_DUPLICATE_KEY', `${path}: a key is given twice (${dup.message.split('\n')[0]})`, ExitCode.content);
+    throw new ModelgateError('E_JSON', `${path}: not valid JSON or YAML (${doc.errors[0]!.message.split('\n')[0]})`, ExitCode.content);
+  }
+  if (!isMap(doc.contents)) throw new ModelgateError('E_JSON', `${path}: expected a JSON object of name → value`, ExitCode.content);
+  const out = new Map<string, FlatValue>();
+  const walk = (node: Node, prefix: string) => {
+    if (!isMap(node)) return;
+    for (const item of node.items) {
+      const key = isScalar(item.key) ? String(item.key.value) : String(item.key);
+      const name = prefix ? `${prefix}.${key}` : key;
+      const value = item.value as Node | null;
+      if (isMap(value)) {
+        walk(value, name);
+        continue;
+      }
+      if (isSeq(value)) {
+        throw new ModelgateError('E_LIST_VALUE', `${path}: ${what} ${JSON.stringify(name)} is a list; lists are not stored: give each item its own key (${name}.0, ${name}.1, …) or a single value`, ExitCode.content, { key: name });
+      }
+      if (out.has(name)) throw new ModelgateError('E_DUPLICATE_KEY', `${path}: ${what} ${JSON.stringify(name)} is given twice`, ExitCode.content, { key: name });
+      const scalar = isScalar(value) ? value : undefined;
+      const source = scalar && scalar.type === 'PLAIN' && typeof scalar.source === 'string' ? scalar.source : undefined;
+      out.set(name, { value: scalar ? scalar.value : null, ...(source !== undefined ? { source } : {}) });
+    }
+  };
+  walk(doc.contents, '');
   return out;
 }
 
@@ -67,24 +122,6 @@ function checkKey(k: string, file: string): string {
   return k;
 }
 
-function readJsonObject(path: string, read: ReadText, flag: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = read(path);
-  } catch {
-    throw usageError(`${flag} ${path}: not a k=v pair and no such file`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new ModelgateError('E_JSON', `${path}: not valid JSON (${(e as Error).message})`, ExitCode.content);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ModelgateError('E_JSON', `${path}: expected a JSON object of name → value`, ExitCode.content);
-  }
-  return value as Record<string, unknown>;
-}
 
 /** `--framework scikit-learn==1.3.0` (or just a name). */
 export function parseFramework(text: string): { name: string; version?: string } {

@@ -21,7 +21,7 @@ export interface WebhookConfig {
 export interface Registry {
   apiVersion: 'modelgate.dev/v1';
   kind: 'Registry';
-  storage: { uri: string; region?: string; endpoint?: string; forcePathStyle?: boolean };
+  storage: { uri: string; region?: string; endpoint?: string; forcePathStyle?: boolean; pvc?: { claim: string; root: string } };
   environments?: Record<string, EnvironmentConfig>;
   github?: { repository: string; branch?: string };
   webhooks?: WebhookConfig[];

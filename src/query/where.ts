@@ -126,11 +126,9 @@ export function parseWhere(text: string): Expr {
     const root = names[0]!;
     const mapRoot = MAP_ROOTS[root];
     if (mapRoot) {
-      if (names.length !== 2) {
-        const at = names.length < 2 ? first.end : segments[2]!.start;
-        fail(names.length < 2 ? `expected '.<name>' after '${root}'` : `'${root}' takes one key; quote keys holding dots in backticks`, at);
-      }
-      return { text: fieldText, path: [mapRoot, names[1]!] };
+      if (names.length < 2) fail(`expected '.<name>' after '${root}'`, first.end);
+      // A dotted key (`metrics.eval.auc`, as nested metrics files are flattened) is one key.
+      return { text: fieldText, path: [mapRoot, names.slice(1).join('.')] };
     }
     if (NESTED_ROOTS.includes(root)) {
       if (names.length < 2) fail(`expected '.<name>' after '${root}'`, first.end);

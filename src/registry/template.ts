@@ -39,6 +39,13 @@ export function instantiateTemplate(files: Map<string, string>, settings: Templa
   const oldRepo = stringAt(doc.getIn(['github', 'repository'], true));
   const out = new Map<string, string>();
   for (const [path, text] of files) {
+    if (path === '.github/CODEOWNERS' && settings.github && oldRepo) {
+      // The owning teams belong to the new repository's owner: @acme/platform → @<owner>/platform.
+      const from = oldRepo.split('/')[0]!;
+      const to = settings.github.split('/')[0]!;
+      out.set(path, text.replace(new RegExp(`@${from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/`, 'g'), `@${to}/`));
+      continue;
+    }
     if (!/\.ya?ml$/.test(path)) {
       out.set(path, text);
       continue;
@@ -52,10 +59,23 @@ export function instantiateTemplate(files: Map<string, string>, settings: Templa
       }
       return undefined;
     });
+    if (path === REGISTRY_FILE && settings.store?.startsWith('file://')) next = withPvc(next, settings.store);
     if (path === REGISTRY_FILE && settings.github && !oldRepo) next = `${next}${next.endsWith('\n') ? '' : '\n'}github: {repository: ${settings.github}}\n`;
     out.set(path, next);
   }
   return out;
+}
+
+/** The claim `init` names for a file:// store; the pin's pvc:// URIs are rendered against it. */
+export const PVC_CLAIM = 'modelgate-artifacts';
+
+/** Adds `pvc: {claim, root}` under `storage:`, right after its `uri:` line (same indentation). */
+function withPvc(text: string, store: string): string {
+  const root = decodeURIComponent(new URL(store).pathname);
+  const m = /^([ \t]+)uri:.*$/m.exec(text.slice(text.search(/^storage:/m)));
+  if (!m || text.search(/^storage:/m) < 0) throw new ModelgateError('E_TEMPLATE_MISSING', `the registry template's ${REGISTRY_FILE} has no storage.uri line`, ExitCode.content);
+  const at = text.search(/^storage:/m) + m.index + m[0].length;
+  return `${text.slice(0, at)}\n${m[1]}pvc: {claim: ${PVC_CLAIM}, root: ${JSON.stringify(root)}}${text.slice(at)}`;
 }
 
 function stringAt(node: unknown): string | undefined {
