@@ -258,7 +258,9 @@ describe('evaluateGate: coverage and trust', () => {
     expect(escape.problems[0]).toMatchObject({ file: vpath(4), line: expect.any(Number) });
     const odd = await evaluateGate(gateInput({ 'models/Fraud_X/versions/1.yaml': stringify(version(1, 'None', { model: 'Fraud_X' })) }));
     expect(odd.decision).toBe('fail');
-    expect(failedNames(odd)).toContain('layout');
+    // Layout is validate's rule, run on the merged registry by the same code.
+    expect(failedNames(odd)).toContain('validate');
+    expect(odd.problems.map((p) => p.code)).toContain('E_MODEL_NAME');
   });
 
   it('fails any change of an immutable field, and deleting a version', async () => {
@@ -324,14 +326,73 @@ describe('evaluateGate: coverage and trust', () => {
     expect(annotationKeyMatches('a.b/*', 'x/a.b/c')).toBe(false);
   });
 
-  it('registers a new model with its first version under the register rule', async () => {
-    const d = await evaluateGate(
-      gateInput({
-        'models/churn/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'churn' }),
-        [vpath(1, 'churn')]: stringify(version(1, 'None', { model: 'churn' })),
-      }),
-    );
+  it('registers a new model only with its first version\'s rule and a paths rule for its settings', async () => {
+    const change = {
+      'models/churn/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'churn' }),
+      [vpath(1, 'churn')]: stringify(version(1, 'None', { model: 'churn' })),
+    };
+    // The first version does not cover the model's settings (a Deployment running any image, say).
+    const uncovered = await evaluateGate(gateInput(change));
+    expect(uncovered.decision).toBe('fail');
+    expect(uncovered.uncovered).toEqual(['models/churn/model.yaml']);
+    const files = baseFiles();
+    files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [...POLICY.rules, { name: 'model-settings', paths: ['models/*/model.yaml', 'models/*/README.md'] }] }));
+    const d = await evaluateGate(gateInput(change, {}, files));
+    expect(failed(d)).toEqual([]);
     expect(d.decision).toBe('pass');
+  });
+
+  it('passes a model README edit under the paths rule that lists it', async () => {
+    const files = baseFiles();
+    files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [...POLICY.rules, { name: 'model-settings', paths: ['models/*/README.md'] }] }));
+    const d = await evaluateGate(gateInput({ 'models/fraud-detector/README.md': '# Fraud detector\n' }, {}, files));
+    expect(failed(d)).toEqual([]);
+    expect(d.decision).toBe('pass');
+  });
+
+  it('refuses what validate refuses after the merge: a foreign artifact URI, another model\'s object, a missing model.yaml', async () => {
+    const foreign = await evaluateGate(gateInput({ [vpath(4)]: stringify(version(4, 'None', { artifact: { uri: `https://evil.example/${hex('4')}/model.joblib`, sha256: hex('4'), size: 1004 } })) }));
+    expect(foreign.decision).toBe('fail');
+    expect(foreign.problems.map((p) => p.code)).toContain('E_ARTIFACT_URI');
+    const other = await evaluateGate(gateInput({ [vpath(4)]: stringify(version(4, 'None', { artifact: { uri: `s3://ml-models/registry/churn/sha256/${hex('4')}/model.joblib`, sha256: hex('4'), size: 1004 } })) }));
+    expect(other.decision).toBe('fail');
+    expect(other.problems.map((p) => p.code)).toContain('E_ARTIFACT_URI');
+    const orphan = await evaluateGate(gateInput({ [vpath(1, 'churn')]: stringify(version(1, 'None', { model: 'churn' })) }));
+    expect(orphan.decision).toBe('fail');
+    expect(orphan.problems.map((p) => p.code)).toContain('E_MISSING_MODEL');
+  });
+
+  it('refuses a version number far above the model\'s highest on the base', async () => {
+    const artifact = { uri: `s3://ml-models/registry/fraud-detector/sha256/${hex('9')}/model.joblib`, sha256: hex('9'), size: 1009 };
+    const squat = await evaluateGate(gateInput({ [vpath(999999999)]: stringify(version(999999999, 'None', { artifact })) }));
+    expect(squat.decision).toBe('fail');
+    expect(failedNames(squat)).toContain('version number');
+    const gap = await evaluateGate(gateInput({ [vpath(103)]: stringify(version(103, 'None', { artifact })) }));
+    expect(failedNames(gap)).not.toContain('version number');
+  });
+
+  it('needs the annotation rule for a governed annotation set at registration', async () => {
+    const d = await evaluateGate(gateInput({ [vpath(4)]: stringify(version(4, 'None', { annotations: { performance_alert: 'none' } })) }));
+    expect(d.decision).toBe('pending');
+    expect(d.transitions[0]!.rules.map((r) => r.rule)).toEqual(['register', 'alerts']);
+  });
+
+  it('counts one approver in one group only (distinctApprovers) and never a contributor', async () => {
+    const files = baseFiles();
+    const rule = { name: 'two', to: 'Staging' as const, from: ['None' as const], approvals: [{ count: 1, users: ['carol'] }, { count: 1, users: ['carol', 'dave'] }] };
+    files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [rule] }));
+    files.set(vpath(4), stringify(version(4, 'None')));
+    const change = { [vpath(4)]: stringify(version(4, 'Staging')) };
+    const one = await evaluateGate(gateInput(change, { reviews: [approve('carol')] }, files));
+    expect(one.decision).toBe('pending');
+    // dave fills the second group, carol the first: the matching satisfies both.
+    const both = await evaluateGate(gateInput(change, { reviews: [approve('dave'), approve('carol')] }, files));
+    expect(both.decision).toBe('pass');
+    const contributed = await evaluateGate(gateInput(change, { reviews: [approve('dave'), approve('carol')], contributors: ['Dave'] }, files));
+    expect(contributed.decision).toBe('pending');
+    files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [{ ...rule, distinctApprovers: false }] }));
+    const shared = await evaluateGate(gateInput(change, { reviews: [approve('carol')] }, files));
+    expect(shared.decision).toBe('pass');
   });
 
   it('reports approvals without requiring them under --no-approvals, and looks no team up', async () => {

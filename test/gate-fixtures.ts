@@ -59,7 +59,7 @@ export function version(n: number, stage: ModelVersion['stage'], over: Partial<M
     stage,
     createdAt: '2026-11-27T10:00:00Z',
     createdBy: 'maria',
-    artifact: { uri: `s3://ml-models/registry/fraud-detector/sha256/${hex(String(n))}/model.joblib`, sha256: hex(String(n)), size: 1000 + n },
+    artifact: { uri: `s3://ml-models/registry/${over.model ?? 'fraud-detector'}/sha256/${hex(String(n))}/model.joblib`, sha256: hex(String(n)), size: 1000 + n },
     format: 'joblib',
     metrics: { auc: 0.96, recall: 0.9, latency_p95_ms: 40 },
     lineage: { code: { repository: 'https://github.com/acme/fraud', commit: 'c'.repeat(40) }, data: [{ id: 'txn-2023-q3-v5' }] },

@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { formatSyncSummary, notifyPins, openRepairPullRequest, syncAndPush } from '../deploy/apply.js';
-import { readPinInput } from '../deploy/input.js';
+import { readValidPinInput } from '../deploy/input.js';
 import { describeChange, formatDiff, renderPins, type PinChange } from '../deploy/plan.js';
 import { usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
@@ -48,7 +48,7 @@ export async function runSync(inputs: SyncInputs, env: NodeJS.ProcessEnv): Promi
   const after = await git.resolve('HEAD');
   if (!after) throw usageError('the workspace has no commit checked out: check out main before modelgate sync');
   const snapshot = new RegistrySnapshot(new CommitTreeSource(git, after, prefix));
-  const plan = renderPins(await readPinInput(snapshot));
+  const plan = renderPins(await readValidPinInput(snapshot));
   const inSync = plan.files.length === 0;
 
   // The pins the push brought: deploy files at `before` compared with those at `after`.
@@ -116,7 +116,7 @@ async function pinsBrought(git: GitRepo, prefix: string, afterSnap: RegistrySnap
     }
   }
   const beforeSource = new CommitTreeSource(git, before, prefix);
-  const plan = renderPins(await readPinInput(afterSnap, { deployFrom: beforeSource }));
+  const plan = renderPins(await readValidPinInput(afterSnap, { deployFrom: beforeSource }));
   const out: PinChange[] = [];
   for (const c of plan.changes) {
     const full = prefix ? `${prefix}/${c.path}` : c.path;

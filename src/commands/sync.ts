@@ -1,7 +1,7 @@
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command, type CommandContext } from '../cli/context.js';
 import { applyToWorktree, openRepairPullRequest, syncAndPush, type SyncPushResult } from '../deploy/apply.js';
-import { readPinInput } from '../deploy/input.js';
+import { readValidPinInput } from '../deploy/input.js';
 import { CommitTreeSource, registryPrefix } from '../registry/source.js';
 import { describeChange, formatDiff, renderPins, type SyncPlan } from '../deploy/plan.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
@@ -48,7 +48,7 @@ export const run: Command = async (ctx) => {
     const top = (await repo.out(['rev-parse', '--show-toplevel'])).trim();
     source = new RegistrySnapshot(new CommitTreeSource(new GitRepo(top), commit, prefix));
   }
-  const plan = renderPins(await readPinInput(source));
+  const plan = renderPins(await readValidPinInput(source));
   const inSync = plan.files.length === 0;
 
   if (values.check) {

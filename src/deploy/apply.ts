@@ -7,7 +7,7 @@ import { syncChange } from '../promote/change.js';
 import { deliverEvents, failedDeliveries, pinEvents, pullRequestOf, type DeliveryOptions, type DeliveryReport } from '../notify/webhooks.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import { CommitTreeSource } from '../registry/source.js';
-import { readPinInput } from './input.js';
+import { readValidPinInput } from './input.js';
 import { commitMessage, describeChange, formatDiff, renderPins, type PinChange, type SyncPlan } from './plan.js';
 
 /** Writes a plan into a registry folder; deletions remove the file. */
@@ -91,7 +91,7 @@ export async function syncAndPush(opts: SyncAndPushOptions): Promise<SyncPushRes
     plan: async (_snap, head) => {
       if (!head || !(await repo.resolve(`refs/remotes/${remote}/${branch}`))) throw new ModelgateError('E_SYNC_NO_BRANCH', `${remote} has no branch ${branch} to sync`, ExitCode.service);
       snapshot = new RegistrySnapshot(new CommitTreeSource(repo, head, prefix));
-      plan = renderPins(await readPinInput(snapshot));
+      plan = renderPins(await readValidPinInput(snapshot));
       return syncChange(plan, commitMessage(plan));
     },
   });
@@ -204,7 +204,7 @@ export async function openRepairPullRequest(opts: RepairOptions): Promise<Repair
     body: async () => repairBody(plan!),
     plan: async (snap) => {
       if (!snap) throw new ModelgateError('E_SYNC_NO_BRANCH', `${opts.remote ?? 'origin'} has no branch ${opts.branch ?? 'main'} to sync`, ExitCode.service);
-      plan = renderPins(await readPinInput(snap));
+      plan = renderPins(await readValidPinInput(snap));
       return syncChange(plan, commitMessage(plan));
     },
   });

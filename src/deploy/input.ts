@@ -1,4 +1,6 @@
+import { ExitCode, formatPosition, ModelgateError } from '../errors.js';
 import type { Model, Registry } from '../manifest/types.js';
+import { validateRegistry } from '../manifest/validate-registry.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
 import type { RegistrySource } from '../registry/source.js';
 import { pinInputPaths, type ModelPinSource, type PinInput } from './plan.js';
@@ -41,4 +43,22 @@ export async function readPinInput(
   const files = new Map<string, string>();
   paths.forEach((p, i) => contents[i] !== undefined && files.set(p, contents[i]!));
   return { registry, models: withVersions, files };
+}
+
+/**
+ * `readPinInput` for a sync (every mode): the registry must validate first, as the gate made
+ * sure it would; whatever reached the branch without the gate is refused, nothing written.
+ */
+export async function readValidPinInput(snapshot: RegistrySnapshot, options: Parameters<typeof readPinInput>[1] = {}): Promise<PinInput> {
+  const result = await validateRegistry(snapshot.source);
+  if (!result.valid) {
+    const lines = result.problems.slice(0, 10).map((p) => `${formatPosition(p)}: ${p.message}`);
+    throw new ModelgateError(
+      'E_INVALID_REGISTRY',
+      `the registry at ${snapshot.source.label} does not validate, so no pins are rendered from it (${result.problems.length} problem(s)):\n${lines.join('\n')}`,
+      ExitCode.content,
+      { problems: result.problems },
+    );
+  }
+  return readPinInput(snapshot, options);
 }

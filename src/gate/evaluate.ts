@@ -83,7 +83,7 @@ export async function evaluateGate(input: GateInput): Promise<Decision> {
   for (const file of changed) transitions.push(await judgeFile(ctx, file));
   coverArchivedByPromotion(transitions);
   await checkOneProduction(ctx, transitions);
-  if (registryChecks.length) transitions.unshift({ file: '(merged registry)', kind: 'registry', checks: registryChecks, rules: [] });
+  if (registryChecks.length) transitions.push({ file: '(merged registry)', kind: 'registry', checks: registryChecks, rules: [] });
 
   const uncovered: string[] = [];
   for (const t of transitions) {
