@@ -51,10 +51,15 @@ async function write(path: string, content: string) {
   await writeFile(join(dev, path), content);
 }
 
-/** A branch off main in the dev clone with `files` changed, pushed, and opened as a pull request. */
-async function openPull(branch: string, files: Record<string, string>, title = `change on ${branch}`): Promise<EmulatedPull> {
+/**
+ * A branch off main in the dev clone with `files` changed, pushed, and opened as a pull request.
+ * With `pins`, the branch also carries the deploy pins its change moves (`modelgate sync`), as
+ * `modelgate promote --pr` writes them (SPEC v2 §4).
+ */
+async function openPull(branch: string, files: Record<string, string>, title = `change on ${branch}`, { pins = false } = {}): Promise<EmulatedPull> {
   git(dev, 'checkout', '-q', '-B', branch, 'origin/main');
   for (const [p, c] of Object.entries(files)) await write(p, c);
+  if (pins) expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, env: {}, stdout: () => {}, stderr: () => {}, tty: false })).toBe(0);
   git(dev, 'add', '-A');
   git(dev, 'commit', '-q', '-m', title.replace(/\n/g, ' '));
   git(dev, 'push', '-q', '-f', 'origin', `HEAD:refs/heads/${branch}`);
@@ -137,7 +142,7 @@ const promoteFiles = async () => ({
 describe('dist/action.js check', () => {
   it('is pending until both approval groups approve the head, then passes; one comment, updated in place', async () => {
     git(dev, 'checkout', '-q', 'main');
-    const pull = await openPull('modelgate/fraud-detector-v3-production', await promoteFiles(), 'Promote fraud-detector@3 to Production');
+    const pull = await openPull('modelgate/fraud-detector-v3-production', await promoteFiles(), 'Promote fraud-detector@3 to Production', { pins: true });
 
     const first = await runCheck('pull_request_target', pullRequestEvent(pull, 'opened'));
     expect(first.outputs.decision).toBe('pending');
@@ -148,7 +153,13 @@ describe('dist/action.js check', () => {
     expect(first.summary).toMatch(/1 more from team ml\\-governance/);
     const report = JSON.parse(await readFile(first.outputs.report!, 'utf8'));
     expect(report.decision).toBe('pending');
-    expect(report.transitions.map((t: { file: string }) => t.file)).toEqual(['models/fraud-detector/versions/2.yaml', 'models/fraud-detector/versions/3.yaml']);
+    // The pin the promotion carries is judged with it; the merged registry is judged as a whole last.
+    expect(report.transitions.map((t: { file: string }) => t.file)).toEqual([
+      'deploy/production/fraud-detector.yaml',
+      'models/fraud-detector/versions/2.yaml',
+      'models/fraud-detector/versions/3.yaml',
+      '(merged registry)',
+    ]);
 
     gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
     gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
@@ -172,7 +183,7 @@ describe('dist/action.js check', () => {
     expect(gh.validator.violations).toEqual([]);
   });
 
-  it('computes the deploy diff with the base configuration and deploy files, whatever the pull request changes there', async () => {
+  it('shows what merging really changes in deploy/ and fails a pull request whose deploy files are not the rendering of the merged registry', async () => {
     git(dev, 'checkout', '-q', 'main');
     const config = parse(git(dev, 'show', 'origin/main:modelgate.yaml'));
     const pin = git(dev, 'show', 'origin/main:deploy/production/fraud-detector.yaml') + '\n';
@@ -182,11 +193,15 @@ describe('dist/action.js check', () => {
       'deploy/production/fraud-detector.yaml': pin.replace(/^  name: .*$/m, '  name: hijacked'),
     });
     const r = await runCheck('pull_request_target', pullRequestEvent(pull, 'opened'));
+    expect(r.outputs.decision).toBe('fail');
+    expect(statusesOf(pull.head.sha).at(-1)!.state).toBe('failure');
+    // The diff is git's: base → the merge result, the hand edit included, as Argo CD would sync it.
     expect(r.summary).toContain('### What merging changes in deploy/');
     expect(r.summary).toContain('+++ b/deploy/production/fraud-detector.yaml');
-    expect(r.summary).toMatch(/^\+ {6}storageUri: /m);
-    expect(r.summary).not.toContain('deploy/elsewhere');
-    expect(r.summary).not.toContain('hijacked');
+    expect(r.summary).toMatch(/^\+ {2}name: hijacked$/m);
+    expect(r.summary).toContain('does not carry the pins its change moves&#58; deploy/elsewhere/fraud\\-detector\\.yaml');
+    expect(r.summary).toMatch(/deploy\/production\/fraud\\-detector\\\.yaml&#58; changed[^]*not covered by any rule/);
+    expect(r.summary).toContain('modelgate sync');
   });
 
   it('fails with an annotation on the file and line of an invalid manifest', async () => {
@@ -201,7 +216,7 @@ describe('dist/action.js check', () => {
 
   it('fails (never pending) when the team lookup answers 500', async () => {
     git(dev, 'checkout', '-q', 'main');
-    const pull = await openPull('promote-500', await promoteFiles());
+    const pull = await openPull('promote-500', await promoteFiles(), undefined, { pins: true });
     gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
     gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
     const fault = gh.inject('GET /orgs/{org}/teams/{team_slug}/memberships/{username}', { status: 500 });
@@ -217,7 +232,7 @@ describe('dist/action.js check', () => {
 
   it('counts no stale, bot or self approval, and fails when the reviews or the pull request cannot be read', async () => {
     git(dev, 'checkout', '-q', 'main');
-    const pull = await openPull('promote-reviews', await promoteFiles());
+    const pull = await openPull('promote-reviews', await promoteFiles(), undefined, { pins: true });
     gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
     gh.addReview(pull, { user: 'carol', state: 'APPROVED', commit_id: git(dev, 'rev-parse', 'origin/main') });
     gh.addReview(pull, { user: 'github-actions[bot]', state: 'APPROVED' });
@@ -318,7 +333,7 @@ describe('dist/action.js check on workflow_run', () => {
 
   it('judges the pull request the pull-request input names (a fork: no listed pull requests) and posts the status', async () => {
     git(dev, 'checkout', '-q', 'main');
-    const pull = (reviewed = await openPull('wr-promote', await promoteFiles(), 'Promote fraud-detector@3 (workflow_run)'));
+    const pull = (reviewed = await openPull('wr-promote', await promoteFiles(), 'Promote fraud-detector@3 (workflow_run)', { pins: true }));
     gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
     const pending = await runCheck('workflow_run', workflowRunEvent(pull), { 'pull-request': String(pull.number) });
     expect(pending.outputs.decision).toBe('pending');

@@ -130,6 +130,7 @@ metadata:
   namespace: models
   labels:
     team: "payments"   # cost centre
+    app.kubernetes.io/managed-by: modelgate
     modelgate.dev/model: fraud-detector
     modelgate.dev/version: "1"
   annotations:
@@ -164,7 +165,7 @@ spec:
 kind: InferenceService
 metadata:
   name: fraud-detector   # hi
-  labels: {team: payments}
+  labels: {team: payments, app.kubernetes.io/managed-by: modelgate}
 spec:
   predictor:
     model:
@@ -176,7 +177,7 @@ spec:
     const after = plan.files.find((f) => f.path === 'deploy/production/fraud-detector.yaml')!.after!;
     expect(after.startsWith('apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: fraud-detector   # hi\n')).toBe(true);
     const doc = parse(after);
-    expect(doc.metadata.labels).toEqual({ team: 'payments', 'modelgate.dev/model': 'fraud-detector', 'modelgate.dev/version': '1' });
+    expect(doc.metadata.labels).toEqual({ team: 'payments', 'app.kubernetes.io/managed-by': 'modelgate', 'modelgate.dev/model': 'fraud-detector', 'modelgate.dev/version': '1' });
     expect(doc.metadata.annotations['modelgate.dev/sha256']).toBe(v(1).artifact.sha256);
     expect(doc.spec.predictor.model.storageUri).toBe(v(1).artifact.uri);
     expect(plan.changes[0]).toMatchObject({ action: 'update', toVersion: 1 });
@@ -199,9 +200,17 @@ spec:
 
   it('refuses a Deployment pin without MODEL_URI to edit', () => {
     const path = 'deploy/production/m.yaml';
-    const text = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: m}\nspec:\n  template:\n    spec:\n      containers: [{name: x, image: y}]\n';
+    const text = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: m, labels: {app.kubernetes.io/managed-by: modelgate}}\nspec:\n  template:\n    spec:\n      containers: [{name: x, image: y}]\n';
     expect(() => renderPins(input({ m: { deploy: { kind: 'Deployment', image: 'y' }, versions: [{ stage: 'Production' }] } }, { [path]: text }))).toThrow(
       expect.objectContaining({ code: 'E_DEPLOY_EDIT', data: { file: path } }),
+    );
+  });
+
+  it('refuses to take the place of a file it did not write (a NetworkPolicy named like the model)', () => {
+    const path = 'deploy/production/network-policy.yaml';
+    const policy = 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: network-policy}\nspec: {podSelector: {}}\n';
+    expect(() => renderPins(input({ 'network-policy': fraud }, { [path]: policy }))).toThrow(
+      expect.objectContaining({ code: 'E_PIN_COLLISION', data: { file: path } }),
     );
   });
 

@@ -28,7 +28,7 @@ stage: ${stage}   # set by promotions
 createdAt: "2026-11-27T10:00:00Z"
 createdBy: 'maria'
 artifact:
-  uri: s3://ml-models/registry/fraud-detector/sha256/${'3'.repeat(64)}/model.joblib
+  uri: ${storeUri}/fraud-detector/sha256/${'3'.repeat(64)}/model.joblib
   sha256: "${'3'.repeat(64)}"
   size: 1003
 format: joblib
@@ -40,6 +40,8 @@ lineage:
 `;
 
 let tmp: string;
+/** This registry's file:// store; the fixtures' s3:// artifact URIs are moved into it as they are written. */
+let storeUri: string;
 let bare: string;
 let work: string;
 let gh: GitHubEmulator & { validator: GitHubResponseValidator };
@@ -47,7 +49,7 @@ let repo: EmulatedRepo;
 
 async function write(path: string, content: string) {
   await mkdir(dirname(join(work, path)), { recursive: true });
-  await writeFile(join(work, path), content);
+  await writeFile(join(work, path), content.replaceAll('s3://ml-models/registry/', `${storeUri}/`));
 }
 const v = (n: number) => `models/fraud-detector/versions/${n}.yaml`;
 const read = (p: string) => readFile(join(work, p), 'utf8');
@@ -80,10 +82,11 @@ beforeEach(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'modelgate-promote-'));
   bare = join(tmp, 'registry.git');
   work = join(tmp, 'work');
+  storeUri = pathToFileURL(join(tmp, 'store')).href;
   git(tmp, 'init', '-q', '--bare', '-b', 'main', bare);
   git(tmp, 'clone', '-q', bare, work);
   git(work, 'checkout', '-q', '-b', 'main');
-  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: pathToFileURL(join(tmp, 'store')).href }, github: { repository: 'acme/model-registry' } }));
+  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri }, github: { repository: 'acme/model-registry' } }));
   await write('policies/promotion.yaml', stringify(POLICY));
   await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector' }));
   await write(v(1), stringify(version(1, 'Production')));

@@ -61,23 +61,27 @@ describe('register refuses before any byte is stored', () => {
     expect(git(reg, 'log', '--oneline').trim().split('\n')).toHaveLength(1);
   }, 120_000);
 
-  it('without a committer identity: refused before the upload', async () => {
+  it('without a committer identity: commits as the CI actor (or as modelgate), not refused, nothing stored twice', async () => {
     const storeRoot = tempDir('mg-store-');
     const reg = makeRegistry({ uri: pathToFileURL(storeRoot).href });
     git(reg, 'config', '--unset', 'user.name');
     git(reg, 'config', '--unset', 'user.email');
     git(reg, 'config', 'user.useConfigOnly', 'true');
-    const saved = { g: process.env.GIT_CONFIG_GLOBAL, n: process.env.GIT_AUTHOR_NAME, e: process.env.GIT_AUTHOR_EMAIL };
+    const saved = { g: process.env.GIT_CONFIG_GLOBAL, n: process.env.GIT_AUTHOR_NAME, e: process.env.GIT_AUTHOR_EMAIL, cn: process.env.GIT_COMMITTER_NAME, ce: process.env.GIT_COMMITTER_EMAIL };
     process.env.GIT_CONFIG_GLOBAL = '/dev/null';
-    delete process.env.GIT_AUTHOR_NAME;
-    delete process.env.GIT_AUTHOR_EMAIL;
+    for (const k of ['GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL']) delete process.env[k];
     try {
-      const out = await cli(reg, ['register', 'fraud', randomFile(tempDir(), 'model.bin', 1000).path]);
-      expect(out.code).toBe(1);
-      expect(out.stderr).toMatch(/no committer identity/);
-      expect(filesUnder(storeRoot)).toEqual([]);
+      const asActor = await cli(reg, ['register', 'fraud', randomFile(tempDir(), 'model.bin', 1000).path], { GITHUB_ACTOR: 'train-bot' });
+      expect(asActor.code, asActor.stderr).toBe(0);
+      expect(git(reg, 'log', '-1', '--format=%an <%ae>|%cn <%ce>').trim()).toBe('train-bot <train-bot@users.noreply.github.com>|train-bot <train-bot@users.noreply.github.com>');
+      expect(readFileSync(join(reg, 'models/fraud/versions/1.yaml'), 'utf8')).toMatch(/^createdBy: train-bot$/m);
+      // Not a GitHub login (a shell injection, say): the fallback identity, never the text.
+      const asModelgate = await cli(reg, ['register', 'fraud', randomFile(tempDir(), 'model.bin', 1000).path], { GITHUB_ACTOR: '$(id)' });
+      expect(asModelgate.code).toBe(0);
+      expect(git(reg, 'log', '-1', '--format=%an <%ae>').trim()).toBe('modelgate <modelgate@users.noreply.github.com>');
+      expect(filesUnder(storeRoot)).toHaveLength(2);
     } finally {
-      for (const [k, v] of [['GIT_CONFIG_GLOBAL', saved.g], ['GIT_AUTHOR_NAME', saved.n], ['GIT_AUTHOR_EMAIL', saved.e]] as const) {
+      for (const [k, v] of [['GIT_CONFIG_GLOBAL', saved.g], ['GIT_AUTHOR_NAME', saved.n], ['GIT_AUTHOR_EMAIL', saved.e], ['GIT_COMMITTER_NAME', saved.cn], ['GIT_COMMITTER_EMAIL', saved.ce]] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }

@@ -394,7 +394,7 @@ describe('register --pr with an S3 store', () => {
     const bucket = await createTestBucket('register-pr', s3);
     s3.destroy();
     proxy = await recordingProxy(new URL(cfg.endpoint));
-    const policy: PromotionPolicy = { apiVersion: 'modelgate.dev/v1', kind: 'PromotionPolicy', rules: [{ name: 'register', to: 'None', artifact: 'exists' }] };
+    const policy: PromotionPolicy = { apiVersion: 'modelgate.dev/v1', kind: 'PromotionPolicy', rules: [{ name: 'register', to: 'None', artifact: 'exists' }, { name: 'new-models', paths: ['models/*/model.yaml'] }] };
     remote = await prRemote({ uri: `s3://${bucket}/registry`, endpoint: proxy.url, region: cfg.region, forcePathStyle: true }, policy);
     const model = randomFile(tempDir(), 'model.onnx', 3000);
     const r = await cli(remote.work, ['--json', 'register', 'fraud', model.path, '--pr'], { ...env, ...remote.env });

@@ -9,7 +9,7 @@ import { planSync } from '../src/deploy/plan.js';
 import { gateSidesFromGit } from '../src/gate/from-git.js';
 import { GitRepo } from '../src/git/repo.js';
 import { serveGitHttp, type GitHttpServer } from '../src/local/git-http-backend.js';
-import { git, gitAsync, initRepo, modelVersion, tempDir, write, writeModel, writeRegistry, type ModelSpec } from './helpers/pin-registry.js';
+import { git, gitAsync, initRepo, modelVersion, setStage, tempDir, write, writeModel, writeRegistry, type ModelSpec } from './helpers/pin-registry.js';
 
 async function cli(cwd: string, ...args: string[]) {
   let stdout = '';
@@ -22,10 +22,6 @@ const fraud: ModelSpec = { deploy: {}, versions: [{ stage: 'Production' }, { sta
 const scorer: ModelSpec = { deploy: { kind: 'Deployment', image: 'ghcr.io/acme/scorer:1' }, versions: [{ stage: 'Production' }] };
 const pinOf = (dir: string, env: string, model: string) => parse(readFileSync(join(dir, 'deploy', env, `${model}.yaml`), 'utf8'));
 const versionOf = (dir: string, env: string, model: string) => pinOf(dir, env, model).metadata.annotations['modelgate.dev/version'];
-const setStage = (dir: string, model: string, version: number, stage: string) => {
-  const path = join(dir, `models/${model}/versions/${version}.yaml`);
-  writeFileSync(path, readFileSync(path, 'utf8').replace(/^stage: .*$/m, `stage: ${stage}`));
-};
 
 describe('modelgate sync on the work tree', () => {
   it('writes the pins, then finds them in sync and writes nothing', async () => {
@@ -204,7 +200,10 @@ describe('sync --push against a remote over git http-backend', () => {
       repo: new GitRepo(await clone(url)),
       beforePush: async (_c, attempt) => {
         if (attempt === 1) {
-          other = await merge(url, 'new scorer version', (d) => write(d, 'models/scorer/versions/2.yaml', stringify(modelVersion('scorer', 2, { stage: 'Production' }))));
+          other = await merge(url, 'new scorer version', (d) => {
+            write(d, 'models/scorer/versions/2.yaml', stringify(modelVersion('scorer', 2, { stage: 'Staging' })));
+            setStage(d, 'scorer', 2, 'Production');
+          });
         }
       },
     });

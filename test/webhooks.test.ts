@@ -9,7 +9,7 @@ import { formatSyncSummary, syncAndPush } from '../src/deploy/apply.js';
 import { GitRepo } from '../src/git/repo.js';
 import { serveGitHttp, type GitHttpServer } from '../src/local/git-http-backend.js';
 import { deliverEvents, pinEvents, pullRequestOf, signWebhook, webhookKey, type PinEvent } from '../src/notify/webhooks.js';
-import { git, gitAsync, initRepo, registryConfig, tempDir, writeRegistry } from './helpers/pin-registry.js';
+import { git, gitAsync, initRepo, registryConfig, setStage, tempDir, writeRegistry } from './helpers/pin-registry.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
@@ -202,8 +202,7 @@ describe('webhooks after a sync push', () => {
       }));
       expect(await runCli(['--registry', seed, '--quiet', 'sync'], { cwd: seed, env: {}, stdout: () => {}, stderr: () => {}, tty: false })).toBe(0);
       initRepo(seed);
-      const path = join(seed, 'models/fraud-detector/versions/2.yaml');
-      writeFileSync(path, readFileSync(path, 'utf8').replace('stage: Staging', 'stage: Production'));
+      setStage(seed, 'fraud-detector', 2, 'Production');
       git(seed, 'commit', '-qam', 'Merge pull request #9 from acme/promote-fraud-v2');
       git(remoteRoot, 'clone', '--quiet', '--bare', seed, 'hooks.git');
       const work = join(tempDir('hook-clone'), 'r');

@@ -3,7 +3,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
@@ -110,4 +110,21 @@ export async function gitAsync(cwd: string, ...args: string[]): Promise<string> 
     env: { ...process.env, GIT_AUTHOR_NAME: 'maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'maria', GIT_COMMITTER_EMAIL: 'maria@example.com' },
   });
   return stdout;
+}
+
+/**
+ * Moves a version to `stage` as `modelgate promote` does: a version entering Production
+ * archives the version that held it, so the registry stays valid (one Production per model).
+ */
+export function setStage(root: string, model: string, version: number, stage: string): void {
+  const dir = join(root, `models/${model}/versions`);
+  if (stage === 'Production') {
+    for (const file of readdirSync(dir)) {
+      const path = join(dir, file);
+      const text = readFileSync(path, 'utf8');
+      if (file !== `${version}.yaml` && /^stage: Production$/m.test(text)) writeFileSync(path, text.replace(/^stage: .*$/m, 'stage: Archived'));
+    }
+  }
+  const path = join(dir, `${version}.yaml`);
+  writeFileSync(path, readFileSync(path, 'utf8').replace(/^stage: .*$/m, `stage: ${stage}`));
 }
