@@ -83511,7 +83511,8 @@ async function getPullRequest(c5, number) {
     headRef: data.head.ref,
     title: data.title,
     baseSha: data.base.sha,
-    baseRef: data.base.ref
+    baseRef: data.base.ref,
+    commits: data.commits
   };
 }
 async function listReviews(c5, number) {
@@ -83526,6 +83527,24 @@ async function listReviews(c5, number) {
     commitId: r5.commit_id ?? null,
     submittedAt: r5.submitted_at
   }));
+}
+var MAX_LISTED_COMMITS = 250;
+async function listContributors(c5, pr) {
+  if (pr.commits > MAX_LISTED_COMMITS) {
+    throw new ModelgateError(
+      "E_TOO_MANY_COMMITS",
+      `pull request #${pr.number} has ${pr.commits} commits; GitHub lists only ${MAX_LISTED_COMMITS}, so who contributed to it cannot be known: squash it or split it`
+    );
+  }
+  const commits = await github(
+    `listing the commits of #${pr.number}`,
+    () => c5.octokit.paginate(c5.octokit.rest.pulls.listCommits, { owner: c5.owner, repo: c5.repo, pull_number: pr.number, per_page: 100 })
+  );
+  const logins = /* @__PURE__ */ new Set();
+  for (const commit of commits) {
+    for (const who of [commit.author, commit.committer]) if (who && "login" in who && who.login) logins.add(who.login);
+  }
+  return [...logins].sort();
 }
 var GitHubTeams = class {
   constructor(octokit, org) {
@@ -83548,7 +83567,8 @@ var GitHubTeams = class {
   }
 };
 async function setCommitStatus(c5, sha, state2, description, targetUrl) {
-  const text = description.length > 140 ? `${description.slice(0, 139)}\u2026` : description;
+  const chars2 = [...description];
+  const text = chars2.length > 140 ? `${chars2.slice(0, 139).join("")}\u2026` : description;
   await github(
     `setting the ${STATUS_CONTEXT} status`,
     () => c5.octokit.rest.repos.createCommitStatus({ owner: c5.owner, repo: c5.repo, sha, state: state2, context: STATUS_CONTEXT, description: text, ...targetUrl ? { target_url: targetUrl } : {} })
@@ -83558,7 +83578,11 @@ var MAX_COMMENT_CHARS = 65536;
 function fitComment(text) {
   if (text.length <= MAX_COMMENT_CHARS) return text;
   const note = "\n\n\u2026 the report is longer than a GitHub comment allows; the whole report is in the job summary and the `report` output file.\n";
-  return text.slice(0, MAX_COMMENT_CHARS - note.length) + note;
+  const room = MAX_COMMENT_CHARS - note.length - "\n```".length;
+  const end = text.lastIndexOf("\n", room);
+  const kept = text.slice(0, end > 0 ? end : room);
+  const openFence = (kept.match(/^```/gm)?.length ?? 0) % 2 === 1;
+  return kept + (openFence ? "\n```" : "") + note;
 }
 async function upsertComment(c5, number, body) {
   const comments = await github(
@@ -83682,7 +83706,7 @@ async function judge(inputs, env2, conn, pr) {
   }
   const sides = await gateSidesFromGit(git, baseSha, pr.headSha, prefix);
   const changed = sides.changedFiles;
-  const reviews = await listReviews(conn, pr.number);
+  const [reviews, contributors] = await Promise.all([listReviews(conn, pr.number), listContributors(conn, pr)]);
   const artifacts = lazyStoreVerifier(() => sides.base.config().then((c5) => c5.storage), env2);
   const decision = await evaluateGate({
     base: sides.base,
@@ -83690,6 +83714,7 @@ async function judge(inputs, env2, conn, pr) {
     changedFiles: changed,
     pullRequest: pr,
     reviews,
+    contributors,
     teams: new GitHubTeams(conn.octokit, conn.owner),
     artifacts,
     history: sides.history,

@@ -16,6 +16,7 @@ export const OPERATIONS = [
   ['get', '/repos/{owner}/{repo}/pulls/{pull_number}'],
   ['patch', '/repos/{owner}/{repo}/pulls/{pull_number}'],
   ['get', '/repos/{owner}/{repo}/pulls/{pull_number}/files'],
+  ['get', '/repos/{owner}/{repo}/pulls/{pull_number}/commits'],
   ['get', '/repos/{owner}/{repo}/pulls/{pull_number}/reviews'],
   ['post', '/repos/{owner}/{repo}/pulls/{pull_number}/reviews'],
   ['put', '/repos/{owner}/{repo}/pulls/{pull_number}/merge'],
@@ -65,6 +66,12 @@ function copy(node) {
   for (const [k, v] of Object.entries(node)) {
     if (k === 'examples' || k === 'example') continue;
     out[k] = copy(v);
+  }
+  // OpenAPI 3.0's `nullable` without a `type` (a nullable oneOf, e.g. a commit's author): ajv
+  // knows `nullable` only next to `type`, so say it the JSON Schema way.
+  if (out.nullable === true && out.type === undefined) {
+    const { nullable: _, ...rest } = out;
+    return { anyOf: [{ type: 'null' }, rest] };
   }
   return out;
 }

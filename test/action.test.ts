@@ -21,6 +21,7 @@ const ALLOWED = new Set([
   'GET /repos/{owner}/{repo}/pulls/{pull_number}',
   'GET /repos/{owner}/{repo}/pulls/{pull_number}/files',
   'GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews',
+  'GET /repos/{owner}/{repo}/pulls/{pull_number}/commits',
   'GET /orgs/{org}/teams/{team_slug}/memberships/{username}',
   'POST /repos/{owner}/{repo}/statuses/{sha}',
   'GET /repos/{owner}/{repo}/issues/{issue_number}/comments',

@@ -84,7 +84,7 @@ beforeAll(async () => {
   git(work, 'push', '-q', 'origin', 'main');
 
   gh = await startValidatedGitHubEmulator();
-  gh.addUser('maria');
+  gh.addUser('maria', { emails: ['maria@example.com'] });
   gh.addUser('carol');
   gh.addUser('dave');
   gh.addUser('modelgate[bot]', { token: 'ghs_bot' });
@@ -257,6 +257,27 @@ describe('GitHub emulator', () => {
     // Someone else's comment cannot be edited by the bot.
     expect((await failure(bot.rest.issues.updateComment({ owner: 'acme', repo: 'model-registry', comment_id: all[1]!.id, body: 'x' }))).status).toBe(403);
     expect((await failure(bot.rest.issues.createComment({ owner: 'acme', repo: 'model-registry', issue_number: 99, body: 'x' }))).status).toBe(404);
+  });
+
+  it('refuses what GitHub refuses: a status description over 140 characters, a comment over 65,536', async () => {
+    const bot = client('ghs_bot');
+    const sha = pull.head.sha;
+    const long = await failure(bot.rest.repos.createCommitStatus({ owner: 'acme', repo: 'model-registry', sha, state: 'success', context: 'modelgate', description: 'x'.repeat(141) }));
+    expect(long).toEqual({ status: 422, message: 'Validation Failed' });
+    // Characters, not UTF-16 units: 140 emoji fit.
+    expect((await bot.rest.repos.createCommitStatus({ owner: 'acme', repo: 'model-registry', sha, state: 'success', context: 'limits', description: '✅'.repeat(70) + '🚀'.repeat(70) })).status).toBe(201);
+    expect((await bot.rest.issues.createComment({ owner: 'acme', repo: 'model-registry', issue_number: 1, body: 'y'.repeat(65_536) })).status).toBe(201);
+    expect(await failure(bot.rest.issues.createComment({ owner: 'acme', repo: 'model-registry', issue_number: 1, body: 'y'.repeat(65_537) }))).toEqual({ status: 422, message: 'Validation Failed' });
+    const mine = gh.comments.filter((c) => c.user === 'modelgate[bot]').at(-1)!;
+    expect((await failure(bot.rest.issues.updateComment({ owner: 'acme', repo: 'model-registry', comment_id: mine.id, body: 'z'.repeat(70_000) }))).status).toBe(422);
+  });
+
+  it('lists a pull request\'s commits with the GitHub accounts their emails belong to', async () => {
+    const commits = await maria.paginate(maria.rest.pulls.listCommits, { owner: 'acme', repo: 'model-registry', pull_number: pull.number, per_page: 1 });
+    expect(commits.map((c) => c.commit.message)).toEqual(['promote fraud@2 to Production']);
+    expect(commits[0]!.author).toMatchObject({ login: 'maria' });
+    expect(commits[0]!.committer).toMatchObject({ login: 'maria' });
+    expect(commits[0]!.sha).toBe(pull.head.sha);
   });
 
   it('refuses a conflicting merge with 405 and reports mergeable: false', async () => {

@@ -15,6 +15,7 @@ import {
   getPullRequest,
   GitHubTeams,
   type PullRequestDetails,
+  listContributors,
   listReviews,
   setCommitStatus,
   upsertComment,
@@ -177,7 +178,7 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
 
   const sides = await gateSidesFromGit(git, baseSha, pr.headSha, prefix);
   const changed: ChangedFile[] = sides.changedFiles;
-  const reviews = await listReviews(conn, pr.number);
+  const [reviews, contributors] = await Promise.all([listReviews(conn, pr.number), listContributors(conn, pr)]);
   const artifacts = lazyStoreVerifier(() => sides.base.config().then((c) => c.storage), env);
   const decision = await evaluateGate({
     base: sides.base,
@@ -185,6 +186,7 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
     changedFiles: changed,
     pullRequest: pr,
     reviews,
+    contributors,
     teams: new GitHubTeams(conn.octokit, conn.owner),
     artifacts,
     history: sides.history,

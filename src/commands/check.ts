@@ -8,7 +8,7 @@ import { renderText } from '../gate/report.js';
 import { lazyStoreVerifier } from '../gate/store-verifier.js';
 import type { PullRequestInfo, Review, TeamResolver } from '../gate/types.js';
 import { createOctokit, parseRepository } from '../github/client.js';
-import { getPullRequest, GitHubTeams, listReviews } from '../github/pull-requests.js';
+import { GitHubTeams, readPullRequest } from '../github/pull-requests.js';
 import { openRegistry } from '../registry/snapshot.js';
 
 const USAGE = `modelgate ${usageOf('check')}`;
@@ -38,6 +38,7 @@ export const run: Command = async (ctx) => {
 
   let pullRequest: PullRequestInfo | undefined;
   let reviews: Review[] | undefined;
+  let contributors: string[] | undefined;
   let teams: TeamResolver = {
     isActiveMember: () => Promise.reject(new ModelgateError('E_NO_GITHUB', 'team membership needs GitHub: pass --pr <number>', ExitCode.usage)),
   };
@@ -46,10 +47,11 @@ export const run: Command = async (ctx) => {
     const { owner, repo: name } = parseRepository(config.github?.repository);
     const octokit = createOctokit({ token: ctx.env.GITHUB_TOKEN || ctx.env.GH_TOKEN, baseUrl: ctx.env.GITHUB_API_URL });
     const conn = { octokit, owner, repo: name };
-    const pr = await getPullRequest(conn, prNumber);
+    const read = await readPullRequest(conn, prNumber);
     // Approvals count on the commit being judged: a local head that differs from the PR's gets none.
-    pullRequest = { ...pr, headSha: head };
-    reviews = await listReviews(conn, prNumber);
+    pullRequest = { ...read.pr, headSha: head };
+    reviews = read.reviews;
+    contributors = read.contributors;
     teams = new GitHubTeams(octokit, owner);
   }
   const artifacts = lazyStoreVerifier(() => sides.base.config().then((c) => c.storage), ctx.env);
@@ -59,6 +61,7 @@ export const run: Command = async (ctx) => {
     changedFiles: sides.changedFiles,
     pullRequest,
     reviews,
+    contributors,
     teams,
     artifacts,
     history: sides.history,

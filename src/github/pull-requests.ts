@@ -11,6 +11,8 @@ const STATUS_CONTEXT = 'modelgate';
 export interface PullRequestDetails extends PullRequestInfo {
   baseSha: string;
   baseRef: string;
+  /** How many commits GitHub counts on the pull request. */
+  commits: number;
 }
 
 /** GET /repos/{o}/{r}/pulls/{n}. */
@@ -24,6 +26,7 @@ export async function getPullRequest(c: GitHubConnection, number: number): Promi
     title: data.title,
     baseSha: data.base.sha,
     baseRef: data.base.ref,
+    commits: data.commits,
   };
 }
 
@@ -53,6 +56,39 @@ export async function listReviews(c: GitHubConnection, number: number): Promise<
     commitId: r.commit_id ?? null,
     submittedAt: r.submitted_at,
   }));
+}
+
+/** GitHub lists at most this many commits of a pull request (GET …/pulls/{n}/commits). */
+export const MAX_LISTED_COMMITS = 250;
+
+/**
+ * GET …/pulls/{n}/commits: the GitHub logins that authored or committed a commit of the pull
+ * request (`excludeContributors`). A commit whose email belongs to no account names nobody.
+ * GitHub lists 250 commits at most; a longer pull request cannot be judged, since a contributor
+ * past the 250th would count as an approver.
+ */
+export async function listContributors(c: GitHubConnection, pr: Pick<PullRequestDetails, 'number' | 'commits'>): Promise<string[]> {
+  if (pr.commits > MAX_LISTED_COMMITS) {
+    throw new ModelgateError(
+      'E_TOO_MANY_COMMITS',
+      `pull request #${pr.number} has ${pr.commits} commits; GitHub lists only ${MAX_LISTED_COMMITS}, so who contributed to it cannot be known: squash it or split it`,
+    );
+  }
+  const commits = await github(`listing the commits of #${pr.number}`, () =>
+    c.octokit.paginate(c.octokit.rest.pulls.listCommits, { owner: c.owner, repo: c.repo, pull_number: pr.number, per_page: 100 }),
+  );
+  const logins = new Set<string>();
+  for (const commit of commits) {
+    for (const who of [commit.author, commit.committer]) if (who && 'login' in who && who.login) logins.add(who.login);
+  }
+  return [...logins].sort();
+}
+
+/** What the gate needs from GitHub about a pull request: itself, its reviews and its contributors. */
+export async function readPullRequest(c: GitHubConnection, number: number): Promise<{ pr: PullRequestDetails; reviews: Review[]; contributors: string[] }> {
+  const pr = await getPullRequest(c, number);
+  const [reviews, contributors] = await Promise.all([listReviews(c, number), listContributors(c, pr)]);
+  return { pr, reviews, contributors };
 }
 
 /**
@@ -86,7 +122,9 @@ export async function setCommitStatus(
   description: string,
   targetUrl?: string,
 ): Promise<void> {
-  const text = description.length > 140 ? `${description.slice(0, 139)}…` : description;
+  // GitHub counts characters (code points), so cut on code points: never half a surrogate pair.
+  const chars = [...description];
+  const text = chars.length > 140 ? `${chars.slice(0, 139).join('')}…` : description;
   await github(`setting the ${STATUS_CONTEXT} status`, () =>
     c.octokit.rest.repos.createCommitStatus({ owner: c.owner, repo: c.repo, sha, state, context: STATUS_CONTEXT, description: text, ...(targetUrl ? { target_url: targetUrl } : {}) }),
   );
@@ -103,7 +141,12 @@ export const MAX_COMMENT_CHARS = 65_536;
 export function fitComment(text: string): string {
   if (text.length <= MAX_COMMENT_CHARS) return text;
   const note = '\n\n… the report is longer than a GitHub comment allows; the whole report is in the job summary and the `report` output file.\n';
-  return text.slice(0, MAX_COMMENT_CHARS - note.length) + note;
+  const room = MAX_COMMENT_CHARS - note.length - '\n```'.length;
+  // Cut at a line end, and close a code fence the cut leaves open, so the note still renders.
+  const end = text.lastIndexOf('\n', room);
+  const kept = text.slice(0, end > 0 ? end : room);
+  const openFence = (kept.match(/^```/gm)?.length ?? 0) % 2 === 1;
+  return kept + (openFence ? '\n```' : '') + note;
 }
 
 export async function upsertComment(c: GitHubConnection, number: number, body: string): Promise<{ id: number; created: boolean }> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BareRepo, type DiffFile } from './github/bare-repo.js';
+import { BareRepo, type DiffFile, type GitCommit } from './github/bare-repo.js';
 import {
   DOCS,
   errorJson,
@@ -52,6 +52,8 @@ export interface GitHubEmulatorOptions {
 export interface EmulatedUser extends UserRecord {
   /** Sent as `Authorization: token <token>` or `Bearer <token>`. */
   token: string;
+  /** Verified emails: a commit whose author or committer email is one of them is linked to this user. */
+  emails: string[];
 }
 
 export interface TeamMembership {
@@ -164,7 +166,7 @@ export interface GitHubEmulator {
   readonly statuses: EmulatedStatus[];
   readonly comments: EmulatedComment[];
   /** Registers a user (or bot: login like `modelgate[bot]`); its token defaults to `token-<login>`. */
-  addUser(login: string, options?: { type?: UserType; token?: string }): EmulatedUser;
+  addUser(login: string, options?: { type?: UserType; token?: string; emails?: string[] }): EmulatedUser;
   /** Creates or replaces a team; a member given by login is an active member. */
   addTeam(org: string, slug: string, members: Array<string | ({ login: string } & Partial<TeamMembership>)>): void;
   /** Adds, changes or (with null) removes one membership. */
@@ -301,13 +303,14 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
 
   const lower = (s: string) => s.toLowerCase();
 
-  function addUser(login: string, opts: { type?: UserType; token?: string } = {}): EmulatedUser {
+  function addUser(login: string, opts: { type?: UserType; token?: string; emails?: string[] } = {}): EmulatedUser {
     const existing = users.get(lower(login));
     const user: EmulatedUser = {
       login,
       id: existing?.id ?? newId(10_000_000),
       type: opts.type ?? existing?.type ?? (login.endsWith('[bot]') ? 'Bot' : 'User'),
       token: opts.token ?? existing?.token ?? `token-${login}`,
+      emails: opts.emails ?? existing?.emails ?? [],
     };
     users.set(lower(login), user);
     return user;
@@ -315,6 +318,15 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
   /** Users named in state but never registered still render like GitHub users. */
   const user = (login: string) => users.get(lower(login)) ?? addUser(login);
   const userByToken = (token: string) => [...users.values()].find((u) => u.token === token);
+  /**
+   * The GitHub account a commit email belongs to, as GitHub links them: a verified email of the
+   * account, or its noreply address (`login@users.noreply.github.com`, `id+login@…`).
+   */
+  const userByEmail = (email: string) => {
+    const e = lower(email);
+    const noreply = /^(?:\d+\+)?([^@]+)@users\.noreply\.github\.com$/.exec(e)?.[1];
+    return [...users.values()].find((u) => (noreply !== undefined && lower(u.login) === noreply) || u.emails.some((m) => lower(m) === e));
+  };
 
   function addTeam(org: string, slug: string, members: Array<string | ({ login: string } & Partial<TeamMembership>)>) {
     const map = new Map<string, TeamMembership>();
@@ -477,6 +489,33 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
 
   const userJ = (login: string) => userJson(user(login), urls);
   const repoJ = (repo: EmulatedRepo) => repositoryJson(repo, user(repo.owner), urls, stamp(now()));
+
+  function commitJson(repo: EmulatedRepo, c: GitCommit) {
+    const api = `${urls.api}/repos/${repo.fullName}`;
+    const linked = (email: string) => {
+      const u = userByEmail(email);
+      return u ? userJson(u, urls) : null;
+    };
+    return {
+      url: `${api}/commits/${c.sha}`,
+      sha: c.sha,
+      node_id: Buffer.from(`C_${c.sha}`).toString('base64url'),
+      html_url: `${urls.web}/${repo.fullName}/commit/${c.sha}`,
+      comments_url: `${api}/commits/${c.sha}/comments`,
+      commit: {
+        url: `${api}/git/commits/${c.sha}`,
+        author: c.author,
+        committer: c.committer,
+        message: c.message,
+        comment_count: 0,
+        tree: { sha: c.tree, url: `${api}/git/trees/${c.tree}` },
+        verification: { verified: false, reason: 'unsigned', payload: null, signature: null, verified_at: null },
+      },
+      author: linked(c.author.email),
+      committer: linked(c.committer.email),
+      parents: c.parents.map((sha) => ({ sha, url: `${api}/commits/${sha}`, html_url: `${urls.web}/${repo.fullName}/commit/${sha}` })),
+    };
+  }
 
   function authorAssociation(repo: EmulatedRepo, login: string) {
     if (lower(login) === lower(repo.owner)) return 'OWNER';
@@ -711,6 +750,10 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
   };
   const str = (ctx: Context, key: string) => (typeof ctx.body[key] === 'string' ? (ctx.body[key] as string) : undefined);
   const missing = (resource: string, field: string) => validationFailed([{ resource, field, code: 'missing_field' }]);
+  /** GitHub refuses a comment body above 65,536 characters (code points). */
+  const tooLong = (body: string) => {
+    if ([...body].length > 65_536) throw validationFailed([{ resource: 'IssueComment', code: 'custom', field: 'body', message: 'body is too long (maximum is 65536 characters)' }]);
+  };
 
   const routes: Array<{ method: string; route: string; handler: Handler }> = [
     {
@@ -807,6 +850,20 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     },
     {
       method: 'GET',
+      route: '/repos/{owner}/{repo}/pulls/{pull_number}/commits',
+      handler: (ctx) => {
+        const p = pullParam(ctx);
+        const git = bare(p.repo);
+        if (!git) return { body: [] };
+        refresh(p);
+        const head = p.headRepo === p.repo ? p.headSha : (git.resolve(`refs/pull/${p.number}/head`) ?? p.headSha);
+        // GitHub lists at most 250 commits of a pull request, whatever the page.
+        const page = paginate(ctx, git.commits(p.baseSha, head).slice(0, 250));
+        return { body: page.items.map((c) => commitJson(p.repo, c)), headers: page.headers };
+      },
+    },
+    {
+      method: 'GET',
       route: '/repos/{owner}/{repo}/pulls/{pull_number}/reviews',
       handler: (ctx) => {
         const p = pullParam(ctx);
@@ -872,6 +929,10 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         if (!state) throw missing('Status', 'state');
         if (!['error', 'failure', 'pending', 'success'].includes(state))
           throw validationFailed([{ resource: 'Status', field: 'state', code: 'custom', message: 'state is not included in the list' }]);
+        // GitHub's limit (a longer description is a 422, not a truncation).
+        const description = str(ctx, 'description');
+        if (description !== undefined && [...description].length > 140)
+          throw validationFailed([{ resource: 'Status', code: 'custom', field: 'description', message: 'description is too long (maximum is 140 characters)' }]);
         const sha = ctx.params.sha!;
         const git = bare(repo);
         if (git ? !/^[0-9a-f]{40}$/.test(sha) || !git.hasCommit(sha) : !/^[0-9a-f]{40}$/.test(sha))
@@ -946,6 +1007,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         const p = pullParam(ctx, 'issue_number');
         const body = str(ctx, 'body');
         if (body === undefined) throw missing('IssueComment', 'body');
+        tooLong(body);
         const at = stamp(now());
         const c: EmulatedComment = { id: newId(3_000_000_000), repo: p.repo.fullName, issue_number: p.number, body, user: ctx.user.login, created_at: at, updated_at: at };
         comments.push(c);
@@ -962,6 +1024,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         if (!c) throw notFound();
         const body = str(ctx, 'body');
         if (body === undefined) throw missing('IssueComment', 'body');
+        tooLong(body);
         if (lower(c.user) !== lower(ctx.user.login) && lower(ctx.user.login) !== lower(repo.owner))
           throw new HttpError(403, errorJson(403, 'Resource not accessible by integration'));
         c.body = body;

@@ -65,6 +65,25 @@ export class BareRepo {
     return Number.parseInt(this.git(['rev-list', '--count', `${base}..${head}`]).trim(), 10);
   }
 
+  /** Commits reachable from `head` but not from `base`, oldest first, as GitHub lists a pull request's. */
+  commits(base: string, head: string): GitCommit[] {
+    const out = this.git(['log', '--reverse', '-z', '--format=%H%x1f%T%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%cn%x1f%ce%x1f%cI%x1f%B', `${base}..${head}`]);
+    return out
+      .split('\0')
+      .filter(Boolean)
+      .map((record) => {
+        const [sha, tree, parents, an, ae, ad, cn, ce, cd, message] = record.split('\x1f') as string[];
+        return {
+          sha: sha!.trim(),
+          tree: tree!,
+          parents: parents ? parents.split(' ') : [],
+          author: { name: an!, email: ae!, date: ad! },
+          committer: { name: cn!, email: ce!, date: cd! },
+          message: message!.replace(/\n$/, ''),
+        };
+      });
+  }
+
   /** The tree of merging `theirs` into `ours`, or undefined when the merge conflicts. */
   mergeTree(ours: string, theirs: string): string | undefined {
     const r = this.tryGit(['merge-tree', '--write-tree', '--no-messages', ours, theirs]);
@@ -151,3 +170,12 @@ const STATUS: Record<string, DiffFile['status']> = {
   C: 'copied',
   T: 'changed',
 };
+
+export interface GitCommit {
+  sha: string;
+  tree: string;
+  parents: string[];
+  author: { name: string; email: string; date: string };
+  committer: { name: string; email: string; date: string };
+  message: string;
+}

@@ -1,0 +1,363 @@
+// Pull requests crafted to get past the gate (issue 9, SPEC v2 §3): each is judged by the built
+// dist/action.js as the runner runs it, against the loopback GitHub emulator and a real git
+// remote, and by `modelgate check --pr` on the same commits: both must reach the same decision,
+// and none of these may pass. What merging each would deploy is in the comment above it.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { runCli } from '../src/cli/main.js';
+import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
+import type { PromotionPolicy } from '../src/manifest/types.js';
+import { runAction, type ActionRun } from './helpers/action.js';
+import { pullRequestEvent, pullRequestReviewEvent, startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
+import { POLICY, version } from './gate-fixtures.js';
+
+const ident = (name: string) => ({ GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: `${name}@example.com`, GIT_COMMITTER_NAME: name, GIT_COMMITTER_EMAIL: `${name}@example.com` });
+const git = (cwd: string, args: string[], who = 'maria') => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...ident(who) } }).trim();
+
+/** The test policy plus the template's rule for model settings and READMEs. */
+const ATTACK_POLICY: PromotionPolicy = {
+  ...POLICY,
+  rules: [...POLICY.rules, { name: 'model-settings', paths: ['models/*/model.yaml', 'models/*/README.md'], approvals: [{ count: 1, teams: ['ml-governance'] }] }],
+};
+
+let tmp: string;
+let bare: string;
+let dev: string;
+let runner: string;
+let store: string;
+let storeUri: string;
+let gh: GitHubEmulator & { validator: GitHubResponseValidator };
+let repo: EmulatedRepo;
+
+async function write(path: string, content: string) {
+  await mkdir(dirname(join(dev, path)), { recursive: true });
+  await writeFile(join(dev, path), content);
+}
+
+const quiet = { env: {}, stdout: () => {}, stderr: () => {}, tty: false };
+const sync = async (dir: string) => expect(await runCli(['--registry', dir, '--quiet', 'sync'], { cwd: dir, ...quiet })).toBe(0);
+
+/** Stores `model n bytes` under its content key and returns the manifest's artifact. */
+async function artifactOf(model: string, n: number) {
+  const bytes = Buffer.from(`${model} ${n} bytes`);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const key = `${model}/sha256/${sha256}/model.joblib`;
+  await mkdir(dirname(join(store, key)), { recursive: true });
+  await writeFile(join(store, key), bytes);
+  return { uri: `${storeUri}/${key}`, sha256, size: bytes.length };
+}
+
+const versionText = async (model: string, n: number, stage: 'None' | 'Staging' | 'Production' | 'Archived', over: Record<string, unknown> = {}) =>
+  stringify(version(n, stage, { model, artifact: await artifactOf(model, n), ...over }));
+
+interface PullOptions {
+  /** Carry the pins the change moves (`modelgate sync` on the branch), as a careful attacker would. */
+  pins?: boolean;
+  base?: string;
+  /** Who commits on the branch (a GitHub user linked by email). */
+  author?: string;
+  /** Builds the branch by hand instead of committing `files` on main. */
+  build?: () => Promise<void> | void;
+}
+
+/** Commits `files` on a branch off main, pushes it and opens a pull request (GitHub's refs/pull/N/head too). */
+async function openPull(branch: string, files: Record<string, string>, opts: PullOptions = {}): Promise<EmulatedPull> {
+  git(dev, ['checkout', '-q', '-B', branch, 'origin/main']);
+  if (opts.build) await opts.build();
+  else {
+    for (const [p, c] of Object.entries(files)) await write(p, c);
+    if (opts.pins) await sync(dev);
+    git(dev, ['add', '-A']);
+    git(dev, ['commit', '-q', '-m', `attack: ${branch}`], opts.author);
+  }
+  git(dev, ['push', '-q', '-f', 'origin', `HEAD:refs/heads/${branch}`]);
+  const pull = gh.createPull({ repo, head: branch, base: opts.base ?? 'main', user: 'maria', title: branch });
+  git(bare, ['update-ref', `refs/pull/${pull.number}/head`, pull.head.sha]);
+  return pull;
+}
+
+interface Verdict {
+  action: ActionRun;
+  cli: { decision: string; code: number };
+  /** Every check that failed, `check: detail`, from the Action's report. */
+  failures: string[];
+}
+
+/**
+ * Judges the pull request twice: the built Action on the runner's checkout of main, and the CLI
+ * `check --pr` on the same base and head. Their decisions must agree.
+ */
+async function judge(pull: EmulatedPull, event: 'pull_request_target' | 'pull_request_review' = 'pull_request_target'): Promise<Verdict> {
+  git(runner, ['fetch', '-q', 'origin']);
+  git(runner, ['reset', '-q', '--hard', 'origin/main']);
+  const payload = event === 'pull_request_target' ? pullRequestEvent(pull, 'opened') : pullRequestReviewEvent(pull);
+  const action = await runAction({
+    tmp,
+    workspace: runner,
+    inputs: { command: 'check', 'github-token': 'ghs_actions', 'registry-path': '.', comment: 'true' },
+    env: {
+      GITHUB_EVENT_NAME: event,
+      GITHUB_EVENT_PATH: await writeEventFile(tmp, payload, `event-${randomUUID()}.json`),
+      GITHUB_API_URL: gh.url,
+      GITHUB_SERVER_URL: 'https://github.example',
+      GITHUB_RUN_ID: '7',
+    },
+  });
+  const report = action.outputs.report ? JSON.parse(await readFile(action.outputs.report, 'utf8')) : { transitions: [] };
+  type Check = { check: string; status: string; detail: string };
+  const failures: string[] = report.transitions.flatMap((t: { checks?: Check[]; rules: Array<{ results: Check[] }> }) =>
+    [...(t.checks ?? []), ...t.rules.flatMap((r) => r.results)].filter((c) => c.status === 'fail').map((c) => `${c.check}: ${c.detail}`),
+  );
+  git(runner, ['fetch', '-q', 'origin', `+refs/pull/${pull.number}/head:refs/remotes/pr/${pull.number}`]);
+  let out = '';
+  const code = await runCli(['--json', 'check', '--base', 'HEAD', '--head', `refs/remotes/pr/${pull.number}`, '--pr', String(pull.number)], {
+    cwd: runner,
+    env: { ...process.env, GITHUB_TOKEN: 'token-olga', GITHUB_API_URL: gh.url },
+    stdout: (t) => (out += t),
+    stderr: () => {},
+    tty: false,
+  });
+  const cli = { decision: JSON.parse(out).decision ?? JSON.parse(out).error?.code, code };
+  expect(cli.decision, `CLI check and the Action disagree on #${pull.number}`).toBe(action.outputs.decision);
+  return { action, cli, failures };
+}
+
+const statusOf = (pull: EmulatedPull) => gh.statuses.filter((s) => s.sha === pull.head.sha && s.context === 'modelgate').at(-1)?.state;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'modelgate-attacks-'));
+  bare = join(tmp, 'registry.git');
+  dev = join(tmp, 'dev');
+  runner = join(tmp, 'runner');
+  store = join(tmp, 'store');
+  storeUri = pathToFileURL(store).href;
+  git(tmp, ['init', '-q', '--bare', '-b', 'main', bare]);
+  git(tmp, ['clone', '-q', bare, dev]);
+  git(dev, ['checkout', '-q', '-b', 'main']);
+  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri }, github: { repository: 'acme/model-registry' } }));
+  await write('policies/promotion.yaml', stringify(ATTACK_POLICY));
+  await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
+  await write('models/fraud-detector/README.md', '# fraud-detector\n');
+  for (const [n, stage] of [[1, 'Archived'], [2, 'Production'], [3, 'Staging']] as const) {
+    await write(`models/fraud-detector/versions/${n}.yaml`, await versionText('fraud-detector', n, stage, { metrics: { auc: 0.96, recall: 0.9, latency_p95_ms: 40 } }));
+  }
+  // A hand-written file among the pins: the platform team's network policy for staging.
+  await write('deploy/staging/network-policy.yaml', 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: network-policy}\nspec: {podSelector: {}, policyTypes: [Ingress]}\n');
+  await write('.github/workflows/modelgate.yml', 'name: modelgate\non: pull_request_target\n');
+  await sync(dev);
+  git(dev, ['add', '-A']);
+  git(dev, ['commit', '-q', '-m', 'registry']);
+  // A directory artifact in Staging, registered the way users do.
+  const folder = join(tmp, 'embedder-model');
+  await mkdir(folder, { recursive: true });
+  await writeFile(join(folder, 'config.json'), '{"dim": 8}\n');
+  await writeFile(join(folder, 'weights.bin'), 'w'.repeat(4096));
+  const reg = await runCli(['--registry', dev, '--quiet', 'register', 'embedder', folder, '--stage', 'Staging', '--metric', 'auc=0.97', '--metric', 'recall=0.9', '--metric', 'latency_p95_ms=30', '--code', `https://github.com/acme/embedder@${'c'.repeat(40)}`, '--dataset', 'id=emb-2026'], { cwd: dev, ...quiet, env: { ...process.env, ...ident('maria') } });
+  expect(reg).toBe(0);
+  git(dev, ['push', '-q', 'origin', 'main']);
+  git(tmp, ['clone', '-q', bare, runner]);
+
+  gh = await startValidatedGitHubEmulator();
+  for (const u of ['maria', 'carol', 'olga']) gh.addUser(u, { emails: [`${u}@example.com`] });
+  gh.addUser('gina', { emails: ['gina@example.com'] });
+  gh.addUser('github-actions[bot]', { type: 'Bot', token: 'ghs_actions' });
+  gh.addTeam('acme', 'ml-governance', ['gina']);
+  gh.addTeam('acme', 'platform', ['pat', 'paula']);
+  gh.addTeam('acme', 'oncall', ['olga']);
+  repo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
+}, 120_000);
+
+afterAll(async () => {
+  expect(gh?.validator.violations ?? []).toEqual([]);
+  await gh?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+const promote3 = async () => ({
+  'models/fraud-detector/versions/3.yaml': (await readFile(join(dev, 'models/fraud-detector/versions/3.yaml'), 'utf8')).replace('stage: Staging', 'stage: Production'),
+  'models/fraud-detector/versions/2.yaml': (await readFile(join(dev, 'models/fraud-detector/versions/2.yaml'), 'utf8')).replace('stage: Production', 'stage: Archived'),
+});
+
+describe('the gate against crafted pull requests, through dist/action.js and check --pr', () => {
+  // Merging would run an arbitrary image in staging with nobody's approval.
+  it('a new model whose model.yaml is a Deployment of any image waits for the model-settings approval', async () => {
+    const pull = await openPull('new-deployment-model', {
+      'models/miner/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'miner', deploy: { kind: 'Deployment', image: 'evil.example/miner:latest' } }),
+      'models/miner/versions/1.yaml': await versionText('miner', 1, 'Staging'),
+    }, { pins: true });
+    const v = await judge(pull);
+    expect(v.action.outputs.decision).toBe('pending');
+    expect(statusOf(pull)).toBe('pending');
+    expect(v.action.summary).toMatch(/model\\-settings/);
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    expect((await judge(pull, 'pull_request_review')).action.outputs.decision).toBe('pass');
+  });
+
+  // Merging would pin an attacker's object into deploy/staging (KServe loads the pickle).
+  it('a version whose artifact is on another host or under another model fails on the merged registry', async () => {
+    const foreign = await openPull('foreign-uri', {
+      'models/fraud-detector/versions/4.yaml': stringify(version(4, 'Staging', { artifact: { uri: `https://evil.example/fraud-detector/sha256/${'e'.repeat(64)}/model.joblib`, sha256: 'e'.repeat(64), size: 10 } })),
+    });
+    const a = await judge(foreign);
+    expect(a.action.outputs.decision).toBe('fail');
+    expect(a.failures.join('\n')).toMatch(/artifact\.uri .*evil\.example.* is outside the registry's store/);
+    const other = await artifactOf('embedder', 77);
+    const stolen = await openPull('other-model-uri', {
+      'models/fraud-detector/versions/4.yaml': stringify(version(4, 'Staging', { artifact: other })),
+    });
+    const b = await judge(stolen);
+    expect(b.action.outputs.decision).toBe('fail');
+    expect(b.failures.join('\n')).toMatch(/embedder/);
+    expect(statusOf(stolen)).toBe('failure');
+  });
+
+  // Merging would overwrite the hand-written NetworkPolicy with a pin: the policy is gone.
+  it('a new model named like a hand-written deploy file fails: pins never take another file\'s place', async () => {
+    const pull = await openPull('network-policy-model', {
+      'models/network-policy/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'network-policy', deploy: {} }),
+      'models/network-policy/versions/1.yaml': await versionText('network-policy', 1, 'Staging'),
+    });
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    const v = await judge(pull, 'pull_request_review');
+    expect(v.action.outputs.decision).toBe('fail');
+    expect(v.failures.join('\n')).toMatch(/deploy\/staging\/network-policy\.yaml: model network-policy would be pinned here, but this file was not written by modelgate/);
+  });
+
+  // After the merge every sync would fail, rollbacks included.
+  it('a model named kustomization, or a Deployment without an image, fails: the pins must render', async () => {
+    const kust = await openPull('kustomization-model', {
+      'models/kustomization/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'kustomization', deploy: {} }),
+      'models/kustomization/versions/1.yaml': await versionText('kustomization', 1, 'Staging'),
+    });
+    gh.addReview(kust, { user: 'gina', state: 'APPROVED' });
+    const a = await judge(kust, 'pull_request_review');
+    expect(a.action.outputs.decision).toBe('fail');
+    expect(a.failures.join('\n')).toMatch(/kustomization/);
+    expect(a.action.summary).not.toMatch(/not computed/);
+
+    const noImage = await openPull('deployment-without-image', {
+      'models/fraud-detector/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: { kind: 'Deployment' } }),
+    });
+    gh.addReview(noImage, { user: 'gina', state: 'APPROVED' });
+    const b = await judge(noImage, 'pull_request_review');
+    expect(b.action.outputs.decision).toBe('fail');
+    expect(b.failures.join('\n')).toMatch(/image/);
+  });
+
+  // After the merge no further version could ever be registered.
+  it('a version number far above the highest fails', async () => {
+    const pull = await openPull('squat', { 'models/fraud-detector/versions/999999999.yaml': await versionText('fraud-detector', 999999999, 'None') });
+    const v = await judge(pull);
+    expect(v.action.outputs.decision).toBe('fail');
+    expect(v.failures.join('\n')).toMatch(/999999999 is more than 100 above fraud-detector's highest/);
+  });
+
+  it('a version without model.yaml, or with a number written as hex, fails', async () => {
+    const orphan = await openPull('orphan-version', { 'models/ghost/versions/1.yaml': await versionText('ghost', 1, 'None') });
+    expect((await judge(orphan)).action.outputs.decision).toBe('fail');
+    const hexAuc = (await versionText('fraud-detector', 4, 'None')).replace(/auc: .*/, 'auc: +0x1');
+    const hexed = await openPull('hex-metric', { 'models/fraud-detector/versions/4.yaml': hexAuc });
+    const v = await judge(hexed);
+    expect(v.action.outputs.decision).toBe('fail');
+    expect(v.action.stdout).toMatch(/::error title=modelgate [A-Z_]+,file=models\/fraud-detector\/versions\/4\.yaml,line=\d+/);
+  });
+
+  // A head that merged main with "ours" keeps the old tree: merging it reverts a promotion on main.
+  it('a head that merges main but keeps its own tree is judged by the real merge: the revert is a change', async () => {
+    // The promotion of v3 lands on main first (approved, as it should).
+    git(dev, ['checkout', '-q', '-B', 'promote-3', 'origin/main']);
+    for (const [p, c] of Object.entries(await promote3())) await write(p, c);
+    await sync(dev);
+    git(dev, ['commit', '-q', '-am', 'Promote fraud-detector@3']);
+    const side = git(dev, ['rev-parse', 'origin/main']);
+    git(dev, ['push', '-q', 'origin', 'HEAD:main']);
+    const pull = await openPull('revert-by-merge', {}, {
+      build: () => {
+        git(dev, ['checkout', '-q', '-B', 'revert-by-merge', side]);
+        git(dev, ['commit', '-q', '--allow-empty', '-m', 'notes']);
+        git(dev, ['fetch', '-q', 'origin']);
+        git(dev, ['merge', '-q', '-s', 'ours', '-m', 'Merge main', 'origin/main']);
+      },
+    });
+    const v = await judge(pull);
+    expect(v.action.outputs.decision).toBe('fail');
+    expect(v.action.summary).toMatch(/fraud\\-detector&#64;3&#58; Production → Staging/);
+    expect(v.action.summary).toMatch(/\+ {6}storageUri: .*\/fraud-detector\/sha256\//);
+  });
+
+  // A green status on the head would also satisfy a pull request of the same head into main.
+  it('a pull request into another branch fails', async () => {
+    git(dev, ['push', '-q', 'origin', 'origin/main:refs/heads/release']);
+    const pull = await openPull('into-release', { 'models/fraud-detector/README.md': '# fraud-detector\n\nv3 notes\n' }, { base: 'release' });
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    const v = await judge(pull, 'pull_request_review');
+    expect(v.action.outputs.decision).toBe('fail');
+    expect(v.failures.join('\n')).toMatch(/release/);
+  });
+
+  // KServe downloads the whole prefix: an extra object would be served with the model.
+  it('a promotion of a directory artifact whose stored folder gained a file fails artifact: full', async () => {
+    const manifest = parse(await readFile(join(dev, 'models/embedder/versions/1.yaml'), 'utf8'));
+    const folderUri = new URL(manifest.artifact.uri.replace(/\/?$/, '/'));
+    await writeFile(join(folderUri.pathname, 'extra.pkl'), 'surprise');
+    const pull = await openPull('promote-embedder', {
+      'models/embedder/versions/1.yaml': (await readFile(join(dev, 'models/embedder/versions/1.yaml'), 'utf8')).replace('stage: Staging', 'stage: Production'),
+    }, { pins: true });
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
+    const v = await judge(pull, 'pull_request_review');
+    expect(v.action.outputs.decision).toBe('fail');
+    expect(v.failures.join('\n')).toMatch(/extra\.pkl/);
+    await rm(join(folderUri.pathname, 'extra.pkl'));
+    expect((await judge(pull, 'pull_request_review')).action.outputs.decision).toBe('pass');
+  });
+
+  it('an approver who committed to the pull request does not count (excludeContributors)', async () => {
+    git(dev, ['checkout', '-q', '-B', 'gina-helps', 'origin/main']);
+    const pull = await openPull('gina-helps', { 'models/fraud-detector/README.md': '# fraud-detector\n\nowned by gina\n' }, { author: 'gina' });
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    const v = await judge(pull, 'pull_request_review');
+    expect(v.action.outputs.decision).toBe('pending');
+    expect(v.action.summary).toMatch(/0\/1/);
+  });
+
+  it('the legitimate README edit passes with its approval', async () => {
+    const pull = await openPull('readme', { 'models/fraud-detector/README.md': '# fraud-detector\n\nCalibrated on Q3.\n' });
+    expect((await judge(pull)).action.outputs.decision).toBe('pending');
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    const v = await judge(pull, 'pull_request_review');
+    expect(v.action.outputs.decision).toBe('pass');
+    expect(statusOf(pull)).toBe('success');
+  });
+
+  it('a report longer than a GitHub comment is cut to fit; a comment that cannot be posted changes nothing', async () => {
+    const files = Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`notes/${String(i).padStart(4, '0')}-${'x'.repeat(40)}.txt`, `${i}\n`]));
+    const pull = await openPull('huge-report', files);
+    const v = await judge(pull);
+    expect(v.action.outputs.decision).toBe('fail');
+    const comment = gh.comments.filter((c) => c.issue_number === pull.number).at(-1)!;
+    expect([...comment.body].length).toBeLessThanOrEqual(65_536);
+    expect(comment.body).toMatch(/the whole report is in the job summary/);
+    expect(v.action.summary.length).toBeGreaterThan(65_536);
+    expect(statusOf(pull)).toBe('failure');
+
+    const readme = await openPull('readme-no-comment', { 'models/fraud-detector/README.md': '# fraud-detector\n\nno comment\n' });
+    gh.addReview(readme, { user: 'gina', state: 'APPROVED' });
+    const fault = gh.inject('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { status: 500 });
+    try {
+      const r = await judge(readme, 'pull_request_review');
+      expect(r.action.outputs.decision).toBe('pass');
+      expect(r.action.code).toBe(0);
+      expect(r.action.stdout).toMatch(/::warning::.*comment/);
+      expect(statusOf(readme)).toBe('success');
+    } finally {
+      fault.remove();
+    }
+  });
+});
