@@ -37385,9 +37385,12 @@ function parsePin(text, file) {
     throw editError(file, `cannot be read: ${e5.message.split("\n")[0]}`);
   }
 }
-function assertManagedPin(current, path, model) {
+function isManagedPin(current) {
   const labels = current?.metadata?.labels;
-  if (labels && typeof labels === "object" && labels[MANAGED_BY] === "modelgate") return;
+  return !!labels && typeof labels === "object" && labels[MANAGED_BY] === "modelgate";
+}
+function assertManagedPin(current, path, model) {
+  if (isManagedPin(current)) return;
   throw new ModelgateError(
     "E_PIN_COLLISION",
     `${path}: model ${model} would be pinned here, but this file was not written by modelgate (no ${MANAGED_BY}: modelgate label); rename the model or move the file`,
@@ -37416,6 +37419,7 @@ function renderPins(input) {
       const entry = `${model.name}.yaml`;
       const before = input.files.get(path);
       if (model.retired) {
+        if (before !== void 0 && !isManagedPin(parsePin(before, path))) continue;
         retired.push(entry);
         if (before !== void 0) {
           files.push({ path, before, after: null });
@@ -37427,7 +37431,10 @@ function renderPins(input) {
       if (!model.deploy) continue;
       const version = newestIn(versions2, env2.stage);
       if (!version) {
-        if (before !== void 0) listed.push(entry);
+        if (before !== void 0) {
+          assertManagedPin(parsePin(before, path), path, model.name);
+          listed.push(entry);
+        }
         continue;
       }
       listed.push(entry);

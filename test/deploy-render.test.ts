@@ -214,6 +214,16 @@ spec:
     );
   });
 
+  it('a retired model named like a hand-written file leaves that file and its listing alone', () => {
+    const path = 'deploy/production/network-policy.yaml';
+    const policy = 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: network-policy}\nspec: {podSelector: {}}\n';
+    const kustomization = 'resources:\n- network-policy.yaml\n';
+    const plan = renderPins(input({ 'network-policy': { deploy: {}, retired: true, versions: [{ stage: 'Archived' }] } }, { [path]: policy, 'deploy/production/kustomization.yaml': kustomization }));
+    expect(plan.files).toEqual([]);
+    // With deploy settings and no version in the stage, the file is still not a pin to keep.
+    expect(() => renderPins(input({ 'network-policy': { deploy: {}, versions: [{ stage: 'Archived' }] } }, { [path]: policy }))).toThrow(expect.objectContaining({ code: 'E_PIN_COLLISION' }));
+  });
+
   it('refuses a pin file that is not valid YAML', () => {
     const path = 'deploy/production/fraud-detector.yaml';
     expect(() => renderPins(input({ 'fraud-detector': fraud }, { [path]: 'metadata: [unclosed\n' }))).toThrow(expect.objectContaining({ code: 'E_DEPLOY_EDIT' }));

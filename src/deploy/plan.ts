@@ -85,9 +85,13 @@ const MANAGED_BY = 'app.kubernetes.io/managed-by';
  * model whose pin would take the place of any other file (a hand-written NetworkPolicy named
  * like the model, say) is refused, so a sync never overwrites what it did not write.
  */
-function assertManagedPin(current: unknown, path: string, model: string): void {
+function isManagedPin(current: unknown): boolean {
   const labels = (current as { metadata?: { labels?: Record<string, unknown> } } | null)?.metadata?.labels;
-  if (labels && typeof labels === 'object' && labels[MANAGED_BY] === 'modelgate') return;
+  return !!labels && typeof labels === 'object' && labels[MANAGED_BY] === 'modelgate';
+}
+
+function assertManagedPin(current: unknown, path: string, model: string): void {
+  if (isManagedPin(current)) return;
   throw new ModelgateError(
     'E_PIN_COLLISION',
     `${path}: model ${model} would be pinned here, but this file was not written by modelgate (no ${MANAGED_BY}: modelgate label); rename the model or move the file`,
@@ -125,6 +129,8 @@ export function renderPins(input: PinInput): SyncPlan {
       const entry = `${model.name}.yaml`;
       const before = input.files.get(path);
       if (model.retired) {
+        // A retired model removes only a pin modelgate wrote: a hand-written file of that name stays, listed as it was.
+        if (before !== undefined && !isManagedPin(parsePin(before, path))) continue;
         retired.push(entry);
         if (before !== undefined) {
           files.push({ path, before, after: null });
@@ -136,7 +142,10 @@ export function renderPins(input: PinInput): SyncPlan {
       if (!model.deploy) continue;
       const version = newestIn(versions, env.stage);
       if (!version) {
-        if (before !== undefined) listed.push(entry);
+        if (before !== undefined) {
+          assertManagedPin(parsePin(before, path), path, model.name);
+          listed.push(entry);
+        }
         continue;
       }
       listed.push(entry);
