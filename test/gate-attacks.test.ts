@@ -269,26 +269,36 @@ describe('the gate against crafted pull requests, through dist/action.js and che
   });
 
   // A head that merged main with "ours" keeps the old tree: merging it reverts a promotion on main.
-  it('a head that merges main but keeps its own tree is judged by the real merge: the revert is a change', async () => {
-    // The promotion of v3 lands on main first (approved, as it should).
-    git(dev, ['checkout', '-q', '-B', 'promote-3', 'origin/main']);
+  it('a criss-cross head that keeps its own tree is judged by the real merge: the revert of a promotion on main is a change', async () => {
+    // A side commit forks from main; the promotion of v3 lands on main (approved, as it should),
+    // then main merges the side commit.
+    const m0 = git(dev, ['rev-parse', 'origin/main']);
+    git(dev, ['checkout', '-q', '-B', 'side', m0]);
+    await write('notes/side.txt', 'side\n');
+    git(dev, ['add', '-A']);
+    git(dev, ['commit', '-q', '-m', 'side notes']);
+    const side = git(dev, ['rev-parse', 'HEAD']);
+    git(dev, ['checkout', '-q', '-B', 'promote-3', m0]);
     for (const [p, c] of Object.entries(await promote3())) await write(p, c);
     await sync(dev);
     git(dev, ['commit', '-q', '-am', 'Promote fraud-detector@3']);
-    const side = git(dev, ['rev-parse', 'origin/main']);
+    const promoted = git(dev, ['rev-parse', 'HEAD']);
+    git(dev, ['merge', '-q', '--no-edit', side]);
     git(dev, ['push', '-q', 'origin', 'HEAD:main']);
+    // The head merges the promotion into the side commit, keeping the side's tree ("ours").
     const pull = await openPull('revert-by-merge', {}, {
       build: () => {
         git(dev, ['checkout', '-q', '-B', 'revert-by-merge', side]);
-        git(dev, ['commit', '-q', '--allow-empty', '-m', 'notes']);
-        git(dev, ['fetch', '-q', 'origin']);
-        git(dev, ['merge', '-q', '-s', 'ours', '-m', 'Merge main', 'origin/main']);
+        git(dev, ['merge', '-q', '-s', 'ours', '-m', 'Merge main', promoted]);
       },
     });
+    // Two merge bases; from the side commit the head changes nothing, which a merge-base gate saw.
+    expect(git(dev, ['merge-base', '--all', 'origin/main', pull.head.sha]).split('\n').sort()).toEqual([promoted, side].sort());
+    expect(git(dev, ['diff', '--name-only', side, pull.head.sha])).toBe('');
     const v = await judge(pull);
     expect(v.action.outputs.decision).toBe('fail');
     expect(v.action.summary).toMatch(/fraud\\-detector&#64;3&#58; Production → Staging/);
-    expect(v.action.summary).toMatch(/\+ {6}storageUri: .*\/fraud-detector\/sha256\//);
+    expect(v.action.summary).toMatch(/^\+ {6}storageUri: .*\/fraud-detector\/sha256\//m);
   });
 
   // A green status on the head would also satisfy a pull request of the same head into main.
