@@ -36478,7 +36478,7 @@ async function validateRegistry(source, options = {}) {
   const concurrency = options.concurrency ?? 64;
   const only = options.only && !options.only.includes("") ? options.only.map((p3) => p3.replace(/\/+$/, "")) : void 0;
   const selected = (file) => !only || only.some((s2) => file === s2 || file.startsWith(`${s2}/`) || s2.startsWith(`${file}/`));
-  const tree = await listModelsTree(source, concurrency);
+  const tree = await listModelsTree(source, concurrency, only ? (name) => selected(`${MODELS_DIR}/${name}`) : void 0);
   const modelOf = (file) => file.startsWith(`${MODELS_DIR}/`) ? file.split("/")[1] : void 0;
   const involvedModels = new Set(tree.filter(selected).map(modelOf).filter((m3) => m3 !== void 0));
   const problems = [];
@@ -36540,9 +36540,9 @@ async function validateRegistry(source, options = {}) {
   const checked = [REGISTRY_FILE, POLICY_FILE, ...tree].filter((f5) => !missing.has(f5) && selected(f5)).length;
   return { valid: problems.length === 0, problems: sortProblems(problems), checked };
 }
-async function listModelsTree(source, concurrency = 64) {
+async function listModelsTree(source, concurrency = 64, enter) {
   const out = [];
-  const names = await source.listDir(MODELS_DIR);
+  const names = (await source.listDir(MODELS_DIR)).filter((name) => !enter || enter(name));
   await forEachLimit(names, concurrency, async (name) => {
     const folder = `${MODELS_DIR}/${name}`;
     const children = /^[a-z0-9-]{1,63}$/.test(name) ? await source.listDir(folder) : [];

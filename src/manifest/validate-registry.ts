@@ -34,7 +34,9 @@ export async function validateRegistry(source: RegistrySource, options: Validate
   const only = options.only && !options.only.includes('') ? options.only.map((p) => p.replace(/\/+$/, '')) : undefined;
   const selected = (file: string) => !only || only.some((s) => file === s || file.startsWith(`${s}/`) || s.startsWith(`${file}/`));
 
-  const tree = await listModelsTree(source, concurrency);
+  // With `only`, the folders of other models are not even listed: their problems would not be
+  // reported, and the gate's check of a 2-file change stays flat in the registry's size.
+  const tree = await listModelsTree(source, concurrency, only ? (name) => selected(`${MODELS_DIR}/${name}`) : undefined);
   const modelOf = (file: string) => (file.startsWith(`${MODELS_DIR}/`) ? file.split('/')[1] : undefined);
   const involvedModels = new Set(tree.filter(selected).map(modelOf).filter((m): m is string => m !== undefined));
 
@@ -109,11 +111,12 @@ export async function validateRegistry(source: RegistrySource, options: Validate
 
 /**
  * Every path under models/: `models/<m>/<entry>` and `models/<m>/versions/<entry>`. Folders with
- * invalid names are listed as `models/<name>` and not entered.
+ * invalid names are listed as `models/<name>` and not entered; with `enter`, only the models it
+ * accepts are listed.
  */
-async function listModelsTree(source: RegistrySource, concurrency = 64): Promise<string[]> {
+async function listModelsTree(source: RegistrySource, concurrency = 64, enter?: (model: string) => boolean): Promise<string[]> {
   const out: string[] = [];
-  const names = await source.listDir(MODELS_DIR);
+  const names = (await source.listDir(MODELS_DIR)).filter((name) => !enter || enter(name));
   await forEachLimit(names, concurrency, async (name) => {
     const folder = `${MODELS_DIR}/${name}`;
     const children = /^[a-z0-9-]{1,63}$/.test(name) ? await source.listDir(folder) : [];
