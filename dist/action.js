@@ -84755,6 +84755,18 @@ async function writeDecisionRecord(store, tree, envelope, tmpDir) {
 init_layout();
 init_store();
 var SIGNING_KEY_ENV = "MODELGATE_SIGNING_KEY";
+function describeRecord(r5) {
+  switch (r5.state) {
+    case "written":
+      return { uri: r5.uri, message: `Signed decision record written (key ${r5.keyid.slice(0, 16)}\u2026).${r5.warning ? ` Warning: ${r5.warning}.` : ""}` };
+    case "kept":
+      return { uri: r5.uri, message: `A signed decision record of this merge result is already stored (key ${r5.keyid.slice(0, 16)}\u2026).${r5.warning ? ` Warning: ${r5.warning}.` : ""}` };
+    case "no-key":
+      return { message: `Warning: ${r5.warning}.` };
+    default:
+      return { message: `Error: ${r5.error}.` };
+  }
+}
 async function recordDecision(req) {
   const pem = req.env[SIGNING_KEY_ENV]?.trim();
   if (!pem) {
@@ -84796,7 +84808,8 @@ async function signAndStore(req, pem) {
   } catch (e5) {
     throw new ModelgateError("E_SIGNING_KEY", `${SIGNING_KEY_ENV}: ${e5.message.startsWith("unsupported key type") ? e5.message : "signing failed"}`, ExitCode2.usage);
   }
-  const trusted = (req.config.trust?.keys ?? []).some((k5) => {
+  const config = await req.config();
+  const trusted = (config.trust?.keys ?? []).some((k5) => {
     try {
       return keyId(createPublicKey2(k5)) === id;
     } catch {
@@ -84804,7 +84817,7 @@ async function signAndStore(req, pem) {
     }
   });
   const warning3 = trusted ? void 0 : `the signing key (keyid ${id.slice(0, 16)}\u2026) is not in trust.keys of modelgate.yaml: verify --decisions and history will refuse its records until its public key is added`;
-  const store = await openStore(req.config.storage, req.env);
+  const store = await openStore(config.storage, req.env);
   const tmp = await mkdtemp2(join7(req.env.RUNNER_TEMP || tmpdir2(), "modelgate-record-"));
   try {
     const uri = `${store.location.uri.replace(/\/$/, "")}/${decisionRecordKey(req.mergedTree)}`;
@@ -85048,7 +85061,7 @@ async function judge(inputs, env2, conn, pr) {
     ...await deployDiff(git, baseSha, sides.mergedTree, prefix)
   };
   if (!sides.upToDate) decision.summary += " (the branch is behind its base: judged as merged onto the current base)";
-  const evidence = { git, prefix, config: await sides.base.config(), baseSha, mergedTree: sides.mergedTree, reviews };
+  const evidence = { git, prefix, config: () => sides.base.config(), baseSha, mergedTree: sides.mergedTree, reviews };
   return { ...decision, report, evidence, problems: decision.problems.map((p3) => ({ ...p3, file: prefix && p3.file ? `${prefix}/${p3.file}` : p3.file })) };
 }
 async function deployDiff(git, baseSha, mergedTree, prefix) {
@@ -85098,18 +85111,6 @@ async function recordPass(env2, conn, pr, decision) {
   else if (outcome.warning) warning(`modelgate: ${outcome.warning}`);
   if ("uri" in outcome) info(`modelgate: decision record ${outcome.state}: ${outcome.uri}`);
   return outcome;
-}
-function describeRecord(r5) {
-  switch (r5.state) {
-    case "written":
-      return { uri: r5.uri, message: `Signed decision record written (key ${r5.keyid.slice(0, 16)}\u2026).${r5.warning ? ` Warning: ${r5.warning}.` : ""}` };
-    case "kept":
-      return { uri: r5.uri, message: `A signed decision record of this merge result is already stored (key ${r5.keyid.slice(0, 16)}\u2026).${r5.warning ? ` Warning: ${r5.warning}.` : ""}` };
-    case "no-key":
-      return { message: `Warning: ${r5.warning}.` };
-    default:
-      return { message: `Error: ${r5.error}.` };
-  }
 }
 async function sync(inputs, env2) {
   const { runSync: runSync2 } = await Promise.resolve().then(() => (init_sync(), sync_exports));

@@ -13,6 +13,7 @@ import { buildDecisionStatement, decisionRecordKey, keyId, signEnvelope, verifyE
 import { decisionInput } from '../evidence/decision-input.js';
 import { readDecisionRecord, writeDecisionRecord } from '../evidence/records.js';
 import type { GitRepo } from '../git/repo.js';
+import type { ReportContext } from '../gate/report.js';
 import type { Decision, Review } from '../gate/types.js';
 import type { Registry } from '../manifest/types.js';
 import { POLICY_FILE } from '../registry/layout.js';
@@ -31,8 +32,8 @@ export interface RecordRequest {
   git: GitRepo;
   /** The registry's folder in the repository ('' at the top). */
   prefix: string;
-  /** The base's configuration: the store, and `trust.keys`. */
-  config: Registry;
+  /** The base's configuration (the store, `trust.keys`), read only when a record is written. */
+  config: () => Promise<Registry>;
   repository: string;
   pullRequest: number;
   baseSha: string;
@@ -41,6 +42,20 @@ export interface RecordRequest {
   reviews: readonly Review[];
   env: NodeJS.ProcessEnv;
   now?: Date;
+}
+
+/** The job summary's "Decision record" section. */
+export function describeRecord(r: RecordOutcome): NonNullable<ReportContext['decisionRecord']> {
+  switch (r.state) {
+    case 'written':
+      return { uri: r.uri, message: `Signed decision record written (key ${r.keyid.slice(0, 16)}…).${r.warning ? ` Warning: ${r.warning}.` : ''}` };
+    case 'kept':
+      return { uri: r.uri, message: `A signed decision record of this merge result is already stored (key ${r.keyid.slice(0, 16)}…).${r.warning ? ` Warning: ${r.warning}.` : ''}` };
+    case 'no-key':
+      return { message: `Warning: ${r.warning}.` };
+    default:
+      return { message: `Error: ${r.error}.` };
+  }
 }
 
 /** Signs and stores the record of a passing decision; every failure is returned, never thrown. */
@@ -87,7 +102,8 @@ async function signAndStore(req: RecordRequest, pem: string): Promise<RecordOutc
   } catch (e) {
     throw new ModelgateError('E_SIGNING_KEY', `${SIGNING_KEY_ENV}: ${(e as Error).message.startsWith('unsupported key type') ? (e as Error).message : 'signing failed'}`, ExitCode.usage);
   }
-  const trusted = (req.config.trust?.keys ?? []).some((k) => {
+  const config = await req.config();
+  const trusted = (config.trust?.keys ?? []).some((k) => {
     try {
       return keyId(createPublicKey(k)) === id;
     } catch {
@@ -96,7 +112,7 @@ async function signAndStore(req: RecordRequest, pem: string): Promise<RecordOutc
   });
   const warning = trusted ? undefined : `the signing key (keyid ${id.slice(0, 16)}…) is not in trust.keys of modelgate.yaml: verify --decisions and history will refuse its records until its public key is added`;
 
-  const store = await openStore(req.config.storage, req.env);
+  const store = await openStore(config.storage, req.env);
   const tmp = await mkdtemp(join(req.env.RUNNER_TEMP || tmpdir(), 'modelgate-record-'));
   try {
     const uri = `${store.location.uri.replace(/\/$/, '')}/${decisionRecordKey(req.mergedTree)}`;

@@ -11,7 +11,7 @@ import { renderMarkdown, type ReportContext } from '../gate/report.js';
 import { lazyStoreVerifier } from '../gate/store-verifier.js';
 import { lazyStoreScanner } from '../gate/store-scanner.js';
 import type { ChangedFile, Decision } from '../gate/types.js';
-import { recordDecision, type RecordOutcome, type RecordRequest } from './decision-record.js';
+import { describeRecord, recordDecision, type RecordOutcome, type RecordRequest } from './decision-record.js';
 import { createOctokit, parseRepository, type GitHubConnection } from '../github/client.js';
 import {
   getPullRequest,
@@ -202,7 +202,7 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
     ...(await deployDiff(git, baseSha, sides.mergedTree, prefix)),
   };
   if (!sides.upToDate) decision.summary += ' (the branch is behind its base: judged as merged onto the current base)';
-  const evidence = { git, prefix, config: await sides.base.config(), baseSha, mergedTree: sides.mergedTree, reviews };
+  const evidence = { git, prefix, config: () => sides.base.config(), baseSha, mergedTree: sides.mergedTree, reviews };
   return { ...decision, report, evidence, problems: decision.problems.map((p) => ({ ...p, file: prefix && p.file ? `${prefix}/${p.file}` : p.file })) };
 }
 
@@ -238,7 +238,7 @@ async function ensureHead(git: GitRepo, number: number, headSha: string, token: 
 const STATE = { pass: 'success', fail: 'failure', pending: 'pending' } as const;
 
 async function publish(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: { number: number; headSha: string }, decision: Judged, targetUrl?: string) {
-  // Before the status: a green status never stands on a pass whose record could have been written.
+  // The record first, so the summary can name it; what becomes of it never changes the status below.
   const record = decision.decision === 'pass' ? await recordPass(env, conn, pr, decision) : undefined;
   const markdown = renderMarkdown(decision, { ...decision.report, decisionRecord: record && describeRecord(record) });
   for (const p of decision.problems) {
@@ -275,19 +275,6 @@ async function recordPass(env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: { 
   else if (outcome.warning) core.warning(`modelgate: ${outcome.warning}`);
   if ('uri' in outcome) core.info(`modelgate: decision record ${outcome.state}: ${outcome.uri}`);
   return outcome;
-}
-
-function describeRecord(r: RecordOutcome): NonNullable<ReportContext['decisionRecord']> {
-  switch (r.state) {
-    case 'written':
-      return { uri: r.uri, message: `Signed decision record written (key ${r.keyid.slice(0, 16)}…).${r.warning ? ` Warning: ${r.warning}.` : ''}` };
-    case 'kept':
-      return { uri: r.uri, message: `A signed decision record of this merge result is already stored (key ${r.keyid.slice(0, 16)}…).${r.warning ? ` Warning: ${r.warning}.` : ''}` };
-    case 'no-key':
-      return { message: `Warning: ${r.warning}.` };
-    default:
-      return { message: `Error: ${r.error}.` };
-  }
 }
 
 /** After a merge: src/action/sync.ts (check the pins, repair pull request, webhooks). */
