@@ -3,7 +3,7 @@
 // archive/data.pkl plus raw tensor members) ≤ 1.5 × sha256 of the same file, both streamed from disk.
 // Runs the TypeScript scanner through esbuild's bundle so it measures the shipped code.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -48,6 +48,12 @@ async function ensureArchive(path, members, size) {
   return path;
 }
 
+async function bundled(entry, name) {
+  const outfile = join(PROJECT, '.bench', name);
+  await build({ entryPoints: [join(PROJECT, entry)], bundle: true, platform: 'node', format: 'esm', outfile, logLevel: 'warning' });
+  return outfile;
+}
+
 export async function run() {
   const path = await ensureArchive(join(PROJECT, '.bench', 'torch-1g.pt'), 64, 16 * 1024 * 1024);
   const outfile = join(PROJECT, '.bench', 'scan-bundle.mjs');
@@ -58,9 +64,28 @@ export async function run() {
   let findings;
   const scanMs = await best(async () => { findings = await scanArtifactFile('torch-1g.pt', createReadStream(path, { highWaterMark: 1 << 20 }), { format: 'pt' }); });
   if (findings.length) throw new Error(`benign archive refused: ${findings[0].message}`);
+
+  // What the gate runs: the store port, which hashes the bytes it scans in the same read.
+  const portFile = join(PROJECT, '.bench', 'scan-port-bundle.mjs');
+  await build({ entryPoints: [join(PROJECT, 'src/gate/store-scanner.ts')], bundle: true, platform: 'node', format: 'esm', outfile: portFile, logLevel: 'warning' });
+  const { StoreArtifactScanner } = await import(pathToFileURL(portFile).href);
+  const { FileStore } = await import(pathToFileURL(await bundled('src/store/file-store.ts', 'file-store-bundle.mjs')).href);
+  const h = createHash('sha256');
+  for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c);
+  const digest = h.digest('hex');
+  const storeRoot = join(PROJECT, '.bench', 'scan-store');
+  const key = `bench/sha256/${digest}/model.pt`;
+  mkdirSync(join(storeRoot, dirname(key)), { recursive: true });
+  if (!existsSync(join(storeRoot, key))) linkSync(path, join(storeRoot, key));
+  const store = new FileStore({ scheme: 'file', root: storeRoot, uri: pathToFileURL(storeRoot).href });
+  const version = { model: 'bench', version: 1, format: 'pt', artifact: { uri: `${pathToFileURL(storeRoot).href}/${key}`, sha256: digest, size: statSync(path).size } };
+  let port;
+  const portMs = await best(async () => { port = await new StoreArtifactScanner(store).scanPickles(version, []); });
+  if (port.findings.length) throw new Error(`benign archive refused by the port: ${port.findings[0].message}`);
   return [
     { name: 'sha256 of the 1 GiB archive (informative)', value: hashMs / 1000, unit: 's' },
     { name: 'scan: pickle of the 1 GiB archive', value: scanMs / 1000, unit: 's', target: 1.5 * hashMs / 1000, pass: scanMs <= 1.5 * hashMs },
+    { name: "gate's scan port (scan + sha256 in one read, file:// store)", value: portMs / 1000, unit: 's', target: 1.5 * hashMs / 1000, pass: portMs <= 1.5 * hashMs },
   ];
 }
 

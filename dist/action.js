@@ -4508,9 +4508,9 @@ var require_util2 = __commonJS({
       const strongest = getStrongestMetadata(parsedMetadata);
       const metadata = filterMetadataListByAlgorithm(parsedMetadata, strongest);
       for (const item of metadata) {
-        const algorithm = item.algo;
+        const algorithm2 = item.algo;
         const expectedValue = item.hash;
-        let actualValue = crypto3.createHash(algorithm).update(bytes).digest("base64");
+        let actualValue = crypto3.createHash(algorithm2).update(bytes).digest("base64");
         if (actualValue[actualValue.length - 1] === "=") {
           if (actualValue[actualValue.length - 2] === "=") {
             actualValue = actualValue.slice(0, -2);
@@ -4534,8 +4534,8 @@ var require_util2 = __commonJS({
         if (parsedToken === null || parsedToken.groups === void 0 || parsedToken.groups.algo === void 0) {
           continue;
         }
-        const algorithm = parsedToken.groups.algo.toLowerCase();
-        if (supportedHashes.includes(algorithm)) {
+        const algorithm2 = parsedToken.groups.algo.toLowerCase();
+        if (supportedHashes.includes(algorithm2)) {
           result.push(parsedToken.groups);
         }
       }
@@ -4545,30 +4545,30 @@ var require_util2 = __commonJS({
       return result;
     }
     function getStrongestMetadata(metadataList) {
-      let algorithm = metadataList[0].algo;
-      if (algorithm[3] === "5") {
-        return algorithm;
+      let algorithm2 = metadataList[0].algo;
+      if (algorithm2[3] === "5") {
+        return algorithm2;
       }
       for (let i5 = 1; i5 < metadataList.length; ++i5) {
         const metadata = metadataList[i5];
         if (metadata.algo[3] === "5") {
-          algorithm = "sha512";
+          algorithm2 = "sha512";
           break;
-        } else if (algorithm[3] === "3") {
+        } else if (algorithm2[3] === "3") {
           continue;
         } else if (metadata.algo[3] === "3") {
-          algorithm = "sha384";
+          algorithm2 = "sha384";
         }
       }
-      return algorithm;
+      return algorithm2;
     }
-    function filterMetadataListByAlgorithm(metadataList, algorithm) {
+    function filterMetadataListByAlgorithm(metadataList, algorithm2) {
       if (metadataList.length === 1) {
         return metadataList;
       }
       let pos = 0;
       for (let i5 = 0; i5 < metadataList.length; ++i5) {
-        if (metadataList[i5].algo === algorithm) {
+        if (metadataList[i5].algo === algorithm2) {
           metadataList[pos++] = metadataList[i5];
         }
       }
@@ -4923,7 +4923,7 @@ var require_util2 = __commonJS({
         callback();
       }
     };
-    function createInflate(zlibOptions) {
+    function createInflate2(zlibOptions) {
       return new InflateStream(zlibOptions);
     }
     function extractMimeType(headers) {
@@ -5064,7 +5064,7 @@ var require_util2 = __commonJS({
       simpleRangeHeaderValue,
       buildContentRange,
       parseMetadata,
-      createInflate,
+      createInflate: createInflate2,
       extractMimeType,
       getDecodeSplit,
       utf8DecodeBytes,
@@ -13682,7 +13682,7 @@ var require_fetch = __commonJS({
       clampAndCoarsenConnectionTimingInfo,
       simpleRangeHeaderValue,
       buildContentRange,
-      createInflate,
+      createInflate: createInflate2,
       extractMimeType
     } = require_util2();
     var { kState, kDispatcher } = require_symbols2();
@@ -14620,7 +14620,7 @@ var require_fetch = __commonJS({
                       finishFlush: zlib2.constants.Z_SYNC_FLUSH
                     }));
                   } else if (coding === "deflate") {
-                    decoders.push(createInflate({
+                    decoders.push(createInflate2({
                       flush: zlib2.constants.Z_SYNC_FLUSH,
                       finishFlush: zlib2.constants.Z_SYNC_FLUSH
                     }));
@@ -19368,22 +19368,22 @@ var init_summary = __esm({
       return new (P || (P = Promise))(function(resolve2, reject) {
         function fulfilled(value) {
           try {
-            step(generator.next(value));
+            step2(generator.next(value));
           } catch (e5) {
             reject(e5);
           }
         }
         function rejected(value) {
           try {
-            step(generator["throw"](value));
+            step2(generator["throw"](value));
           } catch (e5) {
             reject(e5);
           }
         }
-        function step(result) {
+        function step2(result) {
           result.done ? resolve2(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
+        step2((generator = generator.apply(thisArg, _arguments || [])).next());
       });
     };
     ({ access, appendFile, writeFile } = promises);
@@ -22634,8 +22634,8 @@ var require_int2 = __commonJS({
     var stringifyNumber = require_stringifyNumber();
     var intIdentify = (value) => typeof value === "bigint" || Number.isInteger(value);
     function intResolve(str2, offset, radix, { intAsBigInt }) {
-      const sign4 = str2[0];
-      if (sign4 === "-" || sign4 === "+")
+      const sign5 = str2[0];
+      if (sign5 === "-" || sign5 === "+")
         offset += 1;
       str2 = str2.substring(offset).replace(/_/g, "");
       if (intAsBigInt) {
@@ -22651,10 +22651,10 @@ var require_int2 = __commonJS({
             break;
         }
         const n4 = BigInt(str2);
-        return sign4 === "-" ? BigInt(-1) * n4 : n4;
+        return sign5 === "-" ? BigInt(-1) * n4 : n4;
       }
       const n3 = parseInt(str2, radix);
-      return sign4 === "-" ? -1 * n3 : n3;
+      return sign5 === "-" ? -1 * n3 : n3;
     }
     function intStringify(node, radix, prefix) {
       const { value } = node;
@@ -22801,11 +22801,11 @@ var require_timestamp = __commonJS({
     "use strict";
     var stringifyNumber = require_stringifyNumber();
     function parseSexagesimal(str2, asBigInt) {
-      const sign4 = str2[0];
-      const parts = sign4 === "-" || sign4 === "+" ? str2.substring(1) : str2;
+      const sign5 = str2[0];
+      const parts = sign5 === "-" || sign5 === "+" ? str2.substring(1) : str2;
       const num = (n3) => asBigInt ? BigInt(n3) : Number(n3);
       const res = parts.replace(/_/g, "").split(":").reduce((res2, p3) => res2 * num(60) + num(p3), num(0));
-      return sign4 === "-" ? num(-1) * res : res;
+      return sign5 === "-" ? num(-1) * res : res;
     }
     function stringifySexagesimal(node) {
       let { value } = node;
@@ -22814,9 +22814,9 @@ var require_timestamp = __commonJS({
         num = (n3) => BigInt(n3);
       else if (isNaN(value) || !isFinite(value))
         return stringifyNumber.stringifyNumber(node);
-      let sign4 = "";
+      let sign5 = "";
       if (value < 0) {
-        sign4 = "-";
+        sign5 = "-";
         value *= num(-1);
       }
       const _60 = num(60);
@@ -22831,7 +22831,7 @@ var require_timestamp = __commonJS({
           parts.unshift(value);
         }
       }
-      return sign4 + parts.map((n3) => String(n3).padStart(2, "0")).join(":").replace(/000000\d*$/, "");
+      return sign5 + parts.map((n3) => String(n3).padStart(2, "0")).join(":").replace(/000000\d*$/, "");
     }
     var intTime = {
       identify: (value) => typeof value === "bigint" || Number.isInteger(value),
@@ -27601,20 +27601,20 @@ function requireInt() {
   }
   function parseYamlInteger(data) {
     let value = data;
-    let sign4 = 1;
+    let sign5 = 1;
     let ch = value[0];
     if (ch === "-" || ch === "+") {
-      if (ch === "-") sign4 = -1;
+      if (ch === "-") sign5 = -1;
       value = value.slice(1);
       ch = value[0];
     }
     if (value === "0") return 0;
     if (ch === "0") {
-      if (value[1] === "b") return sign4 * parseInt(value.slice(2), 2);
-      if (value[1] === "x") return sign4 * parseInt(value.slice(2), 16);
-      if (value[1] === "o") return sign4 * parseInt(value.slice(2), 8);
+      if (value[1] === "b") return sign5 * parseInt(value.slice(2), 2);
+      if (value[1] === "x") return sign5 * parseInt(value.slice(2), 16);
+      if (value[1] === "o") return sign5 * parseInt(value.slice(2), 8);
     }
-    return sign4 * parseInt(value, 10);
+    return sign5 * parseInt(value, 10);
   }
   function constructYamlInteger(data) {
     return parseYamlInteger(data);
@@ -27675,16 +27675,16 @@ function requireFloat() {
   }
   function constructYamlFloat(data) {
     let value = data.toLowerCase();
-    const sign4 = value[0] === "-" ? -1 : 1;
+    const sign5 = value[0] === "-" ? -1 : 1;
     if ("+-".indexOf(value[0]) >= 0) {
       value = value.slice(1);
     }
     if (value === ".inf") {
-      return sign4 === 1 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+      return sign5 === 1 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
     } else if (value === ".nan") {
       return NaN;
     }
-    return sign4 * parseFloat(value, 10);
+    return sign5 * parseFloat(value, 10);
   }
   const SCIENTIFIC_WITHOUT_DOT = /^[-+]?[0-9]+e/;
   function representYamlFloat(object, style) {
@@ -37683,11 +37683,16 @@ function describeGroup(g5) {
 }
 async function judgeGroups(groups, approvers, teams, required, distinct) {
   const eligible = [];
-  for (const g5 of groups) eligible.push(await eligibleFor(g5, approvers ?? [], teams));
+  const via = groups.map(() => /* @__PURE__ */ new Map());
+  for (const [i5, g5] of groups.entries()) eligible.push(await eligibleFor(g5, approvers ?? [], teams, via[i5]));
   const counted = distinct ? assign(groups, eligible) : eligible.map((e5, i5) => e5.slice(0, Math.max(e5.length, groups[i5].count)));
-  return groups.map((g5, i5) => verdict(g5, counted[i5], required, distinct && eligible[i5].length > counted[i5].length));
+  return groups.map((g5, i5) => ({
+    ...verdict(g5, counted[i5], required, distinct && eligible[i5].length > counted[i5].length),
+    // Who filled the group and through which team: the decision record lists it (SPEC v2 §8).
+    filledBy: counted[i5].map((login) => via[i5].has(login) ? { login, team: via[i5].get(login) } : { login })
+  }));
 }
-async function eligibleFor(group4, approvers, teams) {
+async function eligibleFor(group4, approvers, teams, via) {
   const users = new Set((group4.users ?? []).map(norm));
   const out = [];
   for (const login of approvers) {
@@ -37696,6 +37701,7 @@ async function eligibleFor(group4, approvers, teams) {
     for (const team of group4.teams ?? []) {
       if (ok) break;
       ok = await teams.isActiveMember(team, login);
+      if (ok) via.set(login, team);
     }
     if (ok) out.push(login);
   }
@@ -37769,6 +37775,26 @@ function matchesGlob(path, glob) {
 var init_glob = __esm({
   "src/gate/glob.ts"() {
     "use strict";
+  }
+});
+
+// src/gate/scan-check.ts
+async function judgePickleScan(scanner, v, allowGlobals, check2) {
+  if (!scanner) return { check: check2, ok: false, status: "fail", detail: "no artifact scanner is configured for this run: the scan cannot be done, so it fails" };
+  const { files, findings, note } = await scanner.scanPickles(v, allowGlobals);
+  if (findings.length) {
+    const shown = findings.slice(0, SHOWN).map((f5) => `${f5.file} at byte ${f5.offset}: ${f5.global ? `${f5.global} is not an allowed global` : f5.message}`);
+    const more = findings.length > SHOWN ? `; and ${findings.length - SHOWN} more` : "";
+    return { check: check2, ok: false, status: "fail", detail: `refused: ${shown.join("; ")}${more}`, findings };
+  }
+  const detail = note && !files.length ? note : files.length ? `${files.length} file(s) scanned (${files.slice(0, SHOWN).join(", ")}${files.length > SHOWN ? ", \u2026" : ""}): every global is allowed` : `no pickle-bearing file in the artifact (format ${v.format})`;
+  return { check: check2, ok: true, status: "pass", detail, findings: [] };
+}
+var SHOWN;
+var init_scan_check = __esm({
+  "src/gate/scan-check.ts"() {
+    "use strict";
+    SHOWN = 5;
   }
 });
 
@@ -38086,6 +38112,7 @@ async function applyRule(ctx, t, rule, v) {
       return r5.ok ? pass(check2, r5.detail) : fail(check2, r5.detail);
     }));
   }
+  if (rule.scan) out.push(...await scanChecks(ctx, rule, v));
   if (rule.approvals?.length) {
     const groups = rule.approvals;
     const required = ctx.input.options.approvals === "require";
@@ -38100,6 +38127,11 @@ async function applyRule(ctx, t, rule, v) {
   }
   if (!out.length) out.push(pass("rule", "this rule sets no conditions"));
   return out;
+}
+async function scanChecks(ctx, rule, v) {
+  const check2 = `scan (${rule.scan})`;
+  if (!v) return [fail(check2, "this rule checks a model version, and this change is not one")];
+  return [await guarded(ctx, check2, () => judgePickleScan(ctx.input.scanner, v, ctx.policy.scan?.allowGlobals ?? [], check2))];
 }
 function championOf(ctx, model) {
   let p3 = ctx.champions.get(model);
@@ -38254,6 +38286,7 @@ var init_evaluate = __esm({
     init_pins();
     init_approvals();
     init_glob();
+    init_scan_check();
     STAGE_ORDER = { None: 0, Staging: 1, Production: 2, Archived: 3 };
     pass = (check2, detail) => ({ check: check2, ok: true, status: "pass", detail });
     fail = (check2, detail) => ({ check: check2, ok: false, status: "fail", detail });
@@ -38496,6 +38529,10 @@ function renderMarkdown(d5, ctx = {}) {
   if (ctx.deployDiff !== void 0) {
     out.push("### What merging changes in deploy/", "", ctx.deployDiff.trim() ? fenced(ctx.deployDiff, "diff") : "No deploy pin changes.", "");
   } else if (ctx.deployNote) out.push("### What merging changes in deploy/", "", e5(ctx.deployNote), "");
+  if (ctx.decisionRecord) {
+    out.push("### Decision record", "", e5(ctx.decisionRecord.message), "");
+    if (ctx.decisionRecord.uri) out.push(fenced(ctx.decisionRecord.uri), "");
+  }
   return out.join("\n");
 }
 function checksTable(t) {
@@ -39934,8 +39971,8 @@ var init_schema_date_utils = __esm({
       const date2 = new Date(Date.UTC(Number(yearStr), Number(monthStr) - 1, Number(dayStr), Number(hours), Number(minutes), Number(seconds), Number(ms) ? Math.round(parseFloat(`0.${ms}`) * 1e3) : 0));
       date2.setUTCFullYear(Number(yearStr));
       if (offsetStr.toUpperCase() != "Z") {
-        const [, sign4, offsetH, offsetM] = /([+-])(\d\d):(\d\d)/.exec(offsetStr) || [void 0, "+", 0, 0];
-        const scalar = sign4 === "-" ? 1 : -1;
+        const [, sign5, offsetH, offsetM] = /([+-])(\d\d):(\d\d)/.exec(offsetStr) || [void 0, "+", 0, 0];
+        const scalar = sign5 === "-" ? 1 : -1;
         date2.setTime(date2.getTime() + scalar * (Number(offsetH) * 60 * 60 * 1e3 + Number(offsetM) * 60 * 1e3));
       }
       return date2;
@@ -41149,8 +41186,8 @@ var init_MiddlewareStack = __esm({
         applyToStack: cloneTo,
         identify: () => {
           return getMiddlewareList(true).map((mw) => {
-            const step = mw.step ?? mw.relation + " " + mw.toMiddleware;
-            return getMiddlewareNameWithAliases(mw.name, mw.aliases) + " - " + step;
+            const step2 = mw.step ?? mw.relation + " " + mw.toMiddleware;
+            return getMiddlewareNameWithAliases(mw.name, mw.aliases) + " - " + step2;
           });
         },
         identifyOnResolve(toggle) {
@@ -51554,11 +51591,11 @@ var init_createPaginator = __esm({
     get = (fromObject, path) => {
       let cursor = fromObject;
       const pathComponents = path.split(".");
-      for (const step of pathComponents) {
+      for (const step2 of pathComponents) {
         if (!cursor || typeof cursor !== "object") {
           return void 0;
         }
-        cursor = cursor[step];
+        cursor = cursor[step2];
       }
       return cursor;
     };
@@ -55980,7 +56017,7 @@ var getChecksumLocationName;
 var init_getChecksumLocationName = __esm({
   "node_modules/@aws-sdk/checksums/dist-es/submodules/flexible-checksums/getChecksumLocationName.js"() {
     init_constants();
-    getChecksumLocationName = (algorithm) => algorithm === ChecksumAlgorithm.MD5 ? "content-md5" : `x-amz-checksum-${algorithm.toLowerCase()}`;
+    getChecksumLocationName = (algorithm2) => algorithm2 === ChecksumAlgorithm.MD5 ? "content-md5" : `x-amz-checksum-${algorithm2.toLowerCase()}`;
   }
 });
 
@@ -56444,12 +56481,12 @@ var init_getChecksumAlgorithmListForResponse = __esm({
     getChecksumAlgorithmListForResponse = (responseAlgorithms = []) => {
       const validChecksumAlgorithms = [];
       let i5 = PRIORITY_ORDER_ALGORITHMS.length;
-      for (const algorithm of responseAlgorithms) {
-        const priority = PRIORITY_ORDER_ALGORITHMS.indexOf(algorithm);
+      for (const algorithm2 of responseAlgorithms) {
+        const priority = PRIORITY_ORDER_ALGORITHMS.indexOf(algorithm2);
         if (priority !== -1) {
-          validChecksumAlgorithms[priority] = algorithm;
+          validChecksumAlgorithms[priority] = algorithm2;
         } else {
-          validChecksumAlgorithms[i5++] = algorithm;
+          validChecksumAlgorithms[i5++] = algorithm2;
         }
       }
       return validChecksumAlgorithms.filter(Boolean);
@@ -56500,15 +56537,15 @@ var init_validateChecksumFromResponse = __esm({
     validateChecksumFromResponse = async (response, { config, responseAlgorithms, logger: logger2 }) => {
       const checksumAlgorithms = getChecksumAlgorithmListForResponse(responseAlgorithms);
       const { body: responseBody, headers: responseHeaders } = response;
-      for (const algorithm of checksumAlgorithms) {
-        const responseHeader = getChecksumLocationName(algorithm);
+      for (const algorithm2 of checksumAlgorithms) {
+        const responseHeader = getChecksumLocationName(algorithm2);
         const checksumFromResponse = responseHeaders[responseHeader];
         if (checksumFromResponse) {
           let checksumAlgorithmFn;
           try {
-            checksumAlgorithmFn = selectChecksumAlgorithmFunction(algorithm, config);
+            checksumAlgorithmFn = selectChecksumAlgorithmFunction(algorithm2, config);
           } catch (error3) {
-            if (algorithm === ChecksumAlgorithm.CRC64NVME) {
+            if (algorithm2 === ChecksumAlgorithm.CRC64NVME) {
               logger2?.warn(`Skipping ${ChecksumAlgorithm.CRC64NVME} checksum validation: ${error3.message}`);
               continue;
             }
@@ -56562,16 +56599,16 @@ var init_flexibleChecksumsResponseMiddleware = __esm({
       const { requestValidationModeMember, responseAlgorithms } = middlewareConfig;
       if (requestValidationModeMember && input[requestValidationModeMember] === "ENABLED") {
         const { clientName, commandName } = context;
-        const customChecksumAlgorithms = Object.keys(config.checksumAlgorithms ?? {}).filter((algorithm) => {
-          const responseHeader = getChecksumLocationName(algorithm);
+        const customChecksumAlgorithms = Object.keys(config.checksumAlgorithms ?? {}).filter((algorithm2) => {
+          const responseHeader = getChecksumLocationName(algorithm2);
           return response.headers[responseHeader] !== void 0;
         });
         const algoList = getChecksumAlgorithmListForResponse([
           ...responseAlgorithms ?? [],
           ...customChecksumAlgorithms
         ]);
-        const isS3WholeObjectMultipartGetResponseChecksum = clientName === "S3Client" && commandName === "GetObjectCommand" && algoList.every((algorithm) => {
-          const responseHeader = getChecksumLocationName(algorithm);
+        const isS3WholeObjectMultipartGetResponseChecksum = clientName === "S3Client" && commandName === "GetObjectCommand" && algoList.every((algorithm2) => {
+          const responseHeader = getChecksumLocationName(algorithm2);
           const checksumFromResponse = response.headers[responseHeader];
           return !checksumFromResponse || isChecksumWithPartNumber(checksumFromResponse);
         });
@@ -66378,10 +66415,10 @@ var require_dist_cjs11 = __commonJS({
     var { setCredentialFeature: setCredentialFeature2 } = (init_client3(), __toCommonJS(client_exports2));
     var { CredentialsProviderError: CredentialsProviderError2, parseKnownFiles: parseKnownFiles2, getProfileName: getProfileName2 } = (init_config2(), __toCommonJS(config_exports));
     var { HttpRequest: HttpRequest2 } = (init_protocols(), __toCommonJS(protocols_exports));
-    var { createHash: createHash9, createPrivateKey, createPublicKey, sign: sign4 } = __require("node:crypto");
+    var { createHash: createHash11, createPrivateKey: createPrivateKey3, createPublicKey: createPublicKey3, sign: sign5 } = __require("node:crypto");
     var { promises: promises3 } = __require("node:fs");
     var { homedir: homedir2 } = __require("node:os");
-    var { dirname: dirname3, join: join10 } = __require("node:path");
+    var { dirname: dirname3, join: join11 } = __require("node:path");
     var LoginCredentialsFetcher = class _LoginCredentialsFetcher {
       profileData;
       init;
@@ -66547,10 +66584,10 @@ var require_dist_cjs11 = __commonJS({
         await promises3.writeFile(tokenFilePath, JSON.stringify(token, null, 2), "utf8");
       }
       getTokenFilePath() {
-        const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join10(homedir2(), ".aws", "login", "cache");
+        const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join11(homedir2(), ".aws", "login", "cache");
         const loginSessionBytes = Buffer.from(this.loginSession, "utf8");
-        const loginSessionSha256 = createHash9("sha256").update(loginSessionBytes).digest("hex");
-        return join10(directory, `${loginSessionSha256}.json`);
+        const loginSessionSha256 = createHash11("sha256").update(loginSessionBytes).digest("hex");
+        return join11(directory, `${loginSessionSha256}.json`);
       }
       derToRawSignature(derSignature) {
         let offset = 2;
@@ -66594,12 +66631,12 @@ var require_dist_cjs11 = __commonJS({
       async generateDpop(method = "POST", endpoint2) {
         const token = await this.loadToken();
         try {
-          const privateKey = createPrivateKey({
+          const privateKey = createPrivateKey3({
             key: token.dpopKey,
             format: "pem",
             type: "sec1"
           });
-          const publicKey = createPublicKey(privateKey);
+          const publicKey = createPublicKey3(privateKey);
           const publicDer = publicKey.export({ format: "der", type: "spki" });
           let pointStart = -1;
           for (let i5 = 0; i5 < publicDer.length; i5++) {
@@ -66629,7 +66666,7 @@ var require_dist_cjs11 = __commonJS({
           const headerB64 = Buffer.from(JSON.stringify(header)).toString("base64url");
           const payloadB64 = Buffer.from(JSON.stringify(payload)).toString("base64url");
           const message = `${headerB64}.${payloadB64}`;
-          const asn1Signature = sign4("sha256", Buffer.from(message), privateKey);
+          const asn1Signature = sign5("sha256", Buffer.from(message), privateKey);
           const rawSignature = this.derToRawSignature(asn1Signature);
           const signatureB64 = rawSignature.toString("base64url");
           return `${message}.${signatureB64}`;
@@ -78561,6 +78598,1141 @@ var init_store_verifier = __esm({
   }
 });
 
+// src/store/fetch.ts
+function artifactObjects(store, artifact) {
+  const key = requireKey(store, artifact.uri);
+  if (!artifact.files) return [{ key, sha256: artifact.sha256, size: artifact.size }];
+  const dir = key.endsWith("/") ? key : `${key}/`;
+  return artifact.files.map((f5) => ({ path: assertRelativePath(f5.path), key: dir + f5.path, sha256: f5.sha256, size: f5.size }));
+}
+var init_fetch = __esm({
+  "src/store/fetch.ts"() {
+    "use strict";
+    init_errors();
+    init_digest();
+    init_layout2();
+    init_store();
+  }
+});
+
+// src/scan/allowlist.ts
+function effectiveModule(module, proto) {
+  return proto < 3 ? PY2_MODULES[module] ?? module : module;
+}
+function globalMatcher(allow) {
+  const exact = /* @__PURE__ */ new Set();
+  const prefixes = [];
+  for (const entry of allow) {
+    if (entry.endsWith(".*")) prefixes.push(entry.slice(0, -2));
+    else exact.add(entry);
+  }
+  return (module, name) => {
+    if (exact.has(`${module}.${name}`)) return true;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || /^__.*__$/.test(name)) return false;
+    return prefixes.some((p3) => module === p3 || module.startsWith(`${p3}.`));
+  };
+}
+var DEFAULT_ALLOWED_GLOBALS, PY2_MODULES;
+var init_allowlist = __esm({
+  "src/scan/allowlist.ts"() {
+    "use strict";
+    DEFAULT_ALLOWED_GLOBALS = [
+      // numpy arrays, scalars and dtypes (numpy 1.x `core`, numpy 2.x `_core`)
+      "numpy.core.multiarray._reconstruct",
+      "numpy._core.multiarray._reconstruct",
+      "numpy.core.multiarray.scalar",
+      "numpy._core.multiarray.scalar",
+      "numpy.core.numeric._frombuffer",
+      "numpy._core.numeric._frombuffer",
+      "numpy.ndarray",
+      "numpy.dtype",
+      "numpy.random._pickle.__randomstate_ctor",
+      "numpy.random._pickle.__bit_generator_ctor",
+      "numpy.random._pickle.__generator_ctor",
+      "numpy.random._mt19937.MT19937",
+      "numpy.random._pcg64.PCG64",
+      // joblib's array wrappers (the raw bytes that follow are read by the scanner, never executed)
+      "joblib.numpy_pickle.NumpyArrayWrapper",
+      "joblib.numpy_pickle.NDArrayWrapper",
+      // scikit-learn estimators, built with copyreg / __newobj__ and a state dict
+      "sklearn.*",
+      // torch tensors, storages and parameters as torch.save writes them
+      "torch._utils._rebuild_tensor",
+      "torch._utils._rebuild_tensor_v2",
+      "torch._utils._rebuild_tensor_v3",
+      "torch._utils._rebuild_parameter",
+      "torch._utils._rebuild_parameter_with_state",
+      "torch._utils._rebuild_qtensor",
+      "torch._utils._rebuild_sparse_tensor",
+      "torch._utils._rebuild_device_tensor_from_numpy",
+      "torch._tensor._rebuild_from_type_v2",
+      "torch.nn.parameter.Parameter",
+      "torch.Size",
+      "torch.device",
+      "torch.float32",
+      "torch.float64",
+      "torch.float16",
+      "torch.bfloat16",
+      "torch.int64",
+      "torch.int32",
+      "torch.int16",
+      "torch.int8",
+      "torch.uint8",
+      "torch.bool",
+      "torch.FloatStorage",
+      "torch.DoubleStorage",
+      "torch.HalfStorage",
+      "torch.BFloat16Storage",
+      "torch.LongStorage",
+      "torch.IntStorage",
+      "torch.ShortStorage",
+      "torch.CharStorage",
+      "torch.ByteStorage",
+      "torch.BoolStorage",
+      "torch.storage.UntypedStorage",
+      // plain containers and the copyreg helpers every protocol-2 object uses
+      "collections.OrderedDict",
+      "collections.defaultdict",
+      "builtins.set",
+      "builtins.frozenset",
+      "builtins.slice",
+      "builtins.complex",
+      "builtins.bytearray",
+      "builtins.object",
+      "copyreg._reconstructor",
+      "copyreg.__newobj__",
+      "_codecs.encode"
+    ];
+    PY2_MODULES = { __builtin__: "builtins", copy_reg: "copyreg", exceptions: "builtins", commands: "subprocess", cPickle: "pickle", UserDict: "collections", whichdb: "dbm", anydbm: "dbm" };
+  }
+});
+
+// src/scan/pickle.ts
+function dtypeInfo(d5) {
+  if (!d5 || d5.t !== "call" || d5.fn.t !== "global" || d5.fn.name !== "dtype" || !d5.fn.module.startsWith("numpy")) return void 0;
+  if (d5.args.t !== "tuple" || d5.args.items[0]?.t !== "str") return void 0;
+  const code = d5.args.items[0].v;
+  const st = d5.state?.t === "tuple" ? d5.state.items : [];
+  const names = st[3];
+  if (names && names.t !== "none") return void 0;
+  if (code.startsWith("O")) return "object";
+  const elsize = st[5];
+  if (elsize && elsize.t === "int" && elsize.v > 0) return elsize.v;
+  const m3 = /^[a-zA-Z](\d+)$/.exec(code);
+  if (!m3) return code === "b1" ? 1 : void 0;
+  return Number(m3[1]);
+}
+var OTHER, NONE, MAX_KEPT, MAX_LINE, MAX_DICT_KEPT, NAW, OPNAMES, Malformed, freshMachine, PickleScanner;
+var init_pickle = __esm({
+  "src/scan/pickle.ts"() {
+    "use strict";
+    init_allowlist();
+    OTHER = { t: "other" };
+    NONE = { t: "none" };
+    MAX_KEPT = 1 << 16;
+    MAX_LINE = 1 << 16;
+    MAX_DICT_KEPT = 64;
+    NAW = "joblib.numpy_pickle.NumpyArrayWrapper";
+    OPNAMES = {};
+    for (const [name, ch] of Object.entries({
+      MARK: 40,
+      STOP: 46,
+      POP: 48,
+      POP_MARK: 49,
+      DUP: 50,
+      FLOAT: 70,
+      INT: 73,
+      BININT: 74,
+      BININT1: 75,
+      LONG: 76,
+      BININT2: 77,
+      NONE: 78,
+      PERSID: 80,
+      BINPERSID: 81,
+      REDUCE: 82,
+      STRING: 83,
+      BINSTRING: 84,
+      SHORT_BINSTRING: 85,
+      UNICODE: 86,
+      BINUNICODE: 88,
+      APPEND: 97,
+      BUILD: 98,
+      GLOBAL: 99,
+      DICT: 100,
+      EMPTY_DICT: 125,
+      APPENDS: 101,
+      GET: 103,
+      BINGET: 104,
+      INST: 105,
+      LONG_BINGET: 106,
+      LIST: 108,
+      EMPTY_LIST: 93,
+      OBJ: 111,
+      PUT: 112,
+      BINPUT: 113,
+      LONG_BINPUT: 114,
+      SETITEM: 115,
+      TUPLE: 116,
+      EMPTY_TUPLE: 41,
+      SETITEMS: 117,
+      BINFLOAT: 71,
+      PROTO: 128,
+      NEWOBJ: 129,
+      EXT1: 130,
+      EXT2: 131,
+      EXT4: 132,
+      TUPLE1: 133,
+      TUPLE2: 134,
+      TUPLE3: 135,
+      NEWTRUE: 136,
+      NEWFALSE: 137,
+      LONG1: 138,
+      LONG4: 139,
+      BINBYTES: 66,
+      SHORT_BINBYTES: 67,
+      SHORT_BINUNICODE: 140,
+      BINUNICODE8: 141,
+      BINBYTES8: 142,
+      EMPTY_SET: 143,
+      ADDITEMS: 144,
+      FROZENSET: 145,
+      NEWOBJ_EX: 146,
+      STACK_GLOBAL: 147,
+      MEMOIZE: 148,
+      FRAME: 149,
+      BYTEARRAY8: 150,
+      NEXT_BUFFER: 151,
+      READONLY_BUFFER: 152
+    })) OPNAMES[ch] = name;
+    Malformed = class extends Error {
+    };
+    freshMachine = () => ({ stack: [], meta: [], memo: /* @__PURE__ */ new Map(), proto: 0 });
+    PickleScanner = class {
+      findings = [];
+      file;
+      allowed;
+      joblib;
+      buf = Buffer.alloc(0);
+      pos = 0;
+      /** File offset of buf[0]. */
+      base;
+      skip = 0;
+      /** After skipping, a value to push (a large string or bytes). */
+      afterSkip;
+      m = freshMachine();
+      /** Machines suspended while joblib's nested object-array pickles run. */
+      outer = [];
+      joblibSeen = false;
+      /** Joblib alignment padding: a length byte still to read. */
+      padPending = false;
+      pendingArrayBytes = 0;
+      stopped = false;
+      started = false;
+      /** Inside a pickle (between its first opcode and its STOP). */
+      inPickle = false;
+      afterStop = false;
+      constructor(opts = {}) {
+        this.file = opts.file ?? "(pickle)";
+        this.allowed = globalMatcher([...DEFAULT_ALLOWED_GLOBALS, ...opts.allowGlobals ?? []]);
+        this.joblib = opts.joblib ?? false;
+        this.base = opts.baseOffset ?? 0;
+      }
+      push(chunk) {
+        if (this.stopped || chunk.length === 0) return;
+        let data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+        if (this.skip > 0) {
+          const n3 = Math.min(this.skip, data.length);
+          this.skip -= n3;
+          this.base += n3;
+          data = data.subarray(n3);
+          if (this.skip > 0) return;
+          this.finishSkip();
+        }
+        if (this.pos < this.buf.length) {
+          this.base += this.pos;
+          this.buf = Buffer.concat([this.buf.subarray(this.pos), data]);
+        } else {
+          this.base += this.buf.length;
+          this.buf = data;
+        }
+        this.pos = 0;
+        this.run();
+      }
+      /** Ends the stream; a pickle cut short is a finding. */
+      end() {
+        if (!this.stopped) {
+          const pendingBytes = this.buf.length - this.pos;
+          if (!this.started || this.inPickle || this.skip > 0 || this.padPending || pendingBytes > 0) {
+            this.refuse(this.base + this.pos, "unscannable", !this.started ? "empty stream: no pickle to read" : "the pickle stream ends before its STOP opcode (truncated or not a pickle)");
+          }
+        }
+        this.stopped = true;
+        return this.findings;
+      }
+      refuse(offset, kind, message, global2) {
+        this.findings.push({ file: this.file, offset, kind, ...global2 === void 0 ? {} : { global: global2 }, message });
+      }
+      finishSkip() {
+        if (this.afterSkip) {
+          this.m.stack.push(this.afterSkip);
+          this.afterSkip = void 0;
+        }
+      }
+      /** Skips `n` bytes starting at `this.pos` (possibly beyond the buffer). */
+      skipBytes(n3) {
+        const avail = this.buf.length - this.pos;
+        if (n3 <= avail) {
+          this.pos += n3;
+          this.finishSkip();
+          return;
+        }
+        this.skip = n3 - avail;
+        this.base += this.buf.length;
+        this.buf = Buffer.alloc(0);
+        this.pos = 0;
+      }
+      run() {
+        try {
+          while (!this.stopped && this.skip === 0 && this.pos < this.buf.length) {
+            if (this.padPending) {
+              const pad = this.buf[this.pos];
+              this.pos += 1;
+              this.padPending = false;
+              this.skipBytes(pad + this.pendingArrayBytes);
+              this.pendingArrayBytes = 0;
+              continue;
+            }
+            if (!this.step()) return;
+          }
+        } catch (e5) {
+          if (!(e5 instanceof Malformed)) throw e5;
+          this.refuse(this.base + this.pos, "unscannable", `malformed pickle: ${e5.message}`);
+          this.stopped = true;
+        }
+      }
+      pop() {
+        const v = this.m.stack.pop();
+        if (v === void 0) throw new Malformed("stack underflow");
+        return v;
+      }
+      popMark() {
+        const items = this.m.stack;
+        const prev = this.m.meta.pop();
+        if (prev === void 0) throw new Malformed("no MARK on the stack");
+        this.m.stack = prev;
+        return items;
+      }
+      top() {
+        const v = this.m.stack[this.m.stack.length - 1];
+        if (v === void 0) throw new Malformed("stack underflow");
+        return v;
+      }
+      /** Checks and pushes a global reference. */
+      global(offset, rawModule, name, opname) {
+        const module = effectiveModule(rawModule, this.m.proto);
+        const full = `${module}.${name}`;
+        if (!this.allowed(module, name)) {
+          this.refuse(offset, "global", `${opname} ${full} is not in the allowed globals`, full);
+        }
+        if (full === NAW) this.joblibSeen = true;
+        this.m.stack.push({ t: "global", module, name });
+      }
+      /** The class an object value was built from, when the scanner can tell. */
+      classOf(v) {
+        const g5 = (x) => x && x.t === "global" ? `${x.module}.${x.name}` : void 0;
+        if (v.t === "obj") return g5(v.cls);
+        if (v.t === "call") {
+          const fn = g5(v.fn);
+          if (fn === "copyreg._reconstructor" || fn === "copyreg.__newobj__") return v.args.t === "tuple" ? g5(v.args.items[0]) : void 0;
+          return fn;
+        }
+        return void 0;
+      }
+      /** Reads one opcode; false when the buffer does not hold all of it yet. */
+      step() {
+        const b5 = this.buf;
+        const at = this.pos;
+        const offset = this.base + at;
+        const op2 = b5[at];
+        const avail = b5.length - at - 1;
+        const need = (n3) => avail >= n3;
+        const line = (from) => {
+          const nl = b5.indexOf(10, from);
+          if (nl >= 0) return nl;
+          if (b5.length - from > MAX_LINE) throw new Malformed("text argument too long");
+          return void 0;
+        };
+        const stack = this.m.stack;
+        if (!this.inPickle) {
+          this.started = true;
+          this.inPickle = true;
+        }
+        switch (op2) {
+          case 128: {
+            if (!need(1)) return false;
+            this.m.proto = b5[at + 1];
+            if (this.m.proto > 5) throw new Malformed(`unsupported protocol ${this.m.proto}`);
+            this.pos += 2;
+            return true;
+          }
+          case 149: {
+            if (!need(8)) return false;
+            this.pos += 9;
+            return true;
+          }
+          case 46: {
+            this.pos += 1;
+            const outer = this.outer.pop();
+            if (outer) {
+              this.m = outer;
+              this.m.stack.push(OTHER);
+            } else {
+              this.m = freshMachine();
+              this.inPickle = false;
+              this.afterStop = true;
+            }
+            return true;
+          }
+          case 40:
+            this.m.meta.push(stack);
+            this.m.stack = [];
+            this.pos += 1;
+            return true;
+          // MARK
+          case 48:
+            this.pop();
+            this.pos += 1;
+            return true;
+          // POP
+          case 49:
+            this.popMark();
+            this.pos += 1;
+            return true;
+          // POP_MARK
+          case 50:
+            stack.push(this.top());
+            this.pos += 1;
+            return true;
+          // DUP
+          case 78:
+            stack.push(NONE);
+            this.pos += 1;
+            return true;
+          case 136:
+          case 137:
+            stack.push(OTHER);
+            this.pos += 1;
+            return true;
+          // NEWTRUE / NEWFALSE
+          case 74:
+            if (!need(4)) return false;
+            stack.push({ t: "int", v: b5.readInt32LE(at + 1) });
+            this.pos += 5;
+            return true;
+          case 75:
+            if (!need(1)) return false;
+            stack.push({ t: "int", v: b5[at + 1] });
+            this.pos += 2;
+            return true;
+          case 77:
+            if (!need(2)) return false;
+            stack.push({ t: "int", v: b5.readUInt16LE(at + 1) });
+            this.pos += 3;
+            return true;
+          case 71:
+            if (!need(8)) return false;
+            stack.push(OTHER);
+            this.pos += 9;
+            return true;
+          // BINFLOAT
+          case 138:
+          case 139: {
+            const w = op2 === 138 ? 1 : 4;
+            if (!need(w)) return false;
+            const n3 = w === 1 ? b5[at + 1] : b5.readUInt32LE(at + 1);
+            if (n3 <= 6) {
+              if (!need(w + n3)) return false;
+              stack.push({ t: "int", v: n3 === 0 ? 0 : b5.readIntLE(at + 1 + w, n3) });
+              this.pos += 1 + w + n3;
+              return true;
+            }
+            this.pos += 1 + w;
+            this.afterSkip = OTHER;
+            this.skipBytes(n3);
+            return true;
+          }
+          case 73:
+          case 76:
+          case 70: {
+            const nl = line(at + 1);
+            if (nl === void 0) return false;
+            const text = b5.toString("latin1", at + 1, nl).replace(/L$/, "");
+            const n3 = Number(text);
+            stack.push(op2 !== 70 && Number.isSafeInteger(n3) && text !== "00" && text !== "01" ? { t: "int", v: n3 } : OTHER);
+            this.pos = nl + 1;
+            return true;
+          }
+          case 83: {
+            const nl = line(at + 1);
+            if (nl === void 0) return false;
+            const raw = b5.toString("latin1", at + 1, nl);
+            const m3 = /^(['"])(.*)\1$/s.exec(raw);
+            if (!m3) throw new Malformed("STRING argument is not quoted");
+            const body = m3[2];
+            stack.push(body.includes("\\") ? OTHER : { t: "str", v: body });
+            this.pos = nl + 1;
+            return true;
+          }
+          case 86: {
+            const nl = line(at + 1);
+            if (nl === void 0) return false;
+            const raw = b5.toString("latin1", at + 1, nl);
+            stack.push(raw.includes("\\") ? OTHER : { t: "str", v: Buffer.from(raw, "latin1").toString("latin1") });
+            this.pos = nl + 1;
+            return true;
+          }
+          case 85:
+          case 84:
+          case 140:
+          case 88:
+          case 141:
+          case 67:
+          case 66:
+          case 142:
+          case 150: {
+            const w = op2 === 85 || op2 === 140 || op2 === 67 ? 1 : op2 === 141 || op2 === 142 || op2 === 150 ? 8 : 4;
+            if (!need(w)) return false;
+            const len = w === 1 ? b5[at + 1] : w === 4 ? b5.readUInt32LE(at + 1) : Number(b5.readBigUInt64LE(at + 1));
+            if (!Number.isSafeInteger(len)) throw new Malformed("argument length out of range");
+            const isText = op2 === 140 || op2 === 88 || op2 === 141 || op2 === 85 || op2 === 84;
+            if (len <= MAX_KEPT) {
+              if (!need(w + len)) return false;
+              const start = at + 1 + w;
+              stack.push(isText ? { t: "str", v: b5.toString(op2 === 85 || op2 === 84 ? "latin1" : "utf8", start, start + len) } : OTHER);
+              this.pos = start + len;
+              return true;
+            }
+            this.pos += 1 + w;
+            this.afterSkip = OTHER;
+            this.skipBytes(len);
+            return true;
+          }
+          case 151:
+          case 152:
+            this.pos += 1;
+            if (op2 === 151) stack.push(OTHER);
+            return true;
+          // NEXT_BUFFER / READONLY_BUFFER
+          case 93:
+          case 143:
+            stack.push(OTHER);
+            this.pos += 1;
+            return true;
+          // EMPTY_LIST / EMPTY_SET
+          case 41:
+            stack.push({ t: "tuple", items: [] });
+            this.pos += 1;
+            return true;
+          case 125:
+            stack.push({ t: "dict", entries: [] });
+            this.pos += 1;
+            return true;
+          case 108:
+          case 145:
+            this.popMark();
+            this.m.stack.push(OTHER);
+            this.pos += 1;
+            return true;
+          // LIST / FROZENSET
+          case 116: {
+            const items = this.popMark();
+            this.m.stack.push({ t: "tuple", items });
+            this.pos += 1;
+            return true;
+          }
+          case 133:
+          case 134:
+          case 135: {
+            const n3 = op2 - 132;
+            if (stack.length < n3) throw new Malformed("stack underflow");
+            stack.push({ t: "tuple", items: stack.splice(stack.length - n3, n3) });
+            this.pos += 1;
+            return true;
+          }
+          case 100: {
+            const items = this.popMark();
+            const entries = [];
+            for (let i5 = 0; i5 + 1 < items.length && entries.length < MAX_DICT_KEPT; i5 += 2) entries.push([items[i5], items[i5 + 1]]);
+            this.m.stack.push({ t: "dict", entries });
+            this.pos += 1;
+            return true;
+          }
+          case 97:
+            this.pop();
+            this.top();
+            this.pos += 1;
+            return true;
+          // APPEND
+          case 101:
+          case 144:
+            this.popMark();
+            this.top();
+            this.pos += 1;
+            return true;
+          // APPENDS / ADDITEMS
+          case 115: {
+            const v = this.pop();
+            const k5 = this.pop();
+            const d5 = this.top();
+            if (d5.t === "dict" && d5.entries.length < MAX_DICT_KEPT) d5.entries.push([k5, v]);
+            this.pos += 1;
+            return true;
+          }
+          case 117: {
+            const items = this.popMark();
+            const d5 = this.top();
+            for (let i5 = 0; i5 + 1 < items.length; i5 += 2) if (d5.t === "dict" && d5.entries.length < MAX_DICT_KEPT) d5.entries.push([items[i5], items[i5 + 1]]);
+            this.pos += 1;
+            return true;
+          }
+          case 99:
+          case 105: {
+            const nl1 = line(at + 1);
+            if (nl1 === void 0) return false;
+            const nl2 = line(nl1 + 1);
+            if (nl2 === void 0) return false;
+            const module = b5.toString("utf8", at + 1, nl1);
+            const name = b5.toString("utf8", nl1 + 1, nl2);
+            this.pos = nl2 + 1;
+            if (op2 === 99) {
+              this.global(offset, module, name, "GLOBAL");
+            } else {
+              const args = this.popMark();
+              this.global(offset, module, name, "INST");
+              const cls = this.m.stack.pop();
+              this.m.stack.push({ t: "obj", cls, state: { t: "tuple", items: args } });
+            }
+            return true;
+          }
+          case 147: {
+            const name = this.pop();
+            const module = this.pop();
+            this.pos += 1;
+            if (module.t === "str" && name.t === "str") {
+              this.global(offset, module.v, name.v, "STACK_GLOBAL");
+            } else {
+              this.refuse(offset, "unresolved-global", "STACK_GLOBAL whose module or name the scanner cannot resolve statically");
+              stack.push(OTHER);
+            }
+            return true;
+          }
+          case 130:
+          case 131:
+          case 132: {
+            const w = op2 === 130 ? 1 : op2 === 131 ? 2 : 4;
+            if (!need(w)) return false;
+            this.pos += 1 + w;
+            this.refuse(offset, "unresolved-global", "EXT opcode: the global comes from the loading process\u2019s copyreg extension registry");
+            stack.push(OTHER);
+            return true;
+          }
+          case 111: {
+            const items = this.popMark();
+            const cls = items.shift();
+            if (!cls) throw new Malformed("OBJ without a class");
+            if (cls.t !== "global") this.refuse(offset, "unresolved-global", "OBJ on a class the scanner cannot resolve statically");
+            this.m.stack.push({ t: "obj", cls });
+            this.pos += 1;
+            return true;
+          }
+          case 129: {
+            this.pop();
+            const cls = this.pop();
+            stack.push({ t: "obj", cls });
+            this.pos += 1;
+            return true;
+          }
+          case 146: {
+            this.pop();
+            this.pop();
+            const cls = this.pop();
+            stack.push({ t: "obj", cls });
+            this.pos += 1;
+            return true;
+          }
+          case 82: {
+            const args = this.pop();
+            const fn = this.pop();
+            stack.push({ t: "call", fn, args });
+            this.pos += 1;
+            return true;
+          }
+          case 98: {
+            const state2 = this.pop();
+            const target = this.top();
+            if (target.t === "call" || target.t === "obj") target.state = state2;
+            this.pos += 1;
+            if (this.joblib) this.afterBuild(offset, target, state2);
+            return true;
+          }
+          case 80: {
+            const nl = line(at + 1);
+            if (nl === void 0) return false;
+            stack.push(OTHER);
+            this.pos = nl + 1;
+            return true;
+          }
+          case 81:
+            this.pop();
+            stack.push(OTHER);
+            this.pos += 1;
+            return true;
+          // BINPERSID
+          case 112:
+          case 103: {
+            const nl = line(at + 1);
+            if (nl === void 0) return false;
+            const idx = Number(b5.toString("latin1", at + 1, nl));
+            if (!Number.isSafeInteger(idx)) throw new Malformed("bad memo index");
+            this.pos = nl + 1;
+            this.memoOp(op2 === 112, idx);
+            return true;
+          }
+          case 113:
+          case 104:
+            if (!need(1)) return false;
+            this.pos += 2;
+            this.memoOp(op2 === 113, b5[at + 1]);
+            return true;
+          case 114:
+          case 106:
+            if (!need(4)) return false;
+            this.pos += 5;
+            this.memoOp(op2 === 114, b5.readUInt32LE(at + 1));
+            return true;
+          case 148:
+            this.pos += 1;
+            this.m.memo.set(this.m.memo.size, this.top());
+            return true;
+          // MEMOIZE: index is len(memo), as pickle does
+          default:
+            if (this.afterStop) {
+              this.refuse(offset, "unscannable", `bytes after the pickle's STOP are not a pickle (byte 0x${op2.toString(16).padStart(2, "0")})`);
+            } else {
+              this.refuse(offset, "unscannable", `unknown opcode 0x${op2.toString(16).padStart(2, "0")}`);
+            }
+            this.stopped = true;
+            return true;
+        }
+      }
+      memoOp(put, idx) {
+        if (put) {
+          this.m.memo.set(idx, this.top());
+          return;
+        }
+        this.m.stack.push(this.m.memo.get(idx) ?? OTHER);
+      }
+      /** Joblib: after a NumpyArrayWrapper's BUILD come the array bytes; work out how many. */
+      afterBuild(offset, target, state2) {
+        const cls = this.classOf(target);
+        if (cls !== NAW) {
+          if (cls === void 0 && this.joblibSeen) {
+            this.refuse(offset, "unscannable", "joblib: BUILD on an object the scanner cannot identify, so it cannot tell whether array bytes follow");
+            this.stopped = true;
+          }
+          return;
+        }
+        const field = (key) => state2.t === "dict" ? state2.entries.find(([k5]) => k5.t === "str" && k5.v === key)?.[1] : void 0;
+        const shape = field("shape");
+        const dtype = field("dtype");
+        const align = field("numpy_array_alignment_bytes");
+        const fail2 = (why) => {
+          this.refuse(offset, "unscannable", `joblib: cannot read the array that follows this NumpyArrayWrapper (${why})`);
+          this.stopped = true;
+        };
+        if (!shape || shape.t !== "tuple" || !shape.items.every((i5) => i5.t === "int" && i5.v >= 0)) return fail2("shape");
+        const count = shape.items.reduce((n3, i5) => n3 * i5.v, 1);
+        const item = dtypeInfo(dtype);
+        if (item === void 0) return fail2("dtype");
+        if (item === "object") {
+          this.outer.push(this.m);
+          this.m = freshMachine();
+          return;
+        }
+        this.m.stack.pop();
+        this.m.stack.push(OTHER);
+        const bytes = count * item;
+        if (!Number.isSafeInteger(bytes)) return fail2("size");
+        if (align !== void 0 && align.t !== "none") {
+          if (align.t !== "int") return fail2("alignment");
+          this.padPending = true;
+          this.pendingArrayBytes = bytes;
+          return;
+        }
+        this.skipBytes(bytes);
+      }
+    };
+  }
+});
+
+// src/scan/artifact.ts
+import { createGunzip, createInflate, inflateRawSync } from "node:zlib";
+async function scanArtifactFile(name, stream, opts = {}) {
+  const r5 = new ChunkReader(stream);
+  const head = await r5.peek(8);
+  const refuse = (message) => [{ file: name, offset: 0, kind: "unscannable", message }];
+  if (startsWith(head, [80, 75, 3, 4])) return scanZip(name, r5, opts);
+  const joblib = opts.format === "joblib" || /\.joblib$/i.test(name);
+  if (head[0] === 120 && head.length > 1 && (head[0] << 8 | head[1]) % 31 === 0) return scanInflated(name, r5.rest(), createInflate(), joblib, opts);
+  if (startsWith(head, [31, 139])) return scanInflated(name, r5.rest(), createGunzip(), joblib, opts);
+  if (startsWith(head, [66, 90, 104])) return refuse("bz2-compressed file: the scanner cannot read it (store joblib files with zlib/gzip compression or none)");
+  if (startsWith(head, [253, 55, 122, 88, 90]) || startsWith(head, [93, 0, 0])) return refuse("xz/lzma-compressed file: the scanner cannot read it");
+  if (startsWith(head, [4, 34, 77, 24])) return refuse("lz4-compressed file: the scanner cannot read it");
+  if (startsWith(head, [90, 70])) return refuse("pre-0.10 joblib format (ZF): the scanner cannot read it");
+  const s2 = new PickleScanner({ file: name, joblib, allowGlobals: opts.allowGlobals });
+  for await (const c5 of r5.rest()) s2.push(c5);
+  return s2.end();
+}
+async function scanInflated(name, src, inflater, joblib, opts) {
+  const s2 = new PickleScanner({ file: `${name} (inflated)`, joblib, allowGlobals: opts.allowGlobals });
+  const out = (async () => {
+    for await (const c5 of inflater) s2.push(c5);
+  })();
+  try {
+    for await (const c5 of src) {
+      if (!inflater.write(c5)) await new Promise((res) => inflater.once("drain", res));
+    }
+    inflater.end();
+    await out;
+  } catch (e5) {
+    return [...s2.findings, { file: name, offset: 0, kind: "unscannable", message: `compressed stream does not inflate: ${e5.message}` }];
+  }
+  return s2.end();
+}
+async function scanZip(name, r5, opts) {
+  const findings = [];
+  const locals = /* @__PURE__ */ new Map();
+  const refuse = (offset, message) => {
+    findings.push({ file: name, offset, kind: "unscannable", message });
+    return findings;
+  };
+  let central = 0;
+  for (; ; ) {
+    const at = r5.offset;
+    const sigBuf = await r5.peek(4);
+    if (sigBuf.length < 4) return refuse(at, "zip archive ends without its central directory");
+    const sig = sigBuf.readUInt32LE(0);
+    if (sig === 67324752) {
+      const h5 = await r5.read(30);
+      if (!h5) return refuse(at, "truncated zip local header");
+      const flags = h5.readUInt16LE(6);
+      const method = h5.readUInt16LE(8);
+      let csize = h5.readUInt32LE(18);
+      const nameLen = h5.readUInt16LE(26);
+      const extraLen = h5.readUInt16LE(28);
+      const nameExtra = await r5.read(nameLen + extraLen);
+      if (!nameExtra) return refuse(at, "truncated zip local header");
+      const member2 = nameExtra.toString("utf8", 0, nameLen);
+      if (csize === 4294967295) csize = zip64Size(nameExtra.subarray(nameLen), h5.readUInt32LE(22) === 4294967295) ?? -1;
+      if (csize < 0) return refuse(at, `zip member ${member2}: zip64 size missing`);
+      if (flags & 8) return refuse(at, `zip member ${member2}: sizes in a trailing data descriptor, which the streaming scanner cannot follow`);
+      if (flags & 1) return refuse(at, `zip member ${member2} is encrypted`);
+      locals.set(at, { name: member2, offset: at, csize });
+      const file = `${name}!${member2}`;
+      if (!/\.pkl$/i.test(member2)) {
+        if (!await r5.forward(csize)) return refuse(at, `zip member ${member2} is truncated`);
+        continue;
+      }
+      const s2 = new PickleScanner({ file, allowGlobals: opts.allowGlobals });
+      if (method === 0) {
+        if (!await r5.forward(csize, (c5) => s2.push(c5))) return refuse(at, `zip member ${member2} is truncated`);
+      } else if (method === 8) {
+        if (csize > MAX_INFLATED_MEMBER) return refuse(at, `zip member ${member2}: deflated pickle too large to scan`);
+        const parts = [];
+        if (!await r5.forward(csize, (c5) => parts.push(Buffer.from(c5)))) return refuse(at, `zip member ${member2} is truncated`);
+        try {
+          s2.push(inflateRawSync(Buffer.concat(parts), { maxOutputLength: MAX_INFLATED_MEMBER }));
+        } catch (e5) {
+          findings.push({ file, offset: 0, kind: "unscannable", message: `deflated member does not inflate: ${e5.message}` });
+          continue;
+        }
+      } else {
+        return refuse(at, `zip member ${member2}: compression method ${method} is not supported`);
+      }
+      findings.push(...s2.end());
+      continue;
+    }
+    if (sig === 33639248) {
+      const h5 = await r5.read(46);
+      if (!h5) return refuse(at, "truncated zip central directory");
+      const nameLen = h5.readUInt16LE(28);
+      const extraLen = h5.readUInt16LE(30);
+      const commentLen = h5.readUInt16LE(32);
+      const rest = await r5.read(nameLen + extraLen + commentLen);
+      if (!rest) return refuse(at, "truncated zip central directory");
+      const member2 = rest.toString("utf8", 0, nameLen);
+      let localOffset = h5.readUInt32LE(42);
+      if (localOffset === 4294967295) localOffset = zip64Offset(rest.subarray(nameLen, nameLen + extraLen), h5) ?? -1;
+      const local = locals.get(localOffset);
+      if (!local || local.name !== member2) return refuse(at, `zip central directory names ${member2} at offset ${localOffset}, which is not the member the scanner read there`);
+      central += 1;
+      continue;
+    }
+    if (sig === 101075792 || sig === 117853008 || sig === 101010256) {
+      if (central !== locals.size) return refuse(at, `zip central directory lists ${central} members, the archive holds ${locals.size}`);
+      for await (const _ of r5.rest()) ;
+      return findings;
+    }
+    return refuse(at, `unexpected bytes in the zip archive (signature 0x${sig.toString(16)})`);
+  }
+}
+function zip64Size(extra, hasUncompressed) {
+  for (let i5 = 0; i5 + 4 <= extra.length; ) {
+    const id = extra.readUInt16LE(i5);
+    const len = extra.readUInt16LE(i5 + 2);
+    if (id === 1) {
+      const at = i5 + 4 + (hasUncompressed ? 8 : 0);
+      return at + 8 <= i5 + 4 + len ? Number(extra.readBigUInt64LE(at)) : void 0;
+    }
+    i5 += 4 + len;
+  }
+  return void 0;
+}
+function zip64Offset(extra, h5) {
+  for (let i5 = 0; i5 + 4 <= extra.length; ) {
+    const id = extra.readUInt16LE(i5);
+    const len = extra.readUInt16LE(i5 + 2);
+    if (id === 1) {
+      let at = i5 + 4;
+      if (h5.readUInt32LE(24) === 4294967295) at += 8;
+      if (h5.readUInt32LE(20) === 4294967295) at += 8;
+      return at + 8 <= i5 + 4 + len ? Number(extra.readBigUInt64LE(at)) : void 0;
+    }
+    i5 += 4 + len;
+  }
+  return void 0;
+}
+var MAX_INFLATED_MEMBER, ChunkReader, startsWith;
+var init_artifact = __esm({
+  "src/scan/artifact.ts"() {
+    "use strict";
+    init_pickle();
+    MAX_INFLATED_MEMBER = 512 * 1024 * 1024;
+    ChunkReader = class {
+      buf = Buffer.alloc(0);
+      it;
+      offset = 0;
+      done = false;
+      constructor(src) {
+        this.it = src[Symbol.asyncIterator]();
+      }
+      async fill() {
+        const r5 = await this.it.next();
+        if (r5.done) {
+          this.done = true;
+          return false;
+        }
+        const c5 = Buffer.from(r5.value.buffer, r5.value.byteOffset, r5.value.length);
+        this.buf = this.buf.length === 0 ? c5 : Buffer.concat([this.buf, c5]);
+        return true;
+      }
+      /** Up to `n` bytes without consuming them (fewer at the end of the stream). */
+      async peek(n3) {
+        while (this.buf.length < n3 && await this.fill()) ;
+        return this.buf.subarray(0, Math.min(n3, this.buf.length));
+      }
+      async read(n3) {
+        const b5 = await this.peek(n3);
+        if (b5.length < n3) return void 0;
+        this.buf = this.buf.subarray(n3);
+        this.offset += n3;
+        return b5;
+      }
+      /** Hands the next `n` bytes to `sink` chunk by chunk; false if the stream ends first. */
+      async forward(n3, sink) {
+        let left = n3;
+        while (left > 0) {
+          if (this.buf.length === 0 && !await this.fill()) return false;
+          const take2 = Math.min(left, this.buf.length);
+          sink?.(this.buf.subarray(0, take2));
+          this.buf = this.buf.subarray(take2);
+          this.offset += take2;
+          left -= take2;
+        }
+        return true;
+      }
+      async *rest() {
+        if (this.buf.length) {
+          const b5 = this.buf;
+          this.buf = Buffer.alloc(0);
+          this.offset += b5.length;
+          yield b5;
+        }
+        for (; ; ) {
+          const r5 = await this.it.next();
+          if (r5.done) return;
+          this.offset += r5.value.length;
+          yield Buffer.from(r5.value.buffer, r5.value.byteOffset, r5.value.length);
+        }
+      }
+    };
+    startsWith = (b5, sig) => sig.every((x, i5) => b5[i5] === x);
+  }
+});
+
+// src/scan/stored-artifact.ts
+import { createHash as createHash9 } from "node:crypto";
+async function scanStoredArtifactFiles(store, version, allowGlobals = []) {
+  const out = { files: [], findings: [] };
+  for (const obj of artifactObjects(store, version.artifact)) {
+    const name = obj.path ?? obj.key.slice(obj.key.lastIndexOf("/") + 1);
+    if (obj.path !== void 0 ? !PICKLE_NAMES.test(obj.path) : !PICKLE_FORMATS.has(version.format)) continue;
+    out.files.push(name);
+    const src = (await store.read(obj.key))[Symbol.asyncIterator]();
+    const hash = createHash9("sha256");
+    let size = 0;
+    const next = async () => {
+      const r5 = await src.next();
+      if (!r5.done) {
+        hash.update(r5.value);
+        size += r5.value.length;
+      }
+      return r5;
+    };
+    const hashed = { [Symbol.asyncIterator]: () => ({ next, return: async () => ({ done: true, value: void 0 }) }) };
+    const findings = await scanArtifactFile(name, hashed, { format: version.format, allowGlobals });
+    while (!(await next()).done) ;
+    const sha256 = hash.digest("hex");
+    out.findings.push(...findings);
+    if (sha256 !== obj.sha256 || size !== obj.size) {
+      out.findings.push({ file: name, offset: 0, kind: "unscannable", message: `the bytes scanned (sha256 ${sha256.slice(0, 12)}\u2026, ${size} bytes) are not the manifest's (${obj.sha256.slice(0, 12)}\u2026, ${obj.size} bytes)` });
+    }
+  }
+  return out;
+}
+var PICKLE_FORMATS, PICKLE_NAMES;
+var init_stored_artifact = __esm({
+  "src/scan/stored-artifact.ts"() {
+    "use strict";
+    init_fetch();
+    init_artifact();
+    PICKLE_FORMATS = /* @__PURE__ */ new Set(["pickle", "joblib", "pt"]);
+    PICKLE_NAMES = /\.(pkl|pickle|joblib|pt|pth|bin|ckpt)$/i;
+  }
+});
+
+// src/gate/store-scanner.ts
+function lazyStoreScanner(storage, env2 = process.env) {
+  let store;
+  return {
+    async scanPickles(version, allowGlobals) {
+      store ??= storage().then((s2) => openStore(s2, env2));
+      return new StoreArtifactScanner(await store).scanPickles(version, allowGlobals);
+    },
+    async close() {
+      if (store) (await store.catch(() => void 0))?.close();
+    }
+  };
+}
+var StoreArtifactScanner, deferredScanner;
+var init_store_scanner = __esm({
+  "src/gate/store-scanner.ts"() {
+    "use strict";
+    init_stored_artifact();
+    init_store();
+    StoreArtifactScanner = class {
+      constructor(store) {
+        this.store = store;
+      }
+      store;
+      async scanPickles(version, allowGlobals) {
+        const { files, findings } = await scanStoredArtifactFiles(this.store, version, allowGlobals);
+        return { files, findings: findings.map(({ file, offset, global: global2, message }) => global2 ? { file, offset, global: global2, message } : { file, offset, message }) };
+      }
+    };
+    deferredScanner = {
+      async scanPickles() {
+        return { files: [], findings: [], note: "not scanned in the preview: the Action scans the stored artifact on the pull request" };
+      }
+    };
+  }
+});
+
+// src/evidence/decision.ts
+import { createHash as createHash10, createPrivateKey, createPublicKey, sign as sign4, verify } from "node:crypto";
+function buildDecisionStatement(input) {
+  const { subjects, ...rest } = input;
+  return {
+    _type: STATEMENT_TYPE,
+    subject: subjects.map((s2) => ({ name: `${s2.model}@${s2.version}`, digest: { sha256: s2.sha256 } })),
+    predicateType: DECISION_PREDICATE,
+    predicate: { ...rest, changes: subjects }
+  };
+}
+function preAuthEncoding(payloadType, payload) {
+  const t = Buffer.from(payloadType, "utf8");
+  return Buffer.concat([Buffer.from(`DSSEv1 ${t.length} `), t, Buffer.from(` ${payload.length} `), payload]);
+}
+function keyId(key) {
+  const pub = key.type === "private" ? createPublicKey(key) : key;
+  return createHash10("sha256").update(pub.export({ type: "spki", format: "der" })).digest("hex");
+}
+function algorithm(key) {
+  if (key.asymmetricKeyType === "ed25519") return null;
+  if (key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1") return "sha256";
+  throw new Error(`unsupported key type ${key.asymmetricKeyType}: use ECDSA P-256 or Ed25519`);
+}
+function signEnvelope(statement, privateKeyPem) {
+  const key = createPrivateKey(privateKeyPem);
+  const payload = Buffer.from(JSON.stringify(statement), "utf8");
+  const sig = sign4(algorithm(key), preAuthEncoding(DSSE_PAYLOAD_TYPE, payload), key);
+  return { payloadType: DSSE_PAYLOAD_TYPE, payload: payload.toString("base64"), signatures: [{ keyid: keyId(key), sig: sig.toString("base64") }] };
+}
+function verifyEnvelope(envelope, trustedKeys) {
+  const e5 = envelope;
+  if (!e5 || typeof e5.payload !== "string" || e5.payloadType !== DSSE_PAYLOAD_TYPE || !Array.isArray(e5.signatures)) return { ok: false, reason: "not a DSSE envelope of an in-toto statement" };
+  const payload = Buffer.from(e5.payload, "base64");
+  const pae = preAuthEncoding(e5.payloadType, payload);
+  for (const pem of trustedKeys) {
+    let key;
+    try {
+      key = createPublicKey(pem);
+    } catch {
+      continue;
+    }
+    for (const s2 of e5.signatures) {
+      if (typeof s2?.sig !== "string") continue;
+      try {
+        if (!verify(algorithm(key), pae, key, Buffer.from(s2.sig, "base64"))) continue;
+      } catch {
+        continue;
+      }
+      let statement;
+      try {
+        statement = JSON.parse(payload.toString("utf8"));
+      } catch {
+        return { ok: false, reason: "signed payload is not JSON" };
+      }
+      if (statement._type !== STATEMENT_TYPE || statement.predicateType !== DECISION_PREDICATE) return { ok: false, reason: "signed payload is not a modelgate decision statement" };
+      return { ok: true, statement, keyid: keyId(key) };
+    }
+  }
+  return { ok: false, reason: "no signature verifies with a trusted key" };
+}
+function decisionRecordKey(mergedTreeId) {
+  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(mergedTreeId)) throw new Error(`not a git tree id: ${mergedTreeId}`);
+  return `.modelgate/decisions/${mergedTreeId}.dsse.json`;
+}
+var STATEMENT_TYPE, DECISION_PREDICATE, DSSE_PAYLOAD_TYPE;
+var init_decision = __esm({
+  "src/evidence/decision.ts"() {
+    "use strict";
+    STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
+    DECISION_PREDICATE = "https://modelgate.dev/decision/v1";
+    DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json";
+  }
+});
+
 // node_modules/universal-user-agent/index.js
 function getUserAgent() {
   if (typeof navigator === "object" && "userAgent" in navigator) {
@@ -83039,6 +84211,7 @@ async function previewGate(repo, prefix, base, baseSnap, change, env2) {
       reviews: [],
       teams: { isActiveMember: async () => false },
       artifacts,
+      scanner: deferredScanner,
       history: new GitStageHistory(repo, base, prefix),
       options: { approvals: "require", timeoutMs: 3e4 }
     });
@@ -83056,6 +84229,7 @@ var init_apply_change = __esm({
     init_history2();
     init_report();
     init_store_verifier();
+    init_store_scanner();
     init_client4();
     init_promotion_pr();
     init_snapshot();
@@ -83184,7 +84358,7 @@ var init_webhooks = __esm({
 });
 
 // src/deploy/apply.ts
-import { dirname as dirname2, join as join7, posix as posix4 } from "node:path";
+import { dirname as dirname2, join as join8, posix as posix4 } from "node:path";
 function normalizePrefix(p3) {
   const normal = posix4.normalize((p3 ?? "").replace(/\\/g, "/") || ".");
   const clean = normal.replace(/\/+$/, "");
@@ -83327,14 +84501,14 @@ __export(sync_exports, {
   runSync: () => runSync
 });
 import { readFile as readFile3, writeFile as writeFile2 } from "node:fs/promises";
-import { tmpdir as tmpdir2 } from "node:os";
-import { join as join8, posix as posix5 } from "node:path";
+import { tmpdir as tmpdir3 } from "node:os";
+import { join as join9, posix as posix5 } from "node:path";
 async function runSync(inputs, env2) {
   const pushInput = (getInput("push") || "false").toLowerCase();
   if (!["true", "false"].includes(pushInput)) throw usageError("input push must be true or false");
   const workspace = env2.GITHUB_WORKSPACE ?? process.cwd();
   const repo = new GitRepo(workspace);
-  const reportPath = join8(env2.RUNNER_TEMP || tmpdir2(), "modelgate-sync.json");
+  const reportPath = join9(env2.RUNNER_TEMP || tmpdir3(), "modelgate-sync.json");
   if (pushInput === "true") {
     const result = await syncAndPush({ repo, registryPath: inputs.registryPath, notify: { env: env2 } });
     setOutput("decision", "pass");
@@ -83449,8 +84623,8 @@ init_source();
 init_repo();
 init_evaluate();
 import { readFile as readFile4, writeFile as writeFile3 } from "node:fs/promises";
-import { tmpdir as tmpdir3 } from "node:os";
-import { join as join9, posix as posix6, resolve } from "node:path";
+import { tmpdir as tmpdir4 } from "node:os";
+import { join as join10, posix as posix6, resolve } from "node:path";
 
 // src/gate/from-git.ts
 init_errors();
@@ -83501,6 +84675,190 @@ async function changedSince(repo, baseSha, tree, prefix) {
 // src/action/main.ts
 init_report();
 init_store_verifier();
+init_store_scanner();
+
+// src/action/decision-record.ts
+init_errors();
+init_decision();
+import { createPrivateKey as createPrivateKey2, createPublicKey as createPublicKey2 } from "node:crypto";
+import { mkdtemp as mkdtemp2, rm as rm4 } from "node:fs/promises";
+import { tmpdir as tmpdir2 } from "node:os";
+import { join as join7 } from "node:path";
+
+// src/evidence/decision-input.ts
+var isApproval = (c5) => c5.check.startsWith("approvals: ");
+function changeOf(t) {
+  if (t.model && t.version !== void 0) return `${t.model}@${t.version}${t.to ? ` ${t.from ?? "?"} \u2192 ${t.to}` : ""}`;
+  return t.file;
+}
+function decisionInput(decision, ctx) {
+  if (decision.decision !== "pass") throw new Error(`a decision record is only written for a pass, not ${decision.decision}`);
+  const subjects = [];
+  const rules = [];
+  const checks = [];
+  const approvers = [];
+  for (const t of decision.transitions) {
+    const change = changeOf(t);
+    if ((t.kind === "stage" || t.kind === "new-version") && t.model && t.version !== void 0 && t.artifact?.sha256 && t.to) {
+      subjects.push({ model: t.model, version: t.version, sha256: t.artifact.sha256, from: t.from === "absent" ? "None" : t.from, to: t.to });
+    }
+    for (const c5 of t.checks) checks.push({ kind: c5.check, passed: c5.ok, details: { change, detail: c5.detail } });
+    for (const r5 of t.rules) {
+      rules.push({ name: r5.rule, passed: r5.results.every((c5) => c5.ok), details: { change } });
+      let group4 = 0;
+      for (const c5 of r5.results) {
+        if (!isApproval(c5)) {
+          checks.push({ kind: c5.check, passed: c5.ok, details: { change, rule: r5.rule, detail: c5.detail, ...c5.findings ? { findings: c5.findings } : {} } });
+          continue;
+        }
+        for (const f5 of c5.filledBy ?? []) {
+          if (approvers.some((a5) => a5.login === f5.login && a5.rule === r5.rule && a5.group === group4)) continue;
+          const reviewId = approvingReview(ctx.reviews, f5.login, ctx.headSha);
+          approvers.push({ login: f5.login, ...reviewId !== void 0 ? { reviewId } : {}, rule: r5.rule, group: group4, ...f5.team ? { team: f5.team } : {} });
+        }
+        group4++;
+      }
+    }
+  }
+  const { reviews: _reviews, ...facts } = ctx;
+  return { subjects, ...facts, rules, approvers, checks };
+}
+function approvingReview(reviews, login, headSha) {
+  const mine = reviews.filter((r5) => r5.user?.login?.toLowerCase() === login.toLowerCase() && r5.state === "APPROVED" && r5.commitId === headSha && typeof r5.id === "number");
+  return mine.at(-1)?.id;
+}
+
+// src/evidence/records.ts
+init_history();
+init_decision();
+async function readDecisionRecord(store, tree) {
+  const key = decisionRecordKey(tree);
+  if (!await store.stat(key)) return void 0;
+  const parts = [];
+  for await (const c5 of await store.read(key)) parts.push(c5);
+  try {
+    return JSON.parse(Buffer.concat(parts).toString("utf8"));
+  } catch {
+    return { invalid: true };
+  }
+}
+async function writeDecisionRecord(store, tree, envelope, tmpDir) {
+  const { writeFile: writeFile4, rm: rm5 } = await import("node:fs/promises");
+  const { join: join11 } = await import("node:path");
+  const key = decisionRecordKey(tree);
+  const local = join11(tmpDir, `${tree}.dsse.json`);
+  await writeFile4(local, JSON.stringify(envelope, null, 2) + "\n");
+  const staged = await store.stage(local, { model: "modelgate-decisions", path: `${tree}.dsse.json`, uploadId: `decision-${tree}` });
+  try {
+    await staged.commit(key);
+  } finally {
+    await staged.discard();
+    await rm5(local, { force: true });
+  }
+  return `${store.location.uri.replace(/\/$/, "")}/${key}`;
+}
+
+// src/action/decision-record.ts
+init_layout();
+init_store();
+var SIGNING_KEY_ENV = "MODELGATE_SIGNING_KEY";
+function describeRecord(r5) {
+  switch (r5.state) {
+    case "written":
+      return { uri: r5.uri, message: `Signed decision record written (key ${r5.keyid.slice(0, 16)}\u2026).${r5.warning ? ` Warning: ${r5.warning}.` : ""}` };
+    case "kept":
+      return { uri: r5.uri, message: `A signed decision record of this merge result is already stored (key ${r5.keyid.slice(0, 16)}\u2026).${r5.warning ? ` Warning: ${r5.warning}.` : ""}` };
+    case "no-key":
+      return { message: `Warning: ${r5.warning}.` };
+    default:
+      return { message: `Error: ${r5.error}.` };
+  }
+}
+async function recordDecision(req) {
+  const pem = req.env[SIGNING_KEY_ENV]?.trim();
+  if (!pem) {
+    return { state: "no-key", warning: `no decision record was written: ${SIGNING_KEY_ENV} is not set (give the check job the modelgate environment's secret; see docs/decision-records.md), so verify --decisions will list this change as merged without the gate` };
+  }
+  try {
+    return await signAndStore(req, pem);
+  } catch (e5) {
+    return { state: "failed", error: `the decision record was not written: ${e5 instanceof ModelgateError ? e5.message : `unexpected ${e5?.name ?? "error"}`}` };
+  }
+}
+async function signAndStore(req, pem) {
+  let id;
+  let publicPem;
+  try {
+    const key = createPrivateKey2(pem);
+    id = keyId(key);
+    publicPem = createPublicKey2(key).export({ type: "spki", format: "pem" });
+  } catch {
+    throw new ModelgateError("E_SIGNING_KEY", `${SIGNING_KEY_ENV} is not a PEM private key`, ExitCode2.usage);
+  }
+  const policyPath = `${req.prefix ? `${req.prefix}/` : ""}${POLICY_FILE}`;
+  const policyBlobId = (await req.git.out(["rev-parse", "--verify", "--quiet", `${req.baseSha}:${policyPath}`])).trim();
+  const statement = buildDecisionStatement(
+    decisionInput(req.decision, {
+      repository: req.repository,
+      pullRequest: req.pullRequest,
+      baseSha: req.baseSha,
+      headSha: req.headSha,
+      mergedTreeId: req.mergedTree,
+      policyBlobId,
+      reviews: req.reviews,
+      time: (req.now ?? /* @__PURE__ */ new Date()).toISOString()
+    })
+  );
+  let envelope;
+  try {
+    envelope = signEnvelope(statement, pem);
+  } catch (e5) {
+    throw new ModelgateError("E_SIGNING_KEY", `${SIGNING_KEY_ENV}: ${e5.message.startsWith("unsupported key type") ? e5.message : "signing failed"}`, ExitCode2.usage);
+  }
+  const config = await req.config();
+  const trusted = (config.trust?.keys ?? []).some((k5) => {
+    try {
+      return keyId(createPublicKey2(k5)) === id;
+    } catch {
+      return false;
+    }
+  });
+  const warning3 = trusted ? void 0 : `the signing key (keyid ${id.slice(0, 16)}\u2026) is not in trust.keys of modelgate.yaml: verify --decisions and history will refuse its records until its public key is added`;
+  const store = await openStore(config.storage, req.env);
+  const tmp = await mkdtemp2(join7(req.env.RUNNER_TEMP || tmpdir2(), "modelgate-record-"));
+  try {
+    const uri = `${store.location.uri.replace(/\/$/, "")}/${decisionRecordKey(req.mergedTree)}`;
+    const existing = await step(`reading ${uri}`, () => readDecisionRecord(store, req.mergedTree));
+    if (existing !== void 0) {
+      const ours = verifyEnvelope(existing, [publicPem]);
+      if (ours.ok && ours.statement.predicate.mergedTreeId === req.mergedTree) return { state: "kept", uri, keyid: id, ...warning3 ? { warning: warning3 } : {} };
+      throw new ModelgateError("E_ARTIFACT_CONFLICT", `${uri} already holds a record this key did not sign; the store keeps objects once, so remove it by hand after checking how it got there`, ExitCode2.content);
+    }
+    try {
+      await step(`writing ${uri}`, () => writeDecisionRecord(store, req.mergedTree, envelope, tmp));
+    } catch (e5) {
+      if (!(e5 instanceof ModelgateError && e5.code === "E_ARTIFACT_CONFLICT")) throw e5;
+      const other = verifyEnvelope(await step(`reading ${uri}`, () => readDecisionRecord(store, req.mergedTree)), [publicPem]);
+      if (!other.ok || other.statement.predicate.mergedTreeId !== req.mergedTree) throw e5;
+      return { state: "kept", uri, keyid: id, ...warning3 ? { warning: warning3 } : {} };
+    }
+    return { state: "written", uri, keyid: id, ...warning3 ? { warning: warning3 } : {} };
+  } finally {
+    store.close();
+    await rm4(tmp, { recursive: true, force: true });
+  }
+}
+async function step(what, fn) {
+  try {
+    return await fn();
+  } catch (e5) {
+    if (e5 instanceof ModelgateError) throw e5;
+    const code = e5?.code;
+    throw new ModelgateError("E_DECISION_RECORD", `${what} failed (${typeof code === "string" ? code : e5?.name ?? "error"})`, ExitCode2.service);
+  }
+}
+
+// src/action/main.ts
 init_client4();
 
 // src/github/pull-requests.ts
@@ -83715,6 +85073,7 @@ async function judge(inputs, env2, conn, pr) {
   const changed = sides.changedFiles;
   const [reviews, contributors] = await Promise.all([listReviews(conn, pr.number), listContributors(conn, pr)]);
   const artifacts = lazyStoreVerifier(() => sides.base.config().then((c5) => c5.storage), env2);
+  const scanner = lazyStoreScanner(() => sides.base.config().then((c5) => c5.storage), env2);
   const decision = await evaluateGate({
     base: sides.base,
     head: sides.head,
@@ -83724,16 +85083,18 @@ async function judge(inputs, env2, conn, pr) {
     contributors,
     teams: new GitHubTeams(conn.octokit, conn.owner),
     artifacts,
+    scanner,
     history: sides.history,
     options: { approvals: "require" },
     prefix
-  }).finally(() => artifacts.close());
+  }).finally(() => Promise.all([artifacts.close(), scanner.close()]));
   const report = {
     pullRequest: { number: pr.number, title: pr.title, headRef: pr.headRef, headSha: pr.headSha, author: pr.author.login },
     ...await deployDiff(git, baseSha, sides.mergedTree, prefix)
   };
   if (!sides.upToDate) decision.summary += " (the branch is behind its base: judged as merged onto the current base)";
-  return { ...decision, report, problems: decision.problems.map((p3) => ({ ...p3, file: prefix && p3.file ? `${prefix}/${p3.file}` : p3.file })) };
+  const evidence = { git, prefix, config: () => sides.base.config(), baseSha, mergedTree: sides.mergedTree, reviews };
+  return { ...decision, report, evidence, problems: decision.problems.map((p3) => ({ ...p3, file: prefix && p3.file ? `${prefix}/${p3.file}` : p3.file })) };
 }
 async function deployDiff(git, baseSha, mergedTree, prefix) {
   const diff = await git.out(["diff", "--no-color", baseSha, mergedTree, "--", `${prefix ? `${prefix}/` : ""}deploy/`]);
@@ -83755,22 +85116,33 @@ async function ensureHead(git, number, headSha, token) {
 }
 var STATE = { pass: "success", fail: "failure", pending: "pending" };
 async function publish(inputs, env2, conn, pr, decision, targetUrl) {
-  const markdown = renderMarkdown(decision, decision.report);
+  const record = decision.decision === "pass" ? await recordPass(env2, conn, pr, decision) : void 0;
+  const markdown = renderMarkdown(decision, { ...decision.report, decisionRecord: record && describeRecord(record) });
   for (const p3 of decision.problems) {
     error(p3.message, { title: `modelgate ${p3.code}`, file: p3.file || void 0, startLine: p3.line, startColumn: p3.col });
   }
-  const { report, ...json2 } = decision;
-  const reportPath = join9(env2.RUNNER_TEMP || tmpdir3(), `modelgate-report-${pr.number}.json`);
+  const { report, evidence: _evidence, ...json2 } = decision;
+  const reportPath = join10(env2.RUNNER_TEMP || tmpdir4(), `modelgate-report-${pr.number}.json`);
   await writeFile3(reportPath, JSON.stringify({ pullRequest: report.pullRequest, ...json2 }, null, 2) + "\n");
   setOutput("decision", decision.decision);
   setOutput("report", reportPath);
+  setOutput("decision-record", record && "uri" in record ? record.uri : "");
   if (process.env.GITHUB_STEP_SUMMARY) await summary.addRaw(markdown, true).write();
   await setCommitStatus(conn, pr.headSha, STATE[decision.decision], decision.summary, targetUrl);
   if (inputs.comment) {
     await upsertComment(conn, pr.number, markdown).catch((e5) => warning(`modelgate: the pull request comment was not posted: ${safeMessage(e5)}`));
   }
   if (decision.decision !== "pass") setFailed(`modelgate: ${decision.summary}`);
-  else info(`modelgate: ${decision.summary}`);
+  else if (record?.state === "failed") {
+    setFailed(`modelgate: the pull request passed, but ${record.error}; re-run this job to write it`);
+  } else info(`modelgate: ${decision.summary}`);
+}
+async function recordPass(env2, conn, pr, decision) {
+  const outcome = await recordDecision({ ...decision.evidence, decision, env: env2, repository: `${conn.owner}/${conn.repo}`, pullRequest: pr.number, headSha: pr.headSha });
+  if (outcome.state === "failed") error(`modelgate: ${outcome.error}`);
+  else if (outcome.warning) warning(`modelgate: ${outcome.warning}`);
+  if ("uri" in outcome) info(`modelgate: decision record ${outcome.state}: ${outcome.uri}`);
+  return outcome;
 }
 async function sync(inputs, env2) {
   const { runSync: runSync2 } = await Promise.resolve().then(() => (init_sync(), sync_exports));

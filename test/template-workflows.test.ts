@@ -94,6 +94,12 @@ describe('registry-template workflows', () => {
     }
     const app = gate.jobs.gate!.steps.find((s) => s.uses?.startsWith('actions/create-github-app-token@'))!;
     expect(app.with?.['private-key']).toBe('${{ secrets.MODELGATE_APP_PRIVATE_KEY }}');
+    // The decision-record key (SPEC v2 §8) reaches only the check step, from the same environment.
+    const steps = allJobs.flatMap(({ job }) => job.steps ?? []);
+    const signing = steps.filter((s) => JSON.stringify(s).includes('MODELGATE_SIGNING_KEY'));
+    expect(signing).toHaveLength(1);
+    expect(signing[0]!.with?.command).toBe('check');
+    expect(signing[0]!.env?.MODELGATE_SIGNING_KEY).toBe('${{ secrets.MODELGATE_SIGNING_KEY }}');
     // The workflow token cannot post the status or the comment: only the App's token can.
     const permissions = gate.jobs.gate!.permissions as Record<string, string>;
     expect(permissions.statuses).toBeUndefined();

@@ -9,7 +9,9 @@ import { evaluateGate } from '../gate/evaluate.js';
 import { gateSidesFromGit } from '../gate/from-git.js';
 import { renderMarkdown, type ReportContext } from '../gate/report.js';
 import { lazyStoreVerifier } from '../gate/store-verifier.js';
+import { lazyStoreScanner } from '../gate/store-scanner.js';
 import type { ChangedFile, Decision } from '../gate/types.js';
+import { describeRecord, recordDecision, type RecordOutcome, type RecordRequest } from './decision-record.js';
 import { createOctokit, parseRepository, type GitHubConnection } from '../github/client.js';
 import {
   getPullRequest,
@@ -156,6 +158,8 @@ async function check(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
 
 interface Judged extends Decision {
   report: ReportContext;
+  /** What a decision record needs besides the decision (never part of the report file). */
+  evidence: Omit<RecordRequest, 'decision' | 'env' | 'repository' | 'pullRequest' | 'headSha'>;
 }
 
 async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: PullRequestDetails): Promise<Judged> {
@@ -180,6 +184,7 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
   const changed: ChangedFile[] = sides.changedFiles;
   const [reviews, contributors] = await Promise.all([listReviews(conn, pr.number), listContributors(conn, pr)]);
   const artifacts = lazyStoreVerifier(() => sides.base.config().then((c) => c.storage), env);
+  const scanner = lazyStoreScanner(() => sides.base.config().then((c) => c.storage), env);
   const decision = await evaluateGate({
     base: sides.base,
     head: sides.head,
@@ -189,16 +194,18 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
     contributors,
     teams: new GitHubTeams(conn.octokit, conn.owner),
     artifacts,
+    scanner,
     history: sides.history,
     options: { approvals: 'require' },
     prefix,
-  }).finally(() => artifacts.close());
+  }).finally(() => Promise.all([artifacts.close(), scanner.close()]));
   const report: ReportContext = {
     pullRequest: { number: pr.number, title: pr.title, headRef: pr.headRef, headSha: pr.headSha, author: pr.author.login },
     ...(await deployDiff(git, baseSha, sides.mergedTree, prefix)),
   };
   if (!sides.upToDate) decision.summary += ' (the branch is behind its base: judged as merged onto the current base)';
-  return { ...decision, report, problems: decision.problems.map((p) => ({ ...p, file: prefix && p.file ? `${prefix}/${p.file}` : p.file })) };
+  const evidence = { git, prefix, config: () => sides.base.config(), baseSha, mergedTree: sides.mergedTree, reviews };
+  return { ...decision, report, evidence, problems: decision.problems.map((p) => ({ ...p, file: prefix && p.file ? `${prefix}/${p.file}` : p.file })) };
 }
 
 /**
@@ -233,15 +240,18 @@ async function ensureHead(git: GitRepo, number: number, headSha: string, token: 
 const STATE = { pass: 'success', fail: 'failure', pending: 'pending' } as const;
 
 async function publish(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: { number: number; headSha: string }, decision: Judged, targetUrl?: string) {
-  const markdown = renderMarkdown(decision, decision.report);
+  // The record first, so the summary can name it; what becomes of it never changes the status below.
+  const record = decision.decision === 'pass' ? await recordPass(env, conn, pr, decision) : undefined;
+  const markdown = renderMarkdown(decision, { ...decision.report, decisionRecord: record && describeRecord(record) });
   for (const p of decision.problems) {
     core.error(p.message, { title: `modelgate ${p.code}`, file: p.file || undefined, startLine: p.line, startColumn: p.col });
   }
-  const { report, ...json } = decision;
+  const { report, evidence: _evidence, ...json } = decision;
   const reportPath = join(env.RUNNER_TEMP || tmpdir(), `modelgate-report-${pr.number}.json`);
   await writeFile(reportPath, JSON.stringify({ pullRequest: report.pullRequest, ...json }, null, 2) + '\n');
   core.setOutput('decision', decision.decision);
   core.setOutput('report', reportPath);
+  core.setOutput('decision-record', record && 'uri' in record ? record.uri : '');
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown, true).write();
 
   await setCommitStatus(conn, pr.headSha, STATE[decision.decision], decision.summary, targetUrl);
@@ -252,7 +262,21 @@ async function publish(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConne
 
   // Pending fails the step too: the job never looks green while the status is not.
   if (decision.decision !== 'pass') core.setFailed(`modelgate: ${decision.summary}`);
-  else core.info(`modelgate: ${decision.summary}`);
+  else if (record?.state === 'failed') {
+    // The status stays `pass`: the record is evidence about the decision, not an input to it, and
+    // the change passed every rule. The job fails so the run is red and someone re-runs it (which
+    // writes the record); until then verify --decisions lists the change as merged without one.
+    core.setFailed(`modelgate: the pull request passed, but ${record.error}; re-run this job to write it`);
+  } else core.info(`modelgate: ${decision.summary}`);
+}
+
+/** Signs and stores the record of a pass (src/action/decision-record.ts); warnings go to the log as annotations. */
+async function recordPass(env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: { number: number; headSha: string }, decision: Judged): Promise<RecordOutcome> {
+  const outcome = await recordDecision({ ...decision.evidence, decision, env, repository: `${conn.owner}/${conn.repo}`, pullRequest: pr.number, headSha: pr.headSha });
+  if (outcome.state === 'failed') core.error(`modelgate: ${outcome.error}`);
+  else if (outcome.warning) core.warning(`modelgate: ${outcome.warning}`);
+  if ('uri' in outcome) core.info(`modelgate: decision record ${outcome.state}: ${outcome.uri}`);
+  return outcome;
 }
 
 /** After a merge: src/action/sync.ts (check the pins, repair pull request, webhooks). */

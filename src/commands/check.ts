@@ -6,6 +6,7 @@ import { evaluateGate } from '../gate/evaluate.js';
 import { gateSidesFromGit } from '../gate/from-git.js';
 import { renderText } from '../gate/report.js';
 import { lazyStoreVerifier } from '../gate/store-verifier.js';
+import { lazyStoreScanner } from '../gate/store-scanner.js';
 import type { PullRequestInfo, Review, TeamResolver } from '../gate/types.js';
 import { createOctokit, parseRepository } from '../github/client.js';
 import { GitHubTeams, readPullRequest } from '../github/pull-requests.js';
@@ -55,6 +56,7 @@ export const run: Command = async (ctx) => {
     teams = new GitHubTeams(octokit, owner);
   }
   const artifacts = lazyStoreVerifier(() => sides.base.config().then((c) => c.storage), ctx.env);
+  const scanner = lazyStoreScanner(() => sides.base.config().then((c) => c.storage), ctx.env);
   const decision = await evaluateGate({
     base: sides.base,
     head: sides.head,
@@ -64,10 +66,11 @@ export const run: Command = async (ctx) => {
     contributors,
     teams,
     artifacts,
+    scanner,
     history: sides.history,
     options: { approvals: values['no-approvals'] ? 'skip' : 'require' },
     prefix,
-  }).finally(() => artifacts.close());
+  }).finally(() => Promise.all([artifacts.close(), scanner.close()]));
   emit(ctx, { base, head, upToDate: sides.upToDate, ...decision }, () => renderText(decision));
   return decision.decision === 'pass' ? ExitCode.ok : ExitCode.content;
 };

@@ -14,7 +14,8 @@ export const DECISION_PREDICATE = 'https://modelgate.dev/decision/v1';
 export const DSSE_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 
 export interface DecisionSubject { name: string; digest: { sha256: string } }
-export interface DecisionApprover { login: string; reviewId: number; group: number; team?: string }
+/** A counted approver: the review that counted, the rule and the group (0-based, in the rule's order) it filled, the team that made it eligible. */
+export interface DecisionApprover { login: string; reviewId?: number; rule?: string; group: number; team?: string }
 export interface DecisionInput {
   /** Each artifact whose stage the pull request changes. */
   subjects: Array<{ model: string; version: number; sha256: string; from?: string; to?: string }>;

@@ -7,7 +7,7 @@ import type { GitRepo } from '../git/repo.js';
 import { stageHistory } from '../registry/history.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
 import type { ArtifactStore } from '../store/store.js';
-import { decisionRecordKey } from './decision.js';
+import { decisionRecordKey, type DecisionApprover } from './decision.js';
 import type { StagedVersion } from './verify-decisions.js';
 
 /** The envelope JSON stored for a merged tree, or undefined when the store has none (or it is not JSON). */
@@ -45,7 +45,7 @@ export async function stagedVersions(repo: GitRepo, snapshot: RegistrySnapshot):
 
 /** What `history` shows for one stage change: the approvers from its record, or why there are none. */
 export type ChangeApprovers =
-  | { record: 'valid'; approvers: Array<{ login: string; reviewId: number; group: number; team?: string }> }
+  | { record: 'valid'; approvers: DecisionApprover[] }
   | { record: 'none' | 'not-a-pull-request' | 'unavailable' }
   | { record: 'invalid'; reason: string };
 
@@ -101,7 +101,7 @@ export async function approversForChanges(
 export function formatApprovers(a: ChangeApprovers): string {
   switch (a.record) {
     case 'valid':
-      return a.approvers.length ? a.approvers.map((p) => `${p.login} (group ${p.group + 1}${p.team ? `, ${p.team}` : ''})`).join(', ') : '(none required)';
+      return a.approvers.length ? a.approvers.map((p) => `${p.login} (${p.rule ? `${p.rule}, ` : ''}group ${p.group + 1}${p.team ? `, ${p.team}` : ''})`).join(', ') : '(none required)';
     case 'none':
       return '(no decision record)';
     case 'invalid':

@@ -64,12 +64,18 @@ export async function judgeGroups(
   distinct: boolean,
 ): Promise<CheckResult[]> {
   const eligible: string[][] = [];
-  for (const g of groups) eligible.push(await eligibleFor(g, approvers ?? [], teams));
+  const via: Array<Map<string, string>> = groups.map(() => new Map());
+  for (const [i, g] of groups.entries()) eligible.push(await eligibleFor(g, approvers ?? [], teams, via[i]!));
   const counted = distinct ? assign(groups, eligible) : eligible.map((e, i) => e.slice(0, Math.max(e.length, groups[i]!.count)));
-  return groups.map((g, i) => verdict(g, counted[i]!, required, distinct && eligible[i]!.length > counted[i]!.length));
+  return groups.map((g, i) => ({
+    ...verdict(g, counted[i]!, required, distinct && eligible[i]!.length > counted[i]!.length),
+    // Who filled the group and through which team: the decision record lists it (SPEC v2 §8).
+    filledBy: counted[i]!.map((login) => (via[i]!.has(login) ? { login, team: via[i]!.get(login)! } : { login })),
+  }));
 }
 
-async function eligibleFor(group: ApprovalGroup, approvers: string[], teams: TeamResolver): Promise<string[]> {
+/** Approvers eligible for `group`; `via` gets the team of each one eligible through a team rather than by login. */
+async function eligibleFor(group: ApprovalGroup, approvers: string[], teams: TeamResolver, via: Map<string, string>): Promise<string[]> {
   const users = new Set((group.users ?? []).map(norm));
   const out: string[] = [];
   for (const login of approvers) {
@@ -78,6 +84,7 @@ async function eligibleFor(group: ApprovalGroup, approvers: string[], teams: Tea
     for (const team of group.teams ?? []) {
       if (ok) break;
       ok = await teams.isActiveMember(team, login);
+      if (ok) via.set(login, team);
     }
     if (ok) out.push(login);
   }

@@ -7,6 +7,7 @@ import { MODELS_DIR, parseManifestPath, POLICY_FILE, REGISTRY_FILE } from '../re
 import { judgePins, type PinVerdict } from './pins.js';
 import { describeGroup, effectiveApprovers, judgeGroups } from './approvals.js';
 import { matchesGlob } from './glob.js';
+import { judgePickleScan } from './scan-check.js';
 import type {
   ChangedFile,
   CheckResult,
@@ -434,6 +435,7 @@ async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: Model
       return r.ok ? pass(check, r.detail) : fail(check, r.detail);
     }));
   }
+  if (rule.scan) out.push(...(await scanChecks(ctx, rule, v)));
   if (rule.approvals?.length) {
     const groups = rule.approvals;
     const required = ctx.input.options.approvals === 'require';
@@ -448,6 +450,13 @@ async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: Model
   }
   if (!out.length) out.push(pass('rule', 'this rule sets no conditions'));
   return out;
+}
+
+/** `scan: pickle` through the scanner port, bounded by the deadline like any outside call. */
+async function scanChecks(ctx: Context, rule: PolicyRule, v: ModelVersion | undefined): Promise<CheckResult[]> {
+  const check = `scan (${rule.scan})`;
+  if (!v) return [fail(check, 'this rule checks a model version, and this change is not one')];
+  return [await guarded(ctx, check, () => judgePickleScan(ctx.input.scanner, v, ctx.policy.scan?.allowGlobals ?? [], check))];
 }
 
 /** The version in Production on the base branch: the champion a candidate is compared with. */

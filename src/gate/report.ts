@@ -52,6 +52,8 @@ export interface ReportContext {
   deployDiff?: string;
   /** Why the deploy diff is not shown. */
   deployNote?: string;
+  /** What became of the signed decision record of a pass (SPEC v2 §8). */
+  decisionRecord?: { uri?: string; message: string };
 }
 
 /** The job summary and the pull request comment: per change, every rule and check, with reasons. */
@@ -90,6 +92,10 @@ export function renderMarkdown(d: Decision, ctx: ReportContext = {}): string {
   if (ctx.deployDiff !== undefined) {
     out.push('### What merging changes in deploy/', '', ctx.deployDiff.trim() ? fenced(ctx.deployDiff, 'diff') : 'No deploy pin changes.', '');
   } else if (ctx.deployNote) out.push('### What merging changes in deploy/', '', e(ctx.deployNote), '');
+  if (ctx.decisionRecord) {
+    out.push('### Decision record', '', e(ctx.decisionRecord.message), '');
+    if (ctx.decisionRecord.uri) out.push(fenced(ctx.decisionRecord.uri), '');
+  }
   return out.join('\n');
 }
 

@@ -1,4 +1,4 @@
-import type { Artifact, Stage } from '../manifest/types.js';
+import type { Artifact, ModelVersion, Stage } from '../manifest/types.js';
 import type { Problem } from '../manifest/problem.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
 
@@ -47,6 +47,24 @@ export interface ArtifactVerifier {
   verify(artifact: Artifact, mode: 'full' | 'exists'): Promise<{ ok: boolean; detail: string }>;
 }
 
+/** One reason a scanned artifact is refused: where (a file of the artifact, a byte offset) and what. */
+export interface ScanFinding {
+  file: string;
+  offset: number;
+  /** `module.name` of the refused global, when the finding is one. */
+  global?: string;
+  message: string;
+}
+
+/**
+ * Reads the pickle streams of a version's stored artifact without unpickling (`scan: pickle`).
+ * `files` names every file scanned; `note` explains a scan deliberately not done here (a
+ * preview). Throws on a store failure (which fails the gate).
+ */
+export interface ArtifactScanner {
+  scanPickles(version: ModelVersion, allowGlobals: readonly string[]): Promise<{ files: string[]; findings: ScanFinding[]; note?: string }>;
+}
+
 /** Stage history of the base branch, from git (first-parent history of the registry files). */
 export interface StageHistory {
   /** Whether `model@version` was ever in `stage` in a commit of the base branch. */
@@ -71,6 +89,8 @@ export interface GateInput {
   reviews?: Review[];
   teams: TeamResolver;
   artifacts: ArtifactVerifier;
+  /** For rules with `scan: pickle`; without one such a rule fails (nothing is passed unscanned). */
+  scanner?: ArtifactScanner;
   history: StageHistory;
   options: GateOptions;
   /** The registry's folder inside the repository ('' at the top): anchors `/` path patterns. */
@@ -89,7 +109,11 @@ export interface CheckResult {
   detail: string;
   /** For approval checks: who counted, and what is still missing. */
   approvedBy?: string[];
+  /** For approval checks: each counted approver and the team that made them eligible (none: listed by login). */
+  filledBy?: Array<{ login: string; team?: string }>;
   missing?: string;
+  /** For scan checks: every refused global or unscannable stream. */
+  findings?: ScanFinding[];
 }
 
 export interface RuleResult {

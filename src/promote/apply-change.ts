@@ -4,6 +4,7 @@ import { evaluateGate } from '../gate/evaluate.js';
 import { GitStageHistory } from '../gate/history.js';
 import { renderPromotionBody } from '../gate/report.js';
 import { lazyStoreVerifier } from '../gate/store-verifier.js';
+import { deferredScanner } from '../gate/store-scanner.js';
 import type { Decision } from '../gate/types.js';
 import { createOctokit, parseRepository } from '../github/client.js';
 import { openOrUpdatePullRequest, type OpenedPullRequest } from '../github/promotion-pr.js';
@@ -186,6 +187,7 @@ async function previewGate(repo: GitRepo, prefix: string, base: string, baseSnap
       reviews: [],
       teams: { isActiveMember: async () => false },
       artifacts,
+      scanner: deferredScanner,
       history: new GitStageHistory(repo, base, prefix),
       options: { approvals: 'require', timeoutMs: 30_000 },
     });

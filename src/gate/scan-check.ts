@@ -1,0 +1,26 @@
+import type { ModelVersion } from '../manifest/types.js';
+import type { ArtifactScanner, CheckResult } from './types.js';
+
+/** Findings named in a check's detail; all of them stay in `findings` (the JSON report, the record). */
+const SHOWN = 5;
+
+/**
+ * `scan: pickle` for one version (SPEC v2 §8): the policy's `scan.allowGlobals` on top of the
+ * scanner's safe default. Any finding fails the check with file, offset and global; a missing
+ * scanner fails it too. A store error propagates: the caller's deadline guard fails the check.
+ */
+export async function judgePickleScan(scanner: ArtifactScanner | undefined, v: ModelVersion, allowGlobals: readonly string[], check: string): Promise<CheckResult> {
+  if (!scanner) return { check, ok: false, status: 'fail', detail: 'no artifact scanner is configured for this run: the scan cannot be done, so it fails' };
+  const { files, findings, note } = await scanner.scanPickles(v, allowGlobals);
+  if (findings.length) {
+    const shown = findings.slice(0, SHOWN).map((f) => `${f.file} at byte ${f.offset}: ${f.global ? `${f.global} is not an allowed global` : f.message}`);
+    const more = findings.length > SHOWN ? `; and ${findings.length - SHOWN} more` : '';
+    return { check, ok: false, status: 'fail', detail: `refused: ${shown.join('; ')}${more}`, findings };
+  }
+  const detail = note && !files.length
+    ? note
+    : files.length
+    ? `${files.length} file(s) scanned (${files.slice(0, SHOWN).join(', ')}${files.length > SHOWN ? ', …' : ''}): every global is allowed`
+    : `no pickle-bearing file in the artifact (format ${v.format})`;
+  return { check, ok: true, status: 'pass', detail, findings: [] };
+}
