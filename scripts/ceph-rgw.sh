@@ -225,8 +225,15 @@ cmd_start() {
   done
   mkdir -p "$DIR"
   if all_running; then
-    log "already running on http://$HOST:$PORT ($DIR)"
-    return 0
+    # Every object lives in the OSD's memory and test buckets are never emptied: a cluster that
+    # holds half its budget is replaced by a new, empty one rather than left to fill up.
+    local rss
+    rss="$(osd_rss_bytes)"
+    if [ "$rss" -lt $((MEMORY / 2)) ]; then
+      log "already running on http://$HOST:$PORT ($DIR)"
+      return 0
+    fi
+    log "the OSD holds $((rss >> 20)) MiB of its $((MEMORY >> 20)) MiB: starting an empty cluster"
   fi
   # Something half-up, a stale pid file or a cluster whose memstore data went with its OSD:
   # start a new cluster from a clean slate.
@@ -273,6 +280,14 @@ cmd_start() {
   fi
   wait_for "a signed S3 request to be accepted" rgw s3_probe
   log "started on http://$HOST:$PORT in $((SECONDS - t0))s (state: $DIR)"
+}
+
+# Resident memory of the running OSD, in bytes (0 when unknown).
+osd_rss_bytes() {
+  local pid kb
+  pid="$(cat "$DIR/run/osd.pid" 2>/dev/null || true)"
+  kb="$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)"
+  echo $(( ${kb:-0} * 1024 ))
 }
 
 osd_up() { ceph_cli osd dump 2>/dev/null | grep -q '^osd\.0 up'; }

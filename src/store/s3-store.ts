@@ -66,7 +66,8 @@ export const MEMORY_BUDGET = 64 * 1024 * 1024;
  * is known, only if that key is free (HEAD check; stores that honour `If-None-Match: *` also get
  * the conditional write, on the PUT or on the CompleteMultipartUpload of a copy by ranges). Files
  * no larger than one part skip staging: they are hashed in memory and written straight to their
- * final key.
+ * final key. A multipart upload onto a content key is checked right before and after its
+ * complete (`completeOnto`), since a store may ignore the condition there (Ceph RGW 16 does).
  */
 export class S3Store implements ArtifactStore {
   readonly client: S3Client;
@@ -75,7 +76,10 @@ export class S3Store implements ArtifactStore {
   readonly timeoutSeconds: number;
   /** Swift's s3api answers 501 to conditional writes; remembered so we ask only once. */
   private conditionalWrites = true;
-  /** The same for `If-None-Match: *` on CompleteMultipartUpload, which Swift does honour. */
+  /**
+   * The same for `If-None-Match: *` on CompleteMultipartUpload, which Swift does honour (and
+   * Ceph RGW 16 accepts but ignores: no answer tells, hence the checks of `completeOnto`).
+   */
   private conditionalCompletes = true;
   /** Bytes of staged small files held in memory until their commit or discard. */
   private held = 0;
