@@ -18,7 +18,9 @@
 #   MODELGATE_RGW_TIMEOUT seconds `start` may take before it gives up; default 180
 #
 # The OSD keeps every object in memory: a stopped (or crashed) cluster has lost its data, so
-# `start` builds a new cluster whenever one is not fully running. Nothing is written outside
+# `start` builds a new cluster whenever one is not fully running, and also when the running OSD
+# holds half of MODELGATE_RGW_MEMORY (test buckets are never emptied; a full run adds ~1 GiB).
+# A fresh start takes ~15 s; installing the packages ~20-40 s (56 packages, ~61 MB). Nothing is written outside
 # the state dir (no /etc/ceph, no systemd units are started).
 set -euo pipefail
 
