@@ -78147,7 +78147,10 @@ var init_s3_store = __esm({
       timeoutSeconds;
       /** Swift's s3api answers 501 to conditional writes; remembered so we ask only once. */
       conditionalWrites = true;
-      /** The same for `If-None-Match: *` on CompleteMultipartUpload, which Swift does honour. */
+      /**
+       * The same for `If-None-Match: *` on CompleteMultipartUpload, which Swift does honour (and
+       * Ceph RGW 16 accepts but ignores: no answer tells, hence the checks of `completeOnto`).
+       */
       conditionalCompletes = true;
       /** Bytes of staged small files held in memory until their commit or discard. */
       held = 0;
@@ -78256,30 +78259,9 @@ var init_s3_store = __esm({
           }, { onBytes, inFlight: QUEUE_SIZE }));
           if (read.sha256 !== expected.sha256 || read.size !== expected.size) throw changed();
           parts.sort((a5, b5) => a5.PartNumber - b5.PartNumber);
-          const complete = (conditional2) => this.client.send(new import_client_s3.CompleteMultipartUploadCommand({
-            Bucket,
-            Key: to,
-            UploadId,
-            MultipartUpload: { Parts: parts },
-            ...conditional2 ? { IfNoneMatch: "*" } : {}
-          }));
-          const conditional = this.conditionalCompletes;
-          try {
-            await complete(conditional);
-          } catch (e5) {
-            const status = statusOf2(e5);
-            if (status === 412 || status === 409) {
-              const after2 = await this.compareExisting(key, expected.sha256, expected.size);
-              if (after2) return after2;
-            }
-            if (status !== 501 || !conditional) throw this.fail(e5, `completing the upload of ${name}`);
-            this.conditionalCompletes = false;
-            const after = await this.compareExisting(key, expected.sha256, expected.size);
-            if (after) return after;
-            await this.send(`completing the upload of ${name}`, () => complete(false));
-          }
-          completed = true;
-          return "created";
+          const outcome = await this.send(`completing the upload of ${name}`, () => this.completeOnto(key, UploadId, parts, expected.sha256, expected.size));
+          completed = outcome === "created";
+          return outcome;
         } finally {
           this.open.delete(UploadId);
           await file.close();
@@ -78372,10 +78354,7 @@ var init_s3_store = __esm({
           commit: async (key) => {
             const existing = await this.compareExisting(key, sha256, size);
             if (existing) return existing;
-            if (await this.send(`copying ${path} to ${key}`, () => this.copy(staging, key, size, sha256)) === "created") return "created";
-            const after = await this.compareExisting(key, sha256, size);
-            if (after) return after;
-            throw new ModelgateError("E_S3", `S3 refused to write ${key} as already taken, yet holds no object there`, ExitCode2.service);
+            return this.send(`copying ${path} to ${key}`, () => this.copy(staging, key, size, sha256));
           },
           discard: () => this.send(`removing the staging copy of ${path}`, async () => {
             await this.client.send(new import_client_s3.DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging }));
@@ -78383,16 +78362,16 @@ var init_s3_store = __esm({
         };
       }
       /**
-       * Server-side copy of the staged object to `key`. 'taken' when the store refused to complete
-       * it because `key` appeared meanwhile (the copy is then aborted and nothing is replaced).
+       * Server-side copy of the staged object to `key`, which `commit` just found free. A key taken
+       * meanwhile is compared, never replaced, as far as the store lets us (see `completeOnto`).
        */
       async copy(from, key, size, sha256) {
         const Bucket = this.location.bucket;
         const to = this.key(key);
         const CopySource = encodeURI(`${Bucket}/${from}`);
         if (size <= SINGLE_COPY) {
-          await this.client.send(new import_client_s3.CopyObjectCommand({ Bucket, Key: to, CopySource, MetadataDirective: "REPLACE", Metadata: { sha256 } }));
-          return "created";
+          const r5 = await this.client.send(new import_client_s3.CopyObjectCommand({ Bucket, Key: to, CopySource, MetadataDirective: "REPLACE", Metadata: { sha256 } }));
+          return this.verifyWritten(key, sha256, size, r5.CopyObjectResult?.ETag);
         }
         const UploadId = await this.createUpload(to, { sha256 });
         let completed = false;
@@ -78418,30 +78397,82 @@ var init_s3_store = __esm({
           const failure = outcomes.find((o3) => o3.status === "rejected");
           if (failure) throw failure.reason;
           parts.sort((x, y) => x.PartNumber - y.PartNumber);
-          const complete = (conditional) => this.client.send(new import_client_s3.CompleteMultipartUploadCommand({
-            Bucket,
-            Key: to,
-            UploadId,
-            MultipartUpload: { Parts: parts },
-            ...conditional ? { IfNoneMatch: "*" } : {}
-          }));
-          try {
-            await complete(this.conditionalCompletes);
-          } catch (e5) {
-            const status = statusOf2(e5);
-            if (status === 412 || status === 409) return "taken";
-            if (status !== 501 || !this.conditionalCompletes) throw e5;
-            this.conditionalCompletes = false;
-            if (await this.stat(key)) return "taken";
-            await complete(false);
-          }
-          completed = true;
-          return "created";
+          const outcome = await this.completeOnto(key, UploadId, parts, sha256, size);
+          completed = outcome === "created";
+          return outcome;
         } finally {
           this.open.delete(UploadId);
           if (!completed) await this.client.send(new import_client_s3.AbortMultipartUploadCommand({ Bucket, Key: to, UploadId })).catch(() => {
           });
         }
+      }
+      /**
+       * Completes the multipart upload `UploadId`, whose parts hold `size` bytes of digest `sha256`,
+       * onto the content key `key` — never over an object with other bytes, as far as the store
+       * allows. The caller aborts the upload unless this returns 'created'.
+       *
+       * 1. HEAD right before completing: a key taken while the parts were uploaded or copied (which
+       *    can take minutes) is compared, and the upload left to be aborted.
+       * 2. Complete with `If-None-Match: *`: AWS S3 and Swift's s3api refuse it (412) when the key
+       *    appeared after that HEAD; a store answering 501 gets an unconditional complete after a
+       *    second HEAD (`conditionalCompletes`).
+       * 3. HEAD after completing: the object there must be ours (size, sha256 metadata, and the ETag
+       *    the complete returned); otherwise it is compared by its bytes.
+       *
+       * The window left: Ceph RGW 16 (Debian 12's ceph) takes `If-None-Match` on a complete without a
+       * word and replaces the object (conditional multipart completes came with ceph/ceph#64830, tested
+       * by ceph/s3-tests#693, after pacific). There an object written by someone else between step 1's
+       * HEAD and the server committing our complete — one round trip plus the complete itself — is
+       * replaced by our bytes, and step 3 cannot tell. Those are the bytes the key names (it holds their
+       * sha256), so a registry never points at wrong bytes; what can be lost is a foreign object that
+       * was itself wrong for its key. Two modelgate uploaders racing for one key hold the same bytes,
+       * whichever wins. A writer landing after our complete is caught by step 3.
+       */
+      async completeOnto(key, UploadId, parts, sha256, size) {
+        const before = await this.compareExisting(key, sha256, size);
+        if (before) return before;
+        const complete = (conditional2) => this.client.send(new import_client_s3.CompleteMultipartUploadCommand({
+          Bucket: this.location.bucket,
+          Key: this.key(key),
+          UploadId,
+          MultipartUpload: { Parts: parts },
+          ...conditional2 ? { IfNoneMatch: "*" } : {}
+        }));
+        const conditional = this.conditionalCompletes;
+        let done;
+        try {
+          done = await complete(conditional);
+        } catch (e5) {
+          const status = statusOf2(e5);
+          if (status === 412 || status === 409) return this.taken(key, sha256, size);
+          if (status !== 501 || !conditional) throw e5;
+          this.conditionalCompletes = false;
+          const after = await this.compareExisting(key, sha256, size);
+          if (after) return after;
+          done = await complete(false);
+        }
+        return this.verifyWritten(key, sha256, size, done.ETag);
+      }
+      /** After a write refused because `key` is taken: 'reused' or a conflict. */
+      async taken(key, sha256, size) {
+        const found = await this.compareExisting(key, sha256, size);
+        if (found) return found;
+        throw new ModelgateError("E_S3", `S3 refused to write ${key} as already taken, yet holds no object there`, ExitCode2.service);
+      }
+      /**
+       * After this store wrote `key`: 'created' when the object there is ours — our size and sha256
+       * metadata, and the ETag the write returned, if any (RGW quotes a copy's ETag, or returns none
+       * from a complete). Anything else was written after us: its bytes are hashed, so the same bytes
+       * stand and other bytes are a conflict.
+       */
+      async verifyWritten(key, sha256, size, etag) {
+        const found = await this.head(key);
+        if (!found) throw new ModelgateError("E_S3", `S3 accepted ${key} but holds no object there`, ExitCode2.service);
+        const bare = (t) => t?.replace(/"/g, "") || void 0;
+        const sameEtag = !bare(etag) || !bare(found.etag) || bare(etag) === bare(found.etag);
+        if (found.size === size && found.sha256 === sha256 && sameEtag) return "created";
+        if (found.size !== size || await this.hashObject(key) !== sha256) throw conflict(key, size, found.size);
+        return "created";
       }
       /**
        * 'reused' when `key` already holds these bytes, undefined when it is free; throws
@@ -78475,10 +78506,14 @@ var init_s3_store = __esm({
         return keys;
       }
       async stat(key) {
+        const found = await this.head(key);
+        return found && { size: found.size, ...found.sha256 ? { sha256: found.sha256 } : {} };
+      }
+      async head(key) {
         try {
           const r5 = await this.client.send(new import_client_s3.HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }));
           const sha256 = r5.Metadata?.sha256;
-          return { size: r5.ContentLength ?? 0, ...sha256 ? { sha256 } : {} };
+          return { size: r5.ContentLength ?? 0, ...sha256 ? { sha256 } : {}, ...r5.ETag ? { etag: r5.ETag } : {} };
         } catch (e5) {
           if (statusOf2(e5) === 404 && e5.name !== "NoSuchBucket") return void 0;
           throw this.fail(e5, `reading ${key}`);

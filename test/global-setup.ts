@@ -1,13 +1,18 @@
 import { execFileSync } from 'node:child_process';
 
 /**
- * Starts the loopback S3 server (OpenStack Swift with s3api) the store tests talk to, installing
- * it first on a fresh machine. `npm test` asks for it; a single test file run by hand uses the
- * server already running.
+ * Starts the two loopback S3 servers the store tests run against — OpenStack Swift with s3api
+ * (scripts/s3-server.sh) and Ceph RGW on a one-node cluster (scripts/ceph-rgw.sh) — installing
+ * them first on a fresh machine. `npm test` asks for them (MODELGATE_TEST_SERVICES=1): a server
+ * that cannot be started fails the run here, nothing is skipped. A single test file run by hand
+ * uses the servers already running.
  */
 export default function setup(): void {
   if (process.env.MODELGATE_TEST_SERVICES) {
-    execFileSync('bash', ['scripts/s3-server.sh', 'install'], { stdio: 'inherit' });
-    execFileSync('bash', ['scripts/s3-server.sh', 'start'], { stdio: 'inherit' });
+    // One after the other: both install with apt-get, which holds one lock.
+    for (const script of ['scripts/s3-server.sh', 'scripts/ceph-rgw.sh']) {
+      execFileSync('bash', [script, 'install'], { stdio: 'inherit' });
+      execFileSync('bash', [script, 'start'], { stdio: 'inherit' });
+    }
   }
 }

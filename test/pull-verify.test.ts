@@ -4,7 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { cli, makeRegistry, randomFile, sha256, tempDir } from './helpers/artifacts.js';
-import { createTestBucket, s3Config, s3TestClient } from './helpers/s3.js';
+import { createTestBucket, S3_BACKENDS } from './helpers/s3.js';
 
 describe('pull and verify on the file:// store', () => {
   it('pulls identical bytes, refuses to overwrite without --force, and catches an altered object', async () => {
@@ -77,10 +77,10 @@ describe('pull and verify on the file:// store', () => {
 });
 
 describe('pull, verify and resolve --presign on S3', () => {
-  it('catches an object altered after registration', async () => {
-    const cfg = s3Config();
+  it.each(S3_BACKENDS)('$name: catches an object altered after registration', async (backend) => {
+    const cfg = backend.config;
     const env = { AWS_ACCESS_KEY_ID: cfg.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.secretAccessKey };
-    const s3 = s3TestClient();
+    const s3 = backend.client();
     const bucket = await createTestBucket('pull-verify', s3);
     const reg = makeRegistry({ uri: `s3://${bucket}/reg`, endpoint: cfg.endpoint, region: cfg.region, forcePathStyle: true });
     const m = randomFile(tempDir(), 'model.onnx', 20 * 1024 * 1024);

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { cli, git, makeRegistry, randomFile, sha256, tempDir } from './helpers/artifacts.js';
-import { createTestBucket, s3Config, s3TestClient } from './helpers/s3.js';
+import { createTestBucket, S3_BACKENDS } from './helpers/s3.js';
 
 /** Every file under `root`, recursively (the file store's whole content). */
 function filesUnder(root: string): string[] {
@@ -88,9 +88,9 @@ describe('register refuses before any byte is stored', () => {
     }
   });
 
-  it('on S3: no object and no open multipart upload after each refusal', async () => {
-    const c = s3Config();
-    const s3 = s3TestClient();
+  it.each(S3_BACKENDS)('on S3 ($name): no object and no open multipart upload after each refusal', async (backend) => {
+    const c = backend.config;
+    const s3 = backend.client();
     const bucket = await createTestBucket('check-first', s3);
     const reg = makeRegistry({ uri: `s3://${bucket}/models`, endpoint: c.endpoint, region: c.region, forcePathStyle: true });
     const env = { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey };

@@ -1,5 +1,6 @@
-// register / pull / verify through the CLI against the loopback S3 server (test/global-setup.ts),
-// with an HTTP proxy in between that records every request and can inject failures.
+// register / pull / verify through the CLI against both loopback S3 servers (test/global-setup.ts:
+// Swift s3api and Ceph RGW), with an HTTP proxy in between that records every request and can
+// inject failures.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -9,12 +10,10 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MEMORY_BUDGET, PART_SIZE } from '../src/store/s3-store.js';
 import { cli, makeRegistry, randomFile, sha256, tempDir } from './helpers/artifacts.js';
-import { createTestBucket, s3Config, s3TestClient } from './helpers/s3.js';
+import { createTestBucket, S3_BACKENDS } from './helpers/s3.js';
 import { prRemote, type PrRemote } from './helpers/pr-remote.js';
 import type { PromotionPolicy } from '../src/manifest/types.js';
 
-const cfg = s3Config();
-const env = { AWS_ACCESS_KEY_ID: cfg.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.secretAccessKey, AWS_REGION: cfg.region };
 
 interface Seen {
   method: string;
@@ -23,12 +22,15 @@ interface Seen {
 
 /**
  * A loopback HTTP proxy in front of the S3 server that records each request (method and path
- * with query). `refuse(req)` answers a request with an S3 error instead of forwarding it.
+ * with query). `refuse(req)` answers a request with an S3 error instead of forwarding it;
+ * `beforeForward` runs before a request goes on to the server, `beforeAnswer` after the server
+ * answered it and before the client hears the answer.
  */
 async function recordingProxy(
   target: URL,
   refuse?: (req: IncomingMessage) => boolean | { status: number; code: string },
   beforeForward?: (req: IncomingMessage) => Promise<void> | void,
+  beforeAnswer?: (req: IncomingMessage) => Promise<void> | void,
 ): Promise<{ url: string; seen: Seen[]; open(): number; close(): Promise<void> }> {
   const seen: Seen[] = [];
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -50,7 +52,8 @@ async function recordingProxy(
     await beforeForward?.(req);
     // A fresh upstream connection per request: a pooled one the server closed while idle would
     // reset a request of the test, which is a fault of this proxy, not of what is tested.
-    const up = request({ host: target.hostname, port: Number(target.port), method: req.method, path: req.url, headers: req.headers, agent: false }, (r) => {
+    const up = request({ host: target.hostname, port: Number(target.port), method: req.method, path: req.url, headers: req.headers, agent: false }, async (r) => {
+      await beforeAnswer?.(req);
       res.writeHead(r.statusCode!, r.headers);
       r.pipe(res);
       if (expectContinue && !req.readableEnded) req.resume();
@@ -100,23 +103,34 @@ async function readBack(s3: S3Client, bucket: string, key: string): Promise<Buff
   return Buffer.from(await r.Body!.transformToByteArray());
 }
 
-describe('register against S3 through a recording proxy', () => {
+describe.each(S3_BACKENDS)('register against S3 through a recording proxy ($name)', (backend) => {
+  const { config: cfg, env } = backend;
   let s3: S3Client;
   let bucket: string;
   let proxy: Awaited<ReturnType<typeof recordingProxy>>;
   let failPart: number | undefined;
   /** Answers CompleteMultipartUpload with `If-None-Match` as a store without conditional writes does. */
   let noConditionalComplete = false;
-  /** Runs (once) right before a CompleteMultipartUpload of that bucket key is forwarded. */
-  let race: { key: string; run: () => Promise<void> } | undefined;
+  /** Runs (once) right before the first request of kind `at` on that bucket key is forwarded. */
+  let race: { key: string; at: 'part' | 'complete' | 'completed'; run: () => Promise<void> } | undefined;
   const storage = () => ({ uri: `s3://${bucket}/registry`, endpoint: proxy.url, region: cfg.region, forcePathStyle: true });
   const completes = (req: IncomingMessage, key?: string) => {
     const url = new URL(req.url!, 'http://x');
     return req.method === 'POST' && url.searchParams.has('uploadId') && (key === undefined || decodeURIComponent(url.pathname) === `/${bucket}/${key}`);
   };
+  /** An UploadPart (or UploadPartCopy) of a multipart upload onto `key`. */
+  const sendsPart = (req: IncomingMessage, key: string) => {
+    const url = new URL(req.url!, 'http://x');
+    return req.method === 'PUT' && url.searchParams.has('partNumber') && decodeURIComponent(url.pathname) === `/${bucket}/${key}`;
+  };
+
+  const noLeftovers = async () => {
+    expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
+    expect((await listKeys(s3, bucket)).filter((k) => k.includes('/.uploads/'))).toEqual([]);
+  };
 
   beforeAll(async () => {
-    s3 = s3TestClient();
+    s3 = backend.client();
     bucket = await createTestBucket('register-s3', s3);
     proxy = await recordingProxy(
       new URL(cfg.endpoint),
@@ -126,7 +140,14 @@ describe('register against S3 through a recording proxy', () => {
       },
       async (req) => {
         const r = race;
-        if (r && completes(req, r.key)) {
+        if (r && r.at !== 'completed' && (r.at === 'complete' ? completes(req, r.key) : sendsPart(req, r.key))) {
+          race = undefined;
+          await r.run();
+        }
+      },
+      async (req) => {
+        const r = race;
+        if (r && r.at === 'completed' && completes(req, r.key)) {
           race = undefined;
           await r.run();
         }
@@ -205,19 +226,15 @@ describe('register against S3 through a recording proxy', () => {
     expect(existsSync(join(reg, 'models'))).toBe(false);
   }, 120_000);
 
-  it('a key that appears while a large object is copied to it by ranges is never replaced: conflict, or the same bytes reused', async () => {
-    // Larger than the single-copy limit (32 MiB): the copy is a multipart upload of ranges.
+  it('a key that appears while a large object is uploaded to it is never replaced: conflict, or the same bytes reused', async () => {
+    // Larger than one part: hashed first, then a multipart upload straight to its content key.
+    // The other object lands while the parts are sent; the HEAD before the complete finds it.
     const size = 2 * PART_SIZE + 4321;
-    const noLeftovers = async () => {
-      expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
-      expect((await listKeys(s3, bucket)).filter((k) => k.includes('/.uploads/'))).toEqual([]);
-    };
-
     const reg = makeRegistry(storage());
     const src = randomFile(tempDir(), 'race.bin', size);
     const key = `registry/race/sha256/${sha256(src.bytes)}/race.bin`;
     const other = randomBytes(size);
-    race = { key, run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: other, Metadata: { sha256: sha256(other) } }))) };
+    race = { key, at: 'part', run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: other, Metadata: { sha256: sha256(other) } }))) };
     const r = await cli(reg, ['register', 'race', src.path, '--json'], env);
     expect(race).toBeUndefined(); // the racer ran
     expect(r.code, r.stderr).toBe(1);
@@ -229,12 +246,56 @@ describe('register against S3 through a recording proxy', () => {
     // The same bytes written by someone else meanwhile: theirs is kept and reused.
     const twin = randomFile(tempDir(), 'twin.bin', size);
     const twinKey = `registry/twin/sha256/${sha256(twin.bytes)}/twin.bin`;
-    race = { key: twinKey, run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: twinKey, Body: twin.bytes, Metadata: { sha256: sha256(twin.bytes), writer: 'racer' } }))) };
+    race = { key: twinKey, at: 'part', run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: twinKey, Body: twin.bytes, Metadata: { sha256: sha256(twin.bytes), writer: 'racer' } }))) };
     const t = await cli(reg, ['register', 'twin', twin.path, '--json'], env);
     expect(race).toBeUndefined();
     expect(t.code, t.stderr).toBe(0);
     expect(t.json).toMatchObject({ version: 1, reused: true, sha256: sha256(twin.bytes) });
     expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: twinKey }))).Metadata?.writer).toBe('racer');
+    await noLeftovers();
+  }, 120_000);
+
+  it(`a key written in the instant of the CompleteMultipartUpload: ${backend.conditionalComplete === 'honoured' ? 'refused by If-None-Match, conflict, theirs kept' : 'If-None-Match ignored, so the key ends with the bytes it names and the registry verifies'}`, async () => {
+    // After the HEAD that precedes the complete, before the complete reaches the server: only the
+    // server's own If-None-Match check can see this writer (the window S3Store.completeOnto notes).
+    const size = 2 * PART_SIZE + 777;
+    const reg = makeRegistry(storage());
+    const src = randomFile(tempDir(), 'instant.bin', size);
+    const key = `registry/instant/sha256/${sha256(src.bytes)}/instant.bin`;
+    const other = randomBytes(size);
+    race = { key, at: 'complete', run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: other, Metadata: { sha256: sha256(other) } }))) };
+    const r = await cli(reg, ['register', 'instant', src.path, '--json'], env);
+    expect(race).toBeUndefined();
+    if (backend.conditionalComplete === 'honoured') {
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.json.error.code).toBe('E_ARTIFACT_CONFLICT');
+      expect(sha256(await readBack(s3, bucket, key))).toBe(sha256(other));
+      expect(existsSync(join(reg, 'models'))).toBe(false);
+    } else {
+      // The foreign object, wrong for its key, is replaced by the bytes the key names: the
+      // registry records a digest the store holds.
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json).toMatchObject({ version: 1, sha256: sha256(src.bytes) });
+      expect(sha256(await readBack(s3, bucket, key))).toBe(sha256(src.bytes));
+      const verify = await cli(reg, ['verify', '--full'], env);
+      expect(verify.code, verify.stderr).toBe(0);
+    }
+    await noLeftovers();
+  }, 120_000);
+
+  it('a key rewritten with other bytes right after the upload completed is caught by the check that follows: conflict, no manifest', async () => {
+    const size = PART_SIZE + 999;
+    const reg = makeRegistry(storage());
+    const src = randomFile(tempDir(), 'after.bin', size);
+    const key = `registry/after/sha256/${sha256(src.bytes)}/after.bin`;
+    const other = randomBytes(size);
+    race = { key, at: 'completed', run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: other, Metadata: { sha256: sha256(other) } }))) };
+    const r = await cli(reg, ['register', 'after', src.path, '--json'], env);
+    expect(race).toBeUndefined();
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.json.error.code).toBe('E_ARTIFACT_CONFLICT');
+    expect(sha256(await readBack(s3, bucket, key))).toBe(sha256(other));
+    expect(existsSync(join(reg, 'models'))).toBe(false);
     await noLeftovers();
   }, 120_000);
 
@@ -274,16 +335,19 @@ describe('register against S3 through a recording proxy', () => {
     for (const p of puts) expect(p.url).toContain(`/${key}`);
     expect(new Set(puts.map((p) => p.url)).size).toBe(n);
     expect(puts.length).toBeLessThanOrEqual(2 * n);
+    // A store that honours a conditional PUT needs no second try.
+    if (backend.conditionalPut === 'honoured') expect(puts.length).toBe(n);
     for (const s of shards) expect(sha256(await readBack(s3, bucket, `${key}${s.path.slice(dir.length + 1)}`))).toBe(sha256(s.bytes));
     expect((await listKeys(s3, bucket)).filter((k) => k.includes('/.uploads/'))).toEqual([]);
   }, 120_000);
 });
 
-describe('directory artifacts end to end on S3 (SavedModel, Hugging Face folder)', () => {
+describe.each(S3_BACKENDS)('directory artifacts end to end on S3 (SavedModel, Hugging Face folder) ($name)', (backend) => {
+  const { config: cfg, env } = backend;
   let s3: S3Client;
   let bucket: string;
   beforeAll(async () => {
-    s3 = s3TestClient();
+    s3 = backend.client();
     bucket = await createTestBucket('dir-e2e', s3);
   });
   afterAll(() => s3?.destroy());
@@ -381,7 +445,8 @@ describe('directory artifacts end to end on S3 (SavedModel, Hugging Face folder)
   }, 60_000);
 });
 
-describe('register --pr with an S3 store', () => {
+describe('register --pr with an S3 store (Swift)', () => {
+  const { config: cfg, env, client } = S3_BACKENDS[0]!;
   let remote: PrRemote | undefined;
   let proxy: Awaited<ReturnType<typeof recordingProxy>> | undefined;
   afterAll(async () => {
@@ -390,7 +455,7 @@ describe('register --pr with an S3 store', () => {
   });
 
   it('closes every store it opened, the one the pull request body checks the artifact with too: no connection is left open', async () => {
-    const s3 = s3TestClient();
+    const s3 = client();
     const bucket = await createTestBucket('register-pr', s3);
     s3.destroy();
     proxy = await recordingProxy(new URL(cfg.endpoint));

@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { cli, git, makeRegistry, randomFile, tempDir } from './helpers/artifacts.js';
-import { createTestBucket, s3Config, s3TestClient } from './helpers/s3.js';
+import { createTestBucket, S3_BACKENDS } from './helpers/s3.js';
 
 const old = new Date(Date.now() - 3 * 86_400_000);
 
@@ -56,9 +56,9 @@ describe('gc on the file:// store', () => {
 });
 
 describe('gc on S3', () => {
-  it('aborts incomplete multipart uploads and deletes staging objects, keeping every referenced object', async () => {
-    const c = s3Config();
-    const s3 = s3TestClient();
+  it.each(S3_BACKENDS)('$name: aborts incomplete multipart uploads and deletes staging objects, keeping every referenced object', async (backend) => {
+    const c = backend.config;
+    const s3 = backend.client();
     const bucket = await createTestBucket('gc', s3);
     const reg = makeRegistry({ uri: `s3://${bucket}/models`, endpoint: c.endpoint, region: c.region, forcePathStyle: true });
     const env = { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey };

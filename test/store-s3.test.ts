@@ -1,4 +1,4 @@
-// The S3 store against the loopback Swift (s3api) server that test/global-setup.ts starts.
+// The S3 store against both loopback S3 servers that test/global-setup.ts starts (Swift s3api, Ceph RGW).
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,11 +8,7 @@ import { putArtifact } from '../src/store/put.js';
 import { PART_SIZE } from '../src/store/s3-store.js';
 import { openStore, presignGet, type ArtifactStore } from '../src/store/store.js';
 import { cli, makeRegistry, randomFile, sha256, tempDir } from './helpers/artifacts.js';
-import { createTestBucket, s3Config, s3TestClient } from './helpers/s3.js';
-
-const cfg = s3Config();
-const env = { AWS_ACCESS_KEY_ID: cfg.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.secretAccessKey, AWS_REGION: cfg.region };
-const storage = (bucket: string, endpoint = cfg.endpoint) => ({ uri: `s3://${bucket}/registry`, endpoint, region: cfg.region, forcePathStyle: true });
+import { createTestBucket, S3_BACKENDS } from './helpers/s3.js';
 
 async function readBack(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
   const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -54,13 +50,16 @@ async function tcpProxy(target: URL, onBytes?: (total: number) => void): Promise
   return { url: `http://127.0.0.1:${port}`, stop, close: async () => stop() };
 }
 
-describe('S3Store on the loopback server', () => {
+describe.each(S3_BACKENDS)('S3Store on the loopback server ($name)', (backend) => {
+  const cfg = backend.config;
+  const env = backend.env;
+  const storage = (bucket: string, endpoint = cfg.endpoint) => ({ uri: `s3://${bucket}/registry`, endpoint, region: cfg.region, forcePathStyle: true });
   let s3: S3Client;
   let bucket: string;
   let store: ArtifactStore;
 
   beforeAll(async () => {
-    s3 = s3TestClient();
+    s3 = backend.client();
     bucket = await createTestBucket('store-s3', s3);
     store = await openStore(storage(bucket), env);
     await store.preflight();

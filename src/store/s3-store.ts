@@ -66,7 +66,8 @@ export const MEMORY_BUDGET = 64 * 1024 * 1024;
  * is known, only if that key is free (HEAD check; stores that honour `If-None-Match: *` also get
  * the conditional write, on the PUT or on the CompleteMultipartUpload of a copy by ranges). Files
  * no larger than one part skip staging: they are hashed in memory and written straight to their
- * final key.
+ * final key. A multipart upload onto a content key is checked right before and after its
+ * complete (`completeOnto`), since a store may ignore the condition there (Ceph RGW 16 does).
  */
 export class S3Store implements ArtifactStore {
   readonly client: S3Client;
@@ -75,7 +76,10 @@ export class S3Store implements ArtifactStore {
   readonly timeoutSeconds: number;
   /** Swift's s3api answers 501 to conditional writes; remembered so we ask only once. */
   private conditionalWrites = true;
-  /** The same for `If-None-Match: *` on CompleteMultipartUpload, which Swift does honour. */
+  /**
+   * The same for `If-None-Match: *` on CompleteMultipartUpload, which Swift does honour (and
+   * Ceph RGW 16 accepts but ignores: no answer tells, hence the checks of `completeOnto`).
+   */
   private conditionalCompletes = true;
   /** Bytes of staged small files held in memory until their commit or discard. */
   private held = 0;
@@ -229,26 +233,9 @@ export class S3Store implements ArtifactStore {
       }, { onBytes, inFlight: QUEUE_SIZE }));
       if (read.sha256 !== expected.sha256 || read.size !== expected.size) throw changed();
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
-      const complete = (conditional: boolean) => this.client.send(new CompleteMultipartUploadCommand({
-        Bucket, Key: to, UploadId, MultipartUpload: { Parts: parts }, ...(conditional ? { IfNoneMatch: '*' } : {}),
-      }));
-      const conditional = this.conditionalCompletes;
-      try {
-        await complete(conditional);
-      } catch (e) {
-        const status = statusOf(e);
-        if (status === 412 || status === 409) {
-          const after = await this.compareExisting(key, expected.sha256, expected.size);
-          if (after) return after;
-        }
-        if (status !== 501 || !conditional) throw this.fail(e, `completing the upload of ${name}`);
-        this.conditionalCompletes = false;
-        const after = await this.compareExisting(key, expected.sha256, expected.size);
-        if (after) return after;
-        await this.send(`completing the upload of ${name}`, () => complete(false));
-      }
-      completed = true;
-      return 'created';
+      const outcome = await this.send(`completing the upload of ${name}`, () => this.completeOnto(key, UploadId, parts, expected.sha256, expected.size));
+      completed = outcome === 'created';
+      return outcome;
     } finally {
       this.open.delete(UploadId);
       await file.close();
@@ -343,11 +330,7 @@ export class S3Store implements ArtifactStore {
       commit: async (key) => {
         const existing = await this.compareExisting(key, sha256, size);
         if (existing) return existing;
-        if ((await this.send(`copying ${path} to ${key}`, () => this.copy(staging, key, size, sha256))) === 'created') return 'created';
-        // The key appeared between the check and the copy: compare, never replace.
-        const after = await this.compareExisting(key, sha256, size);
-        if (after) return after;
-        throw new ModelgateError('E_S3', `S3 refused to write ${key} as already taken, yet holds no object there`, ExitCode.service);
+        return this.send(`copying ${path} to ${key}`, () => this.copy(staging, key, size, sha256));
       },
       discard: () => this.send(`removing the staging copy of ${path}`, async () => {
         await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging }));
@@ -356,16 +339,18 @@ export class S3Store implements ArtifactStore {
   }
 
   /**
-   * Server-side copy of the staged object to `key`. 'taken' when the store refused to complete
-   * it because `key` appeared meanwhile (the copy is then aborted and nothing is replaced).
+   * Server-side copy of the staged object to `key`, which `commit` just found free. A key taken
+   * meanwhile is compared, never replaced, as far as the store lets us (see `completeOnto`).
    */
-  private async copy(from: string, key: string, size: number, sha256: string): Promise<'created' | 'taken'> {
+  private async copy(from: string, key: string, size: number, sha256: string): Promise<CommitOutcome> {
     const Bucket = this.location.bucket;
     const to = this.key(key);
     const CopySource = encodeURI(`${Bucket}/${from}`);
     if (size <= SINGLE_COPY) {
-      await this.client.send(new CopyObjectCommand({ Bucket, Key: to, CopySource, MetadataDirective: 'REPLACE', Metadata: { sha256 } }));
-      return 'created';
+      // Unconditional (Swift refuses a conditional copy, RGW 16 ignores it): the window is the
+      // copy itself, at most SINGLE_COPY bytes inside the server, between `commit`'s HEAD and here.
+      const r = await this.client.send(new CopyObjectCommand({ Bucket, Key: to, CopySource, MetadataDirective: 'REPLACE', Metadata: { sha256 } }));
+      return this.verifyWritten(key, sha256, size, r.CopyObjectResult?.ETag);
     }
     // One CopyObject is one sequential stream on the server (Swift rewrites every byte through
     // one proxy worker); ranges copied in parallel use all of its workers.
@@ -394,30 +379,86 @@ export class S3Store implements ArtifactStore {
       const failure = outcomes.find((o) => o.status === 'rejected');
       if (failure) throw failure.reason;
       parts.sort((x, y) => x.PartNumber - y.PartNumber);
-      const complete = (conditional: boolean) => this.client.send(new CompleteMultipartUploadCommand({
-        Bucket,
-        Key: to,
-        UploadId,
-        MultipartUpload: { Parts: parts },
-        ...(conditional ? { IfNoneMatch: '*' } : {}),
-      }));
-      // The copy took a while since the HEAD check: completing only onto a free key closes that window.
-      try {
-        await complete(this.conditionalCompletes);
-      } catch (e) {
-        const status = statusOf(e);
-        if (status === 412 || status === 409) return 'taken';
-        if (status !== 501 || !this.conditionalCompletes) throw e;
-        this.conditionalCompletes = false;
-        if (await this.stat(key)) return 'taken';
-        await complete(false);
-      }
-      completed = true;
-      return 'created';
+      // The copy took a while since the HEAD check of `commit`: completeOnto checks again.
+      const outcome = await this.completeOnto(key, UploadId, parts, sha256, size);
+      completed = outcome === 'created';
+      return outcome;
     } finally {
       this.open.delete(UploadId);
       if (!completed) await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: to, UploadId })).catch(() => {});
     }
+  }
+
+  /**
+   * Completes the multipart upload `UploadId`, whose parts hold `size` bytes of digest `sha256`,
+   * onto the content key `key` — never over an object with other bytes, as far as the store
+   * allows. The caller aborts the upload unless this returns 'created'.
+   *
+   * 1. HEAD right before completing: a key taken while the parts were uploaded or copied (which
+   *    can take minutes) is compared, and the upload left to be aborted.
+   * 2. Complete with `If-None-Match: *`: AWS S3 and Swift's s3api refuse it (412) when the key
+   *    appeared after that HEAD; a store answering 501 gets an unconditional complete after a
+   *    second HEAD (`conditionalCompletes`).
+   * 3. HEAD after completing: the object there must be ours (size, sha256 metadata, and the ETag
+   *    the complete returned); otherwise it is compared by its bytes.
+   *
+   * The window left: Ceph RGW 16 (Debian 12's ceph) takes `If-None-Match` on a complete without a
+   * word and replaces the object (conditional multipart completes came with ceph/ceph#64830, tested
+   * by ceph/s3-tests#693, after pacific). There an object written by someone else between step 1's
+   * HEAD and the server committing our complete — one round trip plus the complete itself — is
+   * replaced by our bytes, and step 3 cannot tell. Those are the bytes the key names (it holds their
+   * sha256), so a registry never points at wrong bytes; what can be lost is a foreign object that
+   * was itself wrong for its key. Two modelgate uploaders racing for one key hold the same bytes,
+   * whichever wins. A writer landing after our complete is caught by step 3.
+   */
+  private async completeOnto(key: string, UploadId: string, parts: Array<{ PartNumber: number; ETag: string }>, sha256: string, size: number): Promise<CommitOutcome> {
+    const before = await this.compareExisting(key, sha256, size);
+    if (before) return before;
+    const complete = (conditional: boolean) => this.client.send(new CompleteMultipartUploadCommand({
+      Bucket: this.location.bucket,
+      Key: this.key(key),
+      UploadId,
+      MultipartUpload: { Parts: parts },
+      ...(conditional ? { IfNoneMatch: '*' } : {}),
+    }));
+    const conditional = this.conditionalCompletes;
+    let done;
+    try {
+      done = await complete(conditional);
+    } catch (e) {
+      const status = statusOf(e);
+      // Taken between the HEAD and the complete: compare, never replace.
+      if (status === 412 || status === 409) return this.taken(key, sha256, size);
+      if (status !== 501 || !conditional) throw e;
+      this.conditionalCompletes = false;
+      const after = await this.compareExisting(key, sha256, size);
+      if (after) return after;
+      done = await complete(false);
+    }
+    return this.verifyWritten(key, sha256, size, done.ETag);
+  }
+
+  /** After a write refused because `key` is taken: 'reused' or a conflict. */
+  private async taken(key: string, sha256: string, size: number): Promise<CommitOutcome> {
+    const found = await this.compareExisting(key, sha256, size);
+    if (found) return found;
+    throw new ModelgateError('E_S3', `S3 refused to write ${key} as already taken, yet holds no object there`, ExitCode.service);
+  }
+
+  /**
+   * After this store wrote `key`: 'created' when the object there is ours — our size and sha256
+   * metadata, and the ETag the write returned, if any (RGW quotes a copy's ETag, or returns none
+   * from a complete). Anything else was written after us: its bytes are hashed, so the same bytes
+   * stand and other bytes are a conflict.
+   */
+  private async verifyWritten(key: string, sha256: string, size: number, etag: string | undefined): Promise<CommitOutcome> {
+    const found = await this.head(key);
+    if (!found) throw new ModelgateError('E_S3', `S3 accepted ${key} but holds no object there`, ExitCode.service);
+    const bare = (t: string | undefined) => t?.replace(/"/g, '') || undefined;
+    const sameEtag = !bare(etag) || !bare(found.etag) || bare(etag) === bare(found.etag);
+    if (found.size === size && found.sha256 === sha256 && sameEtag) return 'created';
+    if (found.size !== size || (await this.hashObject(key)) !== sha256) throw conflict(key, size, found.size);
+    return 'created';
   }
 
   /**
@@ -454,10 +495,15 @@ export class S3Store implements ArtifactStore {
   }
 
   async stat(key: string): Promise<StoredObject | undefined> {
+    const found = await this.head(key);
+    return found && { size: found.size, ...(found.sha256 ? { sha256: found.sha256 } : {}) };
+  }
+
+  private async head(key: string): Promise<(StoredObject & { etag?: string }) | undefined> {
     try {
       const r = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }));
       const sha256 = r.Metadata?.sha256;
-      return { size: r.ContentLength ?? 0, ...(sha256 ? { sha256 } : {}) };
+      return { size: r.ContentLength ?? 0, ...(sha256 ? { sha256 } : {}), ...(r.ETag ? { etag: r.ETag } : {}) };
     } catch (e) {
       if (statusOf(e) === 404 && (e as Error).name !== 'NoSuchBucket') return undefined;
       throw this.fail(e, `reading ${key}`);

@@ -1,6 +1,8 @@
-// Test helper for the loopback S3 server started by scripts/s3-server.sh
-// (OpenStack Swift + s3api). Values come from the env vars that
-// `bash scripts/s3-server.sh env` prints, else the script's defaults.
+// Test helper for the two loopback S3 servers the store tests run against:
+//   - OpenStack Swift + s3api, started by scripts/s3-server.sh
+//   - Ceph RGW (one-node cluster, memstore OSD), started by scripts/ceph-rgw.sh
+// Values come from the env vars that `bash scripts/<script> env` prints, else the scripts'
+// defaults. test/global-setup.ts starts both when MODELGATE_TEST_SERVICES is set.
 import { randomBytes } from 'node:crypto';
 import { CreateBucketCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 
@@ -20,8 +22,28 @@ export const S3_SERVER_DEFAULTS = {
   secretAccessKey: 'modelgate-secret-key',
 } as const;
 
-export function s3Config(): S3TestConfig {
+/** Defaults baked into scripts/ceph-rgw.sh. */
+export const RGW_SERVER_DEFAULTS = {
+  endpoint: `http://127.0.0.1:${process.env.MODELGATE_RGW_PORT ?? '8480'}`,
+  region: 'us-east-1',
+  accessKeyId: 'modelgate-rgw-access-key',
+  secretAccessKey: 'modelgate-rgw-secret-key',
+} as const;
+
+export type S3BackendId = 'swift' | 'rgw';
+
+/** The Swift (s3api) server: the default of every helper here. */
+export function s3Config(backend: S3BackendId = 'swift'): S3TestConfig {
   const env = process.env;
+  if (backend === 'rgw') {
+    return {
+      endpoint: env.MODELGATE_RGW_ENDPOINT || RGW_SERVER_DEFAULTS.endpoint,
+      region: env.MODELGATE_RGW_REGION || RGW_SERVER_DEFAULTS.region,
+      accessKeyId: env.MODELGATE_RGW_ACCESS_KEY_ID || RGW_SERVER_DEFAULTS.accessKeyId,
+      secretAccessKey: env.MODELGATE_RGW_SECRET_ACCESS_KEY || RGW_SERVER_DEFAULTS.secretAccessKey,
+      forcePathStyle: true,
+    };
+  }
   return {
     endpoint: env.MODELGATE_S3_ENDPOINT || S3_SERVER_DEFAULTS.endpoint,
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || S3_SERVER_DEFAULTS.region,
@@ -31,9 +53,9 @@ export function s3Config(): S3TestConfig {
   };
 }
 
-/** An S3Client for the test server; checksums only when an operation requires them. */
-export function s3TestClient(overrides: Partial<S3ClientConfig> = {}): S3Client {
-  const c = s3Config();
+/** An S3Client for a test server; checksums only when an operation requires them. */
+export function s3TestClient(overrides: Partial<S3ClientConfig> = {}, backend: S3BackendId = 'swift'): S3Client {
+  const c = s3Config(backend);
   return new S3Client({
     endpoint: c.endpoint,
     region: c.region,
@@ -44,6 +66,43 @@ export function s3TestClient(overrides: Partial<S3ClientConfig> = {}): S3Client 
     ...overrides,
   });
 }
+
+/**
+ * One S3 server the suites run against, with what the server does with conditional writes
+ * (`If-None-Match: *`), as test/s3-server.test.ts (Swift) and test/ceph-rgw.test.ts (RGW) pin it.
+ */
+export interface S3Backend {
+  id: S3BackendId;
+  /** Shown in the test names. */
+  name: string;
+  config: S3TestConfig;
+  /** The command-line environment that reaches this server's credentials. */
+  env: { AWS_ACCESS_KEY_ID: string; AWS_SECRET_ACCESS_KEY: string; AWS_REGION: string };
+  /** PutObject + If-None-Match: 'honoured' (412 on a taken key) or 'refused' (501 always). */
+  conditionalPut: 'honoured' | 'refused';
+  /** CompleteMultipartUpload + If-None-Match: 'honoured' (412 on a taken key) or 'ignored' (replaces it). */
+  conditionalComplete: 'honoured' | 'ignored';
+  client(overrides?: Partial<S3ClientConfig>): S3Client;
+}
+
+function backend(id: S3BackendId, name: string, conditionalPut: S3Backend['conditionalPut'], conditionalComplete: S3Backend['conditionalComplete']): S3Backend {
+  const config = s3Config(id);
+  return {
+    id,
+    name,
+    config,
+    env: { AWS_ACCESS_KEY_ID: config.accessKeyId, AWS_SECRET_ACCESS_KEY: config.secretAccessKey, AWS_REGION: config.region },
+    conditionalPut,
+    conditionalComplete,
+    client: (overrides = {}) => s3TestClient(overrides, id),
+  };
+}
+
+/** Both servers, for `describe.each(S3_BACKENDS)('... on $name', (b) => ...)`. */
+export const S3_BACKENDS: readonly S3Backend[] = [
+  backend('swift', 'Swift', 'refused', 'honoured'),
+  backend('rgw', 'Ceph RGW', 'honoured', 'ignored'),
+];
 
 /** Creates a uniquely named (DNS-compliant) bucket and returns its name. */
 export async function createTestBucket(prefix = 'test', client?: S3Client): Promise<string> {
