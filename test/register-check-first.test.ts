@@ -46,13 +46,12 @@ describe('register refuses before any byte is stored', () => {
     const reg = makeRegistry({ uri: pathToFileURL(storeRoot).href });
     for (const r of refusals(reg)) {
       r.setup?.();
-      const start = Date.now();
       const out = await cli(reg, r.args);
       if (r.code === null) expect(out.code, r.what).not.toBe(0);
       else expect(out.code, `${r.what}: ${out.stderr}`).toBe(r.code);
       expect(out.stderr, r.what).toMatch(r.stderr);
+      // Refused before the upload: the store is empty (no timed assertion, the machines are shared).
       expect(filesUnder(storeRoot), r.what).toEqual([]);
-      expect(Date.now() - start, r.what).toBeLessThan(15_000);
       if (r.what.includes('index.lock')) {
         // Removing the stale lock lets the same registration through.
         (await import('node:fs')).rmSync(join(reg, '.git', 'index.lock'));
