@@ -77,7 +77,9 @@ describe('the registry template', () => {
       const s = services[0]!;
       expect(s.metadata.name).toBe('fraud-detector');
       expect(s.metadata.namespace).toBe(namespace);
-      expect(s.spec.predictor.model.storageUri).toBe(expected.artifact.uri);
+      // The template's store is file://: KServe reads it through the claim modelgate.yaml names.
+      expect(s.spec.predictor.model.storageUri).toBe(pvcUri(expected.artifact.uri));
+      expect(s.metadata.annotations['modelgate.dev/artifact-uri']).toBe(expected.artifact.uri);
       expect(s.metadata.annotations['modelgate.dev/sha256']).toBe(expected.artifact.sha256);
       expect(s.metadata.labels['modelgate.dev/version']).toBe(String(expected.version));
       expect(s.metadata.labels['modelgate.dev/environment']).toBe(env);
@@ -157,7 +159,7 @@ describe('an environment configured beyond the defaults', () => {
     const docs = kustomize(join(dir, 'clusters/eu/canary'));
     const s = docs.find((d) => d.kind === 'InferenceService')!;
     expect(s.metadata.namespace).toBe('models-canary');
-    expect(s.spec.predictor.model.storageUri).toBe(servedStaging().artifact.uri);
+    expect(s.spec.predictor.model.storageUri).toBe(pvcUri(servedStaging().artifact.uri));
     expect(s.metadata.annotations['modelgate.dev/sha256']).toBe(servedStaging().artifact.sha256);
     expectValid(isvc, s);
     const ns = docs.filter((d) => d.kind === 'Namespace');
@@ -166,6 +168,14 @@ describe('an environment configured beyond the defaults', () => {
     expect((await cli(['--registry', dir, 'sync', '--check'])).code).toBe(0);
   });
 });
+
+/** The pvc:// URI of a file:// artifact under the template's storage.pvc. */
+function pvcUri(uri: string): string {
+  const { pvc } = parse(readFileSync(join(TEMPLATE, 'modelgate.yaml'), 'utf8')).storage;
+  const path = new URL(uri).pathname;
+  expect(path.startsWith(`${pvc.root}/`)).toBe(true);
+  return `pvc://${pvc.claim}/${path.slice(pvc.root.length + 1)}`;
+}
 
 function servedStaging(): { artifact: { uri: string; sha256: string } } {
   return [1, 2]

@@ -35,6 +35,7 @@ export const COMMAND_SPECS = {
     flags: {
       store: { type: 'string', value: 's3://bucket/prefix|file://path', description: 'artifact store recorded as storage.uri' },
       github: { type: 'string', value: 'owner/repo', description: 'GitHub repository: github.repository, CODEOWNERS and Argo CD repoURL' },
+      example: { type: 'boolean', description: 'add the example model fraud-detector, its two ONNX artifacts written into the store' },
     },
   },
   validate: { summary: 'check schemas and registry rules', args: '[path…]', flags: {} },
