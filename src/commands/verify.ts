@@ -1,7 +1,7 @@
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError } from '../errors.js';
-import type { ModelVersion, Registry } from '../manifest/types.js';
+import type { ModelVersion } from '../manifest/types.js';
 import { parseModelRef } from '../registry/layout.js';
 import { openRegistry } from '../registry/snapshot.js';
 import { directoryDigest } from '../store/digest.js';
@@ -30,25 +30,15 @@ export const run: Command = async (ctx) => {
     versions = [];
     for (const m of await snapshot.modelNames()) versions.push(...(await snapshot.versions(m)));
   }
+  const store = await openStore((await snapshot.config()).storage, ctx.env);
   const broken: VerifyFinding[] = [];
-  // Nothing to check (a registry right after `init`): the store is not asked, so no credentials are needed yet.
-  if (versions.length > 0) await checkAll(ctx.env, await snapshot.config(), versions, Boolean(values.full), broken);
-  broken.sort((a, b) => a.ref.localeCompare(b.ref, 'en', { numeric: true }));
-  emit(ctx, { checked: versions.length, full: Boolean(values.full), broken }, () =>
-    broken.length ? '' : `${versions.length} version(s) verified${values.full ? ' (sha256 re-hashed)' : ''}`);
-  if (!ctx.json) for (const b of broken) ctx.stderr(`${b.ref}: ${b.problem}\n`);
-  return broken.length ? ExitCode.content : ExitCode.ok;
-};
-
-async function checkAll(env: NodeJS.ProcessEnv, registry: Registry, versions: ModelVersion[], full: boolean, broken: VerifyFinding[]): Promise<void> {
-  const store = await openStore(registry.storage, env);
   try {
     await store.preflight();
     let next = 0;
     const worker = async () => {
       while (next < versions.length) {
         const v = versions[next++]!;
-        const problem = await checkVersion(store, v, full);
+        const problem = await checkVersion(store, v, Boolean(values.full));
         if (problem) broken.push({ ref: `${v.model}@${v.version}`, problem });
       }
     };
@@ -56,7 +46,12 @@ async function checkAll(env: NodeJS.ProcessEnv, registry: Registry, versions: Mo
   } finally {
     store.close();
   }
-}
+  broken.sort((a, b) => a.ref.localeCompare(b.ref, 'en', { numeric: true }));
+  emit(ctx, { checked: versions.length, full: Boolean(values.full), broken }, () =>
+    broken.length ? '' : `${versions.length} version(s) verified${values.full ? ' (sha256 re-hashed)' : ''}`);
+  if (!ctx.json) for (const b of broken) ctx.stderr(`${b.ref}: ${b.problem}\n`);
+  return broken.length ? ExitCode.content : ExitCode.ok;
+};
 
 /** What is wrong with one version's artifact, or undefined when it is intact. Store outages throw (exit 3). */
 export async function checkVersion(store: ArtifactStore, v: ModelVersion, full: boolean): Promise<string | undefined> {
