@@ -154,7 +154,16 @@ describe('modelgate init', () => {
     await expectValidatePasses(dir, () => ctx.skip());
     // Empty: no version names an artifact that is not there.
     expect(await cli(dir, 'verify')).toMatchObject({ code: 0, stdout: '0 version(s) verified\n' });
-    expect(await cli(dir, 'list')).toMatchObject({ code: 0 });
+    // The first register → promote → rollback works on it.
+    for (const n of [1, 2]) {
+      writeFileSync(join(tmp, `churn-${n}.onnx`), `model ${n}\n`);
+      expect((await cli(dir, 'register', 'churn', join(tmp, `churn-${n}.onnx`), '--stage', 'Staging', '--run', `id=run-${n}`)).code).toBe(0);
+      expect((await cli(dir, 'promote', `churn@${n}`, '--to', 'Production')).code).toBe(0);
+    }
+    expect((await cli(dir, 'rollback', 'churn')).code).toBe(0);
+    expect(parse(readFileSync(join(dir, 'models/churn/versions/1.yaml'), 'utf8')).stage).toBe('Production');
+    expect(await cli(dir, 'verify', '--full')).toMatchObject({ code: 0, stdout: '2 version(s) verified (sha256 re-hashed)\n' });
+    await expectValidatePasses(dir, () => ctx.skip());
   });
 
   it('keeps the template as is without flags (less the example), and into an existing empty folder', async () => {

@@ -118,7 +118,8 @@ function protocolVersion(deploy: ModelDeploy, format: string): string | undefine
 /**
  * The URI an InferenceService downloads. KServe cannot read `file://`: a file store is served
  * through the PersistentVolumeClaim that mounts its folder (`storage.pvc`), as
- * `pvc://<claim>/<path below root>`; without one the pin is refused, saying what to set.
+ * `pvc://<claim>/<path below root>` (the path as it is on the volume, not percent-encoded);
+ * without one the pin is refused, saying what to set.
  */
 export function servedUri(artifactUri: string, storage: Registry['storage'] | undefined, model: string): string {
   if (!artifactUri.startsWith('file://')) return artifactUri;
