@@ -10,7 +10,7 @@ import { Namespace } from 'kubernetes-models/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { runCli } from '../src/cli/main.js';
-import { tempDir, write } from './helpers/pin-registry.js';
+import { git, tempDir, write } from './helpers/pin-registry.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const TEMPLATE = join(ROOT, 'registry-template');
@@ -183,3 +183,28 @@ function servedStaging(): { artifact: { uri: string; sha256: string } } {
     .filter((v) => v.stage === 'Staging')
     .sort((a, b) => b.version - a.version)[0];
 }
+
+describe('an MLflow model folder registered and served by KServe', () => {
+  it('registers into the file store, pins pvc:// with protocolVersion v2 and the service account, and kustomize output validates', async () => {
+    const dir = tempDir('mlflow');
+    const r0 = await cli(['init', dir, '--store', `file://${join(dir, '..', `${dir.split('/').pop()}-store`)}`]);
+    expect(r0.code, r0.stderr).toBe(0);
+    write(dir, 'models/churn/model.yaml', 'apiVersion: modelgate.dev/v1\nkind: Model\nname: churn\nowners: [maria]\ndeploy:\n  serviceAccountName: models-s3   # S3 credentials\n');
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', 'Describe churn');
+    const model = tempDir('mlflow-model');
+    write(model, 'MLmodel', 'artifact_path: model\nflavors:\n  python_function: {loader_module: mlflow.sklearn, python_version: 3.11.7}\n  sklearn: {pickled_model: model.pkl, sklearn_version: 1.3.0}\n');
+    write(model, 'model.pkl', 'not really a pickle\n');
+    write(model, 'python_env.yaml', 'python: 3.11.7\n');
+    const reg = await cli(['--registry', dir, '--quiet', 'register', 'churn', model, '--stage', 'Staging']);
+    expect(reg.code, reg.stderr).toBe(0);
+    const docs = kustomize(join(dir, 'deploy/staging'));
+    const s = docs.find((d) => d.kind === 'InferenceService')!;
+    expect(s.spec.predictor.serviceAccountName).toBe('models-s3');
+    expect(s.spec.predictor.model).toMatchObject({ modelFormat: { name: 'mlflow' }, protocolVersion: 'v2' });
+    expect(s.spec.predictor.model.storageUri).toMatch(/^pvc:\/\/modelgate-artifacts\/churn\/sha256\/[0-9a-f]{64}$/);
+    expectValid(isvc, s);
+    // A second sync over its own output changes nothing.
+    expect((await cli(['--registry', dir, 'sync', '--check'])).code).toBe(0);
+  });
+});
