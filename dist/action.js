@@ -31358,13 +31358,14 @@ var require_validators = __commonJS({
     }
     validate20.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
     exports.Model = validate21;
-    var schema32 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/model.schema.json", "title": "Model", "description": "A model and how it is served: models/<model>/model.yaml (SPEC \xA71, \xA77).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "name"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always Model.", "const": "Model" }, "name": { "description": "Model name; equals the folder models/<name>/. 1\u201363 lowercase letters, digits and dashes, starting and ending with a letter or digit.", "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "description": { "description": "What the model does, for people.", "type": "string", "maxLength": 4096 }, "owners": { "description": "Teams or people responsible for the model. Informational: approvals come from the policy, review routing from CODEOWNERS.", "type": "array", "maxItems": 100, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9]([A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$" } }, "retired": { "description": "true removes the model's pins from every environment on the next sync; its manifests stay, for history. A model is retired, never deleted.", "type": "boolean" }, "deploy": { "description": "How `sync` serves the model in each environment. Without it the model gets no pins.", "type": "object", "additionalProperties": false, "properties": { "kind": { "description": "Serving resource written to deploy/<environment>/<model>.yaml: a KServe InferenceService (default) or a plain Deployment running deploy.image.", "enum": ["InferenceService", "Deployment"] }, "modelFormat": { "description": "KServe modelFormat.name (e.g. sklearn, onnx, pytorch). Default: derived from the version's format; required when that format is other.", "type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$" }, "runtime": { "description": "KServe ServingRuntime to use (InferenceService only). Omitted: KServe picks one for the model format.", "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "image": { "description": "Container image that serves the model (Deployment only; required there). The container receives MODEL_URI and MODEL_SHA256 in its environment.", "type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^[^\\s]+$" }, "port": { "description": "Container port of the Deployment's server, exposed as the port named http (Deployment only).", "type": "integer", "minimum": 1, "maximum": 65535 }, "replicas": { "description": "Replicas: minReplicas of an InferenceService, replicas of a Deployment (default 1).", "type": "integer", "minimum": 0, "maximum": 1e3 }, "resources": { "description": "Kubernetes resource requests and limits of the serving container.", "type": "object", "additionalProperties": false, "properties": { "requests": { "description": "Resources the container is guaranteed, e.g. {cpu: 500m, memory: 1Gi}.", "$ref": "#/$defs/quantities" }, "limits": { "description": 'Most resources the container may use, e.g. {cpu: "1", memory: 2Gi}.', "$ref": "#/$defs/quantities" } } } } } }, "$defs": { "quantities": { "description": "Kubernetes resource quantities by resource name (cpu, memory, nvidia.com/gpu \u2026).", "type": "object", "maxProperties": 32, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$" }, "additionalProperties": { "description": "A Kubernetes quantity, e.g. 500m, 1, 2Gi.", "type": ["string", "number"], "pattern": "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$" } } } };
+    var schema32 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/model.schema.json", "title": "Model", "description": "A model and how it is served: models/<model>/model.yaml (SPEC \xA71, \xA77).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "name"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always Model.", "const": "Model" }, "name": { "description": "Model name; equals the folder models/<name>/. 1\u201363 lowercase letters, digits and dashes, starting and ending with a letter or digit.", "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "description": { "description": "What the model does, for people.", "type": "string", "maxLength": 4096 }, "owners": { "description": "Teams or people responsible for the model. Informational: approvals come from the policy, review routing from CODEOWNERS.", "type": "array", "maxItems": 100, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9]([A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$" } }, "retired": { "description": "true removes the model's pins from every environment on the next sync; its manifests stay, for history. A model is retired, never deleted.", "type": "boolean" }, "deploy": { "description": "How `sync` serves the model in each environment. Without it the model gets no pins.", "type": "object", "additionalProperties": false, "properties": { "kind": { "description": "Serving resource written to deploy/<environment>/<model>.yaml: a KServe InferenceService (default) or a plain Deployment running deploy.image.", "enum": ["InferenceService", "Deployment"] }, "modelFormat": { "description": "KServe modelFormat.name (e.g. sklearn, onnx, pytorch). Default: derived from the version's format; required when that format is other.", "type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$" }, "runtime": { "description": "KServe ServingRuntime to use (InferenceService only). Omitted: KServe picks one for the model format.", "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "protocolVersion": { "description": "KServe inference protocol of the predictor (InferenceService only). Default: v2 when the KServe model format is mlflow or onnx (a default KServe installation has runtimes for them only under v2), else KServe's default.", "enum": ["v1", "v2", "grpc-v1", "grpc-v2"] }, "serviceAccountName": { "description": "Kubernetes service account the predictor runs as (InferenceService only): the KServe way to give its storage initializer S3 credentials (a Secret annotated with the S3 endpoint, attached to this account).", "type": "string", "pattern": "^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$" }, "image": { "description": "Container image that serves the model (Deployment only; required there). The container receives MODEL_URI and MODEL_SHA256 in its environment.", "type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^[^\\s]+$" }, "port": { "description": "Container port of the Deployment's server, exposed as the port named http (Deployment only).", "type": "integer", "minimum": 1, "maximum": 65535 }, "replicas": { "description": "Replicas: minReplicas of an InferenceService, replicas of a Deployment (default 1).", "type": "integer", "minimum": 0, "maximum": 1e3 }, "resources": { "description": "Kubernetes resource requests and limits of the serving container.", "type": "object", "additionalProperties": false, "properties": { "requests": { "description": "Resources the container is guaranteed, e.g. {cpu: 500m, memory: 1Gi}.", "$ref": "#/$defs/quantities" }, "limits": { "description": 'Most resources the container may use, e.g. {cpu: "1", memory: 2Gi}.', "$ref": "#/$defs/quantities" } } } } } }, "$defs": { "quantities": { "description": "Kubernetes resource quantities by resource name (cpu, memory, nvidia.com/gpu \u2026).", "type": "object", "maxProperties": 32, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$" }, "additionalProperties": { "description": "A Kubernetes quantity, e.g. 500m, 1, 2Gi.", "type": ["string", "number"], "pattern": "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$" } } } };
     var schema33 = { "description": "Kubernetes resource quantities by resource name (cpu, memory, nvidia.com/gpu \u2026).", "type": "object", "maxProperties": 32, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$" }, "additionalProperties": { "description": "A Kubernetes quantity, e.g. 500m, 1, 2Gi.", "type": ["string", "number"], "pattern": "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$" } };
     var pattern18 = new RegExp("^[A-Za-z0-9]([A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$", "u");
     var pattern19 = new RegExp("^[a-z0-9][a-z0-9._-]{0,62}$", "u");
-    var pattern21 = new RegExp("^[^\\s]+$", "u");
-    var pattern22 = new RegExp("^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$", "u");
-    var pattern23 = new RegExp("^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$", "u");
+    var pattern22 = new RegExp("^[^\\s]+$", "u");
+    var pattern23 = new RegExp("^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$", "u");
+    var pattern24 = new RegExp("^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$", "u");
+    var func9 = Object.prototype.hasOwnProperty;
     function validate21(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
       ;
       let vErrors = null;
@@ -31567,7 +31568,7 @@ var require_validators = __commonJS({
           let data7 = data.deploy;
           if (data7 && typeof data7 == "object" && !Array.isArray(data7)) {
             for (const key1 in data7) {
-              if (!(key1 === "kind" || key1 === "modelFormat" || key1 === "runtime" || key1 === "image" || key1 === "port" || key1 === "replicas" || key1 === "resources")) {
+              if (!func9.call(schema32.properties.deploy.properties, key1)) {
                 const err16 = { instancePath: instancePath + "/deploy", schemaPath: "#/properties/deploy/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema32.properties.deploy, data: data7 };
                 if (vErrors === null) {
                   vErrors = [err16];
@@ -31633,20 +31634,23 @@ var require_validators = __commonJS({
                 errors++;
               }
             }
-            if (data7.image !== void 0) {
-              let data11 = data7.image;
-              if (typeof data11 === "string") {
-                if (func1(data11) > 1024) {
-                  const err22 = { instancePath: instancePath + "/deploy/image", schemaPath: "#/properties/deploy/properties/image/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema32.properties.deploy.properties.image, data: data11 };
-                  if (vErrors === null) {
-                    vErrors = [err22];
-                  } else {
-                    vErrors.push(err22);
-                  }
-                  errors++;
+            if (data7.protocolVersion !== void 0) {
+              let data11 = data7.protocolVersion;
+              if (!(data11 === "v1" || data11 === "v2" || data11 === "grpc-v1" || data11 === "grpc-v2")) {
+                const err22 = { instancePath: instancePath + "/deploy/protocolVersion", schemaPath: "#/properties/deploy/properties/protocolVersion/enum", keyword: "enum", params: { allowedValues: schema32.properties.deploy.properties.protocolVersion.enum }, message: "must be equal to one of the allowed values", schema: schema32.properties.deploy.properties.protocolVersion.enum, parentSchema: schema32.properties.deploy.properties.protocolVersion, data: data11 };
+                if (vErrors === null) {
+                  vErrors = [err22];
+                } else {
+                  vErrors.push(err22);
                 }
-                if (func1(data11) < 1) {
-                  const err23 = { instancePath: instancePath + "/deploy/image", schemaPath: "#/properties/deploy/properties/image/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema32.properties.deploy.properties.image, data: data11 };
+                errors++;
+              }
+            }
+            if (data7.serviceAccountName !== void 0) {
+              let data12 = data7.serviceAccountName;
+              if (typeof data12 === "string") {
+                if (!pattern7.test(data12)) {
+                  const err23 = { instancePath: instancePath + "/deploy/serviceAccountName", schemaPath: "#/properties/deploy/properties/serviceAccountName/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", parentSchema: schema32.properties.deploy.properties.serviceAccountName, data: data12 };
                   if (vErrors === null) {
                     vErrors = [err23];
                   } else {
@@ -31654,39 +31658,39 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-                if (!pattern21.test(data11)) {
-                  const err24 = { instancePath: instancePath + "/deploy/image", schemaPath: "#/properties/deploy/properties/image/pattern", keyword: "pattern", params: { pattern: "^[^\\s]+$" }, message: 'must match pattern "^[^\\s]+$"', schema: "^[^\\s]+$", parentSchema: schema32.properties.deploy.properties.image, data: data11 };
-                  if (vErrors === null) {
-                    vErrors = [err24];
-                  } else {
-                    vErrors.push(err24);
-                  }
-                  errors++;
-                }
               } else {
-                const err25 = { instancePath: instancePath + "/deploy/image", schemaPath: "#/properties/deploy/properties/image/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema32.properties.deploy.properties.image.type, parentSchema: schema32.properties.deploy.properties.image, data: data11 };
+                const err24 = { instancePath: instancePath + "/deploy/serviceAccountName", schemaPath: "#/properties/deploy/properties/serviceAccountName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema32.properties.deploy.properties.serviceAccountName.type, parentSchema: schema32.properties.deploy.properties.serviceAccountName, data: data12 };
                 if (vErrors === null) {
-                  vErrors = [err25];
+                  vErrors = [err24];
                 } else {
-                  vErrors.push(err25);
+                  vErrors.push(err24);
                 }
                 errors++;
               }
             }
-            if (data7.port !== void 0) {
-              let data12 = data7.port;
-              if (!(typeof data12 == "number" && (!(data12 % 1) && !isNaN(data12)) && isFinite(data12))) {
-                const err26 = { instancePath: instancePath + "/deploy/port", schemaPath: "#/properties/deploy/properties/port/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema32.properties.deploy.properties.port.type, parentSchema: schema32.properties.deploy.properties.port, data: data12 };
-                if (vErrors === null) {
-                  vErrors = [err26];
-                } else {
-                  vErrors.push(err26);
+            if (data7.image !== void 0) {
+              let data13 = data7.image;
+              if (typeof data13 === "string") {
+                if (func1(data13) > 1024) {
+                  const err25 = { instancePath: instancePath + "/deploy/image", schemaPath: "#/properties/deploy/properties/image/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema32.properties.deploy.properties.image, data: data13 };
+                  if (vErrors === null) {
+                    vErrors = [err25];
+                  } else {
+                    vErrors.push(err25);
+                  }
+                  errors++;
                 }
-                errors++;
-              }
-              if (typeof data12 == "number" && isFinite(data12)) {
-                if (data12 > 65535 || isNaN(data12)) {
-                  const err27 = { instancePath: instancePath + "/deploy/port", schemaPath: "#/properties/deploy/properties/port/maximum", keyword: "maximum", params: { comparison: "<=", limit: 65535 }, message: "must be <= 65535", schema: 65535, parentSchema: schema32.properties.deploy.properties.port, data: data12 };
+                if (func1(data13) < 1) {
+                  const err26 = { instancePath: instancePath + "/deploy/image", schemaPath: "#/properties/deploy/properties/image/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema32.properties.deploy.properties.image, data: data13 };
+                  if (vErrors === null) {
+                    vErrors = [err26];
+                  } else {
+                    vErrors.push(err26);
+                  }
+                  errors++;
+                }
+                if (!pattern22.test(data13)) {
+                  const err27 = { instancePath: instancePath + "/deploy/image", schemaPath: "#/properties/deploy/properties/image/pattern", keyword: "pattern", params: { pattern: "^[^\\s]+$" }, message: 'must match pattern "^[^\\s]+$"', schema: "^[^\\s]+$", parentSchema: schema32.properties.deploy.properties.image, data: data13 };
                   if (vErrors === null) {
                     vErrors = [err27];
                   } else {
@@ -31694,21 +31698,20 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-                if (data12 < 1 || isNaN(data12)) {
-                  const err28 = { instancePath: instancePath + "/deploy/port", schemaPath: "#/properties/deploy/properties/port/minimum", keyword: "minimum", params: { comparison: ">=", limit: 1 }, message: "must be >= 1", schema: 1, parentSchema: schema32.properties.deploy.properties.port, data: data12 };
-                  if (vErrors === null) {
-                    vErrors = [err28];
-                  } else {
-                    vErrors.push(err28);
-                  }
-                  errors++;
+              } else {
+                const err28 = { instancePath: instancePath + "/deploy/image", schemaPath: "#/properties/deploy/properties/image/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema32.properties.deploy.properties.image.type, parentSchema: schema32.properties.deploy.properties.image, data: data13 };
+                if (vErrors === null) {
+                  vErrors = [err28];
+                } else {
+                  vErrors.push(err28);
                 }
+                errors++;
               }
             }
-            if (data7.replicas !== void 0) {
-              let data13 = data7.replicas;
-              if (!(typeof data13 == "number" && (!(data13 % 1) && !isNaN(data13)) && isFinite(data13))) {
-                const err29 = { instancePath: instancePath + "/deploy/replicas", schemaPath: "#/properties/deploy/properties/replicas/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema32.properties.deploy.properties.replicas.type, parentSchema: schema32.properties.deploy.properties.replicas, data: data13 };
+            if (data7.port !== void 0) {
+              let data14 = data7.port;
+              if (!(typeof data14 == "number" && (!(data14 % 1) && !isNaN(data14)) && isFinite(data14))) {
+                const err29 = { instancePath: instancePath + "/deploy/port", schemaPath: "#/properties/deploy/properties/port/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema32.properties.deploy.properties.port.type, parentSchema: schema32.properties.deploy.properties.port, data: data14 };
                 if (vErrors === null) {
                   vErrors = [err29];
                 } else {
@@ -31716,9 +31719,9 @@ var require_validators = __commonJS({
                 }
                 errors++;
               }
-              if (typeof data13 == "number" && isFinite(data13)) {
-                if (data13 > 1e3 || isNaN(data13)) {
-                  const err30 = { instancePath: instancePath + "/deploy/replicas", schemaPath: "#/properties/deploy/properties/replicas/maximum", keyword: "maximum", params: { comparison: "<=", limit: 1e3 }, message: "must be <= 1000", schema: 1e3, parentSchema: schema32.properties.deploy.properties.replicas, data: data13 };
+              if (typeof data14 == "number" && isFinite(data14)) {
+                if (data14 > 65535 || isNaN(data14)) {
+                  const err30 = { instancePath: instancePath + "/deploy/port", schemaPath: "#/properties/deploy/properties/port/maximum", keyword: "maximum", params: { comparison: "<=", limit: 65535 }, message: "must be <= 65535", schema: 65535, parentSchema: schema32.properties.deploy.properties.port, data: data14 };
                   if (vErrors === null) {
                     vErrors = [err30];
                   } else {
@@ -31726,8 +31729,8 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-                if (data13 < 0 || isNaN(data13)) {
-                  const err31 = { instancePath: instancePath + "/deploy/replicas", schemaPath: "#/properties/deploy/properties/replicas/minimum", keyword: "minimum", params: { comparison: ">=", limit: 0 }, message: "must be >= 0", schema: 0, parentSchema: schema32.properties.deploy.properties.replicas, data: data13 };
+                if (data14 < 1 || isNaN(data14)) {
+                  const err31 = { instancePath: instancePath + "/deploy/port", schemaPath: "#/properties/deploy/properties/port/minimum", keyword: "minimum", params: { comparison: ">=", limit: 1 }, message: "must be >= 1", schema: 1, parentSchema: schema32.properties.deploy.properties.port, data: data14 };
                   if (vErrors === null) {
                     vErrors = [err31];
                   } else {
@@ -31737,114 +31740,110 @@ var require_validators = __commonJS({
                 }
               }
             }
-            if (data7.resources !== void 0) {
-              let data14 = data7.resources;
-              if (data14 && typeof data14 == "object" && !Array.isArray(data14)) {
-                for (const key2 in data14) {
-                  if (!(key2 === "requests" || key2 === "limits")) {
-                    const err32 = { instancePath: instancePath + "/deploy/resources", schemaPath: "#/properties/deploy/properties/resources/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key2 }, message: "must NOT have additional properties", schema: false, parentSchema: schema32.properties.deploy.properties.resources, data: data14 };
-                    if (vErrors === null) {
-                      vErrors = [err32];
-                    } else {
-                      vErrors.push(err32);
-                    }
-                    errors++;
-                  }
+            if (data7.replicas !== void 0) {
+              let data15 = data7.replicas;
+              if (!(typeof data15 == "number" && (!(data15 % 1) && !isNaN(data15)) && isFinite(data15))) {
+                const err32 = { instancePath: instancePath + "/deploy/replicas", schemaPath: "#/properties/deploy/properties/replicas/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema32.properties.deploy.properties.replicas.type, parentSchema: schema32.properties.deploy.properties.replicas, data: data15 };
+                if (vErrors === null) {
+                  vErrors = [err32];
+                } else {
+                  vErrors.push(err32);
                 }
-                if (data14.requests !== void 0) {
-                  let data15 = data14.requests;
-                  if (data15 && typeof data15 == "object" && !Array.isArray(data15)) {
-                    if (Object.keys(data15).length > 32) {
-                      const err33 = { instancePath: instancePath + "/deploy/resources/requests", schemaPath: "#/$defs/quantities/maxProperties", keyword: "maxProperties", params: { limit: 32 }, message: "must NOT have more than 32 properties", schema: 32, parentSchema: schema33, data: data15 };
-                      if (vErrors === null) {
-                        vErrors = [err33];
-                      } else {
-                        vErrors.push(err33);
-                      }
-                      errors++;
-                    }
-                    for (const key3 in data15) {
-                      const _errs34 = errors;
-                      if (typeof key3 === "string") {
-                        if (!pattern22.test(key3)) {
-                          const err34 = { instancePath: instancePath + "/deploy/resources/requests", schemaPath: "#/$defs/quantities/propertyNames/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$", parentSchema: schema33.propertyNames, data: key3, propertyName: key3 };
-                          if (vErrors === null) {
-                            vErrors = [err34];
-                          } else {
-                            vErrors.push(err34);
-                          }
-                          errors++;
-                        }
-                      } else {
-                        const err35 = { instancePath: instancePath + "/deploy/resources/requests", schemaPath: "#/$defs/quantities/propertyNames/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema33.propertyNames.type, parentSchema: schema33.propertyNames, data: key3, propertyName: key3 };
-                        if (vErrors === null) {
-                          vErrors = [err35];
-                        } else {
-                          vErrors.push(err35);
-                        }
-                        errors++;
-                      }
-                      var valid7 = _errs34 === errors;
-                      if (!valid7) {
-                        const err36 = { instancePath: instancePath + "/deploy/resources/requests", schemaPath: "#/$defs/quantities/propertyNames", keyword: "propertyNames", params: { propertyName: key3 }, message: "property name must be valid", schema: schema33.propertyNames, parentSchema: schema33, data: data15 };
-                        if (vErrors === null) {
-                          vErrors = [err36];
-                        } else {
-                          vErrors.push(err36);
-                        }
-                        errors++;
-                      }
-                    }
-                    for (const key4 in data15) {
-                      let data16 = data15[key4];
-                      if (typeof data16 !== "string" && !(typeof data16 == "number" && isFinite(data16))) {
-                        const err37 = { instancePath: instancePath + "/deploy/resources/requests/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/$defs/quantities/additionalProperties/type", keyword: "type", params: { type: schema33.additionalProperties.type }, message: "must be string,number", schema: schema33.additionalProperties.type, parentSchema: schema33.additionalProperties, data: data16 };
-                        if (vErrors === null) {
-                          vErrors = [err37];
-                        } else {
-                          vErrors.push(err37);
-                        }
-                        errors++;
-                      }
-                      if (typeof data16 === "string") {
-                        if (!pattern23.test(data16)) {
-                          const err38 = { instancePath: instancePath + "/deploy/resources/requests/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/$defs/quantities/additionalProperties/pattern", keyword: "pattern", params: { pattern: "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$" }, message: 'must match pattern "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$"', schema: "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$", parentSchema: schema33.additionalProperties, data: data16 };
-                          if (vErrors === null) {
-                            vErrors = [err38];
-                          } else {
-                            vErrors.push(err38);
-                          }
-                          errors++;
-                        }
-                      }
-                    }
+                errors++;
+              }
+              if (typeof data15 == "number" && isFinite(data15)) {
+                if (data15 > 1e3 || isNaN(data15)) {
+                  const err33 = { instancePath: instancePath + "/deploy/replicas", schemaPath: "#/properties/deploy/properties/replicas/maximum", keyword: "maximum", params: { comparison: "<=", limit: 1e3 }, message: "must be <= 1000", schema: 1e3, parentSchema: schema32.properties.deploy.properties.replicas, data: data15 };
+                  if (vErrors === null) {
+                    vErrors = [err33];
                   } else {
-                    const err39 = { instancePath: instancePath + "/deploy/resources/requests", schemaPath: "#/$defs/quantities/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema33.type, parentSchema: schema33, data: data15 };
+                    vErrors.push(err33);
+                  }
+                  errors++;
+                }
+                if (data15 < 0 || isNaN(data15)) {
+                  const err34 = { instancePath: instancePath + "/deploy/replicas", schemaPath: "#/properties/deploy/properties/replicas/minimum", keyword: "minimum", params: { comparison: ">=", limit: 0 }, message: "must be >= 0", schema: 0, parentSchema: schema32.properties.deploy.properties.replicas, data: data15 };
+                  if (vErrors === null) {
+                    vErrors = [err34];
+                  } else {
+                    vErrors.push(err34);
+                  }
+                  errors++;
+                }
+              }
+            }
+            if (data7.resources !== void 0) {
+              let data16 = data7.resources;
+              if (data16 && typeof data16 == "object" && !Array.isArray(data16)) {
+                for (const key2 in data16) {
+                  if (!(key2 === "requests" || key2 === "limits")) {
+                    const err35 = { instancePath: instancePath + "/deploy/resources", schemaPath: "#/properties/deploy/properties/resources/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key2 }, message: "must NOT have additional properties", schema: false, parentSchema: schema32.properties.deploy.properties.resources, data: data16 };
                     if (vErrors === null) {
-                      vErrors = [err39];
+                      vErrors = [err35];
                     } else {
-                      vErrors.push(err39);
+                      vErrors.push(err35);
                     }
                     errors++;
                   }
                 }
-                if (data14.limits !== void 0) {
-                  let data17 = data14.limits;
+                if (data16.requests !== void 0) {
+                  let data17 = data16.requests;
                   if (data17 && typeof data17 == "object" && !Array.isArray(data17)) {
                     if (Object.keys(data17).length > 32) {
-                      const err40 = { instancePath: instancePath + "/deploy/resources/limits", schemaPath: "#/$defs/quantities/maxProperties", keyword: "maxProperties", params: { limit: 32 }, message: "must NOT have more than 32 properties", schema: 32, parentSchema: schema33, data: data17 };
+                      const err36 = { instancePath: instancePath + "/deploy/resources/requests", schemaPath: "#/$defs/quantities/maxProperties", keyword: "maxProperties", params: { limit: 32 }, message: "must NOT have more than 32 properties", schema: 32, parentSchema: schema33, data: data17 };
                       if (vErrors === null) {
-                        vErrors = [err40];
+                        vErrors = [err36];
                       } else {
-                        vErrors.push(err40);
+                        vErrors.push(err36);
                       }
                       errors++;
                     }
-                    for (const key5 in data17) {
-                      const _errs42 = errors;
-                      if (typeof key5 === "string") {
-                        if (!pattern22.test(key5)) {
-                          const err41 = { instancePath: instancePath + "/deploy/resources/limits", schemaPath: "#/$defs/quantities/propertyNames/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$", parentSchema: schema33.propertyNames, data: key5, propertyName: key5 };
+                    for (const key3 in data17) {
+                      const _errs37 = errors;
+                      if (typeof key3 === "string") {
+                        if (!pattern23.test(key3)) {
+                          const err37 = { instancePath: instancePath + "/deploy/resources/requests", schemaPath: "#/$defs/quantities/propertyNames/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$", parentSchema: schema33.propertyNames, data: key3, propertyName: key3 };
+                          if (vErrors === null) {
+                            vErrors = [err37];
+                          } else {
+                            vErrors.push(err37);
+                          }
+                          errors++;
+                        }
+                      } else {
+                        const err38 = { instancePath: instancePath + "/deploy/resources/requests", schemaPath: "#/$defs/quantities/propertyNames/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema33.propertyNames.type, parentSchema: schema33.propertyNames, data: key3, propertyName: key3 };
+                        if (vErrors === null) {
+                          vErrors = [err38];
+                        } else {
+                          vErrors.push(err38);
+                        }
+                        errors++;
+                      }
+                      var valid7 = _errs37 === errors;
+                      if (!valid7) {
+                        const err39 = { instancePath: instancePath + "/deploy/resources/requests", schemaPath: "#/$defs/quantities/propertyNames", keyword: "propertyNames", params: { propertyName: key3 }, message: "property name must be valid", schema: schema33.propertyNames, parentSchema: schema33, data: data17 };
+                        if (vErrors === null) {
+                          vErrors = [err39];
+                        } else {
+                          vErrors.push(err39);
+                        }
+                        errors++;
+                      }
+                    }
+                    for (const key4 in data17) {
+                      let data18 = data17[key4];
+                      if (typeof data18 !== "string" && !(typeof data18 == "number" && isFinite(data18))) {
+                        const err40 = { instancePath: instancePath + "/deploy/resources/requests/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/$defs/quantities/additionalProperties/type", keyword: "type", params: { type: schema33.additionalProperties.type }, message: "must be string,number", schema: schema33.additionalProperties.type, parentSchema: schema33.additionalProperties, data: data18 };
+                        if (vErrors === null) {
+                          vErrors = [err40];
+                        } else {
+                          vErrors.push(err40);
+                        }
+                        errors++;
+                      }
+                      if (typeof data18 === "string") {
+                        if (!pattern24.test(data18)) {
+                          const err41 = { instancePath: instancePath + "/deploy/resources/requests/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/$defs/quantities/additionalProperties/pattern", keyword: "pattern", params: { pattern: "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$" }, message: 'must match pattern "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$"', schema: "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$", parentSchema: schema33.additionalProperties, data: data18 };
                           if (vErrors === null) {
                             vErrors = [err41];
                           } else {
@@ -31852,85 +31851,121 @@ var require_validators = __commonJS({
                           }
                           errors++;
                         }
+                      }
+                    }
+                  } else {
+                    const err42 = { instancePath: instancePath + "/deploy/resources/requests", schemaPath: "#/$defs/quantities/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema33.type, parentSchema: schema33, data: data17 };
+                    if (vErrors === null) {
+                      vErrors = [err42];
+                    } else {
+                      vErrors.push(err42);
+                    }
+                    errors++;
+                  }
+                }
+                if (data16.limits !== void 0) {
+                  let data19 = data16.limits;
+                  if (data19 && typeof data19 == "object" && !Array.isArray(data19)) {
+                    if (Object.keys(data19).length > 32) {
+                      const err43 = { instancePath: instancePath + "/deploy/resources/limits", schemaPath: "#/$defs/quantities/maxProperties", keyword: "maxProperties", params: { limit: 32 }, message: "must NOT have more than 32 properties", schema: 32, parentSchema: schema33, data: data19 };
+                      if (vErrors === null) {
+                        vErrors = [err43];
                       } else {
-                        const err42 = { instancePath: instancePath + "/deploy/resources/limits", schemaPath: "#/$defs/quantities/propertyNames/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema33.propertyNames.type, parentSchema: schema33.propertyNames, data: key5, propertyName: key5 };
+                        vErrors.push(err43);
+                      }
+                      errors++;
+                    }
+                    for (const key5 in data19) {
+                      const _errs45 = errors;
+                      if (typeof key5 === "string") {
+                        if (!pattern23.test(key5)) {
+                          const err44 = { instancePath: instancePath + "/deploy/resources/limits", schemaPath: "#/$defs/quantities/propertyNames/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$", parentSchema: schema33.propertyNames, data: key5, propertyName: key5 };
+                          if (vErrors === null) {
+                            vErrors = [err44];
+                          } else {
+                            vErrors.push(err44);
+                          }
+                          errors++;
+                        }
+                      } else {
+                        const err45 = { instancePath: instancePath + "/deploy/resources/limits", schemaPath: "#/$defs/quantities/propertyNames/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema33.propertyNames.type, parentSchema: schema33.propertyNames, data: key5, propertyName: key5 };
                         if (vErrors === null) {
-                          vErrors = [err42];
+                          vErrors = [err45];
                         } else {
-                          vErrors.push(err42);
+                          vErrors.push(err45);
                         }
                         errors++;
                       }
-                      var valid10 = _errs42 === errors;
+                      var valid10 = _errs45 === errors;
                       if (!valid10) {
-                        const err43 = { instancePath: instancePath + "/deploy/resources/limits", schemaPath: "#/$defs/quantities/propertyNames", keyword: "propertyNames", params: { propertyName: key5 }, message: "property name must be valid", schema: schema33.propertyNames, parentSchema: schema33, data: data17 };
+                        const err46 = { instancePath: instancePath + "/deploy/resources/limits", schemaPath: "#/$defs/quantities/propertyNames", keyword: "propertyNames", params: { propertyName: key5 }, message: "property name must be valid", schema: schema33.propertyNames, parentSchema: schema33, data: data19 };
                         if (vErrors === null) {
-                          vErrors = [err43];
+                          vErrors = [err46];
                         } else {
-                          vErrors.push(err43);
+                          vErrors.push(err46);
                         }
                         errors++;
                       }
                     }
-                    for (const key6 in data17) {
-                      let data18 = data17[key6];
-                      if (typeof data18 !== "string" && !(typeof data18 == "number" && isFinite(data18))) {
-                        const err44 = { instancePath: instancePath + "/deploy/resources/limits/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/$defs/quantities/additionalProperties/type", keyword: "type", params: { type: schema33.additionalProperties.type }, message: "must be string,number", schema: schema33.additionalProperties.type, parentSchema: schema33.additionalProperties, data: data18 };
+                    for (const key6 in data19) {
+                      let data20 = data19[key6];
+                      if (typeof data20 !== "string" && !(typeof data20 == "number" && isFinite(data20))) {
+                        const err47 = { instancePath: instancePath + "/deploy/resources/limits/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/$defs/quantities/additionalProperties/type", keyword: "type", params: { type: schema33.additionalProperties.type }, message: "must be string,number", schema: schema33.additionalProperties.type, parentSchema: schema33.additionalProperties, data: data20 };
                         if (vErrors === null) {
-                          vErrors = [err44];
+                          vErrors = [err47];
                         } else {
-                          vErrors.push(err44);
+                          vErrors.push(err47);
                         }
                         errors++;
                       }
-                      if (typeof data18 === "string") {
-                        if (!pattern23.test(data18)) {
-                          const err45 = { instancePath: instancePath + "/deploy/resources/limits/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/$defs/quantities/additionalProperties/pattern", keyword: "pattern", params: { pattern: "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$" }, message: 'must match pattern "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$"', schema: "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$", parentSchema: schema33.additionalProperties, data: data18 };
+                      if (typeof data20 === "string") {
+                        if (!pattern24.test(data20)) {
+                          const err48 = { instancePath: instancePath + "/deploy/resources/limits/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/$defs/quantities/additionalProperties/pattern", keyword: "pattern", params: { pattern: "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$" }, message: 'must match pattern "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$"', schema: "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$", parentSchema: schema33.additionalProperties, data: data20 };
                           if (vErrors === null) {
-                            vErrors = [err45];
+                            vErrors = [err48];
                           } else {
-                            vErrors.push(err45);
+                            vErrors.push(err48);
                           }
                           errors++;
                         }
                       }
                     }
                   } else {
-                    const err46 = { instancePath: instancePath + "/deploy/resources/limits", schemaPath: "#/$defs/quantities/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema33.type, parentSchema: schema33, data: data17 };
+                    const err49 = { instancePath: instancePath + "/deploy/resources/limits", schemaPath: "#/$defs/quantities/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema33.type, parentSchema: schema33, data: data19 };
                     if (vErrors === null) {
-                      vErrors = [err46];
+                      vErrors = [err49];
                     } else {
-                      vErrors.push(err46);
+                      vErrors.push(err49);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err47 = { instancePath: instancePath + "/deploy/resources", schemaPath: "#/properties/deploy/properties/resources/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema32.properties.deploy.properties.resources.type, parentSchema: schema32.properties.deploy.properties.resources, data: data14 };
+                const err50 = { instancePath: instancePath + "/deploy/resources", schemaPath: "#/properties/deploy/properties/resources/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema32.properties.deploy.properties.resources.type, parentSchema: schema32.properties.deploy.properties.resources, data: data16 };
                 if (vErrors === null) {
-                  vErrors = [err47];
+                  vErrors = [err50];
                 } else {
-                  vErrors.push(err47);
+                  vErrors.push(err50);
                 }
                 errors++;
               }
             }
           } else {
-            const err48 = { instancePath: instancePath + "/deploy", schemaPath: "#/properties/deploy/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema32.properties.deploy.type, parentSchema: schema32.properties.deploy, data: data7 };
+            const err51 = { instancePath: instancePath + "/deploy", schemaPath: "#/properties/deploy/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema32.properties.deploy.type, parentSchema: schema32.properties.deploy, data: data7 };
             if (vErrors === null) {
-              vErrors = [err48];
+              vErrors = [err51];
             } else {
-              vErrors.push(err48);
+              vErrors.push(err51);
             }
             errors++;
           }
         }
       } else {
-        const err49 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema32.type, parentSchema: schema32, data };
+        const err52 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema32.type, parentSchema: schema32, data };
         if (vErrors === null) {
-          vErrors = [err49];
+          vErrors = [err52];
         } else {
-          vErrors.push(err49);
+          vErrors.push(err52);
         }
         errors++;
       }
@@ -31947,11 +31982,10 @@ var require_validators = __commonJS({
     var schema42 = { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" };
     var schema44 = { "type": "array", "maxItems": 1e4, "items": { "type": "object", "additionalProperties": false, "required": ["name", "type"], "properties": { "name": { "description": "Column or tensor name.", "type": "string", "minLength": 1, "maxLength": 256 }, "type": { "description": "Element type, e.g. double, long, string, float32.", "type": "string", "minLength": 1, "maxLength": 64 }, "shape": { "description": "Dimensions; -1 marks a variable one (e.g. the batch).", "type": "array", "maxItems": 32, "items": { "type": "integer", "minimum": -1 } } } } };
     var schema47 = { "type": "string", "pattern": "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" };
-    var func11 = Object.prototype.hasOwnProperty;
-    var pattern27 = new RegExp("^[0-9a-f]{64}$", "u");
-    var pattern29 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", "u");
-    var pattern31 = new RegExp("^[0-9a-f]{40}$", "u");
-    var pattern33 = new RegExp("^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", "u");
+    var pattern28 = new RegExp("^[0-9a-f]{64}$", "u");
+    var pattern30 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", "u");
+    var pattern32 = new RegExp("^[0-9a-f]{40}$", "u");
+    var pattern34 = new RegExp("^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", "u");
     var formats4 = require_formats().fullFormats["date-time"];
     function validate22(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
       ;
@@ -32038,7 +32072,7 @@ var require_validators = __commonJS({
           errors++;
         }
         for (const key0 in data) {
-          if (!func11.call(schema35.properties, key0)) {
+          if (!func9.call(schema35.properties, key0)) {
             const err8 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35, data };
             if (vErrors === null) {
               vErrors = [err8];
@@ -32297,7 +32331,7 @@ var require_validators = __commonJS({
             if (data8.sha256 !== void 0) {
               let data10 = data8.sha256;
               if (typeof data10 === "string") {
-                if (!pattern27.test(data10)) {
+                if (!pattern28.test(data10)) {
                   const err32 = { instancePath: instancePath + "/artifact/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data10 };
                   if (vErrors === null) {
                     vErrors = [err32];
@@ -32445,7 +32479,7 @@ var require_validators = __commonJS({
                     if (data13.sha256 !== void 0) {
                       let data15 = data13.sha256;
                       if (typeof data15 === "string") {
-                        if (!pattern27.test(data15)) {
+                        if (!pattern28.test(data15)) {
                           const err46 = { instancePath: instancePath + "/artifact/files/" + i0 + "/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data15 };
                           if (vErrors === null) {
                             vErrors = [err46];
@@ -32648,7 +32682,7 @@ var require_validators = __commonJS({
             for (const key4 in data21) {
               const _errs51 = errors;
               if (typeof key4 === "string") {
-                if (!pattern29.test(key4)) {
+                if (!pattern30.test(key4)) {
                   const err65 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", parentSchema: schema42, data: key4, propertyName: key4 };
                   if (vErrors === null) {
                     vErrors = [err65];
@@ -32714,7 +32748,7 @@ var require_validators = __commonJS({
             for (const key6 in data23) {
               const _errs59 = errors;
               if (typeof key6 === "string") {
-                if (!pattern29.test(key6)) {
+                if (!pattern30.test(key6)) {
                   const err71 = { instancePath: instancePath + "/parameters", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", parentSchema: schema42, data: key6, propertyName: key6 };
                   if (vErrors === null) {
                     vErrors = [err71];
@@ -33197,7 +33231,7 @@ var require_validators = __commonJS({
                 if (data39.commit !== void 0) {
                   let data41 = data39.commit;
                   if (typeof data41 === "string") {
-                    if (!pattern31.test(data41)) {
+                    if (!pattern32.test(data41)) {
                       const err115 = { instancePath: instancePath + "/lineage/code/commit", schemaPath: "#/properties/lineage/properties/code/properties/commit/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{40}$" }, message: 'must match pattern "^[0-9a-f]{40}$"', schema: "^[0-9a-f]{40}$", parentSchema: schema35.properties.lineage.properties.code.properties.commit, data: data41 };
                       if (vErrors === null) {
                         vErrors = [err115];
@@ -33370,7 +33404,7 @@ var require_validators = __commonJS({
                     if (data45.sha256 !== void 0) {
                       let data48 = data45.sha256;
                       if (typeof data48 === "string") {
-                        if (!pattern27.test(data48)) {
+                        if (!pattern28.test(data48)) {
                           const err131 = { instancePath: instancePath + "/lineage/data/" + i5 + "/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data48 };
                           if (vErrors === null) {
                             vErrors = [err131];
@@ -33699,7 +33733,7 @@ var require_validators = __commonJS({
             for (const key16 in data58) {
               const _errs144 = errors;
               if (typeof key16 === "string") {
-                if (!pattern33.test(key16)) {
+                if (!pattern34.test(key16)) {
                   const err162 = { instancePath: instancePath + "/annotations", schemaPath: "#/$defs/annotationKey/pattern", keyword: "pattern", params: { pattern: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" }, message: 'must match pattern "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$"', schema: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", parentSchema: schema47, data: key16, propertyName: key16 };
                   if (vErrors === null) {
                     vErrors = [err162];
@@ -33775,18 +33809,18 @@ var require_validators = __commonJS({
     validate22.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
     exports.PromotionPolicy = validate23;
     var schema48 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/promotion-policy.schema.json", "title": "PromotionPolicy", "description": "Who may change what: policies/promotion.yaml (SPEC \xA73).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "rules"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always PromotionPolicy.", "const": "PromotionPolicy" }, "scan": { "description": "Settings of the artifact scans that rules ask for (SPEC v2 \xA78).", "type": "object", "additionalProperties": false, "properties": { "allowGlobals": { "description": "Pickle globals allowed besides the built-in safe list (numpy, scikit-learn, torch tensors): module.name exactly, or module.* for any plain name in a module and its submodules.", "type": "array", "maxItems": 1e3, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" } } } }, "rules": { "description": "The rules. Every change in a pull request must be covered by a rule, and every rule that matches a change applies; anything uncovered fails. The gate reads them from the base branch, never from the pull request.", "$ref": "#/$defs/rules" }, "models": { "description": "Per-model additions, by model name.", "type": "object", "maxProperties": 1e4, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "additionalProperties": { "description": "Rules added for one model.", "type": "object", "additionalProperties": false, "required": ["rules"], "properties": { "rules": { "description": "Stage and annotation rules for this model's versions, applied together with the global ones (paths rules only count at the top level).", "$ref": "#/$defs/rules" } } } } }, "$defs": { "stage": { "enum": ["None", "Staging", "Production", "Archived"] }, "rules": { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } }, "rule": { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } }, "fieldName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" } } };
-    var pattern34 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", "u");
+    var pattern35 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", "u");
     var schema49 = { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } };
     var schema50 = { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } };
     var schema51 = { "enum": ["None", "Staging", "Production", "Archived"] };
     var schema54 = { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" };
     var func0 = require_equal().default;
-    var pattern35 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", "u");
-    var pattern36 = new RegExp("^[^/\\s][^\\s]*$", "u");
-    var pattern37 = new RegExp("^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", "u");
-    var pattern39 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", "u");
-    var pattern40 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]{0,127}$", "u");
-    var pattern42 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", "u");
+    var pattern36 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", "u");
+    var pattern37 = new RegExp("^[^/\\s][^\\s]*$", "u");
+    var pattern38 = new RegExp("^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", "u");
+    var pattern40 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", "u");
+    var pattern41 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]{0,127}$", "u");
+    var pattern43 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", "u");
     function validate25(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
       let vErrors = null;
       let errors = 0;
@@ -33799,7 +33833,7 @@ var require_validators = __commonJS({
       }
       if (data && typeof data == "object" && !Array.isArray(data)) {
         for (const key0 in data) {
-          if (!func11.call(schema50.properties, key0)) {
+          if (!func9.call(schema50.properties, key0)) {
             const err0 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema50, data };
             if (vErrors === null) {
               vErrors = [err0];
@@ -33812,7 +33846,7 @@ var require_validators = __commonJS({
         if (data.name !== void 0) {
           let data0 = data.name;
           if (typeof data0 === "string") {
-            if (!pattern35.test(data0)) {
+            if (!pattern36.test(data0)) {
               const err1 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema50.properties.name, data: data0 };
               if (vErrors === null) {
                 vErrors = [err1];
@@ -33939,7 +33973,7 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-                if (!pattern36.test(data5)) {
+                if (!pattern37.test(data5)) {
                   const err12 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/pattern", keyword: "pattern", params: { pattern: "^[^/\\s][^\\s]*$" }, message: 'must match pattern "^[^/\\s][^\\s]*$"', schema: "^[^/\\s][^\\s]*$", parentSchema: schema50.properties.paths.items, data: data5 };
                   if (vErrors === null) {
                     vErrors = [err12];
@@ -33993,7 +34027,7 @@ var require_validators = __commonJS({
             for (let i32 = 0; i32 < len2; i32++) {
               let data7 = data6[i32];
               if (typeof data7 === "string") {
-                if (!pattern37.test(data7)) {
+                if (!pattern38.test(data7)) {
                   const err17 = { instancePath: instancePath + "/annotations/" + i32, schemaPath: "#/properties/annotations/items/pattern", keyword: "pattern", params: { pattern: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" }, message: 'must match pattern "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$"', schema: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", parentSchema: schema50.properties.annotations.items, data: data7 };
                   if (vErrors === null) {
                     vErrors = [err17];
@@ -34154,7 +34188,7 @@ var require_validators = __commonJS({
                     for (let i5 = 0; i5 < len4; i5++) {
                       let data16 = data15[i5];
                       if (typeof data16 === "string") {
-                        if (!pattern35.test(data16)) {
+                        if (!pattern36.test(data16)) {
                           const err31 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema50.properties.approvals.items.properties.teams.items, data: data16 };
                           if (vErrors === null) {
                             vErrors = [err31];
@@ -34222,7 +34256,7 @@ var require_validators = __commonJS({
                     for (let i7 = 0; i7 < len5; i7++) {
                       let data18 = data17[i7];
                       if (typeof data18 === "string") {
-                        if (!pattern39.test(data18)) {
+                        if (!pattern40.test(data18)) {
                           const err36 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" }, message: 'must match pattern "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$"', schema: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", parentSchema: schema50.properties.approvals.items.properties.users.items, data: data18 };
                           if (vErrors === null) {
                             vErrors = [err36];
@@ -34309,7 +34343,7 @@ var require_validators = __commonJS({
             for (const key2 in data19) {
               const _errs43 = errors;
               if (typeof key2 === "string") {
-                if (!pattern40.test(key2)) {
+                if (!pattern41.test(key2)) {
                   const err43 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema54, data: key2, propertyName: key2 };
                   if (vErrors === null) {
                     vErrors = [err43];
@@ -34420,7 +34454,7 @@ var require_validators = __commonJS({
             for (const key5 in data23) {
               const _errs56 = errors;
               if (typeof key5 === "string") {
-                if (!pattern40.test(key5)) {
+                if (!pattern41.test(key5)) {
                   const err53 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema54, data: key5, propertyName: key5 };
                   if (vErrors === null) {
                     vErrors = [err53];
@@ -34530,7 +34564,7 @@ var require_validators = __commonJS({
             for (let i9 = 0; i9 < len6; i9++) {
               let data27 = data26[i9];
               if (typeof data27 === "string") {
-                if (!pattern42.test(data27)) {
+                if (!pattern43.test(data27)) {
                   const err63 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$"', schema: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", parentSchema: schema50.properties.requiredFields.items, data: data27 };
                   if (vErrors === null) {
                     vErrors = [err63];
@@ -34740,7 +34774,7 @@ var require_validators = __commonJS({
                 for (let i0 = 0; i0 < len0; i0++) {
                   let data4 = data3[i0];
                   if (typeof data4 === "string") {
-                    if (!pattern34.test(data4)) {
+                    if (!pattern35.test(data4)) {
                       const err8 = { instancePath: instancePath + "/scan/allowGlobals/" + i0, schemaPath: "#/properties/scan/properties/allowGlobals/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$"', schema: "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", parentSchema: schema48.properties.scan.properties.allowGlobals.items, data: data4 };
                       if (vErrors === null) {
                         vErrors = [err8];
@@ -35108,6 +35142,8 @@ var init_model_schema = __esm({
             kind: { description: "Serving resource written to deploy/<environment>/<model>.yaml: a KServe InferenceService (default) or a plain Deployment running deploy.image.", enum: ["InferenceService", "Deployment"] },
             modelFormat: { description: "KServe modelFormat.name (e.g. sklearn, onnx, pytorch). Default: derived from the version's format; required when that format is other.", type: "string", pattern: "^[a-z0-9][a-z0-9._-]{0,62}$" },
             runtime: { description: "KServe ServingRuntime to use (InferenceService only). Omitted: KServe picks one for the model format.", type: "string", pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" },
+            protocolVersion: { description: "KServe inference protocol of the predictor (InferenceService only). Default: v2 when the KServe model format is mlflow or onnx (a default KServe installation has runtimes for them only under v2), else KServe's default.", enum: ["v1", "v2", "grpc-v1", "grpc-v2"] },
+            serviceAccountName: { description: "Kubernetes service account the predictor runs as (InferenceService only): the KServe way to give its storage initializer S3 credentials (a Secret annotated with the S3 endpoint, attached to this account).", type: "string", pattern: "^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$" },
             image: { description: "Container image that serves the model (Deployment only; required there). The container receives MODEL_URI and MODEL_SHA256 in its environment.", type: "string", minLength: 1, maxLength: 1024, pattern: "^[^\\s]+$" },
             port: { description: "Container port of the Deployment's server, exposed as the port named http (Deployment only).", type: "integer", minimum: 1, maximum: 65535 },
             replicas: { description: "Replicas: minReplicas of an InferenceService, replicas of a Deployment (default 1).", type: "integer", minimum: 0, maximum: 1e3 },
@@ -37184,6 +37220,7 @@ var init_kustomization = __esm({
 
 // src/deploy/render.ts
 import { posix as posix2 } from "node:path";
+import { fileURLToPath as fileURLToPath2 } from "node:url";
 function environmentsOf(registry) {
   if (!registry.environments) return DEFAULT_ENVIRONMENTS;
   const owner = /* @__PURE__ */ new Map();
@@ -37198,15 +37235,58 @@ function environmentsOf(registry) {
   });
 }
 function kserveModelFormat(deploy, version, model) {
+  const file = `models/${model}/model.yaml`;
   const name = deploy.modelFormat ?? FORMAT_TO_KSERVE[version.format];
   if (!name) {
     throw new ModelgateError(
       "E_DEPLOY_SETTINGS",
-      `models/${model}/model.yaml: deploy.modelFormat is required: version ${version.version} has format ${version.format}, which KServe cannot infer`,
+      `${file}: deploy.modelFormat is required: version ${version.version} has format ${version.format}, which KServe cannot infer`,
       ExitCode2.content
     );
   }
+  const folder = FOLDER_FORMATS[name];
+  if (!folder) return name;
+  const refuse = (what) => new ModelgateError(
+    "E_DEPLOY_FORMAT",
+    `${file}: version ${version.version} cannot be served as KServe model format ${name}${deploy.modelFormat ? " (deploy.modelFormat)" : ` (derived from format ${version.format})`}: its runtime loads ${folder.what}, and the artifact ${what}. Register the model folder, or set deploy.modelFormat (and deploy.runtime) to a runtime that loads this artifact`,
+    ExitCode2.content,
+    { file }
+  );
+  if (!isFolder(version.artifact)) throw refuse("is a single file");
+  const files = version.artifact.files;
+  if (folder.marker && files && !files.some((f5) => f5.path === folder.marker)) throw refuse(`has no ${folder.marker} at its top`);
   return name;
+}
+function protocolVersion(deploy, format2) {
+  return deploy.protocolVersion ?? (V2_FORMATS.has(format2) ? "v2" : void 0);
+}
+function servedUri(artifactUri, storage, model) {
+  if (!artifactUri.startsWith("file://")) return artifactUri;
+  const pvc = storage?.pvc;
+  if (!pvc) {
+    throw new ModelgateError(
+      "E_FILE_STORE_PIN",
+      `modelgate.yaml: models/${model} would be pinned into an InferenceService as ${artifactUri}, but KServe cannot download file:// URIs (its storage initializer reads s3://, gs://, https:// and pvc://). Set storage.pvc: {claim, root} in modelgate.yaml (the PersistentVolumeClaim that mounts the store's folder, and that folder's path), use an s3:// store, or serve it with deploy.kind: Deployment`,
+      ExitCode2.content,
+      { file: "modelgate.yaml" }
+    );
+  }
+  let path;
+  try {
+    path = fileURLToPath2(artifactUri.replace(/\/+$/, ""));
+  } catch {
+    throw new ModelgateError("E_FILE_STORE_PIN", `models/${model}: artifact URI ${artifactUri} is not a file:///path URI`, ExitCode2.content);
+  }
+  const relative2 = posix2.relative(posix2.normalize(pvc.root), path);
+  if (!relative2 || relative2 === ".." || relative2.startsWith("../") || posix2.isAbsolute(relative2)) {
+    throw new ModelgateError(
+      "E_FILE_STORE_PIN",
+      `modelgate.yaml: storage.pvc.root ${JSON.stringify(pvc.root)} does not contain ${path} (models/${model}), so it has no path on claim ${pvc.claim}`,
+      ExitCode2.content,
+      { file: "modelgate.yaml" }
+    );
+  }
+  return `pvc://${pvc.claim}/${relative2}`;
 }
 function resourceKind(deploy) {
   return deploy.kind ?? "InferenceService";
@@ -37239,17 +37319,21 @@ function renderResource(t) {
   const metadata = pinMetadata(t);
   let resource;
   if (resourceKind(t.deploy) === "InferenceService") {
+    const format2 = kserveModelFormat(t.deploy, t.version, t.model.name);
+    const protocol = protocolVersion(t.deploy, format2);
     resource = {
       apiVersion: "serving.kserve.io/v1beta1",
       kind: "InferenceService",
       metadata,
       spec: {
         predictor: {
+          ...t.deploy.serviceAccountName ? { serviceAccountName: t.deploy.serviceAccountName } : {},
           ...t.deploy.replicas !== void 0 ? { minReplicas: t.deploy.replicas } : {},
           model: {
-            modelFormat: { name: kserveModelFormat(t.deploy, t.version, t.model.name) },
+            modelFormat: { name: format2 },
+            ...protocol ? { protocolVersion: protocol } : {},
             ...t.deploy.runtime ? { runtime: t.deploy.runtime } : {},
-            storageUri: t.version.artifact.uri,
+            storageUri: servedUri(t.version.artifact.uri, t.storage, t.model.name),
             ...t.deploy.resources ? { resources: t.deploy.resources } : {}
           }
         }
@@ -37294,9 +37378,13 @@ function pinnedScalars(t, current, file) {
   ];
   if (resourceKind(t.deploy) === "InferenceService") {
     const model = ["spec", "predictor", "model"];
-    edits.push({ path: [...model, "modelFormat", "name"], value: kserveModelFormat(t.deploy, t.version, t.model.name) });
+    const format2 = kserveModelFormat(t.deploy, t.version, t.model.name);
+    const protocol = protocolVersion(t.deploy, format2);
+    if (t.deploy.serviceAccountName) edits.push({ path: ["spec", "predictor", "serviceAccountName"], value: t.deploy.serviceAccountName });
+    edits.push({ path: [...model, "modelFormat", "name"], value: format2 });
+    if (protocol) edits.push({ path: [...model, "protocolVersion"], value: protocol });
     if (t.deploy.runtime) edits.push({ path: [...model, "runtime"], value: t.deploy.runtime });
-    edits.push({ path: [...model, "storageUri"], value: uri });
+    edits.push({ path: [...model, "storageUri"], value: servedUri(uri, t.storage, t.model.name) });
     return edits;
   }
   const containers = current?.spec?.template?.spec?.containers;
@@ -37331,7 +37419,7 @@ function kindOf(current) {
   const kind = current?.kind;
   return typeof kind === "string" ? kind : void 0;
 }
-var import_yaml4, DEFAULT_ENVIRONMENTS, LABEL_MODEL, LABEL_VERSION, ANNOTATION_SHA256, ANNOTATION_VERSION, ANNOTATION_URI, BASE_PATH, FORMAT_TO_KSERVE, HEADER;
+var import_yaml4, DEFAULT_ENVIRONMENTS, LABEL_MODEL, LABEL_VERSION, ANNOTATION_SHA256, ANNOTATION_VERSION, ANNOTATION_URI, BASE_PATH, FORMAT_TO_KSERVE, FOLDER_FORMATS, isFolder, V2_FORMATS, HEADER;
 var init_render = __esm({
   "src/deploy/render.ts"() {
     "use strict";
@@ -37356,8 +37444,17 @@ var init_render = __esm({
       mlflow: "mlflow",
       savedmodel: "tensorflow"
     };
+    FOLDER_FORMATS = {
+      huggingface: { marker: "config.json", what: "a Hugging Face model folder (config.json beside the weights)" },
+      mlflow: { marker: "MLmodel", what: "an MLflow model folder (MLmodel at its top)" },
+      tensorflow: { what: "a TensorFlow SavedModel folder" },
+      pytorch: { what: "a TorchServe model store folder (config/config.properties and model-store/*.mar)" }
+    };
+    isFolder = (a5) => a5.files !== void 0 || a5.uri.endsWith("/");
+    V2_FORMATS = /* @__PURE__ */ new Set(["mlflow", "onnx"]);
     HEADER = (model) => `# Pinned by \`modelgate sync\` from models/${model}: the artifact URI and sha256, the model
-# format (or image) and the modelgate.dev labels and annotations are rewritten on each sync.
+# format, protocol, runtime and service account (or image) and the modelgate.dev labels and
+# annotations are rewritten on each sync.
 # Everything else here, comments included, is yours and is kept as written.
 `;
   }
@@ -37438,7 +37535,7 @@ function renderPins(input) {
         continue;
       }
       listed.push(entry);
-      const target = { model, deploy: model.deploy, version, environment: env2 };
+      const target = { model, deploy: model.deploy, version, environment: env2, storage: input.registry.storage };
       const fresh = renderResource(target);
       if (before === fresh) continue;
       let after = fresh;

@@ -33,7 +33,9 @@ describe('npm run demo (dist/demo.js)', () => {
     const sha = /sha256: ([0-9a-f]{64})/.exec(manifest)![1]!;
     const rendered = execFileSync('kubectl', ['kustomize', 'deploy/production'], { cwd: registry, encoding: 'utf8' });
     expect(rendered).toContain(`modelgate.dev/sha256: ${sha}`);
-    expect(rendered).toMatch(new RegExp(`storageUri: file://.*/churn-predictor/sha256/${sha}/churn-v1\\.safetensors`));
+    // The embedded file:// store, served through the claim init named (storage.pvc).
+    expect(rendered).toMatch(new RegExp(`storageUri: pvc://modelgate-artifacts/churn-predictor/sha256/${sha}/churn-v1\\.safetensors`));
+    expect(rendered).toContain('runtime: churn-logreg');
     const history = JSON.parse(execFileSync(process.execPath, [join(root, 'dist/cli.js'), '--json', 'history', 'churn-predictor'], { cwd: registry, encoding: 'utf8' }));
     const rows = Array.isArray(history) ? history : history.changes;
     expect(rows.map((c: { to: string; pullRequest?: number }) => [c.to, c.pullRequest ?? null])).toEqual([

@@ -77,7 +77,7 @@ describe('modelgate validate', () => {
   });
 
   it('rejects an artifact URI that embeds another digest', async () => {
-    const root = await registry((r) => replaceIn(r, V2, 'sha256/e15fd8ad', 'sha256/f15fd8ad'));
+    const root = await registry((r) => replaceIn(r, V2, 'sha256/2ed73859', 'sha256/3ed73859'));
     const r = await validate(root, '--json');
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).problems).toMatchObject([{ file: V2, line: 10, col: 3, code: 'E_ARTIFACT_URI' }]);

@@ -100,7 +100,10 @@ async function story(d: Demo): Promise<void> {
       'owners: [ml-engineers]',
       'deploy:',
       '  kind: InferenceService',
-      '  modelFormat: huggingface',
+      // One .safetensors file is no Hugging Face model folder (no config.json): KServe's huggingface
+      // runtime could not load it, so it is served by the team's own ServingRuntime.
+      '  modelFormat: safetensors',
+      '  runtime: churn-logreg',
       '',
     ].join('\n'),
   );
