@@ -37260,22 +37260,22 @@ function kserveModelFormat(deploy, version, model) {
 function protocolVersion(deploy, format2) {
   return deploy.protocolVersion ?? (V2_FORMATS.has(format2) ? "v2" : void 0);
 }
-function servedUri(artifactUri, storage, model) {
-  if (!artifactUri.startsWith("file://")) return artifactUri;
+function servedUri(artifactUri2, storage, model) {
+  if (!artifactUri2.startsWith("file://")) return artifactUri2;
   const pvc = storage?.pvc;
   if (!pvc) {
     throw new ModelgateError(
       "E_FILE_STORE_PIN",
-      `modelgate.yaml: models/${model} would be pinned into an InferenceService as ${artifactUri}, but KServe cannot download file:// URIs (its storage initializer reads s3://, gs://, https:// and pvc://). Set storage.pvc: {claim, root} in modelgate.yaml (the PersistentVolumeClaim that mounts the store's folder, and that folder's path), use an s3:// store, or serve it with deploy.kind: Deployment`,
+      `modelgate.yaml: models/${model} would be pinned into an InferenceService as ${artifactUri2}, but KServe cannot download file:// URIs (its storage initializer reads s3://, gs://, https:// and pvc://). Set storage.pvc: {claim, root} in modelgate.yaml (the PersistentVolumeClaim that mounts the store's folder, and that folder's path), use an s3:// store, or serve it with deploy.kind: Deployment`,
       ExitCode2.content,
       { file: "modelgate.yaml" }
     );
   }
   let path;
   try {
-    path = fileURLToPath2(artifactUri.replace(/\/+$/, ""));
+    path = fileURLToPath2(artifactUri2.replace(/\/+$/, ""));
   } catch {
-    throw new ModelgateError("E_FILE_STORE_PIN", `models/${model}: artifact URI ${artifactUri} is not a file:///path URI`, ExitCode2.content);
+    throw new ModelgateError("E_FILE_STORE_PIN", `models/${model}: artifact URI ${artifactUri2} is not a file:///path URI`, ExitCode2.content);
   }
   const relative2 = posix2.relative(posix2.normalize(pvc.root), path);
   if (!relative2 || relative2 === ".." || relative2.startsWith("../") || posix2.isAbsolute(relative2)) {

@@ -100,7 +100,7 @@ beforeAll(async () => {
     return { uri: `${storeUri}/${key}`, sha256: sha256(bytes), size: bytes.length };
   };
   const trust = { keys: [readFileSync(join(keys, 'trusted.pem'), 'utf8')] };
-  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri }, github: { repository: 'acme/model-registry' }, trust }));
+  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } }, github: { repository: 'acme/model-registry' }, trust }));
   const policy = { ...POLICY, rules: POLICY.rules.map((r) => (r.name === 'to-production' ? { ...r, scan: 'pickle' as const } : r)) };
   await write('policies/promotion.yaml', stringify(policy));
   await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
