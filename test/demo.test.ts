@@ -13,8 +13,8 @@ describe('npm run demo (dist/demo.js)', () => {
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'modelgate-demo-test-'));
-    result = spawnSync(process.execPath, [join(root, 'dist/demo.js'), join(dir, 'demo')], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
-  }, 180_000);
+    result = spawnSync(process.execPath, [join(root, 'dist/demo.js'), join(dir, 'demo')], { cwd: dir, encoding: 'utf8', timeout: 400_000 });
+  }, 420_000);
 
   it('runs the whole lifecycle and exits 0', () => {
     expect(result.stderr).toBe('');
@@ -25,6 +25,14 @@ describe('npm run demo (dist/demo.js)', () => {
     const out = String(result.stdout);
     expect(out).toMatch(/decision: pending[\s\S]*decision: pass/);
     expect(out).toMatch(/churn-predictor@2 \[to-production\] metric auc ≥ 0\.95: auc = 0\.931 is below the minimum 0\.95/);
+  });
+
+  it('signs each pass, shows the approvers in history, and verify --decisions names the version that skipped the gate', () => {
+    const out = String(result.stdout);
+    expect(out.match(/signed decision record \(in-toto statement, DSSE envelope\): file:\/\/\S+\/\.modelgate\/decisions\/[0-9a-f]{40}\.dsse\.json/g)).toHaveLength(3);
+    expect(out).toMatch(/Staging → Production +dave +[0-9a-f]{10} +#1 +carol \(to-production, group 1, ml-governance\), dave/);
+    expect(out).toMatch(/churn-predictor@2 \(Staging, [0-9a-f]{10}\): no decision record for tree [0-9a-f]{40}: merged without the gate/);
+    expect(out).not.toMatch(/churn-predictor@1 \(Production/);
   });
 
   it('leaves a registry whose production pin is v1 with its digest, and a history with the pull requests', () => {
