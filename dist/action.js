@@ -36368,7 +36368,7 @@ function checkRegistry(input) {
   const problems = [];
   for (const { file, value } of input.models) problems.push(...fileRules("Model", value, file));
   for (const { file, value } of input.versions) problems.push(...fileRules("ModelVersion", value, file));
-  problems.push(...checkProductionUnique(input.versions));
+  problems.push(...checkProductionUnique([...input.versions, ...input.stages ?? []]));
   if (input.config) problems.push(...checkArtifacts(input.config, input.versions));
   problems.push(...checkTree(input));
   return problems;
@@ -36538,7 +36538,7 @@ async function validateRegistry(source, options = {}) {
     problems.push({ file: REGISTRY_FILE, code: "E_MISSING_FILE", message: `${REGISTRY_FILE} not found in ${source.label}; every registry has one (kind: Registry)` });
   }
   if (selected(POLICY_FILE)) await load2(POLICY_FILE, "PromotionPolicy");
-  const documents = { config, models: [], versions: [], files: tree };
+  const documents = { config, models: [], versions: [], files: tree, stages: [] };
   const manifests = tree.filter((f5) => involvedModels.has(modelOf(f5)) && parseManifestPath(f5) !== void 0);
   const batches = [];
   for (let i5 = 0; i5 < manifests.length; i5 += 512) batches.push(manifests.slice(i5, i5 + 512));
@@ -36552,6 +36552,11 @@ async function validateRegistry(source, options = {}) {
         const value = loadAndReport(text, file, "Model");
         if (value) documents.models.push({ file, value });
       } else {
+        const stage = only && !selected(file) ? stageOnly(text) : void 0;
+        if (stage) {
+          documents.stages.push({ file, value: { model: where.model, version: where.version, stage } });
+          return;
+        }
         const value = loadAndReport(text, file, "ModelVersion");
         if (value) documents.versions.push({ file, value: { model: value.model, version: value.version, stage: value.stage, artifact: value.artifact } });
       }
@@ -36575,6 +36580,11 @@ async function validateRegistry(source, options = {}) {
   );
   const checked = [REGISTRY_FILE, POLICY_FILE, ...tree].filter((f5) => !missing.has(f5) && selected(f5)).length;
   return { valid: problems.length === 0, problems: sortProblems(problems), checked };
+}
+function stageOnly(text) {
+  const keys = text.match(STAGE_KEY);
+  if (!keys || keys.length !== 1) return void 0;
+  return STAGE_LINE.exec(text)?.[1];
 }
 async function listModelsTree(source, concurrency = 64, enter) {
   const out = [];
@@ -36606,7 +36616,7 @@ async function forEachLimit(items, limit, task) {
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
-var MODEL_WIDE;
+var MODEL_WIDE, STAGE_KEY, STAGE_LINE;
 var init_validate_registry = __esm({
   "src/manifest/validate-registry.ts"() {
     "use strict";
@@ -36615,6 +36625,8 @@ var init_validate_registry = __esm({
     init_problem();
     init_semantic();
     MODEL_WIDE = /* @__PURE__ */ new Set(["E_MULTIPLE_PRODUCTION", "E_MISSING_MODEL"]);
+    STAGE_KEY = /^["']?stage["']?[ \t]*:/gm;
+    STAGE_LINE = /^stage:[ \t]*(None|Staging|Production|Archived)[ \t]*(?:#.*)?$/m;
   }
 });
 
