@@ -21,7 +21,8 @@ import { completeChange } from '../promote/pins.js';
 import { parseRepository } from '../github/client.js';
 import type { ChangePlan } from '../promote/plan.js';
 import { hashFile, detectFormat, directoryDigest } from '../store/digest.js';
-import { putArtifact, describeSource, type StoredArtifact } from '../store/put.js';
+import { putArtifact, describeSource, hashDirectory, type StoredArtifact } from '../store/put.js';
+import { indexedArtifact, INDEX_THRESHOLD } from '../store/dir-index.js';
 import { createProgress } from '../store/progress.js';
 import { openStore } from '../store/store.js';
 import { artifactUri, assertRelativePath, contentKey, parseStoreUri } from '../store/layout.js';
@@ -135,7 +136,13 @@ export const run: Command = async (ctx) => {
   }
   progress.done();
 
-  const draft = draftFor({ uri: artifact.uri, sha256: artifact.sha256, size: artifact.size, ...(artifact.files ? { files: artifact.files } : {}) });
+  const draft = draftFor({
+    uri: artifact.uri,
+    sha256: artifact.sha256,
+    size: artifact.size,
+    ...(artifact.files ? { files: artifact.files } : {}),
+    ...(artifact.index ? { index: artifact.index } : {}),
+  });
   const mode = modeOf(values);
   const message = (version: number) => `register ${model}@${version}\n\nartifact ${artifact.uri}\nsha256 ${artifact.sha256}\n`;
   // One planner for every mode: the next number past main and past open registration branches.
@@ -258,6 +265,7 @@ const PLACEHOLDER_SHA256 = '0'.repeat(64);
 function placeholderArtifact(storeUri: string, model: string, source: Awaited<ReturnType<typeof describeSource>>): Artifact {
   const location = parseStoreUri(storeUri);
   if (source.kind === 'file') return { uri: artifactUri(location, contentKey(model, PLACEHOLDER_SHA256, source.name)), sha256: PLACEHOLDER_SHA256, size: source.size };
+  if (source.files.length > INDEX_THRESHOLD) return indexedArtifact(location, model, PLACEHOLDER_SHA256, source.size, source.files.length);
   const files = source.files.map((f) => ({ path: assertRelativePath(f.path), sha256: PLACEHOLDER_SHA256, size: f.size }));
   return { uri: artifactUri(location, contentKey(model, PLACEHOLDER_SHA256, '')), sha256: PLACEHOLDER_SHA256, size: source.size, files };
 }
@@ -289,9 +297,12 @@ async function hashOnly(
     const { sha256, size } = await hashFile(localPath, onBytes);
     return { uri: artifactUri(location, contentKey(model, sha256, source.name)), sha256, size, reused: false };
   }
-  const files = [];
-  for (const f of source.files) files.push({ path: f.path, ...(await hashFile(f.absolute, onBytes)) });
+  const files = await hashDirectory(source.files, onBytes);
   const digest = directoryDigest(files);
+  if (files.length > INDEX_THRESHOLD) {
+    const indexed = indexedArtifact(location, model, digest, files.reduce((n, f) => n + f.size, 0), files.length);
+    return { uri: indexed.uri, sha256: digest, size: indexed.size, index: indexed.index!, reused: false };
+  }
   return { uri: artifactUri(location, contentKey(model, digest, '')), sha256: digest, size: files.reduce((n, f) => n + f.size, 0), files, reused: false };
 }
 

@@ -1,4 +1,7 @@
+import { ExitCode, ModelgateError } from '../errors.js';
 import type { Artifact } from '../manifest/types.js';
+import { INDEX_NAME } from '../store/dir-index.js';
+import { artifactObjects } from '../store/fetch.js';
 import { directoryDigest, hashStream } from '../store/digest.js';
 import { SHA256_HEX } from '../store/layout.js';
 import { openStore, requireKey, type ArtifactStore, type StorageConfig } from '../store/store.js';
@@ -12,10 +15,15 @@ import type { ArtifactVerifier } from './types.js';
 export class StoreArtifactVerifier implements ArtifactVerifier {
   constructor(readonly store: ArtifactStore) {}
 
+  private verifyIndexed(artifact: Artifact, key: string, mode: 'full' | 'exists'): Promise<{ ok: boolean; detail: string }> {
+    return verifyIndexedDirectory(this.store, artifact, key, mode);
+  }
+
   async verify(artifact: Artifact, mode: 'full' | 'exists'): Promise<{ ok: boolean; detail: string }> {
     if (!SHA256_HEX.test(artifact.sha256 ?? '')) return { ok: false, detail: 'the manifest has no valid sha256' };
     const key = requireKey(this.store, artifact.uri);
     if (!key.includes(`/sha256/${artifact.sha256}/`)) return { ok: false, detail: `${artifact.uri} is not addressed by its sha256` };
+    if (artifact.index) return this.verifyIndexed(artifact, key, mode);
     const files = artifact.files ?? [{ path: '', sha256: artifact.sha256, size: artifact.size }];
     if (artifact.files) {
       const digest = directoryDigest(artifact.files);
@@ -46,6 +54,45 @@ export class StoreArtifactVerifier implements ArtifactVerifier {
     const what = artifact.files ? `${files.length} files` : `${artifact.size} bytes`;
     return { ok: true, detail: mode === 'full' ? `${what} re-hashed: sha256 ${artifact.sha256.slice(0, 12)}… matches` : `present, ${what}` };
   }
+}
+
+/**
+ * An indexed directory (SPEC v2 §5): the index is read and checked against the digest, then
+ * every file it lists is checked at its own content key. The prefix `<artifact.uri>` must hold
+ * the index only: `modelgate pull` reads the index, but any other object there is refused like
+ * an unlisted file of an inline directory.
+ */
+async function verifyIndexedDirectory(store: ArtifactStore, artifact: Artifact, key: string, mode: 'full' | 'exists'): Promise<{ ok: boolean; detail: string }> {
+  let objects;
+  try {
+    objects = await artifactObjects(store, artifact);
+  } catch (e) {
+    if (e instanceof ModelgateError && e.exit === ExitCode.content) return { ok: false, detail: e.message };
+    throw e;
+  }
+  if (mode === 'full') {
+    const folder = key.replace(/\/?$/, '/');
+    const extra = (await store.list(folder)).filter((k) => k !== `${folder}${INDEX_NAME}`).sort();
+    if (extra.length) return { ok: false, detail: `${extra.length} object(s) under ${artifact.uri} besides its index: ${extra.slice(0, 5).map((k) => k.slice(folder.length)).join(', ')}` };
+  }
+  let next = 0;
+  let problem: string | undefined;
+  const worker = async () => {
+    while (problem === undefined && next < objects.length) {
+      const f = objects[next++]!;
+      const stat = await store.stat(f.key);
+      if (!stat) problem ??= `${f.path} is missing from the store`;
+      else if (stat.size !== f.size) problem ??= `${f.path} has ${stat.size} bytes in the store, the manifest says ${f.size}`;
+      else if (mode === 'full') {
+        const { sha256: actual } = await hashStream(await store.read(f.key));
+        if (actual !== f.sha256) problem ??= `${f.path}: sha256 in the store is ${actual}, the index says ${f.sha256}`;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, objects.length) }, worker));
+  if (problem !== undefined) return { ok: false, detail: problem };
+  const what = `${objects.length} files (indexed)`;
+  return { ok: true, detail: mode === 'full' ? `${what} re-hashed: sha256 ${artifact.sha256.slice(0, 12)}… matches` : `present, ${what}` };
 }
 
 /**

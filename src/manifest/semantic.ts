@@ -1,5 +1,6 @@
 import { isModelName, MODEL_NAME, parseManifestPath } from '../registry/layout.js';
 import { directoryDigest } from '../store/digest.js';
+import { INDEX_NAME, INDEX_THRESHOLD } from '../store/dir-index.js';
 import { assertRelativePath, parseStoreUri } from '../store/layout.js';
 import { fileRules } from './load.js';
 import type { Problem } from './problem.js';
@@ -82,7 +83,7 @@ function checkArtifacts(config: Registry, versions: RegistryDocuments['versions'
   const problems: Problem[] = [];
   for (const { file, value } of versions) {
     const { model, artifact } = value;
-    const isDirectory = artifact.files !== undefined;
+    const isDirectory = artifact.files !== undefined || artifact.index !== undefined;
     const expected = `${store}/${model}/sha256/${artifact.sha256}/`;
     const layout = isDirectory ? expected : `${expected}<file-name>`;
     const uriProblem = (message: string) => problems.push({ file, code: 'E_ARTIFACT_URI', field: 'artifact.uri', message });
@@ -106,7 +107,29 @@ function checkArtifacts(config: Registry, versions: RegistryDocuments['versions'
         );
       }
     }
-    if (isDirectory) problems.push(...checkDirectory(file, artifact));
+    if (artifact.index) problems.push(...checkIndex(file, artifact, expected));
+    else if (isDirectory) problems.push(...checkDirectory(file, artifact));
+  }
+  return problems;
+}
+
+/**
+ * An indexed directory (SPEC v2 §5): the index is the canonical list, so its sha256 is the
+ * directory digest and it sits at `<artifact.uri>modelgate.index`; the list itself is in the
+ * store, checked by verify, pull and the gate when they read it.
+ */
+function checkIndex(file: string, artifact: ModelVersion['artifact'], expectedUri: string): Problem[] {
+  const index = artifact.index!;
+  const problems: Problem[] = [];
+  const field = (f: string) => `artifact.index.${f}`;
+  if (artifact.files) problems.push({ file, code: 'E_ARTIFACT_FILES', field: 'artifact.files', message: 'artifact.files and artifact.index exclude each other: the index holds the file list' });
+  if (index.sha256 !== artifact.sha256) {
+    problems.push({ file, code: 'E_ARTIFACT_FILES', field: field('sha256'), message: `artifact.index.sha256 is ${index.sha256}; the index is the canonical file list, so it must be the directory digest artifact.sha256 (${artifact.sha256})` });
+  }
+  const uri = `${expectedUri}${INDEX_NAME}`;
+  if (index.uri !== uri) problems.push({ file, code: 'E_ARTIFACT_URI', field: field('uri'), message: `artifact.index.uri is ${index.uri}; expected ${uri}` });
+  if (index.count <= INDEX_THRESHOLD) {
+    problems.push({ file, code: 'E_ARTIFACT_FILES', field: field('count'), message: `artifact.index.count is ${index.count}: a directory of at most ${INDEX_THRESHOLD} files lists them in artifact.files` });
   }
   return problems;
 }

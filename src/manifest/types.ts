@@ -65,6 +65,14 @@ export interface Artifact {
   sha256: string;
   size: number;
   files?: ArtifactFile[];
+  /** A directory of more than 1,000 files: its canonical file list is an object in the store (SPEC v2 §5). */
+  index?: ArtifactIndex;
+}
+
+export interface ArtifactIndex {
+  uri: string;
+  sha256: string;
+  count: number;
 }
 
 export interface Lineage {

@@ -78,6 +78,7 @@ export function formatVersion(v: ModelVersion): string {
     ['sha256', v.artifact.sha256],
     ['size', `${v.artifact.size.toLocaleString('en-US')} bytes`],
   ];
+  if (v.artifact.index) art.push(['index', `${v.artifact.index.count.toLocaleString('en-US')} files, listed in ${v.artifact.index.uri}`]);
   for (const f of v.artifact.files ?? []) art.push([`  ${f.path}`, `${f.size.toLocaleString('en-US')} bytes  sha256:${f.sha256.slice(0, 12)}…`]);
   pad(art);
   const section = (title: string, rows: Array<[string, string]>) => {

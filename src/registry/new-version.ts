@@ -13,7 +13,7 @@ const FIELD_ORDER = [
   'apiVersion', 'kind', 'model', 'version', 'stage', 'createdAt', 'createdBy', 'description', 'artifact',
   'format', 'framework', 'metrics', 'parameters', 'signature', 'lineage', 'annotations',
 ] as const;
-const ARTIFACT_ORDER = ['uri', 'sha256', 'size', 'files'] as const;
+const ARTIFACT_ORDER = ['uri', 'sha256', 'size', 'files', 'index'] as const;
 const LINEAGE_ORDER = ['code', 'data', 'run', 'environment'] as const;
 
 /** The next free number: one more than the highest among `existing` (1 for a new model). */

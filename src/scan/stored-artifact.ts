@@ -29,7 +29,7 @@ export async function scanStoredArtifact(store: ArtifactStore, version: ModelVer
 /** Like scanStoredArtifact, also naming the files scanned. */
 export async function scanStoredArtifactFiles(store: ArtifactStore, version: ModelVersion, allowGlobals: readonly string[] = []): Promise<StoredScan> {
   const out: StoredScan = { files: [], findings: [] };
-  for (const obj of artifactObjects(store, version.artifact)) {
+  for (const obj of await artifactObjects(store, version.artifact)) {
     const name = obj.path ?? obj.key.slice(obj.key.lastIndexOf('/') + 1);
     if (obj.path !== undefined ? !PICKLE_NAMES.test(obj.path) : !PICKLE_FORMATS.has(version.format)) continue;
     out.files.push(name);

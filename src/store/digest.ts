@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, type FileHandle } from 'node:fs/promises';
+import { lstat, readdir, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
@@ -57,8 +57,16 @@ export async function hashStream(stream: AsyncIterable<unknown>, onBytes?: (n: n
 }
 
 /** sha256 and size of a local file, streamed. */
-export function hashFile(path: string, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
+export function hashFile(path: string, onBytes?: (n: number) => void, sizeHint?: number): Promise<{ sha256: string; size: number }> {
+  if (sizeHint !== undefined && sizeHint < 1 << 20) return hashSmallFile(path, onBytes);
   return hashStream(createReadStream(path, { highWaterMark: 1 << 20 }), onBytes);
+}
+
+/** A small file read into one buffer of its size (no 1 MiB stream buffer per file). */
+async function hashSmallFile(path: string, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
+  const bytes = await readFile(path);
+  onBytes?.(bytes.length);
+  return { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
 }
 
 /**

@@ -1,17 +1,34 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { lstat, mkdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { Artifact, ArtifactFile } from '../manifest/types.js';
 import { directoryDigest, hashStream, HashingStream, integrityError } from './digest.js';
+import { indexedFileKey, indexKey, modelOfKey, parseIndex, readIndex } from './dir-index.js';
 import { artifactUri, assertRelativePath, type ContentAddress } from './layout.js';
 import { requireKey, type ArtifactStore } from './store.js';
 
-/** Keys of an artifact's objects: one for a file, one per listed file for a directory. */
-export function artifactObjects(store: ArtifactStore, artifact: Artifact): Array<{ path?: string; key: string; sha256: string; size: number }> {
+/** One object of an artifact: where it is and what it must hold. */
+export interface ArtifactObject {
+  /** Path inside a directory artifact; undefined for a file artifact. */
+  path?: string;
+  key: string;
+  sha256: string;
+  size: number;
+}
+
+/**
+ * Keys of an artifact's objects: one for a file, one per listed file for a directory. An indexed
+ * directory's list is read from the store (and checked against the digest, see readIndex).
+ */
+export async function artifactObjects(store: ArtifactStore, artifact: Artifact): Promise<ArtifactObject[]> {
   const key = requireKey(store, artifact.uri);
+  if (artifact.index) {
+    const model = modelOfKey(key);
+    return (await readIndex(store, model, artifact)).map((f) => ({ path: f.path, key: indexedFileKey(model, f), sha256: f.sha256, size: f.size }));
+  }
   if (!artifact.files) return [{ key, sha256: artifact.sha256, size: artifact.size }];
   const dir = key.endsWith('/') ? key : `${key}/`;
   return artifact.files.map((f) => ({ path: assertRelativePath(f.path), key: dir + f.path, sha256: f.sha256, size: f.size }));
@@ -20,6 +37,123 @@ export function artifactObjects(store: ArtifactStore, artifact: Artifact): Array
 /** Reads one object and returns its sha256 and size, streamed. */
 export async function hashObject(store: ArtifactStore, key: string, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
   return hashStream(await store.read(key), onBytes);
+}
+
+/** Objects at least this large are fetched as parallel ranged GETs when the store can. */
+export const RANGED_MIN = 64 << 20;
+/** Size of one ranged GET. */
+const RANGE_SIZE = 16 << 20;
+/** Ranged GETs in flight for one object (memory: RANGES_IN_FLIGHT × RANGE_SIZE). */
+const RANGES_IN_FLIGHT = 8;
+/** Files downloaded at once from a directory artifact. */
+const PULL_CONCURRENCY = 16;
+
+function downloadError(key: string, e: unknown): ModelgateError {
+  if (e instanceof ModelgateError) return e;
+  return new ModelgateError('E_DOWNLOAD', `downloading ${key} failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).name}`, ExitCode.service);
+}
+
+/**
+ * Downloads one object to the new file `out` and returns the sha256 and size of what was
+ * written. A large object (`size` known, at least RANGED_MIN) is fetched as RANGES_IN_FLIGHT
+ * parallel ranged GETs written at their offsets, hashed in order as they arrive (a sliding
+ * window: memory stays at RANGES_IN_FLIGHT ranges); anything else is one streamed GET.
+ */
+export async function downloadObject(store: ArtifactStore, key: string, out: string, size: number | undefined, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
+  if (size === undefined || size < RANGED_MIN || !store.readRange) {
+    const hashing = new HashingStream(onBytes);
+    try {
+      await pipeline(await store.read(key), hashing, createWriteStream(out, { flags: 'wx' }));
+    } catch (e) {
+      throw downloadError(key, e);
+    }
+    return { sha256: hashing.digest(), size: hashing.bytes };
+  }
+  const readRange = store.readRange.bind(store);
+  const file = await open(out, 'wx');
+  const hash = createHash('sha256');
+  let total = 0;
+  const ranges: Array<[number, number]> = [];
+  for (let start = 0; start < size; start += RANGE_SIZE) ranges.push([start, Math.min(size, start + RANGE_SIZE) - 1]);
+  const fetchRange = async ([start, end]: [number, number]): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    for await (const c of await readRange(key, start, end)) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    // A range of another length means the object is not the size recorded: the digest fails below.
+    await writeAt(file, body, start);
+    return body;
+  };
+  const window: Array<Promise<Buffer>> = [];
+  let next = 0;
+  const launch = () => {
+    const p = fetchRange(ranges[next++]!);
+    p.catch(() => {});
+    window.push(p);
+  };
+  try {
+    while (next < ranges.length && window.length < RANGES_IN_FLIGHT) launch();
+    while (window.length) {
+      const body = await window.shift()!;
+      if (next < ranges.length) launch();
+      hash.update(body);
+      total += body.length;
+      onBytes?.(body.length);
+    }
+  } catch (e) {
+    await Promise.allSettled(window);
+    throw downloadError(key, e);
+  } finally {
+    await file.close();
+  }
+  // Bytes past the recorded size would be missed by the ranges: the object must end there.
+  const found = await store.stat(key);
+  if (found && found.size !== size) total = found.size;
+  return { sha256: hash.digest('hex'), size: total };
+}
+
+async function writeAt(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < chunk.length; ) {
+    const { bytesWritten } = await file.write(chunk, done, chunk.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Downloads `objects` (files of one directory, or one file) into `root`, PULL_CONCURRENCY at a
+ * time; each file is checked against its expected sha256 and size when one is given. Every
+ * download settles before this returns or throws, so none writes into `root` afterwards.
+ */
+async function downloadAll(
+  store: ArtifactStore,
+  objects: ReadonlyArray<{ key: string; out: string; path: string; sha256?: string; size?: number }>,
+  onBytes?: (n: number) => void,
+): Promise<ArtifactFile[]> {
+  const made = new Set<string>();
+  const files = new Array<ArtifactFile>(objects.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < objects.length) {
+      const i = next++;
+      const o = objects[i]!;
+      const dir = dirname(o.out);
+      if (!made.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        made.add(dir);
+      }
+      const got = await downloadObject(store, o.key, o.out, o.size, onBytes);
+      if (o.sha256 !== undefined && (got.sha256 !== o.sha256 || got.size !== o.size)) {
+        throw integrityError(`${store.location.uri}/${o.key} (${got.size} bytes)`, o.sha256, got.sha256);
+      }
+      files[i] = { path: o.path, ...got };
+    }
+  };
+  const settled = await Promise.allSettled(
+    Array.from({ length: Math.min(PULL_CONCURRENCY, objects.length) }, () => worker().catch((err) => ((failed = true), Promise.reject(err)))),
+  );
+  const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (rejected) throw rejected.reason;
+  return files;
 }
 
 /**
@@ -39,21 +173,15 @@ export async function downloadArtifact(
       const listed = directoryDigest(artifact.files);
       if (listed !== artifact.sha256) throw integrityError(`${artifact.uri} file list`, artifact.sha256, listed);
     }
-    for (const obj of artifactObjects(store, artifact)) {
-      const out = obj.path === undefined ? temp : join(temp, ...obj.path.split('/'));
-      await mkdir(dirname(out), { recursive: true });
-      const hashing = new HashingStream(options.onBytes);
-      try {
-        await pipeline(await store.read(obj.key), hashing, createWriteStream(out, { flags: 'wx' }));
-      } catch (e) {
-        if (e instanceof ModelgateError) throw e;
-        throw new ModelgateError('E_DOWNLOAD', `downloading ${obj.key} failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).name}`, ExitCode.service);
-      }
-      const sha256 = hashing.digest();
-      if (sha256 !== obj.sha256 || hashing.bytes !== obj.size) {
-        throw integrityError(`${store.location.uri}/${obj.key} (${hashing.bytes} bytes)`, obj.sha256, sha256);
-      }
-    }
+    const objects = (await artifactObjects(store, artifact)).map((o) => ({
+      key: o.key,
+      path: o.path ?? '',
+      out: o.path === undefined ? temp : join(temp, ...o.path.split('/')),
+      sha256: o.sha256,
+      size: o.size,
+    }));
+    if (artifact.files || artifact.index) await mkdir(temp, { recursive: true });
+    await downloadAll(store, objects, options.onBytes);
     if (options.replace) await rm(target, { recursive: true, force: true });
     await rename(temp, target);
   } finally {
@@ -61,17 +189,33 @@ export async function downloadArtifact(
   }
 }
 
-/** Files downloaded at once by `pullContentAddressed`. */
-const PULL_CONCURRENCY = 8;
+/**
+ * The index of a directory URI, when its prefix holds one whose bytes hash to the digest (an
+ * indexed directory); undefined otherwise. A lone object named like an index in an inline
+ * directory cannot pass: its bytes would have to contain their own digest.
+ */
+async function indexAt(store: ArtifactStore, address: ContentAddress): Promise<ArtifactFile[] | undefined> {
+  const key = indexKey(address.model, address.sha256);
+  if (!(await store.stat(key))) return undefined;
+  const chunks: Buffer[] = [];
+  const hash = createHash('sha256');
+  for await (const c of await store.read(key)) {
+    hash.update(c as Buffer);
+    chunks.push(c as Buffer);
+  }
+  if (hash.digest('hex') !== address.sha256) return undefined;
+  return parseIndex(Buffer.concat(chunks), `${store.location.uri}/${key}`);
+}
 
 /**
  * `modelgate pull <uri> <dest>` (KServe's storage-initializer contract): the bytes a
  * content-addressed URI names, into the folder `dest`: a file artifact lands as
  * `dest/<file-name>`, a directory artifact's files under `dest/`. Nothing but the URI is
  * trusted: a file's sha256 must be the digest the URI embeds; a directory's files are every
- * object under its prefix, and their canonical list digest must be that digest, so a changed,
- * missing or extra object fails. The bytes land in a hidden folder inside `dest` and move into
- * place only once the digest matched; on any failure nothing is left in `dest`.
+ * object under its prefix, or for an indexed directory (SPEC v2 §5) exactly the files of the
+ * index whose sha256 is that digest, and their canonical list digest must be that digest, so a
+ * changed, missing or extra object fails. The bytes land in a hidden folder inside `dest` and
+ * move into place only once the digest matched; on any failure nothing is left in `dest`.
  */
 export async function pullContentAddressed(
   store: ArtifactStore,
@@ -80,9 +224,21 @@ export async function pullContentAddressed(
   options: { onBytes?: (n: number) => void } = {},
 ): Promise<{ sha256: string; size: number; files: ArtifactFile[] }> {
   const uri = artifactUri(store.location, address.key);
-  const keys = address.fileName !== undefined ? [address.key] : (await store.list(address.key)).sort();
-  if (keys.length === 0) throw new ModelgateError('E_ARTIFACT_MISSING', `${uri}: no object under this prefix`, ExitCode.content, { uri });
-  const entries = keys.map((key) => ({ key, path: address.fileName ?? assertRelativePath(key.slice(address.key.length)) }));
+  let entries: Array<{ key: string; path: string; sha256?: string; size?: number }>;
+  const indexed = address.fileName === undefined ? await indexAt(store, address) : undefined;
+  if (indexed) {
+    entries = indexed.map((f) => ({ key: indexedFileKey(address.model, f), path: f.path, sha256: f.sha256, size: f.size }));
+  } else {
+    const keys = address.fileName !== undefined ? [address.key] : (await store.list(address.key)).sort();
+    if (keys.length === 0) throw new ModelgateError('E_ARTIFACT_MISSING', `${uri}: no object under this prefix`, ExitCode.content, { uri });
+    entries = keys.map((key) => ({ key, path: address.fileName ?? assertRelativePath(key.slice(address.key.length)) }));
+    // A single file's size is one HEAD away: large ones are fetched as parallel ranges.
+    if (address.fileName !== undefined) {
+      const found = await store.stat(address.key);
+      if (!found) throw new ModelgateError('E_ARTIFACT_MISSING', `${uri} does not exist`, ExitCode.content, { uri });
+      entries[0]!.size = found.size;
+    }
+  }
   const tops = [...new Set(entries.map((e) => e.path.split('/')[0]!))];
   for (const top of tops) {
     if (await lstat(join(dest, top)).then(() => true, () => false)) {
@@ -93,30 +249,8 @@ export async function pullContentAddressed(
   const temp = join(dest, `.modelgate-${randomUUID()}.partial`);
   const moved: string[] = [];
   try {
-    const files: ArtifactFile[] = [];
-    let next = 0;
-    let failed = false;
-    const worker = async () => {
-      while (!failed && next < entries.length) {
-        const e = entries[next++]!;
-        const out = join(temp, ...e.path.split('/'));
-        await mkdir(dirname(out), { recursive: true });
-        const hashing = new HashingStream(options.onBytes);
-        try {
-          await pipeline(await store.read(e.key), hashing, createWriteStream(out, { flags: 'wx' }));
-        } catch (err) {
-          if (err instanceof ModelgateError) throw err;
-          throw new ModelgateError('E_DOWNLOAD', `downloading ${e.key} failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).name}`, ExitCode.service);
-        }
-        files.push({ path: e.path, sha256: hashing.digest(), size: hashing.bytes });
-      }
-    };
-    // Every worker settles before the temporary folder is removed, so none writes into it afterwards.
-    const settled = await Promise.allSettled(
-      Array.from({ length: Math.min(PULL_CONCURRENCY, entries.length) }, () => worker().catch((err) => ((failed = true), Promise.reject(err)))),
-    );
-    const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (rejected) throw rejected.reason;
+    const objects = entries.map((e) => ({ ...e, out: join(temp, ...e.path.split('/')) }));
+    const files = await downloadAll(store, objects, options.onBytes);
     const sha256 = address.fileName !== undefined ? files[0]!.sha256 : directoryDigest(files);
     if (sha256 !== address.sha256) {
       const what = address.fileName !== undefined ? `${uri} (${files[0]!.size} bytes)` : `${uri} (${files.length} objects under the prefix, canonical list digest)`;

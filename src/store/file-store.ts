@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ExitCode, ModelgateError } from '../errors.js';
@@ -74,6 +76,111 @@ export class FileStore implements ArtifactStore {
     };
   }
 
+  /**
+   * For many small files (an indexed directory, SPEC v2 §5): `localFile`, whose digest is known,
+   * stored at `key` unless the key holds those bytes already, without an fsync per file; the
+   * caller makes them durable with one `flush` before anything names them. `bytes`, when given,
+   * are the file's bytes as already read and hashed (small files are not read twice).
+   *
+   * The key's folder `<model>/sha256/<hex>/` is created without `recursive`: when it is new, no
+   * object of that digest exists and nothing needs comparing. The bytes go to a staging file of
+   * the registration and are renamed into the fresh folder; when the folder existed, the key is
+   * compared (by reading it: the file store keeps no metadata) or linked, never replaced.
+   */
+  async putFileDeferred(
+    localFile: string,
+    key: string,
+    expected: { sha256: string; size: number },
+    onBytes?: (n: number) => void,
+    context: { uploadId: string; model: string; bytes?: Buffer } = { uploadId: 'deferred', model: key.slice(0, key.indexOf('/')) },
+  ): Promise<CommitOutcome> {
+    if (this.abandoned) throw new ModelgateError('E_CANCELLED', 'the registration was cancelled', ExitCode.service);
+    const target = this.file(key);
+    const compare = async (): Promise<CommitOutcome> => {
+      const existing = await hashFile(target, undefined, expected.size);
+      if (existing.sha256 === expected.sha256 && existing.size === expected.size) return 'reused';
+      throw conflict(key, expected.size, existing.size);
+    };
+    const folder = dirname(target);
+    let fresh: boolean;
+    try {
+      await mkdir(folder);
+      fresh = true;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        await mkdir(folder, { recursive: true });
+        fresh = true;
+      } else if (code === 'EEXIST') fresh = false;
+      else throw new ModelgateError('E_STORE_WRITE', `storing ${key} in the file store failed: ${code}`, ExitCode.service);
+    }
+    if (!fresh && (await this.stat(key))) {
+      onBytes?.(expected.size);
+      return compare();
+    }
+    const stagingDir = join(this.location.root, context.model, '.uploads', context.uploadId);
+    if (!this.stagingMade.has(stagingDir)) {
+      await mkdir(stagingDir, { recursive: true });
+      this.stagingMade.add(stagingDir);
+    }
+    const staging = join(stagingDir, `${++this.staged}.partial`);
+    let renamed = false;
+    try {
+      let read: { sha256: string; size: number };
+      if (context.bytes) {
+        const out = await open(staging, 'wx', 0o444);
+        try {
+          await writeAll(out, context.bytes, 0);
+        } finally {
+          await out.close();
+        }
+        onBytes?.(context.bytes.length);
+        read = expected;
+      } else {
+        read = await copyHashing(localFile, staging, onBytes, { sync: false });
+      }
+      if (read.sha256 !== expected.sha256 || read.size !== expected.size) {
+        throw new ModelgateError('E_SOURCE_CHANGED', `${localFile} changed while it was being registered (sha256 differs between reads)`, ExitCode.content);
+      }
+      if (fresh) {
+        // The folder was made by this call: the name in it is free (another writer of the same
+        // digest would have found the folder and linked, never renamed).
+        await rename(staging, target);
+        renamed = true;
+        return 'created';
+      }
+      try {
+        await link(staging, target);
+        return 'created';
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        return compare();
+      }
+    } catch (e) {
+      if (e instanceof ModelgateError) throw e;
+      throw new ModelgateError('E_STORE_WRITE', `storing ${key} in the file store failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, ExitCode.service);
+    } finally {
+      if (!renamed) await unlink(staging).catch(() => {});
+    }
+  }
+
+  /** Removes the staging folder `putFileDeferred` used for `uploadId`. */
+  async discardStaging(model: string, uploadId: string): Promise<void> {
+    const dir = join(this.location.root, model, '.uploads', uploadId);
+    this.stagingMade.delete(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  private readonly stagingMade = new Set<string>();
+  private staged = 0;
+
+  /** Makes everything written to the store durable: one syncfs(2) of its file system (`sync -f`). */
+  async flush(): Promise<void> {
+    await new Promise<void>((resolve, reject) =>
+      execFile('sync', ['-f', this.location.root], (e) => (e ? reject(new ModelgateError('E_STORE_WRITE', `syncing the file store ${this.location.root} failed: ${e.message}`, ExitCode.service)) : resolve())),
+    );
+  }
+
   async stat(key: string): Promise<StoredObject | undefined> {
     try {
       const s = await stat(this.file(key));
@@ -97,12 +204,25 @@ export class FileStore implements ArtifactStore {
 
   async read(key: string): Promise<Readable> {
     const path = this.file(key);
+    let size: number;
+    try {
+      size = (await lstat(path)).size;
+    } catch {
+      throw new ModelgateError('E_ARTIFACT_MISSING', `${this.location.uri}/${key} does not exist`, ExitCode.content);
+    }
+    // A buffer of the object's size for small ones: 4 MiB per 10 KB file is most of the cost.
+    return createReadStream(path, { highWaterMark: Math.max(64 << 10, Math.min(4 << 20, size)) });
+  }
+
+  /** Bytes `start` to `end` (inclusive) of the object at `key`. */
+  async readRange(key: string, start: number, end: number): Promise<Readable> {
+    const path = this.file(key);
     try {
       await lstat(path);
     } catch {
       throw new ModelgateError('E_ARTIFACT_MISSING', `${this.location.uri}/${key} does not exist`, ExitCode.content);
     }
-    return createReadStream(path, { highWaterMark: 4 << 20 });
+    return createReadStream(path, { start, end, highWaterMark: 4 << 20 });
   }
 
   async presignGet(): Promise<string> {
@@ -115,21 +235,37 @@ export class FileStore implements ArtifactStore {
 /** Chunk size of the one read: large enough that per-chunk costs vanish, small enough for memory. */
 const CHUNK = 8 << 20;
 
+/** Files below this size are read into one buffer of their own size. */
+const SMALL_FILE = 1 << 20;
+
 /**
  * Copies `source` to a new file `target` (never replacing one), hashing on the main thread while
  * the previous chunk is written, and makes the copy durable (fsync) and read-only. The disk
  * writes back dirty pages in the background as they accumulate, so the final fsync has little
  * left to do when the disk keeps up with the read.
  */
-async function copyHashing(source: string, target: string, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
+async function copyHashing(source: string, target: string, onBytes?: (n: number) => void, options: { sync?: boolean } = {}): Promise<{ sha256: string; size: number }> {
   const input = await open(source, 'r');
   let output: FileHandle | undefined;
   try {
     output = await open(target, 'wx', 0o644);
+    const small = await input.stat();
+    if (small.size < SMALL_FILE) {
+      // Small files (most of a 100,000-file directory): one buffer of their size, not three chunks.
+      const bytes = await input.readFile();
+      if (bytes.length < SMALL_FILE) {
+        await writeAll(output, bytes, 0);
+        onBytes?.(bytes.length);
+        if (options.sync !== false) await output.sync();
+        await output.chmod(0o444);
+        return { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
+      }
+      await output.truncate(0);
+    }
     const out = output;
     const read = await readHashing(input, [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)], (chunk, offset) => writeAll(out, chunk, offset), { onBytes, inFlight: 2 });
     // The manifest will promise these bytes: they must survive a crash before it is committed.
-    await out.sync();
+    if (options.sync !== false) await out.sync();
     await out.chmod(0o444);
     return read;
   } finally {

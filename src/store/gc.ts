@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbortMultipartUploadCommand, DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ExitCode, ModelgateError } from '../errors.js';
 import type { GitRepo } from '../git/repo.js';
+import { INDEX_NAME, parseIndex } from './dir-index.js';
 import { FileStore } from './file-store.js';
 import { S3Store } from './s3-store.js';
 import type { ArtifactStore } from './store.js';
@@ -44,8 +48,9 @@ export async function referencedArtifacts(repo: GitRepo): Promise<Set<string>> {
  * What failed or cancelled uploads left (staging objects, incomplete multipart uploads) and,
  * with `referenced`, content objects no manifest references, all last touched before `cutoff`.
  */
-export async function findGarbage(store: ArtifactStore, cutoff: Date, referenced?: ReadonlySet<string>): Promise<Garbage[]> {
+export async function findGarbage(store: ArtifactStore, cutoff: Date, referencedByManifests?: ReadonlySet<string>): Promise<Garbage[]> {
   const out: Garbage[] = [];
+  const referenced = referencedByManifests && new Set(referencedByManifests);
   const unreferenced = (key: string) => {
     const m = CONTENT.exec(key);
     return referenced !== undefined && m !== null && !referenced.has(`${m[1]}/${m[2]}`);
@@ -54,17 +59,25 @@ export async function findGarbage(store: ArtifactStore, cutoff: Date, referenced
     const Bucket = store.location.bucket;
     const base = store.location.prefix ? `${store.location.prefix}/` : '';
     let ContinuationToken: string | undefined;
+    const objects: Array<{ Key?: string; LastModified?: Date; Size?: number }> = [];
     do {
       const page = await store.client.send(new ListObjectsV2Command({ Bucket, Prefix: base, ContinuationToken }));
-      for (const o of page.Contents ?? []) {
+      objects.push(...(page.Contents ?? []));
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+    if (referenced) {
+      const indexes = objects.map((o) => o.Key!.slice(base.length)).filter((k) => INDEXED.test(k));
+      await addIndexedFiles(store, referenced, indexes);
+    }
+    {
+      for (const o of objects) {
         const key = o.Key!.slice(base.length);
         const modified = o.LastModified ?? new Date(0);
         if (modified >= cutoff) continue;
         if (STAGING.test(key)) out.push({ kind: 'staging', key, bytes: o.Size ?? 0, modified });
         else if (unreferenced(key)) out.push({ kind: 'unreferenced', key, bytes: o.Size ?? 0, modified });
       }
-      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (ContinuationToken);
+    }
     let KeyMarker: string | undefined;
     let UploadIdMarker: string | undefined;
     do {
@@ -88,6 +101,12 @@ export async function findGarbage(store: ArtifactStore, cutoff: Date, referenced
         if (newest < cutoff) out.push({ kind: 'staging', key: `${model}/.uploads/${id}/`, bytes, modified: newest });
       }
       if (referenced === undefined) continue;
+      const hexes = await readdir(join(root, model, 'sha256')).catch(() => [] as string[]);
+      const indexes = hexes.filter((hex) => referenced.has(`${model}/${hex}`) && existsSync(join(root, model, 'sha256', hex, INDEX_NAME)));
+      await addIndexedFiles(store, referenced, indexes.map((hex) => `${model}/sha256/${hex}/${INDEX_NAME}`));
+    }
+    for (const model of await readdir(root).catch(() => [] as string[])) {
+      if (referenced === undefined) continue;
       for (const hex of await readdir(join(root, model, 'sha256')).catch(() => [] as string[])) {
         if (!/^[0-9a-f]{64}$/.test(hex) || referenced.has(`${model}/${hex}`)) continue;
         const { bytes, newest } = await treeSize(join(root, model, 'sha256', hex));
@@ -96,6 +115,33 @@ export async function findGarbage(store: ArtifactStore, cutoff: Date, referenced
     }
   }
   return out;
+}
+
+/** `<model>/sha256/<hex>/modelgate.index`: the index of an indexed directory (SPEC v2 §5). */
+const INDEXED = new RegExp(`^([^/]+)/sha256/([0-9a-f]{64})/${INDEX_NAME.replace('.', '\\.')}$`);
+
+/**
+ * Adds to `referenced` the files listed by each index among `indexKeys` whose directory is
+ * referenced: an indexed directory's files live under their own content keys, which no
+ * manifest names. An index that cannot be read or does not verify stops gc (nothing removed):
+ * what it lists cannot be known, so nothing it might list may go.
+ */
+async function addIndexedFiles(store: ArtifactStore, referenced: Set<string>, indexKeys: readonly string[]): Promise<void> {
+  for (const key of indexKeys) {
+    const m = INDEXED.exec(key);
+    if (!m || !referenced.has(`${m[1]}/${m[2]}`)) continue;
+    const chunks: Buffer[] = [];
+    const hash = createHash('sha256');
+    for await (const c of await store.read(key)) {
+      hash.update(c as Buffer);
+      chunks.push(c as Buffer);
+    }
+    const sha256 = hash.digest('hex');
+    if (sha256 !== m[2]) {
+      throw new ModelgateError('E_INDEX', `gc stopped: the index ${store.location.uri}/${key} has sha256 ${sha256}, not its directory digest; nothing was removed`, ExitCode.content);
+    }
+    for (const f of parseIndex(Buffer.concat(chunks), `${store.location.uri}/${key}`)) referenced.add(`${m[1]}/${f.sha256}`);
+  }
 }
 
 async function treeSize(dir: string): Promise<{ bytes: number; newest: Date }> {

@@ -1,12 +1,14 @@
-import { randomUUID } from 'node:crypto';
-import { stat } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
-import type { Artifact, ArtifactFile } from '../manifest/types.js';
+import type { Artifact, ArtifactFile, ArtifactIndex } from '../manifest/types.js';
+import { indexChunks, indexedArtifact, indexedFileKey, indexKey, INDEX_NAME, INDEX_THRESHOLD } from './dir-index.js';
 import { directoryDigest, hashFile, walkDirectory, type LocalFile } from './digest.js';
 import { hashObject } from './fetch.js';
 import { artifactUri, assertArtifactName, contentKey, encodeSegment } from './layout.js';
-import type { ArtifactStore, StagedUpload } from './store.js';
+import type { ArtifactStore, CommitOutcome, StagedUpload } from './store.js';
 
 /** An artifact after upload: what the manifest's `artifact` section records. */
 export interface StoredArtifact {
@@ -14,6 +16,8 @@ export interface StoredArtifact {
   sha256: string;
   size: number;
   files?: ArtifactFile[];
+  /** A directory of more than INDEX_THRESHOLD files: its file list is the index object in the store. */
+  index?: ArtifactIndex;
   /** True when every object was already in the store (the same bytes registered before). */
   reused: boolean;
 }
@@ -53,6 +57,7 @@ export async function describeSource(path: string): Promise<{ kind: 'file'; size
  */
 export async function putArtifact(store: ArtifactStore, model: string, localPath: string, options: PutOptions = {}): Promise<StoredArtifact> {
   const source = await describeSource(localPath);
+  if (source.kind === 'directory' && source.files.length > INDEX_THRESHOLD) return putIndexed(store, model, source.files, options);
   const reused = await reuseKnown(store, model, localPath, source, options.known ?? []);
   if (reused) {
     options.onBytes?.(reused.size);
@@ -97,6 +102,125 @@ export async function putArtifact(store: ArtifactStore, model: string, localPath
 
 /** Files hashed (and uploaded) at once in a directory artifact. */
 const PARALLEL_FILES = 8;
+
+/** Files of an indexed directory hashed and stored at once (small files: latency bound, not bandwidth). */
+const PARALLEL_INDEXED = 32;
+
+/** Files below this size are read into memory once, hashed and stored from that buffer. */
+const SMALL_FILE = 1 << 20;
+
+/**
+ * SPEC v2 §5, a directory of more than INDEX_THRESHOLD files: every file is hashed, then stored
+ * under its own content key `<model>/sha256/<file sha256>/<name>`, PARALLEL_INDEXED at a time;
+ * a key the store already holds with those bytes (any earlier version's unchanged file) is not
+ * sent again. The canonical list is written last, as the index object, whose sha256 is the
+ * directory digest: a failed run leaves no index, so nothing can name a half-stored directory.
+ * Memory holds the list (about 150 bytes a file) and PARALLEL_INDEXED files' buffers.
+ */
+async function putIndexed(store: ArtifactStore, model: string, local: readonly LocalFile[], options: PutOptions): Promise<StoredArtifact> {
+  const uploadId = options.uploadId ?? randomUUID();
+  const inFlight = new Map<string, Promise<CommitOutcome>>();
+  const storeOnce = (key: string, absolute: string, path: string, expected: { sha256: string; size: number }, bytes?: Buffer) => {
+    // Two files with the same bytes and name share one object: it is stored once.
+    let p = inFlight.get(key);
+    if (!p) {
+      p = storeFileAt(store, model, key, absolute, path, expected, uploadId, options.onBytes, bytes);
+      inFlight.set(key, p);
+    } else {
+      options.onBytes?.(expected.size);
+    }
+    return p;
+  };
+  let created = 0;
+  const files = await mapLimit(local, PARALLEL_INDEXED, async (f) => {
+    // A small file is read once: the bytes hashed are the bytes stored (when the store takes them).
+    const bytes = f.size < SMALL_FILE && store.putFileDeferred ? await readFile(f.absolute) : undefined;
+    const read = bytes ? { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length } : await hashFile(f.absolute, undefined, f.size);
+    const file: ArtifactFile = { path: f.path, ...read };
+    if ((await storeOnce(indexedFileKey(model, file), f.absolute, f.path, read, bytes)) === 'created') created++;
+    return file;
+  }).catch(async (e) => {
+    await store.discardStaging?.(model, uploadId);
+    throw e;
+  });
+  inFlight.clear();
+  // The files are durable before the index that names them is written, and the index before the manifest.
+  await store.flush?.();
+  const digest = directoryDigest(files);
+  const size = files.reduce((n, f) => n + f.size, 0);
+  // The index goes through the same write path as any file: a temporary local copy, then its key.
+  const dir = await mkdtemp(join(tmpdir(), 'modelgate-index-'));
+  try {
+    const temp = join(dir, INDEX_NAME);
+    const out = await open(temp, 'wx');
+    const hash = createHash('sha256');
+    let bytes = 0;
+    try {
+      for (const chunk of indexChunks(files)) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        await out.write(chunk);
+      }
+    } finally {
+      await out.close();
+    }
+    if (hash.digest('hex') !== digest) throw new Error('index digest differs from the directory digest');
+    const outcome = await storeFileAt(store, model, indexKey(model, digest), temp, INDEX_NAME, { sha256: digest, size: bytes }, uploadId);
+    if (outcome === 'created') created++;
+    await store.flush?.();
+  } finally {
+    await store.discardStaging?.(model, uploadId);
+    await rm(dir, { recursive: true, force: true });
+  }
+  const artifact = indexedArtifact(store.location, model, digest, size, files.length);
+  return { uri: artifact.uri, sha256: digest, size, index: artifact.index!, reused: created === 0 };
+}
+
+/**
+ * Stores a local file whose digest is known at `key`, unless the store holds those bytes there
+ * already (answered from metadata on S3, by reading the object back on the file store). With
+ * `putFile` the bytes go straight to the key; otherwise through the store's staging place.
+ */
+async function storeFileAt(
+  store: ArtifactStore,
+  model: string,
+  key: string,
+  absolute: string,
+  path: string,
+  expected: { sha256: string; size: number },
+  uploadId: string,
+  onBytes?: (n: number) => void,
+  bytes?: Buffer,
+): Promise<CommitOutcome> {
+  if (store.putFileDeferred) return store.putFileDeferred(absolute, key, expected, onBytes, { uploadId, model, ...(bytes ? { bytes } : {}) });
+  if (store.putFile) {
+    const outcome = await store.putFile(absolute, key, expected, onBytes);
+    await verifyStored(store, key, expected.size);
+    return outcome;
+  }
+  if (await holds(store, key, expected.sha256, expected.size)) {
+    onBytes?.(expected.size);
+    return 'reused';
+  }
+  // Its own sub-area of the registration's staging folder: `discard` removes the whole area it
+  // was given, and other files are staged beside this one meanwhile (abandon still finds all).
+  const upload = await store.stage(absolute, { model, path: path.slice(path.lastIndexOf('/') + 1), uploadId: `${uploadId}/${randomUUID()}`, onBytes });
+  try {
+    if (upload.sha256 !== expected.sha256 || upload.size !== expected.size) {
+      throw new ModelgateError('E_SOURCE_CHANGED', `${absolute} changed while it was being registered (sha256 differs between reads)`, ExitCode.content);
+    }
+    const outcome = await upload.commit(key);
+    await verifyStored(store, key, expected.size);
+    return outcome;
+  } finally {
+    await upload.discard().catch(() => {});
+  }
+}
+
+/** sha256 and size of every file of a directory, PARALLEL_INDEXED at a time, in the files' order. */
+export function hashDirectory(files: readonly LocalFile[], onBytes?: (n: number) => void): Promise<ArtifactFile[]> {
+  return mapLimit(files, PARALLEL_INDEXED, async (f) => ({ path: f.path, ...(await hashFile(f.absolute, onBytes, f.size)) }));
+}
 
 /** Runs `fn` over `items`, `limit` at a time, results in order; the first failure rejects after all settled. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

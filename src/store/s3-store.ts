@@ -510,9 +510,14 @@ export class S3Store implements ArtifactStore {
     }
   }
 
-  async read(key: string): Promise<Readable> {
+  /** Bytes `start` to `end` (inclusive) of the object at `key`: one ranged GET. */
+  readRange(key: string, start: number, end: number): Promise<Readable> {
+    return this.read(key, `bytes=${start}-${end}`);
+  }
+
+  async read(key: string, Range?: string): Promise<Readable> {
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }));
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key), ...(Range ? { Range } : {}) }));
       // A body that stalls mid-stream fails with the same typed stall error as a request.
       const body = r.Body as Readable;
       const out = new PassThrough({ highWaterMark: 1 << 20 });

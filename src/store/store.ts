@@ -51,12 +51,29 @@ export interface ArtifactStore {
    * hashed too; a file that changed in between fails with E_SOURCE_CHANGED and nothing is written.
    */
   putFile?(localFile: string, key: string, expected: { sha256: string; size: number }, onBytes?: (n: number) => void): Promise<CommitOutcome>;
+  /**
+   * Like `putFile` for many small files: the write may not be durable until `flush` (the file
+   * store syncs its file system once instead of once per file).
+   */
+  putFileDeferred?(
+    localFile: string,
+    key: string,
+    expected: { sha256: string; size: number },
+    onBytes?: (n: number) => void,
+    context?: { uploadId: string; model: string; bytes?: Buffer },
+  ): Promise<CommitOutcome>;
+  /** Removes the staging data `putFileDeferred` left for `uploadId` (after success or failure). */
+  discardStaging?(model: string, uploadId: string): Promise<void>;
+  /** Makes every `putFileDeferred` write durable. */
+  flush?(): Promise<void>;
   /** Size (and recorded digest) of the object at `key`, or undefined when there is none. */
   stat(key: string): Promise<StoredObject | undefined>;
   /** Keys of every object under `prefix` (a key ending in `/`), store-relative, in no set order. */
   list(prefix: string): Promise<string[]>;
   /** The object's bytes; E_ARTIFACT_MISSING (exit 1) when absent. */
   read(key: string): Promise<Readable>;
+  /** Bytes `start` to `end` (inclusive) of the object, for parallel ranged reads of a large one. */
+  readRange?(key: string, start: number, end: number): Promise<Readable>;
   /** A URL anyone can GET for `seconds`; exit 2 for stores that cannot presign. */
   presignGet(key: string, seconds: number): Promise<string>;
   /**
