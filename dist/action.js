@@ -31974,18 +31974,18 @@ var require_validators = __commonJS({
     }
     validate21.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
     exports.ModelVersion = validate22;
-    var schema35 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/model-version.schema.json", "title": "ModelVersion", "description": "One version of a model: models/<model>/versions/<N>.yaml (SPEC \xA72).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "model", "version", "stage", "createdAt", "artifact", "format"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always ModelVersion.", "const": "ModelVersion" }, "model": { "description": "Model name; equals the folder models/<model>/.", "$ref": "#/$defs/modelName" }, "version": { "description": "Version number; equals the file name <N>.yaml. `register` takes the next free number.", "type": "integer", "minimum": 1, "maximum": 999999999 }, "stage": { "description": "Lifecycle stage. The only field a promotion changes; at most one version of a model is in Production.", "$ref": "#/$defs/stage" }, "createdAt": { "description": "When the version was registered: an RFC 3339 date-time, written in UTC.", "type": "string", "format": "date-time" }, "createdBy": { "description": "Who registered the version: a login or a pipeline's name.", "type": "string", "minLength": 1, "maxLength": 256 }, "description": { "description": "What this version is, for people.", "type": "string", "maxLength": 4096 }, "artifact": { "description": "The model bytes in the artifact store, pinned by content. Immutable once merged, like every field but stage and annotations.", "type": "object", "additionalProperties": false, "required": ["uri", "sha256", "size"], "properties": { "uri": { "description": "Content-addressed location inside storage.uri: <storage.uri>/<model>/sha256/<sha256>/<file-name>, or <storage.uri>/<model>/sha256/<sha256>/ for a directory artifact.", "type": "string", "minLength": 1, "maxLength": 2048, "format": "uri" }, "sha256": { "description": "sha256 of the file, or of the canonical file list for a directory artifact (one `<sha256>  <size>  <path>` line per file, sorted by path).", "$ref": "#/$defs/sha256" }, "size": { "description": "Size in bytes; for a directory artifact, the sum of its files' sizes.", "$ref": "#/$defs/size" }, "files": { "description": "Only for directory artifacts (MLflow model folders, SavedModel \u2026): every file with its own digest and size.", "type": "array", "minItems": 1, "maxItems": 1e5, "items": { "type": "object", "additionalProperties": false, "required": ["path", "sha256", "size"], "properties": { "path": { "description": "Path of the file inside the directory, relative, with / separators; no leading /, no . or .. segments; each path once.", "type": "string", "minLength": 1, "maxLength": 1024 }, "sha256": { "description": "sha256 of this file.", "$ref": "#/$defs/sha256" }, "size": { "description": "Size of this file in bytes.", "$ref": "#/$defs/size" } } } } } }, "format": { "description": "Serialization format of the artifact. The KServe model format is derived from it unless the model's deploy.modelFormat says otherwise.", "enum": ["joblib", "pickle", "onnx", "safetensors", "pt", "mlflow", "savedmodel", "other"] }, "framework": { "description": "The library that trained the model.", "type": "object", "additionalProperties": false, "required": ["name"], "properties": { "name": { "description": "Library name, e.g. scikit-learn, xgboost, pytorch.", "type": "string", "minLength": 1, "maxLength": 128 }, "version": { "description": "Library version, e.g. 1.3.0.", "type": "string", "minLength": 1, "maxLength": 64 } } }, "metrics": { "description": "Evaluation results by name, finite numbers only. Policy metric thresholds and champion comparisons read them; `list --where` filters on them.", "type": "object", "maxProperties": 1e3, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The value of one metric.", "type": "number" } }, "parameters": { "description": "Training parameters (hyperparameters) by name.", "type": "object", "maxProperties": 1e3, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The value of one parameter.", "type": ["string", "number", "boolean"] } }, "signature": { "description": "The model's inputs and outputs.", "type": "object", "additionalProperties": false, "properties": { "inputs": { "description": "Input columns or tensors, in order.", "$ref": "#/$defs/tensorSpecs" }, "outputs": { "description": "Output columns or tensors, in order.", "$ref": "#/$defs/tensorSpecs" } } }, "lineage": { "description": "Where the version came from: code, data, run and environment. A policy rule can require any of these fields (requiredFields).", "type": "object", "additionalProperties": false, "properties": { "code": { "description": "The training code.", "type": "object", "additionalProperties": false, "properties": { "repository": { "description": "URL of the code repository, without credentials.", "type": "string", "minLength": 1, "maxLength": 2048 }, "commit": { "description": "Full commit id (40 lowercase hex) of the training code.", "type": "string", "pattern": "^[0-9a-f]{40}$" }, "path": { "description": "Folder or file inside the repository that trains the model.", "type": "string", "minLength": 1, "maxLength": 1024 }, "dirty": { "description": "true when the working tree had uncommitted changes at registration.", "type": "boolean" } } }, "data": { "description": "Data sets the model was trained and evaluated on.", "type": "array", "maxItems": 1e3, "items": { "type": "object", "additionalProperties": false, "required": ["id"], "properties": { "id": { "description": "Stable data set identifier, e.g. txn-2023-q3-v5.", "type": "string", "minLength": 1, "maxLength": 256 }, "uri": { "description": "Where the data set lives, e.g. s3://data/txn.parquet.", "type": "string", "minLength": 1, "maxLength": 2048 }, "sha256": { "description": "sha256 of the data file.", "$ref": "#/$defs/sha256" } } } }, "run": { "description": "The pipeline or CI run that produced the version.", "type": "object", "additionalProperties": false, "properties": { "id": { "description": "Run identifier in that system.", "type": "string", "minLength": 1, "maxLength": 256 }, "url": { "description": "Link to the run.", "type": "string", "format": "uri", "maxLength": 2048 }, "system": { "description": "The CI or pipeline system, e.g. github-actions, gitlab-ci.", "type": "string", "minLength": 1, "maxLength": 128 } } }, "environment": { "description": "The runtime the model was trained in.", "type": "object", "additionalProperties": false, "properties": { "python": { "description": "Python version, e.g. 3.11.7.", "type": "string", "minLength": 1, "maxLength": 64 }, "requirements": { "description": "Dependency file, e.g. requirements.txt.", "type": "string", "minLength": 1, "maxLength": 1024 }, "image": { "description": "Container image, best pinned by digest (repo/img@sha256:<hex>).", "type": "string", "minLength": 1, "maxLength": 1024 }, "node": { "description": "Node.js version, for JavaScript models.", "type": "string", "minLength": 1, "maxLength": 64 } } } } }, "annotations": { "description": "Labels set after registration (e.g. validation_status, performance_alert) with `modelgate annotate`. Besides stage, the only field that may change once merged, and only under a policy rule listing the key.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/annotationKey" }, "additionalProperties": { "description": "Key: an optional DNS-style prefix and /, then a name of letters, digits, `_`, `.`, `-` (like Kubernetes labels). Value: any text up to 4096 characters.", "type": "string", "maxLength": 4096 } } }, "$defs": { "modelName": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "stage": { "enum": ["None", "Staging", "Production", "Archived"] }, "sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$" }, "size": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "fieldName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" }, "annotationKey": { "type": "string", "pattern": "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" }, "tensorSpecs": { "type": "array", "maxItems": 1e4, "items": { "type": "object", "additionalProperties": false, "required": ["name", "type"], "properties": { "name": { "description": "Column or tensor name.", "type": "string", "minLength": 1, "maxLength": 256 }, "type": { "description": "Element type, e.g. double, long, string, float32.", "type": "string", "minLength": 1, "maxLength": 64 }, "shape": { "description": "Dimensions; -1 marks a variable one (e.g. the batch).", "type": "array", "maxItems": 32, "items": { "type": "integer", "minimum": -1 } } } } } } };
+    var schema35 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/model-version.schema.json", "title": "ModelVersion", "description": "One version of a model: models/<model>/versions/<N>.yaml (SPEC \xA72).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "model", "version", "stage", "createdAt", "artifact", "format"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always ModelVersion.", "const": "ModelVersion" }, "model": { "description": "Model name; equals the folder models/<model>/.", "$ref": "#/$defs/modelName" }, "version": { "description": "Version number; equals the file name <N>.yaml. `register` takes the next free number.", "type": "integer", "minimum": 1, "maximum": 999999999 }, "stage": { "description": "Lifecycle stage. The only field a promotion changes; at most one version of a model is in Production.", "$ref": "#/$defs/stage" }, "createdAt": { "description": "When the version was registered: an RFC 3339 date-time, written in UTC.", "type": "string", "format": "date-time" }, "createdBy": { "description": "Who registered the version: a login or a pipeline's name.", "type": "string", "minLength": 1, "maxLength": 256 }, "description": { "description": "What this version is, for people.", "type": "string", "maxLength": 4096 }, "artifact": { "description": "The model bytes in the artifact store, pinned by content. Immutable once merged, like every field but stage and annotations.", "type": "object", "additionalProperties": false, "required": ["uri", "sha256", "size"], "properties": { "uri": { "description": "Content-addressed location inside storage.uri: <storage.uri>/<model>/sha256/<sha256>/<file-name>, or <storage.uri>/<model>/sha256/<sha256>/ for a directory artifact.", "type": "string", "minLength": 1, "maxLength": 2048, "format": "uri" }, "sha256": { "description": "sha256 of the file, or of the canonical file list for a directory artifact (one `<sha256>  <size>  <path>` line per file, sorted by path).", "$ref": "#/$defs/sha256" }, "size": { "description": "Size in bytes; for a directory artifact, the sum of its files' sizes.", "$ref": "#/$defs/size" }, "files": { "description": "Only for directory artifacts (MLflow model folders, SavedModel \u2026): every file with its own digest and size.", "type": "array", "minItems": 1, "maxItems": 1e5, "items": { "type": "object", "additionalProperties": false, "required": ["path", "sha256", "size"], "properties": { "path": { "description": "Path of the file inside the directory, relative, with / separators; no leading /, no . or .. segments; each path once.", "type": "string", "minLength": 1, "maxLength": 1024 }, "sha256": { "description": "sha256 of this file.", "$ref": "#/$defs/sha256" }, "size": { "description": "Size of this file in bytes.", "$ref": "#/$defs/size" } } } }, "index": { "description": "Only for directory artifacts of more than 1,000 files, instead of files (never both): the canonical file list (the lines artifact.sha256 is computed over) stored as an object in the store, at <artifact.uri>modelgate.index. Its sha256 is the directory digest, so the index verifies itself; each listed file is stored under its own content address, <storage.uri>/<model>/sha256/<file sha256>/<base name>.", "type": "object", "additionalProperties": false, "required": ["uri", "sha256", "count"], "properties": { "uri": { "description": "Where the index is: <artifact.uri>modelgate.index.", "type": "string", "minLength": 1, "maxLength": 2048, "format": "uri" }, "sha256": { "description": "sha256 of the index object; always artifact.sha256.", "$ref": "#/$defs/sha256" }, "count": { "description": "Number of files the index lists.", "type": "integer", "minimum": 1, "maximum": 1e7 } } } } }, "format": { "description": "Serialization format of the artifact. The KServe model format is derived from it unless the model's deploy.modelFormat says otherwise.", "enum": ["joblib", "pickle", "onnx", "safetensors", "pt", "mlflow", "savedmodel", "other"] }, "framework": { "description": "The library that trained the model.", "type": "object", "additionalProperties": false, "required": ["name"], "properties": { "name": { "description": "Library name, e.g. scikit-learn, xgboost, pytorch.", "type": "string", "minLength": 1, "maxLength": 128 }, "version": { "description": "Library version, e.g. 1.3.0.", "type": "string", "minLength": 1, "maxLength": 64 } } }, "metrics": { "description": "Evaluation results by name, finite numbers only. Policy metric thresholds and champion comparisons read them; `list --where` filters on them.", "type": "object", "maxProperties": 1e3, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The value of one metric.", "type": "number" } }, "parameters": { "description": "Training parameters (hyperparameters) by name.", "type": "object", "maxProperties": 1e3, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The value of one parameter.", "type": ["string", "number", "boolean"] } }, "signature": { "description": "The model's inputs and outputs.", "type": "object", "additionalProperties": false, "properties": { "inputs": { "description": "Input columns or tensors, in order.", "$ref": "#/$defs/tensorSpecs" }, "outputs": { "description": "Output columns or tensors, in order.", "$ref": "#/$defs/tensorSpecs" } } }, "lineage": { "description": "Where the version came from: code, data, run and environment. A policy rule can require any of these fields (requiredFields).", "type": "object", "additionalProperties": false, "properties": { "code": { "description": "The training code.", "type": "object", "additionalProperties": false, "properties": { "repository": { "description": "URL of the code repository, without credentials.", "type": "string", "minLength": 1, "maxLength": 2048 }, "commit": { "description": "Full commit id (40 lowercase hex) of the training code.", "type": "string", "pattern": "^[0-9a-f]{40}$" }, "path": { "description": "Folder or file inside the repository that trains the model.", "type": "string", "minLength": 1, "maxLength": 1024 }, "dirty": { "description": "true when the working tree had uncommitted changes at registration.", "type": "boolean" } } }, "data": { "description": "Data sets the model was trained and evaluated on.", "type": "array", "maxItems": 1e3, "items": { "type": "object", "additionalProperties": false, "required": ["id"], "properties": { "id": { "description": "Stable data set identifier, e.g. txn-2023-q3-v5.", "type": "string", "minLength": 1, "maxLength": 256 }, "uri": { "description": "Where the data set lives, e.g. s3://data/txn.parquet.", "type": "string", "minLength": 1, "maxLength": 2048 }, "sha256": { "description": "sha256 of the data file.", "$ref": "#/$defs/sha256" } } } }, "run": { "description": "The pipeline or CI run that produced the version.", "type": "object", "additionalProperties": false, "properties": { "id": { "description": "Run identifier in that system.", "type": "string", "minLength": 1, "maxLength": 256 }, "url": { "description": "Link to the run.", "type": "string", "format": "uri", "maxLength": 2048 }, "system": { "description": "The CI or pipeline system, e.g. github-actions, gitlab-ci.", "type": "string", "minLength": 1, "maxLength": 128 } } }, "environment": { "description": "The runtime the model was trained in.", "type": "object", "additionalProperties": false, "properties": { "python": { "description": "Python version, e.g. 3.11.7.", "type": "string", "minLength": 1, "maxLength": 64 }, "requirements": { "description": "Dependency file, e.g. requirements.txt.", "type": "string", "minLength": 1, "maxLength": 1024 }, "image": { "description": "Container image, best pinned by digest (repo/img@sha256:<hex>).", "type": "string", "minLength": 1, "maxLength": 1024 }, "node": { "description": "Node.js version, for JavaScript models.", "type": "string", "minLength": 1, "maxLength": 64 } } } } }, "annotations": { "description": "Labels set after registration (e.g. validation_status, performance_alert) with `modelgate annotate`. Besides stage, the only field that may change once merged, and only under a policy rule listing the key.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/annotationKey" }, "additionalProperties": { "description": "Key: an optional DNS-style prefix and /, then a name of letters, digits, `_`, `.`, `-` (like Kubernetes labels). Value: any text up to 4096 characters.", "type": "string", "maxLength": 4096 } } }, "$defs": { "modelName": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "stage": { "enum": ["None", "Staging", "Production", "Archived"] }, "sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$" }, "size": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "fieldName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" }, "annotationKey": { "type": "string", "pattern": "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" }, "tensorSpecs": { "type": "array", "maxItems": 1e4, "items": { "type": "object", "additionalProperties": false, "required": ["name", "type"], "properties": { "name": { "description": "Column or tensor name.", "type": "string", "minLength": 1, "maxLength": 256 }, "type": { "description": "Element type, e.g. double, long, string, float32.", "type": "string", "minLength": 1, "maxLength": 64 }, "shape": { "description": "Dimensions; -1 marks a variable one (e.g. the batch).", "type": "array", "maxItems": 32, "items": { "type": "integer", "minimum": -1 } } } } } } };
     var schema36 = { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" };
     var schema37 = { "enum": ["None", "Staging", "Production", "Archived"] };
     var schema38 = { "type": "string", "pattern": "^[0-9a-f]{64}$" };
     var schema39 = { "type": "integer", "minimum": 0, "maximum": 9007199254740991 };
-    var schema42 = { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" };
-    var schema44 = { "type": "array", "maxItems": 1e4, "items": { "type": "object", "additionalProperties": false, "required": ["name", "type"], "properties": { "name": { "description": "Column or tensor name.", "type": "string", "minLength": 1, "maxLength": 256 }, "type": { "description": "Element type, e.g. double, long, string, float32.", "type": "string", "minLength": 1, "maxLength": 64 }, "shape": { "description": "Dimensions; -1 marks a variable one (e.g. the batch).", "type": "array", "maxItems": 32, "items": { "type": "integer", "minimum": -1 } } } } };
-    var schema47 = { "type": "string", "pattern": "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" };
+    var schema43 = { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" };
+    var schema45 = { "type": "array", "maxItems": 1e4, "items": { "type": "object", "additionalProperties": false, "required": ["name", "type"], "properties": { "name": { "description": "Column or tensor name.", "type": "string", "minLength": 1, "maxLength": 256 }, "type": { "description": "Element type, e.g. double, long, string, float32.", "type": "string", "minLength": 1, "maxLength": 64 }, "shape": { "description": "Dimensions; -1 marks a variable one (e.g. the batch).", "type": "array", "maxItems": 32, "items": { "type": "integer", "minimum": -1 } } } } };
+    var schema48 = { "type": "string", "pattern": "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" };
     var pattern28 = new RegExp("^[0-9a-f]{64}$", "u");
-    var pattern30 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", "u");
-    var pattern32 = new RegExp("^[0-9a-f]{40}$", "u");
-    var pattern34 = new RegExp("^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", "u");
+    var pattern31 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", "u");
+    var pattern33 = new RegExp("^[0-9a-f]{40}$", "u");
+    var pattern35 = new RegExp("^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", "u");
     var formats4 = require_formats().fullFormats["date-time"];
     function validate22(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
       ;
@@ -32278,7 +32278,7 @@ var require_validators = __commonJS({
               errors++;
             }
             for (const key1 in data8) {
-              if (!(key1 === "uri" || key1 === "sha256" || key1 === "size" || key1 === "files")) {
+              if (!(key1 === "uri" || key1 === "sha256" || key1 === "size" || key1 === "files" || key1 === "index")) {
                 const err27 = { instancePath: instancePath + "/artifact", schemaPath: "#/properties/artifact/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.artifact, data: data8 };
                 if (vErrors === null) {
                   vErrors = [err27];
@@ -32550,149 +32550,143 @@ var require_validators = __commonJS({
                 errors++;
               }
             }
-          } else {
-            const err53 = { instancePath: instancePath + "/artifact", schemaPath: "#/properties/artifact/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.artifact.type, parentSchema: schema35.properties.artifact, data: data8 };
-            if (vErrors === null) {
-              vErrors = [err53];
-            } else {
-              vErrors.push(err53);
-            }
-            errors++;
-          }
-        }
-        if (data.format !== void 0) {
-          let data17 = data.format;
-          if (!(data17 === "joblib" || data17 === "pickle" || data17 === "onnx" || data17 === "safetensors" || data17 === "pt" || data17 === "mlflow" || data17 === "savedmodel" || data17 === "other")) {
-            const err54 = { instancePath: instancePath + "/format", schemaPath: "#/properties/format/enum", keyword: "enum", params: { allowedValues: schema35.properties.format.enum }, message: "must be equal to one of the allowed values", schema: schema35.properties.format.enum, parentSchema: schema35.properties.format, data: data17 };
-            if (vErrors === null) {
-              vErrors = [err54];
-            } else {
-              vErrors.push(err54);
-            }
-            errors++;
-          }
-        }
-        if (data.framework !== void 0) {
-          let data18 = data.framework;
-          if (data18 && typeof data18 == "object" && !Array.isArray(data18)) {
-            if (data18.name === void 0) {
-              const err55 = { instancePath: instancePath + "/framework", schemaPath: "#/properties/framework/required", keyword: "required", params: { missingProperty: "name" }, message: "must have required property 'name'", schema: schema35.properties.framework.required, parentSchema: schema35.properties.framework, data: data18 };
-              if (vErrors === null) {
-                vErrors = [err55];
-              } else {
-                vErrors.push(err55);
-              }
-              errors++;
-            }
-            for (const key3 in data18) {
-              if (!(key3 === "name" || key3 === "version")) {
-                const err56 = { instancePath: instancePath + "/framework", schemaPath: "#/properties/framework/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key3 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.framework, data: data18 };
-                if (vErrors === null) {
-                  vErrors = [err56];
-                } else {
-                  vErrors.push(err56);
-                }
-                errors++;
-              }
-            }
-            if (data18.name !== void 0) {
-              let data19 = data18.name;
-              if (typeof data19 === "string") {
-                if (func1(data19) > 128) {
-                  const err57 = { instancePath: instancePath + "/framework/name", schemaPath: "#/properties/framework/properties/name/maxLength", keyword: "maxLength", params: { limit: 128 }, message: "must NOT have more than 128 characters", schema: 128, parentSchema: schema35.properties.framework.properties.name, data: data19 };
+            if (data8.index !== void 0) {
+              let data17 = data8.index;
+              if (data17 && typeof data17 == "object" && !Array.isArray(data17)) {
+                if (data17.uri === void 0) {
+                  const err53 = { instancePath: instancePath + "/artifact/index", schemaPath: "#/properties/artifact/properties/index/required", keyword: "required", params: { missingProperty: "uri" }, message: "must have required property 'uri'", schema: schema35.properties.artifact.properties.index.required, parentSchema: schema35.properties.artifact.properties.index, data: data17 };
                   if (vErrors === null) {
-                    vErrors = [err57];
+                    vErrors = [err53];
                   } else {
-                    vErrors.push(err57);
+                    vErrors.push(err53);
                   }
                   errors++;
                 }
-                if (func1(data19) < 1) {
-                  const err58 = { instancePath: instancePath + "/framework/name", schemaPath: "#/properties/framework/properties/name/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.framework.properties.name, data: data19 };
+                if (data17.sha256 === void 0) {
+                  const err54 = { instancePath: instancePath + "/artifact/index", schemaPath: "#/properties/artifact/properties/index/required", keyword: "required", params: { missingProperty: "sha256" }, message: "must have required property 'sha256'", schema: schema35.properties.artifact.properties.index.required, parentSchema: schema35.properties.artifact.properties.index, data: data17 };
                   if (vErrors === null) {
-                    vErrors = [err58];
+                    vErrors = [err54];
                   } else {
-                    vErrors.push(err58);
+                    vErrors.push(err54);
                   }
                   errors++;
                 }
-              } else {
-                const err59 = { instancePath: instancePath + "/framework/name", schemaPath: "#/properties/framework/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.framework.properties.name.type, parentSchema: schema35.properties.framework.properties.name, data: data19 };
-                if (vErrors === null) {
-                  vErrors = [err59];
-                } else {
-                  vErrors.push(err59);
-                }
-                errors++;
-              }
-            }
-            if (data18.version !== void 0) {
-              let data20 = data18.version;
-              if (typeof data20 === "string") {
-                if (func1(data20) > 64) {
-                  const err60 = { instancePath: instancePath + "/framework/version", schemaPath: "#/properties/framework/properties/version/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema35.properties.framework.properties.version, data: data20 };
+                if (data17.count === void 0) {
+                  const err55 = { instancePath: instancePath + "/artifact/index", schemaPath: "#/properties/artifact/properties/index/required", keyword: "required", params: { missingProperty: "count" }, message: "must have required property 'count'", schema: schema35.properties.artifact.properties.index.required, parentSchema: schema35.properties.artifact.properties.index, data: data17 };
                   if (vErrors === null) {
-                    vErrors = [err60];
+                    vErrors = [err55];
                   } else {
-                    vErrors.push(err60);
+                    vErrors.push(err55);
                   }
                   errors++;
                 }
-                if (func1(data20) < 1) {
-                  const err61 = { instancePath: instancePath + "/framework/version", schemaPath: "#/properties/framework/properties/version/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.framework.properties.version, data: data20 };
-                  if (vErrors === null) {
-                    vErrors = [err61];
-                  } else {
-                    vErrors.push(err61);
+                for (const key3 in data17) {
+                  if (!(key3 === "uri" || key3 === "sha256" || key3 === "count")) {
+                    const err56 = { instancePath: instancePath + "/artifact/index", schemaPath: "#/properties/artifact/properties/index/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key3 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.artifact.properties.index, data: data17 };
+                    if (vErrors === null) {
+                      vErrors = [err56];
+                    } else {
+                      vErrors.push(err56);
+                    }
+                    errors++;
                   }
-                  errors++;
                 }
-              } else {
-                const err62 = { instancePath: instancePath + "/framework/version", schemaPath: "#/properties/framework/properties/version/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.framework.properties.version.type, parentSchema: schema35.properties.framework.properties.version, data: data20 };
-                if (vErrors === null) {
-                  vErrors = [err62];
-                } else {
-                  vErrors.push(err62);
-                }
-                errors++;
-              }
-            }
-          } else {
-            const err63 = { instancePath: instancePath + "/framework", schemaPath: "#/properties/framework/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.framework.type, parentSchema: schema35.properties.framework, data: data18 };
-            if (vErrors === null) {
-              vErrors = [err63];
-            } else {
-              vErrors.push(err63);
-            }
-            errors++;
-          }
-        }
-        if (data.metrics !== void 0) {
-          let data21 = data.metrics;
-          if (data21 && typeof data21 == "object" && !Array.isArray(data21)) {
-            if (Object.keys(data21).length > 1e3) {
-              const err64 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/maxProperties", keyword: "maxProperties", params: { limit: 1e3 }, message: "must NOT have more than 1000 properties", schema: 1e3, parentSchema: schema35.properties.metrics, data: data21 };
-              if (vErrors === null) {
-                vErrors = [err64];
-              } else {
-                vErrors.push(err64);
-              }
-              errors++;
-            }
-            for (const key4 in data21) {
-              const _errs51 = errors;
-              if (typeof key4 === "string") {
-                if (!pattern30.test(key4)) {
-                  const err65 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", parentSchema: schema42, data: key4, propertyName: key4 };
-                  if (vErrors === null) {
-                    vErrors = [err65];
+                if (data17.uri !== void 0) {
+                  let data18 = data17.uri;
+                  if (typeof data18 === "string") {
+                    if (func1(data18) > 2048) {
+                      const err57 = { instancePath: instancePath + "/artifact/index/uri", schemaPath: "#/properties/artifact/properties/index/properties/uri/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema35.properties.artifact.properties.index.properties.uri, data: data18 };
+                      if (vErrors === null) {
+                        vErrors = [err57];
+                      } else {
+                        vErrors.push(err57);
+                      }
+                      errors++;
+                    }
+                    if (func1(data18) < 1) {
+                      const err58 = { instancePath: instancePath + "/artifact/index/uri", schemaPath: "#/properties/artifact/properties/index/properties/uri/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.artifact.properties.index.properties.uri, data: data18 };
+                      if (vErrors === null) {
+                        vErrors = [err58];
+                      } else {
+                        vErrors.push(err58);
+                      }
+                      errors++;
+                    }
+                    if (!formats0(data18)) {
+                      const err59 = { instancePath: instancePath + "/artifact/index/uri", schemaPath: "#/properties/artifact/properties/index/properties/uri/format", keyword: "format", params: { format: "uri" }, message: 'must match format "uri"', schema: "uri", parentSchema: schema35.properties.artifact.properties.index.properties.uri, data: data18 };
+                      if (vErrors === null) {
+                        vErrors = [err59];
+                      } else {
+                        vErrors.push(err59);
+                      }
+                      errors++;
+                    }
                   } else {
-                    vErrors.push(err65);
+                    const err60 = { instancePath: instancePath + "/artifact/index/uri", schemaPath: "#/properties/artifact/properties/index/properties/uri/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.artifact.properties.index.properties.uri.type, parentSchema: schema35.properties.artifact.properties.index.properties.uri, data: data18 };
+                    if (vErrors === null) {
+                      vErrors = [err60];
+                    } else {
+                      vErrors.push(err60);
+                    }
+                    errors++;
                   }
-                  errors++;
+                }
+                if (data17.sha256 !== void 0) {
+                  let data19 = data17.sha256;
+                  if (typeof data19 === "string") {
+                    if (!pattern28.test(data19)) {
+                      const err61 = { instancePath: instancePath + "/artifact/index/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data19 };
+                      if (vErrors === null) {
+                        vErrors = [err61];
+                      } else {
+                        vErrors.push(err61);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err62 = { instancePath: instancePath + "/artifact/index/sha256", schemaPath: "#/$defs/sha256/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema38.type, parentSchema: schema38, data: data19 };
+                    if (vErrors === null) {
+                      vErrors = [err62];
+                    } else {
+                      vErrors.push(err62);
+                    }
+                    errors++;
+                  }
+                }
+                if (data17.count !== void 0) {
+                  let data20 = data17.count;
+                  if (!(typeof data20 == "number" && (!(data20 % 1) && !isNaN(data20)) && isFinite(data20))) {
+                    const err63 = { instancePath: instancePath + "/artifact/index/count", schemaPath: "#/properties/artifact/properties/index/properties/count/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema35.properties.artifact.properties.index.properties.count.type, parentSchema: schema35.properties.artifact.properties.index.properties.count, data: data20 };
+                    if (vErrors === null) {
+                      vErrors = [err63];
+                    } else {
+                      vErrors.push(err63);
+                    }
+                    errors++;
+                  }
+                  if (typeof data20 == "number" && isFinite(data20)) {
+                    if (data20 > 1e7 || isNaN(data20)) {
+                      const err64 = { instancePath: instancePath + "/artifact/index/count", schemaPath: "#/properties/artifact/properties/index/properties/count/maximum", keyword: "maximum", params: { comparison: "<=", limit: 1e7 }, message: "must be <= 10000000", schema: 1e7, parentSchema: schema35.properties.artifact.properties.index.properties.count, data: data20 };
+                      if (vErrors === null) {
+                        vErrors = [err64];
+                      } else {
+                        vErrors.push(err64);
+                      }
+                      errors++;
+                    }
+                    if (data20 < 1 || isNaN(data20)) {
+                      const err65 = { instancePath: instancePath + "/artifact/index/count", schemaPath: "#/properties/artifact/properties/index/properties/count/minimum", keyword: "minimum", params: { comparison: ">=", limit: 1 }, message: "must be >= 1", schema: 1, parentSchema: schema35.properties.artifact.properties.index.properties.count, data: data20 };
+                      if (vErrors === null) {
+                        vErrors = [err65];
+                      } else {
+                        vErrors.push(err65);
+                      }
+                      errors++;
+                    }
+                  }
                 }
               } else {
-                const err66 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema42.type, parentSchema: schema42, data: key4, propertyName: key4 };
+                const err66 = { instancePath: instancePath + "/artifact/index", schemaPath: "#/properties/artifact/properties/index/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.artifact.properties.index.type, parentSchema: schema35.properties.artifact.properties.index, data: data17 };
                 if (vErrors === null) {
                   vErrors = [err66];
                 } else {
@@ -32700,56 +32694,57 @@ var require_validators = __commonJS({
                 }
                 errors++;
               }
-              var valid12 = _errs51 === errors;
-              if (!valid12) {
-                const err67 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/propertyNames", keyword: "propertyNames", params: { propertyName: key4 }, message: "property name must be valid", schema: schema35.properties.metrics.propertyNames, parentSchema: schema35.properties.metrics, data: data21 };
-                if (vErrors === null) {
-                  vErrors = [err67];
-                } else {
-                  vErrors.push(err67);
-                }
-                errors++;
-              }
-            }
-            for (const key5 in data21) {
-              let data22 = data21[key5];
-              if (!(typeof data22 == "number" && isFinite(data22))) {
-                const err68 = { instancePath: instancePath + "/metrics/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema35.properties.metrics.additionalProperties.type, parentSchema: schema35.properties.metrics.additionalProperties, data: data22 };
-                if (vErrors === null) {
-                  vErrors = [err68];
-                } else {
-                  vErrors.push(err68);
-                }
-                errors++;
-              }
             }
           } else {
-            const err69 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.metrics.type, parentSchema: schema35.properties.metrics, data: data21 };
+            const err67 = { instancePath: instancePath + "/artifact", schemaPath: "#/properties/artifact/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.artifact.type, parentSchema: schema35.properties.artifact, data: data8 };
             if (vErrors === null) {
-              vErrors = [err69];
+              vErrors = [err67];
             } else {
-              vErrors.push(err69);
+              vErrors.push(err67);
             }
             errors++;
           }
         }
-        if (data.parameters !== void 0) {
-          let data23 = data.parameters;
-          if (data23 && typeof data23 == "object" && !Array.isArray(data23)) {
-            if (Object.keys(data23).length > 1e3) {
-              const err70 = { instancePath: instancePath + "/parameters", schemaPath: "#/properties/parameters/maxProperties", keyword: "maxProperties", params: { limit: 1e3 }, message: "must NOT have more than 1000 properties", schema: 1e3, parentSchema: schema35.properties.parameters, data: data23 };
+        if (data.format !== void 0) {
+          let data21 = data.format;
+          if (!(data21 === "joblib" || data21 === "pickle" || data21 === "onnx" || data21 === "safetensors" || data21 === "pt" || data21 === "mlflow" || data21 === "savedmodel" || data21 === "other")) {
+            const err68 = { instancePath: instancePath + "/format", schemaPath: "#/properties/format/enum", keyword: "enum", params: { allowedValues: schema35.properties.format.enum }, message: "must be equal to one of the allowed values", schema: schema35.properties.format.enum, parentSchema: schema35.properties.format, data: data21 };
+            if (vErrors === null) {
+              vErrors = [err68];
+            } else {
+              vErrors.push(err68);
+            }
+            errors++;
+          }
+        }
+        if (data.framework !== void 0) {
+          let data22 = data.framework;
+          if (data22 && typeof data22 == "object" && !Array.isArray(data22)) {
+            if (data22.name === void 0) {
+              const err69 = { instancePath: instancePath + "/framework", schemaPath: "#/properties/framework/required", keyword: "required", params: { missingProperty: "name" }, message: "must have required property 'name'", schema: schema35.properties.framework.required, parentSchema: schema35.properties.framework, data: data22 };
               if (vErrors === null) {
-                vErrors = [err70];
+                vErrors = [err69];
               } else {
-                vErrors.push(err70);
+                vErrors.push(err69);
               }
               errors++;
             }
-            for (const key6 in data23) {
-              const _errs59 = errors;
-              if (typeof key6 === "string") {
-                if (!pattern30.test(key6)) {
-                  const err71 = { instancePath: instancePath + "/parameters", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", parentSchema: schema42, data: key6, propertyName: key6 };
+            for (const key4 in data22) {
+              if (!(key4 === "name" || key4 === "version")) {
+                const err70 = { instancePath: instancePath + "/framework", schemaPath: "#/properties/framework/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key4 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.framework, data: data22 };
+                if (vErrors === null) {
+                  vErrors = [err70];
+                } else {
+                  vErrors.push(err70);
+                }
+                errors++;
+              }
+            }
+            if (data22.name !== void 0) {
+              let data23 = data22.name;
+              if (typeof data23 === "string") {
+                if (func1(data23) > 128) {
+                  const err71 = { instancePath: instancePath + "/framework/name", schemaPath: "#/properties/framework/properties/name/maxLength", keyword: "maxLength", params: { limit: 128 }, message: "must NOT have more than 128 characters", schema: 128, parentSchema: schema35.properties.framework.properties.name, data: data23 };
                   if (vErrors === null) {
                     vErrors = [err71];
                   } else {
@@ -32757,18 +32752,17 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-              } else {
-                const err72 = { instancePath: instancePath + "/parameters", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema42.type, parentSchema: schema42, data: key6, propertyName: key6 };
-                if (vErrors === null) {
-                  vErrors = [err72];
-                } else {
-                  vErrors.push(err72);
+                if (func1(data23) < 1) {
+                  const err72 = { instancePath: instancePath + "/framework/name", schemaPath: "#/properties/framework/properties/name/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.framework.properties.name, data: data23 };
+                  if (vErrors === null) {
+                    vErrors = [err72];
+                  } else {
+                    vErrors.push(err72);
+                  }
+                  errors++;
                 }
-                errors++;
-              }
-              var valid15 = _errs59 === errors;
-              if (!valid15) {
-                const err73 = { instancePath: instancePath + "/parameters", schemaPath: "#/properties/parameters/propertyNames", keyword: "propertyNames", params: { propertyName: key6 }, message: "property name must be valid", schema: schema35.properties.parameters.propertyNames, parentSchema: schema35.properties.parameters, data: data23 };
+              } else {
+                const err73 = { instancePath: instancePath + "/framework/name", schemaPath: "#/properties/framework/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.framework.properties.name.type, parentSchema: schema35.properties.framework.properties.name, data: data23 };
                 if (vErrors === null) {
                   vErrors = [err73];
                 } else {
@@ -32777,34 +32771,29 @@ var require_validators = __commonJS({
                 errors++;
               }
             }
-            for (const key7 in data23) {
-              let data24 = data23[key7];
-              if (typeof data24 !== "string" && !(typeof data24 == "number" && isFinite(data24)) && typeof data24 !== "boolean") {
-                const err74 = { instancePath: instancePath + "/parameters/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/parameters/additionalProperties/type", keyword: "type", params: { type: schema35.properties.parameters.additionalProperties.type }, message: "must be string,number,boolean", schema: schema35.properties.parameters.additionalProperties.type, parentSchema: schema35.properties.parameters.additionalProperties, data: data24 };
-                if (vErrors === null) {
-                  vErrors = [err74];
-                } else {
-                  vErrors.push(err74);
+            if (data22.version !== void 0) {
+              let data24 = data22.version;
+              if (typeof data24 === "string") {
+                if (func1(data24) > 64) {
+                  const err74 = { instancePath: instancePath + "/framework/version", schemaPath: "#/properties/framework/properties/version/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema35.properties.framework.properties.version, data: data24 };
+                  if (vErrors === null) {
+                    vErrors = [err74];
+                  } else {
+                    vErrors.push(err74);
+                  }
+                  errors++;
                 }
-                errors++;
-              }
-            }
-          } else {
-            const err75 = { instancePath: instancePath + "/parameters", schemaPath: "#/properties/parameters/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.parameters.type, parentSchema: schema35.properties.parameters, data: data23 };
-            if (vErrors === null) {
-              vErrors = [err75];
-            } else {
-              vErrors.push(err75);
-            }
-            errors++;
-          }
-        }
-        if (data.signature !== void 0) {
-          let data25 = data.signature;
-          if (data25 && typeof data25 == "object" && !Array.isArray(data25)) {
-            for (const key8 in data25) {
-              if (!(key8 === "inputs" || key8 === "outputs")) {
-                const err76 = { instancePath: instancePath + "/signature", schemaPath: "#/properties/signature/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key8 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.signature, data: data25 };
+                if (func1(data24) < 1) {
+                  const err75 = { instancePath: instancePath + "/framework/version", schemaPath: "#/properties/framework/properties/version/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.framework.properties.version, data: data24 };
+                  if (vErrors === null) {
+                    vErrors = [err75];
+                  } else {
+                    vErrors.push(err75);
+                  }
+                  errors++;
+                }
+              } else {
+                const err76 = { instancePath: instancePath + "/framework/version", schemaPath: "#/properties/framework/properties/version/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.framework.properties.version.type, parentSchema: schema35.properties.framework.properties.version, data: data24 };
                 if (vErrors === null) {
                   vErrors = [err76];
                 } else {
@@ -32813,238 +32802,243 @@ var require_validators = __commonJS({
                 errors++;
               }
             }
-            if (data25.inputs !== void 0) {
-              let data26 = data25.inputs;
-              if (Array.isArray(data26)) {
-                if (data26.length > 1e4) {
-                  const err77 = { instancePath: instancePath + "/signature/inputs", schemaPath: "#/$defs/tensorSpecs/maxItems", keyword: "maxItems", params: { limit: 1e4 }, message: "must NOT have more than 10000 items", schema: 1e4, parentSchema: schema44, data: data26 };
+          } else {
+            const err77 = { instancePath: instancePath + "/framework", schemaPath: "#/properties/framework/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.framework.type, parentSchema: schema35.properties.framework, data: data22 };
+            if (vErrors === null) {
+              vErrors = [err77];
+            } else {
+              vErrors.push(err77);
+            }
+            errors++;
+          }
+        }
+        if (data.metrics !== void 0) {
+          let data25 = data.metrics;
+          if (data25 && typeof data25 == "object" && !Array.isArray(data25)) {
+            if (Object.keys(data25).length > 1e3) {
+              const err78 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/maxProperties", keyword: "maxProperties", params: { limit: 1e3 }, message: "must NOT have more than 1000 properties", schema: 1e3, parentSchema: schema35.properties.metrics, data: data25 };
+              if (vErrors === null) {
+                vErrors = [err78];
+              } else {
+                vErrors.push(err78);
+              }
+              errors++;
+            }
+            for (const key5 in data25) {
+              const _errs61 = errors;
+              if (typeof key5 === "string") {
+                if (!pattern31.test(key5)) {
+                  const err79 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", parentSchema: schema43, data: key5, propertyName: key5 };
                   if (vErrors === null) {
-                    vErrors = [err77];
+                    vErrors = [err79];
                   } else {
-                    vErrors.push(err77);
+                    vErrors.push(err79);
                   }
                   errors++;
                 }
-                const len1 = data26.length;
-                for (let i1 = 0; i1 < len1; i1++) {
-                  let data27 = data26[i1];
-                  if (data27 && typeof data27 == "object" && !Array.isArray(data27)) {
-                    if (data27.name === void 0) {
-                      const err78 = { instancePath: instancePath + "/signature/inputs/" + i1, schemaPath: "#/$defs/tensorSpecs/items/required", keyword: "required", params: { missingProperty: "name" }, message: "must have required property 'name'", schema: schema44.items.required, parentSchema: schema44.items, data: data27 };
-                      if (vErrors === null) {
-                        vErrors = [err78];
-                      } else {
-                        vErrors.push(err78);
-                      }
-                      errors++;
-                    }
-                    if (data27.type === void 0) {
-                      const err79 = { instancePath: instancePath + "/signature/inputs/" + i1, schemaPath: "#/$defs/tensorSpecs/items/required", keyword: "required", params: { missingProperty: "type" }, message: "must have required property 'type'", schema: schema44.items.required, parentSchema: schema44.items, data: data27 };
-                      if (vErrors === null) {
-                        vErrors = [err79];
-                      } else {
-                        vErrors.push(err79);
-                      }
-                      errors++;
-                    }
-                    for (const key9 in data27) {
-                      if (!(key9 === "name" || key9 === "type" || key9 === "shape")) {
-                        const err80 = { instancePath: instancePath + "/signature/inputs/" + i1, schemaPath: "#/$defs/tensorSpecs/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key9 }, message: "must NOT have additional properties", schema: false, parentSchema: schema44.items, data: data27 };
-                        if (vErrors === null) {
-                          vErrors = [err80];
-                        } else {
-                          vErrors.push(err80);
-                        }
-                        errors++;
-                      }
-                    }
-                    if (data27.name !== void 0) {
-                      let data28 = data27.name;
-                      if (typeof data28 === "string") {
-                        if (func1(data28) > 256) {
-                          const err81 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema44.items.properties.name, data: data28 };
-                          if (vErrors === null) {
-                            vErrors = [err81];
-                          } else {
-                            vErrors.push(err81);
-                          }
-                          errors++;
-                        }
-                        if (func1(data28) < 1) {
-                          const err82 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema44.items.properties.name, data: data28 };
-                          if (vErrors === null) {
-                            vErrors = [err82];
-                          } else {
-                            vErrors.push(err82);
-                          }
-                          errors++;
-                        }
-                      } else {
-                        const err83 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema44.items.properties.name.type, parentSchema: schema44.items.properties.name, data: data28 };
-                        if (vErrors === null) {
-                          vErrors = [err83];
-                        } else {
-                          vErrors.push(err83);
-                        }
-                        errors++;
-                      }
-                    }
-                    if (data27.type !== void 0) {
-                      let data29 = data27.type;
-                      if (typeof data29 === "string") {
-                        if (func1(data29) > 64) {
-                          const err84 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema44.items.properties.type, data: data29 };
-                          if (vErrors === null) {
-                            vErrors = [err84];
-                          } else {
-                            vErrors.push(err84);
-                          }
-                          errors++;
-                        }
-                        if (func1(data29) < 1) {
-                          const err85 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema44.items.properties.type, data: data29 };
-                          if (vErrors === null) {
-                            vErrors = [err85];
-                          } else {
-                            vErrors.push(err85);
-                          }
-                          errors++;
-                        }
-                      } else {
-                        const err86 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema44.items.properties.type.type, parentSchema: schema44.items.properties.type, data: data29 };
-                        if (vErrors === null) {
-                          vErrors = [err86];
-                        } else {
-                          vErrors.push(err86);
-                        }
-                        errors++;
-                      }
-                    }
-                    if (data27.shape !== void 0) {
-                      let data30 = data27.shape;
-                      if (Array.isArray(data30)) {
-                        if (data30.length > 32) {
-                          const err87 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/shape", schemaPath: "#/$defs/tensorSpecs/items/properties/shape/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema44.items.properties.shape, data: data30 };
-                          if (vErrors === null) {
-                            vErrors = [err87];
-                          } else {
-                            vErrors.push(err87);
-                          }
-                          errors++;
-                        }
-                        const len2 = data30.length;
-                        for (let i22 = 0; i22 < len2; i22++) {
-                          let data31 = data30[i22];
-                          if (!(typeof data31 == "number" && (!(data31 % 1) && !isNaN(data31)) && isFinite(data31))) {
-                            const err88 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/shape/" + i22, schemaPath: "#/$defs/tensorSpecs/items/properties/shape/items/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema44.items.properties.shape.items.type, parentSchema: schema44.items.properties.shape.items, data: data31 };
-                            if (vErrors === null) {
-                              vErrors = [err88];
-                            } else {
-                              vErrors.push(err88);
-                            }
-                            errors++;
-                          }
-                          if (typeof data31 == "number" && isFinite(data31)) {
-                            if (data31 < -1 || isNaN(data31)) {
-                              const err89 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/shape/" + i22, schemaPath: "#/$defs/tensorSpecs/items/properties/shape/items/minimum", keyword: "minimum", params: { comparison: ">=", limit: -1 }, message: "must be >= -1", schema: -1, parentSchema: schema44.items.properties.shape.items, data: data31 };
-                              if (vErrors === null) {
-                                vErrors = [err89];
-                              } else {
-                                vErrors.push(err89);
-                              }
-                              errors++;
-                            }
-                          }
-                        }
-                      } else {
-                        const err90 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/shape", schemaPath: "#/$defs/tensorSpecs/items/properties/shape/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema44.items.properties.shape.type, parentSchema: schema44.items.properties.shape, data: data30 };
-                        if (vErrors === null) {
-                          vErrors = [err90];
-                        } else {
-                          vErrors.push(err90);
-                        }
-                        errors++;
-                      }
-                    }
-                  } else {
-                    const err91 = { instancePath: instancePath + "/signature/inputs/" + i1, schemaPath: "#/$defs/tensorSpecs/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema44.items.type, parentSchema: schema44.items, data: data27 };
-                    if (vErrors === null) {
-                      vErrors = [err91];
-                    } else {
-                      vErrors.push(err91);
-                    }
-                    errors++;
-                  }
-                }
               } else {
-                const err92 = { instancePath: instancePath + "/signature/inputs", schemaPath: "#/$defs/tensorSpecs/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema44.type, parentSchema: schema44, data: data26 };
+                const err80 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema43.type, parentSchema: schema43, data: key5, propertyName: key5 };
                 if (vErrors === null) {
-                  vErrors = [err92];
+                  vErrors = [err80];
                 } else {
-                  vErrors.push(err92);
+                  vErrors.push(err80);
+                }
+                errors++;
+              }
+              var valid14 = _errs61 === errors;
+              if (!valid14) {
+                const err81 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/propertyNames", keyword: "propertyNames", params: { propertyName: key5 }, message: "property name must be valid", schema: schema35.properties.metrics.propertyNames, parentSchema: schema35.properties.metrics, data: data25 };
+                if (vErrors === null) {
+                  vErrors = [err81];
+                } else {
+                  vErrors.push(err81);
                 }
                 errors++;
               }
             }
-            if (data25.outputs !== void 0) {
-              let data32 = data25.outputs;
-              if (Array.isArray(data32)) {
-                if (data32.length > 1e4) {
-                  const err93 = { instancePath: instancePath + "/signature/outputs", schemaPath: "#/$defs/tensorSpecs/maxItems", keyword: "maxItems", params: { limit: 1e4 }, message: "must NOT have more than 10000 items", schema: 1e4, parentSchema: schema44, data: data32 };
+            for (const key6 in data25) {
+              let data26 = data25[key6];
+              if (!(typeof data26 == "number" && isFinite(data26))) {
+                const err82 = { instancePath: instancePath + "/metrics/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema35.properties.metrics.additionalProperties.type, parentSchema: schema35.properties.metrics.additionalProperties, data: data26 };
+                if (vErrors === null) {
+                  vErrors = [err82];
+                } else {
+                  vErrors.push(err82);
+                }
+                errors++;
+              }
+            }
+          } else {
+            const err83 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.metrics.type, parentSchema: schema35.properties.metrics, data: data25 };
+            if (vErrors === null) {
+              vErrors = [err83];
+            } else {
+              vErrors.push(err83);
+            }
+            errors++;
+          }
+        }
+        if (data.parameters !== void 0) {
+          let data27 = data.parameters;
+          if (data27 && typeof data27 == "object" && !Array.isArray(data27)) {
+            if (Object.keys(data27).length > 1e3) {
+              const err84 = { instancePath: instancePath + "/parameters", schemaPath: "#/properties/parameters/maxProperties", keyword: "maxProperties", params: { limit: 1e3 }, message: "must NOT have more than 1000 properties", schema: 1e3, parentSchema: schema35.properties.parameters, data: data27 };
+              if (vErrors === null) {
+                vErrors = [err84];
+              } else {
+                vErrors.push(err84);
+              }
+              errors++;
+            }
+            for (const key7 in data27) {
+              const _errs69 = errors;
+              if (typeof key7 === "string") {
+                if (!pattern31.test(key7)) {
+                  const err85 = { instancePath: instancePath + "/parameters", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", parentSchema: schema43, data: key7, propertyName: key7 };
                   if (vErrors === null) {
-                    vErrors = [err93];
+                    vErrors = [err85];
                   } else {
-                    vErrors.push(err93);
+                    vErrors.push(err85);
                   }
                   errors++;
                 }
-                const len3 = data32.length;
-                for (let i32 = 0; i32 < len3; i32++) {
-                  let data33 = data32[i32];
-                  if (data33 && typeof data33 == "object" && !Array.isArray(data33)) {
-                    if (data33.name === void 0) {
-                      const err94 = { instancePath: instancePath + "/signature/outputs/" + i32, schemaPath: "#/$defs/tensorSpecs/items/required", keyword: "required", params: { missingProperty: "name" }, message: "must have required property 'name'", schema: schema44.items.required, parentSchema: schema44.items, data: data33 };
+              } else {
+                const err86 = { instancePath: instancePath + "/parameters", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema43.type, parentSchema: schema43, data: key7, propertyName: key7 };
+                if (vErrors === null) {
+                  vErrors = [err86];
+                } else {
+                  vErrors.push(err86);
+                }
+                errors++;
+              }
+              var valid17 = _errs69 === errors;
+              if (!valid17) {
+                const err87 = { instancePath: instancePath + "/parameters", schemaPath: "#/properties/parameters/propertyNames", keyword: "propertyNames", params: { propertyName: key7 }, message: "property name must be valid", schema: schema35.properties.parameters.propertyNames, parentSchema: schema35.properties.parameters, data: data27 };
+                if (vErrors === null) {
+                  vErrors = [err87];
+                } else {
+                  vErrors.push(err87);
+                }
+                errors++;
+              }
+            }
+            for (const key8 in data27) {
+              let data28 = data27[key8];
+              if (typeof data28 !== "string" && !(typeof data28 == "number" && isFinite(data28)) && typeof data28 !== "boolean") {
+                const err88 = { instancePath: instancePath + "/parameters/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/parameters/additionalProperties/type", keyword: "type", params: { type: schema35.properties.parameters.additionalProperties.type }, message: "must be string,number,boolean", schema: schema35.properties.parameters.additionalProperties.type, parentSchema: schema35.properties.parameters.additionalProperties, data: data28 };
+                if (vErrors === null) {
+                  vErrors = [err88];
+                } else {
+                  vErrors.push(err88);
+                }
+                errors++;
+              }
+            }
+          } else {
+            const err89 = { instancePath: instancePath + "/parameters", schemaPath: "#/properties/parameters/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.parameters.type, parentSchema: schema35.properties.parameters, data: data27 };
+            if (vErrors === null) {
+              vErrors = [err89];
+            } else {
+              vErrors.push(err89);
+            }
+            errors++;
+          }
+        }
+        if (data.signature !== void 0) {
+          let data29 = data.signature;
+          if (data29 && typeof data29 == "object" && !Array.isArray(data29)) {
+            for (const key9 in data29) {
+              if (!(key9 === "inputs" || key9 === "outputs")) {
+                const err90 = { instancePath: instancePath + "/signature", schemaPath: "#/properties/signature/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key9 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.signature, data: data29 };
+                if (vErrors === null) {
+                  vErrors = [err90];
+                } else {
+                  vErrors.push(err90);
+                }
+                errors++;
+              }
+            }
+            if (data29.inputs !== void 0) {
+              let data30 = data29.inputs;
+              if (Array.isArray(data30)) {
+                if (data30.length > 1e4) {
+                  const err91 = { instancePath: instancePath + "/signature/inputs", schemaPath: "#/$defs/tensorSpecs/maxItems", keyword: "maxItems", params: { limit: 1e4 }, message: "must NOT have more than 10000 items", schema: 1e4, parentSchema: schema45, data: data30 };
+                  if (vErrors === null) {
+                    vErrors = [err91];
+                  } else {
+                    vErrors.push(err91);
+                  }
+                  errors++;
+                }
+                const len1 = data30.length;
+                for (let i1 = 0; i1 < len1; i1++) {
+                  let data31 = data30[i1];
+                  if (data31 && typeof data31 == "object" && !Array.isArray(data31)) {
+                    if (data31.name === void 0) {
+                      const err92 = { instancePath: instancePath + "/signature/inputs/" + i1, schemaPath: "#/$defs/tensorSpecs/items/required", keyword: "required", params: { missingProperty: "name" }, message: "must have required property 'name'", schema: schema45.items.required, parentSchema: schema45.items, data: data31 };
                       if (vErrors === null) {
-                        vErrors = [err94];
+                        vErrors = [err92];
                       } else {
-                        vErrors.push(err94);
+                        vErrors.push(err92);
                       }
                       errors++;
                     }
-                    if (data33.type === void 0) {
-                      const err95 = { instancePath: instancePath + "/signature/outputs/" + i32, schemaPath: "#/$defs/tensorSpecs/items/required", keyword: "required", params: { missingProperty: "type" }, message: "must have required property 'type'", schema: schema44.items.required, parentSchema: schema44.items, data: data33 };
+                    if (data31.type === void 0) {
+                      const err93 = { instancePath: instancePath + "/signature/inputs/" + i1, schemaPath: "#/$defs/tensorSpecs/items/required", keyword: "required", params: { missingProperty: "type" }, message: "must have required property 'type'", schema: schema45.items.required, parentSchema: schema45.items, data: data31 };
                       if (vErrors === null) {
-                        vErrors = [err95];
+                        vErrors = [err93];
                       } else {
-                        vErrors.push(err95);
+                        vErrors.push(err93);
                       }
                       errors++;
                     }
-                    for (const key10 in data33) {
+                    for (const key10 in data31) {
                       if (!(key10 === "name" || key10 === "type" || key10 === "shape")) {
-                        const err96 = { instancePath: instancePath + "/signature/outputs/" + i32, schemaPath: "#/$defs/tensorSpecs/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key10 }, message: "must NOT have additional properties", schema: false, parentSchema: schema44.items, data: data33 };
+                        const err94 = { instancePath: instancePath + "/signature/inputs/" + i1, schemaPath: "#/$defs/tensorSpecs/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key10 }, message: "must NOT have additional properties", schema: false, parentSchema: schema45.items, data: data31 };
                         if (vErrors === null) {
-                          vErrors = [err96];
+                          vErrors = [err94];
                         } else {
-                          vErrors.push(err96);
+                          vErrors.push(err94);
                         }
                         errors++;
                       }
                     }
-                    if (data33.name !== void 0) {
-                      let data34 = data33.name;
-                      if (typeof data34 === "string") {
-                        if (func1(data34) > 256) {
-                          const err97 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema44.items.properties.name, data: data34 };
+                    if (data31.name !== void 0) {
+                      let data32 = data31.name;
+                      if (typeof data32 === "string") {
+                        if (func1(data32) > 256) {
+                          const err95 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema45.items.properties.name, data: data32 };
                           if (vErrors === null) {
-                            vErrors = [err97];
+                            vErrors = [err95];
                           } else {
-                            vErrors.push(err97);
+                            vErrors.push(err95);
                           }
                           errors++;
                         }
-                        if (func1(data34) < 1) {
-                          const err98 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema44.items.properties.name, data: data34 };
+                        if (func1(data32) < 1) {
+                          const err96 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema45.items.properties.name, data: data32 };
+                          if (vErrors === null) {
+                            vErrors = [err96];
+                          } else {
+                            vErrors.push(err96);
+                          }
+                          errors++;
+                        }
+                      } else {
+                        const err97 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema45.items.properties.name.type, parentSchema: schema45.items.properties.name, data: data32 };
+                        if (vErrors === null) {
+                          vErrors = [err97];
+                        } else {
+                          vErrors.push(err97);
+                        }
+                        errors++;
+                      }
+                    }
+                    if (data31.type !== void 0) {
+                      let data33 = data31.type;
+                      if (typeof data33 === "string") {
+                        if (func1(data33) > 64) {
+                          const err98 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema45.items.properties.type, data: data33 };
                           if (vErrors === null) {
                             vErrors = [err98];
                           } else {
@@ -33052,30 +33046,30 @@ var require_validators = __commonJS({
                           }
                           errors++;
                         }
+                        if (func1(data33) < 1) {
+                          const err99 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema45.items.properties.type, data: data33 };
+                          if (vErrors === null) {
+                            vErrors = [err99];
+                          } else {
+                            vErrors.push(err99);
+                          }
+                          errors++;
+                        }
                       } else {
-                        const err99 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema44.items.properties.name.type, parentSchema: schema44.items.properties.name, data: data34 };
+                        const err100 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema45.items.properties.type.type, parentSchema: schema45.items.properties.type, data: data33 };
                         if (vErrors === null) {
-                          vErrors = [err99];
+                          vErrors = [err100];
                         } else {
-                          vErrors.push(err99);
+                          vErrors.push(err100);
                         }
                         errors++;
                       }
                     }
-                    if (data33.type !== void 0) {
-                      let data35 = data33.type;
-                      if (typeof data35 === "string") {
-                        if (func1(data35) > 64) {
-                          const err100 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema44.items.properties.type, data: data35 };
-                          if (vErrors === null) {
-                            vErrors = [err100];
-                          } else {
-                            vErrors.push(err100);
-                          }
-                          errors++;
-                        }
-                        if (func1(data35) < 1) {
-                          const err101 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema44.items.properties.type, data: data35 };
+                    if (data31.shape !== void 0) {
+                      let data34 = data31.shape;
+                      if (Array.isArray(data34)) {
+                        if (data34.length > 32) {
+                          const err101 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/shape", schemaPath: "#/$defs/tensorSpecs/items/properties/shape/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema45.items.properties.shape, data: data34 };
                           if (vErrors === null) {
                             vErrors = [err101];
                           } else {
@@ -33083,348 +33077,347 @@ var require_validators = __commonJS({
                           }
                           errors++;
                         }
-                      } else {
-                        const err102 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema44.items.properties.type.type, parentSchema: schema44.items.properties.type, data: data35 };
-                        if (vErrors === null) {
-                          vErrors = [err102];
-                        } else {
-                          vErrors.push(err102);
-                        }
-                        errors++;
-                      }
-                    }
-                    if (data33.shape !== void 0) {
-                      let data36 = data33.shape;
-                      if (Array.isArray(data36)) {
-                        if (data36.length > 32) {
-                          const err103 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/shape", schemaPath: "#/$defs/tensorSpecs/items/properties/shape/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema44.items.properties.shape, data: data36 };
-                          if (vErrors === null) {
-                            vErrors = [err103];
-                          } else {
-                            vErrors.push(err103);
-                          }
-                          errors++;
-                        }
-                        const len4 = data36.length;
-                        for (let i42 = 0; i42 < len4; i42++) {
-                          let data37 = data36[i42];
-                          if (!(typeof data37 == "number" && (!(data37 % 1) && !isNaN(data37)) && isFinite(data37))) {
-                            const err104 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/shape/" + i42, schemaPath: "#/$defs/tensorSpecs/items/properties/shape/items/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema44.items.properties.shape.items.type, parentSchema: schema44.items.properties.shape.items, data: data37 };
+                        const len2 = data34.length;
+                        for (let i22 = 0; i22 < len2; i22++) {
+                          let data35 = data34[i22];
+                          if (!(typeof data35 == "number" && (!(data35 % 1) && !isNaN(data35)) && isFinite(data35))) {
+                            const err102 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/shape/" + i22, schemaPath: "#/$defs/tensorSpecs/items/properties/shape/items/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema45.items.properties.shape.items.type, parentSchema: schema45.items.properties.shape.items, data: data35 };
                             if (vErrors === null) {
-                              vErrors = [err104];
+                              vErrors = [err102];
                             } else {
-                              vErrors.push(err104);
+                              vErrors.push(err102);
                             }
                             errors++;
                           }
-                          if (typeof data37 == "number" && isFinite(data37)) {
-                            if (data37 < -1 || isNaN(data37)) {
-                              const err105 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/shape/" + i42, schemaPath: "#/$defs/tensorSpecs/items/properties/shape/items/minimum", keyword: "minimum", params: { comparison: ">=", limit: -1 }, message: "must be >= -1", schema: -1, parentSchema: schema44.items.properties.shape.items, data: data37 };
+                          if (typeof data35 == "number" && isFinite(data35)) {
+                            if (data35 < -1 || isNaN(data35)) {
+                              const err103 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/shape/" + i22, schemaPath: "#/$defs/tensorSpecs/items/properties/shape/items/minimum", keyword: "minimum", params: { comparison: ">=", limit: -1 }, message: "must be >= -1", schema: -1, parentSchema: schema45.items.properties.shape.items, data: data35 };
                               if (vErrors === null) {
-                                vErrors = [err105];
+                                vErrors = [err103];
                               } else {
-                                vErrors.push(err105);
+                                vErrors.push(err103);
                               }
                               errors++;
                             }
                           }
                         }
                       } else {
-                        const err106 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/shape", schemaPath: "#/$defs/tensorSpecs/items/properties/shape/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema44.items.properties.shape.type, parentSchema: schema44.items.properties.shape, data: data36 };
+                        const err104 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/shape", schemaPath: "#/$defs/tensorSpecs/items/properties/shape/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema45.items.properties.shape.type, parentSchema: schema45.items.properties.shape, data: data34 };
                         if (vErrors === null) {
-                          vErrors = [err106];
+                          vErrors = [err104];
                         } else {
-                          vErrors.push(err106);
+                          vErrors.push(err104);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err107 = { instancePath: instancePath + "/signature/outputs/" + i32, schemaPath: "#/$defs/tensorSpecs/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema44.items.type, parentSchema: schema44.items, data: data33 };
+                    const err105 = { instancePath: instancePath + "/signature/inputs/" + i1, schemaPath: "#/$defs/tensorSpecs/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema45.items.type, parentSchema: schema45.items, data: data31 };
                     if (vErrors === null) {
-                      vErrors = [err107];
+                      vErrors = [err105];
                     } else {
-                      vErrors.push(err107);
+                      vErrors.push(err105);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err108 = { instancePath: instancePath + "/signature/outputs", schemaPath: "#/$defs/tensorSpecs/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema44.type, parentSchema: schema44, data: data32 };
+                const err106 = { instancePath: instancePath + "/signature/inputs", schemaPath: "#/$defs/tensorSpecs/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema45.type, parentSchema: schema45, data: data30 };
                 if (vErrors === null) {
-                  vErrors = [err108];
+                  vErrors = [err106];
                 } else {
-                  vErrors.push(err108);
+                  vErrors.push(err106);
+                }
+                errors++;
+              }
+            }
+            if (data29.outputs !== void 0) {
+              let data36 = data29.outputs;
+              if (Array.isArray(data36)) {
+                if (data36.length > 1e4) {
+                  const err107 = { instancePath: instancePath + "/signature/outputs", schemaPath: "#/$defs/tensorSpecs/maxItems", keyword: "maxItems", params: { limit: 1e4 }, message: "must NOT have more than 10000 items", schema: 1e4, parentSchema: schema45, data: data36 };
+                  if (vErrors === null) {
+                    vErrors = [err107];
+                  } else {
+                    vErrors.push(err107);
+                  }
+                  errors++;
+                }
+                const len3 = data36.length;
+                for (let i32 = 0; i32 < len3; i32++) {
+                  let data37 = data36[i32];
+                  if (data37 && typeof data37 == "object" && !Array.isArray(data37)) {
+                    if (data37.name === void 0) {
+                      const err108 = { instancePath: instancePath + "/signature/outputs/" + i32, schemaPath: "#/$defs/tensorSpecs/items/required", keyword: "required", params: { missingProperty: "name" }, message: "must have required property 'name'", schema: schema45.items.required, parentSchema: schema45.items, data: data37 };
+                      if (vErrors === null) {
+                        vErrors = [err108];
+                      } else {
+                        vErrors.push(err108);
+                      }
+                      errors++;
+                    }
+                    if (data37.type === void 0) {
+                      const err109 = { instancePath: instancePath + "/signature/outputs/" + i32, schemaPath: "#/$defs/tensorSpecs/items/required", keyword: "required", params: { missingProperty: "type" }, message: "must have required property 'type'", schema: schema45.items.required, parentSchema: schema45.items, data: data37 };
+                      if (vErrors === null) {
+                        vErrors = [err109];
+                      } else {
+                        vErrors.push(err109);
+                      }
+                      errors++;
+                    }
+                    for (const key11 in data37) {
+                      if (!(key11 === "name" || key11 === "type" || key11 === "shape")) {
+                        const err110 = { instancePath: instancePath + "/signature/outputs/" + i32, schemaPath: "#/$defs/tensorSpecs/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key11 }, message: "must NOT have additional properties", schema: false, parentSchema: schema45.items, data: data37 };
+                        if (vErrors === null) {
+                          vErrors = [err110];
+                        } else {
+                          vErrors.push(err110);
+                        }
+                        errors++;
+                      }
+                    }
+                    if (data37.name !== void 0) {
+                      let data38 = data37.name;
+                      if (typeof data38 === "string") {
+                        if (func1(data38) > 256) {
+                          const err111 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema45.items.properties.name, data: data38 };
+                          if (vErrors === null) {
+                            vErrors = [err111];
+                          } else {
+                            vErrors.push(err111);
+                          }
+                          errors++;
+                        }
+                        if (func1(data38) < 1) {
+                          const err112 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema45.items.properties.name, data: data38 };
+                          if (vErrors === null) {
+                            vErrors = [err112];
+                          } else {
+                            vErrors.push(err112);
+                          }
+                          errors++;
+                        }
+                      } else {
+                        const err113 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema45.items.properties.name.type, parentSchema: schema45.items.properties.name, data: data38 };
+                        if (vErrors === null) {
+                          vErrors = [err113];
+                        } else {
+                          vErrors.push(err113);
+                        }
+                        errors++;
+                      }
+                    }
+                    if (data37.type !== void 0) {
+                      let data39 = data37.type;
+                      if (typeof data39 === "string") {
+                        if (func1(data39) > 64) {
+                          const err114 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema45.items.properties.type, data: data39 };
+                          if (vErrors === null) {
+                            vErrors = [err114];
+                          } else {
+                            vErrors.push(err114);
+                          }
+                          errors++;
+                        }
+                        if (func1(data39) < 1) {
+                          const err115 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema45.items.properties.type, data: data39 };
+                          if (vErrors === null) {
+                            vErrors = [err115];
+                          } else {
+                            vErrors.push(err115);
+                          }
+                          errors++;
+                        }
+                      } else {
+                        const err116 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema45.items.properties.type.type, parentSchema: schema45.items.properties.type, data: data39 };
+                        if (vErrors === null) {
+                          vErrors = [err116];
+                        } else {
+                          vErrors.push(err116);
+                        }
+                        errors++;
+                      }
+                    }
+                    if (data37.shape !== void 0) {
+                      let data40 = data37.shape;
+                      if (Array.isArray(data40)) {
+                        if (data40.length > 32) {
+                          const err117 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/shape", schemaPath: "#/$defs/tensorSpecs/items/properties/shape/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema45.items.properties.shape, data: data40 };
+                          if (vErrors === null) {
+                            vErrors = [err117];
+                          } else {
+                            vErrors.push(err117);
+                          }
+                          errors++;
+                        }
+                        const len4 = data40.length;
+                        for (let i42 = 0; i42 < len4; i42++) {
+                          let data41 = data40[i42];
+                          if (!(typeof data41 == "number" && (!(data41 % 1) && !isNaN(data41)) && isFinite(data41))) {
+                            const err118 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/shape/" + i42, schemaPath: "#/$defs/tensorSpecs/items/properties/shape/items/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema45.items.properties.shape.items.type, parentSchema: schema45.items.properties.shape.items, data: data41 };
+                            if (vErrors === null) {
+                              vErrors = [err118];
+                            } else {
+                              vErrors.push(err118);
+                            }
+                            errors++;
+                          }
+                          if (typeof data41 == "number" && isFinite(data41)) {
+                            if (data41 < -1 || isNaN(data41)) {
+                              const err119 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/shape/" + i42, schemaPath: "#/$defs/tensorSpecs/items/properties/shape/items/minimum", keyword: "minimum", params: { comparison: ">=", limit: -1 }, message: "must be >= -1", schema: -1, parentSchema: schema45.items.properties.shape.items, data: data41 };
+                              if (vErrors === null) {
+                                vErrors = [err119];
+                              } else {
+                                vErrors.push(err119);
+                              }
+                              errors++;
+                            }
+                          }
+                        }
+                      } else {
+                        const err120 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/shape", schemaPath: "#/$defs/tensorSpecs/items/properties/shape/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema45.items.properties.shape.type, parentSchema: schema45.items.properties.shape, data: data40 };
+                        if (vErrors === null) {
+                          vErrors = [err120];
+                        } else {
+                          vErrors.push(err120);
+                        }
+                        errors++;
+                      }
+                    }
+                  } else {
+                    const err121 = { instancePath: instancePath + "/signature/outputs/" + i32, schemaPath: "#/$defs/tensorSpecs/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema45.items.type, parentSchema: schema45.items, data: data37 };
+                    if (vErrors === null) {
+                      vErrors = [err121];
+                    } else {
+                      vErrors.push(err121);
+                    }
+                    errors++;
+                  }
+                }
+              } else {
+                const err122 = { instancePath: instancePath + "/signature/outputs", schemaPath: "#/$defs/tensorSpecs/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema45.type, parentSchema: schema45, data: data36 };
+                if (vErrors === null) {
+                  vErrors = [err122];
+                } else {
+                  vErrors.push(err122);
                 }
                 errors++;
               }
             }
           } else {
-            const err109 = { instancePath: instancePath + "/signature", schemaPath: "#/properties/signature/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.signature.type, parentSchema: schema35.properties.signature, data: data25 };
+            const err123 = { instancePath: instancePath + "/signature", schemaPath: "#/properties/signature/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.signature.type, parentSchema: schema35.properties.signature, data: data29 };
             if (vErrors === null) {
-              vErrors = [err109];
+              vErrors = [err123];
             } else {
-              vErrors.push(err109);
+              vErrors.push(err123);
             }
             errors++;
           }
         }
         if (data.lineage !== void 0) {
-          let data38 = data.lineage;
-          if (data38 && typeof data38 == "object" && !Array.isArray(data38)) {
-            for (const key11 in data38) {
-              if (!(key11 === "code" || key11 === "data" || key11 === "run" || key11 === "environment")) {
-                const err110 = { instancePath: instancePath + "/lineage", schemaPath: "#/properties/lineage/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key11 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage, data: data38 };
+          let data42 = data.lineage;
+          if (data42 && typeof data42 == "object" && !Array.isArray(data42)) {
+            for (const key12 in data42) {
+              if (!(key12 === "code" || key12 === "data" || key12 === "run" || key12 === "environment")) {
+                const err124 = { instancePath: instancePath + "/lineage", schemaPath: "#/properties/lineage/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key12 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage, data: data42 };
                 if (vErrors === null) {
-                  vErrors = [err110];
+                  vErrors = [err124];
                 } else {
-                  vErrors.push(err110);
+                  vErrors.push(err124);
                 }
                 errors++;
               }
             }
-            if (data38.code !== void 0) {
-              let data39 = data38.code;
-              if (data39 && typeof data39 == "object" && !Array.isArray(data39)) {
-                for (const key12 in data39) {
-                  if (!(key12 === "repository" || key12 === "commit" || key12 === "path" || key12 === "dirty")) {
-                    const err111 = { instancePath: instancePath + "/lineage/code", schemaPath: "#/properties/lineage/properties/code/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key12 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.code, data: data39 };
+            if (data42.code !== void 0) {
+              let data43 = data42.code;
+              if (data43 && typeof data43 == "object" && !Array.isArray(data43)) {
+                for (const key13 in data43) {
+                  if (!(key13 === "repository" || key13 === "commit" || key13 === "path" || key13 === "dirty")) {
+                    const err125 = { instancePath: instancePath + "/lineage/code", schemaPath: "#/properties/lineage/properties/code/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key13 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.code, data: data43 };
                     if (vErrors === null) {
-                      vErrors = [err111];
+                      vErrors = [err125];
                     } else {
-                      vErrors.push(err111);
+                      vErrors.push(err125);
                     }
                     errors++;
                   }
                 }
-                if (data39.repository !== void 0) {
-                  let data40 = data39.repository;
-                  if (typeof data40 === "string") {
-                    if (func1(data40) > 2048) {
-                      const err112 = { instancePath: instancePath + "/lineage/code/repository", schemaPath: "#/properties/lineage/properties/code/properties/repository/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema35.properties.lineage.properties.code.properties.repository, data: data40 };
+                if (data43.repository !== void 0) {
+                  let data44 = data43.repository;
+                  if (typeof data44 === "string") {
+                    if (func1(data44) > 2048) {
+                      const err126 = { instancePath: instancePath + "/lineage/code/repository", schemaPath: "#/properties/lineage/properties/code/properties/repository/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema35.properties.lineage.properties.code.properties.repository, data: data44 };
                       if (vErrors === null) {
-                        vErrors = [err112];
+                        vErrors = [err126];
                       } else {
-                        vErrors.push(err112);
+                        vErrors.push(err126);
                       }
                       errors++;
                     }
-                    if (func1(data40) < 1) {
-                      const err113 = { instancePath: instancePath + "/lineage/code/repository", schemaPath: "#/properties/lineage/properties/code/properties/repository/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.code.properties.repository, data: data40 };
+                    if (func1(data44) < 1) {
+                      const err127 = { instancePath: instancePath + "/lineage/code/repository", schemaPath: "#/properties/lineage/properties/code/properties/repository/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.code.properties.repository, data: data44 };
                       if (vErrors === null) {
-                        vErrors = [err113];
+                        vErrors = [err127];
                       } else {
-                        vErrors.push(err113);
+                        vErrors.push(err127);
                       }
                       errors++;
                     }
                   } else {
-                    const err114 = { instancePath: instancePath + "/lineage/code/repository", schemaPath: "#/properties/lineage/properties/code/properties/repository/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.code.properties.repository.type, parentSchema: schema35.properties.lineage.properties.code.properties.repository, data: data40 };
+                    const err128 = { instancePath: instancePath + "/lineage/code/repository", schemaPath: "#/properties/lineage/properties/code/properties/repository/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.code.properties.repository.type, parentSchema: schema35.properties.lineage.properties.code.properties.repository, data: data44 };
                     if (vErrors === null) {
-                      vErrors = [err114];
+                      vErrors = [err128];
                     } else {
-                      vErrors.push(err114);
+                      vErrors.push(err128);
                     }
                     errors++;
                   }
                 }
-                if (data39.commit !== void 0) {
-                  let data41 = data39.commit;
-                  if (typeof data41 === "string") {
-                    if (!pattern32.test(data41)) {
-                      const err115 = { instancePath: instancePath + "/lineage/code/commit", schemaPath: "#/properties/lineage/properties/code/properties/commit/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{40}$" }, message: 'must match pattern "^[0-9a-f]{40}$"', schema: "^[0-9a-f]{40}$", parentSchema: schema35.properties.lineage.properties.code.properties.commit, data: data41 };
+                if (data43.commit !== void 0) {
+                  let data45 = data43.commit;
+                  if (typeof data45 === "string") {
+                    if (!pattern33.test(data45)) {
+                      const err129 = { instancePath: instancePath + "/lineage/code/commit", schemaPath: "#/properties/lineage/properties/code/properties/commit/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{40}$" }, message: 'must match pattern "^[0-9a-f]{40}$"', schema: "^[0-9a-f]{40}$", parentSchema: schema35.properties.lineage.properties.code.properties.commit, data: data45 };
                       if (vErrors === null) {
-                        vErrors = [err115];
+                        vErrors = [err129];
                       } else {
-                        vErrors.push(err115);
+                        vErrors.push(err129);
                       }
                       errors++;
                     }
                   } else {
-                    const err116 = { instancePath: instancePath + "/lineage/code/commit", schemaPath: "#/properties/lineage/properties/code/properties/commit/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.code.properties.commit.type, parentSchema: schema35.properties.lineage.properties.code.properties.commit, data: data41 };
+                    const err130 = { instancePath: instancePath + "/lineage/code/commit", schemaPath: "#/properties/lineage/properties/code/properties/commit/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.code.properties.commit.type, parentSchema: schema35.properties.lineage.properties.code.properties.commit, data: data45 };
                     if (vErrors === null) {
-                      vErrors = [err116];
+                      vErrors = [err130];
                     } else {
-                      vErrors.push(err116);
+                      vErrors.push(err130);
                     }
                     errors++;
                   }
                 }
-                if (data39.path !== void 0) {
-                  let data42 = data39.path;
-                  if (typeof data42 === "string") {
-                    if (func1(data42) > 1024) {
-                      const err117 = { instancePath: instancePath + "/lineage/code/path", schemaPath: "#/properties/lineage/properties/code/properties/path/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema35.properties.lineage.properties.code.properties.path, data: data42 };
+                if (data43.path !== void 0) {
+                  let data46 = data43.path;
+                  if (typeof data46 === "string") {
+                    if (func1(data46) > 1024) {
+                      const err131 = { instancePath: instancePath + "/lineage/code/path", schemaPath: "#/properties/lineage/properties/code/properties/path/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema35.properties.lineage.properties.code.properties.path, data: data46 };
                       if (vErrors === null) {
-                        vErrors = [err117];
+                        vErrors = [err131];
                       } else {
-                        vErrors.push(err117);
+                        vErrors.push(err131);
                       }
                       errors++;
                     }
-                    if (func1(data42) < 1) {
-                      const err118 = { instancePath: instancePath + "/lineage/code/path", schemaPath: "#/properties/lineage/properties/code/properties/path/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.code.properties.path, data: data42 };
+                    if (func1(data46) < 1) {
+                      const err132 = { instancePath: instancePath + "/lineage/code/path", schemaPath: "#/properties/lineage/properties/code/properties/path/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.code.properties.path, data: data46 };
                       if (vErrors === null) {
-                        vErrors = [err118];
+                        vErrors = [err132];
                       } else {
-                        vErrors.push(err118);
+                        vErrors.push(err132);
                       }
                       errors++;
                     }
                   } else {
-                    const err119 = { instancePath: instancePath + "/lineage/code/path", schemaPath: "#/properties/lineage/properties/code/properties/path/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.code.properties.path.type, parentSchema: schema35.properties.lineage.properties.code.properties.path, data: data42 };
-                    if (vErrors === null) {
-                      vErrors = [err119];
-                    } else {
-                      vErrors.push(err119);
-                    }
-                    errors++;
-                  }
-                }
-                if (data39.dirty !== void 0) {
-                  let data43 = data39.dirty;
-                  if (typeof data43 !== "boolean") {
-                    const err120 = { instancePath: instancePath + "/lineage/code/dirty", schemaPath: "#/properties/lineage/properties/code/properties/dirty/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema35.properties.lineage.properties.code.properties.dirty.type, parentSchema: schema35.properties.lineage.properties.code.properties.dirty, data: data43 };
-                    if (vErrors === null) {
-                      vErrors = [err120];
-                    } else {
-                      vErrors.push(err120);
-                    }
-                    errors++;
-                  }
-                }
-              } else {
-                const err121 = { instancePath: instancePath + "/lineage/code", schemaPath: "#/properties/lineage/properties/code/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.code.type, parentSchema: schema35.properties.lineage.properties.code, data: data39 };
-                if (vErrors === null) {
-                  vErrors = [err121];
-                } else {
-                  vErrors.push(err121);
-                }
-                errors++;
-              }
-            }
-            if (data38.data !== void 0) {
-              let data44 = data38.data;
-              if (Array.isArray(data44)) {
-                if (data44.length > 1e3) {
-                  const err122 = { instancePath: instancePath + "/lineage/data", schemaPath: "#/properties/lineage/properties/data/maxItems", keyword: "maxItems", params: { limit: 1e3 }, message: "must NOT have more than 1000 items", schema: 1e3, parentSchema: schema35.properties.lineage.properties.data, data: data44 };
-                  if (vErrors === null) {
-                    vErrors = [err122];
-                  } else {
-                    vErrors.push(err122);
-                  }
-                  errors++;
-                }
-                const len5 = data44.length;
-                for (let i5 = 0; i5 < len5; i5++) {
-                  let data45 = data44[i5];
-                  if (data45 && typeof data45 == "object" && !Array.isArray(data45)) {
-                    if (data45.id === void 0) {
-                      const err123 = { instancePath: instancePath + "/lineage/data/" + i5, schemaPath: "#/properties/lineage/properties/data/items/required", keyword: "required", params: { missingProperty: "id" }, message: "must have required property 'id'", schema: schema35.properties.lineage.properties.data.items.required, parentSchema: schema35.properties.lineage.properties.data.items, data: data45 };
-                      if (vErrors === null) {
-                        vErrors = [err123];
-                      } else {
-                        vErrors.push(err123);
-                      }
-                      errors++;
-                    }
-                    for (const key13 in data45) {
-                      if (!(key13 === "id" || key13 === "uri" || key13 === "sha256")) {
-                        const err124 = { instancePath: instancePath + "/lineage/data/" + i5, schemaPath: "#/properties/lineage/properties/data/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key13 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.data.items, data: data45 };
-                        if (vErrors === null) {
-                          vErrors = [err124];
-                        } else {
-                          vErrors.push(err124);
-                        }
-                        errors++;
-                      }
-                    }
-                    if (data45.id !== void 0) {
-                      let data46 = data45.id;
-                      if (typeof data46 === "string") {
-                        if (func1(data46) > 256) {
-                          const err125 = { instancePath: instancePath + "/lineage/data/" + i5 + "/id", schemaPath: "#/properties/lineage/properties/data/items/properties/id/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema35.properties.lineage.properties.data.items.properties.id, data: data46 };
-                          if (vErrors === null) {
-                            vErrors = [err125];
-                          } else {
-                            vErrors.push(err125);
-                          }
-                          errors++;
-                        }
-                        if (func1(data46) < 1) {
-                          const err126 = { instancePath: instancePath + "/lineage/data/" + i5 + "/id", schemaPath: "#/properties/lineage/properties/data/items/properties/id/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.data.items.properties.id, data: data46 };
-                          if (vErrors === null) {
-                            vErrors = [err126];
-                          } else {
-                            vErrors.push(err126);
-                          }
-                          errors++;
-                        }
-                      } else {
-                        const err127 = { instancePath: instancePath + "/lineage/data/" + i5 + "/id", schemaPath: "#/properties/lineage/properties/data/items/properties/id/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.data.items.properties.id.type, parentSchema: schema35.properties.lineage.properties.data.items.properties.id, data: data46 };
-                        if (vErrors === null) {
-                          vErrors = [err127];
-                        } else {
-                          vErrors.push(err127);
-                        }
-                        errors++;
-                      }
-                    }
-                    if (data45.uri !== void 0) {
-                      let data47 = data45.uri;
-                      if (typeof data47 === "string") {
-                        if (func1(data47) > 2048) {
-                          const err128 = { instancePath: instancePath + "/lineage/data/" + i5 + "/uri", schemaPath: "#/properties/lineage/properties/data/items/properties/uri/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema35.properties.lineage.properties.data.items.properties.uri, data: data47 };
-                          if (vErrors === null) {
-                            vErrors = [err128];
-                          } else {
-                            vErrors.push(err128);
-                          }
-                          errors++;
-                        }
-                        if (func1(data47) < 1) {
-                          const err129 = { instancePath: instancePath + "/lineage/data/" + i5 + "/uri", schemaPath: "#/properties/lineage/properties/data/items/properties/uri/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.data.items.properties.uri, data: data47 };
-                          if (vErrors === null) {
-                            vErrors = [err129];
-                          } else {
-                            vErrors.push(err129);
-                          }
-                          errors++;
-                        }
-                      } else {
-                        const err130 = { instancePath: instancePath + "/lineage/data/" + i5 + "/uri", schemaPath: "#/properties/lineage/properties/data/items/properties/uri/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.data.items.properties.uri.type, parentSchema: schema35.properties.lineage.properties.data.items.properties.uri, data: data47 };
-                        if (vErrors === null) {
-                          vErrors = [err130];
-                        } else {
-                          vErrors.push(err130);
-                        }
-                        errors++;
-                      }
-                    }
-                    if (data45.sha256 !== void 0) {
-                      let data48 = data45.sha256;
-                      if (typeof data48 === "string") {
-                        if (!pattern28.test(data48)) {
-                          const err131 = { instancePath: instancePath + "/lineage/data/" + i5 + "/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data48 };
-                          if (vErrors === null) {
-                            vErrors = [err131];
-                          } else {
-                            vErrors.push(err131);
-                          }
-                          errors++;
-                        }
-                      } else {
-                        const err132 = { instancePath: instancePath + "/lineage/data/" + i5 + "/sha256", schemaPath: "#/$defs/sha256/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema38.type, parentSchema: schema38, data: data48 };
-                        if (vErrors === null) {
-                          vErrors = [err132];
-                        } else {
-                          vErrors.push(err132);
-                        }
-                        errors++;
-                      }
-                    }
-                  } else {
-                    const err133 = { instancePath: instancePath + "/lineage/data/" + i5, schemaPath: "#/properties/lineage/properties/data/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.data.items.type, parentSchema: schema35.properties.lineage.properties.data.items, data: data45 };
+                    const err133 = { instancePath: instancePath + "/lineage/code/path", schemaPath: "#/properties/lineage/properties/code/properties/path/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.code.properties.path.type, parentSchema: schema35.properties.lineage.properties.code.properties.path, data: data46 };
                     if (vErrors === null) {
                       vErrors = [err133];
                     } else {
@@ -33433,44 +33426,46 @@ var require_validators = __commonJS({
                     errors++;
                   }
                 }
-              } else {
-                const err134 = { instancePath: instancePath + "/lineage/data", schemaPath: "#/properties/lineage/properties/data/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema35.properties.lineage.properties.data.type, parentSchema: schema35.properties.lineage.properties.data, data: data44 };
-                if (vErrors === null) {
-                  vErrors = [err134];
-                } else {
-                  vErrors.push(err134);
-                }
-                errors++;
-              }
-            }
-            if (data38.run !== void 0) {
-              let data49 = data38.run;
-              if (data49 && typeof data49 == "object" && !Array.isArray(data49)) {
-                for (const key14 in data49) {
-                  if (!(key14 === "id" || key14 === "url" || key14 === "system")) {
-                    const err135 = { instancePath: instancePath + "/lineage/run", schemaPath: "#/properties/lineage/properties/run/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key14 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.run, data: data49 };
+                if (data43.dirty !== void 0) {
+                  let data47 = data43.dirty;
+                  if (typeof data47 !== "boolean") {
+                    const err134 = { instancePath: instancePath + "/lineage/code/dirty", schemaPath: "#/properties/lineage/properties/code/properties/dirty/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema35.properties.lineage.properties.code.properties.dirty.type, parentSchema: schema35.properties.lineage.properties.code.properties.dirty, data: data47 };
                     if (vErrors === null) {
-                      vErrors = [err135];
+                      vErrors = [err134];
                     } else {
-                      vErrors.push(err135);
+                      vErrors.push(err134);
                     }
                     errors++;
                   }
                 }
-                if (data49.id !== void 0) {
-                  let data50 = data49.id;
-                  if (typeof data50 === "string") {
-                    if (func1(data50) > 256) {
-                      const err136 = { instancePath: instancePath + "/lineage/run/id", schemaPath: "#/properties/lineage/properties/run/properties/id/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema35.properties.lineage.properties.run.properties.id, data: data50 };
-                      if (vErrors === null) {
-                        vErrors = [err136];
-                      } else {
-                        vErrors.push(err136);
-                      }
-                      errors++;
-                    }
-                    if (func1(data50) < 1) {
-                      const err137 = { instancePath: instancePath + "/lineage/run/id", schemaPath: "#/properties/lineage/properties/run/properties/id/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.run.properties.id, data: data50 };
+              } else {
+                const err135 = { instancePath: instancePath + "/lineage/code", schemaPath: "#/properties/lineage/properties/code/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.code.type, parentSchema: schema35.properties.lineage.properties.code, data: data43 };
+                if (vErrors === null) {
+                  vErrors = [err135];
+                } else {
+                  vErrors.push(err135);
+                }
+                errors++;
+              }
+            }
+            if (data42.data !== void 0) {
+              let data48 = data42.data;
+              if (Array.isArray(data48)) {
+                if (data48.length > 1e3) {
+                  const err136 = { instancePath: instancePath + "/lineage/data", schemaPath: "#/properties/lineage/properties/data/maxItems", keyword: "maxItems", params: { limit: 1e3 }, message: "must NOT have more than 1000 items", schema: 1e3, parentSchema: schema35.properties.lineage.properties.data, data: data48 };
+                  if (vErrors === null) {
+                    vErrors = [err136];
+                  } else {
+                    vErrors.push(err136);
+                  }
+                  errors++;
+                }
+                const len5 = data48.length;
+                for (let i5 = 0; i5 < len5; i5++) {
+                  let data49 = data48[i5];
+                  if (data49 && typeof data49 == "object" && !Array.isArray(data49)) {
+                    if (data49.id === void 0) {
+                      const err137 = { instancePath: instancePath + "/lineage/data/" + i5, schemaPath: "#/properties/lineage/properties/data/items/required", keyword: "required", params: { missingProperty: "id" }, message: "must have required property 'id'", schema: schema35.properties.lineage.properties.data.items.required, parentSchema: schema35.properties.lineage.properties.data.items, data: data49 };
                       if (vErrors === null) {
                         vErrors = [err137];
                       } else {
@@ -33478,125 +33473,127 @@ var require_validators = __commonJS({
                       }
                       errors++;
                     }
+                    for (const key14 in data49) {
+                      if (!(key14 === "id" || key14 === "uri" || key14 === "sha256")) {
+                        const err138 = { instancePath: instancePath + "/lineage/data/" + i5, schemaPath: "#/properties/lineage/properties/data/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key14 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.data.items, data: data49 };
+                        if (vErrors === null) {
+                          vErrors = [err138];
+                        } else {
+                          vErrors.push(err138);
+                        }
+                        errors++;
+                      }
+                    }
+                    if (data49.id !== void 0) {
+                      let data50 = data49.id;
+                      if (typeof data50 === "string") {
+                        if (func1(data50) > 256) {
+                          const err139 = { instancePath: instancePath + "/lineage/data/" + i5 + "/id", schemaPath: "#/properties/lineage/properties/data/items/properties/id/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema35.properties.lineage.properties.data.items.properties.id, data: data50 };
+                          if (vErrors === null) {
+                            vErrors = [err139];
+                          } else {
+                            vErrors.push(err139);
+                          }
+                          errors++;
+                        }
+                        if (func1(data50) < 1) {
+                          const err140 = { instancePath: instancePath + "/lineage/data/" + i5 + "/id", schemaPath: "#/properties/lineage/properties/data/items/properties/id/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.data.items.properties.id, data: data50 };
+                          if (vErrors === null) {
+                            vErrors = [err140];
+                          } else {
+                            vErrors.push(err140);
+                          }
+                          errors++;
+                        }
+                      } else {
+                        const err141 = { instancePath: instancePath + "/lineage/data/" + i5 + "/id", schemaPath: "#/properties/lineage/properties/data/items/properties/id/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.data.items.properties.id.type, parentSchema: schema35.properties.lineage.properties.data.items.properties.id, data: data50 };
+                        if (vErrors === null) {
+                          vErrors = [err141];
+                        } else {
+                          vErrors.push(err141);
+                        }
+                        errors++;
+                      }
+                    }
+                    if (data49.uri !== void 0) {
+                      let data51 = data49.uri;
+                      if (typeof data51 === "string") {
+                        if (func1(data51) > 2048) {
+                          const err142 = { instancePath: instancePath + "/lineage/data/" + i5 + "/uri", schemaPath: "#/properties/lineage/properties/data/items/properties/uri/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema35.properties.lineage.properties.data.items.properties.uri, data: data51 };
+                          if (vErrors === null) {
+                            vErrors = [err142];
+                          } else {
+                            vErrors.push(err142);
+                          }
+                          errors++;
+                        }
+                        if (func1(data51) < 1) {
+                          const err143 = { instancePath: instancePath + "/lineage/data/" + i5 + "/uri", schemaPath: "#/properties/lineage/properties/data/items/properties/uri/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.data.items.properties.uri, data: data51 };
+                          if (vErrors === null) {
+                            vErrors = [err143];
+                          } else {
+                            vErrors.push(err143);
+                          }
+                          errors++;
+                        }
+                      } else {
+                        const err144 = { instancePath: instancePath + "/lineage/data/" + i5 + "/uri", schemaPath: "#/properties/lineage/properties/data/items/properties/uri/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.data.items.properties.uri.type, parentSchema: schema35.properties.lineage.properties.data.items.properties.uri, data: data51 };
+                        if (vErrors === null) {
+                          vErrors = [err144];
+                        } else {
+                          vErrors.push(err144);
+                        }
+                        errors++;
+                      }
+                    }
+                    if (data49.sha256 !== void 0) {
+                      let data52 = data49.sha256;
+                      if (typeof data52 === "string") {
+                        if (!pattern28.test(data52)) {
+                          const err145 = { instancePath: instancePath + "/lineage/data/" + i5 + "/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data52 };
+                          if (vErrors === null) {
+                            vErrors = [err145];
+                          } else {
+                            vErrors.push(err145);
+                          }
+                          errors++;
+                        }
+                      } else {
+                        const err146 = { instancePath: instancePath + "/lineage/data/" + i5 + "/sha256", schemaPath: "#/$defs/sha256/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema38.type, parentSchema: schema38, data: data52 };
+                        if (vErrors === null) {
+                          vErrors = [err146];
+                        } else {
+                          vErrors.push(err146);
+                        }
+                        errors++;
+                      }
+                    }
                   } else {
-                    const err138 = { instancePath: instancePath + "/lineage/run/id", schemaPath: "#/properties/lineage/properties/run/properties/id/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.run.properties.id.type, parentSchema: schema35.properties.lineage.properties.run.properties.id, data: data50 };
+                    const err147 = { instancePath: instancePath + "/lineage/data/" + i5, schemaPath: "#/properties/lineage/properties/data/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.data.items.type, parentSchema: schema35.properties.lineage.properties.data.items, data: data49 };
                     if (vErrors === null) {
-                      vErrors = [err138];
+                      vErrors = [err147];
                     } else {
-                      vErrors.push(err138);
-                    }
-                    errors++;
-                  }
-                }
-                if (data49.url !== void 0) {
-                  let data51 = data49.url;
-                  if (typeof data51 === "string") {
-                    if (func1(data51) > 2048) {
-                      const err139 = { instancePath: instancePath + "/lineage/run/url", schemaPath: "#/properties/lineage/properties/run/properties/url/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema35.properties.lineage.properties.run.properties.url, data: data51 };
-                      if (vErrors === null) {
-                        vErrors = [err139];
-                      } else {
-                        vErrors.push(err139);
-                      }
-                      errors++;
-                    }
-                    if (!formats0(data51)) {
-                      const err140 = { instancePath: instancePath + "/lineage/run/url", schemaPath: "#/properties/lineage/properties/run/properties/url/format", keyword: "format", params: { format: "uri" }, message: 'must match format "uri"', schema: "uri", parentSchema: schema35.properties.lineage.properties.run.properties.url, data: data51 };
-                      if (vErrors === null) {
-                        vErrors = [err140];
-                      } else {
-                        vErrors.push(err140);
-                      }
-                      errors++;
-                    }
-                  } else {
-                    const err141 = { instancePath: instancePath + "/lineage/run/url", schemaPath: "#/properties/lineage/properties/run/properties/url/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.run.properties.url.type, parentSchema: schema35.properties.lineage.properties.run.properties.url, data: data51 };
-                    if (vErrors === null) {
-                      vErrors = [err141];
-                    } else {
-                      vErrors.push(err141);
-                    }
-                    errors++;
-                  }
-                }
-                if (data49.system !== void 0) {
-                  let data52 = data49.system;
-                  if (typeof data52 === "string") {
-                    if (func1(data52) > 128) {
-                      const err142 = { instancePath: instancePath + "/lineage/run/system", schemaPath: "#/properties/lineage/properties/run/properties/system/maxLength", keyword: "maxLength", params: { limit: 128 }, message: "must NOT have more than 128 characters", schema: 128, parentSchema: schema35.properties.lineage.properties.run.properties.system, data: data52 };
-                      if (vErrors === null) {
-                        vErrors = [err142];
-                      } else {
-                        vErrors.push(err142);
-                      }
-                      errors++;
-                    }
-                    if (func1(data52) < 1) {
-                      const err143 = { instancePath: instancePath + "/lineage/run/system", schemaPath: "#/properties/lineage/properties/run/properties/system/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.run.properties.system, data: data52 };
-                      if (vErrors === null) {
-                        vErrors = [err143];
-                      } else {
-                        vErrors.push(err143);
-                      }
-                      errors++;
-                    }
-                  } else {
-                    const err144 = { instancePath: instancePath + "/lineage/run/system", schemaPath: "#/properties/lineage/properties/run/properties/system/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.run.properties.system.type, parentSchema: schema35.properties.lineage.properties.run.properties.system, data: data52 };
-                    if (vErrors === null) {
-                      vErrors = [err144];
-                    } else {
-                      vErrors.push(err144);
+                      vErrors.push(err147);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err145 = { instancePath: instancePath + "/lineage/run", schemaPath: "#/properties/lineage/properties/run/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.run.type, parentSchema: schema35.properties.lineage.properties.run, data: data49 };
+                const err148 = { instancePath: instancePath + "/lineage/data", schemaPath: "#/properties/lineage/properties/data/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema35.properties.lineage.properties.data.type, parentSchema: schema35.properties.lineage.properties.data, data: data48 };
                 if (vErrors === null) {
-                  vErrors = [err145];
+                  vErrors = [err148];
                 } else {
-                  vErrors.push(err145);
+                  vErrors.push(err148);
                 }
                 errors++;
               }
             }
-            if (data38.environment !== void 0) {
-              let data53 = data38.environment;
+            if (data42.run !== void 0) {
+              let data53 = data42.run;
               if (data53 && typeof data53 == "object" && !Array.isArray(data53)) {
                 for (const key15 in data53) {
-                  if (!(key15 === "python" || key15 === "requirements" || key15 === "image" || key15 === "node")) {
-                    const err146 = { instancePath: instancePath + "/lineage/environment", schemaPath: "#/properties/lineage/properties/environment/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key15 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.environment, data: data53 };
-                    if (vErrors === null) {
-                      vErrors = [err146];
-                    } else {
-                      vErrors.push(err146);
-                    }
-                    errors++;
-                  }
-                }
-                if (data53.python !== void 0) {
-                  let data54 = data53.python;
-                  if (typeof data54 === "string") {
-                    if (func1(data54) > 64) {
-                      const err147 = { instancePath: instancePath + "/lineage/environment/python", schemaPath: "#/properties/lineage/properties/environment/properties/python/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema35.properties.lineage.properties.environment.properties.python, data: data54 };
-                      if (vErrors === null) {
-                        vErrors = [err147];
-                      } else {
-                        vErrors.push(err147);
-                      }
-                      errors++;
-                    }
-                    if (func1(data54) < 1) {
-                      const err148 = { instancePath: instancePath + "/lineage/environment/python", schemaPath: "#/properties/lineage/properties/environment/properties/python/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.python, data: data54 };
-                      if (vErrors === null) {
-                        vErrors = [err148];
-                      } else {
-                        vErrors.push(err148);
-                      }
-                      errors++;
-                    }
-                  } else {
-                    const err149 = { instancePath: instancePath + "/lineage/environment/python", schemaPath: "#/properties/lineage/properties/environment/properties/python/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.python.type, parentSchema: schema35.properties.lineage.properties.environment.properties.python, data: data54 };
+                  if (!(key15 === "id" || key15 === "url" || key15 === "system")) {
+                    const err149 = { instancePath: instancePath + "/lineage/run", schemaPath: "#/properties/lineage/properties/run/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key15 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.run, data: data53 };
                     if (vErrors === null) {
                       vErrors = [err149];
                     } else {
@@ -33605,11 +33602,11 @@ var require_validators = __commonJS({
                     errors++;
                   }
                 }
-                if (data53.requirements !== void 0) {
-                  let data55 = data53.requirements;
-                  if (typeof data55 === "string") {
-                    if (func1(data55) > 1024) {
-                      const err150 = { instancePath: instancePath + "/lineage/environment/requirements", schemaPath: "#/properties/lineage/properties/environment/properties/requirements/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema35.properties.lineage.properties.environment.properties.requirements, data: data55 };
+                if (data53.id !== void 0) {
+                  let data54 = data53.id;
+                  if (typeof data54 === "string") {
+                    if (func1(data54) > 256) {
+                      const err150 = { instancePath: instancePath + "/lineage/run/id", schemaPath: "#/properties/lineage/properties/run/properties/id/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema35.properties.lineage.properties.run.properties.id, data: data54 };
                       if (vErrors === null) {
                         vErrors = [err150];
                       } else {
@@ -33617,8 +33614,8 @@ var require_validators = __commonJS({
                       }
                       errors++;
                     }
-                    if (func1(data55) < 1) {
-                      const err151 = { instancePath: instancePath + "/lineage/environment/requirements", schemaPath: "#/properties/lineage/properties/environment/properties/requirements/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.requirements, data: data55 };
+                    if (func1(data54) < 1) {
+                      const err151 = { instancePath: instancePath + "/lineage/run/id", schemaPath: "#/properties/lineage/properties/run/properties/id/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.run.properties.id, data: data54 };
                       if (vErrors === null) {
                         vErrors = [err151];
                       } else {
@@ -33627,7 +33624,7 @@ var require_validators = __commonJS({
                       errors++;
                     }
                   } else {
-                    const err152 = { instancePath: instancePath + "/lineage/environment/requirements", schemaPath: "#/properties/lineage/properties/environment/properties/requirements/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.requirements.type, parentSchema: schema35.properties.lineage.properties.environment.properties.requirements, data: data55 };
+                    const err152 = { instancePath: instancePath + "/lineage/run/id", schemaPath: "#/properties/lineage/properties/run/properties/id/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.run.properties.id.type, parentSchema: schema35.properties.lineage.properties.run.properties.id, data: data54 };
                     if (vErrors === null) {
                       vErrors = [err152];
                     } else {
@@ -33636,11 +33633,11 @@ var require_validators = __commonJS({
                     errors++;
                   }
                 }
-                if (data53.image !== void 0) {
-                  let data56 = data53.image;
-                  if (typeof data56 === "string") {
-                    if (func1(data56) > 1024) {
-                      const err153 = { instancePath: instancePath + "/lineage/environment/image", schemaPath: "#/properties/lineage/properties/environment/properties/image/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema35.properties.lineage.properties.environment.properties.image, data: data56 };
+                if (data53.url !== void 0) {
+                  let data55 = data53.url;
+                  if (typeof data55 === "string") {
+                    if (func1(data55) > 2048) {
+                      const err153 = { instancePath: instancePath + "/lineage/run/url", schemaPath: "#/properties/lineage/properties/run/properties/url/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema35.properties.lineage.properties.run.properties.url, data: data55 };
                       if (vErrors === null) {
                         vErrors = [err153];
                       } else {
@@ -33648,8 +33645,8 @@ var require_validators = __commonJS({
                       }
                       errors++;
                     }
-                    if (func1(data56) < 1) {
-                      const err154 = { instancePath: instancePath + "/lineage/environment/image", schemaPath: "#/properties/lineage/properties/environment/properties/image/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.image, data: data56 };
+                    if (!formats0(data55)) {
+                      const err154 = { instancePath: instancePath + "/lineage/run/url", schemaPath: "#/properties/lineage/properties/run/properties/url/format", keyword: "format", params: { format: "uri" }, message: 'must match format "uri"', schema: "uri", parentSchema: schema35.properties.lineage.properties.run.properties.url, data: data55 };
                       if (vErrors === null) {
                         vErrors = [err154];
                       } else {
@@ -33658,7 +33655,7 @@ var require_validators = __commonJS({
                       errors++;
                     }
                   } else {
-                    const err155 = { instancePath: instancePath + "/lineage/environment/image", schemaPath: "#/properties/lineage/properties/environment/properties/image/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.image.type, parentSchema: schema35.properties.lineage.properties.environment.properties.image, data: data56 };
+                    const err155 = { instancePath: instancePath + "/lineage/run/url", schemaPath: "#/properties/lineage/properties/run/properties/url/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.run.properties.url.type, parentSchema: schema35.properties.lineage.properties.run.properties.url, data: data55 };
                     if (vErrors === null) {
                       vErrors = [err155];
                     } else {
@@ -33667,11 +33664,11 @@ var require_validators = __commonJS({
                     errors++;
                   }
                 }
-                if (data53.node !== void 0) {
-                  let data57 = data53.node;
-                  if (typeof data57 === "string") {
-                    if (func1(data57) > 64) {
-                      const err156 = { instancePath: instancePath + "/lineage/environment/node", schemaPath: "#/properties/lineage/properties/environment/properties/node/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema35.properties.lineage.properties.environment.properties.node, data: data57 };
+                if (data53.system !== void 0) {
+                  let data56 = data53.system;
+                  if (typeof data56 === "string") {
+                    if (func1(data56) > 128) {
+                      const err156 = { instancePath: instancePath + "/lineage/run/system", schemaPath: "#/properties/lineage/properties/run/properties/system/maxLength", keyword: "maxLength", params: { limit: 128 }, message: "must NOT have more than 128 characters", schema: 128, parentSchema: schema35.properties.lineage.properties.run.properties.system, data: data56 };
                       if (vErrors === null) {
                         vErrors = [err156];
                       } else {
@@ -33679,8 +33676,8 @@ var require_validators = __commonJS({
                       }
                       errors++;
                     }
-                    if (func1(data57) < 1) {
-                      const err157 = { instancePath: instancePath + "/lineage/environment/node", schemaPath: "#/properties/lineage/properties/environment/properties/node/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.node, data: data57 };
+                    if (func1(data56) < 1) {
+                      const err157 = { instancePath: instancePath + "/lineage/run/system", schemaPath: "#/properties/lineage/properties/run/properties/system/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.run.properties.system, data: data56 };
                       if (vErrors === null) {
                         vErrors = [err157];
                       } else {
@@ -33689,7 +33686,7 @@ var require_validators = __commonJS({
                       errors++;
                     }
                   } else {
-                    const err158 = { instancePath: instancePath + "/lineage/environment/node", schemaPath: "#/properties/lineage/properties/environment/properties/node/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.node.type, parentSchema: schema35.properties.lineage.properties.environment.properties.node, data: data57 };
+                    const err158 = { instancePath: instancePath + "/lineage/run/system", schemaPath: "#/properties/lineage/properties/run/properties/system/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.run.properties.system.type, parentSchema: schema35.properties.lineage.properties.run.properties.system, data: data56 };
                     if (vErrors === null) {
                       vErrors = [err158];
                     } else {
@@ -33699,7 +33696,7 @@ var require_validators = __commonJS({
                   }
                 }
               } else {
-                const err159 = { instancePath: instancePath + "/lineage/environment", schemaPath: "#/properties/lineage/properties/environment/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.environment.type, parentSchema: schema35.properties.lineage.properties.environment, data: data53 };
+                const err159 = { instancePath: instancePath + "/lineage/run", schemaPath: "#/properties/lineage/properties/run/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.run.type, parentSchema: schema35.properties.lineage.properties.run, data: data53 };
                 if (vErrors === null) {
                   vErrors = [err159];
                 } else {
@@ -33708,98 +33705,246 @@ var require_validators = __commonJS({
                 errors++;
               }
             }
+            if (data42.environment !== void 0) {
+              let data57 = data42.environment;
+              if (data57 && typeof data57 == "object" && !Array.isArray(data57)) {
+                for (const key16 in data57) {
+                  if (!(key16 === "python" || key16 === "requirements" || key16 === "image" || key16 === "node")) {
+                    const err160 = { instancePath: instancePath + "/lineage/environment", schemaPath: "#/properties/lineage/properties/environment/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key16 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.environment, data: data57 };
+                    if (vErrors === null) {
+                      vErrors = [err160];
+                    } else {
+                      vErrors.push(err160);
+                    }
+                    errors++;
+                  }
+                }
+                if (data57.python !== void 0) {
+                  let data58 = data57.python;
+                  if (typeof data58 === "string") {
+                    if (func1(data58) > 64) {
+                      const err161 = { instancePath: instancePath + "/lineage/environment/python", schemaPath: "#/properties/lineage/properties/environment/properties/python/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema35.properties.lineage.properties.environment.properties.python, data: data58 };
+                      if (vErrors === null) {
+                        vErrors = [err161];
+                      } else {
+                        vErrors.push(err161);
+                      }
+                      errors++;
+                    }
+                    if (func1(data58) < 1) {
+                      const err162 = { instancePath: instancePath + "/lineage/environment/python", schemaPath: "#/properties/lineage/properties/environment/properties/python/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.python, data: data58 };
+                      if (vErrors === null) {
+                        vErrors = [err162];
+                      } else {
+                        vErrors.push(err162);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err163 = { instancePath: instancePath + "/lineage/environment/python", schemaPath: "#/properties/lineage/properties/environment/properties/python/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.python.type, parentSchema: schema35.properties.lineage.properties.environment.properties.python, data: data58 };
+                    if (vErrors === null) {
+                      vErrors = [err163];
+                    } else {
+                      vErrors.push(err163);
+                    }
+                    errors++;
+                  }
+                }
+                if (data57.requirements !== void 0) {
+                  let data59 = data57.requirements;
+                  if (typeof data59 === "string") {
+                    if (func1(data59) > 1024) {
+                      const err164 = { instancePath: instancePath + "/lineage/environment/requirements", schemaPath: "#/properties/lineage/properties/environment/properties/requirements/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema35.properties.lineage.properties.environment.properties.requirements, data: data59 };
+                      if (vErrors === null) {
+                        vErrors = [err164];
+                      } else {
+                        vErrors.push(err164);
+                      }
+                      errors++;
+                    }
+                    if (func1(data59) < 1) {
+                      const err165 = { instancePath: instancePath + "/lineage/environment/requirements", schemaPath: "#/properties/lineage/properties/environment/properties/requirements/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.requirements, data: data59 };
+                      if (vErrors === null) {
+                        vErrors = [err165];
+                      } else {
+                        vErrors.push(err165);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err166 = { instancePath: instancePath + "/lineage/environment/requirements", schemaPath: "#/properties/lineage/properties/environment/properties/requirements/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.requirements.type, parentSchema: schema35.properties.lineage.properties.environment.properties.requirements, data: data59 };
+                    if (vErrors === null) {
+                      vErrors = [err166];
+                    } else {
+                      vErrors.push(err166);
+                    }
+                    errors++;
+                  }
+                }
+                if (data57.image !== void 0) {
+                  let data60 = data57.image;
+                  if (typeof data60 === "string") {
+                    if (func1(data60) > 1024) {
+                      const err167 = { instancePath: instancePath + "/lineage/environment/image", schemaPath: "#/properties/lineage/properties/environment/properties/image/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema35.properties.lineage.properties.environment.properties.image, data: data60 };
+                      if (vErrors === null) {
+                        vErrors = [err167];
+                      } else {
+                        vErrors.push(err167);
+                      }
+                      errors++;
+                    }
+                    if (func1(data60) < 1) {
+                      const err168 = { instancePath: instancePath + "/lineage/environment/image", schemaPath: "#/properties/lineage/properties/environment/properties/image/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.image, data: data60 };
+                      if (vErrors === null) {
+                        vErrors = [err168];
+                      } else {
+                        vErrors.push(err168);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err169 = { instancePath: instancePath + "/lineage/environment/image", schemaPath: "#/properties/lineage/properties/environment/properties/image/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.image.type, parentSchema: schema35.properties.lineage.properties.environment.properties.image, data: data60 };
+                    if (vErrors === null) {
+                      vErrors = [err169];
+                    } else {
+                      vErrors.push(err169);
+                    }
+                    errors++;
+                  }
+                }
+                if (data57.node !== void 0) {
+                  let data61 = data57.node;
+                  if (typeof data61 === "string") {
+                    if (func1(data61) > 64) {
+                      const err170 = { instancePath: instancePath + "/lineage/environment/node", schemaPath: "#/properties/lineage/properties/environment/properties/node/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema35.properties.lineage.properties.environment.properties.node, data: data61 };
+                      if (vErrors === null) {
+                        vErrors = [err170];
+                      } else {
+                        vErrors.push(err170);
+                      }
+                      errors++;
+                    }
+                    if (func1(data61) < 1) {
+                      const err171 = { instancePath: instancePath + "/lineage/environment/node", schemaPath: "#/properties/lineage/properties/environment/properties/node/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.node, data: data61 };
+                      if (vErrors === null) {
+                        vErrors = [err171];
+                      } else {
+                        vErrors.push(err171);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err172 = { instancePath: instancePath + "/lineage/environment/node", schemaPath: "#/properties/lineage/properties/environment/properties/node/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.node.type, parentSchema: schema35.properties.lineage.properties.environment.properties.node, data: data61 };
+                    if (vErrors === null) {
+                      vErrors = [err172];
+                    } else {
+                      vErrors.push(err172);
+                    }
+                    errors++;
+                  }
+                }
+              } else {
+                const err173 = { instancePath: instancePath + "/lineage/environment", schemaPath: "#/properties/lineage/properties/environment/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.environment.type, parentSchema: schema35.properties.lineage.properties.environment, data: data57 };
+                if (vErrors === null) {
+                  vErrors = [err173];
+                } else {
+                  vErrors.push(err173);
+                }
+                errors++;
+              }
+            }
           } else {
-            const err160 = { instancePath: instancePath + "/lineage", schemaPath: "#/properties/lineage/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.type, parentSchema: schema35.properties.lineage, data: data38 };
+            const err174 = { instancePath: instancePath + "/lineage", schemaPath: "#/properties/lineage/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.type, parentSchema: schema35.properties.lineage, data: data42 };
             if (vErrors === null) {
-              vErrors = [err160];
+              vErrors = [err174];
             } else {
-              vErrors.push(err160);
+              vErrors.push(err174);
             }
             errors++;
           }
         }
         if (data.annotations !== void 0) {
-          let data58 = data.annotations;
-          if (data58 && typeof data58 == "object" && !Array.isArray(data58)) {
-            if (Object.keys(data58).length > 256) {
-              const err161 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema35.properties.annotations, data: data58 };
+          let data62 = data.annotations;
+          if (data62 && typeof data62 == "object" && !Array.isArray(data62)) {
+            if (Object.keys(data62).length > 256) {
+              const err175 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema35.properties.annotations, data: data62 };
               if (vErrors === null) {
-                vErrors = [err161];
+                vErrors = [err175];
               } else {
-                vErrors.push(err161);
+                vErrors.push(err175);
               }
               errors++;
             }
-            for (const key16 in data58) {
-              const _errs144 = errors;
-              if (typeof key16 === "string") {
-                if (!pattern34.test(key16)) {
-                  const err162 = { instancePath: instancePath + "/annotations", schemaPath: "#/$defs/annotationKey/pattern", keyword: "pattern", params: { pattern: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" }, message: 'must match pattern "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$"', schema: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", parentSchema: schema47, data: key16, propertyName: key16 };
+            for (const key17 in data62) {
+              const _errs154 = errors;
+              if (typeof key17 === "string") {
+                if (!pattern35.test(key17)) {
+                  const err176 = { instancePath: instancePath + "/annotations", schemaPath: "#/$defs/annotationKey/pattern", keyword: "pattern", params: { pattern: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" }, message: 'must match pattern "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$"', schema: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", parentSchema: schema48, data: key17, propertyName: key17 };
                   if (vErrors === null) {
-                    vErrors = [err162];
+                    vErrors = [err176];
                   } else {
-                    vErrors.push(err162);
+                    vErrors.push(err176);
                   }
                   errors++;
                 }
               } else {
-                const err163 = { instancePath: instancePath + "/annotations", schemaPath: "#/$defs/annotationKey/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema47.type, parentSchema: schema47, data: key16, propertyName: key16 };
+                const err177 = { instancePath: instancePath + "/annotations", schemaPath: "#/$defs/annotationKey/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema48.type, parentSchema: schema48, data: key17, propertyName: key17 };
                 if (vErrors === null) {
-                  vErrors = [err163];
+                  vErrors = [err177];
                 } else {
-                  vErrors.push(err163);
+                  vErrors.push(err177);
                 }
                 errors++;
               }
-              var valid39 = _errs144 === errors;
-              if (!valid39) {
-                const err164 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/propertyNames", keyword: "propertyNames", params: { propertyName: key16 }, message: "property name must be valid", schema: schema35.properties.annotations.propertyNames, parentSchema: schema35.properties.annotations, data: data58 };
+              var valid41 = _errs154 === errors;
+              if (!valid41) {
+                const err178 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/propertyNames", keyword: "propertyNames", params: { propertyName: key17 }, message: "property name must be valid", schema: schema35.properties.annotations.propertyNames, parentSchema: schema35.properties.annotations, data: data62 };
                 if (vErrors === null) {
-                  vErrors = [err164];
+                  vErrors = [err178];
                 } else {
-                  vErrors.push(err164);
+                  vErrors.push(err178);
                 }
                 errors++;
               }
             }
-            for (const key17 in data58) {
-              let data59 = data58[key17];
-              if (typeof data59 === "string") {
-                if (func1(data59) > 4096) {
-                  const err165 = { instancePath: instancePath + "/annotations/" + key17.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/annotations/additionalProperties/maxLength", keyword: "maxLength", params: { limit: 4096 }, message: "must NOT have more than 4096 characters", schema: 4096, parentSchema: schema35.properties.annotations.additionalProperties, data: data59 };
+            for (const key18 in data62) {
+              let data63 = data62[key18];
+              if (typeof data63 === "string") {
+                if (func1(data63) > 4096) {
+                  const err179 = { instancePath: instancePath + "/annotations/" + key18.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/annotations/additionalProperties/maxLength", keyword: "maxLength", params: { limit: 4096 }, message: "must NOT have more than 4096 characters", schema: 4096, parentSchema: schema35.properties.annotations.additionalProperties, data: data63 };
                   if (vErrors === null) {
-                    vErrors = [err165];
+                    vErrors = [err179];
                   } else {
-                    vErrors.push(err165);
+                    vErrors.push(err179);
                   }
                   errors++;
                 }
               } else {
-                const err166 = { instancePath: instancePath + "/annotations/" + key17.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/annotations/additionalProperties/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.annotations.additionalProperties.type, parentSchema: schema35.properties.annotations.additionalProperties, data: data59 };
+                const err180 = { instancePath: instancePath + "/annotations/" + key18.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/annotations/additionalProperties/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.annotations.additionalProperties.type, parentSchema: schema35.properties.annotations.additionalProperties, data: data63 };
                 if (vErrors === null) {
-                  vErrors = [err166];
+                  vErrors = [err180];
                 } else {
-                  vErrors.push(err166);
+                  vErrors.push(err180);
                 }
                 errors++;
               }
             }
           } else {
-            const err167 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.annotations.type, parentSchema: schema35.properties.annotations, data: data58 };
+            const err181 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.annotations.type, parentSchema: schema35.properties.annotations, data: data62 };
             if (vErrors === null) {
-              vErrors = [err167];
+              vErrors = [err181];
             } else {
-              vErrors.push(err167);
+              vErrors.push(err181);
             }
             errors++;
           }
         }
       } else {
-        const err168 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.type, parentSchema: schema35, data };
+        const err182 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.type, parentSchema: schema35, data };
         if (vErrors === null) {
-          vErrors = [err168];
+          vErrors = [err182];
         } else {
-          vErrors.push(err168);
+          vErrors.push(err182);
         }
         errors++;
       }
@@ -33808,19 +33953,19 @@ var require_validators = __commonJS({
     }
     validate22.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
     exports.PromotionPolicy = validate23;
-    var schema48 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/promotion-policy.schema.json", "title": "PromotionPolicy", "description": "Who may change what: policies/promotion.yaml (SPEC \xA73).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "rules"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always PromotionPolicy.", "const": "PromotionPolicy" }, "scan": { "description": "Settings of the artifact scans that rules ask for (SPEC v2 \xA78).", "type": "object", "additionalProperties": false, "properties": { "allowGlobals": { "description": "Pickle globals allowed besides the built-in safe list (numpy, scikit-learn, torch tensors): module.name exactly, or module.* for any plain name in a module and its submodules.", "type": "array", "maxItems": 1e3, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" } } } }, "rules": { "description": "The rules. Every change in a pull request must be covered by a rule, and every rule that matches a change applies; anything uncovered fails. The gate reads them from the base branch, never from the pull request.", "$ref": "#/$defs/rules" }, "models": { "description": "Per-model additions, by model name.", "type": "object", "maxProperties": 1e4, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "additionalProperties": { "description": "Rules added for one model.", "type": "object", "additionalProperties": false, "required": ["rules"], "properties": { "rules": { "description": "Stage and annotation rules for this model's versions, applied together with the global ones (paths rules only count at the top level).", "$ref": "#/$defs/rules" } } } } }, "$defs": { "stage": { "enum": ["None", "Staging", "Production", "Archived"] }, "rules": { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } }, "rule": { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } }, "fieldName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" } } };
-    var pattern35 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", "u");
-    var schema49 = { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } };
-    var schema50 = { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } };
-    var schema51 = { "enum": ["None", "Staging", "Production", "Archived"] };
-    var schema54 = { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" };
+    var schema49 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/promotion-policy.schema.json", "title": "PromotionPolicy", "description": "Who may change what: policies/promotion.yaml (SPEC \xA73).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "rules"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always PromotionPolicy.", "const": "PromotionPolicy" }, "scan": { "description": "Settings of the artifact scans that rules ask for (SPEC v2 \xA78).", "type": "object", "additionalProperties": false, "properties": { "allowGlobals": { "description": "Pickle globals allowed besides the built-in safe list (numpy, scikit-learn, torch tensors): module.name exactly, or module.* for any plain name in a module and its submodules.", "type": "array", "maxItems": 1e3, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" } } } }, "rules": { "description": "The rules. Every change in a pull request must be covered by a rule, and every rule that matches a change applies; anything uncovered fails. The gate reads them from the base branch, never from the pull request.", "$ref": "#/$defs/rules" }, "models": { "description": "Per-model additions, by model name.", "type": "object", "maxProperties": 1e4, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "additionalProperties": { "description": "Rules added for one model.", "type": "object", "additionalProperties": false, "required": ["rules"], "properties": { "rules": { "description": "Stage and annotation rules for this model's versions, applied together with the global ones (paths rules only count at the top level).", "$ref": "#/$defs/rules" } } } } }, "$defs": { "stage": { "enum": ["None", "Staging", "Production", "Archived"] }, "rules": { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } }, "rule": { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } }, "fieldName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" } } };
+    var pattern36 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", "u");
+    var schema50 = { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } };
+    var schema51 = { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } };
+    var schema52 = { "enum": ["None", "Staging", "Production", "Archived"] };
+    var schema55 = { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" };
     var func0 = require_equal().default;
-    var pattern36 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", "u");
-    var pattern37 = new RegExp("^[^/\\s][^\\s]*$", "u");
-    var pattern38 = new RegExp("^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", "u");
-    var pattern40 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", "u");
-    var pattern41 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]{0,127}$", "u");
-    var pattern43 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", "u");
+    var pattern37 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", "u");
+    var pattern38 = new RegExp("^[^/\\s][^\\s]*$", "u");
+    var pattern39 = new RegExp("^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", "u");
+    var pattern41 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", "u");
+    var pattern42 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]{0,127}$", "u");
+    var pattern44 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", "u");
     function validate25(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
       let vErrors = null;
       let errors = 0;
@@ -33833,8 +33978,8 @@ var require_validators = __commonJS({
       }
       if (data && typeof data == "object" && !Array.isArray(data)) {
         for (const key0 in data) {
-          if (!func9.call(schema50.properties, key0)) {
-            const err0 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema50, data };
+          if (!func9.call(schema51.properties, key0)) {
+            const err0 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema51, data };
             if (vErrors === null) {
               vErrors = [err0];
             } else {
@@ -33846,8 +33991,8 @@ var require_validators = __commonJS({
         if (data.name !== void 0) {
           let data0 = data.name;
           if (typeof data0 === "string") {
-            if (!pattern36.test(data0)) {
-              const err1 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema50.properties.name, data: data0 };
+            if (!pattern37.test(data0)) {
+              const err1 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema51.properties.name, data: data0 };
               if (vErrors === null) {
                 vErrors = [err1];
               } else {
@@ -33856,7 +34001,7 @@ var require_validators = __commonJS({
               errors++;
             }
           } else {
-            const err2 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema50.properties.name.type, parentSchema: schema50.properties.name, data: data0 };
+            const err2 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema51.properties.name.type, parentSchema: schema51.properties.name, data: data0 };
             if (vErrors === null) {
               vErrors = [err2];
             } else {
@@ -33868,7 +34013,7 @@ var require_validators = __commonJS({
         if (data.to !== void 0) {
           let data1 = data.to;
           if (!(data1 === "None" || data1 === "Staging" || data1 === "Production" || data1 === "Archived")) {
-            const err3 = { instancePath: instancePath + "/to", schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema51.enum }, message: "must be equal to one of the allowed values", schema: schema51.enum, parentSchema: schema51, data: data1 };
+            const err3 = { instancePath: instancePath + "/to", schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema52.enum }, message: "must be equal to one of the allowed values", schema: schema52.enum, parentSchema: schema52, data: data1 };
             if (vErrors === null) {
               vErrors = [err3];
             } else {
@@ -33881,7 +34026,7 @@ var require_validators = __commonJS({
           let data2 = data.from;
           if (Array.isArray(data2)) {
             if (data2.length < 1) {
-              const err4 = { instancePath: instancePath + "/from", schemaPath: "#/properties/from/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema50.properties.from, data: data2 };
+              const err4 = { instancePath: instancePath + "/from", schemaPath: "#/properties/from/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema51.properties.from, data: data2 };
               if (vErrors === null) {
                 vErrors = [err4];
               } else {
@@ -33893,7 +34038,7 @@ var require_validators = __commonJS({
             for (let i0 = 0; i0 < len0; i0++) {
               let data3 = data2[i0];
               if (!(data3 === "None" || data3 === "Staging" || data3 === "Production" || data3 === "Archived")) {
-                const err5 = { instancePath: instancePath + "/from/" + i0, schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema51.enum }, message: "must be equal to one of the allowed values", schema: schema51.enum, parentSchema: schema51, data: data3 };
+                const err5 = { instancePath: instancePath + "/from/" + i0, schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema52.enum }, message: "must be equal to one of the allowed values", schema: schema52.enum, parentSchema: schema52, data: data3 };
                 if (vErrors === null) {
                   vErrors = [err5];
                 } else {
@@ -33908,7 +34053,7 @@ var require_validators = __commonJS({
               outer0: for (; i1--; ) {
                 for (j0 = i1; j0--; ) {
                   if (func0(data2[i1], data2[j0])) {
-                    const err6 = { instancePath: instancePath + "/from", schemaPath: "#/properties/from/uniqueItems", keyword: "uniqueItems", params: { i: i1, j: j0 }, message: "must NOT have duplicate items (items ## " + j0 + " and " + i1 + " are identical)", schema: true, parentSchema: schema50.properties.from, data: data2 };
+                    const err6 = { instancePath: instancePath + "/from", schemaPath: "#/properties/from/uniqueItems", keyword: "uniqueItems", params: { i: i1, j: j0 }, message: "must NOT have duplicate items (items ## " + j0 + " and " + i1 + " are identical)", schema: true, parentSchema: schema51.properties.from, data: data2 };
                     if (vErrors === null) {
                       vErrors = [err6];
                     } else {
@@ -33921,7 +34066,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err7 = { instancePath: instancePath + "/from", schemaPath: "#/properties/from/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.from.type, parentSchema: schema50.properties.from, data: data2 };
+            const err7 = { instancePath: instancePath + "/from", schemaPath: "#/properties/from/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema51.properties.from.type, parentSchema: schema51.properties.from, data: data2 };
             if (vErrors === null) {
               vErrors = [err7];
             } else {
@@ -33934,7 +34079,7 @@ var require_validators = __commonJS({
           let data4 = data.paths;
           if (Array.isArray(data4)) {
             if (data4.length > 256) {
-              const err8 = { instancePath: instancePath + "/paths", schemaPath: "#/properties/paths/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema50.properties.paths, data: data4 };
+              const err8 = { instancePath: instancePath + "/paths", schemaPath: "#/properties/paths/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema51.properties.paths, data: data4 };
               if (vErrors === null) {
                 vErrors = [err8];
               } else {
@@ -33943,7 +34088,7 @@ var require_validators = __commonJS({
               errors++;
             }
             if (data4.length < 1) {
-              const err9 = { instancePath: instancePath + "/paths", schemaPath: "#/properties/paths/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema50.properties.paths, data: data4 };
+              const err9 = { instancePath: instancePath + "/paths", schemaPath: "#/properties/paths/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema51.properties.paths, data: data4 };
               if (vErrors === null) {
                 vErrors = [err9];
               } else {
@@ -33956,7 +34101,7 @@ var require_validators = __commonJS({
               let data5 = data4[i22];
               if (typeof data5 === "string") {
                 if (func1(data5) > 512) {
-                  const err10 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/maxLength", keyword: "maxLength", params: { limit: 512 }, message: "must NOT have more than 512 characters", schema: 512, parentSchema: schema50.properties.paths.items, data: data5 };
+                  const err10 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/maxLength", keyword: "maxLength", params: { limit: 512 }, message: "must NOT have more than 512 characters", schema: 512, parentSchema: schema51.properties.paths.items, data: data5 };
                   if (vErrors === null) {
                     vErrors = [err10];
                   } else {
@@ -33965,7 +34110,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
                 if (func1(data5) < 1) {
-                  const err11 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema50.properties.paths.items, data: data5 };
+                  const err11 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema51.properties.paths.items, data: data5 };
                   if (vErrors === null) {
                     vErrors = [err11];
                   } else {
@@ -33973,8 +34118,8 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-                if (!pattern37.test(data5)) {
-                  const err12 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/pattern", keyword: "pattern", params: { pattern: "^[^/\\s][^\\s]*$" }, message: 'must match pattern "^[^/\\s][^\\s]*$"', schema: "^[^/\\s][^\\s]*$", parentSchema: schema50.properties.paths.items, data: data5 };
+                if (!pattern38.test(data5)) {
+                  const err12 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/pattern", keyword: "pattern", params: { pattern: "^[^/\\s][^\\s]*$" }, message: 'must match pattern "^[^/\\s][^\\s]*$"', schema: "^[^/\\s][^\\s]*$", parentSchema: schema51.properties.paths.items, data: data5 };
                   if (vErrors === null) {
                     vErrors = [err12];
                   } else {
@@ -33983,7 +34128,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err13 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema50.properties.paths.items.type, parentSchema: schema50.properties.paths.items, data: data5 };
+                const err13 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema51.properties.paths.items.type, parentSchema: schema51.properties.paths.items, data: data5 };
                 if (vErrors === null) {
                   vErrors = [err13];
                 } else {
@@ -33993,7 +34138,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err14 = { instancePath: instancePath + "/paths", schemaPath: "#/properties/paths/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.paths.type, parentSchema: schema50.properties.paths, data: data4 };
+            const err14 = { instancePath: instancePath + "/paths", schemaPath: "#/properties/paths/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema51.properties.paths.type, parentSchema: schema51.properties.paths, data: data4 };
             if (vErrors === null) {
               vErrors = [err14];
             } else {
@@ -34006,7 +34151,7 @@ var require_validators = __commonJS({
           let data6 = data.annotations;
           if (Array.isArray(data6)) {
             if (data6.length > 256) {
-              const err15 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema50.properties.annotations, data: data6 };
+              const err15 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema51.properties.annotations, data: data6 };
               if (vErrors === null) {
                 vErrors = [err15];
               } else {
@@ -34015,7 +34160,7 @@ var require_validators = __commonJS({
               errors++;
             }
             if (data6.length < 1) {
-              const err16 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema50.properties.annotations, data: data6 };
+              const err16 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema51.properties.annotations, data: data6 };
               if (vErrors === null) {
                 vErrors = [err16];
               } else {
@@ -34027,8 +34172,8 @@ var require_validators = __commonJS({
             for (let i32 = 0; i32 < len2; i32++) {
               let data7 = data6[i32];
               if (typeof data7 === "string") {
-                if (!pattern38.test(data7)) {
-                  const err17 = { instancePath: instancePath + "/annotations/" + i32, schemaPath: "#/properties/annotations/items/pattern", keyword: "pattern", params: { pattern: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" }, message: 'must match pattern "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$"', schema: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", parentSchema: schema50.properties.annotations.items, data: data7 };
+                if (!pattern39.test(data7)) {
+                  const err17 = { instancePath: instancePath + "/annotations/" + i32, schemaPath: "#/properties/annotations/items/pattern", keyword: "pattern", params: { pattern: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" }, message: 'must match pattern "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$"', schema: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", parentSchema: schema51.properties.annotations.items, data: data7 };
                   if (vErrors === null) {
                     vErrors = [err17];
                   } else {
@@ -34037,7 +34182,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err18 = { instancePath: instancePath + "/annotations/" + i32, schemaPath: "#/properties/annotations/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema50.properties.annotations.items.type, parentSchema: schema50.properties.annotations.items, data: data7 };
+                const err18 = { instancePath: instancePath + "/annotations/" + i32, schemaPath: "#/properties/annotations/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema51.properties.annotations.items.type, parentSchema: schema51.properties.annotations.items, data: data7 };
                 if (vErrors === null) {
                   vErrors = [err18];
                 } else {
@@ -34047,7 +34192,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err19 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.annotations.type, parentSchema: schema50.properties.annotations, data: data6 };
+            const err19 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema51.properties.annotations.type, parentSchema: schema51.properties.annotations, data: data6 };
             if (vErrors === null) {
               vErrors = [err19];
             } else {
@@ -34059,7 +34204,7 @@ var require_validators = __commonJS({
         if (data.previously !== void 0) {
           let data8 = data.previously;
           if (!(data8 === "None" || data8 === "Staging" || data8 === "Production" || data8 === "Archived")) {
-            const err20 = { instancePath: instancePath + "/previously", schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema51.enum }, message: "must be equal to one of the allowed values", schema: schema51.enum, parentSchema: schema51, data: data8 };
+            const err20 = { instancePath: instancePath + "/previously", schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema52.enum }, message: "must be equal to one of the allowed values", schema: schema52.enum, parentSchema: schema52, data: data8 };
             if (vErrors === null) {
               vErrors = [err20];
             } else {
@@ -34071,7 +34216,7 @@ var require_validators = __commonJS({
         if (data.distinctApprovers !== void 0) {
           let data9 = data.distinctApprovers;
           if (typeof data9 !== "boolean") {
-            const err21 = { instancePath: instancePath + "/distinctApprovers", schemaPath: "#/properties/distinctApprovers/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema50.properties.distinctApprovers.type, parentSchema: schema50.properties.distinctApprovers, data: data9 };
+            const err21 = { instancePath: instancePath + "/distinctApprovers", schemaPath: "#/properties/distinctApprovers/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema51.properties.distinctApprovers.type, parentSchema: schema51.properties.distinctApprovers, data: data9 };
             if (vErrors === null) {
               vErrors = [err21];
             } else {
@@ -34083,7 +34228,7 @@ var require_validators = __commonJS({
         if (data.excludeContributors !== void 0) {
           let data10 = data.excludeContributors;
           if (typeof data10 !== "boolean") {
-            const err22 = { instancePath: instancePath + "/excludeContributors", schemaPath: "#/properties/excludeContributors/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema50.properties.excludeContributors.type, parentSchema: schema50.properties.excludeContributors, data: data10 };
+            const err22 = { instancePath: instancePath + "/excludeContributors", schemaPath: "#/properties/excludeContributors/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema51.properties.excludeContributors.type, parentSchema: schema51.properties.excludeContributors, data: data10 };
             if (vErrors === null) {
               vErrors = [err22];
             } else {
@@ -34095,7 +34240,7 @@ var require_validators = __commonJS({
         if (data.allowSkip !== void 0) {
           let data11 = data.allowSkip;
           if (typeof data11 !== "boolean") {
-            const err23 = { instancePath: instancePath + "/allowSkip", schemaPath: "#/properties/allowSkip/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema50.properties.allowSkip.type, parentSchema: schema50.properties.allowSkip, data: data11 };
+            const err23 = { instancePath: instancePath + "/allowSkip", schemaPath: "#/properties/allowSkip/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema51.properties.allowSkip.type, parentSchema: schema51.properties.allowSkip, data: data11 };
             if (vErrors === null) {
               vErrors = [err23];
             } else {
@@ -34108,7 +34253,7 @@ var require_validators = __commonJS({
           let data12 = data.approvals;
           if (Array.isArray(data12)) {
             if (data12.length > 32) {
-              const err24 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema50.properties.approvals, data: data12 };
+              const err24 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema51.properties.approvals, data: data12 };
               if (vErrors === null) {
                 vErrors = [err24];
               } else {
@@ -34121,7 +34266,7 @@ var require_validators = __commonJS({
               let data13 = data12[i42];
               if (data13 && typeof data13 == "object" && !Array.isArray(data13)) {
                 if (data13.count === void 0) {
-                  const err25 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/required", keyword: "required", params: { missingProperty: "count" }, message: "must have required property 'count'", schema: schema50.properties.approvals.items.required, parentSchema: schema50.properties.approvals.items, data: data13 };
+                  const err25 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/required", keyword: "required", params: { missingProperty: "count" }, message: "must have required property 'count'", schema: schema51.properties.approvals.items.required, parentSchema: schema51.properties.approvals.items, data: data13 };
                   if (vErrors === null) {
                     vErrors = [err25];
                   } else {
@@ -34131,7 +34276,7 @@ var require_validators = __commonJS({
                 }
                 for (const key1 in data13) {
                   if (!(key1 === "count" || key1 === "teams" || key1 === "users")) {
-                    const err26 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema50.properties.approvals.items, data: data13 };
+                    const err26 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema51.properties.approvals.items, data: data13 };
                     if (vErrors === null) {
                       vErrors = [err26];
                     } else {
@@ -34143,7 +34288,7 @@ var require_validators = __commonJS({
                 if (data13.count !== void 0) {
                   let data14 = data13.count;
                   if (!(typeof data14 == "number" && (!(data14 % 1) && !isNaN(data14)) && isFinite(data14))) {
-                    const err27 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema50.properties.approvals.items.properties.count.type, parentSchema: schema50.properties.approvals.items.properties.count, data: data14 };
+                    const err27 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema51.properties.approvals.items.properties.count.type, parentSchema: schema51.properties.approvals.items.properties.count, data: data14 };
                     if (vErrors === null) {
                       vErrors = [err27];
                     } else {
@@ -34153,7 +34298,7 @@ var require_validators = __commonJS({
                   }
                   if (typeof data14 == "number" && isFinite(data14)) {
                     if (data14 > 100 || isNaN(data14)) {
-                      const err28 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/maximum", keyword: "maximum", params: { comparison: "<=", limit: 100 }, message: "must be <= 100", schema: 100, parentSchema: schema50.properties.approvals.items.properties.count, data: data14 };
+                      const err28 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/maximum", keyword: "maximum", params: { comparison: "<=", limit: 100 }, message: "must be <= 100", schema: 100, parentSchema: schema51.properties.approvals.items.properties.count, data: data14 };
                       if (vErrors === null) {
                         vErrors = [err28];
                       } else {
@@ -34162,7 +34307,7 @@ var require_validators = __commonJS({
                       errors++;
                     }
                     if (data14 < 1 || isNaN(data14)) {
-                      const err29 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/minimum", keyword: "minimum", params: { comparison: ">=", limit: 1 }, message: "must be >= 1", schema: 1, parentSchema: schema50.properties.approvals.items.properties.count, data: data14 };
+                      const err29 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/minimum", keyword: "minimum", params: { comparison: ">=", limit: 1 }, message: "must be >= 1", schema: 1, parentSchema: schema51.properties.approvals.items.properties.count, data: data14 };
                       if (vErrors === null) {
                         vErrors = [err29];
                       } else {
@@ -34176,7 +34321,7 @@ var require_validators = __commonJS({
                   let data15 = data13.teams;
                   if (Array.isArray(data15)) {
                     if (data15.length < 1) {
-                      const err30 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema50.properties.approvals.items.properties.teams, data: data15 };
+                      const err30 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema51.properties.approvals.items.properties.teams, data: data15 };
                       if (vErrors === null) {
                         vErrors = [err30];
                       } else {
@@ -34188,8 +34333,8 @@ var require_validators = __commonJS({
                     for (let i5 = 0; i5 < len4; i5++) {
                       let data16 = data15[i5];
                       if (typeof data16 === "string") {
-                        if (!pattern36.test(data16)) {
-                          const err31 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema50.properties.approvals.items.properties.teams.items, data: data16 };
+                        if (!pattern37.test(data16)) {
+                          const err31 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema51.properties.approvals.items.properties.teams.items, data: data16 };
                           if (vErrors === null) {
                             vErrors = [err31];
                           } else {
@@ -34198,7 +34343,7 @@ var require_validators = __commonJS({
                           errors++;
                         }
                       } else {
-                        const err32 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema50.properties.approvals.items.properties.teams.items.type, parentSchema: schema50.properties.approvals.items.properties.teams.items, data: data16 };
+                        const err32 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema51.properties.approvals.items.properties.teams.items.type, parentSchema: schema51.properties.approvals.items.properties.teams.items, data: data16 };
                         if (vErrors === null) {
                           vErrors = [err32];
                         } else {
@@ -34218,7 +34363,7 @@ var require_validators = __commonJS({
                         }
                         if (typeof indices0[item0] == "number") {
                           j1 = indices0[item0];
-                          const err33 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/uniqueItems", keyword: "uniqueItems", params: { i: i6, j: j1 }, message: "must NOT have duplicate items (items ## " + j1 + " and " + i6 + " are identical)", schema: true, parentSchema: schema50.properties.approvals.items.properties.teams, data: data15 };
+                          const err33 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/uniqueItems", keyword: "uniqueItems", params: { i: i6, j: j1 }, message: "must NOT have duplicate items (items ## " + j1 + " and " + i6 + " are identical)", schema: true, parentSchema: schema51.properties.approvals.items.properties.teams, data: data15 };
                           if (vErrors === null) {
                             vErrors = [err33];
                           } else {
@@ -34231,7 +34376,7 @@ var require_validators = __commonJS({
                       }
                     }
                   } else {
-                    const err34 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.approvals.items.properties.teams.type, parentSchema: schema50.properties.approvals.items.properties.teams, data: data15 };
+                    const err34 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema51.properties.approvals.items.properties.teams.type, parentSchema: schema51.properties.approvals.items.properties.teams, data: data15 };
                     if (vErrors === null) {
                       vErrors = [err34];
                     } else {
@@ -34244,7 +34389,7 @@ var require_validators = __commonJS({
                   let data17 = data13.users;
                   if (Array.isArray(data17)) {
                     if (data17.length < 1) {
-                      const err35 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema50.properties.approvals.items.properties.users, data: data17 };
+                      const err35 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema51.properties.approvals.items.properties.users, data: data17 };
                       if (vErrors === null) {
                         vErrors = [err35];
                       } else {
@@ -34256,8 +34401,8 @@ var require_validators = __commonJS({
                     for (let i7 = 0; i7 < len5; i7++) {
                       let data18 = data17[i7];
                       if (typeof data18 === "string") {
-                        if (!pattern40.test(data18)) {
-                          const err36 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" }, message: 'must match pattern "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$"', schema: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", parentSchema: schema50.properties.approvals.items.properties.users.items, data: data18 };
+                        if (!pattern41.test(data18)) {
+                          const err36 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" }, message: 'must match pattern "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$"', schema: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", parentSchema: schema51.properties.approvals.items.properties.users.items, data: data18 };
                           if (vErrors === null) {
                             vErrors = [err36];
                           } else {
@@ -34266,7 +34411,7 @@ var require_validators = __commonJS({
                           errors++;
                         }
                       } else {
-                        const err37 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema50.properties.approvals.items.properties.users.items.type, parentSchema: schema50.properties.approvals.items.properties.users.items, data: data18 };
+                        const err37 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema51.properties.approvals.items.properties.users.items.type, parentSchema: schema51.properties.approvals.items.properties.users.items, data: data18 };
                         if (vErrors === null) {
                           vErrors = [err37];
                         } else {
@@ -34286,7 +34431,7 @@ var require_validators = __commonJS({
                         }
                         if (typeof indices1[item1] == "number") {
                           j22 = indices1[item1];
-                          const err38 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/uniqueItems", keyword: "uniqueItems", params: { i: i8, j: j22 }, message: "must NOT have duplicate items (items ## " + j22 + " and " + i8 + " are identical)", schema: true, parentSchema: schema50.properties.approvals.items.properties.users, data: data17 };
+                          const err38 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/uniqueItems", keyword: "uniqueItems", params: { i: i8, j: j22 }, message: "must NOT have duplicate items (items ## " + j22 + " and " + i8 + " are identical)", schema: true, parentSchema: schema51.properties.approvals.items.properties.users, data: data17 };
                           if (vErrors === null) {
                             vErrors = [err38];
                           } else {
@@ -34299,7 +34444,7 @@ var require_validators = __commonJS({
                       }
                     }
                   } else {
-                    const err39 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.approvals.items.properties.users.type, parentSchema: schema50.properties.approvals.items.properties.users, data: data17 };
+                    const err39 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema51.properties.approvals.items.properties.users.type, parentSchema: schema51.properties.approvals.items.properties.users, data: data17 };
                     if (vErrors === null) {
                       vErrors = [err39];
                     } else {
@@ -34309,7 +34454,7 @@ var require_validators = __commonJS({
                   }
                 }
               } else {
-                const err40 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema50.properties.approvals.items.type, parentSchema: schema50.properties.approvals.items, data: data13 };
+                const err40 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema51.properties.approvals.items.type, parentSchema: schema51.properties.approvals.items, data: data13 };
                 if (vErrors === null) {
                   vErrors = [err40];
                 } else {
@@ -34319,7 +34464,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err41 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.approvals.type, parentSchema: schema50.properties.approvals, data: data12 };
+            const err41 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema51.properties.approvals.type, parentSchema: schema51.properties.approvals, data: data12 };
             if (vErrors === null) {
               vErrors = [err41];
             } else {
@@ -34332,7 +34477,7 @@ var require_validators = __commonJS({
           let data19 = data.metrics;
           if (data19 && typeof data19 == "object" && !Array.isArray(data19)) {
             if (Object.keys(data19).length > 256) {
-              const err42 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema50.properties.metrics, data: data19 };
+              const err42 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema51.properties.metrics, data: data19 };
               if (vErrors === null) {
                 vErrors = [err42];
               } else {
@@ -34343,8 +34488,8 @@ var require_validators = __commonJS({
             for (const key2 in data19) {
               const _errs43 = errors;
               if (typeof key2 === "string") {
-                if (!pattern41.test(key2)) {
-                  const err43 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema54, data: key2, propertyName: key2 };
+                if (!pattern42.test(key2)) {
+                  const err43 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema55, data: key2, propertyName: key2 };
                   if (vErrors === null) {
                     vErrors = [err43];
                   } else {
@@ -34353,7 +34498,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err44 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema54.type, parentSchema: schema54, data: key2, propertyName: key2 };
+                const err44 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema55.type, parentSchema: schema55, data: key2, propertyName: key2 };
                 if (vErrors === null) {
                   vErrors = [err44];
                 } else {
@@ -34363,7 +34508,7 @@ var require_validators = __commonJS({
               }
               var valid20 = _errs43 === errors;
               if (!valid20) {
-                const err45 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid", schema: schema50.properties.metrics.propertyNames, parentSchema: schema50.properties.metrics, data: data19 };
+                const err45 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid", schema: schema51.properties.metrics.propertyNames, parentSchema: schema51.properties.metrics, data: data19 };
                 if (vErrors === null) {
                   vErrors = [err45];
                 } else {
@@ -34376,7 +34521,7 @@ var require_validators = __commonJS({
               let data20 = data19[key3];
               if (data20 && typeof data20 == "object" && !Array.isArray(data20)) {
                 if (Object.keys(data20).length < 1) {
-                  const err46 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/minProperties", keyword: "minProperties", params: { limit: 1 }, message: "must NOT have fewer than 1 properties", schema: 1, parentSchema: schema50.properties.metrics.additionalProperties, data: data20 };
+                  const err46 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/minProperties", keyword: "minProperties", params: { limit: 1 }, message: "must NOT have fewer than 1 properties", schema: 1, parentSchema: schema51.properties.metrics.additionalProperties, data: data20 };
                   if (vErrors === null) {
                     vErrors = [err46];
                   } else {
@@ -34386,7 +34531,7 @@ var require_validators = __commonJS({
                 }
                 for (const key4 in data20) {
                   if (!(key4 === "min" || key4 === "max")) {
-                    const err47 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key4 }, message: "must NOT have additional properties", schema: false, parentSchema: schema50.properties.metrics.additionalProperties, data: data20 };
+                    const err47 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key4 }, message: "must NOT have additional properties", schema: false, parentSchema: schema51.properties.metrics.additionalProperties, data: data20 };
                     if (vErrors === null) {
                       vErrors = [err47];
                     } else {
@@ -34398,7 +34543,7 @@ var require_validators = __commonJS({
                 if (data20.min !== void 0) {
                   let data21 = data20.min;
                   if (!(typeof data21 == "number" && isFinite(data21))) {
-                    const err48 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/min", schemaPath: "#/properties/metrics/additionalProperties/properties/min/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema50.properties.metrics.additionalProperties.properties.min.type, parentSchema: schema50.properties.metrics.additionalProperties.properties.min, data: data21 };
+                    const err48 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/min", schemaPath: "#/properties/metrics/additionalProperties/properties/min/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema51.properties.metrics.additionalProperties.properties.min.type, parentSchema: schema51.properties.metrics.additionalProperties.properties.min, data: data21 };
                     if (vErrors === null) {
                       vErrors = [err48];
                     } else {
@@ -34410,7 +34555,7 @@ var require_validators = __commonJS({
                 if (data20.max !== void 0) {
                   let data22 = data20.max;
                   if (!(typeof data22 == "number" && isFinite(data22))) {
-                    const err49 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/max", schemaPath: "#/properties/metrics/additionalProperties/properties/max/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema50.properties.metrics.additionalProperties.properties.max.type, parentSchema: schema50.properties.metrics.additionalProperties.properties.max, data: data22 };
+                    const err49 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/max", schemaPath: "#/properties/metrics/additionalProperties/properties/max/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema51.properties.metrics.additionalProperties.properties.max.type, parentSchema: schema51.properties.metrics.additionalProperties.properties.max, data: data22 };
                     if (vErrors === null) {
                       vErrors = [err49];
                     } else {
@@ -34420,7 +34565,7 @@ var require_validators = __commonJS({
                   }
                 }
               } else {
-                const err50 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema50.properties.metrics.additionalProperties.type, parentSchema: schema50.properties.metrics.additionalProperties, data: data20 };
+                const err50 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema51.properties.metrics.additionalProperties.type, parentSchema: schema51.properties.metrics.additionalProperties, data: data20 };
                 if (vErrors === null) {
                   vErrors = [err50];
                 } else {
@@ -34430,7 +34575,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err51 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema50.properties.metrics.type, parentSchema: schema50.properties.metrics, data: data19 };
+            const err51 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema51.properties.metrics.type, parentSchema: schema51.properties.metrics, data: data19 };
             if (vErrors === null) {
               vErrors = [err51];
             } else {
@@ -34443,7 +34588,7 @@ var require_validators = __commonJS({
           let data23 = data.champion;
           if (data23 && typeof data23 == "object" && !Array.isArray(data23)) {
             if (Object.keys(data23).length > 256) {
-              const err52 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema50.properties.champion, data: data23 };
+              const err52 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema51.properties.champion, data: data23 };
               if (vErrors === null) {
                 vErrors = [err52];
               } else {
@@ -34454,8 +34599,8 @@ var require_validators = __commonJS({
             for (const key5 in data23) {
               const _errs56 = errors;
               if (typeof key5 === "string") {
-                if (!pattern41.test(key5)) {
-                  const err53 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema54, data: key5, propertyName: key5 };
+                if (!pattern42.test(key5)) {
+                  const err53 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema55, data: key5, propertyName: key5 };
                   if (vErrors === null) {
                     vErrors = [err53];
                   } else {
@@ -34464,7 +34609,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err54 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema54.type, parentSchema: schema54, data: key5, propertyName: key5 };
+                const err54 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema55.type, parentSchema: schema55, data: key5, propertyName: key5 };
                 if (vErrors === null) {
                   vErrors = [err54];
                 } else {
@@ -34474,7 +34619,7 @@ var require_validators = __commonJS({
               }
               var valid24 = _errs56 === errors;
               if (!valid24) {
-                const err55 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/propertyNames", keyword: "propertyNames", params: { propertyName: key5 }, message: "property name must be valid", schema: schema50.properties.champion.propertyNames, parentSchema: schema50.properties.champion, data: data23 };
+                const err55 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/propertyNames", keyword: "propertyNames", params: { propertyName: key5 }, message: "property name must be valid", schema: schema51.properties.champion.propertyNames, parentSchema: schema51.properties.champion, data: data23 };
                 if (vErrors === null) {
                   vErrors = [err55];
                 } else {
@@ -34487,7 +34632,7 @@ var require_validators = __commonJS({
               let data24 = data23[key6];
               if (data24 && typeof data24 == "object" && !Array.isArray(data24)) {
                 if (data24.maxRegression === void 0) {
-                  const err56 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/required", keyword: "required", params: { missingProperty: "maxRegression" }, message: "must have required property 'maxRegression'", schema: schema50.properties.champion.additionalProperties.required, parentSchema: schema50.properties.champion.additionalProperties, data: data24 };
+                  const err56 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/required", keyword: "required", params: { missingProperty: "maxRegression" }, message: "must have required property 'maxRegression'", schema: schema51.properties.champion.additionalProperties.required, parentSchema: schema51.properties.champion.additionalProperties, data: data24 };
                   if (vErrors === null) {
                     vErrors = [err56];
                   } else {
@@ -34497,7 +34642,7 @@ var require_validators = __commonJS({
                 }
                 for (const key7 in data24) {
                   if (!(key7 === "maxRegression")) {
-                    const err57 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key7 }, message: "must NOT have additional properties", schema: false, parentSchema: schema50.properties.champion.additionalProperties, data: data24 };
+                    const err57 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key7 }, message: "must NOT have additional properties", schema: false, parentSchema: schema51.properties.champion.additionalProperties, data: data24 };
                     if (vErrors === null) {
                       vErrors = [err57];
                     } else {
@@ -34510,7 +34655,7 @@ var require_validators = __commonJS({
                   let data25 = data24.maxRegression;
                   if (typeof data25 == "number" && isFinite(data25)) {
                     if (data25 < 0 || isNaN(data25)) {
-                      const err58 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/minimum", keyword: "minimum", params: { comparison: ">=", limit: 0 }, message: "must be >= 0", schema: 0, parentSchema: schema50.properties.champion.additionalProperties.properties.maxRegression, data: data25 };
+                      const err58 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/minimum", keyword: "minimum", params: { comparison: ">=", limit: 0 }, message: "must be >= 0", schema: 0, parentSchema: schema51.properties.champion.additionalProperties.properties.maxRegression, data: data25 };
                       if (vErrors === null) {
                         vErrors = [err58];
                       } else {
@@ -34519,7 +34664,7 @@ var require_validators = __commonJS({
                       errors++;
                     }
                   } else {
-                    const err59 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema50.properties.champion.additionalProperties.properties.maxRegression.type, parentSchema: schema50.properties.champion.additionalProperties.properties.maxRegression, data: data25 };
+                    const err59 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema51.properties.champion.additionalProperties.properties.maxRegression.type, parentSchema: schema51.properties.champion.additionalProperties.properties.maxRegression, data: data25 };
                     if (vErrors === null) {
                       vErrors = [err59];
                     } else {
@@ -34529,7 +34674,7 @@ var require_validators = __commonJS({
                   }
                 }
               } else {
-                const err60 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema50.properties.champion.additionalProperties.type, parentSchema: schema50.properties.champion.additionalProperties, data: data24 };
+                const err60 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema51.properties.champion.additionalProperties.type, parentSchema: schema51.properties.champion.additionalProperties, data: data24 };
                 if (vErrors === null) {
                   vErrors = [err60];
                 } else {
@@ -34539,7 +34684,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err61 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema50.properties.champion.type, parentSchema: schema50.properties.champion, data: data23 };
+            const err61 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema51.properties.champion.type, parentSchema: schema51.properties.champion, data: data23 };
             if (vErrors === null) {
               vErrors = [err61];
             } else {
@@ -34552,7 +34697,7 @@ var require_validators = __commonJS({
           let data26 = data.requiredFields;
           if (Array.isArray(data26)) {
             if (data26.length > 256) {
-              const err62 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema50.properties.requiredFields, data: data26 };
+              const err62 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema51.properties.requiredFields, data: data26 };
               if (vErrors === null) {
                 vErrors = [err62];
               } else {
@@ -34564,8 +34709,8 @@ var require_validators = __commonJS({
             for (let i9 = 0; i9 < len6; i9++) {
               let data27 = data26[i9];
               if (typeof data27 === "string") {
-                if (!pattern43.test(data27)) {
-                  const err63 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$"', schema: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", parentSchema: schema50.properties.requiredFields.items, data: data27 };
+                if (!pattern44.test(data27)) {
+                  const err63 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$"', schema: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", parentSchema: schema51.properties.requiredFields.items, data: data27 };
                   if (vErrors === null) {
                     vErrors = [err63];
                   } else {
@@ -34574,7 +34719,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err64 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema50.properties.requiredFields.items.type, parentSchema: schema50.properties.requiredFields.items, data: data27 };
+                const err64 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema51.properties.requiredFields.items.type, parentSchema: schema51.properties.requiredFields.items, data: data27 };
                 if (vErrors === null) {
                   vErrors = [err64];
                 } else {
@@ -34584,7 +34729,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err65 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.requiredFields.type, parentSchema: schema50.properties.requiredFields, data: data26 };
+            const err65 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema51.properties.requiredFields.type, parentSchema: schema51.properties.requiredFields, data: data26 };
             if (vErrors === null) {
               vErrors = [err65];
             } else {
@@ -34596,7 +34741,7 @@ var require_validators = __commonJS({
         if (data.artifact !== void 0) {
           let data28 = data.artifact;
           if (!(data28 === "full" || data28 === "exists")) {
-            const err66 = { instancePath: instancePath + "/artifact", schemaPath: "#/properties/artifact/enum", keyword: "enum", params: { allowedValues: schema50.properties.artifact.enum }, message: "must be equal to one of the allowed values", schema: schema50.properties.artifact.enum, parentSchema: schema50.properties.artifact, data: data28 };
+            const err66 = { instancePath: instancePath + "/artifact", schemaPath: "#/properties/artifact/enum", keyword: "enum", params: { allowedValues: schema51.properties.artifact.enum }, message: "must be equal to one of the allowed values", schema: schema51.properties.artifact.enum, parentSchema: schema51.properties.artifact, data: data28 };
             if (vErrors === null) {
               vErrors = [err66];
             } else {
@@ -34608,7 +34753,7 @@ var require_validators = __commonJS({
         if (data.scan !== void 0) {
           let data29 = data.scan;
           if (!(data29 === "pickle")) {
-            const err67 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/enum", keyword: "enum", params: { allowedValues: schema50.properties.scan.enum }, message: "must be equal to one of the allowed values", schema: schema50.properties.scan.enum, parentSchema: schema50.properties.scan, data: data29 };
+            const err67 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/enum", keyword: "enum", params: { allowedValues: schema51.properties.scan.enum }, message: "must be equal to one of the allowed values", schema: schema51.properties.scan.enum, parentSchema: schema51.properties.scan, data: data29 };
             if (vErrors === null) {
               vErrors = [err67];
             } else {
@@ -34618,7 +34763,7 @@ var require_validators = __commonJS({
           }
         }
       } else {
-        const err68 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema50.type, parentSchema: schema50, data };
+        const err68 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema51.type, parentSchema: schema51, data };
         if (vErrors === null) {
           vErrors = [err68];
         } else {
@@ -34642,7 +34787,7 @@ var require_validators = __commonJS({
       }
       if (Array.isArray(data)) {
         if (data.length > 1e3) {
-          const err0 = { instancePath, schemaPath: "#/maxItems", keyword: "maxItems", params: { limit: 1e3 }, message: "must NOT have more than 1000 items", schema: 1e3, parentSchema: schema49, data };
+          const err0 = { instancePath, schemaPath: "#/maxItems", keyword: "maxItems", params: { limit: 1e3 }, message: "must NOT have more than 1000 items", schema: 1e3, parentSchema: schema50, data };
           if (vErrors === null) {
             vErrors = [err0];
           } else {
@@ -34658,7 +34803,7 @@ var require_validators = __commonJS({
           }
         }
       } else {
-        const err1 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema49.type, parentSchema: schema49, data };
+        const err1 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.type, parentSchema: schema50, data };
         if (vErrors === null) {
           vErrors = [err1];
         } else {
@@ -34683,7 +34828,7 @@ var require_validators = __commonJS({
       }
       if (data && typeof data == "object" && !Array.isArray(data)) {
         if (data.apiVersion === void 0) {
-          const err0 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "apiVersion" }, message: "must have required property 'apiVersion'", schema: schema48.required, parentSchema: schema48, data };
+          const err0 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "apiVersion" }, message: "must have required property 'apiVersion'", schema: schema49.required, parentSchema: schema49, data };
           if (vErrors === null) {
             vErrors = [err0];
           } else {
@@ -34692,7 +34837,7 @@ var require_validators = __commonJS({
           errors++;
         }
         if (data.kind === void 0) {
-          const err1 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "kind" }, message: "must have required property 'kind'", schema: schema48.required, parentSchema: schema48, data };
+          const err1 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "kind" }, message: "must have required property 'kind'", schema: schema49.required, parentSchema: schema49, data };
           if (vErrors === null) {
             vErrors = [err1];
           } else {
@@ -34701,7 +34846,7 @@ var require_validators = __commonJS({
           errors++;
         }
         if (data.rules === void 0) {
-          const err2 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "rules" }, message: "must have required property 'rules'", schema: schema48.required, parentSchema: schema48, data };
+          const err2 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "rules" }, message: "must have required property 'rules'", schema: schema49.required, parentSchema: schema49, data };
           if (vErrors === null) {
             vErrors = [err2];
           } else {
@@ -34711,7 +34856,7 @@ var require_validators = __commonJS({
         }
         for (const key0 in data) {
           if (!(key0 === "apiVersion" || key0 === "kind" || key0 === "scan" || key0 === "rules" || key0 === "models")) {
-            const err3 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema48, data };
+            const err3 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema49, data };
             if (vErrors === null) {
               vErrors = [err3];
             } else {
@@ -34723,7 +34868,7 @@ var require_validators = __commonJS({
         if (data.apiVersion !== void 0) {
           let data0 = data.apiVersion;
           if ("modelgate.dev/v1" !== data0) {
-            const err4 = { instancePath: instancePath + "/apiVersion", schemaPath: "#/properties/apiVersion/const", keyword: "const", params: { allowedValue: "modelgate.dev/v1" }, message: "must be equal to constant", schema: "modelgate.dev/v1", parentSchema: schema48.properties.apiVersion, data: data0 };
+            const err4 = { instancePath: instancePath + "/apiVersion", schemaPath: "#/properties/apiVersion/const", keyword: "const", params: { allowedValue: "modelgate.dev/v1" }, message: "must be equal to constant", schema: "modelgate.dev/v1", parentSchema: schema49.properties.apiVersion, data: data0 };
             if (vErrors === null) {
               vErrors = [err4];
             } else {
@@ -34735,7 +34880,7 @@ var require_validators = __commonJS({
         if (data.kind !== void 0) {
           let data1 = data.kind;
           if ("PromotionPolicy" !== data1) {
-            const err5 = { instancePath: instancePath + "/kind", schemaPath: "#/properties/kind/const", keyword: "const", params: { allowedValue: "PromotionPolicy" }, message: "must be equal to constant", schema: "PromotionPolicy", parentSchema: schema48.properties.kind, data: data1 };
+            const err5 = { instancePath: instancePath + "/kind", schemaPath: "#/properties/kind/const", keyword: "const", params: { allowedValue: "PromotionPolicy" }, message: "must be equal to constant", schema: "PromotionPolicy", parentSchema: schema49.properties.kind, data: data1 };
             if (vErrors === null) {
               vErrors = [err5];
             } else {
@@ -34749,7 +34894,7 @@ var require_validators = __commonJS({
           if (data2 && typeof data2 == "object" && !Array.isArray(data2)) {
             for (const key1 in data2) {
               if (!(key1 === "allowGlobals")) {
-                const err6 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema48.properties.scan, data: data2 };
+                const err6 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema49.properties.scan, data: data2 };
                 if (vErrors === null) {
                   vErrors = [err6];
                 } else {
@@ -34762,7 +34907,7 @@ var require_validators = __commonJS({
               let data3 = data2.allowGlobals;
               if (Array.isArray(data3)) {
                 if (data3.length > 1e3) {
-                  const err7 = { instancePath: instancePath + "/scan/allowGlobals", schemaPath: "#/properties/scan/properties/allowGlobals/maxItems", keyword: "maxItems", params: { limit: 1e3 }, message: "must NOT have more than 1000 items", schema: 1e3, parentSchema: schema48.properties.scan.properties.allowGlobals, data: data3 };
+                  const err7 = { instancePath: instancePath + "/scan/allowGlobals", schemaPath: "#/properties/scan/properties/allowGlobals/maxItems", keyword: "maxItems", params: { limit: 1e3 }, message: "must NOT have more than 1000 items", schema: 1e3, parentSchema: schema49.properties.scan.properties.allowGlobals, data: data3 };
                   if (vErrors === null) {
                     vErrors = [err7];
                   } else {
@@ -34774,8 +34919,8 @@ var require_validators = __commonJS({
                 for (let i0 = 0; i0 < len0; i0++) {
                   let data4 = data3[i0];
                   if (typeof data4 === "string") {
-                    if (!pattern35.test(data4)) {
-                      const err8 = { instancePath: instancePath + "/scan/allowGlobals/" + i0, schemaPath: "#/properties/scan/properties/allowGlobals/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$"', schema: "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", parentSchema: schema48.properties.scan.properties.allowGlobals.items, data: data4 };
+                    if (!pattern36.test(data4)) {
+                      const err8 = { instancePath: instancePath + "/scan/allowGlobals/" + i0, schemaPath: "#/properties/scan/properties/allowGlobals/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$"', schema: "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", parentSchema: schema49.properties.scan.properties.allowGlobals.items, data: data4 };
                       if (vErrors === null) {
                         vErrors = [err8];
                       } else {
@@ -34784,7 +34929,7 @@ var require_validators = __commonJS({
                       errors++;
                     }
                   } else {
-                    const err9 = { instancePath: instancePath + "/scan/allowGlobals/" + i0, schemaPath: "#/properties/scan/properties/allowGlobals/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema48.properties.scan.properties.allowGlobals.items.type, parentSchema: schema48.properties.scan.properties.allowGlobals.items, data: data4 };
+                    const err9 = { instancePath: instancePath + "/scan/allowGlobals/" + i0, schemaPath: "#/properties/scan/properties/allowGlobals/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema49.properties.scan.properties.allowGlobals.items.type, parentSchema: schema49.properties.scan.properties.allowGlobals.items, data: data4 };
                     if (vErrors === null) {
                       vErrors = [err9];
                     } else {
@@ -34794,7 +34939,7 @@ var require_validators = __commonJS({
                   }
                 }
               } else {
-                const err10 = { instancePath: instancePath + "/scan/allowGlobals", schemaPath: "#/properties/scan/properties/allowGlobals/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema48.properties.scan.properties.allowGlobals.type, parentSchema: schema48.properties.scan.properties.allowGlobals, data: data3 };
+                const err10 = { instancePath: instancePath + "/scan/allowGlobals", schemaPath: "#/properties/scan/properties/allowGlobals/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema49.properties.scan.properties.allowGlobals.type, parentSchema: schema49.properties.scan.properties.allowGlobals, data: data3 };
                 if (vErrors === null) {
                   vErrors = [err10];
                 } else {
@@ -34804,7 +34949,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err11 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema48.properties.scan.type, parentSchema: schema48.properties.scan, data: data2 };
+            const err11 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema49.properties.scan.type, parentSchema: schema49.properties.scan, data: data2 };
             if (vErrors === null) {
               vErrors = [err11];
             } else {
@@ -34823,7 +34968,7 @@ var require_validators = __commonJS({
           let data6 = data.models;
           if (data6 && typeof data6 == "object" && !Array.isArray(data6)) {
             if (Object.keys(data6).length > 1e4) {
-              const err12 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/maxProperties", keyword: "maxProperties", params: { limit: 1e4 }, message: "must NOT have more than 10000 properties", schema: 1e4, parentSchema: schema48.properties.models, data: data6 };
+              const err12 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/maxProperties", keyword: "maxProperties", params: { limit: 1e4 }, message: "must NOT have more than 10000 properties", schema: 1e4, parentSchema: schema49.properties.models, data: data6 };
               if (vErrors === null) {
                 vErrors = [err12];
               } else {
@@ -34835,7 +34980,7 @@ var require_validators = __commonJS({
               const _errs14 = errors;
               if (typeof key2 === "string") {
                 if (!pattern9.test(key2)) {
-                  const err13 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/propertyNames/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", parentSchema: schema48.properties.models.propertyNames, data: key2, propertyName: key2 };
+                  const err13 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/propertyNames/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", parentSchema: schema49.properties.models.propertyNames, data: key2, propertyName: key2 };
                   if (vErrors === null) {
                     vErrors = [err13];
                   } else {
@@ -34844,7 +34989,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err14 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/propertyNames/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema48.properties.models.propertyNames.type, parentSchema: schema48.properties.models.propertyNames, data: key2, propertyName: key2 };
+                const err14 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/propertyNames/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema49.properties.models.propertyNames.type, parentSchema: schema49.properties.models.propertyNames, data: key2, propertyName: key2 };
                 if (vErrors === null) {
                   vErrors = [err14];
                 } else {
@@ -34854,7 +34999,7 @@ var require_validators = __commonJS({
               }
               var valid4 = _errs14 === errors;
               if (!valid4) {
-                const err15 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid", schema: schema48.properties.models.propertyNames, parentSchema: schema48.properties.models, data: data6 };
+                const err15 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid", schema: schema49.properties.models.propertyNames, parentSchema: schema49.properties.models, data: data6 };
                 if (vErrors === null) {
                   vErrors = [err15];
                 } else {
@@ -34867,7 +35012,7 @@ var require_validators = __commonJS({
               let data7 = data6[key3];
               if (data7 && typeof data7 == "object" && !Array.isArray(data7)) {
                 if (data7.rules === void 0) {
-                  const err16 = { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/models/additionalProperties/required", keyword: "required", params: { missingProperty: "rules" }, message: "must have required property 'rules'", schema: schema48.properties.models.additionalProperties.required, parentSchema: schema48.properties.models.additionalProperties, data: data7 };
+                  const err16 = { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/models/additionalProperties/required", keyword: "required", params: { missingProperty: "rules" }, message: "must have required property 'rules'", schema: schema49.properties.models.additionalProperties.required, parentSchema: schema49.properties.models.additionalProperties, data: data7 };
                   if (vErrors === null) {
                     vErrors = [err16];
                   } else {
@@ -34877,7 +35022,7 @@ var require_validators = __commonJS({
                 }
                 for (const key4 in data7) {
                   if (!(key4 === "rules")) {
-                    const err17 = { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/models/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key4 }, message: "must NOT have additional properties", schema: false, parentSchema: schema48.properties.models.additionalProperties, data: data7 };
+                    const err17 = { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/models/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key4 }, message: "must NOT have additional properties", schema: false, parentSchema: schema49.properties.models.additionalProperties, data: data7 };
                     if (vErrors === null) {
                       vErrors = [err17];
                     } else {
@@ -34893,7 +35038,7 @@ var require_validators = __commonJS({
                   }
                 }
               } else {
-                const err18 = { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/models/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema48.properties.models.additionalProperties.type, parentSchema: schema48.properties.models.additionalProperties, data: data7 };
+                const err18 = { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/models/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema49.properties.models.additionalProperties.type, parentSchema: schema49.properties.models.additionalProperties, data: data7 };
                 if (vErrors === null) {
                   vErrors = [err18];
                 } else {
@@ -34903,7 +35048,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err19 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema48.properties.models.type, parentSchema: schema48.properties.models, data: data6 };
+            const err19 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema49.properties.models.type, parentSchema: schema49.properties.models, data: data6 };
             if (vErrors === null) {
               vErrors = [err19];
             } else {
@@ -34913,7 +35058,7 @@ var require_validators = __commonJS({
           }
         }
       } else {
-        const err20 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema48.type, parentSchema: schema48, data };
+        const err20 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema49.type, parentSchema: schema49, data };
         if (vErrors === null) {
           vErrors = [err20];
         } else {
@@ -34983,6 +35128,17 @@ var init_model_version_schema = __esm({
                   sha256: { description: "sha256 of this file.", $ref: "#/$defs/sha256" },
                   size: { description: "Size of this file in bytes.", $ref: "#/$defs/size" }
                 }
+              }
+            },
+            index: {
+              description: "Only for directory artifacts of more than 1,000 files, instead of files (never both): the canonical file list (the lines artifact.sha256 is computed over) stored as an object in the store, at <artifact.uri>modelgate.index. Its sha256 is the directory digest, so the index verifies itself; each listed file is stored under its own content address, <storage.uri>/<model>/sha256/<file sha256>/<base name>.",
+              type: "object",
+              additionalProperties: false,
+              required: ["uri", "sha256", "count"],
+              properties: {
+                uri: { description: "Where the index is: <artifact.uri>modelgate.index.", type: "string", minLength: 1, maxLength: 2048, format: "uri" },
+                sha256: { description: "sha256 of the index object; always artifact.sha256.", $ref: "#/$defs/sha256" },
+                count: { description: "Number of files the index lists.", type: "integer", minimum: 1, maximum: 1e7 }
               }
             }
           }
@@ -36243,6 +36399,10 @@ function assertRelativePath(path) {
   }
   return path;
 }
+function contentKey(model, sha256, path) {
+  if (!SHA256_HEX.test(sha256)) throw new ModelgateError("E_DIGEST", `not a sha256 digest: ${sha256}`);
+  return `${assertModelName(model)}/sha256/${sha256}/${path === "" ? "" : assertRelativePath(path)}`;
+}
 function stagingKey(model, uploadId, path) {
   return `${assertModelName(model)}/.uploads/${uploadId}/${assertRelativePath(path)}`;
 }
@@ -36273,6 +36433,7 @@ var init_layout2 = __esm({
 // src/store/digest.ts
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
+import { lstat as lstat2, readdir as readdir2, readFile } from "node:fs/promises";
 import { Transform } from "node:stream";
 function directoryDigest(files) {
   const sorted = sortFiles(files);
@@ -36294,8 +36455,14 @@ async function hashStream(stream, onBytes) {
   }
   return { sha256: h5.digest("hex"), size };
 }
-function hashFile(path, onBytes) {
+function hashFile(path, onBytes, sizeHint) {
+  if (sizeHint !== void 0 && sizeHint < 1 << 20) return hashSmallFile(path, onBytes);
   return hashStream(createReadStream(path, { highWaterMark: 1 << 20 }), onBytes);
+}
+async function hashSmallFile(path, onBytes) {
+  const bytes = await readFile(path);
+  onBytes?.(bytes.length);
+  return { sha256: createHash("sha256").update(bytes).digest("hex"), size: bytes.length };
 }
 async function readHashing(file, buffers, sink, options = {}) {
   const inFlight = options.inFlight ?? 1;
@@ -36363,6 +36530,78 @@ var init_digest = __esm({
   }
 });
 
+// src/store/dir-index.ts
+import { createHash as createHash2 } from "node:crypto";
+function indexKey(model, digest4) {
+  return contentKey(model, digest4, INDEX_NAME);
+}
+function indexedFileKey(model, file) {
+  return contentKey(model, file.sha256, file.path.slice(file.path.lastIndexOf("/") + 1));
+}
+function indexError(what, message) {
+  return new ModelgateError("E_INDEX", `${what}: ${message}`, ExitCode2.content);
+}
+function parseIndex(bytes, what) {
+  const text = bytes.toString("utf8");
+  if (text.length && !text.endsWith("\n")) throw indexError(what, "the last line has no newline");
+  const out = [];
+  let previous;
+  let start = 0;
+  let line = 0;
+  while (start < text.length) {
+    const end = text.indexOf("\n", start);
+    line++;
+    const m3 = /^([0-9a-f]{64}) {2}(0|[1-9][0-9]{0,15}) {2}(.+)$/.exec(text.slice(start, end));
+    if (!m3) throw indexError(what, `line ${line} is not "<sha256>  <size>  <path>"`);
+    const path = m3[3];
+    try {
+      assertRelativePath(path);
+    } catch {
+      throw indexError(what, `line ${line}: unusual path ${JSON.stringify(path)}`);
+    }
+    const key = Buffer.from(path, "utf8");
+    if (previous && Buffer.compare(previous, key) >= 0) throw indexError(what, `line ${line}: ${JSON.stringify(path)} is out of order or listed twice`);
+    previous = key;
+    out.push({ path, sha256: m3[1], size: Number(m3[2]) });
+    start = end + 1;
+  }
+  return out;
+}
+async function readIndex(store, model, artifact) {
+  const index = artifact.index;
+  if (!SHA256_HEX.test(index.sha256) || index.sha256 !== artifact.sha256) throw indexError(artifact.uri, `artifact.index.sha256 must be artifact.sha256 (${artifact.sha256})`);
+  const key = indexKey(model, artifact.sha256);
+  const chunks = [];
+  const hash = createHash2("sha256");
+  for await (const c5 of await store.read(key)) {
+    hash.update(c5);
+    chunks.push(c5);
+  }
+  const sha256 = hash.digest("hex");
+  const what = `${store.location.uri}/${key}`;
+  if (sha256 !== artifact.sha256) {
+    throw new ModelgateError("E_INTEGRITY", `${what}: sha256 is ${sha256}, the manifest says ${artifact.sha256}`, ExitCode2.content, { expected: artifact.sha256, actual: sha256 });
+  }
+  const files = parseIndex(Buffer.concat(chunks), what);
+  if (files.length !== index.count) throw indexError(what, `lists ${files.length} files, artifact.index.count says ${index.count}`);
+  const total = files.reduce((n3, f5) => n3 + f5.size, 0);
+  if (total !== artifact.size) throw indexError(what, `its files add up to ${total} bytes, artifact.size says ${artifact.size}`);
+  return files;
+}
+function modelOfKey(key) {
+  return key.slice(0, key.indexOf("/"));
+}
+var INDEX_NAME, INDEX_THRESHOLD;
+var init_dir_index = __esm({
+  "src/store/dir-index.ts"() {
+    "use strict";
+    init_errors();
+    init_layout2();
+    INDEX_NAME = "modelgate.index";
+    INDEX_THRESHOLD = 1e3;
+  }
+});
+
 // src/manifest/semantic.ts
 function checkRegistry(input) {
   const problems = [];
@@ -36407,7 +36646,7 @@ function checkArtifacts(config, versions2) {
   const problems = [];
   for (const { file, value } of versions2) {
     const { model, artifact } = value;
-    const isDirectory2 = artifact.files !== void 0;
+    const isDirectory2 = artifact.files !== void 0 || artifact.index !== void 0;
     const expected = `${store}/${model}/sha256/${artifact.sha256}/`;
     const layout = isDirectory2 ? expected : `${expected}<file-name>`;
     const uriProblem = (message) => problems.push({ file, code: "E_ARTIFACT_URI", field: "artifact.uri", message });
@@ -36429,7 +36668,23 @@ function checkArtifacts(config, versions2) {
         );
       }
     }
-    if (isDirectory2) problems.push(...checkDirectory(file, artifact));
+    if (artifact.index) problems.push(...checkIndex(file, artifact, expected));
+    else if (isDirectory2) problems.push(...checkDirectory(file, artifact));
+  }
+  return problems;
+}
+function checkIndex(file, artifact, expectedUri) {
+  const index = artifact.index;
+  const problems = [];
+  const field = (f5) => `artifact.index.${f5}`;
+  if (artifact.files) problems.push({ file, code: "E_ARTIFACT_FILES", field: "artifact.files", message: "artifact.files and artifact.index exclude each other: the index holds the file list" });
+  if (index.sha256 !== artifact.sha256) {
+    problems.push({ file, code: "E_ARTIFACT_FILES", field: field("sha256"), message: `artifact.index.sha256 is ${index.sha256}; the index is the canonical file list, so it must be the directory digest artifact.sha256 (${artifact.sha256})` });
+  }
+  const uri = `${expectedUri}${INDEX_NAME}`;
+  if (index.uri !== uri) problems.push({ file, code: "E_ARTIFACT_URI", field: field("uri"), message: `artifact.index.uri is ${index.uri}; expected ${uri}` });
+  if (index.count <= INDEX_THRESHOLD) {
+    problems.push({ file, code: "E_ARTIFACT_FILES", field: field("count"), message: `artifact.index.count is ${index.count}: a directory of at most ${INDEX_THRESHOLD} files lists them in artifact.files` });
   }
   return problems;
 }
@@ -36503,6 +36758,7 @@ var init_semantic = __esm({
     "use strict";
     init_layout();
     init_digest();
+    init_dir_index();
     init_layout2();
     init_load();
     ALLOWED_EXTRAS = /^models\/[^/]+\/(?:README\.md|\.gitkeep|versions\/\.gitkeep)$/;
@@ -38407,7 +38663,7 @@ var init_evaluate = __esm({
 });
 
 // src/registry/catalog.ts
-import { createHash as createHash2 } from "node:crypto";
+import { createHash as createHash3 } from "node:crypto";
 function mayHaveStage(text, stage) {
   return text.includes(stage) || text.includes("\\");
 }
@@ -38422,7 +38678,7 @@ var init_catalog = __esm({
     init_schemas();
     init_layout();
     init_source();
-    CACHE_FORMAT = `modelgate-version-cache 2 ${createHash2("sha256").update(JSON.stringify(schemas.ModelVersion)).digest("hex").slice(0, 16)}`;
+    CACHE_FORMAT = `modelgate-version-cache 2 ${createHash3("sha256").update(JSON.stringify(schemas.ModelVersion)).digest("hex").slice(0, 16)}`;
   }
 });
 
@@ -38708,17 +38964,31 @@ __export(file_store_exports, {
   FileStore: () => FileStore,
   conflict: () => conflict
 });
+import { execFile } from "node:child_process";
+import { createHash as createHash4 } from "node:crypto";
 import { createReadStream as createReadStream2 } from "node:fs";
-import { link, lstat as lstat2, mkdir as mkdir2, open as open2, readdir as readdir2, rm as rm3, stat as stat2, unlink as unlink2 } from "node:fs/promises";
+import { link, lstat as lstat3, mkdir as mkdir2, open as open2, readdir as readdir3, rename as rename2, rm as rm3, stat as stat2, unlink as unlink2 } from "node:fs/promises";
 import { dirname, join as join2, relative, sep } from "node:path";
-async function copyHashing(source, target, onBytes) {
+async function copyHashing(source, target, onBytes, options = {}) {
   const input = await open2(source, "r");
   let output;
   try {
     output = await open2(target, "wx", 420);
+    const small = await input.stat();
+    if (small.size < SMALL_FILE) {
+      const bytes = await input.readFile();
+      if (bytes.length < SMALL_FILE) {
+        await writeAll(output, bytes, 0);
+        onBytes?.(bytes.length);
+        if (options.sync !== false) await output.sync();
+        await output.chmod(292);
+        return { sha256: createHash4("sha256").update(bytes).digest("hex"), size: bytes.length };
+      }
+      await output.truncate(0);
+    }
     const out = output;
     const read = await readHashing(input, [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)], (chunk, offset) => writeAll(out, chunk, offset), { onBytes, inFlight: 2 });
-    await out.sync();
+    if (options.sync !== false) await out.sync();
     await out.chmod(292);
     return read;
   } finally {
@@ -38752,7 +39022,7 @@ function conflict(key, size, existingSize) {
     { key }
   );
 }
-var FileStore, CHUNK;
+var FileStore, CHUNK, SMALL_FILE;
 var init_file_store = __esm({
   "src/store/file-store.ts"() {
     "use strict";
@@ -38819,6 +39089,100 @@ var init_file_store = __esm({
           }
         };
       }
+      /**
+       * For many small files (an indexed directory, SPEC v2 §5): `localFile`, whose digest is known,
+       * stored at `key` unless the key holds those bytes already, without an fsync per file; the
+       * caller makes them durable with one `flush` before anything names them. `bytes`, when given,
+       * are the file's bytes as already read and hashed (small files are not read twice).
+       *
+       * The key's folder `<model>/sha256/<hex>/` is created without `recursive`: when it is new, no
+       * object of that digest exists and nothing needs comparing. The bytes go to a staging file of
+       * the registration and are renamed into the fresh folder; when the folder existed, the key is
+       * compared (by reading it: the file store keeps no metadata) or linked, never replaced.
+       */
+      async putFileDeferred(localFile, key, expected, onBytes, context = { uploadId: "deferred", model: key.slice(0, key.indexOf("/")) }) {
+        if (this.abandoned) throw new ModelgateError("E_CANCELLED", "the registration was cancelled", ExitCode2.service);
+        const target = this.file(key);
+        const compare = async () => {
+          const existing = await hashFile(target, void 0, expected.size);
+          if (existing.sha256 === expected.sha256 && existing.size === expected.size) return "reused";
+          throw conflict(key, expected.size, existing.size);
+        };
+        const folder = dirname(target);
+        let fresh;
+        try {
+          await mkdir2(folder);
+          fresh = true;
+        } catch (e5) {
+          const code = e5.code;
+          if (code === "ENOENT") {
+            await mkdir2(folder, { recursive: true });
+            fresh = true;
+          } else if (code === "EEXIST") fresh = false;
+          else throw new ModelgateError("E_STORE_WRITE", `storing ${key} in the file store failed: ${code}`, ExitCode2.service);
+        }
+        if (!fresh && await this.stat(key)) {
+          onBytes?.(expected.size);
+          return compare();
+        }
+        const stagingDir = join2(this.location.root, context.model, ".uploads", context.uploadId);
+        if (!this.stagingMade.has(stagingDir)) {
+          await mkdir2(stagingDir, { recursive: true });
+          this.stagingMade.add(stagingDir);
+        }
+        const staging = join2(stagingDir, `${++this.staged}.partial`);
+        let renamed = false;
+        try {
+          let read;
+          if (context.bytes) {
+            const out = await open2(staging, "wx", 292);
+            try {
+              await writeAll(out, context.bytes, 0);
+            } finally {
+              await out.close();
+            }
+            onBytes?.(context.bytes.length);
+            read = expected;
+          } else {
+            read = await copyHashing(localFile, staging, onBytes, { sync: false });
+          }
+          if (read.sha256 !== expected.sha256 || read.size !== expected.size) {
+            throw new ModelgateError("E_SOURCE_CHANGED", `${localFile} changed while it was being registered (sha256 differs between reads)`, ExitCode2.content);
+          }
+          if (fresh) {
+            await rename2(staging, target);
+            renamed = true;
+            return "created";
+          }
+          try {
+            await link(staging, target);
+            return "created";
+          } catch (e5) {
+            if (e5.code !== "EEXIST") throw e5;
+            return compare();
+          }
+        } catch (e5) {
+          if (e5 instanceof ModelgateError) throw e5;
+          throw new ModelgateError("E_STORE_WRITE", `storing ${key} in the file store failed: ${e5.code ?? e5.message}`, ExitCode2.service);
+        } finally {
+          if (!renamed) await unlink2(staging).catch(() => {
+          });
+        }
+      }
+      /** Removes the staging folder `putFileDeferred` used for `uploadId`. */
+      async discardStaging(model, uploadId) {
+        const dir = join2(this.location.root, model, ".uploads", uploadId);
+        this.stagingMade.delete(dir);
+        await rm3(dir, { recursive: true, force: true });
+      }
+      stagingMade = /* @__PURE__ */ new Set();
+      staged = 0;
+      /** Makes everything written to the store durable: one syncfs(2) of its file system (`sync -f`). */
+      async flush() {
+        await new Promise(
+          (resolve2, reject) => execFile("sync", ["-f", this.location.root], (e5) => e5 ? reject(new ModelgateError("E_STORE_WRITE", `syncing the file store ${this.location.root} failed: ${e5.message}`, ExitCode2.service)) : resolve2())
+        );
+      }
       async stat(key) {
         try {
           const s2 = await stat2(this.file(key));
@@ -38831,7 +39195,7 @@ var init_file_store = __esm({
       async list(prefix) {
         const dir = this.file(prefix.replace(/\/$/, ""));
         try {
-          const entries = await readdir2(dir, { recursive: true, withFileTypes: true });
+          const entries = await readdir3(dir, { recursive: true, withFileTypes: true });
           return entries.filter((e5) => !e5.isDirectory()).map((e5) => `${prefix}${relative(dir, join2(e5.parentPath, e5.name)).split(sep).join("/")}`);
         } catch (e5) {
           if (e5.code === "ENOENT" || e5.code === "ENOTDIR") return [];
@@ -38840,12 +39204,23 @@ var init_file_store = __esm({
       }
       async read(key) {
         const path = this.file(key);
+        let size;
         try {
-          await lstat2(path);
+          size = (await lstat3(path)).size;
         } catch {
           throw new ModelgateError("E_ARTIFACT_MISSING", `${this.location.uri}/${key} does not exist`, ExitCode2.content);
         }
-        return createReadStream2(path, { highWaterMark: 4 << 20 });
+        return createReadStream2(path, { highWaterMark: Math.max(64 << 10, Math.min(4 << 20, size)) });
+      }
+      /** Bytes `start` to `end` (inclusive) of the object at `key`. */
+      async readRange(key, start, end) {
+        const path = this.file(key);
+        try {
+          await lstat3(path);
+        } catch {
+          throw new ModelgateError("E_ARTIFACT_MISSING", `${this.location.uri}/${key} does not exist`, ExitCode2.content);
+        }
+        return createReadStream2(path, { start, end, highWaterMark: 4 << 20 });
       }
       async presignGet() {
         throw new ModelgateError("E_PRESIGN_UNSUPPORTED", `presigned URLs need an S3 store; this registry stores artifacts at ${this.location.uri}`, ExitCode2.usage);
@@ -38854,6 +39229,7 @@ var init_file_store = __esm({
       }
     };
     CHUNK = 8 << 20;
+    SMALL_FILE = 1 << 20;
   }
 });
 
@@ -40642,14 +41018,14 @@ var init_getProfileName = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash5 } from "node:crypto";
 import { join as join3 } from "node:path";
 var getSSOTokenFilepath;
 var init_getSSOTokenFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js"() {
     init_getHomeDir();
     getSSOTokenFilepath = (id) => {
-      const hasher = createHash3("sha1");
+      const hasher = createHash5("sha1");
       const cacheName = hasher.update(id).digest("hex");
       return join3(getHomeDir(), ".aws", "sso", "cache", `${cacheName}.json`);
     };
@@ -40657,7 +41033,7 @@ var init_getSSOTokenFilepath = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFromFile.js
-import { readFile } from "node:fs/promises";
+import { readFile as readFile2 } from "node:fs/promises";
 var tokenIntercept, getSSOTokenFromFile;
 var init_getSSOTokenFromFile = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFromFile.js"() {
@@ -40668,7 +41044,7 @@ var init_getSSOTokenFromFile = __esm({
         return tokenIntercept[id];
       }
       const ssoTokenFilepath = getSSOTokenFilepath(id);
-      const ssoTokenText = await readFile(ssoTokenFilepath, "utf8");
+      const ssoTokenText = await readFile2(ssoTokenFilepath, "utf8");
       return JSON.parse(ssoTokenText);
     };
   }
@@ -40785,12 +41161,12 @@ var init_parseIni = __esm({
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/readFile.js
 import { readFile as fsReadFile } from "node:fs/promises";
-var filePromises, fileIntercept, readFile2;
+var filePromises, fileIntercept, readFile3;
 var init_readFile = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/readFile.js"() {
     filePromises = {};
     fileIntercept = {};
-    readFile2 = (path, options) => {
+    readFile3 = (path, options) => {
       if (fileIntercept[path] !== void 0) {
         return fileIntercept[path];
       }
@@ -40828,10 +41204,10 @@ var init_loadSharedConfigFiles = __esm({
         resolvedConfigFilepath = join6(homeDir, configFilepath.slice(2));
       }
       const parsedFiles = await Promise.all([
-        readFile2(resolvedConfigFilepath, {
+        readFile3(resolvedConfigFilepath, {
           ignoreCache: init.ignoreCache
         }).then(parseIni).then(getConfigData).catch(swallowError),
-        readFile2(resolvedFilepath, {
+        readFile3(resolvedFilepath, {
           ignoreCache: init.ignoreCache
         }).then(parseIni).catch(swallowError)
       ]);
@@ -40862,7 +41238,7 @@ var init_loadSsoSessionData = __esm({
     init_parseIni();
     init_readFile();
     swallowError2 = () => ({});
-    loadSsoSessionData = async (init = {}) => readFile2(init.configFilepath ?? getConfigFilepath()).then(parseIni).then(getSsoSessionData).catch(swallowError2);
+    loadSsoSessionData = async (init = {}) => readFile3(init.configFilepath ?? getConfigFilepath()).then(parseIni).then(getSsoSessionData).catch(swallowError2);
   }
 });
 
@@ -43727,7 +44103,7 @@ __export(config_exports, {
   nodeFipsConfigSelectors: () => nodeFipsConfigSelectors,
   numberSelector: () => numberSelector,
   parseKnownFiles: () => parseKnownFiles,
-  readFile: () => readFile2,
+  readFile: () => readFile3,
   resolveCustomEndpointsConfig: () => resolveCustomEndpointsConfig,
   resolveDefaultsModeConfig: () => resolveDefaultsModeConfig,
   resolveEndpointsConfig: () => resolveEndpointsConfig,
@@ -45072,7 +45448,7 @@ var init_serdePlugin = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/serde/hash-node/hash-node.js
-import { createHash as createHash4, createHmac } from "node:crypto";
+import { createHash as createHash6, createHmac } from "node:crypto";
 function castSourceData(toCast, encoding) {
   if (Buffer.isBuffer(toCast)) {
     return toCast;
@@ -45106,7 +45482,7 @@ var init_hash_node = __esm({
         return Promise.resolve(this.hash.digest());
       }
       reset() {
-        this.hash = this.secret ? createHmac(this.algorithmIdentifier, castSourceData(this.secret)) : createHash4(this.algorithmIdentifier);
+        this.hash = this.secret ? createHmac(this.algorithmIdentifier, castSourceData(this.secret)) : createHash6(this.algorithmIdentifier);
       }
     };
   }
@@ -46532,11 +46908,11 @@ var init_Md5Js = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/checksum/md5/Md5Node.js
-import { createHash as createHash5 } from "node:crypto";
+import { createHash as createHash7 } from "node:crypto";
 function buildNativeClass() {
   return class Md5Node {
     digestLength = 16;
-    hash = createHash5("md5");
+    hash = createHash7("md5");
     update(data) {
       this.hash.update(toUint8Array(data));
     }
@@ -46545,7 +46921,7 @@ function buildNativeClass() {
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     }
     reset() {
-      this.hash = createHash5("md5");
+      this.hash = createHash7("md5");
     }
   };
 }
@@ -46556,7 +46932,7 @@ var init_Md5Node = __esm({
     init_Md5Js();
     hasNativeCrypto = (() => {
       try {
-        createHash5("md5");
+        createHash7("md5");
         return true;
       } catch {
         return false;
@@ -46873,7 +47249,7 @@ var init_Sha256Js = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/checksum/sha256/Sha256Node.js
-import { createHash as createHash6, createHmac as createHmac2 } from "node:crypto";
+import { createHash as createHash8, createHmac as createHmac2 } from "node:crypto";
 function buildNativeClass3() {
   return class Sha256Node {
     digestLength = 32;
@@ -46907,7 +47283,7 @@ function buildNativeClass3() {
       this.finished = false;
     }
     createHash() {
-      return this.secret ? createHmac2("sha256", toBuffer(this.secret)) : createHash6("sha256");
+      return this.secret ? createHmac2("sha256", toBuffer(this.secret)) : createHash8("sha256");
     }
   };
 }
@@ -46926,7 +47302,7 @@ var init_Sha256Node = __esm({
     init_Sha256Js();
     hasNativeCrypto2 = (() => {
       try {
-        createHash6("sha256");
+        createHash8("sha256");
         return true;
       } catch {
         return false;
@@ -66524,7 +66900,7 @@ var require_dist_cjs11 = __commonJS({
     var { setCredentialFeature: setCredentialFeature2 } = (init_client3(), __toCommonJS(client_exports2));
     var { CredentialsProviderError: CredentialsProviderError2, parseKnownFiles: parseKnownFiles2, getProfileName: getProfileName2 } = (init_config2(), __toCommonJS(config_exports));
     var { HttpRequest: HttpRequest2 } = (init_protocols(), __toCommonJS(protocols_exports));
-    var { createHash: createHash11, createPrivateKey: createPrivateKey3, createPublicKey: createPublicKey3, sign: sign5 } = __require("node:crypto");
+    var { createHash: createHash13, createPrivateKey: createPrivateKey3, createPublicKey: createPublicKey3, sign: sign5 } = __require("node:crypto");
     var { promises: promises3 } = __require("node:fs");
     var { homedir: homedir2 } = __require("node:os");
     var { dirname: dirname3, join: join11 } = __require("node:path");
@@ -66695,7 +67071,7 @@ var require_dist_cjs11 = __commonJS({
       getTokenFilePath() {
         const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join11(homedir2(), ".aws", "login", "cache");
         const loginSessionBytes = Buffer.from(this.loginSession, "utf8");
-        const loginSessionSha256 = createHash11("sha256").update(loginSessionBytes).digest("hex");
+        const loginSessionSha256 = createHash13("sha256").update(loginSessionBytes).digest("hex");
         return join11(directory, `${loginSessionSha256}.json`);
       }
       derToRawSignature(derSignature) {
@@ -67465,7 +67841,7 @@ var init_Sha1Js = __esm({
 });
 
 // node_modules/@aws-sdk/checksums/dist-es/submodules/sha/sha1/Sha1Node.js
-import { createHash as createHash7, createHmac as createHmac3 } from "node:crypto";
+import { createHash as createHash9, createHmac as createHmac3 } from "node:crypto";
 function buildNativeClass4() {
   return class Sha1Node {
     digestLength = 20;
@@ -67499,7 +67875,7 @@ function buildNativeClass4() {
       this.finished = false;
     }
     createHash() {
-      return this.secret ? createHmac3("sha1", toBuffer2(this.secret)) : createHash7("sha1");
+      return this.secret ? createHmac3("sha1", toBuffer2(this.secret)) : createHash9("sha1");
     }
   };
 }
@@ -67518,7 +67894,7 @@ var init_Sha1Node = __esm({
     init_Sha1Js();
     hasNativeCrypto3 = (() => {
       try {
-        createHash7("sha1");
+        createHash9("sha1");
         return true;
       } catch {
         return false;
@@ -68042,11 +68418,11 @@ var init_Sha512Js = __esm({
 });
 
 // node_modules/@aws-sdk/checksums/dist-es/submodules/sha/sha512/Sha512.js
-import { createHash as createHash8, createHmac as createHmac4 } from "node:crypto";
+import { createHash as createHash10, createHmac as createHmac4 } from "node:crypto";
 function detectNative() {
   if (nativeSupported === void 0) {
     try {
-      createHash8("sha512");
+      createHash10("sha512");
       nativeSupported = true;
     } catch {
       nativeSupported = false;
@@ -68110,7 +68486,7 @@ var init_Sha512 = __esm({
         this.nativeFinished = false;
       }
       createNative() {
-        return this.nativeSecret !== void 0 ? createHmac4("sha512", toBuffer3(this.nativeSecret)) : createHash8("sha512");
+        return this.nativeSecret !== void 0 ? createHmac4("sha512", toBuffer3(this.nativeSecret)) : createHash10("sha512");
       }
     };
   }
@@ -78628,9 +79004,13 @@ var init_s3_store = __esm({
           throw this.fail(e5, `reading ${key}`);
         }
       }
-      async read(key) {
+      /** Bytes `start` to `end` (inclusive) of the object at `key`: one ranged GET. */
+      readRange(key, start, end) {
+        return this.read(key, `bytes=${start}-${end}`);
+      }
+      async read(key, Range) {
         try {
-          const r5 = await this.client.send(new import_client_s3.GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }));
+          const r5 = await this.client.send(new import_client_s3.GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key), ...Range ? { Range } : {} }));
           const body = r5.Body;
           const out = new PassThrough2({ highWaterMark: 1 << 20 });
           body.on("error", (e5) => out.destroy(this.fail(e5, `reading ${key}`)));
@@ -78681,7 +79061,64 @@ var init_store = __esm({
   }
 });
 
+// src/store/fetch.ts
+async function artifactObjects(store, artifact) {
+  const key = requireKey(store, artifact.uri);
+  if (artifact.index) {
+    const model = modelOfKey(key);
+    return (await readIndex(store, model, artifact)).map((f5) => ({ path: f5.path, key: indexedFileKey(model, f5), sha256: f5.sha256, size: f5.size }));
+  }
+  if (!artifact.files) return [{ key, sha256: artifact.sha256, size: artifact.size }];
+  const dir = key.endsWith("/") ? key : `${key}/`;
+  return artifact.files.map((f5) => ({ path: assertRelativePath(f5.path), key: dir + f5.path, sha256: f5.sha256, size: f5.size }));
+}
+var RANGED_MIN, RANGE_SIZE;
+var init_fetch = __esm({
+  "src/store/fetch.ts"() {
+    "use strict";
+    init_errors();
+    init_digest();
+    init_dir_index();
+    init_layout2();
+    init_store();
+    RANGED_MIN = 64 << 20;
+    RANGE_SIZE = 16 << 20;
+  }
+});
+
 // src/gate/store-verifier.ts
+async function verifyIndexedDirectory(store, artifact, key, mode) {
+  let objects;
+  try {
+    objects = await artifactObjects(store, artifact);
+  } catch (e5) {
+    if (e5 instanceof ModelgateError && e5.exit === ExitCode2.content) return { ok: false, detail: e5.message };
+    throw e5;
+  }
+  if (mode === "full") {
+    const folder = key.replace(/\/?$/, "/");
+    const extra = (await store.list(folder)).filter((k5) => k5 !== `${folder}${INDEX_NAME}`).sort();
+    if (extra.length) return { ok: false, detail: `${extra.length} object(s) under ${artifact.uri} besides its index: ${extra.slice(0, 5).map((k5) => k5.slice(folder.length)).join(", ")}` };
+  }
+  let next = 0;
+  let problem;
+  const worker = async () => {
+    while (problem === void 0 && next < objects.length) {
+      const f5 = objects[next++];
+      const stat4 = await store.stat(f5.key);
+      if (!stat4) problem ??= `${f5.path} is missing from the store`;
+      else if (stat4.size !== f5.size) problem ??= `${f5.path} has ${stat4.size} bytes in the store, the manifest says ${f5.size}`;
+      else if (mode === "full") {
+        const { sha256: actual } = await hashStream(await store.read(f5.key));
+        if (actual !== f5.sha256) problem ??= `${f5.path}: sha256 in the store is ${actual}, the index says ${f5.sha256}`;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, objects.length) }, worker));
+  if (problem !== void 0) return { ok: false, detail: problem };
+  const what = `${objects.length} files (indexed)`;
+  return { ok: true, detail: mode === "full" ? `${what} re-hashed: sha256 ${artifact.sha256.slice(0, 12)}\u2026 matches` : `present, ${what}` };
+}
 function lazyStoreVerifier(storage, env2 = process.env, opts = {}) {
   let store;
   return {
@@ -78698,6 +79135,9 @@ var StoreArtifactVerifier;
 var init_store_verifier = __esm({
   "src/gate/store-verifier.ts"() {
     "use strict";
+    init_errors();
+    init_dir_index();
+    init_fetch();
     init_digest();
     init_layout2();
     init_store();
@@ -78706,10 +79146,14 @@ var init_store_verifier = __esm({
         this.store = store;
       }
       store;
+      verifyIndexed(artifact, key, mode) {
+        return verifyIndexedDirectory(this.store, artifact, key, mode);
+      }
       async verify(artifact, mode) {
         if (!SHA256_HEX.test(artifact.sha256 ?? "")) return { ok: false, detail: "the manifest has no valid sha256" };
         const key = requireKey(this.store, artifact.uri);
         if (!key.includes(`/sha256/${artifact.sha256}/`)) return { ok: false, detail: `${artifact.uri} is not addressed by its sha256` };
+        if (artifact.index) return this.verifyIndexed(artifact, key, mode);
         const files = artifact.files ?? [{ path: "", sha256: artifact.sha256, size: artifact.size }];
         if (artifact.files) {
           const digest4 = directoryDigest(artifact.files);
@@ -78739,23 +79183,6 @@ var init_store_verifier = __esm({
         return { ok: true, detail: mode === "full" ? `${what} re-hashed: sha256 ${artifact.sha256.slice(0, 12)}\u2026 matches` : `present, ${what}` };
       }
     };
-  }
-});
-
-// src/store/fetch.ts
-function artifactObjects(store, artifact) {
-  const key = requireKey(store, artifact.uri);
-  if (!artifact.files) return [{ key, sha256: artifact.sha256, size: artifact.size }];
-  const dir = key.endsWith("/") ? key : `${key}/`;
-  return artifact.files.map((f5) => ({ path: assertRelativePath(f5.path), key: dir + f5.path, sha256: f5.sha256, size: f5.size }));
-}
-var init_fetch = __esm({
-  "src/store/fetch.ts"() {
-    "use strict";
-    init_errors();
-    init_digest();
-    init_layout2();
-    init_store();
   }
 });
 
@@ -79725,15 +80152,15 @@ var init_artifact = __esm({
 });
 
 // src/scan/stored-artifact.ts
-import { createHash as createHash9 } from "node:crypto";
+import { createHash as createHash11 } from "node:crypto";
 async function scanStoredArtifactFiles(store, version, allowGlobals = []) {
   const out = { files: [], findings: [] };
-  for (const obj of artifactObjects(store, version.artifact)) {
+  for (const obj of await artifactObjects(store, version.artifact)) {
     const name = obj.path ?? obj.key.slice(obj.key.lastIndexOf("/") + 1);
     if (obj.path !== void 0 ? !PICKLE_NAMES.test(obj.path) : !PICKLE_FORMATS.has(version.format)) continue;
     out.files.push(name);
     const src = (await store.read(obj.key))[Symbol.asyncIterator]();
-    const hash = createHash9("sha256");
+    const hash = createHash11("sha256");
     let size = 0;
     const next = async () => {
       const r5 = await src.next();
@@ -79803,7 +80230,7 @@ var init_store_scanner = __esm({
 });
 
 // src/evidence/decision.ts
-import { createHash as createHash10, createPrivateKey, createPublicKey, sign as sign4, verify } from "node:crypto";
+import { createHash as createHash12, createPrivateKey, createPublicKey, sign as sign4, verify } from "node:crypto";
 function buildDecisionStatement(input) {
   const { subjects, ...rest } = input;
   return {
@@ -79819,7 +80246,7 @@ function preAuthEncoding(payloadType, payload) {
 }
 function keyId(key) {
   const pub = key.type === "private" ? createPublicKey(key) : key;
-  return createHash10("sha256").update(pub.export({ type: "spki", format: "der" })).digest("hex");
+  return createHash12("sha256").update(pub.export({ type: "spki", format: "der" })).digest("hex");
 }
 function algorithm(key) {
   if (key.asymmetricKeyType === "ed25519") return null;
@@ -84644,7 +85071,7 @@ var sync_exports = {};
 __export(sync_exports, {
   runSync: () => runSync
 });
-import { readFile as readFile3, writeFile as writeFile2 } from "node:fs/promises";
+import { readFile as readFile4, writeFile as writeFile2 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
 import { join as join9, posix as posix5 } from "node:path";
 async function runSync(inputs, env2) {
@@ -84708,7 +85135,7 @@ function warnFailed(deliveries) {
 async function pushedRange(env2) {
   if (!env2.GITHUB_EVENT_PATH) return void 0;
   try {
-    const event = JSON.parse(await readFile3(env2.GITHUB_EVENT_PATH, "utf8"));
+    const event = JSON.parse(await readFile4(env2.GITHUB_EVENT_PATH, "utf8"));
     return typeof event.before === "string" && /^[0-9a-f]{40}$/.test(event.before) && !ZERO.test(event.before) ? event.before : void 0;
   } catch {
     return void 0;
@@ -84766,7 +85193,7 @@ init_errors();
 init_source();
 init_repo();
 init_evaluate();
-import { readFile as readFile4, writeFile as writeFile3 } from "node:fs/promises";
+import { readFile as readFile5, writeFile as writeFile3 } from "node:fs/promises";
 import { tmpdir as tmpdir4 } from "node:os";
 import { join as join10, posix as posix6, resolve } from "node:path";
 
@@ -85176,7 +85603,7 @@ async function check(inputs, env2) {
   if (!eventPath) throw usageError("GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review or workflow_run");
   let event;
   try {
-    event = JSON.parse(await readFile4(eventPath, "utf8"));
+    event = JSON.parse(await readFile5(eventPath, "utf8"));
   } catch {
     throw usageError(`cannot read the event payload at GITHUB_EVENT_PATH (${eventPath})`);
   }

@@ -193,11 +193,8 @@ async function storeFileAt(
   bytes?: Buffer,
 ): Promise<CommitOutcome> {
   if (store.putFileDeferred) return store.putFileDeferred(absolute, key, expected, onBytes, { uploadId, model, ...(bytes ? { bytes } : {}) });
-  if (store.putFile) {
-    const outcome = await store.putFile(absolute, key, expected, onBytes);
-    await verifyStored(store, key, expected.size);
-    return outcome;
-  }
+  // putFile checks what it wrote (size and sha256 metadata) itself: no extra HEAD per file.
+  if (store.putFile) return store.putFile(absolute, key, expected, onBytes);
   if (await holds(store, key, expected.sha256, expected.size)) {
     onBytes?.(expected.size);
     return 'reused';
