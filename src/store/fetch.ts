@@ -5,7 +5,7 @@ import { dirname, join, basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { Artifact, ArtifactFile } from '../manifest/types.js';
-import { directoryDigest, hashStream, HashingStream, integrityError } from './digest.js';
+import { directoryDigest, hashStream, HashingStream, integrityError, readHashing } from './digest.js';
 import { indexedFileKey, indexKey, modelOfKey, parseIndex, readIndex } from './dir-index.js';
 import { artifactUri, assertRelativePath, type ContentAddress } from './layout.js';
 import { requireKey, type ArtifactStore } from './store.js';
@@ -43,7 +43,7 @@ export async function hashObject(store: ArtifactStore, key: string, onBytes?: (n
 export const RANGED_MIN = 64 << 20;
 /** Size of one ranged GET. */
 const RANGE_SIZE = 16 << 20;
-/** Ranged GETs in flight for one object (memory: RANGES_IN_FLIGHT × RANGE_SIZE). */
+/** Ranged GETs in flight for one object. */
 const RANGES_IN_FLIGHT = 8;
 /** Files downloaded at once from a directory artifact. */
 const PULL_CONCURRENCY = 16;
@@ -56,8 +56,8 @@ function downloadError(key: string, e: unknown): ModelgateError {
 /**
  * Downloads one object to the new file `out` and returns the sha256 and size of what was
  * written. A large object (`size` known, at least RANGED_MIN) is fetched as RANGES_IN_FLIGHT
- * parallel ranged GETs written at their offsets, hashed in order as they arrive (a sliding
- * window: memory stays at RANGES_IN_FLIGHT ranges); anything else is one streamed GET.
+ * parallel ranged GETs written at their offsets, then hashed from the file; anything else is
+ * one streamed GET, hashed as it is written.
  */
 export async function downloadObject(store: ArtifactStore, key: string, out: string, size: number | undefined, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
   if (size === undefined || size < RANGED_MIN || !store.readRange) {
@@ -70,45 +70,42 @@ export async function downloadObject(store: ArtifactStore, key: string, out: str
     return { sha256: hashing.digest(), size: hashing.bytes };
   }
   const readRange = store.readRange.bind(store);
-  const file = await open(out, 'wx');
-  const hash = createHash('sha256');
-  let total = 0;
+  const file = await open(out, 'wx+');
   const ranges: Array<[number, number]> = [];
   for (let start = 0; start < size; start += RANGE_SIZE) ranges.push([start, Math.min(size, start + RANGE_SIZE) - 1]);
-  const fetchRange = async ([start, end]: [number, number]): Promise<Buffer> => {
-    const chunks: Buffer[] = [];
-    for await (const c of await readRange(key, start, end)) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks);
-    // A range of another length means the object is not the size recorded: the digest fails below.
-    await writeAt(file, body, start);
-    return body;
-  };
-  const window: Array<Promise<Buffer>> = [];
+  let received = 0;
   let next = 0;
-  const launch = () => {
-    const p = fetchRange(ranges[next++]!);
-    p.catch(() => {});
-    window.push(p);
+  let failed = false;
+  // Each range is written at its offset as its chunks arrive: memory is the chunks in flight,
+  // not whole ranges. The digest is taken afterwards by one sequential read of the file (from the
+  // page cache), since the ranges arrive out of order.
+  const worker = async () => {
+    while (!failed && next < ranges.length) {
+      const [start, end] = ranges[next++]!;
+      let at = start;
+      for await (const c of await readRange(key, start, end)) {
+        const chunk = c as Buffer;
+        if (at + chunk.length > end + 1) throw new ModelgateError('E_INTEGRITY', `${store.location.uri}/${key}: the range ${start}-${end} came back longer than asked`, ExitCode.content);
+        await writeAt(file, chunk, at);
+        at += chunk.length;
+        received += chunk.length;
+        onBytes?.(chunk.length);
+      }
+    }
   };
   try {
-    while (next < ranges.length && window.length < RANGES_IN_FLIGHT) launch();
-    while (window.length) {
-      const body = await window.shift()!;
-      if (next < ranges.length) launch();
-      hash.update(body);
-      total += body.length;
-      onBytes?.(body.length);
-    }
-  } catch (e) {
-    await Promise.allSettled(window);
-    throw downloadError(key, e);
+    const settled = await Promise.allSettled(Array.from({ length: RANGES_IN_FLIGHT }, () => worker().catch((e) => ((failed = true), Promise.reject(e)))));
+    const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (rejected) throw downloadError(key, rejected.reason);
+    const buffers = [Buffer.allocUnsafe(8 << 20), Buffer.allocUnsafe(8 << 20)];
+    const read = await readHashing(file, buffers, async () => {});
+    // A short range leaves a hole: the file has the recorded size, but the bytes received say otherwise.
+    const found = await store.stat(key);
+    const total = received !== size ? received : found && found.size !== size ? found.size : read.size;
+    return { sha256: read.sha256, size: total };
   } finally {
     await file.close();
   }
-  // Bytes past the recorded size would be missed by the ranges: the object must end there.
-  const found = await store.stat(key);
-  if (found && found.size !== size) total = found.size;
-  return { sha256: hash.digest('hex'), size: total };
 }
 
 async function writeAt(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
