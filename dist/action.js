@@ -37666,8 +37666,9 @@ async function readPinInput(snapshot, options = {}) {
     const numbers = await Promise.all(deployed.map((m3) => snapshot.versionNumbers(m3.name)));
     await source.prefetch(deployed.flatMap((m3, i5) => numbers[i5].map((n3) => `models/${m3.name}/versions/${n3}.yaml`)));
   }
+  const stages = [...new Set(environmentsOf(registry).map((e5) => e5.stage))];
   const withVersions = await Promise.all(
-    models.map(async (model) => ({ model, versions: model.retired ? [] : await snapshot.versions(model.name) }))
+    models.map(async (model) => ({ model, versions: model.retired ? [] : await snapshot.newestInStages(model.name, stages) }))
   );
   const deploySource = options.deployFrom ?? source;
   const paths = pinInputPaths(registry, models);
@@ -37697,6 +37698,7 @@ var init_input = __esm({
     init_errors();
     init_validate_registry();
     init_plan();
+    init_render();
   }
 });
 
@@ -38523,6 +38525,25 @@ var init_snapshot = __esm({
           if (text === void 0 || !mayHaveStage(text, stage)) continue;
           const v = await this.load(paths[i5], "ModelVersion", text);
           if (v?.stage === stage) found.push(v);
+        }
+        return found;
+      }
+      /**
+       * The newest version of `model` in each of `stages` (those that have one), read once and parsed
+       * from the newest down only where the text could hold a wanted stage: what the pins need, at a
+       * cost that does not grow with the parse of every version.
+       */
+      async newestInStages(model, stages) {
+        const numbers = await this.versionNumbers(model);
+        const paths = numbers.map((n3) => versionFile(model, n3));
+        const texts = await this.readMany(paths);
+        const wanted = new Set(stages);
+        const found = [];
+        for (let i5 = paths.length - 1; i5 >= 0 && wanted.size > 0; i5--) {
+          const text = texts[i5];
+          if (text === void 0 || ![...wanted].some((s2) => mayHaveStage(text, s2))) continue;
+          const v = await this.load(paths[i5], "ModelVersion", text);
+          if (v && wanted.delete(v.stage)) found.push(v);
         }
         return found;
       }

@@ -92,6 +92,26 @@ export class RegistrySnapshot {
     return found;
   }
 
+  /**
+   * The newest version of `model` in each of `stages` (those that have one), read once and parsed
+   * from the newest down only where the text could hold a wanted stage: what the pins need, at a
+   * cost that does not grow with the parse of every version.
+   */
+  async newestInStages(model: string, stages: readonly Stage[]): Promise<ModelVersion[]> {
+    const numbers = await this.versionNumbers(model);
+    const paths = numbers.map((n) => versionFile(model, n));
+    const texts = await this.readMany(paths);
+    const wanted = new Set(stages);
+    const found: ModelVersion[] = [];
+    for (let i = paths.length - 1; i >= 0 && wanted.size > 0; i--) {
+      const text = texts[i];
+      if (text === undefined || ![...wanted].some((s) => mayHaveStage(text, s))) continue;
+      const v = await this.load(paths[i]!, 'ModelVersion', text);
+      if (v && wanted.delete(v.stage)) found.push(v);
+    }
+    return found;
+  }
+
   /** The version a reference names: latest, a number, or the newest in a stage. Throws E_NOT_FOUND (exit 1). */
   async resolveRef(ref: ModelRef): Promise<ModelVersion> {
     const numbers = await this.versionNumbers(ref.model);
