@@ -2,9 +2,10 @@
 // in-process by isomorphic-git through the built CLI with no git on PATH; the cache folder keeps
 // the objects, so a second call fetches only what changed on the remote.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveGitHttp, type GitHttpServer } from '../src/local/git-http-backend.js';
 import { cli, makeRegistry, randomFile, tempDir } from './helpers/artifacts.js';
@@ -67,6 +68,19 @@ describe('--registry <git-url> with no git on PATH', () => {
     expect(show.json).toMatchObject({ model: 'fraud', version: 2, stage: 'Staging', metrics: { auc: 0.9 } });
     const first = packs();
     expect(first).toHaveLength(1);
+
+    // The folder texts kept beside the objects are checked: a tampered entry is read again, never believed.
+    const [remote] = readdirSync(join(cache, 'remotes'));
+    const folders = join(cache, 'remotes', remote!, 'modelgate', 'folders');
+    const kept = readdirSync(folders);
+    expect(kept.length).toBeGreaterThan(0);
+    for (const f of kept) {
+      const texts = JSON.parse(gunzipSync(readFileSync(join(folders, f))).toString('utf8')).texts;
+      for (const name of Object.keys(texts)) texts[name] = texts[name].replace(/stage: \w+/, 'stage: Production');
+      writeFileSync(join(folders, f), gzipSync(JSON.stringify({ sha256: 'ab'.repeat(32), texts })));
+    }
+    expect((await run(['--json', 'show', 'fraud@staging', '--registry', url])).json).toMatchObject({ version: 2, stage: 'Staging' });
+    expect((await run(['show', 'fraud@production', '--registry', url])).code).toBe(1);
 
     const list = await run(['--json', 'list', '--registry', url]);
     expect(list.code).toBe(0);

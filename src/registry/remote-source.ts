@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import * as fs from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -125,8 +126,70 @@ export async function fetchRemoteRegistry(value: string, env: NodeJS.ProcessEnv)
   }
   if (!fetched.fetchHead) throw new ModelgateError('E_REMOTE_EMPTY', `git remote ${display} has no commits`, ExitCode.service, { url: display });
   await git.writeRef({ fs, gitdir, ref: TIP_REF, value: fetched.fetchHead, force: true });
+  await loosenTrees(gitdir, fetched.fetchHead, cache);
   const { commit } = await git.readCommit({ fs, gitdir, cache, oid: fetched.fetchHead });
   return { url: display, commit: fetched.fetchHead, cacheDir: gitdir, source: new RemoteTreeSource(gitdir, commit.tree, fetched.fetchHead, cache) };
+}
+
+const looseObjectPath = (gitdir: string, oid: string) => join(gitdir, 'objects', oid.slice(0, 2), oid.slice(2));
+
+/**
+ * Writes the tip's commit and every tree under it as loose objects (a few hundred small files
+ * at 100,000 versions). isomorphic-git looks for a loose object before it opens a pack, and
+ * opening one reads the whole pack and its index into memory: with the trees loose and folder
+ * texts in `FolderTexts`, a call on an unchanged remote never opens the pack.
+ */
+async function loosenTrees(gitdir: string, commitOid: string, cache: object): Promise<void> {
+  if (fs.existsSync(looseObjectPath(gitdir, commitOid))) return;
+  const copy = async (oid: string): Promise<void> => {
+    if (fs.existsSync(looseObjectPath(gitdir, oid))) return;
+    const { type, object } = await git.readObject({ fs, gitdir, oid, cache, format: 'content' });
+    if (type === 'tree') {
+      const { tree } = await git.readTree({ fs, gitdir, oid, cache });
+      for (const e of tree) if (e.type === 'tree') await copy(e.oid);
+    }
+    const written = await git.writeObject({ fs, gitdir, type: type as 'tree' | 'commit', object: object as Uint8Array, format: 'content' });
+    if (written !== oid) throw new Error(`object ${oid} was rewritten as ${written}`);
+  };
+  const { commit } = await git.readCommit({ fs, gitdir, cache, oid: commitOid });
+  await copy(commit.tree);
+  // The commit last: its presence says the trees under it are all loose.
+  await copy(commitOid);
+}
+
+/**
+ * The texts of a folder's files, kept in the cache folder under the folder's tree id: the tree
+ * id fixes every blob id in it, so an entry can only describe these bytes. Gzipped JSON with a
+ * sha256 of the content; a damaged entry is read again from the objects and rewritten.
+ */
+class FolderTexts {
+  constructor(private readonly dir: string) {}
+
+  private file(treeOid: string): string {
+    return join(this.dir, `${treeOid}.json.gz`);
+  }
+
+  get(treeOid: string): Record<string, string> | undefined {
+    try {
+      const { sha256, texts } = JSON.parse(gunzipSync(fs.readFileSync(this.file(treeOid))).toString('utf8')) as { sha256: string; texts: Record<string, string> };
+      return createHash('sha256').update(JSON.stringify(texts)).digest('hex') === sha256 ? texts : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Best effort: a read-only cache only costs speed. */
+  put(treeOid: string, texts: Record<string, string>): void {
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+      const sha256 = createHash('sha256').update(JSON.stringify(texts)).digest('hex');
+      const tmp = `${this.file(treeOid)}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, gzipSync(JSON.stringify({ sha256, texts }), { level: 1 }));
+      fs.renameSync(tmp, this.file(treeOid));
+    } catch {
+      // ignored on purpose
+    }
+  }
 }
 
 /** isomorphic-git's errors (stable `code`, `data`) and socket errors as exit-3 ModelgateErrors that name the remote, never a credential. */
@@ -152,13 +215,16 @@ function remoteError(e: unknown, display: string, branch: string | undefined): M
  */
 export class RemoteTreeSource implements RegistrySource {
   private readonly dirs = new Map<string, Promise<Map<string, { type: string; oid: string }>>>();
+  private readonly folders: FolderTexts;
 
   constructor(
     private readonly gitdir: string,
     private readonly rootTree: string,
     readonly commit: string,
     private readonly cache: object,
-  ) {}
+  ) {
+    this.folders = new FolderTexts(join(gitdir, 'modelgate', 'folders'));
+  }
 
   get label(): string {
     return this.commit.slice(0, 12);
@@ -192,11 +258,39 @@ export class RemoteTreeSource implements RegistrySource {
     return Buffer.from(blob).toString('utf8');
   }
 
+  /**
+   * Many files of one folder (a stage lookup reads every version of a model): the folder's texts
+   * come from the `FolderTexts` cache when it has this tree, else from the objects, and are kept.
+   */
   async readFiles(paths: string[]): Promise<Array<string | undefined>> {
-    const out: Array<string | undefined> = [];
-    // In order, one at a time: isomorphic-git resolves deltas through the shared cache, and parallel reads only contend for it.
-    for (const p of paths) out.push(await this.readFile(p));
-    return out;
+    const byDir = new Map<string, string[]>();
+    for (const p of paths) {
+      const dir = p.slice(0, Math.max(0, p.lastIndexOf('/')));
+      byDir.set(dir, [...(byDir.get(dir) ?? []), p]);
+    }
+    const texts = new Map<string, string | undefined>();
+    for (const [dir, inDir] of byDir) {
+      if (inDir.length < 2 || !dir) {
+        for (const p of inDir) texts.set(p, await this.readFile(p));
+        continue;
+      }
+      const slash = dir.lastIndexOf('/');
+      const treeOid = (await this.entries(slash < 0 ? '' : dir.slice(0, slash))).get(dir.slice(slash + 1))?.oid;
+      let folder = treeOid ? this.folders.get(treeOid) : undefined;
+      if (treeOid && !folder) {
+        folder = Object.create(null) as Record<string, string>;
+        // In order, one at a time: isomorphic-git resolves deltas through the shared cache, and parallel reads only contend for it.
+        for (const [name, e] of await this.entries(dir)) {
+          if (e.type === 'blob') folder[name] = Buffer.from((await git.readBlob({ fs, gitdir: this.gitdir, oid: e.oid, cache: this.cache })).blob).toString('utf8');
+        }
+        this.folders.put(treeOid, folder);
+      }
+      for (const p of inDir) {
+        const name = p.slice(dir.length + 1);
+        texts.set(p, folder && Object.hasOwn(folder, name) ? folder[name] : undefined);
+      }
+    }
+    return paths.map((p) => texts.get(p));
   }
 
   async listDir(path: string): Promise<string[]> {
