@@ -43,7 +43,7 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 
 global flags:
-  --registry <dir|url>  registry folder (default: nearest folder upward holding modelgate.yaml), or an https:// git URL read without a clone (list, show, diff, resolve, pull, verify, validate)
+  --registry <dir-or-url>  registry folder (default: nearest folder upward holding modelgate.yaml), or an https:// git URL read without a clone (list, show, diff, resolve, pull, verify, validate)
   --json            machine output on stdout
   --quiet           no human output
   --debug           stack traces on errors
