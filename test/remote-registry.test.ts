@@ -4,6 +4,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,6 +127,16 @@ describe('--registry <git-url> with no git on PATH', () => {
     const refused = await run(['show', 'fraud@1', '--registry', 'http://127.0.0.1:9/registry.git']);
     expect(refused.code).toBe(3);
     expect(refused.stderr).toMatch(/git remote http:\/\/127\.0\.0\.1:9\/registry\.git: cannot fetch: ECONNREFUSED/);
+
+    // A remote that accepts the connection and never answers: given up after MODELGATE_IO_TIMEOUT seconds.
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const started = Date.now();
+    const stalled = await run(['show', 'fraud@1', '--registry', `http://127.0.0.1:${(silent.address() as AddressInfo).port}/registry.git`], { MODELGATE_IO_TIMEOUT: '1' });
+    silent.close();
+    expect(stalled.code).toBe(3);
+    expect(stalled.stderr).toMatch(/git remote made no progress for 1 s while fetching http:\/\/127\.0\.0\.1:\d+\/registry\.git/);
+    expect(Date.now() - started).toBeLessThan(15_000);
 
     const branch = await run(['show', 'fraud@1', '--registry', `${url}#no-such-branch`]);
     expect(branch.code).toBe(3);
