@@ -105,7 +105,7 @@ describe('docs/reference.md', () => {
     expect(commands).toContain('| `--to <Stage>` | target stage: None, Staging, Production or Archived |');
     expect(commands).toContain('| `-o, --output <path>` |');
     expect(commands).toContain('| `--dataset <id=…,uri=…[,path=file]>` |');
-    for (const flag of ['--registry <dir>', '--json', '--quiet', '--debug']) expect(commands).toContain(`| \`${flag}\` |`);
+    for (const flag of ['--registry <dir-or-url>', '--json', '--quiet', '--debug']) expect(commands).toContain(`| \`${flag}\` |`);
     for (const code of [0, 1, 2, 3]) expect(commands).toMatch(new RegExp(`^\\| ${code} \\| \\S`, 'm'));
   });
 });

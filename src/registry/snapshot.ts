@@ -142,8 +142,22 @@ function notFound(message: string): ModelgateError {
   return new ModelgateError('E_NOT_FOUND', message, ExitCode.content);
 }
 
+/** `--registry https://…` or `http://…`: a git remote read in-process, not a folder. */
+export function isRegistryUrl(value: string | undefined): value is string {
+  return value !== undefined && /^https?:\/\//i.test(value);
+}
+
+/** The read commands that take `--registry <git-url>` (SPEC v2 §4), named in the refusal the others give. */
+export const REMOTE_READ_COMMANDS = ['list', 'show', 'diff', 'resolve', 'pull', 'verify', 'validate'] as const;
+
+/** Exit 2 for what a shallow read of one commit cannot answer, saying what can. */
+export function remoteUnsupported(what: string): ModelgateError {
+  return usageError(`${what} needs a clone of the registry (its history or work tree); --registry <git-url> works with ${REMOTE_READ_COMMANDS.join(', ')}`);
+}
+
 /** The registry folder: `--registry`, or the nearest folder upward holding modelgate.yaml. */
 export function locateRegistry(cwd: string, explicit?: string): string {
+  if (isRegistryUrl(explicit)) throw remoteUnsupported('this command');
   if (explicit) {
     const dir = resolve(cwd, explicit);
     if (!existsSync(join(dir, REGISTRY_FILE))) throw usageError(`--registry ${explicit}: no ${REGISTRY_FILE} there`);
@@ -165,6 +179,23 @@ export interface OpenRegistry {
 export function openRegistry(ctx: { cwd: string; registry?: string }): OpenRegistry {
   const root = locateRegistry(ctx.cwd, ctx.registry);
   return { root, repo: new GitRepo(root), snapshot: new RegistrySnapshot(new WorktreeSource(root)) };
+}
+
+/** What a read command works on: the local registry, or a remote's tip fetched into the cache (`remote` set). */
+export interface ReadRegistry {
+  snapshot: RegistrySnapshot;
+  remote?: { url: string; commit: string; cacheDir: string };
+}
+
+/**
+ * Opens the registry for a read command: `--registry <git-url>` fetches the remote's tip with
+ * isomorphic-git (src/registry/remote-source.ts, loaded only then), anything else is `openRegistry`.
+ */
+export async function openReadRegistry(ctx: { cwd: string; registry?: string; env: NodeJS.ProcessEnv }): Promise<ReadRegistry> {
+  if (!isRegistryUrl(ctx.registry)) return { snapshot: openRegistry(ctx).snapshot };
+  const { fetchRemoteRegistry } = await import('./remote-source.js');
+  const r = await fetchRemoteRegistry(ctx.registry, ctx.env);
+  return { snapshot: new RegistrySnapshot(r.source), remote: { url: r.url, commit: r.commit, cacheDir: r.cacheDir } };
 }
 
 /** A registry snapshot as of a past commit, with the commit and its date. */
