@@ -1,6 +1,7 @@
 import { MODELS_DIR, parseManifestPath, POLICY_FILE, REGISTRY_FILE } from '../registry/layout.js';
 import type { RegistrySource } from '../registry/source.js';
 import { loadManifest, locateField, type DocumentKind, type KindMap } from './load.js';
+import type { ErrorCode } from '../error-codes.js';
 import { sortProblems, type Problem } from './problem.js';
 import { checkRegistry, type RegistryDocuments } from './semantic.js';
 
@@ -23,7 +24,7 @@ export interface ValidateOptions {
 }
 
 /** Codes about a whole model, reported when any of its files is selected. */
-const MODEL_WIDE = new Set(['E_MULTIPLE_PRODUCTION', 'E_MISSING_MODEL']);
+const MODEL_WIDE = new Set<ErrorCode>(['E_MULTIPLE_PRODUCTION', 'E_MISSING_MODEL']);
 
 /**
  * Schema, safe-loading and cross-file checks over a registry read through `source` (the work
