@@ -30244,7 +30244,7 @@ function describeValue(value) {
   if (typeof value === "string") return `the string ${JSON.stringify(value.length > 80 ? value.slice(0, 77) + "\u2026" : value)}`;
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
-  return String(value);
+  return typeof value === "number" || typeof value === "boolean" || typeof value === "bigint" ? String(value) : typeof value;
 }
 function resolvePointer(document, pointer) {
   const path = [];
@@ -84779,9 +84779,9 @@ async function readDecisionRecord(store, tree) {
 }
 async function writeDecisionRecord(store, tree, envelope, tmpDir) {
   const { writeFile: writeFile4, rm: rm5 } = await import("node:fs/promises");
-  const { join: join11 } = await import("node:path");
+  const path = await import("node:path");
   const key = decisionRecordKey(tree);
-  const local = join11(tmpDir, `${tree}.dsse.json`);
+  const local = path.join(tmpDir, `${tree}.dsse.json`);
   await writeFile4(local, JSON.stringify(envelope, null, 2) + "\n");
   const staged = await store.stage(local, { model: "modelgate-decisions", path: `${tree}.dsse.json`, uploadId: `decision-${tree}` });
   try {

@@ -99,15 +99,15 @@ describe('modelgate init', () => {
     const original = readFileSync(join(TEMPLATE, 'modelgate.yaml'), 'utf8');
     const before = parseDocument(original);
     const expected = original
-      .replace(`uri: ${before.getIn(['storage', 'uri'])}`, 'uri: s3://acme-models/registry')
-      .replace(`repository: ${before.getIn(['github', 'repository'])}`, 'repository: acme/ml-registry');
+      .replace(`uri: ${String(before.getIn(['storage', 'uri']))}`, 'uri: s3://acme-models/registry')
+      .replace(`repository: ${String(before.getIn(['github', 'repository']))}`, 'repository: acme/ml-registry');
     expect(config).toBe(expected);
 
     checkRegistry(dir, 's3://acme-models/registry');
     for (const f of files(dir).filter((p) => p.startsWith('deploy/') || p.startsWith('argocd/'))) {
       const text = readFileSync(join(dir, f), 'utf8');
       expect(text).not.toContain(String(before.getIn(['storage', 'uri'])));
-      expect(text).not.toContain(`github.com/${before.getIn(['github', 'repository'])}`);
+      expect(text).not.toContain(`github.com/${String(before.getIn(['github', 'repository']))}`);
     }
     // Each Argo CD Application now points at the new repository; nothing else in it changed.
     const argocd = files(TEMPLATE).filter((f) => f.startsWith('argocd/') && f.endsWith('.yaml'));

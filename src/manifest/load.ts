@@ -504,7 +504,7 @@ function fieldSegments(field: string): Array<string | number> {
  */
 function locate(doc: Document, path: ReadonlyArray<string | number>, at: (offset: number | undefined) => { line?: number; col?: number }) {
   let node: unknown = doc.contents;
-  let offset = (doc.contents as Node | null)?.range?.[0] ?? 0;
+  let offset = doc.contents?.range?.[0] ?? 0;
   for (const seg of path) {
     if (isMap(node)) {
       const pair = node.items.find((p) => isScalar(p.key) && p.key.value === String(seg));

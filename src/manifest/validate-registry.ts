@@ -133,7 +133,7 @@ async function listModelsTree(source: RegistrySource, concurrency = 64, enter?: 
 }
 
 async function readEach(source: RegistrySource, files: string[], concurrency: number): Promise<Array<string | undefined>> {
-  const out: Array<string | undefined> = new Array(files.length);
+  const out = new Array<string | undefined>(files.length);
   await forEachLimit(files.map((f, i) => [f, i] as const), concurrency, async ([f, i]) => {
     out[i] = await source.readFile(f);
   });
