@@ -45,7 +45,7 @@ export async function readPinInput(
   await deploySource.prefetch?.(paths);
   const contents = await Promise.all(paths.map((p) => deploySource.readFile(p)));
   const files = new Map<string, string>();
-  paths.forEach((p, i) => contents[i] !== undefined && files.set(p, contents[i]!));
+  paths.forEach((p, i) => contents[i] !== undefined && files.set(p, contents[i]));
   return { registry, models: withVersions, files };
 }
 
