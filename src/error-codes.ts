@@ -65,6 +65,9 @@ export const ERROR_CODES = {
   E_NOT_A_FILE: { area: 'registry', exit: [content], summary: 'A registry path is a folder, link or device where a plain file belongs.' },
   E_VERSION: { area: 'registry', exit: [content], summary: 'A version number that is not a positive integer.' },
   E_TEMPLATE_MISSING: { area: 'registry', exit: [content], summary: 'The registry template shipped with modelgate is missing or incomplete.' },
+  E_TEMPLATE_INVALID: { area: 'registry', exit: [content], summary: "The registry template's files do not load, or do not describe the example artifact `init --example` stores." },
+  E_REMOTE: { area: 'git', exit: [service], summary: 'A registry read from a git URL (`--registry https://…`) could not be fetched: an HTTP error, no such branch, a network failure.' },
+  E_REMOTE_EMPTY: { area: 'git', exit: [service], summary: 'The git URL given as `--registry` has no commits.' },
   E_READ: { area: 'registry', exit: [content], summary: 'The gate could not read one side of a change; the message says why.' },
 
   // Lineage, metrics and parameters given to register.
@@ -118,6 +121,8 @@ export const ERROR_CODES = {
   E_DEPLOY_EDIT: { area: 'deploy', exit: [content], summary: 'A hand-written deploy file lacks the field modelgate pins (MODEL_URI and its siblings).' },
   E_ENVIRONMENT_PATH: { area: 'deploy', exit: [content], summary: "An environment's path in modelgate.yaml is not a folder inside the registry." },
   E_PIN_COLLISION: { area: 'deploy', exit: [content], summary: 'A pin would overwrite a file modelgate did not write.' },
+  E_DEPLOY_FORMAT: { area: 'deploy', exit: [content], summary: "The artifact's shape does not fit the KServe runtime of its model format (a single file where the runtime loads a folder, a folder without config.json or MLmodel)." },
+  E_FILE_STORE_PIN: { area: 'deploy', exit: [content], summary: 'A file:// artifact would be pinned into an InferenceService without storage.pvc (KServe cannot download file:// URIs), or lies outside pvc.root.' },
   E_SYNC_NO_BRANCH: { area: 'deploy', exit: [service], summary: 'The remote has no branch to sync.' },
 
   // Promotions and the changes that carry them.

@@ -95,7 +95,7 @@ describe("README's training-pipeline workflow", () => {
     for (const step of steps) {
       // `${{ steps.app.outputs.token }}`: the App token the step before would have made.
       const stepEnv = Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, v.replace('${{ steps.app.outputs.token }}', 'ghs_registry_app')]));
-      await run('bash', ['-e', '-c', step.run!], { cwd: ws, env: { ...env, ...stepEnv }, encoding: 'utf8', timeout: 300_000 }).catch((e: { stderr?: string; message: string }) => {
+      await run('bash', ['-e', '-c', step.run!], { cwd: ws, env: { ...env, ...stepEnv }, encoding: 'utf8', timeout: 240_000 }).catch((e: { stderr?: string; message: string }) => {
         throw new Error(`README step failed: ${step.run}\n${e.stderr ?? e.message}`);
       });
     }

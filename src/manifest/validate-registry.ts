@@ -83,7 +83,7 @@ export async function validateRegistry(source: RegistrySource, options: Validate
       } else {
         const stage = only && !selected(file) ? stageOnly(text) : undefined;
         if (stage) {
-          documents.stages!.push({ file, value: { model: where.model, version: where.version!, stage } });
+          documents.stages!.push({ file, value: { model: where.model, version: where.version, stage } });
           return;
         }
         const value = loadAndReport(text, file, 'ModelVersion');

@@ -148,7 +148,7 @@ async function loosenTrees(gitdir: string, commitOid: string, cache: object): Pr
       const { tree } = await git.readTree({ fs, gitdir, oid, cache });
       for (const e of tree) if (e.type === 'tree') await copy(e.oid);
     }
-    const written = await git.writeObject({ fs, gitdir, type: type as 'tree' | 'commit', object: object as Uint8Array, format: 'content' });
+    const written = await git.writeObject({ fs, gitdir, type: type as 'tree' | 'commit', object, format: 'content' });
     if (written !== oid) throw new Error(`object ${oid} was rewritten as ${written}`);
   };
   const { commit } = await git.readCommit({ fs, gitdir, cache, oid: commitOid });

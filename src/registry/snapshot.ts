@@ -143,7 +143,7 @@ function notFound(message: string): ModelgateError {
 }
 
 /** `--registry https://…` or `http://…`: a git remote read in-process, not a folder. */
-export function isRegistryUrl(value: string | undefined): value is string {
+export function isRegistryUrl(value: string | undefined): boolean {
   return value !== undefined && /^https?:\/\//i.test(value);
 }
 
@@ -192,7 +192,7 @@ export interface ReadRegistry {
  * isomorphic-git (src/registry/remote-source.ts, loaded only then), anything else is `openRegistry`.
  */
 export async function openReadRegistry(ctx: { cwd: string; registry?: string; env: NodeJS.ProcessEnv }): Promise<ReadRegistry> {
-  if (!isRegistryUrl(ctx.registry)) return { snapshot: openRegistry(ctx).snapshot };
+  if (ctx.registry === undefined || !isRegistryUrl(ctx.registry)) return { snapshot: openRegistry(ctx).snapshot };
   const { fetchRemoteRegistry } = await import('./remote-source.js');
   const r = await fetchRemoteRegistry(ctx.registry, ctx.env);
   return { snapshot: new RegistrySnapshot(r.source), remote: { url: r.url, commit: r.commit, cacheDir: r.cacheDir } };
