@@ -44,7 +44,11 @@ function makeRegistry(storageYaml) {
   return dir;
 }
 
-const cli = (args, cwd, env = {}) => measured(NODE, [CLI, ...args], { cwd, env: { ...process.env, ...env, GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'b@b' } });
+const cli = (args, cwd, env = {}) =>
+  measured(NODE, [CLI, ...args], {
+    cwd,
+    env: { ...process.env, ...env, GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'b@b' },
+  });
 
 /** `n` files of 10 KB (random, each distinct) in 100 folders under .bench/, generated once. */
 function ensureFolder(n) {
@@ -122,13 +126,34 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
   const reg = makeRegistry(`  uri: ${pathToFileURL(store).href}\n`);
   const r = cli(['register', 'bigdir', folder, '--quiet'], reg);
   const label = `${n.toLocaleString('en-US')} files of 10 KB`;
-  rows.push({ name: `register a directory of ${label} to file://`, value: r.seconds, unit: 's', baseline: hash.seconds, baselineName: 'hashing the same files alone (Node, 32 at a time)', target: 2 });
+  rows.push({
+    name: `register a directory of ${label} to file://`,
+    value: r.seconds,
+    unit: 's',
+    baseline: hash.seconds,
+    baselineName: 'hashing the same files alone (Node, 32 at a time)',
+    target: 2,
+  });
   rows.push({ name: `peak memory, register a directory of ${label}`, value: r.rssMB, unit: 'MB', target: 512, pass: r.rssMB <= 512 });
   const again = cli(['register', 'bigdir', folder, '--quiet'], reg);
-  rows.push({ name: `register the same ${label} again (every file already stored)`, value: again.seconds, unit: 's', baseline: hash.seconds, baselineName: 'hashing alone (informative)', target: 3 });
+  rows.push({
+    name: `register the same ${label} again (every file already stored)`,
+    value: again.seconds,
+    unit: 's',
+    baseline: hash.seconds,
+    baselineName: 'hashing alone (informative)',
+    target: 3,
+  });
   const out = join(mkdtempSync(join(tmpdir(), 'mg-bench-pull-')), 'm');
   const p = cli(['pull', 'bigdir@1', '-o', out, '--quiet'], reg);
-  rows.push({ name: `pull a directory of ${label} from file://, verified (informative)`, value: p.seconds, unit: 's', baseline: hash.seconds, baselineName: 'hashing alone', target: 3 });
+  rows.push({
+    name: `pull a directory of ${label} from file://, verified (informative)`,
+    value: p.seconds,
+    unit: 's',
+    baseline: hash.seconds,
+    baselineName: 'hashing alone',
+    target: 3,
+  });
   rows.push({ name: `peak memory, pull a directory of ${label}`, value: p.rssMB, unit: 'MB', target: 512, pass: p.rssMB <= 512 });
   rmSync(dirname(out), { recursive: true, force: true });
   rmSync(store, { recursive: true, force: true });
@@ -136,7 +161,10 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
   const env = s3Env();
   const aws = awsCli();
   if (!env || !aws) {
-    rows.push({ name: 'pull 1 GiB from S3, verified', skipped: !env ? 'S3 server not running (bash scripts/s3-server.sh start)' : 'no AWS CLI (apt-get install awscli)' });
+    rows.push({
+      name: 'pull 1 GiB from S3, verified',
+      skipped: !env ? 'S3 server not running (bash scripts/s3-server.sh start)' : 'no AWS CLI (apt-get install awscli)',
+    });
     return rows;
   }
   const blob = ensureBlob(GiB);
@@ -146,7 +174,9 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
   sh(aws, ['s3', 'mb', `s3://${bucket}`, ...endpoint], { env: awsEnv });
   const s3Reg = makeRegistry(`  uri: s3://${bucket}/registry\n  endpoint: ${env.MODELGATE_S3_ENDPOINT}\n  region: ${env.AWS_REGION}\n  forcePathStyle: true\n`);
   cli(['register', 'pull-1g', blob, '--quiet'], s3Reg, env);
-  const key = sh('git', ['grep', '-h', 'uri:', 'HEAD', '--', 'models/pull-1g/versions/1.yaml'], { cwd: s3Reg }).stdout.trim().replace(/^.*uri: /, '');
+  const key = sh('git', ['grep', '-h', 'uri:', 'HEAD', '--', 'models/pull-1g/versions/1.yaml'], { cwd: s3Reg })
+    .stdout.trim()
+    .replace(/^.*uri: /, '');
   const dir = mkdtempSync(join(tmpdir(), 'mg-bench-pull-'));
   const times = { aws: [], mg: [], rss: [] };
   for (let i = 0; i < 3; i++) {
@@ -158,7 +188,14 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
     times.rss.push(m.rssMB);
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[1];
-  rows.push({ name: 'pull 1 GiB from S3, verified (median of 3)', value: median(times.mg), unit: 's', baseline: median(times.aws), baselineName: '`aws s3 cp` down (median of 3)', target: 1.1 });
+  rows.push({
+    name: 'pull 1 GiB from S3, verified (median of 3)',
+    value: median(times.mg),
+    unit: 's',
+    baseline: median(times.aws),
+    baselineName: '`aws s3 cp` down (median of 3)',
+    target: 1.1,
+  });
   rows.push({ name: 'peak memory, pull 1 GiB from S3', value: Math.max(...times.rss), unit: 'MB', target: 256, pass: Math.max(...times.rss) <= 256 });
   rmSync(dir, { recursive: true, force: true });
   sh(aws, ['s3', 'rb', '--force', `s3://${bucket}`, ...endpoint], { env: awsEnv });
@@ -168,7 +205,13 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   for (const r of await run()) {
     if (r.value === undefined) console.log(`${r.name}: could not run (${r.skipped})`);
-    else if (r.baseline !== undefined) console.log(`${r.name}: ${r.value.toFixed(2)} ${r.unit} ÷ ${r.baselineName} ${r.baseline.toFixed(2)} ${r.unit} = ${(r.value / r.baseline).toFixed(2)}×  (target ≤ ${r.target}×: ${r.value / r.baseline <= r.target ? 'pass' : 'MISS'})`);
-    else console.log(`${r.name}: ${r.value.toFixed(2)} ${r.unit}${r.target !== undefined ? `  (target ≤ ${r.target} ${r.unit}: ${r.pass ? 'pass' : 'MISS'})` : ''}`);
+    else if (r.baseline !== undefined)
+      console.log(
+        `${r.name}: ${r.value.toFixed(2)} ${r.unit} ÷ ${r.baselineName} ${r.baseline.toFixed(2)} ${r.unit} = ${(r.value / r.baseline).toFixed(2)}×  (target ≤ ${r.target}×: ${r.value / r.baseline <= r.target ? 'pass' : 'MISS'})`,
+      );
+    else
+      console.log(
+        `${r.name}: ${r.value.toFixed(2)} ${r.unit}${r.target !== undefined ? `  (target ≤ ${r.target} ${r.unit}: ${r.pass ? 'pass' : 'MISS'})` : ''}`,
+      );
   }
 }

@@ -26,7 +26,7 @@ function bigFolder(n: number): string {
 
 /** Every file under `dir` with its bytes' digest, as the canonical list would say it. */
 function listing(dir: string): Array<{ path: string; sha256: string; size: number }> {
-  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
     .map((e) => {
       const abs = join(e.parentPath, e.name);
@@ -35,8 +35,11 @@ function listing(dir: string): Array<{ path: string; sha256: string; size: numbe
     });
 }
 
-const fileKeys = (root: string) => (readdirSync(root, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
-  .filter((e) => e.isFile() && !e.parentPath.includes('.uploads')).map((e) => join(e.parentPath, e.name).slice(root.length + 1)).sort();
+const fileKeys = (root: string) =>
+  readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && !e.parentPath.includes('.uploads'))
+    .map((e) => join(e.parentPath, e.name).slice(root.length + 1))
+    .sort();
 
 describe('indexed directories on the file:// store', () => {
   it('register 1,100 files: the manifest holds the index, the index is the canonical list; pull, verify and validate pass', async () => {
@@ -205,7 +208,9 @@ describe.each(S3_BACKENDS)('indexed directories on S3 ($name)', (backend) => {
     writeFileSync(join(dir, 'shard-1', 'odd', 'f1.bin'), 'new shard\n');
     expect((await cli(reg, ['register', 'big', dir], env)).code).toBe(0);
     const added = (await keys()).filter((k) => !before.includes(k));
-    expect(added.sort()).toEqual([`reg/big/sha256/${sha256('new shard\n')}/f1.bin`, `reg/big/sha256/${manifest(reg, 2).artifact.sha256}/modelgate.index`].sort());
+    expect(added.sort()).toEqual(
+      [`reg/big/sha256/${sha256('new shard\n')}/f1.bin`, `reg/big/sha256/${manifest(reg, 2).artifact.sha256}/modelgate.index`].sort(),
+    );
 
     // A file replaced in the store behind modelgate's back fails verify and pull by ref.
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `reg/big/sha256/${sha256('new shard\n')}/f1.bin`, Body: 'old shard\n' }));

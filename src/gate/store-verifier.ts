@@ -37,7 +37,10 @@ export class StoreArtifactVerifier implements ArtifactVerifier {
       const extra = (await this.store.list(folder)).filter((k) => !listed.has(k)).sort();
       if (extra.length) {
         const names = extra.slice(0, 5).map((k) => k.slice(folder.length));
-        return { ok: false, detail: `${extra.length} object(s) under ${artifact.uri} are not in the manifest's file list: ${names.join(', ')}${extra.length > 5 ? ', …' : ''}` };
+        return {
+          ok: false,
+          detail: `${extra.length} object(s) under ${artifact.uri} are not in the manifest's file list: ${names.join(', ')}${extra.length > 5 ? ', …' : ''}`,
+        };
       }
     }
     for (const f of files) {
@@ -62,7 +65,12 @@ export class StoreArtifactVerifier implements ArtifactVerifier {
  * the index only: `modelgate pull` reads the index, but any other object there is refused like
  * an unlisted file of an inline directory.
  */
-async function verifyIndexedDirectory(store: ArtifactStore, artifact: Artifact, key: string, mode: 'full' | 'exists'): Promise<{ ok: boolean; detail: string }> {
+async function verifyIndexedDirectory(
+  store: ArtifactStore,
+  artifact: Artifact,
+  key: string,
+  mode: 'full' | 'exists',
+): Promise<{ ok: boolean; detail: string }> {
   let objects;
   try {
     objects = await artifactObjects(store, artifact);
@@ -73,7 +81,14 @@ async function verifyIndexedDirectory(store: ArtifactStore, artifact: Artifact, 
   if (mode === 'full') {
     const folder = key.replace(/\/?$/, '/');
     const extra = (await store.list(folder)).filter((k) => k !== `${folder}${INDEX_NAME}`).sort();
-    if (extra.length) return { ok: false, detail: `${extra.length} object(s) under ${artifact.uri} besides its index: ${extra.slice(0, 5).map((k) => k.slice(folder.length)).join(', ')}` };
+    if (extra.length)
+      return {
+        ok: false,
+        detail: `${extra.length} object(s) under ${artifact.uri} besides its index: ${extra
+          .slice(0, 5)
+          .map((k) => k.slice(folder.length))
+          .join(', ')}`,
+      };
   }
   let next = 0;
   let problem: string | undefined;

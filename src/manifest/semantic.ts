@@ -122,14 +122,30 @@ function checkIndex(file: string, artifact: ModelVersion['artifact'], expectedUr
   const index = artifact.index!;
   const problems: Problem[] = [];
   const field = (f: string) => `artifact.index.${f}`;
-  if (artifact.files) problems.push({ file, code: 'E_ARTIFACT_FILES', field: 'artifact.files', message: 'artifact.files and artifact.index exclude each other: the index holds the file list' });
+  if (artifact.files)
+    problems.push({
+      file,
+      code: 'E_ARTIFACT_FILES',
+      field: 'artifact.files',
+      message: 'artifact.files and artifact.index exclude each other: the index holds the file list',
+    });
   if (index.sha256 !== artifact.sha256) {
-    problems.push({ file, code: 'E_ARTIFACT_FILES', field: field('sha256'), message: `artifact.index.sha256 is ${index.sha256}; the index is the canonical file list, so it must be the directory digest artifact.sha256 (${artifact.sha256})` });
+    problems.push({
+      file,
+      code: 'E_ARTIFACT_FILES',
+      field: field('sha256'),
+      message: `artifact.index.sha256 is ${index.sha256}; the index is the canonical file list, so it must be the directory digest artifact.sha256 (${artifact.sha256})`,
+    });
   }
   const uri = `${expectedUri}${INDEX_NAME}`;
   if (index.uri !== uri) problems.push({ file, code: 'E_ARTIFACT_URI', field: field('uri'), message: `artifact.index.uri is ${index.uri}; expected ${uri}` });
   if (index.count <= INDEX_THRESHOLD) {
-    problems.push({ file, code: 'E_ARTIFACT_FILES', field: field('count'), message: `artifact.index.count is ${index.count}: a directory of at most ${INDEX_THRESHOLD} files lists them in artifact.files` });
+    problems.push({
+      file,
+      code: 'E_ARTIFACT_FILES',
+      field: field('count'),
+      message: `artifact.index.count is ${index.count}: a directory of at most ${INDEX_THRESHOLD} files lists them in artifact.files`,
+    });
   }
   return problems;
 }
@@ -145,17 +161,32 @@ function checkDirectory(file: string, artifact: ModelVersion['artifact']): Probl
     try {
       assertRelativePath(f.path);
     } catch {
-      problems.push({ file, code: 'E_ARTIFACT_FILES', field, message: `artifact.files[${i}].path ${JSON.stringify(f.path)} must be a relative path of plain segments (no leading "/", ".", ".." or "\\")` });
+      problems.push({
+        file,
+        code: 'E_ARTIFACT_FILES',
+        field,
+        message: `artifact.files[${i}].path ${JSON.stringify(f.path)} must be a relative path of plain segments (no leading "/", ".", ".." or "\\")`,
+      });
     }
   });
   if (problems.length) return problems;
   const total = files.reduce((n, f) => n + f.size, 0);
   if (total !== artifact.size) {
-    problems.push({ file, code: 'E_ARTIFACT_FILES', field: 'artifact.size', message: `artifact.size is ${artifact.size} but the files listed add up to ${total} bytes` });
+    problems.push({
+      file,
+      code: 'E_ARTIFACT_FILES',
+      field: 'artifact.size',
+      message: `artifact.size is ${artifact.size} but the files listed add up to ${total} bytes`,
+    });
   }
   const digest = directoryDigest(files);
   if (digest !== artifact.sha256) {
-    problems.push({ file, code: 'E_ARTIFACT_FILES', field: 'artifact.sha256', message: `artifact.sha256 is not the digest of artifact.files (expected ${digest}); the file list or the digest was edited` });
+    problems.push({
+      file,
+      code: 'E_ARTIFACT_FILES',
+      field: 'artifact.sha256',
+      message: `artifact.sha256 is not the digest of artifact.files (expected ${digest}); the file list or the digest was edited`,
+    });
   }
   return problems;
 }
@@ -175,7 +206,11 @@ function checkTree(input: RegistryDocuments): Problem[] {
     if (!isModelName(name)) {
       if (!badFolders.has(name)) {
         badFolders.add(name);
-        problems.push({ file: `models/${name}`, code: 'E_MODEL_NAME', message: `models/${name} is not a valid model folder: names are 1–63 lowercase letters, digits and dashes (${MODEL_NAME.source})` });
+        problems.push({
+          file: `models/${name}`,
+          code: 'E_MODEL_NAME',
+          message: `models/${name} is not a valid model folder: names are 1–63 lowercase letters, digits and dashes (${MODEL_NAME.source})`,
+        });
       }
       continue;
     }
@@ -188,7 +223,11 @@ function checkTree(input: RegistryDocuments): Problem[] {
     const count = versionFiles.size;
     const file = `models/${model}/model.yaml`;
     if (!existing.has(file)) {
-      problems.push({ file, code: 'E_MISSING_MODEL', message: `${model} has ${count} version${count === 1 ? '' : 's'} but no ${file}; add one (kind: Model, name: ${model})` });
+      problems.push({
+        file,
+        code: 'E_MISSING_MODEL',
+        message: `${model} has ${count} version${count === 1 ? '' : 's'} but no ${file}; add one (kind: Model, name: ${model})`,
+      });
     }
   }
   return problems;

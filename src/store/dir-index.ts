@@ -97,7 +97,8 @@ export function parseIndex(bytes: Buffer, what: string): ArtifactFile[] {
  */
 export async function readIndex(store: ArtifactStore, model: string, artifact: Artifact): Promise<ArtifactFile[]> {
   const index = artifact.index!;
-  if (!SHA256_HEX.test(index.sha256) || index.sha256 !== artifact.sha256) throw indexError(artifact.uri, `artifact.index.sha256 must be artifact.sha256 (${artifact.sha256})`);
+  if (!SHA256_HEX.test(index.sha256) || index.sha256 !== artifact.sha256)
+    throw indexError(artifact.uri, `artifact.index.sha256 must be artifact.sha256 (${artifact.sha256})`);
   const key = indexKey(model, artifact.sha256);
   const chunks: Buffer[] = [];
   const hash = createHash('sha256');
@@ -108,7 +109,10 @@ export async function readIndex(store: ArtifactStore, model: string, artifact: A
   const sha256 = hash.digest('hex');
   const what = `${store.location.uri}/${key}`;
   if (sha256 !== artifact.sha256) {
-    throw new ModelgateError('E_INTEGRITY', `${what}: sha256 is ${sha256}, the manifest says ${artifact.sha256}`, ExitCode.content, { expected: artifact.sha256, actual: sha256 });
+    throw new ModelgateError('E_INTEGRITY', `${what}: sha256 is ${sha256}, the manifest says ${artifact.sha256}`, ExitCode.content, {
+      expected: artifact.sha256,
+      actual: sha256,
+    });
   }
   const files = parseIndex(Buffer.concat(chunks), what);
   if (files.length !== index.count) throw indexError(what, `lists ${files.length} files, artifact.index.count says ${index.count}`);

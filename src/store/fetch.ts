@@ -59,7 +59,13 @@ function downloadError(key: string, e: unknown): ModelgateError {
  * parallel ranged GETs written at their offsets, then hashed from the file; anything else is
  * one streamed GET, hashed as it is written.
  */
-export async function downloadObject(store: ArtifactStore, key: string, out: string, size: number | undefined, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
+export async function downloadObject(
+  store: ArtifactStore,
+  key: string,
+  out: string,
+  size: number | undefined,
+  onBytes?: (n: number) => void,
+): Promise<{ sha256: string; size: number }> {
   if (size === undefined || size < RANGED_MIN || !store.readRange) {
     const hashing = new HashingStream(onBytes);
     try {
@@ -85,7 +91,8 @@ export async function downloadObject(store: ArtifactStore, key: string, out: str
       let at = start;
       for await (const c of await readRange(key, start, end)) {
         const chunk = c as Buffer;
-        if (at + chunk.length > end + 1) throw new ModelgateError('E_INTEGRITY', `${store.location.uri}/${key}: the range ${start}-${end} came back longer than asked`, ExitCode.content);
+        if (at + chunk.length > end + 1)
+          throw new ModelgateError('E_INTEGRITY', `${store.location.uri}/${key}: the range ${start}-${end} came back longer than asked`, ExitCode.content);
         await writeAt(file, chunk, at);
         at += chunk.length;
         received += chunk.length;
@@ -94,7 +101,11 @@ export async function downloadObject(store: ArtifactStore, key: string, out: str
     }
   };
   try {
-    const settled = await Promise.allSettled(Array.from({ length: RANGES_IN_FLIGHT }, () => worker().catch((e) => ((failed = true), Promise.reject(e)))));
+    const settled = await Promise.allSettled(
+      Array.from({ length: RANGES_IN_FLIGHT }, () =>
+        worker().catch((e: unknown) => ((failed = true), Promise.reject(e instanceof Error ? e : new Error(String(e))))),
+      ),
+    );
     const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (rejected) throw downloadError(key, rejected.reason);
     const buffers = [Buffer.allocUnsafe(8 << 20), Buffer.allocUnsafe(8 << 20)];
@@ -109,7 +120,7 @@ export async function downloadObject(store: ArtifactStore, key: string, out: str
 }
 
 async function writeAt(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < chunk.length; ) {
+  for (let done = 0; done < chunk.length;) {
     const { bytesWritten } = await file.write(chunk, done, chunk.length - done, position + done);
     done += bytesWritten;
   }
@@ -146,7 +157,9 @@ async function downloadAll(
     }
   };
   const settled = await Promise.allSettled(
-    Array.from({ length: Math.min(PULL_CONCURRENCY, objects.length) }, () => worker().catch((err) => ((failed = true), Promise.reject(err)))),
+    Array.from({ length: Math.min(PULL_CONCURRENCY, objects.length) }, () =>
+      worker().catch((err: unknown) => ((failed = true), Promise.reject(err instanceof Error ? err : new Error(String(err))))),
+    ),
   );
   const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (rejected) throw rejected.reason;
@@ -238,7 +251,12 @@ export async function pullContentAddressed(
   }
   const tops = [...new Set(entries.map((e) => e.path.split('/')[0]!))];
   for (const top of tops) {
-    if (await lstat(join(dest, top)).then(() => true, () => false)) {
+    if (
+      await lstat(join(dest, top)).then(
+        () => true,
+        () => false,
+      )
+    ) {
       throw new ModelgateError('E_OUTPUT_EXISTS', `${join(dest, top)} already exists; modelgate pull fills an empty folder`, ExitCode.usage);
     }
   }
@@ -250,11 +268,17 @@ export async function pullContentAddressed(
     const files = await downloadAll(store, objects, options.onBytes);
     const sha256 = address.fileName !== undefined ? files[0]!.sha256 : directoryDigest(files);
     if (sha256 !== address.sha256) {
-      const what = address.fileName !== undefined ? `${uri} (${files[0]!.size} bytes)` : `${uri} (${files.length} objects under the prefix, canonical list digest)`;
-      throw new ModelgateError('E_INTEGRITY', `${what}: sha256 is ${sha256}, the URI says ${address.sha256}; nothing was written to ${dest}`, ExitCode.content, {
-        expected: address.sha256,
-        actual: sha256,
-      });
+      const what =
+        address.fileName !== undefined ? `${uri} (${files[0]!.size} bytes)` : `${uri} (${files.length} objects under the prefix, canonical list digest)`;
+      throw new ModelgateError(
+        'E_INTEGRITY',
+        `${what}: sha256 is ${sha256}, the URI says ${address.sha256}; nothing was written to ${dest}`,
+        ExitCode.content,
+        {
+          expected: address.sha256,
+          actual: sha256,
+        },
+      );
     }
     for (const top of tops) {
       await rename(join(temp, top), join(dest, top));

@@ -25,7 +25,11 @@ export class FileStore implements ArtifactStore {
     try {
       await mkdir(this.location.root, { recursive: true });
     } catch (e) {
-      throw new ModelgateError('E_STORE_UNAVAILABLE', `cannot create the file store ${this.location.root}: ${(e as NodeJS.ErrnoException).code}`, ExitCode.service);
+      throw new ModelgateError(
+        'E_STORE_UNAVAILABLE',
+        `cannot create the file store ${this.location.root}: ${(e as NodeJS.ErrnoException).code}`,
+        ExitCode.service,
+      );
     }
   }
 
@@ -45,7 +49,11 @@ export class FileStore implements ArtifactStore {
       read = await copyHashing(localFile, staging, options.onBytes);
     } catch (e) {
       await rm(staging, { force: true });
-      throw new ModelgateError('E_STORE_WRITE', `writing ${options.path} to the file store failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, ExitCode.service);
+      throw new ModelgateError(
+        'E_STORE_WRITE',
+        `writing ${options.path} to the file store failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        ExitCode.service,
+      );
     }
     const { sha256, size } = read;
     const root = this.location.root;
@@ -63,7 +71,8 @@ export class FileStore implements ArtifactStore {
           return 'created';
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
-          if (code !== 'EEXIST') throw new ModelgateError('E_STORE_WRITE', `storing ${key} in the file store failed: ${code ?? (e as Error).name}`, ExitCode.service);
+          if (code !== 'EEXIST')
+            throw new ModelgateError('E_STORE_WRITE', `storing ${key} in the file store failed: ${code ?? (e as Error).name}`, ExitCode.service);
         }
         const existing = await hashFile(target);
         if (existing.sha256 === sha256 && existing.size === size) return 'reused';
@@ -158,7 +167,11 @@ export class FileStore implements ArtifactStore {
       }
     } catch (e) {
       if (e instanceof ModelgateError) throw e;
-      throw new ModelgateError('E_STORE_WRITE', `storing ${key} in the file store failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, ExitCode.service);
+      throw new ModelgateError(
+        'E_STORE_WRITE',
+        `storing ${key} in the file store failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        ExitCode.service,
+      );
     } finally {
       if (!renamed) await unlink(staging).catch(() => {});
     }
@@ -177,7 +190,9 @@ export class FileStore implements ArtifactStore {
   /** Makes everything written to the store durable: one syncfs(2) of its file system (`sync -f`). */
   async flush(): Promise<void> {
     await new Promise<void>((resolve, reject) =>
-      execFile('sync', ['-f', this.location.root], (e) => (e ? reject(new ModelgateError('E_STORE_WRITE', `syncing the file store ${this.location.root} failed: ${e.message}`, ExitCode.service)) : resolve())),
+      execFile('sync', ['-f', this.location.root], (e) =>
+        e ? reject(new ModelgateError('E_STORE_WRITE', `syncing the file store ${this.location.root} failed: ${e.message}`, ExitCode.service)) : resolve(),
+      ),
     );
   }
 
@@ -226,7 +241,11 @@ export class FileStore implements ArtifactStore {
   }
 
   async presignGet(): Promise<string> {
-    throw new ModelgateError('E_PRESIGN_UNSUPPORTED', `presigned URLs need an S3 store; this registry stores artifacts at ${this.location.uri}`, ExitCode.usage);
+    throw new ModelgateError(
+      'E_PRESIGN_UNSUPPORTED',
+      `presigned URLs need an S3 store; this registry stores artifacts at ${this.location.uri}`,
+      ExitCode.usage,
+    );
   }
 
   close(): void {}
@@ -244,7 +263,12 @@ const SMALL_FILE = 1 << 20;
  * writes back dirty pages in the background as they accumulate, so the final fsync has little
  * left to do when the disk keeps up with the read.
  */
-async function copyHashing(source: string, target: string, onBytes?: (n: number) => void, options: { sync?: boolean } = {}): Promise<{ sha256: string; size: number }> {
+async function copyHashing(
+  source: string,
+  target: string,
+  onBytes?: (n: number) => void,
+  options: { sync?: boolean } = {},
+): Promise<{ sha256: string; size: number }> {
   const input = await open(source, 'r');
   let output: FileHandle | undefined;
   try {
@@ -263,7 +287,12 @@ async function copyHashing(source: string, target: string, onBytes?: (n: number)
       await output.truncate(0);
     }
     const out = output;
-    const read = await readHashing(input, [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)], (chunk, offset) => writeAll(out, chunk, offset), { onBytes, inFlight: 2 });
+    const read = await readHashing(
+      input,
+      [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)],
+      (chunk, offset) => writeAll(out, chunk, offset),
+      { onBytes, inFlight: 2 },
+    );
     // The manifest will promise these bytes: they must survive a crash before it is committed.
     if (options.sync !== false) await out.sync();
     await out.chmod(0o444);
@@ -275,7 +304,7 @@ async function copyHashing(source: string, target: string, onBytes?: (n: number)
 }
 
 async function writeAll(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < chunk.length; ) {
+  for (let done = 0; done < chunk.length;) {
     const { bytesWritten } = await file.write(chunk, done, chunk.length - done, position + done);
     done += bytesWritten;
   }

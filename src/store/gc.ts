@@ -85,7 +85,8 @@ export async function findGarbage(store: ArtifactStore, cutoff: Date, referenced
       for (const u of page.Uploads ?? []) {
         const key = u.Key!.slice(base.length);
         const modified = u.Initiated ?? new Date(0);
-        if (modified < cutoff && (STAGING.test(key) || CONTENT.test(key))) out.push({ kind: 'multipart', key: `${key}?uploadId=${u.UploadId}`, bytes: 0, modified });
+        if (modified < cutoff && (STAGING.test(key) || CONTENT.test(key)))
+          out.push({ kind: 'multipart', key: `${key}?uploadId=${u.UploadId}`, bytes: 0, modified });
       }
       KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
       UploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
@@ -103,7 +104,11 @@ export async function findGarbage(store: ArtifactStore, cutoff: Date, referenced
       if (referenced === undefined) continue;
       const hexes = await readdir(join(root, model, 'sha256')).catch(() => [] as string[]);
       const indexes = hexes.filter((hex) => referenced.has(`${model}/${hex}`) && existsSync(join(root, model, 'sha256', hex, INDEX_NAME)));
-      await addIndexedFiles(store, referenced, indexes.map((hex) => `${model}/sha256/${hex}/${INDEX_NAME}`));
+      await addIndexedFiles(
+        store,
+        referenced,
+        indexes.map((hex) => `${model}/sha256/${hex}/${INDEX_NAME}`),
+      );
     }
     for (const model of await readdir(root).catch(() => [] as string[])) {
       if (referenced === undefined) continue;
@@ -138,7 +143,11 @@ async function addIndexedFiles(store: ArtifactStore, referenced: Set<string>, in
     }
     const sha256 = hash.digest('hex');
     if (sha256 !== m[2]) {
-      throw new ModelgateError('E_INDEX', `gc stopped: the index ${store.location.uri}/${key} has sha256 ${sha256}, not its directory digest; nothing was removed`, ExitCode.content);
+      throw new ModelgateError(
+        'E_INDEX',
+        `gc stopped: the index ${store.location.uri}/${key} has sha256 ${sha256}, not its directory digest; nothing was removed`,
+        ExitCode.content,
+      );
     }
     for (const f of parseIndex(Buffer.concat(chunks), `${store.location.uri}/${key}`)) referenced.add(`${m[1]}/${f.sha256}`);
   }
