@@ -31974,19 +31974,946 @@ var require_validators = __commonJS({
     }
     validate21.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
     exports.ModelVersion = validate22;
-    var schema35 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/model-version.schema.json", "title": "ModelVersion", "description": "One version of a model: models/<model>/versions/<N>.yaml (SPEC \xA72).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "model", "version", "stage", "createdAt", "artifact", "format"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always ModelVersion.", "const": "ModelVersion" }, "model": { "description": "Model name; equals the folder models/<model>/.", "$ref": "#/$defs/modelName" }, "version": { "description": "Version number; equals the file name <N>.yaml. `register` takes the next free number.", "type": "integer", "minimum": 1, "maximum": 999999999 }, "stage": { "description": "Lifecycle stage. The only field a promotion changes; at most one version of a model is in Production.", "$ref": "#/$defs/stage" }, "createdAt": { "description": "When the version was registered: an RFC 3339 date-time, written in UTC.", "type": "string", "format": "date-time" }, "createdBy": { "description": "Who registered the version: a login or a pipeline's name.", "type": "string", "minLength": 1, "maxLength": 256 }, "description": { "description": "What this version is, for people.", "type": "string", "maxLength": 4096 }, "artifact": { "description": "The model bytes in the artifact store, pinned by content. Immutable once merged, like every field but stage and annotations.", "type": "object", "additionalProperties": false, "required": ["uri", "sha256", "size"], "properties": { "uri": { "description": "Content-addressed location inside storage.uri: <storage.uri>/<model>/sha256/<sha256>/<file-name>, or <storage.uri>/<model>/sha256/<sha256>/ for a directory artifact.", "type": "string", "minLength": 1, "maxLength": 2048, "format": "uri" }, "sha256": { "description": "sha256 of the file, or of the canonical file list for a directory artifact (one `<sha256>  <size>  <path>` line per file, sorted by path).", "$ref": "#/$defs/sha256" }, "size": { "description": "Size in bytes; for a directory artifact, the sum of its files' sizes.", "$ref": "#/$defs/size" }, "files": { "description": "Only for directory artifacts (MLflow model folders, SavedModel \u2026): every file with its own digest and size.", "type": "array", "minItems": 1, "maxItems": 1e5, "items": { "type": "object", "additionalProperties": false, "required": ["path", "sha256", "size"], "properties": { "path": { "description": "Path of the file inside the directory, relative, with / separators; no leading /, no . or .. segments; each path once.", "type": "string", "minLength": 1, "maxLength": 1024 }, "sha256": { "description": "sha256 of this file.", "$ref": "#/$defs/sha256" }, "size": { "description": "Size of this file in bytes.", "$ref": "#/$defs/size" } } } } } }, "format": { "description": "Serialization format of the artifact. The KServe model format is derived from it unless the model's deploy.modelFormat says otherwise.", "enum": ["joblib", "pickle", "onnx", "safetensors", "pt", "mlflow", "savedmodel", "other"] }, "framework": { "description": "The library that trained the model.", "type": "object", "additionalProperties": false, "required": ["name"], "properties": { "name": { "description": "Library name, e.g. scikit-learn, xgboost, pytorch.", "type": "string", "minLength": 1, "maxLength": 128 }, "version": { "description": "Library version, e.g. 1.3.0.", "type": "string", "minLength": 1, "maxLength": 64 } } }, "metrics": { "description": "Evaluation results by name, finite numbers only. Policy metric thresholds and champion comparisons read them; `list --where` filters on them.", "type": "object", "maxProperties": 1e3, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The value of one metric.", "type": "number" } }, "parameters": { "description": "Training parameters (hyperparameters) by name.", "type": "object", "maxProperties": 1e3, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The value of one parameter.", "type": ["string", "number", "boolean"] } }, "signature": { "description": "The model's inputs and outputs.", "type": "object", "additionalProperties": false, "properties": { "inputs": { "description": "Input columns or tensors, in order.", "$ref": "#/$defs/tensorSpecs" }, "outputs": { "description": "Output columns or tensors, in order.", "$ref": "#/$defs/tensorSpecs" } } }, "lineage": { "description": "Where the version came from: code, data, run and environment. A policy rule can require any of these fields (requiredFields).", "type": "object", "additionalProperties": false, "properties": { "code": { "description": "The training code.", "type": "object", "additionalProperties": false, "properties": { "repository": { "description": "URL of the code repository, without credentials.", "type": "string", "minLength": 1, "maxLength": 2048 }, "commit": { "description": "Full commit id (40 lowercase hex) of the training code.", "type": "string", "pattern": "^[0-9a-f]{40}$" }, "path": { "description": "Folder or file inside the repository that trains the model.", "type": "string", "minLength": 1, "maxLength": 1024 }, "dirty": { "description": "true when the working tree had uncommitted changes at registration.", "type": "boolean" } } }, "data": { "description": "Data sets the model was trained and evaluated on.", "type": "array", "maxItems": 1e3, "items": { "type": "object", "additionalProperties": false, "required": ["id"], "properties": { "id": { "description": "Stable data set identifier, e.g. txn-2023-q3-v5.", "type": "string", "minLength": 1, "maxLength": 256 }, "uri": { "description": "Where the data set lives, e.g. s3://data/txn.parquet.", "type": "string", "minLength": 1, "maxLength": 2048 }, "sha256": { "description": "sha256 of the data file.", "$ref": "#/$defs/sha256" } } } }, "run": { "description": "The pipeline or CI run that produced the version.", "type": "object", "additionalProperties": false, "properties": { "id": { "description": "Run identifier in that system.", "type": "string", "minLength": 1, "maxLength": 256 }, "url": { "description": "Link to the run.", "type": "string", "format": "uri", "maxLength": 2048 }, "system": { "description": "The CI or pipeline system, e.g. github-actions, gitlab-ci.", "type": "string", "minLength": 1, "maxLength": 128 } } }, "environment": { "description": "The runtime the model was trained in.", "type": "object", "additionalProperties": false, "properties": { "python": { "description": "Python version, e.g. 3.11.7.", "type": "string", "minLength": 1, "maxLength": 64 }, "requirements": { "description": "Dependency file, e.g. requirements.txt.", "type": "string", "minLength": 1, "maxLength": 1024 }, "image": { "description": "Container image, best pinned by digest (repo/img@sha256:<hex>).", "type": "string", "minLength": 1, "maxLength": 1024 }, "node": { "description": "Node.js version, for JavaScript models.", "type": "string", "minLength": 1, "maxLength": 64 } } } } }, "annotations": { "description": "Labels set after registration (e.g. validation_status, performance_alert) with `modelgate annotate`. Besides stage, the only field that may change once merged, and only under a policy rule listing the key.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/annotationKey" }, "additionalProperties": { "description": "Key: an optional DNS-style prefix and /, then a name of letters, digits, `_`, `.`, `-` (like Kubernetes labels). Value: any text up to 4096 characters.", "type": "string", "maxLength": 4096 } } }, "$defs": { "modelName": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "stage": { "enum": ["None", "Staging", "Production", "Archived"] }, "sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$" }, "size": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "fieldName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" }, "annotationKey": { "type": "string", "pattern": "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" }, "tensorSpecs": { "type": "array", "maxItems": 1e4, "items": { "type": "object", "additionalProperties": false, "required": ["name", "type"], "properties": { "name": { "description": "Column or tensor name.", "type": "string", "minLength": 1, "maxLength": 256 }, "type": { "description": "Element type, e.g. double, long, string, float32.", "type": "string", "minLength": 1, "maxLength": 64 }, "shape": { "description": "Dimensions; -1 marks a variable one (e.g. the batch).", "type": "array", "maxItems": 32, "items": { "type": "integer", "minimum": -1 } } } } } } };
+    var schema35 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/model-version.schema.json", "title": "ModelVersion", "description": "One version of a model: models/<model>/versions/<N>.yaml (SPEC \xA72).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "model", "version", "stage", "createdAt", "artifact", "format"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always ModelVersion.", "const": "ModelVersion" }, "model": { "description": "Model name; equals the folder models/<model>/.", "$ref": "#/$defs/modelName" }, "version": { "description": "Version number; equals the file name <N>.yaml. `register` takes the next free number.", "type": "integer", "minimum": 1, "maximum": 999999999 }, "stage": { "description": "Lifecycle stage. The only field a promotion changes; at most one version of a model is in Production.", "$ref": "#/$defs/stage" }, "createdAt": { "description": "When the version was registered: an RFC 3339 date-time, written in UTC.", "type": "string", "format": "date-time" }, "createdBy": { "description": "Who registered the version: a login or a pipeline's name.", "type": "string", "minLength": 1, "maxLength": 256 }, "description": { "description": "What this version is, for people.", "type": "string", "maxLength": 4096 }, "artifact": { "description": "The model bytes in the artifact store, pinned by content. Immutable once merged, like every field but stage and annotations.", "type": "object", "additionalProperties": false, "required": ["uri", "sha256", "size"], "properties": { "uri": { "description": "Content-addressed location inside storage.uri: <storage.uri>/<model>/sha256/<sha256>/<file-name>, or <storage.uri>/<model>/sha256/<sha256>/ for a directory artifact.", "type": "string", "minLength": 1, "maxLength": 2048, "format": "uri" }, "sha256": { "description": "sha256 of the file, or of the canonical file list for a directory artifact (one `<sha256>  <size>  <path>` line per file, sorted by path).", "$ref": "#/$defs/sha256" }, "size": { "description": "Size in bytes; for a directory artifact, the sum of its files' sizes.", "$ref": "#/$defs/size" }, "files": { "description": "Only for directory artifacts (MLflow model folders, SavedModel \u2026): every file with its own digest and size.", "type": "array", "minItems": 1, "maxItems": 1e5, "items": { "type": "object", "additionalProperties": false, "required": ["path", "sha256", "size"], "properties": { "path": { "description": "Path of the file inside the directory, relative, with / separators; no leading /, no . or .. segments; each path once.", "type": "string", "minLength": 1, "maxLength": 1024 }, "sha256": { "description": "sha256 of this file.", "$ref": "#/$defs/sha256" }, "size": { "description": "Size of this file in bytes.", "$ref": "#/$defs/size" } } } } } }, "format": { "description": "Serialization format of the artifact. The KServe model format is derived from it unless the model's deploy.modelFormat says otherwise.", "enum": ["joblib", "pickle", "onnx", "safetensors", "pt", "mlflow", "savedmodel", "other"] }, "framework": { "description": "The library that trained the model.", "type": "object", "additionalProperties": false, "required": ["name"], "properties": { "name": { "description": "Library name, e.g. scikit-learn, xgboost, pytorch.", "type": "string", "minLength": 1, "maxLength": 128 }, "version": { "description": "Library version, e.g. 1.3.0.", "type": "string", "minLength": 1, "maxLength": 64 } } }, "metrics": { "description": "Evaluation results by name, finite numbers only. Policy metric thresholds and champion comparisons read them; `list --where` filters on them.", "type": "object", "maxProperties": 1e3, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The value of one metric.", "type": "number" } }, "parameters": { "description": "Training parameters (hyperparameters) by name.", "type": "object", "maxProperties": 1e3, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The value of one parameter.", "type": ["string", "number", "boolean"] } }, "signature": { "description": "The model's inputs, outputs and inference parameters in MLflow's own shape (mlflow.models.ModelSignature): each list as MLflow serializes it in MLmodel, decoded from its JSON text. `register` reads it from an MLflow folder's MLmodel or from `--signature file.json`.", "type": "object", "additionalProperties": false, "properties": { "inputs": { "description": "Input columns or tensors, in order (MLflow's input Schema).", "$ref": "#/$defs/signatureSchema" }, "outputs": { "description": "Output columns or tensors, in order (MLflow's output Schema).", "$ref": "#/$defs/signatureSchema" }, "params": { "description": "Inference parameters with their defaults (MLflow's ParamSchema).", "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/paramSpec" } } } }, "lineage": { "description": "Where the version came from: code, data, run and environment. A policy rule can require any of these fields (requiredFields).", "type": "object", "additionalProperties": false, "properties": { "code": { "description": "The training code.", "type": "object", "additionalProperties": false, "properties": { "repository": { "description": "URL of the code repository, without credentials.", "type": "string", "minLength": 1, "maxLength": 2048 }, "commit": { "description": "Full commit id (40 lowercase hex) of the training code.", "type": "string", "pattern": "^[0-9a-f]{40}$" }, "path": { "description": "Folder or file inside the repository that trains the model.", "type": "string", "minLength": 1, "maxLength": 1024 }, "dirty": { "description": "true when the working tree had uncommitted changes at registration.", "type": "boolean" } } }, "data": { "description": "Data sets the model was trained and evaluated on.", "type": "array", "maxItems": 1e3, "items": { "type": "object", "additionalProperties": false, "required": ["id"], "properties": { "id": { "description": "Stable data set identifier, e.g. txn-2023-q3-v5.", "type": "string", "minLength": 1, "maxLength": 256 }, "uri": { "description": "Where the data set lives, e.g. s3://data/txn.parquet.", "type": "string", "minLength": 1, "maxLength": 2048 }, "sha256": { "description": "sha256 of the data file.", "$ref": "#/$defs/sha256" } } } }, "run": { "description": "The pipeline or CI run that produced the version.", "type": "object", "additionalProperties": false, "properties": { "id": { "description": "Run identifier in that system.", "type": "string", "minLength": 1, "maxLength": 256 }, "url": { "description": "Link to the run.", "type": "string", "format": "uri", "maxLength": 2048 }, "system": { "description": "The CI or pipeline system, e.g. github-actions, gitlab-ci.", "type": "string", "minLength": 1, "maxLength": 128 } } }, "environment": { "description": "The runtime the model was trained in.", "type": "object", "additionalProperties": false, "properties": { "python": { "description": "Python version, e.g. 3.11.7.", "type": "string", "minLength": 1, "maxLength": 64 }, "requirements": { "description": "Dependency file, e.g. requirements.txt.", "type": "string", "minLength": 1, "maxLength": 1024 }, "image": { "description": "Container image, best pinned by digest (repo/img@sha256:<hex>).", "type": "string", "minLength": 1, "maxLength": 1024 }, "node": { "description": "Node.js version, for JavaScript models.", "type": "string", "minLength": 1, "maxLength": 64 }, "files": { "description": "Environment files inside the artifact folder (an MLflow model's conda.yaml, python_env.yaml, requirements.txt), each with its sha256: the same bytes as its artifact.files entry.", "type": "array", "maxItems": 100, "items": { "type": "object", "additionalProperties": false, "required": ["path", "sha256"], "properties": { "path": { "description": "Path of the file inside the artifact folder.", "type": "string", "minLength": 1, "maxLength": 1024 }, "sha256": { "description": "sha256 of the file.", "$ref": "#/$defs/sha256" }, "kind": { "description": "What the file is to MLflow: conda (conda.yaml), virtualenv (python_env.yaml), pip (requirements.txt) or constraints (constraints.txt).", "enum": ["conda", "virtualenv", "pip", "constraints"] } } } } } } } }, "annotations": { "description": "Labels set after registration (e.g. validation_status, performance_alert) with `modelgate annotate`. Besides stage, the only field that may change once merged, and only under a policy rule listing the key.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/annotationKey" }, "additionalProperties": { "description": "Key: an optional DNS-style prefix and /, then a name of letters, digits, `_`, `.`, `-` (like Kubernetes labels). Value: any text up to 4096 characters.", "type": "string", "maxLength": 4096 } } }, "$defs": { "modelName": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "stage": { "enum": ["None", "Staging", "Production", "Archived"] }, "sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$" }, "size": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "fieldName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" }, "annotationKey": { "type": "string", "pattern": "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" }, "signatureSchema": { "type": "array", "maxItems": 1e4, "items": { "$ref": "#/$defs/signatureEntry" } }, "signatureEntry": { "description": "One column (MLflow's ColSpec) or tensor (TensorSpec). An entry with a top-level shape is the form modelgate wrote before MLflow's (name, element type, shape); it is still read.", "type": "object", "additionalProperties": false, "required": ["type"], "properties": { "name": { "description": "Column or tensor name; unnamed entries are addressed by position.", "type": "string", "minLength": 1, "maxLength": 256 }, "type": { "description": "MLflow type: boolean, integer, long, float, double, string, binary, datetime; array, object, map, any, sparkml_vector; or tensor.", "type": "string", "minLength": 1, "maxLength": 64 }, "required": { "description": "false for an optional column; MLflow's default is true.", "type": "boolean" }, "tensor-spec": { "description": "For type tensor: the numpy dtype and the shape.", "type": "object", "additionalProperties": false, "required": ["dtype", "shape"], "properties": { "dtype": { "description": "numpy dtype name, e.g. float32, int64, object.", "type": "string", "pattern": "^[a-z][a-z0-9]*(\\[[a-z]+\\])?$", "maxLength": 64 }, "shape": { "description": "Dimensions; -1 marks a variable one (e.g. the batch).", "type": "array", "maxItems": 32, "items": { "type": "integer", "minimum": -1 } } } }, "items": { "description": "For type array: the element type.", "$ref": "#/$defs/signatureType" }, "properties": { "description": "For type object: its properties by name.", "$ref": "#/$defs/signatureProperties" }, "values": { "description": "For type map (string keys): the value type.", "$ref": "#/$defs/signatureType" }, "shape": { "description": "Legacy form only: the dimensions of a tensor whose element type is in type.", "type": "array", "maxItems": 32, "items": { "type": "integer", "minimum": -1 } } }, "allOf": [{ "if": { "properties": { "shape": { "description": "A legacy entry: it has a top-level shape." } }, "required": ["shape"] }, "then": { "properties": { "name": { "description": "A legacy entry is named." }, "tensor-spec": { "description": "Not in a legacy entry.", "not": {} }, "items": { "description": "Not in a legacy entry.", "not": {} }, "properties": { "description": "Not in a legacy entry.", "not": {} }, "values": { "description": "Not in a legacy entry.", "not": {} } }, "required": ["name"] }, "else": { "properties": { "type": { "description": "An MLflow entry's type is an MLflow type.", "enum": ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector", "tensor"] } } } }, { "if": { "properties": { "type": { "description": "A tensor\u2026", "const": "tensor" }, "shape": { "description": "\u2026in MLflow's form (no top-level shape).", "not": {} } }, "required": ["type"] }, "then": { "properties": { "tensor-spec": { "description": "An MLflow tensor has its tensor-spec." } }, "required": ["tensor-spec"] } }] }, "signatureType": { "description": "The type of an array's elements or a map's values.", "type": "object", "additionalProperties": false, "required": ["type"], "properties": { "type": { "description": "MLflow type of the element or value.", "enum": ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector"] }, "items": { "description": "For type array: the element type.", "$ref": "#/$defs/signatureType" }, "properties": { "description": "For type object: its properties by name.", "$ref": "#/$defs/signatureProperties" }, "values": { "description": "For type map: the value type.", "$ref": "#/$defs/signatureType" } } }, "signatureProperties": { "description": "An object's properties by name.", "type": "object", "minProperties": 1, "maxProperties": 1e4, "additionalProperties": { "$ref": "#/$defs/signatureProperty" } }, "signatureProperty": { "description": "One property of an object: its type, and whether it is required.", "type": "object", "additionalProperties": false, "required": ["type"], "properties": { "type": { "description": "MLflow type of the property.", "enum": ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector"] }, "required": { "description": "false for an optional property.", "type": "boolean" }, "items": { "description": "For type array: the element type.", "$ref": "#/$defs/signatureType" }, "properties": { "description": "For type object: its properties by name.", "$ref": "#/$defs/signatureProperties" }, "values": { "description": "For type map: the value type.", "$ref": "#/$defs/signatureType" } } }, "paramSpec": { "description": "One inference parameter (MLflow's ParamSpec).", "type": "object", "additionalProperties": false, "required": ["name", "type", "default"], "properties": { "name": { "description": "Parameter name.", "type": "string", "minLength": 1, "maxLength": 256 }, "type": { "description": "MLflow type of the parameter (not binary), or object.", "enum": ["boolean", "integer", "long", "float", "double", "string", "datetime", "object"] }, "default": { "description": "Default value, as MLflow wrote it." }, "shape": { "description": "[-1] for a list parameter; absent for a scalar.", "type": "array", "minItems": 1, "maxItems": 1, "items": { "const": -1 } }, "properties": { "description": "For type object: its properties by name.", "$ref": "#/$defs/signatureProperties" } } } } };
     var schema36 = { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" };
     var schema37 = { "enum": ["None", "Staging", "Production", "Archived"] };
     var schema38 = { "type": "string", "pattern": "^[0-9a-f]{64}$" };
     var schema39 = { "type": "integer", "minimum": 0, "maximum": 9007199254740991 };
     var schema42 = { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" };
-    var schema44 = { "type": "array", "maxItems": 1e4, "items": { "type": "object", "additionalProperties": false, "required": ["name", "type"], "properties": { "name": { "description": "Column or tensor name.", "type": "string", "minLength": 1, "maxLength": 256 }, "type": { "description": "Element type, e.g. double, long, string, float32.", "type": "string", "minLength": 1, "maxLength": 64 }, "shape": { "description": "Dimensions; -1 marks a variable one (e.g. the batch).", "type": "array", "maxItems": 32, "items": { "type": "integer", "minimum": -1 } } } } };
-    var schema47 = { "type": "string", "pattern": "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" };
+    var schema52 = { "type": "string", "pattern": "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" };
     var pattern28 = new RegExp("^[0-9a-f]{64}$", "u");
     var pattern30 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", "u");
-    var pattern32 = new RegExp("^[0-9a-f]{40}$", "u");
-    var pattern34 = new RegExp("^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", "u");
+    var pattern33 = new RegExp("^[0-9a-f]{40}$", "u");
+    var pattern36 = new RegExp("^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", "u");
     var formats4 = require_formats().fullFormats["date-time"];
+    var schema44 = { "type": "array", "maxItems": 1e4, "items": { "$ref": "#/$defs/signatureEntry" } };
+    var schema45 = { "description": "One column (MLflow's ColSpec) or tensor (TensorSpec). An entry with a top-level shape is the form modelgate wrote before MLflow's (name, element type, shape); it is still read.", "type": "object", "additionalProperties": false, "required": ["type"], "properties": { "name": { "description": "Column or tensor name; unnamed entries are addressed by position.", "type": "string", "minLength": 1, "maxLength": 256 }, "type": { "description": "MLflow type: boolean, integer, long, float, double, string, binary, datetime; array, object, map, any, sparkml_vector; or tensor.", "type": "string", "minLength": 1, "maxLength": 64 }, "required": { "description": "false for an optional column; MLflow's default is true.", "type": "boolean" }, "tensor-spec": { "description": "For type tensor: the numpy dtype and the shape.", "type": "object", "additionalProperties": false, "required": ["dtype", "shape"], "properties": { "dtype": { "description": "numpy dtype name, e.g. float32, int64, object.", "type": "string", "pattern": "^[a-z][a-z0-9]*(\\[[a-z]+\\])?$", "maxLength": 64 }, "shape": { "description": "Dimensions; -1 marks a variable one (e.g. the batch).", "type": "array", "maxItems": 32, "items": { "type": "integer", "minimum": -1 } } } }, "items": { "description": "For type array: the element type.", "$ref": "#/$defs/signatureType" }, "properties": { "description": "For type object: its properties by name.", "$ref": "#/$defs/signatureProperties" }, "values": { "description": "For type map (string keys): the value type.", "$ref": "#/$defs/signatureType" }, "shape": { "description": "Legacy form only: the dimensions of a tensor whose element type is in type.", "type": "array", "maxItems": 32, "items": { "type": "integer", "minimum": -1 } } }, "allOf": [{ "if": { "properties": { "shape": { "description": "A legacy entry: it has a top-level shape." } }, "required": ["shape"] }, "then": { "properties": { "name": { "description": "A legacy entry is named." }, "tensor-spec": { "description": "Not in a legacy entry.", "not": {} }, "items": { "description": "Not in a legacy entry.", "not": {} }, "properties": { "description": "Not in a legacy entry.", "not": {} }, "values": { "description": "Not in a legacy entry.", "not": {} } }, "required": ["name"] }, "else": { "properties": { "type": { "description": "An MLflow entry's type is an MLflow type.", "enum": ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector", "tensor"] } } } }, { "if": { "properties": { "type": { "description": "A tensor\u2026", "const": "tensor" }, "shape": { "description": "\u2026in MLflow's form (no top-level shape).", "not": {} } }, "required": ["type"] }, "then": { "properties": { "tensor-spec": { "description": "An MLflow tensor has its tensor-spec." } }, "required": ["tensor-spec"] } }] };
+    var pattern32 = new RegExp("^[a-z][a-z0-9]*(\\[[a-z]+\\])?$", "u");
+    var schema46 = { "description": "The type of an array's elements or a map's values.", "type": "object", "additionalProperties": false, "required": ["type"], "properties": { "type": { "description": "MLflow type of the element or value.", "enum": ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector"] }, "items": { "description": "For type array: the element type.", "$ref": "#/$defs/signatureType" }, "properties": { "description": "For type object: its properties by name.", "$ref": "#/$defs/signatureProperties" }, "values": { "description": "For type map: the value type.", "$ref": "#/$defs/signatureType" } } };
+    var wrapper0 = { validate: validate25 };
+    var schema47 = { "description": "An object's properties by name.", "type": "object", "minProperties": 1, "maxProperties": 1e4, "additionalProperties": { "$ref": "#/$defs/signatureProperty" } };
+    var schema48 = { "description": "One property of an object: its type, and whether it is required.", "type": "object", "additionalProperties": false, "required": ["type"], "properties": { "type": { "description": "MLflow type of the property.", "enum": ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector"] }, "required": { "description": "false for an optional property.", "type": "boolean" }, "items": { "description": "For type array: the element type.", "$ref": "#/$defs/signatureType" }, "properties": { "description": "For type object: its properties by name.", "$ref": "#/$defs/signatureProperties" }, "values": { "description": "For type map: the value type.", "$ref": "#/$defs/signatureType" } } };
+    var wrapper2 = { validate: validate26 };
+    function validate27(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
+      let vErrors = null;
+      let errors = 0;
+      const evaluated0 = validate27.evaluated;
+      if (evaluated0.dynamicProps) {
+        evaluated0.props = void 0;
+      }
+      if (evaluated0.dynamicItems) {
+        evaluated0.items = void 0;
+      }
+      if (data && typeof data == "object" && !Array.isArray(data)) {
+        if (data.type === void 0) {
+          const err0 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "type" }, message: "must have required property 'type'", schema: schema48.required, parentSchema: schema48, data };
+          if (vErrors === null) {
+            vErrors = [err0];
+          } else {
+            vErrors.push(err0);
+          }
+          errors++;
+        }
+        for (const key0 in data) {
+          if (!(key0 === "type" || key0 === "required" || key0 === "items" || key0 === "properties" || key0 === "values")) {
+            const err1 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema48, data };
+            if (vErrors === null) {
+              vErrors = [err1];
+            } else {
+              vErrors.push(err1);
+            }
+            errors++;
+          }
+        }
+        if (data.type !== void 0) {
+          let data0 = data.type;
+          if (!(data0 === "boolean" || data0 === "integer" || data0 === "long" || data0 === "float" || data0 === "double" || data0 === "string" || data0 === "binary" || data0 === "datetime" || data0 === "array" || data0 === "object" || data0 === "map" || data0 === "any" || data0 === "sparkml_vector")) {
+            const err2 = { instancePath: instancePath + "/type", schemaPath: "#/properties/type/enum", keyword: "enum", params: { allowedValues: schema48.properties.type.enum }, message: "must be equal to one of the allowed values", schema: schema48.properties.type.enum, parentSchema: schema48.properties.type, data: data0 };
+            if (vErrors === null) {
+              vErrors = [err2];
+            } else {
+              vErrors.push(err2);
+            }
+            errors++;
+          }
+        }
+        if (data.required !== void 0) {
+          let data1 = data.required;
+          if (typeof data1 !== "boolean") {
+            const err3 = { instancePath: instancePath + "/required", schemaPath: "#/properties/required/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema48.properties.required.type, parentSchema: schema48.properties.required, data: data1 };
+            if (vErrors === null) {
+              vErrors = [err3];
+            } else {
+              vErrors.push(err3);
+            }
+            errors++;
+          }
+        }
+        if (data.items !== void 0) {
+          if (!wrapper0.validate(data.items, { instancePath: instancePath + "/items", parentData: data, parentDataProperty: "items", rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? wrapper0.validate.errors : vErrors.concat(wrapper0.validate.errors);
+            errors = vErrors.length;
+          }
+        }
+        if (data.properties !== void 0) {
+          if (!wrapper2.validate(data.properties, { instancePath: instancePath + "/properties", parentData: data, parentDataProperty: "properties", rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? wrapper2.validate.errors : vErrors.concat(wrapper2.validate.errors);
+            errors = vErrors.length;
+          }
+        }
+        if (data.values !== void 0) {
+          if (!wrapper0.validate(data.values, { instancePath: instancePath + "/values", parentData: data, parentDataProperty: "values", rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? wrapper0.validate.errors : vErrors.concat(wrapper0.validate.errors);
+            errors = vErrors.length;
+          }
+        }
+      } else {
+        const err4 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema48.type, parentSchema: schema48, data };
+        if (vErrors === null) {
+          vErrors = [err4];
+        } else {
+          vErrors.push(err4);
+        }
+        errors++;
+      }
+      validate27.errors = vErrors;
+      return errors === 0;
+    }
+    validate27.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
+    function validate26(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
+      let vErrors = null;
+      let errors = 0;
+      const evaluated0 = validate26.evaluated;
+      if (evaluated0.dynamicProps) {
+        evaluated0.props = void 0;
+      }
+      if (evaluated0.dynamicItems) {
+        evaluated0.items = void 0;
+      }
+      if (data && typeof data == "object" && !Array.isArray(data)) {
+        if (Object.keys(data).length > 1e4) {
+          const err0 = { instancePath, schemaPath: "#/maxProperties", keyword: "maxProperties", params: { limit: 1e4 }, message: "must NOT have more than 10000 properties", schema: 1e4, parentSchema: schema47, data };
+          if (vErrors === null) {
+            vErrors = [err0];
+          } else {
+            vErrors.push(err0);
+          }
+          errors++;
+        }
+        if (Object.keys(data).length < 1) {
+          const err1 = { instancePath, schemaPath: "#/minProperties", keyword: "minProperties", params: { limit: 1 }, message: "must NOT have fewer than 1 properties", schema: 1, parentSchema: schema47, data };
+          if (vErrors === null) {
+            vErrors = [err1];
+          } else {
+            vErrors.push(err1);
+          }
+          errors++;
+        }
+        for (const key0 in data) {
+          if (!validate27(data[key0], { instancePath: instancePath + "/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"), parentData: data, parentDataProperty: key0, rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+            errors = vErrors.length;
+          }
+        }
+      } else {
+        const err2 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema47.type, parentSchema: schema47, data };
+        if (vErrors === null) {
+          vErrors = [err2];
+        } else {
+          vErrors.push(err2);
+        }
+        errors++;
+      }
+      validate26.errors = vErrors;
+      return errors === 0;
+    }
+    validate26.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
+    function validate25(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
+      let vErrors = null;
+      let errors = 0;
+      const evaluated0 = validate25.evaluated;
+      if (evaluated0.dynamicProps) {
+        evaluated0.props = void 0;
+      }
+      if (evaluated0.dynamicItems) {
+        evaluated0.items = void 0;
+      }
+      if (data && typeof data == "object" && !Array.isArray(data)) {
+        if (data.type === void 0) {
+          const err0 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "type" }, message: "must have required property 'type'", schema: schema46.required, parentSchema: schema46, data };
+          if (vErrors === null) {
+            vErrors = [err0];
+          } else {
+            vErrors.push(err0);
+          }
+          errors++;
+        }
+        for (const key0 in data) {
+          if (!(key0 === "type" || key0 === "items" || key0 === "properties" || key0 === "values")) {
+            const err1 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema46, data };
+            if (vErrors === null) {
+              vErrors = [err1];
+            } else {
+              vErrors.push(err1);
+            }
+            errors++;
+          }
+        }
+        if (data.type !== void 0) {
+          let data0 = data.type;
+          if (!(data0 === "boolean" || data0 === "integer" || data0 === "long" || data0 === "float" || data0 === "double" || data0 === "string" || data0 === "binary" || data0 === "datetime" || data0 === "array" || data0 === "object" || data0 === "map" || data0 === "any" || data0 === "sparkml_vector")) {
+            const err2 = { instancePath: instancePath + "/type", schemaPath: "#/properties/type/enum", keyword: "enum", params: { allowedValues: schema46.properties.type.enum }, message: "must be equal to one of the allowed values", schema: schema46.properties.type.enum, parentSchema: schema46.properties.type, data: data0 };
+            if (vErrors === null) {
+              vErrors = [err2];
+            } else {
+              vErrors.push(err2);
+            }
+            errors++;
+          }
+        }
+        if (data.items !== void 0) {
+          if (!wrapper0.validate(data.items, { instancePath: instancePath + "/items", parentData: data, parentDataProperty: "items", rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? wrapper0.validate.errors : vErrors.concat(wrapper0.validate.errors);
+            errors = vErrors.length;
+          }
+        }
+        if (data.properties !== void 0) {
+          if (!validate26(data.properties, { instancePath: instancePath + "/properties", parentData: data, parentDataProperty: "properties", rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? validate26.errors : vErrors.concat(validate26.errors);
+            errors = vErrors.length;
+          }
+        }
+        if (data.values !== void 0) {
+          if (!wrapper0.validate(data.values, { instancePath: instancePath + "/values", parentData: data, parentDataProperty: "values", rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? wrapper0.validate.errors : vErrors.concat(wrapper0.validate.errors);
+            errors = vErrors.length;
+          }
+        }
+      } else {
+        const err3 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema46.type, parentSchema: schema46, data };
+        if (vErrors === null) {
+          vErrors = [err3];
+        } else {
+          vErrors.push(err3);
+        }
+        errors++;
+      }
+      validate25.errors = vErrors;
+      return errors === 0;
+    }
+    validate25.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
+    function validate24(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
+      let vErrors = null;
+      let errors = 0;
+      const evaluated0 = validate24.evaluated;
+      if (evaluated0.dynamicProps) {
+        evaluated0.props = void 0;
+      }
+      if (evaluated0.dynamicItems) {
+        evaluated0.items = void 0;
+      }
+      const _errs2 = errors;
+      let valid1 = true;
+      const _errs3 = errors;
+      if (data && typeof data == "object" && !Array.isArray(data)) {
+        let missing0;
+        if (data.shape === void 0 && (missing0 = "shape")) {
+          const err0 = {};
+          if (vErrors === null) {
+            vErrors = [err0];
+          } else {
+            vErrors.push(err0);
+          }
+          errors++;
+        }
+      }
+      var _valid0 = _errs3 === errors;
+      errors = _errs2;
+      if (vErrors !== null) {
+        if (_errs2) {
+          vErrors.length = _errs2;
+        } else {
+          vErrors = null;
+        }
+      }
+      let ifClause0;
+      if (_valid0) {
+        const _errs4 = errors;
+        if (data && typeof data == "object" && !Array.isArray(data)) {
+          if (data.name === void 0) {
+            const err1 = { instancePath, schemaPath: "#/allOf/0/then/required", keyword: "required", params: { missingProperty: "name" }, message: "must have required property 'name'", schema: schema45.allOf[0].then.required, parentSchema: schema45.allOf[0].then, data };
+            if (vErrors === null) {
+              vErrors = [err1];
+            } else {
+              vErrors.push(err1);
+            }
+            errors++;
+          }
+          if (data["tensor-spec"] !== void 0) {
+            const err2 = { instancePath: instancePath + "/tensor-spec", schemaPath: "#/allOf/0/then/properties/tensor-spec/not", keyword: "not", params: {}, message: "must NOT be valid", schema: schema45.allOf[0].then.properties["tensor-spec"].not, parentSchema: schema45.allOf[0].then.properties["tensor-spec"], data: data["tensor-spec"] };
+            if (vErrors === null) {
+              vErrors = [err2];
+            } else {
+              vErrors.push(err2);
+            }
+            errors++;
+          }
+          if (data.items !== void 0) {
+            const err3 = { instancePath: instancePath + "/items", schemaPath: "#/allOf/0/then/properties/items/not", keyword: "not", params: {}, message: "must NOT be valid", schema: schema45.allOf[0].then.properties.items.not, parentSchema: schema45.allOf[0].then.properties.items, data: data.items };
+            if (vErrors === null) {
+              vErrors = [err3];
+            } else {
+              vErrors.push(err3);
+            }
+            errors++;
+          }
+          if (data.properties !== void 0) {
+            const err4 = { instancePath: instancePath + "/properties", schemaPath: "#/allOf/0/then/properties/properties/not", keyword: "not", params: {}, message: "must NOT be valid", schema: schema45.allOf[0].then.properties.properties.not, parentSchema: schema45.allOf[0].then.properties.properties, data: data.properties };
+            if (vErrors === null) {
+              vErrors = [err4];
+            } else {
+              vErrors.push(err4);
+            }
+            errors++;
+          }
+          if (data.values !== void 0) {
+            const err5 = { instancePath: instancePath + "/values", schemaPath: "#/allOf/0/then/properties/values/not", keyword: "not", params: {}, message: "must NOT be valid", schema: schema45.allOf[0].then.properties.values.not, parentSchema: schema45.allOf[0].then.properties.values, data: data.values };
+            if (vErrors === null) {
+              vErrors = [err5];
+            } else {
+              vErrors.push(err5);
+            }
+            errors++;
+          }
+        }
+        var _valid0 = _errs4 === errors;
+        valid1 = _valid0;
+        if (valid1) {
+          var props0 = {};
+          props0.name = true;
+          props0["tensor-spec"] = true;
+          props0.items = true;
+          props0.properties = true;
+          props0.values = true;
+          props0.shape = true;
+        }
+        ifClause0 = "then";
+      } else {
+        const _errs13 = errors;
+        if (data && typeof data == "object" && !Array.isArray(data)) {
+          if (data.type !== void 0) {
+            let data4 = data.type;
+            if (!(data4 === "boolean" || data4 === "integer" || data4 === "long" || data4 === "float" || data4 === "double" || data4 === "string" || data4 === "binary" || data4 === "datetime" || data4 === "array" || data4 === "object" || data4 === "map" || data4 === "any" || data4 === "sparkml_vector" || data4 === "tensor")) {
+              const err6 = { instancePath: instancePath + "/type", schemaPath: "#/allOf/0/else/properties/type/enum", keyword: "enum", params: { allowedValues: schema45.allOf[0].else.properties.type.enum }, message: "must be equal to one of the allowed values", schema: schema45.allOf[0].else.properties.type.enum, parentSchema: schema45.allOf[0].else.properties.type, data: data4 };
+              if (vErrors === null) {
+                vErrors = [err6];
+              } else {
+                vErrors.push(err6);
+              }
+              errors++;
+            }
+          }
+        }
+        var _valid0 = _errs13 === errors;
+        valid1 = _valid0;
+        if (valid1) {
+          if (props0 !== true) {
+            props0 = props0 || {};
+            props0.type = true;
+          }
+        }
+        ifClause0 = "else";
+      }
+      if (!valid1) {
+        const err7 = { instancePath, schemaPath: "#/allOf/0/if", keyword: "if", params: { failingKeyword: ifClause0 }, message: 'must match "' + ifClause0 + '" schema', schema: schema45.allOf[0].if, parentSchema: schema45.allOf[0], data };
+        if (vErrors === null) {
+          vErrors = [err7];
+        } else {
+          vErrors.push(err7);
+        }
+        errors++;
+      }
+      const _errs16 = errors;
+      let valid4 = true;
+      const _errs17 = errors;
+      if (data && typeof data == "object" && !Array.isArray(data)) {
+        let missing1;
+        if (data.type === void 0 && (missing1 = "type")) {
+          const err8 = {};
+          if (vErrors === null) {
+            vErrors = [err8];
+          } else {
+            vErrors.push(err8);
+          }
+          errors++;
+        } else {
+          if (data.type !== void 0) {
+            const _errs18 = errors;
+            if ("tensor" !== data.type) {
+              const err9 = {};
+              if (vErrors === null) {
+                vErrors = [err9];
+              } else {
+                vErrors.push(err9);
+              }
+              errors++;
+            }
+            var valid5 = _errs18 === errors;
+          } else {
+            var valid5 = true;
+          }
+          if (valid5) {
+            if (data.shape !== void 0) {
+              const _errs19 = errors;
+              const err10 = {};
+              if (vErrors === null) {
+                vErrors = [err10];
+              } else {
+                vErrors.push(err10);
+              }
+              errors++;
+              var valid5 = _errs19 === errors;
+            } else {
+              var valid5 = true;
+            }
+          }
+        }
+      }
+      var _valid1 = _errs17 === errors;
+      errors = _errs16;
+      if (vErrors !== null) {
+        if (_errs16) {
+          vErrors.length = _errs16;
+        } else {
+          vErrors = null;
+        }
+      }
+      if (_valid1) {
+        const _errs21 = errors;
+        if (data && typeof data == "object" && !Array.isArray(data)) {
+          if (data["tensor-spec"] === void 0) {
+            const err11 = { instancePath, schemaPath: "#/allOf/1/then/required", keyword: "required", params: { missingProperty: "tensor-spec" }, message: "must have required property 'tensor-spec'", schema: schema45.allOf[1].then.required, parentSchema: schema45.allOf[1].then, data };
+            if (vErrors === null) {
+              vErrors = [err11];
+            } else {
+              vErrors.push(err11);
+            }
+            errors++;
+          }
+        }
+        var _valid1 = _errs21 === errors;
+        valid4 = _valid1;
+        if (valid4) {
+          var props1 = {};
+          props1["tensor-spec"] = true;
+          props1.type = true;
+          props1.shape = true;
+        }
+      }
+      if (!valid4) {
+        const err12 = { instancePath, schemaPath: "#/allOf/1/if", keyword: "if", params: { failingKeyword: "then" }, message: 'must match "then" schema', schema: schema45.allOf[1].if, parentSchema: schema45.allOf[1], data };
+        if (vErrors === null) {
+          vErrors = [err12];
+        } else {
+          vErrors.push(err12);
+        }
+        errors++;
+      }
+      if (props0 !== true && props1 !== void 0) {
+        if (props1 === true) {
+          props0 = true;
+        } else {
+          props0 = props0 || {};
+          Object.assign(props0, props1);
+        }
+      }
+      if (data && typeof data == "object" && !Array.isArray(data)) {
+        if (data.type === void 0) {
+          const err13 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "type" }, message: "must have required property 'type'", schema: schema45.required, parentSchema: schema45, data };
+          if (vErrors === null) {
+            vErrors = [err13];
+          } else {
+            vErrors.push(err13);
+          }
+          errors++;
+        }
+        for (const key0 in data) {
+          if (!(key0 === "name" || key0 === "type" || key0 === "required" || key0 === "tensor-spec" || key0 === "items" || key0 === "properties" || key0 === "values" || key0 === "shape")) {
+            const err14 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema45, data };
+            if (vErrors === null) {
+              vErrors = [err14];
+            } else {
+              vErrors.push(err14);
+            }
+            errors++;
+          }
+        }
+        if (data.name !== void 0) {
+          let data7 = data.name;
+          if (typeof data7 === "string") {
+            if (func1(data7) > 256) {
+              const err15 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema45.properties.name, data: data7 };
+              if (vErrors === null) {
+                vErrors = [err15];
+              } else {
+                vErrors.push(err15);
+              }
+              errors++;
+            }
+            if (func1(data7) < 1) {
+              const err16 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema45.properties.name, data: data7 };
+              if (vErrors === null) {
+                vErrors = [err16];
+              } else {
+                vErrors.push(err16);
+              }
+              errors++;
+            }
+          } else {
+            const err17 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema45.properties.name.type, parentSchema: schema45.properties.name, data: data7 };
+            if (vErrors === null) {
+              vErrors = [err17];
+            } else {
+              vErrors.push(err17);
+            }
+            errors++;
+          }
+        }
+        if (data.type !== void 0) {
+          let data8 = data.type;
+          if (typeof data8 === "string") {
+            if (func1(data8) > 64) {
+              const err18 = { instancePath: instancePath + "/type", schemaPath: "#/properties/type/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema45.properties.type, data: data8 };
+              if (vErrors === null) {
+                vErrors = [err18];
+              } else {
+                vErrors.push(err18);
+              }
+              errors++;
+            }
+            if (func1(data8) < 1) {
+              const err19 = { instancePath: instancePath + "/type", schemaPath: "#/properties/type/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema45.properties.type, data: data8 };
+              if (vErrors === null) {
+                vErrors = [err19];
+              } else {
+                vErrors.push(err19);
+              }
+              errors++;
+            }
+          } else {
+            const err20 = { instancePath: instancePath + "/type", schemaPath: "#/properties/type/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema45.properties.type.type, parentSchema: schema45.properties.type, data: data8 };
+            if (vErrors === null) {
+              vErrors = [err20];
+            } else {
+              vErrors.push(err20);
+            }
+            errors++;
+          }
+        }
+        if (data.required !== void 0) {
+          let data9 = data.required;
+          if (typeof data9 !== "boolean") {
+            const err21 = { instancePath: instancePath + "/required", schemaPath: "#/properties/required/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema45.properties.required.type, parentSchema: schema45.properties.required, data: data9 };
+            if (vErrors === null) {
+              vErrors = [err21];
+            } else {
+              vErrors.push(err21);
+            }
+            errors++;
+          }
+        }
+        if (data["tensor-spec"] !== void 0) {
+          let data10 = data["tensor-spec"];
+          if (data10 && typeof data10 == "object" && !Array.isArray(data10)) {
+            if (data10.dtype === void 0) {
+              const err22 = { instancePath: instancePath + "/tensor-spec", schemaPath: "#/properties/tensor-spec/required", keyword: "required", params: { missingProperty: "dtype" }, message: "must have required property 'dtype'", schema: schema45.properties["tensor-spec"].required, parentSchema: schema45.properties["tensor-spec"], data: data10 };
+              if (vErrors === null) {
+                vErrors = [err22];
+              } else {
+                vErrors.push(err22);
+              }
+              errors++;
+            }
+            if (data10.shape === void 0) {
+              const err23 = { instancePath: instancePath + "/tensor-spec", schemaPath: "#/properties/tensor-spec/required", keyword: "required", params: { missingProperty: "shape" }, message: "must have required property 'shape'", schema: schema45.properties["tensor-spec"].required, parentSchema: schema45.properties["tensor-spec"], data: data10 };
+              if (vErrors === null) {
+                vErrors = [err23];
+              } else {
+                vErrors.push(err23);
+              }
+              errors++;
+            }
+            for (const key1 in data10) {
+              if (!(key1 === "dtype" || key1 === "shape")) {
+                const err24 = { instancePath: instancePath + "/tensor-spec", schemaPath: "#/properties/tensor-spec/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema45.properties["tensor-spec"], data: data10 };
+                if (vErrors === null) {
+                  vErrors = [err24];
+                } else {
+                  vErrors.push(err24);
+                }
+                errors++;
+              }
+            }
+            if (data10.dtype !== void 0) {
+              let data11 = data10.dtype;
+              if (typeof data11 === "string") {
+                if (func1(data11) > 64) {
+                  const err25 = { instancePath: instancePath + "/tensor-spec/dtype", schemaPath: "#/properties/tensor-spec/properties/dtype/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema45.properties["tensor-spec"].properties.dtype, data: data11 };
+                  if (vErrors === null) {
+                    vErrors = [err25];
+                  } else {
+                    vErrors.push(err25);
+                  }
+                  errors++;
+                }
+                if (!pattern32.test(data11)) {
+                  const err26 = { instancePath: instancePath + "/tensor-spec/dtype", schemaPath: "#/properties/tensor-spec/properties/dtype/pattern", keyword: "pattern", params: { pattern: "^[a-z][a-z0-9]*(\\[[a-z]+\\])?$" }, message: 'must match pattern "^[a-z][a-z0-9]*(\\[[a-z]+\\])?$"', schema: "^[a-z][a-z0-9]*(\\[[a-z]+\\])?$", parentSchema: schema45.properties["tensor-spec"].properties.dtype, data: data11 };
+                  if (vErrors === null) {
+                    vErrors = [err26];
+                  } else {
+                    vErrors.push(err26);
+                  }
+                  errors++;
+                }
+              } else {
+                const err27 = { instancePath: instancePath + "/tensor-spec/dtype", schemaPath: "#/properties/tensor-spec/properties/dtype/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema45.properties["tensor-spec"].properties.dtype.type, parentSchema: schema45.properties["tensor-spec"].properties.dtype, data: data11 };
+                if (vErrors === null) {
+                  vErrors = [err27];
+                } else {
+                  vErrors.push(err27);
+                }
+                errors++;
+              }
+            }
+            if (data10.shape !== void 0) {
+              let data12 = data10.shape;
+              if (Array.isArray(data12)) {
+                if (data12.length > 32) {
+                  const err28 = { instancePath: instancePath + "/tensor-spec/shape", schemaPath: "#/properties/tensor-spec/properties/shape/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema45.properties["tensor-spec"].properties.shape, data: data12 };
+                  if (vErrors === null) {
+                    vErrors = [err28];
+                  } else {
+                    vErrors.push(err28);
+                  }
+                  errors++;
+                }
+                const len0 = data12.length;
+                for (let i0 = 0; i0 < len0; i0++) {
+                  let data13 = data12[i0];
+                  if (!(typeof data13 == "number" && (!(data13 % 1) && !isNaN(data13)) && isFinite(data13))) {
+                    const err29 = { instancePath: instancePath + "/tensor-spec/shape/" + i0, schemaPath: "#/properties/tensor-spec/properties/shape/items/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema45.properties["tensor-spec"].properties.shape.items.type, parentSchema: schema45.properties["tensor-spec"].properties.shape.items, data: data13 };
+                    if (vErrors === null) {
+                      vErrors = [err29];
+                    } else {
+                      vErrors.push(err29);
+                    }
+                    errors++;
+                  }
+                  if (typeof data13 == "number" && isFinite(data13)) {
+                    if (data13 < -1 || isNaN(data13)) {
+                      const err30 = { instancePath: instancePath + "/tensor-spec/shape/" + i0, schemaPath: "#/properties/tensor-spec/properties/shape/items/minimum", keyword: "minimum", params: { comparison: ">=", limit: -1 }, message: "must be >= -1", schema: -1, parentSchema: schema45.properties["tensor-spec"].properties.shape.items, data: data13 };
+                      if (vErrors === null) {
+                        vErrors = [err30];
+                      } else {
+                        vErrors.push(err30);
+                      }
+                      errors++;
+                    }
+                  }
+                }
+              } else {
+                const err31 = { instancePath: instancePath + "/tensor-spec/shape", schemaPath: "#/properties/tensor-spec/properties/shape/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema45.properties["tensor-spec"].properties.shape.type, parentSchema: schema45.properties["tensor-spec"].properties.shape, data: data12 };
+                if (vErrors === null) {
+                  vErrors = [err31];
+                } else {
+                  vErrors.push(err31);
+                }
+                errors++;
+              }
+            }
+          } else {
+            const err32 = { instancePath: instancePath + "/tensor-spec", schemaPath: "#/properties/tensor-spec/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema45.properties["tensor-spec"].type, parentSchema: schema45.properties["tensor-spec"], data: data10 };
+            if (vErrors === null) {
+              vErrors = [err32];
+            } else {
+              vErrors.push(err32);
+            }
+            errors++;
+          }
+        }
+        if (data.items !== void 0) {
+          if (!validate25(data.items, { instancePath: instancePath + "/items", parentData: data, parentDataProperty: "items", rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? validate25.errors : vErrors.concat(validate25.errors);
+            errors = vErrors.length;
+          }
+        }
+        if (data.properties !== void 0) {
+          if (!validate26(data.properties, { instancePath: instancePath + "/properties", parentData: data, parentDataProperty: "properties", rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? validate26.errors : vErrors.concat(validate26.errors);
+            errors = vErrors.length;
+          }
+        }
+        if (data.values !== void 0) {
+          if (!validate25(data.values, { instancePath: instancePath + "/values", parentData: data, parentDataProperty: "values", rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? validate25.errors : vErrors.concat(validate25.errors);
+            errors = vErrors.length;
+          }
+        }
+        if (data.shape !== void 0) {
+          let data17 = data.shape;
+          if (Array.isArray(data17)) {
+            if (data17.length > 32) {
+              const err33 = { instancePath: instancePath + "/shape", schemaPath: "#/properties/shape/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema45.properties.shape, data: data17 };
+              if (vErrors === null) {
+                vErrors = [err33];
+              } else {
+                vErrors.push(err33);
+              }
+              errors++;
+            }
+            const len1 = data17.length;
+            for (let i1 = 0; i1 < len1; i1++) {
+              let data18 = data17[i1];
+              if (!(typeof data18 == "number" && (!(data18 % 1) && !isNaN(data18)) && isFinite(data18))) {
+                const err34 = { instancePath: instancePath + "/shape/" + i1, schemaPath: "#/properties/shape/items/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema45.properties.shape.items.type, parentSchema: schema45.properties.shape.items, data: data18 };
+                if (vErrors === null) {
+                  vErrors = [err34];
+                } else {
+                  vErrors.push(err34);
+                }
+                errors++;
+              }
+              if (typeof data18 == "number" && isFinite(data18)) {
+                if (data18 < -1 || isNaN(data18)) {
+                  const err35 = { instancePath: instancePath + "/shape/" + i1, schemaPath: "#/properties/shape/items/minimum", keyword: "minimum", params: { comparison: ">=", limit: -1 }, message: "must be >= -1", schema: -1, parentSchema: schema45.properties.shape.items, data: data18 };
+                  if (vErrors === null) {
+                    vErrors = [err35];
+                  } else {
+                    vErrors.push(err35);
+                  }
+                  errors++;
+                }
+              }
+            }
+          } else {
+            const err36 = { instancePath: instancePath + "/shape", schemaPath: "#/properties/shape/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema45.properties.shape.type, parentSchema: schema45.properties.shape, data: data17 };
+            if (vErrors === null) {
+              vErrors = [err36];
+            } else {
+              vErrors.push(err36);
+            }
+            errors++;
+          }
+        }
+      } else {
+        const err37 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema45.type, parentSchema: schema45, data };
+        if (vErrors === null) {
+          vErrors = [err37];
+        } else {
+          vErrors.push(err37);
+        }
+        errors++;
+      }
+      validate24.errors = vErrors;
+      return errors === 0;
+    }
+    validate24.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
+    function validate23(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
+      let vErrors = null;
+      let errors = 0;
+      const evaluated0 = validate23.evaluated;
+      if (evaluated0.dynamicProps) {
+        evaluated0.props = void 0;
+      }
+      if (evaluated0.dynamicItems) {
+        evaluated0.items = void 0;
+      }
+      if (Array.isArray(data)) {
+        if (data.length > 1e4) {
+          const err0 = { instancePath, schemaPath: "#/maxItems", keyword: "maxItems", params: { limit: 1e4 }, message: "must NOT have more than 10000 items", schema: 1e4, parentSchema: schema44, data };
+          if (vErrors === null) {
+            vErrors = [err0];
+          } else {
+            vErrors.push(err0);
+          }
+          errors++;
+        }
+        const len0 = data.length;
+        for (let i0 = 0; i0 < len0; i0++) {
+          if (!validate24(data[i0], { instancePath: instancePath + "/" + i0, parentData: data, parentDataProperty: i0, rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? validate24.errors : vErrors.concat(validate24.errors);
+            errors = vErrors.length;
+          }
+        }
+      } else {
+        const err1 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema44.type, parentSchema: schema44, data };
+        if (vErrors === null) {
+          vErrors = [err1];
+        } else {
+          vErrors.push(err1);
+        }
+        errors++;
+      }
+      validate23.errors = vErrors;
+      return errors === 0;
+    }
+    validate23.evaluated = { "items": true, "dynamicProps": false, "dynamicItems": false };
+    var schema49 = { "description": "One inference parameter (MLflow's ParamSpec).", "type": "object", "additionalProperties": false, "required": ["name", "type", "default"], "properties": { "name": { "description": "Parameter name.", "type": "string", "minLength": 1, "maxLength": 256 }, "type": { "description": "MLflow type of the parameter (not binary), or object.", "enum": ["boolean", "integer", "long", "float", "double", "string", "datetime", "object"] }, "default": { "description": "Default value, as MLflow wrote it." }, "shape": { "description": "[-1] for a list parameter; absent for a scalar.", "type": "array", "minItems": 1, "maxItems": 1, "items": { "const": -1 } }, "properties": { "description": "For type object: its properties by name.", "$ref": "#/$defs/signatureProperties" } } };
+    function validate36(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
+      let vErrors = null;
+      let errors = 0;
+      const evaluated0 = validate36.evaluated;
+      if (evaluated0.dynamicProps) {
+        evaluated0.props = void 0;
+      }
+      if (evaluated0.dynamicItems) {
+        evaluated0.items = void 0;
+      }
+      if (data && typeof data == "object" && !Array.isArray(data)) {
+        if (data.name === void 0) {
+          const err0 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "name" }, message: "must have required property 'name'", schema: schema49.required, parentSchema: schema49, data };
+          if (vErrors === null) {
+            vErrors = [err0];
+          } else {
+            vErrors.push(err0);
+          }
+          errors++;
+        }
+        if (data.type === void 0) {
+          const err1 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "type" }, message: "must have required property 'type'", schema: schema49.required, parentSchema: schema49, data };
+          if (vErrors === null) {
+            vErrors = [err1];
+          } else {
+            vErrors.push(err1);
+          }
+          errors++;
+        }
+        if (data.default === void 0) {
+          const err2 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "default" }, message: "must have required property 'default'", schema: schema49.required, parentSchema: schema49, data };
+          if (vErrors === null) {
+            vErrors = [err2];
+          } else {
+            vErrors.push(err2);
+          }
+          errors++;
+        }
+        for (const key0 in data) {
+          if (!(key0 === "name" || key0 === "type" || key0 === "default" || key0 === "shape" || key0 === "properties")) {
+            const err3 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema49, data };
+            if (vErrors === null) {
+              vErrors = [err3];
+            } else {
+              vErrors.push(err3);
+            }
+            errors++;
+          }
+        }
+        if (data.name !== void 0) {
+          let data0 = data.name;
+          if (typeof data0 === "string") {
+            if (func1(data0) > 256) {
+              const err4 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema49.properties.name, data: data0 };
+              if (vErrors === null) {
+                vErrors = [err4];
+              } else {
+                vErrors.push(err4);
+              }
+              errors++;
+            }
+            if (func1(data0) < 1) {
+              const err5 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema49.properties.name, data: data0 };
+              if (vErrors === null) {
+                vErrors = [err5];
+              } else {
+                vErrors.push(err5);
+              }
+              errors++;
+            }
+          } else {
+            const err6 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema49.properties.name.type, parentSchema: schema49.properties.name, data: data0 };
+            if (vErrors === null) {
+              vErrors = [err6];
+            } else {
+              vErrors.push(err6);
+            }
+            errors++;
+          }
+        }
+        if (data.type !== void 0) {
+          let data1 = data.type;
+          if (!(data1 === "boolean" || data1 === "integer" || data1 === "long" || data1 === "float" || data1 === "double" || data1 === "string" || data1 === "datetime" || data1 === "object")) {
+            const err7 = { instancePath: instancePath + "/type", schemaPath: "#/properties/type/enum", keyword: "enum", params: { allowedValues: schema49.properties.type.enum }, message: "must be equal to one of the allowed values", schema: schema49.properties.type.enum, parentSchema: schema49.properties.type, data: data1 };
+            if (vErrors === null) {
+              vErrors = [err7];
+            } else {
+              vErrors.push(err7);
+            }
+            errors++;
+          }
+        }
+        if (data.shape !== void 0) {
+          let data2 = data.shape;
+          if (Array.isArray(data2)) {
+            if (data2.length > 1) {
+              const err8 = { instancePath: instancePath + "/shape", schemaPath: "#/properties/shape/maxItems", keyword: "maxItems", params: { limit: 1 }, message: "must NOT have more than 1 items", schema: 1, parentSchema: schema49.properties.shape, data: data2 };
+              if (vErrors === null) {
+                vErrors = [err8];
+              } else {
+                vErrors.push(err8);
+              }
+              errors++;
+            }
+            if (data2.length < 1) {
+              const err9 = { instancePath: instancePath + "/shape", schemaPath: "#/properties/shape/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema49.properties.shape, data: data2 };
+              if (vErrors === null) {
+                vErrors = [err9];
+              } else {
+                vErrors.push(err9);
+              }
+              errors++;
+            }
+            const len0 = data2.length;
+            for (let i0 = 0; i0 < len0; i0++) {
+              let data3 = data2[i0];
+              if (-1 !== data3) {
+                const err10 = { instancePath: instancePath + "/shape/" + i0, schemaPath: "#/properties/shape/items/const", keyword: "const", params: { allowedValue: -1 }, message: "must be equal to constant", schema: -1, parentSchema: schema49.properties.shape.items, data: data3 };
+                if (vErrors === null) {
+                  vErrors = [err10];
+                } else {
+                  vErrors.push(err10);
+                }
+                errors++;
+              }
+            }
+          } else {
+            const err11 = { instancePath: instancePath + "/shape", schemaPath: "#/properties/shape/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema49.properties.shape.type, parentSchema: schema49.properties.shape, data: data2 };
+            if (vErrors === null) {
+              vErrors = [err11];
+            } else {
+              vErrors.push(err11);
+            }
+            errors++;
+          }
+        }
+        if (data.properties !== void 0) {
+          if (!validate26(data.properties, { instancePath: instancePath + "/properties", parentData: data, parentDataProperty: "properties", rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? validate26.errors : vErrors.concat(validate26.errors);
+            errors = vErrors.length;
+          }
+        }
+      } else {
+        const err12 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema49.type, parentSchema: schema49, data };
+        if (vErrors === null) {
+          vErrors = [err12];
+        } else {
+          vErrors.push(err12);
+        }
+        errors++;
+      }
+      validate36.errors = vErrors;
+      return errors === 0;
+    }
+    validate36.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
     function validate22(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
       ;
       let vErrors = null;
@@ -32803,7 +33730,7 @@ var require_validators = __commonJS({
           let data25 = data.signature;
           if (data25 && typeof data25 == "object" && !Array.isArray(data25)) {
             for (const key8 in data25) {
-              if (!(key8 === "inputs" || key8 === "outputs")) {
+              if (!(key8 === "inputs" || key8 === "outputs" || key8 === "params")) {
                 const err76 = { instancePath: instancePath + "/signature", schemaPath: "#/properties/signature/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key8 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.signature, data: data25 };
                 if (vErrors === null) {
                   vErrors = [err76];
@@ -32814,10 +33741,22 @@ var require_validators = __commonJS({
               }
             }
             if (data25.inputs !== void 0) {
-              let data26 = data25.inputs;
-              if (Array.isArray(data26)) {
-                if (data26.length > 1e4) {
-                  const err77 = { instancePath: instancePath + "/signature/inputs", schemaPath: "#/$defs/tensorSpecs/maxItems", keyword: "maxItems", params: { limit: 1e4 }, message: "must NOT have more than 10000 items", schema: 1e4, parentSchema: schema44, data: data26 };
+              if (!validate23(data25.inputs, { instancePath: instancePath + "/signature/inputs", parentData: data25, parentDataProperty: "inputs", rootData, dynamicAnchors })) {
+                vErrors = vErrors === null ? validate23.errors : vErrors.concat(validate23.errors);
+                errors = vErrors.length;
+              }
+            }
+            if (data25.outputs !== void 0) {
+              if (!validate23(data25.outputs, { instancePath: instancePath + "/signature/outputs", parentData: data25, parentDataProperty: "outputs", rootData, dynamicAnchors })) {
+                vErrors = vErrors === null ? validate23.errors : vErrors.concat(validate23.errors);
+                errors = vErrors.length;
+              }
+            }
+            if (data25.params !== void 0) {
+              let data28 = data25.params;
+              if (Array.isArray(data28)) {
+                if (data28.length > 1e3) {
+                  const err77 = { instancePath: instancePath + "/signature/params", schemaPath: "#/properties/signature/properties/params/maxItems", keyword: "maxItems", params: { limit: 1e3 }, message: "must NOT have more than 1000 items", schema: 1e3, parentSchema: schema35.properties.signature.properties.params, data: data28 };
                   if (vErrors === null) {
                     vErrors = [err77];
                   } else {
@@ -32825,226 +33764,239 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-                const len1 = data26.length;
+                const len1 = data28.length;
                 for (let i1 = 0; i1 < len1; i1++) {
-                  let data27 = data26[i1];
-                  if (data27 && typeof data27 == "object" && !Array.isArray(data27)) {
-                    if (data27.name === void 0) {
-                      const err78 = { instancePath: instancePath + "/signature/inputs/" + i1, schemaPath: "#/$defs/tensorSpecs/items/required", keyword: "required", params: { missingProperty: "name" }, message: "must have required property 'name'", schema: schema44.items.required, parentSchema: schema44.items, data: data27 };
+                  if (!validate36(data28[i1], { instancePath: instancePath + "/signature/params/" + i1, parentData: data28, parentDataProperty: i1, rootData, dynamicAnchors })) {
+                    vErrors = vErrors === null ? validate36.errors : vErrors.concat(validate36.errors);
+                    errors = vErrors.length;
+                  }
+                }
+              } else {
+                const err78 = { instancePath: instancePath + "/signature/params", schemaPath: "#/properties/signature/properties/params/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema35.properties.signature.properties.params.type, parentSchema: schema35.properties.signature.properties.params, data: data28 };
+                if (vErrors === null) {
+                  vErrors = [err78];
+                } else {
+                  vErrors.push(err78);
+                }
+                errors++;
+              }
+            }
+          } else {
+            const err79 = { instancePath: instancePath + "/signature", schemaPath: "#/properties/signature/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.signature.type, parentSchema: schema35.properties.signature, data: data25 };
+            if (vErrors === null) {
+              vErrors = [err79];
+            } else {
+              vErrors.push(err79);
+            }
+            errors++;
+          }
+        }
+        if (data.lineage !== void 0) {
+          let data30 = data.lineage;
+          if (data30 && typeof data30 == "object" && !Array.isArray(data30)) {
+            for (const key9 in data30) {
+              if (!(key9 === "code" || key9 === "data" || key9 === "run" || key9 === "environment")) {
+                const err80 = { instancePath: instancePath + "/lineage", schemaPath: "#/properties/lineage/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key9 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage, data: data30 };
+                if (vErrors === null) {
+                  vErrors = [err80];
+                } else {
+                  vErrors.push(err80);
+                }
+                errors++;
+              }
+            }
+            if (data30.code !== void 0) {
+              let data31 = data30.code;
+              if (data31 && typeof data31 == "object" && !Array.isArray(data31)) {
+                for (const key10 in data31) {
+                  if (!(key10 === "repository" || key10 === "commit" || key10 === "path" || key10 === "dirty")) {
+                    const err81 = { instancePath: instancePath + "/lineage/code", schemaPath: "#/properties/lineage/properties/code/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key10 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.code, data: data31 };
+                    if (vErrors === null) {
+                      vErrors = [err81];
+                    } else {
+                      vErrors.push(err81);
+                    }
+                    errors++;
+                  }
+                }
+                if (data31.repository !== void 0) {
+                  let data32 = data31.repository;
+                  if (typeof data32 === "string") {
+                    if (func1(data32) > 2048) {
+                      const err82 = { instancePath: instancePath + "/lineage/code/repository", schemaPath: "#/properties/lineage/properties/code/properties/repository/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema35.properties.lineage.properties.code.properties.repository, data: data32 };
                       if (vErrors === null) {
-                        vErrors = [err78];
+                        vErrors = [err82];
                       } else {
-                        vErrors.push(err78);
+                        vErrors.push(err82);
                       }
                       errors++;
                     }
-                    if (data27.type === void 0) {
-                      const err79 = { instancePath: instancePath + "/signature/inputs/" + i1, schemaPath: "#/$defs/tensorSpecs/items/required", keyword: "required", params: { missingProperty: "type" }, message: "must have required property 'type'", schema: schema44.items.required, parentSchema: schema44.items, data: data27 };
+                    if (func1(data32) < 1) {
+                      const err83 = { instancePath: instancePath + "/lineage/code/repository", schemaPath: "#/properties/lineage/properties/code/properties/repository/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.code.properties.repository, data: data32 };
                       if (vErrors === null) {
-                        vErrors = [err79];
+                        vErrors = [err83];
                       } else {
-                        vErrors.push(err79);
+                        vErrors.push(err83);
                       }
                       errors++;
-                    }
-                    for (const key9 in data27) {
-                      if (!(key9 === "name" || key9 === "type" || key9 === "shape")) {
-                        const err80 = { instancePath: instancePath + "/signature/inputs/" + i1, schemaPath: "#/$defs/tensorSpecs/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key9 }, message: "must NOT have additional properties", schema: false, parentSchema: schema44.items, data: data27 };
-                        if (vErrors === null) {
-                          vErrors = [err80];
-                        } else {
-                          vErrors.push(err80);
-                        }
-                        errors++;
-                      }
-                    }
-                    if (data27.name !== void 0) {
-                      let data28 = data27.name;
-                      if (typeof data28 === "string") {
-                        if (func1(data28) > 256) {
-                          const err81 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema44.items.properties.name, data: data28 };
-                          if (vErrors === null) {
-                            vErrors = [err81];
-                          } else {
-                            vErrors.push(err81);
-                          }
-                          errors++;
-                        }
-                        if (func1(data28) < 1) {
-                          const err82 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema44.items.properties.name, data: data28 };
-                          if (vErrors === null) {
-                            vErrors = [err82];
-                          } else {
-                            vErrors.push(err82);
-                          }
-                          errors++;
-                        }
-                      } else {
-                        const err83 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema44.items.properties.name.type, parentSchema: schema44.items.properties.name, data: data28 };
-                        if (vErrors === null) {
-                          vErrors = [err83];
-                        } else {
-                          vErrors.push(err83);
-                        }
-                        errors++;
-                      }
-                    }
-                    if (data27.type !== void 0) {
-                      let data29 = data27.type;
-                      if (typeof data29 === "string") {
-                        if (func1(data29) > 64) {
-                          const err84 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema44.items.properties.type, data: data29 };
-                          if (vErrors === null) {
-                            vErrors = [err84];
-                          } else {
-                            vErrors.push(err84);
-                          }
-                          errors++;
-                        }
-                        if (func1(data29) < 1) {
-                          const err85 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema44.items.properties.type, data: data29 };
-                          if (vErrors === null) {
-                            vErrors = [err85];
-                          } else {
-                            vErrors.push(err85);
-                          }
-                          errors++;
-                        }
-                      } else {
-                        const err86 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema44.items.properties.type.type, parentSchema: schema44.items.properties.type, data: data29 };
-                        if (vErrors === null) {
-                          vErrors = [err86];
-                        } else {
-                          vErrors.push(err86);
-                        }
-                        errors++;
-                      }
-                    }
-                    if (data27.shape !== void 0) {
-                      let data30 = data27.shape;
-                      if (Array.isArray(data30)) {
-                        if (data30.length > 32) {
-                          const err87 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/shape", schemaPath: "#/$defs/tensorSpecs/items/properties/shape/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema44.items.properties.shape, data: data30 };
-                          if (vErrors === null) {
-                            vErrors = [err87];
-                          } else {
-                            vErrors.push(err87);
-                          }
-                          errors++;
-                        }
-                        const len2 = data30.length;
-                        for (let i22 = 0; i22 < len2; i22++) {
-                          let data31 = data30[i22];
-                          if (!(typeof data31 == "number" && (!(data31 % 1) && !isNaN(data31)) && isFinite(data31))) {
-                            const err88 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/shape/" + i22, schemaPath: "#/$defs/tensorSpecs/items/properties/shape/items/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema44.items.properties.shape.items.type, parentSchema: schema44.items.properties.shape.items, data: data31 };
-                            if (vErrors === null) {
-                              vErrors = [err88];
-                            } else {
-                              vErrors.push(err88);
-                            }
-                            errors++;
-                          }
-                          if (typeof data31 == "number" && isFinite(data31)) {
-                            if (data31 < -1 || isNaN(data31)) {
-                              const err89 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/shape/" + i22, schemaPath: "#/$defs/tensorSpecs/items/properties/shape/items/minimum", keyword: "minimum", params: { comparison: ">=", limit: -1 }, message: "must be >= -1", schema: -1, parentSchema: schema44.items.properties.shape.items, data: data31 };
-                              if (vErrors === null) {
-                                vErrors = [err89];
-                              } else {
-                                vErrors.push(err89);
-                              }
-                              errors++;
-                            }
-                          }
-                        }
-                      } else {
-                        const err90 = { instancePath: instancePath + "/signature/inputs/" + i1 + "/shape", schemaPath: "#/$defs/tensorSpecs/items/properties/shape/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema44.items.properties.shape.type, parentSchema: schema44.items.properties.shape, data: data30 };
-                        if (vErrors === null) {
-                          vErrors = [err90];
-                        } else {
-                          vErrors.push(err90);
-                        }
-                        errors++;
-                      }
                     }
                   } else {
-                    const err91 = { instancePath: instancePath + "/signature/inputs/" + i1, schemaPath: "#/$defs/tensorSpecs/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema44.items.type, parentSchema: schema44.items, data: data27 };
+                    const err84 = { instancePath: instancePath + "/lineage/code/repository", schemaPath: "#/properties/lineage/properties/code/properties/repository/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.code.properties.repository.type, parentSchema: schema35.properties.lineage.properties.code.properties.repository, data: data32 };
                     if (vErrors === null) {
-                      vErrors = [err91];
+                      vErrors = [err84];
                     } else {
-                      vErrors.push(err91);
+                      vErrors.push(err84);
+                    }
+                    errors++;
+                  }
+                }
+                if (data31.commit !== void 0) {
+                  let data33 = data31.commit;
+                  if (typeof data33 === "string") {
+                    if (!pattern33.test(data33)) {
+                      const err85 = { instancePath: instancePath + "/lineage/code/commit", schemaPath: "#/properties/lineage/properties/code/properties/commit/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{40}$" }, message: 'must match pattern "^[0-9a-f]{40}$"', schema: "^[0-9a-f]{40}$", parentSchema: schema35.properties.lineage.properties.code.properties.commit, data: data33 };
+                      if (vErrors === null) {
+                        vErrors = [err85];
+                      } else {
+                        vErrors.push(err85);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err86 = { instancePath: instancePath + "/lineage/code/commit", schemaPath: "#/properties/lineage/properties/code/properties/commit/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.code.properties.commit.type, parentSchema: schema35.properties.lineage.properties.code.properties.commit, data: data33 };
+                    if (vErrors === null) {
+                      vErrors = [err86];
+                    } else {
+                      vErrors.push(err86);
+                    }
+                    errors++;
+                  }
+                }
+                if (data31.path !== void 0) {
+                  let data34 = data31.path;
+                  if (typeof data34 === "string") {
+                    if (func1(data34) > 1024) {
+                      const err87 = { instancePath: instancePath + "/lineage/code/path", schemaPath: "#/properties/lineage/properties/code/properties/path/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema35.properties.lineage.properties.code.properties.path, data: data34 };
+                      if (vErrors === null) {
+                        vErrors = [err87];
+                      } else {
+                        vErrors.push(err87);
+                      }
+                      errors++;
+                    }
+                    if (func1(data34) < 1) {
+                      const err88 = { instancePath: instancePath + "/lineage/code/path", schemaPath: "#/properties/lineage/properties/code/properties/path/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.code.properties.path, data: data34 };
+                      if (vErrors === null) {
+                        vErrors = [err88];
+                      } else {
+                        vErrors.push(err88);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err89 = { instancePath: instancePath + "/lineage/code/path", schemaPath: "#/properties/lineage/properties/code/properties/path/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.code.properties.path.type, parentSchema: schema35.properties.lineage.properties.code.properties.path, data: data34 };
+                    if (vErrors === null) {
+                      vErrors = [err89];
+                    } else {
+                      vErrors.push(err89);
+                    }
+                    errors++;
+                  }
+                }
+                if (data31.dirty !== void 0) {
+                  let data35 = data31.dirty;
+                  if (typeof data35 !== "boolean") {
+                    const err90 = { instancePath: instancePath + "/lineage/code/dirty", schemaPath: "#/properties/lineage/properties/code/properties/dirty/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema35.properties.lineage.properties.code.properties.dirty.type, parentSchema: schema35.properties.lineage.properties.code.properties.dirty, data: data35 };
+                    if (vErrors === null) {
+                      vErrors = [err90];
+                    } else {
+                      vErrors.push(err90);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err92 = { instancePath: instancePath + "/signature/inputs", schemaPath: "#/$defs/tensorSpecs/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema44.type, parentSchema: schema44, data: data26 };
+                const err91 = { instancePath: instancePath + "/lineage/code", schemaPath: "#/properties/lineage/properties/code/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.code.type, parentSchema: schema35.properties.lineage.properties.code, data: data31 };
                 if (vErrors === null) {
-                  vErrors = [err92];
+                  vErrors = [err91];
                 } else {
-                  vErrors.push(err92);
+                  vErrors.push(err91);
                 }
                 errors++;
               }
             }
-            if (data25.outputs !== void 0) {
-              let data32 = data25.outputs;
-              if (Array.isArray(data32)) {
-                if (data32.length > 1e4) {
-                  const err93 = { instancePath: instancePath + "/signature/outputs", schemaPath: "#/$defs/tensorSpecs/maxItems", keyword: "maxItems", params: { limit: 1e4 }, message: "must NOT have more than 10000 items", schema: 1e4, parentSchema: schema44, data: data32 };
+            if (data30.data !== void 0) {
+              let data36 = data30.data;
+              if (Array.isArray(data36)) {
+                if (data36.length > 1e3) {
+                  const err92 = { instancePath: instancePath + "/lineage/data", schemaPath: "#/properties/lineage/properties/data/maxItems", keyword: "maxItems", params: { limit: 1e3 }, message: "must NOT have more than 1000 items", schema: 1e3, parentSchema: schema35.properties.lineage.properties.data, data: data36 };
                   if (vErrors === null) {
-                    vErrors = [err93];
+                    vErrors = [err92];
                   } else {
-                    vErrors.push(err93);
+                    vErrors.push(err92);
                   }
                   errors++;
                 }
-                const len3 = data32.length;
-                for (let i32 = 0; i32 < len3; i32++) {
-                  let data33 = data32[i32];
-                  if (data33 && typeof data33 == "object" && !Array.isArray(data33)) {
-                    if (data33.name === void 0) {
-                      const err94 = { instancePath: instancePath + "/signature/outputs/" + i32, schemaPath: "#/$defs/tensorSpecs/items/required", keyword: "required", params: { missingProperty: "name" }, message: "must have required property 'name'", schema: schema44.items.required, parentSchema: schema44.items, data: data33 };
+                const len2 = data36.length;
+                for (let i22 = 0; i22 < len2; i22++) {
+                  let data37 = data36[i22];
+                  if (data37 && typeof data37 == "object" && !Array.isArray(data37)) {
+                    if (data37.id === void 0) {
+                      const err93 = { instancePath: instancePath + "/lineage/data/" + i22, schemaPath: "#/properties/lineage/properties/data/items/required", keyword: "required", params: { missingProperty: "id" }, message: "must have required property 'id'", schema: schema35.properties.lineage.properties.data.items.required, parentSchema: schema35.properties.lineage.properties.data.items, data: data37 };
                       if (vErrors === null) {
-                        vErrors = [err94];
+                        vErrors = [err93];
                       } else {
-                        vErrors.push(err94);
+                        vErrors.push(err93);
                       }
                       errors++;
                     }
-                    if (data33.type === void 0) {
-                      const err95 = { instancePath: instancePath + "/signature/outputs/" + i32, schemaPath: "#/$defs/tensorSpecs/items/required", keyword: "required", params: { missingProperty: "type" }, message: "must have required property 'type'", schema: schema44.items.required, parentSchema: schema44.items, data: data33 };
-                      if (vErrors === null) {
-                        vErrors = [err95];
-                      } else {
-                        vErrors.push(err95);
-                      }
-                      errors++;
-                    }
-                    for (const key10 in data33) {
-                      if (!(key10 === "name" || key10 === "type" || key10 === "shape")) {
-                        const err96 = { instancePath: instancePath + "/signature/outputs/" + i32, schemaPath: "#/$defs/tensorSpecs/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key10 }, message: "must NOT have additional properties", schema: false, parentSchema: schema44.items, data: data33 };
+                    for (const key11 in data37) {
+                      if (!(key11 === "id" || key11 === "uri" || key11 === "sha256")) {
+                        const err94 = { instancePath: instancePath + "/lineage/data/" + i22, schemaPath: "#/properties/lineage/properties/data/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key11 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.data.items, data: data37 };
                         if (vErrors === null) {
-                          vErrors = [err96];
+                          vErrors = [err94];
                         } else {
-                          vErrors.push(err96);
+                          vErrors.push(err94);
                         }
                         errors++;
                       }
                     }
-                    if (data33.name !== void 0) {
-                      let data34 = data33.name;
-                      if (typeof data34 === "string") {
-                        if (func1(data34) > 256) {
-                          const err97 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema44.items.properties.name, data: data34 };
+                    if (data37.id !== void 0) {
+                      let data38 = data37.id;
+                      if (typeof data38 === "string") {
+                        if (func1(data38) > 256) {
+                          const err95 = { instancePath: instancePath + "/lineage/data/" + i22 + "/id", schemaPath: "#/properties/lineage/properties/data/items/properties/id/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema35.properties.lineage.properties.data.items.properties.id, data: data38 };
                           if (vErrors === null) {
-                            vErrors = [err97];
+                            vErrors = [err95];
                           } else {
-                            vErrors.push(err97);
+                            vErrors.push(err95);
                           }
                           errors++;
                         }
-                        if (func1(data34) < 1) {
-                          const err98 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema44.items.properties.name, data: data34 };
+                        if (func1(data38) < 1) {
+                          const err96 = { instancePath: instancePath + "/lineage/data/" + i22 + "/id", schemaPath: "#/properties/lineage/properties/data/items/properties/id/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.data.items.properties.id, data: data38 };
+                          if (vErrors === null) {
+                            vErrors = [err96];
+                          } else {
+                            vErrors.push(err96);
+                          }
+                          errors++;
+                        }
+                      } else {
+                        const err97 = { instancePath: instancePath + "/lineage/data/" + i22 + "/id", schemaPath: "#/properties/lineage/properties/data/items/properties/id/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.data.items.properties.id.type, parentSchema: schema35.properties.lineage.properties.data.items.properties.id, data: data38 };
+                        if (vErrors === null) {
+                          vErrors = [err97];
+                        } else {
+                          vErrors.push(err97);
+                        }
+                        errors++;
+                      }
+                    }
+                    if (data37.uri !== void 0) {
+                      let data39 = data37.uri;
+                      if (typeof data39 === "string") {
+                        if (func1(data39) > 2048) {
+                          const err98 = { instancePath: instancePath + "/lineage/data/" + i22 + "/uri", schemaPath: "#/properties/lineage/properties/data/items/properties/uri/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema35.properties.lineage.properties.data.items.properties.uri, data: data39 };
                           if (vErrors === null) {
                             vErrors = [err98];
                           } else {
@@ -33052,30 +34004,30 @@ var require_validators = __commonJS({
                           }
                           errors++;
                         }
+                        if (func1(data39) < 1) {
+                          const err99 = { instancePath: instancePath + "/lineage/data/" + i22 + "/uri", schemaPath: "#/properties/lineage/properties/data/items/properties/uri/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.data.items.properties.uri, data: data39 };
+                          if (vErrors === null) {
+                            vErrors = [err99];
+                          } else {
+                            vErrors.push(err99);
+                          }
+                          errors++;
+                        }
                       } else {
-                        const err99 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/name", schemaPath: "#/$defs/tensorSpecs/items/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema44.items.properties.name.type, parentSchema: schema44.items.properties.name, data: data34 };
+                        const err100 = { instancePath: instancePath + "/lineage/data/" + i22 + "/uri", schemaPath: "#/properties/lineage/properties/data/items/properties/uri/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.data.items.properties.uri.type, parentSchema: schema35.properties.lineage.properties.data.items.properties.uri, data: data39 };
                         if (vErrors === null) {
-                          vErrors = [err99];
+                          vErrors = [err100];
                         } else {
-                          vErrors.push(err99);
+                          vErrors.push(err100);
                         }
                         errors++;
                       }
                     }
-                    if (data33.type !== void 0) {
-                      let data35 = data33.type;
-                      if (typeof data35 === "string") {
-                        if (func1(data35) > 64) {
-                          const err100 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema44.items.properties.type, data: data35 };
-                          if (vErrors === null) {
-                            vErrors = [err100];
-                          } else {
-                            vErrors.push(err100);
-                          }
-                          errors++;
-                        }
-                        if (func1(data35) < 1) {
-                          const err101 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema44.items.properties.type, data: data35 };
+                    if (data37.sha256 !== void 0) {
+                      let data40 = data37.sha256;
+                      if (typeof data40 === "string") {
+                        if (!pattern28.test(data40)) {
+                          const err101 = { instancePath: instancePath + "/lineage/data/" + i22 + "/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data40 };
                           if (vErrors === null) {
                             vErrors = [err101];
                           } else {
@@ -33084,7 +34036,7 @@ var require_validators = __commonJS({
                           errors++;
                         }
                       } else {
-                        const err102 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/type", schemaPath: "#/$defs/tensorSpecs/items/properties/type/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema44.items.properties.type.type, parentSchema: schema44.items.properties.type, data: data35 };
+                        const err102 = { instancePath: instancePath + "/lineage/data/" + i22 + "/sha256", schemaPath: "#/$defs/sha256/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema38.type, parentSchema: schema38, data: data40 };
                         if (vErrors === null) {
                           vErrors = [err102];
                         } else {
@@ -33093,102 +34045,94 @@ var require_validators = __commonJS({
                         errors++;
                       }
                     }
-                    if (data33.shape !== void 0) {
-                      let data36 = data33.shape;
-                      if (Array.isArray(data36)) {
-                        if (data36.length > 32) {
-                          const err103 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/shape", schemaPath: "#/$defs/tensorSpecs/items/properties/shape/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema44.items.properties.shape, data: data36 };
-                          if (vErrors === null) {
-                            vErrors = [err103];
-                          } else {
-                            vErrors.push(err103);
-                          }
-                          errors++;
-                        }
-                        const len4 = data36.length;
-                        for (let i42 = 0; i42 < len4; i42++) {
-                          let data37 = data36[i42];
-                          if (!(typeof data37 == "number" && (!(data37 % 1) && !isNaN(data37)) && isFinite(data37))) {
-                            const err104 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/shape/" + i42, schemaPath: "#/$defs/tensorSpecs/items/properties/shape/items/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema44.items.properties.shape.items.type, parentSchema: schema44.items.properties.shape.items, data: data37 };
-                            if (vErrors === null) {
-                              vErrors = [err104];
-                            } else {
-                              vErrors.push(err104);
-                            }
-                            errors++;
-                          }
-                          if (typeof data37 == "number" && isFinite(data37)) {
-                            if (data37 < -1 || isNaN(data37)) {
-                              const err105 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/shape/" + i42, schemaPath: "#/$defs/tensorSpecs/items/properties/shape/items/minimum", keyword: "minimum", params: { comparison: ">=", limit: -1 }, message: "must be >= -1", schema: -1, parentSchema: schema44.items.properties.shape.items, data: data37 };
-                              if (vErrors === null) {
-                                vErrors = [err105];
-                              } else {
-                                vErrors.push(err105);
-                              }
-                              errors++;
-                            }
-                          }
-                        }
-                      } else {
-                        const err106 = { instancePath: instancePath + "/signature/outputs/" + i32 + "/shape", schemaPath: "#/$defs/tensorSpecs/items/properties/shape/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema44.items.properties.shape.type, parentSchema: schema44.items.properties.shape, data: data36 };
-                        if (vErrors === null) {
-                          vErrors = [err106];
-                        } else {
-                          vErrors.push(err106);
-                        }
-                        errors++;
-                      }
-                    }
                   } else {
-                    const err107 = { instancePath: instancePath + "/signature/outputs/" + i32, schemaPath: "#/$defs/tensorSpecs/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema44.items.type, parentSchema: schema44.items, data: data33 };
+                    const err103 = { instancePath: instancePath + "/lineage/data/" + i22, schemaPath: "#/properties/lineage/properties/data/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.data.items.type, parentSchema: schema35.properties.lineage.properties.data.items, data: data37 };
                     if (vErrors === null) {
-                      vErrors = [err107];
+                      vErrors = [err103];
                     } else {
-                      vErrors.push(err107);
+                      vErrors.push(err103);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err108 = { instancePath: instancePath + "/signature/outputs", schemaPath: "#/$defs/tensorSpecs/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema44.type, parentSchema: schema44, data: data32 };
+                const err104 = { instancePath: instancePath + "/lineage/data", schemaPath: "#/properties/lineage/properties/data/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema35.properties.lineage.properties.data.type, parentSchema: schema35.properties.lineage.properties.data, data: data36 };
                 if (vErrors === null) {
-                  vErrors = [err108];
+                  vErrors = [err104];
                 } else {
-                  vErrors.push(err108);
+                  vErrors.push(err104);
                 }
                 errors++;
               }
             }
-          } else {
-            const err109 = { instancePath: instancePath + "/signature", schemaPath: "#/properties/signature/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.signature.type, parentSchema: schema35.properties.signature, data: data25 };
-            if (vErrors === null) {
-              vErrors = [err109];
-            } else {
-              vErrors.push(err109);
-            }
-            errors++;
-          }
-        }
-        if (data.lineage !== void 0) {
-          let data38 = data.lineage;
-          if (data38 && typeof data38 == "object" && !Array.isArray(data38)) {
-            for (const key11 in data38) {
-              if (!(key11 === "code" || key11 === "data" || key11 === "run" || key11 === "environment")) {
-                const err110 = { instancePath: instancePath + "/lineage", schemaPath: "#/properties/lineage/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key11 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage, data: data38 };
-                if (vErrors === null) {
-                  vErrors = [err110];
-                } else {
-                  vErrors.push(err110);
+            if (data30.run !== void 0) {
+              let data41 = data30.run;
+              if (data41 && typeof data41 == "object" && !Array.isArray(data41)) {
+                for (const key12 in data41) {
+                  if (!(key12 === "id" || key12 === "url" || key12 === "system")) {
+                    const err105 = { instancePath: instancePath + "/lineage/run", schemaPath: "#/properties/lineage/properties/run/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key12 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.run, data: data41 };
+                    if (vErrors === null) {
+                      vErrors = [err105];
+                    } else {
+                      vErrors.push(err105);
+                    }
+                    errors++;
+                  }
                 }
-                errors++;
-              }
-            }
-            if (data38.code !== void 0) {
-              let data39 = data38.code;
-              if (data39 && typeof data39 == "object" && !Array.isArray(data39)) {
-                for (const key12 in data39) {
-                  if (!(key12 === "repository" || key12 === "commit" || key12 === "path" || key12 === "dirty")) {
-                    const err111 = { instancePath: instancePath + "/lineage/code", schemaPath: "#/properties/lineage/properties/code/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key12 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.code, data: data39 };
+                if (data41.id !== void 0) {
+                  let data42 = data41.id;
+                  if (typeof data42 === "string") {
+                    if (func1(data42) > 256) {
+                      const err106 = { instancePath: instancePath + "/lineage/run/id", schemaPath: "#/properties/lineage/properties/run/properties/id/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema35.properties.lineage.properties.run.properties.id, data: data42 };
+                      if (vErrors === null) {
+                        vErrors = [err106];
+                      } else {
+                        vErrors.push(err106);
+                      }
+                      errors++;
+                    }
+                    if (func1(data42) < 1) {
+                      const err107 = { instancePath: instancePath + "/lineage/run/id", schemaPath: "#/properties/lineage/properties/run/properties/id/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.run.properties.id, data: data42 };
+                      if (vErrors === null) {
+                        vErrors = [err107];
+                      } else {
+                        vErrors.push(err107);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err108 = { instancePath: instancePath + "/lineage/run/id", schemaPath: "#/properties/lineage/properties/run/properties/id/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.run.properties.id.type, parentSchema: schema35.properties.lineage.properties.run.properties.id, data: data42 };
+                    if (vErrors === null) {
+                      vErrors = [err108];
+                    } else {
+                      vErrors.push(err108);
+                    }
+                    errors++;
+                  }
+                }
+                if (data41.url !== void 0) {
+                  let data43 = data41.url;
+                  if (typeof data43 === "string") {
+                    if (func1(data43) > 2048) {
+                      const err109 = { instancePath: instancePath + "/lineage/run/url", schemaPath: "#/properties/lineage/properties/run/properties/url/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema35.properties.lineage.properties.run.properties.url, data: data43 };
+                      if (vErrors === null) {
+                        vErrors = [err109];
+                      } else {
+                        vErrors.push(err109);
+                      }
+                      errors++;
+                    }
+                    if (!formats0(data43)) {
+                      const err110 = { instancePath: instancePath + "/lineage/run/url", schemaPath: "#/properties/lineage/properties/run/properties/url/format", keyword: "format", params: { format: "uri" }, message: 'must match format "uri"', schema: "uri", parentSchema: schema35.properties.lineage.properties.run.properties.url, data: data43 };
+                      if (vErrors === null) {
+                        vErrors = [err110];
+                      } else {
+                        vErrors.push(err110);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err111 = { instancePath: instancePath + "/lineage/run/url", schemaPath: "#/properties/lineage/properties/run/properties/url/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.run.properties.url.type, parentSchema: schema35.properties.lineage.properties.run.properties.url, data: data43 };
                     if (vErrors === null) {
                       vErrors = [err111];
                     } else {
@@ -33197,11 +34141,11 @@ var require_validators = __commonJS({
                     errors++;
                   }
                 }
-                if (data39.repository !== void 0) {
-                  let data40 = data39.repository;
-                  if (typeof data40 === "string") {
-                    if (func1(data40) > 2048) {
-                      const err112 = { instancePath: instancePath + "/lineage/code/repository", schemaPath: "#/properties/lineage/properties/code/properties/repository/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema35.properties.lineage.properties.code.properties.repository, data: data40 };
+                if (data41.system !== void 0) {
+                  let data44 = data41.system;
+                  if (typeof data44 === "string") {
+                    if (func1(data44) > 128) {
+                      const err112 = { instancePath: instancePath + "/lineage/run/system", schemaPath: "#/properties/lineage/properties/run/properties/system/maxLength", keyword: "maxLength", params: { limit: 128 }, message: "must NOT have more than 128 characters", schema: 128, parentSchema: schema35.properties.lineage.properties.run.properties.system, data: data44 };
                       if (vErrors === null) {
                         vErrors = [err112];
                       } else {
@@ -33209,8 +34153,8 @@ var require_validators = __commonJS({
                       }
                       errors++;
                     }
-                    if (func1(data40) < 1) {
-                      const err113 = { instancePath: instancePath + "/lineage/code/repository", schemaPath: "#/properties/lineage/properties/code/properties/repository/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.code.properties.repository, data: data40 };
+                    if (func1(data44) < 1) {
+                      const err113 = { instancePath: instancePath + "/lineage/run/system", schemaPath: "#/properties/lineage/properties/run/properties/system/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.run.properties.system, data: data44 };
                       if (vErrors === null) {
                         vErrors = [err113];
                       } else {
@@ -33219,7 +34163,7 @@ var require_validators = __commonJS({
                       errors++;
                     }
                   } else {
-                    const err114 = { instancePath: instancePath + "/lineage/code/repository", schemaPath: "#/properties/lineage/properties/code/properties/repository/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.code.properties.repository.type, parentSchema: schema35.properties.lineage.properties.code.properties.repository, data: data40 };
+                    const err114 = { instancePath: instancePath + "/lineage/run/system", schemaPath: "#/properties/lineage/properties/run/properties/system/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.run.properties.system.type, parentSchema: schema35.properties.lineage.properties.run.properties.system, data: data44 };
                     if (vErrors === null) {
                       vErrors = [err114];
                     } else {
@@ -33228,20 +34172,22 @@ var require_validators = __commonJS({
                     errors++;
                   }
                 }
-                if (data39.commit !== void 0) {
-                  let data41 = data39.commit;
-                  if (typeof data41 === "string") {
-                    if (!pattern32.test(data41)) {
-                      const err115 = { instancePath: instancePath + "/lineage/code/commit", schemaPath: "#/properties/lineage/properties/code/properties/commit/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{40}$" }, message: 'must match pattern "^[0-9a-f]{40}$"', schema: "^[0-9a-f]{40}$", parentSchema: schema35.properties.lineage.properties.code.properties.commit, data: data41 };
-                      if (vErrors === null) {
-                        vErrors = [err115];
-                      } else {
-                        vErrors.push(err115);
-                      }
-                      errors++;
-                    }
-                  } else {
-                    const err116 = { instancePath: instancePath + "/lineage/code/commit", schemaPath: "#/properties/lineage/properties/code/properties/commit/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.code.properties.commit.type, parentSchema: schema35.properties.lineage.properties.code.properties.commit, data: data41 };
+              } else {
+                const err115 = { instancePath: instancePath + "/lineage/run", schemaPath: "#/properties/lineage/properties/run/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.run.type, parentSchema: schema35.properties.lineage.properties.run, data: data41 };
+                if (vErrors === null) {
+                  vErrors = [err115];
+                } else {
+                  vErrors.push(err115);
+                }
+                errors++;
+              }
+            }
+            if (data30.environment !== void 0) {
+              let data45 = data30.environment;
+              if (data45 && typeof data45 == "object" && !Array.isArray(data45)) {
+                for (const key13 in data45) {
+                  if (!(key13 === "python" || key13 === "requirements" || key13 === "image" || key13 === "node" || key13 === "files")) {
+                    const err116 = { instancePath: instancePath + "/lineage/environment", schemaPath: "#/properties/lineage/properties/environment/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key13 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.environment, data: data45 };
                     if (vErrors === null) {
                       vErrors = [err116];
                     } else {
@@ -33250,11 +34196,11 @@ var require_validators = __commonJS({
                     errors++;
                   }
                 }
-                if (data39.path !== void 0) {
-                  let data42 = data39.path;
-                  if (typeof data42 === "string") {
-                    if (func1(data42) > 1024) {
-                      const err117 = { instancePath: instancePath + "/lineage/code/path", schemaPath: "#/properties/lineage/properties/code/properties/path/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema35.properties.lineage.properties.code.properties.path, data: data42 };
+                if (data45.python !== void 0) {
+                  let data46 = data45.python;
+                  if (typeof data46 === "string") {
+                    if (func1(data46) > 64) {
+                      const err117 = { instancePath: instancePath + "/lineage/environment/python", schemaPath: "#/properties/lineage/properties/environment/properties/python/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema35.properties.lineage.properties.environment.properties.python, data: data46 };
                       if (vErrors === null) {
                         vErrors = [err117];
                       } else {
@@ -33262,8 +34208,8 @@ var require_validators = __commonJS({
                       }
                       errors++;
                     }
-                    if (func1(data42) < 1) {
-                      const err118 = { instancePath: instancePath + "/lineage/code/path", schemaPath: "#/properties/lineage/properties/code/properties/path/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.code.properties.path, data: data42 };
+                    if (func1(data46) < 1) {
+                      const err118 = { instancePath: instancePath + "/lineage/environment/python", schemaPath: "#/properties/lineage/properties/environment/properties/python/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.python, data: data46 };
                       if (vErrors === null) {
                         vErrors = [err118];
                       } else {
@@ -33272,7 +34218,7 @@ var require_validators = __commonJS({
                       errors++;
                     }
                   } else {
-                    const err119 = { instancePath: instancePath + "/lineage/code/path", schemaPath: "#/properties/lineage/properties/code/properties/path/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.code.properties.path.type, parentSchema: schema35.properties.lineage.properties.code.properties.path, data: data42 };
+                    const err119 = { instancePath: instancePath + "/lineage/environment/python", schemaPath: "#/properties/lineage/properties/environment/properties/python/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.python.type, parentSchema: schema35.properties.lineage.properties.environment.properties.python, data: data46 };
                     if (vErrors === null) {
                       vErrors = [err119];
                     } else {
@@ -33281,46 +34227,42 @@ var require_validators = __commonJS({
                     errors++;
                   }
                 }
-                if (data39.dirty !== void 0) {
-                  let data43 = data39.dirty;
-                  if (typeof data43 !== "boolean") {
-                    const err120 = { instancePath: instancePath + "/lineage/code/dirty", schemaPath: "#/properties/lineage/properties/code/properties/dirty/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema35.properties.lineage.properties.code.properties.dirty.type, parentSchema: schema35.properties.lineage.properties.code.properties.dirty, data: data43 };
+                if (data45.requirements !== void 0) {
+                  let data47 = data45.requirements;
+                  if (typeof data47 === "string") {
+                    if (func1(data47) > 1024) {
+                      const err120 = { instancePath: instancePath + "/lineage/environment/requirements", schemaPath: "#/properties/lineage/properties/environment/properties/requirements/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema35.properties.lineage.properties.environment.properties.requirements, data: data47 };
+                      if (vErrors === null) {
+                        vErrors = [err120];
+                      } else {
+                        vErrors.push(err120);
+                      }
+                      errors++;
+                    }
+                    if (func1(data47) < 1) {
+                      const err121 = { instancePath: instancePath + "/lineage/environment/requirements", schemaPath: "#/properties/lineage/properties/environment/properties/requirements/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.requirements, data: data47 };
+                      if (vErrors === null) {
+                        vErrors = [err121];
+                      } else {
+                        vErrors.push(err121);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err122 = { instancePath: instancePath + "/lineage/environment/requirements", schemaPath: "#/properties/lineage/properties/environment/properties/requirements/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.requirements.type, parentSchema: schema35.properties.lineage.properties.environment.properties.requirements, data: data47 };
                     if (vErrors === null) {
-                      vErrors = [err120];
+                      vErrors = [err122];
                     } else {
-                      vErrors.push(err120);
+                      vErrors.push(err122);
                     }
                     errors++;
                   }
                 }
-              } else {
-                const err121 = { instancePath: instancePath + "/lineage/code", schemaPath: "#/properties/lineage/properties/code/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.code.type, parentSchema: schema35.properties.lineage.properties.code, data: data39 };
-                if (vErrors === null) {
-                  vErrors = [err121];
-                } else {
-                  vErrors.push(err121);
-                }
-                errors++;
-              }
-            }
-            if (data38.data !== void 0) {
-              let data44 = data38.data;
-              if (Array.isArray(data44)) {
-                if (data44.length > 1e3) {
-                  const err122 = { instancePath: instancePath + "/lineage/data", schemaPath: "#/properties/lineage/properties/data/maxItems", keyword: "maxItems", params: { limit: 1e3 }, message: "must NOT have more than 1000 items", schema: 1e3, parentSchema: schema35.properties.lineage.properties.data, data: data44 };
-                  if (vErrors === null) {
-                    vErrors = [err122];
-                  } else {
-                    vErrors.push(err122);
-                  }
-                  errors++;
-                }
-                const len5 = data44.length;
-                for (let i5 = 0; i5 < len5; i5++) {
-                  let data45 = data44[i5];
-                  if (data45 && typeof data45 == "object" && !Array.isArray(data45)) {
-                    if (data45.id === void 0) {
-                      const err123 = { instancePath: instancePath + "/lineage/data/" + i5, schemaPath: "#/properties/lineage/properties/data/items/required", keyword: "required", params: { missingProperty: "id" }, message: "must have required property 'id'", schema: schema35.properties.lineage.properties.data.items.required, parentSchema: schema35.properties.lineage.properties.data.items, data: data45 };
+                if (data45.image !== void 0) {
+                  let data48 = data45.image;
+                  if (typeof data48 === "string") {
+                    if (func1(data48) > 1024) {
+                      const err123 = { instancePath: instancePath + "/lineage/environment/image", schemaPath: "#/properties/lineage/properties/environment/properties/image/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema35.properties.lineage.properties.environment.properties.image, data: data48 };
                       if (vErrors === null) {
                         vErrors = [err123];
                       } else {
@@ -33328,84 +34270,83 @@ var require_validators = __commonJS({
                       }
                       errors++;
                     }
-                    for (const key13 in data45) {
-                      if (!(key13 === "id" || key13 === "uri" || key13 === "sha256")) {
-                        const err124 = { instancePath: instancePath + "/lineage/data/" + i5, schemaPath: "#/properties/lineage/properties/data/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key13 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.data.items, data: data45 };
-                        if (vErrors === null) {
-                          vErrors = [err124];
-                        } else {
-                          vErrors.push(err124);
-                        }
-                        errors++;
-                      }
-                    }
-                    if (data45.id !== void 0) {
-                      let data46 = data45.id;
-                      if (typeof data46 === "string") {
-                        if (func1(data46) > 256) {
-                          const err125 = { instancePath: instancePath + "/lineage/data/" + i5 + "/id", schemaPath: "#/properties/lineage/properties/data/items/properties/id/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema35.properties.lineage.properties.data.items.properties.id, data: data46 };
-                          if (vErrors === null) {
-                            vErrors = [err125];
-                          } else {
-                            vErrors.push(err125);
-                          }
-                          errors++;
-                        }
-                        if (func1(data46) < 1) {
-                          const err126 = { instancePath: instancePath + "/lineage/data/" + i5 + "/id", schemaPath: "#/properties/lineage/properties/data/items/properties/id/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.data.items.properties.id, data: data46 };
-                          if (vErrors === null) {
-                            vErrors = [err126];
-                          } else {
-                            vErrors.push(err126);
-                          }
-                          errors++;
-                        }
+                    if (func1(data48) < 1) {
+                      const err124 = { instancePath: instancePath + "/lineage/environment/image", schemaPath: "#/properties/lineage/properties/environment/properties/image/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.image, data: data48 };
+                      if (vErrors === null) {
+                        vErrors = [err124];
                       } else {
-                        const err127 = { instancePath: instancePath + "/lineage/data/" + i5 + "/id", schemaPath: "#/properties/lineage/properties/data/items/properties/id/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.data.items.properties.id.type, parentSchema: schema35.properties.lineage.properties.data.items.properties.id, data: data46 };
-                        if (vErrors === null) {
-                          vErrors = [err127];
-                        } else {
-                          vErrors.push(err127);
-                        }
-                        errors++;
+                        vErrors.push(err124);
                       }
+                      errors++;
                     }
-                    if (data45.uri !== void 0) {
-                      let data47 = data45.uri;
-                      if (typeof data47 === "string") {
-                        if (func1(data47) > 2048) {
-                          const err128 = { instancePath: instancePath + "/lineage/data/" + i5 + "/uri", schemaPath: "#/properties/lineage/properties/data/items/properties/uri/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema35.properties.lineage.properties.data.items.properties.uri, data: data47 };
-                          if (vErrors === null) {
-                            vErrors = [err128];
-                          } else {
-                            vErrors.push(err128);
-                          }
-                          errors++;
-                        }
-                        if (func1(data47) < 1) {
-                          const err129 = { instancePath: instancePath + "/lineage/data/" + i5 + "/uri", schemaPath: "#/properties/lineage/properties/data/items/properties/uri/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.data.items.properties.uri, data: data47 };
-                          if (vErrors === null) {
-                            vErrors = [err129];
-                          } else {
-                            vErrors.push(err129);
-                          }
-                          errors++;
-                        }
+                  } else {
+                    const err125 = { instancePath: instancePath + "/lineage/environment/image", schemaPath: "#/properties/lineage/properties/environment/properties/image/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.image.type, parentSchema: schema35.properties.lineage.properties.environment.properties.image, data: data48 };
+                    if (vErrors === null) {
+                      vErrors = [err125];
+                    } else {
+                      vErrors.push(err125);
+                    }
+                    errors++;
+                  }
+                }
+                if (data45.node !== void 0) {
+                  let data49 = data45.node;
+                  if (typeof data49 === "string") {
+                    if (func1(data49) > 64) {
+                      const err126 = { instancePath: instancePath + "/lineage/environment/node", schemaPath: "#/properties/lineage/properties/environment/properties/node/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema35.properties.lineage.properties.environment.properties.node, data: data49 };
+                      if (vErrors === null) {
+                        vErrors = [err126];
                       } else {
-                        const err130 = { instancePath: instancePath + "/lineage/data/" + i5 + "/uri", schemaPath: "#/properties/lineage/properties/data/items/properties/uri/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.data.items.properties.uri.type, parentSchema: schema35.properties.lineage.properties.data.items.properties.uri, data: data47 };
-                        if (vErrors === null) {
-                          vErrors = [err130];
-                        } else {
-                          vErrors.push(err130);
-                        }
-                        errors++;
+                        vErrors.push(err126);
                       }
+                      errors++;
                     }
-                    if (data45.sha256 !== void 0) {
-                      let data48 = data45.sha256;
-                      if (typeof data48 === "string") {
-                        if (!pattern28.test(data48)) {
-                          const err131 = { instancePath: instancePath + "/lineage/data/" + i5 + "/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data48 };
+                    if (func1(data49) < 1) {
+                      const err127 = { instancePath: instancePath + "/lineage/environment/node", schemaPath: "#/properties/lineage/properties/environment/properties/node/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.node, data: data49 };
+                      if (vErrors === null) {
+                        vErrors = [err127];
+                      } else {
+                        vErrors.push(err127);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err128 = { instancePath: instancePath + "/lineage/environment/node", schemaPath: "#/properties/lineage/properties/environment/properties/node/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.node.type, parentSchema: schema35.properties.lineage.properties.environment.properties.node, data: data49 };
+                    if (vErrors === null) {
+                      vErrors = [err128];
+                    } else {
+                      vErrors.push(err128);
+                    }
+                    errors++;
+                  }
+                }
+                if (data45.files !== void 0) {
+                  let data50 = data45.files;
+                  if (Array.isArray(data50)) {
+                    if (data50.length > 100) {
+                      const err129 = { instancePath: instancePath + "/lineage/environment/files", schemaPath: "#/properties/lineage/properties/environment/properties/files/maxItems", keyword: "maxItems", params: { limit: 100 }, message: "must NOT have more than 100 items", schema: 100, parentSchema: schema35.properties.lineage.properties.environment.properties.files, data: data50 };
+                      if (vErrors === null) {
+                        vErrors = [err129];
+                      } else {
+                        vErrors.push(err129);
+                      }
+                      errors++;
+                    }
+                    const len3 = data50.length;
+                    for (let i32 = 0; i32 < len3; i32++) {
+                      let data51 = data50[i32];
+                      if (data51 && typeof data51 == "object" && !Array.isArray(data51)) {
+                        if (data51.path === void 0) {
+                          const err130 = { instancePath: instancePath + "/lineage/environment/files/" + i32, schemaPath: "#/properties/lineage/properties/environment/properties/files/items/required", keyword: "required", params: { missingProperty: "path" }, message: "must have required property 'path'", schema: schema35.properties.lineage.properties.environment.properties.files.items.required, parentSchema: schema35.properties.lineage.properties.environment.properties.files.items, data: data51 };
+                          if (vErrors === null) {
+                            vErrors = [err130];
+                          } else {
+                            vErrors.push(err130);
+                          }
+                          errors++;
+                        }
+                        if (data51.sha256 === void 0) {
+                          const err131 = { instancePath: instancePath + "/lineage/environment/files/" + i32, schemaPath: "#/properties/lineage/properties/environment/properties/files/items/required", keyword: "required", params: { missingProperty: "sha256" }, message: "must have required property 'sha256'", schema: schema35.properties.lineage.properties.environment.properties.files.items.required, parentSchema: schema35.properties.lineage.properties.environment.properties.files.items, data: data51 };
                           if (vErrors === null) {
                             vErrors = [err131];
                           } else {
@@ -33413,145 +34354,148 @@ var require_validators = __commonJS({
                           }
                           errors++;
                         }
+                        for (const key14 in data51) {
+                          if (!(key14 === "path" || key14 === "sha256" || key14 === "kind")) {
+                            const err132 = { instancePath: instancePath + "/lineage/environment/files/" + i32, schemaPath: "#/properties/lineage/properties/environment/properties/files/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key14 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.environment.properties.files.items, data: data51 };
+                            if (vErrors === null) {
+                              vErrors = [err132];
+                            } else {
+                              vErrors.push(err132);
+                            }
+                            errors++;
+                          }
+                        }
+                        if (data51.path !== void 0) {
+                          let data52 = data51.path;
+                          if (typeof data52 === "string") {
+                            if (func1(data52) > 1024) {
+                              const err133 = { instancePath: instancePath + "/lineage/environment/files/" + i32 + "/path", schemaPath: "#/properties/lineage/properties/environment/properties/files/items/properties/path/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema35.properties.lineage.properties.environment.properties.files.items.properties.path, data: data52 };
+                              if (vErrors === null) {
+                                vErrors = [err133];
+                              } else {
+                                vErrors.push(err133);
+                              }
+                              errors++;
+                            }
+                            if (func1(data52) < 1) {
+                              const err134 = { instancePath: instancePath + "/lineage/environment/files/" + i32 + "/path", schemaPath: "#/properties/lineage/properties/environment/properties/files/items/properties/path/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.files.items.properties.path, data: data52 };
+                              if (vErrors === null) {
+                                vErrors = [err134];
+                              } else {
+                                vErrors.push(err134);
+                              }
+                              errors++;
+                            }
+                          } else {
+                            const err135 = { instancePath: instancePath + "/lineage/environment/files/" + i32 + "/path", schemaPath: "#/properties/lineage/properties/environment/properties/files/items/properties/path/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.files.items.properties.path.type, parentSchema: schema35.properties.lineage.properties.environment.properties.files.items.properties.path, data: data52 };
+                            if (vErrors === null) {
+                              vErrors = [err135];
+                            } else {
+                              vErrors.push(err135);
+                            }
+                            errors++;
+                          }
+                        }
+                        if (data51.sha256 !== void 0) {
+                          let data53 = data51.sha256;
+                          if (typeof data53 === "string") {
+                            if (!pattern28.test(data53)) {
+                              const err136 = { instancePath: instancePath + "/lineage/environment/files/" + i32 + "/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data53 };
+                              if (vErrors === null) {
+                                vErrors = [err136];
+                              } else {
+                                vErrors.push(err136);
+                              }
+                              errors++;
+                            }
+                          } else {
+                            const err137 = { instancePath: instancePath + "/lineage/environment/files/" + i32 + "/sha256", schemaPath: "#/$defs/sha256/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema38.type, parentSchema: schema38, data: data53 };
+                            if (vErrors === null) {
+                              vErrors = [err137];
+                            } else {
+                              vErrors.push(err137);
+                            }
+                            errors++;
+                          }
+                        }
+                        if (data51.kind !== void 0) {
+                          let data54 = data51.kind;
+                          if (!(data54 === "conda" || data54 === "virtualenv" || data54 === "pip" || data54 === "constraints")) {
+                            const err138 = { instancePath: instancePath + "/lineage/environment/files/" + i32 + "/kind", schemaPath: "#/properties/lineage/properties/environment/properties/files/items/properties/kind/enum", keyword: "enum", params: { allowedValues: schema35.properties.lineage.properties.environment.properties.files.items.properties.kind.enum }, message: "must be equal to one of the allowed values", schema: schema35.properties.lineage.properties.environment.properties.files.items.properties.kind.enum, parentSchema: schema35.properties.lineage.properties.environment.properties.files.items.properties.kind, data: data54 };
+                            if (vErrors === null) {
+                              vErrors = [err138];
+                            } else {
+                              vErrors.push(err138);
+                            }
+                            errors++;
+                          }
+                        }
                       } else {
-                        const err132 = { instancePath: instancePath + "/lineage/data/" + i5 + "/sha256", schemaPath: "#/$defs/sha256/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema38.type, parentSchema: schema38, data: data48 };
+                        const err139 = { instancePath: instancePath + "/lineage/environment/files/" + i32, schemaPath: "#/properties/lineage/properties/environment/properties/files/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.environment.properties.files.items.type, parentSchema: schema35.properties.lineage.properties.environment.properties.files.items, data: data51 };
                         if (vErrors === null) {
-                          vErrors = [err132];
+                          vErrors = [err139];
                         } else {
-                          vErrors.push(err132);
+                          vErrors.push(err139);
                         }
                         errors++;
                       }
                     }
                   } else {
-                    const err133 = { instancePath: instancePath + "/lineage/data/" + i5, schemaPath: "#/properties/lineage/properties/data/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.data.items.type, parentSchema: schema35.properties.lineage.properties.data.items, data: data45 };
+                    const err140 = { instancePath: instancePath + "/lineage/environment/files", schemaPath: "#/properties/lineage/properties/environment/properties/files/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema35.properties.lineage.properties.environment.properties.files.type, parentSchema: schema35.properties.lineage.properties.environment.properties.files, data: data50 };
                     if (vErrors === null) {
-                      vErrors = [err133];
+                      vErrors = [err140];
                     } else {
-                      vErrors.push(err133);
+                      vErrors.push(err140);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err134 = { instancePath: instancePath + "/lineage/data", schemaPath: "#/properties/lineage/properties/data/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema35.properties.lineage.properties.data.type, parentSchema: schema35.properties.lineage.properties.data, data: data44 };
+                const err141 = { instancePath: instancePath + "/lineage/environment", schemaPath: "#/properties/lineage/properties/environment/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.environment.type, parentSchema: schema35.properties.lineage.properties.environment, data: data45 };
                 if (vErrors === null) {
-                  vErrors = [err134];
+                  vErrors = [err141];
                 } else {
-                  vErrors.push(err134);
+                  vErrors.push(err141);
                 }
                 errors++;
               }
             }
-            if (data38.run !== void 0) {
-              let data49 = data38.run;
-              if (data49 && typeof data49 == "object" && !Array.isArray(data49)) {
-                for (const key14 in data49) {
-                  if (!(key14 === "id" || key14 === "url" || key14 === "system")) {
-                    const err135 = { instancePath: instancePath + "/lineage/run", schemaPath: "#/properties/lineage/properties/run/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key14 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.run, data: data49 };
-                    if (vErrors === null) {
-                      vErrors = [err135];
-                    } else {
-                      vErrors.push(err135);
-                    }
-                    errors++;
-                  }
-                }
-                if (data49.id !== void 0) {
-                  let data50 = data49.id;
-                  if (typeof data50 === "string") {
-                    if (func1(data50) > 256) {
-                      const err136 = { instancePath: instancePath + "/lineage/run/id", schemaPath: "#/properties/lineage/properties/run/properties/id/maxLength", keyword: "maxLength", params: { limit: 256 }, message: "must NOT have more than 256 characters", schema: 256, parentSchema: schema35.properties.lineage.properties.run.properties.id, data: data50 };
-                      if (vErrors === null) {
-                        vErrors = [err136];
-                      } else {
-                        vErrors.push(err136);
-                      }
-                      errors++;
-                    }
-                    if (func1(data50) < 1) {
-                      const err137 = { instancePath: instancePath + "/lineage/run/id", schemaPath: "#/properties/lineage/properties/run/properties/id/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.run.properties.id, data: data50 };
-                      if (vErrors === null) {
-                        vErrors = [err137];
-                      } else {
-                        vErrors.push(err137);
-                      }
-                      errors++;
-                    }
+          } else {
+            const err142 = { instancePath: instancePath + "/lineage", schemaPath: "#/properties/lineage/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.type, parentSchema: schema35.properties.lineage, data: data30 };
+            if (vErrors === null) {
+              vErrors = [err142];
+            } else {
+              vErrors.push(err142);
+            }
+            errors++;
+          }
+        }
+        if (data.annotations !== void 0) {
+          let data55 = data.annotations;
+          if (data55 && typeof data55 == "object" && !Array.isArray(data55)) {
+            if (Object.keys(data55).length > 256) {
+              const err143 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema35.properties.annotations, data: data55 };
+              if (vErrors === null) {
+                vErrors = [err143];
+              } else {
+                vErrors.push(err143);
+              }
+              errors++;
+            }
+            for (const key15 in data55) {
+              const _errs132 = errors;
+              if (typeof key15 === "string") {
+                if (!pattern36.test(key15)) {
+                  const err144 = { instancePath: instancePath + "/annotations", schemaPath: "#/$defs/annotationKey/pattern", keyword: "pattern", params: { pattern: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" }, message: 'must match pattern "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$"', schema: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", parentSchema: schema52, data: key15, propertyName: key15 };
+                  if (vErrors === null) {
+                    vErrors = [err144];
                   } else {
-                    const err138 = { instancePath: instancePath + "/lineage/run/id", schemaPath: "#/properties/lineage/properties/run/properties/id/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.run.properties.id.type, parentSchema: schema35.properties.lineage.properties.run.properties.id, data: data50 };
-                    if (vErrors === null) {
-                      vErrors = [err138];
-                    } else {
-                      vErrors.push(err138);
-                    }
-                    errors++;
+                    vErrors.push(err144);
                   }
-                }
-                if (data49.url !== void 0) {
-                  let data51 = data49.url;
-                  if (typeof data51 === "string") {
-                    if (func1(data51) > 2048) {
-                      const err139 = { instancePath: instancePath + "/lineage/run/url", schemaPath: "#/properties/lineage/properties/run/properties/url/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema35.properties.lineage.properties.run.properties.url, data: data51 };
-                      if (vErrors === null) {
-                        vErrors = [err139];
-                      } else {
-                        vErrors.push(err139);
-                      }
-                      errors++;
-                    }
-                    if (!formats0(data51)) {
-                      const err140 = { instancePath: instancePath + "/lineage/run/url", schemaPath: "#/properties/lineage/properties/run/properties/url/format", keyword: "format", params: { format: "uri" }, message: 'must match format "uri"', schema: "uri", parentSchema: schema35.properties.lineage.properties.run.properties.url, data: data51 };
-                      if (vErrors === null) {
-                        vErrors = [err140];
-                      } else {
-                        vErrors.push(err140);
-                      }
-                      errors++;
-                    }
-                  } else {
-                    const err141 = { instancePath: instancePath + "/lineage/run/url", schemaPath: "#/properties/lineage/properties/run/properties/url/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.run.properties.url.type, parentSchema: schema35.properties.lineage.properties.run.properties.url, data: data51 };
-                    if (vErrors === null) {
-                      vErrors = [err141];
-                    } else {
-                      vErrors.push(err141);
-                    }
-                    errors++;
-                  }
-                }
-                if (data49.system !== void 0) {
-                  let data52 = data49.system;
-                  if (typeof data52 === "string") {
-                    if (func1(data52) > 128) {
-                      const err142 = { instancePath: instancePath + "/lineage/run/system", schemaPath: "#/properties/lineage/properties/run/properties/system/maxLength", keyword: "maxLength", params: { limit: 128 }, message: "must NOT have more than 128 characters", schema: 128, parentSchema: schema35.properties.lineage.properties.run.properties.system, data: data52 };
-                      if (vErrors === null) {
-                        vErrors = [err142];
-                      } else {
-                        vErrors.push(err142);
-                      }
-                      errors++;
-                    }
-                    if (func1(data52) < 1) {
-                      const err143 = { instancePath: instancePath + "/lineage/run/system", schemaPath: "#/properties/lineage/properties/run/properties/system/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.run.properties.system, data: data52 };
-                      if (vErrors === null) {
-                        vErrors = [err143];
-                      } else {
-                        vErrors.push(err143);
-                      }
-                      errors++;
-                    }
-                  } else {
-                    const err144 = { instancePath: instancePath + "/lineage/run/system", schemaPath: "#/properties/lineage/properties/run/properties/system/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.run.properties.system.type, parentSchema: schema35.properties.lineage.properties.run.properties.system, data: data52 };
-                    if (vErrors === null) {
-                      vErrors = [err144];
-                    } else {
-                      vErrors.push(err144);
-                    }
-                    errors++;
-                  }
+                  errors++;
                 }
               } else {
-                const err145 = { instancePath: instancePath + "/lineage/run", schemaPath: "#/properties/lineage/properties/run/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.run.type, parentSchema: schema35.properties.lineage.properties.run, data: data49 };
+                const err145 = { instancePath: instancePath + "/annotations", schemaPath: "#/$defs/annotationKey/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema52.type, parentSchema: schema52, data: key15, propertyName: key15 };
                 if (vErrors === null) {
                   vErrors = [err145];
                 } else {
@@ -33559,247 +34503,55 @@ var require_validators = __commonJS({
                 }
                 errors++;
               }
+              var valid33 = _errs132 === errors;
+              if (!valid33) {
+                const err146 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/propertyNames", keyword: "propertyNames", params: { propertyName: key15 }, message: "property name must be valid", schema: schema35.properties.annotations.propertyNames, parentSchema: schema35.properties.annotations, data: data55 };
+                if (vErrors === null) {
+                  vErrors = [err146];
+                } else {
+                  vErrors.push(err146);
+                }
+                errors++;
+              }
             }
-            if (data38.environment !== void 0) {
-              let data53 = data38.environment;
-              if (data53 && typeof data53 == "object" && !Array.isArray(data53)) {
-                for (const key15 in data53) {
-                  if (!(key15 === "python" || key15 === "requirements" || key15 === "image" || key15 === "node")) {
-                    const err146 = { instancePath: instancePath + "/lineage/environment", schemaPath: "#/properties/lineage/properties/environment/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key15 }, message: "must NOT have additional properties", schema: false, parentSchema: schema35.properties.lineage.properties.environment, data: data53 };
-                    if (vErrors === null) {
-                      vErrors = [err146];
-                    } else {
-                      vErrors.push(err146);
-                    }
-                    errors++;
-                  }
-                }
-                if (data53.python !== void 0) {
-                  let data54 = data53.python;
-                  if (typeof data54 === "string") {
-                    if (func1(data54) > 64) {
-                      const err147 = { instancePath: instancePath + "/lineage/environment/python", schemaPath: "#/properties/lineage/properties/environment/properties/python/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema35.properties.lineage.properties.environment.properties.python, data: data54 };
-                      if (vErrors === null) {
-                        vErrors = [err147];
-                      } else {
-                        vErrors.push(err147);
-                      }
-                      errors++;
-                    }
-                    if (func1(data54) < 1) {
-                      const err148 = { instancePath: instancePath + "/lineage/environment/python", schemaPath: "#/properties/lineage/properties/environment/properties/python/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.python, data: data54 };
-                      if (vErrors === null) {
-                        vErrors = [err148];
-                      } else {
-                        vErrors.push(err148);
-                      }
-                      errors++;
-                    }
+            for (const key16 in data55) {
+              let data56 = data55[key16];
+              if (typeof data56 === "string") {
+                if (func1(data56) > 4096) {
+                  const err147 = { instancePath: instancePath + "/annotations/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/annotations/additionalProperties/maxLength", keyword: "maxLength", params: { limit: 4096 }, message: "must NOT have more than 4096 characters", schema: 4096, parentSchema: schema35.properties.annotations.additionalProperties, data: data56 };
+                  if (vErrors === null) {
+                    vErrors = [err147];
                   } else {
-                    const err149 = { instancePath: instancePath + "/lineage/environment/python", schemaPath: "#/properties/lineage/properties/environment/properties/python/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.python.type, parentSchema: schema35.properties.lineage.properties.environment.properties.python, data: data54 };
-                    if (vErrors === null) {
-                      vErrors = [err149];
-                    } else {
-                      vErrors.push(err149);
-                    }
-                    errors++;
+                    vErrors.push(err147);
                   }
-                }
-                if (data53.requirements !== void 0) {
-                  let data55 = data53.requirements;
-                  if (typeof data55 === "string") {
-                    if (func1(data55) > 1024) {
-                      const err150 = { instancePath: instancePath + "/lineage/environment/requirements", schemaPath: "#/properties/lineage/properties/environment/properties/requirements/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema35.properties.lineage.properties.environment.properties.requirements, data: data55 };
-                      if (vErrors === null) {
-                        vErrors = [err150];
-                      } else {
-                        vErrors.push(err150);
-                      }
-                      errors++;
-                    }
-                    if (func1(data55) < 1) {
-                      const err151 = { instancePath: instancePath + "/lineage/environment/requirements", schemaPath: "#/properties/lineage/properties/environment/properties/requirements/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.requirements, data: data55 };
-                      if (vErrors === null) {
-                        vErrors = [err151];
-                      } else {
-                        vErrors.push(err151);
-                      }
-                      errors++;
-                    }
-                  } else {
-                    const err152 = { instancePath: instancePath + "/lineage/environment/requirements", schemaPath: "#/properties/lineage/properties/environment/properties/requirements/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.requirements.type, parentSchema: schema35.properties.lineage.properties.environment.properties.requirements, data: data55 };
-                    if (vErrors === null) {
-                      vErrors = [err152];
-                    } else {
-                      vErrors.push(err152);
-                    }
-                    errors++;
-                  }
-                }
-                if (data53.image !== void 0) {
-                  let data56 = data53.image;
-                  if (typeof data56 === "string") {
-                    if (func1(data56) > 1024) {
-                      const err153 = { instancePath: instancePath + "/lineage/environment/image", schemaPath: "#/properties/lineage/properties/environment/properties/image/maxLength", keyword: "maxLength", params: { limit: 1024 }, message: "must NOT have more than 1024 characters", schema: 1024, parentSchema: schema35.properties.lineage.properties.environment.properties.image, data: data56 };
-                      if (vErrors === null) {
-                        vErrors = [err153];
-                      } else {
-                        vErrors.push(err153);
-                      }
-                      errors++;
-                    }
-                    if (func1(data56) < 1) {
-                      const err154 = { instancePath: instancePath + "/lineage/environment/image", schemaPath: "#/properties/lineage/properties/environment/properties/image/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.image, data: data56 };
-                      if (vErrors === null) {
-                        vErrors = [err154];
-                      } else {
-                        vErrors.push(err154);
-                      }
-                      errors++;
-                    }
-                  } else {
-                    const err155 = { instancePath: instancePath + "/lineage/environment/image", schemaPath: "#/properties/lineage/properties/environment/properties/image/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.image.type, parentSchema: schema35.properties.lineage.properties.environment.properties.image, data: data56 };
-                    if (vErrors === null) {
-                      vErrors = [err155];
-                    } else {
-                      vErrors.push(err155);
-                    }
-                    errors++;
-                  }
-                }
-                if (data53.node !== void 0) {
-                  let data57 = data53.node;
-                  if (typeof data57 === "string") {
-                    if (func1(data57) > 64) {
-                      const err156 = { instancePath: instancePath + "/lineage/environment/node", schemaPath: "#/properties/lineage/properties/environment/properties/node/maxLength", keyword: "maxLength", params: { limit: 64 }, message: "must NOT have more than 64 characters", schema: 64, parentSchema: schema35.properties.lineage.properties.environment.properties.node, data: data57 };
-                      if (vErrors === null) {
-                        vErrors = [err156];
-                      } else {
-                        vErrors.push(err156);
-                      }
-                      errors++;
-                    }
-                    if (func1(data57) < 1) {
-                      const err157 = { instancePath: instancePath + "/lineage/environment/node", schemaPath: "#/properties/lineage/properties/environment/properties/node/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema35.properties.lineage.properties.environment.properties.node, data: data57 };
-                      if (vErrors === null) {
-                        vErrors = [err157];
-                      } else {
-                        vErrors.push(err157);
-                      }
-                      errors++;
-                    }
-                  } else {
-                    const err158 = { instancePath: instancePath + "/lineage/environment/node", schemaPath: "#/properties/lineage/properties/environment/properties/node/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.lineage.properties.environment.properties.node.type, parentSchema: schema35.properties.lineage.properties.environment.properties.node, data: data57 };
-                    if (vErrors === null) {
-                      vErrors = [err158];
-                    } else {
-                      vErrors.push(err158);
-                    }
-                    errors++;
-                  }
+                  errors++;
                 }
               } else {
-                const err159 = { instancePath: instancePath + "/lineage/environment", schemaPath: "#/properties/lineage/properties/environment/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.properties.environment.type, parentSchema: schema35.properties.lineage.properties.environment, data: data53 };
+                const err148 = { instancePath: instancePath + "/annotations/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/annotations/additionalProperties/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.annotations.additionalProperties.type, parentSchema: schema35.properties.annotations.additionalProperties, data: data56 };
                 if (vErrors === null) {
-                  vErrors = [err159];
+                  vErrors = [err148];
                 } else {
-                  vErrors.push(err159);
+                  vErrors.push(err148);
                 }
                 errors++;
               }
             }
           } else {
-            const err160 = { instancePath: instancePath + "/lineage", schemaPath: "#/properties/lineage/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.lineage.type, parentSchema: schema35.properties.lineage, data: data38 };
+            const err149 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.annotations.type, parentSchema: schema35.properties.annotations, data: data55 };
             if (vErrors === null) {
-              vErrors = [err160];
+              vErrors = [err149];
             } else {
-              vErrors.push(err160);
-            }
-            errors++;
-          }
-        }
-        if (data.annotations !== void 0) {
-          let data58 = data.annotations;
-          if (data58 && typeof data58 == "object" && !Array.isArray(data58)) {
-            if (Object.keys(data58).length > 256) {
-              const err161 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema35.properties.annotations, data: data58 };
-              if (vErrors === null) {
-                vErrors = [err161];
-              } else {
-                vErrors.push(err161);
-              }
-              errors++;
-            }
-            for (const key16 in data58) {
-              const _errs144 = errors;
-              if (typeof key16 === "string") {
-                if (!pattern34.test(key16)) {
-                  const err162 = { instancePath: instancePath + "/annotations", schemaPath: "#/$defs/annotationKey/pattern", keyword: "pattern", params: { pattern: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" }, message: 'must match pattern "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$"', schema: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", parentSchema: schema47, data: key16, propertyName: key16 };
-                  if (vErrors === null) {
-                    vErrors = [err162];
-                  } else {
-                    vErrors.push(err162);
-                  }
-                  errors++;
-                }
-              } else {
-                const err163 = { instancePath: instancePath + "/annotations", schemaPath: "#/$defs/annotationKey/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema47.type, parentSchema: schema47, data: key16, propertyName: key16 };
-                if (vErrors === null) {
-                  vErrors = [err163];
-                } else {
-                  vErrors.push(err163);
-                }
-                errors++;
-              }
-              var valid39 = _errs144 === errors;
-              if (!valid39) {
-                const err164 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/propertyNames", keyword: "propertyNames", params: { propertyName: key16 }, message: "property name must be valid", schema: schema35.properties.annotations.propertyNames, parentSchema: schema35.properties.annotations, data: data58 };
-                if (vErrors === null) {
-                  vErrors = [err164];
-                } else {
-                  vErrors.push(err164);
-                }
-                errors++;
-              }
-            }
-            for (const key17 in data58) {
-              let data59 = data58[key17];
-              if (typeof data59 === "string") {
-                if (func1(data59) > 4096) {
-                  const err165 = { instancePath: instancePath + "/annotations/" + key17.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/annotations/additionalProperties/maxLength", keyword: "maxLength", params: { limit: 4096 }, message: "must NOT have more than 4096 characters", schema: 4096, parentSchema: schema35.properties.annotations.additionalProperties, data: data59 };
-                  if (vErrors === null) {
-                    vErrors = [err165];
-                  } else {
-                    vErrors.push(err165);
-                  }
-                  errors++;
-                }
-              } else {
-                const err166 = { instancePath: instancePath + "/annotations/" + key17.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/annotations/additionalProperties/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema35.properties.annotations.additionalProperties.type, parentSchema: schema35.properties.annotations.additionalProperties, data: data59 };
-                if (vErrors === null) {
-                  vErrors = [err166];
-                } else {
-                  vErrors.push(err166);
-                }
-                errors++;
-              }
-            }
-          } else {
-            const err167 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.properties.annotations.type, parentSchema: schema35.properties.annotations, data: data58 };
-            if (vErrors === null) {
-              vErrors = [err167];
-            } else {
-              vErrors.push(err167);
+              vErrors.push(err149);
             }
             errors++;
           }
         }
       } else {
-        const err168 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.type, parentSchema: schema35, data };
+        const err150 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema35.type, parentSchema: schema35, data };
         if (vErrors === null) {
-          vErrors = [err168];
+          vErrors = [err150];
         } else {
-          vErrors.push(err168);
+          vErrors.push(err150);
         }
         errors++;
       }
@@ -33807,24 +34559,24 @@ var require_validators = __commonJS({
       return errors === 0;
     }
     validate22.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
-    exports.PromotionPolicy = validate23;
-    var schema48 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/promotion-policy.schema.json", "title": "PromotionPolicy", "description": "Who may change what: policies/promotion.yaml (SPEC \xA73).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "rules"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always PromotionPolicy.", "const": "PromotionPolicy" }, "scan": { "description": "Settings of the artifact scans that rules ask for (SPEC v2 \xA78).", "type": "object", "additionalProperties": false, "properties": { "allowGlobals": { "description": "Pickle globals allowed besides the built-in safe list (numpy, scikit-learn, torch tensors): module.name exactly, or module.* for any plain name in a module and its submodules.", "type": "array", "maxItems": 1e3, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" } } } }, "rules": { "description": "The rules. Every change in a pull request must be covered by a rule, and every rule that matches a change applies; anything uncovered fails. The gate reads them from the base branch, never from the pull request.", "$ref": "#/$defs/rules" }, "models": { "description": "Per-model additions, by model name.", "type": "object", "maxProperties": 1e4, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "additionalProperties": { "description": "Rules added for one model.", "type": "object", "additionalProperties": false, "required": ["rules"], "properties": { "rules": { "description": "Stage and annotation rules for this model's versions, applied together with the global ones (paths rules only count at the top level).", "$ref": "#/$defs/rules" } } } } }, "$defs": { "stage": { "enum": ["None", "Staging", "Production", "Archived"] }, "rules": { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } }, "rule": { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } }, "fieldName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" } } };
-    var pattern35 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", "u");
-    var schema49 = { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } };
-    var schema50 = { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } };
-    var schema51 = { "enum": ["None", "Staging", "Production", "Archived"] };
-    var schema54 = { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" };
+    exports.PromotionPolicy = validate39;
+    var schema53 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/promotion-policy.schema.json", "title": "PromotionPolicy", "description": "Who may change what: policies/promotion.yaml (SPEC \xA73).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "rules"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always PromotionPolicy.", "const": "PromotionPolicy" }, "scan": { "description": "Settings of the artifact scans that rules ask for (SPEC v2 \xA78).", "type": "object", "additionalProperties": false, "properties": { "allowGlobals": { "description": "Pickle globals allowed besides the built-in safe list (numpy, scikit-learn, torch tensors): module.name exactly, or module.* for any plain name in a module and its submodules.", "type": "array", "maxItems": 1e3, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" } } } }, "rules": { "description": "The rules. Every change in a pull request must be covered by a rule, and every rule that matches a change applies; anything uncovered fails. The gate reads them from the base branch, never from the pull request.", "$ref": "#/$defs/rules" }, "models": { "description": "Per-model additions, by model name.", "type": "object", "maxProperties": 1e4, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "additionalProperties": { "description": "Rules added for one model.", "type": "object", "additionalProperties": false, "required": ["rules"], "properties": { "rules": { "description": "Stage and annotation rules for this model's versions, applied together with the global ones (paths rules only count at the top level).", "$ref": "#/$defs/rules" } } } } }, "$defs": { "stage": { "enum": ["None", "Staging", "Production", "Archived"] }, "rules": { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } }, "rule": { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } }, "fieldName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" } } };
+    var pattern37 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", "u");
+    var schema54 = { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } };
+    var schema55 = { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } };
+    var schema56 = { "enum": ["None", "Staging", "Production", "Archived"] };
+    var schema59 = { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" };
     var func0 = require_equal().default;
-    var pattern36 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", "u");
-    var pattern37 = new RegExp("^[^/\\s][^\\s]*$", "u");
-    var pattern38 = new RegExp("^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", "u");
-    var pattern40 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", "u");
-    var pattern41 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]{0,127}$", "u");
-    var pattern43 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", "u");
-    function validate25(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
+    var pattern38 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", "u");
+    var pattern39 = new RegExp("^[^/\\s][^\\s]*$", "u");
+    var pattern40 = new RegExp("^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", "u");
+    var pattern42 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", "u");
+    var pattern43 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]{0,127}$", "u");
+    var pattern45 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", "u");
+    function validate41(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
       let vErrors = null;
       let errors = 0;
-      const evaluated0 = validate25.evaluated;
+      const evaluated0 = validate41.evaluated;
       if (evaluated0.dynamicProps) {
         evaluated0.props = void 0;
       }
@@ -33833,8 +34585,8 @@ var require_validators = __commonJS({
       }
       if (data && typeof data == "object" && !Array.isArray(data)) {
         for (const key0 in data) {
-          if (!func9.call(schema50.properties, key0)) {
-            const err0 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema50, data };
+          if (!func9.call(schema55.properties, key0)) {
+            const err0 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema55, data };
             if (vErrors === null) {
               vErrors = [err0];
             } else {
@@ -33846,8 +34598,8 @@ var require_validators = __commonJS({
         if (data.name !== void 0) {
           let data0 = data.name;
           if (typeof data0 === "string") {
-            if (!pattern36.test(data0)) {
-              const err1 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema50.properties.name, data: data0 };
+            if (!pattern38.test(data0)) {
+              const err1 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema55.properties.name, data: data0 };
               if (vErrors === null) {
                 vErrors = [err1];
               } else {
@@ -33856,7 +34608,7 @@ var require_validators = __commonJS({
               errors++;
             }
           } else {
-            const err2 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema50.properties.name.type, parentSchema: schema50.properties.name, data: data0 };
+            const err2 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema55.properties.name.type, parentSchema: schema55.properties.name, data: data0 };
             if (vErrors === null) {
               vErrors = [err2];
             } else {
@@ -33868,7 +34620,7 @@ var require_validators = __commonJS({
         if (data.to !== void 0) {
           let data1 = data.to;
           if (!(data1 === "None" || data1 === "Staging" || data1 === "Production" || data1 === "Archived")) {
-            const err3 = { instancePath: instancePath + "/to", schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema51.enum }, message: "must be equal to one of the allowed values", schema: schema51.enum, parentSchema: schema51, data: data1 };
+            const err3 = { instancePath: instancePath + "/to", schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema56.enum }, message: "must be equal to one of the allowed values", schema: schema56.enum, parentSchema: schema56, data: data1 };
             if (vErrors === null) {
               vErrors = [err3];
             } else {
@@ -33881,7 +34633,7 @@ var require_validators = __commonJS({
           let data2 = data.from;
           if (Array.isArray(data2)) {
             if (data2.length < 1) {
-              const err4 = { instancePath: instancePath + "/from", schemaPath: "#/properties/from/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema50.properties.from, data: data2 };
+              const err4 = { instancePath: instancePath + "/from", schemaPath: "#/properties/from/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema55.properties.from, data: data2 };
               if (vErrors === null) {
                 vErrors = [err4];
               } else {
@@ -33893,7 +34645,7 @@ var require_validators = __commonJS({
             for (let i0 = 0; i0 < len0; i0++) {
               let data3 = data2[i0];
               if (!(data3 === "None" || data3 === "Staging" || data3 === "Production" || data3 === "Archived")) {
-                const err5 = { instancePath: instancePath + "/from/" + i0, schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema51.enum }, message: "must be equal to one of the allowed values", schema: schema51.enum, parentSchema: schema51, data: data3 };
+                const err5 = { instancePath: instancePath + "/from/" + i0, schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema56.enum }, message: "must be equal to one of the allowed values", schema: schema56.enum, parentSchema: schema56, data: data3 };
                 if (vErrors === null) {
                   vErrors = [err5];
                 } else {
@@ -33908,7 +34660,7 @@ var require_validators = __commonJS({
               outer0: for (; i1--; ) {
                 for (j0 = i1; j0--; ) {
                   if (func0(data2[i1], data2[j0])) {
-                    const err6 = { instancePath: instancePath + "/from", schemaPath: "#/properties/from/uniqueItems", keyword: "uniqueItems", params: { i: i1, j: j0 }, message: "must NOT have duplicate items (items ## " + j0 + " and " + i1 + " are identical)", schema: true, parentSchema: schema50.properties.from, data: data2 };
+                    const err6 = { instancePath: instancePath + "/from", schemaPath: "#/properties/from/uniqueItems", keyword: "uniqueItems", params: { i: i1, j: j0 }, message: "must NOT have duplicate items (items ## " + j0 + " and " + i1 + " are identical)", schema: true, parentSchema: schema55.properties.from, data: data2 };
                     if (vErrors === null) {
                       vErrors = [err6];
                     } else {
@@ -33921,7 +34673,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err7 = { instancePath: instancePath + "/from", schemaPath: "#/properties/from/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.from.type, parentSchema: schema50.properties.from, data: data2 };
+            const err7 = { instancePath: instancePath + "/from", schemaPath: "#/properties/from/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema55.properties.from.type, parentSchema: schema55.properties.from, data: data2 };
             if (vErrors === null) {
               vErrors = [err7];
             } else {
@@ -33934,7 +34686,7 @@ var require_validators = __commonJS({
           let data4 = data.paths;
           if (Array.isArray(data4)) {
             if (data4.length > 256) {
-              const err8 = { instancePath: instancePath + "/paths", schemaPath: "#/properties/paths/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema50.properties.paths, data: data4 };
+              const err8 = { instancePath: instancePath + "/paths", schemaPath: "#/properties/paths/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema55.properties.paths, data: data4 };
               if (vErrors === null) {
                 vErrors = [err8];
               } else {
@@ -33943,7 +34695,7 @@ var require_validators = __commonJS({
               errors++;
             }
             if (data4.length < 1) {
-              const err9 = { instancePath: instancePath + "/paths", schemaPath: "#/properties/paths/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema50.properties.paths, data: data4 };
+              const err9 = { instancePath: instancePath + "/paths", schemaPath: "#/properties/paths/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema55.properties.paths, data: data4 };
               if (vErrors === null) {
                 vErrors = [err9];
               } else {
@@ -33956,7 +34708,7 @@ var require_validators = __commonJS({
               let data5 = data4[i22];
               if (typeof data5 === "string") {
                 if (func1(data5) > 512) {
-                  const err10 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/maxLength", keyword: "maxLength", params: { limit: 512 }, message: "must NOT have more than 512 characters", schema: 512, parentSchema: schema50.properties.paths.items, data: data5 };
+                  const err10 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/maxLength", keyword: "maxLength", params: { limit: 512 }, message: "must NOT have more than 512 characters", schema: 512, parentSchema: schema55.properties.paths.items, data: data5 };
                   if (vErrors === null) {
                     vErrors = [err10];
                   } else {
@@ -33965,7 +34717,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
                 if (func1(data5) < 1) {
-                  const err11 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema50.properties.paths.items, data: data5 };
+                  const err11 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema55.properties.paths.items, data: data5 };
                   if (vErrors === null) {
                     vErrors = [err11];
                   } else {
@@ -33973,8 +34725,8 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-                if (!pattern37.test(data5)) {
-                  const err12 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/pattern", keyword: "pattern", params: { pattern: "^[^/\\s][^\\s]*$" }, message: 'must match pattern "^[^/\\s][^\\s]*$"', schema: "^[^/\\s][^\\s]*$", parentSchema: schema50.properties.paths.items, data: data5 };
+                if (!pattern39.test(data5)) {
+                  const err12 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/pattern", keyword: "pattern", params: { pattern: "^[^/\\s][^\\s]*$" }, message: 'must match pattern "^[^/\\s][^\\s]*$"', schema: "^[^/\\s][^\\s]*$", parentSchema: schema55.properties.paths.items, data: data5 };
                   if (vErrors === null) {
                     vErrors = [err12];
                   } else {
@@ -33983,7 +34735,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err13 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema50.properties.paths.items.type, parentSchema: schema50.properties.paths.items, data: data5 };
+                const err13 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema55.properties.paths.items.type, parentSchema: schema55.properties.paths.items, data: data5 };
                 if (vErrors === null) {
                   vErrors = [err13];
                 } else {
@@ -33993,7 +34745,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err14 = { instancePath: instancePath + "/paths", schemaPath: "#/properties/paths/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.paths.type, parentSchema: schema50.properties.paths, data: data4 };
+            const err14 = { instancePath: instancePath + "/paths", schemaPath: "#/properties/paths/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema55.properties.paths.type, parentSchema: schema55.properties.paths, data: data4 };
             if (vErrors === null) {
               vErrors = [err14];
             } else {
@@ -34006,7 +34758,7 @@ var require_validators = __commonJS({
           let data6 = data.annotations;
           if (Array.isArray(data6)) {
             if (data6.length > 256) {
-              const err15 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema50.properties.annotations, data: data6 };
+              const err15 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema55.properties.annotations, data: data6 };
               if (vErrors === null) {
                 vErrors = [err15];
               } else {
@@ -34015,7 +34767,7 @@ var require_validators = __commonJS({
               errors++;
             }
             if (data6.length < 1) {
-              const err16 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema50.properties.annotations, data: data6 };
+              const err16 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema55.properties.annotations, data: data6 };
               if (vErrors === null) {
                 vErrors = [err16];
               } else {
@@ -34027,8 +34779,8 @@ var require_validators = __commonJS({
             for (let i32 = 0; i32 < len2; i32++) {
               let data7 = data6[i32];
               if (typeof data7 === "string") {
-                if (!pattern38.test(data7)) {
-                  const err17 = { instancePath: instancePath + "/annotations/" + i32, schemaPath: "#/properties/annotations/items/pattern", keyword: "pattern", params: { pattern: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" }, message: 'must match pattern "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$"', schema: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", parentSchema: schema50.properties.annotations.items, data: data7 };
+                if (!pattern40.test(data7)) {
+                  const err17 = { instancePath: instancePath + "/annotations/" + i32, schemaPath: "#/properties/annotations/items/pattern", keyword: "pattern", params: { pattern: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" }, message: 'must match pattern "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$"', schema: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", parentSchema: schema55.properties.annotations.items, data: data7 };
                   if (vErrors === null) {
                     vErrors = [err17];
                   } else {
@@ -34037,7 +34789,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err18 = { instancePath: instancePath + "/annotations/" + i32, schemaPath: "#/properties/annotations/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema50.properties.annotations.items.type, parentSchema: schema50.properties.annotations.items, data: data7 };
+                const err18 = { instancePath: instancePath + "/annotations/" + i32, schemaPath: "#/properties/annotations/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema55.properties.annotations.items.type, parentSchema: schema55.properties.annotations.items, data: data7 };
                 if (vErrors === null) {
                   vErrors = [err18];
                 } else {
@@ -34047,7 +34799,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err19 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.annotations.type, parentSchema: schema50.properties.annotations, data: data6 };
+            const err19 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema55.properties.annotations.type, parentSchema: schema55.properties.annotations, data: data6 };
             if (vErrors === null) {
               vErrors = [err19];
             } else {
@@ -34059,7 +34811,7 @@ var require_validators = __commonJS({
         if (data.previously !== void 0) {
           let data8 = data.previously;
           if (!(data8 === "None" || data8 === "Staging" || data8 === "Production" || data8 === "Archived")) {
-            const err20 = { instancePath: instancePath + "/previously", schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema51.enum }, message: "must be equal to one of the allowed values", schema: schema51.enum, parentSchema: schema51, data: data8 };
+            const err20 = { instancePath: instancePath + "/previously", schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema56.enum }, message: "must be equal to one of the allowed values", schema: schema56.enum, parentSchema: schema56, data: data8 };
             if (vErrors === null) {
               vErrors = [err20];
             } else {
@@ -34071,7 +34823,7 @@ var require_validators = __commonJS({
         if (data.distinctApprovers !== void 0) {
           let data9 = data.distinctApprovers;
           if (typeof data9 !== "boolean") {
-            const err21 = { instancePath: instancePath + "/distinctApprovers", schemaPath: "#/properties/distinctApprovers/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema50.properties.distinctApprovers.type, parentSchema: schema50.properties.distinctApprovers, data: data9 };
+            const err21 = { instancePath: instancePath + "/distinctApprovers", schemaPath: "#/properties/distinctApprovers/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema55.properties.distinctApprovers.type, parentSchema: schema55.properties.distinctApprovers, data: data9 };
             if (vErrors === null) {
               vErrors = [err21];
             } else {
@@ -34083,7 +34835,7 @@ var require_validators = __commonJS({
         if (data.excludeContributors !== void 0) {
           let data10 = data.excludeContributors;
           if (typeof data10 !== "boolean") {
-            const err22 = { instancePath: instancePath + "/excludeContributors", schemaPath: "#/properties/excludeContributors/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema50.properties.excludeContributors.type, parentSchema: schema50.properties.excludeContributors, data: data10 };
+            const err22 = { instancePath: instancePath + "/excludeContributors", schemaPath: "#/properties/excludeContributors/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema55.properties.excludeContributors.type, parentSchema: schema55.properties.excludeContributors, data: data10 };
             if (vErrors === null) {
               vErrors = [err22];
             } else {
@@ -34095,7 +34847,7 @@ var require_validators = __commonJS({
         if (data.allowSkip !== void 0) {
           let data11 = data.allowSkip;
           if (typeof data11 !== "boolean") {
-            const err23 = { instancePath: instancePath + "/allowSkip", schemaPath: "#/properties/allowSkip/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema50.properties.allowSkip.type, parentSchema: schema50.properties.allowSkip, data: data11 };
+            const err23 = { instancePath: instancePath + "/allowSkip", schemaPath: "#/properties/allowSkip/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema55.properties.allowSkip.type, parentSchema: schema55.properties.allowSkip, data: data11 };
             if (vErrors === null) {
               vErrors = [err23];
             } else {
@@ -34108,7 +34860,7 @@ var require_validators = __commonJS({
           let data12 = data.approvals;
           if (Array.isArray(data12)) {
             if (data12.length > 32) {
-              const err24 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema50.properties.approvals, data: data12 };
+              const err24 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema55.properties.approvals, data: data12 };
               if (vErrors === null) {
                 vErrors = [err24];
               } else {
@@ -34121,7 +34873,7 @@ var require_validators = __commonJS({
               let data13 = data12[i42];
               if (data13 && typeof data13 == "object" && !Array.isArray(data13)) {
                 if (data13.count === void 0) {
-                  const err25 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/required", keyword: "required", params: { missingProperty: "count" }, message: "must have required property 'count'", schema: schema50.properties.approvals.items.required, parentSchema: schema50.properties.approvals.items, data: data13 };
+                  const err25 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/required", keyword: "required", params: { missingProperty: "count" }, message: "must have required property 'count'", schema: schema55.properties.approvals.items.required, parentSchema: schema55.properties.approvals.items, data: data13 };
                   if (vErrors === null) {
                     vErrors = [err25];
                   } else {
@@ -34131,7 +34883,7 @@ var require_validators = __commonJS({
                 }
                 for (const key1 in data13) {
                   if (!(key1 === "count" || key1 === "teams" || key1 === "users")) {
-                    const err26 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema50.properties.approvals.items, data: data13 };
+                    const err26 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema55.properties.approvals.items, data: data13 };
                     if (vErrors === null) {
                       vErrors = [err26];
                     } else {
@@ -34143,7 +34895,7 @@ var require_validators = __commonJS({
                 if (data13.count !== void 0) {
                   let data14 = data13.count;
                   if (!(typeof data14 == "number" && (!(data14 % 1) && !isNaN(data14)) && isFinite(data14))) {
-                    const err27 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema50.properties.approvals.items.properties.count.type, parentSchema: schema50.properties.approvals.items.properties.count, data: data14 };
+                    const err27 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema55.properties.approvals.items.properties.count.type, parentSchema: schema55.properties.approvals.items.properties.count, data: data14 };
                     if (vErrors === null) {
                       vErrors = [err27];
                     } else {
@@ -34153,7 +34905,7 @@ var require_validators = __commonJS({
                   }
                   if (typeof data14 == "number" && isFinite(data14)) {
                     if (data14 > 100 || isNaN(data14)) {
-                      const err28 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/maximum", keyword: "maximum", params: { comparison: "<=", limit: 100 }, message: "must be <= 100", schema: 100, parentSchema: schema50.properties.approvals.items.properties.count, data: data14 };
+                      const err28 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/maximum", keyword: "maximum", params: { comparison: "<=", limit: 100 }, message: "must be <= 100", schema: 100, parentSchema: schema55.properties.approvals.items.properties.count, data: data14 };
                       if (vErrors === null) {
                         vErrors = [err28];
                       } else {
@@ -34162,7 +34914,7 @@ var require_validators = __commonJS({
                       errors++;
                     }
                     if (data14 < 1 || isNaN(data14)) {
-                      const err29 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/minimum", keyword: "minimum", params: { comparison: ">=", limit: 1 }, message: "must be >= 1", schema: 1, parentSchema: schema50.properties.approvals.items.properties.count, data: data14 };
+                      const err29 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/minimum", keyword: "minimum", params: { comparison: ">=", limit: 1 }, message: "must be >= 1", schema: 1, parentSchema: schema55.properties.approvals.items.properties.count, data: data14 };
                       if (vErrors === null) {
                         vErrors = [err29];
                       } else {
@@ -34176,7 +34928,7 @@ var require_validators = __commonJS({
                   let data15 = data13.teams;
                   if (Array.isArray(data15)) {
                     if (data15.length < 1) {
-                      const err30 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema50.properties.approvals.items.properties.teams, data: data15 };
+                      const err30 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema55.properties.approvals.items.properties.teams, data: data15 };
                       if (vErrors === null) {
                         vErrors = [err30];
                       } else {
@@ -34188,8 +34940,8 @@ var require_validators = __commonJS({
                     for (let i5 = 0; i5 < len4; i5++) {
                       let data16 = data15[i5];
                       if (typeof data16 === "string") {
-                        if (!pattern36.test(data16)) {
-                          const err31 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema50.properties.approvals.items.properties.teams.items, data: data16 };
+                        if (!pattern38.test(data16)) {
+                          const err31 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema55.properties.approvals.items.properties.teams.items, data: data16 };
                           if (vErrors === null) {
                             vErrors = [err31];
                           } else {
@@ -34198,7 +34950,7 @@ var require_validators = __commonJS({
                           errors++;
                         }
                       } else {
-                        const err32 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema50.properties.approvals.items.properties.teams.items.type, parentSchema: schema50.properties.approvals.items.properties.teams.items, data: data16 };
+                        const err32 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema55.properties.approvals.items.properties.teams.items.type, parentSchema: schema55.properties.approvals.items.properties.teams.items, data: data16 };
                         if (vErrors === null) {
                           vErrors = [err32];
                         } else {
@@ -34218,7 +34970,7 @@ var require_validators = __commonJS({
                         }
                         if (typeof indices0[item0] == "number") {
                           j1 = indices0[item0];
-                          const err33 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/uniqueItems", keyword: "uniqueItems", params: { i: i6, j: j1 }, message: "must NOT have duplicate items (items ## " + j1 + " and " + i6 + " are identical)", schema: true, parentSchema: schema50.properties.approvals.items.properties.teams, data: data15 };
+                          const err33 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/uniqueItems", keyword: "uniqueItems", params: { i: i6, j: j1 }, message: "must NOT have duplicate items (items ## " + j1 + " and " + i6 + " are identical)", schema: true, parentSchema: schema55.properties.approvals.items.properties.teams, data: data15 };
                           if (vErrors === null) {
                             vErrors = [err33];
                           } else {
@@ -34231,7 +34983,7 @@ var require_validators = __commonJS({
                       }
                     }
                   } else {
-                    const err34 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.approvals.items.properties.teams.type, parentSchema: schema50.properties.approvals.items.properties.teams, data: data15 };
+                    const err34 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema55.properties.approvals.items.properties.teams.type, parentSchema: schema55.properties.approvals.items.properties.teams, data: data15 };
                     if (vErrors === null) {
                       vErrors = [err34];
                     } else {
@@ -34244,7 +34996,7 @@ var require_validators = __commonJS({
                   let data17 = data13.users;
                   if (Array.isArray(data17)) {
                     if (data17.length < 1) {
-                      const err35 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema50.properties.approvals.items.properties.users, data: data17 };
+                      const err35 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema55.properties.approvals.items.properties.users, data: data17 };
                       if (vErrors === null) {
                         vErrors = [err35];
                       } else {
@@ -34256,8 +35008,8 @@ var require_validators = __commonJS({
                     for (let i7 = 0; i7 < len5; i7++) {
                       let data18 = data17[i7];
                       if (typeof data18 === "string") {
-                        if (!pattern40.test(data18)) {
-                          const err36 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" }, message: 'must match pattern "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$"', schema: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", parentSchema: schema50.properties.approvals.items.properties.users.items, data: data18 };
+                        if (!pattern42.test(data18)) {
+                          const err36 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" }, message: 'must match pattern "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$"', schema: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", parentSchema: schema55.properties.approvals.items.properties.users.items, data: data18 };
                           if (vErrors === null) {
                             vErrors = [err36];
                           } else {
@@ -34266,7 +35018,7 @@ var require_validators = __commonJS({
                           errors++;
                         }
                       } else {
-                        const err37 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema50.properties.approvals.items.properties.users.items.type, parentSchema: schema50.properties.approvals.items.properties.users.items, data: data18 };
+                        const err37 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema55.properties.approvals.items.properties.users.items.type, parentSchema: schema55.properties.approvals.items.properties.users.items, data: data18 };
                         if (vErrors === null) {
                           vErrors = [err37];
                         } else {
@@ -34286,7 +35038,7 @@ var require_validators = __commonJS({
                         }
                         if (typeof indices1[item1] == "number") {
                           j22 = indices1[item1];
-                          const err38 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/uniqueItems", keyword: "uniqueItems", params: { i: i8, j: j22 }, message: "must NOT have duplicate items (items ## " + j22 + " and " + i8 + " are identical)", schema: true, parentSchema: schema50.properties.approvals.items.properties.users, data: data17 };
+                          const err38 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/uniqueItems", keyword: "uniqueItems", params: { i: i8, j: j22 }, message: "must NOT have duplicate items (items ## " + j22 + " and " + i8 + " are identical)", schema: true, parentSchema: schema55.properties.approvals.items.properties.users, data: data17 };
                           if (vErrors === null) {
                             vErrors = [err38];
                           } else {
@@ -34299,7 +35051,7 @@ var require_validators = __commonJS({
                       }
                     }
                   } else {
-                    const err39 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.approvals.items.properties.users.type, parentSchema: schema50.properties.approvals.items.properties.users, data: data17 };
+                    const err39 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema55.properties.approvals.items.properties.users.type, parentSchema: schema55.properties.approvals.items.properties.users, data: data17 };
                     if (vErrors === null) {
                       vErrors = [err39];
                     } else {
@@ -34309,7 +35061,7 @@ var require_validators = __commonJS({
                   }
                 }
               } else {
-                const err40 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema50.properties.approvals.items.type, parentSchema: schema50.properties.approvals.items, data: data13 };
+                const err40 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema55.properties.approvals.items.type, parentSchema: schema55.properties.approvals.items, data: data13 };
                 if (vErrors === null) {
                   vErrors = [err40];
                 } else {
@@ -34319,7 +35071,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err41 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.approvals.type, parentSchema: schema50.properties.approvals, data: data12 };
+            const err41 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema55.properties.approvals.type, parentSchema: schema55.properties.approvals, data: data12 };
             if (vErrors === null) {
               vErrors = [err41];
             } else {
@@ -34332,7 +35084,7 @@ var require_validators = __commonJS({
           let data19 = data.metrics;
           if (data19 && typeof data19 == "object" && !Array.isArray(data19)) {
             if (Object.keys(data19).length > 256) {
-              const err42 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema50.properties.metrics, data: data19 };
+              const err42 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema55.properties.metrics, data: data19 };
               if (vErrors === null) {
                 vErrors = [err42];
               } else {
@@ -34343,8 +35095,8 @@ var require_validators = __commonJS({
             for (const key2 in data19) {
               const _errs43 = errors;
               if (typeof key2 === "string") {
-                if (!pattern41.test(key2)) {
-                  const err43 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema54, data: key2, propertyName: key2 };
+                if (!pattern43.test(key2)) {
+                  const err43 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema59, data: key2, propertyName: key2 };
                   if (vErrors === null) {
                     vErrors = [err43];
                   } else {
@@ -34353,7 +35105,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err44 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema54.type, parentSchema: schema54, data: key2, propertyName: key2 };
+                const err44 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema59.type, parentSchema: schema59, data: key2, propertyName: key2 };
                 if (vErrors === null) {
                   vErrors = [err44];
                 } else {
@@ -34363,7 +35115,7 @@ var require_validators = __commonJS({
               }
               var valid20 = _errs43 === errors;
               if (!valid20) {
-                const err45 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid", schema: schema50.properties.metrics.propertyNames, parentSchema: schema50.properties.metrics, data: data19 };
+                const err45 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid", schema: schema55.properties.metrics.propertyNames, parentSchema: schema55.properties.metrics, data: data19 };
                 if (vErrors === null) {
                   vErrors = [err45];
                 } else {
@@ -34376,7 +35128,7 @@ var require_validators = __commonJS({
               let data20 = data19[key3];
               if (data20 && typeof data20 == "object" && !Array.isArray(data20)) {
                 if (Object.keys(data20).length < 1) {
-                  const err46 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/minProperties", keyword: "minProperties", params: { limit: 1 }, message: "must NOT have fewer than 1 properties", schema: 1, parentSchema: schema50.properties.metrics.additionalProperties, data: data20 };
+                  const err46 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/minProperties", keyword: "minProperties", params: { limit: 1 }, message: "must NOT have fewer than 1 properties", schema: 1, parentSchema: schema55.properties.metrics.additionalProperties, data: data20 };
                   if (vErrors === null) {
                     vErrors = [err46];
                   } else {
@@ -34386,7 +35138,7 @@ var require_validators = __commonJS({
                 }
                 for (const key4 in data20) {
                   if (!(key4 === "min" || key4 === "max")) {
-                    const err47 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key4 }, message: "must NOT have additional properties", schema: false, parentSchema: schema50.properties.metrics.additionalProperties, data: data20 };
+                    const err47 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key4 }, message: "must NOT have additional properties", schema: false, parentSchema: schema55.properties.metrics.additionalProperties, data: data20 };
                     if (vErrors === null) {
                       vErrors = [err47];
                     } else {
@@ -34398,7 +35150,7 @@ var require_validators = __commonJS({
                 if (data20.min !== void 0) {
                   let data21 = data20.min;
                   if (!(typeof data21 == "number" && isFinite(data21))) {
-                    const err48 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/min", schemaPath: "#/properties/metrics/additionalProperties/properties/min/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema50.properties.metrics.additionalProperties.properties.min.type, parentSchema: schema50.properties.metrics.additionalProperties.properties.min, data: data21 };
+                    const err48 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/min", schemaPath: "#/properties/metrics/additionalProperties/properties/min/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema55.properties.metrics.additionalProperties.properties.min.type, parentSchema: schema55.properties.metrics.additionalProperties.properties.min, data: data21 };
                     if (vErrors === null) {
                       vErrors = [err48];
                     } else {
@@ -34410,7 +35162,7 @@ var require_validators = __commonJS({
                 if (data20.max !== void 0) {
                   let data22 = data20.max;
                   if (!(typeof data22 == "number" && isFinite(data22))) {
-                    const err49 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/max", schemaPath: "#/properties/metrics/additionalProperties/properties/max/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema50.properties.metrics.additionalProperties.properties.max.type, parentSchema: schema50.properties.metrics.additionalProperties.properties.max, data: data22 };
+                    const err49 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/max", schemaPath: "#/properties/metrics/additionalProperties/properties/max/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema55.properties.metrics.additionalProperties.properties.max.type, parentSchema: schema55.properties.metrics.additionalProperties.properties.max, data: data22 };
                     if (vErrors === null) {
                       vErrors = [err49];
                     } else {
@@ -34420,7 +35172,7 @@ var require_validators = __commonJS({
                   }
                 }
               } else {
-                const err50 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema50.properties.metrics.additionalProperties.type, parentSchema: schema50.properties.metrics.additionalProperties, data: data20 };
+                const err50 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema55.properties.metrics.additionalProperties.type, parentSchema: schema55.properties.metrics.additionalProperties, data: data20 };
                 if (vErrors === null) {
                   vErrors = [err50];
                 } else {
@@ -34430,7 +35182,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err51 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema50.properties.metrics.type, parentSchema: schema50.properties.metrics, data: data19 };
+            const err51 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema55.properties.metrics.type, parentSchema: schema55.properties.metrics, data: data19 };
             if (vErrors === null) {
               vErrors = [err51];
             } else {
@@ -34443,7 +35195,7 @@ var require_validators = __commonJS({
           let data23 = data.champion;
           if (data23 && typeof data23 == "object" && !Array.isArray(data23)) {
             if (Object.keys(data23).length > 256) {
-              const err52 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema50.properties.champion, data: data23 };
+              const err52 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema55.properties.champion, data: data23 };
               if (vErrors === null) {
                 vErrors = [err52];
               } else {
@@ -34454,8 +35206,8 @@ var require_validators = __commonJS({
             for (const key5 in data23) {
               const _errs56 = errors;
               if (typeof key5 === "string") {
-                if (!pattern41.test(key5)) {
-                  const err53 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema54, data: key5, propertyName: key5 };
+                if (!pattern43.test(key5)) {
+                  const err53 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema59, data: key5, propertyName: key5 };
                   if (vErrors === null) {
                     vErrors = [err53];
                   } else {
@@ -34464,7 +35216,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err54 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema54.type, parentSchema: schema54, data: key5, propertyName: key5 };
+                const err54 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema59.type, parentSchema: schema59, data: key5, propertyName: key5 };
                 if (vErrors === null) {
                   vErrors = [err54];
                 } else {
@@ -34474,7 +35226,7 @@ var require_validators = __commonJS({
               }
               var valid24 = _errs56 === errors;
               if (!valid24) {
-                const err55 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/propertyNames", keyword: "propertyNames", params: { propertyName: key5 }, message: "property name must be valid", schema: schema50.properties.champion.propertyNames, parentSchema: schema50.properties.champion, data: data23 };
+                const err55 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/propertyNames", keyword: "propertyNames", params: { propertyName: key5 }, message: "property name must be valid", schema: schema55.properties.champion.propertyNames, parentSchema: schema55.properties.champion, data: data23 };
                 if (vErrors === null) {
                   vErrors = [err55];
                 } else {
@@ -34487,7 +35239,7 @@ var require_validators = __commonJS({
               let data24 = data23[key6];
               if (data24 && typeof data24 == "object" && !Array.isArray(data24)) {
                 if (data24.maxRegression === void 0) {
-                  const err56 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/required", keyword: "required", params: { missingProperty: "maxRegression" }, message: "must have required property 'maxRegression'", schema: schema50.properties.champion.additionalProperties.required, parentSchema: schema50.properties.champion.additionalProperties, data: data24 };
+                  const err56 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/required", keyword: "required", params: { missingProperty: "maxRegression" }, message: "must have required property 'maxRegression'", schema: schema55.properties.champion.additionalProperties.required, parentSchema: schema55.properties.champion.additionalProperties, data: data24 };
                   if (vErrors === null) {
                     vErrors = [err56];
                   } else {
@@ -34497,7 +35249,7 @@ var require_validators = __commonJS({
                 }
                 for (const key7 in data24) {
                   if (!(key7 === "maxRegression")) {
-                    const err57 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key7 }, message: "must NOT have additional properties", schema: false, parentSchema: schema50.properties.champion.additionalProperties, data: data24 };
+                    const err57 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key7 }, message: "must NOT have additional properties", schema: false, parentSchema: schema55.properties.champion.additionalProperties, data: data24 };
                     if (vErrors === null) {
                       vErrors = [err57];
                     } else {
@@ -34510,7 +35262,7 @@ var require_validators = __commonJS({
                   let data25 = data24.maxRegression;
                   if (typeof data25 == "number" && isFinite(data25)) {
                     if (data25 < 0 || isNaN(data25)) {
-                      const err58 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/minimum", keyword: "minimum", params: { comparison: ">=", limit: 0 }, message: "must be >= 0", schema: 0, parentSchema: schema50.properties.champion.additionalProperties.properties.maxRegression, data: data25 };
+                      const err58 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/minimum", keyword: "minimum", params: { comparison: ">=", limit: 0 }, message: "must be >= 0", schema: 0, parentSchema: schema55.properties.champion.additionalProperties.properties.maxRegression, data: data25 };
                       if (vErrors === null) {
                         vErrors = [err58];
                       } else {
@@ -34519,7 +35271,7 @@ var require_validators = __commonJS({
                       errors++;
                     }
                   } else {
-                    const err59 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema50.properties.champion.additionalProperties.properties.maxRegression.type, parentSchema: schema50.properties.champion.additionalProperties.properties.maxRegression, data: data25 };
+                    const err59 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema55.properties.champion.additionalProperties.properties.maxRegression.type, parentSchema: schema55.properties.champion.additionalProperties.properties.maxRegression, data: data25 };
                     if (vErrors === null) {
                       vErrors = [err59];
                     } else {
@@ -34529,7 +35281,7 @@ var require_validators = __commonJS({
                   }
                 }
               } else {
-                const err60 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema50.properties.champion.additionalProperties.type, parentSchema: schema50.properties.champion.additionalProperties, data: data24 };
+                const err60 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema55.properties.champion.additionalProperties.type, parentSchema: schema55.properties.champion.additionalProperties, data: data24 };
                 if (vErrors === null) {
                   vErrors = [err60];
                 } else {
@@ -34539,7 +35291,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err61 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema50.properties.champion.type, parentSchema: schema50.properties.champion, data: data23 };
+            const err61 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema55.properties.champion.type, parentSchema: schema55.properties.champion, data: data23 };
             if (vErrors === null) {
               vErrors = [err61];
             } else {
@@ -34552,7 +35304,7 @@ var require_validators = __commonJS({
           let data26 = data.requiredFields;
           if (Array.isArray(data26)) {
             if (data26.length > 256) {
-              const err62 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema50.properties.requiredFields, data: data26 };
+              const err62 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema55.properties.requiredFields, data: data26 };
               if (vErrors === null) {
                 vErrors = [err62];
               } else {
@@ -34564,8 +35316,8 @@ var require_validators = __commonJS({
             for (let i9 = 0; i9 < len6; i9++) {
               let data27 = data26[i9];
               if (typeof data27 === "string") {
-                if (!pattern43.test(data27)) {
-                  const err63 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$"', schema: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", parentSchema: schema50.properties.requiredFields.items, data: data27 };
+                if (!pattern45.test(data27)) {
+                  const err63 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$"', schema: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", parentSchema: schema55.properties.requiredFields.items, data: data27 };
                   if (vErrors === null) {
                     vErrors = [err63];
                   } else {
@@ -34574,7 +35326,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err64 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema50.properties.requiredFields.items.type, parentSchema: schema50.properties.requiredFields.items, data: data27 };
+                const err64 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema55.properties.requiredFields.items.type, parentSchema: schema55.properties.requiredFields.items, data: data27 };
                 if (vErrors === null) {
                   vErrors = [err64];
                 } else {
@@ -34584,7 +35336,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err65 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema50.properties.requiredFields.type, parentSchema: schema50.properties.requiredFields, data: data26 };
+            const err65 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema55.properties.requiredFields.type, parentSchema: schema55.properties.requiredFields, data: data26 };
             if (vErrors === null) {
               vErrors = [err65];
             } else {
@@ -34596,7 +35348,7 @@ var require_validators = __commonJS({
         if (data.artifact !== void 0) {
           let data28 = data.artifact;
           if (!(data28 === "full" || data28 === "exists")) {
-            const err66 = { instancePath: instancePath + "/artifact", schemaPath: "#/properties/artifact/enum", keyword: "enum", params: { allowedValues: schema50.properties.artifact.enum }, message: "must be equal to one of the allowed values", schema: schema50.properties.artifact.enum, parentSchema: schema50.properties.artifact, data: data28 };
+            const err66 = { instancePath: instancePath + "/artifact", schemaPath: "#/properties/artifact/enum", keyword: "enum", params: { allowedValues: schema55.properties.artifact.enum }, message: "must be equal to one of the allowed values", schema: schema55.properties.artifact.enum, parentSchema: schema55.properties.artifact, data: data28 };
             if (vErrors === null) {
               vErrors = [err66];
             } else {
@@ -34608,7 +35360,7 @@ var require_validators = __commonJS({
         if (data.scan !== void 0) {
           let data29 = data.scan;
           if (!(data29 === "pickle")) {
-            const err67 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/enum", keyword: "enum", params: { allowedValues: schema50.properties.scan.enum }, message: "must be equal to one of the allowed values", schema: schema50.properties.scan.enum, parentSchema: schema50.properties.scan, data: data29 };
+            const err67 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/enum", keyword: "enum", params: { allowedValues: schema55.properties.scan.enum }, message: "must be equal to one of the allowed values", schema: schema55.properties.scan.enum, parentSchema: schema55.properties.scan, data: data29 };
             if (vErrors === null) {
               vErrors = [err67];
             } else {
@@ -34618,7 +35370,7 @@ var require_validators = __commonJS({
           }
         }
       } else {
-        const err68 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema50.type, parentSchema: schema50, data };
+        const err68 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema55.type, parentSchema: schema55, data };
         if (vErrors === null) {
           vErrors = [err68];
         } else {
@@ -34626,14 +35378,14 @@ var require_validators = __commonJS({
         }
         errors++;
       }
-      validate25.errors = vErrors;
+      validate41.errors = vErrors;
       return errors === 0;
     }
-    validate25.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
-    function validate24(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
+    validate41.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
+    function validate40(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
       let vErrors = null;
       let errors = 0;
-      const evaluated0 = validate24.evaluated;
+      const evaluated0 = validate40.evaluated;
       if (evaluated0.dynamicProps) {
         evaluated0.props = void 0;
       }
@@ -34642,7 +35394,7 @@ var require_validators = __commonJS({
       }
       if (Array.isArray(data)) {
         if (data.length > 1e3) {
-          const err0 = { instancePath, schemaPath: "#/maxItems", keyword: "maxItems", params: { limit: 1e3 }, message: "must NOT have more than 1000 items", schema: 1e3, parentSchema: schema49, data };
+          const err0 = { instancePath, schemaPath: "#/maxItems", keyword: "maxItems", params: { limit: 1e3 }, message: "must NOT have more than 1000 items", schema: 1e3, parentSchema: schema54, data };
           if (vErrors === null) {
             vErrors = [err0];
           } else {
@@ -34652,13 +35404,13 @@ var require_validators = __commonJS({
         }
         const len0 = data.length;
         for (let i0 = 0; i0 < len0; i0++) {
-          if (!validate25(data[i0], { instancePath: instancePath + "/" + i0, parentData: data, parentDataProperty: i0, rootData, dynamicAnchors })) {
-            vErrors = vErrors === null ? validate25.errors : vErrors.concat(validate25.errors);
+          if (!validate41(data[i0], { instancePath: instancePath + "/" + i0, parentData: data, parentDataProperty: i0, rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? validate41.errors : vErrors.concat(validate41.errors);
             errors = vErrors.length;
           }
         }
       } else {
-        const err1 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema49.type, parentSchema: schema49, data };
+        const err1 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema54.type, parentSchema: schema54, data };
         if (vErrors === null) {
           vErrors = [err1];
         } else {
@@ -34666,15 +35418,15 @@ var require_validators = __commonJS({
         }
         errors++;
       }
-      validate24.errors = vErrors;
+      validate40.errors = vErrors;
       return errors === 0;
     }
-    validate24.evaluated = { "items": true, "dynamicProps": false, "dynamicItems": false };
-    function validate23(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
+    validate40.evaluated = { "items": true, "dynamicProps": false, "dynamicItems": false };
+    function validate39(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
       ;
       let vErrors = null;
       let errors = 0;
-      const evaluated0 = validate23.evaluated;
+      const evaluated0 = validate39.evaluated;
       if (evaluated0.dynamicProps) {
         evaluated0.props = void 0;
       }
@@ -34683,7 +35435,7 @@ var require_validators = __commonJS({
       }
       if (data && typeof data == "object" && !Array.isArray(data)) {
         if (data.apiVersion === void 0) {
-          const err0 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "apiVersion" }, message: "must have required property 'apiVersion'", schema: schema48.required, parentSchema: schema48, data };
+          const err0 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "apiVersion" }, message: "must have required property 'apiVersion'", schema: schema53.required, parentSchema: schema53, data };
           if (vErrors === null) {
             vErrors = [err0];
           } else {
@@ -34692,7 +35444,7 @@ var require_validators = __commonJS({
           errors++;
         }
         if (data.kind === void 0) {
-          const err1 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "kind" }, message: "must have required property 'kind'", schema: schema48.required, parentSchema: schema48, data };
+          const err1 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "kind" }, message: "must have required property 'kind'", schema: schema53.required, parentSchema: schema53, data };
           if (vErrors === null) {
             vErrors = [err1];
           } else {
@@ -34701,7 +35453,7 @@ var require_validators = __commonJS({
           errors++;
         }
         if (data.rules === void 0) {
-          const err2 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "rules" }, message: "must have required property 'rules'", schema: schema48.required, parentSchema: schema48, data };
+          const err2 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "rules" }, message: "must have required property 'rules'", schema: schema53.required, parentSchema: schema53, data };
           if (vErrors === null) {
             vErrors = [err2];
           } else {
@@ -34711,7 +35463,7 @@ var require_validators = __commonJS({
         }
         for (const key0 in data) {
           if (!(key0 === "apiVersion" || key0 === "kind" || key0 === "scan" || key0 === "rules" || key0 === "models")) {
-            const err3 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema48, data };
+            const err3 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema53, data };
             if (vErrors === null) {
               vErrors = [err3];
             } else {
@@ -34723,7 +35475,7 @@ var require_validators = __commonJS({
         if (data.apiVersion !== void 0) {
           let data0 = data.apiVersion;
           if ("modelgate.dev/v1" !== data0) {
-            const err4 = { instancePath: instancePath + "/apiVersion", schemaPath: "#/properties/apiVersion/const", keyword: "const", params: { allowedValue: "modelgate.dev/v1" }, message: "must be equal to constant", schema: "modelgate.dev/v1", parentSchema: schema48.properties.apiVersion, data: data0 };
+            const err4 = { instancePath: instancePath + "/apiVersion", schemaPath: "#/properties/apiVersion/const", keyword: "const", params: { allowedValue: "modelgate.dev/v1" }, message: "must be equal to constant", schema: "modelgate.dev/v1", parentSchema: schema53.properties.apiVersion, data: data0 };
             if (vErrors === null) {
               vErrors = [err4];
             } else {
@@ -34735,7 +35487,7 @@ var require_validators = __commonJS({
         if (data.kind !== void 0) {
           let data1 = data.kind;
           if ("PromotionPolicy" !== data1) {
-            const err5 = { instancePath: instancePath + "/kind", schemaPath: "#/properties/kind/const", keyword: "const", params: { allowedValue: "PromotionPolicy" }, message: "must be equal to constant", schema: "PromotionPolicy", parentSchema: schema48.properties.kind, data: data1 };
+            const err5 = { instancePath: instancePath + "/kind", schemaPath: "#/properties/kind/const", keyword: "const", params: { allowedValue: "PromotionPolicy" }, message: "must be equal to constant", schema: "PromotionPolicy", parentSchema: schema53.properties.kind, data: data1 };
             if (vErrors === null) {
               vErrors = [err5];
             } else {
@@ -34749,7 +35501,7 @@ var require_validators = __commonJS({
           if (data2 && typeof data2 == "object" && !Array.isArray(data2)) {
             for (const key1 in data2) {
               if (!(key1 === "allowGlobals")) {
-                const err6 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema48.properties.scan, data: data2 };
+                const err6 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema53.properties.scan, data: data2 };
                 if (vErrors === null) {
                   vErrors = [err6];
                 } else {
@@ -34762,7 +35514,7 @@ var require_validators = __commonJS({
               let data3 = data2.allowGlobals;
               if (Array.isArray(data3)) {
                 if (data3.length > 1e3) {
-                  const err7 = { instancePath: instancePath + "/scan/allowGlobals", schemaPath: "#/properties/scan/properties/allowGlobals/maxItems", keyword: "maxItems", params: { limit: 1e3 }, message: "must NOT have more than 1000 items", schema: 1e3, parentSchema: schema48.properties.scan.properties.allowGlobals, data: data3 };
+                  const err7 = { instancePath: instancePath + "/scan/allowGlobals", schemaPath: "#/properties/scan/properties/allowGlobals/maxItems", keyword: "maxItems", params: { limit: 1e3 }, message: "must NOT have more than 1000 items", schema: 1e3, parentSchema: schema53.properties.scan.properties.allowGlobals, data: data3 };
                   if (vErrors === null) {
                     vErrors = [err7];
                   } else {
@@ -34774,8 +35526,8 @@ var require_validators = __commonJS({
                 for (let i0 = 0; i0 < len0; i0++) {
                   let data4 = data3[i0];
                   if (typeof data4 === "string") {
-                    if (!pattern35.test(data4)) {
-                      const err8 = { instancePath: instancePath + "/scan/allowGlobals/" + i0, schemaPath: "#/properties/scan/properties/allowGlobals/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$"', schema: "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", parentSchema: schema48.properties.scan.properties.allowGlobals.items, data: data4 };
+                    if (!pattern37.test(data4)) {
+                      const err8 = { instancePath: instancePath + "/scan/allowGlobals/" + i0, schemaPath: "#/properties/scan/properties/allowGlobals/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$"', schema: "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", parentSchema: schema53.properties.scan.properties.allowGlobals.items, data: data4 };
                       if (vErrors === null) {
                         vErrors = [err8];
                       } else {
@@ -34784,7 +35536,7 @@ var require_validators = __commonJS({
                       errors++;
                     }
                   } else {
-                    const err9 = { instancePath: instancePath + "/scan/allowGlobals/" + i0, schemaPath: "#/properties/scan/properties/allowGlobals/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema48.properties.scan.properties.allowGlobals.items.type, parentSchema: schema48.properties.scan.properties.allowGlobals.items, data: data4 };
+                    const err9 = { instancePath: instancePath + "/scan/allowGlobals/" + i0, schemaPath: "#/properties/scan/properties/allowGlobals/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema53.properties.scan.properties.allowGlobals.items.type, parentSchema: schema53.properties.scan.properties.allowGlobals.items, data: data4 };
                     if (vErrors === null) {
                       vErrors = [err9];
                     } else {
@@ -34794,7 +35546,7 @@ var require_validators = __commonJS({
                   }
                 }
               } else {
-                const err10 = { instancePath: instancePath + "/scan/allowGlobals", schemaPath: "#/properties/scan/properties/allowGlobals/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema48.properties.scan.properties.allowGlobals.type, parentSchema: schema48.properties.scan.properties.allowGlobals, data: data3 };
+                const err10 = { instancePath: instancePath + "/scan/allowGlobals", schemaPath: "#/properties/scan/properties/allowGlobals/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema53.properties.scan.properties.allowGlobals.type, parentSchema: schema53.properties.scan.properties.allowGlobals, data: data3 };
                 if (vErrors === null) {
                   vErrors = [err10];
                 } else {
@@ -34804,7 +35556,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err11 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema48.properties.scan.type, parentSchema: schema48.properties.scan, data: data2 };
+            const err11 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema53.properties.scan.type, parentSchema: schema53.properties.scan, data: data2 };
             if (vErrors === null) {
               vErrors = [err11];
             } else {
@@ -34814,8 +35566,8 @@ var require_validators = __commonJS({
           }
         }
         if (data.rules !== void 0) {
-          if (!validate24(data.rules, { instancePath: instancePath + "/rules", parentData: data, parentDataProperty: "rules", rootData, dynamicAnchors })) {
-            vErrors = vErrors === null ? validate24.errors : vErrors.concat(validate24.errors);
+          if (!validate40(data.rules, { instancePath: instancePath + "/rules", parentData: data, parentDataProperty: "rules", rootData, dynamicAnchors })) {
+            vErrors = vErrors === null ? validate40.errors : vErrors.concat(validate40.errors);
             errors = vErrors.length;
           }
         }
@@ -34823,7 +35575,7 @@ var require_validators = __commonJS({
           let data6 = data.models;
           if (data6 && typeof data6 == "object" && !Array.isArray(data6)) {
             if (Object.keys(data6).length > 1e4) {
-              const err12 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/maxProperties", keyword: "maxProperties", params: { limit: 1e4 }, message: "must NOT have more than 10000 properties", schema: 1e4, parentSchema: schema48.properties.models, data: data6 };
+              const err12 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/maxProperties", keyword: "maxProperties", params: { limit: 1e4 }, message: "must NOT have more than 10000 properties", schema: 1e4, parentSchema: schema53.properties.models, data: data6 };
               if (vErrors === null) {
                 vErrors = [err12];
               } else {
@@ -34835,7 +35587,7 @@ var require_validators = __commonJS({
               const _errs14 = errors;
               if (typeof key2 === "string") {
                 if (!pattern9.test(key2)) {
-                  const err13 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/propertyNames/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", parentSchema: schema48.properties.models.propertyNames, data: key2, propertyName: key2 };
+                  const err13 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/propertyNames/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", parentSchema: schema53.properties.models.propertyNames, data: key2, propertyName: key2 };
                   if (vErrors === null) {
                     vErrors = [err13];
                   } else {
@@ -34844,7 +35596,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err14 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/propertyNames/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema48.properties.models.propertyNames.type, parentSchema: schema48.properties.models.propertyNames, data: key2, propertyName: key2 };
+                const err14 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/propertyNames/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema53.properties.models.propertyNames.type, parentSchema: schema53.properties.models.propertyNames, data: key2, propertyName: key2 };
                 if (vErrors === null) {
                   vErrors = [err14];
                 } else {
@@ -34854,7 +35606,7 @@ var require_validators = __commonJS({
               }
               var valid4 = _errs14 === errors;
               if (!valid4) {
-                const err15 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid", schema: schema48.properties.models.propertyNames, parentSchema: schema48.properties.models, data: data6 };
+                const err15 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid", schema: schema53.properties.models.propertyNames, parentSchema: schema53.properties.models, data: data6 };
                 if (vErrors === null) {
                   vErrors = [err15];
                 } else {
@@ -34867,7 +35619,7 @@ var require_validators = __commonJS({
               let data7 = data6[key3];
               if (data7 && typeof data7 == "object" && !Array.isArray(data7)) {
                 if (data7.rules === void 0) {
-                  const err16 = { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/models/additionalProperties/required", keyword: "required", params: { missingProperty: "rules" }, message: "must have required property 'rules'", schema: schema48.properties.models.additionalProperties.required, parentSchema: schema48.properties.models.additionalProperties, data: data7 };
+                  const err16 = { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/models/additionalProperties/required", keyword: "required", params: { missingProperty: "rules" }, message: "must have required property 'rules'", schema: schema53.properties.models.additionalProperties.required, parentSchema: schema53.properties.models.additionalProperties, data: data7 };
                   if (vErrors === null) {
                     vErrors = [err16];
                   } else {
@@ -34877,7 +35629,7 @@ var require_validators = __commonJS({
                 }
                 for (const key4 in data7) {
                   if (!(key4 === "rules")) {
-                    const err17 = { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/models/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key4 }, message: "must NOT have additional properties", schema: false, parentSchema: schema48.properties.models.additionalProperties, data: data7 };
+                    const err17 = { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/models/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key4 }, message: "must NOT have additional properties", schema: false, parentSchema: schema53.properties.models.additionalProperties, data: data7 };
                     if (vErrors === null) {
                       vErrors = [err17];
                     } else {
@@ -34887,13 +35639,13 @@ var require_validators = __commonJS({
                   }
                 }
                 if (data7.rules !== void 0) {
-                  if (!validate24(data7.rules, { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/rules", parentData: data7, parentDataProperty: "rules", rootData, dynamicAnchors })) {
-                    vErrors = vErrors === null ? validate24.errors : vErrors.concat(validate24.errors);
+                  if (!validate40(data7.rules, { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/rules", parentData: data7, parentDataProperty: "rules", rootData, dynamicAnchors })) {
+                    vErrors = vErrors === null ? validate40.errors : vErrors.concat(validate40.errors);
                     errors = vErrors.length;
                   }
                 }
               } else {
-                const err18 = { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/models/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema48.properties.models.additionalProperties.type, parentSchema: schema48.properties.models.additionalProperties, data: data7 };
+                const err18 = { instancePath: instancePath + "/models/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/models/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema53.properties.models.additionalProperties.type, parentSchema: schema53.properties.models.additionalProperties, data: data7 };
                 if (vErrors === null) {
                   vErrors = [err18];
                 } else {
@@ -34903,7 +35655,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err19 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema48.properties.models.type, parentSchema: schema48.properties.models, data: data6 };
+            const err19 = { instancePath: instancePath + "/models", schemaPath: "#/properties/models/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema53.properties.models.type, parentSchema: schema53.properties.models, data: data6 };
             if (vErrors === null) {
               vErrors = [err19];
             } else {
@@ -34913,7 +35665,7 @@ var require_validators = __commonJS({
           }
         }
       } else {
-        const err20 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema48.type, parentSchema: schema48, data };
+        const err20 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema53.type, parentSchema: schema53, data };
         if (vErrors === null) {
           vErrors = [err20];
         } else {
@@ -34921,10 +35673,10 @@ var require_validators = __commonJS({
         }
         errors++;
       }
-      validate23.errors = vErrors;
+      validate39.errors = vErrors;
       return errors === 0;
     }
-    validate23.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
+    validate39.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
   }
 });
 
@@ -35013,12 +35765,13 @@ var init_model_version_schema = __esm({
           additionalProperties: { description: "The value of one parameter.", type: ["string", "number", "boolean"] }
         },
         signature: {
-          description: "The model's inputs and outputs.",
+          description: "The model's inputs, outputs and inference parameters in MLflow's own shape (mlflow.models.ModelSignature): each list as MLflow serializes it in MLmodel, decoded from its JSON text. `register` reads it from an MLflow folder's MLmodel or from `--signature file.json`.",
           type: "object",
           additionalProperties: false,
           properties: {
-            inputs: { description: "Input columns or tensors, in order.", $ref: "#/$defs/tensorSpecs" },
-            outputs: { description: "Output columns or tensors, in order.", $ref: "#/$defs/tensorSpecs" }
+            inputs: { description: "Input columns or tensors, in order (MLflow's input Schema).", $ref: "#/$defs/signatureSchema" },
+            outputs: { description: "Output columns or tensors, in order (MLflow's output Schema).", $ref: "#/$defs/signatureSchema" },
+            params: { description: "Inference parameters with their defaults (MLflow's ParamSchema).", type: "array", maxItems: 1e3, items: { $ref: "#/$defs/paramSpec" } }
           }
         },
         lineage: {
@@ -35070,7 +35823,22 @@ var init_model_version_schema = __esm({
                 python: { description: "Python version, e.g. 3.11.7.", type: "string", minLength: 1, maxLength: 64 },
                 requirements: { description: "Dependency file, e.g. requirements.txt.", type: "string", minLength: 1, maxLength: 1024 },
                 image: { description: "Container image, best pinned by digest (repo/img@sha256:<hex>).", type: "string", minLength: 1, maxLength: 1024 },
-                node: { description: "Node.js version, for JavaScript models.", type: "string", minLength: 1, maxLength: 64 }
+                node: { description: "Node.js version, for JavaScript models.", type: "string", minLength: 1, maxLength: 64 },
+                files: {
+                  description: "Environment files inside the artifact folder (an MLflow model's conda.yaml, python_env.yaml, requirements.txt), each with its sha256: the same bytes as its artifact.files entry.",
+                  type: "array",
+                  maxItems: 100,
+                  items: {
+                    type: "object",
+                    additionalProperties: false,
+                    required: ["path", "sha256"],
+                    properties: {
+                      path: { description: "Path of the file inside the artifact folder.", type: "string", minLength: 1, maxLength: 1024 },
+                      sha256: { description: "sha256 of the file.", $ref: "#/$defs/sha256" },
+                      kind: { description: "What the file is to MLflow: conda (conda.yaml), virtualenv (python_env.yaml), pip (requirements.txt) or constraints (constraints.txt).", enum: ["conda", "virtualenv", "pip", "constraints"] }
+                    }
+                  }
+                }
               }
             }
           }
@@ -35090,18 +35858,92 @@ var init_model_version_schema = __esm({
         size: { type: "integer", minimum: 0, maximum: 9007199254740991 },
         fieldName: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" },
         annotationKey: { type: "string", pattern: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" },
-        tensorSpecs: {
-          type: "array",
-          maxItems: 1e4,
-          items: {
-            type: "object",
-            additionalProperties: false,
-            required: ["name", "type"],
-            properties: {
-              name: { description: "Column or tensor name.", type: "string", minLength: 1, maxLength: 256 },
-              type: { description: "Element type, e.g. double, long, string, float32.", type: "string", minLength: 1, maxLength: 64 },
-              shape: { description: "Dimensions; -1 marks a variable one (e.g. the batch).", type: "array", maxItems: 32, items: { type: "integer", minimum: -1 } }
+        signatureSchema: { type: "array", maxItems: 1e4, items: { $ref: "#/$defs/signatureEntry" } },
+        signatureEntry: {
+          description: "One column (MLflow's ColSpec) or tensor (TensorSpec). An entry with a top-level shape is the form modelgate wrote before MLflow's (name, element type, shape); it is still read.",
+          type: "object",
+          additionalProperties: false,
+          required: ["type"],
+          properties: {
+            name: { description: "Column or tensor name; unnamed entries are addressed by position.", type: "string", minLength: 1, maxLength: 256 },
+            type: { description: "MLflow type: boolean, integer, long, float, double, string, binary, datetime; array, object, map, any, sparkml_vector; or tensor.", type: "string", minLength: 1, maxLength: 64 },
+            required: { description: "false for an optional column; MLflow's default is true.", type: "boolean" },
+            "tensor-spec": {
+              description: "For type tensor: the numpy dtype and the shape.",
+              type: "object",
+              additionalProperties: false,
+              required: ["dtype", "shape"],
+              properties: {
+                dtype: { description: "numpy dtype name, e.g. float32, int64, object.", type: "string", pattern: "^[a-z][a-z0-9]*(\\[[a-z]+\\])?$", maxLength: 64 },
+                shape: { description: "Dimensions; -1 marks a variable one (e.g. the batch).", type: "array", maxItems: 32, items: { type: "integer", minimum: -1 } }
+              }
+            },
+            items: { description: "For type array: the element type.", $ref: "#/$defs/signatureType" },
+            properties: { description: "For type object: its properties by name.", $ref: "#/$defs/signatureProperties" },
+            values: { description: "For type map (string keys): the value type.", $ref: "#/$defs/signatureType" },
+            shape: { description: "Legacy form only: the dimensions of a tensor whose element type is in type.", type: "array", maxItems: 32, items: { type: "integer", minimum: -1 } }
+          },
+          allOf: [
+            {
+              if: { properties: { shape: { description: "A legacy entry: it has a top-level shape." } }, required: ["shape"] },
+              then: {
+                properties: {
+                  name: { description: "A legacy entry is named." },
+                  "tensor-spec": { description: "Not in a legacy entry.", not: {} },
+                  items: { description: "Not in a legacy entry.", not: {} },
+                  properties: { description: "Not in a legacy entry.", not: {} },
+                  values: { description: "Not in a legacy entry.", not: {} }
+                },
+                required: ["name"]
+              },
+              else: { properties: { type: { description: "An MLflow entry's type is an MLflow type.", enum: ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector", "tensor"] } } }
+            },
+            {
+              if: {
+                properties: { type: { description: "A tensor\u2026", const: "tensor" }, shape: { description: "\u2026in MLflow's form (no top-level shape).", not: {} } },
+                required: ["type"]
+              },
+              then: { properties: { "tensor-spec": { description: "An MLflow tensor has its tensor-spec." } }, required: ["tensor-spec"] }
             }
+          ]
+        },
+        signatureType: {
+          description: "The type of an array's elements or a map's values.",
+          type: "object",
+          additionalProperties: false,
+          required: ["type"],
+          properties: {
+            type: { description: "MLflow type of the element or value.", enum: ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector"] },
+            items: { description: "For type array: the element type.", $ref: "#/$defs/signatureType" },
+            properties: { description: "For type object: its properties by name.", $ref: "#/$defs/signatureProperties" },
+            values: { description: "For type map: the value type.", $ref: "#/$defs/signatureType" }
+          }
+        },
+        signatureProperties: { description: "An object's properties by name.", type: "object", minProperties: 1, maxProperties: 1e4, additionalProperties: { $ref: "#/$defs/signatureProperty" } },
+        signatureProperty: {
+          description: "One property of an object: its type, and whether it is required.",
+          type: "object",
+          additionalProperties: false,
+          required: ["type"],
+          properties: {
+            type: { description: "MLflow type of the property.", enum: ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector"] },
+            required: { description: "false for an optional property.", type: "boolean" },
+            items: { description: "For type array: the element type.", $ref: "#/$defs/signatureType" },
+            properties: { description: "For type object: its properties by name.", $ref: "#/$defs/signatureProperties" },
+            values: { description: "For type map: the value type.", $ref: "#/$defs/signatureType" }
+          }
+        },
+        paramSpec: {
+          description: "One inference parameter (MLflow's ParamSpec).",
+          type: "object",
+          additionalProperties: false,
+          required: ["name", "type", "default"],
+          properties: {
+            name: { description: "Parameter name.", type: "string", minLength: 1, maxLength: 256 },
+            type: { description: "MLflow type of the parameter (not binary), or object.", enum: ["boolean", "integer", "long", "float", "double", "string", "datetime", "object"] },
+            default: { description: "Default value, as MLflow wrote it." },
+            shape: { description: "[-1] for a list parameter; absent for a scalar.", type: "array", minItems: 1, maxItems: 1, items: { const: -1 } },
+            properties: { description: "For type object: its properties by name.", $ref: "#/$defs/signatureProperties" }
           }
         }
       }
