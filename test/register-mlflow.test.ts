@@ -11,6 +11,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { parseSignatureFile } from '../src/lineage/flags.js';
 import { readMLmodel } from '../src/lineage/mlflow.js';
 import { loadManifest } from '../src/manifest/load.js';
+import { signatureRows } from '../src/query/present.js';
 import { cli, git, makeRegistry, sha256, tempDir } from './helpers/artifacts.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures/mlflow');
@@ -77,6 +78,23 @@ describe('MLmodel (pure)', () => {
       outputs: [{ type: 'tensor', 'tensor-spec': { dtype: 'float32', shape: [-1, 3] } }],
       params: [{ name: 'temperature', type: 'float', default: 0.7 }, { name: 'stop', type: 'string', default: ['.'], shape: [-1] }],
     });
+  });
+
+  it('show writes each column, tensor and parameter the way MLflow prints a schema', () => {
+    expect(signatureRows(readMLmodel(fixture('langchain-2.12')).signature)).toEqual([
+      ['inputs.messages', 'array<{content: string, role: string}>'],
+      ['outputs[0]', 'string'],
+    ]);
+    expect(signatureRows({
+      inputs: [{ type: 'tensor', 'tensor-spec': { dtype: 'float32', shape: [-1, 4] } }],
+      outputs: [{ name: 'score', type: 'double', required: false }, { name: 'tags', type: 'map', values: { type: 'string' } }],
+      params: [{ name: 'stop', type: 'string', default: ['.'], shape: [-1] }],
+    })).toEqual([
+      ['inputs[0]', 'tensor float32 [-1, 4]'],
+      ['outputs.score', 'double (optional)'],
+      ['outputs.tags', 'map<string, string>'],
+      ['params.stop', 'string[] = ["."]'],
+    ]);
   });
 
   it('a custom python_function model is framework mlflow at its MLflow version', () => {
@@ -156,6 +174,9 @@ describe('register an MLflow model folder', () => {
     for (const f of mv.lineage.environment.files) expect(mv.artifact.files.find((a: { path: string }) => a.path === f.path).sha256).toBe(f.sha256);
     expect(loadManifest(text, 'models/rag-chain/versions/1.yaml', 'ModelVersion').problems).toEqual([]);
     expect((await cli(reg, ['validate'])).code).toBe(0);
+    const shown = await cli(reg, ['show', 'rag-chain@1']);
+    expect(shown.stdout).toMatch(/^signature\n {2}inputs\.messages +array<\{content: string, role: string\}>$/m);
+    expect(shown.stdout).toMatch(/^ {2}run\.system +mlflow$/m);
   });
 
   it('lets the command line win over MLmodel: --framework, --run, --env, --signature', async () => {
