@@ -30244,7 +30244,7 @@ function describeValue(value) {
   if (typeof value === "string") return `the string ${JSON.stringify(value.length > 80 ? value.slice(0, 77) + "\u2026" : value)}`;
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
-  return String(value);
+  return typeof value === "number" || typeof value === "boolean" || typeof value === "bigint" ? String(value) : typeof value;
 }
 function resolvePointer(document, pointer) {
   const path = [];
@@ -37043,6 +37043,24 @@ var init_repo = __esm({
   }
 });
 
+// src/store/directory-digest.ts
+import { createHash } from "node:crypto";
+function directoryDigest(files) {
+  const sorted = sortFiles(files);
+  const h5 = createHash("sha256");
+  for (const f5 of sorted) h5.update(`${f5.sha256}  ${f5.size}  ${f5.path}
+`, "utf8");
+  return h5.digest("hex");
+}
+function sortFiles(files) {
+  return [...files].sort((a5, b5) => Buffer.compare(Buffer.from(a5.path, "utf8"), Buffer.from(b5.path, "utf8")));
+}
+var init_directory_digest = __esm({
+  "src/store/directory-digest.ts"() {
+    "use strict";
+  }
+});
+
 // src/store/layout.ts
 import { posix } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -37109,99 +37127,6 @@ var init_layout2 = __esm({
     init_errors();
     init_layout();
     SHA256_HEX = /^[0-9a-f]{64}$/;
-  }
-});
-
-// src/store/digest.ts
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { Transform } from "node:stream";
-function directoryDigest(files) {
-  const sorted = sortFiles(files);
-  const h5 = createHash("sha256");
-  for (const f5 of sorted) h5.update(`${f5.sha256}  ${f5.size}  ${f5.path}
-`, "utf8");
-  return h5.digest("hex");
-}
-function sortFiles(files) {
-  return [...files].sort((a5, b5) => Buffer.compare(Buffer.from(a5.path, "utf8"), Buffer.from(b5.path, "utf8")));
-}
-async function hashStream(stream, onBytes) {
-  const h5 = createHash("sha256");
-  let size = 0;
-  for await (const chunk of stream) {
-    h5.update(chunk);
-    size += chunk.length;
-    onBytes?.(chunk.length);
-  }
-  return { sha256: h5.digest("hex"), size };
-}
-function hashFile(path, onBytes) {
-  return hashStream(createReadStream(path, { highWaterMark: 1 << 20 }), onBytes);
-}
-async function readHashing(file, buffers, sink, options = {}) {
-  const inFlight = options.inFlight ?? 1;
-  if (buffers.length < inFlight + 1) throw new Error("readHashing needs inFlight + 1 buffers");
-  const hash = createHash("sha256");
-  const pending = [];
-  let offset = 0;
-  let next = fill(file, buffers[0], 0);
-  try {
-    for (let i5 = 0; ; i5++) {
-      const n3 = await next;
-      if (n3 === 0) break;
-      const chunk = buffers[i5 % buffers.length].subarray(0, n3);
-      while (pending.length >= inFlight) await pending.shift();
-      next = n3 < buffers[0].length ? Promise.resolve(0) : fill(file, buffers[(i5 + 1) % buffers.length], offset + n3);
-      const shipped = sink(chunk, offset);
-      shipped.catch(() => {
-      });
-      pending.push(shipped);
-      hash.update(chunk);
-      offset += n3;
-      options.onBytes?.(n3);
-    }
-    for (const p3 of pending.splice(0)) await p3;
-  } catch (e5) {
-    await Promise.allSettled([next, ...pending]);
-    throw e5;
-  }
-  return { sha256: hash.digest("hex"), size: offset };
-}
-async function fill(file, buffer, position2) {
-  let n3 = 0;
-  while (n3 < buffer.length) {
-    const { bytesRead } = await file.read(buffer, n3, buffer.length - n3, position2 + n3);
-    if (bytesRead === 0) break;
-    n3 += bytesRead;
-  }
-  return n3;
-}
-var HashingStream;
-var init_digest = __esm({
-  "src/store/digest.ts"() {
-    "use strict";
-    init_errors();
-    init_layout2();
-    HashingStream = class extends Transform {
-      constructor(onBytes) {
-        super();
-        this.onBytes = onBytes;
-      }
-      onBytes;
-      hash = createHash("sha256");
-      bytes = 0;
-      _transform(chunk, _enc, done) {
-        this.hash.update(chunk);
-        this.bytes += chunk.length;
-        this.onBytes?.(chunk.length);
-        done(null, chunk);
-      }
-      /** Valid once the stream has ended. */
-      digest() {
-        return this.hash.digest("hex");
-      }
-    };
   }
 });
 
@@ -37344,7 +37269,7 @@ var init_semantic = __esm({
   "src/manifest/semantic.ts"() {
     "use strict";
     init_layout();
-    init_digest();
+    init_directory_digest();
     init_layout2();
     init_load();
     ALLOWED_EXTRAS = /^models\/[^/]+\/(?:README\.md|\.gitkeep|versions\/\.gitkeep)$/;
@@ -38508,8 +38433,9 @@ async function readPinInput(snapshot, options = {}) {
     const numbers = await Promise.all(deployed.map((m3) => snapshot.versionNumbers(m3.name)));
     await source.prefetch(deployed.flatMap((m3, i5) => numbers[i5].map((n3) => `models/${m3.name}/versions/${n3}.yaml`)));
   }
+  const stages = [...new Set(environmentsOf(registry).map((e5) => e5.stage))];
   const withVersions = await Promise.all(
-    models.map(async (model) => ({ model, versions: model.retired ? [] : await snapshot.versions(model.name) }))
+    models.map(async (model) => ({ model, versions: model.retired ? [] : await snapshot.newestInStages(model.name, stages) }))
   );
   const deploySource = options.deployFrom ?? source;
   const paths = pinInputPaths(registry, models);
@@ -38539,6 +38465,7 @@ var init_input = __esm({
     init_errors();
     init_validate_registry();
     init_plan();
+    init_render();
   }
 });
 
@@ -39368,6 +39295,25 @@ var init_snapshot = __esm({
         }
         return found;
       }
+      /**
+       * The newest version of `model` in each of `stages` (those that have one), read once and parsed
+       * from the newest down only where the text could hold a wanted stage: what the pins need, at a
+       * cost that does not grow with the parse of every version.
+       */
+      async newestInStages(model, stages) {
+        const numbers = await this.versionNumbers(model);
+        const paths = numbers.map((n3) => versionFile(model, n3));
+        const texts = await this.readMany(paths);
+        const wanted = new Set(stages);
+        const found = [];
+        for (let i5 = paths.length - 1; i5 >= 0 && wanted.size > 0; i5--) {
+          const text = texts[i5];
+          if (text === void 0 || ![...wanted].some((s2) => mayHaveStage(text, s2))) continue;
+          const v = await this.load(paths[i5], "ModelVersion", text);
+          if (v && wanted.delete(v.stage)) found.push(v);
+        }
+        return found;
+      }
       /** The version a reference names: latest, a number, or the newest in a stage. Throws E_NOT_FOUND (exit 1). */
       async resolveRef(ref) {
         const numbers = await this.versionNumbers(ref.model);
@@ -39541,6 +39487,91 @@ var init_report = __esm({
     init_problem();
     ICON = { pass: "\u2705", fail: "\u274C", pending: "\u23F3" };
     HEADLINE = { pass: "may merge", fail: "may not merge", pending: "waiting for approvals" };
+  }
+});
+
+// src/store/digest.ts
+import { createHash as createHash3 } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { Transform } from "node:stream";
+async function hashStream(stream, onBytes) {
+  const h5 = createHash3("sha256");
+  let size = 0;
+  for await (const chunk of stream) {
+    h5.update(chunk);
+    size += chunk.length;
+    onBytes?.(chunk.length);
+  }
+  return { sha256: h5.digest("hex"), size };
+}
+function hashFile(path, onBytes) {
+  return hashStream(createReadStream(path, { highWaterMark: 1 << 20 }), onBytes);
+}
+async function readHashing(file, buffers, sink, options = {}) {
+  const inFlight = options.inFlight ?? 1;
+  if (buffers.length < inFlight + 1) throw new Error("readHashing needs inFlight + 1 buffers");
+  const hash = createHash3("sha256");
+  const pending = [];
+  let offset = 0;
+  let next = fill(file, buffers[0], 0);
+  try {
+    for (let i5 = 0; ; i5++) {
+      const n3 = await next;
+      if (n3 === 0) break;
+      const chunk = buffers[i5 % buffers.length].subarray(0, n3);
+      while (pending.length >= inFlight) await pending.shift();
+      next = n3 < buffers[0].length ? Promise.resolve(0) : fill(file, buffers[(i5 + 1) % buffers.length], offset + n3);
+      const shipped = sink(chunk, offset);
+      shipped.catch(() => {
+      });
+      pending.push(shipped);
+      hash.update(chunk);
+      offset += n3;
+      options.onBytes?.(n3);
+    }
+    for (const p3 of pending.splice(0)) await p3;
+  } catch (e5) {
+    await Promise.allSettled([next, ...pending]);
+    throw e5;
+  }
+  return { sha256: hash.digest("hex"), size: offset };
+}
+async function fill(file, buffer, position2) {
+  let n3 = 0;
+  while (n3 < buffer.length) {
+    const { bytesRead } = await file.read(buffer, n3, buffer.length - n3, position2 + n3);
+    if (bytesRead === 0) break;
+    n3 += bytesRead;
+  }
+  return n3;
+}
+var HashingStream;
+var init_digest = __esm({
+  "src/store/digest.ts"() {
+    "use strict";
+    init_errors();
+    init_directory_digest();
+    init_layout2();
+    init_directory_digest();
+    HashingStream = class extends Transform {
+      constructor(onBytes) {
+        super();
+        this.onBytes = onBytes;
+      }
+      onBytes;
+      hash = createHash3("sha256");
+      bytes = 0;
+      _transform(chunk, _enc, done) {
+        this.hash.update(chunk);
+        this.bytes += chunk.length;
+        this.onBytes?.(chunk.length);
+        done(null, chunk);
+      }
+      /** Valid once the stream has ended. */
+      digest() {
+        return this.hash.digest("hex");
+      }
+    };
   }
 });
 
@@ -41484,14 +41515,14 @@ var init_getProfileName = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 import { join as join3 } from "node:path";
 var getSSOTokenFilepath;
 var init_getSSOTokenFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js"() {
     init_getHomeDir();
     getSSOTokenFilepath = (id) => {
-      const hasher = createHash3("sha1");
+      const hasher = createHash4("sha1");
       const cacheName = hasher.update(id).digest("hex");
       return join3(getHomeDir(), ".aws", "sso", "cache", `${cacheName}.json`);
     };
@@ -45914,7 +45945,7 @@ var init_serdePlugin = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/serde/hash-node/hash-node.js
-import { createHash as createHash4, createHmac } from "node:crypto";
+import { createHash as createHash5, createHmac } from "node:crypto";
 function castSourceData(toCast, encoding) {
   if (Buffer.isBuffer(toCast)) {
     return toCast;
@@ -45948,7 +45979,7 @@ var init_hash_node = __esm({
         return Promise.resolve(this.hash.digest());
       }
       reset() {
-        this.hash = this.secret ? createHmac(this.algorithmIdentifier, castSourceData(this.secret)) : createHash4(this.algorithmIdentifier);
+        this.hash = this.secret ? createHmac(this.algorithmIdentifier, castSourceData(this.secret)) : createHash5(this.algorithmIdentifier);
       }
     };
   }
@@ -47374,11 +47405,11 @@ var init_Md5Js = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/checksum/md5/Md5Node.js
-import { createHash as createHash5 } from "node:crypto";
+import { createHash as createHash6 } from "node:crypto";
 function buildNativeClass() {
   return class Md5Node {
     digestLength = 16;
-    hash = createHash5("md5");
+    hash = createHash6("md5");
     update(data) {
       this.hash.update(toUint8Array(data));
     }
@@ -47387,7 +47418,7 @@ function buildNativeClass() {
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     }
     reset() {
-      this.hash = createHash5("md5");
+      this.hash = createHash6("md5");
     }
   };
 }
@@ -47398,7 +47429,7 @@ var init_Md5Node = __esm({
     init_Md5Js();
     hasNativeCrypto = (() => {
       try {
-        createHash5("md5");
+        createHash6("md5");
         return true;
       } catch {
         return false;
@@ -47715,7 +47746,7 @@ var init_Sha256Js = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/checksum/sha256/Sha256Node.js
-import { createHash as createHash6, createHmac as createHmac2 } from "node:crypto";
+import { createHash as createHash7, createHmac as createHmac2 } from "node:crypto";
 function buildNativeClass3() {
   return class Sha256Node {
     digestLength = 32;
@@ -47749,7 +47780,7 @@ function buildNativeClass3() {
       this.finished = false;
     }
     createHash() {
-      return this.secret ? createHmac2("sha256", toBuffer(this.secret)) : createHash6("sha256");
+      return this.secret ? createHmac2("sha256", toBuffer(this.secret)) : createHash7("sha256");
     }
   };
 }
@@ -47768,7 +47799,7 @@ var init_Sha256Node = __esm({
     init_Sha256Js();
     hasNativeCrypto2 = (() => {
       try {
-        createHash6("sha256");
+        createHash7("sha256");
         return true;
       } catch {
         return false;
@@ -67366,7 +67397,7 @@ var require_dist_cjs11 = __commonJS({
     var { setCredentialFeature: setCredentialFeature2 } = (init_client3(), __toCommonJS(client_exports2));
     var { CredentialsProviderError: CredentialsProviderError2, parseKnownFiles: parseKnownFiles2, getProfileName: getProfileName2 } = (init_config2(), __toCommonJS(config_exports));
     var { HttpRequest: HttpRequest2 } = (init_protocols(), __toCommonJS(protocols_exports));
-    var { createHash: createHash11, createPrivateKey: createPrivateKey3, createPublicKey: createPublicKey3, sign: sign5 } = __require("node:crypto");
+    var { createHash: createHash12, createPrivateKey: createPrivateKey3, createPublicKey: createPublicKey3, sign: sign5 } = __require("node:crypto");
     var { promises: promises3 } = __require("node:fs");
     var { homedir: homedir2 } = __require("node:os");
     var { dirname: dirname3, join: join11 } = __require("node:path");
@@ -67537,7 +67568,7 @@ var require_dist_cjs11 = __commonJS({
       getTokenFilePath() {
         const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join11(homedir2(), ".aws", "login", "cache");
         const loginSessionBytes = Buffer.from(this.loginSession, "utf8");
-        const loginSessionSha256 = createHash11("sha256").update(loginSessionBytes).digest("hex");
+        const loginSessionSha256 = createHash12("sha256").update(loginSessionBytes).digest("hex");
         return join11(directory, `${loginSessionSha256}.json`);
       }
       derToRawSignature(derSignature) {
@@ -68307,7 +68338,7 @@ var init_Sha1Js = __esm({
 });
 
 // node_modules/@aws-sdk/checksums/dist-es/submodules/sha/sha1/Sha1Node.js
-import { createHash as createHash7, createHmac as createHmac3 } from "node:crypto";
+import { createHash as createHash8, createHmac as createHmac3 } from "node:crypto";
 function buildNativeClass4() {
   return class Sha1Node {
     digestLength = 20;
@@ -68341,7 +68372,7 @@ function buildNativeClass4() {
       this.finished = false;
     }
     createHash() {
-      return this.secret ? createHmac3("sha1", toBuffer2(this.secret)) : createHash7("sha1");
+      return this.secret ? createHmac3("sha1", toBuffer2(this.secret)) : createHash8("sha1");
     }
   };
 }
@@ -68360,7 +68391,7 @@ var init_Sha1Node = __esm({
     init_Sha1Js();
     hasNativeCrypto3 = (() => {
       try {
-        createHash7("sha1");
+        createHash8("sha1");
         return true;
       } catch {
         return false;
@@ -68884,11 +68915,11 @@ var init_Sha512Js = __esm({
 });
 
 // node_modules/@aws-sdk/checksums/dist-es/submodules/sha/sha512/Sha512.js
-import { createHash as createHash8, createHmac as createHmac4 } from "node:crypto";
+import { createHash as createHash9, createHmac as createHmac4 } from "node:crypto";
 function detectNative() {
   if (nativeSupported === void 0) {
     try {
-      createHash8("sha512");
+      createHash9("sha512");
       nativeSupported = true;
     } catch {
       nativeSupported = false;
@@ -68952,7 +68983,7 @@ var init_Sha512 = __esm({
         this.nativeFinished = false;
       }
       createNative() {
-        return this.nativeSecret !== void 0 ? createHmac4("sha512", toBuffer3(this.nativeSecret)) : createHash8("sha512");
+        return this.nativeSecret !== void 0 ? createHmac4("sha512", toBuffer3(this.nativeSecret)) : createHash9("sha512");
       }
     };
   }
@@ -80567,7 +80598,7 @@ var init_artifact = __esm({
 });
 
 // src/scan/stored-artifact.ts
-import { createHash as createHash9 } from "node:crypto";
+import { createHash as createHash10 } from "node:crypto";
 async function scanStoredArtifactFiles(store, version, allowGlobals = []) {
   const out = { files: [], findings: [] };
   for (const obj of artifactObjects(store, version.artifact)) {
@@ -80575,7 +80606,7 @@ async function scanStoredArtifactFiles(store, version, allowGlobals = []) {
     if (obj.path !== void 0 ? !PICKLE_NAMES.test(obj.path) : !PICKLE_FORMATS.has(version.format)) continue;
     out.files.push(name);
     const src = (await store.read(obj.key))[Symbol.asyncIterator]();
-    const hash = createHash9("sha256");
+    const hash = createHash10("sha256");
     let size = 0;
     const next = async () => {
       const r5 = await src.next();
@@ -80645,7 +80676,7 @@ var init_store_scanner = __esm({
 });
 
 // src/evidence/decision.ts
-import { createHash as createHash10, createPrivateKey, createPublicKey, sign as sign4, verify } from "node:crypto";
+import { createHash as createHash11, createPrivateKey, createPublicKey, sign as sign4, verify } from "node:crypto";
 function buildDecisionStatement(input) {
   const { subjects, ...rest } = input;
   return {
@@ -80661,7 +80692,7 @@ function preAuthEncoding(payloadType, payload) {
 }
 function keyId(key) {
   const pub = key.type === "private" ? createPublicKey(key) : key;
-  return createHash10("sha256").update(pub.export({ type: "spki", format: "der" })).digest("hex");
+  return createHash11("sha256").update(pub.export({ type: "spki", format: "der" })).digest("hex");
 }
 function algorithm(key) {
   if (key.asymmetricKeyType === "ed25519") return null;
@@ -85730,9 +85761,9 @@ async function readDecisionRecord(store, tree) {
 }
 async function writeDecisionRecord(store, tree, envelope, tmpDir) {
   const { writeFile: writeFile4, rm: rm5 } = await import("node:fs/promises");
-  const { join: join11 } = await import("node:path");
+  const path = await import("node:path");
   const key = decisionRecordKey(tree);
-  const local = join11(tmpDir, `${tree}.dsse.json`);
+  const local = path.join(tmpDir, `${tree}.dsse.json`);
   await writeFile4(local, JSON.stringify(envelope, null, 2) + "\n");
   const staged = await store.stage(local, { model: "modelgate-decisions", path: `${tree}.dsse.json`, uploadId: `decision-${tree}` });
   try {

@@ -193,7 +193,7 @@ describe('dist/action.js check', () => {
     const pull = await openPull('promote-and-move', {
       ...(await promoteFiles()),
       'modelgate.yaml': stringify({ ...config, environments: { production: { stage: 'Production', path: 'deploy/elsewhere', namespace: 'models' } } }),
-      'deploy/production/fraud-detector.yaml': pin.replace(/^  name: .*$/m, '  name: hijacked'),
+      'deploy/production/fraud-detector.yaml': pin.replace(/^ {2}name: .*$/m, '  name: hijacked'),
     });
     const r = await runCheck('pull_request_target', pullRequestEvent(pull, 'opened'));
     expect(r.outputs.decision).toBe('fail');

@@ -109,9 +109,9 @@ describe('modelgate init', () => {
     const pvcBlock = /\n( {2}# [^\n]*\n)+ {2}pvc: [^\n]*/.exec(original)![0];
     expect(pvcBlock).toContain('pvc: {claim: modelgate-artifacts');
     const expected = original
-      .replace(`uri: ${before.getIn(['storage', 'uri'])}`, 'uri: s3://acme-models/registry')
+      .replace(`uri: ${String(before.getIn(['storage', 'uri']))}`, 'uri: s3://acme-models/registry')
       .replace(pvcBlock, '')
-      .replace(`repository: ${before.getIn(['github', 'repository'])}`, 'repository: acme/ml-registry');
+      .replace(`repository: ${String(before.getIn(['github', 'repository']))}`, 'repository: acme/ml-registry');
     expect(config).toBe(expected);
     expect(parse(config).storage).toEqual({ uri: 's3://acme-models/registry' });
 
@@ -119,7 +119,7 @@ describe('modelgate init', () => {
     for (const f of files(dir).filter((p) => p.startsWith('deploy/') || p.startsWith('argocd/'))) {
       const text = readFileSync(join(dir, f), 'utf8');
       expect(text).not.toContain(String(before.getIn(['storage', 'uri'])));
-      expect(text).not.toContain(`github.com/${before.getIn(['github', 'repository'])}`);
+      expect(text).not.toContain(`github.com/${String(before.getIn(['github', 'repository']))}`);
     }
     // Each Argo CD Application now points at the new repository; nothing else in it changed.
     const argocd = files(TEMPLATE).filter((f) => f.startsWith('argocd/') && f.endsWith('.yaml'));

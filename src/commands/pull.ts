@@ -4,7 +4,7 @@ import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { parseModelRef } from '../registry/layout.js';
-import { openRegistry } from '../registry/snapshot.js';
+import { openReadRegistry } from '../registry/snapshot.js';
 import { downloadArtifact, pullContentAddressed } from '../store/fetch.js';
 import { parseContentAddress } from '../store/layout.js';
 import { createProgress } from '../store/progress.js';
@@ -25,7 +25,7 @@ export const run: Command = async (ctx) => {
   if (existsSync(target) && !values.force) {
     throw new ModelgateError('E_OUTPUT_EXISTS', `${values.output} already exists; pass --force to replace it`, ExitCode.usage);
   }
-  const { snapshot } = openRegistry(ctx);
+  const { snapshot } = await openReadRegistry(ctx);
   const version = await snapshot.resolveRef(ref);
   const store = await openStore((await snapshot.config()).storage, ctx.env);
   const progress = createProgress(ctx, `pulling ${version.model}@${version.version}`, version.artifact.size);

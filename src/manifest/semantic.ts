@@ -1,5 +1,5 @@
 import { isModelName, MODEL_NAME, parseManifestPath } from '../registry/layout.js';
-import { directoryDigest } from '../store/digest.js';
+import { directoryDigest } from '../store/directory-digest.js';
 import { assertRelativePath, parseStoreUri } from '../store/layout.js';
 import { fileRules } from './load.js';
 import type { Problem } from './problem.js';

@@ -1,6 +1,7 @@
 import { MODELS_DIR, parseManifestPath, POLICY_FILE, REGISTRY_FILE } from '../registry/layout.js';
 import type { RegistrySource } from '../registry/source.js';
 import { loadManifest, locateField, type DocumentKind, type KindMap } from './load.js';
+import type { ErrorCode } from '../error-codes.js';
 import { sortProblems, type Problem } from './problem.js';
 import { checkRegistry, type RegistryDocuments } from './semantic.js';
 import type { ModelVersion } from './types.js';
@@ -24,7 +25,7 @@ export interface ValidateOptions {
 }
 
 /** Codes about a whole model, reported when any of its files is selected. */
-const MODEL_WIDE = new Set(['E_MULTIPLE_PRODUCTION', 'E_MISSING_MODEL']);
+const MODEL_WIDE = new Set<ErrorCode>(['E_MULTIPLE_PRODUCTION', 'E_MISSING_MODEL']);
 
 /**
  * Schema, safe-loading and cross-file checks over a registry read through `source` (the work
@@ -82,7 +83,7 @@ export async function validateRegistry(source: RegistrySource, options: Validate
       } else {
         const stage = only && !selected(file) ? stageOnly(text) : undefined;
         if (stage) {
-          documents.stages!.push({ file, value: { model: where.model, version: where.version!, stage } });
+          documents.stages!.push({ file, value: { model: where.model, version: where.version, stage } });
           return;
         }
         const value = loadAndReport(text, file, 'ModelVersion');
@@ -156,7 +157,7 @@ async function listModelsTree(source: RegistrySource, concurrency = 64, enter?: 
 }
 
 async function readEach(source: RegistrySource, files: string[], concurrency: number): Promise<Array<string | undefined>> {
-  const out: Array<string | undefined> = new Array(files.length);
+  const out = new Array<string | undefined>(files.length);
   await forEachLimit(files.map((f, i) => [f, i] as const), concurrency, async ([f, i]) => {
     out[i] = await source.readFile(f);
   });

@@ -113,7 +113,7 @@ export async function pullContentAddressed(
     };
     // Every worker settles before the temporary folder is removed, so none writes into it afterwards.
     const settled = await Promise.allSettled(
-      Array.from({ length: Math.min(PULL_CONCURRENCY, entries.length) }, () => worker().catch((err) => ((failed = true), Promise.reject(err)))),
+      Array.from({ length: Math.min(PULL_CONCURRENCY, entries.length) }, () => worker().catch((err: unknown) => ((failed = true), Promise.reject(err instanceof Error ? err : new Error(String(err)))))),
     );
     const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (rejected) throw rejected.reason;

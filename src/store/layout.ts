@@ -36,6 +36,7 @@ function invalidStore(uri: string): ModelgateError {
  * characters. Keys are built from validated names only.
  */
 export function assertArtifactName(name: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses.
   if (!name || name === '.' || name === '..' || /[/\\\u0000-\u001f\u007f]/.test(name) || Buffer.byteLength(name) > 255) {
     throw usageError(`artifact file name ${JSON.stringify(name)} cannot be stored: it must be one path segment`);
   }
