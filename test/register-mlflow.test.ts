@@ -27,7 +27,9 @@ function modelFolder(name: string, extra: Record<string, string> = {}): string {
 
 function storeFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name);
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => e.name);
 }
 
 describe('MLmodel (pure)', () => {
@@ -37,9 +39,19 @@ describe('MLmodel (pure)', () => {
     expect(m.framework).toEqual({ name: 'langchain', version: '0.1.20' });
     expect(m.run).toEqual({ id: '84552a129bfb45faa87f5fb3f05eb9cf', system: 'mlflow' });
     expect(m.python).toBe('3.10.12');
-    expect(m.environment).toEqual([{ path: 'conda.yaml', kind: 'conda' }, { path: 'python_env.yaml', kind: 'virtualenv' }]);
+    expect(m.environment).toEqual([
+      { path: 'conda.yaml', kind: 'conda' },
+      { path: 'python_env.yaml', kind: 'virtualenv' },
+    ]);
     expect(m.signature).toEqual({
-      inputs: [{ name: 'messages', type: 'array', items: { type: 'object', properties: { content: { type: 'string', required: true }, role: { type: 'string', required: true } } }, required: true }],
+      inputs: [
+        {
+          name: 'messages',
+          type: 'array',
+          items: { type: 'object', properties: { content: { type: 'string', required: true }, role: { type: 'string', required: true } } },
+          required: true,
+        },
+      ],
       outputs: [{ type: 'string', required: true }],
     });
   });
@@ -60,7 +72,7 @@ describe('MLmodel (pure)', () => {
     expect(m.framework).toEqual({ name: 'mleap', version: '0.8.1' });
   });
 
-  it('reads tensor specs and params, params in MLflow\'s older dtype spelling too', () => {
+  it("reads tensor specs and params, params in MLflow's older dtype spelling too", () => {
     const text = [
       'flavors:',
       '  python_function: {loader_module: mlflow.pytorch, python_version: "3.11.7"}',
@@ -76,7 +88,10 @@ describe('MLmodel (pure)', () => {
     expect(m.signature).toEqual({
       inputs: [{ type: 'tensor', 'tensor-spec': { dtype: 'float32', shape: [-1, 4] } }],
       outputs: [{ type: 'tensor', 'tensor-spec': { dtype: 'float32', shape: [-1, 3] } }],
-      params: [{ name: 'temperature', type: 'float', default: 0.7 }, { name: 'stop', type: 'string', default: ['.'], shape: [-1] }],
+      params: [
+        { name: 'temperature', type: 'float', default: 0.7 },
+        { name: 'stop', type: 'string', default: ['.'], shape: [-1] },
+      ],
     });
   });
 
@@ -85,11 +100,16 @@ describe('MLmodel (pure)', () => {
       ['inputs.messages', 'array<{content: string, role: string}>'],
       ['outputs[0]', 'string'],
     ]);
-    expect(signatureRows({
-      inputs: [{ type: 'tensor', 'tensor-spec': { dtype: 'float32', shape: [-1, 4] } }],
-      outputs: [{ name: 'score', type: 'double', required: false }, { name: 'tags', type: 'map', values: { type: 'string' } }],
-      params: [{ name: 'stop', type: 'string', default: ['.'], shape: [-1] }],
-    })).toEqual([
+    expect(
+      signatureRows({
+        inputs: [{ type: 'tensor', 'tensor-spec': { dtype: 'float32', shape: [-1, 4] } }],
+        outputs: [
+          { name: 'score', type: 'double', required: false },
+          { name: 'tags', type: 'map', values: { type: 'string' } },
+        ],
+        params: [{ name: 'stop', type: 'string', default: ['.'], shape: [-1] }],
+      }),
+    ).toEqual([
       ['inputs[0]', 'tensor float32 [-1, 4]'],
       ['outputs.score', 'double (optional)'],
       ['outputs.tags', 'map<string, string>'],
@@ -98,15 +118,23 @@ describe('MLmodel (pure)', () => {
   });
 
   it('a custom python_function model is framework mlflow at its MLflow version', () => {
-    expect(readMLmodel('flavors:\n  python_function: {loader_module: mlflow.pyfunc.model, python_version: 3.12.1}\nmlflow_version: 2.16.0\n').framework).toEqual({ name: 'mlflow', version: '2.16.0' });
+    expect(
+      readMLmodel('flavors:\n  python_function: {loader_module: mlflow.pyfunc.model, python_version: 3.12.1}\nmlflow_version: 2.16.0\n').framework,
+    ).toEqual({ name: 'mlflow', version: '2.16.0' });
   });
 
   it('refuses a bad MLmodel naming the file and the line', () => {
     const cases: Array<[string, RegExp]> = [
       ['flavors:\n  sklearn: {sklearn_version: 1.5.2\nrun_id: x\n', /^m\/MLmodel:\d+: not valid YAML/],
-      ['flavors: {}\nsignature:\n  inputs: \'[{"type": "doubel", "name": "x"}]\'\n', /^m\/MLmodel:3: signature\.inputs\[0\]\.type "doubel" is not an MLflow type/],
+      [
+        'flavors: {}\nsignature:\n  inputs: \'[{"type": "doubel", "name": "x"}]\'\n',
+        /^m\/MLmodel:3: signature\.inputs\[0\]\.type "doubel" is not an MLflow type/,
+      ],
       ['flavors: {}\nsignature:\n  outputs: \'[{"type": "double"\'\n', /^m\/MLmodel:3: signature\.outputs is not valid JSON/],
-      ['flavors: {}\n\nsignature:\n  inputs: \'[{"type": "tensor", "tensor-spec": {"dtype": "float32"}}]\'\n', /^m\/MLmodel:4: .*tensor-spec\.shape must be a list/],
+      [
+        'flavors: {}\n\nsignature:\n  inputs: \'[{"type": "tensor", "tensor-spec": {"dtype": "float32"}}]\'\n',
+        /^m\/MLmodel:4: .*tensor-spec\.shape must be a list/,
+      ],
       ['flavors: {}\nsignature:\n  inputs: \'[{"type": "double", "name": "a"}, {"type": "double"}]\'\n', /^m\/MLmodel:3: .*mixes named and unnamed/],
       ['flavors: {}\nsignature:\n  inputs: \'[{"type": "array", "items": {"type": "objekt"}}]\'\n', /items\.type "objekt" is not an MLflow type/],
       ['flavors: {}\nsignature:\n  params: \'[{"name": "p", "type": "binary", "default": ""}]\'\n', /^m\/MLmodel:3: .*not an MLflow parameter type/],
@@ -127,18 +155,24 @@ describe('MLmodel (pure)', () => {
     }
   });
 
-  it('--signature takes the same shape: decoded lists, or MLflow\'s JSON text as in MLmodel', () => {
+  it("--signature takes the same shape: decoded lists, or MLflow's JSON text as in MLmodel", () => {
     const decoded = parseSignatureFile('s.json', JSON.stringify({ inputs: [{ type: 'double', name: 'x', required: false }], outputs: [{ type: 'long' }] }));
     expect(decoded).toEqual({ inputs: [{ name: 'x', type: 'double', required: false }], outputs: [{ type: 'long' }] });
-    const asText = parseSignatureFile('s.json', JSON.stringify({ inputs: '[{"type": "double", "name": "x", "required": false}]', outputs: '[{"type": "long"}]', params: null }));
+    const asText = parseSignatureFile(
+      's.json',
+      JSON.stringify({ inputs: '[{"type": "double", "name": "x", "required": false}]', outputs: '[{"type": "long"}]', params: null }),
+    );
     expect(asText).toEqual(decoded);
-    expect(() => parseSignatureFile('s.json', '{"inputs": [{"name": "x", "type": "float32"}]}')).toThrow(/--signature s\.json: signature\.inputs\[0\]\.type "float32" is not an MLflow type/);
+    expect(() => parseSignatureFile('s.json', '{"inputs": [{"name": "x", "type": "float32"}]}')).toThrow(
+      /--signature s\.json: signature\.inputs\[0\]\.type "float32" is not an MLflow type/,
+    );
     expect(() => parseSignatureFile('s.json', '{"input": []}')).toThrow(/signature\.input is not part of an MLflow signature/);
   });
 
   it('the manifest schema takes MLflow signatures and still reads the legacy {name, type, shape} form', () => {
     const base = `apiVersion: modelgate.dev/v1\nkind: ModelVersion\nmodel: m\nversion: 1\nstage: None\ncreatedAt: "2026-01-01T00:00:00Z"\nartifact: {uri: "s3://b/m/sha256/${'a'.repeat(64)}/", sha256: ${'a'.repeat(64)}, size: 1}\nformat: mlflow\n`;
-    const load = (signature: string) => loadManifest(`${base}signature:\n${signature}`, 'models/m/versions/1.yaml', 'ModelVersion').problems.map((p) => p.message);
+    const load = (signature: string) =>
+      loadManifest(`${base}signature:\n${signature}`, 'models/m/versions/1.yaml', 'ModelVersion').problems.map((p) => p.message);
     expect(load('  inputs: [{type: tensor, tensor-spec: {dtype: float32, shape: [-1, 4]}}]\n  params: [{name: k, type: long, default: 3}]\n')).toEqual([]);
     expect(load('  inputs: [{name: x, type: array, items: {type: map, values: {type: any}}, required: false}]\n')).toEqual([]);
     expect(load('  inputs: [{name: input, type: float32, shape: [-1, 3]}]\n')).toEqual([]);
@@ -212,7 +246,10 @@ describe('register an MLflow model folder', () => {
 describe('the pin of a registered MLflow folder in KServe', () => {
   // KServe's runtime selection (pkg/apis/serving/v1beta1: RuntimeSupportsModel and
   // IsProtocolVersionSupported), applied to the runtime KServe ships for MLflow models.
-  function runtimeFor(model: { modelFormat: { name: string; version?: string }; protocolVersion?: string; runtime?: string }, runtime: Record<string, any>): boolean {
+  function runtimeFor(
+    model: { modelFormat: { name: string; version?: string }; protocolVersion?: string; runtime?: string },
+    runtime: Record<string, any>,
+  ): boolean {
     const labels = new Set<string>();
     for (const f of runtime.spec.supportedModelFormats) {
       if (model.runtime === undefined && f.autoSelect !== true) continue;
@@ -232,7 +269,7 @@ describe('the pin of a registered MLflow folder in KServe', () => {
     return ajv.compile(schema);
   }
 
-  it('renders mlflow with protocolVersion v2, which KServe\'s kserve-mlserver runtime is selected for (and v1 is not)', async () => {
+  it("renders mlflow with protocolVersion v2, which KServe's kserve-mlserver runtime is selected for (and v1 is not)", async () => {
     const dir = tempDir('mg-mlflow-reg-');
     const store = `${dir}-store`;
     const init = await cli(tempDir('mg-cwd-'), ['init', dir, '--store', pathToFileURL(store).href]);
@@ -246,7 +283,9 @@ describe('the pin of a registered MLflow folder in KServe', () => {
     expect(r.code, r.stderr).toBe(0);
     // What Argo CD applies: the environment through the real kustomize.
     const rendered = execFileSync(process.env.KUBECTL ?? 'kubectl', ['kustomize', join(dir, 'deploy/staging')], { encoding: 'utf8' });
-    const pin = parseAllDocuments(rendered).map((d) => d.toJS()).find((d) => d.kind === 'InferenceService' && d.metadata.name === 'rag-chain');
+    const pin = parseAllDocuments(rendered)
+      .map((d) => d.toJS())
+      .find((d) => d.kind === 'InferenceService' && d.metadata.name === 'rag-chain');
     const predictor = pin.spec.predictor.model;
     expect(predictor).toMatchObject({ modelFormat: { name: 'mlflow' }, protocolVersion: 'v2' });
     expect(predictor.storageUri).toMatch(/^pvc:\/\/modelgate-artifacts\/rag-chain\/sha256\/[0-9a-f]{64}$/);

@@ -26,7 +26,15 @@ export const run: Command = async (ctx) => {
       ? `${model}: no committed stage changes`
       : formatTable(
           ['DATE', 'VERSION', 'CHANGE', 'AUTHOR', 'COMMIT', 'PR', 'APPROVERS'],
-          changes.map((c) => [shortTime(c.date), c.version, `${c.from ?? '(new)'} → ${c.to ?? '(removed)'}`, c.author, c.commit.slice(0, 10), c.pullRequest === null ? '' : `#${c.pullRequest}`, evidence.formatApprovers(c.decision)]),
+          changes.map((c) => [
+            shortTime(c.date),
+            c.version,
+            `${c.from ?? '(new)'} → ${c.to ?? '(removed)'}`,
+            c.author,
+            c.commit.slice(0, 10),
+            c.pullRequest === null ? '' : `#${c.pullRequest}`,
+            evidence.formatApprovers(c.decision),
+          ]),
         ),
   );
   return 0;

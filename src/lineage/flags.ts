@@ -39,7 +39,8 @@ export function parseAnnotations(args: readonly string[]): Record<string, string
   for (const arg of args) {
     const eq = arg.indexOf('=');
     const k = arg.slice(0, eq);
-    if (eq <= 0 || !ANNOTATION_KEY.test(k)) throw usageError(`--annotation ${JSON.stringify(arg)}: expected key=value, the key like a Kubernetes label (team, example.com/owner)`);
+    if (eq <= 0 || !ANNOTATION_KEY.test(k))
+      throw usageError(`--annotation ${JSON.stringify(arg)}: expected key=value, the key like a Kubernetes label (team, example.com/owner)`);
     if (Object.hasOwn(out, k)) throw usageError(`--annotation ${k}: given twice`);
     out[k] = arg.slice(eq + 1);
   }
@@ -59,7 +60,10 @@ export function parseSignatureFile(path: string, text: string): Signature {
   } catch (e) {
     throw new ModelgateError('E_JSON', `--signature ${path}: not valid JSON (${(e as Error).message})`, ExitCode.content);
   }
-  const signature = parseSignature(value, (_part, message) => new ModelgateError('E_SIGNATURE', `--signature ${path}: ${message}`, ExitCode.content, { file: path }));
+  const signature = parseSignature(
+    value,
+    (_part, message) => new ModelgateError('E_SIGNATURE', `--signature ${path}: ${message}`, ExitCode.content, { file: path }),
+  );
   if (!signature) throw new ModelgateError('E_SIGNATURE', `--signature ${path}: no inputs, outputs or params`, ExitCode.content, { file: path });
   return signature;
 }

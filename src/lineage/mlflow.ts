@@ -69,7 +69,11 @@ export function readMLmodel(text: string, file = 'MLmodel'): MLflowModel {
   const err = doc.errors[0];
   if (err) throw fail(`${file}:${lineAt(err.pos[0])}: not valid YAML: ${err.message.split('\n')[0]}`, { file, line: lineAt(err.pos[0]) });
   visit(doc, (_key, node) => {
-    if (isAlias(node)) throw fail(`${file}:${lineAt(node.range?.[0])}: YAML aliases are not read in MLmodel (MLflow never writes them)`, { file, line: lineAt(node.range?.[0]) });
+    if (isAlias(node))
+      throw fail(`${file}:${lineAt(node.range?.[0])}: YAML aliases are not read in MLmodel (MLflow never writes them)`, {
+        file,
+        line: lineAt(node.range?.[0]),
+      });
     if (node && typeof node === 'object' && 'tag' in node && (node as { tag?: string }).tag) {
       const at = lineAt((node as { range?: [number] }).range?.[0]);
       throw fail(`${file}:${at}: YAML tags (${(node as { tag?: string }).tag}) are not read in MLmodel (MLflow never writes them)`, { file, line: at });
@@ -86,7 +90,7 @@ export function readMLmodel(text: string, file = 'MLmodel'): MLflowModel {
   const textOf = (path: string[]): string | undefined => {
     const node = doc.getIn(path, true);
     if (!isScalar(node) || node.value === null || node.value === undefined) return undefined;
-    return typeof node.value === 'string' ? node.value : typeof node.source === 'string' ? node.source : String(node.value);
+    return typeof node.value === 'string' ? node.value : typeof node.source === 'string' ? node.source : scalarText(node.value);
   };
 
   const flavorsValue = value.flavors;
@@ -112,11 +116,13 @@ export function readMLmodel(text: string, file = 'MLmodel'): MLflowModel {
   if (python) out.python = python;
 
   const env = pyfunc.env;
-  const envEntries: Array<[string, unknown]> = typeof env === 'string' ? [['conda', env]] : env && typeof env === 'object' && !Array.isArray(env) ? Object.entries(env) : [];
+  const envEntries: Array<[string, unknown]> =
+    typeof env === 'string' ? [['conda', env]] : env && typeof env === 'object' && !Array.isArray(env) ? Object.entries(env) : [];
   for (const [kind, path] of envEntries) {
     const line = lineOf(['flavors', 'python_function', 'env']);
     if (!ENV_KINDS[kind]) throw fail(`${file}:${line}: flavors.python_function.env.${kind} is not an MLflow environment (conda, virtualenv)`, { file, line });
-    if (typeof path !== 'string' || !isFolderPath(path)) throw fail(`${file}:${line}: flavors.python_function.env.${kind} must be a relative path inside the model folder`, { file, line });
+    if (typeof path !== 'string' || !isFolderPath(path))
+      throw fail(`${file}:${line}: flavors.python_function.env.${kind} must be a relative path inside the model folder`, { file, line });
     out.environment.push({ path, kind: ENV_KINDS[kind] });
   }
 
@@ -143,7 +149,8 @@ function frameworkOf(
   const loaded = loader?.startsWith('mlflow.') ? loader.slice('mlflow.'.length) : undefined;
   const flavor = (loaded && flavors.includes(loaded) ? loaded : undefined) ?? flavors.find((f) => f !== 'python_function');
   if (!flavor) {
-    if (loader === 'mlflow.pyfunc.model' || flavors.includes('python_function')) return { name: 'mlflow', ...(mlflowVersion ? { version: mlflowVersion } : {}) };
+    if (loader === 'mlflow.pyfunc.model' || flavors.includes('python_function'))
+      return { name: 'mlflow', ...(mlflowVersion ? { version: mlflowVersion } : {}) };
     return undefined;
   }
   const version = text(flavor, FLAVOR_VERSION_KEYS[flavor] ?? `${flavor}_version`);
@@ -157,7 +164,10 @@ function frameworkOf(
  */
 export function environmentFiles(model: MLflowModel, paths: ReadonlySet<string>): Array<{ path: string; kind: EnvironmentKind }> {
   const out = model.environment.filter((e) => paths.has(e.path));
-  for (const [path, kind] of [['requirements.txt', 'pip'], ['constraints.txt', 'constraints']] as const) {
+  for (const [path, kind] of [
+    ['requirements.txt', 'pip'],
+    ['constraints.txt', 'constraints'],
+  ] as const) {
     if (paths.has(path) && !out.some((e) => e.path === path)) out.push({ path, kind });
   }
   return out;
@@ -180,7 +190,8 @@ export function parseSignature(value: unknown, refuse: Refuse): Signature | unde
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw refuse(undefined, 'signature must be a mapping with inputs, outputs and params');
   const out: Signature = {};
   for (const [key, raw] of Object.entries(value)) {
-    if (key !== 'inputs' && key !== 'outputs' && key !== 'params') throw refuse(undefined, `signature.${key} is not part of an MLflow signature (inputs, outputs, params)`);
+    if (key !== 'inputs' && key !== 'outputs' && key !== 'params')
+      throw refuse(undefined, `signature.${key} is not part of an MLflow signature (inputs, outputs, params)`);
     if (raw === null || raw === undefined || raw === '') continue;
     let list: unknown = raw;
     if (typeof raw === 'string') {
@@ -222,12 +233,14 @@ function schema(list: unknown[], path: string, at: At): SignatureEntry[] {
 function entry(raw: unknown, path: string, at: At): SignatureEntry {
   const e = object(raw, path, at);
   const name = e.name === null || e.name === undefined ? undefined : e.name;
-  if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 256)) throw at(`${path}.name must be a text of 1 to 256 characters, got ${describe(name)}`);
+  if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 256))
+    throw at(`${path}.name must be a text of 1 to 256 characters, got ${describe(name)}`);
   if (e.type === 'tensor') {
     onlyKeys(e, ['name', 'type', 'tensor-spec'], path, at);
     const spec = object(e['tensor-spec'], `${path}.tensor-spec`, at);
     onlyKeys(spec, ['dtype', 'shape'], `${path}.tensor-spec`, at);
-    if (typeof spec.dtype !== 'string' || !NUMPY_DTYPE.test(spec.dtype)) throw at(`${path}.tensor-spec.dtype must be a numpy dtype name such as float32, got ${describe(spec.dtype)}`);
+    if (typeof spec.dtype !== 'string' || !NUMPY_DTYPE.test(spec.dtype))
+      throw at(`${path}.tensor-spec.dtype must be a numpy dtype name such as float32, got ${describe(spec.dtype)}`);
     if (!Array.isArray(spec.shape) || spec.shape.length > 32 || !spec.shape.every((d) => Number.isInteger(d) && (d as number) >= -1)) {
       throw at(`${path}.tensor-spec.shape must be a list of dimensions (integers, -1 for a variable one), got ${describe(spec.shape)}`);
     }
@@ -280,13 +293,16 @@ function properties(raw: unknown, path: string, at: At): NonNullable<SignatureTy
 function paramSpec(raw: unknown, path: string, at: At): SignatureParam {
   const p = object(raw, path, at);
   onlyKeys(p, ['name', 'type', 'dtype', 'default', 'shape', 'properties'], path, at);
-  if (typeof p.name !== 'string' || p.name.length === 0 || p.name.length > 256) throw at(`${path}.name must be a text of 1 to 256 characters, got ${describe(p.name)}`);
+  if (typeof p.name !== 'string' || p.name.length === 0 || p.name.length > 256)
+    throw at(`${path}.name must be a text of 1 to 256 characters, got ${describe(p.name)}`);
   const type = p.type ?? p.dtype;
   const allowed = [...DATA_TYPES.filter((t) => t !== 'binary'), 'object'];
-  if (typeof type !== 'string' || !allowed.includes(type)) throw at(`${path}.type ${describe(type)} is not an MLflow parameter type; expected one of ${allowed.join(', ')}`);
+  if (typeof type !== 'string' || !allowed.includes(type))
+    throw at(`${path}.type ${describe(type)} is not an MLflow parameter type; expected one of ${allowed.join(', ')}`);
   if (!('default' in p)) throw at(`${path} has no default; an MLflow parameter always has one`);
   const shape = p.shape === null || p.shape === undefined ? undefined : p.shape;
-  if (shape !== undefined && !(Array.isArray(shape) && shape.length === 1 && shape[0] === -1)) throw at(`${path}.shape must be [-1] (a list parameter) or absent, got ${describe(shape)}`);
+  if (shape !== undefined && !(Array.isArray(shape) && shape.length === 1 && shape[0] === -1))
+    throw at(`${path}.shape must be [-1] (a list parameter) or absent, got ${describe(shape)}`);
   if (p.properties !== undefined && type !== 'object') throw at(`${path}.properties belongs to type object, not ${type}`);
   return {
     name: p.name,
@@ -319,5 +335,10 @@ function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}…` : v);
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  return String(v);
+  return scalarText(v) ?? typeof v;
+}
+
+/** The text of a number, boolean or bigint scalar; undefined for anything else. */
+function scalarText(v: unknown): string | undefined {
+  return typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? String(v) : undefined;
 }

@@ -98,7 +98,10 @@ export async function scanVersions(root: string, query: VersionQuery = {}): Prom
     for (const e of unknownClean) if (candidates.has(e.oid!)) toRead.push(e);
   } else for (const e of unknownClean) toRead.push(e);
 
-  const texts = await readAll(root, toRead.map((e) => e.path));
+  const texts = await readAll(
+    root,
+    toRead.map((e) => e.path),
+  );
   for (let i = 0; i < toRead.length; i++) {
     const e = toRead[i]!;
     const bytes = texts[i];
