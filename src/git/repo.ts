@@ -111,7 +111,7 @@ export class GitRepo {
     const result = new Map<string, Buffer>();
     if (oids.length === 0) return result;
     const raw = await new Promise<Buffer>((resolve, reject) => {
-      const child = spawn('git', ['cat-file', '--batch'], { cwd: this.dir, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('git', ['cat-file', '--batch', '--buffer'], { cwd: this.dir, stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       child.stdout.on('data', (b: Buffer) => out.push(b));
       child.on('error', reject);

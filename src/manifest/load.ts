@@ -1,6 +1,7 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type DocumentOptions, type Node, type ParsedNode, type ParseOptions, type SchemaOptions } from 'yaml';
 import { FAILSAFE_SCHEMA, load as loadFast, Type } from 'js-yaml';
 import { parseManifestPath } from '../registry/layout.js';
+import { LOAD_LIMITS } from './limits.js';
 import { displayPath, sortProblems, type Problem } from './problem.js';
 import { describeSchemaError } from './schema-errors.js';
 import { validators } from './schemas.js';
@@ -20,13 +21,7 @@ export interface Loaded<T> {
   problems: Problem[];
 }
 
-/** Limits checked on the raw text, before the YAML parser sees it. */
-export const LOAD_LIMITS = {
-  /** Bytes (UTF-8) of one manifest. */
-  maxBytes: 256 * 1024,
-  /** Nesting of mappings, sequences and flow collections; manifests need about 5. */
-  maxDepth: 32,
-} as const;
+export { LOAD_LIMITS } from './limits.js';
 
 /** Keys that could reach an object's prototype if the data were ever merged or assigned naively. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);

@@ -7,7 +7,7 @@ import { loadManifest } from '../manifest/load.js';
 import { formatProblem } from '../manifest/problem.js';
 import { schemas } from '../manifest/schemas.js';
 import type { ModelVersion, Stage } from '../manifest/types.js';
-import { isModelName, MODELS_DIR, parseManifestPath, versionsDir } from './layout.js';
+import { isModelName, mayHaveStage, MODELS_DIR, parseManifestPath, versionsDir } from './layout.js';
 import { readRegistryFileSync } from './source.js';
 
 /**
@@ -111,11 +111,6 @@ export async function scanVersions(root: string, query: VersionQuery = {}): Prom
   }
   await cache.save();
   return out.sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : a.version - b.version));
-}
-
-/** Sound: YAML can spell a stage name only literally or with a backslash escape in a double-quoted scalar. */
-export function mayHaveStage(text: string, stage: Stage): boolean {
-  return text.includes(stage) || text.includes('\\');
 }
 
 function parseVersion(text: string, path: string): ModelVersion {
