@@ -15085,7 +15085,7 @@ var require_util4 = __commonJS({
     var { getEncoding } = require_encoding();
     var { serializeAMimeType, parseMIMEType } = require_data_url();
     var { types: types2 } = __require("node:util");
-    var { StringDecoder } = __require("string_decoder");
+    var { StringDecoder: StringDecoder2 } = __require("string_decoder");
     var { btoa: btoa2 } = __require("node:buffer");
     var staticPropertyDescriptors = {
       enumerable: true,
@@ -15176,7 +15176,7 @@ var require_util4 = __commonJS({
             dataURL += serializeAMimeType(parsed);
           }
           dataURL += ";base64,";
-          const decoder = new StringDecoder("latin1");
+          const decoder = new StringDecoder2("latin1");
           for (const chunk of bytes) {
             dataURL += btoa2(decoder.write(chunk));
           }
@@ -15205,7 +15205,7 @@ var require_util4 = __commonJS({
         }
         case "BinaryString": {
           let binaryString = "";
-          const decoder = new StringDecoder("latin1");
+          const decoder = new StringDecoder2("latin1");
           for (const chunk of bytes) {
             binaryString += decoder.write(chunk);
           }
@@ -19773,6 +19773,460 @@ var init_errors = __esm({
   }
 });
 
+// src/manifest/limits.ts
+var LOAD_LIMITS;
+var init_limits = __esm({
+  "src/manifest/limits.ts"() {
+    "use strict";
+    LOAD_LIMITS = {
+      /** Bytes (UTF-8) of one manifest. */
+      maxBytes: 256 * 1024,
+      /** Nesting of mappings, sequences and flow collections; manifests need about 5. */
+      maxDepth: 32
+    };
+  }
+});
+
+// src/registry/source.ts
+async function registryPrefix(repo, options = {}) {
+  const r5 = await repo.run(["rev-parse", "--show-prefix"], { okCodes: options.requireGit ? [] : [128] });
+  return r5.stdout.trim().replace(/\/$/, "");
+}
+var CommitSource, GitTreeSource, CommitTreeSource;
+var init_source = __esm({
+  "src/registry/source.ts"() {
+    "use strict";
+    init_errors();
+    init_limits();
+    CommitSource = class {
+      constructor(repo, commit, prefix = "") {
+        this.repo = repo;
+        this.commit = commit;
+        this.prefix = prefix;
+      }
+      repo;
+      commit;
+      prefix;
+      get label() {
+        return this.commit.slice(0, 12);
+      }
+    };
+    GitTreeSource = class extends CommitSource {
+      dirs = /* @__PURE__ */ new Map();
+      full(path) {
+        return this.prefix ? `${this.prefix}/${path}` : path;
+      }
+      entries(path) {
+        let p3 = this.dirs.get(path);
+        if (!p3) {
+          p3 = this.repo.run(["ls-tree", "-z", "--full-tree", `${this.commit}:${this.full(path).replace(/\/$/, "")}`], { okCodes: [128] }).then((r5) => {
+            const map4 = /* @__PURE__ */ new Map();
+            if (r5.code !== 0) return map4;
+            for (const line of r5.stdout.split("\0")) {
+              if (!line) continue;
+              const tab = line.indexOf("	");
+              const [, type2, oid] = line.slice(0, tab).split(" ");
+              const name = line.slice(tab + 1).split("/").pop();
+              map4.set(name, { type: type2, oid });
+            }
+            return map4;
+          });
+          this.dirs.set(path, p3);
+        }
+        return p3;
+      }
+      async readFile(path) {
+        const slash = path.lastIndexOf("/");
+        const entry = (await this.entries(slash < 0 ? "" : path.slice(0, slash))).get(path.slice(slash + 1));
+        if (!entry || entry.type !== "blob") return void 0;
+        return (await this.repo.readBlobs([entry.oid])).get(entry.oid)?.toString("utf8");
+      }
+      /** All in one `git cat-file --batch`. */
+      async readFiles(paths) {
+        const oids = await Promise.all(
+          paths.map(async (path) => {
+            const slash = path.lastIndexOf("/");
+            const entry = (await this.entries(slash < 0 ? "" : path.slice(0, slash))).get(path.slice(slash + 1));
+            return entry?.type === "blob" ? entry.oid : void 0;
+          })
+        );
+        const blobs = await this.repo.readBlobs([...new Set(oids.filter((o3) => o3 !== void 0))]);
+        return oids.map((oid) => oid === void 0 ? void 0 : blobs.get(oid)?.toString("utf8"));
+      }
+      async listDir(path) {
+        return [...(await this.entries(path)).keys()];
+      }
+      /** Blob ids of the entries under `path`: a content-derived cache key for each file. */
+      async blobIds(path) {
+        const out = /* @__PURE__ */ new Map();
+        for (const [name, e5] of await this.entries(path)) if (e5.type === "blob") out.set(name, e5.oid);
+        return out;
+      }
+    };
+    CommitTreeSource = class extends CommitSource {
+      tree;
+      dirs = /* @__PURE__ */ new Map();
+      blobs = /* @__PURE__ */ new Map();
+      listing() {
+        this.tree ??= this.repo.run(["ls-tree", "-r", "-z", "--full-tree", this.commit, ...this.prefix ? ["--", `${this.prefix}/`] : []]).then((r5) => {
+          const map4 = /* @__PURE__ */ new Map();
+          const cut = this.prefix ? this.prefix.length + 1 : 0;
+          for (const line of r5.stdout.split("\0")) {
+            if (!line) continue;
+            const tab = line.indexOf("	");
+            const [, type2, oid] = line.slice(0, tab).split(" ");
+            if (type2 !== "blob") continue;
+            const path = line.slice(tab + 1 + cut);
+            map4.set(path, oid);
+            const parts = path.split("/");
+            for (let i5 = 0; i5 < parts.length - 1; i5++) {
+              const dir = parts.slice(0, i5).join("/");
+              let set3 = this.dirs.get(dir);
+              if (!set3) this.dirs.set(dir, set3 = /* @__PURE__ */ new Set());
+              set3.add(parts[i5]);
+            }
+            const parent = parts.slice(0, -1).join("/");
+            let set2 = this.dirs.get(parent);
+            if (!set2) this.dirs.set(parent, set2 = /* @__PURE__ */ new Set());
+            set2.add(parts.at(-1));
+          }
+          return map4;
+        });
+        return this.tree;
+      }
+      async prefetch(paths) {
+        const tree = await this.listing();
+        const wanted = paths.map((p3) => tree.get(p3)).filter((oid) => oid !== void 0 && !this.blobs.has(oid));
+        const read = await this.repo.readBlobs([...new Set(wanted)]);
+        for (const [oid, buf] of read) this.blobs.set(oid, buf.toString("utf8"));
+      }
+      async readFile(path) {
+        const oid = (await this.listing()).get(path);
+        if (oid === void 0) return void 0;
+        if (!this.blobs.has(oid)) await this.prefetch([path]);
+        return this.blobs.get(oid);
+      }
+      async listDir(path) {
+        await this.listing();
+        return [...this.dirs.get(path.replace(/\/$/, "")) ?? []];
+      }
+    };
+  }
+});
+
+// src/io-timeout.ts
+function ioTimeoutSeconds(env2 = process.env) {
+  const raw = env2.MODELGATE_IO_TIMEOUT;
+  const n3 = raw === void 0 || raw.trim() === "" ? NaN : Number(raw);
+  return Number.isFinite(n3) && n3 > 0 ? n3 : DEFAULT_IO_TIMEOUT;
+}
+function stallError(service, operation2, seconds, data = {}) {
+  return new ModelgateError(
+    "E_IO_TIMEOUT",
+    `${service} made no progress for ${seconds} s while ${operation2} (MODELGATE_IO_TIMEOUT=${seconds})`,
+    ExitCode2.service,
+    { service, operation: operation2, seconds, ...data }
+  );
+}
+var DEFAULT_IO_TIMEOUT, ioTimeoutMs;
+var init_io_timeout = __esm({
+  "src/io-timeout.ts"() {
+    "use strict";
+    init_errors();
+    DEFAULT_IO_TIMEOUT = 120;
+    ioTimeoutMs = (env2 = process.env) => Math.round(ioTimeoutSeconds(env2) * 1e3);
+  }
+});
+
+// src/git/repo.ts
+import { spawn } from "node:child_process";
+import { StringDecoder } from "node:string_decoder";
+import { mkdtemp, rm as rm2 } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+async function commitIdentity(repo, env2) {
+  const [author, committer] = await Promise.all([repo.identity("AUTHOR"), repo.identity("COMMITTER")]);
+  if (author && committer) return {};
+  const actor = env2.GITHUB_ACTOR && /^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$/.test(env2.GITHUB_ACTOR) ? env2.GITHUB_ACTOR : void 0;
+  const fallback2 = actor ? { name: actor, email: `${actor}@users.noreply.github.com` } : { name: "modelgate", email: "modelgate@users.noreply.github.com" };
+  return { author: author ?? fallback2, committer: committer ?? author ?? fallback2 };
+}
+function redactUrl(text) {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@");
+}
+function gitError(args, result) {
+  const remoteOp = REMOTE_OPS.includes(args[0] ?? "");
+  const detail = redactUrl(result.stderr.trim().split("\n").filter(Boolean).slice(-3).join("; "));
+  return new ModelgateError(
+    remoteOp ? "E_GIT_REMOTE" : "E_GIT",
+    `git ${args[0]} failed${detail ? `: ${detail}` : ""}`,
+    remoteOp ? ExitCode2.service : ExitCode2.content,
+    { exitCode: result.code }
+  );
+}
+async function backoff(attempt, baseMs = 100, capMs = 3e3) {
+  const ceiling = Math.min(capMs, baseMs * 2 ** attempt);
+  await new Promise((r5) => setTimeout(r5, Math.random() * ceiling));
+}
+var BOT_IDENTITY, GitRepo, REMOTE_OPS;
+var init_repo = __esm({
+  "src/git/repo.ts"() {
+    "use strict";
+    init_errors();
+    init_io_timeout();
+    BOT_IDENTITY = { name: "modelgate[bot]", email: "modelgate[bot]@users.noreply.github.com" };
+    GitRepo = class {
+      constructor(dir) {
+        this.dir = dir;
+      }
+      dir;
+      run(args, options = {}) {
+        const env2 = { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C", ...options.env };
+        const network = REMOTE_OPS.includes(args[0] ?? "");
+        const seconds = ioTimeoutSeconds(env2);
+        const argv = network ? ["-c", "http.lowSpeedLimit=1", "-c", `http.lowSpeedTime=${Math.max(1, Math.ceil(seconds))}`, ...args] : args;
+        return new Promise((resolve2, reject) => {
+          const child2 = spawn("git", argv, { cwd: this.dir, env: env2, stdio: ["pipe", "pipe", "pipe"] });
+          const out = [];
+          const err = [];
+          let stalled = false;
+          let timer;
+          const arm = () => {
+            if (!network) return;
+            clearTimeout(timer);
+            timer = setTimeout(() => {
+              stalled = true;
+              child2.kill("SIGKILL");
+            }, seconds * 1e3 + 2e3);
+          };
+          arm();
+          child2.stdout.on("data", (b5) => (out.push(b5), arm()));
+          child2.stderr.on("data", (b5) => (err.push(b5), arm()));
+          child2.on("error", (e5) => (clearTimeout(timer), reject(serviceError("E_GIT", `git could not be started: ${e5.message}`, e5))));
+          child2.on("close", (code) => {
+            clearTimeout(timer);
+            const result = { stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), code: code ?? -1 };
+            if (stalled || network && code !== 0 && /Operation too slow|Operation timed out|timed out after/i.test(result.stderr)) {
+              reject(stallError("the git remote", `running git ${args[0]}`, seconds, { exitCode: result.code }));
+            } else if (code === 0 || options.okCodes?.includes(result.code)) resolve2(result);
+            else reject(gitError(args, result));
+          });
+          child2.stdin.on("error", () => {
+          });
+          child2.stdin.end(options.input ?? "");
+        });
+      }
+      async out(args, options) {
+        return (await this.run(args, options)).stdout;
+      }
+      /**
+       * The output of a local git command as it comes, as the `separator`-ended records of each chunk
+       * read (NUL for `-z` listings): a listing of a million entries is never held whole. Throws E_GIT
+       * (after the records it produced) when git fails.
+       */
+      async *records(args, separator = "\0") {
+        const child2 = spawn("git", args, { cwd: this.dir, env: { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" }, stdio: ["ignore", "pipe", "pipe"] });
+        const err = [];
+        child2.stderr.on("data", (b5) => err.push(b5));
+        const exited = new Promise((resolve2, reject) => {
+          child2.on("error", (e5) => reject(serviceError("E_GIT", `git could not be started: ${e5.message}`, e5)));
+          child2.on("close", (code2) => resolve2(code2 ?? -1));
+        });
+        let carry = "";
+        const decoder = new StringDecoder("utf8");
+        try {
+          for await (const chunk of child2.stdout) {
+            const parts = (carry + decoder.write(chunk)).split(separator);
+            carry = parts.pop();
+            if (parts.length) yield parts;
+          }
+        } finally {
+          if (child2.exitCode === null) child2.kill();
+        }
+        const code = await exited;
+        if (code !== 0) throw gitError(args, { stdout: "", stderr: Buffer.concat(err).toString("utf8"), code });
+        if (carry) yield [carry];
+      }
+      /** Full object id of a revision, or undefined when it does not exist. */
+      async resolve(rev) {
+        const r5 = await this.run(["rev-parse", "--verify", "--quiet", `${rev}^{commit}`], { okCodes: [1, 128] });
+        return r5.code === 0 ? r5.stdout.trim() : void 0;
+      }
+      /** A file's content at a revision, or undefined when the path does not exist there. */
+      async readFileAt(rev, path) {
+        const r5 = await this.run(["cat-file", "blob", `${rev}:${path}`], { okCodes: [128] });
+        return r5.code === 0 ? r5.stdout : void 0;
+      }
+      /** Entries under `path` at `rev` (recursive), with blob ids: a cache key that changes with content. */
+      async listTree(rev, path) {
+        const r5 = await this.run(["ls-tree", "-r", "-z", "--full-tree", rev, "--", path], { okCodes: [128] });
+        if (r5.code !== 0) return [];
+        const entries = [];
+        for (const line of r5.stdout.split("\0")) {
+          if (!line) continue;
+          const tab = line.indexOf("	");
+          const [, type2, oid] = line.slice(0, tab).split(" ");
+          if (type2 === "blob") entries.push({ path: line.slice(tab + 1), oid });
+        }
+        return entries;
+      }
+      /** Reads many blobs in one `git cat-file --batch` process. */
+      async readBlobs(oids) {
+        const result = /* @__PURE__ */ new Map();
+        if (oids.length === 0) return result;
+        const raw = await new Promise((resolve2, reject) => {
+          const child2 = spawn("git", ["cat-file", "--batch", "--buffer"], { cwd: this.dir, stdio: ["pipe", "pipe", "pipe"] });
+          const out = [];
+          child2.stdout.on("data", (b5) => out.push(b5));
+          child2.on("error", reject);
+          child2.on("close", (code) => code === 0 ? resolve2(Buffer.concat(out)) : reject(serviceError("E_GIT", "git cat-file --batch failed")));
+          child2.stdin.on("error", () => {
+          });
+          child2.stdin.end(oids.join("\n") + "\n");
+        });
+        let pos = 0;
+        for (const oid of oids) {
+          const nl = raw.indexOf(10, pos);
+          const header = raw.subarray(pos, nl).toString();
+          const [, type2, size] = header.split(" ");
+          pos = nl + 1;
+          if (type2 === "missing" || size === void 0) continue;
+          const n3 = Number(size);
+          result.set(oid, raw.subarray(pos, pos + n3));
+          pos += n3 + 1;
+        }
+        return result;
+      }
+      /** Paths changed between two revisions, with their status letter (A, M, D, R…). */
+      async changedFiles(base, head) {
+        const out = await this.out(["diff", "--name-status", "-z", "--no-renames", base, head]);
+        const parts = out.split("\0");
+        const files = [];
+        for (let i5 = 0; i5 + 1 < parts.length; i5 += 2) files.push({ status: parts[i5], path: parts[i5 + 1] });
+        return files;
+      }
+      /** Who commits here: git's author identity (GIT_AUTHOR_* or user.name/email), or undefined when none is set. */
+      async identity(kind = "AUTHOR") {
+        const r5 = await this.run(["var", `GIT_${kind}_IDENT`], { okCodes: [128] });
+        const m3 = /^(.*?) <(.*)> \d+ [+-]\d{4}$/.exec(r5.stdout.trim());
+        return r5.code === 0 && m3 && m3[1] ? { name: m3[1], email: m3[2] || `${m3[1]}@users.noreply.github.com` } : void 0;
+      }
+      /**
+       * Creates a commit on top of `parent` (or a root commit) that applies `files`, without
+       * touching the work tree or the index: a private index file is built from the parent's tree.
+       * Retrying against a new parent after a rejected push is just calling this again.
+       */
+      async commitChanges(opts) {
+        const tmp = await mkdtemp(join(tmpdir(), "modelgate-index-"));
+        const env2 = { GIT_INDEX_FILE: join(tmp, "index") };
+        if (opts.author) Object.assign(env2, { GIT_AUTHOR_NAME: opts.author.name, GIT_AUTHOR_EMAIL: opts.author.email });
+        const committer = opts.committer ?? opts.author;
+        if (committer) Object.assign(env2, { GIT_COMMITTER_NAME: committer.name, GIT_COMMITTER_EMAIL: committer.email });
+        try {
+          if (opts.parent) await this.run(["read-tree", opts.parent], { env: env2 });
+          const lines = [];
+          for (const [path, content] of Object.entries(opts.files)) {
+            if (content === null) {
+              lines.push(`0 ${"0".repeat(40)}	${path}`);
+            } else {
+              const oid = (await this.out(["hash-object", "-w", "--stdin"], { input: content })).trim();
+              lines.push(`100644 ${oid}	${path}`);
+            }
+          }
+          await this.run(["update-index", "-z", "--index-info"], { env: env2, input: lines.map((l3) => l3 + "\0").join("") });
+          const tree = (await this.out(["write-tree"], { env: env2 })).trim();
+          const args = ["commit-tree", tree, "-F", "-"];
+          if (opts.parent) args.push("-p", opts.parent);
+          return (await this.out(args, { env: env2, input: opts.message })).trim();
+        } finally {
+          await rm2(tmp, { recursive: true, force: true });
+        }
+      }
+      /** Tree id of a commit: equal trees mean a commit would change nothing. */
+      async treeOf(commit) {
+        return (await this.out(["rev-parse", `${commit}^{tree}`])).trim();
+      }
+      /**
+       * Moves the checked-out branch forward to `commit`, updating only the files that differ.
+       * Refuses (exit 1) when local changes would be overwritten.
+       */
+      async fastForward(commit) {
+        await this.run(["merge", "--ff-only", "--quiet", commit]);
+      }
+      /** The work tree's top folder (the repository root). */
+      async topLevel() {
+        return (await this.out(["rev-parse", "--show-toplevel"])).trim();
+      }
+      /** Whether `a` is an ancestor of (or equal to) `b`. */
+      async isAncestor(a5, b5) {
+        return (await this.run(["merge-base", "--is-ancestor", a5, b5], { okCodes: [1] })).code === 0;
+      }
+      /** Points an unborn checked-out branch at `commit` and checks it out (a registry's first commit). */
+      async checkoutUnborn(commit) {
+        const branch = (await this.run(["symbolic-ref", "--quiet", "HEAD"], { okCodes: [1] })).stdout.trim() || "refs/heads/main";
+        await this.run(["update-ref", branch, commit]);
+        await this.run(["reset", "--quiet", "--keep", commit]).catch(() => {
+        });
+      }
+      /**
+       * Branch names on `remote` under `pattern` (e.g. `modelgate/*`), from `git ls-remote`:
+       * what other clones have pushed and not merged. Empty when the remote cannot be asked.
+       */
+      async remoteBranches(remote, pattern) {
+        const r5 = await this.run(["ls-remote", "--heads", remote, `refs/heads/${pattern}`], { okCodes: [1, 2, 128] });
+        if (r5.code !== 0) return [];
+        return r5.stdout.split("\n").map((l3) => l3.split("	")[1]?.replace(/^refs\/heads\//, "")).filter((b5) => !!b5);
+      }
+      async currentBranch() {
+        const r5 = await this.run(["symbolic-ref", "--quiet", "--short", "HEAD"], { okCodes: [1, 128] });
+        return r5.code === 0 ? r5.stdout.trim() : void 0;
+      }
+      /**
+       * Pushes `commit` to `remote`'s `branch`. Returns false when the remote refused because it
+       * moved on (non-fast-forward), so the caller can fetch, rebuild and retry; never forces.
+       */
+      async push(remote, commit, branch) {
+        const r5 = await this.run(["push", "--porcelain", remote, `${commit}:refs/heads/${branch}`], { okCodes: [1] });
+        if (r5.code === 0) return true;
+        if (/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
+        throw gitError(["push", remote, branch], r5);
+      }
+      /**
+       * Moves `remote`'s `branch` to `commit` only while it still points at `expected` (a lease):
+       * replaces a branch modelgate owns (the repair branch) without ever clobbering a newer push.
+       */
+      async pushReplacing(remote, commit, branch, expected) {
+        const ref = `refs/heads/${branch}`;
+        const r5 = await this.run(["push", "--porcelain", `--force-with-lease=${ref}:${expected}`, remote, `${commit}:${ref}`], { okCodes: [1] });
+        if (r5.code === 0) return true;
+        if (/\[rejected\]|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
+        throw gitError(["push", remote, branch], r5);
+      }
+      /**
+       * Deletes `remote`'s `branch` only while it still points at `commit` (a lease: a branch someone
+       * else moved is left alone). False when the remote refused.
+       */
+      async deleteRemoteBranch(remote, branch, commit) {
+        const ref = `refs/heads/${branch}`;
+        const r5 = await this.run(["push", "--porcelain", `--force-with-lease=${ref}:${commit}`, remote, `:${ref}`], { okCodes: [1] });
+        if (r5.code === 0) return true;
+        if (/\[rejected\]|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
+        throw gitError(["push", remote, branch], r5);
+      }
+      /** Fetches `branch` from `remote` and returns the commit it points at (undefined when absent). */
+      async fetchBranch(remote, branch) {
+        const r5 = await this.run(["fetch", "--quiet", "--no-tags", remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`], { okCodes: [128] });
+        if (r5.code !== 0) {
+          if (/couldn't find remote ref/i.test(r5.stderr)) return void 0;
+          throw gitError(["fetch", remote, branch], r5);
+        }
+        return this.resolve(`refs/remotes/${remote}/${branch}`);
+      }
+    };
+    REMOTE_OPS = ["push", "fetch", "clone", "ls-remote", "pull"];
+  }
+});
+
 // node_modules/yaml/dist/nodes/identity.js
 var require_identity = __commonJS({
   "node_modules/yaml/dist/nodes/identity.js"(exports) {
@@ -22947,7 +23401,7 @@ var require_tags = __commonJS({
     var schema$2 = require_schema3();
     var set2 = require_set();
     var timestamp2 = require_timestamp();
-    var schemas2 = /* @__PURE__ */ new Map([
+    var schemas = /* @__PURE__ */ new Map([
       ["core", schema2.schema],
       ["failsafe", [map4.map, seq2.seq, string.string]],
       ["json", schema$1.schema],
@@ -22983,7 +23437,7 @@ var require_tags = __commonJS({
       "tag:yaml.org,2002:timestamp": timestamp2.timestamp
     };
     function getTags(customTags, schemaName, addMergeTag) {
-      const schemaTags = schemas2.get(schemaName);
+      const schemaTags = schemas.get(schemaName);
       if (schemaTags && !customTags) {
         return addMergeTag && !schemaTags.includes(merge4.merge) ? schemaTags.concat(merge4.merge) : schemaTags.slice();
       }
@@ -22992,7 +23446,7 @@ var require_tags = __commonJS({
         if (Array.isArray(customTags))
           tags = [];
         else {
-          const keys = Array.from(schemas2.keys()).filter((key) => key !== "yaml11").map((key) => JSON.stringify(key)).join(", ");
+          const keys = Array.from(schemas.keys()).filter((key) => key !== "yaml11").map((key) => JSON.stringify(key)).join(", ");
           throw new Error(`Unknown schema "${schemaName}"; use one of ${keys} or define customTags array`);
         }
       }
@@ -30063,7 +30517,7 @@ function requireDumper() {
 function requireJsYaml() {
   if (hasRequiredJsYaml) return jsYaml;
   hasRequiredJsYaml = 1;
-  const loader2 = requireLoader();
+  const loader22 = requireLoader();
   const dumper2 = requireDumper();
   function renamed(from, to) {
     return function() {
@@ -30076,8 +30530,8 @@ function requireJsYaml() {
   jsYaml.JSON_SCHEMA = requireJson();
   jsYaml.CORE_SCHEMA = requireCore();
   jsYaml.DEFAULT_SCHEMA = require_default();
-  jsYaml.load = loader2.load;
-  jsYaml.loadAll = loader2.loadAll;
+  jsYaml.load = loader22.load;
+  jsYaml.loadAll = loader22.loadAll;
   jsYaml.dump = dumper2.dump;
   jsYaml.YAMLException = requireException();
   jsYaml.types = {
@@ -30129,9 +30583,11 @@ var init_js_yaml = __esm({
 });
 
 // src/manifest/types.ts
+var STAGES;
 var init_types = __esm({
   "src/manifest/types.ts"() {
     "use strict";
+    STAGES = ["None", "Staging", "Production", "Archived"];
   }
 });
 
@@ -30163,6 +30619,9 @@ function parseManifestPath(path) {
   if (!m3 || !isModelName(m3[1])) return void 0;
   return m3[2] === void 0 ? { kind: "Model", model: m3[1] } : { kind: "ModelVersion", model: m3[1], version: Number(m3[2]) };
 }
+function mayHaveStage(text, stage) {
+  return text.includes(stage) || text.includes("\\");
+}
 var MODEL_NAME, REGISTRY_FILE, POLICY_FILE, MODELS_DIR;
 var init_layout = __esm({
   "src/registry/layout.ts"() {
@@ -30177,6 +30636,12 @@ var init_layout = __esm({
 });
 
 // src/manifest/problem.ts
+var problem_exports = {};
+__export(problem_exports, {
+  displayPath: () => displayPath,
+  formatProblem: () => formatProblem,
+  sortProblems: () => sortProblems
+});
 function formatProblem(p3) {
   return `${formatPosition(p3)}: ${p3.message}`;
 }
@@ -34905,459 +35370,15 @@ var init_compile_schemas = __esm({
   }
 });
 
-// schemas/model-version.schema.json
-var model_version_schema_default;
-var init_model_version_schema = __esm({
-  "schemas/model-version.schema.json"() {
-    model_version_schema_default = {
-      $schema: "https://json-schema.org/draft/2020-12/schema",
-      $id: "https://modelgate.dev/schemas/v1/model-version.schema.json",
-      title: "ModelVersion",
-      description: "One version of a model: models/<model>/versions/<N>.yaml (SPEC \xA72).",
-      type: "object",
-      additionalProperties: false,
-      required: ["apiVersion", "kind", "model", "version", "stage", "createdAt", "artifact", "format"],
-      properties: {
-        apiVersion: { description: "Schema version of the document; always modelgate.dev/v1.", const: "modelgate.dev/v1" },
-        kind: { description: "Document kind; always ModelVersion.", const: "ModelVersion" },
-        model: { description: "Model name; equals the folder models/<model>/.", $ref: "#/$defs/modelName" },
-        version: { description: "Version number; equals the file name <N>.yaml. `register` takes the next free number.", type: "integer", minimum: 1, maximum: 999999999 },
-        stage: { description: "Lifecycle stage. The only field a promotion changes; at most one version of a model is in Production.", $ref: "#/$defs/stage" },
-        createdAt: { description: "When the version was registered: an RFC 3339 date-time, written in UTC.", type: "string", format: "date-time" },
-        createdBy: { description: "Who registered the version: a login or a pipeline's name.", type: "string", minLength: 1, maxLength: 256 },
-        description: { description: "What this version is, for people.", type: "string", maxLength: 4096 },
-        artifact: {
-          description: "The model bytes in the artifact store, pinned by content. Immutable once merged, like every field but stage and annotations.",
-          type: "object",
-          additionalProperties: false,
-          required: ["uri", "sha256", "size"],
-          properties: {
-            uri: { description: "Content-addressed location inside storage.uri: <storage.uri>/<model>/sha256/<sha256>/<file-name>, or <storage.uri>/<model>/sha256/<sha256>/ for a directory artifact.", type: "string", minLength: 1, maxLength: 2048, format: "uri" },
-            sha256: { description: "sha256 of the file, or of the canonical file list for a directory artifact (one `<sha256>  <size>  <path>` line per file, sorted by path).", $ref: "#/$defs/sha256" },
-            size: { description: "Size in bytes; for a directory artifact, the sum of its files' sizes.", $ref: "#/$defs/size" },
-            files: {
-              description: "Only for directory artifacts (MLflow model folders, SavedModel \u2026): every file with its own digest and size.",
-              type: "array",
-              minItems: 1,
-              maxItems: 1e5,
-              items: {
-                type: "object",
-                additionalProperties: false,
-                required: ["path", "sha256", "size"],
-                properties: {
-                  path: { description: "Path of the file inside the directory, relative, with / separators; no leading /, no . or .. segments; each path once.", type: "string", minLength: 1, maxLength: 1024 },
-                  sha256: { description: "sha256 of this file.", $ref: "#/$defs/sha256" },
-                  size: { description: "Size of this file in bytes.", $ref: "#/$defs/size" }
-                }
-              }
-            }
-          }
-        },
-        format: { description: "Serialization format of the artifact. The KServe model format is derived from it unless the model's deploy.modelFormat says otherwise.", enum: ["joblib", "pickle", "onnx", "safetensors", "pt", "mlflow", "savedmodel", "other"] },
-        framework: {
-          description: "The library that trained the model.",
-          type: "object",
-          additionalProperties: false,
-          required: ["name"],
-          properties: {
-            name: { description: "Library name, e.g. scikit-learn, xgboost, pytorch.", type: "string", minLength: 1, maxLength: 128 },
-            version: { description: "Library version, e.g. 1.3.0.", type: "string", minLength: 1, maxLength: 64 }
-          }
-        },
-        metrics: {
-          description: "Evaluation results by name, finite numbers only. Policy metric thresholds and champion comparisons read them; `list --where` filters on them.",
-          type: "object",
-          maxProperties: 1e3,
-          propertyNames: { $ref: "#/$defs/fieldName" },
-          additionalProperties: { description: "The value of one metric.", type: "number" }
-        },
-        parameters: {
-          description: "Training parameters (hyperparameters) by name.",
-          type: "object",
-          maxProperties: 1e3,
-          propertyNames: { $ref: "#/$defs/fieldName" },
-          additionalProperties: { description: "The value of one parameter.", type: ["string", "number", "boolean"] }
-        },
-        signature: {
-          description: "The model's inputs and outputs.",
-          type: "object",
-          additionalProperties: false,
-          properties: {
-            inputs: { description: "Input columns or tensors, in order.", $ref: "#/$defs/tensorSpecs" },
-            outputs: { description: "Output columns or tensors, in order.", $ref: "#/$defs/tensorSpecs" }
-          }
-        },
-        lineage: {
-          description: "Where the version came from: code, data, run and environment. A policy rule can require any of these fields (requiredFields).",
-          type: "object",
-          additionalProperties: false,
-          properties: {
-            code: {
-              description: "The training code.",
-              type: "object",
-              additionalProperties: false,
-              properties: {
-                repository: { description: "URL of the code repository, without credentials.", type: "string", minLength: 1, maxLength: 2048 },
-                commit: { description: "Full commit id (40 lowercase hex) of the training code.", type: "string", pattern: "^[0-9a-f]{40}$" },
-                path: { description: "Folder or file inside the repository that trains the model.", type: "string", minLength: 1, maxLength: 1024 },
-                dirty: { description: "true when the working tree had uncommitted changes at registration.", type: "boolean" }
-              }
-            },
-            data: {
-              description: "Data sets the model was trained and evaluated on.",
-              type: "array",
-              maxItems: 1e3,
-              items: {
-                type: "object",
-                additionalProperties: false,
-                required: ["id"],
-                properties: {
-                  id: { description: "Stable data set identifier, e.g. txn-2023-q3-v5.", type: "string", minLength: 1, maxLength: 256 },
-                  uri: { description: "Where the data set lives, e.g. s3://data/txn.parquet.", type: "string", minLength: 1, maxLength: 2048 },
-                  sha256: { description: "sha256 of the data file.", $ref: "#/$defs/sha256" }
-                }
-              }
-            },
-            run: {
-              description: "The pipeline or CI run that produced the version.",
-              type: "object",
-              additionalProperties: false,
-              properties: {
-                id: { description: "Run identifier in that system.", type: "string", minLength: 1, maxLength: 256 },
-                url: { description: "Link to the run.", type: "string", format: "uri", maxLength: 2048 },
-                system: { description: "The CI or pipeline system, e.g. github-actions, gitlab-ci.", type: "string", minLength: 1, maxLength: 128 }
-              }
-            },
-            environment: {
-              description: "The runtime the model was trained in.",
-              type: "object",
-              additionalProperties: false,
-              properties: {
-                python: { description: "Python version, e.g. 3.11.7.", type: "string", minLength: 1, maxLength: 64 },
-                requirements: { description: "Dependency file, e.g. requirements.txt.", type: "string", minLength: 1, maxLength: 1024 },
-                image: { description: "Container image, best pinned by digest (repo/img@sha256:<hex>).", type: "string", minLength: 1, maxLength: 1024 },
-                node: { description: "Node.js version, for JavaScript models.", type: "string", minLength: 1, maxLength: 64 }
-              }
-            }
-          }
-        },
-        annotations: {
-          description: "Labels set after registration (e.g. validation_status, performance_alert) with `modelgate annotate`. Besides stage, the only field that may change once merged, and only under a policy rule listing the key.",
-          type: "object",
-          maxProperties: 256,
-          propertyNames: { $ref: "#/$defs/annotationKey" },
-          additionalProperties: { description: "Key: an optional DNS-style prefix and /, then a name of letters, digits, `_`, `.`, `-` (like Kubernetes labels). Value: any text up to 4096 characters.", type: "string", maxLength: 4096 }
-        }
-      },
-      $defs: {
-        modelName: { type: "string", pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" },
-        stage: { enum: ["None", "Staging", "Production", "Archived"] },
-        sha256: { type: "string", pattern: "^[0-9a-f]{64}$" },
-        size: { type: "integer", minimum: 0, maximum: 9007199254740991 },
-        fieldName: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" },
-        annotationKey: { type: "string", pattern: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" },
-        tensorSpecs: {
-          type: "array",
-          maxItems: 1e4,
-          items: {
-            type: "object",
-            additionalProperties: false,
-            required: ["name", "type"],
-            properties: {
-              name: { description: "Column or tensor name.", type: "string", minLength: 1, maxLength: 256 },
-              type: { description: "Element type, e.g. double, long, string, float32.", type: "string", minLength: 1, maxLength: 64 },
-              shape: { description: "Dimensions; -1 marks a variable one (e.g. the batch).", type: "array", maxItems: 32, items: { type: "integer", minimum: -1 } }
-            }
-          }
-        }
-      }
-    };
-  }
-});
-
-// schemas/model.schema.json
-var model_schema_default;
-var init_model_schema = __esm({
-  "schemas/model.schema.json"() {
-    model_schema_default = {
-      $schema: "https://json-schema.org/draft/2020-12/schema",
-      $id: "https://modelgate.dev/schemas/v1/model.schema.json",
-      title: "Model",
-      description: "A model and how it is served: models/<model>/model.yaml (SPEC \xA71, \xA77).",
-      type: "object",
-      additionalProperties: false,
-      required: ["apiVersion", "kind", "name"],
-      properties: {
-        apiVersion: { description: "Schema version of the document; always modelgate.dev/v1.", const: "modelgate.dev/v1" },
-        kind: { description: "Document kind; always Model.", const: "Model" },
-        name: { description: "Model name; equals the folder models/<name>/. 1\u201363 lowercase letters, digits and dashes, starting and ending with a letter or digit.", type: "string", pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" },
-        description: { description: "What the model does, for people.", type: "string", maxLength: 4096 },
-        owners: {
-          description: "Teams or people responsible for the model. Informational: approvals come from the policy, review routing from CODEOWNERS.",
-          type: "array",
-          maxItems: 100,
-          uniqueItems: true,
-          items: { type: "string", pattern: "^[A-Za-z0-9]([A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$" }
-        },
-        retired: { description: "true removes the model's pins from every environment on the next sync; its manifests stay, for history. A model is retired, never deleted.", type: "boolean" },
-        deploy: {
-          description: "How `sync` serves the model in each environment. Without it the model gets no pins.",
-          type: "object",
-          additionalProperties: false,
-          properties: {
-            kind: { description: "Serving resource written to deploy/<environment>/<model>.yaml: a KServe InferenceService (default) or a plain Deployment running deploy.image.", enum: ["InferenceService", "Deployment"] },
-            modelFormat: { description: "KServe modelFormat.name (e.g. sklearn, onnx, pytorch). Default: derived from the version's format; required when that format is other.", type: "string", pattern: "^[a-z0-9][a-z0-9._-]{0,62}$" },
-            runtime: { description: "KServe ServingRuntime to use (InferenceService only). Omitted: KServe picks one for the model format.", type: "string", pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" },
-            image: { description: "Container image that serves the model (Deployment only; required there). The container receives MODEL_URI and MODEL_SHA256 in its environment.", type: "string", minLength: 1, maxLength: 1024, pattern: "^[^\\s]+$" },
-            port: { description: "Container port of the Deployment's server, exposed as the port named http (Deployment only).", type: "integer", minimum: 1, maximum: 65535 },
-            replicas: { description: "Replicas: minReplicas of an InferenceService, replicas of a Deployment (default 1).", type: "integer", minimum: 0, maximum: 1e3 },
-            resources: {
-              description: "Kubernetes resource requests and limits of the serving container.",
-              type: "object",
-              additionalProperties: false,
-              properties: {
-                requests: { description: "Resources the container is guaranteed, e.g. {cpu: 500m, memory: 1Gi}.", $ref: "#/$defs/quantities" },
-                limits: { description: 'Most resources the container may use, e.g. {cpu: "1", memory: 2Gi}.', $ref: "#/$defs/quantities" }
-              }
-            }
-          }
-        }
-      },
-      $defs: {
-        quantities: {
-          description: "Kubernetes resource quantities by resource name (cpu, memory, nvidia.com/gpu \u2026).",
-          type: "object",
-          maxProperties: 32,
-          propertyNames: { type: "string", pattern: "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$" },
-          additionalProperties: { description: "A Kubernetes quantity, e.g. 500m, 1, 2Gi.", type: ["string", "number"], pattern: "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$" }
-        }
-      }
-    };
-  }
-});
-
-// schemas/promotion-policy.schema.json
-var promotion_policy_schema_default;
-var init_promotion_policy_schema = __esm({
-  "schemas/promotion-policy.schema.json"() {
-    promotion_policy_schema_default = {
-      $schema: "https://json-schema.org/draft/2020-12/schema",
-      $id: "https://modelgate.dev/schemas/v1/promotion-policy.schema.json",
-      title: "PromotionPolicy",
-      description: "Who may change what: policies/promotion.yaml (SPEC \xA73).",
-      type: "object",
-      additionalProperties: false,
-      required: ["apiVersion", "kind", "rules"],
-      properties: {
-        apiVersion: { description: "Schema version of the document; always modelgate.dev/v1.", const: "modelgate.dev/v1" },
-        kind: { description: "Document kind; always PromotionPolicy.", const: "PromotionPolicy" },
-        scan: {
-          description: "Settings of the artifact scans that rules ask for (SPEC v2 \xA78).",
-          type: "object",
-          additionalProperties: false,
-          properties: {
-            allowGlobals: { description: "Pickle globals allowed besides the built-in safe list (numpy, scikit-learn, torch tensors): module.name exactly, or module.* for any plain name in a module and its submodules.", type: "array", maxItems: 1e3, items: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" } }
-          }
-        },
-        rules: { description: "The rules. Every change in a pull request must be covered by a rule, and every rule that matches a change applies; anything uncovered fails. The gate reads them from the base branch, never from the pull request.", $ref: "#/$defs/rules" },
-        models: {
-          description: "Per-model additions, by model name.",
-          type: "object",
-          maxProperties: 1e4,
-          propertyNames: { type: "string", pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" },
-          additionalProperties: {
-            description: "Rules added for one model.",
-            type: "object",
-            additionalProperties: false,
-            required: ["rules"],
-            properties: { rules: { description: "Stage and annotation rules for this model's versions, applied together with the global ones (paths rules only count at the top level).", $ref: "#/$defs/rules" } }
-          }
-        }
-      },
-      $defs: {
-        stage: { enum: ["None", "Staging", "Production", "Archived"] },
-        rules: { type: "array", maxItems: 1e3, items: { $ref: "#/$defs/rule" } },
-        rule: {
-          type: "object",
-          additionalProperties: false,
-          properties: {
-            name: { description: "Name shown in the gate's report; unique within its list.", type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" },
-            to: { description: "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", $ref: "#/$defs/stage" },
-            from: { description: "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", type: "array", minItems: 1, uniqueItems: true, items: { $ref: "#/$defs/stage" } },
-            paths: { description: "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", type: "array", minItems: 1, maxItems: 256, items: { type: "string", minLength: 1, maxLength: 512, pattern: "^[^/\\s][^\\s]*$" } },
-            annotations: { description: "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", type: "array", minItems: 1, maxItems: 256, items: { type: "string", pattern: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } },
-            previously: { description: "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", $ref: "#/$defs/stage" },
-            distinctApprovers: { description: "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", type: "boolean" },
-            excludeContributors: { description: "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", type: "boolean" },
-            allowSkip: { description: "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", type: "boolean" },
-            approvals: {
-              description: "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.",
-              type: "array",
-              maxItems: 32,
-              items: {
-                type: "object",
-                additionalProperties: false,
-                required: ["count"],
-                properties: {
-                  count: { description: "How many of the people this group names must approve.", type: "integer", minimum: 1, maximum: 100 },
-                  teams: { description: "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", type: "array", minItems: 1, uniqueItems: true, items: { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } },
-                  users: { description: "GitHub logins, compared case-insensitively.", type: "array", minItems: 1, uniqueItems: true, items: { type: "string", pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } }
-                }
-              }
-            },
-            metrics: {
-              description: "Thresholds on the version's metrics, by metric name. A missing metric fails.",
-              type: "object",
-              maxProperties: 256,
-              propertyNames: { $ref: "#/$defs/fieldName" },
-              additionalProperties: {
-                description: "Bounds for one metric: min, max or both.",
-                type: "object",
-                additionalProperties: false,
-                minProperties: 1,
-                properties: { min: { description: "Lowest value that passes (inclusive).", type: "number" }, max: { description: "Highest value that passes (inclusive).", type: "number" } }
-              }
-            },
-            champion: {
-              description: "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.",
-              type: "object",
-              maxProperties: 256,
-              propertyNames: { $ref: "#/$defs/fieldName" },
-              additionalProperties: {
-                description: "The allowed regression of one metric.",
-                type: "object",
-                additionalProperties: false,
-                required: ["maxRegression"],
-                properties: { maxRegression: { description: "How far below the champion's value the metric may fall (absolute difference).", type: "number", minimum: 0 } }
-              }
-            },
-            requiredFields: {
-              description: "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.",
-              type: "array",
-              maxItems: 256,
-              items: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" }
-            },
-            artifact: { description: "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", enum: ["full", "exists"] },
-            scan: { description: "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", enum: ["pickle"] }
-          }
-        },
-        fieldName: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }
-      }
-    };
-  }
-});
-
-// schemas/registry.schema.json
-var registry_schema_default;
-var init_registry_schema = __esm({
-  "schemas/registry.schema.json"() {
-    registry_schema_default = {
-      $schema: "https://json-schema.org/draft/2020-12/schema",
-      $id: "https://modelgate.dev/schemas/v1/registry.schema.json",
-      title: "Registry",
-      description: "Registry configuration: modelgate.yaml (SPEC \xA71, \xA75, \xA77).",
-      type: "object",
-      additionalProperties: false,
-      required: ["apiVersion", "kind", "storage"],
-      properties: {
-        apiVersion: { description: "Schema version of the document; always modelgate.dev/v1.", const: "modelgate.dev/v1" },
-        kind: { description: "Document kind; always Registry.", const: "Registry" },
-        storage: {
-          description: "Where artifact bytes live. Credentials never go here: they come from the standard AWS chain (environment, profile, instance role).",
-          type: "object",
-          additionalProperties: false,
-          required: ["uri"],
-          properties: {
-            uri: { description: "Artifact store: s3://bucket/prefix (AWS S3 or an S3-compatible store) or file:///path (one machine). Artifacts are written to <uri>/<model>/sha256/<hex>/<file-name>, and every version's artifact.uri must lie inside it.", type: "string", maxLength: 1024, pattern: "^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^/\\s]+)*/?|file:///[^\\s]*)$" },
-            region: { description: "S3 region. Default: AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1.", type: "string", pattern: "^[a-z0-9-]{1,64}$" },
-            endpoint: { description: "Endpoint of an S3-compatible store (MinIO, Ceph, OpenStack Swift, R2); omit for AWS S3. The AWS_ENDPOINT_URL_S3 environment variable overrides it.", type: "string", format: "uri", pattern: "^https?://" },
-            forcePathStyle: { description: "Address buckets as <endpoint>/<bucket> instead of <bucket>.<endpoint>; most S3-compatible stores need true. Default false.", type: "boolean" },
-            pvc: {
-              description: "For a file:// store that KServe serves from: the PersistentVolumeClaim mounting the store's folder. Pins then use pvc://<claim>/<path below root> instead of file://, which KServe cannot download.",
-              type: "object",
-              additionalProperties: false,
-              required: ["claim", "root"],
-              properties: {
-                claim: { description: "Name of the PersistentVolumeClaim (init writes modelgate-artifacts).", type: "string", pattern: "^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$" },
-                root: { description: "The folder of the file:// store that is the root of the claim's volume (an absolute path).", type: "string", maxLength: 1024, pattern: "^/" }
-              }
-            }
-          }
-        },
-        environments: {
-          description: "Deployment environments by name (lowercase letters, digits, dashes). Default: staging (Staging, deploy/staging) and production (Production, deploy/production).",
-          type: "object",
-          maxProperties: 64,
-          propertyNames: { type: "string", pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" },
-          additionalProperties: {
-            description: "One environment: `modelgate sync` pins, under its path, the version of each model that is in its stage.",
-            type: "object",
-            additionalProperties: false,
-            required: ["stage", "path"],
-            properties: {
-              stage: { description: "The stage this environment serves: the version of a model in this stage is the one pinned.", enum: ["None", "Staging", "Production", "Archived"] },
-              path: { description: "Folder, relative to the registry root, that `sync` rewrites and Argo CD syncs (e.g. deploy/production); no `.` or `..` segments.", type: "string", maxLength: 512, pattern: "^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$" },
-              namespace: { description: "Kubernetes namespace set on the pinned serving resources. Omitted: they carry none, and the Argo CD Application's destination namespace applies.", type: "string", pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }
-            }
-          }
-        },
-        github: {
-          description: "The GitHub repository that holds this registry.",
-          type: "object",
-          additionalProperties: false,
-          required: ["repository"],
-          properties: {
-            repository: { description: "owner/name of the registry repository: where `--pr` opens pull requests and the gate reads reviews; approval teams in the policy belong to this owner organization.", type: "string", pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$" },
-            branch: { description: "The registry's branch (default main): the gate judges only pull requests into it and fails any other base.", type: "string", minLength: 1, maxLength: 255, pattern: "^[A-Za-z0-9._/-]+$" }
-          }
-        },
-        trust: {
-          description: "Keys whose signed decision records the registry trusts (SPEC v2 \xA78): `verify --decisions` and `history` accept a record signed by any of them.",
-          type: "object",
-          additionalProperties: false,
-          properties: {
-            keys: { description: "PEM public keys (ECDSA P-256 or Ed25519).", type: "array", maxItems: 32, items: { type: "string", pattern: "^-----BEGIN PUBLIC KEY-----", maxLength: 4096 } }
-          }
-        },
-        webhooks: {
-          description: "Endpoints notified after a sync changes pins, one event per changed pin. Delivery failures are retried and reported; they never undo the sync.",
-          type: "array",
-          maxItems: 32,
-          items: {
-            type: "object",
-            additionalProperties: false,
-            required: ["url"],
-            properties: {
-              url: { description: "http(s) URL that receives a POST per event.", type: "string", format: "uri", pattern: "^https?://", maxLength: 2048 },
-              secretEnv: { description: "Name of the environment variable holding the signing secret (Standard Webhooks scheme, HMAC-SHA256). When the variable is unset the event is not sent. Not used with format slack.", type: "string", pattern: "^[A-Z_][A-Z0-9_]{0,127}$" },
-              format: { description: "standard (default): a signed JSON event (Standard Webhooks); slack: a Slack incoming-webhook message, unsigned (the Slack URL is the secret).", enum: ["standard", "slack"] }
-            }
-          }
-        }
-      }
-    };
-  }
-});
-
 // src/manifest/schemas.ts
 function validators2() {
   return lazy;
 }
-var schemas, compiled, kinds, lazy;
+var compiled, kinds, lazy;
 var init_schemas = __esm({
   "src/manifest/schemas.ts"() {
     "use strict";
     init_compile_schemas();
-    init_model_version_schema();
-    init_model_schema();
-    init_promotion_policy_schema();
-    init_registry_schema();
-    schemas = {
-      Registry: registry_schema_default,
-      Model: model_schema_default,
-      ModelVersion: model_version_schema_default,
-      PromotionPolicy: promotion_policy_schema_default
-    };
     compiled = {};
     kinds = ["Registry", "Model", "ModelVersion", "PromotionPolicy"];
     lazy = {};
@@ -35371,6 +35392,17 @@ var init_schemas = __esm({
 });
 
 // src/manifest/load.ts
+var load_exports = {};
+__export(load_exports, {
+  LOAD_LIMITS: () => LOAD_LIMITS,
+  fileRules: () => fileRules,
+  loadManifest: () => loadManifest,
+  loadManifestWithPositions: () => loadManifestWithPositions,
+  locateField: () => locateField,
+  parsePlainFast: () => parsePlainFast,
+  parsePlainFull: () => parsePlainFull,
+  resolveCorePlain: () => resolveCorePlain
+});
 function loadManifest(text, file, kind) {
   const limit = checkLimits(text, file);
   if (limit) return { problems: [limit] };
@@ -35496,6 +35528,15 @@ function parsePlainFast(text) {
     return void 0;
   }
   if (value === null || typeof value !== "object" || Array.isArray(value) || !isPlainData(value, 0)) return void 0;
+  return value;
+}
+function parsePlainFull(text) {
+  const lineCounter = new import_yaml.LineCounter();
+  const doc = (0, import_yaml.parseDocument)(text, { ...PARSE_OPTIONS, lineCounter });
+  if (doc.errors.length || doc.contents === null) return void 0;
+  const problems = [];
+  const value = toPlainData(doc.contents, { file: "", text, at: (o3) => position(lineCounter, o3), problems, path: [] });
+  if (problems.length || value === null || typeof value !== "object" || Array.isArray(value)) return void 0;
   return value;
 }
 function loadPlainManifest(text, file, kind) {
@@ -35690,22 +35731,18 @@ function locate(doc, path, at) {
   }
   return at(offset);
 }
-var import_yaml, LOAD_LIMITS, FORBIDDEN_KEYS, PARSE_OPTIONS, CORE_NULL, CORE_BOOL, CORE_INT_OCT, CORE_INT, CORE_INT_HEX, CORE_FLOAT_NAN, CORE_FLOAT_EXP, CORE_FLOAT, MAY_NOT_BE_STRING, YAML_CORE_FOR_JS_YAML, NEEDS_FULL_PARSE, PLAIN_KEY, YAML_ERROR_CODES;
+var import_yaml, FORBIDDEN_KEYS, PARSE_OPTIONS, CORE_NULL, CORE_BOOL, CORE_INT_OCT, CORE_INT, CORE_INT_HEX, CORE_FLOAT_NAN, CORE_FLOAT_EXP, CORE_FLOAT, MAY_NOT_BE_STRING, YAML_CORE_FOR_JS_YAML, NEEDS_FULL_PARSE, PLAIN_KEY, YAML_ERROR_CODES;
 var init_load = __esm({
   "src/manifest/load.ts"() {
     "use strict";
     import_yaml = __toESM(require_dist(), 1);
     init_js_yaml();
     init_layout();
+    init_limits();
     init_problem();
     init_schema_errors();
     init_schemas();
-    LOAD_LIMITS = {
-      /** Bytes (UTF-8) of one manifest. */
-      maxBytes: 256 * 1024,
-      /** Nesting of mappings, sequences and flow collections; manifests need about 5. */
-      maxDepth: 32
-    };
+    init_limits();
     FORBIDDEN_KEYS = /* @__PURE__ */ new Set(["__proto__", "constructor", "prototype"]);
     PARSE_OPTIONS = {
       version: "1.2",
@@ -35751,417 +35788,6 @@ var init_load = __esm({
       BAD_ALIAS: "E_YAML_ALIAS",
       ALIAS_PROPS: "E_YAML_ALIAS"
     };
-  }
-});
-
-// src/registry/source.ts
-async function registryPrefix(repo, options = {}) {
-  const r5 = await repo.run(["rev-parse", "--show-prefix"], { okCodes: options.requireGit ? [] : [128] });
-  return r5.stdout.trim().replace(/\/$/, "");
-}
-var CommitSource, GitTreeSource, CommitTreeSource;
-var init_source = __esm({
-  "src/registry/source.ts"() {
-    "use strict";
-    init_errors();
-    init_load();
-    CommitSource = class {
-      constructor(repo, commit, prefix = "") {
-        this.repo = repo;
-        this.commit = commit;
-        this.prefix = prefix;
-      }
-      repo;
-      commit;
-      prefix;
-      get label() {
-        return this.commit.slice(0, 12);
-      }
-    };
-    GitTreeSource = class extends CommitSource {
-      dirs = /* @__PURE__ */ new Map();
-      full(path) {
-        return this.prefix ? `${this.prefix}/${path}` : path;
-      }
-      entries(path) {
-        let p3 = this.dirs.get(path);
-        if (!p3) {
-          p3 = this.repo.run(["ls-tree", "-z", "--full-tree", `${this.commit}:${this.full(path).replace(/\/$/, "")}`], { okCodes: [128] }).then((r5) => {
-            const map4 = /* @__PURE__ */ new Map();
-            if (r5.code !== 0) return map4;
-            for (const line of r5.stdout.split("\0")) {
-              if (!line) continue;
-              const tab = line.indexOf("	");
-              const [, type2, oid] = line.slice(0, tab).split(" ");
-              const name = line.slice(tab + 1).split("/").pop();
-              map4.set(name, { type: type2, oid });
-            }
-            return map4;
-          });
-          this.dirs.set(path, p3);
-        }
-        return p3;
-      }
-      async readFile(path) {
-        const slash = path.lastIndexOf("/");
-        const entry = (await this.entries(slash < 0 ? "" : path.slice(0, slash))).get(path.slice(slash + 1));
-        if (!entry || entry.type !== "blob") return void 0;
-        return (await this.repo.readBlobs([entry.oid])).get(entry.oid)?.toString("utf8");
-      }
-      /** All in one `git cat-file --batch`. */
-      async readFiles(paths) {
-        const oids = await Promise.all(
-          paths.map(async (path) => {
-            const slash = path.lastIndexOf("/");
-            const entry = (await this.entries(slash < 0 ? "" : path.slice(0, slash))).get(path.slice(slash + 1));
-            return entry?.type === "blob" ? entry.oid : void 0;
-          })
-        );
-        const blobs = await this.repo.readBlobs([...new Set(oids.filter((o3) => o3 !== void 0))]);
-        return oids.map((oid) => oid === void 0 ? void 0 : blobs.get(oid)?.toString("utf8"));
-      }
-      async listDir(path) {
-        return [...(await this.entries(path)).keys()];
-      }
-      /** Blob ids of the entries under `path`: a content-derived cache key for each file. */
-      async blobIds(path) {
-        const out = /* @__PURE__ */ new Map();
-        for (const [name, e5] of await this.entries(path)) if (e5.type === "blob") out.set(name, e5.oid);
-        return out;
-      }
-    };
-    CommitTreeSource = class extends CommitSource {
-      tree;
-      dirs = /* @__PURE__ */ new Map();
-      blobs = /* @__PURE__ */ new Map();
-      listing() {
-        this.tree ??= this.repo.run(["ls-tree", "-r", "-z", "--full-tree", this.commit, ...this.prefix ? ["--", `${this.prefix}/`] : []]).then((r5) => {
-          const map4 = /* @__PURE__ */ new Map();
-          const cut = this.prefix ? this.prefix.length + 1 : 0;
-          for (const line of r5.stdout.split("\0")) {
-            if (!line) continue;
-            const tab = line.indexOf("	");
-            const [, type2, oid] = line.slice(0, tab).split(" ");
-            if (type2 !== "blob") continue;
-            const path = line.slice(tab + 1 + cut);
-            map4.set(path, oid);
-            const parts = path.split("/");
-            for (let i5 = 0; i5 < parts.length - 1; i5++) {
-              const dir = parts.slice(0, i5).join("/");
-              let set3 = this.dirs.get(dir);
-              if (!set3) this.dirs.set(dir, set3 = /* @__PURE__ */ new Set());
-              set3.add(parts[i5]);
-            }
-            const parent = parts.slice(0, -1).join("/");
-            let set2 = this.dirs.get(parent);
-            if (!set2) this.dirs.set(parent, set2 = /* @__PURE__ */ new Set());
-            set2.add(parts.at(-1));
-          }
-          return map4;
-        });
-        return this.tree;
-      }
-      async prefetch(paths) {
-        const tree = await this.listing();
-        const wanted = paths.map((p3) => tree.get(p3)).filter((oid) => oid !== void 0 && !this.blobs.has(oid));
-        const read = await this.repo.readBlobs([...new Set(wanted)]);
-        for (const [oid, buf] of read) this.blobs.set(oid, buf.toString("utf8"));
-      }
-      async readFile(path) {
-        const oid = (await this.listing()).get(path);
-        if (oid === void 0) return void 0;
-        if (!this.blobs.has(oid)) await this.prefetch([path]);
-        return this.blobs.get(oid);
-      }
-      async listDir(path) {
-        await this.listing();
-        return [...this.dirs.get(path.replace(/\/$/, "")) ?? []];
-      }
-    };
-  }
-});
-
-// src/io-timeout.ts
-function ioTimeoutSeconds(env2 = process.env) {
-  const raw = env2.MODELGATE_IO_TIMEOUT;
-  const n3 = raw === void 0 || raw.trim() === "" ? NaN : Number(raw);
-  return Number.isFinite(n3) && n3 > 0 ? n3 : DEFAULT_IO_TIMEOUT;
-}
-function stallError(service, operation2, seconds, data = {}) {
-  return new ModelgateError(
-    "E_IO_TIMEOUT",
-    `${service} made no progress for ${seconds} s while ${operation2} (MODELGATE_IO_TIMEOUT=${seconds})`,
-    ExitCode2.service,
-    { service, operation: operation2, seconds, ...data }
-  );
-}
-var DEFAULT_IO_TIMEOUT, ioTimeoutMs;
-var init_io_timeout = __esm({
-  "src/io-timeout.ts"() {
-    "use strict";
-    init_errors();
-    DEFAULT_IO_TIMEOUT = 120;
-    ioTimeoutMs = (env2 = process.env) => Math.round(ioTimeoutSeconds(env2) * 1e3);
-  }
-});
-
-// src/git/repo.ts
-import { spawn } from "node:child_process";
-import { mkdtemp, rm as rm2 } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-async function commitIdentity(repo, env2) {
-  const [author, committer] = await Promise.all([repo.identity("AUTHOR"), repo.identity("COMMITTER")]);
-  if (author && committer) return {};
-  const actor = env2.GITHUB_ACTOR && /^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$/.test(env2.GITHUB_ACTOR) ? env2.GITHUB_ACTOR : void 0;
-  const fallback2 = actor ? { name: actor, email: `${actor}@users.noreply.github.com` } : { name: "modelgate", email: "modelgate@users.noreply.github.com" };
-  return { author: author ?? fallback2, committer: committer ?? author ?? fallback2 };
-}
-function redactUrl(text) {
-  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@");
-}
-function gitError(args, result) {
-  const remoteOp = REMOTE_OPS.includes(args[0] ?? "");
-  const detail = redactUrl(result.stderr.trim().split("\n").filter(Boolean).slice(-3).join("; "));
-  return new ModelgateError(
-    remoteOp ? "E_GIT_REMOTE" : "E_GIT",
-    `git ${args[0]} failed${detail ? `: ${detail}` : ""}`,
-    remoteOp ? ExitCode2.service : ExitCode2.content,
-    { exitCode: result.code }
-  );
-}
-async function backoff(attempt, baseMs = 100, capMs = 3e3) {
-  const ceiling = Math.min(capMs, baseMs * 2 ** attempt);
-  await new Promise((r5) => setTimeout(r5, Math.random() * ceiling));
-}
-var BOT_IDENTITY, GitRepo, REMOTE_OPS;
-var init_repo = __esm({
-  "src/git/repo.ts"() {
-    "use strict";
-    init_errors();
-    init_io_timeout();
-    BOT_IDENTITY = { name: "modelgate[bot]", email: "modelgate[bot]@users.noreply.github.com" };
-    GitRepo = class {
-      constructor(dir) {
-        this.dir = dir;
-      }
-      dir;
-      run(args, options = {}) {
-        const env2 = { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C", ...options.env };
-        const network = REMOTE_OPS.includes(args[0] ?? "");
-        const seconds = ioTimeoutSeconds(env2);
-        const argv = network ? ["-c", "http.lowSpeedLimit=1", "-c", `http.lowSpeedTime=${Math.max(1, Math.ceil(seconds))}`, ...args] : args;
-        return new Promise((resolve2, reject) => {
-          const child2 = spawn("git", argv, { cwd: this.dir, env: env2, stdio: ["pipe", "pipe", "pipe"] });
-          const out = [];
-          const err = [];
-          let stalled = false;
-          let timer;
-          const arm = () => {
-            if (!network) return;
-            clearTimeout(timer);
-            timer = setTimeout(() => {
-              stalled = true;
-              child2.kill("SIGKILL");
-            }, seconds * 1e3 + 2e3);
-          };
-          arm();
-          child2.stdout.on("data", (b5) => (out.push(b5), arm()));
-          child2.stderr.on("data", (b5) => (err.push(b5), arm()));
-          child2.on("error", (e5) => (clearTimeout(timer), reject(serviceError("E_GIT", `git could not be started: ${e5.message}`, e5))));
-          child2.on("close", (code) => {
-            clearTimeout(timer);
-            const result = { stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), code: code ?? -1 };
-            if (stalled || network && code !== 0 && /Operation too slow|Operation timed out|timed out after/i.test(result.stderr)) {
-              reject(stallError("the git remote", `running git ${args[0]}`, seconds, { exitCode: result.code }));
-            } else if (code === 0 || options.okCodes?.includes(result.code)) resolve2(result);
-            else reject(gitError(args, result));
-          });
-          child2.stdin.on("error", () => {
-          });
-          child2.stdin.end(options.input ?? "");
-        });
-      }
-      async out(args, options) {
-        return (await this.run(args, options)).stdout;
-      }
-      /** Full object id of a revision, or undefined when it does not exist. */
-      async resolve(rev) {
-        const r5 = await this.run(["rev-parse", "--verify", "--quiet", `${rev}^{commit}`], { okCodes: [1, 128] });
-        return r5.code === 0 ? r5.stdout.trim() : void 0;
-      }
-      /** A file's content at a revision, or undefined when the path does not exist there. */
-      async readFileAt(rev, path) {
-        const r5 = await this.run(["cat-file", "blob", `${rev}:${path}`], { okCodes: [128] });
-        return r5.code === 0 ? r5.stdout : void 0;
-      }
-      /** Entries under `path` at `rev` (recursive), with blob ids: a cache key that changes with content. */
-      async listTree(rev, path) {
-        const r5 = await this.run(["ls-tree", "-r", "-z", "--full-tree", rev, "--", path], { okCodes: [128] });
-        if (r5.code !== 0) return [];
-        const entries = [];
-        for (const line of r5.stdout.split("\0")) {
-          if (!line) continue;
-          const tab = line.indexOf("	");
-          const [, type2, oid] = line.slice(0, tab).split(" ");
-          if (type2 === "blob") entries.push({ path: line.slice(tab + 1), oid });
-        }
-        return entries;
-      }
-      /** Reads many blobs in one `git cat-file --batch` process. */
-      async readBlobs(oids) {
-        const result = /* @__PURE__ */ new Map();
-        if (oids.length === 0) return result;
-        const raw = await new Promise((resolve2, reject) => {
-          const child2 = spawn("git", ["cat-file", "--batch"], { cwd: this.dir, stdio: ["pipe", "pipe", "pipe"] });
-          const out = [];
-          child2.stdout.on("data", (b5) => out.push(b5));
-          child2.on("error", reject);
-          child2.on("close", (code) => code === 0 ? resolve2(Buffer.concat(out)) : reject(serviceError("E_GIT", "git cat-file --batch failed")));
-          child2.stdin.on("error", () => {
-          });
-          child2.stdin.end(oids.join("\n") + "\n");
-        });
-        let pos = 0;
-        for (const oid of oids) {
-          const nl = raw.indexOf(10, pos);
-          const header = raw.subarray(pos, nl).toString();
-          const [, type2, size] = header.split(" ");
-          pos = nl + 1;
-          if (type2 === "missing" || size === void 0) continue;
-          const n3 = Number(size);
-          result.set(oid, raw.subarray(pos, pos + n3));
-          pos += n3 + 1;
-        }
-        return result;
-      }
-      /** Paths changed between two revisions, with their status letter (A, M, D, R…). */
-      async changedFiles(base, head) {
-        const out = await this.out(["diff", "--name-status", "-z", "--no-renames", base, head]);
-        const parts = out.split("\0");
-        const files = [];
-        for (let i5 = 0; i5 + 1 < parts.length; i5 += 2) files.push({ status: parts[i5], path: parts[i5 + 1] });
-        return files;
-      }
-      /** Who commits here: git's author identity (GIT_AUTHOR_* or user.name/email), or undefined when none is set. */
-      async identity(kind = "AUTHOR") {
-        const r5 = await this.run(["var", `GIT_${kind}_IDENT`], { okCodes: [128] });
-        const m3 = /^(.*?) <(.*)> \d+ [+-]\d{4}$/.exec(r5.stdout.trim());
-        return r5.code === 0 && m3 && m3[1] ? { name: m3[1], email: m3[2] || `${m3[1]}@users.noreply.github.com` } : void 0;
-      }
-      /**
-       * Creates a commit on top of `parent` (or a root commit) that applies `files`, without
-       * touching the work tree or the index: a private index file is built from the parent's tree.
-       * Retrying against a new parent after a rejected push is just calling this again.
-       */
-      async commitChanges(opts) {
-        const tmp = await mkdtemp(join(tmpdir(), "modelgate-index-"));
-        const env2 = { GIT_INDEX_FILE: join(tmp, "index") };
-        if (opts.author) Object.assign(env2, { GIT_AUTHOR_NAME: opts.author.name, GIT_AUTHOR_EMAIL: opts.author.email });
-        const committer = opts.committer ?? opts.author;
-        if (committer) Object.assign(env2, { GIT_COMMITTER_NAME: committer.name, GIT_COMMITTER_EMAIL: committer.email });
-        try {
-          if (opts.parent) await this.run(["read-tree", opts.parent], { env: env2 });
-          const lines = [];
-          for (const [path, content] of Object.entries(opts.files)) {
-            if (content === null) {
-              lines.push(`0 ${"0".repeat(40)}	${path}`);
-            } else {
-              const oid = (await this.out(["hash-object", "-w", "--stdin"], { input: content })).trim();
-              lines.push(`100644 ${oid}	${path}`);
-            }
-          }
-          await this.run(["update-index", "-z", "--index-info"], { env: env2, input: lines.map((l3) => l3 + "\0").join("") });
-          const tree = (await this.out(["write-tree"], { env: env2 })).trim();
-          const args = ["commit-tree", tree, "-F", "-"];
-          if (opts.parent) args.push("-p", opts.parent);
-          return (await this.out(args, { env: env2, input: opts.message })).trim();
-        } finally {
-          await rm2(tmp, { recursive: true, force: true });
-        }
-      }
-      /** Tree id of a commit: equal trees mean a commit would change nothing. */
-      async treeOf(commit) {
-        return (await this.out(["rev-parse", `${commit}^{tree}`])).trim();
-      }
-      /**
-       * Moves the checked-out branch forward to `commit`, updating only the files that differ.
-       * Refuses (exit 1) when local changes would be overwritten.
-       */
-      async fastForward(commit) {
-        await this.run(["merge", "--ff-only", "--quiet", commit]);
-      }
-      /** The work tree's top folder (the repository root). */
-      async topLevel() {
-        return (await this.out(["rev-parse", "--show-toplevel"])).trim();
-      }
-      /** Whether `a` is an ancestor of (or equal to) `b`. */
-      async isAncestor(a5, b5) {
-        return (await this.run(["merge-base", "--is-ancestor", a5, b5], { okCodes: [1] })).code === 0;
-      }
-      /** Points an unborn checked-out branch at `commit` and checks it out (a registry's first commit). */
-      async checkoutUnborn(commit) {
-        const branch = (await this.run(["symbolic-ref", "--quiet", "HEAD"], { okCodes: [1] })).stdout.trim() || "refs/heads/main";
-        await this.run(["update-ref", branch, commit]);
-        await this.run(["reset", "--quiet", "--keep", commit]).catch(() => {
-        });
-      }
-      /**
-       * Branch names on `remote` under `pattern` (e.g. `modelgate/*`), from `git ls-remote`:
-       * what other clones have pushed and not merged. Empty when the remote cannot be asked.
-       */
-      async remoteBranches(remote, pattern) {
-        const r5 = await this.run(["ls-remote", "--heads", remote, `refs/heads/${pattern}`], { okCodes: [1, 2, 128] });
-        if (r5.code !== 0) return [];
-        return r5.stdout.split("\n").map((l3) => l3.split("	")[1]?.replace(/^refs\/heads\//, "")).filter((b5) => !!b5);
-      }
-      async currentBranch() {
-        const r5 = await this.run(["symbolic-ref", "--quiet", "--short", "HEAD"], { okCodes: [1, 128] });
-        return r5.code === 0 ? r5.stdout.trim() : void 0;
-      }
-      /**
-       * Pushes `commit` to `remote`'s `branch`. Returns false when the remote refused because it
-       * moved on (non-fast-forward), so the caller can fetch, rebuild and retry; never forces.
-       */
-      async push(remote, commit, branch) {
-        const r5 = await this.run(["push", "--porcelain", remote, `${commit}:refs/heads/${branch}`], { okCodes: [1] });
-        if (r5.code === 0) return true;
-        if (/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
-        throw gitError(["push", remote, branch], r5);
-      }
-      /**
-       * Moves `remote`'s `branch` to `commit` only while it still points at `expected` (a lease):
-       * replaces a branch modelgate owns (the repair branch) without ever clobbering a newer push.
-       */
-      async pushReplacing(remote, commit, branch, expected) {
-        const ref = `refs/heads/${branch}`;
-        const r5 = await this.run(["push", "--porcelain", `--force-with-lease=${ref}:${expected}`, remote, `${commit}:${ref}`], { okCodes: [1] });
-        if (r5.code === 0) return true;
-        if (/\[rejected\]|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
-        throw gitError(["push", remote, branch], r5);
-      }
-      /**
-       * Deletes `remote`'s `branch` only while it still points at `commit` (a lease: a branch someone
-       * else moved is left alone). False when the remote refused.
-       */
-      async deleteRemoteBranch(remote, branch, commit) {
-        const ref = `refs/heads/${branch}`;
-        const r5 = await this.run(["push", "--porcelain", `--force-with-lease=${ref}:${commit}`, remote, `:${ref}`], { okCodes: [1] });
-        if (r5.code === 0) return true;
-        if (/\[rejected\]|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
-        throw gitError(["push", remote, branch], r5);
-      }
-      /** Fetches `branch` from `remote` and returns the commit it points at (undefined when absent). */
-      async fetchBranch(remote, branch) {
-        const r5 = await this.run(["fetch", "--quiet", "--no-tags", remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`], { okCodes: [128] });
-        if (r5.code !== 0) {
-          if (/couldn't find remote ref/i.test(r5.stderr)) return void 0;
-          throw gitError(["fetch", remote, branch], r5);
-        }
-        return this.resolve(`refs/remotes/${remote}/${branch}`);
-      }
-    };
-    REMOTE_OPS = ["push", "fetch", "clone", "ls-remote", "pull"];
   }
 });
 
@@ -38297,41 +37923,25 @@ var init_evaluate = __esm({
   }
 });
 
-// src/registry/catalog.ts
-import { createHash as createHash2 } from "node:crypto";
-function mayHaveStage(text, stage) {
-  return text.includes(stage) || text.includes("\\");
-}
-var CACHE_FORMAT;
-var init_catalog = __esm({
-  "src/registry/catalog.ts"() {
-    "use strict";
-    init_errors();
-    init_repo();
-    init_load();
-    init_problem();
-    init_schemas();
-    init_layout();
-    init_source();
-    CACHE_FORMAT = `modelgate-version-cache 2 ${createHash2("sha256").update(JSON.stringify(schemas.ModelVersion)).digest("hex").slice(0, 16)}`;
-  }
-});
-
 // src/registry/history.ts
+var PLAIN_STAGE_LINE;
 var init_history = __esm({
   "src/registry/history.ts"() {
     "use strict";
-    init_load();
     init_types();
     init_layout();
+    PLAIN_STAGE_LINE = new RegExp(`^stage:[ \\t]+(?:(${STAGES.join("|")})|"(${STAGES.join("|")})"|'(${STAGES.join("|")})')[ \\t]*(?:[ \\t]#.*)?$`);
   }
 });
 
 // src/registry/snapshot.ts
-function parseDocument3(text, path, kind) {
-  const loaded = loadManifest(text, path, kind);
+function loader2() {
+  return loading ??= Promise.all([Promise.resolve().then(() => (init_load(), load_exports)), Promise.resolve().then(() => (init_problem(), problem_exports))]);
+}
+function parseDocument3([{ loadManifest: loadManifest2 }, { formatProblem: formatProblem2 }], text, path, kind) {
+  const loaded = loadManifest2(text, path, kind);
   if (!loaded.value) {
-    throw new ModelgateError("E_INVALID_MANIFEST", loaded.problems.map(formatProblem).join("\n"), ExitCode2.content, {
+    throw new ModelgateError("E_INVALID_MANIFEST", loaded.problems.map(formatProblem2).join("\n"), ExitCode2.content, {
       problems: loaded.problems
     });
   }
@@ -38340,16 +37950,13 @@ function parseDocument3(text, path, kind) {
 function notFound(message) {
   return new ModelgateError("E_NOT_FOUND", message, ExitCode2.content);
 }
-var RegistrySnapshot;
+var RegistrySnapshot, loading;
 var init_snapshot = __esm({
   "src/registry/snapshot.ts"() {
     "use strict";
     init_errors();
     init_repo();
-    init_load();
-    init_problem();
     init_layout();
-    init_catalog();
     init_history();
     init_source();
     RegistrySnapshot = class {
@@ -38361,7 +37968,7 @@ var init_snapshot = __esm({
       load(path, kind, text) {
         let p3 = this.cache.get(path);
         if (!p3) {
-          p3 = (text !== void 0 ? Promise.resolve(text) : this.source.readFile(path)).then((t) => t === void 0 ? void 0 : parseDocument3(t, path, kind));
+          p3 = (text !== void 0 ? Promise.resolve(text) : this.source.readFile(path)).then(async (t) => t === void 0 ? void 0 : parseDocument3(await loader2(), t, path, kind));
           this.cache.set(path, p3);
         }
         return p3;
@@ -38401,19 +38008,22 @@ var init_snapshot = __esm({
         return all.filter((v) => v !== void 0);
       }
       /**
-       * Versions of `model` in `stage`, newest first. Only files whose text could hold the stage
-       * name are parsed (see `mayHaveStage`), so a lookup costs a read per version, not a parse.
+       * Versions of `model` in `stage`, newest first (all of them, or the first `limit`). Only files
+       * whose text could hold the stage name are parsed (see `mayHaveStage`), so a lookup costs a read
+       * per version, not a parse; with a limit, reading stops once enough are found, newest first.
        */
-      async inStage(model, stage) {
+      async inStage(model, stage, limit = Infinity) {
         const numbers = await this.versionNumbers(model);
-        const paths = numbers.map((n3) => versionFile(model, n3));
-        const texts = await this.readMany(paths);
         const found = [];
-        for (let i5 = paths.length - 1; i5 >= 0; i5--) {
-          const text = texts[i5];
-          if (text === void 0 || !mayHaveStage(text, stage)) continue;
-          const v = await this.load(paths[i5], "ModelVersion", text);
-          if (v?.stage === stage) found.push(v);
+        for (let end = numbers.length, size = 8; end > 0 && found.length < limit; end -= size, size = Math.min(size * 4, 1024)) {
+          const paths = numbers.slice(Math.max(0, end - size), end).map((n3) => versionFile(model, n3));
+          const texts = await this.readMany(paths);
+          for (let i5 = paths.length - 1; i5 >= 0 && found.length < limit; i5--) {
+            const text = texts[i5];
+            if (text === void 0 || !mayHaveStage(text, stage)) continue;
+            const v = await this.load(paths[i5], "ModelVersion", text);
+            if (v?.stage === stage) found.push(v);
+          }
         }
         return found;
       }
@@ -38427,7 +38037,7 @@ var init_snapshot = __esm({
           return v2;
         }
         if (ref.selector === "latest") return await this.version(ref.model, numbers.at(-1));
-        const [v] = await this.inStage(ref.model, ref.stage);
+        const [v] = await this.inStage(ref.model, ref.stage, 1);
         if (!v) throw notFound(`${ref.model} has no version in ${ref.stage}`);
         return v;
       }
@@ -40533,14 +40143,14 @@ var init_getProfileName = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash2 } from "node:crypto";
 import { join as join3 } from "node:path";
 var getSSOTokenFilepath;
 var init_getSSOTokenFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js"() {
     init_getHomeDir();
     getSSOTokenFilepath = (id) => {
-      const hasher = createHash3("sha1");
+      const hasher = createHash2("sha1");
       const cacheName = hasher.update(id).digest("hex");
       return join3(getHomeDir(), ".aws", "sso", "cache", `${cacheName}.json`);
     };
@@ -42186,9 +41796,9 @@ var init_TypeRegistry = __esm({
       schemas;
       exceptions;
       static registries = /* @__PURE__ */ new Map();
-      constructor(namespace, schemas2 = /* @__PURE__ */ new Map(), exceptions = /* @__PURE__ */ new Map()) {
+      constructor(namespace, schemas = /* @__PURE__ */ new Map(), exceptions = /* @__PURE__ */ new Map()) {
         this.namespace = namespace;
-        this.schemas = schemas2;
+        this.schemas = schemas;
         this.exceptions = exceptions;
         if (!_TypeRegistry.registries.has(namespace)) {
           _TypeRegistry.registries.set(namespace, this);
@@ -42198,10 +41808,10 @@ var init_TypeRegistry = __esm({
         return _TypeRegistry.registries.get(namespace) ?? new _TypeRegistry(namespace);
       }
       copyFrom(other) {
-        const { schemas: schemas2, exceptions } = this;
+        const { schemas, exceptions } = this;
         for (const [k5, v] of other.schemas) {
-          if (!schemas2.has(k5)) {
-            schemas2.set(k5, v);
+          if (!schemas.has(k5)) {
+            schemas.set(k5, v);
           }
         }
         for (const [k5, v] of other.exceptions) {
@@ -44963,7 +44573,7 @@ var init_serdePlugin = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/serde/hash-node/hash-node.js
-import { createHash as createHash4, createHmac } from "node:crypto";
+import { createHash as createHash3, createHmac } from "node:crypto";
 function castSourceData(toCast, encoding) {
   if (Buffer.isBuffer(toCast)) {
     return toCast;
@@ -44997,7 +44607,7 @@ var init_hash_node = __esm({
         return Promise.resolve(this.hash.digest());
       }
       reset() {
-        this.hash = this.secret ? createHmac(this.algorithmIdentifier, castSourceData(this.secret)) : createHash4(this.algorithmIdentifier);
+        this.hash = this.secret ? createHmac(this.algorithmIdentifier, castSourceData(this.secret)) : createHash3(this.algorithmIdentifier);
       }
     };
   }
@@ -46423,11 +46033,11 @@ var init_Md5Js = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/checksum/md5/Md5Node.js
-import { createHash as createHash5 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 function buildNativeClass() {
   return class Md5Node {
     digestLength = 16;
-    hash = createHash5("md5");
+    hash = createHash4("md5");
     update(data) {
       this.hash.update(toUint8Array(data));
     }
@@ -46436,7 +46046,7 @@ function buildNativeClass() {
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     }
     reset() {
-      this.hash = createHash5("md5");
+      this.hash = createHash4("md5");
     }
   };
 }
@@ -46447,7 +46057,7 @@ var init_Md5Node = __esm({
     init_Md5Js();
     hasNativeCrypto = (() => {
       try {
-        createHash5("md5");
+        createHash4("md5");
         return true;
       } catch {
         return false;
@@ -46764,7 +46374,7 @@ var init_Sha256Js = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/checksum/sha256/Sha256Node.js
-import { createHash as createHash6, createHmac as createHmac2 } from "node:crypto";
+import { createHash as createHash5, createHmac as createHmac2 } from "node:crypto";
 function buildNativeClass3() {
   return class Sha256Node {
     digestLength = 32;
@@ -46798,7 +46408,7 @@ function buildNativeClass3() {
       this.finished = false;
     }
     createHash() {
-      return this.secret ? createHmac2("sha256", toBuffer(this.secret)) : createHash6("sha256");
+      return this.secret ? createHmac2("sha256", toBuffer(this.secret)) : createHash5("sha256");
     }
   };
 }
@@ -46817,7 +46427,7 @@ var init_Sha256Node = __esm({
     init_Sha256Js();
     hasNativeCrypto2 = (() => {
       try {
-        createHash6("sha256");
+        createHash5("sha256");
         return true;
       } catch {
         return false;
@@ -66415,7 +66025,7 @@ var require_dist_cjs11 = __commonJS({
     var { setCredentialFeature: setCredentialFeature2 } = (init_client3(), __toCommonJS(client_exports2));
     var { CredentialsProviderError: CredentialsProviderError2, parseKnownFiles: parseKnownFiles2, getProfileName: getProfileName2 } = (init_config2(), __toCommonJS(config_exports));
     var { HttpRequest: HttpRequest2 } = (init_protocols(), __toCommonJS(protocols_exports));
-    var { createHash: createHash11, createPrivateKey: createPrivateKey3, createPublicKey: createPublicKey3, sign: sign5 } = __require("node:crypto");
+    var { createHash: createHash10, createPrivateKey: createPrivateKey3, createPublicKey: createPublicKey3, sign: sign5 } = __require("node:crypto");
     var { promises: promises3 } = __require("node:fs");
     var { homedir: homedir2 } = __require("node:os");
     var { dirname: dirname3, join: join11 } = __require("node:path");
@@ -66586,7 +66196,7 @@ var require_dist_cjs11 = __commonJS({
       getTokenFilePath() {
         const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join11(homedir2(), ".aws", "login", "cache");
         const loginSessionBytes = Buffer.from(this.loginSession, "utf8");
-        const loginSessionSha256 = createHash11("sha256").update(loginSessionBytes).digest("hex");
+        const loginSessionSha256 = createHash10("sha256").update(loginSessionBytes).digest("hex");
         return join11(directory, `${loginSessionSha256}.json`);
       }
       derToRawSignature(derSignature) {
@@ -67356,7 +66966,7 @@ var init_Sha1Js = __esm({
 });
 
 // node_modules/@aws-sdk/checksums/dist-es/submodules/sha/sha1/Sha1Node.js
-import { createHash as createHash7, createHmac as createHmac3 } from "node:crypto";
+import { createHash as createHash6, createHmac as createHmac3 } from "node:crypto";
 function buildNativeClass4() {
   return class Sha1Node {
     digestLength = 20;
@@ -67390,7 +67000,7 @@ function buildNativeClass4() {
       this.finished = false;
     }
     createHash() {
-      return this.secret ? createHmac3("sha1", toBuffer2(this.secret)) : createHash7("sha1");
+      return this.secret ? createHmac3("sha1", toBuffer2(this.secret)) : createHash6("sha1");
     }
   };
 }
@@ -67409,7 +67019,7 @@ var init_Sha1Node = __esm({
     init_Sha1Js();
     hasNativeCrypto3 = (() => {
       try {
-        createHash7("sha1");
+        createHash6("sha1");
         return true;
       } catch {
         return false;
@@ -67933,11 +67543,11 @@ var init_Sha512Js = __esm({
 });
 
 // node_modules/@aws-sdk/checksums/dist-es/submodules/sha/sha512/Sha512.js
-import { createHash as createHash8, createHmac as createHmac4 } from "node:crypto";
+import { createHash as createHash7, createHmac as createHmac4 } from "node:crypto";
 function detectNative() {
   if (nativeSupported === void 0) {
     try {
-      createHash8("sha512");
+      createHash7("sha512");
       nativeSupported = true;
     } catch {
       nativeSupported = false;
@@ -68001,7 +67611,7 @@ var init_Sha512 = __esm({
         this.nativeFinished = false;
       }
       createNative() {
-        return this.nativeSecret !== void 0 ? createHmac4("sha512", toBuffer3(this.nativeSecret)) : createHash8("sha512");
+        return this.nativeSecret !== void 0 ? createHmac4("sha512", toBuffer3(this.nativeSecret)) : createHash7("sha512");
       }
     };
   }
@@ -79616,7 +79226,7 @@ var init_artifact = __esm({
 });
 
 // src/scan/stored-artifact.ts
-import { createHash as createHash9 } from "node:crypto";
+import { createHash as createHash8 } from "node:crypto";
 async function scanStoredArtifactFiles(store, version, allowGlobals = []) {
   const out = { files: [], findings: [] };
   for (const obj of artifactObjects(store, version.artifact)) {
@@ -79624,7 +79234,7 @@ async function scanStoredArtifactFiles(store, version, allowGlobals = []) {
     if (obj.path !== void 0 ? !PICKLE_NAMES.test(obj.path) : !PICKLE_FORMATS.has(version.format)) continue;
     out.files.push(name);
     const src = (await store.read(obj.key))[Symbol.asyncIterator]();
-    const hash = createHash9("sha256");
+    const hash = createHash8("sha256");
     let size = 0;
     const next = async () => {
       const r5 = await src.next();
@@ -79694,7 +79304,19 @@ var init_store_scanner = __esm({
 });
 
 // src/evidence/decision.ts
-import { createHash as createHash10, createPrivateKey, createPublicKey, sign as sign4, verify } from "node:crypto";
+var decision_exports = {};
+__export(decision_exports, {
+  DECISION_PREDICATE: () => DECISION_PREDICATE,
+  DSSE_PAYLOAD_TYPE: () => DSSE_PAYLOAD_TYPE,
+  STATEMENT_TYPE: () => STATEMENT_TYPE,
+  buildDecisionStatement: () => buildDecisionStatement,
+  decisionRecordKey: () => decisionRecordKey,
+  keyId: () => keyId,
+  preAuthEncoding: () => preAuthEncoding,
+  signEnvelope: () => signEnvelope,
+  verifyEnvelope: () => verifyEnvelope
+});
+import { createHash as createHash9, createPrivateKey, createPublicKey, sign as sign4, verify } from "node:crypto";
 function buildDecisionStatement(input) {
   const { subjects, ...rest } = input;
   return {
@@ -79710,7 +79332,7 @@ function preAuthEncoding(payloadType, payload) {
 }
 function keyId(key) {
   const pub = key.type === "private" ? createPublicKey(key) : key;
-  return createHash10("sha256").update(pub.export({ type: "spki", format: "der" })).digest("hex");
+  return createHash9("sha256").update(pub.export({ type: "spki", format: "der" })).digest("hex");
 }
 function algorithm(key) {
   if (key.asymmetricKeyType === "ed25519") return null;
@@ -84765,9 +84387,8 @@ function approvingReview(reviews, login, headSha) {
 
 // src/evidence/records.ts
 init_history();
-init_decision();
 async function readDecisionRecord(store, tree) {
-  const key = decisionRecordKey(tree);
+  const key = (await Promise.resolve().then(() => (init_decision(), decision_exports))).decisionRecordKey(tree);
   if (!await store.stat(key)) return void 0;
   const parts = [];
   for await (const c5 of await store.read(key)) parts.push(c5);
@@ -84780,7 +84401,7 @@ async function readDecisionRecord(store, tree) {
 async function writeDecisionRecord(store, tree, envelope, tmpDir) {
   const { writeFile: writeFile4, rm: rm5 } = await import("node:fs/promises");
   const { join: join11 } = await import("node:path");
-  const key = decisionRecordKey(tree);
+  const key = (await Promise.resolve().then(() => (init_decision(), decision_exports))).decisionRecordKey(tree);
   const local = join11(tmpDir, `${tree}.dsse.json`);
   await writeFile4(local, JSON.stringify(envelope, null, 2) + "\n");
   const staged = await store.stage(local, { model: "modelgate-decisions", path: `${tree}.dsse.json`, uploadId: `decision-${tree}` });
