@@ -399,6 +399,7 @@ class VersionCache {
   save(): void {
     while (this.line !== undefined) {
       if (this.line.startsWith(this.scope)) this.drop();
+      else if (!this.out && this.line > this.scope) break; // only other models' lines remain, unchanged
       else this.keep();
     }
     const out = this.out;
