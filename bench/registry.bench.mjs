@@ -109,7 +109,7 @@ export function ensureRegistry(models) {
 function time(cwd, args, before) {
   before?.();
   const start = performance.now();
-  const r = spawnSync(NODE, [CLI, ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync(NODE, [CLI, ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 30 });
   const ms = performance.now() - start;
   if (r.status !== 0) throw new Error(`modelgate ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return { seconds: ms / 1000, stdout: r.stdout };
