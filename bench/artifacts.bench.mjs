@@ -9,8 +9,8 @@
 // (sha256 of every byte, a durable write, the server-side copy a content key needs on S3).
 // Set BENCH_SKIP_4G=1 to skip the 4 GiB figure (it writes 4 GiB locally and to the S3 server).
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, writeSync, closeSync, renameSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, openSync, writeSync, closeSync, renameSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';

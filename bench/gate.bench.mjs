@@ -130,7 +130,7 @@ async function coldStart() {
   writeFileSync(eventPath, JSON.stringify({ pull_request: { number: 1 } }));
   const times = [];
   for (let i = 0; i < 5; i++) {
-    let started = 0n;
+    let started;
     let first;
     const server = createServer((req, res) => {
       first ??= process.hrtime.bigint();

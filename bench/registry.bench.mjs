@@ -145,7 +145,6 @@ export async function run({ log = () => {} } = {}) {
   const small = ensureRegistry(SMALL);
   const dropCache = (dir) => () => rmSync(join(dir, '.git', 'modelgate'), { recursive: true, force: true });
   const rows = [];
-  const row = (name, value, target, extra = {}) => rows.push({ name, value: Number(value.toFixed(3)), unit: 's', target, pass: value <= target, ...extra });
 
   // Baselines, measured in this run: the git CLI doing the same lookup, and a bare Node start.
   const nodeStart = medianOf(() => spawnTime(NODE, ['-e', '0'], PROJECT), 7);

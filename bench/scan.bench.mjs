@@ -10,7 +10,6 @@ import { build } from 'esbuild';
 import { crc32 } from 'node:zlib';
 
 const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const GiB = 1024 ** 3;
 
 /** A stored zip of `members` members of `size` bytes each plus archive/data.pkl, written once. */
 async function ensureArchive(path, members, size) {

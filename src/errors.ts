@@ -1,3 +1,5 @@
+import type { ErrorCode } from './error-codes.js';
+
 /**
  * Exit codes of SPEC §4: 1 the registry content or a check is at fault, 2 the command line is
  * at fault, 3 an outside service failed.
@@ -13,14 +15,14 @@ export interface SourcePosition {
 }
 
 /**
- * Every failure modelgate reports on purpose. `code` is stable (tests assert it), `exit` is the
+ * Every failure modelgate reports on purpose. `code` is stable (tests assert it) and declared in src/error-codes.ts, `exit` is the
  * process exit code it maps to, `data` carries details for machine output. Messages never hold
  * secrets: wrap outside-service errors instead of printing them raw.
  */
 export class ModelgateError extends Error {
   override readonly name = 'ModelgateError';
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly exit: ExitCode = ExitCode.content,
     readonly data: Record<string, unknown> = {},
@@ -33,7 +35,7 @@ export class ModelgateError extends Error {
 export const usageError = (message: string, data: Record<string, unknown> = {}) =>
   new ModelgateError('E_USAGE', message, ExitCode.usage, data);
 
-export const serviceError = (code: string, message: string, cause?: unknown) =>
+export const serviceError = (code: ErrorCode, message: string, cause?: unknown) =>
   new ModelgateError(code, message, ExitCode.service, {}, { cause });
 
 /** `file:line:col: message`, the form editors and CI annotations understand. */

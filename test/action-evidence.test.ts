@@ -100,11 +100,11 @@ beforeAll(async () => {
     return { uri: `${storeUri}/${key}`, sha256: sha256(bytes), size: bytes.length };
   };
   const trust = { keys: [readFileSync(join(keys, 'trusted.pem'), 'utf8')] };
-  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri }, github: { repository: 'acme/model-registry' }, trust }));
+  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } }, github: { repository: 'acme/model-registry' }, trust }));
   const policy = { ...POLICY, rules: POLICY.rules.map((r) => (r.name === 'to-production' ? { ...r, scan: 'pickle' as const } : r)) };
   await write('policies/promotion.yaml', stringify(policy));
   await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
-  const files: Array<[number, 'Archived' | 'Production' | 'Staging', PickleFixture | string]> = [[1, 'Archived', 'v1'], [2, 'Production', 'v2'], [3, 'Staging', 'benign.joblib'], [4, 'Staging', 'system.joblib']];
+  const files: Array<[number, 'Archived' | 'Production' | 'Staging', string]> = [[1, 'Archived', 'v1'], [2, 'Production', 'v2'], [3, 'Staging', 'benign.joblib'], [4, 'Staging', 'system.joblib']];
   for (const [n, stage, bytes] of files) {
     const content = bytes.includes('.') ? pickleFixture(bytes as PickleFixture) : Buffer.from(`model ${bytes}`);
     await write(`models/fraud-detector/versions/${n}.yaml`, stringify(version(n, stage, { artifact: await artifact(content), metrics: { auc: n === 2 ? 0.97 : 0.96, recall: 0.9, latency_p95_ms: 40 } })));

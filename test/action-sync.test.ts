@@ -157,7 +157,7 @@ describe('dist/action.js sync', () => {
     expect(received.map((x) => x.path).sort()).toEqual(['/hooks/gone', '/hooks/ok']);
     const ok = received.find((x) => x.path === '/hooks/ok')!;
     const key = Buffer.from(SECRET.slice('whsec_'.length), 'base64');
-    const signature = createHmac('sha256', key).update(`${ok.headers['webhook-id']}.${ok.headers['webhook-timestamp']}.${ok.body}`).digest('base64');
+    const signature = createHmac('sha256', key).update(`${String(ok.headers['webhook-id'])}.${String(ok.headers['webhook-timestamp'])}.${ok.body}`).digest('base64');
     expect(ok.headers['webhook-signature']).toBe(`v1,${signature}`);
     expect(JSON.parse(ok.body)).toMatchObject({ type: 'modelgate.pin.changed', data: { model: 'fraud-detector', environment: 'production', previousVersion: 1, version: 2, commit: pushed, pullRequest: 7 } });
 

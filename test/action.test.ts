@@ -107,7 +107,8 @@ beforeAll(async () => {
     await writeFile(join(store, key), bytes);
     return { uri: `${storeUri}/${key}`, sha256, size: bytes.length };
   };
-  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri }, github: { repository: 'acme/model-registry' } }));
+  // A file:// store is served to KServe through the claim that mounts it (storage.pvc).
+  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } }, github: { repository: 'acme/model-registry' } }));
   await write('policies/promotion.yaml', stringify(POLICY));
   await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
   await write('.github/workflows/modelgate.yml', 'name: modelgate\non: pull_request_target\n');
@@ -175,7 +176,8 @@ describe('dist/action.js check', () => {
     expect(second.summary).toMatch(/re\\-hashed/);
     expect(second.summary).toMatch(/approved by gina/);
     // The Kubernetes change the merge causes: production's pin moves from v2 to v3.
-    const [v2, v3] = [2, 3].map((n) => parse(git(dev, 'show', `origin/main:models/fraud-detector/versions/${n}.yaml`)).artifact.uri as string);
+    // KServe reads the file:// store through its claim: pvc://<claim>/<path below the store's root>.
+    const [v2, v3] = [2, 3].map((n) => (parse(git(dev, 'show', `origin/main:models/fraud-detector/versions/${n}.yaml`)).artifact.uri as string).replace(`${pathToFileURL(store).href}/`, 'pvc://modelgate-artifacts/'));
     expect(second.summary).toContain('### What merging changes in deploy/');
     expect(second.summary).toContain('+++ b/deploy/production/fraud-detector.yaml');
     expect(second.summary).toContain(`-      storageUri: ${v2}`);
@@ -191,7 +193,7 @@ describe('dist/action.js check', () => {
     const pull = await openPull('promote-and-move', {
       ...(await promoteFiles()),
       'modelgate.yaml': stringify({ ...config, environments: { production: { stage: 'Production', path: 'deploy/elsewhere', namespace: 'models' } } }),
-      'deploy/production/fraud-detector.yaml': pin.replace(/^  name: .*$/m, '  name: hijacked'),
+      'deploy/production/fraud-detector.yaml': pin.replace(/^ {2}name: .*$/m, '  name: hijacked'),
     });
     const r = await runCheck('pull_request_target', pullRequestEvent(pull, 'opened'));
     expect(r.outputs.decision).toBe('fail');

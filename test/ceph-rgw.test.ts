@@ -63,7 +63,7 @@ describe('S3 server (Ceph RGW 16) on loopback', () => {
     try {
       bucket = await createTestBucket('ceph-rgw', s3);
     } catch (e) {
-      throw new Error(`Ceph RGW not reachable at ${rgw.config.endpoint}: run 'bash scripts/ceph-rgw.sh start' (${String(e)})`);
+      throw new Error(`Ceph RGW not reachable at ${rgw.config.endpoint}: run 'bash scripts/ceph-rgw.sh start' (${String(e)})`, { cause: e });
     }
   });
   afterAll(() => s3?.destroy());

@@ -13,8 +13,8 @@ describe('npm run demo (dist/demo.js)', () => {
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'modelgate-demo-test-'));
-    result = spawnSync(process.execPath, [join(root, 'dist/demo.js'), join(dir, 'demo')], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
-  }, 180_000);
+    result = spawnSync(process.execPath, [join(root, 'dist/demo.js'), join(dir, 'demo')], { cwd: dir, encoding: 'utf8', timeout: 400_000 });
+  }, 420_000);
 
   it('runs the whole lifecycle and exits 0', () => {
     expect(result.stderr).toBe('');
@@ -27,13 +27,23 @@ describe('npm run demo (dist/demo.js)', () => {
     expect(out).toMatch(/churn-predictor@2 \[to-production\] metric auc ≥ 0\.95: auc = 0\.931 is below the minimum 0\.95/);
   });
 
+  it('signs each pass, shows the approvers in history, and verify --decisions names the version that skipped the gate', () => {
+    const out = String(result.stdout);
+    expect(out.match(/signed decision record \(in-toto statement, DSSE envelope\): file:\/\/\S+\/\.modelgate\/decisions\/[0-9a-f]{40}\.dsse\.json/g)).toHaveLength(3);
+    expect(out).toMatch(/Staging → Production +dave +[0-9a-f]{10} +#1 +carol \(to-production, group 1, ml-governance\), dave/);
+    expect(out).toMatch(/churn-predictor@2 \(Staging, [0-9a-f]{10}\): no decision record for tree [0-9a-f]{40}: merged without the gate/);
+    expect(out).not.toMatch(/churn-predictor@1 \(Production/);
+  });
+
   it('leaves a registry whose production pin is v1 with its digest, and a history with the pull requests', () => {
     const registry = join(dir, 'demo', 'registry');
     const manifest = readFileSync(join(registry, 'models/churn-predictor/versions/1.yaml'), 'utf8');
     const sha = /sha256: ([0-9a-f]{64})/.exec(manifest)![1]!;
     const rendered = execFileSync('kubectl', ['kustomize', 'deploy/production'], { cwd: registry, encoding: 'utf8' });
     expect(rendered).toContain(`modelgate.dev/sha256: ${sha}`);
-    expect(rendered).toMatch(new RegExp(`storageUri: file://.*/churn-predictor/sha256/${sha}/churn-v1\\.safetensors`));
+    // The embedded file:// store, served through the claim init named (storage.pvc).
+    expect(rendered).toMatch(new RegExp(`storageUri: pvc://modelgate-artifacts/churn-predictor/sha256/${sha}/churn-v1\\.safetensors`));
+    expect(rendered).toContain('runtime: churn-logreg');
     const history = JSON.parse(execFileSync(process.execPath, [join(root, 'dist/cli.js'), '--json', 'history', 'churn-predictor'], { cwd: registry, encoding: 'utf8' }));
     const rows = Array.isArray(history) ? history : history.changes;
     expect(rows.map((c: { to: string; pullRequest?: number }) => [c.to, c.pullRequest ?? null])).toEqual([

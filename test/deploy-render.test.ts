@@ -1,3 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { commitMessage, formatDiff, planSync, renderPins, type PinInput, type SyncPlan } from '../src/deploy/plan.js';
@@ -69,16 +73,45 @@ describe('renderPins', () => {
   });
 
   it('derives modelFormat from the version format, and settings override it', () => {
-    const formats: Array<[ModelVersion['format'], string]> = [
-      ['joblib', 'sklearn'], ['pickle', 'sklearn'], ['onnx', 'onnx'], ['pt', 'pytorch'],
-      ['safetensors', 'huggingface'], ['mlflow', 'mlflow'], ['savedmodel', 'tensorflow'],
+    // Formats whose KServe runtime loads one file, and those whose runtime loads a folder.
+    const single: Array<[ModelVersion['format'], string]> = [['joblib', 'sklearn'], ['pickle', 'sklearn'], ['onnx', 'onnx']];
+    const folders: Array<[ModelVersion['format'], string, string[]]> = [
+      ['safetensors', 'huggingface', ['config.json', 'model.safetensors', 'tokenizer.json']],
+      ['mlflow', 'mlflow', ['MLmodel', 'model.pkl', 'python_env.yaml']],
+      ['savedmodel', 'tensorflow', ['1/saved_model.pb', '1/variables/variables.index']],
+      ['pt', 'pytorch', ['config/config.properties', 'model-store/m.mar']],
     ];
-    for (const [format, name] of formats) {
+    for (const [format, name] of single) {
       const plan = renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', format }] } }));
       expect(parse(plan.files.find((f) => f.path === 'deploy/production/m.yaml')!.after!).spec.predictor.model.modelFormat.name, format).toBe(name);
     }
+    for (const [format, name, files] of folders) {
+      const plan = renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', format, files }] } }));
+      const model = parse(plan.files.find((f) => f.path === 'deploy/production/m.yaml')!.after!).spec.predictor.model;
+      expect(model.modelFormat.name, format).toBe(name);
+      expect(model.storageUri).toMatch(/\/sha256\/[0-9a-f]{64}\/$/);
+    }
     const custom = renderPins(input({ m: { deploy: { modelFormat: 'xgboost', runtime: 'kserve-xgbserver' }, versions: [{ stage: 'Production', format: 'other' }] } }));
     expect(parse(custom.files.find((f) => f.path === 'deploy/production/m.yaml')!.after!).spec.predictor.model).toMatchObject({ modelFormat: { name: 'xgboost' }, runtime: 'kserve-xgbserver' });
+  });
+
+  it('refuses a single file for a format whose runtime loads a folder (a lone .safetensors is no Hugging Face model)', () => {
+    for (const format of ['safetensors', 'mlflow', 'savedmodel', 'pt'] as const) {
+      expect(() => renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', format }] } })), format).toThrow(
+        expect.objectContaining({ code: 'E_DEPLOY_FORMAT', exit: 1, message: expect.stringContaining('is a single file') }),
+      );
+    }
+    // Naming the format does not make the file loadable either.
+    expect(() => renderPins(input({ m: { deploy: { modelFormat: 'huggingface' }, versions: [{ stage: 'Production', format: 'safetensors' }] } }))).toThrow(
+      expect.objectContaining({ code: 'E_DEPLOY_FORMAT', message: expect.stringContaining('models/m/model.yaml: version 1 cannot be served as KServe model format huggingface (deploy.modelFormat)') }),
+    );
+    // A folder without the file the runtime reads first.
+    expect(() => renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', format: 'safetensors', files: ['model.safetensors'] }] } }))).toThrow(
+      expect.objectContaining({ code: 'E_DEPLOY_FORMAT', message: expect.stringContaining('has no config.json at its top') }),
+    );
+    // A runtime of your own, under its own format name, may load the single file.
+    const own = renderPins(input({ m: { deploy: { modelFormat: 'safetensors', runtime: 'logreg-server' }, versions: [{ stage: 'Production', format: 'safetensors' }] } }));
+    expect(parse(own.files.find((f) => f.path === 'deploy/production/m.yaml')!.after!).spec.predictor.model).toMatchObject({ modelFormat: { name: 'safetensors' }, runtime: 'logreg-server' });
   });
 
   it('refuses a format KServe cannot infer without settings', () => {
@@ -330,5 +363,109 @@ patches:
     expect(diff).toContain('--- a/deploy/production/fraud-detector.yaml\n+++ b/deploy/production/fraud-detector.yaml\n@@ ');
     expect(diff).toContain(`-      storageUri: ${v(1).artifact.uri}\n+      storageUri: ${v(2).artifact.uri}\n`);
     expect(diff).not.toContain('deploy/staging');
+  });
+});
+
+// ajv-formats is CommonJS: under Node's ESM interop the default import is the plugin itself.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
+
+describe('KServe settings and file:// stores', () => {
+  const isvc = (() => {
+    const crd = parse(readFileSync(join(import.meta.dirname, 'fixtures/crds/kserve-inferenceservices.yaml'), 'utf8'));
+    const schema = crd.spec.versions.find((x: { name: string }) => x.name === 'v1beta1').schema.openAPIV3Schema;
+    const ajv = new Ajv({ strict: false, allErrors: true });
+    addFormats(ajv);
+    for (const f of ['int32', 'int64']) ajv.addFormat(f, true);
+    return ajv.compile(schema);
+  })();
+  const pinAt = (plan: SyncPlan, path = 'deploy/production/m.yaml') => parse(plan.files.find((f) => f.path === path)!.after!);
+  const expectCrdValid = (doc: unknown) => {
+    expect(isvc(doc), JSON.stringify(isvc.errors)).toBe(true);
+  };
+
+  it('renders serviceAccountName, protocolVersion and runtime where KServe v1beta1 reads them', () => {
+    const deploy: ModelDeploy = { serviceAccountName: 'models-s3', protocolVersion: 'grpc-v2', runtime: 'kserve-tritonserver', modelFormat: 'onnx', replicas: 2 };
+    const doc = pinAt(renderPins(input({ m: { deploy, versions: [{ stage: 'Production', format: 'onnx' }] } })));
+    expect(doc.spec.predictor).toEqual({
+      serviceAccountName: 'models-s3',
+      minReplicas: 2,
+      model: { modelFormat: { name: 'onnx' }, protocolVersion: 'grpc-v2', runtime: 'kserve-tritonserver', storageUri: modelVersion('m', 1, { stage: 'Production', format: 'onnx' }).artifact.uri },
+    });
+    expectCrdValid(doc);
+    // The schema really checks: a number where KServe wants a string fails.
+    expect(isvc({ ...doc, spec: { predictor: { ...doc.spec.predictor, serviceAccountName: 3 } } })).toBe(false);
+  });
+
+  it('gives mlflow and onnx models protocolVersion v2 unless model.yaml says otherwise', () => {
+    const files = ['MLmodel', 'model.pkl', 'conda.yaml'];
+    const doc = pinAt(renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', format: 'mlflow', files }] } })));
+    expect(doc.spec.predictor.model).toMatchObject({ modelFormat: { name: 'mlflow' }, protocolVersion: 'v2' });
+    expectCrdValid(doc);
+    const v1 = pinAt(renderPins(input({ m: { deploy: { protocolVersion: 'v1' }, versions: [{ stage: 'Production', format: 'mlflow', files }] } })));
+    expect(v1.spec.predictor.model.protocolVersion).toBe('v1');
+    const onnx = pinAt(renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', format: 'onnx' }] } })));
+    expect(onnx.spec.predictor.model).toMatchObject({ modelFormat: { name: 'onnx' }, protocolVersion: 'v2' });
+    const sklearn = pinAt(renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production' }] } })));
+    expect(sklearn.spec.predictor.model.protocolVersion).toBeUndefined();
+  });
+
+  it('adds a new setting to an existing pin as one inserted line, and is idempotent after', () => {
+    const path = 'deploy/production/m.yaml';
+    const first = applied({}, renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production' }] } })));
+    const hand = first[path]!.replace('  predictor:\n', '  predictor:\n    # the platform team set this\n    timeout: 30\n');
+    const models = { m: { deploy: { serviceAccountName: 'models-s3' }, versions: [{ stage: 'Production' as const }] } };
+    const plan = renderPins(input(models, { ...first, [path]: hand }));
+    const after = plan.files.find((f) => f.path === path)!.after!;
+    const added = after.split('\n').filter((l) => !hand.split('\n').includes(l));
+    expect(added).toEqual(['    serviceAccountName: models-s3']);
+    expect(after.replace('    serviceAccountName: models-s3\n', '')).toBe(hand);
+    expect(plan.changes).toEqual([expect.objectContaining({ action: 'settings', toVersion: 1 })]);
+    expect(renderPins(input(models, { ...first, [path]: after })).files).toEqual([]);
+    expectCrdValid(parse(after));
+  });
+
+  const fileStore = 'file:///srv/modelgate/artifacts';
+
+  it('pins a file:// store as pvc://<claim>/<path below root> when storage.pvc is set', () => {
+    const storage = { uri: fileStore, pvc: { claim: 'modelgate-artifacts', root: '/srv/modelgate/artifacts' } };
+    const version = modelVersion('m', 1, { stage: 'Production', store: fileStore });
+    const hex = version.artifact.sha256;
+    const plan = renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', store: fileStore }] } }, {}, registryConfig({ storage })));
+    const doc = pinAt(plan);
+    expect(doc.spec.predictor.model.storageUri).toBe(`pvc://modelgate-artifacts/m/sha256/${hex}/model.joblib`);
+    // The annotations keep what the manifest says; only the URI KServe downloads changes.
+    expect(doc.metadata.annotations['modelgate.dev/artifact-uri']).toBe(version.artifact.uri);
+    expectCrdValid(doc);
+    expect(renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', store: fileStore }] } }, applied({}, plan), registryConfig({ storage }))).files).toEqual([]);
+    // A claim mounting a parent folder: the path includes the store's folder below it.
+    const parent = renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', store: fileStore, files: ['a.onnx'], format: 'onnx' }] } }, {}, registryConfig({ storage: { uri: fileStore, pvc: { claim: 'data', root: '/srv' } } })));
+    expect(pinAt(parent).spec.predictor.model.storageUri).toBe(`pvc://data/modelgate/artifacts/m/sha256/${modelVersion('m', 1, { stage: 'Production', files: ['a.onnx'] }).artifact.sha256}`);
+  });
+
+  it('refuses to pin file:// into an InferenceService without storage.pvc, saying why and what to set', () => {
+    const models = { m: { deploy: {}, versions: [{ stage: 'Production' as const, store: fileStore }] } };
+    const err = (() => {
+      try {
+        renderPins(input(models, {}, registryConfig({ storage: { uri: fileStore } })));
+      } catch (e) {
+        return e as { code: string; exit: number; message: string };
+      }
+      return undefined;
+    })();
+    expect(err).toMatchObject({ code: 'E_FILE_STORE_PIN', exit: 1 });
+    expect(err!.message).toMatch(/^modelgate\.yaml: models\/m would be pinned into an InferenceService as file:\/\/\/srv\//);
+    expect(err!.message).toContain('KServe cannot download file:// URIs');
+    expect(err!.message).toContain('Set storage.pvc: {claim, root}');
+    // A claim whose root does not hold the store.
+    expect(() => renderPins(input(models, {}, registryConfig({ storage: { uri: fileStore, pvc: { claim: 'c', root: '/elsewhere' } } })))).toThrow(
+      expect.objectContaining({ code: 'E_FILE_STORE_PIN', message: expect.stringContaining('storage.pvc.root "/elsewhere" does not contain /srv/modelgate/artifacts/m/sha256/') }),
+    );
+  });
+
+  it('keeps MODEL_URI file:// in a Deployment: the container reads the store its own way', () => {
+    const deploy: ModelDeploy = { kind: 'Deployment', image: 'ghcr.io/acme/server:1' };
+    const plan = renderPins(input({ m: { deploy, versions: [{ stage: 'Production', store: fileStore }] } }, {}, registryConfig({ storage: { uri: fileStore } })));
+    const env = pinAt(plan).spec.template.spec.containers[0].env;
+    expect(env[0]).toEqual({ name: 'MODEL_URI', value: modelVersion('m', 1, { stage: 'Production', store: fileStore }).artifact.uri });
   });
 });

@@ -32,7 +32,7 @@ describe('decision records and scans on S3', () => {
   beforeAll(async () => {
     s3 = s3TestClient();
     bucket = await createTestBucket('evidence', s3);
-    config = { apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: `s3://${bucket}/registry`, endpoint: cfg.endpoint, region: cfg.region, forcePathStyle: true } } as Registry;
+    config = { apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: `s3://${bucket}/registry`, endpoint: cfg.endpoint, region: cfg.region, forcePathStyle: true } };
     store = await openStore(config.storage, env);
   });
   afterAll(() => {

@@ -22,7 +22,7 @@ describe('verify --decisions on a real registry', () => {
 
     const none = await cli(reg, ['verify', '--decisions', '--json']);
     expect(none.code).toBe(1);
-    expect((none.json as any).verdicts).toEqual([expect.objectContaining({ model: 'fraud', version: 1, ok: false, reason: expect.stringMatching(/no decision record/) })]);
+    expect((none.json).verdicts).toEqual([expect.objectContaining({ model: 'fraud', version: 1, ok: false, reason: expect.stringMatching(/no decision record/) })]);
 
     const tree = git(reg, 'rev-parse', 'HEAD^{tree}').trim();
     const sha = readFileSync(manifest, 'utf8').match(/sha256: ([0-9a-f]{64})/)![1]!;

@@ -140,7 +140,8 @@ beforeAll(async () => {
   git(tmp, ['init', '-q', '--bare', '-b', 'main', bare]);
   git(tmp, ['clone', '-q', bare, dev]);
   git(dev, ['checkout', '-q', '-b', 'main']);
-  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri }, github: { repository: 'acme/model-registry' } }));
+  // A file:// store is served to KServe through the claim that mounts it (storage.pvc).
+  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } }, github: { repository: 'acme/model-registry' } }));
   await write('policies/promotion.yaml', stringify(ATTACK_POLICY));
   await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
   await write('models/fraud-detector/README.md', '# fraud-detector\n');
@@ -298,7 +299,7 @@ describe('the gate against crafted pull requests, through dist/action.js and che
     const v = await judge(pull);
     expect(v.action.outputs.decision).toBe('fail');
     expect(v.action.summary).toMatch(/fraud\\-detector&#64;3&#58; Production → Staging/);
-    expect(v.action.summary).toMatch(/^\+ {6}storageUri: .*\/fraud-detector\/sha256\//m);
+    expect(v.action.summary).toMatch(/^\+ {6}storageUri: pvc:\/\/modelgate-artifacts\/fraud-detector\/sha256\//m);
   });
 
   // A green status on the head would also satisfy a pull request of the same head into main.

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,19 +8,23 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseDocument } from 'yaml';
 import { runCli } from '../src/cli/main.js';
 import { loadManifest, type DocumentKind } from '../src/manifest/load.js';
-import { instantiateTemplate, spliceScalars, templateDir } from '../src/registry/template.js';
+import { exampleArtifacts } from '../src/registry/example.js';
+import { instantiateTemplate, isExampleFile, spliceScalars, templateDir } from '../src/registry/template.js';
+import { createTestBucket, s3Config } from './helpers/s3.js';
 
 const PROJECT = resolve(fileURLToPath(import.meta.url), '../..');
 const TEMPLATE = join(PROJECT, 'registry-template');
 const tmp = mkdtempSync(join(tmpdir(), 'modelgate-init-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function cli(cwd: string, ...args: string[]) {
+async function cliEnv(cwd: string, env: NodeJS.ProcessEnv, ...args: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(args, { cwd, env: process.env, stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), tty: false });
+  const code = await runCli(args, { cwd, env, stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), tty: false });
   return { code, stdout, stderr };
 }
+
+const cli = (cwd: string, ...args: string[]) => cliEnv(cwd, process.env, ...args);
 
 function files(root: string): string[] {
   return (readdirSync(root, { recursive: true, withFileTypes: true }) as Array<{ isFile(): boolean; parentPath: string; name: string }>)
@@ -93,21 +98,28 @@ describe('modelgate init', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Created a model registry in s3');
-    expect(files(dir)).toEqual(files(TEMPLATE));
+    // An empty registry: the template without the example model and its pins.
+    expect(files(dir)).toEqual(files(TEMPLATE).filter((f) => !isExampleFile(f)));
+    expect(files(dir).some((f) => f.startsWith('models/'))).toBe(false);
 
     const config = readFileSync(join(dir, 'modelgate.yaml'), 'utf8');
     const original = readFileSync(join(TEMPLATE, 'modelgate.yaml'), 'utf8');
     const before = parseDocument(original);
+    // An s3 store needs no claim: the template's storage.pvc line and its comment go.
+    const pvcBlock = /\n( {2}# [^\n]*\n)+ {2}pvc: [^\n]*/.exec(original)![0];
+    expect(pvcBlock).toContain('pvc: {claim: modelgate-artifacts');
     const expected = original
-      .replace(`uri: ${before.getIn(['storage', 'uri'])}`, 'uri: s3://acme-models/registry')
-      .replace(`repository: ${before.getIn(['github', 'repository'])}`, 'repository: acme/ml-registry');
+      .replace(`uri: ${String(before.getIn(['storage', 'uri']))}`, 'uri: s3://acme-models/registry')
+      .replace(pvcBlock, '')
+      .replace(`repository: ${String(before.getIn(['github', 'repository']))}`, 'repository: acme/ml-registry');
     expect(config).toBe(expected);
+    expect(parse(config).storage).toEqual({ uri: 's3://acme-models/registry' });
 
     checkRegistry(dir, 's3://acme-models/registry');
     for (const f of files(dir).filter((p) => p.startsWith('deploy/') || p.startsWith('argocd/'))) {
       const text = readFileSync(join(dir, f), 'utf8');
       expect(text).not.toContain(String(before.getIn(['storage', 'uri'])));
-      expect(text).not.toContain(`github.com/${before.getIn(['github', 'repository'])}`);
+      expect(text).not.toContain(`github.com/${String(before.getIn(['github', 'repository']))}`);
     }
     // Each Argo CD Application now points at the new repository; nothing else in it changed.
     const argocd = files(TEMPLATE).filter((f) => f.startsWith('argocd/') && f.endsWith('.yaml'));
@@ -122,13 +134,11 @@ describe('modelgate init', () => {
     expect(git(dir, 'rev-list', '--count', 'HEAD')).toBe('1');
     expect(git(dir, 'status', '--porcelain')).toBe('');
 
-    const list = await cli(dir, '--json', 'list', '--stage', 'production');
-    expect(JSON.parse(list.stdout).map((v: { model: string; version: number }) => `${v.model}@${v.version}`)).toEqual(['fraud-detector@1']);
-    const history = await cli(dir, '--json', 'history', 'fraud-detector');
-    expect(JSON.parse(history.stdout).map((c: { version: number; from: null; to: string }) => [c.version, c.from, c.to])).toEqual([
-      [1, null, 'Production'],
-      [2, null, 'Staging'],
-    ]);
+    const list = await cli(dir, '--json', 'list');
+    expect(JSON.parse(list.stdout)).toEqual([]);
+    for (const f of ['deploy/production/kustomization.yaml', 'deploy/staging/kustomization.yaml']) {
+      expect(parse(readFileSync(join(dir, f), 'utf8')).resources).toEqual(['../base']);
+    }
     await expectValidatePasses(dir, () => ctx.skip());
   });
 
@@ -142,14 +152,96 @@ describe('modelgate init', () => {
     expect(parseDocument(readFileSync(join(dir, 'modelgate.yaml'), 'utf8')).toJS().storage.pvc).toEqual({ claim: 'modelgate-artifacts', root: join(tmp, 'artifacts') });
     checkRegistry(dir, store);
     await expectValidatePasses(dir, () => ctx.skip());
+    // Empty: no version names an artifact that is not there.
+    expect(await cli(dir, 'verify')).toMatchObject({ code: 0, stdout: '0 version(s) verified\n' });
+    // The first register → promote → rollback works on it.
+    for (const n of [1, 2]) {
+      writeFileSync(join(tmp, `churn-${n}.onnx`), `model ${n}\n`);
+      expect((await cli(dir, 'register', 'churn', join(tmp, `churn-${n}.onnx`), '--stage', 'Staging', '--run', `id=run-${n}`)).code).toBe(0);
+      expect((await cli(dir, 'promote', `churn@${n}`, '--to', 'Production')).code).toBe(0);
+    }
+    expect((await cli(dir, 'rollback', 'churn')).code).toBe(0);
+    expect(parse(readFileSync(join(dir, 'models/churn/versions/1.yaml'), 'utf8')).stage).toBe('Production');
+    expect(await cli(dir, 'verify', '--full')).toMatchObject({ code: 0, stdout: '2 version(s) verified (sha256 re-hashed)\n' });
+    await expectValidatePasses(dir, () => ctx.skip());
   });
 
-  it('keeps the template as is without flags, and into an existing empty folder', async () => {
+  it('keeps the template as is without flags (less the example), and into an existing empty folder', async () => {
     mkdirSync(join(tmp, 'empty'));
     const r = await cli(join(tmp, 'empty'), '--json', 'init', '.');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ dir: join(tmp, 'empty'), store: null, github: null });
-    for (const f of files(TEMPLATE)) expect(readFileSync(join(tmp, 'empty', f), 'utf8')).toBe(readFileSync(join(TEMPLATE, f), 'utf8'));
+    expect(JSON.parse(r.stdout)).toMatchObject({ dir: join(tmp, 'empty'), store: null, github: null, example: [] });
+    for (const f of files(TEMPLATE).filter((p) => !isExampleFile(p))) {
+      const template = readFileSync(join(TEMPLATE, f), 'utf8');
+      const expected = /^deploy\/[^/]+\/kustomization\.yaml$/.test(f) ? template.replace('  - fraud-detector.yaml\n', '') : template;
+      expect(readFileSync(join(tmp, 'empty', f), 'utf8'), f).toBe(expected);
+    }
+  });
+
+  it('the template describes the example artifacts init --example writes, byte for byte', () => {
+    const store = parse(readFileSync(join(TEMPLATE, 'modelgate.yaml'), 'utf8')).storage.uri;
+    for (const a of exampleArtifacts()) {
+      const v = parse(readFileSync(join(TEMPLATE, `models/fraud-detector/versions/${a.version}.yaml`), 'utf8'));
+      const sha = createHash('sha256').update(a.bytes).digest('hex');
+      expect(v.artifact).toEqual({ uri: `${store}/fraud-detector/sha256/${sha}/${a.fileName}`, sha256: sha, size: a.bytes.length });
+      expect(v.format).toBe('onnx');
+      // An ONNX ModelProto: ir_version (field 1) first, then the producer name.
+      expect(a.bytes.subarray(0, 2)).toEqual(Buffer.from([0x08, 0x07]));
+      expect(a.bytes.includes(Buffer.from('modelgate-example'))).toBe(true);
+    }
+  });
+
+  it('init --example writes real artifacts into a file:// store: validate, verify --full, sync --check, promote and rollback pass', async (ctx) => {
+    const store = join(tmp, 'example-store');
+    const r = await cli(tmp, '--json', 'init', 'example', '--example', '--store', `file://${store}`);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const dir = join(tmp, 'example');
+    expect(JSON.parse(r.stdout).example.map((e: { version: number; reused: boolean }) => [e.version, e.reused])).toEqual([[1, false], [2, false]]);
+    expect(files(dir)).toEqual(files(TEMPLATE));
+    checkRegistry(dir, `file://${store}`);
+    await expectValidatePasses(dir, () => ctx.skip());
+    expect(await cli(dir, 'verify', '--full')).toMatchObject({ code: 0, stdout: '2 version(s) verified (sha256 re-hashed)\n' });
+    expect((await cli(dir, 'sync', '--check')).code).toBe(0);
+    const pin = parse(readFileSync(join(dir, 'deploy/production/fraud-detector.yaml'), 'utf8'));
+    const v1 = parse(readFileSync(join(dir, 'models/fraud-detector/versions/1.yaml'), 'utf8'));
+    expect(pin.spec.predictor.model).toMatchObject({
+      modelFormat: { name: 'onnx' },
+      protocolVersion: 'v2',
+      storageUri: `pvc://modelgate-artifacts/fraud-detector/sha256/${v1.artifact.sha256}/model.onnx`,
+    });
+    // The first promotion and the rollback after it work on what init left.
+    expect((await cli(dir, 'promote', 'fraud-detector@2', '--to', 'Production')).code).toBe(0);
+    expect((await cli(dir, 'rollback', 'fraud-detector')).code).toBe(0);
+    expect(parse(readFileSync(join(dir, 'deploy/production/fraud-detector.yaml'), 'utf8')).metadata.labels['modelgate.dev/version']).toBe('1');
+    expect((await cli(dir, 'sync', '--check')).code).toBe(0);
+    expect(git(dir, 'status', '--porcelain')).toBe('');
+  });
+
+  it('init --example into an S3 bucket (Swift s3api): objects written, pins point at s3://, verify --full passes', async () => {
+    const cfg = s3Config();
+    const env = { ...process.env, AWS_ENDPOINT_URL_S3: cfg.endpoint, AWS_ACCESS_KEY_ID: cfg.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.secretAccessKey, AWS_REGION: cfg.region };
+    const bucket = await createTestBucket('init-example');
+    const r = await cliEnv(tmp, env, 'init', 's3-example', '--example', '--store', `s3://${bucket}/registry`);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const dir = join(tmp, 's3-example');
+    const pin = parse(readFileSync(join(dir, 'deploy/staging/fraud-detector.yaml'), 'utf8'));
+    const v2 = parse(readFileSync(join(dir, 'models/fraud-detector/versions/2.yaml'), 'utf8'));
+    expect(v2.artifact.uri.startsWith(`s3://${bucket}/registry/fraud-detector/sha256/`)).toBe(true);
+    expect(pin.spec.predictor.model.storageUri).toBe(v2.artifact.uri);
+    expect(parse(readFileSync(join(dir, 'modelgate.yaml'), 'utf8')).storage.pvc).toBeUndefined();
+    expect(await cliEnv(dir, env, 'verify', '--full')).toMatchObject({ code: 0, stdout: '2 version(s) verified (sha256 re-hashed)\n' });
+    expect((await cliEnv(dir, env, 'sync', '--check')).code).toBe(0);
+    // A second init into the same bucket finds the bytes already there.
+    const again = await cliEnv(tmp, env, '--json', 'init', 's3-example-2', '--example', '--store', `s3://${bucket}/registry`);
+    expect(JSON.parse(again.stdout).example.map((e: { reused: boolean }) => e.reused)).toEqual([true, true]);
+  });
+
+  it('init --example leaves no folder behind when the store cannot be written', async () => {
+    const r = await cliEnv(tmp, { ...process.env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', MODELGATE_IO_TIMEOUT: '5' }, 'init', 'unreachable', '--example', '--store', 's3://nowhere-bucket/r');
+    expect(r.code).toBe(3);
+    expect(readdirSync(tmp)).not.toContain('unreachable');
   });
 
   it('refuses a non-empty folder, a file, and bad flags (exit 2) without writing', async () => {

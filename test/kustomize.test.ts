@@ -10,7 +10,7 @@ import { Namespace } from 'kubernetes-models/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { runCli } from '../src/cli/main.js';
-import { tempDir, write } from './helpers/pin-registry.js';
+import { git, tempDir, write } from './helpers/pin-registry.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const TEMPLATE = join(ROOT, 'registry-template');
@@ -77,7 +77,9 @@ describe('the registry template', () => {
       const s = services[0]!;
       expect(s.metadata.name).toBe('fraud-detector');
       expect(s.metadata.namespace).toBe(namespace);
-      expect(s.spec.predictor.model.storageUri).toBe(expected.artifact.uri);
+      // The template's store is file://: KServe reads it through the claim modelgate.yaml names.
+      expect(s.spec.predictor.model.storageUri).toBe(pvcUri(expected.artifact.uri));
+      expect(s.metadata.annotations['modelgate.dev/artifact-uri']).toBe(expected.artifact.uri);
       expect(s.metadata.annotations['modelgate.dev/sha256']).toBe(expected.artifact.sha256);
       expect(s.metadata.labels['modelgate.dev/version']).toBe(String(expected.version));
       expect(s.metadata.labels['modelgate.dev/environment']).toBe(env);
@@ -157,7 +159,7 @@ describe('an environment configured beyond the defaults', () => {
     const docs = kustomize(join(dir, 'clusters/eu/canary'));
     const s = docs.find((d) => d.kind === 'InferenceService')!;
     expect(s.metadata.namespace).toBe('models-canary');
-    expect(s.spec.predictor.model.storageUri).toBe(servedStaging().artifact.uri);
+    expect(s.spec.predictor.model.storageUri).toBe(pvcUri(servedStaging().artifact.uri));
     expect(s.metadata.annotations['modelgate.dev/sha256']).toBe(servedStaging().artifact.sha256);
     expectValid(isvc, s);
     const ns = docs.filter((d) => d.kind === 'Namespace');
@@ -167,9 +169,42 @@ describe('an environment configured beyond the defaults', () => {
   });
 });
 
+/** The pvc:// URI of a file:// artifact under the template's storage.pvc. */
+function pvcUri(uri: string): string {
+  const { pvc } = parse(readFileSync(join(TEMPLATE, 'modelgate.yaml'), 'utf8')).storage;
+  const path = new URL(uri).pathname;
+  expect(path.startsWith(`${pvc.root}/`)).toBe(true);
+  return `pvc://${pvc.claim}/${path.slice(pvc.root.length + 1)}`;
+}
+
 function servedStaging(): { artifact: { uri: string; sha256: string } } {
   return [1, 2]
     .map((n) => parse(readFileSync(join(TEMPLATE, `models/fraud-detector/versions/${n}.yaml`), 'utf8')))
     .filter((v) => v.stage === 'Staging')
     .sort((a, b) => b.version - a.version)[0];
 }
+
+describe('an MLflow model folder registered and served by KServe', () => {
+  it('registers into the file store, pins pvc:// with protocolVersion v2 and the service account, and kustomize output validates', async () => {
+    const dir = tempDir('mlflow');
+    const r0 = await cli(['init', dir, '--store', `file://${join(dir, '..', `${dir.split('/').pop()}-store`)}`]);
+    expect(r0.code, r0.stderr).toBe(0);
+    write(dir, 'models/churn/model.yaml', 'apiVersion: modelgate.dev/v1\nkind: Model\nname: churn\nowners: [maria]\ndeploy:\n  serviceAccountName: models-s3   # S3 credentials\n');
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', 'Describe churn');
+    const model = tempDir('mlflow-model');
+    write(model, 'MLmodel', 'artifact_path: model\nflavors:\n  python_function: {loader_module: mlflow.sklearn, python_version: 3.11.7}\n  sklearn: {pickled_model: model.pkl, sklearn_version: 1.3.0}\n');
+    write(model, 'model.pkl', 'not really a pickle\n');
+    write(model, 'python_env.yaml', 'python: 3.11.7\n');
+    const reg = await cli(['--registry', dir, '--quiet', 'register', 'churn', model, '--stage', 'Staging']);
+    expect(reg.code, reg.stderr).toBe(0);
+    const docs = kustomize(join(dir, 'deploy/staging'));
+    const s = docs.find((d) => d.kind === 'InferenceService')!;
+    expect(s.spec.predictor.serviceAccountName).toBe('models-s3');
+    expect(s.spec.predictor.model).toMatchObject({ modelFormat: { name: 'mlflow' }, protocolVersion: 'v2' });
+    expect(s.spec.predictor.model.storageUri).toMatch(/^pvc:\/\/modelgate-artifacts\/churn\/sha256\/[0-9a-f]{64}$/);
+    expectValid(isvc, s);
+    // A second sync over its own output changes nothing.
+    expect((await cli(['--registry', dir, 'sync', '--check'])).code).toBe(0);
+  });
+});

@@ -73,9 +73,9 @@ describe('loadManifest: size and depth limits, before parsing', () => {
 
   it('does not count brackets inside quoted strings, comments or block scalars', () => {
     const brackets = '['.repeat(60);
-    const text = v2('description: Random forest on Q3 transactions', `description: "${brackets}" # ${brackets}`);
+    const text = v2('description: Logistic regression on Q3 transactions', `description: "${brackets}" # ${brackets}`);
     expect(loadManifest(text, V2_FILE, 'ModelVersion').problems).toEqual([]);
-    const block = v2('description: Random forest on Q3 transactions', `description: |\n${Array.from({ length: 40 }, (_, i) => `  ${' '.repeat(i)}${brackets}`).join('\n')}`);
+    const block = v2('description: Logistic regression on Q3 transactions', `description: |\n${Array.from({ length: 40 }, (_, i) => `  ${' '.repeat(i)}${brackets}`).join('\n')}`);
     expect(loadManifest(block, V2_FILE, 'ModelVersion').problems).toEqual([]);
   });
 });
@@ -131,7 +131,7 @@ describe('loadManifest: hostile YAML', () => {
     ['!!str plain', '!!str'],
     ['!<tag:yaml.org,2002:str> verbatim', '!<tag:yaml.org,2002:str>'],
   ])('rejects the explicit tag in "description: %s" (E_YAML_TAG)', (value, tag) => {
-    const p = first(v2('description: Random forest on Q3 transactions', `description: ${value}`));
+    const p = first(v2('description: Logistic regression on Q3 transactions', `description: ${value}`));
     expect(p).toMatchObject({ code: 'E_YAML_TAG', line: 8, col: 14 });
     expect(p.message).toContain(tag);
   });
@@ -158,7 +158,7 @@ describe('loadManifest: hostile YAML', () => {
   });
 
   it('names an unknown field and where it is (E_UNKNOWN_FIELD)', () => {
-    const text = v2('  size: 12345678\n', '  size: 12345678\n  checksum: md5\n');
+    const text = v2('  size: 305\n', '  size: 305\n  checksum: md5\n');
     const p = first(text);
     expect(p).toMatchObject({ code: 'E_UNKNOWN_FIELD', line: lineOf(text, 'checksum'), col: 3, field: 'artifact.checksum' });
     expect(p.message).toMatch(/^unknown field "checksum" in artifact/);
@@ -170,7 +170,7 @@ describe('loadManifest: hostile YAML', () => {
     ['constructor', 'constructor: {prototype: {polluted: true}}'],
     ['prototype', 'prototype: {polluted: true}'],
   ])('rejects the key %s and leaves Object.prototype alone (E_FORBIDDEN_KEY)', (_, entry) => {
-    const text = v2('parameters: {n_estimators: 200, max_depth: 15, class_weight: balanced}', `parameters:\n  ${entry}`);
+    const text = v2('parameters: {C: "1.0", penalty: l2, max_iter: "300", class_weight: balanced}', `parameters:\n  ${entry}`);
     expect(first(text)).toMatchObject({ code: 'E_FORBIDDEN_KEY', line: lineOf(text, entry), col: 3 });
     expect(first(`${entry}\n`)).toMatchObject({ code: 'E_FORBIDDEN_KEY', line: 1, col: 1 });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -220,12 +220,12 @@ describe('the fast path and the position-keeping path', () => {
     v2('metrics: {auc: 0.978', 'metrics: {auc: 0x1F'),
     v2('metrics: {auc: 0.978', 'metrics: {auc: 1_000'),
     v2('metrics: {auc: 0.978', 'metrics: {auc: +12'),
-    v2('description: Random forest on Q3 transactions', 'description: 1e999'),
-    v2('description: Random forest on Q3 transactions', 'description: "tab\there"'),
-    v2('description: Random forest on Q3 transactions', 'description: a & b * c'),
-    v2('description: Random forest on Q3 transactions', 'description: ~'),
-    v2('description: Random forest on Q3 transactions', 'description: |-\n  two\n  lines'),
-    v2('description: Random forest on Q3 transactions', "description: 'it''s'"),
+    v2('description: Logistic regression on Q3 transactions', 'description: 1e999'),
+    v2('description: Logistic regression on Q3 transactions', 'description: "tab\there"'),
+    v2('description: Logistic regression on Q3 transactions', 'description: a & b * c'),
+    v2('description: Logistic regression on Q3 transactions', 'description: ~'),
+    v2('description: Logistic regression on Q3 transactions', 'description: |-\n  two\n  lines'),
+    v2('description: Logistic regression on Q3 transactions', "description: 'it''s'"),
     v2('createdBy: maria', 'createdBy: 2026-01-01'),
     v2('annotations: {validation_status: passed}', 'annotations: {validation_status: "yes"}'),
     v2('annotations: {validation_status: passed}', 'annotations: {validation_status: yes}'),

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KINDS, REFERENCE_FILE, renderReference, schemaRows } from '../scripts/gen-reference.mjs';
+import { ERROR_CODES } from '../src/error-codes.js';
 import { loadManifest } from '../src/manifest/load.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -105,8 +106,23 @@ describe('docs/reference.md', () => {
     expect(commands).toContain('| `--to <Stage>` | target stage: None, Staging, Production or Archived |');
     expect(commands).toContain('| `-o, --output <path>` |');
     expect(commands).toContain('| `--dataset <id=…,uri=…[,path=file]>` |');
-    for (const flag of ['--registry <dir>', '--json', '--quiet', '--debug']) expect(commands).toContain(`| \`${flag}\` |`);
+    for (const flag of ['--registry <dir-or-url>', '--json', '--quiet', '--debug']) expect(commands).toContain(`| \`${flag}\` |`);
     for (const code of [0, 1, 2, 3]) expect(commands).toMatch(new RegExp(`^\\| ${code} \\| \\S`, 'm'));
+  });
+});
+
+describe('the error code catalog in docs/reference.md', () => {
+  it('has one row per code of src/error-codes.ts, with its exit codes and summary', () => {
+    const catalog = rendered.slice(rendered.indexOf('\n## Error codes'));
+    const rows = catalog.split('\n').filter((l) => l.startsWith('| `E_'));
+    expect(rows.length).toBe(Object.keys(ERROR_CODES).length);
+    for (const [name, info] of Object.entries(ERROR_CODES)) {
+      const row = rows.find((r) => r.startsWith(`| \`${name}\` |`));
+      expect(row, name).toBeDefined();
+      expect(row!.split(/(?<!\\)\|/)[2]!.trim(), name).toBe(info.exit.join(', '));
+    }
+    expect(catalog).toContain('### Manifest\n');
+    expect(catalog).toContain('| `E_YAML_ALIAS` | 1 | A YAML anchor or alias; manifests write values out. |');
   });
 });
 

@@ -60,6 +60,28 @@ describe('register refuses before any byte is stored', () => {
     expect(git(reg, 'log', '--oneline').trim().split('\n')).toHaveLength(1);
   }, 120_000);
 
+  it('a pin KServe could not load is refused before the upload: a lone .safetensors as huggingface, file:// without storage.pvc', async () => {
+    const storeRoot = tempDir('mg-store-');
+    const reg = makeRegistry({ uri: pathToFileURL(storeRoot).href });
+    mkdirSync(join(reg, 'models', 'llm'), { recursive: true });
+    writeFileSync(join(reg, 'models', 'llm', 'model.yaml'), 'apiVersion: modelgate.dev/v1\nkind: Model\nname: llm\ndeploy: {modelFormat: huggingface}\n');
+    mkdirSync(join(reg, 'models', 'scorer'), { recursive: true });
+    writeFileSync(join(reg, 'models', 'scorer', 'model.yaml'), 'apiVersion: modelgate.dev/v1\nkind: Model\nname: scorer\ndeploy: {}\n');
+    git(reg, 'add', '-A');
+    git(reg, 'commit', '-q', '-m', 'models');
+    const weights = randomFile(tempDir(), 'model.safetensors', 20_000).path;
+    const hf = await cli(reg, ['register', 'llm', weights, '--stage', 'Staging']);
+    expect(hf.code).toBe(1);
+    expect(hf.stderr).toContain('cannot be served as KServe model format huggingface (deploy.modelFormat)');
+    const onnx = await cli(reg, ['register', 'scorer', randomFile(tempDir(), 'model.onnx', 20_000).path, '--stage', 'Staging']);
+    expect(onnx.code).toBe(1);
+    expect(onnx.stderr).toContain('modelgate.yaml: models/scorer would be pinned into an InferenceService as file://');
+    expect(filesUnder(storeRoot)).toEqual([]);
+    expect(git(reg, 'log', '--oneline').trim().split('\n')).toHaveLength(2);
+    // Not entering a deployed stage, nothing is pinned: the registration goes through.
+    expect((await cli(reg, ['register', 'scorer', randomFile(tempDir(), 'model.onnx', 20_000).path])).code).toBe(0);
+  });
+
   it('without a committer identity: commits as the CI actor (or as modelgate), not refused, nothing stored twice', async () => {
     const storeRoot = tempDir('mg-store-');
     const reg = makeRegistry({ uri: pathToFileURL(storeRoot).href });

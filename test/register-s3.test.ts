@@ -52,11 +52,12 @@ async function recordingProxy(
     await beforeForward?.(req);
     // A fresh upstream connection per request: a pooled one the server closed while idle would
     // reset a request of the test, which is a fault of this proxy, not of what is tested.
-    const up = request({ host: target.hostname, port: Number(target.port), method: req.method, path: req.url, headers: req.headers, agent: false }, async (r) => {
-      await beforeAnswer?.(req);
-      res.writeHead(r.statusCode!, r.headers);
-      r.pipe(res);
-      if (expectContinue && !req.readableEnded) req.resume();
+    const up = request({ host: target.hostname, port: Number(target.port), method: req.method, path: req.url, headers: req.headers, agent: false }, (r) => {
+      void Promise.resolve(beforeAnswer?.(req)).then(() => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+        if (expectContinue && !req.readableEnded) req.resume();
+      });
     });
     up.on('error', () => res.destroy());
     if (expectContinue) {
@@ -69,8 +70,8 @@ async function recordingProxy(
       });
     } else req.pipe(up);
   };
-  const server: Server = createServer(handle);
-  server.on('checkContinue', handle);
+  const server: Server = createServer((req, res) => void handle(req, res));
+  server.on('checkContinue', (req, res) => void handle(req, res));
   let open = 0;
   server.on('connection', (socket) => {
     open++;
@@ -446,7 +447,8 @@ describe.each(S3_BACKENDS)('directory artifacts end to end on S3 (SavedModel, Hu
 });
 
 describe('register --pr with an S3 store (Swift)', () => {
-  const { config: cfg, env, client } = S3_BACKENDS[0]!;
+  const backend = S3_BACKENDS[0]!;
+  const { config: cfg, env } = backend;
   let remote: PrRemote | undefined;
   let proxy: Awaited<ReturnType<typeof recordingProxy>> | undefined;
   afterAll(async () => {
@@ -455,7 +457,7 @@ describe('register --pr with an S3 store (Swift)', () => {
   });
 
   it('closes every store it opened, the one the pull request body checks the artifact with too: no connection is left open', async () => {
-    const s3 = client();
+    const s3 = backend.client();
     const bucket = await createTestBucket('register-pr', s3);
     s3.destroy();
     proxy = await recordingProxy(new URL(cfg.endpoint));

@@ -327,7 +327,7 @@ describe('register --pr against a git http-backend remote and the GitHub emulato
       'models/fraud-detector/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector' }),
       'models/fraud-detector/versions/1.yaml': stringify(versionFixture(1, 'Production')),
     });
-    const { url, work, gh, ghRepo, env } = remote!;
+    const { url, work, gh, ghRepo, env } = remote;
 
     // main moves on after this clone was made: v2 lands there, so the PR must carry v3.
     const other = tempDir('mg-other-');

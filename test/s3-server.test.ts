@@ -70,6 +70,7 @@ describe('S3 server (Swift s3api) on loopback', () => {
     } catch (e) {
       throw new Error(
         `S3 server not reachable at ${s3Config().endpoint}: run 'bash scripts/s3-server.sh start' (${String(e)})`,
+        { cause: e },
       );
     }
   });

@@ -168,8 +168,7 @@ describe.each(S3_BACKENDS)('S3Store on the loopback server ($name)', (backend) =
   });
 
   it('the server stopping in the middle of a multipart upload leaves no object, no staging copy and no manifest', async () => {
-    let proxy: Awaited<ReturnType<typeof tcpProxy>>;
-    proxy = await tcpProxy(new URL(cfg.endpoint), (total) => {
+    const proxy: Awaited<ReturnType<typeof tcpProxy>> = await tcpProxy(new URL(cfg.endpoint), (total) => {
       if (total > PART_SIZE * 1.5) proxy.stop();
     });
     const reg = makeRegistry(storage(bucket, proxy.url));

@@ -47,7 +47,7 @@ afterAll(() => {
 
 function store(port: number): S3Store {
   const uri = 's3://bucket/models';
-  return new S3Store(parseStoreUri(uri) as Extract<ReturnType<typeof parseStoreUri>, { scheme: 's3' }>, { uri, endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true } as never, ENV);
+  return new S3Store(parseStoreUri(uri) as Extract<ReturnType<typeof parseStoreUri>, { scheme: 's3' }>, { uri, endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true }, ENV);
 }
 
 async function stalled(op: () => Promise<unknown>): Promise<{ error: ModelgateError; ms: number }> {

@@ -68,6 +68,19 @@ describe('modelgate validate', () => {
     expect(r.lines).toEqual([expect.stringMatching(new RegExp(`^${V2}:5:1: fraud-detector has 2 versions in Production`))]);
   });
 
+  it('reads the stage of a version it does not validate exactly as the parser would: quoted, commented, nested', async () => {
+    for (const stage of ['stage: "Production"', "stage: 'Production'", 'stage: Production   # promoted']) {
+      const root = await registry((r) => replaceIn(r, V2, 'stage: Staging', stage));
+      const r = await validate(root, V1);
+      expect(r.lines, stage).toEqual([expect.stringMatching(new RegExp(`^${V2}:5:1: fraud-detector has 2 versions in Production`))]);
+    }
+    // A `stage:` key nested deeper (an annotation) is not the version's stage.
+    const nested = await registry(async (r) => {
+      await writeFile(join(r, V2), `${await readFile(join(r, V2), 'utf8')}annotations:\n  stage: Production\n`);
+    });
+    expect((await validate(nested, V1)).code).toBe(0);
+  });
+
   it('rejects an artifact URI outside the registry store', async () => {
     const root = await registry((r) => replaceIn(r, V2, 'uri: file:///var/lib/modelgate/artifacts/', 'uri: s3://elsewhere/'));
     const r = await validate(root);
@@ -77,7 +90,7 @@ describe('modelgate validate', () => {
   });
 
   it('rejects an artifact URI that embeds another digest', async () => {
-    const root = await registry((r) => replaceIn(r, V2, 'sha256/e15fd8ad', 'sha256/f15fd8ad'));
+    const root = await registry((r) => replaceIn(r, V2, 'sha256/2ed73859', 'sha256/3ed73859'));
     const r = await validate(root, '--json');
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).problems).toMatchObject([{ file: V2, line: 10, col: 3, code: 'E_ARTIFACT_URI' }]);

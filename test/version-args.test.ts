@@ -14,10 +14,10 @@ async function cli(args: string[]) {
   return { code, stdout, stderr };
 }
 
-// A real registry from `init` (the template's fraud-detector has versions 1 and 2).
+// A real registry from `init --example` (fraud-detector with versions 1 and 2, artifacts in a temp store).
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'mg-refs-'));
-  expect((await cli(['init', 'reg'])).code).toBe(0);
+  expect((await cli(['init', 'reg', '--example', '--store', `file://${join(root, 'store')}`])).code).toBe(0);
   root = join(root, 'reg');
 });
 

@@ -127,7 +127,7 @@ async function check(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
   if (!eventPath) throw usageError('GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review or workflow_run');
   let event: TriggerEvent;
   try {
-    event = JSON.parse(await readFile(eventPath, 'utf8'));
+    event = JSON.parse(await readFile(eventPath, 'utf8')) as TriggerEvent;
   } catch {
     throw usageError(`cannot read the event payload at GITHUB_EVENT_PATH (${eventPath})`);
   }

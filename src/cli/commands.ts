@@ -35,6 +35,7 @@ export const COMMAND_SPECS = {
     flags: {
       store: { type: 'string', value: 's3://bucket/prefix|file://path', description: 'artifact store recorded as storage.uri' },
       github: { type: 'string', value: 'owner/repo', description: 'GitHub repository: github.repository, CODEOWNERS and Argo CD repoURL' },
+      example: { type: 'boolean', description: 'add the example model fraud-detector, its two ONNX artifacts written into the store' },
     },
   },
   validate: { summary: 'check schemas and registry rules', args: '[path…]', flags: {} },
@@ -91,10 +92,10 @@ export const COMMAND_SPECS = {
     flags: { presign: { type: 'string', value: 'seconds', description: 'add a presigned https URL valid this long (S3 stores)' } },
   },
   pull: {
-    summary: 'download and verify an artifact',
-    args: '<ref>',
+    summary: "download and verify a version's artifact, or a content-addressed URI into a folder",
+    args: '<ref> | <content-addressed-uri> <dest>',
     flags: {
-      output: { type: 'string', short: 'o', value: 'path', description: 'where to write the artifact (required)' },
+      output: { type: 'string', short: 'o', value: 'path', description: 'where to write the version\'s artifact (required with <ref>)' },
       force: { type: 'boolean', description: 'replace what is at the output path' },
     },
   },

@@ -43,7 +43,7 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 
 global flags:
-  --registry <dir>  registry folder (default: nearest folder upward holding modelgate.yaml)
+  --registry <dir-or-url>  registry folder (default: nearest folder upward holding modelgate.yaml), or an https:// git URL read without a clone (list, show, diff, resolve, pull, verify, validate)
   --json            machine output on stdout
   --quiet           no human output
   --debug           stack traces on errors
@@ -74,7 +74,7 @@ export async function runCli(args: string[], io: Io): Promise<number> {
     }
     else if (a === '--registry' || a.startsWith('--registry=')) {
       const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
-      if (!value) return usage(io, 'modelgate: --registry needs a folder');
+      if (!value) return usage(io, 'modelgate: --registry needs a folder or a git URL');
       ctx.registry = value;
     } else if (name === undefined && !a.startsWith('-')) name = a;
     else ctx.argv.push(a);

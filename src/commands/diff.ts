@@ -5,7 +5,7 @@ import { usageError } from '../errors.js';
 import type { ModelVersion } from '../manifest/types.js';
 import { flattenLineage, formatNumber } from '../query/present.js';
 import { parseModelRef } from '../registry/layout.js';
-import { openRegistry } from '../registry/snapshot.js';
+import { openReadRegistry } from '../registry/snapshot.js';
 
 const USAGE = `modelgate ${usageOf('diff')}`;
 
@@ -52,7 +52,7 @@ export const run: Command = async (ctx) => {
   const { positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.diff.flags, USAGE);
   if (positionals.length !== 2) throw usageError(`expected two references\nusage: ${USAGE}`);
   const refs = positionals.map(parseModelRef);
-  const { snapshot } = openRegistry(ctx);
+  const { snapshot } = await openReadRegistry(ctx);
   const [a, b] = await Promise.all(refs.map((r) => snapshot.resolveRef(r)));
   const diff = diffVersions(a!, b!);
   emit(ctx, diff, () => {

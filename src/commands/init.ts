@@ -1,10 +1,16 @@
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
+import { loadManifest } from '../manifest/load.js';
+import { EXAMPLE_MODEL, exampleArtifacts } from '../registry/example.js';
+import { REGISTRY_FILE, versionFile } from '../registry/layout.js';
 import { instantiateTemplate, templateDir } from '../registry/template.js';
+import { putArtifact } from '../store/put.js';
+import { openStore } from '../store/store.js';
 
 const USAGE = `modelgate ${usageOf('init')}`;
 const S3_URI = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:\/[^\s]*)?$/;
@@ -23,7 +29,7 @@ export function normalizeStore(store: string, cwd: string): string {
   return trimmed;
 }
 
-/** `modelgate init`: a new registry from the template, git initialised, first commit. */
+/** `modelgate init`: a new registry from the template (empty, or with the example model), git initialised, first commit. */
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.init.flags, USAGE);
   if (positionals.length !== 1) throw usageError(`expected one folder\nusage: ${USAGE}`);
@@ -34,7 +40,10 @@ export const run: Command = async (ctx) => {
 
   const template = templateDir();
   if (!template) throw new ModelgateError('E_TEMPLATE_MISSING', 'registry-template/ is missing from this modelgate installation', ExitCode.content);
-  const files = instantiateTemplate(await readTree(template), { store, github: values.github });
+  const example = values.example === true;
+  const files = instantiateTemplate(await readTree(template), { store, github: values.github, example });
+  // The example's artifacts go into the store first: a store that cannot be written leaves no registry behind.
+  const uploaded = example ? await storeExampleArtifacts(files, ctx.env) : [];
 
   await mkdir(dir, { recursive: true });
   for (const [path, text] of files) {
@@ -48,15 +57,52 @@ export const run: Command = async (ctx) => {
   await repo.run(['-c', `user.name=${identity.name}`, '-c', `user.email=${identity.email}`, 'commit', '--quiet', '--no-verify', '-m', 'Create model registry (modelgate init)']);
   const commit = (await repo.out(['rev-parse', 'HEAD'])).trim();
 
-  emit(ctx, { dir, commit, files: [...files.keys()].sort(), store: store ?? null, github: values.github ?? null }, () =>
+  const shown = relative(ctx.cwd, dir) || '.';
+  emit(ctx, { dir, commit, files: [...files.keys()].sort(), store: store ?? null, github: values.github ?? null, example: uploaded }, () =>
     [
-      `Created a model registry in ${relative(ctx.cwd, dir) || '.'} (${files.size} files, commit ${commit.slice(0, 10)}).`,
+      `Created a model registry in ${shown} (${files.size} files, commit ${commit.slice(0, 10)}).`,
+      ...(example
+        ? [
+            `The example model ${EXAMPLE_MODEL} has v1 in Production and v2 in Staging; their ONNX files are in the store:`,
+            ...uploaded.map((u) => `  ${u.uri} (${u.size} bytes, ${u.reused ? 'already there' : 'written'})`),
+          ]
+        : ['It has no models yet (`modelgate init --example` adds an example model with real artifacts).']),
       'Next: push it to GitHub, then register a version:',
-      `  modelgate --registry ${relative(ctx.cwd, dir) || '.'} register <model> <file> --stage Staging`,
+      `  modelgate --registry ${shown} register <model> <file> --stage Staging`,
     ].join('\n'),
   );
   return 0;
 };
+
+/**
+ * Writes the example's ONNX files into the store the instantiated modelgate.yaml names, and
+ * checks that each landed where its manifest says with the sha256 it records.
+ */
+async function storeExampleArtifacts(files: Map<string, string>, env: NodeJS.ProcessEnv): Promise<Array<{ version: number; uri: string; size: number; reused: boolean }>> {
+  const registry = loadManifest(files.get(REGISTRY_FILE)!, REGISTRY_FILE, 'Registry').value!;
+  const work = await mkdtemp(join(tmpdir(), 'modelgate-example-'));
+  const store = await openStore(registry.storage, env);
+  try {
+    await store.preflight();
+    const out = [];
+    for (const a of exampleArtifacts()) {
+      const path = versionFile(EXAMPLE_MODEL, a.version);
+      const manifest = loadManifest(files.get(path)!, path, 'ModelVersion').value!;
+      const local = join(work, `v${a.version}`, a.fileName);
+      await mkdir(dirname(local), { recursive: true });
+      await writeFile(local, a.bytes);
+      const stored = await putArtifact(store, EXAMPLE_MODEL, local);
+      if (stored.uri !== manifest.artifact.uri || stored.sha256 !== manifest.artifact.sha256 || stored.size !== manifest.artifact.size) {
+        throw new ModelgateError('E_TEMPLATE_INVALID', `the registry template's ${path} does not describe the example artifact (stored as ${stored.uri}, sha256 ${stored.sha256})`, ExitCode.content);
+      }
+      out.push({ version: a.version, uri: stored.uri, size: stored.size, reused: stored.reused });
+    }
+    return out;
+  } finally {
+    store.close();
+    await rm(work, { recursive: true, force: true });
+  }
+}
 
 async function assertEmptyFolder(dir: string, shown: string): Promise<void> {
   const info = await stat(dir).catch(() => undefined);

@@ -1,13 +1,13 @@
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { parseCommandArgs, type Command } from '../cli/context.js';
 import { formatTable } from '../cli/table.js';
-import { usageError } from '../errors.js';
-import { STAGES, type Stage } from '../manifest/types.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { STAGES, type ModelVersion, type Stage } from '../manifest/types.js';
 import { keyMetrics, shortTime, summarize } from '../query/present.js';
 import { matchWhere, parseWhere, requiredStage } from '../query/where.js';
 import { versionBatches } from '../registry/catalog.js';
 import { assertModelName, parseStage } from '../registry/layout.js';
-import { assertModelExists, locateRegistry } from '../registry/snapshot.js';
+import { assertModelExists, isRegistryUrl, locateRegistry, openReadRegistry, type RegistrySnapshot } from '../registry/snapshot.js';
 
 const USAGE = `modelgate ${usageOf('list')}`;
 
@@ -30,7 +30,6 @@ export const run: Command = async (ctx) => {
   }
   const where = values.where === undefined ? undefined : parseWhere(values.where);
 
-  const root = locateRegistry(ctx.cwd, ctx.registry);
   const prefilter = stage ?? (where ? (requiredStage(where) as Stage | undefined) : undefined);
   let count = 0;
   const rows: Array<Array<string | number>> = [];
@@ -46,7 +45,12 @@ export const run: Command = async (ctx) => {
       held = '';
     }
   };
-  for await (const batch of versionBatches(root, { model, stage: prefilter })) {
+  // A remote registry (--registry <url>) is read through its snapshot, one model at a time; a
+  // local one streams from the catalog.
+  const remote = isRegistryUrl(ctx.registry) ? (await openReadRegistry(ctx)).snapshot : undefined;
+  const root = remote ? undefined : locateRegistry(ctx.cwd, ctx.registry);
+  const batches = remote ? snapshotBatches(remote, model, prefilter) : versionBatches(root!, { model, stage: prefilter });
+  for await (const batch of batches) {
     let chunk = '';
     for (const v of batch) {
       if (stage && v.stage !== stage) continue;
@@ -57,10 +61,20 @@ export const run: Command = async (ctx) => {
     }
     if (chunk) print(chunk);
   }
-  if (model && count === 0) assertModelExists(root, model);
+  if (model && count === 0) {
+    if (root !== undefined) assertModelExists(root, model);
+    else if (!(await remote!.modelNames()).includes(model)) throw new ModelgateError('E_NOT_FOUND', `unknown model ${model}: no models/${model}/ in ${ctx.registry}`, ExitCode.content);
+  }
 
   if (ctx.json) print(count === 0 ? '[]\n' : '\n]\n');
   else if (!ctx.quiet) print(count === 0 ? 'no versions match\n' : formatTable(['MODEL', 'VERSION', 'STAGE', 'CREATED', 'METRICS'], rows) + '\n');
   if (held) ctx.stdout(held);
   return 0;
 };
+
+/** A snapshot's versions, one model per batch (one model's, or all), only those in `stage` when given: the stage lookup reads without parsing the others. */
+async function* snapshotBatches(snapshot: RegistrySnapshot, model: string | undefined, stage: Stage | undefined): AsyncGenerator<ModelVersion[]> {
+  for (const m of model ? [model] : await snapshot.modelNames()) {
+    yield stage ? (await snapshot.inStage(m, stage)).reverse() : await snapshot.versions(m);
+  }
+}

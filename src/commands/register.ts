@@ -99,7 +99,12 @@ export const run: Command = async (ctx) => {
   });
   const prefix = await registryPrefix(repo);
   const at = (commit: string | undefined) => (commit ? new GitTreeSource(repo, commit, prefix) : undefined);
-  await planRegistration(at(await repo.resolve('HEAD')), draftFor(placeholderArtifact(config.storage.uri, model, source)));
+  const headSource = at(await repo.resolve('HEAD'));
+  const placeholder = draftFor(placeholderArtifact(config.storage.uri, model, source));
+  const planned = await planRegistration(headSource, placeholder);
+  // The pins it moves (a version entering Staging) are rendered too: a pin KServe could not load
+  // (a lone .safetensors as huggingface, file:// without storage.pvc) is refused before the upload.
+  if (headSource) await completeChange(headSource, registrationChange(planned, placeholder, () => ''));
   if (!values['dry-run']) await checkRepository(repo, { remote: Boolean(values.push || values.pr) });
 
   const progress = createProgress(ctx, `uploading ${positionals[1]}`, source.size);

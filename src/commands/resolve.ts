@@ -3,7 +3,7 @@ import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import type { ArtifactFile, ModelVersion, Registry } from '../manifest/types.js';
 import { parseModelRef } from '../registry/layout.js';
-import { openRegistry } from '../registry/snapshot.js';
+import { openReadRegistry } from '../registry/snapshot.js';
 import { MAX_PRESIGN_SECONDS, presignGet } from '../store/store.js';
 
 const USAGE = `modelgate ${usageOf('resolve')}`;
@@ -42,7 +42,7 @@ export const run: Command = async (ctx) => {
     seconds = /^[1-9][0-9]*$/.test(values.presign) ? Number(values.presign) : NaN;
     if (!(seconds >= 1 && seconds <= MAX_PRESIGN_SECONDS)) throw usageError(`--presign ${values.presign}: expected a number of seconds from 1 to ${MAX_PRESIGN_SECONDS}`);
   }
-  const { snapshot } = openRegistry(ctx);
+  const { snapshot } = await openReadRegistry(ctx);
   const v = await snapshot.resolveRef(ref);
   const resolved: ResolvedArtifact = { model: v.model, version: v.version, stage: v.stage, uri: v.artifact.uri, sha256: v.artifact.sha256, size: v.artifact.size };
   if (v.artifact.files) resolved.files = v.artifact.files;

@@ -3,7 +3,7 @@ import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { usageError } from '../errors.js';
 import { formatVersion } from '../query/present.js';
 import { parseModelRef } from '../registry/layout.js';
-import { openRegistry, snapshotAt } from '../registry/snapshot.js';
+import { isRegistryUrl, openReadRegistry, openRegistry, remoteUnsupported, snapshotAt } from '../registry/snapshot.js';
 
 const USAGE = `modelgate ${usageOf('show')}`;
 
@@ -12,9 +12,9 @@ export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.show.flags, USAGE);
   if (positionals.length !== 1) throw usageError(`expected one reference (fraud, fraud@3, fraud@production)\nusage: ${USAGE}`);
   const ref = parseModelRef(positionals[0]!);
-  const open = openRegistry(ctx);
-  const past = values.at === undefined ? undefined : await snapshotAt(open, values.at);
-  const version = await (past?.snapshot ?? open.snapshot).resolveRef(ref);
+  if (values.at !== undefined && isRegistryUrl(ctx.registry)) throw remoteUnsupported('show --at');
+  const past = values.at === undefined ? undefined : await snapshotAt(openRegistry(ctx), values.at);
+  const version = await (past?.snapshot ?? (await openReadRegistry(ctx)).snapshot).resolveRef(ref);
   emit(ctx, version, () => {
     const block = formatVersion(version);
     return past ? `as of ${past.commit.slice(0, 12)} (${past.date})\n${block}` : block;

@@ -5,7 +5,7 @@ import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { formatProblem } from '../manifest/problem.js';
 import { validateRegistry } from '../manifest/validate-registry.js';
-import { locateRegistry } from '../registry/snapshot.js';
+import { isRegistryUrl, locateRegistry, openReadRegistry } from '../registry/snapshot.js';
 import { WorktreeSource } from '../registry/source.js';
 
 const USAGE = `modelgate ${usageOf('validate')}`;
@@ -17,6 +17,10 @@ const USAGE = `modelgate ${usageOf('validate')}`;
  */
 export const run: Command = async (ctx) => {
   const { positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.validate.flags, USAGE);
+  if (isRegistryUrl(ctx.registry)) {
+    if (positionals.length) throw usageError('validate --registry <git-url> checks the whole registry at the remote\'s tip; paths name files of a clone');
+    return report(ctx, await validateRegistry((await openReadRegistry(ctx)).snapshot.source));
+  }
   const root = locateRegistry(ctx.cwd, ctx.registry);
   const only: string[] = [];
   for (const arg of positionals) {
@@ -36,6 +40,10 @@ export const run: Command = async (ctx) => {
     throw usageError(`${positionals.join(' ')}: not registry manifests (modelgate.yaml, policies/promotion.yaml, models/<model>/…)`);
   }
 
+  return report(ctx, result);
+};
+
+function report(ctx: Parameters<Command>[0], result: Awaited<ReturnType<typeof validateRegistry>>): number {
   if (ctx.json) {
     emit(ctx, { valid: result.valid, problems: result.problems, checked: result.checked }, () => '');
   } else {
@@ -47,4 +55,4 @@ export const run: Command = async (ctx) => {
     }
   }
   return result.valid ? ExitCode.ok : ExitCode.content;
-};
+}

@@ -3,7 +3,7 @@ import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { ModelVersion } from '../manifest/types.js';
 import { parseModelRef } from '../registry/layout.js';
-import { openRegistry } from '../registry/snapshot.js';
+import { isRegistryUrl, openReadRegistry, openRegistry, remoteUnsupported } from '../registry/snapshot.js';
 import { directoryDigest } from '../store/digest.js';
 import { artifactObjects, hashObject } from '../store/fetch.js';
 import { openStore, type ArtifactStore } from '../store/store.js';
@@ -20,9 +20,13 @@ export interface VerifyFinding {
 /** `modelgate verify`: every (or the named) version's artifact is in the store with its size; `--full` re-hashes it. */
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.verify.flags, USAGE);
-  const { snapshot, repo } = openRegistry(ctx);
   // --decisions (issue 13, SPEC v2 §8): the logic lives in src/evidence/verify-decisions-command.ts.
-  if (values.decisions) return (await import('../evidence/verify-decisions-command.js')).runVerifyDecisions(ctx, snapshot, repo);
+  if (values.decisions) {
+    if (isRegistryUrl(ctx.registry)) throw remoteUnsupported('verify --decisions');
+    const { snapshot, repo } = openRegistry(ctx);
+    return (await import('../evidence/verify-decisions-command.js')).runVerifyDecisions(ctx, snapshot, repo);
+  }
+  const { snapshot } = await openReadRegistry(ctx);
   let versions: ModelVersion[];
   if (positionals.length > 0) {
     versions = await Promise.all(positionals.map((r) => snapshot.resolveRef(parseModelRef(r))));

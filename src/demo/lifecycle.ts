@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -22,14 +23,17 @@ interface Demo {
   n: Narrator;
   cli: string;
   action: string;
+  /** The gate's private signing key (PEM): the `modelgate` environment's MODELGATE_SIGNING_KEY. */
+  signingKey: string;
 }
 
 /**
  * The whole lifecycle on one machine, narrated: a registry from the template with a git remote
  * served by `git http-backend` on loopback and the embedded file:// store; two registered
  * versions; a gated promotion pull request against the local GitHub emulator (pending,
- * approved, passing, merged); the sync that pins production; a refused promotion; a rollback;
- * and the history. Every step checks its outcome: a step that misbehaves ends the demo non-zero.
+ * approved, passing, merged, each pass signed as a decision record); the sync that pins
+ * production; a refused promotion; a rollback; the history with its approvers; and
+ * `verify --decisions` naming the version that got to Staging without the gate. Every step checks its outcome: a step that misbehaves ends the demo non-zero.
  */
 export async function runDemo(options: { dir?: string } = {}): Promise<number> {
   const n = new Narrator();
@@ -53,6 +57,7 @@ export async function runDemo(options: { dir?: string } = {}): Promise<number> {
       n,
       cli: join(here, 'cli.js'),
       action: join(here, 'action.js'),
+      signingKey: '',
     };
     if (!existsSync(demo.action)) throw new DemoFailure(`${demo.action} is missing: run npm run build first`);
     await story(demo);
@@ -77,8 +82,18 @@ async function story(d: Demo): Promise<void> {
   await sh(d, d.ws, 'git', ['init', '--quiet', '--bare', '-b', 'main', join(d.ws, 'remote', `${REPO}.git`)]);
   await mg(d, d.ws, ['init', 'registry', '--store', `file://${join(d.ws, 'artifacts')}`, '--github', `${OWNER}/${REPO}`]);
   await gitIn(d, d.registry, ['remote', 'add', 'origin', d.remoteUrl]);
+
+  // The gate signs what it decides: an Ed25519 key, the private half for the Action (in GitHub,
+  // the `modelgate` environment's secret), the public half trusted in modelgate.yaml.
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  d.signingKey = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString().trim();
+  const config = join(d.registry, 'modelgate.yaml');
+  await writeFile(config, `${await readFile(config, 'utf8')}trust:\n  keys:\n    - |\n${pem.split('\n').map((l) => `      ${l}`).join('\n')}\n`);
+  await gitIn(d, d.registry, ['commit', '--quiet', '-am', 'Trust the gate\'s signing key']);
   await gitIn(d, d.registry, ['push', '--quiet', 'origin', 'main']);
   n.say(`remote: ${d.remoteUrl} (git http-backend)`);
+  n.say('the gate signs a decision record for each pass: its Ed25519 public key is in trust.keys of modelgate.yaml');
 
   gh.addRepo(OWNER, REPO, { gitDir: join(d.ws, 'remote', `${REPO}.git`) });
   for (const login of ['maria', 'carol', 'dave', 'erin', 'platform-admin', 'modelgate[bot]']) gh.addUser(login);
@@ -100,7 +115,10 @@ async function story(d: Demo): Promise<void> {
       'owners: [ml-engineers]',
       'deploy:',
       '  kind: InferenceService',
-      '  modelFormat: huggingface',
+      // One .safetensors file is no Hugging Face model folder (no config.json): KServe's huggingface
+      // runtime could not load it, so it is served by the team's own ServingRuntime.
+      '  modelFormat: safetensors',
+      '  runtime: churn-logreg',
       '',
     ].join('\n'),
   );
@@ -174,9 +192,14 @@ async function story(d: Demo): Promise<void> {
   n.say('production kept serving v1 throughout: archiving never removes a running pin, so the sync finds nothing to change');
   await syncMain(d);
 
-  n.heading(`The history of ${MODEL}, from git`);
+  n.heading(`The history of ${MODEL}, from git, with the approvers from the signed decision records`);
   await mg(d, d.registry, ['history', MODEL]);
   await mg(d, d.registry, ['show', `${MODEL}@production`]);
+
+  n.heading('Did everything in Staging and Production get there through the gate?');
+  n.say(`v1 reached Production by gated pull requests (#${pr1.number}, #${pr4.number}), each with a signed record; v2 was pushed straight`);
+  n.say('to Staging by the training pipeline (register --push, which this unprotected demo registry allows): no record names it');
+  await mg(d, d.registry, ['verify', '--decisions'], {}, undefined, 1);
 }
 
 const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
@@ -251,13 +274,19 @@ async function gate(d: Demo, pr: EmulatedPull, event: 'pull_request_target' | 'p
       GITHUB_API_URL: d.gh.url,
       GITHUB_WORKSPACE: checkout,
       RUNNER_TEMP: runner,
+      MODELGATE_SIGNING_KEY: d.signingKey,
     },
   });
   const output = await readFile(files.output, 'utf8');
+  const record = /^decision-record<<(\S+)\n([\s\S]*?)\n\1/m.exec(output)?.[2];
   const decision = /decision<<(\S+)\n([\s\S]*?)\n\1/.exec(output)?.[2] ?? /^decision=(.*)$/m.exec(output)?.[1];
   const status = d.gh.statuses.filter((s) => s.sha === pr.head.sha && s.context === 'modelgate').at(-1);
   d.n.command(`(Action) modelgate check on ${event} for #${pr.number}`, `decision: ${decision}\nstatus "modelgate" on ${pr.head.sha.slice(0, 12)}: ${status?.state} — ${status?.description ?? ''}`);
   if (decision !== expected) throw new DemoFailure(`the gate decided ${decision} for #${pr.number}, expected ${expected}\n${r.stdout}${r.stderr}`);
+  if (expected === 'pass') {
+    if (!record) throw new DemoFailure(`the gate passed #${pr.number} but wrote no decision record\n${r.stdout}${r.stderr}`);
+    d.n.say(`signed decision record (in-toto statement, DSSE envelope): ${record}`);
+  }
   if (expected !== 'pass') {
     // The Action's JSON report (output `report`): every rule's checks; show those not passed.
     const reportPath = /^report<<(\S+)\n([\s\S]*?)\n\1/m.exec(output)?.[2] ?? /^report=(.*)$/m.exec(output)?.[1];

@@ -4,10 +4,12 @@ import { validateRegistry } from '../manifest/validate-registry.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
 import type { RegistrySource } from '../registry/source.js';
 import { pinInputPaths, type ModelPinSource, type PinInput } from './plan.js';
+import { environmentsOf } from './render.js';
 
 /**
  * Reads what `renderPins` needs from a registry snapshot: the config, every model with deploy
- * settings (or retired) with its versions, and the current deploy files. Versions of models
+ * settings (or retired) with its newest version in each environment's stage, and the current
+ * deploy files. Versions of models
  * that are not deployed are never read.
  */
 export async function readPinInput(
@@ -33,15 +35,17 @@ export async function readPinInput(
     const numbers = await Promise.all(deployed.map((m) => snapshot.versionNumbers(m.name)));
     await source.prefetch(deployed.flatMap((m, i) => numbers[i]!.map((n) => `models/${m.name}/versions/${n}.yaml`)));
   }
+  // A pin is the newest version in its environment's stage: only those are parsed.
+  const stages = [...new Set(environmentsOf(registry).map((e) => e.stage))];
   const withVersions: ModelPinSource[] = await Promise.all(
-    models.map(async (model) => ({ model, versions: model.retired ? [] : await snapshot.versions(model.name) })),
+    models.map(async (model) => ({ model, versions: model.retired ? [] : await snapshot.newestInStages(model.name, stages) })),
   );
   const deploySource = options.deployFrom ?? source;
   const paths = pinInputPaths(registry, models);
   await deploySource.prefetch?.(paths);
   const contents = await Promise.all(paths.map((p) => deploySource.readFile(p)));
   const files = new Map<string, string>();
-  paths.forEach((p, i) => contents[i] !== undefined && files.set(p, contents[i]!));
+  paths.forEach((p, i) => contents[i] !== undefined && files.set(p, contents[i]));
   return { registry, models: withVersions, files };
 }
 

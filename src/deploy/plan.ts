@@ -149,7 +149,7 @@ export function renderPins(input: PinInput): SyncPlan {
         continue;
       }
       listed.push(entry);
-      const target = { model, deploy: model.deploy, version, environment: env };
+      const target = { model, deploy: model.deploy, version, environment: env, storage: input.registry.storage };
       const fresh = renderResource(target);
       if (before === fresh) continue;
       let after = fresh;

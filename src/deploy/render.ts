@@ -1,7 +1,8 @@
 import { posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { ExitCode, ModelgateError } from '../errors.js';
-import type { ArtifactFormat, Model, ModelDeploy, ModelVersion, Registry, Stage } from '../manifest/types.js';
+import type { Artifact, ArtifactFormat, Model, ModelDeploy, ModelVersion, Registry, Stage } from '../manifest/types.js';
 import type { YamlPath } from './yaml-splice.js';
 
 /** An environment Argo CD syncs: its name, the stage that serves it, and its folder. */
@@ -57,17 +58,98 @@ const FORMAT_TO_KSERVE: Partial<Record<ArtifactFormat, string>> = {
   savedmodel: 'tensorflow',
 };
 
-/** KServe's modelFormat.name: from the model's settings, else derived from the version's format. */
+/**
+ * KServe model formats whose runtime loads a model *folder*, and the file it looks for at the
+ * folder's top (when there is one to check): the Hugging Face server reads config.json beside
+ * the weights, MLflow's reads MLmodel, TensorFlow Serving a SavedModel folder and TorchServe a
+ * model store (config/ and model-store/*.mar). A single file pinned with one of these formats
+ * is admitted by KServe and then fails in the server, so it is refused here.
+ */
+const FOLDER_FORMATS: Record<string, { marker?: string; what: string }> = {
+  huggingface: { marker: 'config.json', what: 'a Hugging Face model folder (config.json beside the weights)' },
+  mlflow: { marker: 'MLmodel', what: 'an MLflow model folder (MLmodel at its top)' },
+  tensorflow: { what: 'a TensorFlow SavedModel folder' },
+  pytorch: { what: 'a TorchServe model store folder (config/config.properties and model-store/*.mar)' },
+};
+
+const isFolder = (a: Artifact) => a.files !== undefined || a.uri.endsWith('/');
+
+/**
+ * KServe's modelFormat.name: from the model's settings, else derived from the version's format;
+ * either way the artifact must be something that format's runtime can load (see FOLDER_FORMATS).
+ */
 function kserveModelFormat(deploy: ModelDeploy, version: ModelVersion, model: string): string {
+  const file = `models/${model}/model.yaml`;
   const name = deploy.modelFormat ?? FORMAT_TO_KSERVE[version.format];
   if (!name) {
     throw new ModelgateError(
       'E_DEPLOY_SETTINGS',
-      `models/${model}/model.yaml: deploy.modelFormat is required: version ${version.version} has format ${version.format}, which KServe cannot infer`,
+      `${file}: deploy.modelFormat is required: version ${version.version} has format ${version.format}, which KServe cannot infer`,
       ExitCode.content,
     );
   }
+  const folder = FOLDER_FORMATS[name];
+  if (!folder) return name;
+  const refuse = (what: string) =>
+    new ModelgateError(
+      'E_DEPLOY_FORMAT',
+      `${file}: version ${version.version} cannot be served as KServe model format ${name}${deploy.modelFormat ? ' (deploy.modelFormat)' : ` (derived from format ${version.format})`}: ` +
+        `its runtime loads ${folder.what}, and the artifact ${what}. Register the model folder, or set deploy.modelFormat (and deploy.runtime) to a runtime that loads this artifact`,
+      ExitCode.content,
+      { file },
+    );
+  if (!isFolder(version.artifact)) throw refuse('is a single file');
+  const files = version.artifact.files;
+  if (folder.marker && files && !files.some((f) => f.path === folder.marker)) throw refuse(`has no ${folder.marker} at its top`);
   return name;
+}
+
+/**
+ * Formats whose runtime in a default KServe installation is found only for protocol v2: MLflow's
+ * (MLServer) and ONNX's (Triton; KServe's ONNX guide: without v2, "no runtime found").
+ */
+const V2_FORMATS = new Set(['mlflow', 'onnx']);
+
+/** KServe's protocolVersion: the model's setting, else v2 for the formats that need it. */
+function protocolVersion(deploy: ModelDeploy, format: string): string | undefined {
+  return deploy.protocolVersion ?? (V2_FORMATS.has(format) ? 'v2' : undefined);
+}
+
+/**
+ * The URI an InferenceService downloads. KServe cannot read `file://`: a file store is served
+ * through the PersistentVolumeClaim that mounts its folder (`storage.pvc`), as
+ * `pvc://<claim>/<path below root>` (the path as it is on the volume, not percent-encoded);
+ * without one the pin is refused, saying what to set.
+ */
+export function servedUri(artifactUri: string, storage: Registry['storage'] | undefined, model: string): string {
+  if (!artifactUri.startsWith('file://')) return artifactUri;
+  const pvc = storage?.pvc;
+  if (!pvc) {
+    throw new ModelgateError(
+      'E_FILE_STORE_PIN',
+      `modelgate.yaml: models/${model} would be pinned into an InferenceService as ${artifactUri}, but KServe cannot download file:// URIs ` +
+        `(its storage initializer reads s3://, gs://, https:// and pvc://). Set storage.pvc: {claim, root} in modelgate.yaml (the PersistentVolumeClaim ` +
+        `that mounts the store's folder, and that folder's path), use an s3:// store, or serve it with deploy.kind: Deployment`,
+      ExitCode.content,
+      { file: 'modelgate.yaml' },
+    );
+  }
+  let path: string;
+  try {
+    path = fileURLToPath(artifactUri.replace(/\/+$/, ''));
+  } catch {
+    throw new ModelgateError('E_FILE_STORE_PIN', `models/${model}: artifact URI ${artifactUri} is not a file:///path URI`, ExitCode.content);
+  }
+  const relative = posix.relative(posix.normalize(pvc.root), path);
+  if (!relative || relative === '..' || relative.startsWith('../') || posix.isAbsolute(relative)) {
+    throw new ModelgateError(
+      'E_FILE_STORE_PIN',
+      `modelgate.yaml: storage.pvc.root ${JSON.stringify(pvc.root)} does not contain ${path} (models/${model}), so it has no path on claim ${pvc.claim}`,
+      ExitCode.content,
+      { file: 'modelgate.yaml' },
+    );
+  }
+  return `pvc://${pvc.claim}/${relative}`;
 }
 
 /** The serving resource kind a model's settings ask for. */
@@ -80,6 +162,8 @@ interface PinTarget {
   deploy: ModelDeploy;
   version: ModelVersion;
   environment: Environment;
+  /** The registry's storage settings: a file:// artifact is served through `storage.pvc`. */
+  storage?: Registry['storage'];
 }
 
 function pinMetadata(t: PinTarget) {
@@ -110,7 +194,8 @@ function deploymentImage(t: PinTarget): string {
 
 const HEADER = (model: string) =>
   `# Pinned by \`modelgate sync\` from models/${model}: the artifact URI and sha256, the model\n` +
-  `# format (or image) and the modelgate.dev labels and annotations are rewritten on each sync.\n` +
+  `# format, protocol, runtime and service account (or image) and the modelgate.dev labels and\n` +
+  `# annotations are rewritten on each sync.\n` +
   `# Everything else here, comments included, is yours and is kept as written.\n`;
 
 /** The full text of a new pin file. */
@@ -118,17 +203,21 @@ export function renderResource(t: PinTarget): string {
   const metadata = pinMetadata(t);
   let resource: unknown;
   if (resourceKind(t.deploy) === 'InferenceService') {
+    const format = kserveModelFormat(t.deploy, t.version, t.model.name);
+    const protocol = protocolVersion(t.deploy, format);
     resource = {
       apiVersion: 'serving.kserve.io/v1beta1',
       kind: 'InferenceService',
       metadata,
       spec: {
         predictor: {
+          ...(t.deploy.serviceAccountName ? { serviceAccountName: t.deploy.serviceAccountName } : {}),
           ...(t.deploy.replicas !== undefined ? { minReplicas: t.deploy.replicas } : {}),
           model: {
-            modelFormat: { name: kserveModelFormat(t.deploy, t.version, t.model.name) },
+            modelFormat: { name: format },
+            ...(protocol ? { protocolVersion: protocol } : {}),
             ...(t.deploy.runtime ? { runtime: t.deploy.runtime } : {}),
-            storageUri: t.version.artifact.uri,
+            storageUri: servedUri(t.version.artifact.uri, t.storage, t.model.name),
             ...(t.deploy.resources ? { resources: t.deploy.resources } : {}),
           },
         },
@@ -178,9 +267,13 @@ export function pinnedScalars(t: PinTarget, current: unknown, file: string): Arr
   ];
   if (resourceKind(t.deploy) === 'InferenceService') {
     const model = ['spec', 'predictor', 'model'];
-    edits.push({ path: [...model, 'modelFormat', 'name'], value: kserveModelFormat(t.deploy, t.version, t.model.name) });
+    const format = kserveModelFormat(t.deploy, t.version, t.model.name);
+    const protocol = protocolVersion(t.deploy, format);
+    if (t.deploy.serviceAccountName) edits.push({ path: ['spec', 'predictor', 'serviceAccountName'], value: t.deploy.serviceAccountName });
+    edits.push({ path: [...model, 'modelFormat', 'name'], value: format });
+    if (protocol) edits.push({ path: [...model, 'protocolVersion'], value: protocol });
     if (t.deploy.runtime) edits.push({ path: [...model, 'runtime'], value: t.deploy.runtime });
-    edits.push({ path: [...model, 'storageUri'], value: uri });
+    edits.push({ path: [...model, 'storageUri'], value: servedUri(uri, t.storage, t.model.name) });
     return edits;
   }
   const containers = (current as { spec?: { template?: { spec?: { containers?: unknown } } } })?.spec?.template?.spec?.containers;

@@ -1,4 +1,4 @@
-import { isMap, isPair, isScalar, isSeq, parseDocument, stringify, type Document, type Node, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, parseDocument, stringify, type Document, type Node, type Scalar, type YAMLMap } from 'yaml';
 import { ExitCode, ModelgateError } from '../errors.js';
 
 /**
@@ -22,10 +22,10 @@ export function editError(file: string, message: string): ModelgateError {
 
 function child(node: unknown, key: string | number): Node | undefined {
   if (isMap(node) && typeof key === 'string') {
-    const pair = (node as YAMLMap).items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key);
+    const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key);
     return (pair?.value ?? undefined) as Node | undefined;
   }
-  if (isSeq(node) && typeof key === 'number') return (node as YAMLSeq).items[key] as Node | undefined;
+  if (isSeq(node) && typeof key === 'number') return node.items[key] as Node | undefined;
   return undefined;
 }
 
@@ -98,8 +98,8 @@ export function setScalar(text: string, path: YamlPath, value: string, file: str
   }
   const key = path[i]!;
   if (typeof key !== 'string' || !isMap(node)) throw editError(file, `${path.slice(0, i + 1).join('.')} is missing`);
-  const existing = (node as YAMLMap).items.find((p) => isScalar(p.key) && p.key.value === key);
-  const map = node as YAMLMap;
+  const existing = node.items.find((p) => isScalar(p.key) && p.key.value === key);
+  const map = node;
   if (existing) {
     // `key:` with an empty value: replace the null with a nested block.
     const keyNode = existing.key as Scalar;

@@ -11,7 +11,7 @@ import type { DecisionApprover } from './decision.js';
 import type { StagedVersion } from './verify-decisions.js';
 
 /** The envelope JSON stored for a merged tree, or undefined when the store has none (or it is not JSON). */
-export async function readDecisionRecord(store: ArtifactStore, tree: string): Promise<unknown | undefined> {
+export async function readDecisionRecord(store: ArtifactStore, tree: string): Promise<unknown> {
   // decision.ts (node:crypto, signing) loads only when a record is looked up, not with `history`.
   const key = (await import('./decision.js')).decisionRecordKey(tree);
   if (!(await store.stat(key))) return undefined;
@@ -130,9 +130,9 @@ export function formatApprovers(a: ChangeApprovers): string {
  */
 export async function writeDecisionRecord(store: ArtifactStore, tree: string, envelope: unknown, tmpDir: string): Promise<string> {
   const { writeFile, rm } = await import('node:fs/promises');
-  const { join } = await import('node:path');
+  const path = await import('node:path');
   const key = (await import('./decision.js')).decisionRecordKey(tree);
-  const local = join(tmpDir, `${tree}.dsse.json`);
+  const local = path.join(tmpDir, `${tree}.dsse.json`);
   await writeFile(local, JSON.stringify(envelope, null, 2) + '\n');
   const staged = await store.stage(local, { model: 'modelgate-decisions', path: `${tree}.dsse.json`, uploadId: `decision-${tree}` });
   try {

@@ -20,11 +20,12 @@ export type DecisionVerdict =
   | { model: string; version: number; stage: string; commit: string; ok: false; reason: string };
 
 /** Loads the raw envelope JSON for a merged tree id; undefined when there is none. */
-export type DecisionRecordLoader = (tree: string) => Promise<unknown | undefined>;
+/** Resolves to the stored envelope, or undefined when there is none. */
+export type DecisionRecordLoader = (tree: string) => Promise<unknown>;
 
 /** Checks every staged version against the decision record of the tree its stage change produced. */
 export async function verifyDecisions(versions: readonly StagedVersion[], load: DecisionRecordLoader, trustedKeys: readonly string[]): Promise<DecisionVerdict[]> {
-  const cache = new Map<string, Promise<unknown | undefined>>();
+  const cache = new Map<string, Promise<unknown>>();
   const out: DecisionVerdict[] = [];
   for (const v of versions) {
     const base = { model: v.model, version: v.version, stage: v.stage, commit: v.commit };
@@ -61,7 +62,7 @@ export async function verifyDecisions(versions: readonly StagedVersion[], load: 
 export type RecordedApprovers = { record: 'valid'; approvers: DecisionApprover[]; pullRequest: number } | { record: 'none' } | { record: 'invalid'; reason: string };
 
 /** The approvers a stage change's record lists (for `history`), or why there are none to show. */
-export function approversFromRecord(envelope: unknown | undefined, tree: string, trustedKeys: readonly string[]): RecordedApprovers {
+export function approversFromRecord(envelope: unknown, tree: string, trustedKeys: readonly string[]): RecordedApprovers {
   if (envelope === undefined) return { record: 'none' };
   const checked = verifyEnvelope(envelope, trustedKeys);
   if (!checked.ok) return { record: 'invalid', reason: checked.reason };

@@ -64,7 +64,7 @@ export async function judgeGroups(
   distinct: boolean,
 ): Promise<CheckResult[]> {
   const eligible: string[][] = [];
-  const via: Array<Map<string, string>> = groups.map(() => new Map());
+  const via: Array<Map<string, string>> = groups.map(() => new Map<string, string>());
   for (const [i, g] of groups.entries()) eligible.push(await eligibleFor(g, approvers ?? [], teams, via[i]!));
   const counted = distinct ? assign(groups, eligible) : eligible.map((e, i) => e.slice(0, Math.max(e.length, groups[i]!.count)));
   return groups.map((g, i) => ({

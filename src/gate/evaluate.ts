@@ -527,7 +527,7 @@ async function loadChecked<T>(
   }
   const loaded = loadManifest(text, path, kind);
   if (!loaded.value || loaded.problems.length) {
-    const problems = loaded.problems.length ? loaded.problems : [{ file: path, code: 'E_INVALID', message: 'invalid document' }];
+    const problems: Problem[] = loaded.problems.length ? loaded.problems : [{ file: path, code: 'E_INVALID', message: 'invalid document' }];
     ctx.problems.push(...problems);
     t.checks.push(fail('manifest', problems.map((p) => `${p.line ? `${p.line}:${p.col ?? 1}: ` : ''}${p.message}`).join('; ')));
     return undefined;

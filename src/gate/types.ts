@@ -26,7 +26,7 @@ export interface PullRequestInfo {
   baseRef?: string;
 }
 
-export type ReviewState = 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED' | 'PENDING' | string;
+export type ReviewState = 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED' | 'PENDING' | (string & {});
 
 /** One review, in the order GitHub returns them (oldest first). */
 export interface Review {

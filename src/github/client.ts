@@ -49,7 +49,7 @@ export async function github<T>(what: string, call: () => Promise<T>): Promise<T
     const answered = (e as { response?: unknown }).response !== undefined;
     const raw = (e as { status?: unknown }).status;
     const status = answered && typeof raw === 'number' && raw > 0 ? raw : undefined;
-    const names = [(e as Error)?.name, ((e as { cause?: Error }).cause as Error | undefined)?.name];
+    const names = [(e as Error)?.name, (e as { cause?: Error }).cause?.name];
     const why =
       status !== undefined
         ? `HTTP ${status}`

@@ -56,5 +56,5 @@ export function parseSignatureFile(path: string, text: string): NonNullable<Mode
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ModelgateError('E_JSON', `--signature ${path}: expected an object with inputs and outputs`, ExitCode.content);
   }
-  return value as NonNullable<ModelVersion['signature']>;
+  return value;
 }

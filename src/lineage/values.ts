@@ -125,7 +125,7 @@ function checkKey(k: string, file: string): string {
 
 /** `--framework scikit-learn==1.3.0` (or just a name). */
 export function parseFramework(text: string): { name: string; version?: string } {
-  const m = /^([A-Za-z0-9][A-Za-z0-9_.\-]*)(?:==([A-Za-z0-9][A-Za-z0-9_.+\-]*))?$/.exec(text);
+  const m = /^([A-Za-z0-9][A-Za-z0-9_.-]*)(?:==([A-Za-z0-9][A-Za-z0-9_.+-]*))?$/.exec(text);
   if (!m) throw usageError(`--framework ${JSON.stringify(text)}: expected name or name==version`);
   return m[2] ? { name: m[1]!, version: m[2] } : { name: m[1]! };
 }

@@ -373,8 +373,9 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
   const getRepo = (fullName: string) => repos.get(lower(fullName));
   const bare = (repo: EmulatedRepo) => (repo.gitDir ? new BareRepo(repo.gitDir) : undefined);
   const repoOf = (r: string | EmulatedRepo) => {
-    const repo = typeof r === 'string' ? getRepo(r) : r;
-    if (!repo) throw new Error(`github emulator: unknown repository ${String(r)}`);
+    if (typeof r !== 'string') return r;
+    const repo = getRepo(r);
+    if (!repo) throw new Error(`github emulator: unknown repository ${r}`);
     return repo;
   };
 
@@ -744,11 +745,11 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
   };
   const pullParam = (ctx: Context, key = 'pull_number') => {
     const repo = repoParam(ctx);
-    const p = getPull(repo, Number(ctx.params[key])) as PullRecord | undefined;
+    const p = getPull(repo, Number(ctx.params[key]));
     if (!p || !/^\d+$/.test(ctx.params[key] ?? '')) throw notFound();
     return p;
   };
-  const str = (ctx: Context, key: string) => (typeof ctx.body[key] === 'string' ? (ctx.body[key] as string) : undefined);
+  const str = (ctx: Context, key: string) => (typeof ctx.body[key] === 'string' ? ctx.body[key] : undefined);
   const missing = (resource: string, field: string) => validationFailed([{ resource, field, code: 'missing_field' }]);
   /** GitHub refuses a comment body above 65,536 characters (code points). */
   const tooLong = (body: string) => {
@@ -827,8 +828,8 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         const state = str(ctx, 'state');
         if (state !== undefined && state !== 'open' && state !== 'closed')
           throw validationFailed([{ resource: 'PullRequest', field: 'state', code: 'invalid' }]);
-        if (ctx.body.title !== undefined) p.title = String(ctx.body.title);
-        if (ctx.body.body !== undefined) p.body = ctx.body.body === null ? null : String(ctx.body.body);
+        if (ctx.body.title !== undefined) p.title = str(ctx, 'title') ?? JSON.stringify(ctx.body.title);
+        if (ctx.body.body !== undefined) p.body = ctx.body.body === null ? null : (str(ctx, 'body') ?? JSON.stringify(ctx.body.body));
         if (str(ctx, 'base')) p.baseRef = str(ctx, 'base')!;
         if (state && !p.merged_at) {
           if (state === 'open') refresh(p);

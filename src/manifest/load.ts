@@ -1,6 +1,7 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type DocumentOptions, type Node, type ParsedNode, type ParseOptions, type SchemaOptions } from 'yaml';
 import { FAILSAFE_SCHEMA, load as loadFast, Type } from 'js-yaml';
 import { parseManifestPath } from '../registry/layout.js';
+import type { ErrorCode } from '../error-codes.js';
 import { LOAD_LIMITS } from './limits.js';
 import { displayPath, sortProblems, type Problem } from './problem.js';
 import { describeSchemaError } from './schema-errors.js';
@@ -294,7 +295,7 @@ function isPlainData(value: unknown, depth: number): boolean {
   return true;
 }
 
-const YAML_ERROR_CODES: Record<string, string> = {
+const YAML_ERROR_CODES: Partial<Record<string, ErrorCode>> = {
   DUPLICATE_KEY: 'E_YAML_DUPLICATE_KEY',
   NON_STRING_KEY: 'E_YAML_KEY',
   MULTIPLE_DOCS: 'E_YAML_MULTI_DOC',
@@ -498,7 +499,7 @@ function fieldSegments(field: string): Array<string | number> {
  */
 function locate(doc: Document, path: ReadonlyArray<string | number>, at: (offset: number | undefined) => { line?: number; col?: number }) {
   let node: unknown = doc.contents;
-  let offset = (doc.contents as Node | null)?.range?.[0] ?? 0;
+  let offset = doc.contents?.range?.[0] ?? 0;
   for (const seg of path) {
     if (isMap(node)) {
       const pair = node.items.find((p) => isScalar(p.key) && p.key.value === String(seg));

@@ -1,9 +1,10 @@
+import type { ErrorCode } from '../error-codes.js';
 import { formatPosition, type SourcePosition } from '../errors.js';
 
 /** One thing wrong with a registry file, located for people and for CI annotations. */
 export interface Problem extends SourcePosition {
-  /** Stable identifier, e.g. E_YAML_ALIAS, E_SCHEMA, E_PATH_MISMATCH. */
-  code: string;
+  /** Stable identifier, e.g. E_YAML_ALIAS, E_SCHEMA, E_PATH_MISMATCH (src/error-codes.ts). */
+  code: ErrorCode;
   message: string;
   /** The field the problem is about, as written in messages: `artifact.uri`, `lineage.data[0].id`. */
   field?: string;

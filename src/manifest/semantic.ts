@@ -1,5 +1,5 @@
 import { isModelName, MODEL_NAME, parseManifestPath } from '../registry/layout.js';
-import { directoryDigest } from '../store/digest.js';
+import { directoryDigest } from '../store/directory-digest.js';
 import { assertRelativePath, parseStoreUri } from '../store/layout.js';
 import { fileRules } from './load.js';
 import type { Problem } from './problem.js';
@@ -20,6 +20,11 @@ export interface RegistryDocuments {
    * absent, those rules use the loaded documents only.
    */
   files?: string[];
+  /**
+   * Versions read for their stage only (the unselected versions of a model a partial validation
+   * involves): they count for the one-Production rule and nothing else.
+   */
+  stages?: Array<{ file: string; value: Pick<VersionFacts, 'model' | 'version' | 'stage'> }>;
 }
 
 /** Files a model folder may hold besides its manifests. */
@@ -36,14 +41,14 @@ export function checkRegistry(input: RegistryDocuments): Problem[] {
   const problems: Problem[] = [];
   for (const { file, value } of input.models) problems.push(...fileRules('Model', value, file));
   for (const { file, value } of input.versions) problems.push(...fileRules('ModelVersion', value, file));
-  problems.push(...checkProductionUnique(input.versions));
+  problems.push(...checkProductionUnique([...input.versions, ...(input.stages ?? [])]));
   if (input.config) problems.push(...checkArtifacts(input.config, input.versions));
   problems.push(...checkTree(input));
   return problems;
 }
 
-function checkProductionUnique(versions: RegistryDocuments['versions']): Problem[] {
-  const byModel = new Map<string, Array<{ file: string; value: VersionFacts }>>();
+function checkProductionUnique(versions: NonNullable<RegistryDocuments['stages']>): Problem[] {
+  const byModel = new Map<string, NonNullable<RegistryDocuments['stages']>>();
   for (const v of versions) {
     if (v.value.stage !== 'Production') continue;
     const list = byModel.get(v.value.model) ?? [];

@@ -34,6 +34,10 @@ export interface ModelDeploy {
   kind?: 'InferenceService' | 'Deployment';
   modelFormat?: string;
   runtime?: string;
+  /** KServe inference protocol; default v2 for the mlflow format. */
+  protocolVersion?: 'v1' | 'v2' | 'grpc-v1' | 'grpc-v2';
+  /** Kubernetes service account of the predictor (S3 credentials the KServe way). */
+  serviceAccountName?: string;
   image?: string;
   port?: number;
   replicas?: number;

@@ -1,8 +1,10 @@
 import { MODELS_DIR, parseManifestPath, POLICY_FILE, REGISTRY_FILE } from '../registry/layout.js';
 import type { RegistrySource } from '../registry/source.js';
 import { loadManifest, locateField, type DocumentKind, type KindMap } from './load.js';
+import type { ErrorCode } from '../error-codes.js';
 import { sortProblems, type Problem } from './problem.js';
 import { checkRegistry, type RegistryDocuments } from './semantic.js';
+import type { ModelVersion } from './types.js';
 
 export interface RegistryValidation {
   valid: boolean;
@@ -23,7 +25,7 @@ export interface ValidateOptions {
 }
 
 /** Codes about a whole model, reported when any of its files is selected. */
-const MODEL_WIDE = new Set(['E_MULTIPLE_PRODUCTION', 'E_MISSING_MODEL']);
+const MODEL_WIDE = new Set<ErrorCode>(['E_MULTIPLE_PRODUCTION', 'E_MISSING_MODEL']);
 
 /**
  * Schema, safe-loading and cross-file checks over a registry read through `source` (the work
@@ -63,7 +65,7 @@ export async function validateRegistry(source: RegistrySource, options: Validate
   }
   if (selected(POLICY_FILE)) await load(POLICY_FILE, 'PromotionPolicy');
 
-  const documents: RegistryDocuments = { config, models: [], versions: [], files: tree };
+  const documents: RegistryDocuments = { config, models: [], versions: [], files: tree, stages: [] };
   const manifests = tree.filter((f) => involvedModels.has(modelOf(f)!) && parseManifestPath(f) !== undefined);
   // Batches through the source's bulk read where it has one (the work tree reads synchronously,
   // several times faster than as many async reads); otherwise `concurrency` reads at a time.
@@ -79,6 +81,11 @@ export async function validateRegistry(source: RegistrySource, options: Validate
         const value = loadAndReport(text, file, 'Model');
         if (value) documents.models.push({ file, value });
       } else {
+        const stage = only && !selected(file) ? stageOnly(text) : undefined;
+        if (stage) {
+          documents.stages!.push({ file, value: { model: where.model, version: where.version, stage } });
+          return;
+        }
         const value = loadAndReport(text, file, 'ModelVersion');
         // Only what the cross-file rules read: a 100k-version registry stays small in memory.
         if (value) documents.versions.push({ file, value: { model: value.model, version: value.version, stage: value.stage, artifact: value.artifact } });
@@ -109,6 +116,24 @@ export async function validateRegistry(source: RegistrySource, options: Validate
   return { valid: problems.length === 0, problems: sortProblems(problems), checked };
 }
 
+const STAGE_KEY = /^["']?stage["']?[ \t]*:/gm;
+const STAGE_LINE = /^stage:[ \t]*(None|Staging|Production|Archived)[ \t]*(?:#.*)?$/m;
+
+/**
+ * The stage of a version that is not being validated, without parsing it: a partial validation
+ * (the gate's, `validate <path>`) needs the other versions of a touched model only for the
+ * one-Production rule, and parsing a thousand of them would make a 2-file check grow with the
+ * model. Exact or nothing: a line at column 0 of a block-mapping document is a top-level key
+ * (block and plain scalars continue indented), so one plain `stage: <Stage>` line and no other
+ * stage key is the document's stage; anything else (quoted, a flow mapping, two keys) returns
+ * undefined and the file is parsed in full.
+ */
+function stageOnly(text: string): ModelVersion['stage'] | undefined {
+  const keys = text.match(STAGE_KEY);
+  if (!keys || keys.length !== 1) return undefined;
+  return STAGE_LINE.exec(text)?.[1] as ModelVersion['stage'] | undefined;
+}
+
 /**
  * Every path under models/: `models/<m>/<entry>` and `models/<m>/versions/<entry>`. Folders with
  * invalid names are listed as `models/<name>` and not entered; with `enter`, only the models it
@@ -132,7 +157,7 @@ async function listModelsTree(source: RegistrySource, concurrency = 64, enter?: 
 }
 
 async function readEach(source: RegistrySource, files: string[], concurrency: number): Promise<Array<string | undefined>> {
-  const out: Array<string | undefined> = new Array(files.length);
+  const out = new Array<string | undefined>(files.length);
   await forEachLimit(files.map((f, i) => [f, i] as const), concurrency, async ([f, i]) => {
     out[i] = await source.readFile(f);
   });

@@ -127,7 +127,7 @@ async function deliverOne(hook: WebhookConfig, index: number, event: PinEvent, o
       const res = await doFetch(hook.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(opts.timeoutMs ?? ioTimeoutMs(opts.env ?? process.env)), redirect: 'manual' });
       await res.arrayBuffer().catch(() => undefined);
       report.status = res.status;
-      if (res.status >= 200 && res.status < 300) return { ...report, ok: true, error: undefined } as DeliveryReport;
+      if (res.status >= 200 && res.status < 300) return { ...report, ok: true, error: undefined };
       if (res.status !== 429 && res.status < 500) return { ...report, error: `HTTP ${res.status}` };
       report.error = `HTTP ${res.status}`;
       wait = retryAfterMs(res.headers.get('retry-after'), now());

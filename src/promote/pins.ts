@@ -28,7 +28,7 @@ export async function readPinInputFor(snapshot: RegistrySnapshot, modelNames: re
   const source = snapshot.source;
   const contents = source.readFiles ? await source.readFiles(paths) : await Promise.all(paths.map((p) => source.readFile(p)));
   const files = new Map<string, string>();
-  paths.forEach((p, i) => contents[i] !== undefined && files.set(p, contents[i]!));
+  paths.forEach((p, i) => contents[i] !== undefined && files.set(p, contents[i]));
   return { registry, models: withVersions, files };
 }
 

@@ -54,7 +54,7 @@ export function flattenLineage(lineage: ModelVersion['lineage']): Array<[string,
     if (value === undefined || value === null) return;
     if (Array.isArray(value)) value.forEach((item, i) => walk(`${prefix}[${i}]`, item));
     else if (typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(prefix ? `${prefix}.${k}` : k, v);
-    else out.push([prefix, String(value)]);
+    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') out.push([prefix, String(value)]);
   };
   walk('', lineage ?? {});
   return out;

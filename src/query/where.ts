@@ -194,7 +194,7 @@ function tokenize(text: string): Token[] {
     const start = i;
     const prev = tokens.at(-1);
     if (c === '(' || c === ')' || c === ',' || (c === '.' && prev?.kind === 'ident' && prev.end === i)) {
-      tokens.push({ kind: 'punct', text: c as '(' | ')' | ',' | '.', start, end: ++i });
+      tokens.push({ kind: 'punct', text: c, start, end: ++i });
       continue;
     }
     const op = /^(<=|>=|!=|<>|==|=|<|>)/.exec(text.slice(i))?.[0];

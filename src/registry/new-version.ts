@@ -22,7 +22,7 @@ export function nextVersion(existing: readonly number[]): number {
 }
 
 export function buildVersion(draft: VersionDraft, version: number): ModelVersion {
-  if (!isVersionNumber(version)) throw new ModelgateError('E_VERSION', `invalid version ${version}`);
+  if (!isVersionNumber(version)) throw new ModelgateError('E_VERSION', `invalid version ${String(version)}`);
   const raw: Record<string, unknown> = { apiVersion: 'modelgate.dev/v1', kind: 'ModelVersion', ...draft, version };
   const ordered: Record<string, unknown> = {};
   for (const k of FIELD_ORDER) if (raw[k] !== undefined) ordered[k] = raw[k];

@@ -94,6 +94,26 @@ export class RegistrySnapshot {
     return found;
   }
 
+  /**
+   * The newest version of `model` in each of `stages` (those that have one), read once and parsed
+   * from the newest down only where the text could hold a wanted stage: what the pins need, at a
+   * cost that does not grow with the parse of every version.
+   */
+  async newestInStages(model: string, stages: readonly Stage[]): Promise<ModelVersion[]> {
+    const numbers = await this.versionNumbers(model);
+    const paths = numbers.map((n) => versionFile(model, n));
+    const texts = await this.readMany(paths);
+    const wanted = new Set(stages);
+    const found: ModelVersion[] = [];
+    for (let i = paths.length - 1; i >= 0 && wanted.size > 0; i--) {
+      const text = texts[i];
+      if (text === undefined || ![...wanted].some((s) => mayHaveStage(text, s))) continue;
+      const v = await this.load(paths[i]!, 'ModelVersion', text);
+      if (v && wanted.delete(v.stage)) found.push(v);
+    }
+    return found;
+  }
+
   /** The version a reference names: latest, a number, or the newest in a stage. Throws E_NOT_FOUND (exit 1). */
   async resolveRef(ref: ModelRef): Promise<ModelVersion> {
     const numbers = await this.versionNumbers(ref.model);
@@ -130,8 +150,22 @@ function notFound(message: string): ModelgateError {
   return new ModelgateError('E_NOT_FOUND', message, ExitCode.content);
 }
 
+/** `--registry https://…` or `http://…`: a git remote read in-process, not a folder. */
+export function isRegistryUrl(value: string | undefined): boolean {
+  return value !== undefined && /^https?:\/\//i.test(value);
+}
+
+/** The read commands that take `--registry <git-url>` (SPEC v2 §4), named in the refusal the others give. */
+export const REMOTE_READ_COMMANDS = ['list', 'show', 'diff', 'resolve', 'pull', 'verify', 'validate'] as const;
+
+/** Exit 2 for what a shallow read of one commit cannot answer, saying what can. */
+export function remoteUnsupported(what: string): ModelgateError {
+  return usageError(`${what} needs a clone of the registry (its history or work tree); --registry <git-url> works with ${REMOTE_READ_COMMANDS.join(', ')}`);
+}
+
 /** The registry folder: `--registry`, or the nearest folder upward holding modelgate.yaml. */
 export function locateRegistry(cwd: string, explicit?: string): string {
+  if (isRegistryUrl(explicit)) throw remoteUnsupported('this command');
   if (explicit) {
     const dir = resolve(cwd, explicit);
     if (!existsSync(join(dir, REGISTRY_FILE))) throw usageError(`--registry ${explicit}: no ${REGISTRY_FILE} there`);
@@ -153,6 +187,23 @@ export interface OpenRegistry {
 export function openRegistry(ctx: { cwd: string; registry?: string }): OpenRegistry {
   const root = locateRegistry(ctx.cwd, ctx.registry);
   return { root, repo: new GitRepo(root), snapshot: new RegistrySnapshot(new WorktreeSource(root)) };
+}
+
+/** What a read command works on: the local registry, or a remote's tip fetched into the cache (`remote` set). */
+export interface ReadRegistry {
+  snapshot: RegistrySnapshot;
+  remote?: { url: string; commit: string; cacheDir: string };
+}
+
+/**
+ * Opens the registry for a read command: `--registry <git-url>` fetches the remote's tip with
+ * isomorphic-git (src/registry/remote-source.ts, loaded only then), anything else is `openRegistry`.
+ */
+export async function openReadRegistry(ctx: { cwd: string; registry?: string; env: NodeJS.ProcessEnv }): Promise<ReadRegistry> {
+  if (ctx.registry === undefined || !isRegistryUrl(ctx.registry)) return { snapshot: openRegistry(ctx).snapshot };
+  const { fetchRemoteRegistry } = await import('./remote-source.js');
+  const r = await fetchRemoteRegistry(ctx.registry, ctx.env);
+  return { snapshot: new RegistrySnapshot(r.source), remote: { url: r.url, commit: r.commit, cacheDir: r.cacheDir } };
 }
 
 /** A registry snapshot as of a past commit, with the commit and its date. */

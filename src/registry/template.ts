@@ -2,8 +2,12 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isScalar, parseAllDocuments, parseDocument, visit, type Scalar } from 'yaml';
+import { removeResource } from '../deploy/kustomization.js';
+import { renderPins, type ModelPinSource } from '../deploy/plan.js';
 import { scalarSource } from '../deploy/yaml-splice.js';
 import { ExitCode, ModelgateError } from '../errors.js';
+import { loadManifest, type DocumentKind, type KindMap } from '../manifest/load.js';
+import { EXAMPLE_MODEL } from './example.js';
 import { REGISTRY_FILE } from './layout.js';
 
 /**
@@ -25,6 +29,16 @@ export interface TemplateSettings {
   store?: string;
   /** New `github.repository` (owner/name); repository URLs naming the template's move with it. */
   github?: string;
+  /**
+   * Keep the example model (models/fraud-detector, its pins). Without it the registry starts
+   * empty: the example's manifests name artifacts that only `init --example` writes.
+   */
+  example?: boolean;
+}
+
+/** The template's files that belong to the example model: its folder and its pins. */
+export function isExampleFile(path: string): boolean {
+  return path.startsWith(`models/${EXAMPLE_MODEL}/`) || new RegExp(`^deploy/[^/]+/${EXAMPLE_MODEL}\\.yaml$`).test(path);
 }
 
 /**
@@ -38,7 +52,10 @@ export function instantiateTemplate(files: Map<string, string>, settings: Templa
   const oldStore = stringAt(doc.getIn(['storage', 'uri'], true));
   const oldRepo = stringAt(doc.getIn(['github', 'repository'], true));
   const out = new Map<string, string>();
-  for (const [path, text] of files) {
+  for (const [path, original] of files) {
+    if (!settings.example && isExampleFile(path)) continue;
+    const text =
+      !settings.example && /^deploy\/[^/]+\/kustomization\.yaml$/.test(path) ? removeResource(original, `${EXAMPLE_MODEL}.yaml`, path) : original;
     if (path === '.github/CODEOWNERS' && settings.github && oldRepo) {
       // The owning teams belong to the new repository's owner: @acme/platform → @<owner>/platform.
       const from = oldRepo.split('/')[0]!;
@@ -59,9 +76,37 @@ export function instantiateTemplate(files: Map<string, string>, settings: Templa
       }
       return undefined;
     });
-    if (path === REGISTRY_FILE && settings.store?.startsWith('file://')) next = withPvc(next, settings.store);
+    if (path === REGISTRY_FILE && settings.store) next = withPvc(next, settings.store);
     if (path === REGISTRY_FILE && settings.github && !oldRepo) next = `${next}${next.endsWith('\n') ? '' : '\n'}github: {repository: ${settings.github}}\n`;
     out.set(path, next);
+  }
+  return settings.example ? withRenderedPins(out) : out;
+}
+
+function loaded<K extends DocumentKind>(files: Map<string, string>, path: string, kind: K): KindMap[K] {
+  const r = loadManifest(files.get(path)!, path, kind);
+  if (!r.value) throw new ModelgateError('E_TEMPLATE_INVALID', `the registry template's ${path} does not load: ${r.problems[0]?.message}`, ExitCode.content);
+  return r.value;
+}
+
+/**
+ * The pins rendered for the instantiated files, as `sync` would write them: the store (and so
+ * the URI KServe downloads, s3:// or pvc://) may have changed.
+ */
+function withRenderedPins(files: Map<string, string>): Map<string, string> {
+  const registry = loaded(files, REGISTRY_FILE, 'Registry');
+  const models: ModelPinSource[] = [];
+  for (const path of files.keys()) {
+    const m = /^models\/([^/]+)\/model\.yaml$/.exec(path);
+    if (!m) continue;
+    const versions = [...files.keys()].filter((p) => new RegExp(`^models/${m[1]}/versions/\\d+\\.yaml$`).test(p)).map((p) => loaded(files, p, 'ModelVersion'));
+    models.push({ model: loaded(files, path, 'Model'), versions });
+  }
+  const plan = renderPins({ registry, models, files });
+  const out = new Map(files);
+  for (const f of plan.files) {
+    if (f.after === null) out.delete(f.path);
+    else out.set(f.path, f.after);
   }
   return out;
 }
@@ -69,12 +114,36 @@ export function instantiateTemplate(files: Map<string, string>, settings: Templa
 /** The claim `init` names for a file:// store; the pin's pvc:// URIs are rendered against it. */
 export const PVC_CLAIM = 'modelgate-artifacts';
 
-/** Adds `pvc: {claim, root}` under `storage:`, right after its `uri:` line (same indentation). */
+/**
+ * `storage.pvc` for the chosen store: a file:// store gets the claim with its folder as root (the
+ * template's `pvc:` line edited in place, or one added after `uri:`); an s3:// store needs none,
+ * so the template's line and the comment just above it go.
+ */
 function withPvc(text: string, store: string): string {
+  const storageAt = text.search(/^storage:/m);
+  if (storageAt < 0) throw new ModelgateError('E_TEMPLATE_MISSING', `the registry template's ${REGISTRY_FILE} has no storage: section`, ExitCode.content);
+  const doc = parseDocument(text);
+  const rootNode = doc.getIn(['storage', 'pvc', 'root'], true);
+  if (!store.startsWith('file://')) {
+    if (!doc.hasIn(['storage', 'pvc'])) return text;
+    const line = /^([ \t]+)pvc:.*\n/m.exec(text.slice(storageAt));
+    if (!line) throw new ModelgateError('E_TEMPLATE_MISSING', `the registry template's ${REGISTRY_FILE} has storage.pvc on more than one line`, ExitCode.content);
+    let start = storageAt + line.index;
+    // The comment lines right above it explain it: they go with it.
+    for (;;) {
+      const prev = text.lastIndexOf('\n', start - 2) + 1;
+      if (start === 0 || !new RegExp(`^${line[1]}#`).test(text.slice(prev, start))) break;
+      start = prev;
+    }
+    return text.slice(0, start) + text.slice(storageAt + line.index + line[0].length);
+  }
   const root = decodeURIComponent(new URL(store).pathname);
-  const m = /^([ \t]+)uri:.*$/m.exec(text.slice(text.search(/^storage:/m)));
-  if (!m || text.search(/^storage:/m) < 0) throw new ModelgateError('E_TEMPLATE_MISSING', `the registry template's ${REGISTRY_FILE} has no storage.uri line`, ExitCode.content);
-  const at = text.search(/^storage:/m) + m.index + m[0].length;
+  if (isScalar(rootNode) && rootNode.range) {
+    return text.slice(0, rootNode.range[0]) + scalarSource(root, rootNode.type) + text.slice(rootNode.range[1]);
+  }
+  const m = /^([ \t]+)uri:.*$/m.exec(text.slice(storageAt));
+  if (!m) throw new ModelgateError('E_TEMPLATE_MISSING', `the registry template's ${REGISTRY_FILE} has no storage.uri line`, ExitCode.content);
+  const at = storageAt + m.index + m[0].length;
   return `${text.slice(0, at)}\n${m[1]}pvc: {claim: ${PVC_CLAIM}, root: ${JSON.stringify(root)}}${text.slice(at)}`;
 }
 

@@ -90,7 +90,7 @@ export async function scanArtifactFile(name: string, stream: AsyncIterable<Uint8
   const refuse = (message: string): PickleFinding[] => [{ file: name, offset: 0, kind: 'unscannable', message }];
   if (startsWith(head, [0x50, 0x4b, 0x03, 0x04])) return scanZip(name, r, opts);
   const joblib = opts.format === 'joblib' || /\.joblib$/i.test(name);
-  if (head[0] === 0x78 && head.length > 1 && ((head[0]! << 8) | head[1]!) % 31 === 0) return scanInflated(name, r.rest(), createInflate(), joblib, opts);
+  if (head[0] === 0x78 && head.length > 1 && ((head[0] << 8) | head[1]!) % 31 === 0) return scanInflated(name, r.rest(), createInflate(), joblib, opts);
   if (startsWith(head, [0x1f, 0x8b])) return scanInflated(name, r.rest(), createGunzip(), joblib, opts);
   if (startsWith(head, [0x42, 0x5a, 0x68])) return refuse('bz2-compressed file: the scanner cannot read it (store joblib files with zlib/gzip compression or none)');
   if (startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a]) || startsWith(head, [0x5d, 0x00, 0x00])) return refuse('xz/lzma-compressed file: the scanner cannot read it');

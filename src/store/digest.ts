@@ -4,26 +4,11 @@ import { lstat, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
-import type { ArtifactFile, ArtifactFormat } from '../manifest/types.js';
+import type { ArtifactFormat } from '../manifest/types.js';
+import { sortFiles } from './directory-digest.js';
 import { assertRelativePath } from './layout.js';
 
-/**
- * Canonical digest of a directory artifact: sha256 over one line per file,
- * `<sha256 hex><two spaces><size in decimal><two spaces><path>\n`, the paths relative with `/`,
- * sorted by their UTF-8 bytes (Buffer.compare, not locale order). Anyone can recompute it with
- * `sha256sum`-like tooling; an empty directory has the digest of the empty string.
- */
-export function directoryDigest(files: readonly ArtifactFile[]): string {
-  const sorted = sortFiles(files);
-  const h = createHash('sha256');
-  for (const f of sorted) h.update(`${f.sha256}  ${f.size}  ${f.path}\n`, 'utf8');
-  return h.digest('hex');
-}
-
-/** Files ordered by the UTF-8 bytes of their path. */
-function sortFiles<T extends { path: string }>(files: readonly T[]): T[] {
-  return [...files].sort((a, b) => Buffer.compare(Buffer.from(a.path, 'utf8'), Buffer.from(b.path, 'utf8')));
-}
+export { directoryDigest } from './directory-digest.js';
 
 /** A pass-through stream that hashes and counts what flows through it: the one read of the bytes. */
 export class HashingStream extends Transform {

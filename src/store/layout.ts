@@ -36,6 +36,7 @@ function invalidStore(uri: string): ModelgateError {
  * characters. Keys are built from validated names only.
  */
 export function assertArtifactName(name: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses.
   if (!name || name === '.' || name === '..' || /[/\\\u0000-\u001f\u007f]/.test(name) || Buffer.byteLength(name) > 255) {
     throw usageError(`artifact file name ${JSON.stringify(name)} cannot be stored: it must be one path segment`);
   }
@@ -94,4 +95,36 @@ export function keyOfUri(store: StoreLocation, uri: string): string | undefined 
   const segments = uri.slice(base.length).split('/').map(decodeSegment);
   if (segments.some((s) => s === '..' || s === '.' || s.includes('/'))) return undefined;
   return segments.join('/');
+}
+
+/** A content-addressed artifact URI taken apart (`modelgate pull <uri> <dest>`, outside any registry). */
+export interface ContentAddress {
+  /** The store's URI, as `storage.uri` would say it. */
+  store: string;
+  model: string;
+  sha256: string;
+  /** The file name of a file artifact; undefined for a directory artifact (the URI ends in `/`). */
+  fileName?: string;
+  /** The store-relative key: the file's, or the directory's prefix (ending in `/`). */
+  key: string;
+}
+
+const CONTENT_ADDRESS = /^((?:s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]|file:\/\/)(?:\/[^?#]*?)?)\/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\/sha256\/([0-9a-f]{64})\/([^/?#]*)$/;
+
+/**
+ * Parses `<store>/<model>/sha256/<hex>/<file-name>` (or `…/<hex>/` for a directory), the URIs
+ * modelgate writes; anything else is refused (exit 2), since only these carry the digest the
+ * bytes are checked against.
+ */
+export function parseContentAddress(uri: string): ContentAddress {
+  const m = CONTENT_ADDRESS.exec(uri);
+  if (!m) {
+    throw usageError(
+      `${uri} is not a content-addressed artifact URI: expected <store>/<model>/sha256/<64 hex>/<file-name> (or …/<64 hex>/ for a folder), with an s3:// or file:// store`,
+    );
+  }
+  const [, store, model, sha256, encodedName] = m as unknown as [string, string, string, string, string];
+  const location = parseStoreUri(store === 'file://' ? 'file:///' : store);
+  const fileName = encodedName === '' ? undefined : assertArtifactName(decodeSegment(encodedName));
+  return { store: location.uri, model, sha256, ...(fileName !== undefined ? { fileName } : {}), key: contentKey(model, sha256, fileName ?? '') };
 }

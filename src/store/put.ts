@@ -114,7 +114,7 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
     throw e;
   })));
   const failure = settled.find((s) => s.status === 'rejected');
-  if (failure) throw (failure as PromiseRejectedResult).reason;
+  if (failure) throw failure.reason;
   return out;
 }
 

@@ -14,6 +14,10 @@ export const sha = (text: string) => createHash('sha256').update(text).digest('h
 export interface VersionSpec {
   stage: Stage;
   format?: ModelVersion['format'];
+  /** A directory artifact with these file paths (digests derived from the names). */
+  files?: string[];
+  /** The store the artifact lives in (default STORE). */
+  store?: string;
 }
 
 export interface ModelSpec {
@@ -27,6 +31,15 @@ export const STORE = 's3://ml-models/registry';
 export function modelVersion(model: string, version: number, spec: VersionSpec): ModelVersion {
   const digest = sha(`${model}@${version}`);
   const format = spec.format ?? 'joblib';
+  const store = spec.store ?? STORE;
+  const artifact: ModelVersion['artifact'] = spec.files
+    ? {
+        uri: `${store}/${model}/sha256/${digest}/`,
+        sha256: digest,
+        size: 1234 * spec.files.length,
+        files: spec.files.map((path) => ({ path, sha256: sha(`${model}@${version}/${path}`), size: 1234 })),
+      }
+    : { uri: `${store}/${model}/sha256/${digest}/model.${format}`, sha256: digest, size: 1234 };
   return {
     apiVersion: 'modelgate.dev/v1',
     kind: 'ModelVersion',
@@ -35,7 +48,7 @@ export function modelVersion(model: string, version: number, spec: VersionSpec):
     stage: spec.stage,
     createdAt: '2026-11-27T10:00:00Z',
     createdBy: 'maria',
-    artifact: { uri: `${STORE}/${model}/sha256/${digest}/model.${format}`, sha256: digest, size: 1234 },
+    artifact,
     format,
   };
 }

@@ -72,7 +72,7 @@ export class BareRepo {
       .split('\0')
       .filter(Boolean)
       .map((record) => {
-        const [sha, tree, parents, an, ae, ad, cn, ce, cd, message] = record.split('\x1f') as string[];
+        const [sha, tree, parents, an, ae, ad, cn, ce, cd, message] = record.split('\x1f');
         return {
           sha: sha!.trim(),
           tree: tree!,

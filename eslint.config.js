@@ -1,0 +1,90 @@
+// ESLint over the TypeScript sources with type information (typescript-eslint's
+// recommendedTypeChecked), plain recommended rules over the .mjs scripts, and the boundary of the
+// pure core. `npm run lint`; .ci/run runs it before the tests.
+import js from '@eslint/js';
+import { defineConfig, globalIgnores } from 'eslint/config';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+/** Files of the pure core (SPEC "pure core, I/O at the edges"); see the no-restricted-imports block below. */
+const PURE_CORE = [
+  'src/errors.ts',
+  'src/error-codes.ts',
+  'src/manifest/**/*.ts',
+  'src/gate/**/*.ts',
+  'src/deploy/{plan,render,yaml-splice,kustomization,input}.ts',
+  'src/promote/{plan,change,args}.ts',
+  'src/query/**/*.ts',
+  'src/registry/layout.ts',
+  'src/store/{layout,directory-digest}.ts',
+];
+/** The gate's adapters: git history and the merge of a pull request, the store's verifier and scanner. */
+const GATE_ADAPTERS = ['src/gate/from-git.ts', 'src/gate/history.ts', 'src/gate/store-verifier.ts', 'src/gate/store-scanner.ts'];
+
+export default defineConfig(
+  globalIgnores(['dist/', 'node_modules/', 'coverage/', '.bench/', 'test/fixtures/', 'modelgate-demo/']),
+  js.configs.recommended,
+  {
+    rules: {
+      // `catch {}` is how this code says "absent is an answer" (a file that may not exist, best-effort cleanup).
+      'no-empty': ['error', { allowEmptyCatch: true }],
+      // `_name` marks a binding kept for its position (a destructured rest, a callback signature).
+      'no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+    },
+  },
+  {
+    files: ['**/*.ts', '**/*.mts'],
+    extends: [tseslint.configs.recommendedTypeChecked],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      // A port's adapter is `async` without awaiting so that it throws as a rejection, like the real adapter does.
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+    },
+  },
+  {
+    // The pure core: manifests, the gate's evaluation, plans, pin rendering. It takes plain data (or a
+    // port's interface, as a type) and returns plain data; the adapters that read git, the store or
+    // GitHub live outside it. CONTRIBUTING.md has the folder map.
+    files: PURE_CORE,
+    ignores: GATE_ADAPTERS,
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: ['fs', 'fs/promises', 'child_process', 'net', 'http', 'https'].flatMap((m) => [m, `node:${m}`]).map((name) => ({ name, message: 'the pure core does no I/O: take the data, or a port, as an argument' })),
+          patterns: [
+            { group: ['@octokit/*', '@aws-sdk/*'], message: 'the pure core talks to no service: GitHub and S3 live behind ports (src/github, src/store)' },
+            { group: ['**/git/*', '**/github/*', '**/local/*'], message: 'git and GitHub are adapters: take their data or a port instead', allowTypeImports: true },
+            {
+              // gitignore-style patterns: no brace expansion.
+              group: [
+                ...['store', 's3-store', 'file-store', 'fetch', 'put', 'gc', 'digest', 'progress'].map((f) => `**/store/${f}.js`),
+                ...['source', 'snapshot', 'catalog', 'history', 'template'].map((f) => `**/registry/${f}.js`),
+              ],
+              message: 'an I/O module: import its interface as a type (`import type`), or the pure helper it builds on',
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['test/**/*.ts'],
+    rules: {
+      // Tests parse CLI, API and file output (JSON.parse, YAML) and assert its shape with expect(): the `any` is the point.
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-explicit-any': 'off',
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs', 'vitest.config.ts'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { globals: { ...globals.node } },
+  },
+);
