@@ -52,10 +52,16 @@ export default defineConfig(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: ['fs', 'fs/promises', 'child_process', 'net', 'http', 'https'].flatMap((m) => [m, `node:${m}`]).map((name) => ({ name, message: 'the pure core does no I/O: take the data, or a port, as an argument' })),
+          paths: ['fs', 'fs/promises', 'child_process', 'net', 'http', 'https']
+            .flatMap((m) => [m, `node:${m}`])
+            .map((name) => ({ name, message: 'the pure core does no I/O: take the data, or a port, as an argument' })),
           patterns: [
             { group: ['@octokit/*', '@aws-sdk/*'], message: 'the pure core talks to no service: GitHub and S3 live behind ports (src/github, src/store)' },
-            { group: ['**/git/*', '**/github/*', '**/local/*'], message: 'git and GitHub are adapters: take their data or a port instead', allowTypeImports: true },
+            {
+              group: ['**/git/*', '**/github/*', '**/local/*'],
+              message: 'git and GitHub are adapters: take their data or a port instead',
+              allowTypeImports: true,
+            },
             {
               // gitignore-style patterns: no brace expansion.
               group: [

@@ -113,11 +113,16 @@ if (mode === 'sha256') {
 `;
 
 async function s3Admin(env) {
-  const { S3Client, CreateBucketCommand, ListObjectsV2Command, DeleteObjectCommand } = await import(pathToFileURL(join(PROJECT, 'node_modules/@aws-sdk/client-s3/dist-cjs/index.js')).href);
+  const { S3Client, CreateBucketCommand, ListObjectsV2Command, DeleteObjectCommand } = await import(
+    pathToFileURL(join(PROJECT, 'node_modules/@aws-sdk/client-s3/dist-cjs/index.js')).href
+  );
   const client = new S3Client({
-    endpoint: env.MODELGATE_S3_ENDPOINT, region: env.AWS_REGION, forcePathStyle: true,
+    endpoint: env.MODELGATE_S3_ENDPOINT,
+    region: env.AWS_REGION,
+    forcePathStyle: true,
     credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
   return {
     async bucket() {
@@ -177,7 +182,11 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
   sh('sync', []);
   const rf = cli(['register', 'bench-file', blob, '--quiet'], fileReg);
   rows.push({ name: 'register 1 GiB to file://', value: rf.seconds, unit: 's', target: 1.5 * copySeconds, pass: rf.seconds <= 1.5 * copySeconds });
-  rows.push({ name: 'register 1 GiB to file:// ÷ max(sha256 alone, durable copy) (informative)', value: rf.seconds / Math.max(shaSeconds, durableSeconds), unit: '×' });
+  rows.push({
+    name: 'register 1 GiB to file:// ÷ max(sha256 alone, durable copy) (informative)',
+    value: rf.seconds / Math.max(shaSeconds, durableSeconds),
+    unit: '×',
+  });
   rows.push({ name: 'peak memory, register 1 GiB to file://', value: rf.rssMB, unit: 'MB', target: 256, pass: rf.rssMB <= 256 });
   rmSync(storeDir, { recursive: true, force: true });
 
@@ -190,21 +199,33 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
     const admin = await s3Admin(env);
     try {
       const bucket = await admin.bucket();
-      const up = measured(NODE, [baseline, 'upload', blob, env.MODELGATE_S3_ENDPOINT, bucket, 'plain/blob.bin'], { cwd: PROJECT, env: { ...process.env, ...env } });
+      const up = measured(NODE, [baseline, 'upload', blob, env.MODELGATE_S3_ENDPOINT, bucket, 'plain/blob.bin'], {
+        cwd: PROJECT,
+        env: { ...process.env, ...env },
+      });
       rows.push({ name: 'plain lib-storage upload of 1 GiB (baseline)', value: up.seconds, unit: 's' });
       await admin.empty(bucket);
       // Informative: with one read, the digest (hence the content key) is known only after the
       // last byte, so a staged object must be copied server-side to its key; this is that copy
       // alone, timed inside a process that first uploads the object it copies.
-      const cp = measured(NODE, [baseline, 'upload+copy', blob, env.MODELGATE_S3_ENDPOINT, bucket, 'plain/blob.bin'], { cwd: PROJECT, env: { ...process.env, ...env } });
+      const cp = measured(NODE, [baseline, 'upload+copy', blob, env.MODELGATE_S3_ENDPOINT, bucket, 'plain/blob.bin'], {
+        cwd: PROJECT,
+        env: { ...process.env, ...env },
+      });
       const copySecondsS3 = JSON.parse(cp.stdout.trim().split('\n').at(-1)).copySeconds;
       rows.push({ name: 'server-side copy of 1 GiB at this S3 server, 16 ranges (informative)', value: copySecondsS3, unit: 's' });
       await admin.empty(bucket);
-      const s3Reg = makeRegistry(`  uri: s3://${bucket}/registry\n  endpoint: ${env.MODELGATE_S3_ENDPOINT}\n  region: ${env.AWS_REGION}\n  forcePathStyle: true\n`);
+      const s3Reg = makeRegistry(
+        `  uri: s3://${bucket}/registry\n  endpoint: ${env.MODELGATE_S3_ENDPOINT}\n  region: ${env.AWS_REGION}\n  forcePathStyle: true\n`,
+      );
       const rs = cli(['register', 'bench-s3', blob, '--quiet'], s3Reg, env);
       const target = 1.15 * Math.max(shaSeconds, up.seconds);
       rows.push({ name: 'register 1 GiB to loopback S3', value: rs.seconds, unit: 's', target, pass: rs.seconds <= target });
-      rows.push({ name: 'register 1 GiB to S3 ÷ (upload alone + server-side copy alone) (informative)', value: rs.seconds / (up.seconds + copySecondsS3), unit: '×' });
+      rows.push({
+        name: 'register 1 GiB to S3 ÷ (upload alone + server-side copy alone) (informative)',
+        value: rs.seconds / (up.seconds + copySecondsS3),
+        unit: '×',
+      });
       rows.push({ name: 'peak memory, register 1 GiB to S3', value: rs.rssMB, unit: 'MB', target: 256, pass: rs.rssMB <= 256 });
       await admin.empty(bucket);
       if (!process.env.BENCH_SKIP_4G) {
@@ -253,6 +274,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const rows = await run();
   for (const r of rows) {
     if (r.value === undefined) console.log(`${r.name}: could not run (${r.skipped})`);
-    else console.log(`${r.name}: ${r.value.toFixed(2)} ${r.unit}${r.target !== undefined ? `  (target ≤ ${r.target.toFixed(2)} ${r.unit}: ${r.pass ? 'pass' : 'MISS'})` : ''}`);
+    else
+      console.log(
+        `${r.name}: ${r.value.toFixed(2)} ${r.unit}${r.target !== undefined ? `  (target ≤ ${r.target.toFixed(2)} ${r.unit}: ${r.pass ? 'pass' : 'MISS'})` : ''}`,
+      );
   }
 }

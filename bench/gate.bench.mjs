@@ -40,7 +40,14 @@ function git(dir, args, opts = {}) {
 /** Commits `files` on top of `parent` without touching the work tree; returns the commit. */
 function commitFiles(dir, parent, files, message) {
   const index = join(mkdtempSync(join(tmpdir(), 'mg-bench-idx-')), 'index');
-  const env = { ...process.env, GIT_INDEX_FILE: index, GIT_AUTHOR_NAME: 'Bench', GIT_AUTHOR_EMAIL: 'b@example.com', GIT_COMMITTER_NAME: 'Bench', GIT_COMMITTER_EMAIL: 'b@example.com' };
+  const env = {
+    ...process.env,
+    GIT_INDEX_FILE: index,
+    GIT_AUTHOR_NAME: 'Bench',
+    GIT_AUTHOR_EMAIL: 'b@example.com',
+    GIT_COMMITTER_NAME: 'Bench',
+    GIT_COMMITTER_EMAIL: 'b@example.com',
+  };
   git(dir, ['read-tree', parent], { env });
   for (const [path, text] of Object.entries(files)) {
     const oid = git(dir, ['hash-object', '-w', '--stdin'], { input: text, env });
@@ -59,14 +66,20 @@ function smallRegistry(versions) {
   mkdirSync(dir, { recursive: true });
   git(dir, ['init', '--quiet', '-b', 'main']);
   const big = ensureRegistry(1);
-  const files = { 'modelgate.yaml': git(big, ['show', 'main:modelgate.yaml']) + '\n', 'models/model-000/model.yaml': git(big, ['show', 'main:models/model-000/model.yaml']) + '\n' };
+  const files = {
+    'modelgate.yaml': git(big, ['show', 'main:modelgate.yaml']) + '\n',
+    'models/model-000/model.yaml': git(big, ['show', 'main:models/model-000/model.yaml']) + '\n',
+  };
   // the last `versions` versions of the generated model, renumbered 1..versions
   for (let i = 1; i <= versions; i++) {
     const from = 1000 - versions + i;
-    files[`models/model-000/versions/${i}.yaml`] = git(big, ['show', `main:models/model-000/versions/${from}.yaml`]).replace(/^version: \d+$/m, `version: ${i}`) + '\n';
+    files[`models/model-000/versions/${i}.yaml`] =
+      git(big, ['show', `main:models/model-000/versions/${from}.yaml`]).replace(/^version: \d+$/m, `version: ${i}`) + '\n';
   }
   const empty = git(dir, ['hash-object', '-t', 'tree', '-w', '--stdin'], { input: '' });
-  const root = git(dir, ['commit-tree', empty, '-m', 'empty'], { env: { ...process.env, GIT_AUTHOR_NAME: 'B', GIT_AUTHOR_EMAIL: 'b@e', GIT_COMMITTER_NAME: 'B', GIT_COMMITTER_EMAIL: 'b@e' } });
+  const root = git(dir, ['commit-tree', empty, '-m', 'empty'], {
+    env: { ...process.env, GIT_AUTHOR_NAME: 'B', GIT_AUTHOR_EMAIL: 'b@e', GIT_COMMITTER_NAME: 'B', GIT_COMMITTER_EMAIL: 'b@e' },
+  });
   const commit = commitFiles(dir, root, files, 'small registry');
   git(dir, ['update-ref', 'refs/heads/main', commit]);
   git(dir, ['reset', '--quiet', '--hard', 'main']);
@@ -81,16 +94,24 @@ function preparePullRequest(dir, last) {
   const path = (v) => `models/model-000/versions/${v}.yaml`;
   const candidate = git(dir, ['show', `${base}:${path(last - 1)}`]) + '\n';
   const champion = git(dir, ['show', `${base}:${path(last - 3)}`]) + '\n';
-  const head = commitFiles(dir, base, {
-    [path(last - 1)]: candidate.replace('stage: Staging', 'stage: Production'),
-    [path(last - 3)]: champion.replace('stage: Production', 'stage: Archived'),
-  }, 'promote');
+  const head = commitFiles(
+    dir,
+    base,
+    {
+      [path(last - 1)]: candidate.replace('stage: Staging', 'stage: Production'),
+      [path(last - 3)]: champion.replace('stage: Production', 'stage: Archived'),
+    },
+    'promote',
+  );
   return { base, head };
 }
 
 function runCheck(dir, base, head) {
   const t = process.hrtime.bigint();
-  const r = spawnSync(NODE, [CLI, '--registry', dir, '--json', 'check', '--base', base, '--head', head, '--no-approvals'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync(NODE, [CLI, '--registry', dir, '--json', 'check', '--base', base, '--head', head, '--no-approvals'], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   const out = JSON.parse(r.stdout || '{}');
   if (out.decision !== 'pass') throw new Error(`check did not pass (${out.decision ?? r.stderr.split('\n')[0]}): ${out.summary ?? ''}`);
@@ -138,9 +159,17 @@ async function coldStart() {
     });
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
     const env = {
-      PATH: process.env.PATH, GITHUB_EVENT_PATH: eventPath, GITHUB_EVENT_NAME: 'pull_request_target', GITHUB_REPOSITORY: 'acme/registry',
-      GITHUB_API_URL: `http://127.0.0.1:${server.address().port}`, GITHUB_WORKSPACE: dir, RUNNER_TEMP: dir,
-      INPUT_COMMAND: 'check', 'INPUT_GITHUB-TOKEN': 'bench', GITHUB_OUTPUT: join(dir, 'out'), GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+      PATH: process.env.PATH,
+      GITHUB_EVENT_PATH: eventPath,
+      GITHUB_EVENT_NAME: 'pull_request_target',
+      GITHUB_REPOSITORY: 'acme/registry',
+      GITHUB_API_URL: `http://127.0.0.1:${server.address().port}`,
+      GITHUB_WORKSPACE: dir,
+      RUNNER_TEMP: dir,
+      INPUT_COMMAND: 'check',
+      'INPUT_GITHUB-TOKEN': 'bench',
+      GITHUB_OUTPUT: join(dir, 'out'),
+      GITHUB_STEP_SUMMARY: join(dir, 'summary'),
     };
     writeFileSync(env.GITHUB_OUTPUT, '');
     started = process.hrtime.bigint();
@@ -165,12 +194,24 @@ export async function run() {
   const smallMs = median([0, 1, 2].map(() => runCheck(small, smallPr.base, smallPr.head)));
   const cold = await coldStart();
   // Baselines in the same run: git computing the same merge and change set; Node making one request.
-  const gitMs = median([0, 1, 2].map(() => timeMs(() => {
-    const tree = git(big, ['merge-tree', '--write-tree', bigPr.base, bigPr.head]).split('\n')[0];
-    git(big, ['diff', '--raw', bigPr.base, tree]);
-  })));
+  const gitMs = median(
+    [0, 1, 2].map(() =>
+      timeMs(() => {
+        const tree = git(big, ['merge-tree', '--write-tree', bigPr.base, bigPr.head]).split('\n')[0];
+        git(big, ['diff', '--raw', bigPr.base, tree]);
+      }),
+    ),
+  );
   const fetchMs = await oneFetch();
-  const ratio = (name, value, baselineName, baseline, target) => ({ name, value: value / 1000, unit: 's', baselineName, baseline: baseline / 1000, target, pass: value / baseline <= target });
+  const ratio = (name, value, baselineName, baseline, target) => ({
+    name,
+    value: value / 1000,
+    unit: 's',
+    baselineName,
+    baseline: baseline / 1000,
+    target,
+    pass: value / baseline <= target,
+  });
   return [
     ratio('check, 2-file PR, 100,000 versions', bigMs, 'same PR at 100 versions', smallMs, 1.3),
     ratio('check, 2-file PR, 100,000 versions', bigMs, 'git merge-tree --write-tree + git diff --raw', gitMs, 5),

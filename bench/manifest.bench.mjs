@@ -24,19 +24,42 @@ export async function run() {
   const rows = [];
   // First use of the four validators, generated at build time, against ajv compiling the same
   // schemas at run time (what every start cost before), in the same run.
-  const firstUse = execFileSync(node, ['--input-type=module', '-e', `
+  const firstUse = execFileSync(node, [
+    '--input-type=module',
+    '-e',
+    `
     const { validators } = await import(${JSON.stringify(join(root, 'dist/index.js'))});
-    const t = performance.now(); const v = validators(); for (const k of ['Registry', 'Model', 'ModelVersion', 'PromotionPolicy']) v[k]({}); console.log(performance.now() - t);`]).toString();
-  const runtimeCompile = execFileSync(node, ['--input-type=module', '-e', `
+    const t = performance.now(); const v = validators(); for (const k of ['Registry', 'Model', 'ModelVersion', 'PromotionPolicy']) v[k]({}); console.log(performance.now() - t);`,
+  ]).toString();
+  const runtimeCompile = execFileSync(
+    node,
+    [
+      '--input-type=module',
+      '-e',
+      `
     const { Ajv2020 } = await import('ajv/dist/2020.js'); const af = (await import('ajv-formats')).default; const fs = await import('node:fs');
     const t = performance.now(); const ajv = new Ajv2020({ strict: true, allErrors: true, allowUnionTypes: true, verbose: true }); (af.default ?? af)(ajv, ['date-time', 'uri']);
     for (const f of ['registry', 'model', 'model-version', 'promotion-policy']) ajv.compile(JSON.parse(fs.readFileSync('schemas/' + f + '.schema.json', 'utf8')))({});
-    console.log(performance.now() - t);`], { cwd: root }).toString();
-  rows.push({ name: 'first use of all four validators (built)', value: Number(firstUse), unit: 'ms', baselineName: 'ajv compiling them at run time', baseline: Number(runtimeCompile), target: 0.25, pass: Number(firstUse) <= 0.25 * Number(runtimeCompile) });
+    console.log(performance.now() - t);`,
+    ],
+    { cwd: root },
+  ).toString();
+  rows.push({
+    name: 'first use of all four validators (built)',
+    value: Number(firstUse),
+    unit: 'ms',
+    baselineName: 'ajv compiling them at run time',
+    baseline: Number(runtimeCompile),
+    target: 0.25,
+    pass: Number(firstUse) <= 0.25 * Number(runtimeCompile),
+  });
 
   const { loadManifest, loadManifestWithPositions, validateRegistry, WorktreeSource } = await import(join(root, 'dist/index.js'));
   const template = readFileSync(join(root, 'registry-template/models/fraud-detector/versions/2.yaml'), 'utf8');
-  const docs = Array.from({ length: 1000 }, (_, i) => ({ file: `models/fraud-detector/versions/${i + 1}.yaml`, text: versionText(template, 'fraud-detector', i + 1, 'Archived') }));
+  const docs = Array.from({ length: 1000 }, (_, i) => ({
+    file: `models/fraud-detector/versions/${i + 1}.yaml`,
+    text: versionText(template, 'fraud-detector', i + 1, 'Archived'),
+  }));
   const rate = (load) => {
     for (const d of docs) load(d.text, d.file, 'ModelVersion');
     let n = 0;
@@ -45,20 +68,28 @@ export async function run() {
     return n / ((performance.now() - t) / 1000);
   };
   const fast = rate(loadManifest);
-  rows.push({ name: `loadManifest, typical version manifest (${Math.round(fast)} docs/s)`, value: 1e6 / fast, unit: 'µs/doc', target: 100, pass: 1e6 / fast <= 100 });
+  rows.push({
+    name: `loadManifest, typical version manifest (${Math.round(fast)} docs/s)`,
+    value: 1e6 / fast,
+    unit: 'µs/doc',
+    target: 100,
+    pass: 1e6 / fast <= 100,
+  });
   const full = rate(loadManifestWithPositions);
   rows.push({ name: `position-keeping path, used for errors (${Math.round(full)} docs/s)`, value: 1e6 / full, unit: 'µs/doc' });
 
   const dir = mkdtempSync(join(tmpdir(), 'mg-bench-validate-'));
   try {
     cpSync(join(root, 'registry-template'), dir, { recursive: true });
-    const models = 200, perModel = 100;
+    const models = 200,
+      perModel = 100;
     const model = readFileSync(join(root, 'registry-template/models/fraud-detector/model.yaml'), 'utf8');
     for (let m = 0; m < models; m++) {
       const name = `model-${m}`;
       mkdirSync(join(dir, 'models', name, 'versions'), { recursive: true });
       writeFileSync(join(dir, 'models', name, 'model.yaml'), model.replace('name: fraud-detector', `name: ${name}`));
-      for (let v = 1; v <= perModel; v++) writeFileSync(join(dir, 'models', name, 'versions', `${v}.yaml`), versionText(template, name, v, v === perModel ? 'Production' : 'Archived'));
+      for (let v = 1; v <= perModel; v++)
+        writeFileSync(join(dir, 'models', name, 'versions', `${v}.yaml`), versionText(template, name, v, v === perModel ? 'Production' : 'Archived'));
     }
     const t = performance.now();
     const result = await validateRegistry(new WorktreeSource(dir));
@@ -70,7 +101,15 @@ export async function run() {
     const tp = performance.now();
     for (let m = 0; m < models; m++) for (let v = 1; v <= perModel; v++) load(readFileSync(join(dir, 'models', `model-${m}`, 'versions', `${v}.yaml`), 'utf8'));
     const parseOnly = (performance.now() - tp) / 1000;
-    rows.push({ name: `validate, ${models * perModel} versions`, value: seconds, unit: 's', baselineName: 'js-yaml parse of every manifest alone', baseline: parseOnly, target: 1.5, pass: seconds / parseOnly <= 1.5 });
+    rows.push({
+      name: `validate, ${models * perModel} versions`,
+      value: seconds,
+      unit: 's',
+      baselineName: 'js-yaml parse of every manifest alone',
+      baseline: parseOnly,
+      target: 1.5,
+      pass: seconds / parseOnly <= 1.5,
+    });
     rows.push({ name: 'validate throughput (files/s)', value: result.checked / seconds, unit: 'files/s' });
   } finally {
     rmSync(dir, { recursive: true, force: true });

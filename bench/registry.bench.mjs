@@ -148,7 +148,8 @@ export async function run({ log = () => {} } = {}) {
 
   // Baselines, measured in this run: the git CLI doing the same lookup, and a bare Node start.
   const nodeStart = medianOf(() => spawnTime(NODE, ['-e', '0'], PROJECT), 7);
-  const ratioRow = (name, value, baselineName, baseline, target) => rows.push({ name, value: +value.toFixed(3), unit: 's', baselineName, baseline: +baseline.toFixed(3), target, pass: value / baseline <= target });
+  const ratioRow = (name, value, baselineName, baseline, target) =>
+    rows.push({ name, value: +value.toFixed(3), unit: 's', baselineName, baseline: +baseline.toFixed(3), target, pass: value / baseline <= target });
 
   const help = median(PROJECT, ['--help'], 7);
   ratioRow('modelgate --help', help.seconds, 'node -e 0', nodeStart, 2.5);
@@ -184,21 +185,48 @@ export async function run({ log = () => {} } = {}) {
   // Peak memory of the streamed --where scan without a cache, where it is largest (GNU time's %M).
   if (existsSync('/usr/bin/time')) {
     rmSync(join(big, '.git', 'modelgate'), { recursive: true, force: true });
-    const r = spawnSync('/usr/bin/time', ['-f', '%M', NODE, CLI, '--json', 'list', '--where', 'metrics.auc > 0.95'], { cwd: big, encoding: 'utf8', maxBuffer: 1 << 30 });
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', NODE, CLI, '--json', 'list', '--where', 'metrics.auc > 0.95'], {
+      cwd: big,
+      encoding: 'utf8',
+      maxBuffer: 1 << 30,
+    });
     const kib = Number(/(\d+)\s*$/.exec(r.stderr)?.[1]);
-    if (r.status === 0 && kib > 0) rows.push({ name: `list --where, cold: peak memory (${BIG * VERSIONS_PER_MODEL} manifests)`, value: Math.round(kib / 1024), unit: 'MiB', target: 300, pass: kib / 1024 <= 300 });
+    if (r.status === 0 && kib > 0)
+      rows.push({
+        name: `list --where, cold: peak memory (${BIG * VERSIONS_PER_MODEL} manifests)`,
+        value: Math.round(kib / 1024),
+        unit: 'MiB',
+        target: 300,
+        pass: kib / 1024 <= 300,
+      });
   }
   return rows;
 }
 
 function printTable(rows) {
-  const cells = [['figure', 'value', 'baseline', 'ratio', 'target', 'result'], ...rows.map((r) =>
-    r.baseline === undefined
-      ? [r.name, `${r.value} ${r.unit}`, '', '', `≤ ${r.target} ${r.unit}`, r.pass ? 'pass' : 'MISS']
-      : [r.name, `${r.value.toFixed(3)} s`, `${r.baseline.toFixed(3)} s (${r.baselineName})`, `${(r.value / r.baseline).toFixed(2)}×`, `≤ ${r.target}×`, r.pass ? 'pass' : 'MISS'],
-  )];
+  const cells = [
+    ['figure', 'value', 'baseline', 'ratio', 'target', 'result'],
+    ...rows.map((r) =>
+      r.baseline === undefined
+        ? [r.name, `${r.value} ${r.unit}`, '', '', `≤ ${r.target} ${r.unit}`, r.pass ? 'pass' : 'MISS']
+        : [
+            r.name,
+            `${r.value.toFixed(3)} s`,
+            `${r.baseline.toFixed(3)} s (${r.baselineName})`,
+            `${(r.value / r.baseline).toFixed(2)}×`,
+            `≤ ${r.target}×`,
+            r.pass ? 'pass' : 'MISS',
+          ],
+    ),
+  ];
   const widths = cells[0].map((_, i) => Math.max(...cells.map((c) => c[i].length)));
-  for (const c of cells) console.log(c.map((x, i) => x.padEnd(widths[i])).join('  ').trimEnd());
+  for (const c of cells)
+    console.log(
+      c
+        .map((x, i) => x.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -38,7 +38,14 @@ function timed(cmd, args, opts = {}) {
 /** The project's own git http-backend server (src/local/git-http-backend.ts), bundled for this run. */
 async function loadServer(work) {
   const out = join(work, 'git-http-backend.mjs');
-  await build({ entryPoints: [join(PROJECT, 'src/local/git-http-backend.ts')], bundle: true, platform: 'node', format: 'esm', outfile: out, logLevel: 'warning' });
+  await build({
+    entryPoints: [join(PROJECT, 'src/local/git-http-backend.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile: out,
+    logLevel: 'warning',
+  });
   return import(pathToFileURL(out).href);
 }
 
@@ -96,5 +103,8 @@ export async function run({ log = () => {} } = {}) {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const rows = await run({ log: (m) => console.error(m) });
-  for (const r of rows) console.log(`${r.name}: ${r.value} s vs ${r.baseline} s (${r.baselineName}) = ${(r.value / r.baseline).toFixed(2)}× (target ≤ ${r.target}×) ${r.pass ? 'pass' : 'MISS'}`);
+  for (const r of rows)
+    console.log(
+      `${r.name}: ${r.value} s vs ${r.baseline} s (${r.baselineName}) = ${(r.value / r.baseline).toFixed(2)}× (target ≤ ${r.target}×) ${r.pass ? 'pass' : 'MISS'}`,
+    );
 }

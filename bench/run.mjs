@@ -25,7 +25,8 @@ for (const file of files) {
   }
 }
 
-const fmt = (v, unit) => (v === undefined ? '' : `${typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3)) : v}${unit ? ' ' + unit : ''}`);
+const fmt = (v, unit) =>
+  v === undefined ? '' : `${typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3)) : v}${unit ? ' ' + unit : ''}`;
 const table = [['suite', 'figure', 'value', 'target', 'ratio', 'result']];
 for (const r of rows) {
   if (r.value === undefined) {
@@ -35,11 +36,25 @@ for (const r of rows) {
   if (r.baseline !== undefined) {
     // A ratio to a baseline measured in the same run: the load of the machine weighs on both.
     const ratio = r.value / r.baseline;
-    table.push([r.suite, `${r.name} ÷ ${r.baselineName}`, `${fmt(r.value, r.unit)} / ${fmt(r.baseline, r.unit)}`, `≤ ${r.target}×`, `${ratio.toFixed(2)}×`, ratio <= r.target ? 'pass' : 'MISS']);
+    table.push([
+      r.suite,
+      `${r.name} ÷ ${r.baselineName}`,
+      `${fmt(r.value, r.unit)} / ${fmt(r.baseline, r.unit)}`,
+      `≤ ${r.target}×`,
+      `${ratio.toFixed(2)}×`,
+      ratio <= r.target ? 'pass' : 'MISS',
+    ]);
     continue;
   }
   const ratio = typeof r.target === 'number' && r.target !== 0 ? (r.value / r.target).toFixed(2) : '';
-  table.push([r.suite, r.name, fmt(r.value, r.unit), r.target === undefined ? '' : `≤ ${fmt(r.target, r.targetUnit ?? r.unit)}`, ratio, r.pass === undefined ? 'info' : r.pass ? 'pass' : 'MISS']);
+  table.push([
+    r.suite,
+    r.name,
+    fmt(r.value, r.unit),
+    r.target === undefined ? '' : `≤ ${fmt(r.target, r.targetUnit ?? r.unit)}`,
+    ratio,
+    r.pass === undefined ? 'info' : r.pass ? 'pass' : 'MISS',
+  ]);
 }
 const widths = table[0].map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
 const line = (r) => '| ' + r.map((c, i) => String(c).padEnd(widths[i])).join(' | ') + ' |';

@@ -36,13 +36,17 @@ metrics: {auc: 0.97}
 
 function registry() {
   const root = mkdtempSync(join(tmpdir(), 'modelgate-bench-sync-'));
-  write(root, 'modelgate.yaml', `apiVersion: modelgate.dev/v1
+  write(
+    root,
+    'modelgate.yaml',
+    `apiVersion: modelgate.dev/v1
 kind: Registry
 storage: {uri: s3://ml-models/registry}
 environments:
   staging: {stage: Staging, path: deploy/staging, namespace: models-staging}
   production: {stage: Production, path: deploy/production, namespace: models}
-`);
+`,
+  );
   for (let i = 0; i < MODELS; i++) {
     const m = `model-${String(i).padStart(4, '0')}`;
     write(root, `models/${m}/model.yaml`, `apiVersion: modelgate.dev/v1\nkind: Model\nname: ${m}\nowners: [bench]\ndeploy: {modelFormat: sklearn}\n`);
@@ -82,7 +86,17 @@ async function largeRegistryCheck() {
     execFileSync(process.execPath, [CLI, '--registry', root, '--quiet', 'sync'], { stdio: ['ignore', 'ignore', 'inherit'] });
     const runs = [0, 1, 2].map(() => timed(root, ['sync', '--check'])).sort((a, b) => a - b);
     const grep = [0, 1, 2].map(() => gitSeconds(root, ['grep', '-l', '-E', 'stage: (Staging|Production)', 'HEAD', '--', 'models'])).sort((a, b) => a - b);
-    return [{ name: 'sync --check, nothing to change, 100,000 versions', value: +runs[1].toFixed(3), unit: 's', baselineName: 'git grep of the same lookup', baseline: +grep[1].toFixed(3), target: 3, pass: runs[1] / grep[1] <= 3 }];
+    return [
+      {
+        name: 'sync --check, nothing to change, 100,000 versions',
+        value: +runs[1].toFixed(3),
+        unit: 's',
+        baselineName: 'git grep of the same lookup',
+        baseline: +grep[1].toFixed(3),
+        target: 3,
+        pass: runs[1] / grep[1] <= 3,
+      },
+    ];
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -97,7 +111,10 @@ export async function run() {
     // Every model promoted: each production pin already exists and is edited in place.
     for (let i = 0; i < MODELS; i++) {
       const m = `model-${String(i).padStart(4, '0')}`;
-      for (const [n, stage] of [[1, 'Archived'], [2, 'Production']]) {
+      for (const [n, stage] of [
+        [1, 'Archived'],
+        [2, 'Production'],
+      ]) {
         const path = join(root, `models/${m}/versions/${n}.yaml`);
         writeFileSync(path, readFileSync(path, 'utf8').replace(/^stage: .*$/m, `stage: ${stage}`));
       }

@@ -95,7 +95,11 @@ for (const [method, path] of OPERATIONS) {
 }
 for (const name of EXTRA_SCHEMAS) collectSchema(name);
 
-const sorted = Object.fromEntries(Object.keys(schemas).sort().map((k) => [k, schemas[k]]));
+const sorted = Object.fromEntries(
+  Object.keys(schemas)
+    .sort()
+    .map((k) => [k, schemas[k]]),
+);
 const doc = {
   openapi: spec.openapi,
   info: {

@@ -18,8 +18,18 @@ export const REFERENCE_FILE = 'docs/reference.md';
 export const KINDS = [
   { kind: 'Registry', file: 'modelgate.yaml', schema: 'schemas/registry.schema.json', example: 'registry-template/modelgate.yaml' },
   { kind: 'Model', file: 'models/<model>/model.yaml', schema: 'schemas/model.schema.json', example: 'registry-template/models/fraud-detector/model.yaml' },
-  { kind: 'ModelVersion', file: 'models/<model>/versions/<N>.yaml', schema: 'schemas/model-version.schema.json', example: 'registry-template/models/fraud-detector/versions/1.yaml' },
-  { kind: 'PromotionPolicy', file: 'policies/promotion.yaml', schema: 'schemas/promotion-policy.schema.json', example: 'registry-template/policies/promotion.yaml' },
+  {
+    kind: 'ModelVersion',
+    file: 'models/<model>/versions/<N>.yaml',
+    schema: 'schemas/model-version.schema.json',
+    example: 'registry-template/models/fraud-detector/versions/1.yaml',
+  },
+  {
+    kind: 'PromotionPolicy',
+    file: 'policies/promotion.yaml',
+    schema: 'schemas/promotion-policy.schema.json',
+    example: 'registry-template/policies/promotion.yaml',
+  },
 ];
 
 /** What each exit code of SPEC §4 means, by its name in src/errors.ts ExitCode. */
@@ -65,10 +75,7 @@ export function schemaRows(schema, source = 'schema') {
     return { node: { ...inner.node, ...own }, ref: node.$ref, target: inner.node };
   };
 
-  const hasFields = (node) =>
-    Boolean(node.properties) ||
-    isSchema(node.additionalProperties) ||
-    (isSchema(node.items) && hasFields(resolve(node.items).node));
+  const hasFields = (node) => Boolean(node.properties) || isSchema(node.additionalProperties) || (isSchema(node.items) && hasFields(resolve(node.items).node));
 
   const visit = (raw, path, required) => {
     const { node, ref, target } = resolve(raw);
@@ -169,7 +176,11 @@ function fieldTable(rows) {
   return lines.join('\n');
 }
 
-const anchor = (heading) => heading.toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-');
+const anchor = (heading) =>
+  heading
+    .toLowerCase()
+    .replace(/[^\w\- ]/g, '')
+    .replace(/ /g, '-');
 
 function kindSection({ kind, file, schema: schemaFile, example }, read) {
   const schema = JSON.parse(read(schemaFile));
@@ -279,7 +290,16 @@ async function commandSection(cli) {
     '',
     ...commands.flatMap((c) =>
       c.flags.length
-        ? [`#### \`modelgate ${c.name}\``, '', `${cell(c.summary)}. Usage: ${cell(code(`modelgate ${c.usage}`))}`, '', '| flag | meaning |', '|---|---|', ...c.flags.map((f) => `| ${cell(code(f.term))} | ${cell(f.text)} |`), '']
+        ? [
+            `#### \`modelgate ${c.name}\``,
+            '',
+            `${cell(c.summary)}. Usage: ${cell(code(`modelgate ${c.usage}`))}`,
+            '',
+            '| flag | meaning |',
+            '|---|---|',
+            ...c.flags.map((f) => `| ${cell(code(f.term))} | ${cell(f.text)} |`),
+            '',
+          ]
         : [],
     ),
     '### Global flags',

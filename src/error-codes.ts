@@ -27,9 +27,17 @@ export const ERROR_CODES = {
   E_TARGET_NOT_EMPTY: { area: 'command line', exit: [usage], summary: '`init` was pointed at a folder that is not empty.' },
   E_OUTPUT_EXISTS: { area: 'command line', exit: [usage], summary: '`pull --output` names a path that exists; `--force` replaces it.' },
   E_WHERE_SYNTAX: { area: 'command line', exit: [usage], summary: 'A `--where` filter does not parse; the message points at the column.' },
-  E_PRESIGN_DIRECTORY: { area: 'command line', exit: [usage], summary: '`resolve --presign` was asked for a directory artifact; presigned URLs are per object.' },
+  E_PRESIGN_DIRECTORY: {
+    area: 'command line',
+    exit: [usage],
+    summary: '`resolve --presign` was asked for a directory artifact; presigned URLs are per object.',
+  },
   E_PRESIGN_UNSUPPORTED: { area: 'command line', exit: [usage], summary: '`resolve --presign` on a registry whose store is not S3.' },
-  E_NO_GITHUB: { area: 'command line', exit: [usage, content], summary: 'The command needs GitHub (a pull request number, or github.repository in modelgate.yaml) and has none.' },
+  E_NO_GITHUB: {
+    area: 'command line',
+    exit: [usage, content],
+    summary: 'The command needs GitHub (a pull request number, or github.repository in modelgate.yaml) and has none.',
+  },
 
   // Findings in one manifest (Problem codes, reported by validate, check and every command that reads a manifest).
   E_EMPTY: { area: 'manifest', exit: [content], summary: 'The manifest file is empty.' },
@@ -49,7 +57,11 @@ export const ERROR_CODES = {
   E_PATH_MISMATCH: { area: 'manifest', exit: [content], summary: "A manifest's model, version or name disagrees with the path of its file." },
   E_POLICY_RULE: { area: 'manifest', exit: [content], summary: 'A promotion policy rule that can never apply or never pass.' },
   E_ARTIFACT_URI: { area: 'manifest', exit: [content], summary: "artifact.uri is outside the registry's store or not at its content-addressed place." },
-  E_ARTIFACT_FILES: { area: 'manifest', exit: [content], summary: 'artifact.files does not add up: a path twice, a bad path, or a size or digest that disagrees.' },
+  E_ARTIFACT_FILES: {
+    area: 'manifest',
+    exit: [content],
+    summary: 'artifact.files does not add up: a path twice, a bad path, or a size or digest that disagrees.',
+  },
   E_INVALID: { area: 'manifest', exit: [content], summary: 'The gate read a manifest that did not load, with no more precise finding.' },
 
   // Findings across a registry, and reading one.
@@ -59,14 +71,26 @@ export const ERROR_CODES = {
   E_STRAY_FILE: { area: 'registry', exit: [content], summary: 'A file under models/ that is neither model.yaml nor versions/<N>.yaml.' },
   E_MULTIPLE_PRODUCTION: { area: 'registry', exit: [content], summary: 'More than one version of a model in Production.' },
   E_NO_REGISTRY: { area: 'registry', exit: [content], summary: 'No modelgate.yaml where a registry was expected.' },
-  E_INVALID_MANIFEST: { area: 'registry', exit: [content], summary: 'A manifest the command reads, or the one it would write, is invalid; the problems are listed.' },
+  E_INVALID_MANIFEST: {
+    area: 'registry',
+    exit: [content],
+    summary: 'A manifest the command reads, or the one it would write, is invalid; the problems are listed.',
+  },
   E_INVALID_REGISTRY: { area: 'registry', exit: [content], summary: 'The registry does not validate, so no deploy pins are rendered from it.' },
   E_NOT_FOUND: { area: 'registry', exit: [content], summary: 'The model, version or commit named does not exist.' },
   E_NOT_A_FILE: { area: 'registry', exit: [content], summary: 'A registry path is a folder, link or device where a plain file belongs.' },
   E_VERSION: { area: 'registry', exit: [content], summary: 'A version number that is not a positive integer.' },
   E_TEMPLATE_MISSING: { area: 'registry', exit: [content], summary: 'The registry template shipped with modelgate is missing or incomplete.' },
-  E_TEMPLATE_INVALID: { area: 'registry', exit: [content], summary: "The registry template's files do not load, or do not describe the example artifact `init --example` stores." },
-  E_REMOTE: { area: 'git', exit: [service], summary: 'A registry read from a git URL (`--registry https://…`) could not be fetched: an HTTP error, no such branch, a network failure.' },
+  E_TEMPLATE_INVALID: {
+    area: 'registry',
+    exit: [content],
+    summary: "The registry template's files do not load, or do not describe the example artifact `init --example` stores.",
+  },
+  E_REMOTE: {
+    area: 'git',
+    exit: [service],
+    summary: 'A registry read from a git URL (`--registry https://…`) could not be fetched: an HTTP error, no such branch, a network failure.',
+  },
   E_REMOTE_EMPTY: { area: 'git', exit: [service], summary: 'The git URL given as `--registry` has no commits.' },
   E_READ: { area: 'registry', exit: [content], summary: 'The gate could not read one side of a change; the message says why.' },
 
@@ -117,12 +141,25 @@ export const ERROR_CODES = {
   E_TIMEOUT: { area: 'gate', exit: [content], summary: "An outside call of the gate took longer than the gate's deadline." },
 
   // Deploy pins.
-  E_DEPLOY_SETTINGS: { area: 'deploy', exit: [content], summary: "A model's deploy settings cannot be rendered (a missing modelFormat or image, a reserved name)." },
+  E_DEPLOY_SETTINGS: {
+    area: 'deploy',
+    exit: [content],
+    summary: "A model's deploy settings cannot be rendered (a missing modelFormat or image, a reserved name).",
+  },
   E_DEPLOY_EDIT: { area: 'deploy', exit: [content], summary: 'A hand-written deploy file lacks the field modelgate pins (MODEL_URI and its siblings).' },
   E_ENVIRONMENT_PATH: { area: 'deploy', exit: [content], summary: "An environment's path in modelgate.yaml is not a folder inside the registry." },
   E_PIN_COLLISION: { area: 'deploy', exit: [content], summary: 'A pin would overwrite a file modelgate did not write.' },
-  E_DEPLOY_FORMAT: { area: 'deploy', exit: [content], summary: "The artifact's shape does not fit the KServe runtime of its model format (a single file where the runtime loads a folder, a folder without config.json or MLmodel)." },
-  E_FILE_STORE_PIN: { area: 'deploy', exit: [content], summary: 'A file:// artifact would be pinned into an InferenceService without storage.pvc (KServe cannot download file:// URIs), or lies outside pvc.root.' },
+  E_DEPLOY_FORMAT: {
+    area: 'deploy',
+    exit: [content],
+    summary:
+      "The artifact's shape does not fit the KServe runtime of its model format (a single file where the runtime loads a folder, a folder without config.json or MLmodel).",
+  },
+  E_FILE_STORE_PIN: {
+    area: 'deploy',
+    exit: [content],
+    summary: 'A file:// artifact would be pinned into an InferenceService without storage.pvc (KServe cannot download file:// URIs), or lies outside pvc.root.',
+  },
   E_SYNC_NO_BRANCH: { area: 'deploy', exit: [service], summary: 'The remote has no branch to sync.' },
 
   // Promotions and the changes that carry them.

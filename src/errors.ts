@@ -32,11 +32,9 @@ export class ModelgateError extends Error {
   }
 }
 
-export const usageError = (message: string, data: Record<string, unknown> = {}) =>
-  new ModelgateError('E_USAGE', message, ExitCode.usage, data);
+export const usageError = (message: string, data: Record<string, unknown> = {}) => new ModelgateError('E_USAGE', message, ExitCode.usage, data);
 
-export const serviceError = (code: ErrorCode, message: string, cause?: unknown) =>
-  new ModelgateError(code, message, ExitCode.service, {}, { cause });
+export const serviceError = (code: ErrorCode, message: string, cause?: unknown) => new ModelgateError(code, message, ExitCode.service, {}, { cause });
 
 /** `file:line:col: message`, the form editors and CI annotations understand. */
 export function formatPosition(pos: SourcePosition): string {

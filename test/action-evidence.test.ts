@@ -23,7 +23,13 @@ const git = (cwd: string, ...args: string[]) =>
   execFileSync('git', args, {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 'Maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'Maria', GIT_COMMITTER_EMAIL: 'maria@example.com' },
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'Maria',
+      GIT_AUTHOR_EMAIL: 'maria@example.com',
+      GIT_COMMITTER_NAME: 'Maria',
+      GIT_COMMITTER_EMAIL: 'maria@example.com',
+    },
   }).trim();
 const openssl = (cwd: string, ...args: string[]) => execFileSync('openssl', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -100,14 +106,31 @@ beforeAll(async () => {
     return { uri: `${storeUri}/${key}`, sha256: sha256(bytes), size: bytes.length };
   };
   const trust = { keys: [readFileSync(join(keys, 'trusted.pem'), 'utf8')] };
-  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } }, github: { repository: 'acme/model-registry' }, trust }));
+  await write(
+    'modelgate.yaml',
+    stringify({
+      apiVersion: 'modelgate.dev/v1',
+      kind: 'Registry',
+      storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } },
+      github: { repository: 'acme/model-registry' },
+      trust,
+    }),
+  );
   const policy = { ...POLICY, rules: POLICY.rules.map((r) => (r.name === 'to-production' ? { ...r, scan: 'pickle' as const } : r)) };
   await write('policies/promotion.yaml', stringify(policy));
   await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
-  const files: Array<[number, 'Archived' | 'Production' | 'Staging', string]> = [[1, 'Archived', 'v1'], [2, 'Production', 'v2'], [3, 'Staging', 'benign.joblib'], [4, 'Staging', 'system.joblib']];
+  const files: Array<[number, 'Archived' | 'Production' | 'Staging', string]> = [
+    [1, 'Archived', 'v1'],
+    [2, 'Production', 'v2'],
+    [3, 'Staging', 'benign.joblib'],
+    [4, 'Staging', 'system.joblib'],
+  ];
   for (const [n, stage, bytes] of files) {
     const content = bytes.includes('.') ? pickleFixture(bytes as PickleFixture) : Buffer.from(`model ${bytes}`);
-    await write(`models/fraud-detector/versions/${n}.yaml`, stringify(version(n, stage, { artifact: await artifact(content), metrics: { auc: n === 2 ? 0.97 : 0.96, recall: 0.9, latency_p95_ms: 40 } })));
+    await write(
+      `models/fraud-detector/versions/${n}.yaml`,
+      stringify(version(n, stage, { artifact: await artifact(content), metrics: { auc: n === 2 ? 0.97 : 0.96, recall: 0.9, latency_p95_ms: 40 } })),
+    );
   }
   expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, ...quiet })).toBe(0);
   git(dev, 'add', '-A');
@@ -175,7 +198,13 @@ describe('dist/action.js check: scan: pickle and decision records', () => {
     expect(statement.subject).toEqual(expect.arrayContaining([{ name: 'fraud-detector@3', digest: { sha256: v3 } }]));
     expect(statement.subject.map((s: any) => s.name).sort()).toEqual(['fraud-detector@2', 'fraud-detector@3']);
     const p = statement.predicate;
-    expect(p).toMatchObject({ repository: 'acme/model-registry', pullRequest: passed.number, headSha: passed.head.sha, baseSha: git(runner, 'rev-parse', 'HEAD'), mergedTreeId: mergedTree });
+    expect(p).toMatchObject({
+      repository: 'acme/model-registry',
+      pullRequest: passed.number,
+      headSha: passed.head.sha,
+      baseSha: git(runner, 'rev-parse', 'HEAD'),
+      mergedTreeId: mergedTree,
+    });
     expect(p.policyBlobId).toBe(git(runner, 'rev-parse', 'HEAD:policies/promotion.yaml'));
     const reviewId = (login: string) => passed.reviews.filter((x) => x.user === login).at(-1)!.id;
     expect(p.approvers).toEqual([
@@ -184,7 +213,8 @@ describe('dist/action.js check: scan: pickle and decision records', () => {
     ]);
     expect(p.rules).toEqual(expect.arrayContaining([{ name: 'to-production', passed: true, details: { change: 'fraud-detector@3 Staging → Production' } }]));
     const kinds = p.checks.map((c: any) => c.kind);
-    for (const k of ['scan (pickle)', 'artifact (full)', 'metric auc ≥ 0.95', 'champion auc (max regression 0.02)', 'coverage', 'validate']) expect(kinds).toContain(k);
+    for (const k of ['scan (pickle)', 'artifact (full)', 'metric auc ≥ 0.95', 'champion auc (max regression 0.02)', 'coverage', 'validate'])
+      expect(kinds).toContain(k);
     expect(p.checks.find((c: any) => c.kind === 'scan (pickle)')).toMatchObject({ passed: true, details: { findings: [] } });
     expect(Date.parse(p.time)).toBeGreaterThan(Date.now() - 600_000);
 
@@ -222,9 +252,14 @@ describe('dist/action.js check: scan: pickle and decision records', () => {
     const rows = h.json as Array<{ version: number; to: string; pullRequest: number | null; decision: any }>;
     const promoted = rows.find((x) => x.version === 3 && x.to === 'Production')!;
     expect(promoted.pullRequest).toBe(passed.number);
-    expect(promoted.decision).toMatchObject({ record: 'valid', approvers: [expect.objectContaining({ login: 'gina', team: 'ml-governance' }), expect.objectContaining({ login: 'carol' })] });
+    expect(promoted.decision).toMatchObject({
+      record: 'valid',
+      approvers: [expect.objectContaining({ login: 'gina', team: 'ml-governance' }), expect.objectContaining({ login: 'carol' })],
+    });
     expect(rows.find((x) => x.version === 4)!.decision).toEqual({ record: 'not-a-pull-request' });
-    expect((await cli(dev, ['history', 'fraud-detector'])).stdout).toMatch(new RegExp(`#${passed.number}\\s+gina \\(to-production, group 1, ml-governance\\), carol \\(to-production, group 2\\)`));
+    expect((await cli(dev, ['history', 'fraud-detector'])).stdout).toMatch(
+      new RegExp(`#${passed.number}\\s+gina \\(to-production, group 1, ml-governance\\), carol \\(to-production, group 2\\)`),
+    );
   });
 
   it('keeps the status a pass but fails the job when the record cannot be written (a key of the wrong type)', async () => {
@@ -246,7 +281,9 @@ describe('dist/action.js check: scan: pickle and decision records', () => {
     expect(r.outputs.decision).toBe('pass');
     expect(statusOf(pull)).toBe('success');
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/::error::modelgate: the pull request passed, but the decision record was not written: MODELGATE_SIGNING_KEY: unsupported key type rsa/);
+    expect(r.stdout).toMatch(
+      /::error::modelgate: the pull request passed, but the decision record was not written: MODELGATE_SIGNING_KEY: unsupported key type rsa/,
+    );
     expect(r.stdout).not.toContain('PRIVATE KEY');
     expect(r.summary).toMatch(/Error&#58; the decision record was not written/);
     expect(r.outputs['decision-record']).toBe('');
@@ -258,7 +295,9 @@ describe('dist/action.js check: scan: pickle and decision records', () => {
     expect(blocked.outputs.decision).toBe('pass');
     expect(statusOf(pull)).toBe('success');
     expect(blocked.code).toBe(1);
-    expect(blocked.stdout).toMatch(/::error::modelgate: the pull request passed, but the decision record was not written: writing file:\/\/\S+\.dsse\.json failed \(EISDIR\)/);
+    expect(blocked.stdout).toMatch(
+      /::error::modelgate: the pull request passed, but the decision record was not written: writing file:\/\/\S+\.dsse\.json failed \(EISDIR\)/,
+    );
     expect(blocked.outputs['decision-record']).toBe('');
     expect(gh.validator.violations).toEqual([]);
   });

@@ -64,13 +64,19 @@ beforeAll(async () => {
     { 'fraud-detector': { deploy: {}, versions: [{ stage: 'Production' }, { stage: 'Staging' }] } },
     registryConfig({
       github: { repository: 'acme/model-registry' },
-      webhooks: [{ url: `http://${hookHost}/hooks/ok`, secretEnv: 'MG_HOOK_SECRET' }, { url: `http://${hookHost}/hooks/gone`, secretEnv: 'MG_HOOK_SECRET' }],
+      webhooks: [
+        { url: `http://${hookHost}/hooks/ok`, secretEnv: 'MG_HOOK_SECRET' },
+        { url: `http://${hookHost}/hooks/gone`, secretEnv: 'MG_HOOK_SECRET' },
+      ],
     }),
   );
   expect(await runCli(['--registry', seed, '--quiet', 'sync'], { cwd: seed, env: {}, stdout: () => {}, stderr: () => {}, tty: false })).toBe(0);
   initRepo(seed);
   git(seed, 'checkout', '-q', '-b', 'modelgate/fraud-detector-v2-production');
-  for (const [n, stage] of [[1, 'Archived'], [2, 'Production']] as const) {
+  for (const [n, stage] of [
+    [1, 'Archived'],
+    [2, 'Production'],
+  ] as const) {
     const path = join(seed, `models/fraud-detector/versions/${n}.yaml`);
     await writeFile(path, (await readFile(path, 'utf8')).replace(/^stage: .*$/m, `stage: ${stage}`));
   }
@@ -99,7 +105,12 @@ describe('dist/action.js sync', () => {
       const repo = gh.addRepo('acme', 'model-registry', { gitDir: join(root, 'registry.git') });
       const env = { GITHUB_API_URL: gh.url, GITHUB_REF_NAME: 'main' };
       const before = await remoteMain();
-      const r = await runAction({ tmp: root, workspace: runner, inputs: { command: 'sync', 'github-token': 'token-octo', 'registry-path': '.' }, env: { GITHUB_EVENT_NAME: 'push', MG_HOOK_SECRET: SECRET, ...env } });
+      const r = await runAction({
+        tmp: root,
+        workspace: runner,
+        inputs: { command: 'sync', 'github-token': 'token-octo', 'registry-path': '.' },
+        env: { GITHUB_EVENT_NAME: 'push', MG_HOOK_SECRET: SECRET, ...env },
+      });
       expect(r.code).not.toBe(0);
       expect(r.outputs.decision).toBe('fail');
       expect(r.stdout).toMatch(/::error::modelgate sync: 1 deploy file\(s\) on main do not equal the rendering; repair pull request #\d+ opened/);
@@ -111,7 +122,12 @@ describe('dist/action.js sync', () => {
       const pull = gh.getPull(repo, report.repair.pullRequest.number)!;
       expect(pull.head.ref).toBe('modelgate/sync');
       expect(pull.body).toContain('fraud-detector production v1 → v2');
-      const again = await runAction({ tmp: root, workspace: runner, inputs: { command: 'sync', 'github-token': 'token-octo', 'registry-path': '.' }, env: { GITHUB_EVENT_NAME: 'push', MG_HOOK_SECRET: SECRET, ...env } });
+      const again = await runAction({
+        tmp: root,
+        workspace: runner,
+        inputs: { command: 'sync', 'github-token': 'token-octo', 'registry-path': '.' },
+        env: { GITHUB_EVENT_NAME: 'push', MG_HOOK_SECRET: SECRET, ...env },
+      });
       expect(again.code).not.toBe(0);
       expect(JSON.parse(await readFile(again.outputs.report!, 'utf8')).repair).toMatchObject({ status: 'updated', pullRequest: { number: pull.number } });
       expect(gh.validator.violations).toEqual([]);
@@ -126,13 +142,20 @@ describe('dist/action.js sync', () => {
     expect(r.code).toBe(0);
     expect(r.outputs.decision).toBe('pass');
     const report = JSON.parse(await readFile(r.outputs.report!, 'utf8'));
-    expect(report).toMatchObject({ status: 'pushed', head: mergeCommit, files: [PIN], changes: [{ model: 'fraud-detector', environment: 'production', fromVersion: 1, toVersion: 2 }] });
+    expect(report).toMatchObject({
+      status: 'pushed',
+      head: mergeCommit,
+      files: [PIN],
+      changes: [{ model: 'fraud-detector', environment: 'production', fromVersion: 1, toVersion: 2 }],
+    });
 
     // Pushed: the remote's main is the sync commit, on top of the merge, by the bot.
     const pushed = await remoteMain();
     expect(pushed).toBe(report.commit);
     await gitAsync(runner, 'fetch', '-q', 'origin', 'main');
-    expect(git(runner, 'log', '-1', '--format=%an <%ae>|%cn|%P', pushed).trim()).toBe(`modelgate[bot] <modelgate[bot]@users.noreply.github.com>|modelgate[bot]|${mergeCommit}`);
+    expect(git(runner, 'log', '-1', '--format=%an <%ae>|%cn|%P', pushed).trim()).toBe(
+      `modelgate[bot] <modelgate[bot]@users.noreply.github.com>|modelgate[bot]|${mergeCommit}`,
+    );
     expect(git(runner, 'diff', '--name-only', mergeCommit, pushed).trim()).toBe(PIN);
     const v1 = modelVersion('fraud-detector', 1, { stage: 'Archived' });
     const v2 = modelVersion('fraud-detector', 2, { stage: 'Production' });
@@ -157,9 +180,14 @@ describe('dist/action.js sync', () => {
     expect(received.map((x) => x.path).sort()).toEqual(['/hooks/gone', '/hooks/ok']);
     const ok = received.find((x) => x.path === '/hooks/ok')!;
     const key = Buffer.from(SECRET.slice('whsec_'.length), 'base64');
-    const signature = createHmac('sha256', key).update(`${String(ok.headers['webhook-id'])}.${String(ok.headers['webhook-timestamp'])}.${ok.body}`).digest('base64');
+    const signature = createHmac('sha256', key)
+      .update(`${String(ok.headers['webhook-id'])}.${String(ok.headers['webhook-timestamp'])}.${ok.body}`)
+      .digest('base64');
     expect(ok.headers['webhook-signature']).toBe(`v1,${signature}`);
-    expect(JSON.parse(ok.body)).toMatchObject({ type: 'modelgate.pin.changed', data: { model: 'fraud-detector', environment: 'production', previousVersion: 1, version: 2, commit: pushed, pullRequest: 7 } });
+    expect(JSON.parse(ok.body)).toMatchObject({
+      type: 'modelgate.pin.changed',
+      data: { model: 'fraud-detector', environment: 'production', previousVersion: 1, version: 2, commit: pushed, pullRequest: 7 },
+    });
 
     // Run again on the same checkout: in sync, nothing pushed, nobody notified.
     const again = await runSync({ push: 'true' });

@@ -11,10 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { runCli } from '../src/cli/main.js';
 import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
-import { pullRequestEvent, pullRequestReviewEvent, startValidatedGitHubEmulator, workflowRunEvent, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
+import {
+  pullRequestEvent,
+  pullRequestReviewEvent,
+  startValidatedGitHubEmulator,
+  workflowRunEvent,
+  writeEventFile,
+  type GitHubResponseValidator,
+} from './helpers/github.js';
 import { POLICY, version } from './gate-fixtures.js';
 import { runAction as runBuiltAction, type ActionRun } from './helpers/action.js';
-
 
 /** SPEC §6: the only endpoints the Action may call. */
 const ALLOWED = new Set([
@@ -33,7 +39,13 @@ const git = (cwd: string, ...args: string[]) =>
   execFileSync('git', args, {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 'Maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'Maria', GIT_COMMITTER_EMAIL: 'maria@example.com' },
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'Maria',
+      GIT_AUTHOR_EMAIL: 'maria@example.com',
+      GIT_COMMITTER_NAME: 'Maria',
+      GIT_COMMITTER_EMAIL: 'maria@example.com',
+    },
   }).trim();
 
 let tmp: string;
@@ -44,7 +56,8 @@ let store: string;
 let gh: GitHubEmulator & { validator: GitHubResponseValidator };
 let repo: EmulatedRepo;
 
-const TITLE = 'Promote `x`"; rm -rf / #$(touch /tmp/modelgate-pwned) [click](http://evil.example) <img src=x onerror=alert(1)> @acme/platform <!-- modelgate -->';
+const TITLE =
+  'Promote `x`"; rm -rf / #$(touch /tmp/modelgate-pwned) [click](http://evil.example) <img src=x onerror=alert(1)> @acme/platform <!-- modelgate -->';
 const EVIL_BRANCH = 'modelgate/x-$(touch${IFS}pwned)-`id`-<img_src=x>';
 
 async function write(path: string, content: string) {
@@ -108,12 +121,28 @@ beforeAll(async () => {
     return { uri: `${storeUri}/${key}`, sha256, size: bytes.length };
   };
   // A file:// store is served to KServe through the claim that mounts it (storage.pvc).
-  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } }, github: { repository: 'acme/model-registry' } }));
+  await write(
+    'modelgate.yaml',
+    stringify({
+      apiVersion: 'modelgate.dev/v1',
+      kind: 'Registry',
+      storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } },
+      github: { repository: 'acme/model-registry' },
+    }),
+  );
   await write('policies/promotion.yaml', stringify(POLICY));
   await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
   await write('.github/workflows/modelgate.yml', 'name: modelgate\non: pull_request_target\n');
-  for (const [n, stage] of [[1, 'Archived'], [2, 'Production'], [3, 'Staging'], [4, 'Staging']] as const) {
-    await write(`models/fraud-detector/versions/${n}.yaml`, stringify(version(n, stage, { artifact: await artifactOf(n), metrics: { auc: n === 2 ? 0.97 : 0.96, recall: 0.9, latency_p95_ms: 40 } })));
+  for (const [n, stage] of [
+    [1, 'Archived'],
+    [2, 'Production'],
+    [3, 'Staging'],
+    [4, 'Staging'],
+  ] as const) {
+    await write(
+      `models/fraud-detector/versions/${n}.yaml`,
+      stringify(version(n, stage, { artifact: await artifactOf(n), metrics: { auc: n === 2 ? 0.97 : 0.96, recall: 0.9, latency_p95_ms: 40 } })),
+    );
   }
   // deploy/ pins in sync with main, as the sync after each merge leaves them.
   expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, env: {}, stdout: () => {}, stderr: () => {}, tty: false })).toBe(0);
@@ -137,8 +166,14 @@ afterAll(async () => {
 });
 
 const promoteFiles = async () => ({
-  'models/fraud-detector/versions/3.yaml': (await readFile(join(dev, 'models/fraud-detector/versions/3.yaml'), 'utf8')).replace('stage: Staging', 'stage: Production'),
-  'models/fraud-detector/versions/2.yaml': (await readFile(join(dev, 'models/fraud-detector/versions/2.yaml'), 'utf8')).replace('stage: Production', 'stage: Archived'),
+  'models/fraud-detector/versions/3.yaml': (await readFile(join(dev, 'models/fraud-detector/versions/3.yaml'), 'utf8')).replace(
+    'stage: Staging',
+    'stage: Production',
+  ),
+  'models/fraud-detector/versions/2.yaml': (await readFile(join(dev, 'models/fraud-detector/versions/2.yaml'), 'utf8')).replace(
+    'stage: Production',
+    'stage: Archived',
+  ),
 });
 
 describe('dist/action.js check', () => {
@@ -177,7 +212,12 @@ describe('dist/action.js check', () => {
     expect(second.summary).toMatch(/approved by gina/);
     // The Kubernetes change the merge causes: production's pin moves from v2 to v3.
     // KServe reads the file:// store through its claim: pvc://<claim>/<path below the store's root>.
-    const [v2, v3] = [2, 3].map((n) => (parse(git(dev, 'show', `origin/main:models/fraud-detector/versions/${n}.yaml`)).artifact.uri as string).replace(`${pathToFileURL(store).href}/`, 'pvc://modelgate-artifacts/'));
+    const [v2, v3] = [2, 3].map((n) =>
+      (parse(git(dev, 'show', `origin/main:models/fraud-detector/versions/${n}.yaml`)).artifact.uri as string).replace(
+        `${pathToFileURL(store).href}/`,
+        'pvc://modelgate-artifacts/',
+      ),
+    );
     expect(second.summary).toContain('### What merging changes in deploy/');
     expect(second.summary).toContain('+++ b/deploy/production/fraud-detector.yaml');
     expect(second.summary).toContain(`-      storageUri: ${v2}`);
@@ -209,7 +249,10 @@ describe('dist/action.js check', () => {
 
   it('fails with an annotation on the file and line of an invalid manifest', async () => {
     git(dev, 'checkout', '-q', 'main');
-    const pull = await openPull('broken', { 'models/fraud-detector/versions/5.yaml': 'apiVersion: modelgate.dev/v1\nkind: ModelVersion\nmodel: fraud-detector\nversion: 5\nstage: None\nbogus: true\n' });
+    const pull = await openPull('broken', {
+      'models/fraud-detector/versions/5.yaml':
+        'apiVersion: modelgate.dev/v1\nkind: ModelVersion\nmodel: fraud-detector\nversion: 5\nstage: None\nbogus: true\n',
+    });
     const r = await runCheck('pull_request_target', pullRequestEvent(pull, 'opened'));
     expect(r.outputs.decision).toBe('fail');
     expect(r.code).toBe(1);
@@ -386,7 +429,7 @@ describe('dist/action.js check on workflow_run', () => {
     },
   );
 
-  it('refuses an input that contradicts the run\'s listed pull request, or the pull request event\'s own number', async () => {
+  it("refuses an input that contradicts the run's listed pull request, or the pull request event's own number", async () => {
     const pull = reviewed;
     const before = gh.statuses.length;
     const wr = await runCheck('workflow_run', workflowRunEvent(pull, { listed: true }), { 'pull-request': String(pull.number + 100) });

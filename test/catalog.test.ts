@@ -28,7 +28,13 @@ lineage:
 }
 
 function gitIn(dir: string, args: string[], input?: string): string {
-  return execFileSync('git', args, { cwd: dir, encoding: 'utf8', input, maxBuffer: 1 << 30, env: { ...process.env, GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@x', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@x' } });
+  return execFileSync('git', args, {
+    cwd: dir,
+    encoding: 'utf8',
+    input,
+    maxBuffer: 1 << 30,
+    env: { ...process.env, GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@x', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@x' },
+  });
 }
 
 /** A registry with `models` models of `perModel` versions each; the last version of each is in Production. */
@@ -39,7 +45,8 @@ function registry(models: number, perModel: number): string {
     const name = `m${m}`;
     mkdirSync(join(dir, 'models', name, 'versions'), { recursive: true });
     writeFileSync(join(dir, 'models', name, 'model.yaml'), `apiVersion: modelgate.dev/v1\nkind: Model\nname: ${name}\n`);
-    for (let v = 1; v <= perModel; v++) writeFileSync(join(dir, 'models', name, 'versions', `${v}.yaml`), manifest(name, v, v === perModel ? 'Production' : 'Archived'));
+    for (let v = 1; v <= perModel; v++)
+      writeFileSync(join(dir, 'models', name, 'versions', `${v}.yaml`), manifest(name, v, v === perModel ? 'Production' : 'Archived'));
   }
   gitIn(dir, ['add', '-A']);
   gitIn(dir, ['commit', '-q', '-m', 'registry']);
@@ -104,11 +111,18 @@ describe('a damaged read cache is rebuilt, never believed', () => {
   it('a stage query on a cold cache parses only the prefilter candidates, and a later full scan completes the cache', async () => {
     rmSync(cacheFile(dir));
     expect(ids(await scanVersions(dir, { stage: 'Production' }))).toEqual(expected.filter((s) => s.endsWith(':Production')));
-    expect(readFileSync(cacheFile(dir), 'utf8').split('\n').filter((l) => l.startsWith('models/'))).toHaveLength(3);
+    expect(
+      readFileSync(cacheFile(dir), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('models/')),
+    ).toHaveLength(3);
     expect(ids(await scanVersions(dir))).toEqual(expected);
-    expect(readFileSync(cacheFile(dir), 'utf8').split('\n').filter((l) => l.startsWith('models/'))).toHaveLength(12);
+    expect(
+      readFileSync(cacheFile(dir), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('models/')),
+    ).toHaveLength(12);
   });
-
 });
 
 describe('streamed in model-name order with one model at a time in memory', () => {

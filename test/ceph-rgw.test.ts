@@ -48,13 +48,15 @@ describe('S3 server (Ceph RGW 16) on loopback', () => {
   async function multipart(Key: string, body: Buffer, ifNoneMatch: boolean) {
     const mp = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key }));
     const part = await s3.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId: mp.UploadId, PartNumber: 1, Body: body }));
-    const done = await s3.send(new CompleteMultipartUploadCommand({
-      Bucket: bucket,
-      Key,
-      UploadId: mp.UploadId,
-      MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
-      ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
-    }));
+    const done = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key,
+        UploadId: mp.UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+        ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+      }),
+    );
     return { done, partEtag: part.ETag! };
   }
 

@@ -12,7 +12,7 @@ import { prRemote, type PrRemote } from './helpers/pr-remote.js';
 const run = promisify(execFile);
 
 describe('branchName / parseBranch', () => {
-  it('are each other\'s inverse, and parse nothing modelgate did not name', () => {
+  it("are each other's inverse, and parse nothing modelgate did not name", () => {
     const specs: BranchSpec[] = [
       { kind: 'register', model: 'fraud-detector', version: 12 },
       { kind: 'stage', model: 'churn', version: 3, stage: 'Production' },
@@ -25,7 +25,9 @@ describe('branchName / parseBranch', () => {
     expect(parseBranch('main')).toBeUndefined();
     expect(parseBranch('modelgate/x-v0-register')).toBeUndefined();
     expect(parseBranch('feature/x-v1-register')).toBeUndefined();
-    expect(registeredOnBranches(['modelgate/x-v4-register', 'refs/heads/modelgate/x-v7-register', 'modelgate/xy-v9-register', 'modelgate/x-v8-production'], 'x')).toEqual([4, 7]);
+    expect(
+      registeredOnBranches(['modelgate/x-v4-register', 'refs/heads/modelgate/x-v7-register', 'modelgate/xy-v9-register', 'modelgate/x-v8-production'], 'x'),
+    ).toEqual([4, 7]);
   });
 });
 
@@ -50,7 +52,11 @@ describe('concurrent registrations from several clones', () => {
     for (const r of prs) expect(r.code, r.stderr).toBe(0);
     const prVersions = prs.map((r) => (r.json as { version: number }).version).sort();
     expect(prVersions).toEqual([1, 2, 3]);
-    expect((await remote.branches()).filter((b) => b.startsWith('modelgate/'))).toEqual(['modelgate/churn-v1-register', 'modelgate/churn-v2-register', 'modelgate/churn-v3-register']);
+    expect((await remote.branches()).filter((b) => b.startsWith('modelgate/'))).toEqual([
+      'modelgate/churn-v1-register',
+      'modelgate/churn-v2-register',
+      'modelgate/churn-v3-register',
+    ]);
 
     // --push numbers past main and past the open registration branches.
     const more = clones.map((d, i) => randomFile(tempDir(), `n${i}.bin`, 1024));

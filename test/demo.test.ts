@@ -29,7 +29,9 @@ describe('npm run demo (dist/demo.js)', () => {
 
   it('signs each pass, shows the approvers in history, and verify --decisions names the version that skipped the gate', () => {
     const out = String(result.stdout);
-    expect(out.match(/signed decision record \(in-toto statement, DSSE envelope\): file:\/\/\S+\/\.modelgate\/decisions\/[0-9a-f]{40}\.dsse\.json/g)).toHaveLength(3);
+    expect(
+      out.match(/signed decision record \(in-toto statement, DSSE envelope\): file:\/\/\S+\/\.modelgate\/decisions\/[0-9a-f]{40}\.dsse\.json/g),
+    ).toHaveLength(3);
     expect(out).toMatch(/Staging → Production +dave +[0-9a-f]{10} +#1 +carol \(to-production, group 1, ml-governance\), dave/);
     expect(out).toMatch(/churn-predictor@2 \(Staging, [0-9a-f]{10}\): no decision record for tree [0-9a-f]{40}: merged without the gate/);
     expect(out).not.toMatch(/churn-predictor@1 \(Production/);
@@ -44,7 +46,9 @@ describe('npm run demo (dist/demo.js)', () => {
     // The embedded file:// store, served through the claim init named (storage.pvc).
     expect(rendered).toMatch(new RegExp(`storageUri: pvc://modelgate-artifacts/churn-predictor/sha256/${sha}/churn-v1\\.safetensors`));
     expect(rendered).toContain('runtime: churn-logreg');
-    const history = JSON.parse(execFileSync(process.execPath, [join(root, 'dist/cli.js'), '--json', 'history', 'churn-predictor'], { cwd: registry, encoding: 'utf8' }));
+    const history = JSON.parse(
+      execFileSync(process.execPath, [join(root, 'dist/cli.js'), '--json', 'history', 'churn-predictor'], { cwd: registry, encoding: 'utf8' }),
+    );
     const rows = Array.isArray(history) ? history : history.changes;
     expect(rows.map((c: { to: string; pullRequest?: number }) => [c.to, c.pullRequest ?? null])).toEqual([
       ['Staging', null],

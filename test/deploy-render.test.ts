@@ -74,7 +74,11 @@ describe('renderPins', () => {
 
   it('derives modelFormat from the version format, and settings override it', () => {
     // Formats whose KServe runtime loads one file, and those whose runtime loads a folder.
-    const single: Array<[ModelVersion['format'], string]> = [['joblib', 'sklearn'], ['pickle', 'sklearn'], ['onnx', 'onnx']];
+    const single: Array<[ModelVersion['format'], string]> = [
+      ['joblib', 'sklearn'],
+      ['pickle', 'sklearn'],
+      ['onnx', 'onnx'],
+    ];
     const folders: Array<[ModelVersion['format'], string, string[]]> = [
       ['safetensors', 'huggingface', ['config.json', 'model.safetensors', 'tokenizer.json']],
       ['mlflow', 'mlflow', ['MLmodel', 'model.pkl', 'python_env.yaml']],
@@ -91,8 +95,13 @@ describe('renderPins', () => {
       expect(model.modelFormat.name, format).toBe(name);
       expect(model.storageUri).toMatch(/\/sha256\/[0-9a-f]{64}\/$/);
     }
-    const custom = renderPins(input({ m: { deploy: { modelFormat: 'xgboost', runtime: 'kserve-xgbserver' }, versions: [{ stage: 'Production', format: 'other' }] } }));
-    expect(parse(custom.files.find((f) => f.path === 'deploy/production/m.yaml')!.after!).spec.predictor.model).toMatchObject({ modelFormat: { name: 'xgboost' }, runtime: 'kserve-xgbserver' });
+    const custom = renderPins(
+      input({ m: { deploy: { modelFormat: 'xgboost', runtime: 'kserve-xgbserver' }, versions: [{ stage: 'Production', format: 'other' }] } }),
+    );
+    expect(parse(custom.files.find((f) => f.path === 'deploy/production/m.yaml')!.after!).spec.predictor.model).toMatchObject({
+      modelFormat: { name: 'xgboost' },
+      runtime: 'kserve-xgbserver',
+    });
   });
 
   it('refuses a single file for a format whose runtime loads a folder (a lone .safetensors is no Hugging Face model)', () => {
@@ -103,15 +112,23 @@ describe('renderPins', () => {
     }
     // Naming the format does not make the file loadable either.
     expect(() => renderPins(input({ m: { deploy: { modelFormat: 'huggingface' }, versions: [{ stage: 'Production', format: 'safetensors' }] } }))).toThrow(
-      expect.objectContaining({ code: 'E_DEPLOY_FORMAT', message: expect.stringContaining('models/m/model.yaml: version 1 cannot be served as KServe model format huggingface (deploy.modelFormat)') }),
+      expect.objectContaining({
+        code: 'E_DEPLOY_FORMAT',
+        message: expect.stringContaining('models/m/model.yaml: version 1 cannot be served as KServe model format huggingface (deploy.modelFormat)'),
+      }),
     );
     // A folder without the file the runtime reads first.
     expect(() => renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', format: 'safetensors', files: ['model.safetensors'] }] } }))).toThrow(
       expect.objectContaining({ code: 'E_DEPLOY_FORMAT', message: expect.stringContaining('has no config.json at its top') }),
     );
     // A runtime of your own, under its own format name, may load the single file.
-    const own = renderPins(input({ m: { deploy: { modelFormat: 'safetensors', runtime: 'logreg-server' }, versions: [{ stage: 'Production', format: 'safetensors' }] } }));
-    expect(parse(own.files.find((f) => f.path === 'deploy/production/m.yaml')!.after!).spec.predictor.model).toMatchObject({ modelFormat: { name: 'safetensors' }, runtime: 'logreg-server' });
+    const own = renderPins(
+      input({ m: { deploy: { modelFormat: 'safetensors', runtime: 'logreg-server' }, versions: [{ stage: 'Production', format: 'safetensors' }] } }),
+    );
+    expect(parse(own.files.find((f) => f.path === 'deploy/production/m.yaml')!.after!).spec.predictor.model).toMatchObject({
+      modelFormat: { name: 'safetensors' },
+      runtime: 'logreg-server',
+    });
   });
 
   it('refuses a format KServe cannot infer without settings', () => {
@@ -128,7 +145,10 @@ describe('renderPins', () => {
     expect(d).toMatchObject({ apiVersion: 'apps/v1', kind: 'Deployment', spec: { replicas: 2, selector: { matchLabels: { 'modelgate.dev/model': 'm' } } } });
     expect(d.spec.template.spec.containers[0]).toMatchObject({
       image: 'ghcr.io/acme/server:1.2',
-      env: [{ name: 'MODEL_URI', value: mv.artifact.uri }, { name: 'MODEL_SHA256', value: mv.artifact.sha256 }],
+      env: [
+        { name: 'MODEL_URI', value: mv.artifact.uri },
+        { name: 'MODEL_SHA256', value: mv.artifact.sha256 },
+      ],
       ports: [{ containerPort: 8080 }],
     });
     expect(() => renderPins(input({ m: { deploy: { kind: 'Deployment' }, versions: [{ stage: 'Production' }] } }))).toThrow(
@@ -181,7 +201,12 @@ spec:
         limits: {cpu: "2", nvidia.com/gpu: 1}
 `;
     const promoted: ModelSpec = { deploy: {}, versions: [{ stage: 'Archived' }, { stage: 'Production' }] };
-    const plan = renderPins(input({ 'fraud-detector': promoted }, { 'deploy/production/fraud-detector.yaml': hand, 'deploy/production/kustomization.yaml': 'resources:\n- fraud-detector.yaml\n' }));
+    const plan = renderPins(
+      input(
+        { 'fraud-detector': promoted },
+        { 'deploy/production/fraud-detector.yaml': hand, 'deploy/production/kustomization.yaml': 'resources:\n- fraud-detector.yaml\n' },
+      ),
+    );
     const expected = hand
       .replace('modelgate.dev/version: "1"', 'modelgate.dev/version: "2"')
       .replace("modelgate.dev/version: '1'", "modelgate.dev/version: '2'")
@@ -206,11 +231,18 @@ spec:
         name: sklearn
       storageUri: s3://old
 `;
-    const plan = renderPins(input({ 'fraud-detector': { deploy: {}, versions: [{ stage: 'Production' }] } }, { 'deploy/production/fraud-detector.yaml': hand }));
+    const plan = renderPins(
+      input({ 'fraud-detector': { deploy: {}, versions: [{ stage: 'Production' }] } }, { 'deploy/production/fraud-detector.yaml': hand }),
+    );
     const after = plan.files.find((f) => f.path === 'deploy/production/fraud-detector.yaml')!.after!;
     expect(after.startsWith('apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: fraud-detector   # hi\n')).toBe(true);
     const doc = parse(after);
-    expect(doc.metadata.labels).toEqual({ team: 'payments', 'app.kubernetes.io/managed-by': 'modelgate', 'modelgate.dev/model': 'fraud-detector', 'modelgate.dev/version': '1' });
+    expect(doc.metadata.labels).toEqual({
+      team: 'payments',
+      'app.kubernetes.io/managed-by': 'modelgate',
+      'modelgate.dev/model': 'fraud-detector',
+      'modelgate.dev/version': '1',
+    });
     expect(doc.metadata.annotations['modelgate.dev/sha256']).toBe(v(1).artifact.sha256);
     expect(doc.spec.predictor.model.storageUri).toBe(v(1).artifact.uri);
     expect(plan.changes[0]).toMatchObject({ action: 'update', toVersion: 1 });
@@ -221,19 +253,26 @@ spec:
     const deploy: ModelDeploy = { kind: 'Deployment', image: 'ghcr.io/acme/server:2' };
     const first = applied({}, renderPins(input({ m: { deploy: { ...deploy, image: 'ghcr.io/acme/server:1' }, versions: [{ stage: 'Production' }] } })));
     const path = 'deploy/production/m.yaml';
-    const edited = first[path]!.replace('      containers:\n', '      # sidecar added by platform\n      containers:\n        - name: proxy\n          image: envoy:1\n');
+    const edited = first[path]!.replace(
+      '      containers:\n',
+      '      # sidecar added by platform\n      containers:\n        - name: proxy\n          image: envoy:1\n',
+    );
     const plan = renderPins(input({ m: { deploy, versions: [{ stage: 'Archived' }, { stage: 'Production' }] } }, { ...first, [path]: edited }));
     const after = plan.files.find((f) => f.path === path)!.after!;
     expect(after).toContain('# sidecar added by platform\n      containers:\n        - name: proxy\n          image: envoy:1\n');
     const d = parse(after);
     const m2 = modelVersion('m', 2, { stage: 'Production' });
-    expect(d.spec.template.spec.containers[1]).toMatchObject({ image: 'ghcr.io/acme/server:2', env: [{ value: m2.artifact.uri }, { value: m2.artifact.sha256 }] });
+    expect(d.spec.template.spec.containers[1]).toMatchObject({
+      image: 'ghcr.io/acme/server:2',
+      env: [{ value: m2.artifact.uri }, { value: m2.artifact.sha256 }],
+    });
     expect(d.spec.template.metadata.labels['modelgate.dev/version']).toBe('2');
   });
 
   it('refuses a Deployment pin without MODEL_URI to edit', () => {
     const path = 'deploy/production/m.yaml';
-    const text = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: m, labels: {app.kubernetes.io/managed-by: modelgate}}\nspec:\n  template:\n    spec:\n      containers: [{name: x, image: y}]\n';
+    const text =
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: m, labels: {app.kubernetes.io/managed-by: modelgate}}\nspec:\n  template:\n    spec:\n      containers: [{name: x, image: y}]\n';
     expect(() => renderPins(input({ m: { deploy: { kind: 'Deployment', image: 'y' }, versions: [{ stage: 'Production' }] } }, { [path]: text }))).toThrow(
       expect.objectContaining({ code: 'E_DEPLOY_EDIT', data: { file: path } }),
     );
@@ -251,15 +290,24 @@ spec:
     const path = 'deploy/production/network-policy.yaml';
     const policy = 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: network-policy}\nspec: {podSelector: {}}\n';
     const kustomization = 'resources:\n- network-policy.yaml\n';
-    const plan = renderPins(input({ 'network-policy': { deploy: {}, retired: true, versions: [{ stage: 'Archived' }] } }, { [path]: policy, 'deploy/production/kustomization.yaml': kustomization }));
+    const plan = renderPins(
+      input(
+        { 'network-policy': { deploy: {}, retired: true, versions: [{ stage: 'Archived' }] } },
+        { [path]: policy, 'deploy/production/kustomization.yaml': kustomization },
+      ),
+    );
     expect(plan.files).toEqual([]);
     // With deploy settings and no version in the stage, the file is still not a pin to keep.
-    expect(() => renderPins(input({ 'network-policy': { deploy: {}, versions: [{ stage: 'Archived' }] } }, { [path]: policy }))).toThrow(expect.objectContaining({ code: 'E_PIN_COLLISION' }));
+    expect(() => renderPins(input({ 'network-policy': { deploy: {}, versions: [{ stage: 'Archived' }] } }, { [path]: policy }))).toThrow(
+      expect.objectContaining({ code: 'E_PIN_COLLISION' }),
+    );
   });
 
   it('refuses a pin file that is not valid YAML', () => {
     const path = 'deploy/production/fraud-detector.yaml';
-    expect(() => renderPins(input({ 'fraud-detector': fraud }, { [path]: 'metadata: [unclosed\n' }))).toThrow(expect.objectContaining({ code: 'E_DEPLOY_EDIT' }));
+    expect(() => renderPins(input({ 'fraud-detector': fraud }, { [path]: 'metadata: [unclosed\n' }))).toThrow(
+      expect.objectContaining({ code: 'E_DEPLOY_EDIT' }),
+    );
   });
 
   it('adds resources to a hand-edited kustomization keeping comments, order, quoting and other entries', () => {
@@ -282,15 +330,24 @@ patches:
   });
 
   it('adds to flow-style and missing resources lists', () => {
-    const flow = renderPins(input({ 'fraud-detector': fraud }, { 'deploy/production/kustomization.yaml': 'kind: Kustomization\nresources: [../base] # keep\n' }));
-    expect(flow.files.find((f) => f.path === 'deploy/production/kustomization.yaml')!.after).toBe('kind: Kustomization\nresources: [../base, fraud-detector.yaml] # keep\n');
+    const flow = renderPins(
+      input({ 'fraud-detector': fraud }, { 'deploy/production/kustomization.yaml': 'kind: Kustomization\nresources: [../base] # keep\n' }),
+    );
+    expect(flow.files.find((f) => f.path === 'deploy/production/kustomization.yaml')!.after).toBe(
+      'kind: Kustomization\nresources: [../base, fraud-detector.yaml] # keep\n',
+    );
     const missing = renderPins(input({ 'fraud-detector': fraud }, { 'deploy/production/kustomization.yaml': 'kind: Kustomization # x' }));
-    expect(missing.files.find((f) => f.path === 'deploy/production/kustomization.yaml')!.after).toBe('kind: Kustomization # x\nresources:\n- fraud-detector.yaml\n');
+    expect(missing.files.find((f) => f.path === 'deploy/production/kustomization.yaml')!.after).toBe(
+      'kind: Kustomization # x\nresources:\n- fraud-detector.yaml\n',
+    );
   });
 
   it('removes a retired model: its pin and its resources entry, nothing else', () => {
     const kust = '# hand\nresources:\n- ../base\n- fraud-detector.yaml  # pinned\n- other.yaml\n';
-    const files = { 'deploy/production/kustomization.yaml': kust, 'deploy/production/fraud-detector.yaml': renderPins(input({ 'fraud-detector': fraud })).files[0]!.after! };
+    const files = {
+      'deploy/production/kustomization.yaml': kust,
+      'deploy/production/fraud-detector.yaml': renderPins(input({ 'fraud-detector': fraud })).files[0]!.after!,
+    };
     const plan = renderPins(input({ 'fraud-detector': { ...fraud, retired: true } }, files));
     expect(plan.files).toEqual([
       { path: 'deploy/production/fraud-detector.yaml', before: files['deploy/production/fraud-detector.yaml'], after: null },
@@ -384,12 +441,23 @@ describe('KServe settings and file:// stores', () => {
   };
 
   it('renders serviceAccountName, protocolVersion and runtime where KServe v1beta1 reads them', () => {
-    const deploy: ModelDeploy = { serviceAccountName: 'models-s3', protocolVersion: 'grpc-v2', runtime: 'kserve-tritonserver', modelFormat: 'onnx', replicas: 2 };
+    const deploy: ModelDeploy = {
+      serviceAccountName: 'models-s3',
+      protocolVersion: 'grpc-v2',
+      runtime: 'kserve-tritonserver',
+      modelFormat: 'onnx',
+      replicas: 2,
+    };
     const doc = pinAt(renderPins(input({ m: { deploy, versions: [{ stage: 'Production', format: 'onnx' }] } })));
     expect(doc.spec.predictor).toEqual({
       serviceAccountName: 'models-s3',
       minReplicas: 2,
-      model: { modelFormat: { name: 'onnx' }, protocolVersion: 'grpc-v2', runtime: 'kserve-tritonserver', storageUri: modelVersion('m', 1, { stage: 'Production', format: 'onnx' }).artifact.uri },
+      model: {
+        modelFormat: { name: 'onnx' },
+        protocolVersion: 'grpc-v2',
+        runtime: 'kserve-tritonserver',
+        storageUri: modelVersion('m', 1, { stage: 'Production', format: 'onnx' }).artifact.uri,
+      },
     });
     expectCrdValid(doc);
     // The schema really checks: a number where KServe wants a string fails.
@@ -436,10 +504,20 @@ describe('KServe settings and file:// stores', () => {
     // The annotations keep what the manifest says; only the URI KServe downloads changes.
     expect(doc.metadata.annotations['modelgate.dev/artifact-uri']).toBe(version.artifact.uri);
     expectCrdValid(doc);
-    expect(renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', store: fileStore }] } }, applied({}, plan), registryConfig({ storage }))).files).toEqual([]);
+    expect(
+      renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', store: fileStore }] } }, applied({}, plan), registryConfig({ storage }))).files,
+    ).toEqual([]);
     // A claim mounting a parent folder: the path includes the store's folder below it.
-    const parent = renderPins(input({ m: { deploy: {}, versions: [{ stage: 'Production', store: fileStore, files: ['a.onnx'], format: 'onnx' }] } }, {}, registryConfig({ storage: { uri: fileStore, pvc: { claim: 'data', root: '/srv' } } })));
-    expect(pinAt(parent).spec.predictor.model.storageUri).toBe(`pvc://data/modelgate/artifacts/m/sha256/${modelVersion('m', 1, { stage: 'Production', files: ['a.onnx'] }).artifact.sha256}`);
+    const parent = renderPins(
+      input(
+        { m: { deploy: {}, versions: [{ stage: 'Production', store: fileStore, files: ['a.onnx'], format: 'onnx' }] } },
+        {},
+        registryConfig({ storage: { uri: fileStore, pvc: { claim: 'data', root: '/srv' } } }),
+      ),
+    );
+    expect(pinAt(parent).spec.predictor.model.storageUri).toBe(
+      `pvc://data/modelgate/artifacts/m/sha256/${modelVersion('m', 1, { stage: 'Production', files: ['a.onnx'] }).artifact.sha256}`,
+    );
   });
 
   it('refuses to pin file:// into an InferenceService without storage.pvc, saying why and what to set', () => {
@@ -458,13 +536,18 @@ describe('KServe settings and file:// stores', () => {
     expect(err!.message).toContain('Set storage.pvc: {claim, root}');
     // A claim whose root does not hold the store.
     expect(() => renderPins(input(models, {}, registryConfig({ storage: { uri: fileStore, pvc: { claim: 'c', root: '/elsewhere' } } })))).toThrow(
-      expect.objectContaining({ code: 'E_FILE_STORE_PIN', message: expect.stringContaining('storage.pvc.root "/elsewhere" does not contain /srv/modelgate/artifacts/m/sha256/') }),
+      expect.objectContaining({
+        code: 'E_FILE_STORE_PIN',
+        message: expect.stringContaining('storage.pvc.root "/elsewhere" does not contain /srv/modelgate/artifacts/m/sha256/'),
+      }),
     );
   });
 
   it('keeps MODEL_URI file:// in a Deployment: the container reads the store its own way', () => {
     const deploy: ModelDeploy = { kind: 'Deployment', image: 'ghcr.io/acme/server:1' };
-    const plan = renderPins(input({ m: { deploy, versions: [{ stage: 'Production', store: fileStore }] } }, {}, registryConfig({ storage: { uri: fileStore } })));
+    const plan = renderPins(
+      input({ m: { deploy, versions: [{ stage: 'Production', store: fileStore }] } }, {}, registryConfig({ storage: { uri: fileStore } })),
+    );
     const env = pinAt(plan).spec.template.spec.containers[0].env;
     expect(env[0]).toEqual({ name: 'MODEL_URI', value: modelVersion('m', 1, { stage: 'Production', store: fileStore }).artifact.uri });
   });

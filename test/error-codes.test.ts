@@ -10,7 +10,9 @@ const LIST_FILE = 'src/error-codes.ts';
 const listed = Object.keys(ERROR_CODES) as ErrorCode[];
 
 function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? sourceFiles(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? sourceFiles(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : [],
+  );
 }
 
 /** Where in src/ each code is raised, and with which exit code: from the syntax tree, not from a regex. */
@@ -42,7 +44,8 @@ function raiseSites(): { sites: Array<{ code: string; exit: ExitCode; at: string
     };
     const visit = (node: ts.Node) => {
       if (ts.isStringLiteral(node) && /^E_[A-Z0-9_]+$/.test(node.text)) literals.add(node.text);
-      if (ts.isNewExpression(node) && node.expression.getText() === 'ModelgateError' && node.arguments?.[0]) record(node.arguments[0], exitOf(node.arguments[2]), node);
+      if (ts.isNewExpression(node) && node.expression.getText() === 'ModelgateError' && node.arguments?.[0])
+        record(node.arguments[0], exitOf(node.arguments[2]), node);
       if (ts.isCallExpression(node) && node.expression.getText() === 'serviceError' && node.arguments[0]) record(node.arguments[0], [ExitCode.service], node);
       if (ts.isCallExpression(node) && node.expression.getText() === 'usageError') sites.push({ code: 'E_USAGE', exit: ExitCode.usage, at: file });
       // A Problem literal: reported by validate/check, which exit 1.

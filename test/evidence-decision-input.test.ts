@@ -10,8 +10,14 @@ const reviews = [
   { ...approve('carol'), id: 12 },
 ];
 const ctx: DecisionContext = {
-  repository: 'acme/model-registry', pullRequest: 7, baseSha: OLD_SHA, headSha: HEAD_SHA, mergedTreeId: 'd'.repeat(40),
-  policyBlobId: 'e'.repeat(40), reviews, time: '2026-12-02T10:00:00.000Z',
+  repository: 'acme/model-registry',
+  pullRequest: 7,
+  baseSha: OLD_SHA,
+  headSha: HEAD_SHA,
+  mergedTreeId: 'd'.repeat(40),
+  policyBlobId: 'e'.repeat(40),
+  reviews,
+  time: '2026-12-02T10:00:00.000Z',
 };
 
 describe('decisionInput: what a passing gate decision records', () => {
@@ -27,8 +33,13 @@ describe('decisionInput: what a passing gate decision records', () => {
       { login: 'Gina', reviewId: 11, rule: 'to-production', group: 0, team: 'ml-governance' },
       { login: 'carol', reviewId: 12, rule: 'to-production', group: 1 },
     ]);
-    expect(input.rules.map((r) => [r.name, r.passed])).toEqual([['to-production', true], ['models.fraud-detector: Production', true]]);
-    expect(input.checks.map((c) => c.kind)).toEqual(expect.arrayContaining(['artifact (full)', 'metric auc ≥ 0.95', 'champion auc (max regression 0.02)', 'coverage', 'one Production version']));
+    expect(input.rules.map((r) => [r.name, r.passed])).toEqual([
+      ['to-production', true],
+      ['models.fraud-detector: Production', true],
+    ]);
+    expect(input.checks.map((c) => c.kind)).toEqual(
+      expect.arrayContaining(['artifact (full)', 'metric auc ≥ 0.95', 'champion auc (max regression 0.02)', 'coverage', 'one Production version']),
+    );
     expect(input.checks.some((c) => c.kind.startsWith('approvals'))).toBe(false);
     const st = buildDecisionStatement(input);
     expect(st.subject.map((s) => s.name)).toEqual(['fraud-detector@2', 'fraud-detector@3']);

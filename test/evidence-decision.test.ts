@@ -9,9 +9,16 @@ import { buildDecisionStatement, decisionRecordKey, DSSE_PAYLOAD_TYPE, preAuthEn
 const tree = 'a'.repeat(40);
 const statement = buildDecisionStatement({
   subjects: [{ model: 'churn', version: 3, sha256: 'b'.repeat(64), from: 'Staging', to: 'Production' }],
-  repository: 'acme/registry', pullRequest: 7, baseSha: 'c'.repeat(40), headSha: 'd'.repeat(40), mergedTreeId: tree, policyBlobId: 'e'.repeat(40),
-  rules: [{ name: 'prod', passed: true }], approvers: [{ login: 'alice', reviewId: 11, group: 0, team: 'ml-leads' }],
-  checks: [{ kind: 'scan:pickle', passed: true }], time: '2026-12-02T09:00:00Z',
+  repository: 'acme/registry',
+  pullRequest: 7,
+  baseSha: 'c'.repeat(40),
+  headSha: 'd'.repeat(40),
+  mergedTreeId: tree,
+  policyBlobId: 'e'.repeat(40),
+  rules: [{ name: 'prod', passed: true }],
+  approvers: [{ login: 'alice', reviewId: 11, group: 0, team: 'ml-leads' }],
+  checks: [{ kind: 'scan:pickle', passed: true }],
+  time: '2026-12-02T09:00:00Z',
 });
 const pems = (type: 'ec' | 'ed25519') => {
   const { privateKey, publicKey } = type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
@@ -40,9 +47,10 @@ describe('decision records', () => {
       writeFileSync(join(dir, 'sig.bin'), Buffer.from(env.signatures[0]!.sig, 'base64'));
       writeFileSync(join(dir, 'pub.pem'), k.pub);
       writeFileSync(join(dir, 'other.pem'), other.pub);
-      const args = (pub: string) => type === 'ec'
-        ? ['dgst', '-sha256', '-verify', pub, '-signature', 'sig.bin', 'pae.bin']
-        : ['pkeyutl', '-verify', '-pubin', '-inkey', pub, '-rawin', '-in', 'pae.bin', '-sigfile', 'sig.bin'];
+      const args = (pub: string) =>
+        type === 'ec'
+          ? ['dgst', '-sha256', '-verify', pub, '-signature', 'sig.bin', 'pae.bin']
+          : ['pkeyutl', '-verify', '-pubin', '-inkey', pub, '-rawin', '-in', 'pae.bin', '-sigfile', 'sig.bin'];
       expect(execFileSync('openssl', args('pub.pem'), { cwd: dir }).toString()).toMatch(/Verified OK|Signature Verified Successfully/);
       expect(() => execFileSync('openssl', args('other.pem'), { cwd: dir, stdio: 'pipe' })).toThrow();
     });
@@ -65,11 +73,15 @@ describe('verify --decisions core', async () => {
 
   it('refuses a missing record, an untrusted signature, another digest, another tree', async () => {
     const other = pems('ec');
-    const r = await verifyDecisions([
-      { ...v, tree: '1'.repeat(40) },
-      { ...v, sha256: '0'.repeat(64) },
-      { ...v, version: 4 },
-    ], load, [k.pub]);
+    const r = await verifyDecisions(
+      [
+        { ...v, tree: '1'.repeat(40) },
+        { ...v, sha256: '0'.repeat(64) },
+        { ...v, version: 4 },
+      ],
+      load,
+      [k.pub],
+    );
     expect(r.map((x) => x.ok)).toEqual([false, false, false]);
     expect(decisionsExitCode(r)).toBe(1);
     expect((await verifyDecisions([v], load, [other.pub]))[0]!.ok).toBe(false);
@@ -78,7 +90,11 @@ describe('verify --decisions core', async () => {
   });
 
   it('history: approvers from a valid record; a change with no record says so', () => {
-    expect(approversFromRecord(env, tree, [k.pub])).toEqual({ record: 'valid', pullRequest: 7, approvers: [{ login: 'alice', reviewId: 11, group: 0, team: 'ml-leads' }] });
+    expect(approversFromRecord(env, tree, [k.pub])).toEqual({
+      record: 'valid',
+      pullRequest: 7,
+      approvers: [{ login: 'alice', reviewId: 11, group: 0, team: 'ml-leads' }],
+    });
     expect(approversFromRecord(undefined, tree, [k.pub])).toEqual({ record: 'none' });
   });
 });

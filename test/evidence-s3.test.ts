@@ -32,7 +32,11 @@ describe('decision records and scans on S3', () => {
   beforeAll(async () => {
     s3 = s3TestClient();
     bucket = await createTestBucket('evidence', s3);
-    config = { apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: `s3://${bucket}/registry`, endpoint: cfg.endpoint, region: cfg.region, forcePathStyle: true } };
+    config = {
+      apiVersion: 'modelgate.dev/v1',
+      kind: 'Registry',
+      storage: { uri: `s3://${bucket}/registry`, endpoint: cfg.endpoint, region: cfg.region, forcePathStyle: true },
+    };
     store = await openStore(config.storage, env);
   });
   afterAll(() => {
@@ -50,13 +54,29 @@ describe('decision records and scans on S3', () => {
     const baseSha = git(repoDir, 'rev-parse', 'HEAD').trim();
     const tree = git(repoDir, 'rev-parse', 'HEAD^{tree}').trim();
 
-    const decision = await evaluateGate(gateInput(promote3(), { reviews: [{ ...approve('gina'), id: 1 }, { ...approve('carol'), id: 2 }] }));
+    const decision = await evaluateGate(
+      gateInput(promote3(), {
+        reviews: [
+          { ...approve('gina'), id: 1 },
+          { ...approve('carol'), id: 2 },
+        ],
+      }),
+    );
     expect(decision.decision).toBe('pass');
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const pub = publicKey.export({ type: 'spki', format: 'pem' }) as string;
     const request = {
-      decision, git: new GitRepo(repoDir), prefix: '', config: async () => ({ ...config, trust: { keys: [pub] } }), repository: 'acme/model-registry',
-      pullRequest: 7, baseSha, headSha: 'b'.repeat(40), mergedTree: tree, reviews: [], env: { ...env, MODELGATE_SIGNING_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string },
+      decision,
+      git: new GitRepo(repoDir),
+      prefix: '',
+      config: async () => ({ ...config, trust: { keys: [pub] } }),
+      repository: 'acme/model-registry',
+      pullRequest: 7,
+      baseSha,
+      headSha: 'b'.repeat(40),
+      mergedTree: tree,
+      reviews: [],
+      env: { ...env, MODELGATE_SIGNING_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string },
     };
     const first = await recordDecision(request);
     expect(first).toMatchObject({ state: 'written', uri: `s3://${bucket}/registry/.modelgate/decisions/${tree}.dsse.json` });

@@ -12,7 +12,14 @@ describe('verify --decisions on a real registry', () => {
     const reg = makeRegistry({ uri: pathToFileURL(storeRoot).href });
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const pub = publicKey.export({ type: 'spki', format: 'pem' }) as string;
-    appendFileSync(join(reg, 'modelgate.yaml'), `trust:\n  keys:\n    - |\n${pub.trimEnd().split('\n').map((l) => `      ${l}`).join('\n')}\n`);
+    appendFileSync(
+      join(reg, 'modelgate.yaml'),
+      `trust:\n  keys:\n    - |\n${pub
+        .trimEnd()
+        .split('\n')
+        .map((l) => `      ${l}`)
+        .join('\n')}\n`,
+    );
     git(reg, 'commit', '-qam', 'trust a key');
     const m = randomFile(tempDir(), 'model.joblib', 10_000);
     expect((await cli(reg, ['register', 'fraud', m.path])).code).toBe(0);
@@ -22,15 +29,29 @@ describe('verify --decisions on a real registry', () => {
 
     const none = await cli(reg, ['verify', '--decisions', '--json']);
     expect(none.code).toBe(1);
-    expect((none.json).verdicts).toEqual([expect.objectContaining({ model: 'fraud', version: 1, ok: false, reason: expect.stringMatching(/no decision record/) })]);
+    expect(none.json.verdicts).toEqual([
+      expect.objectContaining({ model: 'fraud', version: 1, ok: false, reason: expect.stringMatching(/no decision record/) }),
+    ]);
 
     const tree = git(reg, 'rev-parse', 'HEAD^{tree}').trim();
     const sha = readFileSync(manifest, 'utf8').match(/sha256: ([0-9a-f]{64})/)![1]!;
     const record = (digest: string, key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string) =>
-      signEnvelope(buildDecisionStatement({
-        subjects: [{ model: 'fraud', version: 1, sha256: digest, from: 'None', to: 'Production' }], repository: 'acme/reg', pullRequest: 3,
-        baseSha: '0'.repeat(40), headSha: '1'.repeat(40), mergedTreeId: tree, policyBlobId: '2'.repeat(40), rules: [], approvers: [], checks: [], time: '2026-12-02T09:00:00Z',
-      }), key);
+      signEnvelope(
+        buildDecisionStatement({
+          subjects: [{ model: 'fraud', version: 1, sha256: digest, from: 'None', to: 'Production' }],
+          repository: 'acme/reg',
+          pullRequest: 3,
+          baseSha: '0'.repeat(40),
+          headSha: '1'.repeat(40),
+          mergedTreeId: tree,
+          policyBlobId: '2'.repeat(40),
+          rules: [],
+          approvers: [],
+          checks: [],
+          time: '2026-12-02T09:00:00Z',
+        }),
+        key,
+      );
     const path = join(storeRoot, decisionRecordKey(tree));
     mkdirSync(join(storeRoot, '.modelgate/decisions'), { recursive: true });
     writeFileSync(path, JSON.stringify(record(sha)));
@@ -51,7 +72,14 @@ describe('verify --decisions on a real registry', () => {
     const reg = makeRegistry({ uri: pathToFileURL(storeRoot).href });
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const pub = publicKey.export({ type: 'spki', format: 'pem' }) as string;
-    appendFileSync(join(reg, 'modelgate.yaml'), `trust:\n  keys:\n    - |\n${pub.trimEnd().split('\n').map((l) => `      ${l}`).join('\n')}\n`);
+    appendFileSync(
+      join(reg, 'modelgate.yaml'),
+      `trust:\n  keys:\n    - |\n${pub
+        .trimEnd()
+        .split('\n')
+        .map((l) => `      ${l}`)
+        .join('\n')}\n`,
+    );
     git(reg, 'commit', '-qam', 'trust a key');
     const m = randomFile(tempDir(), 'model.joblib', 1000);
     expect((await cli(reg, ['register', 'fraud', m.path])).code).toBe(0);
@@ -61,14 +89,33 @@ describe('verify --decisions on a real registry', () => {
     const tree = git(reg, 'rev-parse', 'HEAD^{tree}').trim();
     const sha = readFileSync(manifest, 'utf8').match(/sha256: ([0-9a-f]{64})/)![1]!;
     mkdirSync(join(storeRoot, '.modelgate/decisions'), { recursive: true });
-    writeFileSync(join(storeRoot, decisionRecordKey(tree)), JSON.stringify(signEnvelope(buildDecisionStatement({
-      subjects: [{ model: 'fraud', version: 1, sha256: sha, from: 'None', to: 'Staging' }], repository: 'acme/reg', pullRequest: 5,
-      baseSha: '0'.repeat(40), headSha: '1'.repeat(40), mergedTreeId: tree, policyBlobId: '2'.repeat(40), rules: [],
-      approvers: [{ login: 'alice', reviewId: 42, group: 0, team: 'ml-leads' }], checks: [], time: '2026-12-02T09:00:00Z',
-    }), privateKey.export({ type: 'pkcs8', format: 'pem' }) as string)));
+    writeFileSync(
+      join(storeRoot, decisionRecordKey(tree)),
+      JSON.stringify(
+        signEnvelope(
+          buildDecisionStatement({
+            subjects: [{ model: 'fraud', version: 1, sha256: sha, from: 'None', to: 'Staging' }],
+            repository: 'acme/reg',
+            pullRequest: 5,
+            baseSha: '0'.repeat(40),
+            headSha: '1'.repeat(40),
+            mergedTreeId: tree,
+            policyBlobId: '2'.repeat(40),
+            rules: [],
+            approvers: [{ login: 'alice', reviewId: 42, group: 0, team: 'ml-leads' }],
+            checks: [],
+            time: '2026-12-02T09:00:00Z',
+          }),
+          privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+        ),
+      ),
+    );
     const h = await cli(reg, ['history', 'fraud', '--json']);
     const rows = h.json as Array<{ pullRequest: number | null; decision: unknown }>;
-    expect(rows.map((r) => r.decision)).toEqual([{ record: 'not-a-pull-request' }, { record: 'valid', approvers: [{ login: 'alice', reviewId: 42, group: 0, team: 'ml-leads' }] }]);
+    expect(rows.map((r) => r.decision)).toEqual([
+      { record: 'not-a-pull-request' },
+      { record: 'valid', approvers: [{ login: 'alice', reviewId: 42, group: 0, team: 'ml-leads' }] },
+    ]);
     expect((await cli(reg, ['history', 'fraud'])).stdout).toMatch(/#5\s+alice \(group 1, ml-leads\)/);
     writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(/^stage: Staging$/m, 'stage: Production'));
     git(reg, 'commit', '-qam', 'Promote fraud@1 to Production (#6)');

@@ -76,7 +76,12 @@ describe('previously: Production, proven from the base branch history', () => {
     repo = new GitRepo(dir);
     await commit(
       {
-        'modelgate.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: 's3://ml-models/registry' }, github: { repository: 'acme/model-registry' } }),
+        'modelgate.yaml': stringify({
+          apiVersion: 'modelgate.dev/v1',
+          kind: 'Registry',
+          storage: { uri: 's3://ml-models/registry' },
+          github: { repository: 'acme/model-registry' },
+        }),
         'policies/promotion.yaml': stringify(POLICY),
         'models/fraud-detector/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector' }),
         [vpath(1)]: stringify(version(1, 'Production')),
@@ -84,7 +89,10 @@ describe('previously: Production, proven from the base branch history', () => {
       },
       'v1 in Production',
     );
-    await commit({ [vpath(1)]: stringify(version(1, 'Archived')), [vpath(2)]: v2('Production'), [vpath(4)]: stringify(version(4, 'Archived')) }, 'v2 in Production');
+    await commit(
+      { [vpath(1)]: stringify(version(1, 'Archived')), [vpath(2)]: v2('Production'), [vpath(4)]: stringify(version(4, 'Archived')) },
+      'v2 in Production',
+    );
     // A branch merged into main (a merge commit) that put v4 in Production and took it back:
     // only what main itself held counts, not the branch's intermediate commits.
     git('checkout', '-q', '-b', 'merged-experiment');
@@ -187,7 +195,15 @@ describe('GitHub adapters of the gate', () => {
   });
 
   it('reads reviews with their commit and reviewer type, so stale, bot and self approvals never count', async () => {
-    const pull = gh.createPull({ repo: emulated, head: 'promo', base: 'main', user: 'maria', title: 'Promote', headSha: 'b'.repeat(40), baseSha: 'a'.repeat(40) });
+    const pull = gh.createPull({
+      repo: emulated,
+      head: 'promo',
+      base: 'main',
+      user: 'maria',
+      title: 'Promote',
+      headSha: 'b'.repeat(40),
+      baseSha: 'a'.repeat(40),
+    });
     gh.addReview(pull, { user: 'gina', state: 'APPROVED', commit_id: 'c'.repeat(40) });
     gh.addReview(pull, { user: 'renovate[bot]', state: 'APPROVED' });
     gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
@@ -204,7 +220,11 @@ describe('GitHub adapters of the gate', () => {
     input.pullRequest!.headSha = pull.head.sha;
     const d = await evaluateGate(input);
     expect(d.decision).toBe('pending');
-    expect(checks(d).filter((c) => c.status === 'pending').map((c) => c.missing)).toEqual(['1 more from team ml-governance']);
+    expect(
+      checks(d)
+        .filter((c) => c.status === 'pending')
+        .map((c) => c.missing),
+    ).toEqual(['1 more from team ml-governance']);
     expect(gh.validator.violations).toEqual([]);
   });
 });

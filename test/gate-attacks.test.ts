@@ -17,13 +17,21 @@ import { runAction, type ActionRun } from './helpers/action.js';
 import { pullRequestEvent, pullRequestReviewEvent, startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
 import { POLICY, version } from './gate-fixtures.js';
 
-const ident = (name: string) => ({ GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: `${name}@example.com`, GIT_COMMITTER_NAME: name, GIT_COMMITTER_EMAIL: `${name}@example.com` });
+const ident = (name: string) => ({
+  GIT_AUTHOR_NAME: name,
+  GIT_AUTHOR_EMAIL: `${name}@example.com`,
+  GIT_COMMITTER_NAME: name,
+  GIT_COMMITTER_EMAIL: `${name}@example.com`,
+});
 const git = (cwd: string, args: string[], who = 'maria') => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...ident(who) } }).trim();
 
 /** The test policy plus the template's rule for model settings and READMEs. */
 const ATTACK_POLICY: PromotionPolicy = {
   ...POLICY,
-  rules: [...POLICY.rules, { name: 'model-settings', paths: ['models/*/model.yaml', 'models/*/README.md'], approvals: [{ count: 1, teams: ['ml-governance'] }] }],
+  rules: [
+    ...POLICY.rules,
+    { name: 'model-settings', paths: ['models/*/model.yaml', 'models/*/README.md'], approvals: [{ count: 1, teams: ['ml-governance'] }] },
+  ],
 };
 
 let tmp: string;
@@ -141,15 +149,33 @@ beforeAll(async () => {
   git(tmp, ['clone', '-q', bare, dev]);
   git(dev, ['checkout', '-q', '-b', 'main']);
   // A file:// store is served to KServe through the claim that mounts it (storage.pvc).
-  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } }, github: { repository: 'acme/model-registry' } }));
+  await write(
+    'modelgate.yaml',
+    stringify({
+      apiVersion: 'modelgate.dev/v1',
+      kind: 'Registry',
+      storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } },
+      github: { repository: 'acme/model-registry' },
+    }),
+  );
   await write('policies/promotion.yaml', stringify(ATTACK_POLICY));
   await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
   await write('models/fraud-detector/README.md', '# fraud-detector\n');
-  for (const [n, stage] of [[1, 'Archived'], [2, 'Production'], [3, 'Staging']] as const) {
-    await write(`models/fraud-detector/versions/${n}.yaml`, await versionText('fraud-detector', n, stage, { metrics: { auc: 0.96, recall: 0.9, latency_p95_ms: 40 } }));
+  for (const [n, stage] of [
+    [1, 'Archived'],
+    [2, 'Production'],
+    [3, 'Staging'],
+  ] as const) {
+    await write(
+      `models/fraud-detector/versions/${n}.yaml`,
+      await versionText('fraud-detector', n, stage, { metrics: { auc: 0.96, recall: 0.9, latency_p95_ms: 40 } }),
+    );
   }
   // A hand-written file among the pins: the platform team's network policy for staging.
-  await write('deploy/staging/network-policy.yaml', 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: network-policy}\nspec: {podSelector: {}, policyTypes: [Ingress]}\n');
+  await write(
+    'deploy/staging/network-policy.yaml',
+    'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: network-policy}\nspec: {podSelector: {}, policyTypes: [Ingress]}\n',
+  );
   await write('.github/workflows/modelgate.yml', 'name: modelgate\non: pull_request_target\n');
   await sync(dev);
   git(dev, ['add', '-A']);
@@ -159,7 +185,29 @@ beforeAll(async () => {
   await mkdir(folder, { recursive: true });
   await writeFile(join(folder, 'config.json'), '{"dim": 8}\n');
   await writeFile(join(folder, 'weights.bin'), 'w'.repeat(4096));
-  const reg = await runCli(['--registry', dev, '--quiet', 'register', 'embedder', folder, '--stage', 'Staging', '--metric', 'auc=0.97', '--metric', 'recall=0.9', '--metric', 'latency_p95_ms=30', '--code', `https://github.com/acme/embedder@${'c'.repeat(40)}`, '--dataset', 'id=emb-2026'], { cwd: dev, ...quiet, env: { ...process.env, ...ident('maria') } });
+  const reg = await runCli(
+    [
+      '--registry',
+      dev,
+      '--quiet',
+      'register',
+      'embedder',
+      folder,
+      '--stage',
+      'Staging',
+      '--metric',
+      'auc=0.97',
+      '--metric',
+      'recall=0.9',
+      '--metric',
+      'latency_p95_ms=30',
+      '--code',
+      `https://github.com/acme/embedder@${'c'.repeat(40)}`,
+      '--dataset',
+      'id=emb-2026',
+    ],
+    { cwd: dev, ...quiet, env: { ...process.env, ...ident('maria') } },
+  );
   expect(reg).toBe(0);
   git(dev, ['push', '-q', 'origin', 'main']);
   git(tmp, ['clone', '-q', bare, runner]);
@@ -181,17 +229,32 @@ afterAll(async () => {
 });
 
 const promote3 = async () => ({
-  'models/fraud-detector/versions/3.yaml': (await readFile(join(dev, 'models/fraud-detector/versions/3.yaml'), 'utf8')).replace('stage: Staging', 'stage: Production'),
-  'models/fraud-detector/versions/2.yaml': (await readFile(join(dev, 'models/fraud-detector/versions/2.yaml'), 'utf8')).replace('stage: Production', 'stage: Archived'),
+  'models/fraud-detector/versions/3.yaml': (await readFile(join(dev, 'models/fraud-detector/versions/3.yaml'), 'utf8')).replace(
+    'stage: Staging',
+    'stage: Production',
+  ),
+  'models/fraud-detector/versions/2.yaml': (await readFile(join(dev, 'models/fraud-detector/versions/2.yaml'), 'utf8')).replace(
+    'stage: Production',
+    'stage: Archived',
+  ),
 });
 
 describe('the gate against crafted pull requests, through dist/action.js and check --pr', () => {
   // Merging would run an arbitrary image in staging with nobody's approval.
   it('a new model whose model.yaml is a Deployment of any image waits for the model-settings approval', async () => {
-    const pull = await openPull('new-deployment-model', {
-      'models/miner/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'miner', deploy: { kind: 'Deployment', image: 'evil.example/miner:latest' } }),
-      'models/miner/versions/1.yaml': await versionText('miner', 1, 'Staging'),
-    }, { pins: true });
+    const pull = await openPull(
+      'new-deployment-model',
+      {
+        'models/miner/model.yaml': stringify({
+          apiVersion: 'modelgate.dev/v1',
+          kind: 'Model',
+          name: 'miner',
+          deploy: { kind: 'Deployment', image: 'evil.example/miner:latest' },
+        }),
+        'models/miner/versions/1.yaml': await versionText('miner', 1, 'Staging'),
+      },
+      { pins: true },
+    );
     const v = await judge(pull);
     expect(v.action.outputs.decision).toBe('pending');
     expect(statusOf(pull)).toBe('pending');
@@ -203,7 +266,11 @@ describe('the gate against crafted pull requests, through dist/action.js and che
   // Merging would pin an attacker's object into deploy/staging (KServe loads the pickle).
   it('a version whose artifact is on another host or under another model fails on the merged registry', async () => {
     const foreign = await openPull('foreign-uri', {
-      'models/fraud-detector/versions/4.yaml': stringify(version(4, 'Staging', { artifact: { uri: `https://evil.example/fraud-detector/sha256/${'e'.repeat(64)}/model.joblib`, sha256: 'e'.repeat(64), size: 10 } })),
+      'models/fraud-detector/versions/4.yaml': stringify(
+        version(4, 'Staging', {
+          artifact: { uri: `https://evil.example/fraud-detector/sha256/${'e'.repeat(64)}/model.joblib`, sha256: 'e'.repeat(64), size: 10 },
+        }),
+      ),
     });
     const a = await judge(foreign);
     expect(a.action.outputs.decision).toBe('fail');
@@ -219,7 +286,7 @@ describe('the gate against crafted pull requests, through dist/action.js and che
   });
 
   // Merging would overwrite the hand-written NetworkPolicy with a pin: the policy is gone.
-  it('a new model named like a hand-written deploy file fails: pins never take another file\'s place', async () => {
+  it("a new model named like a hand-written deploy file fails: pins never take another file's place", async () => {
     const pull = await openPull('network-policy-model', {
       'models/network-policy/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'network-policy', deploy: {} }),
       'models/network-policy/versions/1.yaml': await versionText('network-policy', 1, 'Staging'),
@@ -227,7 +294,9 @@ describe('the gate against crafted pull requests, through dist/action.js and che
     gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
     const v = await judge(pull, 'pull_request_review');
     expect(v.action.outputs.decision).toBe('fail');
-    expect(v.failures.join('\n')).toMatch(/deploy\/staging\/network-policy\.yaml: model network-policy would be pinned here, but this file was not written by modelgate/);
+    expect(v.failures.join('\n')).toMatch(
+      /deploy\/staging\/network-policy\.yaml: model network-policy would be pinned here, but this file was not written by modelgate/,
+    );
   });
 
   // After the merge every sync would fail, rollbacks included.
@@ -287,12 +356,16 @@ describe('the gate against crafted pull requests, through dist/action.js and che
     git(dev, ['merge', '-q', '--no-edit', side]);
     git(dev, ['push', '-q', 'origin', 'HEAD:main']);
     // The head merges the promotion into the side commit, keeping the side's tree ("ours").
-    const pull = await openPull('revert-by-merge', {}, {
-      build: () => {
-        git(dev, ['checkout', '-q', '-B', 'revert-by-merge', side]);
-        git(dev, ['merge', '-q', '-s', 'ours', '-m', 'Merge main', promoted]);
+    const pull = await openPull(
+      'revert-by-merge',
+      {},
+      {
+        build: () => {
+          git(dev, ['checkout', '-q', '-B', 'revert-by-merge', side]);
+          git(dev, ['merge', '-q', '-s', 'ours', '-m', 'Merge main', promoted]);
+        },
       },
-    });
+    );
     // Two merge bases; from the side commit the head changes nothing, which a merge-base gate saw.
     expect(git(dev, ['merge-base', '--all', 'origin/main', pull.head.sha]).split('\n').sort()).toEqual([promoted, side].sort());
     expect(git(dev, ['diff', '--name-only', side, pull.head.sha])).toBe('');
@@ -317,9 +390,16 @@ describe('the gate against crafted pull requests, through dist/action.js and che
     const manifest = parse(await readFile(join(dev, 'models/embedder/versions/1.yaml'), 'utf8'));
     const folderUri = new URL(manifest.artifact.uri.replace(/\/?$/, '/'));
     await writeFile(join(folderUri.pathname, 'extra.pkl'), 'surprise');
-    const pull = await openPull('promote-embedder', {
-      'models/embedder/versions/1.yaml': (await readFile(join(dev, 'models/embedder/versions/1.yaml'), 'utf8')).replace('stage: Staging', 'stage: Production'),
-    }, { pins: true });
+    const pull = await openPull(
+      'promote-embedder',
+      {
+        'models/embedder/versions/1.yaml': (await readFile(join(dev, 'models/embedder/versions/1.yaml'), 'utf8')).replace(
+          'stage: Staging',
+          'stage: Production',
+        ),
+      },
+      { pins: true },
+    );
     gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
     gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
     const v = await judge(pull, 'pull_request_review');

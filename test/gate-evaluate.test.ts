@@ -4,7 +4,20 @@ import { annotationKeyMatches, evaluateGate } from '../src/gate/evaluate.js';
 import type { PromotionPolicy } from '../src/manifest/types.js';
 import type { CheckResult, Decision } from '../src/gate/types.js';
 import {
-  approve, artifacts, promotion, baseFiles, gateInput, hex, history, MEMBERS, OLD_SHA, POLICY, promote3, teams, version, vpath,
+  approve,
+  artifacts,
+  promotion,
+  baseFiles,
+  gateInput,
+  hex,
+  history,
+  MEMBERS,
+  OLD_SHA,
+  POLICY,
+  promote3,
+  teams,
+  version,
+  vpath,
 } from './gate-fixtures.js';
 
 const approvedBy = [approve('gina'), approve('carol')];
@@ -55,34 +68,51 @@ describe('evaluateGate: promotion to Production', () => {
 
   it('lets the latest review of each reviewer win: a dismissal after an approval withdraws it, a comment does not', async () => {
     const at = (login: string, state: string, minute: number) => ({ ...approve(login, undefined, 'User', state), submittedAt: `2026-11-27T10:0${minute}:00Z` });
-    const dismissed = await evaluateGate(gateInput(promote3(), { reviews: [at('gina', 'APPROVED', 1), at('carol', 'APPROVED', 2), at('carol', 'DISMISSED', 3)] }));
+    const dismissed = await evaluateGate(
+      gateInput(promote3(), { reviews: [at('gina', 'APPROVED', 1), at('carol', 'APPROVED', 2), at('carol', 'DISMISSED', 3)] }),
+    );
     expect(dismissed.decision).toBe('pending');
     expect(checks(dismissed).find((c) => c.status === 'pending')!.missing).toBe('1 more from carol, dave');
     // Out of order in the list: submitted_at decides which review is the latest.
-    const reordered = await evaluateGate(gateInput(promote3(), { reviews: [at('carol', 'CHANGES_REQUESTED', 3), at('gina', 'APPROVED', 1), at('carol', 'APPROVED', 2)] }));
+    const reordered = await evaluateGate(
+      gateInput(promote3(), { reviews: [at('carol', 'CHANGES_REQUESTED', 3), at('gina', 'APPROVED', 1), at('carol', 'APPROVED', 2)] }),
+    );
     expect(reordered.decision).toBe('pending');
-    const reapproved = await evaluateGate(gateInput(promote3(), { reviews: [at('gina', 'APPROVED', 1), at('carol', 'CHANGES_REQUESTED', 2), at('carol', 'APPROVED', 3), at('carol', 'COMMENTED', 4), at('carol', 'PENDING', 5)] }));
+    const reapproved = await evaluateGate(
+      gateInput(promote3(), {
+        reviews: [
+          at('gina', 'APPROVED', 1),
+          at('carol', 'CHANGES_REQUESTED', 2),
+          at('carol', 'APPROVED', 3),
+          at('carol', 'COMMENTED', 4),
+          at('carol', 'PENDING', 5),
+        ],
+      }),
+    );
     expect(reapproved.decision).toBe('pass');
   });
 
   it('keeps list order when a review lacks submitted_at: a later "changes requested" still withdraws the approval', async () => {
     const at = (login: string, state: string, minute: number) => ({ ...approve(login, undefined, 'User', state), submittedAt: `2026-11-27T10:0${minute}:00Z` });
-    const d = await evaluateGate(gateInput(promote3(), { reviews: [at('gina', 'APPROVED', 1), at('carol', 'APPROVED', 2), approve('carol', undefined, 'User', 'CHANGES_REQUESTED')] }));
+    const d = await evaluateGate(
+      gateInput(promote3(), { reviews: [at('gina', 'APPROVED', 1), at('carol', 'APPROVED', 2), approve('carol', undefined, 'User', 'CHANGES_REQUESTED')] }),
+    );
     expect(d.decision).toBe('pending');
     expect(checks(d).find((c) => c.status === 'pending')!.missing).toBe('1 more from carol, dave');
   });
 
   it('never counts a bot, by type or by login', async () => {
-    const d = await evaluateGate(
-      gateInput(promote3(), { reviews: [approve('gina'), approve('carol', undefined, 'Bot'), approve('dave[bot]')] }),
-    );
+    const d = await evaluateGate(gateInput(promote3(), { reviews: [approve('gina'), approve('carol', undefined, 'Bot'), approve('dave[bot]')] }));
     expect(d.decision).toBe('pending');
   });
 
   it('does not count a reviewer outside the team, and counts one person once per group', async () => {
     const outsider = await evaluateGate(gateInput(promote3(), { reviews: [approve('mallory'), approve('carol')] }));
     expect(outsider.decision).toBe('pending');
-    const input = gateInput({ 'policies/promotion.yaml': stringify({ ...POLICY, rules: POLICY.rules.slice(1) }) }, { reviews: [approve('pat'), approve('PAT'), approve('pat')] });
+    const input = gateInput(
+      { 'policies/promotion.yaml': stringify({ ...POLICY, rules: POLICY.rules.slice(1) }) },
+      { reviews: [approve('pat'), approve('PAT'), approve('pat')] },
+    );
     const d = await evaluateGate(input);
     expect(d.decision).toBe('pending');
     expect(checks(d).find((c) => c.status === 'pending')!.detail).toMatch(/^1\/2: approved by pat;/i);
@@ -123,9 +153,7 @@ describe('evaluateGate: promotion to Production', () => {
     expect(within.decision).toBe('pass');
     const worse = await evaluateGate(promotion({ metrics: { auc: 0.9455, recall: 0.9, latency_p95_ms: 40 } }, { reviews: approvedBy }));
     expect(worse.decision).toBe('fail');
-    expect(failed(worse).map((c) => c.detail)).toContain(
-      'auc = 0.9455 regresses by 0.0245 from champion fraud-detector@2 (0.97); at most 0.02 allowed',
-    );
+    expect(failed(worse).map((c) => c.detail)).toContain('auc = 0.9455 regresses by 0.0245 from champion fraud-detector@2 (0.97); at most 0.02 allowed');
   });
 
   it('fails a missing required field (lineage)', async () => {
@@ -144,7 +172,13 @@ describe('evaluateGate: promotion to Production', () => {
 
 describe('evaluateGate: coverage and trust', () => {
   it('judges a pull request that edits the policy by the base policy', async () => {
-    const weakened = stringify({ ...POLICY, rules: [{ name: 'anything', to: 'Production' }, { name: 'free', paths: ['**'] }] });
+    const weakened = stringify({
+      ...POLICY,
+      rules: [
+        { name: 'anything', to: 'Production' },
+        { name: 'free', paths: ['**'] },
+      ],
+    });
     const d = await evaluateGate(gateInput({ 'policies/promotion.yaml': weakened, ...promote3() }));
     expect(d.decision).toBe('pending');
     const policyChange = d.transitions.find((t) => t.file === 'policies/promotion.yaml')!;
@@ -186,7 +220,10 @@ describe('evaluateGate: coverage and trust', () => {
   it('refuses a None → Production stage change that the per-model rule alone would cover', async () => {
     const files = baseFiles();
     files.set(vpath(4), stringify(version(4, 'None')));
-    const change = { [vpath(4)]: stringify(version(4, 'Production')), [vpath(2)]: stringify(version(2, 'Archived', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 } })) };
+    const change = {
+      [vpath(4)]: stringify(version(4, 'Production')),
+      [vpath(2)]: stringify(version(2, 'Archived', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 } })),
+    };
     const d = await evaluateGate(gateInput(change, { reviews: approvedBy }, files));
     expect(d.decision).toBe('fail');
     expect(failed(d).map((c) => c.check)).toEqual(['stage order']);
@@ -195,7 +232,10 @@ describe('evaluateGate: coverage and trust', () => {
 
   it('does not let an annotation rule with allowSkip wave through a None → Production change that also sets an annotation', async () => {
     const files = baseFiles();
-    files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [...POLICY.rules, { name: 'hotfix-note', to: 'Production', annotations: ['*'], allowSkip: true }] }));
+    files.set(
+      'policies/promotion.yaml',
+      stringify({ ...POLICY, rules: [...POLICY.rules, { name: 'hotfix-note', to: 'Production', annotations: ['*'], allowSkip: true }] }),
+    );
     files.set(vpath(4), stringify(version(4, 'None')));
     const change = {
       [vpath(4)]: stringify(version(4, 'Production', { annotations: { hotfix: 'true' } })),
@@ -207,11 +247,17 @@ describe('evaluateGate: coverage and trust', () => {
     expect(failedNames(d)).toEqual(['stage order']);
   });
 
-  it('applies a model\'s own rules to that model only', async () => {
+  it("applies a model's own rules to that model only", async () => {
     const files = baseFiles();
     files.set('models/churn/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'churn' }));
     files.set(vpath(1, 'churn'), stringify(version(1, 'Staging', { model: 'churn', metrics: { auc: 0.96, latency_p95_ms: 40 } })));
-    const d = await evaluateGate(gateInput({ [vpath(1, 'churn')]: stringify(version(1, 'Production', { model: 'churn', metrics: { auc: 0.96, latency_p95_ms: 40 } })) }, { reviews: approvedBy }, files));
+    const d = await evaluateGate(
+      gateInput(
+        { [vpath(1, 'churn')]: stringify(version(1, 'Production', { model: 'churn', metrics: { auc: 0.96, latency_p95_ms: 40 } })) },
+        { reviews: approvedBy },
+        files,
+      ),
+    );
     expect(failed(d)).toEqual([]);
     expect(d.decision).toBe('pass');
     expect(d.transitions[0]!.rules.map((r) => r.rule)).toEqual(['to-production']);
@@ -231,7 +277,10 @@ describe('evaluateGate: coverage and trust', () => {
       const change = { ...promote3(), [vpath(3)]: stringify(version(3, 'Production', over)) };
       const d = await evaluateGate(gateInput(change, { reviews: approvedBy }));
       expect(d.decision, field).toBe('fail');
-      expect(failed(d).map((c) => `${c.check}: ${c.detail}`), field).toContain(`immutability: only stage and annotations change once merged; changed: ${field}`);
+      expect(
+        failed(d).map((c) => `${c.check}: ${c.detail}`),
+        field,
+      ).toContain(`immutability: only stage and annotations change once merged; changed: ${field}`);
     }
   });
 
@@ -244,7 +293,10 @@ describe('evaluateGate: coverage and trust', () => {
   it('fails a rollback to a version that never was in Production', async () => {
     const files = baseFiles();
     files.set(vpath(4), stringify(version(4, 'Archived')));
-    const change = { [vpath(4)]: stringify(version(4, 'Production')), [vpath(2)]: stringify(version(2, 'Archived', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 } })) };
+    const change = {
+      [vpath(4)]: stringify(version(4, 'Production')),
+      [vpath(2)]: stringify(version(2, 'Archived', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 } })),
+    };
     const d = await evaluateGate(gateInput(change, { reviews: [approve('olga')] }, files));
     expect(d.decision).toBe('fail');
     expect(failed(d).map((c) => c.detail)).toContain('fraud-detector@4 was never in Production on the base branch');
@@ -277,7 +329,9 @@ describe('evaluateGate: coverage and trust', () => {
   });
 
   it('covers an annotation change by the rule listing its key', async () => {
-    const alert = { [vpath(2)]: stringify(version(2, 'Production', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 }, annotations: { performance_alert: 'true' } })) };
+    const alert = {
+      [vpath(2)]: stringify(version(2, 'Production', { metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 }, annotations: { performance_alert: 'true' } })),
+    };
     const d = await evaluateGate(gateInput(alert, { reviews: [approve('olga')] }));
     expect(d.decision).toBe('pass');
     expect(d.transitions[0]).toMatchObject({ kind: 'annotations', annotationKeys: ['performance_alert'] });
@@ -326,7 +380,7 @@ describe('evaluateGate: coverage and trust', () => {
     expect(annotationKeyMatches('a.b/*', 'x/a.b/c')).toBe(false);
   });
 
-  it('registers a new model only with its first version\'s rule and a paths rule for its settings', async () => {
+  it("registers a new model only with its first version's rule and a paths rule for its settings", async () => {
     const change = {
       'models/churn/model.yaml': stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'churn' }),
       [vpath(1, 'churn')]: stringify(version(1, 'None', { model: 'churn' })),
@@ -336,7 +390,10 @@ describe('evaluateGate: coverage and trust', () => {
     expect(uncovered.decision).toBe('fail');
     expect(uncovered.uncovered).toEqual(['models/churn/model.yaml']);
     const files = baseFiles();
-    files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [...POLICY.rules, { name: 'model-settings', paths: ['models/*/model.yaml', 'models/*/README.md'] }] }));
+    files.set(
+      'policies/promotion.yaml',
+      stringify({ ...POLICY, rules: [...POLICY.rules, { name: 'model-settings', paths: ['models/*/model.yaml', 'models/*/README.md'] }] }),
+    );
     const d = await evaluateGate(gateInput(change, {}, files));
     expect(failed(d)).toEqual([]);
     expect(d.decision).toBe('pass');
@@ -350,11 +407,21 @@ describe('evaluateGate: coverage and trust', () => {
     expect(d.decision).toBe('pass');
   });
 
-  it('refuses what validate refuses after the merge: a foreign artifact URI, another model\'s object, a missing model.yaml', async () => {
-    const foreign = await evaluateGate(gateInput({ [vpath(4)]: stringify(version(4, 'None', { artifact: { uri: `https://evil.example/${hex('4')}/model.joblib`, sha256: hex('4'), size: 1004 } })) }));
+  it("refuses what validate refuses after the merge: a foreign artifact URI, another model's object, a missing model.yaml", async () => {
+    const foreign = await evaluateGate(
+      gateInput({
+        [vpath(4)]: stringify(version(4, 'None', { artifact: { uri: `https://evil.example/${hex('4')}/model.joblib`, sha256: hex('4'), size: 1004 } })),
+      }),
+    );
     expect(foreign.decision).toBe('fail');
     expect(foreign.problems.map((p) => p.code)).toContain('E_ARTIFACT_URI');
-    const other = await evaluateGate(gateInput({ [vpath(4)]: stringify(version(4, 'None', { artifact: { uri: `s3://ml-models/registry/churn/sha256/${hex('4')}/model.joblib`, sha256: hex('4'), size: 1004 } })) }));
+    const other = await evaluateGate(
+      gateInput({
+        [vpath(4)]: stringify(
+          version(4, 'None', { artifact: { uri: `s3://ml-models/registry/churn/sha256/${hex('4')}/model.joblib`, sha256: hex('4'), size: 1004 } }),
+        ),
+      }),
+    );
     expect(other.decision).toBe('fail');
     expect(other.problems.map((p) => p.code)).toContain('E_ARTIFACT_URI');
     const orphan = await evaluateGate(gateInput({ [vpath(1, 'churn')]: stringify(version(1, 'None', { model: 'churn' })) }));
@@ -362,7 +429,7 @@ describe('evaluateGate: coverage and trust', () => {
     expect(orphan.problems.map((p) => p.code)).toContain('E_MISSING_MODEL');
   });
 
-  it('refuses a version number far above the model\'s highest on the base', async () => {
+  it("refuses a version number far above the model's highest on the base", async () => {
     const artifact = { uri: `s3://ml-models/registry/fraud-detector/sha256/${hex('9')}/model.joblib`, sha256: hex('9'), size: 1009 };
     const squat = await evaluateGate(gateInput({ [vpath(999999999)]: stringify(version(999999999, 'None', { artifact })) }));
     expect(squat.decision).toBe('fail');
@@ -379,7 +446,15 @@ describe('evaluateGate: coverage and trust', () => {
 
   it('counts one approver in one group only (distinctApprovers) and never a contributor', async () => {
     const files = baseFiles();
-    const rule = { name: 'two', to: 'Staging' as const, from: ['None' as const], approvals: [{ count: 1, users: ['carol'] }, { count: 1, users: ['carol', 'dave'] }] };
+    const rule = {
+      name: 'two',
+      to: 'Staging' as const,
+      from: ['None' as const],
+      approvals: [
+        { count: 1, users: ['carol'] },
+        { count: 1, users: ['carol', 'dave'] },
+      ],
+    };
     files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [rule] }));
     files.set(vpath(4), stringify(version(4, 'None')));
     const change = { [vpath(4)]: stringify(version(4, 'Staging')) };

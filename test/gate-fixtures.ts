@@ -7,7 +7,10 @@ import { MergedSource } from '../src/gate/merged-source.js';
 import type { ArtifactVerifier, ChangedFile, GateInput, Review, StageHistory, TeamResolver } from '../src/gate/types.js';
 
 export class MemorySource implements RegistrySource {
-  constructor(readonly files: Map<string, string>, readonly label = 'memory') {}
+  constructor(
+    readonly files: Map<string, string>,
+    readonly label = 'memory',
+  ) {}
   async readFile(path: string) {
     return this.files.get(path);
   }
@@ -45,7 +48,11 @@ export const POLICY: PromotionPolicy = {
     { name: 'rollback', to: 'Production', from: ['Archived'], previously: 'Production', approvals: [{ count: 1, teams: ['oncall'] }] },
     { name: 'archive', to: 'Archived', from: ['None', 'Staging'] },
     { name: 'alerts', annotations: ['performance_alert'], approvals: [{ count: 1, teams: ['oncall'] }] },
-    { name: 'registry-config', paths: ['modelgate.yaml', 'policies/**', '.github/**', 'deploy/base/**', 'argocd/**'], approvals: [{ count: 2, teams: ['platform'] }] },
+    {
+      name: 'registry-config',
+      paths: ['modelgate.yaml', 'policies/**', '.github/**', 'deploy/base/**', 'argocd/**'],
+      approvals: [{ count: 2, teams: ['platform'] }],
+    },
   ],
   models: { 'fraud-detector': { rules: [{ to: 'Production', metrics: { recall: { min: 0.88 } } }] } },
 };
@@ -59,7 +66,11 @@ export function version(n: number, stage: ModelVersion['stage'], over: Partial<M
     stage,
     createdAt: '2026-11-27T10:00:00Z',
     createdBy: 'maria',
-    artifact: { uri: `s3://ml-models/registry/${over.model ?? 'fraud-detector'}/sha256/${hex(String(n))}/model.joblib`, sha256: hex(String(n)), size: 1000 + n },
+    artifact: {
+      uri: `s3://ml-models/registry/${over.model ?? 'fraud-detector'}/sha256/${hex(String(n))}/model.joblib`,
+      sha256: hex(String(n)),
+      size: 1000 + n,
+    },
     format: 'joblib',
     metrics: { auc: 0.96, recall: 0.9, latency_p95_ms: 40 },
     lineage: { code: { repository: 'https://github.com/acme/fraud', commit: 'c'.repeat(40) }, data: [{ id: 'txn-2023-q3-v5' }] },
@@ -71,7 +82,10 @@ export const vpath = (n: number, model = 'fraud-detector') => `models/${model}/v
 
 export function baseFiles(): Map<string, string> {
   const files = new Map<string, string>();
-  files.set('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: 's3://ml-models/registry' }, github: { repository: 'acme/model-registry' } }));
+  files.set(
+    'modelgate.yaml',
+    stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: 's3://ml-models/registry' }, github: { repository: 'acme/model-registry' } }),
+  );
   files.set('policies/promotion.yaml', stringify(POLICY));
   files.set('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector' }));
   files.set(vpath(1), stringify(version(1, 'Archived', { metrics: { auc: 0.95, recall: 0.9, latency_p95_ms: 50 } })));
@@ -102,13 +116,19 @@ export function artifacts(bad: string[] = [], throws = false): ArtifactVerifier 
     async verify(a, mode) {
       calls.push(`${mode}:${a.sha256}`);
       if (throws) throw Object.assign(new Error('connect ECONNREFUSED'), { name: 'S3ServiceException', $metadata: { httpStatusCode: 503 } });
-      return bad.includes(a.sha256) ? { ok: false, detail: `sha256 mismatch: store has ${hex('f')}` } : { ok: true, detail: `sha256 ${a.sha256.slice(0, 12)}… verified` };
+      return bad.includes(a.sha256)
+        ? { ok: false, detail: `sha256 mismatch: store has ${hex('f')}` }
+        : { ok: true, detail: `sha256 ${a.sha256.slice(0, 12)}… verified` };
     },
   };
 }
 
 export function history(production: Array<[string, number]>): StageHistory {
-  return { async wasInStage(m, v, s) { return s === 'Production' && production.some(([pm, pv]) => pm === m && pv === v); } };
+  return {
+    async wasInStage(m, v, s) {
+      return s === 'Production' && production.some(([pm, pv]) => pm === m && pv === v);
+    },
+  };
 }
 
 export const approve = (login: string, commitId = HEAD_SHA, type = 'User', state = 'APPROVED'): Review => ({ user: { login, type }, state, commitId });
@@ -125,13 +145,22 @@ export function gateInput(changes: Record<string, string | null>, over: Partial<
   const baseSource = new MemorySource(base, 'base');
   return {
     base: new RegistrySnapshot(baseSource),
-    head: new RegistrySnapshot(new MergedSource(baseSource, new MemorySource(head, 'head'), changed.map((c) => c.path))),
+    head: new RegistrySnapshot(
+      new MergedSource(
+        baseSource,
+        new MemorySource(head, 'head'),
+        changed.map((c) => c.path),
+      ),
+    ),
     changedFiles: changed,
     pullRequest: { number: 7, author: { login: 'maria', type: 'User' }, headSha: HEAD_SHA },
     reviews: [],
     teams: teams(MEMBERS),
     artifacts: artifacts(),
-    history: history([['fraud-detector', 1], ['fraud-detector', 2]]),
+    history: history([
+      ['fraud-detector', 1],
+      ['fraud-detector', 2],
+    ]),
     options: { approvals: 'require' },
     ...over,
   };

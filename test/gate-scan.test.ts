@@ -36,11 +36,17 @@ const scanPolicy = (allowGlobals?: string[]): PromotionPolicy => ({
 const v2 = version(2, 'Production', { artifact: stored(Buffer.from('model 2')), metrics: { auc: 0.97, recall: 0.9, latency_p95_ms: 45 } });
 
 /** A promotion of version 3 whose artifact is `fixture`, judged by a policy with `scan: pickle`. */
-function promoteWith(fixture: PickleFixture | Buffer, opts: { allowGlobals?: string[]; scanner?: ArtifactScanner | null; format?: ModelVersion['format']; name?: string } = {}) {
+function promoteWith(
+  fixture: PickleFixture | Buffer,
+  opts: { allowGlobals?: string[]; scanner?: ArtifactScanner | null; format?: ModelVersion['format']; name?: string } = {},
+) {
   const bytes = Buffer.isBuffer(fixture) ? fixture : pickleFixture(fixture);
   const v3 = (stage: ModelVersion['stage']) => version(3, stage, { artifact: stored(bytes, opts.name), format: opts.format ?? 'joblib' });
   const files = baseFiles();
-  files.set('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri }, github: { repository: 'acme/model-registry' } }));
+  files.set(
+    'modelgate.yaml',
+    stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri }, github: { repository: 'acme/model-registry' } }),
+  );
   files.set('policies/promotion.yaml', stringify(scanPolicy(opts.allowGlobals)));
   files.set(vpath(1), stringify(version(1, 'Archived', { artifact: stored(Buffer.from('model 1')) })));
   files.set(vpath(2), stringify(v2));
@@ -51,7 +57,11 @@ function promoteWith(fixture: PickleFixture | Buffer, opts: { allowGlobals?: str
   return { input, bytes, files, changes };
 }
 
-const scanCheck = (d: Decision): CheckResult => d.transitions.find((t) => t.version === 3)!.rules.flatMap((r) => r.results).find((c) => c.check === 'scan (pickle)')!;
+const scanCheck = (d: Decision): CheckResult =>
+  d.transitions
+    .find((t) => t.version === 3)!
+    .rules.flatMap((r) => r.results)
+    .find((c) => c.check === 'scan (pickle)')!;
 
 describe('gate: scan: pickle', () => {
   it('passes a benign sklearn/numpy-like joblib file and names what it scanned', async () => {
@@ -92,7 +102,12 @@ describe('gate: scan: pickle', () => {
     );
     const d = await evaluateGate(withPolicy);
     // Everything else about the pull request passes (the platform team approved the policy edit).
-    expect(d.transitions.find((t) => t.file === 'policies/promotion.yaml')!.rules.flatMap((r) => r.results).every((c) => c.ok)).toBe(true);
+    expect(
+      d.transitions
+        .find((t) => t.file === 'policies/promotion.yaml')!
+        .rules.flatMap((r) => r.results)
+        .every((c) => c.ok),
+    ).toBe(true);
     expect(scanCheck(d).status).toBe('fail');
     expect(d.decision).toBe('fail');
   });
@@ -136,10 +151,23 @@ describe('modelgate check: scan: pickle on a git registry', () => {
     const cliStore = tempDir('mg-scan-cli-store-');
     const reg = makeRegistry({ uri: pathToFileURL(cliStore).href });
     mkdirSync(join(reg, 'policies'), { recursive: true });
-    writeFileSync(join(reg, 'policies/promotion.yaml'), stringify({ apiVersion: 'modelgate.dev/v1', kind: 'PromotionPolicy', rules: [{ name: 'register', to: 'None', scan: 'pickle' }, { name: 'new-models', paths: ['models/*/model.yaml'] }] }));
+    writeFileSync(
+      join(reg, 'policies/promotion.yaml'),
+      stringify({
+        apiVersion: 'modelgate.dev/v1',
+        kind: 'PromotionPolicy',
+        rules: [
+          { name: 'register', to: 'None', scan: 'pickle' },
+          { name: 'new-models', paths: ['models/*/model.yaml'] },
+        ],
+      }),
+    );
     git(reg, 'add', '-A');
     git(reg, 'commit', '-qm', 'policy');
-    for (const [branch, fixture] of [['evil', 'system.joblib'], ['fine', 'benign.joblib']] as const) {
+    for (const [branch, fixture] of [
+      ['evil', 'system.joblib'],
+      ['fine', 'benign.joblib'],
+    ] as const) {
       git(reg, 'checkout', '-q', '-b', branch, 'main');
       const file = join(tempDir(), 'model.joblib');
       writeFileSync(file, pickleFixture(fixture));

@@ -56,7 +56,12 @@ describe('GitRepo.commitChanges', () => {
   it('builds a commit from the parent tree plus the changes, leaving the work tree and index alone', async () => {
     const { work, repo } = remoteAndClone();
     const head = git(work, 'rev-parse', 'HEAD');
-    const commit = await repo.commitChanges({ parent: head, files: { 'dir/new.txt': 'new\n', 'a.txt': null }, message: 'change', author: { name: 'bot', email: 'bot@example.com' } });
+    const commit = await repo.commitChanges({
+      parent: head,
+      files: { 'dir/new.txt': 'new\n', 'a.txt': null },
+      message: 'change',
+      author: { name: 'bot', email: 'bot@example.com' },
+    });
     expect(git(work, 'ls-tree', '-r', '--name-only', commit)).toBe('dir/new.txt');
     expect(git(work, 'log', '-1', '--format=%an|%s', commit)).toBe('bot|change');
     expect(git(work, 'rev-parse', 'HEAD')).toBe(head);
@@ -75,7 +80,10 @@ describe('a commit identity that always works (CI runners have none)', () => {
     const seed = join(root, 'seed');
     git(root, 'init', '--quiet', '--bare', '-b', 'main', bare);
     git(root, 'init', '--quiet', '-b', 'main', seed);
-    writeFileSync(join(seed, 'modelgate.yaml'), `apiVersion: modelgate.dev/v1\nkind: Registry\nstorage:\n  uri: ${JSON.stringify(pathToFileURL(join(root, 'store')).href)}\n`);
+    writeFileSync(
+      join(seed, 'modelgate.yaml'),
+      `apiVersion: modelgate.dev/v1\nkind: Registry\nstorage:\n  uri: ${JSON.stringify(pathToFileURL(join(root, 'store')).href)}\n`,
+    );
     git(seed, 'add', '.');
     execFileSync('git', ['-c', 'user.name=seed', '-c', 'user.email=seed@example.com', 'commit', '--quiet', '-m', 'registry'], { cwd: seed });
     git(seed, 'push', '--quiet', bare, 'main');
@@ -85,7 +93,11 @@ describe('a commit identity that always works (CI runners have none)', () => {
     // git itself refuses to commit here: the state every CI runner starts in.
     expect(() => execFileSync('git', ['var', 'GIT_AUTHOR_IDENT'], { cwd: work, env: runnerEnv(home), stdio: 'pipe' })).toThrow();
     writeFileSync(join(root, 'm.bin'), 'weights');
-    const out = execFileSync(process.execPath, [CLI, 'register', 'churn', join(root, 'm.bin'), '--push', '--json'], { cwd: work, env: runnerEnv(home, { GITHUB_ACTOR: 'octo-ci' }), encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [CLI, 'register', 'churn', join(root, 'm.bin'), '--push', '--json'], {
+      cwd: work,
+      env: runnerEnv(home, { GITHUB_ACTOR: 'octo-ci' }),
+      encoding: 'utf8',
+    });
     expect(JSON.parse(out)).toMatchObject({ ref: 'churn@1', pushed: true });
     expect(git(bare, 'log', '-1', '--format=%an <%ae>|%cn', 'main')).toBe('octo-ci <octo-ci@users.noreply.github.com>|octo-ci');
     expect(git(bare, 'show', 'main:models/churn/versions/1.yaml')).toMatch(/^createdBy: octo-ci$/m);

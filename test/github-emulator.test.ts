@@ -126,7 +126,14 @@ describe('GitHub emulator', () => {
   let pull: EmulatedPull;
 
   it('creates, lists, reads and updates a pull request backed by the bare repository', async () => {
-    const created = await maria.rest.pulls.create({ owner: 'acme', repo: 'model-registry', head: 'acme:promote/fraud-2', base: 'main', title: 'Promote fraud@2', body: 'x' });
+    const created = await maria.rest.pulls.create({
+      owner: 'acme',
+      repo: 'model-registry',
+      head: 'acme:promote/fraud-2',
+      base: 'main',
+      title: 'Promote fraud@2',
+      body: 'x',
+    });
     expect(created.status).toBe(201);
     expect(created.headers.location).toBe(`${gh.url}/repos/acme/model-registry/pulls/1`);
     const headSha = git(bareDir, 'rev-parse', 'promote/fraud-2');
@@ -140,14 +147,22 @@ describe('GitHub emulator', () => {
 
     const dup = await failure(maria.rest.pulls.create({ owner: 'acme', repo: 'model-registry', head: 'promote/fraud-2', base: 'main', title: 'again' }));
     expect(dup.status).toBe(422);
-    expect((await failure(maria.rest.pulls.create({ owner: 'acme', repo: 'model-registry', head: 'no-such-branch', base: 'main', title: 't' }))).status).toBe(422);
+    expect((await failure(maria.rest.pulls.create({ owner: 'acme', repo: 'model-registry', head: 'no-such-branch', base: 'main', title: 't' }))).status).toBe(
+      422,
+    );
     expect((await failure(maria.rest.pulls.create({ owner: 'acme', repo: 'model-registry', head: 'main', base: 'main', title: 't' }))).status).toBe(422);
 
     const listed = await maria.rest.pulls.list({ owner: 'acme', repo: 'model-registry', head: 'acme:promote/fraud-2', state: 'open' });
     expect(listed.data.map((p) => p.number)).toEqual([1]);
     expect((await maria.rest.pulls.list({ owner: 'acme', repo: 'model-registry', head: 'acme:other' })).data).toEqual([]);
 
-    const updated = await maria.rest.pulls.update({ owner: 'acme', repo: 'model-registry', pull_number: 1, title: 'Promote fraud@2 to Production', body: 'new body' });
+    const updated = await maria.rest.pulls.update({
+      owner: 'acme',
+      repo: 'model-registry',
+      pull_number: 1,
+      title: 'Promote fraud@2 to Production',
+      body: 'new body',
+    });
     expect(updated.data).toMatchObject({ title: 'Promote fraud@2 to Production', body: 'new body' });
     const got = await maria.rest.pulls.get({ owner: 'acme', repo: 'model-registry', pull_number: 1 });
     expect(got.data).toMatchObject({ title: 'Promote fraud@2 to Production', mergeable: true, merged: false, changed_files: 4, commits: 1 });
@@ -177,7 +192,13 @@ describe('GitHub emulator', () => {
   it('records reviews: APPROVE → APPROVED on the head sha, self-approval refused, paginated listing', async () => {
     const approved = await carol.rest.pulls.createReview({ owner: 'acme', repo: 'model-registry', pull_number: 1, event: 'APPROVE' });
     expect(approved.data).toMatchObject({ state: 'APPROVED', commit_id: pull.head.sha, user: { login: 'carol' } });
-    const changes = await client('token-dave').rest.pulls.createReview({ owner: 'acme', repo: 'model-registry', pull_number: 1, event: 'REQUEST_CHANGES', body: 'no' });
+    const changes = await client('token-dave').rest.pulls.createReview({
+      owner: 'acme',
+      repo: 'model-registry',
+      pull_number: 1,
+      event: 'REQUEST_CHANGES',
+      body: 'no',
+    });
     expect(changes.data.state).toBe('CHANGES_REQUESTED');
     const own = await failure(maria.rest.pulls.createReview({ owner: 'acme', repo: 'model-registry', pull_number: 1, event: 'APPROVE' }));
     expect(own.status).toBe(422);
@@ -215,7 +236,9 @@ describe('GitHub emulator', () => {
 
   it('delays a response until the client gives up (a slow GitHub)', async () => {
     const fault = gh.inject('/repos/acme/model-registry/pulls/1', { delayMs: 30_000 });
-    const err = await maria.rest.pulls.get({ owner: 'acme', repo: 'model-registry', pull_number: 1, request: { signal: AbortSignal.timeout(100) } }).catch((e: unknown) => e);
+    const err = await maria.rest.pulls
+      .get({ owner: 'acme', repo: 'model-registry', pull_number: 1, request: { signal: AbortSignal.timeout(100) } })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(String((err as Error).message)).toMatch(/abort|timeout/i);
     fault.remove();
@@ -225,10 +248,24 @@ describe('GitHub emulator', () => {
   it('creates commit statuses and combines them', async () => {
     const sha = pull.head.sha;
     const bot = client('ghs_bot');
-    const created = await bot.rest.repos.createCommitStatus({ owner: 'acme', repo: 'model-registry', sha, state: 'pending', context: 'modelgate', description: 'checking' });
+    const created = await bot.rest.repos.createCommitStatus({
+      owner: 'acme',
+      repo: 'model-registry',
+      sha,
+      state: 'pending',
+      context: 'modelgate',
+      description: 'checking',
+    });
     expect(created.status).toBe(201);
     expect(created.data).toMatchObject({ state: 'pending', context: 'modelgate', creator: { login: 'modelgate[bot]' } });
-    await bot.rest.repos.createCommitStatus({ owner: 'acme', repo: 'model-registry', sha, state: 'success', context: 'modelgate', target_url: 'https://ci.example/1' });
+    await bot.rest.repos.createCommitStatus({
+      owner: 'acme',
+      repo: 'model-registry',
+      sha,
+      state: 'success',
+      context: 'modelgate',
+      target_url: 'https://ci.example/1',
+    });
     expect(gh.statuses.map((s) => [s.sha, s.context, s.state])).toEqual([
       [sha, 'modelgate', 'pending'],
       [sha, 'modelgate', 'success'],
@@ -262,17 +299,35 @@ describe('GitHub emulator', () => {
   it('refuses what GitHub refuses: a status description over 140 characters, a comment over 65,536', async () => {
     const bot = client('ghs_bot');
     const sha = pull.head.sha;
-    const long = await failure(bot.rest.repos.createCommitStatus({ owner: 'acme', repo: 'model-registry', sha, state: 'success', context: 'modelgate', description: 'x'.repeat(141) }));
+    const long = await failure(
+      bot.rest.repos.createCommitStatus({ owner: 'acme', repo: 'model-registry', sha, state: 'success', context: 'modelgate', description: 'x'.repeat(141) }),
+    );
     expect(long).toEqual({ status: 422, message: 'Validation Failed' });
     // Characters, not UTF-16 units: 140 emoji fit.
-    expect((await bot.rest.repos.createCommitStatus({ owner: 'acme', repo: 'model-registry', sha, state: 'success', context: 'limits', description: '✅'.repeat(70) + '🚀'.repeat(70) })).status).toBe(201);
+    expect(
+      (
+        await bot.rest.repos.createCommitStatus({
+          owner: 'acme',
+          repo: 'model-registry',
+          sha,
+          state: 'success',
+          context: 'limits',
+          description: '✅'.repeat(70) + '🚀'.repeat(70),
+        })
+      ).status,
+    ).toBe(201);
     expect((await bot.rest.issues.createComment({ owner: 'acme', repo: 'model-registry', issue_number: 1, body: 'y'.repeat(65_536) })).status).toBe(201);
-    expect(await failure(bot.rest.issues.createComment({ owner: 'acme', repo: 'model-registry', issue_number: 1, body: 'y'.repeat(65_537) }))).toEqual({ status: 422, message: 'Validation Failed' });
+    expect(await failure(bot.rest.issues.createComment({ owner: 'acme', repo: 'model-registry', issue_number: 1, body: 'y'.repeat(65_537) }))).toEqual({
+      status: 422,
+      message: 'Validation Failed',
+    });
     const mine = gh.comments.filter((c) => c.user === 'modelgate[bot]').at(-1)!;
-    expect((await failure(bot.rest.issues.updateComment({ owner: 'acme', repo: 'model-registry', comment_id: mine.id, body: 'z'.repeat(70_000) }))).status).toBe(422);
+    expect(
+      (await failure(bot.rest.issues.updateComment({ owner: 'acme', repo: 'model-registry', comment_id: mine.id, body: 'z'.repeat(70_000) }))).status,
+    ).toBe(422);
   });
 
-  it('lists a pull request\'s commits with the GitHub accounts their emails belong to', async () => {
+  it("lists a pull request's commits with the GitHub accounts their emails belong to", async () => {
     const commits = await maria.paginate(maria.rest.pulls.listCommits, { owner: 'acme', repo: 'model-registry', pull_number: pull.number, per_page: 1 });
     expect(commits.map((c) => c.commit.message)).toEqual(['promote fraud@2 to Production']);
     expect(commits[0]!.author).toMatchObject({ login: 'maria' });
@@ -309,11 +364,20 @@ describe('GitHub emulator', () => {
   });
 
   it('serves pulls without a git directory from the control API (setHead, setFiles, mergeable)', async () => {
-    const p = gh.createPull({ repo: 'acme/plain', head: 'feature', user: 'maria', headSha: 'a'.repeat(40), baseSha: 'b'.repeat(40), files: [{ filename: 'x.yaml', status: 'added', additions: 2 }] });
+    const p = gh.createPull({
+      repo: 'acme/plain',
+      head: 'feature',
+      user: 'maria',
+      headSha: 'a'.repeat(40),
+      baseSha: 'b'.repeat(40),
+      files: [{ filename: 'x.yaml', status: 'added', additions: 2 }],
+    });
     gh.setHead(p, 'c'.repeat(40));
     const got = await maria.rest.pulls.get({ owner: 'acme', repo: 'plain', pull_number: p.number });
     expect(got.data.head.sha).toBe('c'.repeat(40));
-    expect((await maria.rest.pulls.listFiles({ owner: 'acme', repo: 'plain', pull_number: p.number })).data).toMatchObject([{ filename: 'x.yaml', status: 'added', additions: 2, changes: 2 }]);
+    expect((await maria.rest.pulls.listFiles({ owner: 'acme', repo: 'plain', pull_number: p.number })).data).toMatchObject([
+      { filename: 'x.yaml', status: 'added', additions: 2, changes: 2 },
+    ]);
     p.mergeable = false;
     expect((await failure(maria.rest.pulls.merge({ owner: 'acme', repo: 'plain', pull_number: p.number }))).status).toBe(405);
     p.mergeable = true;
@@ -348,16 +412,36 @@ describe('GitHub emulator', () => {
 
     const minimal = gh.eventFor(p, 'pull_request_target') as any;
     expect(minimal).toMatchObject({ action: 'opened', number: p.number, repository: { full_name: 'acme/plain', name: 'plain', owner: { login: 'acme' } } });
-    expect(minimal.pull_request).toMatchObject({ number: p.number, head: { sha: 'd'.repeat(40), ref: 'event', repo: { full_name: 'acme/plain' } }, base: { sha: 'e'.repeat(40) }, user: { login: 'maria', type: 'User' } });
+    expect(minimal.pull_request).toMatchObject({
+      number: p.number,
+      head: { sha: 'd'.repeat(40), ref: 'event', repo: { full_name: 'acme/plain' } },
+      base: { sha: 'e'.repeat(40) },
+      user: { login: 'maria', type: 'User' },
+    });
     const rev = gh.eventFor(p, 'pull_request_review') as any;
-    expect(rev).toMatchObject({ action: 'submitted', review: { id: review.id, state: 'approved', commit_id: 'd'.repeat(40), user: { login: 'carol' } }, sender: { login: 'carol' } });
+    expect(rev).toMatchObject({
+      action: 'submitted',
+      review: { id: review.id, state: 'approved', commit_id: 'd'.repeat(40), user: { login: 'carol' } },
+      sender: { login: 'carol' },
+    });
 
     const opened = pullRequestEvent(p, 'synchronize', { before: 'f'.repeat(40) }) as any;
-    expect(opened).toMatchObject({ action: 'synchronize', number: p.number, before: 'f'.repeat(40), after: 'd'.repeat(40), repository: { full_name: 'acme/plain' } });
+    expect(opened).toMatchObject({
+      action: 'synchronize',
+      number: p.number,
+      before: 'f'.repeat(40),
+      after: 'd'.repeat(40),
+      repository: { full_name: 'acme/plain' },
+    });
     expect(opened.pull_request).toMatchObject({ number: p.number, head: { sha: 'd'.repeat(40), ref: 'event' }, user: { login: 'maria' } });
     expect(JSON.stringify(opened)).not.toContain('Codertocat/Hello-World"');
     const submitted = pullRequestReviewEvent(p) as any;
-    expect(submitted).toMatchObject({ action: 'submitted', review: { state: 'approved', user: { login: 'carol' }, commit_id: 'd'.repeat(40) }, pull_request: { number: p.number }, repository: { full_name: 'acme/plain' } });
+    expect(submitted).toMatchObject({
+      action: 'submitted',
+      review: { state: 'approved', user: { login: 'carol' }, commit_id: 'd'.repeat(40) },
+      pull_request: { number: p.number },
+      repository: { full_name: 'acme/plain' },
+    });
   });
 
   it('the validator rejects bodies GitHub would never send, through the hook too', async () => {
@@ -368,8 +452,17 @@ describe('GitHub emulator', () => {
     const { node_id: _dropped, ...noNodeId } = good;
     expect(v.validate({ method: 'GET', route, status: 200, body: noNodeId }).join('\n')).toContain("must have required property 'node_id'");
     expect(v.validate({ method: 'GET', route, status: 200, body: { ...good, number: '1' } }).join('\n')).toContain('/number must be integer');
-    expect(v.validate({ method: 'GET', route, status: 200, body: { ...good, created_at: 'yesterday' } }).join('\n')).toContain('/created_at must match format "date-time"');
-    expect(v.validate({ method: 'GET', route: '/orgs/{org}/teams/{team_slug}/memberships/{username}', status: 200, body: { url: 'http://x/y', role: 'member', state: 'invited' } })).not.toEqual([]);
+    expect(v.validate({ method: 'GET', route, status: 200, body: { ...good, created_at: 'yesterday' } }).join('\n')).toContain(
+      '/created_at must match format "date-time"',
+    );
+    expect(
+      v.validate({
+        method: 'GET',
+        route: '/orgs/{org}/teams/{team_slug}/memberships/{username}',
+        status: 200,
+        body: { url: 'http://x/y', role: 'member', state: 'invited' },
+      }),
+    ).not.toEqual([]);
     expect(v.validate({ method: 'POST', route: '/repos/{owner}/{repo}/statuses/{sha}', status: 200, body: {} })).not.toEqual([]);
     expect(v.validate({ method: 'GET', route: null, status: 200, body: {} })).not.toEqual([]);
 

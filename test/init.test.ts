@@ -127,7 +127,9 @@ describe('modelgate init', () => {
     for (const f of argocd) {
       const template = readFileSync(join(TEMPLATE, f), 'utf8');
       expect(template).toContain('    repoURL: https://github.com/acme/model-registry.git\n');
-      expect(readFileSync(join(dir, f), 'utf8'), f).toBe(template.replace('repoURL: https://github.com/acme/model-registry.git', 'repoURL: https://github.com/acme/ml-registry.git'));
+      expect(readFileSync(join(dir, f), 'utf8'), f).toBe(
+        template.replace('repoURL: https://github.com/acme/model-registry.git', 'repoURL: https://github.com/acme/ml-registry.git'),
+      );
     }
 
     expect(git(dir, 'branch', '--show-current')).toBe('main');
@@ -149,7 +151,10 @@ describe('modelgate init', () => {
     const store = `file://${join(tmp, 'artifacts')}`;
     expect(parseDocument(readFileSync(join(dir, 'modelgate.yaml'), 'utf8')).getIn(['storage', 'uri'])).toBe(store);
     // KServe cannot download file://: the store's folder is named as the root of a PVC.
-    expect(parseDocument(readFileSync(join(dir, 'modelgate.yaml'), 'utf8')).toJS().storage.pvc).toEqual({ claim: 'modelgate-artifacts', root: join(tmp, 'artifacts') });
+    expect(parseDocument(readFileSync(join(dir, 'modelgate.yaml'), 'utf8')).toJS().storage.pvc).toEqual({
+      claim: 'modelgate-artifacts',
+      root: join(tmp, 'artifacts'),
+    });
     checkRegistry(dir, store);
     await expectValidatePasses(dir, () => ctx.skip());
     // Empty: no version names an artifact that is not there.
@@ -197,7 +202,10 @@ describe('modelgate init', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const dir = join(tmp, 'example');
-    expect(JSON.parse(r.stdout).example.map((e: { version: number; reused: boolean }) => [e.version, e.reused])).toEqual([[1, false], [2, false]]);
+    expect(JSON.parse(r.stdout).example.map((e: { version: number; reused: boolean }) => [e.version, e.reused])).toEqual([
+      [1, false],
+      [2, false],
+    ]);
     expect(files(dir)).toEqual(files(TEMPLATE));
     checkRegistry(dir, `file://${store}`);
     await expectValidatePasses(dir, () => ctx.skip());
@@ -220,7 +228,13 @@ describe('modelgate init', () => {
 
   it('init --example into an S3 bucket (Swift s3api): objects written, pins point at s3://, verify --full passes', async () => {
     const cfg = s3Config();
-    const env = { ...process.env, AWS_ENDPOINT_URL_S3: cfg.endpoint, AWS_ACCESS_KEY_ID: cfg.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.secretAccessKey, AWS_REGION: cfg.region };
+    const env = {
+      ...process.env,
+      AWS_ENDPOINT_URL_S3: cfg.endpoint,
+      AWS_ACCESS_KEY_ID: cfg.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: cfg.secretAccessKey,
+      AWS_REGION: cfg.region,
+    };
     const bucket = await createTestBucket('init-example');
     const r = await cliEnv(tmp, env, 'init', 's3-example', '--example', '--store', `s3://${bucket}/registry`);
     expect(r.stderr).toBe('');
@@ -239,7 +253,15 @@ describe('modelgate init', () => {
   });
 
   it('init --example leaves no folder behind when the store cannot be written', async () => {
-    const r = await cliEnv(tmp, { ...process.env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', MODELGATE_IO_TIMEOUT: '5' }, 'init', 'unreachable', '--example', '--store', 's3://nowhere-bucket/r');
+    const r = await cliEnv(
+      tmp,
+      { ...process.env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', MODELGATE_IO_TIMEOUT: '5' },
+      'init',
+      'unreachable',
+      '--example',
+      '--store',
+      's3://nowhere-bucket/r',
+    );
     expect(r.code).toBe(3);
     expect(readdirSync(tmp)).not.toContain('unreachable');
   });
@@ -260,7 +282,7 @@ describe('modelgate init', () => {
     expect(readdirSync(tmp)).not.toContain('bad');
   });
 
-  it('init --github gives CODEOWNERS the new owner\'s teams and points Argo CD at the new repository', async () => {
+  it("init --github gives CODEOWNERS the new owner's teams and points Argo CD at the new repository", async () => {
     const dir = join(tmp, 'owned');
     const r = await cli(tmp, 'init', 'owned', '--github', 'globex/models');
     expect(r.code, r.stderr).toBe(0);

@@ -54,10 +54,11 @@ beforeAll(() => {
 });
 
 describe('the registry template', () => {
-  const versions = Object.fromEntries(
-    [1, 2].map((n) => [n, parse(readFileSync(join(TEMPLATE, `models/fraud-detector/versions/${n}.yaml`), 'utf8'))]),
-  );
-  const servedIn = (stage: string) => Object.values(versions).filter((v) => v.stage === stage).sort((a, b) => b.version - a.version)[0];
+  const versions = Object.fromEntries([1, 2].map((n) => [n, parse(readFileSync(join(TEMPLATE, `models/fraud-detector/versions/${n}.yaml`), 'utf8'))]));
+  const servedIn = (stage: string) =>
+    Object.values(versions)
+      .filter((v) => v.stage === stage)
+      .sort((a, b) => b.version - a.version)[0];
 
   it('is in sync: `sync --check` passes on a copy of it', async () => {
     const copy = tempDir('template');
@@ -68,7 +69,10 @@ describe('the registry template', () => {
     expect(r.stdout).toContain('in sync');
   });
 
-  for (const [env, stage, namespace] of [['production', 'Production', 'models'], ['staging', 'Staging', 'models-staging']] as const) {
+  for (const [env, stage, namespace] of [
+    ['production', 'Production', 'models'],
+    ['staging', 'Staging', 'models-staging'],
+  ] as const) {
     it(`kubectl kustomize deploy/${env} pins the ${stage} version and validates against the CRDs`, () => {
       const docs = kustomize(join(TEMPLATE, 'deploy', env));
       const expected = servedIn(stage);
@@ -103,12 +107,19 @@ describe('the registry template', () => {
 
 describe('schemas catch bad renders', () => {
   it('the KServe schema rejects an InferenceService with a misplaced storageUri', () => {
-    const bad = { apiVersion: 'serving.kserve.io/v1beta1', kind: 'InferenceService', metadata: { name: 'x' }, spec: { predictor: { model: { storageUri: 5 } } } };
+    const bad = {
+      apiVersion: 'serving.kserve.io/v1beta1',
+      kind: 'InferenceService',
+      metadata: { name: 'x' },
+      spec: { predictor: { model: { storageUri: 5 } } },
+    };
     expect(isvc(bad)).toBe(false);
   });
 
   it('the Argo CD schema rejects an Application without a destination', () => {
-    expect(application({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'x' }, spec: { project: 'default', source: { repoURL: 'x' } } })).toBe(false);
+    expect(
+      application({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'x' }, spec: { project: 'default', source: { repoURL: 'x' } } }),
+    ).toBe(false);
   });
 });
 
@@ -116,7 +127,11 @@ describe('a synced registry with a custom server', () => {
   it('renders a Deployment that kustomize accepts and the core schema validates', async () => {
     const dir = tempDir('kustomize');
     cpSync(TEMPLATE, dir, { recursive: true });
-    write(dir, 'models/scorer/model.yaml', 'apiVersion: modelgate.dev/v1\nkind: Model\nname: scorer\nowners: [maria]\ndeploy: {kind: Deployment, image: "ghcr.io/acme/scorer:1.4", port: 8080}\n');
+    write(
+      dir,
+      'models/scorer/model.yaml',
+      'apiVersion: modelgate.dev/v1\nkind: Model\nname: scorer\nowners: [maria]\ndeploy: {kind: Deployment, image: "ghcr.io/acme/scorer:1.4", port: 8080}\n',
+    );
     const v1 = readFileSync(join(TEMPLATE, 'models/fraud-detector/versions/1.yaml'), 'utf8').replaceAll('fraud-detector', 'scorer');
     write(dir, 'models/scorer/versions/1.yaml', v1);
     expect((await cli(['--registry', dir, 'sync'])).code).toBe(0);
@@ -130,7 +145,10 @@ describe('a synced registry with a custom server', () => {
     new Deployment(d as never).validate();
     // Everything else the environment renders validates too: the pinned InferenceService and the Namespace.
     expect(docs.map((x) => x.kind).sort()).toEqual(['Deployment', 'InferenceService', 'Namespace']);
-    expectValid(isvc, docs.find((x) => x.kind === 'InferenceService'));
+    expectValid(
+      isvc,
+      docs.find((x) => x.kind === 'InferenceService'),
+    );
     new Namespace(docs.find((x) => x.kind === 'Namespace') as never).validate();
     // The selector must not carry the version: it is immutable, a new pin must roll pods, not fail.
     expect(Object.keys(d.spec.selector.matchLabels)).toEqual(['modelgate.dev/model']);
@@ -149,7 +167,11 @@ describe('an environment configured beyond the defaults', () => {
     const line = '  production: {stage: Production, path: deploy/production, namespace: models}\n';
     expect(config).toContain(line);
     write(dir, 'modelgate.yaml', config.replace(line, `${line}  eu-canary: {stage: Staging, path: clusters/eu/canary, namespace: models-canary}\n`));
-    const before = Object.fromEntries(['production', 'staging'].flatMap((e) => ['kustomization', 'fraud-detector'].map((f) => [`${e}/${f}`, readFileSync(join(dir, `deploy/${e}/${f}.yaml`), 'utf8')])));
+    const before = Object.fromEntries(
+      ['production', 'staging'].flatMap((e) =>
+        ['kustomization', 'fraud-detector'].map((f) => [`${e}/${f}`, readFileSync(join(dir, `deploy/${e}/${f}.yaml`), 'utf8')]),
+      ),
+    );
     const r = await cli(['--registry', dir, 'sync']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -189,11 +211,19 @@ describe('an MLflow model folder registered and served by KServe', () => {
     const dir = tempDir('mlflow');
     const r0 = await cli(['init', dir, '--store', `file://${join(dir, '..', `${dir.split('/').pop()}-store`)}`]);
     expect(r0.code, r0.stderr).toBe(0);
-    write(dir, 'models/churn/model.yaml', 'apiVersion: modelgate.dev/v1\nkind: Model\nname: churn\nowners: [maria]\ndeploy:\n  serviceAccountName: models-s3   # S3 credentials\n');
+    write(
+      dir,
+      'models/churn/model.yaml',
+      'apiVersion: modelgate.dev/v1\nkind: Model\nname: churn\nowners: [maria]\ndeploy:\n  serviceAccountName: models-s3   # S3 credentials\n',
+    );
     git(dir, 'add', '-A');
     git(dir, 'commit', '-q', '-m', 'Describe churn');
     const model = tempDir('mlflow-model');
-    write(model, 'MLmodel', 'artifact_path: model\nflavors:\n  python_function: {loader_module: mlflow.sklearn, python_version: 3.11.7}\n  sklearn: {pickled_model: model.pkl, sklearn_version: 1.3.0}\n');
+    write(
+      model,
+      'MLmodel',
+      'artifact_path: model\nflavors:\n  python_function: {loader_module: mlflow.sklearn, python_version: 3.11.7}\n  sklearn: {pickled_model: model.pkl, sklearn_version: 1.3.0}\n',
+    );
     write(model, 'model.pkl', 'not really a pickle\n');
     write(model, 'python_env.yaml', 'python: 3.11.7\n');
     const reg = await cli(['--registry', dir, '--quiet', 'register', 'churn', model, '--stage', 'Staging']);

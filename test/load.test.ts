@@ -75,7 +75,10 @@ describe('loadManifest: size and depth limits, before parsing', () => {
     const brackets = '['.repeat(60);
     const text = v2('description: Logistic regression on Q3 transactions', `description: "${brackets}" # ${brackets}`);
     expect(loadManifest(text, V2_FILE, 'ModelVersion').problems).toEqual([]);
-    const block = v2('description: Logistic regression on Q3 transactions', `description: |\n${Array.from({ length: 40 }, (_, i) => `  ${' '.repeat(i)}${brackets}`).join('\n')}`);
+    const block = v2(
+      'description: Logistic regression on Q3 transactions',
+      `description: |\n${Array.from({ length: 40 }, (_, i) => `  ${' '.repeat(i)}${brackets}`).join('\n')}`,
+    );
     expect(loadManifest(block, V2_FILE, 'ModelVersion').problems).toEqual([]);
   });
 });
@@ -99,7 +102,12 @@ describe('loadManifest: hostile YAML', () => {
 
   it('rejects a billion-laughs document without expanding it', () => {
     const lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
-    for (let i = 1; i < 9; i++) lines.push(`${'abcdefghi'[i]}: &${'abcdefghi'[i]} [${Array(9).fill(`*${'abcdefghi'[i - 1]}`).join(',')}]`);
+    for (let i = 1; i < 9; i++)
+      lines.push(
+        `${'abcdefghi'[i]}: &${'abcdefghi'[i]} [${Array(9)
+          .fill(`*${'abcdefghi'[i - 1]}`)
+          .join(',')}]`,
+      );
     const { problems } = loadManifest(lines.join('\n') + '\n', V2_FILE, 'ModelVersion');
     expect(problems[0]).toMatchObject({ code: 'E_YAML_ALIAS', line: 1, col: 4 });
     expect(problems.every((p) => p.code === 'E_YAML_ALIAS')).toBe(true);
@@ -142,16 +150,9 @@ describe('loadManifest: hostile YAML', () => {
   });
 
   it('rejects numbers written as strings, with a message a person understands', () => {
-    const text = [
-      'apiVersion: modelgate.dev/v1',
-      'kind: ModelVersion',
-      'model: fraud',
-      'version: 3',
-      'stage: None',
-      'metrics:',
-      '  auc: "0.97"',
-      '',
-    ].join('\n');
+    const text = ['apiVersion: modelgate.dev/v1', 'kind: ModelVersion', 'model: fraud', 'version: 3', 'stage: None', 'metrics:', '  auc: "0.97"', ''].join(
+      '\n',
+    );
     const problems = loadManifest(text, 'models/fraud/versions/3.yaml', 'ModelVersion').problems;
     expect(problems.map(formatProblem)).toContain('models/fraud/versions/3.yaml:7:3: metrics.auc must be a finite number, got the string "0.97"');
     expect(problems.find((p) => p.field === 'metrics.auc')).toMatchObject({ code: 'E_SCHEMA', line: 7, col: 3 });

@@ -33,8 +33,13 @@ const read = (p: string) => {
 describe('metrics and params as pipelines write them', () => {
   it('flattens a DVC params.yaml to dotted keys and keeps every value as written', () => {
     expect(parseParams(['params.yaml'], read)).toEqual({
-      'prepare.split': '0.20', 'prepare.seed': '007', 'train.n_est': '50', 'train.min_split': '0.01',
-      'train.model.name': 'rf', 'train.model.version': '1.10', 'train.warm_start': 'false',
+      'prepare.split': '0.20',
+      'prepare.seed': '007',
+      'train.n_est': '50',
+      'train.min_split': '0.01',
+      'train.model.name': 'rf',
+      'train.model.version': '1.10',
+      'train.warm_start': 'false',
     });
     expect(parseParams(['ver=1.10', 'id=007'], read)).toEqual({ ver: '1.10', id: '007' });
   });
@@ -54,7 +59,13 @@ describe('metrics and params as pipelines write them', () => {
 describe('register with pipeline files', () => {
   it('records them as written; validate passes and --where reads dotted keys', async () => {
     const base = mkdtempSync(join(tmpdir(), 'mg-pipe-'));
-    const env = { ...process.env, GIT_AUTHOR_NAME: 'Maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'Maria', GIT_COMMITTER_EMAIL: 'maria@example.com' };
+    const env = {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'Maria',
+      GIT_AUTHOR_EMAIL: 'maria@example.com',
+      GIT_COMMITTER_NAME: 'Maria',
+      GIT_COMMITTER_EMAIL: 'maria@example.com',
+    };
     const cli = async (args: string[]) => {
       let stdout = '';
       let stderr = '';
@@ -82,8 +93,23 @@ describe('register with pipeline files', () => {
 
     // --run, --env, --signature and --annotation, for pipelines outside GitHub Actions / GitLab CI.
     writeFileSync(join(base, 'signature.json'), JSON.stringify({ inputs: [{ name: 'amount', type: 'double' }], outputs: [{ name: 'score', type: 'double' }] }));
-    const r2 = await cli(['--registry', 'reg', 'register', 'churn', 'model.joblib', '--run', 'id=airflow-17,url=https://airflow.example/runs/17,system=airflow',
-      '--env', 'python=3.11.7,requirements=requirements.txt', '--signature', 'signature.json', '--annotation', 'team=risk', '--annotation', 'example.com/owner=maria']);
+    const r2 = await cli([
+      '--registry',
+      'reg',
+      'register',
+      'churn',
+      'model.joblib',
+      '--run',
+      'id=airflow-17,url=https://airflow.example/runs/17,system=airflow',
+      '--env',
+      'python=3.11.7,requirements=requirements.txt',
+      '--signature',
+      'signature.json',
+      '--annotation',
+      'team=risk',
+      '--annotation',
+      'example.com/owner=maria',
+    ]);
     expect(r2.code, r2.stderr).toBe(0);
     const v2 = parse(readFileSync(join(base, 'reg/models/churn/versions/2.yaml'), 'utf8'));
     expect(v2.lineage.run).toEqual({ id: 'airflow-17', url: 'https://airflow.example/runs/17', system: 'airflow' });

@@ -86,7 +86,10 @@ beforeEach(async () => {
   git(tmp, 'init', '-q', '--bare', '-b', 'main', bare);
   git(tmp, 'clone', '-q', bare, work);
   git(work, 'checkout', '-q', '-b', 'main');
-  await write('modelgate.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri }, github: { repository: 'acme/model-registry' } }));
+  await write(
+    'modelgate.yaml',
+    stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Registry', storage: { uri: storeUri }, github: { repository: 'acme/model-registry' } }),
+  );
   await write('policies/promotion.yaml', stringify(POLICY));
   await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector' }));
   await write(v(1), stringify(version(1, 'Production')));
@@ -111,12 +114,7 @@ describe('promote', () => {
     expect(r.code).toBe(0);
     expect(await read(v(3))).toBe(V3('Production'));
     expect(await read(v(2))).toBe(before2.replace('stage: Production', 'stage: Archived'));
-    expect(git(work, 'show', '--name-only', '--format=%s', 'HEAD').split('\n')).toEqual([
-      'Promote fraud-detector@3 to Production',
-      '',
-      v(2),
-      v(3),
-    ]);
+    expect(git(work, 'show', '--name-only', '--format=%s', 'HEAD').split('\n')).toEqual(['Promote fraud-detector@3 to Production', '', v(2), v(3)]);
     expect(git(work, 'status', '--porcelain')).toBe('');
   });
 
@@ -158,7 +156,9 @@ describe('promote', () => {
     expect(pull.body).toContain(`- code: https&#58;//github\\.com/acme/fraud @ ${'c'.repeat(40)}`);
     expect(pull.body).toContain('- data: txn\\-2023\\-q3\\-v5');
     expect(pull.body).toContain(`- sha256: ${'3'.repeat(64)} (1003 bytes)`);
-    expect(pull.body).toMatch(/^\| to\\-production \| champion auc \\\(max regression 0\\\.02\\\) \| ✅ \| auc = 0\\\.96 vs champion fraud\\-detector&#64;2 0\\\.97 \|$/m);
+    expect(pull.body).toMatch(
+      /^\| to\\-production \| champion auc \\\(max regression 0\\\.02\\\) \| ✅ \| auc = 0\\\.96 vs champion fraud\\-detector&#64;2 0\\\.97 \|$/m,
+    );
     expect(pull.body).toMatch(/^\| models\\\.fraud\\-detector&#58; Production \| metric recall ≥ 0\\\.88 \| ✅ \|/m);
     // Entities stay entities: a backslash before their `#` would print `&#64;` instead of `@`.
     expect(pull.body).toContain('### fraud\\-detector&#64;3&#58; Staging → Production');
@@ -235,7 +235,12 @@ describe('check', () => {
     // `artifact: full` needs the bytes: this registry's store is empty, so use a policy without it.
     const noStore = await cli(['--json', 'check', '--base', 'main', '--head', 'promo', '--no-approvals']);
     expect(noStore.code).toBe(1);
-    expect(JSON.parse(noStore.stdout).transitions.flatMap((t: { rules: Array<{ results: Array<{ check: string; status: string }> }> }) => t.rules.flatMap((x) => x.results)).filter((c: { status: string }) => c.status === 'fail').map((c: { check: string }) => c.check)).toEqual(['artifact (full)']);
+    expect(
+      JSON.parse(noStore.stdout)
+        .transitions.flatMap((t: { rules: Array<{ results: Array<{ check: string; status: string }> }> }) => t.rules.flatMap((x) => x.results))
+        .filter((c: { status: string }) => c.status === 'fail')
+        .map((c: { check: string }) => c.check),
+    ).toEqual(['artifact (full)']);
 
     git(work, 'checkout', '-q', 'main');
     await write('policies/promotion.yaml', stringify({ ...POLICY, rules: POLICY.rules.map((r) => ({ ...r, artifact: undefined })) }));
@@ -269,7 +274,12 @@ describe('check', () => {
 
 describe('plannedSource (the head the promotion pull request preview judges)', () => {
   it('lists the files a plan adds, in new and existing folders, and reads edits over the base', async () => {
-    const base = new MemorySource(new Map([['models/fraud-detector/versions/1.yaml', 'one'], ['modelgate.yaml', 'cfg']]));
+    const base = new MemorySource(
+      new Map([
+        ['models/fraud-detector/versions/1.yaml', 'one'],
+        ['modelgate.yaml', 'cfg'],
+      ]),
+    );
     const src = plannedSource(base, [
       { path: 'models/fraud-detector/versions/2.yaml', after: 'two' },
       { path: 'models/churn/model.yaml', after: 'churn' },

@@ -16,8 +16,7 @@ const ROOT = join(import.meta.dirname, '..');
 const uriOf = (reg: string, model: string, n: number): string => parse(readFileSync(join(reg, `models/${model}/versions/${n}.yaml`), 'utf8')).artifact.uri;
 
 /** Everything under `dir`, hidden entries included, as relative paths. */
-const tree = (dir: string): string[] =>
-  existsSync(dir) ? (readdirSync(dir, { recursive: true }) as string[]).map((p) => p.split('\\').join('/')).sort() : [];
+const tree = (dir: string): string[] => (existsSync(dir) ? (readdirSync(dir, { recursive: true }) as string[]).map((p) => p.split('\\').join('/')).sort() : []);
 
 /** A folder artifact as a Hugging Face model would be, with a nested file. */
 function modelFolder(): string {
@@ -33,9 +32,18 @@ describe('parseContentAddress', () => {
   it('takes apart the URIs modelgate writes and refuses others (exit 2)', () => {
     const hex = 'ab'.repeat(32);
     expect(parseContentAddress(`s3://ml-models/registry/fraud/sha256/${hex}/model%20v1.onnx`)).toEqual({
-      store: 's3://ml-models/registry', model: 'fraud', sha256: hex, fileName: 'model v1.onnx', key: `fraud/sha256/${hex}/model v1.onnx`,
+      store: 's3://ml-models/registry',
+      model: 'fraud',
+      sha256: hex,
+      fileName: 'model v1.onnx',
+      key: `fraud/sha256/${hex}/model v1.onnx`,
     });
-    expect(parseContentAddress(`s3://ml-models/fraud/sha256/${hex}/`)).toEqual({ store: 's3://ml-models', model: 'fraud', sha256: hex, key: `fraud/sha256/${hex}/` });
+    expect(parseContentAddress(`s3://ml-models/fraud/sha256/${hex}/`)).toEqual({
+      store: 's3://ml-models',
+      model: 'fraud',
+      sha256: hex,
+      key: `fraud/sha256/${hex}/`,
+    });
     expect(parseContentAddress(`file:///var/lib/mg/fraud/sha256/${hex}/m.joblib`)).toMatchObject({ store: 'file:///var/lib/mg', fileName: 'm.joblib' });
     for (const bad of [
       `s3://ml-models/registry/fraud/model.onnx`,
@@ -163,7 +171,12 @@ describe('pull <uri> <dest> against S3 (Swift s3api), credentials from the envir
 
     // No credentials: the AWS chain finds none, exit 3 naming why, nothing written.
     const none = tempDir('mg-mnt-');
-    const noCreds = await cli(elsewhere, ['pull', fileUri, none], { AWS_ENDPOINT_URL: cfg.endpoint, AWS_REGION: cfg.region, AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_CONFIG_FILE: '/nonexistent' });
+    const noCreds = await cli(elsewhere, ['pull', fileUri, none], {
+      AWS_ENDPOINT_URL: cfg.endpoint,
+      AWS_REGION: cfg.region,
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+      AWS_CONFIG_FILE: '/nonexistent',
+    });
     expect(noCreds.code).toBe(3);
     expect(tree(none)).toEqual([]);
 

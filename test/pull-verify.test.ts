@@ -77,42 +77,46 @@ describe('pull and verify on the file:// store', () => {
 });
 
 describe('pull, verify and resolve --presign on S3', () => {
-  it.each(S3_BACKENDS)('$name: catches an object altered after registration', async (backend) => {
-    const cfg = backend.config;
-    const env = { AWS_ACCESS_KEY_ID: cfg.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.secretAccessKey };
-    const s3 = backend.client();
-    const bucket = await createTestBucket('pull-verify', s3);
-    const reg = makeRegistry({ uri: `s3://${bucket}/reg`, endpoint: cfg.endpoint, region: cfg.region, forcePathStyle: true });
-    const m = randomFile(tempDir(), 'model.onnx', 20 * 1024 * 1024);
-    const r = await cli(reg, ['register', 'fraud', m.path, '--json'], env);
-    expect(r.code, r.stderr).toBe(0);
-    const out = join(tempDir(), 'model.onnx');
-    expect((await cli(reg, ['pull', 'fraud@1', '-o', out], env)).code).toBe(0);
-    expect(sha256(readFileSync(out))).toBe(sha256(m.bytes));
-    expect((await cli(reg, ['verify', '--full'], env)).code).toBe(0);
+  it.each(S3_BACKENDS)(
+    '$name: catches an object altered after registration',
+    async (backend) => {
+      const cfg = backend.config;
+      const env = { AWS_ACCESS_KEY_ID: cfg.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.secretAccessKey };
+      const s3 = backend.client();
+      const bucket = await createTestBucket('pull-verify', s3);
+      const reg = makeRegistry({ uri: `s3://${bucket}/reg`, endpoint: cfg.endpoint, region: cfg.region, forcePathStyle: true });
+      const m = randomFile(tempDir(), 'model.onnx', 20 * 1024 * 1024);
+      const r = await cli(reg, ['register', 'fraud', m.path, '--json'], env);
+      expect(r.code, r.stderr).toBe(0);
+      const out = join(tempDir(), 'model.onnx');
+      expect((await cli(reg, ['pull', 'fraud@1', '-o', out], env)).code).toBe(0);
+      expect(sha256(readFileSync(out))).toBe(sha256(m.bytes));
+      expect((await cli(reg, ['verify', '--full'], env)).code).toBe(0);
 
-    const presigned = await cli(reg, ['resolve', 'fraud@1', '--presign', '300', '--json'], env);
-    expect(presigned.code, presigned.stderr).toBe(0);
-    {
-      const url = JSON.stringify(presigned.json).match(/"(http[^"]+X-Amz-Signature[^"]+)"/)?.[1];
-      expect(url).toBeDefined();
-      expect(sha256(Buffer.from(await (await fetch(url!)).arrayBuffer()))).toBe(sha256(m.bytes));
-    }
+      const presigned = await cli(reg, ['resolve', 'fraud@1', '--presign', '300', '--json'], env);
+      expect(presigned.code, presigned.stderr).toBe(0);
+      {
+        const url = JSON.stringify(presigned.json).match(/"(http[^"]+X-Amz-Signature[^"]+)"/)?.[1];
+        expect(url).toBeDefined();
+        expect(sha256(Buffer.from(await (await fetch(url!)).arrayBuffer()))).toBe(sha256(m.bytes));
+      }
 
-    const key = r.json.uri.slice(`s3://${bucket}/`.length);
-    const altered = Buffer.from(m.bytes);
-    altered[1000] = altered[1000]! ^ 1;
-    // Same size, metadata kept: only re-hashing can tell.
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: altered, Metadata: { sha256: r.json.sha256 } }));
-    expect((await cli(reg, ['verify'], env)).code).toBe(0);
-    const full = await cli(reg, ['verify', '--full'], env);
-    expect(full.code).toBe(1);
-    expect(full.stderr).toMatch(/^fraud@1: .* has sha256/m);
-    const target = join(tempDir(), 'again.onnx');
-    expect((await cli(reg, ['pull', 'fraud@1', '-o', target], env)).code).toBe(1);
-    expect(existsSync(target)).toBe(false);
-    s3.destroy();
-  }, 60_000);
+      const key = r.json.uri.slice(`s3://${bucket}/`.length);
+      const altered = Buffer.from(m.bytes);
+      altered[1000] = altered[1000]! ^ 1;
+      // Same size, metadata kept: only re-hashing can tell.
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: altered, Metadata: { sha256: r.json.sha256 } }));
+      expect((await cli(reg, ['verify'], env)).code).toBe(0);
+      const full = await cli(reg, ['verify', '--full'], env);
+      expect(full.code).toBe(1);
+      expect(full.stderr).toMatch(/^fraud@1: .* has sha256/m);
+      const target = join(tempDir(), 'again.onnx');
+      expect((await cli(reg, ['pull', 'fraud@1', '-o', target], env)).code).toBe(1);
+      expect(existsSync(target)).toBe(false);
+      s3.destroy();
+    },
+    60_000,
+  );
 });
 
 describe('resolve --presign on the file:// store', () => {

@@ -78,7 +78,7 @@ describe('parseWhere', () => {
     expect(show(parseWhere('metrics.auc==0.5'))).toBe('metrics.auc = 0.5');
     expect(show(parseWhere("model like 'fraud%'"))).toBe('model LIKE "fraud%"');
     expect(show(parseWhere("model ILike 'FRAUD%'"))).toBe('model ILIKE "FRAUD%"');
-    expect(show(parseWhere("stage in ('Staging', \"Production\")"))).toBe('stage IN ["Staging","Production"]');
+    expect(show(parseWhere('stage in (\'Staging\', "Production")'))).toBe('stage IN ["Staging","Production"]');
     expect(show(parseWhere('version IN (1,2, 3)'))).toBe('version IN [1,2,3]');
     expect(show(parseWhere('params.x = 1 AND tags.y = "z" Or lineage.code.commit = "c"'))).toBe(
       '((parameters.x = 1 and annotations.y = "z") or lineage.code.commit = "c")',

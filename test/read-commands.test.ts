@@ -106,11 +106,27 @@ beforeAll(() => {
   write(`${FRAUD}/2.yaml`, manifest('fraud-detector', 2, 'Staging', { metrics: '{auc: 0.93, precision: 0.85}', data: 'txn-2023-q3-v5' }));
   commit('c2', 'Promote fraud-detector v1 to Production', 'bob', '2026-02-01T12:00:00Z');
 
-  write(`${FRAUD}/3.yaml`, manifest('fraud-detector', 3, 'Staging', { metrics: '{auc: 0.978, precision: 0.956, recall: 0.9}', data: 'txn-2023-q3-v5', params: '{n_estimators: 200, max_depth: 15}', files: true }));
+  write(
+    `${FRAUD}/3.yaml`,
+    manifest('fraud-detector', 3, 'Staging', {
+      metrics: '{auc: 0.978, precision: 0.956, recall: 0.9}',
+      data: 'txn-2023-q3-v5',
+      params: '{n_estimators: 200, max_depth: 15}',
+      files: true,
+    }),
+  );
   commit('c3', 'Register fraud-detector v3 (#11)', 'maria', '2026-02-15T12:00:00Z');
 
   git(['checkout', '--quiet', '-b', 'modelgate/fraud-v3-production'], 'dave', '2026-03-01T12:00:00Z');
-  write(`${FRAUD}/3.yaml`, manifest('fraud-detector', 3, 'Production', { metrics: '{auc: 0.978, precision: 0.956, recall: 0.9}', data: 'txn-2023-q3-v5', params: '{n_estimators: 200, max_depth: 15}', files: true }));
+  write(
+    `${FRAUD}/3.yaml`,
+    manifest('fraud-detector', 3, 'Production', {
+      metrics: '{auc: 0.978, precision: 0.956, recall: 0.9}',
+      data: 'txn-2023-q3-v5',
+      params: '{n_estimators: 200, max_depth: 15}',
+      files: true,
+    }),
+  );
   write(`${FRAUD}/1.yaml`, manifest('fraud-detector', 1, 'Archived', { metrics: '{auc: 0.91, precision: 0.8}' }));
   commit('branch', 'Promote fraud-detector v3 to Production', 'dave', '2026-03-01T12:00:00Z');
 
@@ -118,7 +134,18 @@ beforeAll(() => {
   write('models/churn/versions/2.yaml', manifest('churn', 2, 'Staging', { metrics: '{auc: 0.75}' }));
   commit('c4', 'Register churn v2', 'carol', '2026-03-02T12:00:00Z');
 
-  git(['merge', '--no-ff', '--quiet', '-m', 'Merge pull request #12 from acme/modelgate/fraud-v3-production\n\nPromote fraud-detector v3 to Production', 'modelgate/fraud-v3-production'], 'erin', '2026-03-05T12:00:00Z');
+  git(
+    [
+      'merge',
+      '--no-ff',
+      '--quiet',
+      '-m',
+      'Merge pull request #12 from acme/modelgate/fraud-v3-production\n\nPromote fraud-detector v3 to Production',
+      'modelgate/fraud-v3-production',
+    ],
+    'erin',
+    '2026-03-05T12:00:00Z',
+  );
   commits.merge = git(['rev-parse', 'HEAD']);
 });
 
@@ -186,12 +213,19 @@ describe('list', () => {
   });
 
   it('never serves a stale cache: edits, new files and commits show up', async () => {
-    const prod = async () => (await cli('--json', 'list', '--stage', 'Production')).json().map((v: { model: string; version: number }) => `${v.model}@${v.version}`);
-    const all = async () => (await cli('--json', 'list')).json().map((v: { model: string; version: number; stage: string }) => `${v.model}@${v.version}:${v.stage}`);
+    const prod = async () =>
+      (await cli('--json', 'list', '--stage', 'Production')).json().map((v: { model: string; version: number }) => `${v.model}@${v.version}`);
+    const all = async () =>
+      (await cli('--json', 'list')).json().map((v: { model: string; version: number; stage: string }) => `${v.model}@${v.version}:${v.stage}`);
     expect(await prod()).toEqual(['fraud-detector@3']);
     expect(await all()).toContain('fraud-detector@3:Production');
     expect(existsSync(join(dir, '.git/modelgate/versions.tsv'))).toBe(true);
-    const v3 = manifest('fraud-detector', 3, 'Production', { metrics: '{auc: 0.978, precision: 0.956, recall: 0.9}', data: 'txn-2023-q3-v5', params: '{n_estimators: 200, max_depth: 15}', files: true });
+    const v3 = manifest('fraud-detector', 3, 'Production', {
+      metrics: '{auc: 0.978, precision: 0.956, recall: 0.9}',
+      data: 'txn-2023-q3-v5',
+      params: '{n_estimators: 200, max_depth: 15}',
+      files: true,
+    });
     try {
       // Same size: only the stage word changes.
       write(`${FRAUD}/3.yaml`, v3.replace('stage: Production', 'stage: Archived  '));
@@ -231,7 +265,13 @@ describe('list', () => {
     try {
       cpSync(dir, copy, { recursive: true, filter: (src) => !src.includes('/.git') });
       let stdout = '';
-      const code = await runCli(['--json', 'list', '--stage', 'production'], { cwd: copy, env: process.env, stdout: (t) => void (stdout += t), stderr: () => {}, tty: false });
+      const code = await runCli(['--json', 'list', '--stage', 'production'], {
+        cwd: copy,
+        env: process.env,
+        stdout: (t) => void (stdout += t),
+        stderr: () => {},
+        tty: false,
+      });
       expect(code).toBe(0);
       expect(JSON.parse(stdout).map((v: { model: string; version: number }) => `${v.model}@${v.version}`)).toEqual(['fraud-detector@3']);
       expect(existsSync(join(copy, '.git'))).toBe(false);
@@ -253,7 +293,21 @@ describe('show', () => {
     const r = await cli('show', 'fraud-detector@production');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^fraud-detector@3 {2}Production\n/);
-    for (const line of [/^artifact$/m, /^ {2}uri +s3:\/\/ml-models\/registry\/fraud-detector\/sha256\/3{64}\/$/m, /^ {2}size +412 bytes$/m, /^ {4}MLmodel +312 bytes/m, /^metrics$/m, /^ {2}auc +0\.978$/m, /^parameters$/m, /^ {2}max_depth +15$/m, /^lineage$/m, /^ {2}data\[0\]\.id +txn-2023-q3-v5$/m, /^ {2}code\.commit +8a7b6c5d/m, /^annotations$/m, /^ {2}validation_status +passed$/m]) {
+    for (const line of [
+      /^artifact$/m,
+      /^ {2}uri +s3:\/\/ml-models\/registry\/fraud-detector\/sha256\/3{64}\/$/m,
+      /^ {2}size +412 bytes$/m,
+      /^ {4}MLmodel +312 bytes/m,
+      /^metrics$/m,
+      /^ {2}auc +0\.978$/m,
+      /^parameters$/m,
+      /^ {2}max_depth +15$/m,
+      /^lineage$/m,
+      /^ {2}data\[0\]\.id +txn-2023-q3-v5$/m,
+      /^ {2}code\.commit +8a7b6c5d/m,
+      /^annotations$/m,
+      /^ {2}validation_status +passed$/m,
+    ]) {
       expect(r.stdout).toMatch(line);
     }
   });
@@ -316,12 +370,72 @@ describe('history', () => {
     const r = await cli('--json', 'history', 'fraud-detector');
     expect(r.code).toBe(0);
     expect(r.json()).toEqual([
-      { date: '2026-01-10T12:00:00Z', author: 'alice', email: 'alice@example.com', commit: commits.c1, pullRequest: null, version: 1, from: null, to: 'Staging', decision: { record: 'not-a-pull-request' } },
-      { date: '2026-02-01T12:00:00Z', author: 'bob', email: 'bob@example.com', commit: commits.c2, pullRequest: null, version: 1, from: 'Staging', to: 'Production', decision: { record: 'not-a-pull-request' } },
-      { date: '2026-02-01T12:00:00Z', author: 'bob', email: 'bob@example.com', commit: commits.c2, pullRequest: null, version: 2, from: null, to: 'Staging', decision: { record: 'not-a-pull-request' } },
-      { date: '2026-02-15T12:00:00Z', author: 'maria', email: 'maria@example.com', commit: commits.c3, pullRequest: 11, version: 3, from: null, to: 'Staging', decision: { record: 'unavailable' } },
-      { date: '2026-03-05T12:00:00Z', author: 'erin', email: 'erin@example.com', commit: commits.merge, pullRequest: 12, version: 1, from: 'Production', to: 'Archived', decision: { record: 'unavailable' } },
-      { date: '2026-03-05T12:00:00Z', author: 'erin', email: 'erin@example.com', commit: commits.merge, pullRequest: 12, version: 3, from: 'Staging', to: 'Production', decision: { record: 'unavailable' } },
+      {
+        date: '2026-01-10T12:00:00Z',
+        author: 'alice',
+        email: 'alice@example.com',
+        commit: commits.c1,
+        pullRequest: null,
+        version: 1,
+        from: null,
+        to: 'Staging',
+        decision: { record: 'not-a-pull-request' },
+      },
+      {
+        date: '2026-02-01T12:00:00Z',
+        author: 'bob',
+        email: 'bob@example.com',
+        commit: commits.c2,
+        pullRequest: null,
+        version: 1,
+        from: 'Staging',
+        to: 'Production',
+        decision: { record: 'not-a-pull-request' },
+      },
+      {
+        date: '2026-02-01T12:00:00Z',
+        author: 'bob',
+        email: 'bob@example.com',
+        commit: commits.c2,
+        pullRequest: null,
+        version: 2,
+        from: null,
+        to: 'Staging',
+        decision: { record: 'not-a-pull-request' },
+      },
+      {
+        date: '2026-02-15T12:00:00Z',
+        author: 'maria',
+        email: 'maria@example.com',
+        commit: commits.c3,
+        pullRequest: 11,
+        version: 3,
+        from: null,
+        to: 'Staging',
+        decision: { record: 'unavailable' },
+      },
+      {
+        date: '2026-03-05T12:00:00Z',
+        author: 'erin',
+        email: 'erin@example.com',
+        commit: commits.merge,
+        pullRequest: 12,
+        version: 1,
+        from: 'Production',
+        to: 'Archived',
+        decision: { record: 'unavailable' },
+      },
+      {
+        date: '2026-03-05T12:00:00Z',
+        author: 'erin',
+        email: 'erin@example.com',
+        commit: commits.merge,
+        pullRequest: 12,
+        version: 3,
+        from: 'Staging',
+        to: 'Production',
+        decision: { record: 'unavailable' },
+      },
     ]);
   });
 
@@ -330,7 +444,9 @@ describe('history', () => {
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^DATE\s+VERSION\s+CHANGE\s+AUTHOR\s+COMMIT\s+PR\s+APPROVERS$/);
     expect(lines[1]).toMatch(/^2026-01-10 12:00\s+1\s+\(new\) → Staging\s+alice\s+[0-9a-f]{10}$/);
-    expect(lines[6]).toMatch(new RegExp(`^2026-03-05 12:00\\s+3\\s+Staging → Production\\s+erin\\s+${commits.merge!.slice(0, 10)}\\s+#12\\s+\\(store unavailable\\)$`));
+    expect(lines[6]).toMatch(
+      new RegExp(`^2026-03-05 12:00\\s+3\\s+Staging → Production\\s+erin\\s+${commits.merge!.slice(0, 10)}\\s+#12\\s+\\(store unavailable\\)$`),
+    );
   });
 
   it('unknown model → exit 1, invalid name → exit 2', async () => {
@@ -388,7 +504,14 @@ describe('resolve', () => {
       ],
     });
     const file = (await cli('--json', 'resolve', 'fraud-detector@2')).json();
-    expect(file).toEqual({ model: 'fraud-detector', version: 2, stage: 'Staging', uri: `s3://ml-models/registry/fraud-detector/sha256/${SHA('2')}/model.joblib`, sha256: SHA('2'), size: 2000 });
+    expect(file).toEqual({
+      model: 'fraud-detector',
+      version: 2,
+      stage: 'Staging',
+      uri: `s3://ml-models/registry/fraud-detector/sha256/${SHA('2')}/model.joblib`,
+      sha256: SHA('2'),
+      size: 2000,
+    });
     const human = await cli('resolve', 'fraud-detector@2');
     expect(human.stdout).toContain(`sha256   ${SHA('2')}\n`);
   });

@@ -34,7 +34,10 @@ beforeAll(async () => {
   // npm test has built dist/: pack it as a user would, then install the tarball globally.
   const packs = tempDir('mg-pack-');
   execFileSync('npm', ['pack', '--pack-destination', packs, '--silent'], { cwd: ROOT, encoding: 'utf8' });
-  tarball = join(packs, readdirSync(packs).find((f) => f.endsWith('.tgz'))!);
+  tarball = join(
+    packs,
+    readdirSync(packs).find((f) => f.endsWith('.tgz'))!,
+  );
   prefix = tempDir('mg-prefix-');
 }, 120_000);
 
@@ -95,9 +98,11 @@ describe("README's training-pipeline workflow", () => {
     for (const step of steps) {
       // `${{ steps.app.outputs.token }}`: the App token the step before would have made.
       const stepEnv = Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, v.replace('${{ steps.app.outputs.token }}', 'ghs_registry_app')]));
-      await run('bash', ['-e', '-c', step.run!], { cwd: ws, env: { ...env, ...stepEnv }, encoding: 'utf8', timeout: 240_000 }).catch((e: { stderr?: string; message: string }) => {
-        throw new Error(`README step failed: ${step.run}\n${e.stderr ?? e.message}`);
-      });
+      await run('bash', ['-e', '-c', step.run!], { cwd: ws, env: { ...env, ...stepEnv }, encoding: 'utf8', timeout: 240_000 }).catch(
+        (e: { stderr?: string; message: string }) => {
+          throw new Error(`README step failed: ${step.run}\n${e.stderr ?? e.message}`);
+        },
+      );
     }
 
     // One pull request, from the registration branch, whose commit is the actor's.

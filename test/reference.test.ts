@@ -70,7 +70,9 @@ describe('docs/reference.md', () => {
   it('lists nested fields by path, with types and required marks', () => {
     const version = section(rendered, 'ModelVersion');
     expect(version).toMatch(/^\| `artifact\.files\[\]\.sha256` \| string, matching `\^\[0-9a-f\]\{64\}\$` \| yes \| sha256 of this file\. \|$/m);
-    expect(version).toMatch(/^\| `stage` \| one of `None`, `Staging`, `Production`, `Archived` \| yes \| Lifecycle stage\. The only field a promotion changes/m);
+    expect(version).toMatch(
+      /^\| `stage` \| one of `None`, `Staging`, `Production`, `Archived` \| yes \| Lifecycle stage\. The only field a promotion changes/m,
+    );
     expect(version).toMatch(/^\| `metrics\.<metric>` \| number \|/m);
     const policy = section(rendered, 'PromotionPolicy');
     expect(policy).toMatch(/^\| `rules\[\]\.approvals\[\]\.teams` \| list of string, .*no duplicates \| {2}\| Team slugs/m);

@@ -11,7 +11,9 @@ import { createTestBucket, S3_BACKENDS } from './helpers/s3.js';
 /** Every file under `root`, recursively (the file store's whole content). */
 function filesUnder(root: string): string[] {
   if (!existsSync(root)) return [];
-  return readdirSync(root, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
 }
 
 function bigDirectory(count: number): string {
@@ -26,7 +28,12 @@ function refusals(reg: string) {
   const manyMetrics = join(tempDir(), 'metrics.json');
   writeFileSync(manyMetrics, JSON.stringify(Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`m${i}`, i]))));
   return [
-    { what: 'a directory whose manifest would exceed 256 KiB', args: ['register', 'fraud', bigDirectory(5000)], code: 1, stderr: /would be invalid|256|too large|bytes/i },
+    {
+      what: 'a directory whose manifest would exceed 256 KiB',
+      args: ['register', 'fraud', bigDirectory(5000)],
+      code: 1,
+      stderr: /would be invalid|256|too large|bytes/i,
+    },
     { what: '10,000 metrics', args: ['register', 'fraud', small, '--metrics', manyMetrics], code: 1, stderr: /metrics|1000|properties/i },
     { what: 'a bad metric name', args: ['register', 'fraud', small, '--metric', 'bad name=1'], code: null, stderr: /bad name|metric/i },
     {
@@ -36,7 +43,13 @@ function refusals(reg: string) {
       code: 1,
       stderr: /index\.lock exists/,
     },
-    { what: '--push with a remote that does not answer', setup: () => git(reg, 'remote', 'add', 'origin', 'http://127.0.0.1:9/registry.git'), args: ['register', 'fraud', small, '--push'], code: 3, stderr: /git ls-remote failed/ },
+    {
+      what: '--push with a remote that does not answer',
+      setup: () => git(reg, 'remote', 'add', 'origin', 'http://127.0.0.1:9/registry.git'),
+      args: ['register', 'fraud', small, '--push'],
+      code: 3,
+      stderr: /git ls-remote failed/,
+    },
   ];
 }
 
@@ -88,13 +101,21 @@ describe('register refuses before any byte is stored', () => {
     git(reg, 'config', '--unset', 'user.name');
     git(reg, 'config', '--unset', 'user.email');
     git(reg, 'config', 'user.useConfigOnly', 'true');
-    const saved = { g: process.env.GIT_CONFIG_GLOBAL, n: process.env.GIT_AUTHOR_NAME, e: process.env.GIT_AUTHOR_EMAIL, cn: process.env.GIT_COMMITTER_NAME, ce: process.env.GIT_COMMITTER_EMAIL };
+    const saved = {
+      g: process.env.GIT_CONFIG_GLOBAL,
+      n: process.env.GIT_AUTHOR_NAME,
+      e: process.env.GIT_AUTHOR_EMAIL,
+      cn: process.env.GIT_COMMITTER_NAME,
+      ce: process.env.GIT_COMMITTER_EMAIL,
+    };
     process.env.GIT_CONFIG_GLOBAL = '/dev/null';
     for (const k of ['GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL']) delete process.env[k];
     try {
       const asActor = await cli(reg, ['register', 'fraud', randomFile(tempDir(), 'model.bin', 1000).path], { GITHUB_ACTOR: 'train-bot' });
       expect(asActor.code, asActor.stderr).toBe(0);
-      expect(git(reg, 'log', '-1', '--format=%an <%ae>|%cn <%ce>').trim()).toBe('train-bot <train-bot@users.noreply.github.com>|train-bot <train-bot@users.noreply.github.com>');
+      expect(git(reg, 'log', '-1', '--format=%an <%ae>|%cn <%ce>').trim()).toBe(
+        'train-bot <train-bot@users.noreply.github.com>|train-bot <train-bot@users.noreply.github.com>',
+      );
       expect(readFileSync(join(reg, 'models/fraud/versions/1.yaml'), 'utf8')).toMatch(/^createdBy: train-bot$/m);
       // Not a GitHub login (a shell injection, say): the fallback identity, never the text.
       const asModelgate = await cli(reg, ['register', 'fraud', randomFile(tempDir(), 'model.bin', 1000).path], { GITHUB_ACTOR: '$(id)' });
@@ -102,35 +123,45 @@ describe('register refuses before any byte is stored', () => {
       expect(git(reg, 'log', '-1', '--format=%an <%ae>').trim()).toBe('modelgate <modelgate@users.noreply.github.com>');
       expect(filesUnder(storeRoot)).toHaveLength(2);
     } finally {
-      for (const [k, v] of [['GIT_CONFIG_GLOBAL', saved.g], ['GIT_AUTHOR_NAME', saved.n], ['GIT_AUTHOR_EMAIL', saved.e], ['GIT_COMMITTER_NAME', saved.cn], ['GIT_COMMITTER_EMAIL', saved.ce]] as const) {
+      for (const [k, v] of [
+        ['GIT_CONFIG_GLOBAL', saved.g],
+        ['GIT_AUTHOR_NAME', saved.n],
+        ['GIT_AUTHOR_EMAIL', saved.e],
+        ['GIT_COMMITTER_NAME', saved.cn],
+        ['GIT_COMMITTER_EMAIL', saved.ce],
+      ] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
     }
   });
 
-  it.each(S3_BACKENDS)('on S3 ($name): no object and no open multipart upload after each refusal', async (backend) => {
-    const c = backend.config;
-    const s3 = backend.client();
-    const bucket = await createTestBucket('check-first', s3);
-    const reg = makeRegistry({ uri: `s3://${bucket}/models`, endpoint: c.endpoint, region: c.region, forcePathStyle: true });
-    const env = { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey };
-    try {
-      for (const r of refusals(reg)) {
-        r.setup?.();
-        const out = await cli(reg, r.args, env);
-        expect(out.code, r.what).not.toBe(0);
-        expect(out.stderr, r.what).toMatch(r.stderr);
-        const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
-        expect(listed.KeyCount ?? 0, r.what).toBe(0);
-        const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-        expect(uploads.Uploads ?? [], r.what).toEqual([]);
-        if (r.what.includes('index.lock')) (await import('node:fs')).rmSync(join(reg, '.git', 'index.lock'));
+  it.each(S3_BACKENDS)(
+    'on S3 ($name): no object and no open multipart upload after each refusal',
+    async (backend) => {
+      const c = backend.config;
+      const s3 = backend.client();
+      const bucket = await createTestBucket('check-first', s3);
+      const reg = makeRegistry({ uri: `s3://${bucket}/models`, endpoint: c.endpoint, region: c.region, forcePathStyle: true });
+      const env = { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey };
+      try {
+        for (const r of refusals(reg)) {
+          r.setup?.();
+          const out = await cli(reg, r.args, env);
+          expect(out.code, r.what).not.toBe(0);
+          expect(out.stderr, r.what).toMatch(r.stderr);
+          const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
+          expect(listed.KeyCount ?? 0, r.what).toBe(0);
+          const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+          expect(uploads.Uploads ?? [], r.what).toEqual([]);
+          if (r.what.includes('index.lock')) (await import('node:fs')).rmSync(join(reg, '.git', 'index.lock'));
+        }
+      } finally {
+        s3.destroy();
       }
-    } finally {
-      s3.destroy();
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 });
 
 describe('file names that need percent-encoding in the URI', () => {

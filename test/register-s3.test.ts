@@ -5,7 +5,15 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MEMORY_BUDGET, PART_SIZE } from '../src/store/s3-store.js';
@@ -13,7 +21,6 @@ import { cli, makeRegistry, randomFile, sha256, tempDir } from './helpers/artifa
 import { createTestBucket, S3_BACKENDS } from './helpers/s3.js';
 import { prRemote, type PrRemote } from './helpers/pr-remote.js';
 import type { PromotionPolicy } from '../src/manifest/types.js';
-
 
 interface Seen {
   method: string;
@@ -85,10 +92,11 @@ async function recordingProxy(
     url: `http://127.0.0.1:${port}`,
     seen,
     open: () => open,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -187,7 +195,9 @@ describe.each(S3_BACKENDS)('register against S3 through a recording proxy ($name
       expect(writes(proxy.seen), model).toEqual([]);
       // The objects are the very same ones, not rewritten.
       expect((await listKeys(s3, bucket)).filter((k) => k.startsWith(`registry/${model}/`))).toEqual(firstKeys);
-      expect(await Promise.all(firstKeys.map(async (Key) => (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key }))).LastModified?.getTime()))).toEqual(modified);
+      expect(await Promise.all(firstKeys.map(async (Key) => (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key }))).LastModified?.getTime()))).toEqual(
+        modified,
+      );
       const v2 = parse(readFileSync(join(reg, `models/${model}/versions/2.yaml`), 'utf8'));
       expect(v2.artifact).toEqual(parse(readFileSync(join(reg, `models/${model}/versions/1.yaml`), 'utf8')).artifact);
     }
@@ -235,7 +245,11 @@ describe.each(S3_BACKENDS)('register against S3 through a recording proxy ($name
     const src = randomFile(tempDir(), 'race.bin', size);
     const key = `registry/race/sha256/${sha256(src.bytes)}/race.bin`;
     const other = randomBytes(size);
-    race = { key, at: 'part', run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: other, Metadata: { sha256: sha256(other) } }))) };
+    race = {
+      key,
+      at: 'part',
+      run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: other, Metadata: { sha256: sha256(other) } }))),
+    };
     const r = await cli(reg, ['register', 'race', src.path, '--json'], env);
     expect(race).toBeUndefined(); // the racer ran
     expect(r.code, r.stderr).toBe(1);
@@ -247,7 +261,14 @@ describe.each(S3_BACKENDS)('register against S3 through a recording proxy ($name
     // The same bytes written by someone else meanwhile: theirs is kept and reused.
     const twin = randomFile(tempDir(), 'twin.bin', size);
     const twinKey = `registry/twin/sha256/${sha256(twin.bytes)}/twin.bin`;
-    race = { key: twinKey, at: 'part', run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: twinKey, Body: twin.bytes, Metadata: { sha256: sha256(twin.bytes), writer: 'racer' } }))) };
+    race = {
+      key: twinKey,
+      at: 'part',
+      run: async () =>
+        void (await s3.send(
+          new PutObjectCommand({ Bucket: bucket, Key: twinKey, Body: twin.bytes, Metadata: { sha256: sha256(twin.bytes), writer: 'racer' } }),
+        )),
+    };
     const t = await cli(reg, ['register', 'twin', twin.path, '--json'], env);
     expect(race).toBeUndefined();
     expect(t.code, t.stderr).toBe(0);
@@ -264,7 +285,11 @@ describe.each(S3_BACKENDS)('register against S3 through a recording proxy ($name
     const src = randomFile(tempDir(), 'instant.bin', size);
     const key = `registry/instant/sha256/${sha256(src.bytes)}/instant.bin`;
     const other = randomBytes(size);
-    race = { key, at: 'complete', run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: other, Metadata: { sha256: sha256(other) } }))) };
+    race = {
+      key,
+      at: 'complete',
+      run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: other, Metadata: { sha256: sha256(other) } }))),
+    };
     const r = await cli(reg, ['register', 'instant', src.path, '--json'], env);
     expect(race).toBeUndefined();
     if (backend.conditionalComplete === 'honoured') {
@@ -290,7 +315,11 @@ describe.each(S3_BACKENDS)('register against S3 through a recording proxy ($name
     const src = randomFile(tempDir(), 'after.bin', size);
     const key = `registry/after/sha256/${sha256(src.bytes)}/after.bin`;
     const other = randomBytes(size);
-    race = { key, at: 'completed', run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: other, Metadata: { sha256: sha256(other) } }))) };
+    race = {
+      key,
+      at: 'completed',
+      run: async () => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: other, Metadata: { sha256: sha256(other) } }))),
+    };
     const r = await cli(reg, ['register', 'after', src.path, '--json'], env);
     expect(race).toBeUndefined();
     expect(r.code, r.stderr).toBe(1);
@@ -373,11 +402,18 @@ describe.each(S3_BACKENDS)('directory artifacts end to end on S3 (SavedModel, Hu
     expect(b.code, b.stderr).toBe(0);
     const tf = parse(readFileSync(join(reg, 'models/tf/versions/1.yaml'), 'utf8'));
     expect(tf.format).toBe('savedmodel');
-    expect(tf.artifact.files.map((f: { path: string }) => f.path)).toEqual(['saved_model.pb', 'variables/variables.data-00000-of-00001', 'variables/variables.index']);
+    expect(tf.artifact.files.map((f: { path: string }) => f.path)).toEqual([
+      'saved_model.pb',
+      'variables/variables.data-00000-of-00001',
+      'variables/variables.index',
+    ]);
     expect(parse(readFileSync(join(reg, 'models/bert/versions/1.yaml'), 'utf8')).format).toBe('safetensors');
 
     const out = tempDir('mg-out-');
-    for (const [model, src] of [['tf', saved], ['bert', hf]] as const) {
+    for (const [model, src] of [
+      ['tf', saved],
+      ['bert', hf],
+    ] as const) {
       const r = await cli(reg, ['pull', `${model}@1`, '-o', join(out, model)], env);
       expect(r.code, r.stderr).toBe(0);
       const mv = parse(readFileSync(join(reg, `models/${model}/versions/1.yaml`), 'utf8'));
@@ -389,7 +425,9 @@ describe.each(S3_BACKENDS)('directory artifacts end to end on S3 (SavedModel, Hu
 
     // The last file of the HF folder altered (same size, metadata kept); a file of the SavedModel removed.
     const bertKey = b.json.uri.slice(`s3://${bucket}/`.length);
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${bertKey}tokenizer/vocab.txt`, Body: 'hello\nWORLD\n', Metadata: { sha256: sha256('hello\nworld\n') } }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: `${bertKey}tokenizer/vocab.txt`, Body: 'hello\nWORLD\n', Metadata: { sha256: sha256('hello\nworld\n') } }),
+    );
     const tfKey = a.json.uri.slice(`s3://${bucket}/`.length);
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: `${tfKey}variables/variables.index` }));
 
@@ -425,7 +463,12 @@ describe.each(S3_BACKENDS)('directory artifacts end to end on S3 (SavedModel, Hu
     const cases: Array<[string[], NodeJS.ProcessEnv, string, RegExp]> = [
       [['pull', 'fraud@1', '-o', target], bad, 'E_S3_CREDENTIALS', /refused the credentials while reading /],
       [['verify'], bad, 'E_S3_CREDENTIALS', /refused the credentials while checking access to bucket /],
-      [['verify', '--full'], { ...env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' }, 'E_S3_UNREACHABLE', /cannot reach the S3 endpoint http:\/\/127\.0\.0\.1:9 /],
+      [
+        ['verify', '--full'],
+        { ...env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' },
+        'E_S3_UNREACHABLE',
+        /cannot reach the S3 endpoint http:\/\/127\.0\.0\.1:9 /,
+      ],
       [['pull', 'fraud@1', '-o', target], { ...env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' }, 'E_S3_UNREACHABLE', /cannot reach the S3 endpoint/],
     ];
     for (const [args, e, code, message] of cases) {
@@ -461,7 +504,14 @@ describe('register --pr with an S3 store (Swift)', () => {
     const bucket = await createTestBucket('register-pr', s3);
     s3.destroy();
     proxy = await recordingProxy(new URL(cfg.endpoint));
-    const policy: PromotionPolicy = { apiVersion: 'modelgate.dev/v1', kind: 'PromotionPolicy', rules: [{ name: 'register', to: 'None', artifact: 'exists' }, { name: 'new-models', paths: ['models/*/model.yaml'] }] };
+    const policy: PromotionPolicy = {
+      apiVersion: 'modelgate.dev/v1',
+      kind: 'PromotionPolicy',
+      rules: [
+        { name: 'register', to: 'None', artifact: 'exists' },
+        { name: 'new-models', paths: ['models/*/model.yaml'] },
+      ],
+    };
     remote = await prRemote({ uri: `s3://${bucket}/registry`, endpoint: proxy.url, region: cfg.region, forcePathStyle: true }, policy);
     const model = randomFile(tempDir(), 'model.onnx', 3000);
     const r = await cli(remote.work, ['--json', 'register', 'fraud', model.path, '--pr'], { ...env, ...remote.env });

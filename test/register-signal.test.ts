@@ -29,7 +29,11 @@ async function until(what: () => Promise<boolean>, ms = 30_000): Promise<void> {
 }
 
 describe('register cancelled by a signal on S3', () => {
-  for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130], ['SIGKILL', null]] as const) {
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+    ['SIGKILL', null],
+  ] as const) {
     it(`${signal} mid-upload: ${code === null ? 'what is left, gc removes' : `exit ${code}, no open upload and no staging object`}`, async () => {
       const c = s3Config();
       const s3 = s3TestClient();

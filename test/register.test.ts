@@ -45,9 +45,15 @@ describe('lineage parsing (pure)', () => {
 
   it('reads the CI run from GitHub Actions and GitLab CI variables', () => {
     expect(runFromEnv({ GITHUB_ACTIONS: 'true', GITHUB_RUN_ID: '42', GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'acme/fraud' })).toEqual({
-      id: '42', url: 'https://github.com/acme/fraud/actions/runs/42', system: 'github-actions',
+      id: '42',
+      url: 'https://github.com/acme/fraud/actions/runs/42',
+      system: 'github-actions',
     });
-    expect(runFromEnv({ GITLAB_CI: 'true', CI_PIPELINE_ID: '7', CI_JOB_URL: 'https://gitlab.example/j/9' })).toEqual({ id: '7', url: 'https://gitlab.example/j/9', system: 'gitlab-ci' });
+    expect(runFromEnv({ GITLAB_CI: 'true', CI_PIPELINE_ID: '7', CI_JOB_URL: 'https://gitlab.example/j/9' })).toEqual({
+      id: '7',
+      url: 'https://gitlab.example/j/9',
+      system: 'gitlab-ci',
+    });
     expect(runFromEnv({})).toBeUndefined();
   });
 
@@ -86,18 +92,60 @@ describe('modelgate register (file:// store)', () => {
     const model = randomFile(work, 'model.joblib', 200_000);
     const ciEnv = { GITHUB_ACTIONS: 'true', GITHUB_RUN_ID: '789', GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'acme/fraud' };
 
-    const r = await cli(work, ['--registry', reg, 'register', 'fraud-detector', 'model.joblib', '--metrics', 'metrics.json', '--metrics', 'recall=0.9',
-      '--param', 'n_estimators=200', '--stage', 'staging', '--description', 'RF on Q3', '--framework', 'scikit-learn==1.3.0',
-      '--code', 'auto', '--dataset', 'id=txn-q3,uri=s3://data/txn.csv,path=txn.csv'], ciEnv);
+    const r = await cli(
+      work,
+      [
+        '--registry',
+        reg,
+        'register',
+        'fraud-detector',
+        'model.joblib',
+        '--metrics',
+        'metrics.json',
+        '--metrics',
+        'recall=0.9',
+        '--param',
+        'n_estimators=200',
+        '--stage',
+        'staging',
+        '--description',
+        'RF on Q3',
+        '--framework',
+        'scikit-learn==1.3.0',
+        '--code',
+        'auto',
+        '--dataset',
+        'id=txn-q3,uri=s3://data/txn.csv,path=txn.csv',
+      ],
+      ciEnv,
+    );
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('fraud-detector@1\n');
     const text = readFileSync(join(reg, 'models/fraud-detector/versions/1.yaml'), 'utf8');
     const mv = parse(text);
-    expect(Object.keys(mv)).toEqual(['apiVersion', 'kind', 'model', 'version', 'stage', 'createdAt', 'createdBy', 'description', 'artifact', 'format', 'framework', 'metrics', 'parameters', 'lineage']);
+    expect(Object.keys(mv)).toEqual([
+      'apiVersion',
+      'kind',
+      'model',
+      'version',
+      'stage',
+      'createdAt',
+      'createdBy',
+      'description',
+      'artifact',
+      'format',
+      'framework',
+      'metrics',
+      'parameters',
+      'lineage',
+    ]);
     expect(text).toMatch(/^createdAt: "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"$/m);
     expect(mv).toMatchObject({
-      version: 1, stage: 'Staging', createdBy: 'maria', format: 'joblib',
+      version: 1,
+      stage: 'Staging',
+      createdBy: 'maria',
+      format: 'joblib',
       artifact: { sha256: sha256(model.bytes), size: 200_000 },
       framework: { name: 'scikit-learn', version: '1.3.0' },
       metrics: { auc: 0.978, precision: 0.956, recall: 0.9 },
@@ -151,7 +199,10 @@ describe('modelgate register (file:// store)', () => {
     randomFile(top, 'm.onnx', 300);
     const r = await cli(top, ['--registry', 'ml/registry', 'register', 'vision', 'm.onnx']);
     expect(r.code, r.stderr).toBe(0);
-    expect(git(top, 'show', '--name-only', '--format=', 'HEAD').trim().split('\n')).toEqual(['ml/registry/models/vision/model.yaml', 'ml/registry/models/vision/versions/1.yaml']);
+    expect(git(top, 'show', '--name-only', '--format=', 'HEAD').trim().split('\n')).toEqual([
+      'ml/registry/models/vision/model.yaml',
+      'ml/registry/models/vision/versions/1.yaml',
+    ]);
     expect(existsSync(join(top, 'models'))).toBe(false);
     expect((await cli(top, ['--registry', 'ml/registry', '--json', 'register', 'vision', 'm.onnx'])).json).toMatchObject({ version: 2 });
   });
@@ -257,15 +308,27 @@ describe('modelgate register (file:// store)', () => {
     const dir = tempDir('mg-mlflow-');
     writeFileSync(join(dir, 'MLmodel'), 'flavors: {}\n');
     randomFile(dir, 'model.pkl', 2000);
-    for (const [model, src] of [['one', m.path], ['many', dir]] as const) {
+    for (const [model, src] of [
+      ['one', m.path],
+      ['many', dir],
+    ] as const) {
       const first = await cli(reg, ['register', model, src, '--json']);
       expect(first.code, first.stderr).toBe(0);
-      const objects = readdirSync(join(root, model, 'sha256'), { recursive: true }).map(String).sort();
-      const stamp = (p: string) => { const s = statSync(p); return [s.ino, s.mtimeMs, s.ctimeMs, s.nlink]; };
+      const objects = readdirSync(join(root, model, 'sha256'), { recursive: true })
+        .map(String)
+        .sort();
+      const stamp = (p: string) => {
+        const s = statSync(p);
+        return [s.ino, s.mtimeMs, s.ctimeMs, s.nlink];
+      };
       const before = [stamp(join(root, model, '.uploads')), ...objects.map((o) => stamp(join(root, model, 'sha256', o)))];
       const second = await cli(reg, ['register', model, src, '--json']);
       expect(second.json).toMatchObject({ version: 2, reused: true, uri: first.json.uri });
-      expect(readdirSync(join(root, model, 'sha256'), { recursive: true }).map(String).sort()).toEqual(objects);
+      expect(
+        readdirSync(join(root, model, 'sha256'), { recursive: true })
+          .map(String)
+          .sort(),
+      ).toEqual(objects);
       expect([stamp(join(root, model, '.uploads')), ...objects.map((o) => stamp(join(root, model, 'sha256', o)))]).toEqual(before);
     }
   });
@@ -341,12 +404,41 @@ describe('register --pr against a git http-backend remote and the GitHub emulato
 
     const model = randomFile(tempDir(), 'model.joblib', 4096);
     const code = `https://github.com/acme/fraud@${'c'.repeat(40)}`;
-    const r = await cli(work, ['--json', 'register', 'fraud-detector', model.path, '--stage', 'Staging', '--metric', 'auc=0.971', '--metric', 'recall=0.91',
-      '--code', code, '--dataset', 'id=txn-2023-q3-v5,uri=s3://data/txn.parquet', '--pr'], env);
+    const r = await cli(
+      work,
+      [
+        '--json',
+        'register',
+        'fraud-detector',
+        model.path,
+        '--stage',
+        'Staging',
+        '--metric',
+        'auc=0.971',
+        '--metric',
+        'recall=0.91',
+        '--code',
+        code,
+        '--dataset',
+        'id=txn-2023-q3-v5,uri=s3://data/txn.parquet',
+        '--pr',
+      ],
+      env,
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const branch = 'modelgate/fraud-detector-v3-register';
-    expect(r.json).toMatchObject({ model: 'fraud-detector', version: 3, ref: 'fraud-detector@3', sha256: sha256(model.bytes), size: 4096, pushed: true, branch, pullRequest: { created: true }, gate: 'pass' });
+    expect(r.json).toMatchObject({
+      model: 'fraud-detector',
+      version: 3,
+      ref: 'fraud-detector@3',
+      sha256: sha256(model.bytes),
+      size: 4096,
+      pushed: true,
+      branch,
+      pullRequest: { created: true },
+      gate: 'pass',
+    });
 
     // The branch: one commit on origin/main adding the manifest; nothing committed locally.
     const look = tempDir('mg-look-');
@@ -355,7 +447,13 @@ describe('register --pr against a git http-backend remote and the GitHub emulato
     expect(git(look, 'rev-parse', `origin/${branch}^`).trim()).toBe(main);
     expect(git(look, 'diff', '--name-status', main, `origin/${branch}`).trim()).toBe('A\tmodels/fraud-detector/versions/3.yaml');
     const mv = parse(git(look, 'show', `origin/${branch}:models/fraud-detector/versions/3.yaml`));
-    expect(mv).toMatchObject({ model: 'fraud-detector', version: 3, stage: 'Staging', artifact: { sha256: sha256(model.bytes), size: 4096 }, metrics: { auc: 0.971, recall: 0.91 } });
+    expect(mv).toMatchObject({
+      model: 'fraud-detector',
+      version: 3,
+      stage: 'Staging',
+      artifact: { sha256: sha256(model.bytes), size: 4096 },
+      metrics: { auc: 0.971, recall: 0.91 },
+    });
     expect(existsSync(new URL(mv.artifact.uri).pathname)).toBe(true);
     expect(git(work, 'rev-parse', 'HEAD').trim()).toBe(head);
     expect(existsSync(join(work, 'models/fraud-detector/versions/3.yaml'))).toBe(false);
@@ -384,7 +482,10 @@ describe('register --pr against a git http-backend remote and the GitHub emulato
     expect(churn.code, churn.stderr).toBe(0);
     expect(churn.stdout).toMatch(/^churn@1\npull request #\d+ opened: \S+\n$/);
     await gitAsync('git', ['-C', look, 'fetch', '-q', 'origin']);
-    expect(git(look, 'diff', '--name-only', main, 'origin/modelgate/churn-v1-register').trim().split('\n')).toEqual(['models/churn/model.yaml', 'models/churn/versions/1.yaml']);
+    expect(git(look, 'diff', '--name-only', main, 'origin/modelgate/churn-v1-register').trim().split('\n')).toEqual([
+      'models/churn/model.yaml',
+      'models/churn/versions/1.yaml',
+    ]);
     expect(gh.getPull(ghRepo, Number(/#(\d+)/.exec(churn.stdout)![1]))!.title).toBe('Register churn@1');
 
     // Without a token, or without github.repository, nothing is uploaded or pushed.

@@ -113,7 +113,13 @@ describe('--registry <git-url> with no git on PATH', () => {
 
   it('refuses what a shallow read cannot answer (exit 2), and names a failed remote (exit 3) without the token', async () => {
     const url = `${server.url}/registry.git`;
-    for (const args of [['history', 'fraud'], ['show', 'fraud@1', '--at', '2026-01-01'], ['promote', 'fraud@1', '--to', 'Staging'], ['verify', '--decisions'], ['validate', 'models']]) {
+    for (const args of [
+      ['history', 'fraud'],
+      ['show', 'fraud@1', '--at', '2026-01-01'],
+      ['promote', 'fraud@1', '--to', 'Staging'],
+      ['verify', '--decisions'],
+      ['validate', 'models'],
+    ]) {
       const r = await run([...args, '--registry', url]);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toMatch(/needs a clone|whole registry/);
@@ -132,7 +138,9 @@ describe('--registry <git-url> with no git on PATH', () => {
     const silent = createServer(() => {});
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const started = Date.now();
-    const stalled = await run(['show', 'fraud@1', '--registry', `http://127.0.0.1:${(silent.address() as AddressInfo).port}/registry.git`], { MODELGATE_IO_TIMEOUT: '1' });
+    const stalled = await run(['show', 'fraud@1', '--registry', `http://127.0.0.1:${(silent.address() as AddressInfo).port}/registry.git`], {
+      MODELGATE_IO_TIMEOUT: '1',
+    });
     silent.close();
     expect(stalled.code).toBe(3);
     expect(stalled.stderr).toMatch(/git remote made no progress for 1 s while fetching http:\/\/127\.0\.0\.1:\d+\/registry\.git/);

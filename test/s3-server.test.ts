@@ -68,10 +68,7 @@ describe('S3 server (Swift s3api) on loopback', () => {
     try {
       bucket = await createTestBucket('s3-server', s3);
     } catch (e) {
-      throw new Error(
-        `S3 server not reachable at ${s3Config().endpoint}: run 'bash scripts/s3-server.sh start' (${String(e)})`,
-        { cause: e },
-      );
+      throw new Error(`S3 server not reachable at ${s3Config().endpoint}: run 'bash scripts/s3-server.sh start' (${String(e)})`, { cause: e });
     }
   });
   afterAll(() => s3?.destroy());
@@ -166,15 +163,11 @@ describe('S3 server (Swift s3api) on loopback', () => {
     // "never overwrite" check must not rely on PutObject+IfNoneMatch here: use
     // HeadObject first, or CompleteMultipartUpload+IfNoneMatch (next test).
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'cond/existing', Body: 'one' }));
-    const onExisting = await failure(
-      s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'cond/existing', Body: 'two', IfNoneMatch: '*' })),
-    );
+    const onExisting = await failure(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'cond/existing', Body: 'two', IfNoneMatch: '*' })));
     expect(onExisting).toMatchObject({ name: 'NotImplemented', status: 501 });
     expect((await readAll(s3, bucket, 'cond/existing')).toString()).toBe('one');
 
-    const onNew = await failure(
-      s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'cond/new', Body: 'new', IfNoneMatch: '*' })),
-    );
+    const onNew = await failure(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'cond/new', Body: 'new', IfNoneMatch: '*' })));
     expect(onNew).toMatchObject({ name: 'NotImplemented', status: 501 });
     expect(await failure(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'cond/new' })))).toMatchObject({
       status: 404,
@@ -184,9 +177,7 @@ describe('S3 server (Swift s3api) on loopback', () => {
   it('CompleteMultipartUpload with IfNoneMatch "*" IS honoured: 412 on an existing key (code InvalidRequest)', async () => {
     const complete = async (Key: string) => {
       const mp = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key }));
-      const part = await s3.send(
-        new UploadPartCommand({ Bucket: bucket, Key, UploadId: mp.UploadId, PartNumber: 1, Body: randomBytes(100) }),
-      );
+      const part = await s3.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId: mp.UploadId, PartNumber: 1, Body: randomBytes(100) }));
       const done = s3.send(
         new CompleteMultipartUploadCommand({
           Bucket: bucket,
@@ -216,9 +207,7 @@ describe('S3 server (Swift s3api) on loopback', () => {
   it('AbortMultipartUpload leaves no object and no listed upload', async () => {
     const Key = 'aborted/model.bin';
     const mp = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key }));
-    await s3.send(
-      new UploadPartCommand({ Bucket: bucket, Key, UploadId: mp.UploadId, PartNumber: 1, Body: randomBytes(5 * MiB) }),
-    );
+    await s3.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId: mp.UploadId, PartNumber: 1, Body: randomBytes(5 * MiB) }));
     const during = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'aborted/' }));
     expect(during.Uploads?.map((u) => u.Key)).toEqual([Key]);
 
@@ -235,16 +224,10 @@ describe('S3 server (Swift s3api) on loopback', () => {
     const mp = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key }));
     const parts = [];
     for (const PartNumber of [1, 2]) {
-      const r = await s3.send(
-        new UploadPartCommand({ Bucket: bucket, Key, UploadId: mp.UploadId, PartNumber, Body: randomBytes(1000) }),
-      );
+      const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId: mp.UploadId, PartNumber, Body: randomBytes(1000) }));
       parts.push({ PartNumber, ETag: r.ETag });
     }
-    const err = await failure(
-      s3.send(
-        new CompleteMultipartUploadCommand({ Bucket: bucket, Key, UploadId: mp.UploadId, MultipartUpload: { Parts: parts } }),
-      ),
-    );
+    const err = await failure(s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key, UploadId: mp.UploadId, MultipartUpload: { Parts: parts } })));
     expect(err).toMatchObject({ name: 'EntityTooSmall', status: 400 });
     await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId: mp.UploadId }));
   });
@@ -252,9 +235,7 @@ describe('S3 server (Swift s3api) on loopback', () => {
   it('quirk: DeleteObjects (multi-delete) needs Content-MD5, which this SDK no longer sends', async () => {
     // The SDK sends an x-amz-checksum-* header instead of Content-MD5;
     // Swift 2.30 rejects that with 400 InvalidRequest. Use DeleteObject per key.
-    const err = await failure(
-      s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: [{ Key: 'head.bin' }] } })),
-    );
+    const err = await failure(s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: [{ Key: 'head.bin' }] } })));
     expect(err).toMatchObject({ name: 'InvalidRequest', status: 400 });
     expect(err.message).toMatch(/Content-MD5/);
   });

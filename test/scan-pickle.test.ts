@@ -129,13 +129,18 @@ describe('pickle scanner', () => {
     const s = (t: string) => Buffer.concat([Buffer.from([0x8c, t.length]), Buffer.from(t)]);
     const p = Buffer.concat([
       Buffer.from([0x80, 4]),
-      s('os'), Buffer.from([0x71, 0]), // BINPUT 0
-      s('system'), Buffer.from([0x71, 1]),
-      s('torch._utils'), Buffer.from([0x94]), // MEMOIZE → index len(memo) = 2
-      s('_rebuild_tensor_v2'), Buffer.from([0x94]),
+      s('os'),
+      Buffer.from([0x71, 0]), // BINPUT 0
+      s('system'),
+      Buffer.from([0x71, 1]),
+      s('torch._utils'),
+      Buffer.from([0x94]), // MEMOIZE → index len(memo) = 2
+      s('_rebuild_tensor_v2'),
+      Buffer.from([0x94]),
       Buffer.from([0x30, 0x30, 0x30, 0x30]), // POP ×4
       Buffer.from([0x68, 0, 0x68, 1, 0x93]), // BINGET 0, BINGET 1, STACK_GLOBAL
-      s('id'), Buffer.from([0x85, 0x52, 0x2e]),
+      s('id'),
+      Buffer.from([0x85, 0x52, 0x2e]),
     ]);
     const f = scanPickleBytes(p);
     expect(f.map((x) => x.global)).toEqual(['os.system']);

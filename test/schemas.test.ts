@@ -23,7 +23,13 @@ function fixtures(group: 'valid' | 'invalid') {
         // Invalid fixtures say what they expect on their first lines: `# expect: CODE line:col`, `# file: path`.
         const expect = /^# expect: (\S+) (\d+):(\d+)$/m.exec(text);
         const file = /^# file: (\S+)$/m.exec(text)?.[1] ?? `${group}/${folder}/${name}`;
-        return { id: `${folder}/${name}`, kind, text, file, expected: expect ? { code: expect[1]!, line: Number(expect[2]), col: Number(expect[3]) } : undefined };
+        return {
+          id: `${folder}/${name}`,
+          kind,
+          text,
+          file,
+          expected: expect ? { code: expect[1]!, line: Number(expect[2]), col: Number(expect[3]) } : undefined,
+        };
       }),
   );
 }

@@ -68,11 +68,16 @@ describe('readHashing (the one read)', () => {
       let calls = 0;
       const fh = await open(src.path, 'r');
       // Sinks finish out of order; a buffer reused too early would corrupt `out`.
-      const r = await readHashing(fh, [Buffer.alloc(1000), Buffer.alloc(1000), Buffer.alloc(1000)], async (chunk, offset) => {
-        calls++;
-        await new Promise((res) => setTimeout(res, (offset / 1000) % 3));
-        chunk.copy(out, offset);
-      }, { inFlight: 2 }).finally(() => fh.close());
+      const r = await readHashing(
+        fh,
+        [Buffer.alloc(1000), Buffer.alloc(1000), Buffer.alloc(1000)],
+        async (chunk, offset) => {
+          calls++;
+          await new Promise((res) => setTimeout(res, (offset / 1000) % 3));
+          chunk.copy(out, offset);
+        },
+        { inFlight: 2 },
+      ).finally(() => fh.close());
       expect(r).toEqual({ sha256: sha256(src.bytes), size });
       expect(out.equals(src.bytes), `size ${size}`).toBe(true);
       expect(calls).toBe(Math.ceil(size / 1000));
@@ -83,11 +88,16 @@ describe('readHashing (the one read)', () => {
     const src = randomFile(tempDir(), 'f.bin', 5000);
     const fh = await open(src.path, 'r');
     let settled = 0;
-    const err = await readHashing(fh, [Buffer.alloc(1000), Buffer.alloc(1000), Buffer.alloc(1000)], async (_chunk, offset) => {
-      await new Promise((res) => setTimeout(res, 5));
-      settled++;
-      if (offset === 1000) throw new Error('sink broke');
-    }, { inFlight: 2 }).catch((e) => e);
+    const err = await readHashing(
+      fh,
+      [Buffer.alloc(1000), Buffer.alloc(1000), Buffer.alloc(1000)],
+      async (_chunk, offset) => {
+        await new Promise((res) => setTimeout(res, 5));
+        settled++;
+        if (offset === 1000) throw new Error('sink broke');
+      },
+      { inFlight: 2 },
+    ).catch((e) => e);
     expect(err.message).toBe('sink broke');
     const atFailure = settled;
     await new Promise((res) => setTimeout(res, 20));

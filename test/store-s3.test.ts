@@ -36,7 +36,10 @@ async function tcpProxy(target: URL, onBytes?: (total: number) => void): Promise
       onBytes?.(total);
     });
     client.pipe(upstream).pipe(client);
-    const end = () => { client.destroy(); upstream.destroy(); };
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
   });

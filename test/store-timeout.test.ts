@@ -47,12 +47,19 @@ afterAll(() => {
 
 function store(port: number): S3Store {
   const uri = 's3://bucket/models';
-  return new S3Store(parseStoreUri(uri) as Extract<ReturnType<typeof parseStoreUri>, { scheme: 's3' }>, { uri, endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true }, ENV);
+  return new S3Store(
+    parseStoreUri(uri) as Extract<ReturnType<typeof parseStoreUri>, { scheme: 's3' }>,
+    { uri, endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true },
+    ENV,
+  );
 }
 
 async function stalled(op: () => Promise<unknown>): Promise<{ error: ModelgateError; ms: number }> {
   const start = Date.now();
-  const error = await op().then(() => undefined, (e: unknown) => e);
+  const error = await op().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   const ms = Date.now() - start;
   expect(error).toBeInstanceOf(ModelgateError);
   return { error: error as ModelgateError, ms };

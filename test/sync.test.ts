@@ -55,7 +55,11 @@ describe('modelgate sync on the work tree', () => {
     expect(dry.stdout).toContain('would write 1 file(s)');
     expect(readFileSync(join(dir, 'deploy/production/fraud-detector.yaml'), 'utf8')).toBe(before);
     const json = await cli(dir, '--json', 'sync', '--check');
-    expect(JSON.parse(json.stdout)).toMatchObject({ inSync: false, files: ['deploy/production/fraud-detector.yaml'], changes: [{ fromVersion: 1, toVersion: 2 }] });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      inSync: false,
+      files: ['deploy/production/fraud-detector.yaml'],
+      changes: [{ fromVersion: 1, toVersion: 2 }],
+    });
   });
 
   it('keeps hand-edited pins and kustomizations byte for byte, apart from the pinned scalars', async () => {
@@ -165,7 +169,9 @@ describe('sync --push against a remote over git http-backend', () => {
     expect(log[0]).toBe('modelgate[bot]|deploy: fraud-detector production v1 → v2');
     expect(git(dir, 'rev-parse', 'HEAD').trim()).toBe(result.commit);
     expect(versionOf(dir, 'production', 'fraud-detector')).toBe('2');
-    expect(pinOf(dir, 'production', 'fraud-detector').spec.predictor.model.storageUri).toBe(modelVersion('fraud-detector', 2, { stage: 'Production' }).artifact.uri);
+    expect(pinOf(dir, 'production', 'fraud-detector').spec.predictor.model.storageUri).toBe(
+      modelVersion('fraud-detector', 2, { stage: 'Production' }).artifact.uri,
+    );
     const again = await syncAndPush({ repo });
     expect(again).toMatchObject({ status: 'in-sync', files: [] });
     expect((await remoteLog(url)).log).toHaveLength(log.length);
@@ -214,13 +220,17 @@ describe('sync --push against a remote over git http-backend', () => {
     expect(log.slice(0, 2)).toEqual(['modelgate[bot]|deploy: 2 pin changes', 'maria|new scorer version']);
     expect(versionOf(dir, 'production', 'fraud-detector')).toBe('2');
     expect(versionOf(dir, 'production', 'scorer')).toBe('2');
-    expect(pinOf(dir, 'production', 'scorer').spec.template.spec.containers[0].env[1].value).toBe(modelVersion('scorer', 2, { stage: 'Production' }).artifact.sha256);
+    expect(pinOf(dir, 'production', 'scorer').spec.template.spec.containers[0].env[1].value).toBe(
+      modelVersion('scorer', 2, { stage: 'Production' }).artifact.sha256,
+    );
   });
 
   it('catches up merges whose sync never ran, in one commit naming each change', async () => {
     const url = await remoteRegistry({ 'fraud-detector': fraud, scorer });
     await merge(url, 'promote fraud', (d) => setStage(d, 'fraud-detector', 2, 'Production'));
-    await merge(url, 'retire scorer', (d) => write(d, 'models/scorer/model.yaml', readFileSync(join(d, 'models/scorer/model.yaml'), 'utf8') + 'retired: true\n'));
+    await merge(url, 'retire scorer', (d) =>
+      write(d, 'models/scorer/model.yaml', readFileSync(join(d, 'models/scorer/model.yaml'), 'utf8') + 'retired: true\n'),
+    );
     const result = await syncAndPush({ repo: new GitRepo(await clone(url)) });
     expect(result.status).toBe('pushed');
     const { dir } = await remoteLog(url);
@@ -270,7 +280,9 @@ describe('sync --push against a remote over git http-backend', () => {
       beforePush: async (_c, attempt) => {
         attempts.push(attempt);
         const n = others.length + 2;
-        others.push(await merge(url, `scorer v${n}`, (d) => write(d, `models/scorer/versions/${n}.yaml`, stringify(modelVersion('scorer', n, { stage: 'None' })))));
+        others.push(
+          await merge(url, `scorer v${n}`, (d) => write(d, `models/scorer/versions/${n}.yaml`, stringify(modelVersion('scorer', n, { stage: 'None' })))),
+        );
       },
     });
     await expect(run).rejects.toMatchObject({ code: 'E_PUSH_RACE', exit: 3, data: { attempts: 2 } });
@@ -286,7 +298,11 @@ describe('sync --push against a remote over git http-backend', () => {
   it('the deploy diff the gate shows for a pull request is exactly what the sync after its merge commits', async () => {
     const url = await remoteRegistry({ 'fraud-detector': fraud, scorer }, (seed) => {
       // Hand edits the platform team made: both must survive, and the gate must show them unchanged.
-      write(seed, 'deploy/production/kustomization.yaml', '# ours\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - "netpol.yaml" # first\n  - fraud-detector.yaml\n  - scorer.yaml\n');
+      write(
+        seed,
+        'deploy/production/kustomization.yaml',
+        '# ours\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - "netpol.yaml" # first\n  - fraud-detector.yaml\n  - scorer.yaml\n',
+      );
     });
     // The pull request: promote fraud-detector v2, a new deployed model, scorer retired.
     const dev = await clone(url);

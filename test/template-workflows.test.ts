@@ -80,7 +80,10 @@ describe('registry-template workflows', () => {
       for (const step of job.steps.filter((s) => s.run !== undefined)) {
         runs++;
         const expressions = [...step.run!.matchAll(/\$\{\{([\s\S]*?)\}\}/g)].map((m) => m[1]!.trim());
-        expect(expressions.filter((e) => !/^steps\.[\w-]+\.outputs\.[\w-]+$/.test(e)), `${file}:${name}`).toEqual([]);
+        expect(
+          expressions.filter((e) => !/^steps\.[\w-]+\.outputs\.[\w-]+$/.test(e)),
+          `${file}:${name}`,
+        ).toEqual([]);
         expect(step.run, `${file}:${name}`).not.toMatch(/github\.event\./);
       }
     }
@@ -152,7 +155,7 @@ describe('registry-template workflows', () => {
     expect(raw['modelgate.yml']).not.toMatch(/pull_request\.head|head_ref|workflow_run\.head_(sha|branch)/);
   });
 
-  it('on workflow_run the number comes from the review run\'s artifact through the sanitizing step', () => {
+  it("on workflow_run the number comes from the review run's artifact through the sanitizing step", () => {
     const steps = gate.jobs.gate!.steps;
     const download = steps.find((s) => s.uses?.startsWith('actions/download-artifact@'))!;
     expect(download.if).toBe("github.event_name == 'workflow_run'");
@@ -224,7 +227,7 @@ describe('the sanitizing step, run with bash', () => {
     expect(r.stdout).not.toContain('::set-output');
   });
 
-  it('refuses a missing file, a symlink, and a number that is not the run\'s listed pull request', async () => {
+  it("refuses a missing file, a symlink, and a number that is not the run's listed pull request", async () => {
     for (const r of [await sanitize(null), await sanitize(null, '', { symlinkTo: '/etc/hostname' }), await sanitize('12\n', '13')]) {
       expect(r.code).not.toBe(0);
       expect(r.output).toBe('');
@@ -251,7 +254,10 @@ describe('registry-template README and CODEOWNERS', () => {
   });
 
   it('code-owns the gate, the policy and the configuration', () => {
-    const owned = codeowners.split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.split(/\s+/)[0]);
+    const owned = codeowners
+      .split('\n')
+      .filter((l) => l.trim() && !l.startsWith('#'))
+      .map((l) => l.split(/\s+/)[0]);
     for (const path of ['/.github/', '/policies/', '/modelgate.yaml']) expect(owned).toContain(path);
   });
 });

@@ -86,7 +86,9 @@ describe('modelgate validate', () => {
     const r = await validate(root);
     expect(r.code).toBe(1);
     expect(r.lines).toHaveLength(1);
-    expect(r.lines[0]).toMatch(new RegExp(`^${V2}:10:3: artifact\\.uri s3://elsewhere/fraud-detector/sha256/\\S+ is outside the registry's store file:///var/lib/modelgate/artifacts`));
+    expect(r.lines[0]).toMatch(
+      new RegExp(`^${V2}:10:3: artifact\\.uri s3://elsewhere/fraud-detector/sha256/\\S+ is outside the registry's store file:///var/lib/modelgate/artifacts`),
+    );
   });
 
   it('rejects an artifact URI that embeds another digest', async () => {
@@ -108,7 +110,9 @@ describe('modelgate validate', () => {
     const root = await registry((r) => rm(join(r, 'models/fraud-detector/model.yaml')));
     const r = await validate(root);
     expect(r.code).toBe(1);
-    expect(r.lines).toEqual(['models/fraud-detector/model.yaml: fraud-detector has 2 versions but no models/fraud-detector/model.yaml; add one (kind: Model, name: fraud-detector)']);
+    expect(r.lines).toEqual([
+      'models/fraud-detector/model.yaml: fraud-detector has 2 versions but no models/fraud-detector/model.yaml; add one (kind: Model, name: fraud-detector)',
+    ]);
   });
 
   it('rejects invalid model folders and stray files', async () => {
@@ -150,7 +154,13 @@ describe('modelgate validate', () => {
     const r = await validate(huge, '--json');
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).problems).toEqual([
-      { file: v3, line: 1, col: 1, code: 'E_TOO_LARGE', message: 'the file has more than 262144 bytes, the limit for a manifest; this looks like hostile input or the wrong file' },
+      {
+        file: v3,
+        line: 1,
+        col: 1,
+        code: 'E_TOO_LARGE',
+        message: 'the file has more than 262144 bytes, the limit for a manifest; this looks like hostile input or the wrong file',
+      },
     ]);
     for (const args of [['list'], ['show', 'fraud-detector'], ['list', '--model', 'fraud-detector']]) {
       let stderr = '';
@@ -174,8 +184,18 @@ describe('modelgate validate', () => {
     const zero = await registry((r) => symlink('/dev/zero', join(r, v3)));
     for (const args of [['validate'], ['list'], ['show', 'fraud-detector'], ['list', '--stage', 'production']]) {
       let stdout = '';
-      const code = await runCli(['--json', '--registry', zero, ...args], { cwd: zero, env: {}, tty: false, stdout: (t) => void (stdout += t), stderr: () => {} });
-      expect({ args, code, error: JSON.parse(stdout).error }).toEqual({ args, code: 1, error: { code: 'E_NOT_A_FILE', message: `${v3}: is a device, not a file; registry manifests are plain files`, file: v3 } });
+      const code = await runCli(['--json', '--registry', zero, ...args], {
+        cwd: zero,
+        env: {},
+        tty: false,
+        stdout: (t) => void (stdout += t),
+        stderr: () => {},
+      });
+      expect({ args, code, error: JSON.parse(stdout).error }).toEqual({
+        args,
+        code: 1,
+        error: { code: 'E_NOT_A_FILE', message: `${v3}: is a device, not a file; registry manifests are plain files`, file: v3 },
+      });
     }
   });
 
@@ -226,7 +246,9 @@ describe('checkRegistry (pure cross-file rules)', () => {
   it('rejects a directory artifact whose digest, size or paths do not match its files', () => {
     const wrong = 'c'.repeat(64);
     const codes = (v: ModelVersion) => check(v).map((p) => [p.code, p.field]);
-    expect(codes(version({ uri: `s3://ml-models/registry/churn/sha256/${wrong}/`, sha256: wrong, size: 315, files }))).toEqual([['E_ARTIFACT_FILES', 'artifact.sha256']]);
+    expect(codes(version({ uri: `s3://ml-models/registry/churn/sha256/${wrong}/`, sha256: wrong, size: 315, files }))).toEqual([
+      ['E_ARTIFACT_FILES', 'artifact.sha256'],
+    ]);
     expect(codes(version({ uri: `s3://ml-models/registry/churn/sha256/${digest}/`, sha256: digest, size: 316, files }))).toEqual([
       ['E_ARTIFACT_FILES', 'artifact.size'],
     ]);
@@ -240,7 +262,9 @@ describe('checkRegistry (pure cross-file rules)', () => {
     const sha = 'd'.repeat(64);
     expect(check(version({ uri: `s3://ml-models/registry/churn/sha256/${sha}/`, sha256: sha, size: 1 })).map((p) => p.code)).toEqual(['E_ARTIFACT_URI']);
     expect(check(version({ uri: `s3://ml-models/registry/fraud/sha256/${sha}/m.onnx`, sha256: sha, size: 1 })).map((p) => p.code)).toEqual(['E_ARTIFACT_URI']);
-    expect(check(version({ uri: `s3://ml-models/registry-other/churn/sha256/${sha}/m.onnx`, sha256: sha, size: 1 })).map((p) => p.code)).toEqual(['E_ARTIFACT_URI']);
+    expect(check(version({ uri: `s3://ml-models/registry-other/churn/sha256/${sha}/m.onnx`, sha256: sha, size: 1 })).map((p) => p.code)).toEqual([
+      'E_ARTIFACT_URI',
+    ]);
   });
 
   it('uses the same path rules as the loader', () => {

@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.js';
 
-const env = { ...process.env, GIT_AUTHOR_NAME: 'Maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'Maria', GIT_COMMITTER_EMAIL: 'maria@example.com' };
+const env = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Maria',
+  GIT_AUTHOR_EMAIL: 'maria@example.com',
+  GIT_COMMITTER_NAME: 'Maria',
+  GIT_COMMITTER_EMAIL: 'maria@example.com',
+};
 let root: string;
 
 async function cli(args: string[]) {
@@ -37,7 +43,10 @@ describe('promote and archive take model@N and @latest', () => {
   });
 
   it('a bare model name is an error that says a version is required', async () => {
-    for (const cmd of [['promote', 'fraud-detector', '--to', 'Staging'], ['archive', 'fraud-detector']]) {
+    for (const cmd of [
+      ['promote', 'fraud-detector', '--to', 'Staging'],
+      ['archive', 'fraud-detector'],
+    ]) {
       const r = await cli([...cmd, '--dry-run']);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain('a version is required; write fraud-detector@<version> or fraud-detector@latest');

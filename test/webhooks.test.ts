@@ -28,7 +28,9 @@ async function receiver(respond: (n: number) => { status: number; headers?: Reco
       const body = Buffer.concat(chunks).toString('utf8');
       const id = String(req.headers['webhook-id']);
       const ts = String(req.headers['webhook-timestamp']);
-      const expected = createHmac('sha256', Buffer.from(SECRET.slice(6), 'base64')).update(`${id}.${ts}.${body}`).digest();
+      const expected = createHmac('sha256', Buffer.from(SECRET.slice(6), 'base64'))
+        .update(`${id}.${ts}.${body}`)
+        .digest();
       const given = String(req.headers['webhook-signature'] ?? '')
         .split(' ')
         .map((s) => Buffer.from(s.replace(/^v1,/, ''), 'base64'));
@@ -45,7 +47,19 @@ async function receiver(respond: (n: number) => { status: number; headers?: Reco
 }
 
 const event: PinEvent = pinEvents(
-  [{ model: 'fraud-detector', environment: 'production', stage: 'Production', path: 'deploy/production/fraud-detector.yaml', action: 'update', fromVersion: 1, toVersion: 2, sha256: 'ab'.repeat(32), artifactUri: 's3://b/x' }],
+  [
+    {
+      model: 'fraud-detector',
+      environment: 'production',
+      stage: 'Production',
+      path: 'deploy/production/fraud-detector.yaml',
+      action: 'update',
+      fromVersion: 1,
+      toVersion: 2,
+      sha256: 'ab'.repeat(32),
+      artifactUri: 's3://b/x',
+    },
+  ],
   { commit: 'c'.repeat(40), repository: 'acme/model-registry', pullRequest: () => 12, now: new Date('2026-11-27T10:00:00Z') },
 )[0]!;
 
@@ -83,8 +97,16 @@ describe('deliverEvents', () => {
         type: 'modelgate.pin.changed',
         timestamp: '2026-11-27T10:00:00.000Z',
         data: {
-          model: 'fraud-detector', environment: 'production', stage: 'Production', previousVersion: 1, version: 2,
-          sha256: 'ab'.repeat(32), artifactUri: 's3://b/x', commit: 'c'.repeat(40), repository: 'acme/model-registry', pullRequest: 12,
+          model: 'fraud-detector',
+          environment: 'production',
+          stage: 'Production',
+          previousVersion: 1,
+          version: 2,
+          sha256: 'ab'.repeat(32),
+          artifactUri: 's3://b/x',
+          commit: 'c'.repeat(40),
+          repository: 'acme/model-registry',
+          pullRequest: 12,
         },
       });
     } finally {
@@ -127,7 +149,12 @@ describe('deliverEvents', () => {
     const r = await receiver((n) => replies[n - 1]!);
     const waits: number[] = [];
     try {
-      const [report] = await deliverEvents([{ url: r.url }], [event], { now: () => now, maxDelayMs: 30_000, baseDelayMs: 500, sleep: async (ms) => void waits.push(ms) });
+      const [report] = await deliverEvents([{ url: r.url }], [event], {
+        now: () => now,
+        maxDelayMs: 30_000,
+        baseDelayMs: 500,
+        sleep: async (ms) => void waits.push(ms),
+      });
       expect(report).toMatchObject({ ok: true, attempts: 4 });
       expect(waits.slice(0, 2)).toEqual([5000, 30_000]);
       // No Retry-After: jittered exponential backoff, below base × 2^(attempt-1).
@@ -195,10 +222,14 @@ describe('webhooks after a sync push', () => {
     const r = await receiver();
     const down = await receiver(() => ({ status: 500 }));
     try {
-      const seed = writeRegistry(tempDir('hook-seed'), { 'fraud-detector': { deploy: {}, versions: [{ stage: 'Production' }, { stage: 'Staging' }] } }, registryConfig({
-        github: { repository: 'acme/model-registry' },
-        webhooks: [{ url: r.url, secretEnv: 'MG_HOOK' }, { url: down.url }],
-      }));
+      const seed = writeRegistry(
+        tempDir('hook-seed'),
+        { 'fraud-detector': { deploy: {}, versions: [{ stage: 'Production' }, { stage: 'Staging' }] } },
+        registryConfig({
+          github: { repository: 'acme/model-registry' },
+          webhooks: [{ url: r.url, secretEnv: 'MG_HOOK' }, { url: down.url }],
+        }),
+      );
       expect(await runCli(['--registry', seed, '--quiet', 'sync'], { cwd: seed, env: {}, stdout: () => {}, stderr: () => {}, tty: false })).toBe(0);
       initRepo(seed);
       setStage(seed, 'fraud-detector', 2, 'Production');
@@ -211,14 +242,20 @@ describe('webhooks after a sync push', () => {
       expect(result.status).toBe('pushed');
       expect(r.received).toHaveLength(1);
       expect(r.received[0]!.verified).toBe(true);
-      expect(JSON.parse(r.received[0]!.body).data).toMatchObject({ model: 'fraud-detector', environment: 'production', previousVersion: 1, version: 2, commit: result.commit, pullRequest: 9 });
-      expect(result.deliveries).toEqual([
-        expect.objectContaining({ ok: true }),
-        expect.objectContaining({ ok: false, attempts: 2, error: 'HTTP 500' }),
-      ]);
+      expect(JSON.parse(r.received[0]!.body).data).toMatchObject({
+        model: 'fraud-detector',
+        environment: 'production',
+        previousVersion: 1,
+        version: 2,
+        commit: result.commit,
+        pullRequest: 9,
+      });
+      expect(result.deliveries).toEqual([expect.objectContaining({ ok: true }), expect.objectContaining({ ok: false, attempts: 2, error: 'HTTP 500' })]);
       const summary = formatSyncSummary(result);
       expect(summary).toContain('| fraud-detector | production | v1 | v2 |');
-      expect(summary).toMatch(/Webhooks: 1\/2 delivered\.\n- :warning: webhook 2 \(127\.0\.0\.1:\d+\): fraud-detector production not delivered after 2 attempt\(s\): HTTP 500$/m);
+      expect(summary).toMatch(
+        /Webhooks: 1\/2 delivered\.\n- :warning: webhook 2 \(127\.0\.0\.1:\d+\): fraud-detector production not delivered after 2 attempt\(s\): HTTP 500$/m,
+      );
       const head = (await gitAsync(work, 'ls-remote', 'origin', 'refs/heads/main')).split('\t')[0];
       expect(head).toBe(result.commit);
     } finally {

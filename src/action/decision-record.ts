@@ -23,9 +23,7 @@ export const SIGNING_KEY_ENV = 'MODELGATE_SIGNING_KEY';
 
 export type RecordOutcome =
   /** `kept`: an earlier run already stored a record of this merged tree, signed by this key (the store is write-once). */
-  | { state: 'written' | 'kept'; uri: string; keyid: string; warning?: string }
-  | { state: 'no-key'; warning: string }
-  | { state: 'failed'; error: string };
+  { state: 'written' | 'kept'; uri: string; keyid: string; warning?: string } | { state: 'no-key'; warning: string } | { state: 'failed'; error: string };
 
 export interface RecordRequest {
   decision: Decision;
@@ -50,7 +48,10 @@ export function describeRecord(r: RecordOutcome): NonNullable<ReportContext['dec
     case 'written':
       return { uri: r.uri, message: `Signed decision record written (key ${r.keyid.slice(0, 16)}…).${r.warning ? ` Warning: ${r.warning}.` : ''}` };
     case 'kept':
-      return { uri: r.uri, message: `A signed decision record of this merge result is already stored (key ${r.keyid.slice(0, 16)}…).${r.warning ? ` Warning: ${r.warning}.` : ''}` };
+      return {
+        uri: r.uri,
+        message: `A signed decision record of this merge result is already stored (key ${r.keyid.slice(0, 16)}…).${r.warning ? ` Warning: ${r.warning}.` : ''}`,
+      };
     case 'no-key':
       return { message: `Warning: ${r.warning}.` };
     default:
@@ -62,12 +63,18 @@ export function describeRecord(r: RecordOutcome): NonNullable<ReportContext['dec
 export async function recordDecision(req: RecordRequest): Promise<RecordOutcome> {
   const pem = req.env[SIGNING_KEY_ENV]?.trim();
   if (!pem) {
-    return { state: 'no-key', warning: `no decision record was written: ${SIGNING_KEY_ENV} is not set (give the check job the modelgate environment's secret; see docs/decision-records.md), so verify --decisions will list this change as merged without the gate` };
+    return {
+      state: 'no-key',
+      warning: `no decision record was written: ${SIGNING_KEY_ENV} is not set (give the check job the modelgate environment's secret; see docs/decision-records.md), so verify --decisions will list this change as merged without the gate`,
+    };
   }
   try {
     return await signAndStore(req, pem);
   } catch (e) {
-    return { state: 'failed', error: `the decision record was not written: ${e instanceof ModelgateError ? e.message : `unexpected ${(e as Error)?.name ?? 'error'}`}` };
+    return {
+      state: 'failed',
+      error: `the decision record was not written: ${e instanceof ModelgateError ? e.message : `unexpected ${(e as Error)?.name ?? 'error'}`}`,
+    };
   }
 }
 
@@ -100,7 +107,11 @@ async function signAndStore(req: RecordRequest, pem: string): Promise<RecordOutc
   try {
     envelope = signEnvelope(statement, pem);
   } catch (e) {
-    throw new ModelgateError('E_SIGNING_KEY', `${SIGNING_KEY_ENV}: ${(e as Error).message.startsWith('unsupported key type') ? (e as Error).message : 'signing failed'}`, ExitCode.usage);
+    throw new ModelgateError(
+      'E_SIGNING_KEY',
+      `${SIGNING_KEY_ENV}: ${(e as Error).message.startsWith('unsupported key type') ? (e as Error).message : 'signing failed'}`,
+      ExitCode.usage,
+    );
   }
   const config = await req.config();
   const trusted = (config.trust?.keys ?? []).some((k) => {
@@ -110,7 +121,9 @@ async function signAndStore(req: RecordRequest, pem: string): Promise<RecordOutc
       return false;
     }
   });
-  const warning = trusted ? undefined : `the signing key (keyid ${id.slice(0, 16)}…) is not in trust.keys of modelgate.yaml: verify --decisions and history will refuse its records until its public key is added`;
+  const warning = trusted
+    ? undefined
+    : `the signing key (keyid ${id.slice(0, 16)}…) is not in trust.keys of modelgate.yaml: verify --decisions and history will refuse its records until its public key is added`;
 
   const store = await openStore(config.storage, req.env);
   const tmp = await mkdtemp(join(req.env.RUNNER_TEMP || tmpdir(), 'modelgate-record-'));
@@ -120,7 +133,11 @@ async function signAndStore(req: RecordRequest, pem: string): Promise<RecordOutc
     if (existing !== undefined) {
       const ours = verifyEnvelope(existing, [publicPem]);
       if (ours.ok && ours.statement.predicate.mergedTreeId === req.mergedTree) return { state: 'kept', uri, keyid: id, ...(warning ? { warning } : {}) };
-      throw new ModelgateError('E_ARTIFACT_CONFLICT', `${uri} already holds a record this key did not sign; the store keeps objects once, so remove it by hand after checking how it got there`, ExitCode.content);
+      throw new ModelgateError(
+        'E_ARTIFACT_CONFLICT',
+        `${uri} already holds a record this key did not sign; the store keeps objects once, so remove it by hand after checking how it got there`,
+        ExitCode.content,
+      );
     }
     try {
       await step(`writing ${uri}`, () => writeDecisionRecord(store, req.mergedTree, envelope, tmp));

@@ -124,7 +124,8 @@ export function pullRequestNumber(event: TriggerEvent, input: number | undefined
 
 async function check(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
   const eventPath = env.GITHUB_EVENT_PATH;
-  if (!eventPath) throw usageError('GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review or workflow_run');
+  if (!eventPath)
+    throw usageError('GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review or workflow_run');
   let event: TriggerEvent;
   try {
     event = JSON.parse(await readFile(eventPath, 'utf8')) as TriggerEvent;
@@ -168,7 +169,11 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
   const prefix = await registryPrefix(git, { requireGit: true });
   const baseSha = (await git.out(['rev-parse', 'HEAD'])).trim();
   if (baseSha === pr.headSha && pr.headSha !== pr.baseSha) {
-    throw new ModelgateError('E_UNSAFE_CHECKOUT', 'the workflow checked out the pull request head; check out the base branch (the head is read as data)', ExitCode.usage);
+    throw new ModelgateError(
+      'E_UNSAFE_CHECKOUT',
+      'the workflow checked out the pull request head; check out the base branch (the head is read as data)',
+      ExitCode.usage,
+    );
   }
   await ensureHead(git, pr.number, pr.headSha, inputs.token || env.GITHUB_TOKEN);
   // The checked-out commit is the base, whatever the API says the pull request's base is: the
@@ -177,7 +182,9 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
   // tree git's merge of its head into that commit produces. A pull request into any other
   // branch fails (the base-branch check), since its success would stand on a head main may merge.
   if (baseSha !== pr.baseSha) {
-    core.info(`modelgate: judging #${pr.number} merged onto the checked-out ${baseSha.slice(0, 12)} (the pull request's base is ${JSON.stringify(pr.baseRef)} at ${pr.baseSha.slice(0, 12)})`);
+    core.info(
+      `modelgate: judging #${pr.number} merged onto the checked-out ${baseSha.slice(0, 12)} (the pull request's base is ${JSON.stringify(pr.baseRef)} at ${pr.baseSha.slice(0, 12)})`,
+    );
   }
 
   const sides = await gateSidesFromGit(git, baseSha, pr.headSha, prefix);
@@ -233,13 +240,24 @@ async function ensureHead(git: GitRepo, number: number, headSha: string, token: 
   await git.run(['fetch', '--quiet', '--no-tags', 'origin', `+refs/pull/${number}/head:refs/remotes/pull/${number}/head`], { env });
   const fetched = await git.resolve(`refs/remotes/pull/${number}/head`);
   if (fetched !== headSha) {
-    throw new ModelgateError('E_HEAD_MOVED', `pull request #${number} moved while it was checked (fetched ${fetched?.slice(0, 12)}, expected ${headSha.slice(0, 12)}); its new head is checked by the next run`, ExitCode.service);
+    throw new ModelgateError(
+      'E_HEAD_MOVED',
+      `pull request #${number} moved while it was checked (fetched ${fetched?.slice(0, 12)}, expected ${headSha.slice(0, 12)}); its new head is checked by the next run`,
+      ExitCode.service,
+    );
   }
 }
 
 const STATE = { pass: 'success', fail: 'failure', pending: 'pending' } as const;
 
-async function publish(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: { number: number; headSha: string }, decision: Judged, targetUrl?: string) {
+async function publish(
+  inputs: Inputs,
+  env: NodeJS.ProcessEnv,
+  conn: GitHubConnection,
+  pr: { number: number; headSha: string },
+  decision: Judged,
+  targetUrl?: string,
+) {
   // The record first, so the summary can name it; what becomes of it never changes the status below.
   const record = decision.decision === 'pass' ? await recordPass(env, conn, pr, decision) : undefined;
   const markdown = renderMarkdown(decision, { ...decision.report, decisionRecord: record && describeRecord(record) });
@@ -272,7 +290,14 @@ async function publish(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConne
 
 /** Signs and stores the record of a pass (src/action/decision-record.ts); warnings go to the log as annotations. */
 async function recordPass(env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: { number: number; headSha: string }, decision: Judged): Promise<RecordOutcome> {
-  const outcome = await recordDecision({ ...decision.evidence, decision, env, repository: `${conn.owner}/${conn.repo}`, pullRequest: pr.number, headSha: pr.headSha });
+  const outcome = await recordDecision({
+    ...decision.evidence,
+    decision,
+    env,
+    repository: `${conn.owner}/${conn.repo}`,
+    pullRequest: pr.number,
+    headSha: pr.headSha,
+  });
   if (outcome.state === 'failed') core.error(`modelgate: ${outcome.error}`);
   else if (outcome.warning) core.warning(`modelgate: ${outcome.warning}`);
   if ('uri' in outcome) core.info(`modelgate: decision record ${outcome.state}: ${outcome.uri}`);

@@ -111,7 +111,9 @@ async function pinsBrought(git: GitRepo, prefix: string, afterSnap: RegistrySnap
   if (!(await git.resolve(before))) {
     await git.run(['fetch', '--quiet', '--no-tags', 'origin', before], { okCodes: [1, 128] });
     if (!(await git.resolve(before))) {
-      core.warning(`the push's before commit ${before.slice(0, 12)} is not in the checkout (fetch-depth: 0 or 2): no webhooks sent`, { title: 'modelgate sync' });
+      core.warning(`the push's before commit ${before.slice(0, 12)} is not in the checkout (fetch-depth: 0 or 2): no webhooks sent`, {
+        title: 'modelgate sync',
+      });
       return [];
     }
   }
@@ -125,7 +127,14 @@ async function pinsBrought(git: GitRepo, prefix: string, afterSnap: RegistrySnap
   return out;
 }
 
-function checkSummary(r: { inSync: boolean; head: string; changes: PinChange[]; diff: string; brought: PinChange[]; repair?: { status: string; pullRequest?: { number: number; url: string } } }): string {
+function checkSummary(r: {
+  inSync: boolean;
+  head: string;
+  changes: PinChange[];
+  diff: string;
+  brought: PinChange[];
+  repair?: { status: string; pullRequest?: { number: number; url: string } };
+}): string {
   const out = ['## modelgate sync', ''];
   if (r.inSync) out.push(`Deploy pins on main match the registry at \`${r.head.slice(0, 12)}\`: nothing to repair.`);
   else {

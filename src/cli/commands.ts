@@ -43,9 +43,19 @@ export const COMMAND_SPECS = {
     summary: 'upload an artifact and record a new version',
     args: '<model> <file-or-dir>',
     flags: {
-      metrics: { type: 'string', multiple: true, value: 'file.json|k=v', description: 'metrics: a JSON or YAML file (nested keys become eval.auc) or k=v pairs' },
+      metrics: {
+        type: 'string',
+        multiple: true,
+        value: 'file.json|k=v',
+        description: 'metrics: a JSON or YAML file (nested keys become eval.auc) or k=v pairs',
+      },
       metric: { type: 'string', multiple: true, value: 'k=v', description: 'one metric' },
-      params: { type: 'string', multiple: true, value: 'file.json|k=v', description: 'parameters: a JSON or YAML file (DVC params.yaml) or k=v pairs, kept as text' },
+      params: {
+        type: 'string',
+        multiple: true,
+        value: 'file.json|k=v',
+        description: 'parameters: a JSON or YAML file (DVC params.yaml) or k=v pairs, kept as text',
+      },
       param: { type: 'string', multiple: true, value: 'k=v', description: 'one parameter' },
       stage: { type: 'string', value: 'None|Staging', description: 'initial stage (default None)' },
       description: { type: 'string', value: 'text', description: 'what this version is' },
@@ -95,7 +105,7 @@ export const COMMAND_SPECS = {
     summary: "download and verify a version's artifact, or a content-addressed URI into a folder",
     args: '<ref> | <content-addressed-uri> <dest>',
     flags: {
-      output: { type: 'string', short: 'o', value: 'path', description: 'where to write the version\'s artifact (required with <ref>)' },
+      output: { type: 'string', short: 'o', value: 'path', description: "where to write the version's artifact (required with <ref>)" },
       force: { type: 'boolean', description: 'replace what is at the output path' },
     },
   },

@@ -71,8 +71,7 @@ export async function runCli(args: string[], io: Io): Promise<number> {
     else if (a === '--version' && name === undefined) {
       io.stdout(`${VERSION}\n`);
       return ExitCode.ok;
-    }
-    else if (a === '--registry' || a.startsWith('--registry=')) {
+    } else if (a === '--registry' || a.startsWith('--registry=')) {
       const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
       if (!value) return usage(io, 'modelgate: --registry needs a folder or a git URL');
       ctx.registry = value;

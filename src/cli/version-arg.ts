@@ -15,7 +15,9 @@ export function versionPositionals(command: string, positionals: string[], usage
   if (positionals.length !== 1) throw usageError(`${command} needs one version: <model>@<version> (or @latest)\nusage: ${usage}`);
   const text = positionals[0]!;
   if (!text.includes('@')) {
-    throw usageError(`${command} ${text}: a version is required; write ${text}@<version> or ${text}@latest (a bare model name does not pick one)\nusage: ${usage}`);
+    throw usageError(
+      `${command} ${text}: a version is required; write ${text}@<version> or ${text}@latest (a bare model name does not pick one)\nusage: ${usage}`,
+    );
   }
   if (text.endsWith('@latest')) return { model: assertModelName(text.slice(0, -'@latest'.length)), selector: 'latest' };
   return parseModelRef(text);

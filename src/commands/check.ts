@@ -20,8 +20,7 @@ const USAGE = `modelgate ${usageOf('check')}`;
  * (a pre-push check); with neither, a rule that needs approvals leaves the check pending (exit 1).
  */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.check.flags, USAGE,
-  );
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.check.flags, USAGE);
   if (positionals.length) throw usageError(`check takes no arguments (got ${positionals.join(' ')})\nusage: ${USAGE}`);
   if (!values.base || !values.head) throw usageError(`check needs --base and --head\nusage: ${USAGE}`);
   if (values['no-approvals'] && values.pr) throw usageError(`--no-approvals and --pr exclude each other\nusage: ${USAGE}`);

@@ -66,7 +66,12 @@ export const run: Command = async (ctx) => {
       sections.push(
         formatTable(
           headers,
-          list.map((r) => [r.name, show(r.a), show(r.b), withDelta ? (r.delta === undefined ? '' : `${r.delta > 0 ? '+' : ''}${formatNumber(r.delta)}`) : r.changed ? '*' : '']),
+          list.map((r) => [
+            r.name,
+            show(r.a),
+            show(r.b),
+            withDelta ? (r.delta === undefined ? '' : `${r.delta > 0 ? '+' : ''}${formatNumber(r.delta)}`) : r.changed ? '*' : '',
+          ]),
         ),
       );
     };

@@ -34,7 +34,8 @@ export const run: Command = async (ctx) => {
     const bytes = items.reduce((n, g) => n + g.bytes, 0);
     const verb = values['dry-run'] ? 'would remove' : 'removed';
     emit(ctx, { dryRun: Boolean(values['dry-run']), removed: items.map((g) => ({ ...g, modified: g.modified.toISOString() })), bytes }, () =>
-      [...items.map((g) => `${verb} ${g.kind} ${g.key} (${g.bytes} bytes)`), `${verb} ${items.length} item(s), ${bytes} bytes reclaimed`].join('\n'));
+      [...items.map((g) => `${verb} ${g.kind} ${g.key} (${g.bytes} bytes)`), `${verb} ${items.length} item(s), ${bytes} bytes reclaimed`].join('\n'),
+    );
   } finally {
     store.close();
   }

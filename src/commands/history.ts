@@ -21,13 +21,31 @@ export const run: Command = async (ctx) => {
   // Approvers from decision records (issue 13, SPEC v2 §8): lookup in src/evidence/records.ts.
   const recorded = await evidence.approversForChanges(stageChanges, repo, snapshot, ctx.env);
   // The tree only keys the record lookup; the output keeps to SPEC's fields.
-  const changes = stageChanges.map((c, i) => ({ date: c.date, author: c.author, email: c.email, commit: c.commit, pullRequest: c.pullRequest, version: c.version, from: c.from, to: c.to, decision: recorded[i]! }));
+  const changes = stageChanges.map((c, i) => ({
+    date: c.date,
+    author: c.author,
+    email: c.email,
+    commit: c.commit,
+    pullRequest: c.pullRequest,
+    version: c.version,
+    from: c.from,
+    to: c.to,
+    decision: recorded[i]!,
+  }));
   emit(ctx, changes, () =>
     changes.length === 0
       ? `${model}: no committed stage changes`
       : formatTable(
           ['DATE', 'VERSION', 'CHANGE', 'AUTHOR', 'COMMIT', 'PR', 'APPROVERS'],
-          changes.map((c) => [shortTime(c.date), c.version, `${c.from ?? '(new)'} → ${c.to ?? '(removed)'}`, c.author, c.commit.slice(0, 10), c.pullRequest === null ? '' : `#${c.pullRequest}`, evidence.formatApprovers(c.decision)]),
+          changes.map((c) => [
+            shortTime(c.date),
+            c.version,
+            `${c.from ?? '(new)'} → ${c.to ?? '(removed)'}`,
+            c.author,
+            c.commit.slice(0, 10),
+            c.pullRequest === null ? '' : `#${c.pullRequest}`,
+            evidence.formatApprovers(c.decision),
+          ]),
         ),
   );
   return 0;

@@ -54,7 +54,17 @@ export const run: Command = async (ctx) => {
   await repo.run(['init', '--quiet', '-b', 'main']);
   await repo.run(['add', '--all']);
   const identity = (await repo.identity()) ?? { name: 'modelgate', email: 'modelgate@users.noreply.github.com' };
-  await repo.run(['-c', `user.name=${identity.name}`, '-c', `user.email=${identity.email}`, 'commit', '--quiet', '--no-verify', '-m', 'Create model registry (modelgate init)']);
+  await repo.run([
+    '-c',
+    `user.name=${identity.name}`,
+    '-c',
+    `user.email=${identity.email}`,
+    'commit',
+    '--quiet',
+    '--no-verify',
+    '-m',
+    'Create model registry (modelgate init)',
+  ]);
   const commit = (await repo.out(['rev-parse', 'HEAD'])).trim();
 
   const shown = relative(ctx.cwd, dir) || '.';
@@ -78,7 +88,10 @@ export const run: Command = async (ctx) => {
  * Writes the example's ONNX files into the store the instantiated modelgate.yaml names, and
  * checks that each landed where its manifest says with the sha256 it records.
  */
-async function storeExampleArtifacts(files: Map<string, string>, env: NodeJS.ProcessEnv): Promise<Array<{ version: number; uri: string; size: number; reused: boolean }>> {
+async function storeExampleArtifacts(
+  files: Map<string, string>,
+  env: NodeJS.ProcessEnv,
+): Promise<Array<{ version: number; uri: string; size: number; reused: boolean }>> {
   const registry = loadManifest(files.get(REGISTRY_FILE)!, REGISTRY_FILE, 'Registry').value!;
   const work = await mkdtemp(join(tmpdir(), 'modelgate-example-'));
   const store = await openStore(registry.storage, env);
@@ -93,7 +106,11 @@ async function storeExampleArtifacts(files: Map<string, string>, env: NodeJS.Pro
       await writeFile(local, a.bytes);
       const stored = await putArtifact(store, EXAMPLE_MODEL, local);
       if (stored.uri !== manifest.artifact.uri || stored.sha256 !== manifest.artifact.sha256 || stored.size !== manifest.artifact.size) {
-        throw new ModelgateError('E_TEMPLATE_INVALID', `the registry template's ${path} does not describe the example artifact (stored as ${stored.uri}, sha256 ${stored.sha256})`, ExitCode.content);
+        throw new ModelgateError(
+          'E_TEMPLATE_INVALID',
+          `the registry template's ${path} does not describe the example artifact (stored as ${stored.uri}, sha256 ${stored.sha256})`,
+          ExitCode.content,
+        );
       }
       out.push({ version: a.version, uri: stored.uri, size: stored.size, reused: stored.reused });
     }
@@ -108,7 +125,8 @@ async function assertEmptyFolder(dir: string, shown: string): Promise<void> {
   const info = await stat(dir).catch(() => undefined);
   if (!info) return;
   if (!info.isDirectory()) throw new ModelgateError('E_TARGET_EXISTS', `${shown} exists and is not a folder`, ExitCode.usage);
-  if ((await readdir(dir)).length > 0) throw new ModelgateError('E_TARGET_NOT_EMPTY', `${shown} is not empty; init creates a registry in a new or empty folder`, ExitCode.usage);
+  if ((await readdir(dir)).length > 0)
+    throw new ModelgateError('E_TARGET_NOT_EMPTY', `${shown} is not empty; init creates a registry in a new or empty folder`, ExitCode.usage);
 }
 
 /** Every file under `root`, by forward-slash relative path. */
@@ -121,4 +139,3 @@ async function readTree(root: string): Promise<Map<string, string>> {
   }
   return new Map([...files].sort(([a], [b]) => (a < b ? -1 : 1)));
 }
-

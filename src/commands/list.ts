@@ -63,7 +63,8 @@ export const run: Command = async (ctx) => {
   }
   if (model && count === 0) {
     if (root !== undefined) assertModelExists(root, model);
-    else if (!(await remote!.modelNames()).includes(model)) throw new ModelgateError('E_NOT_FOUND', `unknown model ${model}: no models/${model}/ in ${ctx.registry}`, ExitCode.content);
+    else if (!(await remote!.modelNames()).includes(model))
+      throw new ModelgateError('E_NOT_FOUND', `unknown model ${model}: no models/${model}/ in ${ctx.registry}`, ExitCode.content);
   }
 
   if (ctx.json) print(count === 0 ? '[]\n' : '\n]\n');

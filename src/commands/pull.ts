@@ -35,8 +35,11 @@ export const run: Command = async (ctx) => {
     store.close();
   }
   progress.done();
-  emit(ctx, { model: version.model, version: version.version, path: target, sha256: version.artifact.sha256, size: version.artifact.size }, () =>
-    `${version.model}@${version.version} → ${values.output} (sha256 ${version.artifact.sha256} verified)`);
+  emit(
+    ctx,
+    { model: version.model, version: version.version, path: target, sha256: version.artifact.sha256, size: version.artifact.size },
+    () => `${version.model}@${version.version} → ${values.output} (sha256 ${version.artifact.sha256} verified)`,
+  );
   return ExitCode.ok;
 };
 
@@ -77,7 +80,10 @@ async function pullUri(ctx: Parameters<Command>[0], positionals: string[], outpu
   } finally {
     store.close();
   }
-  emit(ctx, { uri, path: dest, sha256: pulled.sha256, size: pulled.size, files: pulled.files.map((f) => f.path) }, () =>
-    `${uri} → ${dest} (${pulled.files.length} file(s), ${pulled.size} bytes, sha256 ${pulled.sha256} verified)`);
+  emit(
+    ctx,
+    { uri, path: dest, sha256: pulled.sha256, size: pulled.size, files: pulled.files.map((f) => f.path) },
+    () => `${uri} → ${dest} (${pulled.files.length} file(s), ${pulled.size} bytes, sha256 ${pulled.sha256} verified)`,
+  );
   return ExitCode.ok;
 }

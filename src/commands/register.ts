@@ -62,7 +62,8 @@ export const run: Command = async (ctx) => {
   if (values.pr && !values['dry-run']) {
     // What the pull request needs is checked before the upload, not after.
     if (!(ctx.env.GITHUB_TOKEN || ctx.env.GH_TOKEN)) throw usageError('--pr needs a GitHub token: set GITHUB_TOKEN (or GH_TOKEN)');
-    if (!config.github?.repository) throw new ModelgateError('E_NO_GITHUB', '--pr needs the GitHub repository: set github.repository in modelgate.yaml', ExitCode.content);
+    if (!config.github?.repository)
+      throw new ModelgateError('E_NO_GITHUB', '--pr needs the GitHub repository: set github.repository in modelgate.yaml', ExitCode.content);
     parseRepository(config.github.repository);
   }
 
@@ -74,7 +75,8 @@ export const run: Command = async (ctx) => {
   if (ci) lineage.run = ci;
   if (envSpec) lineage.environment = envSpec;
 
-  const format: ArtifactFormat = (values.format as ArtifactFormat | undefined) ??
+  const format: ArtifactFormat =
+    (values.format as ArtifactFormat | undefined) ??
     detectFormat(source.kind === 'file' ? [source.name] : source.files.map((f) => f.path), source.kind === 'directory');
 
   // Check first (SPEC v2 §4): the manifest this run will write is built and validated with a
@@ -104,7 +106,11 @@ export const run: Command = async (ctx) => {
   const planned = await planRegistration(headSource, placeholder);
   // The pins it moves (a version entering Staging) are rendered too: a pin KServe could not load
   // (a lone .safetensors as huggingface, file:// without storage.pvc) is refused before the upload.
-  if (headSource) await completeChange(headSource, registrationChange(planned, placeholder, () => ''));
+  if (headSource)
+    await completeChange(
+      headSource,
+      registrationChange(planned, placeholder, () => ''),
+    );
   if (!values['dry-run']) await checkRepository(repo, { remote: Boolean(values.push || values.pr) });
 
   const progress = createProgress(ctx, `uploading ${positionals[1]}`, source.size);
@@ -163,7 +169,12 @@ export const run: Command = async (ctx) => {
     const diff = changeDiff(change);
     const version = change.versions[0]!.version;
     emit(ctx, { dryRun: true, model, version, mode, files: change.files.map((f) => f.path), diff, ...(mode === 'pr' ? { branch: change.branch } : {}) }, () =>
-      [...(mode === 'pr' ? [`# would push ${change.branch} and open a pull request`] : []), ...change.files.map((f) => `# would write ${f.path}`), diff.trimEnd()].join('\n'));
+      [
+        ...(mode === 'pr' ? [`# would push ${change.branch} and open a pull request`] : []),
+        ...change.files.map((f) => `# would write ${f.path}`),
+        diff.trimEnd(),
+      ].join('\n'),
+    );
     return ExitCode.ok;
   }
 
@@ -172,8 +183,11 @@ export const run: Command = async (ctx) => {
   const version = done.change.versions[0]!.version;
   if (mode === 'pr') {
     const pr = done.pullRequest!;
-    emit(ctx, { ...registered(done.change, done), branch: done.change.branch, pullRequest: pr, gate: done.decision?.decision }, () =>
-      `${model}@${version}\npull request #${pr.number} ${pr.created ? 'opened' : 'updated'}: ${pr.url}`);
+    emit(
+      ctx,
+      { ...registered(done.change, done), branch: done.change.branch, pullRequest: pr, gate: done.decision?.decision },
+      () => `${model}@${version}\npull request #${pr.number} ${pr.created ? 'opened' : 'updated'}: ${pr.url}`,
+    );
     return ExitCode.ok;
   }
   emit(ctx, registered(done.change, done), () => `${model}@${version}`);
@@ -193,7 +207,10 @@ export async function planRegistration(
   taken: ReadonlySet<number> = new Set(),
 ): Promise<{ version: number; files: Record<string, string>; newModel: boolean }> {
   const names = source ? await source.listDir(versionsDir(draft.model)) : [];
-  const numbers = names.map((n) => /^([1-9][0-9]{0,8})\.yaml$/.exec(n)?.[1]).filter((n): n is string => n !== undefined).map(Number);
+  const numbers = names
+    .map((n) => /^([1-9][0-9]{0,8})\.yaml$/.exec(n)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number);
   let version = nextVersion(numbers);
   while (taken.has(version)) version++;
   const text = renderVersion(buildVersion(draft, version));
@@ -257,7 +274,8 @@ const PLACEHOLDER_SHA256 = '0'.repeat(64);
 /** The artifact section the manifest will hold, with a placeholder digest: for checking before the upload. */
 function placeholderArtifact(storeUri: string, model: string, source: Awaited<ReturnType<typeof describeSource>>): Artifact {
   const location = parseStoreUri(storeUri);
-  if (source.kind === 'file') return { uri: artifactUri(location, contentKey(model, PLACEHOLDER_SHA256, source.name)), sha256: PLACEHOLDER_SHA256, size: source.size };
+  if (source.kind === 'file')
+    return { uri: artifactUri(location, contentKey(model, PLACEHOLDER_SHA256, source.name)), sha256: PLACEHOLDER_SHA256, size: source.size };
   const files = source.files.map((f) => ({ path: assertRelativePath(f.path), sha256: PLACEHOLDER_SHA256, size: f.size }));
   return { uri: artifactUri(location, contentKey(model, PLACEHOLDER_SHA256, '')), sha256: PLACEHOLDER_SHA256, size: source.size, files };
 }
@@ -270,7 +288,12 @@ function placeholderArtifact(storeUri: string, model: string, source: Awaited<Re
 async function checkRepository(repo: GitRepo, want: { remote: boolean }): Promise<void> {
   const lock = (await repo.run(['rev-parse', '--git-path', 'index.lock'], { okCodes: [128] })).stdout.trim();
   if (lock && existsSync(resolve(repo.dir, lock))) {
-    throw new ModelgateError('E_GIT_LOCKED', `${lock} exists: another git process is running, or one crashed; remove the file if none is running`, ExitCode.content, { path: lock });
+    throw new ModelgateError(
+      'E_GIT_LOCKED',
+      `${lock} exists: another git process is running, or one crashed; remove the file if none is running`,
+      ExitCode.content,
+      { path: lock },
+    );
   }
   // No identity is no refusal: the commit is made as the CI actor or as modelgate (commitIdentity).
   if (want.remote) await repo.run(['ls-remote', '--heads', 'origin', 'refs/heads/main']);
@@ -294,4 +317,3 @@ async function hashOnly(
   const digest = directoryDigest(files);
   return { uri: artifactUri(location, contentKey(model, digest, '')), sha256: digest, size: files.reduce((n, f) => n + f.size, 0), files, reused: false };
 }
-

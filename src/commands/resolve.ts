@@ -27,7 +27,11 @@ export interface ResolvedArtifact {
  */
 async function presign(config: Registry, version: ModelVersion, seconds: number, env: NodeJS.ProcessEnv): Promise<string> {
   if (version.artifact.files) {
-    throw new ModelgateError('E_PRESIGN_DIRECTORY', `${version.model}@${version.version} is a directory artifact: presigned URLs are per object; use modelgate pull`, ExitCode.usage);
+    throw new ModelgateError(
+      'E_PRESIGN_DIRECTORY',
+      `${version.model}@${version.version} is a directory artifact: presigned URLs are per object; use modelgate pull`,
+      ExitCode.usage,
+    );
   }
   return presignGet(config.storage, version.artifact.uri, seconds, env);
 }
@@ -40,11 +44,19 @@ export const run: Command = async (ctx) => {
   let seconds: number | undefined;
   if (values.presign !== undefined) {
     seconds = /^[1-9][0-9]*$/.test(values.presign) ? Number(values.presign) : NaN;
-    if (!(seconds >= 1 && seconds <= MAX_PRESIGN_SECONDS)) throw usageError(`--presign ${values.presign}: expected a number of seconds from 1 to ${MAX_PRESIGN_SECONDS}`);
+    if (!(seconds >= 1 && seconds <= MAX_PRESIGN_SECONDS))
+      throw usageError(`--presign ${values.presign}: expected a number of seconds from 1 to ${MAX_PRESIGN_SECONDS}`);
   }
   const { snapshot } = await openReadRegistry(ctx);
   const v = await snapshot.resolveRef(ref);
-  const resolved: ResolvedArtifact = { model: v.model, version: v.version, stage: v.stage, uri: v.artifact.uri, sha256: v.artifact.sha256, size: v.artifact.size };
+  const resolved: ResolvedArtifact = {
+    model: v.model,
+    version: v.version,
+    stage: v.stage,
+    uri: v.artifact.uri,
+    sha256: v.artifact.sha256,
+    size: v.artifact.size,
+  };
   if (v.artifact.files) resolved.files = v.artifact.files;
   if (seconds !== undefined) {
     resolved.url = await presign(await snapshot.config(), v, seconds, ctx.env);

@@ -17,20 +17,26 @@ const USAGE = `modelgate ${usageOf('sync')}`;
  * write, `--push` commits as modelgate[bot] on the remote branch's head and pushes.
  */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.sync.flags, USAGE,
-  );
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.sync.flags, USAGE);
   if (positionals.length > 0) throw usageError(`sync takes no arguments (got ${positionals.join(' ')})\nusage: ${USAGE}`);
   const modes = [values.check, values['dry-run'], values.push, values.pr].filter(Boolean).length;
   if (modes > 1) throw usageError(`--check, --dry-run, --pr and --push exclude each other\nusage: ${USAGE}`);
   const remoteMode = values.push || values.pr;
-  if (remoteMode && values['registry-ref']) throw usageError(`--push and --pr derive the pins from the remote branch head; --registry-ref does not apply\nusage: ${USAGE}`);
+  if (remoteMode && values['registry-ref'])
+    throw usageError(`--push and --pr derive the pins from the remote branch head; --registry-ref does not apply\nusage: ${USAGE}`);
   if (!remoteMode && (values.remote || values.branch)) throw usageError(`--remote and --branch go with --push or --pr\nusage: ${USAGE}`);
 
   const { root, repo, snapshot } = openRegistry(ctx);
   if (values.push) return push(ctx, root, values.remote ?? 'origin', values.branch ?? 'main');
   if (values.pr) {
     const git = new GitRepo(root);
-    const result = await openRepairPullRequest({ repo: git, registryPath: await registryPrefix(git), env: ctx.env, remote: values.remote ?? 'origin', branch: values.branch ?? 'main' });
+    const result = await openRepairPullRequest({
+      repo: git,
+      registryPath: await registryPrefix(git),
+      env: ctx.env,
+      remote: values.remote ?? 'origin',
+      branch: values.branch ?? 'main',
+    });
     emit(ctx, result, () =>
       result.status === 'in-sync'
         ? `deploy pins are in sync at ${result.head.slice(0, 12)}; no repair pull request needed`
@@ -53,9 +59,7 @@ export const run: Command = async (ctx) => {
 
   if (values.check) {
     const diff = formatDiff(plan);
-    emit(ctx, { inSync, changes: plan.changes, files: plan.files.map((f) => f.path), diff }, () =>
-      inSync ? 'deploy pins are in sync' : diff + summary(plan),
-    );
+    emit(ctx, { inSync, changes: plan.changes, files: plan.files.map((f) => f.path), diff }, () => (inSync ? 'deploy pins are in sync' : diff + summary(plan)));
     if (!inSync && !ctx.json) ctx.stderr(`modelgate: ${plan.files.length} deploy file(s) out of date; run modelgate sync\n`);
     return inSync ? ExitCode.ok : ExitCode.content;
   }

@@ -18,7 +18,7 @@ const USAGE = `modelgate ${usageOf('validate')}`;
 export const run: Command = async (ctx) => {
   const { positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.validate.flags, USAGE);
   if (isRegistryUrl(ctx.registry)) {
-    if (positionals.length) throw usageError('validate --registry <git-url> checks the whole registry at the remote\'s tip; paths name files of a clone');
+    if (positionals.length) throw usageError("validate --registry <git-url> checks the whole registry at the remote's tip; paths name files of a clone");
     return report(ctx, await validateRegistry((await openReadRegistry(ctx)).snapshot.source));
   }
   const root = locateRegistry(ctx.cwd, ctx.registry);

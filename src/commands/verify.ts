@@ -52,7 +52,8 @@ export const run: Command = async (ctx) => {
   }
   broken.sort((a, b) => a.ref.localeCompare(b.ref, 'en', { numeric: true }));
   emit(ctx, { checked: versions.length, full: Boolean(values.full), broken }, () =>
-    broken.length ? '' : `${versions.length} version(s) verified${values.full ? ' (sha256 re-hashed)' : ''}`);
+    broken.length ? '' : `${versions.length} version(s) verified${values.full ? ' (sha256 re-hashed)' : ''}`,
+  );
   if (!ctx.json) for (const b of broken) ctx.stderr(`${b.ref}: ${b.problem}\n`);
   return broken.length ? ExitCode.content : ExitCode.ok;
 };

@@ -67,7 +67,7 @@ export async function runDemo(options: { dir?: string } = {}): Promise<number> {
     n.say(`  npm run modelgate -- --registry ${relative(process.cwd(), demo.registry) || '.'} history ${MODEL}`);
     return 0;
   } catch (e) {
-    process.stderr.write(`\ndemo failed: ${e instanceof DemoFailure ? e.message : (e as Error)?.stack ?? String(e)}\n`);
+    process.stderr.write(`\ndemo failed: ${e instanceof DemoFailure ? e.message : ((e as Error)?.stack ?? String(e))}\n`);
     return 1;
   } finally {
     await gh?.close();
@@ -89,8 +89,14 @@ async function story(d: Demo): Promise<void> {
   d.signingKey = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString().trim();
   const config = join(d.registry, 'modelgate.yaml');
-  await writeFile(config, `${await readFile(config, 'utf8')}trust:\n  keys:\n    - |\n${pem.split('\n').map((l) => `      ${l}`).join('\n')}\n`);
-  await gitIn(d, d.registry, ['commit', '--quiet', '-am', 'Trust the gate\'s signing key']);
+  await writeFile(
+    config,
+    `${await readFile(config, 'utf8')}trust:\n  keys:\n    - |\n${pem
+      .split('\n')
+      .map((l) => `      ${l}`)
+      .join('\n')}\n`,
+  );
+  await gitIn(d, d.registry, ['commit', '--quiet', '-am', "Trust the gate's signing key"]);
   await gitIn(d, d.registry, ['push', '--quiet', 'origin', 'main']);
   n.say(`remote: ${d.remoteUrl} (git http-backend)`);
   n.say('the gate signs a decision record for each pass: its Ed25519 public key is in trust.keys of modelgate.yaml');
@@ -140,17 +146,30 @@ async function story(d: Demo): Promise<void> {
     { file: 'churn-v2.safetensors', weights: [0.77, -0.51, 1.12], bias: -0.1, metrics: ['auc=0.931', 'precision=0.93', 'recall=0.79'], run: '5002' },
   ];
   for (const v of versions) {
-    await writeFile(join(d.training, v.file), logisticRegressionSafetensors(v.weights, v.bias, { framework: 'numpy', features: 'tenure,monthly_spend,support_calls' }));
+    await writeFile(
+      join(d.training, v.file),
+      logisticRegressionSafetensors(v.weights, v.bias, { framework: 'numpy', features: 'tenure,monthly_spend,support_calls' }),
+    );
     await mg(
       d,
       d.training,
       [
-        '--registry', d.registry, 'register', MODEL, v.file,
+        '--registry',
+        d.registry,
+        'register',
+        MODEL,
+        v.file,
         ...v.metrics.flatMap((m) => ['--metrics', m]),
-        '--params', 'C=1.0', '--params', 'penalty=l2',
-        '--code', 'auto',
-        '--dataset', 'id=customers-2026-10,path=data/customers.csv',
-        '--stage', 'Staging',
+        '--params',
+        'C=1.0',
+        '--params',
+        'penalty=l2',
+        '--code',
+        'auto',
+        '--dataset',
+        'id=customers-2026-10,path=data/customers.csv',
+        '--stage',
+        'Staging',
         '--push',
       ],
       { GITHUB_ACTIONS: 'true', GITHUB_RUN_ID: v.run, GITHUB_REPOSITORY: 'acme/churn-training', GITHUB_SERVER_URL: 'https://github.com' },
@@ -262,10 +281,10 @@ async function gate(d: Demo, pr: EmulatedPull, event: 'pull_request_target' | 'p
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      'INPUT_COMMAND': 'check',
+      INPUT_COMMAND: 'check',
       'INPUT_GITHUB-TOKEN': 'token-modelgate[bot]',
       'INPUT_REGISTRY-PATH': '.',
-      'INPUT_COMMENT': 'true',
+      INPUT_COMMENT: 'true',
       GITHUB_EVENT_NAME: event,
       GITHUB_EVENT_PATH: files.event,
       GITHUB_OUTPUT: files.output,
@@ -281,7 +300,10 @@ async function gate(d: Demo, pr: EmulatedPull, event: 'pull_request_target' | 'p
   const record = /^decision-record<<(\S+)\n([\s\S]*?)\n\1/m.exec(output)?.[2];
   const decision = /decision<<(\S+)\n([\s\S]*?)\n\1/.exec(output)?.[2] ?? /^decision=(.*)$/m.exec(output)?.[1];
   const status = d.gh.statuses.filter((s) => s.sha === pr.head.sha && s.context === 'modelgate').at(-1);
-  d.n.command(`(Action) modelgate check on ${event} for #${pr.number}`, `decision: ${decision}\nstatus "modelgate" on ${pr.head.sha.slice(0, 12)}: ${status?.state} — ${status?.description ?? ''}`);
+  d.n.command(
+    `(Action) modelgate check on ${event} for #${pr.number}`,
+    `decision: ${decision}\nstatus "modelgate" on ${pr.head.sha.slice(0, 12)}: ${status?.state} — ${status?.description ?? ''}`,
+  );
   if (decision !== expected) throw new DemoFailure(`the gate decided ${decision} for #${pr.number}, expected ${expected}\n${r.stdout}${r.stderr}`);
   if (expected === 'pass') {
     if (!record) throw new DemoFailure(`the gate passed #${pr.number} but wrote no decision record\n${r.stdout}${r.stderr}`);

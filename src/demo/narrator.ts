@@ -17,7 +17,13 @@ export class Narrator {
   command(display: string, output: string): void {
     this.write(`   \x1b[36m$ ${display}\x1b[0m\n`);
     const body = output.replace(/\s+$/, '');
-    if (body) this.write(body.split('\n').map((l) => `     ${l}`).join('\n') + '\n');
+    if (body)
+      this.write(
+        body
+          .split('\n')
+          .map((l) => `     ${l}`)
+          .join('\n') + '\n',
+      );
   }
 }
 
@@ -30,7 +36,11 @@ export interface ProcessResult {
 /** Runs a program to completion, capturing its output. */
 export function runProcess(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; input?: string }): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout!.on('data', (b: Buffer) => out.push(b));

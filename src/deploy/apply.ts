@@ -89,7 +89,8 @@ export async function syncAndPush(opts: SyncAndPushOptions): Promise<SyncPushRes
     maxAttempts: opts.maxAttempts ?? 6,
     ...(opts.beforePush ? { beforePush: opts.beforePush } : {}),
     plan: async (_snap, head) => {
-      if (!head || !(await repo.resolve(`refs/remotes/${remote}/${branch}`))) throw new ModelgateError('E_SYNC_NO_BRANCH', `${remote} has no branch ${branch} to sync`, ExitCode.service);
+      if (!head || !(await repo.resolve(`refs/remotes/${remote}/${branch}`)))
+        throw new ModelgateError('E_SYNC_NO_BRANCH', `${remote} has no branch ${branch} to sync`, ExitCode.service);
       snapshot = new RegistrySnapshot(new CommitTreeSource(repo, head, prefix));
       plan = renderPins(await readValidPinInput(snapshot));
       return syncChange(plan, commitMessage(plan));
@@ -147,7 +148,9 @@ export function formatSyncSummary(result: SyncPushResult): string {
     out.push(`Pushed \`${result.commit!.slice(0, 12)}\` on top of \`${result.head.slice(0, 12)}\` (attempt ${result.attempts}).`, '');
     out.push('| model | environment | from | to | sha256 |', '|---|---|---|---|---|');
     for (const c of result.changes) {
-      out.push(`| ${c.model} | ${c.environment} | ${c.fromVersion ? `v${c.fromVersion}` : '—'} | ${c.action === 'retire' ? 'retired' : `v${c.toVersion}`} | ${c.sha256 ? `\`${c.sha256.slice(0, 12)}…\`` : '—'} |`);
+      out.push(
+        `| ${c.model} | ${c.environment} | ${c.fromVersion ? `v${c.fromVersion}` : '—'} | ${c.action === 'retire' ? 'retired' : `v${c.toVersion}`} | ${c.sha256 ? `\`${c.sha256.slice(0, 12)}…\`` : '—'} |`,
+      );
     }
     out.push('', '<details><summary>deploy/ diff</summary>', '', '```diff', result.diff.trimEnd(), '```', '', '</details>');
   }

@@ -231,8 +231,7 @@ export function describeChange(c: PinChange): string {
 /** The sync commit's message: a subject naming the change (or the count) and one line per change. */
 export function commitMessage(plan: Pick<SyncPlan, 'changes' | 'files'>): string {
   const lines = plan.changes.map(describeChange);
-  const subject =
-    lines.length === 1 ? `deploy: ${lines[0]}` : lines.length === 0 ? 'deploy: update kustomizations' : `deploy: ${lines.length} pin changes`;
+  const subject = lines.length === 1 ? `deploy: ${lines[0]}` : lines.length === 0 ? 'deploy: update kustomizations' : `deploy: ${lines.length} pin changes`;
   return lines.length <= 1 ? `${subject}\n` : `${subject}\n\n${lines.map((l) => `- ${l}`).join('\n')}\n`;
 }
 

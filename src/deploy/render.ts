@@ -283,7 +283,10 @@ export function pinnedScalars(t: PinTarget, current: unknown, file: string): Arr
   const env = list[index]!.env!;
   const at = (name: string) => {
     const i = env.findIndex((e) => e?.name === name);
-    if (i < 0) throw new ModelgateError('E_DEPLOY_EDIT', `${file}: container ${list[index]!.name ?? index} has no ${name} environment variable`, ExitCode.content, { file });
+    if (i < 0)
+      throw new ModelgateError('E_DEPLOY_EDIT', `${file}: container ${list[index]!.name ?? index} has no ${name} environment variable`, ExitCode.content, {
+        file,
+      });
     return ['spec', 'template', 'spec', 'containers', index, 'env', i, 'value'];
   };
   const template = ['spec', 'template', 'metadata'];

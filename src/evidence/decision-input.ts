@@ -67,6 +67,8 @@ export function decisionInput(decision: Decision, ctx: DecisionContext): Decisio
 
 /** The id of `login`'s latest approval on `headSha`: the review the gate counted. */
 function approvingReview(reviews: readonly Review[], login: string, headSha: string): number | undefined {
-  const mine = reviews.filter((r) => r.user?.login?.toLowerCase() === login.toLowerCase() && r.state === 'APPROVED' && r.commitId === headSha && typeof r.id === 'number');
+  const mine = reviews.filter(
+    (r) => r.user?.login?.toLowerCase() === login.toLowerCase() && r.state === 'APPROVED' && r.commitId === headSha && typeof r.id === 'number',
+  );
   return mine.at(-1)?.id;
 }

@@ -13,9 +13,18 @@ export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 export const DECISION_PREDICATE = 'https://modelgate.dev/decision/v1';
 export const DSSE_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 
-export interface DecisionSubject { name: string; digest: { sha256: string } }
+export interface DecisionSubject {
+  name: string;
+  digest: { sha256: string };
+}
 /** A counted approver: the review that counted, the rule and the group (0-based, in the rule's order) it filled, the team that made it eligible. */
-export interface DecisionApprover { login: string; reviewId?: number; rule?: string; group: number; team?: string }
+export interface DecisionApprover {
+  login: string;
+  reviewId?: number;
+  rule?: string;
+  group: number;
+  team?: string;
+}
 export interface DecisionInput {
   /** Each artifact whose stage the pull request changes. */
   subjects: Array<{ model: string; version: number; sha256: string; from?: string; to?: string }>;
@@ -65,7 +74,9 @@ export function preAuthEncoding(payloadType: string, payload: Buffer): Buffer {
 /** keyid: sha256 of the public key's DER (SPKI), hex. */
 export function keyId(key: KeyObject): string {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
-  return createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(pub.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 function algorithm(key: KeyObject): string | null {
@@ -82,14 +93,13 @@ export function signEnvelope(statement: DecisionStatement, privateKeyPem: string
   return { payloadType: DSSE_PAYLOAD_TYPE, payload: payload.toString('base64'), signatures: [{ keyid: keyId(key), sig: sig.toString('base64') }] };
 }
 
-export type EnvelopeVerification =
-  | { ok: true; statement: DecisionStatement; keyid: string }
-  | { ok: false; reason: string };
+export type EnvelopeVerification = { ok: true; statement: DecisionStatement; keyid: string } | { ok: false; reason: string };
 
 /** Checks an envelope against the trusted PEM public keys (`trust.keys`); never throws on bad input. */
 export function verifyEnvelope(envelope: unknown, trustedKeys: readonly string[]): EnvelopeVerification {
   const e = envelope as Partial<DsseEnvelope> | null;
-  if (!e || typeof e.payload !== 'string' || e.payloadType !== DSSE_PAYLOAD_TYPE || !Array.isArray(e.signatures)) return { ok: false, reason: 'not a DSSE envelope of an in-toto statement' };
+  if (!e || typeof e.payload !== 'string' || e.payloadType !== DSSE_PAYLOAD_TYPE || !Array.isArray(e.signatures))
+    return { ok: false, reason: 'not a DSSE envelope of an in-toto statement' };
   const payload = Buffer.from(e.payload, 'base64');
   const pae = preAuthEncoding(e.payloadType, payload);
   for (const pem of trustedKeys) {
@@ -112,7 +122,8 @@ export function verifyEnvelope(envelope: unknown, trustedKeys: readonly string[]
       } catch {
         return { ok: false, reason: 'signed payload is not JSON' };
       }
-      if (statement._type !== STATEMENT_TYPE || statement.predicateType !== DECISION_PREDICATE) return { ok: false, reason: 'signed payload is not a modelgate decision statement' };
+      if (statement._type !== STATEMENT_TYPE || statement.predicateType !== DECISION_PREDICATE)
+        return { ok: false, reason: 'signed payload is not a modelgate decision statement' };
       return { ok: true, statement, keyid: keyId(key) };
     }
   }

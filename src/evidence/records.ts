@@ -25,7 +25,10 @@ export async function readDecisionRecord(store: ArtifactStore, tree: string): Pr
 }
 
 /** Every version in Staging or Production, with the commit whose change put it there and that commit's tree. */
-export async function stagedVersions(repo: GitRepo, snapshot: RegistrySnapshot): Promise<Array<StagedVersion | (Omit<StagedVersion, 'commit' | 'tree'> & { commit?: undefined; tree?: undefined })>> {
+export async function stagedVersions(
+  repo: GitRepo,
+  snapshot: RegistrySnapshot,
+): Promise<Array<StagedVersion | (Omit<StagedVersion, 'commit' | 'tree'> & { commit?: undefined; tree?: undefined })>> {
   const out: Array<StagedVersion | (Omit<StagedVersion, 'commit' | 'tree'> & { commit?: undefined; tree?: undefined })> = [];
   for (const model of await snapshot.modelNames()) {
     const versions = (await snapshot.versions(model)).filter((v) => v.stage === 'Staging' || v.stage === 'Production');
@@ -46,9 +49,7 @@ export async function stagedVersions(repo: GitRepo, snapshot: RegistrySnapshot):
 
 /** What `history` shows for one stage change: the approvers from its record, or why there are none. */
 export type ChangeApprovers =
-  | { record: 'valid'; approvers: DecisionApprover[] }
-  | { record: 'none' | 'not-a-pull-request' | 'unavailable' }
-  | { record: 'invalid'; reason: string };
+  { record: 'valid'; approvers: DecisionApprover[] } | { record: 'none' | 'not-a-pull-request' | 'unavailable' } | { record: 'invalid'; reason: string };
 
 /**
  * For each stage change (commit, pull request), the approvers its decision record lists. A store
@@ -111,7 +112,9 @@ export async function approversForChanges(
 export function formatApprovers(a: ChangeApprovers): string {
   switch (a.record) {
     case 'valid':
-      return a.approvers.length ? a.approvers.map((p) => `${p.login} (${p.rule ? `${p.rule}, ` : ''}group ${p.group + 1}${p.team ? `, ${p.team}` : ''})`).join(', ') : '(none required)';
+      return a.approvers.length
+        ? a.approvers.map((p) => `${p.login} (${p.rule ? `${p.rule}, ` : ''}group ${p.group + 1}${p.team ? `, ${p.team}` : ''})`).join(', ')
+        : '(none required)';
     case 'none':
       return '(no decision record)';
     case 'invalid':

@@ -20,10 +20,20 @@ export async function runVerifyDecisions(ctx: CommandContext, snapshot: Registry
   } finally {
     store.close();
   }
-  for (const v of all) if (v.commit === undefined) verdicts.push({ model: v.model, version: v.version, stage: v.stage, commit: '', ok: false, reason: 'no commit moved it into its stage (uncommitted change)' });
+  for (const v of all)
+    if (v.commit === undefined)
+      verdicts.push({
+        model: v.model,
+        version: v.version,
+        stage: v.stage,
+        commit: '',
+        ok: false,
+        reason: 'no commit moved it into its stage (uncommitted change)',
+      });
   const failed = verdicts.filter((v) => !v.ok);
   emit(ctx, { checked: verdicts.length, trustedKeys: keys.length, verdicts }, () =>
-    failed.length ? '' : `${verdicts.length} staged version(s) passed the gate (signed decision records)`);
+    failed.length ? '' : `${verdicts.length} staged version(s) passed the gate (signed decision records)`,
+  );
   if (!ctx.json) for (const f of failed) if (!f.ok) ctx.stderr(`${f.model}@${f.version} (${f.stage}, ${f.commit.slice(0, 10)}): ${f.reason}\n`);
   return decisionsExitCode(verdicts) === 0 ? ExitCode.ok : ExitCode.content;
 }

@@ -24,7 +24,11 @@ export type DecisionVerdict =
 export type DecisionRecordLoader = (tree: string) => Promise<unknown>;
 
 /** Checks every staged version against the decision record of the tree its stage change produced. */
-export async function verifyDecisions(versions: readonly StagedVersion[], load: DecisionRecordLoader, trustedKeys: readonly string[]): Promise<DecisionVerdict[]> {
+export async function verifyDecisions(
+  versions: readonly StagedVersion[],
+  load: DecisionRecordLoader,
+  trustedKeys: readonly string[],
+): Promise<DecisionVerdict[]> {
   const cache = new Map<string, Promise<unknown>>();
   const out: DecisionVerdict[] = [];
   for (const v of versions) {
@@ -59,7 +63,8 @@ export async function verifyDecisions(versions: readonly StagedVersion[], load: 
   return out;
 }
 
-export type RecordedApprovers = { record: 'valid'; approvers: DecisionApprover[]; pullRequest: number } | { record: 'none' } | { record: 'invalid'; reason: string };
+export type RecordedApprovers =
+  { record: 'valid'; approvers: DecisionApprover[]; pullRequest: number } | { record: 'none' } | { record: 'invalid'; reason: string };
 
 /** The approvers a stage change's record lists (for `history`), or why there are none to show. */
 export function approversFromRecord(envelope: unknown, tree: string, trustedKeys: readonly string[]): RecordedApprovers {

@@ -40,14 +40,14 @@ export function effectiveApprovers(reviews: Review[], pr: PullRequestInfo, contr
 function chronological(reviews: Review[]): Review[] {
   const time = (r: Review) => (r.submittedAt ? Date.parse(r.submittedAt) : NaN);
   if (!reviews.every((r) => r.state === 'PENDING' || Number.isFinite(time(r)))) return reviews;
-  return reviews.map((r, i) => ({ r, i, t: r.state === 'PENDING' ? Infinity : time(r) })).sort((a, b) => a.t - b.t || a.i - b.i).map(({ r }) => r);
+  return reviews
+    .map((r, i) => ({ r, i, t: r.state === 'PENDING' ? Infinity : time(r) }))
+    .sort((a, b) => a.t - b.t || a.i - b.i)
+    .map(({ r }) => r);
 }
 
 export function describeGroup(g: ApprovalGroup): string {
-  const who = [
-    ...(g.teams ?? []).map((t) => `team ${t}`),
-    ...(g.users?.length ? [`users ${g.users.join(', ')}`] : []),
-  ];
+  const who = [...(g.teams ?? []).map((t) => `team ${t}`), ...(g.users?.length ? [`users ${g.users.join(', ')}`] : [])];
   return `${g.count} approval${g.count === 1 ? '' : 's'} from ${who.join(' or ') || 'nobody (the group names no team or user)'}`;
 }
 
@@ -94,7 +94,9 @@ async function eligibleFor(group: ApprovalGroup, approvers: string[], teams: Tea
 /** Each approver to at most one group, group i taking at most count_i: augmenting paths (Kuhn's algorithm). */
 function assign(groups: ApprovalGroup[], eligible: string[][]): string[][] {
   const slots: number[] = [];
-  groups.forEach((g, i) => { for (let k = 0; k < g.count; k++) slots.push(i); });
+  groups.forEach((g, i) => {
+    for (let k = 0; k < g.count; k++) slots.push(i);
+  });
   const holder = new Map<number, string>();
   const slotOf = new Map<string, number>();
   const tryPlace = (login: string, seen: Set<number>): boolean => {
@@ -133,12 +135,7 @@ function verdict(group: ApprovalGroup, counted: string[], required: boolean, sha
  * Judges one approval group. Team membership is looked up now, for each approver, through
  * `teams`; a lookup that throws propagates, and the caller fails the check with its reason.
  */
-export async function judgeGroup(
-  group: ApprovalGroup,
-  approvers: string[] | undefined,
-  teams: TeamResolver,
-  required: boolean,
-): Promise<CheckResult> {
+export async function judgeGroup(group: ApprovalGroup, approvers: string[] | undefined, teams: TeamResolver, required: boolean): Promise<CheckResult> {
   const check = `approvals: ${describeGroup(group)}`;
   const users = new Set((group.users ?? []).map(norm));
   const counted: string[] = [];

@@ -8,15 +8,7 @@ import { judgePins, type PinVerdict } from './pins.js';
 import { describeGroup, effectiveApprovers, judgeGroups } from './approvals.js';
 import { matchesGlob } from './glob.js';
 import { judgePickleScan } from './scan-check.js';
-import type {
-  ChangedFile,
-  CheckResult,
-  Decision,
-  GateDecision,
-  GateInput,
-  TeamResolver,
-  Transition,
-} from './types.js';
+import type { ChangedFile, CheckResult, Decision, GateDecision, GateInput, TeamResolver, Transition } from './types.js';
 
 const STAGE_ORDER: Record<Stage, number> = { None: 0, Staging: 1, Production: 2, Archived: 3 };
 
@@ -176,7 +168,10 @@ async function checkBaseBranch(ctx: Context, checks: CheckResult[]): Promise<voi
   checks.push(
     target === branch
       ? pass('base branch', `the pull request targets ${branch}`)
-      : fail('base branch', `the pull request targets ${JSON.stringify(target)}, but the registry's branch is ${JSON.stringify(branch)} (github.branch in modelgate.yaml); only pull requests into it are judged`),
+      : fail(
+          'base branch',
+          `the pull request targets ${JSON.stringify(target)}, but the registry's branch is ${JSON.stringify(branch)} (github.branch in modelgate.yaml); only pull requests into it are judged`,
+        ),
   );
 }
 
@@ -196,7 +191,10 @@ async function validateMerged(ctx: Context, changed: ChangedFile[], checks: Chec
     checks.push(
       result.valid
         ? pass('validate', `the merged registry validates (${result.checked} files checked)`)
-        : fail('validate', `the merged registry does not validate: ${result.problems.length} problem(s), first ${result.problems[0]!.file}: ${result.problems[0]!.message}`),
+        : fail(
+            'validate',
+            `the merged registry does not validate: ${result.problems.length} problem(s), first ${result.problems[0]!.file}: ${result.problems[0]!.message}`,
+          ),
     );
   } catch (e) {
     ctx.problems.push(...problemsOf(e, 'head'));
@@ -285,11 +283,7 @@ async function judgeVersion(ctx: Context, path: string, model: string, version: 
     t.checks.push(fail('stage order', `${t.from === 'absent' ? 'a new version' : t.from} → ${t.to} skips Staging; no matching rule sets allowSkip: true`));
   }
   await applyRules(ctx, t, matches, after);
-  t.checks.push(
-    covered && matches.length
-      ? pass('coverage', `rules ${matches.map((m) => m.label).join(', ')}`)
-      : fail('coverage', 'not covered by any rule'),
-  );
+  t.checks.push(covered && matches.length ? pass('coverage', `rules ${matches.map((m) => m.label).join(', ')}`) : fail('coverage', 'not covered by any rule'));
   return t;
 }
 
@@ -301,7 +295,10 @@ async function checkVersionNumber(ctx: Context, t: Transition, model: string, ve
     t.checks.push(
       version <= highest + MAX_VERSION_GAP
         ? pass('version number', `${version} is new (highest on the base: ${highest || 'none'})`)
-        : fail('version number', `version ${version} is more than ${MAX_VERSION_GAP} above ${model}'s highest on the base (${highest || 'none'}); register numbers the next version itself`),
+        : fail(
+            'version number',
+            `version ${version} is more than ${MAX_VERSION_GAP} above ${model}'s highest on the base (${highest || 'none'}); register numbers the next version itself`,
+          ),
     );
   } catch (e) {
     ctx.problems.push(...problemsOf(e, 'base'));
@@ -344,11 +341,8 @@ export function annotationKeyMatches(pattern: string, key: string): boolean {
 }
 
 function allRules(ctx: Context, model: string): LabelledRule[] {
-  const own = Object.hasOwn(ctx.policy.models ?? {}, model) ? ctx.policy.models![model]!.rules ?? [] : [];
-  return [
-    ...ctx.policy.rules.map(labelled),
-    ...own.map((rule) => ({ rule, label: `models.${model}: ${ruleLabel(rule)}` })),
-  ];
+  const own = Object.hasOwn(ctx.policy.models ?? {}, model) ? (ctx.policy.models![model]!.rules ?? []) : [];
+  return [...ctx.policy.rules.map(labelled), ...own.map((rule) => ({ rule, label: `models.${model}: ${ruleLabel(rule)}` }))];
 }
 
 function ruleLabel(r: PolicyRule): string {
@@ -417,7 +411,12 @@ async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: Model
         const best = champion.metrics?.[name];
         if (typeof best !== 'number') out.push(pass(check, `champion ${v.model}@${champion.version} has no ${name}; ${name} = ${value}`));
         else if (!(value >= best - maxRegression)) {
-          out.push(fail(check, `${name} = ${value} regresses by ${round(best - value)} from champion ${v.model}@${champion.version} (${best}); at most ${maxRegression} allowed`));
+          out.push(
+            fail(
+              check,
+              `${name} = ${value} regresses by ${round(best - value)} from champion ${v.model}@${champion.version} (${best}); at most ${maxRegression} allowed`,
+            ),
+          );
         } else out.push(pass(check, `${name} = ${value} vs champion ${v.model}@${champion.version} ${best}`));
       }
     }
@@ -430,10 +429,13 @@ async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: Model
   if (rule.artifact) {
     const check = `artifact (${rule.artifact})`;
     if (!v) needVersion(check);
-    else out.push(await guarded(ctx, check, async () => {
-      const r = await ctx.input.artifacts.verify(v.artifact, rule.artifact!);
-      return r.ok ? pass(check, r.detail) : fail(check, r.detail);
-    }));
+    else
+      out.push(
+        await guarded(ctx, check, async () => {
+          const r = await ctx.input.artifacts.verify(v.artifact, rule.artifact!);
+          return r.ok ? pass(check, r.detail) : fail(check, r.detail);
+        }),
+      );
   }
   if (rule.scan) out.push(...(await scanChecks(ctx, rule, v)));
   if (rule.approvals?.length) {
@@ -442,7 +444,10 @@ async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: Model
     const distinct = rule.distinctApprovers !== false;
     let results: CheckResult[];
     try {
-      results = await withDeadline(ctx, judgeGroups(groups, rule.excludeContributors === false ? ctx.approversWithContributors : ctx.approvers, ctx.teams, required, distinct));
+      results = await withDeadline(
+        ctx,
+        judgeGroups(groups, rule.excludeContributors === false ? ctx.approversWithContributors : ctx.approvers, ctx.teams, required, distinct),
+      );
     } catch (e) {
       results = groups.map((g) => fail(`approvals: ${describeGroup(g)}`, `could not be checked: ${describeError(e)}`));
     }
@@ -494,7 +499,10 @@ async function checkOneProduction(ctx: Context, transitions: Transition[]) {
           ? pass('one Production version', `${model}@${prod[0]!.version} is the only version in Production after the merge`)
           : prod.length === 0
             ? fail('one Production version', `no version of ${model} is listed in Production after the merge, though this change puts one there`)
-            : fail('one Production version', `after the merge ${prod.length} versions of ${model} would be in Production: ${prod.map((v) => v.version).join(', ')}; promote through modelgate promote, which archives the previous one`),
+            : fail(
+                'one Production version',
+                `after the merge ${prod.length} versions of ${model} would be in Production: ${prod.map((v) => v.version).join(', ')}; promote through modelgate promote, which archives the previous one`,
+              ),
       );
     } catch (e) {
       ctx.problems.push(...problemsOf(e, 'head'));

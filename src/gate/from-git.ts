@@ -52,7 +52,8 @@ export async function mergeTree(repo: GitRepo, baseSha: string, headSha: string)
       { files },
     );
   }
-  if (!tree || !/^[0-9a-f]{40,64}$/.test(tree)) throw new ModelgateError('E_GIT', 'git merge-tree gave no tree id (git 2.38 or newer is needed)', ExitCode.service);
+  if (!tree || !/^[0-9a-f]{40,64}$/.test(tree))
+    throw new ModelgateError('E_GIT', 'git merge-tree gave no tree id (git 2.38 or newer is needed)', ExitCode.service);
   return tree;
 }
 

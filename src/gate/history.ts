@@ -21,7 +21,10 @@ export class GitStageHistory implements StageHistory {
   async wasInStage(model: string, version: number, stage: Stage): Promise<boolean> {
     const file = (this.prefix ? `${this.prefix}/` : '') + versionFile(model, version);
     const log = await this.repo.out(['log', '--first-parent', '--format=%H', this.rev, '--', file]);
-    const names = log.split('\n').filter(Boolean).map((commit) => `${commit}:${file}`);
+    const names = log
+      .split('\n')
+      .filter(Boolean)
+      .map((commit) => `${commit}:${file}`);
     if (names.length === 0) return false;
     const blobs = await this.repo.readBlobs(names);
     return names.some((name) => {

@@ -65,7 +65,12 @@ export async function judgePins(base: RegistrySnapshot, merged: RegistrySnapshot
     }
   } catch (e) {
     const why = e instanceof ModelgateError ? e.message.split('\n')[0] : `unexpected ${(e as Error)?.name ?? 'error'}`;
-    verdict.checks.push({ check: 'deploy pins', ok: false, status: 'fail', detail: `the merged registry's pins cannot be rendered, so merging would break every sync: ${why}` });
+    verdict.checks.push({
+      check: 'deploy pins',
+      ok: false,
+      status: 'fail',
+      detail: `the merged registry's pins cannot be rendered, so merging would break every sync: ${why}`,
+    });
   }
   return verdict;
 }

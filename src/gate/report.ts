@@ -29,7 +29,7 @@ const ICON = { pass: '✅', fail: '❌', pending: '⏳' } as const;
 const HEADLINE = { pass: 'may merge', fail: 'may not merge', pending: 'waiting for approvals' } as const;
 
 function describeTransition(t: Transition): string {
-  const ref = t.model !== undefined && t.version !== undefined ? `${t.model}@${t.version}` : t.model ?? t.file;
+  const ref = t.model !== undefined && t.version !== undefined ? `${t.model}@${t.version}` : (t.model ?? t.file);
   switch (t.kind) {
     case 'new-version':
       return `${ref}: new version in ${t.to}`;
@@ -74,7 +74,8 @@ export function renderMarkdown(d: Decision, ctx: ReportContext = {}): string {
     if (metrics.length && (t.kind === 'stage' || t.kind === 'new-version')) {
       const champ = t.champion;
       out.push(`| metric | ${e(`${t.model}@${t.version}`)} | ${champ ? `champion ${e(`${t.model}@${champ.version}`)}` : 'champion'} |`, '|---|---|---|');
-      for (const m of metrics.sort()) out.push(`| ${e(m)} | ${e(String(t.metrics![m]))} | ${champ && m in champ.metrics ? e(String(champ.metrics[m])) : '—'} |`);
+      for (const m of metrics.sort())
+        out.push(`| ${e(m)} | ${e(String(t.metrics![m]))} | ${champ && m in champ.metrics ? e(String(champ.metrics[m])) : '—'} |`);
       out.push('');
     }
     if (t.artifact?.sha256) out.push(`Artifact: sha256 ${e(String(t.artifact.sha256))}, ${e(String(t.artifact.size))} bytes`, '');
@@ -102,7 +103,12 @@ export function renderMarkdown(d: Decision, ctx: ReportContext = {}): string {
 /** Every check of one change, its own first, then each rule's. */
 function checksTable(t: Transition): string[] {
   const row = (rule: string, c: CheckResult) => `| ${escapeMarkdown(rule)} | ${escapeMarkdown(c.check)} | ${ICON[c.status]} | ${escapeMarkdown(c.detail)} |`;
-  return ['| rule | check | result | detail |', '|---|---|---|---|', ...t.checks.map((c) => row('(change)', c)), ...t.rules.flatMap((r) => r.results.map((c) => row(r.rule, c)))];
+  return [
+    '| rule | check | result | detail |',
+    '|---|---|---|---|',
+    ...t.checks.map((c) => row('(change)', c)),
+    ...t.rules.flatMap((r) => r.results.map((c) => row(r.rule, c))),
+  ];
 }
 
 function statusOf(t: Transition): 'pass' | 'fail' | 'pending' {
@@ -147,10 +153,11 @@ export function renderPromotionBody(d: Decision, versions: ModelVersion[], intro
     const metrics = Object.keys(t.metrics ?? {}).sort();
     if (metrics.length) {
       const thresholds = new Map<string, string>();
-      for (const r of t.rules) for (const c of r.results) {
-        const m = /^metric (\S+) (.*)$/.exec(c.check);
-        if (m) thresholds.set(m[1]!, `${thresholds.get(m[1]!) ? `${thresholds.get(m[1]!)}, ` : ''}${m[2]} ${c.ok ? '✅' : '❌'}`);
-      }
+      for (const r of t.rules)
+        for (const c of r.results) {
+          const m = /^metric (\S+) (.*)$/.exec(c.check);
+          if (m) thresholds.set(m[1]!, `${thresholds.get(m[1]!) ? `${thresholds.get(m[1]!)}, ` : ''}${m[2]} ${c.ok ? '✅' : '❌'}`);
+        }
       out.push(`| metric | value | threshold | champion${t.champion ? ` (v${t.champion.version})` : ''} |`, '|---|---|---|---|');
       for (const m of metrics) {
         const champ = t.champion?.metrics[m];
@@ -162,10 +169,22 @@ export function renderPromotionBody(d: Decision, versions: ModelVersion[], intro
     out.push(...checksTable(t), '');
   }
   const approvals = d.transitions.flatMap((t) => t.rules.flatMap((r) => r.results.filter((c) => c.missing).map((c) => `${r.rule}: ${c.missing}`)));
-  out.push('### Who must approve', '', ...(approvals.length ? [...new Set(approvals)].map((a) => `- ${e(a)}`) : ['- no approval is required by the policy']), '');
+  out.push(
+    '### Who must approve',
+    '',
+    ...(approvals.length ? [...new Set(approvals)].map((a) => `- ${e(a)}`) : ['- no approval is required by the policy']),
+    '',
+  );
   const failing = d.transitions.flatMap((t) => [...t.checks, ...t.rules.flatMap((r) => r.results)]).filter((c) => c.status === 'fail');
   if (failing.length || d.problems.length || d.uncovered.length) {
-    out.push('### ❌ The gate will fail', '', ...failing.map((c) => `- ${e(`${c.check}: ${c.detail}`)}`), ...d.problems.map((p) => `- ${e(formatProblem(p))}`), ...d.uncovered.map((f) => `- ${e(f)}: not covered by any rule`), '');
+    out.push(
+      '### ❌ The gate will fail',
+      '',
+      ...failing.map((c) => `- ${e(`${c.check}: ${c.detail}`)}`),
+      ...d.problems.map((p) => `- ${e(formatProblem(p))}`),
+      ...d.uncovered.map((f) => `- ${e(f)}: not covered by any rule`),
+      '',
+    );
   }
   out.push('_Opened by modelgate; the modelgate status on this pull request is the gate._');
   return out.join('\n');

@@ -9,7 +9,12 @@ const SHOWN = 5;
  * scanner's safe default. Any finding fails the check with file, offset and global; a missing
  * scanner fails it too. A store error propagates: the caller's deadline guard fails the check.
  */
-export async function judgePickleScan(scanner: ArtifactScanner | undefined, v: ModelVersion, allowGlobals: readonly string[], check: string): Promise<CheckResult> {
+export async function judgePickleScan(
+  scanner: ArtifactScanner | undefined,
+  v: ModelVersion,
+  allowGlobals: readonly string[],
+  check: string,
+): Promise<CheckResult> {
   if (!scanner) return { check, ok: false, status: 'fail', detail: 'no artifact scanner is configured for this run: the scan cannot be done, so it fails' };
   const { files, findings, note } = await scanner.scanPickles(v, allowGlobals);
   if (findings.length) {
@@ -17,10 +22,11 @@ export async function judgePickleScan(scanner: ArtifactScanner | undefined, v: M
     const more = findings.length > SHOWN ? `; and ${findings.length - SHOWN} more` : '';
     return { check, ok: false, status: 'fail', detail: `refused: ${shown.join('; ')}${more}`, findings };
   }
-  const detail = note && !files.length
-    ? note
-    : files.length
-    ? `${files.length} file(s) scanned (${files.slice(0, SHOWN).join(', ')}${files.length > SHOWN ? ', …' : ''}): every global is allowed`
-    : `no pickle-bearing file in the artifact (format ${v.format})`;
+  const detail =
+    note && !files.length
+      ? note
+      : files.length
+        ? `${files.length} file(s) scanned (${files.slice(0, SHOWN).join(', ')}${files.length > SHOWN ? ', …' : ''}): every global is allowed`
+        : `no pickle-bearing file in the artifact (format ${v.format})`;
   return { check, ok: true, status: 'pass', detail, findings: [] };
 }

@@ -29,7 +29,10 @@ export class StoreArtifactVerifier implements ArtifactVerifier {
       const extra = (await this.store.list(folder)).filter((k) => !listed.has(k)).sort();
       if (extra.length) {
         const names = extra.slice(0, 5).map((k) => k.slice(folder.length));
-        return { ok: false, detail: `${extra.length} object(s) under ${artifact.uri} are not in the manifest's file list: ${names.join(', ')}${extra.length > 5 ? ', …' : ''}` };
+        return {
+          ok: false,
+          detail: `${extra.length} object(s) under ${artifact.uri} are not in the manifest's file list: ${names.join(', ')}${extra.length > 5 ? ', …' : ''}`,
+        };
       }
     }
     for (const f of files) {

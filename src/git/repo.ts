@@ -55,10 +55,13 @@ export class GitRepo {
         if (!network) return;
         clearTimeout(timer);
         // The process timer allows curl's own bound to fire first and be reported.
-        timer = setTimeout(() => {
-          stalled = true;
-          child.kill('SIGKILL');
-        }, seconds * 1000 + 2000);
+        timer = setTimeout(
+          () => {
+            stalled = true;
+            child.kill('SIGKILL');
+          },
+          seconds * 1000 + 2000,
+        );
       };
       arm();
       child.stdout.on('data', (b: Buffer) => (out.push(b), arm()));
@@ -250,7 +253,10 @@ export class GitRepo {
   async remoteBranches(remote: string, pattern: string): Promise<string[]> {
     const r = await this.run(['ls-remote', '--heads', remote, `refs/heads/${pattern}`], { okCodes: [1, 2, 128] });
     if (r.code !== 0) return [];
-    return r.stdout.split('\n').map((l) => l.split('\t')[1]?.replace(/^refs\/heads\//, '')).filter((b): b is string => !!b);
+    return r.stdout
+      .split('\n')
+      .map((l) => l.split('\t')[1]?.replace(/^refs\/heads\//, ''))
+      .filter((b): b is string => !!b);
   }
 
   async currentBranch(): Promise<string | undefined> {
@@ -313,7 +319,9 @@ export async function commitIdentity(repo: GitRepo, env: NodeJS.ProcessEnv): Pro
   const [author, committer] = await Promise.all([repo.identity('AUTHOR'), repo.identity('COMMITTER')]);
   if (author && committer) return {};
   const actor = env.GITHUB_ACTOR && /^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$/.test(env.GITHUB_ACTOR) ? env.GITHUB_ACTOR : undefined;
-  const fallback: Identity = actor ? { name: actor, email: `${actor}@users.noreply.github.com` } : { name: 'modelgate', email: 'modelgate@users.noreply.github.com' };
+  const fallback: Identity = actor
+    ? { name: actor, email: `${actor}@users.noreply.github.com` }
+    : { name: 'modelgate', email: 'modelgate@users.noreply.github.com' };
   return { author: author ?? fallback, committer: committer ?? author ?? fallback };
 }
 

@@ -50,12 +50,7 @@ export async function github<T>(what: string, call: () => Promise<T>): Promise<T
     const raw = (e as { status?: unknown }).status;
     const status = answered && typeof raw === 'number' && raw > 0 ? raw : undefined;
     const names = [(e as Error)?.name, (e as { cause?: Error }).cause?.name];
-    const why =
-      status !== undefined
-        ? `HTTP ${status}`
-        : names.some((n) => n === 'TimeoutError' || n === 'AbortError')
-          ? 'timed out'
-          : 'no answer';
+    const why = status !== undefined ? `HTTP ${status}` : names.some((n) => n === 'TimeoutError' || n === 'AbortError') ? 'timed out' : 'no answer';
     throw new ModelgateError('E_GITHUB', `GitHub: ${what} failed (${why})`, ExitCode.service, { status });
   }
 }

@@ -126,7 +126,15 @@ export async function setCommitStatus(
   const chars = [...description];
   const text = chars.length > 140 ? `${chars.slice(0, 139).join('')}…` : description;
   await github(`setting the ${STATUS_CONTEXT} status`, () =>
-    c.octokit.rest.repos.createCommitStatus({ owner: c.owner, repo: c.repo, sha, state, context: STATUS_CONTEXT, description: text, ...(targetUrl ? { target_url: targetUrl } : {}) }),
+    c.octokit.rest.repos.createCommitStatus({
+      owner: c.owner,
+      repo: c.repo,
+      sha,
+      state,
+      context: STATUS_CONTEXT,
+      description: text,
+      ...(targetUrl ? { target_url: targetUrl } : {}),
+    }),
   );
 }
 
@@ -157,10 +165,14 @@ export async function upsertComment(c: GitHubConnection, number: number, body: s
   const mine = comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && x.user && isBot({ login: x.user.login, type: x.user.type }));
   if (mine) {
     if (mine.body !== text) {
-      await github('updating the modelgate comment', () => c.octokit.rest.issues.updateComment({ owner: c.owner, repo: c.repo, comment_id: mine.id, body: text }));
+      await github('updating the modelgate comment', () =>
+        c.octokit.rest.issues.updateComment({ owner: c.owner, repo: c.repo, comment_id: mine.id, body: text }),
+      );
     }
     return { id: mine.id, created: false };
   }
-  const { data } = await github('adding the modelgate comment', () => c.octokit.rest.issues.createComment({ owner: c.owner, repo: c.repo, issue_number: number, body: text }));
+  const { data } = await github('adding the modelgate comment', () =>
+    c.octokit.rest.issues.createComment({ owner: c.owner, repo: c.repo, issue_number: number, body: text }),
+  );
   return { id: data.id, created: true };
 }

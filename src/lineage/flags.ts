@@ -38,7 +38,8 @@ export function parseAnnotations(args: readonly string[]): Record<string, string
   for (const arg of args) {
     const eq = arg.indexOf('=');
     const k = arg.slice(0, eq);
-    if (eq <= 0 || !ANNOTATION_KEY.test(k)) throw usageError(`--annotation ${JSON.stringify(arg)}: expected key=value, the key like a Kubernetes label (team, example.com/owner)`);
+    if (eq <= 0 || !ANNOTATION_KEY.test(k))
+      throw usageError(`--annotation ${JSON.stringify(arg)}: expected key=value, the key like a Kubernetes label (team, example.com/owner)`);
     if (Object.hasOwn(out, k)) throw usageError(`--annotation ${k}: given twice`);
     out[k] = arg.slice(eq + 1);
   }

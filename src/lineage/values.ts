@@ -29,7 +29,12 @@ export function parseMetrics(args: readonly string[], read: ReadText): Record<st
     }
     for (const [k, { value: v }] of readFlatFile(arg, read, '--metrics', 'metric')) {
       if (typeof v !== 'number' || !Number.isFinite(v)) {
-        throw new ModelgateError('E_METRIC_VALUE', `${arg}: metric ${JSON.stringify(k)} is ${typeof v === 'number' ? String(v) : JSON.stringify(v)}; metrics must be finite numbers`, ExitCode.content, { key: k });
+        throw new ModelgateError(
+          'E_METRIC_VALUE',
+          `${arg}: metric ${JSON.stringify(k)} is ${typeof v === 'number' ? String(v) : JSON.stringify(v)}; metrics must be finite numbers`,
+          ExitCode.content,
+          { key: k },
+        );
       }
       out[checkKey(k, arg)] = v;
     }
@@ -54,7 +59,9 @@ export function parseParams(args: readonly string[], read: ReadText): Record<str
     for (const [k, { value: v, source }] of readFlatFile(arg, read, '--params', 'parameter')) {
       const ok = typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
       if (!ok) {
-        throw new ModelgateError('E_PARAM_VALUE', `${arg}: parameter ${JSON.stringify(k)} must be a string, a finite number or a boolean`, ExitCode.content, { key: k });
+        throw new ModelgateError('E_PARAM_VALUE', `${arg}: parameter ${JSON.stringify(k)} must be a string, a finite number or a boolean`, ExitCode.content, {
+          key: k,
+        });
       }
       out[checkKey(k, arg)] = typeof v === 'string' ? v : (source ?? String(v));
     }
@@ -98,9 +105,15 @@ function readFlatFile(path: string, read: ReadText, flag: string, what: string):
         continue;
       }
       if (isSeq(value)) {
-        throw new ModelgateError('E_LIST_VALUE', `${path}: ${what} ${JSON.stringify(name)} is a list; lists are not stored: give each item its own key (${name}.0, ${name}.1, …) or a single value`, ExitCode.content, { key: name });
+        throw new ModelgateError(
+          'E_LIST_VALUE',
+          `${path}: ${what} ${JSON.stringify(name)} is a list; lists are not stored: give each item its own key (${name}.0, ${name}.1, …) or a single value`,
+          ExitCode.content,
+          { key: name },
+        );
       }
-      if (out.has(name)) throw new ModelgateError('E_DUPLICATE_KEY', `${path}: ${what} ${JSON.stringify(name)} is given twice`, ExitCode.content, { key: name });
+      if (out.has(name))
+        throw new ModelgateError('E_DUPLICATE_KEY', `${path}: ${what} ${JSON.stringify(name)} is given twice`, ExitCode.content, { key: name });
       const scalar = isScalar(value) ? value : undefined;
       const source = scalar && scalar.type === 'PLAIN' && typeof scalar.source === 'string' ? scalar.source : undefined;
       out.set(name, { value: scalar ? scalar.value : null, ...(source !== undefined ? { source } : {}) });
@@ -121,7 +134,6 @@ function checkKey(k: string, file: string): string {
   if (!KEY.test(k)) throw new ModelgateError('E_METRIC_KEY', `${file}: key ${JSON.stringify(k)} must match ${KEY.source}`, ExitCode.content, { key: k });
   return k;
 }
-
 
 /** `--framework scikit-learn==1.3.0` (or just a name). */
 export function parseFramework(text: string): { name: string; version?: string } {

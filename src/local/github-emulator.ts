@@ -171,11 +171,7 @@ export interface GitHubEmulator {
   addTeam(org: string, slug: string, members: Array<string | ({ login: string } & Partial<TeamMembership>)>): void;
   /** Adds, changes or (with null) removes one membership. */
   setTeamMembership(org: string, slug: string, login: string, membership: Partial<TeamMembership> | null): void;
-  addRepo(
-    owner: string,
-    name: string,
-    options?: { gitDir?: string; defaultBranch?: string; cloneUrl?: string; private?: boolean },
-  ): EmulatedRepo;
+  addRepo(owner: string, name: string, options?: { gitDir?: string; defaultBranch?: string; cloneUrl?: string; private?: boolean }): EmulatedRepo;
   getRepo(fullName: string): EmulatedRepo | undefined;
   /**
    * Opens a pull request as `user`, as POST /pulls would (without the HTTP round trip or its checks).
@@ -201,10 +197,7 @@ export interface GitHubEmulator {
   /** The changed files of a pull without a gitDir (with one, they come from `git diff`). */
   setFiles(pull: EmulatedPull, files: PullFileSpec[]): void;
   /** Records a review as if `user` had submitted it; commit_id defaults to the current head sha. */
-  addReview(
-    pull: EmulatedPull,
-    review: { user: string; state: ReviewState; commit_id?: string; submitted_at?: string; body?: string },
-  ): EmulatedReview;
+  addReview(pull: EmulatedPull, review: { user: string; state: ReviewState; commit_id?: string; submitted_at?: string; body?: string }): EmulatedReview;
   /**
    * Makes matching requests fail or wait. `route` is `'METHOD /path/template'` (e.g.
    * `'GET /orgs/{org}/teams/{team_slug}/memberships/{username}'`), `'METHOD /concrete/path'`,
@@ -212,11 +205,7 @@ export interface GitHubEmulator {
    */
   inject(route: string | RegExp, fault: Fault): InjectedFault;
   /** A minimal, GitHub-shaped webhook payload for GITHUB_EVENT_PATH. */
-  eventFor(
-    pull: EmulatedPull,
-    event: EventName,
-    options?: { action?: string; review?: EmulatedReview; sender?: string },
-  ): Record<string, unknown>;
+  eventFor(pull: EmulatedPull, event: EventName, options?: { action?: string; review?: EmulatedReview; sender?: string }): Record<string, unknown>;
   close(): Promise<void>;
 }
 
@@ -245,8 +234,7 @@ class HttpError extends Error {
 }
 
 const notFound = () => new HttpError(404, errorJson(404, 'Not Found'));
-const validationFailed = (errors: unknown[], doc = DOCS) =>
-  new HttpError(422, { message: 'Validation Failed', errors, documentation_url: doc, status: '422' });
+const validationFailed = (errors: unknown[], doc = DOCS) => new HttpError(422, { message: 'Validation Failed', errors, documentation_url: doc, status: '422' });
 
 type Params = Record<string, string>;
 interface Context {
@@ -528,7 +516,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     const git = bare(p.repo);
     if (git && p.files === undefined) {
       refresh(p);
-      const head = p.headRepo === p.repo ? p.headSha : git.resolve(`refs/pull/${p.number}/head`) ?? p.headSha;
+      const head = p.headRepo === p.repo ? p.headSha : (git.resolve(`refs/pull/${p.number}/head`) ?? p.headSha);
       const base = git.mergeBase(p.baseSha, head) ?? p.baseSha;
       return git.diff(base, head).map((f) => ({
         filename: f.filename,
@@ -753,7 +741,8 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
   const missing = (resource: string, field: string) => validationFailed([{ resource, field, code: 'missing_field' }]);
   /** GitHub refuses a comment body above 65,536 characters (code points). */
   const tooLong = (body: string) => {
-    if ([...body].length > 65_536) throw validationFailed([{ resource: 'IssueComment', code: 'custom', field: 'body', message: 'body is too long (maximum is 65536 characters)' }]);
+    if ([...body].length > 65_536)
+      throw validationFailed([{ resource: 'IssueComment', code: 'custom', field: 'body', message: 'body is too long (maximum is 65536 characters)' }]);
   };
 
   const routes: Array<{ method: string; route: string; handler: Handler }> = [
@@ -789,7 +778,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         if (!head) throw missing('PullRequest', 'head');
         if (!base) throw missing('PullRequest', 'base');
         if (!title && ctx.body.issue === undefined) throw missing('PullRequest', 'title');
-        const [headOwner, headRef] = head.includes(':') ? head.split(/:(.*)/s) as [string, string] : [repo.owner, head];
+        const [headOwner, headRef] = head.includes(':') ? (head.split(/:(.*)/s) as [string, string]) : [repo.owner, head];
         if (lower(headOwner) !== lower(repo.owner)) throw validationFailed([{ resource: 'PullRequest', field: 'head', code: 'invalid' }]);
         const git = bare(repo);
         if (git) {
@@ -799,8 +788,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
             throw validationFailed([{ resource: 'PullRequest', code: 'custom', message: `No commits between ${base} and ${headRef}` }]);
         }
         const open = pulls.get(lower(repo.fullName))!.find((p) => p.state === 'open' && p.headRef === headRef && p.baseRef === base);
-        if (open)
-          throw validationFailed([{ resource: 'PullRequest', code: 'custom', message: `A pull request already exists for ${headOwner}:${headRef}.` }]);
+        if (open) throw validationFailed([{ resource: 'PullRequest', code: 'custom', message: `A pull request already exists for ${headOwner}:${headRef}.` }]);
         const p = createPull({
           repo,
           head: headRef,
@@ -885,11 +873,23 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         if (event === 'APPROVE' || event === 'REQUEST_CHANGES' || event === 'COMMENT') {
           if (lower(ctx.user.login) === lower(p.user) && event !== 'COMMENT') {
             const what = event === 'APPROVE' ? 'approve' : 'request changes on';
-            throw new HttpError(422, { message: 'Unprocessable Entity', errors: [`Review Can not ${what} your own pull request`], documentation_url: DOCS, status: '422' });
+            throw new HttpError(422, {
+              message: 'Unprocessable Entity',
+              errors: [`Review Can not ${what} your own pull request`],
+              documentation_url: DOCS,
+              status: '422',
+            });
           }
-          if (event !== 'APPROVE' && !body) throw new HttpError(422, { message: 'Unprocessable Entity', errors: ['Body is required'], documentation_url: DOCS, status: '422' });
+          if (event !== 'APPROVE' && !body)
+            throw new HttpError(422, { message: 'Unprocessable Entity', errors: ['Body is required'], documentation_url: DOCS, status: '422' });
         }
-        if (p.state !== 'open') throw new HttpError(422, { message: 'Unprocessable Entity', errors: ['Can not review a closed pull request'], documentation_url: DOCS, status: '422' });
+        if (p.state !== 'open')
+          throw new HttpError(422, {
+            message: 'Unprocessable Entity',
+            errors: ['Can not review a closed pull request'],
+            documentation_url: DOCS,
+            status: '422',
+          });
         const review = addReview(p, {
           user: ctx.user.login,
           state: event ? states[event]! : 'PENDING',
@@ -933,11 +933,17 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         // GitHub's limit (a longer description is a 422, not a truncation).
         const description = str(ctx, 'description');
         if (description !== undefined && [...description].length > 140)
-          throw validationFailed([{ resource: 'Status', code: 'custom', field: 'description', message: 'description is too long (maximum is 140 characters)' }]);
+          throw validationFailed([
+            { resource: 'Status', code: 'custom', field: 'description', message: 'description is too long (maximum is 140 characters)' },
+          ]);
         const sha = ctx.params.sha!;
         const git = bare(repo);
         if (git ? !/^[0-9a-f]{40}$/.test(sha) || !git.hasCommit(sha) : !/^[0-9a-f]{40}$/.test(sha))
-          throw new HttpError(422, { message: `No commit found for SHA: ${sha}`, documentation_url: 'https://docs.github.com/rest/commits/statuses#create-a-commit-status', status: '422' });
+          throw new HttpError(422, {
+            message: `No commit found for SHA: ${sha}`,
+            documentation_url: 'https://docs.github.com/rest/commits/statuses#create-a-commit-status',
+            status: '422',
+          });
         const at = stamp(now());
         const s: EmulatedStatus = {
           id: newId(30_000_000_000),
@@ -963,11 +969,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         const repo = repoParam(ctx);
         const ref = ctx.params.ref!;
         const git = bare(repo);
-        const sha = git
-          ? git.resolve(ref)
-          : /^[0-9a-f]{40}$/.test(ref)
-            ? ref
-            : pulls.get(lower(repo.fullName))!.find((p) => p.headRef === ref)?.headSha;
+        const sha = git ? git.resolve(ref) : /^[0-9a-f]{40}$/.test(ref) ? ref : pulls.get(lower(repo.fullName))!.find((p) => p.headRef === ref)?.headSha;
         if (!sha) throw new HttpError(422, { message: `No commit found for SHA: ${ref}`, documentation_url: DOCS, status: '422' });
         const latest = new Map<string, EmulatedStatus>();
         for (const s of statuses) if (lower(s.repo) === lower(repo.fullName) && s.sha === sha) latest.set(s.context, s);
@@ -1010,7 +1012,15 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         if (body === undefined) throw missing('IssueComment', 'body');
         tooLong(body);
         const at = stamp(now());
-        const c: EmulatedComment = { id: newId(3_000_000_000), repo: p.repo.fullName, issue_number: p.number, body, user: ctx.user.login, created_at: at, updated_at: at };
+        const c: EmulatedComment = {
+          id: newId(3_000_000_000),
+          repo: p.repo.fullName,
+          issue_number: p.number,
+          body,
+          user: ctx.user.login,
+          created_at: at,
+          updated_at: at,
+        };
         comments.push(c);
         const json = commentJson(c);
         return { status: 201, body: json, headers: { location: json.url } };
@@ -1045,10 +1055,13 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     if (p.state !== 'open' || p.merged_at) throw notMergeable();
     const expected = str(ctx, 'sha');
     if (expected && expected !== p.headSha)
-      throw new HttpError(409, { message: 'Head branch was modified. Review and try the merge again.', documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request', status: '409' });
+      throw new HttpError(409, {
+        message: 'Head branch was modified. Review and try the merge again.',
+        documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request',
+        status: '409',
+      });
     const method = str(ctx, 'merge_method') ?? 'merge';
-    if (!['merge', 'squash', 'rebase'].includes(method))
-      throw validationFailed([{ resource: 'PullRequest', field: 'merge_method', code: 'invalid' }]);
+    if (!['merge', 'squash', 'rebase'].includes(method)) throw validationFailed([{ resource: 'PullRequest', field: 'merge_method', code: 'invalid' }]);
     const at = now();
     const headOwner = p.headRepo.owner;
     let sha: string;
@@ -1061,12 +1074,17 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
       const merger = user(ctx.user.login);
       const author = { name: merger.login, email: `${merger.id}+${merger.login}@users.noreply.github.com`, date: `${Math.floor(at.getTime() / 1000)} +0000` };
       if (method === 'rebase') throw notMergeable('Rebase merges are not allowed on this repository.');
-      const title = str(ctx, 'commit_title') ?? (method === 'merge' ? `Merge pull request #${p.number} from ${headOwner}/${p.headRef}` : `${p.title} (#${p.number})`);
+      const title =
+        str(ctx, 'commit_title') ?? (method === 'merge' ? `Merge pull request #${p.number} from ${headOwner}/${p.headRef}` : `${p.title} (#${p.number})`);
       const message = str(ctx, 'commit_message') ?? (method === 'merge' ? p.title : '');
       const full = message ? `${title}\n\n${message}` : title;
       sha = git.commitTree(tree, method === 'merge' ? [p.baseSha, head] : [p.baseSha], full, author);
       if (!git.compareAndSwap(p.baseRef, sha, p.baseSha))
-        throw new HttpError(409, { message: 'Base branch was modified. Review and try the merge again.', documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request', status: '409' });
+        throw new HttpError(409, {
+          message: 'Base branch was modified. Review and try the merge again.',
+          documentation_url: 'https://docs.github.com/rest/pulls/pulls#merge-a-pull-request',
+          status: '409',
+        });
     } else {
       if (p.mergeable === false) throw notMergeable();
       sha = fakeSha(`merge:${p.repo.fullName}#${p.number}:${p.headSha}`);
@@ -1087,8 +1105,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
   function patternMatcher(pattern: string | RegExp) {
     if (pattern instanceof RegExp) return (method: string, path: string) => pattern.test(`${method} ${path}`);
     const [m, p] = pattern.includes(' ') ? (pattern.split(/ (.*)/s) as [string, string]) : [undefined, pattern];
-    return (method: string, path: string, route: string | null) =>
-      (m === undefined || m.toUpperCase() === method) && (p === route || p === path);
+    return (method: string, path: string, route: string | null) => (m === undefined || m.toUpperCase() === method) && (p === route || p === path);
   }
 
   function inject(pattern: string | RegExp, fault: Fault): InjectedFault {

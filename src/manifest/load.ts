@@ -1,4 +1,17 @@
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type DocumentOptions, type Node, type ParsedNode, type ParseOptions, type SchemaOptions } from 'yaml';
+import {
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Document,
+  type DocumentOptions,
+  type Node,
+  type ParsedNode,
+  type ParseOptions,
+  type SchemaOptions,
+} from 'yaml';
 import { FAILSAFE_SCHEMA, load as loadFast, Type } from 'js-yaml';
 import { parseManifestPath } from '../registry/layout.js';
 import type { ErrorCode } from '../error-codes.js';
@@ -76,14 +89,19 @@ export function loadManifestWithPositions<K extends DocumentKind>(text: string, 
         ? `duplicate key ${JSON.stringify(keyText(text, e.pos[0]))}: a key may appear once per mapping`
         : code === 'E_YAML_KEY'
           ? 'keys must be plain strings (no lists or mappings as keys)'
-        : code === 'E_YAML_MULTI_DOC'
-          ? 'a manifest holds exactly one YAML document; remove the second "---" and what follows'
-          : `invalid YAML: ${e.message.split('\n')[0]}`;
+          : code === 'E_YAML_MULTI_DOC'
+            ? 'a manifest holds exactly one YAML document; remove the second "---" and what follows'
+            : `invalid YAML: ${e.message.split('\n')[0]}`;
     problems.push({ file, ...at(e.pos[0]), code, message });
   }
   const directive = doc.directives?.yaml;
   if (directive?.explicit && directive.version !== '1.2') {
-    problems.push({ file, ...at(Math.max(0, text.indexOf('%YAML'))), code: 'E_YAML_DIRECTIVE', message: `%YAML ${directive.version} is not supported: manifests are YAML 1.2; remove the directive` });
+    problems.push({
+      file,
+      ...at(Math.max(0, text.indexOf('%YAML'))),
+      code: 'E_YAML_DIRECTIVE',
+      message: `%YAML ${directive.version} is not supported: manifests are YAML 1.2; remove the directive`,
+    });
   }
   if (problems.length) return { problems };
 
@@ -125,14 +143,29 @@ export function fileRules(kind: DocumentKind, value: unknown, file: string): Pro
   const where = parseManifestPath(file);
   if (kind === 'ModelVersion' && where?.kind === 'ModelVersion') {
     if (typeof v.model === 'string' && v.model !== where.model) {
-      problems.push({ file, code: 'E_PATH_MISMATCH', field: 'model', message: `model is "${v.model}" but the file is under models/${where.model}/; a version belongs to the model of its folder` });
+      problems.push({
+        file,
+        code: 'E_PATH_MISMATCH',
+        field: 'model',
+        message: `model is "${v.model}" but the file is under models/${where.model}/; a version belongs to the model of its folder`,
+      });
     }
     if (typeof v.version === 'number' && v.version !== where.version) {
-      problems.push({ file, code: 'E_PATH_MISMATCH', field: 'version', message: `version is ${v.version} but the file is ${where.version}.yaml; a version's number equals its file name` });
+      problems.push({
+        file,
+        code: 'E_PATH_MISMATCH',
+        field: 'version',
+        message: `version is ${v.version} but the file is ${where.version}.yaml; a version's number equals its file name`,
+      });
     }
   }
   if (kind === 'Model' && where?.kind === 'Model' && typeof v.name === 'string' && v.name !== where.model) {
-    problems.push({ file, code: 'E_PATH_MISMATCH', field: 'name', message: `name is "${v.name}" but the file is models/${where.model}/model.yaml; a model's name equals its folder` });
+    problems.push({
+      file,
+      code: 'E_PATH_MISMATCH',
+      field: 'name',
+      message: `name is "${v.name}" but the file is models/${where.model}/model.yaml; a model's name equals its folder`,
+    });
   }
   if (kind === 'PromotionPolicy') {
     const check = (rules: unknown, base: string) => {
@@ -143,23 +176,44 @@ export function fileRules(kind: DocumentKind, value: unknown, file: string): Pro
         if (!rule || typeof rule !== 'object') return;
         const label = rule.name ? `rule "${rule.name}"` : `rule ${i + 1}`;
         if (rule.to === undefined && rule.paths === undefined && rule.annotations === undefined) {
-          problems.push({ file, code: 'E_POLICY_RULE', field, message: `${label} covers nothing: give it "to" (a stage change), "paths" (files) or "annotations" (annotation keys)` });
+          problems.push({
+            file,
+            code: 'E_POLICY_RULE',
+            field,
+            message: `${label} covers nothing: give it "to" (a stage change), "paths" (files) or "annotations" (annotation keys)`,
+          });
         }
         if (rule.paths !== undefined && (rule.to !== undefined || rule.annotations !== undefined)) {
-          problems.push({ file, code: 'E_POLICY_RULE', field: `${field}.paths`, message: `${label} mixes "paths" with "to"/"annotations"; write a separate rule for files` });
+          problems.push({
+            file,
+            code: 'E_POLICY_RULE',
+            field: `${field}.paths`,
+            message: `${label} mixes "paths" with "to"/"annotations"; write a separate rule for files`,
+          });
         }
         for (const key of ['from', 'previously', 'allowSkip'] as const) {
           if (rule[key] !== undefined && rule.to === undefined) {
-            problems.push({ file, code: 'E_POLICY_RULE', field: `${field}.${key}`, message: `${label} has "${key}" but no "to"; "${key}" only applies to stage changes` });
+            problems.push({
+              file,
+              code: 'E_POLICY_RULE',
+              field: `${field}.${key}`,
+              message: `${label} has "${key}" but no "to"; "${key}" only applies to stage changes`,
+            });
           }
         }
         if (typeof rule.name === 'string') {
-          if (names.has(rule.name)) problems.push({ file, code: 'E_POLICY_RULE', field: `${field}.name`, message: `rule name "${rule.name}" is used twice in ${base}` });
+          if (names.has(rule.name))
+            problems.push({ file, code: 'E_POLICY_RULE', field: `${field}.name`, message: `rule name "${rule.name}" is used twice in ${base}` });
           names.add(rule.name);
         }
         for (const [metric, t] of Object.entries(rule.metrics ?? {})) {
           if (typeof t?.min === 'number' && typeof t.max === 'number' && t.min > t.max) {
-            problems.push({ file, code: 'E_POLICY_RULE', field: `${field}.metrics.${metric}`, message: `${label}: metrics.${metric} has min ${t.min} above max ${t.max}; nothing can pass` });
+            problems.push({
+              file,
+              code: 'E_POLICY_RULE',
+              field: `${field}.metrics.${metric}`,
+              message: `${label}: metrics.${metric} has min ${t.min} above max ${t.max}; nothing can pass`,
+            });
           }
         }
       });
@@ -205,7 +259,11 @@ const MAY_NOT_BE_STRING = /^(?:[-+.0-9~nNtTfF]|$)/;
 const YAML_CORE_FOR_JS_YAML = FAILSAFE_SCHEMA.extend({
   implicit: [
     new Type('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && CORE_NULL.test(s), construct: () => null }),
-    new Type('tag:yaml.org,2002:bool', { kind: 'scalar', resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && CORE_BOOL.test(s), construct: (s: string) => s[0] === 't' || s[0] === 'T' }),
+    new Type('tag:yaml.org,2002:bool', {
+      kind: 'scalar',
+      resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && CORE_BOOL.test(s),
+      construct: (s: string) => s[0] === 't' || s[0] === 'T',
+    }),
     new Type('tag:yaml.org,2002:int', {
       kind: 'scalar',
       resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && (CORE_INT_OCT.test(s) || CORE_INT.test(s) || CORE_INT_HEX.test(s)),
@@ -337,11 +395,23 @@ function position(lineCounter: LineCounter, offset: number | undefined): { line?
 function checkLimits(text: string, file: string): Problem | undefined {
   // String length is a lower bound of the UTF-8 size; only near the limit is the exact size needed.
   if (text.length > LOAD_LIMITS.maxBytes || (text.length * 3 > LOAD_LIMITS.maxBytes && Buffer.byteLength(text) > LOAD_LIMITS.maxBytes)) {
-    return { file, line: 1, col: 1, code: 'E_TOO_LARGE', message: `the file has more than ${LOAD_LIMITS.maxBytes} bytes, the limit for a manifest; this looks like hostile input or the wrong file` };
+    return {
+      file,
+      line: 1,
+      col: 1,
+      code: 'E_TOO_LARGE',
+      message: `the file has more than ${LOAD_LIMITS.maxBytes} bytes, the limit for a manifest; this looks like hostile input or the wrong file`,
+    };
   }
   const deep = deepestPoint(text, LOAD_LIMITS.maxDepth);
   if (deep) {
-    return { file, line: deep.line, col: deep.col, code: 'E_TOO_DEEP', message: `nesting is deeper than ${LOAD_LIMITS.maxDepth} levels; manifests are shallow, this looks like hostile input` };
+    return {
+      file,
+      line: deep.line,
+      col: deep.col,
+      code: 'E_TOO_DEEP',
+      message: `nesting is deeper than ${LOAD_LIMITS.maxDepth} levels; manifests are shallow, this looks like hostile input`,
+    };
   }
   return undefined;
 }
@@ -356,7 +426,7 @@ function deepestPoint(text: string, max: number): { line: number; col: number } 
   let flow = 0;
   let blockScalarParent = -1;
   let lineNo = 0;
-  for (let start = 0; start <= text.length; ) {
+  for (let start = 0; start <= text.length;) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     lineNo++;
@@ -431,22 +501,43 @@ function toPlainData(node: Node | null, ctx: ConvertContext): unknown {
   const start = node.range?.[0];
   const field = () => displayPath(ctx.path) || 'the document';
   if (isAlias(node)) {
-    ctx.problems.push({ file: ctx.file, ...ctx.at(start), code: 'E_YAML_ALIAS', message: `${field()}: YAML aliases (*${node.source}) are not allowed in manifests; write the value out` });
+    ctx.problems.push({
+      file: ctx.file,
+      ...ctx.at(start),
+      code: 'E_YAML_ALIAS',
+      message: `${field()}: YAML aliases (*${node.source}) are not allowed in manifests; write the value out`,
+    });
     return undefined;
   }
   if (node.anchor) {
-    ctx.problems.push({ file: ctx.file, ...ctx.at(propertiesStart(ctx.text, start ?? 0)), code: 'E_YAML_ALIAS', message: `${field()}: YAML anchors (&${node.anchor}) are not allowed in manifests` });
+    ctx.problems.push({
+      file: ctx.file,
+      ...ctx.at(propertiesStart(ctx.text, start ?? 0)),
+      code: 'E_YAML_ALIAS',
+      message: `${field()}: YAML anchors (&${node.anchor}) are not allowed in manifests`,
+    });
   }
   if (node.tag) {
     const from = propertiesStart(ctx.text, start ?? 0);
     const written = /!(?:<[^>\s]*>|[^\s,[\]{}]*)/.exec(ctx.text.slice(from, start))?.[0] ?? node.tag;
-    ctx.problems.push({ file: ctx.file, ...ctx.at(from), code: 'E_YAML_TAG', message: `${field()}: explicit YAML tags (${written}) are not allowed in manifests; use plain values` });
+    ctx.problems.push({
+      file: ctx.file,
+      ...ctx.at(from),
+      code: 'E_YAML_TAG',
+      message: `${field()}: explicit YAML tags (${written}) are not allowed in manifests; use plain values`,
+    });
   }
   if (isScalar(node)) {
     const v = node.value;
     if (typeof v === 'number' && !Number.isFinite(v)) {
       const written = ctx.text.slice(node.range![0], node.range![1]).trim();
-      ctx.problems.push({ file: ctx.file, ...ctx.at(ctx.fieldStart ?? start), code: 'E_NON_FINITE', field: field(), message: `${field()} must be a finite number, got ${written}` });
+      ctx.problems.push({
+        file: ctx.file,
+        ...ctx.at(ctx.fieldStart ?? start),
+        code: 'E_NON_FINITE',
+        field: field(),
+        message: `${field()} must be a finite number, got ${written}`,
+      });
       return undefined;
     }
     if (typeof v === 'bigint') return Number(v);

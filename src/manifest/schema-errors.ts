@@ -13,7 +13,8 @@ const PATTERN_PHRASES: Record<string, string> = {
   '^[0-9a-f]{40}$': 'must be a full git commit id: 40 lowercase hex characters',
   '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$': 'must be 1–63 lowercase letters, digits and dashes, not starting or ending with a dash',
   '^[A-Za-z_][A-Za-z0-9_-]{0,127}$': 'must start with a letter or "_" and hold only letters, digits, "_" and "-" (at most 128)',
-  '^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$': 'must be an annotation key: lowercase letters, digits, "_", "-" and ".", optionally prefixed by a domain and "/" (e.g. validation_status, acme.com/owner)',
+  '^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$':
+    'must be an annotation key: lowercase letters, digits, "_", "-" and ".", optionally prefixed by a domain and "/" (e.g. validation_status, acme.com/owner)',
   '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^/\\s]+)*/?|file:///[^\\s]*)$': 'must be an s3://bucket/prefix or file:///absolute/path URI',
   '^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$': 'must be a relative path inside the registry (no "..", no leading "/")',
 };
@@ -58,7 +59,7 @@ export function describeSchemaError(e: ErrorObject, document: unknown): Describe
     }
     case 'type': {
       const types = String(e.params.type).split(',');
-      const wanted = types.length === 1 ? TYPE_NAMES[types[0]!] ?? types[0] : `${types.slice(0, -1).join(', ')} or ${types.at(-1)}`;
+      const wanted = types.length === 1 ? (TYPE_NAMES[types[0]!] ?? types[0]) : `${types.slice(0, -1).join(', ')} or ${types.at(-1)}`;
       return { path, code: 'E_SCHEMA', message: `${subject} must be ${wanted}, got ${describeValue(value)}` };
     }
     case 'const':

@@ -122,17 +122,32 @@ function checkDirectory(file: string, artifact: ModelVersion['artifact']): Probl
     try {
       assertRelativePath(f.path);
     } catch {
-      problems.push({ file, code: 'E_ARTIFACT_FILES', field, message: `artifact.files[${i}].path ${JSON.stringify(f.path)} must be a relative path of plain segments (no leading "/", ".", ".." or "\\")` });
+      problems.push({
+        file,
+        code: 'E_ARTIFACT_FILES',
+        field,
+        message: `artifact.files[${i}].path ${JSON.stringify(f.path)} must be a relative path of plain segments (no leading "/", ".", ".." or "\\")`,
+      });
     }
   });
   if (problems.length) return problems;
   const total = files.reduce((n, f) => n + f.size, 0);
   if (total !== artifact.size) {
-    problems.push({ file, code: 'E_ARTIFACT_FILES', field: 'artifact.size', message: `artifact.size is ${artifact.size} but the files listed add up to ${total} bytes` });
+    problems.push({
+      file,
+      code: 'E_ARTIFACT_FILES',
+      field: 'artifact.size',
+      message: `artifact.size is ${artifact.size} but the files listed add up to ${total} bytes`,
+    });
   }
   const digest = directoryDigest(files);
   if (digest !== artifact.sha256) {
-    problems.push({ file, code: 'E_ARTIFACT_FILES', field: 'artifact.sha256', message: `artifact.sha256 is not the digest of artifact.files (expected ${digest}); the file list or the digest was edited` });
+    problems.push({
+      file,
+      code: 'E_ARTIFACT_FILES',
+      field: 'artifact.sha256',
+      message: `artifact.sha256 is not the digest of artifact.files (expected ${digest}); the file list or the digest was edited`,
+    });
   }
   return problems;
 }
@@ -152,7 +167,11 @@ function checkTree(input: RegistryDocuments): Problem[] {
     if (!isModelName(name)) {
       if (!badFolders.has(name)) {
         badFolders.add(name);
-        problems.push({ file: `models/${name}`, code: 'E_MODEL_NAME', message: `models/${name} is not a valid model folder: names are 1–63 lowercase letters, digits and dashes (${MODEL_NAME.source})` });
+        problems.push({
+          file: `models/${name}`,
+          code: 'E_MODEL_NAME',
+          message: `models/${name} is not a valid model folder: names are 1–63 lowercase letters, digits and dashes (${MODEL_NAME.source})`,
+        });
       }
       continue;
     }
@@ -165,7 +184,11 @@ function checkTree(input: RegistryDocuments): Problem[] {
     const count = versionFiles.size;
     const file = `models/${model}/model.yaml`;
     if (!existing.has(file)) {
-      problems.push({ file, code: 'E_MISSING_MODEL', message: `${model} has ${count} version${count === 1 ? '' : 's'} but no ${file}; add one (kind: Model, name: ${model})` });
+      problems.push({
+        file,
+        code: 'E_MISSING_MODEL',
+        message: `${model} has ${count} version${count === 1 ? '' : 's'} but no ${file}; add one (kind: Model, name: ${model})`,
+      });
     }
   }
   return problems;

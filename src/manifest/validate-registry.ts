@@ -40,7 +40,12 @@ export async function validateRegistry(source: RegistrySource, options: Validate
   // reported, and the gate's check of a 2-file change stays flat in the registry's size.
   const tree = await listModelsTree(source, concurrency, only ? (name) => selected(`${MODELS_DIR}/${name}`) : undefined);
   const modelOf = (file: string) => (file.startsWith(`${MODELS_DIR}/`) ? file.split('/')[1] : undefined);
-  const involvedModels = new Set(tree.filter(selected).map(modelOf).filter((m): m is string => m !== undefined));
+  const involvedModels = new Set(
+    tree
+      .filter(selected)
+      .map(modelOf)
+      .filter((m): m is string => m !== undefined),
+  );
 
   const problems: Problem[] = [];
   const texts = new Map<string, string>();
@@ -61,7 +66,11 @@ export async function validateRegistry(source: RegistrySource, options: Validate
 
   const config = await load(REGISTRY_FILE, 'Registry');
   if (missing.has(REGISTRY_FILE) && selected(REGISTRY_FILE)) {
-    problems.push({ file: REGISTRY_FILE, code: 'E_MISSING_FILE', message: `${REGISTRY_FILE} not found in ${source.label}; every registry has one (kind: Registry)` });
+    problems.push({
+      file: REGISTRY_FILE,
+      code: 'E_MISSING_FILE',
+      message: `${REGISTRY_FILE} not found in ${source.label}; every registry has one (kind: Registry)`,
+    });
   }
   if (selected(POLICY_FILE)) await load(POLICY_FILE, 'PromotionPolicy');
 
@@ -158,9 +167,13 @@ async function listModelsTree(source: RegistrySource, concurrency = 64, enter?: 
 
 async function readEach(source: RegistrySource, files: string[], concurrency: number): Promise<Array<string | undefined>> {
   const out = new Array<string | undefined>(files.length);
-  await forEachLimit(files.map((f, i) => [f, i] as const), concurrency, async ([f, i]) => {
-    out[i] = await source.readFile(f);
-  });
+  await forEachLimit(
+    files.map((f, i) => [f, i] as const),
+    concurrency,
+    async ([f, i]) => {
+      out[i] = await source.readFile(f);
+    },
+  );
   return out;
 }
 

@@ -98,7 +98,12 @@ const sleepFor = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function deliverOne(hook: WebhookConfig, index: number, event: PinEvent, opts: DeliveryOptions): Promise<DeliveryReport> {
   const target = targetName(hook.url, index);
-  const report: DeliveryReport = { target, event: { model: event.data.model, environment: event.data.environment, version: event.data.version }, ok: false, attempts: 0 };
+  const report: DeliveryReport = {
+    target,
+    event: { model: event.data.model, environment: event.data.environment, version: event.data.version },
+    ok: false,
+    attempts: 0,
+  };
   const doFetch = opts.fetch ?? fetch;
   const sleep = opts.sleep ?? sleepFor;
   const now = opts.now ?? (() => new Date());
@@ -124,7 +129,13 @@ async function deliverOne(hook: WebhookConfig, index: number, event: PinEvent, o
     }
     let wait: number | undefined;
     try {
-      const res = await doFetch(hook.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(opts.timeoutMs ?? ioTimeoutMs(opts.env ?? process.env)), redirect: 'manual' });
+      const res = await doFetch(hook.url, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(opts.timeoutMs ?? ioTimeoutMs(opts.env ?? process.env)),
+        redirect: 'manual',
+      });
       await res.arrayBuffer().catch(() => undefined);
       report.status = res.status;
       if (res.status >= 200 && res.status < 300) return { ...report, ok: true, error: undefined };

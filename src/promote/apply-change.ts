@@ -102,7 +102,8 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
     }
     if (opts.mode === 'push') {
       await opts.beforePush?.(commit, attempt);
-      if (await repo.push(remote, commit, baseBranch)) return { ...done, commit, pushed: true, checkedOut: await moveWorkTree(repo, commit, false), empty: false };
+      if (await repo.push(remote, commit, baseBranch))
+        return { ...done, commit, pushed: true, checkedOut: await moveWorkTree(repo, commit, false), empty: false };
       continue;
     }
 
@@ -117,12 +118,18 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
     if (!existing || (await repo.treeOf(existing)) !== (await repo.treeOf(commit))) {
       // Build on the open branch when it already holds the base, so the push fast-forwards it.
       const onExisting = existing !== undefined && (await repo.isAncestor(base, existing));
-      const next = onExisting ? await repo.commitChanges({ parent: existing, files: repositoryFiles(change, prefix), message: change.message, ...ident }) : commit;
+      const next = onExisting
+        ? await repo.commitChanges({ parent: existing, files: repositoryFiles(change, prefix), message: change.message, ...ident })
+        : commit;
       await opts.beforePush?.(next, attempt);
       const lease = stale ? found : opts.replaceBranch && existing !== undefined && !onExisting ? existing : undefined;
       if (!(lease ? await repo.pushReplacing(remote, next, change.branch, lease) : await repo.push(remote, next, change.branch))) {
         if (opts.newBranch || opts.replaceBranch) continue;
-        throw new ModelgateError('E_BRANCH_DIVERGED', `${remote}/${change.branch} has commits this change does not build on; delete the branch or merge it first`, ExitCode.service);
+        throw new ModelgateError(
+          'E_BRANCH_DIVERGED',
+          `${remote}/${change.branch} has commits this change does not build on; delete the branch or merge it first`,
+          ExitCode.service,
+        );
       }
       head = next;
     }

@@ -46,7 +46,10 @@ export function branchName(spec: BranchSpec): string {
     case 'stage':
       return `${BRANCH_PREFIX}${spec.model}-v${spec.version}-${spec.stage.toLowerCase()}`;
     case 'annotate':
-      return `${BRANCH_PREFIX}${spec.model}-v${spec.version}-annotate-${spec.keys.join('-').toLowerCase().replace(/[^a-z0-9-]+/g, '-')}`.slice(0, 200);
+      return `${BRANCH_PREFIX}${spec.model}-v${spec.version}-annotate-${spec.keys
+        .join('-')
+        .toLowerCase()
+        .replace(/[^a-z0-9-]+/g, '-')}`.slice(0, 200);
   }
 }
 

@@ -30,12 +30,15 @@ export const modeOf = (flags: ChangeFlags): ApplyMode => {
 export function presentDryRun(ctx: CommandContext, mode: ApplyMode, change: Change, extra: Record<string, unknown> = {}): number {
   const diff = changeDiff(change);
   const files = change.files.map((f) => f.path);
-  emit(ctx, { dryRun: true, mode, summary: change.summary, changes: change.changes, branch: mode === 'pr' ? change.branch : undefined, files, diff, ...extra }, () =>
-    [
-      `would ${mode === 'pr' ? `push ${change.branch} and open a pull request` : mode === 'push' ? 'commit and push to main' : 'commit'}: ${change.summary}`,
-      ...change.changes.map((c) => `  ${c}`),
-      diff.trimEnd(),
-    ].join('\n'),
+  emit(
+    ctx,
+    { dryRun: true, mode, summary: change.summary, changes: change.changes, branch: mode === 'pr' ? change.branch : undefined, files, diff, ...extra },
+    () =>
+      [
+        `would ${mode === 'pr' ? `push ${change.branch} and open a pull request` : mode === 'push' ? 'commit and push to main' : 'commit'}: ${change.summary}`,
+        ...change.changes.map((c) => `  ${c}`),
+        diff.trimEnd(),
+      ].join('\n'),
   );
   return ExitCode.ok;
 }
@@ -45,7 +48,17 @@ export function presentApplied(ctx: CommandContext, mode: ApplyMode, done: Appli
   const { change } = done;
   emit(
     ctx,
-    { summary: change.summary, changes: change.changes, files: change.files.map((f) => f.path), commit: done.commit, pushed: done.pushed, branch: mode === 'pr' ? change.branch : undefined, pullRequest: done.pullRequest, gate: done.decision?.decision, ...extra },
+    {
+      summary: change.summary,
+      changes: change.changes,
+      files: change.files.map((f) => f.path),
+      commit: done.commit,
+      pushed: done.pushed,
+      branch: mode === 'pr' ? change.branch : undefined,
+      pullRequest: done.pullRequest,
+      gate: done.decision?.decision,
+      ...extra,
+    },
     () =>
       [
         `${change.summary}${done.commit ? ` (${done.commit.slice(0, 12)}${mode === 'push' ? ', pushed' : ''})` : ''}`,
@@ -53,7 +66,8 @@ export function presentApplied(ctx: CommandContext, mode: ApplyMode, done: Appli
         ...(done.pullRequest ? [`pull request #${done.pullRequest.number} ${done.pullRequest.created ? 'opened' : 'updated'}: ${done.pullRequest.url}`] : []),
       ].join('\n'),
   );
-  if (mode === 'push' && !done.checkedOut && !ctx.quiet) ctx.stderr(`modelgate: pushed ${done.commit?.slice(0, 12)}, but the local branch has diverged and was not updated\n`);
+  if (mode === 'push' && !done.checkedOut && !ctx.quiet)
+    ctx.stderr(`modelgate: pushed ${done.commit?.slice(0, 12)}, but the local branch has diverged and was not updated\n`);
   return ExitCode.ok;
 }
 

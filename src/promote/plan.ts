@@ -38,7 +38,13 @@ const TITLE: Record<StageChangeVerb, string> = { promote: 'Promote', rollback: '
  * A stage change of `model@version`. Promoting to Production archives whatever held it, in the
  * same change, so the registry never has two Production versions of a model.
  */
-export async function planStageChange(snap: RegistrySnapshot, model: string, version: number, to: Stage, verb: StageChangeVerb = 'promote'): Promise<ChangePlan> {
+export async function planStageChange(
+  snap: RegistrySnapshot,
+  model: string,
+  version: number,
+  to: Stage,
+  verb: StageChangeVerb = 'promote',
+): Promise<ChangePlan> {
   const { v, text, path } = await readVersion(snap, model, version);
   if (v.stage === to) throw noChange(`${model}@${version} is already in ${to}`);
   const edits: FileEdit[] = [{ path, before: text, after: withStage(text, to, path) }];
@@ -73,7 +79,11 @@ export async function planRollback(snap: RegistrySnapshot, history: StageHistory
   const current = (await snap.inStage(model, 'Production'))[0];
   if (to !== undefined) {
     if (!(await history.wasInStage(model, to, 'Production'))) {
-      throw new ModelgateError('E_NEVER_PRODUCTION', `${model}@${to} was never in Production: a rollback returns to a former Production version`, ExitCode.content);
+      throw new ModelgateError(
+        'E_NEVER_PRODUCTION',
+        `${model}@${to} was never in Production: a rollback returns to a former Production version`,
+        ExitCode.content,
+      );
     }
     return planStageChange(snap, model, to, 'Production', 'rollback');
   }
@@ -82,7 +92,11 @@ export async function planRollback(snap: RegistrySnapshot, history: StageHistory
   for (const n of numbers) {
     if (await history.wasInStage(model, n, 'Production')) return planStageChange(snap, model, n, 'Production', 'rollback');
   }
-  throw new ModelgateError('E_NEVER_PRODUCTION', `no version of ${model} other than the current one was ever in Production: nothing to roll back to`, ExitCode.content);
+  throw new ModelgateError(
+    'E_NEVER_PRODUCTION',
+    `no version of ${model} other than the current one was ever in Production: nothing to roll back to`,
+    ExitCode.content,
+  );
 }
 
 const ANNOTATION_KEY = /^[A-Za-z0-9]([A-Za-z0-9_./-]{0,126}[A-Za-z0-9])?$/;

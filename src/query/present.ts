@@ -54,7 +54,8 @@ export function flattenLineage(lineage: ModelVersion['lineage']): Array<[string,
     if (value === undefined || value === null) return;
     if (Array.isArray(value)) value.forEach((item, i) => walk(`${prefix}[${i}]`, item));
     else if (typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(prefix ? `${prefix}.${k}` : k, v);
-    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') out.push([prefix, String(value)]);
+    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+      out.push([prefix, String(value)]);
   };
   walk('', lineage ?? {});
   return out;
@@ -85,8 +86,14 @@ export function formatVersion(v: ModelVersion): string {
     lines.push(title);
     pad(rows);
   };
-  section('metrics', Object.entries(v.metrics ?? {}).map(([k, n]) => [k, formatNumber(n)]));
-  section('parameters', Object.entries(v.parameters ?? {}).map(([k, p]) => [k, String(p)]));
+  section(
+    'metrics',
+    Object.entries(v.metrics ?? {}).map(([k, n]) => [k, formatNumber(n)]),
+  );
+  section(
+    'parameters',
+    Object.entries(v.parameters ?? {}).map(([k, p]) => [k, String(p)]),
+  );
   section('lineage', flattenLineage(v.lineage));
   section('annotations', Object.entries(v.annotations ?? {}));
   return lines.join('\n');

@@ -102,7 +102,8 @@ export function parseWhere(text: string): Expr {
       const inner = parseOr();
       nesting--;
       const close = peek();
-      if (!(close.kind === 'punct' && close.text === ')')) fail(`expected ')' to close the '(' at column ${t.start + 1}, found ${describe(close)}`, close.start);
+      if (!(close.kind === 'punct' && close.text === ')'))
+        fail(`expected ')' to close the '(' at column ${t.start + 1}, found ${describe(close)}`, close.start);
       next();
       return inner;
     }
@@ -148,7 +149,8 @@ export function parseWhere(text: string): Expr {
   }
 
   function parseComparison(): Expr {
-    if (++comparisons > WHERE_LIMITS.maxComparisons) fail(`more than ${WHERE_LIMITS.maxComparisons} comparisons; narrow the filter with --model or --stage`, peek().start);
+    if (++comparisons > WHERE_LIMITS.maxComparisons)
+      fail(`more than ${WHERE_LIMITS.maxComparisons} comparisons; narrow the filter with --model or --stage`, peek().start);
     const field = parseField();
     const opToken = next();
     const column = opToken.start + 1;
@@ -256,12 +258,7 @@ function tokenize(text: string): Token[] {
 function syntaxError(text: string, message: string, offset: number): ModelgateError {
   const column = offset + 1;
   const oneLine = text.replace(/[\r\n\t]/g, ' ');
-  return new ModelgateError(
-    'E_WHERE_SYNTAX',
-    `--where: ${message} at column ${column}\n  ${oneLine}\n  ${' '.repeat(offset)}^`,
-    ExitCode.usage,
-    { column },
-  );
+  return new ModelgateError('E_WHERE_SYNTAX', `--where: ${message} at column ${column}\n  ${oneLine}\n  ${' '.repeat(offset)}^`, ExitCode.usage, { column });
 }
 
 /**

@@ -104,36 +104,37 @@ export async function* versionBatches(root: string, query: VersionQuery = {}): A
   let candidates = query.stage && cache.empty ? stageCandidates(repo, scope, query.stage) : undefined;
   let misses = 0;
   try {
-    for await (const chunk of entries(listing, new Set(splitZ(modified)), splitZ(untracked))) for (const e of chunk) {
-      if (e.model !== model) {
-        if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
-        [model, batch] = [e.model, []];
-      }
-      if (e.oid) {
-        const hit = cache.take(e.path, e.oid);
-        if (hit) {
-          if (wanted(hit.stage)) batch.push(hit.value());
-          continue;
+    for await (const chunk of entries(listing, new Set(splitZ(modified)), splitZ(untracked)))
+      for (const e of chunk) {
+        if (e.model !== model) {
+          if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
+          [model, batch] = [e.model, []];
         }
-        if (query.stage && !candidates && ++misses >= PREFILTER_AFTER) candidates = stageCandidates(repo, scope, query.stage);
-        if (candidates && !(await candidates).has(e.path)) continue;
-      }
-      const bytes = readRegistryFileSync(root, e.path);
-      if (bytes === undefined) continue;
-      const oid = e.oid ?? blobId(bytes);
-      if (!e.oid) {
-        const hit = cache.take(e.path, oid);
-        if (hit) {
-          if (wanted(hit.stage)) batch.push(hit.value());
-          continue;
+        if (e.oid) {
+          const hit = cache.take(e.path, e.oid);
+          if (hit) {
+            if (wanted(hit.stage)) batch.push(hit.value());
+            continue;
+          }
+          if (query.stage && !candidates && ++misses >= PREFILTER_AFTER) candidates = stageCandidates(repo, scope, query.stage);
+          if (candidates && !(await candidates).has(e.path)) continue;
         }
+        const bytes = readRegistryFileSync(root, e.path);
+        if (bytes === undefined) continue;
+        const oid = e.oid ?? blobId(bytes);
+        if (!e.oid) {
+          const hit = cache.take(e.path, oid);
+          if (hit) {
+            if (wanted(hit.stage)) batch.push(hit.value());
+            continue;
+          }
+        }
+        const text = bytes.toString('utf8');
+        if (query.stage && !mayHaveStage(text, query.stage)) continue;
+        const v = await parseVersion(text, e.path);
+        cache.put(e.path, oid, v);
+        if (wanted(v.stage)) batch.push(v);
       }
-      const text = bytes.toString('utf8');
-      if (query.stage && !mayHaveStage(text, query.stage)) continue;
-      const v = await parseVersion(text, e.path);
-      cache.put(e.path, oid, v);
-      if (wanted(v.stage)) batch.push(v);
-    }
     if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
     yield* order.end();
     cache.save();
@@ -250,7 +251,6 @@ class ModelOrder {
     }
   }
 }
-
 
 async function parseVersion(text: string, path: string): Promise<ModelVersion> {
   const [{ loadManifest }, { formatProblem }] = await loader();
@@ -399,7 +399,8 @@ class VersionCache {
   save(): void {
     while (this.line !== undefined) {
       if (this.line.startsWith(this.scope)) this.drop();
-      else if (!this.out && this.line > this.scope) break; // only other models' lines remain, unchanged
+      else if (!this.out && this.line > this.scope)
+        break; // only other models' lines remain, unchanged
       else this.keep();
     }
     const out = this.out;
@@ -458,7 +459,7 @@ class VersionCache {
       }
       const end = this.line === undefined ? this.limit : this.lineStart;
       const buf = Buffer.allocUnsafe(CHUNK);
-      for (let at = 0; at < end; ) {
+      for (let at = 0; at < end;) {
         const n = readSync(this.fd, buf, 0, Math.min(CHUNK, end - at), at);
         if (n === 0) throw new Error('the old cache shrank');
         out.hash.update(buf.subarray(0, n));
@@ -543,7 +544,7 @@ function sealedLength(fd: number): number | undefined {
   const limit = size - 69;
   const hash = createHash('sha256');
   const buf = Buffer.allocUnsafe(CHUNK);
-  for (let at = 0; at < limit; ) {
+  for (let at = 0; at < limit;) {
     const n = readSync(fd, buf, 0, Math.min(CHUNK, limit - at), at);
     if (n === 0) return undefined;
     hash.update(buf.subarray(0, n));

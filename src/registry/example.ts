@@ -22,7 +22,11 @@ const EXAMPLE_WEIGHTS: Array<{ version: number; weights: [number, number, number
 
 /** Every artifact of the example, in version order. */
 export function exampleArtifacts(): ExampleArtifact[] {
-  return EXAMPLE_WEIGHTS.map((w) => ({ version: w.version, fileName: 'model.onnx', bytes: logisticRegressionOnnx(w.weights, w.bias, `fraud-detector v${w.version}`) }));
+  return EXAMPLE_WEIGHTS.map((w) => ({
+    version: w.version,
+    fileName: 'model.onnx',
+    bytes: logisticRegressionOnnx(w.weights, w.bias, `fraud-detector v${w.version}`),
+  }));
 }
 
 // Protocol buffers, the few wire types ONNX's ModelProto needs.

@@ -158,7 +158,7 @@ const BLOCK_MAPPING_START = /^(?: *(?:#[^\n]*)?\n)*[A-Za-z0-9_"']/;
 export function quickStage(text: string): Stage | undefined {
   if (UNSURE.test(text) || !BLOCK_MAPPING_START.test(text)) return undefined;
   let found: Stage | undefined;
-  for (let at = text.indexOf('stage'); at >= 0; ) {
+  for (let at = text.indexOf('stage'); at >= 0;) {
     const start = text.lastIndexOf('\n', at) + 1;
     let end = text.indexOf('\n', at);
     if (end < 0) end = text.length;

@@ -38,9 +38,7 @@ export function versionFile(model: string, version: number): string {
   return `${versionsDir(model)}/${version}.yaml`;
 }
 
-export type ManifestPath =
-  | { kind: 'Model'; model: string }
-  | { kind: 'ModelVersion'; model: string; version: number };
+export type ManifestPath = { kind: 'Model'; model: string } | { kind: 'ModelVersion'; model: string; version: number };
 
 /** Classifies a registry-relative path; undefined for anything that is not a model manifest. */
 export function parseManifestPath(path: string): ManifestPath | undefined {
@@ -60,9 +58,7 @@ export function parseStage(text: string): Stage | undefined {
 }
 
 export type ModelRef =
-  | { model: string; selector: 'latest' }
-  | { model: string; selector: 'version'; version: number }
-  | { model: string; selector: 'stage'; stage: Stage };
+  { model: string; selector: 'latest' } | { model: string; selector: 'version'; version: number } | { model: string; selector: 'stage'; stage: Stage };
 
 /** `fraud`, `fraud@3`, `fraud@production`. */
 export function parseModelRef(text: string): ModelRef {

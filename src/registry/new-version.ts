@@ -10,8 +10,22 @@ export type VersionDraft = Omit<ModelVersion, 'apiVersion' | 'kind' | 'version'>
 
 /** SPEC §2 field order; `yaml` keeps insertion order, so the file reads like the spec. */
 const FIELD_ORDER = [
-  'apiVersion', 'kind', 'model', 'version', 'stage', 'createdAt', 'createdBy', 'description', 'artifact',
-  'format', 'framework', 'metrics', 'parameters', 'signature', 'lineage', 'annotations',
+  'apiVersion',
+  'kind',
+  'model',
+  'version',
+  'stage',
+  'createdAt',
+  'createdBy',
+  'description',
+  'artifact',
+  'format',
+  'framework',
+  'metrics',
+  'parameters',
+  'signature',
+  'lineage',
+  'annotations',
 ] as const;
 const ARTIFACT_ORDER = ['uri', 'sha256', 'size', 'files'] as const;
 const LINEAGE_ORDER = ['code', 'data', 'run', 'environment'] as const;
@@ -47,7 +61,8 @@ export function renderVersion(mv: ModelVersion): string {
   // Small leaf maps (framework, metrics, a dataset, a file entry) on one line, as in SPEC §2.
   visit(doc, {
     Map(_key, node, path) {
-      const top = path.length <= 1 || (path.length === 3 && isScalar((path[2] as { key?: unknown }).key) && ((path[2] as { key: Scalar }).key.value === 'artifact'));
+      const top =
+        path.length <= 1 || (path.length === 3 && isScalar((path[2] as { key?: unknown }).key) && (path[2] as { key: Scalar }).key.value === 'artifact');
       if (!top && node.items.every((pair) => isScalar(pair.value))) node.flow = true;
     },
   });
@@ -63,13 +78,17 @@ export function assertValidVersion(text: string, model: string, version: number)
   const path = versionFile(model, version);
   const loaded = loadManifest(text, path, 'ModelVersion');
   if (!loaded.value || loaded.problems.length > 0) {
-    throw new ModelgateError('E_INVALID_MANIFEST', `the new manifest would be invalid:\n${loaded.problems.map(formatProblem).join('\n')}`, ExitCode.content, { problems: loaded.problems });
+    throw new ModelgateError('E_INVALID_MANIFEST', `the new manifest would be invalid:\n${loaded.problems.map(formatProblem).join('\n')}`, ExitCode.content, {
+      problems: loaded.problems,
+    });
   }
 }
 
 export function assertValidModel(text: string, model: string): void {
   const loaded = loadManifest(text, modelFile(model), 'Model');
   if (!loaded.value || loaded.problems.length > 0) {
-    throw new ModelgateError('E_INVALID_MANIFEST', `the new model file would be invalid:\n${loaded.problems.map(formatProblem).join('\n')}`, ExitCode.content, { problems: loaded.problems });
+    throw new ModelgateError('E_INVALID_MANIFEST', `the new model file would be invalid:\n${loaded.problems.map(formatProblem).join('\n')}`, ExitCode.content, {
+      problems: loaded.problems,
+    });
   }
 }

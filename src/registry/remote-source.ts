@@ -35,7 +35,14 @@ function redact(value: string): string {
 /** Where fetched objects of remote registries are kept: `$MODELGATE_CACHE`, else `$XDG_CACHE_HOME/modelgate`, else `~/.cache/modelgate`. */
 export function remoteCacheDir(url: string, branch: string | undefined, env: NodeJS.ProcessEnv): string {
   const base = env.MODELGATE_CACHE || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'modelgate');
-  return join(base, 'remotes', createHash('sha256').update(`${url}#${branch ?? ''}`).digest('hex').slice(0, 32));
+  return join(
+    base,
+    'remotes',
+    createHash('sha256')
+      .update(`${url}#${branch ?? ''}`)
+      .digest('hex')
+      .slice(0, 32),
+  );
 }
 
 /**
@@ -171,7 +178,10 @@ class FolderTexts {
 
   get(treeOid: string): Record<string, string> | undefined {
     try {
-      const { sha256, texts } = JSON.parse(gunzipSync(fs.readFileSync(this.file(treeOid))).toString('utf8')) as { sha256: string; texts: Record<string, string> };
+      const { sha256, texts } = JSON.parse(gunzipSync(fs.readFileSync(this.file(treeOid))).toString('utf8')) as {
+        sha256: string;
+        texts: Record<string, string>;
+      };
       return createHash('sha256').update(JSON.stringify(texts)).digest('hex') === sha256 ? texts : undefined;
     } catch {
       return undefined;
@@ -199,8 +209,16 @@ function remoteError(e: unknown, display: string, branch: string | undefined): M
   const where = `git remote ${display}`;
   if (err.code === 'HttpError') {
     const status = err.data?.statusCode;
-    const hint = status === 401 || status === 403 ? ' (set MODELGATE_GIT_TOKEN or GITHUB_TOKEN to a token that can read it)' : status === 404 ? ' (no such repository?)' : '';
-    return new ModelgateError('E_REMOTE', `${where}: HTTP ${status} ${err.data?.statusMessage ?? ''}`.trimEnd() + hint, ExitCode.service, { url: display, status });
+    const hint =
+      status === 401 || status === 403
+        ? ' (set MODELGATE_GIT_TOKEN or GITHUB_TOKEN to a token that can read it)'
+        : status === 404
+          ? ' (no such repository?)'
+          : '';
+    return new ModelgateError('E_REMOTE', `${where}: HTTP ${status} ${err.data?.statusMessage ?? ''}`.trimEnd() + hint, ExitCode.service, {
+      url: display,
+      status,
+    });
   }
   if (err.code === 'NotFoundError') {
     return new ModelgateError('E_REMOTE', `${where}: no branch ${branch ?? 'HEAD'}`, ExitCode.service, { url: display });
@@ -281,7 +299,8 @@ export class RemoteTreeSource implements RegistrySource {
         folder = Object.create(null) as Record<string, string>;
         // In order, one at a time: isomorphic-git resolves deltas through the shared cache, and parallel reads only contend for it.
         for (const [name, e] of await this.entries(dir)) {
-          if (e.type === 'blob') folder[name] = Buffer.from((await git.readBlob({ fs, gitdir: this.gitdir, oid: e.oid, cache: this.cache })).blob).toString('utf8');
+          if (e.type === 'blob')
+            folder[name] = Buffer.from((await git.readBlob({ fs, gitdir: this.gitdir, oid: e.oid, cache: this.cache })).blob).toString('utf8');
         }
         this.folders.put(treeOid, folder);
       }

@@ -20,7 +20,9 @@ export class RegistrySnapshot {
   private load<K extends DocumentKind>(path: string, kind: K, text?: string): Promise<KindMap[K] | undefined> {
     let p = this.cache.get(path) as Promise<KindMap[K] | undefined> | undefined;
     if (!p) {
-      p = (text !== undefined ? Promise.resolve(text) : this.source.readFile(path)).then(async (t) => (t === undefined ? undefined : parseDocument(await loader(), t, path, kind)));
+      p = (text !== undefined ? Promise.resolve(text) : this.source.readFile(path)).then(async (t) =>
+        t === undefined ? undefined : parseDocument(await loader(), t, path, kind),
+      );
       this.cache.set(path, p);
     }
     return p;
@@ -136,7 +138,12 @@ function loader() {
   return (loading ??= Promise.all([import('../manifest/load.js'), import('../manifest/problem.js')]));
 }
 
-function parseDocument<K extends DocumentKind>([{ loadManifest }, { formatProblem }]: Awaited<ReturnType<typeof loader>>, text: string, path: string, kind: K): KindMap[K] {
+function parseDocument<K extends DocumentKind>(
+  [{ loadManifest }, { formatProblem }]: Awaited<ReturnType<typeof loader>>,
+  text: string,
+  path: string,
+  kind: K,
+): KindMap[K] {
   const loaded = loadManifest(text, path, kind);
   if (!loaded.value) {
     throw new ModelgateError('E_INVALID_MANIFEST', loaded.problems.map(formatProblem).join('\n'), ExitCode.content, {

@@ -123,7 +123,10 @@ export class GitTreeSource extends CommitSource implements RegistrySource {
           if (!line) continue;
           const tab = line.indexOf('\t');
           const [, type, oid] = line.slice(0, tab).split(' ');
-          const name = line.slice(tab + 1).split('/').pop()!;
+          const name = line
+            .slice(tab + 1)
+            .split('/')
+            .pop()!;
           map.set(name, { type: type!, oid: oid! });
         }
         return map;
@@ -177,32 +180,30 @@ export class CommitTreeSource extends CommitSource implements RegistrySource {
   private readonly blobs = new Map<string, string>();
 
   private listing(): Promise<Map<string, string>> {
-    this.tree ??= this.repo
-      .run(['ls-tree', '-r', '-z', '--full-tree', this.commit, ...(this.prefix ? ['--', `${this.prefix}/`] : [])])
-      .then((r) => {
-        const map = new Map<string, string>();
-        const cut = this.prefix ? this.prefix.length + 1 : 0;
-        for (const line of r.stdout.split('\0')) {
-          if (!line) continue;
-          const tab = line.indexOf('\t');
-          const [, type, oid] = line.slice(0, tab).split(' ');
-          if (type !== 'blob') continue;
-          const path = line.slice(tab + 1 + cut);
-          map.set(path, oid!);
-          const parts = path.split('/');
-          for (let i = 0; i < parts.length - 1; i++) {
-            const dir = parts.slice(0, i).join('/');
-            let set = this.dirs.get(dir);
-            if (!set) this.dirs.set(dir, (set = new Set()));
-            set.add(parts[i]!);
-          }
-          const parent = parts.slice(0, -1).join('/');
-          let set = this.dirs.get(parent);
-          if (!set) this.dirs.set(parent, (set = new Set()));
-          set.add(parts.at(-1)!);
+    this.tree ??= this.repo.run(['ls-tree', '-r', '-z', '--full-tree', this.commit, ...(this.prefix ? ['--', `${this.prefix}/`] : [])]).then((r) => {
+      const map = new Map<string, string>();
+      const cut = this.prefix ? this.prefix.length + 1 : 0;
+      for (const line of r.stdout.split('\0')) {
+        if (!line) continue;
+        const tab = line.indexOf('\t');
+        const [, type, oid] = line.slice(0, tab).split(' ');
+        if (type !== 'blob') continue;
+        const path = line.slice(tab + 1 + cut);
+        map.set(path, oid!);
+        const parts = path.split('/');
+        for (let i = 0; i < parts.length - 1; i++) {
+          const dir = parts.slice(0, i).join('/');
+          let set = this.dirs.get(dir);
+          if (!set) this.dirs.set(dir, (set = new Set()));
+          set.add(parts[i]!);
         }
-        return map;
-      });
+        const parent = parts.slice(0, -1).join('/');
+        let set = this.dirs.get(parent);
+        if (!set) this.dirs.set(parent, (set = new Set()));
+        set.add(parts.at(-1)!);
+      }
+      return map;
+    });
     return this.tree;
   }
 

@@ -54,8 +54,7 @@ export function instantiateTemplate(files: Map<string, string>, settings: Templa
   const out = new Map<string, string>();
   for (const [path, original] of files) {
     if (!settings.example && isExampleFile(path)) continue;
-    const text =
-      !settings.example && /^deploy\/[^/]+\/kustomization\.yaml$/.test(path) ? removeResource(original, `${EXAMPLE_MODEL}.yaml`, path) : original;
+    const text = !settings.example && /^deploy\/[^/]+\/kustomization\.yaml$/.test(path) ? removeResource(original, `${EXAMPLE_MODEL}.yaml`, path) : original;
     if (path === '.github/CODEOWNERS' && settings.github && oldRepo) {
       // The owning teams belong to the new repository's owner: @acme/platform → @<owner>/platform.
       const from = oldRepo.split('/')[0]!;
@@ -127,7 +126,8 @@ function withPvc(text: string, store: string): string {
   if (!store.startsWith('file://')) {
     if (!doc.hasIn(['storage', 'pvc'])) return text;
     const line = /^([ \t]+)pvc:.*\n/m.exec(text.slice(storageAt));
-    if (!line) throw new ModelgateError('E_TEMPLATE_MISSING', `the registry template's ${REGISTRY_FILE} has storage.pvc on more than one line`, ExitCode.content);
+    if (!line)
+      throw new ModelgateError('E_TEMPLATE_MISSING', `the registry template's ${REGISTRY_FILE} has storage.pvc on more than one line`, ExitCode.content);
     let start = storageAt + line.index;
     // The comment lines right above it explain it: they go with it.
     for (;;) {

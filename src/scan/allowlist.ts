@@ -39,9 +39,27 @@ export const DEFAULT_ALLOWED_GLOBALS: readonly string[] = [
   'torch.nn.parameter.Parameter',
   'torch.Size',
   'torch.device',
-  'torch.float32', 'torch.float64', 'torch.float16', 'torch.bfloat16', 'torch.int64', 'torch.int32', 'torch.int16', 'torch.int8', 'torch.uint8', 'torch.bool',
-  'torch.FloatStorage', 'torch.DoubleStorage', 'torch.HalfStorage', 'torch.BFloat16Storage', 'torch.LongStorage', 'torch.IntStorage',
-  'torch.ShortStorage', 'torch.CharStorage', 'torch.ByteStorage', 'torch.BoolStorage', 'torch.storage.UntypedStorage',
+  'torch.float32',
+  'torch.float64',
+  'torch.float16',
+  'torch.bfloat16',
+  'torch.int64',
+  'torch.int32',
+  'torch.int16',
+  'torch.int8',
+  'torch.uint8',
+  'torch.bool',
+  'torch.FloatStorage',
+  'torch.DoubleStorage',
+  'torch.HalfStorage',
+  'torch.BFloat16Storage',
+  'torch.LongStorage',
+  'torch.IntStorage',
+  'torch.ShortStorage',
+  'torch.CharStorage',
+  'torch.ByteStorage',
+  'torch.BoolStorage',
+  'torch.storage.UntypedStorage',
   // plain containers and the copyreg helpers every protocol-2 object uses
   'collections.OrderedDict',
   'collections.defaultdict',
@@ -57,7 +75,16 @@ export const DEFAULT_ALLOWED_GLOBALS: readonly string[] = [
 ];
 
 /** Python 2 module names that protocol 0–2 pickles use; pickle maps them (fix_imports) before importing. */
-const PY2_MODULES: Record<string, string> = { __builtin__: 'builtins', copy_reg: 'copyreg', exceptions: 'builtins', commands: 'subprocess', cPickle: 'pickle', UserDict: 'collections', whichdb: 'dbm', anydbm: 'dbm' };
+const PY2_MODULES: Record<string, string> = {
+  __builtin__: 'builtins',
+  copy_reg: 'copyreg',
+  exceptions: 'builtins',
+  commands: 'subprocess',
+  cPickle: 'pickle',
+  UserDict: 'collections',
+  whichdb: 'dbm',
+  anydbm: 'dbm',
+};
 
 /** The module pickle really imports for `module` in a stream of protocol `proto`. */
 export function effectiveModule(module: string, proto: number): string {

@@ -92,8 +92,10 @@ export async function scanArtifactFile(name: string, stream: AsyncIterable<Uint8
   const joblib = opts.format === 'joblib' || /\.joblib$/i.test(name);
   if (head[0] === 0x78 && head.length > 1 && ((head[0] << 8) | head[1]!) % 31 === 0) return scanInflated(name, r.rest(), createInflate(), joblib, opts);
   if (startsWith(head, [0x1f, 0x8b])) return scanInflated(name, r.rest(), createGunzip(), joblib, opts);
-  if (startsWith(head, [0x42, 0x5a, 0x68])) return refuse('bz2-compressed file: the scanner cannot read it (store joblib files with zlib/gzip compression or none)');
-  if (startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a]) || startsWith(head, [0x5d, 0x00, 0x00])) return refuse('xz/lzma-compressed file: the scanner cannot read it');
+  if (startsWith(head, [0x42, 0x5a, 0x68]))
+    return refuse('bz2-compressed file: the scanner cannot read it (store joblib files with zlib/gzip compression or none)');
+  if (startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a]) || startsWith(head, [0x5d, 0x00, 0x00]))
+    return refuse('xz/lzma-compressed file: the scanner cannot read it');
   if (startsWith(head, [0x04, 0x22, 0x4d, 0x18])) return refuse('lz4-compressed file: the scanner cannot read it');
   if (startsWith(head, [0x5a, 0x46])) return refuse('pre-0.10 joblib format (ZF): the scanner cannot read it');
   const s = new PickleScanner({ file: name, joblib, allowGlobals: opts.allowGlobals });
@@ -101,7 +103,13 @@ export async function scanArtifactFile(name: string, stream: AsyncIterable<Uint8
   return s.end();
 }
 
-async function scanInflated(name: string, src: AsyncIterable<Buffer>, inflater: NodeJS.ReadWriteStream, joblib: boolean, opts: ArtifactScanOptions): Promise<PickleFinding[]> {
+async function scanInflated(
+  name: string,
+  src: AsyncIterable<Buffer>,
+  inflater: NodeJS.ReadWriteStream,
+  joblib: boolean,
+  opts: ArtifactScanOptions,
+): Promise<PickleFinding[]> {
   // Offsets in findings are offsets in the inflated stream.
   const s = new PickleScanner({ file: `${name} (inflated)`, joblib, allowGlobals: opts.allowGlobals });
   const out = (async () => {
@@ -191,7 +199,8 @@ async function scanZip(name: string, r: ChunkReader, opts: ArtifactScanOptions):
       if (localOffset === 0xffffffff) localOffset = zip64Offset(rest.subarray(nameLen, nameLen + extraLen), h) ?? -1;
       const local = locals.get(localOffset);
       // Readers (torch's miniz, Python's zipfile) trust the central directory: it must name what we scanned.
-      if (!local || local.name !== member) return refuse(at, `zip central directory names ${member} at offset ${localOffset}, which is not the member the scanner read there`);
+      if (!local || local.name !== member)
+        return refuse(at, `zip central directory names ${member} at offset ${localOffset}, which is not the member the scanner read there`);
       central += 1;
       continue;
     }
@@ -206,7 +215,7 @@ async function scanZip(name: string, r: ChunkReader, opts: ArtifactScanOptions):
 
 /** Compressed size from a local header's zip64 extra field. */
 function zip64Size(extra: Buffer, hasUncompressed: boolean): number | undefined {
-  for (let i = 0; i + 4 <= extra.length; ) {
+  for (let i = 0; i + 4 <= extra.length;) {
     const id = extra.readUInt16LE(i);
     const len = extra.readUInt16LE(i + 2);
     if (id === 0x0001) {
@@ -220,7 +229,7 @@ function zip64Size(extra: Buffer, hasUncompressed: boolean): number | undefined 
 
 /** Local header offset from a central entry's zip64 extra field (after the sizes that overflowed). */
 function zip64Offset(extra: Buffer, h: Buffer): number | undefined {
-  for (let i = 0; i + 4 <= extra.length; ) {
+  for (let i = 0; i + 4 <= extra.length;) {
     const id = extra.readUInt16LE(i);
     const len = extra.readUInt16LE(i + 2);
     if (id === 0x0001) {

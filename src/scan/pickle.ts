@@ -52,15 +52,76 @@ const NAW = 'joblib.numpy_pickle.NumpyArrayWrapper';
 
 const OPNAMES: Record<number, string> = {};
 for (const [name, ch] of Object.entries({
-  MARK: 0x28, STOP: 0x2e, POP: 0x30, POP_MARK: 0x31, DUP: 0x32, FLOAT: 0x46, INT: 0x49, BININT: 0x4a, BININT1: 0x4b, LONG: 0x4c,
-  BININT2: 0x4d, NONE: 0x4e, PERSID: 0x50, BINPERSID: 0x51, REDUCE: 0x52, STRING: 0x53, BINSTRING: 0x54, SHORT_BINSTRING: 0x55,
-  UNICODE: 0x56, BINUNICODE: 0x58, APPEND: 0x61, BUILD: 0x62, GLOBAL: 0x63, DICT: 0x64, EMPTY_DICT: 0x7d, APPENDS: 0x65, GET: 0x67,
-  BINGET: 0x68, INST: 0x69, LONG_BINGET: 0x6a, LIST: 0x6c, EMPTY_LIST: 0x5d, OBJ: 0x6f, PUT: 0x70, BINPUT: 0x71, LONG_BINPUT: 0x72,
-  SETITEM: 0x73, TUPLE: 0x74, EMPTY_TUPLE: 0x29, SETITEMS: 0x75, BINFLOAT: 0x47, PROTO: 0x80, NEWOBJ: 0x81, EXT1: 0x82, EXT2: 0x83,
-  EXT4: 0x84, TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87, NEWTRUE: 0x88, NEWFALSE: 0x89, LONG1: 0x8a, LONG4: 0x8b, BINBYTES: 0x42,
-  SHORT_BINBYTES: 0x43, SHORT_BINUNICODE: 0x8c, BINUNICODE8: 0x8d, BINBYTES8: 0x8e, EMPTY_SET: 0x8f, ADDITEMS: 0x90, FROZENSET: 0x91,
-  NEWOBJ_EX: 0x92, STACK_GLOBAL: 0x93, MEMOIZE: 0x94, FRAME: 0x95, BYTEARRAY8: 0x96, NEXT_BUFFER: 0x97, READONLY_BUFFER: 0x98,
-})) OPNAMES[ch] = name;
+  MARK: 0x28,
+  STOP: 0x2e,
+  POP: 0x30,
+  POP_MARK: 0x31,
+  DUP: 0x32,
+  FLOAT: 0x46,
+  INT: 0x49,
+  BININT: 0x4a,
+  BININT1: 0x4b,
+  LONG: 0x4c,
+  BININT2: 0x4d,
+  NONE: 0x4e,
+  PERSID: 0x50,
+  BINPERSID: 0x51,
+  REDUCE: 0x52,
+  STRING: 0x53,
+  BINSTRING: 0x54,
+  SHORT_BINSTRING: 0x55,
+  UNICODE: 0x56,
+  BINUNICODE: 0x58,
+  APPEND: 0x61,
+  BUILD: 0x62,
+  GLOBAL: 0x63,
+  DICT: 0x64,
+  EMPTY_DICT: 0x7d,
+  APPENDS: 0x65,
+  GET: 0x67,
+  BINGET: 0x68,
+  INST: 0x69,
+  LONG_BINGET: 0x6a,
+  LIST: 0x6c,
+  EMPTY_LIST: 0x5d,
+  OBJ: 0x6f,
+  PUT: 0x70,
+  BINPUT: 0x71,
+  LONG_BINPUT: 0x72,
+  SETITEM: 0x73,
+  TUPLE: 0x74,
+  EMPTY_TUPLE: 0x29,
+  SETITEMS: 0x75,
+  BINFLOAT: 0x47,
+  PROTO: 0x80,
+  NEWOBJ: 0x81,
+  EXT1: 0x82,
+  EXT2: 0x83,
+  EXT4: 0x84,
+  TUPLE1: 0x85,
+  TUPLE2: 0x86,
+  TUPLE3: 0x87,
+  NEWTRUE: 0x88,
+  NEWFALSE: 0x89,
+  LONG1: 0x8a,
+  LONG4: 0x8b,
+  BINBYTES: 0x42,
+  SHORT_BINBYTES: 0x43,
+  SHORT_BINUNICODE: 0x8c,
+  BINUNICODE8: 0x8d,
+  BINBYTES8: 0x8e,
+  EMPTY_SET: 0x8f,
+  ADDITEMS: 0x90,
+  FROZENSET: 0x91,
+  NEWOBJ_EX: 0x92,
+  STACK_GLOBAL: 0x93,
+  MEMOIZE: 0x94,
+  FRAME: 0x95,
+  BYTEARRAY8: 0x96,
+  NEXT_BUFFER: 0x97,
+  READONLY_BUFFER: 0x98,
+}))
+  OPNAMES[ch] = name;
 
 class Malformed extends Error {}
 
@@ -135,7 +196,11 @@ export class PickleScanner {
     if (!this.stopped) {
       const pendingBytes = this.buf.length - this.pos;
       if (!this.started || this.inPickle || this.skip > 0 || this.padPending || pendingBytes > 0) {
-        this.refuse(this.base + this.pos, 'unscannable', !this.started ? 'empty stream: no pickle to read' : 'the pickle stream ends before its STOP opcode (truncated or not a pickle)');
+        this.refuse(
+          this.base + this.pos,
+          'unscannable',
+          !this.started ? 'empty stream: no pickle to read' : 'the pickle stream ends before its STOP opcode (truncated or not a pickle)',
+        );
       }
     }
     this.stopped = true;
@@ -250,19 +315,22 @@ export class PickleScanner {
       this.inPickle = true;
     }
     switch (op) {
-      case 0x80: { // PROTO
+      case 0x80: {
+        // PROTO
         if (!need(1)) return false;
         this.m.proto = b[at + 1]!;
         if (this.m.proto > 5) throw new Malformed(`unsupported protocol ${this.m.proto}`);
         this.pos += 2;
         return true;
       }
-      case 0x95: { // FRAME: frames only batch reads; the opcodes inside are read in line
+      case 0x95: {
+        // FRAME: frames only batch reads; the opcodes inside are read in line
         if (!need(8)) return false;
         this.pos += 9;
         return true;
       }
-      case 0x2e: { // STOP
+      case 0x2e: {
+        // STOP
         this.pos += 1;
         const outer = this.outer.pop();
         if (outer) {
@@ -275,17 +343,55 @@ export class PickleScanner {
         }
         return true;
       }
-      case 0x28: this.m.meta.push(stack); this.m.stack = []; this.pos += 1; return true; // MARK
-      case 0x30: this.pop(); this.pos += 1; return true; // POP
-      case 0x31: this.popMark(); this.pos += 1; return true; // POP_MARK
-      case 0x32: stack.push(this.top()); this.pos += 1; return true; // DUP
-      case 0x4e: stack.push(NONE); this.pos += 1; return true;
-      case 0x88: case 0x89: stack.push(OTHER); this.pos += 1; return true; // NEWTRUE / NEWFALSE
-      case 0x4a: if (!need(4)) return false; stack.push({ t: 'int', v: b.readInt32LE(at + 1) }); this.pos += 5; return true;
-      case 0x4b: if (!need(1)) return false; stack.push({ t: 'int', v: b[at + 1]! }); this.pos += 2; return true;
-      case 0x4d: if (!need(2)) return false; stack.push({ t: 'int', v: b.readUInt16LE(at + 1) }); this.pos += 3; return true;
-      case 0x47: if (!need(8)) return false; stack.push(OTHER); this.pos += 9; return true; // BINFLOAT
-      case 0x8a: case 0x8b: { // LONG1 / LONG4
+      case 0x28:
+        this.m.meta.push(stack);
+        this.m.stack = [];
+        this.pos += 1;
+        return true; // MARK
+      case 0x30:
+        this.pop();
+        this.pos += 1;
+        return true; // POP
+      case 0x31:
+        this.popMark();
+        this.pos += 1;
+        return true; // POP_MARK
+      case 0x32:
+        stack.push(this.top());
+        this.pos += 1;
+        return true; // DUP
+      case 0x4e:
+        stack.push(NONE);
+        this.pos += 1;
+        return true;
+      case 0x88:
+      case 0x89:
+        stack.push(OTHER);
+        this.pos += 1;
+        return true; // NEWTRUE / NEWFALSE
+      case 0x4a:
+        if (!need(4)) return false;
+        stack.push({ t: 'int', v: b.readInt32LE(at + 1) });
+        this.pos += 5;
+        return true;
+      case 0x4b:
+        if (!need(1)) return false;
+        stack.push({ t: 'int', v: b[at + 1]! });
+        this.pos += 2;
+        return true;
+      case 0x4d:
+        if (!need(2)) return false;
+        stack.push({ t: 'int', v: b.readUInt16LE(at + 1) });
+        this.pos += 3;
+        return true;
+      case 0x47:
+        if (!need(8)) return false;
+        stack.push(OTHER);
+        this.pos += 9;
+        return true; // BINFLOAT
+      case 0x8a:
+      case 0x8b: {
+        // LONG1 / LONG4
         const w = op === 0x8a ? 1 : 4;
         if (!need(w)) return false;
         const n = w === 1 ? b[at + 1]! : b.readUInt32LE(at + 1);
@@ -300,7 +406,10 @@ export class PickleScanner {
         this.skipBytes(n);
         return true;
       }
-      case 0x49: case 0x4c: case 0x46: { // INT / LONG / FLOAT (text)
+      case 0x49:
+      case 0x4c:
+      case 0x46: {
+        // INT / LONG / FLOAT (text)
         const nl = line(at + 1);
         if (nl === undefined) return false;
         const text = b.toString('latin1', at + 1, nl).replace(/L$/, '');
@@ -309,7 +418,8 @@ export class PickleScanner {
         this.pos = nl + 1;
         return true;
       }
-      case 0x53: { // STRING: a quoted Python 2 str repr
+      case 0x53: {
+        // STRING: a quoted Python 2 str repr
         const nl = line(at + 1);
         if (nl === undefined) return false;
         const raw = b.toString('latin1', at + 1, nl);
@@ -320,7 +430,8 @@ export class PickleScanner {
         this.pos = nl + 1;
         return true;
       }
-      case 0x56: { // UNICODE: raw-unicode-escape text
+      case 0x56: {
+        // UNICODE: raw-unicode-escape text
         const nl = line(at + 1);
         if (nl === undefined) return false;
         const raw = b.toString('latin1', at + 1, nl);
@@ -328,7 +439,15 @@ export class PickleScanner {
         this.pos = nl + 1;
         return true;
       }
-      case 0x55: case 0x54: case 0x8c: case 0x58: case 0x8d: case 0x43: case 0x42: case 0x8e: case 0x96: {
+      case 0x55:
+      case 0x54:
+      case 0x8c:
+      case 0x58:
+      case 0x8d:
+      case 0x43:
+      case 0x42:
+      case 0x8e:
+      case 0x96: {
         const w = op === 0x55 || op === 0x8c || op === 0x43 ? 1 : op === 0x8d || op === 0x8e || op === 0x96 ? 8 : 4;
         if (!need(w)) return false;
         const len = w === 1 ? b[at + 1]! : w === 4 ? b.readUInt32LE(at + 1) : Number(b.readBigUInt64LE(at + 1));
@@ -347,20 +466,47 @@ export class PickleScanner {
         this.skipBytes(len);
         return true;
       }
-      case 0x97: case 0x98: this.pos += 1; if (op === 0x97) stack.push(OTHER); return true; // NEXT_BUFFER / READONLY_BUFFER
-      case 0x5d: case 0x8f: stack.push(OTHER); this.pos += 1; return true; // EMPTY_LIST / EMPTY_SET
-      case 0x29: stack.push({ t: 'tuple', items: [] }); this.pos += 1; return true;
-      case 0x7d: stack.push({ t: 'dict', entries: [] }); this.pos += 1; return true;
-      case 0x6c: case 0x91: this.popMark(); this.m.stack.push(OTHER); this.pos += 1; return true; // LIST / FROZENSET
-      case 0x74: { const items = this.popMark(); this.m.stack.push({ t: 'tuple', items }); this.pos += 1; return true; }
-      case 0x85: case 0x86: case 0x87: {
+      case 0x97:
+      case 0x98:
+        this.pos += 1;
+        if (op === 0x97) stack.push(OTHER);
+        return true; // NEXT_BUFFER / READONLY_BUFFER
+      case 0x5d:
+      case 0x8f:
+        stack.push(OTHER);
+        this.pos += 1;
+        return true; // EMPTY_LIST / EMPTY_SET
+      case 0x29:
+        stack.push({ t: 'tuple', items: [] });
+        this.pos += 1;
+        return true;
+      case 0x7d:
+        stack.push({ t: 'dict', entries: [] });
+        this.pos += 1;
+        return true;
+      case 0x6c:
+      case 0x91:
+        this.popMark();
+        this.m.stack.push(OTHER);
+        this.pos += 1;
+        return true; // LIST / FROZENSET
+      case 0x74: {
+        const items = this.popMark();
+        this.m.stack.push({ t: 'tuple', items });
+        this.pos += 1;
+        return true;
+      }
+      case 0x85:
+      case 0x86:
+      case 0x87: {
         const n = op - 0x84;
         if (stack.length < n) throw new Malformed('stack underflow');
         stack.push({ t: 'tuple', items: stack.splice(stack.length - n, n) });
         this.pos += 1;
         return true;
       }
-      case 0x64: { // DICT
+      case 0x64: {
+        // DICT
         const items = this.popMark();
         const entries: Array<[V, V]> = [];
         for (let i = 0; i + 1 < items.length && entries.length < MAX_DICT_KEPT; i += 2) entries.push([items[i]!, items[i + 1]!]);
@@ -368,9 +514,19 @@ export class PickleScanner {
         this.pos += 1;
         return true;
       }
-      case 0x61: this.pop(); this.top(); this.pos += 1; return true; // APPEND
-      case 0x65: case 0x90: this.popMark(); this.top(); this.pos += 1; return true; // APPENDS / ADDITEMS
-      case 0x73: { // SETITEM
+      case 0x61:
+        this.pop();
+        this.top();
+        this.pos += 1;
+        return true; // APPEND
+      case 0x65:
+      case 0x90:
+        this.popMark();
+        this.top();
+        this.pos += 1;
+        return true; // APPENDS / ADDITEMS
+      case 0x73: {
+        // SETITEM
         const v = this.pop();
         const k = this.pop();
         const d = this.top();
@@ -378,14 +534,17 @@ export class PickleScanner {
         this.pos += 1;
         return true;
       }
-      case 0x75: { // SETITEMS
+      case 0x75: {
+        // SETITEMS
         const items = this.popMark();
         const d = this.top();
         for (let i = 0; i + 1 < items.length; i += 2) if (d.t === 'dict' && d.entries.length < MAX_DICT_KEPT) d.entries.push([items[i]!, items[i + 1]!]);
         this.pos += 1;
         return true;
       }
-      case 0x63: case 0x69: { // GLOBAL / INST: "module\nname\n"
+      case 0x63:
+      case 0x69: {
+        // GLOBAL / INST: "module\nname\n"
         const nl1 = line(at + 1);
         if (nl1 === undefined) return false;
         const nl2 = line(nl1 + 1);
@@ -404,7 +563,8 @@ export class PickleScanner {
         }
         return true;
       }
-      case 0x93: { // STACK_GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
         const name = this.pop();
         const module = this.pop();
         this.pos += 1;
@@ -416,7 +576,10 @@ export class PickleScanner {
         }
         return true;
       }
-      case 0x82: case 0x83: case 0x84: { // EXT1/2/4: copyreg's extension registry names a global at load time
+      case 0x82:
+      case 0x83:
+      case 0x84: {
+        // EXT1/2/4: copyreg's extension registry names a global at load time
         const w = op === 0x82 ? 1 : op === 0x83 ? 2 : 4;
         if (!need(w)) return false;
         this.pos += 1 + w;
@@ -424,7 +587,8 @@ export class PickleScanner {
         stack.push(OTHER);
         return true;
       }
-      case 0x6f: { // OBJ: cls and args after the MARK
+      case 0x6f: {
+        // OBJ: cls and args after the MARK
         const items = this.popMark();
         const cls = items.shift();
         if (!cls) throw new Malformed('OBJ without a class');
@@ -433,14 +597,16 @@ export class PickleScanner {
         this.pos += 1;
         return true;
       }
-      case 0x81: { // NEWOBJ
+      case 0x81: {
+        // NEWOBJ
         this.pop();
         const cls = this.pop();
         stack.push({ t: 'obj', cls });
         this.pos += 1;
         return true;
       }
-      case 0x92: { // NEWOBJ_EX
+      case 0x92: {
+        // NEWOBJ_EX
         this.pop();
         this.pop();
         const cls = this.pop();
@@ -448,14 +614,16 @@ export class PickleScanner {
         this.pos += 1;
         return true;
       }
-      case 0x52: { // REDUCE
+      case 0x52: {
+        // REDUCE
         const args = this.pop();
         const fn = this.pop();
         stack.push({ t: 'call', fn, args });
         this.pos += 1;
         return true;
       }
-      case 0x62: { // BUILD
+      case 0x62: {
+        // BUILD
         const state = this.pop();
         const target = this.top();
         if (target.t === 'call' || target.t === 'obj') target.state = state;
@@ -463,15 +631,22 @@ export class PickleScanner {
         if (this.joblib) this.afterBuild(offset, target, state);
         return true;
       }
-      case 0x50: { // PERSID: the loader's persistent_load decides (torch storages)
+      case 0x50: {
+        // PERSID: the loader's persistent_load decides (torch storages)
         const nl = line(at + 1);
         if (nl === undefined) return false;
         stack.push(OTHER);
         this.pos = nl + 1;
         return true;
       }
-      case 0x51: this.pop(); stack.push(OTHER); this.pos += 1; return true; // BINPERSID
-      case 0x70: case 0x67: { // PUT / GET (text index)
+      case 0x51:
+        this.pop();
+        stack.push(OTHER);
+        this.pos += 1;
+        return true; // BINPERSID
+      case 0x70:
+      case 0x67: {
+        // PUT / GET (text index)
         const nl = line(at + 1);
         if (nl === undefined) return false;
         const idx = Number(b.toString('latin1', at + 1, nl));
@@ -480,9 +655,22 @@ export class PickleScanner {
         this.memoOp(op === 0x70, idx);
         return true;
       }
-      case 0x71: case 0x68: if (!need(1)) return false; this.pos += 2; this.memoOp(op === 0x71, b[at + 1]!); return true;
-      case 0x72: case 0x6a: if (!need(4)) return false; this.pos += 5; this.memoOp(op === 0x72, b.readUInt32LE(at + 1)); return true;
-      case 0x94: this.pos += 1; this.m.memo.set(this.m.memo.size, this.top()); return true; // MEMOIZE: index is len(memo), as pickle does
+      case 0x71:
+      case 0x68:
+        if (!need(1)) return false;
+        this.pos += 2;
+        this.memoOp(op === 0x71, b[at + 1]!);
+        return true;
+      case 0x72:
+      case 0x6a:
+        if (!need(4)) return false;
+        this.pos += 5;
+        this.memoOp(op === 0x72, b.readUInt32LE(at + 1));
+        return true;
+      case 0x94:
+        this.pos += 1;
+        this.m.memo.set(this.m.memo.size, this.top());
+        return true; // MEMOIZE: index is len(memo), as pickle does
       default:
         if (this.afterStop) {
           this.refuse(offset, 'unscannable', `bytes after the pickle's STOP are not a pickle (byte 0x${op.toString(16).padStart(2, '0')})`);

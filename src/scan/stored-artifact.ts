@@ -52,7 +52,12 @@ export async function scanStoredArtifactFiles(store: ArtifactStore, version: Mod
     const sha256 = hash.digest('hex');
     out.findings.push(...findings);
     if (sha256 !== obj.sha256 || size !== obj.size) {
-      out.findings.push({ file: name, offset: 0, kind: 'unscannable', message: `the bytes scanned (sha256 ${sha256.slice(0, 12)}…, ${size} bytes) are not the manifest's (${obj.sha256.slice(0, 12)}…, ${obj.size} bytes)` });
+      out.findings.push({
+        file: name,
+        offset: 0,
+        kind: 'unscannable',
+        message: `the bytes scanned (sha256 ${sha256.slice(0, 12)}…, ${size} bytes) are not the manifest's (${obj.sha256.slice(0, 12)}…, ${obj.size} bytes)`,
+      });
     }
   }
   return out;

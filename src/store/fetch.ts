@@ -85,7 +85,12 @@ export async function pullContentAddressed(
   const entries = keys.map((key) => ({ key, path: address.fileName ?? assertRelativePath(key.slice(address.key.length)) }));
   const tops = [...new Set(entries.map((e) => e.path.split('/')[0]!))];
   for (const top of tops) {
-    if (await lstat(join(dest, top)).then(() => true, () => false)) {
+    if (
+      await lstat(join(dest, top)).then(
+        () => true,
+        () => false,
+      )
+    ) {
       throw new ModelgateError('E_OUTPUT_EXISTS', `${join(dest, top)} already exists; modelgate pull fills an empty folder`, ExitCode.usage);
     }
   }
@@ -106,24 +111,36 @@ export async function pullContentAddressed(
           await pipeline(await store.read(e.key), hashing, createWriteStream(out, { flags: 'wx' }));
         } catch (err) {
           if (err instanceof ModelgateError) throw err;
-          throw new ModelgateError('E_DOWNLOAD', `downloading ${e.key} failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).name}`, ExitCode.service);
+          throw new ModelgateError(
+            'E_DOWNLOAD',
+            `downloading ${e.key} failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).name}`,
+            ExitCode.service,
+          );
         }
         files.push({ path: e.path, sha256: hashing.digest(), size: hashing.bytes });
       }
     };
     // Every worker settles before the temporary folder is removed, so none writes into it afterwards.
     const settled = await Promise.allSettled(
-      Array.from({ length: Math.min(PULL_CONCURRENCY, entries.length) }, () => worker().catch((err: unknown) => ((failed = true), Promise.reject(err instanceof Error ? err : new Error(String(err)))))),
+      Array.from({ length: Math.min(PULL_CONCURRENCY, entries.length) }, () =>
+        worker().catch((err: unknown) => ((failed = true), Promise.reject(err instanceof Error ? err : new Error(String(err))))),
+      ),
     );
     const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (rejected) throw rejected.reason;
     const sha256 = address.fileName !== undefined ? files[0]!.sha256 : directoryDigest(files);
     if (sha256 !== address.sha256) {
-      const what = address.fileName !== undefined ? `${uri} (${files[0]!.size} bytes)` : `${uri} (${files.length} objects under the prefix, canonical list digest)`;
-      throw new ModelgateError('E_INTEGRITY', `${what}: sha256 is ${sha256}, the URI says ${address.sha256}; nothing was written to ${dest}`, ExitCode.content, {
-        expected: address.sha256,
-        actual: sha256,
-      });
+      const what =
+        address.fileName !== undefined ? `${uri} (${files[0]!.size} bytes)` : `${uri} (${files.length} objects under the prefix, canonical list digest)`;
+      throw new ModelgateError(
+        'E_INTEGRITY',
+        `${what}: sha256 is ${sha256}, the URI says ${address.sha256}; nothing was written to ${dest}`,
+        ExitCode.content,
+        {
+          expected: address.sha256,
+          actual: sha256,
+        },
+      );
     }
     for (const top of tops) {
       await rename(join(temp, top), join(dest, top));

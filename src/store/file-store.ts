@@ -23,7 +23,11 @@ export class FileStore implements ArtifactStore {
     try {
       await mkdir(this.location.root, { recursive: true });
     } catch (e) {
-      throw new ModelgateError('E_STORE_UNAVAILABLE', `cannot create the file store ${this.location.root}: ${(e as NodeJS.ErrnoException).code}`, ExitCode.service);
+      throw new ModelgateError(
+        'E_STORE_UNAVAILABLE',
+        `cannot create the file store ${this.location.root}: ${(e as NodeJS.ErrnoException).code}`,
+        ExitCode.service,
+      );
     }
   }
 
@@ -43,7 +47,11 @@ export class FileStore implements ArtifactStore {
       read = await copyHashing(localFile, staging, options.onBytes);
     } catch (e) {
       await rm(staging, { force: true });
-      throw new ModelgateError('E_STORE_WRITE', `writing ${options.path} to the file store failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, ExitCode.service);
+      throw new ModelgateError(
+        'E_STORE_WRITE',
+        `writing ${options.path} to the file store failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        ExitCode.service,
+      );
     }
     const { sha256, size } = read;
     const root = this.location.root;
@@ -61,7 +69,8 @@ export class FileStore implements ArtifactStore {
           return 'created';
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
-          if (code !== 'EEXIST') throw new ModelgateError('E_STORE_WRITE', `storing ${key} in the file store failed: ${code ?? (e as Error).name}`, ExitCode.service);
+          if (code !== 'EEXIST')
+            throw new ModelgateError('E_STORE_WRITE', `storing ${key} in the file store failed: ${code ?? (e as Error).name}`, ExitCode.service);
         }
         const existing = await hashFile(target);
         if (existing.sha256 === sha256 && existing.size === size) return 'reused';
@@ -106,7 +115,11 @@ export class FileStore implements ArtifactStore {
   }
 
   async presignGet(): Promise<string> {
-    throw new ModelgateError('E_PRESIGN_UNSUPPORTED', `presigned URLs need an S3 store; this registry stores artifacts at ${this.location.uri}`, ExitCode.usage);
+    throw new ModelgateError(
+      'E_PRESIGN_UNSUPPORTED',
+      `presigned URLs need an S3 store; this registry stores artifacts at ${this.location.uri}`,
+      ExitCode.usage,
+    );
   }
 
   close(): void {}
@@ -127,7 +140,12 @@ async function copyHashing(source: string, target: string, onBytes?: (n: number)
   try {
     output = await open(target, 'wx', 0o644);
     const out = output;
-    const read = await readHashing(input, [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)], (chunk, offset) => writeAll(out, chunk, offset), { onBytes, inFlight: 2 });
+    const read = await readHashing(
+      input,
+      [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)],
+      (chunk, offset) => writeAll(out, chunk, offset),
+      { onBytes, inFlight: 2 },
+    );
     // The manifest will promise these bytes: they must survive a crash before it is committed.
     await out.sync();
     await out.chmod(0o444);
@@ -139,7 +157,7 @@ async function copyHashing(source: string, target: string, onBytes?: (n: number)
 }
 
 async function writeAll(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < chunk.length; ) {
+  for (let done = 0; done < chunk.length;) {
     const { bytesWritten } = await file.write(chunk, done, chunk.length - done, position + done);
     done += bytesWritten;
   }

@@ -72,7 +72,8 @@ export async function findGarbage(store: ArtifactStore, cutoff: Date, referenced
       for (const u of page.Uploads ?? []) {
         const key = u.Key!.slice(base.length);
         const modified = u.Initiated ?? new Date(0);
-        if (modified < cutoff && (STAGING.test(key) || CONTENT.test(key))) out.push({ kind: 'multipart', key: `${key}?uploadId=${u.UploadId}`, bytes: 0, modified });
+        if (modified < cutoff && (STAGING.test(key) || CONTENT.test(key)))
+          out.push({ kind: 'multipart', key: `${key}?uploadId=${u.UploadId}`, bytes: 0, modified });
       }
       KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
       UploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;

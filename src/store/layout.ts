@@ -4,9 +4,7 @@ import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { assertModelName } from '../registry/layout.js';
 
 /** Where a registry keeps its bytes: `s3://bucket/prefix` or `file:///abs/path`. */
-export type StoreLocation =
-  | { scheme: 's3'; uri: string; bucket: string; prefix: string }
-  | { scheme: 'file'; uri: string; root: string };
+export type StoreLocation = { scheme: 's3'; uri: string; bucket: string; prefix: string } | { scheme: 'file'; uri: string; root: string };
 
 /** Parses `storage.uri` from modelgate.yaml; the trailing slash is dropped. */
 export function parseStoreUri(uri: string): StoreLocation {
@@ -45,7 +43,17 @@ export function assertArtifactName(name: string): string {
 
 /** A relative path inside a directory artifact, `/`-separated, each segment valid. */
 export function assertRelativePath(path: string): string {
-  if (path.split('/').some((seg) => { try { assertArtifactName(seg); return false; } catch { return true; } }) || posix.normalize(path) !== path) {
+  if (
+    path.split('/').some((seg) => {
+      try {
+        assertArtifactName(seg);
+        return false;
+      } catch {
+        return true;
+      }
+    }) ||
+    posix.normalize(path) !== path
+  ) {
     throw usageError(`file ${JSON.stringify(path)} inside the artifact cannot be stored: unusual path`);
   }
   return path;
@@ -109,7 +117,8 @@ export interface ContentAddress {
   key: string;
 }
 
-const CONTENT_ADDRESS = /^((?:s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]|file:\/\/)(?:\/[^?#]*?)?)\/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\/sha256\/([0-9a-f]{64})\/([^/?#]*)$/;
+const CONTENT_ADDRESS =
+  /^((?:s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]|file:\/\/)(?:\/[^?#]*?)?)\/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\/sha256\/([0-9a-f]{64})\/([^/?#]*)$/;
 
 /**
  * Parses `<store>/<model>/sha256/<hex>/<file-name>` (or `…/<hex>/` for a directory), the URIs

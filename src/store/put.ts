@@ -32,7 +32,9 @@ export interface PutOptions {
 }
 
 /** What a local path holds: one file or a folder, with the total bytes (for progress). */
-export async function describeSource(path: string): Promise<{ kind: 'file'; size: number; name: string } | { kind: 'directory'; files: LocalFile[]; size: number }> {
+export async function describeSource(
+  path: string,
+): Promise<{ kind: 'file'; size: number; name: string } | { kind: 'directory'; files: LocalFile[]; size: number }> {
   let s;
   try {
     s = await stat(path);
@@ -109,10 +111,14 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
       out[i] = await fn(items[i]!);
     }
   };
-  const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, () => worker().catch((e) => {
-    failed = true;
-    throw e;
-  })));
+  const settled = await Promise.allSettled(
+    Array.from({ length: Math.min(limit, items.length) }, () =>
+      worker().catch((e) => {
+        failed = true;
+        throw e;
+      }),
+    ),
+  );
   const failure = settled.find((s) => s.status === 'rejected');
   if (failure) throw failure.reason;
   return out;
@@ -140,12 +146,16 @@ async function putHashFirst(
   }
   const files: ArtifactFile[] = await mapLimit(source.files, PARALLEL_FILES, async (f) => ({ path: f.path, ...(await hashFile(f.absolute)) }));
   const digest = directoryDigest(files);
-  const outcomes = await mapLimit(source.files.map((f, i) => ({ f, i })), PARALLEL_FILES, async ({ f, i }) => {
-    const key = contentKey(model, digest, f.path);
-    const outcome = await putFile(f.absolute, key, { sha256: files[i]!.sha256, size: files[i]!.size }, options.onBytes);
-    await verifyStored(store, key, files[i]!.size);
-    return outcome;
-  });
+  const outcomes = await mapLimit(
+    source.files.map((f, i) => ({ f, i })),
+    PARALLEL_FILES,
+    async ({ f, i }) => {
+      const key = contentKey(model, digest, f.path);
+      const outcome = await putFile(f.absolute, key, { sha256: files[i]!.sha256, size: files[i]!.size }, options.onBytes);
+      await verifyStored(store, key, files[i]!.size);
+      return outcome;
+    },
+  );
   return {
     uri: artifactUri(store.location, contentKey(model, digest, '')),
     sha256: digest,
@@ -168,7 +178,9 @@ async function reuseKnown(
   known: readonly Artifact[],
 ): Promise<StoredArtifact | undefined> {
   if (source.kind === 'file') {
-    const candidates = known.filter((a) => !a.files && a.size === source.size && (a.uri.endsWith(`/${encodeSegment(source.name)}`) || a.uri.endsWith(`/${source.name}`)));
+    const candidates = known.filter(
+      (a) => !a.files && a.size === source.size && (a.uri.endsWith(`/${encodeSegment(source.name)}`) || a.uri.endsWith(`/${source.name}`)),
+    );
     if (candidates.length === 0) return undefined;
     const { sha256, size } = await hashFile(localPath);
     if (size !== source.size || !candidates.some((a) => a.sha256 === sha256)) return undefined;
@@ -176,7 +188,11 @@ async function reuseKnown(
     if (!(await holds(store, key, sha256, size))) return undefined;
     return { uri: artifactUri(store.location, key), sha256, size, reused: true };
   }
-  const shape = (files: readonly { path: string; size: number }[]) => files.map((f) => `${f.size} ${f.path}`).sort().join('\n');
+  const shape = (files: readonly { path: string; size: number }[]) =>
+    files
+      .map((f) => `${f.size} ${f.path}`)
+      .sort()
+      .join('\n');
   const local = shape(source.files);
   const candidates = known.filter((a) => a.files && shape(a.files) === local);
   if (candidates.length === 0) return undefined;

@@ -106,7 +106,9 @@ export class S3Store implements ArtifactStore {
     await Promise.all((listed?.Contents ?? []).map((o) => this.client.send(new DeleteObjectCommand({ Bucket, Key: o.Key! })).catch(() => {})));
     // An upload created while we listed is found by its prefix.
     const uploads = await this.client.send(new ListMultipartUploadsCommand({ Bucket, Prefix })).catch(() => undefined);
-    await Promise.all((uploads?.Uploads ?? []).map((u) => this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: u.Key!, UploadId: u.UploadId! })).catch(() => {})));
+    await Promise.all(
+      (uploads?.Uploads ?? []).map((u) => this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: u.Key!, UploadId: u.UploadId! })).catch(() => {})),
+    );
   }
 
   constructor(
@@ -200,7 +202,8 @@ export class S3Store implements ArtifactStore {
       onBytes?.(expected.size);
       return existing;
     }
-    const changed = () => new ModelgateError('E_SOURCE_CHANGED', `${localFile} changed while it was being registered (sha256 differs between reads)`, ExitCode.content);
+    const changed = () =>
+      new ModelgateError('E_SOURCE_CHANGED', `${localFile} changed while it was being registered (sha256 differs between reads)`, ExitCode.content);
     if (expected.size <= PART_SIZE) {
       const file = await open(localFile, 'r');
       let body: Buffer;
@@ -225,12 +228,19 @@ export class S3Store implements ArtifactStore {
       const partSize = partSizeFor(expected.size);
       const buffers = Array.from({ length: QUEUE_SIZE + 1 }, () => Buffer.allocUnsafe(partSize));
       const parts: Array<{ PartNumber: number; ETag: string }> = [];
-      const read = await this.send(`uploading ${name}`, () => readHashing(file, buffers, async (chunk, offset) => {
-        const PartNumber = offset / partSize + 1;
-        if (PartNumber > MAX_PARTS) throw changed();
-        const r = await this.client.send(new UploadPartCommand({ Bucket, Key: to, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
-        parts.push({ PartNumber, ETag: r.ETag! });
-      }, { onBytes, inFlight: QUEUE_SIZE }));
+      const read = await this.send(`uploading ${name}`, () =>
+        readHashing(
+          file,
+          buffers,
+          async (chunk, offset) => {
+            const PartNumber = offset / partSize + 1;
+            if (PartNumber > MAX_PARTS) throw changed();
+            const r = await this.client.send(new UploadPartCommand({ Bucket, Key: to, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
+            parts.push({ PartNumber, ETag: r.ETag! });
+          },
+          { onBytes, inFlight: QUEUE_SIZE },
+        ),
+      );
       if (read.sha256 !== expected.sha256 || read.size !== expected.size) throw changed();
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
       const outcome = await this.send(`completing the upload of ${name}`, () => this.completeOnto(key, UploadId, parts, expected.sha256, expected.size));
@@ -246,7 +256,9 @@ export class S3Store implements ArtifactStore {
   /** A small file written to its staging key, to be copied to its content key by `commit`. */
   private async spill(body: Buffer, sha256: string, options: StageOptions): Promise<StagedUpload> {
     const staging = this.key(stagingKey(options.model, options.uploadId, options.path));
-    await this.send(`uploading ${options.path}`, () => this.client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: staging, Body: body, ContentLength: body.length })));
+    await this.send(`uploading ${options.path}`, () =>
+      this.client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: staging, Body: body, ContentLength: body.length })),
+    );
     return this.stagedAt(staging, sha256, body.length, options.path);
   }
 
@@ -259,14 +271,16 @@ export class S3Store implements ArtifactStore {
         if (existing) return existing;
         const conditional = this.conditionalWrites;
         try {
-          await this.client.send(new PutObjectCommand({
-            Bucket: this.location.bucket,
-            Key: this.key(key),
-            Body: bytes,
-            ContentLength: bytes.length,
-            Metadata: { sha256 },
-            ...(conditional ? { IfNoneMatch: '*' } : {}),
-          }));
+          await this.client.send(
+            new PutObjectCommand({
+              Bucket: this.location.bucket,
+              Key: this.key(key),
+              Body: bytes,
+              ContentLength: bytes.length,
+              Metadata: { sha256 },
+              ...(conditional ? { IfNoneMatch: '*' } : {}),
+            }),
+          );
           return 'created';
         } catch (e) {
           const status = statusOf(e);
@@ -303,12 +317,17 @@ export class S3Store implements ArtifactStore {
     try {
       const partSize = partSizeFor((await file.stat()).size);
       const buffers = Array.from({ length: QUEUE_SIZE + 1 }, () => Buffer.allocUnsafe(partSize));
-      read = await readHashing(file, buffers, async (chunk, offset) => {
-        const PartNumber = offset / partSize + 1;
-        if (PartNumber > MAX_PARTS) throw new ModelgateError('E_SOURCE_CHANGED', `${localFile} grew while it was being read`, ExitCode.content);
-        const r = await this.client.send(new UploadPartCommand({ Bucket, Key: staging, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
-        parts.push({ PartNumber, ETag: r.ETag! });
-      }, { onBytes: options.onBytes, inFlight: QUEUE_SIZE });
+      read = await readHashing(
+        file,
+        buffers,
+        async (chunk, offset) => {
+          const PartNumber = offset / partSize + 1;
+          if (PartNumber > MAX_PARTS) throw new ModelgateError('E_SOURCE_CHANGED', `${localFile} grew while it was being read`, ExitCode.content);
+          const r = await this.client.send(new UploadPartCommand({ Bucket, Key: staging, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
+          parts.push({ PartNumber, ETag: r.ETag! });
+        },
+        { onBytes: options.onBytes, inFlight: QUEUE_SIZE },
+      );
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
       await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key: staging, UploadId, MultipartUpload: { Parts: parts } }));
       this.open.delete(UploadId);
@@ -332,9 +351,10 @@ export class S3Store implements ArtifactStore {
         if (existing) return existing;
         return this.send(`copying ${path} to ${key}`, () => this.copy(staging, key, size, sha256));
       },
-      discard: () => this.send(`removing the staging copy of ${path}`, async () => {
-        await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging }));
-      }),
+      discard: () =>
+        this.send(`removing the staging copy of ${path}`, async () => {
+          await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging }));
+        }),
     };
   }
 
@@ -367,15 +387,21 @@ export class S3Store implements ArtifactStore {
         while (next < ranges.length && !failed) {
           const i = next++;
           const [a, b] = ranges[i]!;
-          const r = await this.client.send(new UploadPartCopyCommand({ Bucket, Key: to, UploadId, PartNumber: i + 1, CopySource, CopySourceRange: `bytes=${a}-${b}` }));
+          const r = await this.client.send(
+            new UploadPartCopyCommand({ Bucket, Key: to, UploadId, PartNumber: i + 1, CopySource, CopySourceRange: `bytes=${a}-${b}` }),
+          );
           parts.push({ PartNumber: i + 1, ETag: r.CopyPartResult!.ETag! });
         }
       };
       // Every worker settles before the upload may be aborted or completed.
-      const outcomes = await Promise.allSettled(Array.from({ length: COPY_QUEUE }, () => worker().catch((e) => {
-        failed = true;
-        throw e;
-      })));
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: COPY_QUEUE }, () =>
+          worker().catch((e) => {
+            failed = true;
+            throw e;
+          }),
+        ),
+      );
       const failure = outcomes.find((o) => o.status === 'rejected');
       if (failure) throw failure.reason;
       parts.sort((x, y) => x.PartNumber - y.PartNumber);
@@ -411,16 +437,25 @@ export class S3Store implements ArtifactStore {
    * was itself wrong for its key. Two modelgate uploaders racing for one key hold the same bytes,
    * whichever wins. A writer landing after our complete is caught by step 3.
    */
-  private async completeOnto(key: string, UploadId: string, parts: Array<{ PartNumber: number; ETag: string }>, sha256: string, size: number): Promise<CommitOutcome> {
+  private async completeOnto(
+    key: string,
+    UploadId: string,
+    parts: Array<{ PartNumber: number; ETag: string }>,
+    sha256: string,
+    size: number,
+  ): Promise<CommitOutcome> {
     const before = await this.compareExisting(key, sha256, size);
     if (before) return before;
-    const complete = (conditional: boolean) => this.client.send(new CompleteMultipartUploadCommand({
-      Bucket: this.location.bucket,
-      Key: this.key(key),
-      UploadId,
-      MultipartUpload: { Parts: parts },
-      ...(conditional ? { IfNoneMatch: '*' } : {}),
-    }));
+    const complete = (conditional: boolean) =>
+      this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.location.bucket,
+          Key: this.key(key),
+          UploadId,
+          MultipartUpload: { Parts: parts },
+          ...(conditional ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
     const conditional = this.conditionalCompletes;
     let done;
     try {
@@ -528,7 +563,9 @@ export class S3Store implements ArtifactStore {
   }
 
   async presignGet(key: string, seconds: number): Promise<string> {
-    return this.send(`presigning ${key}`, () => getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }), { expiresIn: seconds }));
+    return this.send(`presigning ${key}`, () =>
+      getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }), { expiresIn: seconds }),
+    );
   }
 
   close(): void {
@@ -557,15 +594,33 @@ export function s3Error(e: unknown, action: string, bucket: string, endpoint: st
     return stallError(`S3 at ${where}`, action, timeoutSeconds, { bucket });
   }
   if (name === 'CredentialsProviderError') {
-    return new ModelgateError('E_S3_CREDENTIALS', `no AWS credentials found while ${action} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a web identity)`, ExitCode.service);
+    return new ModelgateError(
+      'E_S3_CREDENTIALS',
+      `no AWS credentials found while ${action} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a web identity)`,
+      ExitCode.service,
+    );
   }
-  if (['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'InvalidSecurity'].includes(name) || status === 403 || status === 401) {
-    return new ModelgateError('E_S3_CREDENTIALS', `S3 at ${where} refused the credentials while ${action} (${name === 'Unknown' ? `HTTP ${status}` : name}): check the access key and secret, or the bucket's permissions`, ExitCode.service, { status });
+  if (
+    ['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'InvalidSecurity'].includes(name) ||
+    status === 403 ||
+    status === 401
+  ) {
+    return new ModelgateError(
+      'E_S3_CREDENTIALS',
+      `S3 at ${where} refused the credentials while ${action} (${name === 'Unknown' ? `HTTP ${status}` : name}): check the access key and secret, or the bucket's permissions`,
+      ExitCode.service,
+      { status },
+    );
   }
   if (name === 'NoSuchBucket' || (status === 404 && action.startsWith('checking access to bucket'))) {
     return new ModelgateError('E_S3_NO_BUCKET', `bucket ${bucket} does not exist at ${where}`, ExitCode.service, { bucket });
   }
-  if ((code && NETWORK_CODES.has(code)) || name === 'TimeoutError' || name === 'RequestTimeout' || (status === undefined && /socket|network|connect|ECONN|EPIPE|timed? ?out/i.test(err?.message ?? ''))) {
+  if (
+    (code && NETWORK_CODES.has(code)) ||
+    name === 'TimeoutError' ||
+    name === 'RequestTimeout' ||
+    (status === undefined && /socket|network|connect|ECONN|EPIPE|timed? ?out/i.test(err?.message ?? ''))
+  ) {
     return new ModelgateError('E_S3_UNREACHABLE', `cannot reach the S3 endpoint ${where} while ${action} (${code ?? name})`, ExitCode.service);
   }
   return new ModelgateError('E_S3', `S3 at ${where} failed while ${action}: ${name}${status ? ` (HTTP ${status})` : ''}`, ExitCode.service, { status });

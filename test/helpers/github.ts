@@ -120,7 +120,22 @@ function example(name: string, action: string): Record<string, unknown> {
 function overwrite(base: Record<string, unknown>, pull: EmulatedPull, simple: boolean) {
   const json = pull.toJSON() as Record<string, unknown> & { base: { repo: Record<string, unknown> } };
   const pr = { ...(base.pull_request as Record<string, unknown>), ...json };
-  if (simple) for (const k of ['merged', 'mergeable', 'rebaseable', 'mergeable_state', 'merged_by', 'comments', 'review_comments', 'maintainer_can_modify', 'commits', 'additions', 'deletions', 'changed_files']) delete pr[k];
+  if (simple)
+    for (const k of [
+      'merged',
+      'mergeable',
+      'rebaseable',
+      'mergeable_state',
+      'merged_by',
+      'comments',
+      'review_comments',
+      'maintainer_can_modify',
+      'commits',
+      'additions',
+      'deletions',
+      'changed_files',
+    ])
+      delete pr[k];
   delete base.installation;
   delete base.organization;
   delete base.enterprise;
@@ -150,7 +165,11 @@ export function pullRequestEvent(pull: EmulatedPull, action: PullRequestAction =
 }
 
 /** A `pull_request_review` payload for `review` (default: the pull's latest) on `pull`. */
-export function pullRequestReviewEvent(pull: EmulatedPull, review: EmulatedReview | undefined = pull.reviews.at(-1), action: 'submitted' | 'dismissed' | 'edited' = 'submitted') {
+export function pullRequestReviewEvent(
+  pull: EmulatedPull,
+  review: EmulatedReview | undefined = pull.reviews.at(-1),
+  action: 'submitted' | 'dismissed' | 'edited' = 'submitted',
+) {
   if (!review) throw new Error('pullRequestReviewEvent: the pull has no review');
   const payload = example('pull_request_review', action === 'edited' ? 'submitted' : action);
   overwrite(payload, pull, true);

@@ -17,7 +17,11 @@ export function pickleFixture(name: PickleFixture): Buffer {
 
 function make(): string {
   const dir = mkdtempSync(join(tmpdir(), 'mg-pickles-'));
-  execFileSync('python3', ['-c', String.raw`
+  execFileSync(
+    'python3',
+    [
+      '-c',
+      String.raw`
 import pickle, os, sys, types, zipfile, collections
 def fake_global(mod, name):
     parts = mod.split('.')
@@ -48,6 +52,9 @@ open('custom.joblib', 'wb').write(pickle.dumps({'model': est(scaler=c)}, protoco
 with zipfile.ZipFile('system.pt', 'w', zipfile.ZIP_STORED) as z:
     z.writestr('archive/data.pkl', pickle.dumps(collections.OrderedDict(w=Evil(os.system, ('id',))), protocol=2))
     z.writestr('archive/version', '3\n')
-`], { cwd: dir });
+`,
+    ],
+    { cwd: dir },
+  );
   return dir;
 }

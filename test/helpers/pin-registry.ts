@@ -102,7 +102,13 @@ export function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 'maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'maria', GIT_COMMITTER_EMAIL: 'maria@example.com' },
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'maria',
+      GIT_AUTHOR_EMAIL: 'maria@example.com',
+      GIT_COMMITTER_NAME: 'maria',
+      GIT_COMMITTER_EMAIL: 'maria@example.com',
+    },
   });
 }
 
@@ -120,7 +126,13 @@ export async function gitAsync(cwd: string, ...args: string[]): Promise<string> 
   const { stdout } = await execFileAsync('git', args, {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 'maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'maria', GIT_COMMITTER_EMAIL: 'maria@example.com' },
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'maria',
+      GIT_AUTHOR_EMAIL: 'maria@example.com',
+      GIT_COMMITTER_NAME: 'maria',
+      GIT_COMMITTER_EMAIL: 'maria@example.com',
+    },
   });
   return stdout;
 }

@@ -58,7 +58,12 @@ export async function prRemote(storage: Record<string, unknown>, policy: Promoti
     gh,
     ghRepo,
     env: { GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: gh.url },
-    branches: async () => (await gitAsync('git', ['ls-remote', '--heads', url])).stdout.split('\n').filter(Boolean).map((l) => l.split('\trefs/heads/')[1]!).sort(),
+    branches: async () =>
+      (await gitAsync('git', ['ls-remote', '--heads', url])).stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('\trefs/heads/')[1]!)
+        .sort(),
     close: async () => {
       await server.close();
       await gh.close();

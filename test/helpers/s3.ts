@@ -99,10 +99,7 @@ function backend(id: S3BackendId, name: string, conditionalPut: S3Backend['condi
 }
 
 /** Both servers, for `describe.each(S3_BACKENDS)('... on $name', (b) => ...)`. */
-export const S3_BACKENDS: readonly S3Backend[] = [
-  backend('swift', 'Swift', 'refused', 'honoured'),
-  backend('rgw', 'Ceph RGW', 'honoured', 'ignored'),
-];
+export const S3_BACKENDS: readonly S3Backend[] = [backend('swift', 'Swift', 'refused', 'honoured'), backend('rgw', 'Ceph RGW', 'honoured', 'ignored')];
 
 /** Creates a uniquely named (DNS-compliant) bucket and returns its name. */
 export async function createTestBucket(prefix = 'test', client?: S3Client): Promise<string> {

@@ -95,12 +95,7 @@ export class BareRepo {
     return this.git(['rev-parse', `${commit}^{tree}`]).trim();
   }
 
-  commitTree(
-    tree: string,
-    parents: string[],
-    message: string,
-    author: { name: string; email: string; date: string },
-  ): string {
+  commitTree(tree: string, parents: string[], message: string, author: { name: string; email: string; date: string }): string {
     const args = ['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-m', message];
     return this.git(args, {
       GIT_AUTHOR_NAME: author.name,
@@ -121,7 +116,7 @@ export class BareRepo {
   diff(from: string, to: string): DiffFile[] {
     const raw = this.git(['diff', '--raw', '-z', '--no-abbrev', '-M', from, to]).split('\0');
     const files: DiffFile[] = [];
-    for (let i = 0; i + 1 < raw.length; ) {
+    for (let i = 0; i + 1 < raw.length;) {
       const meta = raw[i++]!;
       if (!meta.startsWith(':')) continue;
       const [, , oldSha, newSha, code] = meta.slice(1).split(' ');
@@ -140,7 +135,7 @@ export class BareRepo {
     }
     const numstat = this.git(['diff', '--numstat', '-z', '-M', from, to]).split('\0');
     let n = 0;
-    for (let i = 0; i < numstat.length && n < files.length; ) {
+    for (let i = 0; i < numstat.length && n < files.length;) {
       const entry = numstat[i++]!;
       if (!entry) continue;
       const [add, del, path] = entry.split('\t');

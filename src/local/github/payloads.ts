@@ -27,8 +27,7 @@ export interface RepoRecord {
 
 export const DOCS = 'https://docs.github.com/rest';
 
-export const nodeId = (prefix: string, id: number) =>
-  `${prefix}_kwDO${Buffer.from(String(id)).toString('base64url')}`;
+export const nodeId = (prefix: string, id: number) => `${prefix}_kwDO${Buffer.from(String(id)).toString('base64url')}`;
 
 export function userJson(u: UserRecord, urls: Urls) {
   // GitHub percent-encodes bot logins in URLs (`dependabot%5Bbot%5D`) and links bots to their app.
