@@ -35425,7 +35425,12 @@ function loadManifestWithPositions(text, file, kind, checkSize = true) {
   }
   const directive = doc.directives?.yaml;
   if (directive?.explicit && directive.version !== "1.2") {
-    problems.push({ file, ...at(Math.max(0, text.indexOf("%YAML"))), code: "E_YAML_DIRECTIVE", message: `%YAML ${directive.version} is not supported: manifests are YAML 1.2; remove the directive` });
+    problems.push({
+      file,
+      ...at(Math.max(0, text.indexOf("%YAML"))),
+      code: "E_YAML_DIRECTIVE",
+      message: `%YAML ${directive.version} is not supported: manifests are YAML 1.2; remove the directive`
+    });
   }
   if (problems.length) return { problems };
   if (doc.contents === null) return { problems: [{ file, line: 1, col: 1, code: "E_EMPTY", message: `the file is empty; expected a ${kind} manifest` }] };
@@ -35455,14 +35460,29 @@ function fileRules(kind, value, file) {
   const where = parseManifestPath(file);
   if (kind === "ModelVersion" && where?.kind === "ModelVersion") {
     if (typeof v.model === "string" && v.model !== where.model) {
-      problems.push({ file, code: "E_PATH_MISMATCH", field: "model", message: `model is "${v.model}" but the file is under models/${where.model}/; a version belongs to the model of its folder` });
+      problems.push({
+        file,
+        code: "E_PATH_MISMATCH",
+        field: "model",
+        message: `model is "${v.model}" but the file is under models/${where.model}/; a version belongs to the model of its folder`
+      });
     }
     if (typeof v.version === "number" && v.version !== where.version) {
-      problems.push({ file, code: "E_PATH_MISMATCH", field: "version", message: `version is ${v.version} but the file is ${where.version}.yaml; a version's number equals its file name` });
+      problems.push({
+        file,
+        code: "E_PATH_MISMATCH",
+        field: "version",
+        message: `version is ${v.version} but the file is ${where.version}.yaml; a version's number equals its file name`
+      });
     }
   }
   if (kind === "Model" && where?.kind === "Model" && typeof v.name === "string" && v.name !== where.model) {
-    problems.push({ file, code: "E_PATH_MISMATCH", field: "name", message: `name is "${v.name}" but the file is models/${where.model}/model.yaml; a model's name equals its folder` });
+    problems.push({
+      file,
+      code: "E_PATH_MISMATCH",
+      field: "name",
+      message: `name is "${v.name}" but the file is models/${where.model}/model.yaml; a model's name equals its folder`
+    });
   }
   if (kind === "PromotionPolicy") {
     const check2 = (rules, base) => {
@@ -35473,23 +35493,44 @@ function fileRules(kind, value, file) {
         if (!rule || typeof rule !== "object") return;
         const label = rule.name ? `rule "${rule.name}"` : `rule ${i5 + 1}`;
         if (rule.to === void 0 && rule.paths === void 0 && rule.annotations === void 0) {
-          problems.push({ file, code: "E_POLICY_RULE", field, message: `${label} covers nothing: give it "to" (a stage change), "paths" (files) or "annotations" (annotation keys)` });
+          problems.push({
+            file,
+            code: "E_POLICY_RULE",
+            field,
+            message: `${label} covers nothing: give it "to" (a stage change), "paths" (files) or "annotations" (annotation keys)`
+          });
         }
         if (rule.paths !== void 0 && (rule.to !== void 0 || rule.annotations !== void 0)) {
-          problems.push({ file, code: "E_POLICY_RULE", field: `${field}.paths`, message: `${label} mixes "paths" with "to"/"annotations"; write a separate rule for files` });
+          problems.push({
+            file,
+            code: "E_POLICY_RULE",
+            field: `${field}.paths`,
+            message: `${label} mixes "paths" with "to"/"annotations"; write a separate rule for files`
+          });
         }
         for (const key of ["from", "previously", "allowSkip"]) {
           if (rule[key] !== void 0 && rule.to === void 0) {
-            problems.push({ file, code: "E_POLICY_RULE", field: `${field}.${key}`, message: `${label} has "${key}" but no "to"; "${key}" only applies to stage changes` });
+            problems.push({
+              file,
+              code: "E_POLICY_RULE",
+              field: `${field}.${key}`,
+              message: `${label} has "${key}" but no "to"; "${key}" only applies to stage changes`
+            });
           }
         }
         if (typeof rule.name === "string") {
-          if (names.has(rule.name)) problems.push({ file, code: "E_POLICY_RULE", field: `${field}.name`, message: `rule name "${rule.name}" is used twice in ${base}` });
+          if (names.has(rule.name))
+            problems.push({ file, code: "E_POLICY_RULE", field: `${field}.name`, message: `rule name "${rule.name}" is used twice in ${base}` });
           names.add(rule.name);
         }
         for (const [metric, t] of Object.entries(rule.metrics ?? {})) {
           if (typeof t?.min === "number" && typeof t.max === "number" && t.min > t.max) {
-            problems.push({ file, code: "E_POLICY_RULE", field: `${field}.metrics.${metric}`, message: `${label}: metrics.${metric} has min ${t.min} above max ${t.max}; nothing can pass` });
+            problems.push({
+              file,
+              code: "E_POLICY_RULE",
+              field: `${field}.metrics.${metric}`,
+              message: `${label}: metrics.${metric} has min ${t.min} above max ${t.max}; nothing can pass`
+            });
           }
         }
       });
@@ -35582,11 +35623,23 @@ function position(lineCounter, offset) {
 }
 function checkLimits(text, file) {
   if (text.length > LOAD_LIMITS.maxBytes || text.length * 3 > LOAD_LIMITS.maxBytes && Buffer.byteLength(text) > LOAD_LIMITS.maxBytes) {
-    return { file, line: 1, col: 1, code: "E_TOO_LARGE", message: `the file has more than ${LOAD_LIMITS.maxBytes} bytes, the limit for a manifest; this looks like hostile input or the wrong file` };
+    return {
+      file,
+      line: 1,
+      col: 1,
+      code: "E_TOO_LARGE",
+      message: `the file has more than ${LOAD_LIMITS.maxBytes} bytes, the limit for a manifest; this looks like hostile input or the wrong file`
+    };
   }
   const deep = deepestPoint(text, LOAD_LIMITS.maxDepth);
   if (deep) {
-    return { file, line: deep.line, col: deep.col, code: "E_TOO_DEEP", message: `nesting is deeper than ${LOAD_LIMITS.maxDepth} levels; manifests are shallow, this looks like hostile input` };
+    return {
+      file,
+      line: deep.line,
+      col: deep.col,
+      code: "E_TOO_DEEP",
+      message: `nesting is deeper than ${LOAD_LIMITS.maxDepth} levels; manifests are shallow, this looks like hostile input`
+    };
   }
   return void 0;
 }
@@ -35653,22 +35706,43 @@ function toPlainData(node, ctx) {
   const start = node.range?.[0];
   const field = () => displayPath(ctx.path) || "the document";
   if ((0, import_yaml.isAlias)(node)) {
-    ctx.problems.push({ file: ctx.file, ...ctx.at(start), code: "E_YAML_ALIAS", message: `${field()}: YAML aliases (*${node.source}) are not allowed in manifests; write the value out` });
+    ctx.problems.push({
+      file: ctx.file,
+      ...ctx.at(start),
+      code: "E_YAML_ALIAS",
+      message: `${field()}: YAML aliases (*${node.source}) are not allowed in manifests; write the value out`
+    });
     return void 0;
   }
   if (node.anchor) {
-    ctx.problems.push({ file: ctx.file, ...ctx.at(propertiesStart(ctx.text, start ?? 0)), code: "E_YAML_ALIAS", message: `${field()}: YAML anchors (&${node.anchor}) are not allowed in manifests` });
+    ctx.problems.push({
+      file: ctx.file,
+      ...ctx.at(propertiesStart(ctx.text, start ?? 0)),
+      code: "E_YAML_ALIAS",
+      message: `${field()}: YAML anchors (&${node.anchor}) are not allowed in manifests`
+    });
   }
   if (node.tag) {
     const from = propertiesStart(ctx.text, start ?? 0);
     const written = /!(?:<[^>\s]*>|[^\s,[\]{}]*)/.exec(ctx.text.slice(from, start))?.[0] ?? node.tag;
-    ctx.problems.push({ file: ctx.file, ...ctx.at(from), code: "E_YAML_TAG", message: `${field()}: explicit YAML tags (${written}) are not allowed in manifests; use plain values` });
+    ctx.problems.push({
+      file: ctx.file,
+      ...ctx.at(from),
+      code: "E_YAML_TAG",
+      message: `${field()}: explicit YAML tags (${written}) are not allowed in manifests; use plain values`
+    });
   }
   if ((0, import_yaml.isScalar)(node)) {
     const v = node.value;
     if (typeof v === "number" && !Number.isFinite(v)) {
       const written = ctx.text.slice(node.range[0], node.range[1]).trim();
-      ctx.problems.push({ file: ctx.file, ...ctx.at(ctx.fieldStart ?? start), code: "E_NON_FINITE", field: field(), message: `${field()} must be a finite number, got ${written}` });
+      ctx.problems.push({
+        file: ctx.file,
+        ...ctx.at(ctx.fieldStart ?? start),
+        code: "E_NON_FINITE",
+        field: field(),
+        message: `${field()} must be a finite number, got ${written}`
+      });
       return void 0;
     }
     if (typeof v === "bigint") return Number(v);
@@ -35766,7 +35840,11 @@ var init_load = __esm({
     YAML_CORE_FOR_JS_YAML = FAILSAFE_SCHEMA.extend({
       implicit: [
         new Type("tag:yaml.org,2002:null", { kind: "scalar", resolve: (s2) => MAY_NOT_BE_STRING.test(s2) && CORE_NULL.test(s2), construct: () => null }),
-        new Type("tag:yaml.org,2002:bool", { kind: "scalar", resolve: (s2) => MAY_NOT_BE_STRING.test(s2) && CORE_BOOL.test(s2), construct: (s2) => s2[0] === "t" || s2[0] === "T" }),
+        new Type("tag:yaml.org,2002:bool", {
+          kind: "scalar",
+          resolve: (s2) => MAY_NOT_BE_STRING.test(s2) && CORE_BOOL.test(s2),
+          construct: (s2) => s2[0] === "t" || s2[0] === "T"
+        }),
         new Type("tag:yaml.org,2002:int", {
           kind: "scalar",
           resolve: (s2) => MAY_NOT_BE_STRING.test(s2) && (CORE_INT_OCT.test(s2) || CORE_INT.test(s2) || CORE_INT_HEX.test(s2)),
@@ -36034,17 +36112,32 @@ function checkDirectory(file, artifact) {
     try {
       assertRelativePath(f5.path);
     } catch {
-      problems.push({ file, code: "E_ARTIFACT_FILES", field, message: `artifact.files[${i5}].path ${JSON.stringify(f5.path)} must be a relative path of plain segments (no leading "/", ".", ".." or "\\")` });
+      problems.push({
+        file,
+        code: "E_ARTIFACT_FILES",
+        field,
+        message: `artifact.files[${i5}].path ${JSON.stringify(f5.path)} must be a relative path of plain segments (no leading "/", ".", ".." or "\\")`
+      });
     }
   });
   if (problems.length) return problems;
   const total = files.reduce((n3, f5) => n3 + f5.size, 0);
   if (total !== artifact.size) {
-    problems.push({ file, code: "E_ARTIFACT_FILES", field: "artifact.size", message: `artifact.size is ${artifact.size} but the files listed add up to ${total} bytes` });
+    problems.push({
+      file,
+      code: "E_ARTIFACT_FILES",
+      field: "artifact.size",
+      message: `artifact.size is ${artifact.size} but the files listed add up to ${total} bytes`
+    });
   }
   const digest4 = directoryDigest(files);
   if (digest4 !== artifact.sha256) {
-    problems.push({ file, code: "E_ARTIFACT_FILES", field: "artifact.sha256", message: `artifact.sha256 is not the digest of artifact.files (expected ${digest4}); the file list or the digest was edited` });
+    problems.push({
+      file,
+      code: "E_ARTIFACT_FILES",
+      field: "artifact.sha256",
+      message: `artifact.sha256 is not the digest of artifact.files (expected ${digest4}); the file list or the digest was edited`
+    });
   }
   return problems;
 }
@@ -36063,7 +36156,11 @@ function checkTree(input) {
     if (!isModelName(name)) {
       if (!badFolders.has(name)) {
         badFolders.add(name);
-        problems.push({ file: `models/${name}`, code: "E_MODEL_NAME", message: `models/${name} is not a valid model folder: names are 1\u201363 lowercase letters, digits and dashes (${MODEL_NAME.source})` });
+        problems.push({
+          file: `models/${name}`,
+          code: "E_MODEL_NAME",
+          message: `models/${name} is not a valid model folder: names are 1\u201363 lowercase letters, digits and dashes (${MODEL_NAME.source})`
+        });
       }
       continue;
     }
@@ -36076,7 +36173,11 @@ function checkTree(input) {
     const count = versionFiles.size;
     const file = `models/${model}/model.yaml`;
     if (!existing.has(file)) {
-      problems.push({ file, code: "E_MISSING_MODEL", message: `${model} has ${count} version${count === 1 ? "" : "s"} but no ${file}; add one (kind: Model, name: ${model})` });
+      problems.push({
+        file,
+        code: "E_MISSING_MODEL",
+        message: `${model} has ${count} version${count === 1 ? "" : "s"} but no ${file}; add one (kind: Model, name: ${model})`
+      });
     }
   }
   return problems;
@@ -36106,7 +36207,9 @@ async function validateRegistry(source, options = {}) {
   const selected = (file) => !only || only.some((s2) => file === s2 || file.startsWith(`${s2}/`) || s2.startsWith(`${file}/`));
   const tree = await listModelsTree(source, concurrency, only ? (name) => selected(`${MODELS_DIR}/${name}`) : void 0);
   const modelOf = (file) => file.startsWith(`${MODELS_DIR}/`) ? file.split("/")[1] : void 0;
-  const involvedModels = new Set(tree.filter(selected).map(modelOf).filter((m3) => m3 !== void 0));
+  const involvedModels = new Set(
+    tree.filter(selected).map(modelOf).filter((m3) => m3 !== void 0)
+  );
   const problems = [];
   const texts = /* @__PURE__ */ new Map();
   const missing = /* @__PURE__ */ new Set();
@@ -36125,7 +36228,11 @@ async function validateRegistry(source, options = {}) {
   };
   const config = await load2(REGISTRY_FILE, "Registry");
   if (missing.has(REGISTRY_FILE) && selected(REGISTRY_FILE)) {
-    problems.push({ file: REGISTRY_FILE, code: "E_MISSING_FILE", message: `${REGISTRY_FILE} not found in ${source.label}; every registry has one (kind: Registry)` });
+    problems.push({
+      file: REGISTRY_FILE,
+      code: "E_MISSING_FILE",
+      message: `${REGISTRY_FILE} not found in ${source.label}; every registry has one (kind: Registry)`
+    });
   }
   if (selected(POLICY_FILE)) await load2(POLICY_FILE, "PromotionPolicy");
   const documents = { config, models: [], versions: [], files: tree };
@@ -36184,9 +36291,13 @@ async function listModelsTree(source, concurrency = 64, enter) {
 }
 async function readEach(source, files, concurrency) {
   const out = new Array(files.length);
-  await forEachLimit(files.map((f5, i5) => [f5, i5]), concurrency, async ([f5, i5]) => {
-    out[i5] = await source.readFile(f5);
-  });
+  await forEachLimit(
+    files.map((f5, i5) => [f5, i5]),
+    concurrency,
+    async ([f5, i5]) => {
+      out[i5] = await source.readFile(f5);
+    }
+  );
   return out;
 }
 async function forEachLimit(items, limit, task) {
@@ -36932,7 +37043,10 @@ function pinnedScalars(t, current, file) {
   const env2 = list2[index].env;
   const at = (name) => {
     const i5 = env2.findIndex((e5) => e5?.name === name);
-    if (i5 < 0) throw new ModelgateError("E_DEPLOY_EDIT", `${file}: container ${list2[index].name ?? index} has no ${name} environment variable`, ExitCode2.content, { file });
+    if (i5 < 0)
+      throw new ModelgateError("E_DEPLOY_EDIT", `${file}: container ${list2[index].name ?? index} has no ${name} environment variable`, ExitCode2.content, {
+        file
+      });
     return ["spec", "template", "spec", "containers", index, "env", i5, "value"];
   };
   const template = ["spec", "template", "metadata"];
@@ -37257,7 +37371,12 @@ async function judgePins(base, merged, changed) {
     }
   } catch (e5) {
     const why = e5 instanceof ModelgateError ? e5.message.split("\n")[0] : `unexpected ${e5?.name ?? "error"}`;
-    verdict2.checks.push({ check: "deploy pins", ok: false, status: "fail", detail: `the merged registry's pins cannot be rendered, so merging would break every sync: ${why}` });
+    verdict2.checks.push({
+      check: "deploy pins",
+      ok: false,
+      status: "fail",
+      detail: `the merged registry's pins cannot be rendered, so merging would break every sync: ${why}`
+    });
   }
   return verdict2;
 }
@@ -37301,10 +37420,7 @@ function chronological(reviews) {
   return reviews.map((r5, i5) => ({ r: r5, i: i5, t: r5.state === "PENDING" ? Infinity : time2(r5) })).sort((a5, b5) => a5.t - b5.t || a5.i - b5.i).map(({ r: r5 }) => r5);
 }
 function describeGroup(g5) {
-  const who = [
-    ...(g5.teams ?? []).map((t) => `team ${t}`),
-    ...g5.users?.length ? [`users ${g5.users.join(", ")}`] : []
-  ];
+  const who = [...(g5.teams ?? []).map((t) => `team ${t}`), ...g5.users?.length ? [`users ${g5.users.join(", ")}`] : []];
   return `${g5.count} approval${g5.count === 1 ? "" : "s"} from ${who.join(" or ") || "nobody (the group names no team or user)"}`;
 }
 async function judgeGroups(groups, approvers, teams, required, distinct) {
@@ -37523,7 +37639,10 @@ async function checkBaseBranch(ctx, checks) {
   if (target === void 0) return;
   const branch = (await ctx.input.base.config()).github?.branch ?? "main";
   checks.push(
-    target === branch ? pass("base branch", `the pull request targets ${branch}`) : fail("base branch", `the pull request targets ${JSON.stringify(target)}, but the registry's branch is ${JSON.stringify(branch)} (github.branch in modelgate.yaml); only pull requests into it are judged`)
+    target === branch ? pass("base branch", `the pull request targets ${branch}`) : fail(
+      "base branch",
+      `the pull request targets ${JSON.stringify(target)}, but the registry's branch is ${JSON.stringify(branch)} (github.branch in modelgate.yaml); only pull requests into it are judged`
+    )
   );
 }
 async function validateMerged(ctx, changed, checks) {
@@ -37535,7 +37654,10 @@ async function validateMerged(ctx, changed, checks) {
     const known = new Set(ctx.problems.map(problemKey));
     for (const p3 of result.problems) if (!known.has(problemKey(p3))) ctx.problems.push(p3);
     checks.push(
-      result.valid ? pass("validate", `the merged registry validates (${result.checked} files checked)`) : fail("validate", `the merged registry does not validate: ${result.problems.length} problem(s), first ${result.problems[0].file}: ${result.problems[0].message}`)
+      result.valid ? pass("validate", `the merged registry validates (${result.checked} files checked)`) : fail(
+        "validate",
+        `the merged registry does not validate: ${result.problems.length} problem(s), first ${result.problems[0].file}: ${result.problems[0].message}`
+      )
     );
   } catch (e5) {
     ctx.problems.push(...problemsOf(e5, "head"));
@@ -37614,9 +37736,7 @@ async function judgeVersion(ctx, path, model, version, deleted) {
     t.checks.push(fail("stage order", `${t.from === "absent" ? "a new version" : t.from} \u2192 ${t.to} skips Staging; no matching rule sets allowSkip: true`));
   }
   await applyRules(ctx, t, matches, after);
-  t.checks.push(
-    covered && matches.length ? pass("coverage", `rules ${matches.map((m3) => m3.label).join(", ")}`) : fail("coverage", "not covered by any rule")
-  );
+  t.checks.push(covered && matches.length ? pass("coverage", `rules ${matches.map((m3) => m3.label).join(", ")}`) : fail("coverage", "not covered by any rule"));
   return t;
 }
 async function checkVersionNumber(ctx, t, model, version) {
@@ -37624,7 +37744,10 @@ async function checkVersionNumber(ctx, t, model, version) {
     const numbers = await ctx.input.base.versionNumbers(model);
     const highest = numbers.reduce((a5, b5) => Math.max(a5, b5), 0);
     t.checks.push(
-      version <= highest + MAX_VERSION_GAP ? pass("version number", `${version} is new (highest on the base: ${highest || "none"})`) : fail("version number", `version ${version} is more than ${MAX_VERSION_GAP} above ${model}'s highest on the base (${highest || "none"}); register numbers the next version itself`)
+      version <= highest + MAX_VERSION_GAP ? pass("version number", `${version} is new (highest on the base: ${highest || "none"})`) : fail(
+        "version number",
+        `version ${version} is more than ${MAX_VERSION_GAP} above ${model}'s highest on the base (${highest || "none"}); register numbers the next version itself`
+      )
     );
   } catch (e5) {
     ctx.problems.push(...problemsOf(e5, "base"));
@@ -37651,10 +37774,7 @@ function annotationKeyMatches(pattern, key) {
 }
 function allRules(ctx, model) {
   const own = Object.hasOwn(ctx.policy.models ?? {}, model) ? ctx.policy.models[model].rules ?? [] : [];
-  return [
-    ...ctx.policy.rules.map(labelled),
-    ...own.map((rule) => ({ rule, label: `models.${model}: ${ruleLabel(rule)}` }))
-  ];
+  return [...ctx.policy.rules.map(labelled), ...own.map((rule) => ({ rule, label: `models.${model}: ${ruleLabel(rule)}` }))];
 }
 function ruleLabel(r5) {
   if (r5.name) return r5.name;
@@ -37720,7 +37840,12 @@ async function applyRule(ctx, t, rule, v) {
         const best = champion.metrics?.[name];
         if (typeof best !== "number") out.push(pass(check2, `champion ${v.model}@${champion.version} has no ${name}; ${name} = ${value}`));
         else if (!(value >= best - maxRegression)) {
-          out.push(fail(check2, `${name} = ${value} regresses by ${round(best - value)} from champion ${v.model}@${champion.version} (${best}); at most ${maxRegression} allowed`));
+          out.push(
+            fail(
+              check2,
+              `${name} = ${value} regresses by ${round(best - value)} from champion ${v.model}@${champion.version} (${best}); at most ${maxRegression} allowed`
+            )
+          );
         } else out.push(pass(check2, `${name} = ${value} vs champion ${v.model}@${champion.version} ${best}`));
       }
     }
@@ -37733,10 +37858,13 @@ async function applyRule(ctx, t, rule, v) {
   if (rule.artifact) {
     const check2 = `artifact (${rule.artifact})`;
     if (!v) needVersion(check2);
-    else out.push(await guarded(ctx, check2, async () => {
-      const r5 = await ctx.input.artifacts.verify(v.artifact, rule.artifact);
-      return r5.ok ? pass(check2, r5.detail) : fail(check2, r5.detail);
-    }));
+    else
+      out.push(
+        await guarded(ctx, check2, async () => {
+          const r5 = await ctx.input.artifacts.verify(v.artifact, rule.artifact);
+          return r5.ok ? pass(check2, r5.detail) : fail(check2, r5.detail);
+        })
+      );
   }
   if (rule.scan) out.push(...await scanChecks(ctx, rule, v));
   if (rule.approvals?.length) {
@@ -37745,7 +37873,10 @@ async function applyRule(ctx, t, rule, v) {
     const distinct = rule.distinctApprovers !== false;
     let results;
     try {
-      results = await withDeadline(ctx, judgeGroups(groups, rule.excludeContributors === false ? ctx.approversWithContributors : ctx.approvers, ctx.teams, required, distinct));
+      results = await withDeadline(
+        ctx,
+        judgeGroups(groups, rule.excludeContributors === false ? ctx.approversWithContributors : ctx.approvers, ctx.teams, required, distinct)
+      );
     } catch (e5) {
       results = groups.map((g5) => fail(`approvals: ${describeGroup(g5)}`, `could not be checked: ${describeError(e5)}`));
     }
@@ -37784,7 +37915,10 @@ async function checkOneProduction(ctx, transitions) {
     try {
       const prod = await ctx.input.head.inStage(model, "Production");
       first.checks.push(
-        prod.length === 1 ? pass("one Production version", `${model}@${prod[0].version} is the only version in Production after the merge`) : prod.length === 0 ? fail("one Production version", `no version of ${model} is listed in Production after the merge, though this change puts one there`) : fail("one Production version", `after the merge ${prod.length} versions of ${model} would be in Production: ${prod.map((v) => v.version).join(", ")}; promote through modelgate promote, which archives the previous one`)
+        prod.length === 1 ? pass("one Production version", `${model}@${prod[0].version} is the only version in Production after the merge`) : prod.length === 0 ? fail("one Production version", `no version of ${model} is listed in Production after the merge, though this change puts one there`) : fail(
+          "one Production version",
+          `after the merge ${prod.length} versions of ${model} would be in Production: ${prod.map((v) => v.version).join(", ")}; promote through modelgate promote, which archives the previous one`
+        )
       );
     } catch (e5) {
       ctx.problems.push(...problemsOf(e5, "head"));
@@ -38121,7 +38255,8 @@ function renderMarkdown(d5, ctx = {}) {
     if (metrics.length && (t.kind === "stage" || t.kind === "new-version")) {
       const champ = t.champion;
       out.push(`| metric | ${e5(`${t.model}@${t.version}`)} | ${champ ? `champion ${e5(`${t.model}@${champ.version}`)}` : "champion"} |`, "|---|---|---|");
-      for (const m3 of metrics.sort()) out.push(`| ${e5(m3)} | ${e5(String(t.metrics[m3]))} | ${champ && m3 in champ.metrics ? e5(String(champ.metrics[m3])) : "\u2014"} |`);
+      for (const m3 of metrics.sort())
+        out.push(`| ${e5(m3)} | ${e5(String(t.metrics[m3]))} | ${champ && m3 in champ.metrics ? e5(String(champ.metrics[m3])) : "\u2014"} |`);
       out.push("");
     }
     if (t.artifact?.sha256) out.push(`Artifact: sha256 ${e5(String(t.artifact.sha256))}, ${e5(String(t.artifact.size))} bytes`, "");
@@ -38147,7 +38282,12 @@ function renderMarkdown(d5, ctx = {}) {
 }
 function checksTable(t) {
   const row = (rule, c5) => `| ${escapeMarkdown(rule)} | ${escapeMarkdown(c5.check)} | ${ICON[c5.status]} | ${escapeMarkdown(c5.detail)} |`;
-  return ["| rule | check | result | detail |", "|---|---|---|---|", ...t.checks.map((c5) => row("(change)", c5)), ...t.rules.flatMap((r5) => r5.results.map((c5) => row(r5.rule, c5)))];
+  return [
+    "| rule | check | result | detail |",
+    "|---|---|---|---|",
+    ...t.checks.map((c5) => row("(change)", c5)),
+    ...t.rules.flatMap((r5) => r5.results.map((c5) => row(r5.rule, c5)))
+  ];
 }
 function statusOf(t) {
   const all = [...t.checks, ...t.rules.flatMap((r5) => r5.results)];
@@ -38171,10 +38311,11 @@ function renderPromotionBody(d5, versions2, intro) {
     const metrics = Object.keys(t.metrics ?? {}).sort();
     if (metrics.length) {
       const thresholds = /* @__PURE__ */ new Map();
-      for (const r5 of t.rules) for (const c5 of r5.results) {
-        const m3 = /^metric (\S+) (.*)$/.exec(c5.check);
-        if (m3) thresholds.set(m3[1], `${thresholds.get(m3[1]) ? `${thresholds.get(m3[1])}, ` : ""}${m3[2]} ${c5.ok ? "\u2705" : "\u274C"}`);
-      }
+      for (const r5 of t.rules)
+        for (const c5 of r5.results) {
+          const m3 = /^metric (\S+) (.*)$/.exec(c5.check);
+          if (m3) thresholds.set(m3[1], `${thresholds.get(m3[1]) ? `${thresholds.get(m3[1])}, ` : ""}${m3[2]} ${c5.ok ? "\u2705" : "\u274C"}`);
+        }
       out.push(`| metric | value | threshold | champion${t.champion ? ` (v${t.champion.version})` : ""} |`, "|---|---|---|---|");
       for (const m3 of metrics) {
         const champ = t.champion?.metrics[m3];
@@ -38185,10 +38326,22 @@ function renderPromotionBody(d5, versions2, intro) {
     out.push(...checksTable(t), "");
   }
   const approvals = d5.transitions.flatMap((t) => t.rules.flatMap((r5) => r5.results.filter((c5) => c5.missing).map((c5) => `${r5.rule}: ${c5.missing}`)));
-  out.push("### Who must approve", "", ...approvals.length ? [...new Set(approvals)].map((a5) => `- ${e5(a5)}`) : ["- no approval is required by the policy"], "");
+  out.push(
+    "### Who must approve",
+    "",
+    ...approvals.length ? [...new Set(approvals)].map((a5) => `- ${e5(a5)}`) : ["- no approval is required by the policy"],
+    ""
+  );
   const failing = d5.transitions.flatMap((t) => [...t.checks, ...t.rules.flatMap((r5) => r5.results)]).filter((c5) => c5.status === "fail");
   if (failing.length || d5.problems.length || d5.uncovered.length) {
-    out.push("### \u274C The gate will fail", "", ...failing.map((c5) => `- ${e5(`${c5.check}: ${c5.detail}`)}`), ...d5.problems.map((p3) => `- ${e5(formatProblem(p3))}`), ...d5.uncovered.map((f5) => `- ${e5(f5)}: not covered by any rule`), "");
+    out.push(
+      "### \u274C The gate will fail",
+      "",
+      ...failing.map((c5) => `- ${e5(`${c5.check}: ${c5.detail}`)}`),
+      ...d5.problems.map((p3) => `- ${e5(formatProblem(p3))}`),
+      ...d5.uncovered.map((f5) => `- ${e5(f5)}: not covered by any rule`),
+      ""
+    );
   }
   out.push("_Opened by modelgate; the modelgate status on this pull request is the gate._");
   return out.join("\n");
@@ -38218,7 +38371,12 @@ async function copyHashing(source, target, onBytes) {
   try {
     output = await open2(target, "wx", 420);
     const out = output;
-    const read = await readHashing(input, [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)], (chunk, offset) => writeAll(out, chunk, offset), { onBytes, inFlight: 2 });
+    const read = await readHashing(
+      input,
+      [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)],
+      (chunk, offset) => writeAll(out, chunk, offset),
+      { onBytes, inFlight: 2 }
+    );
     await out.sync();
     await out.chmod(292);
     return read;
@@ -38272,7 +38430,11 @@ var init_file_store = __esm({
         try {
           await mkdir2(this.location.root, { recursive: true });
         } catch (e5) {
-          throw new ModelgateError("E_STORE_UNAVAILABLE", `cannot create the file store ${this.location.root}: ${e5.code}`, ExitCode2.service);
+          throw new ModelgateError(
+            "E_STORE_UNAVAILABLE",
+            `cannot create the file store ${this.location.root}: ${e5.code}`,
+            ExitCode2.service
+          );
         }
       }
       async abandon(model, uploadId) {
@@ -38289,7 +38451,11 @@ var init_file_store = __esm({
           read = await copyHashing(localFile, staging, options.onBytes);
         } catch (e5) {
           await rm3(staging, { force: true });
-          throw new ModelgateError("E_STORE_WRITE", `writing ${options.path} to the file store failed: ${e5.code ?? e5.message}`, ExitCode2.service);
+          throw new ModelgateError(
+            "E_STORE_WRITE",
+            `writing ${options.path} to the file store failed: ${e5.code ?? e5.message}`,
+            ExitCode2.service
+          );
         }
         const { sha256, size } = read;
         const root5 = this.location.root;
@@ -38306,7 +38472,8 @@ var init_file_store = __esm({
               return "created";
             } catch (e5) {
               const code = e5.code;
-              if (code !== "EEXIST") throw new ModelgateError("E_STORE_WRITE", `storing ${key} in the file store failed: ${code ?? e5.name}`, ExitCode2.service);
+              if (code !== "EEXIST")
+                throw new ModelgateError("E_STORE_WRITE", `storing ${key} in the file store failed: ${code ?? e5.name}`, ExitCode2.service);
             }
             const existing = await hashFile(target);
             if (existing.sha256 === sha256 && existing.size === size) return "reused";
@@ -38349,7 +38516,11 @@ var init_file_store = __esm({
         return createReadStream2(path, { highWaterMark: 4 << 20 });
       }
       async presignGet() {
-        throw new ModelgateError("E_PRESIGN_UNSUPPORTED", `presigned URLs need an S3 store; this registry stores artifacts at ${this.location.uri}`, ExitCode2.usage);
+        throw new ModelgateError(
+          "E_PRESIGN_UNSUPPORTED",
+          `presigned URLs need an S3 store; this registry stores artifacts at ${this.location.uri}`,
+          ExitCode2.usage
+        );
       }
       close() {
       }
@@ -77686,10 +77857,19 @@ function s3Error(e5, action, bucket, endpoint2, timeoutSeconds) {
     return stallError(`S3 at ${where}`, action, timeoutSeconds, { bucket });
   }
   if (name === "CredentialsProviderError") {
-    return new ModelgateError("E_S3_CREDENTIALS", `no AWS credentials found while ${action} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a web identity)`, ExitCode2.service);
+    return new ModelgateError(
+      "E_S3_CREDENTIALS",
+      `no AWS credentials found while ${action} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a web identity)`,
+      ExitCode2.service
+    );
   }
   if (["SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken", "ExpiredToken", "InvalidSecurity"].includes(name) || status === 403 || status === 401) {
-    return new ModelgateError("E_S3_CREDENTIALS", `S3 at ${where} refused the credentials while ${action} (${name === "Unknown" ? `HTTP ${status}` : name}): check the access key and secret, or the bucket's permissions`, ExitCode2.service, { status });
+    return new ModelgateError(
+      "E_S3_CREDENTIALS",
+      `S3 at ${where} refused the credentials while ${action} (${name === "Unknown" ? `HTTP ${status}` : name}): check the access key and secret, or the bucket's permissions`,
+      ExitCode2.service,
+      { status }
+    );
   }
   if (name === "NoSuchBucket" || status === 404 && action.startsWith("checking access to bucket")) {
     return new ModelgateError("E_S3_NO_BUCKET", `bucket ${bucket} does not exist at ${where}`, ExitCode2.service, { bucket });
@@ -77785,8 +77965,10 @@ var init_s3_store = __esm({
         await Promise.all((listed?.Contents ?? []).map((o3) => this.client.send(new import_client_s3.DeleteObjectCommand({ Bucket, Key: o3.Key })).catch(() => {
         })));
         const uploads = await this.client.send(new import_client_s3.ListMultipartUploadsCommand({ Bucket, Prefix })).catch(() => void 0);
-        await Promise.all((uploads?.Uploads ?? []).map((u) => this.client.send(new import_client_s3.AbortMultipartUploadCommand({ Bucket, Key: u.Key, UploadId: u.UploadId })).catch(() => {
-        })));
+        await Promise.all(
+          (uploads?.Uploads ?? []).map((u) => this.client.send(new import_client_s3.AbortMultipartUploadCommand({ Bucket, Key: u.Key, UploadId: u.UploadId })).catch(() => {
+          }))
+        );
       }
       key(key) {
         return this.location.prefix ? `${this.location.prefix}/${key}` : key;
@@ -77861,12 +78043,20 @@ var init_s3_store = __esm({
           const partSize = partSizeFor(expected.size);
           const buffers = Array.from({ length: QUEUE_SIZE + 1 }, () => Buffer.allocUnsafe(partSize));
           const parts = [];
-          const read = await this.send(`uploading ${name}`, () => readHashing(file, buffers, async (chunk, offset) => {
-            const PartNumber = offset / partSize + 1;
-            if (PartNumber > MAX_PARTS) throw changed();
-            const r5 = await this.client.send(new import_client_s3.UploadPartCommand({ Bucket, Key: to, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
-            parts.push({ PartNumber, ETag: r5.ETag });
-          }, { onBytes, inFlight: QUEUE_SIZE }));
+          const read = await this.send(
+            `uploading ${name}`,
+            () => readHashing(
+              file,
+              buffers,
+              async (chunk, offset) => {
+                const PartNumber = offset / partSize + 1;
+                if (PartNumber > MAX_PARTS) throw changed();
+                const r5 = await this.client.send(new import_client_s3.UploadPartCommand({ Bucket, Key: to, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
+                parts.push({ PartNumber, ETag: r5.ETag });
+              },
+              { onBytes, inFlight: QUEUE_SIZE }
+            )
+          );
           if (read.sha256 !== expected.sha256 || read.size !== expected.size) throw changed();
           parts.sort((a5, b5) => a5.PartNumber - b5.PartNumber);
           const outcome = await this.send(`completing the upload of ${name}`, () => this.completeOnto(key, UploadId, parts, expected.sha256, expected.size));
@@ -77882,7 +78072,10 @@ var init_s3_store = __esm({
       /** A small file written to its staging key, to be copied to its content key by `commit`. */
       async spill(body, sha256, options) {
         const staging = this.key(stagingKey(options.model, options.uploadId, options.path));
-        await this.send(`uploading ${options.path}`, () => this.client.send(new import_client_s3.PutObjectCommand({ Bucket: this.location.bucket, Key: staging, Body: body, ContentLength: body.length })));
+        await this.send(
+          `uploading ${options.path}`,
+          () => this.client.send(new import_client_s3.PutObjectCommand({ Bucket: this.location.bucket, Key: staging, Body: body, ContentLength: body.length }))
+        );
         return this.stagedAt(staging, sha256, body.length, options.path);
       }
       inMemory(bytes, sha256) {
@@ -77894,14 +78087,16 @@ var init_s3_store = __esm({
             if (existing) return existing;
             const conditional = this.conditionalWrites;
             try {
-              await this.client.send(new import_client_s3.PutObjectCommand({
-                Bucket: this.location.bucket,
-                Key: this.key(key),
-                Body: bytes,
-                ContentLength: bytes.length,
-                Metadata: { sha256 },
-                ...conditional ? { IfNoneMatch: "*" } : {}
-              }));
+              await this.client.send(
+                new import_client_s3.PutObjectCommand({
+                  Bucket: this.location.bucket,
+                  Key: this.key(key),
+                  Body: bytes,
+                  ContentLength: bytes.length,
+                  Metadata: { sha256 },
+                  ...conditional ? { IfNoneMatch: "*" } : {}
+                })
+              );
               return "created";
             } catch (e5) {
               const status = statusOf2(e5);
@@ -77936,12 +78131,17 @@ var init_s3_store = __esm({
         try {
           const partSize = partSizeFor((await file.stat()).size);
           const buffers = Array.from({ length: QUEUE_SIZE + 1 }, () => Buffer.allocUnsafe(partSize));
-          read = await readHashing(file, buffers, async (chunk, offset) => {
-            const PartNumber = offset / partSize + 1;
-            if (PartNumber > MAX_PARTS) throw new ModelgateError("E_SOURCE_CHANGED", `${localFile} grew while it was being read`, ExitCode2.content);
-            const r5 = await this.client.send(new import_client_s3.UploadPartCommand({ Bucket, Key: staging, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
-            parts.push({ PartNumber, ETag: r5.ETag });
-          }, { onBytes: options.onBytes, inFlight: QUEUE_SIZE });
+          read = await readHashing(
+            file,
+            buffers,
+            async (chunk, offset) => {
+              const PartNumber = offset / partSize + 1;
+              if (PartNumber > MAX_PARTS) throw new ModelgateError("E_SOURCE_CHANGED", `${localFile} grew while it was being read`, ExitCode2.content);
+              const r5 = await this.client.send(new import_client_s3.UploadPartCommand({ Bucket, Key: staging, UploadId, PartNumber, Body: chunk, ContentLength: chunk.length }));
+              parts.push({ PartNumber, ETag: r5.ETag });
+            },
+            { onBytes: options.onBytes, inFlight: QUEUE_SIZE }
+          );
           parts.sort((a5, b5) => a5.PartNumber - b5.PartNumber);
           await this.client.send(new import_client_s3.CompleteMultipartUploadCommand({ Bucket, Key: staging, UploadId, MultipartUpload: { Parts: parts } }));
           this.open.delete(UploadId);
@@ -77996,14 +78196,21 @@ var init_s3_store = __esm({
             while (next < ranges.length && !failed) {
               const i5 = next++;
               const [a5, b5] = ranges[i5];
-              const r5 = await this.client.send(new import_client_s3.UploadPartCopyCommand({ Bucket, Key: to, UploadId, PartNumber: i5 + 1, CopySource, CopySourceRange: `bytes=${a5}-${b5}` }));
+              const r5 = await this.client.send(
+                new import_client_s3.UploadPartCopyCommand({ Bucket, Key: to, UploadId, PartNumber: i5 + 1, CopySource, CopySourceRange: `bytes=${a5}-${b5}` })
+              );
               parts.push({ PartNumber: i5 + 1, ETag: r5.CopyPartResult.ETag });
             }
           };
-          const outcomes = await Promise.allSettled(Array.from({ length: COPY_QUEUE }, () => worker().catch((e5) => {
-            failed = true;
-            throw e5;
-          })));
+          const outcomes = await Promise.allSettled(
+            Array.from(
+              { length: COPY_QUEUE },
+              () => worker().catch((e5) => {
+                failed = true;
+                throw e5;
+              })
+            )
+          );
           const failure = outcomes.find((o3) => o3.status === "rejected");
           if (failure) throw failure.reason;
           parts.sort((x, y) => x.PartNumber - y.PartNumber);
@@ -78041,13 +78248,15 @@ var init_s3_store = __esm({
       async completeOnto(key, UploadId, parts, sha256, size) {
         const before = await this.compareExisting(key, sha256, size);
         if (before) return before;
-        const complete = (conditional2) => this.client.send(new import_client_s3.CompleteMultipartUploadCommand({
-          Bucket: this.location.bucket,
-          Key: this.key(key),
-          UploadId,
-          MultipartUpload: { Parts: parts },
-          ...conditional2 ? { IfNoneMatch: "*" } : {}
-        }));
+        const complete = (conditional2) => this.client.send(
+          new import_client_s3.CompleteMultipartUploadCommand({
+            Bucket: this.location.bucket,
+            Key: this.key(key),
+            UploadId,
+            MultipartUpload: { Parts: parts },
+            ...conditional2 ? { IfNoneMatch: "*" } : {}
+          })
+        );
         const conditional = this.conditionalCompletes;
         let done;
         try {
@@ -78145,7 +78354,10 @@ var init_s3_store = __esm({
         }
       }
       async presignGet(key, seconds) {
-        return this.send(`presigning ${key}`, () => (0, import_s3_request_presigner.getSignedUrl)(this.client, new import_client_s3.GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }), { expiresIn: seconds }));
+        return this.send(
+          `presigning ${key}`,
+          () => (0, import_s3_request_presigner.getSignedUrl)(this.client, new import_client_s3.GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }), { expiresIn: seconds })
+        );
       }
       close() {
         this.client.destroy();
@@ -78222,7 +78434,10 @@ var init_store_verifier = __esm({
           const extra = (await this.store.list(folder)).filter((k5) => !listed.has(k5)).sort();
           if (extra.length) {
             const names = extra.slice(0, 5).map((k5) => k5.slice(folder.length));
-            return { ok: false, detail: `${extra.length} object(s) under ${artifact.uri} are not in the manifest's file list: ${names.join(", ")}${extra.length > 5 ? ", \u2026" : ""}` };
+            return {
+              ok: false,
+              detail: `${extra.length} object(s) under ${artifact.uri} are not in the manifest's file list: ${names.join(", ")}${extra.length > 5 ? ", \u2026" : ""}`
+            };
           }
         }
         for (const f5 of files) {
@@ -78348,7 +78563,16 @@ var init_allowlist = __esm({
       "copyreg.__newobj__",
       "_codecs.encode"
     ];
-    PY2_MODULES = { __builtin__: "builtins", copy_reg: "copyreg", exceptions: "builtins", commands: "subprocess", cPickle: "pickle", UserDict: "collections", whichdb: "dbm", anydbm: "dbm" };
+    PY2_MODULES = {
+      __builtin__: "builtins",
+      copy_reg: "copyreg",
+      exceptions: "builtins",
+      commands: "subprocess",
+      cPickle: "pickle",
+      UserDict: "collections",
+      whichdb: "dbm",
+      anydbm: "dbm"
+    };
   }
 });
 
@@ -78448,7 +78672,8 @@ var init_pickle = __esm({
       BYTEARRAY8: 150,
       NEXT_BUFFER: 151,
       READONLY_BUFFER: 152
-    })) OPNAMES[ch] = name;
+    }))
+      OPNAMES[ch] = name;
     Malformed = class extends Error {
     };
     freshMachine = () => ({ stack: [], meta: [], memo: /* @__PURE__ */ new Map(), proto: 0 });
@@ -78508,7 +78733,11 @@ var init_pickle = __esm({
         if (!this.stopped) {
           const pendingBytes = this.buf.length - this.pos;
           if (!this.started || this.inPickle || this.skip > 0 || this.padPending || pendingBytes > 0) {
-            this.refuse(this.base + this.pos, "unscannable", !this.started ? "empty stream: no pickle to read" : "the pickle stream ends before its STOP opcode (truncated or not a pickle)");
+            this.refuse(
+              this.base + this.pos,
+              "unscannable",
+              !this.started ? "empty stream: no pickle to read" : "the pickle stream ends before its STOP opcode (truncated or not a pickle)"
+            );
           }
         }
         this.stopped = true;
@@ -79030,8 +79259,10 @@ async function scanArtifactFile(name, stream, opts = {}) {
   const joblib = opts.format === "joblib" || /\.joblib$/i.test(name);
   if (head[0] === 120 && head.length > 1 && (head[0] << 8 | head[1]) % 31 === 0) return scanInflated(name, r5.rest(), createInflate(), joblib, opts);
   if (startsWith(head, [31, 139])) return scanInflated(name, r5.rest(), createGunzip(), joblib, opts);
-  if (startsWith(head, [66, 90, 104])) return refuse("bz2-compressed file: the scanner cannot read it (store joblib files with zlib/gzip compression or none)");
-  if (startsWith(head, [253, 55, 122, 88, 90]) || startsWith(head, [93, 0, 0])) return refuse("xz/lzma-compressed file: the scanner cannot read it");
+  if (startsWith(head, [66, 90, 104]))
+    return refuse("bz2-compressed file: the scanner cannot read it (store joblib files with zlib/gzip compression or none)");
+  if (startsWith(head, [253, 55, 122, 88, 90]) || startsWith(head, [93, 0, 0]))
+    return refuse("xz/lzma-compressed file: the scanner cannot read it");
   if (startsWith(head, [4, 34, 77, 24])) return refuse("lz4-compressed file: the scanner cannot read it");
   if (startsWith(head, [90, 70])) return refuse("pre-0.10 joblib format (ZF): the scanner cannot read it");
   const s2 = new PickleScanner({ file: name, joblib, allowGlobals: opts.allowGlobals });
@@ -79119,7 +79350,8 @@ async function scanZip(name, r5, opts) {
       let localOffset = h5.readUInt32LE(42);
       if (localOffset === 4294967295) localOffset = zip64Offset(rest.subarray(nameLen, nameLen + extraLen), h5) ?? -1;
       const local = locals.get(localOffset);
-      if (!local || local.name !== member2) return refuse(at, `zip central directory names ${member2} at offset ${localOffset}, which is not the member the scanner read there`);
+      if (!local || local.name !== member2)
+        return refuse(at, `zip central directory names ${member2} at offset ${localOffset}, which is not the member the scanner read there`);
       central += 1;
       continue;
     }
@@ -79250,7 +79482,12 @@ async function scanStoredArtifactFiles(store, version, allowGlobals = []) {
     const sha256 = hash.digest("hex");
     out.findings.push(...findings);
     if (sha256 !== obj.sha256 || size !== obj.size) {
-      out.findings.push({ file: name, offset: 0, kind: "unscannable", message: `the bytes scanned (sha256 ${sha256.slice(0, 12)}\u2026, ${size} bytes) are not the manifest's (${obj.sha256.slice(0, 12)}\u2026, ${obj.size} bytes)` });
+      out.findings.push({
+        file: name,
+        offset: 0,
+        kind: "unscannable",
+        message: `the bytes scanned (sha256 ${sha256.slice(0, 12)}\u2026, ${size} bytes) are not the manifest's (${obj.sha256.slice(0, 12)}\u2026, ${obj.size} bytes)`
+      });
     }
   }
   return out;
@@ -79347,7 +79584,8 @@ function signEnvelope(statement, privateKeyPem) {
 }
 function verifyEnvelope(envelope, trustedKeys) {
   const e5 = envelope;
-  if (!e5 || typeof e5.payload !== "string" || e5.payloadType !== DSSE_PAYLOAD_TYPE || !Array.isArray(e5.signatures)) return { ok: false, reason: "not a DSSE envelope of an in-toto statement" };
+  if (!e5 || typeof e5.payload !== "string" || e5.payloadType !== DSSE_PAYLOAD_TYPE || !Array.isArray(e5.signatures))
+    return { ok: false, reason: "not a DSSE envelope of an in-toto statement" };
   const payload = Buffer.from(e5.payload, "base64");
   const pae = preAuthEncoding(e5.payloadType, payload);
   for (const pem of trustedKeys) {
@@ -79370,7 +79608,8 @@ function verifyEnvelope(envelope, trustedKeys) {
       } catch {
         return { ok: false, reason: "signed payload is not JSON" };
       }
-      if (statement._type !== STATEMENT_TYPE || statement.predicateType !== DECISION_PREDICATE) return { ok: false, reason: "signed payload is not a modelgate decision statement" };
+      if (statement._type !== STATEMENT_TYPE || statement.predicateType !== DECISION_PREDICATE)
+        return { ok: false, reason: "signed payload is not a modelgate decision statement" };
       return { ok: true, statement, keyid: keyId(key) };
     }
   }
@@ -83801,7 +84040,8 @@ async function applyChange(opts) {
     }
     if (opts.mode === "push") {
       await opts.beforePush?.(commit, attempt);
-      if (await repo.push(remote, commit, baseBranch)) return { ...done, commit, pushed: true, checkedOut: await moveWorkTree(repo, commit, false), empty: false };
+      if (await repo.push(remote, commit, baseBranch))
+        return { ...done, commit, pushed: true, checkedOut: await moveWorkTree(repo, commit, false), empty: false };
       continue;
     }
     if (!base) throw new ModelgateError("E_NO_COMMIT", "the registry has no commit yet", ExitCode2.content);
@@ -83817,7 +84057,11 @@ async function applyChange(opts) {
       const lease = stale ? found : opts.replaceBranch && existing !== void 0 && !onExisting ? existing : void 0;
       if (!(lease ? await repo.pushReplacing(remote, next, change.branch, lease) : await repo.push(remote, next, change.branch))) {
         if (opts.newBranch || opts.replaceBranch) continue;
-        throw new ModelgateError("E_BRANCH_DIVERGED", `${remote}/${change.branch} has commits this change does not build on; delete the branch or merge it first`, ExitCode2.service);
+        throw new ModelgateError(
+          "E_BRANCH_DIVERGED",
+          `${remote}/${change.branch} has commits this change does not build on; delete the branch or merge it first`,
+          ExitCode2.service
+        );
       }
       head = next;
     }
@@ -83935,7 +84179,12 @@ function retryAfterMs(header, now) {
 }
 async function deliverOne(hook2, index, event, opts) {
   const target = targetName(hook2.url, index);
-  const report = { target, event: { model: event.data.model, environment: event.data.environment, version: event.data.version }, ok: false, attempts: 0 };
+  const report = {
+    target,
+    event: { model: event.data.model, environment: event.data.environment, version: event.data.version },
+    ok: false,
+    attempts: 0
+  };
   const doFetch = opts.fetch ?? fetch;
   const sleep2 = opts.sleep ?? sleepFor;
   const now = opts.now ?? (() => /* @__PURE__ */ new Date());
@@ -83961,7 +84210,13 @@ async function deliverOne(hook2, index, event, opts) {
     }
     let wait;
     try {
-      const res = await doFetch(hook2.url, { method: "POST", headers, body, signal: AbortSignal.timeout(opts.timeoutMs ?? ioTimeoutMs(opts.env ?? process.env)), redirect: "manual" });
+      const res = await doFetch(hook2.url, {
+        method: "POST",
+        headers,
+        body,
+        signal: AbortSignal.timeout(opts.timeoutMs ?? ioTimeoutMs(opts.env ?? process.env)),
+        redirect: "manual"
+      });
       await res.arrayBuffer().catch(() => void 0);
       report.status = res.status;
       if (res.status >= 200 && res.status < 300) return { ...report, ok: true, error: void 0 };
@@ -84043,7 +84298,8 @@ async function syncAndPush(opts) {
     maxAttempts: opts.maxAttempts ?? 6,
     ...opts.beforePush ? { beforePush: opts.beforePush } : {},
     plan: async (_snap, head2) => {
-      if (!head2 || !await repo.resolve(`refs/remotes/${remote}/${branch}`)) throw new ModelgateError("E_SYNC_NO_BRANCH", `${remote} has no branch ${branch} to sync`, ExitCode2.service);
+      if (!head2 || !await repo.resolve(`refs/remotes/${remote}/${branch}`))
+        throw new ModelgateError("E_SYNC_NO_BRANCH", `${remote} has no branch ${branch} to sync`, ExitCode2.service);
       snapshot = new RegistrySnapshot(new CommitTreeSource(repo, head2, prefix));
       plan = renderPins(await readValidPinInput(snapshot));
       return syncChange(plan, commitMessage(plan));
@@ -84086,7 +84342,9 @@ function formatSyncSummary(result) {
     out.push(`Pushed \`${result.commit.slice(0, 12)}\` on top of \`${result.head.slice(0, 12)}\` (attempt ${result.attempts}).`, "");
     out.push("| model | environment | from | to | sha256 |", "|---|---|---|---|---|");
     for (const c5 of result.changes) {
-      out.push(`| ${c5.model} | ${c5.environment} | ${c5.fromVersion ? `v${c5.fromVersion}` : "\u2014"} | ${c5.action === "retire" ? "retired" : `v${c5.toVersion}`} | ${c5.sha256 ? `\`${c5.sha256.slice(0, 12)}\u2026\`` : "\u2014"} |`);
+      out.push(
+        `| ${c5.model} | ${c5.environment} | ${c5.fromVersion ? `v${c5.fromVersion}` : "\u2014"} | ${c5.action === "retire" ? "retired" : `v${c5.toVersion}`} | ${c5.sha256 ? `\`${c5.sha256.slice(0, 12)}\u2026\`` : "\u2014"} |`
+      );
     }
     out.push("", "<details><summary>deploy/ diff</summary>", "", "```diff", result.diff.trimEnd(), "```", "", "</details>");
   }
@@ -84232,7 +84490,9 @@ async function pinsBrought(git, prefix, afterSnap, before, after) {
   if (!await git.resolve(before)) {
     await git.run(["fetch", "--quiet", "--no-tags", "origin", before], { okCodes: [1, 128] });
     if (!await git.resolve(before)) {
-      warning(`the push's before commit ${before.slice(0, 12)} is not in the checkout (fetch-depth: 0 or 2): no webhooks sent`, { title: "modelgate sync" });
+      warning(`the push's before commit ${before.slice(0, 12)} is not in the checkout (fetch-depth: 0 or 2): no webhooks sent`, {
+        title: "modelgate sync"
+      });
       return [];
     }
   }
@@ -84313,7 +84573,8 @@ async function mergeTree(repo, baseSha, headSha) {
       { files }
     );
   }
-  if (!tree || !/^[0-9a-f]{40,64}$/.test(tree)) throw new ModelgateError("E_GIT", "git merge-tree gave no tree id (git 2.38 or newer is needed)", ExitCode2.service);
+  if (!tree || !/^[0-9a-f]{40,64}$/.test(tree))
+    throw new ModelgateError("E_GIT", "git merge-tree gave no tree id (git 2.38 or newer is needed)", ExitCode2.service);
   return tree;
 }
 async function changedSince(repo, baseSha, tree, prefix) {
@@ -84381,7 +84642,9 @@ function decisionInput(decision, ctx) {
   return { subjects, ...facts, rules, approvers, checks };
 }
 function approvingReview(reviews, login, headSha) {
-  const mine = reviews.filter((r5) => r5.user?.login?.toLowerCase() === login.toLowerCase() && r5.state === "APPROVED" && r5.commitId === headSha && typeof r5.id === "number");
+  const mine = reviews.filter(
+    (r5) => r5.user?.login?.toLowerCase() === login.toLowerCase() && r5.state === "APPROVED" && r5.commitId === headSha && typeof r5.id === "number"
+  );
   return mine.at(-1)?.id;
 }
 
@@ -84423,7 +84686,10 @@ function describeRecord(r5) {
     case "written":
       return { uri: r5.uri, message: `Signed decision record written (key ${r5.keyid.slice(0, 16)}\u2026).${r5.warning ? ` Warning: ${r5.warning}.` : ""}` };
     case "kept":
-      return { uri: r5.uri, message: `A signed decision record of this merge result is already stored (key ${r5.keyid.slice(0, 16)}\u2026).${r5.warning ? ` Warning: ${r5.warning}.` : ""}` };
+      return {
+        uri: r5.uri,
+        message: `A signed decision record of this merge result is already stored (key ${r5.keyid.slice(0, 16)}\u2026).${r5.warning ? ` Warning: ${r5.warning}.` : ""}`
+      };
     case "no-key":
       return { message: `Warning: ${r5.warning}.` };
     default:
@@ -84433,12 +84699,18 @@ function describeRecord(r5) {
 async function recordDecision(req) {
   const pem = req.env[SIGNING_KEY_ENV]?.trim();
   if (!pem) {
-    return { state: "no-key", warning: `no decision record was written: ${SIGNING_KEY_ENV} is not set (give the check job the modelgate environment's secret; see docs/decision-records.md), so verify --decisions will list this change as merged without the gate` };
+    return {
+      state: "no-key",
+      warning: `no decision record was written: ${SIGNING_KEY_ENV} is not set (give the check job the modelgate environment's secret; see docs/decision-records.md), so verify --decisions will list this change as merged without the gate`
+    };
   }
   try {
     return await signAndStore(req, pem);
   } catch (e5) {
-    return { state: "failed", error: `the decision record was not written: ${e5 instanceof ModelgateError ? e5.message : `unexpected ${e5?.name ?? "error"}`}` };
+    return {
+      state: "failed",
+      error: `the decision record was not written: ${e5 instanceof ModelgateError ? e5.message : `unexpected ${e5?.name ?? "error"}`}`
+    };
   }
 }
 async function signAndStore(req, pem) {
@@ -84469,7 +84741,11 @@ async function signAndStore(req, pem) {
   try {
     envelope = signEnvelope(statement, pem);
   } catch (e5) {
-    throw new ModelgateError("E_SIGNING_KEY", `${SIGNING_KEY_ENV}: ${e5.message.startsWith("unsupported key type") ? e5.message : "signing failed"}`, ExitCode2.usage);
+    throw new ModelgateError(
+      "E_SIGNING_KEY",
+      `${SIGNING_KEY_ENV}: ${e5.message.startsWith("unsupported key type") ? e5.message : "signing failed"}`,
+      ExitCode2.usage
+    );
   }
   const config = await req.config();
   const trusted = (config.trust?.keys ?? []).some((k5) => {
@@ -84488,7 +84764,11 @@ async function signAndStore(req, pem) {
     if (existing !== void 0) {
       const ours = verifyEnvelope(existing, [publicPem]);
       if (ours.ok && ours.statement.predicate.mergedTreeId === req.mergedTree) return { state: "kept", uri, keyid: id, ...warning3 ? { warning: warning3 } : {} };
-      throw new ModelgateError("E_ARTIFACT_CONFLICT", `${uri} already holds a record this key did not sign; the store keeps objects once, so remove it by hand after checking how it got there`, ExitCode2.content);
+      throw new ModelgateError(
+        "E_ARTIFACT_CONFLICT",
+        `${uri} already holds a record this key did not sign; the store keeps objects once, so remove it by hand after checking how it got there`,
+        ExitCode2.content
+      );
     }
     try {
       await step(`writing ${uri}`, () => writeDecisionRecord(store, req.mergedTree, envelope, tmp));
@@ -84592,7 +84872,15 @@ async function setCommitStatus(c5, sha, state2, description, targetUrl) {
   const text = chars2.length > 140 ? `${chars2.slice(0, 139).join("")}\u2026` : description;
   await github(
     `setting the ${STATUS_CONTEXT} status`,
-    () => c5.octokit.rest.repos.createCommitStatus({ owner: c5.owner, repo: c5.repo, sha, state: state2, context: STATUS_CONTEXT, description: text, ...targetUrl ? { target_url: targetUrl } : {} })
+    () => c5.octokit.rest.repos.createCommitStatus({
+      owner: c5.owner,
+      repo: c5.repo,
+      sha,
+      state: state2,
+      context: STATUS_CONTEXT,
+      description: text,
+      ...targetUrl ? { target_url: targetUrl } : {}
+    })
   );
 }
 var MAX_COMMENT_CHARS = 65536;
@@ -84615,11 +84903,17 @@ ${body}`);
   const mine = comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && x.user && isBot({ login: x.user.login, type: x.user.type }));
   if (mine) {
     if (mine.body !== text) {
-      await github("updating the modelgate comment", () => c5.octokit.rest.issues.updateComment({ owner: c5.owner, repo: c5.repo, comment_id: mine.id, body: text }));
+      await github(
+        "updating the modelgate comment",
+        () => c5.octokit.rest.issues.updateComment({ owner: c5.owner, repo: c5.repo, comment_id: mine.id, body: text })
+      );
     }
     return { id: mine.id, created: false };
   }
-  const { data } = await github("adding the modelgate comment", () => c5.octokit.rest.issues.createComment({ owner: c5.owner, repo: c5.repo, issue_number: number, body: text }));
+  const { data } = await github(
+    "adding the modelgate comment",
+    () => c5.octokit.rest.issues.createComment({ owner: c5.owner, repo: c5.repo, issue_number: number, body: text })
+  );
   return { id: data.id, created: true };
 }
 
@@ -84685,7 +84979,8 @@ function pullRequestNumber(event, input, eventName = "triggering") {
 }
 async function check(inputs, env2) {
   const eventPath = env2.GITHUB_EVENT_PATH;
-  if (!eventPath) throw usageError("GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review or workflow_run");
+  if (!eventPath)
+    throw usageError("GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review or workflow_run");
   let event;
   try {
     event = JSON.parse(await readFile4(eventPath, "utf8"));
@@ -84719,11 +85014,17 @@ async function judge(inputs, env2, conn, pr) {
   const prefix = await registryPrefix(git, { requireGit: true });
   const baseSha = (await git.out(["rev-parse", "HEAD"])).trim();
   if (baseSha === pr.headSha && pr.headSha !== pr.baseSha) {
-    throw new ModelgateError("E_UNSAFE_CHECKOUT", "the workflow checked out the pull request head; check out the base branch (the head is read as data)", ExitCode2.usage);
+    throw new ModelgateError(
+      "E_UNSAFE_CHECKOUT",
+      "the workflow checked out the pull request head; check out the base branch (the head is read as data)",
+      ExitCode2.usage
+    );
   }
   await ensureHead(git, pr.number, pr.headSha, inputs.token || env2.GITHUB_TOKEN);
   if (baseSha !== pr.baseSha) {
-    info(`modelgate: judging #${pr.number} merged onto the checked-out ${baseSha.slice(0, 12)} (the pull request's base is ${JSON.stringify(pr.baseRef)} at ${pr.baseSha.slice(0, 12)})`);
+    info(
+      `modelgate: judging #${pr.number} merged onto the checked-out ${baseSha.slice(0, 12)} (the pull request's base is ${JSON.stringify(pr.baseRef)} at ${pr.baseSha.slice(0, 12)})`
+    );
   }
   const sides = await gateSidesFromGit(git, baseSha, pr.headSha, prefix);
   const changed = sides.changedFiles;
@@ -84767,7 +85068,11 @@ async function ensureHead(git, number, headSha, token) {
   await git.run(["fetch", "--quiet", "--no-tags", "origin", `+refs/pull/${number}/head:refs/remotes/pull/${number}/head`], { env: env2 });
   const fetched = await git.resolve(`refs/remotes/pull/${number}/head`);
   if (fetched !== headSha) {
-    throw new ModelgateError("E_HEAD_MOVED", `pull request #${number} moved while it was checked (fetched ${fetched?.slice(0, 12)}, expected ${headSha.slice(0, 12)}); its new head is checked by the next run`, ExitCode2.service);
+    throw new ModelgateError(
+      "E_HEAD_MOVED",
+      `pull request #${number} moved while it was checked (fetched ${fetched?.slice(0, 12)}, expected ${headSha.slice(0, 12)}); its new head is checked by the next run`,
+      ExitCode2.service
+    );
   }
 }
 var STATE = { pass: "success", fail: "failure", pending: "pending" };
@@ -84794,7 +85099,14 @@ async function publish(inputs, env2, conn, pr, decision, targetUrl) {
   } else info(`modelgate: ${decision.summary}`);
 }
 async function recordPass(env2, conn, pr, decision) {
-  const outcome = await recordDecision({ ...decision.evidence, decision, env: env2, repository: `${conn.owner}/${conn.repo}`, pullRequest: pr.number, headSha: pr.headSha });
+  const outcome = await recordDecision({
+    ...decision.evidence,
+    decision,
+    env: env2,
+    repository: `${conn.owner}/${conn.repo}`,
+    pullRequest: pr.number,
+    headSha: pr.headSha
+  });
   if (outcome.state === "failed") error(`modelgate: ${outcome.error}`);
   else if (outcome.warning) warning(`modelgate: ${outcome.warning}`);
   if ("uri" in outcome) info(`modelgate: decision record ${outcome.state}: ${outcome.uri}`);
