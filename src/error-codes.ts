@@ -99,6 +99,12 @@ export const ERROR_CODES = {
   E_DUPLICATE_KEY: { area: 'lineage', exit: [content], summary: 'A metric or parameter is given twice.' },
   E_LIST_VALUE: { area: 'lineage', exit: [content], summary: 'A metric or parameter is a list; each item needs its own key.' },
   E_METRIC_KEY: { area: 'lineage', exit: [content], summary: 'A metric or parameter name outside the allowed characters.' },
+  E_MLMODEL: {
+    area: 'lineage',
+    exit: [content],
+    summary: "An MLflow model folder's MLmodel file that cannot be read: not YAML, too large, or a field of the wrong shape.",
+  },
+  E_SIGNATURE: { area: 'lineage', exit: [content], summary: "A `--signature` file that is not a signature in MLflow's shape (inputs, outputs, params)." },
   E_METRIC_VALUE: { area: 'lineage', exit: [content], summary: 'A metric that is not a finite number.' },
   E_PARAM_VALUE: { area: 'lineage', exit: [content], summary: 'A parameter that is not a string, a finite number or a boolean.' },
   E_NO_CODE_REPO: { area: 'lineage', exit: [usage], summary: '`--code auto` outside a git repository, or in one with no commit.' },

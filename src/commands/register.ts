@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
@@ -9,6 +10,7 @@ import { codeFromWorkingDirectory, parseCodeSpec, type CodeLineage } from '../li
 import { parseDatasetSpec, resolveDataset } from '../lineage/dataset.js';
 import { parseFramework, parseMetrics, parseParams } from '../lineage/values.js';
 import { parseAnnotations, parseEnvSpec, parseRunSpec, parseSignatureFile } from '../lineage/flags.js';
+import { environmentFiles, MLMODEL_MAX_BYTES, readMLmodel, type MLflowModel } from '../lineage/mlflow.js';
 import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type Stage } from '../manifest/types.js';
 import { assertModelName, modelFile, parseStage, versionFile, versionsDir } from '../registry/layout.js';
 import { assertValidModel, assertValidVersion, buildVersion, nextVersion, renderModel, renderVersion, type VersionDraft } from '../registry/new-version.js';
@@ -67,17 +69,34 @@ export const run: Command = async (ctx) => {
     parseRepository(config.github.repository);
   }
 
+  const format: ArtifactFormat =
+    (values.format as ArtifactFormat | undefined) ??
+    detectFormat(source.kind === 'file' ? [source.name] : source.files.map((f) => f.path), source.kind === 'directory');
+  // An MLflow folder describes itself: flavors, run, signature and environment come from its
+  // MLmodel; what the command line says wins.
+  const mlflow = format === 'mlflow' && source.kind === 'directory' ? await readMLflowFolder(positionals[1]!, source.files) : undefined;
+
   const lineage: Lineage = {};
   const code: CodeLineage | undefined = values.code === 'auto' ? await codeFromWorkingDirectory(ctx.cwd) : codeSpec;
   if (code) lineage.code = code;
   if (datasets.length) lineage.data = await Promise.all(datasets.map((d) => resolveDataset(d, (p) => resolve(ctx.cwd, p))));
-  const ci = runSpec ?? runFromEnv(ctx.env);
+  const ci = runSpec ?? mlflow?.model.run ?? runFromEnv(ctx.env);
   if (ci) lineage.run = ci;
-  if (envSpec) lineage.environment = envSpec;
-
-  const format: ArtifactFormat =
-    (values.format as ArtifactFormat | undefined) ??
-    detectFormat(source.kind === 'file' ? [source.name] : source.files.map((f) => f.path), source.kind === 'directory');
+  const environment = {
+    ...(mlflow?.model.python ? { python: mlflow.model.python } : {}),
+    ...(mlflow?.requirements ? { requirements: mlflow.requirements } : {}),
+    ...envSpec,
+  };
+  if (Object.keys(environment).length) lineage.environment = environment;
+  const frameworkOf = framework ?? mlflow?.model.framework;
+  const signatureOf = signature ?? mlflow?.model.signature;
+  // The environment files' digests are the artifact's own (placeholders before the upload).
+  const lineageFor = (artifact: Artifact): Lineage => {
+    if (!mlflow?.environment.length) return lineage;
+    const digests = new Map((artifact.files ?? []).map((f) => [f.path, f.sha256]));
+    const files = mlflow.environment.map((e) => ({ path: e.path, sha256: digests.get(e.path)!, kind: e.kind }));
+    return { ...lineage, environment: { ...lineage.environment, files } };
+  };
 
   // Check first (SPEC v2 §4): the manifest this run will write is built and validated with a
   // placeholder digest (same length as the real one) before any byte is read or sent, and so is
@@ -92,11 +111,11 @@ export const run: Command = async (ctx) => {
     ...(values.description ? { description: values.description } : {}),
     artifact,
     format,
-    ...(framework ? { framework } : {}),
+    ...(frameworkOf ? { framework: frameworkOf } : {}),
     ...(Object.keys(metrics).length ? { metrics } : {}),
     ...(Object.keys(parameters).length ? { parameters } : {}),
-    ...(signature ? { signature } : {}),
-    ...(Object.keys(lineage).length ? { lineage } : {}),
+    ...(signatureOf ? { signature: signatureOf } : {}),
+    ...(Object.keys(lineageFor(artifact)).length ? { lineage: lineageFor(artifact) } : {}),
     ...(Object.keys(annotations).length ? { annotations } : {}),
   });
   const prefix = await registryPrefix(repo);
@@ -248,6 +267,31 @@ export function registrationChange(
     branch: registrationBranch(draft.model, version),
     message: message(version),
   };
+}
+
+/**
+ * The MLmodel at the top of an MLflow folder (`shown` is the folder as the user named it, for
+ * messages), read before anything is uploaded; undefined when the folder has none there.
+ */
+async function readMLflowFolder(
+  shown: string,
+  files: ReadonlyArray<{ path: string; absolute: string; size: number }>,
+): Promise<{ model: MLflowModel; environment: ReturnType<typeof environmentFiles>; requirements?: string } | undefined> {
+  const file = files.find((f) => f.path === 'MLmodel');
+  if (!file) return undefined;
+  const name = `${shown.replace(/\/+$/, '')}/MLmodel`;
+  if (file.size > MLMODEL_MAX_BYTES) {
+    throw new ModelgateError(
+      'E_MLMODEL',
+      `${name}: ${file.size} bytes, more than the ${MLMODEL_MAX_BYTES} an MLmodel may have; this is not the file MLflow writes`,
+      ExitCode.content,
+      { file: name },
+    );
+  }
+  const model = readMLmodel(await readFile(file.absolute, 'utf8'), name);
+  const paths = new Set(files.map((f) => f.path));
+  const environment = environmentFiles(model, paths);
+  return { model, environment, ...(paths.has('requirements.txt') ? { requirements: 'requirements.txt' } : {}) };
 }
 
 /**

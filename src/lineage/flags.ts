@@ -1,5 +1,6 @@
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
-import type { Lineage, ModelVersion } from '../manifest/types.js';
+import type { Lineage, Signature } from '../manifest/types.js';
+import { parseSignature } from './mlflow.js';
 
 /** `a=1,b=2` with only the keys listed, each at most once; `required` must be there. */
 function keyValues(flag: string, text: string, keys: readonly string[], required: readonly string[]): Record<string, string> {
@@ -46,16 +47,23 @@ export function parseAnnotations(args: readonly string[]): Record<string, string
   return out;
 }
 
-/** `--signature file.json`: `{"inputs": […], "outputs": […]}`, checked by the schema with the rest of the version. */
-export function parseSignatureFile(path: string, text: string): NonNullable<ModelVersion['signature']> {
+/**
+ * `--signature file.json`: MLflow's signature, `{"inputs": …, "outputs": …, "params": …}`, each
+ * list either decoded or as MLflow's JSON text (what MLmodel's `signature` holds and
+ * `ModelSignature.to_dict()` returns). Checked as MLflow reads it; the same shape `register`
+ * reads from an MLflow folder's MLmodel.
+ */
+export function parseSignatureFile(path: string, text: string): Signature {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
     throw new ModelgateError('E_JSON', `--signature ${path}: not valid JSON (${(e as Error).message})`, ExitCode.content);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ModelgateError('E_JSON', `--signature ${path}: expected an object with inputs and outputs`, ExitCode.content);
-  }
-  return value;
+  const signature = parseSignature(
+    value,
+    (_part, message) => new ModelgateError('E_SIGNATURE', `--signature ${path}: ${message}`, ExitCode.content, { file: path }),
+  );
+  if (!signature) throw new ModelgateError('E_SIGNATURE', `--signature ${path}: no inputs, outputs or params`, ExitCode.content, { file: path });
+  return signature;
 }

@@ -71,7 +71,50 @@ export interface Lineage {
   code?: { repository?: string; commit?: string; path?: string; dirty?: boolean };
   data?: Array<{ id: string; uri?: string; sha256?: string }>;
   run?: { id?: string; url?: string; system?: string };
-  environment?: { python?: string; requirements?: string; image?: string; node?: string };
+  environment?: {
+    python?: string;
+    requirements?: string;
+    image?: string;
+    node?: string;
+    /** Environment files inside the artifact folder, with their digests. */
+    files?: Array<{ path: string; sha256: string; kind?: 'conda' | 'virtualenv' | 'pip' | 'constraints' }>;
+  };
+}
+
+/** A column or tensor of an MLflow signature, as MLflow serializes it (ColSpec / TensorSpec). */
+export interface SignatureEntry {
+  name?: string;
+  type: string;
+  required?: boolean;
+  'tensor-spec'?: { dtype: string; shape: number[] };
+  items?: SignatureType;
+  properties?: Record<string, SignatureType & { required?: boolean }>;
+  values?: SignatureType;
+  /** Legacy (modelgate before MLflow's shape): a tensor's dimensions. */
+  shape?: number[];
+}
+
+export interface SignatureType {
+  type: string;
+  items?: SignatureType;
+  properties?: Record<string, SignatureType & { required?: boolean }>;
+  values?: SignatureType;
+}
+
+/** An inference parameter of an MLflow signature (ParamSpec). */
+export interface SignatureParam {
+  name: string;
+  type: string;
+  default: unknown;
+  shape?: [-1];
+  properties?: Record<string, SignatureType & { required?: boolean }>;
+}
+
+/** MLflow's ModelSignature: inputs, outputs and params, each list decoded from MLmodel's JSON text. */
+export interface Signature {
+  inputs?: SignatureEntry[];
+  outputs?: SignatureEntry[];
+  params?: SignatureParam[];
 }
 
 export interface ModelVersion {
@@ -88,7 +131,7 @@ export interface ModelVersion {
   framework?: { name: string; version?: string };
   metrics?: Record<string, number>;
   parameters?: Record<string, string | number | boolean>;
-  signature?: { inputs?: Array<{ name: string; type: string }>; outputs?: Array<{ name: string; type: string }> };
+  signature?: Signature;
   lineage?: Lineage;
   annotations?: Record<string, string>;
 }

@@ -1,4 +1,4 @@
-import type { ModelVersion } from '../manifest/types.js';
+import type { ModelVersion, SignatureEntry, SignatureType } from '../manifest/types.js';
 
 /** One row of `list --json`: the same keys in the same order for every version. */
 export interface VersionSummary {
@@ -61,6 +61,40 @@ export function flattenLineage(lineage: ModelVersion['lineage']): Array<[string,
   return out;
 }
 
+/**
+ * A signature's rows for `show`, one per column, tensor or parameter, its type written the way
+ * MLflow prints a schema: `messages  array<{content: string, role: string}>`,
+ * `[0]  tensor float32 [-1, 4]`, `temperature  float = 0.7`.
+ */
+export function signatureRows(signature: ModelVersion['signature']): Array<[string, string]> {
+  if (!signature) return [];
+  const typeText = (t: SignatureType): string => {
+    if (t.type === 'array' && t.items) return `array<${typeText(t.items)}>`;
+    if (t.type === 'map' && t.values) return `map<string, ${typeText(t.values)}>`;
+    if (t.type === 'object' && t.properties) {
+      return `{${Object.entries(t.properties)
+        .map(([k, p]) => `${k}${p.required === false ? '?' : ''}: ${typeText(p)}`)
+        .join(', ')}}`;
+    }
+    return t.type;
+  };
+  const entryText = (e: SignatureEntry): string => {
+    const spec = e['tensor-spec'];
+    if (spec) return `tensor ${spec.dtype} [${spec.shape.join(', ')}]`;
+    if (e.shape) return `${e.type} [${e.shape.join(', ')}]`;
+    return `${typeText(e)}${e.required === false ? ' (optional)' : ''}`;
+  };
+  const rows: Array<[string, string]> = [];
+  for (const part of ['inputs', 'outputs'] as const) {
+    (signature[part] ?? []).forEach((e, i) => rows.push([e.name !== undefined ? `${part}.${e.name}` : `${part}[${i}]`, entryText(e)]));
+  }
+  for (const p of signature.params ?? []) {
+    const type = p.type === 'object' && p.properties ? typeText({ type: 'object', properties: p.properties }) : p.type;
+    rows.push([`params.${p.name}`, `${type}${p.shape ? '[]' : ''} = ${JSON.stringify(p.default)}`]);
+  }
+  return rows;
+}
+
 /** The human block of `show`. */
 export function formatVersion(v: ModelVersion): string {
   const lines: string[] = [];
@@ -94,6 +128,7 @@ export function formatVersion(v: ModelVersion): string {
     'parameters',
     Object.entries(v.parameters ?? {}).map(([k, p]) => [k, String(p)]),
   );
+  section('signature', signatureRows(v.signature));
   section('lineage', flattenLineage(v.lineage));
   section('annotations', Object.entries(v.annotations ?? {}));
   return lines.join('\n');
