@@ -92,7 +92,7 @@ describe('a damaged read cache is rebuilt, never believed', () => {
     ['cut in half at a line end', (t) => t.slice(0, t.indexOf('\n', t.length / 2) + 1)],
     ['emptied', () => ''],
     ['edited but well-formed (a stage rewritten)', (t) => t.replace(/\tArchived\t(\{[^\n]*)"stage":"Archived"/, '\tProduction\t$1"stage":"Production"')],
-    ['edited but well-formed (a line dropped, seal kept)', (t) => t.replace(/\n[0-9a-f]{40}\t[^\n]*\n/, '\n')],
+    ['edited but well-formed (a line dropped, seal kept)', (t) => t.replace(/\nmodels\/[^\n]*\n/, '\n')],
     ['edited but well-formed (seal recomputed wrongly)', (t) => t.replace(/end [0-9a-f]{64}\n$/, `end ${'0'.repeat(64)}\n`)],
   ];
 
@@ -108,15 +108,63 @@ describe('a damaged read cache is rebuilt, never believed', () => {
     expect(readFileSync(cacheFile(dir), 'utf8')).toBe(before);
   });
 
-  it('a damaged stage prefilter is rebuilt too', async () => {
-    expect(ids(await scanVersions(dir, { stage: 'Production' }))).toHaveLength(3);
+  it('a stage query on a cold cache parses only the prefilter candidates, and a later full scan completes the cache', async () => {
     rmSync(cacheFile(dir));
-    const file = join(dir, '.git/modelgate/prefilter-production.txt');
-    const text = readFileSync(file, 'utf8');
-    for (const damaged of [text.slice(0, text.indexOf('\n', text.indexOf('\n') + 1) + 1), text.replace(/\n[0-9a-f]{40}\n/, '\n')]) {
-      writeFileSync(file, damaged);
-      rmSync(cacheFile(dir), { force: true });
-      expect(ids(await scanVersions(dir, { stage: 'Production' }))).toEqual(expected.filter((s) => s.endsWith(':Production')));
+    expect(ids(await scanVersions(dir, { stage: 'Production' }))).toEqual(expected.filter((s) => s.endsWith(':Production')));
+    expect(
+      readFileSync(cacheFile(dir), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('models/')),
+    ).toHaveLength(3);
+    expect(ids(await scanVersions(dir))).toEqual(expected);
+    expect(
+      readFileSync(cacheFile(dir), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('models/')),
+    ).toHaveLength(12);
+  });
+});
+
+describe('streamed in model-name order with one model at a time in memory', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mg-catalog-order-'));
+    gitIn(dir, ['init', '-q', '-b', 'main']);
+    // Path order puts models/a-b/ and models/a-b-c/ before models/a/: name order must not.
+    for (const name of ['a', 'a-b', 'a-b-c', 'a0', 'b']) {
+      mkdirSync(join(dir, 'models', name, 'versions'), { recursive: true });
+      for (const v of [1, 2, 10]) writeFileSync(join(dir, 'models', name, 'versions', `${v}.yaml`), manifest(name, v, v === 10 ? 'Production' : 'Archived'));
     }
+    gitIn(dir, ['add', '-A']);
+    gitIn(dir, ['commit', '-q', '-m', 'registry']);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('sorts by model name then version, cold, warm and with untracked files', async () => {
+    const want = ['a', 'a-b', 'a-b-c', 'a0', 'b'].flatMap((m) => [`${m}@1:Archived`, `${m}@2:Archived`, `${m}@10:Production`]);
+    expect(ids(await scanVersions(dir))).toEqual(want);
+    expect(ids(await scanVersions(dir))).toEqual(want);
+    writeFileSync(join(dir, 'models', 'a', 'versions', '3.yaml'), manifest('a', 3, 'Staging'));
+    mkdirSync(join(dir, 'models', 'a-a', 'versions'), { recursive: true });
+    writeFileSync(join(dir, 'models', 'a-a', 'versions', '1.yaml'), manifest('a-a', 1, 'Production'));
+    const withNew = ['a@1:Archived', 'a@2:Archived', 'a@3:Staging', 'a@10:Production', 'a-a@1:Production', ...want.slice(3)];
+    expect(ids(await scanVersions(dir))).toEqual(withNew);
+    expect(ids(await scanVersions(dir))).toEqual(withNew);
+    expect(ids(await scanVersions(dir, { stage: 'Production' }))).toEqual(withNew.filter((s) => s.endsWith(':Production')));
+  });
+
+  it('a --model query uses the cache and keeps the other models in it', async () => {
+    await scanVersions(dir);
+    const before = readFileSync(cacheFile(dir), 'utf8');
+    expect(ids(await scanVersions(dir, { model: 'a-b' }))).toEqual(['a-b@1:Archived', 'a-b@2:Archived', 'a-b@10:Production']);
+    expect(readFileSync(cacheFile(dir), 'utf8')).toBe(before);
+    writeFileSync(join(dir, 'models', 'a-b', 'versions', '2.yaml'), manifest('a-b', 2, 'Staging'));
+    expect(ids(await scanVersions(dir, { model: 'a-b' }))).toEqual(['a-b@1:Archived', 'a-b@2:Staging', 'a-b@10:Production']);
+    const after = readFileSync(cacheFile(dir), 'utf8').split('\n');
+    // The edited file's line is replaced; every other model's lines are still there.
+    expect(after.filter((l) => l.startsWith('models/'))).toHaveLength(before.split('\n').filter((l) => l.startsWith('models/')).length);
+    expect(after.find((l) => l.startsWith('models/a-b/versions/2.yaml\t'))).toContain('\tStaging\t');
+    expect(after.filter((l) => l.startsWith('models/b/'))).toHaveLength(3);
+    expect(ids(await scanVersions(dir))).toContain('a-b@2:Staging');
   });
 });

@@ -157,6 +157,10 @@ describe('list', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const rows = r.json();
+    // Streamed one version at a time, byte for byte what JSON.stringify writes for the array.
+    expect(r.stdout).toBe(JSON.stringify(rows, null, 2) + '\n');
+    expect((await cli('--json', 'list', '--stage', 'Live-never')).code).toBe(2);
+    expect((await cli('--json', 'list', '--model', 'churn', '--stage', 'Production')).stdout).toBe('[]\n');
     expect(rows.map((v: { model: string; version: number; stage: string }) => `${v.model}@${v.version}:${v.stage}`)).toEqual([
       'churn@1:None',
       'churn@2:Staging',

@@ -2,6 +2,7 @@ import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { formatTable } from '../cli/table.js';
 import { usageError } from '../errors.js';
+import * as evidence from '../evidence/records.js';
 import { shortTime } from '../query/present.js';
 import { stageHistory } from '../registry/history.js';
 import { assertModelName } from '../registry/layout.js';
@@ -18,9 +19,19 @@ export const run: Command = async (ctx) => {
   const stageChanges = await stageHistory(repo, model);
   if (stageChanges.length === 0) assertModelExists(root, model);
   // Approvers from decision records (issue 13, SPEC v2 §8): lookup in src/evidence/records.ts.
-  const evidence = await import('../evidence/records.js');
   const recorded = await evidence.approversForChanges(stageChanges, repo, snapshot, ctx.env);
-  const changes = stageChanges.map((c, i) => ({ ...c, decision: recorded[i]! }));
+  // The tree only keys the record lookup; the output keeps to SPEC's fields.
+  const changes = stageChanges.map((c, i) => ({
+    date: c.date,
+    author: c.author,
+    email: c.email,
+    commit: c.commit,
+    pullRequest: c.pullRequest,
+    version: c.version,
+    from: c.from,
+    to: c.to,
+    decision: recorded[i]!,
+  }));
   emit(ctx, changes, () =>
     changes.length === 0
       ? `${model}: no committed stage changes`

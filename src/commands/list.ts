@@ -1,18 +1,24 @@
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { parseCommandArgs, type Command } from '../cli/context.js';
 import { formatTable } from '../cli/table.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
-import { STAGES, type Stage } from '../manifest/types.js';
+import { STAGES, type ModelVersion, type Stage } from '../manifest/types.js';
 import { keyMetrics, shortTime, summarize } from '../query/present.js';
 import { matchWhere, parseWhere, requiredStage } from '../query/where.js';
-import { scanVersions } from '../registry/catalog.js';
+import { versionBatches } from '../registry/catalog.js';
 import { assertModelName, parseStage } from '../registry/layout.js';
 import { assertModelExists, isRegistryUrl, locateRegistry, openReadRegistry, type RegistrySnapshot } from '../registry/snapshot.js';
-import type { ModelVersion } from '../manifest/types.js';
 
 const USAGE = `modelgate ${usageOf('list')}`;
 
-/** `modelgate list`: versions of every model (or one), filtered by stage and a `--where` expression. */
+/** Output held back before streaming starts: a failure early in a scan prints only the error. */
+const HOLD_BYTES = 1 << 20;
+
+/**
+ * `modelgate list`: versions of every model (or one), filtered by stage and a `--where` expression.
+ * Streamed: versions are matched and printed one model at a time, so memory does not grow with
+ * the registry (`--json` holds nothing; the table holds its text rows, to align the columns).
+ */
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.list.flags, USAGE);
   if (positionals.length > 0) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
@@ -25,37 +31,51 @@ export const run: Command = async (ctx) => {
   const where = values.where === undefined ? undefined : parseWhere(values.where);
 
   const prefilter = stage ?? (where ? (requiredStage(where) as Stage | undefined) : undefined);
-  let versions: ModelVersion[];
-  if (isRegistryUrl(ctx.registry)) {
-    const { snapshot } = await openReadRegistry(ctx);
-    versions = await snapshotVersions(snapshot, model, prefilter);
-    if (model && versions.length === 0 && !(await snapshot.modelNames()).includes(model)) {
-      throw new ModelgateError('E_NOT_FOUND', `unknown model ${model}: no models/${model}/ in ${ctx.registry}`, ExitCode.content);
+  let count = 0;
+  const rows: Array<Array<string | number>> = [];
+  // JSON as JSON.stringify(array, null, 2) writes it, one element at a time.
+  let held = '';
+  let streaming = false;
+  const print = (text: string) => {
+    if (streaming) return ctx.stdout(text);
+    held += text;
+    if (held.length >= HOLD_BYTES) {
+      streaming = true;
+      ctx.stdout(held);
+      held = '';
     }
-  } else {
-    const root = locateRegistry(ctx.cwd, ctx.registry);
-    versions = await scanVersions(root, { model, stage: prefilter });
-    if (model && versions.length === 0) assertModelExists(root, model);
+  };
+  // A remote registry (--registry <url>) is read through its snapshot, one model at a time; a
+  // local one streams from the catalog.
+  const remote = isRegistryUrl(ctx.registry) ? (await openReadRegistry(ctx)).snapshot : undefined;
+  const root = remote ? undefined : locateRegistry(ctx.cwd, ctx.registry);
+  const batches = remote ? snapshotBatches(remote, model, prefilter) : versionBatches(root!, { model, stage: prefilter });
+  for await (const batch of batches) {
+    let chunk = '';
+    for (const v of batch) {
+      if (stage && v.stage !== stage) continue;
+      if (where && !matchWhere(where, v)) continue;
+      if (ctx.json) chunk += `${count === 0 ? '[\n  ' : ',\n  '}${JSON.stringify(summarize(v), null, 2).replace(/\n/g, '\n  ')}`;
+      else if (!ctx.quiet) rows.push([v.model, v.version, v.stage, shortTime(v.createdAt), keyMetrics(v.metrics)]);
+      count++;
+    }
+    if (chunk) print(chunk);
   }
-  if (stage && prefilter !== stage) versions = versions.filter((v) => v.stage === stage);
-  if (where) versions = versions.filter((v) => matchWhere(where, v));
+  if (model && count === 0) {
+    if (root !== undefined) assertModelExists(root, model);
+    else if (!(await remote!.modelNames()).includes(model))
+      throw new ModelgateError('E_NOT_FOUND', `unknown model ${model}: no models/${model}/ in ${ctx.registry}`, ExitCode.content);
+  }
 
-  emit(ctx, versions.map(summarize), () =>
-    versions.length === 0
-      ? 'no versions match'
-      : formatTable(
-          ['MODEL', 'VERSION', 'STAGE', 'CREATED', 'METRICS'],
-          versions.map((v) => [v.model, v.version, v.stage, shortTime(v.createdAt), keyMetrics(v.metrics)]),
-        ),
-  );
+  if (ctx.json) print(count === 0 ? '[]\n' : '\n]\n');
+  else if (!ctx.quiet) print(count === 0 ? 'no versions match\n' : formatTable(['MODEL', 'VERSION', 'STAGE', 'CREATED', 'METRICS'], rows) + '\n');
+  if (held) ctx.stdout(held);
   return 0;
 };
 
-/** A snapshot's versions (one model's, or all), only those in `stage` when given: the stage lookup reads without parsing the others. */
-async function snapshotVersions(snapshot: RegistrySnapshot, model: string | undefined, stage: Stage | undefined): Promise<ModelVersion[]> {
-  const out: ModelVersion[] = [];
+/** A snapshot's versions, one model per batch (one model's, or all), only those in `stage` when given: the stage lookup reads without parsing the others. */
+async function* snapshotBatches(snapshot: RegistrySnapshot, model: string | undefined, stage: Stage | undefined): AsyncGenerator<ModelVersion[]> {
   for (const m of model ? [model] : await snapshot.modelNames()) {
-    out.push(...(stage ? (await snapshot.inStage(m, stage)).reverse() : await snapshot.versions(m)));
+    yield stage ? (await snapshot.inStage(m, stage)).reverse() : await snapshot.versions(m);
   }
-  return out;
 }

@@ -7,12 +7,13 @@ import type { GitRepo } from '../git/repo.js';
 import { stageHistory } from '../registry/history.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
 import type { ArtifactStore } from '../store/store.js';
-import { decisionRecordKey, type DecisionApprover } from './decision.js';
+import type { DecisionApprover } from './decision.js';
 import type { StagedVersion } from './verify-decisions.js';
 
 /** The envelope JSON stored for a merged tree, or undefined when the store has none (or it is not JSON). */
 export async function readDecisionRecord(store: ArtifactStore, tree: string): Promise<unknown> {
-  const key = decisionRecordKey(tree);
+  // decision.ts (node:crypto, signing) loads only when a record is looked up, not with `history`.
+  const key = (await import('./decision.js')).decisionRecordKey(tree);
   if (!(await store.stat(key))) return undefined;
   const parts: Buffer[] = [];
   for await (const c of await store.read(key)) parts.push(c as Buffer);
@@ -40,7 +41,7 @@ export async function stagedVersions(
         out.push(base); // uncommitted: no commit put it there yet
         continue;
       }
-      out.push({ ...base, commit: last.commit, tree: await repo.treeOf(last.commit) });
+      out.push({ ...base, commit: last.commit, tree: last.tree });
     }
   }
   return out;
@@ -55,11 +56,13 @@ export type ChangeApprovers =
  * that cannot be reached makes every record `unavailable`: history still prints.
  */
 export async function approversForChanges(
-  changes: ReadonlyArray<{ commit: string; pullRequest: number | null }>,
+  changes: ReadonlyArray<{ commit: string; tree?: string; pullRequest: number | null }>,
   repo: GitRepo,
   snapshot: RegistrySnapshot,
   env: NodeJS.ProcessEnv,
 ): Promise<ChangeApprovers[]> {
+  // Only a pull request's change has a record: without one, neither the store nor its client is loaded.
+  if (changes.every((c) => c.pullRequest === null)) return changes.map(() => ({ record: 'not-a-pull-request' }));
   const { approversFromRecord } = await import('./verify-decisions.js');
   const { openStore } = await import('../store/store.js');
   const config = await snapshot.config();
@@ -71,6 +74,8 @@ export async function approversForChanges(
     store = undefined;
   }
   try {
+    // Several changes of one merge share its tree, hence its record: each is read once.
+    const byTree = new Map<string, ChangeApprovers>();
     const out: ChangeApprovers[] = [];
     for (const c of changes) {
       if (c.pullRequest === null) {
@@ -81,16 +86,21 @@ export async function approversForChanges(
         out.push({ record: 'unavailable' });
         continue;
       }
-      const tree = await repo.treeOf(c.commit);
-      let env: unknown;
-      try {
-        env = await readDecisionRecord(store, tree);
-      } catch {
-        out.push({ record: 'unavailable' });
-        continue;
+      const tree = c.tree ?? (await repo.treeOf(c.commit));
+      let found = byTree.get(tree);
+      if (!found) {
+        let record: unknown;
+        let readable = true;
+        try {
+          record = await readDecisionRecord(store, tree);
+        } catch {
+          readable = false;
+        }
+        const r = readable ? approversFromRecord(record, tree, keys) : undefined;
+        found = !r ? { record: 'unavailable' } : r.record === 'valid' ? { record: 'valid', approvers: r.approvers } : r;
+        byTree.set(tree, found);
       }
-      const r = approversFromRecord(env, tree, keys);
-      out.push(r.record === 'valid' ? { record: 'valid', approvers: r.approvers } : r);
+      out.push(found);
     }
     return out;
   } finally {
@@ -124,7 +134,7 @@ export function formatApprovers(a: ChangeApprovers): string {
 export async function writeDecisionRecord(store: ArtifactStore, tree: string, envelope: unknown, tmpDir: string): Promise<string> {
   const { writeFile, rm } = await import('node:fs/promises');
   const path = await import('node:path');
-  const key = decisionRecordKey(tree);
+  const key = (await import('./decision.js')).decisionRecordKey(tree);
   const local = path.join(tmpDir, `${tree}.dsse.json`);
   await writeFile(local, JSON.stringify(envelope, null, 2) + '\n');
   const staged = await store.stage(local, { model: 'modelgate-decisions', path: `${tree}.dsse.json`, uploadId: `decision-${tree}` });

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +84,37 @@ export class GitRepo {
     return (await this.run(args, options)).stdout;
   }
 
+  /**
+   * The output of a local git command as it comes, as the `separator`-ended records of each chunk
+   * read (NUL for `-z` listings): a listing of a million entries is never held whole. Throws E_GIT
+   * (after the records it produced) when git fails.
+   */
+  async *records(args: string[], separator = '\0'): AsyncGenerator<string[]> {
+    const child = spawn('git', args, { cwd: this.dir, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const err: Buffer[] = [];
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    const exited = new Promise<number>((resolve, reject) => {
+      child.on('error', (e) => reject(serviceError('E_GIT', `git could not be started: ${e.message}`, e)));
+      child.on('close', (code) => resolve(code ?? -1));
+    });
+    let carry = '';
+    // A chunk may end inside a UTF-8 character: the decoder keeps its first bytes for the next one.
+    const decoder = new StringDecoder('utf8');
+    try {
+      for await (const chunk of child.stdout) {
+        const parts = (carry + decoder.write(chunk as Buffer)).split(separator);
+        carry = parts.pop()!;
+        if (parts.length) yield parts;
+      }
+    } finally {
+      // A consumer that stops early ends git too.
+      if (child.exitCode === null) child.kill();
+    }
+    const code = await exited;
+    if (code !== 0) throw gitError(args, { stdout: '', stderr: Buffer.concat(err).toString('utf8'), code });
+    if (carry) yield [carry];
+  }
+
   /** Full object id of a revision, or undefined when it does not exist. */
   async resolve(rev: string): Promise<string | undefined> {
     const r = await this.run(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { okCodes: [1, 128] });
@@ -114,7 +146,7 @@ export class GitRepo {
     const result = new Map<string, Buffer>();
     if (oids.length === 0) return result;
     const raw = await new Promise<Buffer>((resolve, reject) => {
-      const child = spawn('git', ['cat-file', '--batch'], { cwd: this.dir, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('git', ['cat-file', '--batch', '--buffer'], { cwd: this.dir, stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       child.stdout.on('data', (b: Buffer) => out.push(b));
       child.on('error', reject);

@@ -15,6 +15,7 @@ import {
 import { FAILSAFE_SCHEMA, load as loadFast, Type } from 'js-yaml';
 import { parseManifestPath } from '../registry/layout.js';
 import type { ErrorCode } from '../error-codes.js';
+import { LOAD_LIMITS } from './limits.js';
 import { displayPath, sortProblems, type Problem } from './problem.js';
 import { describeSchemaError } from './schema-errors.js';
 import { validators } from './schemas.js';
@@ -34,13 +35,7 @@ export interface Loaded<T> {
   problems: Problem[];
 }
 
-/** Limits checked on the raw text, before the YAML parser sees it. */
-export const LOAD_LIMITS = {
-  /** Bytes (UTF-8) of one manifest. */
-  maxBytes: 256 * 1024,
-  /** Nesting of mappings, sequences and flow collections; manifests need about 5. */
-  maxDepth: 32,
-} as const;
+export { LOAD_LIMITS } from './limits.js';
 
 /** Keys that could reach an object's prototype if the data were ever merged or assigned naively. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);

@@ -1,25 +1,28 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
-import { loadManifest } from '../manifest/load.js';
-import { formatProblem } from '../manifest/problem.js';
-import { schemas } from '../manifest/schemas.js';
 import type { ModelVersion, Stage } from '../manifest/types.js';
-import { isModelName, MODELS_DIR, parseManifestPath, versionsDir } from './layout.js';
+// The schema as data only (not schemas.ts, which brings the validators): a warm `list` loads no parser.
+import modelVersionSchema from '../../schemas/model-version.schema.json' with { type: 'json' };
+import { isModelName, mayHaveStage, MODELS_DIR, parseManifestPath, versionsDir } from './layout.js';
 import { readRegistryFileSync } from './source.js';
 
 /**
- * Every version in a registry's work tree, fast enough for 100,000 manifests.
+ * Every version in a registry's work tree, streamed: memory stays bounded by one model's
+ * versions, not by the registry (a million manifests pass through, never held at once).
  *
  * Parsing that many YAML documents takes seconds, so two things avoid it:
- * - a cache of parsed versions in `.git/modelgate/`, keyed by git blob id: content-addressed, so
- *   an entry can never describe other bytes than the file has now. Files that differ from the
- *   index (`git diff-files`) or are untracked are read from disk and keyed by their own hash;
- * - for a stage query, a textual prefilter: a file can only hold `stage: Production` if its text
- *   contains `Production` or a backslash (an escape). `git grep --cached` finds those; the real
- *   loader still decides for each candidate. Its answer is cached for the set of blobs it searched.
+ * - a cache of parsed versions in `.git/modelgate/versions.tsv`, one line per version file in
+ *   path order (`path <TAB> blob id <TAB> stage <TAB> json`), read in step with the index
+ *   listing (`git ls-files`, the same order), like a merge. Content-addressed: an entry never
+ *   describes other bytes than the file has now. Files that differ from the index (`git
+ *   diff-files`) or are untracked are read from disk and keyed by their own hash;
+ * - for a stage query without a cache, a textual prefilter: a file can only hold
+ *   `stage: Production` if its text contains `Production` or a backslash (an escape).
+ *   `git grep --cached` finds those; the real loader still decides for each candidate.
  */
 export interface VersionQuery {
   model?: string;
@@ -27,106 +30,241 @@ export interface VersionQuery {
 }
 
 /** Entries were validated against the ModelVersion schema of the build that wrote them. */
-const CACHE_FORMAT = `modelgate-version-cache 2 ${createHash('sha256').update(JSON.stringify(schemas.ModelVersion)).digest('hex').slice(0, 16)}`;
-const PREFILTER_FORMAT = 'modelgate-stage-prefilter 2';
-
-/**
- * A cache file ends with `end <sha256 of everything before that line>`: a file cut short, cut
- * in half, or edited (even into another well-formed file) fails the check and is rebuilt, so a
- * damaged cache costs time, never a wrong answer.
- */
-function sealed(content: string): string {
-  return `${content}end ${createHash('sha256').update(content).digest('hex')}\n`;
-}
-
-/** The content of a sealed file, or undefined when it is missing or damaged. */
-function unseal(text: string | undefined): string | undefined {
-  if (!text || !text.endsWith('\n')) return undefined;
-  const at = text.lastIndexOf('\nend ', text.length - 2);
-  if (at < 0) return undefined;
-  const content = text.slice(0, at + 1);
-  const digest = text.slice(at + 5, text.length - 1);
-  return digest.length === 64 && createHash('sha256').update(content).digest('hex') === digest ? content : undefined;
-}
+const CACHE_FORMAT = `modelgate-version-cache 3 ${createHash('sha256').update(JSON.stringify(modelVersionSchema)).digest('hex').slice(0, 16)}`;
 
 interface Entry {
   path: string;
+  model: string;
   /** Blob id for files identical to the index; undefined for edited or untracked files. */
   oid?: string;
 }
 
+/** Files missing from the cache after which a stage query asks `git grep` which may hold the stage. */
+const PREFILTER_AFTER = 256;
+
+const byVersion = (a: ModelVersion, b: ModelVersion) => a.version - b.version;
+
 /** Versions in the work tree matching `query`, sorted by model then version. Throws E_INVALID_MANIFEST. */
 export async function scanVersions(root: string, query: VersionQuery = {}): Promise<ModelVersion[]> {
+  const out: ModelVersion[] = [];
+  for await (const batch of versionBatches(root, query)) for (const v of batch) out.push(v);
+  return out;
+}
+
+/**
+ * The versions matching `query`, one model at a time (sorted by version), models in name order.
+ * Throws E_INVALID_MANIFEST at the first invalid manifest, after the models before it.
+ */
+export async function* versionBatches(root: string, query: VersionQuery = {}): AsyncGenerator<ModelVersion[]> {
   const scope = query.model ? versionsDir(query.model) : MODELS_DIR;
   const repo = new GitRepo(root);
   const gitDir = await findGitDir(repo, root);
-  const cacheDir = gitDir ? join(gitDir, 'modelgate') : undefined;
-  let found: Entry[];
-  let prefilter: Promise<Set<string>> | undefined;
-  let cache: VersionCache;
-  if (cacheDir) {
-    const staged = await repo.out(['ls-files', '-s', '-v', '-z', '--', scope]);
-    // The prefilter depends on the index alone: it runs while git compares the work tree.
-    if (query.stage) prefilter = stageCandidates(repo, cacheDir, scope, query.stage, staged);
-    const [modified, untracked, opened] = await Promise.all([
-      repo.out(['diff-files', '--name-only', '-z', '--relative', '--', scope]),
-      repo.out(['ls-files', '-o', '--exclude-standard', '-z', '--', scope]),
-      VersionCache.open(cacheDir),
-    ]);
-    found = entriesFromGit(staged, modified, untracked);
-    cache = opened;
-  } else {
-    found = await listWithFs(root, scope);
-    cache = new VersionCache(undefined, new Map());
-  }
-  const entries = found.filter((e) => parseManifestPath(e.path)?.kind === 'ModelVersion');
+  const wanted = (stage: string) => !query.stage || stage === query.stage;
+  const order = new ModelOrder(root);
+  let model: string | undefined;
+  let batch: ModelVersion[] = [];
 
-  const out: ModelVersion[] = [];
-  const wanted = (stageColumn: string) => !query.stage || stageColumn === query.stage;
-  const toRead: Entry[] = [];
-  const unknownClean: Entry[] = [];
-  for (const e of entries) {
-    const hit = e.oid ? cache.get(e.oid) : undefined;
-    if (hit) {
-      if (wanted(hit.stage)) out.push(hit.value());
-    } else if (e.oid) unknownClean.push(e);
-    else toRead.push(e);
+  if (!gitDir) {
+    for (const e of await listWithFs(root, scope)) {
+      if (e.model !== model) {
+        if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
+        [model, batch] = [e.model, []];
+      }
+      const bytes = readRegistryFileSync(root, e.path);
+      if (bytes === undefined) continue;
+      const text = bytes.toString('utf8');
+      if (query.stage && !mayHaveStage(text, query.stage)) continue;
+      const v = await parseVersion(text, e.path);
+      if (wanted(v.stage)) batch.push(v);
+    }
+    if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
+    yield* order.end();
+    return;
   }
 
-  if (prefilter) {
-    const candidates = await prefilter;
-    for (const e of unknownClean) if (candidates.has(e.oid!)) toRead.push(e);
-  } else for (const e of unknownClean) toRead.push(e);
-
-  const texts = await readAll(
-    root,
-    toRead.map((e) => e.path),
-  );
-  for (let i = 0; i < toRead.length; i++) {
-    const e = toRead[i]!;
-    const bytes = texts[i];
-    if (bytes === undefined) continue;
-    const text = bytes.toString('utf8');
-    if (query.stage && !mayHaveStage(text, query.stage)) continue;
-    const version = parseVersion(text, e.path);
-    cache.put(e.oid ?? blobId(bytes), version);
-    if (wanted(version.stage)) out.push(version);
+  // The index listing starts with the two work-tree checks (the first chunk is asked for now).
+  const staged = repo.records(['ls-files', '-s', '-v', '-z', '--', scope]);
+  const first = staged.next();
+  first.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
+  const [modified, untracked] = await Promise.all([
+    repo.out(['diff-files', '--name-only', '-z', '--relative', '--', scope]),
+    repo.out(['ls-files', '-o', '--exclude-standard', '-z', '--', scope]),
+  ]);
+  const listing = (async function* () {
+    try {
+      for (let r = await first; !r.done; r = await staged.next()) yield r.value;
+    } finally {
+      await staged.return(undefined);
+    }
+  })();
+  const cache = VersionCache.open(join(gitDir, 'modelgate', 'versions.tsv'), `${scope}/`);
+  // The stage prefilter spares reading and parsing most files when the cache knows few of them:
+  // from the start without a cache, else once PREFILTER_AFTER files were not in it (until then,
+  // a file the cache does not know is read and checked with mayHaveStage).
+  let candidates = query.stage && cache.empty ? stageCandidates(repo, scope, query.stage) : undefined;
+  let misses = 0;
+  try {
+    for await (const chunk of entries(listing, new Set(splitZ(modified)), splitZ(untracked)))
+      for (const e of chunk) {
+        if (e.model !== model) {
+          if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
+          [model, batch] = [e.model, []];
+        }
+        if (e.oid) {
+          const hit = cache.take(e.path, e.oid);
+          if (hit) {
+            if (wanted(hit.stage)) batch.push(hit.value());
+            continue;
+          }
+          if (query.stage && !candidates && ++misses >= PREFILTER_AFTER) candidates = stageCandidates(repo, scope, query.stage);
+          if (candidates && !(await candidates).has(e.path)) continue;
+        }
+        const bytes = readRegistryFileSync(root, e.path);
+        if (bytes === undefined) continue;
+        const oid = e.oid ?? blobId(bytes);
+        if (!e.oid) {
+          const hit = cache.take(e.path, oid);
+          if (hit) {
+            if (wanted(hit.stage)) batch.push(hit.value());
+            continue;
+          }
+        }
+        const text = bytes.toString('utf8');
+        if (query.stage && !mayHaveStage(text, query.stage)) continue;
+        const v = await parseVersion(text, e.path);
+        cache.put(e.path, oid, v);
+        if (wanted(v.stage)) batch.push(v);
+      }
+    if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
+    yield* order.end();
+    cache.save();
+  } finally {
+    cache.close();
   }
-  await cache.save();
-  return out.sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : a.version - b.version));
 }
 
-/** Sound: YAML can spell a stage name only literally or with a backslash escape in a double-quoted scalar. */
-export function mayHaveStage(text: string, stage: Stage): boolean {
-  return text.includes(stage) || text.includes('\\');
+/**
+ * Index entries under the scope, minus what the work tree changed, plus untracked files: version
+ * files only, in path order (both listings are sorted), one entry per path. Fed the index
+ * listing a chunk at a time; gives back the entries complete so far.
+ */
+class Entries {
+  private readonly extra: string[];
+  private next = 0;
+  private held: Entry | undefined;
+
+  constructor(
+    private readonly dirty: Set<string>,
+    untracked: string[],
+  ) {
+    this.extra = untracked.filter((p) => parseManifestPath(p)?.kind === 'ModelVersion').sort();
+  }
+
+  push(lines: string[]): Entry[] {
+    const out: Entry[] = [];
+    for (const line of lines) {
+      const tab = line.indexOf('\t');
+      const path = line.slice(tab + 1);
+      if (this.held?.path === path) {
+        this.held.oid = undefined; // an unmerged path: several index stages, no single blob
+        continue;
+      }
+      const parsed = parseManifestPath(path);
+      if (parsed?.kind !== 'ModelVersion') continue;
+      if (this.held) this.release(out, this.held);
+      const [tag, , oid, stageNumber] = line.slice(0, tab).split(' ');
+      // Only a plain cached entry ('H') is vouched for by diff-files: assume-unchanged (lowercase)
+      // and skip-worktree ('S') entries may differ unseen, and unmerged entries have no single blob.
+      const clean = tag === 'H' && stageNumber === '0' && !this.dirty.has(path);
+      this.held = { path, model: parsed.model, oid: clean ? oid : undefined };
+    }
+    return out;
+  }
+
+  end(): Entry[] {
+    const out: Entry[] = [];
+    if (this.held) this.release(out, this.held);
+    this.extraBefore(out, undefined);
+    return out;
+  }
+
+  private release(out: Entry[], entry: Entry): void {
+    this.extraBefore(out, entry.path);
+    out.push(entry);
+  }
+
+  private extraBefore(out: Entry[], path: string | undefined): void {
+    while (this.next < this.extra.length && (path === undefined || this.extra[this.next]! < path)) {
+      const p = this.extra[this.next++]!;
+      out.push({ path: p, model: parseManifestPath(p)!.model });
+    }
+  }
 }
 
-function parseVersion(text: string, path: string): ModelVersion {
+async function* entries(staged: AsyncIterable<string[]>, dirty: Set<string>, untracked: string[]): AsyncGenerator<Entry[]> {
+  const merge = new Entries(dirty, untracked);
+  for await (const lines of staged) yield merge.push(lines);
+  yield merge.end();
+}
+
+/**
+ * Puts per-model batches, which come in path order (`models/a-b/` before `models/a/`), back in
+ * model-name order. Path order and name order differ only where one name is another's prefix
+ * followed by `-`, so a batch waits only while a model of such a shorter name exists (has a
+ * versions folder in the work tree: only files there are listed) and has not come yet.
+ */
+class ModelOrder {
+  private readonly pending: Array<{ model: string; batch: ModelVersion[] }> = [];
+  private readonly exists = new Map<string, boolean>();
+
+  constructor(private readonly root: string) {}
+
+  /** Whether a model named like a prefix of `model` (`a` for `a-b`) could still come after path key `at`. */
+  private mayStillCome(model: string, at: string): boolean {
+    for (let i = model.indexOf('-'); i > 0; i = model.indexOf('-', i + 1)) {
+      const prefix = model.slice(0, i);
+      if (!isModelName(prefix) || `${prefix}/` < at) continue;
+      let found = this.exists.get(prefix);
+      if (found === undefined) this.exists.set(prefix, (found = existsSync(join(this.root, versionsDir(prefix)))));
+      if (found) return true;
+    }
+    return false;
+  }
+
+  *add(model: string, batch: ModelVersion[]): Generator<ModelVersion[]> {
+    this.pending.push({ model, batch });
+    yield* this.flush(`${model}/`);
+  }
+
+  *end(): Generator<ModelVersion[]> {
+    yield* this.flush(undefined);
+  }
+
+  /** `at`: the path key of the latest batch; every model whose key sorts before it has come. */
+  private *flush(at: string | undefined): Generator<ModelVersion[]> {
+    if (this.pending.length > 1) this.pending.sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0));
+    while (this.pending.length > 0) {
+      const first = this.pending[0]!;
+      if (at !== undefined && this.mayStillCome(first.model, at)) return;
+      this.pending.shift();
+      if (first.batch.length > 0) yield first.batch;
+    }
+  }
+}
+
+async function parseVersion(text: string, path: string): Promise<ModelVersion> {
+  const [{ loadManifest }, { formatProblem }] = await loader();
   const loaded = loadManifest(text, path, 'ModelVersion');
   if (!loaded.value) {
     throw new ModelgateError('E_INVALID_MANIFEST', loaded.problems.map(formatProblem).join('\n'), ExitCode.content, { problems: loaded.problems });
   }
   return loaded.value;
+}
+
+/** The parser loads on the first file to parse: a warm `list` never needs it. */
+let loading: Promise<[typeof import('../manifest/load.js'), typeof import('../manifest/problem.js')]> | undefined;
+function loader() {
+  return (loading ??= Promise.all([import('../manifest/load.js'), import('../manifest/problem.js')]));
 }
 
 async function findGitDir(repo: GitRepo, root: string): Promise<string | undefined> {
@@ -144,36 +282,18 @@ function splitZ(text: string): string[] {
   return text.split('\0').filter(Boolean);
 }
 
-/** Index entries, minus those the work tree changed, plus untracked files. */
-function entriesFromGit(staged: string, modified: string, untracked: string): Entry[] {
-  const dirty = new Set(splitZ(modified));
-  const entries = new Map<string, Entry>();
-  for (const line of splitZ(staged)) {
-    const tab = line.indexOf('\t');
-    const [tag, , oid, stageNumber] = line.slice(0, tab).split(' ');
-    const path = line.slice(tab + 1);
-    // Only a plain cached entry ('H') is vouched for by diff-files: assume-unchanged (lowercase)
-    // and skip-worktree ('S') entries may differ unseen, and unmerged entries have no single blob.
-    const clean = tag === 'H' && stageNumber === '0' && !dirty.has(path);
-    entries.set(path, clean ? { path, oid: oid! } : { path });
-  }
-  for (const path of splitZ(untracked)) entries.set(path, { path });
-  return [...entries.values()];
-}
-
+/** Version files by folder listing (no git), models in name order. */
 async function listWithFs(root: string, scope: string): Promise<Entry[]> {
-  const models = scope === MODELS_DIR ? (await readdir(join(root, MODELS_DIR)).catch(() => [] as string[])).filter(isModelName) : [scope.split('/')[1]!];
-  const entries: Entry[] = [];
-  for (const m of models) {
-    const dir = versionsDir(m);
-    for (const name of await readdir(join(root, dir)).catch(() => [] as string[])) entries.push({ path: `${dir}/${name}` });
+  const models = scope === MODELS_DIR ? (await readdir(join(root, MODELS_DIR)).catch(() => [] as string[])).filter(isModelName).sort() : [scope.split('/')[1]!];
+  const out: Entry[] = [];
+  for (const model of models) {
+    const dir = versionsDir(model);
+    for (const name of await readdir(join(root, dir)).catch(() => [] as string[])) {
+      const path = `${dir}/${name}`;
+      if (parseManifestPath(path)?.kind === 'ModelVersion') out.push({ path, model });
+    }
   }
-  return entries;
-}
-
-/** Synchronous reads: far faster than concurrent async reads for many small files. */
-async function readAll(root: string, paths: string[]): Promise<Array<Buffer | undefined>> {
-  return paths.map((path) => readRegistryFileSync(root, path));
+  return out;
 }
 
 /** git's blob id of `bytes` (SHA-1 form): the cache key of a file that is not in the index as is. */
@@ -181,90 +301,254 @@ function blobId(bytes: Buffer): string {
   return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
 }
 
-/**
- * Blob ids under `scope` whose text may hold `stage`, by `git grep` over the index. The answer
- * depends only on the set of blobs searched, so it is cached under a hash of that set.
- */
-async function stageCandidates(repo: GitRepo, cacheDir: string, scope: string, stage: Stage, staged: string): Promise<Set<string>> {
-  const key = createHash('sha256').update(`${scope}\0${stage}\0`).update(staged).digest('hex');
-  const file = join(cacheDir, `prefilter-${stage.toLowerCase()}.txt`);
-  const cached = unseal(await readFile(file, 'utf8').catch(() => undefined));
-  if (cached) {
-    const [format, cachedKey, ...oids] = cached.split('\n');
-    if (format === PREFILTER_FORMAT && cachedKey === key) return new Set(oids.filter(Boolean));
-  }
+/** Paths under `scope` whose index blob may hold `stage`, by `git grep` over the index. */
+async function stageCandidates(repo: GitRepo, scope: string, stage: Stage): Promise<Set<string>> {
   const r = await repo.run(['grep', '--cached', '-l', '-z', '-F', '-e', stage, '-e', '\\', '--', scope], { okCodes: [1] });
-  const byPath = new Map<string, string>();
-  for (const line of splitZ(staged)) {
-    const tab = line.indexOf('\t');
-    byPath.set(line.slice(tab + 1), line.slice(0, tab).split(' ')[2]!);
-  }
-  const oids = new Set<string>();
-  for (const path of splitZ(r.stdout)) {
-    const oid = byPath.get(path);
-    if (oid) oids.add(oid);
-  }
-  const parts = [PREFILTER_FORMAT, key];
-  for (const oid of oids) parts.push(oid);
-  await writeAtomic(file, sealed(parts.join('\n') + '\n'));
-  return oids;
+  return new Set(splitZ(r.stdout));
 }
 
-/** Parsed versions by blob id, one line each: `oid <TAB> stage <TAB> json`; JSON is parsed only on use. */
-class VersionCache {
-  private readonly added = new Map<string, string>();
+const CHUNK = 1 << 20;
 
-  constructor(
-    private readonly dir: string | undefined,
-    private readonly lines: Map<string, string>,
+interface Output {
+  fd: number;
+  tmp: string;
+  hash: ReturnType<typeof createHash>;
+  parts: string[];
+  size: number;
+}
+
+/**
+ * The read cache: the old file read line by line in step with the index listing (both in path
+ * order), and a new file written only once something differs, the unchanged head copied as bytes.
+ * The file ends with `end <sha256 of everything before that line>`, checked in a first pass over
+ * the same open file before any line is believed: a file cut short, cut in half, or edited (even
+ * into another well-formed file) is ignored and rebuilt, so a damaged cache costs time, never a
+ * wrong answer. Lines outside `scope` (a `--model` query) are kept as they are.
+ */
+class VersionCache {
+  private fd: number | undefined;
+  /** Bytes of the old file before its seal line. */
+  private limit = 0;
+  /** File offset read up to, and the bytes read but not yet made into lines: chunk[chunkAt, chunkEnd). */
+  private pos = 0;
+  private chunk = Buffer.alloc(0);
+  private chunkAt = 0;
+  private chunkEnd = 0;
+  /** The current old line (undefined past the last) and the byte offset where it starts. */
+  private line: string | undefined;
+  private lineStart = 0;
+  private out: Output | undefined;
+  private failed = false;
+
+  private constructor(
+    private readonly file: string,
+    private readonly scope: string,
   ) {}
 
-  static async open(dir: string): Promise<VersionCache> {
-    const lines = new Map<string, string>();
-    const text = unseal(await readFile(join(dir, 'versions.tsv'), 'utf8').catch(() => undefined)) ?? '';
-    if (text.startsWith(CACHE_FORMAT + '\n')) {
-      let pos = CACHE_FORMAT.length + 1;
-      while (pos < text.length) {
-        let end = text.indexOf('\n', pos);
-        if (end < 0) end = text.length;
-        const tab = text.indexOf('\t', pos);
-        if (tab > pos && tab < end) lines.set(text.slice(pos, tab), text.slice(tab + 1, end));
-        pos = end + 1;
-      }
+  static open(file: string, scope: string): VersionCache {
+    const c = new VersionCache(file, scope);
+    try {
+      c.fd = openSync(file, 'r');
+      const limit = sealedLength(c.fd);
+      if (limit === undefined) throw new Error('unsealed');
+      c.limit = limit;
+      c.advance();
+      if (c.line !== CACHE_FORMAT) throw new Error('another format');
+      c.advance();
+    } catch {
+      if (c.fd !== undefined) closeSync(c.fd);
+      c.fd = undefined;
+      c.line = undefined;
     }
-    return new VersionCache(dir, lines);
+    return c;
   }
 
-  get(oid: string): { stage: string; value: () => ModelVersion } | undefined {
-    const line = this.lines.get(oid);
-    if (line === undefined) return undefined;
-    const tab = line.indexOf('\t');
-    return { stage: line.slice(0, tab), value: () => JSON.parse(line.slice(tab + 1)) as ModelVersion };
+  get empty(): boolean {
+    return this.fd === undefined;
   }
 
-  put(oid: string, version: ModelVersion): void {
-    if (this.lines.has(oid)) return;
-    const line = `${version.stage}\t${JSON.stringify(version)}`;
-    this.lines.set(oid, line);
-    this.added.set(oid, line);
+  /** The cached version of `path` as blob `oid`, or undefined; old lines of paths passed are dropped. */
+  take(path: string, oid: string): { stage: string; value: () => ModelVersion } | undefined {
+    for (;;) {
+      const line = this.line;
+      if (line === undefined) return undefined;
+      const tab1 = line.indexOf('\t');
+      const linePath = line.slice(0, tab1);
+      if (linePath > path) return undefined;
+      if (linePath === path) {
+        const tab2 = line.indexOf('\t', tab1 + 1);
+        if (line.slice(tab1 + 1, tab2) !== oid) {
+          this.drop();
+          return undefined;
+        }
+        const tab3 = line.indexOf('\t', tab2 + 1);
+        this.keep();
+        return { stage: line.slice(tab2 + 1, tab3), value: () => JSON.parse(line.slice(tab3 + 1)) as ModelVersion };
+      }
+      if (linePath.startsWith(this.scope)) this.drop();
+      else this.keep();
+    }
   }
 
-  /** Best effort: a read-only .git only costs speed. */
-  async save(): Promise<void> {
-    if (!this.dir || this.added.size === 0) return;
-    const parts = [CACHE_FORMAT];
-    for (const [oid, line] of this.lines) parts.push(`${oid}\t${line}`);
-    await writeAtomic(join(this.dir, 'versions.tsv'), sealed(parts.join('\n') + '\n'));
+  put(path: string, oid: string, version: ModelVersion): void {
+    this.change();
+    this.write(`${path}\t${oid}\t${version.stage}\t${JSON.stringify(version)}\n`);
+  }
+
+  /** Finishes the new file when anything changed; best effort: a read-only .git only costs speed. */
+  save(): void {
+    while (this.line !== undefined) {
+      if (this.line.startsWith(this.scope)) this.drop();
+      else if (!this.out && this.line > this.scope)
+        break; // only other models' lines remain, unchanged
+      else this.keep();
+    }
+    const out = this.out;
+    if (!out) return;
+    try {
+      this.flush();
+      writeSync(out.fd, `end ${out.hash.digest('hex')}\n`);
+      closeSync(out.fd);
+      this.out = undefined;
+      renameSync(out.tmp, this.file);
+    } catch {
+      this.abandon();
+    }
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    this.abandon();
+  }
+
+  private abandon(): void {
+    const out = this.out;
+    this.out = undefined;
+    this.failed = true;
+    if (!out) return;
+    try {
+      closeSync(out.fd);
+    } catch {
+      // already closed
+    }
+    rmSync(out.tmp, { force: true });
+  }
+
+  private keep(): void {
+    if (this.out) this.write(this.line! + '\n');
+    this.advance();
+  }
+
+  private drop(): void {
+    this.change();
+    this.advance();
+  }
+
+  /** At the first difference a new file starts, with the old one's bytes up to the current line. */
+  private change(): void {
+    if (this.out || this.failed) return;
+    try {
+      mkdirSync(dirname(this.file), { recursive: true });
+      const tmp = `${this.file}.${process.pid}.${Date.now()}.tmp`;
+      const out: Output = { fd: openSync(tmp, 'w'), tmp, hash: createHash('sha256'), parts: [], size: 0 };
+      this.out = out;
+      if (this.fd === undefined) {
+        this.write(CACHE_FORMAT + '\n');
+        return;
+      }
+      const end = this.line === undefined ? this.limit : this.lineStart;
+      const buf = Buffer.allocUnsafe(CHUNK);
+      for (let at = 0; at < end;) {
+        const n = readSync(this.fd, buf, 0, Math.min(CHUNK, end - at), at);
+        if (n === 0) throw new Error('the old cache shrank');
+        out.hash.update(buf.subarray(0, n));
+        writeSync(out.fd, buf, 0, n);
+        at += n;
+      }
+    } catch {
+      this.abandon();
+    }
+  }
+
+  private write(text: string): void {
+    const out = this.out;
+    if (!out) return;
+    out.parts.push(text);
+    out.size += text.length;
+    if (out.size >= CHUNK) this.flush();
+  }
+
+  private flush(): void {
+    const out = this.out;
+    if (!out || out.parts.length === 0) return;
+    const text = out.parts.join('');
+    out.parts = [];
+    out.size = 0;
+    try {
+      out.hash.update(text);
+      writeSync(out.fd, text);
+    } catch {
+      this.abandon();
+    }
+  }
+
+  /** Moves to the next old line (undefined at the seal). Each line is decoded from the bytes on its own. */
+  private advance(): void {
+    if (this.fd === undefined) {
+      this.line = undefined;
+      return;
+    }
+    for (;;) {
+      const nl = this.chunk.indexOf(10, this.chunkAt);
+      if (nl >= 0 && nl < this.chunkEnd) {
+        this.line = this.chunk.toString('utf8', this.chunkAt, nl);
+        this.lineStart = this.pos - this.chunkEnd + this.chunkAt;
+        this.chunkAt = nl + 1;
+        return;
+      }
+      if (this.pos >= this.limit) {
+        this.line = undefined;
+        return;
+      }
+      // Keep the partial line, read more behind it (a longer line than the buffer grows it).
+      const rest = this.chunkEnd - this.chunkAt;
+      const size = Math.max(CHUNK, rest * 2);
+      const next = size > this.chunk.length ? Buffer.allocUnsafe(size) : this.chunk;
+      this.chunk.copy(next, 0, this.chunkAt, this.chunkEnd);
+      this.chunk = next;
+      this.chunkAt = 0;
+      this.chunkEnd = rest;
+      const n = readSync(this.fd, this.chunk, rest, Math.min(this.chunk.length - rest, this.limit - this.pos), this.pos);
+      if (n === 0) {
+        this.line = undefined;
+        return;
+      }
+      this.pos += n;
+      this.chunkEnd += n;
+    }
   }
 }
 
-async function writeAtomic(file: string, content: string): Promise<void> {
-  try {
-    await mkdir(join(file, '..'), { recursive: true });
-    const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-    await writeFile(tmp, content);
-    await rename(tmp, file);
-  } catch {
-    // The cache is an optimisation; failing to write it must not fail the command.
+/**
+ * The length of a sealed file's content (everything before its `end <sha256>` line), after
+ * checking the digest in one pass; undefined when the seal is missing or does not match.
+ */
+function sealedLength(fd: number): number | undefined {
+  const size = fstatSync(fd).size;
+  const tailLength = Math.min(size, 70);
+  const tail = Buffer.alloc(tailLength);
+  readSync(fd, tail, 0, tailLength, size - tailLength);
+  const m = /(?:^|\n)end ([0-9a-f]{64})\n$/.exec(tail.toString('latin1'));
+  if (!m) return undefined;
+  const limit = size - 69;
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(CHUNK);
+  for (let at = 0; at < limit;) {
+    const n = readSync(fd, buf, 0, Math.min(CHUNK, limit - at), at);
+    if (n === 0) return undefined;
+    hash.update(buf.subarray(0, n));
+    at += n;
   }
+  return hash.digest('hex') === m[1] ? limit : undefined;
 }

@@ -1,5 +1,4 @@
 import type { GitRepo } from '../git/repo.js';
-import { loadManifest } from '../manifest/load.js';
 import { STAGES, type Stage } from '../manifest/types.js';
 import { parseManifestPath, versionsDir } from './layout.js';
 
@@ -10,6 +9,8 @@ export interface StageChange {
   author: string;
   email: string;
   commit: string;
+  /** Tree of `commit`: the key of its decision record (SPEC v2 §8). */
+  tree: string;
   pullRequest: number | null;
   version: number;
   /** null: the version was registered by this change. */
@@ -44,7 +45,7 @@ export async function stageHistory(repo: GitRepo, model: string): Promise<StageC
       '--no-abbrev',
       '-z',
       '--relative',
-      '--format=%x1e%H%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f',
+      '--format=%x1e%H%x1f%T%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f',
       'HEAD',
       '--',
       `${dir}/`,
@@ -54,6 +55,7 @@ export async function stageHistory(repo: GitRepo, model: string): Promise<StageC
   if (log.code !== 0) return [];
   interface Raw {
     commit: string;
+    tree: string;
     author: string;
     email: string;
     date: string;
@@ -67,17 +69,19 @@ export async function stageHistory(repo: GitRepo, model: string): Promise<StageC
   // git log lists newest first; changes are reported oldest first, in path order within a commit.
   for (const record of log.stdout.split('\x1e').reverse()) {
     if (!record) continue;
-    const [commit, author, email, date, message, rest = ''] = record.split('\x1f');
+    const [commit, tree, author, email, date, message, rest = ''] = record.split('\x1f');
     const pullRequest = pullRequestNumber(message ?? '');
+    const when = utc(date!);
     const change = /:\d{6} \d{6} ([0-9a-f]+) ([0-9a-f]+) [A-Z]\d*\0([^\0]*)\0/g;
     for (let m = change.exec(rest); m; m = change.exec(rest)) {
       const parsed = parseManifestPath(m[3]!);
       if (parsed?.kind !== 'ModelVersion' || parsed.model !== model) continue;
       raws.push({
         commit: commit!,
+        tree: tree!,
         author: author!,
         email: email!,
-        date: utc(date!),
+        date: when,
         pullRequest,
         version: parsed.version,
         oldOid: NULL_OID.test(m[1]!) ? undefined : m[1],
@@ -89,9 +93,15 @@ export async function stageHistory(repo: GitRepo, model: string): Promise<StageC
   const oids = [...new Set(raws.flatMap((r) => [r.oldOid, r.newOid].filter((o): o is string => o !== undefined)))];
   const blobs = await repo.readBlobs(oids);
   const stages = new Map<string, Stage | null>();
+  let loader: Promise<typeof import('../manifest/load.js')> | undefined;
   for (const r of raws) {
     for (const oid of [r.oldOid, r.newOid]) {
-      if (oid && !stages.has(oid)) stages.set(oid, stageOf(blobs.get(oid)?.toString('utf8'), r.path));
+      if (!oid || stages.has(oid)) continue;
+      const blob = blobs.get(oid);
+      // Latin-1 for the line scan: it only looks at ASCII, which UTF-8 never uses inside a character.
+      const quick = blob === undefined ? null : quickStage(blob.toString('latin1'));
+      // The parser is loaded only for a blob the line scan cannot answer for.
+      stages.set(oid, quick !== undefined ? quick : stageOf(await (loader ??= import('../manifest/load.js')), blob!.toString('utf8'), r.path));
     }
   }
   const changes: StageChange[] = [];
@@ -99,21 +109,69 @@ export async function stageHistory(repo: GitRepo, model: string): Promise<StageC
     const from = r.oldOid ? (stages.get(r.oldOid) ?? null) : null;
     const to = r.newOid ? (stages.get(r.newOid) ?? null) : null;
     if (r.oldOid && r.newOid && from === to) continue;
-    changes.push({ date: r.date, author: r.author, email: r.email, commit: r.commit, pullRequest: r.pullRequest, version: r.version, from, to });
+    changes.push({ date: r.date, author: r.author, email: r.email, commit: r.commit, tree: r.tree, pullRequest: r.pullRequest, version: r.version, from, to });
   }
   return changes;
 }
 
 /**
  * The stage a historical blob records. Old commits may hold documents the current schema
- * rejects; their `stage` still counts when it names a stage.
+ * rejects; their `stage` still counts when it names a stage (STAGE_LINE, the first such line).
  */
-function stageOf(text: string | undefined, path: string): Stage | null {
-  if (text === undefined) return null;
-  const loaded = loadManifest(text, path, 'ModelVersion');
+function stageOf(load: typeof import('../manifest/load.js'), text: string, path: string): Stage | null {
+  const loaded = load.loadManifest(text, path, 'ModelVersion');
   if (loaded.value) return loaded.value.stage;
-  const m = /^stage:[ \t]*["']?([A-Za-z]+)["']?[ \t]*(?:#.*)?$/m.exec(text);
+  return stageFromLine(text);
+}
+
+const STAGE_LINE = /^stage:[ \t]*["']?([A-Za-z]+)["']?[ \t]*(?:#.*)?$/m;
+
+/** The answer for a document the loader refuses: its first `stage:` line, when that names a stage. */
+export function stageFromLine(text: string): Stage | null {
+  const m = STAGE_LINE.exec(text);
   return STAGES.find((s) => s === m?.[1]) ?? null;
+}
+
+/** `stage: Production`, `stage: "Staging"  # note`, … : a value the line can only mean one way. */
+const PLAIN_STAGE_LINE = new RegExp(`^stage:[ \\t]+(?:(${STAGES.join('|')})|"(${STAGES.join('|')})"|'(${STAGES.join('|')})')[ \\t]*(?:[ \\t]#.*)?$`);
+
+/** Escapes, tabs, carriage returns and explicit keys (`? k`): the line scan leaves those to the parser. */
+const UNSURE = /[\\\t\r]|^\?/m;
+
+/**
+ * Blank and comment lines, then a line that begins a block mapping's key at column 0: not `{`,
+ * `[`, `?`, `-`, `%`, `---`, a tag, an anchor, an indented node or a byte-order mark.
+ */
+const BLOCK_MAPPING_START = /^(?: *(?:#[^\n]*)?\n)*[A-Za-z0-9_"']/;
+
+/**
+ * What `stageOf` answers, from the text's lines alone, or undefined when only the parser can
+ * tell. A document whose top level is a block mapping (the only form that starts with a key at
+ * column 0) has each top-level key at the start of a line of its own; the YAML 1.2 parser
+ * refuses flow scalars and collections that continue at column 0. So when exactly one line
+ * that starts at column 0 mentions `stage` and it is a plain `stage: <Stage>` line, and the text
+ * has no escape (`"st\x61ge"`), tab, carriage return or explicit key (`? `), that line is the
+ * `stage` key if the document is valid, and the first STAGE_LINE (the answer for an invalid one)
+ * otherwise. Exact on purpose (test/history-stage.test.ts compares it with stageOf on generated
+ * texts); it spares `history` a YAML parse, and the parser's loading, per blob.
+ */
+export function quickStage(text: string): Stage | undefined {
+  if (UNSURE.test(text) || !BLOCK_MAPPING_START.test(text)) return undefined;
+  let found: Stage | undefined;
+  for (let at = text.indexOf('stage'); at >= 0;) {
+    const start = text.lastIndexOf('\n', at) + 1;
+    let end = text.indexOf('\n', at);
+    if (end < 0) end = text.length;
+    // A line that starts at column 0 and mentions `stage`: it must be the one `stage:` line.
+    if (text.charCodeAt(start) !== 32) {
+      if (found !== undefined) return undefined;
+      const m = PLAIN_STAGE_LINE.exec(text.slice(start, end));
+      if (!m) return undefined;
+      found = (m[1] ?? m[2] ?? m[3]) as Stage;
+    }
+    at = text.indexOf('stage', end);
+  }
+  return found;
 }
 
 /** `2026-03-05T12:00:00Z` from git's ISO form with any offset. */

@@ -47,6 +47,11 @@ export function parseManifestPath(path: string): ManifestPath | undefined {
   return m[2] === undefined ? { kind: 'Model', model: m[1]! } : { kind: 'ModelVersion', model: m[1]!, version: Number(m[2]) };
 }
 
+/** Sound: YAML can spell a stage name only literally or with a backslash escape in a double-quoted scalar. */
+export function mayHaveStage(text: string, stage: Stage): boolean {
+  return text.includes(stage) || text.includes('\\');
+}
+
 /** Stage names compare case-insensitively on the command line: `fraud@production`. */
 export function parseStage(text: string): Stage | undefined {
   return STAGES.find((s) => s.toLowerCase() === text.toLowerCase());

@@ -2,11 +2,9 @@ import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
-import { loadManifest, type DocumentKind, type KindMap } from '../manifest/load.js';
-import { formatProblem } from '../manifest/problem.js';
+import type { DocumentKind, KindMap } from '../manifest/load.js';
 import type { Model, ModelVersion, PromotionPolicy, Registry, Stage } from '../manifest/types.js';
-import { isModelName, modelFile, MODELS_DIR, POLICY_FILE, REGISTRY_FILE, versionFile, versionsDir, type ModelRef } from './layout.js';
-import { mayHaveStage } from './catalog.js';
+import { isModelName, mayHaveStage, modelFile, MODELS_DIR, POLICY_FILE, REGISTRY_FILE, versionFile, versionsDir, type ModelRef } from './layout.js';
 import { utc } from './history.js';
 import { GitTreeSource, registryPrefix, WorktreeSource, type RegistrySource } from './source.js';
 
@@ -22,7 +20,9 @@ export class RegistrySnapshot {
   private load<K extends DocumentKind>(path: string, kind: K, text?: string): Promise<KindMap[K] | undefined> {
     let p = this.cache.get(path) as Promise<KindMap[K] | undefined> | undefined;
     if (!p) {
-      p = (text !== undefined ? Promise.resolve(text) : this.source.readFile(path)).then((t) => (t === undefined ? undefined : parseDocument(t, path, kind)));
+      p = (text !== undefined ? Promise.resolve(text) : this.source.readFile(path)).then(async (t) =>
+        t === undefined ? undefined : parseDocument(await loader(), t, path, kind),
+      );
       this.cache.set(path, p);
     }
     return p;
@@ -75,19 +75,23 @@ export class RegistrySnapshot {
   }
 
   /**
-   * Versions of `model` in `stage`, newest first. Only files whose text could hold the stage
-   * name are parsed (see `mayHaveStage`), so a lookup costs a read per version, not a parse.
+   * Versions of `model` in `stage`, newest first (all of them, or the first `limit`). Only files
+   * whose text could hold the stage name are parsed (see `mayHaveStage`), so a lookup costs a read
+   * per version, not a parse; with a limit, reading stops once enough are found, newest first.
    */
-  async inStage(model: string, stage: Stage): Promise<ModelVersion[]> {
+  async inStage(model: string, stage: Stage, limit = Infinity): Promise<ModelVersion[]> {
     const numbers = await this.versionNumbers(model);
-    const paths = numbers.map((n) => versionFile(model, n));
-    const texts = await this.readMany(paths);
     const found: ModelVersion[] = [];
-    for (let i = paths.length - 1; i >= 0; i--) {
-      const text = texts[i];
-      if (text === undefined || !mayHaveStage(text, stage)) continue;
-      const v = await this.load(paths[i]!, 'ModelVersion', text);
-      if (v?.stage === stage) found.push(v);
+    // Batches grow (8, 32, 128, …): `m@production` is usually among the newest few versions.
+    for (let end = numbers.length, size = 8; end > 0 && found.length < limit; end -= size, size = Math.min(size * 4, 1024)) {
+      const paths = numbers.slice(Math.max(0, end - size), end).map((n) => versionFile(model, n));
+      const texts = await this.readMany(paths);
+      for (let i = paths.length - 1; i >= 0 && found.length < limit; i--) {
+        const text = texts[i];
+        if (text === undefined || !mayHaveStage(text, stage)) continue;
+        const v = await this.load(paths[i]!, 'ModelVersion', text);
+        if (v?.stage === stage) found.push(v);
+      }
     }
     return found;
   }
@@ -122,13 +126,24 @@ export class RegistrySnapshot {
       return v;
     }
     if (ref.selector === 'latest') return (await this.version(ref.model, numbers.at(-1)!))!;
-    const [v] = await this.inStage(ref.model, ref.stage);
+    const [v] = await this.inStage(ref.model, ref.stage, 1);
     if (!v) throw notFound(`${ref.model} has no version in ${ref.stage}`);
     return v;
   }
 }
 
-function parseDocument<K extends DocumentKind>(text: string, path: string, kind: K): KindMap[K] {
+/** The parser and the schemas load on the first document read, not with the module: `history` rarely needs them. */
+let loading: Promise<[typeof import('../manifest/load.js'), typeof import('../manifest/problem.js')]> | undefined;
+function loader() {
+  return (loading ??= Promise.all([import('../manifest/load.js'), import('../manifest/problem.js')]));
+}
+
+function parseDocument<K extends DocumentKind>(
+  [{ loadManifest }, { formatProblem }]: Awaited<ReturnType<typeof loader>>,
+  text: string,
+  path: string,
+  kind: K,
+): KindMap[K] {
   const loaded = loadManifest(text, path, kind);
   if (!loaded.value) {
     throw new ModelgateError('E_INVALID_MANIFEST', loaded.problems.map(formatProblem).join('\n'), ExitCode.content, {

@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { GitRepo } from '../git/repo.js';
-import { LOAD_LIMITS } from '../manifest/load.js';
+import { LOAD_LIMITS } from '../manifest/limits.js';
 
 /**
  * The bytes of a registry file in the work tree, undefined when it does not exist. Reads at most
