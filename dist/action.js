@@ -19968,18 +19968,21 @@ async function backoff(attempt, baseMs = 100, capMs = 3e3) {
   const ceiling = Math.min(capMs, baseMs * 2 ** attempt);
   await new Promise((r5) => setTimeout(r5, Math.random() * ceiling));
 }
-var BOT_IDENTITY, GitRepo, REMOTE_OPS;
+var BOT_IDENTITY, BLOB_CACHE, GitRepo, REMOTE_OPS;
 var init_repo = __esm({
   "src/git/repo.ts"() {
     "use strict";
     init_errors();
     init_io_timeout();
     BOT_IDENTITY = { name: "modelgate[bot]", email: "modelgate[bot]@users.noreply.github.com" };
+    BLOB_CACHE = { maxBlob: 1 << 20, maxBytes: 16 << 20 };
     GitRepo = class {
       constructor(dir) {
         this.dir = dir;
       }
       dir;
+      blobCache = /* @__PURE__ */ new Map();
+      blobCacheBytes = 0;
       run(args, options = {}) {
         const env2 = { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C", ...options.env };
         const network = REMOTE_OPS.includes(args[0] ?? "");
@@ -20076,7 +20079,13 @@ var init_repo = __esm({
       /** Reads many blobs in one `git cat-file --batch` process. */
       async readBlobs(oids) {
         const result = /* @__PURE__ */ new Map();
-        if (oids.length === 0) return result;
+        const wanted = [];
+        for (const oid of oids) {
+          const hit = this.blobCache.get(oid);
+          if (hit) result.set(oid, hit);
+          else wanted.push(oid);
+        }
+        if (wanted.length === 0) return result;
         const raw = await new Promise((resolve2, reject) => {
           const child2 = spawn("git", ["cat-file", "--batch", "--buffer"], { cwd: this.dir, stdio: ["pipe", "pipe", "pipe"] });
           const out = [];
@@ -20085,17 +20094,22 @@ var init_repo = __esm({
           child2.on("close", (code) => code === 0 ? resolve2(Buffer.concat(out)) : reject(serviceError("E_GIT", "git cat-file --batch failed")));
           child2.stdin.on("error", () => {
           });
-          child2.stdin.end(oids.join("\n") + "\n");
+          child2.stdin.end(wanted.join("\n") + "\n");
         });
         let pos = 0;
-        for (const oid of oids) {
+        for (const oid of wanted) {
           const nl = raw.indexOf(10, pos);
           const header = raw.subarray(pos, nl).toString();
           const [, type2, size] = header.split(" ");
           pos = nl + 1;
           if (type2 === "missing" || size === void 0) continue;
           const n3 = Number(size);
-          result.set(oid, raw.subarray(pos, pos + n3));
+          const blob = raw.subarray(pos, pos + n3);
+          result.set(oid, blob);
+          if (n3 <= BLOB_CACHE.maxBlob && this.blobCacheBytes + n3 <= BLOB_CACHE.maxBytes) {
+            this.blobCache.set(oid, Buffer.from(blob));
+            this.blobCacheBytes += n3;
+          }
           pos += n3 + 1;
         }
         return result;
@@ -39526,7 +39540,7 @@ import { execFile } from "node:child_process";
 import { createHash as createHash4 } from "node:crypto";
 import { createReadStream as createReadStream2 } from "node:fs";
 import { link, lstat as lstat3, mkdir as mkdir2, open as open2, readdir as readdir3, rename as rename2, rm as rm3, stat as stat2, unlink as unlink2 } from "node:fs/promises";
-import { dirname, join as join2, relative, sep } from "node:path";
+import { dirname, join as join3, relative, sep } from "node:path";
 async function copyHashing(source, target, onBytes, options = {}) {
   const input = await open2(source, "r");
   let output;
@@ -39567,7 +39581,7 @@ async function writeAll(file, chunk, position2) {
 }
 async function syncDirectories(top, bottom) {
   const dirs = [top];
-  for (const part of relative(top, bottom).split("/").filter(Boolean)) dirs.push(join2(dirs.at(-1), part));
+  for (const part of relative(top, bottom).split("/").filter(Boolean)) dirs.push(join3(dirs.at(-1), part));
   for (const dir of dirs) {
     const fh = await open2(dir, "r");
     try {
@@ -39598,7 +39612,7 @@ var init_file_store = __esm({
       }
       location;
       file(key) {
-        return join2(this.location.root, ...key.split("/"));
+        return join3(this.location.root, ...key.split("/"));
       }
       async preflight() {
         try {
@@ -39613,7 +39627,7 @@ var init_file_store = __esm({
       }
       async abandon(model, uploadId) {
         this.abandoned = true;
-        await rm3(join2(this.location.root, model, ".uploads", uploadId), { recursive: true, force: true });
+        await rm3(join3(this.location.root, model, ".uploads", uploadId), { recursive: true, force: true });
       }
       abandoned = false;
       async stage(localFile, options) {
@@ -39633,7 +39647,7 @@ var init_file_store = __esm({
         }
         const { sha256, size } = read;
         const root5 = this.location.root;
-        const uploadDir = join2(root5, options.model, ".uploads", options.uploadId);
+        const uploadDir = join3(root5, options.model, ".uploads", options.uploadId);
         return {
           sha256,
           size,
@@ -39697,12 +39711,12 @@ var init_file_store = __esm({
           onBytes?.(expected.size);
           return compare();
         }
-        const stagingDir = join2(this.location.root, context.model, ".uploads", context.uploadId);
+        const stagingDir = join3(this.location.root, context.model, ".uploads", context.uploadId);
         if (!this.stagingMade.has(stagingDir)) {
           await mkdir2(stagingDir, { recursive: true });
           this.stagingMade.add(stagingDir);
         }
-        const staging = join2(stagingDir, `${++this.staged}.partial`);
+        const staging = join3(stagingDir, `${++this.staged}.partial`);
         let renamed = false;
         try {
           let read;
@@ -39747,7 +39761,7 @@ var init_file_store = __esm({
       }
       /** Removes the staging folder `putFileDeferred` used for `uploadId`. */
       async discardStaging(model, uploadId) {
-        const dir = join2(this.location.root, model, ".uploads", uploadId);
+        const dir = join3(this.location.root, model, ".uploads", uploadId);
         this.stagingMade.delete(dir);
         await rm3(dir, { recursive: true, force: true });
       }
@@ -39776,7 +39790,7 @@ var init_file_store = __esm({
         const dir = this.file(prefix.replace(/\/$/, ""));
         try {
           const entries = await readdir3(dir, { recursive: true, withFileTypes: true });
-          return entries.filter((e5) => !e5.isDirectory()).map((e5) => `${prefix}${relative(dir, join2(e5.parentPath, e5.name)).split(sep).join("/")}`);
+          return entries.filter((e5) => !e5.isDirectory()).map((e5) => `${prefix}${relative(dir, join3(e5.parentPath, e5.name)).split(sep).join("/")}`);
         } catch (e5) {
           if (e5.code === "ENOENT" || e5.code === "ENOTDIR") return [];
           throw e5;
@@ -41603,7 +41617,7 @@ var init_getProfileName = __esm({
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js
 import { createHash as createHash5 } from "node:crypto";
-import { join as join3 } from "node:path";
+import { join as join4 } from "node:path";
 var getSSOTokenFilepath;
 var init_getSSOTokenFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js"() {
@@ -41611,7 +41625,7 @@ var init_getSSOTokenFilepath = __esm({
     getSSOTokenFilepath = (id) => {
       const hasher = createHash5("sha1");
       const cacheName = hasher.update(id).digest("hex");
-      return join3(getHomeDir(), ".aws", "sso", "cache", `${cacheName}.json`);
+      return join4(getHomeDir(), ".aws", "sso", "cache", `${cacheName}.json`);
     };
   }
 });
@@ -41666,24 +41680,24 @@ var init_getConfigData = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getConfigFilepath.js
-import { join as join4 } from "node:path";
+import { join as join5 } from "node:path";
 var ENV_CONFIG_PATH, getConfigFilepath;
 var init_getConfigFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getConfigFilepath.js"() {
     init_getHomeDir();
     ENV_CONFIG_PATH = "AWS_CONFIG_FILE";
-    getConfigFilepath = () => process.env[ENV_CONFIG_PATH] || join4(getHomeDir(), ".aws", "config");
+    getConfigFilepath = () => process.env[ENV_CONFIG_PATH] || join5(getHomeDir(), ".aws", "config");
   }
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getCredentialsFilepath.js
-import { join as join5 } from "node:path";
+import { join as join6 } from "node:path";
 var ENV_CREDENTIALS_PATH, getCredentialsFilepath;
 var init_getCredentialsFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getCredentialsFilepath.js"() {
     init_getHomeDir();
     ENV_CREDENTIALS_PATH = "AWS_SHARED_CREDENTIALS_FILE";
-    getCredentialsFilepath = () => process.env[ENV_CREDENTIALS_PATH] || join5(getHomeDir(), ".aws", "credentials");
+    getCredentialsFilepath = () => process.env[ENV_CREDENTIALS_PATH] || join6(getHomeDir(), ".aws", "credentials");
   }
 });
 
@@ -41763,7 +41777,7 @@ var init_readFile = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/loadSharedConfigFiles.js
-import { join as join6 } from "node:path";
+import { join as join7 } from "node:path";
 var swallowError, loadSharedConfigFiles;
 var init_loadSharedConfigFiles = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/loadSharedConfigFiles.js"() {
@@ -41781,11 +41795,11 @@ var init_loadSharedConfigFiles = __esm({
       const relativeHomeDirPrefix = "~/";
       let resolvedFilepath = filepath;
       if (filepath.startsWith(relativeHomeDirPrefix)) {
-        resolvedFilepath = join6(homeDir, filepath.slice(2));
+        resolvedFilepath = join7(homeDir, filepath.slice(2));
       }
       let resolvedConfigFilepath = configFilepath;
       if (configFilepath.startsWith(relativeHomeDirPrefix)) {
-        resolvedConfigFilepath = join6(homeDir, configFilepath.slice(2));
+        resolvedConfigFilepath = join7(homeDir, configFilepath.slice(2));
       }
       const parsedFiles = await Promise.all([
         readFile3(resolvedConfigFilepath, {
@@ -67487,7 +67501,7 @@ var require_dist_cjs11 = __commonJS({
     var { createHash: createHash13, createPrivateKey: createPrivateKey3, createPublicKey: createPublicKey3, sign: sign5 } = __require("node:crypto");
     var { promises: promises3 } = __require("node:fs");
     var { homedir: homedir2 } = __require("node:os");
-    var { dirname: dirname3, join: join11 } = __require("node:path");
+    var { dirname: dirname3, join: join12 } = __require("node:path");
     var LoginCredentialsFetcher = class _LoginCredentialsFetcher {
       profileData;
       init;
@@ -67653,10 +67667,10 @@ var require_dist_cjs11 = __commonJS({
         await promises3.writeFile(tokenFilePath, JSON.stringify(token, null, 2), "utf8");
       }
       getTokenFilePath() {
-        const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join11(homedir2(), ".aws", "login", "cache");
+        const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join12(homedir2(), ".aws", "login", "cache");
         const loginSessionBytes = Buffer.from(this.loginSession, "utf8");
         const loginSessionSha256 = createHash13("sha256").update(loginSessionBytes).digest("hex");
-        return join11(directory, `${loginSessionSha256}.json`);
+        return join12(directory, `${loginSessionSha256}.json`);
       }
       derToRawSignature(derSignature) {
         let offset = 2;
@@ -85613,7 +85627,7 @@ var init_webhooks = __esm({
 });
 
 // src/deploy/apply.ts
-import { dirname as dirname2, join as join8, posix as posix4 } from "node:path";
+import { dirname as dirname2, join as join9, posix as posix4 } from "node:path";
 function normalizePrefix(p3) {
   const normal = posix4.normalize((p3 ?? "").replace(/\\/g, "/") || ".");
   const clean = normal.replace(/\/+$/, "");
@@ -85759,14 +85773,14 @@ __export(sync_exports, {
   runSync: () => runSync
 });
 import { readFile as readFile4, writeFile as writeFile2 } from "node:fs/promises";
-import { tmpdir as tmpdir3 } from "node:os";
-import { join as join9, posix as posix5 } from "node:path";
+import { tmpdir as tmpdir4 } from "node:os";
+import { join as join10, posix as posix5 } from "node:path";
 async function runSync(inputs, env2) {
   const pushInput = (getInput("push") || "false").toLowerCase();
   if (!["true", "false"].includes(pushInput)) throw usageError("input push must be true or false");
   const workspace = env2.GITHUB_WORKSPACE ?? process.cwd();
   const repo = new GitRepo(workspace);
-  const reportPath = join9(env2.RUNNER_TEMP || tmpdir3(), "modelgate-sync.json");
+  const reportPath = join10(env2.RUNNER_TEMP || tmpdir4(), "modelgate-sync.json");
   if (pushInput === "true") {
     const result = await syncAndPush({ repo, registryPath: inputs.registryPath, notify: { env: env2 } });
     setOutput("decision", "pass");
@@ -85883,14 +85897,16 @@ init_source();
 init_repo();
 init_evaluate();
 import { readFile as readFile5, writeFile as writeFile3 } from "node:fs/promises";
-import { tmpdir as tmpdir4 } from "node:os";
-import { join as join10, posix as posix6, resolve } from "node:path";
+import { tmpdir as tmpdir5 } from "node:os";
+import { join as join11, posix as posix6, resolve } from "node:path";
 
 // src/gate/from-git.ts
 init_errors();
 init_snapshot();
 init_source();
 init_history2();
+import { tmpdir as tmpdir2 } from "node:os";
+import { join as join2 } from "node:path";
 async function gateSidesFromGit(repo, baseSha, headSha, prefix = "") {
   const mergedTree = await mergeTree(repo, baseSha, headSha);
   const changedFiles = await changedSince(repo, baseSha, mergedTree, prefix);
@@ -85921,7 +85937,8 @@ async function mergeTree(repo, baseSha, headSha) {
   return tree;
 }
 async function changedSince(repo, baseSha, tree, prefix) {
-  const out = await repo.out(["diff-tree", "-r", "-z", "--no-renames", "--name-status", baseSha, tree]);
+  const noIndex = { GIT_INDEX_FILE: join2(tmpdir2(), `modelgate-no-index-${process.pid}`) };
+  const out = await repo.out(["diff-tree", "-r", "-z", "--no-renames", "--name-status", baseSha, tree], { env: noIndex });
   const parts = out.split("\0");
   const files = [];
   for (let i5 = 0; i5 + 1 < parts.length; i5 += 2) {
@@ -85943,8 +85960,8 @@ init_errors();
 init_decision();
 import { createPrivateKey as createPrivateKey2, createPublicKey as createPublicKey2 } from "node:crypto";
 import { mkdtemp as mkdtemp2, rm as rm4 } from "node:fs/promises";
-import { tmpdir as tmpdir2 } from "node:os";
-import { join as join7 } from "node:path";
+import { tmpdir as tmpdir3 } from "node:os";
+import { join as join8 } from "node:path";
 
 // src/evidence/decision-input.ts
 var isApproval = (c5) => c5.check.startsWith("approvals: ");
@@ -86100,7 +86117,7 @@ async function signAndStore(req, pem) {
   });
   const warning3 = trusted ? void 0 : `the signing key (keyid ${id.slice(0, 16)}\u2026) is not in trust.keys of modelgate.yaml: verify --decisions and history will refuse its records until its public key is added`;
   const store = await openStore(config.storage, req.env);
-  const tmp = await mkdtemp2(join7(req.env.RUNNER_TEMP || tmpdir2(), "modelgate-record-"));
+  const tmp = await mkdtemp2(join8(req.env.RUNNER_TEMP || tmpdir3(), "modelgate-record-"));
   try {
     const uri = `${store.location.uri.replace(/\/$/, "")}/${decisionRecordKey(req.mergedTree)}`;
     const existing = await step(`reading ${uri}`, () => readDecisionRecord(store, req.mergedTree));
@@ -86426,7 +86443,7 @@ async function publish(inputs, env2, conn, pr, decision, targetUrl) {
     error(p3.message, { title: `modelgate ${p3.code}`, file: p3.file || void 0, startLine: p3.line, startColumn: p3.col });
   }
   const { report, evidence: _evidence, ...json2 } = decision;
-  const reportPath = join10(env2.RUNNER_TEMP || tmpdir4(), `modelgate-report-${pr.number}.json`);
+  const reportPath = join11(env2.RUNNER_TEMP || tmpdir5(), `modelgate-report-${pr.number}.json`);
   await writeFile3(reportPath, JSON.stringify({ pullRequest: report.pullRequest, ...json2 }, null, 2) + "\n");
   setOutput("decision", decision.decision);
   setOutput("report", reportPath);

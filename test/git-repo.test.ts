@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -105,5 +105,21 @@ describe('a commit identity that always works (CI runners have none)', () => {
     writeFileSync(join(root, 'm2.bin'), 'weights 2');
     execFileSync(process.execPath, [CLI, 'register', 'churn', join(root, 'm2.bin'), '--push'], { cwd: work, env: runnerEnv(home), encoding: 'utf8' });
     expect(git(bare, 'log', '-1', '--format=%an <%ae>', 'main')).toBe('modelgate <modelgate@users.noreply.github.com>');
+  });
+});
+
+describe('GitRepo.readBlobs', () => {
+  it('answers a blob read before from memory, and still reads the others from git', async () => {
+    const { work, repo } = remoteAndClone();
+    const a = git(work, 'rev-parse', 'HEAD:a.txt');
+    const b = execFileSync('git', ['hash-object', '-w', '--stdin'], { cwd: work, input: 'b\n', encoding: 'utf8' }).trim();
+    expect((await repo.readBlobs([a])).get(a)?.toString()).toBe('a\n');
+    // With the object gone from the repository, only the cache can still answer for `a`.
+    const path = join(work, '.git', 'objects', a.slice(0, 2), a.slice(2));
+    rmSync(path);
+    const again = await repo.readBlobs([a, b]);
+    expect(again.get(a)?.toString()).toBe('a\n');
+    expect(again.get(b)?.toString()).toBe('b\n');
+    expect((await new GitRepo(work).readBlobs([a])).has(a)).toBe(false);
   });
 });

@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { GitRepo } from '../git/repo.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
@@ -58,7 +60,10 @@ export async function mergeTree(repo: GitRepo, baseSha: string, headSha: string)
 }
 
 async function changedSince(repo: GitRepo, baseSha: string, tree: string, prefix: string): Promise<ChangedFile[]> {
-  const out = await repo.out(['diff-tree', '-r', '-z', '--no-renames', '--name-status', baseSha, tree]);
+  // Two trees, no work tree: git would still load the checkout's index (100,000 entries, most
+  // of this command's time on a big registry), so it is pointed at an index that does not exist.
+  const noIndex = { GIT_INDEX_FILE: join(tmpdir(), `modelgate-no-index-${process.pid}`) };
+  const out = await repo.out(['diff-tree', '-r', '-z', '--no-renames', '--name-status', baseSha, tree], { env: noIndex });
   const parts = out.split('\0');
   const files: ChangedFile[] = [];
   for (let i = 0; i + 1 < parts.length; i += 2) {

@@ -26,6 +26,9 @@ export interface Identity {
 
 export const BOT_IDENTITY: Identity = { name: 'modelgate[bot]', email: 'modelgate[bot]@users.noreply.github.com' };
 
+/** Blobs kept in memory once read: manifest-sized ones, up to a total that a CLI can spare. */
+const BLOB_CACHE = { maxBlob: 1 << 20, maxBytes: 16 << 20 };
+
 /** One change to a file in a commit: new content, or `null` to delete it. */
 export type FileChanges = Record<string, string | null>;
 
@@ -35,6 +38,9 @@ export type FileChanges = Record<string, string | null>;
  * through `run`, which turns failures into typed errors without echoing credentials.
  */
 export class GitRepo {
+  private readonly blobCache = new Map<string, Buffer>();
+  private blobCacheBytes = 0;
+
   constructor(readonly dir: string) {}
 
   run(args: string[], options: GitRunOptions = {}): Promise<GitResult> {
@@ -144,7 +150,16 @@ export class GitRepo {
   /** Reads many blobs in one `git cat-file --batch` process. */
   async readBlobs(oids: string[]): Promise<Map<string, Buffer>> {
     const result = new Map<string, Buffer>();
-    if (oids.length === 0) return result;
+    // Objects are named by their content, so a blob read once is the answer for the rest of the
+    // process: the gate reads the touched model's versions from the base, the merged tree and
+    // each rule, mostly the same blobs, and only the first read costs a git process.
+    const wanted: string[] = [];
+    for (const oid of oids) {
+      const hit = this.blobCache.get(oid);
+      if (hit) result.set(oid, hit);
+      else wanted.push(oid);
+    }
+    if (wanted.length === 0) return result;
     const raw = await new Promise<Buffer>((resolve, reject) => {
       const child = spawn('git', ['cat-file', '--batch', '--buffer'], { cwd: this.dir, stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
@@ -152,17 +167,23 @@ export class GitRepo {
       child.on('error', reject);
       child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(serviceError('E_GIT', 'git cat-file --batch failed'))));
       child.stdin.on('error', () => {});
-      child.stdin.end(oids.join('\n') + '\n');
+      child.stdin.end(wanted.join('\n') + '\n');
     });
     let pos = 0;
-    for (const oid of oids) {
+    for (const oid of wanted) {
       const nl = raw.indexOf(10, pos);
       const header = raw.subarray(pos, nl).toString();
       const [, type, size] = header.split(' ');
       pos = nl + 1;
       if (type === 'missing' || size === undefined) continue;
       const n = Number(size);
-      result.set(oid, raw.subarray(pos, pos + n));
+      const blob = raw.subarray(pos, pos + n);
+      result.set(oid, blob);
+      if (n <= BLOB_CACHE.maxBlob && this.blobCacheBytes + n <= BLOB_CACHE.maxBytes) {
+        // A copy, so that the cache does not keep the whole batch output alive.
+        this.blobCache.set(oid, Buffer.from(blob));
+        this.blobCacheBytes += n;
+      }
       pos += n + 1;
     }
     return result;
