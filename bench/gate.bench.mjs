@@ -59,7 +59,7 @@ function commitFiles(dir, parent, files, message) {
 }
 
 /** A small registry: one model with `versions` versions, shaped like the big one. */
-function smallRegistry(versions) {
+export function smallRegistry(versions) {
   const dir = join(PROJECT, '.bench', `gate-small-${versions}`);
   if (existsSync(join(dir, '.bench-ready'))) return dir;
   rmSync(dir, { recursive: true, force: true });

@@ -37222,7 +37222,15 @@ async function validateRegistry(source, options = {}) {
   }
   if (selected(POLICY_FILE)) await load2(POLICY_FILE, "PromotionPolicy");
   const documents = { config, models: [], versions: [], files: tree, stages: [] };
-  const manifests = tree.filter((f5) => involvedModels.has(modelOf(f5)) && parseManifestPath(f5) !== void 0);
+  const known = options.known;
+  const manifests = tree.filter((f5) => {
+    const facts = known?.get(f5);
+    if (facts && (!only || involvedModels.has(modelOf(f5)))) {
+      documents.versions.push({ file: f5, value: facts });
+      return false;
+    }
+    return involvedModels.has(modelOf(f5)) && parseManifestPath(f5) !== void 0;
+  });
   const batches = [];
   for (let i5 = 0; i5 < manifests.length; i5 += 512) batches.push(manifests.slice(i5, i5 + 512));
   await forEachLimit(batches, 1, async (batch) => {
@@ -38352,13 +38360,16 @@ async function readPinInput(snapshot, options = {}) {
     (m3) => m3 !== void 0 && (m3.deploy !== void 0 || m3.retired === true)
   );
   const deployed = models.filter((m3) => !m3.retired);
-  if (source.prefetch) {
+  if (source.prefetch && !options.newest) {
     const numbers = await Promise.all(deployed.map((m3) => snapshot.versionNumbers(m3.name)));
     await source.prefetch(deployed.flatMap((m3, i5) => numbers[i5].map((n3) => `models/${m3.name}/versions/${n3}.yaml`)));
   }
   const stages = [...new Set(environmentsOf(registry).map((e5) => e5.stage))];
   const withVersions = await Promise.all(
-    models.map(async (model) => ({ model, versions: model.retired ? [] : await snapshot.newestInStages(model.name, stages) }))
+    models.map(async (model) => ({
+      model,
+      versions: model.retired ? [] : options.newest?.get(model.name) ?? (options.newest ? [] : await snapshot.newestInStages(model.name, stages))
+    }))
   );
   const deploySource = options.deployFrom ?? source;
   const paths = pinInputPaths(registry, models);
@@ -38369,18 +38380,31 @@ async function readPinInput(snapshot, options = {}) {
   return { registry, models: withVersions, files };
 }
 async function readValidPinInput(snapshot, options = {}) {
-  const result = await validateRegistry(snapshot.source);
+  const source = snapshot.source;
+  const facts = options.catalog ? await catalogFor(snapshot, options.registry, options.catalog) : void 0;
+  const result = await validateRegistry(source, { known: facts?.known });
   if (!result.valid) {
     const lines = result.problems.slice(0, 10).map((p3) => `${formatPosition(p3)}: ${p3.message}`);
     throw new ModelgateError(
       "E_INVALID_REGISTRY",
-      `the registry at ${snapshot.source.label} does not validate, so no pins are rendered from it (${result.problems.length} problem(s)):
+      `the registry at ${source.label} does not validate, so no pins are rendered from it (${result.problems.length} problem(s)):
 ${lines.join("\n")}`,
       ExitCode2.content,
       { problems: result.problems }
     );
   }
-  return readPinInput(snapshot, options);
+  return readPinInput(snapshot, { ...options, newest: facts?.newest });
+}
+async function catalogFor(snapshot, given, catalog) {
+  const registry = given ?? await snapshot.config().catch(() => void 0);
+  if (!registry) return void 0;
+  let stages;
+  try {
+    stages = new Set(environmentsOf(registry).map((e5) => e5.stage));
+  } catch {
+    return void 0;
+  }
+  return catalog(stages);
 }
 var init_input = __esm({
   "src/deploy/input.ts"() {

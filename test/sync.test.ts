@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -112,6 +112,53 @@ describe('modelgate sync on the work tree', () => {
     expect(versionOf(dir, 'production', 'fraud-detector')).toBe('2');
     expect((await cli(dir, 'sync', '--registry-ref', 'no-such-rev')).code).toBe(1);
   });
+});
+
+describe('sync refuses a registry that does not validate, in every mode, whether the catalog is warm or cold', () => {
+  const versionPath = (dir: string) => join(dir, 'models/fraud-detector/versions/2.yaml');
+  const edit = (dir: string, from: string | RegExp, to: string) => {
+    const text = readFileSync(versionPath(dir), 'utf8');
+    expect(text).toMatch(from);
+    writeFileSync(versionPath(dir), text.replace(from, to));
+  };
+  const breakages: Record<string, (dir: string) => void> = {
+    // Each file loads; only the rules across files see it.
+    'two versions in Production': (dir) => edit(dir, /^stage: Staging$/m, 'stage: Production'),
+    'an artifact on another host': (dir) => edit(dir, modelVersion('fraud-detector', 2, { stage: 'Staging' }).artifact.uri, 'https://evil.example/model.pkl'),
+    'a manifest that does not load': (dir) => edit(dir, /^stage: Staging$/m, 'stage: Stagin'),
+    // The versions stay as the catalog knows them: their facts must still meet the new config.
+    'a store moved under every version': (dir) => {
+      const config = join(dir, 'modelgate.yaml');
+      const text = readFileSync(config, 'utf8');
+      const uri = /uri: (\S+)/.exec(text)![1]!;
+      writeFileSync(config, text.replace(uri, 's3://another-bucket/registry'));
+    },
+  };
+  for (const [name, breakIt] of Object.entries(breakages))
+    for (const warm of [true, false])
+      it(`${name}, catalog ${warm ? 'warm' : 'cold'}: exit 1, nothing written`, async () => {
+        const dir = writeRegistry(tempDir('refuse'), { 'fraud-detector': fraud });
+        initRepo(dir);
+        expect((await cli(dir, 'sync')).code).toBe(0); // reads every version, so the catalog knows them
+        git(dir, 'add', '-A');
+        git(dir, 'commit', '-qm', 'pins');
+        const pins = () => ['production', 'staging'].map((env) => readFileSync(join(dir, 'deploy', env, 'fraud-detector.yaml'), 'utf8'));
+        const before = pins();
+        expect(existsSync(join(dir, '.git/modelgate/versions.tsv'))).toBe(true);
+        breakIt(dir);
+        for (const mode of [[], ['--check'], ['--dry-run']]) {
+          if (!warm) rmSync(join(dir, '.git/modelgate'), { recursive: true, force: true });
+          const r = await cli(dir, 'sync', ...mode);
+          expect(r.code, `sync ${mode.join(' ')}`).toBe(1);
+          expect(r.stderr).toContain('does not validate');
+          expect(r.stderr).toContain('models/fraud-detector/versions/2.yaml');
+        }
+        git(dir, 'commit', '-qam', 'broken');
+        const ref = await cli(dir, 'sync', '--registry-ref', 'HEAD');
+        expect(ref.code).toBe(1);
+        expect(ref.stderr).toContain('does not validate');
+        expect(pins()).toEqual(before);
+      });
 });
 
 describe('sync --push against a remote over git http-backend', () => {

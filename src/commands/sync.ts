@@ -8,6 +8,7 @@ import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
 import { failedDeliveries } from '../notify/webhooks.js';
 import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
+import { catalogFacts } from '../registry/catalog.js';
 
 const USAGE = `modelgate ${usageOf('sync')}`;
 
@@ -54,7 +55,9 @@ export const run: Command = async (ctx) => {
     const top = (await repo.out(['rev-parse', '--show-toplevel'])).trim();
     source = new RegistrySnapshot(new CommitTreeSource(new GitRepo(top), commit, prefix));
   }
-  const plan = renderPins(await readValidPinInput(source));
+  // The work tree has a catalog of its versions; a commit (--registry-ref) is read in full.
+  const catalog = source === snapshot ? (stages: ReadonlySet<string>) => catalogFacts(root, stages) : undefined;
+  const plan = renderPins(await readValidPinInput(source, { catalog }));
   const inSync = plan.files.length === 0;
 
   if (values.check) {

@@ -1,5 +1,6 @@
 import { ExitCode, formatPosition, ModelgateError } from '../errors.js';
-import type { Model, Registry } from '../manifest/types.js';
+import type { Model, ModelVersion, Registry } from '../manifest/types.js';
+import type { CatalogFacts } from '../registry/catalog.js';
 import { validateRegistry } from '../manifest/validate-registry.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
 import type { RegistrySource } from '../registry/source.js';
@@ -21,6 +22,8 @@ export async function readPinInput(
     registry?: Registry;
     /** Only these models (the ones a change touches); default every model. */
     only?: ReadonlySet<string>;
+    /** Each model's newest version in each environment's stage, when already known. */
+    newest?: ReadonlyMap<string, ModelVersion[]>;
   } = {},
 ): Promise<PinInput> {
   const source = snapshot.source;
@@ -31,14 +34,17 @@ export async function readPinInput(
     (m): m is Model => m !== undefined && (m.deploy !== undefined || m.retired === true),
   );
   const deployed = models.filter((m) => !m.retired);
-  if (source.prefetch) {
+  if (source.prefetch && !options.newest) {
     const numbers = await Promise.all(deployed.map((m) => snapshot.versionNumbers(m.name)));
     await source.prefetch(deployed.flatMap((m, i) => numbers[i]!.map((n) => `models/${m.name}/versions/${n}.yaml`)));
   }
   // A pin is the newest version in its environment's stage: only those are parsed.
   const stages = [...new Set(environmentsOf(registry).map((e) => e.stage))];
   const withVersions: ModelPinSource[] = await Promise.all(
-    models.map(async (model) => ({ model, versions: model.retired ? [] : await snapshot.newestInStages(model.name, stages) })),
+    models.map(async (model) => ({
+      model,
+      versions: model.retired ? [] : (options.newest?.get(model.name) ?? (options.newest ? [] : await snapshot.newestInStages(model.name, stages))),
+    })),
   );
   const deploySource = options.deployFrom ?? source;
   const paths = pinInputPaths(registry, models);
@@ -53,16 +59,45 @@ export async function readPinInput(
  * `readPinInput` for a sync (every mode): the registry must validate first, as the gate made
  * sure it would; whatever reached the branch without the gate is refused, nothing written.
  */
-export async function readValidPinInput(snapshot: RegistrySnapshot, options: Parameters<typeof readPinInput>[1] = {}): Promise<PinInput> {
-  const result = await validateRegistry(snapshot.source);
+export async function readValidPinInput(
+  snapshot: RegistrySnapshot,
+  options: Parameters<typeof readPinInput>[1] & {
+    /**
+     * What the work tree's catalog already knows (src/registry/catalog.ts: the loaded value of
+     * every version file by its blob id): an unchanged registry is then validated without
+     * parsing 100,000 manifests again, and the pins need no second read of them.
+     */
+    catalog?: (stages: ReadonlySet<string>) => Promise<CatalogFacts | undefined>;
+  } = {},
+): Promise<PinInput> {
+  const source = snapshot.source;
+  const facts = options.catalog ? await catalogFor(snapshot, options.registry, options.catalog) : undefined;
+  const result = await validateRegistry(source, { known: facts?.known });
   if (!result.valid) {
     const lines = result.problems.slice(0, 10).map((p) => `${formatPosition(p)}: ${p.message}`);
     throw new ModelgateError(
       'E_INVALID_REGISTRY',
-      `the registry at ${snapshot.source.label} does not validate, so no pins are rendered from it (${result.problems.length} problem(s)):\n${lines.join('\n')}`,
+      `the registry at ${source.label} does not validate, so no pins are rendered from it (${result.problems.length} problem(s)):\n${lines.join('\n')}`,
       ExitCode.content,
       { problems: result.problems },
     );
   }
-  return readPinInput(snapshot, options);
+  return readPinInput(snapshot, { ...options, newest: facts?.newest });
+}
+
+/** The catalog's facts for the environments' stages; undefined (validation reads everything) when the config does not load. */
+async function catalogFor(
+  snapshot: RegistrySnapshot,
+  given: Registry | undefined,
+  catalog: (stages: ReadonlySet<string>) => Promise<CatalogFacts | undefined>,
+): Promise<CatalogFacts | undefined> {
+  const registry = given ?? (await snapshot.config().catch(() => undefined));
+  if (!registry) return undefined;
+  let stages: Set<string>;
+  try {
+    stages = new Set<string>(environmentsOf(registry).map((e) => e.stage));
+  } catch {
+    return undefined; // refused, with the reason, when the pins are read
+  }
+  return catalog(stages);
 }

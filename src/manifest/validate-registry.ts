@@ -3,7 +3,7 @@ import type { RegistrySource } from '../registry/source.js';
 import { loadManifest, locateField, type DocumentKind, type KindMap } from './load.js';
 import type { ErrorCode } from '../error-codes.js';
 import { sortProblems, type Problem } from './problem.js';
-import { checkRegistry, type RegistryDocuments } from './semantic.js';
+import { checkRegistry, type RegistryDocuments, type VersionFacts } from './semantic.js';
 import type { ModelVersion } from './types.js';
 
 export interface RegistryValidation {
@@ -22,6 +22,12 @@ export interface ValidateOptions {
   only?: string[];
   /** Files read at once. */
   concurrency?: number;
+  /**
+   * Version files already known to load without a problem at their path, as the same bytes
+   * they have in `source` (the work tree's catalog, keyed by blob id): taken as loaded, not
+   * read again. Every rule across files still runs on them.
+   */
+  known?: ReadonlyMap<string, VersionFacts>;
 }
 
 /** Codes about a whole model, reported when any of its files is selected. */
@@ -75,7 +81,16 @@ export async function validateRegistry(source: RegistrySource, options: Validate
   if (selected(POLICY_FILE)) await load(POLICY_FILE, 'PromotionPolicy');
 
   const documents: RegistryDocuments = { config, models: [], versions: [], files: tree, stages: [] };
-  const manifests = tree.filter((f) => involvedModels.has(modelOf(f)!) && parseManifestPath(f) !== undefined);
+  const known = options.known;
+  const manifests = tree.filter((f) => {
+    // A known file is a version manifest; with no `only`, every model is involved.
+    const facts = known?.get(f);
+    if (facts && (!only || involvedModels.has(modelOf(f)!))) {
+      documents.versions.push({ file: f, value: facts });
+      return false;
+    }
+    return involvedModels.has(modelOf(f)!) && parseManifestPath(f) !== undefined;
+  });
   // Batches through the source's bulk read where it has one (the work tree reads synchronously,
   // several times faster than as many async reads); otherwise `concurrency` reads at a time.
   const batches: string[][] = [];

@@ -5,6 +5,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
 import type { ModelVersion, Stage } from '../manifest/types.js';
+import type { VersionFacts } from '../manifest/semantic.js';
 // The schema as data only (not schemas.ts, which brings the validators): a warm `list` loads no parser.
 import modelVersionSchema from '../../schemas/model-version.schema.json' with { type: 'json' };
 import { isModelName, mayHaveStage, MODELS_DIR, parseManifestPath, versionsDir } from './layout.js';
@@ -16,7 +17,7 @@ import { readRegistryFileSync } from './source.js';
  *
  * Parsing that many YAML documents takes seconds, so two things avoid it:
  * - a cache of parsed versions in `.git/modelgate/versions.tsv`, one line per version file in
- *   path order (`path <TAB> blob id <TAB> stage <TAB> json`), read in step with the index
+ *   path order (`path <TAB> blob id <TAB> stage <TAB> artifact json <TAB> json`), read in step with the index
  *   listing (`git ls-files`, the same order), like a merge. Content-addressed: an entry never
  *   describes other bytes than the file has now. Files that differ from the index (`git
  *   diff-files`) or are untracked are read from disk and keyed by their own hash;
@@ -30,7 +31,7 @@ export interface VersionQuery {
 }
 
 /** Entries were validated against the ModelVersion schema of the build that wrote them. */
-const CACHE_FORMAT = `modelgate-version-cache 3 ${createHash('sha256').update(JSON.stringify(modelVersionSchema)).digest('hex').slice(0, 16)}`;
+const CACHE_FORMAT = `modelgate-version-cache 4 ${createHash('sha256').update(JSON.stringify(modelVersionSchema)).digest('hex').slice(0, 16)}`;
 
 interface Entry {
   path: string;
@@ -42,7 +43,7 @@ interface Entry {
 /** Files missing from the cache after which a stage query asks `git grep` which may hold the stage. */
 const PREFILTER_AFTER = 256;
 
-const byVersion = (a: ModelVersion, b: ModelVersion) => a.version - b.version;
+const byVersion = (a: CatalogEntry, b: CatalogEntry) => a.version - b.version;
 
 /** Versions in the work tree matching `query`, sorted by model then version. Throws E_INVALID_MANIFEST. */
 export async function scanVersions(root: string, query: VersionQuery = {}): Promise<ModelVersion[]> {
@@ -56,13 +57,34 @@ export async function scanVersions(root: string, query: VersionQuery = {}): Prom
  * Throws E_INVALID_MANIFEST at the first invalid manifest, after the models before it.
  */
 export async function* versionBatches(root: string, query: VersionQuery = {}): AsyncGenerator<ModelVersion[]> {
+  for await (const batch of versionFileBatches(root, query)) yield batch.map((e) => e.value());
+}
+
+/**
+ * A version file that loads without a problem at its path: its stage and artifact at once, the
+ * whole value when asked (a cached one is parsed from JSON only then).
+ */
+export interface CatalogEntry {
+  path: string;
+  version: number;
+  stage: Stage;
+  artifact: ModelVersion['artifact'];
+  value: () => ModelVersion;
+}
+
+function loadedEntry(path: string, v: ModelVersion): CatalogEntry {
+  return { path, version: v.version, stage: v.stage, artifact: v.artifact, value: () => v };
+}
+
+/** `versionBatches` with each version's file: what validation needs to trust the cache in its place. */
+export async function* versionFileBatches(root: string, query: VersionQuery = {}): AsyncGenerator<CatalogEntry[]> {
   const scope = query.model ? versionsDir(query.model) : MODELS_DIR;
   const repo = new GitRepo(root);
   const gitDir = await findGitDir(repo, root);
   const wanted = (stage: string) => !query.stage || stage === query.stage;
   const order = new ModelOrder(root);
   let model: string | undefined;
-  let batch: ModelVersion[] = [];
+  let batch: CatalogEntry[] = [];
 
   if (!gitDir) {
     for (const e of await listWithFs(root, scope)) {
@@ -75,7 +97,7 @@ export async function* versionBatches(root: string, query: VersionQuery = {}): A
       const text = bytes.toString('utf8');
       if (query.stage && !mayHaveStage(text, query.stage)) continue;
       const v = await parseVersion(text, e.path);
-      if (wanted(v.stage)) batch.push(v);
+      if (wanted(v.stage)) batch.push(loadedEntry(e.path, v));
     }
     if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
     yield* order.end();
@@ -113,7 +135,7 @@ export async function* versionBatches(root: string, query: VersionQuery = {}): A
         if (e.oid) {
           const hit = cache.take(e.path, e.oid);
           if (hit) {
-            if (wanted(hit.stage)) batch.push(hit.value());
+            if (wanted(hit.stage)) batch.push(hit.entry(e.path));
             continue;
           }
           if (query.stage && !candidates && ++misses >= PREFILTER_AFTER) candidates = stageCandidates(repo, scope, query.stage);
@@ -125,7 +147,7 @@ export async function* versionBatches(root: string, query: VersionQuery = {}): A
         if (!e.oid) {
           const hit = cache.take(e.path, oid);
           if (hit) {
-            if (wanted(hit.stage)) batch.push(hit.value());
+            if (wanted(hit.stage)) batch.push(hit.entry(e.path));
             continue;
           }
         }
@@ -133,7 +155,7 @@ export async function* versionBatches(root: string, query: VersionQuery = {}): A
         if (query.stage && !mayHaveStage(text, query.stage)) continue;
         const v = await parseVersion(text, e.path);
         cache.put(e.path, oid, v);
-        if (wanted(v.stage)) batch.push(v);
+        if (wanted(v.stage)) batch.push(loadedEntry(e.path, v));
       }
     if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
     yield* order.end();
@@ -141,6 +163,42 @@ export async function* versionBatches(root: string, query: VersionQuery = {}): A
   } finally {
     cache.close();
   }
+}
+
+/** What validation and the pins take from the catalog in place of parsing every version. */
+export interface CatalogFacts {
+  /** Every version file's facts for the rules across files, by path. */
+  known: Map<string, VersionFacts>;
+  /** Each model's newest version in each of the stages asked for. */
+  newest: Map<string, ModelVersion[]>;
+}
+
+/**
+ * Every version of the work tree through the catalog, streamed a model at a time: the facts
+ * the cross-file rules check and each model's newest version in each of `stages`. Undefined
+ * when a version does not load (validation then reads everything, to report every problem).
+ */
+export async function catalogFacts(root: string, stages: ReadonlySet<string>): Promise<CatalogFacts | undefined> {
+  const known = new Map<string, VersionFacts>();
+  const newest = new Map<string, ModelVersion[]>();
+  try {
+    for await (const batch of versionFileBatches(root)) {
+      const model = batch[0]!.path.split('/')[1]!; // a version's model is its folder's name, or it would not load
+      const found = new Map<string, CatalogEntry>();
+      for (const e of batch) {
+        known.set(e.path, { model, version: e.version, stage: e.stage, artifact: e.artifact });
+        if (stages.has(e.stage)) found.set(e.stage, e); // ascending: the last one is the newest
+      }
+      newest.set(
+        model,
+        [...found.values()].map((e) => e.value()),
+      );
+    }
+  } catch (e) {
+    if (e instanceof ModelgateError && e.code === 'E_INVALID_MANIFEST') return undefined;
+    throw e;
+  }
+  return { known, newest };
 }
 
 /**
@@ -214,7 +272,7 @@ async function* entries(staged: AsyncIterable<string[]>, dirty: Set<string>, unt
  * versions folder in the work tree: only files there are listed) and has not come yet.
  */
 class ModelOrder {
-  private readonly pending: Array<{ model: string; batch: ModelVersion[] }> = [];
+  private readonly pending: Array<{ model: string; batch: CatalogEntry[] }> = [];
   private readonly exists = new Map<string, boolean>();
 
   constructor(private readonly root: string) {}
@@ -231,17 +289,17 @@ class ModelOrder {
     return false;
   }
 
-  *add(model: string, batch: ModelVersion[]): Generator<ModelVersion[]> {
+  *add(model: string, batch: CatalogEntry[]): Generator<CatalogEntry[]> {
     this.pending.push({ model, batch });
     yield* this.flush(`${model}/`);
   }
 
-  *end(): Generator<ModelVersion[]> {
+  *end(): Generator<CatalogEntry[]> {
     yield* this.flush(undefined);
   }
 
   /** `at`: the path key of the latest batch; every model whose key sorts before it has come. */
-  private *flush(at: string | undefined): Generator<ModelVersion[]> {
+  private *flush(at: string | undefined): Generator<CatalogEntry[]> {
     if (this.pending.length > 1) this.pending.sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0));
     while (this.pending.length > 0) {
       const first = this.pending[0]!;
@@ -368,7 +426,7 @@ class VersionCache {
   }
 
   /** The cached version of `path` as blob `oid`, or undefined; old lines of paths passed are dropped. */
-  take(path: string, oid: string): { stage: string; value: () => ModelVersion } | undefined {
+  take(path: string, oid: string): { stage: string; entry: (path: string) => CatalogEntry } | undefined {
     for (;;) {
       const line = this.line;
       if (line === undefined) return undefined;
@@ -382,8 +440,19 @@ class VersionCache {
           return undefined;
         }
         const tab3 = line.indexOf('\t', tab2 + 1);
+        const tab4 = line.indexOf('\t', tab3 + 1);
         this.keep();
-        return { stage: line.slice(tab2 + 1, tab3), value: () => JSON.parse(line.slice(tab3 + 1)) as ModelVersion };
+        const stage = line.slice(tab2 + 1, tab3) as Stage;
+        return {
+          stage,
+          entry: (p) => ({
+            path: p,
+            version: Number(p.slice(p.lastIndexOf('/') + 1, -'.yaml'.length)),
+            stage,
+            artifact: JSON.parse(line.slice(tab3 + 1, tab4)) as ModelVersion['artifact'],
+            value: () => JSON.parse(line.slice(tab4 + 1)) as ModelVersion,
+          }),
+        };
       }
       if (linePath.startsWith(this.scope)) this.drop();
       else this.keep();
@@ -392,7 +461,7 @@ class VersionCache {
 
   put(path: string, oid: string, version: ModelVersion): void {
     this.change();
-    this.write(`${path}\t${oid}\t${version.stage}\t${JSON.stringify(version)}\n`);
+    this.write(`${path}\t${oid}\t${version.stage}\t${JSON.stringify(version.artifact)}\t${JSON.stringify(version)}\n`);
   }
 
   /** Finishes the new file when anything changed; best effort: a read-only .git only costs speed. */
