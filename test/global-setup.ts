@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * Starts the two loopback S3 servers the store tests run against — OpenStack Swift with s3api
@@ -7,7 +10,7 @@ import { execFileSync } from 'node:child_process';
  * that cannot be started fails the run here, nothing is skipped. A single test file run by hand
  * uses the servers already running.
  */
-export default function setup(): void {
+export default function setup(): () => void {
   if (process.env.MODELGATE_TEST_SERVICES) {
     // One after the other: both install with apt-get, which holds one lock.
     for (const script of ['scripts/s3-server.sh', 'scripts/ceph-rgw.sh']) {
@@ -15,4 +18,11 @@ export default function setup(): void {
       execFileSync('bash', [script, 'start'], { stdio: 'inherit' });
     }
   }
+  // Every temporary folder of the run (the tests', the CLI's, git's) goes under one folder that
+  // is removed at the end: gigabyte artifacts and 200,000-file registries never pile up in /tmp.
+  // Set after the servers start, so their data stays where the scripts keep it; the workers are
+  // forked after this and inherit it.
+  const run = mkdtempSync(join(tmpdir(), 'modelgate-test-run-'));
+  process.env.TMPDIR = run;
+  return () => rmSync(run, { recursive: true, force: true });
 }
