@@ -194,17 +194,17 @@ export async function run() {
   const smallMs = median([0, 1, 2].map(() => runCheck(small, smallPr.base, smallPr.head)));
   const cold = await coldStart();
   // Baselines in the same run: git computing the same merge and change set; Node making one request.
-  // The least a Node command asking git for the same merge and change set costs: Node's own
-  // start plus git's work, so the ratio is what the gate adds by judging.
   const gitMs = median(
     [0, 1, 2].map(() =>
       timeMs(() => {
-        spawnSync(NODE, ['-e', '0']);
         const tree = git(big, ['merge-tree', '--write-tree', bigPr.base, bigPr.head]).split('\n')[0];
         git(big, ['diff', '--raw', bigPr.base, tree]);
       }),
     ),
   );
+  // Informative: Node's own start (`node -e 0`) alone is several times git's work above, so the
+  // least any Node command asking git the same costs is that start plus git's work.
+  const nodeMs = median([0, 1, 2, 3, 4].map(() => timeMs(() => spawnSync(NODE, ['-e', '0']))));
   const fetchMs = await oneFetch();
   const ratio = (name, value, baselineName, baseline, target) => ({
     name,
@@ -217,7 +217,12 @@ export async function run() {
   });
   return [
     ratio('check, 2-file PR, 100,000 versions', bigMs, 'same PR at 100 versions', smallMs, 1.3),
-    ratio('check, 2-file PR, 100,000 versions', bigMs, 'node -e 0 + git merge-tree --write-tree + git diff --raw', gitMs, 5),
+    ratio('check, 2-file PR, 100,000 versions', bigMs, 'git merge-tree --write-tree + git diff --raw', gitMs, 5),
+    {
+      ...ratio('check, 2-file PR, 100,000 versions', bigMs, 'node -e 0 + the same git commands (informative)', nodeMs + gitMs, 5),
+      target: undefined,
+      pass: undefined,
+    },
     ratio('dist/action.js cold start to first API call', cold, 'a one-line Node fetch script', fetchMs, 1.5),
     { name: 'check, 2 manifests, 100,000-version registry', value: bigMs / 1000, unit: 's', target: 2, pass: bigMs <= 2000 },
   ];

@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseContentAddress } from '../src/store/layout.js';
 import { cli, makeRegistry, randomFile, sha256, tempDir } from './helpers/artifacts.js';
-import { createTestBucket, s3Config, s3TestClient } from './helpers/s3.js';
+import { createTestBucket, S3_BACKENDS } from './helpers/s3.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const uriOf = (reg: string, model: string, n: number): string => parse(readFileSync(join(reg, `models/${model}/versions/${n}.yaml`), 'utf8')).artifact.uri;
@@ -144,13 +144,14 @@ describe('pull <uri> <dest> on the file:// store, outside any registry', () => {
   });
 });
 
-describe('pull <uri> <dest> against S3 (Swift s3api), credentials from the environment', () => {
-  const cfg = s3Config();
+describe.each(S3_BACKENDS)('pull <uri> <dest> against S3 ($name), credentials from the environment', (backend) => {
+  const cfg = backend.config;
   // What KServe's S3 Secret puts in the storage initializer's environment.
   const kserveEnv = { AWS_ACCESS_KEY_ID: cfg.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.secretAccessKey, AWS_REGION: cfg.region, AWS_ENDPOINT_URL: cfg.endpoint };
 
   it('pulls a file and a folder, and refuses a tampered, an extra and a missing object leaving nothing', async () => {
-    const bucket = await createTestBucket('pull-uri');
+    const admin = backend.client();
+    const bucket = await createTestBucket('pull-uri', admin).finally(() => admin.destroy());
     const reg = makeRegistry({ uri: `s3://${bucket}/registry`, endpoint: cfg.endpoint, region: cfg.region, forcePathStyle: true });
     const env = { AWS_ACCESS_KEY_ID: cfg.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.secretAccessKey };
     const m = randomFile(tempDir(), 'model.onnx', 60_000);
@@ -180,7 +181,7 @@ describe('pull <uri> <dest> against S3 (Swift s3api), credentials from the envir
     expect(noCreds.code).toBe(3);
     expect(tree(none)).toEqual([]);
 
-    const s3 = s3TestClient();
+    const s3 = backend.client();
     const key = (uri: string) => uri.slice(`s3://${bucket}/`.length);
     const expectRefused = async (uri: string, what: RegExp) => {
       const target = tempDir('mg-mnt-');
