@@ -8,6 +8,7 @@ import type { ModelVersion, Stage } from '../manifest/types.js';
 import type { VersionFacts } from '../manifest/semantic.js';
 // The schema as data only (not schemas.ts, which brings the validators): a warm `list` loads no parser.
 import modelVersionSchema from '../../schemas/model-version.schema.json' with { type: 'json' };
+import pkg from '../../package.json' with { type: 'json' };
 import { isModelName, mayHaveStage, MODELS_DIR, parseManifestPath, versionsDir } from './layout.js';
 import { readRegistryFileSync } from './source.js';
 
@@ -30,8 +31,12 @@ export interface VersionQuery {
   stage?: Stage;
 }
 
-/** Entries were validated against the ModelVersion schema of the build that wrote them. */
-const CACHE_FORMAT = `modelgate-version-cache 4 ${createHash('sha256').update(JSON.stringify(modelVersionSchema)).digest('hex').slice(0, 16)}`;
+/**
+ * Entries were loaded by the build that wrote them: its version and ModelVersion schema are in
+ * the first line, so a cache written under other rules is rebuilt, never trusted (validation
+ * takes a cached entry as a file that loads without a problem).
+ */
+const CACHE_FORMAT = `modelgate-version-cache 4 ${pkg.version} ${createHash('sha256').update(JSON.stringify(modelVersionSchema)).digest('hex').slice(0, 16)}`;
 
 interface Entry {
   path: string;
