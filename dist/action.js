@@ -30639,7 +30639,25 @@ function parseManifestPath(path) {
 function mayHaveStage(text, stage) {
   return text.includes(stage) || text.includes("\\");
 }
-var MODEL_NAME, REGISTRY_FILE, POLICY_FILE, MODELS_DIR;
+function plainStage(text) {
+  if (text.includes("\\") || SPECIAL_LINE.test(text)) return void 0;
+  const keys = text.match(STAGE_KEY);
+  if (!keys || keys.length !== 1) return void 0;
+  let at = 0;
+  for (; ; ) {
+    const end = text.indexOf("\n", at);
+    const line = text.slice(at, end < 0 ? void 0 : end);
+    if (!PREAMBLE.test(line)) {
+      if (!/^[A-Za-z0-9_"']/.test(line)) return void 0;
+      break;
+    }
+    if (end < 0) return void 0;
+    at = end + 1;
+  }
+  if (LATER_MARKER.test(text.slice(at))) return void 0;
+  return STAGE_LINE.exec(text)?.[1];
+}
+var MODEL_NAME, REGISTRY_FILE, POLICY_FILE, MODELS_DIR, STAGE_KEY, STAGE_LINE, PREAMBLE, SPECIAL_LINE, LATER_MARKER;
 var init_layout = __esm({
   "src/registry/layout.ts"() {
     "use strict";
@@ -30649,6 +30667,11 @@ var init_layout = __esm({
     REGISTRY_FILE = "modelgate.yaml";
     POLICY_FILE = "policies/promotion.yaml";
     MODELS_DIR = "models";
+    STAGE_KEY = /^["']?stage["']?[ \t]*:/gm;
+    STAGE_LINE = /^stage:[ \t]*(None|Staging|Production|Archived)[ \t]*(?:#.*)?$/m;
+    PREAMBLE = /^(?:[ \t]*(?:#.*)?|%.*|---[ \t]*(?:#.*)?)$/;
+    SPECIAL_LINE = /^[?&!*]/m;
+    LATER_MARKER = /^(?:---|\.\.\.)(?:[ \t]|$)/m;
   }
 });
 
@@ -36987,8 +37010,10 @@ var init_dir_index = __esm({
 // src/manifest/semantic.ts
 function checkRegistry(input) {
   const problems = [];
-  for (const { file, value } of input.models) problems.push(...fileRules("Model", value, file));
-  for (const { file, value } of input.versions) problems.push(...fileRules("ModelVersion", value, file));
+  if (!input.loaded) {
+    for (const { file, value } of input.models) problems.push(...fileRules("Model", value, file));
+    for (const { file, value } of input.versions) problems.push(...fileRules("ModelVersion", value, file));
+  }
   problems.push(...checkProductionUnique([...input.versions, ...input.stages ?? []]));
   if (input.config) problems.push(...checkArtifacts(input.config, input.versions));
   problems.push(...checkTree(input));
@@ -37032,9 +37057,12 @@ function checkArtifacts(config, versions2) {
     const expected = `${store}/${model}/sha256/${artifact.sha256}/`;
     const layout = isDirectory2 ? expected : `${expected}<file-name>`;
     const uriProblem = (message) => problems.push({ file, code: "E_ARTIFACT_URI", field: "artifact.uri", message });
-    if (!artifact.uri.startsWith(`${store}/`)) {
+    const uri = artifact.uri;
+    const at = store.length + 1 + model.length;
+    const follows = uri.startsWith(model, store.length + 1) && uri.startsWith("/sha256/", at) && uri.startsWith(artifact.sha256, at + 8) && uri.charCodeAt(at + 8 + artifact.sha256.length) === 47;
+    if (!uri.startsWith(store) || uri.charCodeAt(store.length) !== 47) {
       uriProblem(`artifact.uri ${artifact.uri} is outside the registry's store ${store} (storage.uri in modelgate.yaml); expected ${layout}`);
-    } else if (!artifact.uri.startsWith(expected)) {
+    } else if (!follows) {
       const embedded = /\/sha256\/([0-9a-f]{64})\//.exec(artifact.uri.slice(store.length))?.[1];
       if (embedded && embedded !== artifact.sha256 && artifact.uri.startsWith(`${store}/${model}/sha256/`)) {
         uriProblem(`artifact.uri names sha256 ${embedded} but artifact.sha256 is ${artifact.sha256}; the URI must embed the recorded digest`);
@@ -37128,16 +37156,24 @@ function checkDirectory(file, artifact) {
 }
 function checkTree(input) {
   const problems = [];
-  const existing = new Set(input.files ?? input.models.map((m3) => m3.file));
-  const modelsWithVersions = /* @__PURE__ */ new Map();
-  const note = (model, file) => modelsWithVersions.set(model, (modelsWithVersions.get(model) ?? /* @__PURE__ */ new Set()).add(file));
-  for (const v of input.versions) {
-    const where = parseManifestPath(v.file);
-    if (where) note(where.model, v.file);
+  const versionCount = /* @__PURE__ */ new Map();
+  const modelFiles = /* @__PURE__ */ new Set();
+  if (!input.files) {
+    for (const m3 of input.models) modelFiles.add(m3.file);
+    for (const v of new Set(input.versions.map((d5) => d5.file))) {
+      const where = parseManifestPath(v);
+      if (where) versionCount.set(where.model, (versionCount.get(where.model) ?? 0) + 1);
+    }
   }
   const badFolders = /* @__PURE__ */ new Set();
   for (const path of input.files ?? []) {
-    const name = path.split("/")[1] ?? "";
+    const name = path.slice(MODELS_PREFIX.length, path.indexOf("/", MODELS_PREFIX.length) >>> 0);
+    const where = parseManifestPath(path);
+    if (where) {
+      if (where.kind === "ModelVersion") versionCount.set(where.model, (versionCount.get(where.model) ?? 0) + 1);
+      else modelFiles.add(path);
+      continue;
+    }
     if (!isModelName(name)) {
       if (!badFolders.has(name)) {
         badFolders.add(name);
@@ -37149,15 +37185,12 @@ function checkTree(input) {
       }
       continue;
     }
-    const where = parseManifestPath(path);
-    if (where?.kind === "ModelVersion") note(where.model, path);
-    if (where || ALLOWED_EXTRAS.test(path) || path === `models/${name}`) continue;
+    if (ALLOWED_EXTRAS.test(path) || path === `models/${name}`) continue;
     problems.push({ file: path, code: "E_STRAY_FILE", message: strayHint(path) });
   }
-  for (const [model, versionFiles] of modelsWithVersions) {
-    const count = versionFiles.size;
+  for (const [model, count] of versionCount) {
     const file = `models/${model}/model.yaml`;
-    if (!existing.has(file)) {
+    if (!modelFiles.has(file)) {
       problems.push({
         file,
         code: "E_MISSING_MODEL",
@@ -37173,7 +37206,7 @@ function strayHint(path) {
   if (/\/model\.yml$/.test(path)) return `${path}: the model file is named model.yaml`;
   return base;
 }
-var ALLOWED_EXTRAS;
+var ALLOWED_EXTRAS, MODELS_PREFIX;
 var init_semantic = __esm({
   "src/manifest/semantic.ts"() {
     "use strict";
@@ -37183,6 +37216,7 @@ var init_semantic = __esm({
     init_layout2();
     init_load();
     ALLOWED_EXTRAS = /^models\/[^/]+\/(?:README\.md|\.gitkeep|versions\/\.gitkeep)$/;
+    MODELS_PREFIX = "models/";
   }
 });
 
@@ -37192,10 +37226,15 @@ async function validateRegistry(source, options = {}) {
   const only = options.only && !options.only.includes("") ? options.only.map((p3) => p3.replace(/\/+$/, "")) : void 0;
   const selected = (file) => !only || only.some((s2) => file === s2 || file.startsWith(`${s2}/`) || s2.startsWith(`${file}/`));
   const tree = await listModelsTree(source, concurrency, only ? (name) => selected(`${MODELS_DIR}/${name}`) : void 0);
-  const modelOf = (file) => file.startsWith(`${MODELS_DIR}/`) ? file.split("/")[1] : void 0;
-  const involvedModels = new Set(
+  const modelOf = (file) => {
+    if (!file.startsWith(MODELS_PREFIX2)) return void 0;
+    const end = file.indexOf("/", MODELS_PREFIX2.length);
+    return file.slice(MODELS_PREFIX2.length, end < 0 ? void 0 : end);
+  };
+  const involvedModels = only ? new Set(
     tree.filter(selected).map(modelOf).filter((m3) => m3 !== void 0)
-  );
+  ) : void 0;
+  const involved = (model) => model !== void 0 && (!involvedModels || involvedModels.has(model));
   const problems = [];
   const texts = /* @__PURE__ */ new Map();
   const missing = /* @__PURE__ */ new Set();
@@ -37221,15 +37260,15 @@ async function validateRegistry(source, options = {}) {
     });
   }
   if (selected(POLICY_FILE)) await load2(POLICY_FILE, "PromotionPolicy");
-  const documents = { config, models: [], versions: [], files: tree, stages: [] };
+  const documents = { config, models: [], versions: [], files: tree, stages: [], loaded: true };
   const known = options.known;
   const manifests = tree.filter((f5) => {
     const facts = known?.get(f5);
-    if (facts && (!only || involvedModels.has(modelOf(f5)))) {
+    if (facts && (!involvedModels || involvedModels.has(modelOf(f5)))) {
       documents.versions.push({ file: f5, value: facts });
       return false;
     }
-    return involvedModels.has(modelOf(f5)) && parseManifestPath(f5) !== void 0;
+    return (!involvedModels || involvedModels.has(modelOf(f5))) && parseManifestPath(f5) !== void 0;
   });
   const batches = [];
   for (let i5 = 0; i5 < manifests.length; i5 += 512) batches.push(manifests.slice(i5, i5 + 512));
@@ -37243,7 +37282,7 @@ async function validateRegistry(source, options = {}) {
         const value = loadAndReport(text, file, "Model");
         if (value) documents.models.push({ file, value });
       } else {
-        const stage = only && !selected(file) ? stageOnly(text) : void 0;
+        const stage = only && !selected(file) ? plainStage(text) : void 0;
         if (stage) {
           documents.stages.push({ file, value: { model: where.model, version: where.version, stage } });
           return;
@@ -37255,7 +37294,7 @@ async function validateRegistry(source, options = {}) {
   });
   for (const p3 of checkRegistry(documents)) {
     const model = modelOf(p3.file);
-    if (selected(p3.file) || MODEL_WIDE.has(p3.code) && model !== void 0 && involvedModels.has(model)) problems.push(p3);
+    if (selected(p3.file) || MODEL_WIDE.has(p3.code) && involved(model)) problems.push(p3);
   }
   await forEachLimit(
     problems.filter((p3) => p3.line === void 0 && p3.field),
@@ -37271,11 +37310,6 @@ async function validateRegistry(source, options = {}) {
   );
   const checked = [REGISTRY_FILE, POLICY_FILE, ...tree].filter((f5) => !missing.has(f5) && selected(f5)).length;
   return { valid: problems.length === 0, problems: sortProblems(problems), checked };
-}
-function stageOnly(text) {
-  const keys = text.match(STAGE_KEY);
-  if (!keys || keys.length !== 1) return void 0;
-  return STAGE_LINE.exec(text)?.[1];
 }
 async function listModelsTree(source, concurrency = 64, enter) {
   const out = [];
@@ -37311,7 +37345,7 @@ async function forEachLimit(items, limit, task) {
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
-var MODEL_WIDE, STAGE_KEY, STAGE_LINE;
+var MODELS_PREFIX2, MODEL_WIDE;
 var init_validate_registry = __esm({
   "src/manifest/validate-registry.ts"() {
     "use strict";
@@ -37319,9 +37353,8 @@ var init_validate_registry = __esm({
     init_load();
     init_problem();
     init_semantic();
+    MODELS_PREFIX2 = `${MODELS_DIR}/`;
     MODEL_WIDE = /* @__PURE__ */ new Set(["E_MULTIPLE_PRODUCTION", "E_MISSING_MODEL"]);
-    STAGE_KEY = /^["']?stage["']?[ \t]*:/gm;
-    STAGE_LINE = /^stage:[ \t]*(None|Staging|Production|Archived)[ \t]*(?:#.*)?$/m;
   }
 });
 
@@ -39236,12 +39269,15 @@ var init_snapshot = __esm({
       async inStage(model, stage, limit = Infinity) {
         const numbers = await this.versionNumbers(model);
         const found = [];
-        for (let end = numbers.length, size = 8; end > 0 && found.length < limit; end -= size, size = Math.min(size * 4, 1024)) {
+        const first = limit === Infinity ? numbers.length : 8;
+        for (let end = numbers.length, size = first; end > 0 && found.length < limit; end -= size, size = Math.min(size * 4, 1024)) {
           const paths = numbers.slice(Math.max(0, end - size), end).map((n3) => versionFile(model, n3));
           const texts = await this.readMany(paths);
           for (let i5 = paths.length - 1; i5 >= 0 && found.length < limit; i5--) {
             const text = texts[i5];
             if (text === void 0 || !mayHaveStage(text, stage)) continue;
+            const plain = plainStage(text);
+            if (plain !== void 0 && plain !== stage) continue;
             const v = await this.load(paths[i5], "ModelVersion", text);
             if (v?.stage === stage) found.push(v);
           }
@@ -39262,6 +39298,8 @@ var init_snapshot = __esm({
         for (let i5 = paths.length - 1; i5 >= 0 && wanted.size > 0; i5--) {
           const text = texts[i5];
           if (text === void 0 || ![...wanted].some((s2) => mayHaveStage(text, s2))) continue;
+          const plain = plainStage(text);
+          if (plain !== void 0 && !wanted.has(plain)) continue;
           const v = await this.load(paths[i5], "ModelVersion", text);
           if (v && wanted.delete(v.stage)) found.push(v);
         }

@@ -110,6 +110,25 @@ describe('a damaged read cache is rebuilt, never believed', () => {
     expect(readFileSync(cacheFile(dir), 'utf8')).toBe(before);
   });
 
+  it('a cache whose check was stamped is checked in full again after any edit, even one of the same size', async () => {
+    await scanVersions(dir);
+    const before = readFileSync(cacheFile(dir), 'utf8');
+    // A check is stamped only once the file's last change is out of the file clock's reach.
+    await new Promise((r) => setTimeout(r, 2100));
+    await scanVersions(dir);
+    const stamp = `${cacheFile(dir)}.checked`;
+    expect(readFileSync(stamp, 'utf8')).toMatch(/^modelgate-version-cache-checked 1 \d+ \d+ \d+ \d+ \d+\n$/);
+    for (const edit of damage.map(([, e]) => e)) {
+      writeFileSync(cacheFile(dir), edit(before));
+      expect(ids(await scanVersions(dir))).toEqual(expected);
+      expect(readFileSync(cacheFile(dir), 'utf8')).toBe(before);
+    }
+    // A stamp that does not match its file exactly is not believed either.
+    writeFileSync(stamp, 'modelgate-version-cache-checked 1 0 0 0 0 0\n');
+    writeFileSync(cacheFile(dir), damage[damage.length - 1]![1](before));
+    expect(ids(await scanVersions(dir))).toEqual(expected);
+  });
+
   it('a stage query on a cold cache parses only the prefilter candidates, and a later full scan completes the cache', async () => {
     rmSync(cacheFile(dir));
     expect(ids(await scanVersions(dir, { stage: 'Production' }))).toEqual(expected.filter((s) => s.endsWith(':Production')));

@@ -114,6 +114,28 @@ describe('modelgate sync on the work tree', () => {
   });
 });
 
+describe('the pins a change carries read each version as the parser does', () => {
+  it('the newest Staging version keeps its pin when its text holds a decoy stage line', async () => {
+    const dir = writeRegistry(tempDir('decoy'), {
+      'fraud-detector': { deploy: {}, versions: [{ stage: 'Staging' }, { stage: 'Staging' }, { stage: 'None' }] },
+    });
+    // Version 2 spells its stage key with an escape, and a flow mapping continued at column 0
+    // holds a `stage: Archived` line: only a parser reads its stage right.
+    const v2 = join(dir, 'models/fraud-detector/versions/2.yaml');
+    const text = readFileSync(v2, 'utf8');
+    expect(text).toMatch(/^stage: Staging$/m);
+    writeFileSync(v2, `${text.replace(/^stage: Staging$/m, '"st\\u0061ge": Staging')}annotations: {note: escaped,\nstage: Archived\n}\n`);
+    expect((await cli(dir, 'validate')).code).toBe(0);
+    expect((await cli(dir, 'sync')).code).toBe(0);
+    expect(versionOf(dir, 'staging', 'fraud-detector')).toBe('2');
+    initRepo(dir);
+    const r = await cli(dir, 'promote', 'fraud-detector@3', '--to', 'Production', '--dry-run');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('deploy/production/fraud-detector.yaml');
+    expect(r.stdout).not.toContain('deploy/staging/fraud-detector.yaml');
+  });
+});
+
 describe('sync refuses a registry that does not validate, in every mode, whether the catalog is warm or cold', () => {
   const versionPath = (dir: string) => join(dir, 'models/fraud-detector/versions/2.yaml');
   const edit = (dir: string, from: string | RegExp, to: string) => {

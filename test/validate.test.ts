@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.js';
 import { loadManifest } from '../src/manifest/load.js';
 import { checkRegistry } from '../src/manifest/semantic.js';
+import { plainStage } from '../src/registry/layout.js';
 import type { ModelVersion, Registry } from '../src/manifest/types.js';
 import { directoryDigest } from '../src/store/digest.js';
 
@@ -79,6 +80,54 @@ describe('modelgate validate', () => {
       await writeFile(join(r, V2), `${await readFile(join(r, V2), 'utf8')}annotations:\n  stage: Production\n`);
     });
     expect((await validate(nested, V1)).code).toBe(0);
+  });
+
+  it('is not misled by a decoy stage line in a version written as one flow mapping', async () => {
+    // A top-level flow mapping may continue at column 0, so a nested `stage:` line can look like
+    // the document's own key: the real stage (Production) is in the flow, the decoy says Archived.
+    const root = await registry(async (r) => {
+      const v2 = (await import('js-yaml')).load(await readFile(join(r, V2), 'utf8')) as Record<string, unknown>;
+      const json = JSON.stringify({ ...v2, stage: 'Production', annotations: undefined });
+      await writeFile(join(r, V2), `${json.slice(0, -1)}, "annotations": {"validation_status": "passed",\nstage: Archived\n}}\n`);
+    });
+    const full = await validate(root);
+    expect(full.lines).toEqual([expect.stringMatching(new RegExp(`^${V2}:\\d+:\\d+: fraud-detector has 2 versions in Production`))]);
+    const partial = await validate(root, V1);
+    expect(partial.code).toBe(1);
+    expect(partial.lines).toEqual(full.lines);
+  });
+
+  it('reads a stage from the text only where the loader would read the same one', async () => {
+    const base = await readFile(join(TEMPLATE, V2), 'utf8');
+    const decoy = 'annotations: {validation_status: passed}';
+    const variants: Record<string, string> = {
+      plain: base,
+      commented: base.replace('stage: Staging', 'stage: Staging # next'),
+      'flow continued at column 0': base.replace(decoy, 'annotations: {validation_status: passed,\nstage: Production\n}'),
+      'explicit key': base.replace('stage: Staging\n', '? stage\n: Production\n'),
+      'explicit key and a column-0 decoy': base
+        .replace('stage: Staging\n', '? stage\n: Production\n')
+        .replace(decoy, 'annotations: {x: y,\nstage: Archived\n}'),
+      'anchored key': base.replace('stage: Staging\n', '&k stage: Production\n'),
+      'quoted key': base.replace('stage: Staging', '"stage": Production'),
+      'document marker': `---\n${base}`,
+      'second document': `${base}---\nstage: Archived\n`,
+      'escaped key and a column-0 decoy': base.replace('stage: Staging', '"st\\u0061ge": Production').replace(decoy, 'annotations: {x: y,\nstage: Archived\n}'),
+      'one flow mapping': `${JSON.stringify({ ...(loadManifest(base, V2, 'ModelVersion').value as object), stage: 'Production', annotations: undefined }).slice(0, -1)},\n"annotations": {\nstage: Archived\n}}\n`,
+    };
+    // A manifest the loader refuses never reaches a registry that validated; for every other
+    // one the text gives its stage or nothing.
+    const loads: string[] = [];
+    for (const [name, text] of Object.entries(variants)) {
+      const loaded = loadManifest(text, V2, 'ModelVersion').value;
+      if (!loaded) continue;
+      loads.push(name);
+      const read = plainStage(text);
+      if (read !== undefined) expect(read, name).toBe(loaded.stage);
+    }
+    expect(loads).toEqual(expect.arrayContaining(['plain', 'commented', 'quoted key', 'document marker', 'one flow mapping']));
+    expect(plainStage(variants.plain!)).toBe('Staging');
+    expect(plainStage(variants['one flow mapping']!)).toBeUndefined();
   });
 
   it('rejects an artifact URI outside the registry store', async () => {

@@ -26,6 +26,11 @@ export interface RegistryDocuments {
    * involves): they count for the one-Production rule and nothing else.
    */
   stages?: Array<{ file: string; value: Pick<VersionFacts, 'model' | 'version' | 'stage'> }>;
+  /**
+   * Every document was loaded at its file (loadManifest), which refuses one that breaks the
+   * per-file rules: they are not checked again.
+   */
+  loaded?: boolean;
 }
 
 /** Files a model folder may hold besides its manifests. */
@@ -40,8 +45,10 @@ const ALLOWED_EXTRAS = /^models\/[^/]+\/(?:README\.md|\.gitkeep|versions\/\.gitk
  */
 export function checkRegistry(input: RegistryDocuments): Problem[] {
   const problems: Problem[] = [];
-  for (const { file, value } of input.models) problems.push(...fileRules('Model', value, file));
-  for (const { file, value } of input.versions) problems.push(...fileRules('ModelVersion', value, file));
+  if (!input.loaded) {
+    for (const { file, value } of input.models) problems.push(...fileRules('Model', value, file));
+    for (const { file, value } of input.versions) problems.push(...fileRules('ModelVersion', value, file));
+  }
   problems.push(...checkProductionUnique([...input.versions, ...(input.stages ?? [])]));
   if (input.config) problems.push(...checkArtifacts(input.config, input.versions));
   problems.push(...checkTree(input));
@@ -87,9 +94,17 @@ function checkArtifacts(config: Registry, versions: RegistryDocuments['versions'
     const expected = `${store}/${model}/sha256/${artifact.sha256}/`;
     const layout = isDirectory ? expected : `${expected}<file-name>`;
     const uriProblem = (message: string) => problems.push({ file, code: 'E_ARTIFACT_URI', field: 'artifact.uri', message });
-    if (!artifact.uri.startsWith(`${store}/`)) {
+    // `expected`, piece by piece: no string built per version (100,000 of them in a sync).
+    const uri = artifact.uri;
+    const at = store.length + 1 + model.length;
+    const follows =
+      uri.startsWith(model, store.length + 1) &&
+      uri.startsWith('/sha256/', at) &&
+      uri.startsWith(artifact.sha256, at + 8) &&
+      uri.charCodeAt(at + 8 + artifact.sha256.length) === 47; /* '/' */
+    if (!uri.startsWith(store) || uri.charCodeAt(store.length) !== 47) {
       uriProblem(`artifact.uri ${artifact.uri} is outside the registry's store ${store} (storage.uri in modelgate.yaml); expected ${layout}`);
-    } else if (!artifact.uri.startsWith(expected)) {
+    } else if (!follows) {
       const embedded = /\/sha256\/([0-9a-f]{64})\//.exec(artifact.uri.slice(store.length))?.[1];
       if (embedded && embedded !== artifact.sha256 && artifact.uri.startsWith(`${store}/${model}/sha256/`)) {
         uriProblem(`artifact.uri names sha256 ${embedded} but artifact.sha256 is ${artifact.sha256}; the URI must embed the recorded digest`);
@@ -193,16 +208,27 @@ function checkDirectory(file: string, artifact: ModelVersion['artifact']): Probl
 
 function checkTree(input: RegistryDocuments): Problem[] {
   const problems: Problem[] = [];
-  const existing = new Set(input.files ?? input.models.map((m) => m.file));
-  const modelsWithVersions = new Map<string, Set<string>>();
-  const note = (model: string, file: string) => modelsWithVersions.set(model, (modelsWithVersions.get(model) ?? new Set()).add(file));
-  for (const v of input.versions) {
-    const where = parseManifestPath(v.file);
-    if (where) note(where.model, v.file);
+  // Version files per model, and the model files there are: from the listing of every path when
+  // there is one (each path parsed once; the versions loaded are among them), else from the
+  // documents that loaded.
+  const versionCount = new Map<string, number>();
+  const modelFiles = new Set<string>();
+  if (!input.files) {
+    for (const m of input.models) modelFiles.add(m.file);
+    for (const v of new Set(input.versions.map((d) => d.file))) {
+      const where = parseManifestPath(v);
+      if (where) versionCount.set(where.model, (versionCount.get(where.model) ?? 0) + 1);
+    }
   }
   const badFolders = new Set<string>();
   for (const path of input.files ?? []) {
-    const name = path.split('/')[1] ?? '';
+    const name = path.slice(MODELS_PREFIX.length, path.indexOf('/', MODELS_PREFIX.length) >>> 0);
+    const where = parseManifestPath(path);
+    if (where) {
+      if (where.kind === 'ModelVersion') versionCount.set(where.model, (versionCount.get(where.model) ?? 0) + 1);
+      else modelFiles.add(path);
+      continue;
+    }
     if (!isModelName(name)) {
       if (!badFolders.has(name)) {
         badFolders.add(name);
@@ -214,15 +240,12 @@ function checkTree(input: RegistryDocuments): Problem[] {
       }
       continue;
     }
-    const where = parseManifestPath(path);
-    if (where?.kind === 'ModelVersion') note(where.model, path);
-    if (where || ALLOWED_EXTRAS.test(path) || path === `models/${name}`) continue;
+    if (ALLOWED_EXTRAS.test(path) || path === `models/${name}`) continue;
     problems.push({ file: path, code: 'E_STRAY_FILE', message: strayHint(path) });
   }
-  for (const [model, versionFiles] of modelsWithVersions) {
-    const count = versionFiles.size;
+  for (const [model, count] of versionCount) {
     const file = `models/${model}/model.yaml`;
-    if (!existing.has(file)) {
+    if (!modelFiles.has(file)) {
       problems.push({
         file,
         code: 'E_MISSING_MODEL',
@@ -232,6 +255,8 @@ function checkTree(input: RegistryDocuments): Problem[] {
   }
   return problems;
 }
+
+const MODELS_PREFIX = 'models/';
 
 function strayHint(path: string): string {
   const base = `${path} is not a registry file: models/<model>/ holds model.yaml and versions/<N>.yaml only`;

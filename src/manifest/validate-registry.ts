@@ -1,10 +1,9 @@
-import { MODELS_DIR, parseManifestPath, POLICY_FILE, REGISTRY_FILE } from '../registry/layout.js';
+import { MODELS_DIR, parseManifestPath, plainStage, POLICY_FILE, REGISTRY_FILE } from '../registry/layout.js';
 import type { RegistrySource } from '../registry/source.js';
 import { loadManifest, locateField, type DocumentKind, type KindMap } from './load.js';
 import type { ErrorCode } from '../error-codes.js';
 import { sortProblems, type Problem } from './problem.js';
 import { checkRegistry, type RegistryDocuments, type VersionFacts } from './semantic.js';
-import type { ModelVersion } from './types.js';
 
 export interface RegistryValidation {
   valid: boolean;
@@ -30,6 +29,8 @@ export interface ValidateOptions {
   known?: ReadonlyMap<string, VersionFacts>;
 }
 
+const MODELS_PREFIX = `${MODELS_DIR}/`;
+
 /** Codes about a whole model, reported when any of its files is selected. */
 const MODEL_WIDE = new Set<ErrorCode>(['E_MULTIPLE_PRODUCTION', 'E_MISSING_MODEL']);
 
@@ -45,13 +46,21 @@ export async function validateRegistry(source: RegistrySource, options: Validate
   // With `only`, the folders of other models are not even listed: their problems would not be
   // reported, and the gate's check of a 2-file change stays flat in the registry's size.
   const tree = await listModelsTree(source, concurrency, only ? (name) => selected(`${MODELS_DIR}/${name}`) : undefined);
-  const modelOf = (file: string) => (file.startsWith(`${MODELS_DIR}/`) ? file.split('/')[1] : undefined);
-  const involvedModels = new Set(
-    tree
-      .filter(selected)
-      .map(modelOf)
-      .filter((m): m is string => m !== undefined),
-  );
+  const modelOf = (file: string) => {
+    if (!file.startsWith(MODELS_PREFIX)) return undefined;
+    const end = file.indexOf('/', MODELS_PREFIX.length);
+    return file.slice(MODELS_PREFIX.length, end < 0 ? undefined : end);
+  };
+  // Without `only`, every model is involved (and nobody needs to ask which).
+  const involvedModels = only
+    ? new Set(
+        tree
+          .filter(selected)
+          .map(modelOf)
+          .filter((m): m is string => m !== undefined),
+      )
+    : undefined;
+  const involved = (model: string | undefined) => model !== undefined && (!involvedModels || involvedModels.has(model));
 
   const problems: Problem[] = [];
   const texts = new Map<string, string>();
@@ -80,16 +89,17 @@ export async function validateRegistry(source: RegistrySource, options: Validate
   }
   if (selected(POLICY_FILE)) await load(POLICY_FILE, 'PromotionPolicy');
 
-  const documents: RegistryDocuments = { config, models: [], versions: [], files: tree, stages: [] };
+  // Every document below is loaded at its file, or is a known one (which loaded at its path).
+  const documents: RegistryDocuments = { config, models: [], versions: [], files: tree, stages: [], loaded: true };
   const known = options.known;
   const manifests = tree.filter((f) => {
     // A known file is a version manifest; with no `only`, every model is involved.
     const facts = known?.get(f);
-    if (facts && (!only || involvedModels.has(modelOf(f)!))) {
+    if (facts && (!involvedModels || involvedModels.has(modelOf(f)!))) {
       documents.versions.push({ file: f, value: facts });
       return false;
     }
-    return involvedModels.has(modelOf(f)!) && parseManifestPath(f) !== undefined;
+    return (!involvedModels || involvedModels.has(modelOf(f)!)) && parseManifestPath(f) !== undefined;
   });
   // Batches through the source's bulk read where it has one (the work tree reads synchronously,
   // several times faster than as many async reads); otherwise `concurrency` reads at a time.
@@ -105,7 +115,7 @@ export async function validateRegistry(source: RegistrySource, options: Validate
         const value = loadAndReport(text, file, 'Model');
         if (value) documents.models.push({ file, value });
       } else {
-        const stage = only && !selected(file) ? stageOnly(text) : undefined;
+        const stage = only && !selected(file) ? plainStage(text) : undefined;
         if (stage) {
           documents.stages!.push({ file, value: { model: where.model, version: where.version, stage } });
           return;
@@ -119,7 +129,7 @@ export async function validateRegistry(source: RegistrySource, options: Validate
 
   for (const p of checkRegistry(documents)) {
     const model = modelOf(p.file);
-    if (selected(p.file) || (MODEL_WIDE.has(p.code) && model !== undefined && involvedModels.has(model))) problems.push(p);
+    if (selected(p.file) || (MODEL_WIDE.has(p.code) && involved(model))) problems.push(p);
   }
 
   // Cross-file problems name a field; find its line in the file's text (few files, read again).
@@ -138,24 +148,6 @@ export async function validateRegistry(source: RegistrySource, options: Validate
 
   const checked = [REGISTRY_FILE, POLICY_FILE, ...tree].filter((f) => !missing.has(f) && selected(f)).length;
   return { valid: problems.length === 0, problems: sortProblems(problems), checked };
-}
-
-const STAGE_KEY = /^["']?stage["']?[ \t]*:/gm;
-const STAGE_LINE = /^stage:[ \t]*(None|Staging|Production|Archived)[ \t]*(?:#.*)?$/m;
-
-/**
- * The stage of a version that is not being validated, without parsing it: a partial validation
- * (the gate's, `validate <path>`) needs the other versions of a touched model only for the
- * one-Production rule, and parsing a thousand of them would make a 2-file check grow with the
- * model. Exact or nothing: a line at column 0 of a block-mapping document is a top-level key
- * (block and plain scalars continue indented), so one plain `stage: <Stage>` line and no other
- * stage key is the document's stage; anything else (quoted, a flow mapping, two keys) returns
- * undefined and the file is parsed in full.
- */
-function stageOnly(text: string): ModelVersion['stage'] | undefined {
-  const keys = text.match(STAGE_KEY);
-  if (!keys || keys.length !== 1) return undefined;
-  return STAGE_LINE.exec(text)?.[1] as ModelVersion['stage'] | undefined;
 }
 
 /**

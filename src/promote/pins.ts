@@ -5,10 +5,9 @@ import { MergedSource } from '../gate/merged-source.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import type { RegistrySource } from '../registry/source.js';
 import { touchedModels, withPins, type Change, type ManifestChange } from './change.js';
-import { versionFile } from '../registry/layout.js';
+import { plainStage, versionFile } from '../registry/layout.js';
 
 const CHUNK = 64;
-const STAGE_LINE = /^stage:[ \t]*["']?([A-Za-z]+)["']?[ \t]*(?:#.*)?$/m;
 
 /**
  * What `renderPins` needs for the models a change touches, and nothing else: O(what changed).
@@ -42,8 +41,8 @@ async function newestPerStage(snapshot: RegistrySnapshot, model: string, stages:
     const texts = source.readFiles ? await source.readFiles(paths) : await Promise.all(paths.map((p) => source.readFile(p)));
     for (const [j, text] of texts.entries()) {
       if (text === undefined) continue;
-      const stage = STAGE_LINE.exec(text)?.[1];
-      // A stage written some other way (flow style, an anchor) is left to the parser.
+      const stage = plainStage(text);
+      // Exact where defined; a stage written some other way (flow style, an anchor) is left to the parser.
       if (stage !== undefined && (!stages.has(stage) || found.has(stage))) continue;
       const v = await snapshot.version(model, chunk[j]!);
       // The text match is a hint; the parsed manifest decides.

@@ -1,5 +1,18 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+  type BigIntStats,
+} from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { ExitCode, ModelgateError } from '../errors.js';
@@ -190,7 +203,8 @@ export async function catalogFacts(root: string, stages: ReadonlySet<string>): P
     for await (const batch of versionFileBatches(root)) {
       const model = batch[0]!.path.split('/')[1]!; // a version's model is its folder's name, or it would not load
       const found = new Map<string, CatalogEntry>();
-      for (const e of batch) {
+      for (let i = 0; i < batch.length; i++) {
+        const e = batch[i]!;
         known.set(e.path, { model, version: e.version, stage: e.stage, artifact: e.artifact });
         if (stages.has(e.stage)) found.set(e.stage, e); // ascending: the last one is the newest
       }
@@ -235,11 +249,12 @@ class Entries {
       const parsed = parseManifestPath(path);
       if (parsed?.kind !== 'ModelVersion') continue;
       if (this.held) this.release(out, this.held);
-      const [tag, , oid, stageNumber] = line.slice(0, tab).split(' ');
+      // `<tag> <mode> <oid> <stage>`: tag and mode are fixed-width, the oid ends at the next space.
+      const oidEnd = line.indexOf(' ', 9);
       // Only a plain cached entry ('H') is vouched for by diff-files: assume-unchanged (lowercase)
       // and skip-worktree ('S') entries may differ unseen, and unmerged entries have no single blob.
-      const clean = tag === 'H' && stageNumber === '0' && !this.dirty.has(path);
-      this.held = { path, model: parsed.model, oid: clean ? oid : undefined };
+      const clean = line.startsWith('H ') && line.startsWith(' 0', oidEnd) && oidEnd + 2 === tab && !this.dirty.has(path);
+      this.held = { path, model: parsed.model, oid: clean ? line.slice(9, oidEnd) : undefined };
     }
     return out;
   }
@@ -372,6 +387,9 @@ async function stageCandidates(repo: GitRepo, scope: string, stage: Stage): Prom
 
 const CHUNK = 1 << 20;
 
+/** The read cache is read this much at a time (two such buffers: see VersionCache.text). */
+const READ_CHUNK = 4 << 20;
+
 interface Output {
   fd: number;
   tmp: string;
@@ -384,22 +402,37 @@ interface Output {
  * The read cache: the old file read line by line in step with the index listing (both in path
  * order), and a new file written only once something differs, the unchanged head copied as bytes.
  * The file ends with `end <sha256 of everything before that line>`, checked in a first pass over
- * the same open file before any line is believed: a file cut short, cut in half, or edited (even
- * into another well-formed file) is ignored and rebuilt, so a damaged cache costs time, never a
- * wrong answer. Lines outside `scope` (a `--model` query) are kept as they are.
+ * the same open file before any line is believed (or known unchanged since such a check, by
+ * its stat: see checkedLength): a file cut short, cut in half, or edited (even into another
+ * well-formed file) is ignored and rebuilt, so a damaged cache costs time, never a wrong answer. Lines outside `scope` (a `--model` query) are kept as they are.
  */
 class VersionCache {
   private fd: number | undefined;
   /** Bytes of the old file before its seal line. */
   private limit = 0;
-  /** File offset read up to, and the bytes read but not yet made into lines: chunk[chunkAt, chunkEnd). */
+  /**
+   * File offset read up to, and the bytes read but not yet made into lines: chunk[chunkAt,
+   * chunkEnd), which holds the file's bytes [pos - chunkEnd, pos). The chunk before it stays
+   * readable until the next refill (`previous`), so a value asked for soon after its line was
+   * passed is decoded from memory.
+   */
   private pos = 0;
-  private chunk = Buffer.alloc(0);
+  private chunk: Buffer = Buffer.alloc(0);
   private chunkAt = 0;
   private chunkEnd = 0;
-  /** The current old line (undefined past the last) and the byte offset where it starts. */
+  private previous: { buffer: Buffer; start: number; end: number } | undefined;
+  /**
+   * The current old line (undefined past the last): its text up to the JSON value (`path`,
+   * `oid`, `stage`, `artifact`; the whole line when it has no value), where it starts in the
+   * file and in the chunk, where it ends in the chunk (its newline), and the file range of its
+   * value, decoded only when asked for.
+   */
   private line: string | undefined;
   private lineStart = 0;
+  private lineChunkStart = 0;
+  private lineChunkEnd = 0;
+  private valueStart = 0;
+  private valueEnd = 0;
   private out: Output | undefined;
   private failed = false;
 
@@ -412,7 +445,7 @@ class VersionCache {
     const c = new VersionCache(file, scope);
     try {
       c.fd = openSync(file, 'r');
-      const limit = sealedLength(c.fd);
+      const limit = checkedLength(c.fd, file);
       if (limit === undefined) throw new Error('unsealed');
       c.limit = limit;
       c.advance();
@@ -445,7 +478,7 @@ class VersionCache {
           return undefined;
         }
         const tab3 = line.indexOf('\t', tab2 + 1);
-        const tab4 = line.indexOf('\t', tab3 + 1);
+        const [start, end] = [this.valueStart, this.valueEnd];
         this.keep();
         const stage = line.slice(tab2 + 1, tab3) as Stage;
         return {
@@ -454,8 +487,8 @@ class VersionCache {
             path: p,
             version: Number(p.slice(p.lastIndexOf('/') + 1, -'.yaml'.length)),
             stage,
-            artifact: JSON.parse(line.slice(tab3 + 1, tab4)) as ModelVersion['artifact'],
-            value: () => JSON.parse(line.slice(tab4 + 1)) as ModelVersion,
+            artifact: JSON.parse(line.slice(tab3 + 1)) as ModelVersion['artifact'],
+            value: () => JSON.parse(this.text(start, end)) as ModelVersion,
           }),
         };
       }
@@ -510,8 +543,24 @@ class VersionCache {
   }
 
   private keep(): void {
-    if (this.out) this.write(this.line! + '\n');
+    if (this.out) this.write(this.chunk.toString('utf8', this.lineChunkStart, this.lineChunkEnd + 1));
     this.advance();
+  }
+
+  /** The old file's bytes [start, end) as text: from the chunks read when they still hold them, else read again. */
+  private text(start: number, end: number): string {
+    const chunkStart = this.pos - this.chunkEnd;
+    if (start >= chunkStart && end <= this.pos) return this.chunk.toString('utf8', start - chunkStart, end - chunkStart);
+    const prev = this.previous;
+    if (prev && start >= prev.start && end <= prev.end) return prev.buffer.toString('utf8', start - prev.start, end - prev.start);
+    if (this.fd === undefined) throw new Error('the version cache was closed before a value was read');
+    const buffer = Buffer.allocUnsafe(end - start);
+    for (let at = 0; at < buffer.length;) {
+      const n = readSync(this.fd, buffer, at, buffer.length - at, start + at);
+      if (n === 0) throw new Error('the version cache shrank while it was read');
+      at += n;
+    }
+    return buffer.toString('utf8');
   }
 
   private drop(): void {
@@ -576,8 +625,19 @@ class VersionCache {
     for (;;) {
       const nl = this.chunk.indexOf(10, this.chunkAt);
       if (nl >= 0 && nl < this.chunkEnd) {
-        this.line = this.chunk.toString('utf8', this.chunkAt, nl);
-        this.lineStart = this.pos - this.chunkEnd + this.chunkAt;
+        // Only the head is decoded: the JSON value after the fourth tab is most of the line.
+        let tab = this.chunkAt - 1;
+        for (let i = 0; i < 4 && tab < nl; i++) {
+          tab = this.chunk.indexOf(9, tab + 1);
+          if (tab < 0 || tab > nl) tab = nl;
+        }
+        const chunkStart = this.pos - this.chunkEnd;
+        this.line = this.chunk.toString('utf8', this.chunkAt, tab);
+        this.lineStart = chunkStart + this.chunkAt;
+        this.lineChunkStart = this.chunkAt;
+        this.lineChunkEnd = nl;
+        this.valueStart = chunkStart + Math.min(tab + 1, nl);
+        this.valueEnd = chunkStart + nl;
         this.chunkAt = nl + 1;
         return;
       }
@@ -586,10 +646,13 @@ class VersionCache {
         return;
       }
       // Keep the partial line, read more behind it (a longer line than the buffer grows it).
+      // Two buffers in turn: the one read before stays as it is until the next refill.
       const rest = this.chunkEnd - this.chunkAt;
-      const size = Math.max(CHUNK, rest * 2);
-      const next = size > this.chunk.length ? Buffer.allocUnsafe(size) : this.chunk;
+      const size = Math.max(READ_CHUNK, rest * 2);
+      const spare = this.previous?.buffer;
+      const next = spare && spare.length >= size ? spare : Buffer.allocUnsafe(size);
       this.chunk.copy(next, 0, this.chunkAt, this.chunkEnd);
+      this.previous = this.chunk.length > 0 ? { buffer: this.chunk, start: this.pos - this.chunkEnd, end: this.pos } : undefined;
       this.chunk = next;
       this.chunkAt = 0;
       this.chunkEnd = rest;
@@ -604,6 +667,52 @@ class VersionCache {
   }
 }
 
+/** Length of the seal line `end <64 hex>\n`. */
+const SEAL_LINE = 69;
+
+/**
+ * How long after its last change a file's stat is taken to tell any later change: file times
+ * come from a coarse clock (a few ms on Linux, seconds on some file systems), so an edit made
+ * within that tick may keep size, mtime and ctime. git's racy-clean rule, with a wide margin.
+ */
+const RACY_MS = 2000;
+
+const STAMP_FORMAT = 'modelgate-version-cache-checked 1';
+
+/** What changes whenever a file's bytes are replaced or edited in place (ctime cannot be set back). */
+function statKey(s: BigIntStats): string {
+  return `${s.dev} ${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs}`;
+}
+
+/**
+ * `sealedLength`, without reading the file again while it is unchanged since a check: a check
+ * made at least RACY_MS after the file's last change records the file's stat in
+ * `<file>.checked`, and a file with that exact stat (same inode, size, mtime and ctime) was not
+ * written since, so its seal still holds. Any write, rename or truncation changes the stat and
+ * brings the full check back; the stamp itself is believed only when it matches exactly.
+ */
+function checkedLength(fd: number, file: string): number | undefined {
+  const stat = fstatSync(fd, { bigint: true });
+  const stamp = `${file}.checked`;
+  const key = `${STAMP_FORMAT} ${statKey(stat)}\n`;
+  try {
+    if (readFileSync(stamp, 'utf8') === key && stat.size >= SEAL_LINE) return Number(stat.size) - SEAL_LINE;
+  } catch {
+    // no stamp: check in full
+  }
+  const limit = sealedLength(fd);
+  if (limit !== undefined && Date.now() - Number(stat.ctimeNs / 1_000_000n) >= RACY_MS) {
+    const tmp = `${stamp}.${process.pid}.tmp`;
+    try {
+      writeFileSync(tmp, key);
+      renameSync(tmp, stamp);
+    } catch {
+      rmSync(tmp, { force: true }); // best effort: a read-only .git only costs speed
+    }
+  }
+  return limit;
+}
+
 /**
  * The length of a sealed file's content (everything before its `end <sha256>` line), after
  * checking the digest in one pass; undefined when the seal is missing or does not match.
@@ -615,7 +724,7 @@ function sealedLength(fd: number): number | undefined {
   readSync(fd, tail, 0, tailLength, size - tailLength);
   const m = /(?:^|\n)end ([0-9a-f]{64})\n$/.exec(tail.toString('latin1'));
   if (!m) return undefined;
-  const limit = size - 69;
+  const limit = size - SEAL_LINE;
   const hash = createHash('sha256');
   const buf = Buffer.allocUnsafe(CHUNK);
   for (let at = 0; at < limit;) {

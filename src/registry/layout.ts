@@ -52,6 +52,46 @@ export function mayHaveStage(text: string, stage: Stage): boolean {
   return text.includes(stage) || text.includes('\\');
 }
 
+const STAGE_KEY = /^["']?stage["']?[ \t]*:/gm;
+const STAGE_LINE = /^stage:[ \t]*(None|Staging|Production|Archived)[ \t]*(?:#.*)?$/m;
+/** Lines before a document's content: blank, comment, directive, or a bare `---` start marker. */
+const PREAMBLE = /^(?:[ \t]*(?:#.*)?|%.*|---[ \t]*(?:#.*)?)$/;
+/** A column-0 explicit key, anchor, tag or alias: another way to spell a top-level key. */
+const SPECIAL_LINE = /^[?&!*]/m;
+/** A document marker after the content: a second document, or the first one's end. */
+const LATER_MARKER = /^(?:---|\.\.\.)(?:[ \t]|$)/m;
+
+/**
+ * The stage of a version manifest read from its text without parsing it, where the text leaves
+ * no doubt; undefined otherwise (the parser decides). Exact for every manifest the loader
+ * accepts: the document is a block mapping (its first content line is a plain or quoted key at
+ * column 0), and its top-level `stage` key can then only be a column-0 line that STAGE_KEY
+ * matches, since the other spellings are refused here: an explicit key (`? stage`), an anchor,
+ * tag or alias, or an escape (`"st\u0061ge"`, so: any backslash). A nested `stage:` line at
+ * column 0 (a flow collection may continue there) is therefore either the only one, in a
+ * manifest without a stage (which does not load), or a second match, which gives undefined.
+ * One flow mapping (`{…}`), more than one document, or a stage spelled any other way than
+ * `stage: <Stage>` also give undefined.
+ */
+export function plainStage(text: string): Stage | undefined {
+  if (text.includes('\\') || SPECIAL_LINE.test(text)) return undefined;
+  const keys = text.match(STAGE_KEY);
+  if (!keys || keys.length !== 1) return undefined;
+  let at = 0;
+  for (;;) {
+    const end = text.indexOf('\n', at);
+    const line = text.slice(at, end < 0 ? undefined : end);
+    if (!PREAMBLE.test(line)) {
+      if (!/^[A-Za-z0-9_"']/.test(line)) return undefined;
+      break;
+    }
+    if (end < 0) return undefined;
+    at = end + 1;
+  }
+  if (LATER_MARKER.test(text.slice(at))) return undefined;
+  return STAGE_LINE.exec(text)?.[1] as Stage | undefined;
+}
+
 /** Stage names compare case-insensitively on the command line: `fraud@production`. */
 export function parseStage(text: string): Stage | undefined {
   return STAGES.find((s) => s.toLowerCase() === text.toLowerCase());

@@ -4,7 +4,7 @@ import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
 import type { DocumentKind, KindMap } from '../manifest/load.js';
 import type { Model, ModelVersion, PromotionPolicy, Registry, Stage } from '../manifest/types.js';
-import { isModelName, mayHaveStage, modelFile, MODELS_DIR, POLICY_FILE, REGISTRY_FILE, versionFile, versionsDir, type ModelRef } from './layout.js';
+import { isModelName, mayHaveStage, modelFile, plainStage, MODELS_DIR, POLICY_FILE, REGISTRY_FILE, versionFile, versionsDir, type ModelRef } from './layout.js';
 import { utc } from './history.js';
 import { GitTreeSource, registryPrefix, WorktreeSource, type RegistrySource } from './source.js';
 
@@ -83,12 +83,16 @@ export class RegistrySnapshot {
     const numbers = await this.versionNumbers(model);
     const found: ModelVersion[] = [];
     // Batches grow (8, 32, 128, …): `m@production` is usually among the newest few versions.
-    for (let end = numbers.length, size = 8; end > 0 && found.length < limit; end -= size, size = Math.min(size * 4, 1024)) {
+    // Without a limit every version is read anyway: in one batch (one git process).
+    const first = limit === Infinity ? numbers.length : 8;
+    for (let end = numbers.length, size = first; end > 0 && found.length < limit; end -= size, size = Math.min(size * 4, 1024)) {
       const paths = numbers.slice(Math.max(0, end - size), end).map((n) => versionFile(model, n));
       const texts = await this.readMany(paths);
       for (let i = paths.length - 1; i >= 0 && found.length < limit; i--) {
         const text = texts[i];
         if (text === undefined || !mayHaveStage(text, stage)) continue;
+        const plain = plainStage(text);
+        if (plain !== undefined && plain !== stage) continue; // exact: no parse needed to know
         const v = await this.load(paths[i]!, 'ModelVersion', text);
         if (v?.stage === stage) found.push(v);
       }
@@ -110,6 +114,8 @@ export class RegistrySnapshot {
     for (let i = paths.length - 1; i >= 0 && wanted.size > 0; i--) {
       const text = texts[i];
       if (text === undefined || ![...wanted].some((s) => mayHaveStage(text, s))) continue;
+      const plain = plainStage(text);
+      if (plain !== undefined && !wanted.has(plain)) continue; // exact: no parse needed to know
       const v = await this.load(paths[i]!, 'ModelVersion', text);
       if (v && wanted.delete(v.stage)) found.push(v);
     }
