@@ -376,6 +376,37 @@ describe('the gate against crafted pull requests, through dist/action.js and che
   });
 
   // A green status on the head would also satisfy a pull request of the same head into main.
+  // Main holds its Production version spelled so that a text match reads Archived (an escaped
+  // key, and a flow mapping continued at column 0 with a decoy `stage:` line). Merging a
+  // promotion of another version that leaves that one alone would put two in Production.
+  it('a promotion that leaves a Production version spelled to look Archived fails: its stage is read as the parser does', async () => {
+    const before = git(dev, ['rev-parse', 'origin/main']);
+    git(dev, ['checkout', '-q', '-B', 'main', 'origin/main']);
+    const texts = new Map<string, string>();
+    for (const n of [1, 2, 3])
+      texts.set(`models/fraud-detector/versions/${n}.yaml`, await readFile(join(dev, `models/fraud-detector/versions/${n}.yaml`), 'utf8'));
+    const inProduction = [...texts].find(([, t]) => /^stage: Production$/m.test(t));
+    const other = [...texts].find(([, t]) => !/^stage: Production$/m.test(t));
+    expect(inProduction && other).toBeTruthy();
+    const [prodPath, prodText] = inProduction!;
+    await write(prodPath, `${prodText.replace(/^stage: Production$/m, '"st\\u0061ge": Production')}annotations: {note: escaped,\nstage: Archived\n}\n`);
+    git(dev, ['commit', '-q', '-am', 'the Production version rewritten']);
+    git(dev, ['push', '-q', 'origin', 'main']);
+    try {
+      const [otherPath, otherText] = other!;
+      const promote = otherText.replace(/^stage: \w+$/m, 'stage: Production');
+      const pull = await openPull('promote-keep-production', { [otherPath]: promote });
+      gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+      gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
+      const v = await judge(pull, 'pull_request_review');
+      expect(v.action.outputs.decision).toBe('fail');
+      expect(v.failures.join('\n')).toMatch(/2 versions in Production/);
+    } finally {
+      git(dev, ['push', '-q', '-f', 'origin', `${before}:refs/heads/main`]);
+      git(dev, ['fetch', '-q', 'origin']);
+    }
+  });
+
   it('a pull request into another branch fails', async () => {
     git(dev, ['push', '-q', 'origin', 'origin/main:refs/heads/release']);
     const pull = await openPull('into-release', { 'models/fraud-detector/README.md': '# fraud-detector\n\nv3 notes\n' }, { base: 'release' });
