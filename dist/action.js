@@ -30639,25 +30639,24 @@ function parseManifestPath(path) {
 function mayHaveStage(text, stage) {
   return text.includes(stage) || text.includes("\\");
 }
-function plainStage(text) {
-  if (text.includes("\\") || SPECIAL_LINE.test(text)) return void 0;
-  const keys = text.match(STAGE_KEY);
-  if (!keys || keys.length !== 1) return void 0;
-  let at = 0;
-  for (; ; ) {
-    const end = text.indexOf("\n", at);
-    const line = text.slice(at, end < 0 ? void 0 : end);
-    if (!PREAMBLE.test(line)) {
-      if (!/^[A-Za-z0-9_"']/.test(line)) return void 0;
-      break;
+function quickStage(text) {
+  if (UNSURE.test(text) || !BLOCK_MAPPING_START.test(text)) return void 0;
+  let found;
+  for (let at = text.indexOf("stage"); at >= 0; ) {
+    const start = text.lastIndexOf("\n", at) + 1;
+    let end = text.indexOf("\n", at);
+    if (end < 0) end = text.length;
+    if (text.charCodeAt(start) !== 32) {
+      if (found !== void 0) return void 0;
+      const m3 = PLAIN_STAGE_LINE.exec(text.slice(start, end));
+      if (!m3) return void 0;
+      found = m3[1] ?? m3[2] ?? m3[3];
     }
-    if (end < 0) return void 0;
-    at = end + 1;
+    at = text.indexOf("stage", end);
   }
-  if (LATER_MARKER.test(text.slice(at))) return void 0;
-  return STAGE_LINE.exec(text)?.[1];
+  return found;
 }
-var MODEL_NAME, REGISTRY_FILE, POLICY_FILE, MODELS_DIR, STAGE_KEY, STAGE_LINE, PREAMBLE, SPECIAL_LINE, LATER_MARKER;
+var MODEL_NAME, REGISTRY_FILE, POLICY_FILE, MODELS_DIR, PLAIN_STAGE_LINE, UNSURE, BLOCK_MAPPING_START;
 var init_layout = __esm({
   "src/registry/layout.ts"() {
     "use strict";
@@ -30667,11 +30666,9 @@ var init_layout = __esm({
     REGISTRY_FILE = "modelgate.yaml";
     POLICY_FILE = "policies/promotion.yaml";
     MODELS_DIR = "models";
-    STAGE_KEY = /^["']?stage["']?[ \t]*:/gm;
-    STAGE_LINE = /^stage:[ \t]*(None|Staging|Production|Archived)[ \t]*(?:#.*)?$/m;
-    PREAMBLE = /^(?:[ \t]*(?:#.*)?|%.*|---[ \t]*(?:#.*)?)$/;
-    SPECIAL_LINE = /^[?&!*]/m;
-    LATER_MARKER = /^(?:---|\.\.\.)(?:[ \t]|$)/m;
+    PLAIN_STAGE_LINE = new RegExp(`^stage:[ \\t]+(?:(${STAGES.join("|")})|"(${STAGES.join("|")})"|'(${STAGES.join("|")})')[ \\t]*(?:[ \\t]#.*)?$`);
+    UNSURE = /[\\\t\r]|^\?/m;
+    BLOCK_MAPPING_START = /^(?: *(?:#[^\n]*)?\n)*[A-Za-z0-9_"']/;
   }
 });
 
@@ -37282,7 +37279,7 @@ async function validateRegistry(source, options = {}) {
         const value = loadAndReport(text, file, "Model");
         if (value) documents.models.push({ file, value });
       } else {
-        const stage = only && !selected(file) ? plainStage(text) : void 0;
+        const stage = only && !selected(file) ? quickStage(text) : void 0;
         if (stage) {
           documents.stages.push({ file, value: { model: where.model, version: where.version, stage } });
           return;
@@ -39176,13 +39173,11 @@ var init_evaluate = __esm({
 });
 
 // src/registry/history.ts
-var PLAIN_STAGE_LINE;
 var init_history = __esm({
   "src/registry/history.ts"() {
     "use strict";
     init_types();
     init_layout();
-    PLAIN_STAGE_LINE = new RegExp(`^stage:[ \\t]+(?:(${STAGES.join("|")})|"(${STAGES.join("|")})"|'(${STAGES.join("|")})')[ \\t]*(?:[ \\t]#.*)?$`);
   }
 });
 
@@ -39276,7 +39271,7 @@ var init_snapshot = __esm({
           for (let i5 = paths.length - 1; i5 >= 0 && found.length < limit; i5--) {
             const text = texts[i5];
             if (text === void 0 || !mayHaveStage(text, stage)) continue;
-            const plain = plainStage(text);
+            const plain = quickStage(text);
             if (plain !== void 0 && plain !== stage) continue;
             const v = await this.load(paths[i5], "ModelVersion", text);
             if (v?.stage === stage) found.push(v);
@@ -39298,7 +39293,7 @@ var init_snapshot = __esm({
         for (let i5 = paths.length - 1; i5 >= 0 && wanted.size > 0; i5--) {
           const text = texts[i5];
           if (text === void 0 || ![...wanted].some((s2) => mayHaveStage(text, s2))) continue;
-          const plain = plainStage(text);
+          const plain = quickStage(text);
           if (plain !== void 0 && !wanted.has(plain)) continue;
           const v = await this.load(paths[i5], "ModelVersion", text);
           if (v && wanted.delete(v.stage)) found.push(v);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadManifest } from '../src/manifest/load.js';
-import { quickStage, stageFromLine } from '../src/registry/history.js';
+import { stageFromLine } from '../src/registry/history.js';
+import { quickStage } from '../src/registry/layout.js';
 
 /** mulberry32: a small seeded generator, so a failure replays with the same seed. */
 function rng(seed: number) {

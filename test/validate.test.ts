@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.js';
 import { loadManifest } from '../src/manifest/load.js';
 import { checkRegistry } from '../src/manifest/semantic.js';
-import { plainStage } from '../src/registry/layout.js';
+import { quickStage } from '../src/registry/layout.js';
 import type { ModelVersion, Registry } from '../src/manifest/types.js';
 import { directoryDigest } from '../src/store/digest.js';
 
@@ -122,12 +122,12 @@ describe('modelgate validate', () => {
       const loaded = loadManifest(text, V2, 'ModelVersion').value;
       if (!loaded) continue;
       loads.push(name);
-      const read = plainStage(text);
+      const read = quickStage(text);
       if (read !== undefined) expect(read, name).toBe(loaded.stage);
     }
     expect(loads).toEqual(expect.arrayContaining(['plain', 'commented', 'quoted key', 'document marker', 'one flow mapping']));
-    expect(plainStage(variants.plain!)).toBe('Staging');
-    expect(plainStage(variants['one flow mapping']!)).toBeUndefined();
+    expect(quickStage(variants.plain!)).toBe('Staging');
+    expect(quickStage(variants['one flow mapping']!)).toBeUndefined();
   });
 
   it('rejects an artifact URI outside the registry store', async () => {

@@ -1,4 +1,4 @@
-import { MODELS_DIR, parseManifestPath, plainStage, POLICY_FILE, REGISTRY_FILE } from '../registry/layout.js';
+import { MODELS_DIR, parseManifestPath, quickStage, POLICY_FILE, REGISTRY_FILE } from '../registry/layout.js';
 import type { RegistrySource } from '../registry/source.js';
 import { loadManifest, locateField, type DocumentKind, type KindMap } from './load.js';
 import type { ErrorCode } from '../error-codes.js';
@@ -115,7 +115,7 @@ export async function validateRegistry(source: RegistrySource, options: Validate
         const value = loadAndReport(text, file, 'Model');
         if (value) documents.models.push({ file, value });
       } else {
-        const stage = only && !selected(file) ? plainStage(text) : undefined;
+        const stage = only && !selected(file) ? quickStage(text) : undefined;
         if (stage) {
           documents.stages!.push({ file, value: { model: where.model, version: where.version, stage } });
           return;

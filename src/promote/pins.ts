@@ -5,7 +5,7 @@ import { MergedSource } from '../gate/merged-source.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import type { RegistrySource } from '../registry/source.js';
 import { touchedModels, withPins, type Change, type ManifestChange } from './change.js';
-import { plainStage, versionFile } from '../registry/layout.js';
+import { quickStage, versionFile } from '../registry/layout.js';
 
 const CHUNK = 64;
 
@@ -41,7 +41,7 @@ async function newestPerStage(snapshot: RegistrySnapshot, model: string, stages:
     const texts = source.readFiles ? await source.readFiles(paths) : await Promise.all(paths.map((p) => source.readFile(p)));
     for (const [j, text] of texts.entries()) {
       if (text === undefined) continue;
-      const stage = plainStage(text);
+      const stage = quickStage(text);
       // Exact where defined; a stage written some other way (flow style, an anchor) is left to the parser.
       if (stage !== undefined && (!stages.has(stage) || found.has(stage))) continue;
       const v = await snapshot.version(model, chunk[j]!);

@@ -1,6 +1,6 @@
 import type { GitRepo } from '../git/repo.js';
 import { STAGES, type Stage } from '../manifest/types.js';
-import { parseManifestPath, versionsDir } from './layout.js';
+import { parseManifestPath, quickStage, versionsDir } from './layout.js';
 
 /** One stage change of one version, as recorded on the first-parent line of the current branch. */
 export interface StageChange {
@@ -130,48 +130,6 @@ const STAGE_LINE = /^stage:[ \t]*["']?([A-Za-z]+)["']?[ \t]*(?:#.*)?$/m;
 export function stageFromLine(text: string): Stage | null {
   const m = STAGE_LINE.exec(text);
   return STAGES.find((s) => s === m?.[1]) ?? null;
-}
-
-/** `stage: Production`, `stage: "Staging"  # note`, … : a value the line can only mean one way. */
-const PLAIN_STAGE_LINE = new RegExp(`^stage:[ \\t]+(?:(${STAGES.join('|')})|"(${STAGES.join('|')})"|'(${STAGES.join('|')})')[ \\t]*(?:[ \\t]#.*)?$`);
-
-/** Escapes, tabs, carriage returns and explicit keys (`? k`): the line scan leaves those to the parser. */
-const UNSURE = /[\\\t\r]|^\?/m;
-
-/**
- * Blank and comment lines, then a line that begins a block mapping's key at column 0: not `{`,
- * `[`, `?`, `-`, `%`, `---`, a tag, an anchor, an indented node or a byte-order mark.
- */
-const BLOCK_MAPPING_START = /^(?: *(?:#[^\n]*)?\n)*[A-Za-z0-9_"']/;
-
-/**
- * What `stageOf` answers, from the text's lines alone, or undefined when only the parser can
- * tell. A document whose top level is a block mapping (the only form that starts with a key at
- * column 0) has each top-level key at the start of a line of its own; the YAML 1.2 parser
- * refuses flow scalars and collections that continue at column 0. So when exactly one line
- * that starts at column 0 mentions `stage` and it is a plain `stage: <Stage>` line, and the text
- * has no escape (`"st\x61ge"`), tab, carriage return or explicit key (`? `), that line is the
- * `stage` key if the document is valid, and the first STAGE_LINE (the answer for an invalid one)
- * otherwise. Exact on purpose (test/history-stage.test.ts compares it with stageOf on generated
- * texts); it spares `history` a YAML parse, and the parser's loading, per blob.
- */
-export function quickStage(text: string): Stage | undefined {
-  if (UNSURE.test(text) || !BLOCK_MAPPING_START.test(text)) return undefined;
-  let found: Stage | undefined;
-  for (let at = text.indexOf('stage'); at >= 0;) {
-    const start = text.lastIndexOf('\n', at) + 1;
-    let end = text.indexOf('\n', at);
-    if (end < 0) end = text.length;
-    // A line that starts at column 0 and mentions `stage`: it must be the one `stage:` line.
-    if (text.charCodeAt(start) !== 32) {
-      if (found !== undefined) return undefined;
-      const m = PLAIN_STAGE_LINE.exec(text.slice(start, end));
-      if (!m) return undefined;
-      found = (m[1] ?? m[2] ?? m[3]) as Stage;
-    }
-    at = text.indexOf('stage', end);
-  }
-  return found;
 }
 
 /** `2026-03-05T12:00:00Z` from git's ISO form with any offset. */

@@ -4,7 +4,7 @@ import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
 import type { DocumentKind, KindMap } from '../manifest/load.js';
 import type { Model, ModelVersion, PromotionPolicy, Registry, Stage } from '../manifest/types.js';
-import { isModelName, mayHaveStage, modelFile, plainStage, MODELS_DIR, POLICY_FILE, REGISTRY_FILE, versionFile, versionsDir, type ModelRef } from './layout.js';
+import { isModelName, mayHaveStage, modelFile, quickStage, MODELS_DIR, POLICY_FILE, REGISTRY_FILE, versionFile, versionsDir, type ModelRef } from './layout.js';
 import { utc } from './history.js';
 import { GitTreeSource, registryPrefix, WorktreeSource, type RegistrySource } from './source.js';
 
@@ -91,7 +91,7 @@ export class RegistrySnapshot {
       for (let i = paths.length - 1; i >= 0 && found.length < limit; i--) {
         const text = texts[i];
         if (text === undefined || !mayHaveStage(text, stage)) continue;
-        const plain = plainStage(text);
+        const plain = quickStage(text);
         if (plain !== undefined && plain !== stage) continue; // exact: no parse needed to know
         const v = await this.load(paths[i]!, 'ModelVersion', text);
         if (v?.stage === stage) found.push(v);
@@ -114,7 +114,7 @@ export class RegistrySnapshot {
     for (let i = paths.length - 1; i >= 0 && wanted.size > 0; i--) {
       const text = texts[i];
       if (text === undefined || ![...wanted].some((s) => mayHaveStage(text, s))) continue;
-      const plain = plainStage(text);
+      const plain = quickStage(text);
       if (plain !== undefined && !wanted.has(plain)) continue; // exact: no parse needed to know
       const v = await this.load(paths[i]!, 'ModelVersion', text);
       if (v && wanted.delete(v.stage)) found.push(v);
