@@ -44,11 +44,15 @@ function sh(cmd, args, opts = {}) {
   return r;
 }
 
+/** No contender takes this long on a working server; a stalled one ends the row, not the run. */
+const STALL_MS = 10 * 60 * 1000;
+
 /** Runs a command under /usr/bin/time -v: wall seconds and peak RSS (MB) of the process. */
 function measured(cmd, args, opts = {}) {
   const start = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-v', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26, ...opts });
+  const r = spawnSync('/usr/bin/time', ['-v', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26, timeout: STALL_MS, killSignal: 'SIGKILL', ...opts });
   const seconds = (performance.now() - start) / 1000;
+  if (r.error) throw new Error(`${args.slice(0, 3).join(' ')}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`${args.slice(0, 3).join(' ')} exited ${r.status}: ${r.stderr.slice(-1500)}`);
   const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? NaN);
   return { seconds, rssMB: (kb * 1024) / MB, stdout: r.stdout };
@@ -69,8 +73,12 @@ function s3Env(server) {
   };
 }
 
+/** Every registry made here, removed at the end of the run. */
+const registries = [];
+
 function makeRegistry(storageYaml) {
   const dir = mkdtempSync(join(tmpdir(), 'mg-bench-reg-'));
+  registries.push(dir);
   sh('git', ['init', '-q', '-b', 'main'], { cwd: dir });
   writeFileSync(join(dir, 'modelgate.yaml'), `apiVersion: modelgate.dev/v1\nkind: Registry\nstorage:\n${storageYaml}`);
   sh('git', ['add', '-A'], { cwd: dir });
@@ -133,6 +141,8 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
   const baseline = join(PROJECT, '.bench', 'artifact-baseline.mjs');
   writeFileSync(baseline, BASELINE);
   const cli = (args, cwd, env) => measured(NODE, [CLI, ...args], { cwd, env: { ...process.env, ...env } });
+  const best = (runs) => Math.min(...runs.map((r) => r.seconds));
+  const peak = (runs) => Math.max(...runs.map((r) => r.rssMB));
   const ratio = (name, value, baselineName, base, target) => ({ name, value, unit: 's', baselineName, baseline: base, target, pass: value / base <= target });
 
   // Warm the page cache so every contender reads from memory alike.
@@ -141,30 +151,37 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
   const shaSeconds = Math.min(sha.seconds, sha2.seconds);
   rows.push({ name: 'sha256 of 1 GiB in Node (baseline)', value: shaSeconds, unit: 's' });
 
-  // file:// store
-  const storeDir = mkdtempSync(join(tmpdir(), 'mg-bench-store-'));
-  const copyTarget = join(storeDir, 'plain-copy.bin');
-  // A copy that is durable, as register's must be before a manifest may promise the bytes; each
-  // contender starts with no dirty pages of anyone else's to write back (`sync`); best of two.
+  // file:// store. Writing a fresh GiB into the page cache costs this VM anywhere from 0.5 to 3 s
+  // of kernel time from one run to the next, so the durable copy and register run in turn, twice,
+  // and each figure is its best. A copy is durable, as register's must be before a manifest may
+  // promise the bytes; each contender starts with no dirty pages of anyone else's (`sync`).
   let durableSeconds = Infinity;
+  const fileRuns = [];
+  let fileReg;
+  let storeDir;
   for (let i = 0; i < 2; i++) {
+    const copyDir = mkdtempSync(join(tmpdir(), 'mg-bench-copy-'));
+    const copyTarget = join(copyDir, 'plain-copy.bin');
     sh('sync', []);
     const t = performance.now();
     copyFileSync(blob, copyTarget);
     sh('sync', ['-d', copyTarget]);
     durableSeconds = Math.min(durableSeconds, (performance.now() - t) / 1000);
-    rmSync(copyTarget);
+    rmSync(copyDir, { recursive: true, force: true });
+    // A fresh store and registry each time: the bytes are new to both.
+    if (storeDir) rmSync(storeDir, { recursive: true, force: true });
+    storeDir = mkdtempSync(join(tmpdir(), 'mg-bench-store-'));
+    fileReg = makeRegistry(`  uri: ${pathToFileURL(storeDir).href}\n`);
+    sh('sync', []);
+    fileRuns.push(cli(['register', 'bench-file', blob, '--quiet'], fileReg));
   }
-  rows.push({ name: 'copy + fdatasync of 1 GiB (baseline)', value: durableSeconds, unit: 's' });
+  rows.push({ name: 'copy + fdatasync of 1 GiB (baseline, best of 2)', value: durableSeconds, unit: 's' });
   const floor = Math.max(shaSeconds, durableSeconds);
-  const fileReg = makeRegistry(`  uri: ${pathToFileURL(storeDir).href}\n`);
-  sh('sync', []);
-  const rf = cli(['register', 'bench-file', blob, '--quiet'], fileReg);
-  rows.push(ratio('register 1 GiB to file://', rf.seconds, 'max(sha256 alone, copy + fdatasync)', floor, 1.2));
-  rows.push({ name: 'peak memory, register 1 GiB to file://', value: rf.rssMB, unit: 'MB', target: 256, pass: rf.rssMB <= 256 });
-  // The same bytes as the model's next version: hashed once, found stored, nothing copied.
-  const again = cli(['register', 'bench-file', blob, '--quiet'], fileReg);
-  rows.push(ratio('register bytes the file:// store already holds', again.seconds, 'sha256 alone', shaSeconds, 1.15));
+  rows.push(ratio('register 1 GiB to file:// (best of 2)', best(fileRuns), 'max(sha256 alone, copy + fdatasync)', floor, 1.2));
+  rows.push({ name: 'peak memory, register 1 GiB to file://', value: peak(fileRuns), unit: 'MB', target: 256, pass: peak(fileRuns) <= 256 });
+  // The same bytes as the model's next versions: hashed once, found stored, nothing copied.
+  const held = (model, reg, env) => best([0, 1].map(() => cli(['register', model, blob, '--quiet'], reg, env)));
+  rows.push(ratio('register bytes the file:// store already holds (best of 2)', held('bench-file', fileReg), 'sha256 alone', shaSeconds, 1.15));
   rmSync(storeDir, { recursive: true, force: true });
 
   for (const [server, label] of [
@@ -183,34 +200,53 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
     const admin = await s3Admin(env);
     try {
       const bucket = await admin.bucket();
-      const upload = () =>
-        measured(NODE, [baseline, 'upload', blob, env.MODELGATE_S3_ENDPOINT, bucket, 'plain/blob.bin'], { cwd: PROJECT, env: { ...process.env, ...env } })
-          .seconds;
-      const up = Math.min(upload(), upload());
-      await admin.empty(bucket);
-      const s3Reg = makeRegistry(
-        `  uri: s3://${bucket}/registry\n  endpoint: ${env.MODELGATE_S3_ENDPOINT}\n  region: ${env.AWS_REGION}\n  forcePathStyle: true\n`,
-      );
-      const rs = cli(['register', 'bench-s3', blob, '--quiet'], s3Reg, env);
-      rows.push(ratio(`register 1 GiB to ${label}`, rs.seconds, 'plain lib-storage upload of the same bytes (16 MiB parts, 4 at a time)', up, 1.15));
-      rows.push({ name: `peak memory, register 1 GiB to ${label}`, value: rs.rssMB, unit: 'MB', target: 256, pass: rs.rssMB <= 256 });
-      const held = cli(['register', 'bench-s3', blob, '--quiet'], s3Reg, env);
-      rows.push(ratio(`register bytes ${label} already holds`, held.seconds, 'sha256 alone', shaSeconds, 1.15));
-      await admin.empty(bucket);
-      if (server === 'swift') {
-        if (!process.env.BENCH_SKIP_4G) {
-          log('artifacts: generating .bench/artifact-4g.bin (once) and registering it');
-          const big = ensureBlob(4 * GiB);
-          const r4 = cli(['register', 'bench-s3-4g', big, '--quiet'], s3Reg, env);
-          rows.push({ name: `peak memory, register 4 GiB to ${label}`, value: r4.rssMB, unit: 'MB', target: 256, pass: r4.rssMB <= 256 });
-          rows.push({ name: `register 4 GiB to ${label} (time)`, value: r4.seconds, unit: 's' });
-          await admin.empty(bucket);
-        } else {
-          rows.push({ name: `peak memory, register 4 GiB to ${label}`, skipped: 'BENCH_SKIP_4G set' });
-        }
-      }
+      await s3Rows(admin, bucket, env, label, server);
+    } catch (e) {
+      log(`artifacts: the ${label} rows stopped: ${String(e?.message ?? e).split('\n')[0]}`);
+      rows.push({
+        name: `register 1 GiB to ${label}`,
+        skipped: String(e?.message ?? e)
+          .split('\n')[0]
+          .slice(0, 200),
+      });
     } finally {
       admin.close();
+    }
+  }
+
+  async function s3Rows(admin, bucket, env, label, server) {
+    const upload = () =>
+      measured(NODE, [baseline, 'upload', blob, env.MODELGATE_S3_ENDPOINT, bucket, 'plain/blob.bin'], { cwd: PROJECT, env: { ...process.env, ...env } })
+        .seconds;
+    // In turn, twice, each figure its best: the loopback servers share the two cores.
+    const s3Config = `  uri: s3://${bucket}/registry\n  endpoint: ${env.MODELGATE_S3_ENDPOINT}\n  region: ${env.AWS_REGION}\n  forcePathStyle: true\n`;
+    let up = Infinity;
+    let s3Reg;
+    const s3Runs = [];
+    for (let i = 0; i < 2; i++) {
+      up = Math.min(up, upload());
+      await admin.empty(bucket);
+      s3Reg = makeRegistry(s3Config);
+      s3Runs.push(cli(['register', 'bench-s3', blob, '--quiet'], s3Reg, env));
+      if (i === 0) await admin.empty(bucket);
+    }
+    rows.push(
+      ratio(`register 1 GiB to ${label} (best of 2)`, best(s3Runs), 'plain lib-storage upload of the same bytes (16 MiB parts, 4 at a time)', up, 1.15),
+    );
+    rows.push({ name: `peak memory, register 1 GiB to ${label}`, value: peak(s3Runs), unit: 'MB', target: 256, pass: peak(s3Runs) <= 256 });
+    rows.push(ratio(`register bytes ${label} already holds (best of 2)`, held('bench-s3', s3Reg, env), 'sha256 alone', shaSeconds, 1.15));
+    await admin.empty(bucket);
+    if (server === 'swift') {
+      if (!process.env.BENCH_SKIP_4G) {
+        log('artifacts: generating .bench/artifact-4g.bin (once) and registering it');
+        const big = ensureBlob(4 * GiB);
+        const r4 = cli(['register', 'bench-s3-4g', big, '--quiet'], s3Reg, env);
+        rows.push({ name: `peak memory, register 4 GiB to ${label}`, value: r4.rssMB, unit: 'MB', target: 256, pass: r4.rssMB <= 256 });
+        rows.push({ name: `register 4 GiB to ${label} (time)`, value: r4.seconds, unit: 's' });
+        await admin.empty(bucket);
+      } else {
+        rows.push({ name: `peak memory, register 4 GiB to ${label}`, skipped: 'BENCH_SKIP_4G set' });
+      }
     }
   }
 
@@ -238,6 +274,7 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
   } catch (e) {
     rows.push({ name: 'register + commit + push into 100,000 versions', skipped: String(e?.message ?? e).split('\n')[0] });
   }
+  for (const dir of registries.splice(0)) rmSync(dir, { recursive: true, force: true });
   return rows;
 }
 

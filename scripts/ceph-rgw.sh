@@ -216,6 +216,12 @@ rgw_dns_name = $HOST
 rgw_enable_usage_log = false
 # The defaults are a little stricter than AWS and Swift here: allow 10,000 parts of up to 5 GiB.
 rgw_multipart_part_upload_limit = 10000
+# Deleted and aborted objects are queued for RGW's garbage collector, which by default waits
+# 2 hours: the memstore would fill up across test and bench runs, and a full OSD blocks every
+# write without an answer. Reclaim them within seconds instead.
+rgw_gc_obj_min_wait = 0
+rgw_gc_processor_period = 5
+rgw_gc_processor_max_time = 5
 EOF
 }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ModelgateError } from '../src/errors.js';
-import { detectFormat, directoryDigest, readHashing } from '../src/store/digest.js';
+import { detectFormat, directoryDigest, hashComparing, readHashing } from '../src/store/digest.js';
 import { open } from 'node:fs/promises';
 import { contentKey, keyOfUri, parseStoreUri } from '../src/store/layout.js';
 import { putArtifact } from '../src/store/put.js';
@@ -142,6 +142,48 @@ describe('FileStore', () => {
     const first = await putArtifact(store, 'fraud', src.path);
     const second = await putArtifact(store, 'fraud', src.path);
     expect(second).toEqual({ ...first, reused: true });
+  });
+
+  it('registers bytes it already holds from one read of each: the stored copy is compared, not trusted', async () => {
+    const root = tempDir();
+    const src = randomFile(tempDir(), 'm.onnx', 9 << 20);
+    const store = await fileStore(root);
+    const first = await putArtifact(store, 'fraud', src.path);
+    const known = [{ uri: first.uri, sha256: first.sha256, size: first.size }];
+    expect(await putArtifact(store, 'fraud', src.path, { known })).toEqual({ ...first, reused: true });
+    // The stored copy damaged in place, same size: not reused, refused as a conflict, kept as found.
+    const stored = join(root, 'fraud', 'sha256', first.sha256, 'm.onnx');
+    chmodSync(stored, 0o644);
+    const damaged = Buffer.from(src.bytes);
+    damaged.writeUInt8(damaged.readUInt8(damaged.length - 1) ^ 1, damaged.length - 1);
+    writeFileSync(stored, damaged);
+    const err = await putArtifact(store, 'fraud', src.path, { known }).catch((e) => e);
+    expect(err.code).toBe('E_ARTIFACT_CONFLICT');
+    expect(readFileSync(stored).equals(damaged)).toBe(true);
+  });
+
+  it('hashComparing tells equal bytes from a changed byte, a shorter or a longer copy, whatever the chunks', async () => {
+    const src = randomFile(tempDir(), 'x.bin', 5 << 20);
+    const chunks = (b: Buffer, size: number) =>
+      (async function* () {
+        for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);
+      })();
+    const flipped = Buffer.from(src.bytes);
+    flipped.writeUInt8(flipped.readUInt8(3 << 20) ^ 0x80, 3 << 20);
+    const cases: Array<[string, Buffer, boolean]> = [
+      ['equal', src.bytes, true],
+      ['a changed byte', flipped, false],
+      ['shorter', src.bytes.subarray(0, src.bytes.length - 1), false],
+      ['longer', Buffer.concat([src.bytes, Buffer.from('!')]), false],
+      ['empty', Buffer.alloc(0), false],
+    ];
+    for (const [name, other, same] of cases)
+      for (const size of [7, 1 << 20, 8 << 20]) {
+        const r = await hashComparing(src.path, chunks(other, size));
+        expect({ name, size, same: r.same }).toEqual({ name, size, same });
+        expect(r.sha256).toBe(sha256(src.bytes));
+        expect(r.size).toBe(src.bytes.length);
+      }
   });
 
   it('refuses (E_ARTIFACT_CONFLICT) when the key already holds different bytes, and overwrites nothing', async () => {

@@ -387,9 +387,6 @@ async function stageCandidates(repo: GitRepo, scope: string, stage: Stage): Prom
 
 const CHUNK = 1 << 20;
 
-/** The read cache is read this much at a time (two such buffers: see VersionCache.text). */
-const READ_CHUNK = 4 << 20;
-
 interface Output {
   fd: number;
   tmp: string;
@@ -404,35 +401,21 @@ interface Output {
  * The file ends with `end <sha256 of everything before that line>`, checked in a first pass over
  * the same open file before any line is believed (or known unchanged since such a check, by
  * its stat: see checkedLength): a file cut short, cut in half, or edited (even into another
- * well-formed file) is ignored and rebuilt, so a damaged cache costs time, never a wrong answer. Lines outside `scope` (a `--model` query) are kept as they are.
+ * well-formed file) is ignored and rebuilt, so a damaged cache costs time, never a wrong
+ * answer. Lines outside `scope` (a `--model` query) are kept as they are.
  */
 class VersionCache {
   private fd: number | undefined;
   /** Bytes of the old file before its seal line. */
   private limit = 0;
-  /**
-   * File offset read up to, and the bytes read but not yet made into lines: chunk[chunkAt,
-   * chunkEnd), which holds the file's bytes [pos - chunkEnd, pos). The chunk before it stays
-   * readable until the next refill (`previous`), so a value asked for soon after its line was
-   * passed is decoded from memory.
-   */
+  /** File offset read up to, and the bytes read but not yet made into lines: chunk[chunkAt, chunkEnd). */
   private pos = 0;
-  private chunk: Buffer = Buffer.alloc(0);
+  private chunk = Buffer.alloc(0);
   private chunkAt = 0;
   private chunkEnd = 0;
-  private previous: { buffer: Buffer; start: number; end: number } | undefined;
-  /**
-   * The current old line (undefined past the last): its text up to the JSON value (`path`,
-   * `oid`, `stage`, `artifact`; the whole line when it has no value), where it starts in the
-   * file and in the chunk, where it ends in the chunk (its newline), and the file range of its
-   * value, decoded only when asked for.
-   */
+  /** The current old line (undefined past the last) and the byte offset where it starts. */
   private line: string | undefined;
   private lineStart = 0;
-  private lineChunkStart = 0;
-  private lineChunkEnd = 0;
-  private valueStart = 0;
-  private valueEnd = 0;
   private out: Output | undefined;
   private failed = false;
 
@@ -478,7 +461,7 @@ class VersionCache {
           return undefined;
         }
         const tab3 = line.indexOf('\t', tab2 + 1);
-        const [start, end] = [this.valueStart, this.valueEnd];
+        const tab4 = line.indexOf('\t', tab3 + 1);
         this.keep();
         const stage = line.slice(tab2 + 1, tab3) as Stage;
         return {
@@ -487,8 +470,8 @@ class VersionCache {
             path: p,
             version: Number(p.slice(p.lastIndexOf('/') + 1, -'.yaml'.length)),
             stage,
-            artifact: JSON.parse(line.slice(tab3 + 1)) as ModelVersion['artifact'],
-            value: () => JSON.parse(this.text(start, end)) as ModelVersion,
+            artifact: JSON.parse(line.slice(tab3 + 1, tab4)) as ModelVersion['artifact'],
+            value: () => JSON.parse(line.slice(tab4 + 1)) as ModelVersion,
           }),
         };
       }
@@ -543,24 +526,8 @@ class VersionCache {
   }
 
   private keep(): void {
-    if (this.out) this.write(this.chunk.toString('utf8', this.lineChunkStart, this.lineChunkEnd + 1));
+    if (this.out) this.write(this.line! + '\n');
     this.advance();
-  }
-
-  /** The old file's bytes [start, end) as text: from the chunks read when they still hold them, else read again. */
-  private text(start: number, end: number): string {
-    const chunkStart = this.pos - this.chunkEnd;
-    if (start >= chunkStart && end <= this.pos) return this.chunk.toString('utf8', start - chunkStart, end - chunkStart);
-    const prev = this.previous;
-    if (prev && start >= prev.start && end <= prev.end) return prev.buffer.toString('utf8', start - prev.start, end - prev.start);
-    if (this.fd === undefined) throw new Error('the version cache was closed before a value was read');
-    const buffer = Buffer.allocUnsafe(end - start);
-    for (let at = 0; at < buffer.length;) {
-      const n = readSync(this.fd, buffer, at, buffer.length - at, start + at);
-      if (n === 0) throw new Error('the version cache shrank while it was read');
-      at += n;
-    }
-    return buffer.toString('utf8');
   }
 
   private drop(): void {
@@ -625,19 +592,8 @@ class VersionCache {
     for (;;) {
       const nl = this.chunk.indexOf(10, this.chunkAt);
       if (nl >= 0 && nl < this.chunkEnd) {
-        // Only the head is decoded: the JSON value after the fourth tab is most of the line.
-        let tab = this.chunkAt - 1;
-        for (let i = 0; i < 4 && tab < nl; i++) {
-          tab = this.chunk.indexOf(9, tab + 1);
-          if (tab < 0 || tab > nl) tab = nl;
-        }
-        const chunkStart = this.pos - this.chunkEnd;
-        this.line = this.chunk.toString('utf8', this.chunkAt, tab);
-        this.lineStart = chunkStart + this.chunkAt;
-        this.lineChunkStart = this.chunkAt;
-        this.lineChunkEnd = nl;
-        this.valueStart = chunkStart + Math.min(tab + 1, nl);
-        this.valueEnd = chunkStart + nl;
+        this.line = this.chunk.toString('utf8', this.chunkAt, nl);
+        this.lineStart = this.pos - this.chunkEnd + this.chunkAt;
         this.chunkAt = nl + 1;
         return;
       }
@@ -646,13 +602,10 @@ class VersionCache {
         return;
       }
       // Keep the partial line, read more behind it (a longer line than the buffer grows it).
-      // Two buffers in turn: the one read before stays as it is until the next refill.
       const rest = this.chunkEnd - this.chunkAt;
-      const size = Math.max(READ_CHUNK, rest * 2);
-      const spare = this.previous?.buffer;
-      const next = spare && spare.length >= size ? spare : Buffer.allocUnsafe(size);
+      const size = Math.max(CHUNK, rest * 2);
+      const next = size > this.chunk.length ? Buffer.allocUnsafe(size) : this.chunk;
       this.chunk.copy(next, 0, this.chunkAt, this.chunkEnd);
-      this.previous = this.chunk.length > 0 ? { buffer: this.chunk, start: this.pos - this.chunkEnd, end: this.pos } : undefined;
       this.chunk = next;
       this.chunkAt = 0;
       this.chunkEnd = rest;

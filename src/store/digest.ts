@@ -47,6 +47,40 @@ export function hashFile(path: string, onBytes?: (n: number) => void, sizeHint?:
   return hashStream(createReadStream(path, { highWaterMark: 1 << 20 }), onBytes);
 }
 
+/**
+ * sha256 and size of a local file, and whether `other` (a stored object, streamed) holds exactly
+ * its bytes: one read of each, compared as they come, so a store that keeps no digest beside its
+ * objects answers "already there" at the cost of hashing the local file once.
+ */
+export async function hashComparing(path: string, other: AsyncIterable<Buffer>): Promise<{ sha256: string; size: number; same: boolean }> {
+  const hash = createHash('sha256');
+  const theirs = other[Symbol.asyncIterator]();
+  let pending: Buffer = Buffer.alloc(0);
+  let same = true;
+  let size = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 }) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+    for (let at = 0; same && at < chunk.length;) {
+      if (pending.length === 0) {
+        const next = await theirs.next();
+        if (next.done) {
+          same = false;
+          break;
+        }
+        pending = next.value;
+      }
+      const n = Math.min(pending.length, chunk.length - at);
+      if (!chunk.subarray(at, at + n).equals(pending.subarray(0, n))) same = false;
+      at += n;
+      pending = pending.subarray(n);
+    }
+  }
+  if (same && (pending.length > 0 || !(await theirs.next()).done)) same = false;
+  await theirs.return?.();
+  return { sha256: hash.digest('hex'), size, same };
+}
+
 /** A small file read into one buffer of its size (no 1 MiB stream buffer per file). */
 async function hashSmallFile(path: string, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
   const bytes = await readFile(path);

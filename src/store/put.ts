@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import type { Artifact, ArtifactFile, ArtifactIndex } from '../manifest/types.js';
 import { indexChunks, indexedArtifact, indexedFileKey, indexKey, INDEX_NAME, INDEX_THRESHOLD } from './dir-index.js';
-import { directoryDigest, hashFile, walkDirectory, type LocalFile } from './digest.js';
+import { directoryDigest, hashComparing, hashFile, walkDirectory, type LocalFile } from './digest.js';
 import { hashObject } from './fetch.js';
 import { artifactUri, assertArtifactName, contentKey, encodeSegment } from './layout.js';
 import type { ArtifactStore, CommitOutcome, StagedUpload } from './store.js';
@@ -303,6 +303,16 @@ async function reuseKnown(
       (a) => !a.files && a.size === source.size && (a.uri.endsWith(`/${encodeSegment(source.name)}`) || a.uri.endsWith(`/${source.name}`)),
     );
     if (candidates.length === 0) return undefined;
+    // A store without digests beside its objects (the file store): the stored candidate is read
+    // along with the local file and compared byte for byte, not hashed in a second pass.
+    for (const a of candidates) {
+      const key = contentKey(model, a.sha256, source.name);
+      const found = await store.stat(key);
+      if (!found || found.size !== source.size || found.sha256 !== undefined) continue;
+      const read = await hashComparing(localPath, await store.read(key));
+      if (!read.same || read.sha256 !== a.sha256 || read.size !== source.size) return undefined;
+      return { uri: artifactUri(store.location, key), sha256: a.sha256, size: read.size, reused: true };
+    }
     const { sha256, size } = await hashFile(localPath);
     if (size !== source.size || !candidates.some((a) => a.sha256 === sha256)) return undefined;
     const key = contentKey(model, sha256, source.name);
