@@ -36528,8 +36528,55 @@ function hasNonStringKey(text) {
   }
   return false;
 }
+function continuesUnderIndented(text) {
+  const special = /[\n[\]{}"'#\\]/g;
+  let flow = 0;
+  let quote = "";
+  let owner = 0;
+  for (let m3 = special.exec(text); m3; m3 = special.exec(text)) {
+    const i5 = m3.index;
+    const c5 = text[i5];
+    if (c5 === "\n") {
+      if (flow === 0 && quote === "") continue;
+      let j5 = i5 + 1;
+      while (text[j5] === " ") j5++;
+      const blank = j5 >= text.length || text[j5] === "\n" || quote === "" && text[j5] === "#";
+      if (!blank && j5 - i5 - 1 <= owner) return true;
+      continue;
+    }
+    if (quote) {
+      if (c5 === "\\" && quote === '"' && text[i5 + 1] !== "\n" || c5 === "'" && quote === "'" && text[i5 + 1] === "'") special.lastIndex = i5 + 2;
+      else if (c5 === quote) quote = "";
+      continue;
+    }
+    const prev = i5 === 0 ? "\n" : text[i5 - 1];
+    if (c5 === "#") {
+      if (prev !== " " && prev !== "\n") continue;
+      const nl = text.indexOf("\n", i5);
+      if (nl < 0) break;
+      special.lastIndex = nl;
+      continue;
+    }
+    const opensQuote = (c5 === '"' || c5 === "'") && " \n[{,:".includes(prev);
+    if (flow === 0 && (opensQuote || c5 === "[" || c5 === "{")) owner = nodeColumn(text, i5);
+    if (c5 === "[" || c5 === "{") flow++;
+    else if ((c5 === "]" || c5 === "}") && flow > 0) flow--;
+    else if (opensQuote) quote = c5;
+  }
+  return false;
+}
+function nodeColumn(text, at) {
+  const start = text.lastIndexOf("\n", at - 1) + 1;
+  let col = 0;
+  while (text[start + col] === " ") col++;
+  while (text[start + col] === "-" && text[start + col + 1] === " ") {
+    col += 2;
+    while (text[start + col] === " ") col++;
+  }
+  return col;
+}
 function parsePlainFast(text) {
-  if (NEEDS_FULL_PARSE.test(text) || hasNonStringKey(text)) return void 0;
+  if (NEEDS_FULL_PARSE.test(text) || hasNonStringKey(text) || continuesUnderIndented(text)) return void 0;
   let value;
   try {
     value = load(text, { schema: YAML_CORE_FOR_JS_YAML, json: false });

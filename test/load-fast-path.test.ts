@@ -181,6 +181,24 @@ describe('the fast path reads every document as the YAML 1.2 path does, or decli
     expect(parsePlainFast('a1: v\nyes: w\n')).toEqual({ a1: 'v', yes: 'w' });
   });
 
+  it('declines a flow collection or quoted scalar continued no deeper than its node, which YAML 1.2 refuses', () => {
+    const outcomes = { agreed: 0, declined: 0 };
+    const pairs = [
+      ['k: {x: 1,', 'y: 2}'],
+      ['k: [1,', '2]'],
+      ['k: "a', 'b"'],
+      ["k: 'a", "b'"],
+      ['k: {x: [1,', '2]}'],
+      ['k: {x: "a', 'b"}'],
+    ];
+    for (const parent of ['', 'p:\n  ', 'p:\n  q:\n    ', '- ', 'p:\n  - '])
+      for (const [open, close] of pairs) for (let pad = 0; pad <= 6; pad++) outcomes[compare(`${parent}${open}\n${' '.repeat(pad)}${close}\n`)]++;
+    expect(outcomes.agreed).toBeGreaterThan(20);
+    expect(outcomes.declined).toBeGreaterThan(20);
+    expect(parsePlainFast('a: {x: y,\nstage: Archived\n}\nb: c\n')).toBeUndefined();
+    expect(parsePlainFull('a: {x: y,\nstage: Archived\n}\nb: c\n')).toBeUndefined();
+  });
+
   it('loadManifest gives the full path answer for auc: +0x1', () => {
     const text = 'apiVersion: modelgate.dev/v1\nkind: ModelVersion\nmodel: m\nversion: 1\nstage: None\nmetrics: {auc: +0x1}\n';
     expect(parsePlainFull(text)).toMatchObject({ metrics: { auc: '+0x1' } });

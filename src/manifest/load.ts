@@ -299,11 +299,70 @@ function hasNonStringKey(text: string): boolean {
 }
 
 /**
+ * A flow collection or quoted scalar that goes on over a line break onto a line indented no
+ * deeper than the node it belongs to (`a: {x: 1,` then `b: 2}` at column 0). The YAML 1.2 parser
+ * refuses that ("must be sufficiently indented"); js-yaml reads on, and a nested `stage:` line
+ * at column 0 would look like a top-level key. Over-matches on purpose (a bracket in a block
+ * scalar, a top-level flow mapping): a false match only costs the slow path.
+ */
+function continuesUnderIndented(text: string): boolean {
+  // Only line breaks, brackets, quotes, comments and escapes matter: jump from one to the next.
+  const special = /[\n[\]{}"'#\\]/g;
+  let flow = 0;
+  let quote = '';
+  /** Column where the node holding the open flow collection or quote starts. */
+  let owner = 0;
+  for (let m = special.exec(text); m; m = special.exec(text)) {
+    const i = m.index;
+    const c = text[i]!;
+    if (c === '\n') {
+      if (flow === 0 && quote === '') continue;
+      let j = i + 1;
+      while (text[j] === ' ') j++;
+      const blank = j >= text.length || text[j] === '\n' || (quote === '' && text[j] === '#');
+      if (!blank && j - i - 1 <= owner) return true;
+      continue;
+    }
+    if (quote) {
+      if ((c === '\\' && quote === '"' && text[i + 1] !== '\n') || (c === "'" && quote === "'" && text[i + 1] === "'")) special.lastIndex = i + 2;
+      else if (c === quote) quote = '';
+      continue;
+    }
+    const prev = i === 0 ? '\n' : text[i - 1]!;
+    if (c === '#') {
+      if (prev !== ' ' && prev !== '\n') continue;
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) break;
+      special.lastIndex = nl;
+      continue;
+    }
+    const opensQuote = (c === '"' || c === "'") && ' \n[{,:'.includes(prev);
+    if (flow === 0 && (opensQuote || c === '[' || c === '{')) owner = nodeColumn(text, i);
+    if (c === '[' || c === '{') flow++;
+    else if ((c === ']' || c === '}') && flow > 0) flow--;
+    else if (opensQuote) quote = c;
+  }
+  return false;
+}
+
+/** Where the node of the line holding offset `at` starts: after its indentation and any compact `- ` entries. */
+function nodeColumn(text: string, at: number): number {
+  const start = text.lastIndexOf('\n', at - 1) + 1;
+  let col = 0;
+  while (text[start + col] === ' ') col++;
+  while (text[start + col] === '-' && text[start + col + 1] === ' ') {
+    col += 2;
+    while (text[start + col] === ' ') col++;
+  }
+  return col;
+}
+
+/**
  * The document as the fast path reads it (no schema, no file rules), or undefined when the
  * fast path declines. Exported so tests can compare it with the full path on any text.
  */
 export function parsePlainFast(text: string): unknown {
-  if (NEEDS_FULL_PARSE.test(text) || hasNonStringKey(text)) return undefined;
+  if (NEEDS_FULL_PARSE.test(text) || hasNonStringKey(text) || continuesUnderIndented(text)) return undefined;
   let value: unknown;
   try {
     value = loadFast(text, { schema: YAML_CORE_FOR_JS_YAML, json: false });
