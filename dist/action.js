@@ -20199,13 +20199,15 @@ var init_repo = __esm({
         return r5.code === 0 ? r5.stdout.trim() : void 0;
       }
       /**
-       * Pushes `commit` to `remote`'s `branch`. Returns false when the remote refused because it
-       * moved on (non-fast-forward), so the caller can fetch, rebuild and retry; never forces.
+       * Pushes `commit` to `remote`'s `branch`, never forcing: `rejected` when the remote moved on
+       * (non-fast-forward), so the caller can fetch, rebuild and retry; `up-to-date` when the branch
+       * was at `commit` already (porcelain flag `=`): another run made the very same commit (same
+       * tree, parent, author and second) and pushed it first.
        */
       async push(remote, commit, branch) {
         const r5 = await this.run(["push", "--porcelain", remote, `${commit}:refs/heads/${branch}`], { okCodes: [1] });
-        if (r5.code === 0) return true;
-        if (/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
+        if (r5.code === 0) return /^=\t/m.test(r5.stdout) ? "up-to-date" : "pushed";
+        if (/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return "rejected";
         throw gitError(["push", remote, branch], r5);
       }
       /**
@@ -85501,7 +85503,7 @@ async function applyChange(opts) {
     }
     if (opts.mode === "push") {
       await opts.beforePush?.(commit, attempt);
-      if (await repo.push(remote, commit, baseBranch))
+      if (await repo.push(remote, commit, baseBranch) === "pushed")
         return { ...done, commit, pushed: true, checkedOut: await moveWorkTree(repo, commit, false), empty: false };
       continue;
     }
@@ -85516,7 +85518,8 @@ async function applyChange(opts) {
       const next = onExisting ? await repo.commitChanges({ parent: existing, files: repositoryFiles(change, prefix), message: change.message, ...ident }) : commit;
       await opts.beforePush?.(next, attempt);
       const lease = stale ? found : opts.replaceBranch && existing !== void 0 && !onExisting ? existing : void 0;
-      if (!(lease ? await repo.pushReplacing(remote, next, change.branch, lease) : await repo.push(remote, next, change.branch))) {
+      const pushed = lease ? await repo.pushReplacing(remote, next, change.branch, lease) : await repo.push(remote, next, change.branch) !== "rejected";
+      if (!pushed) {
         if (opts.newBranch || opts.replaceBranch) continue;
         throw new ModelgateError(
           "E_BRANCH_DIVERGED",

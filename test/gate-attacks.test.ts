@@ -136,6 +136,10 @@ async function judge(pull: EmulatedPull, event: 'pull_request_target' | 'pull_re
   return { action, cli, failures };
 }
 
+/** The same manifest as one flow mapping (valid YAML 1.2) whose last field holds a `stage: Archived` line at column 0. */
+const decoyed = (text: string) =>
+  `${JSON.stringify({ ...parse(text), annotations: undefined }).slice(0, -1)},\n"annotations": {"note": "flow",\nstage: Archived\n}}\n`;
+
 const statusOf = (pull: EmulatedPull) => gh.statuses.filter((s) => s.sha === pull.head.sha && s.context === 'modelgate').at(-1)?.state;
 
 beforeAll(async () => {
@@ -376,8 +380,8 @@ describe('the gate against crafted pull requests, through dist/action.js and che
   });
 
   // A green status on the head would also satisfy a pull request of the same head into main.
-  // Main holds its Production version spelled so that a text match reads Archived (an escaped
-  // key, and a flow mapping continued at column 0 with a decoy `stage:` line). Merging a
+  // Main holds its Production version written as one flow mapping whose annotations go on at
+  // column 0 with a decoy `stage: Archived` line: a text match reads Archived. Merging a
   // promotion of another version that leaves that one alone would put two in Production.
   it('a promotion that leaves a Production version spelled to look Archived fails: its stage is read as the parser does', async () => {
     const before = git(dev, ['rev-parse', 'origin/main']);
@@ -389,7 +393,7 @@ describe('the gate against crafted pull requests, through dist/action.js and che
     const other = [...texts].find(([, t]) => !/^stage: Production$/m.test(t));
     expect(inProduction && other).toBeTruthy();
     const [prodPath, prodText] = inProduction!;
-    await write(prodPath, `${prodText.replace(/^stage: Production$/m, '"st\\u0061ge": Production')}annotations: {note: escaped,\nstage: Archived\n}\n`);
+    await write(prodPath, decoyed(prodText));
     git(dev, ['commit', '-q', '-am', 'the Production version rewritten']);
     git(dev, ['push', '-q', 'origin', 'main']);
     try {

@@ -25,21 +25,23 @@ function remoteAndClone() {
 }
 
 describe('GitRepo.push', () => {
-  it('answers false (retry after a fetch) when the remote moved on', async () => {
+  it('answers rejected (retry after a fetch) when the remote moved on, up-to-date when it holds the commit already', async () => {
     const { bare, work, repo } = remoteAndClone();
     const base = git(work, 'rev-parse', 'HEAD');
     const ours = await repo.commitChanges({ parent: base, files: { 'b.txt': 'b\n' }, message: 'ours' });
     const theirs = await repo.commitChanges({ parent: base, files: { 'c.txt': 'c\n' }, message: 'theirs' });
-    expect(await repo.push('origin', theirs, 'main')).toBe(true);
-    expect(await repo.push('origin', ours, 'main')).toBe(false);
+    expect(await repo.push('origin', theirs, 'main')).toBe('pushed');
+    expect(await repo.push('origin', ours, 'main')).toBe('rejected');
     expect(git(bare, 'rev-parse', 'main')).toBe(theirs);
+    // The very commit another run pushed first: nothing of this run's landed.
+    expect(await repo.push('origin', theirs, 'main')).toBe('up-to-date');
   });
 
-  it('answers false when another push holds the remote ref lock, instead of failing as an outage', async () => {
+  it('answers rejected when another push holds the remote ref lock, instead of failing as an outage', async () => {
     const { bare, work, repo } = remoteAndClone();
     const ours = await repo.commitChanges({ parent: git(work, 'rev-parse', 'HEAD'), files: { 'b.txt': 'b\n' }, message: 'ours' });
     writeFileSync(join(bare, 'refs', 'heads', 'main.lock'), '');
-    expect(await repo.push('origin', ours, 'main')).toBe(false);
+    expect(await repo.push('origin', ours, 'main')).toBe('rejected');
   });
 
   it('throws a typed exit-3 error, with credentials redacted, when the remote cannot be reached', async () => {

@@ -119,12 +119,12 @@ describe('the pins a change carries read each version as the parser does', () =>
     const dir = writeRegistry(tempDir('decoy'), {
       'fraud-detector': { deploy: {}, versions: [{ stage: 'Staging' }, { stage: 'Staging' }, { stage: 'None' }] },
     });
-    // Version 2 spells its stage key with an escape, and a flow mapping continued at column 0
-    // holds a `stage: Archived` line: only a parser reads its stage right.
+    // Version 2 is written as one flow mapping whose annotations go on at column 0 with a
+    // `stage: Archived` line: only a parser reads its stage right.
     const v2 = join(dir, 'models/fraud-detector/versions/2.yaml');
-    const text = readFileSync(v2, 'utf8');
-    expect(text).toMatch(/^stage: Staging$/m);
-    writeFileSync(v2, `${text.replace(/^stage: Staging$/m, '"st\\u0061ge": Staging')}annotations: {note: escaped,\nstage: Archived\n}\n`);
+    const value = parse(readFileSync(v2, 'utf8'));
+    expect(value.stage).toBe('Staging');
+    writeFileSync(v2, `${JSON.stringify(value).slice(0, -1)},\n"annotations": {"note": "flow",\nstage: Archived\n}}\n`);
     expect((await cli(dir, 'validate')).code).toBe(0);
     expect((await cli(dir, 'sync')).code).toBe(0);
     expect(versionOf(dir, 'staging', 'fraud-detector')).toBe('2');

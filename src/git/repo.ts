@@ -286,13 +286,15 @@ export class GitRepo {
   }
 
   /**
-   * Pushes `commit` to `remote`'s `branch`. Returns false when the remote refused because it
-   * moved on (non-fast-forward), so the caller can fetch, rebuild and retry; never forces.
+   * Pushes `commit` to `remote`'s `branch`, never forcing: `rejected` when the remote moved on
+   * (non-fast-forward), so the caller can fetch, rebuild and retry; `up-to-date` when the branch
+   * was at `commit` already (porcelain flag `=`): another run made the very same commit (same
+   * tree, parent, author and second) and pushed it first.
    */
-  async push(remote: string, commit: string, branch: string): Promise<boolean> {
+  async push(remote: string, commit: string, branch: string): Promise<'pushed' | 'rejected' | 'up-to-date'> {
     const r = await this.run(['push', '--porcelain', remote, `${commit}:refs/heads/${branch}`], { okCodes: [1] });
-    if (r.code === 0) return true;
-    if (/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref/.test(r.stdout + r.stderr)) return false;
+    if (r.code === 0) return /^=\t/m.test(r.stdout) ? 'up-to-date' : 'pushed';
+    if (/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref/.test(r.stdout + r.stderr)) return 'rejected';
     throw gitError(['push', remote, branch], r);
   }
 

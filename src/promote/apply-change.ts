@@ -102,7 +102,9 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
     }
     if (opts.mode === 'push') {
       await opts.beforePush?.(commit, attempt);
-      if (await repo.push(remote, commit, baseBranch))
+      // Up to date: a concurrent run pushed this same commit, so this one pushed nothing of its
+      // own; the next attempt finds the change made (`empty`) and says so.
+      if ((await repo.push(remote, commit, baseBranch)) === 'pushed')
         return { ...done, commit, pushed: true, checkedOut: await moveWorkTree(repo, commit, false), empty: false };
       continue;
     }
@@ -123,7 +125,8 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
         : commit;
       await opts.beforePush?.(next, attempt);
       const lease = stale ? found : opts.replaceBranch && existing !== undefined && !onExisting ? existing : undefined;
-      if (!(lease ? await repo.pushReplacing(remote, next, change.branch, lease) : await repo.push(remote, next, change.branch))) {
+      const pushed = lease ? await repo.pushReplacing(remote, next, change.branch, lease) : (await repo.push(remote, next, change.branch)) !== 'rejected';
+      if (!pushed) {
         if (opts.newBranch || opts.replaceBranch) continue;
         throw new ModelgateError(
           'E_BRANCH_DIVERGED',
