@@ -157,6 +157,8 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
   rows.push({ name: `peak memory, pull a directory of ${label}`, value: p.rssMB, unit: 'MB', target: 512, pass: p.rssMB <= 512 });
   rmSync(dirname(out), { recursive: true, force: true });
   rmSync(store, { recursive: true, force: true });
+  rmSync(reg, { recursive: true, force: true });
+  rmSync(dirname(script), { recursive: true, force: true });
 
   const env = s3Env();
   const aws = awsCli();
@@ -198,6 +200,7 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
   });
   rows.push({ name: 'peak memory, pull 1 GiB from S3', value: Math.max(...times.rss), unit: 'MB', target: 256, pass: Math.max(...times.rss) <= 256 });
   rmSync(dir, { recursive: true, force: true });
+  rmSync(s3Reg, { recursive: true, force: true });
   sh(aws, ['s3', 'rb', '--force', `s3://${bucket}`, ...endpoint], { env: awsEnv });
   return rows;
 }
