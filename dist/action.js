@@ -37281,6 +37281,7 @@ async function validateRegistry(source, options = {}) {
     tree.filter(selected).map(modelOf).filter((m3) => m3 !== void 0)
   ) : void 0;
   const involved = (model) => model !== void 0 && (!involvedModels || involvedModels.has(model));
+  const ofInvolvedModel = (file) => !involvedModels || involved(modelOf(file));
   const problems = [];
   const texts = /* @__PURE__ */ new Map();
   const missing = /* @__PURE__ */ new Set();
@@ -37310,11 +37311,11 @@ async function validateRegistry(source, options = {}) {
   const known = options.known;
   const manifests = tree.filter((f5) => {
     const facts = known?.get(f5);
-    if (facts && (!involvedModels || involvedModels.has(modelOf(f5)))) {
+    if (facts && ofInvolvedModel(f5)) {
       documents.versions.push({ file: f5, value: facts });
       return false;
     }
-    return (!involvedModels || involvedModels.has(modelOf(f5))) && parseManifestPath(f5) !== void 0;
+    return ofInvolvedModel(f5) && parseManifestPath(f5) !== void 0;
   });
   const batches = [];
   for (let i5 = 0; i5 < manifests.length; i5 += 512) batches.push(manifests.slice(i5, i5 + 512));

@@ -162,6 +162,18 @@ describe('FileStore', () => {
     expect(readFileSync(stored).equals(damaged)).toBe(true);
   });
 
+  it('finds bytes it holds under an older version of the same name and size, not only the newest', async () => {
+    const root = tempDir();
+    const store = await fileStore(root);
+    const a = randomFile(tempDir(), 'w.bin', 4 << 20);
+    const b = randomFile(tempDir(), 'w.bin', 4 << 20);
+    const first = await putArtifact(store, 'fraud', a.path);
+    const second = await putArtifact(store, 'fraud', b.path);
+    const known = [first, second].map(({ uri, sha256, size }) => ({ uri, sha256, size }));
+    expect(await putArtifact(store, 'fraud', a.path, { known })).toEqual({ ...first, reused: true });
+    expect(await putArtifact(store, 'fraud', b.path, { known })).toEqual({ ...second, reused: true });
+  });
+
   it('hashComparing tells equal bytes from a changed byte, a shorter or a longer copy, whatever the chunks', async () => {
     const src = randomFile(tempDir(), 'x.bin', 5 << 20);
     const chunks = (b: Buffer, size: number) =>

@@ -61,6 +61,7 @@ export async function validateRegistry(source: RegistrySource, options: Validate
       )
     : undefined;
   const involved = (model: string | undefined) => model !== undefined && (!involvedModels || involvedModels.has(model));
+  const ofInvolvedModel = (file: string) => !involvedModels || involved(modelOf(file));
 
   const problems: Problem[] = [];
   const texts = new Map<string, string>();
@@ -95,11 +96,11 @@ export async function validateRegistry(source: RegistrySource, options: Validate
   const manifests = tree.filter((f) => {
     // A known file is a version manifest; with no `only`, every model is involved.
     const facts = known?.get(f);
-    if (facts && (!involvedModels || involvedModels.has(modelOf(f)!))) {
+    if (facts && ofInvolvedModel(f)) {
       documents.versions.push({ file: f, value: facts });
       return false;
     }
-    return (!involvedModels || involvedModels.has(modelOf(f)!)) && parseManifestPath(f) !== undefined;
+    return ofInvolvedModel(f) && parseManifestPath(f) !== undefined;
   });
   // Batches through the source's bulk read where it has one (the work tree reads synchronously,
   // several times faster than as many async reads); otherwise `concurrency` reads at a time.

@@ -203,8 +203,7 @@ export async function catalogFacts(root: string, stages: ReadonlySet<string>): P
     for await (const batch of versionFileBatches(root)) {
       const model = batch[0]!.path.split('/')[1]!; // a version's model is its folder's name, or it would not load
       const found = new Map<string, CatalogEntry>();
-      for (let i = 0; i < batch.length; i++) {
-        const e = batch[i]!;
+      for (const e of batch) {
         known.set(e.path, { model, version: e.version, stage: e.stage, artifact: e.artifact });
         if (stages.has(e.stage)) found.set(e.stage, e); // ascending: the last one is the newest
       }

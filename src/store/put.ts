@@ -303,20 +303,26 @@ async function reuseKnown(
       (a) => !a.files && a.size === source.size && (a.uri.endsWith(`/${encodeSegment(source.name)}`) || a.uri.endsWith(`/${source.name}`)),
     );
     if (candidates.length === 0) return undefined;
-    // A store without digests beside its objects (the file store): the stored candidate is read
-    // along with the local file and compared byte for byte, not hashed in a second pass.
-    for (const a of candidates) {
-      const key = contentKey(model, a.sha256, source.name);
-      const found = await store.stat(key);
-      if (!found || found.size !== source.size || found.sha256 !== undefined) continue;
-      const read = await hashComparing(localPath, await store.read(key));
-      if (!read.same || read.sha256 !== a.sha256 || read.size !== source.size) return undefined;
-      return { uri: artifactUri(store.location, key), sha256: a.sha256, size: read.size, reused: true };
+    // The newest candidate is the likely one. Its stat answers from metadata on S3; a store that
+    // keeps no digest beside its objects (the file store) has it read along with the local file
+    // and compared byte for byte, so the same bytes registered again are read once, not twice.
+    const newest = candidates.at(-1)!;
+    const newestKey = contentKey(model, newest.sha256, source.name);
+    const found = await store.stat(newestKey);
+    let read: { sha256: string; size: number };
+    if (found && found.size === source.size && found.sha256 === undefined) {
+      const compared = await hashComparing(localPath, await store.read(newestKey));
+      if (compared.same && compared.sha256 === newest.sha256)
+        return { uri: artifactUri(store.location, newestKey), sha256: newest.sha256, size: compared.size, reused: true };
+      read = compared;
+    } else {
+      read = await hashFile(localPath);
     }
-    const { sha256, size } = await hashFile(localPath);
+    const { sha256, size } = read;
     if (size !== source.size || !candidates.some((a) => a.sha256 === sha256)) return undefined;
     const key = contentKey(model, sha256, source.name);
-    if (!(await holds(store, key, sha256, size))) return undefined;
+    const held = key === newestKey && found?.sha256 !== undefined ? found.size === size && found.sha256 === sha256 : await holds(store, key, sha256, size);
+    if (!held) return undefined;
     return { uri: artifactUri(store.location, key), sha256, size, reused: true };
   }
   const shape = (files: readonly { path: string; size: number }[]) =>
