@@ -24,5 +24,15 @@ export default function setup(): () => void {
   // forked after this and inherit it.
   const run = mkdtempSync(join(tmpdir(), 'modelgate-test-run-'));
   process.env.TMPDIR = run;
+  // No git of the run starts a detached `git gc --auto` (a commit of a 200,000-file registry
+  // does): one still writing into a test's folder when the run ends would outlive the removal.
+  Object.assign(process.env, {
+    GIT_CONFIG_COUNT: '2',
+    GIT_CONFIG_KEY_0: 'gc.auto',
+    GIT_CONFIG_VALUE_0: '0',
+    GIT_CONFIG_KEY_1: 'maintenance.auto',
+    GIT_CONFIG_VALUE_1: 'false',
+  });
+  // In the main process after every worker ended: no test's own removal can race with it.
   return () => rmSync(run, { recursive: true, force: true });
 }
