@@ -202,13 +202,9 @@ export async function run({ log = (m) => process.stderr.write(m + '\n') } = {}) 
       const bucket = await admin.bucket();
       await s3Rows(admin, bucket, env, label, server);
     } catch (e) {
-      log(`artifacts: the ${label} rows stopped: ${String(e?.message ?? e).split('\n')[0]}`);
-      rows.push({
-        name: `register 1 GiB to ${label}`,
-        skipped: String(e?.message ?? e)
-          .split('\n')[0]
-          .slice(0, 200),
-      });
+      const reason = String(e?.message ?? e).split('\n')[0];
+      log(`artifacts: the ${label} rows stopped: ${reason}`);
+      rows.push({ name: `register 1 GiB to ${label}`, skipped: reason.slice(0, 200) });
     } finally {
       admin.close();
     }

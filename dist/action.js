@@ -37103,12 +37103,9 @@ function checkArtifacts(config, versions2) {
     const expected = `${store}/${model}/sha256/${artifact.sha256}/`;
     const layout = isDirectory2 ? expected : `${expected}<file-name>`;
     const uriProblem = (message) => problems.push({ file, code: "E_ARTIFACT_URI", field: "artifact.uri", message });
-    const uri = artifact.uri;
-    const at = store.length + 1 + model.length;
-    const follows = uri.startsWith(model, store.length + 1) && uri.startsWith("/sha256/", at) && uri.startsWith(artifact.sha256, at + 8) && uri.charCodeAt(at + 8 + artifact.sha256.length) === 47;
-    if (!uri.startsWith(store) || uri.charCodeAt(store.length) !== 47) {
+    if (!artifact.uri.startsWith(`${store}/`)) {
       uriProblem(`artifact.uri ${artifact.uri} is outside the registry's store ${store} (storage.uri in modelgate.yaml); expected ${layout}`);
-    } else if (!follows) {
+    } else if (!artifact.uri.startsWith(expected)) {
       const embedded = /\/sha256\/([0-9a-f]{64})\//.exec(artifact.uri.slice(store.length))?.[1];
       if (embedded && embedded !== artifact.sha256 && artifact.uri.startsWith(`${store}/${model}/sha256/`)) {
         uriProblem(`artifact.uri names sha256 ${embedded} but artifact.sha256 is ${artifact.sha256}; the URI must embed the recorded digest`);
@@ -37213,13 +37210,13 @@ function checkTree(input) {
   }
   const badFolders = /* @__PURE__ */ new Set();
   for (const path of input.files ?? []) {
-    const name = path.slice(MODELS_PREFIX.length, path.indexOf("/", MODELS_PREFIX.length) >>> 0);
     const where = parseManifestPath(path);
     if (where) {
       if (where.kind === "ModelVersion") versionCount.set(where.model, (versionCount.get(where.model) ?? 0) + 1);
       else modelFiles.add(path);
       continue;
     }
+    const name = path.split("/")[1] ?? "";
     if (!isModelName(name)) {
       if (!badFolders.has(name)) {
         badFolders.add(name);
@@ -37252,7 +37249,7 @@ function strayHint(path) {
   if (/\/model\.yml$/.test(path)) return `${path}: the model file is named model.yaml`;
   return base;
 }
-var ALLOWED_EXTRAS, MODELS_PREFIX;
+var ALLOWED_EXTRAS;
 var init_semantic = __esm({
   "src/manifest/semantic.ts"() {
     "use strict";
@@ -37262,7 +37259,6 @@ var init_semantic = __esm({
     init_layout2();
     init_load();
     ALLOWED_EXTRAS = /^models\/[^/]+\/(?:README\.md|\.gitkeep|versions\/\.gitkeep)$/;
-    MODELS_PREFIX = "models/";
   }
 });
 
@@ -37273,9 +37269,9 @@ async function validateRegistry(source, options = {}) {
   const selected = (file) => !only || only.some((s2) => file === s2 || file.startsWith(`${s2}/`) || s2.startsWith(`${file}/`));
   const tree = await listModelsTree(source, concurrency, only ? (name) => selected(`${MODELS_DIR}/${name}`) : void 0);
   const modelOf = (file) => {
-    if (!file.startsWith(MODELS_PREFIX2)) return void 0;
-    const end = file.indexOf("/", MODELS_PREFIX2.length);
-    return file.slice(MODELS_PREFIX2.length, end < 0 ? void 0 : end);
+    if (!file.startsWith(MODELS_PREFIX)) return void 0;
+    const end = file.indexOf("/", MODELS_PREFIX.length);
+    return file.slice(MODELS_PREFIX.length, end < 0 ? void 0 : end);
   };
   const involvedModels = only ? new Set(
     tree.filter(selected).map(modelOf).filter((m3) => m3 !== void 0)
@@ -37392,7 +37388,7 @@ async function forEachLimit(items, limit, task) {
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
-var MODELS_PREFIX2, MODEL_WIDE;
+var MODELS_PREFIX, MODEL_WIDE;
 var init_validate_registry = __esm({
   "src/manifest/validate-registry.ts"() {
     "use strict";
@@ -37400,7 +37396,7 @@ var init_validate_registry = __esm({
     init_load();
     init_problem();
     init_semantic();
-    MODELS_PREFIX2 = `${MODELS_DIR}/`;
+    MODELS_PREFIX = `${MODELS_DIR}/`;
     MODEL_WIDE = /* @__PURE__ */ new Set(["E_MULTIPLE_PRODUCTION", "E_MISSING_MODEL"]);
   }
 });

@@ -69,15 +69,17 @@ const BLOCK_MAPPING_START = /^(?: *(?:#[^\n]*)?\n)*[A-Za-z0-9_"']/;
  * (what history's `stageOf` answers: the loader's stage, else `stageFromLine`'s). A document
  * whose top level is a block mapping (the only form that starts with a key at column 0) has
  * its `stage` key at column 0 unless it is spelled with an escape (`"st\x61ge"`) or as an
- * explicit key (`? `), both refused here. A nested line may also sit at column 0 (a flow
- * collection continued there, which the fast loader accepts), but then it is a second line
- * mentioning `stage`. So when exactly one line that starts at column 0 mentions `stage` and it
- * is a plain `stage: <Stage>` line, and the text has no escape, tab, carriage return or
- * explicit key, that line is the `stage` key if the document is valid, and the first `stage:`
- * line (the answer for an invalid one) otherwise. A top-level flow mapping (`{…}`, whose keys
- * need not start a line) does not start like a block mapping and gets undefined. Exact on purpose (test/history-stage.test.ts compares it with stageOf on generated
- * texts); it spares `history` a YAML parse per blob, the gate's partial validation one per
- * untouched version of a touched model, and the pins a change carries one per version passed.
+ * explicit key (`? `), both refused here. A nested line could sit at column 0 only in a flow
+ * collection or quoted scalar continued there, which the loader refuses inside a block mapping
+ * (and which would make a second line mentioning `stage`). So when exactly one line that starts
+ * at column 0 mentions `stage` and it is a plain `stage: <Stage>` line, and the text has no
+ * escape, tab, carriage return or explicit key, that line is the `stage` key if the document is
+ * valid, and the first `stage:` line (the answer for an invalid one) otherwise. A top-level flow
+ * mapping (`{…}`, which may go on at column 0 with a nested `stage:` line) does not start like
+ * a block mapping and gets undefined. Exact on purpose (test/history-stage.test.ts compares it
+ * with stageOf on generated texts, test/validate.test.ts with the loader); it spares `history`
+ * a YAML parse per blob, the gate's partial validation one per untouched version of a touched
+ * model, and the pins a change carries one per version passed.
  */
 export function quickStage(text: string): Stage | undefined {
   if (UNSURE.test(text) || !BLOCK_MAPPING_START.test(text)) return undefined;
