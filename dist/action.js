@@ -19773,147 +19773,6 @@ var init_errors = __esm({
   }
 });
 
-// src/manifest/limits.ts
-var LOAD_LIMITS;
-var init_limits = __esm({
-  "src/manifest/limits.ts"() {
-    "use strict";
-    LOAD_LIMITS = {
-      /** Bytes (UTF-8) of one manifest. */
-      maxBytes: 256 * 1024,
-      /** Nesting of mappings, sequences and flow collections; manifests need about 5. */
-      maxDepth: 32
-    };
-  }
-});
-
-// src/registry/source.ts
-async function registryPrefix(repo, options = {}) {
-  const r5 = await repo.run(["rev-parse", "--show-prefix"], { okCodes: options.requireGit ? [] : [128] });
-  return r5.stdout.trim().replace(/\/$/, "");
-}
-var CommitSource, GitTreeSource, CommitTreeSource;
-var init_source = __esm({
-  "src/registry/source.ts"() {
-    "use strict";
-    init_errors();
-    init_limits();
-    CommitSource = class {
-      constructor(repo, commit, prefix = "") {
-        this.repo = repo;
-        this.commit = commit;
-        this.prefix = prefix;
-      }
-      repo;
-      commit;
-      prefix;
-      get label() {
-        return this.commit.slice(0, 12);
-      }
-    };
-    GitTreeSource = class extends CommitSource {
-      dirs = /* @__PURE__ */ new Map();
-      full(path) {
-        return this.prefix ? `${this.prefix}/${path}` : path;
-      }
-      entries(path) {
-        let p3 = this.dirs.get(path);
-        if (!p3) {
-          p3 = this.repo.run(["ls-tree", "-z", "--full-tree", `${this.commit}:${this.full(path).replace(/\/$/, "")}`], { okCodes: [128] }).then((r5) => {
-            const map4 = /* @__PURE__ */ new Map();
-            if (r5.code !== 0) return map4;
-            for (const line of r5.stdout.split("\0")) {
-              if (!line) continue;
-              const tab = line.indexOf("	");
-              const [, type2, oid] = line.slice(0, tab).split(" ");
-              const name = line.slice(tab + 1).split("/").pop();
-              map4.set(name, { type: type2, oid });
-            }
-            return map4;
-          });
-          this.dirs.set(path, p3);
-        }
-        return p3;
-      }
-      async readFile(path) {
-        const slash = path.lastIndexOf("/");
-        const entry = (await this.entries(slash < 0 ? "" : path.slice(0, slash))).get(path.slice(slash + 1));
-        if (!entry || entry.type !== "blob") return void 0;
-        return (await this.repo.readBlobs([entry.oid])).get(entry.oid)?.toString("utf8");
-      }
-      /** All in one `git cat-file --batch`. */
-      async readFiles(paths) {
-        const oids = await Promise.all(
-          paths.map(async (path) => {
-            const slash = path.lastIndexOf("/");
-            const entry = (await this.entries(slash < 0 ? "" : path.slice(0, slash))).get(path.slice(slash + 1));
-            return entry?.type === "blob" ? entry.oid : void 0;
-          })
-        );
-        const blobs = await this.repo.readBlobs([...new Set(oids.filter((o3) => o3 !== void 0))]);
-        return oids.map((oid) => oid === void 0 ? void 0 : blobs.get(oid)?.toString("utf8"));
-      }
-      async listDir(path) {
-        return [...(await this.entries(path)).keys()];
-      }
-      /** Blob ids of the entries under `path`: a content-derived cache key for each file. */
-      async blobIds(path) {
-        const out = /* @__PURE__ */ new Map();
-        for (const [name, e5] of await this.entries(path)) if (e5.type === "blob") out.set(name, e5.oid);
-        return out;
-      }
-    };
-    CommitTreeSource = class extends CommitSource {
-      tree;
-      dirs = /* @__PURE__ */ new Map();
-      blobs = /* @__PURE__ */ new Map();
-      listing() {
-        this.tree ??= this.repo.run(["ls-tree", "-r", "-z", "--full-tree", this.commit, ...this.prefix ? ["--", `${this.prefix}/`] : []]).then((r5) => {
-          const map4 = /* @__PURE__ */ new Map();
-          const cut = this.prefix ? this.prefix.length + 1 : 0;
-          for (const line of r5.stdout.split("\0")) {
-            if (!line) continue;
-            const tab = line.indexOf("	");
-            const [, type2, oid] = line.slice(0, tab).split(" ");
-            if (type2 !== "blob") continue;
-            const path = line.slice(tab + 1 + cut);
-            map4.set(path, oid);
-            const parts = path.split("/");
-            for (let i5 = 0; i5 < parts.length - 1; i5++) {
-              const dir = parts.slice(0, i5).join("/");
-              let set3 = this.dirs.get(dir);
-              if (!set3) this.dirs.set(dir, set3 = /* @__PURE__ */ new Set());
-              set3.add(parts[i5]);
-            }
-            const parent = parts.slice(0, -1).join("/");
-            let set2 = this.dirs.get(parent);
-            if (!set2) this.dirs.set(parent, set2 = /* @__PURE__ */ new Set());
-            set2.add(parts.at(-1));
-          }
-          return map4;
-        });
-        return this.tree;
-      }
-      async prefetch(paths) {
-        const tree = await this.listing();
-        const wanted = paths.map((p3) => tree.get(p3)).filter((oid) => oid !== void 0 && !this.blobs.has(oid));
-        const read = await this.repo.readBlobs([...new Set(wanted)]);
-        for (const [oid, buf] of read) this.blobs.set(oid, buf.toString("utf8"));
-      }
-      async readFile(path) {
-        const oid = (await this.listing()).get(path);
-        if (oid === void 0) return void 0;
-        if (!this.blobs.has(oid)) await this.prefetch([path]);
-        return this.blobs.get(oid);
-      }
-      async listDir(path) {
-        await this.listing();
-        return [...this.dirs.get(path.replace(/\/$/, "")) ?? []];
-      }
-    };
-  }
-});
-
 // src/io-timeout.ts
 function ioTimeoutSeconds(env2 = process.env) {
   const raw = env2.MODELGATE_IO_TIMEOUT;
@@ -19983,6 +19842,7 @@ var init_repo = __esm({
       dir;
       blobCache = /* @__PURE__ */ new Map();
       blobCacheBytes = 0;
+      located;
       run(args, options = {}) {
         const env2 = { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C", ...options.env };
         const network = REMOTE_OPS.includes(args[0] ?? "");
@@ -20170,6 +20030,17 @@ var init_repo = __esm({
       async fastForward(commit) {
         await this.run(["merge", "--ff-only", "--quiet", commit]);
       }
+      /**
+       * Where this folder sits in its work tree (the path from the top, '' there) and the
+       * repository's git folder, asked once; undefined outside a work tree.
+       */
+      location() {
+        this.located ??= this.run(["rev-parse", "--is-inside-work-tree", "--show-prefix", "--absolute-git-dir"], { okCodes: [128] }).then((r5) => {
+          const [inside, prefix, gitDir] = r5.stdout.split("\n");
+          return r5.code === 0 && inside === "true" && gitDir ? { prefix: prefix.replace(/\/$/, ""), gitDir } : void 0;
+        });
+        return this.located;
+      }
       /** The work tree's top folder (the repository root). */
       async topLevel() {
         return (await this.out(["rev-parse", "--show-toplevel"])).trim();
@@ -20243,6 +20114,710 @@ var init_repo = __esm({
       }
     };
     REMOTE_OPS = ["push", "fetch", "clone", "ls-remote", "pull"];
+  }
+});
+
+// schemas/model-version.schema.json
+var model_version_schema_default;
+var init_model_version_schema = __esm({
+  "schemas/model-version.schema.json"() {
+    model_version_schema_default = {
+      $schema: "https://json-schema.org/draft/2020-12/schema",
+      $id: "https://modelgate.dev/schemas/v1/model-version.schema.json",
+      title: "ModelVersion",
+      description: "One version of a model: models/<model>/versions/<N>.yaml (SPEC \xA72).",
+      type: "object",
+      additionalProperties: false,
+      required: ["apiVersion", "kind", "model", "version", "stage", "createdAt", "artifact", "format"],
+      properties: {
+        apiVersion: { description: "Schema version of the document; always modelgate.dev/v1.", const: "modelgate.dev/v1" },
+        kind: { description: "Document kind; always ModelVersion.", const: "ModelVersion" },
+        model: { description: "Model name; equals the folder models/<model>/.", $ref: "#/$defs/modelName" },
+        version: { description: "Version number; equals the file name <N>.yaml. `register` takes the next free number.", type: "integer", minimum: 1, maximum: 999999999 },
+        stage: { description: "Lifecycle stage. The only field a promotion changes; at most one version of a model is in Production.", $ref: "#/$defs/stage" },
+        createdAt: { description: "When the version was registered: an RFC 3339 date-time, written in UTC.", type: "string", format: "date-time" },
+        createdBy: { description: "Who registered the version: a login or a pipeline's name.", type: "string", minLength: 1, maxLength: 256 },
+        description: { description: "What this version is, for people.", type: "string", maxLength: 4096 },
+        artifact: {
+          description: "The model bytes in the artifact store, pinned by content. Immutable once merged, like every field but stage and annotations.",
+          type: "object",
+          additionalProperties: false,
+          required: ["uri", "sha256", "size"],
+          properties: {
+            uri: { description: "Content-addressed location inside storage.uri: <storage.uri>/<model>/sha256/<sha256>/<file-name>, or <storage.uri>/<model>/sha256/<sha256>/ for a directory artifact.", type: "string", minLength: 1, maxLength: 2048, format: "uri" },
+            sha256: { description: "sha256 of the file, or of the canonical file list for a directory artifact (one `<sha256>  <size>  <path>` line per file, sorted by path).", $ref: "#/$defs/sha256" },
+            size: { description: "Size in bytes; for a directory artifact, the sum of its files' sizes.", $ref: "#/$defs/size" },
+            files: {
+              description: "Only for directory artifacts (MLflow model folders, SavedModel \u2026): every file with its own digest and size.",
+              type: "array",
+              minItems: 1,
+              maxItems: 1e5,
+              items: {
+                type: "object",
+                additionalProperties: false,
+                required: ["path", "sha256", "size"],
+                properties: {
+                  path: { description: "Path of the file inside the directory, relative, with / separators; no leading /, no . or .. segments; each path once.", type: "string", minLength: 1, maxLength: 1024 },
+                  sha256: { description: "sha256 of this file.", $ref: "#/$defs/sha256" },
+                  size: { description: "Size of this file in bytes.", $ref: "#/$defs/size" }
+                }
+              }
+            },
+            index: {
+              description: "Only for directory artifacts of more than 1,000 files, instead of files (never both): the canonical file list (the lines artifact.sha256 is computed over) stored as an object in the store, at <artifact.uri>modelgate.index. Its sha256 is the directory digest, so the index verifies itself; each listed file is stored under its own content address, <storage.uri>/<model>/sha256/<file sha256>/<base name>.",
+              type: "object",
+              additionalProperties: false,
+              required: ["uri", "sha256", "count"],
+              properties: {
+                uri: { description: "Where the index is: <artifact.uri>modelgate.index.", type: "string", minLength: 1, maxLength: 2048, format: "uri" },
+                sha256: { description: "sha256 of the index object; always artifact.sha256.", $ref: "#/$defs/sha256" },
+                count: { description: "Number of files the index lists.", type: "integer", minimum: 1, maximum: 1e7 }
+              }
+            }
+          }
+        },
+        format: { description: "Serialization format of the artifact. The KServe model format is derived from it unless the model's deploy.modelFormat says otherwise.", enum: ["joblib", "pickle", "onnx", "safetensors", "pt", "mlflow", "savedmodel", "other"] },
+        framework: {
+          description: "The library that trained the model.",
+          type: "object",
+          additionalProperties: false,
+          required: ["name"],
+          properties: {
+            name: { description: "Library name, e.g. scikit-learn, xgboost, pytorch.", type: "string", minLength: 1, maxLength: 128 },
+            version: { description: "Library version, e.g. 1.3.0.", type: "string", minLength: 1, maxLength: 64 }
+          }
+        },
+        metrics: {
+          description: "Evaluation results by name, finite numbers only. Policy metric thresholds and champion comparisons read them; `list --where` filters on them.",
+          type: "object",
+          maxProperties: 1e3,
+          propertyNames: { $ref: "#/$defs/fieldName" },
+          additionalProperties: { description: "The value of one metric.", type: "number" }
+        },
+        parameters: {
+          description: "Training parameters (hyperparameters) by name.",
+          type: "object",
+          maxProperties: 1e3,
+          propertyNames: { $ref: "#/$defs/fieldName" },
+          additionalProperties: { description: "The value of one parameter.", type: ["string", "number", "boolean"] }
+        },
+        signature: {
+          description: "The model's inputs, outputs and inference parameters in MLflow's own shape (mlflow.models.ModelSignature): each list as MLflow serializes it in MLmodel, decoded from its JSON text. `register` reads it from an MLflow folder's MLmodel or from `--signature file.json`.",
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            inputs: { description: "Input columns or tensors, in order (MLflow's input Schema).", $ref: "#/$defs/signatureSchema" },
+            outputs: { description: "Output columns or tensors, in order (MLflow's output Schema).", $ref: "#/$defs/signatureSchema" },
+            params: { description: "Inference parameters with their defaults (MLflow's ParamSchema).", type: "array", maxItems: 1e3, items: { $ref: "#/$defs/paramSpec" } }
+          }
+        },
+        lineage: {
+          description: "Where the version came from: code, data, run and environment. A policy rule can require any of these fields (requiredFields).",
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            code: {
+              description: "The training code.",
+              type: "object",
+              additionalProperties: false,
+              properties: {
+                repository: { description: "URL of the code repository, without credentials.", type: "string", minLength: 1, maxLength: 2048 },
+                commit: { description: "Full commit id (40 lowercase hex) of the training code.", type: "string", pattern: "^[0-9a-f]{40}$" },
+                path: { description: "Folder or file inside the repository that trains the model.", type: "string", minLength: 1, maxLength: 1024 },
+                dirty: { description: "true when the working tree had uncommitted changes at registration.", type: "boolean" }
+              }
+            },
+            data: {
+              description: "Data sets the model was trained and evaluated on.",
+              type: "array",
+              maxItems: 1e3,
+              items: {
+                type: "object",
+                additionalProperties: false,
+                required: ["id"],
+                properties: {
+                  id: { description: "Stable data set identifier, e.g. txn-2023-q3-v5.", type: "string", minLength: 1, maxLength: 256 },
+                  uri: { description: "Where the data set lives, e.g. s3://data/txn.parquet.", type: "string", minLength: 1, maxLength: 2048 },
+                  sha256: { description: "sha256 of the data file.", $ref: "#/$defs/sha256" }
+                }
+              }
+            },
+            run: {
+              description: "The pipeline or CI run that produced the version.",
+              type: "object",
+              additionalProperties: false,
+              properties: {
+                id: { description: "Run identifier in that system.", type: "string", minLength: 1, maxLength: 256 },
+                url: { description: "Link to the run.", type: "string", format: "uri", maxLength: 2048 },
+                system: { description: "The CI or pipeline system, e.g. github-actions, gitlab-ci.", type: "string", minLength: 1, maxLength: 128 }
+              }
+            },
+            environment: {
+              description: "The runtime the model was trained in.",
+              type: "object",
+              additionalProperties: false,
+              properties: {
+                python: { description: "Python version, e.g. 3.11.7.", type: "string", minLength: 1, maxLength: 64 },
+                requirements: { description: "Dependency file, e.g. requirements.txt.", type: "string", minLength: 1, maxLength: 1024 },
+                image: { description: "Container image, best pinned by digest (repo/img@sha256:<hex>).", type: "string", minLength: 1, maxLength: 1024 },
+                node: { description: "Node.js version, for JavaScript models.", type: "string", minLength: 1, maxLength: 64 },
+                files: {
+                  description: "Environment files inside the artifact folder (an MLflow model's conda.yaml, python_env.yaml, requirements.txt), each with its sha256: the same bytes as its artifact.files entry.",
+                  type: "array",
+                  maxItems: 100,
+                  items: {
+                    type: "object",
+                    additionalProperties: false,
+                    required: ["path", "sha256"],
+                    properties: {
+                      path: { description: "Path of the file inside the artifact folder.", type: "string", minLength: 1, maxLength: 1024 },
+                      sha256: { description: "sha256 of the file.", $ref: "#/$defs/sha256" },
+                      kind: { description: "What the file is to MLflow: conda (conda.yaml), virtualenv (python_env.yaml), pip (requirements.txt) or constraints (constraints.txt).", enum: ["conda", "virtualenv", "pip", "constraints"] }
+                    }
+                  }
+                }
+              }
+            }
+          }
+        },
+        annotations: {
+          description: "Labels set after registration (e.g. validation_status, performance_alert) with `modelgate annotate`. Besides stage, the only field that may change once merged, and only under a policy rule listing the key.",
+          type: "object",
+          maxProperties: 256,
+          propertyNames: { $ref: "#/$defs/annotationKey" },
+          additionalProperties: { description: "Key: an optional DNS-style prefix and /, then a name of letters, digits, `_`, `.`, `-` (like Kubernetes labels). Value: any text up to 4096 characters.", type: "string", maxLength: 4096 }
+        }
+      },
+      $defs: {
+        modelName: { type: "string", pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" },
+        stage: { enum: ["None", "Staging", "Production", "Archived"] },
+        sha256: { type: "string", pattern: "^[0-9a-f]{64}$" },
+        size: { type: "integer", minimum: 0, maximum: 9007199254740991 },
+        fieldName: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" },
+        annotationKey: { type: "string", pattern: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" },
+        signatureSchema: { type: "array", maxItems: 1e4, items: { $ref: "#/$defs/signatureEntry" } },
+        signatureEntry: {
+          description: "One column (MLflow's ColSpec) or tensor (TensorSpec). An entry with a top-level shape is the form modelgate wrote before MLflow's (name, element type, shape); it is still read.",
+          type: "object",
+          additionalProperties: false,
+          required: ["type"],
+          properties: {
+            name: { description: "Column or tensor name; unnamed entries are addressed by position.", type: "string", minLength: 1, maxLength: 256 },
+            type: { description: "MLflow type: boolean, integer, long, float, double, string, binary, datetime; array, object, map, any, sparkml_vector; or tensor.", type: "string", minLength: 1, maxLength: 64 },
+            required: { description: "false for an optional column; MLflow's default is true.", type: "boolean" },
+            "tensor-spec": {
+              description: "For type tensor: the numpy dtype and the shape.",
+              type: "object",
+              additionalProperties: false,
+              required: ["dtype", "shape"],
+              properties: {
+                dtype: { description: "numpy dtype name, e.g. float32, int64, object.", type: "string", pattern: "^[a-z][a-z0-9]*(\\[[a-z]+\\])?$", maxLength: 64 },
+                shape: { description: "Dimensions; -1 marks a variable one (e.g. the batch).", type: "array", maxItems: 32, items: { type: "integer", minimum: -1 } }
+              }
+            },
+            items: { description: "For type array: the element type.", $ref: "#/$defs/signatureType" },
+            properties: { description: "For type object: its properties by name.", $ref: "#/$defs/signatureProperties" },
+            values: { description: "For type map (string keys): the value type.", $ref: "#/$defs/signatureType" },
+            shape: { description: "Legacy form only: the dimensions of a tensor whose element type is in type.", type: "array", maxItems: 32, items: { type: "integer", minimum: -1 } }
+          },
+          allOf: [
+            {
+              if: { properties: { shape: { description: "A legacy entry: it has a top-level shape." } }, required: ["shape"] },
+              then: {
+                properties: {
+                  name: { description: "A legacy entry is named." },
+                  "tensor-spec": { description: "Not in a legacy entry.", not: {} },
+                  items: { description: "Not in a legacy entry.", not: {} },
+                  properties: { description: "Not in a legacy entry.", not: {} },
+                  values: { description: "Not in a legacy entry.", not: {} }
+                },
+                required: ["name"]
+              },
+              else: { properties: { type: { description: "An MLflow entry's type is an MLflow type.", enum: ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector", "tensor"] } } }
+            },
+            {
+              if: {
+                properties: { type: { description: "A tensor\u2026", const: "tensor" }, shape: { description: "\u2026in MLflow's form (no top-level shape).", not: {} } },
+                required: ["type"]
+              },
+              then: { properties: { "tensor-spec": { description: "An MLflow tensor has its tensor-spec." } }, required: ["tensor-spec"] }
+            }
+          ]
+        },
+        signatureType: {
+          description: "The type of an array's elements or a map's values.",
+          type: "object",
+          additionalProperties: false,
+          required: ["type"],
+          properties: {
+            type: { description: "MLflow type of the element or value.", enum: ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector"] },
+            items: { description: "For type array: the element type.", $ref: "#/$defs/signatureType" },
+            properties: { description: "For type object: its properties by name.", $ref: "#/$defs/signatureProperties" },
+            values: { description: "For type map: the value type.", $ref: "#/$defs/signatureType" }
+          }
+        },
+        signatureProperties: { description: "An object's properties by name.", type: "object", minProperties: 1, maxProperties: 1e4, additionalProperties: { $ref: "#/$defs/signatureProperty" } },
+        signatureProperty: {
+          description: "One property of an object: its type, and whether it is required.",
+          type: "object",
+          additionalProperties: false,
+          required: ["type"],
+          properties: {
+            type: { description: "MLflow type of the property.", enum: ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector"] },
+            required: { description: "false for an optional property.", type: "boolean" },
+            items: { description: "For type array: the element type.", $ref: "#/$defs/signatureType" },
+            properties: { description: "For type object: its properties by name.", $ref: "#/$defs/signatureProperties" },
+            values: { description: "For type map: the value type.", $ref: "#/$defs/signatureType" }
+          }
+        },
+        paramSpec: {
+          description: "One inference parameter (MLflow's ParamSpec).",
+          type: "object",
+          additionalProperties: false,
+          required: ["name", "type", "default"],
+          properties: {
+            name: { description: "Parameter name.", type: "string", minLength: 1, maxLength: 256 },
+            type: { description: "MLflow type of the parameter (not binary), or object.", enum: ["boolean", "integer", "long", "float", "double", "string", "datetime", "object"] },
+            default: { description: "Default value, as MLflow wrote it." },
+            shape: { description: "[-1] for a list parameter; absent for a scalar.", type: "array", minItems: 1, maxItems: 1, items: { const: -1 } },
+            properties: { description: "For type object: its properties by name.", $ref: "#/$defs/signatureProperties" }
+          }
+        }
+      }
+    };
+  }
+});
+
+// package.json
+var package_default;
+var init_package = __esm({
+  "package.json"() {
+    package_default = {
+      name: "modelgate",
+      version: "0.1.0",
+      description: "A model registry that lives in Git: reviewed manifests, sha256-pinned artifacts, gated promotions, Argo CD pins.",
+      type: "module",
+      license: "Apache-2.0",
+      bin: {
+        modelgate: "dist/cli.js"
+      },
+      exports: {
+        ".": "./dist/index.js",
+        "./schemas/*": "./schemas/*"
+      },
+      files: [
+        "dist",
+        "schemas",
+        "registry-template",
+        "action.yml"
+      ],
+      engines: {
+        node: ">=24"
+      },
+      scripts: {
+        build: "node scripts/build.mjs",
+        typecheck: "tsc --noEmit",
+        test: "npm run build && tsc --noEmit && MODELGATE_TEST_SERVICES=1 vitest run",
+        bench: "npm run build && node bench/run.mjs",
+        demo: "npm run build && node dist/demo.js",
+        docs: "node scripts/gen-reference.mjs",
+        modelgate: "node dist/cli.js",
+        lint: "eslint .",
+        format: "prettier --write 'src/**/*.ts' 'test/**/*.ts' 'scripts/*.{mjs,mts}' 'bench/*.mjs' '*.{js,ts}'",
+        "format:check": "prettier --check 'src/**/*.ts' 'test/**/*.ts' 'scripts/*.{mjs,mts}' 'bench/*.mjs' '*.{js,ts}'"
+      },
+      devDependencies: {
+        "@actions/core": "^3.0.1",
+        "@aws-sdk/client-s3": "^3.1175.0",
+        "@aws-sdk/lib-storage": "^3.1175.0",
+        "@aws-sdk/s3-request-presigner": "^3.1169.0",
+        "@eslint/js": "^10.0.1",
+        "@octokit/openapi": "^23.0.2",
+        "@octokit/rest": "^22.0.1",
+        "@octokit/webhooks-examples": "^7.6.1",
+        "@types/js-yaml": "^4.0.9",
+        "@types/node": "^24.19.2",
+        ajv: "^8.20.0",
+        "ajv-formats": "^3.0.1",
+        diff: "^9.0.0",
+        esbuild: "^0.28.2",
+        eslint: "^10.16.0",
+        globals: "^17.14.0",
+        "isomorphic-git": "^1.44.19",
+        "js-yaml": "^4.3.2",
+        "kubernetes-models": "^5.1.0",
+        node: "^24.21.0",
+        prettier: "^3.10.1",
+        typescript: "~5.9",
+        "typescript-eslint": "^8.74.0",
+        vitest: "^5.1.1",
+        yaml: "^2.9.1"
+      },
+      allowScripts: {
+        esbuild: true,
+        node: true
+      }
+    };
+  }
+});
+
+// src/manifest/types.ts
+var STAGES;
+var init_types = __esm({
+  "src/manifest/types.ts"() {
+    "use strict";
+    STAGES = ["None", "Staging", "Production", "Archived"];
+  }
+});
+
+// src/registry/layout.ts
+function isModelName(name) {
+  return MODEL_NAME.test(name);
+}
+function isVersionNumber(value) {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 1;
+}
+function assertModelName(name) {
+  if (!isModelName(name)) {
+    throw usageError(`invalid model name ${JSON.stringify(name)}: use lowercase letters, digits and dashes (${MODEL_NAME.source})`);
+  }
+  return name;
+}
+function modelFile(model) {
+  return `${MODELS_DIR}/${assertModelName(model)}/model.yaml`;
+}
+function versionsDir(model) {
+  return `${MODELS_DIR}/${assertModelName(model)}/versions`;
+}
+function versionFile(model, version) {
+  if (!isVersionNumber(version)) throw usageError(`invalid version ${String(version)}: versions are integers from 1`);
+  return `${versionsDir(model)}/${version}.yaml`;
+}
+function parseManifestPath(path) {
+  const m3 = /^models\/([^/]+)\/(?:model\.yaml|versions\/([1-9][0-9]{0,8})\.yaml)$/.exec(path);
+  if (!m3 || !isModelName(m3[1])) return void 0;
+  return m3[2] === void 0 ? { kind: "Model", model: m3[1] } : { kind: "ModelVersion", model: m3[1], version: Number(m3[2]) };
+}
+function mayHaveStage(text, stage) {
+  return text.includes(stage) || text.includes("\\");
+}
+function quickStage(text) {
+  if (UNSURE.test(text) || !BLOCK_MAPPING_START.test(text)) return void 0;
+  let found;
+  for (let at = text.indexOf("stage"); at >= 0; ) {
+    const start = text.lastIndexOf("\n", at) + 1;
+    let end = text.indexOf("\n", at);
+    if (end < 0) end = text.length;
+    if (text.charCodeAt(start) !== 32) {
+      if (found !== void 0) return void 0;
+      const m3 = PLAIN_STAGE_LINE.exec(text.slice(start, end));
+      if (!m3) return void 0;
+      found = m3[1] ?? m3[2] ?? m3[3];
+    }
+    at = text.indexOf("stage", end);
+  }
+  return found;
+}
+var MODEL_NAME, REGISTRY_FILE, POLICY_FILE, MODELS_DIR, PLAIN_STAGE_LINE, UNSURE, BLOCK_MAPPING_START;
+var init_layout = __esm({
+  "src/registry/layout.ts"() {
+    "use strict";
+    init_errors();
+    init_types();
+    MODEL_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+    REGISTRY_FILE = "modelgate.yaml";
+    POLICY_FILE = "policies/promotion.yaml";
+    MODELS_DIR = "models";
+    PLAIN_STAGE_LINE = new RegExp(`^stage:[ \\t]+(?:(${STAGES.join("|")})|"(${STAGES.join("|")})"|'(${STAGES.join("|")})')[ \\t]*(?:[ \\t]#.*)?$`);
+    UNSURE = /[\\\t\r]|^\?/m;
+    BLOCK_MAPPING_START = /^(?: *(?:#[^\n]*)?\n)*[A-Za-z0-9_"']/;
+  }
+});
+
+// src/manifest/limits.ts
+var LOAD_LIMITS;
+var init_limits = __esm({
+  "src/manifest/limits.ts"() {
+    "use strict";
+    LOAD_LIMITS = {
+      /** Bytes (UTF-8) of one manifest. */
+      maxBytes: 256 * 1024,
+      /** Nesting of mappings, sequences and flow collections; manifests need about 5. */
+      maxDepth: 32
+    };
+  }
+});
+
+// src/registry/read-file.ts
+var init_read_file = __esm({
+  "src/registry/read-file.ts"() {
+    "use strict";
+    init_errors();
+    init_limits();
+  }
+});
+
+// src/registry/catalog.ts
+import { createHash } from "node:crypto";
+import {
+  closeSync,
+  existsSync as existsSync2,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync
+} from "node:fs";
+import { dirname, join as join2 } from "node:path";
+function catalogStagesIn(gitDir, dir) {
+  const file = catalogFile(gitDir);
+  let fd;
+  try {
+    fd = openSync(file, "r");
+  } catch {
+    return void 0;
+  }
+  try {
+    const limit = stampedLength(fd, file).limit;
+    if (limit === void 0) return void 0;
+    const header = lineFrom(fd, 0, limit);
+    if (header?.text !== CACHE_FORMAT) return void 0;
+    const target = Buffer.from(`${dir}/`, "utf8").toString("latin1");
+    let lo = header.end;
+    let hi = limit;
+    while (hi - lo > BISECT_WINDOW) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      const line = lineFrom(fd, mid, hi);
+      if (!line) hi = mid;
+      else if (line.text.slice(0, line.text.indexOf("	")) < target) lo = line.end;
+      else hi = line.start;
+    }
+    const found = /* @__PURE__ */ new Map();
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let rest = "";
+    for (let at = lo; at < limit; ) {
+      const n3 = readSync(fd, buf, 0, Math.min(buf.length, limit - at), at);
+      if (n3 === 0) break;
+      at += n3;
+      const text = rest + buf.toString("latin1", 0, n3);
+      let from = 0;
+      for (let nl = text.indexOf("\n"); nl >= 0; from = nl + 1, nl = text.indexOf("\n", from)) {
+        const tab1 = text.indexOf("	", from);
+        const path = text.slice(from, tab1);
+        if (path < target) continue;
+        if (!path.startsWith(target)) return found;
+        const tab2 = text.indexOf("	", tab1 + 1);
+        found.set(path.slice(target.length), { oid: text.slice(tab1 + 1, tab2), stage: text.slice(tab2 + 1, text.indexOf("	", tab2 + 1)) });
+      }
+      rest = text.slice(from);
+    }
+    return found;
+  } catch {
+    return void 0;
+  } finally {
+    closeSync(fd);
+  }
+}
+function lineFrom(fd, pos, limit) {
+  const start = pos === 0 ? 0 : indexOfNewline(fd, pos - 1, limit) + 1;
+  if (start === 0 && pos !== 0) return void 0;
+  if (start >= limit) return void 0;
+  const nl = indexOfNewline(fd, start, limit);
+  const stop = nl < 0 ? limit : nl;
+  const buf = Buffer.allocUnsafe(stop - start);
+  readSync(fd, buf, 0, buf.length, start);
+  return { text: buf.toString("latin1"), start, end: stop + 1 };
+}
+function indexOfNewline(fd, pos, limit) {
+  const buf = Buffer.allocUnsafe(1 << 14);
+  for (let at = pos; at < limit; at += buf.length) {
+    const n3 = readSync(fd, buf, 0, Math.min(buf.length, limit - at), at);
+    if (n3 === 0) return -1;
+    const i5 = buf.subarray(0, n3).indexOf(10);
+    if (i5 >= 0) return at + i5;
+  }
+  return -1;
+}
+function statKey(s2) {
+  return `${s2.dev} ${s2.ino} ${s2.size} ${s2.mtimeNs} ${s2.ctimeNs}`;
+}
+function stampedLength(fd, file) {
+  const stat4 = fstatSync(fd, { bigint: true });
+  const stamp = `${file}.checked`;
+  const key = `${STAMP_FORMAT} ${statKey(stat4)}
+`;
+  try {
+    if (readFileSync(stamp, "utf8") === key && stat4.size >= SEAL_LINE) return { limit: Number(stat4.size) - SEAL_LINE, stat: stat4, stamp, key };
+  } catch {
+  }
+  return { stat: stat4, stamp, key };
+}
+var CACHE_FORMAT, catalogFile, BISECT_WINDOW, CHUNK, SEAL_LINE, STAMP_FORMAT;
+var init_catalog = __esm({
+  "src/registry/catalog.ts"() {
+    "use strict";
+    init_errors();
+    init_repo();
+    init_model_version_schema();
+    init_package();
+    init_layout();
+    init_read_file();
+    CACHE_FORMAT = `modelgate-version-cache 4 ${package_default.version} ${createHash("sha256").update(JSON.stringify(model_version_schema_default)).digest("hex").slice(0, 16)}`;
+    catalogFile = (gitDir) => join2(gitDir, "modelgate", "versions.tsv");
+    BISECT_WINDOW = 1 << 16;
+    CHUNK = 1 << 20;
+    SEAL_LINE = 69;
+    STAMP_FORMAT = "modelgate-version-cache-checked 1";
+  }
+});
+
+// src/registry/source.ts
+async function registryPrefix(repo, options = {}) {
+  const where = await repo.location();
+  if (where) return where.prefix;
+  if (!options.requireGit) return "";
+  return (await repo.out(["rev-parse", "--show-prefix"])).trim().replace(/\/$/, "");
+}
+var CommitSource, GitTreeSource, CommitTreeSource;
+var init_source = __esm({
+  "src/registry/source.ts"() {
+    "use strict";
+    init_catalog();
+    init_read_file();
+    CommitSource = class {
+      constructor(repo, commit, prefix = "") {
+        this.repo = repo;
+        this.commit = commit;
+        this.prefix = prefix;
+      }
+      repo;
+      commit;
+      prefix;
+      get label() {
+        return this.commit.slice(0, 12);
+      }
+    };
+    GitTreeSource = class extends CommitSource {
+      dirs = /* @__PURE__ */ new Map();
+      stages = /* @__PURE__ */ new Map();
+      full(path) {
+        return this.prefix ? `${this.prefix}/${path}` : path;
+      }
+      entries(path) {
+        let p3 = this.dirs.get(path);
+        if (!p3) {
+          p3 = this.repo.run(["ls-tree", "-z", "--full-tree", `${this.commit}:${this.full(path).replace(/\/$/, "")}`], { okCodes: [128] }).then((r5) => {
+            const map4 = /* @__PURE__ */ new Map();
+            if (r5.code !== 0) return map4;
+            for (const line of r5.stdout.split("\0")) {
+              if (!line) continue;
+              const tab = line.indexOf("	");
+              const [, type2, oid] = line.slice(0, tab).split(" ");
+              const name = line.slice(tab + 1).split("/").pop();
+              map4.set(name, { type: type2, oid });
+            }
+            return map4;
+          });
+          this.dirs.set(path, p3);
+        }
+        return p3;
+      }
+      async readFile(path) {
+        const slash = path.lastIndexOf("/");
+        const entry = (await this.entries(slash < 0 ? "" : path.slice(0, slash))).get(path.slice(slash + 1));
+        if (!entry || entry.type !== "blob") return void 0;
+        return (await this.repo.readBlobs([entry.oid])).get(entry.oid)?.toString("utf8");
+      }
+      /** All in one `git cat-file --batch`. */
+      async readFiles(paths) {
+        const oids = await Promise.all(
+          paths.map(async (path) => {
+            const slash = path.lastIndexOf("/");
+            const entry = (await this.entries(slash < 0 ? "" : path.slice(0, slash))).get(path.slice(slash + 1));
+            return entry?.type === "blob" ? entry.oid : void 0;
+          })
+        );
+        const blobs = await this.repo.readBlobs([...new Set(oids.filter((o3) => o3 !== void 0))]);
+        return oids.map((oid) => oid === void 0 ? void 0 : blobs.get(oid)?.toString("utf8"));
+      }
+      async listDir(path) {
+        return [...(await this.entries(path)).keys()];
+      }
+      /** The catalog's stages for the blobs of `dir` this commit holds (see `catalogStagesIn`). */
+      knownStages(dir) {
+        let p3 = this.stages.get(dir);
+        if (!p3) {
+          p3 = Promise.all([this.blobIds(dir), this.repo.location()]).then(([blobs, where]) => {
+            const catalog = where && catalogStagesIn(where.gitDir, dir);
+            const known = /* @__PURE__ */ new Map();
+            if (catalog) {
+              for (const [name, oid] of blobs) if (catalog.get(name)?.oid === oid) known.set(name, catalog.get(name).stage);
+            }
+            return known;
+          });
+          this.stages.set(dir, p3);
+        }
+        return p3;
+      }
+      /** Blob ids of the entries under `path`: a content-derived cache key for each file. */
+      async blobIds(path) {
+        const out = /* @__PURE__ */ new Map();
+        for (const [name, e5] of await this.entries(path)) if (e5.type === "blob") out.set(name, e5.oid);
+        return out;
+      }
+    };
+    CommitTreeSource = class extends CommitSource {
+      tree;
+      dirs = /* @__PURE__ */ new Map();
+      blobs = /* @__PURE__ */ new Map();
+      listing() {
+        this.tree ??= this.repo.run(["ls-tree", "-r", "-z", "--full-tree", this.commit, ...this.prefix ? ["--", `${this.prefix}/`] : []]).then((r5) => {
+          const map4 = /* @__PURE__ */ new Map();
+          const cut = this.prefix ? this.prefix.length + 1 : 0;
+          for (const line of r5.stdout.split("\0")) {
+            if (!line) continue;
+            const tab = line.indexOf("	");
+            const [, type2, oid] = line.slice(0, tab).split(" ");
+            if (type2 !== "blob") continue;
+            const path = line.slice(tab + 1 + cut);
+            map4.set(path, oid);
+            const parts = path.split("/");
+            for (let i5 = 0; i5 < parts.length - 1; i5++) {
+              const dir = parts.slice(0, i5).join("/");
+              let set3 = this.dirs.get(dir);
+              if (!set3) this.dirs.set(dir, set3 = /* @__PURE__ */ new Set());
+              set3.add(parts[i5]);
+            }
+            const parent = parts.slice(0, -1).join("/");
+            let set2 = this.dirs.get(parent);
+            if (!set2) this.dirs.set(parent, set2 = /* @__PURE__ */ new Set());
+            set2.add(parts.at(-1));
+          }
+          return map4;
+        });
+        return this.tree;
+      }
+      async prefetch(paths) {
+        const tree = await this.listing();
+        const wanted = paths.map((p3) => tree.get(p3)).filter((oid) => oid !== void 0 && !this.blobs.has(oid));
+        const read = await this.repo.readBlobs([...new Set(wanted)]);
+        for (const [oid, buf] of read) this.blobs.set(oid, buf.toString("utf8"));
+      }
+      async readFile(path) {
+        const oid = (await this.listing()).get(path);
+        if (oid === void 0) return void 0;
+        if (!this.blobs.has(oid)) await this.prefetch([path]);
+        return this.blobs.get(oid);
+      }
+      async listDir(path) {
+        await this.listing();
+        return [...this.dirs.get(path.replace(/\/$/, "")) ?? []];
+      }
+    };
   }
 });
 
@@ -30601,79 +31176,6 @@ var init_js_yaml = __esm({
   }
 });
 
-// src/manifest/types.ts
-var STAGES;
-var init_types = __esm({
-  "src/manifest/types.ts"() {
-    "use strict";
-    STAGES = ["None", "Staging", "Production", "Archived"];
-  }
-});
-
-// src/registry/layout.ts
-function isModelName(name) {
-  return MODEL_NAME.test(name);
-}
-function isVersionNumber(value) {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 1;
-}
-function assertModelName(name) {
-  if (!isModelName(name)) {
-    throw usageError(`invalid model name ${JSON.stringify(name)}: use lowercase letters, digits and dashes (${MODEL_NAME.source})`);
-  }
-  return name;
-}
-function modelFile(model) {
-  return `${MODELS_DIR}/${assertModelName(model)}/model.yaml`;
-}
-function versionsDir(model) {
-  return `${MODELS_DIR}/${assertModelName(model)}/versions`;
-}
-function versionFile(model, version) {
-  if (!isVersionNumber(version)) throw usageError(`invalid version ${String(version)}: versions are integers from 1`);
-  return `${versionsDir(model)}/${version}.yaml`;
-}
-function parseManifestPath(path) {
-  const m3 = /^models\/([^/]+)\/(?:model\.yaml|versions\/([1-9][0-9]{0,8})\.yaml)$/.exec(path);
-  if (!m3 || !isModelName(m3[1])) return void 0;
-  return m3[2] === void 0 ? { kind: "Model", model: m3[1] } : { kind: "ModelVersion", model: m3[1], version: Number(m3[2]) };
-}
-function mayHaveStage(text, stage) {
-  return text.includes(stage) || text.includes("\\");
-}
-function quickStage(text) {
-  if (UNSURE.test(text) || !BLOCK_MAPPING_START.test(text)) return void 0;
-  let found;
-  for (let at = text.indexOf("stage"); at >= 0; ) {
-    const start = text.lastIndexOf("\n", at) + 1;
-    let end = text.indexOf("\n", at);
-    if (end < 0) end = text.length;
-    if (text.charCodeAt(start) !== 32) {
-      if (found !== void 0) return void 0;
-      const m3 = PLAIN_STAGE_LINE.exec(text.slice(start, end));
-      if (!m3) return void 0;
-      found = m3[1] ?? m3[2] ?? m3[3];
-    }
-    at = text.indexOf("stage", end);
-  }
-  return found;
-}
-var MODEL_NAME, REGISTRY_FILE, POLICY_FILE, MODELS_DIR, PLAIN_STAGE_LINE, UNSURE, BLOCK_MAPPING_START;
-var init_layout = __esm({
-  "src/registry/layout.ts"() {
-    "use strict";
-    init_errors();
-    init_types();
-    MODEL_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-    REGISTRY_FILE = "modelgate.yaml";
-    POLICY_FILE = "policies/promotion.yaml";
-    MODELS_DIR = "models";
-    PLAIN_STAGE_LINE = new RegExp(`^stage:[ \\t]+(?:(${STAGES.join("|")})|"(${STAGES.join("|")})"|'(${STAGES.join("|")})')[ \\t]*(?:[ \\t]#.*)?$`);
-    UNSURE = /[\\\t\r]|^\?/m;
-    BLOCK_MAPPING_START = /^(?: *(?:#[^\n]*)?\n)*[A-Za-z0-9_"']/;
-  }
-});
-
 // src/manifest/problem.ts
 var problem_exports = {};
 __export(problem_exports, {
@@ -36887,10 +37389,10 @@ var init_load = __esm({
 });
 
 // src/store/directory-digest.ts
-import { createHash } from "node:crypto";
+import { createHash as createHash2 } from "node:crypto";
 function directoryDigest(files) {
   const sorted = sortFiles(files);
-  const h5 = createHash("sha256");
+  const h5 = createHash2("sha256");
   for (const f5 of sorted) h5.update(`${f5.sha256}  ${f5.size}  ${f5.path}
 `, "utf8");
   return h5.digest("hex");
@@ -36978,7 +37480,7 @@ var init_layout2 = __esm({
 });
 
 // src/store/dir-index.ts
-import { createHash as createHash2 } from "node:crypto";
+import { createHash as createHash3 } from "node:crypto";
 function indexKey(model, digest4) {
   return contentKey(model, digest4, INDEX_NAME);
 }
@@ -37020,7 +37522,7 @@ async function readIndex(store, model, artifact) {
     throw indexError(artifact.uri, `artifact.index.sha256 must be artifact.sha256 (${artifact.sha256})`);
   const key = indexKey(model, artifact.sha256);
   const chunks = [];
-  const hash = createHash2("sha256");
+  const hash = createHash3("sha256");
   for await (const c5 of await store.read(key)) {
     hash.update(c5);
     chunks.push(c5);
@@ -37976,6 +38478,33 @@ function kustomizationResources(text, file) {
   if (!(0, import_yaml3.isSeq)(seq2)) return [];
   return seq2.items.filter(import_yaml3.isScalar).map((n3) => String(n3.value));
 }
+function plainResources(text) {
+  if (!text.endsWith("\n")) return void 0;
+  const keys = /* @__PURE__ */ new Set();
+  let resources;
+  let inList = false;
+  let indent;
+  const lines = text.split("\n");
+  lines.pop();
+  for (const line of lines) {
+    if (line === "") continue;
+    const item = inList ? PLAIN_ITEM_LINE.exec(line) : null;
+    if (item) {
+      if ((indent ??= item[1]) !== item[1] || resolveCorePlain(item[2]) !== item[2]) return void 0;
+      resources.push(item[2]);
+      continue;
+    }
+    const key = PLAIN_KEY_LINE.exec(line);
+    if (!key || keys.has(key[1])) return void 0;
+    keys.add(key[1]);
+    inList = key[1] === "resources" && key[2] === void 0;
+    if (key[1] === "resources") {
+      if (!inList) return void 0;
+      resources = [];
+    } else if (key[2] === void 0) return void 0;
+  }
+  return resources;
+}
 function newKustomization(opts) {
   const lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization"];
   if (opts.namespace) lines.push(`namespace: ${opts.namespace}`);
@@ -37984,20 +38513,24 @@ function newKustomization(opts) {
   return lines.join("\n") + "\n";
 }
 function addResources(text, entries, file) {
-  const present2 = new Set(kustomizationResources(text, file).map(normalize));
+  const present2 = new Set((plainResources(text) ?? kustomizationResources(text, file)).map(normalize));
   const missing = [...new Set(entries.filter((e5) => !present2.has(normalize(e5))))];
   return appendToSeq(text, ["resources"], missing, file);
 }
 function removeResource(text, entry, file) {
+  if (plainResources(text)?.some((r5) => sameResource(r5, entry)) === false) return text;
   return removeFromSeq(text, ["resources"], (v) => typeof v === "string" && sameResource(v, entry), file);
 }
-var import_yaml3, normalize;
+var import_yaml3, normalize, PLAIN_KEY_LINE, PLAIN_ITEM_LINE;
 var init_kustomization = __esm({
   "src/deploy/kustomization.ts"() {
     "use strict";
     import_yaml3 = __toESM(require_dist(), 1);
+    init_load();
     init_yaml_splice();
     normalize = (s2) => s2.replace(/^(\.\/)+/, "");
+    PLAIN_KEY_LINE = /^([A-Za-z][A-Za-z0-9]*):(?: ([A-Za-z0-9][A-Za-z0-9._/-]*))?$/;
+    PLAIN_ITEM_LINE = /^( *)- ([A-Za-z0-9._][A-Za-z0-9._/-]*)$/;
   }
 });
 
@@ -39303,48 +39836,56 @@ var init_snapshot = __esm({
         return all.filter((v) => v !== void 0);
       }
       /**
-       * Versions of `model` in `stage`, newest first (all of them, or the first `limit`). Only files
-       * whose text could hold the stage name are parsed (see `mayHaveStage`), so a lookup costs a read
-       * per version, not a parse; with a limit, reading stops once enough are found, newest first.
+       * Versions of `model` in `stage`, newest first (all of them, or the first `limit`); see
+       * `withStages` for what is read and parsed.
        */
       async inStage(model, stage, limit = Infinity) {
-        const numbers = await this.versionNumbers(model);
         const found = [];
-        const first = limit === Infinity ? numbers.length : 8;
-        for (let end = numbers.length, size = first; end > 0 && found.length < limit; end -= size, size = Math.min(size * 4, 1024)) {
-          const paths = numbers.slice(Math.max(0, end - size), end).map((n3) => versionFile(model, n3));
-          const texts = await this.readMany(paths);
-          for (let i5 = paths.length - 1; i5 >= 0 && found.length < limit; i5--) {
-            const text = texts[i5];
-            if (text === void 0 || !mayHaveStage(text, stage)) continue;
-            const plain = quickStage(text);
-            if (plain !== void 0 && plain !== stage) continue;
-            const v = await this.load(paths[i5], "ModelVersion", text);
-            if (v?.stage === stage) found.push(v);
-          }
+        if (limit <= 0) return found;
+        for await (const v of this.withStages(model, /* @__PURE__ */ new Set([stage]), limit === Infinity ? Infinity : 8)) {
+          found.push(v);
+          if (found.length >= limit) break;
+        }
+        return found;
+      }
+      /** The newest version of `model` in each of `stages` (those that have one): what the pins need. */
+      async newestInStages(model, stages) {
+        const wanted = new Set(stages);
+        const found = [];
+        for await (const v of this.withStages(model, new Set(wanted), 8)) {
+          if (!wanted.delete(v.stage)) continue;
+          found.push(v);
+          if (wanted.size === 0) break;
         }
         return found;
       }
       /**
-       * The newest version of `model` in each of `stages` (those that have one), read once and parsed
-       * from the newest down only where the text could hold a wanted stage: what the pins need, at a
-       * cost that does not grow with the parse of every version.
+       * The versions of `model` whose stage is one of `stages`, newest first, at the cost of what
+       * must be read: a file whose stage is known without reading it (`knownStages`: the catalog,
+       * for a commit's blobs) is read only when that stage is wanted; the rest are read in batches
+       * that grow from `first` (×4, up to 1024: what is wanted is usually among the newest few), and
+       * parsed only when the text could hold a wanted stage (`mayHaveStage`) and its lines do not
+       * say exactly that it holds another (`quickStage`). The parsed manifest decides.
        */
-      async newestInStages(model, stages) {
-        const numbers = await this.versionNumbers(model);
-        const paths = numbers.map((n3) => versionFile(model, n3));
-        const texts = await this.readMany(paths);
-        const wanted = new Set(stages);
-        const found = [];
-        for (let i5 = paths.length - 1; i5 >= 0 && wanted.size > 0; i5--) {
-          const text = texts[i5];
-          if (text === void 0 || ![...wanted].some((s2) => mayHaveStage(text, s2))) continue;
-          const plain = quickStage(text);
-          if (plain !== void 0 && !wanted.has(plain)) continue;
-          const v = await this.load(paths[i5], "ModelVersion", text);
-          if (v && wanted.delete(v.stage)) found.push(v);
+      async *withStages(model, stages, first) {
+        const dir = versionsDir(model);
+        const [numbers, known] = await Promise.all([this.versionNumbers(model), this.source.knownStages?.(dir)]);
+        const files = numbers.reverse().map((n3) => ({ path: versionFile(model, n3), stage: known?.get(`${n3}.yaml`) })).filter((f5) => f5.stage === void 0 || stages.has(f5.stage));
+        for (let at = 0, size = first; at < files.length; at += size, size = Math.min(size * 4, 1024)) {
+          const batch = files.slice(at, at + size);
+          const texts = await this.readMany(batch.map((f5) => f5.path));
+          for (const [i5, { path, stage }] of batch.entries()) {
+            const text = texts[i5];
+            if (text === void 0) continue;
+            if (stage === void 0) {
+              if (![...stages].some((s2) => mayHaveStage(text, s2))) continue;
+              const plain = quickStage(text);
+              if (plain !== void 0 && !stages.has(plain)) continue;
+            }
+            const v = await this.load(path, "ModelVersion", text);
+            if (v && stages.has(v.stage)) yield v;
+          }
         }
-        return found;
       }
       /** The version a reference names: latest, a number, or the newest in a stage. Throws E_NOT_FOUND (exit 1). */
       async resolveRef(ref) {
@@ -39542,12 +40083,12 @@ var init_report = __esm({
 });
 
 // src/store/digest.ts
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { lstat as lstat2, readdir as readdir2, readFile } from "node:fs/promises";
 import { Transform } from "node:stream";
 async function hashStream(stream, onBytes) {
-  const h5 = createHash3("sha256");
+  const h5 = createHash4("sha256");
   let size = 0;
   for await (const chunk of stream) {
     h5.update(chunk);
@@ -39563,12 +40104,12 @@ function hashFile(path, onBytes, sizeHint) {
 async function hashSmallFile(path, onBytes) {
   const bytes = await readFile(path);
   onBytes?.(bytes.length);
-  return { sha256: createHash3("sha256").update(bytes).digest("hex"), size: bytes.length };
+  return { sha256: createHash4("sha256").update(bytes).digest("hex"), size: bytes.length };
 }
 async function readHashing(file, buffers, sink, options = {}) {
   const inFlight = options.inFlight ?? 1;
   if (buffers.length < inFlight + 1) throw new Error("readHashing needs inFlight + 1 buffers");
-  const hash = createHash3("sha256");
+  const hash = createHash4("sha256");
   const pending = [];
   let offset = 0;
   let next = fill(file, buffers[0], 0);
@@ -39617,7 +40158,7 @@ var init_digest = __esm({
         this.onBytes = onBytes;
       }
       onBytes;
-      hash = createHash3("sha256");
+      hash = createHash4("sha256");
       bytes = 0;
       _transform(chunk, _enc, done) {
         this.hash.update(chunk);
@@ -39640,10 +40181,10 @@ __export(file_store_exports, {
   conflict: () => conflict
 });
 import { execFile } from "node:child_process";
-import { createHash as createHash4 } from "node:crypto";
+import { createHash as createHash5 } from "node:crypto";
 import { createReadStream as createReadStream2 } from "node:fs";
 import { link, lstat as lstat3, mkdir as mkdir2, open as open2, readdir as readdir3, rename as rename2, rm as rm3, stat as stat2, unlink as unlink2 } from "node:fs/promises";
-import { dirname, join as join3, relative, sep } from "node:path";
+import { dirname as dirname2, join as join4, relative, sep } from "node:path";
 async function copyHashing(source, target, onBytes, options = {}) {
   const input = await open2(source, "r");
   let output;
@@ -39657,14 +40198,14 @@ async function copyHashing(source, target, onBytes, options = {}) {
         onBytes?.(bytes.length);
         if (options.sync !== false) await output.sync();
         await output.chmod(292);
-        return { sha256: createHash4("sha256").update(bytes).digest("hex"), size: bytes.length };
+        return { sha256: createHash5("sha256").update(bytes).digest("hex"), size: bytes.length };
       }
       await output.truncate(0);
     }
     const out = output;
     const read = await readHashing(
       input,
-      [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)],
+      [Buffer.allocUnsafe(CHUNK2), Buffer.allocUnsafe(CHUNK2), Buffer.allocUnsafe(CHUNK2)],
       (chunk, offset) => writeAll(out, chunk, offset),
       { onBytes, inFlight: 2 }
     );
@@ -39684,7 +40225,7 @@ async function writeAll(file, chunk, position2) {
 }
 async function syncDirectories(top, bottom) {
   const dirs = [top];
-  for (const part of relative(top, bottom).split("/").filter(Boolean)) dirs.push(join3(dirs.at(-1), part));
+  for (const part of relative(top, bottom).split("/").filter(Boolean)) dirs.push(join4(dirs.at(-1), part));
   for (const dir of dirs) {
     const fh = await open2(dir, "r");
     try {
@@ -39702,7 +40243,7 @@ function conflict(key, size, existingSize) {
     { key }
   );
 }
-var FileStore, CHUNK, SMALL_FILE;
+var FileStore, CHUNK2, SMALL_FILE;
 var init_file_store = __esm({
   "src/store/file-store.ts"() {
     "use strict";
@@ -39715,7 +40256,7 @@ var init_file_store = __esm({
       }
       location;
       file(key) {
-        return join3(this.location.root, ...key.split("/"));
+        return join4(this.location.root, ...key.split("/"));
       }
       async preflight() {
         try {
@@ -39730,13 +40271,13 @@ var init_file_store = __esm({
       }
       async abandon(model, uploadId) {
         this.abandoned = true;
-        await rm3(join3(this.location.root, model, ".uploads", uploadId), { recursive: true, force: true });
+        await rm3(join4(this.location.root, model, ".uploads", uploadId), { recursive: true, force: true });
       }
       abandoned = false;
       async stage(localFile, options) {
         if (this.abandoned) throw new ModelgateError("E_CANCELLED", "the registration was cancelled", ExitCode2.service);
         const staging = this.file(stagingKey(options.model, options.uploadId, options.path));
-        await mkdir2(dirname(staging), { recursive: true });
+        await mkdir2(dirname2(staging), { recursive: true });
         let read;
         try {
           read = await copyHashing(localFile, staging, options.onBytes);
@@ -39750,16 +40291,16 @@ var init_file_store = __esm({
         }
         const { sha256, size } = read;
         const root5 = this.location.root;
-        const uploadDir = join3(root5, options.model, ".uploads", options.uploadId);
+        const uploadDir = join4(root5, options.model, ".uploads", options.uploadId);
         return {
           sha256,
           size,
           commit: async (key) => {
             const target = this.file(key);
-            const created = await mkdir2(dirname(target), { recursive: true });
+            const created = await mkdir2(dirname2(target), { recursive: true });
             try {
               await link(staging, target);
-              await syncDirectories(created ? dirname(created) : dirname(target), dirname(target));
+              await syncDirectories(created ? dirname2(created) : dirname2(target), dirname2(target));
               return "created";
             } catch (e5) {
               const code = e5.code;
@@ -39797,7 +40338,7 @@ var init_file_store = __esm({
           if (existing.sha256 === expected.sha256 && existing.size === expected.size) return "reused";
           throw conflict(key, expected.size, existing.size);
         };
-        const folder = dirname(target);
+        const folder = dirname2(target);
         let fresh;
         try {
           await mkdir2(folder);
@@ -39814,12 +40355,12 @@ var init_file_store = __esm({
           onBytes?.(expected.size);
           return compare();
         }
-        const stagingDir = join3(this.location.root, context.model, ".uploads", context.uploadId);
+        const stagingDir = join4(this.location.root, context.model, ".uploads", context.uploadId);
         if (!this.stagingMade.has(stagingDir)) {
           await mkdir2(stagingDir, { recursive: true });
           this.stagingMade.add(stagingDir);
         }
-        const staging = join3(stagingDir, `${++this.staged}.partial`);
+        const staging = join4(stagingDir, `${++this.staged}.partial`);
         let renamed = false;
         try {
           let read;
@@ -39864,7 +40405,7 @@ var init_file_store = __esm({
       }
       /** Removes the staging folder `putFileDeferred` used for `uploadId`. */
       async discardStaging(model, uploadId) {
-        const dir = join3(this.location.root, model, ".uploads", uploadId);
+        const dir = join4(this.location.root, model, ".uploads", uploadId);
         this.stagingMade.delete(dir);
         await rm3(dir, { recursive: true, force: true });
       }
@@ -39893,7 +40434,7 @@ var init_file_store = __esm({
         const dir = this.file(prefix.replace(/\/$/, ""));
         try {
           const entries = await readdir3(dir, { recursive: true, withFileTypes: true });
-          return entries.filter((e5) => !e5.isDirectory()).map((e5) => `${prefix}${relative(dir, join3(e5.parentPath, e5.name)).split(sep).join("/")}`);
+          return entries.filter((e5) => !e5.isDirectory()).map((e5) => `${prefix}${relative(dir, join4(e5.parentPath, e5.name)).split(sep).join("/")}`);
         } catch (e5) {
           if (e5.code === "ENOENT" || e5.code === "ENOTDIR") return [];
           throw e5;
@@ -39929,7 +40470,7 @@ var init_file_store = __esm({
       close() {
       }
     };
-    CHUNK = 8 << 20;
+    CHUNK2 = 8 << 20;
     SMALL_FILE = 1 << 20;
   }
 });
@@ -41353,7 +41894,7 @@ var init_hex_encoding = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/serde/util-body-length/calculateBodyLength.js
-import { ReadStream, fstatSync, lstatSync } from "node:fs";
+import { ReadStream, fstatSync as fstatSync2, lstatSync } from "node:fs";
 var calculateBodyLength;
 var init_calculateBodyLength = __esm({
   "node_modules/@smithy/core/dist-es/submodules/serde/util-body-length/calculateBodyLength.js"() {
@@ -41373,7 +41914,7 @@ var init_calculateBodyLength = __esm({
         if (body.path != null) {
           return lstatSync(body.path).size;
         } else if (typeof body.fd === "number") {
-          return fstatSync(body.fd).size;
+          return fstatSync2(body.fd).size;
         }
       }
       throw new Error(`Body Length computation failed for ${body}`);
@@ -41719,16 +42260,16 @@ var init_getProfileName = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js
-import { createHash as createHash5 } from "node:crypto";
-import { join as join4 } from "node:path";
+import { createHash as createHash6 } from "node:crypto";
+import { join as join5 } from "node:path";
 var getSSOTokenFilepath;
 var init_getSSOTokenFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js"() {
     init_getHomeDir();
     getSSOTokenFilepath = (id) => {
-      const hasher = createHash5("sha1");
+      const hasher = createHash6("sha1");
       const cacheName = hasher.update(id).digest("hex");
-      return join4(getHomeDir(), ".aws", "sso", "cache", `${cacheName}.json`);
+      return join5(getHomeDir(), ".aws", "sso", "cache", `${cacheName}.json`);
     };
   }
 });
@@ -41783,24 +42324,24 @@ var init_getConfigData = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getConfigFilepath.js
-import { join as join5 } from "node:path";
+import { join as join6 } from "node:path";
 var ENV_CONFIG_PATH, getConfigFilepath;
 var init_getConfigFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getConfigFilepath.js"() {
     init_getHomeDir();
     ENV_CONFIG_PATH = "AWS_CONFIG_FILE";
-    getConfigFilepath = () => process.env[ENV_CONFIG_PATH] || join5(getHomeDir(), ".aws", "config");
+    getConfigFilepath = () => process.env[ENV_CONFIG_PATH] || join6(getHomeDir(), ".aws", "config");
   }
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getCredentialsFilepath.js
-import { join as join6 } from "node:path";
+import { join as join7 } from "node:path";
 var ENV_CREDENTIALS_PATH, getCredentialsFilepath;
 var init_getCredentialsFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getCredentialsFilepath.js"() {
     init_getHomeDir();
     ENV_CREDENTIALS_PATH = "AWS_SHARED_CREDENTIALS_FILE";
-    getCredentialsFilepath = () => process.env[ENV_CREDENTIALS_PATH] || join6(getHomeDir(), ".aws", "credentials");
+    getCredentialsFilepath = () => process.env[ENV_CREDENTIALS_PATH] || join7(getHomeDir(), ".aws", "credentials");
   }
 });
 
@@ -41880,7 +42421,7 @@ var init_readFile = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/loadSharedConfigFiles.js
-import { join as join7 } from "node:path";
+import { join as join8 } from "node:path";
 var swallowError, loadSharedConfigFiles;
 var init_loadSharedConfigFiles = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/loadSharedConfigFiles.js"() {
@@ -41898,11 +42439,11 @@ var init_loadSharedConfigFiles = __esm({
       const relativeHomeDirPrefix = "~/";
       let resolvedFilepath = filepath;
       if (filepath.startsWith(relativeHomeDirPrefix)) {
-        resolvedFilepath = join7(homeDir, filepath.slice(2));
+        resolvedFilepath = join8(homeDir, filepath.slice(2));
       }
       let resolvedConfigFilepath = configFilepath;
       if (configFilepath.startsWith(relativeHomeDirPrefix)) {
-        resolvedConfigFilepath = join7(homeDir, configFilepath.slice(2));
+        resolvedConfigFilepath = join8(homeDir, configFilepath.slice(2));
       }
       const parsedFiles = await Promise.all([
         readFile3(resolvedConfigFilepath, {
@@ -46149,7 +46690,7 @@ var init_serdePlugin = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/serde/hash-node/hash-node.js
-import { createHash as createHash6, createHmac } from "node:crypto";
+import { createHash as createHash7, createHmac } from "node:crypto";
 function castSourceData(toCast, encoding) {
   if (Buffer.isBuffer(toCast)) {
     return toCast;
@@ -46183,7 +46724,7 @@ var init_hash_node = __esm({
         return Promise.resolve(this.hash.digest());
       }
       reset() {
-        this.hash = this.secret ? createHmac(this.algorithmIdentifier, castSourceData(this.secret)) : createHash6(this.algorithmIdentifier);
+        this.hash = this.secret ? createHmac(this.algorithmIdentifier, castSourceData(this.secret)) : createHash7(this.algorithmIdentifier);
       }
     };
   }
@@ -47609,11 +48150,11 @@ var init_Md5Js = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/checksum/md5/Md5Node.js
-import { createHash as createHash7 } from "node:crypto";
+import { createHash as createHash8 } from "node:crypto";
 function buildNativeClass() {
   return class Md5Node {
     digestLength = 16;
-    hash = createHash7("md5");
+    hash = createHash8("md5");
     update(data) {
       this.hash.update(toUint8Array(data));
     }
@@ -47622,7 +48163,7 @@ function buildNativeClass() {
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     }
     reset() {
-      this.hash = createHash7("md5");
+      this.hash = createHash8("md5");
     }
   };
 }
@@ -47633,7 +48174,7 @@ var init_Md5Node = __esm({
     init_Md5Js();
     hasNativeCrypto = (() => {
       try {
-        createHash7("md5");
+        createHash8("md5");
         return true;
       } catch {
         return false;
@@ -47950,7 +48491,7 @@ var init_Sha256Js = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/checksum/sha256/Sha256Node.js
-import { createHash as createHash8, createHmac as createHmac2 } from "node:crypto";
+import { createHash as createHash9, createHmac as createHmac2 } from "node:crypto";
 function buildNativeClass3() {
   return class Sha256Node {
     digestLength = 32;
@@ -47984,7 +48525,7 @@ function buildNativeClass3() {
       this.finished = false;
     }
     createHash() {
-      return this.secret ? createHmac2("sha256", toBuffer(this.secret)) : createHash8("sha256");
+      return this.secret ? createHmac2("sha256", toBuffer(this.secret)) : createHash9("sha256");
     }
   };
 }
@@ -48003,7 +48544,7 @@ var init_Sha256Node = __esm({
     init_Sha256Js();
     hasNativeCrypto2 = (() => {
       try {
-        createHash8("sha256");
+        createHash9("sha256");
         return true;
       } catch {
         return false;
@@ -63420,10 +63961,10 @@ var init_EndpointParameters = __esm({
 });
 
 // node_modules/@aws-sdk/nested-clients/package.json
-var package_default;
-var init_package = __esm({
+var package_default2;
+var init_package2 = __esm({
   "node_modules/@aws-sdk/nested-clients/package.json"() {
-    package_default = {
+    package_default2 = {
       name: "@aws-sdk/nested-clients",
       version: "3.998.4",
       description: "Nested clients for AWS SDK packages.",
@@ -64121,7 +64662,7 @@ var init_runtimeConfig_shared = __esm({
 var import_node_http_handler, getRuntimeConfig2;
 var init_runtimeConfig = __esm({
   "node_modules/@aws-sdk/nested-clients/dist-es/submodules/sso-oidc/runtimeConfig.js"() {
-    init_package();
+    init_package2();
     init_client3();
     init_httpAuthSchemes2();
     init_client2();
@@ -64148,7 +64689,7 @@ var init_runtimeConfig = __esm({
         authSchemePreference: config?.authSchemePreference ?? loadConfig(NODE_AUTH_SCHEME_PREFERENCE_OPTIONS, loaderConfig),
         bodyLengthChecker: config?.bodyLengthChecker ?? calculateBodyLength,
         defaultSocketTimeout: getDefaultSocketTimeout(config?.requestHandler, 3e5),
-        defaultUserAgentProvider: config?.defaultUserAgentProvider ?? createDefaultUserAgentProvider({ serviceId: clientSharedValues.serviceId, clientVersion: package_default.version }),
+        defaultUserAgentProvider: config?.defaultUserAgentProvider ?? createDefaultUserAgentProvider({ serviceId: clientSharedValues.serviceId, clientVersion: package_default2.version }),
         maxAttempts: config?.maxAttempts ?? loadConfig(NODE_MAX_ATTEMPT_CONFIG_OPTIONS, config),
         region: config?.region ?? loadConfig(NODE_REGION_CONFIG_OPTIONS, { ...NODE_REGION_CONFIG_FILE_OPTIONS, ...loaderConfig }),
         requestHandler: import_node_http_handler.NodeHttpHandler.create(config?.requestHandler ?? defaultConfigProvider),
@@ -65011,7 +65552,7 @@ var init_runtimeConfig_shared2 = __esm({
 var import_node_http_handler2, getRuntimeConfig4;
 var init_runtimeConfig2 = __esm({
   "node_modules/@aws-sdk/nested-clients/dist-es/submodules/sso/runtimeConfig.js"() {
-    init_package();
+    init_package2();
     init_client3();
     init_httpAuthSchemes2();
     init_client2();
@@ -65038,7 +65579,7 @@ var init_runtimeConfig2 = __esm({
         authSchemePreference: config?.authSchemePreference ?? loadConfig(NODE_AUTH_SCHEME_PREFERENCE_OPTIONS, loaderConfig),
         bodyLengthChecker: config?.bodyLengthChecker ?? calculateBodyLength,
         defaultSocketTimeout: getDefaultSocketTimeout(config?.requestHandler, 3e5),
-        defaultUserAgentProvider: config?.defaultUserAgentProvider ?? createDefaultUserAgentProvider({ serviceId: clientSharedValues.serviceId, clientVersion: package_default.version }),
+        defaultUserAgentProvider: config?.defaultUserAgentProvider ?? createDefaultUserAgentProvider({ serviceId: clientSharedValues.serviceId, clientVersion: package_default2.version }),
         maxAttempts: config?.maxAttempts ?? loadConfig(NODE_MAX_ATTEMPT_CONFIG_OPTIONS, config),
         region: config?.region ?? loadConfig(NODE_REGION_CONFIG_OPTIONS, { ...NODE_REGION_CONFIG_FILE_OPTIONS, ...loaderConfig }),
         requestHandler: import_node_http_handler2.NodeHttpHandler.create(config?.requestHandler ?? defaultConfigProvider),
@@ -66235,7 +66776,7 @@ var init_runtimeConfig_shared3 = __esm({
 var import_node_http_handler3, getRuntimeConfig6;
 var init_runtimeConfig3 = __esm({
   "node_modules/@aws-sdk/nested-clients/dist-es/submodules/sts/runtimeConfig.js"() {
-    init_package();
+    init_package2();
     init_client3();
     init_httpAuthSchemes2();
     init_dist_es();
@@ -66263,7 +66804,7 @@ var init_runtimeConfig3 = __esm({
         authSchemePreference: config?.authSchemePreference ?? loadConfig(NODE_AUTH_SCHEME_PREFERENCE_OPTIONS, loaderConfig),
         bodyLengthChecker: config?.bodyLengthChecker ?? calculateBodyLength,
         defaultSocketTimeout: getDefaultSocketTimeout(config?.requestHandler, 3e5),
-        defaultUserAgentProvider: config?.defaultUserAgentProvider ?? createDefaultUserAgentProvider({ serviceId: clientSharedValues.serviceId, clientVersion: package_default.version }),
+        defaultUserAgentProvider: config?.defaultUserAgentProvider ?? createDefaultUserAgentProvider({ serviceId: clientSharedValues.serviceId, clientVersion: package_default2.version }),
         httpAuthSchemes: config?.httpAuthSchemes ?? [
           {
             schemeId: "aws.auth#sigv4",
@@ -67296,7 +67837,7 @@ var init_runtimeConfig_shared4 = __esm({
 var import_node_http_handler4, getRuntimeConfig8;
 var init_runtimeConfig4 = __esm({
   "node_modules/@aws-sdk/nested-clients/dist-es/submodules/signin/runtimeConfig.js"() {
-    init_package();
+    init_package2();
     init_client3();
     init_httpAuthSchemes2();
     init_client2();
@@ -67323,7 +67864,7 @@ var init_runtimeConfig4 = __esm({
         authSchemePreference: config?.authSchemePreference ?? loadConfig(NODE_AUTH_SCHEME_PREFERENCE_OPTIONS, loaderConfig),
         bodyLengthChecker: config?.bodyLengthChecker ?? calculateBodyLength,
         defaultSocketTimeout: getDefaultSocketTimeout(config?.requestHandler, 3e5),
-        defaultUserAgentProvider: config?.defaultUserAgentProvider ?? createDefaultUserAgentProvider({ serviceId: clientSharedValues.serviceId, clientVersion: package_default.version }),
+        defaultUserAgentProvider: config?.defaultUserAgentProvider ?? createDefaultUserAgentProvider({ serviceId: clientSharedValues.serviceId, clientVersion: package_default2.version }),
         maxAttempts: config?.maxAttempts ?? loadConfig(NODE_MAX_ATTEMPT_CONFIG_OPTIONS, config),
         region: config?.region ?? loadConfig(NODE_REGION_CONFIG_OPTIONS, { ...NODE_REGION_CONFIG_FILE_OPTIONS, ...loaderConfig }),
         requestHandler: import_node_http_handler4.NodeHttpHandler.create(config?.requestHandler ?? defaultConfigProvider),
@@ -67601,10 +68142,10 @@ var require_dist_cjs11 = __commonJS({
     var { setCredentialFeature: setCredentialFeature2 } = (init_client3(), __toCommonJS(client_exports2));
     var { CredentialsProviderError: CredentialsProviderError2, parseKnownFiles: parseKnownFiles2, getProfileName: getProfileName2 } = (init_config2(), __toCommonJS(config_exports));
     var { HttpRequest: HttpRequest2 } = (init_protocols(), __toCommonJS(protocols_exports));
-    var { createHash: createHash13, createPrivateKey: createPrivateKey3, createPublicKey: createPublicKey3, sign: sign5 } = __require("node:crypto");
+    var { createHash: createHash14, createPrivateKey: createPrivateKey3, createPublicKey: createPublicKey3, sign: sign5 } = __require("node:crypto");
     var { promises: promises3 } = __require("node:fs");
     var { homedir: homedir2 } = __require("node:os");
-    var { dirname: dirname3, join: join12 } = __require("node:path");
+    var { dirname: dirname4, join: join13 } = __require("node:path");
     var LoginCredentialsFetcher = class _LoginCredentialsFetcher {
       profileData;
       init;
@@ -67762,7 +68303,7 @@ var require_dist_cjs11 = __commonJS({
       }
       async saveToken(token) {
         const tokenFilePath = this.getTokenFilePath();
-        const directory = dirname3(tokenFilePath);
+        const directory = dirname4(tokenFilePath);
         try {
           await promises3.mkdir(directory, { recursive: true });
         } catch (error3) {
@@ -67770,10 +68311,10 @@ var require_dist_cjs11 = __commonJS({
         await promises3.writeFile(tokenFilePath, JSON.stringify(token, null, 2), "utf8");
       }
       getTokenFilePath() {
-        const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join12(homedir2(), ".aws", "login", "cache");
+        const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join13(homedir2(), ".aws", "login", "cache");
         const loginSessionBytes = Buffer.from(this.loginSession, "utf8");
-        const loginSessionSha256 = createHash13("sha256").update(loginSessionBytes).digest("hex");
-        return join12(directory, `${loginSessionSha256}.json`);
+        const loginSessionSha256 = createHash14("sha256").update(loginSessionBytes).digest("hex");
+        return join13(directory, `${loginSessionSha256}.json`);
       }
       derToRawSignature(derSignature) {
         let offset = 2;
@@ -67961,7 +68502,7 @@ var require_dist_cjs13 = __commonJS({
   "node_modules/@aws-sdk/credential-provider-web-identity/dist-cjs/index.js"(exports) {
     var { setCredentialFeature: setCredentialFeature2 } = (init_client3(), __toCommonJS(client_exports2));
     var { CredentialsProviderError: CredentialsProviderError2, externalDataInterceptor: externalDataInterceptor2 } = (init_config2(), __toCommonJS(config_exports));
-    var { readFileSync } = __require("node:fs");
+    var { readFileSync: readFileSync2 } = __require("node:fs");
     var fromWebToken = (init) => async (awsIdentityProperties) => {
       init.logger?.debug("@aws-sdk/credential-provider-web-identity - fromWebToken");
       const { roleArn, roleSessionName, webIdentityToken, providerId, policyArns, policy, durationSeconds } = init;
@@ -68002,7 +68543,7 @@ var require_dist_cjs13 = __commonJS({
       }
       const credentials = await fromWebToken({
         ...init,
-        webIdentityToken: externalDataInterceptor2?.getTokenRecord?.()[webIdentityTokenFile] ?? readFileSync(webIdentityTokenFile, { encoding: "ascii" }),
+        webIdentityToken: externalDataInterceptor2?.getTokenRecord?.()[webIdentityTokenFile] ?? readFileSync2(webIdentityTokenFile, { encoding: "ascii" }),
         roleArn,
         roleSessionName
       })(awsIdentityProperties);
@@ -68542,7 +69083,7 @@ var init_Sha1Js = __esm({
 });
 
 // node_modules/@aws-sdk/checksums/dist-es/submodules/sha/sha1/Sha1Node.js
-import { createHash as createHash9, createHmac as createHmac3 } from "node:crypto";
+import { createHash as createHash10, createHmac as createHmac3 } from "node:crypto";
 function buildNativeClass4() {
   return class Sha1Node {
     digestLength = 20;
@@ -68576,7 +69117,7 @@ function buildNativeClass4() {
       this.finished = false;
     }
     createHash() {
-      return this.secret ? createHmac3("sha1", toBuffer2(this.secret)) : createHash9("sha1");
+      return this.secret ? createHmac3("sha1", toBuffer2(this.secret)) : createHash10("sha1");
     }
   };
 }
@@ -68595,7 +69136,7 @@ var init_Sha1Node = __esm({
     init_Sha1Js();
     hasNativeCrypto3 = (() => {
       try {
-        createHash9("sha1");
+        createHash10("sha1");
         return true;
       } catch {
         return false;
@@ -69119,11 +69660,11 @@ var init_Sha512Js = __esm({
 });
 
 // node_modules/@aws-sdk/checksums/dist-es/submodules/sha/sha512/Sha512.js
-import { createHash as createHash10, createHmac as createHmac4 } from "node:crypto";
+import { createHash as createHash11, createHmac as createHmac4 } from "node:crypto";
 function detectNative() {
   if (nativeSupported === void 0) {
     try {
-      createHash10("sha512");
+      createHash11("sha512");
       nativeSupported = true;
     } catch {
       nativeSupported = false;
@@ -69187,7 +69728,7 @@ var init_Sha512 = __esm({
         this.nativeFinished = false;
       }
       createNative() {
-        return this.nativeSecret !== void 0 ? createHmac4("sha512", toBuffer3(this.nativeSecret)) : createHash10("sha512");
+        return this.nativeSecret !== void 0 ? createHmac4("sha512", toBuffer3(this.nativeSecret)) : createHash11("sha512");
       }
     };
   }
@@ -80918,7 +81459,7 @@ var init_artifact = __esm({
 });
 
 // src/scan/stored-artifact.ts
-import { createHash as createHash11 } from "node:crypto";
+import { createHash as createHash12 } from "node:crypto";
 async function scanStoredArtifactFiles(store, version, allowGlobals = []) {
   const out = { files: [], findings: [] };
   for (const obj of await artifactObjects(store, version.artifact)) {
@@ -80926,7 +81467,7 @@ async function scanStoredArtifactFiles(store, version, allowGlobals = []) {
     if (obj.path !== void 0 ? !PICKLE_NAMES.test(obj.path) : !PICKLE_FORMATS.has(version.format)) continue;
     out.files.push(name);
     const src = (await store.read(obj.key))[Symbol.asyncIterator]();
-    const hash = createHash11("sha256");
+    const hash = createHash12("sha256");
     let size = 0;
     const next = async () => {
       const r5 = await src.next();
@@ -81013,7 +81554,7 @@ __export(decision_exports, {
   signEnvelope: () => signEnvelope,
   verifyEnvelope: () => verifyEnvelope
 });
-import { createHash as createHash12, createPrivateKey, createPublicKey, sign as sign4, verify } from "node:crypto";
+import { createHash as createHash13, createPrivateKey, createPublicKey, sign as sign4, verify } from "node:crypto";
 function buildDecisionStatement(input) {
   const { subjects, ...rest } = input;
   return {
@@ -81029,7 +81570,7 @@ function preAuthEncoding(payloadType, payload) {
 }
 function keyId(key) {
   const pub = key.type === "private" ? createPublicKey(key) : key;
-  return createHash12("sha256").update(pub.export({ type: "spki", format: "der" })).digest("hex");
+  return createHash13("sha256").update(pub.export({ type: "spki", format: "der" })).digest("hex");
 }
 function algorithm(key) {
   if (key.asymmetricKeyType === "ed25519") return null;
@@ -85387,6 +85928,13 @@ var init_merged_source = __esm({
         fromBase.forEach((p3, i5) => texts.set(p3, b5[i5]));
         return paths.map((p3) => texts.get(p3));
       }
+      async knownStages(dir) {
+        const [base, head] = await Promise.all([this.base.knownStages?.(dir), this.changedDirs.has(dir) ? this.head.knownStages?.(dir) : void 0]);
+        const known = /* @__PURE__ */ new Map();
+        for (const [name, stage] of base ?? []) if (!this.changed.has(`${dir}/${name}`)) known.set(name, stage);
+        for (const [name, stage] of head ?? []) if (this.changed.has(`${dir}/${name}`)) known.set(name, stage);
+        return known;
+      }
       async listDir(path) {
         const dir = path.replace(/\/$/, "");
         const touched = this.changedDirs.get(dir);
@@ -85473,7 +86021,6 @@ var init_pins2 = __esm({
     init_merged_source();
     init_snapshot();
     init_change();
-    init_layout();
   }
 });
 
@@ -85731,7 +86278,7 @@ var init_webhooks = __esm({
 });
 
 // src/deploy/apply.ts
-import { dirname as dirname2, join as join9, posix as posix4 } from "node:path";
+import { dirname as dirname3, join as join10, posix as posix4 } from "node:path";
 function normalizePrefix(p3) {
   const normal = posix4.normalize((p3 ?? "").replace(/\\/g, "/") || ".");
   const clean = normal.replace(/\/+$/, "");
@@ -85878,13 +86425,13 @@ __export(sync_exports, {
 });
 import { readFile as readFile4, writeFile as writeFile2 } from "node:fs/promises";
 import { tmpdir as tmpdir4 } from "node:os";
-import { join as join10, posix as posix5 } from "node:path";
+import { join as join11, posix as posix5 } from "node:path";
 async function runSync(inputs, env2) {
   const pushInput = (getInput("push") || "false").toLowerCase();
   if (!["true", "false"].includes(pushInput)) throw usageError("input push must be true or false");
   const workspace = env2.GITHUB_WORKSPACE ?? process.cwd();
   const repo = new GitRepo(workspace);
-  const reportPath = join10(env2.RUNNER_TEMP || tmpdir4(), "modelgate-sync.json");
+  const reportPath = join11(env2.RUNNER_TEMP || tmpdir4(), "modelgate-sync.json");
   if (pushInput === "true") {
     const result = await syncAndPush({ repo, registryPath: inputs.registryPath, notify: { env: env2 } });
     setOutput("decision", "pass");
@@ -86002,7 +86549,7 @@ init_repo();
 init_evaluate();
 import { readFile as readFile5, writeFile as writeFile3 } from "node:fs/promises";
 import { tmpdir as tmpdir5 } from "node:os";
-import { join as join11, posix as posix6, resolve } from "node:path";
+import { join as join12, posix as posix6, resolve } from "node:path";
 
 // src/gate/from-git.ts
 init_errors();
@@ -86010,7 +86557,7 @@ init_snapshot();
 init_source();
 init_history2();
 import { tmpdir as tmpdir2 } from "node:os";
-import { join as join2 } from "node:path";
+import { join as join3 } from "node:path";
 async function gateSidesFromGit(repo, baseSha, headSha, prefix = "") {
   const mergedTree = await mergeTree(repo, baseSha, headSha);
   const changedFiles = await changedSince(repo, baseSha, mergedTree, prefix);
@@ -86041,7 +86588,7 @@ async function mergeTree(repo, baseSha, headSha) {
   return tree;
 }
 async function changedSince(repo, baseSha, tree, prefix) {
-  const noIndex = { GIT_INDEX_FILE: join2(tmpdir2(), `modelgate-no-index-${process.pid}`) };
+  const noIndex = { GIT_INDEX_FILE: join3(tmpdir2(), `modelgate-no-index-${process.pid}`) };
   const out = await repo.out(["diff-tree", "-r", "-z", "--no-renames", "--name-status", baseSha, tree], { env: noIndex });
   const parts = out.split("\0");
   const files = [];
@@ -86065,7 +86612,7 @@ init_decision();
 import { createPrivateKey as createPrivateKey2, createPublicKey as createPublicKey2 } from "node:crypto";
 import { mkdtemp as mkdtemp2, rm as rm4 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
-import { join as join8 } from "node:path";
+import { join as join9 } from "node:path";
 
 // src/evidence/decision-input.ts
 var isApproval = (c5) => c5.check.startsWith("approvals: ");
@@ -86221,7 +86768,7 @@ async function signAndStore(req, pem) {
   });
   const warning3 = trusted ? void 0 : `the signing key (keyid ${id.slice(0, 16)}\u2026) is not in trust.keys of modelgate.yaml: verify --decisions and history will refuse its records until its public key is added`;
   const store = await openStore(config.storage, req.env);
-  const tmp = await mkdtemp2(join8(req.env.RUNNER_TEMP || tmpdir3(), "modelgate-record-"));
+  const tmp = await mkdtemp2(join9(req.env.RUNNER_TEMP || tmpdir3(), "modelgate-record-"));
   try {
     const uri = `${store.location.uri.replace(/\/$/, "")}/${decisionRecordKey(req.mergedTree)}`;
     const existing = await step(`reading ${uri}`, () => readDecisionRecord(store, req.mergedTree));
@@ -86547,7 +87094,7 @@ async function publish(inputs, env2, conn, pr, decision, targetUrl) {
     error(p3.message, { title: `modelgate ${p3.code}`, file: p3.file || void 0, startLine: p3.line, startColumn: p3.col });
   }
   const { report, evidence: _evidence, ...json2 } = decision;
-  const reportPath = join11(env2.RUNNER_TEMP || tmpdir5(), `modelgate-report-${pr.number}.json`);
+  const reportPath = join12(env2.RUNNER_TEMP || tmpdir5(), `modelgate-report-${pr.number}.json`);
   await writeFile3(reportPath, JSON.stringify({ pullRequest: report.pullRequest, ...json2 }, null, 2) + "\n");
   setOutput("decision", decision.decision);
   setOutput("report", reportPath);

@@ -1,9 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scanVersions } from '../src/registry/catalog.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { GitRepo } from '../src/git/repo.js';
+import { catalogStagesIn, scanVersions } from '../src/registry/catalog.js';
+import { RegistrySnapshot } from '../src/registry/snapshot.js';
+import { GitTreeSource } from '../src/registry/source.js';
 
 const COMMIT = '8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b';
 
@@ -186,5 +190,82 @@ describe('streamed in model-name order with one model at a time in memory', () =
     expect(after.find((l) => l.startsWith('models/a-b/versions/2.yaml\t'))).toContain('\tStaging\t');
     expect(after.filter((l) => l.startsWith('models/b/'))).toHaveLength(3);
     expect(ids(await scanVersions(dir))).toContain('a-b@2:Staging');
+  });
+});
+
+describe("a commit's stage lookups through the catalog (catalogStagesIn)", () => {
+  let dir: string;
+  let gitDir: string;
+  // Names whose paths share prefixes (m1, m10, m100): a folder's lines end where its prefix does.
+  const MODELS = 120;
+  const PER_MODEL = 40;
+  beforeAll(async () => {
+    dir = registry(MODELS, PER_MODEL);
+    gitDir = join(dir, '.git');
+    await scanVersions(dir);
+    // The lookup believes only a stamped seal; a check is stamped once the file is out of the file clock's reach.
+    await new Promise((r) => setTimeout(r, 2100));
+    await scanVersions(dir);
+  }, 120_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const treeStages = (model: string) =>
+    new Map(
+      gitIn(dir, ['ls-tree', 'HEAD', `models/${model}/versions/`])
+        .trim()
+        .split('\n')
+        .map((line) => {
+          const [, , oid, path] = line.split(/\s+/);
+          const name = path!.split('/').pop()!;
+          return [name, { oid: oid!, stage: name === `${PER_MODEL}.yaml` ? 'Production' : 'Archived' }] as const;
+        }),
+    );
+
+  it('reads one folder by bisection: first, last and prefix-sharing models, and folders it does not hold', () => {
+    expect(statSync(cacheFile(dir)).size).toBeGreaterThan(1 << 20); // several bisection steps
+    for (const model of ['m0', 'm1', 'm10', 'm100', 'm11', 'm119', 'm57', 'm99']) {
+      expect(catalogStagesIn(gitDir, `models/${model}/versions`), model).toEqual(treeStages(model));
+    }
+    for (const folder of ['models/m/versions', 'models/m1/version', 'models/zz/versions', 'models/a/versions']) {
+      expect(catalogStagesIn(gitDir, folder), folder).toEqual(new Map());
+    }
+  });
+
+  it("answers a commit's stage queries reading only the files it does not know or that are wanted", async () => {
+    const repo = new GitRepo(dir);
+    const read = vi.spyOn(repo, 'readBlobs');
+    const snapshot = new RegistrySnapshot(new GitTreeSource(repo, 'HEAD', ''));
+    expect(ids(await snapshot.inStage('m7', 'Production'))).toEqual([`m7@${PER_MODEL}:Production`]);
+    expect(read.mock.calls.flatMap(([oids]) => oids)).toHaveLength(1);
+    // The same answer where nothing is known: every file is read.
+    read.mockClear();
+    const unknown = new GitTreeSource(repo, 'HEAD', '');
+    unknown.knownStages = async () => new Map();
+    expect(ids(await new RegistrySnapshot(unknown).inStage('m8', 'Production'))).toEqual([`m8@${PER_MODEL}:Production`]);
+    expect(read.mock.calls.flatMap(([oids]) => oids)).toHaveLength(PER_MODEL);
+  });
+
+  it('uses no entry for a blob the catalog has not loaded, and no catalog whose seal is not stamped', async () => {
+    // A commit the catalog has not seen: version 3 of m5 promoted, the catalog still holding its old blob.
+    const path = join(dir, 'models', 'm5', 'versions', '3.yaml');
+    writeFileSync(path, manifest('m5', 3, 'Production'));
+    gitIn(dir, ['commit', '-q', '-am', 'promote m5@3']);
+    const snapshot = new RegistrySnapshot(new GitTreeSource(new GitRepo(dir), 'HEAD', ''));
+    expect(ids(await snapshot.inStage('m5', 'Production'))).toEqual([`m5@${PER_MODEL}:Production`, 'm5@3:Production']);
+    expect(ids(await snapshot.newestInStages('m5', ['Production', 'Staging']))).toEqual([`m5@${PER_MODEL}:Production`]);
+    rmSync(`${cacheFile(dir)}.checked`);
+    expect(catalogStagesIn(gitDir, 'models/m5/versions')).toBeUndefined();
+    // Sealed and stamped by hand (the stamp's format is checked above): believed with this
+    // build's header, not with another build's.
+    const content = readFileSync(cacheFile(dir), 'utf8').replace(/end [0-9a-f]{64}\n$/, '');
+    const sealAndStamp = (text: string) => {
+      writeFileSync(cacheFile(dir), `${text}end ${createHash('sha256').update(text).digest('hex')}\n`);
+      const st = statSync(cacheFile(dir), { bigint: true });
+      writeFileSync(`${cacheFile(dir)}.checked`, `modelgate-version-cache-checked 1 ${st.dev} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}\n`);
+    };
+    sealAndStamp(content);
+    expect(catalogStagesIn(gitDir, 'models/m5/versions')?.size).toBe(PER_MODEL);
+    sealAndStamp(content.replace(/^modelgate-version-cache .*\n/, 'modelgate-version-cache 4 0.0.0 0000000000000000\n'));
+    expect(catalogStagesIn(gitDir, 'models/m5/versions')).toBeUndefined();
   });
 });

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseDocument } from 'yaml';
+import { newKustomization, plainResources } from '../src/deploy/kustomization.js';
 import { commitMessage, formatDiff, planSync, renderPins, type PinInput, type SyncPlan } from '../src/deploy/plan.js';
 import { environmentsOf } from '../src/deploy/render.js';
 import type { ModelDeploy, ModelVersion, Registry } from '../src/manifest/types.js';
@@ -340,6 +341,70 @@ patches:
     expect(missing.files.find((f) => f.path === 'deploy/production/kustomization.yaml')!.after).toBe(
       'kind: Kustomization # x\nresources:\n- fraud-detector.yaml\n',
     );
+  });
+
+  it('reads the resources of a kustomization from its lines only where the parser reads the same', () => {
+    // Random texts of lines that are each fine or each wrong in some way the line reader must
+    // notice; where it answers, yaml (the parser of every other kustomization) must agree.
+    const LINES = [
+      'apiVersion: kustomize.config.k8s.io/v1beta1',
+      'kind: Kustomization',
+      'namespace: models',
+      'resources:',
+      'resources:',
+      'resources: [a.yaml]',
+      'resources: a.yaml',
+      'images:',
+      '',
+      '# a comment',
+      '---',
+      '- a.yaml',
+      '- ../base',
+      '- ./b.yaml',
+      '- model-000.yaml',
+      '  - c.yaml',
+      ' - d.yaml',
+      '- base',
+      '- .inf',
+      '- 0x1F',
+      '- 1',
+      '- true',
+      '- null',
+      '- -x.yaml',
+      '- a.yaml # note',
+      "- 'q.yaml'",
+      '- "d.yaml"',
+      '- &x e.yaml',
+      '- *x',
+      '- [f.yaml]',
+      '- a b.yaml',
+      '\t- g.yaml',
+      '- h.yaml\r',
+      'kind: Component',
+    ];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    let answered = 0;
+    for (let i = 0; i < 4000; i++) {
+      const n = 1 + Math.floor(next() * 7);
+      const lines = ['resources:', ...Array.from({ length: n }, () => LINES[Math.floor(next() * LINES.length)]!)];
+      if (next() < 0.5) lines.unshift('kind: Kustomization');
+      const text = lines.join('\n') + (next() < 0.95 ? '\n' : '');
+      const plain = plainResources(text);
+      if (plain === undefined) continue;
+      answered++;
+      const doc = parseDocument(text, { uniqueKeys: true });
+      expect(doc.errors, text).toEqual([]);
+      const resources = (doc.toJS() as { resources: unknown[] | null }).resources;
+      expect(resources ?? [], text).toEqual(plain);
+    }
+    expect(answered).toBeGreaterThan(200);
+    // What modelgate writes is read from its lines.
+    expect(plainResources(newKustomization({ namespace: 'models', base: '../base', resources: ['a.yaml', 'b.yaml'] }))).toEqual([
+      '../base',
+      'a.yaml',
+      'b.yaml',
+    ]);
   });
 
   it('removes a retired model: its pin and its resources entry, nothing else', () => {

@@ -1,3 +1,4 @@
+import type { Stage } from '../manifest/types.js';
 import type { RegistrySource } from '../registry/source.js';
 
 /**
@@ -44,6 +45,14 @@ export class MergedSource implements RegistrySource {
     fromHead.forEach((p, i) => texts.set(p, h[i]));
     fromBase.forEach((p, i) => texts.set(p, b[i]));
     return paths.map((p) => texts.get(p));
+  }
+
+  async knownStages(dir: string): Promise<ReadonlyMap<string, Stage>> {
+    const [base, head] = await Promise.all([this.base.knownStages?.(dir), this.changedDirs.has(dir) ? this.head.knownStages?.(dir) : undefined]);
+    const known = new Map<string, Stage>();
+    for (const [name, stage] of base ?? []) if (!this.changed.has(`${dir}/${name}`)) known.set(name, stage);
+    for (const [name, stage] of head ?? []) if (this.changed.has(`${dir}/${name}`)) known.set(name, stage);
+    return known;
   }
 
   async listDir(path: string): Promise<string[]> {

@@ -40,6 +40,7 @@ export type FileChanges = Record<string, string | null>;
 export class GitRepo {
   private readonly blobCache = new Map<string, Buffer>();
   private blobCacheBytes = 0;
+  private located?: Promise<{ prefix: string; gitDir: string } | undefined>;
 
   constructor(readonly dir: string) {}
 
@@ -248,6 +249,18 @@ export class GitRepo {
    */
   async fastForward(commit: string): Promise<void> {
     await this.run(['merge', '--ff-only', '--quiet', commit]);
+  }
+
+  /**
+   * Where this folder sits in its work tree (the path from the top, '' there) and the
+   * repository's git folder, asked once; undefined outside a work tree.
+   */
+  location(): Promise<{ prefix: string; gitDir: string } | undefined> {
+    this.located ??= this.run(['rev-parse', '--is-inside-work-tree', '--show-prefix', '--absolute-git-dir'], { okCodes: [128] }).then((r) => {
+      const [inside, prefix, gitDir] = r.stdout.split('\n');
+      return r.code === 0 && inside === 'true' && gitDir ? { prefix: prefix!.replace(/\/$/, ''), gitDir } : undefined;
+    });
+    return this.located;
   }
 
   /** The work tree's top folder (the repository root). */

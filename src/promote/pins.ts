@@ -1,19 +1,16 @@
 import { pinInputPaths, renderPins, type ModelPinSource, type PinInput, type SyncPlan } from '../deploy/plan.js';
 import { environmentsOf } from '../deploy/render.js';
-import type { Model, ModelVersion } from '../manifest/types.js';
+import type { Model } from '../manifest/types.js';
 import { MergedSource } from '../gate/merged-source.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import type { RegistrySource } from '../registry/source.js';
 import { touchedModels, withPins, type Change, type ManifestChange } from './change.js';
-import { quickStage, versionFile } from '../registry/layout.js';
-
-const CHUNK = 64;
 
 /**
  * What `renderPins` needs for the models a change touches, and nothing else: O(what changed).
  * Only the touched models are read; of their versions only the newest in each environment's
- * stage is parsed (versions are scanned newest first, their texts matched for the `stage:` line,
- * and the scan stops once every stage has its version). Pins of other models are not moved by
+ * stage is parsed (`RegistrySnapshot.newestInStages`: newest first, stopping once every stage
+ * has its version, files the catalog knows not read at all). Pins of other models are not moved by
  * the change, so leaving them out renders exactly the files the change must carry.
  */
 export async function readPinInputFor(snapshot: RegistrySnapshot, modelNames: readonly string[]): Promise<PinInput> {
@@ -22,34 +19,13 @@ export async function readPinInputFor(snapshot: RegistrySnapshot, modelNames: re
   const loaded = await Promise.all(modelNames.map((n) => snapshot.model(n).catch(() => undefined)));
   const models = loaded.filter((m): m is Model => m !== undefined && (m.deploy !== undefined || m.retired === true));
   const withVersions: ModelPinSource[] = [];
-  for (const model of models) withVersions.push({ model, versions: model.retired ? [] : await newestPerStage(snapshot, model.name, stages) });
+  for (const model of models) withVersions.push({ model, versions: model.retired ? [] : await snapshot.newestInStages(model.name, stages) });
   const paths = pinInputPaths(registry, models);
   const source = snapshot.source;
   const contents = source.readFiles ? await source.readFiles(paths) : await Promise.all(paths.map((p) => source.readFile(p)));
   const files = new Map<string, string>();
   paths.forEach((p, i) => contents[i] !== undefined && files.set(p, contents[i]));
   return { registry, models: withVersions, files };
-}
-
-async function newestPerStage(snapshot: RegistrySnapshot, model: string, stages: ReadonlySet<string>): Promise<ModelVersion[]> {
-  const numbers = [...(await snapshot.versionNumbers(model))].sort((a, b) => b - a);
-  const found = new Map<string, ModelVersion>();
-  const source = snapshot.source;
-  for (let i = 0; i < numbers.length && found.size < stages.size; i += CHUNK) {
-    const chunk = numbers.slice(i, i + CHUNK);
-    const paths = chunk.map((n) => versionFile(model, n));
-    const texts = source.readFiles ? await source.readFiles(paths) : await Promise.all(paths.map((p) => source.readFile(p)));
-    for (const [j, text] of texts.entries()) {
-      if (text === undefined) continue;
-      const stage = quickStage(text);
-      // Exact where defined; a stage written some other way (flow style, an anchor) is left to the parser.
-      if (stage !== undefined && (!stages.has(stage) || found.has(stage))) continue;
-      const v = await snapshot.version(model, chunk[j]!);
-      // The text match is a hint; the parsed manifest decides.
-      if (v && stages.has(v.stage) && !found.has(v.stage)) found.set(v.stage, v);
-    }
-  }
-  return [...found.values()];
 }
 
 /** The pins a change to `modelNames` moves, rendered from the registry as the change leaves it. */

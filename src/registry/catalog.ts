@@ -14,7 +14,7 @@ import {
   type BigIntStats,
 } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
 import type { ModelVersion, Stage } from '../manifest/types.js';
@@ -23,7 +23,7 @@ import type { VersionFacts } from '../manifest/semantic.js';
 import modelVersionSchema from '../../schemas/model-version.schema.json' with { type: 'json' };
 import pkg from '../../package.json' with { type: 'json' };
 import { isModelName, mayHaveStage, MODELS_DIR, parseManifestPath, versionsDir } from './layout.js';
-import { readRegistryFileSync } from './source.js';
+import { readRegistryFileSync } from './read-file.js';
 
 /**
  * Every version in a registry's work tree, streamed: memory stays bounded by one model's
@@ -98,7 +98,7 @@ function loadedEntry(path: string, v: ModelVersion): CatalogEntry {
 export async function* versionFileBatches(root: string, query: VersionQuery = {}): AsyncGenerator<CatalogEntry[]> {
   const scope = query.model ? versionsDir(query.model) : MODELS_DIR;
   const repo = new GitRepo(root);
-  const gitDir = await findGitDir(repo, root);
+  const gitDir = (await repo.location().catch(() => undefined))?.gitDir;
   const wanted = (stage: string) => !query.stage || stage === query.stage;
   const order = new ModelOrder(root);
   let model: string | undefined;
@@ -137,7 +137,7 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
       await staged.return(undefined);
     }
   })();
-  const cache = VersionCache.open(join(gitDir, 'modelgate', 'versions.tsv'), `${scope}/`);
+  const cache = VersionCache.open(catalogFile(gitDir), `${scope}/`);
   // The stage prefilter spares reading and parsing most files when the cache knows few of them:
   // from the start without a cache, else once PREFILTER_AFTER files were not in it (until then,
   // a file the cache does not know is read and checked with mayHaveStage).
@@ -181,6 +181,102 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
   } finally {
     cache.close();
   }
+}
+
+const catalogFile = (gitDir: string) => join(gitDir, 'modelgate', 'versions.tsv');
+
+/** Bisection stops once the range is this small, and reads the rest in order. */
+const BISECT_WINDOW = 1 << 16;
+
+/**
+ * What the catalog knows of the version files in folder `dir` (registry-relative, a model's
+ * `versions` folder): by file name, the blob id of each and the stage the loader found in it
+ * (a file is in the catalog only if it loaded without a problem). Only that folder's lines are
+ * read, found by bisection of the path-ordered file, so a lookup costs the model's lines, not
+ * the registry's. Undefined when there is no catalog, it is of another format or build, or its
+ * seal is not stamped as checked: a lookup never hashes the whole file (the scans that write it
+ * do). Content-addressed like every use of the catalog: an answer describes the blob it names,
+ * whatever commit or work tree holds it.
+ */
+export function catalogStagesIn(gitDir: string, dir: string): Map<string, { oid: string; stage: Stage }> | undefined {
+  const file = catalogFile(gitDir);
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const limit = stampedLength(fd, file).limit;
+    if (limit === undefined) return undefined;
+    const header = lineFrom(fd, 0, limit);
+    if (header?.text !== CACHE_FORMAT) return undefined;
+    // Paths compare as bytes, the order git lists them in (latin1 keeps one character per byte).
+    const target = Buffer.from(`${dir}/`, 'utf8').toString('latin1');
+    // Every line starting before `lo` has a path before the folder's.
+    let lo = header.end;
+    let hi = limit;
+    while (hi - lo > BISECT_WINDOW) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      const line = lineFrom(fd, mid, hi);
+      if (!line) hi = mid;
+      else if (line.text.slice(0, line.text.indexOf('\t')) < target) lo = line.end;
+      else hi = line.start;
+    }
+    const found = new Map<string, { oid: string; stage: Stage }>();
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let rest = '';
+    for (let at = lo; at < limit;) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, limit - at), at);
+      if (n === 0) break;
+      at += n;
+      const text = rest + buf.toString('latin1', 0, n);
+      let from = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; from = nl + 1, nl = text.indexOf('\n', from)) {
+        // `path <TAB> oid <TAB> stage <TAB> …`: only the first three fields are read.
+        const tab1 = text.indexOf('\t', from);
+        const path = text.slice(from, tab1);
+        if (path < target) continue;
+        if (!path.startsWith(target)) return found;
+        const tab2 = text.indexOf('\t', tab1 + 1);
+        // A version file's name is `<number>.yaml`: ASCII, the same in latin1 as in UTF-8.
+        found.set(path.slice(target.length), { oid: text.slice(tab1 + 1, tab2), stage: text.slice(tab2 + 1, text.indexOf('\t', tab2 + 1)) as Stage });
+      }
+      rest = text.slice(from);
+    }
+    return found;
+  } catch {
+    return undefined; // unreadable: the files are read instead
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The first line of `fd` that starts at or after `pos` and before `limit` (latin1, without its
+ * newline), with where it starts and where the next begins.
+ */
+function lineFrom(fd: number, pos: number, limit: number): { text: string; start: number; end: number } | undefined {
+  const start = pos === 0 ? 0 : indexOfNewline(fd, pos - 1, limit) + 1;
+  if (start === 0 && pos !== 0) return undefined;
+  if (start >= limit) return undefined;
+  const nl = indexOfNewline(fd, start, limit);
+  const stop = nl < 0 ? limit : nl;
+  const buf = Buffer.allocUnsafe(stop - start);
+  readSync(fd, buf, 0, buf.length, start);
+  return { text: buf.toString('latin1'), start, end: stop + 1 };
+}
+
+/** Offset of the first newline at or after `pos` and before `limit`, or -1. */
+function indexOfNewline(fd: number, pos: number, limit: number): number {
+  const buf = Buffer.allocUnsafe(1 << 14);
+  for (let at = pos; at < limit; at += buf.length) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, limit - at), at);
+    if (n === 0) return -1;
+    const i = buf.subarray(0, n).indexOf(10);
+    if (i >= 0) return at + i;
+  }
+  return -1;
 }
 
 /** What validation and the pins take from the catalog in place of parsing every version. */
@@ -342,17 +438,6 @@ async function parseVersion(text: string, path: string): Promise<ModelVersion> {
 let loading: Promise<[typeof import('../manifest/load.js'), typeof import('../manifest/problem.js')]> | undefined;
 function loader() {
   return (loading ??= Promise.all([import('../manifest/load.js'), import('../manifest/problem.js')]));
-}
-
-async function findGitDir(repo: GitRepo, root: string): Promise<string | undefined> {
-  try {
-    const r = await repo.run(['rev-parse', '--is-inside-work-tree', '--git-dir'], { okCodes: [128] });
-    const [inside, dir] = r.stdout.trim().split('\n');
-    if (r.code !== 0 || inside !== 'true' || !dir) return undefined;
-    return isAbsolute(dir) ? dir : join(root, dir);
-  } catch {
-    return undefined;
-  }
 }
 
 function splitZ(text: string): string[] {
@@ -636,6 +721,19 @@ function statKey(s: BigIntStats): string {
   return `${s.dev} ${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs}`;
 }
 
+/** The content length the stamp vouches for (the file unchanged since a full check), else undefined, with what a new stamp needs. */
+function stampedLength(fd: number, file: string): { limit?: number; stat: BigIntStats; stamp: string; key: string } {
+  const stat = fstatSync(fd, { bigint: true });
+  const stamp = `${file}.checked`;
+  const key = `${STAMP_FORMAT} ${statKey(stat)}\n`;
+  try {
+    if (readFileSync(stamp, 'utf8') === key && stat.size >= SEAL_LINE) return { limit: Number(stat.size) - SEAL_LINE, stat, stamp, key };
+  } catch {
+    // no stamp
+  }
+  return { stat, stamp, key };
+}
+
 /**
  * `sealedLength`, without reading the file again while it is unchanged since a check: a check
  * made at least RACY_MS after the file's last change records the file's stat in
@@ -644,14 +742,9 @@ function statKey(s: BigIntStats): string {
  * brings the full check back; the stamp itself is believed only when it matches exactly.
  */
 function checkedLength(fd: number, file: string): number | undefined {
-  const stat = fstatSync(fd, { bigint: true });
-  const stamp = `${file}.checked`;
-  const key = `${STAMP_FORMAT} ${statKey(stat)}\n`;
-  try {
-    if (readFileSync(stamp, 'utf8') === key && stat.size >= SEAL_LINE) return Number(stat.size) - SEAL_LINE;
-  } catch {
-    // no stamp: check in full
-  }
+  const stamped = stampedLength(fd, file);
+  if (stamped.limit !== undefined) return stamped.limit;
+  const { stat, stamp, key } = stamped;
   const limit = sealedLength(fd);
   if (limit !== undefined && Date.now() - Number(stat.ctimeNs / 1_000_000n) >= RACY_MS) {
     const tmp = `${stamp}.${process.pid}.tmp`;

@@ -75,51 +75,62 @@ export class RegistrySnapshot {
   }
 
   /**
-   * Versions of `model` in `stage`, newest first (all of them, or the first `limit`). Only files
-   * whose text could hold the stage name are parsed (see `mayHaveStage`), so a lookup costs a read
-   * per version, not a parse; with a limit, reading stops once enough are found, newest first.
+   * Versions of `model` in `stage`, newest first (all of them, or the first `limit`); see
+   * `withStages` for what is read and parsed.
    */
   async inStage(model: string, stage: Stage, limit = Infinity): Promise<ModelVersion[]> {
-    const numbers = await this.versionNumbers(model);
     const found: ModelVersion[] = [];
-    // Batches grow (8, 32, 128, …): `m@production` is usually among the newest few versions.
-    // Without a limit every version is read anyway: in one batch (one git process).
-    const first = limit === Infinity ? numbers.length : 8;
-    for (let end = numbers.length, size = first; end > 0 && found.length < limit; end -= size, size = Math.min(size * 4, 1024)) {
-      const paths = numbers.slice(Math.max(0, end - size), end).map((n) => versionFile(model, n));
-      const texts = await this.readMany(paths);
-      for (let i = paths.length - 1; i >= 0 && found.length < limit; i--) {
-        const text = texts[i];
-        if (text === undefined || !mayHaveStage(text, stage)) continue;
-        const plain = quickStage(text);
-        if (plain !== undefined && plain !== stage) continue; // exact: no parse needed to know
-        const v = await this.load(paths[i]!, 'ModelVersion', text);
-        if (v?.stage === stage) found.push(v);
-      }
+    if (limit <= 0) return found;
+    // Without a limit every candidate is read anyway: in one batch (one git process).
+    for await (const v of this.withStages(model, new Set([stage]), limit === Infinity ? Infinity : 8)) {
+      found.push(v);
+      if (found.length >= limit) break;
+    }
+    return found;
+  }
+
+  /** The newest version of `model` in each of `stages` (those that have one): what the pins need. */
+  async newestInStages(model: string, stages: Iterable<Stage>): Promise<ModelVersion[]> {
+    const wanted = new Set(stages);
+    const found: ModelVersion[] = [];
+    for await (const v of this.withStages(model, new Set(wanted), 8)) {
+      if (!wanted.delete(v.stage)) continue;
+      found.push(v);
+      if (wanted.size === 0) break;
     }
     return found;
   }
 
   /**
-   * The newest version of `model` in each of `stages` (those that have one), read once and parsed
-   * from the newest down only where the text could hold a wanted stage: what the pins need, at a
-   * cost that does not grow with the parse of every version.
+   * The versions of `model` whose stage is one of `stages`, newest first, at the cost of what
+   * must be read: a file whose stage is known without reading it (`knownStages`: the catalog,
+   * for a commit's blobs) is read only when that stage is wanted; the rest are read in batches
+   * that grow from `first` (×4, up to 1024: what is wanted is usually among the newest few), and
+   * parsed only when the text could hold a wanted stage (`mayHaveStage`) and its lines do not
+   * say exactly that it holds another (`quickStage`). The parsed manifest decides.
    */
-  async newestInStages(model: string, stages: readonly Stage[]): Promise<ModelVersion[]> {
-    const numbers = await this.versionNumbers(model);
-    const paths = numbers.map((n) => versionFile(model, n));
-    const texts = await this.readMany(paths);
-    const wanted = new Set(stages);
-    const found: ModelVersion[] = [];
-    for (let i = paths.length - 1; i >= 0 && wanted.size > 0; i--) {
-      const text = texts[i];
-      if (text === undefined || ![...wanted].some((s) => mayHaveStage(text, s))) continue;
-      const plain = quickStage(text);
-      if (plain !== undefined && !wanted.has(plain)) continue; // exact: no parse needed to know
-      const v = await this.load(paths[i]!, 'ModelVersion', text);
-      if (v && wanted.delete(v.stage)) found.push(v);
+  private async *withStages(model: string, stages: ReadonlySet<Stage>, first: number): AsyncGenerator<ModelVersion> {
+    const dir = versionsDir(model);
+    const [numbers, known] = await Promise.all([this.versionNumbers(model), this.source.knownStages?.(dir)]);
+    const files = numbers
+      .reverse()
+      .map((n) => ({ path: versionFile(model, n), stage: known?.get(`${n}.yaml`) }))
+      .filter((f) => f.stage === undefined || stages.has(f.stage));
+    for (let at = 0, size = first; at < files.length; at += size, size = Math.min(size * 4, 1024)) {
+      const batch = files.slice(at, at + size);
+      const texts = await this.readMany(batch.map((f) => f.path));
+      for (const [i, { path, stage }] of batch.entries()) {
+        const text = texts[i];
+        if (text === undefined) continue;
+        if (stage === undefined) {
+          if (![...stages].some((s) => mayHaveStage(text, s))) continue;
+          const plain = quickStage(text);
+          if (plain !== undefined && !stages.has(plain)) continue; // exact: no parse needed to know
+        }
+        const v = await this.load(path, 'ModelVersion', text);
+        if (v && stages.has(v.stage)) yield v;
+      }
     }
-    return found;
   }
 
   /** The version a reference names: latest, a number, or the newest in a stage. Throws E_NOT_FOUND (exit 1). */

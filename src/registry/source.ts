@@ -1,51 +1,9 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExitCode, ModelgateError } from '../errors.js';
 import type { GitRepo } from '../git/repo.js';
-import { LOAD_LIMITS } from '../manifest/limits.js';
-
-/**
- * The bytes of a registry file in the work tree, undefined when it does not exist. Reads at most
- * one byte past the manifest size limit, so the loader reports E_TOO_LARGE without a huge file
- * (or a link to /dev/zero) ever being read whole; a folder, FIFO or device where a manifest
- * belongs is E_NOT_A_FILE (exit 1), never a hang.
- */
-export function readRegistryFileSync(root: string, path: string): Buffer | undefined {
-  let fd: number;
-  try {
-    // Non-blocking, so that opening a FIFO does not wait for a writer.
-    fd = openSync(join(root, path), constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (e) {
-    if (isMissing(e)) return undefined;
-    throw e;
-  }
-  try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) {
-      const what = stat.isDirectory() ? 'a folder' : stat.isFIFO() ? 'a FIFO' : stat.isSocket() ? 'a socket' : 'a device';
-      throw new ModelgateError('E_NOT_A_FILE', `${path}: is ${what}, not a file; registry manifests are plain files`, ExitCode.content, { file: path });
-    }
-    // The recorded size is a first guess only (files under /proc claim 0 bytes): grow until EOF or the cap.
-    const cap = LOAD_LIMITS.maxBytes + 1;
-    let buffer = Buffer.allocUnsafe(Math.min(stat.size + 1, cap));
-    let length = 0;
-    for (;;) {
-      if (length === buffer.length) {
-        if (length === cap) break;
-        const grown = Buffer.allocUnsafe(Math.min(buffer.length * 4, cap));
-        buffer.copy(grown, 0, 0, length);
-        buffer = grown;
-      }
-      const n = readSync(fd, buffer, length, buffer.length - length, null);
-      if (n === 0) break;
-      length += n;
-    }
-    return buffer.subarray(0, length);
-  } finally {
-    closeSync(fd);
-  }
-}
+import type { Stage } from '../manifest/types.js';
+import { catalogStagesIn } from './catalog.js';
+import { isMissing, readRegistryFileSync } from './read-file.js';
 
 /**
  * Read-only view of a registry's files: the work tree, or a commit's objects. Paths are
@@ -62,6 +20,11 @@ export interface RegistrySource {
   listDir(path: string): Promise<string[]>;
   /** Optional hint: these files will be read next, so load them in one go. */
   prefetch?(paths: string[]): Promise<void>;
+  /**
+   * Optional: the stages of version files in folder `dir` that are known without reading them
+   * (the catalog's, for the blobs it has loaded), by file name; files it leaves out are read.
+   */
+  knownStages?(dir: string): Promise<ReadonlyMap<string, Stage>>;
 }
 
 export class WorktreeSource implements RegistrySource {
@@ -107,6 +70,7 @@ abstract class CommitSource {
 /** A commit's tree, read from local git objects; the tree listing is loaded once per folder. */
 export class GitTreeSource extends CommitSource implements RegistrySource {
   private readonly dirs = new Map<string, Promise<Map<string, { type: string; oid: string }>>>();
+  private readonly stages = new Map<string, Promise<ReadonlyMap<string, Stage>>>();
 
   private full(path: string): string {
     return this.prefix ? `${this.prefix}/${path}` : path;
@@ -158,6 +122,21 @@ export class GitTreeSource extends CommitSource implements RegistrySource {
 
   async listDir(path: string): Promise<string[]> {
     return [...(await this.entries(path)).keys()];
+  }
+
+  /** The catalog's stages for the blobs of `dir` this commit holds (see `catalogStagesIn`). */
+  knownStages(dir: string): Promise<ReadonlyMap<string, Stage>> {
+    let p = this.stages.get(dir);
+    if (!p) {
+      p = Promise.all([this.blobIds(dir), this.repo.location()]).then(([blobs, where]) => {
+        const catalog = where && catalogStagesIn(where.gitDir, dir);
+        const known = new Map<string, Stage>();
+        if (catalog) for (const [name, oid] of blobs) if (catalog.get(name)?.oid === oid) known.set(name, catalog.get(name)!.stage);
+        return known;
+      });
+      this.stages.set(dir, p);
+    }
+    return p;
   }
 
   /** Blob ids of the entries under `path`: a content-derived cache key for each file. */
@@ -233,11 +212,9 @@ export class CommitTreeSource extends CommitSource implements RegistrySource {
  * is '' too, unless `requireGit`: commands that read commits fail there with git's own error.
  */
 export async function registryPrefix(repo: GitRepo, options: { requireGit?: boolean } = {}): Promise<string> {
-  const r = await repo.run(['rev-parse', '--show-prefix'], { okCodes: options.requireGit ? [] : [128] });
-  return r.stdout.trim().replace(/\/$/, '');
-}
-
-function isMissing(e: unknown): boolean {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
+  const where = await repo.location();
+  if (where) return where.prefix;
+  if (!options.requireGit) return '';
+  // Not in a work tree: git's own error (a bare repository has no prefix to give either).
+  return (await repo.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
 }
