@@ -20591,8 +20591,8 @@ function catalogStagesIn(gitDir, dir) {
     let hi = limit;
     while (hi - lo > BISECT_WINDOW) {
       const mid = lo + Math.floor((hi - lo) / 2);
-      const line = lineFrom(fd, mid, hi);
-      if (!line) hi = mid;
+      const line = lineFrom(fd, mid, limit);
+      if (!line || line.start >= hi) hi = mid;
       else if (line.text.slice(0, line.text.indexOf("	")) < target) lo = line.end;
       else hi = line.start;
     }

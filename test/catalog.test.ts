@@ -58,6 +58,13 @@ function registry(models: number, perModel: number): string {
 }
 
 const cacheFile = (dir: string) => join(dir, '.git/modelgate/versions.tsv');
+
+/** Writes `text` as a catalog with its seal, and the stamp that says it was checked (the formats src/registry/catalog.ts writes). */
+function sealAndStampCatalog(file: string, text: string): void {
+  writeFileSync(file, `${text}end ${createHash('sha256').update(text).digest('hex')}\n`);
+  const st = statSync(file, { bigint: true });
+  writeFileSync(`${file}.checked`, `modelgate-version-cache-checked 1 ${st.dev} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}\n`);
+}
 const ids = (vs: Array<{ model: string; version: number; stage: string }>) => vs.map((v) => `${v.model}@${v.version}:${v.stage}`);
 
 describe('scanVersions at 200,000 versions', () => {
@@ -196,16 +203,32 @@ describe('streamed in model-name order with one model at a time in memory', () =
 describe("a commit's stage lookups through the catalog (catalogStagesIn)", () => {
   let dir: string;
   let gitDir: string;
+  /** This build's first catalog line. */
+  let header: string;
   // Names whose paths share prefixes (m1, m10, m100): a folder's lines end where its prefix does.
   const MODELS = 120;
   const PER_MODEL = 40;
   beforeAll(async () => {
     dir = registry(MODELS, PER_MODEL);
     gitDir = join(dir, '.git');
+    // Lines of very different lengths, so that bisection steps land inside a long line too.
+    for (const [model, version] of [
+      ['m3', 2],
+      ['m60', 7],
+      ['m60', 8],
+      ['m61', 1],
+      ['m88', 39],
+    ] as const) {
+      const parameters = Array.from({ length: 900 }, (_, i) => `  p${i}: ${'x'.repeat(100 + version)}`).join('\n');
+      const long = manifest(model, version, 'Archived').replace('format: joblib', `parameters:\n${parameters}\nformat: joblib`);
+      writeFileSync(join(dir, 'models', model, 'versions', `${version}.yaml`), long);
+    }
+    gitIn(dir, ['commit', '-q', '-am', 'long descriptions']);
     await scanVersions(dir);
     // The lookup believes only a stamped seal; a check is stamped once the file is out of the file clock's reach.
     await new Promise((r) => setTimeout(r, 2100));
     await scanVersions(dir);
+    header = readFileSync(cacheFile(dir), 'utf8').split('\n')[0]!;
   }, 120_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -223,7 +246,7 @@ describe("a commit's stage lookups through the catalog (catalogStagesIn)", () =>
 
   it('reads one folder by bisection: first, last and prefix-sharing models, and folders it does not hold', () => {
     expect(statSync(cacheFile(dir)).size).toBeGreaterThan(1 << 20); // several bisection steps
-    for (const model of ['m0', 'm1', 'm10', 'm100', 'm11', 'm119', 'm57', 'm99']) {
+    for (const model of ['m0', 'm1', 'm10', 'm100', 'm11', 'm119', 'm57', 'm99', 'm3', 'm60', 'm61', 'm62', 'm88', 'm89']) {
       expect(catalogStagesIn(gitDir, `models/${model}/versions`), model).toEqual(treeStages(model));
     }
     for (const folder of ['models/m/versions', 'models/m1/version', 'models/zz/versions', 'models/a/versions']) {
@@ -258,14 +281,42 @@ describe("a commit's stage lookups through the catalog (catalogStagesIn)", () =>
     // Sealed and stamped by hand (the stamp's format is checked above): believed with this
     // build's header, not with another build's.
     const content = readFileSync(cacheFile(dir), 'utf8').replace(/end [0-9a-f]{64}\n$/, '');
-    const sealAndStamp = (text: string) => {
-      writeFileSync(cacheFile(dir), `${text}end ${createHash('sha256').update(text).digest('hex')}\n`);
-      const st = statSync(cacheFile(dir), { bigint: true });
-      writeFileSync(`${cacheFile(dir)}.checked`, `modelgate-version-cache-checked 1 ${st.dev} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}\n`);
-    };
+    const sealAndStamp = (text: string) => sealAndStampCatalog(cacheFile(dir), text);
     sealAndStamp(content);
     expect(catalogStagesIn(gitDir, 'models/m5/versions')?.size).toBe(PER_MODEL);
     sealAndStamp(content.replace(/^modelgate-version-cache .*\n/, 'modelgate-version-cache 4 0.0.0 0000000000000000\n'));
     expect(catalogStagesIn(gitDir, 'models/m5/versions')).toBeUndefined();
+  });
+
+  it('finds every folder of catalogs whose lines are short and long, wherever bisection lands', () => {
+    // Hand-made catalogs (sealed and stamped as above) of random layouts: the lookup reads only
+    // path, blob id and stage, so the rest of a line is filler of random length, up to 5 windows.
+    const names = ['a', 'a-b', 'a0', 'b', 'm', 'm1', 'm1-x', 'm10', 'm100', 'm11', 'm2', 'z'];
+    let seed = 11;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const fake = mkdtempSync(join(tmpdir(), 'mg-catalog-fake-'));
+    try {
+      for (let layout = 0; layout < 200; layout++) {
+        const want = new Map<string, Map<string, { oid: string; stage: string }>>();
+        const lines: string[] = [];
+        for (const model of names.filter(() => next() < 0.7)) {
+          const files = new Map<string, { oid: string; stage: string }>();
+          for (let v = 1; v <= 1 + Math.floor(next() * 12); v++) {
+            const entry = { oid: createHash('sha1').update(`${layout} ${model} ${v}`).digest('hex'), stage: next() < 0.2 ? 'Production' : 'Archived' };
+            files.set(`${v}.yaml`, entry);
+            const filler = 'x'.repeat(next() < 0.15 ? Math.floor(next() * 5 * 65536) : Math.floor(next() * 300));
+            lines.push(`models/${model}/versions/${v}.yaml\t${entry.oid}\t${entry.stage}\t{}\t${filler}`);
+          }
+          want.set(model, files);
+        }
+        lines.sort((x, y) => Buffer.compare(Buffer.from(x.split('\t')[0]!), Buffer.from(y.split('\t')[0]!)));
+        mkdirSync(join(fake, 'modelgate'), { recursive: true });
+        sealAndStampCatalog(join(fake, 'modelgate', 'versions.tsv'), [header, ...lines].map((l) => `${l}\n`).join(''));
+        for (const model of names)
+          expect(catalogStagesIn(fake, `models/${model}/versions`), `layout ${layout}, ${model}`).toEqual(want.get(model) ?? new Map());
+      }
+    } finally {
+      rmSync(fake, { recursive: true, force: true });
+    }
   });
 });

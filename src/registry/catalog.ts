@@ -218,8 +218,8 @@ export function catalogStagesIn(gitDir: string, dir: string): Map<string, { oid:
     let hi = limit;
     while (hi - lo > BISECT_WINDOW) {
       const mid = lo + Math.floor((hi - lo) / 2);
-      const line = lineFrom(fd, mid, hi);
-      if (!line) hi = mid;
+      const line = lineFrom(fd, mid, limit);
+      if (!line || line.start >= hi) hi = mid;
       else if (line.text.slice(0, line.text.indexOf('\t')) < target) lo = line.end;
       else hi = line.start;
     }
