@@ -20682,7 +20682,7 @@ async function registryPrefix(repo, options = {}) {
   if (!options.requireGit) return "";
   return (await repo.out(["rev-parse", "--show-prefix"])).trim().replace(/\/$/, "");
 }
-var CommitSource, GitTreeSource, CommitTreeSource;
+var CommitSource, GitTreeSource, CatalogTreeSource, CommitTreeSource;
 var init_source = __esm({
   "src/registry/source.ts"() {
     "use strict";
@@ -20703,7 +20703,6 @@ var init_source = __esm({
     };
     GitTreeSource = class extends CommitSource {
       dirs = /* @__PURE__ */ new Map();
-      stages = /* @__PURE__ */ new Map();
       full(path) {
         return this.prefix ? `${this.prefix}/${path}` : path;
       }
@@ -20747,7 +20746,16 @@ var init_source = __esm({
       async listDir(path) {
         return [...(await this.entries(path)).keys()];
       }
-      /** The catalog's stages for the blobs of `dir` this commit holds (see `catalogStagesIn`). */
+      /** Blob ids of the entries under `path`: a content-derived cache key for each file. */
+      async blobIds(path) {
+        const out = /* @__PURE__ */ new Map();
+        for (const [name, e5] of await this.entries(path)) if (e5.type === "blob") out.set(name, e5.oid);
+        return out;
+      }
+    };
+    CatalogTreeSource = class extends GitTreeSource {
+      stages = /* @__PURE__ */ new Map();
+      /** The catalog's stages for the blobs of `dir` this commit holds. */
       knownStages(dir) {
         let p3 = this.stages.get(dir);
         if (!p3) {
@@ -20762,12 +20770,6 @@ var init_source = __esm({
           this.stages.set(dir, p3);
         }
         return p3;
-      }
-      /** Blob ids of the entries under `path`: a content-derived cache key for each file. */
-      async blobIds(path) {
-        const out = /* @__PURE__ */ new Map();
-        for (const [name, e5] of await this.entries(path)) if (e5.type === "blob") out.set(name, e5.oid);
-        return out;
       }
     };
     CommitTreeSource = class extends CommitSource {
@@ -86037,7 +86039,7 @@ async function applyChange(opts) {
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     if (attempt > 1) await backoff(attempt - 1);
     const base = opts.mode === "local" ? await repo.resolve("HEAD") : await repo.fetchBranch(remote, baseBranch) ?? await repo.resolve("HEAD");
-    const change = await opts.plan(snapshotAt(repo, base, prefix), base, attempt);
+    const change = await opts.plan(planningSnapshot(repo, base, prefix), base, attempt);
     const done = { change, base, attempts: attempt };
     if (change.files.length === 0) return { ...done, pushed: false, checkedOut: true, empty: true };
     const commit = await repo.commitChanges({ parent: base, files: repositoryFiles(change, prefix), message: change.message, ...ident });
@@ -86074,7 +86076,7 @@ async function applyChange(opts) {
       head = next;
     }
     try {
-      const baseSnap = snapshotAt(repo, base, prefix);
+      const baseSnap = new RegistrySnapshot(new GitTreeSource(repo, base, prefix));
       const decision = opts.body ? void 0 : await previewGate(repo, prefix, base, baseSnap, change, opts.env);
       const body = opts.body ? await opts.body(change) : renderPromotionBody(decision, change.versions, change.summary);
       const config = await baseSnap.config();
@@ -86128,7 +86130,7 @@ async function previewGate(repo, prefix, base, baseSnap, change, env2) {
     await artifacts.close();
   }
 }
-var snapshotAt, lostRace;
+var planningSnapshot, lostRace;
 var init_apply_change = __esm({
   "src/promote/apply-change.ts"() {
     "use strict";
@@ -86144,7 +86146,7 @@ var init_apply_change = __esm({
     init_snapshot();
     init_source();
     init_pins2();
-    snapshotAt = (repo, commit, prefix) => commit ? new RegistrySnapshot(new GitTreeSource(repo, commit, prefix)) : void 0;
+    planningSnapshot = (repo, commit, prefix) => commit ? new RegistrySnapshot(new CatalogTreeSource(repo, commit, prefix)) : void 0;
     lostRace = (where, attempts) => new ModelgateError("E_PUSH_RACE", `${where} kept moving: gave up after ${attempts} attempts; run the command again`, ExitCode2.service, { attempts });
   }
 });

@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GitRepo } from '../src/git/repo.js';
+import { sealAndStampCatalog } from './helpers/catalog.js';
 import { catalogStagesIn, scanVersions } from '../src/registry/catalog.js';
 import { RegistrySnapshot } from '../src/registry/snapshot.js';
-import { GitTreeSource } from '../src/registry/source.js';
+import { CatalogTreeSource, GitTreeSource } from '../src/registry/source.js';
 
 const COMMIT = '8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b';
 
@@ -58,13 +59,6 @@ function registry(models: number, perModel: number): string {
 }
 
 const cacheFile = (dir: string) => join(dir, '.git/modelgate/versions.tsv');
-
-/** Writes `text` as a catalog with its seal, and the stamp that says it was checked (the formats src/registry/catalog.ts writes). */
-function sealAndStampCatalog(file: string, text: string): void {
-  writeFileSync(file, `${text}end ${createHash('sha256').update(text).digest('hex')}\n`);
-  const st = statSync(file, { bigint: true });
-  writeFileSync(`${file}.checked`, `modelgate-version-cache-checked 1 ${st.dev} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}\n`);
-}
 const ids = (vs: Array<{ model: string; version: number; stage: string }>) => vs.map((v) => `${v.model}@${v.version}:${v.stage}`);
 
 describe('scanVersions at 200,000 versions', () => {
@@ -257,14 +251,12 @@ describe("a commit's stage lookups through the catalog (catalogStagesIn)", () =>
   it("answers a commit's stage queries reading only the files it does not know or that are wanted", async () => {
     const repo = new GitRepo(dir);
     const read = vi.spyOn(repo, 'readBlobs');
-    const snapshot = new RegistrySnapshot(new GitTreeSource(repo, 'HEAD', ''));
+    const snapshot = new RegistrySnapshot(new CatalogTreeSource(repo, 'HEAD', ''));
     expect(ids(await snapshot.inStage('m7', 'Production'))).toEqual([`m7@${PER_MODEL}:Production`]);
     expect(read.mock.calls.flatMap(([oids]) => oids)).toHaveLength(1);
-    // The same answer where nothing is known: every file is read.
+    // The same answer from the gate's plain commit source, which never consults the catalog: every file is read.
     read.mockClear();
-    const unknown = new GitTreeSource(repo, 'HEAD', '');
-    unknown.knownStages = async () => new Map();
-    expect(ids(await new RegistrySnapshot(unknown).inStage('m8', 'Production'))).toEqual([`m8@${PER_MODEL}:Production`]);
+    expect(ids(await new RegistrySnapshot(new GitTreeSource(repo, 'HEAD', '')).inStage('m8', 'Production'))).toEqual([`m8@${PER_MODEL}:Production`]);
     expect(read.mock.calls.flatMap(([oids]) => oids)).toHaveLength(PER_MODEL);
   });
 
@@ -273,7 +265,7 @@ describe("a commit's stage lookups through the catalog (catalogStagesIn)", () =>
     const path = join(dir, 'models', 'm5', 'versions', '3.yaml');
     writeFileSync(path, manifest('m5', 3, 'Production'));
     gitIn(dir, ['commit', '-q', '-am', 'promote m5@3']);
-    const snapshot = new RegistrySnapshot(new GitTreeSource(new GitRepo(dir), 'HEAD', ''));
+    const snapshot = new RegistrySnapshot(new CatalogTreeSource(new GitRepo(dir), 'HEAD', ''));
     expect(ids(await snapshot.inStage('m5', 'Production'))).toEqual([`m5@${PER_MODEL}:Production`, 'm5@3:Production']);
     expect(ids(await snapshot.newestInStages('m5', ['Production', 'Staging']))).toEqual([`m5@${PER_MODEL}:Production`]);
     rmSync(`${cacheFile(dir)}.checked`);

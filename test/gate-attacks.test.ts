@@ -14,6 +14,7 @@ import { runCli } from '../src/cli/main.js';
 import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
 import type { PromotionPolicy } from '../src/manifest/types.js';
 import { runAction, type ActionRun } from './helpers/action.js';
+import { sealAndStampCatalog } from './helpers/catalog.js';
 import { pullRequestEvent, pullRequestReviewEvent, startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
 import { POLICY, version } from './gate-fixtures.js';
 
@@ -402,6 +403,23 @@ describe('the gate against crafted pull requests, through dist/action.js and che
       const pull = await openPull('promote-keep-production', { [otherPath]: promote });
       gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
       gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
+      // The runner's catalog forged to say the same: the gate reads stages from git alone.
+      git(runner, ['fetch', '-q', 'origin']);
+      git(runner, ['reset', '-q', '--hard', 'origin/main']);
+      expect(await runCli(['--registry', runner, '--quiet', 'list'], { cwd: runner, ...quiet })).toBe(0);
+      const catalog = join(runner, '.git', 'modelgate', 'versions.tsv');
+      const lines = (await readFile(catalog, 'utf8')).split('\n').slice(0, -2);
+      const forged = lines.map((l) => (l.startsWith(`${prodPath}\t`) ? l.replace('\tProduction\t', '\tArchived\t') : l));
+      expect(forged).not.toEqual(lines);
+      sealAndStampCatalog(catalog, forged.map((l) => `${l}\n`).join(''));
+      // Believed where the catalog serves (the work tree's list), so the forgery is a real one.
+      let listed = '';
+      await runCli(['--registry', runner, '--json', 'list', '--stage', 'Production', '--model', 'fraud-detector'], {
+        cwd: runner,
+        ...quiet,
+        stdout: (t) => (listed += t),
+      });
+      expect(JSON.parse(listed)).toEqual([]);
       const v = await judge(pull, 'pull_request_review');
       expect(v.action.outputs.decision).toBe('fail');
       expect(v.failures.join('\n')).toMatch(/2 versions in Production/);

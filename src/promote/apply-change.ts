@@ -9,7 +9,7 @@ import type { Decision } from '../gate/types.js';
 import { createOctokit, parseRepository } from '../github/client.js';
 import { openOrUpdatePullRequest, type OpenedPullRequest } from '../github/promotion-pr.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
-import { GitTreeSource } from '../registry/source.js';
+import { CatalogTreeSource, GitTreeSource } from '../registry/source.js';
 import type { Change } from './change.js';
 import { plannedSource } from './pins.js';
 
@@ -64,8 +64,9 @@ export interface Applied {
   decision?: Decision;
 }
 
-const snapshotAt = (repo: GitRepo, commit: string | undefined, prefix: string) =>
-  commit ? new RegistrySnapshot(new GitTreeSource(repo, commit, prefix)) : undefined;
+/** The registry at `commit` as the planner reads it (the catalog's stages for the blobs it knows). */
+const planningSnapshot = (repo: GitRepo, commit: string | undefined, prefix: string) =>
+  commit ? new RegistrySnapshot(new CatalogTreeSource(repo, commit, prefix)) : undefined;
 
 /** The change's files as repository paths. */
 export function repositoryFiles(change: Pick<Change, 'files'>, prefix: string): FileChanges {
@@ -91,7 +92,7 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     if (attempt > 1) await backoff(attempt - 1);
     const base = opts.mode === 'local' ? await repo.resolve('HEAD') : ((await repo.fetchBranch(remote, baseBranch)) ?? (await repo.resolve('HEAD')));
-    const change = await opts.plan(snapshotAt(repo, base, prefix), base, attempt);
+    const change = await opts.plan(planningSnapshot(repo, base, prefix), base, attempt);
     const done = { change, base, attempts: attempt };
     if (change.files.length === 0) return { ...done, pushed: false, checkedOut: true, empty: true };
     const commit = await repo.commitChanges({ parent: base, files: repositoryFiles(change, prefix), message: change.message, ...ident });
@@ -137,7 +138,7 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
       head = next;
     }
     try {
-      const baseSnap = snapshotAt(repo, base, prefix)!;
+      const baseSnap = new RegistrySnapshot(new GitTreeSource(repo, base, prefix));
       const decision = opts.body ? undefined : await previewGate(repo, prefix, base, baseSnap, change, opts.env);
       const body = opts.body ? await opts.body(change) : renderPromotionBody(decision!, change.versions, change.summary);
       const config = await baseSnap.config();

@@ -2,7 +2,7 @@ import { emit, type CommandContext } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitStageHistory } from '../gate/history.js';
 import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
-import { GitTreeSource, registryPrefix } from '../registry/source.js';
+import { CatalogTreeSource, registryPrefix } from '../registry/source.js';
 import type { StageHistory } from '../gate/types.js';
 import { applyChange, type Applied, type ApplyMode } from './apply-change.js';
 import { changeDiff, type Change } from './change.js';
@@ -89,7 +89,7 @@ export async function runChange(
   };
   if (flags['dry-run']) {
     const head = await repo.resolve('HEAD');
-    return presentDryRun(ctx, mode, await complete(head ? new RegistrySnapshot(new GitTreeSource(repo, head, prefix)) : undefined, head));
+    return presentDryRun(ctx, mode, await complete(head ? new RegistrySnapshot(new CatalogTreeSource(repo, head, prefix)) : undefined, head));
   }
   const done = await applyChange({ repo, prefix, mode, env: ctx.env, plan: (snapshot, base) => complete(snapshot, base) });
   return presentApplied(ctx, mode, done);

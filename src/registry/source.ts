@@ -70,7 +70,6 @@ abstract class CommitSource {
 /** A commit's tree, read from local git objects; the tree listing is loaded once per folder. */
 export class GitTreeSource extends CommitSource implements RegistrySource {
   private readonly dirs = new Map<string, Promise<Map<string, { type: string; oid: string }>>>();
-  private readonly stages = new Map<string, Promise<ReadonlyMap<string, Stage>>>();
 
   private full(path: string): string {
     return this.prefix ? `${this.prefix}/${path}` : path;
@@ -124,7 +123,25 @@ export class GitTreeSource extends CommitSource implements RegistrySource {
     return [...(await this.entries(path)).keys()];
   }
 
-  /** The catalog's stages for the blobs of `dir` this commit holds (see `catalogStagesIn`). */
+  /** Blob ids of the entries under `path`: a content-derived cache key for each file. */
+  async blobIds(path: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const [name, e] of await this.entries(path)) if (e.type === 'blob') out.set(name, e.oid);
+    return out;
+  }
+}
+
+/**
+ * A commit's tree whose stage lookups take what the work tree's catalog knows of its blobs
+ * (`catalogStagesIn`, content-addressed by blob id): the planners' view (promote, rollback,
+ * archive, annotate), so that planning a change to a model of 1,000 versions reads the few in
+ * a wanted stage, not all of them. The gate reads plain `GitTreeSource`s: its verdict never
+ * rests on a cache in the local .git, which another build of modelgate may have written.
+ */
+export class CatalogTreeSource extends GitTreeSource {
+  private readonly stages = new Map<string, Promise<ReadonlyMap<string, Stage>>>();
+
+  /** The catalog's stages for the blobs of `dir` this commit holds. */
   knownStages(dir: string): Promise<ReadonlyMap<string, Stage>> {
     let p = this.stages.get(dir);
     if (!p) {
@@ -137,13 +154,6 @@ export class GitTreeSource extends CommitSource implements RegistrySource {
       this.stages.set(dir, p);
     }
     return p;
-  }
-
-  /** Blob ids of the entries under `path`: a content-derived cache key for each file. */
-  async blobIds(path: string): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    for (const [name, e] of await this.entries(path)) if (e.type === 'blob') out.set(name, e.oid);
-    return out;
   }
 }
 
