@@ -1,7 +1,8 @@
 // Bundles the CLI (code-split, so each command loads only what it uses) and the Action
 // (one self-contained file, committed, as the runner executes it).
 import { build } from 'esbuild';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -32,8 +33,24 @@ const precompiledSchemas = {
   },
 };
 
+// What a cached parse depends on (the catalog, src/registry/catalog.ts, keeps the loader's result
+// for each version file): the loader's sources and the schemas. A build with other ones does not
+// trust a catalog another build wrote, even under the same package version.
+const loaderId = (() => {
+  const hash = createHash('sha256');
+  const files = [
+    ...readdirSync('src/manifest')
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => `src/manifest/${f}`),
+    ...readdirSync('schemas').map((f) => `schemas/${f}`),
+  ];
+  for (const f of files.sort()) hash.update(`${f}\0`).update(readFileSync(f)).update('\0');
+  return hash.digest('hex').slice(0, 16);
+})();
+
 const common = {
   bundle: true,
+  define: { __MODELGATE_LOADER_ID__: JSON.stringify(loaderId) },
   platform: 'node',
   target: 'node24',
   format: 'esm',

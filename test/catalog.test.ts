@@ -312,3 +312,25 @@ describe("a commit's stage lookups through the catalog (catalogStagesIn)", () =>
     }
   });
 });
+
+describe('the build that wrote a catalog', () => {
+  it('names its loader in the first line, so that a build with another loader rebuilds the catalog instead of trusting it', async () => {
+    const dir = registry(3, 3);
+    writeFileSync(join(dir, 'modelgate.yaml'), 'apiVersion: modelgate.dev/v1\nkind: Registry\nstorage: {uri: s3://ml-models/registry}\n');
+    try {
+      const header = () => readFileSync(cacheFile(dir), 'utf8').split('\n')[0]!;
+      const list = () =>
+        execFileSync(process.execPath, [join(import.meta.dirname, '../dist/cli.js'), '--registry', dir, '--json', 'list'], { encoding: 'utf8' });
+      const built = list();
+      // version, ModelVersion schema digest, then the digest of src/manifest and schemas/ (scripts/build.mjs)
+      expect(header()).toMatch(/^modelgate-version-cache 4 \S+ [0-9a-f]{16} [0-9a-f]{16}$/);
+      const fromBuild = header();
+      await scanVersions(dir); // the sources as they are: another loader as far as the catalog can tell
+      expect(header()).toMatch(/ sources$/);
+      expect(list()).toBe(built);
+      expect(header()).toBe(fromBuild);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

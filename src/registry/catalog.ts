@@ -44,12 +44,18 @@ export interface VersionQuery {
   stage?: Stage;
 }
 
+/** A digest of the loader's sources and the schemas, set by the build (scripts/build.mjs); absent when the sources run as they are (tests). */
+declare const __MODELGATE_LOADER_ID__: string | undefined;
+
 /**
- * Entries were loaded by the build that wrote them: its version and ModelVersion schema are in
- * the first line, so a cache written under other rules is rebuilt, never trusted (validation
- * takes a cached entry as a file that loads without a problem).
+ * Entries were loaded by the build that wrote them: its version, ModelVersion schema and loader
+ * are in the first line, so a cache written under other rules is rebuilt, never trusted
+ * (validation takes a cached entry as a file that loads without a problem), even by a build of
+ * the same version whose loader changed.
  */
-const CACHE_FORMAT = `modelgate-version-cache 4 ${pkg.version} ${createHash('sha256').update(JSON.stringify(modelVersionSchema)).digest('hex').slice(0, 16)}`;
+const CACHE_FORMAT = `modelgate-version-cache 4 ${pkg.version} ${createHash('sha256').update(JSON.stringify(modelVersionSchema)).digest('hex').slice(0, 16)} ${
+  typeof __MODELGATE_LOADER_ID__ === 'string' ? __MODELGATE_LOADER_ID__ : 'sources'
+}`;
 
 interface Entry {
   path: string;
