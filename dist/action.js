@@ -20666,7 +20666,7 @@ var init_catalog = __esm({
     init_package();
     init_layout();
     init_read_file();
-    CACHE_FORMAT = `modelgate-version-cache 4 ${package_default.version} ${createHash("sha256").update(JSON.stringify(model_version_schema_default)).digest("hex").slice(0, 16)} ${true ? "673e0069ee0bc6bf" : "sources"}`;
+    CACHE_FORMAT = `modelgate-version-cache 4 ${package_default.version} ${createHash("sha256").update(JSON.stringify(model_version_schema_default)).digest("hex").slice(0, 16)} ${true ? "24e7f9ef6539fe23" : "sources"}`;
     catalogFile = (gitDir) => join2(gitDir, "modelgate", "versions.tsv");
     BISECT_WINDOW = 1 << 16;
     CHUNK = 1 << 20;

@@ -34,14 +34,16 @@ const precompiledSchemas = {
 };
 
 // What a cached parse depends on (the catalog, src/registry/catalog.ts, keeps the loader's result
-// for each version file): the loader's sources and the schemas. A build with other ones does not
-// trust a catalog another build wrote, even under the same package version.
+// for each version file): the loader's sources (src/manifest, and the path rules it imports from
+// src/registry/layout.ts) and the schemas. A build with other ones does not trust a catalog
+// another build wrote, even under the same package version.
 const loaderId = (() => {
   const hash = createHash('sha256');
   const files = [
     ...readdirSync('src/manifest')
       .filter((f) => f.endsWith('.ts'))
       .map((f) => `src/manifest/${f}`),
+    'src/registry/layout.ts',
     ...readdirSync('schemas').map((f) => `schemas/${f}`),
   ];
   for (const f of files.sort()) hash.update(`${f}\0`).update(readFileSync(f)).update('\0');

@@ -44,7 +44,7 @@ export interface VersionQuery {
   stage?: Stage;
 }
 
-/** A digest of the loader's sources and the schemas, set by the build (scripts/build.mjs); absent when the sources run as they are (tests). */
+/** A digest of the loader's sources (with the path rules of layout.ts) and the schemas, set by the build (scripts/build.mjs); absent when the sources run as they are (tests). */
 declare const __MODELGATE_LOADER_ID__: string | undefined;
 
 /**
