@@ -39873,6 +39873,7 @@ var init_snapshot = __esm({
         const dir = versionsDir(model);
         const [numbers, known] = await Promise.all([this.versionNumbers(model), this.source.knownStages?.(dir)]);
         const files = numbers.reverse().map((n3) => ({ path: versionFile(model, n3), stage: known?.get(`${n3}.yaml`) })).filter((f5) => f5.stage === void 0 || stages.has(f5.stage));
+        const wanted = [...stages];
         for (let at = 0, size = first; at < files.length; at += size, size = Math.min(size * 4, 1024)) {
           const batch = files.slice(at, at + size);
           const texts = await this.readMany(batch.map((f5) => f5.path));
@@ -39880,7 +39881,7 @@ var init_snapshot = __esm({
             const text = texts[i5];
             if (text === void 0) continue;
             if (stage === void 0) {
-              if (![...stages].some((s2) => mayHaveStage(text, s2))) continue;
+              if (!wanted.some((s2) => mayHaveStage(text, s2))) continue;
               const plain = quickStage(text);
               if (plain !== void 0 && !stages.has(plain)) continue;
             }

@@ -116,6 +116,7 @@ export class RegistrySnapshot {
       .reverse()
       .map((n) => ({ path: versionFile(model, n), stage: known?.get(`${n}.yaml`) }))
       .filter((f) => f.stage === undefined || stages.has(f.stage));
+    const wanted = [...stages];
     for (let at = 0, size = first; at < files.length; at += size, size = Math.min(size * 4, 1024)) {
       const batch = files.slice(at, at + size);
       const texts = await this.readMany(batch.map((f) => f.path));
@@ -123,7 +124,7 @@ export class RegistrySnapshot {
         const text = texts[i];
         if (text === undefined) continue;
         if (stage === undefined) {
-          if (![...stages].some((s) => mayHaveStage(text, s))) continue;
+          if (!wanted.some((s) => mayHaveStage(text, s))) continue;
           const plain = quickStage(text);
           if (plain !== undefined && !stages.has(plain)) continue; // exact: no parse needed to know
         }
