@@ -93,7 +93,7 @@ describe('verify --decisions core: a record proves exactly one move', async () =
   const load = async (t: string) => records.get(t) ?? { records: [], legacy: false };
   const v = { model: 'churn', version: 3, stage: 'Production', sha256: 'b'.repeat(64), commit: 'f'.repeat(40), tree, baseTree };
 
-  it('accepts a version whose record is signed by a trusted key, names its digest and the commit\'s move', async () => {
+  it("accepts a version whose record is signed by a trusted key, names its digest and the commit's move", async () => {
     const r = await verifyDecisions([v], load, [k.pub]);
     expect(r[0]).toMatchObject({ ok: true, pullRequest: 7 });
     expect(decisionsExitCode(r)).toBe(0);
@@ -123,11 +123,21 @@ describe('verify --decisions core: a record proves exactly one move', async () =
       reason: expect.stringMatching(/names tree a{40}/),
     });
     const renamed = { records: [{ digest: 'c'.repeat(64), envelope: env }], legacy: false };
-    expect(approversFromRecords(renamed, { tree, baseTree }, 7, [k.pub])).toMatchObject({ record: 'invalid', reason: expect.stringMatching(/not under its own digest/) });
+    expect(approversFromRecords(renamed, { tree, baseTree }, 7, [k.pub])).toMatchObject({
+      record: 'invalid',
+      reason: expect.stringMatching(/not under its own digest/),
+    });
   });
 
-  it('a commit that reaches an approved tree from another tree (a revert pushed straight to main) is not proven by that tree\'s record', async () => {
-    const r = await verifyDecisions([{ ...v, baseTree: '8'.repeat(40) }, { ...v, baseTree: undefined }], load, [k.pub]);
+  it("a commit that reaches an approved tree from another tree (a revert pushed straight to main) is not proven by that tree's record", async () => {
+    const r = await verifyDecisions(
+      [
+        { ...v, baseTree: '8'.repeat(40) },
+        { ...v, baseTree: undefined },
+      ],
+      load,
+      [k.pub],
+    );
     expect(r.map((x) => x.ok)).toEqual([false, false]);
     expect(r[0]).toMatchObject({ reason: expect.stringMatching(/prove other changes \(from tree 9{40}\), not this commit's move from tree 8{40}/) });
     expect(approversFromRecords(stored(env), { tree, baseTree: '8'.repeat(40) }, 7, [k.pub])).toMatchObject({ record: 'unproven' });
@@ -142,7 +152,7 @@ describe('verify --decisions core: a record proves exactly one move', async () =
     expect(approversFromRecords(stored(old), { tree, baseTree }, 7, [k.pub])).toEqual({ record: 'invalid', reason: 'a record names no base tree' });
   });
 
-  it('history: approvers of the record of exactly this move; the tree reached again by another change shows that change\'s approvers', () => {
+  it("history: approvers of the record of exactly this move; the tree reached again by another change shows that change's approvers", () => {
     const rollbackBase = '7'.repeat(40);
     const rollback = sign({ pullRequest: 9, baseTreeId: rollbackBase, approvers: [{ login: 'erin', reviewId: 30, group: 0 }], time: '2026-12-05T09:00:00Z' });
     const both = stored(env, rollback);

@@ -131,7 +131,9 @@ describe('verify --decisions on a real registry', () => {
         version: 1,
         ok: false,
         commit: git(reg, 'rev-parse', 'HEAD').trim(),
-        reason: expect.stringMatching(new RegExp(`records of tree ${approvedTree} prove other changes .*not this commit's move from tree ${git(reg, 'rev-parse', 'HEAD^^{tree}').trim()}`)),
+        reason: expect.stringMatching(
+          new RegExp(`records of tree ${approvedTree} prove other changes .*not this commit's move from tree ${git(reg, 'rev-parse', 'HEAD^^{tree}').trim()}`),
+        ),
       }),
     ]);
     // A message that claims the pull request does not borrow its approvers either.
@@ -166,7 +168,9 @@ describe('verify --decisions on a real registry', () => {
     writeFileSync(join(storeRoot, legacyDecisionRecordKey(tree)), JSON.stringify(old));
     const v = await cli(reg, ['verify', '--decisions', '--json']);
     expect(v.code).toBe(1);
-    expect(v.json.verdicts).toEqual([expect.objectContaining({ ok: false, reason: expect.stringMatching(/old-layout record of tree [0-9a-f]{40} names no base tree/) })]);
+    expect(v.json.verdicts).toEqual([
+      expect.objectContaining({ ok: false, reason: expect.stringMatching(/old-layout record of tree [0-9a-f]{40} names no base tree/) }),
+    ]);
     const h = await cli(reg, ['history', 'fraud', '--json']);
     expect((h.json as Array<{ decision: { record: string } }>).at(-1)!.decision).toMatchObject({ record: 'unproven' });
   });

@@ -141,7 +141,12 @@ async function signAndStore(req: RecordRequest, pem: string): Promise<RecordOutc
       if (!ours.ok) continue;
       const p = ours.statement.predicate;
       if (p.mergedTreeId === req.mergedTree && p.baseTreeId === baseTreeId && p.pullRequest === req.pullRequest && p.headSha === req.headSha)
-        return { state: 'kept', uri: recordUri(store, `.modelgate/decisions/${req.mergedTree}/${r.digest}.dsse.json`), keyid: id, ...(warning ? { warning } : {}) };
+        return {
+          state: 'kept',
+          uri: recordUri(store, `.modelgate/decisions/${req.mergedTree}/${r.digest}.dsse.json`),
+          keyid: id,
+          ...(warning ? { warning } : {}),
+        };
     }
     const key = await step(`writing a record under ${folder}`, () => writeDecisionRecord(store, req.mergedTree, envelope, tmp));
     return { state: 'written', uri: recordUri(store, key), keyid: id, ...(warning ? { warning } : {}) };

@@ -88,7 +88,9 @@ export function provingRecords(
   if (otherBases.size || stored.legacy) {
     const from = move.baseTree ? `from tree ${move.baseTree}` : 'from no parent';
     const reasons = [
-      ...(otherBases.size ? [`the records of tree ${move.tree} prove other changes (from tree ${[...otherBases].join(', ')}), not this commit's move ${from}`] : []),
+      ...(otherBases.size
+        ? [`the records of tree ${move.tree} prove other changes (from tree ${[...otherBases].join(', ')}), not this commit's move ${from}`]
+        : []),
       ...(stored.legacy ? [`the old-layout record of tree ${move.tree} names no base tree, so it proves no change`] : []),
     ];
     return { proving: [], kind: 'unproven', reason: `${reasons.join('; ')}: reaching an approved tree again is not approved by its record` };
@@ -98,7 +100,11 @@ export function provingRecords(
 }
 
 /** Checks every staged version against the records of the move that put it in its stage. */
-export async function verifyDecisions(versions: readonly StagedVersion[], load: DecisionRecordLoader, trustedKeys: readonly string[]): Promise<DecisionVerdict[]> {
+export async function verifyDecisions(
+  versions: readonly StagedVersion[],
+  load: DecisionRecordLoader,
+  trustedKeys: readonly string[],
+): Promise<DecisionVerdict[]> {
   const cache = new Map<string, Promise<StoredRecords>>();
   const out: DecisionVerdict[] = [];
   for (const v of versions) {
@@ -127,9 +133,7 @@ export async function verifyDecisions(versions: readonly StagedVersion[], load: 
 }
 
 export type RecordedApprovers =
-  | { record: 'valid'; approvers: DecisionApprover[]; pullRequest: number }
-  | { record: 'none' }
-  | { record: 'unproven' | 'invalid'; reason: string };
+  { record: 'valid'; approvers: DecisionApprover[]; pullRequest: number } | { record: 'none' } | { record: 'unproven' | 'invalid'; reason: string };
 
 /**
  * The approvers of one stage change (for `history`), from the record that proves its move, or
