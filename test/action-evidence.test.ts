@@ -188,11 +188,14 @@ describe('dist/action.js check: scan: pickle and decision records', () => {
     expect(statusOf(passed)).toBe('success');
     const mergedTree = git(runner, 'merge-tree', '--write-tree', 'HEAD', passed.head.sha);
     recordUri = r.outputs['decision-record']!;
-    expect(recordUri).toBe(`${pathToFileURL(store).href}/.modelgate/decisions/${mergedTree}.dsse.json`);
+    // Stored under the merged tree and the statement's own digest: no record shadows another.
+    const digest = /\/([0-9a-f]{64})\.dsse\.json$/.exec(recordUri)?.[1];
+    expect(recordUri).toBe(`${pathToFileURL(store).href}/.modelgate/decisions/${mergedTree}/${digest}.dsse.json`);
     expect(r.summary).toContain(recordUri);
     expect(r.summary).toMatch(/Signed decision record written/);
 
     const envelope = JSON.parse(readFileSync(fileURLToPath(recordUri), 'utf8'));
+    expect(sha256(Buffer.from(envelope.payload, 'base64'))).toBe(digest);
     const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'));
     const v3 = readFileSync(join(dev, 'models/fraud-detector/versions/3.yaml'), 'utf8').match(/sha256: ([0-9a-f]{64})/)![1];
     expect(statement.subject).toEqual(expect.arrayContaining([{ name: 'fraud-detector@3', digest: { sha256: v3 } }]));
@@ -203,6 +206,7 @@ describe('dist/action.js check: scan: pickle and decision records', () => {
       pullRequest: passed.number,
       headSha: passed.head.sha,
       baseSha: git(runner, 'rev-parse', 'HEAD'),
+      baseTreeId: git(runner, 'rev-parse', 'HEAD^{tree}'),
       mergedTreeId: mergedTree,
     });
     expect(p.policyBlobId).toBe(git(runner, 'rev-parse', 'HEAD:policies/promotion.yaml'));
@@ -288,15 +292,15 @@ describe('dist/action.js check: scan: pickle and decision records', () => {
     expect(r.summary).toMatch(/Error&#58; the decision record was not written/);
     expect(r.outputs['decision-record']).toBe('');
 
-    // The right key, but the store refuses the write: the same, with the store's reason.
+    // The right key, but the store refuses the write (a file where the tree's folder goes): the same, with the store's reason.
     const tree = git(runner, 'merge-tree', '--write-tree', 'HEAD', pull.head.sha);
-    await mkdir(join(store, '.modelgate/decisions', `${tree}.dsse.json`), { recursive: true });
+    await writeFile(join(store, '.modelgate/decisions', tree), '');
     const blocked = await check(pull, { MODELGATE_SIGNING_KEY: signingKey });
     expect(blocked.outputs.decision).toBe('pass');
     expect(statusOf(pull)).toBe('success');
     expect(blocked.code).toBe(1);
     expect(blocked.stdout).toMatch(
-      /::error::modelgate: the pull request passed, but the decision record was not written: writing file:\/\/\S+\.dsse\.json failed \(EISDIR\)/,
+      /::error::modelgate: the pull request passed, but the decision record was not written: writing a record under file:\/\/\S+\/\.modelgate\/decisions\/[0-9a-f]{40}\/ failed \(EEXIST\)/,
     );
     expect(blocked.outputs['decision-record']).toBe('');
     expect(gh.validator.violations).toEqual([]);

@@ -30,9 +30,13 @@ describe('npm run demo (dist/demo.js)', () => {
   it('signs each pass, shows the approvers in history, and verify --decisions names the version that skipped the gate', () => {
     const out = String(result.stdout);
     expect(
-      out.match(/signed decision record \(in-toto statement, DSSE envelope\): file:\/\/\S+\/\.modelgate\/decisions\/[0-9a-f]{40}\.dsse\.json/g),
+      out.match(/signed decision record \(in-toto statement, DSSE envelope\): file:\/\/\S+\/\.modelgate\/decisions\/[0-9a-f]{40}\/[0-9a-f]{64}\.dsse\.json/g),
     ).toHaveLength(3);
     expect(out).toMatch(/Staging → Production +dave +[0-9a-f]{10} +#1 +carol \(to-production, group 1, ml-governance\), dave/);
+    // The rollback restores the tree #1 produced; its approvers are those of its own record (SPEC v3 §14), not #1's.
+    const rollback = /^.*Archived → Production .* #4 .*$/m.exec(out)?.[0];
+    expect(rollback).toMatch(/#4 +erin \(/);
+    expect(rollback).not.toMatch(/carol|dave/);
     expect(out).toMatch(/churn-predictor@2 \(Staging, [0-9a-f]{10}\): no decision record for tree [0-9a-f]{40}: merged without the gate/);
     expect(out).not.toMatch(/churn-predictor@1 \(Production/);
   });

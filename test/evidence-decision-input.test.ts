@@ -14,6 +14,7 @@ const ctx: DecisionContext = {
   pullRequest: 7,
   baseSha: OLD_SHA,
   headSha: HEAD_SHA,
+  baseTreeId: 'c'.repeat(40),
   mergedTreeId: 'd'.repeat(40),
   policyBlobId: 'e'.repeat(40),
   reviews,
@@ -43,7 +44,13 @@ describe('decisionInput: what a passing gate decision records', () => {
     expect(input.checks.some((c) => c.kind.startsWith('approvals'))).toBe(false);
     const st = buildDecisionStatement(input);
     expect(st.subject.map((s) => s.name)).toEqual(['fraud-detector@2', 'fraud-detector@3']);
-    expect(st.predicate).toMatchObject({ mergedTreeId: 'd'.repeat(40), policyBlobId: 'e'.repeat(40), pullRequest: 7, time: ctx.time });
+    expect(st.predicate).toMatchObject({
+      baseTreeId: 'c'.repeat(40),
+      mergedTreeId: 'd'.repeat(40),
+      policyBlobId: 'e'.repeat(40),
+      pullRequest: 7,
+      time: ctx.time,
+    });
     expect(st.predicate).not.toHaveProperty('reviews');
   });
 

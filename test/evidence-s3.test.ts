@@ -1,6 +1,7 @@
 // The Action's decision-record writer on the loopback S3 server (Swift + s3api): the record
-// lands under <store>/.modelgate/decisions/, verifies with the trusted key, and a second pass of
-// the same merged tree keeps it; the scan port reads the same store.
+// lands under <store>/.modelgate/decisions/<merged tree>/<statement sha256>.dsse.json, verifies
+// with the trusted key, names the base commit's tree, and a second pass of the same change keeps
+// it; a record of another move to the same tree is stored beside it. The scan port reads the same store.
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,8 +9,8 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/clie
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { recordDecision } from '../src/action/decision-record.js';
-import { verifyEnvelope } from '../src/evidence/decision.js';
-import { readDecisionRecord } from '../src/evidence/records.js';
+import { statementDigest, verifyEnvelope } from '../src/evidence/decision.js';
+import { readDecisionRecords } from '../src/evidence/records.js';
 import { evaluateGate } from '../src/gate/evaluate.js';
 import { StoreArtifactScanner } from '../src/gate/store-scanner.js';
 import { GitRepo } from '../src/git/repo.js';
@@ -44,7 +45,7 @@ describe('decision records and scans on S3', () => {
     s3?.destroy();
   });
 
-  it('writes the record under .modelgate/decisions/, verifiable with the trusted key; a second pass keeps it', async () => {
+  it('writes the record under .modelgate/decisions/<tree>/<digest>, verifiable with the trusted key; a second pass keeps it; another move to the tree is stored beside it', async () => {
     const repoDir = tempDir('mg-ev-git-');
     git(repoDir, 'init', '-q', '-b', 'main');
     mkdirSync(join(repoDir, 'policies'));
@@ -52,7 +53,8 @@ describe('decision records and scans on S3', () => {
     git(repoDir, 'add', '-A');
     git(repoDir, '-c', 'user.name=m', '-c', 'user.email=m@example.com', 'commit', '-qm', 'policy');
     const baseSha = git(repoDir, 'rev-parse', 'HEAD').trim();
-    const tree = git(repoDir, 'rev-parse', 'HEAD^{tree}').trim();
+    const baseTree = git(repoDir, 'rev-parse', 'HEAD^{tree}').trim();
+    const tree = 'c'.repeat(40);
 
     const decision = await evaluateGate(
       gateInput(promote3(), {
@@ -79,23 +81,48 @@ describe('decision records and scans on S3', () => {
       env: { ...env, MODELGATE_SIGNING_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string },
     };
     const first = await recordDecision(request);
-    expect(first).toMatchObject({ state: 'written', uri: `s3://${bucket}/registry/.modelgate/decisions/${tree}.dsse.json` });
+    expect(first).toMatchObject({
+      state: 'written',
+      uri: expect.stringMatching(new RegExp(`^s3://${bucket}/registry/\\.modelgate/decisions/${tree}/[0-9a-f]{64}\\.dsse\\.json$`)),
+    });
     expect(first).not.toHaveProperty('warning');
-    const body = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `registry/.modelgate/decisions/${tree}.dsse.json` }));
+    const key = (first as { uri: string }).uri.slice(`s3://${bucket}/`.length);
+    const body = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     const envelope = JSON.parse(await body.Body!.transformToString());
+    expect(key).toBe(`registry/.modelgate/decisions/${tree}/${statementDigest(envelope)}.dsse.json`);
     const checked = verifyEnvelope(envelope, [pub]);
-    expect(checked.ok && checked.statement.predicate.policyBlobId).toBe(git(repoDir, 'rev-parse', 'HEAD:policies/promotion.yaml').trim());
+    expect(checked.ok && checked.statement.predicate).toMatchObject({
+      baseSha,
+      baseTreeId: baseTree,
+      mergedTreeId: tree,
+      policyBlobId: git(repoDir, 'rev-parse', 'HEAD:policies/promotion.yaml').trim(),
+    });
     expect(checked.ok && checked.statement.subject.map((s) => s.name)).toEqual(['fraud-detector@2', 'fraud-detector@3']);
 
     const second = await recordDecision({ ...request, now: new Date(Date.now() + 60_000) });
-    expect(second).toMatchObject({ state: 'kept', uri: first.state === 'written' ? first.uri : '' });
-    expect(await readDecisionRecord(store, tree)).toEqual(envelope);
+    expect(second).toMatchObject({ state: 'kept', uri: (first as { uri: string }).uri });
+    expect(await readDecisionRecords(store, tree)).toEqual({ records: [{ digest: statementDigest(envelope), envelope }], legacy: false });
 
-    // A record another key signed is never taken for ours, nor overwritten.
+    // Another pull request reaching the same tree from another base (a rollback): its own record, beside the first.
+    writeFileSync(join(repoDir, 'later.txt'), 'x');
+    git(repoDir, 'add', '-A');
+    git(repoDir, '-c', 'user.name=m', '-c', 'user.email=m@example.com', 'commit', '-qm', 'later');
+    const rollback = await recordDecision({ ...request, pullRequest: 9, baseSha: git(repoDir, 'rev-parse', 'HEAD').trim() });
+    expect(rollback).toMatchObject({ state: 'written' });
+    expect((rollback as { uri: string }).uri).not.toBe((first as { uri: string }).uri);
+    const both = await readDecisionRecords(store, tree);
+    expect(both.records).toHaveLength(2);
+    expect(
+      both.records
+        .map((r) => (verifyEnvelope(r.envelope, [pub]) as { statement: { predicate: { baseTreeId: string } } }).statement.predicate.baseTreeId)
+        .sort(),
+    ).toEqual([baseTree, git(repoDir, 'rev-parse', 'HEAD^{tree}').trim()].sort());
+
+    // A record another key signed is never taken for ours, and shadows nothing: it is stored beside them.
     const other = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     const foreign = await recordDecision({ ...request, env: { ...request.env, MODELGATE_SIGNING_KEY: other } });
-    expect(foreign).toMatchObject({ state: 'failed', error: expect.stringMatching(/already holds a record this key did not sign/) });
-    expect(await readDecisionRecord(store, tree)).toEqual(envelope);
+    expect(foreign).toMatchObject({ state: 'written', warning: expect.stringMatching(/is not in trust\.keys/) });
+    expect((await readDecisionRecords(store, tree)).records.map((r) => r.digest)).toEqual(expect.arrayContaining(both.records.map((r) => r.digest)));
   });
 
   it('the scan port reads pickles from S3 and refuses os.system', async () => {

@@ -1,6 +1,7 @@
 /**
- * The Action's decision record (SPEC v2 §8): after a `pass`, sign what the gate decided and store
- * it at `<store>/.modelgate/decisions/<merged-tree-id>.dsse.json`. The I/O edge around the pure
+ * The Action's decision record (SPEC v2 §8, v3 §14): after a `pass`, sign what the gate decided,
+ * the move from the base commit's tree to the merged tree, and store it under its own digest at
+ * `<store>/.modelgate/decisions/<merged-tree-id>/<statement-sha256>.dsse.json`. The I/O edge around the pure
  * builders in src/evidence/: the key from the environment, the policy's blob id from git, the
  * store. Returns what happened; it never changes the decision.
  */
@@ -9,9 +10,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExitCode, ModelgateError } from '../errors.js';
-import { buildDecisionStatement, decisionRecordKey, keyId, signEnvelope, verifyEnvelope } from '../evidence/decision.js';
+import { buildDecisionStatement, keyId, signEnvelope, verifyEnvelope } from '../evidence/decision.js';
 import { decisionInput } from '../evidence/decision-input.js';
-import { readDecisionRecord, writeDecisionRecord } from '../evidence/records.js';
+import { readDecisionRecords, recordUri, writeDecisionRecord } from '../evidence/records.js';
 import type { GitRepo } from '../git/repo.js';
 import type { ReportContext } from '../gate/report.js';
 import type { Decision, Review } from '../gate/types.js';
@@ -22,7 +23,7 @@ import { openStore } from '../store/store.js';
 export const SIGNING_KEY_ENV = 'MODELGATE_SIGNING_KEY';
 
 export type RecordOutcome =
-  /** `kept`: an earlier run already stored a record of this merged tree, signed by this key (the store is write-once). */
+  /** `kept`: an earlier run already stored a record of this pull request's head and move, signed by this key. */
   { state: 'written' | 'kept'; uri: string; keyid: string; warning?: string } | { state: 'no-key'; warning: string } | { state: 'failed'; error: string };
 
 export interface RecordRequest {
@@ -34,6 +35,7 @@ export interface RecordRequest {
   config: () => Promise<Registry>;
   repository: string;
   pullRequest: number;
+  /** The base commit the gate judged the pull request against: the record names its tree as the move's start. */
   baseSha: string;
   headSha: string;
   mergedTree: string;
@@ -50,7 +52,7 @@ export function describeRecord(r: RecordOutcome): NonNullable<ReportContext['dec
     case 'kept':
       return {
         uri: r.uri,
-        message: `A signed decision record of this merge result is already stored (key ${r.keyid.slice(0, 16)}…).${r.warning ? ` Warning: ${r.warning}.` : ''}`,
+        message: `A signed decision record of this change is already stored (key ${r.keyid.slice(0, 16)}…).${r.warning ? ` Warning: ${r.warning}.` : ''}`,
       };
     case 'no-key':
       return { message: `Warning: ${r.warning}.` };
@@ -91,12 +93,14 @@ async function signAndStore(req: RecordRequest, pem: string): Promise<RecordOutc
   }
   const policyPath = `${req.prefix ? `${req.prefix}/` : ''}${POLICY_FILE}`;
   const policyBlobId = (await req.git.out(['rev-parse', '--verify', '--quiet', `${req.baseSha}:${policyPath}`])).trim();
+  const baseTreeId = await req.git.treeOf(req.baseSha);
   const statement = buildDecisionStatement(
     decisionInput(req.decision, {
       repository: req.repository,
       pullRequest: req.pullRequest,
       baseSha: req.baseSha,
       headSha: req.headSha,
+      baseTreeId,
       mergedTreeId: req.mergedTree,
       policyBlobId,
       reviews: req.reviews,
@@ -127,28 +131,25 @@ async function signAndStore(req: RecordRequest, pem: string): Promise<RecordOutc
 
   const store = await openStore(config.storage, req.env);
   const tmp = await mkdtemp(join(req.env.RUNNER_TEMP || tmpdir(), 'modelgate-record-'));
+  const folder = recordUri(store, `.modelgate/decisions/${req.mergedTree}/`);
   try {
-    const uri = `${store.location.uri.replace(/\/$/, '')}/${decisionRecordKey(req.mergedTree)}`;
-    const existing = await step(`reading ${uri}`, () => readDecisionRecord(store, req.mergedTree));
-    if (existing !== undefined) {
-      const ours = verifyEnvelope(existing, [publicPem]);
-      if (ours.ok && ours.statement.predicate.mergedTreeId === req.mergedTree) return { state: 'kept', uri, keyid: id, ...(warning ? { warning } : {}) };
-      throw new ModelgateError(
-        'E_ARTIFACT_CONFLICT',
-        `${uri} already holds a record this key did not sign; the store keeps objects once, so remove it by hand after checking how it got there`,
-        ExitCode.content,
-      );
+    // A re-run (another review on the same head) keeps the record it wrote. Records of other
+    // moves to this tree, or by other keys, stay beside it: each is stored under its own digest.
+    const existing = await step(`reading ${folder}`, () => readDecisionRecords(store, req.mergedTree));
+    for (const r of existing.records) {
+      const ours = verifyEnvelope(r.envelope, [publicPem]);
+      if (!ours.ok) continue;
+      const p = ours.statement.predicate;
+      if (p.mergedTreeId === req.mergedTree && p.baseTreeId === baseTreeId && p.pullRequest === req.pullRequest && p.headSha === req.headSha)
+        return {
+          state: 'kept',
+          uri: recordUri(store, `.modelgate/decisions/${req.mergedTree}/${r.digest}.dsse.json`),
+          keyid: id,
+          ...(warning ? { warning } : {}),
+        };
     }
-    try {
-      await step(`writing ${uri}`, () => writeDecisionRecord(store, req.mergedTree, envelope, tmp));
-    } catch (e) {
-      // Two runs passing the same merge at once (two reviews): the other one's record stands.
-      if (!(e instanceof ModelgateError && e.code === 'E_ARTIFACT_CONFLICT')) throw e;
-      const other = verifyEnvelope(await step(`reading ${uri}`, () => readDecisionRecord(store, req.mergedTree)), [publicPem]);
-      if (!other.ok || other.statement.predicate.mergedTreeId !== req.mergedTree) throw e;
-      return { state: 'kept', uri, keyid: id, ...(warning ? { warning } : {}) };
-    }
-    return { state: 'written', uri, keyid: id, ...(warning ? { warning } : {}) };
+    const key = await step(`writing a record under ${folder}`, () => writeDecisionRecord(store, req.mergedTree, envelope, tmp));
+    return { state: 'written', uri: recordUri(store, key), keyid: id, ...(warning ? { warning } : {}) };
   } finally {
     store.close();
     await rm(tmp, { recursive: true, force: true });

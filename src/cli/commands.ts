@@ -122,7 +122,10 @@ export const COMMAND_SPECS = {
     args: '[ref…]',
     flags: {
       full: { type: 'boolean', description: 'download and hash every byte, not only sizes and digests' },
-      decisions: { type: 'boolean', description: 'check that every Staging and Production version got there with a validly signed decision record' },
+      decisions: {
+        type: 'boolean',
+        description: 'check that a validly signed decision record proves the exact change that put each Staging and Production version in its stage',
+      },
     },
   },
   gc: {

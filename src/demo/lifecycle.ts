@@ -208,6 +208,9 @@ async function story(d: Demo): Promise<void> {
   gh.addReview(pr4, { user: 'erin', state: 'APPROVED' });
   await gate(d, pr4, 'pull_request_review', 'pass');
   await merge(d, pr4, 'erin');
+  n.say(
+    `the rollback restores the tree #${pr1.number} produced: its record names its own base, so it sits beside #${pr1.number}'s, and history names erin for it`,
+  );
   n.say('production kept serving v1 throughout: archiving never removes a running pin, so the sync finds nothing to change');
   await syncMain(d);
 

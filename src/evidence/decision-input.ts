@@ -11,6 +11,8 @@ export interface DecisionContext {
   pullRequest: number;
   baseSha: string;
   headSha: string;
+  /** Tree of `baseSha`: the record proves the move from it to `mergedTreeId`. */
+  baseTreeId: string;
   mergedTreeId: string;
   policyBlobId: string;
   reviews: readonly Review[];

@@ -32,6 +32,8 @@ export interface DecisionInput {
   pullRequest: number;
   baseSha: string;
   headSha: string;
+  /** Tree of `baseSha`: with `mergedTreeId`, the transition the record proves (SPEC v3 §14). */
+  baseTreeId: string;
   mergedTreeId: string;
   policyBlobId: string;
   rules: Array<{ name: string; passed: boolean; details?: unknown }>;
@@ -130,8 +132,36 @@ export function verifyEnvelope(envelope: unknown, trustedKeys: readonly string[]
   return { ok: false, reason: 'no signature verifies with a trusted key' };
 }
 
-/** Where a decision record lives inside the artifact store (a key relative to the store root). */
-export function decisionRecordKey(mergedTreeId: string): string {
-  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(mergedTreeId)) throw new Error(`not a git tree id: ${mergedTreeId}`);
+const TREE_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+const DIGEST = /^[0-9a-f]{64}$/;
+
+/** The folder of a merged tree's records inside the artifact store (a key prefix relative to the store root). */
+export function decisionRecordPrefix(mergedTreeId: string): string {
+  if (!TREE_ID.test(mergedTreeId)) throw new Error(`not a git tree id: ${mergedTreeId}`);
+  return `.modelgate/decisions/${mergedTreeId}/`;
+}
+
+/**
+ * Where a record lives: under its merged tree and its own digest (the sha256 of the statement,
+ * the envelope's payload bytes), so that no record ever overwrites or shadows another (SPEC v3 §14).
+ */
+export function decisionRecordKey(mergedTreeId: string, statementSha256: string): string {
+  if (!DIGEST.test(statementSha256)) throw new Error(`not a sha256: ${statementSha256}`);
+  return `${decisionRecordPrefix(mergedTreeId)}${statementSha256}.dsse.json`;
+}
+
+/**
+ * Where v2 stored the one record of a merged tree. Such a record names no base tree, so it proves
+ * no transition: it is only looked for to say why a change has no proof.
+ */
+export function legacyDecisionRecordKey(mergedTreeId: string): string {
+  if (!TREE_ID.test(mergedTreeId)) throw new Error(`not a git tree id: ${mergedTreeId}`);
   return `.modelgate/decisions/${mergedTreeId}.dsse.json`;
+}
+
+/** sha256 (hex) of an envelope's payload: the statement's digest that names its key; undefined for something that is not an envelope. */
+export function statementDigest(envelope: unknown): string | undefined {
+  const payload = (envelope as Partial<DsseEnvelope> | null)?.payload;
+  if (typeof payload !== 'string') return undefined;
+  return createHash('sha256').update(Buffer.from(payload, 'base64')).digest('hex');
 }

@@ -1,10 +1,10 @@
-/** `modelgate verify --decisions` (SPEC v2 §8): did every Staging/Production version pass the gate? Offline: registry + store. */
+/** `modelgate verify --decisions` (SPEC v2 §8, v3 §14): did the gate approve the move that put every Staging/Production version in its stage? Offline: registry + store. */
 import { emit, type CommandContext } from '../cli/context.js';
 import { ExitCode } from '../errors.js';
 import type { GitRepo } from '../git/repo.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
 import { openStore } from '../store/store.js';
-import { readDecisionRecord, stagedVersions } from './records.js';
+import { readDecisionRecords, stagedVersions } from './records.js';
 import { decisionsExitCode, verifyDecisions, type DecisionVerdict, type StagedVersion } from './verify-decisions.js';
 
 export async function runVerifyDecisions(ctx: CommandContext, snapshot: RegistrySnapshot, repo: GitRepo): Promise<number> {
@@ -16,7 +16,7 @@ export async function runVerifyDecisions(ctx: CommandContext, snapshot: Registry
   let verdicts: DecisionVerdict[];
   try {
     await store.preflight();
-    verdicts = await verifyDecisions(committed, (tree) => readDecisionRecord(store, tree), keys);
+    verdicts = await verifyDecisions(committed, (tree) => readDecisionRecords(store, tree), keys);
   } finally {
     store.close();
   }
@@ -32,7 +32,7 @@ export async function runVerifyDecisions(ctx: CommandContext, snapshot: Registry
       });
   const failed = verdicts.filter((v) => !v.ok);
   emit(ctx, { checked: verdicts.length, trustedKeys: keys.length, verdicts }, () =>
-    failed.length ? '' : `${verdicts.length} staged version(s) passed the gate (signed decision records)`,
+    failed.length ? '' : `${verdicts.length} staged version(s) passed the gate (signed decision records of each move)`,
   );
   if (!ctx.json) for (const f of failed) if (!f.ok) ctx.stderr(`${f.model}@${f.version} (${f.stage}, ${f.commit.slice(0, 10)}): ${f.reason}\n`);
   return decisionsExitCode(verdicts) === 0 ? ExitCode.ok : ExitCode.content;

@@ -9,7 +9,7 @@ export interface StageChange {
   author: string;
   email: string;
   commit: string;
-  /** Tree of `commit`: the key of its decision record (SPEC v2 §8). */
+  /** Tree of `commit`: where its decision records are stored (SPEC v3 §14; a record proves the move from the first parent's tree to this one). */
   tree: string;
   pullRequest: number | null;
   version: number;
