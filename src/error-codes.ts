@@ -26,6 +26,11 @@ export const ERROR_CODES = {
   E_TARGET_EXISTS: { area: 'command line', exit: [usage], summary: '`init` was pointed at a path that exists and is not a folder.' },
   E_TARGET_NOT_EMPTY: { area: 'command line', exit: [usage], summary: '`init` was pointed at a folder that is not empty.' },
   E_OUTPUT_EXISTS: { area: 'command line', exit: [usage], summary: '`pull --output` names a path that exists; `--force` replaces it.' },
+  E_BARE_MODEL_REF: {
+    area: 'command line',
+    exit: [usage],
+    summary: 'A bare model name where one version is acted on; write `<model>@<N>`, `<model>@latest` or `<model>@<stage>`.',
+  },
   E_WHERE_SYNTAX: { area: 'command line', exit: [usage], summary: 'A `--where` filter does not parse; the message points at the column.' },
   E_PRESIGN_DIRECTORY: {
     area: 'command line',
