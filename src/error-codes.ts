@@ -148,7 +148,11 @@ export const ERROR_CODES = {
   E_MERGE_CONFLICT: { area: 'git', exit: [content], summary: 'The pull request does not merge cleanly into its base.' },
 
   // GitHub.
-  E_GITHUB: { area: 'GitHub', exit: [service], summary: 'A GitHub API call failed; the message names the call and the HTTP status.' },
+  E_GITHUB: {
+    area: 'GitHub',
+    exit: [service],
+    summary: 'A GitHub API call failed (after the retries a rate limit or a 5xx gets); the message names the call, the HTTP status and the attempts.',
+  },
   E_TOO_MANY_COMMITS: { area: 'GitHub', exit: [content], summary: 'A pull request with more commits than GitHub lists, so its contributors cannot be known.' },
   E_UNSAFE_CHECKOUT: { area: 'GitHub', exit: [usage], summary: 'The Action ran on a checkout of the pull request head instead of its base.' },
   E_HEAD_MOVED: { area: 'GitHub', exit: [service], summary: 'The pull request head moved while it was checked; the next run checks the new head.' },

@@ -1,6 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Octokit } from '@octokit/rest';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ioTimeoutMs, retryAfterMs } from '../io-timeout.js';
 
 export interface GitHubConnection {
@@ -34,7 +34,7 @@ export function createOctokit(opts: { token: string | undefined; baseUrl?: strin
 
 /** Requests per call, the first included: a GitHub that keeps failing is reported, not hammered. */
 export const MAX_ATTEMPTS = 5;
-/** The n-th retry after a 5xx waits a jittered 125·2ⁿ to 250·2ⁿ ms, or longer when GitHub says so. */
+/** The n-th retry waits a jittered 125·2ⁿ⁻¹ to 250·2ⁿ⁻¹ ms, or longer when GitHub says so. */
 const BACKOFF_BASE_MS = 250;
 /** Set on the failed answer handed to Octokit, so the error can say how often GitHub was asked. */
 const ATTEMPTS_HEADER = 'x-modelgate-attempts';
@@ -77,7 +77,8 @@ export function retryingFetch(timeoutMs: number): typeof fetch {
     // The room a retry needs to be worth sending: without it the retry could only time out.
     const room = Math.min(1000, timeoutMs / 4);
     for (let attempt = 1; ; attempt++) {
-      const res = await fetch(input, { ...init, signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) });
+      const timeout = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+      const res = await fetch(input, { ...init, signal: init.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
       const hinted = attempt < MAX_ATTEMPTS && replayable ? retryWaitMs(method, url, res.status, res.headers, Date.now()) : undefined;
       const wait = hinted === undefined ? undefined : Math.max(hinted, backoffMs(attempt));
       if (wait === undefined || Date.now() + wait + room > deadline) return attempt === 1 || res.ok ? res : withAttempts(res, attempt);
@@ -132,8 +133,9 @@ export async function createOnce<T>(what: string, find: () => Promise<T | undefi
     } catch (e) {
       const status = (e as ModelgateError).data.status;
       const wait = backoffMs(attempt);
-      if (!(typeof status === 'number' && status >= 500)) throw e;
-      if (attempt >= MAX_ATTEMPTS || Date.now() + wait > deadline) {
+      const late = Date.now() + wait > deadline;
+      if (!(typeof status === 'number' && status >= 500) || (attempt === 1 && late)) throw e;
+      if (attempt >= MAX_ATTEMPTS || late) {
         throw new ModelgateError('E_GITHUB', `GitHub: ${what} failed (HTTP ${status}) after ${attempt} attempts`, ExitCode.service, {
           status,
           attempts: attempt,
