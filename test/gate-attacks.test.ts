@@ -471,6 +471,27 @@ describe('the gate against crafted pull requests, through dist/action.js and che
     expect(v.action.summary).toMatch(/0\/1/);
   });
 
+  // Merging would ship a change its own writer approved: gina commits onto maria's pull request
+  // under an email linked to no GitHub account (invisible to excludeContributors) and approves it.
+  it('a commit whose author is no GitHub account fails: its writer could be the approver (unlinkedCommits)', async () => {
+    const pull = await openPull(
+      'ghost-commit',
+      {},
+      {
+        build: async () => {
+          await write('models/fraud-detector/README.md', '# fraud-detector\n\nrewritten by nobody in particular\n');
+          git(dev, ['add', '-A']);
+          git(dev, ['commit', '-q', '-m', 'docs'], 'ghost');
+        },
+      },
+    );
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    const v = await judge(pull, 'pull_request_review');
+    expect(v.action.outputs.decision).toBe('fail');
+    expect(v.failures.join('\n')).toMatch(/^contributors: commit [0-9a-f]{12}: author ghost@example\.com is not a GitHub account/m);
+    expect(statusOf(pull)).toBe('failure');
+  });
+
   it('the legitimate README edit passes with its approval', async () => {
     const pull = await openPull('readme', { 'models/fraud-detector/README.md': '# fraud-detector\n\nCalibrated on Q3.\n' });
     expect((await judge(pull)).action.outputs.decision).toBe('pending');

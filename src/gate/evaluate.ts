@@ -8,7 +8,7 @@ import { judgePins, type PinVerdict } from './pins.js';
 import { describeGroup, effectiveApprovers, judgeGroups } from './approvals.js';
 import { matchesGlob } from './glob.js';
 import { judgePickleScan } from './scan-check.js';
-import type { ChangedFile, CheckResult, Decision, GateDecision, GateInput, TeamResolver, Transition } from './types.js';
+import type { ChangedFile, CheckResult, Decision, GateDecision, GateInput, TeamResolver, Transition, UnlinkedCommit } from './types.js';
 
 const STAGE_ORDER: Record<Stage, number> = { None: 0, Staging: 1, Production: 2, Archived: 3 };
 
@@ -440,6 +440,7 @@ async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: Model
   if (rule.scan) out.push(...(await scanChecks(ctx, rule, v)));
   if (rule.approvals?.length) {
     const groups = rule.approvals;
+    if (rule.excludeContributors !== false && rule.unlinkedCommits !== 'allow') out.push(...unlinkedChecks(ctx.input.unlinkedCommits ?? []));
     const required = ctx.input.options.approvals === 'require';
     const distinct = rule.distinctApprovers !== false;
     let results: CheckResult[];
@@ -455,6 +456,24 @@ async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: Model
   }
   if (!out.length) out.push(pass('rule', 'this rule sets no conditions'));
   return out;
+}
+
+/**
+ * Four eyes needs to know who wrote each commit: one whose author or committer is linked to no
+ * GitHub account could be the approver's own, so it fails the rule (`unlinkedCommits: allow`
+ * lets it pass). Failed, not pending: no approval fixes it, only re-authoring the commits.
+ */
+function unlinkedChecks(unlinked: UnlinkedCommit[]): CheckResult[] {
+  const check = 'contributors';
+  if (!unlinked.length) return [];
+  const named = unlinked.slice(0, 5).map((u) => `commit ${u.sha.slice(0, 12)}: ${u.role} ${u.email || '(no email)'} is not a GitHub account`);
+  const more = unlinked.length > named.length ? `; and ${unlinked.length - named.length} more` : '';
+  return [
+    fail(
+      check,
+      `${named.join('; ')}${more}: whoever wrote it cannot be kept from approving (excludeContributors); commit with an email linked to your account, or set unlinkedCommits: allow on the rule`,
+    ),
+  ];
 }
 
 /** `scan: pickle` through the scanner port, bounded by the deadline like any outside call. */

@@ -97,6 +97,21 @@ export interface GateInput {
   prefix?: string;
   /** Logins that authored or committed a commit of the pull request (`excludeContributors`). */
   contributors?: string[];
+  /** Authors and committers of the pull request's commits whose email is linked to no GitHub account. */
+  unlinkedCommits?: UnlinkedCommit[];
+}
+
+/** An author or committer of a pull request's commit whom GitHub links to no account: nobody it could exclude. */
+export interface UnlinkedCommit {
+  sha: string;
+  role: 'author' | 'committer';
+  email: string;
+}
+
+/** Who wrote a pull request's commits, as GitHub attributes them. */
+export interface Contributors {
+  logins: string[];
+  unlinked: UnlinkedCommit[];
 }
 
 export type CheckStatus = 'pass' | 'fail' | 'pending';
