@@ -146,6 +146,11 @@ export const ERROR_CODES = {
   E_GITHUB: { area: 'GitHub', exit: [service], summary: 'A GitHub API call failed; the message names the call and the HTTP status.' },
   E_TOO_MANY_COMMITS: { area: 'GitHub', exit: [content], summary: 'A pull request with more commits than GitHub lists, so its contributors cannot be known.' },
   E_UNSAFE_CHECKOUT: { area: 'GitHub', exit: [usage], summary: 'The Action ran on a checkout of the pull request head instead of its base.' },
+  E_MERGE_GROUP: {
+    area: 'GitHub',
+    exit: [content],
+    summary: "A merge queue group's commit is not its pull request's approved head merged onto the group's base.",
+  },
   E_HEAD_MOVED: { area: 'GitHub', exit: [service], summary: 'The pull request head moved while it was checked; the next run checks the new head.' },
 
   // The gate.

@@ -438,6 +438,23 @@ describe('the gate against crafted pull requests, through dist/action.js and che
     expect(v.failures.join('\n')).toMatch(/release/);
   });
 
+  // The base's policy judges: a branch anyone can push to could name itself the registry's branch
+  // in its own modelgate.yaml and drop every approval; a green status on the head would then
+  // satisfy the same head's pull request into main.
+  it("a pull request into a branch whose own modelgate.yaml names it the registry's branch fails: only the default branch is trusted", async () => {
+    git(dev, ['checkout', '-q', '-B', 'lax-release', 'origin/main']);
+    const config = parse(await readFile(join(dev, 'modelgate.yaml'), 'utf8'));
+    await write('modelgate.yaml', stringify({ ...config, github: { ...config.github, branch: 'lax-release' } }));
+    await write('policies/promotion.yaml', stringify({ ...ATTACK_POLICY, rules: ATTACK_POLICY.rules.map(({ approvals: _approvals, ...rule }) => rule) }));
+    git(dev, ['commit', '-q', '-am', 'a release branch with its own rules']);
+    git(dev, ['push', '-q', '-f', 'origin', 'HEAD:refs/heads/lax-release']);
+    const pull = await openPull('into-lax-release', { 'models/fraud-detector/README.md': '# fraud-detector\n\nunreviewed\n' }, { base: 'lax-release' });
+    const v = await judge(pull);
+    expect(v.action.outputs.decision).toBe('fail');
+    expect(v.failures.join('\n')).toMatch(/^base branch: .*not the repository's default branch "main"/m);
+    expect(statusOf(pull)).toBe('failure');
+  });
+
   // KServe downloads the whole prefix: an extra object would be served with the model.
   it('a promotion of a directory artifact whose stored folder gained a file fails artifact: full', async () => {
     const manifest = parse(await readFile(join(dev, 'models/embedder/versions/1.yaml'), 'utf8'));

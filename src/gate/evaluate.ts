@@ -160,18 +160,29 @@ function pathRules(ctx: Context, path: string): PolicyRule[] {
   return ctx.policy.rules.filter((r) => r.paths?.some((g) => (g.startsWith('/') ? matchesGlob(fromRoot, g) : !outside && matchesGlob(path, g))));
 }
 
-/** The pull request must target the registry's branch: a success elsewhere would stand on a head that main may merge. */
+/**
+ * The pull request must target the registry's branch: a success elsewhere would stand on a head
+ * that main may merge. The policy comes from the base commit, so the branch it names must also be
+ * the repository's default branch: another branch's modelgate.yaml (anyone with push access
+ * writes it) could otherwise name itself the registry's branch and bring its own policy.
+ */
 async function checkBaseBranch(ctx: Context, checks: CheckResult[]): Promise<void> {
   const target = ctx.input.pullRequest?.baseRef;
   if (target === undefined) return;
   const branch = (await ctx.input.base.config()).github?.branch ?? 'main';
+  const trusted = ctx.input.pullRequest?.defaultBranch;
   checks.push(
-    target === branch
-      ? pass('base branch', `the pull request targets ${branch}`)
-      : fail(
+    target !== branch
+      ? fail(
           'base branch',
           `the pull request targets ${JSON.stringify(target)}, but the registry's branch is ${JSON.stringify(branch)} (github.branch in modelgate.yaml); only pull requests into it are judged`,
-        ),
+        )
+      : trusted !== undefined && trusted !== branch
+        ? fail(
+            'base branch',
+            `the pull request targets ${JSON.stringify(target)}, which is not the repository's default branch ${JSON.stringify(trusted)}; the gate judges only pull requests into the default branch, whose policy it trusts`,
+          )
+        : pass('base branch', `the pull request targets ${branch}`),
   );
 }
 

@@ -24,6 +24,11 @@ export interface PullRequestInfo {
   headRef?: string;
   /** The branch the pull request would merge into; the gate fails any but the registry's. */
   baseRef?: string;
+  /**
+   * The repository's default branch, as GitHub reports it: the registry's branch must be it,
+   * since the configuration naming the registry's branch is read from the pull request's base.
+   */
+  defaultBranch?: string;
 }
 
 export type ReviewState = 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED' | 'PENDING' | (string & {});

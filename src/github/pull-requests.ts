@@ -26,6 +26,7 @@ export async function getPullRequest(c: GitHubConnection, number: number): Promi
     title: data.title,
     baseSha: data.base.sha,
     baseRef: data.base.ref,
+    defaultBranch: data.base.repo.default_branch,
     commits: data.commits,
   };
 }
