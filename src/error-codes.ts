@@ -165,6 +165,11 @@ export const ERROR_CODES = {
   E_DEPLOY_EDIT: { area: 'deploy', exit: [content], summary: 'A hand-written deploy file lacks the field modelgate pins (MODEL_URI and its siblings).' },
   E_ENVIRONMENT_PATH: { area: 'deploy', exit: [content], summary: "An environment's path in modelgate.yaml is not a folder inside the registry." },
   E_PIN_COLLISION: { area: 'deploy', exit: [content], summary: 'A pin would overwrite a file modelgate did not write.' },
+  E_RESOURCE_COLLISION: {
+    area: 'deploy',
+    exit: [content],
+    summary: 'Two resources of an environment would have one kind, namespace and name after rendering, which kubectl kustomize refuses.',
+  },
   E_DEPLOY_FORMAT: {
     area: 'deploy',
     exit: [content],

@@ -304,6 +304,52 @@ describe('the gate against crafted pull requests, through dist/action.js and che
     );
   });
 
+  // After the merge kubectl kustomize refuses deploy/staging (two InferenceServices named
+  // legacy-scorer): Argo CD syncs nothing there any more, rollbacks included.
+  it("a new model whose InferenceService takes a hand-written resource's name fails: environments render whole", async () => {
+    const before = git(dev, ['rev-parse', 'origin/main']);
+    git(dev, ['checkout', '-q', '-B', 'main', 'origin/main']);
+    await write(
+      'deploy/staging/legacy.yaml',
+      'apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: legacy-scorer\nspec: {predictor: {model: {modelFormat: {name: sklearn}, storageUri: "s3://legacy/model.joblib"}}}\n',
+    );
+    const k = join(dev, 'deploy/staging/kustomization.yaml');
+    await writeFile(k, `${await readFile(k, 'utf8')}- legacy.yaml\n`);
+    git(dev, ['add', '-A']);
+    git(dev, ['commit', '-q', '-m', 'the platform team serves the legacy scorer by hand']);
+    git(dev, ['push', '-q', 'origin', 'main']);
+    try {
+      // The branch carries the pin exactly as a sync that does not look at legacy.yaml writes it.
+      const kustomization = await readFile(k, 'utf8');
+      const pull = await openPull(
+        'legacy-scorer-model',
+        {},
+        {
+          build: async () => {
+            await write('models/legacy-scorer/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'legacy-scorer', deploy: {} }));
+            await write('models/legacy-scorer/versions/1.yaml', await versionText('legacy-scorer', 1, 'Staging'));
+            await writeFile(k, kustomization.replace('- legacy.yaml\n', ''));
+            await sync(dev);
+            await writeFile(k, `${kustomization}- legacy-scorer.yaml\n`);
+            git(dev, ['add', '-A']);
+            git(dev, ['commit', '-q', '-m', 'attack: legacy-scorer-model']);
+          },
+        },
+      );
+      expect(await readFile(join(dev, 'deploy/staging/legacy-scorer.yaml'), 'utf8')).toMatch(/^kind: InferenceService$/m);
+      gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+      const v = await judge(pull, 'pull_request_review');
+      expect(v.action.outputs.decision).toBe('fail');
+      expect(v.failures.join('\n')).toMatch(
+        /InferenceService\.serving\.kserve\.io \S*legacy-scorer is declared by deploy\/staging\/.* and by deploy\/staging\//,
+      );
+      expect(statusOf(pull)).toBe('failure');
+    } finally {
+      git(dev, ['push', '-q', '-f', 'origin', `${before}:refs/heads/main`]);
+      git(dev, ['fetch', '-q', 'origin']);
+    }
+  });
+
   // After the merge every sync would fail, rollbacks included.
   it('a model named kustomization, or a Deployment without an image, fails: the pins must render', async () => {
     const kust = await openPull('kustomization-model', {
