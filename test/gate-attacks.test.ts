@@ -344,6 +344,16 @@ describe('the gate against crafted pull requests, through dist/action.js and che
         /InferenceService\.serving\.kserve\.io \S*legacy-scorer is declared by deploy\/staging\/.* and by deploy\/staging\//,
       );
       expect(statusOf(pull)).toBe('failure');
+
+      // The same from the other side: the hand-written file renamed onto an existing model's pin.
+      const renamed = await openPull('legacy-takes-fraud-detector', {
+        'deploy/staging/legacy.yaml': (await readFile(join(dev, 'deploy/staging/legacy.yaml'), 'utf8')).replace('name: legacy-scorer', 'name: fraud-detector'),
+      });
+      const r = await judge(renamed);
+      expect(r.action.outputs.decision).toBe('fail');
+      expect(r.failures.join('\n')).toMatch(
+        /InferenceService\.serving\.kserve\.io \S*fraud-detector is declared by deploy\/staging\/fraud-detector\.yaml and by deploy\/staging\/legacy\.yaml/,
+      );
     } finally {
       git(dev, ['push', '-q', '-f', 'origin', `${before}:refs/heads/main`]);
       git(dev, ['fetch', '-q', 'origin']);
