@@ -155,7 +155,7 @@ export function pullRequestNumber(event: TriggerEvent, input: number | undefined
 async function check(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
   const eventPath = env.GITHUB_EVENT_PATH;
   if (!eventPath)
-    throw usageError('GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review or workflow_run');
+    throw usageError('GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review, workflow_run or merge_group');
   let event: TriggerEvent;
   try {
     event = JSON.parse(await readFile(eventPath, 'utf8')) as TriggerEvent;

@@ -55,7 +55,8 @@ export async function readPinInput(
   const files = new Map<string, string>();
   paths.forEach((p, i) => contents[i] !== undefined && files.set(p, contents[i]));
   // The pins of models this read leaves out cannot collide with the rendered ones by name: not read.
-  const otherPins = new Set(allNames.filter((n) => !names.includes(n)).map((n) => `${n}.yaml`));
+  const read = new Set(names);
+  const otherPins = new Set(allNames.filter((n) => !read.has(n)).map((n) => `${n}.yaml`));
   await readListedResources(deploySource, registry, files, (path) => otherPins.has(path.slice(path.lastIndexOf('/') + 1)));
   return { registry, models: withVersions, files };
 }

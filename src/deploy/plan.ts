@@ -230,10 +230,14 @@ function checkEnvironment(env: Environment, current: ReadonlyMap<string, string>
   const kpath = kustomizationFile(env);
   const changes = planned.filter((f) => f.path.startsWith(`${env.path}/`));
   if (!changes.length && !current.has(kpath)) return;
-  const files = new Map(current);
-  for (const f of changes) {
-    if (f.after === null) files.delete(f.path);
-    else files.set(f.path, f.after);
+  let files = current;
+  if (changes.length) {
+    const after = new Map(current);
+    for (const f of changes) {
+      if (f.after === null) after.delete(f.path);
+      else after.set(f.path, f.after);
+    }
+    files = after;
   }
   renderedResources(env.path, { files, known });
 }
