@@ -10,6 +10,7 @@ import { Namespace } from 'kubernetes-models/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { runCli } from '../src/cli/main.js';
+import { renderedResources } from '../src/deploy/resources.js';
 import { git, tempDir, write } from './helpers/pin-registry.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -304,5 +305,87 @@ describe('whole environments: every resource has its own kind, namespace and nam
         .sort(),
     ).toEqual(['InferenceService', 'Service']);
     expect((await cli(['--registry', dir, 'sync', '--check'])).code).toBe(0);
+  });
+});
+
+describe('the environment check agrees with kubectl kustomize', () => {
+  const isvc = (name: string, extra = '') => `apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: ${name}\n${extra}`;
+  const cases: Array<[string, Record<string, string>, boolean]> = [
+    ['one name in two files', { 'env/kustomization.yaml': 'resources:\n- a.yaml\n- b.yaml\n', 'env/a.yaml': isvc('x'), 'env/b.yaml': isvc('x') }, false],
+    [
+      'one name, two kinds',
+      {
+        'env/kustomization.yaml': 'resources:\n- a.yaml\n- b.yaml\n',
+        'env/a.yaml': isvc('x'),
+        'env/b.yaml': 'apiVersion: v1\nkind: Service\nmetadata:\n  name: x\n',
+      },
+      true,
+    ],
+    ['two documents of one file', { 'env/kustomization.yaml': 'resources:\n- a.yaml\n', 'env/a.yaml': `${isvc('x')}---\n${isvc('x')}` }, false],
+    [
+      'two namespaces as written, one after the namespace transformer',
+      {
+        'env/kustomization.yaml': 'namespace: models\nresources:\n- a.yaml\n- b.yaml\n',
+        'env/a.yaml': isvc('x', '  namespace: a\n'),
+        'env/b.yaml': isvc('x', '  namespace: b\n'),
+      },
+      false,
+    ],
+    [
+      'two namespaces, no transformer',
+      {
+        'env/kustomization.yaml': 'resources:\n- a.yaml\n- b.yaml\n',
+        'env/a.yaml': isvc('x', '  namespace: a\n'),
+        'env/b.yaml': isvc('x', '  namespace: b\n'),
+      },
+      true,
+    ],
+    [
+      'a base whose name prefix makes the names meet',
+      {
+        'env/kustomization.yaml': 'resources:\n- ../base\n- a.yaml\n',
+        'env/a.yaml': isvc('pre-x'),
+        'base/kustomization.yaml': 'namePrefix: pre-\nresources:\n- b.yaml\n',
+        'base/b.yaml': isvc('x'),
+      },
+      false,
+    ],
+    [
+      'a base with the same name under another prefix',
+      {
+        'env/kustomization.yaml': 'resources:\n- ../base\n- a.yaml\n',
+        'env/a.yaml': isvc('x'),
+        'base/kustomization.yaml': 'namePrefix: pre-\nresources:\n- b.yaml\n',
+        'base/b.yaml': isvc('x'),
+      },
+      true,
+    ],
+    [
+      'a cluster-scoped Namespace is not moved into the namespace',
+      {
+        'env/kustomization.yaml': 'namespace: models\nresources:\n- a.yaml\n- b.yaml\n',
+        'env/a.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: models\n',
+        'env/b.yaml': isvc('models'),
+      },
+      true,
+    ],
+  ];
+  it.each(cases)('%s', (_, files, renders) => {
+    const dir = tempDir('kustomize-agree');
+    for (const [path, text] of Object.entries(files)) write(dir, path, text);
+    let kubectl = true;
+    try {
+      execFileSync(KUBECTL, ['kustomize', join(dir, 'env')], { encoding: 'utf8', stdio: 'pipe' });
+    } catch {
+      kubectl = false;
+    }
+    let ours = true;
+    try {
+      renderedResources('env', { files: new Map(Object.entries(files)), known: new Map() });
+    } catch (e) {
+      expect((e as { code?: string }).code).toBe('E_RESOURCE_COLLISION');
+      ours = false;
+    }
+    expect({ kubectl, ours }).toEqual({ kubectl: renders, ours: renders });
   });
 });
