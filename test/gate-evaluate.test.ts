@@ -9,6 +9,7 @@ import {
   promotion,
   baseFiles,
   gateInput,
+  HEAD_SHA,
   hex,
   history,
   MEMBERS,
@@ -486,6 +487,16 @@ describe('evaluateGate: coverage and trust', () => {
       files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [{ ...rule, ...allowed }] }));
       expect((await evaluateGate(gateInput(change, { reviews: [approve('carol')], unlinkedCommits }, files))).decision).toBe('pass');
     }
+  });
+
+  it("fails a pull request into the registry's branch when that branch is not the repository's default: its policy is not the trusted one", async () => {
+    const pullRequest = { number: 7, author: { login: 'maria', type: 'User' }, headSha: HEAD_SHA, baseRef: 'main' };
+    const trusted = await evaluateGate(gateInput(promote3(), { reviews: approvedBy, pullRequest: { ...pullRequest, defaultBranch: 'main' } }));
+    expect(trusted.decision).toBe('pass');
+    const other = await evaluateGate(gateInput(promote3(), { reviews: approvedBy, pullRequest: { ...pullRequest, defaultBranch: 'trunk' } }));
+    expect(other.decision).toBe('fail');
+    const failed = other.transitions.flatMap((t) => t.checks).filter((c) => c.status === 'fail');
+    expect(failed.map((c) => c.check)).toEqual(['base branch']);
   });
 
   it('reports approvals without requiring them under --no-approvals, and looks no team up', async () => {
