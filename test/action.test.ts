@@ -453,7 +453,7 @@ describe('dist/action.js check on workflow_run', () => {
     expect(gh.statuses.length).toBe(before);
   });
 
-  it('judges against the checked-out default branch, and still refuses a checkout of the head', async () => {
+  it('refuses a checkout of the head on workflow_run too', async () => {
     git(dev, 'checkout', '-q', 'main');
     const pull = await openPull('wr-head-checkout', { 'notes/y.txt': 'y\n' });
     git(runner, 'fetch', '-q', 'origin', `refs/pull/${pull.number}/head`);
