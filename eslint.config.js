@@ -12,7 +12,7 @@ const PURE_CORE = [
   'src/error-codes.ts',
   'src/manifest/**/*.ts',
   'src/gate/**/*.ts',
-  'src/deploy/{plan,render,yaml-splice,kustomization,input}.ts',
+  'src/deploy/{plan,render,yaml-splice,kustomization,input,resources}.ts',
   'src/promote/{plan,change,args}.ts',
   'src/query/**/*.ts',
   'src/registry/layout.ts',

@@ -155,6 +155,11 @@ export const ERROR_CODES = {
   },
   E_TOO_MANY_COMMITS: { area: 'GitHub', exit: [content], summary: 'A pull request with more commits than GitHub lists, so its contributors cannot be known.' },
   E_UNSAFE_CHECKOUT: { area: 'GitHub', exit: [usage], summary: 'The Action ran on a checkout of the pull request head instead of its base.' },
+  E_MERGE_GROUP: {
+    area: 'GitHub',
+    exit: [content],
+    summary: "A merge queue group's commit is not its pull request's approved head merged onto the group's base.",
+  },
   E_HEAD_MOVED: { area: 'GitHub', exit: [service], summary: 'The pull request head moved while it was checked; the next run checks the new head.' },
 
   // The gate.
@@ -169,6 +174,11 @@ export const ERROR_CODES = {
   E_DEPLOY_EDIT: { area: 'deploy', exit: [content], summary: 'A hand-written deploy file lacks the field modelgate pins (MODEL_URI and its siblings).' },
   E_ENVIRONMENT_PATH: { area: 'deploy', exit: [content], summary: "An environment's path in modelgate.yaml is not a folder inside the registry." },
   E_PIN_COLLISION: { area: 'deploy', exit: [content], summary: 'A pin would overwrite a file modelgate did not write.' },
+  E_RESOURCE_COLLISION: {
+    area: 'deploy',
+    exit: [content],
+    summary: 'Two resources of an environment would have one kind, namespace and name after rendering, which kubectl kustomize refuses.',
+  },
   E_DEPLOY_FORMAT: {
     area: 'deploy',
     exit: [content],

@@ -9,6 +9,7 @@ import {
   promotion,
   baseFiles,
   gateInput,
+  HEAD_SHA,
   hex,
   history,
   MEMBERS,
@@ -468,6 +469,34 @@ describe('evaluateGate: coverage and trust', () => {
     files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [{ ...rule, distinctApprovers: false }] }));
     const shared = await evaluateGate(gateInput(change, { reviews: [approve('carol')] }, files));
     expect(shared.decision).toBe('pass');
+  });
+
+  it('fails a rule with approvals on a commit whose author or committer is no GitHub account, unless the rule allows it', async () => {
+    const files = baseFiles();
+    const rule = { name: 'stage', to: 'Staging' as const, from: ['None' as const], approvals: [{ count: 1, users: ['carol'] }] };
+    files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [rule] }));
+    files.set(vpath(4), stringify(version(4, 'None')));
+    const change = { [vpath(4)]: stringify(version(4, 'Staging')) };
+    const unlinkedCommits = [{ sha: 'a'.repeat(40), role: 'author' as const, email: 'ghost@example.com' }];
+    const d = await evaluateGate(gateInput(change, { reviews: [approve('carol')], unlinkedCommits }, files));
+    expect(d.decision).toBe('fail');
+    const failed = d.transitions.flatMap((t) => t.rules.flatMap((r) => r.results)).filter((c) => c.status === 'fail');
+    expect(failed.map((c) => c.check)).toEqual(['contributors']);
+    expect(failed[0]!.detail).toContain(`commit ${'a'.repeat(12)}: author ghost@example.com is not a GitHub account`);
+    for (const allowed of [{ unlinkedCommits: 'allow' as const }, { excludeContributors: false }]) {
+      files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [{ ...rule, ...allowed }] }));
+      expect((await evaluateGate(gateInput(change, { reviews: [approve('carol')], unlinkedCommits }, files))).decision).toBe('pass');
+    }
+  });
+
+  it("fails a pull request into the registry's branch when that branch is not the repository's default: its policy is not the trusted one", async () => {
+    const pullRequest = { number: 7, author: { login: 'maria', type: 'User' }, headSha: HEAD_SHA, baseRef: 'main' };
+    const trusted = await evaluateGate(gateInput(promote3(), { reviews: approvedBy, pullRequest: { ...pullRequest, defaultBranch: 'main' } }));
+    expect(trusted.decision).toBe('pass');
+    const other = await evaluateGate(gateInput(promote3(), { reviews: approvedBy, pullRequest: { ...pullRequest, defaultBranch: 'trunk' } }));
+    expect(other.decision).toBe('fail');
+    const failed = other.transitions.flatMap((t) => t.checks).filter((c) => c.status === 'fail');
+    expect(failed.map((c) => c.check)).toEqual(['base branch']);
   });
 
   it('reports approvals without requiring them under --no-approvals, and looks no team up', async () => {
