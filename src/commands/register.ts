@@ -286,7 +286,7 @@ async function readMLflowFolder(
 ): Promise<{ model: MLflowModel; environment: ReturnType<typeof environmentFiles>; requirements?: string } | undefined> {
   const file = files.find((f) => f.path === 'MLmodel');
   if (!file) return undefined;
-  const name = `${shown.replace(/\/+$/, '')}/MLmodel`;
+  const name = `${shown.replace(/(?<!\/)\/+$/, '')}/MLmodel`;
   if (file.size > MLMODEL_MAX_BYTES) {
     throw new ModelgateError(
       'E_MLMODEL',

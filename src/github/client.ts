@@ -24,7 +24,7 @@ export function createOctokit(opts: { token: string | undefined; baseUrl?: strin
   const timeoutMs = opts.timeoutMs ?? ioTimeoutMs();
   return new Octokit({
     auth: opts.token,
-    baseUrl: (opts.baseUrl || 'https://api.github.com').replace(/\/+$/, ''),
+    baseUrl: (opts.baseUrl || 'https://api.github.com').replace(/(?<!\/)\/+$/, ''),
     userAgent: opts.userAgent ?? 'modelgate',
     log: { debug() {}, info() {}, warn() {}, error() {} },
     request: {

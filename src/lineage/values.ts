@@ -125,7 +125,7 @@ function readFlatFile(path: string, read: ReadText, flag: string, what: string):
 
 /** A decimal number as written by people and by JSON; undefined for anything else (hex, '', Infinity). */
 function parseNumber(text: string): number | undefined {
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text.trim())) return undefined;
+  if (!/^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/.test(text.trim())) return undefined;
   const n = Number(text);
   return Number.isFinite(n) ? n : undefined;
 }

@@ -1,0 +1,58 @@
+/**
+ * What input can be stored exactly (SPEC §14): the manifest loader and the metrics and
+ * parameters files of `register` refuse, naming the place, what they could only keep altered.
+ */
+
+/** Keys that could reach an object's prototype if the data were ever merged or assigned naively. */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+// YAML 1.2 allows only printable characters in a stream (c-printable: tab, line breaks, U+0020–U+007E,
+// NEL, U+00A0–U+D7FF, U+E000–U+FFFD and the planes beyond): no NUL or other control characters, no
+// lone surrogate, no U+FFFE/U+FFFF. A value may not hold them either, escaped ("\0") or not: git,
+// Kubernetes and C strings cut or refuse them.
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const NOT_PRINTABLE = /[\0-\x08\v\f\x0E-\x1F\x7F-\x84\x86-\x9F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// In a file's text U+FFFD stands for bytes that were not UTF-8: every reader decodes with
+// replacement, so this is where invalid UTF-8 shows.
+const NOT_PRINTABLE_OR_REPLACED = new RegExp(`${NOT_PRINTABLE.source}|\\uFFFD`);
+
+/** Where a file's text holds a character it may not (the first one), with the message to give. */
+export function unprintableInText(text: string): { offset: number; line: number; col: number; message: string } | undefined {
+  const m = NOT_PRINTABLE_OR_REPLACED.exec(text);
+  if (!m) return undefined;
+  const start = text.lastIndexOf('\n', m.index - 1) + 1;
+  let line = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < m.index; i = text.indexOf('\n', i + 1)) line++;
+  const message =
+    m[0] === '\uFFFD'
+      ? 'bytes that are not UTF-8 (or U+FFFD, which stands for them); save the file as UTF-8'
+      : `the character ${codePoint(m[0])} is not allowed (YAML and git keep only printable text); remove it`;
+  return { offset: m.index, line, col: m.index - start + 1, message };
+}
+
+/** The first character of a string value or key that could not be stored as it is, as `U+0000 (NUL)`; undefined when none. */
+export function unprintableInValue(value: string): string | undefined {
+  const m = NOT_PRINTABLE.exec(value);
+  return m ? codePoint(m[0]) : undefined;
+}
+
+function codePoint(c: string): string {
+  const hex = `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+  return c === '\0' ? `${hex} (NUL)` : hex;
+}
+
+// An integer as YAML 1.2's core schema and JSON write it (decimal, 0o octal, 0x hex).
+const INTEGER_TEXT = /^[-+]?\d+$|^0o[0-7]+$|^0x[\da-f]+$/i;
+
+/**
+ * True when `written` is an integer whose value a JSON number (an IEEE double) cannot hold
+ * exactly: beyond 2^53, where `12345678901234567890` silently becomes 12345678901234567000.
+ */
+export function isInexactInteger(written: string, value: number): boolean {
+  return !Number.isSafeInteger(value) && Number.isFinite(value) && INTEGER_TEXT.test(written.trim());
+}
+
+/** A value for a message: at most `max` characters of it, JSON-quoted, so that a 100 MB value never reaches a log line. */
+export function excerpt(value: string, max = 40): string {
+  return JSON.stringify(value.length > max ? `${value.slice(0, max - 1)}…` : value);
+}
