@@ -56,3 +56,25 @@ export function isInexactInteger(written: string, value: number): boolean {
 export function excerpt(value: string, max = 40): string {
   return JSON.stringify(value.length > max ? `${value.slice(0, max - 1)}…` : value);
 }
+
+/**
+ * Offset of the first byte that does not belong to a well-formed UTF-8 sequence (overlong forms,
+ * surrogates and code points beyond U+10FFFF included), or -1 when all of them do.
+ */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length;) {
+    const c = bytes[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    const more = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+    if (more === 0 || i + more >= bytes.length) return i;
+    const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
+    if (bytes[i + 1]! < lo || bytes[i + 1]! > hi) return i;
+    for (let k = 2; k <= more; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return i;
+    i += more + 1;
+  }
+  return -1;
+}
