@@ -9,31 +9,50 @@ export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constr
 // YAML 1.2 allows only printable characters in a stream (c-printable: tab, line breaks, U+0020–U+007E,
 // NEL, U+00A0–U+D7FF, U+E000–U+FFFD and the planes beyond): no NUL or other control characters, no
 // lone surrogate, no U+FFFE/U+FFFF. A value may not hold them either, escaped ("\0") or not: git,
-// Kubernetes and C strings cut or refuse them.
+// Kubernetes and C strings cut or refuse them. One character class, so the engine scans for it
+// quickly; a surrogate it stops at is looked at with its neighbour.
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
-const NOT_PRINTABLE = /[\0-\x08\v\f\x0E-\x1F\x7F-\x84\x86-\x9F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-// In a file's text U+FFFD stands for bytes that were not UTF-8: every reader decodes with
-// replacement, so this is where invalid UTF-8 shows.
-const NOT_PRINTABLE_OR_REPLACED = new RegExp(`${NOT_PRINTABLE.source}|\\uFFFD`);
+const SUSPECT = /[\0-\x08\v\f\x0E-\x1F\x7F-\x84\x86-\x9F\uD800-\uDFFF\uFFFD-\uFFFF]/g;
+
+/**
+ * Offset of the first character that may not be stored, or -1. With `replaced`, U+FFFD counts
+ * too: in a file's text it stands for bytes that were not UTF-8 (every reader decodes with
+ * replacement, so this is where invalid UTF-8 shows).
+ */
+function firstUnprintable(text: string, replaced: boolean): number {
+  SUSPECT.lastIndex = 0;
+  for (let m = SUSPECT.exec(text); m; m = SUSPECT.exec(text)) {
+    const c = text.charCodeAt(m.index);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = text.charCodeAt(m.index + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        SUSPECT.lastIndex = m.index + 2;
+        continue;
+      }
+    } else if (c === 0xfffd && !replaced) continue;
+    return m.index;
+  }
+  return -1;
+}
 
 /** Where a file's text holds a character it may not (the first one), with the message to give. */
 export function unprintableInText(text: string): { offset: number; line: number; col: number; message: string } | undefined {
-  const m = NOT_PRINTABLE_OR_REPLACED.exec(text);
-  if (!m) return undefined;
-  const start = text.lastIndexOf('\n', m.index - 1) + 1;
+  const at = firstUnprintable(text, true);
+  if (at < 0) return undefined;
+  const start = text.lastIndexOf('\n', at - 1) + 1;
   let line = 1;
-  for (let i = text.indexOf('\n'); i >= 0 && i < m.index; i = text.indexOf('\n', i + 1)) line++;
+  for (let i = text.indexOf('\n'); i >= 0 && i < at; i = text.indexOf('\n', i + 1)) line++;
   const message =
-    m[0] === '\uFFFD'
+    text[at] === '\uFFFD'
       ? 'bytes that are not UTF-8 (or U+FFFD, which stands for them); save the file as UTF-8'
-      : `the character ${codePoint(m[0])} is not allowed (YAML and git keep only printable text); remove it`;
-  return { offset: m.index, line, col: m.index - start + 1, message };
+      : `the character ${codePoint(text[at]!)} is not allowed (YAML and git keep only printable text); remove it`;
+  return { offset: at, line, col: at - start + 1, message };
 }
 
 /** The first character of a string value or key that could not be stored as it is, as `U+0000 (NUL)`; undefined when none. */
 export function unprintableInValue(value: string): string | undefined {
-  const m = NOT_PRINTABLE.exec(value);
-  return m ? codePoint(m[0]) : undefined;
+  const at = firstUnprintable(value, false);
+  return at < 0 ? undefined : codePoint(value[at]!);
 }
 
 function codePoint(c: string): string {

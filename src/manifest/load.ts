@@ -293,9 +293,16 @@ const YAML_CORE_FOR_JS_YAML = FAILSAFE_SCHEMA.extend({
 // Everything else the two parsers read alike, values included (YAML_CORE_FOR_JS_YAML).
 const NEEDS_FULL_PARSE = /(?:^|[\s[{,])[&*!]|^%|\t|^(?:---|\.\.\.)|(?:^|[\s[{,])\?(?:\s|$)|[\]}][ \t]*:(?=[\s,[\]{}]|$)|\\[0abefuvxU]/m;
 
-/** Where a stretch of text that may hold a plain key ends; after the first four, another such stretch starts. */
-const KEY_STRETCH_END = new Set(['\n', '\r', '\u2028', '\u2029', ',', '[', '{', ']', '}', '#']);
-const KEY_STRETCH_START = new Set(['\n', '\r', '\u2028', '\u2029', ',', '[', '{']);
+const AFTER_KEY_COLON = /[\s,[\]{}]/;
+/** Every non-string core scalar but the empty one starts with one of these (CORE_NULL … CORE_FLOAT). */
+const NON_STRING_FIRST = '-+.0123456789~nNtTfF';
+const NOT_KEY_START = /[\s"#'[\]{},]/;
+
+/** 1 where a stretch of text that may hold a plain key ends (`#`, `]`, `}`), 2 where one also starts after it (line breaks, `,`, `[`, `{`). */
+function stretchBoundary(c: number): number {
+  if (c > 125) return c === 0x2028 || c === 0x2029 ? 2 : 0;
+  return c === 10 || c === 13 || c === 44 || c === 91 || c === 123 ? 2 : c === 35 || c === 93 || c === 125 ? 1 : 0;
+}
 
 /**
  * Whether a mapping key written plain would not be a string in the core schema. yaml
@@ -308,27 +315,29 @@ const KEY_STRETCH_START = new Set(['\n', '\r', '\u2028', '\u2029', ',', '[', '{'
  */
 function hasNonStringKey(text: string): boolean {
   const n = text.length;
-  const colonEnds = (q: number) => text[q] === ':' && (q + 1 === n || /[\s,[\]{}]/.test(text[q + 1]!));
+  const colonEnds = (q: number) => text.charCodeAt(q) === 58 && (q + 1 === n || AFTER_KEY_COLON.test(text[q + 1]!));
+  const blank = (i: number) => text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9;
   let startsKey = true;
   for (let start = 0; start <= n;) {
     let end = start;
-    while (end < n && !KEY_STRETCH_END.has(text[end]!)) end++;
+    while (end < n && stretchBoundary(text.charCodeAt(end)) === 0) end++;
     if (startsKey) {
       let i = start;
-      while (text[i] === ' ' || text[i] === '\t') i++;
-      while (text[i] === '-' && (text[i + 1] === ' ' || text[i + 1] === '\t')) {
+      while (blank(i)) i++;
+      while (text.charCodeAt(i) === 45 && blank(i + 1)) {
         i++;
-        while (text[i] === ' ' || text[i] === '\t') i++;
+        while (blank(i)) i++;
       }
       let q = i + 1;
       while (q < end && !colonEnds(q)) q++;
-      if (i < end && q < end && !/[\s'"#[\]{},]/.test(text[i]!)) {
+      if (i < end && q < end && !NOT_KEY_START.test(text[i]!)) {
         let keyEnd = q;
-        while (text[keyEnd - 1] === ' ' || text[keyEnd - 1] === '\t') keyEnd--;
-        if (typeof resolveCorePlain(text.slice(i, keyEnd)) !== 'string') return true;
+        while (blank(keyEnd - 1)) keyEnd--;
+        // Most keys start with a letter no core scalar starts with: no need to resolve them.
+        if (NON_STRING_FIRST.includes(text[i]!) && typeof resolveCorePlain(text.slice(i, keyEnd)) !== 'string') return true;
       } else if (colonEnds(i)) return true; // an empty key: null
     }
-    startsKey = end < n && KEY_STRETCH_START.has(text[end]!);
+    startsKey = end < n && stretchBoundary(text.charCodeAt(end)) === 2;
     start = end + 1;
   }
   return false;
@@ -517,6 +526,9 @@ function checkLimits(text: string, file: string): Problem | undefined {
  * compact "- " entries and open flow brackets. Returns the first place it exceeds `max`. It
  * runs before parsing so that a deeply nested document never reaches the recursive composer.
  */
+const DEPTH_SPECIAL = /[\n"#'[\]{}]/g;
+const blankAsSpace = (c: number) => (c === CH.tab ? CH.space : c);
+
 /** Character codes deepestPoint looks at. */
 const CH = {
   tab: 9,
@@ -570,10 +582,14 @@ function deepestPoint(text: string, max: number): { line: number; col: number } 
     }
     // The character before a quote decides whether it opens one, and the one before a `#` whether
     // it starts a comment; inside a quoted scalar nothing counts. Character codes, not strings: this
-    // runs over every character of the text before anything parses it.
+    // runs before anything parses the text. Up to the line's first quote, `#` or bracket nothing
+    // counts either: the engine's search skips there (a line of plain text costs one search).
+    const from = i;
+    DEPTH_SPECIAL.lastIndex = i;
+    i = DEPTH_SPECIAL.exec(text)?.index ?? text.length;
     let quote = 0;
     /** The code of the character before, CH.space for any blank, 0 at the start of the line. */
-    let last = 0;
+    let last = i > from ? blankAsSpace(text.charCodeAt(i - 1)) : 0;
     for (; i < end; i++) {
       const c = text.charCodeAt(i);
       if (quote) {
@@ -588,7 +604,7 @@ function deepestPoint(text: string, max: number): { line: number; col: number } 
         flow++;
         if (depth + flow > max) return { line: lineNo, col: i - start + 1 };
       } else if ((c === CH.rbracket || c === CH.rbrace) && flow > 0) flow--;
-      last = c === CH.space || c === CH.tab ? CH.space : c;
+      last = blankAsSpace(c);
     }
     if (depth + flow > max) return { line: lineNo, col: indent + 1 };
     if (flow === 0 && (last === CH.pipe || last === CH.gt || /[|>][-+0-9]{1,2}\s*$/.test(text.slice(Math.max(start, end - 4), end)))) {
