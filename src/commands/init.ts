@@ -21,7 +21,10 @@ export function normalizeStore(store: string, cwd: string): string {
   if (store.startsWith('file://')) {
     const path = store.slice('file://'.length);
     if (!path) throw usageError('--store file://: expected a folder, e.g. file:///var/lib/modelgate/artifacts');
-    const absolute = resolve(cwd, path).split(sep).join('/').replace(/(?<!\/)\/+$/, '');
+    const absolute = resolve(cwd, path)
+      .split(sep)
+      .join('/')
+      .replace(/(?<!\/)\/+$/, '');
     return `file://${absolute.startsWith('/') ? '' : '/'}${absolute}`;
   }
   const trimmed = store.replace(/(?<!\/)\/+$/, '');
