@@ -140,6 +140,7 @@ export async function slowestManifest(loadManifest) {
   };
   const shapes = {
     'a run of blanks in a value': repeat('description: a', ' ', 'b\n'),
+    'a comma, then a run of blanks': repeat('description: a,', ' ', 'b\n'),
     'a value of commas': repeat('description: a', ',a'),
     'a value of quotes': repeat('description: x', " ''"),
     'a value of brackets': repeat('description: x', ' []'),

@@ -273,6 +273,7 @@ describe('loadManifest: input kept exactly or refused (SPEC §14)', () => {
     // Runs of blanks, commas and "- " that made PLAIN_KEY backtrack quadratically.
     const texts = [
       v2(description, `description: a${' '.repeat(100_000)}b`),
+      v2(description, `description: a,${' '.repeat(100_000)}b`),
       v2(description, `description: a${',a'.repeat(50_000)}`),
       v2(description, `description: x${" ''".repeat(30_000)}`),
       v2(description, `description: x${' []'.repeat(30_000)}`),
