@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { annotationKeyMatches, evaluateGate } from '../src/gate/evaluate.js';
+import { matchesGlob } from '../src/gate/glob.js';
 import type { PromotionPolicy } from '../src/manifest/types.js';
 import type { CheckResult, Decision } from '../src/gate/types.js';
 import {
@@ -25,6 +26,31 @@ const approvedBy = [approve('gina'), approve('carol')];
 const checks = (d: Decision): CheckResult[] => d.transitions.flatMap((t) => [...t.checks, ...t.rules.flatMap((r) => r.results)]);
 const failed = (d: Decision) => checks(d).filter((c) => c.status === 'fail');
 const failedNames = (d: Decision) => failed(d).map((c) => c.check);
+
+describe('policy path globs', () => {
+  it('match as documented: * and ? within a folder, ** across, **/ any folders or none', () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['policies/promotion.yaml', 'policies/**', true],
+      ['policies', 'policies/**', false],
+      ['models/a/model.yaml', 'models/*/model.yaml', true],
+      ['models/a/b/model.yaml', 'models/*/model.yaml', false],
+      ['models/a/b/model.yaml', 'models/**/model.yaml', true],
+      ['models/model.yaml', 'models/**/model.yaml', true],
+      ['models/a.yaml', 'models/?.yaml', true],
+      ['models/ab.yaml', 'models/?.yaml', false],
+      ['a+b(c).yaml', 'a+b(c).yaml', true],
+      ['axb.yaml', 'a.b.yaml', false],
+      ['deep/er/x.md', '**.md', true],
+    ];
+    for (const [path, glob, expected] of cases) expect(matchesGlob(path, glob), `${glob} ~ ${path}`).toBe(expected);
+  });
+
+  it('answers for a glob of many ** over a long path (SPEC §14: nothing backtracks)', () => {
+    const path = `${'a/'.repeat(20_000)}x`;
+    expect(matchesGlob(path, '**a**a**a**a**a**a**b')).toBe(false);
+    expect(matchesGlob(path, '**/a/**/a/**/a/**/x')).toBe(true);
+  });
+});
 
 describe('evaluateGate: promotion to Production', () => {
   it('passes with every rule met and both approval groups satisfied', async () => {

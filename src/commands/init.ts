@@ -21,10 +21,13 @@ export function normalizeStore(store: string, cwd: string): string {
   if (store.startsWith('file://')) {
     const path = store.slice('file://'.length);
     if (!path) throw usageError('--store file://: expected a folder, e.g. file:///var/lib/modelgate/artifacts');
-    const absolute = resolve(cwd, path).split(sep).join('/').replace(/\/+$/, '');
+    const absolute = resolve(cwd, path)
+      .split(sep)
+      .join('/')
+      .replace(/(?<!\/)\/+$/, '');
     return `file://${absolute.startsWith('/') ? '' : '/'}${absolute}`;
   }
-  const trimmed = store.replace(/\/+$/, '');
+  const trimmed = store.replace(/(?<!\/)\/+$/, '');
   if (!S3_URI.test(trimmed)) throw usageError(`--store ${store}: expected s3://bucket/prefix or file://path`);
   return trimmed;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
@@ -9,6 +9,7 @@ import { runFromEnv } from '../lineage/ci.js';
 import { codeFromWorkingDirectory, parseCodeSpec, type CodeLineage } from '../lineage/code.js';
 import { parseDatasetSpec, resolveDataset } from '../lineage/dataset.js';
 import { parseFramework, parseMetrics, parseParams } from '../lineage/values.js';
+import { readInputText } from '../lineage/input-file.js';
 import { parseAnnotations, parseEnvSpec, parseRunSpec, parseSignatureFile } from '../lineage/flags.js';
 import { environmentFiles, MLMODEL_MAX_BYTES, readMLmodel, type MLflowModel } from '../lineage/mlflow.js';
 import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type Stage } from '../manifest/types.js';
@@ -48,7 +49,7 @@ export const run: Command = async (ctx) => {
   if (values.format !== undefined && !(FORMATS as readonly string[]).includes(values.format)) {
     throw usageError(`--format ${values.format}: one of ${FORMATS.join(', ')}`);
   }
-  const read = (p: string) => readFileSync(resolve(ctx.cwd, p), 'utf8');
+  const read = (p: string) => readInputText(resolve(ctx.cwd, p), p);
   const metrics = parseMetrics([...(values.metrics ?? []), ...(values.metric ?? [])], read);
   const parameters = parseParams([...(values.params ?? []), ...(values.param ?? [])], read);
   const framework = values.framework !== undefined ? parseFramework(values.framework) : undefined;
@@ -286,7 +287,7 @@ async function readMLflowFolder(
 ): Promise<{ model: MLflowModel; environment: ReturnType<typeof environmentFiles>; requirements?: string } | undefined> {
   const file = files.find((f) => f.path === 'MLmodel');
   if (!file) return undefined;
-  const name = `${shown.replace(/\/+$/, '')}/MLmodel`;
+  const name = `${shown.replace(/(?<!\/)\/+$/, '')}/MLmodel`;
   if (file.size > MLMODEL_MAX_BYTES) {
     throw new ModelgateError(
       'E_MLMODEL',

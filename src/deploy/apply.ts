@@ -56,7 +56,7 @@ export interface SyncPushResult {
 
 function normalizePrefix(p: string | undefined): string {
   const normal = posix.normalize((p ?? '').replace(/\\/g, '/') || '.');
-  const clean = normal.replace(/\/+$/, '');
+  const clean = normal.replace(/(?<!\/)\/+$/, '');
   if (posix.isAbsolute(normal) || clean === '..' || clean.startsWith('../')) {
     throw new ModelgateError('E_USAGE', `registry path ${p} must be inside the repository`, ExitCode.usage);
   }
