@@ -106,7 +106,7 @@ function readKustomization(source: string, file: string): Kustomization {
  */
 export function resourcePath(dir: string, entry: string): string | undefined {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry) || /^(github\.com|gitlab\.com|bitbucket\.org)\//.test(entry) || entry.startsWith('git@')) return undefined;
-  const path = posix.normalize(posix.join(dir, entry)).replace(/\/+$/, '');
+  const path = posix.normalize(posix.join(dir, entry)).replace(/(?<!\/)\/+$/, '');
   return posix.isAbsolute(path) || path === '..' || path.startsWith('../') || path === '.' ? undefined : path;
 }
 
