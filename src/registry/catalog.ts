@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync, writeSync, type BigIntStats } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { onCancel } from '../cancel.js';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
 import type { ModelVersion, Stage } from '../manifest/types.js';
@@ -495,6 +496,8 @@ class VersionCache {
   private lineStart = 0;
   private out: Output | undefined;
   private failed = false;
+  /** Unregisters the removal of the new file on a cancellation (src/cancel.ts). */
+  private offCancel: (() => void) | undefined;
 
   private constructor(
     private readonly file: string,
@@ -582,6 +585,7 @@ class VersionCache {
       closeSync(out.fd);
       this.out = undefined;
       renameSync(out.tmp, this.file);
+      this.offCancel?.();
     } catch {
       this.abandon();
     }
@@ -594,6 +598,7 @@ class VersionCache {
   }
 
   private abandon(): void {
+    this.offCancel?.();
     const out = this.out;
     this.out = undefined;
     this.failed = true;
@@ -624,6 +629,7 @@ class VersionCache {
       const tmp = `${this.file}.${process.pid}.${Date.now()}.tmp`;
       const out: Output = { fd: openSync(tmp, 'wx'), tmp, seal: sealer(this.key), parts: [], size: 0 };
       this.out = out;
+      this.offCancel = onCancel(() => this.abandon());
       if (this.fd === undefined) {
         this.write(CACHE_FORMAT + '\n');
         return;
