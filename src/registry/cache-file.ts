@@ -1,5 +1,19 @@
 import { createHmac, randomBytes, type Hmac } from 'node:crypto';
-import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+  type BigIntStats,
+} from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -94,4 +108,47 @@ export function cacheKey(dir: string): Buffer | undefined {
 /** A seal under `key`: HMAC-SHA256, so that only a holder of the key can make one that verifies. */
 export function sealer(key: Buffer): Hmac {
   return createHmac('sha256', key);
+}
+
+/**
+ * How long after its last change a file's stat is taken to tell any later change: file times
+ * come from a coarse clock (a few ms on Linux, seconds on some file systems), so an edit made
+ * within that tick may keep size, mtime and ctime. git's racy-clean rule, with a wide margin.
+ */
+const RACY_MS = 2000;
+
+/** What changes whenever a file's bytes are replaced or edited in place (ctime cannot be set back). */
+function statKey(s: BigIntStats): string {
+  return `${s.dev} ${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs}`;
+}
+
+/** `label`, the stats, and a seal of both under `key`: without the key, no stamp names a planted file. */
+function stampText(label: string, key: Buffer, stats: BigIntStats[]): string {
+  const stated = `${label} ${stats.map(statKey).join(' ')}`;
+  return `${stated} ${sealer(key).update(stated).digest('hex')}\n`;
+}
+
+/**
+ * Whether the stamp file `stamp` says that files with exactly these stats (same inode, size,
+ * mtime and ctime) were checked: such files were not written since, so the check still holds.
+ * Any write, rename or truncation changes a stat and brings the full check back.
+ */
+export function stampHolds(stamp: string, label: string, key: Buffer, stats: BigIntStats[]): boolean {
+  return readRegularFile(stamp)?.toString('latin1') === stampText(label, key, stats);
+}
+
+/**
+ * Records in `stamp` that files with these stats were checked, once the last change of each is
+ * RACY_MS old (until then a later edit could keep the stat, and the next call checks in full
+ * again). Best effort: a read-only folder only costs speed.
+ */
+export function writeStamp(stamp: string, label: string, key: Buffer, stats: BigIntStats[]): void {
+  if (stats.some((s) => Date.now() - Number(s.ctimeNs / 1_000_000n) < RACY_MS)) return;
+  const tmp = `${stamp}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, stampText(label, key, stats), { flag: 'wx' });
+    renameSync(tmp, stamp);
+  } catch {
+    rmSync(tmp, { force: true });
+  }
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { onCancel } from '../cancel.js';
@@ -10,7 +10,7 @@ import type { VersionFacts } from '../manifest/semantic.js';
 // The schema as data only (not schemas.ts, which brings the validators): a warm `list` loads no parser.
 import modelVersionSchema from '../../schemas/model-version.schema.json' with { type: 'json' };
 import pkg from '../../package.json' with { type: 'json' };
-import { cacheKey, openRegularFile, readRegularFile, sealer } from './cache-file.js';
+import { cacheKey, openRegularFile, sealer, stampHolds, writeStamp } from './cache-file.js';
 import { isModelName, mayHaveStage, MODELS_DIR, parseManifestPath, versionsDir } from './layout.js';
 import { readRegistryFileSync } from './read-file.js';
 
@@ -199,7 +199,7 @@ export function catalogStagesIn(gitDir: string, dir: string): Map<string, { oid:
   const fd = key && openRegularFile(file);
   if (key === undefined || fd === undefined) return undefined;
   try {
-    const limit = stampedLength(fd, file, key).limit;
+    const limit = stampedLength(fd, file, key);
     if (limit === undefined) return undefined;
     const header = lineFrom(fd, 0, limit);
     if (header?.text !== CACHE_FORMAT) return undefined;
@@ -710,55 +710,24 @@ class VersionCache {
 /** Length of the seal line `end <64 hex>\n`. */
 const SEAL_LINE = 69;
 
-/**
- * How long after its last change a file's stat is taken to tell any later change: file times
- * come from a coarse clock (a few ms on Linux, seconds on some file systems), so an edit made
- * within that tick may keep size, mtime and ctime. git's racy-clean rule, with a wide margin.
- */
-const RACY_MS = 2000;
-
 const STAMP_FORMAT = 'modelgate-version-cache-checked 2';
 
-/** What changes whenever a file's bytes are replaced or edited in place (ctime cannot be set back). */
-function statKey(s: BigIntStats): string {
-  return `${s.dev} ${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs}`;
-}
-
-/**
- * The content length the stamp vouches for (the file unchanged since a full check), else
- * undefined, with what a new stamp needs. The stamp is sealed under the cache's key too: without
- * it, the stat of a planted file and a stamp naming it would pass for a check.
- */
-function stampedLength(fd: number, file: string, key: Buffer): { limit?: number; stat: BigIntStats; stamp: string; text: string } {
+/** The content length the stamp `<file>.checked` vouches for (the file unchanged since a full check), else undefined. */
+function stampedLength(fd: number, file: string, key: Buffer): number | undefined {
   const stat = fstatSync(fd, { bigint: true });
-  const stamp = `${file}.checked`;
-  const stated = `${STAMP_FORMAT} ${statKey(stat)}`;
-  const text = `${stated} ${sealer(key).update(stated).digest('hex')}\n`;
-  if (readRegularFile(stamp)?.toString('latin1') === text && stat.size >= SEAL_LINE) return { limit: Number(stat.size) - SEAL_LINE, stat, stamp, text };
-  return { stat, stamp, text };
+  return stat.size >= SEAL_LINE && stampHolds(`${file}.checked`, STAMP_FORMAT, key, [stat]) ? Number(stat.size) - SEAL_LINE : undefined;
 }
 
 /**
- * `sealedLength`, without reading the file again while it is unchanged since a check: a check
- * made at least RACY_MS after the file's last change records the file's stat in
- * `<file>.checked`, and a file with that exact stat (same inode, size, mtime and ctime) was not
- * written since, so its seal still holds. Any write, rename or truncation changes the stat and
- * brings the full check back; the stamp itself is believed only when it matches exactly.
+ * `sealedLength`, without reading the file again while it is unchanged since a check: the
+ * check is stamped (cache-file.ts, writeStamp), and a file with the stamped stat was not written
+ * since, so its seal still holds.
  */
 function checkedLength(fd: number, file: string, key: Buffer): number | undefined {
   const stamped = stampedLength(fd, file, key);
-  if (stamped.limit !== undefined) return stamped.limit;
-  const { stat, stamp, text } = stamped;
+  if (stamped !== undefined) return stamped;
   const limit = sealedLength(fd, key);
-  if (limit !== undefined && Date.now() - Number(stat.ctimeNs / 1_000_000n) >= RACY_MS) {
-    const tmp = `${stamp}.${process.pid}.tmp`;
-    try {
-      writeFileSync(tmp, text, { flag: 'wx' });
-      renameSync(tmp, stamp);
-    } catch {
-      rmSync(tmp, { force: true }); // best effort: a read-only .git only costs speed
-    }
-  }
+  if (limit !== undefined) writeStamp(`${file}.checked`, STAMP_FORMAT, key, [fstatSync(fd, { bigint: true })]);
   return limit;
 }
 
