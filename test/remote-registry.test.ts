@@ -118,7 +118,7 @@ describe('--registry <git-url> with no git on PATH', () => {
     expect(added.objects).toBeLessThan(first[0]!.objects);
   });
 
-  it('refuses what a shallow read cannot answer (exit 2), and names a failed remote (exit 3) without the token', async () => {
+  it('refuses what a shallow read cannot answer (exit 2), and names a failed remote (exit 3) without the token', { timeout: 180_000 }, async () => {
     const url = `${server.url}/registry.git`;
     for (const args of [
       ['history', 'fraud'],
@@ -151,7 +151,8 @@ describe('--registry <git-url> with no git on PATH', () => {
     silent.close();
     expect(stalled.code).toBe(3);
     expect(stalled.stderr).toMatch(/git remote made no progress for 1 s while fetching http:\/\/127\.0\.0\.1:\d+\/registry\.git/);
-    expect(Date.now() - started).toBeLessThan(15_000);
+    // Far below what a socket waits on its own (forever), far above what a loaded machine adds to the 1 s.
+    expect(Date.now() - started).toBeLessThan(60_000);
 
     const branch = await run(['show', 'fraud@1', '--registry', `${url}#no-such-branch`]);
     expect(branch.code).toBe(3);
