@@ -6,6 +6,7 @@ import { request as httpsRequest } from 'node:https';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
+import { onCancel } from '../cancel.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { ioTimeoutSeconds, stallError } from '../io-timeout.js';
 import { cacheKey, openRegularFile, readRegularFile, sealer, stampHolds, writeStamp } from './cache-file.js';
@@ -230,10 +231,12 @@ const cacheFs = {
     },
     async writeFile(path: string, data: Parameters<typeof fs.promises.writeFile>[1], options?: Parameters<typeof fs.promises.writeFile>[2]) {
       const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+      const off = onCancel(() => fs.promises.rm(tmp, { force: true }));
       try {
         await fs.promises.writeFile(tmp, data, typeof options === 'string' ? { encoding: options, flag: 'wx' } : { ...options, flag: 'wx' });
         await fs.promises.rename(tmp, path);
       } finally {
+        off();
         await fs.promises.rm(tmp, { force: true });
       }
     },
