@@ -94,7 +94,7 @@ describe('a damaged read cache is rebuilt, never believed', () => {
     dir = registry(3, 4);
     expected = ids(await scanVersions(dir));
     expect(expected).toHaveLength(12);
-  }, 120_000);
+  }, 360_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const damage: Array<[string, (text: string) => string]> = [
@@ -232,7 +232,7 @@ describe("a commit's stage lookups through the catalog (catalogStagesIn)", () =>
     await new Promise((r) => setTimeout(r, 2100));
     await scanVersions(dir);
     header = readFileSync(cacheFile(dir), 'utf8').split('\n')[0]!;
-  }, 120_000);
+  }, 360_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const treeStages = (model: string) =>
@@ -361,7 +361,7 @@ describe('the catalog is sealed with a key outside it and read from regular file
     all = run(dir, '--json', 'list').stdout;
     production = run(dir, '--json', 'list', '--stage', 'Production').stdout;
     expect(JSON.parse(production)).toHaveLength(1);
-  }, 120_000);
+  }, 360_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('an edited stage with the seal recomputed without the key is not believed: list --stage Production prints the one Production version', () => {

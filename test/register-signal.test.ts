@@ -23,7 +23,7 @@ function bigFile(mib: number, path = join(tempDir(), 'model.bin')): string {
   return path;
 }
 
-async function until(what: () => Promise<boolean>, ms = 30_000): Promise<void> {
+async function until(what: () => Promise<boolean>, ms = 120_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await what())) {
     if (Date.now() > end) throw new Error('condition not reached');
@@ -68,7 +68,7 @@ describe('register cancelled by a signal on S3', () => {
       } finally {
         s3.destroy();
       }
-    }, 90_000);
+    }, 270_000);
   }
 });
 
@@ -85,7 +85,7 @@ describe('register cancelled on the file:// store', () => {
     expect(await exited).toBe(143);
     expect(existsSync(uploads) ? readdirSync(uploads) : []).toEqual([]);
     expect(existsSync(join(storeRoot, 'fraud', 'sha256')) ? readdirSync(join(storeRoot, 'fraud', 'sha256')) : []).toEqual([]);
-  }, 90_000);
+  }, 270_000);
 });
 
 /**

@@ -62,7 +62,7 @@ beforeAll(async () => {
 afterAll(() => server?.close());
 
 describe('--registry <git-url> with no git on PATH', () => {
-  it('shows, lists, resolves and validates the remote tip, then fetches only what changed', { timeout: 120_000 }, async () => {
+  it('shows, lists, resolves and validates the remote tip, then fetches only what changed', { timeout: 360_000 }, async () => {
     const url = `${server.url}/registry.git`;
     expect(spawnSync('git', ['--version'], { env: { PATH: '/nonexistent' } }).error).toBeDefined();
 
