@@ -191,6 +191,10 @@ describe('the remote-read cache repairs itself', () => {
     ['a pack cut short', (dir) => writeFileSync(packFile(dir, '.pack'), readFileSync(packFile(dir, '.pack')).subarray(0, 100))],
     ['a flipped byte in a loose object', (dir) => flip(looseTree(dir))],
     ['a FIFO in place of the pack', (dir) => fifo(packFile(dir, '.pack'))],
+    [
+      'a pack it did not fetch, beside its own',
+      (dir) => void execFileSync('git', ['pack-objects', '--revs', '-q', join(gitdir(dir), 'objects', 'pack', 'pack')], { cwd: reg, input: 'HEAD\n' }),
+    ],
     ['a FIFO in place of the ref of the fetched tip', (dir) => fifo(join(gitdir(dir), 'refs', 'heads', 'modelgate-tip'))],
   ];
 
@@ -201,11 +205,16 @@ describe('the remote-read cache repairs itself', () => {
     const sound = await list();
     expect(sound.code, sound.stderr).toBe(0);
     harm(dir);
+    const packs = () => readdirSync(join(gitdir(dir), 'objects', 'pack')).sort();
+    const after: string[][] = [];
     for (let i = 0; i < 2; i++) {
       const r = await list();
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.json).toEqual(sound.json);
+      after.push(packs());
     }
+    // Repaired once for good: the call after the repair fetched nothing again.
+    expect(after[1]).toEqual(after[0]);
   });
 });

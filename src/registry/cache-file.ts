@@ -75,18 +75,6 @@ export function readRegularFile(path: string): Buffer | undefined {
  * the caller then runs without its cache.
  */
 export function cacheKey(dir: string): Buffer | undefined {
-  let key = keys.get(dir);
-  if (!key) {
-    key = readOrMakeKey(dir);
-    if (key) keys.set(dir, key);
-  }
-  return key;
-}
-
-/** The keys this process read or made, by folder: a lookup per model folder reads no file. */
-const keys = new Map<string, Buffer>();
-
-function readOrMakeKey(dir: string): Buffer | undefined {
   const path = join(dir, CACHE_KEY_FILE);
   const found = readRegularFile(path);
   if (found?.length === KEY_BYTES) return found;

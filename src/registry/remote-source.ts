@@ -171,6 +171,7 @@ async function openRemote(
   // upload-pack given a depth again re-sends the whole tip, while without one it stops at the
   // commit we have, so only the commits since and the objects they changed come down.
   const have = await git.resolveRef({ fs: cacheFs, gitdir, ref: TIP_REF }).catch(() => undefined);
+  const packsBefore = new Set(packNames(gitdir));
   let fetched;
   try {
     fetched = await git.fetch({
@@ -197,7 +198,10 @@ async function openRemote(
   if (!head) throw new ModelgateError('E_REMOTE_EMPTY', `git remote ${display} has no commits`, ExitCode.service, { url: display });
   const tree = await local(async () => {
     await git.writeRef({ fs: cacheFs, gitdir, ref: TIP_REF, value: head, force: true });
-    checkPacks(gitdir);
+    checkPacks(
+      gitdir,
+      packNames(gitdir).filter((p) => !packsBefore.has(p)),
+    );
     await loosenTrees(gitdir, head, cache);
     return (await git.readCommit({ fs: cacheFs, gitdir, cache, oid: head })).commit.tree;
   });
@@ -249,36 +253,53 @@ function notThere(path: string): NodeJS.ErrnoException {
 
 const PACK_STAMP = 'modelgate-pack-checked 1';
 
+/** The packs in the cache folder, by their id (`pack-<sha1>`), from their packs or their indexes. */
+function packNames(gitdir: string): string[] {
+  const dir = join(gitdir, 'objects', 'pack');
+  const names = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+  return [...new Set(names.map((n) => /^(pack-[0-9a-f]{40})\.(?:pack|idx)$/.exec(n)?.[1]).filter((n) => n !== undefined))];
+}
+
+/** The seal that says modelgate itself fetched pack `name`, under the cache's key. */
+const fetchedSeal = (key: Buffer, name: string) => sealer(key).update(`modelgate fetched ${name}`).digest('hex');
+
 /**
- * Every pack and its index are whole: regular files, the index's own SHA-1 trailer right, and
- * the pack's trailer (its name) equal to the one the index records and to the SHA-1 of the
- * pack's bytes. isomorphic-git reads a pack only when an object is asked of it and would fail
- * then, halfway through a command; checked here, a flipped byte or a cut pack makes the cache
+ * Every pack is one this cache fetched (`fetched`, the packs the fetch just wrote, are sealed as
+ * such under the cache's key; a pack without that seal was put there by something else) and is
+ * whole with its index: regular files, the index's own SHA-1 trailer right, and the pack's
+ * trailer (its name) equal to the one the index records and to the SHA-1 of the pack's bytes.
+ * isomorphic-git reads a pack only when an object is asked of it and would fail then, halfway
+ * through a command; checked here, a flipped byte, a cut pack or a planted one makes the cache
  * be fetched again before anything is answered. A checked pair is stamped (cache-file.ts), so an
  * unchanged cache is not hashed again.
  */
-function checkPacks(gitdir: string): void {
+function checkPacks(gitdir: string, fetched: string[]): void {
   const dir = join(gitdir, 'objects', 'pack');
   const key = cacheKey(join(gitdir, 'modelgate'));
-  const names = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
-  for (const name of names) {
-    const m = /^pack-([0-9a-f]{40})\.(pack|idx)$/.exec(name);
-    if (!m) continue;
-    const pack = join(dir, `pack-${m[1]}.pack`);
-    const idx = join(dir, `pack-${m[1]}.idx`);
-    if (m[2] === 'idx' && names.includes(`pack-${m[1]}.pack`)) continue; // checked with its pack
+  if (!key) return; // a folder where no key can be kept holds no cache to trust: the fetch just wrote it
+  for (const name of fetched) {
+    const seal = join(gitdir, 'modelgate', `${name}.fetched`);
+    fs.writeFileSync(`${seal}.${process.pid}.tmp`, fetchedSeal(key, name), { flag: 'wx' });
+    fs.renameSync(`${seal}.${process.pid}.tmp`, seal);
+  }
+  for (const name of packNames(gitdir)) {
+    if (readRegularFile(join(gitdir, 'modelgate', `${name}.fetched`))?.toString('latin1') !== fetchedSeal(key, name)) {
+      throw new Error(`${name} was not fetched into this cache`);
+    }
+    const pack = join(dir, `${name}.pack`);
+    const idx = join(dir, `${name}.idx`);
     const fds = [openRegularFile(pack), openRegularFile(idx)];
     try {
-      if (fds.some((fd) => fd === undefined)) throw new Error(`pack-${m[1]}: not a regular pack and index`);
+      if (fds.some((fd) => fd === undefined)) throw new Error(`${name}: not a regular pack and index`);
       const stats = fds.map((fd) => fs.fstatSync(fd!, { bigint: true }));
-      const stamp = join(gitdir, 'modelgate', `pack-${m[1]}.checked`);
-      if (key && stampHolds(stamp, PACK_STAMP, key, stats)) continue;
+      const stamp = join(gitdir, 'modelgate', `${name}.checked`);
+      if (stampHolds(stamp, PACK_STAMP, key, stats)) continue;
       const [packSum, packTrailer] = sha1AndTrailer(fds[0]!);
       const [idxSum, idxTrailer, recordedPack] = sha1AndTrailer(fds[1]!, true);
-      if (packSum !== packTrailer || packTrailer !== m[1] || idxSum !== idxTrailer || recordedPack !== packTrailer) {
-        throw new Error(`pack-${m[1]}: its bytes do not match its checksums`);
+      if (packSum !== packTrailer || packTrailer !== name.slice('pack-'.length) || idxSum !== idxTrailer || recordedPack !== packTrailer) {
+        throw new Error(`${name}: its bytes do not match its checksums`);
       }
-      if (key) writeStamp(stamp, PACK_STAMP, key, stats);
+      writeStamp(stamp, PACK_STAMP, key, stats);
     } finally {
       for (const fd of fds) if (fd !== undefined) fs.closeSync(fd);
     }
