@@ -144,7 +144,7 @@ beforeAll(async () => {
   gh.addUser('github-actions[bot]', { type: 'Bot', token: 'ghs_actions' });
   gh.addTeam('acme', 'ml-governance', ['gina']);
   repo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await gh?.close();

@@ -90,7 +90,7 @@ beforeAll(async () => {
   // The workflow's actions/checkout of main (async: the git server runs in this process).
   await gitAsync(root, 'clone', '-q', `${server.url}/registry.git`, 'runner');
   runner = join(root, 'runner');
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await server?.close();
@@ -236,7 +236,7 @@ describe('dist/action.js sync', () => {
     expect(again.stdout).not.toMatch(/::warning/);
     expect(await remoteMain()).toBe(pushed);
     expect(received).toHaveLength(2);
-  }, 60_000);
+  }, 180_000);
 
   it('fails the step, pushing nothing, for a registry path outside the checkout and for an unknown command', async () => {
     const head = await remoteMain();
@@ -249,5 +249,5 @@ describe('dist/action.js sync', () => {
     expect(unknown.stdout).toMatch(/::error::input command must be check or sync/);
     expect(await remoteMain()).toBe(head);
     expect(existsSync(join(runner, '..', 'elsewhere'))).toBe(false);
-  }, 60_000);
+  }, 180_000);
 });

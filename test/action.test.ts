@@ -160,7 +160,7 @@ beforeAll(async () => {
   gh.addTeam('acme', 'platform', ['pat', 'paula']);
   gh.addTeam('acme', 'oncall', ['olga']);
   repo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await gh?.close();

@@ -225,7 +225,7 @@ beforeAll(async () => {
   gh.addTeam('acme', 'platform', ['pat', 'paula']);
   gh.addTeam('acme', 'oncall', ['olga']);
   repo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
-}, 120_000);
+}, 360_000);
 
 afterAll(async () => {
   expect(gh?.validator.violations ?? []).toEqual([]);

@@ -3,32 +3,18 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ajv, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Namespace } from 'kubernetes-models/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { runCli } from '../src/cli/main.js';
 import { renderedResources } from '../src/deploy/resources.js';
+import { crdValidator, type DocValidator } from './helpers/crd.js';
 import { git, tempDir, write } from './helpers/pin-registry.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const TEMPLATE = join(ROOT, 'registry-template');
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
-// ajv-formats is CommonJS: under Node's ESM interop the default import is the plugin itself.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
-
-function crdValidator(file: string, version: string): ValidateFunction {
-  const crd = parse(readFileSync(join(ROOT, 'test/fixtures/crds', file), 'utf8'));
-  const schema = crd.spec.versions.find((v: { name: string }) => v.name === version).schema.openAPIV3Schema;
-  const ajv = new Ajv({ strict: false, allErrors: true });
-  addFormats(ajv);
-  // Kubernetes' OpenAPI integer formats: the schema's `type: integer` already checks them.
-  for (const f of ['int32', 'int64']) ajv.addFormat(f, true);
-  return ajv.compile(schema);
-}
-
 function kustomize(dir: string): Array<Record<string, any>> {
   const out = execFileSync(KUBECTL, ['kustomize', dir], { encoding: 'utf8' });
   return parseAllDocuments(out).map((d) => d.toJS());
@@ -41,14 +27,14 @@ async function cli(args: string[]) {
   return { code, stdout, stderr };
 }
 
-function expectValid(validate: ValidateFunction, doc: unknown) {
+function expectValid(validate: DocValidator, doc: unknown) {
   const ok = validate(doc);
   expect(validate.errors ?? [], JSON.stringify(validate.errors)).toEqual([]);
   expect(ok).toBe(true);
 }
 
-let isvc: ValidateFunction;
-let application: ValidateFunction;
+let isvc: DocValidator;
+let application: DocValidator;
 beforeAll(() => {
   isvc = crdValidator('kserve-inferenceservices.yaml', 'v1beta1');
   application = crdValidator('argocd-application.yaml', 'v1alpha1');

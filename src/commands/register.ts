@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { onCancel } from '../cancel.js';
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
@@ -141,22 +142,15 @@ export const run: Command = async (ctx) => {
   } else {
     const store = await openStore(config.storage, ctx.env);
     // Ctrl-C or SIGTERM during the upload: abort the multipart uploads, remove the staging data,
-    // then exit 130 / 143 (SPEC v2 §5). What a kill -9 leaves is for `gc`.
+    // then exit 130 / 143 (SPEC v2 §5, src/cancel.ts). What a kill -9 leaves is for `gc`.
     const uploadId = randomUUID();
-    const onSignal = (signal: NodeJS.Signals) => {
-      const done = () => process.exit(signal === 'SIGINT' ? 130 : 143);
-      setTimeout(done, 10_000).unref();
-      store.abandon(model, uploadId).then(done, done);
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    const off = onCancel(() => store.abandon(model, uploadId));
     try {
       await store.preflight();
       const known = await knownArtifacts(snapshot, model, source.size);
       artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known, uploadId });
     } finally {
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
+      off();
       store.close();
     }
   }
