@@ -1,0 +1,190 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
+import { emit, parseCommandArgs, type Command, type CommandContext } from '../cli/context.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { GitRepo, type Identity } from '../git/repo.js';
+import { gtoAnnotations, parseArtifactsYaml, parseStageMap, planGtoImport, type GtoStep, type NotCarried } from '../import/gto.js';
+import type { Stage } from '../manifest/types.js';
+import { applyChange, type ApplyMode } from '../promote/apply-change.js';
+import { modeOf } from '../promote/command.js';
+import { completeChange } from '../promote/pins.js';
+import { planStageChange, type ChangePlan } from '../promote/plan.js';
+import { isModelName } from '../registry/layout.js';
+import type { VersionDraft } from '../registry/new-version.js';
+import { openRegistry, type RegistrySnapshot } from '../registry/snapshot.js';
+import { registryPrefix } from '../registry/source.js';
+import { detectFormat } from '../store/digest.js';
+import { describeSource, putArtifact } from '../store/put.js';
+import { openStore } from '../store/store.js';
+import { planRegistration, registrationChange } from './register.js';
+
+const USAGE = `modelgate ${usageOf('import')}`;
+
+/** The commit-message trailer that names the GTO tag a commit carried over: what makes a re-run skip it. */
+const GTO_TRAILER = 'Gto-Tag';
+
+/** `modelgate import gto <repo>`: GTO's registrations, stage assignments and deprecations, in order, one commit each. */
+export const run: Command = async (ctx) => {
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.import.flags, USAGE);
+  const [source, target, ...rest] = positionals;
+  if (source === 'mlflow') throw usageError('import mlflow is not available yet; import gto <repo> is');
+  if (source !== 'gto' || target === undefined || rest.length) throw usageError(`import needs gto <repo>\nusage: ${USAGE}`);
+  const mapStage = parseStageMap(values.stages);
+  if (typeof mapStage === 'string') throw usageError(mapStage);
+  return importGto(ctx, new GitRepo(resolve(ctx.cwd, target)), mapStage, modeOf(values));
+};
+
+interface Imported {
+  tag: string;
+  commit?: string;
+  change: string;
+}
+
+async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<ReturnType<typeof parseStageMap>, string>, mode: ApplyMode): Promise<number> {
+  if (!(await gto.resolve('HEAD'))) throw usageError(`${gto.dir}: not a git repository with commits`);
+  const { steps, notCarried } = planGtoImport(await gto.annotatedTags(), mapStage);
+  const { repo, snapshot } = openRegistry(ctx);
+  const prefix = await registryPrefix(repo, { requireGit: true });
+  const config = await snapshot.config();
+  const done = await repo.trailerValues('HEAD', GTO_TRAILER);
+  // (artifact, GTO version) → modelgate version number, from what earlier runs wrote.
+  const numbers = await importedVersions(snapshot);
+  const key = (artifact: string, version: string) => `${artifact}\0${version}`;
+  const skippedArtifacts = new Set<string>();
+  const imported: Imported[] = [];
+
+  const commit = async (step: GtoStep, plan: (snap: RegistrySnapshot) => Promise<ChangePlan>) => {
+    const applied = await applyChange({
+      repo,
+      prefix,
+      mode,
+      env: ctx.env,
+      author: tagger(step.by),
+      date: step.at,
+      plan: async (snap) => {
+        if (!snap) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
+        const manifest = await plan(snap);
+        return completeChange(snap.source, { ...manifest, message: `${manifest.message.trimEnd()}\n\n${GTO_TRAILER}: ${step.tag}\n` });
+      },
+    });
+    imported.push({ tag: step.tag, commit: applied.commit, change: applied.change.summary });
+    return applied;
+  };
+
+  const store = await openStore(config.storage, ctx.env);
+  try {
+    for (const step of steps) {
+      if (done.has(step.tag) || skippedArtifacts.has(step.artifact)) continue;
+      const model = step.artifact;
+      if (!isModelName(model)) {
+        notCarried.push({ tag: step.tag, reason: `${model} is not a modelgate model name (lowercase letters, digits and -)` });
+        skippedArtifacts.add(model);
+        continue;
+      }
+      if (step.kind === 'register') {
+        if (numbers.has(key(model, step.version))) continue;
+        const info = parseArtifactsYaml(await gto.readFileAt(step.commit, 'artifacts.yaml'))[step.artifact];
+        if (!info?.path) {
+          notCarried.push({ tag: step.tag, reason: `artifacts.yaml at ${step.commit.slice(0, 12)} gives no path for ${step.artifact}` });
+          continue;
+        }
+        const tmp = await mkdtemp(join(tmpdir(), 'modelgate-import-'));
+        try {
+          if (!(await gto.exportPath(step.commit, info.path, tmp))) {
+            notCarried.push({
+              tag: step.tag,
+              reason: `${info.path} is not in the repository at ${step.commit.slice(0, 12)} (DVC-tracked paths are not read yet)`,
+            });
+            continue;
+          }
+          const local = join(tmp, info.path);
+          const described = await describeSource(local);
+          const artifact = await putArtifact(store, model, local);
+          const draft: VersionDraft = {
+            model,
+            stage: 'None',
+            createdAt: step.at,
+            createdBy: step.by.name,
+            ...(info.description ? { description: info.description } : {}),
+            artifact: {
+              uri: artifact.uri,
+              sha256: artifact.sha256,
+              size: artifact.size,
+              ...(artifact.files ? { files: artifact.files } : {}),
+              ...(artifact.index ? { index: artifact.index } : {}),
+            },
+            format: detectFormat(described.kind === 'file' ? [described.name] : described.files.map((f) => f.path), described.kind === 'directory'),
+            annotations: gtoAnnotations(step, info),
+          };
+          const applied = await commit(step, async (snap) =>
+            registrationChange(
+              await planRegistration(snap.source, draft),
+              draft,
+              (n) => `register ${model}@${n} (GTO ${step.artifact}@${step.version})\n\nsha256 ${artifact.sha256}\n`,
+            ),
+          );
+          numbers.set(key(model, step.version), applied.change.versions[0]!.version);
+        } finally {
+          await rm(tmp, { recursive: true, force: true });
+        }
+        continue;
+      }
+      if (step.kind === 'stage') {
+        const n = numbers.get(key(model, step.version));
+        if (n === undefined) {
+          notCarried.push({ tag: step.tag, reason: `${step.artifact}@${step.version} was not carried over` });
+          continue;
+        }
+        const current = (await openRegistry(ctx).snapshot.version(model, n))?.stage;
+        // An unassignment of a stage the version has left already, or a move to where it is: nothing to record.
+        if (current === undefined || current === step.to || (step.from !== undefined && current !== step.from)) continue;
+        await commit(step, (snap) => planStageChange(snap, model, n, step.to, step.to === 'Archived' ? 'archive' : 'promote'));
+        continue;
+      }
+      // A deprecated artifact: every version not archived yet is archived, one commit each.
+      const live = await stagesOf(openRegistry(ctx).snapshot, model);
+      for (const [n] of live.filter(([, s]) => s !== 'Archived')) await commit(step, (snap) => planStageChange(snap, model, n, 'Archived', 'archive'));
+    }
+  } finally {
+    store.close();
+  }
+  return report(ctx, imported, notCarried);
+}
+
+function report(ctx: CommandContext, imported: Imported[], notCarried: NotCarried[]): number {
+  emit(ctx, { imported, notCarried }, () =>
+    [
+      ...imported.map((i) => `${i.tag}: ${i.change}${i.commit ? ` (${i.commit.slice(0, 12)})` : ''}`),
+      imported.length ? `imported ${imported.length} change(s)` : 'nothing new to import',
+      ...(notCarried.length ? ['not carried over:', ...notCarried.map((n) => `  ${n.tag}: ${n.reason}`)] : []),
+    ].join('\n'),
+  );
+  return ExitCode.ok;
+}
+
+/** The tagger as a commit author (GTO's tagger email may be empty). */
+const tagger = (by: { name: string; email: string }): Identity => ({ name: by.name, email: by.email || `${by.name}@users.noreply.github.com` });
+
+/** Versions an earlier import wrote, by the GTO version they carry (`gto.version`). */
+async function importedVersions(snapshot: RegistrySnapshot): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const model of await snapshot.modelNames()) {
+    for (const n of await snapshot.versionNumbers(model)) {
+      const v = await snapshot.version(model, n);
+      const gtoVersion = v?.annotations?.['gto.version'];
+      if (gtoVersion !== undefined) out.set(`${model}\0${gtoVersion}`, n);
+    }
+  }
+  return out;
+}
+
+async function stagesOf(snapshot: RegistrySnapshot, model: string): Promise<Array<[number, Stage]>> {
+  const out: Array<[number, Stage]> = [];
+  for (const n of await snapshot.versionNumbers(model)) {
+    const v = await snapshot.version(model, n);
+    if (v) out.push([n, v.stage]);
+  }
+  return out;
+}
