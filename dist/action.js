@@ -4627,7 +4627,7 @@ var require_util2 = __commonJS({
       return result;
     }
     var esIteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
-    function createIterator(name, kInternalIterator, keyIndex = 0, valueIndex = 1) {
+    function createIterator(name, kInternalIterator, keyIndex2 = 0, valueIndex = 1) {
       class FastIterableIterator {
         /** @type {any} */
         #target;
@@ -4660,7 +4660,7 @@ var require_util2 = __commonJS({
               done: true
             };
           }
-          const { [keyIndex]: key2, [valueIndex]: value } = values[index];
+          const { [keyIndex2]: key2, [valueIndex]: value } = values[index];
           this.#index = index + 1;
           let result;
           switch (this.#kind) {
@@ -4695,8 +4695,8 @@ var require_util2 = __commonJS({
         return new FastIterableIterator(target, kind);
       };
     }
-    function iteratorMixin(name, object, kInternalIterator, keyIndex = 0, valueIndex = 1) {
-      const makeIterator = createIterator(name, kInternalIterator, keyIndex, valueIndex);
+    function iteratorMixin(name, object, kInternalIterator, keyIndex2 = 0, valueIndex = 1) {
+      const makeIterator = createIterator(name, kInternalIterator, keyIndex2, valueIndex);
       const properties = {
         keys: {
           writable: true,
@@ -5916,7 +5916,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants3 = require_constants2();
+    var constants4 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5991,7 +5991,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants3.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants4.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -6086,11 +6086,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants3.ERROR.OK) {
+          if (ret !== constants4.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants3.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants4.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants3.ERROR.PAUSED) {
+            } else if (ret === constants4.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -6113,10 +6113,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants3.ERROR.OK) {
+        if (ret === constants4.ERROR.OK) {
           return null;
         }
-        if (ret === constants3.ERROR.PAUSED || ret === constants3.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants4.ERROR.PAUSED || ret === constants4.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6133,7 +6133,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants3.ERROR[ret], data);
+        return new HTTPParserError(message, constants4.ERROR[ret], data);
       }
       destroy() {
         assert(this.ptr != null);
@@ -6313,7 +6313,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants3.ERROR.PAUSED : 0;
+        return pause ? constants4.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6335,7 +6335,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6371,13 +6371,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -19773,6 +19773,13 @@ var init_errors = __esm({
   }
 });
 
+// src/cancel.ts
+var init_cancel = __esm({
+  "src/cancel.ts"() {
+    "use strict";
+  }
+});
+
 // src/io-timeout.ts
 function ioTimeoutSeconds(env2 = process.env) {
   const raw = env2.MODELGATE_IO_TIMEOUT;
@@ -20449,6 +20456,7 @@ var init_package = __esm({
         diff: "^9.0.0",
         esbuild: "^0.28.2",
         eslint: "^10.16.0",
+        "eslint-plugin-regexp": "^3.3.3",
         globals: "^17.14.0",
         "isomorphic-git": "^1.44.19",
         "js-yaml": "^4.3.2",
@@ -20465,6 +20473,108 @@ var init_package = __esm({
         node: true
       }
     };
+  }
+});
+
+// src/registry/cache-file.ts
+import { createHmac, randomBytes } from "node:crypto";
+import {
+  closeSync,
+  constants as constants3,
+  fstatSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync
+} from "node:fs";
+import { join as join2 } from "node:path";
+function openRegularFile(path) {
+  let fd;
+  try {
+    fd = openSync(path, constants3.O_RDONLY | constants3.O_NOFOLLOW | constants3.O_NONBLOCK);
+  } catch {
+    return void 0;
+  }
+  try {
+    if (fstatSync(fd).isFile()) return fd;
+  } catch {
+  }
+  closeSync(fd);
+  return void 0;
+}
+function readRegularFile(path) {
+  const fd = openRegularFile(path);
+  if (fd === void 0) return void 0;
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const n3 = readSync(fd, buf, got, size - got, got);
+      if (n3 === 0) break;
+      got += n3;
+    }
+    return buf.subarray(0, got);
+  } catch {
+    return void 0;
+  } finally {
+    closeSync(fd);
+  }
+}
+function cacheKey(dir) {
+  const path = join2(dir, CACHE_KEY_FILE);
+  const found = readRegularFile(path);
+  if (found?.length === KEY_BYTES) return found;
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
+  try {
+    mkdirSync(dir, { recursive: true });
+    if (lstatSync(path, { throwIfNoEntry: false })) rmSync(path, { force: true });
+    const key2 = randomBytes(KEY_BYTES);
+    const fd = openSync(tmp, constants3.O_WRONLY | constants3.O_CREAT | constants3.O_EXCL | constants3.O_NOFOLLOW, 384);
+    try {
+      writeSync(fd, key2);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(tmp, path);
+      return key2;
+    } catch (e5) {
+      if (e5.code !== "EEXIST") return void 0;
+      const theirs = readRegularFile(path);
+      return theirs?.length === KEY_BYTES ? theirs : void 0;
+    }
+  } catch {
+    return void 0;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+function sealer(key2) {
+  return createHmac("sha256", key2);
+}
+function statKey(s2) {
+  return `${s2.dev} ${s2.ino} ${s2.size} ${s2.mtimeNs} ${s2.ctimeNs}`;
+}
+function stampText(label, key2, stats) {
+  const stated = `${label} ${stats.map(statKey).join(" ")}`;
+  return `${stated} ${sealer(key2).update(stated).digest("hex")}
+`;
+}
+function stampHolds(stamp, label, key2, stats) {
+  return readRegularFile(stamp)?.toString("latin1") === stampText(label, key2, stats);
+}
+var CACHE_KEY_FILE, KEY_BYTES;
+var init_cache_file = __esm({
+  "src/registry/cache-file.ts"() {
+    "use strict";
+    CACHE_KEY_FILE = "cache.key";
+    KEY_BYTES = 32;
   }
 });
 
@@ -20566,30 +20676,15 @@ var init_read_file = __esm({
 
 // src/registry/catalog.ts
 import { createHash } from "node:crypto";
-import {
-  closeSync,
-  existsSync as existsSync2,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync
-} from "node:fs";
-import { dirname, join as join2 } from "node:path";
+import { closeSync as closeSync2, existsSync as existsSync2, fstatSync as fstatSync2, mkdirSync as mkdirSync2, openSync as openSync2, readSync as readSync2, renameSync as renameSync2, rmSync as rmSync2, writeSync as writeSync2 } from "node:fs";
+import { dirname, join as join3 } from "node:path";
 function catalogStagesIn(gitDir, dir) {
   const file = catalogFile(gitDir);
-  let fd;
+  const key2 = cacheKey(dirname(file));
+  const fd = key2 && openRegularFile(file);
+  if (key2 === void 0 || fd === void 0) return void 0;
   try {
-    fd = openSync(file, "r");
-  } catch {
-    return void 0;
-  }
-  try {
-    const limit = stampedLength(fd, file).limit;
+    const limit = stampedLength(fd, file, key2);
     if (limit === void 0) return void 0;
     const header = lineFrom(fd, 0, limit);
     if (header?.text !== CACHE_FORMAT) return void 0;
@@ -20607,7 +20702,7 @@ function catalogStagesIn(gitDir, dir) {
     const buf = Buffer.allocUnsafe(CHUNK);
     let rest = "";
     for (let at = lo; at < limit; ) {
-      const n3 = readSync(fd, buf, 0, Math.min(buf.length, limit - at), at);
+      const n3 = readSync2(fd, buf, 0, Math.min(buf.length, limit - at), at);
       if (n3 === 0) break;
       at += n3;
       const text2 = rest + buf.toString("latin1", 0, n3);
@@ -20626,7 +20721,7 @@ function catalogStagesIn(gitDir, dir) {
   } catch {
     return void 0;
   } finally {
-    closeSync(fd);
+    closeSync2(fd);
   }
 }
 function lineFrom(fd, pos, limit) {
@@ -20636,49 +20731,41 @@ function lineFrom(fd, pos, limit) {
   const nl = indexOfNewline(fd, start, limit);
   const stop = nl < 0 ? limit : nl;
   const buf = Buffer.allocUnsafe(stop - start);
-  readSync(fd, buf, 0, buf.length, start);
+  readSync2(fd, buf, 0, buf.length, start);
   return { text: buf.toString("latin1"), start, end: stop + 1 };
 }
 function indexOfNewline(fd, pos, limit) {
   const buf = Buffer.allocUnsafe(1 << 14);
   for (let at = pos; at < limit; at += buf.length) {
-    const n3 = readSync(fd, buf, 0, Math.min(buf.length, limit - at), at);
+    const n3 = readSync2(fd, buf, 0, Math.min(buf.length, limit - at), at);
     if (n3 === 0) return -1;
     const i5 = buf.subarray(0, n3).indexOf(10);
     if (i5 >= 0) return at + i5;
   }
   return -1;
 }
-function statKey(s2) {
-  return `${s2.dev} ${s2.ino} ${s2.size} ${s2.mtimeNs} ${s2.ctimeNs}`;
-}
-function stampedLength(fd, file) {
-  const stat4 = fstatSync(fd, { bigint: true });
-  const stamp = `${file}.checked`;
-  const key2 = `${STAMP_FORMAT} ${statKey(stat4)}
-`;
-  try {
-    if (readFileSync(stamp, "utf8") === key2 && stat4.size >= SEAL_LINE) return { limit: Number(stat4.size) - SEAL_LINE, stat: stat4, stamp, key: key2 };
-  } catch {
-  }
-  return { stat: stat4, stamp, key: key2 };
+function stampedLength(fd, file, key2) {
+  const stat4 = fstatSync2(fd, { bigint: true });
+  return stat4.size >= SEAL_LINE && stampHolds(`${file}.checked`, STAMP_FORMAT, key2, [stat4]) ? Number(stat4.size) - SEAL_LINE : void 0;
 }
 var CACHE_FORMAT, catalogFile, BISECT_WINDOW, CHUNK, SEAL_LINE, STAMP_FORMAT;
 var init_catalog = __esm({
   "src/registry/catalog.ts"() {
     "use strict";
+    init_cancel();
     init_errors();
     init_repo();
     init_model_version_schema();
     init_package();
+    init_cache_file();
     init_layout();
     init_read_file();
-    CACHE_FORMAT = `modelgate-version-cache 4 ${package_default.version} ${createHash("sha256").update(JSON.stringify(model_version_schema_default)).digest("hex").slice(0, 16)} ${true ? "1963e992a236e499" : "sources"}`;
-    catalogFile = (gitDir) => join2(gitDir, "modelgate", "versions.tsv");
+    CACHE_FORMAT = `modelgate-version-cache 5 ${package_default.version} ${createHash("sha256").update(JSON.stringify(model_version_schema_default)).digest("hex").slice(0, 16)} ${true ? "82643bb8fd91e8bf" : "sources"}`;
+    catalogFile = (gitDir) => join3(gitDir, "modelgate", "versions.tsv");
     BISECT_WINDOW = 1 << 16;
     CHUNK = 1 << 20;
     SEAL_LINE = 69;
-    STAMP_FORMAT = "modelgate-version-cache-checked 1";
+    STAMP_FORMAT = "modelgate-version-cache-checked 2";
   }
 });
 
@@ -24568,7 +24655,7 @@ ${pointer}
 var require_resolve_props = __commonJS({
   "node_modules/yaml/dist/compose/resolve-props.js"(exports) {
     "use strict";
-    function resolveProps(tokens, { flow, indicator, next, offset, onError, parentIndent, startOnNewline }) {
+    function resolveProps(tokens2, { flow, indicator, next, offset, onError, parentIndent, startOnNewline }) {
       let spaceBefore = false;
       let atNewline = startOnNewline;
       let hasSpace = startOnNewline;
@@ -24583,7 +24670,7 @@ var require_resolve_props = __commonJS({
       let comma = null;
       let found = null;
       let start = null;
-      for (const token of tokens) {
+      for (const token of tokens2) {
         if (reqSpace) {
           if (token.type !== "space" && token.type !== "newline" && token.type !== "comma")
             onError(token.offset, "MISSING_CHAR", "Tags and anchors must be separated from the next token by white space");
@@ -24674,7 +24761,7 @@ var require_resolve_props = __commonJS({
             hasSpace = false;
         }
       }
-      const last = tokens[tokens.length - 1];
+      const last = tokens2[tokens2.length - 1];
       const end = last ? last.offset + last.source.length : offset;
       if (reqSpace && next && next.type !== "space" && next.type !== "newline" && next.type !== "comma" && (next.type !== "scalar" || next.source !== "")) {
         onError(next.offset, "MISSING_CHAR", "Tags and anchors must be separated from the next token by white space");
@@ -26014,8 +26101,8 @@ ${cb}` : comment;
        * @param forceDoc - If the stream contains no document, still emit a final document including any comments and directives that would be applied to a subsequent document.
        * @param endOffset - Should be set if `forceDoc` is also set, to set the document range end and to indicate errors correctly.
        */
-      *compose(tokens, forceDoc = false, endOffset = -1) {
-        for (const token of tokens)
+      *compose(tokens2, forceDoc = false, endOffset = -1) {
+        for (const token of tokens2)
           yield* this.next(token);
         yield* this.end(forceDoc, endOffset);
       }
@@ -31185,6 +31272,55 @@ var init_js_yaml = __esm({
   }
 });
 
+// src/manifest/exact.ts
+function firstUnprintable(text2, replaced) {
+  SUSPECT.lastIndex = 0;
+  for (let m3 = SUSPECT.exec(text2); m3; m3 = SUSPECT.exec(text2)) {
+    const c5 = text2.charCodeAt(m3.index);
+    if (c5 >= 55296 && c5 <= 56319) {
+      const next = text2.charCodeAt(m3.index + 1);
+      if (next >= 56320 && next <= 57343) {
+        SUSPECT.lastIndex = m3.index + 2;
+        continue;
+      }
+    } else if (c5 === 65533 && !replaced) continue;
+    return m3.index;
+  }
+  return -1;
+}
+function unprintableInText(text2) {
+  const at = firstUnprintable(text2, true);
+  if (at < 0) return void 0;
+  const start = text2.lastIndexOf("\n", at - 1) + 1;
+  let line = 1;
+  for (let i5 = text2.indexOf("\n"); i5 >= 0 && i5 < at; i5 = text2.indexOf("\n", i5 + 1)) line++;
+  const message = text2[at] === "\uFFFD" ? "bytes that are not UTF-8 (or U+FFFD, which stands for them); save the file as UTF-8" : `the character ${codePoint(text2[at])} is not allowed (YAML and git keep only printable text); remove it`;
+  return { offset: at, line, col: at - start + 1, message };
+}
+function unprintableInValue(value) {
+  const at = firstUnprintable(value, false);
+  return at < 0 ? void 0 : codePoint(value[at]);
+}
+function codePoint(c5) {
+  const hex = `U+${c5.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+  return c5 === "\0" ? `${hex} (NUL)` : hex;
+}
+function isInexactInteger(written, value) {
+  return !Number.isSafeInteger(value) && Number.isFinite(value) && INTEGER_TEXT.test(written.trim());
+}
+function excerpt(value, max = 40) {
+  return JSON.stringify(value.length > max ? `${value.slice(0, max - 1)}\u2026` : value);
+}
+var FORBIDDEN_KEYS, SUSPECT, INTEGER_TEXT;
+var init_exact = __esm({
+  "src/manifest/exact.ts"() {
+    "use strict";
+    FORBIDDEN_KEYS = /* @__PURE__ */ new Set(["__proto__", "constructor", "prototype"]);
+    SUSPECT = /[\0-\x08\v\f\x0E-\x1F\x7F-\x84\x86-\x9F\uD800-\uDFFF\uFFFD-\uFFFF]/g;
+    INTEGER_TEXT = /^[-+]?\d+$|^0o[0-7]+$|^0x[\da-f]+$/i;
+  }
+});
+
 // src/manifest/problem.ts
 var problem_exports = {};
 __export(problem_exports, {
@@ -31219,14 +31355,14 @@ function describeSchemaError(e5, document) {
   const propertyName = e5.propertyName;
   if (propertyName !== void 0) {
     const rule = e5.keyword === "pattern" ? patternPhrase(String(e5.params.pattern)) : String(e5.message);
-    return { path: [...path, propertyName], code: "E_SCHEMA", message: `${field ? `${field}: ` : ""}the key "${propertyName}" ${rule}` };
+    return { path: [...path, propertyName], code: "E_SCHEMA", message: `${field ? `${field}: ` : ""}the key ${excerpt(propertyName, 80)} ${rule}` };
   }
   switch (e5.keyword) {
     case "additionalProperties": {
       const name = String(e5.params.additionalProperty);
       const allowed = Object.keys(e5.parentSchema?.properties ?? {});
       const hint = allowed.length ? ` (allowed: ${allowed.join(", ")})` : "";
-      return { path: [...path, name], code: "E_UNKNOWN_FIELD", message: `unknown field "${name}"${field ? ` in ${field}` : ""}${hint}` };
+      return { path: [...path, name], code: "E_UNKNOWN_FIELD", message: `unknown field ${excerpt(name, 80)}${field ? ` in ${field}` : ""}${hint}` };
     }
     case "required": {
       const name = String(e5.params.missingProperty);
@@ -31281,6 +31417,7 @@ var PATTERN_PHRASES, TYPE_NAMES;
 var init_schema_errors = __esm({
   "src/manifest/schema-errors.ts"() {
     "use strict";
+    init_exact();
     init_problem();
     PATTERN_PHRASES = {
       "^[0-9a-f]{64}$": "must be a sha256 digest: 64 lowercase hex characters",
@@ -36899,7 +37036,7 @@ __export(load_exports, {
 function loadManifest(text2, file, kind) {
   const limit = checkLimits(text2, file);
   if (limit) return { problems: [limit] };
-  const fast = loadPlainManifest(text2, file, kind);
+  const fast = text2.length <= FAST_PATH_MAX ? loadPlainManifest(text2, file, kind) : void 0;
   return fast ? { value: fast, problems: [] } : loadManifestWithPositions(text2, file, kind, false);
 }
 function loadManifestWithPositions(text2, file, kind, checkSize = true) {
@@ -36913,7 +37050,7 @@ function loadManifestWithPositions(text2, file, kind, checkSize = true) {
   const problems = [];
   for (const e5 of doc.errors) {
     const code = YAML_ERROR_CODES[e5.code] ?? "E_YAML_SYNTAX";
-    const message = code === "E_YAML_DUPLICATE_KEY" ? `duplicate key ${JSON.stringify(keyText(text2, e5.pos[0]))}: a key may appear once per mapping` : code === "E_YAML_KEY" ? "keys must be plain strings (no lists or mappings as keys)" : code === "E_YAML_MULTI_DOC" ? 'a manifest holds exactly one YAML document; remove the second "---" and what follows' : `invalid YAML: ${e5.message.split("\n")[0]}`;
+    const message = code === "E_YAML_KEY" ? "keys must be plain strings (no lists or mappings as keys)" : code === "E_YAML_MULTI_DOC" ? 'a manifest holds exactly one YAML document; remove the second "---" and what follows' : `invalid YAML: ${e5.message.split("\n")[0]}`;
     problems.push({ file, ...at(e5.pos[0]), code, message });
   }
   const directive = doc.directives?.yaml;
@@ -37045,11 +37182,35 @@ function resolveCorePlain(text2) {
   if (CORE_FLOAT_EXP.test(text2) || CORE_FLOAT.test(text2)) return parseFloat(text2);
   return text2;
 }
+function stretchBoundary(c5) {
+  if (c5 > 125) return c5 === 8232 || c5 === 8233 ? 2 : 0;
+  return c5 === 10 || c5 === 13 || c5 === 44 || c5 === 91 || c5 === 123 ? 2 : c5 === 35 || c5 === 93 || c5 === 125 ? 1 : 0;
+}
 function hasNonStringKey(text2) {
-  PLAIN_KEY.lastIndex = 0;
-  for (let m3 = PLAIN_KEY.exec(text2); m3; m3 = PLAIN_KEY.exec(text2)) {
-    if (typeof resolveCorePlain(m3[1]) !== "string") return true;
-    if (m3[0].length === 0) PLAIN_KEY.lastIndex++;
+  const n3 = text2.length;
+  const colonEnds = (q3) => text2.charCodeAt(q3) === 58 && (q3 + 1 === n3 || AFTER_KEY_COLON.test(text2[q3 + 1]));
+  const blank = (i5) => text2.charCodeAt(i5) === 32 || text2.charCodeAt(i5) === 9;
+  let startsKey = true;
+  for (let start = 0; start <= n3; ) {
+    let end = start;
+    while (end < n3 && stretchBoundary(text2.charCodeAt(end)) === 0) end++;
+    if (startsKey) {
+      let i5 = start;
+      while (blank(i5)) i5++;
+      while (text2.charCodeAt(i5) === 45 && blank(i5 + 1)) {
+        i5++;
+        while (blank(i5)) i5++;
+      }
+      let q3 = i5 + 1;
+      while (q3 < end && !colonEnds(q3)) q3++;
+      if (i5 < end && q3 < end && !NOT_KEY_START.test(text2[i5])) {
+        let keyEnd = q3;
+        while (blank(keyEnd - 1)) keyEnd--;
+        if (NON_STRING_FIRST.includes(text2[i5]) && typeof resolveCorePlain(text2.slice(i5, keyEnd)) !== "string") return true;
+      } else if (colonEnds(i5)) return true;
+    }
+    startsKey = end < n3 && stretchBoundary(text2.charCodeAt(end)) === 2;
+    start = end + 1;
   }
   return false;
 }
@@ -37058,10 +37219,13 @@ function continuesUnderIndented(text2) {
   let flow = 0;
   let quote = "";
   let owner = 0;
+  let lineStart2 = 0;
+  let ownerLine = -1;
   for (let m3 = special.exec(text2); m3; m3 = special.exec(text2)) {
     const i5 = m3.index;
     const c5 = text2[i5];
     if (c5 === "\n") {
+      lineStart2 = i5 + 1;
       if (flow === 0 && quote === "") continue;
       let j5 = i5 + 1;
       while (text2[j5] === " ") j5++;
@@ -37083,15 +37247,17 @@ function continuesUnderIndented(text2) {
       continue;
     }
     const opensQuote = (c5 === '"' || c5 === "'") && " \n[{,:".includes(prev);
-    if (flow === 0 && (opensQuote || c5 === "[" || c5 === "{")) owner = nodeColumn(text2, i5);
+    if (flow === 0 && (opensQuote || c5 === "[" || c5 === "{")) {
+      if (lineStart2 !== ownerLine) owner = nodeColumn(text2, lineStart2);
+      ownerLine = lineStart2;
+    }
     if (c5 === "[" || c5 === "{") flow++;
     else if ((c5 === "]" || c5 === "}") && flow > 0) flow--;
     else if (opensQuote) quote = c5;
   }
   return false;
 }
-function nodeColumn(text2, at) {
-  const start = text2.lastIndexOf("\n", at - 1) + 1;
+function nodeColumn(text2, start) {
   let col = 0;
   while (text2[start + col] === " ") col++;
   while (text2[start + col] === "-" && text2[start + col + 1] === " ") {
@@ -37129,7 +37295,7 @@ function loadPlainManifest(text2, file, kind) {
 }
 function isPlainData(value, depth) {
   if (value === null || typeof value === "string" || typeof value === "boolean") return true;
-  if (typeof value === "number") return Number.isFinite(value);
+  if (typeof value === "number") return Number.isFinite(value) && (Number.isSafeInteger(value) || !Number.isInteger(value));
   if (typeof value !== "object" || depth > LOAD_LIMITS.maxDepth) return false;
   if (Array.isArray(value)) return value.every((v) => isPlainData(v, depth + 1));
   if (Object.getPrototypeOf(value) !== Object.prototype) return false;
@@ -37137,11 +37303,6 @@ function isPlainData(value, depth) {
     if (FORBIDDEN_KEYS.has(key2) || !isPlainData(value[key2], depth + 1)) return false;
   }
   return true;
-}
-function keyText(text2, offset) {
-  const m3 = /^(?:"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^:\n,{}[\]]*)/.exec(text2.slice(offset, offset + 256));
-  const key2 = (m3?.[0] ?? "").trim();
-  return /^["']/.test(key2) ? key2.slice(1, -1) : key2;
 }
 function propertiesStart(text2, start) {
   let at = start;
@@ -37171,6 +37332,8 @@ function checkLimits(text2, file) {
       message: `the file has more than ${LOAD_LIMITS.maxBytes} bytes, the limit for a manifest; this looks like hostile input or the wrong file`
     };
   }
+  const unprintable = unprintableInText(text2);
+  if (unprintable) return { file, line: unprintable.line, col: unprintable.col, code: "E_ENCODING", message: unprintable.message };
   const deep = deepestPoint(text2, LOAD_LIMITS.maxDepth);
   if (deep) {
     return {
@@ -37215,26 +37378,29 @@ function deepestPoint(text2, max) {
       i5 += 2;
       while (i5 < end && text2[i5] === " ") i5++;
     }
-    let quote = "";
-    let last = "";
+    const from = i5;
+    DEPTH_SPECIAL.lastIndex = i5;
+    i5 = DEPTH_SPECIAL.exec(text2)?.index ?? text2.length;
+    let quote = 0;
+    let last = i5 > from ? blankAsSpace(text2.charCodeAt(i5 - 1)) : 0;
     for (; i5 < end; i5++) {
-      const c5 = text2[i5];
+      const c5 = text2.charCodeAt(i5);
       if (quote) {
-        if (c5 === "\\" && quote === '"') i5++;
-        else if (c5 === quote) quote = "";
+        if (c5 === CH.backslash && quote === CH.dquote) i5++;
+        else if (c5 === quote) quote = 0;
         continue;
       }
-      if ((c5 === '"' || c5 === "'") && (last === "" || " 	[{,:".includes(last))) quote = c5;
-      else if (c5 === "#" && (last === " " || last === "	")) break;
-      else if (c5 === "[" || c5 === "{") {
+      const opens = last === 0 || last === CH.space || last === CH.lbracket || last === CH.lbrace || last === CH.comma || last === CH.colon;
+      if ((c5 === CH.dquote || c5 === CH.squote) && opens) quote = c5;
+      else if (c5 === CH.hash && last === CH.space) break;
+      else if (c5 === CH.lbracket || c5 === CH.lbrace) {
         flow++;
         if (depth + flow > max) return { line: lineNo, col: i5 - start + 1 };
-      } else if ((c5 === "]" || c5 === "}") && flow > 0) flow--;
-      if (c5 !== " " && c5 !== "	") last = c5;
-      else last = " ";
+      } else if ((c5 === CH.rbracket || c5 === CH.rbrace) && flow > 0) flow--;
+      last = blankAsSpace(c5);
     }
     if (depth + flow > max) return { line: lineNo, col: indent + 1 };
-    if (flow === 0 && (last === "|" || last === ">" || /[|>][-+0-9]{1,2}\s*$/.test(text2.slice(Math.max(start, end - 4), end)))) {
+    if (flow === 0 && (last === CH.pipe || last === CH.gt || /[|>][-+0-9]{1,2}\s*$/.test(text2.slice(Math.max(start, end - 4), end)))) {
       blockScalarParent = indent;
     }
     start = end + 1;
@@ -37274,22 +37440,35 @@ function toPlainData(node, ctx) {
   }
   if ((0, import_yaml.isScalar)(node)) {
     const v = node.value;
-    if (typeof v === "number" && !Number.isFinite(v)) {
+    if (typeof v === "number") {
       const written = ctx.text.slice(node.range[0], node.range[1]).trim();
-      ctx.problems.push({
-        file: ctx.file,
-        ...ctx.at(ctx.fieldStart ?? start),
-        code: "E_NON_FINITE",
-        field: field(),
-        message: `${field()} must be a finite number, got ${written}`
-      });
-      return void 0;
+      const problem = !Number.isFinite(v) ? { code: "E_NON_FINITE", message: `${field()} must be a finite number, got ${excerpt(written)}` } : isInexactInteger(written, v) ? {
+        code: "E_UNSAFE_INTEGER",
+        message: `${field()} is ${excerpt(written)}, an integer beyond 2^53 that a JSON number cannot keep exactly (it would read ${v}); write it as a string`
+      } : void 0;
+      if (problem) {
+        ctx.problems.push({ file: ctx.file, ...ctx.at(ctx.fieldStart ?? start), field: field(), ...problem });
+        return void 0;
+      }
     }
-    if (typeof v === "bigint") return Number(v);
+    if (typeof v === "string" && node.type === "QUOTE_DOUBLE") {
+      const bad = unprintableInValue(v);
+      if (bad) {
+        ctx.problems.push({
+          file: ctx.file,
+          ...ctx.at(ctx.fieldStart ?? start),
+          code: "E_ENCODING",
+          field: field(),
+          message: `${field()} holds the character ${bad}, which is not stored (git, Kubernetes and YAML keep only printable text); remove it`
+        });
+        return void 0;
+      }
+    }
     return v;
   }
   if ((0, import_yaml.isMap)(node)) {
     const out = {};
+    const seen = /* @__PURE__ */ new Set();
     for (const pair of node.items) {
       const key2 = pair.key;
       const keyStart = key2?.range?.[0] ?? start;
@@ -37303,6 +37482,26 @@ function toPlainData(node, ctx) {
         ctx.problems.push({ file: ctx.file, ...ctx.at(keyStart), code: "E_FORBIDDEN_KEY", message: `${field()}: the key "${name}" is not allowed` });
         continue;
       }
+      const bad = key2.type === "QUOTE_DOUBLE" ? unprintableInValue(name) : void 0;
+      if (bad) {
+        ctx.problems.push({
+          file: ctx.file,
+          ...ctx.at(keyStart),
+          code: "E_ENCODING",
+          message: `${field()}: the key ${excerpt(name)} holds the character ${bad}; remove it`
+        });
+        continue;
+      }
+      if (seen.has(name)) {
+        ctx.problems.push({
+          file: ctx.file,
+          ...ctx.at(keyStart),
+          code: "E_YAML_DUPLICATE_KEY",
+          message: `duplicate key ${excerpt(name, 80)}: a key may appear once per mapping`
+        });
+        continue;
+      }
+      seen.add(name);
       ctx.path.push(name);
       ctx.fieldStart = keyStart;
       out[name] = toPlainData(pair.value, ctx);
@@ -37322,6 +37521,15 @@ function toPlainData(node, ctx) {
   }
   return null;
 }
+function keyIndex(map4) {
+  let index = KEY_INDEX.get(map4);
+  if (!index) {
+    index = /* @__PURE__ */ new Map();
+    for (const p3 of map4.items) if ((0, import_yaml.isScalar)(p3.key) && typeof p3.key.value === "string" && !index.has(p3.key.value)) index.set(p3.key.value, p3);
+    KEY_INDEX.set(map4, index);
+  }
+  return index;
+}
 function fieldSegments(field) {
   const segs = [];
   for (const m3 of field.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) segs.push(m3[2] !== void 0 ? Number(m3[2]) : m3[1]);
@@ -37332,7 +37540,7 @@ function locate(doc, path, at) {
   let offset = doc.contents?.range?.[0] ?? 0;
   for (const seg of path) {
     if ((0, import_yaml.isMap)(node)) {
-      const pair = node.items.find((p3) => (0, import_yaml.isScalar)(p3.key) && p3.key.value === String(seg));
+      const pair = keyIndex(node).get(String(seg));
       if (!pair) break;
       offset = pair.key.range?.[0] ?? offset;
       node = pair.value;
@@ -37345,24 +37553,25 @@ function locate(doc, path, at) {
   }
   return at(offset);
 }
-var import_yaml, FORBIDDEN_KEYS, PARSE_OPTIONS, CORE_NULL, CORE_BOOL, CORE_INT_OCT, CORE_INT, CORE_INT_HEX, CORE_FLOAT_NAN, CORE_FLOAT_EXP, CORE_FLOAT, MAY_NOT_BE_STRING, YAML_CORE_FOR_JS_YAML, NEEDS_FULL_PARSE, PLAIN_KEY, YAML_ERROR_CODES;
+var import_yaml, FAST_PATH_MAX, PARSE_OPTIONS, CORE_NULL, CORE_BOOL, CORE_INT_OCT, CORE_INT, CORE_INT_HEX, CORE_FLOAT_NAN, CORE_FLOAT_EXP, CORE_FLOAT, MAY_NOT_BE_STRING, YAML_CORE_FOR_JS_YAML, NEEDS_FULL_PARSE, AFTER_KEY_COLON, NON_STRING_FIRST, NOT_KEY_START, YAML_ERROR_CODES, DEPTH_SPECIAL, blankAsSpace, CH, KEY_INDEX;
 var init_load = __esm({
   "src/manifest/load.ts"() {
     "use strict";
     import_yaml = __toESM(require_dist(), 1);
     init_js_yaml();
     init_layout();
+    init_exact();
     init_limits();
     init_problem();
     init_schema_errors();
     init_schemas();
     init_limits();
-    FORBIDDEN_KEYS = /* @__PURE__ */ new Set(["__proto__", "constructor", "prototype"]);
+    FAST_PATH_MAX = 64 * 1024;
     PARSE_OPTIONS = {
       version: "1.2",
       schema: "core",
       merge: false,
-      uniqueKeys: true,
+      uniqueKeys: false,
       stringKeys: true,
       strict: true,
       prettyErrors: false,
@@ -37397,15 +37606,35 @@ var init_load = __esm({
         })
       ]
     });
-    NEEDS_FULL_PARSE = /(?:^|[\s[{,])[&*!]|^%|\t|^(?:---|\.\.\.)|(?:^|[\s[{,])\?(?:\s|$)|[\]}][ \t]*:(?=[\s,[\]{}]|$)/m;
-    PLAIN_KEY = /(?:^|[[{,])[ \t]*(?:-[ \t]+)*([^\s'"#[\]{},][^\n#,[\]{}]*?|)[ \t]*:(?=[\s,[\]{}]|$)/gm;
+    NEEDS_FULL_PARSE = /(?:^|[\s[{,])[&*!]|^%|\t|^(?:---|\.\.\.)|(?:^|[\s[{,])\?(?:\s|$)|[\]}][ \t]*:(?=[\s,[\]{}]|$)|\\[0abefuvxU]/m;
+    AFTER_KEY_COLON = /[\s,[\]{}]/;
+    NON_STRING_FIRST = "-+.0123456789~nNtTfF";
+    NOT_KEY_START = /[\s"#'[\]{},]/;
     YAML_ERROR_CODES = {
-      DUPLICATE_KEY: "E_YAML_DUPLICATE_KEY",
       NON_STRING_KEY: "E_YAML_KEY",
       MULTIPLE_DOCS: "E_YAML_MULTI_DOC",
       BAD_ALIAS: "E_YAML_ALIAS",
       ALIAS_PROPS: "E_YAML_ALIAS"
     };
+    DEPTH_SPECIAL = /[\n"#'[\]{}]/g;
+    blankAsSpace = (c5) => c5 === CH.tab ? CH.space : c5;
+    CH = {
+      tab: 9,
+      space: 32,
+      dquote: 34,
+      hash: 35,
+      squote: 39,
+      comma: 44,
+      colon: 58,
+      gt: 62,
+      lbracket: 91,
+      backslash: 92,
+      rbracket: 93,
+      lbrace: 123,
+      pipe: 124,
+      rbrace: 125
+    };
+    KEY_INDEX = /* @__PURE__ */ new WeakMap();
   }
 });
 
@@ -37433,13 +37662,13 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 function parseStoreUri(uri) {
   const s3 = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
   if (s3) {
-    const prefix = (s3[2] ?? "").replace(/\/+$/, "");
+    const prefix = (s3[2] ?? "").replace(/(?<!\/)\/+$/, "");
     return { scheme: "s3", bucket: s3[1], prefix, uri: `s3://${s3[1]}${prefix ? `/${prefix}` : ""}` };
   }
   if (uri.startsWith("file://")) {
     let root5;
     try {
-      root5 = fileURLToPath(uri).replace(/\/+$/, "") || "/";
+      root5 = fileURLToPath(uri).replace(/(?<!\/)\/+$/, "") || "/";
     } catch {
       throw invalidStore(uri);
     }
@@ -37788,7 +38017,7 @@ var init_semantic = __esm({
 // src/manifest/validate-registry.ts
 async function validateRegistry(source, options = {}) {
   const concurrency = options.concurrency ?? 64;
-  const only = options.only && !options.only.includes("") ? options.only.map((p3) => p3.replace(/\/+$/, "")) : void 0;
+  const only = options.only && !options.only.includes("") ? options.only.map((p3) => p3.replace(/(?<!\/)\/+$/, "")) : void 0;
   const selected = (file) => !only || only.some((s2) => file === s2 || file.startsWith(`${s2}/`) || s2.startsWith(`${file}/`));
   const tree = await listModelsTree(source, concurrency, only ? (name) => selected(`${MODELS_DIR}/${name}`) : void 0);
   const modelOf = (file) => {
@@ -38610,7 +38839,7 @@ function servedUri(artifactUri2, storage, model) {
   }
   let path;
   try {
-    path = fileURLToPath2(artifactUri2.replace(/\/+$/, ""));
+    path = fileURLToPath2(artifactUri2.replace(/(?<!\/)\/+$/, ""));
   } catch {
     throw new ModelgateError("E_FILE_STORE_PIN", `models/${model}: artifact URI ${artifactUri2} is not a file:///path URI`, ExitCode2.content);
   }
@@ -38846,7 +39075,7 @@ function readKustomization(source, file) {
 }
 function resourcePath(dir, entry) {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry) || /^(github\.com|gitlab\.com|bitbucket\.org)\//.test(entry) || entry.startsWith("git@")) return void 0;
-  const path = posix3.normalize(posix3.join(dir, entry)).replace(/\/+$/, "");
+  const path = posix3.normalize(posix3.join(dir, entry)).replace(/(?<!\/)\/+$/, "");
   return posix3.isAbsolute(path) || path === ".." || path.startsWith("../") || path === "." ? void 0 : path;
 }
 function listedPaths(dir, files) {
@@ -39410,24 +39639,53 @@ var init_approvals = __esm({
 });
 
 // src/gate/glob.ts
-function globToRegExp(glob) {
-  let re = "";
+function tokens(glob) {
+  const out = [];
   for (let i5 = 0; i5 < glob.length; i5++) {
     const c5 = glob[i5];
     if (c5 === "*" && glob[i5 + 1] === "*") {
       i5++;
       if (glob[i5 + 1] === "/") {
         i5++;
-        re += "(?:.*/)?";
-      } else re += ".*";
-    } else if (c5 === "*") re += "[^/]*";
-    else if (c5 === "?") re += "[^/]";
-    else re += c5.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+        out.push({ any: "folders" });
+      } else out.push({ any: "path" });
+    } else if (c5 === "*") out.push({ any: "segment" });
+    else if (c5 === "?") out.push({ any: "char" });
+    else out.push({ literal: c5 });
   }
-  return new RegExp(`^${re}$`);
+  return out;
 }
 function matchesGlob(path, glob) {
-  return globToRegExp(glob).test(path);
+  const steps = tokens(glob);
+  let here = closure(steps, /* @__PURE__ */ new Set([0]));
+  for (const c5 of path) {
+    const next = /* @__PURE__ */ new Set();
+    for (const s2 of here) {
+      const t = steps[s2];
+      if (!t) continue;
+      if ("literal" in t) {
+        if (t.literal === c5) next.add(s2 + 1);
+      } else if (t.any === "char") {
+        if (c5 !== "/") next.add(s2 + 1);
+      } else if (t.any === "segment") {
+        if (c5 !== "/") next.add(s2);
+      } else if (t.any === "path") next.add(s2);
+      else {
+        next.add(s2);
+        if (c5 === "/") next.add(s2 + 1);
+      }
+    }
+    if (next.size === 0) return false;
+    here = closure(steps, next);
+  }
+  return here.has(steps.length);
+}
+function closure(steps, places) {
+  for (const s2 of places) {
+    const t = steps[s2];
+    if (t && "any" in t && t.any !== "char") places.add(s2 + 1);
+  }
+  return places;
 }
 var init_glob = __esm({
   "src/gate/glob.ts"() {
@@ -40423,7 +40681,7 @@ import { execFile } from "node:child_process";
 import { createHash as createHash5 } from "node:crypto";
 import { createReadStream as createReadStream2 } from "node:fs";
 import { link, lstat as lstat3, mkdir as mkdir2, open as open2, readdir as readdir3, rename as rename2, rm as rm3, stat as stat2, unlink as unlink2 } from "node:fs/promises";
-import { dirname as dirname2, join as join4, relative, sep } from "node:path";
+import { dirname as dirname2, join as join5, relative, sep } from "node:path";
 async function copyHashing(source, target, onBytes, options = {}) {
   const input = await open2(source, "r");
   let output;
@@ -40464,7 +40722,7 @@ async function writeAll(file, chunk, position2) {
 }
 async function syncDirectories(top, bottom) {
   const dirs = [top];
-  for (const part of relative(top, bottom).split("/").filter(Boolean)) dirs.push(join4(dirs.at(-1), part));
+  for (const part of relative(top, bottom).split("/").filter(Boolean)) dirs.push(join5(dirs.at(-1), part));
   for (const dir of dirs) {
     const fh = await open2(dir, "r");
     try {
@@ -40495,7 +40753,7 @@ var init_file_store = __esm({
       }
       location;
       file(key2) {
-        return join4(this.location.root, ...key2.split("/"));
+        return join5(this.location.root, ...key2.split("/"));
       }
       async preflight() {
         try {
@@ -40510,7 +40768,7 @@ var init_file_store = __esm({
       }
       async abandon(model, uploadId) {
         this.abandoned = true;
-        await rm3(join4(this.location.root, model, ".uploads", uploadId), { recursive: true, force: true });
+        await rm3(join5(this.location.root, model, ".uploads", uploadId), { recursive: true, force: true });
       }
       abandoned = false;
       async stage(localFile, options) {
@@ -40530,7 +40788,7 @@ var init_file_store = __esm({
         }
         const { sha256, size } = read;
         const root5 = this.location.root;
-        const uploadDir = join4(root5, options.model, ".uploads", options.uploadId);
+        const uploadDir = join5(root5, options.model, ".uploads", options.uploadId);
         return {
           sha256,
           size,
@@ -40594,12 +40852,12 @@ var init_file_store = __esm({
           onBytes?.(expected.size);
           return compare();
         }
-        const stagingDir = join4(this.location.root, context.model, ".uploads", context.uploadId);
+        const stagingDir = join5(this.location.root, context.model, ".uploads", context.uploadId);
         if (!this.stagingMade.has(stagingDir)) {
           await mkdir2(stagingDir, { recursive: true });
           this.stagingMade.add(stagingDir);
         }
-        const staging = join4(stagingDir, `${++this.staged}.partial`);
+        const staging = join5(stagingDir, `${++this.staged}.partial`);
         let renamed = false;
         try {
           let read;
@@ -40644,7 +40902,7 @@ var init_file_store = __esm({
       }
       /** Removes the staging folder `putFileDeferred` used for `uploadId`. */
       async discardStaging(model, uploadId) {
-        const dir = join4(this.location.root, model, ".uploads", uploadId);
+        const dir = join5(this.location.root, model, ".uploads", uploadId);
         this.stagingMade.delete(dir);
         await rm3(dir, { recursive: true, force: true });
       }
@@ -40673,7 +40931,7 @@ var init_file_store = __esm({
         const dir = this.file(prefix.replace(/\/$/, ""));
         try {
           const entries = await readdir3(dir, { recursive: true, withFileTypes: true });
-          return entries.filter((e5) => !e5.isDirectory()).map((e5) => `${prefix}${relative(dir, join4(e5.parentPath, e5.name)).split(sep).join("/")}`);
+          return entries.filter((e5) => !e5.isDirectory()).map((e5) => `${prefix}${relative(dir, join5(e5.parentPath, e5.name)).split(sep).join("/")}`);
         } catch (e5) {
           if (e5.code === "ENOENT" || e5.code === "ENOTDIR") return [];
           throw e5;
@@ -42133,7 +42391,7 @@ var init_hex_encoding = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/serde/util-body-length/calculateBodyLength.js
-import { ReadStream, fstatSync as fstatSync2, lstatSync } from "node:fs";
+import { ReadStream, fstatSync as fstatSync3, lstatSync as lstatSync2 } from "node:fs";
 var calculateBodyLength;
 var init_calculateBodyLength = __esm({
   "node_modules/@smithy/core/dist-es/submodules/serde/util-body-length/calculateBodyLength.js"() {
@@ -42151,9 +42409,9 @@ var init_calculateBodyLength = __esm({
         return body.end + 1 - body.start;
       } else if (body instanceof ReadStream) {
         if (body.path != null) {
-          return lstatSync(body.path).size;
+          return lstatSync2(body.path).size;
         } else if (typeof body.fd === "number") {
-          return fstatSync2(body.fd).size;
+          return fstatSync3(body.fd).size;
         }
       }
       throw new Error(`Body Length computation failed for ${body}`);
@@ -42500,7 +42758,7 @@ var init_getProfileName = __esm({
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js
 import { createHash as createHash6 } from "node:crypto";
-import { join as join5 } from "node:path";
+import { join as join6 } from "node:path";
 var getSSOTokenFilepath;
 var init_getSSOTokenFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js"() {
@@ -42508,7 +42766,7 @@ var init_getSSOTokenFilepath = __esm({
     getSSOTokenFilepath = (id) => {
       const hasher = createHash6("sha1");
       const cacheName = hasher.update(id).digest("hex");
-      return join5(getHomeDir(), ".aws", "sso", "cache", `${cacheName}.json`);
+      return join6(getHomeDir(), ".aws", "sso", "cache", `${cacheName}.json`);
     };
   }
 });
@@ -42563,24 +42821,24 @@ var init_getConfigData = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getConfigFilepath.js
-import { join as join6 } from "node:path";
+import { join as join7 } from "node:path";
 var ENV_CONFIG_PATH, getConfigFilepath;
 var init_getConfigFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getConfigFilepath.js"() {
     init_getHomeDir();
     ENV_CONFIG_PATH = "AWS_CONFIG_FILE";
-    getConfigFilepath = () => process.env[ENV_CONFIG_PATH] || join6(getHomeDir(), ".aws", "config");
+    getConfigFilepath = () => process.env[ENV_CONFIG_PATH] || join7(getHomeDir(), ".aws", "config");
   }
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getCredentialsFilepath.js
-import { join as join7 } from "node:path";
+import { join as join8 } from "node:path";
 var ENV_CREDENTIALS_PATH, getCredentialsFilepath;
 var init_getCredentialsFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getCredentialsFilepath.js"() {
     init_getHomeDir();
     ENV_CREDENTIALS_PATH = "AWS_SHARED_CREDENTIALS_FILE";
-    getCredentialsFilepath = () => process.env[ENV_CREDENTIALS_PATH] || join7(getHomeDir(), ".aws", "credentials");
+    getCredentialsFilepath = () => process.env[ENV_CREDENTIALS_PATH] || join8(getHomeDir(), ".aws", "credentials");
   }
 });
 
@@ -42660,7 +42918,7 @@ var init_readFile = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/loadSharedConfigFiles.js
-import { join as join8 } from "node:path";
+import { join as join9 } from "node:path";
 var swallowError, loadSharedConfigFiles;
 var init_loadSharedConfigFiles = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/loadSharedConfigFiles.js"() {
@@ -42678,11 +42936,11 @@ var init_loadSharedConfigFiles = __esm({
       const relativeHomeDirPrefix = "~/";
       let resolvedFilepath = filepath;
       if (filepath.startsWith(relativeHomeDirPrefix)) {
-        resolvedFilepath = join8(homeDir, filepath.slice(2));
+        resolvedFilepath = join9(homeDir, filepath.slice(2));
       }
       let resolvedConfigFilepath = configFilepath;
       if (configFilepath.startsWith(relativeHomeDirPrefix)) {
-        resolvedConfigFilepath = join8(homeDir, configFilepath.slice(2));
+        resolvedConfigFilepath = join9(homeDir, configFilepath.slice(2));
       }
       const parsedFiles = await Promise.all([
         readFile3(resolvedConfigFilepath, {
@@ -42782,11 +43040,11 @@ var init_externalDataInterceptor = __esm({
 // node_modules/@smithy/core/dist-es/submodules/config/node-config-provider/getSelectorName.js
 function getSelectorName(functionString) {
   try {
-    const constants3 = new Set(Array.from(functionString.match(/([A-Z_]){3,}/g) ?? []));
-    constants3.delete("CONFIG");
-    constants3.delete("CONFIG_PREFIX_SEPARATOR");
-    constants3.delete("ENV");
-    return [...constants3].join(", ");
+    const constants4 = new Set(Array.from(functionString.match(/([A-Z_]){3,}/g) ?? []));
+    constants4.delete("CONFIG");
+    constants4.delete("CONFIG_PREFIX_SEPARATOR");
+    constants4.delete("ENV");
+    return [...constants4].join(", ");
   } catch (ignored) {
     return functionString;
   }
@@ -44478,36 +44736,36 @@ var init_command2 = __esm({
         return this;
       }
       build() {
-        const closure = this;
+        const closure2 = this;
         let CommandRef;
         return CommandRef = class extends Command2 {
           input;
           static getEndpointParameterInstructions() {
-            return closure._ep;
+            return closure2._ep;
           }
           constructor(...[input]) {
             super();
             this.input = input ?? {};
-            closure._init(this);
-            this.schema = closure._operationSchema;
+            closure2._init(this);
+            this.schema = closure2._operationSchema;
           }
           resolveMiddleware(stack, configuration, options) {
-            const op2 = closure._operationSchema;
+            const op2 = closure2._operationSchema;
             const input = op2?.[4] ?? op2?.input;
             const output = op2?.[5] ?? op2?.output;
             return this.resolveMiddlewareWithContext(stack, configuration, options, {
               CommandCtor: CommandRef,
-              middlewareFn: closure._middlewareFn,
-              clientName: closure._clientName,
-              commandName: closure._commandName,
-              inputFilterSensitiveLog: closure._inputFilterSensitiveLog ?? (op2 ? schemaLogFilter.bind(null, input) : (_) => _),
-              outputFilterSensitiveLog: closure._outputFilterSensitiveLog ?? (op2 ? schemaLogFilter.bind(null, output) : (_) => _),
-              smithyContext: closure._smithyContext,
-              additionalContext: closure._additionalContext
+              middlewareFn: closure2._middlewareFn,
+              clientName: closure2._clientName,
+              commandName: closure2._commandName,
+              inputFilterSensitiveLog: closure2._inputFilterSensitiveLog ?? (op2 ? schemaLogFilter.bind(null, input) : (_) => _),
+              outputFilterSensitiveLog: closure2._outputFilterSensitiveLog ?? (op2 ? schemaLogFilter.bind(null, output) : (_) => _),
+              smithyContext: closure2._smithyContext,
+              additionalContext: closure2._additionalContext
             });
           }
-          serialize = closure._serializer;
-          deserialize = closure._deserializer;
+          serialize = closure2._serializer;
+          deserialize = closure2._deserializer;
         };
       }
     };
@@ -46608,7 +46866,7 @@ var init_decideEndpoint = __esm({
       const { nodes: nodes5, root: root5, results, conditions } = bdd5;
       let ref = root5;
       const referenceRecord = {};
-      const closure = {
+      const closure2 = {
         referenceRecord,
         endpointParams: options.endpointParams,
         logger: options.logger
@@ -46617,7 +46875,7 @@ var init_decideEndpoint = __esm({
         const node_i = 3 * (Math.abs(ref) - 1);
         const [condition_i, highRef, lowRef] = [nodes5[node_i], nodes5[node_i + 1], nodes5[node_i + 2]];
         const [fn, argv, assign2] = conditions[condition_i];
-        const evaluation = evaluateCondition({ fn, assign: assign2, argv }, closure);
+        const evaluation = evaluateCondition({ fn, assign: assign2, argv }, closure2);
         if (evaluation.toAssign) {
           const { name, value } = evaluation.toAssign;
           referenceRecord[name] = value;
@@ -46628,13 +46886,13 @@ var init_decideEndpoint = __esm({
         const result = results[ref - RESULT];
         if (result[0] === -1) {
           const [, errorExpression] = result;
-          throw new EndpointError(evaluateExpression(errorExpression, "Error", closure));
+          throw new EndpointError(evaluateExpression(errorExpression, "Error", closure2));
         }
         const [url, properties, headers] = result;
         return {
-          url: getEndpointUrl(url, closure),
-          properties: getEndpointProperties(properties, closure),
-          headers: getEndpointHeaders(headers ?? {}, closure)
+          url: getEndpointUrl(url, closure2),
+          properties: getEndpointProperties(properties, closure2),
+          headers: getEndpointHeaders(headers ?? {}, closure2)
         };
       }
       throw new EndpointError(`No matching endpoint.`);
@@ -46929,7 +47187,7 @@ var init_serdePlugin = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/serde/hash-node/hash-node.js
-import { createHash as createHash7, createHmac } from "node:crypto";
+import { createHash as createHash7, createHmac as createHmac2 } from "node:crypto";
 function castSourceData(toCast, encoding) {
   if (Buffer.isBuffer(toCast)) {
     return toCast;
@@ -46963,7 +47221,7 @@ var init_hash_node = __esm({
         return Promise.resolve(this.hash.digest());
       }
       reset() {
-        this.hash = this.secret ? createHmac(this.algorithmIdentifier, castSourceData(this.secret)) : createHash7(this.algorithmIdentifier);
+        this.hash = this.secret ? createHmac2(this.algorithmIdentifier, castSourceData(this.secret)) : createHash7(this.algorithmIdentifier);
       }
     };
   }
@@ -48730,7 +48988,7 @@ var init_Sha256Js = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/checksum/sha256/Sha256Node.js
-import { createHash as createHash9, createHmac as createHmac2 } from "node:crypto";
+import { createHash as createHash9, createHmac as createHmac3 } from "node:crypto";
 function buildNativeClass3() {
   return class Sha256Node {
     digestLength = 32;
@@ -48764,7 +49022,7 @@ function buildNativeClass3() {
       this.finished = false;
     }
     createHash() {
-      return this.secret ? createHmac2("sha256", toBuffer(this.secret)) : createHash9("sha256");
+      return this.secret ? createHmac3("sha256", toBuffer(this.secret)) : createHash9("sha256");
     }
   };
 }
@@ -59280,11 +59538,11 @@ ${toHex2(hashedRequest)}`;
     var createScope = (shortDate, region, service) => `${shortDate}/${region}/${service}/${KEY_TYPE_IDENTIFIER}`;
     var getSigningKey = async (sha256Constructor, credentials, shortDate, region, service) => {
       const credsHash = await hmac(sha256Constructor, credentials.secretAccessKey, credentials.accessKeyId);
-      const cacheKey = `${shortDate}:${region}:${service}:${toHex2(credsHash)}:${credentials.sessionToken}`;
-      if (cacheKey in signingKeyCache) {
-        return signingKeyCache[cacheKey];
+      const cacheKey2 = `${shortDate}:${region}:${service}:${toHex2(credsHash)}:${credentials.sessionToken}`;
+      if (cacheKey2 in signingKeyCache) {
+        return signingKeyCache[cacheKey2];
       }
-      cacheQueue.push(cacheKey);
+      cacheQueue.push(cacheKey2);
       while (cacheQueue.length > MAX_CACHE_SIZE) {
         delete signingKeyCache[cacheQueue.shift()];
       }
@@ -59292,12 +59550,12 @@ ${toHex2(hashedRequest)}`;
       for (const signable of [shortDate, region, service, KEY_TYPE_IDENTIFIER]) {
         key2 = await hmac(sha256Constructor, key2, signable);
       }
-      return signingKeyCache[cacheKey] = key2;
+      return signingKeyCache[cacheKey2] = key2;
     };
     var clearCredentialCache = () => {
       cacheQueue.length = 0;
-      Object.keys(signingKeyCache).forEach((cacheKey) => {
-        delete signingKeyCache[cacheKey];
+      Object.keys(signingKeyCache).forEach((cacheKey2) => {
+        delete signingKeyCache[cacheKey2];
       });
     };
     var hmac = (ctor, secret, data) => {
@@ -63769,7 +64027,7 @@ or increase socketAcquisitionWarningTimeout=(millis) in the NodeHttpHandler conf
         return this.connectOptions === void 0 ? http2.connect(url) : http2.connect(url, this.connectOptions);
       }
     };
-    var { constants: constants3 } = http2;
+    var { constants: constants4 } = http2;
     var NodeHttp2Handler = class _NodeHttp2Handler {
       config;
       configProvider;
@@ -63861,8 +64119,8 @@ or increase socketAcquisitionWarningTimeout=(millis) in the NodeHttpHandler conf
           }
           const clientHttp2Stream = session.request({
             ...request2.headers,
-            [constants3.HTTP2_HEADER_PATH]: path,
-            [constants3.HTTP2_HEADER_METHOD]: method
+            [constants4.HTTP2_HEADER_PATH]: path,
+            [constants4.HTTP2_HEADER_METHOD]: method
           });
           if (effectiveRequestTimeout) {
             clientHttp2Stream.setTimeout(effectiveRequestTimeout, () => {
@@ -68384,7 +68642,7 @@ var require_dist_cjs11 = __commonJS({
     var { createHash: createHash14, createPrivateKey: createPrivateKey3, createPublicKey: createPublicKey3, sign: sign5 } = __require("node:crypto");
     var { promises: promises3 } = __require("node:fs");
     var { homedir: homedir2 } = __require("node:os");
-    var { dirname: dirname4, join: join13 } = __require("node:path");
+    var { dirname: dirname4, join: join14 } = __require("node:path");
     var LoginCredentialsFetcher = class _LoginCredentialsFetcher {
       profileData;
       init;
@@ -68550,10 +68808,10 @@ var require_dist_cjs11 = __commonJS({
         await promises3.writeFile(tokenFilePath, JSON.stringify(token, null, 2), "utf8");
       }
       getTokenFilePath() {
-        const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join13(homedir2(), ".aws", "login", "cache");
+        const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join14(homedir2(), ".aws", "login", "cache");
         const loginSessionBytes = Buffer.from(this.loginSession, "utf8");
         const loginSessionSha256 = createHash14("sha256").update(loginSessionBytes).digest("hex");
-        return join13(directory, `${loginSessionSha256}.json`);
+        return join14(directory, `${loginSessionSha256}.json`);
       }
       derToRawSignature(derSignature) {
         let offset = 2;
@@ -68741,7 +68999,7 @@ var require_dist_cjs13 = __commonJS({
   "node_modules/@aws-sdk/credential-provider-web-identity/dist-cjs/index.js"(exports) {
     var { setCredentialFeature: setCredentialFeature2 } = (init_client3(), __toCommonJS(client_exports2));
     var { CredentialsProviderError: CredentialsProviderError2, externalDataInterceptor: externalDataInterceptor2 } = (init_config2(), __toCommonJS(config_exports));
-    var { readFileSync: readFileSync2 } = __require("node:fs");
+    var { readFileSync } = __require("node:fs");
     var fromWebToken = (init) => async (awsIdentityProperties) => {
       init.logger?.debug("@aws-sdk/credential-provider-web-identity - fromWebToken");
       const { roleArn, roleSessionName, webIdentityToken, providerId, policyArns, policy, durationSeconds } = init;
@@ -68782,7 +69040,7 @@ var require_dist_cjs13 = __commonJS({
       }
       const credentials = await fromWebToken({
         ...init,
-        webIdentityToken: externalDataInterceptor2?.getTokenRecord?.()[webIdentityTokenFile] ?? readFileSync2(webIdentityTokenFile, { encoding: "ascii" }),
+        webIdentityToken: externalDataInterceptor2?.getTokenRecord?.()[webIdentityTokenFile] ?? readFileSync(webIdentityTokenFile, { encoding: "ascii" }),
         roleArn,
         roleSessionName
       })(awsIdentityProperties);
@@ -69322,7 +69580,7 @@ var init_Sha1Js = __esm({
 });
 
 // node_modules/@aws-sdk/checksums/dist-es/submodules/sha/sha1/Sha1Node.js
-import { createHash as createHash10, createHmac as createHmac3 } from "node:crypto";
+import { createHash as createHash10, createHmac as createHmac4 } from "node:crypto";
 function buildNativeClass4() {
   return class Sha1Node {
     digestLength = 20;
@@ -69356,7 +69614,7 @@ function buildNativeClass4() {
       this.finished = false;
     }
     createHash() {
-      return this.secret ? createHmac3("sha1", toBuffer2(this.secret)) : createHash10("sha1");
+      return this.secret ? createHmac4("sha1", toBuffer2(this.secret)) : createHash10("sha1");
     }
   };
 }
@@ -69899,7 +70157,7 @@ var init_Sha512Js = __esm({
 });
 
 // node_modules/@aws-sdk/checksums/dist-es/submodules/sha/sha512/Sha512.js
-import { createHash as createHash11, createHmac as createHmac4 } from "node:crypto";
+import { createHash as createHash11, createHmac as createHmac5 } from "node:crypto";
 function detectNative() {
   if (nativeSupported === void 0) {
     try {
@@ -69967,7 +70225,7 @@ var init_Sha512 = __esm({
         this.nativeFinished = false;
       }
       createNative() {
-        return this.nativeSecret !== void 0 ? createHmac4("sha512", toBuffer3(this.nativeSecret)) : createHash11("sha512");
+        return this.nativeSecret !== void 0 ? createHmac5("sha512", toBuffer3(this.nativeSecret)) : createHash11("sha512");
       }
     };
   }
@@ -86083,7 +86341,7 @@ function createOctokit(opts) {
   if (!opts.token) throw usageError("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN), or the action input github-token");
   return new Octokit2({
     auth: opts.token,
-    baseUrl: (opts.baseUrl || "https://api.github.com").replace(/\/+$/, ""),
+    baseUrl: (opts.baseUrl || "https://api.github.com").replace(/(?<!\/)\/+$/, ""),
     userAgent: opts.userAgent ?? "modelgate",
     log: { debug() {
     }, info() {
@@ -86485,12 +86743,12 @@ var init_apply_change = __esm({
 });
 
 // src/notify/webhooks.ts
-import { createHmac as createHmac5, randomUUID as randomUUID2 } from "node:crypto";
+import { createHmac as createHmac6, randomUUID as randomUUID2 } from "node:crypto";
 function webhookKey(secret) {
   return secret.startsWith("whsec_") ? Buffer.from(secret.slice("whsec_".length), "base64") : Buffer.from(secret, "utf8");
 }
 function signWebhook(secret, id, timestamp2, body) {
-  return `v1,${createHmac5("sha256", webhookKey(secret)).update(`${id}.${timestamp2}.${body}`).digest("base64")}`;
+  return `v1,${createHmac6("sha256", webhookKey(secret)).update(`${id}.${timestamp2}.${body}`).digest("base64")}`;
 }
 function messageId() {
   return `msg_${randomUUID2().replaceAll("-", "")}`;
@@ -86606,10 +86864,10 @@ var init_webhooks = __esm({
 });
 
 // src/deploy/apply.ts
-import { dirname as dirname3, join as join10, posix as posix5 } from "node:path";
+import { dirname as dirname3, join as join11, posix as posix5 } from "node:path";
 function normalizePrefix(p3) {
   const normal = posix5.normalize((p3 ?? "").replace(/\\/g, "/") || ".");
-  const clean = normal.replace(/\/+$/, "");
+  const clean = normal.replace(/(?<!\/)\/+$/, "");
   if (posix5.isAbsolute(normal) || clean === ".." || clean.startsWith("../")) {
     throw new ModelgateError("E_USAGE", `registry path ${p3} must be inside the repository`, ExitCode2.usage);
   }
@@ -86734,6 +86992,7 @@ function repairBody(plan) {
 var init_apply = __esm({
   "src/deploy/apply.ts"() {
     "use strict";
+    init_cancel();
     init_errors();
     init_repo();
     init_apply_change();
@@ -86753,13 +87012,13 @@ __export(sync_exports, {
 });
 import { readFile as readFile4, writeFile as writeFile2 } from "node:fs/promises";
 import { tmpdir as tmpdir4 } from "node:os";
-import { join as join11, posix as posix6 } from "node:path";
+import { join as join12, posix as posix6 } from "node:path";
 async function runSync(inputs, env2) {
   const pushInput = (getInput("push") || "false").toLowerCase();
   if (!["true", "false"].includes(pushInput)) throw usageError("input push must be true or false");
   const workspace = env2.GITHUB_WORKSPACE ?? process.cwd();
   const repo = new GitRepo(workspace);
-  const reportPath = join11(env2.RUNNER_TEMP || tmpdir4(), "modelgate-sync.json");
+  const reportPath = join12(env2.RUNNER_TEMP || tmpdir4(), "modelgate-sync.json");
   if (pushInput === "true") {
     const result = await syncAndPush({ repo, registryPath: inputs.registryPath, notify: { env: env2 } });
     setOutput("decision", "pass");
@@ -86806,7 +87065,7 @@ async function runSync(inputs, env2) {
   );
 }
 function registryFolder(p3) {
-  const normal = posix6.normalize(p3.replace(/\\/g, "/") || ".").replace(/\/+$/, "");
+  const normal = posix6.normalize(p3.replace(/\\/g, "/") || ".").replace(/(?<!\/)\/+$/, "");
   return normal === "." ? "" : normal;
 }
 function warnFailed(deliveries) {
@@ -86877,7 +87136,7 @@ init_repo();
 init_evaluate();
 import { readFile as readFile5, writeFile as writeFile3 } from "node:fs/promises";
 import { tmpdir as tmpdir5 } from "node:os";
-import { join as join12, posix as posix7, resolve } from "node:path";
+import { join as join13, posix as posix7, resolve } from "node:path";
 
 // src/gate/from-git.ts
 init_errors();
@@ -86885,7 +87144,7 @@ init_snapshot();
 init_source();
 init_history2();
 import { tmpdir as tmpdir2 } from "node:os";
-import { join as join3 } from "node:path";
+import { join as join4 } from "node:path";
 async function gateSidesFromGit(repo, baseSha, headSha, prefix = "") {
   const mergedTree = await mergeTree(repo, baseSha, headSha);
   const changedFiles = await changedSince(repo, baseSha, mergedTree, prefix);
@@ -86916,7 +87175,7 @@ async function mergeTree(repo, baseSha, headSha) {
   return tree;
 }
 async function changedSince(repo, baseSha, tree, prefix) {
-  const noIndex = { GIT_INDEX_FILE: join3(tmpdir2(), `modelgate-no-index-${process.pid}`) };
+  const noIndex = { GIT_INDEX_FILE: join4(tmpdir2(), `modelgate-no-index-${process.pid}`) };
   const out = await repo.out(["diff-tree", "-r", "-z", "--no-renames", "--name-status", baseSha, tree], { env: noIndex });
   const parts = out.split("\0");
   const files = [];
@@ -86940,7 +87199,7 @@ init_decision();
 import { createPrivateKey as createPrivateKey2, createPublicKey as createPublicKey2 } from "node:crypto";
 import { mkdtemp as mkdtemp2, rm as rm4 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
-import { join as join9 } from "node:path";
+import { join as join10 } from "node:path";
 
 // src/evidence/decision-input.ts
 var isApproval = (c5) => c5.check.startsWith("approvals: ");
@@ -87110,7 +87369,7 @@ async function signAndStore(req, pem) {
   });
   const warning3 = trusted ? void 0 : `the signing key (keyid ${id.slice(0, 16)}\u2026) is not in trust.keys of modelgate.yaml: verify --decisions and history will refuse its records until its public key is added`;
   const store = await openStore(config.storage, req.env);
-  const tmp = await mkdtemp2(join9(req.env.RUNNER_TEMP || tmpdir3(), "modelgate-record-"));
+  const tmp = await mkdtemp2(join10(req.env.RUNNER_TEMP || tmpdir3(), "modelgate-record-"));
   const folder = recordUri(store, `.modelgate/decisions/${req.mergedTree}/`);
   try {
     const existing = await step(`reading ${folder}`, () => readDecisionRecords(store, req.mergedTree));
@@ -87474,7 +87733,7 @@ async function publish(inputs, env2, conn, pr, decision, targetUrl) {
     error(p3.message, { title: `modelgate ${p3.code}`, file: p3.file || void 0, startLine: p3.line, startColumn: p3.col });
   }
   const { report, evidence: _evidence, ...json2 } = decision;
-  const reportPath = join12(env2.RUNNER_TEMP || tmpdir5(), `modelgate-report-${pr.number}.json`);
+  const reportPath = join13(env2.RUNNER_TEMP || tmpdir5(), `modelgate-report-${pr.number}.json`);
   await writeFile3(reportPath, JSON.stringify({ pullRequest: report.pullRequest, ...json2 }, null, 2) + "\n");
   setOutput("decision", decision.decision);
   setOutput("report", reportPath);
