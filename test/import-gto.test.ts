@@ -226,6 +226,23 @@ describe('modelgate import gto (a real GTO repository made with the gto CLI)', (
     expect(git(registry, 'rev-parse', 'HEAD')).toBe(head);
   }, 300_000);
 
+  it('--push lands every commit on the remote main, and a re-run reads what is there', async () => {
+    const registry = makeRegistry({ uri: pathToFileURL(tempDir('mg-store-')).href });
+    const remote = tempDir('mg-remote-');
+    git(remote, 'init', '-q', '--bare', '-b', 'main');
+    git(registry, 'remote', 'add', 'origin', remote);
+    git(registry, 'push', '-q', 'origin', 'main');
+    const first = await cli(registry, ['import', 'gto', repo, '--push', '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.json.imported).toHaveLength(8);
+    expect(git(remote, 'log', '--format=%an', 'main').trim().split('\n')).toHaveLength(9);
+    const tip = git(remote, 'rev-parse', 'main');
+    const again = await cli(registry, ['import', 'gto', repo, '--push', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json.imported).toEqual([]);
+    expect(git(remote, 'rev-parse', 'main')).toBe(tip);
+  }, 300_000);
+
   it('refuses a stage table it cannot read and a path that is no git repository, before writing anything', async () => {
     const registry = makeRegistry({ uri: pathToFileURL(tempDir('mg-store-')).href });
     const head = git(registry, 'rev-parse', 'HEAD');

@@ -6,15 +6,15 @@ import { emit, parseCommandArgs, type Command, type CommandContext } from '../cl
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo, type Identity } from '../git/repo.js';
 import { gtoAnnotations, parseArtifactsYaml, parseStageMap, planGtoImport, type GtoStep, type NotCarried } from '../import/gto.js';
-import type { Stage } from '../manifest/types.js';
 import { applyChange, type ApplyMode } from '../promote/apply-change.js';
+import { withPins } from '../promote/change.js';
 import { modeOf } from '../promote/command.js';
 import { completeChange } from '../promote/pins.js';
 import { planStageChange, type ChangePlan } from '../promote/plan.js';
 import { isModelName } from '../registry/layout.js';
 import type { VersionDraft } from '../registry/new-version.js';
-import { openRegistry, type RegistrySnapshot } from '../registry/snapshot.js';
-import { registryPrefix } from '../registry/source.js';
+import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
+import { GitTreeSource, registryPrefix } from '../registry/source.js';
 import { detectFormat } from '../store/digest.js';
 import { describeSource, putArtifact } from '../store/put.js';
 import { openStore } from '../store/store.js';
@@ -45,17 +45,25 @@ interface Imported {
 async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<ReturnType<typeof parseStageMap>, string>, mode: ApplyMode): Promise<number> {
   if (!(await gto.resolve('HEAD'))) throw usageError(`${gto.dir}: not a git repository with commits`);
   const { steps, notCarried } = planGtoImport(await gto.annotatedTags(), mapStage);
-  const { repo, snapshot } = openRegistry(ctx);
+  const { repo } = openRegistry(ctx);
   const prefix = await registryPrefix(repo, { requireGit: true });
+  // What earlier runs carried over is read where this run's commits land: HEAD, or with --push the remote's main.
+  const base = (mode === 'push' ? await repo.fetchBranch('origin', 'main') : undefined) ?? (await repo.resolve('HEAD'));
+  if (!base) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
+  const snapshot = new RegistrySnapshot(new GitTreeSource(repo, base, prefix));
   const config = await snapshot.config();
-  const done = await repo.trailerValues('HEAD', GTO_TRAILER);
+  const done = await repo.trailerValues(base, GTO_TRAILER);
   // (artifact, GTO version) → modelgate version number, from what earlier runs wrote.
   const numbers = await importedVersions(snapshot);
   const key = (artifact: string, version: string) => `${artifact}\0${version}`;
   const skippedArtifacts = new Set<string>();
   const imported: Imported[] = [];
 
-  const commit = async (step: GtoStep, plan: (snap: RegistrySnapshot) => Promise<ChangePlan>) => {
+  /**
+   * One step as one commit, planned on the registry it lands on (after a lost race, on what won);
+   * a plan of undefined (the version is where the step would move it) commits nothing.
+   */
+  const commit = async (step: GtoStep, plan: (snap: RegistrySnapshot) => Promise<ChangePlan | undefined>) => {
     const applied = await applyChange({
       repo,
       prefix,
@@ -66,10 +74,12 @@ async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<Re
       plan: async (snap) => {
         if (!snap) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
         const manifest = await plan(snap);
+        if (!manifest)
+          return withPins({ kind: 'promote', summary: '', changes: [], edits: [], versions: [], branch: '', message: '' }, { files: [], changes: [] });
         return completeChange(snap.source, { ...manifest, message: `${manifest.message.trimEnd()}\n\n${GTO_TRAILER}: ${step.tag}\n` });
       },
     });
-    imported.push({ tag: step.tag, commit: applied.commit, change: applied.change.summary });
+    if (!applied.empty) imported.push({ tag: step.tag, commit: applied.commit, change: applied.change.summary });
     return applied;
   };
 
@@ -137,15 +147,21 @@ async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<Re
           notCarried.push({ tag: step.tag, reason: `${step.artifact}@${step.version} was not carried over` });
           continue;
         }
-        const current = (await openRegistry(ctx).snapshot.version(model, n))?.stage;
-        // An unassignment of a stage the version has left already, or a move to where it is: nothing to record.
-        if (current === undefined || current === step.to || (step.from !== undefined && current !== step.from)) continue;
-        await commit(step, (snap) => planStageChange(snap, model, n, step.to, step.to === 'Archived' ? 'archive' : 'promote'));
+        await commit(step, async (snap) => {
+          const current = (await snap.version(model, n))?.stage;
+          // An unassignment of a stage the version has left already, or a move to where it is: nothing to record.
+          if (current === undefined || current === step.to || (step.from !== undefined && current !== step.from)) return undefined;
+          return planStageChange(snap, model, n, step.to, step.to === 'Archived' ? 'archive' : 'promote');
+        });
         continue;
       }
       // A deprecated artifact: every version not archived yet is archived, one commit each.
-      const live = await stagesOf(openRegistry(ctx).snapshot, model);
-      for (const [n] of live.filter(([, s]) => s !== 'Archived')) await commit(step, (snap) => planStageChange(snap, model, n, 'Archived', 'archive'));
+      for (const [k, n] of numbers) {
+        if (!k.startsWith(`${model}\0`)) continue;
+        await commit(step, async (snap) =>
+          (await snap.version(model, n))?.stage === 'Archived' ? undefined : planStageChange(snap, model, n, 'Archived', 'archive'),
+        );
+      }
     }
   } finally {
     store.close();
@@ -176,15 +192,6 @@ async function importedVersions(snapshot: RegistrySnapshot): Promise<Map<string,
       const gtoVersion = v?.annotations?.['gto.version'];
       if (gtoVersion !== undefined) out.set(`${model}\0${gtoVersion}`, n);
     }
-  }
-  return out;
-}
-
-async function stagesOf(snapshot: RegistrySnapshot, model: string): Promise<Array<[number, Stage]>> {
-  const out: Array<[number, Stage]> = [];
-  for (const n of await snapshot.versionNumbers(model)) {
-    const v = await snapshot.version(model, n);
-    if (v) out.push([n, v.stage]);
   }
   return out;
 }
