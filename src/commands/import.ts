@@ -1,10 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command, type CommandContext } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo, type Identity } from '../git/repo.js';
+import { dvcCachePaths, parseDvcDirListing, parseDvcFile } from '../import/dvc.js';
 import { gtoAnnotations, parseArtifactsYaml, parseStageMap, planGtoImport, type GtoStep, type NotCarried } from '../import/gto.js';
 import { applyChange, type ApplyMode } from '../promote/apply-change.js';
 import { withPins } from '../promote/change.js';
@@ -103,11 +108,11 @@ async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<Re
         const tmp = await mkdtemp(join(tmpdir(), 'modelgate-import-'));
         try {
           if (!(await gto.exportPath(step.commit, info.path, tmp))) {
-            notCarried.push({
-              tag: step.tag,
-              reason: `${info.path} is not in the repository at ${step.commit.slice(0, 12)} (DVC-tracked paths are not read yet)`,
-            });
-            continue;
+            const missing = await fromDvcCache(gto, step.commit, info.path, tmp);
+            if (missing) {
+              notCarried.push({ tag: step.tag, reason: missing });
+              continue;
+            }
           }
           const local = join(tmp, info.path);
           const described = await describeSource(local);
@@ -194,4 +199,38 @@ async function importedVersions(snapshot: RegistrySnapshot): Promise<Map<string,
     }
   }
   return out;
+}
+
+/**
+ * Copies a path DVC tracks (its `.dvc` file at `commit`) from DVC's cache in the repository's
+ * work tree to `dest`, checking each file's md5 against what DVC recorded as it is copied.
+ * Answers why it could not, or undefined once copied.
+ */
+async function fromDvcCache(gto: GitRepo, commit: string, path: string, dest: string): Promise<string | undefined> {
+  const at = `at ${commit.slice(0, 12)}`;
+  const out = parseDvcFile(await gto.readFileAt(commit, `${path.replace(/(?<!\/)\/+$/, '')}.dvc`));
+  if (!out) return `${path} is neither in the repository nor tracked by a .dvc file ${at}`;
+  const cached = (md5: string, directory = false) =>
+    dvcCachePaths(md5, directory)
+      .map((p) => join(gto.dir, p))
+      .find((p) => existsSync(p));
+  const copy = async (md5: string, to: string): Promise<string | undefined> => {
+    const from = cached(md5);
+    if (!from) return `${path}: DVC's cache in ${gto.dir} does not hold ${md5} (run dvc pull there first)`;
+    await mkdir(dirname(to), { recursive: true });
+    const hash = createHash('md5');
+    const tee = new Transform({ transform: (chunk: Buffer, _e, next) => (hash.update(chunk), next(null, chunk)) });
+    await pipeline(createReadStream(from), tee, createWriteStream(to));
+    const got = hash.digest('hex');
+    return got === md5 ? undefined : `${path}: DVC's cache object ${md5} holds bytes of md5 ${got}`;
+  };
+  if (!out.directory) return copy(out.md5, join(dest, path));
+  const listing = cached(out.md5, true);
+  const files = listing ? parseDvcDirListing(await readFile(listing, 'utf8')) : undefined;
+  if (!files) return `${path}: DVC's cache in ${gto.dir} holds no readable listing ${out.md5}.dir (run dvc pull there first)`;
+  for (const f of files) {
+    const problem = await copy(f.md5, join(dest, path, f.relpath));
+    if (problem) return problem;
+  }
+  return undefined;
 }
