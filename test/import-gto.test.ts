@@ -253,3 +253,51 @@ describe('modelgate import gto (a real GTO repository made with the gto CLI)', (
     expect(git(registry, 'rev-parse', 'HEAD')).toBe(head);
   });
 });
+
+describe('modelgate import gto with DVC (the bytes from DVC cache, made with the dvc CLI)', () => {
+  const DVC = join(VENV, 'bin/dvc');
+  const dvc = (dir: string, ...args: string[]) => execFileSync(DVC, args, { cwd: dir, encoding: 'utf8', env: { ...process.env, DVC_NO_ANALYTICS: '1' } });
+
+  it('copies a DVC-tracked file and folder at each version, checks them against DVC, and reports an object the cache lacks', async () => {
+    gtoEnv();
+    const repo = tempDir('mg-gto-dvc-');
+    git(repo, 'init', '-q', '-b', 'main');
+    git(repo, 'config', 'user.name', 'maria');
+    git(repo, 'config', 'user.email', 'maria@example.com');
+    dvc(repo, 'init', '-q');
+    mkdirSync(join(repo, 'data/folder'), { recursive: true });
+    writeFileSync(join(repo, 'data/model.bin'), 'weights one\n');
+    writeFileSync(join(repo, 'data/folder/a.txt'), 'a\n');
+    writeFileSync(join(repo, 'data/folder/b.txt'), 'b\n');
+    writeFileSync(join(repo, 'artifacts.yaml'), 'tracked:\n  type: model\n  path: data/model.bin\nfolder:\n  type: model\n  path: data/folder\n');
+    dvc(repo, 'add', '-q', 'data/model.bin', 'data/folder');
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-q', '-m', 'dvc-tracked models');
+    gto(repo, 'maria', 'register', 'tracked', '--version', 'v1.0.0');
+    gto(repo, 'maria', 'register', 'folder', '--version', 'v1.0.0');
+    writeFileSync(join(repo, 'data/model.bin'), 'weights two\n');
+    dvc(repo, 'add', '-q', 'data/model.bin');
+    git(repo, 'commit', '-q', '-am', 'retrained');
+    gto(repo, 'carol', 'register', 'tracked', '--bump-major');
+    gto(repo, 'carol', 'assign', 'tracked', '--version', 'v2.0.0', '--stage', 'staging');
+    // The cache loses the first weights: v1.0.0 cannot be carried over, and nothing is written for it.
+    const oldMd5 = git(repo, 'show', 'HEAD~1:data/model.bin.dvc').match(/md5: ([0-9a-f]{32})/)![1]!;
+    execFileSync('rm', [join(repo, `.dvc/cache/files/md5/${oldMd5.slice(0, 2)}/${oldMd5.slice(2)}`)]);
+
+    const registry = makeRegistry({ uri: pathToFileURL(tempDir('mg-store-')).href });
+    const run = await cli(registry, ['import', 'gto', repo, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json.imported.map((i: { tag: string }) => i.tag)).toEqual(['folder@v1.0.0', 'tracked@v2.0.0', 'tracked#staging#1']);
+    expect(run.json.notCarried.map((n: { tag: string }) => n.tag)).toEqual(['tracked@v1.0.0']);
+    const tracked = (await cli(registry, ['show', 'tracked@1', '--json'])).json;
+    expect(tracked.annotations['gto.version']).toBe('v2.0.0');
+    expect(tracked.stage).toBe('Staging');
+    expect(tracked.artifact.sha256).toBe(sha256('weights two\n'));
+    const folder = (await cli(registry, ['show', 'folder@1', '--json'])).json;
+    expect(folder.artifact.files.map((f: { path: string; sha256: string }) => [f.path, f.sha256])).toEqual([
+      ['a.txt', sha256('a\n')],
+      ['b.txt', sha256('b\n')],
+    ]);
+    expect((await cli(registry, ['verify', 'tracked@1', '--full'])).code).toBe(0);
+  }, 600_000);
+});
