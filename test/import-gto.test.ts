@@ -243,6 +243,28 @@ describe('modelgate import gto (a real GTO repository made with the gto CLI)', (
     expect(git(remote, 'rev-parse', 'main')).toBe(tip);
   }, 300_000);
 
+  it('a later run imports only what GTO recorded since, on top of what is there', async () => {
+    const registry = makeRegistry({ uri: pathToFileURL(tempDir('mg-store-')).href });
+    expect((await cli(registry, ['import', 'gto', repo])).code).toBe(0);
+    writeFileSync(join(repo, 'models/churn.pkl'), 'churn model three\n');
+    git(repo, 'commit', '-q', '-am', 'churn retrained again');
+    gto(repo, 'maria', 'register', 'churn', '--version', 'v2.0.0');
+    gto(repo, 'dave', 'assign', 'churn', '--version', 'v2.0.0', '--stage', 'production');
+    const next = await cli(registry, ['import', 'gto', repo, '--json']);
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.json.imported.map((i: { tag: string }) => i.tag)).toEqual(['churn@v2.0.0', 'churn#production#5']);
+    const list = (await cli(registry, ['list', '--model', 'churn', '--json'])).json as Array<{
+      version: number;
+      stage: string;
+      annotations: Record<string, string>;
+    }>;
+    expect(list.map((v) => [v.version, v.annotations['gto.version'], v.stage])).toEqual([
+      [1, 'v1.0.0', 'Archived'],
+      [2, 'v1.1.0', 'Archived'],
+      [3, 'v2.0.0', 'Production'],
+    ]);
+  }, 300_000);
+
   it('refuses a stage table it cannot read and a path that is no git repository, before writing anything', async () => {
     const registry = makeRegistry({ uri: pathToFileURL(tempDir('mg-store-')).href });
     const head = git(registry, 'rev-parse', 'HEAD');
