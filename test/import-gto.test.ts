@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { dvcCachePaths, parseDvcDirListing, parseDvcFile } from '../src/import/dvc.js';
 import { parseGtoTag, parseStageMap, planGtoImport } from '../src/import/gto.js';
 import { cli, git, makeRegistry, sha256, tempDir } from './helpers/artifacts.js';
 
@@ -89,6 +90,32 @@ describe('GTO tags and stages (pure)', () => {
       ['register', 'a@v1.0.0', 'v1.0.0'],
       ['stage', 'a#prod#2', 'v1.0.0'],
     ]);
+  });
+});
+
+describe('DVC records (pure)', () => {
+  it("reads a .dvc file's one output, and refuses anything else", () => {
+    expect(parseDvcFile('outs:\n- md5: 8f64e242c4362de33d7def0f73381b44\n  size: 10\n  hash: md5\n  path: big.bin\n')).toEqual({
+      md5: '8f64e242c4362de33d7def0f73381b44',
+      directory: false,
+    });
+    expect(parseDvcFile('outs:\n- md5: 6ea46d53348e675e87743182f72de908.dir\n  path: folder\n')).toEqual({
+      md5: '6ea46d53348e675e87743182f72de908',
+      directory: true,
+    });
+    for (const bad of [undefined, '', 'outs: []', 'outs:\n- md5: ../../etc\n', 'outs:\n- md5: a\n- md5: b\n', '[unclosed'])
+      expect(parseDvcFile(bad)).toBeUndefined();
+    expect(dvcCachePaths('8f64e242c4362de33d7def0f73381b44')).toEqual([
+      '.dvc/cache/files/md5/8f/64e242c4362de33d7def0f73381b44',
+      '.dvc/cache/8f/64e242c4362de33d7def0f73381b44',
+    ]);
+  });
+
+  it('refuses a .dir listing whose paths leave the folder', () => {
+    const md5 = '60b725f10c9c85c70d97880dfe8191b3';
+    expect(parseDvcDirListing(JSON.stringify([{ md5, relpath: 'sub/a.txt' }]))).toEqual([{ md5, relpath: 'sub/a.txt' }]);
+    for (const relpath of ['../a', 'a/../../b', '/abs', 'a//b', '.']) expect(parseDvcDirListing(JSON.stringify([{ md5, relpath }]))).toBeUndefined();
+    expect(parseDvcDirListing('{"not": "a list"}')).toBeUndefined();
   });
 });
 
