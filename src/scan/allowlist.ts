@@ -9,7 +9,7 @@
  * matches a dotted or dunder name (protocol 4 resolves `numpy` + `prod.a` by walking attributes,
  * protectai/modelscan#85).
  */
-import { SKLEARN_GLOBALS } from './sklearn-globals.js';
+import { SKLEARN_GLOBALS, TORCH_NN_GLOBALS } from './library-globals.js';
 
 const NUMPY_SCALARS = [
   'bool_',
@@ -95,12 +95,17 @@ export const DEFAULT_ALLOWED_GLOBALS: readonly string[] = [
   'numpy.random.mtrand.RandomState',
   'numpy.random._generator.Generator',
   // scipy.sparse matrices in fitted vectorizers and encoders (scipy ≥ 1.8 and older module names)
-  ...['csr', 'csc', 'coo', 'lil', 'dok', 'bsr', 'dia'].flatMap((f) => [`scipy.sparse._${f}.${f}_matrix`, `scipy.sparse.${f}.${f}_matrix`, `scipy.sparse._${f}.${f}_array`]),
+  ...['csr', 'csc', 'coo', 'lil', 'dok', 'bsr', 'dia'].flatMap((f) => [
+    `scipy.sparse._${f}.${f}_matrix`,
+    `scipy.sparse.${f}.${f}_matrix`,
+    `scipy.sparse._${f}.${f}_array`,
+  ]),
   'scipy.interpolate._bsplines.BSpline',
   // joblib's array wrapper (the array bytes that follow are read by the scanner, never executed);
   // NDArrayWrapper, of joblib < 0.10, loads another file by name: not allowed
   'joblib.numpy_pickle.NumpyArrayWrapper',
   ...SKLEARN_GLOBALS,
+  ...TORCH_NN_GLOBALS,
   // torch tensors, storages and parameters as torch.save writes them
   'torch._utils._rebuild_tensor',
   'torch._utils._rebuild_tensor_v2',

@@ -14,7 +14,7 @@ import { open } from 'node:fs/promises';
 import { createInflateRaw } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { decompressed, joblibCompressor } from './decompress.js';
-import { PickleScanner, type PickleFinding } from './pickle.js';
+import { PickleScanner, type PickleFinding, type PickleValue } from './pickle.js';
 
 /** Random access to the bytes of one file. */
 export interface ByteSource {
@@ -70,7 +70,7 @@ function slice(src: ByteSource, start: number, size: number): ByteSource {
 }
 
 async function* chunksOf(src: ByteSource, from = 0): AsyncIterable<Buffer> {
-  for (let at = from; at < src.size; ) {
+  for (let at = from; at < src.size;) {
     const c = await src.read(at, CHUNK);
     if (!c.length) return;
     at += c.length;
@@ -130,7 +130,12 @@ async function scanContent(name: string, src: ByteSource, role: 'loaded' | 'snif
   out.pickle = plain.pickle;
   const compressor = joblibCompressor(head);
   if (compressor === 'compat') {
-    out.findings.push({ file: name, offset: 0, kind: 'unscannable', message: 'joblib < 0.10 format (ZF): its arrays live in other files, the scanner does not read it' });
+    out.findings.push({
+      file: name,
+      offset: 0,
+      kind: 'unscannable',
+      message: 'joblib < 0.10 format (ZF): its arrays live in other files, the scanner does not read it',
+    });
   } else if (compressor) {
     out.container = 'compressed';
     const inner = new PickleScanner({ file: `${name} (${compressor}-decompressed)`, joblib: true, strict: false, allowGlobals: ctx.allowGlobals });
@@ -140,9 +145,17 @@ async function scanContent(name: string, src: ByteSource, role: 'loaded' | 'snif
         if (inner.done) break;
       }
     } catch (e) {
-      // a stream joblib decodes might not be one the scanner decodes: fail closed
+      // node:zlib is the zlib joblib uses: where it stops, joblib stops. Another decoder might
+      // stop where Python's does not: a file a loader reads is refused then.
       inner.end();
-      out.findings.push(...inner.findings, { file: name, offset: 0, kind: 'unscannable', message: `${compressor} stream the scanner cannot decompress: ${(e as Error).message}` });
+      out.findings.push(...inner.findings);
+      if (role === 'loaded' && compressor !== 'zlib' && compressor !== 'gzip')
+        out.findings.push({
+          file: name,
+          offset: 0,
+          kind: 'unscannable',
+          message: `${compressor} stream the scanner cannot decompress: ${(e as Error).message}`,
+        });
       return out;
     }
     inner.end();
@@ -165,7 +178,26 @@ async function readPickles(name: string, src: ByteSource, role: 'loaded' | 'snif
   const scanners = [new PickleScanner(base), new PickleScanner({ ...base, joblib: true })];
   await drive(scanners, src);
   const [plain, joblib] = scanners as [PickleScanner, PickleScanner];
-  return { findings: [...plain.findings, ...(plain.joblibSeen ? joblib.findings : [])], pickle: plain.pickles > 0 || joblib.pickles > 0 };
+  const findings = [...plain.findings, ...(plain.joblibSeen ? joblib.findings : [])];
+  for (const [from, to] of plain.straddles) {
+    const again = new PickleScanner(base);
+    await drive([again], without(src, from, to));
+    findings.push(...again.findings.map((f) => ({ ...f, offset: f.offset >= from ? f.offset + (to - from) : f.offset })));
+  }
+  return { findings, pickle: plain.pickles > 0 || joblib.pickles > 0 };
+}
+
+/** `src` without bytes [from, to). */
+function without(src: ByteSource, from: number, to: number): ByteSource {
+  const cut = to - from;
+  return {
+    size: src.size - cut,
+    async read(offset, length) {
+      if (offset >= from) return src.read(offset + cut, length);
+      const head = await src.read(offset, Math.min(length, from - offset));
+      return head.length < length ? Buffer.concat([head, await src.read(to, length - head.length)]) : head;
+    },
+  };
 }
 
 /**
@@ -243,48 +275,55 @@ async function scanZip(name: string, src: ByteSource, ctx: Ctx): Promise<{ findi
   }
   const scanned = new Set<string>();
   let pickle = false;
+  const errors: string[] = [];
+  let read = 0;
   for (const at of records) {
-    const entries = await centralDirectory(src, at, (m) => refuse(at, m));
-    if (!entries) continue;
-    for (const e of entries) {
-      const key = `${e.localOffset}:${e.csize}:${e.method}`;
-      if (scanned.has(key)) continue;
-      scanned.add(key);
-      const r = await scanMember(name, src, e, ctx);
-      findings.push(...r.findings);
-      pickle ||= r.pickle;
+    for (const reader of ['zipfile', 'miniz'] as const) {
+      const cd = await centralDirectory(src, at, reader);
+      if (typeof cd === 'string') {
+        errors.push(`${reader}: ${cd}`);
+        continue;
+      }
+      read += 1;
+      for (const e of cd) {
+        const key = `${e.localOffset}:${e.csize}:${e.method}`;
+        if (scanned.has(key)) continue;
+        scanned.add(key);
+        const r = await scanMember(name, src, e, ctx);
+        findings.push(...r.findings);
+        pickle ||= r.pickle;
+      }
     }
   }
+  // A central directory only one reader can read still counts; none at all is refused.
+  if (!read) for (const m of errors) refuse(Math.max(...records), m);
   return { findings, pickle };
 }
 
-/** The central directory that the end record at `at` names; undefined (after `refuse`) when it cannot be read. */
-async function centralDirectory(src: ByteSource, at: number, refuse: (m: string) => void): Promise<CentralEntry[] | undefined> {
+/**
+ * The members that the end record at `at` names as `reader` reads them, or why it cannot: zipfile
+ * takes the zip64 record just before the locator and shifts every offset by the bytes before the
+ * archive (`concat`); miniz (torch) follows the locator's pointer and shifts nothing.
+ */
+async function centralDirectory(src: ByteSource, at: number, reader: 'zipfile' | 'miniz'): Promise<CentralEntry[] | string> {
   const rec = await src.read(at, 22);
-  if (rec.length < 22) return void refuse('truncated end-of-central-directory record');
-  let count = rec.readUInt16LE(10);
+  if (rec.length < 22) return 'truncated end-of-central-directory record';
   let cdSize = rec.readUInt32LE(12);
   let cdOffset = rec.readUInt32LE(16);
   let zip64 = false;
-  if (at >= 20) {
-    const loc = await src.read(at - 20, 20);
-    if (loc.readUInt32LE(0) === 0x07064b50) {
-      const recAt = Number(loc.readBigUInt64LE(8));
-      const r64 = await src.read(recAt, 56);
-      if (r64.length < 56 || r64.readUInt32LE(0) !== 0x06064b50) return void refuse('zip64 end record missing');
-      // zipfile reads the zip64 record just before the locator, miniz where the locator points
-      if (recAt !== at - 20 - 56) return void refuse('zip64 end record is not where zipfile looks for it');
-      count = Number(r64.readBigUInt64LE(32));
+  const loc = at >= 20 ? await src.read(at - 20, 20) : Buffer.alloc(0);
+  if (loc.length === 20 && loc.readUInt32LE(0) === 0x07064b50) {
+    const recAt = reader === 'zipfile' ? at - 20 - 56 : Number(loc.readBigUInt64LE(8));
+    const r64 = recAt >= 0 ? await src.read(recAt, 56) : Buffer.alloc(0);
+    if (r64.length === 56 && r64.readUInt32LE(0) === 0x06064b50) {
       cdSize = Number(r64.readBigUInt64LE(40));
       cdOffset = Number(r64.readBigUInt64LE(48));
       zip64 = true;
-    }
+    } else if (reader === 'zipfile') return 'corrupt zip64 end of central directory record';
   }
-  // zipfile shifts every offset by the bytes before the archive (`concat`); miniz does not
-  const concat = at - (zip64 ? 76 : 0) - cdSize - cdOffset;
-  if (concat !== 0) return void refuse(`zip archive with ${concat} bytes before its central directory: zipfile and torch read different members`);
-  if (cdOffset + cdSize > src.size) return void refuse('zip central directory beyond the end of the file');
-  const cd = await src.read(cdOffset, cdSize);
+  const shift = reader === 'zipfile' ? at - (zip64 ? 76 : 0) - cdSize - cdOffset : 0;
+  if (shift < 0 || cdOffset + shift + cdSize > src.size) return 'central directory beyond the end of the file';
+  const cd = await src.read(cdOffset + shift, cdSize);
   const entries: CentralEntry[] = [];
   let p = 0;
   while (p + 46 <= cd.length && cd.readUInt32LE(p) === 0x02014b50) {
@@ -303,23 +342,24 @@ async function centralDirectory(src: ByteSource, at: number, refuse: (m: string)
     const extra = cd.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
     if (e.usize === 0xffffffff || e.csize === 0xffffffff || e.localOffset === 0xffffffff) {
       const z = zip64Extra(extra);
-      if (!z) return void refuse(`zip member ${e.name}: zip64 sizes missing`);
+      if (!z) return `member ${e.name}: zip64 sizes missing`;
       // the zip64 field holds, in this order, only the values that overflowed
       const take = (v: number) => (v === 0xffffffff ? (z.shift() ?? NaN) : v);
       e.usize = take(e.usize);
       e.csize = take(e.csize);
       e.localOffset = take(e.localOffset);
-      if ([e.usize, e.csize, e.localOffset].some((x) => !Number.isSafeInteger(x))) return void refuse(`zip member ${e.name}: zip64 sizes missing`);
+      if ([e.usize, e.csize, e.localOffset].some((x) => !Number.isSafeInteger(x))) return `member ${e.name}: zip64 sizes missing`;
     }
+    e.localOffset += shift;
     entries.push(e);
     p += 46 + nameLen + extraLen + commentLen;
   }
-  if (entries.length !== count) return void refuse(`zip central directory lists ${entries.length} members, its end record says ${count}`);
+  if (!entries.length && cdSize > 0) return 'no central directory entry where the end record points';
   return entries;
 }
 
 function zip64Extra(extra: Buffer): number[] | undefined {
-  for (let i = 0; i + 4 <= extra.length; ) {
+  for (let i = 0; i + 4 <= extra.length;) {
     const id = extra.readUInt16LE(i);
     const len = extra.readUInt16LE(i + 2);
     if (id === 0x0001) {
@@ -336,11 +376,12 @@ async function scanMember(name: string, src: ByteSource, e: CentralEntry, ctx: C
   const file = `${name}!${e.name}`;
   const refuse = (message: string): ContentScan => ({ findings: [{ file, offset: e.localOffset, kind: 'unscannable', message }], pickle: false });
   const local = await src.read(e.localOffset, 30);
-  if (local.length < 30 || local.readUInt32LE(0) !== 0x04034b50) return refuse('no local header where the central directory points');
+  // no local header: the reader that follows this central directory fails there
+  if (local.length < 30 || local.readUInt32LE(0) !== 0x04034b50) return { findings: [], pickle: false };
   // the data starts after the local header's own name and extra field; its size is the central directory's
   const dataStart = e.localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
   if (dataStart + e.csize > src.size) return refuse('member data beyond the end of the file');
-  if (e.flags & 0x01) return refuse('encrypted member');
+  // the encryption flag is not trusted: torch reads stored members whatever it says
   // torch reads `<archive>/data.pkl` (and constants.pkl) as pickles; other members are sniffed
   const role = /\.pkl$/i.test(e.name) ? 'loaded' : 'sniffed';
   const data = slice(src, dataStart, e.csize);
@@ -375,7 +416,13 @@ async function inflateAll(src: ByteSource, size: number): Promise<Buffer> {
 /** tarfile accepts a first block whose header checksum is right, with or without the ustar magic. */
 function isTar(head: Buffer): boolean {
   if (head.length < 512) return false;
-  const stored = parseInt(head.toString('latin1', 148, 156).replace(/[\0 ]+$/, '').trim(), 8);
+  const stored = parseInt(
+    head
+      .toString('latin1', 148, 156)
+      .replace(/[\0 ]+$/, '')
+      .trim(),
+    8,
+  );
   if (!Number.isFinite(stored)) return false;
   let unsigned = 256;
   let signed = 256;
@@ -395,7 +442,8 @@ async function scanTar(name: string, src: ByteSource, ctx: Ctx): Promise<PickleF
     const h = await src.read(at, 512);
     if (!isTar(h)) break;
     const sizeField = h.subarray(124, 136);
-    const size = sizeField[0]! & 0x80 ? Number(sizeField.subarray(1).readBigUInt64BE(3)) : parseInt(sizeField.toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
+    const size =
+      sizeField[0]! & 0x80 ? Number(sizeField.subarray(1).readBigUInt64BE(3)) : parseInt(sizeField.toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
     const type = String.fromCharCode(h[156]!);
     const member = longName ?? h.toString('latin1', 0, 100).replace(/\0.*$/s, '');
     const dataAt = at + 512;
@@ -412,7 +460,7 @@ async function scanTar(name: string, src: ByteSource, ctx: Ctx): Promise<PickleF
       const file = `${name}!${member}`;
       // torch's legacy tar: `pickle` is the main pickle; `storages` and `tensors` interleave pickles and raw data
       if (member === 'storages' || member === 'tensors') {
-        findings.push({ file, offset: dataAt, kind: 'unscannable', message: 'legacy torch tar checkpoint: the scanner does not follow its raw storages' });
+        findings.push(...(await scanTorchTarMember(file, slice(src, dataAt, size), member, ctx)).map((f) => ({ ...f, offset: f.offset + dataAt })));
       } else {
         const r = await scanContent(file, slice(src, dataAt, size), member === 'pickle' ? 'loaded' : 'sniffed', { ...ctx, depth: ctx.depth + 1 });
         findings.push(...r.findings.map((f) => ({ ...f, offset: f.file === file ? f.offset + dataAt : f.offset })));
@@ -420,6 +468,68 @@ async function scanTar(name: string, src: ByteSource, ctx: Ctx): Promise<PickleF
     }
     at = dataAt + Math.ceil(size / 512) * 512;
   }
+  return findings;
+}
+
+/** Element sizes of torch's typed storage classes, as the legacy tar format names them. */
+const STORAGE_ELEMENT_SIZE: Record<string, number> = {
+  DoubleStorage: 8,
+  FloatStorage: 4,
+  HalfStorage: 2,
+  BFloat16Storage: 2,
+  LongStorage: 8,
+  IntStorage: 4,
+  ShortStorage: 2,
+  CharStorage: 1,
+  ByteStorage: 1,
+  BoolStorage: 1,
+  ComplexFloatStorage: 8,
+  ComplexDoubleStorage: 16,
+  QInt8Storage: 1,
+  QUInt8Storage: 1,
+  QInt32Storage: 4,
+};
+
+/**
+ * torch.serialization's legacy_load of the `storages` and `tensors` members: a pickled count, then
+ * per item a pickle and raw bytes (a storage: an int64 element count and its elements; a tensor:
+ * ndim, sizes, strides and an offset), and for storages one more pickle of views.
+ */
+async function scanTorchTarMember(file: string, src: ByteSource, member: 'storages' | 'tensors', ctx: Ctx): Promise<PickleFinding[]> {
+  const findings: PickleFinding[] = [];
+  let at = 0;
+  const refuse = (message: string) => findings.push({ file, offset: at, kind: 'unscannable', message });
+  const next = async (): Promise<PickleValue | undefined> => {
+    const s = new PickleScanner({ file, allowGlobals: ctx.allowGlobals, strict: false, single: true, baseOffset: at });
+    await drive([s], slice(src, at, src.size - at));
+    findings.push(...s.findings);
+    if (s.endOffset === undefined) return undefined;
+    at = s.endOffset;
+    return s.result ?? null;
+  };
+  const count = await next();
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) return findings;
+  for (let i = 0; i < count; i++) {
+    const args = await next();
+    if (!Array.isArray(args)) return findings;
+    if (member === 'storages') {
+      const type = args[2];
+      const elementSize =
+        type && typeof type === 'object' && !Array.isArray(type) && /^torch\.\w+$/.test(type.global) ? STORAGE_ELEMENT_SIZE[type.global.slice(6)] : undefined;
+      if (!elementSize) {
+        refuse('legacy torch storage of a type the scanner cannot size');
+        return findings;
+      }
+      const n = (await src.read(at, 8)).readBigInt64LE(0);
+      at += 8 + Number(n) * elementSize;
+    } else {
+      const ndim = (await src.read(at, 4)).readInt32LE(0);
+      if (ndim < 0) return findings;
+      at += 8 + 16 * ndim + 8;
+    }
+    if (!Number.isSafeInteger(at) || at > src.size) return findings;
+  }
+  if (member === 'storages') await next();
   return findings;
 }
 

@@ -45,7 +45,12 @@ export interface PickleScanOptions {
    * they are one, that is when the pickle starts with PROTO or reaches its STOP.
    */
   sniffed?: boolean;
+  /** Read one pickle and stop after its STOP (`result`, `end`): torch's legacy tar members. */
+  single?: boolean;
 }
+
+/** A pickle's result as plain data: ints, strs, tuples as arrays, globals as `{ global }`, anything else null. */
+export type PickleValue = number | string | PickleValue[] | { global: string } | null;
 
 /** Where and why a loader reading these bytes would stop with an error. */
 export interface PickleError {
@@ -102,6 +107,17 @@ interface Machine {
   joblib: boolean;
   /** Absolute offset where the current FRAME ends. */
   frameEnd: number | undefined;
+  /**
+   * joblib arrays of wrappers built inside a frame: joblib reads them from the file, after the
+   * frame, while the unpickler goes on with the frame's opcodes; they are read where the frame ends.
+   */
+  deferred: ArrayRead[];
+}
+
+type ArrayRead = { kind: 'raw'; bytes: number; pad: boolean } | { kind: 'nested' };
+
+function machine(memo: Map<number, V>, joblib: boolean): Machine {
+  return { stack: [], meta: [], memo, proto: 0, joblib, frameEnd: undefined, deferred: [] };
 }
 
 /**
@@ -114,8 +130,17 @@ export class PickleScanner {
   error: PickleError | undefined;
   /** Pickles read to their STOP. */
   pickles = 0;
+  /** With `single`: the value the pickle returns, and the offset after its STOP. */
+  result: PickleValue | undefined;
+  endOffset: number | undefined;
   /** A NumpyArrayWrapper global appeared: joblib would read these bytes differently from pickle. */
   joblibSeen = false;
+  /**
+   * Opcodes that cross the end of their FRAME, as [from, to): reading a file, CPython's C
+   * unpickler drops the rest of its frame buffer there and reads on after the frame; the scan
+   * of these bytes read them in line, a second scan without [from, to) reads them as it does.
+   */
+  readonly straddles: Array<[number, number]> = [];
   private readonly file: string;
   private readonly allowed: (module: string, name: string) => boolean;
   private readonly strict: boolean;
@@ -136,6 +161,7 @@ export class PickleScanner {
   /** Inside a pickle (between its first opcode and its STOP). */
   private inPickle = false;
   private readonly sniffed: boolean;
+  private readonly single: boolean;
   /** The current pickle's findings wait for its STOP (a pickle no loader is known to read). */
   private provisional = false;
   private pending: PickleFinding[] = [];
@@ -148,7 +174,8 @@ export class PickleScanner {
     this.base = opts.baseOffset ?? 0;
     this.strict = opts.strict ?? true;
     this.sniffed = opts.sniffed ?? false;
-    this.m = { stack: [], meta: [], memo: new Map(), proto: 0, joblib: opts.joblib ?? false, frameEnd: undefined };
+    this.single = opts.single ?? false;
+    this.m = machine(new Map(), opts.joblib ?? false);
   }
 
   /** True once nothing further can change the result (an error, or a refusal that ends the read). */
@@ -196,7 +223,8 @@ export class PickleScanner {
     if (!this.stopped) {
       const at = this.base + this.pos;
       if (this.pickles === 0 && !this.inPickle && this.skip === 0) this.loaderError(at, 'empty stream: no pickle to read');
-      else if (this.inPickle || this.skip > 0 || this.padPending || this.outer.length) this.loaderError(at, 'the pickle stream ends before its STOP opcode (truncated)');
+      else if (this.inPickle || this.skip > 0 || this.padPending || this.outer.length)
+        this.loaderError(at, 'the pickle stream ends before its STOP opcode (truncated)');
     }
     this.stopped = true;
     return this.findings;
@@ -321,7 +349,14 @@ export class PickleScanner {
     const at = this.pos;
     const offset = this.base + at;
     const m = this.m;
-    if (m.frameEnd !== undefined && offset >= m.frameEnd) m.frameEnd = undefined;
+    if (m.frameEnd !== undefined && offset >= m.frameEnd) {
+      const read = m.deferred.shift();
+      if (read) {
+        this.startArray(read);
+        return true;
+      }
+      m.frameEnd = undefined;
+    }
     const op = b[at]!;
     const avail = b.length - at - 1;
     const need = (n: number) => avail >= n;
@@ -333,7 +368,10 @@ export class PickleScanner {
     };
     /** Ends the opcode at buffer index `end`, which must not cross the frame it started in. */
     const advance = (end: number) => {
-      if (m.frameEnd !== undefined && this.base + end > m.frameEnd) throw new Unscannable('an opcode crosses the end of its FRAME');
+      if (m.frameEnd !== undefined && this.base + end > m.frameEnd) {
+        this.frameIssue(offset, 'an opcode crosses the end of its FRAME');
+        if (this.straddles.length < 4) this.straddles.push([offset + 1, m.frameEnd]);
+      }
       this.pos = end;
     };
     const stack = m.stack;
@@ -355,7 +393,7 @@ export class PickleScanner {
         // FRAME. CPython's C unpickler reads the whole frame from the file, the Python one (joblib)
         // reads opcodes from it: both agree only when opcodes end where frames end.
         if (!need(8)) return false;
-        if (m.frameEnd !== undefined) throw new Unscannable('a FRAME begins before the current frame ends');
+        if (m.frameEnd !== undefined) this.frameIssue(offset, 'a FRAME begins before the current frame ends');
         const len = Number(b.readBigUInt64LE(at + 1));
         this.pos = at + 9;
         m.frameEnd = this.base + at + 9 + len;
@@ -364,22 +402,29 @@ export class PickleScanner {
       case 0x2e: {
         // STOP
         advance(at + 1);
-        if (m.frameEnd !== undefined && this.base + this.pos < m.frameEnd) throw new Unscannable('STOP before the end of its FRAME: the loader resumes after the frame');
         const value = this.pop();
+        // both unpicklers have read the whole frame from the file: what follows starts after it
+        const frameRest = m.frameEnd === undefined ? 0 : m.frameEnd - (this.base + this.pos);
+        if (m.deferred.length) this.frameIssue(offset, 'STOP before joblib arrays of its FRAME were read');
         const outer = this.outer.pop();
+        if (frameRest > 0) this.skipBytes(frameRest);
         if (outer) {
-          this.m = outer; // joblib object array done: the array replaces the wrapper
-          this.m.stack.push(OTHER);
+          this.m = outer; // joblib object array done
           return true;
         }
-        // A following pickle is another load(): a new stack (a reused Unpickler keeps its memo).
-        this.m = { stack: [], meta: [], memo: m.memo, proto: 0, joblib: m.joblib, frameEnd: undefined };
+        // A following pickle is another load() (torch's legacy format): a new unpickler, a new memo.
+        this.m = machine(new Map(), m.joblib);
         this.inPickle = false;
         if (this.pickles === 0 && value.t === 'int' && value.big === TORCH_MAGIC) this.torchLegacy = true;
         this.pickles += 1;
         this.findings.push(...this.pending);
         this.pending = [];
         this.provisional = false;
+        if (this.single) {
+          this.result = plain(value, 0);
+          this.endOffset = this.base + this.pos + this.skip;
+          this.stopped = true;
+        }
         return true;
       }
       case 0x28:
@@ -436,7 +481,13 @@ export class PickleScanner {
         const n = w === 1 ? b[at + 1]! : b.readUInt32LE(at + 1);
         if (n <= 16) {
           if (!need(w + n)) return false;
-          const v = n === 0 ? 0n : BigInt.asIntN(n * 8, b.subarray(at + 1 + w, at + 1 + w + n).reduceRight((acc, x) => (acc << 8n) | BigInt(x), 0n));
+          const v =
+            n === 0
+              ? 0n
+              : BigInt.asIntN(
+                  n * 8,
+                  b.subarray(at + 1 + w, at + 1 + w + n).reduceRight((acc, x) => (acc << 8n) | BigInt(x), 0n),
+                );
           stack.push(intValue(v));
           advance(at + 1 + w + n);
           return true;
@@ -468,8 +519,7 @@ export class PickleScanner {
         const raw = b.toString('latin1', at + 1, nl);
         const q = raw[0];
         if (raw.length < 2 || (q !== "'" && q !== '"') || raw[raw.length - 1] !== q) throw new LoaderError('the STRING opcode argument must be quoted');
-        const body = raw.slice(1, -1);
-        stack.push(body.includes('\\') ? UNKNOWN : { t: 'str', v: body });
+        stack.push({ t: 'str', v: py2Str(escapeDecode(raw.slice(1, -1))) });
         advance(nl + 1);
         return true;
       }
@@ -477,8 +527,7 @@ export class PickleScanner {
         // UNICODE: raw-unicode-escape text
         const nl = line(at + 1);
         if (nl === undefined) return false;
-        const raw = b.toString('latin1', at + 1, nl);
-        stack.push(raw.includes('\\') ? UNKNOWN : { t: 'str', v: raw });
+        stack.push({ t: 'str', v: rawUnicodeEscape(b.toString('latin1', at + 1, nl)) });
         advance(nl + 1);
         return true;
       }
@@ -504,7 +553,7 @@ export class PickleScanner {
           let v: V = OTHER;
           if (isText) {
             const text = b.toString(op === 0x55 || op === 0x54 ? 'latin1' : 'utf8', start, start + len);
-            v = op === 0x55 || op === 0x54 ? ([...text].every((c) => c.charCodeAt(0) < 0x80) ? { t: 'str', v: text } : UNKNOWN) : { t: 'str', v: text };
+            v = { t: 'str', v: op === 0x55 || op === 0x54 ? py2Str(text) : text };
           }
           stack.push(v);
           advance(start + len);
@@ -723,7 +772,8 @@ export class PickleScanner {
 
   /** Skips a large argument's bytes: they must lie in the current frame, if any. */
   private skipData(n: number): void {
-    if (this.m.frameEnd !== undefined && this.base + this.pos + n > this.m.frameEnd) throw new Unscannable('an opcode crosses the end of its FRAME');
+    if (this.m.frameEnd !== undefined && this.base + this.pos + n > this.m.frameEnd)
+      this.frameIssue(this.base + this.pos, 'an opcode crosses the end of its FRAME');
     this.skipBytes(n);
   }
 
@@ -761,33 +811,114 @@ export class PickleScanner {
       throw new Unscannable(`joblib: cannot size the array that follows the NumpyArrayWrapper at byte ${offset} (${why})`);
     };
     if (!w.complete) fail('its attributes are not all known');
-    if (this.m.frameEnd !== undefined && this.base + this.pos < this.m.frameEnd) fail('the array bytes would be read from beyond the current FRAME');
     const shape = w.attrs.get('shape');
     if (!shape || shape.t !== 'tuple' || !shape.items.every((i) => i.t === 'int' && i.v >= 0)) return fail('shape');
     let count = 1;
     for (const i of shape.items) count *= (i as { v: number }).v;
-    const dtype = numpyDtype(w.attrs.get('dtype'), 0);
+    const dtype = numpyDtype(w.attrs.get('dtype'));
     if (!dtype) return fail('dtype');
-    // the array replaces the wrapper on the stack; the memo keeps the wrapper
-    this.m.stack.pop();
+    let read: ArrayRead;
     if (dtype.hasObject) {
       if (this.outer.length >= MAX_NESTING) fail('object arrays nested too deeply');
-      this.outer.push(this.m); // joblib calls pickle.load on the file here: a new unpickler
-      this.m = { stack: [], meta: [], memo: new Map(), proto: 0, joblib: false, frameEnd: undefined };
-      return;
+      read = { kind: 'nested' };
+    } else {
+      if (dtype.itemSize === 0) throw new LoaderError('an array of zero-sized items (joblib divides by the item size)');
+      const bytes = count * dtype.itemSize;
+      if (!Number.isSafeInteger(bytes)) return fail('size');
+      const align = w.attrs.get('numpy_array_alignment_bytes');
+      read = { kind: 'raw', bytes, pad: align !== undefined && align.t !== 'none' };
     }
+    // the array replaces the wrapper on the stack; the memo keeps the wrapper
+    this.m.stack.pop();
     this.m.stack.push(OTHER);
-    if (dtype.itemSize === 0) throw new LoaderError('an array of zero-sized items (joblib divides by the item size)');
-    const bytes = count * dtype.itemSize;
-    if (!Number.isSafeInteger(bytes)) return fail('size');
-    const align = w.attrs.get('numpy_array_alignment_bytes');
-    if (align !== undefined && align.t !== 'none') {
-      this.padPending = true;
-      this.pendingArrayBytes = bytes;
-      return;
-    }
-    this.skipBytes(bytes);
+    if (this.m.frameEnd !== undefined && this.base + this.pos < this.m.frameEnd) this.m.deferred.push(read);
+    else this.startArray(read);
   }
+
+  /** Reads past one joblib array at the current position. */
+  private startArray(read: ArrayRead): void {
+    if (read.kind === 'nested') {
+      this.outer.push(this.m); // joblib calls pickle.load on the file here: a new unpickler
+      this.m = machine(new Map(), false);
+    } else if (read.pad) {
+      this.padPending = true;
+      this.pendingArrayBytes = read.bytes;
+    } else this.skipBytes(read.bytes);
+  }
+
+  /** A frame the C and the Python unpicklers read differently: refused, and read on as the C one reads it. */
+  private frameIssue(offset: number, message: string): void {
+    if (!this.findings.some((f) => f.kind === 'unscannable' && f.message === message)) this.refuse(offset, 'unscannable', message);
+  }
+}
+
+/** A Python 2 str decoded as the loaders decode it (ASCII by default, UTF-8 in torch.load). */
+function py2Str(latin1: string): string {
+  const bytes = Buffer.from(latin1, 'latin1');
+  const utf = bytes.toString('utf8');
+  return Buffer.from(utf, 'utf8').equals(bytes) ? utf : latin1;
+}
+
+/** `codecs.escape_decode` of a STRING argument (latin1 in, latin1 out). */
+function escapeDecode(s: string): string {
+  const simple: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\n': '' };
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c !== '\\') {
+      out += c;
+      continue;
+    }
+    const e = s[++i];
+    if (e === undefined) throw new LoaderError('trailing \\ in string');
+    if (e in simple) out += simple[e];
+    else if (e === 'x') {
+      const hex = s.slice(i + 1, i + 3);
+      if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw new LoaderError('invalid \\x escape');
+      out += String.fromCharCode(parseInt(hex, 16));
+      i += 2;
+    } else if (/[0-7]/.test(e)) {
+      const oct = /^[0-7]{1,3}/.exec(s.slice(i))![0];
+      out += String.fromCharCode(parseInt(oct, 8) & 0xff);
+      i += oct.length - 1;
+    } else out += `\\${e}`;
+  }
+  return out;
+}
+
+/** `raw_unicode_escape` decoding of a UNICODE argument: only \\uXXXX and \\UXXXXXXXX after an odd run of backslashes. */
+function rawUnicodeEscape(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length;) {
+    if (s[i] !== '\\') {
+      out += s[i++];
+      continue;
+    }
+    let run = 0;
+    while (s[i + run] === '\\') run++;
+    const kind = s[i + run];
+    if ((kind === 'u' || kind === 'U') && run % 2 === 1) {
+      const n = kind === 'u' ? 4 : 8;
+      const hex = s.slice(i + run + 1, i + run + 1 + n);
+      if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(hex)) throw new LoaderError(`truncated \\${kind} escape`);
+      const cp = parseInt(hex, 16);
+      if (cp > 0x10ffff) throw new LoaderError('\\U escape out of range');
+      out += '\\'.repeat(run - 1) + String.fromCodePoint(cp);
+      i += run + 1 + n;
+    } else {
+      out += '\\'.repeat(run);
+      i += run;
+    }
+  }
+  return out;
+}
+
+function plain(v: V, depth: number): PickleValue {
+  if (v.t === 'int') return v.v;
+  if (v.t === 'str') return v.v;
+  if (v.t === 'global') return { global: `${v.module}.${v.name}` };
+  if (v.t === 'tuple' && depth < 4) return v.items.map((x) => plain(x, depth + 1));
+  return null;
 }
 
 function intValue(v: bigint): V {
@@ -842,53 +973,31 @@ interface DtypeInfo {
 const FIXED_SIZES: Record<string, number[]> = { b: [1], i: [1, 2, 4, 8], u: [1, 2, 4, 8], f: [2, 4, 8, 12, 16], c: [8, 16, 24, 32], M: [8], m: [8], O: [4, 8] };
 
 /**
- * What a pickled `numpy.dtype(code, False, True)` plus its `__setstate__` tuple is, as NumPy
- * builds it: fixed-size kinds take the size of their code (and the state must agree), flexible
- * ones (S, U, V) take the state's element size; structured and subarray dtypes hold objects when
- * a field or the base does. Anything else is undefined: the caller refuses.
+ * What a pickled `numpy.dtype(code, False, True)` plus its `__setstate__` tuple is, as NumPy's
+ * `arraydescr_setstate` builds it: a fixed-size kind keeps the size of its code, a flexible one
+ * (S, U, V: strings, structured and subarray dtypes) takes the state's element size, and
+ * `hasobject` is the state's NPY_ITEM_HASOBJECT flag, whatever the code says. Anything else is
+ * undefined: the caller refuses.
  */
-function numpyDtype(d: V | undefined, depth: number): DtypeInfo | undefined {
-  if (!d || d.t !== 'call' || d.fn.t !== 'global' || depth > 8) return undefined;
+function numpyDtype(d: V | undefined): DtypeInfo | undefined {
+  if (!d || d.t !== 'call' || d.fn.t !== 'global') return undefined;
   if (!['numpy.dtype', 'numpy.core.multiarray.dtype', 'numpy._core.multiarray.dtype'].includes(`${d.fn.module}.${d.fn.name}`)) return undefined;
   if (d.args.t !== 'tuple' || d.args.items[0]?.t !== 'str') return undefined;
   const m = /^([biufcOMmSUV])(\d+)$/.exec(d.args.items[0].v);
   if (!m) return undefined;
   const kind = m[1]!;
   const n = Number(m[2]);
-  const st = d.state === undefined ? undefined : d.state.t === 'tuple' ? d.state.items : null;
-  if (st === null) return undefined;
   const flexible = kind === 'S' || kind === 'U' || kind === 'V';
-  let itemSize: number;
-  if (flexible) itemSize = kind === 'U' ? 4 * n : n;
-  else {
-    if (!FIXED_SIZES[kind]!.includes(n)) return undefined;
-    itemSize = n;
-  }
-  let hasObject = kind === 'O';
-  if (st) {
-    if (st.length < 8 || st.length > 9 || st[0]?.t !== 'int' || (st[0].v !== 3 && st[0].v !== 4)) return undefined;
-    const [, , subarray, names, fields, elsize, , flags] = st;
-    if (elsize?.t !== 'int' || flags?.t !== 'int' || !Number.isSafeInteger(flags.v)) return undefined;
-    if (elsize.v !== -1 && elsize.v !== itemSize) return undefined;
-    if (subarray && subarray.t !== 'none') {
-      if (subarray.t !== 'tuple' || subarray.items.length !== 2) return undefined;
-      const base = numpyDtype(subarray.items[0], depth + 1);
-      if (!base) return undefined;
-      hasObject ||= base.hasObject;
-    }
-    if ((names && names.t !== 'none') || (fields && fields.t !== 'none')) {
-      if (kind !== 'V' || fields?.t !== 'dict' || !fields.complete) return undefined;
-      for (const [, f] of fields.entries) {
-        if (f.t !== 'tuple' || f.items.length < 2) return undefined;
-        const fd = numpyDtype(f.items[0], depth + 1);
-        if (!fd) return undefined;
-        hasObject ||= fd.hasObject;
-      }
-    }
-    // NPY_ITEM_HASOBJECT in the flags must say the same as the layout
-    if ((flags.v & 1) === 1 !== hasObject) return undefined;
-  }
-  return { itemSize, hasObject };
+  if (!flexible && !FIXED_SIZES[kind]!.includes(n)) return undefined;
+  if (d.state === undefined) return { itemSize: kind === 'U' ? 4 * n : n, hasObject: kind === 'O' };
+  const st = d.state.t === 'tuple' ? d.state.items : [];
+  if (st.length < 8 || st.length > 9 || st[0]?.t !== 'int' || (st[0].v !== 3 && st[0].v !== 4)) return undefined;
+  const elsize = st[5];
+  const flags = st[7];
+  if (elsize?.t !== 'int' || flags?.t !== 'int' || !Number.isSafeInteger(elsize.v) || !Number.isSafeInteger(flags.v)) return undefined;
+  const itemSize = flexible ? elsize.v : n;
+  if (itemSize < 0) return undefined;
+  return { itemSize, hasObject: (flags.v & 1) === 1 };
 }
 
 /** Scans one complete pickle stream (or a joblib file's bytes). */
