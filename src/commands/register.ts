@@ -391,5 +391,9 @@ async function scanBeforeUpload(ctx: Parameters<Command>[0], path: string, model
   if (!findings.length) return;
   for (const f of findings) ctx.stderr(`scan: ${f.file} at byte ${f.offset}: ${f.global ? `${f.global} is not an allowed global` : f.message}\n`);
   if (scanRequiredOnRegistration(policy, model, stage))
-    throw new ModelgateError('E_PICKLE_SCAN', `${model}: the artifact's pickles import globals outside the allow list, and ${stage} asks for scan: pickle`, ExitCode.content);
+    throw new ModelgateError(
+      'E_PICKLE_SCAN',
+      `${model}: the artifact's pickles import globals outside the allow list, and ${stage} asks for scan: pickle`,
+      ExitCode.content,
+    );
 }

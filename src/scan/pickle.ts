@@ -160,6 +160,8 @@ export class PickleScanner {
   private stopped = false;
   /** Inside a pickle (between its first opcode and its STOP). */
   private inPickle = false;
+  /** Offset of the opcode being read: where an error is reported. */
+  private opAt = 0;
   private readonly sniffed: boolean;
   private readonly single: boolean;
   /** The current pickle's findings wait for its STOP (a pickle no loader is known to read). */
@@ -277,9 +279,9 @@ export class PickleScanner {
         if (!this.step()) return;
       }
     } catch (e) {
-      if (e instanceof LoaderError) this.loaderError(this.base + this.pos, e.message);
+      if (e instanceof LoaderError) this.loaderError(this.opAt, e.message);
       else if (e instanceof Unscannable) {
-        this.refuse(this.base + this.pos, 'unscannable', e.message);
+        this.refuse(this.opAt, 'unscannable', e.message);
         this.pending = [];
         this.stopped = true;
       } else throw e;
@@ -358,6 +360,7 @@ export class PickleScanner {
       m.frameEnd = undefined;
     }
     const op = b[at]!;
+    this.opAt = offset;
     const avail = b.length - at - 1;
     const need = (n: number) => avail >= n;
     const line = (from: number): number | undefined => {

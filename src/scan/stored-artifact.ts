@@ -54,7 +54,12 @@ export async function scanStoredArtifactFiles(store: ArtifactStore, version: Mod
         message: `the bytes read (sha256 ${sha256.slice(0, 12)}…, ${size} bytes) are not the manifest's (${obj.sha256.slice(0, 12)}…, ${obj.size} bytes)`,
       });
     } else if (mismatch !== undefined) {
-      out.findings.push({ file: name, offset: mismatch, kind: 'unscannable', message: 'the store answered a ranged read with other bytes than the object holds' });
+      out.findings.push({
+        file: name,
+        offset: mismatch,
+        kind: 'unscannable',
+        message: 'the store answered a ranged read with other bytes than the object holds',
+      });
     } else out.findings.push(...findings);
   }
   return out;
@@ -113,7 +118,7 @@ async function scanByRanges(store: ArtifactStore, obj: ArtifactObject, scan: (sr
   for await (const chunk of await store.read(obj.key)) {
     const c = chunk as Buffer;
     hash.update(c);
-    for (let at = 0; at < c.length; ) {
+    for (let at = 0; at < c.length;) {
       const i = Math.floor((size + at) / BLOCK);
       const take = Math.min(c.length - at, (i + 1) * BLOCK - (size + at));
       if (digests.has(i)) {
