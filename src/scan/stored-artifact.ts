@@ -47,11 +47,11 @@ export async function scanStoredArtifactFiles(store: ArtifactStore, version: Mod
       ? await scanByRanges(store, obj, (src) => scanArtifactFile(name, src, opts))
       : await scanCopy(store, obj, (src) => scanArtifactFile(name, src, opts));
     if (sha256 !== obj.sha256 || size !== obj.size) {
-      out.findings.push({
+      out.findings.push(...findings, {
         file: name,
         offset: 0,
         kind: 'unscannable',
-        message: `the bytes read (sha256 ${sha256.slice(0, 12)}…, ${size} bytes) are not the manifest's (${obj.sha256.slice(0, 12)}…, ${obj.size} bytes)`,
+        message: `the bytes scanned (sha256 ${sha256.slice(0, 12)}…, ${size} bytes) are not the manifest's (${obj.sha256.slice(0, 12)}…, ${obj.size} bytes)`,
       });
     } else if (mismatch !== undefined) {
       out.findings.push({
