@@ -31,7 +31,6 @@ export interface ArtifactScanOptions {
 
 /** Formats whose files are no pickle: a pickle declared as one of them is refused. */
 const NOT_PICKLE_FORMATS = new Set(['onnx', 'safetensors', 'savedmodel']);
-const PICKLE_FORMATS = new Set(['pickle', 'joblib', 'pt']);
 /** Largest zip member that is inflated into memory to be read as an archive itself. */
 const MAX_NESTED_ARCHIVE = 256 * 1024 * 1024;
 const MAX_DEPTH = 3;
@@ -78,12 +77,10 @@ async function* chunksOf(src: ByteSource, from = 0): AsyncIterable<Buffer> {
   }
 }
 
-/** What one file read as: its findings, and whether some reading found a whole pickle. */
+/** What one file read as: its findings, and whether some reading found a whole pickle (for the format check). */
 interface ContentScan {
   findings: PickleFinding[];
   pickle: boolean;
-  /** The file is an archive, an array or a compressed file: what it is, for the format check. */
-  container?: 'zip' | 'tar' | 'npy' | 'compressed';
 }
 
 interface Ctx {
@@ -102,8 +99,6 @@ export async function scanArtifactFile(name: string, src: ByteSource, opts: Arti
   const format = opts.format;
   if (format && NOT_PICKLE_FORMATS.has(format) && scan.pickle)
     findings.push({ file: name, offset: 0, kind: 'format', message: `declared format ${format}, but the bytes are a pickle` });
-  if (format && PICKLE_FORMATS.has(format) && !scan.pickle && !scan.container && !findings.length)
-    findings.push({ file: name, offset: 0, kind: 'unscannable', message: `declared format ${format}, but no loader reads a pickle from these bytes` });
   return dedupe(findings);
 }
 
@@ -120,9 +115,9 @@ function dedupe(findings: PickleFinding[]): PickleFinding[] {
 async function scanContent(name: string, src: ByteSource, role: 'loaded' | 'sniffed', ctx: Ctx): Promise<ContentScan> {
   const head = await src.read(0, 512);
   if (ctx.depth > MAX_DEPTH) return { findings: [{ file: name, offset: 0, kind: 'unscannable', message: 'archives nested too deeply' }], pickle: false };
-  if (head.length >= 4 && head.readUInt32LE(0) === 0x04034b50) return { ...(await scanZip(name, src, ctx)), container: 'zip' };
-  if (head.length >= 4 && head.readUInt32LE(0) === 0x06054b50) return { findings: [], pickle: false, container: 'zip' };
-  if (head.subarray(0, 6).equals(Buffer.from('\x93NUMPY', 'latin1'))) return { ...(await scanNpy(name, src, ctx)), container: 'npy' };
+  if (head.length >= 4 && head.readUInt32LE(0) === 0x04034b50) return scanZip(name, src, ctx);
+  if (head.length >= 4 && head.readUInt32LE(0) === 0x06054b50) return { findings: [], pickle: false };
+  if (head.subarray(0, 6).equals(Buffer.from('\x93NUMPY', 'latin1'))) return scanNpy(name, src, ctx);
   const out: ContentScan = { findings: [], pickle: false };
   // pickle.load, joblib.load of an uncompressed file, torch's legacy loader
   const plain = await readPickles(name, src, role, ctx);
@@ -137,7 +132,6 @@ async function scanContent(name: string, src: ByteSource, role: 'loaded' | 'snif
       message: 'joblib < 0.10 format (ZF): its arrays live in other files, the scanner does not read it',
     });
   } else if (compressor) {
-    out.container = 'compressed';
     const inner = new PickleScanner({ file: `${name} (${compressor}-decompressed)`, joblib: true, strict: false, allowGlobals: ctx.allowGlobals });
     try {
       for await (const c of decompressed(compressor, chunksOf(src))) {
@@ -163,7 +157,6 @@ async function scanContent(name: string, src: ByteSource, role: 'loaded' | 'snif
     out.pickle ||= inner.pickles > 0;
   }
   if (isTar(head)) {
-    out.container = 'tar';
     out.findings.push(...(await scanTar(name, src, ctx)));
   }
   return out;
