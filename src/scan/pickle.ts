@@ -91,7 +91,8 @@ const CLASS_FROM_ARG = new Set(['copyreg._reconstructor', 'copyreg.__newobj__', 
 const ANY_RESULT = new Set(['torch._tensor._rebuild_from_type_v2', 'torch._utils._rebuild_wrapper_subclass']);
 /** torch.serialization.MAGIC_NUMBER: the first of the five pickles of torch's legacy format. */
 const TORCH_MAGIC = 0x1950a86a20f9469cfc6cn;
-const IDENT = /^[\p{L}_][\p{L}\p{N}_]*(\.[\p{L}_][\p{L}\p{N}_]*)*$/u;
+/** A module name the import system might find: anything else makes the loader stop (ModuleNotFoundError). */
+const IDENT = /^[\p{L}\p{N}_-]+(\.[\p{L}\p{N}_-]+)*$/u;
 
 /** A loader stops here with an error. */
 class LoaderError extends Error {}
