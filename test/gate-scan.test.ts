@@ -9,7 +9,7 @@ import { evaluateGate } from '../src/gate/evaluate.js';
 import { StoreArtifactScanner } from '../src/gate/store-scanner.js';
 import type { ArtifactScanner, CheckResult, Decision } from '../src/gate/types.js';
 import type { ModelVersion, PromotionPolicy } from '../src/manifest/types.js';
-import { openStore } from '../src/store/store.js';
+import { openStore, type ArtifactStore } from '../src/store/store.js';
 import { approve, baseFiles, gateInput, POLICY, version, vpath } from './gate-fixtures.js';
 import { cli, git, makeRegistry, sha256, tempDir } from './helpers/artifacts.js';
 import { pickleFixture, type PickleFixture } from './helpers/pickles.js';
@@ -115,6 +115,17 @@ describe('gate: scan: pickle', () => {
   it('scans the data.pkl member of a torch-style zip and reports the member', async () => {
     const d = await evaluateGate(promoteWith('system.pt', { format: 'pt', name: 'model.pt' }).input);
     expect(scanCheck(d).findings!.map((f) => [f.file, f.global])).toEqual([['model.pt!archive/data.pkl', 'posix.system']]);
+  });
+
+  it('fails when the store answers the ranges the scan reads with other bytes than the object it hashes', async () => {
+    // the manifest names system.joblib; a lying store serves benign.joblib's bytes to ranged reads
+    const benignKey = stored(pickleFixture('benign.joblib')).uri.slice(storeUri.length + 1);
+    const lying: ArtifactStore = Object.assign(Object.create(store) as ArtifactStore, {
+      readRange: (_key: string, start: number, end: number) => store.readRange!(benignKey, start, end),
+    });
+    const c = scanCheck(await evaluateGate(promoteWith('system.joblib', { scanner: new StoreArtifactScanner(lying) }).input));
+    expect(c.status).toBe('fail');
+    expect(c.findings!.map((f) => f.message).join('\n')).toMatch(/answered a ranged read with other bytes/);
   });
 
   it('fails when the bytes in the store are not the ones the manifest names', async () => {
