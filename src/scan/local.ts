@@ -8,6 +8,8 @@ import { basename, join, relative, sep } from 'node:path';
 import { openFileSource, scanArtifactFile } from './artifact.js';
 import type { PickleFinding } from './pickle.js';
 
+const CONCURRENCY = 8;
+
 export interface LocalScanOptions {
   /** The declared format of a single-file artifact, checked against its bytes. */
   format?: string;
@@ -26,16 +28,23 @@ export async function scanLocalPath(path: string, opts: LocalScanOptions = {}): 
   const out: LocalScan = { scanned: [], findings: [] };
   const st = await lstat(path);
   const files = st.isDirectory() ? await walk(path) : [path];
-  for (const file of files) {
-    const name = st.isDirectory() ? relative(path, file).split(sep).join('/') : basename(path);
-    const src = await openFileSource(file);
-    try {
-      out.findings.push(...(await scanArtifactFile(name, src, { format: st.isDirectory() ? undefined : opts.format, allowGlobals: opts.allowGlobals })));
-    } finally {
-      await src.close();
+  const names = files.map((file) => (st.isDirectory() ? relative(path, file).split(sep).join('/') : basename(path)));
+  const results: PickleFinding[][] = [];
+  let next = 0;
+  // a few files at a time: a folder of many small files is bound by opening them
+  const worker = async () => {
+    for (let i = next++; i < files.length; i = next++) {
+      const src = await openFileSource(files[i]!);
+      try {
+        results[i] = await scanArtifactFile(names[i]!, src, { format: st.isDirectory() ? undefined : opts.format, allowGlobals: opts.allowGlobals });
+      } finally {
+        await src.close();
+      }
     }
-    out.scanned.push(name);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, worker));
+  out.scanned.push(...names);
+  for (const r of results) out.findings.push(...r);
   return out;
 }
 

@@ -113,12 +113,14 @@ interface Machine {
    * frame, while the unpickler goes on with the frame's opcodes; they are read where the frame ends.
    */
   deferred: ArrayRead[];
+  /** The pickle began with PROTO, as every pickle of protocol 2 and later does. */
+  protoSeen: boolean;
 }
 
 type ArrayRead = { kind: 'raw'; bytes: number; pad: boolean } | { kind: 'nested' };
 
 function machine(memo: Map<number, V>, joblib: boolean): Machine {
-  return { stack: [], meta: [], memo, proto: 0, joblib, frameEnd: undefined, deferred: [] };
+  return { stack: [], meta: [], memo, proto: 0, joblib, frameEnd: undefined, deferred: [], protoSeen: false };
 }
 
 /**
@@ -390,6 +392,7 @@ export class PickleScanner {
         if (!need(1)) return false;
         if (b[at + 1]! > 5) throw new LoaderError(`unsupported pickle protocol ${b[at + 1]}`);
         m.proto = b[at + 1]!;
+        m.protoSeen = true;
         advance(at + 2);
         return true;
       }
@@ -685,6 +688,9 @@ export class PickleScanner {
         const w = op === 0x82 ? 1 : op === 0x83 ? 2 : 4;
         if (!need(w)) return false;
         advance(at + 1 + w);
+        // A process's extension registry is empty unless a library fills it: in bytes that did not
+        // start as a protocol-2+ pickle (random data) the loader fails here
+        if (!m.protoSeen) throw new LoaderError('unregistered extension code');
         this.refuse(offset, 'unresolved-global', 'EXT opcode: the global comes from the loading process’s copyreg extension registry');
         stack.push(UNKNOWN);
         return true;
