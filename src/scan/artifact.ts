@@ -124,14 +124,15 @@ async function scanContent(name: string, src: ByteSource, role: 'loaded' | 'snif
   out.findings.push(...plain.findings);
   out.pickle = plain.pickle;
   const compressor = joblibCompressor(head);
-  if (compressor === 'compat') {
+  // joblib < 0.10 ('ZF'): a hex length (int(…, 16) of the next 19 bytes), then zlib; other bytes fail there
+  if (compressor === 'compat' && /^\s*[+-]?(0x)?[0-9a-f_]+\s*$/i.test(head.toString('latin1', 2, 21))) {
     out.findings.push({
       file: name,
       offset: 0,
       kind: 'unscannable',
       message: 'joblib < 0.10 format (ZF): its arrays live in other files, the scanner does not read it',
     });
-  } else if (compressor) {
+  } else if (compressor && compressor !== 'compat') {
     const inner = new PickleScanner({ file: `${name} (${compressor}-decompressed)`, joblib: true, strict: false, allowGlobals: ctx.allowGlobals });
     try {
       for await (const c of decompressed(compressor, chunksOf(src))) {
