@@ -407,16 +407,16 @@ async function inflateAll(src: ByteSource, size: number): Promise<Buffer> {
 // ---------------------------------------------------------------------------------------------
 // tar, as torch's legacy loader (tarfile) reads it
 
+/** A tar header field: its text up to the first NUL, as tarfile's nts() reads it. */
+function untilNul(text: string): string {
+  const end = text.indexOf('\0');
+  return end < 0 ? text : text.slice(0, end);
+}
+
 /** tarfile accepts a first block whose header checksum is right, with or without the ustar magic. */
 function isTar(head: Buffer): boolean {
   if (head.length < 512) return false;
-  const stored = parseInt(
-    head
-      .toString('latin1', 148, 156)
-      .replace(/[\0 ]+$/, '')
-      .trim(),
-    8,
-  );
+  const stored = parseInt(head.toString('latin1', 148, 156).replaceAll('\0', ' ').trim(), 8);
   if (!Number.isFinite(stored)) return false;
   let unsigned = 256;
   let signed = 256;
@@ -436,17 +436,16 @@ async function scanTar(name: string, src: ByteSource, ctx: Ctx): Promise<PickleF
     const h = await src.read(at, 512);
     if (!isTar(h)) break;
     const sizeField = h.subarray(124, 136);
-    const size =
-      sizeField[0]! & 0x80 ? Number(sizeField.subarray(1).readBigUInt64BE(3)) : parseInt(sizeField.toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
+    const size = sizeField[0]! & 0x80 ? Number(sizeField.subarray(1).readBigUInt64BE(3)) : parseInt(untilNul(sizeField.toString('latin1')).trim() || '0', 8);
     const type = String.fromCharCode(h[156]!);
-    const member = longName ?? h.toString('latin1', 0, 100).replace(/\0.*$/s, '');
+    const member = longName ?? untilNul(h.toString('latin1', 0, 100));
     const dataAt = at + 512;
     if (!Number.isSafeInteger(size) || dataAt + size > src.size) {
       findings.push({ file: name, offset: at, kind: 'unscannable', message: `tar member ${member} runs past the end of the file` });
       break;
     }
     longName = undefined;
-    if (type === 'L') longName = (await src.read(dataAt, size)).toString('utf8').replace(/\0.*$/s, '');
+    if (type === 'L') longName = untilNul((await src.read(dataAt, size)).toString('utf8'));
     else if (type === 'x') {
       const path = /(?:^|\n)\d+ path=([^\n]*)\n/.exec((await src.read(dataAt, size)).toString('utf8'));
       if (path) longName = path[1];
