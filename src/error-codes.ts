@@ -181,6 +181,11 @@ export const ERROR_CODES = {
   E_HEAD_MOVED: { area: 'GitHub', exit: [service], summary: 'The pull request head moved while it was checked; the next run checks the new head.' },
 
   // The gate.
+  E_PICKLE_SCAN: {
+    area: 'gate',
+    exit: [content],
+    summary: "`register` found pickles that import globals outside the allow list, and the rule for the version's first stage asks for `scan: pickle`.",
+  },
   E_TIMEOUT: { area: 'gate', exit: [content], summary: "An outside call of the gate took longer than the gate's deadline." },
 
   // Deploy pins.

@@ -13,7 +13,9 @@ import { parseFramework, parseMetrics, parseParams } from '../lineage/values.js'
 import { readInputText } from '../lineage/input-file.js';
 import { parseAnnotations, parseEnvSpec, parseRunSpec, parseSignatureFile } from '../lineage/flags.js';
 import { environmentFiles, MLMODEL_MAX_BYTES, readMLmodel, type MLflowModel } from '../lineage/mlflow.js';
-import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type Stage } from '../manifest/types.js';
+import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type PromotionPolicy, type Stage } from '../manifest/types.js';
+import { scanRequiredOnRegistration } from '../gate/scan-check.js';
+import { scanLocalPath } from '../scan/local.js';
 import { assertModelName, modelFile, parseStage, versionFile, versionsDir } from '../registry/layout.js';
 import { assertValidModel, assertValidVersion, buildVersion, nextVersion, renderModel, renderVersion, type VersionDraft } from '../registry/new-version.js';
 import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
@@ -134,6 +136,7 @@ export const run: Command = async (ctx) => {
       registrationChange(planned, placeholder, () => ''),
     );
   if (!values['dry-run']) await checkRepository(repo, { remote: Boolean(values.push || values.pr) });
+  await scanBeforeUpload(ctx, localPath, model, stage, format, await snapshot.policy());
 
   const progress = createProgress(ctx, `uploading ${positionals[1]}`, source.size);
   let artifact: StoredArtifact;
@@ -372,4 +375,20 @@ async function hashOnly(
     return { uri: indexed.uri, sha256: digest, size: indexed.size, index: indexed.index!, reused: false };
   }
   return { uri: artifactUri(location, contentKey(model, digest, '')), sha256: digest, size: files.reduce((n, f) => n + f.size, 0), files, reused: false };
+}
+
+/**
+ * SPEC v3 §14: the gate's pickle scan runs before any byte moves. Findings are reported; they
+ * refuse the registration when the rule for the version's first stage asks for `scan: pickle`.
+ */
+async function scanBeforeUpload(ctx: Parameters<Command>[0], path: string, model: string, stage: Stage, format: ArtifactFormat, policy: PromotionPolicy) {
+  const { findings } = await scanLocalPath(path, { format, allowGlobals: policy.scan?.allowGlobals ?? [] });
+  if (!findings.length) return;
+  for (const f of findings) ctx.stderr(`scan: ${f.file} at byte ${f.offset}: ${f.global ? `${f.global} is not an allowed global` : f.message}\n`);
+  if (scanRequiredOnRegistration(policy, model, stage))
+    throw new ModelgateError(
+      'E_PICKLE_SCAN',
+      `${model}: the artifact's pickles import globals outside the allow list, and ${stage} asks for scan: pickle`,
+      ExitCode.content,
+    );
 }

@@ -226,7 +226,7 @@ export class FileStore implements ArtifactStore {
       throw new ModelgateError('E_ARTIFACT_MISSING', `${this.location.uri}/${key} does not exist`, ExitCode.content);
     }
     // A buffer of the object's size for small ones: 4 MiB per 10 KB file is most of the cost.
-    return createReadStream(path, { highWaterMark: Math.max(64 << 10, Math.min(4 << 20, size)) });
+    return createReadStream(path, { highWaterMark: Math.max(64 << 10, Math.min(1 << 20, size)) });
   }
 
   /** Bytes `start` to `end` (inclusive) of the object at `key`. */
