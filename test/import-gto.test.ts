@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dvcCachePaths, parseDvcDirListing, parseDvcFile } from '../src/import/dvc.js';
-import { parseGtoTag, parseStageMap, planGtoImport } from '../src/import/gto.js';
+import { parseArtifactsYaml, parseGtoTag, parseStageMap, planGtoImport } from '../src/import/gto.js';
 import { cli, git, makeRegistry, sha256, tempDir } from './helpers/artifacts.js';
 
 // GTO itself (PyPI, pinned in python/requirements-import.txt) in a virtual environment of its own.
@@ -56,6 +56,13 @@ describe('GTO tags and stages (pure)', () => {
     expect(parseGtoTag('models/nlp=bert@v0.1.0')).toEqual({ action: 'register', artifact: 'models/nlp:bert', version: 'v0.1.0' });
     for (const other of ['v1.0.0', 'churn@1.0.0', 'churn@v01.0.0', 'churn#', '#prod#1', 'churn@vx', 'churn@created'])
       expect(parseGtoTag(other)).toBeUndefined();
+  });
+
+  it('reads artifacts.yaml: type, path, labels, description; a path that leaves the repository is dropped', () => {
+    const text = 'a:\n  type: model\n  path: models/a/\n  labels: [x, 1, y]\n  description: A\nb:\n  path: ../../etc/passwd\nc:\n  path: /abs\nd: 7\n';
+    expect(parseArtifactsYaml(text)).toEqual({ a: { type: 'model', path: 'models/a/', labels: ['x', 'y'], description: 'A' }, b: {}, c: {} });
+    expect(parseArtifactsYaml('[unclosed')).toEqual({});
+    expect(parseArtifactsYaml(undefined)).toEqual({});
   });
 
   it('maps prod/production and stage/staging by default, --stages replaces the table, other stages are aliases', () => {

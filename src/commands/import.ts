@@ -102,7 +102,7 @@ async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<Re
         if (numbers.has(key(model, step.version))) continue;
         const info = parseArtifactsYaml(await gto.readFileAt(step.commit, 'artifacts.yaml'))[step.artifact];
         if (!info?.path) {
-          notCarried.push({ tag: step.tag, reason: `artifacts.yaml at ${step.commit.slice(0, 12)} gives no path for ${step.artifact}` });
+          notCarried.push({ tag: step.tag, reason: `artifacts.yaml at ${step.commit.slice(0, 12)} gives no path inside the repository for ${step.artifact}` });
           continue;
         }
         const tmp = await mkdtemp(join(tmpdir(), 'modelgate-import-'));

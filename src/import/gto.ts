@@ -59,7 +59,13 @@ export interface GtoArtifactInfo {
   description?: string;
 }
 
-/** `artifacts.yaml` as GTO writes it; entries it cannot read are left out. */
+/** A relative path that stays inside the repository (a trailing slash allowed): no `..`, no absolute path. */
+function insideRepository(path: string): boolean {
+  const segments = path.replace(/(?<!\/)\/+$/, '').split('/');
+  return segments.every((s) => s !== '' && s !== '.' && s !== '..');
+}
+
+/** `artifacts.yaml` as GTO writes it; entries it cannot read are left out, and so is a path that leaves the repository. */
 export function parseArtifactsYaml(text: string | undefined): Record<string, GtoArtifactInfo> {
   if (text === undefined) return {};
   let doc: unknown;
@@ -75,7 +81,7 @@ export function parseArtifactsYaml(text: string | undefined): Record<string, Gto
     const r = raw as Record<string, unknown>;
     out[name] = {
       ...(typeof r.type === 'string' ? { type: r.type } : {}),
-      ...(typeof r.path === 'string' ? { path: r.path } : {}),
+      ...(typeof r.path === 'string' && insideRepository(r.path) ? { path: r.path } : {}),
       ...(Array.isArray(r.labels) ? { labels: r.labels.filter((l): l is string => typeof l === 'string') } : {}),
       ...(typeof r.description === 'string' ? { description: r.description } : {}),
     };
