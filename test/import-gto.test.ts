@@ -231,6 +231,13 @@ describe('modelgate import gto (a real GTO repository made with the gto CLI)', (
     expect(history.filter((e) => e.event === 'deregistration').map((e) => e.version)).toEqual(['v1.0.0']);
     expect(byGto('churn', 'v1.0.0').stage).toBe('Archived');
 
+    // `show --at` answers what GTO's stages held then.
+    const when = (ref: string) => history.find((e) => e.ref === ref)!.timestamp;
+    const prodThen = await cli(registry, ['show', 'churn@production', '--at', when('churn#prod#2'), '--json']);
+    expect(prodThen.json.annotations['gto.version']).toBe('v1.1.0');
+    expect((await cli(registry, ['show', 'churn@production', '--at', when('churn@v1.1.0')])).code).toBe(1);
+    expect((await cli(registry, ['show', 'churn@staging', '--at', when('churn#staging#1'), '--json'])).json.annotations['gto.version']).toBe('v1.0.0');
+
     // The bytes are GTO's at the tagged commit, under their digest; a folder artifact keeps its files.
     const v1 = (await cli(registry, ['show', `churn@${number('v1.0.0')}`, '--json'])).json;
     expect(v1.artifact.sha256).toBe(sha256(bytes.churn1));
