@@ -137,7 +137,7 @@ async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<Re
             registrationChange(
               await planRegistration(snap.source, draft),
               draft,
-              (n) => `register ${model}@${n} (GTO ${step.artifact}@${step.version})\n\nsha256 ${artifact.sha256}\n`,
+              (n) => `register ${model}@${n} (GTO ${step.artifact}@${step.version})\n\n${step.message ? `${step.message}\n\n` : ''}sha256 ${artifact.sha256}\n`,
             ),
           );
           numbers.set(key(model, step.version), applied.change.versions[0]!.version);
