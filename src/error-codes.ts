@@ -69,6 +69,8 @@ export const ERROR_CODES = {
   E_MISSING_MODEL: { area: 'registry', exit: [content], summary: 'A model has versions but no model.yaml.' },
   E_MODEL_NAME: { area: 'registry', exit: [content], summary: 'A folder under models/ whose name is not a valid model name.' },
   E_STRAY_FILE: { area: 'registry', exit: [content], summary: 'A file under models/ that is neither model.yaml nor versions/<N>.yaml.' },
+  E_ALIAS_NAME: { area: 'registry', exit: [content], summary: 'An alias name is reserved: a stage name, `latest` or `v<digits>`.' },
+  E_ALIAS_TARGET: { area: 'registry', exit: [content], summary: 'An alias points at a version that does not exist or is Archived.' },
   E_MULTIPLE_PRODUCTION: { area: 'registry', exit: [content], summary: 'More than one version of a model in Production.' },
   E_NO_REGISTRY: { area: 'registry', exit: [content], summary: 'No modelgate.yaml where a registry was expected.' },
   E_INVALID_MANIFEST: {
