@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -65,5 +67,92 @@ describe('aliases.yaml in validate', () => {
     const r = await cli(root, 'validate', '--json', 'models/fraud-detector/versions/2.yaml');
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).problems.map((p: { code: string }) => p.code)).toEqual(['E_ALIAS_TARGET']);
+  });
+});
+
+const gitEnv = { GIT_AUTHOR_NAME: 'Maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'Maria', GIT_COMMITTER_EMAIL: 'maria@example.com' };
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...gitEnv } }).trim();
+const CANARY = '  canary: {alias: challenger, path: deploy/canary, namespace: models-canary}\n';
+
+/** The template with a canary environment following challenger, committed. */
+async function committed(): Promise<string> {
+  const root = await registry(async (r) => {
+    const config = join(r, 'modelgate.yaml');
+    const text = await readFile(config, 'utf8');
+    await writeFile(config, text.replace(/(  production: \{stage: Production[^\n]*\n)/, `$1${CANARY}`));
+  });
+  git(root, 'init', '-q', '-b', 'main');
+  git(root, 'add', '-A');
+  git(root, 'commit', '-qm', 'registry');
+  return root;
+}
+
+describe('modelgate alias', () => {
+  it('sets an alias with the canary pin in the same commit, resolves it, moves it and deletes it', async () => {
+    const root = await committed();
+    const dry = await cli(root, 'alias', 'set', 'fraud-detector@2', 'challenger', '--dry-run', '--json');
+    expect(dry.code).toBe(0);
+    const plan = JSON.parse(dry.stdout);
+    expect(plan.files).toEqual([ALIASES, 'deploy/canary/fraud-detector.yaml', 'deploy/canary/kustomization.yaml']);
+    expect(plan.diff).toContain('+  challenger: 2');
+    expect(existsSync(join(root, ALIASES))).toBe(false);
+
+    const set = await cli(root, 'alias', 'set', 'fraud-detector@2', 'challenger', '--json');
+    expect(set.code).toBe(0);
+    expect(git(root, 'show', '--name-only', '--format=%s', 'HEAD').split('\n')).toEqual([
+      'Set fraud-detector@challenger to version 2',
+      '',
+      'deploy/canary/fraud-detector.yaml',
+      'deploy/canary/kustomization.yaml',
+      ALIASES,
+    ]);
+    expect(git(root, 'status', '--porcelain')).toBe('');
+    const pin = await readFile(join(root, 'deploy/canary/fraud-detector.yaml'), 'utf8');
+    const v2 = await readFile(join(root, 'models/fraud-detector/versions/2.yaml'), 'utf8');
+    const sha = /sha256: "?([0-9a-f]{64})/.exec(v2)![1]!;
+    expect(pin).toContain(sha);
+    expect(pin).toContain('modelgate.dev/version: "2"');
+
+    const resolved = JSON.parse((await cli(root, 'resolve', 'fraud-detector@challenger', '--json')).stdout);
+    expect(resolved).toMatchObject({ model: 'fraud-detector', version: 2, sha256: sha });
+    expect((await cli(root, 'validate')).code).toBe(0);
+
+    // Moving champion onto v1, then challenger: one line each.
+    expect((await cli(root, 'alias', 'set', 'fraud-detector@1', 'champion')).code).toBe(0);
+    const moved = await cli(root, 'alias', 'set', 'fraud-detector@champion', 'challenger', '--json');
+    expect(moved.code).toBe(0);
+    expect(git(root, 'show', '--format=', '-U0', 'HEAD', '--', ALIASES)).toMatch(/-  challenger: 2\n\+  challenger: 1/);
+    expect(JSON.parse((await cli(root, 'alias', 'list', '--json')).stdout)).toEqual([
+      { model: 'fraud-detector', alias: 'challenger', version: 1, stage: 'Production' },
+      { model: 'fraud-detector', alias: 'champion', version: 1, stage: 'Production' },
+    ]);
+
+    const again = await cli(root, 'alias', 'set', 'fraud-detector@1', 'champion', '--json');
+    expect(again.code).toBe(1);
+    expect(JSON.parse(again.stdout).error.code).toBe('E_NO_CHANGE');
+
+    // Archiving an alias's target is refused, naming the alias.
+    const archive = await cli(root, 'archive', 'fraud-detector@1', '--json');
+    expect(archive.code).toBe(1);
+    expect(JSON.parse(archive.stdout).error.code).toBe('E_ALIAS_TARGET');
+
+    expect((await cli(root, 'alias', 'delete', 'fraud-detector', 'champion')).code).toBe(0);
+    expect(await readFile(join(root, ALIASES), 'utf8')).toBe(
+      'apiVersion: modelgate.dev/v1\nkind: ModelAliases\nmodel: fraud-detector\naliases:\n  challenger: 1\n',
+    );
+    expect((await cli(root, 'validate')).code).toBe(0);
+  });
+
+  it('refuses a bare model, a reserved alias and an Archived target', async () => {
+    const root = await committed();
+    expect((await cli(root, 'alias', 'set', 'fraud-detector', 'champion')).code).toBe(2);
+    expect((await cli(root, 'alias', 'set', 'fraud-detector@1', 'production')).code).toBe(2);
+    expect((await cli(root, 'alias', 'set', 'fraud-detector@1', 'v1')).code).toBe(2);
+    expect((await cli(root, 'alias', 'delete', 'fraud-detector', 'champion')).code).toBe(1);
+    const unknown = await cli(root, 'resolve', 'fraud-detector@champion', '--json');
+    expect(unknown.code).toBe(1);
+    expect(JSON.parse(unknown.stdout).error.code).toBe('E_NOT_FOUND');
+    const reserved = await cli(root, 'alias', 'set', 'fraud-detector@1', 'latest', '--json');
+    expect(JSON.parse(reserved.stdout).error.code).toBe('E_USAGE');
   });
 });

@@ -92,6 +92,11 @@ export const COMMAND_SPECS = {
   },
   archive: { summary: 'move a version to Archived', args: '<model>@<version|latest>', flags: { ...CHANGE } },
   annotate: { summary: 'set annotations on a version', args: '<ref> key=value…', flags: { ...CHANGE } },
+  alias: {
+    summary: 'set, move, delete or list aliases such as champion and challenger',
+    args: 'set <model>@<version> <alias> | delete <model> <alias> | list [<model>]',
+    flags: { ...CHANGE },
+  },
   list: {
     summary: 'list versions',
     args: '',
