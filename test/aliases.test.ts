@@ -79,7 +79,7 @@ async function committed(): Promise<string> {
   const root = await registry(async (r) => {
     const config = join(r, 'modelgate.yaml');
     const text = await readFile(config, 'utf8');
-    await writeFile(config, text.replace(/(  production: \{stage: Production[^\n]*\n)/, `$1${CANARY}`));
+    await writeFile(config, text.replace(/( {2}production: \{stage: Production[^\n]*\n)/, `$1${CANARY}`));
   });
   git(root, 'init', '-q', '-b', 'main');
   git(root, 'add', '-A');
@@ -121,7 +121,7 @@ describe('modelgate alias', () => {
     expect((await cli(root, 'alias', 'set', 'fraud-detector@1', 'champion')).code).toBe(0);
     const moved = await cli(root, 'alias', 'set', 'fraud-detector@champion', 'challenger', '--json');
     expect(moved.code).toBe(0);
-    expect(git(root, 'show', '--format=', '-U0', 'HEAD', '--', ALIASES)).toMatch(/-  challenger: 2\n\+  challenger: 1/);
+    expect(git(root, 'show', '--format=', '-U0', 'HEAD', '--', ALIASES)).toMatch(/- {2}challenger: 2\n\+ {2}challenger: 1/);
     expect(JSON.parse((await cli(root, 'alias', 'list', '--json')).stdout)).toEqual([
       { model: 'fraud-detector', alias: 'challenger', version: 1, stage: 'Production' },
       { model: 'fraud-detector', alias: 'champion', version: 1, stage: 'Production' },
