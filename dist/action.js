@@ -12295,7 +12295,7 @@ var require_headers = __commonJS({
         }
       }
     };
-    var Headers2 = class _Headers {
+    var Headers3 = class _Headers {
       #guard;
       #headersList;
       constructor(init = void 0) {
@@ -12445,13 +12445,13 @@ var require_headers = __commonJS({
         o3.#headersList = list2;
       }
     };
-    var { getHeadersGuard, setHeadersGuard, getHeadersList, setHeadersList } = Headers2;
-    Reflect.deleteProperty(Headers2, "getHeadersGuard");
-    Reflect.deleteProperty(Headers2, "setHeadersGuard");
-    Reflect.deleteProperty(Headers2, "getHeadersList");
-    Reflect.deleteProperty(Headers2, "setHeadersList");
-    iteratorMixin("Headers", Headers2, kHeadersSortedMap, 0, 1);
-    Object.defineProperties(Headers2.prototype, {
+    var { getHeadersGuard, setHeadersGuard, getHeadersList, setHeadersList } = Headers3;
+    Reflect.deleteProperty(Headers3, "getHeadersGuard");
+    Reflect.deleteProperty(Headers3, "setHeadersGuard");
+    Reflect.deleteProperty(Headers3, "getHeadersList");
+    Reflect.deleteProperty(Headers3, "setHeadersList");
+    iteratorMixin("Headers", Headers3, kHeadersSortedMap, 0, 1);
+    Object.defineProperties(Headers3.prototype, {
       append: kEnumerableProperty,
       delete: kEnumerableProperty,
       get: kEnumerableProperty,
@@ -12469,7 +12469,7 @@ var require_headers = __commonJS({
     webidl.converters.HeadersInit = function(V, prefix, argument) {
       if (webidl.util.Type(V) === "Object") {
         const iterator2 = Reflect.get(V, Symbol.iterator);
-        if (!util.types.isProxy(V) && iterator2 === Headers2.prototype.entries) {
+        if (!util.types.isProxy(V) && iterator2 === Headers3.prototype.entries) {
           try {
             return getHeadersList(V).entriesList;
           } catch {
@@ -12490,7 +12490,7 @@ var require_headers = __commonJS({
       fill: fill2,
       // for test.
       compareHeaderName,
-      Headers: Headers2,
+      Headers: Headers3,
       HeadersList,
       getHeadersGuard,
       setHeadersGuard,
@@ -12504,7 +12504,7 @@ var require_headers = __commonJS({
 var require_response = __commonJS({
   "node_modules/undici/lib/web/fetch/response.js"(exports, module) {
     "use strict";
-    var { Headers: Headers2, HeadersList, fill: fill2, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
+    var { Headers: Headers3, HeadersList, fill: fill2, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
     var { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = require_body();
     var util = require_util();
     var nodeUtil = __require("node:util");
@@ -12531,7 +12531,7 @@ var require_response = __commonJS({
     var assert = __require("node:assert");
     var { types: types2 } = __require("node:util");
     var textEncoder = new TextEncoder("utf-8");
-    var Response = class _Response {
+    var Response2 = class _Response {
       // Creates network error Response.
       static error() {
         const responseObject = fromInnerResponse(makeNetworkError(), "immutable");
@@ -12582,7 +12582,7 @@ var require_response = __commonJS({
         }
         init = webidl.converters.ResponseInit(init);
         this[kState] = makeResponse({});
-        this[kHeaders] = new Headers2(kConstruct);
+        this[kHeaders] = new Headers3(kConstruct);
         setHeadersGuard(this[kHeaders], "response");
         setHeadersList(this[kHeaders], this[kState].headersList);
         let bodyWithType = null;
@@ -12674,8 +12674,8 @@ var require_response = __commonJS({
         return `Response ${nodeUtil.formatWithOptions(options, properties)}`;
       }
     };
-    mixinBody(Response);
-    Object.defineProperties(Response.prototype, {
+    mixinBody(Response2);
+    Object.defineProperties(Response2.prototype, {
       type: kEnumerableProperty,
       url: kEnumerableProperty,
       status: kEnumerableProperty,
@@ -12691,7 +12691,7 @@ var require_response = __commonJS({
         configurable: true
       }
     });
-    Object.defineProperties(Response, {
+    Object.defineProperties(Response2, {
       json: kEnumerableProperty,
       redirect: kEnumerableProperty,
       error: kEnumerableProperty
@@ -12824,9 +12824,9 @@ var require_response = __commonJS({
       }
     }
     function fromInnerResponse(innerResponse, guard) {
-      const response = new Response(kConstruct);
+      const response = new Response2(kConstruct);
       response[kState] = innerResponse;
-      response[kHeaders] = new Headers2(kConstruct);
+      response[kHeaders] = new Headers3(kConstruct);
       setHeadersList(response[kHeaders], innerResponse.headersList);
       setHeadersGuard(response[kHeaders], guard);
       if (hasFinalizationRegistry && innerResponse.body?.stream) {
@@ -12892,7 +12892,7 @@ var require_response = __commonJS({
       makeResponse,
       makeAppropriateNetworkError,
       filterResponse,
-      Response,
+      Response: Response2,
       cloneResponse,
       fromInnerResponse
     };
@@ -12946,7 +12946,7 @@ var require_request2 = __commonJS({
   "node_modules/undici/lib/web/fetch/request.js"(exports, module) {
     "use strict";
     var { extractBody, mixinBody, cloneBody, bodyUnusable } = require_body();
-    var { Headers: Headers2, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = require_headers();
+    var { Headers: Headers3, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = require_headers();
     var { FinalizationRegistry: FinalizationRegistry2 } = require_dispatcher_weakref()();
     var util = require_util();
     var nodeUtil = __require("node:util");
@@ -13214,7 +13214,7 @@ var require_request2 = __commonJS({
             requestFinalizer.register(ac, { signal, abort }, abort);
           }
         }
-        this[kHeaders] = new Headers2(kConstruct);
+        this[kHeaders] = new Headers3(kConstruct);
         setHeadersList(this[kHeaders], request2.headersList);
         setHeadersGuard(this[kHeaders], "request");
         if (mode === "no-cors") {
@@ -13503,7 +13503,7 @@ var require_request2 = __commonJS({
       const request2 = new Request(kConstruct);
       request2[kState] = innerRequest;
       request2[kSignal] = signal;
-      request2[kHeaders] = new Headers2(kConstruct);
+      request2[kHeaders] = new Headers3(kConstruct);
       setHeadersList(request2[kHeaders], innerRequest.headersList);
       setHeadersGuard(request2[kHeaders], guard);
       return request2;
@@ -15562,7 +15562,7 @@ var require_cache = __commonJS({
     var { urlEquals, getFieldValues } = require_util5();
     var { kEnumerableProperty, isDisturbed } = require_util();
     var { webidl } = require_webidl();
-    var { Response, cloneResponse, fromInnerResponse } = require_response();
+    var { Response: Response2, cloneResponse, fromInnerResponse } = require_response();
     var { Request, fromInnerRequest } = require_request2();
     var { kState } = require_symbols2();
     var { fetching } = require_fetch();
@@ -16089,7 +16089,7 @@ var require_cache = __commonJS({
         converter: webidl.converters.DOMString
       }
     ]);
-    webidl.converters.Response = webidl.interfaceConverter(Response);
+    webidl.converters.Response = webidl.interfaceConverter(Response2);
     webidl.converters["sequence<RequestInfo>"] = webidl.sequenceConverter(
       webidl.converters.RequestInfo
     );
@@ -16573,10 +16573,10 @@ var require_cookies = __commonJS({
     var { parseSetCookie } = require_parse();
     var { stringify: stringify3 } = require_util6();
     var { webidl } = require_webidl();
-    var { Headers: Headers2 } = require_headers();
+    var { Headers: Headers3 } = require_headers();
     function getCookies(headers) {
       webidl.argumentLengthCheck(arguments, 1, "getCookies");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const cookie = headers.get("cookie");
       const out = {};
       if (!cookie) {
@@ -16589,7 +16589,7 @@ var require_cookies = __commonJS({
       return out;
     }
     function deleteCookie(headers, name, attributes) {
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const prefix = "deleteCookie";
       webidl.argumentLengthCheck(arguments, 2, prefix);
       name = webidl.converters.DOMString(name, prefix, "name");
@@ -16603,7 +16603,7 @@ var require_cookies = __commonJS({
     }
     function getSetCookies(headers) {
       webidl.argumentLengthCheck(arguments, 1, "getSetCookies");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const cookies = headers.getSetCookie();
       if (!cookies) {
         return [];
@@ -16612,7 +16612,7 @@ var require_cookies = __commonJS({
     }
     function setCookie(headers, cookie) {
       webidl.argumentLengthCheck(arguments, 2, "setCookie");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       cookie = webidl.converters.Cookie(cookie);
       const str2 = stringify3(cookie);
       if (str2) {
@@ -17302,7 +17302,7 @@ var require_connection = __commonJS({
     var { CloseEvent } = require_events();
     var { makeRequest } = require_request2();
     var { fetching } = require_fetch();
-    var { Headers: Headers2, getHeadersList } = require_headers();
+    var { Headers: Headers3, getHeadersList } = require_headers();
     var { getDecodeSplit } = require_util2();
     var { WebsocketFrameSend } = require_frame();
     var crypto3;
@@ -17324,7 +17324,7 @@ var require_connection = __commonJS({
         redirect: "error"
       });
       if (options.headers) {
-        const headersList = getHeadersList(new Headers2(options.headers));
+        const headersList = getHeadersList(new Headers3(options.headers));
         request2.headersList = headersList;
       }
       const keyValue = crypto3.randomBytes(16).toString("base64");
@@ -19281,7 +19281,7 @@ var require_undici = __commonJS({
 });
 
 // node_modules/@actions/http-client/lib/index.js
-var tunnel, import_undici, HttpCodes, Headers, MediaTypes, HttpRedirectCodes, HttpResponseRetryCodes;
+var tunnel, import_undici, HttpCodes, Headers2, MediaTypes, HttpRedirectCodes, HttpResponseRetryCodes;
 var init_lib = __esm({
   "node_modules/@actions/http-client/lib/index.js"() {
     init_proxy();
@@ -19316,10 +19316,10 @@ var init_lib = __esm({
       HttpCodes2[HttpCodes2["ServiceUnavailable"] = 503] = "ServiceUnavailable";
       HttpCodes2[HttpCodes2["GatewayTimeout"] = 504] = "GatewayTimeout";
     })(HttpCodes || (HttpCodes = {}));
-    (function(Headers2) {
-      Headers2["Accept"] = "accept";
-      Headers2["ContentType"] = "content-type";
-    })(Headers || (Headers = {}));
+    (function(Headers3) {
+      Headers3["Accept"] = "accept";
+      Headers3["ContentType"] = "content-type";
+    })(Headers2 || (Headers2 = {}));
     (function(MediaTypes2) {
       MediaTypes2["ApplicationJson"] = "application/json";
     })(MediaTypes || (MediaTypes = {}));
@@ -19786,6 +19786,13 @@ function stallError(service, operation2, seconds, data = {}) {
     ExitCode2.service,
     { service, operation: operation2, seconds, ...data }
   );
+}
+function retryAfterMs(header, now) {
+  if (!header) return void 0;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1e3;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? void 0 : Math.max(0, at - now.getTime());
 }
 var DEFAULT_IO_TIMEOUT, ioTimeoutMs;
 var init_io_timeout = __esm({
@@ -20666,7 +20673,7 @@ var init_catalog = __esm({
     init_package();
     init_layout();
     init_read_file();
-    CACHE_FORMAT = `modelgate-version-cache 4 ${package_default.version} ${createHash("sha256").update(JSON.stringify(model_version_schema_default)).digest("hex").slice(0, 16)} ${true ? "24e7f9ef6539fe23" : "sources"}`;
+    CACHE_FORMAT = `modelgate-version-cache 4 ${package_default.version} ${createHash("sha256").update(JSON.stringify(model_version_schema_default)).digest("hex").slice(0, 16)} ${true ? "0eed03313cdc9bf2" : "sources"}`;
     catalogFile = (gitDir) => join2(gitDir, "modelgate", "versions.tsv");
     BISECT_WINDOW = 1 << 16;
     CHUNK = 1 << 20;
@@ -81552,9 +81559,12 @@ __export(decision_exports, {
   STATEMENT_TYPE: () => STATEMENT_TYPE,
   buildDecisionStatement: () => buildDecisionStatement,
   decisionRecordKey: () => decisionRecordKey,
+  decisionRecordPrefix: () => decisionRecordPrefix,
   keyId: () => keyId,
+  legacyDecisionRecordKey: () => legacyDecisionRecordKey,
   preAuthEncoding: () => preAuthEncoding,
   signEnvelope: () => signEnvelope,
+  statementDigest: () => statementDigest,
   verifyEnvelope: () => verifyEnvelope
 });
 import { createHash as createHash13, createPrivateKey, createPublicKey, sign as sign4, verify } from "node:crypto";
@@ -81619,17 +81629,32 @@ function verifyEnvelope(envelope, trustedKeys) {
   }
   return { ok: false, reason: "no signature verifies with a trusted key" };
 }
-function decisionRecordKey(mergedTreeId) {
-  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(mergedTreeId)) throw new Error(`not a git tree id: ${mergedTreeId}`);
+function decisionRecordPrefix(mergedTreeId) {
+  if (!TREE_ID.test(mergedTreeId)) throw new Error(`not a git tree id: ${mergedTreeId}`);
+  return `.modelgate/decisions/${mergedTreeId}/`;
+}
+function decisionRecordKey(mergedTreeId, statementSha256) {
+  if (!DIGEST.test(statementSha256)) throw new Error(`not a sha256: ${statementSha256}`);
+  return `${decisionRecordPrefix(mergedTreeId)}${statementSha256}.dsse.json`;
+}
+function legacyDecisionRecordKey(mergedTreeId) {
+  if (!TREE_ID.test(mergedTreeId)) throw new Error(`not a git tree id: ${mergedTreeId}`);
   return `.modelgate/decisions/${mergedTreeId}.dsse.json`;
 }
-var STATEMENT_TYPE, DECISION_PREDICATE, DSSE_PAYLOAD_TYPE;
+function statementDigest(envelope) {
+  const payload = envelope?.payload;
+  if (typeof payload !== "string") return void 0;
+  return createHash13("sha256").update(Buffer.from(payload, "base64")).digest("hex");
+}
+var STATEMENT_TYPE, DECISION_PREDICATE, DSSE_PAYLOAD_TYPE, TREE_ID, DIGEST;
 var init_decision = __esm({
   "src/evidence/decision.ts"() {
     "use strict";
     STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
     DECISION_PREDICATE = "https://modelgate.dev/decision/v1";
     DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json";
+    TREE_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+    DIGEST = /^[0-9a-f]{64}$/;
   }
 });
 
@@ -85819,6 +85844,7 @@ var init_dist_src5 = __esm({
 });
 
 // src/github/client.ts
+import { setTimeout as sleep2 } from "node:timers/promises";
 function parseRepository(text) {
   const m3 = /^([A-Za-z0-9-]{1,39})\/([A-Za-z0-9._-]{1,100})$/.exec(text ?? "");
   if (!m3 || m3[2] === "." || m3[2] === "..") throw usageError(`invalid GitHub repository ${JSON.stringify(text ?? "")}: expected owner/name`);
@@ -85826,7 +85852,6 @@ function parseRepository(text) {
 }
 function createOctokit(opts) {
   if (!opts.token) throw usageError("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN), or the action input github-token");
-  const timeoutMs = opts.timeoutMs ?? ioTimeoutMs();
   return new Octokit2({
     auth: opts.token,
     baseUrl: (opts.baseUrl || "https://api.github.com").replace(/\/+$/, ""),
@@ -85836,53 +85861,126 @@ function createOctokit(opts) {
     }, warn() {
     }, error() {
     } },
-    request: {
-      retries: 0,
-      fetch: (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })
-    }
+    request: { retries: 0, fetch: retryingFetch(opts.timeoutMs ?? ioTimeoutMs()) }
   });
+}
+function retryWaitMs(method, url, status, headers, now) {
+  const after = retryAfterMs(headers.get("retry-after"), new Date(now));
+  const exhausted = headers.get("x-ratelimit-remaining") === "0";
+  if (status === 429 || status === 403 && (after !== void 0 || exhausted)) {
+    const reset = Number(headers.get("x-ratelimit-reset"));
+    return after ?? (exhausted && reset > 0 ? Math.max(0, reset * 1e3 - now) : 0);
+  }
+  const repeatable = method !== "POST" || REPEATABLE_POST.test(new URL(url).pathname);
+  return status >= 500 && status <= 599 && repeatable ? after ?? 0 : void 0;
+}
+function retryingFetch(timeoutMs) {
+  return async (input, init = {}) => {
+    const method = (init.method ?? "GET").toUpperCase();
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    const replayable = init.body === void 0 || init.body === null || typeof init.body === "string";
+    const deadline = Date.now() + timeoutMs;
+    const room = Math.min(1e3, timeoutMs / 4);
+    for (let attempt = 1; ; attempt++) {
+      const timeout = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+      const res = await fetch(input, { ...init, signal: init.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
+      const hinted = attempt < MAX_ATTEMPTS && replayable ? retryWaitMs(method, url, res.status, res.headers, Date.now()) : void 0;
+      const wait = hinted === void 0 ? void 0 : Math.max(hinted, backoffMs(attempt));
+      if (wait === void 0 || Date.now() + wait + room > deadline) return attempt === 1 || res.ok ? res : withAttempts(res, attempt);
+      await res.body?.cancel();
+      await sleep2(wait);
+    }
+  };
+}
+function withAttempts(res, attempts) {
+  const headers = new Headers(res.headers);
+  headers.set(ATTEMPTS_HEADER, String(attempts));
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
 }
 async function github(what, call) {
   try {
     return await call();
   } catch (e5) {
     if (e5 instanceof ModelgateError) throw e5;
-    const answered = e5.response !== void 0;
+    const response = e5.response;
     const raw = e5.status;
-    const status = answered && typeof raw === "number" && raw > 0 ? raw : void 0;
+    const status = response !== void 0 && typeof raw === "number" && raw > 0 ? raw : void 0;
+    const attempts = Number(response?.headers?.[ATTEMPTS_HEADER] ?? 1);
     const names = [e5?.name, e5.cause?.name];
     const why = status !== void 0 ? `HTTP ${status}` : names.some((n3) => n3 === "TimeoutError" || n3 === "AbortError") ? "timed out" : "no answer";
-    throw new ModelgateError("E_GITHUB", `GitHub: ${what} failed (${why})`, ExitCode2.service, { status });
+    throw new ModelgateError("E_GITHUB", `GitHub: ${what} failed (${why})${attempts > 1 ? ` after ${attempts} attempts` : ""}`, ExitCode2.service, {
+      status,
+      attempts
+    });
   }
 }
+async function createOnce(what, find, create, timeoutMs = ioTimeoutMs()) {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await github(what, create);
+    } catch (e5) {
+      const status = e5.data.status;
+      const wait = backoffMs(attempt);
+      const late = Date.now() + wait > deadline;
+      if (!(typeof status === "number" && status >= 500) || attempt === 1 && late) throw e5;
+      if (attempt >= MAX_ATTEMPTS || late) {
+        throw new ModelgateError("E_GITHUB", `GitHub: ${what} failed (HTTP ${status}) after ${attempt} attempts`, ExitCode2.service, {
+          status,
+          attempts: attempt
+        });
+      }
+      await sleep2(wait);
+      const found = await find();
+      if (found !== void 0) return found;
+    }
+  }
+}
+var MAX_ATTEMPTS, BACKOFF_BASE_MS, ATTEMPTS_HEADER, REPEATABLE_POST, backoffMs;
 var init_client4 = __esm({
   "src/github/client.ts"() {
     "use strict";
     init_dist_src5();
     init_errors();
     init_io_timeout();
+    MAX_ATTEMPTS = 5;
+    BACKOFF_BASE_MS = 250;
+    ATTEMPTS_HEADER = "x-modelgate-attempts";
+    REPEATABLE_POST = /\/repos\/[^/]+\/[^/]+\/statuses\/[^/]+$/;
+    backoffMs = (retry) => BACKOFF_BASE_MS * 2 ** (retry - 1) * (0.5 + Math.random() / 2);
   }
 });
 
 // src/github/promotion-pr.ts
 async function openOrUpdatePullRequest(c5, opts) {
-  const open4 = await github(
-    `looking for an open pull request from ${opts.branch}`,
-    () => c5.octokit.rest.pulls.list({ owner: c5.owner, repo: c5.repo, head: `${c5.owner}:${opts.branch}`, base: opts.base, state: "open", per_page: 10 })
-  );
-  const existing = open4.data.find((p3) => p3.head.ref === opts.branch);
+  const findOpen = async () => {
+    const open4 = await github(
+      `looking for an open pull request from ${opts.branch}`,
+      () => c5.octokit.rest.pulls.list({ owner: c5.owner, repo: c5.repo, head: `${c5.owner}:${opts.branch}`, base: opts.base, state: "open", per_page: 10 })
+    );
+    const found = open4.data.find((p3) => p3.head.ref === opts.branch);
+    return found && { number: found.number, url: found.html_url };
+  };
+  const existing = await findOpen();
   if (existing) {
-    const { data: data2 } = await github(
+    const { data } = await github(
       `updating pull request #${existing.number}`,
       () => c5.octokit.rest.pulls.update({ owner: c5.owner, repo: c5.repo, pull_number: existing.number, title: opts.title, body: opts.body })
     );
-    return { number: data2.number, url: data2.html_url, created: false };
+    return { number: data.number, url: data.html_url, created: false };
   }
-  const { data } = await github(
-    `opening a pull request from ${opts.branch}`,
-    () => c5.octokit.rest.pulls.create({ owner: c5.owner, repo: c5.repo, head: opts.branch, base: opts.base, title: opts.title, body: opts.body })
-  );
-  return { number: data.number, url: data.html_url, created: true };
+  const opened = await createOnce(`opening a pull request from ${opts.branch}`, findOpen, async () => {
+    const { data } = await c5.octokit.rest.pulls.create({
+      owner: c5.owner,
+      repo: c5.repo,
+      head: opts.branch,
+      base: opts.base,
+      title: opts.title,
+      body: opts.body
+    });
+    return { number: data.number, url: data.html_url };
+  });
+  return { ...opened, created: true };
 }
 var init_promotion_pr = __esm({
   "src/github/promotion-pr.ts"() {
@@ -86181,13 +86279,6 @@ function targetName(url, index) {
     return `webhook ${index + 1} (invalid URL)`;
   }
 }
-function retryAfterMs(header, now) {
-  if (!header) return void 0;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1e3;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? void 0 : Math.max(0, at - now.getTime());
-}
 async function deliverOne(hook2, index, event, opts) {
   const target = targetName(hook2.url, index);
   const report = {
@@ -86197,7 +86288,7 @@ async function deliverOne(hook2, index, event, opts) {
     attempts: 0
   };
   const doFetch = opts.fetch ?? fetch;
-  const sleep2 = opts.sleep ?? sleepFor;
+  const sleep3 = opts.sleep ?? sleepFor;
   const now = opts.now ?? (() => /* @__PURE__ */ new Date());
   const maxAttempts = opts.maxAttempts ?? 4;
   const base = opts.baseDelayMs ?? 500;
@@ -86237,7 +86328,7 @@ async function deliverOne(hook2, index, event, opts) {
     } catch (e5) {
       report.error = e5?.name === "TimeoutError" ? "timed out" : "network error";
     }
-    if (attempt < maxAttempts) await sleep2(Math.min(cap, wait ?? Math.random() * base * 2 ** (attempt - 1)));
+    if (attempt < maxAttempts) await sleep3(Math.min(cap, wait ?? Math.random() * base * 2 ** (attempt - 1)));
   }
   return report;
 }
@@ -86664,9 +86755,18 @@ function approvingReview(reviews, login, headSha) {
 
 // src/evidence/records.ts
 init_history();
-async function readDecisionRecord(store, tree) {
-  const key = (await Promise.resolve().then(() => (init_decision(), decision_exports))).decisionRecordKey(tree);
-  if (!await store.stat(key)) return void 0;
+var RECORD_NAME = /^([0-9a-f]{64})\.dsse\.json$/;
+async function readDecisionRecords(store, tree) {
+  const { decisionRecordPrefix: decisionRecordPrefix2, legacyDecisionRecordKey: legacyDecisionRecordKey2 } = await Promise.resolve().then(() => (init_decision(), decision_exports));
+  const prefix = decisionRecordPrefix2(tree);
+  const records = [];
+  for (const key of (await store.list(prefix)).sort()) {
+    const digest4 = RECORD_NAME.exec(key.slice(prefix.length))?.[1];
+    if (digest4) records.push({ digest: digest4, envelope: await readJson(store, key) });
+  }
+  return { records, legacy: await store.stat(legacyDecisionRecordKey2(tree)) !== void 0 };
+}
+async function readJson(store, key) {
   const parts = [];
   for await (const c5 of await store.read(key)) parts.push(c5);
   try {
@@ -86678,18 +86778,21 @@ async function readDecisionRecord(store, tree) {
 async function writeDecisionRecord(store, tree, envelope, tmpDir) {
   const { writeFile: writeFile4, rm: rm5 } = await import("node:fs/promises");
   const path = await import("node:path");
-  const key = (await Promise.resolve().then(() => (init_decision(), decision_exports))).decisionRecordKey(tree);
-  const local = path.join(tmpDir, `${tree}.dsse.json`);
+  const { decisionRecordKey: decisionRecordKey2, statementDigest: statementDigest2 } = await Promise.resolve().then(() => (init_decision(), decision_exports));
+  const digest4 = statementDigest2(envelope);
+  const key = decisionRecordKey2(tree, digest4);
+  const local = path.join(tmpDir, `${digest4}.dsse.json`);
   await writeFile4(local, JSON.stringify(envelope, null, 2) + "\n");
-  const staged = await store.stage(local, { model: "modelgate-decisions", path: `${tree}.dsse.json`, uploadId: `decision-${tree}` });
+  const staged = await store.stage(local, { model: "modelgate-decisions", path: `${digest4}.dsse.json`, uploadId: `decision-${digest4}` });
   try {
     await staged.commit(key);
   } finally {
     await staged.discard();
     await rm5(local, { force: true });
   }
-  return `${store.location.uri.replace(/\/$/, "")}/${key}`;
+  return key;
 }
+var recordUri = (store, key) => `${store.location.uri.replace(/\/$/, "")}/${key}`;
 
 // src/action/decision-record.ts
 init_layout();
@@ -86702,7 +86805,7 @@ function describeRecord(r5) {
     case "kept":
       return {
         uri: r5.uri,
-        message: `A signed decision record of this merge result is already stored (key ${r5.keyid.slice(0, 16)}\u2026).${r5.warning ? ` Warning: ${r5.warning}.` : ""}`
+        message: `A signed decision record of this change is already stored (key ${r5.keyid.slice(0, 16)}\u2026).${r5.warning ? ` Warning: ${r5.warning}.` : ""}`
       };
     case "no-key":
       return { message: `Warning: ${r5.warning}.` };
@@ -86739,12 +86842,14 @@ async function signAndStore(req, pem) {
   }
   const policyPath = `${req.prefix ? `${req.prefix}/` : ""}${POLICY_FILE}`;
   const policyBlobId = (await req.git.out(["rev-parse", "--verify", "--quiet", `${req.baseSha}:${policyPath}`])).trim();
+  const baseTreeId = await req.git.treeOf(req.baseSha);
   const statement = buildDecisionStatement(
     decisionInput(req.decision, {
       repository: req.repository,
       pullRequest: req.pullRequest,
       baseSha: req.baseSha,
       headSha: req.headSha,
+      baseTreeId,
       mergedTreeId: req.mergedTree,
       policyBlobId,
       reviews: req.reviews,
@@ -86772,27 +86877,23 @@ async function signAndStore(req, pem) {
   const warning3 = trusted ? void 0 : `the signing key (keyid ${id.slice(0, 16)}\u2026) is not in trust.keys of modelgate.yaml: verify --decisions and history will refuse its records until its public key is added`;
   const store = await openStore(config.storage, req.env);
   const tmp = await mkdtemp2(join9(req.env.RUNNER_TEMP || tmpdir3(), "modelgate-record-"));
+  const folder = recordUri(store, `.modelgate/decisions/${req.mergedTree}/`);
   try {
-    const uri = `${store.location.uri.replace(/\/$/, "")}/${decisionRecordKey(req.mergedTree)}`;
-    const existing = await step(`reading ${uri}`, () => readDecisionRecord(store, req.mergedTree));
-    if (existing !== void 0) {
-      const ours = verifyEnvelope(existing, [publicPem]);
-      if (ours.ok && ours.statement.predicate.mergedTreeId === req.mergedTree) return { state: "kept", uri, keyid: id, ...warning3 ? { warning: warning3 } : {} };
-      throw new ModelgateError(
-        "E_ARTIFACT_CONFLICT",
-        `${uri} already holds a record this key did not sign; the store keeps objects once, so remove it by hand after checking how it got there`,
-        ExitCode2.content
-      );
+    const existing = await step(`reading ${folder}`, () => readDecisionRecords(store, req.mergedTree));
+    for (const r5 of existing.records) {
+      const ours = verifyEnvelope(r5.envelope, [publicPem]);
+      if (!ours.ok) continue;
+      const p3 = ours.statement.predicate;
+      if (p3.mergedTreeId === req.mergedTree && p3.baseTreeId === baseTreeId && p3.pullRequest === req.pullRequest && p3.headSha === req.headSha)
+        return {
+          state: "kept",
+          uri: recordUri(store, `.modelgate/decisions/${req.mergedTree}/${r5.digest}.dsse.json`),
+          keyid: id,
+          ...warning3 ? { warning: warning3 } : {}
+        };
     }
-    try {
-      await step(`writing ${uri}`, () => writeDecisionRecord(store, req.mergedTree, envelope, tmp));
-    } catch (e5) {
-      if (!(e5 instanceof ModelgateError && e5.code === "E_ARTIFACT_CONFLICT")) throw e5;
-      const other = verifyEnvelope(await step(`reading ${uri}`, () => readDecisionRecord(store, req.mergedTree)), [publicPem]);
-      if (!other.ok || other.statement.predicate.mergedTreeId !== req.mergedTree) throw e5;
-      return { state: "kept", uri, keyid: id, ...warning3 ? { warning: warning3 } : {} };
-    }
-    return { state: "written", uri, keyid: id, ...warning3 ? { warning: warning3 } : {} };
+    const key = await step(`writing a record under ${folder}`, () => writeDecisionRecord(store, req.mergedTree, envelope, tmp));
+    return { state: "written", uri: recordUri(store, key), keyid: id, ...warning3 ? { warning: warning3 } : {} };
   } finally {
     store.close();
     await rm4(tmp, { recursive: true, force: true });
@@ -86908,13 +87009,16 @@ function fitComment(text) {
   return kept + (openFence ? "\n```" : "") + note;
 }
 async function upsertComment(c5, number, body) {
-  const comments = await github(
-    `listing the comments of #${number}`,
-    () => c5.octokit.paginate(c5.octokit.rest.issues.listComments, { owner: c5.owner, repo: c5.repo, issue_number: number, per_page: 100 })
-  );
   const text = fitComment(`${COMMENT_MARKER}
 ${body}`);
-  const mine = comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && x.user && isBot({ login: x.user.login, type: x.user.type }));
+  const findMine = async () => {
+    const comments = await github(
+      `listing the comments of #${number}`,
+      () => c5.octokit.paginate(c5.octokit.rest.issues.listComments, { owner: c5.owner, repo: c5.repo, issue_number: number, per_page: 100 })
+    );
+    return comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && x.user && isBot({ login: x.user.login, type: x.user.type }));
+  };
+  const mine = await findMine();
   if (mine) {
     if (mine.body !== text) {
       await github(
@@ -86924,11 +87028,12 @@ ${body}`);
     }
     return { id: mine.id, created: false };
   }
-  const { data } = await github(
+  const id = await createOnce(
     "adding the modelgate comment",
-    () => c5.octokit.rest.issues.createComment({ owner: c5.owner, repo: c5.repo, issue_number: number, body: text })
+    async () => (await findMine())?.id,
+    async () => (await c5.octokit.rest.issues.createComment({ owner: c5.owner, repo: c5.repo, issue_number: number, body: text })).data.id
   );
-  return { id: data.id, created: true };
+  return { id, created: true };
 }
 
 // src/action/main.ts

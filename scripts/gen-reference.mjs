@@ -288,7 +288,7 @@ async function commandSection(cli) {
   return [
     '## Command reference',
     '',
-    'Usage: `modelgate <command> [flags]`. Model references: `fraud` (the model), `fraud@3` (a version), `fraud@production` (the version in a stage, case-insensitive). `modelgate <command> --help` (or `modelgate help <command>`) prints the usage and every flag of one command; `modelgate --version` prints the version.',
+    'Usage: `modelgate <command> [flags]`. Version references (`<ref>`): `fraud@3` (a version), `fraud@latest` (the newest version), `fraud@production` (the newest version in a stage, case-insensitive); a bare model name `fraud` is refused where a version is meant (exit 2, `E_BARE_MODEL_REF`). `modelgate <command> --help` (or `modelgate help <command>`) prints the usage and every flag of one command; `modelgate --version` prints the version.',
     '',
     '### Commands',
     '',

@@ -26,6 +26,11 @@ export const ERROR_CODES = {
   E_TARGET_EXISTS: { area: 'command line', exit: [usage], summary: '`init` was pointed at a path that exists and is not a folder.' },
   E_TARGET_NOT_EMPTY: { area: 'command line', exit: [usage], summary: '`init` was pointed at a folder that is not empty.' },
   E_OUTPUT_EXISTS: { area: 'command line', exit: [usage], summary: '`pull --output` names a path that exists; `--force` replaces it.' },
+  E_BARE_MODEL_REF: {
+    area: 'command line',
+    exit: [usage],
+    summary: 'A bare model name where one version is acted on; write `<model>@<N>`, `<model>@latest` or `<model>@<stage>`.',
+  },
   E_WHERE_SYNTAX: { area: 'command line', exit: [usage], summary: 'A `--where` filter does not parse; the message points at the column.' },
   E_PRESIGN_DIRECTORY: {
     area: 'command line',
@@ -145,7 +150,11 @@ export const ERROR_CODES = {
   E_MERGE_CONFLICT: { area: 'git', exit: [content], summary: 'The pull request does not merge cleanly into its base.' },
 
   // GitHub.
-  E_GITHUB: { area: 'GitHub', exit: [service], summary: 'A GitHub API call failed; the message names the call and the HTTP status.' },
+  E_GITHUB: {
+    area: 'GitHub',
+    exit: [service],
+    summary: 'A GitHub API call failed (after the retries a rate limit or a 5xx gets); the message names the call, the HTTP status and the attempts.',
+  },
   E_TOO_MANY_COMMITS: { area: 'GitHub', exit: [content], summary: 'A pull request with more commits than GitHub lists, so its contributors cannot be known.' },
   E_UNSAFE_CHECKOUT: { area: 'GitHub', exit: [usage], summary: 'The Action ran on a checkout of the pull request head instead of its base.' },
   E_HEAD_MOVED: { area: 'GitHub', exit: [service], summary: 'The pull request head moved while it was checked; the next run checks the new head.' },

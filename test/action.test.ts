@@ -276,6 +276,31 @@ describe('dist/action.js check', () => {
     }
   });
 
+  it('rides out a rate limit and 5xx answers from GitHub: asked again, one status and one comment, the usual decision', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull('promote-flaky', await promoteFiles(), undefined, { pins: true });
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
+    const faults = [
+      gh.inject('GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews', { status: 429, headers: { 'retry-after': '1' }, times: 1 }),
+      gh.inject('GET /orgs/{org}/teams/{team_slug}/memberships/{username}', { status: 502, times: 2 }),
+      gh.inject('POST /repos/{owner}/{repo}/statuses/{sha}', { status: 503, times: 1 }),
+      // GitHub creates the comment and answers 502: the Action finds it instead of posting a second one.
+      gh.inject('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { status: 502, times: 1, afterHandling: true }),
+    ];
+    try {
+      const r = await runCheck('pull_request_review', pullRequestReviewEvent(pull));
+      expect(r.stdout).not.toMatch(/::error|GitHub:/);
+      expect(r.outputs.decision).toBe('pass');
+      expect(faults.map((f) => f.hits)).toEqual([1, 2, 1, 1]);
+      expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['success']);
+      expect(commentsOf(pull.number)).toHaveLength(1);
+    } finally {
+      for (const f of faults) f.remove();
+    }
+    expect(gh.validator.violations).toEqual([]);
+  });
+
   it('counts no stale, bot or self approval, and fails when the reviews or the pull request cannot be read', async () => {
     git(dev, 'checkout', '-q', 'main');
     const pull = await openPull('promote-reviews', await promoteFiles(), undefined, { pins: true });

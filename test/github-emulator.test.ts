@@ -296,6 +296,25 @@ describe('GitHub emulator', () => {
     expect((await failure(bot.rest.issues.createComment({ owner: 'acme', repo: 'model-registry', issue_number: 99, body: 'x' }))).status).toBe(404);
   });
 
+  it('answers a fault after carrying the request out (afterHandling), or instead of it, with the headers given', async () => {
+    const route = 'POST /repos/{owner}/{repo}/issues/{issue_number}/comments';
+    const args = { owner: 'acme', repo: 'model-registry', issue_number: 1 };
+    const before = gh.comments.length;
+    const lost = gh.inject(route, { status: 502, times: 1, afterHandling: true });
+    expect(await failure(maria.rest.issues.createComment({ ...args, body: 'done, answer lost' }))).toEqual({ status: 502, message: 'Server Error' });
+    expect(lost.hits).toBe(1);
+    expect(gh.comments.slice(before).map((c) => c.body)).toEqual(['done, answer lost']);
+    const limited = gh.inject(route, { status: 429, headers: { 'retry-after': '7' }, times: 1 });
+    const err = (await maria.rest.issues.createComment({ ...args, body: 'refused' }).catch((e: unknown) => e)) as {
+      status: number;
+      response?: { headers: Record<string, string> };
+    };
+    expect(err.status).toBe(429);
+    expect(err.response?.headers['retry-after']).toBe('7');
+    expect(limited.hits).toBe(1);
+    expect(gh.comments.slice(before).map((c) => c.body)).toEqual(['done, answer lost']);
+  });
+
   it('refuses what GitHub refuses: a status description over 140 characters, a comment over 65,536', async () => {
     const bot = client('ghs_bot');
     const sha = pull.head.sha;

@@ -23,7 +23,7 @@ describe('pull and verify on the file:// store', () => {
     const r1 = await cli(reg, ['pull', 'fraud@1', '-o', join(out, 'model.joblib')]);
     expect(r1.code).toBe(0);
     expect(sha256(readFileSync(join(out, 'model.joblib')))).toBe(sha256(m.bytes));
-    const r2 = await cli(reg, ['pull', 'fraud', '-o', join(out, 'hf')]);
+    const r2 = await cli(reg, ['pull', 'fraud@latest', '-o', join(out, 'hf')]);
     expect(r2.code).toBe(0);
     expect(readFileSync(join(out, 'hf', 'tokenizer', 'vocab.txt'), 'utf8')).toBe('a\nb\n');
 

@@ -285,7 +285,7 @@ describe('show', () => {
   it('shows a version by number, by stage and the latest', async () => {
     expect((await cli('--json', 'show', 'fraud-detector@2')).json()).toMatchObject({ model: 'fraud-detector', version: 2, stage: 'Staging' });
     expect((await cli('--json', 'show', 'fraud-detector@PRODUCTION')).json()).toMatchObject({ version: 3, stage: 'Production' });
-    expect((await cli('--json', 'show', 'fraud-detector')).json()).toMatchObject({ version: 3 });
+    expect((await cli('--json', 'show', 'fraud-detector@latest')).json()).toMatchObject({ version: 3 });
     expect((await cli('--json', 'show', 'churn@staging')).json()).toMatchObject({ model: 'churn', version: 2 });
   });
 
@@ -336,22 +336,22 @@ describe('show', () => {
     const none = await cli('show', 'fraud-detector@production', '--at', '2026-01-11');
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('fraud-detector has no version in Production');
-    const before = await cli('show', 'fraud-detector', '--at', '2025-12-31');
+    const before = await cli('show', 'fraud-detector@latest', '--at', '2025-12-31');
     expect(before.code).toBe(1);
     expect(before.stderr).toContain('no commit on the current branch at or before 2025-12-31');
-    const bad = await cli('show', 'fraud-detector', '--at', 'no-such-rev');
+    const bad = await cli('show', 'fraud-detector@latest', '--at', 'no-such-rev');
     expect(bad.code).toBe(2);
-    expect((await cli('show', 'fraud-detector', '--at', '2026-13-45')).code).toBe(2);
+    expect((await cli('show', 'fraud-detector@latest', '--at', '2026-13-45')).code).toBe(2);
     // Days that do not exist are usage errors, not rolled over into the next month.
     for (const day of ['2026-02-30', '2026-02-29', '2026-04-31T10:00:00Z', '2026-06-31 08:00']) {
-      const r = await cli('--json', 'show', 'fraud-detector', '--at', day);
+      const r = await cli('--json', 'show', 'fraud-detector@latest', '--at', day);
       expect({ day, code: r.code, error: r.json().error.code }).toEqual({ day, code: 2, error: 'E_USAGE' });
     }
     expect(await at('2028-02-29')).toBe(3);
   });
 
   it('unknown model or version → exit 1; malformed ref → exit 2', async () => {
-    const unknown = await cli('show', 'nope');
+    const unknown = await cli('show', 'nope@latest');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('nope');
     const missing = await cli('--json', 'show', 'fraud-detector@9');
@@ -520,8 +520,8 @@ describe('resolve', () => {
     const r = await cli('--json', 'resolve', 'fraud-detector@production', '--presign', '300');
     expect(r.code).toBe(2);
     expect(r.json().error.code).toBe('E_PRESIGN_DIRECTORY');
-    expect((await cli('resolve', 'fraud-detector', '--presign', 'soon')).code).toBe(2);
-    expect((await cli('resolve', 'fraud-detector', '--presign', '9999999')).code).toBe(2);
-    expect((await cli('resolve', 'nope')).code).toBe(1);
+    expect((await cli('resolve', 'fraud-detector@latest', '--presign', 'soon')).code).toBe(2);
+    expect((await cli('resolve', 'fraud-detector@latest', '--presign', '9999999')).code).toBe(2);
+    expect((await cli('resolve', 'nope@latest')).code).toBe(1);
   });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MAX_ATTEMPTS } from '../src/github/client.js';
 import { serveGitHttp, type GitHttpServer } from '../src/local/git-http-backend.js';
 import { runFromEnv } from '../src/lineage/ci.js';
 import { parseCodeSpec, publicRepositoryUrl } from '../src/lineage/code.js';
@@ -516,7 +517,8 @@ describe('register --pr when GitHub fails after the push', () => {
     expect(failed.code, failed.stderr).toBe(3);
     expect(failed.json.error.code).toBe('E_GITHUB');
     expect(failed.json.error.message).toMatch(/opening a pull request .*HTTP 500/);
-    expect(fault.hits).toBe(1);
+    // A 5xx is asked again (the pull request is looked for before each new POST), then reported.
+    expect(fault.hits).toBe(MAX_ATTEMPTS);
     expect(await remote.branches()).toEqual(['main']);
     fault.remove();
 
@@ -534,7 +536,7 @@ describe('register --pr when GitHub fails after the push', () => {
     const update = gh.inject('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { status: 500 });
     const again = await cli(work, ['--json', 'promote', 'churn', '1', '--to', 'Staging', '--pr'], env);
     expect(again.code, again.stderr).toBe(3);
-    expect(update.hits).toBe(1);
+    expect(update.hits).toBe(MAX_ATTEMPTS);
     update.remove();
     expect(await remote.branches()).toEqual(branches);
     expect(gh.validator.violations).toEqual([]);

@@ -30,7 +30,7 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   return new Promise((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr, json: args.includes('--json') && code === 0 ? JSON.parse(stdout) : undefined })),
+    child.on('close', (code) => resolve({ code, stdout, stderr, json: args.includes('--json') && stdout ? JSON.parse(stdout) : undefined })),
   );
 }
 
@@ -100,7 +100,7 @@ describe('--registry <git-url> with no git on PATH', () => {
     expect((await cli(reg, ['register', 'fraud', a.path])).code).toBe(0);
     git(reg, 'push', '-q', bare, 'main');
     const changed = git(reg, 'rev-list', '--objects', `${before}..HEAD`).split('\n').length;
-    const latest = await run(['--json', 'show', 'fraud@3', '--registry', url]);
+    const latest = await run(['--json', 'show', 'fraud@latest', '--registry', url]);
     expect(latest.stderr).toBe('');
     expect(latest.code).toBe(0);
     expect(latest.json).toMatchObject({ version: 3, stage: 'None' });
@@ -123,6 +123,16 @@ describe('--registry <git-url> with no git on PATH', () => {
       const r = await run([...args, '--registry', url]);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toMatch(/needs a clone|whole registry/);
+    }
+
+    // A bare model name is refused before the remote is read.
+    for (const args of [
+      ['resolve', 'fraud'],
+      ['pull', 'fraud', '-o', join(tempDir(), 'm')],
+      ['show', 'fraud'],
+    ]) {
+      const r = await run(['--json', ...args, '--registry', `${server.url}/nope.git`]);
+      expect({ args, code: r.code, error: r.json.error.code }).toEqual({ args, code: 2, error: 'E_BARE_MODEL_REF' });
     }
 
     const missing = await run(['show', 'fraud@1', '--registry', `${server.url}/nope.git`], { MODELGATE_GIT_TOKEN: 'sekrit-token-123' });

@@ -211,7 +211,7 @@ describe('modelgate validate', () => {
         message: 'the file has more than 262144 bytes, the limit for a manifest; this looks like hostile input or the wrong file',
       },
     ]);
-    for (const args of [['list'], ['show', 'fraud-detector'], ['list', '--model', 'fraud-detector']]) {
+    for (const args of [['list'], ['show', 'fraud-detector@latest'], ['list', '--model', 'fraud-detector']]) {
       let stderr = '';
       const code = await runCli(['--registry', huge, ...args], { cwd: huge, env: {}, tty: false, stdout: () => {}, stderr: (t) => void (stderr += t) });
       expect({ args, code }).toEqual({ args, code: 1 });
@@ -231,7 +231,7 @@ describe('modelgate validate', () => {
     expect(f.stderr).toContain(`${v3}: is a FIFO, not a file`);
     // A link to /dev/zero would never end if it were read whole.
     const zero = await registry((r) => symlink('/dev/zero', join(r, v3)));
-    for (const args of [['validate'], ['list'], ['show', 'fraud-detector'], ['list', '--stage', 'production']]) {
+    for (const args of [['validate'], ['list'], ['show', 'fraud-detector@latest'], ['list', '--stage', 'production']]) {
       let stdout = '';
       const code = await runCli(['--json', '--registry', zero, ...args], {
         cwd: zero,

@@ -22,11 +22,7 @@ export const run: Command = async (ctx) => {
     case 'set': {
       if (args.length !== 2) throw usageError(`alias set needs a version and an alias: alias set <model>@<version> <alias>\nusage: ${USAGE}`);
       const [target, alias] = args as [string, string];
-      if (!target.includes('@')) {
-        throw usageError(
-          `alias set ${target}: a version is required; write ${target}@<version>, ${target}@latest or ${target}@<alias> (a bare model name does not pick one)`,
-        );
-      }
+      // A bare model name is E_BARE_MODEL_REF (exit 2): an alias points at one version, named.
       const ref = parseModelRef(target);
       return runChange(ctx, values, async (snap) => planAliasSet(snap, ref.model, await versionNumber(snap, ref), alias));
     }

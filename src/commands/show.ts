@@ -10,7 +10,7 @@ const USAGE = `modelgate ${usageOf('show')}`;
 /** `modelgate show`: one version, now or as the registry was at a commit or date. */
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.show.flags, USAGE);
-  if (positionals.length !== 1) throw usageError(`expected one reference (fraud, fraud@3, fraud@production)\nusage: ${USAGE}`);
+  if (positionals.length !== 1) throw usageError(`expected one reference (fraud@3, fraud@latest, fraud@production)\nusage: ${USAGE}`);
   const ref = parseModelRef(positionals[0]!);
   if (values.at !== undefined && isRegistryUrl(ctx.registry)) throw remoteUnsupported('show --at');
   const past = values.at === undefined ? undefined : await snapshotAt(openRegistry(ctx), values.at);

@@ -2,7 +2,7 @@ import type { Octokit } from '@octokit/rest';
 import { ModelgateError } from '../errors.js';
 import { isBot } from '../gate/approvals.js';
 import type { ChangedFile, PullRequestInfo, Review, TeamResolver } from '../gate/types.js';
-import { github, type GitHubConnection } from './client.js';
+import { createOnce, github, type GitHubConnection } from './client.js';
 
 /** The hidden marker that finds modelgate's one comment on a pull request. */
 const COMMENT_MARKER = '<!-- modelgate -->';
@@ -158,11 +158,14 @@ export function fitComment(text: string): string {
 }
 
 export async function upsertComment(c: GitHubConnection, number: number, body: string): Promise<{ id: number; created: boolean }> {
-  const comments = await github(`listing the comments of #${number}`, () =>
-    c.octokit.paginate(c.octokit.rest.issues.listComments, { owner: c.owner, repo: c.repo, issue_number: number, per_page: 100 }),
-  );
   const text = fitComment(`${COMMENT_MARKER}\n${body}`);
-  const mine = comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && x.user && isBot({ login: x.user.login, type: x.user.type }));
+  const findMine = async () => {
+    const comments = await github(`listing the comments of #${number}`, () =>
+      c.octokit.paginate(c.octokit.rest.issues.listComments, { owner: c.owner, repo: c.repo, issue_number: number, per_page: 100 }),
+    );
+    return comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && x.user && isBot({ login: x.user.login, type: x.user.type }));
+  };
+  const mine = await findMine();
   if (mine) {
     if (mine.body !== text) {
       await github('updating the modelgate comment', () =>
@@ -171,8 +174,11 @@ export async function upsertComment(c: GitHubConnection, number: number, body: s
     }
     return { id: mine.id, created: false };
   }
-  const { data } = await github('adding the modelgate comment', () =>
-    c.octokit.rest.issues.createComment({ owner: c.owner, repo: c.repo, issue_number: number, body: text }),
+  // A comment found after a failed POST is the one that POST created.
+  const id = await createOnce(
+    'adding the modelgate comment',
+    async () => (await findMine())?.id,
+    async () => (await c.octokit.rest.issues.createComment({ owner: c.owner, repo: c.repo, issue_number: number, body: text })).data.id,
   );
-  return { id: data.id, created: true };
+  return { id, created: true };
 }

@@ -149,6 +149,11 @@ export interface Fault {
   delayMs?: number;
   /** How many requests the fault applies to; unlimited by default. */
   times?: number;
+  /**
+   * Carry the request out first, then answer with `status` (a GitHub that did the work and failed
+   * to say so: a client that repeats a creation on this answer creates it twice).
+   */
+  afterHandling?: boolean;
 }
 
 export interface InjectedFault {
@@ -259,6 +264,7 @@ const STATUS_TEXT: Record<number, string> = {
   404: 'Not Found',
   409: 'Conflict',
   422: 'Validation Failed',
+  429: 'API rate limit exceeded',
   500: 'Server Error',
   502: 'Server Error',
   503: 'Service Unavailable',
@@ -1179,7 +1185,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
         });
         if (res.destroyed) return;
       }
-      if (fault.fault.status !== undefined) {
+      if (fault.fault.status !== undefined && !fault.fault.afterHandling) {
         const status = fault.fault.status;
         send(status, fault.fault.body ?? errorJson(status, STATUS_TEXT[status] ?? 'Error'), fault.fault.headers);
         return;
@@ -1205,7 +1211,9 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
     }
     try {
       const reply = handler({ method, params, query: url.searchParams, body, user: who, path });
-      send(reply.status ?? 200, reply.body, reply.headers);
+      const lost = fault?.fault.afterHandling ? fault.fault : undefined;
+      if (lost?.status !== undefined) send(lost.status, lost.body ?? errorJson(lost.status, STATUS_TEXT[lost.status] ?? 'Error'), lost.headers);
+      else send(reply.status ?? 200, reply.body, reply.headers);
     } catch (err) {
       if (err instanceof HttpError) send(err.status, err.body);
       else send(500, errorJson(500, `github emulator: ${(err as Error).message}`));

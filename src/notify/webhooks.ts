@@ -1,5 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import { ioTimeoutMs } from '../io-timeout.js';
+import { ioTimeoutMs, retryAfterMs } from '../io-timeout.js';
 import type { PinChange } from '../deploy/plan.js';
 import type { WebhookConfig } from '../manifest/types.js';
 
@@ -84,14 +84,6 @@ function targetName(url: string, index: number): string {
   } catch {
     return `webhook ${index + 1} (invalid URL)`;
   }
-}
-
-function retryAfterMs(header: string | null, now: Date): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now.getTime());
 }
 
 const sleepFor = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,4 +1,4 @@
-import { usageError } from '../errors.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { STAGES, type Stage } from '../manifest/types.js';
 
 /** SPEC §1: ASCII only, 1–63 characters, no leading or trailing dash. */
@@ -141,22 +141,40 @@ export function parseStage(text: string): Stage | undefined {
   return STAGES.find((s) => s.toLowerCase() === text.toLowerCase());
 }
 
+/**
+ * What a version reference names: a number, the newest version (`@latest`), the newest version
+ * in a stage, or the version an alias points at.
+ */
 export type ModelRef =
   | { model: string; selector: 'latest' }
   | { model: string; selector: 'version'; version: number }
   | { model: string; selector: 'stage'; stage: Stage }
   | { model: string; selector: 'alias'; alias: string };
 
-/** `fraud`, `fraud@3`, `fraud@production`, `fraud@latest`, `fraud@champion` (an alias). */
+/** The forms a version reference takes, for messages. */
+const refForms = (model: string) => `${model}@<N>, ${model}@latest, ${model}@<stage> or ${model}@<alias>`;
+
+/**
+ * `fraud@3`, `fraud@latest`, `fraud@production` (stage names in any case), `fraud@champion` (an
+ * alias, SPEC v3 §9). A bare model name is refused (E_BARE_MODEL_REF, exit 2): where one version
+ * is acted on, nothing guesses which one (SPEC §9).
+ */
 export function parseModelRef(text: string): ModelRef {
   const at = text.indexOf('@');
   const model = assertModelName(at < 0 ? text : text.slice(0, at));
-  if (at < 0) return { model, selector: 'latest' };
+  if (at < 0) {
+    throw new ModelgateError(
+      'E_BARE_MODEL_REF',
+      `${model} names a model, not a version: write ${refForms(model)} (a bare model name does not pick one; modelgate list --model ${model} lists its versions)`,
+      ExitCode.usage,
+      { model },
+    );
+  }
   const rest = text.slice(at + 1);
   if (/^[1-9][0-9]{0,8}$/.test(rest)) return { model, selector: 'version', version: Number(rest) };
+  if (rest === 'latest') return { model, selector: 'latest' };
   const stage = parseStage(rest);
   if (stage) return { model, selector: 'stage', stage };
-  if (rest === 'latest') return { model, selector: 'latest' };
   if (isAliasName(rest)) return { model, selector: 'alias', alias: rest };
-  throw usageError(`invalid reference ${JSON.stringify(text)}: expected <model>@<version>, <model>@<stage>, <model>@latest or <model>@<alias>`);
+  throw usageError(`invalid reference ${JSON.stringify(text)}: expected ${refForms(model)}`);
 }
