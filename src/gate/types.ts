@@ -122,7 +122,7 @@ export interface RuleResult {
   results: CheckResult[];
 }
 
-export type ChangeKind = 'new-version' | 'stage' | 'annotations' | 'version-edit' | 'model' | 'file' | 'pin' | 'registry';
+export type ChangeKind = 'new-version' | 'stage' | 'annotations' | 'version-edit' | 'alias' | 'model' | 'file' | 'pin' | 'registry';
 
 /** One changed file and everything judged about it. */
 export interface Transition {
@@ -134,10 +134,15 @@ export interface Transition {
   from?: Stage | 'absent';
   to?: Stage;
   annotationKeys?: string[];
+  /** An alias change (kind `alias`, SPEC v3 §9): the alias, and the versions it pointed at before and after (absent: unset). */
+  alias?: { name: string; from?: number; to?: number };
   /** Checks that belong to the change itself (immutability, stage order, validity). */
   checks: CheckResult[];
   rules: RuleResult[];
-  /** Metrics of the version after the change, and of the champion it replaces (for reports). */
+  /**
+   * Metrics of the version after the change, and of the champion it replaces (for reports): for
+   * an alias move, the version the alias pointed at on the base branch.
+   */
   metrics?: Record<string, number>;
   champion?: { version: number; metrics: Record<string, number> };
   artifact?: { sha256: string; uri: string; size: number };
