@@ -156,3 +156,40 @@ describe('modelgate alias', () => {
     expect(JSON.parse(reserved.stdout).error.code).toBe('E_USAGE');
   });
 });
+
+describe('alias history, show --at and verify --decisions', () => {
+  it('lists alias moves beside stage changes, resolves an alias as it was, and flags a move no record proves', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mg-aliases-hist-'));
+    temps.push(dir);
+    const root = join(dir, 'r');
+    const store = `file://${join(dir, 'store')}`;
+    const io = { env: { ...process.env, ...gitEnv } };
+    const run = async (...args: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await runCli(args, { cwd: root, ...io, tty: false, stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
+      return { code, stdout, stderr };
+    };
+    expect(
+      await runCli(['init', root, '--store', store, '--example'], { cwd: dir, ...io, tty: false, stdout: () => undefined, stderr: () => undefined }),
+    ).toBe(0);
+    expect((await run('alias', 'set', 'fraud-detector@1', 'champion')).code).toBe(0);
+    const before = git(root, 'rev-parse', 'HEAD');
+    expect((await run('alias', 'set', 'fraud-detector@2', 'champion')).code).toBe(0);
+
+    const history = JSON.parse((await run('history', 'fraud-detector', '--json')).stdout) as Array<Record<string, unknown>>;
+    expect(history.filter((c) => 'alias' in c).map((c) => [c.alias, c.from, c.to, c.version])).toEqual([
+      ['champion', null, 1, 1],
+      ['champion', 1, 2, 2],
+    ]);
+    expect(history.filter((c) => 'alias' in c).map((c) => (c.decision as { record: string }).record)).toEqual(['not-a-pull-request', 'not-a-pull-request']);
+
+    expect(JSON.parse((await run('show', 'fraud-detector@champion', '--at', before, '--json')).stdout).version).toBe(1);
+    expect(JSON.parse((await run('show', 'fraud-detector@champion', '--json')).stdout).version).toBe(2);
+
+    const verify = await run('verify', '--decisions', '--json');
+    expect(verify.code).toBe(1);
+    const verdicts = JSON.parse(verify.stdout).verdicts as Array<{ model: string; version: number; stage: string; ok: boolean; commit: string }>;
+    expect(verdicts.find((v) => v.stage === '@champion')).toMatchObject({ model: 'fraud-detector', version: 2, ok: false, commit: git(root, 'rev-parse', 'HEAD') });
+  });
+});
