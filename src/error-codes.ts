@@ -186,6 +186,7 @@ export const ERROR_CODES = {
 
   // Promotions and the changes that carry them.
   E_NO_CHANGE: { area: 'promotion', exit: [content], summary: 'The promotion, archive or annotation would change nothing.' },
+  E_NEVER_ALIASED: { area: 'promotion', exit: [content], summary: 'A rollback of an alias to a version it never pointed at, or with none to return to.' },
   E_NEVER_PRODUCTION: { area: 'promotion', exit: [content], summary: 'A rollback to a version that was never in Production, or with none to return to.' },
   E_BRANCH_DIVERGED: { area: 'promotion', exit: [service], summary: "The change's branch on the remote has commits this change does not build on." },
   E_NOT_FAST_FORWARD: { area: 'promotion', exit: [content], summary: 'HEAD moved while the commit was being made.' },

@@ -170,9 +170,9 @@ describe('alias history, show --at and verify --decisions', () => {
       const code = await runCli(args, { cwd: root, ...io, tty: false, stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
       return { code, stdout, stderr };
     };
-    expect(
-      await runCli(['init', root, '--store', store, '--example'], { cwd: dir, ...io, tty: false, stdout: () => undefined, stderr: () => undefined }),
-    ).toBe(0);
+    expect(await runCli(['init', root, '--store', store, '--example'], { cwd: dir, ...io, tty: false, stdout: () => undefined, stderr: () => undefined })).toBe(
+      0,
+    );
     expect((await run('alias', 'set', 'fraud-detector@1', 'champion')).code).toBe(0);
     const before = git(root, 'rev-parse', 'HEAD');
     expect((await run('alias', 'set', 'fraud-detector@2', 'champion')).code).toBe(0);
@@ -190,6 +190,11 @@ describe('alias history, show --at and verify --decisions', () => {
     const verify = await run('verify', '--decisions', '--json');
     expect(verify.code).toBe(1);
     const verdicts = JSON.parse(verify.stdout).verdicts as Array<{ model: string; version: number; stage: string; ok: boolean; commit: string }>;
-    expect(verdicts.find((v) => v.stage === '@champion')).toMatchObject({ model: 'fraud-detector', version: 2, ok: false, commit: git(root, 'rev-parse', 'HEAD') });
+    expect(verdicts.find((v) => v.stage === '@champion')).toMatchObject({
+      model: 'fraud-detector',
+      version: 2,
+      ok: false,
+      commit: git(root, 'rev-parse', 'HEAD'),
+    });
   });
 });

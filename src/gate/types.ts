@@ -69,6 +69,8 @@ export interface ArtifactScanner {
 export interface StageHistory {
   /** Whether `model@version` was ever in `stage` in a commit of the base branch. */
   wasInStage(model: string, version: number, stage: Stage): Promise<boolean>;
+  /** The versions `model@alias` pointed at in a commit of the base branch, oldest first (SPEC v3 §9; `rollback --alias`). */
+  aliasTargets?(model: string, alias: string): Promise<number[]>;
 }
 
 export interface GateOptions {

@@ -145,6 +145,36 @@ export async function planAliasSet(snap: RegistrySnapshot, model: string, versio
   };
 }
 
+/**
+ * `model@alias` back to a version it pointed at before, proven from the branch's git history:
+ * `to`, or the latest such version other than the current one that still exists and is not Archived.
+ */
+export async function planAliasRollback(snap: RegistrySnapshot, history: StageHistory, model: string, alias: string, to?: number): Promise<ChangePlan> {
+  assertModelName(model);
+  assertAliasName(alias);
+  const targets = (await history.aliasTargets?.(model, alias)) ?? [];
+  const current = (await snap.aliases(model))[alias];
+  const never = (message: string) => new ModelgateError('E_NEVER_ALIASED', message, ExitCode.content);
+  let target = to;
+  if (target !== undefined) {
+    if (!targets.includes(target))
+      throw never(`${model}@${alias} never pointed at version ${target}: a rollback returns to a former target (${targets.join(', ') || 'none'})`);
+  } else {
+    for (const n of [...targets].reverse()) {
+      if (n === current) continue;
+      const v = await snap.version(model, n);
+      if (v && v.stage !== 'Archived') {
+        target = n;
+        break;
+      }
+    }
+    if (target === undefined) throw never(`${model}@${alias} pointed at no other version that still serves: nothing to roll back to`);
+  }
+  const plan = await planAliasSet(snap, model, target, alias);
+  const summary = `Roll back ${model}@${alias}${current !== undefined ? ` from version ${current}` : ''} to ${target}`;
+  return { ...plan, kind: 'rollback', summary, message: `${summary}\n\n${plan.changes.map((c) => `- ${c}`).join('\n')}\n` };
+}
+
 /** `model@alias` removed from models/<model>/aliases.yaml. */
 export async function planAliasDelete(snap: RegistrySnapshot, model: string, alias: string): Promise<ChangePlan> {
   assertModelName(model);

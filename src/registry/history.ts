@@ -154,7 +154,16 @@ export async function aliasHistory(repo: GitRepo, model: string): Promise<AliasC
     { okCodes: [128] },
   );
   if (log.code !== 0) return [];
-  const raws: Array<{ commit: string; tree: string; author: string; email: string; date: string; pullRequest: number | null; oldOid?: string; newOid?: string }> = [];
+  const raws: Array<{
+    commit: string;
+    tree: string;
+    author: string;
+    email: string;
+    date: string;
+    pullRequest: number | null;
+    oldOid?: string;
+    newOid?: string;
+  }> = [];
   for (const record of log.stdout.split('\x1e').reverse()) {
     if (!record) continue;
     const [commit, tree, author, email, date, message, rest = ''] = record.split('\x1f');
