@@ -127,6 +127,10 @@ describe('modelgate alias', () => {
       { model: 'fraud-detector', alias: 'champion', version: 1, stage: 'Production' },
     ]);
 
+    const listed = JSON.parse((await cli(root, 'list', '--where', "alias = 'champion'", '--json')).stdout);
+    expect(listed.map((v: { version: number; aliases: string[] }) => [v.version, v.aliases])).toEqual([[1, ['challenger', 'champion']]]);
+    expect((await cli(root, 'list', '--model', 'fraud-detector')).stdout).toMatch(/Production @challenger @champion/);
+
     const again = await cli(root, 'alias', 'set', 'fraud-detector@1', 'champion', '--json');
     expect(again.code).toBe(1);
     expect(JSON.parse(again.stdout).error.code).toBe('E_NO_CHANGE');
