@@ -80,7 +80,7 @@ export function renderMarkdown(d: Decision, ctx: ReportContext = {}): string {
       const champ = t.champion;
       // An alias move compares the version it moves to with the one it leaves.
       const before = t.kind === 'alias' ? `${t.model}@${t.alias!.name} before` : 'champion';
-      out.push(`| metric | ${e(`${t.model}@${t.version}`)} | ${champ ? `${before} ${e(`${t.model}@${champ.version}`)}` : before} |`, '|---|---|---|');
+      out.push(`| metric | ${e(`${t.model}@${t.version}`)} | ${champ ? `${e(before)} ${e(`${t.model}@${champ.version}`)}` : e(before)} |`, '|---|---|---|');
       for (const m of metrics.sort())
         out.push(`| ${e(m)} | ${e(String(t.metrics![m]))} | ${champ && m in champ.metrics ? e(String(champ.metrics[m])) : '—'} |`);
       out.push('');
