@@ -153,14 +153,7 @@ export class RegistrySnapshot {
 
   /** The version a reference names: latest, a number, the newest in a stage, or an alias's target. Throws E_NOT_FOUND (exit 1). */
   async resolveRef(ref: ModelRef): Promise<ModelVersion> {
-    const numbers = await this.versionNumbers(ref.model);
-    if (numbers.length === 0) throw notFound(`model ${ref.model} has no versions (or does not exist)`);
-    if (ref.selector === 'version') {
-      const v = await this.version(ref.model, ref.version);
-      if (!v) throw notFound(`${ref.model}@${ref.version} does not exist (versions: 1–${numbers.at(-1)})`);
-      return v;
-    }
-    if (ref.selector === 'latest') return (await this.version(ref.model, numbers.at(-1)!))!;
+    // An alias names its version: no listing of the model's versions is needed.
     if (ref.selector === 'alias') {
       const aliases = await this.aliases(ref.model);
       const target = Object.hasOwn(aliases, ref.alias) ? aliases[ref.alias] : undefined;
@@ -170,6 +163,14 @@ export class RegistrySnapshot {
       if (!v) throw notFound(`${ref.model}@${ref.alias} points at version ${target}, which does not exist`);
       return v;
     }
+    const numbers = await this.versionNumbers(ref.model);
+    if (numbers.length === 0) throw notFound(`model ${ref.model} has no versions (or does not exist)`);
+    if (ref.selector === 'version') {
+      const v = await this.version(ref.model, ref.version);
+      if (!v) throw notFound(`${ref.model}@${ref.version} does not exist (versions: 1–${numbers.at(-1)})`);
+      return v;
+    }
+    if (ref.selector === 'latest') return (await this.version(ref.model, numbers.at(-1)!))!;
     const [v] = await this.inStage(ref.model, ref.stage, 1);
     if (!v) throw notFound(`${ref.model} has no version in ${ref.stage}`);
     return v;
