@@ -123,6 +123,9 @@ beforeAll(async () => {
   git(tmp, ['init', '-q', '--bare', '-b', 'main', bare]);
   git(tmp, ['clone', '-q', bare, dev]);
   git(dev, ['checkout', '-q', '-b', 'main']);
+  // modelgate's own commits (alias set --pr) are maria's: an account the gate can keep from approving.
+  git(dev, ['config', 'user.name', 'maria']);
+  git(dev, ['config', 'user.email', 'maria@example.com']);
   await write(
     'modelgate.yaml',
     stringify({
