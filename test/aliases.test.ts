@@ -153,6 +153,8 @@ describe('modelgate alias', () => {
     expect((await cli(root, 'alias', 'set', 'fraud-detector@1', 'production')).code).toBe(2);
     expect((await cli(root, 'alias', 'set', 'fraud-detector@1', 'v1')).code).toBe(2);
     expect((await cli(root, 'alias', 'delete', 'fraud-detector', 'champion')).code).toBe(1);
+    expect(JSON.parse((await cli(root, 'alias', 'list', 'nope', '--json')).stdout).error.code).toBe('E_NOT_FOUND');
+    expect(JSON.parse((await cli(root, 'alias', 'list', 'fraud-detector', '--json')).stdout)).toEqual([]);
     const unknown = await cli(root, 'resolve', 'fraud-detector@champion', '--json');
     expect(unknown.code).toBe(1);
     expect(JSON.parse(unknown.stdout).error.code).toBe('E_NOT_FOUND');

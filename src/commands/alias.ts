@@ -2,7 +2,7 @@ import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command, type CommandContext } from '../cli/context.js';
 import { formatTable } from '../cli/table.js';
 import { versionNumber } from '../cli/version-arg.js';
-import { ExitCode, usageError } from '../errors.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { runChange } from '../promote/command.js';
 import { planAliasDelete, planAliasSet } from '../promote/plan.js';
 import { assertModelName, parseModelRef } from '../registry/layout.js';
@@ -43,7 +43,10 @@ export const run: Command = async (ctx) => {
 
 async function list(ctx: CommandContext, model: string | undefined): Promise<number> {
   const { snapshot } = await openReadRegistry(ctx);
-  const models = model ? [model] : await snapshot.modelNames();
+  const names = await snapshot.modelNames();
+  if (model !== undefined && !names.includes(model))
+    throw new ModelgateError('E_NOT_FOUND', `unknown model ${model}: no models/${model}/ in the registry`, ExitCode.content);
+  const models = model ? [model] : names;
   const rows: Array<{ model: string; alias: string; version: number; stage: string }> = [];
   for (const m of models) {
     const aliases = await snapshot.aliases(m);
