@@ -5,7 +5,7 @@ import { evaluateGate } from '../src/gate/evaluate.js';
 import type { PromotionPolicy } from '../src/manifest/types.js';
 import type { CheckResult, Decision } from '../src/gate/types.js';
 import { decisionInput } from '../src/evidence/decision-input.js';
-import { approve, baseFiles, gateInput, POLICY, version, vpath } from './gate-fixtures.js';
+import { approve, baseFiles, gateInput, history, POLICY, version, vpath } from './gate-fixtures.js';
 
 const ALIASES = 'models/fraud-detector/aliases.yaml';
 const aliases = (a: Record<string, number>) => stringify({ apiVersion: 'modelgate.dev/v1', kind: 'ModelAliases', model: 'fraud-detector', aliases: a });
@@ -99,5 +99,26 @@ describe('evaluateGate: alias changes', () => {
     expect(d.decision).toBe('pass');
     expect(d.transitions.find((x) => x.kind === 'alias')).toMatchObject({ alias: { name: 'champion', from: 2 } });
     expect(checks(d).map((c) => c.check)).not.toContain('artifact (full)');
+  });
+
+  it('judges a move back to a former target by the rollback rule instead of the others', async () => {
+    const files = base();
+    files.set(
+      'policies/promotion.yaml',
+      stringify({
+        ...ALIAS_POLICY,
+        rules: [...ALIAS_POLICY.rules, { name: 'champion-rollback', alias: 'champion', rollback: true, approvals: [{ count: 1, teams: ['oncall'] }] }],
+      }),
+    );
+    // champion pointed at 1 (before it was archived), then 4, then 2.
+    const aliasHistory = { ...history([]), aliasTargets: async () => [1, 4, 2] };
+    const back = await evaluateGate(gateInput({ [ALIASES]: aliases({ champion: 4 }) }, { reviews: [approve('olga')], history: aliasHistory }, files));
+    expect(failedNames(back)).toEqual([]);
+    expect(back.decision).toBe('pass');
+    expect(back.transitions.find((x) => x.kind === 'alias')!.rules.map((r) => r.rule)).toEqual(['champion-rollback']);
+    // A new target is no rollback: the champion rule judges it, and oncall's approval is not the one it asks for.
+    const forward = await evaluateGate(gateInput({ [ALIASES]: aliases({ champion: 3 }) }, { reviews: [approve('olga')], history: aliasHistory }, files));
+    expect(forward.decision).toBe('pending');
+    expect(forward.transitions.find((x) => x.kind === 'alias')!.rules.map((r) => r.rule)).toEqual(['champion']);
   });
 });

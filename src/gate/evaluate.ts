@@ -366,7 +366,7 @@ async function judgeAliases(ctx: Context, file: ChangedFile, model: string): Pro
         t.artifact = { sha256: target.artifact?.sha256, uri: target.artifact?.uri, size: target.artifact?.size };
       }
     }
-    const rules = aliasRules(ctx, model, name);
+    const rules = await aliasRulesFor(ctx, t, model, name, from, to);
     const baseline = {
       what: `${model}@${name} on the base branch`,
       load: async () => (from === undefined ? undefined : ctx.input.base.version(model, from)),
@@ -420,6 +420,35 @@ function stageRules(ctx: Context, model: string, from: Stage | 'absent', to: Sta
     return from === 'absent' ? r.from.includes('None') : r.from.includes(from);
   };
   return allRules(ctx, model).filter(({ rule }) => matches(rule));
+}
+
+/**
+ * The rules that judge one alias move. A move back to a version the alias pointed at before on
+ * the base branch is judged by the alias's `rollback: true` rules when it has any (as a stage
+ * rollback is by its own rule); any other move by its other rules.
+ */
+async function aliasRulesFor(
+  ctx: Context,
+  t: Transition,
+  model: string,
+  alias: string,
+  from: number | undefined,
+  to: number | undefined,
+): Promise<LabelledRule[]> {
+  const all = aliasRules(ctx, model, alias);
+  const rollbacks = all.filter((r) => r.rule.rollback === true);
+  const others = all.filter((r) => r.rule.rollback !== true);
+  if (!rollbacks.length || to === undefined || to === from) return others;
+  let former: number[] = [];
+  try {
+    former = (await ctx.input.history.aliasTargets?.(model, alias)) ?? [];
+  } catch (e) {
+    ctx.problems.push(...problemsOf(e, 'base'));
+    t.checks.push(fail('alias history', `the history of ${model}@${alias} on the base branch cannot be read`));
+  }
+  if (!former.includes(to)) return others;
+  t.checks.push(pass('previously', `${model}@${alias} pointed at version ${to} before on the base branch: a rollback`));
+  return rollbacks;
 }
 
 /** Rules whose `alias` names `alias` (or is `*`), global ones first, then the model's own additions. */

@@ -210,6 +210,14 @@ export function fileRules(kind: DocumentKind, value: unknown, file: string): Pro
             message: `${label} mixes "alias" with "to"; an alias rule governs alias changes, a stage rule stage changes: write two rules`,
           });
         }
+        if (rule.rollback !== undefined && rule.alias === undefined) {
+          problems.push({
+            file,
+            code: 'E_POLICY_RULE',
+            field: `${field}.rollback`,
+            message: `${label} has "rollback" but no "alias"; "rollback" only applies to alias changes`,
+          });
+        }
         for (const key of ['from', 'previously', 'allowSkip'] as const) {
           if (rule[key] !== undefined && rule.to === undefined) {
             problems.push({

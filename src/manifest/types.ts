@@ -172,6 +172,8 @@ export interface PolicyRule {
   paths?: string[];
   /** Aliases this rule governs (setting, moving, deleting): a name, a list, or `*` (SPEC v3 §9). */
   alias?: string | string[];
+  /** An alias rule for moves back to a former target of the alias, judged instead of its other rules (SPEC v3 §9). */
+  rollback?: boolean;
   /** Annotation keys this rule covers (an `annotate` change). */
   annotations?: string[];
   previously?: Stage;
