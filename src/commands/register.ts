@@ -27,7 +27,7 @@ import { putArtifact, describeSource, hashDirectory, type StoredArtifact } from 
 import { indexedArtifact, INDEX_THRESHOLD } from '../store/dir-index.js';
 import { createProgress } from '../store/progress.js';
 import { openStore } from '../store/store.js';
-import { artifactUri, assertRelativePath, contentKey, parseStoreUri } from '../store/layout.js';
+import { artifactUri, assertRelativePath, contentKey, parseStoreUri, registrationMarkKey } from '../store/layout.js';
 import type { GitRepo } from '../git/repo.js';
 
 const USAGE = `modelgate ${usageOf('register')}`;
@@ -152,7 +152,9 @@ export const run: Command = async (ctx) => {
     try {
       await store.preflight();
       const known = await knownArtifacts(snapshot, model, source.size);
-      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known, uploadId });
+      // The registration mark (SPEC v3 §14): gc keeps these bytes, reused or new, for --older-than.
+      const mark = (sha256: string) => store.touch(registrationMarkKey(model, sha256, uploadId));
+      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known, uploadId, mark });
     } finally {
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
@@ -205,7 +207,7 @@ export const run: Command = async (ctx) => {
   }
 
   // The bytes are uploaded: from here nothing may fail for want of a git identity or a free number.
-  const done = await applyChange({ repo, prefix, mode, env: ctx.env, newBranch: mode === 'pr', plan });
+  const done = await applyChange({ repo, prefix, mode, env: ctx.env, newBranch: mode === 'pr', claimBranch: true, plan });
   const version = done.change.versions[0]!.version;
   if (mode === 'pr') {
     const pr = done.pullRequest!;
