@@ -13,7 +13,6 @@ import { prRemote, type PrRemote } from './helpers/pr-remote.js';
 
 // The http-backend server runs in this process: clones against it must not block the event loop.
 const gitAsync = promisify(execFile);
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
 
 async function cloneOf(url: string): Promise<string> {
   const dir = tempDir('mg-clone-');
@@ -49,11 +48,11 @@ describe('version numbers of concurrent registrations', () => {
   it('mixed --pr and --push runs from four clones: distinct numbers, every pull request mergeable, three rounds', async () => {
     remote = await prRemote({ uri: pathToFileURL(tempDir('mg-store-')).href }, POLICY);
     const { url, env } = remote;
-    const clones = await Promise.all([0, 1, 2, 3].map(() => cloneOf(url)));
     const modes = ['--pr', '--push', '--pr', '--push'];
+    const clones = await Promise.all(modes.map(() => cloneOf(url)));
     const prs: CliResult[] = [];
     const pushes: CliResult[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < 3; round++) {
       const runs = await Promise.all(
         clones.map((dir, i) => cli(dir, ['--json', 'register', 'fraud', randomFile(tempDir(), `m${round}-${i}.bin`, 2000 + i).path, modes[i]!], env)),
       );
@@ -64,7 +63,7 @@ describe('version numbers of concurrent registrations', () => {
     expect(new Set(numbers).size).toBe(numbers.length);
 
     const check = await cloneOf(url);
-    git(check, 'fetch', '-q', 'origin', '+refs/heads/*:refs/remotes/origin/*');
+    await gitAsync('git', ['-C', check, 'fetch', '-q', 'origin', '+refs/heads/*:refs/remotes/origin/*']);
     // main holds exactly what was pushed; each pull request proposes its own number, which main does not hold.
     expect(versionsAt(check, 'origin/main')).toEqual(pushes.map((r) => r.json.version as number).sort((a, b) => a - b));
     for (const r of prs) {
