@@ -142,19 +142,28 @@ export const run: Command = async (ctx) => {
     // Ctrl-C or SIGTERM during the upload: abort the multipart uploads, remove the staging data,
     // then exit 130 / 143 (SPEC v2 §5). What a kill -9 leaves is for `gc`.
     const uploadId = randomUUID();
+    // The registration mark (SPEC v3 §14): gc keeps these bytes, reused or new, for --older-than,
+    // and knows them as an upload whose manifest never came if this run dies before its commit.
+    let marked: string | undefined;
+    const mark = async (sha256: string) => {
+      marked = registrationMarkKey(model, sha256, uploadId);
+      await store.touch(marked);
+    };
+    const unmark = () => (marked ? store.remove(marked).catch(() => {}) : Promise.resolve());
     const onSignal = (signal: NodeJS.Signals) => {
       const done = () => process.exit(signal === 'SIGINT' ? 130 : 143);
       setTimeout(done, 10_000).unref();
-      store.abandon(model, uploadId).then(done, done);
+      store.abandon(model, uploadId).then(unmark).then(done, done);
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
       await store.preflight();
       const known = await knownArtifacts(snapshot, model, source.size);
-      // The registration mark (SPEC v3 §14): gc keeps these bytes, reused or new, for --older-than.
-      const mark = (sha256: string) => store.touch(registrationMarkKey(model, sha256, uploadId));
-      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known, uploadId, mark });
+      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known, uploadId, mark }).catch(async (e: unknown) => {
+        await unmark();
+        throw e;
+      });
     } finally {
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
