@@ -124,6 +124,35 @@ const kinds = (r: CliResult, ...wanted: string[]): string[] =>
     .map((g) => `${g.kind} ${g.key}`)
     .sort();
 
+describe('gc on S3: uploads whose manifest never came', () => {
+  it.each(S3_BACKENDS)('$name: plain gc removes them and their marks, and reports the bytes it freed', async (backend) => {
+    const c = backend.config;
+    const s3 = backend.client();
+    const bucket = await createTestBucket('gc-uncommitted', s3);
+    const reg = makeRegistry({ uri: `s3://${bucket}/models`, endpoint: c.endpoint, region: c.region, forcePathStyle: true });
+    const env = { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey };
+    try {
+      const kept = await cli(reg, ['register', 'fraud', randomFile(tempDir(), 'kept.bin', 1000).path, '--json'], env);
+      const lost = await cli(reg, ['register', 'fraud', randomFile(tempDir(), 'lost.bin', 3_000_000).path, '--json'], env);
+      expect(kept.code + lost.code).toBe(0);
+      git(reg, 'reset', '-q', '--hard', 'HEAD~1');
+      // Within --older-than, the marks keep the bytes: a registration may be about to commit.
+      expect(kinds(await cli(reg, ['gc', '--json', '--unreferenced'], env), 'uncommitted', 'unreferenced', 'mark')).toEqual([]);
+      await new Promise((res) => setTimeout(res, 1100));
+      const gc = await cli(reg, ['gc', '--older-than', '0s', '--json'], env);
+      expect(gc.code, gc.stderr).toBe(0);
+      expect(kinds(gc, 'uncommitted', 'unreferenced')).toEqual([`uncommitted fraud/sha256/${lost.json.sha256}/`]);
+      expect(kinds(gc, 'mark')).toHaveLength(2);
+      expect(gc.json.bytes).toBe(3_000_000);
+      const keys = ((await s3.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((o) => o.Key);
+      expect(keys).toEqual([kept.json.uri.slice(`s3://${bucket}/`.length)]);
+      expect((await cli(reg, ['verify', '--full'], env)).code).toBe(0);
+    } finally {
+      s3.destroy();
+    }
+  });
+});
+
 describe('gc against a remote (git http-backend and the GitHub emulator)', () => {
   let remote: PrRemote | undefined;
   afterAll(async () => remote?.close());
