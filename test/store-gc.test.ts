@@ -1,5 +1,7 @@
-// modelgate gc: removes staging data and incomplete multipart uploads; with --unreferenced,
-// objects no manifest in any commit of any branch references; never a referenced one.
+// modelgate gc (SPEC v3 §14): removes staging data, incomplete multipart uploads and uploads whose
+// manifest never came; with --unreferenced, artifacts no manifest references. It fetches every
+// branch and pull request head of the remote first, refuses shallow and partial clones, keeps what
+// registrations wrote or reused within --older-than, and reports the bytes it really freed.
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
