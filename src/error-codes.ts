@@ -161,6 +161,11 @@ export const ERROR_CODES = {
   // git.
   E_GIT: { area: 'git', exit: [content, service], summary: 'A local git command failed or git could not be run.' },
   E_GIT_REMOTE: { area: 'git', exit: [service], summary: 'A git command talking to a remote (fetch, push) failed.' },
+  E_INCOMPLETE_CLONE: {
+    area: 'git',
+    exit: [content],
+    summary: 'gc refused a shallow or partial clone: manifests in the commits it lacks would look unreferenced.',
+  },
   E_GIT_LOCKED: { area: 'git', exit: [content], summary: "The registry's git index is locked by another process, or a crashed one." },
   E_NO_COMMIT: { area: 'git', exit: [content], summary: 'The registry repository has no commit yet.' },
   E_MERGE_CONFLICT: { area: 'git', exit: [content], summary: 'The pull request does not merge cleanly into its base.' },

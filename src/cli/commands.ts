@@ -147,7 +147,7 @@ export const COMMAND_SPECS = {
     flags: {
       'dry-run': { type: 'boolean', description: 'print what would be removed, remove nothing' },
       'older-than': { type: 'string', value: 'duration', description: 'only what is older than this (default 24h)' },
-      unreferenced: { type: 'boolean', description: 'also remove artifacts no manifest in any commit of any branch references' },
+      unreferenced: { type: 'boolean', description: 'also remove artifacts no manifest in any commit of any branch or pull request references' },
     },
   },
   check: {
