@@ -99,12 +99,21 @@ export const COMMAND_SPECS = {
     flags: { to: { type: 'string', value: 'Stage', description: 'target stage: None, Staging, Production or Archived' }, ...CHANGE },
   },
   rollback: {
-    summary: 'put a former Production version back',
+    summary: 'put a former Production version back, or an alias back on a former target',
     args: '<model>',
-    flags: { to: { type: 'string', value: 'version', description: 'the former Production version (default: the one before)' }, ...CHANGE },
+    flags: {
+      to: { type: 'string', value: 'version', description: 'the former Production version, or former target of --alias (default: the one before)' },
+      alias: { type: 'string', value: 'alias', description: 'roll back this alias instead of Production, to a version it pointed at before' },
+      ...CHANGE,
+    },
   },
   archive: { summary: 'move a version to Archived', args: '<model>@<version|latest>', flags: { ...CHANGE } },
   annotate: { summary: 'set annotations on a version', args: '<ref> key=value…', flags: { ...CHANGE } },
+  alias: {
+    summary: 'set, move, delete or list aliases such as champion and challenger',
+    args: 'set <model>@<version> <alias> | delete <model> <alias> | list [<model>]',
+    flags: { ...CHANGE },
+  },
   list: {
     summary: 'list versions',
     args: '',
