@@ -4,6 +4,7 @@
 //   show <m>@production ≤ 0.3 s, independent of registry size (compared with a 10-model registry)
 //   list --stage Production ≤ 2 s cold (no modelgate cache), faster again when nothing changed
 //   --help ≤ 0.25 s
+//   resolve <m>@champion ≤ 1.2× resolve <m>@production (an alias resolves as fast as a stage)
 // Run directly (`node bench/registry.bench.mjs`, after `npm run build`) or through bench/run.mjs,
 // which calls run() and collects the rows.
 import { spawnSync } from 'node:child_process';
@@ -160,6 +161,19 @@ export async function run({ log = () => {} } = {}) {
   const catFile = medianOf(() => spawnTime('git', ['cat-file', 'blob', `HEAD:models/model-042/versions/${VERSIONS_PER_MODEL - 3}.yaml`], big), 7);
   ratioRow(`show <m>@production (${BIG} models)`, showBig.seconds, 'node -e 0 + git cat-file', nodeStart + catFile, 3);
   ratioRow(`show <m>@production, ${BIG} models`, showBig.seconds, `same at ${SMALL} models`, showSmall.seconds, 1.3);
+
+  // An alias (SPEC v3 §9) resolves as fast as a stage: champion on the Production version, in an
+  // aliases file written for this row only (untracked, removed after), so the shared registry stays as generated.
+  const aliasesPath = join(big, 'models/model-042/aliases.yaml');
+  writeFileSync(aliasesPath, `apiVersion: modelgate.dev/v1\nkind: ModelAliases\nmodel: model-042\naliases:\n  champion: ${VERSIONS_PER_MODEL - 3}\n`);
+  try {
+    const byStage = median(big, ['--json', 'resolve', 'model-042@production'], 7);
+    const byAlias = median(big, ['--json', 'resolve', 'model-042@champion'], 7);
+    if (JSON.parse(byAlias.stdout).version !== VERSIONS_PER_MODEL - 3) throw new Error('resolve @champion returned the wrong version');
+    ratioRow(`resolve <m>@champion (${BIG * VERSIONS_PER_MODEL} versions)`, byAlias.seconds, 'resolve <m>@production', byStage.seconds, 1.2);
+  } finally {
+    rmSync(aliasesPath, { force: true });
+  }
 
   const grep = medianOf(() => spawnTime('git', ['grep', '-l', 'stage: Production', 'HEAD', '--', 'models'], big), 3);
   const cold = median(big, ['--json', 'list', '--stage', 'Production'], 3, dropCache(big));

@@ -14,7 +14,7 @@ import { build } from 'esbuild';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const REFERENCE_FILE = 'docs/reference.md';
 
-/** The four document kinds, in the order a reader meets them. */
+/** The five document kinds, in the order a reader meets them. */
 export const KINDS = [
   { kind: 'Registry', file: 'modelgate.yaml', schema: 'schemas/registry.schema.json', example: 'registry-template/modelgate.yaml' },
   { kind: 'Model', file: 'models/<model>/model.yaml', schema: 'schemas/model.schema.json', example: 'registry-template/models/fraud-detector/model.yaml' },
@@ -29,6 +29,12 @@ export const KINDS = [
     file: 'policies/promotion.yaml',
     schema: 'schemas/promotion-policy.schema.json',
     example: 'registry-template/policies/promotion.yaml',
+  },
+  {
+    kind: 'ModelAliases',
+    file: 'models/<model>/aliases.yaml',
+    schema: 'schemas/model-aliases.schema.json',
+    example: 'test/fixtures/manifests/valid/model-aliases/champion-challenger.yaml',
   },
 ];
 
@@ -194,7 +200,9 @@ function kindSection({ kind, file, schema: schemaFile, example }, read) {
     '',
     `### Example: \`${example}\``,
     '',
-    `The file shipped in [\`${example}\`](../${example}) (what \`modelgate init\` starts from):`,
+    example.startsWith('registry-template/')
+      ? `The file shipped in [\`${example}\`](../${example}) (what \`modelgate init\` starts from):`
+      : `A valid example, from [\`${example}\`](../${example}) (\`modelgate alias set\` writes and edits this file):`,
     '',
     '```yaml',
     exampleText.trimEnd(),

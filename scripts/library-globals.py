@@ -20,7 +20,8 @@ import torch
 import torch.nn
 
 SKIP = ("tests", "conftest", "_testing", "estimator_checks", "_mocking", "externals", "_build_utils",
-        "__check_build", "_distributor_init", "experimental", "setup", "_min_dependencies")
+        "__check_build", "_distributor_init", "experimental", "setup", "_min_dependencies",
+        "parallel")  # parallel: joblib's task runners (Parallel calls what it is given), not model state
 FUNCTIONS = [
     "sklearn.feature_selection._univariate_selection.f_classif",
     "sklearn.feature_selection._univariate_selection.f_regression",

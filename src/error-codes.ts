@@ -92,6 +92,8 @@ export const ERROR_CODES = {
   E_MISSING_MODEL: { area: 'registry', exit: [content], summary: 'A model has versions but no model.yaml.' },
   E_MODEL_NAME: { area: 'registry', exit: [content], summary: 'A folder under models/ whose name is not a valid model name.' },
   E_STRAY_FILE: { area: 'registry', exit: [content], summary: 'A file under models/ that is neither model.yaml nor versions/<N>.yaml.' },
+  E_ALIAS_NAME: { area: 'registry', exit: [content], summary: 'An alias name is reserved: a stage name, `latest` or `v<digits>`.' },
+  E_ALIAS_TARGET: { area: 'registry', exit: [content], summary: 'An alias points at a version that does not exist or is Archived.' },
   E_MULTIPLE_PRODUCTION: { area: 'registry', exit: [content], summary: 'More than one version of a model in Production.' },
   E_NO_REGISTRY: { area: 'registry', exit: [content], summary: 'No modelgate.yaml where a registry was expected.' },
   E_INVALID_MANIFEST: {
@@ -161,6 +163,11 @@ export const ERROR_CODES = {
   // git.
   E_GIT: { area: 'git', exit: [content, service], summary: 'A local git command failed or git could not be run.' },
   E_GIT_REMOTE: { area: 'git', exit: [service], summary: 'A git command talking to a remote (fetch, push) failed.' },
+  E_INCOMPLETE_CLONE: {
+    area: 'git',
+    exit: [content],
+    summary: 'gc refused a shallow or partial clone: manifests in the commits it lacks would look unreferenced.',
+  },
   E_GIT_LOCKED: { area: 'git', exit: [content], summary: "The registry's git index is locked by another process, or a crashed one." },
   E_NO_COMMIT: { area: 'git', exit: [content], summary: 'The registry repository has no commit yet.' },
   E_MERGE_CONFLICT: { area: 'git', exit: [content], summary: 'The pull request does not merge cleanly into its base.' },
@@ -217,6 +224,7 @@ export const ERROR_CODES = {
 
   // Promotions and the changes that carry them.
   E_NO_CHANGE: { area: 'promotion', exit: [content], summary: 'The promotion, archive or annotation would change nothing.' },
+  E_NEVER_ALIASED: { area: 'promotion', exit: [content], summary: 'A rollback of an alias to a version it never pointed at, or with none to return to.' },
   E_NEVER_PRODUCTION: { area: 'promotion', exit: [content], summary: 'A rollback to a version that was never in Production, or with none to return to.' },
   E_BRANCH_DIVERGED: { area: 'promotion', exit: [service], summary: "The change's branch on the remote has commits this change does not build on." },
   E_NOT_FAST_FORWARD: { area: 'promotion', exit: [content], summary: 'HEAD moved while the commit was being made.' },

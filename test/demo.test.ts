@@ -31,7 +31,7 @@ describe('npm run demo (dist/demo.js)', () => {
     const out = String(result.stdout);
     expect(
       out.match(/signed decision record \(in-toto statement, DSSE envelope\): file:\/\/\S+\/\.modelgate\/decisions\/[0-9a-f]{40}\/[0-9a-f]{64}\.dsse\.json/g),
-    ).toHaveLength(3);
+    ).toHaveLength(5);
     expect(out).toMatch(/Staging → Production +dave +[0-9a-f]{10} +#1 +carol \(to-production, group 1, ml-governance\), dave/);
     // The rollback restores the tree #1 produced; its approvers are those of its own record (SPEC v3 §14), not #1's.
     const rollback = /^.*Archived → Production .* #4 .*$/m.exec(out)?.[0];
@@ -39,6 +39,23 @@ describe('npm run demo (dist/demo.js)', () => {
     expect(rollback).not.toMatch(/carol|dave/);
     expect(out).toMatch(/churn-predictor@2 \(Staging, [0-9a-f]{10}\): no decision record for tree [0-9a-f]{40}: merged without the gate/);
     expect(out).not.toMatch(/churn-predictor@1 \(Production/);
+    // Alias moves are proven by their records: verify names no alias.
+    expect(out).not.toMatch(/churn-predictor@3 \(@/);
+  });
+
+  it('sets a challenger (the canary follows it) and promotes it to champion, each move with its approvers', () => {
+    const out = String(result.stdout);
+    expect(out).toMatch(/@challenger +\(unset\) → v3 +dave +[0-9a-f]{10} +#5 +dave \(challenger, group 1, ml-engineers\)/);
+    expect(out).toMatch(/@champion +\(unset\) → v3 +dave +[0-9a-f]{10} +#6 +carol \(champion, group 1, ml-governance\), dave/);
+    const registry = join(dir, 'demo', 'registry');
+    const manifest = readFileSync(join(registry, 'models/churn-predictor/versions/3.yaml'), 'utf8');
+    const sha = /sha256: ([0-9a-f]{64})/.exec(manifest)![1]!;
+    const canary = execFileSync('kubectl', ['kustomize', 'deploy/canary'], { cwd: registry, encoding: 'utf8' });
+    expect(canary).toContain(`modelgate.dev/sha256: ${sha}`);
+    const resolved = JSON.parse(
+      execFileSync(process.execPath, [join(root, 'dist/cli.js'), '--json', 'resolve', 'churn-predictor@champion'], { cwd: registry, encoding: 'utf8' }),
+    );
+    expect(resolved).toMatchObject({ version: 3, sha256: sha });
   });
 
   it('leaves a registry whose production pin is v1 with its digest, and a history with the pull requests', () => {
@@ -53,13 +70,14 @@ describe('npm run demo (dist/demo.js)', () => {
     const history = JSON.parse(
       execFileSync(process.execPath, [join(root, 'dist/cli.js'), '--json', 'history', 'churn-predictor'], { cwd: registry, encoding: 'utf8' }),
     );
-    const rows = Array.isArray(history) ? history : history.changes;
+    const rows = (history as Array<{ to: string; pullRequest?: number }>).filter((c) => !('alias' in c));
     expect(rows.map((c: { to: string; pullRequest?: number }) => [c.to, c.pullRequest ?? null])).toEqual([
       ['Staging', null],
       ['Staging', null],
       ['Production', 1],
       ['Archived', 3],
       ['Production', 4],
+      ['Staging', null],
     ]);
   });
 });

@@ -81,7 +81,7 @@ describe('the registry template', () => {
     });
   }
 
-  for (const env of ['staging', 'production']) {
+  for (const env of ['staging', 'production', 'canary']) {
     it(`argocd/${env}.yaml is a valid Application syncing deploy/${env} without pruning or empty syncs`, () => {
       const app = parse(readFileSync(join(TEMPLATE, 'argocd', `${env}.yaml`), 'utf8'));
       expectValid(application, app);

@@ -359,7 +359,9 @@ describe('show', () => {
     expect(missing.json().error.code).toBe('E_NOT_FOUND');
     expect((await cli('show', 'churn@production')).code).toBe(1);
     expect((await cli('show', 'Fraud')).code).toBe(2);
-    expect((await cli('show', 'fraud-detector@live')).code).toBe(2);
+    expect((await cli('show', 'fraud-detector@Live')).code).toBe(2);
+    // A well-formed alias the model does not have is unknown content (SPEC v3 §9).
+    expect((await cli('show', 'fraud-detector@live')).code).toBe(1);
     expect((await cli('show')).code).toBe(2);
     expect((await cli('show', 'a', 'b')).code).toBe(2);
   });

@@ -11,6 +11,7 @@ const KINDS: Record<string, DocumentKind> = {
   model: 'Model',
   'model-version': 'ModelVersion',
   'promotion-policy': 'PromotionPolicy',
+  'model-aliases': 'ModelAliases',
 };
 
 function fixtures(group: 'valid' | 'invalid') {

@@ -49,7 +49,7 @@ describe('promote and archive take model@N and @latest', () => {
     ]) {
       const r = await cli([...cmd, '--dry-run']);
       expect(r.code).toBe(2);
-      expect(r.stderr).toContain('write fraud-detector@<N>, fraud-detector@latest or fraud-detector@<stage>');
+      expect(r.stderr).toContain('write fraud-detector@<N>, fraud-detector@latest, fraud-detector@<stage> or fraud-detector@<alias>');
     }
   });
 });
@@ -97,10 +97,13 @@ describe('version references in every command that takes one', () => {
     expect((await json(['annotate', 'fraud-detector@latest', 'owner=a', '--dry-run'])).summary).toMatch(/fraud-detector@2\b/);
   });
 
-  it('refuses a reference that is neither a number, latest nor a stage (E_USAGE, exit 2)', async () => {
-    for (const ref of ['fraud-detector@', 'fraud-detector@0', 'fraud-detector@LATEST', 'fraud-detector@champion', 'Fraud@1']) {
+  it('refuses a reference that is neither a number, latest, a stage nor an alias name (E_USAGE, exit 2)', async () => {
+    for (const ref of ['fraud-detector@', 'fraud-detector@0', 'fraud-detector@LATEST', 'fraud-detector@Champion', 'fraud-detector@v2', 'Fraud@1']) {
       const r = await cli(['--json', 'show', ref]);
       expect({ ref, code: r.code, error: JSON.parse(r.stdout).error.code }).toEqual({ ref, code: 2, error: 'E_USAGE' });
     }
+    // An alias name the model does not have is unknown content, not a malformed reference.
+    const r = await cli(['--json', 'show', 'fraud-detector@champion']);
+    expect({ code: r.code, error: JSON.parse(r.stdout).error.code }).toEqual({ code: 1, error: 'E_NOT_FOUND' });
   });
 });

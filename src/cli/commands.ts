@@ -99,12 +99,21 @@ export const COMMAND_SPECS = {
     flags: { to: { type: 'string', value: 'Stage', description: 'target stage: None, Staging, Production or Archived' }, ...CHANGE },
   },
   rollback: {
-    summary: 'put a former Production version back',
+    summary: 'put a former Production version back, or an alias back on a former target',
     args: '<model>',
-    flags: { to: { type: 'string', value: 'version', description: 'the former Production version (default: the one before)' }, ...CHANGE },
+    flags: {
+      to: { type: 'string', value: 'version', description: 'the former Production version, or former target of --alias (default: the one before)' },
+      alias: { type: 'string', value: 'alias', description: 'roll back this alias instead of Production, to a version it pointed at before' },
+      ...CHANGE,
+    },
   },
   archive: { summary: 'move a version to Archived', args: '<model>@<version|latest>', flags: { ...CHANGE } },
   annotate: { summary: 'set annotations on a version', args: '<ref> key=value…', flags: { ...CHANGE } },
+  alias: {
+    summary: 'set, move, delete or list aliases such as champion and challenger',
+    args: 'set <model>@<version> <alias> | delete <model> <alias> | list [<model>]',
+    flags: { ...CHANGE },
+  },
   list: {
     summary: 'list versions',
     args: '',
@@ -147,7 +156,7 @@ export const COMMAND_SPECS = {
     flags: {
       'dry-run': { type: 'boolean', description: 'print what would be removed, remove nothing' },
       'older-than': { type: 'string', value: 'duration', description: 'only what is older than this (default 24h)' },
-      unreferenced: { type: 'boolean', description: 'also remove artifacts no manifest in any commit of any branch references' },
+      unreferenced: { type: 'boolean', description: 'also remove artifacts no manifest in any commit of any branch or pull request references' },
     },
   },
   check: {

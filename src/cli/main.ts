@@ -23,6 +23,7 @@ const COMMANDS: Record<CommandName, CommandEntry> = {
   rollback: { summary: COMMAND_SPECS.rollback.summary, load: () => import('../commands/rollback.js') },
   archive: { summary: COMMAND_SPECS.archive.summary, load: () => import('../commands/archive.js') },
   annotate: { summary: COMMAND_SPECS.annotate.summary, load: () => import('../commands/annotate.js') },
+  alias: { summary: COMMAND_SPECS.alias.summary, load: () => import('../commands/alias.js') },
   list: { summary: COMMAND_SPECS.list.summary, load: () => import('../commands/list.js') },
   show: { summary: COMMAND_SPECS.show.summary, load: () => import('../commands/show.js') },
   history: { summary: COMMAND_SPECS.history.summary, load: () => import('../commands/history.js') },

@@ -4,22 +4,22 @@ import { formatTable } from '../cli/table.js';
 import { usageError } from '../errors.js';
 import * as evidence from '../evidence/records.js';
 import { shortTime } from '../query/present.js';
-import { stageHistory } from '../registry/history.js';
+import { aliasHistory, stageHistory } from '../registry/history.js';
 import { assertModelName } from '../registry/layout.js';
 import { assertModelExists, openRegistry } from '../registry/snapshot.js';
 
 const USAGE = `modelgate ${usageOf('history')}`;
 
-/** `modelgate history`: every stage change of a model's versions, from git history. */
+/** `modelgate history`: every stage change of a model's versions and every alias move, from git history. */
 export const run: Command = async (ctx) => {
   const { positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.history.flags, USAGE);
   if (positionals.length !== 1) throw usageError(`expected one model name\nusage: ${USAGE}`);
   const model = assertModelName(positionals[0]!);
   const { root, repo, snapshot } = openRegistry(ctx);
-  const stageChanges = await stageHistory(repo, model);
-  if (stageChanges.length === 0) assertModelExists(root, model);
+  const [stageChanges, aliasChanges] = await Promise.all([stageHistory(repo, model), aliasHistory(repo, model)]);
+  if (stageChanges.length === 0 && aliasChanges.length === 0) assertModelExists(root, model);
   // Approvers from decision records (issue 13, SPEC v2 §8): lookup in src/evidence/records.ts.
-  const recorded = await evidence.approversForChanges(stageChanges, repo, snapshot, ctx.env);
+  const recorded = await evidence.approversForChanges([...stageChanges, ...aliasChanges], repo, snapshot, ctx.env);
   // The tree only keys the record lookup; the output keeps to SPEC's fields.
   const changes = stageChanges.map((c, i) => ({
     date: c.date,
@@ -32,15 +32,36 @@ export const run: Command = async (ctx) => {
     to: c.to,
     decision: recorded[i]!,
   }));
-  emit(ctx, changes, () =>
-    changes.length === 0
+  // Alias moves beside stage changes (SPEC v3 §9): `alias` set, `version` the one it now points at
+  // (the one it left, for a deletion), `from`/`to` version numbers.
+  const moves = aliasChanges.map((c, i) => ({
+    date: c.date,
+    author: c.author,
+    email: c.email,
+    commit: c.commit,
+    pullRequest: c.pullRequest,
+    alias: c.alias,
+    version: (c.to ?? c.from)!,
+    from: c.from,
+    to: c.to,
+    decision: recorded[stageChanges.length + i]!,
+  }));
+  // Stable: a commit's stage changes stay before its alias moves.
+  const all = [...changes, ...moves].sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
+  const rows = all.map((c) =>
+    'alias' in c
+      ? { c, version: `@${c.alias}`, change: `${c.from === null ? '(unset)' : `v${c.from}`} → ${c.to === null ? '(deleted)' : `v${c.to}`}` }
+      : { c, version: String(c.version), change: `${c.from ?? '(new)'} → ${c.to ?? '(removed)'}` },
+  );
+  emit(ctx, all, () =>
+    rows.length === 0
       ? `${model}: no committed stage changes`
       : formatTable(
           ['DATE', 'VERSION', 'CHANGE', 'AUTHOR', 'COMMIT', 'PR', 'APPROVERS'],
-          changes.map((c) => [
+          rows.map(({ c, version, change }) => [
             shortTime(c.date),
-            c.version,
-            `${c.from ?? '(new)'} → ${c.to ?? '(removed)'}`,
+            version,
+            change,
             c.author,
             c.commit.slice(0, 10),
             c.pullRequest === null ? '' : `#${c.pullRequest}`,

@@ -7,7 +7,8 @@ import { keyMetrics, shortTime, summarize } from '../query/present.js';
 import { matchWhere, parseWhere, requiredStage } from '../query/where.js';
 import { versionBatches } from '../registry/catalog.js';
 import { assertModelName, parseStage } from '../registry/layout.js';
-import { assertModelExists, isRegistryUrl, locateRegistry, openReadRegistry, type RegistrySnapshot } from '../registry/snapshot.js';
+import { assertModelExists, isRegistryUrl, locateRegistry, openReadRegistry, RegistrySnapshot } from '../registry/snapshot.js';
+import { WorktreeSource } from '../registry/source.js';
 
 const USAGE = `modelgate ${usageOf('list')}`;
 
@@ -50,13 +51,30 @@ export const run: Command = async (ctx) => {
   const remote = isRegistryUrl(ctx.registry) ? (await openReadRegistry(ctx)).snapshot : undefined;
   const root = remote ? undefined : locateRegistry(ctx.cwd, ctx.registry);
   const batches = remote ? snapshotBatches(remote, model, prefilter) : versionBatches(root!, { model, stage: prefilter });
+  // Each version's aliases (SPEC v3 §9), read once per model: shown, and `--where "alias = 'champion'"` filters on them.
+  const aliasSource = remote ?? new RegistrySnapshot(new WorktreeSource(root!));
+  const aliasCache = new Map<string, Promise<Map<number, string[]>>>();
+  const aliasesOf = (m: string) => {
+    let p = aliasCache.get(m);
+    if (!p) aliasCache.set(m, (p = aliasSource.aliases(m).then(byVersion)));
+    return p;
+  };
   for await (const batch of batches) {
     let chunk = '';
     for (const v of batch) {
       if (stage && v.stage !== stage) continue;
-      if (where && !matchWhere(where, v)) continue;
-      if (ctx.json) chunk += `${count === 0 ? '[\n  ' : ',\n  '}${JSON.stringify(summarize(v), null, 2).replace(/\n/g, '\n  ')}`;
-      else if (!ctx.quiet) rows.push([v.model, v.version, v.stage, shortTime(v.createdAt), keyMetrics(v.metrics)]);
+      const aliases = (await aliasesOf(v.model)).get(v.version) ?? [];
+      if (where && !matchWhere(where, { ...v, alias: aliases } as ModelVersion)) continue;
+      const summary = aliases.length ? { ...summarize(v), aliases } : summarize(v);
+      if (ctx.json) chunk += `${count === 0 ? '[\n  ' : ',\n  '}${JSON.stringify(summary, null, 2).replace(/\n/g, '\n  ')}`;
+      else if (!ctx.quiet)
+        rows.push([
+          v.model,
+          v.version,
+          aliases.length ? `${v.stage} ${aliases.map((a) => `@${a}`).join(' ')}` : v.stage,
+          shortTime(v.createdAt),
+          keyMetrics(v.metrics),
+        ]);
       count++;
     }
     if (chunk) print(chunk);
@@ -72,6 +90,13 @@ export const run: Command = async (ctx) => {
   if (held) ctx.stdout(held);
   return 0;
 };
+
+/** Alias names by the version they point at, sorted. */
+function byVersion(aliases: Record<string, number>): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const name of Object.keys(aliases).sort()) out.set(aliases[name]!, [...(out.get(aliases[name]!) ?? []), name]);
+  return out;
+}
 
 /** A snapshot's versions, one model per batch (one model's, or all), only those in `stage` when given: the stage lookup reads without parsing the others. */
 async function* snapshotBatches(snapshot: RegistrySnapshot, model: string | undefined, stage: Stage | undefined): AsyncGenerator<ModelVersion[]> {

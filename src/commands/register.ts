@@ -31,7 +31,7 @@ import { putArtifact, describeSource, hashDirectory, type StoredArtifact } from 
 import { indexedArtifact, INDEX_THRESHOLD } from '../store/dir-index.js';
 import { createProgress } from '../store/progress.js';
 import { openStore } from '../store/store.js';
-import { artifactUri, assertRelativePath, contentKey, parseStoreUri } from '../store/layout.js';
+import { artifactUri, assertRelativePath, contentKey, parseStoreUri, registrationMarkKey } from '../store/layout.js';
 import type { GitRepo } from '../git/repo.js';
 
 const USAGE = `modelgate ${usageOf('register')}`;
@@ -147,11 +147,22 @@ export const run: Command = async (ctx) => {
     // Ctrl-C or SIGTERM during the upload: abort the multipart uploads, remove the staging data,
     // then exit 130 / 143 (SPEC v2 §5, src/cancel.ts). What a kill -9 leaves is for `gc`.
     const uploadId = randomUUID();
-    const off = onCancel(() => store.abandon(model, uploadId));
+    // The registration mark (SPEC v3 §14): gc keeps these bytes, reused or new, for --older-than,
+    // and knows them as an upload whose manifest never came if this run dies before its commit.
+    let marked: string | undefined;
+    const mark = async (sha256: string) => {
+      marked = registrationMarkKey(model, sha256, uploadId);
+      await store.touch(marked);
+    };
+    const unmark = () => (marked ? store.remove(marked).catch(() => {}) : Promise.resolve());
+    const off = onCancel(() => store.abandon(model, uploadId).then(unmark));
     try {
       await store.preflight();
       const known = await knownArtifacts(snapshot, model, source.size);
-      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known, uploadId });
+      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known, uploadId, mark }).catch(async (e: unknown) => {
+        await unmark();
+        throw e;
+      });
     } finally {
       off();
       store.close();
@@ -203,7 +214,7 @@ export const run: Command = async (ctx) => {
   }
 
   // The bytes are uploaded: from here nothing may fail for want of a git identity or a free number.
-  const done = await applyChange({ repo, prefix, mode, env: ctx.env, newBranch: mode === 'pr', plan });
+  const done = await applyChange({ repo, prefix, mode, env: ctx.env, newBranch: mode === 'pr', claimBranch: true, plan });
   const version = done.change.versions[0]!.version;
   if (mode === 'pr') {
     const pr = done.pullRequest!;

@@ -39,7 +39,7 @@ async function presign(config: Registry, version: ModelVersion, seconds: number,
 /** `modelgate resolve`: uri, sha256 and size of a version's artifact. */
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.resolve.flags, USAGE);
-  if (positionals.length !== 1) throw usageError(`expected one reference (fraud@3, fraud@latest, fraud@production)\nusage: ${USAGE}`);
+  if (positionals.length !== 1) throw usageError(`expected one reference (fraud@3, fraud@latest, fraud@production, fraud@champion)\nusage: ${USAGE}`);
   const ref = parseModelRef(positionals[0]!);
   let seconds: number | undefined;
   if (values.presign !== undefined) {

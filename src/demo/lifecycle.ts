@@ -32,7 +32,8 @@ interface Demo {
  * served by `git http-backend` on loopback and the embedded file:// store; two registered
  * versions; a gated promotion pull request against the local GitHub emulator (pending,
  * approved, passing, merged, each pass signed as a decision record); the sync that pins
- * production; a refused promotion; a rollback; the history with its approvers; and
+ * production; a refused promotion; a rollback; a challenger set (with the canary that follows it)
+ * and promoted to champion; the history with its approvers; and
  * `verify --decisions` naming the version that got to Staging without the gate. Every step checks its outcome: a step that misbehaves ends the demo non-zero.
  */
 export async function runDemo(options: { dir?: string } = {}): Promise<number> {
@@ -215,14 +216,100 @@ async function story(d: Demo): Promise<void> {
   n.say('production kept serving v1 throughout: archiving never removes a running pin, so the sync finds nothing to change');
   await syncMain(d);
 
+  await aliases(d, versions[0]!);
+
   n.heading(`The history of ${MODEL}, from git, with the approvers from the signed decision records`);
   await mg(d, d.registry, ['history', MODEL]);
   await mg(d, d.registry, ['show', `${MODEL}@production`]);
 
   n.heading('Did everything in Staging and Production get there through the gate?');
   n.say(`v1 reached Production by gated pull requests (#${pr1.number}, #${pr4.number}), each with a signed record; v2 was pushed straight`);
-  n.say('to Staging by the training pipeline (register --push, which this unprotected demo registry allows): no record names it');
+  n.say('to Staging by the training pipeline (register --push, which this unprotected demo registry allows): no record names it;');
+  n.say('v3 came the same way; its aliases challenger and champion moved by gated pull requests, whose records name them');
   await mg(d, d.registry, ['verify', '--decisions'], {}, undefined, 1);
+}
+
+/**
+ * Aliases (SPEC v3 §9): a canary environment follows challenger; a third version is set as
+ * challenger under the template's light challenger rule, then promoted to champion under the
+ * production governance of the champion rule.
+ */
+async function aliases(d: Demo, like: { weights: number[]; bias: number }): Promise<void> {
+  const { n, gh } = d;
+  n.heading('Aliases: a canary environment follows challenger (modelgate.yaml), and a third version is trained');
+  const config = join(d.registry, 'modelgate.yaml');
+  await gitIn(d, d.registry, ['pull', '--quiet', '--ff-only', 'origin', 'main']);
+  await writeFile(
+    config,
+    (await readFile(config, 'utf8')).replace(
+      '# canary: {alias: challenger, path: deploy/canary, namespace: models-canary}',
+      'canary: {alias: challenger, path: deploy/canary, namespace: models-canary}',
+    ),
+  );
+  await gitIn(d, d.registry, ['commit', '--quiet', '-am', 'Add the canary environment, following challenger']);
+  await gitIn(d, d.registry, ['push', '--quiet', 'origin', 'main']);
+  n.say('committed and pushed (in a real registry: a pull request under the registry-config rule)');
+  await writeFile(
+    join(d.training, 'churn-v3.safetensors'),
+    logisticRegressionSafetensors(
+      like.weights.map((w) => w * 1.05),
+      like.bias,
+      { framework: 'numpy', features: 'tenure,monthly_spend,support_calls' },
+    ),
+  );
+  const metrics = ['auc=0.971', 'precision=0.93', 'recall=0.88'];
+  await mg(
+    d,
+    d.training,
+    [
+      '--registry',
+      d.registry,
+      'register',
+      MODEL,
+      'churn-v3.safetensors',
+      ...metrics.flatMap((m) => ['--metrics', m]),
+      '--code',
+      'auto',
+      '--dataset',
+      'id=customers-2026-10,path=data/customers.csv',
+      '--stage',
+      'Staging',
+      '--push',
+    ],
+    { GITHUB_ACTIONS: 'true', GITHUB_RUN_ID: '5003', GITHUB_REPOSITORY: 'acme/churn-training', GITHUB_SERVER_URL: 'https://github.com' },
+    `modelgate register ${MODEL} churn-v3.safetensors ${metrics.map((m) => `--metrics ${m}`).join(' ')} --code auto --dataset id=customers-2026-10,path=data/customers.csv --stage Staging --push`,
+  );
+
+  n.heading(`Set ${MODEL}@challenger to v3: one line of models/${MODEL}/aliases.yaml and the canary pin, in one pull request`);
+  const challenger = await promoteByPr(d, ['alias', 'set', `${MODEL}@3`, 'challenger']);
+  n.say('the challenger rule asks one ml-engineer: dave approves');
+  gh.addReview(challenger, { user: 'dave', state: 'APPROVED' });
+  await gate(d, challenger, 'pull_request_review', 'pass');
+  await merge(d, challenger, 'dave');
+  await syncMain(d);
+  const canary = await runProcess('kubectl', ['kustomize', 'deploy/canary'], { cwd: d.registry });
+  if (canary.code !== 0 || !canary.stdout.includes('modelgate.dev/version: "3"'))
+    throw new DemoFailure(`deploy/canary does not pin v3: ${canary.stdout}${canary.stderr}`);
+  d.n.command(
+    'kubectl kustomize deploy/canary | grep modelgate.dev/   # the canary serves the challenger',
+    canary.stdout
+      .split('\n')
+      .filter((l) => l.includes('modelgate.dev/'))
+      .join('\n'),
+  );
+  await mg(d, d.registry, ['resolve', `${MODEL}@challenger`]);
+
+  n.heading(`The challenger wins: promote it to champion, under the champion rule (the production governance)`);
+  const champion = await promoteByPr(d, ['alias', 'set', `${MODEL}@challenger`, 'champion']);
+  await gate(d, champion, 'pull_request_target', 'pending');
+  n.say('carol (ml-governance) and dave (ml-engineers) approve; metrics, lineage, the full artifact check and the scan pass');
+  gh.addReview(champion, { user: 'carol', state: 'APPROVED' });
+  gh.addReview(champion, { user: 'dave', state: 'APPROVED' });
+  await gate(d, champion, 'pull_request_review', 'pass');
+  await merge(d, champion, 'dave');
+  await gitIn(d, d.registry, ['pull', '--quiet', '--ff-only', 'origin', 'main']);
+  await mg(d, d.registry, ['alias', 'list', MODEL]);
+  await mg(d, d.registry, ['list', '--model', MODEL, '--where', "alias = 'champion'"]);
 }
 
 const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({

@@ -5,7 +5,7 @@ import { validateRegistry } from '../manifest/validate-registry.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
 import type { RegistrySource } from '../registry/source.js';
 import { pinInputPaths, type ModelPinSource, type PinInput } from './plan.js';
-import { environmentsOf } from './render.js';
+import { environmentAliases, environmentStages, environmentsOf } from './render.js';
 import { listedPaths } from './resources.js';
 
 /**
@@ -41,12 +41,19 @@ export async function readPinInput(
     await source.prefetch(deployed.flatMap((m, i) => numbers[i]!.map((n) => `models/${m.name}/versions/${n}.yaml`)));
   }
   // A pin is the newest version in its environment's stage: only those are parsed.
-  const stages = [...new Set(environmentsOf(registry).map((e) => e.stage))];
+  const environments = environmentsOf(registry);
+  const stages = environmentStages(environments);
+  const followed = environmentAliases(environments);
   const withVersions: ModelPinSource[] = await Promise.all(
-    models.map(async (model) => ({
-      model,
-      versions: model.retired ? [] : (options.newest?.get(model.name) ?? (options.newest ? [] : await snapshot.newestInStages(model.name, stages))),
-    })),
+    models.map(async (model) =>
+      model.retired
+        ? { model, versions: [] }
+        : withAliasTargets(
+            snapshot,
+            { model, versions: options.newest?.get(model.name) ?? (options.newest ? [] : await snapshot.newestInStages(model.name, stages)) },
+            followed,
+          ),
+    ),
   );
   const deploySource = options.deployFrom ?? source;
   const paths = pinInputPaths(registry, models);
@@ -59,6 +66,23 @@ export async function readPinInput(
   const otherPins = new Set(allNames.filter((n) => !read.has(n)).map((n) => `${n}.yaml`));
   await readListedResources(deploySource, registry, files, (path) => otherPins.has(path.slice(path.lastIndexOf('/') + 1)));
   return { registry, models: withVersions, files };
+}
+
+/**
+ * A model's pin source completed for the environments that follow an alias: its aliases, and
+ * the versions they point at (read only when some environment follows an alias).
+ */
+export async function withAliasTargets(snapshot: RegistrySnapshot, source: ModelPinSource, followed: ReadonlySet<string>): Promise<ModelPinSource> {
+  if (followed.size === 0 || source.model.retired) return source;
+  const aliases = await snapshot.aliases(source.model.name);
+  const versions = [...source.versions];
+  for (const alias of followed) {
+    const n = Object.hasOwn(aliases, alias) ? aliases[alias] : undefined;
+    if (n === undefined || versions.some((v) => v.version === n)) continue;
+    const v = await snapshot.version(source.model.name, n);
+    if (v) versions.push(v);
+  }
+  return { ...source, versions, aliases };
 }
 
 /**
@@ -138,7 +162,7 @@ async function catalogFor(
   if (!registry) return undefined;
   let stages: Set<string>;
   try {
-    stages = new Set<string>(environmentsOf(registry).map((e) => e.stage));
+    stages = environmentStages(environmentsOf(registry));
   } catch {
     return undefined; // refused, with the reason, when the pins are read
   }

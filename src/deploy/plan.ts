@@ -8,10 +8,13 @@ import { BASE_PATH, environmentsOf, kindOf, pinnedScalars, pinnedVersion, render
 import { renderedResources, type PlacedResource } from './resources.js';
 import { editError, setScalars } from './yaml-splice.js';
 
-/** One model as `renderPins` needs it: its settings and its versions (any order). */
+/** One model as `renderPins` needs it: its settings, its versions (any order) and its aliases. */
 export interface ModelPinSource {
   model: Model;
+  /** At least the newest in each environment's stage and each followed alias's target. */
   versions: ModelVersion[];
+  /** models/<model>/aliases.yaml's aliases, for environments that follow an alias. */
+  aliases?: Readonly<Record<string, number>>;
 }
 
 /** Everything the pins derive from, as plain data: no file system, no git. */
@@ -33,6 +36,7 @@ export interface FileChange {
 export interface PinChange {
   model: string;
   environment: string;
+  /** The stage the environment serves, or `@<alias>` for one that follows an alias. */
   stage: string;
   path: string;
   /** `new`: first pin; `update`: another version; `settings`: same version, other serving settings; `retire`: pin removed. */
@@ -69,6 +73,12 @@ function newestIn(versions: ModelVersion[], stage: string): ModelVersion | undef
   let best: ModelVersion | undefined;
   for (const v of versions) if (v.stage === stage && (!best || v.version > best.version)) best = v;
   return best;
+}
+
+/** The version `alias` points at, when the model has that alias (an Archived target never renders: validate refuses it). */
+function aliasTarget(versions: ModelVersion[], aliases: Readonly<Record<string, number>> | undefined, alias: string): ModelVersion | undefined {
+  const n = aliases && Object.hasOwn(aliases, alias) ? aliases[alias] : undefined;
+  return n === undefined ? undefined : versions.find((v) => v.version === n && v.stage !== 'Archived');
 }
 
 function parsePin(text: string, file: string): unknown {
@@ -135,9 +145,10 @@ export function renderPins(input: PinInput): SyncPlan {
   for (const env of environments) {
     const listed: string[] = [];
     const retired: string[] = [];
+    const serves = env.alias !== undefined ? `@${env.alias}` : env.stage!;
     // The resource of every pin this rendering leaves, so the environment's check parses none of them.
     const known = new Map<string, PlacedResource[]>();
-    for (const { model, versions } of models) {
+    for (const { model, versions, aliases } of models) {
       // Its pin would be the environment's kustomization.yaml: never written, never deleted.
       if (model.name === KUSTOMIZATION_NAME) {
         if (model.retired || !model.deploy) continue;
@@ -157,12 +168,12 @@ export function renderPins(input: PinInput): SyncPlan {
         if (before !== undefined) {
           files.push({ path, before, after: null });
           const from = pinnedVersion(parsePin(before, path));
-          changes.push({ model: model.name, environment: env.name, stage: env.stage, path, action: 'retire', ...(from ? { fromVersion: from } : {}) });
+          changes.push({ model: model.name, environment: env.name, stage: serves, path, action: 'retire', ...(from ? { fromVersion: from } : {}) });
         }
         continue;
       }
       if (!model.deploy) continue;
-      const version = newestIn(versions, env.stage);
+      const version = env.alias !== undefined ? aliasTarget(versions, aliases, env.alias) : newestIn(versions, env.stage!);
       if (!version) {
         if (before !== undefined) {
           const current = parsePin(before, path);
@@ -194,7 +205,7 @@ export function renderPins(input: PinInput): SyncPlan {
       changes.push({
         model: model.name,
         environment: env.name,
-        stage: env.stage,
+        stage: serves,
         path,
         action: before === undefined ? 'new' : from === version.version ? 'settings' : 'update',
         ...(from ? { fromVersion: from } : {}),

@@ -5,13 +5,25 @@ import { ExitCode, ModelgateError } from '../errors.js';
 import type { Artifact, ArtifactFormat, Model, ModelDeploy, ModelVersion, Registry, Stage } from '../manifest/types.js';
 import type { YamlPath } from './yaml-splice.js';
 
-/** An environment Argo CD syncs: its name, the stage that serves it, and its folder. */
+/** An environment Argo CD syncs: its name, the stage (or the alias, SPEC v3 §9) that serves it, and its folder. */
 export interface Environment {
   name: string;
-  stage: Stage;
+  /** Exactly one of stage and alias. */
+  stage?: Stage;
+  alias?: string;
   /** Registry-relative folder, e.g. `deploy/production`. */
   path: string;
   namespace?: string;
+}
+
+/** The stages the environments serve (alias environments have none). */
+export function environmentStages(environments: readonly Environment[]): Set<Stage> {
+  return new Set(environments.flatMap((e) => (e.stage ? [e.stage] : [])));
+}
+
+/** The aliases the environments follow. */
+export function environmentAliases(environments: readonly Environment[]): Set<string> {
+  return new Set(environments.flatMap((e) => (e.alias !== undefined ? [e.alias] : [])));
 }
 
 const DEFAULT_ENVIRONMENTS: Environment[] = [
@@ -44,7 +56,7 @@ export function environmentsOf(registry: Registry): Environment[] {
     if (path === BASE_PATH) throw refuse(`is the shared base ${BASE_PATH}, which sync never edits`);
     if (owner.has(path)) throw refuse(`is also environments.${owner.get(path)}.path`);
     owner.set(path, name);
-    return { name, stage: e.stage, path, ...(e.namespace ? { namespace: e.namespace } : {}) };
+    return { name, ...(e.alias !== undefined ? { alias: e.alias } : { stage: e.stage }), path, ...(e.namespace ? { namespace: e.namespace } : {}) };
   });
 }
 

@@ -45,6 +45,10 @@ export function decisionInput(decision: Decision, ctx: DecisionContext): Decisio
     if ((t.kind === 'stage' || t.kind === 'new-version') && t.model && t.version !== undefined && t.artifact?.sha256 && t.to) {
       subjects.push({ model: t.model, version: t.version, sha256: t.artifact.sha256, from: t.from === 'absent' ? 'None' : t.from, to: t.to });
     }
+    // An alias set or moved: the subject is `<model>@<alias>` with the digest it now points at (SPEC v3 §9).
+    if (t.kind === 'alias' && t.model && t.alias?.to !== undefined && t.artifact?.sha256) {
+      subjects.push({ model: t.model, version: t.alias.to, sha256: t.artifact.sha256, alias: t.alias.name });
+    }
     for (const c of t.checks) checks.push({ kind: c.check, passed: c.ok, details: { change, detail: c.detail } });
     for (const r of t.rules) {
       rules.push({ name: r.rule, passed: r.results.every((c) => c.ok), details: { change } });

@@ -26,8 +26,8 @@ export interface DecisionApprover {
   team?: string;
 }
 export interface DecisionInput {
-  /** Each artifact whose stage the pull request changes. */
-  subjects: Array<{ model: string; version: number; sha256: string; from?: string; to?: string }>;
+  /** Each artifact whose stage the pull request changes, and each alias it sets or moves (`alias`: subject `<model>@<alias>`). */
+  subjects: Array<{ model: string; version: number; sha256: string; from?: string; to?: string; alias?: string }>;
   repository: string;
   pullRequest: number;
   baseSha: string;
@@ -61,7 +61,7 @@ export function buildDecisionStatement(input: DecisionInput): DecisionStatement 
   const { subjects, ...rest } = input;
   return {
     _type: STATEMENT_TYPE,
-    subject: subjects.map((s) => ({ name: `${s.model}@${s.version}`, digest: { sha256: s.sha256 } })),
+    subject: subjects.map((s) => ({ name: `${s.model}@${s.alias ?? s.version}`, digest: { sha256: s.sha256 } })),
     predicateType: DECISION_PREDICATE,
     predicate: { ...rest, changes: subjects },
   };

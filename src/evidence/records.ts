@@ -5,7 +5,7 @@
  * stage with its move (its first parent's tree and its own). The checks are in verify-decisions.ts.
  */
 import type { GitRepo } from '../git/repo.js';
-import { stageHistory } from '../registry/history.js';
+import { aliasHistory, stageHistory } from '../registry/history.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
 import type { ArtifactStore } from '../store/store.js';
 import type { DecisionApprover, DsseEnvelope } from './decision.js';
@@ -60,6 +60,7 @@ export type UncommittedVersion = Omit<StagedVersion, 'commit' | 'tree' | 'baseTr
 export async function stagedVersions(repo: GitRepo, snapshot: RegistrySnapshot): Promise<Array<StagedVersion | UncommittedVersion>> {
   const out: Array<StagedVersion | UncommittedVersion> = [];
   for (const model of await snapshot.modelNames()) {
+    out.push(...(await aliasTargets(repo, snapshot, model)));
     const versions = (await snapshot.versions(model)).filter((v) => v.stage === 'Staging' || v.stage === 'Production');
     if (versions.length === 0) continue;
     const changes = await stageHistory(repo, model);
@@ -74,6 +75,24 @@ export async function stagedVersions(repo: GitRepo, snapshot: RegistrySnapshot):
     out.flatMap((v) => (v.commit === undefined ? [] : [v.commit])),
   );
   return out.map((v) => (v.commit === undefined || !parents.has(v.commit) ? v : { ...v, baseTree: parents.get(v.commit) }));
+}
+
+/** Each alias of `model` with the commit that last pointed it at its current target (SPEC v3 §9). */
+async function aliasTargets(repo: GitRepo, snapshot: RegistrySnapshot, model: string): Promise<Array<StagedVersion | UncommittedVersion>> {
+  const aliases = await snapshot.aliases(model);
+  const names = Object.keys(aliases).sort();
+  if (!names.length) return [];
+  const moves = await aliasHistory(repo, model);
+  const out: Array<StagedVersion | UncommittedVersion> = [];
+  for (const alias of names) {
+    const version = aliases[alias]!;
+    const target = await snapshot.version(model, version);
+    if (!target) continue; // validate refuses it; nothing to prove
+    const last = [...moves].reverse().find((m) => m.alias === alias && m.to === version);
+    const base = { model, version, stage: `@${alias}`, alias, sha256: target.artifact.sha256 };
+    out.push(last ? { ...base, commit: last.commit, tree: last.tree } : base);
+  }
+  return out;
 }
 
 /** What `history` shows for one stage change: the approvers from the record of its move, or why there are none. */

@@ -18,7 +18,9 @@ export interface TreeMove {
 export interface StagedVersion extends TreeMove {
   model: string;
   version: number;
+  /** The stage, or `@<alias>` for an alias's target (SPEC v3 §9: the record's subject is `<model>@<alias>`). */
   stage: string;
+  alias?: string;
   sha256: string;
   /** Commit that moved the version into `stage`; `tree` and `baseTree` are its move. */
   commit: string;
@@ -115,7 +117,7 @@ export async function verifyDecisions(
       out.push({ ...base, ok: false, reason: found.reason });
       continue;
     }
-    const name = `${v.model}@${v.version}`;
+    const name = `${v.model}@${v.alias ?? v.version}`;
     const naming = found.proving.filter((r) => r.statement.subject?.some((s) => s.name === name));
     const proof = naming.find((r) => r.statement.subject.some((s) => s.name === name && s.digest?.sha256 === v.sha256));
     if (proof) {

@@ -1,9 +1,9 @@
 import { ModelgateError } from '../errors.js';
 import { loadManifest } from '../manifest/load.js';
 import type { Problem } from '../manifest/problem.js';
-import type { Model, ModelVersion, PolicyRule, PromotionPolicy, Stage } from '../manifest/types.js';
+import type { Model, ModelAliases, ModelVersion, PolicyRule, PromotionPolicy, Stage } from '../manifest/types.js';
 import { validateRegistry } from '../manifest/validate-registry.js';
-import { MODELS_DIR, parseManifestPath, POLICY_FILE, REGISTRY_FILE } from '../registry/layout.js';
+import { MODELS_DIR, parseAliasesPath, parseManifestPath, POLICY_FILE, REGISTRY_FILE } from '../registry/layout.js';
 import { judgePins, type PinVerdict } from './pins.js';
 import { describeGroup, effectiveApprovers, judgeGroups } from './approvals.js';
 import { matchesGlob } from './glob.js';
@@ -73,7 +73,11 @@ export async function evaluateGate(input: GateInput): Promise<Decision> {
   registryChecks.push(...ctx.pins.checks);
 
   const transitions: Transition[] = [];
-  for (const file of changed) transitions.push(await judgeFile(ctx, file));
+  for (const file of changed) {
+    const aliasesOf = parseAliasesPath(file.path);
+    if (aliasesOf !== undefined) transitions.push(...(await judgeAliases(ctx, file, aliasesOf)));
+    else transitions.push(await judgeFile(ctx, file));
+  }
   coverArchivedByPromotion(transitions);
   await checkOneProduction(ctx, transitions);
   if (registryChecks.length) transitions.push({ file: '(merged registry)', kind: 'registry', checks: registryChecks, rules: [] });
@@ -298,6 +302,87 @@ async function judgeVersion(ctx: Context, path: string, model: string, version: 
   return t;
 }
 
+/**
+ * models/<model>/aliases.yaml (SPEC v3 §9): one transition per alias set, moved or deleted, each
+ * judged by the rules whose `alias` names it, against the version it points at after the merge;
+ * `champion` compares that version with the one the alias points at on the base branch. A
+ * deletion is judged by the rules' approvals only (no version is left to measure). An edit that
+ * moves no alias (comments, order) is a file like any other, covered by a `paths` rule.
+ */
+async function judgeAliases(ctx: Context, file: ChangedFile, model: string): Promise<Transition[]> {
+  const path = file.path;
+  const deleted = file.status.startsWith('D');
+  const head: Transition = { file: path, kind: 'file', model, checks: [], rules: [] };
+  let before: Record<string, number> = {};
+  try {
+    before = await ctx.input.base.aliases(model);
+  } catch (e) {
+    ctx.problems.push(...problemsOf(e, 'base'));
+    head.checks.push(fail('base manifest', 'the base branch copy of this aliases file cannot be read'));
+    head.checks.push(fail('coverage', 'not covered by any rule'));
+    return [head];
+  }
+  let after: Record<string, number> = {};
+  if (!deleted) {
+    const loaded = await loadChecked<ModelAliases>(ctx, head, path, 'ModelAliases', (a) => checkModelName(a.model, model));
+    if (!loaded) {
+      head.checks.push(fail('coverage', 'an invalid aliases file is covered by no rule'));
+      return [head];
+    }
+    after = loaded.aliases;
+  }
+  const at = (m: Record<string, number>, a: string) => (Object.hasOwn(m, a) ? m[a] : undefined);
+  const moved = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((a) => at(before, a) !== at(after, a)).sort();
+  if (!moved.length) {
+    const rules = pathRules(ctx, path);
+    await applyRules(ctx, head, rules.map(labelled), undefined);
+    head.checks.push(rules.length ? pass('coverage', `paths rule ${rules.map(ruleLabel).join(', ')}`) : fail('coverage', 'not covered by any rule'));
+    return [head];
+  }
+  const out: Transition[] = [];
+  for (const name of moved) {
+    const from = at(before, name);
+    const to = at(after, name);
+    const t: Transition = {
+      file: path,
+      kind: 'alias',
+      model,
+      alias: { name, ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) },
+      checks: [],
+      rules: [],
+    };
+    if (head.checks.length) t.checks.push(...head.checks);
+    let target: ModelVersion | undefined;
+    if (to !== undefined) {
+      t.version = to;
+      try {
+        target = await ctx.input.head.version(model, to);
+      } catch (e) {
+        ctx.problems.push(...problemsOf(e, 'head'));
+      }
+      if (!target) t.checks.push(fail('alias target', `${model}@${to} cannot be read after the merge`));
+      else {
+        t.metrics = target.metrics ?? {};
+        t.artifact = { sha256: target.artifact?.sha256, uri: target.artifact?.uri, size: target.artifact?.size };
+      }
+    }
+    const rules = await aliasRulesFor(ctx, t, model, name, from, to);
+    const baseline = {
+      what: `${model}@${name} on the base branch`,
+      load: async () => (from === undefined ? undefined : ctx.input.base.version(model, from)),
+    };
+    for (const { rule, label } of rules) {
+      // A deletion leaves no version to measure: only who approves it is judged.
+      const judged =
+        to === undefined ? { approvals: rule.approvals, distinctApprovers: rule.distinctApprovers, excludeContributors: rule.excludeContributors } : rule;
+      t.rules.push({ rule: label, results: await applyRule(ctx, t, judged, target, baseline) });
+    }
+    t.checks.push(rules.length ? pass('coverage', `rules ${rules.map((r) => r.label).join(', ')}`) : fail('coverage', `no rule governs the alias ${name}`));
+    out.push(t);
+  }
+  return out;
+}
+
 /** A new version's number is unused and at most MAX_VERSION_GAP above the model's highest on the base. */
 async function checkVersionNumber(ctx: Context, t: Transition, model: string, version: number): Promise<void> {
   try {
@@ -328,13 +413,51 @@ const labelled = (rule: PolicyRule): LabelledRule => ({ rule, label: ruleLabel(r
 /** Stage rules whose to/from match, global ones first, then the model's own additions. */
 function stageRules(ctx: Context, model: string, from: Stage | 'absent', to: Stage): LabelledRule[] {
   const matches = (r: PolicyRule) => {
-    if (r.paths || r.annotations) return false;
+    if (r.paths || r.annotations || r.alias !== undefined) return false;
     if (r.to === undefined && r.from === undefined) return false;
     if (r.to !== undefined && r.to !== to) return false;
     if (r.from === undefined) return true;
     return from === 'absent' ? r.from.includes('None') : r.from.includes(from);
   };
   return allRules(ctx, model).filter(({ rule }) => matches(rule));
+}
+
+/**
+ * The rules that judge one alias move. A move back to a version the alias pointed at before on
+ * the base branch is judged by the alias's `rollback: true` rules when it has any (as a stage
+ * rollback is by its own rule); any other move by its other rules.
+ */
+async function aliasRulesFor(
+  ctx: Context,
+  t: Transition,
+  model: string,
+  alias: string,
+  from: number | undefined,
+  to: number | undefined,
+): Promise<LabelledRule[]> {
+  const all = aliasRules(ctx, model, alias);
+  const rollbacks = all.filter((r) => r.rule.rollback === true);
+  const others = all.filter((r) => r.rule.rollback !== true);
+  if (!rollbacks.length || to === undefined || to === from) return others;
+  let former: number[] = [];
+  try {
+    former = (await ctx.input.history.aliasTargets?.(model, alias)) ?? [];
+  } catch (e) {
+    ctx.problems.push(...problemsOf(e, 'base'));
+    t.checks.push(fail('alias history', `the history of ${model}@${alias} on the base branch cannot be read`));
+  }
+  if (!former.includes(to)) return others;
+  t.checks.push(pass('previously', `${model}@${alias} pointed at version ${to} before on the base branch: a rollback`));
+  return rollbacks;
+}
+
+/** Rules whose `alias` names `alias` (or is `*`), global ones first, then the model's own additions. */
+function aliasRules(ctx: Context, model: string, alias: string): LabelledRule[] {
+  return allRules(ctx, model).filter(({ rule }) => {
+    if (rule.alias === undefined) return false;
+    const names = Array.isArray(rule.alias) ? rule.alias : [rule.alias];
+    return names.some((n) => n === '*' || n === alias);
+  });
 }
 
 function annotationRules(ctx: Context, model: string, key: string): LabelledRule[] {
@@ -360,6 +483,7 @@ function ruleLabel(r: PolicyRule): string {
   if (r.name) return r.name;
   if (r.paths) return `paths ${r.paths.join(', ')}`;
   if (r.annotations) return `annotations ${r.annotations.join(', ')}`;
+  if (r.alias !== undefined) return `alias ${[r.alias].flat().join(', ')}`;
   return `${r.from ? `${r.from.join('|')} → ` : ''}${r.to ?? 'any'}`;
 }
 
@@ -367,7 +491,13 @@ async function applyRules(ctx: Context, t: Transition, rules: LabelledRule[], v:
   for (const { rule, label } of rules) t.rules.push({ rule: label, results: await applyRule(ctx, t, rule, v) });
 }
 
-async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: ModelVersion | undefined): Promise<CheckResult[]> {
+/** What `champion` compares with: the Production version on the base branch, or (an alias change) the alias's base target. */
+interface Baseline {
+  what: string;
+  load: () => Promise<ModelVersion | undefined>;
+}
+
+async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: ModelVersion | undefined, baseline?: Baseline): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const needVersion = (check: string) => {
     out.push(fail(check, 'this rule checks a model version, and this change is not one'));
@@ -401,11 +531,12 @@ async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: Model
     else {
       let champion: ModelVersion | undefined;
       let unreadable = false;
+      const what = baseline?.what ?? 'the Production version on the base branch';
       try {
-        champion = await championOf(ctx, v.model);
+        champion = baseline ? await baseline.load() : await championOf(ctx, v.model);
       } catch (e) {
         unreadable = true;
-        out.push(fail('champion', `the Production version on the base branch cannot be read: ${describeError(e)}`));
+        out.push(fail('champion', `${what} cannot be read: ${describeError(e)}`));
       }
       if (champion && champion.version !== v.version) t.champion = { version: champion.version, metrics: champion.metrics ?? {} };
       for (const [name, { maxRegression }] of unreadable ? [] : Object.entries(rule.champion)) {
@@ -416,7 +547,7 @@ async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: Model
           continue;
         }
         if (!champion || champion.version === v.version) {
-          out.push(pass(check, `no other version in Production on the base branch; ${name} = ${value}`));
+          out.push(pass(check, `no other version ${baseline ? `at ${baseline.what}` : 'in Production on the base branch'}; ${name} = ${value}`));
           continue;
         }
         const best = champion.metrics?.[name];
@@ -549,7 +680,7 @@ async function loadChecked<T>(
   ctx: Context,
   t: Transition,
   path: string,
-  kind: 'Model' | 'ModelVersion' | 'Registry' | 'PromotionPolicy',
+  kind: 'Model' | 'ModelVersion' | 'Registry' | 'PromotionPolicy' | 'ModelAliases',
   mismatch: (value: T) => string | undefined = () => undefined,
 ): Promise<T | undefined> {
   let text: string | undefined;

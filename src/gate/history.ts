@@ -1,7 +1,7 @@
 import type { GitRepo } from '../git/repo.js';
 import { loadManifest } from '../manifest/load.js';
 import type { Stage } from '../manifest/types.js';
-import { versionFile } from '../registry/layout.js';
+import { aliasesFile, versionFile } from '../registry/layout.js';
 import type { StageHistory } from './types.js';
 
 /**
@@ -31,5 +31,25 @@ export class GitStageHistory implements StageHistory {
       const text = blobs.get(name)?.toString('utf8');
       return text !== undefined && loadManifest(text, file, 'ModelVersion').value?.stage === stage;
     });
+  }
+
+  async aliasTargets(model: string, alias: string): Promise<number[]> {
+    const file = (this.prefix ? `${this.prefix}/` : '') + aliasesFile(model);
+    const log = await this.repo.out(['log', '--first-parent', '--format=%H', this.rev, '--', file]);
+    const names = log
+      .split('\n')
+      .filter(Boolean)
+      .reverse()
+      .map((commit) => `${commit}:${file}`);
+    if (names.length === 0) return [];
+    const blobs = await this.repo.readBlobs(names);
+    const out: number[] = [];
+    for (const name of names) {
+      const text = blobs.get(name)?.toString('utf8');
+      const aliases = text === undefined ? undefined : loadManifest(text, file, 'ModelAliases').value?.aliases;
+      const n = aliases && Object.hasOwn(aliases, alias) ? aliases[alias]! : undefined;
+      if (n !== undefined && out.at(-1) !== n) out.push(n);
+    }
+    return out;
   }
 }

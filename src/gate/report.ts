@@ -41,6 +41,11 @@ function describeTransition(t: Transition): string {
       return `${ref}: manifest edited`;
     case 'model':
       return `model ${ref}: model.yaml changed`;
+    case 'alias': {
+      const a = t.alias!;
+      const at = (n: number | undefined) => (n === undefined ? 'unset' : `v${n}`);
+      return `${t.model}@${a.name}: ${at(a.from)} → ${at(a.to)}`;
+    }
     default:
       return `${t.file}: changed`;
   }
@@ -71,9 +76,11 @@ export function renderMarkdown(d: Decision, ctx: ReportContext = {}): string {
   for (const t of d.transitions) {
     out.push(`### ${ICON[statusOf(t)]} ${e(describeTransition(t))}`, '', `File: ${e(t.file)}`, '', ...checksTable(t), '');
     const metrics = Object.keys(t.metrics ?? {});
-    if (metrics.length && (t.kind === 'stage' || t.kind === 'new-version')) {
+    if (metrics.length && (t.kind === 'stage' || t.kind === 'new-version' || t.kind === 'alias')) {
       const champ = t.champion;
-      out.push(`| metric | ${e(`${t.model}@${t.version}`)} | ${champ ? `champion ${e(`${t.model}@${champ.version}`)}` : 'champion'} |`, '|---|---|---|');
+      // An alias move compares the version it moves to with the one it leaves.
+      const before = t.kind === 'alias' ? `${t.model}@${t.alias!.name} before` : 'champion';
+      out.push(`| metric | ${e(`${t.model}@${t.version}`)} | ${champ ? `${e(before)} ${e(`${t.model}@${champ.version}`)}` : e(before)} |`, '|---|---|---|');
       for (const m of metrics.sort())
         out.push(`| ${e(m)} | ${e(String(t.metrics![m]))} | ${champ && m in champ.metrics ? e(String(champ.metrics[m])) : '—'} |`);
       out.push('');

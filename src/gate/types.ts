@@ -74,6 +74,8 @@ export interface ArtifactScanner {
 export interface StageHistory {
   /** Whether `model@version` was ever in `stage` in a commit of the base branch. */
   wasInStage(model: string, version: number, stage: Stage): Promise<boolean>;
+  /** The versions `model@alias` pointed at in a commit of the base branch, oldest first (SPEC v3 §9; `rollback --alias`). */
+  aliasTargets?(model: string, alias: string): Promise<number[]>;
 }
 
 export interface GateOptions {
@@ -142,7 +144,7 @@ export interface RuleResult {
   results: CheckResult[];
 }
 
-export type ChangeKind = 'new-version' | 'stage' | 'annotations' | 'version-edit' | 'model' | 'file' | 'pin' | 'registry';
+export type ChangeKind = 'new-version' | 'stage' | 'annotations' | 'version-edit' | 'alias' | 'model' | 'file' | 'pin' | 'registry';
 
 /** One changed file and everything judged about it. */
 export interface Transition {
@@ -154,10 +156,15 @@ export interface Transition {
   from?: Stage | 'absent';
   to?: Stage;
   annotationKeys?: string[];
+  /** An alias change (kind `alias`, SPEC v3 §9): the alias, and the versions it pointed at before and after (absent: unset). */
+  alias?: { name: string; from?: number; to?: number };
   /** Checks that belong to the change itself (immutability, stage order, validity). */
   checks: CheckResult[];
   rules: RuleResult[];
-  /** Metrics of the version after the change, and of the champion it replaces (for reports). */
+  /**
+   * Metrics of the version after the change, and of the champion it replaces (for reports): for
+   * an alias move, the version the alias pointed at on the base branch.
+   */
   metrics?: Record<string, number>;
   champion?: { version: number; metrics: Record<string, number> };
   artifact?: { sha256: string; uri: string; size: number };

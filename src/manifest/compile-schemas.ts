@@ -4,6 +4,7 @@ import modelVersionSchema from '../../schemas/model-version.schema.json' with { 
 import modelSchema from '../../schemas/model.schema.json' with { type: 'json' };
 import promotionPolicySchema from '../../schemas/promotion-policy.schema.json' with { type: 'json' };
 import registrySchema from '../../schemas/registry.schema.json' with { type: 'json' };
+import modelAliasesSchema from '../../schemas/model-aliases.schema.json' with { type: 'json' };
 import type { DocumentKind } from './load.js';
 
 /**
@@ -21,7 +22,13 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
   formats: string[],
 ) => Ajv2020;
 
-const sources = { Registry: registrySchema, Model: modelSchema, ModelVersion: modelVersionSchema, PromotionPolicy: promotionPolicySchema };
+const sources = {
+  Registry: registrySchema,
+  Model: modelSchema,
+  ModelVersion: modelVersionSchema,
+  PromotionPolicy: promotionPolicySchema,
+  ModelAliases: modelAliasesSchema,
+};
 let ajv: Ajv2020 | undefined;
 
 export function compileSchema(kind: DocumentKind): ValidateFunction {

@@ -15,21 +15,22 @@ import {
   type YAMLMap,
 } from 'yaml';
 import { FAILSAFE_SCHEMA, load as loadFast, Type } from 'js-yaml';
-import { parseManifestPath } from '../registry/layout.js';
+import { parseAliasesPath, parseManifestPath, reservedAlias } from '../registry/layout.js';
 import type { ErrorCode } from '../error-codes.js';
 import { excerpt, FORBIDDEN_KEYS, isInexactInteger, unprintableInText, unprintableInValue } from './exact.js';
 import { LOAD_LIMITS } from './limits.js';
 import { displayPath, sortProblems, type Problem } from './problem.js';
 import { describeSchemaError } from './schema-errors.js';
 import { validators } from './schemas.js';
-import type { Model, ModelVersion, PolicyRule, PromotionPolicy, Registry } from './types.js';
+import type { Model, ModelAliases, ModelVersion, PolicyRule, PromotionPolicy, Registry } from './types.js';
 
-export type DocumentKind = 'Registry' | 'Model' | 'ModelVersion' | 'PromotionPolicy';
+export type DocumentKind = 'Registry' | 'Model' | 'ModelVersion' | 'PromotionPolicy' | 'ModelAliases';
 export interface KindMap {
   Registry: Registry;
   Model: Model;
   ModelVersion: ModelVersion;
   PromotionPolicy: PromotionPolicy;
+  ModelAliases: ModelAliases;
 }
 
 export interface Loaded<T> {
@@ -176,6 +177,7 @@ export function fileRules(kind: DocumentKind, value: unknown, file: string): Pro
       message: `name is "${v.name}" but the file is models/${where.model}/model.yaml; a model's name equals its folder`,
     });
   }
+  if (kind === 'ModelAliases') problems.push(...aliasesRules(v, file));
   if (kind === 'PromotionPolicy') {
     const check = (rules: unknown, base: string) => {
       if (!Array.isArray(rules)) return;
@@ -184,20 +186,36 @@ export function fileRules(kind: DocumentKind, value: unknown, file: string): Pro
         const field = `${base}[${i}]`;
         if (!rule || typeof rule !== 'object') return;
         const label = rule.name ? `rule "${rule.name}"` : `rule ${i + 1}`;
-        if (rule.to === undefined && rule.paths === undefined && rule.annotations === undefined) {
+        if (rule.to === undefined && rule.paths === undefined && rule.annotations === undefined && rule.alias === undefined) {
           problems.push({
             file,
             code: 'E_POLICY_RULE',
             field,
-            message: `${label} covers nothing: give it "to" (a stage change), "paths" (files) or "annotations" (annotation keys)`,
+            message: `${label} covers nothing: give it "to" (a stage change), "alias" (aliases), "paths" (files) or "annotations" (annotation keys)`,
           });
         }
-        if (rule.paths !== undefined && (rule.to !== undefined || rule.annotations !== undefined)) {
+        if (rule.paths !== undefined && (rule.to !== undefined || rule.annotations !== undefined || rule.alias !== undefined)) {
           problems.push({
             file,
             code: 'E_POLICY_RULE',
             field: `${field}.paths`,
-            message: `${label} mixes "paths" with "to"/"annotations"; write a separate rule for files`,
+            message: `${label} mixes "paths" with "to"/"alias"/"annotations"; write a separate rule for files`,
+          });
+        }
+        if (rule.alias !== undefined && rule.to !== undefined) {
+          problems.push({
+            file,
+            code: 'E_POLICY_RULE',
+            field: `${field}.alias`,
+            message: `${label} mixes "alias" with "to"; an alias rule governs alias changes, a stage rule stage changes: write two rules`,
+          });
+        }
+        if (rule.rollback !== undefined && rule.alias === undefined) {
+          problems.push({
+            file,
+            code: 'E_POLICY_RULE',
+            field: `${field}.rollback`,
+            message: `${label} has "rollback" but no "alias"; "rollback" only applies to alias changes`,
           });
         }
         for (const key of ['from', 'previously', 'allowSkip'] as const) {
@@ -230,6 +248,34 @@ export function fileRules(kind: DocumentKind, value: unknown, file: string): Pro
     check(v.rules, 'rules');
     if (v.models && typeof v.models === 'object') {
       for (const [model, entry] of Object.entries(v.models)) check((entry as { rules?: unknown })?.rules, `models.${model}.rules`);
+    }
+  }
+  return problems;
+}
+
+/** An aliases file names its own model and no reserved alias (SPEC v3 §9). */
+function aliasesRules(v: Record<string, unknown>, file: string): Problem[] {
+  const problems: Problem[] = [];
+  const model = parseAliasesPath(file);
+  if (model !== undefined && typeof v.model === 'string' && v.model !== model) {
+    problems.push({
+      file,
+      code: 'E_PATH_MISMATCH',
+      field: 'model',
+      message: `model is "${v.model}" but the file is under models/${model}/; an aliases file belongs to the model of its folder`,
+    });
+  }
+  if (v.aliases && typeof v.aliases === 'object') {
+    for (const name of Object.keys(v.aliases)) {
+      const reserved = reservedAlias(name);
+      if (reserved) {
+        problems.push({
+          file,
+          code: 'E_ALIAS_NAME',
+          field: `aliases.${name}`,
+          message: `alias "${name}" is reserved: it is ${reserved}; choose another name (champion, challenger …)`,
+        });
+      }
     }
   }
   return problems;

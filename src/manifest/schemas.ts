@@ -4,8 +4,9 @@ import modelVersionSchema from '../../schemas/model-version.schema.json' with { 
 import modelSchema from '../../schemas/model.schema.json' with { type: 'json' };
 import promotionPolicySchema from '../../schemas/promotion-policy.schema.json' with { type: 'json' };
 import registrySchema from '../../schemas/registry.schema.json' with { type: 'json' };
+import modelAliasesSchema from '../../schemas/model-aliases.schema.json' with { type: 'json' };
 import type { DocumentKind } from './load.js';
-import type { Model, ModelVersion, PromotionPolicy, Registry } from './types.js';
+import type { Model, ModelAliases, ModelVersion, PromotionPolicy, Registry } from './types.js';
 
 /** The shipped JSON Schemas (draft 2020-12), one per document kind, as plain JSON. */
 export const schemas = {
@@ -13,6 +14,7 @@ export const schemas = {
   Model: modelSchema,
   ModelVersion: modelVersionSchema,
   PromotionPolicy: promotionPolicySchema,
+  ModelAliases: modelAliasesSchema,
 } as const satisfies Record<DocumentKind, object>;
 
 export interface Validators {
@@ -20,12 +22,13 @@ export interface Validators {
   Model: ValidateFunction<Model>;
   ModelVersion: ValidateFunction<ModelVersion>;
   PromotionPolicy: ValidateFunction<PromotionPolicy>;
+  ModelAliases: ValidateFunction<ModelAliases>;
 }
 
 export type SchemaError = ErrorObject;
 
 const compiled: Partial<Validators> = {};
-const kinds = ['Registry', 'Model', 'ModelVersion', 'PromotionPolicy'] as const;
+const kinds = ['Registry', 'Model', 'ModelVersion', 'PromotionPolicy', 'ModelAliases'] as const;
 
 /**
  * The validators (ajv, strict mode), each made on first use of its kind and shared afterwards:

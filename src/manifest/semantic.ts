@@ -1,10 +1,10 @@
-import { isModelName, MODEL_NAME, parseManifestPath } from '../registry/layout.js';
+import { isModelName, MODEL_NAME, parseAliasesPath, parseManifestPath } from '../registry/layout.js';
 import { directoryDigest } from '../store/directory-digest.js';
 import { INDEX_NAME, INDEX_THRESHOLD } from '../store/dir-index.js';
 import { assertRelativePath, parseStoreUri } from '../store/layout.js';
 import { fileRules } from './load.js';
 import type { Problem } from './problem.js';
-import type { Model, ModelVersion, Registry } from './types.js';
+import type { Model, ModelAliases, ModelVersion, Registry } from './types.js';
 
 /** The fields of a version the cross-file rules read; a whole ModelVersion fits. */
 export type VersionFacts = Pick<ModelVersion, 'model' | 'version' | 'stage' | 'artifact'>;
@@ -26,6 +26,8 @@ export interface RegistryDocuments {
    * involves): they count for the one-Production rule and nothing else.
    */
   stages?: Array<{ file: string; value: Pick<VersionFacts, 'model' | 'version' | 'stage'> }>;
+  /** The aliases files that loaded (SPEC v3 §9); every version of their models is in `versions` or `stages`. */
+  aliases?: Array<{ file: string; value: ModelAliases }>;
   /**
    * Every document was loaded at its file (loadManifest), which refuses one that breaks the
    * per-file rules: they are not checked again.
@@ -48,7 +50,9 @@ export function checkRegistry(input: RegistryDocuments): Problem[] {
   if (!input.loaded) {
     for (const { file, value } of input.models) problems.push(...fileRules('Model', value, file));
     for (const { file, value } of input.versions) problems.push(...fileRules('ModelVersion', value, file));
+    for (const { file, value } of input.aliases ?? []) problems.push(...fileRules('ModelAliases', value, file));
   }
+  problems.push(...checkAliasTargets(input.aliases ?? [], [...input.versions, ...(input.stages ?? [])]));
   problems.push(...checkProductionUnique([...input.versions, ...(input.stages ?? [])]));
   if (input.config) problems.push(...checkArtifacts(input.config, input.versions));
   problems.push(...checkTree(input));
@@ -75,6 +79,35 @@ function checkProductionUnique(versions: NonNullable<RegistryDocuments['stages']
         field: 'stage',
         message: `${model} has ${list.length} versions in Production (${numbers.join(', ')}); at most one version of a model may be in Production: archive the others`,
       });
+    }
+  }
+  return problems;
+}
+
+/** Every alias points at an existing version that is not Archived (SPEC v3 §9). */
+function checkAliasTargets(aliases: NonNullable<RegistryDocuments['aliases']>, versions: NonNullable<RegistryDocuments['stages']>): Problem[] {
+  if (!aliases.length) return [];
+  const stageOf = new Map(versions.map((v) => [`${v.value.model}@${v.value.version}`, v.value.stage]));
+  const problems: Problem[] = [];
+  for (const { file, value } of aliases) {
+    for (const [alias, version] of Object.entries(value.aliases)) {
+      const stage = stageOf.get(`${value.model}@${version}`);
+      const field = `aliases.${alias}`;
+      if (stage === undefined) {
+        problems.push({
+          file,
+          code: 'E_ALIAS_TARGET',
+          field,
+          message: `alias ${alias} points at ${value.model}@${version}, which does not exist; an alias points at an existing version`,
+        });
+      } else if (stage === 'Archived') {
+        problems.push({
+          file,
+          code: 'E_ALIAS_TARGET',
+          field,
+          message: `alias ${alias} points at ${value.model}@${version}, which is Archived; move the alias (modelgate alias set ${value.model}@<N> ${alias}) or delete it before archiving`,
+        });
+      }
     }
   }
   return problems;
@@ -220,6 +253,7 @@ function checkTree(input: RegistryDocuments): Problem[] {
       else modelFiles.add(path);
       continue;
     }
+    if (parseAliasesPath(path) !== undefined) continue;
     const name = path.split('/')[1] ?? '';
     if (!isModelName(name)) {
       if (!badFolders.has(name)) {
@@ -249,7 +283,7 @@ function checkTree(input: RegistryDocuments): Problem[] {
 }
 
 function strayHint(path: string): string {
-  const base = `${path} is not a registry file: models/<model>/ holds model.yaml and versions/<N>.yaml only`;
+  const base = `${path} is not a registry file: models/<model>/ holds model.yaml, aliases.yaml and versions/<N>.yaml only`;
   if (/\/versions\/[^/]+$/.test(path)) return `${path} is not a version file: versions are named <N>.yaml, N = 1, 2, 3 … without leading zeros`;
   if (/\/model\.yml$/.test(path)) return `${path}: the model file is named model.yaml`;
   return base;

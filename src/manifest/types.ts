@@ -6,8 +6,10 @@ export type Stage = (typeof STAGES)[number];
 export const FORMATS = ['joblib', 'pickle', 'onnx', 'safetensors', 'pt', 'mlflow', 'savedmodel', 'other'] as const;
 export type ArtifactFormat = (typeof FORMATS)[number];
 
+/** An environment serves a stage's newest version, or the version an alias points at (SPEC v3 §9). */
 export interface EnvironmentConfig {
-  stage: Stage;
+  stage?: Stage;
+  alias?: string;
   path: string;
   namespace?: string;
 }
@@ -144,6 +146,14 @@ export interface ModelVersion {
   annotations?: Record<string, string>;
 }
 
+/** models/<model>/aliases.yaml (SPEC v3 §9): alias name → version number. */
+export interface ModelAliases {
+  apiVersion: 'modelgate.dev/v1';
+  kind: 'ModelAliases';
+  model: string;
+  aliases: Record<string, number>;
+}
+
 export interface Threshold {
   min?: number;
   max?: number;
@@ -160,6 +170,10 @@ export interface PolicyRule {
   to?: Stage;
   from?: Stage[];
   paths?: string[];
+  /** Aliases this rule governs (setting, moving, deleting): a name, a list, or `*` (SPEC v3 §9). */
+  alias?: string | string[];
+  /** An alias rule for moves back to a former target of the alias, judged instead of its other rules (SPEC v3 §9). */
+  rollback?: boolean;
   /** Annotation keys this rule covers (an `annotate` change). */
   annotations?: string[];
   previously?: Stage;

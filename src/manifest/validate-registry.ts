@@ -1,4 +1,4 @@
-import { MODELS_DIR, parseManifestPath, quickStage, POLICY_FILE, REGISTRY_FILE } from '../registry/layout.js';
+import { MODELS_DIR, parseAliasesPath, parseManifestPath, quickStage, POLICY_FILE, REGISTRY_FILE } from '../registry/layout.js';
 import type { RegistrySource } from '../registry/source.js';
 import { loadManifest, locateField, type DocumentKind, type KindMap } from './load.js';
 import type { ErrorCode } from '../error-codes.js';
@@ -32,7 +32,7 @@ export interface ValidateOptions {
 const MODELS_PREFIX = `${MODELS_DIR}/`;
 
 /** Codes about a whole model, reported when any of its files is selected. */
-const MODEL_WIDE = new Set<ErrorCode>(['E_MULTIPLE_PRODUCTION', 'E_MISSING_MODEL']);
+const MODEL_WIDE = new Set<ErrorCode>(['E_MULTIPLE_PRODUCTION', 'E_MISSING_MODEL', 'E_ALIAS_TARGET']);
 
 /**
  * Schema, safe-loading and cross-file checks over a registry read through `source` (the work
@@ -91,7 +91,7 @@ export async function validateRegistry(source: RegistrySource, options: Validate
   if (selected(POLICY_FILE)) await load(POLICY_FILE, 'PromotionPolicy');
 
   // Every document below is loaded at its file, or is a known one (which loaded at its path).
-  const documents: RegistryDocuments = { config, models: [], versions: [], files: tree, stages: [], loaded: true };
+  const documents: RegistryDocuments = { config, models: [], versions: [], files: tree, stages: [], aliases: [], loaded: true };
   const known = options.known;
   const manifests = tree.filter((f) => {
     // A known file is a version manifest; with no `only`, every model is involved.
@@ -102,6 +102,11 @@ export async function validateRegistry(source: RegistrySource, options: Validate
     }
     return ofInvolvedModel(f) && parseManifestPath(f) !== undefined;
   });
+  // An aliases file is read with its model: its targets are checked against the model's versions.
+  for (const file of tree.filter((f) => ofInvolvedModel(f) && parseAliasesPath(f) !== undefined)) {
+    const value = await load(file, 'ModelAliases');
+    if (value) documents.aliases!.push({ file, value });
+  }
   // Batches through the source's bulk read where it has one (the work tree reads synchronously,
   // several times faster than as many async reads); otherwise `concurrency` reads at a time.
   const batches: string[][] = [];

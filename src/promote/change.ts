@@ -23,26 +23,32 @@ export interface Change {
   message: string;
 }
 
-export type ChangeKind = 'register' | 'promote' | 'rollback' | 'archive' | 'annotate' | 'sync';
+export type ChangeKind = 'register' | 'promote' | 'rollback' | 'archive' | 'annotate' | 'alias' | 'sync';
 
 /** What a branch name encodes; `branchName` and `parseBranch` are each other's inverse. */
 export type BranchSpec =
   | { kind: 'register'; model: string; version: number }
   | { kind: 'stage'; model: string; version: number; stage: Stage }
   | { kind: 'annotate'; model: string; version: number; keys: string[] }
+  | { kind: 'alias'; model: string; alias: string }
   | { kind: 'sync' };
 
 export const BRANCH_PREFIX = 'modelgate/';
 export const SYNC_BRANCH = `${BRANCH_PREFIX}sync`;
 const STAGES: readonly Stage[] = ['None', 'Staging', 'Production', 'Archived'];
 
-/** The one place branch names are built: `modelgate/<model>-v<N>-register|<stage>|annotate-<keys>`, `modelgate/sync`. */
+/**
+ * The one place branch names are built: `modelgate/<model>-v<N>-register|<stage>|annotate-<keys>`,
+ * `modelgate/alias/<model>/<alias>` (one branch per alias: a second move updates its pull request), `modelgate/sync`.
+ */
 export function branchName(spec: BranchSpec): string {
   switch (spec.kind) {
     case 'sync':
       return SYNC_BRANCH;
     case 'register':
       return `${BRANCH_PREFIX}${spec.model}-v${spec.version}-register`;
+    case 'alias':
+      return `${BRANCH_PREFIX}alias/${spec.model}/${spec.alias}`;
     case 'stage':
       return `${BRANCH_PREFIX}${spec.model}-v${spec.version}-${spec.stage.toLowerCase()}`;
     case 'annotate':
@@ -55,10 +61,14 @@ export function branchName(spec: BranchSpec): string {
 
 const NAMED = /^modelgate\/(.+)-v([1-9][0-9]{0,8})-(register|none|staging|production|archived|annotate-.*)$/;
 
+const ALIAS_BRANCH = /^modelgate\/alias\/([a-z0-9-]+)\/([a-z][a-z0-9_-]*)$/;
+
 /** The one place branch names are read back; undefined for a branch modelgate did not name. */
 export function parseBranch(name: string): BranchSpec | undefined {
   const ref = name.replace(/^refs\/heads\//, '');
   if (ref === SYNC_BRANCH) return { kind: 'sync' };
+  const alias = ALIAS_BRANCH.exec(ref);
+  if (alias) return { kind: 'alias', model: alias[1]!, alias: alias[2]! };
   const m = NAMED.exec(ref);
   if (!m) return undefined;
   const model = m[1]!;

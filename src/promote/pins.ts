@@ -1,5 +1,6 @@
 import { pinInputPaths, renderPins, type ModelPinSource, type PinInput, type SyncPlan } from '../deploy/plan.js';
-import { environmentsOf } from '../deploy/render.js';
+import { withAliasTargets } from '../deploy/input.js';
+import { environmentAliases, environmentStages, environmentsOf } from '../deploy/render.js';
 import type { Model } from '../manifest/types.js';
 import { MergedSource } from '../gate/merged-source.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
@@ -15,11 +16,15 @@ import { touchedModels, withPins, type Change, type ManifestChange } from './cha
  */
 export async function readPinInputFor(snapshot: RegistrySnapshot, modelNames: readonly string[]): Promise<PinInput> {
   const registry = await snapshot.config();
-  const stages = new Set(environmentsOf(registry).map((e) => e.stage));
+  const environments = environmentsOf(registry);
+  const stages = environmentStages(environments);
+  const followed = environmentAliases(environments);
   const loaded = await Promise.all(modelNames.map((n) => snapshot.model(n).catch(() => undefined)));
   const models = loaded.filter((m): m is Model => m !== undefined && (m.deploy !== undefined || m.retired === true));
   const withVersions: ModelPinSource[] = [];
-  for (const model of models) withVersions.push({ model, versions: model.retired ? [] : await snapshot.newestInStages(model.name, stages) });
+  for (const model of models) {
+    withVersions.push(await withAliasTargets(snapshot, { model, versions: model.retired ? [] : await snapshot.newestInStages(model.name, stages) }, followed));
+  }
   const paths = pinInputPaths(registry, models);
   const source = snapshot.source;
   const contents = source.readFiles ? await source.readFiles(paths) : await Promise.all(paths.map((p) => source.readFile(p)));

@@ -1,7 +1,8 @@
 import { setScalar } from '../deploy/yaml-splice.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import type { ModelVersion, Stage } from '../manifest/types.js';
-import { assertModelName, versionFile } from '../registry/layout.js';
+import { aliasesFile, assertAliasName, assertModelName, versionFile } from '../registry/layout.js';
+import { deleteAliasIn, newAliasesFile, setAliasIn } from './aliases-file.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
 import type { StageHistory } from '../gate/types.js';
 import { branchName, type ManifestChange } from './change.js';
@@ -47,12 +48,14 @@ export async function planStageChange(
 ): Promise<ChangePlan> {
   const { v, text, path } = await readVersion(snap, model, version);
   if (v.stage === to) throw noChange(`${model}@${version} is already in ${to}`);
+  if (to === 'Archived') await assertNoAlias(snap, model, version);
   const edits: FileEdit[] = [{ path, before: text, after: withStage(text, to, path) }];
   const changes = [`${model}@${version}: ${v.stage} → ${to}`];
   const versions: ModelVersion[] = [{ ...v, stage: to }];
   if (to === 'Production') {
     for (const old of await snap.inStage(model, 'Production')) {
       if (old.version === version) continue;
+      await assertNoAlias(snap, model, old.version);
       const o = await readVersion(snap, model, old.version);
       edits.push({ path: o.path, before: o.text, after: withStage(o.text, 'Archived', o.path) });
       changes.push(`${model}@${old.version}: Production → Archived`);
@@ -97,6 +100,102 @@ export async function planRollback(snap: RegistrySnapshot, history: StageHistory
     `no version of ${model} other than the current one was ever in Production: nothing to roll back to`,
     ExitCode.content,
   );
+}
+
+/**
+ * An alias never points at an Archived version (SPEC v3 §9): archiving its target is refused,
+ * naming the alias and how to move it, rather than moving an alias nobody asked to move.
+ */
+async function assertNoAlias(snap: RegistrySnapshot, model: string, version: number): Promise<void> {
+  const names = Object.entries(await snap.aliases(model))
+    .filter(([, n]) => n === version)
+    .map(([a]) => a)
+    .sort();
+  if (!names.length) return;
+  throw new ModelgateError(
+    'E_ALIAS_TARGET',
+    `${model}@${version} cannot be archived: ${names.map((a) => `${model}@${a}`).join(', ')} point${names.length === 1 ? 's' : ''} at it; move the alias first (modelgate alias set ${model}@<N> ${names[0]}) or delete it (modelgate alias delete ${model} ${names[0]})`,
+    ExitCode.content,
+  );
+}
+
+/** `model@alias` set to `version`, or moved there: the alias's one line in models/<model>/aliases.yaml. */
+export async function planAliasSet(snap: RegistrySnapshot, model: string, version: number, alias: string): Promise<ChangePlan> {
+  assertAliasName(alias);
+  const { v } = await readVersion(snap, model, version);
+  if (v.stage === 'Archived') {
+    throw new ModelgateError('E_ALIAS_TARGET', `${model}@${version} is Archived: an alias points at a version that is not`, ExitCode.content);
+  }
+  const path = aliasesFile(model);
+  const text = await snap.source.readFile(path);
+  const current = await snap.aliases(model);
+  const from = Object.hasOwn(current, alias) ? current[alias] : undefined;
+  if (from === version) throw noChange(`${model}@${alias} already points at version ${version}`);
+  const after = text === undefined ? newAliasesFile(model, { [alias]: version }) : setAliasIn(text, alias, version, path);
+  const summary = from === undefined ? `Set ${model}@${alias} to version ${version}` : `Move ${model}@${alias} from version ${from} to ${version}`;
+  const changes = [`${model}@${alias}: ${from === undefined ? 'unset' : `v${from}`} → v${version}`];
+  return {
+    kind: 'alias',
+    summary,
+    changes,
+    edits: [{ path, before: text ?? '', after }],
+    versions: [v],
+    branch: branchName({ kind: 'alias', model, alias }),
+    message: `${summary}\n\n${changes.map((c) => `- ${c}`).join('\n')}\n`,
+  };
+}
+
+/**
+ * `model@alias` back to a version it pointed at before, proven from the branch's git history:
+ * `to`, or the latest such version other than the current one that still exists and is not Archived.
+ */
+export async function planAliasRollback(snap: RegistrySnapshot, history: StageHistory, model: string, alias: string, to?: number): Promise<ChangePlan> {
+  assertModelName(model);
+  assertAliasName(alias);
+  const targets = (await history.aliasTargets?.(model, alias)) ?? [];
+  const current = (await snap.aliases(model))[alias];
+  const never = (message: string) => new ModelgateError('E_NEVER_ALIASED', message, ExitCode.content);
+  let target = to;
+  if (target !== undefined) {
+    if (!targets.includes(target))
+      throw never(`${model}@${alias} never pointed at version ${target}: a rollback returns to a former target (${targets.join(', ') || 'none'})`);
+  } else {
+    for (const n of [...targets].reverse()) {
+      if (n === current) continue;
+      const v = await snap.version(model, n);
+      if (v && v.stage !== 'Archived') {
+        target = n;
+        break;
+      }
+    }
+    if (target === undefined) throw never(`${model}@${alias} pointed at no other version that still serves: nothing to roll back to`);
+  }
+  const plan = await planAliasSet(snap, model, target, alias);
+  const summary = `Roll back ${model}@${alias}${current !== undefined ? ` from version ${current}` : ''} to ${target}`;
+  return { ...plan, kind: 'rollback', summary, message: `${summary}\n\n${plan.changes.map((c) => `- ${c}`).join('\n')}\n` };
+}
+
+/** `model@alias` removed from models/<model>/aliases.yaml. */
+export async function planAliasDelete(snap: RegistrySnapshot, model: string, alias: string): Promise<ChangePlan> {
+  assertModelName(model);
+  assertAliasName(alias);
+  const path = aliasesFile(model);
+  const text = await snap.source.readFile(path);
+  const current = await snap.aliases(model);
+  if (text === undefined || !Object.hasOwn(current, alias)) {
+    throw new ModelgateError('E_NOT_FOUND', `${model} has no alias ${alias}`, ExitCode.content);
+  }
+  const summary = `Delete ${model}@${alias} (was version ${current[alias]})`;
+  const changes = [`${model}@${alias}: v${current[alias]} → unset`];
+  return {
+    kind: 'alias',
+    summary,
+    changes,
+    edits: [{ path, before: text, after: deleteAliasIn(text, alias, path) }],
+    versions: [],
+    branch: branchName({ kind: 'alias', model, alias }),
+    message: `${summary}\n\n${changes.map((c) => `- ${c}`).join('\n')}\n`,
+  };
 }
 
 const ANNOTATION_KEY = /^[A-Za-z0-9]([A-Za-z0-9_./-]{0,126}[A-Za-z0-9])?$/;

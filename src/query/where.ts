@@ -12,7 +12,8 @@ import { parseStage } from '../registry/layout.js';
  *   op         := = | != | <> | < | <= | > | >= | LIKE | ILIKE
  *   field      := metrics.<key> | parameters.<key> | params.<key> | annotations.<key> | tags.<key>
  *               | lineage.<key>[.<key>…] | artifact.<key> | framework.<key>
- *               | model | version | stage | createdBy | createdAt | format | description
+ *               | model | version | stage | alias | createdBy | createdAt | format | description
+ *   (alias: the names pointing at the version, SPEC v3 §9; `alias = 'champion'` matches when one of them does)
  *   value      := number | 'single' | "double"
  *
  * Keywords are case-insensitive; keys with unusual characters go in backticks (metrics.`f1-score`).
@@ -44,7 +45,7 @@ const MAP_ROOTS: Record<string, string> = {
 };
 /** Fields with nested structure: one or more keys follow. */
 const NESTED_ROOTS = ['lineage', 'artifact', 'framework'];
-const TOP_LEVEL = ['model', 'version', 'stage', 'createdBy', 'createdAt', 'format', 'description'];
+const TOP_LEVEL = ['model', 'version', 'stage', 'alias', 'createdBy', 'createdAt', 'format', 'description'];
 
 type Token =
   | { kind: 'ident'; text: string; quoted: boolean; start: number; end: number }

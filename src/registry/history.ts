@@ -1,6 +1,6 @@
 import type { GitRepo } from '../git/repo.js';
 import { STAGES, type Stage } from '../manifest/types.js';
-import { parseManifestPath, quickStage, versionsDir } from './layout.js';
+import { aliasesFile, parseManifestPath, quickStage, versionsDir } from './layout.js';
 
 /** One stage change of one version, as recorded on the first-parent line of the current branch. */
 export interface StageChange {
@@ -110,6 +110,94 @@ export async function stageHistory(repo: GitRepo, model: string): Promise<StageC
     const to = r.newOid ? (stages.get(r.newOid) ?? null) : null;
     if (r.oldOid && r.newOid && from === to) continue;
     changes.push({ date: r.date, author: r.author, email: r.email, commit: r.commit, tree: r.tree, pullRequest: r.pullRequest, version: r.version, from, to });
+  }
+  return changes;
+}
+
+/** One move of one alias (set, moved or deleted), as recorded on the first-parent line of the current branch. */
+export interface AliasChange {
+  date: string;
+  author: string;
+  email: string;
+  commit: string;
+  /** Tree of `commit`: where its decision records are stored. */
+  tree: string;
+  pullRequest: number | null;
+  alias: string;
+  /** null: the alias was set by this change. */
+  from: number | null;
+  /** null: the alias was deleted. */
+  to: number | null;
+}
+
+/**
+ * Every move of `model`'s aliases, oldest first (SPEC v3 §9): one `git log` over
+ * models/<model>/aliases.yaml with raw diffs, then one `git cat-file --batch` for its blobs.
+ */
+export async function aliasHistory(repo: GitRepo, model: string): Promise<AliasChange[]> {
+  const file = aliasesFile(model);
+  const log = await repo.run(
+    [
+      'log',
+      '--first-parent',
+      '--diff-merges=first-parent',
+      '--no-renames',
+      '--raw',
+      '--no-abbrev',
+      '-z',
+      '--relative',
+      '--format=%x1e%H%x1f%T%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f',
+      'HEAD',
+      '--',
+      file,
+    ],
+    { okCodes: [128] },
+  );
+  if (log.code !== 0) return [];
+  const raws: Array<{
+    commit: string;
+    tree: string;
+    author: string;
+    email: string;
+    date: string;
+    pullRequest: number | null;
+    oldOid?: string;
+    newOid?: string;
+  }> = [];
+  for (const record of log.stdout.split('\x1e').reverse()) {
+    if (!record) continue;
+    const [commit, tree, author, email, date, message, rest = ''] = record.split('\x1f');
+    const m = /:\d{6} \d{6} ([0-9a-f]+) ([0-9a-f]+) [A-Z]\d*\0([^\0]*)\0/.exec(rest);
+    if (!m || m[3] !== file) continue;
+    raws.push({
+      commit: commit!,
+      tree: tree!,
+      author: author!,
+      email: email!,
+      date: utc(date!),
+      pullRequest: pullRequestNumber(message ?? ''),
+      oldOid: NULL_OID.test(m[1]!) ? undefined : m[1],
+      newOid: NULL_OID.test(m[2]!) ? undefined : m[2],
+    });
+  }
+  const blobs = await repo.readBlobs([...new Set(raws.flatMap((r) => [r.oldOid, r.newOid].filter((o): o is string => o !== undefined)))]);
+  const { loadManifest } = await import('../manifest/load.js');
+  // A historical file the current schema refuses counts as no aliases: nothing is guessed from it.
+  const aliasesOf = (oid: string | undefined): Record<string, number> => {
+    const blob = oid === undefined ? undefined : blobs.get(oid);
+    return blob === undefined ? {} : (loadManifest(blob.toString('utf8'), file, 'ModelAliases').value?.aliases ?? {});
+  };
+  const changes: AliasChange[] = [];
+  for (const r of raws) {
+    const before = aliasesOf(r.oldOid);
+    const after = aliasesOf(r.newOid);
+    const at = (m: Record<string, number>, a: string) => (Object.hasOwn(m, a) ? m[a]! : null);
+    for (const alias of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
+      const from = at(before, alias);
+      const to = at(after, alias);
+      if (from === to) continue;
+      changes.push({ date: r.date, author: r.author, email: r.email, commit: r.commit, tree: r.tree, pullRequest: r.pullRequest, alias, from, to });
+    }
   }
   return changes;
 }

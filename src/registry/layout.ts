@@ -38,6 +38,42 @@ export function versionFile(model: string, version: number): string {
   return `${versionsDir(model)}/${version}.yaml`;
 }
 
+/** SPEC v3 §9: an alias name; the stage names, `latest` and `v<digits>` are reserved (see `reservedAlias`). */
+export const ALIAS_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
+
+/** Why an alias name is reserved, or undefined when it is not: the stages, `latest`, `v<digits>` (as MLflow). */
+export function reservedAlias(name: string): string | undefined {
+  if (STAGES.some((s) => s.toLowerCase() === name)) return 'a stage name';
+  if (name === 'latest') return 'the newest version (@latest)';
+  if (/^v[0-9]+$/.test(name)) return 'a version (v<digits>, as MLflow reserves it)';
+  return undefined;
+}
+
+export function isAliasName(name: string): boolean {
+  return ALIAS_NAME.test(name) && reservedAlias(name) === undefined;
+}
+
+/** Throws E_USAGE (exit 2) for a name that cannot be an alias, saying why. */
+export function assertAliasName(name: string): string {
+  if (!ALIAS_NAME.test(name)) {
+    throw usageError(`invalid alias ${JSON.stringify(name)}: a lowercase letter, then up to 63 lowercase letters, digits, _ and - (${ALIAS_NAME.source})`);
+  }
+  const reserved = reservedAlias(name);
+  if (reserved) throw usageError(`alias ${JSON.stringify(name)} is reserved: it is ${reserved}`);
+  return name;
+}
+
+/** `models/<model>/aliases.yaml` (kind: ModelAliases, SPEC v3 §9). */
+export function aliasesFile(model: string): string {
+  return `${MODELS_DIR}/${assertModelName(model)}/aliases.yaml`;
+}
+
+/** The model whose aliases file `path` is, or undefined. */
+export function parseAliasesPath(path: string): string | undefined {
+  const m = /^models\/([^/]+)\/aliases\.yaml$/.exec(path);
+  return m && isModelName(m[1]!) ? m[1] : undefined;
+}
+
 export type ManifestPath = { kind: 'Model'; model: string } | { kind: 'ModelVersion'; model: string; version: number };
 
 /** Classifies a registry-relative path; undefined for anything that is not a model manifest. */
@@ -106,18 +142,22 @@ export function parseStage(text: string): Stage | undefined {
 }
 
 /**
- * What a version reference names: a number, the newest version (`@latest`) or the newest version
- * in a stage. A union on `selector`, so another form (an alias) is one more variant.
+ * What a version reference names: a number, the newest version (`@latest`), the newest version
+ * in a stage, or the version an alias points at.
  */
 export type ModelRef =
-  { model: string; selector: 'latest' } | { model: string; selector: 'version'; version: number } | { model: string; selector: 'stage'; stage: Stage };
+  | { model: string; selector: 'latest' }
+  | { model: string; selector: 'version'; version: number }
+  | { model: string; selector: 'stage'; stage: Stage }
+  | { model: string; selector: 'alias'; alias: string };
 
 /** The forms a version reference takes, for messages. */
-const refForms = (model: string) => `${model}@<N>, ${model}@latest or ${model}@<stage>`;
+const refForms = (model: string) => `${model}@<N>, ${model}@latest, ${model}@<stage> or ${model}@<alias>`;
 
 /**
- * `fraud@3`, `fraud@latest`, `fraud@production` (stage names in any case). A bare model name is
- * refused (E_BARE_MODEL_REF, exit 2): where one version is acted on, nothing guesses which one (SPEC §9).
+ * `fraud@3`, `fraud@latest`, `fraud@production` (stage names in any case), `fraud@champion` (an
+ * alias, SPEC v3 §9). A bare model name is refused (E_BARE_MODEL_REF, exit 2): where one version
+ * is acted on, nothing guesses which one (SPEC §9).
  */
 export function parseModelRef(text: string): ModelRef {
   const at = text.indexOf('@');
@@ -135,5 +175,6 @@ export function parseModelRef(text: string): ModelRef {
   if (rest === 'latest') return { model, selector: 'latest' };
   const stage = parseStage(rest);
   if (stage) return { model, selector: 'stage', stage };
+  if (isAliasName(rest)) return { model, selector: 'alias', alias: rest };
   throw usageError(`invalid reference ${JSON.stringify(text)}: expected ${refForms(model)}`);
 }

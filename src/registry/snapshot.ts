@@ -4,7 +4,19 @@ import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
 import type { DocumentKind, KindMap } from '../manifest/load.js';
 import type { Model, ModelVersion, PromotionPolicy, Registry, Stage } from '../manifest/types.js';
-import { isModelName, mayHaveStage, modelFile, quickStage, MODELS_DIR, POLICY_FILE, REGISTRY_FILE, versionFile, versionsDir, type ModelRef } from './layout.js';
+import {
+  aliasesFile,
+  isModelName,
+  mayHaveStage,
+  modelFile,
+  quickStage,
+  MODELS_DIR,
+  POLICY_FILE,
+  REGISTRY_FILE,
+  versionFile,
+  versionsDir,
+  type ModelRef,
+} from './layout.js';
 import { utc } from './history.js';
 import { GitTreeSource, registryPrefix, WorktreeSource, type RegistrySource } from './source.js';
 
@@ -134,8 +146,23 @@ export class RegistrySnapshot {
     }
   }
 
-  /** The version a reference names: latest, a number, or the newest in a stage. Throws E_NOT_FOUND (exit 1). */
+  /** The model's aliases (models/<model>/aliases.yaml), name → version; none when it has no such file. */
+  async aliases(model: string): Promise<Record<string, number>> {
+    return (await this.load(aliasesFile(model), 'ModelAliases'))?.aliases ?? {};
+  }
+
+  /** The version a reference names: latest, a number, the newest in a stage, or an alias's target. Throws E_NOT_FOUND (exit 1). */
   async resolveRef(ref: ModelRef): Promise<ModelVersion> {
+    // An alias names its version: no listing of the model's versions is needed.
+    if (ref.selector === 'alias') {
+      const aliases = await this.aliases(ref.model);
+      const target = Object.hasOwn(aliases, ref.alias) ? aliases[ref.alias] : undefined;
+      const names = Object.keys(aliases).sort();
+      if (target === undefined) throw notFound(`${ref.model} has no alias ${ref.alias} (aliases: ${names.length ? names.join(', ') : 'none'})`);
+      const v = await this.version(ref.model, target);
+      if (!v) throw notFound(`${ref.model}@${ref.alias} points at version ${target}, which does not exist`);
+      return v;
+    }
     const numbers = await this.versionNumbers(ref.model);
     if (numbers.length === 0) throw notFound(`model ${ref.model} has no versions (or does not exist)`);
     if (ref.selector === 'version') {

@@ -692,8 +692,6 @@ export const SKLEARN_GLOBALS: readonly string[] = [
   'sklearn.utils.metaestimators._IffHasAttrDescriptor',
   'sklearn.utils.murmurhash.__pyx_unpickle_Enum',
   'sklearn.utils.optimize._LineSearchError',
-  'sklearn.utils.parallel.Parallel',
-  'sklearn.utils.parallel._FuncWrapper',
   'sklearn.utils.sparsefuncs_fast.__pyx_unpickle_Enum',
 ];
 

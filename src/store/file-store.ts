@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ExitCode, ModelgateError } from '../errors.js';
@@ -194,6 +194,23 @@ export class FileStore implements ArtifactStore {
         e ? reject(new ModelgateError('E_STORE_WRITE', `syncing the file store ${this.location.root} failed: ${e.message}`, ExitCode.service)) : resolve(),
       ),
     );
+  }
+
+  async touch(key: string): Promise<void> {
+    const path = this.file(key);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, '');
+    } catch (e) {
+      throw new ModelgateError('E_STORE_WRITE', `writing ${key} to the file store failed: ${(e as NodeJS.ErrnoException).code}`, ExitCode.service);
+    }
+  }
+
+  async remove(key: string): Promise<void> {
+    const path = this.file(key);
+    await rm(path, { force: true });
+    // The folder a mark was alone in goes with it (rmdir refuses a folder that is not empty).
+    await rmdir(dirname(path)).catch(() => {});
   }
 
   async stat(key: string): Promise<StoredObject | undefined> {
