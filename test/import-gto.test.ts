@@ -182,12 +182,15 @@ describe('modelgate import gto (a real GTO repository made with the gto CLI)', (
       'churn@v1.1.0',
       'nlp@v0.1.0',
       'churn#prod#2',
+      'churn#dev#3',
       'churn#staging!#4',
       'nlp#production#1',
       'nlp@deprecated',
+      // The deregistration: the alias dev (GTO's stage dev) leaves the version, then it is archived.
+      'churn@v1.0.0!',
+      'churn@v1.0.0!',
     ]);
-    const notCarried = Object.fromEntries(first.json.notCarried.map((n: { tag: string; reason: string }) => [n.tag, n.reason]));
-    expect(Object.keys(notCarried).sort()).toEqual(['churn#dev#3', 'my_model@v1.0.0']);
+    expect(first.json.notCarried.map((n: { tag: string }) => n.tag)).toEqual(['my_model@v1.0.0']);
 
     // gto show: the latest version of each artifact and what each mapped stage holds.
     const show = JSON.parse(gto(repo, 'maria', 'show', '--json')) as Record<string, { version: string; stage: Record<string, string> }>;
@@ -203,7 +206,9 @@ describe('modelgate import gto (a real GTO repository made with the gto CLI)', (
     expect(show.churn!.stage.prod).toBe('v1.1.0');
     expect(list.filter((v) => v.model === 'churn' && v.stage === 'Production').map((v) => v.annotations['gto.version'])).toEqual([show.churn!.stage.prod]);
     expect(show.churn!.stage.staging).toBeUndefined();
+    expect(show.churn!.stage.dev).toBeUndefined();
     expect(list.filter((v) => v.stage === 'Staging')).toEqual([]);
+    expect((await cli(registry, ['show', 'churn@dev'])).code).toBe(1);
     // A deprecated artifact has no version left in a stage.
     expect(list.filter((v) => v.model === 'nlp').map((v) => v.stage)).toEqual(['Archived']);
     expect(list.some((v) => v.model === 'my_model')).toBe(false);
@@ -214,19 +219,31 @@ describe('modelgate import gto (a real GTO repository made with the gto CLI)', (
       date: string;
       author: string;
       version: number;
-      from: string | null;
-      to: string;
+      alias?: string;
+      from: string | number | null;
+      to: string | number | null;
     }>;
     const number = (v: string) => byGto('churn', v).version;
+    const stageOf = (e: GtoEvent) =>
+      e.event === 'registration'
+        ? 'None'
+        : e.event === 'unassignment'
+          ? 'None'
+          : e.event === 'deregistration'
+            ? 'Archived'
+            : e.stage === 'prod'
+              ? 'Production'
+              : 'Staging';
     const expected = history
-      .filter((e) => e.event === 'registration' || ((e.event === 'assignment' || e.event === 'unassignment') && e.stage !== 'dev'))
-      .map((e) => ({
-        date: e.timestamp.replace('+00:00', 'Z'),
-        author: e.author,
-        version: number(e.version),
-        to: e.event === 'registration' ? 'None' : e.event === 'unassignment' ? 'Archived' : e.stage === 'prod' ? 'Production' : 'Staging',
-      }));
-    expect(mg.map(({ date, author, version, to }) => ({ date, author, version, to }))).toEqual(expected);
+      .filter((e) => ['registration', 'deregistration'].includes(e.event) || (['assignment', 'unassignment'].includes(e.event) && e.stage !== 'dev'))
+      .map((e) => ({ date: e.timestamp.replace('+00:00', 'Z'), author: e.author, version: number(e.version), to: stageOf(e) }));
+    expect(mg.filter((e) => e.alias === undefined).map(({ date, author, version, to }) => ({ date, author, version, to }))).toEqual(expected);
+    // GTO's stage dev is the alias dev: set by its assignment, gone with the version's deregistration.
+    const dev = history.filter((e) => e.stage === 'dev' || e.event === 'deregistration');
+    expect(mg.filter((e) => e.alias === 'dev').map(({ date, author, from, to }) => ({ date, author, from, to }))).toEqual([
+      { date: dev[0]!.timestamp.replace('+00:00', 'Z'), author: 'carol', from: null, to: number('v1.0.0') },
+      { date: dev[1]!.timestamp.replace('+00:00', 'Z'), author: 'carol', from: number('v1.0.0'), to: null },
+    ]);
     // The deregistration of v1.0.0 finds it archived already (by its unassignment): nothing more to record.
     expect(history.filter((e) => e.event === 'deregistration').map((e) => e.version)).toEqual(['v1.0.0']);
     expect(byGto('churn', 'v1.0.0').stage).toBe('Archived');
@@ -237,6 +254,7 @@ describe('modelgate import gto (a real GTO repository made with the gto CLI)', (
     expect(prodThen.json.annotations['gto.version']).toBe('v1.1.0');
     expect((await cli(registry, ['show', 'churn@production', '--at', when('churn@v1.1.0')])).code).toBe(1);
     expect((await cli(registry, ['show', 'churn@staging', '--at', when('churn#staging#1'), '--json'])).json.annotations['gto.version']).toBe('v1.0.0');
+    expect((await cli(registry, ['show', 'churn@dev', '--at', when('churn#dev#3'), '--json'])).json.annotations['gto.version']).toBe('v1.0.0');
 
     // The bytes are GTO's at the tagged commit, under their digest; a folder artifact keeps its files.
     const v1 = (await cli(registry, ['show', `churn@${number('v1.0.0')}`, '--json'])).json;
@@ -254,7 +272,7 @@ describe('modelgate import gto (a real GTO repository made with the gto CLI)', (
     expect(readFileSync(join(pulled, 'm.pkl'), 'utf8')).toBe(bytes.churn2);
 
     // One commit per change, authored by the tagger at the tag's time.
-    const log = git(registry, 'log', '--reverse', '--format=%an %aI %cI', '-n', '8').trim().split('\n');
+    const log = git(registry, 'log', '--reverse', '--format=%an %aI %cI').trim().split('\n').slice(1);
     const tagged = (ref: string) => history.find((e) => e.ref === ref)!;
     expect(log[0]).toBe(`maria ${tagged('churn@v1.0.0').timestamp} ${tagged('churn@v1.0.0').timestamp}`);
     expect(log[4]).toBe(`dave ${tagged('churn#prod#2').timestamp} ${tagged('churn#prod#2').timestamp}`);
@@ -275,8 +293,8 @@ describe('modelgate import gto (a real GTO repository made with the gto CLI)', (
     git(registry, 'push', '-q', 'origin', 'main');
     const first = await cli(registry, ['import', 'gto', repo, '--push', '--json']);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.json.imported).toHaveLength(8);
-    expect(git(remote, 'log', '--format=%an', 'main').trim().split('\n')).toHaveLength(9);
+    expect(first.json.imported).toHaveLength(11);
+    expect(git(remote, 'log', '--format=%an', 'main').trim().split('\n')).toHaveLength(12);
     const tip = git(remote, 'rev-parse', 'main');
     const again = await cli(registry, ['import', 'gto', repo, '--push', '--json']);
     expect(again.code, again.stderr).toBe(0);

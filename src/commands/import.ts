@@ -15,7 +15,7 @@ import { applyChange, type ApplyMode } from '../promote/apply-change.js';
 import { withPins } from '../promote/change.js';
 import { modeOf } from '../promote/command.js';
 import { completeChange } from '../promote/pins.js';
-import { planStageChange, type ChangePlan } from '../promote/plan.js';
+import { planAliasDelete, planAliasSet, planStageChange, type ChangePlan } from '../promote/plan.js';
 import { isModelName } from '../registry/layout.js';
 import type { VersionDraft } from '../registry/new-version.js';
 import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
@@ -88,6 +88,15 @@ async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<Re
     return applied;
   };
 
+  /** Every alias that points at `model@n` deleted, one commit each (an archived version keeps none). */
+  const dropAliases = async (step: GtoStep, model: string, n: number) => {
+    const next = async (snap: RegistrySnapshot) => {
+      const alias = Object.entries(await snap.aliases(model)).find(([, target]) => target === n)?.[0];
+      return alias === undefined ? undefined : planAliasDelete(snap, model, alias);
+    };
+    while (!(await commit(step, next)).empty);
+  };
+
   const store = await openStore(config.storage, ctx.env);
   try {
     for (const step of steps) {
@@ -152,6 +161,8 @@ async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<Re
           notCarried.push({ tag: step.tag, reason: `${step.artifact}@${step.version} was not carried over` });
           continue;
         }
+        // An archived version keeps no alias (SPEC §9): GTO's stages it was in end with it.
+        if (step.to === 'Archived') await dropAliases(step, model, n);
         await commit(step, async (snap) => {
           const current = (await snap.version(model, n))?.stage;
           // An unassignment of a stage the version has left already, or a move to where it is: nothing to record.
@@ -160,9 +171,23 @@ async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<Re
         });
         continue;
       }
+      if (step.kind === 'alias') {
+        const n = numbers.get(key(model, step.version));
+        if (n === undefined) {
+          notCarried.push({ tag: step.tag, reason: `${step.artifact}@${step.version} was not carried over` });
+          continue;
+        }
+        await commit(step, async (snap) => {
+          const target = (await snap.aliases(model))[step.alias];
+          if (step.set) return target === n || (await snap.version(model, n))?.stage === 'Archived' ? undefined : planAliasSet(snap, model, n, step.alias);
+          return target === n ? planAliasDelete(snap, model, step.alias) : undefined;
+        });
+        continue;
+      }
       // A deprecated artifact: every version not archived yet is archived, one commit each.
       for (const [k, n] of numbers) {
         if (!k.startsWith(`${model}\0`)) continue;
+        await dropAliases(step, model, n);
         await commit(step, async (snap) =>
           (await snap.version(model, n))?.stage === 'Archived' ? undefined : planStageChange(snap, model, n, 'Archived', 'archive'),
         );

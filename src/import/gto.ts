@@ -1,5 +1,6 @@
 import { parse } from 'yaml';
 import type { Stage } from '../manifest/types.js';
+import { isAliasName } from '../registry/layout.js';
 
 /**
  * GTO's records turned into modelgate's (pure: no git, no store). GTO keeps its registry in git
@@ -133,6 +134,7 @@ export interface Provenance {
 export type GtoStep =
   | (Provenance & { kind: 'register'; artifact: string; version: string; commit: string; message: string })
   | (Provenance & { kind: 'stage'; artifact: string; version: string; to: Stage; from?: Stage; gtoStage?: string })
+  | (Provenance & { kind: 'alias'; artifact: string; version: string; alias: string; set: boolean })
   | (Provenance & { kind: 'deprecate'; artifact: string });
 
 /** Something GTO records that the import does not carry over, with the reason. */
@@ -185,11 +187,13 @@ export function planGtoImport(tags: readonly GtoTagRecord[], mapStage: (gtoStage
       }
       const target = mapStage(tag.stage!);
       if ('alias' in target) {
-        notCarried.push({ tag: record.name, reason: `GTO stage ${tag.stage} maps to the alias ${target.alias}, and this registry has no aliases yet` });
+        if (isAliasName(target.alias)) steps.push({ ...prov, kind: 'alias', artifact, version, alias: target.alias, set: tag.action === 'assign' });
+        else notCarried.push({ tag: record.name, reason: `GTO stage ${tag.stage} is no alias name modelgate accepts; map it with --stages` });
         continue;
       }
+      // Unassigned, a version is still registered: in no stage, as GTO has it; deregistered, it is archived.
       if (tag.action === 'assign') steps.push({ ...prov, kind: 'stage', artifact, version, to: target.stage, gtoStage: tag.stage! });
-      else steps.push({ ...prov, kind: 'stage', artifact, version, to: 'Archived', from: target.stage, gtoStage: tag.stage! });
+      else steps.push({ ...prov, kind: 'stage', artifact, version, to: 'None', from: target.stage, gtoStage: tag.stage! });
     }
   }
   return { steps, notCarried };
