@@ -305,13 +305,20 @@ describe('modelgate import gto (a real GTO repository made with the gto CLI)', (
   it('a later run imports only what GTO recorded since, on top of what is there', async () => {
     const registry = makeRegistry({ uri: pathToFileURL(tempDir('mg-store-')).href });
     expect((await cli(registry, ['import', 'gto', repo])).code).toBe(0);
+    gto(repo, 'carol', 'assign', 'churn', '--version', 'v1.1.0', '--stage', 'dev');
     writeFileSync(join(repo, 'models/churn.pkl'), 'churn model three\n');
     git(repo, 'commit', '-q', '-am', 'churn retrained again');
     gto(repo, 'maria', 'register', 'churn', '--version', 'v2.0.0');
     gto(repo, 'dave', 'assign', 'churn', '--version', 'v2.0.0', '--stage', 'production');
     const next = await cli(registry, ['import', 'gto', repo, '--json']);
     expect(next.code, next.stderr).toBe(0);
-    expect(next.json.imported.map((i: { tag: string }) => i.tag)).toEqual(['churn@v2.0.0', 'churn#production#5']);
+    // Production holds one version: v1.1.0 is archived by the promotion of v2.0.0, and loses the alias dev first.
+    expect(next.json.imported.map((i: { tag: string; change: string }) => [i.tag, i.change])).toEqual([
+      ['churn#dev#5', 'Set churn@dev to version 2'],
+      ['churn@v2.0.0', 'Register churn@3'],
+      ['churn#production#6', 'Delete churn@dev (was version 2)'],
+      ['churn#production#6', 'Promote churn@3 to Production'],
+    ]);
     const list = (await cli(registry, ['list', '--model', 'churn', '--json'])).json as Array<{
       version: number;
       stage: string;

@@ -88,10 +88,14 @@ async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<Re
     return applied;
   };
 
-  /** Every alias that points at `model@n` deleted, one commit each (an archived version keeps none). */
-  const dropAliases = async (step: GtoStep, model: string, n: number) => {
+  /**
+   * Every alias that points at a version `which` names deleted, one commit each: an archived
+   * version keeps none (SPEC §9), and GTO's other stages end with it.
+   */
+  const dropAliases = async (step: GtoStep, model: string, which: (snap: RegistrySnapshot) => Promise<number[]>) => {
     const next = async (snap: RegistrySnapshot) => {
-      const alias = Object.entries(await snap.aliases(model)).find(([, target]) => target === n)?.[0];
+      const versions = await which(snap);
+      const alias = Object.entries(await snap.aliases(model)).find(([, target]) => versions.includes(target))?.[0];
       return alias === undefined ? undefined : planAliasDelete(snap, model, alias);
     };
     while (!(await commit(step, next)).empty);
@@ -161,8 +165,10 @@ async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<Re
           notCarried.push({ tag: step.tag, reason: `${step.artifact}@${step.version} was not carried over` });
           continue;
         }
-        // An archived version keeps no alias (SPEC §9): GTO's stages it was in end with it.
-        if (step.to === 'Archived') await dropAliases(step, model, n);
+        if (step.to === 'Archived') await dropAliases(step, model, async () => [n]);
+        // Production holds one version here (GTO's prod may hold several): the one it archives loses its aliases.
+        if (step.to === 'Production')
+          await dropAliases(step, model, async (snap) => (await snap.inStage(model, 'Production')).map((v) => v.version).filter((p) => p !== n));
         await commit(step, async (snap) => {
           const current = (await snap.version(model, n))?.stage;
           // An unassignment of a stage the version has left already, or a move to where it is: nothing to record.
@@ -187,7 +193,7 @@ async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<Re
       // A deprecated artifact: every version not archived yet is archived, one commit each.
       for (const [k, n] of numbers) {
         if (!k.startsWith(`${model}\0`)) continue;
-        await dropAliases(step, model, n);
+        await dropAliases(step, model, async () => [n]);
         await commit(step, async (snap) =>
           (await snap.version(model, n))?.stage === 'Archived' ? undefined : planStageChange(snap, model, n, 'Archived', 'archive'),
         );
