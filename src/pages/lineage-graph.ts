@@ -13,7 +13,6 @@ export interface LineageNode {
   kind: 'code' | 'data' | 'run' | 'artifact' | 'environment';
   label: string;
   detail?: string;
-  href?: string;
 }
 
 export interface LineageGraph {
@@ -35,7 +34,6 @@ export function lineageGraph(v: ModelVersion, servedIn: readonly string[]): Line
       kind: 'code',
       label: `code ${shortHex(l.code.commit) ?? '(no commit)'}`,
       detail: l.code.repository,
-      href: httpUrl(l.code.repository),
     });
     inputs.push('code');
   }
@@ -45,7 +43,7 @@ export function lineageGraph(v: ModelVersion, servedIn: readonly string[]): Line
   });
   let producer: string[] = inputs;
   if (l.run) {
-    nodes.push({ id: 'run', kind: 'run', label: `run ${l.run.id ?? ''}`.trim(), detail: l.run.system, href: httpUrl(l.run.url) });
+    nodes.push({ id: 'run', kind: 'run', label: `run ${l.run.id ?? ''}`.trim(), detail: l.run.system });
     for (const i of inputs) edges.push([i, 'run']);
     producer = ['run'];
   }
@@ -56,10 +54,6 @@ export function lineageGraph(v: ModelVersion, servedIn: readonly string[]): Line
     edges.push(['artifact', `env-${env}`]);
   }
   return { nodes, edges };
-}
-
-function httpUrl(url: string | undefined): string | undefined {
-  return url && /^https?:\/\//i.test(url) ? url : undefined;
 }
 
 const NODE_WIDTH = 210;
@@ -109,7 +103,7 @@ export function renderLineageSvg(graph: LineageGraph): Html {
     const body = html`<rect x="${left}" y="${top}" width="${NODE_WIDTH}" height="${NODE_HEIGHT}" rx="6"></rect>
       <text x="${left + 10}" y="${top + 19}" class="label">${clip(n.label, 30)}</text
       >${n.detail ? html`<text x="${left + 10}" y="${top + 36}" class="detail">${clip(n.detail, 34)}</text>` : ''}`;
-    return html`<g class="node node-${n.kind}" data-node="${n.id}">${n.href ? html`<a href="${n.href}">${body}</a>` : body}</g>`;
+    return html`<g class="node node-${n.kind}" data-node="${n.id}">${body}</g>`;
   });
   return html`<svg
     class="lineage"

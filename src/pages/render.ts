@@ -41,6 +41,7 @@ function layout(ctx: PageContext, title: string, crumbs: Array<[string, string?]
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>${title} · modelgate</title>
+        <link rel="icon" href="data:," />
         <link rel="stylesheet" href="${ctx.root}assets/app.css" />
       </head>
       <body>

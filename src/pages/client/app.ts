@@ -108,9 +108,10 @@ function productionAt(): void {
   if (!form) return;
   const input = form.querySelector('input')!;
   const answer = form.querySelector('output')!;
+  // The table lists the changes newest first, in history order (several may share a second).
   const changes = $$<HTMLTableRowElement>('table.timeline tbody tr')
     .map((r) => ({ version: Number(r.dataset.version), to: r.dataset.to, date: Date.parse(r.dataset.date!) }))
-    .sort((a, b) => a.date - b.date);
+    .reverse();
   const update = () => {
     const at = Date.parse(`${input.value}Z`);
     if (Number.isNaN(at)) return;
@@ -171,7 +172,7 @@ function keyboard(): void {
     if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey) return;
     const target = e.target as HTMLElement;
     if (target.closest('input, textarea, select')) return;
-    const field = document.querySelector<HTMLInputElement>('input[data-where], input[data-search], #top-q');
+    const field = ['input[data-where]', 'input[data-search]', '#top-q'].map((sel) => document.querySelector<HTMLInputElement>(sel)).find((f) => f !== null);
     if (field) {
       e.preventDefault();
       field.focus();
