@@ -315,3 +315,42 @@ describe('registry pages in Chromium', () => {
     await file.context().close();
   });
 });
+
+describe('modelgate pages, the static export', () => {
+  it('pages a model of 120 versions 50 at a time, newest first, and writes a page and a search entry for each version', async () => {
+    const reg = makeRegistry({ uri: pathToFileURL(tempDir('mg-pages-store-')).href });
+    mkdirSync(join(reg, 'models/big/versions'), { recursive: true });
+    writeFileSync(join(reg, 'models/big/model.yaml'), 'apiVersion: modelgate.dev/v1\nkind: Model\nname: big\n');
+    for (let v = 1; v <= 120; v++) {
+      const sha = `${v}`.padStart(64, '0');
+      writeFileSync(
+        join(reg, `models/big/versions/${v}.yaml`),
+        `apiVersion: modelgate.dev/v1\nkind: ModelVersion\nmodel: big\nversion: ${v}\nstage: None\ncreatedAt: "2026-11-27T10:00:00Z"\nartifact:\n  uri: ${pathToFileURL(tempDir()).href}/big/sha256/${sha}/m.onnx\n  sha256: "${sha}"\n  size: 1\nformat: onnx\nmetrics: {auc: 0.${v}}\n`,
+      );
+    }
+    git(reg, 'add', '-A');
+    git(reg, 'commit', '-qm', 'big');
+    const out = join(tempDir('mg-pages-out-'), 'site');
+    const r = await cli(reg, ['pages', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ models: 1, versions: 120, pages: 3 + 1 + 120 + 2 });
+    const rows = (path: string) => {
+      const page = readFileSync(join(out, path), 'utf8');
+      const table = page.slice(page.indexOf('id="versions-table"'), page.indexOf('</table>', page.indexOf('id="versions-table"')));
+      return [...table.matchAll(/<tr data-version="(\d+)"/g)].map((m) => Number(m[1]));
+    };
+    expect(rows('models/big/index.html')).toEqual(Array.from({ length: 50 }, (_, i) => 120 - i));
+    expect(rows('models/big/page/2/index.html')).toEqual(Array.from({ length: 50 }, (_, i) => 70 - i));
+    expect(rows('models/big/page/3/index.html')).toEqual(Array.from({ length: 20 }, (_, i) => 20 - i));
+    expect(existsSync(join(out, 'models/big/versions/120/index.html'))).toBe(true);
+    const index = JSON.parse(readFileSync(join(out, 'search/index.json'), 'utf8')) as Array<{ model: string; version: number }>;
+    expect(index.map((v) => v.version)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+  });
+
+  it('needs exactly one output folder (exit 2)', async () => {
+    const reg = makeRegistry({ uri: pathToFileURL(tempDir('mg-pages-store-')).href });
+    const r = await cli(reg, ['pages', '--json']);
+    expect(r.code).toBe(2);
+    expect(r.json).toMatchObject({ error: { code: 'E_USAGE' } });
+  });
+});
