@@ -47,6 +47,13 @@ export const run: Command = async (ctx) => {
     await mkdir(join(out, path), { recursive: true });
     await writeFile(join(out, path, 'index.html'), text);
   };
+  // Files are written a few at a time: rendering (CPU) overlaps the writes, memory stays bounded.
+  const writing = new Set<Promise<void>>();
+  const queue = async (path: string, text: string) => {
+    const p = page(path, text).finally(() => writing.delete(p));
+    writing.add(p);
+    if (writing.size >= 16) await Promise.race(writing);
+  };
 
   await mkdir(join(out, 'assets'), { recursive: true });
   for (const f of await readdir(assets)) await copyFile(join(assets, f), join(out, 'assets', f));
@@ -63,10 +70,10 @@ export const run: Command = async (ctx) => {
     for (const name of await snapshot.modelNames()) {
       const view = await readModelView(reader, name);
       const pageCount = Math.max(1, Math.ceil(view.versions.length / PAGE_SIZE));
-      for (let p = 1; p <= pageCount; p++) await page(sitePaths.model(name, p), renderModel(view, p, context(sitePaths.model(name, p)), repository));
-      await page(sitePaths.compare(name), renderCompare(view, context(sitePaths.compare(name))));
+      for (let p = 1; p <= pageCount; p++) await queue(sitePaths.model(name, p), renderModel(view, p, context(sitePaths.model(name, p)), repository));
+      await queue(sitePaths.compare(name), renderCompare(view, context(sitePaths.compare(name))));
       for (const v of view.versions) {
-        await page(sitePaths.version(name, v.version), renderVersion(versionView(view, v), context(sitePaths.version(name, v.version)), repository));
+        await queue(sitePaths.version(name, v.version), renderVersion(versionView(view, v), context(sitePaths.version(name, v.version)), repository));
         const { files: _files, ...artifact } = v.artifact;
         if (!index.write(`${first ? '[\n' : ',\n'}${JSON.stringify({ ...v, artifact })}`)) await new Promise<void>((r) => index.once('drain', () => r()));
         first = false;
@@ -75,9 +82,11 @@ export const run: Command = async (ctx) => {
       versions += view.versions.length;
       pages += pageCount + 1 + view.versions.length;
     }
+    await Promise.all(writing);
     index.end(first ? '[]\n' : '\n]\n');
     await finished(index);
   } finally {
+    await Promise.allSettled(writing);
     reader.store?.close();
     if (!index.closed) index.destroy();
   }
