@@ -316,6 +316,34 @@ describe('registry pages in Chromium', () => {
   });
 });
 
+describe('the pages by URL, as serve answers them', () => {
+  it('renders each path from the read models, with search and compare answered on the server; no page is undefined', async () => {
+    const { reg, sha } = await buildRegistry();
+    const { GitRepo } = await import('../src/git/repo.js');
+    const { RegistrySnapshot } = await import('../src/registry/snapshot.js');
+    const { WorktreeSource } = await import('../src/registry/source.js');
+    const { openPagesReader } = await import('../src/pages/read-model.js');
+    const { renderPagePath } = await import('../src/pages/routes.js');
+    const reader = await openPagesReader(new RegistrySnapshot(new WorktreeSource(reg)), new GitRepo(reg), {});
+    const at = (path: string) => renderPagePath(reader, new URL(path, 'http://serve.local'), 'test');
+    try {
+      expect(await at('/')).toContain('data-model="fraud"');
+      expect(await at('/models/fraud/versions/2/')).toContain(`<code id="digest">${sha[1]}</code>`);
+      expect(await at('/models/fraud/versions/2')).toContain('href="../../../../assets/app.css"');
+      const compare = (await at('/models/fraud/compare/?v=1&v=3'))!;
+      expect([...compare.matchAll(/<th scope="col" data-v="(\d+)"/g)].map((m) => m[1])).toEqual(['1', '3']);
+      const search = (await at(`/search/?q=${encodeURIComponent("stage = 'Production' or metrics.auc < 0.9")}`))!;
+      expect([...search.matchAll(/>(fraud@\d+)<\/a>/g)].map((m) => m[1])).toEqual(['fraud@2', 'fraud@3']);
+      await expect(at('/search/?q=metrics.auc%20%3E')).rejects.toMatchObject({ code: 'E_WHERE_SYNTAX' });
+      for (const missing of ['/models/nope/', '/models/fraud/versions/9/', '/models/fraud/page/2/', '/models/Fraud/', '/elsewhere/']) {
+        expect(await at(missing), missing).toBeUndefined();
+      }
+    } finally {
+      reader.store?.close();
+    }
+  });
+});
+
 describe('modelgate pages, the static export', () => {
   it('pages a model of 120 versions 50 at a time, newest first, and writes a page and a search entry for each version', async () => {
     const reg = makeRegistry({ uri: pathToFileURL(tempDir('mg-pages-store-')).href });
