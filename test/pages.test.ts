@@ -292,6 +292,8 @@ describe('registry pages in Chromium', () => {
     await Promise.all([page.waitForURL(/compare\/\?v=3&v=1$/), page.getByRole('button', { name: 'Compare selected versions' }).click()]);
     await expect.poll(() => page.locator('#compare-table thead th:visible').allTextContents()).toEqual(['Field', 'v1', 'v3']);
     expect(await page.locator('#compare-table tr.differs th', { hasText: 'auc' }).count()).toBe(1);
+    expect(await page.locator('#compare-table tr.differs th', { hasText: 'code.repository' }).count()).toBe(0);
+    expect(await page.locator('[data-compare-note]').textContent()).toBe('Versions 1, 3.');
     await check(page, 'compare');
     await page.locator('#top-q').fill("stage = 'Production' or metrics.auc < 0.9");
     await Promise.all([page.waitForURL(/search\/\?q=/), page.locator('#top-q').press('Enter')]);

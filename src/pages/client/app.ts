@@ -100,7 +100,12 @@ function compareSelection(): void {
   if (wanted.length === 0) return;
   for (const cell of $$<HTMLElement>('[data-v]', table)) cell.hidden = !wanted.includes(cell.dataset.v!);
   for (const th of $$<HTMLTableCellElement>('tr.section th', table)) th.colSpan = wanted.length + 1;
-  document.querySelector('[data-compare-note]')!.textContent = `Versions ${wanted.join(', ')}.`;
+  // Which rows differ, among the versions shown.
+  for (const row of $$<HTMLTableRowElement>('tbody tr:not(.section)', table)) {
+    const shown = $$<HTMLTableCellElement>('td[data-v]', row).filter((c) => !c.hidden);
+    row.classList.toggle('differs', new Set(shown.map((c) => c.textContent)).size > 1);
+  }
+  document.querySelector('[data-compare-note]')!.textContent = `Versions ${wanted.sort((a, b) => Number(a) - Number(b)).join(', ')}.`;
 }
 
 function productionAt(): void {
