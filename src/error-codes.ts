@@ -105,6 +105,7 @@ export const ERROR_CODES = {
   E_NOT_FOUND: { area: 'registry', exit: [content], summary: 'The model, version or commit named does not exist.' },
   E_NOT_A_FILE: { area: 'registry', exit: [content], summary: 'A registry path is a folder, link or device where a plain file belongs.' },
   E_VERSION: { area: 'registry', exit: [content], summary: 'A version number that is not a positive integer.' },
+  E_PAGES_ASSETS: { area: 'registry', exit: [content], summary: "The registry pages' bundled scripts and styles are missing from this modelgate build." },
   E_TEMPLATE_MISSING: { area: 'registry', exit: [content], summary: 'The registry template shipped with modelgate is missing or incomplete.' },
   E_TEMPLATE_INVALID: {
     area: 'registry',

@@ -126,6 +126,7 @@ export const COMMAND_SPECS = {
   show: { summary: 'show one version', args: '<ref>', flags: { at: { type: 'string', value: 'date-or-commit', description: 'the registry as it was then' } } },
   history: { summary: 'every stage change, from git history', args: '<model>', flags: {} },
   diff: { summary: 'compare two versions', args: '<ref> <ref>', flags: {} },
+  pages: { summary: 'write the registry pages as a static site', args: '<out-dir>', flags: {} },
   resolve: {
     summary: 'uri, sha256 and size for serving',
     args: '<ref>',

@@ -28,6 +28,7 @@ const COMMANDS: Record<CommandName, CommandEntry> = {
   show: { summary: COMMAND_SPECS.show.summary, load: () => import('../commands/show.js') },
   history: { summary: COMMAND_SPECS.history.summary, load: () => import('../commands/history.js') },
   diff: { summary: COMMAND_SPECS.diff.summary, load: () => import('../commands/diff.js') },
+  pages: { summary: COMMAND_SPECS.pages.summary, load: () => import('../commands/pages.js') },
   resolve: { summary: COMMAND_SPECS.resolve.summary, load: () => import('../commands/resolve.js') },
   pull: { summary: COMMAND_SPECS.pull.summary, load: () => import('../commands/pull.js') },
   verify: { summary: COMMAND_SPECS.verify.summary, load: () => import('../commands/verify.js') },
