@@ -60,7 +60,9 @@ export interface TimelineEntry extends Omit<StageChange, 'email' | 'tree'> {
 
 export interface EnvironmentServing {
   environment: string;
-  stage: Stage;
+  /** What the environment follows: a stage, or an alias (SPEC v3 §9). */
+  stage?: Stage;
+  alias?: string;
   /** The version the committed pin names; undefined: no pin. */
   version?: number;
 }
@@ -155,7 +157,12 @@ async function servingOf(reader: PagesReader, model: string): Promise<Environmen
       } catch {
         version = undefined; // an unreadable pin serves nothing the page can name
       }
-      return { environment: env.name, stage: env.stage, ...(version !== undefined ? { version } : {}) };
+      return {
+        environment: env.name,
+        ...(env.stage ? { stage: env.stage } : {}),
+        ...(env.alias ? { alias: env.alias } : {}),
+        ...(version !== undefined ? { version } : {}),
+      };
     }),
   );
 }
