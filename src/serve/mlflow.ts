@@ -178,7 +178,8 @@ export interface FilterClause {
   value: string | number | Array<string | number>;
 }
 
-const TOKEN = /\s*(?:(`[^`]*`|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(!=|<=|>=|=|<|>|\(|\)|,)|([A-Za-z_][A-Za-z0-9_.]*(?:\.`[^`]*`)?)|(-?[0-9]+(?:\.[0-9]+)?))/y;
+const TOKEN =
+  /\s*(?:(`[^`]*`|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(!=|<=|>=|=|<|>|\(|\)|,)|([A-Za-z_][A-Za-z0-9_]*(?:\.(?:[A-Za-z0-9_]+|`[^`]*`))*)|(-?[0-9]+(?:\.[0-9]+)?))/y;
 
 type Token = { kind: 'string' | 'punct' | 'word' | 'number'; text: string };
 
@@ -271,7 +272,10 @@ function like(text: string, pattern: string, ignoreCase: boolean): boolean {
 /** Whether a value (undefined: the attribute or tag is absent) satisfies one clause. */
 export function clauseHolds(clause: FilterClause, actual: string | number | undefined): boolean {
   const { op, value } = clause;
-  if (actual === undefined) return false; // as in SQL: an absent value satisfies no comparison
+  // An absent attribute or tag differs from every value (MLflow's client excludes prompts with
+  // tags.`mlflow.prompt.is_prompt` != 'true', which every model without that tag passes), and is
+  // like, equal to or ordered against none.
+  if (actual === undefined) return op === '!=' || op === 'NOT IN';
   if (op === 'IN' || op === 'NOT IN') {
     const found = (value as Array<string | number>).some((v) => String(v) === String(actual));
     return op === 'IN' ? found : !found;

@@ -56,6 +56,19 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
   );
 
   installMetricsHooks(app, metrics);
+  // Graceful shutdown: close() lets the requests in flight finish, then ends their connections
+  // (a kept-alive one would otherwise hold the close open until its keep-alive timeout) and
+  // tells the rest of the answers under way to close theirs.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+  app.addHook('onResponse', async (request) => {
+    if (closing) request.raw.socket?.end();
+  });
   await app.register(rateLimit, {
     max: options.rateLimit ?? 600,
     timeWindow: '1 minute',
