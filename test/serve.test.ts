@@ -178,6 +178,37 @@ describe('modelgate serve', () => {
     expect(metrics.body).toMatch(/modelgate_serve_requests_total\{method="GET",route="\/api\/2\.0\/mlflow\/registered-models\/get",status="200"\} 1/);
   });
 
+  it('answers /api/v1 with the CLI read models, its errors with modelgate codes, and serves its OpenAPI 3.1 document', async () => {
+    const { app } = await serve(await registryWithModel());
+    const models = await app.inject({ url: '/api/v1/models' });
+    expect(models.json()).toEqual({ models: [{ name: 'fraud', versions: 2, latest: 2 }] });
+    expect((await app.inject({ url: '/api/v1/models/fraud' })).json()).toMatchObject({ name: 'fraud', versions: [1, 2], stages: { Staging: 1, None: 2 } });
+    expect((await app.inject({ url: '/api/v1/models/fraud/versions/staging' })).json()).toMatchObject({ model: 'fraud', version: 1, stage: 'Staging' });
+    expect((await app.inject({ url: '/api/v1/models/fraud/versions/latest' })).json().version).toBe(2);
+    const search = await app.inject({ url: `/api/v1/versions?where=${encodeURIComponent('metrics.auc > 0.92')}` });
+    expect(search.json().versions.map((v: { version: number }) => v.version)).toEqual([2]);
+    const cases: Array<[string, number, string]> = [
+      ['/api/v1/models/nope', 404, 'E_NOT_FOUND'],
+      ['/api/v1/models/fraud/versions/7', 404, 'E_NOT_FOUND'],
+      ['/api/v1/models/fraud/versions/champion-x', 400, 'E_USAGE'],
+      ['/api/v1/models/Not_A_Name', 400, 'E_USAGE'],
+      [`/api/v1/versions?where=${encodeURIComponent('metrics.auc >')}`, 400, 'E_WHERE_SYNTAX'],
+    ];
+    for (const [url, status, code] of cases) {
+      const r = await app.inject({ url });
+      expect([url, r.statusCode, r.json().error.code]).toEqual([url, status, code]);
+    }
+    const doc = (await app.inject({ url: '/api/v1/openapi.json' })).json();
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/api/v1/models',
+      '/api/v1/models/{model}',
+      '/api/v1/models/{model}/versions',
+      '/api/v1/models/{model}/versions/{ref}',
+      '/api/v1/versions',
+    ]);
+  });
+
   it('finishes a download in flight when it closes, and refuses new connections', async () => {
     const dir = await registryWithModel();
     const big = join(tempDir('mg-serve-big-'), 'big.bin');

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
-import { usageError } from '../errors.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -66,14 +66,9 @@ export class TokenTable {
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
-/** What an unauthenticated or unknown caller is told; the answer's shape is the route family's. */
-export class AccessDenied extends Error {
-  constructor(
-    readonly status: 401 | 403,
-    message: string,
-  ) {
-    super(message);
-  }
+/** What a caller without a valid token is told (HTTP 401); the answer's shape is the route family's. */
+function unauthenticated(message: string): ModelgateError {
+  return new ModelgateError('E_UNAUTHENTICATED', message, ExitCode.usage);
 }
 
 /**
@@ -88,10 +83,10 @@ export function installAccess(app: FastifyInstance, tokens: TokenTable, options:
     if (header !== undefined) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
       const identity = m ? tokens.identify(m[1]!) : undefined;
-      if (!identity) throw new AccessDenied(401, 'the bearer token is not valid for this server');
+      if (!identity) throw unauthenticated('the bearer token is not valid for this server');
       request.identity = identity;
     } else if (options.privateReads) {
-      throw new AccessDenied(401, 'this server needs a bearer token (Authorization: Bearer <token>)');
+      throw unauthenticated('this server needs a bearer token (Authorization: Bearer <token>)');
     }
   });
 }

@@ -1,8 +1,12 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
 import type { DestinationStream, LoggerOptions } from 'pino';
-import { ModelgateError } from '../errors.js';
-import { AccessDenied, installAccess, type TokenTable } from './access.js';
+import type { ErrorCode } from '../error-codes.js';
+import { ExitCode, ModelgateError } from '../errors.js';
+import pkg from '../../package.json' with { type: 'json' };
+import { installAccess, type TokenTable } from './access.js';
+import { registerApiV1Routes } from './api-v1.js';
 import { installCommitHook } from './commit-hook.js';
 import { createMetrics, installMetricsHooks, type ServeMetrics } from './metrics.js';
 import { MlflowError, type MlflowErrorCode } from './mlflow.js';
@@ -73,6 +77,19 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
     max: options.rateLimit ?? 600,
     timeWindow: '1 minute',
     allowList: (request) => !request.url.startsWith('/api/'),
+    errorResponseBuilder: (_request, context) =>
+      Object.assign(new ModelgateError('E_RATE_LIMITED', `more than ${context.max} requests in ${context.after}; retry later`, ExitCode.usage), {
+        statusCode: 429,
+      }),
+  });
+  // The OpenAPI 3.1 document of /api/v1, generated from its routes' schemas (the MLflow routes keep theirs out of it).
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'modelgate serve', version: pkg.version, description: 'The registry read from one commit per request (X-Modelgate-Commit).' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+    transform: ({ schema, url }) => ({ schema: url.startsWith('/api/v1/') ? schema : { ...schema, hide: true }, url }),
   });
   installAccess(app, options.tokens, { privateReads: options.privateReads ?? false });
   installCommitHook(app, options.registry);
@@ -84,31 +101,49 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  registerApiV1Routes(app);
   registerMlflowRoutes(app);
   registerArtifactRoutes(app, metrics);
   return { app, metrics };
 }
 
-/** The MLflow error code a failure is answered with. */
-function mlflowCode(error: unknown): { status: number; code: MlflowErrorCode; message: string } {
-  if (error instanceof MlflowError) return { status: error.status, code: error.errorCode, message: error.message };
-  if (error instanceof AccessDenied)
-    return { status: error.status, code: error.status === 401 ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED', message: error.message };
-  if (error instanceof ModelgateError) {
-    if (error.code === 'E_NOT_FOUND' || error.code === 'E_ARTIFACT_MISSING') return { status: 404, code: 'RESOURCE_DOES_NOT_EXIST', message: error.message };
-    if (error.exit === 3) return { status: 503, code: 'TEMPORARILY_UNAVAILABLE', message: error.message };
-    return { status: 500, code: 'INTERNAL_ERROR', message: `${error.code}: ${error.message}` };
-  }
-  const fastify = error as FastifyError;
-  if (fastify.validation) return { status: 400, code: 'INVALID_PARAMETER_VALUE', message: fastify.message };
-  if (fastify.statusCode === 429) return { status: 429, code: 'REQUEST_LIMIT_EXCEEDED', message: fastify.message };
-  if (fastify.statusCode && fastify.statusCode >= 400 && fastify.statusCode < 500)
-    return { status: fastify.statusCode, code: 'BAD_REQUEST', message: fastify.message };
-  return { status: 500, code: 'INTERNAL_ERROR', message: 'internal error' };
+/** A failure as both route families present it: HTTP status, MLflow's error code, modelgate's code. */
+interface Failure {
+  status: number;
+  mlflow: MlflowErrorCode;
+  modelgate: ErrorCode;
+  message: string;
 }
 
+/** modelgate codes that are the caller's fault (HTTP 400), beside E_NOT_FOUND (404). */
+const BAD_REQUEST_CODES: ReadonlySet<ErrorCode> = new Set(['E_USAGE', 'E_WHERE_SYNTAX', 'E_BARE_MODEL_REF']);
+
+function classify(error: unknown): Failure {
+  if (error instanceof MlflowError)
+    return { status: error.status, mlflow: error.errorCode, modelgate: error.status === 404 ? 'E_NOT_FOUND' : 'E_USAGE', message: error.message };
+  if (error instanceof ModelgateError) {
+    const { code, message } = error;
+    if (code === 'E_NOT_FOUND' || code === 'E_ARTIFACT_MISSING') return { status: 404, mlflow: 'RESOURCE_DOES_NOT_EXIST', modelgate: code, message };
+    if (code === 'E_UNAUTHENTICATED') return { status: 401, mlflow: 'UNAUTHENTICATED', modelgate: code, message };
+    if (code === 'E_RATE_LIMITED') return { status: 429, mlflow: 'REQUEST_LIMIT_EXCEEDED', modelgate: code, message };
+    if (BAD_REQUEST_CODES.has(code)) return { status: 400, mlflow: 'INVALID_PARAMETER_VALUE', modelgate: code, message };
+    if (error.exit === 3) return { status: 503, mlflow: 'TEMPORARILY_UNAVAILABLE', modelgate: code, message };
+    return { status: 500, mlflow: 'INTERNAL_ERROR', modelgate: code, message: `${code}: ${message}` };
+  }
+  const fastify = error as FastifyError;
+  if (fastify.validation) return { status: 400, mlflow: 'INVALID_PARAMETER_VALUE', modelgate: 'E_USAGE', message: fastify.message };
+  if (fastify.statusCode && fastify.statusCode >= 400 && fastify.statusCode < 500)
+    return { status: fastify.statusCode, mlflow: 'BAD_REQUEST', modelgate: 'E_USAGE', message: fastify.message };
+  return { status: 500, mlflow: 'INTERNAL_ERROR', modelgate: 'E_INTERNAL', message: 'internal error' };
+}
+
+/** MLflow's shape under /api/2.0 (what its client parses), modelgate's under /api/v1. */
 function answerError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const { status, code, message } = mlflowCode(error);
-  if (status >= 500) request.log.error({ err: error }, 'request failed');
-  return reply.code(status).type('application/json').send({ error_code: code, message });
+  const failure = classify(error);
+  if (failure.status >= 500) request.log.error({ err: error }, 'request failed');
+  const body = request.url.startsWith('/api/v1')
+    ? { error: { code: failure.modelgate, message: failure.message } }
+    : { error_code: failure.mlflow, message: failure.message };
+  return reply.code(failure.status).type('application/json').send(body);
 }
