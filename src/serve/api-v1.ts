@@ -51,7 +51,10 @@ const modelParams = {
   properties: { model: { type: 'string', pattern: MODEL_NAME.source } },
 } as const;
 
-const errors = { 400: error, 404: error, 500: error, 503: error } as const;
+/** What follows `<model>@` in a version reference: a number, `latest`, or a stage (lower, upper or capitalized). */
+const VERSION_REF = `^(?:[1-9][0-9]{0,8}|latest|${STAGES.flatMap((s) => [s, s.toLowerCase(), s.toUpperCase()]).join('|')})$`;
+
+const errors = { 400: error, 401: error, 404: error, 429: error, 431: error, 500: error, 503: error } as const;
 
 /** The model's versions, or E_NOT_FOUND for a model the commit does not hold. */
 async function versionNumbersOf(snapshot: RegistrySnapshot, model: string): Promise<number[]> {
@@ -173,7 +176,7 @@ export function registerApiV1Routes(app: FastifyInstance): void {
         params: {
           type: 'object',
           required: ['model', 'ref'],
-          properties: { model: { type: 'string', pattern: MODEL_NAME.source }, ref: { type: 'string', maxLength: 64 } },
+          properties: { model: { type: 'string', pattern: MODEL_NAME.source }, ref: { type: 'string', pattern: VERSION_REF } },
         },
         response: {
           200: {

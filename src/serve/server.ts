@@ -27,6 +27,9 @@ export interface ServeOptions {
   logger?: { options: LoggerOptions; stream?: DestinationStream } | false;
 }
 
+/** Largest request line and headers, in bytes. */
+const MAX_HEADER_BYTES = 256 << 10;
+
 /** Headers pino must never write, whatever a log line holds. */
 export const REDACTED_HEADERS = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'];
 
@@ -49,15 +52,46 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
     // Behind a Kubernetes Service and ingress: the client's address and scheme come from X-Forwarded-*.
     trustProxy: true,
     return503OnClosing: true,
+    // Long enough for any query a schema refuses by itself (a 4,096-character `where` is up to
+    // 48 KiB percent-encoded), so that those get the schema's 400, not the parser's 431.
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    // What Node's parser refuses before any route sees it (a URL or headers over that: 431,
+    // a malformed request: 400) is answered in the error shape of /api/v1 too, and the connection closed.
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify({
+        error: { code: 'E_USAGE', message: status === 431 ? `the request line and headers exceed ${MAX_HEADER_BYTES >> 10} KiB` : 'malformed HTTP request' },
+      });
+      if (socket.writable) {
+        socket.end(
+          `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      } else socket.destroy(error);
+    },
     // MLflow's client sends repeated query keys (stages=A&stages=B) and JSON bodies.
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
   });
   const metrics = createMetrics();
 
-  app.setErrorHandler((error, request, reply) => answerError(error, request, reply));
-  app.setNotFoundHandler((request, reply) =>
-    answerError(new MlflowError('ENDPOINT_NOT_FOUND', `No endpoint ${request.method} ${request.url.split('?')[0]}`), request, reply),
-  );
+  // A path that exists under other methods answers 405 with Allow, one that does not 404.
+  const routes: Array<{ method: string; path: RegExp }> = [];
+  app.addHook('onRoute', (route) => {
+    const pattern = route.url
+      .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/:[A-Za-z_]+/g, '[^/]+')
+      .replace(/\*/g, '.*');
+    for (const method of [route.method].flat()) routes.push({ method, path: new RegExp(`^${pattern}$`) });
+  });
+  const unrouted = (request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = [...new Set(routes.filter((r) => r.path.test(path)).map((r) => r.method))];
+    if (allowed.length === 0) return answerError(new MlflowError('ENDPOINT_NOT_FOUND', `No endpoint ${request.method} ${path}`), request, reply);
+    reply.header('allow', allowed.join(', '));
+    return answerError(new MlflowError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`), request, reply);
+  };
+  // A request that matched no route fails there, or earlier (a body without a content type): either way, unrouted.
+  app.setErrorHandler((error, request, reply) => (request.is404 ? unrouted(request, reply) : answerError(error, request, reply)));
+  app.setNotFoundHandler(unrouted);
 
   installMetricsHooks(app, metrics);
   // Graceful shutdown: close() lets the requests in flight finish, then ends their connections
