@@ -1,8 +1,10 @@
 // ESLint over the TypeScript sources with type information (typescript-eslint's
-// recommendedTypeChecked), plain recommended rules over the .mjs scripts, and the boundary of the
-// pure core. `npm run lint`; .ci/run runs it before the tests.
+// recommendedTypeChecked), plain recommended rules over the .mjs scripts, eslint-plugin-regexp
+// (no regular expression that backtracks super-linearly: SPEC §14), and the boundary of the pure
+// core. `npm run lint`; .ci/run runs it before the tests.
 import js from '@eslint/js';
 import { defineConfig, globalIgnores } from 'eslint/config';
+import regexp from 'eslint-plugin-regexp';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
@@ -12,7 +14,7 @@ const PURE_CORE = [
   'src/error-codes.ts',
   'src/manifest/**/*.ts',
   'src/gate/**/*.ts',
-  'src/deploy/{plan,render,yaml-splice,kustomization,input}.ts',
+  'src/deploy/{plan,render,yaml-splice,kustomization,input,resources}.ts',
   'src/promote/{plan,change,args}.ts',
   'src/query/**/*.ts',
   'src/registry/layout.ts',
@@ -24,6 +26,19 @@ const GATE_ADAPTERS = ['src/gate/from-git.ts', 'src/gate/history.ts', 'src/gate/
 export default defineConfig(
   globalIgnores(['dist/', 'node_modules/', 'coverage/', '.bench/', 'test/fixtures/', 'modelgate-demo/']),
   js.configs.recommended,
+  {
+    // Only the rules about cost, over the product's code: input reaches most of its regular
+    // expressions (manifests, flags, metrics files, --where), and one that backtracks
+    // super-linearly lets input make the loader or the gate slow (SPEC §14). The plugin's style
+    // rules are left out; tests and scripts match their own output.
+    files: ['src/**/*.ts'],
+    plugins: { regexp },
+    rules: {
+      'regexp/no-super-linear-backtracking': 'error',
+      'regexp/no-super-linear-move': 'error',
+      'regexp/no-misleading-capturing-group': 'error',
+    },
+  },
   {
     rules: {
       // `catch {}` is how this code says "absent is an answer" (a file that may not exist, best-effort cleanup).

@@ -77,6 +77,7 @@ export async function run() {
   });
   const full = rate(loadManifestWithPositions);
   rows.push({ name: `position-keeping path, used for errors (${Math.round(full)} docs/s)`, value: 1e6 / full, unit: 'µs/doc' });
+  rows.push(await slowestManifest(loadManifest));
 
   const dir = mkdtempSync(join(tmpdir(), 'mg-bench-validate-'));
   try {
@@ -115,4 +116,71 @@ export async function run() {
     rmSync(dir, { recursive: true, force: true });
   }
   return rows;
+}
+
+/**
+ * Manifests at the size limit built to be slow: long runs of what the loader's scans look at
+ * (blanks, commas, quotes, brackets, comments, escapes), thousands of keys in one flow mapping
+ * (yaml's own duplicate check is quadratic there), thousands of problems to locate (schema errors,
+ * unknown fields, tags, anchors). Each is loaded and parsed by yaml alone, in turn;
+ * the row is the shape where the loader's time is the largest multiple of yaml's (SPEC §14). The
+ * baseline is yaml's `parse` without its quadratic parts (uniqueKeys, pretty errors).
+ */
+export async function slowestManifest(loadManifest) {
+  const { parse } = await import('yaml');
+  const { LOAD_LIMITS } = await import(join(root, 'dist/index.js'));
+  const limit = LOAD_LIMITS.maxBytes - 64;
+  const head = 'apiVersion: modelgate.dev/v1\nkind: ModelVersion\nmodel: m\nversion: 1\nstage: None\ncreatedAt: "2026-11-27T10:00:00Z"\ncreatedBy: maria\n';
+  const repeat = (prefix, unit, suffix = '\n') =>
+    head + prefix + unit.repeat(Math.floor((limit - head.length - prefix.length - suffix.length) / unit.length)) + suffix;
+  const items = (prefix, item, suffix) => {
+    let text = head + prefix;
+    for (let i = 0; text.length < limit - 40; i++) text += item(i);
+    return text + suffix;
+  };
+  const shapes = {
+    'a run of blanks in a value': repeat('description: a', ' ', 'b\n'),
+    'a comma, then a run of blanks': repeat('description: a,', ' ', 'b\n'),
+    'a value of commas': repeat('description: a', ',a'),
+    'a value of quotes': repeat('description: x', " ''"),
+    'a value of brackets': repeat('description: x', ' []'),
+    'a value of colons': repeat('description: a', ':a'),
+    'a comment of hashes': repeat('description: a', ' #'),
+    'a run of "- " in a value': repeat('description: a', '- '),
+    'a double-quoted value of escapes': repeat('description: "', '\\"', '"\n'),
+    'one flow mapping of 20,000 keys': items('parameters: {', (i) => `k${i}: 1, `, 'z: 1}\n'),
+    'one flow mapping with a duplicate key last': items('parameters: {', (i) => `k${i}: 1, `, 'k1: 1}\n'),
+    'a block mapping of 20,000 keys': items('parameters:\n', (i) => `  k${i}: 1\n`, '  z: 1\n'),
+    'a schema error on every metric': items('metrics: {', (i) => `a${i}: x, `, 'z: x}\n'),
+    'an unknown field on every line': items('', (i) => `u${i}: 1\n`, ''),
+    'a tag on every item': items('x: [', () => '!t a, ', 'a]\n'),
+    'an anchor on every item': items('x: [', (i) => `&a${i} a, `, 'a]\n'),
+  };
+  const file = 'models/m/versions/1.yaml';
+  const yamlParse = (text) => parse(text, { uniqueKeys: false, prettyErrors: false, logLevel: 'silent' });
+  let worst;
+  for (const [shape, text] of Object.entries(shapes)) {
+    let load = Infinity;
+    let yaml = Infinity;
+    // Best of seven (three for the shapes that take seconds): the machine's load weighs on single runs.
+    for (let run = 0, start = performance.now(); run < 7 && (run < 3 || performance.now() - start < 2000); run++) {
+      let t = performance.now();
+      loadManifest(text, file, 'ModelVersion');
+      load = Math.min(load, performance.now() - t);
+      t = performance.now();
+      try {
+        yamlParse(text);
+      } catch {}
+      yaml = Math.min(yaml, performance.now() - t);
+    }
+    if (!worst || load / yaml > worst.load / worst.yaml) worst = { shape, load, yaml };
+  }
+  return {
+    name: `loadManifest of a ${Math.round(limit / 1024)} KiB manifest built to be slow (worst of ${Object.keys(shapes).length} shapes: ${worst.shape})`,
+    value: worst.load,
+    unit: 'ms',
+    baselineName: 'yaml parse of the same text',
+    baseline: worst.yaml,
+    target: 3,
+  };
 }

@@ -32,9 +32,9 @@ var __export = (target, all) => {
 };
 var __copyProps = (to, from, except, desc) => {
   if (from && typeof from === "object" || typeof from === "function") {
-    for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to, key) && key !== except)
-        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
+    for (let key2 of __getOwnPropNames(from))
+      if (!__hasOwnProp.call(to, key2) && key2 !== except)
+        __defProp(to, key2, { get: () => from[key2], enumerable: !(desc = __getOwnPropDesc(from, key2)) || desc.enumerable });
   }
   return to;
 };
@@ -106,16 +106,16 @@ var init_command = __esm({
         if (this.properties && Object.keys(this.properties).length > 0) {
           cmdStr += " ";
           let first = true;
-          for (const key in this.properties) {
-            if (this.properties.hasOwnProperty(key)) {
-              const val = this.properties[key];
+          for (const key2 in this.properties) {
+            if (this.properties.hasOwnProperty(key2)) {
+              const val = this.properties[key2];
               if (val) {
                 if (first) {
                   first = false;
                 } else {
                   cmdStr += ",";
                 }
-                cmdStr += `${key}=${escapeProperty(val)}`;
+                cmdStr += `${key2}=${escapeProperty(val)}`;
               }
             }
           }
@@ -143,16 +143,16 @@ function issueFileCommand(command5, message) {
     encoding: "utf8"
   });
 }
-function prepareKeyValueMessage(key, value) {
+function prepareKeyValueMessage(key2, value) {
   const delimiter = `ghadelimiter_${crypto2.randomUUID()}`;
   const convertedValue = toCommandValue(value);
-  if (key.includes(delimiter)) {
+  if (key2.includes(delimiter)) {
     throw new Error(`Unexpected input: name should not contain the delimiter "${delimiter}"`);
   }
   if (convertedValue.includes(delimiter)) {
     throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter}"`);
   }
-  return `${key}<<${delimiter}${os2.EOL}${convertedValue}${os2.EOL}${delimiter}`;
+  return `${key2}<<${delimiter}${os2.EOL}${convertedValue}${os2.EOL}${delimiter}`;
 }
 var init_file_command = __esm({
   "node_modules/@actions/core/lib/file-command.js"() {
@@ -937,9 +937,9 @@ var require_constants = __commonJS({
       "X-XSS-Protection"
     ];
     for (let i5 = 0; i5 < wellknownHeaderNames.length; ++i5) {
-      const key = wellknownHeaderNames[i5];
-      const lowerCasedKey = key.toLowerCase();
-      headerNameLowerCasedRecord[key] = headerNameLowerCasedRecord[lowerCasedKey] = lowerCasedKey;
+      const key2 = wellknownHeaderNames[i5];
+      const lowerCasedKey = key2.toLowerCase();
+      headerNameLowerCasedRecord[key2] = headerNameLowerCasedRecord[lowerCasedKey] = lowerCasedKey;
     }
     Object.setPrototypeOf(headerNameLowerCasedRecord, null);
     module.exports = {
@@ -973,16 +973,16 @@ var require_tree = __commonJS({
        * @param {any} value
        * @param {number} index
        */
-      constructor(key, value, index) {
-        if (index === void 0 || index >= key.length) {
+      constructor(key2, value, index) {
+        if (index === void 0 || index >= key2.length) {
           throw new TypeError("Unreachable");
         }
-        const code = this.code = key.charCodeAt(index);
+        const code = this.code = key2.charCodeAt(index);
         if (code > 127) {
           throw new TypeError("key must be ascii string");
         }
-        if (key.length !== ++index) {
-          this.middle = new _TstNode(key, value, index);
+        if (key2.length !== ++index) {
+          this.middle = new _TstNode(key2, value, index);
         } else {
           this.value = value;
         }
@@ -991,15 +991,15 @@ var require_tree = __commonJS({
        * @param {string} key
        * @param {any} value
        */
-      add(key, value) {
-        const length = key.length;
+      add(key2, value) {
+        const length = key2.length;
         if (length === 0) {
           throw new TypeError("Unreachable");
         }
         let index = 0;
         let node = this;
         while (true) {
-          const code = key.charCodeAt(index);
+          const code = key2.charCodeAt(index);
           if (code > 127) {
             throw new TypeError("key must be ascii string");
           }
@@ -1010,20 +1010,20 @@ var require_tree = __commonJS({
             } else if (node.middle !== null) {
               node = node.middle;
             } else {
-              node.middle = new _TstNode(key, value, index);
+              node.middle = new _TstNode(key2, value, index);
               break;
             }
           } else if (node.code < code) {
             if (node.left !== null) {
               node = node.left;
             } else {
-              node.left = new _TstNode(key, value, index);
+              node.left = new _TstNode(key2, value, index);
               break;
             }
           } else if (node.right !== null) {
             node = node.right;
           } else {
-            node.right = new _TstNode(key, value, index);
+            node.right = new _TstNode(key2, value, index);
             break;
           }
         }
@@ -1032,12 +1032,12 @@ var require_tree = __commonJS({
        * @param {Uint8Array} key
        * @return {TstNode | null}
        */
-      search(key) {
-        const keylength = key.length;
+      search(key2) {
+        const keylength = key2.length;
         let index = 0;
         let node = this;
         while (node !== null && index < keylength) {
-          let code = key[index];
+          let code = key2[index];
           if (code <= 90 && code >= 65) {
             code |= 32;
           }
@@ -1062,25 +1062,25 @@ var require_tree = __commonJS({
        * @param {string} key
        * @param {any} value
        * */
-      insert(key, value) {
+      insert(key2, value) {
         if (this.node === null) {
-          this.node = new TstNode(key, value, 0);
+          this.node = new TstNode(key2, value, 0);
         } else {
-          this.node.add(key, value);
+          this.node.add(key2, value);
         }
       }
       /**
        * @param {Uint8Array} key
        * @return {any}
        */
-      lookup(key) {
-        return this.node?.search(key)?.value ?? null;
+      lookup(key2) {
+        return this.node?.search(key2)?.value ?? null;
       }
     };
     var tree = new TernarySearchTree();
     for (let i5 = 0; i5 < wellknownHeaderNames.length; ++i5) {
-      const key = headerNameLowerCasedRecord[wellknownHeaderNames[i5]];
-      tree.insert(key, key);
+      const key2 = headerNameLowerCasedRecord[wellknownHeaderNames[i5]];
+      tree.insert(key2, key2);
     }
     module.exports = {
       TernarySearchTree,
@@ -1304,20 +1304,20 @@ var require_util = __commonJS({
     function parseHeaders(headers, obj) {
       if (obj === void 0) obj = {};
       for (let i5 = 0; i5 < headers.length; i5 += 2) {
-        const key = headerNameToString(headers[i5]);
-        let val = obj[key];
+        const key2 = headerNameToString(headers[i5]);
+        let val = obj[key2];
         if (val) {
           if (typeof val === "string") {
             val = [val];
-            obj[key] = val;
+            obj[key2] = val;
           }
           val.push(headers[i5 + 1].toString("utf8"));
         } else {
           const headersValue = headers[i5 + 1];
           if (typeof headersValue === "string") {
-            obj[key] = headersValue;
+            obj[key2] = headersValue;
           } else {
-            obj[key] = Array.isArray(headersValue) ? headersValue.map((x) => x.toString("utf8")) : headersValue.toString("utf8");
+            obj[key2] = Array.isArray(headersValue) ? headersValue.map((x) => x.toString("utf8")) : headersValue.toString("utf8");
           }
         }
       }
@@ -1331,21 +1331,21 @@ var require_util = __commonJS({
       const ret = new Array(len);
       let hasContentLength = false;
       let contentDispositionIdx = -1;
-      let key;
+      let key2;
       let val;
       let kLen = 0;
       for (let n3 = 0; n3 < headers.length; n3 += 2) {
-        key = headers[n3];
+        key2 = headers[n3];
         val = headers[n3 + 1];
-        typeof key !== "string" && (key = key.toString());
+        typeof key2 !== "string" && (key2 = key2.toString());
         typeof val !== "string" && (val = val.toString("utf8"));
-        kLen = key.length;
-        if (kLen === 14 && key[7] === "-" && (key === "content-length" || key.toLowerCase() === "content-length")) {
+        kLen = key2.length;
+        if (kLen === 14 && key2[7] === "-" && (key2 === "content-length" || key2.toLowerCase() === "content-length")) {
           hasContentLength = true;
-        } else if (kLen === 19 && key[7] === "-" && (key === "content-disposition" || key.toLowerCase() === "content-disposition")) {
+        } else if (kLen === 19 && key2[7] === "-" && (key2 === "content-disposition" || key2.toLowerCase() === "content-disposition")) {
           contentDispositionIdx = n3 + 1;
         }
-        ret[n3] = key;
+        ret[n3] = key2;
         ret[n3 + 1] = val;
       }
       if (hasContentLength && contentDispositionIdx !== -1) {
@@ -2086,20 +2086,20 @@ var require_request = __commonJS({
           this.endHandler = null;
         }
       }
-      addHeader(key, value) {
-        processHeader(this, key, value);
+      addHeader(key2, value) {
+        processHeader(this, key2, value);
         return this;
       }
     };
-    function processHeader(request2, key, val) {
+    function processHeader(request2, key2, val) {
       if (val && (typeof val === "object" && !Array.isArray(val))) {
-        throw new InvalidArgumentError(`invalid ${key} header`);
+        throw new InvalidArgumentError(`invalid ${key2} header`);
       } else if (val === void 0) {
         return;
       }
-      let headerName = headerNameLowerCasedRecord[key];
+      let headerName = headerNameLowerCasedRecord[key2];
       if (headerName === void 0) {
-        headerName = key.toLowerCase();
+        headerName = key2.toLowerCase();
         if (headerNameLowerCasedRecord[headerName] === void 0 && !isValidHTTPToken(headerName)) {
           throw new InvalidArgumentError("invalid header key");
         }
@@ -2109,17 +2109,17 @@ var require_request = __commonJS({
         for (let i5 = 0; i5 < val.length; i5++) {
           if (typeof val[i5] === "string") {
             if (!isValidHeaderValue(val[i5])) {
-              throw new InvalidArgumentError(`invalid ${key} header`);
+              throw new InvalidArgumentError(`invalid ${key2} header`);
             }
             arr.push(val[i5]);
           } else if (val[i5] === null) {
             arr.push("");
           } else if (typeof val[i5] === "object") {
-            throw new InvalidArgumentError(`invalid ${key} header`);
+            throw new InvalidArgumentError(`invalid ${key2} header`);
           } else {
             const str2 = `${val[i5]}`;
             if (!isValidHeaderValue(str2)) {
-              throw new InvalidArgumentError(`invalid ${key} header`);
+              throw new InvalidArgumentError(`invalid ${key2} header`);
             }
             arr.push(str2);
           }
@@ -2127,14 +2127,14 @@ var require_request = __commonJS({
         val = arr;
       } else if (typeof val === "string") {
         if (!isValidHeaderValue(val)) {
-          throw new InvalidArgumentError(`invalid ${key} header`);
+          throw new InvalidArgumentError(`invalid ${key2} header`);
         }
       } else if (val === null) {
         val = "";
       } else {
         val = `${val}`;
         if (!isValidHeaderValue(val)) {
-          throw new InvalidArgumentError(`invalid ${key} header`);
+          throw new InvalidArgumentError(`invalid ${key2} header`);
         }
       }
       if (headerName === "host") {
@@ -2155,7 +2155,7 @@ var require_request = __commonJS({
         }
       } else if (request2.contentType === null && headerName === "content-type") {
         request2.contentType = val;
-        request2.headers.push(key, val);
+        request2.headers.push(key2, val);
       } else if (headerName === "transfer-encoding" || headerName === "keep-alive" || headerName === "upgrade") {
         throw new InvalidArgumentError(`invalid ${headerName} header`);
       } else if (headerName === "connection") {
@@ -2169,7 +2169,7 @@ var require_request = __commonJS({
       } else if (headerName === "expect") {
         throw new NotSupportedError("expect header not supported");
       } else {
-        request2.headers.push(key, val);
+        request2.headers.push(key2, val);
       }
     }
     module.exports = Request;
@@ -2657,13 +2657,13 @@ var require_connect = __commonJS({
         constructor(maxCachedSessions) {
           this._maxCachedSessions = maxCachedSessions;
           this._sessionCache = /* @__PURE__ */ new Map();
-          this._sessionRegistry = new global.FinalizationRegistry((key) => {
+          this._sessionRegistry = new global.FinalizationRegistry((key2) => {
             if (this._sessionCache.size < this._maxCachedSessions) {
               return;
             }
-            const ref = this._sessionCache.get(key);
+            const ref = this._sessionCache.get(key2);
             if (ref !== void 0 && ref.deref() === void 0) {
-              this._sessionCache.delete(key);
+              this._sessionCache.delete(key2);
             }
           });
         }
@@ -2827,10 +2827,10 @@ var require_utils = __commonJS({
     exports.enumToMap = void 0;
     function enumToMap(obj) {
       const res = {};
-      Object.keys(obj).forEach((key) => {
-        const value = obj[key];
+      Object.keys(obj).forEach((key2) => {
+        const value = obj[key2];
         if (typeof value === "number") {
-          res[key] = value;
+          res[key2] = value;
         }
       });
       return res;
@@ -3007,9 +3007,9 @@ var require_constants2 = __commonJS({
     ];
     exports.METHOD_MAP = utils_1.enumToMap(METHODS);
     exports.H_METHOD_MAP = {};
-    Object.keys(exports.METHOD_MAP).forEach((key) => {
-      if (/^H/.test(key)) {
-        exports.H_METHOD_MAP[key] = exports.METHOD_MAP[key];
+    Object.keys(exports.METHOD_MAP).forEach((key2) => {
+      if (/^H/.test(key2)) {
+        exports.H_METHOD_MAP[key2] = exports.METHOD_MAP[key2];
       }
     });
     var FINISH;
@@ -3980,19 +3980,19 @@ var require_webidl = __commonJS({
         const result = {};
         if (!types2.isProxy(O)) {
           const keys2 = [...Object.getOwnPropertyNames(O), ...Object.getOwnPropertySymbols(O)];
-          for (const key of keys2) {
-            const typedKey = keyConverter(key, prefix, argument);
-            const typedValue = valueConverter(O[key], prefix, argument);
+          for (const key2 of keys2) {
+            const typedKey = keyConverter(key2, prefix, argument);
+            const typedValue = valueConverter(O[key2], prefix, argument);
             result[typedKey] = typedValue;
           }
           return result;
         }
         const keys = Reflect.ownKeys(O);
-        for (const key of keys) {
-          const desc = Reflect.getOwnPropertyDescriptor(O, key);
+        for (const key2 of keys) {
+          const desc = Reflect.getOwnPropertyDescriptor(O, key2);
           if (desc?.enumerable) {
-            const typedKey = keyConverter(key, prefix, argument);
-            const typedValue = valueConverter(O[key], prefix, argument);
+            const typedKey = keyConverter(key2, prefix, argument);
+            const typedValue = valueConverter(O[key2], prefix, argument);
             result[typedKey] = typedValue;
           }
         }
@@ -4023,29 +4023,29 @@ var require_webidl = __commonJS({
           });
         }
         for (const options of converters) {
-          const { key, defaultValue, required, converter } = options;
+          const { key: key2, defaultValue, required, converter } = options;
           if (required === true) {
-            if (!Object.hasOwn(dictionary, key)) {
+            if (!Object.hasOwn(dictionary, key2)) {
               throw webidl.errors.exception({
                 header: prefix,
-                message: `Missing required key "${key}".`
+                message: `Missing required key "${key2}".`
               });
             }
           }
-          let value = dictionary[key];
+          let value = dictionary[key2];
           const hasDefault = Object.hasOwn(options, "defaultValue");
           if (hasDefault && value !== null) {
             value ??= defaultValue();
           }
           if (required || hasDefault || value !== void 0) {
-            value = converter(value, prefix, `${argument}.${key}`);
+            value = converter(value, prefix, `${argument}.${key2}`);
             if (options.allowedValues && !options.allowedValues.includes(value)) {
               throw webidl.errors.exception({
                 header: prefix,
                 message: `${value} is not an accepted type. Expected one of ${options.allowedValues.join(", ")}.`
               });
             }
-            dict[key] = value;
+            dict[key2] = value;
           }
         }
         return dict;
@@ -4660,18 +4660,18 @@ var require_util2 = __commonJS({
               done: true
             };
           }
-          const { [keyIndex]: key, [valueIndex]: value } = values[index];
+          const { [keyIndex]: key2, [valueIndex]: value } = values[index];
           this.#index = index + 1;
           let result;
           switch (this.#kind) {
             case "key":
-              result = key;
+              result = key2;
               break;
             case "value":
               result = value;
               break;
             case "key+value":
-              result = [key, value];
+              result = [key2, value];
               break;
           }
           return {
@@ -4737,8 +4737,8 @@ var require_util2 = __commonJS({
                 `Failed to execute 'forEach' on '${name}': parameter 1 is not of type 'Function'.`
               );
             }
-            for (const { 0: key, 1: value } of makeIterator(this, "key+value")) {
-              callbackfn.call(thisArg, value, key, this);
+            for (const { 0: key2, 1: value } of makeIterator(this, "key+value")) {
+              callbackfn.call(thisArg, value, key2, this);
             }
           }
         }
@@ -6181,15 +6181,15 @@ var require_client_h1 = __commonJS({
         } else {
           this.headers[len - 1] = Buffer.concat([this.headers[len - 1], buf]);
         }
-        const key = this.headers[len - 2];
-        if (key.length === 10) {
-          const headerName = util.bufferToLowerCasedHeaderName(key);
+        const key2 = this.headers[len - 2];
+        if (key2.length === 10) {
+          const headerName = util.bufferToLowerCasedHeaderName(key2);
           if (headerName === "keep-alive") {
             this.keepAlive += buf.toString();
           } else if (headerName === "connection") {
             this.connection += buf.toString();
           }
-        } else if (key.length === 14 && util.bufferToLowerCasedHeaderName(key) === "content-length") {
+        } else if (key2.length === 14 && util.bufferToLowerCasedHeaderName(key2) === "content-length") {
           this.contentLength += buf.toString();
         }
         this.trackHeader(buf.length);
@@ -6687,15 +6687,15 @@ upgrade: ${upgrade}\r
       }
       if (Array.isArray(headers)) {
         for (let n3 = 0; n3 < headers.length; n3 += 2) {
-          const key = headers[n3 + 0];
+          const key2 = headers[n3 + 0];
           const val = headers[n3 + 1];
           if (Array.isArray(val)) {
             for (let i5 = 0; i5 < val.length; i5++) {
-              header += `${key}: ${val[i5]}\r
+              header += `${key2}: ${val[i5]}\r
 `;
             }
           } else {
-            header += `${key}: ${val}\r
+            header += `${key2}: ${val}\r
 `;
           }
         }
@@ -7205,18 +7205,18 @@ var require_client_h2 = __commonJS({
       }
       const headers = {};
       for (let n3 = 0; n3 < reqHeaders.length; n3 += 2) {
-        const key = reqHeaders[n3 + 0];
+        const key2 = reqHeaders[n3 + 0];
         const val = reqHeaders[n3 + 1];
         if (Array.isArray(val)) {
           for (let i5 = 0; i5 < val.length; i5++) {
-            if (headers[key]) {
-              headers[key] += `,${val[i5]}`;
+            if (headers[key2]) {
+              headers[key2] += `,${val[i5]}`;
             } else {
-              headers[key] = val[i5];
+              headers[key2] = val[i5];
             }
           }
         } else {
-          headers[key] = val;
+          headers[key2] = val;
         }
       }
       let stream;
@@ -7711,9 +7711,9 @@ var require_redirect_handler = __commonJS({
           }
         }
       } else if (headers && typeof headers === "object") {
-        for (const key of Object.keys(headers)) {
-          if (!shouldRemoveHeader(key, removeContent, unknownOrigin)) {
-            ret.push(key, headers[key]);
+        for (const key2 of Object.keys(headers)) {
+          if (!shouldRemoveHeader(key2, removeContent, unknownOrigin)) {
+            ret.push(key2, headers[key2]);
           }
         }
       } else {
@@ -8794,16 +8794,16 @@ var require_agent = __commonJS({
         return ret;
       }
       [kDispatch](opts, handler2) {
-        let key;
+        let key2;
         if (opts.origin && (typeof opts.origin === "string" || opts.origin instanceof URL)) {
-          key = String(opts.origin);
+          key2 = String(opts.origin);
         } else {
           throw new InvalidArgumentError("opts.origin must be a non-empty string or URL.");
         }
-        let dispatcher = this[kClients].get(key);
+        let dispatcher = this[kClients].get(key2);
         if (!dispatcher) {
           dispatcher = this[kFactory](opts.origin, this[kOptions]).on("drain", this[kOnDrain]).on("connect", this[kOnConnect]).on("disconnect", this[kOnDisconnect]).on("connectionError", this[kOnConnectionError]);
-          this[kClients].set(key, dispatcher);
+          this[kClients].set(key2, dispatcher);
         }
         return dispatcher.dispatch(opts, handler2);
       }
@@ -9042,7 +9042,7 @@ var require_proxy_agent = __commonJS({
       return headers;
     }
     function throwIfProxyAuthIsSent(headers) {
-      const existProxyAuth = headers && Object.keys(headers).find((key) => key.toLowerCase() === "proxy-authorization");
+      const existProxyAuth = headers && Object.keys(headers).find((key2) => key2.toLowerCase() === "proxy-authorization");
       if (existProxyAuth) {
         throw new InvalidArgumentError("Proxy-Authorization should be sent in ProxyAgent constructor");
       }
@@ -10820,18 +10820,18 @@ var require_mock_utils = __commonJS({
         })
       );
     }
-    function getHeaderByName(headers, key) {
+    function getHeaderByName(headers, key2) {
       if (Array.isArray(headers)) {
         for (let i5 = 0; i5 < headers.length; i5 += 2) {
-          if (headers[i5].toLocaleLowerCase() === key.toLocaleLowerCase()) {
+          if (headers[i5].toLocaleLowerCase() === key2.toLocaleLowerCase()) {
             return headers[i5 + 1];
           }
         }
         return void 0;
       } else if (typeof headers.get === "function") {
-        return headers.get(key);
+        return headers.get(key2);
       } else {
-        return lowerCaseEntries(headers)[key.toLocaleLowerCase()];
+        return lowerCaseEntries(headers)[key2.toLocaleLowerCase()];
       }
     }
     function buildHeadersFromArray(headers) {
@@ -10895,41 +10895,41 @@ var require_mock_utils = __commonJS({
         return data.toString();
       }
     }
-    function getMockDispatch(mockDispatches, key) {
-      const basePath = key.query ? buildURL(key.path, key.query) : key.path;
+    function getMockDispatch(mockDispatches, key2) {
+      const basePath = key2.query ? buildURL(key2.path, key2.query) : key2.path;
       const resolvedPath2 = typeof basePath === "string" ? safeUrl(basePath) : basePath;
       let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path }) => matchValue(safeUrl(path), resolvedPath2));
       if (matchedMockDispatches.length === 0) {
         throw new MockNotMatchedError(`Mock dispatch not matched for path '${resolvedPath2}'`);
       }
-      matchedMockDispatches = matchedMockDispatches.filter(({ method }) => matchValue(method, key.method));
+      matchedMockDispatches = matchedMockDispatches.filter(({ method }) => matchValue(method, key2.method));
       if (matchedMockDispatches.length === 0) {
-        throw new MockNotMatchedError(`Mock dispatch not matched for method '${key.method}' on path '${resolvedPath2}'`);
+        throw new MockNotMatchedError(`Mock dispatch not matched for method '${key2.method}' on path '${resolvedPath2}'`);
       }
-      matchedMockDispatches = matchedMockDispatches.filter(({ body }) => typeof body !== "undefined" ? matchValue(body, key.body) : true);
+      matchedMockDispatches = matchedMockDispatches.filter(({ body }) => typeof body !== "undefined" ? matchValue(body, key2.body) : true);
       if (matchedMockDispatches.length === 0) {
-        throw new MockNotMatchedError(`Mock dispatch not matched for body '${key.body}' on path '${resolvedPath2}'`);
+        throw new MockNotMatchedError(`Mock dispatch not matched for body '${key2.body}' on path '${resolvedPath2}'`);
       }
-      matchedMockDispatches = matchedMockDispatches.filter((mockDispatch2) => matchHeaders(mockDispatch2, key.headers));
+      matchedMockDispatches = matchedMockDispatches.filter((mockDispatch2) => matchHeaders(mockDispatch2, key2.headers));
       if (matchedMockDispatches.length === 0) {
-        const headers = typeof key.headers === "object" ? JSON.stringify(key.headers) : key.headers;
+        const headers = typeof key2.headers === "object" ? JSON.stringify(key2.headers) : key2.headers;
         throw new MockNotMatchedError(`Mock dispatch not matched for headers '${headers}' on path '${resolvedPath2}'`);
       }
       return matchedMockDispatches[0];
     }
-    function addMockDispatch(mockDispatches, key, data) {
+    function addMockDispatch(mockDispatches, key2, data) {
       const baseData = { timesInvoked: 0, times: 1, persist: false, consumed: false };
       const replyData = typeof data === "function" ? { callback: data } : { ...data };
-      const newMockDispatch = { ...baseData, ...key, pending: true, data: { error: null, ...replyData } };
+      const newMockDispatch = { ...baseData, ...key2, pending: true, data: { error: null, ...replyData } };
       mockDispatches.push(newMockDispatch);
       return newMockDispatch;
     }
-    function deleteMockDispatch(mockDispatches, key) {
+    function deleteMockDispatch(mockDispatches, key2) {
       const index = mockDispatches.findIndex((dispatch) => {
         if (!dispatch.consumed) {
           return false;
         }
-        return matchKey(dispatch, key);
+        return matchKey(dispatch, key2);
       });
       if (index !== -1) {
         mockDispatches.splice(index, 1);
@@ -10949,9 +10949,9 @@ var require_mock_utils = __commonJS({
       const keys = Object.keys(data);
       const result = [];
       for (let i5 = 0; i5 < keys.length; ++i5) {
-        const key = keys[i5];
-        const value = data[key];
-        const name = Buffer.from(`${key}`);
+        const key2 = keys[i5];
+        const value = data[key2];
+        const name = Buffer.from(`${key2}`);
         if (Array.isArray(value)) {
           for (let j5 = 0; j5 < value.length; ++j5) {
             result.push(name, Buffer.from(`${value[j5]}`));
@@ -10973,8 +10973,8 @@ var require_mock_utils = __commonJS({
       return Buffer.concat(buffers).toString("utf8");
     }
     function mockDispatch(opts, handler2) {
-      const key = buildKey(opts);
-      const mockDispatch2 = getMockDispatch(this[kDispatches], key);
+      const key2 = buildKey(opts);
+      const mockDispatch2 = getMockDispatch(this[kDispatches], key2);
       mockDispatch2.timesInvoked++;
       if (mockDispatch2.data.callback) {
         mockDispatch2.data = { ...mockDispatch2.data, ...mockDispatch2.data.callback(opts) };
@@ -10984,7 +10984,7 @@ var require_mock_utils = __commonJS({
       mockDispatch2.consumed = !persist && timesInvoked >= times;
       mockDispatch2.pending = timesInvoked < times;
       if (error3 !== null) {
-        deleteMockDispatch(this[kDispatches], key);
+        deleteMockDispatch(this[kDispatches], key2);
         handler2.onError(error3);
         return true;
       }
@@ -11009,7 +11009,7 @@ var require_mock_utils = __commonJS({
         handler2.onHeaders?.(statusCode, responseHeaders, resume, getStatusText(statusCode));
         handler2.onData?.(Buffer.from(responseData));
         handler2.onComplete?.(responseTrailers);
-        deleteMockDispatch(mockDispatches, key);
+        deleteMockDispatch(mockDispatches, key2);
       }
       function resume() {
       }
@@ -12295,7 +12295,7 @@ var require_headers = __commonJS({
         }
       }
     };
-    var Headers2 = class _Headers {
+    var Headers3 = class _Headers {
       #guard;
       #headersList;
       constructor(init = void 0) {
@@ -12445,13 +12445,13 @@ var require_headers = __commonJS({
         o3.#headersList = list2;
       }
     };
-    var { getHeadersGuard, setHeadersGuard, getHeadersList, setHeadersList } = Headers2;
-    Reflect.deleteProperty(Headers2, "getHeadersGuard");
-    Reflect.deleteProperty(Headers2, "setHeadersGuard");
-    Reflect.deleteProperty(Headers2, "getHeadersList");
-    Reflect.deleteProperty(Headers2, "setHeadersList");
-    iteratorMixin("Headers", Headers2, kHeadersSortedMap, 0, 1);
-    Object.defineProperties(Headers2.prototype, {
+    var { getHeadersGuard, setHeadersGuard, getHeadersList, setHeadersList } = Headers3;
+    Reflect.deleteProperty(Headers3, "getHeadersGuard");
+    Reflect.deleteProperty(Headers3, "setHeadersGuard");
+    Reflect.deleteProperty(Headers3, "getHeadersList");
+    Reflect.deleteProperty(Headers3, "setHeadersList");
+    iteratorMixin("Headers", Headers3, kHeadersSortedMap, 0, 1);
+    Object.defineProperties(Headers3.prototype, {
       append: kEnumerableProperty,
       delete: kEnumerableProperty,
       get: kEnumerableProperty,
@@ -12469,7 +12469,7 @@ var require_headers = __commonJS({
     webidl.converters.HeadersInit = function(V, prefix, argument) {
       if (webidl.util.Type(V) === "Object") {
         const iterator2 = Reflect.get(V, Symbol.iterator);
-        if (!util.types.isProxy(V) && iterator2 === Headers2.prototype.entries) {
+        if (!util.types.isProxy(V) && iterator2 === Headers3.prototype.entries) {
           try {
             return getHeadersList(V).entriesList;
           } catch {
@@ -12490,7 +12490,7 @@ var require_headers = __commonJS({
       fill: fill2,
       // for test.
       compareHeaderName,
-      Headers: Headers2,
+      Headers: Headers3,
       HeadersList,
       getHeadersGuard,
       setHeadersGuard,
@@ -12504,7 +12504,7 @@ var require_headers = __commonJS({
 var require_response = __commonJS({
   "node_modules/undici/lib/web/fetch/response.js"(exports, module) {
     "use strict";
-    var { Headers: Headers2, HeadersList, fill: fill2, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
+    var { Headers: Headers3, HeadersList, fill: fill2, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
     var { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = require_body();
     var util = require_util();
     var nodeUtil = __require("node:util");
@@ -12531,7 +12531,7 @@ var require_response = __commonJS({
     var assert = __require("node:assert");
     var { types: types2 } = __require("node:util");
     var textEncoder = new TextEncoder("utf-8");
-    var Response = class _Response {
+    var Response2 = class _Response {
       // Creates network error Response.
       static error() {
         const responseObject = fromInnerResponse(makeNetworkError(), "immutable");
@@ -12582,7 +12582,7 @@ var require_response = __commonJS({
         }
         init = webidl.converters.ResponseInit(init);
         this[kState] = makeResponse({});
-        this[kHeaders] = new Headers2(kConstruct);
+        this[kHeaders] = new Headers3(kConstruct);
         setHeadersGuard(this[kHeaders], "response");
         setHeadersList(this[kHeaders], this[kState].headersList);
         let bodyWithType = null;
@@ -12674,8 +12674,8 @@ var require_response = __commonJS({
         return `Response ${nodeUtil.formatWithOptions(options, properties)}`;
       }
     };
-    mixinBody(Response);
-    Object.defineProperties(Response.prototype, {
+    mixinBody(Response2);
+    Object.defineProperties(Response2.prototype, {
       type: kEnumerableProperty,
       url: kEnumerableProperty,
       status: kEnumerableProperty,
@@ -12691,7 +12691,7 @@ var require_response = __commonJS({
         configurable: true
       }
     });
-    Object.defineProperties(Response, {
+    Object.defineProperties(Response2, {
       json: kEnumerableProperty,
       redirect: kEnumerableProperty,
       error: kEnumerableProperty
@@ -12824,9 +12824,9 @@ var require_response = __commonJS({
       }
     }
     function fromInnerResponse(innerResponse, guard) {
-      const response = new Response(kConstruct);
+      const response = new Response2(kConstruct);
       response[kState] = innerResponse;
-      response[kHeaders] = new Headers2(kConstruct);
+      response[kHeaders] = new Headers3(kConstruct);
       setHeadersList(response[kHeaders], innerResponse.headersList);
       setHeadersGuard(response[kHeaders], guard);
       if (hasFinalizationRegistry && innerResponse.body?.stream) {
@@ -12892,7 +12892,7 @@ var require_response = __commonJS({
       makeResponse,
       makeAppropriateNetworkError,
       filterResponse,
-      Response,
+      Response: Response2,
       cloneResponse,
       fromInnerResponse
     };
@@ -12916,16 +12916,16 @@ var require_dispatcher_weakref = __commonJS({
       constructor(finalizer) {
         this.finalizer = finalizer;
       }
-      register(dispatcher, key) {
+      register(dispatcher, key2) {
         if (dispatcher.on) {
           dispatcher.on("disconnect", () => {
             if (dispatcher[kConnected] === 0 && dispatcher[kSize] === 0) {
-              this.finalizer(key);
+              this.finalizer(key2);
             }
           });
         }
       }
-      unregister(key) {
+      unregister(key2) {
       }
     };
     module.exports = function() {
@@ -12946,7 +12946,7 @@ var require_request2 = __commonJS({
   "node_modules/undici/lib/web/fetch/request.js"(exports, module) {
     "use strict";
     var { extractBody, mixinBody, cloneBody, bodyUnusable } = require_body();
-    var { Headers: Headers2, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = require_headers();
+    var { Headers: Headers3, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = require_headers();
     var { FinalizationRegistry: FinalizationRegistry2 } = require_dispatcher_weakref()();
     var util = require_util();
     var nodeUtil = __require("node:util");
@@ -13214,7 +13214,7 @@ var require_request2 = __commonJS({
             requestFinalizer.register(ac, { signal, abort }, abort);
           }
         }
-        this[kHeaders] = new Headers2(kConstruct);
+        this[kHeaders] = new Headers3(kConstruct);
         setHeadersList(this[kHeaders], request2.headersList);
         setHeadersGuard(this[kHeaders], "request");
         if (mode === "no-cors") {
@@ -13503,7 +13503,7 @@ var require_request2 = __commonJS({
       const request2 = new Request(kConstruct);
       request2[kState] = innerRequest;
       request2[kSignal] = signal;
-      request2[kHeaders] = new Headers2(kConstruct);
+      request2[kHeaders] = new Headers3(kConstruct);
       setHeadersList(request2[kHeaders], innerRequest.headersList);
       setHeadersGuard(request2[kHeaders], guard);
       return request2;
@@ -15562,7 +15562,7 @@ var require_cache = __commonJS({
     var { urlEquals, getFieldValues } = require_util5();
     var { kEnumerableProperty, isDisturbed } = require_util();
     var { webidl } = require_webidl();
-    var { Response, cloneResponse, fromInnerResponse } = require_response();
+    var { Response: Response2, cloneResponse, fromInnerResponse } = require_response();
     var { Request, fromInnerRequest } = require_request2();
     var { kState } = require_symbols2();
     var { fetching } = require_fetch();
@@ -16089,7 +16089,7 @@ var require_cache = __commonJS({
         converter: webidl.converters.DOMString
       }
     ]);
-    webidl.converters.Response = webidl.interfaceConverter(Response);
+    webidl.converters.Response = webidl.interfaceConverter(Response2);
     webidl.converters["sequence<RequestInfo>"] = webidl.sequenceConverter(
       webidl.converters.RequestInfo
     );
@@ -16410,8 +16410,8 @@ var require_util6 = __commonJS({
         if (!part.includes("=")) {
           throw new Error("Invalid unparsed");
         }
-        const [key, ...value] = part.split("=");
-        const trimmedKey = key.trim();
+        const [key2, ...value] = part.split("=");
+        const trimmedKey = key2.trim();
         const joinedValue = value.join("=");
         validateCookieName(trimmedKey);
         validateCookieValue(joinedValue);
@@ -16573,10 +16573,10 @@ var require_cookies = __commonJS({
     var { parseSetCookie } = require_parse();
     var { stringify: stringify3 } = require_util6();
     var { webidl } = require_webidl();
-    var { Headers: Headers2 } = require_headers();
+    var { Headers: Headers3 } = require_headers();
     function getCookies(headers) {
       webidl.argumentLengthCheck(arguments, 1, "getCookies");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const cookie = headers.get("cookie");
       const out = {};
       if (!cookie) {
@@ -16589,7 +16589,7 @@ var require_cookies = __commonJS({
       return out;
     }
     function deleteCookie(headers, name, attributes) {
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const prefix = "deleteCookie";
       webidl.argumentLengthCheck(arguments, 2, prefix);
       name = webidl.converters.DOMString(name, prefix, "name");
@@ -16603,7 +16603,7 @@ var require_cookies = __commonJS({
     }
     function getSetCookies(headers) {
       webidl.argumentLengthCheck(arguments, 1, "getSetCookies");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const cookies = headers.getSetCookie();
       if (!cookies) {
         return [];
@@ -16612,7 +16612,7 @@ var require_cookies = __commonJS({
     }
     function setCookie(headers, cookie) {
       webidl.argumentLengthCheck(arguments, 2, "setCookie");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       cookie = webidl.converters.Cookie(cookie);
       const str2 = stringify3(cookie);
       if (str2) {
@@ -17302,7 +17302,7 @@ var require_connection = __commonJS({
     var { CloseEvent } = require_events();
     var { makeRequest } = require_request2();
     var { fetching } = require_fetch();
-    var { Headers: Headers2, getHeadersList } = require_headers();
+    var { Headers: Headers3, getHeadersList } = require_headers();
     var { getDecodeSplit } = require_util2();
     var { WebsocketFrameSend } = require_frame();
     var crypto3;
@@ -17324,7 +17324,7 @@ var require_connection = __commonJS({
         redirect: "error"
       });
       if (options.headers) {
-        const headersList = getHeadersList(new Headers2(options.headers));
+        const headersList = getHeadersList(new Headers3(options.headers));
         request2.headersList = headersList;
       }
       const keyValue = crypto3.randomBytes(16).toString("base64");
@@ -19281,7 +19281,7 @@ var require_undici = __commonJS({
 });
 
 // node_modules/@actions/http-client/lib/index.js
-var tunnel, import_undici, HttpCodes, Headers, MediaTypes, HttpRedirectCodes, HttpResponseRetryCodes;
+var tunnel, import_undici, HttpCodes, Headers2, MediaTypes, HttpRedirectCodes, HttpResponseRetryCodes;
 var init_lib = __esm({
   "node_modules/@actions/http-client/lib/index.js"() {
     init_proxy();
@@ -19316,10 +19316,10 @@ var init_lib = __esm({
       HttpCodes2[HttpCodes2["ServiceUnavailable"] = 503] = "ServiceUnavailable";
       HttpCodes2[HttpCodes2["GatewayTimeout"] = 504] = "GatewayTimeout";
     })(HttpCodes || (HttpCodes = {}));
-    (function(Headers2) {
-      Headers2["Accept"] = "accept";
-      Headers2["ContentType"] = "content-type";
-    })(Headers || (Headers = {}));
+    (function(Headers3) {
+      Headers3["Accept"] = "accept";
+      Headers3["ContentType"] = "content-type";
+    })(Headers2 || (Headers2 = {}));
     (function(MediaTypes2) {
       MediaTypes2["ApplicationJson"] = "application/json";
     })(MediaTypes || (MediaTypes = {}));
@@ -19426,7 +19426,7 @@ var init_summary = __esm({
        * @returns {string} content wrapped in HTML element
        */
       wrap(tag, content, attrs = {}) {
-        const htmlAttrs = Object.entries(attrs).map(([key, value]) => ` ${key}="${value}"`).join("");
+        const htmlAttrs = Object.entries(attrs).map(([key2, value]) => ` ${key2}="${value}"`).join("");
         if (!content) {
           return `<${tag}${htmlAttrs}>`;
         }
@@ -19491,8 +19491,8 @@ var init_summary = __esm({
        *
        * @returns {Summary} summary instance
        */
-      addRaw(text, addEOL = false) {
-        this._buffer += text;
+      addRaw(text2, addEOL = false) {
+        this._buffer += text2;
         return addEOL ? this.addEOL() : this;
       }
       /**
@@ -19588,10 +19588,10 @@ var init_summary = __esm({
        *
        * @returns {Summary} summary instance
        */
-      addHeading(text, level) {
+      addHeading(text2, level) {
         const tag = `h${level}`;
         const allowedTag = ["h1", "h2", "h3", "h4", "h5", "h6"].includes(tag) ? tag : "h1";
-        const element = this.wrap(allowedTag, text);
+        const element = this.wrap(allowedTag, text2);
         return this.addRaw(element).addEOL();
       }
       /**
@@ -19620,9 +19620,9 @@ var init_summary = __esm({
        *
        * @returns {Summary} summary instance
        */
-      addQuote(text, cite) {
+      addQuote(text2, cite) {
         const attrs = Object.assign({}, cite && { cite });
-        const element = this.wrap("blockquote", text, attrs);
+        const element = this.wrap("blockquote", text2, attrs);
         return this.addRaw(element).addEOL();
       }
       /**
@@ -19633,8 +19633,8 @@ var init_summary = __esm({
        *
        * @returns {Summary} summary instance
        */
-      addLink(text, href) {
-        const element = this.wrap("a", text, { href });
+      addLink(text2, href) {
+        const element = this.wrap("a", text2, { href });
         return this.addRaw(element).addEOL();
       }
     };
@@ -19787,6 +19787,13 @@ function stallError(service, operation2, seconds, data = {}) {
     { service, operation: operation2, seconds, ...data }
   );
 }
+function retryAfterMs(header, now) {
+  if (!header) return void 0;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1e3;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? void 0 : Math.max(0, at - now.getTime());
+}
 var DEFAULT_IO_TIMEOUT, ioTimeoutMs;
 var init_io_timeout = __esm({
   "src/io-timeout.ts"() {
@@ -19810,8 +19817,8 @@ async function commitIdentity(repo, env2) {
   const fallback2 = actor ? { name: actor, email: `${actor}@users.noreply.github.com` } : { name: "modelgate", email: "modelgate@users.noreply.github.com" };
   return { author: author ?? fallback2, committer: committer ?? author ?? fallback2 };
 }
-function redactUrl(text) {
-  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@");
+function redactUrl(text2) {
+  return text2.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@");
 }
 function gitError(args, result) {
   const remoteOp = REMOTE_OPS.includes(args[0] ?? "");
@@ -20498,23 +20505,23 @@ function parseManifestPath(path) {
   if (!m3 || !isModelName(m3[1])) return void 0;
   return m3[2] === void 0 ? { kind: "Model", model: m3[1] } : { kind: "ModelVersion", model: m3[1], version: Number(m3[2]) };
 }
-function mayHaveStage(text, stage) {
-  return text.includes(stage) || text.includes("\\");
+function mayHaveStage(text2, stage) {
+  return text2.includes(stage) || text2.includes("\\");
 }
-function quickStage(text) {
-  if (UNSURE.test(text) || !BLOCK_MAPPING_START.test(text)) return void 0;
+function quickStage(text2) {
+  if (UNSURE.test(text2) || !BLOCK_MAPPING_START.test(text2)) return void 0;
   let found;
-  for (let at = text.indexOf("stage"); at >= 0; ) {
-    const start = text.lastIndexOf("\n", at) + 1;
-    let end = text.indexOf("\n", at);
-    if (end < 0) end = text.length;
-    if (text.charCodeAt(start) !== 32) {
+  for (let at = text2.indexOf("stage"); at >= 0; ) {
+    const start = text2.lastIndexOf("\n", at) + 1;
+    let end = text2.indexOf("\n", at);
+    if (end < 0) end = text2.length;
+    if (text2.charCodeAt(start) !== 32) {
       if (found !== void 0) return void 0;
-      const m3 = PLAIN_STAGE_LINE.exec(text.slice(start, end));
+      const m3 = PLAIN_STAGE_LINE.exec(text2.slice(start, end));
       if (!m3) return void 0;
       found = m3[1] ?? m3[2] ?? m3[3];
     }
-    at = text.indexOf("stage", end);
+    at = text2.indexOf("stage", end);
   }
   return found;
 }
@@ -20603,17 +20610,17 @@ function catalogStagesIn(gitDir, dir) {
       const n3 = readSync(fd, buf, 0, Math.min(buf.length, limit - at), at);
       if (n3 === 0) break;
       at += n3;
-      const text = rest + buf.toString("latin1", 0, n3);
+      const text2 = rest + buf.toString("latin1", 0, n3);
       let from = 0;
-      for (let nl = text.indexOf("\n"); nl >= 0; from = nl + 1, nl = text.indexOf("\n", from)) {
-        const tab1 = text.indexOf("	", from);
-        const path = text.slice(from, tab1);
+      for (let nl = text2.indexOf("\n"); nl >= 0; from = nl + 1, nl = text2.indexOf("\n", from)) {
+        const tab1 = text2.indexOf("	", from);
+        const path = text2.slice(from, tab1);
         if (path < target) continue;
         if (!path.startsWith(target)) return found;
-        const tab2 = text.indexOf("	", tab1 + 1);
-        found.set(path.slice(target.length), { oid: text.slice(tab1 + 1, tab2), stage: text.slice(tab2 + 1, text.indexOf("	", tab2 + 1)) });
+        const tab2 = text2.indexOf("	", tab1 + 1);
+        found.set(path.slice(target.length), { oid: text2.slice(tab1 + 1, tab2), stage: text2.slice(tab2 + 1, text2.indexOf("	", tab2 + 1)) });
       }
-      rest = text.slice(from);
+      rest = text2.slice(from);
     }
     return found;
   } catch {
@@ -20648,13 +20655,13 @@ function statKey(s2) {
 function stampedLength(fd, file) {
   const stat4 = fstatSync(fd, { bigint: true });
   const stamp = `${file}.checked`;
-  const key = `${STAMP_FORMAT} ${statKey(stat4)}
+  const key2 = `${STAMP_FORMAT} ${statKey(stat4)}
 `;
   try {
-    if (readFileSync(stamp, "utf8") === key && stat4.size >= SEAL_LINE) return { limit: Number(stat4.size) - SEAL_LINE, stat: stat4, stamp, key };
+    if (readFileSync(stamp, "utf8") === key2 && stat4.size >= SEAL_LINE) return { limit: Number(stat4.size) - SEAL_LINE, stat: stat4, stamp, key: key2 };
   } catch {
   }
-  return { stat: stat4, stamp, key };
+  return { stat: stat4, stamp, key: key2 };
 }
 var CACHE_FORMAT, catalogFile, BISECT_WINDOW, CHUNK, SEAL_LINE, STAMP_FORMAT;
 var init_catalog = __esm({
@@ -20666,7 +20673,7 @@ var init_catalog = __esm({
     init_package();
     init_layout();
     init_read_file();
-    CACHE_FORMAT = `modelgate-version-cache 4 ${package_default.version} ${createHash("sha256").update(JSON.stringify(model_version_schema_default)).digest("hex").slice(0, 16)} ${true ? "24e7f9ef6539fe23" : "sources"}`;
+    CACHE_FORMAT = `modelgate-version-cache 4 ${package_default.version} ${createHash("sha256").update(JSON.stringify(model_version_schema_default)).digest("hex").slice(0, 16)} ${true ? "1963e992a236e499" : "sources"}`;
     catalogFile = (gitDir) => join2(gitDir, "modelgate", "versions.tsv");
     BISECT_WINDOW = 1 << 16;
     CHUNK = 1 << 20;
@@ -20900,11 +20907,11 @@ var require_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    function visit_(key, node, visitor, path) {
-      const ctrl = callVisitor(key, node, visitor, path);
+    function visit_(key2, node, visitor, path) {
+      const ctrl = callVisitor(key2, node, visitor, path);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path, ctrl);
-        return visit_(key, ctrl, visitor, path);
+        replaceNode(key2, path, ctrl);
+        return visit_(key2, ctrl, visitor, path);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node)) {
@@ -20948,11 +20955,11 @@ var require_visit = __commonJS({
     visitAsync.BREAK = BREAK;
     visitAsync.SKIP = SKIP;
     visitAsync.REMOVE = REMOVE;
-    async function visitAsync_(key, node, visitor, path) {
-      const ctrl = await callVisitor(key, node, visitor, path);
+    async function visitAsync_(key2, node, visitor, path) {
+      const ctrl = await callVisitor(key2, node, visitor, path);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path, ctrl);
-        return visitAsync_(key, ctrl, visitor, path);
+        replaceNode(key2, path, ctrl);
+        return visitAsync_(key2, ctrl, visitor, path);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node)) {
@@ -21002,27 +21009,27 @@ var require_visit = __commonJS({
       }
       return visitor;
     }
-    function callVisitor(key, node, visitor, path) {
+    function callVisitor(key2, node, visitor, path) {
       if (typeof visitor === "function")
-        return visitor(key, node, path);
+        return visitor(key2, node, path);
       if (identity.isMap(node))
-        return visitor.Map?.(key, node, path);
+        return visitor.Map?.(key2, node, path);
       if (identity.isSeq(node))
-        return visitor.Seq?.(key, node, path);
+        return visitor.Seq?.(key2, node, path);
       if (identity.isPair(node))
-        return visitor.Pair?.(key, node, path);
+        return visitor.Pair?.(key2, node, path);
       if (identity.isScalar(node))
-        return visitor.Scalar?.(key, node, path);
+        return visitor.Scalar?.(key2, node, path);
       if (identity.isAlias(node))
-        return visitor.Alias?.(key, node, path);
+        return visitor.Alias?.(key2, node, path);
       return void 0;
     }
-    function replaceNode(key, path, node) {
+    function replaceNode(key2, path, node) {
       const parent = path[path.length - 1];
       if (identity.isCollection(parent)) {
-        parent.items[key] = node;
+        parent.items[key2] = node;
       } else if (identity.isPair(parent)) {
-        if (key === "key")
+        if (key2 === "key")
           parent.key = node;
         else
           parent.value = node;
@@ -21283,7 +21290,7 @@ var require_anchors = __commonJS({
 var require_applyReviver = __commonJS({
   "node_modules/yaml/dist/doc/applyReviver.js"(exports) {
     "use strict";
-    function applyReviver(reviver, obj, key, val) {
+    function applyReviver(reviver, obj, key2, val) {
       if (val && typeof val === "object") {
         if (Array.isArray(val)) {
           for (let i5 = 0, len = val.length; i5 < len; ++i5) {
@@ -21323,7 +21330,7 @@ var require_applyReviver = __commonJS({
           }
         }
       }
-      return reviver.call(obj, key, val);
+      return reviver.call(obj, key2, val);
     }
     exports.applyReviver = applyReviver;
   }
@@ -21686,14 +21693,14 @@ var require_Collection = __commonJS({
         if (isEmptyPath(path))
           this.add(value);
         else {
-          const [key, ...rest] = path;
-          const node = this.get(key, true);
+          const [key2, ...rest] = path;
+          const node = this.get(key2, true);
           if (identity.isCollection(node))
             node.addIn(rest, value);
           else if (node === void 0 && this.schema)
-            this.set(key, collectionFromPath(this.schema, rest, value));
+            this.set(key2, collectionFromPath(this.schema, rest, value));
           else
-            throw new Error(`Expected YAML collection at ${key}. Remaining path: ${rest}`);
+            throw new Error(`Expected YAML collection at ${key2}. Remaining path: ${rest}`);
         }
       }
       /**
@@ -21701,14 +21708,14 @@ var require_Collection = __commonJS({
        * @returns `true` if the item was found and removed.
        */
       deleteIn(path) {
-        const [key, ...rest] = path;
+        const [key2, ...rest] = path;
         if (rest.length === 0)
-          return this.delete(key);
-        const node = this.get(key, true);
+          return this.delete(key2);
+        const node = this.get(key2, true);
         if (identity.isCollection(node))
           return node.deleteIn(rest);
         else
-          throw new Error(`Expected YAML collection at ${key}. Remaining path: ${rest}`);
+          throw new Error(`Expected YAML collection at ${key2}. Remaining path: ${rest}`);
       }
       /**
        * Returns item at `key`, or `undefined` if not found. By default unwraps
@@ -21716,8 +21723,8 @@ var require_Collection = __commonJS({
        * `true` (collections are always returned intact).
        */
       getIn(path, keepScalar) {
-        const [key, ...rest] = path;
-        const node = this.get(key, true);
+        const [key2, ...rest] = path;
+        const node = this.get(key2, true);
         if (rest.length === 0)
           return !keepScalar && identity.isScalar(node) ? node.value : node;
         else
@@ -21735,10 +21742,10 @@ var require_Collection = __commonJS({
        * Checks if the collection includes a value with the key `key`.
        */
       hasIn(path) {
-        const [key, ...rest] = path;
+        const [key2, ...rest] = path;
         if (rest.length === 0)
-          return this.has(key);
-        const node = this.get(key, true);
+          return this.has(key2);
+        const node = this.get(key2, true);
         return identity.isCollection(node) ? node.hasIn(rest) : false;
       }
       /**
@@ -21746,17 +21753,17 @@ var require_Collection = __commonJS({
        * boolean to add/remove the item from the set.
        */
       setIn(path, value) {
-        const [key, ...rest] = path;
+        const [key2, ...rest] = path;
         if (rest.length === 0) {
-          this.set(key, value);
+          this.set(key2, value);
         } else {
-          const node = this.get(key, true);
+          const node = this.get(key2, true);
           if (identity.isCollection(node))
             node.setIn(rest, value);
           else if (node === void 0 && this.schema)
-            this.set(key, collectionFromPath(this.schema, rest, value));
+            this.set(key2, collectionFromPath(this.schema, rest, value));
           else
-            throw new Error(`Expected YAML collection at ${key}. Remaining path: ${rest}`);
+            throw new Error(`Expected YAML collection at ${key2}. Remaining path: ${rest}`);
         }
       }
     };
@@ -21790,14 +21797,14 @@ var require_foldFlowLines = __commonJS({
     var FOLD_FLOW = "flow";
     var FOLD_BLOCK = "block";
     var FOLD_QUOTED = "quoted";
-    function foldFlowLines(text, indent, mode = "flow", { indentAtStart, lineWidth = 80, minContentWidth = 20, onFold, onOverflow } = {}) {
+    function foldFlowLines(text2, indent, mode = "flow", { indentAtStart, lineWidth = 80, minContentWidth = 20, onFold, onOverflow } = {}) {
       if (!lineWidth || lineWidth < 0)
-        return text;
+        return text2;
       if (lineWidth < minContentWidth)
         minContentWidth = 0;
       const endStep = Math.max(1 + minContentWidth, 1 + lineWidth - indent.length);
-      if (text.length <= endStep)
-        return text;
+      if (text2.length <= endStep)
+        return text2;
       const folds = [];
       const escapedFolds = {};
       let end = lineWidth - indent.length;
@@ -21814,14 +21821,14 @@ var require_foldFlowLines = __commonJS({
       let escStart = -1;
       let escEnd = -1;
       if (mode === FOLD_BLOCK) {
-        i5 = consumeMoreIndentedLines(text, i5, indent.length);
+        i5 = consumeMoreIndentedLines(text2, i5, indent.length);
         if (i5 !== -1)
           end = i5 + endStep;
       }
-      for (let ch; ch = text[i5 += 1]; ) {
+      for (let ch; ch = text2[i5 += 1]; ) {
         if (mode === FOLD_QUOTED && ch === "\\") {
           escStart = i5;
-          switch (text[i5 + 1]) {
+          switch (text2[i5 + 1]) {
             case "x":
               i5 += 3;
               break;
@@ -21838,12 +21845,12 @@ var require_foldFlowLines = __commonJS({
         }
         if (ch === "\n") {
           if (mode === FOLD_BLOCK)
-            i5 = consumeMoreIndentedLines(text, i5, indent.length);
+            i5 = consumeMoreIndentedLines(text2, i5, indent.length);
           end = i5 + indent.length + endStep;
           split2 = void 0;
         } else {
           if (ch === " " && prev && prev !== " " && prev !== "\n" && prev !== "	") {
-            const next = text[i5 + 1];
+            const next = text2[i5 + 1];
             if (next && next !== " " && next !== "\n" && next !== "	")
               split2 = i5;
           }
@@ -21855,12 +21862,12 @@ var require_foldFlowLines = __commonJS({
             } else if (mode === FOLD_QUOTED) {
               while (prev === " " || prev === "	") {
                 prev = ch;
-                ch = text[i5 += 1];
+                ch = text2[i5 += 1];
                 overflow = true;
               }
               const j5 = i5 > escEnd + 1 ? i5 - 2 : escStart - 1;
               if (escapedFolds[j5])
-                return text;
+                return text2;
               folds.push(j5);
               escapedFolds[j5] = true;
               end = j5 + endStep;
@@ -21875,39 +21882,39 @@ var require_foldFlowLines = __commonJS({
       if (overflow && onOverflow)
         onOverflow();
       if (folds.length === 0)
-        return text;
+        return text2;
       if (onFold)
         onFold();
-      let res = text.slice(0, folds[0]);
+      let res = text2.slice(0, folds[0]);
       for (let i6 = 0; i6 < folds.length; ++i6) {
         const fold = folds[i6];
-        const end2 = folds[i6 + 1] || text.length;
+        const end2 = folds[i6 + 1] || text2.length;
         if (fold === 0)
           res = `
-${indent}${text.slice(0, end2)}`;
+${indent}${text2.slice(0, end2)}`;
         else {
           if (mode === FOLD_QUOTED && escapedFolds[fold])
-            res += `${text[fold]}\\`;
+            res += `${text2[fold]}\\`;
           res += `
-${indent}${text.slice(fold + 1, end2)}`;
+${indent}${text2.slice(fold + 1, end2)}`;
         }
       }
       return res;
     }
-    function consumeMoreIndentedLines(text, i5, indent) {
+    function consumeMoreIndentedLines(text2, i5, indent) {
       let end = i5;
       let start = i5 + 1;
-      let ch = text[start];
+      let ch = text2[start];
       while (ch === " " || ch === "	") {
         if (i5 < start + indent) {
-          ch = text[++i5];
+          ch = text2[++i5];
         } else {
           do {
-            ch = text[++i5];
+            ch = text2[++i5];
           } while (ch && ch !== "\n");
           end = i5;
           start = i5 + 1;
-          ch = text[start];
+          ch = text2[start];
         }
       }
       return end;
@@ -22334,19 +22341,19 @@ var require_stringifyPair = __commonJS({
     var Scalar = require_Scalar();
     var stringify3 = require_stringify();
     var stringifyComment = require_stringifyComment();
-    function stringifyPair({ key, value }, ctx, onComment, onChompKeep) {
+    function stringifyPair({ key: key2, value }, ctx, onComment, onChompKeep) {
       const { allNullValues, doc, indent, indentStep, options: { commentString, indentSeq, simpleKeys } } = ctx;
-      let keyComment = identity.isNode(key) && key.comment || null;
+      let keyComment = identity.isNode(key2) && key2.comment || null;
       if (simpleKeys) {
         if (keyComment) {
           throw new Error("With simple keys, key nodes cannot have comments");
         }
-        if (identity.isCollection(key) || !identity.isNode(key) && typeof key === "object") {
+        if (identity.isCollection(key2) || !identity.isNode(key2) && typeof key2 === "object") {
           const msg = "With simple keys, collection cannot be used as a key value";
           throw new Error(msg);
         }
       }
-      let explicitKey = !simpleKeys && (!key || keyComment && value == null && !ctx.inFlow || identity.isCollection(key) || (identity.isScalar(key) ? key.type === Scalar.Scalar.BLOCK_FOLDED || key.type === Scalar.Scalar.BLOCK_LITERAL : typeof key === "object"));
+      let explicitKey = !simpleKeys && (!key2 || keyComment && value == null && !ctx.inFlow || identity.isCollection(key2) || (identity.isScalar(key2) ? key2.type === Scalar.Scalar.BLOCK_FOLDED || key2.type === Scalar.Scalar.BLOCK_LITERAL : typeof key2 === "object"));
       ctx = Object.assign({}, ctx, {
         allNullValues: false,
         implicitKey: !explicitKey && (simpleKeys || !allNullValues),
@@ -22354,7 +22361,7 @@ var require_stringifyPair = __commonJS({
       });
       let keyCommentDone = false;
       let chompKeep = false;
-      let str2 = stringify3.stringify(key, ctx, () => keyCommentDone = true, () => chompKeep = true);
+      let str2 = stringify3.stringify(key2, ctx, () => keyCommentDone = true, () => chompKeep = true);
       if (!explicitKey && !ctx.inFlow && str2.length > 1024) {
         if (simpleKeys)
           throw new Error("With simple keys, single line scalar must not span more than 1024 characters");
@@ -22498,7 +22505,7 @@ var require_merge = __commonJS({
       }),
       stringify: () => MERGE_KEY
     };
-    var isMergeKey = (ctx, key) => (merge4.identify(key) || identity.isScalar(key) && (!key.type || key.type === Scalar.Scalar.PLAIN) && merge4.identify(key.value)) && ctx?.doc.schema.tags.some((tag) => tag.tag === merge4.tag && tag.default);
+    var isMergeKey = (ctx, key2) => (merge4.identify(key2) || identity.isScalar(key2) && (!key2.type || key2.type === Scalar.Scalar.PLAIN) && merge4.identify(key2.value)) && ctx?.doc.schema.tags.some((tag) => tag.tag === merge4.tag && tag.default);
     function addMergeToJSMap(ctx, map4, value) {
       const source = resolveAliasValue(ctx, value);
       if (identity.isSeq(source))
@@ -22515,14 +22522,14 @@ var require_merge = __commonJS({
       if (!identity.isMap(source))
         throw new Error("Merge sources must be maps or map aliases");
       const srcMap = source.toJSON(null, ctx, Map);
-      for (const [key, value2] of srcMap) {
+      for (const [key2, value2] of srcMap) {
         if (map4 instanceof Map) {
-          if (!map4.has(key))
-            map4.set(key, value2);
+          if (!map4.has(key2))
+            map4.set(key2, value2);
         } else if (map4 instanceof Set) {
-          map4.add(key);
-        } else if (!Object.prototype.hasOwnProperty.call(map4, key)) {
-          Object.defineProperty(map4, key, {
+          map4.add(key2);
+        } else if (!Object.prototype.hasOwnProperty.call(map4, key2)) {
+          Object.defineProperty(map4, key2, {
             value: value2,
             writable: true,
             enumerable: true,
@@ -22550,19 +22557,19 @@ var require_addPairToJSMap = __commonJS({
     var stringify3 = require_stringify();
     var identity = require_identity();
     var toJS = require_toJS();
-    function addPairToJSMap(ctx, map4, { key, value }) {
-      if (identity.isNode(key) && key.addToJSMap)
-        key.addToJSMap(ctx, map4, value);
-      else if (merge4.isMergeKey(ctx, key))
+    function addPairToJSMap(ctx, map4, { key: key2, value }) {
+      if (identity.isNode(key2) && key2.addToJSMap)
+        key2.addToJSMap(ctx, map4, value);
+      else if (merge4.isMergeKey(ctx, key2))
         merge4.addMergeToJSMap(ctx, map4, value);
       else {
-        const jsKey = toJS.toJS(key, "", ctx);
+        const jsKey = toJS.toJS(key2, "", ctx);
         if (map4 instanceof Map) {
           map4.set(jsKey, toJS.toJS(value, jsKey, ctx));
         } else if (map4 instanceof Set) {
           map4.add(jsKey);
         } else {
-          const stringKey = stringifyKey(key, jsKey, ctx);
+          const stringKey = stringifyKey(key2, jsKey, ctx);
           const jsValue = toJS.toJS(value, stringKey, ctx);
           if (stringKey in map4)
             Object.defineProperty(map4, stringKey, {
@@ -22577,19 +22584,19 @@ var require_addPairToJSMap = __commonJS({
       }
       return map4;
     }
-    function stringifyKey(key, jsKey, ctx) {
+    function stringifyKey(key2, jsKey, ctx) {
       if (jsKey === null)
         return "";
       if (typeof jsKey !== "object")
         return String(jsKey);
-      if (identity.isNode(key) && ctx?.doc) {
+      if (identity.isNode(key2) && ctx?.doc) {
         const strCtx = stringify3.createStringifyContext(ctx.doc, {});
         strCtx.anchors = /* @__PURE__ */ new Set();
         for (const node of ctx.anchors.keys())
           strCtx.anchors.add(node.anchor);
         strCtx.inFlow = true;
         strCtx.inStringifyKey = true;
-        const strKey = key.toString(strCtx);
+        const strKey = key2.toString(strCtx);
         if (!ctx.mapKeyWarned) {
           let jsonStr = JSON.stringify(strKey);
           if (jsonStr.length > 40)
@@ -22613,24 +22620,24 @@ var require_Pair = __commonJS({
     var stringifyPair = require_stringifyPair();
     var addPairToJSMap = require_addPairToJSMap();
     var identity = require_identity();
-    function createPair(key, value, ctx) {
-      const k5 = createNode.createNode(key, void 0, ctx);
+    function createPair(key2, value, ctx) {
+      const k5 = createNode.createNode(key2, void 0, ctx);
       const v = createNode.createNode(value, void 0, ctx);
       return new Pair(k5, v);
     }
     var Pair = class _Pair {
-      constructor(key, value = null) {
+      constructor(key2, value = null) {
         Object.defineProperty(this, identity.NODE_TYPE, { value: identity.PAIR });
-        this.key = key;
+        this.key = key2;
         this.value = value;
       }
       clone(schema2) {
-        let { key, value } = this;
-        if (identity.isNode(key))
-          key = key.clone(schema2);
+        let { key: key2, value } = this;
+        if (identity.isNode(key2))
+          key2 = key2.clone(schema2);
         if (identity.isNode(value))
           value = value.clone(schema2);
-        return new _Pair(key, value);
+        return new _Pair(key2, value);
       }
       toJSON(_, ctx) {
         const pair = ctx?.mapAsMap ? /* @__PURE__ */ new Map() : {};
@@ -22806,11 +22813,11 @@ var require_YAMLMap = __commonJS({
     var identity = require_identity();
     var Pair = require_Pair();
     var Scalar = require_Scalar();
-    function findPair(items, key) {
-      const k5 = identity.isScalar(key) ? key.value : key;
+    function findPair(items, key2) {
+      const k5 = identity.isScalar(key2) ? key2.value : key2;
       for (const it of items) {
         if (identity.isPair(it)) {
-          if (it.key === key || it.key === k5)
+          if (it.key === key2 || it.key === k5)
             return it;
           if (identity.isScalar(it.key) && it.key.value === k5)
             return it;
@@ -22833,20 +22840,20 @@ var require_YAMLMap = __commonJS({
       static from(schema2, obj, ctx) {
         const { keepUndefined, replacer } = ctx;
         const map4 = new this(schema2);
-        const add = (key, value) => {
+        const add = (key2, value) => {
           if (typeof replacer === "function")
-            value = replacer.call(obj, key, value);
-          else if (Array.isArray(replacer) && !replacer.includes(key))
+            value = replacer.call(obj, key2, value);
+          else if (Array.isArray(replacer) && !replacer.includes(key2))
             return;
           if (value !== void 0 || keepUndefined)
-            map4.items.push(Pair.createPair(key, value, ctx));
+            map4.items.push(Pair.createPair(key2, value, ctx));
         };
         if (obj instanceof Map) {
-          for (const [key, value] of obj)
-            add(key, value);
+          for (const [key2, value] of obj)
+            add(key2, value);
         } else if (obj && typeof obj === "object") {
-          for (const key of Object.keys(obj))
-            add(key, obj[key]);
+          for (const key2 of Object.keys(obj))
+            add(key2, obj[key2]);
         }
         if (typeof schema2.sortMapEntries === "function") {
           map4.items.sort(schema2.sortMapEntries);
@@ -22886,23 +22893,23 @@ var require_YAMLMap = __commonJS({
           this.items.push(_pair);
         }
       }
-      delete(key) {
-        const it = findPair(this.items, key);
+      delete(key2) {
+        const it = findPair(this.items, key2);
         if (!it)
           return false;
         const del = this.items.splice(this.items.indexOf(it), 1);
         return del.length > 0;
       }
-      get(key, keepScalar) {
-        const it = findPair(this.items, key);
+      get(key2, keepScalar) {
+        const it = findPair(this.items, key2);
         const node = it?.value;
         return (!keepScalar && identity.isScalar(node) ? node.value : node) ?? void 0;
       }
-      has(key) {
-        return !!findPair(this.items, key);
+      has(key2) {
+        return !!findPair(this.items, key2);
       }
-      set(key, value) {
-        this.add(new Pair.Pair(key, value), true);
+      set(key2, value) {
+        this.add(new Pair.Pair(key2, value), true);
       }
       /**
        * @param ctx - Conversion context, originally set in Document#toJS()
@@ -22991,15 +22998,15 @@ var require_YAMLSeq = __commonJS({
        *
        * @returns `true` if the item was found and removed.
        */
-      delete(key) {
-        const idx = asItemIndex(key);
+      delete(key2) {
+        const idx = asItemIndex(key2);
         if (typeof idx !== "number")
           return false;
         const del = this.items.splice(idx, 1);
         return del.length > 0;
       }
-      get(key, keepScalar) {
-        const idx = asItemIndex(key);
+      get(key2, keepScalar) {
+        const idx = asItemIndex(key2);
         if (typeof idx !== "number")
           return void 0;
         const it = this.items[idx];
@@ -23011,8 +23018,8 @@ var require_YAMLSeq = __commonJS({
        * `key` must contain a representation of an integer for this to succeed.
        * It may be wrapped in a `Scalar`.
        */
-      has(key) {
-        const idx = asItemIndex(key);
+      has(key2) {
+        const idx = asItemIndex(key2);
         return typeof idx === "number" && idx < this.items.length;
       }
       /**
@@ -23022,10 +23029,10 @@ var require_YAMLSeq = __commonJS({
        * If `key` does not contain a representation of an integer, this will throw.
        * It may be wrapped in a `Scalar`.
        */
-      set(key, value) {
-        const idx = asItemIndex(key);
+      set(key2, value) {
+        const idx = asItemIndex(key2);
         if (typeof idx !== "number")
-          throw new Error(`Expected a valid index, not ${key}.`);
+          throw new Error(`Expected a valid index, not ${key2}.`);
         const prev = this.items[idx];
         if (identity.isScalar(prev) && Scalar.isScalarValue(value))
           prev.value = value;
@@ -23059,8 +23066,8 @@ var require_YAMLSeq = __commonJS({
           let i5 = 0;
           for (let it of obj) {
             if (typeof replacer === "function") {
-              const key = obj instanceof Set ? it : String(i5++);
-              it = replacer.call(obj, key, it);
+              const key2 = obj instanceof Set ? it : String(i5++);
+              it = replacer.call(obj, key2, it);
             }
             seq2.items.push(createNode.createNode(it, void 0, ctx));
           }
@@ -23068,8 +23075,8 @@ var require_YAMLSeq = __commonJS({
         return seq2;
       }
     };
-    function asItemIndex(key) {
-      let idx = identity.isScalar(key) ? key.value : key;
+    function asItemIndex(key2) {
+      let idx = identity.isScalar(key2) ? key2.value : key2;
       if (idx && typeof idx === "string")
         idx = Number(idx);
       return typeof idx === "number" && Number.isInteger(idx) && idx >= 0 ? idx : null;
@@ -23483,25 +23490,25 @@ ${cn.comment}` : item.comment;
         for (let it of iterable) {
           if (typeof replacer === "function")
             it = replacer.call(iterable, String(i5++), it);
-          let key, value;
+          let key2, value;
           if (Array.isArray(it)) {
             if (it.length === 2) {
-              key = it[0];
+              key2 = it[0];
               value = it[1];
             } else
               throw new TypeError(`Expected [key, value] tuple: ${it}`);
           } else if (it && it instanceof Object) {
             const keys = Object.keys(it);
             if (keys.length === 1) {
-              key = keys[0];
-              value = it[key];
+              key2 = keys[0];
+              value = it[key2];
             } else {
               throw new TypeError(`Expected tuple with one key, not ${keys.length} keys`);
             }
           } else {
-            key = it;
+            key2 = it;
           }
-          pairs3.items.push(Pair.createPair(key, value, ctx));
+          pairs3.items.push(Pair.createPair(key2, value, ctx));
         }
       return pairs3;
     }
@@ -23548,16 +23555,16 @@ var require_omap = __commonJS({
         if (ctx?.onCreate)
           ctx.onCreate(map4);
         for (const pair of this.items) {
-          let key, value;
+          let key2, value;
           if (identity.isPair(pair)) {
-            key = toJS.toJS(pair.key, "", ctx);
-            value = toJS.toJS(pair.value, key, ctx);
+            key2 = toJS.toJS(pair.key, "", ctx);
+            value = toJS.toJS(pair.value, key2, ctx);
           } else {
-            key = toJS.toJS(pair, "", ctx);
+            key2 = toJS.toJS(pair, "", ctx);
           }
-          if (map4.has(key))
+          if (map4.has(key2))
             throw new Error("Ordered maps must not include duplicate keys");
-          map4.set(key, value);
+          map4.set(key2, value);
         }
         return map4;
       }
@@ -23578,12 +23585,12 @@ var require_omap = __commonJS({
       resolve(seq2, onError) {
         const pairs$1 = pairs2.resolvePairs(seq2, onError);
         const seenKeys = [];
-        for (const { key } of pairs$1.items) {
-          if (identity.isScalar(key)) {
-            if (seenKeys.includes(key.value)) {
-              onError(`Ordered maps must not include duplicate keys: ${key.value}`);
+        for (const { key: key2 } of pairs$1.items) {
+          if (identity.isScalar(key2)) {
+            if (seenKeys.includes(key2.value)) {
+              onError(`Ordered maps must not include duplicate keys: ${key2.value}`);
             } else {
-              seenKeys.push(key.value);
+              seenKeys.push(key2.value);
             }
           }
         }
@@ -23768,14 +23775,14 @@ var require_set = __commonJS({
         super(schema2);
         this.tag = _YAMLSet.tag;
       }
-      add(key) {
+      add(key2) {
         let pair;
-        if (identity.isPair(key))
-          pair = key;
-        else if (key && typeof key === "object" && "key" in key && "value" in key && key.value === null)
-          pair = new Pair.Pair(key.key, null);
+        if (identity.isPair(key2))
+          pair = key2;
+        else if (key2 && typeof key2 === "object" && "key" in key2 && "value" in key2 && key2.value === null)
+          pair = new Pair.Pair(key2.key, null);
         else
-          pair = new Pair.Pair(key, null);
+          pair = new Pair.Pair(key2, null);
         const prev = YAMLMap.findPair(this.items, pair.key);
         if (!prev)
           this.items.push(pair);
@@ -23784,18 +23791,18 @@ var require_set = __commonJS({
        * If `keepPair` is `true`, returns the Pair matching `key`.
        * Otherwise, returns the value of that Pair's key.
        */
-      get(key, keepPair) {
-        const pair = YAMLMap.findPair(this.items, key);
+      get(key2, keepPair) {
+        const pair = YAMLMap.findPair(this.items, key2);
         return !keepPair && identity.isPair(pair) ? identity.isScalar(pair.key) ? pair.key.value : pair.key : pair;
       }
-      set(key, value) {
+      set(key2, value) {
         if (typeof value !== "boolean")
           throw new Error(`Expected boolean value for set(key, value) in a YAML set, not ${typeof value}`);
-        const prev = YAMLMap.findPair(this.items, key);
+        const prev = YAMLMap.findPair(this.items, key2);
         if (prev && !value) {
           this.items.splice(this.items.indexOf(prev), 1);
         } else if (!prev && value) {
-          this.items.push(new Pair.Pair(key));
+          this.items.push(new Pair.Pair(key2));
         }
       }
       toJSON(_, ctx) {
@@ -24042,7 +24049,7 @@ var require_tags = __commonJS({
         if (Array.isArray(customTags))
           tags = [];
         else {
-          const keys = Array.from(schemas.keys()).filter((key) => key !== "yaml11").map((key) => JSON.stringify(key)).join(", ");
+          const keys = Array.from(schemas.keys()).filter((key2) => key2 !== "yaml11").map((key2) => JSON.stringify(key2)).join(", ");
           throw new Error(`Unknown schema "${schemaName}"; use one of ${keys} or define customTags array`);
         }
       }
@@ -24058,7 +24065,7 @@ var require_tags = __commonJS({
         const tagObj = typeof tag === "string" ? tagsByName[tag] : tag;
         if (!tagObj) {
           const tagName = JSON.stringify(tag);
-          const keys = Object.keys(tagsByName).map((key) => JSON.stringify(key)).join(", ");
+          const keys = Object.keys(tagsByName).map((key2) => JSON.stringify(key2)).join(", ");
           throw new Error(`Unknown custom tag ${tagName}; use one of ${keys}`);
         }
         if (!tags2.includes(tagObj))
@@ -24322,8 +24329,8 @@ var require_Document = __commonJS({
        * Convert a key and a value into a `Pair` using the current schema,
        * recursively wrapping all values as `Scalar` or `Collection` nodes.
        */
-      createPair(key, value, options = {}) {
-        const k5 = this.createNode(key, null, options);
+      createPair(key2, value, options = {}) {
+        const k5 = this.createNode(key2, null, options);
         const v = this.createNode(value, null, options);
         return new Pair.Pair(k5, v);
       }
@@ -24331,8 +24338,8 @@ var require_Document = __commonJS({
        * Removes a value from the document.
        * @returns `true` if the item was found and removed.
        */
-      delete(key) {
-        return assertCollection(this.contents) ? this.contents.delete(key) : false;
+      delete(key2) {
+        return assertCollection(this.contents) ? this.contents.delete(key2) : false;
       }
       /**
        * Removes a value from the document.
@@ -24352,8 +24359,8 @@ var require_Document = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      get(key, keepScalar) {
-        return identity.isCollection(this.contents) ? this.contents.get(key, keepScalar) : void 0;
+      get(key2, keepScalar) {
+        return identity.isCollection(this.contents) ? this.contents.get(key2, keepScalar) : void 0;
       }
       /**
        * Returns item at `path`, or `undefined` if not found. By default unwraps
@@ -24368,8 +24375,8 @@ var require_Document = __commonJS({
       /**
        * Checks if the document includes a value with the key `key`.
        */
-      has(key) {
-        return identity.isCollection(this.contents) ? this.contents.has(key) : false;
+      has(key2) {
+        return identity.isCollection(this.contents) ? this.contents.has(key2) : false;
       }
       /**
        * Checks if the document includes a value at `path`.
@@ -24383,11 +24390,11 @@ var require_Document = __commonJS({
        * Sets a value in this document. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      set(key, value) {
+      set(key2, value) {
         if (this.contents == null) {
-          this.contents = Collection2.collectionFromPath(this.schema, [key], value);
+          this.contents = Collection2.collectionFromPath(this.schema, [key2], value);
         } else if (assertCollection(this.contents)) {
-          this.contents.set(key, value);
+          this.contents.set(key2, value);
         }
       }
       /**
@@ -24695,24 +24702,24 @@ var require_resolve_props = __commonJS({
 var require_util_contains_newline = __commonJS({
   "node_modules/yaml/dist/compose/util-contains-newline.js"(exports) {
     "use strict";
-    function containsNewline(key) {
-      if (!key)
+    function containsNewline(key2) {
+      if (!key2)
         return null;
-      switch (key.type) {
+      switch (key2.type) {
         case "alias":
         case "scalar":
         case "double-quoted-scalar":
         case "single-quoted-scalar":
-          if (key.source.includes("\n"))
+          if (key2.source.includes("\n"))
             return true;
-          if (key.end) {
-            for (const st of key.end)
+          if (key2.end) {
+            for (const st of key2.end)
               if (st.type === "newline")
                 return true;
           }
           return false;
         case "flow-collection":
-          for (const it of key.items) {
+          for (const it of key2.items) {
             for (const st of it.start)
               if (st.type === "newline")
                 return true;
@@ -24786,10 +24793,10 @@ var require_resolve_block_map = __commonJS({
       let offset = bm.offset;
       let commentEnd = null;
       for (const collItem of bm.items) {
-        const { start, key, sep: sep4, value } = collItem;
+        const { start, key: key2, sep: sep4, value } = collItem;
         const keyProps = resolveProps.resolveProps(start, {
           indicator: "explicit-key-ind",
-          next: key ?? sep4?.[0],
+          next: key2 ?? sep4?.[0],
           offset,
           onError,
           parentIndent: bm.indent,
@@ -24797,10 +24804,10 @@ var require_resolve_block_map = __commonJS({
         });
         const implicitKey = !keyProps.found;
         if (implicitKey) {
-          if (key) {
-            if (key.type === "block-seq")
+          if (key2) {
+            if (key2.type === "block-seq")
               onError(offset, "BLOCK_AS_IMPLICIT_KEY", "A block sequence may not be used as an implicit map key");
-            else if ("indent" in key && key.indent !== bm.indent)
+            else if ("indent" in key2 && key2.indent !== bm.indent)
               onError(offset, "BAD_INDENT", startColMsg);
           }
           if (!keyProps.anchor && !keyProps.tag && !sep4) {
@@ -24813,17 +24820,17 @@ var require_resolve_block_map = __commonJS({
             }
             continue;
           }
-          if (keyProps.newlineAfterProp || utilContainsNewline.containsNewline(key)) {
-            onError(key ?? start[start.length - 1], "MULTILINE_IMPLICIT_KEY", "Implicit keys need to be on a single line");
+          if (keyProps.newlineAfterProp || utilContainsNewline.containsNewline(key2)) {
+            onError(key2 ?? start[start.length - 1], "MULTILINE_IMPLICIT_KEY", "Implicit keys need to be on a single line");
           }
         } else if (keyProps.found?.indent !== bm.indent) {
           onError(offset, "BAD_INDENT", startColMsg);
         }
         ctx.atKey = true;
         const keyStart = keyProps.end;
-        const keyNode = key ? composeNode(ctx, key, keyProps, onError) : composeEmptyNode(ctx, keyStart, start, null, keyProps, onError);
+        const keyNode = key2 ? composeNode(ctx, key2, keyProps, onError) : composeEmptyNode(ctx, keyStart, start, null, keyProps, onError);
         if (ctx.schema.compat)
-          utilFlowIndentCheck.flowIndentCheck(bm.indent, key, onError);
+          utilFlowIndentCheck.flowIndentCheck(bm.indent, key2, onError);
         ctx.atKey = false;
         if (utilMapIncludes.mapIncludes(ctx, map4.items, keyNode))
           onError(keyStart, "DUPLICATE_KEY", "Map keys must be unique");
@@ -24833,7 +24840,7 @@ var require_resolve_block_map = __commonJS({
           offset: keyNode.range[2],
           onError,
           parentIndent: bm.indent,
-          startOnNewline: !key || key.type === "block-scalar"
+          startOnNewline: !key2 || key2.type === "block-scalar"
         });
         offset = valueProps.end;
         if (valueProps.found) {
@@ -24997,11 +25004,11 @@ var require_resolve_flow_collection = __commonJS({
       let offset = fc.offset + fc.start.source.length;
       for (let i5 = 0; i5 < fc.items.length; ++i5) {
         const collItem = fc.items[i5];
-        const { start, key, sep: sep4, value } = collItem;
+        const { start, key: key2, sep: sep4, value } = collItem;
         const props = resolveProps.resolveProps(start, {
           flow: fcName,
           indicator: "explicit-key-ind",
-          next: key ?? sep4?.[0],
+          next: key2 ?? sep4?.[0],
           offset,
           onError,
           parentIndent: fc.indent,
@@ -25022,9 +25029,9 @@ var require_resolve_flow_collection = __commonJS({
             offset = props.end;
             continue;
           }
-          if (!isMap3 && ctx.options.strict && utilContainsNewline.containsNewline(key))
+          if (!isMap3 && ctx.options.strict && utilContainsNewline.containsNewline(key2))
             onError(
-              key,
+              key2,
               // checked by containsNewline()
               "MULTILINE_IMPLICIT_KEY",
               "Implicit keys of flow sequence pairs need to be on a single line"
@@ -25071,8 +25078,8 @@ var require_resolve_flow_collection = __commonJS({
         } else {
           ctx.atKey = true;
           const keyStart = props.end;
-          const keyNode = key ? composeNode(ctx, key, props, onError) : composeEmptyNode(ctx, keyStart, start, null, props, onError);
-          if (isBlock(key))
+          const keyNode = key2 ? composeNode(ctx, key2, props, onError) : composeEmptyNode(ctx, keyStart, start, null, props, onError);
+          if (isBlock(key2))
             onError(keyNode.range, "BLOCK_IN_FLOW", blockMsg);
           ctx.atKey = false;
           const valueProps = resolveProps.resolveProps(sep4 ?? [], {
@@ -26222,9 +26229,9 @@ var require_cst_scalar = __commonJS({
         ];
         if (!addEndtoBlockProps(props, "end" in token ? token.end : void 0))
           props.push({ type: "newline", offset: -1, indent, source: "\n" });
-        for (const key of Object.keys(token))
-          if (key !== "type" && key !== "offset")
-            delete token[key];
+        for (const key2 of Object.keys(token))
+          if (key2 !== "type" && key2 !== "offset")
+            delete token[key2];
         Object.assign(token, { type: "block-scalar", indent, props, source: body });
       }
     }
@@ -26272,9 +26279,9 @@ var require_cst_scalar = __commonJS({
         default: {
           const indent = "indent" in token ? token.indent : -1;
           const end = "end" in token && Array.isArray(token.end) ? token.end.filter((st) => st.type === "space" || st.type === "comment" || st.type === "newline") : [];
-          for (const key of Object.keys(token))
-            if (key !== "type" && key !== "offset")
-              delete token[key];
+          for (const key2 of Object.keys(token))
+            if (key2 !== "type" && key2 !== "offset")
+              delete token[key2];
           Object.assign(token, { type: type2, indent, source, end });
         }
       }
@@ -26329,12 +26336,12 @@ var require_cst_stringify = __commonJS({
         }
       }
     }
-    function stringifyItem({ start, key, sep: sep4, value }) {
+    function stringifyItem({ start, key: key2, sep: sep4, value }) {
       let res = "";
       for (const st of start)
         res += st.source;
-      if (key)
-        res += stringifyToken(key);
+      if (key2)
+        res += stringifyToken(key2);
       if (sep4)
         for (const st of sep4)
           res += st.source;
@@ -27666,7 +27673,7 @@ var require_parser = __commonJS({
                   });
                 } else if (isFlowToken(it.key) && !includesToken(it.sep, "newline")) {
                   const start2 = getFirstKeyStartProps(it.start);
-                  const key = it.key;
+                  const key2 = it.key;
                   const sep4 = it.sep;
                   sep4.push(this.sourceToken);
                   delete it.key;
@@ -27675,7 +27682,7 @@ var require_parser = __commonJS({
                     type: "block-map",
                     offset: this.offset,
                     indent: this.indent,
-                    items: [{ start: start2, key, sep: sep4 }]
+                    items: [{ start: start2, key: key2, sep: sep4 }]
                   });
                 } else if (start.length > 0) {
                   it.sep = it.sep.concat(start, this.sourceToken);
@@ -28020,7 +28027,7 @@ var require_public_api = __commonJS({
       const lineCounter$1 = options.lineCounter || prettyErrors && new lineCounter.LineCounter() || null;
       return { lineCounter: lineCounter$1, prettyErrors };
     }
-    function parseAllDocuments(source, options = {}) {
+    function parseAllDocuments2(source, options = {}) {
       const { lineCounter: lineCounter2, prettyErrors } = parseOptions(options);
       const parser$1 = new parser.Parser(lineCounter2?.addNewLine);
       const composer$1 = new composer.Composer(options);
@@ -28053,7 +28060,7 @@ var require_public_api = __commonJS({
       }
       return doc;
     }
-    function parse6(src, reviver, options) {
+    function parse7(src, reviver, options) {
       let _reviver = void 0;
       if (typeof reviver === "function") {
         _reviver = reviver;
@@ -28094,8 +28101,8 @@ var require_public_api = __commonJS({
         return value.toString(options);
       return new Document.Document(value, _replacer, options).toString(options);
     }
-    exports.parse = parse6;
-    exports.parseAllDocuments = parseAllDocuments;
+    exports.parse = parse7;
+    exports.parseAllDocuments = parseAllDocuments2;
     exports.parseDocument = parseDocument4;
     exports.stringify = stringify3;
   }
@@ -28175,8 +28182,8 @@ function requireCommon() {
     if (source) {
       const sourceKeys = Object.keys(source);
       for (let index = 0, length = sourceKeys.length; index < length; index += 1) {
-        const key = sourceKeys[index];
-        target[key] = source[key];
+        const key2 = sourceKeys[index];
+        target[key2] = source[key2];
       }
     }
     return target;
@@ -29047,9 +29054,9 @@ function requireSet() {
   function resolveYamlSet(data) {
     if (data === null) return true;
     const object = data;
-    for (const key in object) {
-      if (_hasOwnProperty.call(object, key)) {
-        if (object[key] !== null) return false;
+    for (const key2 in object) {
+      if (_hasOwnProperty.call(object, key2)) {
+        if (object[key2] !== null) return false;
       }
     }
     return true;
@@ -29195,16 +29202,16 @@ function requireLoader() {
       (c5 - 65536 & 1023) + 56320
     );
   }
-  function setProperty(object, key, value) {
-    if (key === "__proto__") {
-      Object.defineProperty(object, key, {
+  function setProperty(object, key2, value) {
+    if (key2 === "__proto__") {
+      Object.defineProperty(object, key2, {
         configurable: true,
         enumerable: true,
         writable: true,
         value
       });
     } else {
-      object[key] = value;
+      object[key2] = value;
     }
   }
   const simpleEscapeCheck = new Array(256);
@@ -29397,11 +29404,11 @@ function requireLoader() {
     chargeMergeWork(state2);
     const sourceKeys = Object.keys(source);
     for (let index = 0, quantity = sourceKeys.length; index < quantity; index += 1) {
-      const key = sourceKeys[index];
+      const key2 = sourceKeys[index];
       chargeMergeWork(state2);
-      if (!_hasOwnProperty.call(destination, key)) {
-        setProperty(destination, key, source[key]);
-        overridableKeys[key] = true;
+      if (!_hasOwnProperty.call(destination, key2)) {
+        setProperty(destination, key2, source[key2]);
+        overridableKeys[key2] = true;
       }
     }
   }
@@ -31550,8 +31557,8 @@ var require_fast_deep_equal = __commonJS({
         for (i5 = length; i5-- !== 0; )
           if (!Object.prototype.hasOwnProperty.call(b5, keys[i5])) return false;
         for (i5 = length; i5-- !== 0; ) {
-          var key = keys[i5];
-          if (!equal(a5[key], b5[key])) return false;
+          var key2 = keys[i5];
+          if (!equal(a5[key2], b5[key2])) return false;
         }
         return true;
       }
@@ -35713,10 +35720,10 @@ var require_validators = __commonJS({
     }
     validate22.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
     exports.PromotionPolicy = validate39;
-    var schema54 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/promotion-policy.schema.json", "title": "PromotionPolicy", "description": "Who may change what: policies/promotion.yaml (SPEC \xA73).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "rules"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always PromotionPolicy.", "const": "PromotionPolicy" }, "scan": { "description": "Settings of the artifact scans that rules ask for (SPEC v2 \xA78).", "type": "object", "additionalProperties": false, "properties": { "allowGlobals": { "description": "Pickle globals allowed besides the built-in safe list (numpy, scikit-learn, torch tensors): module.name exactly, or module.* for any plain name in a module and its submodules.", "type": "array", "maxItems": 1e3, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" } } } }, "rules": { "description": "The rules. Every change in a pull request must be covered by a rule, and every rule that matches a change applies; anything uncovered fails. The gate reads them from the base branch, never from the pull request.", "$ref": "#/$defs/rules" }, "models": { "description": "Per-model additions, by model name.", "type": "object", "maxProperties": 1e4, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "additionalProperties": { "description": "Rules added for one model.", "type": "object", "additionalProperties": false, "required": ["rules"], "properties": { "rules": { "description": "Stage and annotation rules for this model's versions, applied together with the global ones (paths rules only count at the top level).", "$ref": "#/$defs/rules" } } } } }, "$defs": { "stage": { "enum": ["None", "Staging", "Production", "Archived"] }, "rules": { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } }, "rule": { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } }, "fieldName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" } } };
+    var schema54 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/promotion-policy.schema.json", "title": "PromotionPolicy", "description": "Who may change what: policies/promotion.yaml (SPEC \xA73).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "rules"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always PromotionPolicy.", "const": "PromotionPolicy" }, "scan": { "description": "Settings of the artifact scans that rules ask for (SPEC v2 \xA78).", "type": "object", "additionalProperties": false, "properties": { "allowGlobals": { "description": "Pickle globals allowed besides the built-in safe list (numpy, scikit-learn, torch tensors): module.name exactly, or module.* for any plain name in a module and its submodules.", "type": "array", "maxItems": 1e3, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" } } } }, "rules": { "description": "The rules. Every change in a pull request must be covered by a rule, and every rule that matches a change applies; anything uncovered fails. The gate reads them from the base branch, never from the pull request.", "$ref": "#/$defs/rules" }, "models": { "description": "Per-model additions, by model name.", "type": "object", "maxProperties": 1e4, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "additionalProperties": { "description": "Rules added for one model.", "type": "object", "additionalProperties": false, "required": ["rules"], "properties": { "rules": { "description": "Stage and annotation rules for this model's versions, applied together with the global ones (paths rules only count at the top level).", "$ref": "#/$defs/rules" } } } } }, "$defs": { "stage": { "enum": ["None", "Staging", "Production", "Archived"] }, "rules": { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } }, "rule": { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "unlinkedCommits": { "description": "What a rule with approvals does with a commit of the pull request whose author or committer email is linked to no GitHub account, so that excludeContributors cannot tell who wrote it: fail (the default) fails the rule, naming the commit; allow lets the approvals count. Ignored when excludeContributors is false.", "enum": ["allow", "fail"] }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } }, "fieldName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" } } };
     var pattern38 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", "u");
     var schema55 = { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } };
-    var schema56 = { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } };
+    var schema56 = { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "unlinkedCommits": { "description": "What a rule with approvals does with a commit of the pull request whose author or committer email is linked to no GitHub account, so that excludeContributors cannot tell who wrote it: fail (the default) fails the rule, naming the commit; allow lets the approvals count. Ignored when excludeContributors is false.", "enum": ["allow", "fail"] }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } };
     var schema57 = { "enum": ["None", "Staging", "Production", "Archived"] };
     var schema60 = { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" };
     var func0 = require_equal().default;
@@ -35997,10 +36004,10 @@ var require_validators = __commonJS({
             errors++;
           }
         }
-        if (data.allowSkip !== void 0) {
-          let data11 = data.allowSkip;
-          if (typeof data11 !== "boolean") {
-            const err23 = { instancePath: instancePath + "/allowSkip", schemaPath: "#/properties/allowSkip/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema56.properties.allowSkip.type, parentSchema: schema56.properties.allowSkip, data: data11 };
+        if (data.unlinkedCommits !== void 0) {
+          let data11 = data.unlinkedCommits;
+          if (!(data11 === "allow" || data11 === "fail")) {
+            const err23 = { instancePath: instancePath + "/unlinkedCommits", schemaPath: "#/properties/unlinkedCommits/enum", keyword: "enum", params: { allowedValues: schema56.properties.unlinkedCommits.enum }, message: "must be equal to one of the allowed values", schema: schema56.properties.unlinkedCommits.enum, parentSchema: schema56.properties.unlinkedCommits, data: data11 };
             if (vErrors === null) {
               vErrors = [err23];
             } else {
@@ -36009,46 +36016,46 @@ var require_validators = __commonJS({
             errors++;
           }
         }
+        if (data.allowSkip !== void 0) {
+          let data12 = data.allowSkip;
+          if (typeof data12 !== "boolean") {
+            const err24 = { instancePath: instancePath + "/allowSkip", schemaPath: "#/properties/allowSkip/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema56.properties.allowSkip.type, parentSchema: schema56.properties.allowSkip, data: data12 };
+            if (vErrors === null) {
+              vErrors = [err24];
+            } else {
+              vErrors.push(err24);
+            }
+            errors++;
+          }
+        }
         if (data.approvals !== void 0) {
-          let data12 = data.approvals;
-          if (Array.isArray(data12)) {
-            if (data12.length > 32) {
-              const err24 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema56.properties.approvals, data: data12 };
+          let data13 = data.approvals;
+          if (Array.isArray(data13)) {
+            if (data13.length > 32) {
+              const err25 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema56.properties.approvals, data: data13 };
               if (vErrors === null) {
-                vErrors = [err24];
+                vErrors = [err25];
               } else {
-                vErrors.push(err24);
+                vErrors.push(err25);
               }
               errors++;
             }
-            const len3 = data12.length;
+            const len3 = data13.length;
             for (let i42 = 0; i42 < len3; i42++) {
-              let data13 = data12[i42];
-              if (data13 && typeof data13 == "object" && !Array.isArray(data13)) {
-                if (data13.count === void 0) {
-                  const err25 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/required", keyword: "required", params: { missingProperty: "count" }, message: "must have required property 'count'", schema: schema56.properties.approvals.items.required, parentSchema: schema56.properties.approvals.items, data: data13 };
+              let data14 = data13[i42];
+              if (data14 && typeof data14 == "object" && !Array.isArray(data14)) {
+                if (data14.count === void 0) {
+                  const err26 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/required", keyword: "required", params: { missingProperty: "count" }, message: "must have required property 'count'", schema: schema56.properties.approvals.items.required, parentSchema: schema56.properties.approvals.items, data: data14 };
                   if (vErrors === null) {
-                    vErrors = [err25];
+                    vErrors = [err26];
                   } else {
-                    vErrors.push(err25);
+                    vErrors.push(err26);
                   }
                   errors++;
                 }
-                for (const key1 in data13) {
+                for (const key1 in data14) {
                   if (!(key1 === "count" || key1 === "teams" || key1 === "users")) {
-                    const err26 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema56.properties.approvals.items, data: data13 };
-                    if (vErrors === null) {
-                      vErrors = [err26];
-                    } else {
-                      vErrors.push(err26);
-                    }
-                    errors++;
-                  }
-                }
-                if (data13.count !== void 0) {
-                  let data14 = data13.count;
-                  if (!(typeof data14 == "number" && (!(data14 % 1) && !isNaN(data14)) && isFinite(data14))) {
-                    const err27 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema56.properties.approvals.items.properties.count.type, parentSchema: schema56.properties.approvals.items.properties.count, data: data14 };
+                    const err27 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema56.properties.approvals.items, data: data14 };
                     if (vErrors === null) {
                       vErrors = [err27];
                     } else {
@@ -36056,18 +36063,21 @@ var require_validators = __commonJS({
                     }
                     errors++;
                   }
-                  if (typeof data14 == "number" && isFinite(data14)) {
-                    if (data14 > 100 || isNaN(data14)) {
-                      const err28 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/maximum", keyword: "maximum", params: { comparison: "<=", limit: 100 }, message: "must be <= 100", schema: 100, parentSchema: schema56.properties.approvals.items.properties.count, data: data14 };
-                      if (vErrors === null) {
-                        vErrors = [err28];
-                      } else {
-                        vErrors.push(err28);
-                      }
-                      errors++;
+                }
+                if (data14.count !== void 0) {
+                  let data15 = data14.count;
+                  if (!(typeof data15 == "number" && (!(data15 % 1) && !isNaN(data15)) && isFinite(data15))) {
+                    const err28 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema56.properties.approvals.items.properties.count.type, parentSchema: schema56.properties.approvals.items.properties.count, data: data15 };
+                    if (vErrors === null) {
+                      vErrors = [err28];
+                    } else {
+                      vErrors.push(err28);
                     }
-                    if (data14 < 1 || isNaN(data14)) {
-                      const err29 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/minimum", keyword: "minimum", params: { comparison: ">=", limit: 1 }, message: "must be >= 1", schema: 1, parentSchema: schema56.properties.approvals.items.properties.count, data: data14 };
+                    errors++;
+                  }
+                  if (typeof data15 == "number" && isFinite(data15)) {
+                    if (data15 > 100 || isNaN(data15)) {
+                      const err29 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/maximum", keyword: "maximum", params: { comparison: "<=", limit: 100 }, message: "must be <= 100", schema: 100, parentSchema: schema56.properties.approvals.items.properties.count, data: data15 };
                       if (vErrors === null) {
                         vErrors = [err29];
                       } else {
@@ -36075,13 +36085,8 @@ var require_validators = __commonJS({
                       }
                       errors++;
                     }
-                  }
-                }
-                if (data13.teams !== void 0) {
-                  let data15 = data13.teams;
-                  if (Array.isArray(data15)) {
-                    if (data15.length < 1) {
-                      const err30 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema56.properties.approvals.items.properties.teams, data: data15 };
+                    if (data15 < 1 || isNaN(data15)) {
+                      const err30 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/minimum", keyword: "minimum", params: { comparison: ">=", limit: 1 }, message: "must be >= 1", schema: 1, parentSchema: schema56.properties.approvals.items.properties.count, data: data15 };
                       if (vErrors === null) {
                         vErrors = [err30];
                       } else {
@@ -36089,45 +36094,59 @@ var require_validators = __commonJS({
                       }
                       errors++;
                     }
-                    const len4 = data15.length;
+                  }
+                }
+                if (data14.teams !== void 0) {
+                  let data16 = data14.teams;
+                  if (Array.isArray(data16)) {
+                    if (data16.length < 1) {
+                      const err31 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema56.properties.approvals.items.properties.teams, data: data16 };
+                      if (vErrors === null) {
+                        vErrors = [err31];
+                      } else {
+                        vErrors.push(err31);
+                      }
+                      errors++;
+                    }
+                    const len4 = data16.length;
                     for (let i5 = 0; i5 < len4; i5++) {
-                      let data16 = data15[i5];
-                      if (typeof data16 === "string") {
-                        if (!pattern39.test(data16)) {
-                          const err31 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema56.properties.approvals.items.properties.teams.items, data: data16 };
+                      let data17 = data16[i5];
+                      if (typeof data17 === "string") {
+                        if (!pattern39.test(data17)) {
+                          const err32 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema56.properties.approvals.items.properties.teams.items, data: data17 };
                           if (vErrors === null) {
-                            vErrors = [err31];
+                            vErrors = [err32];
                           } else {
-                            vErrors.push(err31);
+                            vErrors.push(err32);
                           }
                           errors++;
                         }
                       } else {
-                        const err32 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.approvals.items.properties.teams.items.type, parentSchema: schema56.properties.approvals.items.properties.teams.items, data: data16 };
+                        const err33 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.approvals.items.properties.teams.items.type, parentSchema: schema56.properties.approvals.items.properties.teams.items, data: data17 };
                         if (vErrors === null) {
-                          vErrors = [err32];
+                          vErrors = [err33];
                         } else {
-                          vErrors.push(err32);
+                          vErrors.push(err33);
                         }
                         errors++;
                       }
                     }
-                    let i6 = data15.length;
+                    let i6 = data16.length;
                     let j1;
                     if (i6 > 1) {
                       const indices0 = {};
                       for (; i6--; ) {
-                        let item0 = data15[i6];
+                        let item0 = data16[i6];
                         if (typeof item0 !== "string") {
                           continue;
                         }
                         if (typeof indices0[item0] == "number") {
                           j1 = indices0[item0];
-                          const err33 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/uniqueItems", keyword: "uniqueItems", params: { i: i6, j: j1 }, message: "must NOT have duplicate items (items ## " + j1 + " and " + i6 + " are identical)", schema: true, parentSchema: schema56.properties.approvals.items.properties.teams, data: data15 };
+                          const err34 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/uniqueItems", keyword: "uniqueItems", params: { i: i6, j: j1 }, message: "must NOT have duplicate items (items ## " + j1 + " and " + i6 + " are identical)", schema: true, parentSchema: schema56.properties.approvals.items.properties.teams, data: data16 };
                           if (vErrors === null) {
-                            vErrors = [err33];
+                            vErrors = [err34];
                           } else {
-                            vErrors.push(err33);
+                            vErrors.push(err34);
                           }
                           errors++;
                           break;
@@ -36136,66 +36155,66 @@ var require_validators = __commonJS({
                       }
                     }
                   } else {
-                    const err34 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.approvals.items.properties.teams.type, parentSchema: schema56.properties.approvals.items.properties.teams, data: data15 };
+                    const err35 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.approvals.items.properties.teams.type, parentSchema: schema56.properties.approvals.items.properties.teams, data: data16 };
                     if (vErrors === null) {
-                      vErrors = [err34];
+                      vErrors = [err35];
                     } else {
-                      vErrors.push(err34);
+                      vErrors.push(err35);
                     }
                     errors++;
                   }
                 }
-                if (data13.users !== void 0) {
-                  let data17 = data13.users;
-                  if (Array.isArray(data17)) {
-                    if (data17.length < 1) {
-                      const err35 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema56.properties.approvals.items.properties.users, data: data17 };
+                if (data14.users !== void 0) {
+                  let data18 = data14.users;
+                  if (Array.isArray(data18)) {
+                    if (data18.length < 1) {
+                      const err36 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema56.properties.approvals.items.properties.users, data: data18 };
                       if (vErrors === null) {
-                        vErrors = [err35];
+                        vErrors = [err36];
                       } else {
-                        vErrors.push(err35);
+                        vErrors.push(err36);
                       }
                       errors++;
                     }
-                    const len5 = data17.length;
+                    const len5 = data18.length;
                     for (let i7 = 0; i7 < len5; i7++) {
-                      let data18 = data17[i7];
-                      if (typeof data18 === "string") {
-                        if (!pattern43.test(data18)) {
-                          const err36 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" }, message: 'must match pattern "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$"', schema: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", parentSchema: schema56.properties.approvals.items.properties.users.items, data: data18 };
+                      let data19 = data18[i7];
+                      if (typeof data19 === "string") {
+                        if (!pattern43.test(data19)) {
+                          const err37 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" }, message: 'must match pattern "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$"', schema: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", parentSchema: schema56.properties.approvals.items.properties.users.items, data: data19 };
                           if (vErrors === null) {
-                            vErrors = [err36];
+                            vErrors = [err37];
                           } else {
-                            vErrors.push(err36);
+                            vErrors.push(err37);
                           }
                           errors++;
                         }
                       } else {
-                        const err37 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.approvals.items.properties.users.items.type, parentSchema: schema56.properties.approvals.items.properties.users.items, data: data18 };
+                        const err38 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.approvals.items.properties.users.items.type, parentSchema: schema56.properties.approvals.items.properties.users.items, data: data19 };
                         if (vErrors === null) {
-                          vErrors = [err37];
+                          vErrors = [err38];
                         } else {
-                          vErrors.push(err37);
+                          vErrors.push(err38);
                         }
                         errors++;
                       }
                     }
-                    let i8 = data17.length;
+                    let i8 = data18.length;
                     let j22;
                     if (i8 > 1) {
                       const indices1 = {};
                       for (; i8--; ) {
-                        let item1 = data17[i8];
+                        let item1 = data18[i8];
                         if (typeof item1 !== "string") {
                           continue;
                         }
                         if (typeof indices1[item1] == "number") {
                           j22 = indices1[item1];
-                          const err38 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/uniqueItems", keyword: "uniqueItems", params: { i: i8, j: j22 }, message: "must NOT have duplicate items (items ## " + j22 + " and " + i8 + " are identical)", schema: true, parentSchema: schema56.properties.approvals.items.properties.users, data: data17 };
+                          const err39 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/uniqueItems", keyword: "uniqueItems", params: { i: i8, j: j22 }, message: "must NOT have duplicate items (items ## " + j22 + " and " + i8 + " are identical)", schema: true, parentSchema: schema56.properties.approvals.items.properties.users, data: data18 };
                           if (vErrors === null) {
-                            vErrors = [err38];
+                            vErrors = [err39];
                           } else {
-                            vErrors.push(err38);
+                            vErrors.push(err39);
                           }
                           errors++;
                           break;
@@ -36204,71 +36223,61 @@ var require_validators = __commonJS({
                       }
                     }
                   } else {
-                    const err39 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.approvals.items.properties.users.type, parentSchema: schema56.properties.approvals.items.properties.users, data: data17 };
+                    const err40 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.approvals.items.properties.users.type, parentSchema: schema56.properties.approvals.items.properties.users, data: data18 };
                     if (vErrors === null) {
-                      vErrors = [err39];
+                      vErrors = [err40];
                     } else {
-                      vErrors.push(err39);
+                      vErrors.push(err40);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err40 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.approvals.items.type, parentSchema: schema56.properties.approvals.items, data: data13 };
+                const err41 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.approvals.items.type, parentSchema: schema56.properties.approvals.items, data: data14 };
                 if (vErrors === null) {
-                  vErrors = [err40];
+                  vErrors = [err41];
                 } else {
-                  vErrors.push(err40);
+                  vErrors.push(err41);
                 }
                 errors++;
               }
             }
           } else {
-            const err41 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.approvals.type, parentSchema: schema56.properties.approvals, data: data12 };
+            const err42 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.approvals.type, parentSchema: schema56.properties.approvals, data: data13 };
             if (vErrors === null) {
-              vErrors = [err41];
+              vErrors = [err42];
             } else {
-              vErrors.push(err41);
+              vErrors.push(err42);
             }
             errors++;
           }
         }
         if (data.metrics !== void 0) {
-          let data19 = data.metrics;
-          if (data19 && typeof data19 == "object" && !Array.isArray(data19)) {
-            if (Object.keys(data19).length > 256) {
-              const err42 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema56.properties.metrics, data: data19 };
+          let data20 = data.metrics;
+          if (data20 && typeof data20 == "object" && !Array.isArray(data20)) {
+            if (Object.keys(data20).length > 256) {
+              const err43 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema56.properties.metrics, data: data20 };
               if (vErrors === null) {
-                vErrors = [err42];
+                vErrors = [err43];
               } else {
-                vErrors.push(err42);
+                vErrors.push(err43);
               }
               errors++;
             }
-            for (const key2 in data19) {
-              const _errs43 = errors;
+            for (const key2 in data20) {
+              const _errs44 = errors;
               if (typeof key2 === "string") {
                 if (!pattern44.test(key2)) {
-                  const err43 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema60, data: key2, propertyName: key2 };
+                  const err44 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema60, data: key2, propertyName: key2 };
                   if (vErrors === null) {
-                    vErrors = [err43];
+                    vErrors = [err44];
                   } else {
-                    vErrors.push(err43);
+                    vErrors.push(err44);
                   }
                   errors++;
                 }
               } else {
-                const err44 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema60.type, parentSchema: schema60, data: key2, propertyName: key2 };
-                if (vErrors === null) {
-                  vErrors = [err44];
-                } else {
-                  vErrors.push(err44);
-                }
-                errors++;
-              }
-              var valid20 = _errs43 === errors;
-              if (!valid20) {
-                const err45 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid", schema: schema56.properties.metrics.propertyNames, parentSchema: schema56.properties.metrics, data: data19 };
+                const err45 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema60.type, parentSchema: schema60, data: key2, propertyName: key2 };
                 if (vErrors === null) {
                   vErrors = [err45];
                 } else {
@@ -36276,34 +36285,32 @@ var require_validators = __commonJS({
                 }
                 errors++;
               }
+              var valid20 = _errs44 === errors;
+              if (!valid20) {
+                const err46 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid", schema: schema56.properties.metrics.propertyNames, parentSchema: schema56.properties.metrics, data: data20 };
+                if (vErrors === null) {
+                  vErrors = [err46];
+                } else {
+                  vErrors.push(err46);
+                }
+                errors++;
+              }
             }
-            for (const key3 in data19) {
-              let data20 = data19[key3];
-              if (data20 && typeof data20 == "object" && !Array.isArray(data20)) {
-                if (Object.keys(data20).length < 1) {
-                  const err46 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/minProperties", keyword: "minProperties", params: { limit: 1 }, message: "must NOT have fewer than 1 properties", schema: 1, parentSchema: schema56.properties.metrics.additionalProperties, data: data20 };
+            for (const key3 in data20) {
+              let data21 = data20[key3];
+              if (data21 && typeof data21 == "object" && !Array.isArray(data21)) {
+                if (Object.keys(data21).length < 1) {
+                  const err47 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/minProperties", keyword: "minProperties", params: { limit: 1 }, message: "must NOT have fewer than 1 properties", schema: 1, parentSchema: schema56.properties.metrics.additionalProperties, data: data21 };
                   if (vErrors === null) {
-                    vErrors = [err46];
+                    vErrors = [err47];
                   } else {
-                    vErrors.push(err46);
+                    vErrors.push(err47);
                   }
                   errors++;
                 }
-                for (const key4 in data20) {
+                for (const key4 in data21) {
                   if (!(key4 === "min" || key4 === "max")) {
-                    const err47 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key4 }, message: "must NOT have additional properties", schema: false, parentSchema: schema56.properties.metrics.additionalProperties, data: data20 };
-                    if (vErrors === null) {
-                      vErrors = [err47];
-                    } else {
-                      vErrors.push(err47);
-                    }
-                    errors++;
-                  }
-                }
-                if (data20.min !== void 0) {
-                  let data21 = data20.min;
-                  if (!(typeof data21 == "number" && isFinite(data21))) {
-                    const err48 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/min", schemaPath: "#/properties/metrics/additionalProperties/properties/min/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema56.properties.metrics.additionalProperties.properties.min.type, parentSchema: schema56.properties.metrics.additionalProperties.properties.min, data: data21 };
+                    const err48 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key4 }, message: "must NOT have additional properties", schema: false, parentSchema: schema56.properties.metrics.additionalProperties, data: data21 };
                     if (vErrors === null) {
                       vErrors = [err48];
                     } else {
@@ -36312,10 +36319,10 @@ var require_validators = __commonJS({
                     errors++;
                   }
                 }
-                if (data20.max !== void 0) {
-                  let data22 = data20.max;
+                if (data21.min !== void 0) {
+                  let data22 = data21.min;
                   if (!(typeof data22 == "number" && isFinite(data22))) {
-                    const err49 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/max", schemaPath: "#/properties/metrics/additionalProperties/properties/max/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema56.properties.metrics.additionalProperties.properties.max.type, parentSchema: schema56.properties.metrics.additionalProperties.properties.max, data: data22 };
+                    const err49 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/min", schemaPath: "#/properties/metrics/additionalProperties/properties/min/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema56.properties.metrics.additionalProperties.properties.min.type, parentSchema: schema56.properties.metrics.additionalProperties.properties.min, data: data22 };
                     if (vErrors === null) {
                       vErrors = [err49];
                     } else {
@@ -36324,62 +36331,64 @@ var require_validators = __commonJS({
                     errors++;
                   }
                 }
+                if (data21.max !== void 0) {
+                  let data23 = data21.max;
+                  if (!(typeof data23 == "number" && isFinite(data23))) {
+                    const err50 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/max", schemaPath: "#/properties/metrics/additionalProperties/properties/max/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema56.properties.metrics.additionalProperties.properties.max.type, parentSchema: schema56.properties.metrics.additionalProperties.properties.max, data: data23 };
+                    if (vErrors === null) {
+                      vErrors = [err50];
+                    } else {
+                      vErrors.push(err50);
+                    }
+                    errors++;
+                  }
+                }
               } else {
-                const err50 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.metrics.additionalProperties.type, parentSchema: schema56.properties.metrics.additionalProperties, data: data20 };
+                const err51 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.metrics.additionalProperties.type, parentSchema: schema56.properties.metrics.additionalProperties, data: data21 };
                 if (vErrors === null) {
-                  vErrors = [err50];
+                  vErrors = [err51];
                 } else {
-                  vErrors.push(err50);
+                  vErrors.push(err51);
                 }
                 errors++;
               }
             }
           } else {
-            const err51 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.metrics.type, parentSchema: schema56.properties.metrics, data: data19 };
+            const err52 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.metrics.type, parentSchema: schema56.properties.metrics, data: data20 };
             if (vErrors === null) {
-              vErrors = [err51];
+              vErrors = [err52];
             } else {
-              vErrors.push(err51);
+              vErrors.push(err52);
             }
             errors++;
           }
         }
         if (data.champion !== void 0) {
-          let data23 = data.champion;
-          if (data23 && typeof data23 == "object" && !Array.isArray(data23)) {
-            if (Object.keys(data23).length > 256) {
-              const err52 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema56.properties.champion, data: data23 };
+          let data24 = data.champion;
+          if (data24 && typeof data24 == "object" && !Array.isArray(data24)) {
+            if (Object.keys(data24).length > 256) {
+              const err53 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema56.properties.champion, data: data24 };
               if (vErrors === null) {
-                vErrors = [err52];
+                vErrors = [err53];
               } else {
-                vErrors.push(err52);
+                vErrors.push(err53);
               }
               errors++;
             }
-            for (const key5 in data23) {
-              const _errs56 = errors;
+            for (const key5 in data24) {
+              const _errs57 = errors;
               if (typeof key5 === "string") {
                 if (!pattern44.test(key5)) {
-                  const err53 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema60, data: key5, propertyName: key5 };
+                  const err54 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema60, data: key5, propertyName: key5 };
                   if (vErrors === null) {
-                    vErrors = [err53];
+                    vErrors = [err54];
                   } else {
-                    vErrors.push(err53);
+                    vErrors.push(err54);
                   }
                   errors++;
                 }
               } else {
-                const err54 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema60.type, parentSchema: schema60, data: key5, propertyName: key5 };
-                if (vErrors === null) {
-                  vErrors = [err54];
-                } else {
-                  vErrors.push(err54);
-                }
-                errors++;
-              }
-              var valid24 = _errs56 === errors;
-              if (!valid24) {
-                const err55 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/propertyNames", keyword: "propertyNames", params: { propertyName: key5 }, message: "property name must be valid", schema: schema56.properties.champion.propertyNames, parentSchema: schema56.properties.champion, data: data23 };
+                const err55 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema60.type, parentSchema: schema60, data: key5, propertyName: key5 };
                 if (vErrors === null) {
                   vErrors = [err55];
                 } else {
@@ -36387,121 +36396,119 @@ var require_validators = __commonJS({
                 }
                 errors++;
               }
+              var valid24 = _errs57 === errors;
+              if (!valid24) {
+                const err56 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/propertyNames", keyword: "propertyNames", params: { propertyName: key5 }, message: "property name must be valid", schema: schema56.properties.champion.propertyNames, parentSchema: schema56.properties.champion, data: data24 };
+                if (vErrors === null) {
+                  vErrors = [err56];
+                } else {
+                  vErrors.push(err56);
+                }
+                errors++;
+              }
             }
-            for (const key6 in data23) {
-              let data24 = data23[key6];
-              if (data24 && typeof data24 == "object" && !Array.isArray(data24)) {
-                if (data24.maxRegression === void 0) {
-                  const err56 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/required", keyword: "required", params: { missingProperty: "maxRegression" }, message: "must have required property 'maxRegression'", schema: schema56.properties.champion.additionalProperties.required, parentSchema: schema56.properties.champion.additionalProperties, data: data24 };
+            for (const key6 in data24) {
+              let data25 = data24[key6];
+              if (data25 && typeof data25 == "object" && !Array.isArray(data25)) {
+                if (data25.maxRegression === void 0) {
+                  const err57 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/required", keyword: "required", params: { missingProperty: "maxRegression" }, message: "must have required property 'maxRegression'", schema: schema56.properties.champion.additionalProperties.required, parentSchema: schema56.properties.champion.additionalProperties, data: data25 };
                   if (vErrors === null) {
-                    vErrors = [err56];
+                    vErrors = [err57];
                   } else {
-                    vErrors.push(err56);
+                    vErrors.push(err57);
                   }
                   errors++;
                 }
-                for (const key7 in data24) {
+                for (const key7 in data25) {
                   if (!(key7 === "maxRegression")) {
-                    const err57 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key7 }, message: "must NOT have additional properties", schema: false, parentSchema: schema56.properties.champion.additionalProperties, data: data24 };
+                    const err58 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key7 }, message: "must NOT have additional properties", schema: false, parentSchema: schema56.properties.champion.additionalProperties, data: data25 };
                     if (vErrors === null) {
-                      vErrors = [err57];
+                      vErrors = [err58];
                     } else {
-                      vErrors.push(err57);
+                      vErrors.push(err58);
                     }
                     errors++;
                   }
                 }
-                if (data24.maxRegression !== void 0) {
-                  let data25 = data24.maxRegression;
-                  if (typeof data25 == "number" && isFinite(data25)) {
-                    if (data25 < 0 || isNaN(data25)) {
-                      const err58 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/minimum", keyword: "minimum", params: { comparison: ">=", limit: 0 }, message: "must be >= 0", schema: 0, parentSchema: schema56.properties.champion.additionalProperties.properties.maxRegression, data: data25 };
+                if (data25.maxRegression !== void 0) {
+                  let data26 = data25.maxRegression;
+                  if (typeof data26 == "number" && isFinite(data26)) {
+                    if (data26 < 0 || isNaN(data26)) {
+                      const err59 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/minimum", keyword: "minimum", params: { comparison: ">=", limit: 0 }, message: "must be >= 0", schema: 0, parentSchema: schema56.properties.champion.additionalProperties.properties.maxRegression, data: data26 };
                       if (vErrors === null) {
-                        vErrors = [err58];
+                        vErrors = [err59];
                       } else {
-                        vErrors.push(err58);
+                        vErrors.push(err59);
                       }
                       errors++;
                     }
                   } else {
-                    const err59 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema56.properties.champion.additionalProperties.properties.maxRegression.type, parentSchema: schema56.properties.champion.additionalProperties.properties.maxRegression, data: data25 };
+                    const err60 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema56.properties.champion.additionalProperties.properties.maxRegression.type, parentSchema: schema56.properties.champion.additionalProperties.properties.maxRegression, data: data26 };
                     if (vErrors === null) {
-                      vErrors = [err59];
+                      vErrors = [err60];
                     } else {
-                      vErrors.push(err59);
+                      vErrors.push(err60);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err60 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.champion.additionalProperties.type, parentSchema: schema56.properties.champion.additionalProperties, data: data24 };
+                const err61 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.champion.additionalProperties.type, parentSchema: schema56.properties.champion.additionalProperties, data: data25 };
                 if (vErrors === null) {
-                  vErrors = [err60];
+                  vErrors = [err61];
                 } else {
-                  vErrors.push(err60);
+                  vErrors.push(err61);
                 }
                 errors++;
               }
             }
           } else {
-            const err61 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.champion.type, parentSchema: schema56.properties.champion, data: data23 };
+            const err62 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.champion.type, parentSchema: schema56.properties.champion, data: data24 };
             if (vErrors === null) {
-              vErrors = [err61];
+              vErrors = [err62];
             } else {
-              vErrors.push(err61);
+              vErrors.push(err62);
             }
             errors++;
           }
         }
         if (data.requiredFields !== void 0) {
-          let data26 = data.requiredFields;
-          if (Array.isArray(data26)) {
-            if (data26.length > 256) {
-              const err62 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema56.properties.requiredFields, data: data26 };
+          let data27 = data.requiredFields;
+          if (Array.isArray(data27)) {
+            if (data27.length > 256) {
+              const err63 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema56.properties.requiredFields, data: data27 };
               if (vErrors === null) {
-                vErrors = [err62];
+                vErrors = [err63];
               } else {
-                vErrors.push(err62);
+                vErrors.push(err63);
               }
               errors++;
             }
-            const len6 = data26.length;
+            const len6 = data27.length;
             for (let i9 = 0; i9 < len6; i9++) {
-              let data27 = data26[i9];
-              if (typeof data27 === "string") {
-                if (!pattern46.test(data27)) {
-                  const err63 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$"', schema: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", parentSchema: schema56.properties.requiredFields.items, data: data27 };
+              let data28 = data27[i9];
+              if (typeof data28 === "string") {
+                if (!pattern46.test(data28)) {
+                  const err64 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$"', schema: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", parentSchema: schema56.properties.requiredFields.items, data: data28 };
                   if (vErrors === null) {
-                    vErrors = [err63];
+                    vErrors = [err64];
                   } else {
-                    vErrors.push(err63);
+                    vErrors.push(err64);
                   }
                   errors++;
                 }
               } else {
-                const err64 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.requiredFields.items.type, parentSchema: schema56.properties.requiredFields.items, data: data27 };
+                const err65 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.requiredFields.items.type, parentSchema: schema56.properties.requiredFields.items, data: data28 };
                 if (vErrors === null) {
-                  vErrors = [err64];
+                  vErrors = [err65];
                 } else {
-                  vErrors.push(err64);
+                  vErrors.push(err65);
                 }
                 errors++;
               }
             }
           } else {
-            const err65 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.requiredFields.type, parentSchema: schema56.properties.requiredFields, data: data26 };
-            if (vErrors === null) {
-              vErrors = [err65];
-            } else {
-              vErrors.push(err65);
-            }
-            errors++;
-          }
-        }
-        if (data.artifact !== void 0) {
-          let data28 = data.artifact;
-          if (!(data28 === "full" || data28 === "exists")) {
-            const err66 = { instancePath: instancePath + "/artifact", schemaPath: "#/properties/artifact/enum", keyword: "enum", params: { allowedValues: schema56.properties.artifact.enum }, message: "must be equal to one of the allowed values", schema: schema56.properties.artifact.enum, parentSchema: schema56.properties.artifact, data: data28 };
+            const err66 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.requiredFields.type, parentSchema: schema56.properties.requiredFields, data: data27 };
             if (vErrors === null) {
               vErrors = [err66];
             } else {
@@ -36510,10 +36517,10 @@ var require_validators = __commonJS({
             errors++;
           }
         }
-        if (data.scan !== void 0) {
-          let data29 = data.scan;
-          if (!(data29 === "pickle")) {
-            const err67 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/enum", keyword: "enum", params: { allowedValues: schema56.properties.scan.enum }, message: "must be equal to one of the allowed values", schema: schema56.properties.scan.enum, parentSchema: schema56.properties.scan, data: data29 };
+        if (data.artifact !== void 0) {
+          let data29 = data.artifact;
+          if (!(data29 === "full" || data29 === "exists")) {
+            const err67 = { instancePath: instancePath + "/artifact", schemaPath: "#/properties/artifact/enum", keyword: "enum", params: { allowedValues: schema56.properties.artifact.enum }, message: "must be equal to one of the allowed values", schema: schema56.properties.artifact.enum, parentSchema: schema56.properties.artifact, data: data29 };
             if (vErrors === null) {
               vErrors = [err67];
             } else {
@@ -36522,12 +36529,24 @@ var require_validators = __commonJS({
             errors++;
           }
         }
+        if (data.scan !== void 0) {
+          let data30 = data.scan;
+          if (!(data30 === "pickle")) {
+            const err68 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/enum", keyword: "enum", params: { allowedValues: schema56.properties.scan.enum }, message: "must be equal to one of the allowed values", schema: schema56.properties.scan.enum, parentSchema: schema56.properties.scan, data: data30 };
+            if (vErrors === null) {
+              vErrors = [err68];
+            } else {
+              vErrors.push(err68);
+            }
+            errors++;
+          }
+        }
       } else {
-        const err68 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.type, parentSchema: schema56, data };
+        const err69 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.type, parentSchema: schema56, data };
         if (vErrors === null) {
-          vErrors = [err68];
+          vErrors = [err69];
         } else {
-          vErrors.push(err68);
+          vErrors.push(err69);
         }
         errors++;
       }
@@ -36877,38 +36896,38 @@ __export(load_exports, {
   parsePlainFull: () => parsePlainFull,
   resolveCorePlain: () => resolveCorePlain
 });
-function loadManifest(text, file, kind) {
-  const limit = checkLimits(text, file);
+function loadManifest(text2, file, kind) {
+  const limit = checkLimits(text2, file);
   if (limit) return { problems: [limit] };
-  const fast = loadPlainManifest(text, file, kind);
-  return fast ? { value: fast, problems: [] } : loadManifestWithPositions(text, file, kind, false);
+  const fast = loadPlainManifest(text2, file, kind);
+  return fast ? { value: fast, problems: [] } : loadManifestWithPositions(text2, file, kind, false);
 }
-function loadManifestWithPositions(text, file, kind, checkSize = true) {
+function loadManifestWithPositions(text2, file, kind, checkSize = true) {
   if (checkSize) {
-    const limit = checkLimits(text, file);
+    const limit = checkLimits(text2, file);
     if (limit) return { problems: [limit] };
   }
   const lineCounter = new import_yaml.LineCounter();
-  const doc = (0, import_yaml.parseDocument)(text, { ...PARSE_OPTIONS, lineCounter });
+  const doc = (0, import_yaml.parseDocument)(text2, { ...PARSE_OPTIONS, lineCounter });
   const at = (offset) => position(lineCounter, offset);
   const problems = [];
   for (const e5 of doc.errors) {
     const code = YAML_ERROR_CODES[e5.code] ?? "E_YAML_SYNTAX";
-    const message = code === "E_YAML_DUPLICATE_KEY" ? `duplicate key ${JSON.stringify(keyText(text, e5.pos[0]))}: a key may appear once per mapping` : code === "E_YAML_KEY" ? "keys must be plain strings (no lists or mappings as keys)" : code === "E_YAML_MULTI_DOC" ? 'a manifest holds exactly one YAML document; remove the second "---" and what follows' : `invalid YAML: ${e5.message.split("\n")[0]}`;
+    const message = code === "E_YAML_DUPLICATE_KEY" ? `duplicate key ${JSON.stringify(keyText(text2, e5.pos[0]))}: a key may appear once per mapping` : code === "E_YAML_KEY" ? "keys must be plain strings (no lists or mappings as keys)" : code === "E_YAML_MULTI_DOC" ? 'a manifest holds exactly one YAML document; remove the second "---" and what follows' : `invalid YAML: ${e5.message.split("\n")[0]}`;
     problems.push({ file, ...at(e5.pos[0]), code, message });
   }
   const directive = doc.directives?.yaml;
   if (directive?.explicit && directive.version !== "1.2") {
     problems.push({
       file,
-      ...at(Math.max(0, text.indexOf("%YAML"))),
+      ...at(Math.max(0, text2.indexOf("%YAML"))),
       code: "E_YAML_DIRECTIVE",
       message: `%YAML ${directive.version} is not supported: manifests are YAML 1.2; remove the directive`
     });
   }
   if (problems.length) return { problems };
   if (doc.contents === null) return { problems: [{ file, line: 1, col: 1, code: "E_EMPTY", message: `the file is empty; expected a ${kind} manifest` }] };
-  const value = toPlainData(doc.contents, { file, text, at, problems, path: [] });
+  const value = toPlainData(doc.contents, { file, text: text2, at, problems, path: [] });
   if (problems.length) return { problems };
   const validate2 = validators2()[kind];
   if (!validate2(value)) {
@@ -36922,10 +36941,10 @@ function loadManifestWithPositions(text, file, kind, checkSize = true) {
   problems.push(...fileRules(kind, value, file).map((p3) => ({ ...p3, ...locate(doc, fieldSegments(p3.field ?? ""), at) })));
   return problems.length ? { problems: sortProblems(problems) } : { value, problems };
 }
-function locateField(text, field) {
-  if (checkLimits(text, "")) return {};
+function locateField(text2, field) {
+  if (checkLimits(text2, "")) return {};
   const lineCounter = new import_yaml.LineCounter();
-  const doc = (0, import_yaml.parseDocument)(text, { ...PARSE_OPTIONS, lineCounter });
+  const doc = (0, import_yaml.parseDocument)(text2, { ...PARSE_OPTIONS, lineCounter });
   return locate(doc, fieldSegments(field), (o3) => position(lineCounter, o3));
 }
 function fileRules(kind, value, file) {
@@ -36982,13 +37001,13 @@ function fileRules(kind, value, file) {
             message: `${label} mixes "paths" with "to"/"annotations"; write a separate rule for files`
           });
         }
-        for (const key of ["from", "previously", "allowSkip"]) {
-          if (rule[key] !== void 0 && rule.to === void 0) {
+        for (const key2 of ["from", "previously", "allowSkip"]) {
+          if (rule[key2] !== void 0 && rule.to === void 0) {
             problems.push({
               file,
               code: "E_POLICY_RULE",
-              field: `${field}.${key}`,
-              message: `${label} has "${key}" but no "to"; "${key}" only applies to stage changes`
+              field: `${field}.${key2}`,
+              message: `${label} has "${key2}" but no "to"; "${key2}" only applies to stage changes`
             });
           }
         }
@@ -37016,93 +37035,93 @@ function fileRules(kind, value, file) {
   }
   return problems;
 }
-function resolveCorePlain(text) {
-  if (CORE_NULL.test(text)) return null;
-  if (CORE_BOOL.test(text)) return text[0] === "t" || text[0] === "T";
-  if (CORE_INT_OCT.test(text)) return parseInt(text.substring(2), 8);
-  if (CORE_INT.test(text)) return parseInt(text, 10);
-  if (CORE_INT_HEX.test(text)) return parseInt(text.substring(2), 16);
-  if (CORE_FLOAT_NAN.test(text)) return text.slice(-3).toLowerCase() === "nan" ? NaN : text[0] === "-" ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
-  if (CORE_FLOAT_EXP.test(text) || CORE_FLOAT.test(text)) return parseFloat(text);
-  return text;
+function resolveCorePlain(text2) {
+  if (CORE_NULL.test(text2)) return null;
+  if (CORE_BOOL.test(text2)) return text2[0] === "t" || text2[0] === "T";
+  if (CORE_INT_OCT.test(text2)) return parseInt(text2.substring(2), 8);
+  if (CORE_INT.test(text2)) return parseInt(text2, 10);
+  if (CORE_INT_HEX.test(text2)) return parseInt(text2.substring(2), 16);
+  if (CORE_FLOAT_NAN.test(text2)) return text2.slice(-3).toLowerCase() === "nan" ? NaN : text2[0] === "-" ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+  if (CORE_FLOAT_EXP.test(text2) || CORE_FLOAT.test(text2)) return parseFloat(text2);
+  return text2;
 }
-function hasNonStringKey(text) {
+function hasNonStringKey(text2) {
   PLAIN_KEY.lastIndex = 0;
-  for (let m3 = PLAIN_KEY.exec(text); m3; m3 = PLAIN_KEY.exec(text)) {
+  for (let m3 = PLAIN_KEY.exec(text2); m3; m3 = PLAIN_KEY.exec(text2)) {
     if (typeof resolveCorePlain(m3[1]) !== "string") return true;
     if (m3[0].length === 0) PLAIN_KEY.lastIndex++;
   }
   return false;
 }
-function continuesUnderIndented(text) {
+function continuesUnderIndented(text2) {
   const special = /[\n[\]{}"'#\\]/g;
   let flow = 0;
   let quote = "";
   let owner = 0;
-  for (let m3 = special.exec(text); m3; m3 = special.exec(text)) {
+  for (let m3 = special.exec(text2); m3; m3 = special.exec(text2)) {
     const i5 = m3.index;
-    const c5 = text[i5];
+    const c5 = text2[i5];
     if (c5 === "\n") {
       if (flow === 0 && quote === "") continue;
       let j5 = i5 + 1;
-      while (text[j5] === " ") j5++;
-      const blank = j5 >= text.length || text[j5] === "\n" || quote === "" && text[j5] === "#";
+      while (text2[j5] === " ") j5++;
+      const blank = j5 >= text2.length || text2[j5] === "\n" || quote === "" && text2[j5] === "#";
       if (!blank && j5 - i5 - 1 <= owner) return true;
       continue;
     }
     if (quote) {
-      if (c5 === "\\" && quote === '"' && text[i5 + 1] !== "\n" || c5 === "'" && quote === "'" && text[i5 + 1] === "'") special.lastIndex = i5 + 2;
+      if (c5 === "\\" && quote === '"' && text2[i5 + 1] !== "\n" || c5 === "'" && quote === "'" && text2[i5 + 1] === "'") special.lastIndex = i5 + 2;
       else if (c5 === quote) quote = "";
       continue;
     }
-    const prev = i5 === 0 ? "\n" : text[i5 - 1];
+    const prev = i5 === 0 ? "\n" : text2[i5 - 1];
     if (c5 === "#") {
       if (prev !== " " && prev !== "\n") continue;
-      const nl = text.indexOf("\n", i5);
+      const nl = text2.indexOf("\n", i5);
       if (nl < 0) break;
       special.lastIndex = nl;
       continue;
     }
     const opensQuote = (c5 === '"' || c5 === "'") && " \n[{,:".includes(prev);
-    if (flow === 0 && (opensQuote || c5 === "[" || c5 === "{")) owner = nodeColumn(text, i5);
+    if (flow === 0 && (opensQuote || c5 === "[" || c5 === "{")) owner = nodeColumn(text2, i5);
     if (c5 === "[" || c5 === "{") flow++;
     else if ((c5 === "]" || c5 === "}") && flow > 0) flow--;
     else if (opensQuote) quote = c5;
   }
   return false;
 }
-function nodeColumn(text, at) {
-  const start = text.lastIndexOf("\n", at - 1) + 1;
+function nodeColumn(text2, at) {
+  const start = text2.lastIndexOf("\n", at - 1) + 1;
   let col = 0;
-  while (text[start + col] === " ") col++;
-  while (text[start + col] === "-" && text[start + col + 1] === " ") {
+  while (text2[start + col] === " ") col++;
+  while (text2[start + col] === "-" && text2[start + col + 1] === " ") {
     col += 2;
-    while (text[start + col] === " ") col++;
+    while (text2[start + col] === " ") col++;
   }
   return col;
 }
-function parsePlainFast(text) {
-  if (NEEDS_FULL_PARSE.test(text) || hasNonStringKey(text) || continuesUnderIndented(text)) return void 0;
+function parsePlainFast(text2) {
+  if (NEEDS_FULL_PARSE.test(text2) || hasNonStringKey(text2) || continuesUnderIndented(text2)) return void 0;
   let value;
   try {
-    value = load(text, { schema: YAML_CORE_FOR_JS_YAML, json: false });
+    value = load(text2, { schema: YAML_CORE_FOR_JS_YAML, json: false });
   } catch {
     return void 0;
   }
   if (value === null || typeof value !== "object" || Array.isArray(value) || !isPlainData(value, 0)) return void 0;
   return value;
 }
-function parsePlainFull(text) {
+function parsePlainFull(text2) {
   const lineCounter = new import_yaml.LineCounter();
-  const doc = (0, import_yaml.parseDocument)(text, { ...PARSE_OPTIONS, lineCounter });
+  const doc = (0, import_yaml.parseDocument)(text2, { ...PARSE_OPTIONS, lineCounter });
   if (doc.errors.length || doc.contents === null) return void 0;
   const problems = [];
-  const value = toPlainData(doc.contents, { file: "", text, at: (o3) => position(lineCounter, o3), problems, path: [] });
+  const value = toPlainData(doc.contents, { file: "", text: text2, at: (o3) => position(lineCounter, o3), problems, path: [] });
   if (problems.length || value === null || typeof value !== "object" || Array.isArray(value)) return void 0;
   return value;
 }
-function loadPlainManifest(text, file, kind) {
-  const value = parsePlainFast(text);
+function loadPlainManifest(text2, file, kind) {
+  const value = parsePlainFast(text2);
   if (value === void 0) return void 0;
   if (!validators2()[kind](value)) return void 0;
   if (fileRules(kind, value, file).length) return void 0;
@@ -37114,24 +37133,24 @@ function isPlainData(value, depth) {
   if (typeof value !== "object" || depth > LOAD_LIMITS.maxDepth) return false;
   if (Array.isArray(value)) return value.every((v) => isPlainData(v, depth + 1));
   if (Object.getPrototypeOf(value) !== Object.prototype) return false;
-  for (const key of Object.keys(value)) {
-    if (FORBIDDEN_KEYS.has(key) || !isPlainData(value[key], depth + 1)) return false;
+  for (const key2 of Object.keys(value)) {
+    if (FORBIDDEN_KEYS.has(key2) || !isPlainData(value[key2], depth + 1)) return false;
   }
   return true;
 }
-function keyText(text, offset) {
-  const m3 = /^(?:"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^:\n,{}[\]]*)/.exec(text.slice(offset, offset + 256));
-  const key = (m3?.[0] ?? "").trim();
-  return /^["']/.test(key) ? key.slice(1, -1) : key;
+function keyText(text2, offset) {
+  const m3 = /^(?:"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^:\n,{}[\]]*)/.exec(text2.slice(offset, offset + 256));
+  const key2 = (m3?.[0] ?? "").trim();
+  return /^["']/.test(key2) ? key2.slice(1, -1) : key2;
 }
-function propertiesStart(text, start) {
+function propertiesStart(text2, start) {
   let at = start;
   for (; ; ) {
     let i5 = at;
-    while (i5 > 0 && /\s/.test(text[i5 - 1])) i5--;
+    while (i5 > 0 && /\s/.test(text2[i5 - 1])) i5--;
     let j5 = i5;
-    while (j5 > 0 && !/\s/.test(text[j5 - 1])) j5--;
-    const token = text.slice(j5, i5);
+    while (j5 > 0 && !/\s/.test(text2[j5 - 1])) j5--;
+    const token = text2.slice(j5, i5);
     const k5 = [...token].findIndex((c5, n3) => (c5 === "!" || c5 === "&") && (n3 === 0 || "[{,".includes(token[n3 - 1])));
     if (k5 < 0 || i5 === at) return at;
     at = j5 + k5;
@@ -37142,8 +37161,8 @@ function position(lineCounter, offset) {
   const { line, col } = lineCounter.linePos(offset);
   return line === 0 ? { line: 1, col: offset + 1 } : { line, col };
 }
-function checkLimits(text, file) {
-  if (text.length > LOAD_LIMITS.maxBytes || text.length * 3 > LOAD_LIMITS.maxBytes && Buffer.byteLength(text) > LOAD_LIMITS.maxBytes) {
+function checkLimits(text2, file) {
+  if (text2.length > LOAD_LIMITS.maxBytes || text2.length * 3 > LOAD_LIMITS.maxBytes && Buffer.byteLength(text2) > LOAD_LIMITS.maxBytes) {
     return {
       file,
       line: 1,
@@ -37152,7 +37171,7 @@ function checkLimits(text, file) {
       message: `the file has more than ${LOAD_LIMITS.maxBytes} bytes, the limit for a manifest; this looks like hostile input or the wrong file`
     };
   }
-  const deep = deepestPoint(text, LOAD_LIMITS.maxDepth);
+  const deep = deepestPoint(text2, LOAD_LIMITS.maxDepth);
   if (deep) {
     return {
       file,
@@ -37164,19 +37183,19 @@ function checkLimits(text, file) {
   }
   return void 0;
 }
-function deepestPoint(text, max) {
+function deepestPoint(text2, max) {
   const indents = [];
   let flow = 0;
   let blockScalarParent = -1;
   let lineNo = 0;
-  for (let start = 0; start <= text.length; ) {
-    let end = text.indexOf("\n", start);
-    if (end < 0) end = text.length;
+  for (let start = 0; start <= text2.length; ) {
+    let end = text2.indexOf("\n", start);
+    if (end < 0) end = text2.length;
     lineNo++;
     let i5 = start;
-    while (i5 < end && text.charCodeAt(i5) === 32) i5++;
+    while (i5 < end && text2.charCodeAt(i5) === 32) i5++;
     const indent = i5 - start;
-    const blank = i5 >= end || text[i5] === "#" || text[i5] === "\r";
+    const blank = i5 >= end || text2[i5] === "#" || text2[i5] === "\r";
     if (blockScalarParent >= 0 && (blank || indent > blockScalarParent)) {
       start = end + 1;
       continue;
@@ -37191,15 +37210,15 @@ function deepestPoint(text, max) {
       if (!indents.length || indents[indents.length - 1] < indent) indents.push(indent);
     }
     let depth = indents.length;
-    while (i5 + 1 < end && (text[i5] === "-" || text[i5] === "?") && (text[i5 + 1] === " " || text[i5 + 1] === "	")) {
+    while (i5 + 1 < end && (text2[i5] === "-" || text2[i5] === "?") && (text2[i5 + 1] === " " || text2[i5 + 1] === "	")) {
       depth++;
       i5 += 2;
-      while (i5 < end && text[i5] === " ") i5++;
+      while (i5 < end && text2[i5] === " ") i5++;
     }
     let quote = "";
     let last = "";
     for (; i5 < end; i5++) {
-      const c5 = text[i5];
+      const c5 = text2[i5];
       if (quote) {
         if (c5 === "\\" && quote === '"') i5++;
         else if (c5 === quote) quote = "";
@@ -37215,7 +37234,7 @@ function deepestPoint(text, max) {
       else last = " ";
     }
     if (depth + flow > max) return { line: lineNo, col: indent + 1 };
-    if (flow === 0 && (last === "|" || last === ">" || /[|>][-+0-9]{1,2}\s*$/.test(text.slice(Math.max(start, end - 4), end)))) {
+    if (flow === 0 && (last === "|" || last === ">" || /[|>][-+0-9]{1,2}\s*$/.test(text2.slice(Math.max(start, end - 4), end)))) {
       blockScalarParent = indent;
     }
     start = end + 1;
@@ -37272,14 +37291,14 @@ function toPlainData(node, ctx) {
   if ((0, import_yaml.isMap)(node)) {
     const out = {};
     for (const pair of node.items) {
-      const key = pair.key;
-      const keyStart = key?.range?.[0] ?? start;
-      if (!(0, import_yaml.isScalar)(key) || typeof key.value !== "string" || key.anchor || key.tag) {
-        if ((0, import_yaml.isAlias)(key) || key?.anchor || key?.tag) toPlainData(key, ctx);
+      const key2 = pair.key;
+      const keyStart = key2?.range?.[0] ?? start;
+      if (!(0, import_yaml.isScalar)(key2) || typeof key2.value !== "string" || key2.anchor || key2.tag) {
+        if ((0, import_yaml.isAlias)(key2) || key2?.anchor || key2?.tag) toPlainData(key2, ctx);
         else ctx.problems.push({ file: ctx.file, ...ctx.at(keyStart), code: "E_YAML_KEY", message: `${field()}: keys must be plain strings` });
         continue;
       }
-      const name = key.value;
+      const name = key2.value;
       if (FORBIDDEN_KEYS.has(name)) {
         ctx.problems.push({ file: ctx.file, ...ctx.at(keyStart), code: "E_FORBIDDEN_KEY", message: `${field()}: the key "${name}" is not allowed` });
         continue;
@@ -37493,16 +37512,16 @@ function indexError(what, message) {
   return new ModelgateError("E_INDEX", `${what}: ${message}`, ExitCode2.content);
 }
 function parseIndex(bytes, what) {
-  const text = bytes.toString("utf8");
-  if (text.length && !text.endsWith("\n")) throw indexError(what, "the last line has no newline");
+  const text2 = bytes.toString("utf8");
+  if (text2.length && !text2.endsWith("\n")) throw indexError(what, "the last line has no newline");
   const out = [];
   let previous;
   let start = 0;
   let line = 0;
-  while (start < text.length) {
-    const end = text.indexOf("\n", start);
+  while (start < text2.length) {
+    const end = text2.indexOf("\n", start);
     line++;
-    const m3 = /^([0-9a-f]{64}) {2}(0|[1-9][0-9]{0,15}) {2}(.+)$/.exec(text.slice(start, end));
+    const m3 = /^([0-9a-f]{64}) {2}(0|[1-9][0-9]{0,15}) {2}(.+)$/.exec(text2.slice(start, end));
     if (!m3) throw indexError(what, `line ${line} is not "<sha256>  <size>  <path>"`);
     const path = m3[3];
     try {
@@ -37510,9 +37529,9 @@ function parseIndex(bytes, what) {
     } catch {
       throw indexError(what, `line ${line}: unusual path ${JSON.stringify(path)}`);
     }
-    const key = Buffer.from(path, "utf8");
-    if (previous && Buffer.compare(previous, key) >= 0) throw indexError(what, `line ${line}: ${JSON.stringify(path)} is out of order or listed twice`);
-    previous = key;
+    const key2 = Buffer.from(path, "utf8");
+    if (previous && Buffer.compare(previous, key2) >= 0) throw indexError(what, `line ${line}: ${JSON.stringify(path)} is out of order or listed twice`);
+    previous = key2;
     out.push({ path, sha256: m3[1], size: Number(m3[2]) });
     start = end + 1;
   }
@@ -37522,15 +37541,15 @@ async function readIndex(store, model, artifact) {
   const index = artifact.index;
   if (!SHA256_HEX.test(index.sha256) || index.sha256 !== artifact.sha256)
     throw indexError(artifact.uri, `artifact.index.sha256 must be artifact.sha256 (${artifact.sha256})`);
-  const key = indexKey(model, artifact.sha256);
+  const key2 = indexKey(model, artifact.sha256);
   const chunks = [];
   const hash = createHash3("sha256");
-  for await (const c5 of await store.read(key)) {
+  for await (const c5 of await store.read(key2)) {
     hash.update(c5);
     chunks.push(c5);
   }
   const sha256 = hash.digest("hex");
-  const what = `${store.location.uri}/${key}`;
+  const what = `${store.location.uri}/${key2}`;
   if (sha256 !== artifact.sha256) {
     throw new ModelgateError("E_INTEGRITY", `${what}: sha256 is ${sha256}, the manifest says ${artifact.sha256}`, ExitCode2.content, {
       expected: artifact.sha256,
@@ -37543,8 +37562,8 @@ async function readIndex(store, model, artifact) {
   if (total !== artifact.size) throw indexError(what, `its files add up to ${total} bytes, artifact.size says ${artifact.size}`);
   return files;
 }
-function modelOfKey(key) {
-  return key.slice(0, key.indexOf("/"));
+function modelOfKey(key2) {
+  return key2.slice(0, key2.indexOf("/"));
 }
 var INDEX_NAME, INDEX_THRESHOLD;
 var init_dir_index = __esm({
@@ -37785,18 +37804,18 @@ async function validateRegistry(source, options = {}) {
   const problems = [];
   const texts = /* @__PURE__ */ new Map();
   const missing = /* @__PURE__ */ new Set();
-  const loadAndReport = (text, file, kind) => {
-    const loaded = loadManifest(text, file, kind);
+  const loadAndReport = (text2, file, kind) => {
+    const loaded = loadManifest(text2, file, kind);
     if (selected(file)) problems.push(...loaded.problems);
     return loaded.value;
   };
   const load2 = async (file, kind) => {
-    const text = await source.readFile(file);
-    if (text === void 0) {
+    const text2 = await source.readFile(file);
+    if (text2 === void 0) {
       missing.add(file);
       return void 0;
     }
-    return loadAndReport(text, file, kind);
+    return loadAndReport(text2, file, kind);
   };
   const config = await load2(REGISTRY_FILE, "Registry");
   if (missing.has(REGISTRY_FILE) && selected(REGISTRY_FILE)) {
@@ -37822,19 +37841,19 @@ async function validateRegistry(source, options = {}) {
   await forEachLimit(batches, 1, async (batch) => {
     const texts2 = source.readFiles ? await source.readFiles(batch) : await readEach(source, batch, concurrency);
     batch.forEach((file, i5) => {
-      const text = texts2[i5];
-      if (text === void 0) return;
+      const text2 = texts2[i5];
+      if (text2 === void 0) return;
       const where = parseManifestPath(file);
       if (where.kind === "Model") {
-        const value = loadAndReport(text, file, "Model");
+        const value = loadAndReport(text2, file, "Model");
         if (value) documents.models.push({ file, value });
       } else {
-        const stage = only && !selected(file) ? quickStage(text) : void 0;
+        const stage = only && !selected(file) ? quickStage(text2) : void 0;
         if (stage) {
           documents.stages.push({ file, value: { model: where.model, version: where.version, stage } });
           return;
         }
-        const value = loadAndReport(text, file, "ModelVersion");
+        const value = loadAndReport(text2, file, "ModelVersion");
         if (value) documents.versions.push({ file, value: { model: value.model, version: value.version, stage: value.stage, artifact: value.artifact } });
       }
     });
@@ -37847,12 +37866,12 @@ async function validateRegistry(source, options = {}) {
     problems.filter((p3) => p3.line === void 0 && p3.field),
     concurrency,
     async (p3) => {
-      let text = texts.get(p3.file);
-      if (text === void 0) {
-        text = await source.readFile(p3.file) ?? "";
-        texts.set(p3.file, text);
+      let text2 = texts.get(p3.file);
+      if (text2 === void 0) {
+        text2 = await source.readFile(p3.file) ?? "";
+        texts.set(p3.file, text2);
       }
-      Object.assign(p3, locateField(text, p3.field));
+      Object.assign(p3, locateField(text2, p3.field));
     }
   );
   const checked = [REGISTRY_FILE, POLICY_FILE, ...tree].filter((f5) => !missing.has(f5) && selected(f5)).length;
@@ -38273,9 +38292,9 @@ function structuredPatch(oldFileName, newFileName, oldStr, newStr, oldHeader, ne
     };
   }
 }
-function splitLines(text) {
-  const hasTrailingNl = text.endsWith("\n");
-  const result = text.split("\n").map((line) => line + "\n");
+function splitLines(text2) {
+  const hasTrailingNl = text2.endsWith("\n");
+  const result = text2.split("\n").map((line) => line + "\n");
   if (hasTrailingNl) {
     result.pop();
   } else {
@@ -38297,26 +38316,26 @@ var init_libesm = __esm({
 });
 
 // src/deploy/yaml-splice.ts
-function parseForEdit(text, file) {
-  const doc = (0, import_yaml2.parseDocument)(text, { keepSourceTokens: false, uniqueKeys: true });
+function parseForEdit(text2, file) {
+  const doc = (0, import_yaml2.parseDocument)(text2, { keepSourceTokens: false, uniqueKeys: true });
   if (doc.errors.length > 0) throw editError(file, `cannot be edited: ${doc.errors[0].message.split("\n")[0]}`);
   return doc;
 }
 function editError(file, message) {
   return new ModelgateError("E_DEPLOY_EDIT", `${file}: ${message}`, ExitCode2.content, { file });
 }
-function child(node, key) {
-  if ((0, import_yaml2.isMap)(node) && typeof key === "string") {
-    const pair = node.items.find((p3) => (0, import_yaml2.isPair)(p3) && (0, import_yaml2.isScalar)(p3.key) && p3.key.value === key);
+function child(node, key2) {
+  if ((0, import_yaml2.isMap)(node) && typeof key2 === "string") {
+    const pair = node.items.find((p3) => (0, import_yaml2.isPair)(p3) && (0, import_yaml2.isScalar)(p3.key) && p3.key.value === key2);
     return pair?.value ?? void 0;
   }
-  if ((0, import_yaml2.isSeq)(node) && typeof key === "number") return node.items[key];
+  if ((0, import_yaml2.isSeq)(node) && typeof key2 === "number") return node.items[key2];
   return void 0;
 }
 function nodeAt(doc, path) {
   let node = doc.contents;
-  for (const key of path) {
-    node = child(node, key);
+  for (const key2 of path) {
+    node = child(node, key2);
     if (node === void 0) return void 0;
   }
   return node;
@@ -38327,19 +38346,19 @@ function scalarSource(value, style) {
   const plain = (0, import_yaml2.stringify)(value, { lineWidth: 0 }).trimEnd();
   return /[\n,[\]{}]/.test(plain) ? JSON.stringify(value) : plain;
 }
-function lineStart(text, pos) {
-  return text.lastIndexOf("\n", pos - 1) + 1;
+function lineStart(text2, pos) {
+  return text2.lastIndexOf("\n", pos - 1) + 1;
 }
-function afterLine(text, pos) {
-  if (pos > 0 && text[pos - 1] === "\n") return pos;
-  const nl = text.indexOf("\n", pos);
-  return nl < 0 ? text.length : nl + 1;
+function afterLine(text2, pos) {
+  if (pos > 0 && text2[pos - 1] === "\n") return pos;
+  const nl = text2.indexOf("\n", pos);
+  return nl < 0 ? text2.length : nl + 1;
 }
 function indentedBlock(value, indent) {
   return (0, import_yaml2.stringify)(value, { lineWidth: 0, aliasDuplicateObjects: false }).trimEnd().split("\n").map((l3) => indent + l3).join("\n");
 }
-function setScalar(text, path, value, file) {
-  const doc = parseForEdit(text, file);
+function setScalar(text2, path, value, file) {
+  const doc = parseForEdit(text2, file);
   let node = doc.contents;
   let i5 = 0;
   for (; i5 < path.length; i5++) {
@@ -38349,50 +38368,50 @@ function setScalar(text, path, value, file) {
   }
   if (i5 === path.length) {
     if (!(0, import_yaml2.isScalar)(node) || !node.range) throw editError(file, `${path.join(".")} is not a scalar`);
-    if (typeof node.value === "string" && node.value === value) return text;
+    if (typeof node.value === "string" && node.value === value) return text2;
     const style = node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE" ? node.type : void 0;
-    return text.slice(0, node.range[0]) + scalarSource(value, style) + text.slice(node.range[1]);
+    return text2.slice(0, node.range[0]) + scalarSource(value, style) + text2.slice(node.range[1]);
   }
   let tail = value;
   for (let j5 = path.length - 1; j5 > i5; j5--) {
-    const key2 = path[j5];
-    if (typeof key2 !== "string") throw editError(file, `${path.slice(0, j5 + 1).join(".")} is missing`);
-    tail = { [key2]: tail };
+    const key3 = path[j5];
+    if (typeof key3 !== "string") throw editError(file, `${path.slice(0, j5 + 1).join(".")} is missing`);
+    tail = { [key3]: tail };
   }
-  const key = path[i5];
-  if (typeof key !== "string" || !(0, import_yaml2.isMap)(node)) throw editError(file, `${path.slice(0, i5 + 1).join(".")} is missing`);
-  const existing = node.items.find((p3) => (0, import_yaml2.isScalar)(p3.key) && p3.key.value === key);
+  const key2 = path[i5];
+  if (typeof key2 !== "string" || !(0, import_yaml2.isMap)(node)) throw editError(file, `${path.slice(0, i5 + 1).join(".")} is missing`);
+  const existing = node.items.find((p3) => (0, import_yaml2.isScalar)(p3.key) && p3.key.value === key2);
   const map4 = node;
   if (existing) {
     const keyNode = existing.key;
-    const indent2 = " ".repeat(keyNode.range[0] - lineStart(text, keyNode.range[0]) + 2);
-    const at2 = afterLine(text, keyNode.range[2]);
+    const indent2 = " ".repeat(keyNode.range[0] - lineStart(text2, keyNode.range[0]) + 2);
+    const at2 = afterLine(text2, keyNode.range[2]);
     const block2 = typeof tail === "object" ? indentedBlock(tail, indent2) : void 0;
     if (!block2) {
-      const colon = text.indexOf(":", keyNode.range[1]) + 1;
-      return text.slice(0, colon) + " " + scalarSource(value) + text.slice(colon);
+      const colon = text2.indexOf(":", keyNode.range[1]) + 1;
+      return text2.slice(0, colon) + " " + scalarSource(value) + text2.slice(colon);
     }
-    return text.slice(0, at2) + block2 + "\n" + text.slice(at2);
+    return text2.slice(0, at2) + block2 + "\n" + text2.slice(at2);
   }
   if (!map4.range) throw editError(file, `${path.slice(0, i5).join(".")} has no source position`);
   if (map4.flow) {
-    const close = text.lastIndexOf("}", map4.range[1]);
-    const entry = `${key}: ${JSON.stringify(tail)}`;
+    const close = text2.lastIndexOf("}", map4.range[1]);
+    const entry = `${key2}: ${JSON.stringify(tail)}`;
     const sep4 = map4.items.length > 0 ? ", " : "";
-    return text.slice(0, close) + sep4 + entry + text.slice(close);
+    return text2.slice(0, close) + sep4 + entry + text2.slice(close);
   }
   const first = map4.items[0]?.key;
   if (!first?.range) throw editError(file, `${path.slice(0, i5).join(".")} is an empty mapping`);
-  const indent = " ".repeat(first.range[0] - lineStart(text, first.range[0]));
+  const indent = " ".repeat(first.range[0] - lineStart(text2, first.range[0]));
   const last = map4.items.at(-1);
   const lastNode = last.value ?? last.key;
-  const at = afterLine(text, lastNode.range[2]);
-  const block = indentedBlock({ [key]: tail }, indent);
-  const prefix = at === text.length && !text.endsWith("\n") ? "\n" : "";
-  return text.slice(0, at) + prefix + block + "\n" + text.slice(at);
+  const at = afterLine(text2, lastNode.range[2]);
+  const block = indentedBlock({ [key2]: tail }, indent);
+  const prefix = at === text2.length && !text2.endsWith("\n") ? "\n" : "";
+  return text2.slice(0, at) + prefix + block + "\n" + text2.slice(at);
 }
-function setScalars(text, edits, file) {
-  const doc = parseForEdit(text, file);
+function setScalars(text2, edits, file) {
+  const doc = parseForEdit(text2, file);
   const splices = [];
   const inserts = [];
   for (const e5 of edits) {
@@ -38405,14 +38424,14 @@ function setScalars(text, edits, file) {
     const style = node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE" ? node.type : void 0;
     splices.push({ start: node.range[0], end: node.range[1], source: scalarSource(e5.value, style) });
   }
-  let out = text;
+  let out = text2;
   for (const s2 of splices.sort((a5, b5) => b5.start - a5.start)) out = out.slice(0, s2.start) + s2.source + out.slice(s2.end);
   for (const e5 of inserts) out = setScalar(out, e5.path, e5.value, file);
   return out;
 }
-function appendToSeq(text, path, items, file) {
-  if (items.length === 0) return text;
-  const doc = parseForEdit(text, file);
+function appendToSeq(text2, path, items, file) {
+  if (items.length === 0) return text2;
+  const doc = parseForEdit(text2, file);
   const seq2 = nodeAt(doc, path);
   if (seq2 === void 0 || (0, import_yaml2.isScalar)(seq2) && seq2.value === null) {
     if (path.length !== 1) throw editError(file, `${path.join(".")} is missing`);
@@ -38420,34 +38439,34 @@ function appendToSeq(text, path, items, file) {
 `).join("");
     if (seq2 !== void 0) {
       const pair = doc.contents.items.find((p3) => (0, import_yaml2.isScalar)(p3.key) && p3.key.value === path[0]);
-      const at2 = afterLine(text, pair.key.range[2]);
-      return text.slice(0, at2) + lines + text.slice(at2);
+      const at2 = afterLine(text2, pair.key.range[2]);
+      return text2.slice(0, at2) + lines + text2.slice(at2);
     }
     if (!(0, import_yaml2.isMap)(doc.contents) && doc.contents !== null) throw editError(file, "is not a mapping");
-    const sep4 = text.length === 0 || text.endsWith("\n") ? "" : "\n";
-    return text + sep4 + `${path[0]}:
+    const sep4 = text2.length === 0 || text2.endsWith("\n") ? "" : "\n";
+    return text2 + sep4 + `${path[0]}:
 ` + lines;
   }
   if (!(0, import_yaml2.isSeq)(seq2) || !seq2.range) throw editError(file, `${path.join(".")} is not a list`);
   if (seq2.flow) {
-    const close = text.lastIndexOf("]", seq2.range[1]);
+    const close = text2.lastIndexOf("]", seq2.range[1]);
     const sep4 = seq2.items.length > 0 ? ", " : "";
-    return text.slice(0, close) + sep4 + items.map((i5) => scalarSource(i5)).join(", ") + text.slice(close);
+    return text2.slice(0, close) + sep4 + items.map((i5) => scalarSource(i5)).join(", ") + text2.slice(close);
   }
   const dash = seq2.range[0];
-  const indent = " ".repeat(dash - lineStart(text, dash));
+  const indent = " ".repeat(dash - lineStart(text2, dash));
   const last = seq2.items.at(-1);
-  const at = afterLine(text, last.range[2]);
-  const prefix = at === text.length && !text.endsWith("\n") ? "\n" : "";
-  return text.slice(0, at) + prefix + items.map((i5) => `${indent}- ${scalarSource(i5)}
-`).join("") + text.slice(at);
+  const at = afterLine(text2, last.range[2]);
+  const prefix = at === text2.length && !text2.endsWith("\n") ? "\n" : "";
+  return text2.slice(0, at) + prefix + items.map((i5) => `${indent}- ${scalarSource(i5)}
+`).join("") + text2.slice(at);
 }
-function removeFromSeq(text, path, match, file) {
-  const doc = parseForEdit(text, file);
+function removeFromSeq(text2, path, match, file) {
+  const doc = parseForEdit(text2, file);
   const seq2 = nodeAt(doc, path);
-  if (!(0, import_yaml2.isSeq)(seq2)) return text;
+  if (!(0, import_yaml2.isSeq)(seq2)) return text2;
   const hits = seq2.items.map((n3, index) => ({ n: n3, index })).filter(({ n: n3 }) => (0, import_yaml2.isScalar)(n3) && match(n3.value)).reverse();
-  let out = text;
+  let out = text2;
   for (const { n: n3, index } of hits) {
     if (seq2.flow) {
       const items = seq2.items;
@@ -38475,18 +38494,18 @@ var init_yaml_splice = __esm({
 function sameResource(a5, b5) {
   return normalize(a5) === normalize(b5);
 }
-function kustomizationResources(text, file) {
-  const seq2 = nodeAt(parseForEdit(text, file), ["resources"]);
+function kustomizationResources(text2, file) {
+  const seq2 = nodeAt(parseForEdit(text2, file), ["resources"]);
   if (!(0, import_yaml3.isSeq)(seq2)) return [];
   return seq2.items.filter(import_yaml3.isScalar).map((n3) => String(n3.value));
 }
-function plainResources(text) {
-  if (!text.endsWith("\n")) return void 0;
+function plainResources(text2) {
+  if (!text2.endsWith("\n")) return void 0;
   const keys = /* @__PURE__ */ new Set();
   let resources;
   let inList = false;
   let indent;
-  const lines = text.split("\n");
+  const lines = text2.split("\n");
   lines.pop();
   for (const line of lines) {
     if (line === "") continue;
@@ -38496,14 +38515,14 @@ function plainResources(text) {
       resources.push(item[2]);
       continue;
     }
-    const key = PLAIN_KEY_LINE.exec(line);
-    if (!key || keys.has(key[1])) return void 0;
-    keys.add(key[1]);
-    inList = key[1] === "resources" && key[2] === void 0;
-    if (key[1] === "resources") {
+    const key2 = PLAIN_KEY_LINE.exec(line);
+    if (!key2 || keys.has(key2[1])) return void 0;
+    keys.add(key2[1]);
+    inList = key2[1] === "resources" && key2[2] === void 0;
+    if (key2[1] === "resources") {
       if (!inList) return void 0;
       resources = [];
-    } else if (key[2] === void 0) return void 0;
+    } else if (key2[2] === void 0) return void 0;
   }
   return resources;
 }
@@ -38514,14 +38533,14 @@ function newKustomization(opts) {
   for (const r5 of [...opts.base ? [opts.base] : [], ...opts.resources]) lines.push(`- ${r5}`);
   return lines.join("\n") + "\n";
 }
-function addResources(text, entries, file) {
-  const present2 = new Set((plainResources(text) ?? kustomizationResources(text, file)).map(normalize));
+function addResources(text2, entries, file) {
+  const present2 = new Set((plainResources(text2) ?? kustomizationResources(text2, file)).map(normalize));
   const missing = [...new Set(entries.filter((e5) => !present2.has(normalize(e5))))];
-  return appendToSeq(text, ["resources"], missing, file);
+  return appendToSeq(text2, ["resources"], missing, file);
 }
-function removeResource(text, entry, file) {
-  if (plainResources(text)?.some((r5) => sameResource(r5, entry)) === false) return text;
-  return removeFromSeq(text, ["resources"], (v) => typeof v === "string" && sameResource(v, entry), file);
+function removeResource(text2, entry, file) {
+  if (plainResources(text2)?.some((r5) => sameResource(r5, entry)) === false) return text2;
+  return removeFromSeq(text2, ["resources"], (v) => typeof v === "string" && sameResource(v, entry), file);
 }
 var import_yaml3, normalize, PLAIN_KEY_LINE, PLAIN_ITEM_LINE;
 var init_kustomization = __esm({
@@ -38781,8 +38800,130 @@ var init_render = __esm({
   }
 });
 
-// src/deploy/plan.ts
+// src/deploy/resources.ts
 import { posix as posix3 } from "node:path";
+function documentResources(source, file) {
+  const out = [];
+  for (const doc of (0, import_yaml5.parseAllDocuments)(source)) {
+    if (doc.errors.length) continue;
+    const value = doc.toJS({ maxAliasCount: 100 });
+    const kind = text(value?.kind);
+    const name = text(value?.metadata?.name);
+    if (!kind || !name) continue;
+    const apiVersion = text(value?.apiVersion);
+    out.push({
+      group: apiVersion.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : "",
+      kind,
+      namespace: text(value?.metadata?.namespace),
+      name,
+      file
+    });
+  }
+  return out;
+}
+function readKustomization(source, file) {
+  const plain = plainResources(source);
+  if (plain) {
+    const fields2 = { namespace: "", namePrefix: "", nameSuffix: "" };
+    for (const line of source.split("\n")) {
+      const m3 = FIELD_LINE.exec(line);
+      if (m3) fields2[m3[1]] = m3[2];
+    }
+    return { resources: plain, ...fields2 };
+  }
+  let fields = {};
+  try {
+    const value = (0, import_yaml5.parse)(source, { maxAliasCount: 100 });
+    if (value && typeof value === "object") fields = value;
+  } catch {
+  }
+  return {
+    resources: Array.isArray(fields.resources) ? kustomizationResources(source, file) : [],
+    namespace: text(fields.namespace),
+    namePrefix: text(fields.namePrefix),
+    nameSuffix: text(fields.nameSuffix)
+  };
+}
+function resourcePath(dir, entry) {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry) || /^(github\.com|gitlab\.com|bitbucket\.org)\//.test(entry) || entry.startsWith("git@")) return void 0;
+  const path = posix3.normalize(posix3.join(dir, entry)).replace(/\/+$/, "");
+  return posix3.isAbsolute(path) || path === ".." || path.startsWith("../") || path === "." ? void 0 : path;
+}
+function listedPaths(dir, files) {
+  const file = `${dir}/kustomization.yaml`;
+  const source = files.get(file);
+  if (source === void 0) return [];
+  return readKustomization(source, file).resources.map((e5) => resourcePath(dir, e5)).filter((p3) => p3 !== void 0);
+}
+function renderedResources(dir, view, depth = 0) {
+  const file = `${dir}/kustomization.yaml`;
+  const source = view.files.get(file);
+  if (source === void 0 || depth > MAX_DEPTH) return [];
+  const k5 = readKustomization(source, file);
+  const collected = [];
+  for (const entry of k5.resources) {
+    const path = resourcePath(dir, entry);
+    if (path === void 0) continue;
+    const known = view.known.get(path);
+    const own = view.files.get(path);
+    if (known) collected.push(...known);
+    else if (own !== void 0) collected.push(...documentResources(own, path));
+    else collected.push(...renderedResources(path, view, depth + 1));
+  }
+  const out = collected.map((r5) => ({
+    ...r5,
+    name: r5.kind === "Namespace" || r5.kind === "CustomResourceDefinition" ? r5.name : `${k5.namePrefix}${r5.name}${k5.nameSuffix}`,
+    namespace: k5.namespace && !CLUSTER_SCOPED.has(r5.kind) ? k5.namespace : r5.namespace
+  }));
+  const seen = /* @__PURE__ */ new Map();
+  for (const r5 of out) {
+    const first = seen.get(key(r5));
+    if (first) {
+      throw new ModelgateError(
+        "E_RESOURCE_COLLISION",
+        `${file}: ${describe(r5)} is declared by ${first.file} and by ${r5.file}; kubectl kustomize refuses two resources with one kind, namespace and name, so nothing in ${dir} would render or sync: rename the model or the other resource`,
+        ExitCode2.content,
+        { file, files: [first.file, r5.file] }
+      );
+    }
+    seen.set(key(r5), r5);
+  }
+  return out;
+}
+var import_yaml5, CLUSTER_SCOPED, MAX_DEPTH, text, FIELD_LINE, key, describe;
+var init_resources = __esm({
+  "src/deploy/resources.ts"() {
+    "use strict";
+    import_yaml5 = __toESM(require_dist(), 1);
+    init_errors();
+    init_kustomization();
+    CLUSTER_SCOPED = /* @__PURE__ */ new Set([
+      "APIService",
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "ClusterServingRuntime",
+      "ClusterStorageContainer",
+      "CSIDriver",
+      "CustomResourceDefinition",
+      "IngressClass",
+      "MutatingWebhookConfiguration",
+      "Namespace",
+      "PersistentVolume",
+      "PriorityClass",
+      "RuntimeClass",
+      "StorageClass",
+      "ValidatingWebhookConfiguration"
+    ]);
+    MAX_DEPTH = 8;
+    text = (v) => typeof v === "string" ? v : "";
+    FIELD_LINE = /^(namespace|namePrefix|nameSuffix): (.+)$/;
+    key = (r5) => `${r5.group}\0${r5.kind}\0${r5.namespace}\0${r5.name}`;
+    describe = (r5) => `${r5.kind}${r5.group ? `.${r5.group}` : ""} ${r5.namespace ? `${r5.namespace}/` : ""}${r5.name}`;
+  }
+});
+
+// src/deploy/plan.ts
+import { posix as posix4 } from "node:path";
 function pinInputPaths(registry, models) {
   const paths = [BASE_KUSTOMIZATION];
   for (const env2 of environmentsOf(registry)) {
@@ -38796,9 +38937,9 @@ function newestIn(versions2, stage) {
   for (const v of versions2) if (v.stage === stage && (!best || v.version > best.version)) best = v;
   return best;
 }
-function parsePin(text, file) {
+function parsePin(text2, file) {
   try {
-    return (0, import_yaml5.parse)(text, { uniqueKeys: true, maxAliasCount: 0 });
+    return (0, import_yaml6.parse)(text2, { uniqueKeys: true, maxAliasCount: 0 });
   } catch (e5) {
     throw editError(file, `cannot be read: ${e5.message.split("\n")[0]}`);
   }
@@ -38806,6 +38947,21 @@ function parsePin(text, file) {
 function isManagedPin(current) {
   const labels = current?.metadata?.labels;
   return !!labels && typeof labels === "object" && labels[MANAGED_BY] === "modelgate";
+}
+function pinResource(current, path) {
+  const doc = current;
+  const str2 = (v) => typeof v === "string" ? v : "";
+  const apiVersion = str2(doc?.apiVersion);
+  const kind = str2(doc?.kind);
+  const name = str2(doc?.metadata?.name);
+  if (!kind || !name) return [];
+  return [
+    { group: apiVersion.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : "", kind, namespace: str2(doc?.metadata?.namespace), name, file: path }
+  ];
+}
+function renderedPinResource(model, env2, path) {
+  const kind = resourceKind(model.deploy);
+  return [{ group: kind === "Deployment" ? "apps" : "serving.kserve.io", kind, namespace: env2.namespace ?? "", name: model.name, file: path }];
 }
 function assertManagedPin(current, path, model) {
   if (isManagedPin(current)) return;
@@ -38824,6 +38980,7 @@ function renderPins(input) {
   for (const env2 of environments) {
     const listed = [];
     const retired = [];
+    const known = /* @__PURE__ */ new Map();
     for (const { model, versions: versions2 } of models) {
       if (model.name === KUSTOMIZATION_NAME) {
         if (model.retired || !model.deploy) continue;
@@ -38850,7 +39007,9 @@ function renderPins(input) {
       const version = newestIn(versions2, env2.stage);
       if (!version) {
         if (before !== void 0) {
-          assertManagedPin(parsePin(before, path), path, model.name);
+          const current = parsePin(before, path);
+          assertManagedPin(current, path, model.name);
+          known.set(path, pinResource(current, path));
           listed.push(entry);
         }
         continue;
@@ -38858,6 +39017,7 @@ function renderPins(input) {
       listed.push(entry);
       const target = { model, deploy: model.deploy, version, environment: env2, storage: input.registry.storage };
       const fresh = renderResource(target);
+      known.set(path, renderedPinResource(model, env2, path));
       if (before === fresh) continue;
       let after = fresh;
       let from;
@@ -38865,7 +39025,10 @@ function renderPins(input) {
         const current = parsePin(before, path);
         assertManagedPin(current, path, model.name);
         from = pinnedVersion(current);
-        if (kindOf(current) === resourceKind(model.deploy)) after = setScalars(before, pinnedScalars(target, current, path), path);
+        if (kindOf(current) === resourceKind(model.deploy)) {
+          after = setScalars(before, pinnedScalars(target, current, path), path);
+          known.set(path, pinResource(current, path));
+        }
         if (after === before) continue;
       }
       files.push({ path, ...before !== void 0 ? { before } : {}, after });
@@ -38886,16 +39049,32 @@ function renderPins(input) {
     let kafter;
     if (kbefore === void 0) {
       if (listed.length === 0) continue;
-      const base = input.files.has(BASE_KUSTOMIZATION) ? posix3.relative(env2.path, posix3.dirname(BASE_KUSTOMIZATION)) : void 0;
+      const base = input.files.has(BASE_KUSTOMIZATION) ? posix4.relative(env2.path, posix4.dirname(BASE_KUSTOMIZATION)) : void 0;
       kafter = newKustomization({ ...env2.namespace ? { namespace: env2.namespace } : {}, ...base ? { base } : {}, resources: listed });
     } else {
       kafter = addResources(kbefore, listed, kpath);
       for (const r5 of retired) kafter = removeResource(kafter, r5, kpath);
     }
     if (kafter !== kbefore) files.push({ path: kpath, ...kbefore !== void 0 ? { before: kbefore } : {}, after: kafter });
+    checkEnvironment(env2, input.files, files, known);
   }
   files.sort((a5, b5) => a5.path < b5.path ? -1 : a5.path > b5.path ? 1 : 0);
   return { environments, files, changes };
+}
+function checkEnvironment(env2, current, planned, known) {
+  const kpath = kustomizationFile(env2);
+  const changes = planned.filter((f5) => f5.path.startsWith(`${env2.path}/`));
+  if (!changes.length && !current.has(kpath)) return;
+  let files = current;
+  if (changes.length) {
+    const after = new Map(current);
+    for (const f5 of changes) {
+      if (f5.after === null) after.delete(f5.path);
+      else after.set(f5.path, f5.after);
+    }
+    files = after;
+  }
+  renderedResources(env2.path, { files, known });
 }
 function formatDiff(plan) {
   let out = "";
@@ -38943,15 +39122,16 @@ function commitMessage(plan) {
 ${lines.map((l3) => `- ${l3}`).join("\n")}
 `;
 }
-var import_yaml5, BASE_KUSTOMIZATION, KUSTOMIZATION_NAME, pinFile, kustomizationFile, MANAGED_BY;
+var import_yaml6, BASE_KUSTOMIZATION, KUSTOMIZATION_NAME, pinFile, kustomizationFile, MANAGED_BY;
 var init_plan = __esm({
   "src/deploy/plan.ts"() {
     "use strict";
     init_libesm();
-    import_yaml5 = __toESM(require_dist(), 1);
+    import_yaml6 = __toESM(require_dist(), 1);
     init_errors();
     init_kustomization();
     init_render();
+    init_resources();
     init_yaml_splice();
     BASE_KUSTOMIZATION = `${BASE_PATH}/kustomization.yaml`;
     KUSTOMIZATION_NAME = "kustomization";
@@ -38965,7 +39145,8 @@ var init_plan = __esm({
 async function readPinInput(snapshot, options = {}) {
   const source = snapshot.source;
   const registry = options.registry ?? await snapshot.config();
-  const names = (await snapshot.modelNames()).filter((n3) => !options.only || options.only.has(n3));
+  const allNames = await snapshot.modelNames();
+  const names = allNames.filter((n3) => !options.only || options.only.has(n3));
   await source.prefetch?.(names.map((n3) => `models/${n3}/model.yaml`));
   const models = (await Promise.all(names.map((n3) => snapshot.model(n3)))).filter(
     (m3) => m3 !== void 0 && (m3.deploy !== void 0 || m3.retired === true)
@@ -38988,7 +39169,41 @@ async function readPinInput(snapshot, options = {}) {
   const contents = await Promise.all(paths.map((p3) => deploySource.readFile(p3)));
   const files = /* @__PURE__ */ new Map();
   paths.forEach((p3, i5) => contents[i5] !== void 0 && files.set(p3, contents[i5]));
+  const read = new Set(names);
+  const otherPins = new Set(allNames.filter((n3) => !read.has(n3)).map((n3) => `${n3}.yaml`));
+  await readListedResources(deploySource, registry, files, (path) => otherPins.has(path.slice(path.lastIndexOf("/") + 1)));
   return { registry, models: withVersions, files };
+}
+async function readListedResources(source, registry, files, skip) {
+  const read = async (path) => {
+    try {
+      return await source.readFile(path);
+    } catch {
+      return void 0;
+    }
+  };
+  let folders = environmentsOf(registry).map((e5) => e5.path);
+  const visited = /* @__PURE__ */ new Set();
+  for (let depth = 0; folders.length && depth <= 8; depth++) {
+    const next = [];
+    for (const dir of folders) {
+      if (visited.has(dir)) continue;
+      visited.add(dir);
+      for (const path of listedPaths(dir, files)) {
+        if (files.has(path) || skip(path)) continue;
+        const nested = `${path}/kustomization.yaml`;
+        const kustomization = files.get(nested) ?? await read(nested);
+        if (kustomization !== void 0) {
+          files.set(nested, kustomization);
+          next.push(path);
+          continue;
+        }
+        const text2 = await read(path);
+        if (text2 !== void 0) files.set(path, text2);
+      }
+    }
+    folders = next;
+  }
 }
 async function readValidPinInput(snapshot, options = {}) {
   const source = snapshot.source;
@@ -39024,6 +39239,7 @@ var init_input = __esm({
     init_validate_registry();
     init_plan();
     init_render();
+    init_resources();
   }
 });
 
@@ -39036,13 +39252,16 @@ async function judgePins(base, merged, changed) {
   try {
     const registry = await merged.config();
     const envs = environmentsOf(registry);
+    const models = new Set(await merged.modelNames());
     for (const p3 of paths) {
       const parts = p3.split("/");
       if (p3 === REGISTRY_FILE || parts.at(-1) === "kustomization.yaml") only = void 0;
       else if (parts[0] === MODELS_DIR && parts[1]) only?.add(parts[1]);
       else {
         const env2 = envs.find((e5) => p3.startsWith(`${e5.path}/`));
-        if (env2 && /\.yaml$/.test(p3)) only?.add(p3.slice(env2.path.length + 1, -".yaml".length));
+        const name = env2 && /\.yaml$/.test(p3) ? p3.slice(env2.path.length + 1, -".yaml".length) : void 0;
+        if (name !== void 0 && models.has(name)) only?.add(name);
+        else if (env2 || parts[0] === "deploy") only = void 0;
       }
       if (!only) break;
     }
@@ -39334,11 +39553,15 @@ async function checkBaseBranch(ctx, checks) {
   const target = ctx.input.pullRequest?.baseRef;
   if (target === void 0) return;
   const branch = (await ctx.input.base.config()).github?.branch ?? "main";
+  const trusted = ctx.input.pullRequest?.defaultBranch;
   checks.push(
-    target === branch ? pass("base branch", `the pull request targets ${branch}`) : fail(
+    target !== branch ? fail(
       "base branch",
       `the pull request targets ${JSON.stringify(target)}, but the registry's branch is ${JSON.stringify(branch)} (github.branch in modelgate.yaml); only pull requests into it are judged`
-    )
+    ) : trusted !== void 0 && trusted !== branch ? fail(
+      "base branch",
+      `the pull request targets ${JSON.stringify(target)}, which is not the repository's default branch ${JSON.stringify(trusted)}; the gate judges only pull requests into the default branch, whose policy it trusts`
+    ) : pass("base branch", `the pull request targets ${branch}`)
   );
 }
 async function validateMerged(ctx, changed, checks) {
@@ -39400,7 +39623,7 @@ async function judgeVersion(ctx, path, model, version, deleted) {
     const keys = Object.keys(after.annotations ?? {}).sort();
     const governed = keys.filter((k5) => annotationRules(ctx, model, k5).length);
     if (governed.length) t.annotationKeys = governed;
-    for (const key of governed) for (const r5 of annotationRules(ctx, model, key)) if (!matches.some((m3) => m3.rule === r5.rule)) matches.push(r5);
+    for (const key2 of governed) for (const r5 of annotationRules(ctx, model, key2)) if (!matches.some((m3) => m3.rule === r5.rule)) matches.push(r5);
   } else {
     const changedFields = immutableDiff(before, after);
     if (changedFields.length) t.checks.push(fail("immutability", `only stage and annotations change once merged; changed: ${changedFields.join(", ")}`));
@@ -39416,8 +39639,8 @@ async function judgeVersion(ctx, path, model, version, deleted) {
     if (keys.length) {
       if (t.kind === "version-edit") t.kind = "annotations";
       t.annotationKeys = keys;
-      for (const key of keys) {
-        const rules = annotationRules(ctx, model, key);
+      for (const key2 of keys) {
+        const rules = annotationRules(ctx, model, key2);
         if (!rules.length) covered = false;
         for (const r5 of rules) if (!matches.some((m3) => m3.rule === r5.rule)) matches.push(r5);
       }
@@ -39460,13 +39683,13 @@ function stageRules(ctx, model, from, to) {
   };
   return allRules(ctx, model).filter(({ rule }) => matches(rule));
 }
-function annotationRules(ctx, model, key) {
-  return allRules(ctx, model).filter(({ rule }) => rule.annotations?.some((pattern) => annotationKeyMatches(pattern, key)));
+function annotationRules(ctx, model, key2) {
+  return allRules(ctx, model).filter(({ rule }) => rule.annotations?.some((pattern) => annotationKeyMatches(pattern, key2)));
 }
-function annotationKeyMatches(pattern, key) {
+function annotationKeyMatches(pattern, key2) {
   if (pattern === "*") return true;
-  if (pattern.endsWith("/*")) return key.startsWith(pattern.slice(0, -1)) && key.length > pattern.length - 1;
-  return pattern === key;
+  if (pattern.endsWith("/*")) return key2.startsWith(pattern.slice(0, -1)) && key2.length > pattern.length - 1;
+  return pattern === key2;
 }
 function allRules(ctx, model) {
   const own = Object.hasOwn(ctx.policy.models ?? {}, model) ? ctx.policy.models[model].rules ?? [] : [];
@@ -39565,6 +39788,7 @@ async function applyRule(ctx, t, rule, v) {
   if (rule.scan) out.push(...await scanChecks(ctx, rule, v));
   if (rule.approvals?.length) {
     const groups = rule.approvals;
+    if (rule.excludeContributors !== false && rule.unlinkedCommits !== "allow") out.push(...unlinkedChecks(ctx.input.unlinkedCommits ?? []));
     const required = ctx.input.options.approvals === "require";
     const distinct = rule.distinctApprovers !== false;
     let results;
@@ -39580,6 +39804,18 @@ async function applyRule(ctx, t, rule, v) {
   }
   if (!out.length) out.push(pass("rule", "this rule sets no conditions"));
   return out;
+}
+function unlinkedChecks(unlinked) {
+  const check2 = "contributors";
+  if (!unlinked.length) return [];
+  const named = unlinked.slice(0, 5).map((u) => `commit ${u.sha.slice(0, 12)}: ${u.role} ${u.email || "(no email)"} is not a GitHub account`);
+  const more = unlinked.length > named.length ? `; and ${unlinked.length - named.length} more` : "";
+  return [
+    fail(
+      check2,
+      `${named.join("; ")}${more}: whoever wrote it cannot be kept from approving (excludeContributors); commit with an email linked to your account, or set unlinkedCommits: allow on the rule`
+    )
+  ];
 }
 async function scanChecks(ctx, rule, v) {
   const check2 = `scan (${rule.scan})`;
@@ -39623,18 +39859,18 @@ async function checkOneProduction(ctx, transitions) {
   }
 }
 async function loadChecked(ctx, t, path, kind, mismatch = () => void 0) {
-  let text;
+  let text2;
   try {
-    text = await ctx.input.head.source.readFile(path);
+    text2 = await ctx.input.head.source.readFile(path);
   } catch (e5) {
     t.checks.push(fail("manifest", `cannot be read: ${describeError(e5)}`));
     return void 0;
   }
-  if (text === void 0) {
+  if (text2 === void 0) {
     t.checks.push(fail("manifest", "missing in the pull request head"));
     return void 0;
   }
-  const loaded = loadManifest(text, path, kind);
+  const loaded = loadManifest(text2, path, kind);
   if (!loaded.value || loaded.problems.length) {
     const problems = loaded.problems.length ? loaded.problems : [{ file: path, code: "E_INVALID", message: "invalid document" }];
     ctx.problems.push(...problems);
@@ -39724,9 +39960,9 @@ function cachedTeams(teams) {
   const cache5 = /* @__PURE__ */ new Map();
   return {
     isActiveMember(team, login) {
-      const key = `${team.toLowerCase()}\0${login.toLowerCase()}`;
-      let p3 = cache5.get(key);
-      if (!p3) cache5.set(key, p3 = teams.isActiveMember(team, login));
+      const key2 = `${team.toLowerCase()}\0${login.toLowerCase()}`;
+      let p3 = cache5.get(key2);
+      if (!p3) cache5.set(key2, p3 = teams.isActiveMember(team, login));
       return p3;
     }
   };
@@ -39766,8 +40002,8 @@ var init_history = __esm({
 function loader2() {
   return loading ??= Promise.all([Promise.resolve().then(() => (init_load(), load_exports)), Promise.resolve().then(() => (init_problem(), problem_exports))]);
 }
-function parseDocument3([{ loadManifest: loadManifest2 }, { formatProblem: formatProblem2 }], text, path, kind) {
-  const loaded = loadManifest2(text, path, kind);
+function parseDocument3([{ loadManifest: loadManifest2 }, { formatProblem: formatProblem2 }], text2, path, kind) {
+  const loaded = loadManifest2(text2, path, kind);
   if (!loaded.value) {
     throw new ModelgateError("E_INVALID_MANIFEST", loaded.problems.map(formatProblem2).join("\n"), ExitCode2.content, {
       problems: loaded.problems
@@ -39793,10 +40029,10 @@ var init_snapshot = __esm({
       }
       source;
       cache = /* @__PURE__ */ new Map();
-      load(path, kind, text) {
+      load(path, kind, text2) {
         let p3 = this.cache.get(path);
         if (!p3) {
-          p3 = (text !== void 0 ? Promise.resolve(text) : this.source.readFile(path)).then(
+          p3 = (text2 !== void 0 ? Promise.resolve(text2) : this.source.readFile(path)).then(
             async (t) => t === void 0 ? void 0 : parseDocument3(await loader2(), t, path, kind)
           );
           this.cache.set(path, p3);
@@ -39878,14 +40114,14 @@ var init_snapshot = __esm({
           const batch = files.slice(at, at + size);
           const texts = await this.readMany(batch.map((f5) => f5.path));
           for (const [i5, { path, stage }] of batch.entries()) {
-            const text = texts[i5];
-            if (text === void 0) continue;
+            const text2 = texts[i5];
+            if (text2 === void 0) continue;
             if (stage === void 0) {
-              if (!wanted.some((s2) => mayHaveStage(text, s2))) continue;
-              const plain = quickStage(text);
+              if (!wanted.some((s2) => mayHaveStage(text2, s2))) continue;
+              const plain = quickStage(text2);
               if (plain !== void 0 && !stages.has(plain)) continue;
             }
-            const v = await this.load(path, "ModelVersion", text);
+            const v = await this.load(path, "ModelVersion", text2);
             if (v && stages.has(v.stage)) yield v;
           }
         }
@@ -39931,8 +40167,8 @@ var init_history2 = __esm({
         if (names.length === 0) return false;
         const blobs = await this.repo.readBlobs(names);
         return names.some((name) => {
-          const text = blobs.get(name)?.toString("utf8");
-          return text !== void 0 && loadManifest(text, file, "ModelVersion").value?.stage === stage;
+          const text2 = blobs.get(name)?.toString("utf8");
+          return text2 !== void 0 && loadManifest(text2, file, "ModelVersion").value?.stage === stage;
         });
       }
     };
@@ -39940,8 +40176,8 @@ var init_history2 = __esm({
 });
 
 // src/gate/report.ts
-function escapeMarkdown(text) {
-  return String(text).replace(/[\r\n\t]+/g, " ").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/[\\`*_{}[\]()#+\-.!|~"']/g, "\\$&").replace(/@/g, "&#64;").replace(/:/g, "&#58;");
+function escapeMarkdown(text2) {
+  return String(text2).replace(/[\r\n\t]+/g, " ").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/[\\`*_{}[\]()#+\-.!|~"']/g, "\\$&").replace(/@/g, "&#64;").replace(/:/g, "&#58;");
 }
 function fenced(content, info2 = "") {
   const longest = Math.max(2, ...(content.match(/`+/g) ?? []).map((m3) => m3.length));
@@ -40238,12 +40474,12 @@ async function syncDirectories(top, bottom) {
     }
   }
 }
-function conflict(key, size, existingSize) {
+function conflict(key2, size, existingSize) {
   return new ModelgateError(
     "E_ARTIFACT_CONFLICT",
-    `${key} already holds different bytes (${existingSize ?? "?"} bytes there, ${size} bytes here); nothing was overwritten`,
+    `${key2} already holds different bytes (${existingSize ?? "?"} bytes there, ${size} bytes here); nothing was overwritten`,
     ExitCode2.content,
-    { key }
+    { key: key2 }
   );
 }
 var FileStore, CHUNK2, SMALL_FILE;
@@ -40258,8 +40494,8 @@ var init_file_store = __esm({
         this.location = location;
       }
       location;
-      file(key) {
-        return join4(this.location.root, ...key.split("/"));
+      file(key2) {
+        return join4(this.location.root, ...key2.split("/"));
       }
       async preflight() {
         try {
@@ -40298,8 +40534,8 @@ var init_file_store = __esm({
         return {
           sha256,
           size,
-          commit: async (key) => {
-            const target = this.file(key);
+          commit: async (key2) => {
+            const target = this.file(key2);
             const created = await mkdir2(dirname2(target), { recursive: true });
             try {
               await link(staging, target);
@@ -40308,11 +40544,11 @@ var init_file_store = __esm({
             } catch (e5) {
               const code = e5.code;
               if (code !== "EEXIST")
-                throw new ModelgateError("E_STORE_WRITE", `storing ${key} in the file store failed: ${code ?? e5.name}`, ExitCode2.service);
+                throw new ModelgateError("E_STORE_WRITE", `storing ${key2} in the file store failed: ${code ?? e5.name}`, ExitCode2.service);
             }
             const existing = await hashFile(target);
             if (existing.sha256 === sha256 && existing.size === size) return "reused";
-            throw conflict(key, size, existing.size);
+            throw conflict(key2, size, existing.size);
           },
           discard: async () => {
             await unlink2(staging).catch(() => {
@@ -40333,13 +40569,13 @@ var init_file_store = __esm({
        * the registration and are renamed into the fresh folder; when the folder existed, the key is
        * compared (by reading it: the file store keeps no metadata) or linked, never replaced.
        */
-      async putFileDeferred(localFile, key, expected, onBytes, context = { uploadId: "deferred", model: key.slice(0, key.indexOf("/")) }) {
+      async putFileDeferred(localFile, key2, expected, onBytes, context = { uploadId: "deferred", model: key2.slice(0, key2.indexOf("/")) }) {
         if (this.abandoned) throw new ModelgateError("E_CANCELLED", "the registration was cancelled", ExitCode2.service);
-        const target = this.file(key);
+        const target = this.file(key2);
         const compare = async () => {
           const existing = await hashFile(target, void 0, expected.size);
           if (existing.sha256 === expected.sha256 && existing.size === expected.size) return "reused";
-          throw conflict(key, expected.size, existing.size);
+          throw conflict(key2, expected.size, existing.size);
         };
         const folder = dirname2(target);
         let fresh;
@@ -40352,9 +40588,9 @@ var init_file_store = __esm({
             await mkdir2(folder, { recursive: true });
             fresh = true;
           } else if (code === "EEXIST") fresh = false;
-          else throw new ModelgateError("E_STORE_WRITE", `storing ${key} in the file store failed: ${code}`, ExitCode2.service);
+          else throw new ModelgateError("E_STORE_WRITE", `storing ${key2} in the file store failed: ${code}`, ExitCode2.service);
         }
-        if (!fresh && await this.stat(key)) {
+        if (!fresh && await this.stat(key2)) {
           onBytes?.(expected.size);
           return compare();
         }
@@ -40398,7 +40634,7 @@ var init_file_store = __esm({
           if (e5 instanceof ModelgateError) throw e5;
           throw new ModelgateError(
             "E_STORE_WRITE",
-            `storing ${key} in the file store failed: ${e5.code ?? e5.message}`,
+            `storing ${key2} in the file store failed: ${e5.code ?? e5.message}`,
             ExitCode2.service
           );
         } finally {
@@ -40424,9 +40660,9 @@ var init_file_store = __esm({
           )
         );
       }
-      async stat(key) {
+      async stat(key2) {
         try {
-          const s2 = await stat2(this.file(key));
+          const s2 = await stat2(this.file(key2));
           return s2.isFile() ? { size: s2.size } : void 0;
         } catch (e5) {
           if (e5.code === "ENOENT" || e5.code === "ENOTDIR") return void 0;
@@ -40443,23 +40679,23 @@ var init_file_store = __esm({
           throw e5;
         }
       }
-      async read(key) {
-        const path = this.file(key);
+      async read(key2) {
+        const path = this.file(key2);
         let size;
         try {
           size = (await lstat3(path)).size;
         } catch {
-          throw new ModelgateError("E_ARTIFACT_MISSING", `${this.location.uri}/${key} does not exist`, ExitCode2.content);
+          throw new ModelgateError("E_ARTIFACT_MISSING", `${this.location.uri}/${key2} does not exist`, ExitCode2.content);
         }
         return createReadStream2(path, { highWaterMark: Math.max(64 << 10, Math.min(4 << 20, size)) });
       }
       /** Bytes `start` to `end` (inclusive) of the object at `key`. */
-      async readRange(key, start, end) {
-        const path = this.file(key);
+      async readRange(key2, start, end) {
+        const path = this.file(key2);
         try {
           await lstat3(path);
         } catch {
-          throw new ModelgateError("E_ARTIFACT_MISSING", `${this.location.uri}/${key} does not exist`, ExitCode2.content);
+          throw new ModelgateError("E_ARTIFACT_MISSING", `${this.location.uri}/${key2} does not exist`, ExitCode2.content);
         }
         return createReadStream2(path, { start, end, highWaterMark: 4 << 20 });
       }
@@ -40516,13 +40752,13 @@ var init_stringUnionSelector = __esm({
       SelectorType3["ENV"] = "env";
       SelectorType3["CONFIG"] = "shared config entry";
     })(SelectorType || (SelectorType = {}));
-    stringUnionSelector = (obj, key, union, type2) => {
-      if (!(key in obj)) {
+    stringUnionSelector = (obj, key2, union, type2) => {
+      if (!(key2 in obj)) {
         return void 0;
       }
-      const value = obj[key].toUpperCase();
+      const value = obj[key2].toUpperCase();
       if (!Object.values(union).includes(value)) {
-        throw new TypeError(`Cannot load ${type2} '${key}'. Expected one of ${Object.values(union)}, got '${obj[key]}'.`);
+        throw new TypeError(`Cannot load ${type2} '${key2}'. Expected one of ${Object.values(union)}, got '${obj[key2]}'.`);
       }
       return value;
     };
@@ -41076,17 +41312,17 @@ function parseQueryString(querystring) {
   querystring = querystring.replace(/^\?/, "");
   if (querystring) {
     for (const pair of querystring.split("&")) {
-      let [key, value = null] = pair.split("=");
-      key = decodeURIComponent(key);
+      let [key2, value = null] = pair.split("=");
+      key2 = decodeURIComponent(key2);
       if (value) {
         value = decodeURIComponent(value);
       }
-      if (!(key in query)) {
-        query[key] = value;
-      } else if (Array.isArray(query[key])) {
-        query[key].push(value);
+      if (!(key2 in query)) {
+        query[key2] = value;
+      } else if (Array.isArray(query[key2])) {
+        query[key2].push(value);
       } else {
-        query[key] = [query[key], value];
+        query[key2] = [query[key2], value];
       }
     }
   }
@@ -42176,17 +42412,17 @@ var init_memoize = __esm({
 var booleanSelector;
 var init_booleanSelector = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/util-config-provider/booleanSelector.js"() {
-    booleanSelector = (obj, key, type2) => {
-      if (!(key in obj)) {
+    booleanSelector = (obj, key2, type2) => {
+      if (!(key2 in obj)) {
         return void 0;
       }
-      if (obj[key] === "true") {
+      if (obj[key2] === "true") {
         return true;
       }
-      if (obj[key] === "false") {
+      if (obj[key2] === "false") {
         return false;
       }
-      throw new Error(`Cannot load ${type2} "${key}". Expected "true" or "false", got ${obj[key]}.`);
+      throw new Error(`Cannot load ${type2} "${key2}". Expected "true" or "false", got ${obj[key2]}.`);
     };
   }
 });
@@ -42195,13 +42431,13 @@ var init_booleanSelector = __esm({
 var numberSelector;
 var init_numberSelector = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/util-config-provider/numberSelector.js"() {
-    numberSelector = (obj, key, type2) => {
-      if (!(key in obj)) {
+    numberSelector = (obj, key2, type2) => {
+      if (!(key2 in obj)) {
         return void 0;
       }
-      const numberValue = parseInt(obj[key], 10);
+      const numberValue = parseInt(obj[key2], 10);
       if (Number.isNaN(numberValue)) {
-        throw new TypeError(`Cannot load ${type2} '${key}'. Expected number, got '${obj[key]}'.`);
+        throw new TypeError(`Cannot load ${type2} '${key2}'. Expected number, got '${obj[key2]}'.`);
       }
       return numberValue;
     };
@@ -42309,15 +42545,15 @@ var init_getConfigData = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getConfigData.js"() {
     import_types4 = __toESM(require_dist_cjs());
     init_constants2();
-    getConfigData = (data) => Object.entries(data).filter(([key]) => {
-      const indexOfSeparator = key.indexOf(CONFIG_PREFIX_SEPARATOR);
+    getConfigData = (data) => Object.entries(data).filter(([key2]) => {
+      const indexOfSeparator = key2.indexOf(CONFIG_PREFIX_SEPARATOR);
       if (indexOfSeparator === -1) {
         return false;
       }
-      return Object.values(import_types4.IniSectionType).includes(key.substring(0, indexOfSeparator));
-    }).reduce((acc, [key, value]) => {
-      const indexOfSeparator = key.indexOf(CONFIG_PREFIX_SEPARATOR);
-      const updatedKey = key.substring(0, indexOfSeparator) === import_types4.IniSectionType.PROFILE ? key.substring(indexOfSeparator + 1) : key;
+      return Object.values(import_types4.IniSectionType).includes(key2.substring(0, indexOfSeparator));
+    }).reduce((acc, [key2, value]) => {
+      const indexOfSeparator = key2.indexOf(CONFIG_PREFIX_SEPARATOR);
+      const updatedKey = key2.substring(0, indexOfSeparator) === import_types4.IniSectionType.PROFILE ? key2.substring(indexOfSeparator + 1) : key2;
       acc[updatedKey] = value;
       return acc;
     }, {
@@ -42393,8 +42629,8 @@ var init_parseIni = __esm({
                 currentSubSection = void 0;
               }
               map4[currentSection] = map4[currentSection] || {};
-              const key = currentSubSection ? [currentSubSection, name].join(CONFIG_PREFIX_SEPARATOR) : name;
-              map4[currentSection][key] = value;
+              const key2 = currentSubSection ? [currentSubSection, name].join(CONFIG_PREFIX_SEPARATOR) : name;
+              map4[currentSection][key2] = value;
             }
           }
         }
@@ -42470,7 +42706,7 @@ var init_getSsoSessionData = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSsoSessionData.js"() {
     import_types6 = __toESM(require_dist_cjs());
     init_loadSharedConfigFiles();
-    getSsoSessionData = (data) => Object.entries(data).filter(([key]) => key.startsWith(import_types6.IniSectionType.SSO_SESSION + CONFIG_PREFIX_SEPARATOR)).reduce((acc, [key, value]) => ({ ...acc, [key.substring(key.indexOf(CONFIG_PREFIX_SEPARATOR) + 1)]: value }), {});
+    getSsoSessionData = (data) => Object.entries(data).filter(([key2]) => key2.startsWith(import_types6.IniSectionType.SSO_SESSION + CONFIG_PREFIX_SEPARATOR)).reduce((acc, [key2, value]) => ({ ...acc, [key2.substring(key2.indexOf(CONFIG_PREFIX_SEPARATOR) + 1)]: value }), {});
   }
 });
 
@@ -42494,11 +42730,11 @@ var init_mergeConfigFiles = __esm({
     mergeConfigFiles = (...files) => {
       const merged = {};
       for (const file of files) {
-        for (const [key, values] of Object.entries(file)) {
-          if (merged[key] !== void 0) {
-            Object.assign(merged[key], values);
+        for (const [key2, values] of Object.entries(file)) {
+          if (merged[key2] !== void 0) {
+            Object.assign(merged[key2], values);
           } else {
-            merged[key] = values;
+            merged[key2] = values;
           }
         }
       }
@@ -42977,7 +43213,7 @@ var init_circularReplacer = __esm({
   "node_modules/@smithy/core/dist-es/submodules/client/util-waiter/circularReplacer.js"() {
     getCircularReplacer = () => {
       const seen = /* @__PURE__ */ new WeakSet();
-      return (key, value) => {
+      return (key2, value) => {
         if (typeof value === "object" && value !== null) {
           if (seen.has(value)) {
             return "[Circular]";
@@ -44096,7 +44332,7 @@ function schemaLogFilter(schema2, data) {
       return SENSITIVE_STRING;
     }
     if (typeof data === "object") {
-      return Object.fromEntries(Object.entries(data).map(([key, value]) => [key, schemaLogFilter(valueSchema, value)]));
+      return Object.fromEntries(Object.entries(data).map(([key2, value]) => [key2, schemaLogFilter(valueSchema, value)]));
     }
   } else if (ns.isStructSchema() && typeof data === "object") {
     const object = data;
@@ -44612,14 +44848,14 @@ var init_get_value_from_text_node = __esm({
     init_transport();
     getValueFromTextNode = (obj) => {
       const textNodeName = "#text";
-      for (const key in obj) {
-        if (!hasOwn(obj, key)) {
+      for (const key2 in obj) {
+        if (!hasOwn(obj, key2)) {
           continue;
         }
-        if (obj[key][textNodeName] !== void 0) {
-          obj[key] = obj[key][textNodeName];
-        } else if (typeof obj[key] === "object" && obj[key] !== null) {
-          obj[key] = getValueFromTextNode(obj[key]);
+        if (obj[key2][textNodeName] !== void 0) {
+          obj[key2] = obj[key2][textNodeName];
+        } else if (typeof obj[key2] === "object" && obj[key2] !== null) {
+          obj[key2] = getValueFromTextNode(obj[key2]);
         }
       }
       return obj;
@@ -44674,15 +44910,15 @@ function map3(arg0, arg1, arg2) {
       instructions = arg1;
     }
   }
-  for (const key in instructions) {
-    if (!hasOwn(instructions, key)) {
+  for (const key2 in instructions) {
+    if (!hasOwn(instructions, key2)) {
       continue;
     }
-    if (!Array.isArray(instructions[key])) {
-      target[key] = instructions[key];
+    if (!Array.isArray(instructions[key2])) {
+      target[key2] = instructions[key2];
       continue;
     }
-    applyInstruction(target, null, instructions, key);
+    applyInstruction(target, null, instructions, key2);
   }
   return target;
 }
@@ -44699,23 +44935,23 @@ var init_object_mapping = __esm({
     };
     take = (source, instructions) => {
       const out = {};
-      for (const key in instructions) {
-        if (!hasOwn(instructions, key)) {
+      for (const key2 in instructions) {
+        if (!hasOwn(instructions, key2)) {
           continue;
         }
-        applyInstruction(out, source, instructions, key);
+        applyInstruction(out, source, instructions, key2);
       }
       return out;
     };
     mapWithFilter = (target, filter, instructions) => {
-      return map3(target, Object.entries(instructions).reduce((_instructions, [key, value]) => {
+      return map3(target, Object.entries(instructions).reduce((_instructions, [key2, value]) => {
         if (Array.isArray(value)) {
-          _instructions[key] = value;
+          _instructions[key2] = value;
         } else {
           if (typeof value === "function") {
-            _instructions[key] = [filter, value()];
+            _instructions[key2] = [filter, value()];
           } else {
-            _instructions[key] = [filter, value];
+            _instructions[key2] = [filter, value];
           }
         }
         return _instructions;
@@ -44791,14 +45027,14 @@ var init_serde_json = __esm({
       }
       if (typeof obj === "object") {
         const target = {};
-        for (const key in obj) {
-          if (!hasOwn(obj, key)) {
+        for (const key2 in obj) {
+          if (!hasOwn(obj, key2)) {
             continue;
           }
-          if (obj[key] == null) {
+          if (obj[key2] == null) {
             continue;
           }
-          target[key] = _json(obj[key]);
+          target[key2] = _json(obj[key2]);
         }
         return target;
       }
@@ -45181,7 +45417,7 @@ var init_getResolvedHostname = __esm({
 var getResolvedPartition;
 var init_getResolvedPartition = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/config-resolver/regionInfo/getResolvedPartition.js"() {
-    getResolvedPartition = (region, { partitionHash }) => Object.keys(partitionHash || {}).find((key) => partitionHash[key].regions.includes(region)) ?? "aws";
+    getResolvedPartition = (region, { partitionHash }) => Object.keys(partitionHash || {}).find((key2) => partitionHash[key2].regions.includes(region)) ?? "aws";
   }
 });
 
@@ -45798,11 +46034,11 @@ var init_EndpointCache = __esm({
         }
       }
       get(endpointParams, resolver) {
-        const key = this.hash(endpointParams);
-        if (key === false) {
+        const key2 = this.hash(endpointParams);
+        if (key2 === false) {
           return resolver();
         }
-        if (!this.data.has(key)) {
+        if (!this.data.has(key2)) {
           if (this.data.size > this.capacity + 10) {
             const keys = this.data.keys();
             let i5 = 0;
@@ -45814,9 +46050,9 @@ var init_EndpointCache = __esm({
               }
             }
           }
-          this.data.set(key, resolver());
+          this.data.set(key2, resolver());
         }
-        return this.data.get(key);
+        return this.data.get(key2);
       }
       size() {
         return this.data.size;
@@ -48275,14 +48511,14 @@ var init_Sha256Js = __esm({
       outer;
       constructor(secret) {
         if (secret) {
-          const key = _Sha256Js.normalizeKey(secret);
+          const key2 = _Sha256Js.normalizeKey(secret);
           this.inner = new _Sha256Js();
           this.outer = new _Sha256Js();
           const { inner, outer } = this;
           const pad = new Uint8Array(BLOCK * 2);
           for (let i5 = 0; i5 < BLOCK; ++i5) {
-            pad[i5] = 54 ^ key[i5];
-            pad[i5 + BLOCK] = 92 ^ key[i5];
+            pad[i5] = 54 ^ key2[i5];
+            pad[i5 + BLOCK] = 92 ^ key2[i5];
           }
           inner.update(pad.subarray(0, BLOCK));
           outer.update(pad.subarray(BLOCK));
@@ -48361,21 +48597,21 @@ var init_Sha256Js = __esm({
         return out;
       }
       static normalizeKey(secret) {
-        const key = toUint8Array(secret);
-        if (key.byteLength > BLOCK) {
+        const key2 = toUint8Array(secret);
+        if (key2.byteLength > BLOCK) {
           const h5 = new _Sha256Js();
-          h5.update(key);
+          h5.update(key2);
           const out = h5.digestSync();
           const padded = new Uint8Array(BLOCK);
           padded.set(out);
           return padded;
         }
-        if (key.byteLength < BLOCK) {
+        if (key2.byteLength < BLOCK) {
           const padded = new Uint8Array(BLOCK);
-          padded.set(key);
+          padded.set(key2);
           return padded;
         }
-        return key;
+        return key2;
       }
       hashBuffer() {
         this.hashBufferWith(this.state, this.buffer);
@@ -48603,8 +48839,8 @@ var init_Sha256WebCrypto = __esm({
         if (subtle) {
           if (this.secret) {
             this.finished = true;
-            const key = await subtle.importKey("raw", this.secret, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-            const sig = await subtle.sign("HMAC", key, data);
+            const key2 = await subtle.importKey("raw", this.secret, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+            const sig = await subtle.sign("HMAC", key2, data);
             return new Uint8Array(sig);
           }
           const hash = await subtle.digest("SHA-256", data);
@@ -49443,12 +49679,12 @@ var init_EventStreamSerde = __esm({
             };
           }
           let unionMember = "";
-          for (const key in event) {
-            if (!hasOwn(event, key)) {
+          for (const key2 in event) {
+            if (!hasOwn(event, key2)) {
               continue;
             }
-            if (key !== "__type") {
-              unionMember = key;
+            if (key2 !== "__type") {
+              unionMember = key2;
               break;
             }
           }
@@ -49473,12 +49709,12 @@ var init_EventStreamSerde = __esm({
         const initialResponseMarker = /* @__PURE__ */ Symbol("initialResponseMarker");
         const asyncIterable = marshaller.deserialize(response.body, async (event) => {
           let unionMember = "";
-          for (const key in event) {
-            if (!hasOwn(event, key)) {
+          for (const key2 in event) {
+            if (!hasOwn(event, key2)) {
               continue;
             }
-            if (key !== "__type") {
-              unionMember = key;
+            if (key2 !== "__type") {
+              unionMember = key2;
               break;
             }
           }
@@ -49543,11 +49779,11 @@ var init_EventStreamSerde = __esm({
           if (!responseSchema) {
             throw new Error("@smithy::core/protocols - initial-response event encountered in event stream but no response schema given.");
           }
-          for (const key in firstEvent.value) {
-            if (!hasOwn(firstEvent.value, key)) {
+          for (const key2 in firstEvent.value) {
+            if (!hasOwn(firstEvent.value, key2)) {
               continue;
             }
-            initialResponseContainer[key] = firstEvent.value[key];
+            initialResponseContainer[key2] = firstEvent.value[key2];
           }
         }
         return {
@@ -49935,8 +50171,8 @@ var init_HttpBindingProtocol = __esm({
           if (method) {
             request2.method = method;
             request2.path = request2.path === "/" ? path : request2.path + path;
-            for (const [key, value] of staticQuery) {
-              query[key] = value;
+            for (const [key2, value] of staticQuery) {
+              query[key2] = value;
             }
           }
         }
@@ -50001,12 +50237,12 @@ var init_HttpBindingProtocol = __esm({
               headers[wireName] = serialized;
             }
           } else if (location === 39) {
-            for (const key in inputMemberValue) {
-              if (!hasOwn(inputMemberValue, key)) {
+            for (const key2 in inputMemberValue) {
+              if (!hasOwn(inputMemberValue, key2)) {
                 continue;
               }
-              const amalgam = wireName + key;
-              headers[amalgam.toLowerCase()] = this.serializeHttpValue(collectionValue, inputMemberValue[key], 38, directSerializer, directSerializer ? collectionValue[0] : [collectionValue[0], { httpHeader: amalgam }]);
+              const amalgam = wireName + key2;
+              headers[amalgam.toLowerCase()] = this.serializeHttpValue(collectionValue, inputMemberValue[key2], 38, directSerializer, directSerializer ? collectionValue[0] : [collectionValue[0], { httpHeader: amalgam }]);
             }
           } else if ((location & 62) === 34) {
             this.serializeQuery(value, inputMemberValue, wireName, query, directSerializer);
@@ -50034,18 +50270,18 @@ var init_HttpBindingProtocol = __esm({
         const [ns, flags, collectionValue] = value;
         const traits = directSerializer ? void 0 : ns.getMergedTraits();
         if (wireName === void 0) {
-          for (const key in data) {
-            if (!hasOwn(data, key) || key in query) {
+          for (const key2 in data) {
+            if (!hasOwn(data, key2) || key2 in query) {
               continue;
             }
             if (!directSerializer) {
               Object.assign(collectionValue[0].getMergedTraits(), {
                 ...traits,
-                httpQuery: key,
+                httpQuery: key2,
                 httpQueryParams: void 0
               });
             }
-            this.serializeQuery(collectionValue, data[key], key, query, directSerializer);
+            this.serializeQuery(collectionValue, data[key2], key2, query, directSerializer);
           }
           return;
         }
@@ -50806,8 +51042,8 @@ var init_httpExtensionConfiguration = __esm({
         httpHandler() {
           return runtimeConfig.requestHandler;
         },
-        updateHttpClientConfig(key, value) {
-          runtimeConfig.requestHandler?.updateHttpClientConfig(key, value);
+        updateHttpClientConfig(key2, value) {
+          runtimeConfig.requestHandler?.updateHttpClientConfig(key2, value);
         },
         httpHandlerConfigs() {
           return runtimeConfig.requestHandler.httpHandlerConfigs();
@@ -50887,15 +51123,15 @@ var init_escape_uri_path = __esm({
 // node_modules/@smithy/core/dist-es/submodules/protocols/querystring-builder/buildQueryString.js
 function buildQueryString(query) {
   const parts = [];
-  for (let key of Object.keys(query).sort()) {
-    const value = query[key];
-    key = escapeUri(key);
+  for (let key2 of Object.keys(query).sort()) {
+    const value = query[key2];
+    key2 = escapeUri(key2);
     if (Array.isArray(value)) {
       for (let i5 = 0, iLen = value.length; i5 < iLen; i5++) {
-        parts.push(`${key}=${escapeUri(value[i5])}`);
+        parts.push(`${key2}=${escapeUri(value[i5])}`);
       }
     } else {
-      let qsEntry = key;
+      let qsEntry = key2;
       if (value || typeof value === "string") {
         qsEntry += `=${escapeUri(value)}`;
       }
@@ -50939,8 +51175,8 @@ var init_UnionSerde = __esm({
         set2.delete("__type");
         this.keys = set2;
       }
-      mark(key) {
-        this.keys.delete(key);
+      mark(key2) {
+        this.keys.delete(key2);
       }
       hasUnknown() {
         return this.keys.size === 1 && Object.keys(this.to).length === 0;
@@ -50979,7 +51215,7 @@ var init_detectBufferParsing = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/protocols/json/jsonReviver.js
-function jsonReviver(key, value, context) {
+function jsonReviver(key2, value, context) {
   if (context?.source) {
     const numericString = context.source;
     if (typeof value === "number") {
@@ -51198,7 +51434,7 @@ var init_parseJsonBody = __esm({
       value.message = value.message ?? value.Message;
       return value;
     };
-    findKey = (object, key) => Object.keys(object).find((k5) => k5.toLowerCase() === key.toLowerCase());
+    findKey = (object, key2) => Object.keys(object).find((k5) => k5.toLowerCase() === key2.toLowerCase());
     sanitizeErrorCode = (rawValue) => {
       let cleanValue = rawValue;
       if (typeof cleanValue === "number") {
@@ -52411,7 +52647,7 @@ var init_jsonReplacer = __esm({
           throw new Error("@aws-sdk/core/protocols - JsonReplacer exhausted.");
         }
         this.stage = 1;
-        return (key, value) => {
+        return (key2, value) => {
           if (value instanceof NumericValue) {
             const v = `${NUMERIC_CONTROL_CHAR + "nv" + this.counter++}_` + value.string;
             this.values.set(`"${v}"`, value.string);
@@ -52437,8 +52673,8 @@ var init_jsonReplacer = __esm({
         if (this.counter === 0) {
           return json2;
         }
-        for (const [key, value] of this.values) {
-          json2 = json2.replace(key, value);
+        for (const [key2, value] of this.values) {
+          json2 = json2.replace(key2, value);
         }
         return json2;
       }
@@ -52890,8 +53126,8 @@ var init_invoke_store = __esm({
     }
     InvokeStoreBase = class {
       static PROTECTED_KEYS = PROTECTED_KEYS;
-      isProtectedKey(key) {
-        return Object.values(PROTECTED_KEYS).includes(key);
+      isProtectedKey(key2) {
+        return Object.values(PROTECTED_KEYS).includes(key2);
       }
       getRequestId() {
         return this.get(PROTECTED_KEYS.REQUEST_ID) ?? "-";
@@ -52920,15 +53156,15 @@ var init_invoke_store = __esm({
       hasContext() {
         return this.currentContext !== void 0;
       }
-      get(key) {
-        return this.currentContext?.[key];
+      get(key2) {
+        return this.currentContext?.[key2];
       }
-      set(key, value) {
-        if (this.isProtectedKey(key)) {
-          throw new Error(`Cannot modify protected Lambda context field: ${String(key)}`);
+      set(key2, value) {
+        if (this.isProtectedKey(key2)) {
+          throw new Error(`Cannot modify protected Lambda context field: ${String(key2)}`);
         }
         this.currentContext = this.currentContext || {};
-        this.currentContext[key] = value;
+        this.currentContext[key2] = value;
       }
       run(context, fn) {
         this.currentContext = context;
@@ -52949,18 +53185,18 @@ var init_invoke_store = __esm({
       hasContext() {
         return this.als.getStore() !== void 0;
       }
-      get(key) {
-        return this.als.getStore()?.[key];
+      get(key2) {
+        return this.als.getStore()?.[key2];
       }
-      set(key, value) {
-        if (this.isProtectedKey(key)) {
-          throw new Error(`Cannot modify protected Lambda context field: ${String(key)}`);
+      set(key2, value) {
+        if (this.isProtectedKey(key2)) {
+          throw new Error(`Cannot modify protected Lambda context field: ${String(key2)}`);
         }
         const store = this.als.getStore();
         if (!store) {
           throw new Error("No context available");
         }
-        store[key] = value;
+        store[key2] = value;
       }
       run(context, fn) {
         return this.als.run(context, fn);
@@ -53356,13 +53592,13 @@ var init_DefaultIdentityProviderConfig = __esm({
     DefaultIdentityProviderConfig = class {
       authSchemes = /* @__PURE__ */ new Map();
       constructor(config) {
-        for (const key in config) {
-          if (!hasOwn(config, key)) {
+        for (const key2 in config) {
+          if (!hasOwn(config, key2)) {
             continue;
           }
-          const value = config[key];
+          const value = config[key2];
           if (value !== void 0) {
-            this.authSchemes.set(key, value);
+            this.authSchemes.set(key2, value);
           }
         }
       }
@@ -54776,7 +55012,7 @@ var init_StandardRetryStrategy2 = __esm({
       if (!HttpResponse.isInstance(response)) {
         return;
       }
-      const retryAfterHeaderName = Object.keys(response.headers).find((key) => key.toLowerCase() === "retry-after");
+      const retryAfterHeaderName = Object.keys(response.headers).find((key2) => key2.toLowerCase() === "retry-after");
       if (!retryAfterHeaderName) {
         return;
       }
@@ -55034,8 +55270,8 @@ async function checkFeatures(context, config, args) {
     if (credentials.accountId) {
       setFeature(context, "RESOLVED_ACCOUNT_ID", "T");
     }
-    for (const [key, value] of Object.entries(credentials.$source ?? {})) {
-      setFeature(context, key, value);
+    for (const [key2, value] of Object.entries(credentials.$source ?? {})) {
+      setFeature(context, key2, value);
     }
   }
 }
@@ -55065,8 +55301,8 @@ var init_constants7 = __esm({
 // node_modules/@aws-sdk/core/dist-es/submodules/client/middleware-user-agent/encode-features.js
 function encodeFeatures(features) {
   let buffer = "";
-  for (const key in features) {
-    const val = features[key];
+  for (const key2 in features) {
+    const val = features[key2];
     if (buffer.length + val.length + 1 <= BYTE_LIMIT) {
       if (buffer.length) {
         buffer += "," + val;
@@ -55269,7 +55505,7 @@ __export(bowser_exports, {
   PLATFORMS_MAP: () => PLATFORMS_MAP,
   default: () => Bowser,
   getParser: () => getParser,
-  parse: () => parse2
+  parse: () => parse3
 });
 function _defineProperties(e5, r5) {
   for (var t = 0; t < r5.length; t++) {
@@ -55296,7 +55532,7 @@ function _toPrimitive(t, r5) {
   }
   return ("string" === r5 ? String : Number)(t);
 }
-var BROWSER_ALIASES_MAP, BROWSER_MAP, PLATFORMS_MAP, OS_MAP, ENGINE_MAP, Utils, commonVersionIdentifier, browsersList, parser_os_default, parser_platforms_default, parser_engines_default, Parser, Bowser, parse2, getParser;
+var BROWSER_ALIASES_MAP, BROWSER_MAP, PLATFORMS_MAP, OS_MAP, ENGINE_MAP, Utils, commonVersionIdentifier, browsersList, parser_os_default, parser_platforms_default, parser_engines_default, Parser, Bowser, parse3, getParser;
 var init_bowser = __esm({
   "node_modules/bowser/bowser.mjs"() {
     BROWSER_ALIASES_MAP = {
@@ -55646,8 +55882,8 @@ var init_bowser = __esm({
         if (Object.assign) return Object.assign.apply(Object, [obj].concat(assigners));
         var _loop = function _loop2() {
           var assigner = assigners[i5];
-          if (typeof assigner === "object" && assigner !== null) Object.keys(assigner).forEach(function(key) {
-            result[key] = assigner[key];
+          if (typeof assigner === "object" && assigner !== null) Object.keys(assigner).forEach(function(key2) {
+            result[key2] = assigner[key2];
           });
         };
         for (i5 = 0, l3 = assigners.length; i5 < l3; i5 += 1) _loop();
@@ -55664,7 +55900,7 @@ var init_bowser = __esm({
     commonVersionIdentifier = /version\/(\d+(\.?_?\d+)+)/i;
     browsersList = [{
       test: [/gptbot/i],
-      describe: function describe(ua) {
+      describe: function describe2(ua) {
         var browser = {
           name: "GPTBot"
         };
@@ -55674,7 +55910,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/chatgpt-user/i],
-      describe: function describe2(ua) {
+      describe: function describe3(ua) {
         var browser = {
           name: "ChatGPT-User"
         };
@@ -55684,7 +55920,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/oai-searchbot/i],
-      describe: function describe3(ua) {
+      describe: function describe4(ua) {
         var browser = {
           name: "OAI-SearchBot"
         };
@@ -55694,7 +55930,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/claudebot/i, /claude-web/i, /claude-user/i, /claude-searchbot/i],
-      describe: function describe4(ua) {
+      describe: function describe5(ua) {
         var browser = {
           name: "ClaudeBot"
         };
@@ -55704,7 +55940,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/omgilibot/i, /webzio-extended/i],
-      describe: function describe5(ua) {
+      describe: function describe6(ua) {
         var browser = {
           name: "Omgilibot"
         };
@@ -55714,7 +55950,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/diffbot/i],
-      describe: function describe6(ua) {
+      describe: function describe7(ua) {
         var browser = {
           name: "Diffbot"
         };
@@ -55724,7 +55960,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/perplexitybot/i],
-      describe: function describe7(ua) {
+      describe: function describe8(ua) {
         var browser = {
           name: "PerplexityBot"
         };
@@ -55734,7 +55970,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/perplexity-user/i],
-      describe: function describe8(ua) {
+      describe: function describe9(ua) {
         var browser = {
           name: "Perplexity-User"
         };
@@ -55744,7 +55980,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/youbot/i],
-      describe: function describe9(ua) {
+      describe: function describe10(ua) {
         var browser = {
           name: "YouBot"
         };
@@ -55754,7 +55990,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/meta-webindexer/i],
-      describe: function describe10(ua) {
+      describe: function describe11(ua) {
         var browser = {
           name: "Meta-WebIndexer"
         };
@@ -55764,7 +56000,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/meta-externalads/i],
-      describe: function describe11(ua) {
+      describe: function describe12(ua) {
         var browser = {
           name: "Meta-ExternalAds"
         };
@@ -55774,7 +56010,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/meta-externalagent/i],
-      describe: function describe12(ua) {
+      describe: function describe13(ua) {
         var browser = {
           name: "Meta-ExternalAgent"
         };
@@ -55784,7 +56020,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/meta-externalfetcher/i],
-      describe: function describe13(ua) {
+      describe: function describe14(ua) {
         var browser = {
           name: "Meta-ExternalFetcher"
         };
@@ -55794,7 +56030,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/googlebot/i],
-      describe: function describe14(ua) {
+      describe: function describe15(ua) {
         var browser = {
           name: "Googlebot"
         };
@@ -55804,7 +56040,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/linespider/i],
-      describe: function describe15(ua) {
+      describe: function describe16(ua) {
         var browser = {
           name: "Linespider"
         };
@@ -55814,7 +56050,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/amazonbot/i],
-      describe: function describe16(ua) {
+      describe: function describe17(ua) {
         var browser = {
           name: "AmazonBot"
         };
@@ -55824,7 +56060,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/bingbot/i],
-      describe: function describe17(ua) {
+      describe: function describe18(ua) {
         var browser = {
           name: "BingCrawler"
         };
@@ -55834,7 +56070,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/baiduspider/i],
-      describe: function describe18(ua) {
+      describe: function describe19(ua) {
         var browser = {
           name: "BaiduSpider"
         };
@@ -55844,7 +56080,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/duckduckbot/i],
-      describe: function describe19(ua) {
+      describe: function describe20(ua) {
         var browser = {
           name: "DuckDuckBot"
         };
@@ -55854,7 +56090,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/ia_archiver/i],
-      describe: function describe20(ua) {
+      describe: function describe21(ua) {
         var browser = {
           name: "InternetArchiveCrawler"
         };
@@ -55864,14 +56100,14 @@ var init_bowser = __esm({
       }
     }, {
       test: [/facebookexternalhit/i, /facebookcatalog/i],
-      describe: function describe21() {
+      describe: function describe22() {
         return {
           name: "FacebookExternalHit"
         };
       }
     }, {
       test: [/slackbot/i, /slack-imgProxy/i],
-      describe: function describe22(ua) {
+      describe: function describe23(ua) {
         var browser = {
           name: "SlackBot"
         };
@@ -55881,28 +56117,28 @@ var init_bowser = __esm({
       }
     }, {
       test: [/yahoo!?[\s/]*slurp/i],
-      describe: function describe23() {
+      describe: function describe24() {
         return {
           name: "YahooSlurp"
         };
       }
     }, {
       test: [/yandexbot/i, /yandexmobilebot/i],
-      describe: function describe24() {
+      describe: function describe25() {
         return {
           name: "YandexBot"
         };
       }
     }, {
       test: [/pingdom/i],
-      describe: function describe25() {
+      describe: function describe26() {
         return {
           name: "PingdomBot"
         };
       }
     }, {
       test: [/opera/i],
-      describe: function describe26(ua) {
+      describe: function describe27(ua) {
         var browser = {
           name: "Opera"
         };
@@ -55912,7 +56148,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/opr\/|opios/i],
-      describe: function describe27(ua) {
+      describe: function describe28(ua) {
         var browser = {
           name: "Opera"
         };
@@ -55922,7 +56158,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/SamsungBrowser/i],
-      describe: function describe28(ua) {
+      describe: function describe29(ua) {
         var browser = {
           name: "Samsung Internet for Android"
         };
@@ -55932,7 +56168,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/Whale/i],
-      describe: function describe29(ua) {
+      describe: function describe30(ua) {
         var browser = {
           name: "NAVER Whale Browser"
         };
@@ -55942,7 +56178,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/PaleMoon/i],
-      describe: function describe30(ua) {
+      describe: function describe31(ua) {
         var browser = {
           name: "Pale Moon"
         };
@@ -55952,7 +56188,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/HeyTapBrowser/i],
-      describe: function describe31(ua) {
+      describe: function describe32(ua) {
         var browser = {
           name: "HeyTap Browser"
         };
@@ -55962,7 +56198,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/VivoBrowser/i],
-      describe: function describe32(ua) {
+      describe: function describe33(ua) {
         var browser = {
           name: "Vivo Browser"
         };
@@ -55972,7 +56208,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/MZBrowser/i],
-      describe: function describe33(ua) {
+      describe: function describe34(ua) {
         var browser = {
           name: "MZ Browser"
         };
@@ -55982,7 +56218,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/focus/i],
-      describe: function describe34(ua) {
+      describe: function describe35(ua) {
         var browser = {
           name: "Focus"
         };
@@ -55992,7 +56228,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/swing/i],
-      describe: function describe35(ua) {
+      describe: function describe36(ua) {
         var browser = {
           name: "Swing"
         };
@@ -56002,7 +56238,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/coast/i],
-      describe: function describe36(ua) {
+      describe: function describe37(ua) {
         var browser = {
           name: "Opera Coast"
         };
@@ -56012,7 +56248,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/opt\/\d+(?:.?_?\d+)+/i],
-      describe: function describe37(ua) {
+      describe: function describe38(ua) {
         var browser = {
           name: "Opera Touch"
         };
@@ -56022,7 +56258,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/\sbertina\//i],
-      describe: function describe38(ua) {
+      describe: function describe39(ua) {
         var browser = {
           name: "Bertina Browser"
         };
@@ -56032,7 +56268,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/yabrowser/i],
-      describe: function describe39(ua) {
+      describe: function describe40(ua) {
         var browser = {
           name: "Yandex Browser"
         };
@@ -56042,7 +56278,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/ucbrowser|ucmobile\//i, /\bucpc\//i, /\bubrowser\//i],
-      describe: function describe40(ua) {
+      describe: function describe41(ua) {
         var browser = {
           name: "UC Browser"
         };
@@ -56052,7 +56288,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/Maxthon|mxios/i],
-      describe: function describe41(ua) {
+      describe: function describe42(ua) {
         var browser = {
           name: "Maxthon"
         };
@@ -56062,7 +56298,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/epiphany/i],
-      describe: function describe42(ua) {
+      describe: function describe43(ua) {
         var browser = {
           name: "Epiphany"
         };
@@ -56072,7 +56308,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/puffin/i],
-      describe: function describe43(ua) {
+      describe: function describe44(ua) {
         var browser = {
           name: "Puffin"
         };
@@ -56082,7 +56318,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/sleipnir/i],
-      describe: function describe44(ua) {
+      describe: function describe45(ua) {
         var browser = {
           name: "Sleipnir"
         };
@@ -56092,7 +56328,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/k-meleon/i],
-      describe: function describe45(ua) {
+      describe: function describe46(ua) {
         var browser = {
           name: "K-Meleon"
         };
@@ -56102,7 +56338,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/micromessenger/i],
-      describe: function describe46(ua) {
+      describe: function describe47(ua) {
         var browser = {
           name: "WeChat"
         };
@@ -56112,7 +56348,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/qqbrowser/i],
-      describe: function describe47(ua) {
+      describe: function describe48(ua) {
         var browser = {
           name: /qqbrowserlite/i.test(ua) ? "QQ Browser Lite" : "QQ Browser"
         };
@@ -56122,7 +56358,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/msie|trident/i],
-      describe: function describe48(ua) {
+      describe: function describe49(ua) {
         var browser = {
           name: "Internet Explorer"
         };
@@ -56132,7 +56368,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/\sedg\//i],
-      describe: function describe49(ua) {
+      describe: function describe50(ua) {
         var browser = {
           name: "Microsoft Edge"
         };
@@ -56142,7 +56378,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/edg([ea]|ios)\//i],
-      describe: function describe50(ua) {
+      describe: function describe51(ua) {
         var browser = {
           name: "Microsoft Edge"
         };
@@ -56155,7 +56391,7 @@ var init_bowser = __esm({
         if (parser.hasBrand("Vivaldi")) return true;
         return parser.test(/vivaldi/i);
       },
-      describe: function describe51(ua, parser) {
+      describe: function describe52(ua, parser) {
         var browser = {
           name: "Vivaldi"
         };
@@ -56172,7 +56408,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/seamonkey/i],
-      describe: function describe52(ua) {
+      describe: function describe53(ua) {
         var browser = {
           name: "SeaMonkey"
         };
@@ -56182,7 +56418,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/sailfish/i],
-      describe: function describe53(ua) {
+      describe: function describe54(ua) {
         var browser = {
           name: "Sailfish"
         };
@@ -56192,7 +56428,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/silk/i],
-      describe: function describe54(ua) {
+      describe: function describe55(ua) {
         var browser = {
           name: "Amazon Silk"
         };
@@ -56202,7 +56438,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/phantom/i],
-      describe: function describe55(ua) {
+      describe: function describe56(ua) {
         var browser = {
           name: "PhantomJS"
         };
@@ -56212,7 +56448,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/slimerjs/i],
-      describe: function describe56(ua) {
+      describe: function describe57(ua) {
         var browser = {
           name: "SlimerJS"
         };
@@ -56222,7 +56458,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/blackberry|\bbb\d+/i, /rim\stablet/i],
-      describe: function describe57(ua) {
+      describe: function describe58(ua) {
         var browser = {
           name: "BlackBerry"
         };
@@ -56232,7 +56468,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/(web|hpw)[o0]s/i],
-      describe: function describe58(ua) {
+      describe: function describe59(ua) {
         var browser = {
           name: "WebOS Browser"
         };
@@ -56242,7 +56478,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/bada/i],
-      describe: function describe59(ua) {
+      describe: function describe60(ua) {
         var browser = {
           name: "Bada"
         };
@@ -56252,7 +56488,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/tizen/i],
-      describe: function describe60(ua) {
+      describe: function describe61(ua) {
         var browser = {
           name: "Tizen"
         };
@@ -56262,7 +56498,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/qupzilla/i],
-      describe: function describe61(ua) {
+      describe: function describe62(ua) {
         var browser = {
           name: "QupZilla"
         };
@@ -56272,7 +56508,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/librewolf/i],
-      describe: function describe62(ua) {
+      describe: function describe63(ua) {
         var browser = {
           name: "LibreWolf"
         };
@@ -56282,7 +56518,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/firefox|iceweasel|fxios/i],
-      describe: function describe63(ua) {
+      describe: function describe64(ua) {
         var browser = {
           name: "Firefox"
         };
@@ -56292,7 +56528,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/electron/i],
-      describe: function describe64(ua) {
+      describe: function describe65(ua) {
         var browser = {
           name: "Electron"
         };
@@ -56302,7 +56538,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/sogoumobilebrowser/i, /metasr/i, /se 2\.[x]/i],
-      describe: function describe65(ua) {
+      describe: function describe66(ua) {
         var browser = {
           name: "Sogou Browser"
         };
@@ -56315,7 +56551,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/MiuiBrowser/i],
-      describe: function describe66(ua) {
+      describe: function describe67(ua) {
         var browser = {
           name: "Miui"
         };
@@ -56328,7 +56564,7 @@ var init_bowser = __esm({
         if (parser.hasBrand("DuckDuckGo")) return true;
         return parser.test(/\sDdg\/[\d.]+$/i);
       },
-      describe: function describe67(ua, parser) {
+      describe: function describe68(ua, parser) {
         var browser = {
           name: "DuckDuckGo"
         };
@@ -56347,7 +56583,7 @@ var init_bowser = __esm({
       test: function test3(parser) {
         return parser.hasBrand("Brave");
       },
-      describe: function describe68(ua, parser) {
+      describe: function describe69(ua, parser) {
         var browser = {
           name: "Brave"
         };
@@ -56362,7 +56598,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/chromium/i],
-      describe: function describe69(ua) {
+      describe: function describe70(ua) {
         var browser = {
           name: "Chromium"
         };
@@ -56372,7 +56608,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/ladybird/i],
-      describe: function describe70(ua) {
+      describe: function describe71(ua) {
         var browser = {
           name: "Ladybird"
         };
@@ -56382,7 +56618,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/chrome|crios|crmo/i],
-      describe: function describe71(ua) {
+      describe: function describe72(ua) {
         var browser = {
           name: "Chrome"
         };
@@ -56392,7 +56628,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/\bGSA\//i],
-      describe: function describe72(ua) {
+      describe: function describe73(ua) {
         var browser = {
           name: "Google Search"
         };
@@ -56406,7 +56642,7 @@ var init_bowser = __esm({
         var butAndroid = parser.test(/android/i);
         return notLikeAndroid && butAndroid;
       },
-      describe: function describe73(ua) {
+      describe: function describe74(ua) {
         var browser = {
           name: "Android Browser"
         };
@@ -56416,7 +56652,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/playstation 4/i],
-      describe: function describe74(ua) {
+      describe: function describe75(ua) {
         var browser = {
           name: "PlayStation 4"
         };
@@ -56426,7 +56662,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/freebox/i],
-      describe: function describe75(ua) {
+      describe: function describe76(ua) {
         var browser = {
           name: "Freebox"
         };
@@ -56436,7 +56672,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/safari|applewebkit/i],
-      describe: function describe76(ua) {
+      describe: function describe77(ua) {
         var browser = {
           name: "Safari"
         };
@@ -56446,7 +56682,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/.*/i],
-      describe: function describe77(ua) {
+      describe: function describe78(ua) {
         var regexp = ua.search("\\(") !== -1 ? /^(.*)\/([^/]*)[ \t]\((.*)/ : /^(.*)\/([^/]*) /;
         return {
           name: Utils.getFirstMatch(regexp, ua),
@@ -56456,7 +56692,7 @@ var init_bowser = __esm({
     }];
     parser_os_default = [{
       test: [/Roku\/DVP/],
-      describe: function describe78(ua) {
+      describe: function describe79(ua) {
         var version = Utils.getFirstMatch(/Roku\/DVP-(\d+\.\d+)/i, ua);
         return {
           name: OS_MAP.Roku,
@@ -56465,7 +56701,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/windows phone/i],
-      describe: function describe79(ua) {
+      describe: function describe80(ua) {
         var version = Utils.getFirstMatch(/windows phone (?:os)?\s?(\d+(\.\d+)*)/i, ua);
         return {
           name: OS_MAP.WindowsPhone,
@@ -56474,7 +56710,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/windows /i],
-      describe: function describe80(ua) {
+      describe: function describe81(ua) {
         var version = Utils.getFirstMatch(/Windows ((NT|XP)( \d\d?.\d)?)/i, ua);
         var versionName = Utils.getWindowsVersionName(version);
         return {
@@ -56487,7 +56723,7 @@ var init_bowser = __esm({
       test: function test5(parser) {
         return Utils.isFirefoxOnIpad(parser.getUA());
       },
-      describe: function describe81(ua) {
+      describe: function describe82(ua) {
         var result = {
           name: OS_MAP.iOS
         };
@@ -56497,7 +56733,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/macintosh/i],
-      describe: function describe82(ua) {
+      describe: function describe83(ua) {
         var version = Utils.getFirstMatch(/mac os x (\d+(\.?_?\d+)+)/i, ua).replace(/[_\s]/g, ".");
         var versionName = Utils.getMacOSVersionName(version);
         var os5 = {
@@ -56509,7 +56745,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/(ipod|iphone|ipad)/i],
-      describe: function describe83(ua) {
+      describe: function describe84(ua) {
         var version = Utils.getFirstMatch(/os (\d+([_\s]\d+)*) like mac os x/i, ua).replace(/[_\s]/g, ".");
         var safariVersion = Utils.getFirstMatch(/version\/(\d+(\.\d+)*) mobile\/\w+ safari\//i, ua);
         if (/^18(\.|$)/.test(version) && parseInt(safariVersion, 10) >= 26) version = safariVersion;
@@ -56520,7 +56756,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/OpenHarmony/i],
-      describe: function describe84(ua) {
+      describe: function describe85(ua) {
         var version = Utils.getFirstMatch(/OpenHarmony\s+(\d+(\.\d+)*)/i, ua);
         return {
           name: OS_MAP.HarmonyOS,
@@ -56533,7 +56769,7 @@ var init_bowser = __esm({
         var butAndroid = parser.test(/android/i);
         return notLikeAndroid && butAndroid;
       },
-      describe: function describe85(ua) {
+      describe: function describe86(ua) {
         var version = Utils.getFirstMatch(/android[\s/-](\d+(\.\d+)*)/i, ua);
         var versionName = Utils.getAndroidVersionName(version);
         var os5 = {
@@ -56545,7 +56781,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/(web|hpw)[o0]s/i],
-      describe: function describe86(ua) {
+      describe: function describe87(ua) {
         var version = Utils.getFirstMatch(/(?:web|hpw)[o0]s\/(\d+(\.\d+)*)/i, ua);
         var os5 = {
           name: OS_MAP.WebOS
@@ -56555,7 +56791,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/blackberry|\bbb\d+/i, /rim\stablet/i],
-      describe: function describe87(ua) {
+      describe: function describe88(ua) {
         var version = Utils.getFirstMatch(/rim\stablet\sos\s(\d+(\.\d+)*)/i, ua) || Utils.getFirstMatch(/blackberry\d+\/(\d+([_\s]\d+)*)/i, ua) || Utils.getFirstMatch(/\bbb(\d+)/i, ua);
         return {
           name: OS_MAP.BlackBerry,
@@ -56564,7 +56800,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/bada/i],
-      describe: function describe88(ua) {
+      describe: function describe89(ua) {
         var version = Utils.getFirstMatch(/bada\/(\d+(\.\d+)*)/i, ua);
         return {
           name: OS_MAP.Bada,
@@ -56573,7 +56809,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/tizen/i],
-      describe: function describe89(ua) {
+      describe: function describe90(ua) {
         var version = Utils.getFirstMatch(/tizen[/\s](\d+(\.\d+)*)/i, ua);
         return {
           name: OS_MAP.Tizen,
@@ -56582,21 +56818,21 @@ var init_bowser = __esm({
       }
     }, {
       test: [/linux/i],
-      describe: function describe90() {
+      describe: function describe91() {
         return {
           name: OS_MAP.Linux
         };
       }
     }, {
       test: [/CrOS/],
-      describe: function describe91() {
+      describe: function describe92() {
         return {
           name: OS_MAP.ChromeOS
         };
       }
     }, {
       test: [/PlayStation 4/],
-      describe: function describe92(ua) {
+      describe: function describe93(ua) {
         var version = Utils.getFirstMatch(/PlayStation 4[/\s](\d+(\.\d+)*)/i, ua);
         return {
           name: OS_MAP.PlayStation4,
@@ -56606,7 +56842,7 @@ var init_bowser = __esm({
     }];
     parser_platforms_default = [{
       test: [/googlebot/i],
-      describe: function describe93() {
+      describe: function describe94() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "Google"
@@ -56614,7 +56850,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/linespider/i],
-      describe: function describe94() {
+      describe: function describe95() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "Line"
@@ -56622,7 +56858,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/amazonbot/i],
-      describe: function describe95() {
+      describe: function describe96() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "Amazon"
@@ -56630,14 +56866,6 @@ var init_bowser = __esm({
       }
     }, {
       test: [/gptbot/i],
-      describe: function describe96() {
-        return {
-          type: PLATFORMS_MAP.bot,
-          vendor: "OpenAI"
-        };
-      }
-    }, {
-      test: [/chatgpt-user/i],
       describe: function describe97() {
         return {
           type: PLATFORMS_MAP.bot,
@@ -56645,7 +56873,7 @@ var init_bowser = __esm({
         };
       }
     }, {
-      test: [/oai-searchbot/i],
+      test: [/chatgpt-user/i],
       describe: function describe98() {
         return {
           type: PLATFORMS_MAP.bot,
@@ -56653,8 +56881,16 @@ var init_bowser = __esm({
         };
       }
     }, {
-      test: [/baiduspider/i],
+      test: [/oai-searchbot/i],
       describe: function describe99() {
+        return {
+          type: PLATFORMS_MAP.bot,
+          vendor: "OpenAI"
+        };
+      }
+    }, {
+      test: [/baiduspider/i],
+      describe: function describe100() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "Baidu"
@@ -56662,7 +56898,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/bingbot/i],
-      describe: function describe100() {
+      describe: function describe101() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "Bing"
@@ -56670,7 +56906,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/duckduckbot/i],
-      describe: function describe101() {
+      describe: function describe102() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "DuckDuckGo"
@@ -56678,7 +56914,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/claudebot/i, /claude-web/i, /claude-user/i, /claude-searchbot/i],
-      describe: function describe102() {
+      describe: function describe103() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "Anthropic"
@@ -56686,7 +56922,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/omgilibot/i, /webzio-extended/i],
-      describe: function describe103() {
+      describe: function describe104() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "Webz.io"
@@ -56694,7 +56930,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/diffbot/i],
-      describe: function describe104() {
+      describe: function describe105() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "Diffbot"
@@ -56702,14 +56938,6 @@ var init_bowser = __esm({
       }
     }, {
       test: [/perplexitybot/i],
-      describe: function describe105() {
-        return {
-          type: PLATFORMS_MAP.bot,
-          vendor: "Perplexity AI"
-        };
-      }
-    }, {
-      test: [/perplexity-user/i],
       describe: function describe106() {
         return {
           type: PLATFORMS_MAP.bot,
@@ -56717,8 +56945,16 @@ var init_bowser = __esm({
         };
       }
     }, {
-      test: [/youbot/i],
+      test: [/perplexity-user/i],
       describe: function describe107() {
+        return {
+          type: PLATFORMS_MAP.bot,
+          vendor: "Perplexity AI"
+        };
+      }
+    }, {
+      test: [/youbot/i],
+      describe: function describe108() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "You.com"
@@ -56726,7 +56962,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/ia_archiver/i],
-      describe: function describe108() {
+      describe: function describe109() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "Internet Archive"
@@ -56734,14 +56970,6 @@ var init_bowser = __esm({
       }
     }, {
       test: [/meta-webindexer/i],
-      describe: function describe109() {
-        return {
-          type: PLATFORMS_MAP.bot,
-          vendor: "Meta"
-        };
-      }
-    }, {
-      test: [/meta-externalads/i],
       describe: function describe110() {
         return {
           type: PLATFORMS_MAP.bot,
@@ -56749,7 +56977,7 @@ var init_bowser = __esm({
         };
       }
     }, {
-      test: [/meta-externalagent/i],
+      test: [/meta-externalads/i],
       describe: function describe111() {
         return {
           type: PLATFORMS_MAP.bot,
@@ -56757,7 +56985,7 @@ var init_bowser = __esm({
         };
       }
     }, {
-      test: [/meta-externalfetcher/i],
+      test: [/meta-externalagent/i],
       describe: function describe112() {
         return {
           type: PLATFORMS_MAP.bot,
@@ -56765,7 +56993,7 @@ var init_bowser = __esm({
         };
       }
     }, {
-      test: [/facebookexternalhit/i, /facebookcatalog/i],
+      test: [/meta-externalfetcher/i],
       describe: function describe113() {
         return {
           type: PLATFORMS_MAP.bot,
@@ -56773,8 +57001,16 @@ var init_bowser = __esm({
         };
       }
     }, {
-      test: [/slackbot/i, /slack-imgProxy/i],
+      test: [/facebookexternalhit/i, /facebookcatalog/i],
       describe: function describe114() {
+        return {
+          type: PLATFORMS_MAP.bot,
+          vendor: "Meta"
+        };
+      }
+    }, {
+      test: [/slackbot/i, /slack-imgProxy/i],
+      describe: function describe115() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "Slack"
@@ -56782,7 +57018,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/yahoo/i],
-      describe: function describe115() {
+      describe: function describe116() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "Yahoo"
@@ -56790,7 +57026,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/yandexbot/i, /yandexmobilebot/i],
-      describe: function describe116() {
+      describe: function describe117() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "Yandex"
@@ -56798,7 +57034,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/pingdom/i],
-      describe: function describe117() {
+      describe: function describe118() {
         return {
           type: PLATFORMS_MAP.bot,
           vendor: "Pingdom"
@@ -56806,7 +57042,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/huawei/i],
-      describe: function describe118(ua) {
+      describe: function describe119(ua) {
         var model = Utils.getFirstMatch(/(can-l01)/i, ua) && "Nova";
         var platform3 = {
           type: PLATFORMS_MAP.mobile,
@@ -56817,7 +57053,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/nexus\s*(?:7|8|9|10).*/i],
-      describe: function describe119() {
+      describe: function describe120() {
         return {
           type: PLATFORMS_MAP.tablet,
           vendor: "Nexus"
@@ -56825,7 +57061,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/ipad/i],
-      describe: function describe120() {
+      describe: function describe121() {
         return {
           type: PLATFORMS_MAP.tablet,
           vendor: "Apple",
@@ -56836,7 +57072,7 @@ var init_bowser = __esm({
       test: function test7(parser) {
         return Utils.isFirefoxOnIpad(parser.getUA());
       },
-      describe: function describe121() {
+      describe: function describe122() {
         return {
           type: PLATFORMS_MAP.tablet,
           vendor: "Apple",
@@ -56845,7 +57081,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/kftt build/i],
-      describe: function describe122() {
+      describe: function describe123() {
         return {
           type: PLATFORMS_MAP.tablet,
           vendor: "Amazon",
@@ -56854,7 +57090,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/silk/i],
-      describe: function describe123() {
+      describe: function describe124() {
         return {
           type: PLATFORMS_MAP.tablet,
           vendor: "Amazon"
@@ -56862,7 +57098,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/tablet(?! pc)/i],
-      describe: function describe124() {
+      describe: function describe125() {
         return {
           type: PLATFORMS_MAP.tablet
         };
@@ -56873,7 +57109,7 @@ var init_bowser = __esm({
         var likeIDevice = parser.test(/like (ipod|iphone)/i);
         return iDevice && !likeIDevice;
       },
-      describe: function describe125(ua) {
+      describe: function describe126(ua) {
         var model = Utils.getFirstMatch(/(ipod|iphone)/i, ua);
         return {
           type: PLATFORMS_MAP.mobile,
@@ -56883,7 +57119,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/nexus\s*[0-6].*/i, /galaxy nexus/i],
-      describe: function describe126() {
+      describe: function describe127() {
         return {
           type: PLATFORMS_MAP.mobile,
           vendor: "Nexus"
@@ -56891,7 +57127,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/Nokia/i],
-      describe: function describe127(ua) {
+      describe: function describe128(ua) {
         var model = Utils.getFirstMatch(/Nokia\s+([0-9]+(\.[0-9]+)?)/i, ua);
         var platform3 = {
           type: PLATFORMS_MAP.mobile,
@@ -56902,7 +57138,7 @@ var init_bowser = __esm({
       }
     }, {
       test: [/[^-]mobi/i],
-      describe: function describe128() {
+      describe: function describe129() {
         return {
           type: PLATFORMS_MAP.mobile
         };
@@ -56911,7 +57147,7 @@ var init_bowser = __esm({
       test: function test9(parser) {
         return parser.getBrowserName(true) === "blackberry";
       },
-      describe: function describe129() {
+      describe: function describe130() {
         return {
           type: PLATFORMS_MAP.mobile,
           vendor: "BlackBerry"
@@ -56921,7 +57157,7 @@ var init_bowser = __esm({
       test: function test10(parser) {
         return parser.getBrowserName(true) === "bada";
       },
-      describe: function describe130() {
+      describe: function describe131() {
         return {
           type: PLATFORMS_MAP.mobile
         };
@@ -56930,7 +57166,7 @@ var init_bowser = __esm({
       test: function test11(parser) {
         return parser.getBrowserName() === "windows phone";
       },
-      describe: function describe131() {
+      describe: function describe132() {
         return {
           type: PLATFORMS_MAP.mobile,
           vendor: "Microsoft"
@@ -56941,7 +57177,7 @@ var init_bowser = __esm({
         var osMajorVersion = Number(String(parser.getOSVersion()).split(".")[0]);
         return parser.getOSName(true) === "android" && osMajorVersion >= 3;
       },
-      describe: function describe132() {
+      describe: function describe133() {
         return {
           type: PLATFORMS_MAP.tablet
         };
@@ -56950,21 +57186,21 @@ var init_bowser = __esm({
       test: function test13(parser) {
         return parser.getOSName(true) === "android";
       },
-      describe: function describe133() {
+      describe: function describe134() {
         return {
           type: PLATFORMS_MAP.mobile
         };
       }
     }, {
       test: [/smart-?tv|smarttv/i],
-      describe: function describe134() {
+      describe: function describe135() {
         return {
           type: PLATFORMS_MAP.tv
         };
       }
     }, {
       test: [/netcast/i],
-      describe: function describe135() {
+      describe: function describe136() {
         return {
           type: PLATFORMS_MAP.tv
         };
@@ -56973,7 +57209,7 @@ var init_bowser = __esm({
       test: function test14(parser) {
         return parser.getOSName(true) === "macos";
       },
-      describe: function describe136() {
+      describe: function describe137() {
         return {
           type: PLATFORMS_MAP.desktop,
           vendor: "Apple"
@@ -56983,7 +57219,7 @@ var init_bowser = __esm({
       test: function test15(parser) {
         return parser.getOSName(true) === "windows";
       },
-      describe: function describe137() {
+      describe: function describe138() {
         return {
           type: PLATFORMS_MAP.desktop
         };
@@ -56992,7 +57228,7 @@ var init_bowser = __esm({
       test: function test16(parser) {
         return parser.getOSName(true) === "linux";
       },
-      describe: function describe138() {
+      describe: function describe139() {
         return {
           type: PLATFORMS_MAP.desktop
         };
@@ -57001,7 +57237,7 @@ var init_bowser = __esm({
       test: function test17(parser) {
         return parser.getOSName(true) === "chrome os";
       },
-      describe: function describe139() {
+      describe: function describe140() {
         return {
           type: PLATFORMS_MAP.desktop
         };
@@ -57010,7 +57246,7 @@ var init_bowser = __esm({
       test: function test18(parser) {
         return parser.getOSName(true) === "playstation 4";
       },
-      describe: function describe140() {
+      describe: function describe141() {
         return {
           type: PLATFORMS_MAP.tv
         };
@@ -57019,7 +57255,7 @@ var init_bowser = __esm({
       test: function test19(parser) {
         return parser.getOSName(true) === "roku";
       },
-      describe: function describe141() {
+      describe: function describe142() {
         return {
           type: PLATFORMS_MAP.tv
         };
@@ -57029,7 +57265,7 @@ var init_bowser = __esm({
       test: function test20(parser) {
         return parser.getBrowserName(true) === "microsoft edge";
       },
-      describe: function describe142(ua) {
+      describe: function describe143(ua) {
         if (/\sedgios\//i.test(ua)) {
           var engine = {
             name: ENGINE_MAP.WebKit
@@ -57051,14 +57287,14 @@ var init_bowser = __esm({
       test: function test21(parser) {
         return parser.getBrowserName(true) === "ladybird";
       },
-      describe: function describe143() {
+      describe: function describe144() {
         return {
           name: ENGINE_MAP.LibWeb
         };
       }
     }, {
       test: [/trident/i],
-      describe: function describe144(ua) {
+      describe: function describe145(ua) {
         var engine = {
           name: ENGINE_MAP.Trident
         };
@@ -57070,7 +57306,7 @@ var init_bowser = __esm({
       test: function test22(parser) {
         return parser.test(/presto/i);
       },
-      describe: function describe145(ua) {
+      describe: function describe146(ua) {
         var engine = {
           name: ENGINE_MAP.Presto
         };
@@ -57084,7 +57320,7 @@ var init_bowser = __esm({
         var likeGecko = parser.test(/like gecko/i);
         return isGecko && !likeGecko;
       },
-      describe: function describe146(ua) {
+      describe: function describe147(ua) {
         var engine = {
           name: ENGINE_MAP.Gecko
         };
@@ -57094,14 +57330,14 @@ var init_bowser = __esm({
       }
     }, {
       test: [/(apple)?webkit\/537\.36/i],
-      describe: function describe147() {
+      describe: function describe148() {
         return {
           name: ENGINE_MAP.Blink
         };
       }
     }, {
       test: [/(apple)?webkit/i],
-      describe: function describe148(ua) {
+      describe: function describe149(ua) {
         var engine = {
           name: ENGINE_MAP.WebKit
         };
@@ -57243,7 +57479,7 @@ var init_bowser = __esm({
         if (engine) this.parsedResult.engine = engine.describe(this.getUA());
         return this.parsedResult.engine;
       };
-      _proto.parse = function parse6() {
+      _proto.parse = function parse7() {
         this.parseBrowser();
         this.parseOS();
         this.parsePlatform();
@@ -57259,13 +57495,13 @@ var init_bowser = __esm({
         var platformsAndOSCounter = 0;
         var browsers = {};
         var browsersCounter = 0;
-        Object.keys(checkTree2).forEach(function(key) {
-          var currentDefinition = checkTree2[key];
+        Object.keys(checkTree2).forEach(function(key2) {
+          var currentDefinition = checkTree2[key2];
           if (typeof currentDefinition === "string" || Array.isArray(currentDefinition)) {
-            browsers[key] = currentDefinition;
+            browsers[key2] = currentDefinition;
             browsersCounter += 1;
           } else if (typeof currentDefinition === "object") {
-            platformsAndOSes[key] = currentDefinition;
+            platformsAndOSes[key2] = currentDefinition;
             platformsAndOSCounter += 1;
           }
         });
@@ -57361,7 +57597,7 @@ var init_bowser = __esm({
         if (typeof UA !== "string") throw new Error("UserAgent should be a string");
         return new Parser(UA, skipParsingOrHints, clientHints);
       };
-      Bowser2.parse = function parse6(UA, clientHints) {
+      Bowser2.parse = function parse7(UA, clientHints) {
         if (clientHints === void 0) clientHints = null;
         return new Parser(UA, clientHints).getResult();
       };
@@ -57387,7 +57623,7 @@ var init_bowser = __esm({
         }
       }]);
     })();
-    parse2 = Bowser.parse;
+    parse3 = Bowser.parse;
     getParser = Bowser.getParser;
   }
 });
@@ -57398,8 +57634,8 @@ var init_createUserAgentStringParsingProvider = __esm({
   "node_modules/@aws-sdk/core/dist-es/submodules/client/util-user-agent-browser/createUserAgentStringParsingProvider.js"() {
     createUserAgentStringParsingProvider = ({ serviceId, clientVersion }) => async (config) => {
       const module = await Promise.resolve().then(() => (init_bowser(), bowser_exports));
-      const parse6 = module.parse ?? module.default.parse ?? (() => "");
-      const parsedUA = typeof window !== "undefined" && window?.navigator?.userAgent ? parse6(window.navigator.userAgent) : void 0;
+      const parse7 = module.parse ?? module.default.parse ?? (() => "");
+      const parsedUA = typeof window !== "undefined" && window?.navigator?.userAgent ? parse7(window.navigator.userAgent) : void 0;
       const sections = [
         ["aws-sdk-js", clientVersion],
         ["ua", "2.1"],
@@ -57511,11 +57747,11 @@ var init_parseArn = __esm({
       if (segments.length < 6) {
         return null;
       }
-      const [arn, partition2, service, region, accountId, ...resourcePath] = segments;
-      if (arn !== "arn" || partition2 === "" || service === "" || resourcePath.join(ARN_DELIMITER) === "") {
+      const [arn, partition2, service, region, accountId, ...resourcePath2] = segments;
+      if (arn !== "arn" || partition2 === "" || service === "" || resourcePath2.join(ARN_DELIMITER) === "") {
         return null;
       }
-      const resourceId = resourcePath.map((resource) => resource.split(RESOURCE_DELIMITER)).flat();
+      const resourceId = resourcePath2.map((resource) => resource.split(RESOURCE_DELIMITER)).flat();
       return {
         partition: partition2,
         service,
@@ -58568,19 +58804,19 @@ var init_S3ExpressIdentityCache = __esm({
       constructor(data = {}) {
         this.data = data;
       }
-      get(key) {
-        const entry = this.data[key];
+      get(key2) {
+        const entry = this.data[key2];
         if (!entry) {
           return;
         }
         return entry;
       }
-      set(key, entry) {
-        this.data[key] = entry;
+      set(key2, entry) {
+        this.data[key2] = entry;
         return entry;
       }
-      delete(key) {
-        delete this.data[key];
+      delete(key2) {
+        delete this.data[key2];
       }
       clear() {
         this.data = {};
@@ -58591,13 +58827,13 @@ var init_S3ExpressIdentityCache = __esm({
           return;
         }
         const data = this.data;
-        for (const key in data) {
-          const entry = data[key];
+        for (const key2 in data) {
+          const entry = data[key2];
           if (!entry.isRefreshing) {
             const credential = await entry.identity;
             if (credential.expiration) {
-              if (credential.expiration.getTime() < now && data[key] === entry) {
-                delete data[key];
+              if (credential.expiration.getTime() < now && data[key2] === entry) {
+                delete data[key2];
               }
             }
           }
@@ -58707,8 +58943,8 @@ var init_s3Configuration = __esm({
         useAccelerateEndpoint: useAccelerateEndpoint ?? false,
         disableMultiregionAccessPoints: disableMultiregionAccessPoints ?? false,
         followRegionRedirects: followRegionRedirects ?? false,
-        s3ExpressIdentityProvider: s3ExpressIdentityProvider ?? new S3ExpressIdentityProviderImpl(async (key) => s3ClientProvider().send(new CreateSessionCommandCtor({
-          Bucket: key
+        s3ExpressIdentityProvider: s3ExpressIdentityProvider ?? new S3ExpressIdentityProviderImpl(async (key2) => s3ClientProvider().send(new CreateSessionCommandCtor({
+          Bucket: key2
         }))),
         bucketEndpoint: bucketEndpoint ?? false,
         expectContinueHeader: expectContinueHeader ?? 2097152
@@ -58936,23 +59172,23 @@ var require_dist_cjs2 = __commonJS({
     var getCanonicalQuery = ({ query = {} }) => {
       const keys = [];
       const serialized = {};
-      for (const key in query) {
-        if (!hasOwn3(query, key)) {
+      for (const key2 in query) {
+        if (!hasOwn3(query, key2)) {
           continue;
         }
-        if (key.toLowerCase() === SIGNATURE_HEADER) {
+        if (key2.toLowerCase() === SIGNATURE_HEADER) {
           continue;
         }
-        const encodedKey = escapeUri2(key);
+        const encodedKey = escapeUri2(key2);
         keys.push(encodedKey);
-        const value = query[key];
+        const value = query[key2];
         if (typeof value === "string") {
           serialized[encodedKey] = `${encodedKey}=${escapeUri2(value)}`;
         } else if (Array.isArray(value)) {
           serialized[encodedKey] = value.slice(0).reduce((encoded, value2) => encoded.concat([`${encodedKey}=${escapeUri2(value2)}`]), []).sort().join("&");
         }
       }
-      return keys.sort().map((key) => serialized[key]).filter((serialized2) => serialized2).join("&");
+      return keys.sort().map((key2) => serialized[key2]).filter((serialized2) => serialized2).join("&");
     };
     var iso8601 = (time2) => toDate(time2).toISOString().replace(/\.\d{3}Z$/, "Z");
     var toDate = (time2) => {
@@ -59052,11 +59288,11 @@ ${toHex2(hashedRequest)}`;
       while (cacheQueue.length > MAX_CACHE_SIZE) {
         delete signingKeyCache[cacheQueue.shift()];
       }
-      let key = `AWS4${credentials.secretAccessKey}`;
+      let key2 = `AWS4${credentials.secretAccessKey}`;
       for (const signable of [shortDate, region, service, KEY_TYPE_IDENTIFIER]) {
-        key = await hmac(sha256Constructor, key, signable);
+        key2 = await hmac(sha256Constructor, key2, signable);
       }
-      return signingKeyCache[cacheKey] = key;
+      return signingKeyCache[cacheKey] = key2;
     };
     var clearCredentialCache = () => {
       cacheQueue.length = 0;
@@ -59653,11 +59889,11 @@ var init_throw_200_exceptions = __esm({
 });
 
 // node_modules/@aws-sdk/core/dist-es/submodules/util/util-arn-parser/arn.js
-var validate, parse3, build;
+var validate, parse4, build;
 var init_arn = __esm({
   "node_modules/@aws-sdk/core/dist-es/submodules/util/util-arn-parser/arn.js"() {
     validate = (str2) => typeof str2 === "string" && str2.indexOf("arn:") === 0 && str2.split(":").length >= 6;
-    parse3 = (arn) => {
+    parse4 = (arn) => {
       const segments = arn.split(":");
       if (segments.length < 6 || segments[0] !== "arn") {
         throw new Error("Malformed ARN");
@@ -59717,8 +59953,8 @@ var init_format_url = __esm({
 });
 
 // node_modules/@aws-sdk/core/dist-es/submodules/util/hasOwn.js
-function hasOwn2(container, key) {
-  return Object.prototype.hasOwnProperty.call(container, key);
+function hasOwn2(container, key2) {
+  return Object.prototype.hasOwnProperty.call(container, key2);
 }
 var init_hasOwn2 = __esm({
   "node_modules/@aws-sdk/core/dist-es/submodules/util/hasOwn.js"() {
@@ -59731,7 +59967,7 @@ __export(util_exports, {
   build: () => build,
   formatUrl: () => formatUrl,
   hasOwn: () => hasOwn2,
-  parse: () => parse3,
+  parse: () => parse4,
   validate: () => validate
 });
 var init_util2 = __esm({
@@ -60310,11 +60546,11 @@ var require_dist_cjs4 = __commonJS({
               childTags.push(p3.parseTag());
             }
           } else {
-            let text = "";
+            let text2 = "";
             while (p3.i < p3.z && p3.x[p3.i] !== "<") {
-              text += p3.x[p3.i++];
+              text2 += p3.x[p3.i++];
             }
-            textParts.push(p3.decodeEntities(text));
+            textParts.push(p3.decodeEntities(text2));
           }
         }
         if (!p3.isNext("</")) {
@@ -60329,18 +60565,18 @@ var require_dist_cjs4 = __commonJS({
           return { tag, value: "" };
         }
         if (!hasAttrs && !hasElementChild) {
-          const text = textParts.length === 1 ? textParts[0] : textParts.join("");
-          if (text.trim() === "" && text.includes("\n")) {
+          const text2 = textParts.length === 1 ? textParts[0] : textParts.join("");
+          if (text2.trim() === "" && text2.includes("\n")) {
             return { tag, value: "" };
           }
-          return { tag, value: text };
+          return { tag, value: text2 };
         }
         const obj = {};
-        for (const text of textParts) {
-          if (text.trim() === "" && text.includes("\n")) {
+        for (const text2 of textParts) {
+          if (text2.trim() === "" && text2.includes("\n")) {
             continue;
           }
-          obj["#text"] = "#text" in obj ? obj["#text"] + text : text;
+          obj["#text"] = "#text" in obj ? obj["#text"] + text2 : text2;
         }
         for (const child2 of childTags) {
           if (child2.tag === "__proto__") {
@@ -60436,8 +60672,8 @@ var init_UnionSerde2 = __esm({
         set2.delete("__type");
         this.keys = set2;
       }
-      mark(key) {
-        this.keys.delete(key);
+      mark(key2) {
+        this.keys.delete(key2);
       }
       hasUnknown() {
         return this.keys.size === 1 && Object.keys(this.to).length === 0;
@@ -60486,7 +60722,7 @@ var init_XmlShapeDeserializer = __esm({
         this.serdeContext = serdeContext;
         this.stringDeserializer.setSerdeContext(serdeContext);
       }
-      read(schema2, bytes, key) {
+      read(schema2, bytes, key2) {
         const ns = NormalizedSchema.of(schema2);
         const memberSchemas = ns.getMemberSchemas();
         const isEventPayload = ns.isStructSchema() && ns.isMemberSchema() && !!Object.values(memberSchemas).find((memberNs) => {
@@ -60505,7 +60741,7 @@ var init_XmlShapeDeserializer = __esm({
         }
         const xmlString = (this.serdeContext?.utf8Encoder ?? toUtf8)(bytes);
         const parsedObject = this.parseXml(xmlString);
-        return this.readSchema(schema2, key ? parsedObject[key] : parsedObject);
+        return this.readSchema(schema2, key2 ? parsedObject[key2] : parsedObject);
       }
       readSchema(_schema, value) {
         const ns = NormalizedSchema.of(_schema);
@@ -60548,12 +60784,12 @@ var init_XmlShapeDeserializer = __esm({
             const keyProperty = keyNs.getMergedTraits().xmlName ?? "key";
             const valueProperty = memberNs.getMergedTraits().xmlName ?? "value";
             for (const entry of entries) {
-              const key = entry[keyProperty];
+              const key2 = entry[keyProperty];
               const value2 = entry[valueProperty];
-              if (key === "__proto__") {
+              if (key2 === "__proto__") {
                 writeKey2(buffer);
               }
-              buffer[key] = this.readSchema(memberNs, value2);
+              buffer[key2] = this.readSchema(memberNs, value2);
             }
             return buffer;
           }
@@ -60605,10 +60841,10 @@ var init_XmlShapeDeserializer = __esm({
             throw e5;
           }
           const textNodeName = "#text";
-          const key = Object.keys(parsedObj)[0];
-          const parsedObjToReturn = parsedObj[key];
+          const key2 = Object.keys(parsedObj)[0];
+          const parsedObjToReturn = parsedObj[key2];
           if (parsedObjToReturn[textNodeName]) {
-            parsedObjToReturn[key] = parsedObjToReturn[textNodeName];
+            parsedObjToReturn[key2] = parsedObjToReturn[textNodeName];
             delete parsedObjToReturn[textNodeName];
           }
           return getValueFromTextNode(parsedObjToReturn);
@@ -60712,8 +60948,8 @@ var init_QueryShapeSerializer = __esm({
                 }
                 const traits = member2.getMergedTraits();
                 const suffix = this.getKey("member", traits.xmlName, traits.ec2QueryName);
-                const key = flat ? `${prefix}${i5}` : `${prefix}${suffix}.${i5}`;
-                this.write(member2, item, key);
+                const key2 = flat ? `${prefix}${i5}` : `${prefix}${suffix}.${i5}`;
+                this.write(member2, item, key2);
                 ++i5;
               }
             }
@@ -60731,11 +60967,11 @@ var init_QueryShapeSerializer = __esm({
               }
               const keyTraits = keySchema.getMergedTraits();
               const keySuffix = this.getKey("key", keyTraits.xmlName, keyTraits.ec2QueryName);
-              const key = flat ? `${prefix}${i5}.${keySuffix}` : `${prefix}entry.${i5}.${keySuffix}`;
+              const key2 = flat ? `${prefix}${i5}.${keySuffix}` : `${prefix}entry.${i5}.${keySuffix}`;
               const valTraits = memberSchema.getMergedTraits();
               const valueSuffix = this.getKey("value", valTraits.xmlName, valTraits.ec2QueryName);
               const valueKey = flat ? `${prefix}${i5}.${valueSuffix}` : `${prefix}entry.${i5}.${valueSuffix}`;
-              this.write(keySchema, k5, key);
+              this.write(keySchema, k5, key2);
               this.write(memberSchema, v, valueKey);
               ++i5;
             }
@@ -60749,16 +60985,16 @@ var init_QueryShapeSerializer = __esm({
               }
               const traits = member2.getMergedTraits();
               const suffix = this.getKey(memberName, traits.xmlName, traits.ec2QueryName, "struct");
-              const key = `${prefix}${suffix}`;
-              this.write(member2, value[memberName], key);
+              const key2 = `${prefix}${suffix}`;
+              this.write(member2, value[memberName], key2);
               didWriteMember = true;
             }
             if (!didWriteMember && ns.isUnionSchema()) {
               const { $unknown } = value;
               if (Array.isArray($unknown)) {
                 const [k5, v] = $unknown;
-                const key = `${prefix}${k5}`;
-                this.write(15, v, key);
+                const key2 = `${prefix}${k5}`;
+                this.write(15, v, key2);
               }
             }
           }
@@ -60780,17 +61016,17 @@ var init_QueryShapeSerializer = __esm({
         if (ec2 && ec2QueryName) {
           return ec2QueryName;
         }
-        const key = xmlName ?? memberName;
+        const key2 = xmlName ?? memberName;
         if (capitalizeKeys && keySource === "struct") {
-          return key[0].toUpperCase() + key.slice(1);
+          return key2[0].toUpperCase() + key2.slice(1);
         }
-        return key;
+        return key2;
       }
-      writeKey(key) {
-        if (key.endsWith(".")) {
-          key = key.slice(0, key.length - 1);
+      writeKey(key2) {
+        if (key2.endsWith(".")) {
+          key2 = key2.slice(0, key2.length - 1);
         }
-        this.buffer += `&${extendedEncodeURIComponent(key)}=`;
+        this.buffer += `&${extendedEncodeURIComponent(key2)}=`;
       }
       writeValue(value) {
         this.buffer += extendedEncodeURIComponent(value);
@@ -61114,8 +61350,8 @@ var init_XmlShapeSerializer = __esm({
         const sparse = !!mapValueTraits.sparse;
         const flat = !!mapTraits.xmlFlattened;
         const [xmlnsAttr, xmlns] = this.getXmlnsAttribute(mapMember, parentXmlns);
-        const addKeyValue = (entry, key, val) => {
-          const keyNode = import_xml_builder2.XmlNode.of(keyTag, key);
+        const addKeyValue = (entry, key2, val) => {
+          const keyNode = import_xml_builder2.XmlNode.of(keyTag, key2);
           const [keyXmlnsAttr, keyXmlns] = this.getXmlnsAttribute(mapKeySchema, xmlns);
           if (keyXmlns) {
             keyNode.addAttribute(keyXmlnsAttr, keyXmlns);
@@ -61134,11 +61370,11 @@ var init_XmlShapeSerializer = __esm({
           entry.addChildNode(valueNode);
         };
         if (flat) {
-          for (const key in map4) {
-            const val = map4[key];
+          for (const key2 in map4) {
+            const val = map4[key2];
             if (sparse || val != null) {
               const entry = import_xml_builder2.XmlNode.of(mapTraits.xmlName ?? mapMember.getMemberName());
-              addKeyValue(entry, key, val);
+              addKeyValue(entry, key2, val);
               container.addChildNode(entry);
             }
           }
@@ -61151,11 +61387,11 @@ var init_XmlShapeSerializer = __esm({
             }
             container.addChildNode(mapNode);
           }
-          for (const key in map4) {
-            const val = map4[key];
+          for (const key2 in map4) {
+            const val = map4[key2];
             if (sparse || val != null) {
               const entry = import_xml_builder2.XmlNode.of("entry");
-              addKeyValue(entry, key, val);
+              addKeyValue(entry, key2, val);
               (containerIsMap ? container : mapNode).addChildNode(entry);
             }
           }
@@ -61318,10 +61554,10 @@ var init_AwsRestXmlProtocol = __esm({
         const errorIdentifier = loadRestXmlErrorCode(response, dataObject) ?? "Unknown";
         this.mixin.compose(this.compositeErrorRegistry, errorIdentifier, this.options.defaultNamespace);
         if (dataObject.Error && typeof dataObject.Error === "object") {
-          for (const key of Object.keys(dataObject.Error)) {
-            dataObject[key] = dataObject.Error[key];
-            if (key.toLowerCase() === "message") {
-              dataObject.message = dataObject.Error[key];
+          for (const key2 of Object.keys(dataObject.Error)) {
+            dataObject[key2] = dataObject.Error[key2];
+            if (key2.toLowerCase() === "message") {
+              dataObject.message = dataObject.Error[key2];
             }
           }
         }
@@ -61667,7 +61903,7 @@ var init_bucketEndpointMiddleware = __esm({
         if (options.bucketEndpoint) {
           request2.hostname = bucketName;
         } else if (validate(bucketName)) {
-          const bucketArn = parse3(bucketName);
+          const bucketArn = parse4(bucketName);
           const clientRegion = await options.region();
           const useDualstackEndpoint = await options.useDualstackEndpoint();
           const useFipsEndpoint = await options.useFipsEndpoint();
@@ -63252,22 +63488,22 @@ or increase socketAcquisitionWarningTimeout=(millis) in the NodeHttpHandler conf
           });
         });
       }
-      updateHttpClientConfig(key, value) {
+      updateHttpClientConfig(key2, value) {
         this.config = void 0;
         this.configProvider = this.configProvider.then((config) => {
-          switch (key) {
+          switch (key2) {
             case /* @__PURE__ */ Symbol.for("logger"):
-              key = "logger";
+              key2 = "logger";
               value = config.logger ?? value;
               break;
             case /* @__PURE__ */ Symbol.for("@smithy/defaultSocketTimeout"):
-              key = "defaultSocketTimeout";
+              key2 = "defaultSocketTimeout";
               value = resolveDefaultSocketTimeout(config) ?? value;
               break;
           }
           return {
             ...config,
-            [key]: value
+            [key2]: value
           };
         });
       }
@@ -63701,18 +63937,18 @@ or increase socketAcquisitionWarningTimeout=(millis) in the NodeHttpHandler conf
           writeRequestBodyPromise = writeRequestBody(clientHttp2Stream, request2, effectiveRequestTimeout);
         });
       }
-      updateHttpClientConfig(key, value) {
+      updateHttpClientConfig(key2, value) {
         this.config = void 0;
         this.configProvider = this.configProvider.then((config) => {
-          switch (key) {
+          switch (key2) {
             case /* @__PURE__ */ Symbol.for("@smithy/defaultSocketTimeout"):
-              key = "defaultSocketTimeout";
+              key2 = "defaultSocketTimeout";
               value = resolveDefaultSocketTimeout(config) ?? value;
               break;
           }
           return {
             ...config,
-            [key]: value
+            [key2]: value
           };
         });
       }
@@ -64991,9 +65227,9 @@ var require_dist_cjs9 = __commonJS({
         throw new TokenProviderError2(`Token is expired. ${REFRESH_MESSAGE}`, false);
       }
     };
-    var validateTokenKey = (key, value, forRefresh = false) => {
+    var validateTokenKey = (key2, value, forRefresh = false) => {
       if (typeof value === "undefined") {
-        throw new TokenProviderError2(`Value not present for '${key}' in SSO Token${forRefresh ? ". Cannot refresh" : ""}. ${REFRESH_MESSAGE}`, false);
+        throw new TokenProviderError2(`Value not present for '${key2}' in SSO Token${forRefresh ? ". Cannot refresh" : ""}. ${REFRESH_MESSAGE}`, false);
       }
     };
     var { writeFile: writeFile4 } = promises3;
@@ -68934,13 +69170,13 @@ var init_Sha1Js = __esm({
       outer;
       constructor(secret) {
         if (secret) {
-          const key = _Sha1Js.normalizeKey(secret);
+          const key2 = _Sha1Js.normalizeKey(secret);
           this.inner = new _Sha1Js();
           this.outer = new _Sha1Js();
           const pad = new Uint8Array(BLOCK2 * 2);
           for (let i5 = 0; i5 < BLOCK2; ++i5) {
-            pad[i5] = 54 ^ key[i5];
-            pad[i5 + BLOCK2] = 92 ^ key[i5];
+            pad[i5] = 54 ^ key2[i5];
+            pad[i5 + BLOCK2] = 92 ^ key2[i5];
           }
           this.inner.update(pad.subarray(0, BLOCK2));
           this.outer.update(pad.subarray(BLOCK2));
@@ -69040,17 +69276,17 @@ var init_Sha1Js = __esm({
         return out;
       }
       static normalizeKey(secret) {
-        const key = toUint8Array(secret);
-        if (key.byteLength > BLOCK2) {
+        const key2 = toUint8Array(secret);
+        if (key2.byteLength > BLOCK2) {
           const h5 = new _Sha1Js();
-          h5.update(key);
+          h5.update(key2);
           const digest4 = h5.digestSync();
           const padded2 = new Uint8Array(BLOCK2);
           padded2.set(digest4);
           return padded2;
         }
         const padded = new Uint8Array(BLOCK2);
-        padded.set(key);
+        padded.set(key2);
         return padded;
       }
       hashBuffer(data, offset) {
@@ -69195,8 +69431,8 @@ var init_Sha1WebCrypto = __esm({
         if (subtle2) {
           if (this.secret) {
             this.finished = true;
-            const key = await subtle2.importKey("raw", this.secret, { name: "HMAC", hash: "SHA-1" }, false, ["sign"]);
-            const sig = await subtle2.sign("HMAC", key, data);
+            const key2 = await subtle2.importKey("raw", this.secret, { name: "HMAC", hash: "SHA-1" }, false, ["sign"]);
+            const sig = await subtle2.sign("HMAC", key2, data);
             return new Uint8Array(sig);
           }
           const hash = await subtle2.digest("SHA-1", data);
@@ -69517,13 +69753,13 @@ var init_Sha512Js = __esm({
         }
       }
       initHmac() {
-        const key = this.key;
+        const key2 = this.key;
         this.inner = new _Sha512Js();
         this.outer = new _Sha512Js();
         const pad = new Uint8Array(BLOCK3 * 2);
         for (let i5 = 0; i5 < BLOCK3; ++i5) {
-          pad[i5] = 54 ^ key[i5];
-          pad[i5 + BLOCK3] = 92 ^ key[i5];
+          pad[i5] = 54 ^ key2[i5];
+          pad[i5 + BLOCK3] = 92 ^ key2[i5];
         }
         this.inner.update(pad.subarray(0, BLOCK3));
         this.outer.update(pad.subarray(BLOCK3));
@@ -69558,16 +69794,16 @@ var init_Sha512Js = __esm({
         return out;
       }
       static normalizeKey(secret) {
-        const key = toUint8Array(secret);
-        if (key.byteLength > BLOCK3) {
+        const key2 = toUint8Array(secret);
+        if (key2.byteLength > BLOCK3) {
           const h5 = new _Sha512Js();
-          h5.update(key);
+          h5.update(key2);
           const padded2 = new Uint8Array(BLOCK3);
           padded2.set(h5.digestSync());
           return padded2;
         }
         const padded = new Uint8Array(BLOCK3);
-        padded.set(key);
+        padded.set(key2);
         return padded;
       }
       hashBuffer() {
@@ -69756,8 +69992,8 @@ var init_Sha512WebCrypto = __esm({
       finished = false;
       constructor(secret) {
         if (secret !== void 0) {
-          const key = toUint8Array(secret);
-          this.secret = key.byteLength === 0 ? new Uint8Array(BLOCK_SIZE) : key;
+          const key2 = toUint8Array(secret);
+          this.secret = key2.byteLength === 0 ? new Uint8Array(BLOCK_SIZE) : key2;
         }
         if (!subtle3) {
           this.fallback = new Sha512Js(secret);
@@ -69787,8 +70023,8 @@ var init_Sha512WebCrypto = __esm({
         const data = concatBytes(this.pending);
         if (this.secret) {
           this.finished = true;
-          const key = await subtle3.importKey("raw", this.secret, { name: "HMAC", hash: "SHA-512" }, false, ["sign"]);
-          const sig = await subtle3.sign("HMAC", key, data);
+          const key2 = await subtle3.importKey("raw", this.secret, { name: "HMAC", hash: "SHA-512" }, false, ["sign"]);
+          const sig = await subtle3.sign("HMAC", key2, data);
           return new Uint8Array(sig);
         }
         const hash = await subtle3.digest("SHA-512", data);
@@ -79919,8 +80155,8 @@ var init_s3_store = __esm({
           }))
         );
       }
-      key(key) {
-        return this.location.prefix ? `${this.location.prefix}/${key}` : key;
+      key(key2) {
+        return this.location.prefix ? `${this.location.prefix}/${key2}` : key2;
       }
       fail(e5, action) {
         return s3Error(e5, action, this.location.bucket, this.endpoint, this.timeoutSeconds);
@@ -79961,8 +80197,8 @@ var init_s3_store = __esm({
         const staged = this.inMemory(body, sha256);
         return { ...staged, discard: async () => release2() };
       }
-      async putFile(localFile, key, expected, onBytes) {
-        const existing = await this.compareExisting(key, expected.sha256, expected.size);
+      async putFile(localFile, key2, expected, onBytes) {
+        const existing = await this.compareExisting(key2, expected.sha256, expected.size);
         if (existing) {
           onBytes?.(expected.size);
           return existing;
@@ -79980,11 +80216,11 @@ var init_s3_store = __esm({
           }
           if (body.length !== expected.size || (await hashStream(Readable8.from([body]))).sha256 !== expected.sha256) throw changed();
           onBytes?.(body.length);
-          return this.inMemory(body, expected.sha256).commit(key);
+          return this.inMemory(body, expected.sha256).commit(key2);
         }
         const Bucket = this.location.bucket;
-        const to = this.key(key);
-        const name = key.replace(/^.*?\/sha256\/[0-9a-f]{64}\//, "");
+        const to = this.key(key2);
+        const name = key2.replace(/^.*?\/sha256\/[0-9a-f]{64}\//, "");
         const UploadId = await this.send(`starting the upload of ${name}`, () => this.createUpload(to, { sha256: expected.sha256 }));
         let completed = false;
         const file = await open3(localFile, "r");
@@ -80008,7 +80244,7 @@ var init_s3_store = __esm({
           );
           if (read.sha256 !== expected.sha256 || read.size !== expected.size) throw changed();
           parts.sort((a5, b5) => a5.PartNumber - b5.PartNumber);
-          const outcome = await this.send(`completing the upload of ${name}`, () => this.completeOnto(key, UploadId, parts, expected.sha256, expected.size));
+          const outcome = await this.send(`completing the upload of ${name}`, () => this.completeOnto(key2, UploadId, parts, expected.sha256, expected.size));
           completed = outcome === "created";
           return outcome;
         } finally {
@@ -80031,15 +80267,15 @@ var init_s3_store = __esm({
         return {
           sha256,
           size: bytes.length,
-          commit: async (key) => {
-            const existing = await this.compareExisting(key, sha256, bytes.length);
+          commit: async (key2) => {
+            const existing = await this.compareExisting(key2, sha256, bytes.length);
             if (existing) return existing;
             const conditional = this.conditionalWrites;
             try {
               await this.client.send(
                 new import_client_s3.PutObjectCommand({
                   Bucket: this.location.bucket,
-                  Key: this.key(key),
+                  Key: this.key(key2),
                   Body: bytes,
                   ContentLength: bytes.length,
                   Metadata: { sha256 },
@@ -80051,13 +80287,13 @@ var init_s3_store = __esm({
               const status = statusOf2(e5);
               if (status === 501 && conditional) {
                 this.conditionalWrites = false;
-                return await this.compareExisting(key, sha256, bytes.length) ?? this.inMemory(bytes, sha256).commit(key);
+                return await this.compareExisting(key2, sha256, bytes.length) ?? this.inMemory(bytes, sha256).commit(key2);
               }
               if (status === 412 || status === 409) {
-                const after = await this.compareExisting(key, sha256, bytes.length);
+                const after = await this.compareExisting(key2, sha256, bytes.length);
                 if (after) return after;
               }
-              throw this.fail(e5, `writing ${key}`);
+              throw this.fail(e5, `writing ${key2}`);
             }
           },
           discard: async () => {
@@ -80110,10 +80346,10 @@ var init_s3_store = __esm({
         return {
           sha256,
           size,
-          commit: async (key) => {
-            const existing = await this.compareExisting(key, sha256, size);
+          commit: async (key2) => {
+            const existing = await this.compareExisting(key2, sha256, size);
             if (existing) return existing;
-            return this.send(`copying ${path} to ${key}`, () => this.copy(staging, key, size, sha256));
+            return this.send(`copying ${path} to ${key2}`, () => this.copy(staging, key2, size, sha256));
           },
           discard: () => this.send(`removing the staging copy of ${path}`, async () => {
             await this.client.send(new import_client_s3.DeleteObjectCommand({ Bucket: this.location.bucket, Key: staging }));
@@ -80124,13 +80360,13 @@ var init_s3_store = __esm({
        * Server-side copy of the staged object to `key`, which `commit` just found free. A key taken
        * meanwhile is compared, never replaced, as far as the store lets us (see `completeOnto`).
        */
-      async copy(from, key, size, sha256) {
+      async copy(from, key2, size, sha256) {
         const Bucket = this.location.bucket;
-        const to = this.key(key);
+        const to = this.key(key2);
         const CopySource = encodeURI(`${Bucket}/${from}`);
         if (size <= SINGLE_COPY) {
           const r5 = await this.client.send(new import_client_s3.CopyObjectCommand({ Bucket, Key: to, CopySource, MetadataDirective: "REPLACE", Metadata: { sha256 } }));
-          return this.verifyWritten(key, sha256, size, r5.CopyObjectResult?.ETag);
+          return this.verifyWritten(key2, sha256, size, r5.CopyObjectResult?.ETag);
         }
         const UploadId = await this.createUpload(to, { sha256 });
         let completed = false;
@@ -80163,7 +80399,7 @@ var init_s3_store = __esm({
           const failure = outcomes.find((o3) => o3.status === "rejected");
           if (failure) throw failure.reason;
           parts.sort((x, y) => x.PartNumber - y.PartNumber);
-          const outcome = await this.completeOnto(key, UploadId, parts, sha256, size);
+          const outcome = await this.completeOnto(key2, UploadId, parts, sha256, size);
           completed = outcome === "created";
           return outcome;
         } finally {
@@ -80194,13 +80430,13 @@ var init_s3_store = __esm({
        * was itself wrong for its key. Two modelgate uploaders racing for one key hold the same bytes,
        * whichever wins. A writer landing after our complete is caught by step 3.
        */
-      async completeOnto(key, UploadId, parts, sha256, size) {
-        const before = await this.compareExisting(key, sha256, size);
+      async completeOnto(key2, UploadId, parts, sha256, size) {
+        const before = await this.compareExisting(key2, sha256, size);
         if (before) return before;
         const complete = (conditional2) => this.client.send(
           new import_client_s3.CompleteMultipartUploadCommand({
             Bucket: this.location.bucket,
-            Key: this.key(key),
+            Key: this.key(key2),
             UploadId,
             MultipartUpload: { Parts: parts },
             ...conditional2 ? { IfNoneMatch: "*" } : {}
@@ -80212,20 +80448,20 @@ var init_s3_store = __esm({
           done = await complete(conditional);
         } catch (e5) {
           const status = statusOf2(e5);
-          if (status === 412 || status === 409) return this.taken(key, sha256, size);
+          if (status === 412 || status === 409) return this.taken(key2, sha256, size);
           if (status !== 501 || !conditional) throw e5;
           this.conditionalCompletes = false;
-          const after = await this.compareExisting(key, sha256, size);
+          const after = await this.compareExisting(key2, sha256, size);
           if (after) return after;
           done = await complete(false);
         }
-        return this.verifyWritten(key, sha256, size, done.ETag);
+        return this.verifyWritten(key2, sha256, size, done.ETag);
       }
       /** After a write refused because `key` is taken: 'reused' or a conflict. */
-      async taken(key, sha256, size) {
-        const found = await this.compareExisting(key, sha256, size);
+      async taken(key2, sha256, size) {
+        const found = await this.compareExisting(key2, sha256, size);
         if (found) return found;
-        throw new ModelgateError("E_S3", `S3 refused to write ${key} as already taken, yet holds no object there`, ExitCode2.service);
+        throw new ModelgateError("E_S3", `S3 refused to write ${key2} as already taken, yet holds no object there`, ExitCode2.service);
       }
       /**
        * After this store wrote `key`: 'created' when the object there is ours — our size and sha256
@@ -80233,13 +80469,13 @@ var init_s3_store = __esm({
        * from a complete). Anything else was written after us: its bytes are hashed, so the same bytes
        * stand and other bytes are a conflict.
        */
-      async verifyWritten(key, sha256, size, etag) {
-        const found = await this.head(key);
-        if (!found) throw new ModelgateError("E_S3", `S3 accepted ${key} but holds no object there`, ExitCode2.service);
+      async verifyWritten(key2, sha256, size, etag) {
+        const found = await this.head(key2);
+        if (!found) throw new ModelgateError("E_S3", `S3 accepted ${key2} but holds no object there`, ExitCode2.service);
         const bare = (t) => t?.replace(/"/g, "") || void 0;
         const sameEtag = !bare(etag) || !bare(found.etag) || bare(etag) === bare(found.etag);
         if (found.size === size && found.sha256 === sha256 && sameEtag) return "created";
-        if (found.size !== size || await this.hashObject(key) !== sha256) throw conflict(key, size, found.size);
+        if (found.size !== size || await this.hashObject(key2) !== sha256) throw conflict(key2, size, found.size);
         return "created";
       }
       /**
@@ -80247,16 +80483,16 @@ var init_s3_store = __esm({
        * E_ARTIFACT_CONFLICT when it holds other bytes. Objects written without our sha256 metadata
        * are read and hashed rather than trusted.
        */
-      async compareExisting(key, sha256, size) {
-        const found = await this.stat(key);
+      async compareExisting(key2, sha256, size) {
+        const found = await this.stat(key2);
         if (!found) return void 0;
-        if (found.size !== size) throw conflict(key, size, found.size);
-        const existing = found.sha256 ?? await this.hashObject(key);
-        if (existing !== sha256) throw conflict(key, size, found.size);
+        if (found.size !== size) throw conflict(key2, size, found.size);
+        const existing = found.sha256 ?? await this.hashObject(key2);
+        if (existing !== sha256) throw conflict(key2, size, found.size);
         return "reused";
       }
-      async hashObject(key) {
-        return (await hashStream(await this.read(key))).sha256;
+      async hashObject(key2) {
+        return (await hashStream(await this.read(key2))).sha256;
       }
       async list(prefix) {
         const keys = [];
@@ -80273,43 +80509,43 @@ var init_s3_store = __esm({
         } while (token);
         return keys;
       }
-      async stat(key) {
-        const found = await this.head(key);
+      async stat(key2) {
+        const found = await this.head(key2);
         return found && { size: found.size, ...found.sha256 ? { sha256: found.sha256 } : {} };
       }
-      async head(key) {
+      async head(key2) {
         try {
-          const r5 = await this.client.send(new import_client_s3.HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }));
+          const r5 = await this.client.send(new import_client_s3.HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(key2) }));
           const sha256 = r5.Metadata?.sha256;
           return { size: r5.ContentLength ?? 0, ...sha256 ? { sha256 } : {}, ...r5.ETag ? { etag: r5.ETag } : {} };
         } catch (e5) {
           if (statusOf2(e5) === 404 && e5.name !== "NoSuchBucket") return void 0;
-          throw this.fail(e5, `reading ${key}`);
+          throw this.fail(e5, `reading ${key2}`);
         }
       }
       /** Bytes `start` to `end` (inclusive) of the object at `key`: one ranged GET. */
-      readRange(key, start, end) {
-        return this.read(key, `bytes=${start}-${end}`);
+      readRange(key2, start, end) {
+        return this.read(key2, `bytes=${start}-${end}`);
       }
-      async read(key, Range) {
+      async read(key2, Range) {
         try {
-          const r5 = await this.client.send(new import_client_s3.GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key), ...Range ? { Range } : {} }));
+          const r5 = await this.client.send(new import_client_s3.GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key2), ...Range ? { Range } : {} }));
           const body = r5.Body;
           const out = new PassThrough2({ highWaterMark: 1 << 20 });
-          body.on("error", (e5) => out.destroy(this.fail(e5, `reading ${key}`)));
+          body.on("error", (e5) => out.destroy(this.fail(e5, `reading ${key2}`)));
           out.on("close", () => body.destroy());
           return body.pipe(out);
         } catch (e5) {
           if (e5.name === "NoSuchKey") {
-            throw new ModelgateError("E_ARTIFACT_MISSING", `${this.location.uri}/${key} does not exist`, ExitCode2.content);
+            throw new ModelgateError("E_ARTIFACT_MISSING", `${this.location.uri}/${key2} does not exist`, ExitCode2.content);
           }
-          throw this.fail(e5, `reading ${key}`);
+          throw this.fail(e5, `reading ${key2}`);
         }
       }
-      async presignGet(key, seconds) {
+      async presignGet(key2, seconds) {
         return this.send(
-          `presigning ${key}`,
-          () => (0, import_s3_request_presigner.getSignedUrl)(this.client, new import_client_s3.GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }), { expiresIn: seconds })
+          `presigning ${key2}`,
+          () => (0, import_s3_request_presigner.getSignedUrl)(this.client, new import_client_s3.GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key2) }), { expiresIn: seconds })
         );
       }
       close() {
@@ -80331,11 +80567,11 @@ async function openStore(storage, env2 = process.env) {
   return new S3Store2(location, storage, env2);
 }
 function requireKey(store, uri) {
-  const key = keyOfUri(store.location, uri);
-  if (key === void 0) {
+  const key2 = keyOfUri(store.location, uri);
+  if (key2 === void 0) {
     throw new ModelgateError("E_FOREIGN_ARTIFACT", `artifact ${uri} is not inside the registry's store ${store.location.uri}`, ExitCode2.content, { uri });
   }
-  return key;
+  return key2;
 }
 var MAX_PRESIGN_SECONDS;
 var init_store = __esm({
@@ -80349,13 +80585,13 @@ var init_store = __esm({
 
 // src/store/fetch.ts
 async function artifactObjects(store, artifact) {
-  const key = requireKey(store, artifact.uri);
+  const key2 = requireKey(store, artifact.uri);
   if (artifact.index) {
-    const model = modelOfKey(key);
+    const model = modelOfKey(key2);
     return (await readIndex(store, model, artifact)).map((f5) => ({ path: f5.path, key: indexedFileKey(model, f5), sha256: f5.sha256, size: f5.size }));
   }
-  if (!artifact.files) return [{ key, sha256: artifact.sha256, size: artifact.size }];
-  const dir = key.endsWith("/") ? key : `${key}/`;
+  if (!artifact.files) return [{ key: key2, sha256: artifact.sha256, size: artifact.size }];
+  const dir = key2.endsWith("/") ? key2 : `${key2}/`;
   return artifact.files.map((f5) => ({ path: assertRelativePath(f5.path), key: dir + f5.path, sha256: f5.sha256, size: f5.size }));
 }
 var RANGED_MIN, RANGE_SIZE;
@@ -80373,7 +80609,7 @@ var init_fetch = __esm({
 });
 
 // src/gate/store-verifier.ts
-async function verifyIndexedDirectory(store, artifact, key, mode) {
+async function verifyIndexedDirectory(store, artifact, key2, mode) {
   let objects;
   try {
     objects = await artifactObjects(store, artifact);
@@ -80382,7 +80618,7 @@ async function verifyIndexedDirectory(store, artifact, key, mode) {
     throw e5;
   }
   if (mode === "full") {
-    const folder = key.replace(/\/?$/, "/");
+    const folder = key2.replace(/\/?$/, "/");
     const extra = (await store.list(folder)).filter((k5) => k5 !== `${folder}${INDEX_NAME}`).sort();
     if (extra.length)
       return {
@@ -80436,21 +80672,21 @@ var init_store_verifier = __esm({
         this.store = store;
       }
       store;
-      verifyIndexed(artifact, key, mode) {
-        return verifyIndexedDirectory(this.store, artifact, key, mode);
+      verifyIndexed(artifact, key2, mode) {
+        return verifyIndexedDirectory(this.store, artifact, key2, mode);
       }
       async verify(artifact, mode) {
         if (!SHA256_HEX.test(artifact.sha256 ?? "")) return { ok: false, detail: "the manifest has no valid sha256" };
-        const key = requireKey(this.store, artifact.uri);
-        if (!key.includes(`/sha256/${artifact.sha256}/`)) return { ok: false, detail: `${artifact.uri} is not addressed by its sha256` };
-        if (artifact.index) return this.verifyIndexed(artifact, key, mode);
+        const key2 = requireKey(this.store, artifact.uri);
+        if (!key2.includes(`/sha256/${artifact.sha256}/`)) return { ok: false, detail: `${artifact.uri} is not addressed by its sha256` };
+        if (artifact.index) return this.verifyIndexed(artifact, key2, mode);
         const files = artifact.files ?? [{ path: "", sha256: artifact.sha256, size: artifact.size }];
         if (artifact.files) {
           const digest4 = directoryDigest(artifact.files);
           if (digest4 !== artifact.sha256) return { ok: false, detail: `the file list's digest is ${digest4}, not the recorded ${artifact.sha256}` };
         }
         if (artifact.files && mode === "full") {
-          const folder = key.replace(/\/?$/, "/");
+          const folder = key2.replace(/\/?$/, "/");
           const listed = new Set(artifact.files.map((f5) => `${folder}${f5.path}`));
           const extra = (await this.store.list(folder)).filter((k5) => !listed.has(k5)).sort();
           if (extra.length) {
@@ -80462,7 +80698,7 @@ var init_store_verifier = __esm({
           }
         }
         for (const f5 of files) {
-          const fileKey = artifact.files ? `${key.replace(/\/?$/, "/")}${f5.path}` : key;
+          const fileKey = artifact.files ? `${key2.replace(/\/?$/, "/")}${f5.path}` : key2;
           const stat4 = await this.store.stat(fileKey);
           const label = artifact.files ? f5.path : artifact.uri;
           if (!stat4) return { ok: false, detail: `${label} is missing from the store` };
@@ -80944,9 +81180,9 @@ var init_pickle = __esm({
           case 70: {
             const nl = line(at + 1);
             if (nl === void 0) return false;
-            const text = b5.toString("latin1", at + 1, nl).replace(/L$/, "");
-            const n3 = Number(text);
-            stack.push(op2 !== 70 && Number.isSafeInteger(n3) && text !== "00" && text !== "01" ? { t: "int", v: n3 } : OTHER);
+            const text2 = b5.toString("latin1", at + 1, nl).replace(/L$/, "");
+            const n3 = Number(text2);
+            stack.push(op2 !== 70 && Number.isSafeInteger(n3) && text2 !== "00" && text2 !== "01" ? { t: "int", v: n3 } : OTHER);
             this.pos = nl + 1;
             return true;
           }
@@ -81220,7 +81456,7 @@ var init_pickle = __esm({
           }
           return;
         }
-        const field = (key) => state2.t === "dict" ? state2.entries.find(([k5]) => k5.t === "str" && k5.v === key)?.[1] : void 0;
+        const field = (key2) => state2.t === "dict" ? state2.entries.find(([k5]) => k5.t === "str" && k5.v === key2)?.[1] : void 0;
         const shape = field("shape");
         const dtype = field("dtype");
         const align = field("numpy_array_alignment_bytes");
@@ -81552,9 +81788,12 @@ __export(decision_exports, {
   STATEMENT_TYPE: () => STATEMENT_TYPE,
   buildDecisionStatement: () => buildDecisionStatement,
   decisionRecordKey: () => decisionRecordKey,
+  decisionRecordPrefix: () => decisionRecordPrefix,
   keyId: () => keyId,
+  legacyDecisionRecordKey: () => legacyDecisionRecordKey,
   preAuthEncoding: () => preAuthEncoding,
   signEnvelope: () => signEnvelope,
+  statementDigest: () => statementDigest,
   verifyEnvelope: () => verifyEnvelope
 });
 import { createHash as createHash13, createPrivateKey, createPublicKey, sign as sign4, verify } from "node:crypto";
@@ -81571,20 +81810,20 @@ function preAuthEncoding(payloadType, payload) {
   const t = Buffer.from(payloadType, "utf8");
   return Buffer.concat([Buffer.from(`DSSEv1 ${t.length} `), t, Buffer.from(` ${payload.length} `), payload]);
 }
-function keyId(key) {
-  const pub = key.type === "private" ? createPublicKey(key) : key;
+function keyId(key2) {
+  const pub = key2.type === "private" ? createPublicKey(key2) : key2;
   return createHash13("sha256").update(pub.export({ type: "spki", format: "der" })).digest("hex");
 }
-function algorithm(key) {
-  if (key.asymmetricKeyType === "ed25519") return null;
-  if (key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1") return "sha256";
-  throw new Error(`unsupported key type ${key.asymmetricKeyType}: use ECDSA P-256 or Ed25519`);
+function algorithm(key2) {
+  if (key2.asymmetricKeyType === "ed25519") return null;
+  if (key2.asymmetricKeyType === "ec" && key2.asymmetricKeyDetails?.namedCurve === "prime256v1") return "sha256";
+  throw new Error(`unsupported key type ${key2.asymmetricKeyType}: use ECDSA P-256 or Ed25519`);
 }
 function signEnvelope(statement, privateKeyPem) {
-  const key = createPrivateKey(privateKeyPem);
+  const key2 = createPrivateKey(privateKeyPem);
   const payload = Buffer.from(JSON.stringify(statement), "utf8");
-  const sig = sign4(algorithm(key), preAuthEncoding(DSSE_PAYLOAD_TYPE, payload), key);
-  return { payloadType: DSSE_PAYLOAD_TYPE, payload: payload.toString("base64"), signatures: [{ keyid: keyId(key), sig: sig.toString("base64") }] };
+  const sig = sign4(algorithm(key2), preAuthEncoding(DSSE_PAYLOAD_TYPE, payload), key2);
+  return { payloadType: DSSE_PAYLOAD_TYPE, payload: payload.toString("base64"), signatures: [{ keyid: keyId(key2), sig: sig.toString("base64") }] };
 }
 function verifyEnvelope(envelope, trustedKeys) {
   const e5 = envelope;
@@ -81593,16 +81832,16 @@ function verifyEnvelope(envelope, trustedKeys) {
   const payload = Buffer.from(e5.payload, "base64");
   const pae = preAuthEncoding(e5.payloadType, payload);
   for (const pem of trustedKeys) {
-    let key;
+    let key2;
     try {
-      key = createPublicKey(pem);
+      key2 = createPublicKey(pem);
     } catch {
       continue;
     }
     for (const s2 of e5.signatures) {
       if (typeof s2?.sig !== "string") continue;
       try {
-        if (!verify(algorithm(key), pae, key, Buffer.from(s2.sig, "base64"))) continue;
+        if (!verify(algorithm(key2), pae, key2, Buffer.from(s2.sig, "base64"))) continue;
       } catch {
         continue;
       }
@@ -81614,22 +81853,37 @@ function verifyEnvelope(envelope, trustedKeys) {
       }
       if (statement._type !== STATEMENT_TYPE || statement.predicateType !== DECISION_PREDICATE)
         return { ok: false, reason: "signed payload is not a modelgate decision statement" };
-      return { ok: true, statement, keyid: keyId(key) };
+      return { ok: true, statement, keyid: keyId(key2) };
     }
   }
   return { ok: false, reason: "no signature verifies with a trusted key" };
 }
-function decisionRecordKey(mergedTreeId) {
-  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(mergedTreeId)) throw new Error(`not a git tree id: ${mergedTreeId}`);
+function decisionRecordPrefix(mergedTreeId) {
+  if (!TREE_ID.test(mergedTreeId)) throw new Error(`not a git tree id: ${mergedTreeId}`);
+  return `.modelgate/decisions/${mergedTreeId}/`;
+}
+function decisionRecordKey(mergedTreeId, statementSha256) {
+  if (!DIGEST.test(statementSha256)) throw new Error(`not a sha256: ${statementSha256}`);
+  return `${decisionRecordPrefix(mergedTreeId)}${statementSha256}.dsse.json`;
+}
+function legacyDecisionRecordKey(mergedTreeId) {
+  if (!TREE_ID.test(mergedTreeId)) throw new Error(`not a git tree id: ${mergedTreeId}`);
   return `.modelgate/decisions/${mergedTreeId}.dsse.json`;
 }
-var STATEMENT_TYPE, DECISION_PREDICATE, DSSE_PAYLOAD_TYPE;
+function statementDigest(envelope) {
+  const payload = envelope?.payload;
+  if (typeof payload !== "string") return void 0;
+  return createHash13("sha256").update(Buffer.from(payload, "base64")).digest("hex");
+}
+var STATEMENT_TYPE, DECISION_PREDICATE, DSSE_PAYLOAD_TYPE, TREE_ID, DIGEST;
 var init_decision = __esm({
   "src/evidence/decision.ts"() {
     "use strict";
     STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
     DECISION_PREDICATE = "https://modelgate.dev/decision/v1";
     DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json";
+    TREE_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+    DIGEST = /^[0-9a-f]{64}$/;
   }
 });
 
@@ -81779,8 +82033,8 @@ function lowercaseKeys(object) {
   if (!object) {
     return {};
   }
-  return Object.keys(object).reduce((newObj, key) => {
-    newObj[key.toLowerCase()] = object[key];
+  return Object.keys(object).reduce((newObj, key2) => {
+    newObj[key2.toLowerCase()] = object[key2];
     return newObj;
   }, {});
 }
@@ -81794,20 +82048,20 @@ function isPlainObject(value) {
 }
 function mergeDeep(defaults, options) {
   const result = Object.assign({}, defaults);
-  Object.keys(options).forEach((key) => {
-    if (isPlainObject(options[key])) {
-      if (!(key in defaults)) Object.assign(result, { [key]: options[key] });
-      else result[key] = mergeDeep(defaults[key], options[key]);
+  Object.keys(options).forEach((key2) => {
+    if (isPlainObject(options[key2])) {
+      if (!(key2 in defaults)) Object.assign(result, { [key2]: options[key2] });
+      else result[key2] = mergeDeep(defaults[key2], options[key2]);
     } else {
-      Object.assign(result, { [key]: options[key] });
+      Object.assign(result, { [key2]: options[key2] });
     }
   });
   return result;
 }
 function removeUndefinedProperties(obj) {
-  for (const key in obj) {
-    if (obj[key] === void 0) {
-      delete obj[key];
+  for (const key2 in obj) {
+    if (obj[key2] === void 0) {
+      delete obj[key2];
     }
   }
   return obj;
@@ -81858,9 +82112,9 @@ function extractUrlVariableNames(url) {
 }
 function omit(object, keysToOmit) {
   const result = { __proto__: null };
-  for (const key of Object.keys(object)) {
-    if (keysToOmit.indexOf(key) === -1) {
-      result[key] = object[key];
+  for (const key2 of Object.keys(object)) {
+    if (keysToOmit.indexOf(key2) === -1) {
+      result[key2] = object[key2];
     }
   }
   return result;
@@ -81878,10 +82132,10 @@ function encodeUnreserved(str2) {
     return "%" + c5.charCodeAt(0).toString(16).toUpperCase();
   });
 }
-function encodeValue(operator, value, key) {
+function encodeValue(operator, value, key2) {
   value = operator === "+" || operator === "#" ? encodeReserved(value) : encodeUnreserved(value);
-  if (key) {
-    return encodeUnreserved(key) + "=" + value;
+  if (key2) {
+    return encodeUnreserved(key2) + "=" + value;
   } else {
     return value;
   }
@@ -81892,8 +82146,8 @@ function isDefined(value) {
 function isKeyOperator(operator) {
   return operator === ";" || operator === "&" || operator === "?";
 }
-function getValues(context, operator, key, modifier) {
-  var value = context[key], result = [];
+function getValues(context, operator, key2, modifier) {
+  var value = context[key2], result = [];
   if (isDefined(value) && value !== "") {
     if (typeof value === "string" || typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") {
       value = value.toString();
@@ -81901,14 +82155,14 @@ function getValues(context, operator, key, modifier) {
         value = value.substring(0, parseInt(modifier, 10));
       }
       result.push(
-        encodeValue(operator, value, isKeyOperator(operator) ? key : "")
+        encodeValue(operator, value, isKeyOperator(operator) ? key2 : "")
       );
     } else {
       if (modifier === "*") {
         if (Array.isArray(value)) {
           value.filter(isDefined).forEach(function(value2) {
             result.push(
-              encodeValue(operator, value2, isKeyOperator(operator) ? key : "")
+              encodeValue(operator, value2, isKeyOperator(operator) ? key2 : "")
             );
           });
         } else {
@@ -81933,7 +82187,7 @@ function getValues(context, operator, key, modifier) {
           });
         }
         if (isKeyOperator(operator)) {
-          result.push(encodeUnreserved(key) + "=" + tmp.join(","));
+          result.push(encodeUnreserved(key2) + "=" + tmp.join(","));
         } else if (tmp.length !== 0) {
           result.push(tmp.join(","));
         }
@@ -81942,10 +82196,10 @@ function getValues(context, operator, key, modifier) {
   } else {
     if (operator === ";") {
       if (isDefined(value)) {
-        result.push(encodeUnreserved(key));
+        result.push(encodeUnreserved(key2));
       }
     } else if (value === "" && (operator === "&" || operator === "?")) {
-      result.push(encodeUnreserved(key) + "=");
+      result.push(encodeUnreserved(key2) + "=");
     } else if (value === "") {
       result.push("");
     }
@@ -81995,7 +82249,7 @@ function expand(template, context) {
     return template.replace(/\/$/, "");
   }
 }
-function parse4(options) {
+function parse5(options) {
   let method = options.method.toUpperCase();
   let url = (options.url || "/").replace(/:([a-z]\w+)/g, "{$1}");
   let headers = Object.assign({}, options.headers);
@@ -82059,7 +82313,7 @@ function parse4(options) {
   );
 }
 function endpointWithDefaults(defaults, route, options) {
-  return parse4(merge3(defaults, route, options));
+  return parse5(merge3(defaults, route, options));
 }
 function withDefaults(oldDefaults, newDefaults) {
   const DEFAULTS2 = merge3(oldDefaults, newDefaults);
@@ -82068,7 +82322,7 @@ function withDefaults(oldDefaults, newDefaults) {
     DEFAULTS: DEFAULTS2,
     defaults: withDefaults.bind(null, DEFAULTS2),
     merge: merge3.bind(null, DEFAULTS2),
-    parse: parse4
+    parse: parse5
   });
 }
 var VERSION, userAgent, DEFAULTS, urlVariableRegex, endpoint;
@@ -82094,7 +82348,7 @@ var init_dist_bundle = __esm({
 });
 
 // node_modules/content-type/dist/index.js
-function parse5(header, options) {
+function parse6(header, options) {
   const stopFlags = SEMI_FLAG | (options?.comma === true ? COMMA_FLAG : 0);
   const len = header.length;
   let valueStart = options?.start ?? 0;
@@ -82150,7 +82404,7 @@ function parseParameters(header, type2, index, len, stopFlags) {
       if (code === EQ) {
         const keyEnd = keyWhitespace === -1 ? index : keyWhitespace;
         const value = header.slice(keyStart, keyEnd);
-        const key = (keyFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
+        const key2 = (keyFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
         index++;
         while ((CHAR_MAP[header.charCodeAt(index)] & OWS) !== 0) {
           index++;
@@ -82161,8 +82415,8 @@ function parseParameters(header, type2, index, len, stopFlags) {
           while (index < len) {
             const code2 = header.charCodeAt(index);
             if (code2 === DQUOTE) {
-              if (parameters[key] === void 0) {
-                parameters[key] = escaped ? unescapeQuotedPairs(header, quotedStart, index) : header.slice(quotedStart, index);
+              if (parameters[key2] === void 0) {
+                parameters[key2] = escaped ? unescapeQuotedPairs(header, quotedStart, index) : header.slice(quotedStart, index);
               }
               index++;
               let stop2 = 0;
@@ -82206,9 +82460,9 @@ function parseParameters(header, type2, index, len, stopFlags) {
           }
           index++;
         }
-        if (parameters[key] === void 0) {
+        if (parameters[key2] === void 0) {
           const valueEnd = valueWhitespace === -1 ? index : valueWhitespace;
-          parameters[key] = header.slice(valueStart, valueEnd);
+          parameters[key2] = header.slice(valueStart, valueEnd);
         }
         if (stop !== 0)
           break parameter;
@@ -82304,11 +82558,11 @@ var init_json_with_bigint = __esm({
       }
       const isFunctionReplacer = typeof replacer === "function";
       const propertyList = Array.isArray(replacer) ? new Set(replacer.map(String)) : null;
-      const prepareVal = (parent, key, val) => {
+      const prepareVal = (parent, key2, val) => {
         const isObject = val !== null && typeof val === "object";
         const hasToJSON = isObject && typeof val.toJSON === "function";
         if (hasToJSON) {
-          val = val.toJSON(key);
+          val = val.toJSON(key2);
         }
         const isNoise = typeof val === "string" && noiseValue.test(val);
         if (isNoise) return val + "n";
@@ -82319,7 +82573,7 @@ var init_json_with_bigint = __esm({
           return val.toString() + "n";
         }
         if (isFunctionReplacer) {
-          val = replacer.call(parent, key, val);
+          val = replacer.call(parent, key2, val);
         }
         const isPostReplacerObject = val !== null && typeof val === "object";
         if (isPostReplacerObject) {
@@ -82456,11 +82710,11 @@ var init_json_with_bigint = __esm({
         if (supportsRawJSON) {
           return originalStringify(
             value,
-            (key, val) => {
+            (key2, val) => {
               if (typeof val === "bigint") return JSON.rawJSON(val.toString());
               const hasFunctionReplacer = typeof replacer === "function";
-              if (hasFunctionReplacer) return replacer(key, val);
-              const isKeyInArrayReplacer = Array.isArray(replacer) && replacer.includes(key);
+              if (hasFunctionReplacer) return replacer(key2, val);
+              const isKeyInArrayReplacer = Array.isArray(replacer) && replacer.includes(key2);
               if (isKeyInArrayReplacer) return val;
               return val;
             },
@@ -82470,13 +82724,13 @@ var init_json_with_bigint = __esm({
         if (!value) return originalStringify(value, replacer, space);
         const convertedToCustomJSON = originalStringify(
           value,
-          (key, val) => {
+          (key2, val) => {
             const isNoise = typeof val === "string" && noiseValue.test(val);
             if (isNoise) return val.toString() + "n";
             if (typeof val === "bigint") return val.toString() + "n";
             const hasFunctionReplacer = typeof replacer === "function";
-            if (hasFunctionReplacer) return replacer(key, val);
-            const isKeyInArrayReplacer = Array.isArray(replacer) && replacer.includes(key);
+            if (hasFunctionReplacer) return replacer(key2, val);
+            const isKeyInArrayReplacer = Array.isArray(replacer) && replacer.includes(key2);
             if (isKeyInArrayReplacer) return val;
             return val;
           },
@@ -82518,17 +82772,17 @@ var init_json_with_bigint = __esm({
         return false;
       }
     };
-    convertMarkedBigIntsReviver = (key, value, context, userReviver) => {
+    convertMarkedBigIntsReviver = (key2, value, context, userReviver) => {
       const isCustomFormatBigInt = typeof value === "string" && customFormat.test(value);
       if (isCustomFormatBigInt) return BigInt(value.slice(0, -1));
       const isNoiseValue = typeof value === "string" && noiseValue.test(value);
       if (isNoiseValue) return value.slice(0, -1);
       const hasUserReviver = typeof userReviver === "function";
       if (!hasUserReviver) return value;
-      return userReviver(key, value, context);
+      return userReviver(key2, value, context);
     };
-    JSONParseV2 = (text, reviver) => {
-      return JSON.parse(text, (key, value, context) => {
+    JSONParseV2 = (text2, reviver) => {
+      return JSON.parse(text2, (key2, value, context) => {
         const isNumber2 = typeof value === "number";
         const isOutOfBounds = value > Number.MAX_SAFE_INTEGER || value < Number.MIN_SAFE_INTEGER;
         const isBigNumber = isNumber2 && isOutOfBounds;
@@ -82537,7 +82791,7 @@ var init_json_with_bigint = __esm({
         if (isBigInt) return BigInt(context.source);
         const hasCustomReviver = typeof reviver === "function";
         if (!hasCustomReviver) return value;
-        return reviver(key, value, context);
+        return reviver(key2, value, context);
       });
     };
     MAX_INT = Number.MAX_SAFE_INTEGER.toString();
@@ -82560,8 +82814,8 @@ var init_json_with_bigint = __esm({
             }
           }
         } else {
-          const { parent, key } = node;
-          let value = parent[key];
+          const { parent, key: key2 } = node;
+          let value = parent[key2];
           if (typeof value === "string") {
             const isCustomFormatBigInt = customFormat.test(value);
             if (isCustomFormatBigInt) {
@@ -82573,21 +82827,21 @@ var init_json_with_bigint = __esm({
           }
           const hasUserReviver = typeof userReviver === "function";
           if (hasUserReviver) {
-            value = userReviver.call(parent, key, value);
+            value = userReviver.call(parent, key2, value);
           }
           const isDeleted = value === void 0;
           if (isDeleted) {
-            delete parent[key];
+            delete parent[key2];
           } else {
-            parent[key] = value;
+            parent[key2] = value;
           }
           stack.pop();
         }
       }
       return rootHolder[""];
     };
-    serializeBigInts = (text) => {
-      return text.replace(
+    serializeBigInts = (text2) => {
+      return text2.replace(
         stringsOrLargeNumbers,
         (match, digits, fractional, exponential) => {
           const isString = match[0] === '"';
@@ -82601,18 +82855,18 @@ var init_json_with_bigint = __esm({
         }
       );
     };
-    JSONParse = (text, reviver) => {
-      if (!text) return originalParse(text, reviver);
+    JSONParse = (text2, reviver) => {
+      if (!text2) return originalParse(text2, reviver);
       try {
-        if (isContextSourceSupported()) return JSONParseV2(text, reviver);
-        const serializedData = serializeBigInts(text);
+        if (isContextSourceSupported()) return JSONParseV2(text2, reviver);
+        const serializedData = serializeBigInts(text2);
         return originalParse(
           serializedData,
-          (key, value, context) => convertMarkedBigIntsReviver(key, value, context, reviver)
+          (key2, value, context) => convertMarkedBigIntsReviver(key2, value, context, reviver)
         );
       } catch (error3) {
         if (error3 instanceof RangeError) {
-          const serializedData = serializeBigInts(text);
+          const serializedData = serializeBigInts(text2);
           const parsed = originalParse(serializedData);
           return applyReviverIteratively(parsed, reviver);
         }
@@ -82728,8 +82982,8 @@ async function fetchWrapper(requestOptions) {
   const status = fetchResponse.status;
   const url = fetchResponse.url;
   const responseHeaders = {};
-  for (const [key, value] of fetchResponse.headers) {
-    responseHeaders[key] = value;
+  for (const [key2, value] of fetchResponse.headers) {
+    responseHeaders[key2] = value;
   }
   const octokitResponse = {
     url,
@@ -82778,14 +83032,14 @@ async function getResponseData(response) {
   if (!contentType) {
     return response.text().catch(noop);
   }
-  const mimetype = parse5(contentType);
+  const mimetype = parse6(contentType);
   if (isJSONResponse(mimetype)) {
-    let text = "";
+    let text2 = "";
     try {
-      text = await response.text();
-      return JSONParse(text);
+      text2 = await response.text();
+      return JSONParse(text2);
     } catch (err) {
-      return text;
+      return text2;
     }
   } else if (mimetype.type.startsWith("text/") || // `application/octet-stream` is the canonical "arbitrary binary" type
   // (RFC 2046) and must never be decoded as text, even when the response
@@ -82870,11 +83124,11 @@ function graphql(request2, query, options) {
         new Error(`[@octokit/graphql] "query" cannot be used as variable name`)
       );
     }
-    for (const key in options) {
-      if (!FORBIDDEN_VARIABLE_OPTIONS.includes(key)) continue;
+    for (const key2 in options) {
+      if (!FORBIDDEN_VARIABLE_OPTIONS.includes(key2)) continue;
       return Promise.reject(
         new Error(
-          `[@octokit/graphql] "${key}" cannot be used as variable name`
+          `[@octokit/graphql] "${key2}" cannot be used as variable name`
         )
       );
     }
@@ -82882,15 +83136,15 @@ function graphql(request2, query, options) {
   const parsedOptions = typeof query === "string" ? Object.assign({ query }, options) : query;
   const requestOptions = Object.keys(
     parsedOptions
-  ).reduce((result, key) => {
-    if (NON_VARIABLE_OPTIONS.includes(key)) {
-      result[key] = parsedOptions[key];
+  ).reduce((result, key2) => {
+    if (NON_VARIABLE_OPTIONS.includes(key2)) {
+      result[key2] = parsedOptions[key2];
       return result;
     }
     if (!result.variables) {
       result.variables = {};
     }
-    result.variables[key] = parsedOptions[key];
+    result.variables[key2] = parsedOptions[key2];
     return result;
   }, {});
   const baseUrl = parsedOptions.baseUrl || request2.endpoint.DEFAULTS.baseUrl;
@@ -82900,8 +83154,8 @@ function graphql(request2, query, options) {
   return request2(requestOptions).then((response) => {
     if (response.data.errors) {
       const headers = {};
-      for (const key of Object.keys(response.headers)) {
-        headers[key] = response.headers[key];
+      for (const key2 of Object.keys(response.headers)) {
+        headers[key2] = response.headers[key2];
       }
       throw new GraphqlResponseError(
         requestOptions,
@@ -85819,14 +86073,14 @@ var init_dist_src5 = __esm({
 });
 
 // src/github/client.ts
-function parseRepository(text) {
-  const m3 = /^([A-Za-z0-9-]{1,39})\/([A-Za-z0-9._-]{1,100})$/.exec(text ?? "");
-  if (!m3 || m3[2] === "." || m3[2] === "..") throw usageError(`invalid GitHub repository ${JSON.stringify(text ?? "")}: expected owner/name`);
+import { setTimeout as sleep2 } from "node:timers/promises";
+function parseRepository(text2) {
+  const m3 = /^([A-Za-z0-9-]{1,39})\/([A-Za-z0-9._-]{1,100})$/.exec(text2 ?? "");
+  if (!m3 || m3[2] === "." || m3[2] === "..") throw usageError(`invalid GitHub repository ${JSON.stringify(text2 ?? "")}: expected owner/name`);
   return { owner: m3[1], repo: m3[2] };
 }
 function createOctokit(opts) {
   if (!opts.token) throw usageError("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN), or the action input github-token");
-  const timeoutMs = opts.timeoutMs ?? ioTimeoutMs();
   return new Octokit2({
     auth: opts.token,
     baseUrl: (opts.baseUrl || "https://api.github.com").replace(/\/+$/, ""),
@@ -85836,53 +86090,126 @@ function createOctokit(opts) {
     }, warn() {
     }, error() {
     } },
-    request: {
-      retries: 0,
-      fetch: (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })
-    }
+    request: { retries: 0, fetch: retryingFetch(opts.timeoutMs ?? ioTimeoutMs()) }
   });
+}
+function retryWaitMs(method, url, status, headers, now) {
+  const after = retryAfterMs(headers.get("retry-after"), new Date(now));
+  const exhausted = headers.get("x-ratelimit-remaining") === "0";
+  if (status === 429 || status === 403 && (after !== void 0 || exhausted)) {
+    const reset = Number(headers.get("x-ratelimit-reset"));
+    return after ?? (exhausted && reset > 0 ? Math.max(0, reset * 1e3 - now) : 0);
+  }
+  const repeatable = method !== "POST" || REPEATABLE_POST.test(new URL(url).pathname);
+  return status >= 500 && status <= 599 && repeatable ? after ?? 0 : void 0;
+}
+function retryingFetch(timeoutMs) {
+  return async (input, init = {}) => {
+    const method = (init.method ?? "GET").toUpperCase();
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    const replayable = init.body === void 0 || init.body === null || typeof init.body === "string";
+    const deadline = Date.now() + timeoutMs;
+    const room = Math.min(1e3, timeoutMs / 4);
+    for (let attempt = 1; ; attempt++) {
+      const timeout = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+      const res = await fetch(input, { ...init, signal: init.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
+      const hinted = attempt < MAX_ATTEMPTS && replayable ? retryWaitMs(method, url, res.status, res.headers, Date.now()) : void 0;
+      const wait = hinted === void 0 ? void 0 : Math.max(hinted, backoffMs(attempt));
+      if (wait === void 0 || Date.now() + wait + room > deadline) return attempt === 1 || res.ok ? res : withAttempts(res, attempt);
+      await res.body?.cancel();
+      await sleep2(wait);
+    }
+  };
+}
+function withAttempts(res, attempts) {
+  const headers = new Headers(res.headers);
+  headers.set(ATTEMPTS_HEADER, String(attempts));
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
 }
 async function github(what, call) {
   try {
     return await call();
   } catch (e5) {
     if (e5 instanceof ModelgateError) throw e5;
-    const answered = e5.response !== void 0;
+    const response = e5.response;
     const raw = e5.status;
-    const status = answered && typeof raw === "number" && raw > 0 ? raw : void 0;
+    const status = response !== void 0 && typeof raw === "number" && raw > 0 ? raw : void 0;
+    const attempts = Number(response?.headers?.[ATTEMPTS_HEADER] ?? 1);
     const names = [e5?.name, e5.cause?.name];
     const why = status !== void 0 ? `HTTP ${status}` : names.some((n3) => n3 === "TimeoutError" || n3 === "AbortError") ? "timed out" : "no answer";
-    throw new ModelgateError("E_GITHUB", `GitHub: ${what} failed (${why})`, ExitCode2.service, { status });
+    throw new ModelgateError("E_GITHUB", `GitHub: ${what} failed (${why})${attempts > 1 ? ` after ${attempts} attempts` : ""}`, ExitCode2.service, {
+      status,
+      attempts
+    });
   }
 }
+async function createOnce(what, find, create, timeoutMs = ioTimeoutMs()) {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await github(what, create);
+    } catch (e5) {
+      const status = e5.data.status;
+      const wait = backoffMs(attempt);
+      const late = Date.now() + wait > deadline;
+      if (!(typeof status === "number" && status >= 500) || attempt === 1 && late) throw e5;
+      if (attempt >= MAX_ATTEMPTS || late) {
+        throw new ModelgateError("E_GITHUB", `GitHub: ${what} failed (HTTP ${status}) after ${attempt} attempts`, ExitCode2.service, {
+          status,
+          attempts: attempt
+        });
+      }
+      await sleep2(wait);
+      const found = await find();
+      if (found !== void 0) return found;
+    }
+  }
+}
+var MAX_ATTEMPTS, BACKOFF_BASE_MS, ATTEMPTS_HEADER, REPEATABLE_POST, backoffMs;
 var init_client4 = __esm({
   "src/github/client.ts"() {
     "use strict";
     init_dist_src5();
     init_errors();
     init_io_timeout();
+    MAX_ATTEMPTS = 5;
+    BACKOFF_BASE_MS = 250;
+    ATTEMPTS_HEADER = "x-modelgate-attempts";
+    REPEATABLE_POST = /\/repos\/[^/]+\/[^/]+\/statuses\/[^/]+$/;
+    backoffMs = (retry) => BACKOFF_BASE_MS * 2 ** (retry - 1) * (0.5 + Math.random() / 2);
   }
 });
 
 // src/github/promotion-pr.ts
 async function openOrUpdatePullRequest(c5, opts) {
-  const open4 = await github(
-    `looking for an open pull request from ${opts.branch}`,
-    () => c5.octokit.rest.pulls.list({ owner: c5.owner, repo: c5.repo, head: `${c5.owner}:${opts.branch}`, base: opts.base, state: "open", per_page: 10 })
-  );
-  const existing = open4.data.find((p3) => p3.head.ref === opts.branch);
+  const findOpen = async () => {
+    const open4 = await github(
+      `looking for an open pull request from ${opts.branch}`,
+      () => c5.octokit.rest.pulls.list({ owner: c5.owner, repo: c5.repo, head: `${c5.owner}:${opts.branch}`, base: opts.base, state: "open", per_page: 10 })
+    );
+    const found = open4.data.find((p3) => p3.head.ref === opts.branch);
+    return found && { number: found.number, url: found.html_url };
+  };
+  const existing = await findOpen();
   if (existing) {
-    const { data: data2 } = await github(
+    const { data } = await github(
       `updating pull request #${existing.number}`,
       () => c5.octokit.rest.pulls.update({ owner: c5.owner, repo: c5.repo, pull_number: existing.number, title: opts.title, body: opts.body })
     );
-    return { number: data2.number, url: data2.html_url, created: false };
+    return { number: data.number, url: data.html_url, created: false };
   }
-  const { data } = await github(
-    `opening a pull request from ${opts.branch}`,
-    () => c5.octokit.rest.pulls.create({ owner: c5.owner, repo: c5.repo, head: opts.branch, base: opts.base, title: opts.title, body: opts.body })
-  );
-  return { number: data.number, url: data.html_url, created: true };
+  const opened = await createOnce(`opening a pull request from ${opts.branch}`, findOpen, async () => {
+    const { data } = await c5.octokit.rest.pulls.create({
+      owner: c5.owner,
+      repo: c5.repo,
+      head: opts.branch,
+      base: opts.base,
+      title: opts.title,
+      body: opts.body
+    });
+    return { number: data.number, url: data.html_url };
+  });
+  return { ...opened, created: true };
 }
 var init_promotion_pr = __esm({
   "src/github/promotion-pr.ts"() {
@@ -86060,11 +86387,12 @@ async function applyChange(opts) {
     const existing = stale ? void 0 : found;
     if (existing && opts.newBranch) continue;
     let head = existing;
-    if (!existing || await repo.treeOf(existing) !== await repo.treeOf(commit)) {
-      const onExisting = existing !== void 0 && await repo.isAncestor(base, existing);
+    const rebuilt = opts.replaceBranch === true;
+    if (!existing || await repo.treeOf(existing) !== await repo.treeOf(commit) || rebuilt && !await isOneCommitOn(repo, existing, base)) {
+      const onExisting = !rebuilt && existing !== void 0 && await repo.isAncestor(base, existing);
       const next = onExisting ? await repo.commitChanges({ parent: existing, files: repositoryFiles(change, prefix), message: change.message, ...ident }) : commit;
       await opts.beforePush?.(next, attempt);
-      const lease = stale ? found : opts.replaceBranch && existing !== void 0 && !onExisting ? existing : void 0;
+      const lease = stale ? found : rebuilt && existing !== void 0 ? existing : void 0;
       const pushed = lease ? await repo.pushReplacing(remote, next, change.branch, lease) : await repo.push(remote, next, change.branch) !== "rejected";
       if (!pushed) {
         if (opts.newBranch || opts.replaceBranch) continue;
@@ -86093,6 +86421,10 @@ async function applyChange(opts) {
     }
   }
   throw lostRace(opts.mode === "pr" ? `${remote} (branch names)` : `${remote}/${baseBranch}`, maxAttempts);
+}
+async function isOneCommitOn(repo, commit, base) {
+  const [, ...parents] = (await repo.out(["rev-list", "--parents", "-n", "1", commit])).trim().split(" ");
+  return parents.length === 1 && parents[0] === base;
 }
 async function moveWorkTree(repo, commit, required) {
   const head = await repo.resolve("HEAD");
@@ -86171,8 +86503,8 @@ function slackMessage(e5) {
     `commit \`${d5.commit.slice(0, 12)}\``,
     d5.pullRequest ? `PR #${d5.pullRequest}` : void 0
   ].filter(Boolean);
-  const text = `${change} (${details.join(", ")})`;
-  return { text, blocks: [{ type: "section", text: { type: "mrkdwn", text } }] };
+  const text2 = `${change} (${details.join(", ")})`;
+  return { text: text2, blocks: [{ type: "section", text: { type: "mrkdwn", text: text2 } }] };
 }
 function targetName(url, index) {
   try {
@@ -86180,13 +86512,6 @@ function targetName(url, index) {
   } catch {
     return `webhook ${index + 1} (invalid URL)`;
   }
-}
-function retryAfterMs(header, now) {
-  if (!header) return void 0;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1e3;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? void 0 : Math.max(0, at - now.getTime());
 }
 async function deliverOne(hook2, index, event, opts) {
   const target = targetName(hook2.url, index);
@@ -86197,7 +86522,7 @@ async function deliverOne(hook2, index, event, opts) {
     attempts: 0
   };
   const doFetch = opts.fetch ?? fetch;
-  const sleep2 = opts.sleep ?? sleepFor;
+  const sleep3 = opts.sleep ?? sleepFor;
   const now = opts.now ?? (() => /* @__PURE__ */ new Date());
   const maxAttempts = opts.maxAttempts ?? 4;
   const base = opts.baseDelayMs ?? 500;
@@ -86237,7 +86562,7 @@ async function deliverOne(hook2, index, event, opts) {
     } catch (e5) {
       report.error = e5?.name === "TimeoutError" ? "timed out" : "network error";
     }
-    if (attempt < maxAttempts) await sleep2(Math.min(cap, wait ?? Math.random() * base * 2 ** (attempt - 1)));
+    if (attempt < maxAttempts) await sleep3(Math.min(cap, wait ?? Math.random() * base * 2 ** (attempt - 1)));
   }
   return report;
 }
@@ -86281,11 +86606,11 @@ var init_webhooks = __esm({
 });
 
 // src/deploy/apply.ts
-import { dirname as dirname3, join as join10, posix as posix4 } from "node:path";
+import { dirname as dirname3, join as join10, posix as posix5 } from "node:path";
 function normalizePrefix(p3) {
-  const normal = posix4.normalize((p3 ?? "").replace(/\\/g, "/") || ".");
+  const normal = posix5.normalize((p3 ?? "").replace(/\\/g, "/") || ".");
   const clean = normal.replace(/\/+$/, "");
-  if (posix4.isAbsolute(normal) || clean === ".." || clean.startsWith("../")) {
+  if (posix5.isAbsolute(normal) || clean === ".." || clean.startsWith("../")) {
     throw new ModelgateError("E_USAGE", `registry path ${p3} must be inside the repository`, ExitCode2.usage);
   }
   return clean === "." ? "" : clean;
@@ -86428,7 +86753,7 @@ __export(sync_exports, {
 });
 import { readFile as readFile4, writeFile as writeFile2 } from "node:fs/promises";
 import { tmpdir as tmpdir4 } from "node:os";
-import { join as join11, posix as posix5 } from "node:path";
+import { join as join11, posix as posix6 } from "node:path";
 async function runSync(inputs, env2) {
   const pushInput = (getInput("push") || "false").toLowerCase();
   if (!["true", "false"].includes(pushInput)) throw usageError("input push must be true or false");
@@ -86481,7 +86806,7 @@ async function runSync(inputs, env2) {
   );
 }
 function registryFolder(p3) {
-  const normal = posix5.normalize(p3.replace(/\\/g, "/") || ".").replace(/\/+$/, "");
+  const normal = posix6.normalize(p3.replace(/\\/g, "/") || ".").replace(/\/+$/, "");
   return normal === "." ? "" : normal;
 }
 function warnFailed(deliveries) {
@@ -86552,7 +86877,7 @@ init_repo();
 init_evaluate();
 import { readFile as readFile5, writeFile as writeFile3 } from "node:fs/promises";
 import { tmpdir as tmpdir5 } from "node:os";
-import { join as join12, posix as posix6, resolve } from "node:path";
+import { join as join12, posix as posix7, resolve } from "node:path";
 
 // src/gate/from-git.ts
 init_errors();
@@ -86664,11 +86989,20 @@ function approvingReview(reviews, login, headSha) {
 
 // src/evidence/records.ts
 init_history();
-async function readDecisionRecord(store, tree) {
-  const key = (await Promise.resolve().then(() => (init_decision(), decision_exports))).decisionRecordKey(tree);
-  if (!await store.stat(key)) return void 0;
+var RECORD_NAME = /^([0-9a-f]{64})\.dsse\.json$/;
+async function readDecisionRecords(store, tree) {
+  const { decisionRecordPrefix: decisionRecordPrefix2, legacyDecisionRecordKey: legacyDecisionRecordKey2 } = await Promise.resolve().then(() => (init_decision(), decision_exports));
+  const prefix = decisionRecordPrefix2(tree);
+  const records = [];
+  for (const key2 of (await store.list(prefix)).sort()) {
+    const digest4 = RECORD_NAME.exec(key2.slice(prefix.length))?.[1];
+    if (digest4) records.push({ digest: digest4, envelope: await readJson(store, key2) });
+  }
+  return { records, legacy: await store.stat(legacyDecisionRecordKey2(tree)) !== void 0 };
+}
+async function readJson(store, key2) {
   const parts = [];
-  for await (const c5 of await store.read(key)) parts.push(c5);
+  for await (const c5 of await store.read(key2)) parts.push(c5);
   try {
     return JSON.parse(Buffer.concat(parts).toString("utf8"));
   } catch {
@@ -86678,18 +87012,21 @@ async function readDecisionRecord(store, tree) {
 async function writeDecisionRecord(store, tree, envelope, tmpDir) {
   const { writeFile: writeFile4, rm: rm5 } = await import("node:fs/promises");
   const path = await import("node:path");
-  const key = (await Promise.resolve().then(() => (init_decision(), decision_exports))).decisionRecordKey(tree);
-  const local = path.join(tmpDir, `${tree}.dsse.json`);
+  const { decisionRecordKey: decisionRecordKey2, statementDigest: statementDigest2 } = await Promise.resolve().then(() => (init_decision(), decision_exports));
+  const digest4 = statementDigest2(envelope);
+  const key2 = decisionRecordKey2(tree, digest4);
+  const local = path.join(tmpDir, `${digest4}.dsse.json`);
   await writeFile4(local, JSON.stringify(envelope, null, 2) + "\n");
-  const staged = await store.stage(local, { model: "modelgate-decisions", path: `${tree}.dsse.json`, uploadId: `decision-${tree}` });
+  const staged = await store.stage(local, { model: "modelgate-decisions", path: `${digest4}.dsse.json`, uploadId: `decision-${digest4}` });
   try {
-    await staged.commit(key);
+    await staged.commit(key2);
   } finally {
     await staged.discard();
     await rm5(local, { force: true });
   }
-  return `${store.location.uri.replace(/\/$/, "")}/${key}`;
+  return key2;
 }
+var recordUri = (store, key2) => `${store.location.uri.replace(/\/$/, "")}/${key2}`;
 
 // src/action/decision-record.ts
 init_layout();
@@ -86702,7 +87039,7 @@ function describeRecord(r5) {
     case "kept":
       return {
         uri: r5.uri,
-        message: `A signed decision record of this merge result is already stored (key ${r5.keyid.slice(0, 16)}\u2026).${r5.warning ? ` Warning: ${r5.warning}.` : ""}`
+        message: `A signed decision record of this change is already stored (key ${r5.keyid.slice(0, 16)}\u2026).${r5.warning ? ` Warning: ${r5.warning}.` : ""}`
       };
     case "no-key":
       return { message: `Warning: ${r5.warning}.` };
@@ -86731,20 +87068,22 @@ async function signAndStore(req, pem) {
   let id;
   let publicPem;
   try {
-    const key = createPrivateKey2(pem);
-    id = keyId(key);
-    publicPem = createPublicKey2(key).export({ type: "spki", format: "pem" });
+    const key2 = createPrivateKey2(pem);
+    id = keyId(key2);
+    publicPem = createPublicKey2(key2).export({ type: "spki", format: "pem" });
   } catch {
     throw new ModelgateError("E_SIGNING_KEY", `${SIGNING_KEY_ENV} is not a PEM private key`, ExitCode2.usage);
   }
   const policyPath = `${req.prefix ? `${req.prefix}/` : ""}${POLICY_FILE}`;
   const policyBlobId = (await req.git.out(["rev-parse", "--verify", "--quiet", `${req.baseSha}:${policyPath}`])).trim();
+  const baseTreeId = await req.git.treeOf(req.baseSha);
   const statement = buildDecisionStatement(
     decisionInput(req.decision, {
       repository: req.repository,
       pullRequest: req.pullRequest,
       baseSha: req.baseSha,
       headSha: req.headSha,
+      baseTreeId,
       mergedTreeId: req.mergedTree,
       policyBlobId,
       reviews: req.reviews,
@@ -86772,27 +87111,23 @@ async function signAndStore(req, pem) {
   const warning3 = trusted ? void 0 : `the signing key (keyid ${id.slice(0, 16)}\u2026) is not in trust.keys of modelgate.yaml: verify --decisions and history will refuse its records until its public key is added`;
   const store = await openStore(config.storage, req.env);
   const tmp = await mkdtemp2(join9(req.env.RUNNER_TEMP || tmpdir3(), "modelgate-record-"));
+  const folder = recordUri(store, `.modelgate/decisions/${req.mergedTree}/`);
   try {
-    const uri = `${store.location.uri.replace(/\/$/, "")}/${decisionRecordKey(req.mergedTree)}`;
-    const existing = await step(`reading ${uri}`, () => readDecisionRecord(store, req.mergedTree));
-    if (existing !== void 0) {
-      const ours = verifyEnvelope(existing, [publicPem]);
-      if (ours.ok && ours.statement.predicate.mergedTreeId === req.mergedTree) return { state: "kept", uri, keyid: id, ...warning3 ? { warning: warning3 } : {} };
-      throw new ModelgateError(
-        "E_ARTIFACT_CONFLICT",
-        `${uri} already holds a record this key did not sign; the store keeps objects once, so remove it by hand after checking how it got there`,
-        ExitCode2.content
-      );
+    const existing = await step(`reading ${folder}`, () => readDecisionRecords(store, req.mergedTree));
+    for (const r5 of existing.records) {
+      const ours = verifyEnvelope(r5.envelope, [publicPem]);
+      if (!ours.ok) continue;
+      const p3 = ours.statement.predicate;
+      if (p3.mergedTreeId === req.mergedTree && p3.baseTreeId === baseTreeId && p3.pullRequest === req.pullRequest && p3.headSha === req.headSha)
+        return {
+          state: "kept",
+          uri: recordUri(store, `.modelgate/decisions/${req.mergedTree}/${r5.digest}.dsse.json`),
+          keyid: id,
+          ...warning3 ? { warning: warning3 } : {}
+        };
     }
-    try {
-      await step(`writing ${uri}`, () => writeDecisionRecord(store, req.mergedTree, envelope, tmp));
-    } catch (e5) {
-      if (!(e5 instanceof ModelgateError && e5.code === "E_ARTIFACT_CONFLICT")) throw e5;
-      const other = verifyEnvelope(await step(`reading ${uri}`, () => readDecisionRecord(store, req.mergedTree)), [publicPem]);
-      if (!other.ok || other.statement.predicate.mergedTreeId !== req.mergedTree) throw e5;
-      return { state: "kept", uri, keyid: id, ...warning3 ? { warning: warning3 } : {} };
-    }
-    return { state: "written", uri, keyid: id, ...warning3 ? { warning: warning3 } : {} };
+    const key2 = await step(`writing a record under ${folder}`, () => writeDecisionRecord(store, req.mergedTree, envelope, tmp));
+    return { state: "written", uri: recordUri(store, key2), keyid: id, ...warning3 ? { warning: warning3 } : {} };
   } finally {
     store.close();
     await rm4(tmp, { recursive: true, force: true });
@@ -86827,6 +87162,7 @@ async function getPullRequest(c5, number) {
     title: data.title,
     baseSha: data.base.sha,
     baseRef: data.base.ref,
+    defaultBranch: data.base.repo.default_branch,
     commits: data.commits
   };
 }
@@ -86856,10 +87192,15 @@ async function listContributors(c5, pr) {
     () => c5.octokit.paginate(c5.octokit.rest.pulls.listCommits, { owner: c5.owner, repo: c5.repo, pull_number: pr.number, per_page: 100 })
   );
   const logins = /* @__PURE__ */ new Set();
+  const unlinked = [];
   for (const commit of commits) {
-    for (const who of [commit.author, commit.committer]) if (who && "login" in who && who.login) logins.add(who.login);
+    for (const role of ["author", "committer"]) {
+      const who = commit[role];
+      if (who && "login" in who && who.login) logins.add(who.login);
+      else unlinked.push({ sha: commit.sha, role, email: commit.commit[role]?.email ?? "" });
+    }
   }
-  return [...logins].sort();
+  return { logins: [...logins].sort(), unlinked };
 }
 var GitHubTeams = class {
   constructor(octokit, org) {
@@ -86883,7 +87224,7 @@ var GitHubTeams = class {
 };
 async function setCommitStatus(c5, sha, state2, description, targetUrl) {
   const chars2 = [...description];
-  const text = chars2.length > 140 ? `${chars2.slice(0, 139).join("")}\u2026` : description;
+  const text2 = chars2.length > 140 ? `${chars2.slice(0, 139).join("")}\u2026` : description;
   await github(
     `setting the ${STATUS_CONTEXT} status`,
     () => c5.octokit.rest.repos.createCommitStatus({
@@ -86892,50 +87233,54 @@ async function setCommitStatus(c5, sha, state2, description, targetUrl) {
       sha,
       state: state2,
       context: STATUS_CONTEXT,
-      description: text,
+      description: text2,
       ...targetUrl ? { target_url: targetUrl } : {}
     })
   );
 }
 var MAX_COMMENT_CHARS = 65536;
-function fitComment(text) {
-  if (text.length <= MAX_COMMENT_CHARS) return text;
+function fitComment(text2) {
+  if (text2.length <= MAX_COMMENT_CHARS) return text2;
   const note = "\n\n\u2026 the report is longer than a GitHub comment allows; the whole report is in the job summary and the `report` output file.\n";
   const room = MAX_COMMENT_CHARS - note.length - "\n```".length;
-  const end = text.lastIndexOf("\n", room);
-  const kept = text.slice(0, end > 0 ? end : room);
+  const end = text2.lastIndexOf("\n", room);
+  const kept = text2.slice(0, end > 0 ? end : room);
   const openFence = (kept.match(/^```/gm)?.length ?? 0) % 2 === 1;
   return kept + (openFence ? "\n```" : "") + note;
 }
 async function upsertComment(c5, number, body) {
-  const comments = await github(
-    `listing the comments of #${number}`,
-    () => c5.octokit.paginate(c5.octokit.rest.issues.listComments, { owner: c5.owner, repo: c5.repo, issue_number: number, per_page: 100 })
-  );
-  const text = fitComment(`${COMMENT_MARKER}
+  const text2 = fitComment(`${COMMENT_MARKER}
 ${body}`);
-  const mine = comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && x.user && isBot({ login: x.user.login, type: x.user.type }));
+  const findMine = async () => {
+    const comments = await github(
+      `listing the comments of #${number}`,
+      () => c5.octokit.paginate(c5.octokit.rest.issues.listComments, { owner: c5.owner, repo: c5.repo, issue_number: number, per_page: 100 })
+    );
+    return comments.find((x) => x.body?.startsWith(COMMENT_MARKER) && x.user && isBot({ login: x.user.login, type: x.user.type }));
+  };
+  const mine = await findMine();
   if (mine) {
-    if (mine.body !== text) {
+    if (mine.body !== text2) {
       await github(
         "updating the modelgate comment",
-        () => c5.octokit.rest.issues.updateComment({ owner: c5.owner, repo: c5.repo, comment_id: mine.id, body: text })
+        () => c5.octokit.rest.issues.updateComment({ owner: c5.owner, repo: c5.repo, comment_id: mine.id, body: text2 })
       );
     }
     return { id: mine.id, created: false };
   }
-  const { data } = await github(
+  const id = await createOnce(
     "adding the modelgate comment",
-    () => c5.octokit.rest.issues.createComment({ owner: c5.owner, repo: c5.repo, issue_number: number, body: text })
+    async () => (await findMine())?.id,
+    async () => (await c5.octokit.rest.issues.createComment({ owner: c5.owner, repo: c5.repo, issue_number: number, body: text2 })).data.id
   );
-  return { id: data.id, created: true };
+  return { id, created: true };
 }
 
 // src/action/main.ts
 function parsePullRequestInput(raw) {
-  const text = raw.trim();
-  if (!text) return void 0;
-  const number = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
+  const text2 = raw.trim();
+  if (!text2) return void 0;
+  const number = /^[0-9]{1,15}$/.test(text2) ? Number(text2) : NaN;
   if (!Number.isSafeInteger(number) || number < 1) {
     throw usageError(`input pull-request must be a pull request number (digits only), not ${JSON.stringify(raw.slice(0, 40))}`);
   }
@@ -86947,8 +87292,8 @@ function readInputs() {
   const comment = (getInput("comment") || "true").toLowerCase();
   if (!["true", "false"].includes(comment)) throw usageError("input comment must be true or false");
   const registryPath = getInput("registry-path") || ".";
-  const normal = posix6.normalize(registryPath.replace(/\\/g, "/"));
-  if (posix6.isAbsolute(normal) || normal === ".." || normal.startsWith("../")) {
+  const normal = posix7.normalize(registryPath.replace(/\\/g, "/"));
+  if (posix7.isAbsolute(normal) || normal === ".." || normal.startsWith("../")) {
     throw usageError(`input registry-path ${registryPath} must be a folder inside the repository checkout`);
   }
   const pullRequest = parsePullRequestInput(getInput("pull-request"));
@@ -86969,8 +87314,21 @@ async function statusCouldNotCheck(conn, sha, e5, targetUrl) {
   await setCommitStatus(conn, sha, "failure", `modelgate could not check: ${safeMessage(e5)}`, targetUrl).catch(() => void 0);
 }
 function eventHeadSha(event) {
-  const sha = event.pull_request?.head?.sha ?? event.workflow_run?.head_sha;
-  return typeof sha === "string" && /^[0-9a-f]{40}$/.test(sha) ? sha : void 0;
+  const sha = event.merge_group?.head_sha ?? event.pull_request?.head?.sha ?? event.workflow_run?.head_sha;
+  return typeof sha === "string" && SHA.test(sha) ? sha : void 0;
+}
+var SHA = /^[0-9a-f]{40}$/;
+function mergeGroupOf(event) {
+  const g5 = event.merge_group;
+  if (g5 === void 0) return void 0;
+  const ref = typeof g5.head_ref === "string" ? /^refs\/heads\/gh-readonly-queue\/(.+)\/pr-([1-9][0-9]{0,14})-[0-9a-f]{40}$/.exec(g5.head_ref) : null;
+  const { head_sha: headSha, base_sha: baseSha, base_ref: baseRef } = g5;
+  if (!ref || typeof headSha !== "string" || !SHA.test(headSha) || typeof baseSha !== "string" || !SHA.test(baseSha) || baseRef !== `refs/heads/${ref[1]}`) {
+    throw usageError(
+      "the merge_group event does not name a merge queue group (head_ref refs/heads/gh-readonly-queue/<base>/pr-<n>-<sha>, head_sha, base_sha, base_ref)"
+    );
+  }
+  return { headSha, headRef: g5.head_ref, baseSha, baseRef: ref[1], number: Number(ref[2]) };
 }
 var isNumber = (n3) => typeof n3 === "number" && Number.isSafeInteger(n3) && n3 > 0;
 function pullRequestNumber(event, input, eventName = "triggering") {
@@ -86994,7 +87352,7 @@ function pullRequestNumber(event, input, eventName = "triggering") {
 async function check(inputs, env2) {
   const eventPath = env2.GITHUB_EVENT_PATH;
   if (!eventPath)
-    throw usageError("GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review or workflow_run");
+    throw usageError("GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review, workflow_run or merge_group");
   let event;
   try {
     event = JSON.parse(await readFile5(eventPath, "utf8"));
@@ -87002,7 +87360,11 @@ async function check(inputs, env2) {
     throw usageError(`cannot read the event payload at GITHUB_EVENT_PATH (${eventPath})`);
   }
   if (typeof event !== "object" || event === null) throw usageError(`the event payload at GITHUB_EVENT_PATH (${eventPath}) is not an object`);
-  const number = pullRequestNumber(event, inputs.pullRequest, env2.GITHUB_EVENT_NAME);
+  const group4 = mergeGroupOf(event);
+  if (group4 && inputs.pullRequest !== void 0 && inputs.pullRequest !== group4.number) {
+    throw usageError(`input pull-request #${inputs.pullRequest} is not the merge group's pull request #${group4.number}`);
+  }
+  const number = group4?.number ?? pullRequestNumber(event, inputs.pullRequest, env2.GITHUB_EVENT_NAME);
   const { owner, repo } = parseRepository(env2.GITHUB_REPOSITORY);
   const conn = { octokit: createOctokit({ token: inputs.token || env2.GITHUB_TOKEN, baseUrl: env2.GITHUB_API_URL }), owner, repo };
   const targetUrl = env2.GITHUB_SERVER_URL && env2.GITHUB_RUN_ID ? `${env2.GITHUB_SERVER_URL}/${owner}/${repo}/actions/runs/${env2.GITHUB_RUN_ID}` : void 0;
@@ -87014,33 +87376,33 @@ async function check(inputs, env2) {
     if (sha) await statusCouldNotCheck(conn, sha, e5, targetUrl);
     throw e5;
   }
+  const judged = { number: pr.number, headSha: group4?.headSha ?? pr.headSha };
   try {
-    const decision = await judge(inputs, env2, conn, pr);
-    await publish(inputs, env2, conn, pr, decision, targetUrl);
+    const decision = await judge(inputs, env2, conn, pr, group4);
+    await publish(inputs, env2, conn, judged, decision, targetUrl);
   } catch (e5) {
-    await statusCouldNotCheck(conn, pr.headSha, e5, targetUrl);
+    await statusCouldNotCheck(conn, judged.headSha, e5, targetUrl);
     throw e5;
   }
 }
-async function judge(inputs, env2, conn, pr) {
+async function judge(inputs, env2, conn, pr, group4) {
   const root5 = resolve(env2.GITHUB_WORKSPACE ?? process.cwd(), inputs.registryPath);
   const git = new GitRepo(root5);
   const prefix = await registryPrefix(git, { requireGit: true });
-  const baseSha = (await git.out(["rev-parse", "HEAD"])).trim();
-  if (baseSha === pr.headSha && pr.headSha !== pr.baseSha) {
-    throw new ModelgateError(
-      "E_UNSAFE_CHECKOUT",
-      "the workflow checked out the pull request head; check out the base branch (the head is read as data)",
-      ExitCode2.usage
-    );
-  }
-  await ensureHead(git, pr.number, pr.headSha, inputs.token || env2.GITHUB_TOKEN);
-  if (baseSha !== pr.baseSha) {
-    info(
-      `modelgate: judging #${pr.number} merged onto the checked-out ${baseSha.slice(0, 12)} (the pull request's base is ${JSON.stringify(pr.baseRef)} at ${pr.baseSha.slice(0, 12)})`
-    );
-  }
+  const token = inputs.token || env2.GITHUB_TOKEN;
+  const baseSha = group4?.baseSha ?? pr.baseSha;
+  await ensureCommit(git, pr.headSha, `+refs/pull/${pr.number}/head:refs/remotes/pull/${pr.number}/head`, token, `pull request #${pr.number}'s head`, true);
+  await ensureCommit(git, baseSha, `+refs/heads/${group4?.baseRef ?? pr.baseRef}:refs/remotes/modelgate/base`, token, "the base commit");
+  if (group4) await ensureCommit(git, group4.headSha, `+${group4.headRef}:refs/remotes/modelgate/merge-group`, token, "the merge group's commit");
+  await refuseHeadCheckout(git, baseSha, [pr.headSha, ...group4 ? [group4.headSha] : []]);
   const sides = await gateSidesFromGit(git, baseSha, pr.headSha, prefix);
+  if (group4 && (group4.baseRef !== pr.baseRef || await git.treeOf(group4.headSha) !== sides.mergedTree)) {
+    throw new ModelgateError(
+      "E_MERGE_GROUP",
+      `the merge group's commit ${group4.headSha.slice(0, 12)} is not pull request #${pr.number}'s head ${pr.headSha.slice(0, 12)} merged onto ${baseSha.slice(0, 12)} of ${pr.baseRef}: the queue would merge something its approvals do not cover`,
+      ExitCode2.content
+    );
+  }
   const changed = sides.changedFiles;
   const [reviews, contributors] = await Promise.all([listReviews(conn, pr.number), listContributors(conn, pr)]);
   const artifacts = lazyStoreVerifier(() => sides.base.config().then((c5) => c5.storage), env2);
@@ -87051,7 +87413,8 @@ async function judge(inputs, env2, conn, pr) {
     changedFiles: changed,
     pullRequest: pr,
     reviews,
-    contributors,
+    contributors: contributors.logins,
+    unlinkedCommits: contributors.unlinked,
     teams: new GitHubTeams(conn.octokit, conn.owner),
     artifacts,
     scanner,
@@ -87071,22 +87434,36 @@ async function deployDiff(git, baseSha, mergedTree, prefix) {
   const diff = await git.out(["diff", "--no-color", baseSha, mergedTree, "--", `${prefix ? `${prefix}/` : ""}deploy/`]);
   return diff ? { deployDiff: diff } : { deployNote: "no change to deploy/" };
 }
-async function ensureHead(git, number, headSha, token) {
-  const present2 = await git.run(["cat-file", "-e", `${headSha}^{commit}`], { okCodes: [1, 128] });
-  if (present2.code === 0) return;
+async function ensureCommit(git, sha, refspec, token, what, tip = false) {
+  const present2 = async () => (await git.run(["cat-file", "-e", `${sha}^{commit}`], { okCodes: [1, 128] })).code === 0;
+  if (await present2()) return;
   const env2 = {};
   if (token) {
     const basic = Buffer.from(`x-access-token:${token}`).toString("base64");
     Object.assign(env2, { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "http.extraheader", GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}` });
   }
-  await git.run(["fetch", "--quiet", "--no-tags", "origin", `+refs/pull/${number}/head:refs/remotes/pull/${number}/head`], { env: env2 });
-  const fetched = await git.resolve(`refs/remotes/pull/${number}/head`);
-  if (fetched !== headSha) {
+  await git.run(["fetch", "--quiet", "--no-tags", "origin", refspec], { env: env2, okCodes: [1, 128] });
+  const fetched = await git.resolve(refspec.slice(refspec.indexOf(":") + 1));
+  if (!await present2() || tip && fetched !== sha) {
     throw new ModelgateError(
       "E_HEAD_MOVED",
-      `pull request #${number} moved while it was checked (fetched ${fetched?.slice(0, 12)}, expected ${headSha.slice(0, 12)}); its new head is checked by the next run`,
+      `${what} ${sha.slice(0, 12)} is not what origin holds (fetched ${fetched?.slice(0, 12) ?? "nothing"}): it moved while it was checked; the next run checks the new one`,
       ExitCode2.service
     );
+  }
+}
+async function refuseHeadCheckout(git, baseSha, heads) {
+  const checkedOut = await git.resolve("HEAD");
+  if (!checkedOut) return;
+  for (const head of heads) {
+    if (head === baseSha || await git.isAncestor(head, baseSha)) continue;
+    if (await git.isAncestor(head, checkedOut)) {
+      throw new ModelgateError(
+        "E_UNSAFE_CHECKOUT",
+        `the workflow checked out the pull request head (or a merge of it, such as refs/pull/N/merge): ${checkedOut.slice(0, 12)} contains ${head.slice(0, 12)}; check out the base branch (the head is read as data)`,
+        ExitCode2.usage
+      );
+    }
   }
 }
 var STATE = { pass: "success", fail: "failure", pending: "pending" };

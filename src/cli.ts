@@ -1,5 +1,8 @@
 #!/usr/bin/env node
+import { exitOnSignal } from './cancel.js';
 import { runCli } from './cli/main.js';
+
+exitOnSignal();
 
 process.exitCode = await runCli(process.argv.slice(2), {
   cwd: process.cwd(),

@@ -47,7 +47,21 @@ export const ERROR_CODES = {
 
   // Findings in one manifest (Problem codes, reported by validate, check and every command that reads a manifest).
   E_EMPTY: { area: 'manifest', exit: [content], summary: 'The manifest file is empty.' },
-  E_TOO_LARGE: { area: 'manifest', exit: [content], summary: 'The manifest is larger than a manifest may be; read as hostile input.' },
+  E_TOO_LARGE: {
+    area: 'manifest',
+    exit: [content],
+    summary: 'A manifest, or a metrics or parameters file, is larger than such a file may be; read as hostile input.',
+  },
+  E_ENCODING: {
+    area: 'manifest',
+    exit: [content],
+    summary: 'A manifest, or a metrics or parameters file, holds bytes that are not UTF-8 or a character YAML forbids (NUL, other control characters).',
+  },
+  E_UNSAFE_INTEGER: {
+    area: 'manifest',
+    exit: [content],
+    summary: 'An integer beyond 2^53 (9007199254740991), which JSON numbers cannot keep exactly; write it as a string.',
+  },
   E_TOO_DEEP: { area: 'manifest', exit: [content], summary: 'The manifest nests deeper than a manifest may; read as hostile input.' },
   E_YAML_SYNTAX: { area: 'manifest', exit: [content], summary: 'The file is not valid YAML.' },
   E_YAML_DIRECTIVE: { area: 'manifest', exit: [content], summary: 'A `%YAML` directive other than 1.2.' },
@@ -56,7 +70,11 @@ export const ERROR_CODES = {
   E_YAML_KEY: { area: 'manifest', exit: [content], summary: 'A mapping key that is not a plain string.' },
   E_YAML_ALIAS: { area: 'manifest', exit: [content], summary: 'A YAML anchor or alias; manifests write values out.' },
   E_YAML_TAG: { area: 'manifest', exit: [content], summary: 'An explicit YAML tag such as `!!str`.' },
-  E_FORBIDDEN_KEY: { area: 'manifest', exit: [content], summary: 'A key such as `__proto__` that is never allowed.' },
+  E_FORBIDDEN_KEY: {
+    area: 'manifest',
+    exit: [content],
+    summary: 'A key such as `__proto__`, `constructor` or `prototype` that is never allowed, in a manifest or a metrics or parameters file.',
+  },
   E_NON_FINITE: { area: 'manifest', exit: [content], summary: 'A number that is `.inf` or `.nan`.' },
   E_SCHEMA: { area: 'manifest', exit: [content], summary: 'A field breaks the JSON Schema of its kind: wrong type, missing, not one of the allowed values.' },
   E_UNKNOWN_FIELD: { area: 'manifest', exit: [content], summary: 'A field the schema does not define (a typo, usually; the message suggests the near one).' },
@@ -156,6 +174,11 @@ export const ERROR_CODES = {
   },
   E_TOO_MANY_COMMITS: { area: 'GitHub', exit: [content], summary: 'A pull request with more commits than GitHub lists, so its contributors cannot be known.' },
   E_UNSAFE_CHECKOUT: { area: 'GitHub', exit: [usage], summary: 'The Action ran on a checkout of the pull request head instead of its base.' },
+  E_MERGE_GROUP: {
+    area: 'GitHub',
+    exit: [content],
+    summary: "A merge queue group's commit is not its pull request's approved head merged onto the group's base.",
+  },
   E_HEAD_MOVED: { area: 'GitHub', exit: [service], summary: 'The pull request head moved while it was checked; the next run checks the new head.' },
 
   // The gate.
@@ -170,6 +193,11 @@ export const ERROR_CODES = {
   E_DEPLOY_EDIT: { area: 'deploy', exit: [content], summary: 'A hand-written deploy file lacks the field modelgate pins (MODEL_URI and its siblings).' },
   E_ENVIRONMENT_PATH: { area: 'deploy', exit: [content], summary: "An environment's path in modelgate.yaml is not a folder inside the registry." },
   E_PIN_COLLISION: { area: 'deploy', exit: [content], summary: 'A pin would overwrite a file modelgate did not write.' },
+  E_RESOURCE_COLLISION: {
+    area: 'deploy',
+    exit: [content],
+    summary: 'Two resources of an environment would have one kind, namespace and name after rendering, which kubectl kustomize refuses.',
+  },
   E_DEPLOY_FORMAT: {
     area: 'deploy',
     exit: [content],

@@ -140,11 +140,11 @@ beforeAll(async () => {
   git(tmp, 'clone', '-q', bare, runner);
 
   gh = await startValidatedGitHubEmulator();
-  for (const u of ['maria', 'gina', 'carol']) gh.addUser(u);
+  for (const u of ['maria', 'gina', 'carol']) gh.addUser(u, { emails: [`${u}@example.com`] });
   gh.addUser('github-actions[bot]', { type: 'Bot', token: 'ghs_actions' });
   gh.addTeam('acme', 'ml-governance', ['gina']);
   repo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await gh?.close();

@@ -90,7 +90,7 @@ beforeAll(async () => {
   // The workflow's actions/checkout of main (async: the git server runs in this process).
   await gitAsync(root, 'clone', '-q', `${server.url}/registry.git`, 'runner');
   runner = join(root, 'runner');
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await server?.close();
@@ -135,6 +135,44 @@ describe('dist/action.js sync', () => {
       await gh.close();
     }
   });
+
+  // Merging a repair pull request built on what modelgate/sync held would deploy whatever
+  // someone pushed there first (here: main plus a promotion of v1 back to Production).
+  it('rebuilds modelgate/sync from the tip of main with the rendering alone: a foreign commit already on the branch is force-replaced', async () => {
+    const gh = await startValidatedGitHubEmulator();
+    try {
+      gh.addUser('octo');
+      const repo = gh.addRepo('acme', 'model-registry', { gitDir: join(root, 'registry.git') });
+      const main = await remoteMain();
+      const planted = join(root, 'planted');
+      await gitAsync(root, 'clone', '-q', `${server.url}/registry.git`, 'planted');
+      git(planted, 'checkout', '-q', '-B', 'modelgate/sync', main);
+      const v1 = join(planted, 'models/fraud-detector/versions/1.yaml');
+      await writeFile(v1, (await readFile(v1, 'utf8')).replace(/^stage: .*$/m, 'stage: Production'));
+      git(planted, '-c', 'user.name=mallory', '-c', 'user.email=mallory@example.com', 'commit', '-qam', 'Promote fraud-detector@1');
+      await gitAsync(planted, 'push', '-q', '-f', 'origin', 'modelgate/sync');
+      const foreign = git(planted, 'rev-parse', 'HEAD').trim();
+
+      const r = await runAction({
+        tmp: root,
+        workspace: runner,
+        inputs: { command: 'sync', 'github-token': 'token-octo', 'registry-path': '.' },
+        env: { GITHUB_EVENT_NAME: 'push', MG_HOOK_SECRET: SECRET, GITHUB_API_URL: gh.url, GITHUB_REF_NAME: 'main' },
+      });
+      expect(r.outputs.decision).toBe('fail');
+      const tip = (await gitAsync(runner, 'ls-remote', 'origin', 'refs/heads/modelgate/sync')).split('\t')[0]!;
+      expect(tip).not.toBe(foreign);
+      await gitAsync(runner, 'fetch', '-q', 'origin', 'modelgate/sync');
+      expect(git(runner, 'rev-list', '--parents', '-n', '1', tip).trim()).toBe(`${tip} ${main}`);
+      expect(git(runner, 'diff', '--name-only', main, tip).trim()).toBe(PIN);
+      expect(git(runner, 'log', '-1', '--format=%an', tip).trim()).toBe('modelgate[bot]');
+      const report = JSON.parse(await readFile(r.outputs.report!, 'utf8'));
+      expect(gh.getPull(repo, report.repair.pullRequest.number)!.head.sha).toBe(tip);
+      expect(gh.validator.violations).toEqual([]);
+    } finally {
+      await gh.close();
+    }
+  }, 60_000);
 
   it('with push: true (v1, unprotected registries) commits the new pin as modelgate[bot], pushes it, reports the change and the failed webhook; a second run is a no-op', async () => {
     const r = await runSync({ push: 'true' });
@@ -198,7 +236,7 @@ describe('dist/action.js sync', () => {
     expect(again.stdout).not.toMatch(/::warning/);
     expect(await remoteMain()).toBe(pushed);
     expect(received).toHaveLength(2);
-  }, 60_000);
+  }, 180_000);
 
   it('fails the step, pushing nothing, for a registry path outside the checkout and for an unknown command', async () => {
     const head = await remoteMain();
@@ -211,5 +249,5 @@ describe('dist/action.js sync', () => {
     expect(unknown.stdout).toMatch(/::error::input command must be check or sync/);
     expect(await remoteMain()).toBe(head);
     expect(existsSync(join(runner, '..', 'elsewhere'))).toBe(false);
-  }, 60_000);
+  }, 180_000);
 });

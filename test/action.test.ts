@@ -12,6 +12,8 @@ import { parse, stringify } from 'yaml';
 import { runCli } from '../src/cli/main.js';
 import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
 import {
+  mergeGroupEvent,
+  mergeQueueBranch,
   pullRequestEvent,
   pullRequestReviewEvent,
   startValidatedGitHubEmulator,
@@ -152,13 +154,13 @@ beforeAll(async () => {
   git(tmp, 'clone', '-q', bare, runner); // the workflow's checkout of the base
 
   gh = await startValidatedGitHubEmulator();
-  for (const u of ['maria', 'gina', 'carol', 'mallory', 'pat', 'paula', 'olga']) gh.addUser(u);
+  for (const u of ['maria', 'gina', 'carol', 'mallory', 'pat', 'paula', 'olga']) gh.addUser(u, { emails: [`${u}@example.com`] });
   gh.addUser('github-actions[bot]', { type: 'Bot', token: 'ghs_actions' });
   gh.addTeam('acme', 'ml-governance', ['gina']);
   gh.addTeam('acme', 'platform', ['pat', 'paula']);
   gh.addTeam('acme', 'oncall', ['olga']);
   repo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await gh?.close();
@@ -476,7 +478,7 @@ describe('dist/action.js check on workflow_run', () => {
     expect(gh.statuses.length).toBe(before);
   });
 
-  it('judges against the checked-out default branch, and still refuses a checkout of the head', async () => {
+  it('refuses a checkout of the head on workflow_run too', async () => {
     git(dev, 'checkout', '-q', 'main');
     const pull = await openPull('wr-head-checkout', { 'notes/y.txt': 'y\n' });
     git(runner, 'fetch', '-q', 'origin', `refs/pull/${pull.number}/head`);
@@ -492,6 +494,102 @@ describe('dist/action.js check on workflow_run', () => {
   });
 
   it('still uses only the endpoints SPEC §6 lists', () => {
+    const used = new Set(gh.requests.map((r) => `${r.method} ${r.route}`));
+    expect([...used].filter((u) => !ALLOWED.has(u))).toEqual([]);
+    expect(gh.validator.violations).toEqual([]);
+  });
+});
+
+// The base is the event's (SPEC v3 §14): the policy comes from the base commit the API names
+// (or the merge group's base), whatever the workflow checked out.
+describe('dist/action.js check: the base comes from the event', () => {
+  /** The promotion of v3 with a policy that drops every approval: what a careless checkout would judge by. */
+  const laxPolicy = () => stringify({ ...POLICY, rules: POLICY.rules.map(({ approvals: _approvals, ...rule }) => rule) });
+
+  // Merging would put v3 into Production and drop every approval from the policy, approved by nobody.
+  it('refuses a checkout of refs/pull/N/merge: judged there, the pull request would bring its own policy and pass', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull('weaken-and-promote', { ...(await promoteFiles()), 'policies/promotion.yaml': laxPolicy() }, 'Promote v3', { pins: true });
+    // GitHub's test merge of the pull request into its base, as a workflow on `pull_request` checks it out.
+    git(dev, 'checkout', '-q', '--detach', 'origin/main');
+    git(dev, 'merge', '-q', '--no-ff', '-m', `Merge ${pull.head.sha} into main`, pull.head.sha);
+    git(dev, 'push', '-q', 'origin', `HEAD:refs/pull/${pull.number}/merge`);
+    git(runner, 'fetch', '-q', 'origin', `refs/pull/${pull.number}/merge`);
+    git(runner, 'checkout', '-q', '--detach', 'FETCH_HEAD');
+    try {
+      const r = await runCheck('pull_request_target', pullRequestEvent(pull, 'opened'));
+      expect(r.code).toBe(1);
+      expect(r.outputs.decision).toBe('fail');
+      expect(r.stdout).toMatch(/::error::the workflow checked out the pull request head \(or a merge of it/);
+      expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['failure']);
+    } finally {
+      git(runner, 'checkout', '-q', 'main');
+      git(dev, 'checkout', '-q', 'main');
+    }
+  });
+
+  // Merging would put v3 into Production with no approval: the checkout's policy asks for none.
+  it("reads the policy from the pull request's base commit, not from a checkout of another branch", async () => {
+    git(runner, 'checkout', '-q', '-B', 'lax', 'main');
+    await writeFile(join(runner, 'policies/promotion.yaml'), laxPolicy());
+    git(runner, 'commit', '-q', '-am', 'a lax policy nobody reviewed');
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull('promote-on-lax', await promoteFiles(), 'Promote v3', { pins: true });
+    try {
+      const r = await runCheck('pull_request_target', pullRequestEvent(pull, 'opened'));
+      expect(r.outputs.decision).toBe('pending');
+      expect(statusesOf(pull.head.sha).map((s) => s.state)).toEqual(['pending']);
+      expect(r.summary).toMatch(/1 more from team ml\\-governance/);
+    } finally {
+      git(runner, 'checkout', '-q', 'main');
+    }
+  });
+
+  /** The queue's group for `pull`: its head merged onto main (plus `extra` files, a forged group), pushed where GitHub keeps it. */
+  async function queue(pull: EmulatedPull, extra: Record<string, string> = {}) {
+    const baseSha = git(dev, 'rev-parse', 'origin/main');
+    git(dev, 'checkout', '-q', '--detach', baseSha);
+    git(dev, 'merge', '-q', '--no-ff', '-m', `Merge pull request #${pull.number}`, pull.head.sha);
+    for (const [p, c] of Object.entries(extra)) await write(p, c);
+    if (Object.keys(extra).length) {
+      git(dev, 'add', '-A');
+      git(dev, 'commit', '-q', '-m', 'and one more thing');
+    }
+    const headSha = git(dev, 'rev-parse', 'HEAD');
+    git(dev, 'push', '-q', 'origin', `HEAD:refs/heads/${mergeQueueBranch(pull, baseSha)}`);
+    git(dev, 'checkout', '-q', 'main');
+    return { headSha, baseSha };
+  }
+
+  it('judges a merge_group: the queue commit of the approved head passes, with the status on the group commit', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull('queued-promotion', await promoteFiles(), 'Promote v3 (queued)', { pins: true });
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
+    const group = await queue(pull);
+    const r = await runCheck('merge_group', mergeGroupEvent(pull, group));
+    expect(r.stdout).not.toMatch(/::error/);
+    expect(r.outputs.decision).toBe('pass');
+    expect(statusesOf(group.headSha).map((s) => s.state)).toEqual(['success']);
+    expect(JSON.parse(await readFile(r.outputs.report!, 'utf8')).pullRequest.number).toBe(pull.number);
+  });
+
+  // Merging the group would also archive fraud-detector@4, which nobody approved.
+  it('fails a merge_group whose commit holds more than the approved head merged onto its base', async () => {
+    git(dev, 'checkout', '-q', 'main');
+    const pull = await openPull('queued-and-more', await promoteFiles(), 'Promote v3 (queued, forged group)', { pins: true });
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
+    const v4 = (await readFile(join(dev, 'models/fraud-detector/versions/4.yaml'), 'utf8')).replace('stage: Staging', 'stage: Archived');
+    const group = await queue(pull, { 'models/fraud-detector/versions/4.yaml': v4 });
+    const r = await runCheck('merge_group', mergeGroupEvent(pull, group));
+    expect(r.code).toBe(1);
+    expect(r.outputs.decision).toBe('fail');
+    expect(r.stdout).toMatch(/::error::the merge group's commit [0-9a-f]{12} is not pull request #\d+'s head/);
+    expect(statusesOf(group.headSha).map((s) => s.state)).toEqual(['failure']);
+  });
+
+  it('still uses only the endpoints SPEC §6 lists, every response valid', () => {
     const used = new Set(gh.requests.map((r) => `${r.method} ${r.route}`));
     expect([...used].filter((u) => !ALLOWED.has(u))).toEqual([]);
     expect(gh.validator.violations).toEqual([]);

@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -59,6 +59,11 @@ function registry(models: number, perModel: number): string {
 }
 
 const cacheFile = (dir: string) => join(dir, '.git/modelgate/versions.tsv');
+/** The catalog's text with its seal replaced by a plain sha256 of the content, as anyone could compute it. */
+const unkeyedReseal = (t: string) => {
+  const content = t.replace(/end [0-9a-f]{64}\n$/, '');
+  return `${content}end ${createHash('sha256').update(content).digest('hex')}\n`;
+};
 const ids = (vs: Array<{ model: string; version: number; stage: string }>) => vs.map((v) => `${v.model}@${v.version}:${v.stage}`);
 
 describe('scanVersions at 200,000 versions', () => {
@@ -89,7 +94,7 @@ describe('a damaged read cache is rebuilt, never believed', () => {
     dir = registry(3, 4);
     expected = ids(await scanVersions(dir));
     expect(expected).toHaveLength(12);
-  }, 120_000);
+  }, 360_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const damage: Array<[string, (text: string) => string]> = [
@@ -100,6 +105,10 @@ describe('a damaged read cache is rebuilt, never believed', () => {
     ['edited but well-formed (a stage rewritten)', (t) => t.replace(/\tArchived\t(\{[^\n]*)"stage":"Archived"/, '\tProduction\t$1"stage":"Production"')],
     ['edited but well-formed (a line dropped, seal kept)', (t) => t.replace(/\nmodels\/[^\n]*\n/, '\n')],
     ['edited but well-formed (seal recomputed wrongly)', (t) => t.replace(/end [0-9a-f]{64}\n$/, `end ${'0'.repeat(64)}\n`)],
+    [
+      'edited, its seal recomputed as a sha256 of the content (no key)',
+      (t) => unkeyedReseal(t.replace(/\tArchived\t(\{[^\n]*)"stage":"Archived"/, '\tProduction\t$1"stage":"Production"')),
+    ],
   ];
 
   it.each(damage)('%s', async (_, edit) => {
@@ -121,14 +130,14 @@ describe('a damaged read cache is rebuilt, never believed', () => {
     await new Promise((r) => setTimeout(r, 2100));
     await scanVersions(dir);
     const stamp = `${cacheFile(dir)}.checked`;
-    expect(readFileSync(stamp, 'utf8')).toMatch(/^modelgate-version-cache-checked 1 \d+ \d+ \d+ \d+ \d+\n$/);
+    expect(readFileSync(stamp, 'utf8')).toMatch(/^modelgate-version-cache-checked 2 \d+ \d+ \d+ \d+ \d+ [0-9a-f]{64}\n$/);
     for (const edit of damage.map(([, e]) => e)) {
       writeFileSync(cacheFile(dir), edit(before));
       expect(ids(await scanVersions(dir))).toEqual(expected);
       expect(readFileSync(cacheFile(dir), 'utf8')).toBe(before);
     }
     // A stamp that does not match its file exactly is not believed either.
-    writeFileSync(stamp, 'modelgate-version-cache-checked 1 0 0 0 0 0\n');
+    writeFileSync(stamp, 'modelgate-version-cache-checked 2 0 0 0 0 0 0\n');
     writeFileSync(cacheFile(dir), damage[damage.length - 1]![1](before));
     expect(ids(await scanVersions(dir))).toEqual(expected);
   });
@@ -223,7 +232,7 @@ describe("a commit's stage lookups through the catalog (catalogStagesIn)", () =>
     await new Promise((r) => setTimeout(r, 2100));
     await scanVersions(dir);
     header = readFileSync(cacheFile(dir), 'utf8').split('\n')[0]!;
-  }, 120_000);
+  }, 360_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const treeStages = (model: string) =>
@@ -323,7 +332,7 @@ describe('the build that wrote a catalog', () => {
         execFileSync(process.execPath, [join(import.meta.dirname, '../dist/cli.js'), '--registry', dir, '--json', 'list'], { encoding: 'utf8' });
       const built = list();
       // version, ModelVersion schema digest, then the digest of src/manifest and schemas/ (scripts/build.mjs)
-      expect(header()).toMatch(/^modelgate-version-cache 4 \S+ [0-9a-f]{16} [0-9a-f]{16}$/);
+      expect(header()).toMatch(/^modelgate-version-cache 5 \S+ [0-9a-f]{16} [0-9a-f]{16}$/);
       const fromBuild = header();
       await scanVersions(dir); // the sources as they are: another loader as far as the catalog can tell
       expect(header()).toMatch(/ sources$/);
@@ -333,4 +342,70 @@ describe('the build that wrote a catalog', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('the catalog is sealed with a key outside it and read from regular files only', () => {
+  const CLI = join(import.meta.dirname, '../dist/cli.js');
+  /** The built CLI; a read that waited on a FIFO would be killed (status null) rather than hang the run. */
+  const run = (dir: string, ...args: string[]) => {
+    const r = spawnSync(process.execPath, [CLI, '--registry', dir, ...args], { encoding: 'utf8', timeout: 90_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  let dir: string;
+  let production: string;
+  let all: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mg-catalog-seal-'));
+    const init = spawnSync(process.execPath, [CLI, 'init', dir, '--example', '--store', `file://${dir}-store`], { encoding: 'utf8' });
+    expect(init.status, init.stderr).toBe(0);
+    all = run(dir, '--json', 'list').stdout;
+    production = run(dir, '--json', 'list', '--stage', 'Production').stdout;
+    expect(JSON.parse(production)).toHaveLength(1);
+  }, 360_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('an edited stage with the seal recomputed without the key is not believed: list --stage Production prints the one Production version', () => {
+    const file = cacheFile(dir);
+    const text = readFileSync(file, 'utf8');
+    const forged = unkeyedReseal(text.replace(/\tStaging\t(\{[^\n]*)"stage":"Staging"/, '\tProduction\t$1"stage":"Production"'));
+    expect(forged).not.toBe(text);
+    writeFileSync(file, forged);
+    expect(run(dir, '--json', 'list', '--stage', 'Production').stdout).toBe(production);
+    expect(readFileSync(file, 'utf8')).not.toBe(forged);
+    // A lost key unseals the catalog: it is rebuilt under a new key, never believed.
+    rmSync(join(dir, '.git/modelgate/cache.key'));
+    writeFileSync(file, forged);
+    expect(run(dir, '--json', 'list', '--stage', 'Production').stdout).toBe(production);
+    expect(lstatSync(join(dir, '.git/modelgate/cache.key')).size).toBe(32);
+    expect(lstatSync(join(dir, '.git/modelgate/cache.key')).mode & 0o777).toBe(0o600);
+  });
+
+  it.each(['versions.tsv', 'versions.tsv.checked', 'cache.key'])(
+    'a FIFO at .git/modelgate/%s is neither waited on nor believed: list and sync --check answer',
+    (name) => {
+      const path = join(dir, '.git/modelgate', name);
+      rmSync(path, { force: true });
+      execFileSync('mkfifo', [path]);
+      const list = run(dir, '--json', 'list');
+      expect(list.status, list.stderr).toBe(0);
+      expect(list.stdout).toBe(all);
+      const sync = run(dir, 'sync', '--check');
+      expect(sync.status, sync.stderr).toBe(0);
+      expect(run(dir, '--json', 'list', '--stage', 'Production').stdout).toBe(production);
+      if (name !== 'versions.tsv.checked') expect(lstatSync(path).isFile()).toBe(true); // replaced by a sound one
+      rmSync(path, { force: true });
+    },
+    300_000,
+  );
+
+  it('a symlink at the catalog path is not followed, even to a FIFO', () => {
+    const fifo = join(dir, '.git', 'elsewhere.fifo');
+    execFileSync('mkfifo', [fifo]);
+    rmSync(cacheFile(dir));
+    symlinkSync(fifo, cacheFile(dir));
+    const list = run(dir, '--json', 'list', '--stage', 'Production');
+    expect(list.status, list.stderr).toBe(0);
+    expect(list.stdout).toBe(production);
+    expect(lstatSync(cacheFile(dir)).isFile()).toBe(true);
+  }, 200_000);
 });

@@ -69,5 +69,5 @@ describe('concurrent registrations from several clones', () => {
       ['4', '5', '6'].map((n) => `models/churn/versions/${n}.yaml`),
     );
     expect(remote.gh.validator.violations).toEqual([]);
-  }, 120_000);
+  }, 360_000);
 });

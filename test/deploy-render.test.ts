@@ -1,7 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Ajv } from 'ajv';
-import addFormatsModule from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { parse, parseDocument } from 'yaml';
 import { newKustomization, plainResources } from '../src/deploy/kustomization.js';
@@ -9,6 +5,7 @@ import { commitMessage, formatDiff, planSync, renderPins, type PinInput, type Sy
 import { environmentsOf } from '../src/deploy/render.js';
 import type { ModelDeploy, ModelVersion, Registry } from '../src/manifest/types.js';
 import { modelDoc, modelVersion, registryConfig, type ModelSpec } from './helpers/pin-registry.js';
+import { crdValidator } from './helpers/crd.js';
 
 function input(models: Record<string, ModelSpec>, files: Record<string, string> = {}, registry: Registry = registryConfig()): PinInput {
   return {
@@ -488,18 +485,8 @@ patches:
   });
 });
 
-// ajv-formats is CommonJS: under Node's ESM interop the default import is the plugin itself.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
-
 describe('KServe settings and file:// stores', () => {
-  const isvc = (() => {
-    const crd = parse(readFileSync(join(import.meta.dirname, 'fixtures/crds/kserve-inferenceservices.yaml'), 'utf8'));
-    const schema = crd.spec.versions.find((x: { name: string }) => x.name === 'v1beta1').schema.openAPIV3Schema;
-    const ajv = new Ajv({ strict: false, allErrors: true });
-    addFormats(ajv);
-    for (const f of ['int32', 'int64']) ajv.addFormat(f, true);
-    return ajv.compile(schema);
-  })();
+  const isvc = crdValidator('kserve-inferenceservices.yaml', 'v1beta1');
   const pinAt = (plan: SyncPlan, path = 'deploy/production/m.yaml') => parse(plan.files.find((f) => f.path === path)!.after!);
   const expectCrdValid = (doc: unknown) => {
     expect(isvc(doc), JSON.stringify(isvc.errors)).toBe(true);

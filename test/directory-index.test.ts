@@ -78,7 +78,7 @@ describe('indexed directories on the file:// store', () => {
     expect(listing(dest)).toEqual(local);
     const show = await cli(reg, ['show', 'big@1']);
     expect(show.stdout).toContain('1,100 files');
-  }, 120_000);
+  }, 360_000);
 
   it('a new version with one changed file stores that file and an index only; the same folder again stores nothing', async () => {
     const root = tempDir('mg-store-');
@@ -106,7 +106,7 @@ describe('indexed directories on the file:// store', () => {
     expect(gc.json.removed.map((g: { key: string }) => g.key)).toEqual([`big/sha256/${'ab'.repeat(32)}/`]);
     expect(fileKeys(root)).toEqual(after2);
     expect((await cli(reg, ['verify', '--full'])).code).toBe(0);
-  }, 120_000);
+  }, 360_000);
 
   it('a changed file, a changed index or an edited manifest is caught; pull leaves nothing behind', async () => {
     const root = tempDir('mg-store-');
@@ -149,7 +149,7 @@ describe('indexed directories on the file:// store', () => {
     const val = await cli(reg, ['validate']);
     expect(val.code).toBe(1);
     expect(val.stdout + val.stderr).toMatch(/artifact\.index\.sha256[\s\S]*artifact\.index\.count|artifact\.index\.count[\s\S]*artifact\.index\.sha256/);
-  }, 120_000);
+  }, 360_000);
 
   it('pulls a large file as parallel ranges, verified; a changed byte in the middle fails', async () => {
     const root = tempDir('mg-store-');
@@ -167,7 +167,7 @@ describe('indexed directories on the file:// store', () => {
     const p = await cli(reg, ['pull', 'big@1', '-o', join(tempDir(), 'w')]);
     expect(p.code).toBe(1);
     expect(p.stderr).toContain('weights.safetensors (67121209 bytes): sha256 is');
-  }, 120_000);
+  }, 360_000);
 });
 
 describe.each(S3_BACKENDS)('indexed directories on S3 ($name)', (backend) => {

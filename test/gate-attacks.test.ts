@@ -225,7 +225,7 @@ beforeAll(async () => {
   gh.addTeam('acme', 'platform', ['pat', 'paula']);
   gh.addTeam('acme', 'oncall', ['olga']);
   repo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
-}, 120_000);
+}, 360_000);
 
 afterAll(async () => {
   expect(gh?.validator.violations ?? []).toEqual([]);
@@ -302,6 +302,62 @@ describe('the gate against crafted pull requests, through dist/action.js and che
     expect(v.failures.join('\n')).toMatch(
       /deploy\/staging\/network-policy\.yaml: model network-policy would be pinned here, but this file was not written by modelgate/,
     );
+  });
+
+  // After the merge kubectl kustomize refuses deploy/staging (two InferenceServices named
+  // legacy-scorer): Argo CD syncs nothing there any more, rollbacks included.
+  it("a new model whose InferenceService takes a hand-written resource's name fails: environments render whole", async () => {
+    const before = git(dev, ['rev-parse', 'origin/main']);
+    git(dev, ['checkout', '-q', '-B', 'main', 'origin/main']);
+    await write(
+      'deploy/staging/legacy.yaml',
+      'apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: legacy-scorer\nspec: {predictor: {model: {modelFormat: {name: sklearn}, storageUri: "s3://legacy/model.joblib"}}}\n',
+    );
+    const k = join(dev, 'deploy/staging/kustomization.yaml');
+    await writeFile(k, `${await readFile(k, 'utf8')}- legacy.yaml\n`);
+    git(dev, ['add', '-A']);
+    git(dev, ['commit', '-q', '-m', 'the platform team serves the legacy scorer by hand']);
+    git(dev, ['push', '-q', 'origin', 'main']);
+    try {
+      // The branch carries the pin exactly as a sync that does not look at legacy.yaml writes it.
+      const kustomization = await readFile(k, 'utf8');
+      const pull = await openPull(
+        'legacy-scorer-model',
+        {},
+        {
+          build: async () => {
+            await write('models/legacy-scorer/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'legacy-scorer', deploy: {} }));
+            await write('models/legacy-scorer/versions/1.yaml', await versionText('legacy-scorer', 1, 'Staging'));
+            await writeFile(k, kustomization.replace('- legacy.yaml\n', ''));
+            await sync(dev);
+            await writeFile(k, `${kustomization}- legacy-scorer.yaml\n`);
+            git(dev, ['add', '-A']);
+            git(dev, ['commit', '-q', '-m', 'attack: legacy-scorer-model']);
+          },
+        },
+      );
+      expect(await readFile(join(dev, 'deploy/staging/legacy-scorer.yaml'), 'utf8')).toMatch(/^kind: InferenceService$/m);
+      gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+      const v = await judge(pull, 'pull_request_review');
+      expect(v.action.outputs.decision).toBe('fail');
+      expect(v.failures.join('\n')).toMatch(
+        /InferenceService\.serving\.kserve\.io \S*legacy-scorer is declared by deploy\/staging\/.* and by deploy\/staging\//,
+      );
+      expect(statusOf(pull)).toBe('failure');
+
+      // The same from the other side: the hand-written file renamed onto an existing model's pin.
+      const renamed = await openPull('legacy-takes-fraud-detector', {
+        'deploy/staging/legacy.yaml': (await readFile(join(dev, 'deploy/staging/legacy.yaml'), 'utf8')).replace('name: legacy-scorer', 'name: fraud-detector'),
+      });
+      const r = await judge(renamed);
+      expect(r.action.outputs.decision).toBe('fail');
+      expect(r.failures.join('\n')).toMatch(
+        /InferenceService\.serving\.kserve\.io \S*fraud-detector is declared by deploy\/staging\/fraud-detector\.yaml and by deploy\/staging\/legacy\.yaml/,
+      );
+    } finally {
+      git(dev, ['push', '-q', '-f', 'origin', `${before}:refs/heads/main`]);
+      git(dev, ['fetch', '-q', 'origin']);
+    }
   });
 
   // After the merge every sync would fail, rollbacks included.
@@ -438,6 +494,23 @@ describe('the gate against crafted pull requests, through dist/action.js and che
     expect(v.failures.join('\n')).toMatch(/release/);
   });
 
+  // The base's policy judges: a branch anyone can push to could name itself the registry's branch
+  // in its own modelgate.yaml and drop every approval; a green status on the head would then
+  // satisfy the same head's pull request into main.
+  it("a pull request into a branch whose own modelgate.yaml names it the registry's branch fails: only the default branch is trusted", async () => {
+    git(dev, ['checkout', '-q', '-B', 'lax-release', 'origin/main']);
+    const config = parse(await readFile(join(dev, 'modelgate.yaml'), 'utf8'));
+    await write('modelgate.yaml', stringify({ ...config, github: { ...config.github, branch: 'lax-release' } }));
+    await write('policies/promotion.yaml', stringify({ ...ATTACK_POLICY, rules: ATTACK_POLICY.rules.map(({ approvals: _approvals, ...rule }) => rule) }));
+    git(dev, ['commit', '-q', '-am', 'a release branch with its own rules']);
+    git(dev, ['push', '-q', '-f', 'origin', 'HEAD:refs/heads/lax-release']);
+    const pull = await openPull('into-lax-release', { 'models/fraud-detector/README.md': '# fraud-detector\n\nunreviewed\n' }, { base: 'lax-release' });
+    const v = await judge(pull);
+    expect(v.action.outputs.decision).toBe('fail');
+    expect(v.failures.join('\n')).toMatch(/^base branch: .*not the repository's default branch "main"/m);
+    expect(statusOf(pull)).toBe('failure');
+  });
+
   // KServe downloads the whole prefix: an extra object would be served with the model.
   it('a promotion of a directory artifact whose stored folder gained a file fails artifact: full', async () => {
     const manifest = parse(await readFile(join(dev, 'models/embedder/versions/1.yaml'), 'utf8'));
@@ -469,6 +542,27 @@ describe('the gate against crafted pull requests, through dist/action.js and che
     const v = await judge(pull, 'pull_request_review');
     expect(v.action.outputs.decision).toBe('pending');
     expect(v.action.summary).toMatch(/0\/1/);
+  });
+
+  // Merging would ship a change its own writer approved: gina commits onto maria's pull request
+  // under an email linked to no GitHub account (invisible to excludeContributors) and approves it.
+  it('a commit whose author is no GitHub account fails: its writer could be the approver (unlinkedCommits)', async () => {
+    const pull = await openPull(
+      'ghost-commit',
+      {},
+      {
+        build: async () => {
+          await write('models/fraud-detector/README.md', '# fraud-detector\n\nrewritten by nobody in particular\n');
+          git(dev, ['add', '-A']);
+          git(dev, ['commit', '-q', '-m', 'docs'], 'ghost');
+        },
+      },
+    );
+    gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+    const v = await judge(pull, 'pull_request_review');
+    expect(v.action.outputs.decision).toBe('fail');
+    expect(v.failures.join('\n')).toMatch(/^contributors: commit [0-9a-f]{12}: author ghost@example\.com is not a GitHub account/m);
+    expect(statusOf(pull)).toBe('failure');
   });
 
   it('the legitimate README edit passes with its approval', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { annotationKeyMatches, evaluateGate } from '../src/gate/evaluate.js';
+import { matchesGlob } from '../src/gate/glob.js';
 import type { PromotionPolicy } from '../src/manifest/types.js';
 import type { CheckResult, Decision } from '../src/gate/types.js';
 import {
@@ -9,6 +10,7 @@ import {
   promotion,
   baseFiles,
   gateInput,
+  HEAD_SHA,
   hex,
   history,
   MEMBERS,
@@ -24,6 +26,31 @@ const approvedBy = [approve('gina'), approve('carol')];
 const checks = (d: Decision): CheckResult[] => d.transitions.flatMap((t) => [...t.checks, ...t.rules.flatMap((r) => r.results)]);
 const failed = (d: Decision) => checks(d).filter((c) => c.status === 'fail');
 const failedNames = (d: Decision) => failed(d).map((c) => c.check);
+
+describe('policy path globs', () => {
+  it('match as documented: * and ? within a folder, ** across, **/ any folders or none', () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['policies/promotion.yaml', 'policies/**', true],
+      ['policies', 'policies/**', false],
+      ['models/a/model.yaml', 'models/*/model.yaml', true],
+      ['models/a/b/model.yaml', 'models/*/model.yaml', false],
+      ['models/a/b/model.yaml', 'models/**/model.yaml', true],
+      ['models/model.yaml', 'models/**/model.yaml', true],
+      ['models/a.yaml', 'models/?.yaml', true],
+      ['models/ab.yaml', 'models/?.yaml', false],
+      ['a+b(c).yaml', 'a+b(c).yaml', true],
+      ['axb.yaml', 'a.b.yaml', false],
+      ['deep/er/x.md', '**.md', true],
+    ];
+    for (const [path, glob, expected] of cases) expect(matchesGlob(path, glob), `${glob} ~ ${path}`).toBe(expected);
+  });
+
+  it('answers for a glob of many ** over a long path (SPEC §14: nothing backtracks)', () => {
+    const path = `${'a/'.repeat(20_000)}x`;
+    expect(matchesGlob(path, '**a**a**a**a**a**a**b')).toBe(false);
+    expect(matchesGlob(path, '**/a/**/a/**/a/**/x')).toBe(true);
+  });
+});
 
 describe('evaluateGate: promotion to Production', () => {
   it('passes with every rule met and both approval groups satisfied', async () => {
@@ -468,6 +495,34 @@ describe('evaluateGate: coverage and trust', () => {
     files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [{ ...rule, distinctApprovers: false }] }));
     const shared = await evaluateGate(gateInput(change, { reviews: [approve('carol')] }, files));
     expect(shared.decision).toBe('pass');
+  });
+
+  it('fails a rule with approvals on a commit whose author or committer is no GitHub account, unless the rule allows it', async () => {
+    const files = baseFiles();
+    const rule = { name: 'stage', to: 'Staging' as const, from: ['None' as const], approvals: [{ count: 1, users: ['carol'] }] };
+    files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [rule] }));
+    files.set(vpath(4), stringify(version(4, 'None')));
+    const change = { [vpath(4)]: stringify(version(4, 'Staging')) };
+    const unlinkedCommits = [{ sha: 'a'.repeat(40), role: 'author' as const, email: 'ghost@example.com' }];
+    const d = await evaluateGate(gateInput(change, { reviews: [approve('carol')], unlinkedCommits }, files));
+    expect(d.decision).toBe('fail');
+    const failed = d.transitions.flatMap((t) => t.rules.flatMap((r) => r.results)).filter((c) => c.status === 'fail');
+    expect(failed.map((c) => c.check)).toEqual(['contributors']);
+    expect(failed[0]!.detail).toContain(`commit ${'a'.repeat(12)}: author ghost@example.com is not a GitHub account`);
+    for (const allowed of [{ unlinkedCommits: 'allow' as const }, { excludeContributors: false }]) {
+      files.set('policies/promotion.yaml', stringify({ ...POLICY, rules: [{ ...rule, ...allowed }] }));
+      expect((await evaluateGate(gateInput(change, { reviews: [approve('carol')], unlinkedCommits }, files))).decision).toBe('pass');
+    }
+  });
+
+  it("fails a pull request into the registry's branch when that branch is not the repository's default: its policy is not the trusted one", async () => {
+    const pullRequest = { number: 7, author: { login: 'maria', type: 'User' }, headSha: HEAD_SHA, baseRef: 'main' };
+    const trusted = await evaluateGate(gateInput(promote3(), { reviews: approvedBy, pullRequest: { ...pullRequest, defaultBranch: 'main' } }));
+    expect(trusted.decision).toBe('pass');
+    const other = await evaluateGate(gateInput(promote3(), { reviews: approvedBy, pullRequest: { ...pullRequest, defaultBranch: 'trunk' } }));
+    expect(other.decision).toBe('fail');
+    const failed = other.transitions.flatMap((t) => t.checks).filter((c) => c.status === 'fail');
+    expect(failed.map((c) => c.check)).toEqual(['base branch']);
   });
 
   it('reports approvals without requiring them under --no-approvals, and looks no team up', async () => {

@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -264,6 +264,27 @@ describe('modelgate init', () => {
     );
     expect(r.code).toBe(3);
     expect(readdirSync(tmp)).not.toContain('unreachable');
+  });
+
+  it('init cancelled by SIGTERM or SIGINT leaves no folder behind (exit 143 / 130)', async () => {
+    // The signal goes as soon as the folder appears; a run that finished first is run again.
+    let cancelled = 0;
+    for (let i = 0; cancelled < 2 && i < 20; i++) {
+      const [signal, code] = cancelled === 0 ? (['SIGTERM', 143] as const) : (['SIGINT', 130] as const);
+      const dir = join(tmp, `cancelled-${i}`);
+      const child = spawn(process.execPath, [join(PROJECT, 'dist/cli.js'), 'init', dir], { stdio: 'ignore' });
+      const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+      let done = false;
+      void exited.then(() => (done = true));
+      while (!done && !existsSync(dir)) await new Promise((r) => setTimeout(r, 2));
+      child.kill(signal);
+      const exit = await exited;
+      if (exit === 0) continue;
+      expect(exit).toBe(code);
+      expect(existsSync(dir)).toBe(false);
+      cancelled++;
+    }
+    expect(cancelled).toBe(2);
   });
 
   it('refuses a non-empty folder, a file, and bad flags (exit 2) without writing', async () => {

@@ -3,31 +3,18 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ajv, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Namespace } from 'kubernetes-models/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { runCli } from '../src/cli/main.js';
+import { renderedResources } from '../src/deploy/resources.js';
+import { crdValidator, type DocValidator } from './helpers/crd.js';
 import { git, tempDir, write } from './helpers/pin-registry.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const TEMPLATE = join(ROOT, 'registry-template');
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
-// ajv-formats is CommonJS: under Node's ESM interop the default import is the plugin itself.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
-
-function crdValidator(file: string, version: string): ValidateFunction {
-  const crd = parse(readFileSync(join(ROOT, 'test/fixtures/crds', file), 'utf8'));
-  const schema = crd.spec.versions.find((v: { name: string }) => v.name === version).schema.openAPIV3Schema;
-  const ajv = new Ajv({ strict: false, allErrors: true });
-  addFormats(ajv);
-  // Kubernetes' OpenAPI integer formats: the schema's `type: integer` already checks them.
-  for (const f of ['int32', 'int64']) ajv.addFormat(f, true);
-  return ajv.compile(schema);
-}
-
 function kustomize(dir: string): Array<Record<string, any>> {
   const out = execFileSync(KUBECTL, ['kustomize', dir], { encoding: 'utf8' });
   return parseAllDocuments(out).map((d) => d.toJS());
@@ -40,14 +27,14 @@ async function cli(args: string[]) {
   return { code, stdout, stderr };
 }
 
-function expectValid(validate: ValidateFunction, doc: unknown) {
+function expectValid(validate: DocValidator, doc: unknown) {
   const ok = validate(doc);
   expect(validate.errors ?? [], JSON.stringify(validate.errors)).toEqual([]);
   expect(ok).toBe(true);
 }
 
-let isvc: ValidateFunction;
-let application: ValidateFunction;
+let isvc: DocValidator;
+let application: DocValidator;
 beforeAll(() => {
   isvc = crdValidator('kserve-inferenceservices.yaml', 'v1beta1');
   application = crdValidator('argocd-application.yaml', 'v1alpha1');
@@ -236,5 +223,155 @@ describe('an MLflow model folder registered and served by KServe', () => {
     expectValid(isvc, s);
     // A second sync over its own output changes nothing.
     expect((await cli(['--registry', dir, 'sync', '--check'])).code).toBe(0);
+  });
+});
+
+describe('whole environments: every resource has its own kind, namespace and name after rendering', () => {
+  const SHADOW =
+    'apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: scorer\nspec: {predictor: {model: {modelFormat: {name: sklearn}, storageUri: "s3://ml-models/shadow/model.joblib"}}}\n';
+  const listShadow = (dir: string, file: string) => {
+    const k = join(dir, 'deploy/production/kustomization.yaml');
+    write(dir, 'deploy/production/kustomization.yaml', `${readFileSync(k, 'utf8')}  - ${file}\n`);
+  };
+  /** The template plus a model `scorer` with its first version in Production. */
+  const withScorer = () => {
+    const dir = tempDir('collision');
+    cpSync(TEMPLATE, dir, { recursive: true });
+    write(dir, 'models/scorer/model.yaml', 'apiVersion: modelgate.dev/v1\nkind: Model\nname: scorer\nowners: [maria]\ndeploy: {}\n');
+    const v1 = parse(readFileSync(join(TEMPLATE, 'models/fraud-detector/versions/1.yaml'), 'utf8'));
+    expect(v1.stage).toBe('Production');
+    write(
+      dir,
+      'models/scorer/versions/1.yaml',
+      readFileSync(join(TEMPLATE, 'models/fraud-detector/versions/1.yaml'), 'utf8').replaceAll('fraud-detector', 'scorer'),
+    );
+    return dir;
+  };
+  const errorCode = (r: { stdout: string }) => JSON.parse(r.stdout).error?.code;
+
+  it("refuses a pin that takes a hand-written resource's kind, namespace and name, where kubectl kustomize fails too", async () => {
+    // What a merge without the check leaves: the pin rendered, then the hand-written service listed beside it.
+    const merged = withScorer();
+    expect((await cli(['--registry', merged, 'sync'])).code).toBe(0);
+    write(merged, 'deploy/production/shadow.yaml', SHADOW);
+    listShadow(merged, 'shadow.yaml');
+    expect(() => execFileSync(KUBECTL, ['kustomize', join(merged, 'deploy/production')], { encoding: 'utf8', stdio: 'pipe' })).toThrow(
+      /ID conflict|already registered id/,
+    );
+    const check = await cli(['--registry', merged, '--json', 'sync', '--check']);
+    expect(check.code).toBe(1);
+    expect(errorCode(check)).toBe('E_RESOURCE_COLLISION');
+
+    // The other order: the hand-written service is there first, and sync refuses to add the pin, writing nothing.
+    const first = withScorer();
+    write(first, 'deploy/production/shadow.yaml', SHADOW);
+    listShadow(first, 'shadow.yaml');
+    expect(kustomize(join(first, 'deploy/production')).map((d) => d.metadata.name)).toContain('scorer');
+    const before = readFileSync(join(first, 'deploy/production/kustomization.yaml'), 'utf8');
+    const r = await cli(['--registry', first, '--json', 'sync']);
+    expect(r.code).toBe(1);
+    expect(errorCode(r)).toBe('E_RESOURCE_COLLISION');
+    expect(JSON.parse(r.stdout).error.message).toMatch(/deploy\/production\/scorer\.yaml/);
+    expect(readFileSync(join(first, 'deploy/production/kustomization.yaml'), 'utf8')).toBe(before);
+  });
+
+  it('passes what kubectl kustomize renders: the same name on another kind, or in a folder the kustomization does not list', async () => {
+    const dir = withScorer();
+    write(dir, 'deploy/production/shadow-service.yaml', 'apiVersion: v1\nkind: Service\nmetadata:\n  name: scorer\nspec: {ports: [{port: 80}]}\n');
+    listShadow(dir, 'shadow-service.yaml');
+    write(dir, 'deploy/production/unlisted/shadow.yaml', SHADOW);
+    const r = await cli(['--registry', dir, 'sync']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const docs = kustomize(join(dir, 'deploy/production'));
+    expect(
+      docs
+        .filter((d) => d.metadata.name === 'scorer')
+        .map((d) => d.kind)
+        .sort(),
+    ).toEqual(['InferenceService', 'Service']);
+    expect((await cli(['--registry', dir, 'sync', '--check'])).code).toBe(0);
+  });
+});
+
+describe('the environment check agrees with kubectl kustomize', () => {
+  const isvc = (name: string, extra = '') => `apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: ${name}\n${extra}`;
+  const cases: Array<[string, Record<string, string>, boolean]> = [
+    ['one name in two files', { 'env/kustomization.yaml': 'resources:\n- a.yaml\n- b.yaml\n', 'env/a.yaml': isvc('x'), 'env/b.yaml': isvc('x') }, false],
+    [
+      'one name, two kinds',
+      {
+        'env/kustomization.yaml': 'resources:\n- a.yaml\n- b.yaml\n',
+        'env/a.yaml': isvc('x'),
+        'env/b.yaml': 'apiVersion: v1\nkind: Service\nmetadata:\n  name: x\n',
+      },
+      true,
+    ],
+    ['two documents of one file', { 'env/kustomization.yaml': 'resources:\n- a.yaml\n', 'env/a.yaml': `${isvc('x')}---\n${isvc('x')}` }, false],
+    [
+      'two namespaces as written, one after the namespace transformer',
+      {
+        'env/kustomization.yaml': 'namespace: models\nresources:\n- a.yaml\n- b.yaml\n',
+        'env/a.yaml': isvc('x', '  namespace: a\n'),
+        'env/b.yaml': isvc('x', '  namespace: b\n'),
+      },
+      false,
+    ],
+    [
+      'two namespaces, no transformer',
+      {
+        'env/kustomization.yaml': 'resources:\n- a.yaml\n- b.yaml\n',
+        'env/a.yaml': isvc('x', '  namespace: a\n'),
+        'env/b.yaml': isvc('x', '  namespace: b\n'),
+      },
+      true,
+    ],
+    [
+      'a base whose name prefix makes the names meet',
+      {
+        'env/kustomization.yaml': 'resources:\n- ../base\n- a.yaml\n',
+        'env/a.yaml': isvc('pre-x'),
+        'base/kustomization.yaml': 'namePrefix: pre-\nresources:\n- b.yaml\n',
+        'base/b.yaml': isvc('x'),
+      },
+      false,
+    ],
+    [
+      'a base with the same name under another prefix',
+      {
+        'env/kustomization.yaml': 'resources:\n- ../base\n- a.yaml\n',
+        'env/a.yaml': isvc('x'),
+        'base/kustomization.yaml': 'namePrefix: pre-\nresources:\n- b.yaml\n',
+        'base/b.yaml': isvc('x'),
+      },
+      true,
+    ],
+    [
+      'a cluster-scoped Namespace is not moved into the namespace',
+      {
+        'env/kustomization.yaml': 'namespace: models\nresources:\n- a.yaml\n- b.yaml\n',
+        'env/a.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: models\n',
+        'env/b.yaml': isvc('models'),
+      },
+      true,
+    ],
+  ];
+  it.each(cases)('%s', (_, files, renders) => {
+    const dir = tempDir('kustomize-agree');
+    for (const [path, text] of Object.entries(files)) write(dir, path, text);
+    let kubectl = true;
+    try {
+      execFileSync(KUBECTL, ['kustomize', join(dir, 'env')], { encoding: 'utf8', stdio: 'pipe' });
+    } catch {
+      kubectl = false;
+    }
+    let ours = true;
+    try {
+      renderedResources('env', { files: new Map(Object.entries(files)), known: new Map() });
+    } catch (e) {
+      expect((e as { code?: string }).code).toBe('E_RESOURCE_COLLISION');
+      ours = false;
+    }
+    expect({ kubectl, ours }).toEqual({ kubectl: renders, ours: renders });
   });
 });

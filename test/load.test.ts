@@ -214,6 +214,81 @@ describe('loadManifest: paths and names', () => {
   });
 });
 
+describe('loadManifest: input kept exactly or refused (SPEC §14)', () => {
+  const description = 'description: Logistic regression on Q3 transactions';
+
+  it('refuses bytes that are not UTF-8, at their line (E_ENCODING)', () => {
+    const bytes = Buffer.from(v2(description, 'description: caf\u00e9'), 'latin1');
+    const text = bytes.toString('utf8'); // how every source decodes a blob: U+FFFD for the stray byte
+    expect(first(text)).toMatchObject({ code: 'E_ENCODING', line: lineOf(V2, description), col: 17 });
+    expect(loadManifest(v2(description, 'description: café ✓ 𝄞'), V2_FILE, 'ModelVersion').problems).toEqual([]);
+  });
+
+  it('refuses NUL and other control characters, raw or escaped (E_ENCODING)', () => {
+    const line = lineOf(V2, description);
+    for (const written of ['a\u0000b', '"a\\0b"', '"a\\x01b"', '"a\\u0000b"', 'a\u001bb', '"\\uD800"']) {
+      const text = v2(description, `description: ${written}`);
+      expect(first(text), written).toMatchObject({ code: 'E_ENCODING', line });
+      expect(loadManifestWithPositions(text, V2_FILE, 'ModelVersion').problems[0]?.code, written).toBe('E_ENCODING');
+    }
+    expect(first(v2(description, 'description: ok\n"k\\0": v'))).toMatchObject({ code: 'E_ENCODING', line: line + 1 });
+    expect(loadManifest(v2(description, 'description: "tab\\tand\\nline"'), V2_FILE, 'ModelVersion').value?.description).toBe('tab\tand\nline');
+  });
+
+  it('refuses integers beyond 2^53 instead of rounding them (E_UNSAFE_INTEGER)', () => {
+    for (const written of ['12345678901234567890', '123456789012345678901234567890123', '9007199254740993', '0x20000000000001']) {
+      const text = v2('  size: 305', `  size: ${written}`);
+      expect(first(text), written).toMatchObject({ code: 'E_UNSAFE_INTEGER', line: lineOf(V2, '  size: 305'), field: 'artifact.size' });
+    }
+    const text = v2('metrics: {auc: 0.978', 'metrics: {n: 123456789012345678901234567890123, auc: 0.978');
+    expect(first(text)).toMatchObject({ code: 'E_UNSAFE_INTEGER', field: 'metrics.n' });
+    expect(loadManifest(v2('  size: 305', '  size: 9007199254740991'), V2_FILE, 'ModelVersion').value?.artifact.size).toBe(9007199254740991);
+    expect(loadManifest(v2('metrics: {auc: 0.978', 'metrics: {big: 1e300, auc: 0.978'), V2_FILE, 'ModelVersion').value?.metrics?.big).toBe(1e300);
+  });
+
+  it('finds a duplicate among 5,000 keys of a flow mapping, at the second one', () => {
+    const keys = Array.from({ length: 5000 }, (_, i) => `p${i}: ${i}`).join(', ');
+    const text = v2('parameters: {', `parameters: {${keys}, p4321: 0, `);
+    const line = lineOf(text, 'parameters: {');
+    expect(first(text)).toMatchObject({ code: 'E_YAML_DUPLICATE_KEY', line, col: text.split('\n')[line - 1]!.indexOf('p4321: 0,') + 1 });
+    expect(first(text).message).toBe('duplicate key "p4321": a key may appear once per mapping');
+    // Without the duplicate, only the schema's limit of 1,000 parameters is left to report.
+    expect(loadManifest(v2('parameters: {', `parameters: {${keys}, `), V2_FILE, 'ModelVersion').problems.map((p) => p.code)).toEqual(['E_SCHEMA']);
+  });
+
+  it('quotes at most a short excerpt of a long key or value', () => {
+    const long = 'x'.repeat(100_000);
+    for (const text of [
+      v2(description, `description: ${long}`),
+      v2(description, `${description}\n${long}: 1`),
+      v2('  size: 305', `  size: 1${'0'.repeat(50_000)}`),
+    ]) {
+      const { problems } = loadManifest(text, V2_FILE, 'ModelVersion');
+      expect(problems.length).toBeGreaterThan(0);
+      for (const p of problems) expect(p.message.length, p.code).toBeLessThan(400);
+    }
+  });
+
+  it('reads text built against the old fast-path key pattern as the full path does', () => {
+    // Runs of blanks, commas and "- " that made PLAIN_KEY backtrack quadratically.
+    const texts = [
+      v2(description, `description: a${' '.repeat(100_000)}b`),
+      v2(description, `description: a,${' '.repeat(100_000)}b`),
+      v2(description, `description: a${',a'.repeat(50_000)}`),
+      v2(description, `description: x${" ''".repeat(30_000)}`),
+      v2(description, `description: x${' []'.repeat(30_000)}`),
+      `${'- '.repeat(20)}a: b\n`,
+      v2(description, `description: a${'- '.repeat(50_000)}: b`),
+    ];
+    for (const text of texts) {
+      const fast = loadManifest(text, V2_FILE, 'ModelVersion');
+      const full = loadManifestWithPositions(text, V2_FILE, 'ModelVersion');
+      expect(fast.value).toEqual(full.value);
+      expect(fast.problems.map((p) => [p.code, p.line, p.col])).toEqual(full.problems.map((p) => [p.code, p.line, p.col]));
+    }
+  });
+});
+
 describe('the fast path and the position-keeping path', () => {
   const cases = [
     V2,

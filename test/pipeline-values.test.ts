@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { runCli } from '../src/cli/main.js';
 import { parseMetrics, parseParams } from '../src/lineage/values.js';
+import { INPUT_FILE_MAX_BYTES, readInputText } from '../src/lineage/input-file.js';
+import { ModelgateError } from '../src/errors.js';
 import { parseAnnotations, parseEnvSpec, parseRunSpec } from '../src/lineage/flags.js';
 
 // As DVC writes params.yaml (nested stages, versions with a trailing zero, ids with leading zeros).
@@ -53,6 +55,113 @@ describe('metrics and params as pipelines write them', () => {
     expect(() => parseMetrics(['m.json'], () => '{"eval": {"auc": [0.9, 0.8]}}')).toThrow(/metric "eval.auc" is a list/);
     expect(() => parseMetrics(['m.json'], () => '{"auc": 0.9, "auc": 0.8}')).toThrow(/given twice/);
     expect(() => parseMetrics(['m.json'], () => '{"eval.auc": 0.9, "eval": {"auc": 0.8}}')).toThrow(/metric "eval.auc" is given twice/);
+  });
+});
+
+/** The ModelgateError `f` throws (fails the test when it throws nothing or something else). */
+function thrown(f: () => unknown): ModelgateError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof ModelgateError) return e;
+    throw e;
+  }
+  throw new Error('nothing thrown');
+}
+
+describe('metrics and params files: kept exactly or refused, with file, line and key (SPEC §14)', () => {
+  const one = (text: string) => () => text;
+
+  it('refuses prototype keys instead of storing them as metric __proto__.x', () => {
+    for (const text of ['{"__proto__": {"x": 1}}', '{"a": {"constructor": 1}}', 'a:\n  prototype:\n    b: 1\n']) {
+      const e = thrown(() => parseMetrics(['m.json'], one(text)));
+      expect(e.code, text).toBe('E_FORBIDDEN_KEY');
+      expect(e.data.file).toBe('m.json');
+      expect(e.data.line).toBe(text.startsWith('a:') ? 2 : 1);
+    }
+    expect(thrown(() => parseParams(['p.yaml'], one('x: 1\n__proto__: 2\n'))).data).toEqual({ file: 'p.yaml', line: 2, key: '__proto__' });
+    expect(thrown(() => parseMetrics(['__proto__=1'], one(''))).code).toBe('E_FORBIDDEN_KEY');
+    expect(thrown(() => parseParams(['a.constructor.b=1'], one(''))).code).toBe('E_FORBIDDEN_KEY');
+    const plain = parseMetrics(['m.json'], one('{"proto": 1, "x__proto__": 2}'));
+    expect(Object.getPrototypeOf(plain)).toBe(Object.prototype);
+    expect(plain).toEqual({ proto: 1, x__proto__: 2 });
+  });
+
+  it('refuses integers beyond 2^53 in a metric, keeps them as written in a parameter', () => {
+    const e = thrown(() => parseMetrics(['m.json'], one('{\n  "auc": 0.9,\n  "n": 123456789012345678901234567890123\n}')));
+    expect(e.code).toBe('E_UNSAFE_INTEGER');
+    expect(e.data).toEqual({ file: 'm.json', line: 3, key: 'n' });
+    expect(e.message).toMatch(/^m\.json:3: /);
+    expect(thrown(() => parseMetrics(['m.yaml'], one('n: 9007199254740993\n'))).code).toBe('E_UNSAFE_INTEGER');
+    expect(thrown(() => parseMetrics(['n=9007199254740993'], one(''))).code).toBe('E_USAGE');
+    expect(parseMetrics(['m.json'], one('{"n": 9007199254740991, "big": 1e300}'))).toEqual({ n: 9007199254740991, big: 1e300 });
+    expect(parseParams(['p.json'], one('{"seed": 123456789012345678901234567890123}'))).toEqual({ seed: '123456789012345678901234567890123' });
+  });
+
+  it('refuses NUL and other control characters, escaped or not, naming the line', () => {
+    for (const [text, line] of [
+      ['{"a": 1,\n "d": "x\\u0000y"}', 2],
+      ['a: 1\nd: "x\\0y"\n', 2],
+      ['a: 1\nb: 2\nd: x\u0000y\n', 3],
+      ['a: 1\nd: x\u0007y\n', 2],
+      ['{"a\\u0000b": 1}', 1],
+    ] as const) {
+      const e = thrown(() => parseParams(['p.yaml'], one(text)));
+      expect(e.code, text).toBe('E_ENCODING');
+      expect(e.data.line, text).toBe(line);
+    }
+  });
+
+  it('names the line of every refusal and quotes at most a short excerpt of a value', () => {
+    const long = 'x'.repeat(500_000);
+    const e = thrown(() => parseMetrics(['m.json'], one(`{\n"auc": 0.9,\n"note": "${long}"\n}`)));
+    expect(e.code).toBe('E_METRIC_VALUE');
+    expect(e.data).toEqual({ file: 'm.json', line: 3, key: 'note' });
+    expect(e.message.length).toBeLessThan(200);
+    const key = thrown(() => parseMetrics(['m.json'], one(`{"${long}": 1}`)));
+    expect(key.code).toBe('E_METRIC_KEY');
+    expect(key.message.length).toBeLessThan(300);
+    expect(thrown(() => parseMetrics(['m.json'], one('{"a": 1,\n"b": [1, 2]}'))).data).toEqual({ file: 'm.json', line: 2, key: 'b' });
+    expect(thrown(() => parseMetrics(['m.json'], one('{"a": 1,\n"b": }'))).data).toMatchObject({ file: 'm.json', line: 2 });
+  });
+
+  it('finds a duplicate among 5,000 metrics in a flow mapping, naming it and its line', () => {
+    const keys = Array.from({ length: 5000 }, (_, i) => `"m${i}": ${i}`);
+    const text = `{\n${keys.join(',\n')},\n"m1234": 1\n}`;
+    const e = thrown(() => parseMetrics(['m.json'], one(text)));
+    expect(e.code).toBe('E_DUPLICATE_KEY');
+    expect(e.data).toEqual({ file: 'm.json', line: 5002, key: 'm1234' });
+    expect(Object.keys(parseMetrics(['m.json'], one(`{${keys.join(', ')}}`)))).toHaveLength(5000);
+  });
+
+  it('reads a file only within the size limit, and only when it is UTF-8', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mg-input-file-'));
+    const huge = join(dir, 'huge.json');
+    writeFileSync(huge, '{"a": "');
+    truncateSync(huge, 100 * 1024 * 1024); // sparse: 100 MB without writing them
+    const e = thrown(() => readInputText(huge, 'huge.json'));
+    expect(e.code).toBe('E_TOO_LARGE');
+    expect(e.message.length).toBeLessThan(200);
+    const limit = join(dir, 'limit.json');
+    writeFileSync(limit, ' '.repeat(INPUT_FILE_MAX_BYTES));
+    expect(readInputText(limit, 'limit.json')).toHaveLength(INPUT_FILE_MAX_BYTES);
+
+    const latin1 = join(dir, 'params.yaml');
+    writeFileSync(latin1, Buffer.concat([Buffer.from('a: 1\nb: 2\nname: caf'), Buffer.from([0xe9]), Buffer.from('\n')]));
+    const bad = thrown(() => readInputText(latin1, 'params.yaml'));
+    expect(bad.code).toBe('E_ENCODING');
+    expect(bad.data).toEqual({ file: 'params.yaml', line: 3 });
+    for (const bytes of [
+      [0xc0, 0x80],
+      [0xed, 0xa0, 0x80],
+      [0xf4, 0x90, 0x80, 0x80],
+      [0xe2, 0x82],
+    ]) {
+      writeFileSync(latin1, Buffer.concat([Buffer.from('a: '), Buffer.from(bytes)]));
+      expect(thrown(() => readInputText(latin1, 'p')).code, String(bytes)).toBe('E_ENCODING');
+    }
+    writeFileSync(latin1, 'name: café ✓ 𝄞\n');
+    expect(readInputText(latin1, 'p')).toBe('name: café ✓ 𝄞\n');
   });
 });
 
@@ -119,6 +228,18 @@ describe('register with pipeline files', () => {
     expect((await cli(['--registry', 'reg', 'validate'])).code).toBe(0);
     const hasRun = await cli(['--json', '--registry', 'reg', 'list', '--where', "lineage.run.id = 'airflow-17'"]);
     expect(JSON.parse(hasRun.stdout).map((v: { version: number }) => v.version)).toEqual([2]);
+
+    // A 100 MB metrics file is refused before it is read, in one short line; so is one with bytes that are not UTF-8.
+    writeFileSync(join(base, 'huge.json'), '{"a": "');
+    truncateSync(join(base, 'huge.json'), 100 * 1024 * 1024);
+    const huge = await cli(['--registry', 'reg', 'register', 'churn', 'model.joblib', '--metrics', 'huge.json', '--json']);
+    expect(huge.code).toBe(1);
+    expect(JSON.parse(huge.stdout).error).toMatchObject({ code: 'E_TOO_LARGE', file: 'huge.json' });
+    expect(huge.stdout.length + huge.stderr.length).toBeLessThan(1000);
+    writeFileSync(join(base, 'latin1.yaml'), Buffer.concat([Buffer.from('seed: 7\nname: caf'), Buffer.from([0xe9]), Buffer.from('\n')]));
+    const latin1 = await cli(['--registry', 'reg', 'register', 'churn', 'model.joblib', '--params', 'latin1.yaml', '--json']);
+    expect(latin1.code).toBe(1);
+    expect(JSON.parse(latin1.stdout).error).toMatchObject({ code: 'E_ENCODING', file: 'latin1.yaml', line: 2 });
   });
 
   it('refuses malformed --run, --env and --annotation values, saying what is expected', () => {

@@ -208,6 +208,18 @@ describe('matchWhere', () => {
     expect(match("description LIKE '%'", v3)).toBe(false);
   });
 
+  it('LIKE with many % over a long value answers as SQL does (SPEC §14: no pattern backtracks)', () => {
+    const long = { ...v3, description: `${'a'.repeat(200_000)}c` };
+    expect(match("description LIKE '%a%a%a%a%a%a%b'", long)).toBe(false);
+    expect(match("description LIKE '%a%a%a%a%a%a%c'", long)).toBe(true);
+    expect(match("description ILIKE 'A%A_%C'", long)).toBe(true);
+    expect(match("description LIKE 'a%%a\\%'", { ...v3, description: 'aa%' })).toBe(true);
+    expect(match("description LIKE '%a%a'", { ...v3, description: 'a' })).toBe(false);
+    expect(match("description LIKE '%ab%b'", { ...v3, description: 'abab' })).toBe(true);
+    expect(match("description LIKE '_%_'", { ...v3, description: '𝄞' })).toBe(false);
+    expect(match("description LIKE '_'", { ...v3, description: '𝄞' })).toBe(true);
+  });
+
   it('IN, tags alias, top-level fields, stage case-insensitively', () => {
     expect(match('version IN (3, 5)', v3)).toBe(true);
     expect(match('version IN (1, 2)', v3)).toBe(false);

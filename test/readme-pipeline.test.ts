@@ -39,7 +39,7 @@ beforeAll(async () => {
     readdirSync(packs).find((f) => f.endsWith('.tgz'))!,
   );
   prefix = tempDir('mg-prefix-');
-}, 120_000);
+}, 360_000);
 
 afterAll(async () => {
   await remote?.close();

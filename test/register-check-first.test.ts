@@ -73,7 +73,7 @@ describe('register refuses before any byte is stored', () => {
       }
     }
     expect(git(reg, 'log', '--oneline').trim().split('\n')).toHaveLength(1);
-  }, 120_000);
+  }, 360_000);
 
   it('a pin KServe could not load is refused before the upload: a lone .safetensors as huggingface, file:// without storage.pvc', async () => {
     const storeRoot = tempDir('mg-store-');

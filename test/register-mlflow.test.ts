@@ -5,7 +5,6 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Ajv, type ValidateFunction } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { parseSignatureFile } from '../src/lineage/flags.js';
@@ -13,6 +12,7 @@ import { readMLmodel } from '../src/lineage/mlflow.js';
 import { loadManifest } from '../src/manifest/load.js';
 import { signatureRows } from '../src/query/present.js';
 import { cli, git, makeRegistry, sha256, tempDir } from './helpers/artifacts.js';
+import { crdValidator } from './helpers/crd.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures/mlflow');
 const fixture = (name: string) => readFileSync(join(FIXTURES, name, 'MLmodel'), 'utf8');
@@ -261,14 +261,6 @@ describe('the pin of a registered MLflow folder in KServe', () => {
     return labels.has(label) && (runtime.spec.protocolVersions ?? ['v1']).includes(protocol);
   }
 
-  function crdSpecValidator(file: string, version: string): ValidateFunction {
-    const crd = parse(readFileSync(join(import.meta.dirname, 'fixtures/crds', file), 'utf8'));
-    const schema = crd.spec.versions.find((v: { name: string }) => v.name === version).schema.openAPIV3Schema;
-    const ajv = new Ajv({ strict: false, allErrors: true });
-    for (const f of ['int32', 'int64']) ajv.addFormat(f, true);
-    return ajv.compile(schema);
-  }
-
   it("renders mlflow with protocolVersion v2, which KServe's kserve-mlserver runtime is selected for (and v1 is not)", async () => {
     const dir = tempDir('mg-mlflow-reg-');
     const store = `${dir}-store`;
@@ -292,9 +284,9 @@ describe('the pin of a registered MLflow folder in KServe', () => {
 
     const runtime = parse(readFileSync(join(FIXTURES, 'kserve-mlserver.yaml'), 'utf8'));
     // The runtime fixture is a valid ServingRuntime spec (ClusterServingRuntime shares it).
-    const srt = crdSpecValidator('kserve-servingruntimes.yaml', 'v1alpha1');
+    const srt = crdValidator('kserve-servingruntimes.yaml', 'v1alpha1');
     expect(srt({ ...runtime, kind: 'ServingRuntime' }), JSON.stringify(srt.errors)).toBe(true);
-    const isvc = crdSpecValidator('kserve-inferenceservices.yaml', 'v1beta1');
+    const isvc = crdValidator('kserve-inferenceservices.yaml', 'v1beta1');
     expect(isvc(pin), JSON.stringify(isvc.errors)).toBe(true);
     expect(runtimeFor(predictor, runtime)).toBe(true);
     expect(runtimeFor({ ...predictor, protocolVersion: undefined }, runtime)).toBe(false);

@@ -210,7 +210,7 @@ describe.each(S3_BACKENDS)('register against S3 through a recording proxy ($name
     expect(r.json).toMatchObject({ version: 3, reused: false, sha256: sha256(twin.bytes) });
     expect(writes(proxy.seen).length).toBeGreaterThan(0);
     expect(sha256(await readBack(s3, bucket, r.json.uri.slice(`s3://${bucket}/`.length)))).toBe(sha256(twin.bytes));
-  }, 120_000);
+  }, 360_000);
 
   it('a failure after some parts aborts the multipart upload: no parts, no object, no manifest, exit 3 naming the upload', async () => {
     const reg = makeRegistry(storage());
@@ -235,7 +235,7 @@ describe.each(S3_BACKENDS)('register against S3 through a recording proxy ($name
     expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
     expect(await listKeys(s3, bucket)).toEqual(before);
     expect(existsSync(join(reg, 'models'))).toBe(false);
-  }, 120_000);
+  }, 360_000);
 
   it('a key that appears while a large object is uploaded to it is never replaced: conflict, or the same bytes reused', async () => {
     // Larger than one part: hashed first, then a multipart upload straight to its content key.
@@ -275,7 +275,7 @@ describe.each(S3_BACKENDS)('register against S3 through a recording proxy ($name
     expect(t.json).toMatchObject({ version: 1, reused: true, sha256: sha256(twin.bytes) });
     expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: twinKey }))).Metadata?.writer).toBe('racer');
     await noLeftovers();
-  }, 120_000);
+  }, 360_000);
 
   it(`a key written in the instant of the CompleteMultipartUpload: ${backend.conditionalComplete === 'honoured' ? 'refused by If-None-Match, conflict, theirs kept' : 'If-None-Match ignored, so the key ends with the bytes it names and the registry verifies'}`, async () => {
     // After the HEAD that precedes the complete, before the complete reaches the server: only the
@@ -307,7 +307,7 @@ describe.each(S3_BACKENDS)('register against S3 through a recording proxy ($name
       expect(verify.code, verify.stderr).toBe(0);
     }
     await noLeftovers();
-  }, 120_000);
+  }, 360_000);
 
   it('a key rewritten with other bytes right after the upload completed is caught by the check that follows: conflict, no manifest', async () => {
     const size = PART_SIZE + 999;
@@ -327,7 +327,7 @@ describe.each(S3_BACKENDS)('register against S3 through a recording proxy ($name
     expect(sha256(await readBack(s3, bucket, key))).toBe(sha256(other));
     expect(existsSync(join(reg, 'models'))).toBe(false);
     await noLeftovers();
-  }, 120_000);
+  }, 360_000);
 
   it('a store that answers 501 to a conditional CompleteMultipartUpload gets an unconditional one after a HEAD check', async () => {
     const reg = makeRegistry(storage());
@@ -347,7 +347,7 @@ describe.each(S3_BACKENDS)('register against S3 through a recording proxy ($name
     const onKey = proxy.seen.filter((s) => s.method === 'POST' && s.url.startsWith(`/${bucket}/${key}?uploadId=`));
     expect(onKey).toHaveLength(2);
     expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
-  }, 120_000);
+  }, 360_000);
 
   it('a folder of files larger than the memory budget is hashed first and sent straight to its content keys: no staging, no copy', async () => {
     const reg = makeRegistry(storage());
@@ -369,7 +369,7 @@ describe.each(S3_BACKENDS)('register against S3 through a recording proxy ($name
     if (backend.conditionalPut === 'honoured') expect(puts.length).toBe(n);
     for (const s of shards) expect(sha256(await readBack(s3, bucket, `${key}${s.path.slice(dir.length + 1)}`))).toBe(sha256(s.bytes));
     expect((await listKeys(s3, bucket)).filter((k) => k.includes('/.uploads/'))).toEqual([]);
-  }, 120_000);
+  }, 360_000);
 });
 
 describe.each(S3_BACKENDS)('directory artifacts end to end on S3 (SavedModel, Hugging Face folder) ($name)', (backend) => {
@@ -451,7 +451,7 @@ describe.each(S3_BACKENDS)('directory artifacts end to end on S3 (SavedModel, Hu
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
     expect(readdirSync(pulls)).toEqual([]);
-  }, 120_000);
+  }, 360_000);
 
   it('wrong credentials, a missing bucket and an unreachable endpoint make pull and verify exit 3 with one sentence, no secret, no stack', async () => {
     const reg = makeRegistry({ uri: `s3://${bucket}/creds`, endpoint: cfg.endpoint, region: cfg.region, forcePathStyle: true });
@@ -486,7 +486,7 @@ describe.each(S3_BACKENDS)('directory artifacts end to end on S3 (SavedModel, Hu
     const v = await cli(gone, ['verify'], env);
     expect(v.code).toBe(3);
     expect(v.stderr).toMatch(/^modelgate: .*bucket no-such-bucket-\S+ does not exist at http:\/\/127\.0\.0\.1:\d+\n$/);
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('register --pr with an S3 store (Swift)', () => {
@@ -521,5 +521,5 @@ describe('register --pr with an S3 store (Swift)', () => {
     const heads = proxy.seen.filter((s) => s.method === 'HEAD' && s.url.includes('/registry/fraud/sha256/'));
     expect(heads.length).toBeGreaterThanOrEqual(2);
     await expect.poll(() => proxy!.open(), { timeout: 20_000 }).toBe(0);
-  }, 60_000);
+  }, 180_000);
 });

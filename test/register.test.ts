@@ -376,7 +376,7 @@ describe('register --push against a git http-backend remote', () => {
     expect(log.filter((l) => l.startsWith('register fraud@')).sort()).toEqual(['register fraud@1', 'register fraud@2']);
     const shas = [1, 2].map((n) => parse(readFileSync(join(check, `models/fraud/versions/${n}.yaml`), 'utf8')).artifact.sha256).sort();
     expect(shas).toEqual(files.map((f) => sha256(f.bytes)).sort());
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('register --pr against a git http-backend remote and the GitHub emulator', () => {
@@ -501,7 +501,7 @@ describe('register --pr against a git http-backend remote and the GitHub emulato
     expect(existsSync(join(store, 'fraud-detector/sha256', sha256(fresh.bytes)))).toBe(false);
     expect((await gitAsync('git', ['ls-remote', '--heads', url])).stdout.trim().split('\n')).toHaveLength(4);
     expect(gh.validator.violations).toEqual([]);
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('register --pr when GitHub fails after the push', () => {
@@ -540,5 +540,5 @@ describe('register --pr when GitHub fails after the push', () => {
     update.remove();
     expect(await remote.branches()).toEqual(branches);
     expect(gh.validator.violations).toEqual([]);
-  }, 60_000);
+  }, 180_000);
 });

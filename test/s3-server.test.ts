@@ -101,7 +101,7 @@ describe('S3 server (Swift s3api) on loopback', () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'big/model.bin' }));
     expect(head.ContentLength).toBe(body.length);
     expect(head.ETag).toBe(res.ETag);
-  }, 120_000);
+  }, 360_000);
 
   it('HeadObject reports the size', async () => {
     const body = randomBytes(4321);

@@ -95,7 +95,7 @@ describe.each(S3_BACKENDS)('S3Store on the loopback server ($name)', (backend) =
     const again = await putArtifact(store, 'llm', src.path);
     expect(again.reused).toBe(true);
     expect(again.uri).toBe(a.uri);
-  }, 120_000);
+  }, 360_000);
 
   it('stores a directory artifact file by file under the canonical digest', async () => {
     const dir = tempDir();
@@ -124,7 +124,7 @@ describe.each(S3_BACKENDS)('S3Store on the loopback server ($name)', (backend) =
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.alloc(4000, 1) }));
     await expect(putArtifact(store, 'fraud', src.path)).rejects.toMatchObject({ code: 'E_ARTIFACT_CONFLICT' });
     expect(await readBack(s3, bucket, key)).toEqual(Buffer.alloc(4000, 1));
-  }, 60_000);
+  }, 180_000);
 
   it('presigns a GET that returns the bytes', async () => {
     const src = randomFile(tempDir(), 'p.onnx', 777);
@@ -190,7 +190,7 @@ describe.each(S3_BACKENDS)('S3Store on the loopback server ($name)', (backend) =
     const ok = await cli(reg, ['register', 'cut', src.path, '--json'], { ...env, AWS_ENDPOINT_URL_S3: cfg.endpoint });
     expect(ok.code).toBe(0);
     expect(sha256(await readBack(s3, bucket, keyOfUri({ scheme: 's3', uri: `s3://${bucket}`, bucket, prefix: '' }, ok.json.uri)!))).toBe(sha256(src.bytes));
-  }, 120_000);
+  }, 360_000);
 
   it('wraps S3 failures in ModelgateError', async () => {
     const bad = await openStore(storage(bucket), { ...env, AWS_SECRET_ACCESS_KEY: 'wrong' });

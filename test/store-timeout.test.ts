@@ -12,6 +12,11 @@ import { hashStream } from '../src/store/digest.js';
 import { cli, git, makeRegistry, randomFile, tempDir } from './helpers/artifacts.js';
 
 const ENV = { MODELGATE_IO_TIMEOUT: '1', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's' };
+/**
+ * What "within the bound" means with a 1 s timeout: far below anything the clients would wait
+ * on their own (forever), far above what a loaded machine adds to the 1 s.
+ */
+const BOUND_MS = 60_000;
 
 let silent: Server;
 let silentPort = 0;
@@ -73,17 +78,17 @@ describe('MODELGATE_IO_TIMEOUT bounds every outside call', () => {
       expect(head.error.code).toBe('E_IO_TIMEOUT');
       expect(head.error.exit).toBe(ExitCode.service);
       expect(head.error.message).toMatch(/^S3 at http:\/\/127\.0\.0\.1:\d+ made no progress for 1 s while checking access to bucket bucket/);
-      expect(head.ms).toBeLessThan(8000);
+      expect(head.ms).toBeLessThan(BOUND_MS);
       const f = randomFile(tempDir(), 'model.bin', 20_000);
       const staged = await s.stage(f.path, { model: 'fraud', path: 'model.bin', uploadId: 'u1' });
       const put = await stalled(() => staged.commit('fraud/sha256/abc/model.bin'));
       expect(put.error.code).toBe('E_IO_TIMEOUT');
       expect(put.error.message).toMatch(/while reading fraud\/sha256\/abc\/model\.bin|while writing/);
-      expect(put.ms).toBeLessThan(8000);
+      expect(put.ms).toBeLessThan(BOUND_MS);
     } finally {
       s.close();
     }
-  }, 30_000);
+  }, 180_000);
 
   it('an S3 server that stops mid-body: the read fails with E_IO_TIMEOUT instead of hanging', async () => {
     const s = store(midBodyPort);
@@ -92,11 +97,11 @@ describe('MODELGATE_IO_TIMEOUT bounds every outside call', () => {
       const r = await stalled(() => hashStream(body));
       expect(r.error.code).toBe('E_IO_TIMEOUT');
       expect(r.error.message).toMatch(/made no progress for 1 s while reading fraud\/sha256\/abc\/model\.bin/);
-      expect(r.ms).toBeLessThan(8000);
+      expect(r.ms).toBeLessThan(BOUND_MS);
     } finally {
       s.close();
     }
-  }, 30_000);
+  }, 180_000);
 
   it('register against a silent S3 endpoint exits 3 within the bound', async () => {
     const reg = makeRegistry({ uri: 's3://bucket/models', endpoint: `http://127.0.0.1:${silentPort}`, forcePathStyle: true });
@@ -105,8 +110,8 @@ describe('MODELGATE_IO_TIMEOUT bounds every outside call', () => {
     const r = await cli(reg, ['register', 'fraud', f.path], ENV);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/made no progress for 1 s while/);
-    expect(Date.now() - start).toBeLessThan(10_000);
-  }, 30_000);
+    expect(Date.now() - start).toBeLessThan(BOUND_MS);
+  }, 180_000);
 
   it('git fetch and push to a remote that accepts and never answers end with E_IO_TIMEOUT', async () => {
     const dir = tempDir('mg-git-');
@@ -120,7 +125,7 @@ describe('MODELGATE_IO_TIMEOUT bounds every outside call', () => {
       expect(f.error.code).toBe('E_IO_TIMEOUT');
       expect(f.error.exit).toBe(ExitCode.service);
       expect(f.error.message).toMatch(/^the git remote made no progress for 1 s while running git fetch/);
-      expect(f.ms).toBeLessThan(8000);
+      expect(f.ms).toBeLessThan(BOUND_MS);
       git(dir, '-c', 'user.name=a', '-c', 'user.email=a@b', 'commit', '-q', '--allow-empty', '-m', 'x');
       const p = await stalled(() => repo.push('origin', 'HEAD', 'main'));
       expect(p.error.code).toBe('E_IO_TIMEOUT');
@@ -129,7 +134,7 @@ describe('MODELGATE_IO_TIMEOUT bounds every outside call', () => {
       if (before === undefined) delete process.env.MODELGATE_IO_TIMEOUT;
       else process.env.MODELGATE_IO_TIMEOUT = before;
     }
-  }, 30_000);
+  }, 180_000);
 
   it('a GitHub API that never answers fails with E_GITHUB (exit 3) naming the call, within MODELGATE_IO_TIMEOUT', async () => {
     const before = process.env.MODELGATE_IO_TIMEOUT;
@@ -140,12 +145,12 @@ describe('MODELGATE_IO_TIMEOUT bounds every outside call', () => {
       expect(r.error.code).toBe('E_GITHUB');
       expect(r.error.exit).toBe(ExitCode.service);
       expect(r.error.message).toMatch(/reading pull request 1 failed \(timed out\)/);
-      expect(r.ms).toBeLessThan(8000);
+      expect(r.ms).toBeLessThan(BOUND_MS);
     } finally {
       if (before === undefined) delete process.env.MODELGATE_IO_TIMEOUT;
       else process.env.MODELGATE_IO_TIMEOUT = before;
     }
-  }, 30_000);
+  }, 180_000);
 });
 
 describe('multipart geometry', () => {

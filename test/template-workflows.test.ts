@@ -155,6 +155,11 @@ describe('registry-template workflows', () => {
     expect(raw['modelgate.yml']).not.toMatch(/pull_request\.head|head_ref|workflow_run\.head_(sha|branch)/);
   });
 
+  it('runs the gate on merge_group too, so a required modelgate check works with a merge queue', () => {
+    expect(gate.on.merge_group).toEqual({ types: ['checks_requested'], branches: ['main'] });
+    expect(gate.jobs.gate!.if).toMatch(/github\.event_name == 'merge_group'/);
+  });
+
   it("on workflow_run the number comes from the review run's artifact through the sanitizing step", () => {
     const steps = gate.jobs.gate!.steps;
     const download = steps.find((s) => s.uses?.startsWith('actions/download-artifact@'))!;
@@ -251,6 +256,17 @@ describe('registry-template README and CODEOWNERS', () => {
     expect(readme).toMatch(/Allow rebase merging\*\* off/);
     expect(readme).toContain('### Threat model: a pull request that edits the workflow');
     for (const event of ['pull_request_review', 'pull_request_target', 'workflow_run', 'push']) expect(readme).toContain(`**\`${event}\`**`);
+  });
+
+  it('requires approval of the most recent push, and documents unlinkedCommits and the merge queue (here and in the README)', () => {
+    expect(readme).toMatch(/\*\*Require approval of the most recent reviewable push\*\* \(ruleset: `require_last_push_approval: true`/);
+    const main = readFileSync(join(import.meta.dirname, '../README.md'), 'utf8');
+    for (const text of [readme, main]) {
+      expect(text).toContain('`unlinkedCommits: allow`');
+      expect(text).toContain('`merge_group`');
+      expect(text).toContain('gh-readonly-queue/main/*');
+      expect(text).toMatch(/most\s+recent\s+(reviewable\s+)?push/);
+    }
   });
 
   it('code-owns the gate, the policy and the configuration', () => {

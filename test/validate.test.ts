@@ -50,6 +50,25 @@ describe('modelgate validate', () => {
     expect(JSON.parse(json.stdout)).toEqual({ valid: true, problems: [], checked: 5 });
   });
 
+  it('refuses a version with bytes that are not UTF-8 or a NUL, at file and line (SPEC §14)', async () => {
+    const root = await registry(async (r) => {
+      const text = await readFile(join(r, V2), 'utf8');
+      const [head, tail] = [text.slice(0, text.indexOf('description:')), text.slice(text.indexOf('description:'))];
+      await writeFile(
+        join(r, V2),
+        Buffer.concat([Buffer.from(head), Buffer.from('description: caf'), Buffer.from([0xe9]), Buffer.from(tail.slice(tail.indexOf('\n')))]),
+      );
+      await replaceIn(r, V1, 'description: ', 'description: "nul \\0 here" # ');
+    });
+    const json = JSON.parse((await validate(root, '--json')).stdout);
+    expect(json.valid).toBe(false);
+    // Both templates write their description on line 8.
+    expect(json.problems.map((p: { file: string; code: string; line: number }) => [p.file, p.code, p.line]).sort()).toEqual([
+      [V1, 'E_ENCODING', 8],
+      [V2, 'E_ENCODING', 8],
+    ]);
+  });
+
   it('rejects two versions in Production, pointing at the later one', async () => {
     const root = await registry((r) => replaceIn(r, V2, 'stage: Staging', 'stage: Production'));
     const r = await validate(root);

@@ -86,12 +86,42 @@ async function statusCouldNotCheck(conn: GitHubConnection, sha: string, e: unkno
 interface TriggerEvent {
   pull_request?: { number?: unknown; head?: { sha?: unknown } };
   workflow_run?: { head_sha?: unknown; pull_requests?: Array<{ number?: unknown }> | null };
+  merge_group?: { head_sha?: unknown; head_ref?: unknown; base_sha?: unknown; base_ref?: unknown };
 }
 
 /** The head commit the event names, if any: only ever given a failing status. */
 function eventHeadSha(event: TriggerEvent): string | undefined {
-  const sha = event.pull_request?.head?.sha ?? event.workflow_run?.head_sha;
-  return typeof sha === 'string' && /^[0-9a-f]{40}$/.test(sha) ? sha : undefined;
+  const sha = event.merge_group?.head_sha ?? event.pull_request?.head?.sha ?? event.workflow_run?.head_sha;
+  return typeof sha === 'string' && SHA.test(sha) ? sha : undefined;
+}
+
+const SHA = /^[0-9a-f]{40}$/;
+
+/** A merge queue's group: its commit (the status goes there), the commit it builds on, and the pull request it merges. */
+export interface MergeGroup {
+  headSha: string;
+  headRef: string;
+  baseSha: string;
+  baseRef: string;
+  number: number;
+}
+
+/**
+ * The `merge_group` event's group. The queue names its branch `gh-readonly-queue/<base>/pr-<n>-<sha>`:
+ * the number says which pull request's approvals the group stands on; the gate then checks that
+ * the group's commit is exactly that pull request's approved head merged onto the group's base.
+ */
+export function mergeGroupOf(event: TriggerEvent): MergeGroup | undefined {
+  const g = event.merge_group;
+  if (g === undefined) return undefined;
+  const ref = typeof g.head_ref === 'string' ? /^refs\/heads\/gh-readonly-queue\/(.+)\/pr-([1-9][0-9]{0,14})-[0-9a-f]{40}$/.exec(g.head_ref) : null;
+  const { head_sha: headSha, base_sha: baseSha, base_ref: baseRef } = g;
+  if (!ref || typeof headSha !== 'string' || !SHA.test(headSha) || typeof baseSha !== 'string' || !SHA.test(baseSha) || baseRef !== `refs/heads/${ref[1]}`) {
+    throw usageError(
+      'the merge_group event does not name a merge queue group (head_ref refs/heads/gh-readonly-queue/<base>/pr-<n>-<sha>, head_sha, base_sha, base_ref)',
+    );
+  }
+  return { headSha, headRef: g.head_ref as string, baseSha, baseRef: ref[1]!, number: Number(ref[2]) };
 }
 
 const isNumber = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
@@ -125,7 +155,7 @@ export function pullRequestNumber(event: TriggerEvent, input: number | undefined
 async function check(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
   const eventPath = env.GITHUB_EVENT_PATH;
   if (!eventPath)
-    throw usageError('GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review or workflow_run');
+    throw usageError('GITHUB_EVENT_PATH is not set: the check runs in GitHub Actions on pull_request_target, pull_request_review, workflow_run or merge_group');
   let event: TriggerEvent;
   try {
     event = JSON.parse(await readFile(eventPath, 'utf8')) as TriggerEvent;
@@ -133,7 +163,11 @@ async function check(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
     throw usageError(`cannot read the event payload at GITHUB_EVENT_PATH (${eventPath})`);
   }
   if (typeof event !== 'object' || event === null) throw usageError(`the event payload at GITHUB_EVENT_PATH (${eventPath}) is not an object`);
-  const number = pullRequestNumber(event, inputs.pullRequest, env.GITHUB_EVENT_NAME);
+  const group = mergeGroupOf(event);
+  if (group && inputs.pullRequest !== undefined && inputs.pullRequest !== group.number) {
+    throw usageError(`input pull-request #${inputs.pullRequest} is not the merge group's pull request #${group.number}`);
+  }
+  const number = group?.number ?? pullRequestNumber(event, inputs.pullRequest, env.GITHUB_EVENT_NAME);
   const { owner, repo } = parseRepository(env.GITHUB_REPOSITORY);
   const conn: GitHubConnection = { octokit: createOctokit({ token: inputs.token || env.GITHUB_TOKEN, baseUrl: env.GITHUB_API_URL }), owner, repo };
 
@@ -148,11 +182,13 @@ async function check(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
     if (sha) await statusCouldNotCheck(conn, sha, e, targetUrl);
     throw e;
   }
+  // The queue waits for the status on its group's commit; a pull request's on its head.
+  const judged = { number: pr.number, headSha: group?.headSha ?? pr.headSha };
   try {
-    const decision = await judge(inputs, env, conn, pr);
-    await publish(inputs, env, conn, pr, decision, targetUrl);
+    const decision = await judge(inputs, env, conn, pr, group);
+    await publish(inputs, env, conn, judged, decision, targetUrl);
   } catch (e) {
-    await statusCouldNotCheck(conn, pr.headSha, e, targetUrl);
+    await statusCouldNotCheck(conn, judged.headSha, e, targetUrl);
     throw e;
   }
 }
@@ -163,31 +199,31 @@ interface Judged extends Decision {
   evidence: Omit<RecordRequest, 'decision' | 'env' | 'repository' | 'pullRequest' | 'headSha'>;
 }
 
-async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: PullRequestDetails): Promise<Judged> {
+/**
+ * The base is the event's: the pull request's base commit as the API reports it now (or the
+ * merge group's base), and the policy, schemas and configuration are read from that commit's
+ * objects, never from the files the workflow checked out. A checkout that holds the head is
+ * refused all the same: it means the workflow runs what the pull request wrote.
+ */
+async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: PullRequestDetails, group?: MergeGroup): Promise<Judged> {
   const root = resolve(env.GITHUB_WORKSPACE ?? process.cwd(), inputs.registryPath);
   const git = new GitRepo(root);
   const prefix = await registryPrefix(git, { requireGit: true });
-  const baseSha = (await git.out(['rev-parse', 'HEAD'])).trim();
-  if (baseSha === pr.headSha && pr.headSha !== pr.baseSha) {
-    throw new ModelgateError(
-      'E_UNSAFE_CHECKOUT',
-      'the workflow checked out the pull request head; check out the base branch (the head is read as data)',
-      ExitCode.usage,
-    );
-  }
-  await ensureHead(git, pr.number, pr.headSha, inputs.token || env.GITHUB_TOKEN);
-  // The checked-out commit is the base, whatever the API says the pull request's base is: the
-  // workflow checks out the default branch (pull_request_target and workflow_run both run there),
-  // so the policy always comes from the trusted branch, and the pull request is judged by the
-  // tree git's merge of its head into that commit produces. A pull request into any other
-  // branch fails (the base-branch check), since its success would stand on a head main may merge.
-  if (baseSha !== pr.baseSha) {
-    core.info(
-      `modelgate: judging #${pr.number} merged onto the checked-out ${baseSha.slice(0, 12)} (the pull request's base is ${JSON.stringify(pr.baseRef)} at ${pr.baseSha.slice(0, 12)})`,
-    );
-  }
+  const token = inputs.token || env.GITHUB_TOKEN;
+  const baseSha = group?.baseSha ?? pr.baseSha;
+  await ensureCommit(git, pr.headSha, `+refs/pull/${pr.number}/head:refs/remotes/pull/${pr.number}/head`, token, `pull request #${pr.number}'s head`, true);
+  await ensureCommit(git, baseSha, `+refs/heads/${group?.baseRef ?? pr.baseRef}:refs/remotes/modelgate/base`, token, 'the base commit');
+  if (group) await ensureCommit(git, group.headSha, `+${group.headRef}:refs/remotes/modelgate/merge-group`, token, "the merge group's commit");
+  await refuseHeadCheckout(git, baseSha, [pr.headSha, ...(group ? [group.headSha] : [])]);
 
   const sides = await gateSidesFromGit(git, baseSha, pr.headSha, prefix);
+  if (group && (group.baseRef !== pr.baseRef || (await git.treeOf(group.headSha)) !== sides.mergedTree)) {
+    throw new ModelgateError(
+      'E_MERGE_GROUP',
+      `the merge group's commit ${group.headSha.slice(0, 12)} is not pull request #${pr.number}'s head ${pr.headSha.slice(0, 12)} merged onto ${baseSha.slice(0, 12)} of ${pr.baseRef}: the queue would merge something its approvals do not cover`,
+      ExitCode.content,
+    );
+  }
   const changed: ChangedFile[] = sides.changedFiles;
   const [reviews, contributors] = await Promise.all([listReviews(conn, pr.number), listContributors(conn, pr)]);
   const artifacts = lazyStoreVerifier(() => sides.base.config().then((c) => c.storage), env);
@@ -198,7 +234,8 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
     changedFiles: changed,
     pullRequest: pr,
     reviews,
-    contributors,
+    contributors: contributors.logins,
+    unlinkedCommits: contributors.unlinked,
     teams: new GitHubTeams(conn.octokit, conn.owner),
     artifacts,
     scanner,
@@ -225,26 +262,42 @@ async function deployDiff(git: GitRepo, baseSha: string, mergedTree: string, pre
 }
 
 /**
- * Makes the head commit's objects present without checking anything out: the workflow may
- * have fetched them already; otherwise `refs/pull/N/head` is fetched from origin. The fetched
- * commit must be the one the API names, or a push raced the check and it fails.
+ * Makes a commit's objects present without checking anything out: the workflow may have fetched
+ * them already; otherwise `refspec` is fetched from origin. The commit must then be there (for
+ * `tip`: the fetched ref must be it), or the ref moved while the check ran, and it fails.
  */
-async function ensureHead(git: GitRepo, number: number, headSha: string, token: string | undefined): Promise<void> {
-  const present = await git.run(['cat-file', '-e', `${headSha}^{commit}`], { okCodes: [1, 128] });
-  if (present.code === 0) return;
+async function ensureCommit(git: GitRepo, sha: string, refspec: string, token: string | undefined, what: string, tip = false): Promise<void> {
+  const present = async () => (await git.run(['cat-file', '-e', `${sha}^{commit}`], { okCodes: [1, 128] })).code === 0;
+  if (await present()) return;
   const env: Record<string, string> = {};
   if (token) {
     const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
     Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraheader', GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}` });
   }
-  await git.run(['fetch', '--quiet', '--no-tags', 'origin', `+refs/pull/${number}/head:refs/remotes/pull/${number}/head`], { env });
-  const fetched = await git.resolve(`refs/remotes/pull/${number}/head`);
-  if (fetched !== headSha) {
+  await git.run(['fetch', '--quiet', '--no-tags', 'origin', refspec], { env, okCodes: [1, 128] });
+  const fetched = await git.resolve(refspec.slice(refspec.indexOf(':') + 1));
+  if (!(await present()) || (tip && fetched !== sha)) {
     throw new ModelgateError(
       'E_HEAD_MOVED',
-      `pull request #${number} moved while it was checked (fetched ${fetched?.slice(0, 12)}, expected ${headSha.slice(0, 12)}); its new head is checked by the next run`,
+      `${what} ${sha.slice(0, 12)} is not what origin holds (fetched ${fetched?.slice(0, 12) ?? 'nothing'}): it moved while it was checked; the next run checks the new one`,
       ExitCode.service,
     );
+  }
+}
+
+/** The checkout must not hold a commit the change brings (the head, a merge group's commit): that would be running the pull request. */
+async function refuseHeadCheckout(git: GitRepo, baseSha: string, heads: string[]): Promise<void> {
+  const checkedOut = await git.resolve('HEAD');
+  if (!checkedOut) return;
+  for (const head of heads) {
+    if (head === baseSha || (await git.isAncestor(head, baseSha))) continue;
+    if (await git.isAncestor(head, checkedOut)) {
+      throw new ModelgateError(
+        'E_UNSAFE_CHECKOUT',
+        `the workflow checked out the pull request head (or a merge of it, such as refs/pull/N/merge): ${checkedOut.slice(0, 12)} contains ${head.slice(0, 12)}; check out the base branch (the head is read as data)`,
+        ExitCode.usage,
+      );
+    }
   }
 }
 

@@ -83,7 +83,7 @@ export async function runSync(inputs: SyncInputs, env: NodeJS.ProcessEnv): Promi
 }
 
 function registryFolder(p: string): string {
-  const normal = posix.normalize(p.replace(/\\/g, '/') || '.').replace(/\/+$/, '');
+  const normal = posix.normalize(p.replace(/\\/g, '/') || '.').replace(/(?<!\/)\/+$/, '');
   return normal === '.' ? '' : normal;
 }
 

@@ -1,3 +1,4 @@
+import { cancelled, cancelledExitCode } from '../cancel.js';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { Command, CommandContext } from './context.js';
 
@@ -116,6 +117,9 @@ function usage(io: Io, message: string): number {
 }
 
 function report(ctx: CommandContext, e: unknown): number {
+  // A cancelled command's failure is the cancellation's doing: nothing to report.
+  const signal = cancelled();
+  if (signal) return cancelledExitCode(signal);
   if (e instanceof ModelgateError) {
     if (ctx.json) ctx.stdout(JSON.stringify({ error: { code: e.code, message: e.message, ...e.data } }, null, 2) + '\n');
     ctx.stderr(`modelgate: ${e.message}\n`);

@@ -7,7 +7,7 @@ import { gateSidesFromGit } from '../gate/from-git.js';
 import { renderText } from '../gate/report.js';
 import { lazyStoreVerifier } from '../gate/store-verifier.js';
 import { lazyStoreScanner } from '../gate/store-scanner.js';
-import type { PullRequestInfo, Review, TeamResolver } from '../gate/types.js';
+import type { Contributors, PullRequestInfo, Review, TeamResolver } from '../gate/types.js';
 import { createOctokit, parseRepository } from '../github/client.js';
 import { GitHubTeams, readPullRequest } from '../github/pull-requests.js';
 import { openRegistry } from '../registry/snapshot.js';
@@ -38,7 +38,7 @@ export const run: Command = async (ctx) => {
 
   let pullRequest: PullRequestInfo | undefined;
   let reviews: Review[] | undefined;
-  let contributors: string[] | undefined;
+  let contributors: Contributors | undefined;
   let teams: TeamResolver = {
     isActiveMember: () => Promise.reject(new ModelgateError('E_NO_GITHUB', 'team membership needs GitHub: pass --pr <number>', ExitCode.usage)),
   };
@@ -62,7 +62,8 @@ export const run: Command = async (ctx) => {
     changedFiles: sides.changedFiles,
     pullRequest,
     reviews,
-    contributors,
+    contributors: contributors?.logins,
+    unlinkedCommits: contributors?.unlinked,
     teams,
     artifacts,
     scanner,

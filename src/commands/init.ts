@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { cancellable } from '../cancel.js';
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
@@ -21,10 +22,13 @@ export function normalizeStore(store: string, cwd: string): string {
   if (store.startsWith('file://')) {
     const path = store.slice('file://'.length);
     if (!path) throw usageError('--store file://: expected a folder, e.g. file:///var/lib/modelgate/artifacts');
-    const absolute = resolve(cwd, path).split(sep).join('/').replace(/\/+$/, '');
+    const absolute = resolve(cwd, path)
+      .split(sep)
+      .join('/')
+      .replace(/(?<!\/)\/+$/, '');
     return `file://${absolute.startsWith('/') ? '' : '/'}${absolute}`;
   }
-  const trimmed = store.replace(/\/+$/, '');
+  const trimmed = store.replace(/(?<!\/)\/+$/, '');
   if (!S3_URI.test(trimmed)) throw usageError(`--store ${store}: expected s3://bucket/prefix or file://path`);
   return trimmed;
 }
@@ -45,27 +49,7 @@ export const run: Command = async (ctx) => {
   // The example's artifacts go into the store first: a store that cannot be written leaves no registry behind.
   const uploaded = example ? await storeExampleArtifacts(files, ctx.env) : [];
 
-  await mkdir(dir, { recursive: true });
-  for (const [path, text] of files) {
-    await mkdir(dirname(join(dir, path)), { recursive: true });
-    await writeFile(join(dir, path), text);
-  }
-  const repo = new GitRepo(dir);
-  await repo.run(['init', '--quiet', '-b', 'main']);
-  await repo.run(['add', '--all']);
-  const identity = (await repo.identity()) ?? { name: 'modelgate', email: 'modelgate@users.noreply.github.com' };
-  await repo.run([
-    '-c',
-    `user.name=${identity.name}`,
-    '-c',
-    `user.email=${identity.email}`,
-    'commit',
-    '--quiet',
-    '--no-verify',
-    '-m',
-    'Create model registry (modelgate init)',
-  ]);
-  const commit = (await repo.out(['rev-parse', 'HEAD'])).trim();
+  const commit = await cancellable((signal) => createRegistry(dir, files, signal));
 
   const shown = relative(ctx.cwd, dir) || '.';
   emit(ctx, { dir, commit, files: [...files.keys()].sort(), store: store ?? null, github: values.github ?? null, example: uploaded }, () =>
@@ -83,6 +67,46 @@ export const run: Command = async (ctx) => {
   );
   return 0;
 };
+
+/**
+ * Writes the registry's files into `dir` (absent or empty), makes it a git repository and
+ * commits them. A failure or a cancellation (`signal`) leaves `dir` as it was: every step is
+ * undone, the folder removed when this made it.
+ */
+async function createRegistry(dir: string, files: Map<string, string>, signal: AbortSignal): Promise<string> {
+  // The first folder this made (`dir` or one above it), else undefined: `dir` was there, empty.
+  const made = await mkdir(dir, { recursive: true });
+  try {
+    for (const [path, text] of files) {
+      signal.throwIfAborted();
+      await mkdir(dirname(join(dir, path)), { recursive: true });
+      await writeFile(join(dir, path), text);
+    }
+    const repo = new GitRepo(dir);
+    await repo.run(['init', '--quiet', '-b', 'main']);
+    signal.throwIfAborted();
+    await repo.run(['add', '--all']);
+    const identity = (await repo.identity()) ?? { name: 'modelgate', email: 'modelgate@users.noreply.github.com' };
+    signal.throwIfAborted();
+    await repo.run([
+      '-c',
+      `user.name=${identity.name}`,
+      '-c',
+      `user.email=${identity.email}`,
+      'commit',
+      '--quiet',
+      '--no-verify',
+      '-m',
+      'Create model registry (modelgate init)',
+    ]);
+    signal.throwIfAborted();
+    return (await repo.out(['rev-parse', 'HEAD'])).trim();
+  } catch (e) {
+    if (made !== undefined) await rm(made, { recursive: true, force: true });
+    else for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
+    throw e;
+  }
+}
 
 /**
  * Writes the example's ONNX files into the store the instantiated modelgate.yaml names, and

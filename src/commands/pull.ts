@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { cancellable } from '../cancel.js';
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
@@ -15,7 +16,10 @@ const USAGE = `modelgate ${usageOf('pull')}`;
 /** A URI rather than a `model@version` reference: `pull <uri> <dest>`, KServe's storage-initializer form. */
 const URI_ARG = /^[a-z][a-z0-9+.-]*:\/\//;
 
-/** `modelgate pull`: a version's artifact to a local path, placed there only once every sha256 matched. */
+/**
+ * `modelgate pull`: a version's artifact to a local path, placed there only once every sha256
+ * matched. Cancelled (SIGINT, SIGTERM), it removes what it wrote before it exits 130 / 143.
+ */
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.pull.flags, USAGE);
   if (positionals.length >= 1 && URI_ARG.test(positionals[0]!)) return pullUri(ctx, positionals, values.output);
@@ -30,7 +34,7 @@ export const run: Command = async (ctx) => {
   const store = await openStore((await snapshot.config()).storage, ctx.env);
   const progress = createProgress(ctx, `pulling ${version.model}@${version.version}`, version.artifact.size);
   try {
-    await downloadArtifact(store, version.artifact, target, { replace: values.force, onBytes: (n) => progress.add(n) });
+    await cancellable((signal) => downloadArtifact(store, version.artifact, target, { replace: values.force, onBytes: (n) => progress.add(n), signal }));
   } finally {
     store.close();
   }
@@ -75,7 +79,7 @@ async function pullUri(ctx: Parameters<Command>[0], positionals: string[], outpu
     // A file's size is one HEAD away; a folder's would be one per file, so it pulls without a progress bar.
     const size = address.fileName !== undefined ? (await store.stat(address.key))?.size : undefined;
     const progress = size ? createProgress(ctx, `pulling ${address.model} sha256:${address.sha256.slice(0, 12)}`, size) : { add() {}, done() {} };
-    pulled = await pullContentAddressed(store, address, dest, { onBytes: (n) => progress.add(n) });
+    pulled = await cancellable((signal) => pullContentAddressed(store, address, dest, { onBytes: (n) => progress.add(n), signal }));
     progress.done();
   } finally {
     store.close();

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { onCancel } from '../cancel.js';
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
@@ -9,6 +10,7 @@ import { runFromEnv } from '../lineage/ci.js';
 import { codeFromWorkingDirectory, parseCodeSpec, type CodeLineage } from '../lineage/code.js';
 import { parseDatasetSpec, resolveDataset } from '../lineage/dataset.js';
 import { parseFramework, parseMetrics, parseParams } from '../lineage/values.js';
+import { readInputText } from '../lineage/input-file.js';
 import { parseAnnotations, parseEnvSpec, parseRunSpec, parseSignatureFile } from '../lineage/flags.js';
 import { environmentFiles, MLMODEL_MAX_BYTES, readMLmodel, type MLflowModel } from '../lineage/mlflow.js';
 import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type Stage } from '../manifest/types.js';
@@ -48,7 +50,7 @@ export const run: Command = async (ctx) => {
   if (values.format !== undefined && !(FORMATS as readonly string[]).includes(values.format)) {
     throw usageError(`--format ${values.format}: one of ${FORMATS.join(', ')}`);
   }
-  const read = (p: string) => readFileSync(resolve(ctx.cwd, p), 'utf8');
+  const read = (p: string) => readInputText(resolve(ctx.cwd, p), p);
   const metrics = parseMetrics([...(values.metrics ?? []), ...(values.metric ?? [])], read);
   const parameters = parseParams([...(values.params ?? []), ...(values.param ?? [])], read);
   const framework = values.framework !== undefined ? parseFramework(values.framework) : undefined;
@@ -140,22 +142,15 @@ export const run: Command = async (ctx) => {
   } else {
     const store = await openStore(config.storage, ctx.env);
     // Ctrl-C or SIGTERM during the upload: abort the multipart uploads, remove the staging data,
-    // then exit 130 / 143 (SPEC v2 §5). What a kill -9 leaves is for `gc`.
+    // then exit 130 / 143 (SPEC v2 §5, src/cancel.ts). What a kill -9 leaves is for `gc`.
     const uploadId = randomUUID();
-    const onSignal = (signal: NodeJS.Signals) => {
-      const done = () => process.exit(signal === 'SIGINT' ? 130 : 143);
-      setTimeout(done, 10_000).unref();
-      store.abandon(model, uploadId).then(done, done);
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    const off = onCancel(() => store.abandon(model, uploadId));
     try {
       await store.preflight();
       const known = await knownArtifacts(snapshot, model, source.size);
       artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known, uploadId });
     } finally {
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
+      off();
       store.close();
     }
   }
@@ -286,7 +281,7 @@ async function readMLflowFolder(
 ): Promise<{ model: MLflowModel; environment: ReturnType<typeof environmentFiles>; requirements?: string } | undefined> {
   const file = files.find((f) => f.path === 'MLmodel');
   if (!file) return undefined;
-  const name = `${shown.replace(/\/+$/, '')}/MLmodel`;
+  const name = `${shown.replace(/(?<!\/)\/+$/, '')}/MLmodel`;
   if (file.size > MLMODEL_MAX_BYTES) {
     throw new ModelgateError(
       'E_MLMODEL',

@@ -102,7 +102,8 @@ async function story(d: Demo): Promise<void> {
   n.say('the gate signs a decision record for each pass: its Ed25519 public key is in trust.keys of modelgate.yaml');
 
   gh.addRepo(OWNER, REPO, { gitDir: join(d.ws, 'remote', `${REPO}.git`) });
-  for (const login of ['maria', 'carol', 'dave', 'erin', 'platform-admin', 'modelgate[bot]']) gh.addUser(login);
+  // Their commit emails are linked to their accounts: a commit by nobody GitHub knows fails the gate.
+  for (const login of ['maria', 'carol', 'dave', 'erin', 'platform-admin', 'modelgate[bot]']) gh.addUser(login, { emails: [`${login}@acme.example`] });
   gh.addTeam(OWNER, 'ml-governance', ['carol']);
   gh.addTeam(OWNER, 'ml-engineers', ['dave', 'maria']);
   gh.addTeam(OWNER, 'oncall', ['erin']);

@@ -16,7 +16,7 @@ export class Narrator {
 
   command(display: string, output: string): void {
     this.write(`   \x1b[36m$ ${display}\x1b[0m\n`);
-    const body = output.replace(/\s+$/, '');
+    const body = output.trimEnd();
     if (body)
       this.write(
         body

@@ -1,5 +1,6 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
+import { onCancel } from '../cancel.js';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { BOT_IDENTITY, GitRepo } from '../git/repo.js';
 import { applyChange } from '../promote/apply-change.js';
@@ -20,8 +21,13 @@ export async function applyToWorktree(root: string, plan: Pick<SyncPlan, 'files'
     }
     await mkdir(dirname(full), { recursive: true });
     const tmp = `${full}.modelgate-${process.pid}.tmp`;
-    await writeFile(tmp, f.after);
-    await rename(tmp, full);
+    const off = onCancel(() => rm(tmp, { force: true }));
+    try {
+      await writeFile(tmp, f.after);
+      await rename(tmp, full);
+    } finally {
+      off();
+    }
   }
 }
 
@@ -56,7 +62,7 @@ export interface SyncPushResult {
 
 function normalizePrefix(p: string | undefined): string {
   const normal = posix.normalize((p ?? '').replace(/\\/g, '/') || '.');
-  const clean = normal.replace(/\/+$/, '');
+  const clean = normal.replace(/(?<!\/)\/+$/, '');
   if (posix.isAbsolute(normal) || clean === '..' || clean.startsWith('../')) {
     throw new ModelgateError('E_USAGE', `registry path ${p} must be inside the repository`, ExitCode.usage);
   }

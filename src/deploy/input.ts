@@ -6,6 +6,7 @@ import type { RegistrySnapshot } from '../registry/snapshot.js';
 import type { RegistrySource } from '../registry/source.js';
 import { pinInputPaths, type ModelPinSource, type PinInput } from './plan.js';
 import { environmentsOf } from './render.js';
+import { listedPaths } from './resources.js';
 
 /**
  * Reads what `renderPins` needs from a registry snapshot: the config, every model with deploy
@@ -28,7 +29,8 @@ export async function readPinInput(
 ): Promise<PinInput> {
   const source = snapshot.source;
   const registry = options.registry ?? (await snapshot.config());
-  const names = (await snapshot.modelNames()).filter((n) => !options.only || options.only.has(n));
+  const allNames = await snapshot.modelNames();
+  const names = allNames.filter((n) => !options.only || options.only.has(n));
   await source.prefetch?.(names.map((n) => `models/${n}/model.yaml`));
   const models = (await Promise.all(names.map((n) => snapshot.model(n)))).filter(
     (m): m is Model => m !== undefined && (m.deploy !== undefined || m.retired === true),
@@ -52,7 +54,48 @@ export async function readPinInput(
   const contents = await Promise.all(paths.map((p) => deploySource.readFile(p)));
   const files = new Map<string, string>();
   paths.forEach((p, i) => contents[i] !== undefined && files.set(p, contents[i]));
+  // The pins of models this read leaves out cannot collide with the rendered ones by name: not read.
+  const read = new Set(names);
+  const otherPins = new Set(allNames.filter((n) => !read.has(n)).map((n) => `${n}.yaml`));
+  await readListedResources(deploySource, registry, files, (path) => otherPins.has(path.slice(path.lastIndexOf('/') + 1)));
   return { registry, models: withVersions, files };
+}
+
+/**
+ * Adds to `files` what each environment's kustomization lists besides the pins already read
+ * (hand-written files, nested kustomizations such as `../base`, and theirs): the rendering
+ * checks that every resource of an environment has its own kind, namespace and name.
+ */
+async function readListedResources(source: RegistrySource, registry: Registry, files: Map<string, string>, skip: (path: string) => boolean): Promise<void> {
+  const read = async (path: string) => {
+    try {
+      return await source.readFile(path);
+    } catch {
+      return undefined; // a folder without a kustomization, say: kubectl kustomize reports it, no resource to check
+    }
+  };
+  let folders = environmentsOf(registry).map((e) => e.path);
+  const visited = new Set<string>();
+  for (let depth = 0; folders.length && depth <= 8; depth++) {
+    const next: string[] = [];
+    for (const dir of folders) {
+      if (visited.has(dir)) continue;
+      visited.add(dir);
+      for (const path of listedPaths(dir, files)) {
+        if (files.has(path) || skip(path)) continue;
+        const nested = `${path}/kustomization.yaml`;
+        const kustomization = files.get(nested) ?? (await read(nested));
+        if (kustomization !== undefined) {
+          files.set(nested, kustomization);
+          next.push(path);
+          continue;
+        }
+        const text = await read(path);
+        if (text !== undefined) files.set(path, text);
+      }
+    }
+    folders = next;
+  }
 }
 
 /**

@@ -9,7 +9,7 @@ function sameResource(a: string, b: string): boolean {
 }
 
 /** The `resources` entries of a kustomization, as written. */
-function kustomizationResources(text: string, file: string): string[] {
+export function kustomizationResources(text: string, file: string): string[] {
   const seq = nodeAt(parseForEdit(text, file), ['resources']);
   if (!isSeq(seq)) return [];
   return seq.items.filter(isScalar).map((n) => String(n.value));

@@ -5,6 +5,7 @@ import { ExitCode, ModelgateError } from '../errors.js';
 import type { Model, ModelVersion, Registry } from '../manifest/types.js';
 import { addResources, newKustomization, removeResource } from './kustomization.js';
 import { BASE_PATH, environmentsOf, kindOf, pinnedScalars, pinnedVersion, renderResource, resourceKind, type Environment } from './render.js';
+import { renderedResources, type PlacedResource } from './resources.js';
 import { editError, setScalars } from './yaml-splice.js';
 
 /** One model as `renderPins` needs it: its settings and its versions (any order). */
@@ -90,6 +91,25 @@ function isManagedPin(current: unknown): boolean {
   return !!labels && typeof labels === 'object' && labels[MANAGED_BY] === 'modelgate';
 }
 
+/** The resource a pin file holds, as kustomize identifies it: read from the parsed pin. */
+function pinResource(current: unknown, path: string): PlacedResource[] {
+  const doc = current as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | null;
+  const str = (v: unknown) => (typeof v === 'string' ? v : '');
+  const apiVersion = str(doc?.apiVersion);
+  const kind = str(doc?.kind);
+  const name = str(doc?.metadata?.name);
+  if (!kind || !name) return [];
+  return [
+    { group: apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : '', kind, namespace: str(doc?.metadata?.namespace), name, file: path },
+  ];
+}
+
+/** The resource a fresh rendering of `model`'s pin holds (what renderResource writes), without parsing it. */
+function renderedPinResource(model: Model, env: Environment, path: string): PlacedResource[] {
+  const kind = resourceKind(model.deploy!);
+  return [{ group: kind === 'Deployment' ? 'apps' : 'serving.kserve.io', kind, namespace: env.namespace ?? '', name: model.name, file: path }];
+}
+
 function assertManagedPin(current: unknown, path: string, model: string): void {
   if (isManagedPin(current)) return;
   throw new ModelgateError(
@@ -115,6 +135,8 @@ export function renderPins(input: PinInput): SyncPlan {
   for (const env of environments) {
     const listed: string[] = [];
     const retired: string[] = [];
+    // The resource of every pin this rendering leaves, so the environment's check parses none of them.
+    const known = new Map<string, PlacedResource[]>();
     for (const { model, versions } of models) {
       // Its pin would be the environment's kustomization.yaml: never written, never deleted.
       if (model.name === KUSTOMIZATION_NAME) {
@@ -143,7 +165,9 @@ export function renderPins(input: PinInput): SyncPlan {
       const version = newestIn(versions, env.stage);
       if (!version) {
         if (before !== undefined) {
-          assertManagedPin(parsePin(before, path), path, model.name);
+          const current = parsePin(before, path);
+          assertManagedPin(current, path, model.name);
+          known.set(path, pinResource(current, path));
           listed.push(entry);
         }
         continue;
@@ -151,6 +175,7 @@ export function renderPins(input: PinInput): SyncPlan {
       listed.push(entry);
       const target = { model, deploy: model.deploy, version, environment: env, storage: input.registry.storage };
       const fresh = renderResource(target);
+      known.set(path, renderedPinResource(model, env, path));
       if (before === fresh) continue;
       let after = fresh;
       let from: number | undefined;
@@ -158,7 +183,11 @@ export function renderPins(input: PinInput): SyncPlan {
         const current = parsePin(before, path);
         assertManagedPin(current, path, model.name);
         from = pinnedVersion(current);
-        if (kindOf(current) === resourceKind(model.deploy)) after = setScalars(before, pinnedScalars(target, current, path), path);
+        if (kindOf(current) === resourceKind(model.deploy)) {
+          after = setScalars(before, pinnedScalars(target, current, path), path);
+          // Only the pinned values change: kind, name and namespace stay what the file says.
+          known.set(path, pinResource(current, path));
+        }
         if (after === before) continue;
       }
       files.push({ path, ...(before !== undefined ? { before } : {}), after });
@@ -186,9 +215,31 @@ export function renderPins(input: PinInput): SyncPlan {
       for (const r of retired) kafter = removeResource(kafter, r, kpath);
     }
     if (kafter !== kbefore) files.push({ path: kpath, ...(kbefore !== undefined ? { before: kbefore } : {}), after: kafter });
+    checkEnvironment(env, input.files, files, known);
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { environments, files, changes };
+}
+
+/**
+ * The environment as `kubectl kustomize` would render it after the plan: every resource (pins
+ * and hand-written files) must have its own kind, namespace and name (SPEC v3 §14), or nothing
+ * in the environment syncs, rollbacks included. Throws E_RESOURCE_COLLISION.
+ */
+function checkEnvironment(env: Environment, current: ReadonlyMap<string, string>, planned: FileChange[], known: ReadonlyMap<string, PlacedResource[]>): void {
+  const kpath = kustomizationFile(env);
+  const changes = planned.filter((f) => f.path.startsWith(`${env.path}/`));
+  if (!changes.length && !current.has(kpath)) return;
+  let files = current;
+  if (changes.length) {
+    const after = new Map(current);
+    for (const f of changes) {
+      if (f.after === null) after.delete(f.path);
+      else after.set(f.path, f.after);
+    }
+    files = after;
+  }
+  renderedResources(env.path, { files, known });
 }
 
 /** A unified diff of the plan, `git diff` style, with paths relative to the registry. */

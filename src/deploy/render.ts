@@ -136,7 +136,7 @@ export function servedUri(artifactUri: string, storage: Registry['storage'] | un
   }
   let path: string;
   try {
-    path = fileURLToPath(artifactUri.replace(/\/+$/, ''));
+    path = fileURLToPath(artifactUri.replace(/(?<!\/)\/+$/, ''));
   } catch {
     throw new ModelgateError('E_FILE_STORE_PIN', `models/${model}: artifact URI ${artifactUri} is not a file:///path URI`, ExitCode.content);
   }

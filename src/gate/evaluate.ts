@@ -8,7 +8,7 @@ import { judgePins, type PinVerdict } from './pins.js';
 import { describeGroup, effectiveApprovers, judgeGroups } from './approvals.js';
 import { matchesGlob } from './glob.js';
 import { judgePickleScan } from './scan-check.js';
-import type { ChangedFile, CheckResult, Decision, GateDecision, GateInput, TeamResolver, Transition } from './types.js';
+import type { ChangedFile, CheckResult, Decision, GateDecision, GateInput, TeamResolver, Transition, UnlinkedCommit } from './types.js';
 
 const STAGE_ORDER: Record<Stage, number> = { None: 0, Staging: 1, Production: 2, Archived: 3 };
 
@@ -160,18 +160,29 @@ function pathRules(ctx: Context, path: string): PolicyRule[] {
   return ctx.policy.rules.filter((r) => r.paths?.some((g) => (g.startsWith('/') ? matchesGlob(fromRoot, g) : !outside && matchesGlob(path, g))));
 }
 
-/** The pull request must target the registry's branch: a success elsewhere would stand on a head that main may merge. */
+/**
+ * The pull request must target the registry's branch: a success elsewhere would stand on a head
+ * that main may merge. The policy comes from the base commit, so the branch it names must also be
+ * the repository's default branch: another branch's modelgate.yaml (anyone with push access
+ * writes it) could otherwise name itself the registry's branch and bring its own policy.
+ */
 async function checkBaseBranch(ctx: Context, checks: CheckResult[]): Promise<void> {
   const target = ctx.input.pullRequest?.baseRef;
   if (target === undefined) return;
   const branch = (await ctx.input.base.config()).github?.branch ?? 'main';
+  const trusted = ctx.input.pullRequest?.defaultBranch;
   checks.push(
-    target === branch
-      ? pass('base branch', `the pull request targets ${branch}`)
-      : fail(
+    target !== branch
+      ? fail(
           'base branch',
           `the pull request targets ${JSON.stringify(target)}, but the registry's branch is ${JSON.stringify(branch)} (github.branch in modelgate.yaml); only pull requests into it are judged`,
-        ),
+        )
+      : trusted !== undefined && trusted !== branch
+        ? fail(
+            'base branch',
+            `the pull request targets ${JSON.stringify(target)}, which is not the repository's default branch ${JSON.stringify(trusted)}; the gate judges only pull requests into the default branch, whose policy it trusts`,
+          )
+        : pass('base branch', `the pull request targets ${branch}`),
   );
 }
 
@@ -440,6 +451,7 @@ async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: Model
   if (rule.scan) out.push(...(await scanChecks(ctx, rule, v)));
   if (rule.approvals?.length) {
     const groups = rule.approvals;
+    if (rule.excludeContributors !== false && rule.unlinkedCommits !== 'allow') out.push(...unlinkedChecks(ctx.input.unlinkedCommits ?? []));
     const required = ctx.input.options.approvals === 'require';
     const distinct = rule.distinctApprovers !== false;
     let results: CheckResult[];
@@ -455,6 +467,24 @@ async function applyRule(ctx: Context, t: Transition, rule: PolicyRule, v: Model
   }
   if (!out.length) out.push(pass('rule', 'this rule sets no conditions'));
   return out;
+}
+
+/**
+ * Four eyes needs to know who wrote each commit: one whose author or committer is linked to no
+ * GitHub account could be the approver's own, so it fails the rule (`unlinkedCommits: allow`
+ * lets it pass). Failed, not pending: no approval fixes it, only re-authoring the commits.
+ */
+function unlinkedChecks(unlinked: UnlinkedCommit[]): CheckResult[] {
+  const check = 'contributors';
+  if (!unlinked.length) return [];
+  const named = unlinked.slice(0, 5).map((u) => `commit ${u.sha.slice(0, 12)}: ${u.role} ${u.email || '(no email)'} is not a GitHub account`);
+  const more = unlinked.length > named.length ? `; and ${unlinked.length - named.length} more` : '';
+  return [
+    fail(
+      check,
+      `${named.join('; ')}${more}: whoever wrote it cannot be kept from approving (excludeContributors); commit with an email linked to your account, or set unlinkedCommits: allow on the rule`,
+    ),
+  ];
 }
 
 /** `scan: pickle` through the scanner port, bounded by the deadline like any outside call. */

@@ -34,13 +34,17 @@ export async function judgePins(base: RegistrySnapshot, merged: RegistrySnapshot
   try {
     const registry = await merged.config();
     const envs = environmentsOf(registry);
+    const models = new Set(await merged.modelNames());
     for (const p of paths) {
       const parts = p.split('/');
       if (p === REGISTRY_FILE || parts.at(-1) === 'kustomization.yaml') only = undefined;
       else if (parts[0] === MODELS_DIR && parts[1]) only?.add(parts[1]);
       else {
         const env = envs.find((e) => p.startsWith(`${e.path}/`));
-        if (env && /\.yaml$/.test(p)) only?.add(p.slice(env.path.length + 1, -'.yaml'.length));
+        const name = env && /\.yaml$/.test(p) ? p.slice(env.path.length + 1, -'.yaml'.length) : undefined;
+        // A pin moves with its model; any other deploy file may collide with any pin: the whole environment is rendered.
+        if (name !== undefined && models.has(name)) only?.add(name);
+        else if (env || parts[0] === 'deploy') only = undefined;
       }
       if (!only) break;
     }

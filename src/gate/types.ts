@@ -24,6 +24,11 @@ export interface PullRequestInfo {
   headRef?: string;
   /** The branch the pull request would merge into; the gate fails any but the registry's. */
   baseRef?: string;
+  /**
+   * The repository's default branch, as GitHub reports it: the registry's branch must be it,
+   * since the configuration naming the registry's branch is read from the pull request's base.
+   */
+  defaultBranch?: string;
 }
 
 export type ReviewState = 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED' | 'PENDING' | (string & {});
@@ -97,6 +102,21 @@ export interface GateInput {
   prefix?: string;
   /** Logins that authored or committed a commit of the pull request (`excludeContributors`). */
   contributors?: string[];
+  /** Authors and committers of the pull request's commits whose email is linked to no GitHub account. */
+  unlinkedCommits?: UnlinkedCommit[];
+}
+
+/** An author or committer of a pull request's commit whom GitHub links to no account: nobody it could exclude. */
+export interface UnlinkedCommit {
+  sha: string;
+  role: 'author' | 'committer';
+  email: string;
+}
+
+/** Who wrote a pull request's commits, as GitHub attributes them. */
+export interface Contributors {
+  logins: string[];
+  unlinked: UnlinkedCommit[];
 }
 
 export type CheckStatus = 'pass' | 'fail' | 'pending';

@@ -25,7 +25,7 @@ export function createOctokit(opts: { token: string | undefined; baseUrl?: strin
   if (!opts.token) throw usageError('no GitHub token: set GITHUB_TOKEN (or GH_TOKEN), or the action input github-token');
   return new Octokit({
     auth: opts.token,
-    baseUrl: (opts.baseUrl || 'https://api.github.com').replace(/\/+$/, ''),
+    baseUrl: (opts.baseUrl || 'https://api.github.com').replace(/(?<!\/)\/+$/, ''),
     userAgent: opts.userAgent ?? 'modelgate',
     log: { debug() {}, info() {}, warn() {}, error() {} },
     request: { retries: 0, fetch: retryingFetch(opts.timeoutMs ?? ioTimeoutMs()) },

@@ -1,7 +1,7 @@
 import type { Octokit } from '@octokit/rest';
 import { ModelgateError } from '../errors.js';
 import { isBot } from '../gate/approvals.js';
-import type { ChangedFile, PullRequestInfo, Review, TeamResolver } from '../gate/types.js';
+import type { ChangedFile, Contributors, PullRequestInfo, Review, TeamResolver, UnlinkedCommit } from '../gate/types.js';
 import { createOnce, github, type GitHubConnection } from './client.js';
 
 /** The hidden marker that finds modelgate's one comment on a pull request. */
@@ -26,6 +26,7 @@ export async function getPullRequest(c: GitHubConnection, number: number): Promi
     title: data.title,
     baseSha: data.base.sha,
     baseRef: data.base.ref,
+    defaultBranch: data.base.repo.default_branch,
     commits: data.commits,
   };
 }
@@ -63,11 +64,13 @@ export const MAX_LISTED_COMMITS = 250;
 
 /**
  * GET …/pulls/{n}/commits: the GitHub logins that authored or committed a commit of the pull
- * request (`excludeContributors`). A commit whose email belongs to no account names nobody.
+ * request (`excludeContributors`), and every author or committer whose email belongs to no
+ * account (GitHub gives `null` for them): nobody can be excluded for such a commit, so the gate
+ * fails it unless the rule allows it (`unlinkedCommits`).
  * GitHub lists 250 commits at most; a longer pull request cannot be judged, since a contributor
  * past the 250th would count as an approver.
  */
-export async function listContributors(c: GitHubConnection, pr: Pick<PullRequestDetails, 'number' | 'commits'>): Promise<string[]> {
+export async function listContributors(c: GitHubConnection, pr: Pick<PullRequestDetails, 'number' | 'commits'>): Promise<Contributors> {
   if (pr.commits > MAX_LISTED_COMMITS) {
     throw new ModelgateError(
       'E_TOO_MANY_COMMITS',
@@ -78,14 +81,19 @@ export async function listContributors(c: GitHubConnection, pr: Pick<PullRequest
     c.octokit.paginate(c.octokit.rest.pulls.listCommits, { owner: c.owner, repo: c.repo, pull_number: pr.number, per_page: 100 }),
   );
   const logins = new Set<string>();
+  const unlinked: UnlinkedCommit[] = [];
   for (const commit of commits) {
-    for (const who of [commit.author, commit.committer]) if (who && 'login' in who && who.login) logins.add(who.login);
+    for (const role of ['author', 'committer'] as const) {
+      const who = commit[role];
+      if (who && 'login' in who && who.login) logins.add(who.login);
+      else unlinked.push({ sha: commit.sha, role, email: commit.commit[role]?.email ?? '' });
+    }
   }
-  return [...logins].sort();
+  return { logins: [...logins].sort(), unlinked };
 }
 
 /** What the gate needs from GitHub about a pull request: itself, its reviews and its contributors. */
-export async function readPullRequest(c: GitHubConnection, number: number): Promise<{ pr: PullRequestDetails; reviews: Review[]; contributors: string[] }> {
+export async function readPullRequest(c: GitHubConnection, number: number): Promise<{ pr: PullRequestDetails; reviews: Review[]; contributors: Contributors }> {
   const pr = await getPullRequest(c, number);
   const [reviews, contributors] = await Promise.all([listReviews(c, number), listContributors(c, pr)]);
   return { pr, reviews, contributors };

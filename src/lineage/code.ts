@@ -16,7 +16,7 @@ export function publicRepositoryUrl(url: string): string {
   let out = scp ? `https://${scp[1]}/${scp[2]}` : url;
   out = out.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1');
   if (/^ssh:\/\/[^/]+\//.test(out)) out = out.replace(/^ssh:\/\/([^/:]+)(?::\d+)?\//, 'https://$1/');
-  return out.replace(/\.git$/, '').replace(/\/+$/, '');
+  return out.replace(/\.git$/, '').replace(/(?<!\/)\/+$/, '');
 }
 
 /** `--code <repository>@<40-hex commit>`. */

@@ -1104,8 +1104,8 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
 
   const compiled = routes.map((r) => ({
     ...r,
-    regex: new RegExp(`^${r.route.replace(/\{[^}]+\}/g, '([^/]+)')}$`),
-    names: [...r.route.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!),
+    regex: new RegExp(`^${r.route.replace(/\{[^{}]+\}/g, '([^/]+)')}$`),
+    names: [...r.route.matchAll(/\{([^{}]+)\}/g)].map((m) => m[1]!),
   }));
 
   function patternMatcher(pattern: string | RegExp) {
@@ -1131,7 +1131,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions = {}): 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const method = (req.method ?? 'GET').toUpperCase();
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const path = url.pathname.replace(/(?<!\/)\/+$/, '') || '/';
     let route: string | null = null;
     let params: Params = {};
     let handler: Handler | undefined;

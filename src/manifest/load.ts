@@ -8,13 +8,16 @@ import {
   type Document,
   type DocumentOptions,
   type Node,
+  type Pair,
   type ParsedNode,
   type ParseOptions,
   type SchemaOptions,
+  type YAMLMap,
 } from 'yaml';
 import { FAILSAFE_SCHEMA, load as loadFast, Type } from 'js-yaml';
 import { parseManifestPath } from '../registry/layout.js';
 import type { ErrorCode } from '../error-codes.js';
+import { excerpt, FORBIDDEN_KEYS, isInexactInteger, unprintableInText, unprintableInValue } from './exact.js';
 import { LOAD_LIMITS } from './limits.js';
 import { displayPath, sortProblems, type Problem } from './problem.js';
 import { describeSchemaError } from './schema-errors.js';
@@ -37,15 +40,21 @@ export interface Loaded<T> {
 
 export { LOAD_LIMITS } from './limits.js';
 
-/** Keys that could reach an object's prototype if the data were ever merged or assigned naively. */
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/**
+ * Longest text (characters) the fast path reads; a longer manifest goes straight to the YAML 1.2
+ * parser. Typical manifests are a few KiB, where the fast path pays; on a large one its scans
+ * before parsing would cost more than the parser itself, whose pace is the bound (SPEC §14).
+ */
+const FAST_PATH_MAX = 64 * 1024;
 
-// YAML 1.2 core schema only: no 1.1 booleans (yes/no), no merge keys, no custom tags.
+// YAML 1.2 core schema only: no 1.1 booleans (yes/no), no merge keys, no custom tags. Duplicate
+// keys are found while converting (toPlainData): yaml's own check compares every key of a mapping
+// with every other, quadratic in a flow mapping of thousands of keys.
 const PARSE_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
   version: '1.2',
   schema: 'core',
   merge: false,
-  uniqueKeys: true,
+  uniqueKeys: false,
   stringKeys: true,
   strict: true,
   prettyErrors: false,
@@ -57,13 +66,15 @@ const PARSE_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
  * problems (and, for ModelVersion and Model, checked against the document's model/version).
  *
  * Hostile input is rejected with a stable code before it can cost much: oversized or deeply
- * nested text (before parsing), anchors and aliases, explicit tags, duplicate keys, several
- * documents, non-finite numbers, prototype keys. The value returned is plain JSON data.
+ * nested text and characters YAML forbids or invalid UTF-8 (before parsing), anchors and aliases,
+ * explicit tags, duplicate keys, several documents, non-finite numbers, integers beyond 2^53,
+ * prototype keys. The value returned is plain JSON data, exactly what the text says; the time
+ * taken is linear in the text (SPEC §14).
  */
 export function loadManifest<K extends DocumentKind>(text: string, file: string, kind: K): Loaded<KindMap[K]> {
   const limit = checkLimits(text, file);
   if (limit) return { problems: [limit] };
-  const fast = loadPlainManifest(text, file, kind);
+  const fast = text.length <= FAST_PATH_MAX ? loadPlainManifest(text, file, kind) : undefined;
   return fast ? { value: fast, problems: [] } : loadManifestWithPositions(text, file, kind, false);
 }
 
@@ -85,13 +96,11 @@ export function loadManifestWithPositions<K extends DocumentKind>(text: string, 
   for (const e of doc.errors) {
     const code = YAML_ERROR_CODES[e.code] ?? 'E_YAML_SYNTAX';
     const message =
-      code === 'E_YAML_DUPLICATE_KEY'
-        ? `duplicate key ${JSON.stringify(keyText(text, e.pos[0]))}: a key may appear once per mapping`
-        : code === 'E_YAML_KEY'
-          ? 'keys must be plain strings (no lists or mappings as keys)'
-          : code === 'E_YAML_MULTI_DOC'
-            ? 'a manifest holds exactly one YAML document; remove the second "---" and what follows'
-            : `invalid YAML: ${e.message.split('\n')[0]}`;
+      code === 'E_YAML_KEY'
+        ? 'keys must be plain strings (no lists or mappings as keys)'
+        : code === 'E_YAML_MULTI_DOC'
+          ? 'a manifest holds exactly one YAML document; remove the second "---" and what follows'
+          : `invalid YAML: ${e.message.split('\n')[0]}`;
     problems.push({ file, ...at(e.pos[0]), code, message });
   }
   const directive = doc.directives?.yaml;
@@ -279,21 +288,57 @@ const YAML_CORE_FOR_JS_YAML = FAILSAFE_SCHEMA.extend({
 
 // Text that the fast path leaves to the position-keeping parser: anchors, aliases and tags
 // (an indicator where a node may start), directives, document markers, complex keys (`? k`,
-// `[a]: v`), tabs.
+// `[a]: v`), tabs, and escapes that could write a character no value may hold (`"\0"`, `"\x01"`;
+// the text itself has none, checkLimits saw to that).
 // Everything else the two parsers read alike, values included (YAML_CORE_FOR_JS_YAML).
-const NEEDS_FULL_PARSE = /(?:^|[\s[{,])[&*!]|^%|\t|^(?:---|\.\.\.)|(?:^|[\s[{,])\?(?:\s|$)|[\]}][ \t]*:(?=[\s,[\]{}]|$)/m;
+const NEEDS_FULL_PARSE = /(?:^|[\s[{,])[&*!]|^%|\t|^(?:---|\.\.\.)|(?:^|[\s[{,])\?(?:\s|$)|[\]}][ \t]*:(?=[\s,[\]{}]|$)|\\[0abefuvxU]/m;
 
-// A mapping key written plain: yaml (stringKeys) keeps its text, js-yaml resolves it first
-// (`0x10:` is "16", `~:` "null"). A plain key that the core schema would not read as a string
-// goes to the full parser. Over-matches on purpose (any `, x:` even inside a value): a false
-// match only costs the slow path.
-const PLAIN_KEY = /(?:^|[[{,])[ \t]*(?:-[ \t]+)*([^\s'"#[\]{},][^\n#,[\]{}]*?|)[ \t]*:(?=[\s,[\]{}]|$)/gm;
+const AFTER_KEY_COLON = /[\s,[\]{}]/;
+/** Every non-string core scalar but the empty one starts with one of these (CORE_NULL … CORE_FLOAT). */
+const NON_STRING_FIRST = '-+.0123456789~nNtTfF';
+const NOT_KEY_START = /[\s"#'[\]{},]/;
 
+/** 1 where a stretch of text that may hold a plain key ends (`#`, `]`, `}`), 2 where one also starts after it (line breaks, `,`, `[`, `{`). */
+function stretchBoundary(c: number): number {
+  if (c > 125) return c === 0x2028 || c === 0x2029 ? 2 : 0;
+  return c === 10 || c === 13 || c === 44 || c === 91 || c === 123 ? 2 : c === 35 || c === 93 || c === 125 ? 1 : 0;
+}
+
+/**
+ * Whether a mapping key written plain would not be a string in the core schema. yaml
+ * (stringKeys) keeps a key's text, js-yaml resolves it first (`0x10:` is "16", `~:` "null"), so
+ * such a document goes to the full parser. A key is looked for at every line start and after
+ * every `[`, `{` and `,`, up to the first `:` followed by a space, a flow indicator or the end,
+ * in the stretch that ends at the next line break, `#`, `,`, bracket or brace. Over-matches on
+ * purpose (any `, x:` even inside a value): a false match only costs the slow path. One pass
+ * over disjoint stretches, so linear in the text, however it is written (SPEC §14).
+ */
 function hasNonStringKey(text: string): boolean {
-  PLAIN_KEY.lastIndex = 0;
-  for (let m = PLAIN_KEY.exec(text); m; m = PLAIN_KEY.exec(text)) {
-    if (typeof resolveCorePlain(m[1]!) !== 'string') return true;
-    if (m[0].length === 0) PLAIN_KEY.lastIndex++;
+  const n = text.length;
+  const colonEnds = (q: number) => text.charCodeAt(q) === 58 && (q + 1 === n || AFTER_KEY_COLON.test(text[q + 1]!));
+  const blank = (i: number) => text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9;
+  let startsKey = true;
+  for (let start = 0; start <= n;) {
+    let end = start;
+    while (end < n && stretchBoundary(text.charCodeAt(end)) === 0) end++;
+    if (startsKey) {
+      let i = start;
+      while (blank(i)) i++;
+      while (text.charCodeAt(i) === 45 && blank(i + 1)) {
+        i++;
+        while (blank(i)) i++;
+      }
+      let q = i + 1;
+      while (q < end && !colonEnds(q)) q++;
+      if (i < end && q < end && !NOT_KEY_START.test(text[i]!)) {
+        let keyEnd = q;
+        while (blank(keyEnd - 1)) keyEnd--;
+        // Most keys start with a letter no core scalar starts with: no need to resolve them.
+        if (NON_STRING_FIRST.includes(text[i]!) && typeof resolveCorePlain(text.slice(i, keyEnd)) !== 'string') return true;
+      } else if (colonEnds(i)) return true; // an empty key: null
+    }
+    startsKey = end < n && stretchBoundary(text.charCodeAt(end)) === 2;
+    start = end + 1;
   }
   return false;
 }
@@ -312,10 +357,14 @@ function continuesUnderIndented(text: string): boolean {
   let quote = '';
   /** Column where the node holding the open flow collection or quote starts. */
   let owner = 0;
+  /** Where the current line starts; `owner` is read once per line, however many quotes or brackets it opens. */
+  let lineStart = 0;
+  let ownerLine = -1;
   for (let m = special.exec(text); m; m = special.exec(text)) {
     const i = m.index;
     const c = text[i]!;
     if (c === '\n') {
+      lineStart = i + 1;
       if (flow === 0 && quote === '') continue;
       let j = i + 1;
       while (text[j] === ' ') j++;
@@ -337,7 +386,10 @@ function continuesUnderIndented(text: string): boolean {
       continue;
     }
     const opensQuote = (c === '"' || c === "'") && ' \n[{,:'.includes(prev);
-    if (flow === 0 && (opensQuote || c === '[' || c === '{')) owner = nodeColumn(text, i);
+    if (flow === 0 && (opensQuote || c === '[' || c === '{')) {
+      if (lineStart !== ownerLine) owner = nodeColumn(text, lineStart);
+      ownerLine = lineStart;
+    }
     if (c === '[' || c === '{') flow++;
     else if ((c === ']' || c === '}') && flow > 0) flow--;
     else if (opensQuote) quote = c;
@@ -345,9 +397,8 @@ function continuesUnderIndented(text: string): boolean {
   return false;
 }
 
-/** Where the node of the line holding offset `at` starts: after its indentation and any compact `- ` entries. */
-function nodeColumn(text: string, at: number): number {
-  const start = text.lastIndexOf('\n', at - 1) + 1;
+/** Where the node of the line starting at `start` starts: after its indentation and any compact `- ` entries. */
+function nodeColumn(text: string, start: number): number {
   let col = 0;
   while (text[start + col] === ' ') col++;
   while (text[start + col] === '-' && text[start + col + 1] === ' ') {
@@ -400,9 +451,10 @@ function loadPlainManifest<K extends DocumentKind>(text: string, file: string, k
   return value as KindMap[K];
 }
 
+/** Data the fast path may return as it is; anything else (also what only looks odd, such as 1e20) goes to the full path. */
 function isPlainData(value: unknown, depth: number): boolean {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
-  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value === 'number') return Number.isFinite(value) && (Number.isSafeInteger(value) || !Number.isInteger(value));
   if (typeof value !== 'object' || depth > LOAD_LIMITS.maxDepth) return false;
   if (Array.isArray(value)) return value.every((v) => isPlainData(v, depth + 1));
   if (Object.getPrototypeOf(value) !== Object.prototype) return false;
@@ -413,19 +465,11 @@ function isPlainData(value: unknown, depth: number): boolean {
 }
 
 const YAML_ERROR_CODES: Partial<Record<string, ErrorCode>> = {
-  DUPLICATE_KEY: 'E_YAML_DUPLICATE_KEY',
   NON_STRING_KEY: 'E_YAML_KEY',
   MULTIPLE_DOCS: 'E_YAML_MULTI_DOC',
   BAD_ALIAS: 'E_YAML_ALIAS',
   ALIAS_PROPS: 'E_YAML_ALIAS',
 };
-
-/** The key written at `offset`, for messages. */
-function keyText(text: string, offset: number): string {
-  const m = /^(?:"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^:\n,{}[\]]*)/.exec(text.slice(offset, offset + 256));
-  const key = (m?.[0] ?? '').trim();
-  return /^["']/.test(key) ? key.slice(1, -1) : key;
-}
 
 /**
  * Where a node's properties start: yaml's node range begins at the value, after any tag
@@ -462,6 +506,8 @@ function checkLimits(text: string, file: string): Problem | undefined {
       message: `the file has more than ${LOAD_LIMITS.maxBytes} bytes, the limit for a manifest; this looks like hostile input or the wrong file`,
     };
   }
+  const unprintable = unprintableInText(text);
+  if (unprintable) return { file, line: unprintable.line, col: unprintable.col, code: 'E_ENCODING', message: unprintable.message };
   const deep = deepestPoint(text, LOAD_LIMITS.maxDepth);
   if (deep) {
     return {
@@ -480,6 +526,27 @@ function checkLimits(text: string, file: string): Problem | undefined {
  * compact "- " entries and open flow brackets. Returns the first place it exceeds `max`. It
  * runs before parsing so that a deeply nested document never reaches the recursive composer.
  */
+const DEPTH_SPECIAL = /[\n"#'[\]{}]/g;
+const blankAsSpace = (c: number) => (c === CH.tab ? CH.space : c);
+
+/** Character codes deepestPoint looks at. */
+const CH = {
+  tab: 9,
+  space: 32,
+  dquote: 34,
+  hash: 35,
+  squote: 39,
+  comma: 44,
+  colon: 58,
+  gt: 62,
+  lbracket: 91,
+  backslash: 92,
+  rbracket: 93,
+  lbrace: 123,
+  pipe: 124,
+  rbrace: 125,
+};
+
 function deepestPoint(text: string, max: number): { line: number; col: number } | undefined {
   const indents: number[] = [];
   let flow = 0;
@@ -513,26 +580,34 @@ function deepestPoint(text: string, max: number): { line: number; col: number } 
       i += 2;
       while (i < end && text[i] === ' ') i++;
     }
-    let quote = '';
-    let last = '';
+    // The character before a quote decides whether it opens one, and the one before a `#` whether
+    // it starts a comment; inside a quoted scalar nothing counts. Character codes, not strings: this
+    // runs before anything parses the text. Up to the line's first quote, `#` or bracket nothing
+    // counts either: the engine's search skips there (a line of plain text costs one search).
+    const from = i;
+    DEPTH_SPECIAL.lastIndex = i;
+    i = DEPTH_SPECIAL.exec(text)?.index ?? text.length;
+    let quote = 0;
+    /** The code of the character before, CH.space for any blank, 0 at the start of the line. */
+    let last = i > from ? blankAsSpace(text.charCodeAt(i - 1)) : 0;
     for (; i < end; i++) {
-      const c = text[i]!;
+      const c = text.charCodeAt(i);
       if (quote) {
-        if (c === '\\' && quote === '"') i++;
-        else if (c === quote) quote = '';
+        if (c === CH.backslash && quote === CH.dquote) i++;
+        else if (c === quote) quote = 0;
         continue;
       }
-      if ((c === '"' || c === "'") && (last === '' || ' \t[{,:'.includes(last))) quote = c;
-      else if (c === '#' && (last === ' ' || last === '\t')) break;
-      else if (c === '[' || c === '{') {
+      const opens = last === 0 || last === CH.space || last === CH.lbracket || last === CH.lbrace || last === CH.comma || last === CH.colon;
+      if ((c === CH.dquote || c === CH.squote) && opens) quote = c;
+      else if (c === CH.hash && last === CH.space) break;
+      else if (c === CH.lbracket || c === CH.lbrace) {
         flow++;
         if (depth + flow > max) return { line: lineNo, col: i - start + 1 };
-      } else if ((c === ']' || c === '}') && flow > 0) flow--;
-      if (c !== ' ' && c !== '\t') last = c;
-      else last = ' ';
+      } else if ((c === CH.rbracket || c === CH.rbrace) && flow > 0) flow--;
+      last = blankAsSpace(c);
     }
     if (depth + flow > max) return { line: lineNo, col: indent + 1 };
-    if (flow === 0 && (last === '|' || last === '>' || /[|>][-+0-9]{1,2}\s*$/.test(text.slice(Math.max(start, end - 4), end)))) {
+    if (flow === 0 && (last === CH.pipe || last === CH.gt || /[|>][-+0-9]{1,2}\s*$/.test(text.slice(Math.max(start, end - 4), end)))) {
       blockScalarParent = indent;
     }
     start = end + 1;
@@ -552,7 +627,8 @@ interface ConvertContext {
 
 /**
  * The document as plain JSON data, checked on the way: no aliases, anchors or explicit tags,
- * string keys only, no prototype keys, finite numbers only. Objects are ordinary objects, but a
+ * string keys only, each once per mapping, no prototype keys, finite numbers and integers within
+ * 2^53 only, no unprintable characters in keys or strings. Objects are ordinary objects, but a
  * forbidden key is never assigned, so nothing reaches Object.prototype.
  */
 function toPlainData(node: Node | null, ctx: ConvertContext): unknown {
@@ -588,22 +664,42 @@ function toPlainData(node: Node | null, ctx: ConvertContext): unknown {
   }
   if (isScalar(node)) {
     const v = node.value;
-    if (typeof v === 'number' && !Number.isFinite(v)) {
+    if (typeof v === 'number') {
       const written = ctx.text.slice(node.range![0], node.range![1]).trim();
-      ctx.problems.push({
-        file: ctx.file,
-        ...ctx.at(ctx.fieldStart ?? start),
-        code: 'E_NON_FINITE',
-        field: field(),
-        message: `${field()} must be a finite number, got ${written}`,
-      });
-      return undefined;
+      const problem = !Number.isFinite(v)
+        ? { code: 'E_NON_FINITE' as const, message: `${field()} must be a finite number, got ${excerpt(written)}` }
+        : isInexactInteger(written, v)
+          ? {
+              code: 'E_UNSAFE_INTEGER' as const,
+              message: `${field()} is ${excerpt(written)}, an integer beyond 2^53 that a JSON number cannot keep exactly (it would read ${v}); write it as a string`,
+            }
+          : undefined;
+      if (problem) {
+        ctx.problems.push({ file: ctx.file, ...ctx.at(ctx.fieldStart ?? start), field: field(), ...problem });
+        return undefined;
+      }
     }
-    if (typeof v === 'bigint') return Number(v);
+    // Only an escape in a double-quoted scalar can write such a character: checkLimits refused the text's own.
+    if (typeof v === 'string' && node.type === 'QUOTE_DOUBLE') {
+      const bad = unprintableInValue(v);
+      if (bad) {
+        ctx.problems.push({
+          file: ctx.file,
+          ...ctx.at(ctx.fieldStart ?? start),
+          code: 'E_ENCODING',
+          field: field(),
+          message: `${field()} holds the character ${bad}, which is not stored (git, Kubernetes and YAML keep only printable text); remove it`,
+        });
+        return undefined;
+      }
+    }
     return v;
   }
   if (isMap(node)) {
+    // One Set look-up per key: a mapping of thousands of keys costs what it reads. A forbidden key
+    // is never assigned, so the plain object never reaches Object.prototype.
     const out: Record<string, unknown> = {};
+    const seen = new Set<string>();
     for (const pair of node.items) {
       const key = pair.key as ParsedNode | null;
       const keyStart = key?.range?.[0] ?? start;
@@ -617,6 +713,26 @@ function toPlainData(node: Node | null, ctx: ConvertContext): unknown {
         ctx.problems.push({ file: ctx.file, ...ctx.at(keyStart), code: 'E_FORBIDDEN_KEY', message: `${field()}: the key "${name}" is not allowed` });
         continue;
       }
+      const bad = key.type === 'QUOTE_DOUBLE' ? unprintableInValue(name) : undefined;
+      if (bad) {
+        ctx.problems.push({
+          file: ctx.file,
+          ...ctx.at(keyStart),
+          code: 'E_ENCODING',
+          message: `${field()}: the key ${excerpt(name)} holds the character ${bad}; remove it`,
+        });
+        continue;
+      }
+      if (seen.has(name)) {
+        ctx.problems.push({
+          file: ctx.file,
+          ...ctx.at(keyStart),
+          code: 'E_YAML_DUPLICATE_KEY',
+          message: `duplicate key ${excerpt(name, 80)}: a key may appear once per mapping`,
+        });
+        continue;
+      }
+      seen.add(name);
       ctx.path.push(name);
       ctx.fieldStart = keyStart;
       out[name] = toPlainData(pair.value as Node | null, ctx);
@@ -637,6 +753,19 @@ function toPlainData(node: Node | null, ctx: ConvertContext): unknown {
   return null;
 }
 
+/** A mapping's pairs by key, built once per mapping: a document with thousands of problems locates each in one look-up. */
+const KEY_INDEX = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+function keyIndex(map: YAMLMap): Map<string, Pair> {
+  let index = KEY_INDEX.get(map);
+  if (!index) {
+    index = new Map();
+    for (const p of map.items) if (isScalar(p.key) && typeof p.key.value === 'string' && !index.has(p.key.value)) index.set(p.key.value, p);
+    KEY_INDEX.set(map, index);
+  }
+  return index;
+}
+
 function fieldSegments(field: string): Array<string | number> {
   const segs: Array<string | number> = [];
   for (const m of field.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) segs.push(m[2] !== undefined ? Number(m[2]) : m[1]!);
@@ -652,7 +781,7 @@ function locate(doc: Document, path: ReadonlyArray<string | number>, at: (offset
   let offset = doc.contents?.range?.[0] ?? 0;
   for (const seg of path) {
     if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === String(seg));
+      const pair = keyIndex(node).get(String(seg));
       if (!pair) break;
       offset = (pair.key as Node).range?.[0] ?? offset;
       node = pair.value;

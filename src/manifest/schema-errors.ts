@@ -1,4 +1,5 @@
 import type { ErrorObject } from 'ajv';
+import { excerpt } from './exact.js';
 import { displayPath } from './problem.js';
 
 export interface DescribedError {
@@ -43,7 +44,7 @@ export function describeSchemaError(e: ErrorObject, document: unknown): Describe
   const propertyName = (e as ErrorObject & { propertyName?: string }).propertyName;
   if (propertyName !== undefined) {
     const rule = e.keyword === 'pattern' ? patternPhrase(String(e.params.pattern)) : String(e.message);
-    return { path: [...path, propertyName], code: 'E_SCHEMA', message: `${field ? `${field}: ` : ''}the key "${propertyName}" ${rule}` };
+    return { path: [...path, propertyName], code: 'E_SCHEMA', message: `${field ? `${field}: ` : ''}the key ${excerpt(propertyName, 80)} ${rule}` };
   }
 
   switch (e.keyword) {
@@ -51,7 +52,7 @@ export function describeSchemaError(e: ErrorObject, document: unknown): Describe
       const name = String(e.params.additionalProperty);
       const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
       const hint = allowed.length ? ` (allowed: ${allowed.join(', ')})` : '';
-      return { path: [...path, name], code: 'E_UNKNOWN_FIELD', message: `unknown field "${name}"${field ? ` in ${field}` : ''}${hint}` };
+      return { path: [...path, name], code: 'E_UNKNOWN_FIELD', message: `unknown field ${excerpt(name, 80)}${field ? ` in ${field}` : ''}${hint}` };
     }
     case 'required': {
       const name = String(e.params.missingProperty);

@@ -168,6 +168,8 @@ export interface PolicyRule {
   distinctApprovers?: boolean;
   /** Authors and committers of the pull request's commits never count (default true). */
   excludeContributors?: boolean;
+  /** `allow`: a commit whose author or committer is linked to no GitHub account does not fail the rule (default `fail`). */
+  unlinkedCommits?: 'allow' | 'fail';
   approvals?: ApprovalGroup[];
   metrics?: Record<string, Threshold>;
   champion?: Record<string, { maxRegression: number }>;

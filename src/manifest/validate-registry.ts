@@ -40,7 +40,7 @@ const MODEL_WIDE = new Set<ErrorCode>(['E_MULTIPLE_PRODUCTION', 'E_MISSING_MODEL
  */
 export async function validateRegistry(source: RegistrySource, options: ValidateOptions = {}): Promise<RegistryValidation> {
   const concurrency = options.concurrency ?? 64;
-  const only = options.only && !options.only.includes('') ? options.only.map((p) => p.replace(/\/+$/, '')) : undefined;
+  const only = options.only && !options.only.includes('') ? options.only.map((p) => p.replace(/(?<!\/)\/+$/, '')) : undefined;
   const selected = (file: string) => !only || only.some((s) => file === s || file.startsWith(`${s}/`) || s.startsWith(`${file}/`));
 
   // With `only`, the folders of other models are not even listed: their problems would not be

@@ -34,7 +34,10 @@ export interface ApplyOptions {
    * another registration of the same number. A taken name is a lost race: re-plan and retry.
    */
   newBranch?: boolean;
-  /** The branch is modelgate's own (`modelgate/sync`): one that does not build on the base is replaced, under a lease. */
+  /**
+   * The branch is modelgate's own (`modelgate/sync`) and gets no trust from its name: it is
+   * always the change alone on the base, and whatever else it holds is replaced, under a lease.
+   */
   replaceBranch?: boolean;
   /** Attempts before a lost race is given up with E_PUSH_RACE (default 8). */
   maxAttempts?: number;
@@ -118,14 +121,16 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
     const existing = stale ? undefined : found;
     if (existing && opts.newBranch) continue;
     let head = existing;
-    if (!existing || (await repo.treeOf(existing)) !== (await repo.treeOf(commit))) {
-      // Build on the open branch when it already holds the base, so the push fast-forwards it.
-      const onExisting = existing !== undefined && (await repo.isAncestor(base, existing));
+    const rebuilt = opts.replaceBranch === true;
+    if (!existing || (await repo.treeOf(existing)) !== (await repo.treeOf(commit)) || (rebuilt && !(await isOneCommitOn(repo, existing, base)))) {
+      // Build on the open branch when it already holds the base, so the push fast-forwards it;
+      // never on a replaced branch: a commit someone else pushed there would ride along.
+      const onExisting = !rebuilt && existing !== undefined && (await repo.isAncestor(base, existing));
       const next = onExisting
         ? await repo.commitChanges({ parent: existing, files: repositoryFiles(change, prefix), message: change.message, ...ident })
         : commit;
       await opts.beforePush?.(next, attempt);
-      const lease = stale ? found : opts.replaceBranch && existing !== undefined && !onExisting ? existing : undefined;
+      const lease = stale ? found : rebuilt && existing !== undefined ? existing : undefined;
       const pushed = lease ? await repo.pushReplacing(remote, next, change.branch, lease) : (await repo.push(remote, next, change.branch)) !== 'rejected';
       if (!pushed) {
         if (opts.newBranch || opts.replaceBranch) continue;
@@ -156,6 +161,12 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
     }
   }
   throw lostRace(opts.mode === 'pr' ? `${remote} (branch names)` : `${remote}/${baseBranch}`, maxAttempts);
+}
+
+/** Whether `commit` is a single commit whose only parent is `base`. */
+async function isOneCommitOn(repo: GitRepo, commit: string, base: string): Promise<boolean> {
+  const [, ...parents] = (await repo.out(['rev-list', '--parents', '-n', '1', commit])).trim().split(' ');
+  return parents.length === 1 && parents[0] === base;
 }
 
 /**

@@ -314,7 +314,7 @@ function fieldValues(version: ModelVersion, field: Field): Array<string | number
 }
 
 function test(op: Exclude<CompareOp, '!='>, value: string | number, literal: Literal): boolean {
-  if (op === 'LIKE' || op === 'ILIKE') return likePattern(String(literal), op === 'ILIKE').test(String(value));
+  if (op === 'LIKE' || op === 'ILIKE') return likeMatches(String(literal), String(value), op === 'ILIKE');
   const c = compare(value, literal);
   if (Number.isNaN(c)) return false;
   switch (op) {
@@ -348,17 +348,35 @@ function numericText(text: string): number | undefined {
   return Number(text);
 }
 
-/** SQL LIKE: `%` any run, `_` one character, backslash escapes either. */
-function likePattern(pattern: string, caseInsensitive: boolean): RegExp {
-  let source = '';
+/**
+ * SQL LIKE: `%` any run, `_` one character, backslash escapes either. Linear in the value for a
+ * given pattern (SPEC §14): the pieces between `%`s repeat nothing, the first is matched at the
+ * start, the last at the end, and each one between at its leftmost place, which is always right
+ * when the `%`s around it take whatever lies between. One regular expression with a `[\s\S]*` per
+ * `%` backtracks polynomially (`%a%a%a%b` over a long description).
+ */
+function likeMatches(pattern: string, value: string, caseInsensitive: boolean): boolean {
+  const pieces = [''];
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
-    if (c === '\\' && i + 1 < pattern.length) source += escapeRegExp(pattern[++i]!);
-    else if (c === '%') source += '[\\s\\S]*';
-    else if (c === '_') source += '[\\s\\S]';
-    else source += escapeRegExp(c);
+    if (c === '%') pieces.push('');
+    else pieces[pieces.length - 1] += c === '\\' && i + 1 < pattern.length ? escapeRegExp(pattern[++i]!) : c === '_' ? '[\\s\\S]' : escapeRegExp(c);
   }
-  return new RegExp(`^${source}$`, caseInsensitive ? 'iu' : 'u');
+  const flags = caseInsensitive ? 'iu' : 'u';
+  if (pieces.length === 1) return new RegExp(`^(?:${pieces[0]})$`, flags).test(value);
+  const first = new RegExp(pieces[0]!, `${flags}y`);
+  if (!first.test(value)) return false;
+  let at = first.lastIndex;
+  for (const piece of pieces.slice(1, -1)) {
+    const between = new RegExp(piece, `${flags}g`);
+    between.lastIndex = at;
+    const m = between.exec(value);
+    if (!m) return false;
+    at = m.index + m[0].length;
+  }
+  const last = new RegExp(`(?:${pieces.at(-1)})$`, `${flags}g`);
+  last.lastIndex = at;
+  return last.test(value);
 }
 
 function escapeRegExp(c: string): string {

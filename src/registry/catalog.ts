@@ -1,20 +1,8 @@
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-  type BigIntStats,
-} from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { onCancel } from '../cancel.js';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
 import type { ModelVersion, Stage } from '../manifest/types.js';
@@ -22,6 +10,7 @@ import type { VersionFacts } from '../manifest/semantic.js';
 // The schema as data only (not schemas.ts, which brings the validators): a warm `list` loads no parser.
 import modelVersionSchema from '../../schemas/model-version.schema.json' with { type: 'json' };
 import pkg from '../../package.json' with { type: 'json' };
+import { cacheKey, openRegularFile, sealer, stampHolds, writeStamp } from './cache-file.js';
 import { isModelName, mayHaveStage, MODELS_DIR, parseManifestPath, versionsDir } from './layout.js';
 import { readRegistryFileSync } from './read-file.js';
 
@@ -53,7 +42,7 @@ declare const __MODELGATE_LOADER_ID__: string | undefined;
  * (validation takes a cached entry as a file that loads without a problem), even by a build of
  * the same version whose loader changed.
  */
-const CACHE_FORMAT = `modelgate-version-cache 4 ${pkg.version} ${createHash('sha256').update(JSON.stringify(modelVersionSchema)).digest('hex').slice(0, 16)} ${
+const CACHE_FORMAT = `modelgate-version-cache 5 ${pkg.version} ${createHash('sha256').update(JSON.stringify(modelVersionSchema)).digest('hex').slice(0, 16)} ${
   typeof __MODELGATE_LOADER_ID__ === 'string' ? __MODELGATE_LOADER_ID__ : 'sources'
 }`;
 
@@ -206,14 +195,11 @@ const BISECT_WINDOW = 1 << 16;
  */
 export function catalogStagesIn(gitDir: string, dir: string): Map<string, { oid: string; stage: Stage }> | undefined {
   const file = catalogFile(gitDir);
-  let fd: number;
+  const key = cacheKey(dirname(file));
+  const fd = key && openRegularFile(file);
+  if (key === undefined || fd === undefined) return undefined;
   try {
-    fd = openSync(file, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const limit = stampedLength(fd, file).limit;
+    const limit = stampedLength(fd, file, key);
     if (limit === undefined) return undefined;
     const header = lineFrom(fd, 0, limit);
     if (header?.text !== CACHE_FORMAT) return undefined;
@@ -480,7 +466,7 @@ const CHUNK = 1 << 20;
 interface Output {
   fd: number;
   tmp: string;
-  hash: ReturnType<typeof createHash>;
+  seal: ReturnType<typeof sealer>;
   parts: string[];
   size: number;
 }
@@ -488,11 +474,13 @@ interface Output {
 /**
  * The read cache: the old file read line by line in step with the index listing (both in path
  * order), and a new file written only once something differs, the unchanged head copied as bytes.
- * The file ends with `end <sha256 of everything before that line>`, checked in a first pass over
- * the same open file before any line is believed (or known unchanged since such a check, by
- * its stat: see checkedLength): a file cut short, cut in half, or edited (even into another
- * well-formed file) is ignored and rebuilt, so a damaged cache costs time, never a wrong
- * answer. Lines outside `scope` (a `--model` query) are kept as they are.
+ * The file ends with `end <seal of everything before that line>`, an HMAC-SHA256 under the key in
+ * `.git/modelgate/cache.key` (src/registry/cache-file.ts), checked in a first pass over the same
+ * open file before any line is believed (or known unchanged since such a check, by its stat: see
+ * checkedLength): a file cut short, cut in half, edited (even into another well-formed file with
+ * a seal recomputed by anything without the key), or not a regular file is ignored and rebuilt,
+ * so a damaged cache costs time, never a wrong answer. Lines outside `scope` (a `--model` query)
+ * are kept as they are.
  */
 class VersionCache {
   private fd: number | undefined;
@@ -508,17 +496,23 @@ class VersionCache {
   private lineStart = 0;
   private out: Output | undefined;
   private failed = false;
+  /** Unregisters the removal of the new file on a cancellation (src/cancel.ts). */
+  private offCancel: (() => void) | undefined;
 
   private constructor(
     private readonly file: string,
     private readonly scope: string,
+    /** The seal's key; without one the cache is neither read nor written. */
+    private readonly key: Buffer | undefined,
   ) {}
 
   static open(file: string, scope: string): VersionCache {
-    const c = new VersionCache(file, scope);
+    const c = new VersionCache(file, scope, cacheKey(dirname(file)));
     try {
-      c.fd = openSync(file, 'r');
-      const limit = checkedLength(c.fd, file);
+      if (!c.key) throw new Error('no key');
+      c.fd = openRegularFile(file);
+      if (c.fd === undefined) throw new Error('not a regular file');
+      const limit = checkedLength(c.fd, file, c.key);
       if (limit === undefined) throw new Error('unsealed');
       c.limit = limit;
       c.advance();
@@ -587,10 +581,11 @@ class VersionCache {
     if (!out) return;
     try {
       this.flush();
-      writeSync(out.fd, `end ${out.hash.digest('hex')}\n`);
+      writeSync(out.fd, `end ${out.seal.digest('hex')}\n`);
       closeSync(out.fd);
       this.out = undefined;
       renameSync(out.tmp, this.file);
+      this.offCancel?.();
     } catch {
       this.abandon();
     }
@@ -603,6 +598,7 @@ class VersionCache {
   }
 
   private abandon(): void {
+    this.offCancel?.();
     const out = this.out;
     this.out = undefined;
     this.failed = true;
@@ -627,12 +623,13 @@ class VersionCache {
 
   /** At the first difference a new file starts, with the old one's bytes up to the current line. */
   private change(): void {
-    if (this.out || this.failed) return;
+    if (this.out || this.failed || !this.key) return;
     try {
       mkdirSync(dirname(this.file), { recursive: true });
       const tmp = `${this.file}.${process.pid}.${Date.now()}.tmp`;
-      const out: Output = { fd: openSync(tmp, 'w'), tmp, hash: createHash('sha256'), parts: [], size: 0 };
+      const out: Output = { fd: openSync(tmp, 'wx'), tmp, seal: sealer(this.key), parts: [], size: 0 };
       this.out = out;
+      this.offCancel = onCancel(() => this.abandon());
       if (this.fd === undefined) {
         this.write(CACHE_FORMAT + '\n');
         return;
@@ -642,7 +639,7 @@ class VersionCache {
       for (let at = 0; at < end;) {
         const n = readSync(this.fd, buf, 0, Math.min(CHUNK, end - at), at);
         if (n === 0) throw new Error('the old cache shrank');
-        out.hash.update(buf.subarray(0, n));
+        out.seal.update(buf.subarray(0, n));
         writeSync(out.fd, buf, 0, n);
         at += n;
       }
@@ -666,7 +663,7 @@ class VersionCache {
     out.parts = [];
     out.size = 0;
     try {
-      out.hash.update(text);
+      out.seal.update(text);
       writeSync(out.fd, text);
     } catch {
       this.abandon();
@@ -713,62 +710,32 @@ class VersionCache {
 /** Length of the seal line `end <64 hex>\n`. */
 const SEAL_LINE = 69;
 
-/**
- * How long after its last change a file's stat is taken to tell any later change: file times
- * come from a coarse clock (a few ms on Linux, seconds on some file systems), so an edit made
- * within that tick may keep size, mtime and ctime. git's racy-clean rule, with a wide margin.
- */
-const RACY_MS = 2000;
+const STAMP_FORMAT = 'modelgate-version-cache-checked 2';
 
-const STAMP_FORMAT = 'modelgate-version-cache-checked 1';
-
-/** What changes whenever a file's bytes are replaced or edited in place (ctime cannot be set back). */
-function statKey(s: BigIntStats): string {
-  return `${s.dev} ${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs}`;
-}
-
-/** The content length the stamp vouches for (the file unchanged since a full check), else undefined, with what a new stamp needs. */
-function stampedLength(fd: number, file: string): { limit?: number; stat: BigIntStats; stamp: string; key: string } {
+/** The content length the stamp `<file>.checked` vouches for (the file unchanged since a full check), else undefined. */
+function stampedLength(fd: number, file: string, key: Buffer): number | undefined {
   const stat = fstatSync(fd, { bigint: true });
-  const stamp = `${file}.checked`;
-  const key = `${STAMP_FORMAT} ${statKey(stat)}\n`;
-  try {
-    if (readFileSync(stamp, 'utf8') === key && stat.size >= SEAL_LINE) return { limit: Number(stat.size) - SEAL_LINE, stat, stamp, key };
-  } catch {
-    // no stamp
-  }
-  return { stat, stamp, key };
+  return stat.size >= SEAL_LINE && stampHolds(`${file}.checked`, STAMP_FORMAT, key, [stat]) ? Number(stat.size) - SEAL_LINE : undefined;
 }
 
 /**
- * `sealedLength`, without reading the file again while it is unchanged since a check: a check
- * made at least RACY_MS after the file's last change records the file's stat in
- * `<file>.checked`, and a file with that exact stat (same inode, size, mtime and ctime) was not
- * written since, so its seal still holds. Any write, rename or truncation changes the stat and
- * brings the full check back; the stamp itself is believed only when it matches exactly.
+ * `sealedLength`, without reading the file again while it is unchanged since a check: the
+ * check is stamped (cache-file.ts, writeStamp), and a file with the stamped stat was not written
+ * since, so its seal still holds.
  */
-function checkedLength(fd: number, file: string): number | undefined {
-  const stamped = stampedLength(fd, file);
-  if (stamped.limit !== undefined) return stamped.limit;
-  const { stat, stamp, key } = stamped;
-  const limit = sealedLength(fd);
-  if (limit !== undefined && Date.now() - Number(stat.ctimeNs / 1_000_000n) >= RACY_MS) {
-    const tmp = `${stamp}.${process.pid}.tmp`;
-    try {
-      writeFileSync(tmp, key);
-      renameSync(tmp, stamp);
-    } catch {
-      rmSync(tmp, { force: true }); // best effort: a read-only .git only costs speed
-    }
-  }
+function checkedLength(fd: number, file: string, key: Buffer): number | undefined {
+  const stamped = stampedLength(fd, file, key);
+  if (stamped !== undefined) return stamped;
+  const limit = sealedLength(fd, key);
+  if (limit !== undefined) writeStamp(`${file}.checked`, STAMP_FORMAT, key, [fstatSync(fd, { bigint: true })]);
   return limit;
 }
 
 /**
- * The length of a sealed file's content (everything before its `end <sha256>` line), after
- * checking the digest in one pass; undefined when the seal is missing or does not match.
+ * The length of a sealed file's content (everything before its `end <seal>` line), after
+ * checking the seal under `key` in one pass; undefined when the seal is missing or does not match.
  */
-function sealedLength(fd: number): number | undefined {
+function sealedLength(fd: number, key: Buffer): number | undefined {
   const size = fstatSync(fd).size;
   const tailLength = Math.min(size, 70);
   const tail = Buffer.alloc(tailLength);
@@ -776,7 +743,7 @@ function sealedLength(fd: number): number | undefined {
   const m = /(?:^|\n)end ([0-9a-f]{64})\n$/.exec(tail.toString('latin1'));
   if (!m) return undefined;
   const limit = size - SEAL_LINE;
-  const hash = createHash('sha256');
+  const hash = sealer(key);
   const buf = Buffer.allocUnsafe(CHUNK);
   for (let at = 0; at < limit;) {
     const n = readSync(fd, buf, 0, Math.min(CHUNK, limit - at), at);

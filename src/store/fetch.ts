@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
+import { addAbortSignal } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { Artifact, ArtifactFile } from '../manifest/types.js';
@@ -65,11 +66,12 @@ export async function downloadObject(
   out: string,
   size: number | undefined,
   onBytes?: (n: number) => void,
+  signal?: AbortSignal,
 ): Promise<{ sha256: string; size: number }> {
   if (size === undefined || size < RANGED_MIN || !store.readRange) {
     const hashing = new HashingStream(onBytes);
     try {
-      await pipeline(await store.read(key), hashing, createWriteStream(out, { flags: 'wx' }));
+      await pipeline(await store.read(key), hashing, createWriteStream(out, { flags: 'wx' }), { signal });
     } catch (e) {
       throw downloadError(key, e);
     }
@@ -89,7 +91,10 @@ export async function downloadObject(
     while (!failed && next < ranges.length) {
       const [start, end] = ranges[next++]!;
       let at = start;
-      for await (const c of await readRange(key, start, end)) {
+      const body = await readRange(key, start, end);
+      // A cancellation ends a range that is waiting for bytes too, not only between chunks.
+      if (signal) addAbortSignal(signal, body);
+      for await (const c of body) {
         const chunk = c as Buffer;
         if (at + chunk.length > end + 1)
           throw new ModelgateError('E_INTEGRITY', `${store.location.uri}/${key}: the range ${start}-${end} came back longer than asked`, ExitCode.content);
@@ -126,30 +131,33 @@ async function writeAt(file: FileHandle, chunk: Buffer, position: number): Promi
   }
 }
 
+/** What a download is told: its progress, and the signal of a cancelled command (src/cancel.ts). */
+export interface DownloadOptions {
+  onBytes?: (n: number) => void;
+  signal?: AbortSignal;
+}
+
 /**
  * Downloads `objects` (files of one directory, or one file) into `root`, PULL_CONCURRENCY at a
  * time; each file is checked against its expected sha256 and size when one is given. Every
- * download settles before this returns or throws, so none writes into `root` afterwards.
+ * download settles before this returns or throws, so none writes into `root` afterwards (an
+ * aborted `signal` stops them all); the folders are made first, so none is made afterwards.
  */
 async function downloadAll(
   store: ArtifactStore,
   objects: ReadonlyArray<{ key: string; out: string; path: string; sha256?: string; size?: number }>,
-  onBytes?: (n: number) => void,
+  { onBytes, signal }: DownloadOptions = {},
 ): Promise<ArtifactFile[]> {
-  const made = new Set<string>();
+  for (const dir of new Set(objects.map((o) => dirname(o.out)))) await mkdir(dir, { recursive: true });
   const files = new Array<ArtifactFile>(objects.length);
   let next = 0;
   let failed = false;
   const worker = async () => {
     while (!failed && next < objects.length) {
+      signal?.throwIfAborted();
       const i = next++;
       const o = objects[i]!;
-      const dir = dirname(o.out);
-      if (!made.has(dir)) {
-        await mkdir(dir, { recursive: true });
-        made.add(dir);
-      }
-      const got = await downloadObject(store, o.key, o.out, o.size, onBytes);
+      const got = await downloadObject(store, o.key, o.out, o.size, onBytes, signal);
       if (o.sha256 !== undefined && (got.sha256 !== o.sha256 || got.size !== o.size)) {
         throw integrityError(`${store.location.uri}/${o.key} (${got.size} bytes)`, o.sha256, got.sha256);
       }
@@ -169,13 +177,14 @@ async function downloadAll(
 /**
  * Downloads an artifact to `target` and verifies every byte before it appears there: the bytes
  * land in a temporary sibling (same file system, so the final rename is atomic) and are renamed
- * into place only when every sha256 and size matches the manifest.
+ * into place only when every sha256 and size matches the manifest. On any failure, and when
+ * `signal` aborts, the temporary sibling is removed before this settles.
  */
 export async function downloadArtifact(
   store: ArtifactStore,
   artifact: Artifact,
   target: string,
-  options: { replace?: boolean; onBytes?: (n: number) => void } = {},
+  options: DownloadOptions & { replace?: boolean } = {},
 ): Promise<void> {
   const temp = join(dirname(target), `.${basename(target)}.modelgate-${randomUUID()}.partial`);
   try {
@@ -191,7 +200,8 @@ export async function downloadArtifact(
       size: o.size,
     }));
     if (artifact.files || artifact.index) await mkdir(temp, { recursive: true });
-    await downloadAll(store, objects, options.onBytes);
+    await downloadAll(store, objects, options);
+    options.signal?.throwIfAborted();
     if (options.replace) await rm(target, { recursive: true, force: true });
     await rename(temp, target);
   } finally {
@@ -225,13 +235,14 @@ async function indexAt(store: ArtifactStore, address: ContentAddress): Promise<A
  * object under its prefix, or for an indexed directory (SPEC v2 §5) exactly the files of the
  * index whose sha256 is that digest, and their canonical list digest must be that digest, so a
  * changed, missing or extra object fails. The bytes land in a hidden folder inside `dest` and
- * move into place only once the digest matched; on any failure nothing is left in `dest`.
+ * move into place only once the digest matched; on any failure, and when `signal` aborts (even
+ * while they move), nothing is left in `dest`.
  */
 export async function pullContentAddressed(
   store: ArtifactStore,
   address: ContentAddress,
   dest: string,
-  options: { onBytes?: (n: number) => void } = {},
+  options: DownloadOptions = {},
 ): Promise<{ sha256: string; size: number; files: ArtifactFile[] }> {
   const uri = artifactUri(store.location, address.key);
   let entries: Array<{ key: string; path: string; sha256?: string; size?: number }>;
@@ -265,7 +276,7 @@ export async function pullContentAddressed(
   const moved: string[] = [];
   try {
     const objects = entries.map((e) => ({ ...e, out: join(temp, ...e.path.split('/')) }));
-    const files = await downloadAll(store, objects, options.onBytes);
+    const files = await downloadAll(store, objects, options);
     const sha256 = address.fileName !== undefined ? files[0]!.sha256 : directoryDigest(files);
     if (sha256 !== address.sha256) {
       const what =
@@ -281,6 +292,7 @@ export async function pullContentAddressed(
       );
     }
     for (const top of tops) {
+      options.signal?.throwIfAborted();
       await rename(join(temp, top), join(dest, top));
       moved.push(top);
     }

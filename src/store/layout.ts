@@ -10,13 +10,13 @@ export type StoreLocation = { scheme: 's3'; uri: string; bucket: string; prefix:
 export function parseStoreUri(uri: string): StoreLocation {
   const s3 = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
   if (s3) {
-    const prefix = (s3[2] ?? '').replace(/\/+$/, '');
+    const prefix = (s3[2] ?? '').replace(/(?<!\/)\/+$/, '');
     return { scheme: 's3', bucket: s3[1]!, prefix, uri: `s3://${s3[1]}${prefix ? `/${prefix}` : ''}` };
   }
   if (uri.startsWith('file://')) {
     let root: string;
     try {
-      root = fileURLToPath(uri).replace(/\/+$/, '') || '/';
+      root = fileURLToPath(uri).replace(/(?<!\/)\/+$/, '') || '/';
     } catch {
       throw invalidStore(uri);
     }

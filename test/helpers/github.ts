@@ -235,3 +235,30 @@ export function workflowRunEvent(pull: EmulatedPull, opts: { listed?: boolean; w
   };
   return payload;
 }
+
+/**
+ * A `merge_group` `checks_requested` payload, from GitHub's real example: the queue's group for
+ * `pull`, whose commit `headSha` GitHub built on `baseSha` of the pull request's base branch, on
+ * the queue's branch `gh-readonly-queue/<base>/pr-<n>-<baseSha>`.
+ */
+export function mergeGroupEvent(pull: EmulatedPull, group: { headSha: string; baseSha: string }) {
+  const payload = example('merge_group', 'checks_requested');
+  const json = pull.toJSON() as Record<string, unknown> & { base: { ref: string; repo: Record<string, unknown> } };
+  const old = payload.merge_group as Record<string, unknown> & { head_commit: Record<string, unknown> };
+  delete payload.organization;
+  delete payload.installation;
+  delete payload.enterprise;
+  payload.repository = { ...(payload.repository as Record<string, unknown>), ...json.base.repo };
+  payload.merge_group = {
+    ...old,
+    head_sha: group.headSha,
+    head_ref: `refs/heads/${mergeQueueBranch(pull, group.baseSha)}`,
+    base_sha: group.baseSha,
+    base_ref: `refs/heads/${json.base.ref}`,
+    head_commit: { ...old.head_commit, id: group.headSha },
+  };
+  return payload;
+}
+
+/** The branch GitHub's merge queue builds a group for `pull` on. */
+export const mergeQueueBranch = (pull: EmulatedPull, baseSha: string) => `gh-readonly-queue/${pull.base.ref}/pr-${pull.number}-${baseSha}`;
