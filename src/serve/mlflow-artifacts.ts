@@ -44,11 +44,11 @@ function notFound(path: string): MlflowError {
 
 /** `<model>/<version>[/<path inside>]`, checked: no empty, `.` or `..` segment reaches a lookup. */
 function parseArtifactPath(raw: string): { model: string; version: number; inner: string } {
-  const segments = raw.replace(/^\/+|\/+$/g, '').split('/');
+  const segments = raw.split('/').filter((s) => s !== '');
   if (segments.some((s) => s === '.' || s === '..')) throw new MlflowError('INVALID_PARAMETER_VALUE', `Invalid path '${raw}'`);
   const [model, version, ...rest] = segments;
   if (!model || !isModelName(model) || !version || !/^[1-9][0-9]{0,8}$/.test(version)) throw notFound(raw);
-  return { model, version: Number(version), inner: rest.filter((s) => s !== '').join('/') };
+  return { model, version: Number(version), inner: rest.join('/') };
 }
 
 /** Holds the last chunk back until the bytes' sha256 and size are known to be the expected ones. */
