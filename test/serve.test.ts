@@ -1,10 +1,11 @@
 // modelgate serve in-process (Fastify's inject and a real listening socket) over real git
 // registries in temp dirs: one commit per answer, MLflow's shapes and error codes, access,
 // limits, operations endpoints. The MLflow client itself drives serve in python/tests/serve.
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { serveGitHttp } from '../src/local/git-http-backend.js';
 import { TokenTable } from '../src/serve/access.js';
 import { clauseHolds, MlflowError, parseMlflowFilter, toMlflowVersion } from '../src/serve/mlflow.js';
 import { ServedRegistry } from '../src/serve/served-registry.js';
@@ -47,7 +48,7 @@ async function serve(dir: string, extra: Partial<Parameters<typeof buildServer>[
   });
   closers.push(async () => {
     await app.close();
-    registry.close();
+    await registry.close();
   });
   return { app, registry, lines };
 }
@@ -70,6 +71,32 @@ describe('modelgate serve', () => {
     const r2 = await app.inject({ url: '/api/2.0/mlflow/model-versions/get?name=fraud&version=2' });
     expect(r2.headers['x-modelgate-commit']).toBe(head2);
     expect(r2.json().model_version.current_stage).toBe('Staging');
+  });
+
+  it('serves a remote registry from its own clone, fetched at each refresh, and removes the clone when closed', async () => {
+    const dir = await registryWithModel();
+    const root = tempDir('mg-serve-remote-');
+    git(root, 'clone', '-q', '--bare', dir, join(root, 'reg.git'));
+    const http = await serveGitHttp(root);
+    closers.push(() => http.close());
+    const registry = await ServedRegistry.remote(`${http.url}/reg.git`, process.env);
+    const { app } = await buildServer({ registry, tokens: TokenTable.empty() });
+    const clone = registry.repo.dir;
+    try {
+      const r1 = await app.inject({ url: '/api/2.0/mlflow/model-versions/get?name=fraud&version=2' });
+      expect(r1.headers['x-modelgate-commit']).toBe(git(dir, 'rev-parse', 'HEAD').trim());
+      expect(r1.json().model_version.current_stage).toBe('None');
+      expect((await cli(dir, ['promote', 'fraud@2', '--to', 'Staging'])).code).toBe(0);
+      git(dir, 'push', '-q', join(root, 'reg.git'), 'HEAD:main');
+      await registry.refresh();
+      const r2 = await app.inject({ url: '/api/2.0/mlflow/model-versions/get?name=fraud&version=2' });
+      expect(r2.headers['x-modelgate-commit']).toBe(git(dir, 'rev-parse', 'HEAD').trim());
+      expect(r2.json().model_version.current_stage).toBe('Staging');
+    } finally {
+      await app.close();
+      await registry.close();
+    }
+    expect(existsSync(clone)).toBe(false);
   });
 
   it('gives MLflow shapes: latest versions per stage (GET and POST), search with filters and pages', async () => {
@@ -224,7 +251,7 @@ describe('modelgate serve', () => {
     const body = Buffer.from(await response.arrayBuffer());
     expect(body.length).toBe(32 << 20);
     await closing;
-    registry.close();
+    await registry.close();
     await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
   });
 });

@@ -23,12 +23,13 @@ function parseListen(text: string): { host: string; port: number } {
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.serve.flags, USAGE);
   if (positionals.length) throw usageError(`unexpected argument ${positionals[0]}\nusage: ${USAGE}`);
-  if (isRegistryUrl(ctx.registry)) throw usageError('serve --registry <git-url> is not supported yet: serve a local clone (--registry <dir>)');
   const { host, port } = parseListen(values.listen ?? '127.0.0.1:8080');
   const refresh = values.refresh === undefined ? 10 : /^[0-9]+(\.[0-9]+)?$/.test(values.refresh) ? Number(values.refresh) : NaN;
   if (!(refresh >= 0.1 && refresh <= 86_400)) throw usageError(`--refresh ${values.refresh}: expected seconds from 0.1 to 86400`);
   const tokens = values.tokens === undefined ? TokenTable.empty() : await TokenTable.fromFile(values.tokens);
-  const registry = await ServedRegistry.local(locateRegistry(ctx.cwd, ctx.registry), ctx.env);
+  const registry = isRegistryUrl(ctx.registry)
+    ? await ServedRegistry.remote(ctx.registry!, ctx.env)
+    : await ServedRegistry.local(locateRegistry(ctx.cwd, ctx.registry), ctx.env);
 
   const { app, metrics } = await buildServer({
     registry,
@@ -49,10 +50,10 @@ export const run: Command = async (ctx) => {
     const stop = (signal: string) => {
       app.log.info({ signal }, 'shutting down: finishing the requests in flight');
       clearInterval(timer);
-      void app.close().then(() => {
-        registry.close();
-        resolve();
-      });
+      void app
+        .close()
+        .then(() => registry.close())
+        .then(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
