@@ -218,12 +218,10 @@ export function registerApiV1Routes(app: FastifyInstance): void {
       const where = request.query.where === undefined ? undefined : parseWhere(request.query.where);
       const stage = request.query.stage === undefined ? undefined : parseStage(request.query.stage);
       const prefilter = stage ?? (where ? parseStage(requiredStage(where) ?? '') : undefined);
-      // A search reads through a snapshot of its own: what it parses is not kept for the requests after.
-      const reader = new RegistrySnapshot(snapshot.source);
-      const names = request.query.model !== undefined ? [request.query.model] : await reader.modelNames();
+      const names = request.query.model !== undefined ? [request.query.model] : await snapshot.modelNames();
       const found: ModelVersion[] = [];
       for (const name of names) {
-        const versions = prefilter ? await reader.inStage(name, prefilter) : (await reader.versions(name)).reverse();
+        const versions = prefilter ? await snapshot.inStage(name, prefilter) : (await snapshot.versions(name)).reverse();
         for (const v of versions) if ((!stage || v.stage === stage) && (!where || matchWhere(where, v))) found.push(v);
       }
       return { versions: found.map(summarize) };

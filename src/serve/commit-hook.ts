@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { RegistrySnapshot } from '../registry/snapshot.js';
 import type { ServedCommit, ServedRegistry } from './served-registry.js';
 
 declare module 'fastify' {
@@ -18,8 +19,11 @@ const API = /^\/api\//;
 export function installCommitHook(app: FastifyInstance, registry: ServedRegistry): void {
   app.addHook('onRequest', async (request, reply) => {
     if (!API.test(request.url)) return;
-    request.served = await registry.current();
-    reply.header('x-modelgate-commit', request.served.commit);
+    const served = await registry.current();
+    // The commit's tree listings (its index: a line per file) are shared; the documents a
+    // request parses are its own and go with it, so memory never grows to every manifest held.
+    request.served = { ...served, snapshot: new RegistrySnapshot(served.snapshot.source) };
+    reply.header('x-modelgate-commit', served.commit);
   });
 }
 

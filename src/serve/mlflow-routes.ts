@@ -238,17 +238,14 @@ export function registerMlflowRoutes(app: FastifyInstance): void {
     const size = pageSize(request.query.max_results, MODEL_VERSIONS_PAGE);
     const offset = parsePageToken(request.query.page_token);
     const pinned = exactName(clauses);
-    // A search over every model reads through a snapshot of its own: what it parses is dropped
-    // with it, not kept in the commit's caches for the requests after.
-    const reader = pinned === undefined ? new RegistrySnapshot(snapshot.source) : snapshot;
     const nameClauses = clauses.filter((c) => c.key === 'name');
     const names =
-      pinned !== undefined ? (isModelName(pinned) ? [pinned] : []) : (await reader.modelNames()).filter((n) => matchesFilter(nameClauses, () => n, []));
+      pinned !== undefined ? (isModelName(pinned) ? [pinned] : []) : (await snapshot.modelNames()).filter((n) => matchesFilter(nameClauses, () => n, []));
     const found: MlflowModelVersion[] = [];
     let at = 0;
     let more = false;
     outer: for (const name of names) {
-      const versions = await reader.versions(name);
+      const versions = await snapshot.versions(name);
       for (const v of versions.reverse()) {
         const record = versionRecord(request, v);
         if (!matchesFilter(clauses, versionAttribute(record), record.tags)) continue;
