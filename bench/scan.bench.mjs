@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Pickle scan target (issue 13): scanning a 1 GiB PyTorch-style archive (stored zip: a small
-// archive/data.pkl plus raw tensor members) ≤ 1.5 × sha256 of the same file, both streamed from disk.
+// Pickle scan targets (issues 13 and 20): scanning a 1 GiB PyTorch-style archive (stored zip: a
+// small archive/data.pkl plus raw tensor members) ≤ 1.5 × sha256 of the same file. The scanner
+// reads the central directory and the pickles and skips the storages by seeking; the gate's port
+// scans by ranged reads, then hashes the whole object and the blocks the scan read in one read.
 // Runs the TypeScript scanner through esbuild's bundle so it measures the shipped code.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, statSync } from 'node:fs';
@@ -83,15 +85,21 @@ async function ensureArchive(path, members, size) {
 
 async function bundled(entry, name) {
   const outfile = join(PROJECT, '.bench', name);
-  await build({ entryPoints: [join(PROJECT, entry)], bundle: true, platform: 'node', format: 'esm', outfile, logLevel: 'warning' });
+  await build({
+    entryPoints: [join(PROJECT, entry)],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile,
+    logLevel: 'warning',
+    banner: { js: "import { createRequire as __mgCreateRequire } from 'node:module'; const require = __mgCreateRequire(import.meta.url);" },
+  });
   return outfile;
 }
 
 export async function run() {
   const path = await ensureArchive(join(PROJECT, '.bench', 'torch-1g.pt'), 64, 16 * 1024 * 1024);
-  const outfile = join(PROJECT, '.bench', 'scan-bundle.mjs');
-  await build({ entryPoints: [join(PROJECT, 'src/scan/artifact.ts')], bundle: true, platform: 'node', format: 'esm', outfile, logLevel: 'warning' });
-  const { scanArtifactFile } = await import(pathToFileURL(outfile).href);
+  const { scanArtifactFile, openFileSource } = await import(pathToFileURL(await bundled('src/scan/artifact.ts', 'scan-bundle.mjs')).href);
   const best = async (f) => {
     let t = Infinity;
     for (let i = 0; i < 3; i++) {
@@ -108,21 +116,14 @@ export async function run() {
   });
   let findings;
   const scanMs = await best(async () => {
-    findings = await scanArtifactFile('torch-1g.pt', createReadStream(path, { highWaterMark: 1 << 20 }), { format: 'pt' });
+    const src = await openFileSource(path);
+    findings = await scanArtifactFile('torch-1g.pt', src, { format: 'pt' });
+    await src.close();
   });
   if (findings.length) throw new Error(`benign archive refused: ${findings[0].message}`);
 
   // What the gate runs: the store port, which hashes the bytes it scans in the same read.
-  const portFile = join(PROJECT, '.bench', 'scan-port-bundle.mjs');
-  await build({
-    entryPoints: [join(PROJECT, 'src/gate/store-scanner.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    outfile: portFile,
-    logLevel: 'warning',
-  });
-  const { StoreArtifactScanner } = await import(pathToFileURL(portFile).href);
+  const { StoreArtifactScanner } = await import(pathToFileURL(await bundled('src/gate/store-scanner.ts', 'scan-port-bundle.mjs')).href);
   const { FileStore } = await import(pathToFileURL(await bundled('src/store/file-store.ts', 'file-store-bundle.mjs')).href);
   const h = createHash('sha256');
   for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c);
@@ -143,14 +144,24 @@ export async function run() {
     port = await new StoreArtifactScanner(store).scanPickles(version, []);
   });
   if (port.findings.length) throw new Error(`benign archive refused by the port: ${port.findings[0].message}`);
+  const hashName = 'sha256 of it';
   return [
-    { name: 'sha256 of the 1 GiB archive (informative)', value: hashMs / 1000, unit: 's' },
-    { name: 'scan: pickle of the 1 GiB archive', value: scanMs / 1000, unit: 's', target: (1.5 * hashMs) / 1000, pass: scanMs <= 1.5 * hashMs },
     {
-      name: "gate's scan port (scan + sha256 in one read, file:// store)",
+      name: 'scan 1 GiB torch zip',
+      value: scanMs / 1000,
+      unit: 's',
+      baselineName: hashName,
+      baseline: hashMs / 1000,
+      target: 1.5,
+      pass: scanMs <= 1.5 * hashMs,
+    },
+    {
+      name: "gate's scan port on it (ranged scan + sha256, file:// store)",
       value: portMs / 1000,
       unit: 's',
-      target: (1.5 * hashMs) / 1000,
+      baselineName: hashName,
+      baseline: hashMs / 1000,
+      target: 1.5,
       pass: portMs <= 1.5 * hashMs,
     },
   ];

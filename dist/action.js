@@ -4627,7 +4627,7 @@ var require_util2 = __commonJS({
       return result;
     }
     var esIteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
-    function createIterator(name, kInternalIterator, keyIndex = 0, valueIndex = 1) {
+    function createIterator(name, kInternalIterator, keyIndex2 = 0, valueIndex = 1) {
       class FastIterableIterator {
         /** @type {any} */
         #target;
@@ -4660,7 +4660,7 @@ var require_util2 = __commonJS({
               done: true
             };
           }
-          const { [keyIndex]: key2, [valueIndex]: value } = values[index];
+          const { [keyIndex2]: key2, [valueIndex]: value } = values[index];
           this.#index = index + 1;
           let result;
           switch (this.#kind) {
@@ -4695,8 +4695,8 @@ var require_util2 = __commonJS({
         return new FastIterableIterator(target, kind);
       };
     }
-    function iteratorMixin(name, object, kInternalIterator, keyIndex = 0, valueIndex = 1) {
-      const makeIterator = createIterator(name, kInternalIterator, keyIndex, valueIndex);
+    function iteratorMixin(name, object, kInternalIterator, keyIndex2 = 0, valueIndex = 1) {
+      const makeIterator = createIterator(name, kInternalIterator, keyIndex2, valueIndex);
       const properties = {
         keys: {
           writable: true,
@@ -5916,7 +5916,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants3 = require_constants2();
+    var constants4 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5991,7 +5991,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants3.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants4.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -6086,11 +6086,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants3.ERROR.OK) {
+          if (ret !== constants4.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants3.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants4.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants3.ERROR.PAUSED) {
+            } else if (ret === constants4.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -6113,10 +6113,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants3.ERROR.OK) {
+        if (ret === constants4.ERROR.OK) {
           return null;
         }
-        if (ret === constants3.ERROR.PAUSED || ret === constants3.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants4.ERROR.PAUSED || ret === constants4.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6133,7 +6133,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants3.ERROR[ret], data);
+        return new HTTPParserError(message, constants4.ERROR[ret], data);
       }
       destroy() {
         assert(this.ptr != null);
@@ -6313,7 +6313,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants3.ERROR.PAUSED : 0;
+        return pause ? constants4.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6335,7 +6335,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6371,13 +6371,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -9576,7 +9576,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports, module) {
     "use strict";
     var assert = __require("node:assert");
-    var { Readable: Readable9 } = __require("node:stream");
+    var { Readable: Readable11 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = require_errors();
     var util = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -9588,7 +9588,7 @@ var require_readable = __commonJS({
     var kContentLength = /* @__PURE__ */ Symbol("kContentLength");
     var noop3 = () => {
     };
-    var BodyReadable = class extends Readable9 {
+    var BodyReadable = class extends Readable11 {
       constructor({
         resume,
         abort,
@@ -9930,7 +9930,7 @@ var require_api_request = __commonJS({
   "node_modules/undici/lib/api/api-request.js"(exports, module) {
     "use strict";
     var assert = __require("node:assert");
-    var { Readable: Readable9 } = require_readable();
+    var { Readable: Readable11 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors();
     var util = require_util();
     var { getResolveErrorBodyCallback } = require_util3();
@@ -10025,7 +10025,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util.parseHeaders(rawHeaders) : headers;
         const contentType = parsedHeaders["content-type"];
         const contentLength = parsedHeaders["content-length"];
-        const res = new Readable9({
+        const res = new Readable11({
           resume,
           abort,
           contentType,
@@ -10167,7 +10167,7 @@ var require_api_stream = __commonJS({
   "node_modules/undici/lib/api/api-stream.js"(exports, module) {
     "use strict";
     var assert = __require("node:assert");
-    var { finished, PassThrough: PassThrough3 } = __require("node:stream");
+    var { finished, PassThrough: PassThrough4 } = __require("node:stream");
     var { InvalidArgumentError, InvalidReturnValueError } = require_errors();
     var util = require_util();
     var { getResolveErrorBodyCallback } = require_util3();
@@ -10243,7 +10243,7 @@ var require_api_stream = __commonJS({
         if (this.throwOnError && statusCode >= 400) {
           const parsedHeaders = responseHeaders === "raw" ? util.parseHeaders(rawHeaders) : headers;
           const contentType = parsedHeaders["content-type"];
-          res = new PassThrough3();
+          res = new PassThrough4();
           this.callback = null;
           this.runInAsyncScope(
             getResolveErrorBodyCallback,
@@ -10340,9 +10340,9 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports, module) {
     "use strict";
     var {
-      Readable: Readable9,
+      Readable: Readable11,
       Duplex,
-      PassThrough: PassThrough3
+      PassThrough: PassThrough4
     } = __require("node:stream");
     var {
       InvalidArgumentError,
@@ -10354,7 +10354,7 @@ var require_api_pipeline = __commonJS({
     var { addSignal, removeSignal } = require_abort_signal();
     var assert = __require("node:assert");
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable9 {
+    var PipelineRequest = class extends Readable11 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -10371,7 +10371,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable9 {
+    var PipelineResponse = class extends Readable11 {
       constructor(resume) {
         super({ autoDestroy: true });
         this[kResume] = resume;
@@ -10528,7 +10528,7 @@ var require_api_pipeline = __commonJS({
         this.dispatch({ ...opts, body: pipelineHandler.req }, pipelineHandler);
         return pipelineHandler.ret;
       } catch (err) {
-        return new PassThrough3().destroy(err);
+        return new PassThrough4().destroy(err);
       }
     }
     module.exports = pipeline;
@@ -13696,7 +13696,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable9, pipeline, finished } = __require("node:stream");
+    var { Readable: Readable11, pipeline, finished } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -14635,7 +14635,7 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable9({ read: resume });
+              this.body = new Readable11({ read: resume });
               const onError = this.onError.bind(this);
               resolve2({
                 status,
@@ -15217,12 +15217,12 @@ var require_util4 = __commonJS({
     function decode(ioQueue, encoding) {
       const bytes = combineByteSequences(ioQueue);
       const BOMEncoding = BOMSniffing(bytes);
-      let slice = 0;
+      let slice2 = 0;
       if (BOMEncoding !== null) {
         encoding = BOMEncoding;
-        slice = BOMEncoding === "UTF-8" ? 3 : 2;
+        slice2 = BOMEncoding === "UTF-8" ? 3 : 2;
       }
-      const sliced = bytes.slice(slice);
+      const sliced = bytes.slice(slice2);
       return new TextDecoder(encoding).decode(sliced);
     }
     function BOMSniffing(ioQueue) {
@@ -17474,7 +17474,7 @@ var require_connection = __commonJS({
 var require_permessage_deflate = __commonJS({
   "node_modules/undici/lib/web/websocket/permessage-deflate.js"(exports, module) {
     "use strict";
-    var { createInflateRaw, Z_DEFAULT_WINDOWBITS } = __require("node:zlib");
+    var { createInflateRaw: createInflateRaw2, Z_DEFAULT_WINDOWBITS } = __require("node:zlib");
     var { isValidClientWindowBits } = require_util7();
     var { MessageSizeExceededError } = require_errors();
     var tail = Buffer.from([0, 0, 255, 255]);
@@ -17510,7 +17510,7 @@ var require_permessage_deflate = __commonJS({
             windowBits = Number.parseInt(this.#options.serverMaxWindowBits);
           }
           try {
-            this.#inflate = createInflateRaw({ windowBits });
+            this.#inflate = createInflateRaw2({ windowBits });
           } catch (err) {
             callback(err);
             return;
@@ -18770,9 +18770,9 @@ ${value}`;
           const chunk = this.chunks[i5];
           const start = i5 === this.lineChunkIndex ? this.linePos : 0;
           const end = i5 === this.chunkIndex ? this.pos : chunk.length;
-          const slice = chunk.subarray(start, end);
-          length += slice.length;
-          chunks.push(slice);
+          const slice2 = chunk.subarray(start, end);
+          length += slice2.length;
+          chunks.push(slice2);
         }
         return Buffer.concat(chunks, length);
       }
@@ -19773,6 +19773,13 @@ var init_errors = __esm({
   }
 });
 
+// src/cancel.ts
+var init_cancel = __esm({
+  "src/cancel.ts"() {
+    "use strict";
+  }
+});
+
 // src/io-timeout.ts
 function ioTimeoutSeconds(env2 = process.env) {
   const raw = env2.MODELGATE_IO_TIMEOUT;
@@ -20109,6 +20116,47 @@ var init_repo = __esm({
         if (r5.code === 0) return true;
         if (/\[rejected\]|stale info|cannot lock ref/.test(r5.stdout + r5.stderr)) return false;
         throw gitError(["push", remote, branch], r5);
+      }
+      /**
+       * Pushes `commit` as the new branch `branch` of `remote`: false when a branch of that name
+       * exists already (an empty lease), whoever made it. Claims a name (a registration's number).
+       */
+      async pushNewBranch(remote, commit, branch) {
+        const ref = `refs/heads/${branch}`;
+        const r5 = await this.run(["push", "--porcelain", `--force-with-lease=${ref}:`, remote, `${commit}:${ref}`], { okCodes: [1] });
+        if (r5.code === 0) return !/^=\t/m.test(r5.stdout);
+        if (/\[rejected\]|stale info|cannot lock ref|already exists/.test(r5.stdout + r5.stderr)) return false;
+        throw gitError(["push", remote, branch], r5);
+      }
+      /** Whether this clone lacks history: shallow (`--depth`) or partial (`--filter`, objects left on the remote). */
+      async missingHistory() {
+        const shallow = (await this.out(["rev-parse", "--is-shallow-repository"])).trim() === "true";
+        const promisor = await this.run(["config", "--get-regexp", "^(remote\\..*\\.promisor|remote\\..*\\.partialclonefilter|extensions\\.partialclone)$"], {
+          okCodes: [1]
+        });
+        const partial = promisor.stdout.split("\n").some((l3) => /^\S+\s+(?!false$)\S/.test(l3));
+        return { shallow, partial };
+      }
+      /** Names of the configured remotes. */
+      async remotes() {
+        return (await this.out(["remote"])).split("\n").filter(Boolean);
+      }
+      /**
+       * Fetches every branch of `remote` and every pull request head it publishes (GitHub's
+       * `refs/pull/<n>/head`, into `refs/modelgate/<remote>/pull/<n>`), pruning what the remote
+       * deleted: afterwards `rev-list --all` sees every commit the remote's branches and pull
+       * requests hold.
+       */
+      async fetchEveryHead(remote) {
+        await this.run([
+          "fetch",
+          "--quiet",
+          "--no-tags",
+          "--prune",
+          remote,
+          `+refs/heads/*:refs/remotes/${remote}/*`,
+          `+refs/pull/*/head:refs/modelgate/${remote}/pull/*`
+        ]);
       }
       /** Fetches `branch` from `remote` and returns the commit it points at (undefined when absent). */
       async fetchBranch(remote, branch) {
@@ -20449,15 +20497,20 @@ var init_package = __esm({
         diff: "^9.0.0",
         esbuild: "^0.28.2",
         eslint: "^10.16.0",
+        "eslint-plugin-regexp": "^3.3.3",
         globals: "^17.14.0",
         "isomorphic-git": "^1.44.19",
         "js-yaml": "^4.3.2",
         "kubernetes-models": "^5.1.0",
+        lz4js: "^0.2.0",
+        lzma: "^2.3.2",
         node: "^24.21.0",
         prettier: "^3.10.1",
         typescript: "~5.9",
         "typescript-eslint": "^8.74.0",
+        "unbzip2-stream": "^1.4.3",
         vitest: "^5.1.1",
+        "xz-decompress": "^0.2.3",
         yaml: "^2.9.1"
       },
       allowScripts: {
@@ -20465,6 +20518,108 @@ var init_package = __esm({
         node: true
       }
     };
+  }
+});
+
+// src/registry/cache-file.ts
+import { createHmac, randomBytes } from "node:crypto";
+import {
+  closeSync,
+  constants as constants3,
+  fstatSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync
+} from "node:fs";
+import { join as join2 } from "node:path";
+function openRegularFile(path) {
+  let fd;
+  try {
+    fd = openSync(path, constants3.O_RDONLY | constants3.O_NOFOLLOW | constants3.O_NONBLOCK);
+  } catch {
+    return void 0;
+  }
+  try {
+    if (fstatSync(fd).isFile()) return fd;
+  } catch {
+  }
+  closeSync(fd);
+  return void 0;
+}
+function readRegularFile(path) {
+  const fd = openRegularFile(path);
+  if (fd === void 0) return void 0;
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const n3 = readSync(fd, buf, got, size - got, got);
+      if (n3 === 0) break;
+      got += n3;
+    }
+    return buf.subarray(0, got);
+  } catch {
+    return void 0;
+  } finally {
+    closeSync(fd);
+  }
+}
+function cacheKey(dir) {
+  const path = join2(dir, CACHE_KEY_FILE);
+  const found = readRegularFile(path);
+  if (found?.length === KEY_BYTES) return found;
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
+  try {
+    mkdirSync(dir, { recursive: true });
+    if (lstatSync(path, { throwIfNoEntry: false })) rmSync(path, { force: true });
+    const key2 = randomBytes(KEY_BYTES);
+    const fd = openSync(tmp, constants3.O_WRONLY | constants3.O_CREAT | constants3.O_EXCL | constants3.O_NOFOLLOW, 384);
+    try {
+      writeSync(fd, key2);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(tmp, path);
+      return key2;
+    } catch (e5) {
+      if (e5.code !== "EEXIST") return void 0;
+      const theirs = readRegularFile(path);
+      return theirs?.length === KEY_BYTES ? theirs : void 0;
+    }
+  } catch {
+    return void 0;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+function sealer(key2) {
+  return createHmac("sha256", key2);
+}
+function statKey(s2) {
+  return `${s2.dev} ${s2.ino} ${s2.size} ${s2.mtimeNs} ${s2.ctimeNs}`;
+}
+function stampText(label, key2, stats) {
+  const stated = `${label} ${stats.map(statKey).join(" ")}`;
+  return `${stated} ${sealer(key2).update(stated).digest("hex")}
+`;
+}
+function stampHolds(stamp, label, key2, stats) {
+  return readRegularFile(stamp)?.toString("latin1") === stampText(label, key2, stats);
+}
+var CACHE_KEY_FILE, KEY_BYTES;
+var init_cache_file = __esm({
+  "src/registry/cache-file.ts"() {
+    "use strict";
+    CACHE_KEY_FILE = "cache.key";
+    KEY_BYTES = 32;
   }
 });
 
@@ -20566,30 +20721,15 @@ var init_read_file = __esm({
 
 // src/registry/catalog.ts
 import { createHash } from "node:crypto";
-import {
-  closeSync,
-  existsSync as existsSync2,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync
-} from "node:fs";
-import { dirname, join as join2 } from "node:path";
+import { closeSync as closeSync2, existsSync as existsSync2, fstatSync as fstatSync2, mkdirSync as mkdirSync2, openSync as openSync2, readSync as readSync2, renameSync as renameSync2, rmSync as rmSync2, writeSync as writeSync2 } from "node:fs";
+import { dirname, join as join3 } from "node:path";
 function catalogStagesIn(gitDir, dir) {
   const file = catalogFile(gitDir);
-  let fd;
+  const key2 = cacheKey(dirname(file));
+  const fd = key2 && openRegularFile(file);
+  if (key2 === void 0 || fd === void 0) return void 0;
   try {
-    fd = openSync(file, "r");
-  } catch {
-    return void 0;
-  }
-  try {
-    const limit = stampedLength(fd, file).limit;
+    const limit = stampedLength(fd, file, key2);
     if (limit === void 0) return void 0;
     const header = lineFrom(fd, 0, limit);
     if (header?.text !== CACHE_FORMAT) return void 0;
@@ -20607,7 +20747,7 @@ function catalogStagesIn(gitDir, dir) {
     const buf = Buffer.allocUnsafe(CHUNK);
     let rest = "";
     for (let at = lo; at < limit; ) {
-      const n3 = readSync(fd, buf, 0, Math.min(buf.length, limit - at), at);
+      const n3 = readSync2(fd, buf, 0, Math.min(buf.length, limit - at), at);
       if (n3 === 0) break;
       at += n3;
       const text2 = rest + buf.toString("latin1", 0, n3);
@@ -20626,7 +20766,7 @@ function catalogStagesIn(gitDir, dir) {
   } catch {
     return void 0;
   } finally {
-    closeSync(fd);
+    closeSync2(fd);
   }
 }
 function lineFrom(fd, pos, limit) {
@@ -20636,49 +20776,41 @@ function lineFrom(fd, pos, limit) {
   const nl = indexOfNewline(fd, start, limit);
   const stop = nl < 0 ? limit : nl;
   const buf = Buffer.allocUnsafe(stop - start);
-  readSync(fd, buf, 0, buf.length, start);
+  readSync2(fd, buf, 0, buf.length, start);
   return { text: buf.toString("latin1"), start, end: stop + 1 };
 }
 function indexOfNewline(fd, pos, limit) {
   const buf = Buffer.allocUnsafe(1 << 14);
   for (let at = pos; at < limit; at += buf.length) {
-    const n3 = readSync(fd, buf, 0, Math.min(buf.length, limit - at), at);
+    const n3 = readSync2(fd, buf, 0, Math.min(buf.length, limit - at), at);
     if (n3 === 0) return -1;
     const i5 = buf.subarray(0, n3).indexOf(10);
     if (i5 >= 0) return at + i5;
   }
   return -1;
 }
-function statKey(s2) {
-  return `${s2.dev} ${s2.ino} ${s2.size} ${s2.mtimeNs} ${s2.ctimeNs}`;
-}
-function stampedLength(fd, file) {
-  const stat4 = fstatSync(fd, { bigint: true });
-  const stamp = `${file}.checked`;
-  const key2 = `${STAMP_FORMAT} ${statKey(stat4)}
-`;
-  try {
-    if (readFileSync(stamp, "utf8") === key2 && stat4.size >= SEAL_LINE) return { limit: Number(stat4.size) - SEAL_LINE, stat: stat4, stamp, key: key2 };
-  } catch {
-  }
-  return { stat: stat4, stamp, key: key2 };
+function stampedLength(fd, file, key2) {
+  const stat4 = fstatSync2(fd, { bigint: true });
+  return stat4.size >= SEAL_LINE && stampHolds(`${file}.checked`, STAMP_FORMAT, key2, [stat4]) ? Number(stat4.size) - SEAL_LINE : void 0;
 }
 var CACHE_FORMAT, catalogFile, BISECT_WINDOW, CHUNK, SEAL_LINE, STAMP_FORMAT;
 var init_catalog = __esm({
   "src/registry/catalog.ts"() {
     "use strict";
+    init_cancel();
     init_errors();
     init_repo();
     init_model_version_schema();
     init_package();
+    init_cache_file();
     init_layout();
     init_read_file();
-    CACHE_FORMAT = `modelgate-version-cache 4 ${package_default.version} ${createHash("sha256").update(JSON.stringify(model_version_schema_default)).digest("hex").slice(0, 16)} ${true ? "1963e992a236e499" : "sources"}`;
-    catalogFile = (gitDir) => join2(gitDir, "modelgate", "versions.tsv");
+    CACHE_FORMAT = `modelgate-version-cache 5 ${package_default.version} ${createHash("sha256").update(JSON.stringify(model_version_schema_default)).digest("hex").slice(0, 16)} ${true ? "82643bb8fd91e8bf" : "sources"}`;
+    catalogFile = (gitDir) => join3(gitDir, "modelgate", "versions.tsv");
     BISECT_WINDOW = 1 << 16;
     CHUNK = 1 << 20;
     SEAL_LINE = 69;
-    STAMP_FORMAT = "modelgate-version-cache-checked 1";
+    STAMP_FORMAT = "modelgate-version-cache-checked 2";
   }
 });
 
@@ -24568,7 +24700,7 @@ ${pointer}
 var require_resolve_props = __commonJS({
   "node_modules/yaml/dist/compose/resolve-props.js"(exports) {
     "use strict";
-    function resolveProps(tokens, { flow, indicator, next, offset, onError, parentIndent, startOnNewline }) {
+    function resolveProps(tokens2, { flow, indicator, next, offset, onError, parentIndent, startOnNewline }) {
       let spaceBefore = false;
       let atNewline = startOnNewline;
       let hasSpace = startOnNewline;
@@ -24583,7 +24715,7 @@ var require_resolve_props = __commonJS({
       let comma = null;
       let found = null;
       let start = null;
-      for (const token of tokens) {
+      for (const token of tokens2) {
         if (reqSpace) {
           if (token.type !== "space" && token.type !== "newline" && token.type !== "comma")
             onError(token.offset, "MISSING_CHAR", "Tags and anchors must be separated from the next token by white space");
@@ -24674,7 +24806,7 @@ var require_resolve_props = __commonJS({
             hasSpace = false;
         }
       }
-      const last = tokens[tokens.length - 1];
+      const last = tokens2[tokens2.length - 1];
       const end = last ? last.offset + last.source.length : offset;
       if (reqSpace && next && next.type !== "space" && next.type !== "newline" && next.type !== "comma" && (next.type !== "scalar" || next.source !== "")) {
         onError(next.offset, "MISSING_CHAR", "Tags and anchors must be separated from the next token by white space");
@@ -26014,8 +26146,8 @@ ${cb}` : comment;
        * @param forceDoc - If the stream contains no document, still emit a final document including any comments and directives that would be applied to a subsequent document.
        * @param endOffset - Should be set if `forceDoc` is also set, to set the document range end and to indicate errors correctly.
        */
-      *compose(tokens, forceDoc = false, endOffset = -1) {
-        for (const token of tokens)
+      *compose(tokens2, forceDoc = false, endOffset = -1) {
+        for (const token of tokens2)
           yield* this.next(token);
         yield* this.end(forceDoc, endOffset);
       }
@@ -30688,14 +30820,14 @@ function requireDumper() {
     let hasFoldableLine = false;
     const shouldTrackWidth = lineWidth !== -1;
     let previousLineBreak = -1;
-    let plain = isPlainSafeFirst(codePointAt(string, 0)) && isPlainSafeLast(codePointAt(string, string.length - 1));
+    let plain2 = isPlainSafeFirst(codePointAt(string, 0)) && isPlainSafeLast(codePointAt(string, string.length - 1));
     if (singleLineOnly || forceQuotes) {
       for (i5 = 0; i5 < string.length; char >= 65536 ? i5 += 2 : i5++) {
         char = codePointAt(string, i5);
         if (!isPrintable(char)) {
           return STYLE_DOUBLE;
         }
-        plain = plain && isPlainSafe(char, prevChar, inblock);
+        plain2 = plain2 && isPlainSafe(char, prevChar, inblock);
         prevChar = char;
       }
     } else {
@@ -30711,13 +30843,13 @@ function requireDumper() {
         } else if (!isPrintable(char)) {
           return STYLE_DOUBLE;
         }
-        plain = plain && isPlainSafe(char, prevChar, inblock);
+        plain2 = plain2 && isPlainSafe(char, prevChar, inblock);
         prevChar = char;
       }
       hasFoldableLine = hasFoldableLine || shouldTrackWidth && (i5 - previousLineBreak - 1 > lineWidth && string[previousLineBreak + 1] !== " ");
     }
     if (!hasLineBreak && !hasFoldableLine) {
-      if (plain && !forceQuotes && !testAmbiguousType(string)) {
+      if (plain2 && !forceQuotes && !testAmbiguousType(string)) {
         return STYLE_PLAIN;
       }
       return quotingType === QUOTING_TYPE_DOUBLE ? STYLE_DOUBLE : STYLE_SINGLE;
@@ -31185,6 +31317,55 @@ var init_js_yaml = __esm({
   }
 });
 
+// src/manifest/exact.ts
+function firstUnprintable(text2, replaced) {
+  SUSPECT.lastIndex = 0;
+  for (let m3 = SUSPECT.exec(text2); m3; m3 = SUSPECT.exec(text2)) {
+    const c5 = text2.charCodeAt(m3.index);
+    if (c5 >= 55296 && c5 <= 56319) {
+      const next = text2.charCodeAt(m3.index + 1);
+      if (next >= 56320 && next <= 57343) {
+        SUSPECT.lastIndex = m3.index + 2;
+        continue;
+      }
+    } else if (c5 === 65533 && !replaced) continue;
+    return m3.index;
+  }
+  return -1;
+}
+function unprintableInText(text2) {
+  const at = firstUnprintable(text2, true);
+  if (at < 0) return void 0;
+  const start = text2.lastIndexOf("\n", at - 1) + 1;
+  let line = 1;
+  for (let i5 = text2.indexOf("\n"); i5 >= 0 && i5 < at; i5 = text2.indexOf("\n", i5 + 1)) line++;
+  const message = text2[at] === "\uFFFD" ? "bytes that are not UTF-8 (or U+FFFD, which stands for them); save the file as UTF-8" : `the character ${codePoint(text2[at])} is not allowed (YAML and git keep only printable text); remove it`;
+  return { offset: at, line, col: at - start + 1, message };
+}
+function unprintableInValue(value) {
+  const at = firstUnprintable(value, false);
+  return at < 0 ? void 0 : codePoint(value[at]);
+}
+function codePoint(c5) {
+  const hex = `U+${c5.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+  return c5 === "\0" ? `${hex} (NUL)` : hex;
+}
+function isInexactInteger(written, value) {
+  return !Number.isSafeInteger(value) && Number.isFinite(value) && INTEGER_TEXT.test(written.trim());
+}
+function excerpt(value, max = 40) {
+  return JSON.stringify(value.length > max ? `${value.slice(0, max - 1)}\u2026` : value);
+}
+var FORBIDDEN_KEYS, SUSPECT, INTEGER_TEXT;
+var init_exact = __esm({
+  "src/manifest/exact.ts"() {
+    "use strict";
+    FORBIDDEN_KEYS = /* @__PURE__ */ new Set(["__proto__", "constructor", "prototype"]);
+    SUSPECT = /[\0-\x08\v\f\x0E-\x1F\x7F-\x84\x86-\x9F\uD800-\uDFFF\uFFFD-\uFFFF]/g;
+    INTEGER_TEXT = /^[-+]?\d+$|^0o[0-7]+$|^0x[\da-f]+$/i;
+  }
+});
+
 // src/manifest/problem.ts
 var problem_exports = {};
 __export(problem_exports, {
@@ -31219,14 +31400,14 @@ function describeSchemaError(e5, document) {
   const propertyName = e5.propertyName;
   if (propertyName !== void 0) {
     const rule = e5.keyword === "pattern" ? patternPhrase(String(e5.params.pattern)) : String(e5.message);
-    return { path: [...path, propertyName], code: "E_SCHEMA", message: `${field ? `${field}: ` : ""}the key "${propertyName}" ${rule}` };
+    return { path: [...path, propertyName], code: "E_SCHEMA", message: `${field ? `${field}: ` : ""}the key ${excerpt(propertyName, 80)} ${rule}` };
   }
   switch (e5.keyword) {
     case "additionalProperties": {
       const name = String(e5.params.additionalProperty);
       const allowed = Object.keys(e5.parentSchema?.properties ?? {});
       const hint = allowed.length ? ` (allowed: ${allowed.join(", ")})` : "";
-      return { path: [...path, name], code: "E_UNKNOWN_FIELD", message: `unknown field "${name}"${field ? ` in ${field}` : ""}${hint}` };
+      return { path: [...path, name], code: "E_UNKNOWN_FIELD", message: `unknown field ${excerpt(name, 80)}${field ? ` in ${field}` : ""}${hint}` };
     }
     case "required": {
       const name = String(e5.params.missingProperty);
@@ -31281,6 +31462,7 @@ var PATTERN_PHRASES, TYPE_NAMES;
 var init_schema_errors = __esm({
   "src/manifest/schema-errors.ts"() {
     "use strict";
+    init_exact();
     init_problem();
     PATTERN_PHRASES = {
       "^[0-9a-f]{64}$": "must be a sha256 digest: 64 lowercase hex characters",
@@ -36899,7 +37081,7 @@ __export(load_exports, {
 function loadManifest(text2, file, kind) {
   const limit = checkLimits(text2, file);
   if (limit) return { problems: [limit] };
-  const fast = loadPlainManifest(text2, file, kind);
+  const fast = text2.length <= FAST_PATH_MAX ? loadPlainManifest(text2, file, kind) : void 0;
   return fast ? { value: fast, problems: [] } : loadManifestWithPositions(text2, file, kind, false);
 }
 function loadManifestWithPositions(text2, file, kind, checkSize = true) {
@@ -36913,7 +37095,7 @@ function loadManifestWithPositions(text2, file, kind, checkSize = true) {
   const problems = [];
   for (const e5 of doc.errors) {
     const code = YAML_ERROR_CODES[e5.code] ?? "E_YAML_SYNTAX";
-    const message = code === "E_YAML_DUPLICATE_KEY" ? `duplicate key ${JSON.stringify(keyText(text2, e5.pos[0]))}: a key may appear once per mapping` : code === "E_YAML_KEY" ? "keys must be plain strings (no lists or mappings as keys)" : code === "E_YAML_MULTI_DOC" ? 'a manifest holds exactly one YAML document; remove the second "---" and what follows' : `invalid YAML: ${e5.message.split("\n")[0]}`;
+    const message = code === "E_YAML_KEY" ? "keys must be plain strings (no lists or mappings as keys)" : code === "E_YAML_MULTI_DOC" ? 'a manifest holds exactly one YAML document; remove the second "---" and what follows' : `invalid YAML: ${e5.message.split("\n")[0]}`;
     problems.push({ file, ...at(e5.pos[0]), code, message });
   }
   const directive = doc.directives?.yaml;
@@ -37045,11 +37227,35 @@ function resolveCorePlain(text2) {
   if (CORE_FLOAT_EXP.test(text2) || CORE_FLOAT.test(text2)) return parseFloat(text2);
   return text2;
 }
+function stretchBoundary(c5) {
+  if (c5 > 125) return c5 === 8232 || c5 === 8233 ? 2 : 0;
+  return c5 === 10 || c5 === 13 || c5 === 44 || c5 === 91 || c5 === 123 ? 2 : c5 === 35 || c5 === 93 || c5 === 125 ? 1 : 0;
+}
 function hasNonStringKey(text2) {
-  PLAIN_KEY.lastIndex = 0;
-  for (let m3 = PLAIN_KEY.exec(text2); m3; m3 = PLAIN_KEY.exec(text2)) {
-    if (typeof resolveCorePlain(m3[1]) !== "string") return true;
-    if (m3[0].length === 0) PLAIN_KEY.lastIndex++;
+  const n3 = text2.length;
+  const colonEnds = (q3) => text2.charCodeAt(q3) === 58 && (q3 + 1 === n3 || AFTER_KEY_COLON.test(text2[q3 + 1]));
+  const blank = (i5) => text2.charCodeAt(i5) === 32 || text2.charCodeAt(i5) === 9;
+  let startsKey = true;
+  for (let start = 0; start <= n3; ) {
+    let end = start;
+    while (end < n3 && stretchBoundary(text2.charCodeAt(end)) === 0) end++;
+    if (startsKey) {
+      let i5 = start;
+      while (blank(i5)) i5++;
+      while (text2.charCodeAt(i5) === 45 && blank(i5 + 1)) {
+        i5++;
+        while (blank(i5)) i5++;
+      }
+      let q3 = i5 + 1;
+      while (q3 < end && !colonEnds(q3)) q3++;
+      if (i5 < end && q3 < end && !NOT_KEY_START.test(text2[i5])) {
+        let keyEnd = q3;
+        while (blank(keyEnd - 1)) keyEnd--;
+        if (NON_STRING_FIRST.includes(text2[i5]) && typeof resolveCorePlain(text2.slice(i5, keyEnd)) !== "string") return true;
+      } else if (colonEnds(i5)) return true;
+    }
+    startsKey = end < n3 && stretchBoundary(text2.charCodeAt(end)) === 2;
+    start = end + 1;
   }
   return false;
 }
@@ -37058,10 +37264,13 @@ function continuesUnderIndented(text2) {
   let flow = 0;
   let quote = "";
   let owner = 0;
+  let lineStart2 = 0;
+  let ownerLine = -1;
   for (let m3 = special.exec(text2); m3; m3 = special.exec(text2)) {
     const i5 = m3.index;
     const c5 = text2[i5];
     if (c5 === "\n") {
+      lineStart2 = i5 + 1;
       if (flow === 0 && quote === "") continue;
       let j5 = i5 + 1;
       while (text2[j5] === " ") j5++;
@@ -37083,15 +37292,17 @@ function continuesUnderIndented(text2) {
       continue;
     }
     const opensQuote = (c5 === '"' || c5 === "'") && " \n[{,:".includes(prev);
-    if (flow === 0 && (opensQuote || c5 === "[" || c5 === "{")) owner = nodeColumn(text2, i5);
+    if (flow === 0 && (opensQuote || c5 === "[" || c5 === "{")) {
+      if (lineStart2 !== ownerLine) owner = nodeColumn(text2, lineStart2);
+      ownerLine = lineStart2;
+    }
     if (c5 === "[" || c5 === "{") flow++;
     else if ((c5 === "]" || c5 === "}") && flow > 0) flow--;
     else if (opensQuote) quote = c5;
   }
   return false;
 }
-function nodeColumn(text2, at) {
-  const start = text2.lastIndexOf("\n", at - 1) + 1;
+function nodeColumn(text2, start) {
   let col = 0;
   while (text2[start + col] === " ") col++;
   while (text2[start + col] === "-" && text2[start + col + 1] === " ") {
@@ -37129,7 +37340,7 @@ function loadPlainManifest(text2, file, kind) {
 }
 function isPlainData(value, depth) {
   if (value === null || typeof value === "string" || typeof value === "boolean") return true;
-  if (typeof value === "number") return Number.isFinite(value);
+  if (typeof value === "number") return Number.isFinite(value) && (Number.isSafeInteger(value) || !Number.isInteger(value));
   if (typeof value !== "object" || depth > LOAD_LIMITS.maxDepth) return false;
   if (Array.isArray(value)) return value.every((v) => isPlainData(v, depth + 1));
   if (Object.getPrototypeOf(value) !== Object.prototype) return false;
@@ -37137,11 +37348,6 @@ function isPlainData(value, depth) {
     if (FORBIDDEN_KEYS.has(key2) || !isPlainData(value[key2], depth + 1)) return false;
   }
   return true;
-}
-function keyText(text2, offset) {
-  const m3 = /^(?:"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^:\n,{}[\]]*)/.exec(text2.slice(offset, offset + 256));
-  const key2 = (m3?.[0] ?? "").trim();
-  return /^["']/.test(key2) ? key2.slice(1, -1) : key2;
 }
 function propertiesStart(text2, start) {
   let at = start;
@@ -37171,6 +37377,8 @@ function checkLimits(text2, file) {
       message: `the file has more than ${LOAD_LIMITS.maxBytes} bytes, the limit for a manifest; this looks like hostile input or the wrong file`
     };
   }
+  const unprintable = unprintableInText(text2);
+  if (unprintable) return { file, line: unprintable.line, col: unprintable.col, code: "E_ENCODING", message: unprintable.message };
   const deep = deepestPoint(text2, LOAD_LIMITS.maxDepth);
   if (deep) {
     return {
@@ -37215,26 +37423,29 @@ function deepestPoint(text2, max) {
       i5 += 2;
       while (i5 < end && text2[i5] === " ") i5++;
     }
-    let quote = "";
-    let last = "";
+    const from = i5;
+    DEPTH_SPECIAL.lastIndex = i5;
+    i5 = DEPTH_SPECIAL.exec(text2)?.index ?? text2.length;
+    let quote = 0;
+    let last = i5 > from ? blankAsSpace(text2.charCodeAt(i5 - 1)) : 0;
     for (; i5 < end; i5++) {
-      const c5 = text2[i5];
+      const c5 = text2.charCodeAt(i5);
       if (quote) {
-        if (c5 === "\\" && quote === '"') i5++;
-        else if (c5 === quote) quote = "";
+        if (c5 === CH.backslash && quote === CH.dquote) i5++;
+        else if (c5 === quote) quote = 0;
         continue;
       }
-      if ((c5 === '"' || c5 === "'") && (last === "" || " 	[{,:".includes(last))) quote = c5;
-      else if (c5 === "#" && (last === " " || last === "	")) break;
-      else if (c5 === "[" || c5 === "{") {
+      const opens = last === 0 || last === CH.space || last === CH.lbracket || last === CH.lbrace || last === CH.comma || last === CH.colon;
+      if ((c5 === CH.dquote || c5 === CH.squote) && opens) quote = c5;
+      else if (c5 === CH.hash && last === CH.space) break;
+      else if (c5 === CH.lbracket || c5 === CH.lbrace) {
         flow++;
         if (depth + flow > max) return { line: lineNo, col: i5 - start + 1 };
-      } else if ((c5 === "]" || c5 === "}") && flow > 0) flow--;
-      if (c5 !== " " && c5 !== "	") last = c5;
-      else last = " ";
+      } else if ((c5 === CH.rbracket || c5 === CH.rbrace) && flow > 0) flow--;
+      last = blankAsSpace(c5);
     }
     if (depth + flow > max) return { line: lineNo, col: indent + 1 };
-    if (flow === 0 && (last === "|" || last === ">" || /[|>][-+0-9]{1,2}\s*$/.test(text2.slice(Math.max(start, end - 4), end)))) {
+    if (flow === 0 && (last === CH.pipe || last === CH.gt || /[|>][-+0-9]{1,2}\s*$/.test(text2.slice(Math.max(start, end - 4), end)))) {
       blockScalarParent = indent;
     }
     start = end + 1;
@@ -37274,22 +37485,35 @@ function toPlainData(node, ctx) {
   }
   if ((0, import_yaml.isScalar)(node)) {
     const v = node.value;
-    if (typeof v === "number" && !Number.isFinite(v)) {
+    if (typeof v === "number") {
       const written = ctx.text.slice(node.range[0], node.range[1]).trim();
-      ctx.problems.push({
-        file: ctx.file,
-        ...ctx.at(ctx.fieldStart ?? start),
-        code: "E_NON_FINITE",
-        field: field(),
-        message: `${field()} must be a finite number, got ${written}`
-      });
-      return void 0;
+      const problem = !Number.isFinite(v) ? { code: "E_NON_FINITE", message: `${field()} must be a finite number, got ${excerpt(written)}` } : isInexactInteger(written, v) ? {
+        code: "E_UNSAFE_INTEGER",
+        message: `${field()} is ${excerpt(written)}, an integer beyond 2^53 that a JSON number cannot keep exactly (it would read ${v}); write it as a string`
+      } : void 0;
+      if (problem) {
+        ctx.problems.push({ file: ctx.file, ...ctx.at(ctx.fieldStart ?? start), field: field(), ...problem });
+        return void 0;
+      }
     }
-    if (typeof v === "bigint") return Number(v);
+    if (typeof v === "string" && node.type === "QUOTE_DOUBLE") {
+      const bad = unprintableInValue(v);
+      if (bad) {
+        ctx.problems.push({
+          file: ctx.file,
+          ...ctx.at(ctx.fieldStart ?? start),
+          code: "E_ENCODING",
+          field: field(),
+          message: `${field()} holds the character ${bad}, which is not stored (git, Kubernetes and YAML keep only printable text); remove it`
+        });
+        return void 0;
+      }
+    }
     return v;
   }
   if ((0, import_yaml.isMap)(node)) {
     const out = {};
+    const seen = /* @__PURE__ */ new Set();
     for (const pair of node.items) {
       const key2 = pair.key;
       const keyStart = key2?.range?.[0] ?? start;
@@ -37303,6 +37527,26 @@ function toPlainData(node, ctx) {
         ctx.problems.push({ file: ctx.file, ...ctx.at(keyStart), code: "E_FORBIDDEN_KEY", message: `${field()}: the key "${name}" is not allowed` });
         continue;
       }
+      const bad = key2.type === "QUOTE_DOUBLE" ? unprintableInValue(name) : void 0;
+      if (bad) {
+        ctx.problems.push({
+          file: ctx.file,
+          ...ctx.at(keyStart),
+          code: "E_ENCODING",
+          message: `${field()}: the key ${excerpt(name)} holds the character ${bad}; remove it`
+        });
+        continue;
+      }
+      if (seen.has(name)) {
+        ctx.problems.push({
+          file: ctx.file,
+          ...ctx.at(keyStart),
+          code: "E_YAML_DUPLICATE_KEY",
+          message: `duplicate key ${excerpt(name, 80)}: a key may appear once per mapping`
+        });
+        continue;
+      }
+      seen.add(name);
       ctx.path.push(name);
       ctx.fieldStart = keyStart;
       out[name] = toPlainData(pair.value, ctx);
@@ -37322,6 +37566,15 @@ function toPlainData(node, ctx) {
   }
   return null;
 }
+function keyIndex(map4) {
+  let index = KEY_INDEX.get(map4);
+  if (!index) {
+    index = /* @__PURE__ */ new Map();
+    for (const p3 of map4.items) if ((0, import_yaml.isScalar)(p3.key) && typeof p3.key.value === "string" && !index.has(p3.key.value)) index.set(p3.key.value, p3);
+    KEY_INDEX.set(map4, index);
+  }
+  return index;
+}
 function fieldSegments(field) {
   const segs = [];
   for (const m3 of field.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) segs.push(m3[2] !== void 0 ? Number(m3[2]) : m3[1]);
@@ -37332,7 +37585,7 @@ function locate(doc, path, at) {
   let offset = doc.contents?.range?.[0] ?? 0;
   for (const seg of path) {
     if ((0, import_yaml.isMap)(node)) {
-      const pair = node.items.find((p3) => (0, import_yaml.isScalar)(p3.key) && p3.key.value === String(seg));
+      const pair = keyIndex(node).get(String(seg));
       if (!pair) break;
       offset = pair.key.range?.[0] ?? offset;
       node = pair.value;
@@ -37345,24 +37598,25 @@ function locate(doc, path, at) {
   }
   return at(offset);
 }
-var import_yaml, FORBIDDEN_KEYS, PARSE_OPTIONS, CORE_NULL, CORE_BOOL, CORE_INT_OCT, CORE_INT, CORE_INT_HEX, CORE_FLOAT_NAN, CORE_FLOAT_EXP, CORE_FLOAT, MAY_NOT_BE_STRING, YAML_CORE_FOR_JS_YAML, NEEDS_FULL_PARSE, PLAIN_KEY, YAML_ERROR_CODES;
+var import_yaml, FAST_PATH_MAX, PARSE_OPTIONS, CORE_NULL, CORE_BOOL, CORE_INT_OCT, CORE_INT, CORE_INT_HEX, CORE_FLOAT_NAN, CORE_FLOAT_EXP, CORE_FLOAT, MAY_NOT_BE_STRING, YAML_CORE_FOR_JS_YAML, NEEDS_FULL_PARSE, AFTER_KEY_COLON, NON_STRING_FIRST, NOT_KEY_START, YAML_ERROR_CODES, DEPTH_SPECIAL, blankAsSpace, CH, KEY_INDEX;
 var init_load = __esm({
   "src/manifest/load.ts"() {
     "use strict";
     import_yaml = __toESM(require_dist(), 1);
     init_js_yaml();
     init_layout();
+    init_exact();
     init_limits();
     init_problem();
     init_schema_errors();
     init_schemas();
     init_limits();
-    FORBIDDEN_KEYS = /* @__PURE__ */ new Set(["__proto__", "constructor", "prototype"]);
+    FAST_PATH_MAX = 64 * 1024;
     PARSE_OPTIONS = {
       version: "1.2",
       schema: "core",
       merge: false,
-      uniqueKeys: true,
+      uniqueKeys: false,
       stringKeys: true,
       strict: true,
       prettyErrors: false,
@@ -37397,15 +37651,35 @@ var init_load = __esm({
         })
       ]
     });
-    NEEDS_FULL_PARSE = /(?:^|[\s[{,])[&*!]|^%|\t|^(?:---|\.\.\.)|(?:^|[\s[{,])\?(?:\s|$)|[\]}][ \t]*:(?=[\s,[\]{}]|$)/m;
-    PLAIN_KEY = /(?:^|[[{,])[ \t]*(?:-[ \t]+)*([^\s'"#[\]{},][^\n#,[\]{}]*?|)[ \t]*:(?=[\s,[\]{}]|$)/gm;
+    NEEDS_FULL_PARSE = /(?:^|[\s[{,])[&*!]|^%|\t|^(?:---|\.\.\.)|(?:^|[\s[{,])\?(?:\s|$)|[\]}][ \t]*:(?=[\s,[\]{}]|$)|\\[0abefuvxU]/m;
+    AFTER_KEY_COLON = /[\s,[\]{}]/;
+    NON_STRING_FIRST = "-+.0123456789~nNtTfF";
+    NOT_KEY_START = /[\s"#'[\]{},]/;
     YAML_ERROR_CODES = {
-      DUPLICATE_KEY: "E_YAML_DUPLICATE_KEY",
       NON_STRING_KEY: "E_YAML_KEY",
       MULTIPLE_DOCS: "E_YAML_MULTI_DOC",
       BAD_ALIAS: "E_YAML_ALIAS",
       ALIAS_PROPS: "E_YAML_ALIAS"
     };
+    DEPTH_SPECIAL = /[\n"#'[\]{}]/g;
+    blankAsSpace = (c5) => c5 === CH.tab ? CH.space : c5;
+    CH = {
+      tab: 9,
+      space: 32,
+      dquote: 34,
+      hash: 35,
+      squote: 39,
+      comma: 44,
+      colon: 58,
+      gt: 62,
+      lbracket: 91,
+      backslash: 92,
+      rbracket: 93,
+      lbrace: 123,
+      pipe: 124,
+      rbrace: 125
+    };
+    KEY_INDEX = /* @__PURE__ */ new WeakMap();
   }
 });
 
@@ -37433,13 +37707,13 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 function parseStoreUri(uri) {
   const s3 = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
   if (s3) {
-    const prefix = (s3[2] ?? "").replace(/\/+$/, "");
+    const prefix = (s3[2] ?? "").replace(/(?<!\/)\/+$/, "");
     return { scheme: "s3", bucket: s3[1], prefix, uri: `s3://${s3[1]}${prefix ? `/${prefix}` : ""}` };
   }
   if (uri.startsWith("file://")) {
     let root5;
     try {
-      root5 = fileURLToPath(uri).replace(/\/+$/, "") || "/";
+      root5 = fileURLToPath(uri).replace(/(?<!\/)\/+$/, "") || "/";
     } catch {
       throw invalidStore(uri);
     }
@@ -37788,7 +38062,7 @@ var init_semantic = __esm({
 // src/manifest/validate-registry.ts
 async function validateRegistry(source, options = {}) {
   const concurrency = options.concurrency ?? 64;
-  const only = options.only && !options.only.includes("") ? options.only.map((p3) => p3.replace(/\/+$/, "")) : void 0;
+  const only = options.only && !options.only.includes("") ? options.only.map((p3) => p3.replace(/(?<!\/)\/+$/, "")) : void 0;
   const selected = (file) => !only || only.some((s2) => file === s2 || file.startsWith(`${s2}/`) || s2.startsWith(`${file}/`));
   const tree = await listModelsTree(source, concurrency, only ? (name) => selected(`${MODELS_DIR}/${name}`) : void 0);
   const modelOf = (file) => {
@@ -38343,8 +38617,8 @@ function nodeAt(doc, path) {
 function scalarSource(value, style) {
   if (style === "QUOTE_DOUBLE") return JSON.stringify(value);
   if (style === "QUOTE_SINGLE") return `'${value.replaceAll("'", "''")}'`;
-  const plain = (0, import_yaml2.stringify)(value, { lineWidth: 0 }).trimEnd();
-  return /[\n,[\]{}]/.test(plain) ? JSON.stringify(value) : plain;
+  const plain2 = (0, import_yaml2.stringify)(value, { lineWidth: 0 }).trimEnd();
+  return /[\n,[\]{}]/.test(plain2) ? JSON.stringify(value) : plain2;
 }
 function lineStart(text2, pos) {
   return text2.lastIndexOf("\n", pos - 1) + 1;
@@ -38610,7 +38884,7 @@ function servedUri(artifactUri2, storage, model) {
   }
   let path;
   try {
-    path = fileURLToPath2(artifactUri2.replace(/\/+$/, ""));
+    path = fileURLToPath2(artifactUri2.replace(/(?<!\/)\/+$/, ""));
   } catch {
     throw new ModelgateError("E_FILE_STORE_PIN", `models/${model}: artifact URI ${artifactUri2} is not a file:///path URI`, ExitCode2.content);
   }
@@ -38822,14 +39096,14 @@ function documentResources(source, file) {
   return out;
 }
 function readKustomization(source, file) {
-  const plain = plainResources(source);
-  if (plain) {
+  const plain2 = plainResources(source);
+  if (plain2) {
     const fields2 = { namespace: "", namePrefix: "", nameSuffix: "" };
     for (const line of source.split("\n")) {
       const m3 = FIELD_LINE.exec(line);
       if (m3) fields2[m3[1]] = m3[2];
     }
-    return { resources: plain, ...fields2 };
+    return { resources: plain2, ...fields2 };
   }
   let fields = {};
   try {
@@ -38846,7 +39120,7 @@ function readKustomization(source, file) {
 }
 function resourcePath(dir, entry) {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry) || /^(github\.com|gitlab\.com|bitbucket\.org)\//.test(entry) || entry.startsWith("git@")) return void 0;
-  const path = posix3.normalize(posix3.join(dir, entry)).replace(/\/+$/, "");
+  const path = posix3.normalize(posix3.join(dir, entry)).replace(/(?<!\/)\/+$/, "");
   return posix3.isAbsolute(path) || path === ".." || path.startsWith("../") || path === "." ? void 0 : path;
 }
 function listedPaths(dir, files) {
@@ -39410,24 +39684,53 @@ var init_approvals = __esm({
 });
 
 // src/gate/glob.ts
-function globToRegExp(glob) {
-  let re = "";
+function tokens(glob) {
+  const out = [];
   for (let i5 = 0; i5 < glob.length; i5++) {
     const c5 = glob[i5];
     if (c5 === "*" && glob[i5 + 1] === "*") {
       i5++;
       if (glob[i5 + 1] === "/") {
         i5++;
-        re += "(?:.*/)?";
-      } else re += ".*";
-    } else if (c5 === "*") re += "[^/]*";
-    else if (c5 === "?") re += "[^/]";
-    else re += c5.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+        out.push({ any: "folders" });
+      } else out.push({ any: "path" });
+    } else if (c5 === "*") out.push({ any: "segment" });
+    else if (c5 === "?") out.push({ any: "char" });
+    else out.push({ literal: c5 });
   }
-  return new RegExp(`^${re}$`);
+  return out;
 }
 function matchesGlob(path, glob) {
-  return globToRegExp(glob).test(path);
+  const steps = tokens(glob);
+  let here = closure(steps, /* @__PURE__ */ new Set([0]));
+  for (const c5 of path) {
+    const next = /* @__PURE__ */ new Set();
+    for (const s2 of here) {
+      const t = steps[s2];
+      if (!t) continue;
+      if ("literal" in t) {
+        if (t.literal === c5) next.add(s2 + 1);
+      } else if (t.any === "char") {
+        if (c5 !== "/") next.add(s2 + 1);
+      } else if (t.any === "segment") {
+        if (c5 !== "/") next.add(s2);
+      } else if (t.any === "path") next.add(s2);
+      else {
+        next.add(s2);
+        if (c5 === "/") next.add(s2 + 1);
+      }
+    }
+    if (next.size === 0) return false;
+    here = closure(steps, next);
+  }
+  return here.has(steps.length);
+}
+function closure(steps, places) {
+  for (const s2 of places) {
+    const t = steps[s2];
+    if (t && "any" in t && t.any !== "char") places.add(s2 + 1);
+  }
+  return places;
 }
 var init_glob = __esm({
   "src/gate/glob.ts"() {
@@ -39444,7 +39747,7 @@ async function judgePickleScan(scanner, v, allowGlobals, check2) {
     const more = findings.length > SHOWN ? `; and ${findings.length - SHOWN} more` : "";
     return { check: check2, ok: false, status: "fail", detail: `refused: ${shown.join("; ")}${more}`, findings };
   }
-  const detail = note && !files.length ? note : files.length ? `${files.length} file(s) scanned (${files.slice(0, SHOWN).join(", ")}${files.length > SHOWN ? ", \u2026" : ""}): every global is allowed` : `no pickle-bearing file in the artifact (format ${v.format})`;
+  const detail = note && !files.length ? note : files.length ? `${files.length} file(s) scanned (${files.slice(0, SHOWN).join(", ")}${files.length > SHOWN ? ", \u2026" : ""}): every global is allowed` : `nothing to scan in the artifact (format ${v.format})`;
   return { check: check2, ok: true, status: "pass", detail, findings: [] };
 }
 var SHOWN;
@@ -40118,8 +40421,8 @@ var init_snapshot = __esm({
             if (text2 === void 0) continue;
             if (stage === void 0) {
               if (!wanted.some((s2) => mayHaveStage(text2, s2))) continue;
-              const plain = quickStage(text2);
-              if (plain !== void 0 && !stages.has(plain)) continue;
+              const plain2 = quickStage(text2);
+              if (plain2 !== void 0 && !stages.has(plain2)) continue;
             }
             const v = await this.load(path, "ModelVersion", text2);
             if (v && stages.has(v.stage)) yield v;
@@ -40422,8 +40725,8 @@ __export(file_store_exports, {
 import { execFile } from "node:child_process";
 import { createHash as createHash5 } from "node:crypto";
 import { createReadStream as createReadStream2 } from "node:fs";
-import { link, lstat as lstat3, mkdir as mkdir2, open as open2, readdir as readdir3, rename as rename2, rm as rm3, stat as stat2, unlink as unlink2 } from "node:fs/promises";
-import { dirname as dirname2, join as join4, relative, sep } from "node:path";
+import { link, lstat as lstat3, mkdir as mkdir2, open as open2, readdir as readdir3, rename as rename2, rm as rm3, rmdir as rmdir2, stat as stat2, unlink as unlink2, writeFile as writeFile2 } from "node:fs/promises";
+import { dirname as dirname2, join as join5, relative, sep } from "node:path";
 async function copyHashing(source, target, onBytes, options = {}) {
   const input = await open2(source, "r");
   let output;
@@ -40464,7 +40767,7 @@ async function writeAll(file, chunk, position2) {
 }
 async function syncDirectories(top, bottom) {
   const dirs = [top];
-  for (const part of relative(top, bottom).split("/").filter(Boolean)) dirs.push(join4(dirs.at(-1), part));
+  for (const part of relative(top, bottom).split("/").filter(Boolean)) dirs.push(join5(dirs.at(-1), part));
   for (const dir of dirs) {
     const fh = await open2(dir, "r");
     try {
@@ -40495,7 +40798,7 @@ var init_file_store = __esm({
       }
       location;
       file(key2) {
-        return join4(this.location.root, ...key2.split("/"));
+        return join5(this.location.root, ...key2.split("/"));
       }
       async preflight() {
         try {
@@ -40510,7 +40813,7 @@ var init_file_store = __esm({
       }
       async abandon(model, uploadId) {
         this.abandoned = true;
-        await rm3(join4(this.location.root, model, ".uploads", uploadId), { recursive: true, force: true });
+        await rm3(join5(this.location.root, model, ".uploads", uploadId), { recursive: true, force: true });
       }
       abandoned = false;
       async stage(localFile, options) {
@@ -40530,7 +40833,7 @@ var init_file_store = __esm({
         }
         const { sha256, size } = read;
         const root5 = this.location.root;
-        const uploadDir = join4(root5, options.model, ".uploads", options.uploadId);
+        const uploadDir = join5(root5, options.model, ".uploads", options.uploadId);
         return {
           sha256,
           size,
@@ -40594,12 +40897,12 @@ var init_file_store = __esm({
           onBytes?.(expected.size);
           return compare();
         }
-        const stagingDir = join4(this.location.root, context.model, ".uploads", context.uploadId);
+        const stagingDir = join5(this.location.root, context.model, ".uploads", context.uploadId);
         if (!this.stagingMade.has(stagingDir)) {
           await mkdir2(stagingDir, { recursive: true });
           this.stagingMade.add(stagingDir);
         }
-        const staging = join4(stagingDir, `${++this.staged}.partial`);
+        const staging = join5(stagingDir, `${++this.staged}.partial`);
         let renamed = false;
         try {
           let read;
@@ -40644,7 +40947,7 @@ var init_file_store = __esm({
       }
       /** Removes the staging folder `putFileDeferred` used for `uploadId`. */
       async discardStaging(model, uploadId) {
-        const dir = join4(this.location.root, model, ".uploads", uploadId);
+        const dir = join5(this.location.root, model, ".uploads", uploadId);
         this.stagingMade.delete(dir);
         await rm3(dir, { recursive: true, force: true });
       }
@@ -40660,6 +40963,21 @@ var init_file_store = __esm({
           )
         );
       }
+      async touch(key2) {
+        const path = this.file(key2);
+        try {
+          await mkdir2(dirname2(path), { recursive: true });
+          await writeFile2(path, "");
+        } catch (e5) {
+          throw new ModelgateError("E_STORE_WRITE", `writing ${key2} to the file store failed: ${e5.code}`, ExitCode2.service);
+        }
+      }
+      async remove(key2) {
+        const path = this.file(key2);
+        await rm3(path, { force: true });
+        await rmdir2(dirname2(path)).catch(() => {
+        });
+      }
       async stat(key2) {
         try {
           const s2 = await stat2(this.file(key2));
@@ -40673,7 +40991,7 @@ var init_file_store = __esm({
         const dir = this.file(prefix.replace(/\/$/, ""));
         try {
           const entries = await readdir3(dir, { recursive: true, withFileTypes: true });
-          return entries.filter((e5) => !e5.isDirectory()).map((e5) => `${prefix}${relative(dir, join4(e5.parentPath, e5.name)).split(sep).join("/")}`);
+          return entries.filter((e5) => !e5.isDirectory()).map((e5) => `${prefix}${relative(dir, join5(e5.parentPath, e5.name)).split(sep).join("/")}`);
         } catch (e5) {
           if (e5.code === "ENOENT" || e5.code === "ENOTDIR") return [];
           throw e5;
@@ -40687,7 +41005,7 @@ var init_file_store = __esm({
         } catch {
           throw new ModelgateError("E_ARTIFACT_MISSING", `${this.location.uri}/${key2} does not exist`, ExitCode2.content);
         }
-        return createReadStream2(path, { highWaterMark: Math.max(64 << 10, Math.min(4 << 20, size)) });
+        return createReadStream2(path, { highWaterMark: Math.max(64 << 10, Math.min(1 << 20, size)) });
       }
       /** Bytes `start` to `end` (inclusive) of the object at `key`. */
       async readRange(key2, start, end) {
@@ -42133,7 +42451,7 @@ var init_hex_encoding = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/serde/util-body-length/calculateBodyLength.js
-import { ReadStream, fstatSync as fstatSync2, lstatSync } from "node:fs";
+import { ReadStream, fstatSync as fstatSync3, lstatSync as lstatSync2 } from "node:fs";
 var calculateBodyLength;
 var init_calculateBodyLength = __esm({
   "node_modules/@smithy/core/dist-es/submodules/serde/util-body-length/calculateBodyLength.js"() {
@@ -42151,9 +42469,9 @@ var init_calculateBodyLength = __esm({
         return body.end + 1 - body.start;
       } else if (body instanceof ReadStream) {
         if (body.path != null) {
-          return lstatSync(body.path).size;
+          return lstatSync2(body.path).size;
         } else if (typeof body.fd === "number") {
-          return fstatSync2(body.fd).size;
+          return fstatSync3(body.fd).size;
         }
       }
       throw new Error(`Body Length computation failed for ${body}`);
@@ -42500,7 +42818,7 @@ var init_getProfileName = __esm({
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js
 import { createHash as createHash6 } from "node:crypto";
-import { join as join5 } from "node:path";
+import { join as join6 } from "node:path";
 var getSSOTokenFilepath;
 var init_getSSOTokenFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getSSOTokenFilepath.js"() {
@@ -42508,7 +42826,7 @@ var init_getSSOTokenFilepath = __esm({
     getSSOTokenFilepath = (id) => {
       const hasher = createHash6("sha1");
       const cacheName = hasher.update(id).digest("hex");
-      return join5(getHomeDir(), ".aws", "sso", "cache", `${cacheName}.json`);
+      return join6(getHomeDir(), ".aws", "sso", "cache", `${cacheName}.json`);
     };
   }
 });
@@ -42563,24 +42881,24 @@ var init_getConfigData = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getConfigFilepath.js
-import { join as join6 } from "node:path";
+import { join as join7 } from "node:path";
 var ENV_CONFIG_PATH, getConfigFilepath;
 var init_getConfigFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getConfigFilepath.js"() {
     init_getHomeDir();
     ENV_CONFIG_PATH = "AWS_CONFIG_FILE";
-    getConfigFilepath = () => process.env[ENV_CONFIG_PATH] || join6(getHomeDir(), ".aws", "config");
+    getConfigFilepath = () => process.env[ENV_CONFIG_PATH] || join7(getHomeDir(), ".aws", "config");
   }
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getCredentialsFilepath.js
-import { join as join7 } from "node:path";
+import { join as join8 } from "node:path";
 var ENV_CREDENTIALS_PATH, getCredentialsFilepath;
 var init_getCredentialsFilepath = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/getCredentialsFilepath.js"() {
     init_getHomeDir();
     ENV_CREDENTIALS_PATH = "AWS_SHARED_CREDENTIALS_FILE";
-    getCredentialsFilepath = () => process.env[ENV_CREDENTIALS_PATH] || join7(getHomeDir(), ".aws", "credentials");
+    getCredentialsFilepath = () => process.env[ENV_CREDENTIALS_PATH] || join8(getHomeDir(), ".aws", "credentials");
   }
 });
 
@@ -42660,7 +42978,7 @@ var init_readFile = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/loadSharedConfigFiles.js
-import { join as join8 } from "node:path";
+import { join as join9 } from "node:path";
 var swallowError, loadSharedConfigFiles;
 var init_loadSharedConfigFiles = __esm({
   "node_modules/@smithy/core/dist-es/submodules/config/shared-ini-file-loader/loadSharedConfigFiles.js"() {
@@ -42678,11 +42996,11 @@ var init_loadSharedConfigFiles = __esm({
       const relativeHomeDirPrefix = "~/";
       let resolvedFilepath = filepath;
       if (filepath.startsWith(relativeHomeDirPrefix)) {
-        resolvedFilepath = join8(homeDir, filepath.slice(2));
+        resolvedFilepath = join9(homeDir, filepath.slice(2));
       }
       let resolvedConfigFilepath = configFilepath;
       if (configFilepath.startsWith(relativeHomeDirPrefix)) {
-        resolvedConfigFilepath = join8(homeDir, configFilepath.slice(2));
+        resolvedConfigFilepath = join9(homeDir, configFilepath.slice(2));
       }
       const parsedFiles = await Promise.all([
         readFile3(resolvedConfigFilepath, {
@@ -42782,11 +43100,11 @@ var init_externalDataInterceptor = __esm({
 // node_modules/@smithy/core/dist-es/submodules/config/node-config-provider/getSelectorName.js
 function getSelectorName(functionString) {
   try {
-    const constants3 = new Set(Array.from(functionString.match(/([A-Z_]){3,}/g) ?? []));
-    constants3.delete("CONFIG");
-    constants3.delete("CONFIG_PREFIX_SEPARATOR");
-    constants3.delete("ENV");
-    return [...constants3].join(", ");
+    const constants4 = new Set(Array.from(functionString.match(/([A-Z_]){3,}/g) ?? []));
+    constants4.delete("CONFIG");
+    constants4.delete("CONFIG_PREFIX_SEPARATOR");
+    constants4.delete("ENV");
+    return [...constants4].join(", ");
   } catch (ignored) {
     return functionString;
   }
@@ -44478,36 +44796,36 @@ var init_command2 = __esm({
         return this;
       }
       build() {
-        const closure = this;
+        const closure2 = this;
         let CommandRef;
         return CommandRef = class extends Command2 {
           input;
           static getEndpointParameterInstructions() {
-            return closure._ep;
+            return closure2._ep;
           }
           constructor(...[input]) {
             super();
             this.input = input ?? {};
-            closure._init(this);
-            this.schema = closure._operationSchema;
+            closure2._init(this);
+            this.schema = closure2._operationSchema;
           }
           resolveMiddleware(stack, configuration, options) {
-            const op2 = closure._operationSchema;
+            const op2 = closure2._operationSchema;
             const input = op2?.[4] ?? op2?.input;
             const output = op2?.[5] ?? op2?.output;
             return this.resolveMiddlewareWithContext(stack, configuration, options, {
               CommandCtor: CommandRef,
-              middlewareFn: closure._middlewareFn,
-              clientName: closure._clientName,
-              commandName: closure._commandName,
-              inputFilterSensitiveLog: closure._inputFilterSensitiveLog ?? (op2 ? schemaLogFilter.bind(null, input) : (_) => _),
-              outputFilterSensitiveLog: closure._outputFilterSensitiveLog ?? (op2 ? schemaLogFilter.bind(null, output) : (_) => _),
-              smithyContext: closure._smithyContext,
-              additionalContext: closure._additionalContext
+              middlewareFn: closure2._middlewareFn,
+              clientName: closure2._clientName,
+              commandName: closure2._commandName,
+              inputFilterSensitiveLog: closure2._inputFilterSensitiveLog ?? (op2 ? schemaLogFilter.bind(null, input) : (_) => _),
+              outputFilterSensitiveLog: closure2._outputFilterSensitiveLog ?? (op2 ? schemaLogFilter.bind(null, output) : (_) => _),
+              smithyContext: closure2._smithyContext,
+              additionalContext: closure2._additionalContext
             });
           }
-          serialize = closure._serializer;
-          deserialize = closure._deserializer;
+          serialize = closure2._serializer;
+          deserialize = closure2._deserializer;
         };
       }
     };
@@ -46608,7 +46926,7 @@ var init_decideEndpoint = __esm({
       const { nodes: nodes5, root: root5, results, conditions } = bdd5;
       let ref = root5;
       const referenceRecord = {};
-      const closure = {
+      const closure2 = {
         referenceRecord,
         endpointParams: options.endpointParams,
         logger: options.logger
@@ -46617,7 +46935,7 @@ var init_decideEndpoint = __esm({
         const node_i = 3 * (Math.abs(ref) - 1);
         const [condition_i, highRef, lowRef] = [nodes5[node_i], nodes5[node_i + 1], nodes5[node_i + 2]];
         const [fn, argv, assign2] = conditions[condition_i];
-        const evaluation = evaluateCondition({ fn, assign: assign2, argv }, closure);
+        const evaluation = evaluateCondition({ fn, assign: assign2, argv }, closure2);
         if (evaluation.toAssign) {
           const { name, value } = evaluation.toAssign;
           referenceRecord[name] = value;
@@ -46628,13 +46946,13 @@ var init_decideEndpoint = __esm({
         const result = results[ref - RESULT];
         if (result[0] === -1) {
           const [, errorExpression] = result;
-          throw new EndpointError(evaluateExpression(errorExpression, "Error", closure));
+          throw new EndpointError(evaluateExpression(errorExpression, "Error", closure2));
         }
         const [url, properties, headers] = result;
         return {
-          url: getEndpointUrl(url, closure),
-          properties: getEndpointProperties(properties, closure),
-          headers: getEndpointHeaders(headers ?? {}, closure)
+          url: getEndpointUrl(url, closure2),
+          properties: getEndpointProperties(properties, closure2),
+          headers: getEndpointHeaders(headers ?? {}, closure2)
         };
       }
       throw new EndpointError(`No matching endpoint.`);
@@ -46929,7 +47247,7 @@ var init_serdePlugin = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/serde/hash-node/hash-node.js
-import { createHash as createHash7, createHmac } from "node:crypto";
+import { createHash as createHash7, createHmac as createHmac2 } from "node:crypto";
 function castSourceData(toCast, encoding) {
   if (Buffer.isBuffer(toCast)) {
     return toCast;
@@ -46963,7 +47281,7 @@ var init_hash_node = __esm({
         return Promise.resolve(this.hash.digest());
       }
       reset() {
-        this.hash = this.secret ? createHmac(this.algorithmIdentifier, castSourceData(this.secret)) : createHash7(this.algorithmIdentifier);
+        this.hash = this.secret ? createHmac2(this.algorithmIdentifier, castSourceData(this.secret)) : createHash7(this.algorithmIdentifier);
       }
     };
   }
@@ -48186,9 +48504,9 @@ async function blobReader(blob, onChunk, chunkSize = 1024 * 1024) {
   const size = blob.size;
   let totalBytesRead = 0;
   while (totalBytesRead < size) {
-    const slice = blob.slice(totalBytesRead, Math.min(size, totalBytesRead + chunkSize));
-    onChunk(new Uint8Array(await slice.arrayBuffer()));
-    totalBytesRead += slice.size;
+    const slice2 = blob.slice(totalBytesRead, Math.min(size, totalBytesRead + chunkSize));
+    onChunk(new Uint8Array(await slice2.arrayBuffer()));
+    totalBytesRead += slice2.size;
   }
 }
 var init_chunked_blob_reader = __esm({
@@ -48730,7 +49048,7 @@ var init_Sha256Js = __esm({
 });
 
 // node_modules/@smithy/core/dist-es/submodules/checksum/sha256/Sha256Node.js
-import { createHash as createHash9, createHmac as createHmac2 } from "node:crypto";
+import { createHash as createHash9, createHmac as createHmac3 } from "node:crypto";
 function buildNativeClass3() {
   return class Sha256Node {
     digestLength = 32;
@@ -48764,7 +49082,7 @@ function buildNativeClass3() {
       this.finished = false;
     }
     createHash() {
-      return this.secret ? createHmac2("sha256", toBuffer(this.secret)) : createHash9("sha256");
+      return this.secret ? createHmac3("sha256", toBuffer(this.secret)) : createHash9("sha256");
     }
   };
 }
@@ -58092,11 +58410,11 @@ var init_Crc64NvmeJs = __esm({
     generateCRC64NVMETable = () => {
       const sliceLength = 8;
       const tables = new Array(sliceLength);
-      for (let slice = 0; slice < sliceLength; slice++) {
+      for (let slice2 = 0; slice2 < sliceLength; slice2++) {
         const table = new Array(512);
         for (let i5 = 0; i5 < 256; i5++) {
           let crc = BigInt(i5);
-          for (let j5 = 0; j5 < 8 * (slice + 1); j5++) {
+          for (let j5 = 0; j5 < 8 * (slice2 + 1); j5++) {
             if (crc & 1n) {
               crc = crc >> 1n ^ 0x9a6c9329ac4bc9b5n;
             } else {
@@ -58106,7 +58424,7 @@ var init_Crc64NvmeJs = __esm({
           table[i5 * 2] = Number(crc >> 32n & 0xffffffffn);
           table[i5 * 2 + 1] = Number(crc & 0xffffffffn);
         }
-        tables[slice] = new Uint32Array(table);
+        tables[slice2] = new Uint32Array(table);
       }
       return tables;
     };
@@ -59280,11 +59598,11 @@ ${toHex2(hashedRequest)}`;
     var createScope = (shortDate, region, service) => `${shortDate}/${region}/${service}/${KEY_TYPE_IDENTIFIER}`;
     var getSigningKey = async (sha256Constructor, credentials, shortDate, region, service) => {
       const credsHash = await hmac(sha256Constructor, credentials.secretAccessKey, credentials.accessKeyId);
-      const cacheKey = `${shortDate}:${region}:${service}:${toHex2(credsHash)}:${credentials.sessionToken}`;
-      if (cacheKey in signingKeyCache) {
-        return signingKeyCache[cacheKey];
+      const cacheKey2 = `${shortDate}:${region}:${service}:${toHex2(credsHash)}:${credentials.sessionToken}`;
+      if (cacheKey2 in signingKeyCache) {
+        return signingKeyCache[cacheKey2];
       }
-      cacheQueue.push(cacheKey);
+      cacheQueue.push(cacheKey2);
       while (cacheQueue.length > MAX_CACHE_SIZE) {
         delete signingKeyCache[cacheQueue.shift()];
       }
@@ -59292,12 +59610,12 @@ ${toHex2(hashedRequest)}`;
       for (const signable of [shortDate, region, service, KEY_TYPE_IDENTIFIER]) {
         key2 = await hmac(sha256Constructor, key2, signable);
       }
-      return signingKeyCache[cacheKey] = key2;
+      return signingKeyCache[cacheKey2] = key2;
     };
     var clearCredentialCache = () => {
       cacheQueue.length = 0;
-      Object.keys(signingKeyCache).forEach((cacheKey) => {
-        delete signingKeyCache[cacheKey];
+      Object.keys(signingKeyCache).forEach((cacheKey2) => {
+        delete signingKeyCache[cacheKey2];
       });
     };
     var hmac = (ctor, secret, data) => {
@@ -63098,7 +63416,7 @@ var require_dist_cjs7 = __commonJS({
     exports.streamCollector = streamCollector7;
     var { buildQueryString: buildQueryString2, HttpResponse: HttpResponse2 } = (init_protocols(), __toCommonJS(protocols_exports));
     var node_https = __require("node:https");
-    var { Readable: Readable9 } = __require("node:stream");
+    var { Readable: Readable11 } = __require("node:stream");
     var http2 = __require("node:http2");
     function buildAbortError(abortSignal) {
       const reason = abortSignal && typeof abortSignal === "object" && "reason" in abortSignal ? abortSignal.reason : void 0;
@@ -63276,7 +63594,7 @@ var require_dist_cjs7 = __commonJS({
       }
     }
     function writeBody(httpRequest, body) {
-      if (body instanceof Readable9) {
+      if (body instanceof Readable11) {
         body.pipe(httpRequest);
         return;
       }
@@ -63769,7 +64087,7 @@ or increase socketAcquisitionWarningTimeout=(millis) in the NodeHttpHandler conf
         return this.connectOptions === void 0 ? http2.connect(url) : http2.connect(url, this.connectOptions);
       }
     };
-    var { constants: constants3 } = http2;
+    var { constants: constants4 } = http2;
     var NodeHttp2Handler = class _NodeHttp2Handler {
       config;
       configProvider;
@@ -63861,8 +64179,8 @@ or increase socketAcquisitionWarningTimeout=(millis) in the NodeHttpHandler conf
           }
           const clientHttp2Stream = session.request({
             ...request2.headers,
-            [constants3.HTTP2_HEADER_PATH]: path,
-            [constants3.HTTP2_HEADER_METHOD]: method
+            [constants4.HTTP2_HEADER_PATH]: path,
+            [constants4.HTTP2_HEADER_METHOD]: method
           });
           if (effectiveRequestTimeout) {
             clientHttp2Stream.setTimeout(effectiveRequestTimeout, () => {
@@ -65232,11 +65550,11 @@ var require_dist_cjs9 = __commonJS({
         throw new TokenProviderError2(`Value not present for '${key2}' in SSO Token${forRefresh ? ". Cannot refresh" : ""}. ${REFRESH_MESSAGE}`, false);
       }
     };
-    var { writeFile: writeFile4 } = promises3;
+    var { writeFile: writeFile5 } = promises3;
     var writeSSOTokenToFile = (id, ssoToken) => {
       const tokenFilepath = getSSOTokenFilepath2(id);
       const tokenString = JSON.stringify(ssoToken, null, 2);
-      return writeFile4(tokenFilepath, tokenString);
+      return writeFile5(tokenFilepath, tokenString);
     };
     var lastRefreshAttemptTimes = /* @__PURE__ */ new Map();
     var inFlightRefreshes = /* @__PURE__ */ new Map();
@@ -68384,7 +68702,7 @@ var require_dist_cjs11 = __commonJS({
     var { createHash: createHash14, createPrivateKey: createPrivateKey3, createPublicKey: createPublicKey3, sign: sign5 } = __require("node:crypto");
     var { promises: promises3 } = __require("node:fs");
     var { homedir: homedir2 } = __require("node:os");
-    var { dirname: dirname4, join: join13 } = __require("node:path");
+    var { dirname: dirname4, join: join15 } = __require("node:path");
     var LoginCredentialsFetcher = class _LoginCredentialsFetcher {
       profileData;
       init;
@@ -68550,10 +68868,10 @@ var require_dist_cjs11 = __commonJS({
         await promises3.writeFile(tokenFilePath, JSON.stringify(token, null, 2), "utf8");
       }
       getTokenFilePath() {
-        const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join13(homedir2(), ".aws", "login", "cache");
+        const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join15(homedir2(), ".aws", "login", "cache");
         const loginSessionBytes = Buffer.from(this.loginSession, "utf8");
         const loginSessionSha256 = createHash14("sha256").update(loginSessionBytes).digest("hex");
-        return join13(directory, `${loginSessionSha256}.json`);
+        return join15(directory, `${loginSessionSha256}.json`);
       }
       derToRawSignature(derSignature) {
         let offset = 2;
@@ -68741,7 +69059,7 @@ var require_dist_cjs13 = __commonJS({
   "node_modules/@aws-sdk/credential-provider-web-identity/dist-cjs/index.js"(exports) {
     var { setCredentialFeature: setCredentialFeature2 } = (init_client3(), __toCommonJS(client_exports2));
     var { CredentialsProviderError: CredentialsProviderError2, externalDataInterceptor: externalDataInterceptor2 } = (init_config2(), __toCommonJS(config_exports));
-    var { readFileSync: readFileSync2 } = __require("node:fs");
+    var { readFileSync } = __require("node:fs");
     var fromWebToken = (init) => async (awsIdentityProperties) => {
       init.logger?.debug("@aws-sdk/credential-provider-web-identity - fromWebToken");
       const { roleArn, roleSessionName, webIdentityToken, providerId, policyArns, policy, durationSeconds } = init;
@@ -68782,7 +69100,7 @@ var require_dist_cjs13 = __commonJS({
       }
       const credentials = await fromWebToken({
         ...init,
-        webIdentityToken: externalDataInterceptor2?.getTokenRecord?.()[webIdentityTokenFile] ?? readFileSync2(webIdentityTokenFile, { encoding: "ascii" }),
+        webIdentityToken: externalDataInterceptor2?.getTokenRecord?.()[webIdentityTokenFile] ?? readFileSync(webIdentityTokenFile, { encoding: "ascii" }),
         roleArn,
         roleSessionName
       })(awsIdentityProperties);
@@ -69322,7 +69640,7 @@ var init_Sha1Js = __esm({
 });
 
 // node_modules/@aws-sdk/checksums/dist-es/submodules/sha/sha1/Sha1Node.js
-import { createHash as createHash10, createHmac as createHmac3 } from "node:crypto";
+import { createHash as createHash10, createHmac as createHmac4 } from "node:crypto";
 function buildNativeClass4() {
   return class Sha1Node {
     digestLength = 20;
@@ -69356,7 +69674,7 @@ function buildNativeClass4() {
       this.finished = false;
     }
     createHash() {
-      return this.secret ? createHmac3("sha1", toBuffer2(this.secret)) : createHash10("sha1");
+      return this.secret ? createHmac4("sha1", toBuffer2(this.secret)) : createHash10("sha1");
     }
   };
 }
@@ -69899,7 +70217,7 @@ var init_Sha512Js = __esm({
 });
 
 // node_modules/@aws-sdk/checksums/dist-es/submodules/sha/sha512/Sha512.js
-import { createHash as createHash11, createHmac as createHmac4 } from "node:crypto";
+import { createHash as createHash11, createHmac as createHmac5 } from "node:crypto";
 function detectNative() {
   if (nativeSupported === void 0) {
     try {
@@ -69967,7 +70285,7 @@ var init_Sha512 = __esm({
         this.nativeFinished = false;
       }
       createNative() {
-        return this.nativeSecret !== void 0 ? createHmac4("sha512", toBuffer3(this.nativeSecret)) : createHash11("sha512");
+        return this.nativeSecret !== void 0 ? createHmac5("sha512", toBuffer3(this.nativeSecret)) : createHash11("sha512");
       }
     };
   }
@@ -80161,6 +80479,7 @@ var init_s3_store = __esm({
       fail(e5, action) {
         return s3Error(e5, action, this.location.bucket, this.endpoint, this.timeoutSeconds);
       }
+      /** Runs one S3 request, turning its failure into the typed error that names `action` (a stall: E_IO_TIMEOUT). */
       async send(action, op2) {
         try {
           return await op2();
@@ -80509,6 +80828,15 @@ var init_s3_store = __esm({
         } while (token);
         return keys;
       }
+      async touch(key2) {
+        await this.send(
+          `writing ${key2}`,
+          () => this.client.send(new import_client_s3.PutObjectCommand({ Bucket: this.location.bucket, Key: this.key(key2), Body: Buffer.alloc(0), ContentLength: 0 }))
+        );
+      }
+      async remove(key2) {
+        await this.send(`removing ${key2}`, () => this.client.send(new import_client_s3.DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.key(key2) })));
+      }
       async stat(key2) {
         const found = await this.head(key2);
         return found && { size: found.size, ...found.sha256 ? { sha256: found.sha256 } : {} };
@@ -80715,6 +81043,3072 @@ var init_store_verifier = __esm({
   }
 });
 
+// node_modules/through/index.js
+var require_through = __commonJS({
+  "node_modules/through/index.js"(exports, module) {
+    var Stream = __require("stream");
+    exports = module.exports = through;
+    through.through = through;
+    function through(write, end, opts) {
+      write = write || function(data) {
+        this.queue(data);
+      };
+      end = end || function() {
+        this.queue(null);
+      };
+      var ended = false, destroyed = false, buffer = [], _ended = false;
+      var stream = new Stream();
+      stream.readable = stream.writable = true;
+      stream.paused = false;
+      stream.autoDestroy = !(opts && opts.autoDestroy === false);
+      stream.write = function(data) {
+        write.call(this, data);
+        return !stream.paused;
+      };
+      function drain() {
+        while (buffer.length && !stream.paused) {
+          var data = buffer.shift();
+          if (null === data)
+            return stream.emit("end");
+          else
+            stream.emit("data", data);
+        }
+      }
+      stream.queue = stream.push = function(data) {
+        if (_ended) return stream;
+        if (data === null) _ended = true;
+        buffer.push(data);
+        drain();
+        return stream;
+      };
+      stream.on("end", function() {
+        stream.readable = false;
+        if (!stream.writable && stream.autoDestroy)
+          process.nextTick(function() {
+            stream.destroy();
+          });
+      });
+      function _end() {
+        stream.writable = false;
+        end.call(stream);
+        if (!stream.readable && stream.autoDestroy)
+          stream.destroy();
+      }
+      stream.end = function(data) {
+        if (ended) return;
+        ended = true;
+        if (arguments.length) stream.write(data);
+        _end();
+        return stream;
+      };
+      stream.destroy = function() {
+        if (destroyed) return;
+        destroyed = true;
+        ended = true;
+        buffer.length = 0;
+        stream.writable = stream.readable = false;
+        stream.emit("close");
+        return stream;
+      };
+      stream.pause = function() {
+        if (stream.paused) return;
+        stream.paused = true;
+        return stream;
+      };
+      stream.resume = function() {
+        if (stream.paused) {
+          stream.paused = false;
+          stream.emit("resume");
+        }
+        drain();
+        if (!stream.paused)
+          stream.emit("drain");
+        return stream;
+      };
+      return stream;
+    }
+  }
+});
+
+// node_modules/unbzip2-stream/lib/bzip2.js
+var require_bzip2 = __commonJS({
+  "node_modules/unbzip2-stream/lib/bzip2.js"(exports, module) {
+    function Bzip2Error(message2) {
+      this.name = "Bzip2Error";
+      this.message = message2;
+      this.stack = new Error().stack;
+    }
+    Bzip2Error.prototype = new Error();
+    var message = {
+      Error: function(message2) {
+        throw new Bzip2Error(message2);
+      }
+    };
+    var bzip2 = {};
+    bzip2.Bzip2Error = Bzip2Error;
+    bzip2.crcTable = [
+      0,
+      79764919,
+      159529838,
+      222504665,
+      319059676,
+      398814059,
+      445009330,
+      507990021,
+      638119352,
+      583659535,
+      797628118,
+      726387553,
+      890018660,
+      835552979,
+      1015980042,
+      944750013,
+      1276238704,
+      1221641927,
+      1167319070,
+      1095957929,
+      1595256236,
+      1540665371,
+      1452775106,
+      1381403509,
+      1780037320,
+      1859660671,
+      1671105958,
+      1733955601,
+      2031960084,
+      2111593891,
+      1889500026,
+      1952343757,
+      2552477408,
+      2632100695,
+      2443283854,
+      2506133561,
+      2334638140,
+      2414271883,
+      2191915858,
+      2254759653,
+      3190512472,
+      3135915759,
+      3081330742,
+      3009969537,
+      2905550212,
+      2850959411,
+      2762807018,
+      2691435357,
+      3560074640,
+      3505614887,
+      3719321342,
+      3648080713,
+      3342211916,
+      3287746299,
+      3467911202,
+      3396681109,
+      4063920168,
+      4143685023,
+      4223187782,
+      4286162673,
+      3779000052,
+      3858754371,
+      3904687514,
+      3967668269,
+      881225847,
+      809987520,
+      1023691545,
+      969234094,
+      662832811,
+      591600412,
+      771767749,
+      717299826,
+      311336399,
+      374308984,
+      453813921,
+      533576470,
+      25881363,
+      88864420,
+      134795389,
+      214552010,
+      2023205639,
+      2086057648,
+      1897238633,
+      1976864222,
+      1804852699,
+      1867694188,
+      1645340341,
+      1724971778,
+      1587496639,
+      1516133128,
+      1461550545,
+      1406951526,
+      1302016099,
+      1230646740,
+      1142491917,
+      1087903418,
+      2896545431,
+      2825181984,
+      2770861561,
+      2716262478,
+      3215044683,
+      3143675388,
+      3055782693,
+      3001194130,
+      2326604591,
+      2389456536,
+      2200899649,
+      2280525302,
+      2578013683,
+      2640855108,
+      2418763421,
+      2498394922,
+      3769900519,
+      3832873040,
+      3912640137,
+      3992402750,
+      4088425275,
+      4151408268,
+      4197601365,
+      4277358050,
+      3334271071,
+      3263032808,
+      3476998961,
+      3422541446,
+      3585640067,
+      3514407732,
+      3694837229,
+      3640369242,
+      1762451694,
+      1842216281,
+      1619975040,
+      1682949687,
+      2047383090,
+      2127137669,
+      1938468188,
+      2001449195,
+      1325665622,
+      1271206113,
+      1183200824,
+      1111960463,
+      1543535498,
+      1489069629,
+      1434599652,
+      1363369299,
+      622672798,
+      568075817,
+      748617968,
+      677256519,
+      907627842,
+      853037301,
+      1067152940,
+      995781531,
+      51762726,
+      131386257,
+      177728840,
+      240578815,
+      269590778,
+      349224269,
+      429104020,
+      491947555,
+      4046411278,
+      4126034873,
+      4172115296,
+      4234965207,
+      3794477266,
+      3874110821,
+      3953728444,
+      4016571915,
+      3609705398,
+      3555108353,
+      3735388376,
+      3664026991,
+      3290680682,
+      3236090077,
+      3449943556,
+      3378572211,
+      3174993278,
+      3120533705,
+      3032266256,
+      2961025959,
+      2923101090,
+      2868635157,
+      2813903052,
+      2742672763,
+      2604032198,
+      2683796849,
+      2461293480,
+      2524268063,
+      2284983834,
+      2364738477,
+      2175806836,
+      2238787779,
+      1569362073,
+      1498123566,
+      1409854455,
+      1355396672,
+      1317987909,
+      1246755826,
+      1192025387,
+      1137557660,
+      2072149281,
+      2135122070,
+      1912620623,
+      1992383480,
+      1753615357,
+      1816598090,
+      1627664531,
+      1707420964,
+      295390185,
+      358241886,
+      404320391,
+      483945776,
+      43990325,
+      106832002,
+      186451547,
+      266083308,
+      932423249,
+      861060070,
+      1041341759,
+      986742920,
+      613929101,
+      542559546,
+      756411363,
+      701822548,
+      3316196985,
+      3244833742,
+      3425377559,
+      3370778784,
+      3601682597,
+      3530312978,
+      3744426955,
+      3689838204,
+      3819031489,
+      3881883254,
+      3928223919,
+      4007849240,
+      4037393693,
+      4100235434,
+      4180117107,
+      4259748804,
+      2310601993,
+      2373574846,
+      2151335527,
+      2231098320,
+      2596047829,
+      2659030626,
+      2470359227,
+      2550115596,
+      2947551409,
+      2876312838,
+      2788305887,
+      2733848168,
+      3165939309,
+      3094707162,
+      3040238851,
+      2985771188
+    ];
+    bzip2.array = function(bytes) {
+      var bit = 0, byte = 0;
+      var BITMASK = [0, 1, 3, 7, 15, 31, 63, 127, 255];
+      return function(n3) {
+        var result = 0;
+        while (n3 > 0) {
+          var left = 8 - bit;
+          if (n3 >= left) {
+            result <<= left;
+            result |= BITMASK[left] & bytes[byte++];
+            bit = 0;
+            n3 -= left;
+          } else {
+            result <<= n3;
+            result |= (bytes[byte] & BITMASK[n3] << 8 - n3 - bit) >> 8 - n3 - bit;
+            bit += n3;
+            n3 = 0;
+          }
+        }
+        return result;
+      };
+    };
+    bzip2.simple = function(srcbuffer, stream) {
+      var bits = bzip2.array(srcbuffer);
+      var size = bzip2.header(bits);
+      var ret = false;
+      var bufsize = 1e5 * size;
+      var buf = new Int32Array(bufsize);
+      do {
+        ret = bzip2.decompress(bits, stream, buf, bufsize);
+      } while (!ret);
+    };
+    bzip2.header = function(bits) {
+      this.byteCount = new Int32Array(256);
+      this.symToByte = new Uint8Array(256);
+      this.mtfSymbol = new Int32Array(256);
+      this.selectors = new Uint8Array(32768);
+      if (bits(8 * 3) != 4348520) message.Error("No magic number found");
+      var i5 = bits(8) - 48;
+      if (i5 < 1 || i5 > 9) message.Error("Not a BZIP archive");
+      return i5;
+    };
+    bzip2.decompress = function(bits, stream, buf, bufsize, streamCRC) {
+      var MAX_HUFCODE_BITS = 20;
+      var MAX_SYMBOLS = 258;
+      var SYMBOL_RUNA = 0;
+      var SYMBOL_RUNB = 1;
+      var GROUP_SIZE = 50;
+      var crc = 0 ^ -1;
+      for (var h5 = "", i5 = 0; i5 < 6; i5++) h5 += bits(8).toString(16);
+      if (h5 == "177245385090") {
+        var finalCRC = bits(32) | 0;
+        if (finalCRC !== streamCRC) message.Error("Error in bzip2: crc32 do not match");
+        bits(null);
+        return null;
+      }
+      if (h5 != "314159265359") message.Error("eek not valid bzip data");
+      var crcblock = bits(32) | 0;
+      if (bits(1)) message.Error("unsupported obsolete version");
+      var origPtr = bits(24);
+      if (origPtr > bufsize) message.Error("Initial position larger than buffer size");
+      var t = bits(16);
+      var symTotal = 0;
+      for (i5 = 0; i5 < 16; i5++) {
+        if (t & 1 << 15 - i5) {
+          var k5 = bits(16);
+          for (j5 = 0; j5 < 16; j5++) {
+            if (k5 & 1 << 15 - j5) {
+              this.symToByte[symTotal++] = 16 * i5 + j5;
+            }
+          }
+        }
+      }
+      var groupCount = bits(3);
+      if (groupCount < 2 || groupCount > 6) message.Error("another error");
+      var nSelectors = bits(15);
+      if (nSelectors == 0) message.Error("meh");
+      for (var i5 = 0; i5 < groupCount; i5++) this.mtfSymbol[i5] = i5;
+      for (var i5 = 0; i5 < nSelectors; i5++) {
+        for (var j5 = 0; bits(1); j5++) if (j5 >= groupCount) message.Error("whoops another error");
+        var uc = this.mtfSymbol[j5];
+        for (var k5 = j5 - 1; k5 >= 0; k5--) {
+          this.mtfSymbol[k5 + 1] = this.mtfSymbol[k5];
+        }
+        this.mtfSymbol[0] = uc;
+        this.selectors[i5] = uc;
+      }
+      var symCount = symTotal + 2;
+      var groups = [];
+      var length = new Uint8Array(MAX_SYMBOLS), temp = new Uint16Array(MAX_HUFCODE_BITS + 1);
+      var hufGroup;
+      for (var j5 = 0; j5 < groupCount; j5++) {
+        t = bits(5);
+        for (var i5 = 0; i5 < symCount; i5++) {
+          while (true) {
+            if (t < 1 || t > MAX_HUFCODE_BITS) message.Error("I gave up a while ago on writing error messages");
+            if (!bits(1)) break;
+            if (!bits(1)) t++;
+            else t--;
+          }
+          length[i5] = t;
+        }
+        var minLen, maxLen;
+        minLen = maxLen = length[0];
+        for (var i5 = 1; i5 < symCount; i5++) {
+          if (length[i5] > maxLen) maxLen = length[i5];
+          else if (length[i5] < minLen) minLen = length[i5];
+        }
+        hufGroup = groups[j5] = {};
+        hufGroup.permute = new Int32Array(MAX_SYMBOLS);
+        hufGroup.limit = new Int32Array(MAX_HUFCODE_BITS + 1);
+        hufGroup.base = new Int32Array(MAX_HUFCODE_BITS + 1);
+        hufGroup.minLen = minLen;
+        hufGroup.maxLen = maxLen;
+        var base = hufGroup.base;
+        var limit = hufGroup.limit;
+        var pp = 0;
+        for (var i5 = minLen; i5 <= maxLen; i5++)
+          for (var t = 0; t < symCount; t++)
+            if (length[t] == i5) hufGroup.permute[pp++] = t;
+        for (i5 = minLen; i5 <= maxLen; i5++) temp[i5] = limit[i5] = 0;
+        for (i5 = 0; i5 < symCount; i5++) temp[length[i5]]++;
+        pp = t = 0;
+        for (i5 = minLen; i5 < maxLen; i5++) {
+          pp += temp[i5];
+          limit[i5] = pp - 1;
+          pp <<= 1;
+          base[i5 + 1] = pp - (t += temp[i5]);
+        }
+        limit[maxLen] = pp + temp[maxLen] - 1;
+        base[minLen] = 0;
+      }
+      for (var i5 = 0; i5 < 256; i5++) {
+        this.mtfSymbol[i5] = i5;
+        this.byteCount[i5] = 0;
+      }
+      var runPos, count, symCount, selector;
+      runPos = count = symCount = selector = 0;
+      while (true) {
+        if (!symCount--) {
+          symCount = GROUP_SIZE - 1;
+          if (selector >= nSelectors) message.Error("meow i'm a kitty, that's an error");
+          hufGroup = groups[this.selectors[selector++]];
+          base = hufGroup.base;
+          limit = hufGroup.limit;
+        }
+        i5 = hufGroup.minLen;
+        j5 = bits(i5);
+        while (true) {
+          if (i5 > hufGroup.maxLen) message.Error("rawr i'm a dinosaur");
+          if (j5 <= limit[i5]) break;
+          i5++;
+          j5 = j5 << 1 | bits(1);
+        }
+        j5 -= base[i5];
+        if (j5 < 0 || j5 >= MAX_SYMBOLS) message.Error("moo i'm a cow");
+        var nextSym = hufGroup.permute[j5];
+        if (nextSym == SYMBOL_RUNA || nextSym == SYMBOL_RUNB) {
+          if (!runPos) {
+            runPos = 1;
+            t = 0;
+          }
+          if (nextSym == SYMBOL_RUNA) t += runPos;
+          else t += 2 * runPos;
+          runPos <<= 1;
+          continue;
+        }
+        if (runPos) {
+          runPos = 0;
+          if (count + t > bufsize) message.Error("Boom.");
+          uc = this.symToByte[this.mtfSymbol[0]];
+          this.byteCount[uc] += t;
+          while (t--) buf[count++] = uc;
+        }
+        if (nextSym > symTotal) break;
+        if (count >= bufsize) message.Error("I can't think of anything. Error");
+        i5 = nextSym - 1;
+        uc = this.mtfSymbol[i5];
+        for (var k5 = i5 - 1; k5 >= 0; k5--) {
+          this.mtfSymbol[k5 + 1] = this.mtfSymbol[k5];
+        }
+        this.mtfSymbol[0] = uc;
+        uc = this.symToByte[uc];
+        this.byteCount[uc]++;
+        buf[count++] = uc;
+      }
+      if (origPtr < 0 || origPtr >= count) message.Error("I'm a monkey and I'm throwing something at someone, namely you");
+      var j5 = 0;
+      for (var i5 = 0; i5 < 256; i5++) {
+        k5 = j5 + this.byteCount[i5];
+        this.byteCount[i5] = j5;
+        j5 = k5;
+      }
+      for (var i5 = 0; i5 < count; i5++) {
+        uc = buf[i5] & 255;
+        buf[this.byteCount[uc]] |= i5 << 8;
+        this.byteCount[uc]++;
+      }
+      var pos = 0, current = 0, run2 = 0;
+      if (count) {
+        pos = buf[origPtr];
+        current = pos & 255;
+        pos >>= 8;
+        run2 = -1;
+      }
+      count = count;
+      var copies, previous, outbyte;
+      while (count) {
+        count--;
+        previous = current;
+        pos = buf[pos];
+        current = pos & 255;
+        pos >>= 8;
+        if (run2++ == 3) {
+          copies = current;
+          outbyte = previous;
+          current = -1;
+        } else {
+          copies = 1;
+          outbyte = current;
+        }
+        while (copies--) {
+          crc = (crc << 8 ^ this.crcTable[(crc >> 24 ^ outbyte) & 255]) & 4294967295;
+          stream(outbyte);
+        }
+        if (current != previous) run2 = 0;
+      }
+      crc = (crc ^ -1) >>> 0;
+      if ((crc | 0) != (crcblock | 0)) message.Error("Error in bzip2: crc32 do not match");
+      streamCRC = (crc ^ (streamCRC << 1 | streamCRC >>> 31)) & 4294967295;
+      return streamCRC;
+    };
+    module.exports = bzip2;
+  }
+});
+
+// node_modules/unbzip2-stream/lib/bit_iterator.js
+var require_bit_iterator = __commonJS({
+  "node_modules/unbzip2-stream/lib/bit_iterator.js"(exports, module) {
+    var BITMASK = [0, 1, 3, 7, 15, 31, 63, 127, 255];
+    module.exports = function bitIterator(nextBuffer) {
+      var bit = 0, byte = 0;
+      var bytes = nextBuffer();
+      var f5 = function(n3) {
+        if (n3 === null && bit != 0) {
+          bit = 0;
+          byte++;
+          return;
+        }
+        var result = 0;
+        while (n3 > 0) {
+          if (byte >= bytes.length) {
+            byte = 0;
+            bytes = nextBuffer();
+          }
+          var left = 8 - bit;
+          if (bit === 0 && n3 > 0)
+            f5.bytesRead++;
+          if (n3 >= left) {
+            result <<= left;
+            result |= BITMASK[left] & bytes[byte++];
+            bit = 0;
+            n3 -= left;
+          } else {
+            result <<= n3;
+            result |= (bytes[byte] & BITMASK[n3] << 8 - n3 - bit) >> 8 - n3 - bit;
+            bit += n3;
+            n3 = 0;
+          }
+        }
+        return result;
+      };
+      f5.bytesRead = 0;
+      return f5;
+    };
+  }
+});
+
+// node_modules/unbzip2-stream/index.js
+var require_unbzip2_stream = __commonJS({
+  "node_modules/unbzip2-stream/index.js"(exports, module) {
+    var through = require_through();
+    var bz22 = require_bzip2();
+    var bitIterator = require_bit_iterator();
+    module.exports = unbzip2Stream;
+    function unbzip2Stream() {
+      var bufferQueue = [];
+      var hasBytes = 0;
+      var blockSize = 0;
+      var broken = false;
+      var done = false;
+      var bitReader = null;
+      var streamCRC = null;
+      function decompressBlock(push) {
+        if (!blockSize) {
+          blockSize = bz22.header(bitReader);
+          streamCRC = 0;
+          return true;
+        } else {
+          var bufsize = 1e5 * blockSize;
+          var buf = new Int32Array(bufsize);
+          var chunk = [];
+          var f5 = function(b5) {
+            chunk.push(b5);
+          };
+          streamCRC = bz22.decompress(bitReader, f5, buf, bufsize, streamCRC);
+          if (streamCRC === null) {
+            blockSize = 0;
+            return false;
+          } else {
+            push(Buffer.from(chunk));
+            return true;
+          }
+        }
+      }
+      var outlength = 0;
+      function decompressAndQueue(stream) {
+        if (broken) return;
+        try {
+          return decompressBlock(function(d5) {
+            stream.queue(d5);
+            if (d5 !== null) {
+              outlength += d5.length;
+            } else {
+            }
+          });
+        } catch (e5) {
+          stream.emit("error", e5);
+          broken = true;
+          return false;
+        }
+      }
+      return through(
+        function write(data) {
+          bufferQueue.push(data);
+          hasBytes += data.length;
+          if (bitReader === null) {
+            bitReader = bitIterator(function() {
+              return bufferQueue.shift();
+            });
+          }
+          while (!broken && hasBytes - bitReader.bytesRead + 1 >= (25e3 + 1e5 * blockSize || 4)) {
+            decompressAndQueue(this);
+          }
+        },
+        function end(x) {
+          while (!broken && bitReader && hasBytes > bitReader.bytesRead) {
+            decompressAndQueue(this);
+          }
+          if (!broken) {
+            if (streamCRC !== null)
+              this.emit("error", new Error("input stream ended prematurely"));
+            this.queue(null);
+          }
+        }
+      );
+    }
+  }
+});
+
+// node_modules/xz-decompress/dist/package/xz-decompress.js
+var require_xz_decompress = __commonJS({
+  "node_modules/xz-decompress/dist/package/xz-decompress.js"(exports, module) {
+    (function webpackUniversalModuleDefinition(root5, factory) {
+      if (typeof exports === "object" && typeof module === "object")
+        module.exports = factory(__require("stream/web"));
+      else if (typeof define === "function" && define.amd)
+        define(["stream/web"], factory);
+      else if (typeof exports === "object")
+        exports["xz-decompress"] = factory(__require("stream/web"));
+      else
+        root5["xz-decompress"] = factory(root5["stream/web"]);
+    })(exports, (__WEBPACK_EXTERNAL_MODULE__2__) => {
+      return (
+        /******/
+        (() => {
+          "use strict";
+          var __webpack_modules__ = [
+            ,
+            /* 1 */
+            /***/
+            ((module2) => {
+              module2.exports = "data:application/wasm;base64,AGFzbQEAAAABOApgAX8Bf2ABfwBgAABgA39/fwF/YAABf2ACf38AYAN/f34BfmACf38Bf2AEf39/fwF/YAN/f38AAyEgAAABAgMDAwMEAQUAAgMCBgcIBwUDAAMHAQcABwcBAwkFAwEAAgYIAX8BQfCgBAsHTgUGbWVtb3J5AgAOY3JlYXRlX2NvbnRleHQACA9kZXN0cm95X2NvbnRleHQACQxzdXBwbHlfaW5wdXQACg9nZXRfbmV4dF9vdXRwdXQACwqQYCDfAgEFf0EAIQECQCAAQQdqIgJBEEkNAEEBIQEgAkEDdiIDQQJGDQBBAiEBIAJBIEkNAEEDIQEgA0EERg0AQQQhASACQTBJDQBBBSEBIANBBkYNAEEGIQEgAkHIAEkNAEEHIQEgAkHYAEkNAEEIIQEgAkGIAUkNAEEJIQEgAkGIAkkNACAAEIGAgIAAIgBBCGpBACAAGw8LAkACQCABQQJ0QcCIgIAAaiIEKAIAIgANAEEAIQACQAJAQQAoAuSIgIAAIgJFDQBBACACKAIANgLkiICAAAwBC0EAEIGAgIAAIgJFDQILIAJBgIB8cSIAIAJBCHZB/wFxIgJyIAE6AAAgACACQQh0ckGAAmohAEEAIQJBACABQQJ0QYCIgIAAaigCACIDayEFIAMhAQNAIAAgBWoiACACNgIAIAAhAiABIANqIgFBgQJJDQALIAQgADYCAAsgBCAAKAIANgIACyAAC/QHAQh/QQAoArCIgIAAIQECQAJAAkACQAJAQQAtALSIgIAARQ0AQQBBADoAtIiAgAAgAUUNAUGwiICAACECA0ACQAJAIAFBCGoiAyABKAIEIgRqIgVBCHZB/wFxIgYNACABIQIMAQsCQANAIAVBgIB8cSAGai0AAEH+AUcNAUGwiICAACEGA0AgBiIHKAIAIgYgBUcNAAsgByAFKAIANgIAIAEgBCAFKAIEakEIaiIENgIEIAcgAiACIAVGGyECIAMgBGoiBUEIdkH/AXEiBg0ACwsgAigCACECCyACKAIAIgENAAtBACgCsIiAgAAhAQsgAUUNACAAQYcCakGAfnEhCEF/IQJBsIiAgAAhBEEAIQNBsIiAgAAhBgNAIAYhBwJAIAEiBigCBCIFIABJDQAgBSACTw0AIAUhAiAHIQQgBiEDIAVBCGogCEcNACAHIQQgBSECIAYhAwwECyAGKAIAIgENAAsgAw0CDAELQbCIgIAAIQQLPwBBEHQhASAAQYgCaiEHQQAhAwJAAkBBACgCuIiAgAAiAkUNAEEAIQUgASEGDAELQQAgAUHwoISAAEH//wNqQYCAfHEiBmsiAjYCuIiAgAAgAiEFCwJAIAcgBU0NACACQQF2IgIgByAFayIHIAIgB0sbQf//A2oiB0EQdkAAQX9GDQJBAEEAKAK4iICAACAHQYCAfHEiA2o2AriIgIAACyAGRQ0BIAZB/wE6AAEgBkEAKAKwiICAADYCgAIgBkGEAmogAyAFakGAgHxxQfh9aiICNgIAIAZBgAJqIQMLIANBgIB8cSIGIANBCHZB/wFxckH/AToAACAEIAMoAgA2AgACQCACIABrQYB+cSIFDQAgAw8LIAMhAQJAIAYgBUF/cyADQQhqIgQgAmoiB2pBgIB8cUYNACAEQf//A3EhBQJAIABB9/0DSw0AIAYgBEEIdkH/AXFqQf4BOgAAIANBACgCsIiAgAA2AgAgA0GAgAQgBWsiBTYCBEEAIAM2ArCIgIAAEIOAgIAAIAZBhIIEaiACIAVrQfh9aiIFNgIAIAZBgYAEakH/AToAACAGQYCCBGohASAFIABrQYB+cSEFDAELIAIgBWogACAFakH//3tqQYCAfHFrQYCAeGohBSADIQELIAEgASgCBCAFazYCBCAFQfgBaiEGIAcgBWtBCHZB/wFxIQUCQANAIAYiB0GAfmohBiAFIgQNAUEBIQUgB0H4AUcNAAsLAkAgB0H4AUYNACACIANqIAZrQYCAfHEiBSAEakH+AToAACAFIARBCHRqIgVBACgCsIiAgAA2AgAgBSAGNgIEQQAgBTYCsIiAgAAQg4CAgAALIAEPC0EAC3wBAn8CQCAARQ0AAkAgAEGAgHxxIABBCHZB/wFxciIBLQAAIgJB/wFHDQAgAEF4aiIAQQAoArCIgIAANgIAQQAgADYCsIiAgAAgAUH+AToAAEEAQQE6ALSIgIAADwsgACACQQJ0QcCIgIAAaiICKAIANgIAIAIgADYCAAsLawECfwJAQQAoArCIgIAAIgAoAgRB/wFLDQAgAEGAgHxxIgEgAEEIdkH/AXEiAHJBCToAAEEAQQAoArCIgIAAKAIANgKwiICAACABIABBCHRyIgBBACgC5IiAgAA2AgBBACAANgLkiICAAAsLTgECfwJAIAAgAUYNACACRQ0AA0ACQCAALQAAIgMgAS0AACIERg0AQQFBfyADIARLGw8LIAFBAWohASAAQQFqIQAgAkF/aiICDQALC0EAC3gBAX8CQAJAIAAgAU8NACACRQ0BIAAhAwNAIAMgAS0AADoAACABQQFqIQEgA0EBaiEDIAJBf2oiAg0ADAILCyAAIAFNDQAgAkUNACABQX9qIQEgAEF/aiEDA0AgAyACaiABIAJqLQAAOgAAIAJBf2oiAg0ACwsgAAssAQF/AkAgAkUNACAAIQMDQCADIAE6AAAgA0EBaiEDIAJBf2oiAg0ACwsgAAt/AQF/AkACQCABIAByIAJyQQNxRQ0AIAJFDQEgACEDA0AgAyABLQAAOgAAIAFBAWohASADQQFqIQMgAkF/aiICDQAMAgsLIAJBBEkNACACQQJ2IQIgACEDA0AgAyABKAIANgIAIAFBBGohASADQQRqIQMgAkF/aiICDQALCyAAC4gBAQJ/AkBBAC0A6IiAgAANAEEAQQE6AOiIgIAAEIyAgIAAEI6AgIAAC0GggAgQgICAgAAiAEGAgAQ2AgBBAkGAgIAgEJeAgIAAIQEgAEEUakKAgICAgIDAADcCACAAQRBqIABBoIAEajYCACAAQQhqQgA3AgAgACAAQSBqNgIEIAAgATYCHCAACxUAIAAoAhwQmICAgAAgABCCgICAAAsWACAAQQxqIAE2AgAgAEEIakEANgIACxsAIAAoAhwgAEEEaiAAQQxqKAIARRCWgICAAAtUAQN/QQAhAANAQQghASAAIQIDQEEAIAJBAXFrQaCG4u1+cSACQQF2cyECIAFBf2oiAQ0ACyAAQQJ0QfCIgIAAaiACNgIAIABBAWoiAEGAAkcNAAsLTgACQCABRQ0AIAJBf3MhAgNAIAJB/wFxIAAtAABzQQJ0QfCIgIAAaigCACACQQh2cyECIABBAWohACABQX9qIgENAAsgAkF/cyECCyACC10DAX4BfwF+QgAhAANAQQghASAAIQIDQEIAIAJCAYN9QsKenLzd8pW2SYMgAkIBiIUhAiABQX9qIgENAAsgAKdBA3RB8JCAgABqIAI3AwAgAEIBfCIAQoACUg0ACwtPAAJAIAFFDQAgAkJ/hSECA0AgAkL/AYMgADEAAIWnQQN0QfCQgIAAaikDACACQgiIhSECIABBAWohACABQX9qIgENAAsgAkJ/hSECCyACC8oQAgx/An4CQAJAIAAoAiRFDQAgACgCACECDAELQQAhAiAAQQA6ACggAEIANwMAIABCADcDGCAAQcgAakEAQeQAEIaAgIAAGiAAQawBakEMNgIACyAAIAEoAgQiAzYCECAAQeAAaiEEIABByABqIQUgAEG2AWohBiAAQbABaiEHIABBqAFqIQggASgCECEJAkACQAJAAkADQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQCACDgoBAgAEBQYHCAkKDwsgASgCACEKIAAoAqgBIQIgACgCrAEhCyABKAIEIQwgASgCCCENDAILIAcgACgCqAEiDGogASgCACABKAIEIgJqIAEoAgggAmsiAiAAKAKsASAMayIMIAIgDEkbIgIQh4CAgAAaIAEgASgCBCACajYCBEEAIQwgAEEAIAAoAqgBIAJqIgIgAiAAKAKsASILRhs2AqgBIAIgC0cNESAAQQE2AgACQCAHQaiIgIAAQQYQhICAgABFDQBBBSEMDBILIAZBAkEAEI2AgIAAIAAoALgBRw0QQQYhDCAGLQAADREgACAALQC3ASICNgIgIAJBBEsNEUEBIAJ0QRNxRQ0RCyABKAIEIgwgASgCCCINRg0OAkAgASgCACIKIAxqLQAAIgsNACAAIAw2AhAgASAMQQFqNgIEQQYhAgwMC0EAIQIgAEEANgKoASAAQQI2AgAgACALQQJ0QQRqIgs2AqwBIAAgCzYCQAsgByACaiAKIAxqIA0gDGsiDCALIAJrIgIgDCACSRsiAhCHgICAABogASABKAIEIAJqNgIEQQAhDCAAQQAgACgCqAEgAmoiAiACIAAoAqwBIgtGGzYCqAEgAiALRw0PIAAgAkF8aiICNgKsAUEHIQwgByACQQAQjYCAgAAgByAAKAKsASICaigAAEcNDyAAQQI2AqgBIAAtALEBIgtBP3ENDAJAAkAgC0HAAHFFDQAgACAHIAggAhCRgICAAEEBRw0RIAAgACkDCDcDMCAAKAKsASECIAAtALEBIQsMAQsgAEJ/NwMwC0J/IQ4CQCALwEF/Sg0AIAAgByAIIAIQkYCAgABBAUcNECAAKAKsASECIAApAwghDgsgACAONwM4IAIgACgCqAEiC2tBAkkNDyAAIAtBAWoiCjYCqAEgCCALakEIai0AAEEhRw0MIAAgC0ECaiINNgKoASAIIApqQQhqLQAAQQFHDQwgAiANRg0PIAAgC0EDajYCqAEgACgCsAkgCCANakEIai0AABCcgICAACIMDQ8gACgCrAEiAiAAKAKoASIMIAIgDEsbIQ0CQANAIA0gDEYNASAAIAxBAWoiAjYCqAEgACAMaiELIAIhDCALQbABai0AAA0ODAALCyAFQgA3AwAgAEEANgKoASAAQQM2AgAgBUEIakIANwMACyAAIAEoAgQ2AhAgACABKAIQNgIUIAAoArAJIAEQmYCAgAAhDCAAIAApA0ggASgCBCAAKAIQa618Ig43A0ggACAAKQNQIAEoAhAgACgCFCICayILrXwiDzcDUCAOIAApAzBWDQ0gDyAAKQM4Vg0NAkACQAJAAkAgACgCIEF/ag4EAAMDAQMLIAEoAgwgAmogCyAAKAIYEI2AgIAArSEODAELIAEoAgwgAmogCyAAKQMYEI+AgIAAIQ4LIAAgDjcDGAsgDEEBRw0OAkAgACkDMCIOQn9RDQAgDiAFKQMAUg0OCwJAIAApAzgiDkJ/UQ0AQQchDCAOIAApA1BSDQ8LIAAgACkDSCAANQJAfCAAKQNgfCIPNwNgQgQhDgJAAkACQCAAKAIgQX9qDgQBAgIAAgtCCCEOCyAEIA4gD3w3AwALIAAgACkDaCAAKQNQfDcDaCAAIARBGCAAKAJwEI2AgIAANgJwIABBBDYCACAAIAApA1hCAXw3A1gLAkAgBSkDACIOQgODUA0AIA5CAXwhDiABKAIEIQwgASgCCCELA0AgCyAMRg0NIAEgDEEBaiICNgIEIAEoAgAgDGotAAANDiAFIA43AwAgDkIDgyEPIA5CAXwhDiACIQwgD0IAUg0ACwsgAEEFNgIAC0EBIQIgACgCIEF/ag4EBgcHBQcLIAAgARCSgICAACIMQQFHDQsgAEEHNgIAC0EAIAAoAhBrIQUgAEGAAWopAwAhDiABKAIEIQwCQANAIA4gBSAMaq18QgODUA0BAkAgDCABKAIIRw0AIAAgARCTgICAAAwLCyABIAxBAWoiAjYCBCABKAIAIAxqIQsgAiEMIAstAAANCwwACwsgACABEJOAgIAAQQchDCAEIABBkAFqQRgQhICAgAANCiAAQQg2AgALIAAgAUEgEJSAgIAAIgxBAUcNCSAAQQk2AgBBDCELIABBDDYCrAEMAQsgACgCrAEhCwsgByAAKAKoASIMaiABKAIAIAEoAgQiAmogASgCCCACayICIAsgDGsiDCACIAxJGyICEIeAgIAAGiABIAEoAgQgAmo2AgRBACEMIABBACAAKAKoASACaiICIAIgACgCrAEiC0YbNgKoASACIAtHDQcgABCVgICAACEMDAcLQQEhAiAAIAFBwAAQlICAgAAiDEEBRw0GDAELQQEhAiAAIAFBIBCUgICAACIMQQFHDQULIAAgAjYCAAwACwtBBiEMDAILQQAhDAwBC0EHIQwLAkACQCAAKAIkDQACQAJAIAwOAgADAQtBB0EIIAEoAgQgASgCCEYbIQwLIAEgCTYCECABIAM2AgQgDA8LAkAgDA0AIAMgASgCBEcNACAJIAEoAhBHDQAgAC0AKCEBIABBAToAKCABQQN0DwsgAEEAOgAoCyAMC6YBAQN/AkAgACgCBCIEDQAgAEIANwMICyACKAIAIgUgAyAFIANLGyEGA0ACQCAGIAVHDQBBAA8LIAEgBWotAAAhAyACIAVBAWoiBTYCACAAIANB/wBxrSAErYYgACkDCIQ3AwgCQAJAIAPAIgNBAEgNAAJAIAMNAEEHIQMgBA0CCyAAQQA2AgRBAQ8LQQchAyAAIARBB2oiBDYCBCAEQT9HDQELCyADC6ECAgN/AX4gAEGQAWohAiABQQRqIQMDQAJAIAAgASgCACADIAEoAggQkYCAgAAiBEEBRg0AIABBgAFqIgMgAykDACABKAIEIAAoAhAiA2siAq18NwMAIAAgAyABKAIAaiACIAAoAhgQjYCAgACtNwMYIAQPCwJAAkACQAJAAkAgACgCeA4DAAIBAwsgACAAKQMIIgU3A4gBAkAgBSAAKQNYUQ0AQQcPCyAAQQE2AngMAwsgACAAKQOYASAAKQMIfDcDmAEgACACQRggACgCoAEQjYCAgAA2AqABIABBATYCeCAAIAApA4gBQn98IgU3A4gBDAILIABBAjYCeCAAIAApA5ABIAApAwh8NwOQAQsgACkDiAEhBQsgBUIAUg0AC0EBC0ABAn8gAEGAAWoiAiACKQMAIAEoAgQgACgCECICayIDrXw3AwAgACACIAEoAgBqIAMgACgCGBCNgICAAK03AxgLfAEEfyABKAIEIQMgASgCCCEEA0ACQCAEIANHDQBBAA8LIAEgA0EBaiIFNgIEAkAgASgCACADai0AACAAKQMYIAAoAgQiA62Ip0H/AXFGDQBBBw8LIAAgA0EIaiIGNgIEIAUhAyAGIAJJDQALIABBADYCBCAAQgA3AxhBAQtvAQF/QQchAQJAIABBugFqLwAAQdm0AUcNACAAQbQBakEGQQAQjYCAgAAgAEGwAWooAABHDQAgAEGAAWopAwBCAoggADUAtAFSDQAgAEG4AWotAAANAEEBQQcgACgCICAAQbkBai0AAEYbIQELIAELwAIBA38CQAJAAkAgACgCJA0AIABBADoAKCAAQQA2AgBBASECDAELAkAgACgCAEEKRw0AQQAhAwwCC0ECIQMMAQtBASEDCwJAAkADQAJAAkACQAJAIAMOAwABAwMLIAEoAgQiAyABKAIIIgRGDQQgASgCACEFAkADQCAFIANqLQAADQEgASADQQFqIgM2AgQgACAAKAIEQQFqQQNxNgIEIAQgA0YNBgwACwsCQCAAKAIERQ0AQQcPCyAAKAIkRQ0BIABBADoAKCAAQQA2AgBBASEDDAMLIABCADcDGCAAQQA2AgQgAEHIAGpBAEHkABCGgICAABogAEGsAWpBDDYCAAtBAiEDDAELIAAgARCQgICAACIDQQFHDQIgAEEKNgIAQQAhAwwACwsCQCACDQBBAA8LQQdBASAAKAIEGyEDCyADC3UBAX8CQEG4CRCAgICAACICRQ0AIAIgADYCJCACIAAgARCbgICAACIANgKwCQJAIABFDQAgAkEAOgAoIAJCADcDACACQgA3AxggAkHIAGpBAEHkABCGgICAABogAkGsAWpBDDYCACACDwsgAhCCgICAAAtBAAseAAJAIABFDQAgACgCsAkQnYCAgAAgABCCgICAAAsL3RABCn8gAEHo3QFqIQIgAEHUAGohAyAAQRxqIgRBCGohBQJAAkADQCAAKAJAIQYCQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkAgASgCBCIHIAEoAghJDQAgBkEHRg0BDBELIAYOCQECAwQFBgcACQ4LIAAoAkwhBgwHC0EBIQYgASAHQQFqNgIEIAEoAgAgB2otAAAiB0UNCAJAAkAgB0HfAUsNACAHQQFHDQELIABBgAI7AVACQCAAKAI8DQAgACABKAIMIAEoAhAiBmo2AhggACABKAIUIAZrNgIsCyAEQgA3AgAgBUIANwIADAoLIAAtAFBFDQkMDQsgASAHQQFqNgIEIAEoAgAgB2otAAAhByAAQQI2AkAgACAHQQh0IAAoAkhqNgJIDAsLIAEgB0EBajYCBCABKAIAIAdqLQAAIQcgAEEDNgJAIAAgByAAKAJIakEBajYCSAwKCyABIAdBAWo2AgQgASgCACAHai0AACEHIABBBDYCQCAAIAdBCHQ2AkwMCQsgASAHQQFqNgIEIAEoAgAgB2otAAAhByAAIAAoAkQ2AkAgACAHIAAoAkxqQQFqNgJMDAgLIAEgB0EBajYCBEEHIQYgASgCACAHai0AACIHQeABSw0DQQAhCAJAAkAgB0EtTw0AQQAhCQwBCyAHQVNqIgcgB0H/AXFBLW4iCUEtbGshByAJQQFqIQkLIABBfyAJdEF/czYCdAJAIAdB/wFxQQlJDQAgB0F3aiIHIAdB/wFxQQluIghBCWxrIQcgCEEBaiEICyAAIAg2AnAgACAHQf8BcSIHNgJsIAggB2pBBEsNAyADQgA3AgAgA0EIakIANwIAIANBEGpBADYCACAAQX8gCHRBf3M2AnBB+AAhBwNAIAAgB2pBgAg7AQAgB0ECaiIHQeTdAUcNAAsgAEEGNgJAIABBBTYCCCAAQv////8PNwIACyAAKAJMIgpBBUkNBwJAIAAoAggiB0UNACAHQX9qIQYgASgCBCEHIAEoAgghCQNAIAkgB0YNCiABIAdBAWoiCDYCBCABKAIAIAdqLQAAIQcgACAGNgIIIAAgByAAKAIEQQh0cjYCBCAIIQcgBkF/aiIGQX9HDQALCyAAQQc2AkAgACAKQXtqIgY2AkwLIAAgACgCICIHIAEoAhQgASgCEGsiCCAAKAJIIgkgCCAJSRsiCGogACgCLCIJIAkgB2sgCEsbNgIoIAEoAggiCiABKAIEIghrIQcCQAJAAkAgACgC5N0BIgkNACAGDQFBACEGCyACIAlqIAEoAgAgCGpBKiAJayIIIAYgCWsiBiAIIAZJGyIGIAcgBiAHSRsiBxCHgICAABoCQAJAIAAoAuTdASIIIAdqIgYgACgCTEcNACACIAhqIAdqQQBBPyAGaxCGgICAABogACgC5N0BIAdqIQYMAQsCQCAGQRRLDQAgACAGNgLk3QEgASABKAIEIAdqNgIEDAMLIAZBa2ohBgsgAEEANgIQIAAgAjYCDCAAIAY2AhRBByEGIAAQmoCAgABFDQMgACgCECIIIAAoAuTdASIJIAdqSw0DIAAgACgCTCAIayIGNgJMAkAgCCAJTw0AIAAgCSAIayIHNgLk3QEgAiACIAhqIAcQhYCAgAAaDAILIABBADYC5N0BIAEgASgCBCAIIAlraiIINgIEIAEoAggiCiAIayEHCwJAIAdBFUkNACAAIAg2AhAgACABKAIANgIMIAAgCkFraiAIIAZqIAcgBkEVakkbNgIUQQchBiAAEJqAgIAARQ0DIAAoAkwiByAAKAIQIgggASgCBGsiCUkNAyABIAg2AgQgACAHIAlrIgY2AkwgASgCCCAIayIHQRRLDQELIAIgASgCACAIaiAHIAYgByAGSRsiBxCHgICAABogACAHNgLk3QEgASABKAIEIAdqNgIECyAAKAIgIgYgACgCHCIIayEHAkAgACgCPEUNAAJAIAYgACgCLEcNACAAQQA2AiALIAEoAgwgASgCEGogACgCGCAIaiAHEIeAgIAAGiAAKAIgIQYLIAAgBjYCHCABIAEoAhAgB2oiCDYCECAAIAAoAkgiBiAHazYCSAJAIAYgB0cNAEEHIQYgACgCTA0CIAAoAmgNAiAAKAIEDQIgAEEANgJADAQLQQAhBiAIIAEoAhRGDQEgASgCBCABKAIIRw0FIAAoAuTdASAAKAJMTw0FDAELAkADQCAAKAJMIghFDQFBACEGIAEoAggiCSAHTQ0CIAEoAhQiCiABKAIQIgtNDQIgACAIIAkgB2siBiAKIAtrIgkgBiAJSRsiBiAAKAIsIAAoAiAiCWsiCiAGIApJGyIGIAggBiAISRsiBms2AkwgCSAAKAIYaiABKAIAIAdqIAYQhYCAgAAaIAAgACgCICAGaiIHNgIgAkAgACgCJCAHTw0AIAAgBzYCJAsCQCAAKAI8RQ0AAkAgByAAKAIsRw0AIABBADYCIAsgASgCDCABKAIQaiABKAIAIAEoAgRqIAYQhYCAgAAaIAAoAiAhBwsgACAHNgIcIAEgASgCECAGajYCECABIAEoAgQgBmoiBzYCBAwACwsgAEEANgJADAQLIAYPCyAHwEF/Sg0BIABBATYCQCAAIAdBEHRBgID8AHE2AkgCQCAHQcABSQ0AIABBBTYCRCAAQQA6AFEMAwsgAC0AUQ0DIABBBjYCRCAHQaABSQ0CIANCADcCACADQRBqQQA2AgAgA0EIakIANwIAQfgAIQcDQCAAIAdqQYAIOwEAIAdBAmoiB0Hk3QFHDQALCyAAQQU2AgggAEL/////DzcCAAwBCyAHQQJLDQEgAEKDgICAgAE3AkAMAAsLQQcPC0EAC5wYARR/IABBGGohAQJAIABBIGooAgAiAiAAQShqKAIAIgNPDQAgAEHoAGoiBCgCAEUNACABIAQgACgCVBCegICAABogACgCKCEDIAAoAiAhAgsCQCACIANPDQAgAEHYC2ohBSAAQbwNaiEGIABB3A1qIQcgAEHoAGohCCAAQeAVaiEJIABB1ABqIQoDQCAAKAIQIgsgACgCFEsNASAAIAAoAmQiDEEFdGogACgCdCACcSINQQF0aiIOQfgAaiEPAkACQCAAKAIAIgNBgICACEkNACAAKAIEIRAMAQsgACADQQh0IgM2AgAgACALQQFqIgQ2AhAgACAAKAIEQQh0IAAoAgwgC2otAAByIhA2AgQgBCELCwJAAkAgECADQQt2IA8vAQAiEWwiBE8NACAAIAQ2AgAgDyARQYAQIBFrQQV2ajsBACACQX9qIQMCQCACDQAgACgCLCADaiEDCwJAAkAgACgCJCIRDQBBACEDDAELIAEoAgAgA2otAAAhAwsgACAAKAJwIAJxIAAoAmwiD3QgA0EIIA9rdmpBgAxsakHkHWohDgJAAkAgDEEGSw0AQQEhAwNAIA4gA0EBdCIDaiEQAkACQCAAKAIAIgRBgICACEkNACAAKAIEIQwMAQsgACAEQQh0IgQ2AgAgACAAKAIQIg9BAWo2AhAgACAAKAIEQQh0IA8gACgCDGotAAByIgw2AgQLAkACQCAMIARBC3YgEC8BACIRbCIPSQ0AIAAgDCAPazYCBCAEIA9rIQ8gA0EBciEDIBEgEUEFdmshBAwBCyARQYAQIBFrQQV2aiEECyAAIA82AgAgECAEOwEAIANBgAJJDQALIAAoAiAhAgwBCyACIAAoAlQiD0F/c2ohAwJAIAIgD0sNACAAKAIsIANqIQMLAkACQCARDQBBACESDAELIAEoAgAgA2otAAAhEgtBASEDQYACIQ8DQCAOIBJBAXQiEiAPcSITIA9qIANqQQF0aiERAkACQCAEQf///wdNDQAgBCENDAELIAAgBEEIdCINNgIAIAAgC0EBaiIENgIQIAAgEEEIdCAAKAIMIAtqLQAAciIQNgIEIAQhCwsCQAJAIBAgDUELdiARLwEAIgxsIgRPIhQNACAMQYAQIAxrQQV2aiEMDAELIAAgECAEayIQNgIEIA0gBGshBCAMIAxBBXZrIQxBACEPCyAAIAQ2AgAgESAMOwEAIA8gE3MhDyADQQF0IBRyIgNBgAJJDQALCyAAIAJBAWo2AiAgACgCGCACaiADOgAAAkAgACgCJCAAKAIgIgJPDQAgACACNgIkC0EAIQMCQCAAKAJkIgRBBEkNAAJAIARBCUsNACAEQX1qIQMMAQsgBEF6aiEDCyAAIAM2AmQMAQsgACADIARrIgM2AgAgACAQIARrIgQ2AgQgDyARIBFBBXZrOwEAIAAgDEEBdGoiEkH4A2ohDwJAAkAgA0H///8HTQ0AIAshEwwBCyAAIANBCHQiAzYCACAAIAtBAWoiEzYCECAAIARBCHQgACgCDCALai0AAHIiBDYCBAsCQAJAIAQgA0ELdiAPLwEAIhBsIhFJDQAgACADIBFrIgw2AgAgACAEIBFrIgM2AgQgDyAQIBBBBXZrOwEAIBJBkARqIQ8CQAJAIAxB////B00NACATIREMAQsgACAMQQh0Igw2AgAgACATQQFqIhE2AhAgACADQQh0IAAoAgwgE2otAAByIgM2AgQLAkACQCADIAxBC3YgDy8BACIQbCIETw0AIAAgBDYCACAPIBBBgBAgEGtBBXZqOwEAIA5B2ARqIQ8CQCAEQf///wdLDQAgACAEQQh0IgQ2AgAgACARQQFqNgIQIAAgA0EIdCAAKAIMIBFqLQAAciIDNgIECwJAIAMgBEELdiAPLwEAIhBsIhFJDQAgACAEIBFrNgIAIAAgAyARazYCBCAPIBAgEEEFdms7AQAMAgsgACARNgIAIA8gEEGAECAQa0EFdmo7AQAgAEEBNgJoIABBCUELIAAoAmRBB0kbNgJkDAMLIAAgDCAEayIMNgIAIAAgAyAEayIDNgIEIA8gECAQQQV2azsBACASQagEaiEEAkACQCAMQf///wdNDQAgESEODAELIAAgDEEIdCIMNgIAIAAgEUEBaiIONgIQIAAgA0EIdCAAKAIMIBFqLQAAciIDNgIECwJAAkAgAyAMQQt2IAQvAQAiD2wiEE8NACAAIBA2AgAgBCAPQYAQIA9rQQV2ajsBACAAKAJYIQMMAQsgACAMIBBrIhE2AgAgACADIBBrIgM2AgQgBCAPIA9BBXZrOwEAIBJBwARqIQ8CQCARQf///wdLDQAgACARQQh0IhE2AgAgACAOQQFqNgIQIAAgA0EIdCAAKAIMIA5qLQAAciIDNgIECwJAAkAgAyARQQt2IA8vAQAiEGwiBE8NACAQQYAQIBBrQQV2aiEQIAAoAlwhAwwBCyAAIAMgBGs2AgQgACgCYCEDIAAgACgCXDYCYCARIARrIQQgECAQQQV2ayEQCyAAIAQ2AgAgDyAQOwEAIAAgACgCWDYCXAsgACAAKAJUNgJYIAAgAzYCVAsgAEEIQQsgACgCZEEHSRs2AmQgACAJIA0Qn4CAgAAMAQsgACARNgIAIA8gEEGAECAQa0EFdmo7AQAgACAAKAJcNgJgIAAgACkCVDcCWCAAQQdBCiAAKAJkQQdJGzYCZCAAIAcgDRCfgICAACAKIAAoAmgiA0F+akEDIANBBkkbQQd0akGEB2ohDUEBIQMDQCANIANBAXQiA2ohEAJAAkAgACgCACIEQYCAgAhJDQAgACgCBCEMDAELIAAgBEEIdCIENgIAIAAgACgCECIPQQFqNgIQIAAgACgCBEEIdCAPIAAoAgxqLQAAciIMNgIECwJAAkAgDCAEQQt2IBAvAQAiEWwiD0kNACAAIAwgD2s2AgQgBCAPayEPIANBAXIhAyARIBFBBXZrIQQMAQsgEUGAECARa0EFdmohBAsgACAPNgIAIBAgBDsBACADQcAASQ0ACwJAIANBQGoiBEEDSw0AIAAgBDYCVAwBCyAAIANBAXFBAnIiDzYCVCAEQQF2IRACQCAEQQ1LDQAgACAPIBBBf2oiDnQiBDYCVEEBIQ8gBSAEQQF0akHAACADa0EBdGpBfmohEkEAIQwDQCASIA9BAXQiD2ohEAJAAkAgACgCACIDQYCAgAhJDQAgACgCBCENDAELIAAgA0EIdCIDNgIAIAAgACgCECIEQQFqNgIQIAAgACgCBEEIdCAEIAAoAgxqLQAAciINNgIECwJAAkAgDSADQQt2IBAvAQAiEWwiBEkNACAAIA0gBGs2AgQgACAAKAJUQQEgDHRqNgJUIAMgBGshBCAPQQFyIQ8gESARQQV2ayEDDAELIBFBgBAgEWtBBXZqIQMLIAAgBDYCACAQIAM7AQAgDiAMQQFqIgxHDQAMAgsLIBBBe2ohECAAKAIEIQQgACgCACEDA0ACQCADQf///wdLDQAgACADQQh0IgM2AgAgACAAKAIQIhFBAWo2AhAgBEEIdCARIAAoAgxqLQAAciEECyAAIANBAXYiAzYCACAAIAQgA2siBEEfdSIRIA9BAXRqQQFqIg82AlQgACARIANxIARqIgQ2AgQgEEF/aiIQDQALIAAgD0EEdDYCVEEAIQxBASEPA0AgBiAPQQF0Ig9qIRACQAJAIAAoAgAiA0GAgIAISQ0AIAAoAgQhDQwBCyAAIANBCHQiAzYCACAAIAAoAhAiBEEBajYCECAAIAAoAgRBCHQgBCAAKAIMai0AAHIiDTYCBAsCQAJAIA0gA0ELdiAQLwEAIhFsIgRJDQAgACANIARrNgIEIAAgACgCVEEBIAx0ajYCVCADIARrIQQgD0EBciEPIBEgEUEFdmshAwwBCyARQYAQIBFrQQV2aiEDCyAAIAQ2AgAgECADOwEAIAxBAWoiDEEERw0ACwsCQCABIAggACgCVBCegICAAA0AQQAPCyAAKAIgIQILIAIgACgCKEkNAAsLQQEhAwJAIAAoAgAiBEH///8HSw0AIAAgBEEIdDYCAEEBIQMgACAAKAIQIgRBAWo2AhAgACAAKAIEQQh0IAQgACgCDGotAAByNgIECyADC3ABAX8CQEGo3gEQgICAgAAiAkUNACACQTRqIAE2AgAgAkE8aiAANgIAAkACQAJAIABBf2oOAgABAgsgAiABEICAgIAAIgA2AhggAA0BIAIQgoCAgAAMAgsgAkEANgIYIAJBOGpBADYCAAsgAg8LQQAL0gEBAn9BBiECAkAgAUEnSw0AIABBMGogAUEBcUECciABQQF2QQtqdCIBNgIAAkACQCAAQTxqKAIAIgNFDQBBBCECIAEgAEE0aigCAEsNAiAAQSxqIAE2AgAgA0ECRw0AIABBOGoiAygCACABTw0AIAAgATYCOCAAKAIYEIKAgIAAIAAgACgCMBCAgICAACIBNgIYIAENAEEDIQIMAQtBACECIABBADYCQCAAQdAAakEBOgAAIABB6ABqQQA2AgAgAEHk3QFqIQMLIANBADYCAAsgAgsjAAJAIABBPGooAgBFDQAgACgCGBCCgICAAAsgABCCgICAAAvHAQEDf0EAIQMCQCAAKAIMIAJNDQAgACgCGCACTQ0AIAEgASgCACIDIAAoAhAgACgCCCIEayIFIAMgBSADSRsiBWs2AgAgBCACQX9zaiEDAkAgBCACSw0AIAAoAhQgA2ohAwsDQCAAKAIAIgIgA2otAAAhASAAIAAoAggiBEEBajYCCCACIARqIAE6AABBACADQQFqIgMgAyAAKAIURhshAyAFQX9qIgUNAAtBASEDIAAoAgwgACgCCCIFTw0AIAAgBTYCDAsgAwvoBAEGfwJAAkAgACgCACIDQYCAgAhJDQAgACgCBCEEDAELIAAgA0EIdCIDNgIAIAAgACgCECIFQQFqNgIQIAAgACgCBEEIdCAFIAAoAgxqLQAAciIENgIECwJAAkAgBCADQQt2IAEvAQAiBWwiBk8NACAAIAY2AgAgASAFQYAQIAVrQQV2ajsBACABIAJBBHRqQQRqIQdBCCEIQQIhAQwBCyAAIAMgBmsiAzYCACAAIAQgBmsiBDYCBCABIAUgBUEFdms7AQACQCADQf///wdLDQAgACADQQh0IgM2AgAgACAAKAIQIgVBAWo2AhAgACAEQQh0IAUgACgCDGotAAByIgQ2AgQLAkAgBCADQQt2IAEvAQIiBWwiBk8NACAAIAY2AgAgASAFQYAQIAVrQQV2ajsBAiABIAJBBHRqQYQCaiEHQQghCEEKIQEMAQsgACADIAZrNgIAIAAgBCAGazYCBCABIAUgBUEFdms7AQIgAUGEBGohB0GAAiEIQRIhAQsgAEHoAGogATYCAEEBIQEDQCAHIAFBAXQiAWohBAJAAkAgACgCACIDQYCAgAhJDQAgACgCBCECDAELIAAgA0EIdCIDNgIAIAAgACgCECIFQQFqNgIQIAAgACgCBEEIdCAFIAAoAgxqLQAAciICNgIECwJAAkAgAiADQQt2IAQvAQAiBmwiBUkNACAAIAIgBWs2AgQgAyAFayEFIAFBAXIhASAGIAZBBXZrIQMMAQsgBkGAECAGa0EFdmohAwsgACAFNgIAIAQgAzsBACABIAhJDQALIABB6ABqIgAgASAIayAAKAIAajYCAAsLNQEAQYAICy4IAAAAEAAAABgAAAAgAAAAKAAAADAAAABAAAAAUAAAAIAAAAAAAQAA/Td6WFoA";
+            }),
+            /* 2 */
+            /***/
+            ((module2) => {
+              module2.exports = __WEBPACK_EXTERNAL_MODULE__2__;
+            })
+            /******/
+          ];
+          var __webpack_module_cache__ = {};
+          function __webpack_require__(moduleId) {
+            var cachedModule = __webpack_module_cache__[moduleId];
+            if (cachedModule !== void 0) {
+              return cachedModule.exports;
+            }
+            var module2 = __webpack_module_cache__[moduleId] = {
+              /******/
+              // no module.id needed
+              /******/
+              // no module.loaded needed
+              /******/
+              exports: {}
+              /******/
+            };
+            __webpack_modules__[moduleId](module2, module2.exports, __webpack_require__);
+            return module2.exports;
+          }
+          (() => {
+            __webpack_require__.d = (exports2, definition) => {
+              for (var key2 in definition) {
+                if (__webpack_require__.o(definition, key2) && !__webpack_require__.o(exports2, key2)) {
+                  Object.defineProperty(exports2, key2, { enumerable: true, get: definition[key2] });
+                }
+              }
+            };
+          })();
+          (() => {
+            __webpack_require__.o = (obj, prop) => Object.prototype.hasOwnProperty.call(obj, prop);
+          })();
+          (() => {
+            __webpack_require__.r = (exports2) => {
+              if (typeof Symbol !== "undefined" && Symbol.toStringTag) {
+                Object.defineProperty(exports2, Symbol.toStringTag, { value: "Module" });
+              }
+              Object.defineProperty(exports2, "__esModule", { value: true });
+            };
+          })();
+          var __webpack_exports__ = {};
+          (() => {
+            __webpack_require__.r(__webpack_exports__);
+            __webpack_require__.d(__webpack_exports__, {
+              /* harmony export */
+              XzReadableStream: () => (
+                /* binding */
+                XzReadableStream2
+              )
+              /* harmony export */
+            });
+            var _dist_native_xz_decompress_wasm__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(1);
+            const ReadableStream2 = globalThis.ReadableStream || __webpack_require__(2).ReadableStream;
+            const XZ_OK = 0;
+            const XZ_STREAM_END = 1;
+            class XzContext {
+              constructor(moduleInstance) {
+                this.exports = moduleInstance.exports;
+                this.memory = this.exports.memory;
+                this.ptr = this.exports.create_context();
+                this._refresh();
+                this.bufSize = this.mem32[0];
+                this.inStart = this.mem32[1] - this.ptr;
+                this.inEnd = this.inStart + this.bufSize;
+                this.outStart = this.mem32[4] - this.ptr;
+              }
+              supplyInput(sourceDataUint8Array) {
+                this._refresh();
+                const inBuffer = this.mem8.subarray(this.inStart, this.inEnd);
+                inBuffer.set(sourceDataUint8Array, 0);
+                this.exports.supply_input(this.ptr, sourceDataUint8Array.byteLength);
+                this._refresh();
+              }
+              getNextOutput() {
+                const result = this.exports.get_next_output(this.ptr);
+                this._refresh();
+                if (result !== XZ_OK && result !== XZ_STREAM_END) {
+                  throw new Error(`get_next_output failed with error code ${result}`);
+                }
+                const outChunk = this.mem8.slice(this.outStart, this.outStart + /* outPos */
+                this.mem32[5]);
+                return { outChunk, finished: result === XZ_STREAM_END };
+              }
+              needsMoreInput() {
+                return (
+                  /* inPos */
+                  this.mem32[2] === /* inSize */
+                  this.mem32[3]
+                );
+              }
+              outputBufferIsFull() {
+                return (
+                  /* outPos */
+                  this.mem32[5] === this.bufSize
+                );
+              }
+              resetOutputBuffer() {
+                this.outPos = this.mem32[5] = 0;
+              }
+              dispose() {
+                this.exports.destroy_context(this.ptr);
+                this.exports = null;
+              }
+              _refresh() {
+                if (this.memory.buffer !== this.mem8?.buffer) {
+                  this.mem8 = new Uint8Array(this.memory.buffer, this.ptr);
+                  this.mem32 = new Uint32Array(this.memory.buffer, this.ptr);
+                }
+              }
+            }
+            class ContextMutex {
+              constructor() {
+                this.locked = false;
+                this.waitQueue = [];
+              }
+              async acquire() {
+                if (!this.locked) {
+                  this.locked = true;
+                  return;
+                }
+                return new Promise((resolve2) => {
+                  this.waitQueue.push(resolve2);
+                });
+              }
+              release() {
+                if (this.waitQueue.length > 0) {
+                  const next = this.waitQueue.shift();
+                  next();
+                } else {
+                  this.locked = false;
+                }
+              }
+            }
+            class XzReadableStream2 extends ReadableStream2 {
+              static _moduleInstancePromise;
+              static _moduleInstance;
+              static _contextMutex = new ContextMutex();
+              static async _getModuleInstance() {
+                const base64Wasm = _dist_native_xz_decompress_wasm__WEBPACK_IMPORTED_MODULE_0__.replace("data:application/wasm;base64,", "");
+                const wasmBytes = Uint8Array.from(atob(base64Wasm), (c5) => c5.charCodeAt(0)).buffer;
+                const wasmOptions = {};
+                const module2 = await WebAssembly.instantiate(wasmBytes, wasmOptions);
+                XzReadableStream2._moduleInstance = module2.instance;
+              }
+              constructor(compressedStream) {
+                let xzContext;
+                let unconsumedInput = null;
+                const compressedReader = compressedStream.getReader();
+                super({
+                  async start(controller) {
+                    await XzReadableStream2._contextMutex.acquire();
+                    try {
+                      if (!XzReadableStream2._moduleInstance) {
+                        await (XzReadableStream2._moduleInstancePromise || (XzReadableStream2._moduleInstancePromise = XzReadableStream2._getModuleInstance()));
+                      }
+                      xzContext = new XzContext(XzReadableStream2._moduleInstance);
+                    } catch (error3) {
+                      XzReadableStream2._contextMutex.release();
+                      throw error3;
+                    }
+                  },
+                  async pull(controller) {
+                    try {
+                      if (xzContext.needsMoreInput()) {
+                        if (unconsumedInput === null || unconsumedInput.byteLength === 0) {
+                          const { done, value } = await compressedReader.read();
+                          if (!done) {
+                            unconsumedInput = value;
+                          }
+                        }
+                        const nextInputLength = Math.min(xzContext.bufSize, unconsumedInput.byteLength);
+                        xzContext.supplyInput(unconsumedInput.subarray(0, nextInputLength));
+                        unconsumedInput = unconsumedInput.subarray(nextInputLength);
+                      }
+                      const nextOutputResult = xzContext.getNextOutput();
+                      controller.enqueue(nextOutputResult.outChunk);
+                      xzContext.resetOutputBuffer();
+                      if (nextOutputResult.finished) {
+                        xzContext.dispose();
+                        XzReadableStream2._contextMutex.release();
+                        controller.close();
+                      }
+                    } catch (error3) {
+                      if (xzContext) {
+                        xzContext.dispose();
+                      }
+                      XzReadableStream2._contextMutex.release();
+                      throw error3;
+                    }
+                  },
+                  cancel() {
+                    try {
+                      if (xzContext) {
+                        xzContext.dispose();
+                      }
+                      return compressedReader.cancel();
+                    } finally {
+                      XzReadableStream2._contextMutex.release();
+                    }
+                  }
+                });
+              }
+            }
+          })();
+          return __webpack_exports__;
+        })()
+      );
+    });
+  }
+});
+
+// node_modules/lzma/src/lzma-d.js
+var require_lzma_d = __commonJS({
+  "node_modules/lzma/src/lzma-d.js"(exports) {
+    var LZMA = (function() {
+      "use strict";
+      var action_decompress = 2, action_progress = 3, wait = typeof setImmediate == "function" ? setImmediate : setTimeout, __4294967296 = 4294967296, N1_longLit = [4294967295, -__4294967296], P0_longLit = [0, 0], P1_longLit = [1, 0];
+      function update_progress(percent, cbn) {
+        postMessage({
+          action: action_progress,
+          cbn,
+          result: percent
+        });
+      }
+      function initDim(len) {
+        var a5 = [];
+        a5[len - 1] = void 0;
+        return a5;
+      }
+      function add(a5, b5) {
+        return create(a5[0] + b5[0], a5[1] + b5[1]);
+      }
+      function compare(a5, b5) {
+        var nega, negb;
+        if (a5[0] == b5[0] && a5[1] == b5[1]) {
+          return 0;
+        }
+        nega = a5[1] < 0;
+        negb = b5[1] < 0;
+        if (nega && !negb) {
+          return -1;
+        }
+        if (!nega && negb) {
+          return 1;
+        }
+        if (sub(a5, b5)[1] < 0) {
+          return -1;
+        }
+        return 1;
+      }
+      function create(valueLow, valueHigh) {
+        var diffHigh, diffLow;
+        valueHigh %= 18446744073709552e3;
+        valueLow %= 18446744073709552e3;
+        diffHigh = valueHigh % __4294967296;
+        diffLow = Math.floor(valueLow / __4294967296) * __4294967296;
+        valueHigh = valueHigh - diffHigh + diffLow;
+        valueLow = valueLow - diffLow + diffHigh;
+        while (valueLow < 0) {
+          valueLow += __4294967296;
+          valueHigh -= __4294967296;
+        }
+        while (valueLow > 4294967295) {
+          valueLow -= __4294967296;
+          valueHigh += __4294967296;
+        }
+        valueHigh = valueHigh % 18446744073709552e3;
+        while (valueHigh > 9223372032559809e3) {
+          valueHigh -= 18446744073709552e3;
+        }
+        while (valueHigh < -9223372036854776e3) {
+          valueHigh += 18446744073709552e3;
+        }
+        return [valueLow, valueHigh];
+      }
+      function fromInt(value) {
+        if (value >= 0) {
+          return [value, 0];
+        } else {
+          return [value + __4294967296, -__4294967296];
+        }
+      }
+      function lowBits_0(a5) {
+        if (a5[0] >= 2147483648) {
+          return ~~Math.max(Math.min(a5[0] - __4294967296, 2147483647), -2147483648);
+        } else {
+          return ~~Math.max(Math.min(a5[0], 2147483647), -2147483648);
+        }
+      }
+      function sub(a5, b5) {
+        return create(a5[0] - b5[0], a5[1] - b5[1]);
+      }
+      function $ByteArrayInputStream(this$static, buf) {
+        this$static.buf = buf;
+        this$static.pos = 0;
+        this$static.count = buf.length;
+        return this$static;
+      }
+      function $read(this$static) {
+        if (this$static.pos >= this$static.count)
+          return -1;
+        return this$static.buf[this$static.pos++] & 255;
+      }
+      function $ByteArrayOutputStream(this$static) {
+        this$static.buf = initDim(32);
+        this$static.count = 0;
+        return this$static;
+      }
+      function $toByteArray(this$static) {
+        var data = this$static.buf;
+        data.length = this$static.count;
+        return data;
+      }
+      function $write_0(this$static, buf, off, len) {
+        arraycopy(buf, off, this$static.buf, this$static.count, len);
+        this$static.count += len;
+      }
+      function arraycopy(src, srcOfs, dest, destOfs, len) {
+        for (var i5 = 0; i5 < len; ++i5) {
+          dest[destOfs + i5] = src[srcOfs + i5];
+        }
+      }
+      function $init_0(this$static, input, output) {
+        var decoder, hex_length = "", i5, properties = [], r5, tmp_length;
+        for (i5 = 0; i5 < 5; ++i5) {
+          r5 = $read(input);
+          if (r5 == -1)
+            throw new Error("truncated input");
+          properties[i5] = r5 << 24 >> 24;
+        }
+        decoder = $Decoder({});
+        if (!$SetDecoderProperties(decoder, properties)) {
+          throw new Error("corrupted input");
+        }
+        for (i5 = 0; i5 < 64; i5 += 8) {
+          r5 = $read(input);
+          if (r5 == -1)
+            throw new Error("truncated input");
+          r5 = r5.toString(16);
+          if (r5.length == 1) r5 = "0" + r5;
+          hex_length = r5 + "" + hex_length;
+        }
+        if (/^0+$|^f+$/i.test(hex_length)) {
+          this$static.length_0 = N1_longLit;
+        } else {
+          tmp_length = parseInt(hex_length, 16);
+          if (tmp_length > 4294967295) {
+            this$static.length_0 = N1_longLit;
+          } else {
+            this$static.length_0 = fromInt(tmp_length);
+          }
+        }
+        this$static.chunker = $CodeInChunks(decoder, input, output, this$static.length_0);
+      }
+      function $LZMAByteArrayDecompressor(this$static, data) {
+        this$static.output = $ByteArrayOutputStream({});
+        $init_0(this$static, $ByteArrayInputStream({}, data), this$static.output);
+        return this$static;
+      }
+      function $CopyBlock(this$static, distance, len) {
+        var pos = this$static._pos - distance - 1;
+        if (pos < 0) {
+          pos += this$static._windowSize;
+        }
+        for (; len != 0; --len) {
+          if (pos >= this$static._windowSize) {
+            pos = 0;
+          }
+          this$static._buffer[this$static._pos++] = this$static._buffer[pos++];
+          if (this$static._pos >= this$static._windowSize) {
+            $Flush_0(this$static);
+          }
+        }
+      }
+      function $Create_5(this$static, windowSize) {
+        if (this$static._buffer == null || this$static._windowSize != windowSize) {
+          this$static._buffer = initDim(windowSize);
+        }
+        this$static._windowSize = windowSize;
+        this$static._pos = 0;
+        this$static._streamPos = 0;
+      }
+      function $Flush_0(this$static) {
+        var size = this$static._pos - this$static._streamPos;
+        if (!size) {
+          return;
+        }
+        $write_0(this$static._stream, this$static._buffer, this$static._streamPos, size);
+        if (this$static._pos >= this$static._windowSize) {
+          this$static._pos = 0;
+        }
+        this$static._streamPos = this$static._pos;
+      }
+      function $GetByte(this$static, distance) {
+        var pos = this$static._pos - distance - 1;
+        if (pos < 0) {
+          pos += this$static._windowSize;
+        }
+        return this$static._buffer[pos];
+      }
+      function $PutByte(this$static, b5) {
+        this$static._buffer[this$static._pos++] = b5;
+        if (this$static._pos >= this$static._windowSize) {
+          $Flush_0(this$static);
+        }
+      }
+      function $ReleaseStream(this$static) {
+        $Flush_0(this$static);
+        this$static._stream = null;
+      }
+      function GetLenToPosState(len) {
+        len -= 2;
+        if (len < 4) {
+          return len;
+        }
+        return 3;
+      }
+      function StateUpdateChar(index) {
+        if (index < 4) {
+          return 0;
+        }
+        if (index < 10) {
+          return index - 3;
+        }
+        return index - 6;
+      }
+      function $Chunker(this$static, decoder) {
+        this$static.decoder = decoder;
+        this$static.encoder = null;
+        this$static.alive = 1;
+        return this$static;
+      }
+      function $processChunk(this$static) {
+        if (!this$static.alive) {
+          throw new Error("bad state");
+        }
+        if (this$static.encoder) {
+          throw new Error("No encoding");
+        } else {
+          $processDecoderChunk(this$static);
+        }
+        return this$static.alive;
+      }
+      function $processDecoderChunk(this$static) {
+        var result = $CodeOneChunk(this$static.decoder);
+        if (result == -1) {
+          throw new Error("corrupted input");
+        }
+        this$static.inBytesProcessed = N1_longLit;
+        this$static.outBytesProcessed = this$static.decoder.nowPos64;
+        if (result || compare(this$static.decoder.outSize, P0_longLit) >= 0 && compare(this$static.decoder.nowPos64, this$static.decoder.outSize) >= 0) {
+          $Flush_0(this$static.decoder.m_OutWindow);
+          $ReleaseStream(this$static.decoder.m_OutWindow);
+          this$static.decoder.m_RangeDecoder.Stream = null;
+          this$static.alive = 0;
+        }
+      }
+      function $CodeInChunks(this$static, inStream, outStream, outSize) {
+        this$static.m_RangeDecoder.Stream = inStream;
+        $ReleaseStream(this$static.m_OutWindow);
+        this$static.m_OutWindow._stream = outStream;
+        $Init_1(this$static);
+        this$static.state = 0;
+        this$static.rep0 = 0;
+        this$static.rep1 = 0;
+        this$static.rep2 = 0;
+        this$static.rep3 = 0;
+        this$static.outSize = outSize;
+        this$static.nowPos64 = P0_longLit;
+        this$static.prevByte = 0;
+        return $Chunker({}, this$static);
+      }
+      function $CodeOneChunk(this$static) {
+        var decoder2, distance, len, numDirectBits, posSlot, posState;
+        posState = lowBits_0(this$static.nowPos64) & this$static.m_PosStateMask;
+        if (!$DecodeBit(this$static.m_RangeDecoder, this$static.m_IsMatchDecoders, (this$static.state << 4) + posState)) {
+          decoder2 = $GetDecoder(this$static.m_LiteralDecoder, lowBits_0(this$static.nowPos64), this$static.prevByte);
+          if (this$static.state < 7) {
+            this$static.prevByte = $DecodeNormal(decoder2, this$static.m_RangeDecoder);
+          } else {
+            this$static.prevByte = $DecodeWithMatchByte(decoder2, this$static.m_RangeDecoder, $GetByte(this$static.m_OutWindow, this$static.rep0));
+          }
+          $PutByte(this$static.m_OutWindow, this$static.prevByte);
+          this$static.state = StateUpdateChar(this$static.state);
+          this$static.nowPos64 = add(this$static.nowPos64, P1_longLit);
+        } else {
+          if ($DecodeBit(this$static.m_RangeDecoder, this$static.m_IsRepDecoders, this$static.state)) {
+            len = 0;
+            if (!$DecodeBit(this$static.m_RangeDecoder, this$static.m_IsRepG0Decoders, this$static.state)) {
+              if (!$DecodeBit(this$static.m_RangeDecoder, this$static.m_IsRep0LongDecoders, (this$static.state << 4) + posState)) {
+                this$static.state = this$static.state < 7 ? 9 : 11;
+                len = 1;
+              }
+            } else {
+              if (!$DecodeBit(this$static.m_RangeDecoder, this$static.m_IsRepG1Decoders, this$static.state)) {
+                distance = this$static.rep1;
+              } else {
+                if (!$DecodeBit(this$static.m_RangeDecoder, this$static.m_IsRepG2Decoders, this$static.state)) {
+                  distance = this$static.rep2;
+                } else {
+                  distance = this$static.rep3;
+                  this$static.rep3 = this$static.rep2;
+                }
+                this$static.rep2 = this$static.rep1;
+              }
+              this$static.rep1 = this$static.rep0;
+              this$static.rep0 = distance;
+            }
+            if (!len) {
+              len = $Decode(this$static.m_RepLenDecoder, this$static.m_RangeDecoder, posState) + 2;
+              this$static.state = this$static.state < 7 ? 8 : 11;
+            }
+          } else {
+            this$static.rep3 = this$static.rep2;
+            this$static.rep2 = this$static.rep1;
+            this$static.rep1 = this$static.rep0;
+            len = 2 + $Decode(this$static.m_LenDecoder, this$static.m_RangeDecoder, posState);
+            this$static.state = this$static.state < 7 ? 7 : 10;
+            posSlot = $Decode_0(this$static.m_PosSlotDecoder[GetLenToPosState(len)], this$static.m_RangeDecoder);
+            if (posSlot >= 4) {
+              numDirectBits = (posSlot >> 1) - 1;
+              this$static.rep0 = (2 | posSlot & 1) << numDirectBits;
+              if (posSlot < 14) {
+                this$static.rep0 += ReverseDecode(this$static.m_PosDecoders, this$static.rep0 - posSlot - 1, this$static.m_RangeDecoder, numDirectBits);
+              } else {
+                this$static.rep0 += $DecodeDirectBits(this$static.m_RangeDecoder, numDirectBits - 4) << 4;
+                this$static.rep0 += $ReverseDecode(this$static.m_PosAlignDecoder, this$static.m_RangeDecoder);
+                if (this$static.rep0 < 0) {
+                  if (this$static.rep0 == -1) {
+                    return 1;
+                  }
+                  return -1;
+                }
+              }
+            } else
+              this$static.rep0 = posSlot;
+          }
+          if (compare(fromInt(this$static.rep0), this$static.nowPos64) >= 0 || this$static.rep0 >= this$static.m_DictionarySizeCheck) {
+            return -1;
+          }
+          $CopyBlock(this$static.m_OutWindow, this$static.rep0, len);
+          this$static.nowPos64 = add(this$static.nowPos64, fromInt(len));
+          this$static.prevByte = $GetByte(this$static.m_OutWindow, 0);
+        }
+        return 0;
+      }
+      function $Decoder(this$static) {
+        this$static.m_OutWindow = {};
+        this$static.m_RangeDecoder = {};
+        this$static.m_IsMatchDecoders = initDim(192);
+        this$static.m_IsRepDecoders = initDim(12);
+        this$static.m_IsRepG0Decoders = initDim(12);
+        this$static.m_IsRepG1Decoders = initDim(12);
+        this$static.m_IsRepG2Decoders = initDim(12);
+        this$static.m_IsRep0LongDecoders = initDim(192);
+        this$static.m_PosSlotDecoder = initDim(4);
+        this$static.m_PosDecoders = initDim(114);
+        this$static.m_PosAlignDecoder = $BitTreeDecoder({}, 4);
+        this$static.m_LenDecoder = $Decoder$LenDecoder({});
+        this$static.m_RepLenDecoder = $Decoder$LenDecoder({});
+        this$static.m_LiteralDecoder = {};
+        for (var i5 = 0; i5 < 4; ++i5) {
+          this$static.m_PosSlotDecoder[i5] = $BitTreeDecoder({}, 6);
+        }
+        return this$static;
+      }
+      function $Init_1(this$static) {
+        this$static.m_OutWindow._streamPos = 0;
+        this$static.m_OutWindow._pos = 0;
+        InitBitModels(this$static.m_IsMatchDecoders);
+        InitBitModels(this$static.m_IsRep0LongDecoders);
+        InitBitModels(this$static.m_IsRepDecoders);
+        InitBitModels(this$static.m_IsRepG0Decoders);
+        InitBitModels(this$static.m_IsRepG1Decoders);
+        InitBitModels(this$static.m_IsRepG2Decoders);
+        InitBitModels(this$static.m_PosDecoders);
+        $Init_0(this$static.m_LiteralDecoder);
+        for (var i5 = 0; i5 < 4; ++i5) {
+          InitBitModels(this$static.m_PosSlotDecoder[i5].Models);
+        }
+        $Init(this$static.m_LenDecoder);
+        $Init(this$static.m_RepLenDecoder);
+        InitBitModels(this$static.m_PosAlignDecoder.Models);
+        $Init_8(this$static.m_RangeDecoder);
+      }
+      function $SetDecoderProperties(this$static, properties) {
+        var dictionarySize, i5, lc, lp, pb, remainder, val;
+        if (properties.length < 5)
+          return 0;
+        val = properties[0] & 255;
+        lc = val % 9;
+        remainder = ~~(val / 9);
+        lp = remainder % 5;
+        pb = ~~(remainder / 5);
+        dictionarySize = 0;
+        for (i5 = 0; i5 < 4; ++i5) {
+          dictionarySize += (properties[1 + i5] & 255) << i5 * 8;
+        }
+        if (dictionarySize > 99999999 || !$SetLcLpPb(this$static, lc, lp, pb)) {
+          return 0;
+        }
+        return $SetDictionarySize(this$static, dictionarySize);
+      }
+      function $SetDictionarySize(this$static, dictionarySize) {
+        if (dictionarySize < 0) {
+          return 0;
+        }
+        if (this$static.m_DictionarySize != dictionarySize) {
+          this$static.m_DictionarySize = dictionarySize;
+          this$static.m_DictionarySizeCheck = Math.max(this$static.m_DictionarySize, 1);
+          $Create_5(this$static.m_OutWindow, Math.max(this$static.m_DictionarySizeCheck, 4096));
+        }
+        return 1;
+      }
+      function $SetLcLpPb(this$static, lc, lp, pb) {
+        if (lc > 8 || lp > 4 || pb > 4) {
+          return 0;
+        }
+        $Create_0(this$static.m_LiteralDecoder, lp, lc);
+        var numPosStates = 1 << pb;
+        $Create(this$static.m_LenDecoder, numPosStates);
+        $Create(this$static.m_RepLenDecoder, numPosStates);
+        this$static.m_PosStateMask = numPosStates - 1;
+        return 1;
+      }
+      function $Create(this$static, numPosStates) {
+        for (; this$static.m_NumPosStates < numPosStates; ++this$static.m_NumPosStates) {
+          this$static.m_LowCoder[this$static.m_NumPosStates] = $BitTreeDecoder({}, 3);
+          this$static.m_MidCoder[this$static.m_NumPosStates] = $BitTreeDecoder({}, 3);
+        }
+      }
+      function $Decode(this$static, rangeDecoder, posState) {
+        if (!$DecodeBit(rangeDecoder, this$static.m_Choice, 0)) {
+          return $Decode_0(this$static.m_LowCoder[posState], rangeDecoder);
+        }
+        var symbol = 8;
+        if (!$DecodeBit(rangeDecoder, this$static.m_Choice, 1)) {
+          symbol += $Decode_0(this$static.m_MidCoder[posState], rangeDecoder);
+        } else {
+          symbol += 8 + $Decode_0(this$static.m_HighCoder, rangeDecoder);
+        }
+        return symbol;
+      }
+      function $Decoder$LenDecoder(this$static) {
+        this$static.m_Choice = initDim(2);
+        this$static.m_LowCoder = initDim(16);
+        this$static.m_MidCoder = initDim(16);
+        this$static.m_HighCoder = $BitTreeDecoder({}, 8);
+        this$static.m_NumPosStates = 0;
+        return this$static;
+      }
+      function $Init(this$static) {
+        InitBitModels(this$static.m_Choice);
+        for (var posState = 0; posState < this$static.m_NumPosStates; ++posState) {
+          InitBitModels(this$static.m_LowCoder[posState].Models);
+          InitBitModels(this$static.m_MidCoder[posState].Models);
+        }
+        InitBitModels(this$static.m_HighCoder.Models);
+      }
+      function $Create_0(this$static, numPosBits, numPrevBits) {
+        var i5, numStates;
+        if (this$static.m_Coders != null && this$static.m_NumPrevBits == numPrevBits && this$static.m_NumPosBits == numPosBits)
+          return;
+        this$static.m_NumPosBits = numPosBits;
+        this$static.m_PosMask = (1 << numPosBits) - 1;
+        this$static.m_NumPrevBits = numPrevBits;
+        numStates = 1 << this$static.m_NumPrevBits + this$static.m_NumPosBits;
+        this$static.m_Coders = initDim(numStates);
+        for (i5 = 0; i5 < numStates; ++i5)
+          this$static.m_Coders[i5] = $Decoder$LiteralDecoder$Decoder2({});
+      }
+      function $GetDecoder(this$static, pos, prevByte) {
+        return this$static.m_Coders[((pos & this$static.m_PosMask) << this$static.m_NumPrevBits) + ((prevByte & 255) >>> 8 - this$static.m_NumPrevBits)];
+      }
+      function $Init_0(this$static) {
+        var i5, numStates;
+        numStates = 1 << this$static.m_NumPrevBits + this$static.m_NumPosBits;
+        for (i5 = 0; i5 < numStates; ++i5) {
+          InitBitModels(this$static.m_Coders[i5].m_Decoders);
+        }
+      }
+      function $DecodeNormal(this$static, rangeDecoder) {
+        var symbol = 1;
+        do {
+          symbol = symbol << 1 | $DecodeBit(rangeDecoder, this$static.m_Decoders, symbol);
+        } while (symbol < 256);
+        return symbol << 24 >> 24;
+      }
+      function $DecodeWithMatchByte(this$static, rangeDecoder, matchByte) {
+        var bit, matchBit, symbol = 1;
+        do {
+          matchBit = matchByte >> 7 & 1;
+          matchByte <<= 1;
+          bit = $DecodeBit(rangeDecoder, this$static.m_Decoders, (1 + matchBit << 8) + symbol);
+          symbol = symbol << 1 | bit;
+          if (matchBit != bit) {
+            while (symbol < 256) {
+              symbol = symbol << 1 | $DecodeBit(rangeDecoder, this$static.m_Decoders, symbol);
+            }
+            break;
+          }
+        } while (symbol < 256);
+        return symbol << 24 >> 24;
+      }
+      function $Decoder$LiteralDecoder$Decoder2(this$static) {
+        this$static.m_Decoders = initDim(768);
+        return this$static;
+      }
+      function $BitTreeDecoder(this$static, numBitLevels) {
+        this$static.NumBitLevels = numBitLevels;
+        this$static.Models = initDim(1 << numBitLevels);
+        return this$static;
+      }
+      function $Decode_0(this$static, rangeDecoder) {
+        var bitIndex, m3 = 1;
+        for (bitIndex = this$static.NumBitLevels; bitIndex != 0; --bitIndex) {
+          m3 = (m3 << 1) + $DecodeBit(rangeDecoder, this$static.Models, m3);
+        }
+        return m3 - (1 << this$static.NumBitLevels);
+      }
+      function $ReverseDecode(this$static, rangeDecoder) {
+        var bit, bitIndex, m3 = 1, symbol = 0;
+        for (bitIndex = 0; bitIndex < this$static.NumBitLevels; ++bitIndex) {
+          bit = $DecodeBit(rangeDecoder, this$static.Models, m3);
+          m3 <<= 1;
+          m3 += bit;
+          symbol |= bit << bitIndex;
+        }
+        return symbol;
+      }
+      function ReverseDecode(Models, startIndex, rangeDecoder, NumBitLevels) {
+        var bit, bitIndex, m3 = 1, symbol = 0;
+        for (bitIndex = 0; bitIndex < NumBitLevels; ++bitIndex) {
+          bit = $DecodeBit(rangeDecoder, Models, startIndex + m3);
+          m3 <<= 1;
+          m3 += bit;
+          symbol |= bit << bitIndex;
+        }
+        return symbol;
+      }
+      function $DecodeBit(this$static, probs, index) {
+        var newBound, prob = probs[index];
+        newBound = (this$static.Range >>> 11) * prob;
+        if ((this$static.Code ^ -2147483648) < (newBound ^ -2147483648)) {
+          this$static.Range = newBound;
+          probs[index] = prob + (2048 - prob >>> 5) << 16 >> 16;
+          if (!(this$static.Range & -16777216)) {
+            this$static.Code = this$static.Code << 8 | $read(this$static.Stream);
+            this$static.Range <<= 8;
+          }
+          return 0;
+        } else {
+          this$static.Range -= newBound;
+          this$static.Code -= newBound;
+          probs[index] = prob - (prob >>> 5) << 16 >> 16;
+          if (!(this$static.Range & -16777216)) {
+            this$static.Code = this$static.Code << 8 | $read(this$static.Stream);
+            this$static.Range <<= 8;
+          }
+          return 1;
+        }
+      }
+      function $DecodeDirectBits(this$static, numTotalBits) {
+        var i5, t, result = 0;
+        for (i5 = numTotalBits; i5 != 0; --i5) {
+          this$static.Range >>>= 1;
+          t = this$static.Code - this$static.Range >>> 31;
+          this$static.Code -= this$static.Range & t - 1;
+          result = result << 1 | 1 - t;
+          if (!(this$static.Range & -16777216)) {
+            this$static.Code = this$static.Code << 8 | $read(this$static.Stream);
+            this$static.Range <<= 8;
+          }
+        }
+        return result;
+      }
+      function $Init_8(this$static) {
+        this$static.Code = 0;
+        this$static.Range = -1;
+        for (var i5 = 0; i5 < 5; ++i5) {
+          this$static.Code = this$static.Code << 8 | $read(this$static.Stream);
+        }
+      }
+      function InitBitModels(probs) {
+        for (var i5 = probs.length - 1; i5 >= 0; --i5) {
+          probs[i5] = 1024;
+        }
+      }
+      function decode(utf) {
+        var i5 = 0, j5 = 0, x, y, z, l3 = utf.length, buf = [], charCodes = [];
+        for (; i5 < l3; ++i5, ++j5) {
+          x = utf[i5] & 255;
+          if (!(x & 128)) {
+            if (!x) {
+              return utf;
+            }
+            charCodes[j5] = x;
+          } else if ((x & 224) == 192) {
+            if (i5 + 1 >= l3) {
+              return utf;
+            }
+            y = utf[++i5] & 255;
+            if ((y & 192) != 128) {
+              return utf;
+            }
+            charCodes[j5] = (x & 31) << 6 | y & 63;
+          } else if ((x & 240) == 224) {
+            if (i5 + 2 >= l3) {
+              return utf;
+            }
+            y = utf[++i5] & 255;
+            if ((y & 192) != 128) {
+              return utf;
+            }
+            z = utf[++i5] & 255;
+            if ((z & 192) != 128) {
+              return utf;
+            }
+            charCodes[j5] = (x & 15) << 12 | (y & 63) << 6 | z & 63;
+          } else {
+            return utf;
+          }
+          if (j5 == 16383) {
+            buf.push(String.fromCharCode.apply(String, charCodes));
+            j5 = -1;
+          }
+        }
+        if (j5 > 0) {
+          charCodes.length = j5;
+          buf.push(String.fromCharCode.apply(String, charCodes));
+        }
+        return buf.join("");
+      }
+      function toDouble(a5) {
+        return a5[1] + a5[0];
+      }
+      function decompress(byte_arr, on_finish, on_progress) {
+        var this$static = {}, percent, cbn, has_progress, len, sync2 = typeof on_finish == "undefined" && typeof on_progress == "undefined";
+        if (typeof on_finish != "function") {
+          cbn = on_finish;
+          on_finish = on_progress = 0;
+        }
+        on_progress = on_progress || function(percent2) {
+          if (typeof cbn == "undefined")
+            return;
+          return update_progress(has_progress ? percent2 : -1, cbn);
+        };
+        on_finish = on_finish || function(res, err) {
+          if (typeof cbn == "undefined")
+            return;
+          return postMessage({
+            action: action_decompress,
+            cbn,
+            result: res,
+            error: err
+          });
+        };
+        if (sync2) {
+          this$static.d = $LZMAByteArrayDecompressor({}, byte_arr);
+          while ($processChunk(this$static.d.chunker)) ;
+          return decode($toByteArray(this$static.d.output));
+        }
+        try {
+          this$static.d = $LZMAByteArrayDecompressor({}, byte_arr);
+          len = toDouble(this$static.d.length_0);
+          has_progress = len > -1;
+          on_progress(0);
+        } catch (err) {
+          return on_finish(null, err);
+        }
+        function do_action() {
+          try {
+            var res, i5 = 0, start = (/* @__PURE__ */ new Date()).getTime();
+            while ($processChunk(this$static.d.chunker)) {
+              if (++i5 % 1e3 == 0 && (/* @__PURE__ */ new Date()).getTime() - start > 200) {
+                if (has_progress) {
+                  percent = toDouble(this$static.d.chunker.decoder.nowPos64) / len;
+                  on_progress(percent);
+                }
+                wait(do_action, 0);
+                return 0;
+              }
+            }
+            on_progress(1);
+            res = decode($toByteArray(this$static.d.output));
+            wait(on_finish.bind(null, res), 0);
+          } catch (err) {
+            on_finish(null, err);
+          }
+        }
+        wait(do_action, 0);
+      }
+      if (typeof onmessage != "undefined" && (typeof window == "undefined" || typeof window.document == "undefined")) {
+        (function() {
+          onmessage = function(e5) {
+            if (e5 && e5.data) {
+              if (e5.data.action == action_decompress) {
+                LZMA.decompress(e5.data.data, e5.data.cbn);
+              }
+            }
+          };
+        })();
+      }
+      return {
+        /// co:compress:   compress
+        decompress
+      };
+    })();
+    exports.LZMA = exports.LZMA_WORKER = LZMA;
+  }
+});
+
+// node_modules/lz4js/util.js
+var require_util9 = __commonJS({
+  "node_modules/lz4js/util.js"(exports) {
+    exports.hashU32 = function hashU32(a5) {
+      a5 = a5 | 0;
+      a5 = a5 + 2127912214 + (a5 << 12) | 0;
+      a5 = a5 ^ -949894596 ^ a5 >>> 19;
+      a5 = a5 + 374761393 + (a5 << 5) | 0;
+      a5 = a5 + -744332180 ^ a5 << 9;
+      a5 = a5 + -42973499 + (a5 << 3) | 0;
+      return a5 ^ -1252372727 ^ a5 >>> 16 | 0;
+    };
+    exports.readU64 = function readU64(b5, n3) {
+      var x = 0;
+      x |= b5[n3++] << 0;
+      x |= b5[n3++] << 8;
+      x |= b5[n3++] << 16;
+      x |= b5[n3++] << 24;
+      x |= b5[n3++] << 32;
+      x |= b5[n3++] << 40;
+      x |= b5[n3++] << 48;
+      x |= b5[n3++] << 56;
+      return x;
+    };
+    exports.readU32 = function readU32(b5, n3) {
+      var x = 0;
+      x |= b5[n3++] << 0;
+      x |= b5[n3++] << 8;
+      x |= b5[n3++] << 16;
+      x |= b5[n3++] << 24;
+      return x;
+    };
+    exports.writeU32 = function writeU32(b5, n3, x) {
+      b5[n3++] = x >> 0 & 255;
+      b5[n3++] = x >> 8 & 255;
+      b5[n3++] = x >> 16 & 255;
+      b5[n3++] = x >> 24 & 255;
+    };
+    exports.imul = function imul(a5, b5) {
+      var ah = a5 >>> 16;
+      var al = a5 & 65535;
+      var bh = b5 >>> 16;
+      var bl = b5 & 65535;
+      return al * bl + (ah * bl + al * bh << 16) | 0;
+    };
+  }
+});
+
+// node_modules/lz4js/xxh32.js
+var require_xxh32 = __commonJS({
+  "node_modules/lz4js/xxh32.js"(exports) {
+    var util = require_util9();
+    var prime1 = 2654435761;
+    var prime2 = 2246822519;
+    var prime3 = 3266489917;
+    var prime4 = 668265263;
+    var prime5 = 374761393;
+    function rotl32(x, r5) {
+      x = x | 0;
+      r5 = r5 | 0;
+      return x >>> (32 - r5 | 0) | x << r5 | 0;
+    }
+    function rotmul32(h5, r5, m3) {
+      h5 = h5 | 0;
+      r5 = r5 | 0;
+      m3 = m3 | 0;
+      return util.imul(h5 >>> (32 - r5 | 0) | h5 << r5, m3) | 0;
+    }
+    function shiftxor32(h5, s2) {
+      h5 = h5 | 0;
+      s2 = s2 | 0;
+      return h5 >>> s2 ^ h5 | 0;
+    }
+    function xxhapply(h5, src, m0, s2, m1) {
+      return rotmul32(util.imul(src, m0) + h5, s2, m1);
+    }
+    function xxh1(h5, src, index) {
+      return rotmul32(h5 + util.imul(src[index], prime5), 11, prime1);
+    }
+    function xxh4(h5, src, index) {
+      return xxhapply(h5, util.readU32(src, index), prime3, 17, prime4);
+    }
+    function xxh16(h5, src, index) {
+      return [
+        xxhapply(h5[0], util.readU32(src, index + 0), prime2, 13, prime1),
+        xxhapply(h5[1], util.readU32(src, index + 4), prime2, 13, prime1),
+        xxhapply(h5[2], util.readU32(src, index + 8), prime2, 13, prime1),
+        xxhapply(h5[3], util.readU32(src, index + 12), prime2, 13, prime1)
+      ];
+    }
+    function xxh32(seed, src, index, len) {
+      var h5, l3;
+      l3 = len;
+      if (len >= 16) {
+        h5 = [
+          seed + prime1 + prime2,
+          seed + prime2,
+          seed,
+          seed - prime1
+        ];
+        while (len >= 16) {
+          h5 = xxh16(h5, src, index);
+          index += 16;
+          len -= 16;
+        }
+        h5 = rotl32(h5[0], 1) + rotl32(h5[1], 7) + rotl32(h5[2], 12) + rotl32(h5[3], 18) + l3;
+      } else {
+        h5 = seed + prime5 + len >>> 0;
+      }
+      while (len >= 4) {
+        h5 = xxh4(h5, src, index);
+        index += 4;
+        len -= 4;
+      }
+      while (len > 0) {
+        h5 = xxh1(h5, src, index);
+        index++;
+        len--;
+      }
+      h5 = shiftxor32(util.imul(shiftxor32(util.imul(shiftxor32(h5, 15), prime2), 13), prime3), 16);
+      return h5 >>> 0;
+    }
+    exports.hash = xxh32;
+  }
+});
+
+// node_modules/lz4js/lz4.js
+var require_lz4 = __commonJS({
+  "node_modules/lz4js/lz4.js"(exports) {
+    var xxhash = require_xxh32();
+    var util = require_util9();
+    var minMatch = 4;
+    var minLength = 13;
+    var searchLimit = 5;
+    var skipTrigger = 6;
+    var hashSize = 1 << 16;
+    var mlBits = 4;
+    var mlMask = (1 << mlBits) - 1;
+    var runBits = 4;
+    var runMask = (1 << runBits) - 1;
+    var blockBuf = makeBuffer(5 << 20);
+    var hashTable = makeHashTable();
+    var magicNum = 407708164;
+    var fdContentChksum = 4;
+    var fdContentSize = 8;
+    var fdBlockChksum = 16;
+    var fdVersion = 64;
+    var fdVersionMask = 192;
+    var bsUncompressed = 2147483648;
+    var bsDefault = 7;
+    var bsShift = 4;
+    var bsMask = 7;
+    var bsMap = {
+      4: 65536,
+      5: 262144,
+      6: 1048576,
+      7: 4194304
+    };
+    function makeHashTable() {
+      try {
+        return new Uint32Array(hashSize);
+      } catch (error3) {
+        var hashTable2 = new Array(hashSize);
+        for (var i5 = 0; i5 < hashSize; i5++) {
+          hashTable2[i5] = 0;
+        }
+        return hashTable2;
+      }
+    }
+    function clearHashTable(table) {
+      for (var i5 = 0; i5 < hashSize; i5++) {
+        hashTable[i5] = 0;
+      }
+    }
+    function makeBuffer(size) {
+      try {
+        return new Uint8Array(size);
+      } catch (error3) {
+        var buf = new Array(size);
+        for (var i5 = 0; i5 < size; i5++) {
+          buf[i5] = 0;
+        }
+        return buf;
+      }
+    }
+    function sliceArray(array, start, end) {
+      if (typeof array.buffer !== void 0) {
+        if (Uint8Array.prototype.slice) {
+          return array.slice(start, end);
+        } else {
+          var len = array.length;
+          start = start | 0;
+          start = start < 0 ? Math.max(len + start, 0) : Math.min(start, len);
+          end = end === void 0 ? len : end | 0;
+          end = end < 0 ? Math.max(len + end, 0) : Math.min(end, len);
+          var arraySlice = new Uint8Array(end - start);
+          for (var i5 = start, n3 = 0; i5 < end; ) {
+            arraySlice[n3++] = array[i5++];
+          }
+          return arraySlice;
+        }
+      } else {
+        return array.slice(start, end);
+      }
+    }
+    exports.compressBound = function compressBound(n3) {
+      return n3 + n3 / 255 + 16 | 0;
+    };
+    exports.decompressBound = function decompressBound(src) {
+      var sIndex = 0;
+      if (util.readU32(src, sIndex) !== magicNum) {
+        throw new Error("invalid magic number");
+      }
+      sIndex += 4;
+      var descriptor = src[sIndex++];
+      if ((descriptor & fdVersionMask) !== fdVersion) {
+        throw new Error("incompatible descriptor version " + (descriptor & fdVersionMask));
+      }
+      var useBlockSum = (descriptor & fdBlockChksum) !== 0;
+      var useContentSize = (descriptor & fdContentSize) !== 0;
+      var bsIdx = src[sIndex++] >> bsShift & bsMask;
+      if (bsMap[bsIdx] === void 0) {
+        throw new Error("invalid block size " + bsIdx);
+      }
+      var maxBlockSize = bsMap[bsIdx];
+      if (useContentSize) {
+        return util.readU64(src, sIndex);
+      }
+      sIndex++;
+      var maxSize = 0;
+      while (true) {
+        var blockSize = util.readU32(src, sIndex);
+        sIndex += 4;
+        if (blockSize & bsUncompressed) {
+          blockSize &= ~bsUncompressed;
+          maxSize += blockSize;
+        } else {
+          maxSize += maxBlockSize;
+        }
+        if (blockSize === 0) {
+          return maxSize;
+        }
+        if (useBlockSum) {
+          sIndex += 4;
+        }
+        sIndex += blockSize;
+      }
+    };
+    exports.makeBuffer = makeBuffer;
+    exports.decompressBlock = function decompressBlock(src, dst, sIndex, sLength, dIndex) {
+      var mLength, mOffset, sEnd, n3, i5;
+      sEnd = sIndex + sLength;
+      while (sIndex < sEnd) {
+        var token = src[sIndex++];
+        var literalCount = token >> 4;
+        if (literalCount > 0) {
+          if (literalCount === 15) {
+            while (true) {
+              literalCount += src[sIndex];
+              if (src[sIndex++] !== 255) {
+                break;
+              }
+            }
+          }
+          for (n3 = sIndex + literalCount; sIndex < n3; ) {
+            dst[dIndex++] = src[sIndex++];
+          }
+        }
+        if (sIndex >= sEnd) {
+          break;
+        }
+        mLength = token & 15;
+        mOffset = src[sIndex++] | src[sIndex++] << 8;
+        if (mLength === 15) {
+          while (true) {
+            mLength += src[sIndex];
+            if (src[sIndex++] !== 255) {
+              break;
+            }
+          }
+        }
+        mLength += minMatch;
+        for (i5 = dIndex - mOffset, n3 = i5 + mLength; i5 < n3; ) {
+          dst[dIndex++] = dst[i5++] | 0;
+        }
+      }
+      return dIndex;
+    };
+    exports.compressBlock = function compressBlock(src, dst, sIndex, sLength, hashTable2) {
+      var mIndex, mAnchor, mLength, mOffset, mStep;
+      var literalCount, dIndex, sEnd, n3;
+      dIndex = 0;
+      sEnd = sLength + sIndex;
+      mAnchor = sIndex;
+      if (sLength >= minLength) {
+        var searchMatchCount = (1 << skipTrigger) + 3;
+        while (sIndex + minMatch < sEnd - searchLimit) {
+          var seq2 = util.readU32(src, sIndex);
+          var hash = util.hashU32(seq2) >>> 0;
+          hash = (hash >> 16 ^ hash) >>> 0 & 65535;
+          mIndex = hashTable2[hash] - 1;
+          hashTable2[hash] = sIndex + 1;
+          if (mIndex < 0 || sIndex - mIndex >>> 16 > 0 || util.readU32(src, mIndex) !== seq2) {
+            mStep = searchMatchCount++ >> skipTrigger;
+            sIndex += mStep;
+            continue;
+          }
+          searchMatchCount = (1 << skipTrigger) + 3;
+          literalCount = sIndex - mAnchor;
+          mOffset = sIndex - mIndex;
+          sIndex += minMatch;
+          mIndex += minMatch;
+          mLength = sIndex;
+          while (sIndex < sEnd - searchLimit && src[sIndex] === src[mIndex]) {
+            sIndex++;
+            mIndex++;
+          }
+          mLength = sIndex - mLength;
+          var token = mLength < mlMask ? mLength : mlMask;
+          if (literalCount >= runMask) {
+            dst[dIndex++] = (runMask << mlBits) + token;
+            for (n3 = literalCount - runMask; n3 >= 255; n3 -= 255) {
+              dst[dIndex++] = 255;
+            }
+            dst[dIndex++] = n3;
+          } else {
+            dst[dIndex++] = (literalCount << mlBits) + token;
+          }
+          for (var i5 = 0; i5 < literalCount; i5++) {
+            dst[dIndex++] = src[mAnchor + i5];
+          }
+          dst[dIndex++] = mOffset;
+          dst[dIndex++] = mOffset >> 8;
+          if (mLength >= mlMask) {
+            for (n3 = mLength - mlMask; n3 >= 255; n3 -= 255) {
+              dst[dIndex++] = 255;
+            }
+            dst[dIndex++] = n3;
+          }
+          mAnchor = sIndex;
+        }
+      }
+      if (mAnchor === 0) {
+        return 0;
+      }
+      literalCount = sEnd - mAnchor;
+      if (literalCount >= runMask) {
+        dst[dIndex++] = runMask << mlBits;
+        for (n3 = literalCount - runMask; n3 >= 255; n3 -= 255) {
+          dst[dIndex++] = 255;
+        }
+        dst[dIndex++] = n3;
+      } else {
+        dst[dIndex++] = literalCount << mlBits;
+      }
+      sIndex = mAnchor;
+      while (sIndex < sEnd) {
+        dst[dIndex++] = src[sIndex++];
+      }
+      return dIndex;
+    };
+    exports.decompressFrame = function decompressFrame(src, dst) {
+      var useBlockSum, useContentSum, useContentSize, descriptor;
+      var sIndex = 0;
+      var dIndex = 0;
+      if (util.readU32(src, sIndex) !== magicNum) {
+        throw new Error("invalid magic number");
+      }
+      sIndex += 4;
+      descriptor = src[sIndex++];
+      if ((descriptor & fdVersionMask) !== fdVersion) {
+        throw new Error("incompatible descriptor version");
+      }
+      useBlockSum = (descriptor & fdBlockChksum) !== 0;
+      useContentSum = (descriptor & fdContentChksum) !== 0;
+      useContentSize = (descriptor & fdContentSize) !== 0;
+      var bsIdx = src[sIndex++] >> bsShift & bsMask;
+      if (bsMap[bsIdx] === void 0) {
+        throw new Error("invalid block size");
+      }
+      if (useContentSize) {
+        sIndex += 8;
+      }
+      sIndex++;
+      while (true) {
+        var compSize;
+        compSize = util.readU32(src, sIndex);
+        sIndex += 4;
+        if (compSize === 0) {
+          break;
+        }
+        if (useBlockSum) {
+          sIndex += 4;
+        }
+        if ((compSize & bsUncompressed) !== 0) {
+          compSize &= ~bsUncompressed;
+          for (var j5 = 0; j5 < compSize; j5++) {
+            dst[dIndex++] = src[sIndex++];
+          }
+        } else {
+          dIndex = exports.decompressBlock(src, dst, sIndex, compSize, dIndex);
+          sIndex += compSize;
+        }
+      }
+      if (useContentSum) {
+        sIndex += 4;
+      }
+      return dIndex;
+    };
+    exports.compressFrame = function compressFrame(src, dst) {
+      var dIndex = 0;
+      util.writeU32(dst, dIndex, magicNum);
+      dIndex += 4;
+      dst[dIndex++] = fdVersion;
+      dst[dIndex++] = bsDefault << bsShift;
+      dst[dIndex] = xxhash.hash(0, dst, 4, dIndex - 4) >> 8;
+      dIndex++;
+      var maxBlockSize = bsMap[bsDefault];
+      var remaining = src.length;
+      var sIndex = 0;
+      clearHashTable(hashTable);
+      while (remaining > 0) {
+        var compSize = 0;
+        var blockSize = remaining > maxBlockSize ? maxBlockSize : remaining;
+        compSize = exports.compressBlock(src, blockBuf, sIndex, blockSize, hashTable);
+        if (compSize > blockSize || compSize === 0) {
+          util.writeU32(dst, dIndex, 2147483648 | blockSize);
+          dIndex += 4;
+          for (var z = sIndex + blockSize; sIndex < z; ) {
+            dst[dIndex++] = src[sIndex++];
+          }
+          remaining -= blockSize;
+        } else {
+          util.writeU32(dst, dIndex, compSize);
+          dIndex += 4;
+          for (var j5 = 0; j5 < compSize; ) {
+            dst[dIndex++] = blockBuf[j5++];
+          }
+          sIndex += blockSize;
+          remaining -= blockSize;
+        }
+      }
+      util.writeU32(dst, dIndex, 0);
+      dIndex += 4;
+      return dIndex;
+    };
+    exports.decompress = function decompress(src, maxSize) {
+      var dst, size;
+      if (maxSize === void 0) {
+        maxSize = exports.decompressBound(src);
+      }
+      dst = exports.makeBuffer(maxSize);
+      size = exports.decompressFrame(src, dst);
+      if (size !== maxSize) {
+        dst = sliceArray(dst, 0, size);
+      }
+      return dst;
+    };
+    exports.compress = function compress2(src, maxSize) {
+      var dst, size;
+      if (maxSize === void 0) {
+        maxSize = exports.compressBound(src.length);
+      }
+      dst = exports.makeBuffer(maxSize);
+      size = exports.compressFrame(src, dst);
+      if (size !== maxSize) {
+        dst = sliceArray(dst, 0, size);
+      }
+      return dst;
+    };
+  }
+});
+
+// src/scan/decompress.ts
+import { PassThrough as PassThrough3, Readable as Readable9 } from "node:stream";
+import { createGunzip, createInflate } from "node:zlib";
+function joblibCompressor(head) {
+  const starts = (...sig) => sig.every((x, i5) => head[i5] === x);
+  if (starts(90, 70)) return "compat";
+  if (starts(120)) return "zlib";
+  if (starts(31, 139)) return "gzip";
+  if (starts(66, 90)) return "bz2";
+  if (starts(93, 0)) return "lzma";
+  if (starts(253, 55, 122, 88, 90)) return "xz";
+  if (starts(4, 34, 77, 24)) return "lz4";
+  return void 0;
+}
+async function* decompressed(kind, input) {
+  if (kind === "lzma" || kind === "lz4") {
+    const parts = [];
+    let size = 0;
+    for await (const c5 of input) {
+      size += c5.length;
+      if (size > MAX_IN_MEMORY) throw new RangeError(`${kind}-compressed file larger than ${MAX_IN_MEMORY} bytes`);
+      parts.push(c5);
+    }
+    const all = Buffer.concat(parts);
+    if (kind === "lz4") {
+      yield Buffer.from((0, import_lz4js.decompress)(all));
+      return;
+    }
+    const out2 = await new Promise(
+      (resolve2, reject) => import_lzma_d.default.LZMA.decompress(all, (result, error3) => {
+        if (error3 || result === null) reject(error3 instanceof Error ? error3 : new Error(typeof error3 === "string" ? error3 : "lzma: no output"));
+        else resolve2(typeof result === "string" ? Buffer.from(result, "utf8") : Buffer.from(Int8Array.from(result).buffer));
+      })
+    );
+    yield out2;
+    return;
+  }
+  if (kind === "xz") {
+    const web = new import_xz_decompress.XzReadableStream(Readable9.toWeb(Readable9.from(input)));
+    for await (const c5 of web) yield Buffer.from(c5.buffer, c5.byteOffset, c5.length);
+    return;
+  }
+  const transform = kind === "zlib" ? createInflate() : kind === "gzip" ? createGunzip() : (0, import_unbzip2_stream.default)();
+  const out = kind === "bz2" ? new PassThrough3() : transform;
+  const source = Readable9.from(input);
+  source.on("error", (e5) => out.destroy(e5));
+  if (out !== transform) transform.on("error", (e5) => out.destroy(e5));
+  source.pipe(transform);
+  if (out !== transform) transform.pipe(out);
+  try {
+    for await (const c5 of out) yield Buffer.isBuffer(c5) ? c5 : Buffer.from(c5.buffer, c5.byteOffset, c5.length);
+  } finally {
+    source.unpipe(transform);
+    source.destroy();
+  }
+}
+var import_unbzip2_stream, import_xz_decompress, import_lzma_d, import_lz4js, MAX_IN_MEMORY;
+var init_decompress = __esm({
+  "src/scan/decompress.ts"() {
+    "use strict";
+    import_unbzip2_stream = __toESM(require_unbzip2_stream(), 1);
+    import_xz_decompress = __toESM(require_xz_decompress(), 1);
+    import_lzma_d = __toESM(require_lzma_d(), 1);
+    import_lz4js = __toESM(require_lz4(), 1);
+    MAX_IN_MEMORY = 256 * 1024 * 1024;
+  }
+});
+
+// src/scan/library-globals.ts
+var SKLEARN_GLOBALS, TORCH_NN_GLOBALS;
+var init_library_globals = __esm({
+  "src/scan/library-globals.ts"() {
+    "use strict";
+    SKLEARN_GLOBALS = [
+      "sklearn._isotonic.__pyx_unpickle_Enum",
+      "sklearn._loss._loss.CyAbsoluteError",
+      "sklearn._loss._loss.CyHalfBinomialLoss",
+      "sklearn._loss._loss.CyHalfGammaLoss",
+      "sklearn._loss._loss.CyHalfMultinomialLoss",
+      "sklearn._loss._loss.CyHalfPoissonLoss",
+      "sklearn._loss._loss.CyHalfSquaredError",
+      "sklearn._loss._loss.CyHalfTweedieLoss",
+      "sklearn._loss._loss.CyHalfTweedieLossIdentity",
+      "sklearn._loss._loss.CyLossFunction",
+      "sklearn._loss._loss.CyPinballLoss",
+      "sklearn._loss._loss.__pyx_unpickle_CyAbsoluteError",
+      "sklearn._loss._loss.__pyx_unpickle_CyHalfBinomialLoss",
+      "sklearn._loss._loss.__pyx_unpickle_CyHalfGammaLoss",
+      "sklearn._loss._loss.__pyx_unpickle_CyHalfMultinomialLoss",
+      "sklearn._loss._loss.__pyx_unpickle_CyHalfPoissonLoss",
+      "sklearn._loss._loss.__pyx_unpickle_CyHalfSquaredError",
+      "sklearn._loss._loss.__pyx_unpickle_CyHalfTweedieLoss",
+      "sklearn._loss._loss.__pyx_unpickle_CyHalfTweedieLossIdentity",
+      "sklearn._loss._loss.__pyx_unpickle_CyLossFunction",
+      "sklearn._loss._loss.__pyx_unpickle_CyPinballLoss",
+      "sklearn._loss._loss.__pyx_unpickle_Enum",
+      "sklearn._loss.glm_distribution.DistributionBoundary",
+      "sklearn._loss.glm_distribution.ExponentialDispersionModel",
+      "sklearn._loss.glm_distribution.GammaDistribution",
+      "sklearn._loss.glm_distribution.InverseGaussianDistribution",
+      "sklearn._loss.glm_distribution.NormalDistribution",
+      "sklearn._loss.glm_distribution.PoissonDistribution",
+      "sklearn._loss.glm_distribution.TweedieDistribution",
+      "sklearn._loss.link.BaseLink",
+      "sklearn._loss.link.IdentityLink",
+      "sklearn._loss.link.Interval",
+      "sklearn._loss.link.LogLink",
+      "sklearn._loss.link.LogitLink",
+      "sklearn._loss.link.MultinomialLogit",
+      "sklearn._loss.loss.AbsoluteError",
+      "sklearn._loss.loss.BaseLoss",
+      "sklearn._loss.loss.HalfBinomialLoss",
+      "sklearn._loss.loss.HalfGammaLoss",
+      "sklearn._loss.loss.HalfMultinomialLoss",
+      "sklearn._loss.loss.HalfPoissonLoss",
+      "sklearn._loss.loss.HalfSquaredError",
+      "sklearn._loss.loss.HalfTweedieLoss",
+      "sklearn._loss.loss.HalfTweedieLossIdentity",
+      "sklearn._loss.loss.PinballLoss",
+      "sklearn.base.BaseEstimator",
+      "sklearn.base.BiclusterMixin",
+      "sklearn.base.ClassNamePrefixFeaturesOutMixin",
+      "sklearn.base.ClassifierMixin",
+      "sklearn.base.ClusterMixin",
+      "sklearn.base.DensityMixin",
+      "sklearn.base.MetaEstimatorMixin",
+      "sklearn.base.MultiOutputMixin",
+      "sklearn.base.OneToOneFeatureMixin",
+      "sklearn.base.OutlierMixin",
+      "sklearn.base.RegressorMixin",
+      "sklearn.base.TransformerMixin",
+      "sklearn.base._UnstableArchMixin",
+      "sklearn.calibration.CalibratedClassifierCV",
+      "sklearn.calibration.CalibrationDisplay",
+      "sklearn.calibration._CalibratedClassifier",
+      "sklearn.calibration._SigmoidCalibration",
+      "sklearn.cluster._affinity_propagation.AffinityPropagation",
+      "sklearn.cluster._agglomerative.AgglomerativeClustering",
+      "sklearn.cluster._agglomerative.FeatureAgglomeration",
+      "sklearn.cluster._bicluster.BaseSpectral",
+      "sklearn.cluster._bicluster.SpectralBiclustering",
+      "sklearn.cluster._bicluster.SpectralCoclustering",
+      "sklearn.cluster._birch.Birch",
+      "sklearn.cluster._birch._CFNode",
+      "sklearn.cluster._birch._CFSubcluster",
+      "sklearn.cluster._bisect_k_means.BisectingKMeans",
+      "sklearn.cluster._bisect_k_means._BisectingTree",
+      "sklearn.cluster._dbscan.DBSCAN",
+      "sklearn.cluster._dbscan_inner.__pyx_unpickle_Enum",
+      "sklearn.cluster._feature_agglomeration.AgglomerationTransform",
+      "sklearn.cluster._hierarchical_fast.UnionFind",
+      "sklearn.cluster._hierarchical_fast.WeightedEdge",
+      "sklearn.cluster._hierarchical_fast.__pyx_unpickle_Enum",
+      "sklearn.cluster._hierarchical_fast.__pyx_unpickle_UnionFind",
+      "sklearn.cluster._hierarchical_fast.__pyx_unpickle_WeightedEdge",
+      "sklearn.cluster._k_means_common.__pyx_unpickle_Enum",
+      "sklearn.cluster._k_means_elkan.__pyx_unpickle_Enum",
+      "sklearn.cluster._k_means_lloyd.__pyx_unpickle_Enum",
+      "sklearn.cluster._k_means_minibatch.__pyx_unpickle_Enum",
+      "sklearn.cluster._kmeans.KMeans",
+      "sklearn.cluster._kmeans.MiniBatchKMeans",
+      "sklearn.cluster._kmeans._BaseKMeans",
+      "sklearn.cluster._kmeans._kmeans_single_elkan",
+      "sklearn.cluster._kmeans._kmeans_single_lloyd",
+      "sklearn.cluster._mean_shift.MeanShift",
+      "sklearn.cluster._optics.OPTICS",
+      "sklearn.cluster._spectral.SpectralClustering",
+      "sklearn.compose._column_transformer.ColumnTransformer",
+      "sklearn.compose._column_transformer.make_column_selector",
+      "sklearn.compose._target.TransformedTargetRegressor",
+      "sklearn.covariance._elliptic_envelope.EllipticEnvelope",
+      "sklearn.covariance._empirical_covariance.EmpiricalCovariance",
+      "sklearn.covariance._graph_lasso.BaseGraphicalLasso",
+      "sklearn.covariance._graph_lasso.GraphicalLasso",
+      "sklearn.covariance._graph_lasso.GraphicalLassoCV",
+      "sklearn.covariance._robust_covariance.MinCovDet",
+      "sklearn.covariance._shrunk_covariance.LedoitWolf",
+      "sklearn.covariance._shrunk_covariance.OAS",
+      "sklearn.covariance._shrunk_covariance.ShrunkCovariance",
+      "sklearn.cross_decomposition._pls.CCA",
+      "sklearn.cross_decomposition._pls.PLSCanonical",
+      "sklearn.cross_decomposition._pls.PLSRegression",
+      "sklearn.cross_decomposition._pls.PLSSVD",
+      "sklearn.cross_decomposition._pls._PLS",
+      "sklearn.datasets._base.RemoteFileMetadata",
+      "sklearn.datasets._openml.OpenMLError",
+      "sklearn.datasets._svmlight_format_fast.__pyx_unpickle_Enum",
+      "sklearn.decomposition._base._BasePCA",
+      "sklearn.decomposition._cdnmf_fast.__pyx_unpickle_Enum",
+      "sklearn.decomposition._dict_learning.DictionaryLearning",
+      "sklearn.decomposition._dict_learning.MiniBatchDictionaryLearning",
+      "sklearn.decomposition._dict_learning.SparseCoder",
+      "sklearn.decomposition._dict_learning._BaseSparseCoding",
+      "sklearn.decomposition._factor_analysis.FactorAnalysis",
+      "sklearn.decomposition._fastica.FastICA",
+      "sklearn.decomposition._incremental_pca.IncrementalPCA",
+      "sklearn.decomposition._kernel_pca.KernelPCA",
+      "sklearn.decomposition._lda.LatentDirichletAllocation",
+      "sklearn.decomposition._nmf.MiniBatchNMF",
+      "sklearn.decomposition._nmf.NMF",
+      "sklearn.decomposition._nmf._BaseNMF",
+      "sklearn.decomposition._online_lda_fast.__pyx_unpickle_Enum",
+      "sklearn.decomposition._pca.PCA",
+      "sklearn.decomposition._sparse_pca.MiniBatchSparsePCA",
+      "sklearn.decomposition._sparse_pca.SparsePCA",
+      "sklearn.decomposition._sparse_pca._BaseSparsePCA",
+      "sklearn.decomposition._truncated_svd.TruncatedSVD",
+      "sklearn.discriminant_analysis.LinearDiscriminantAnalysis",
+      "sklearn.discriminant_analysis.QuadraticDiscriminantAnalysis",
+      "sklearn.dummy.DummyClassifier",
+      "sklearn.dummy.DummyRegressor",
+      "sklearn.ensemble._bagging.BaggingClassifier",
+      "sklearn.ensemble._bagging.BaggingRegressor",
+      "sklearn.ensemble._bagging.BaseBagging",
+      "sklearn.ensemble._base.BaseEnsemble",
+      "sklearn.ensemble._base._BaseHeterogeneousEnsemble",
+      "sklearn.ensemble._forest.BaseForest",
+      "sklearn.ensemble._forest.ExtraTreesClassifier",
+      "sklearn.ensemble._forest.ExtraTreesRegressor",
+      "sklearn.ensemble._forest.ForestClassifier",
+      "sklearn.ensemble._forest.ForestRegressor",
+      "sklearn.ensemble._forest.RandomForestClassifier",
+      "sklearn.ensemble._forest.RandomForestRegressor",
+      "sklearn.ensemble._forest.RandomTreesEmbedding",
+      "sklearn.ensemble._gb.BaseGradientBoosting",
+      "sklearn.ensemble._gb.GradientBoostingClassifier",
+      "sklearn.ensemble._gb.GradientBoostingRegressor",
+      "sklearn.ensemble._gb.VerboseReporter",
+      "sklearn.ensemble._gb_losses.BinomialDeviance",
+      "sklearn.ensemble._gb_losses.ClassificationLossFunction",
+      "sklearn.ensemble._gb_losses.ExponentialLoss",
+      "sklearn.ensemble._gb_losses.HuberLossFunction",
+      "sklearn.ensemble._gb_losses.LeastAbsoluteError",
+      "sklearn.ensemble._gb_losses.LeastSquaresError",
+      "sklearn.ensemble._gb_losses.LossFunction",
+      "sklearn.ensemble._gb_losses.MultinomialDeviance",
+      "sklearn.ensemble._gb_losses.QuantileLossFunction",
+      "sklearn.ensemble._gb_losses.RegressionLossFunction",
+      "sklearn.ensemble._gradient_boosting.__pyx_unpickle_Enum",
+      "sklearn.ensemble._hist_gradient_boosting._binning.__pyx_unpickle_Enum",
+      "sklearn.ensemble._hist_gradient_boosting._bitset.__pyx_unpickle_Enum",
+      "sklearn.ensemble._hist_gradient_boosting._gradient_boosting.__pyx_unpickle_Enum",
+      "sklearn.ensemble._hist_gradient_boosting._predictor.__pyx_unpickle_Enum",
+      "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+      "sklearn.ensemble._hist_gradient_boosting.common.__pyx_unpickle___Pyx_EnumMeta",
+      "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.BaseHistGradientBoosting",
+      "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+      "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+      "sklearn.ensemble._hist_gradient_boosting.grower.TreeGrower",
+      "sklearn.ensemble._hist_gradient_boosting.grower.TreeNode",
+      "sklearn.ensemble._hist_gradient_boosting.histogram.HistogramBuilder",
+      "sklearn.ensemble._hist_gradient_boosting.histogram.__pyx_unpickle_Enum",
+      "sklearn.ensemble._hist_gradient_boosting.histogram.__pyx_unpickle_HistogramBuilder",
+      "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+      "sklearn.ensemble._hist_gradient_boosting.splitting.SplitInfo",
+      "sklearn.ensemble._hist_gradient_boosting.splitting.Splitter",
+      "sklearn.ensemble._hist_gradient_boosting.splitting.__pyx_unpickle_Enum",
+      "sklearn.ensemble._hist_gradient_boosting.splitting.__pyx_unpickle_Splitter",
+      "sklearn.ensemble._hist_gradient_boosting.utils.__pyx_unpickle_Enum",
+      "sklearn.ensemble._iforest.IsolationForest",
+      "sklearn.ensemble._stacking.StackingClassifier",
+      "sklearn.ensemble._stacking.StackingRegressor",
+      "sklearn.ensemble._stacking._BaseStacking",
+      "sklearn.ensemble._voting.VotingClassifier",
+      "sklearn.ensemble._voting.VotingRegressor",
+      "sklearn.ensemble._voting._BaseVoting",
+      "sklearn.ensemble._weight_boosting.AdaBoostClassifier",
+      "sklearn.ensemble._weight_boosting.AdaBoostRegressor",
+      "sklearn.ensemble._weight_boosting.BaseWeightBoosting",
+      "sklearn.exceptions.ConvergenceWarning",
+      "sklearn.exceptions.DataConversionWarning",
+      "sklearn.exceptions.DataDimensionalityWarning",
+      "sklearn.exceptions.EfficiencyWarning",
+      "sklearn.exceptions.FitFailedWarning",
+      "sklearn.exceptions.NotFittedError",
+      "sklearn.exceptions.PositiveSpectrumWarning",
+      "sklearn.exceptions.SkipTestWarning",
+      "sklearn.exceptions.UndefinedMetricWarning",
+      "sklearn.feature_extraction._dict_vectorizer.DictVectorizer",
+      "sklearn.feature_extraction._hash.FeatureHasher",
+      "sklearn.feature_extraction.image.PatchExtractor",
+      "sklearn.feature_extraction.text.CountVectorizer",
+      "sklearn.feature_extraction.text.HashingVectorizer",
+      "sklearn.feature_extraction.text.TfidfTransformer",
+      "sklearn.feature_extraction.text.TfidfVectorizer",
+      "sklearn.feature_extraction.text._VectorizerMixin",
+      "sklearn.feature_selection._base.SelectorMixin",
+      "sklearn.feature_selection._from_model.SelectFromModel",
+      "sklearn.feature_selection._mutual_info.mutual_info_classif",
+      "sklearn.feature_selection._mutual_info.mutual_info_regression",
+      "sklearn.feature_selection._rfe.RFE",
+      "sklearn.feature_selection._rfe.RFECV",
+      "sklearn.feature_selection._sequential.SequentialFeatureSelector",
+      "sklearn.feature_selection._univariate_selection.GenericUnivariateSelect",
+      "sklearn.feature_selection._univariate_selection.SelectFdr",
+      "sklearn.feature_selection._univariate_selection.SelectFpr",
+      "sklearn.feature_selection._univariate_selection.SelectFwe",
+      "sklearn.feature_selection._univariate_selection.SelectKBest",
+      "sklearn.feature_selection._univariate_selection.SelectPercentile",
+      "sklearn.feature_selection._univariate_selection._BaseFilter",
+      "sklearn.feature_selection._univariate_selection.chi2",
+      "sklearn.feature_selection._univariate_selection.f_classif",
+      "sklearn.feature_selection._univariate_selection.f_regression",
+      "sklearn.feature_selection._univariate_selection.r_regression",
+      "sklearn.feature_selection._variance_threshold.VarianceThreshold",
+      "sklearn.gaussian_process._gpc.GaussianProcessClassifier",
+      "sklearn.gaussian_process._gpc._BinaryGaussianProcessClassifierLaplace",
+      "sklearn.gaussian_process._gpr.GaussianProcessRegressor",
+      "sklearn.gaussian_process.kernels.CompoundKernel",
+      "sklearn.gaussian_process.kernels.ConstantKernel",
+      "sklearn.gaussian_process.kernels.DotProduct",
+      "sklearn.gaussian_process.kernels.ExpSineSquared",
+      "sklearn.gaussian_process.kernels.Exponentiation",
+      "sklearn.gaussian_process.kernels.GenericKernelMixin",
+      "sklearn.gaussian_process.kernels.Hyperparameter",
+      "sklearn.gaussian_process.kernels.Kernel",
+      "sklearn.gaussian_process.kernels.KernelOperator",
+      "sklearn.gaussian_process.kernels.Matern",
+      "sklearn.gaussian_process.kernels.NormalizedKernelMixin",
+      "sklearn.gaussian_process.kernels.PairwiseKernel",
+      "sklearn.gaussian_process.kernels.Product",
+      "sklearn.gaussian_process.kernels.RBF",
+      "sklearn.gaussian_process.kernels.RationalQuadratic",
+      "sklearn.gaussian_process.kernels.StationaryKernelMixin",
+      "sklearn.gaussian_process.kernels.Sum",
+      "sklearn.gaussian_process.kernels.WhiteKernel",
+      "sklearn.impute._base.MissingIndicator",
+      "sklearn.impute._base.SimpleImputer",
+      "sklearn.impute._base._BaseImputer",
+      "sklearn.impute._iterative.IterativeImputer",
+      "sklearn.impute._iterative._ImputerTriplet",
+      "sklearn.impute._knn.KNNImputer",
+      "sklearn.inspection._plot.decision_boundary.DecisionBoundaryDisplay",
+      "sklearn.inspection._plot.partial_dependence.PartialDependenceDisplay",
+      "sklearn.isotonic.IsotonicRegression",
+      "sklearn.kernel_approximation.AdditiveChi2Sampler",
+      "sklearn.kernel_approximation.Nystroem",
+      "sklearn.kernel_approximation.PolynomialCountSketch",
+      "sklearn.kernel_approximation.RBFSampler",
+      "sklearn.kernel_approximation.SkewedChi2Sampler",
+      "sklearn.kernel_ridge.KernelRidge",
+      "sklearn.linear_model._base.LinearClassifierMixin",
+      "sklearn.linear_model._base.LinearModel",
+      "sklearn.linear_model._base.LinearRegression",
+      "sklearn.linear_model._base.SparseCoefMixin",
+      "sklearn.linear_model._bayes.ARDRegression",
+      "sklearn.linear_model._bayes.BayesianRidge",
+      "sklearn.linear_model._cd_fast.__pyx_unpickle_Enum",
+      "sklearn.linear_model._coordinate_descent.ElasticNet",
+      "sklearn.linear_model._coordinate_descent.ElasticNetCV",
+      "sklearn.linear_model._coordinate_descent.Lasso",
+      "sklearn.linear_model._coordinate_descent.LassoCV",
+      "sklearn.linear_model._coordinate_descent.LinearModelCV",
+      "sklearn.linear_model._coordinate_descent.MultiTaskElasticNet",
+      "sklearn.linear_model._coordinate_descent.MultiTaskElasticNetCV",
+      "sklearn.linear_model._coordinate_descent.MultiTaskLasso",
+      "sklearn.linear_model._coordinate_descent.MultiTaskLassoCV",
+      "sklearn.linear_model._glm._newton_solver.NewtonCholeskySolver",
+      "sklearn.linear_model._glm._newton_solver.NewtonSolver",
+      "sklearn.linear_model._glm.glm.GammaRegressor",
+      "sklearn.linear_model._glm.glm.PoissonRegressor",
+      "sklearn.linear_model._glm.glm.TweedieRegressor",
+      "sklearn.linear_model._glm.glm._GeneralizedLinearRegressor",
+      "sklearn.linear_model._huber.HuberRegressor",
+      "sklearn.linear_model._least_angle.Lars",
+      "sklearn.linear_model._least_angle.LarsCV",
+      "sklearn.linear_model._least_angle.LassoLars",
+      "sklearn.linear_model._least_angle.LassoLarsCV",
+      "sklearn.linear_model._least_angle.LassoLarsIC",
+      "sklearn.linear_model._linear_loss.LinearModelLoss",
+      "sklearn.linear_model._logistic.LogisticRegression",
+      "sklearn.linear_model._logistic.LogisticRegressionCV",
+      "sklearn.linear_model._omp.OrthogonalMatchingPursuit",
+      "sklearn.linear_model._omp.OrthogonalMatchingPursuitCV",
+      "sklearn.linear_model._passive_aggressive.PassiveAggressiveClassifier",
+      "sklearn.linear_model._passive_aggressive.PassiveAggressiveRegressor",
+      "sklearn.linear_model._perceptron.Perceptron",
+      "sklearn.linear_model._quantile.QuantileRegressor",
+      "sklearn.linear_model._ransac.RANSACRegressor",
+      "sklearn.linear_model._ridge.Ridge",
+      "sklearn.linear_model._ridge.RidgeCV",
+      "sklearn.linear_model._ridge.RidgeClassifier",
+      "sklearn.linear_model._ridge.RidgeClassifierCV",
+      "sklearn.linear_model._ridge._BaseRidge",
+      "sklearn.linear_model._ridge._BaseRidgeCV",
+      "sklearn.linear_model._ridge._IdentityClassifier",
+      "sklearn.linear_model._ridge._IdentityRegressor",
+      "sklearn.linear_model._ridge._RidgeClassifierMixin",
+      "sklearn.linear_model._ridge._RidgeGCV",
+      "sklearn.linear_model._ridge._XT_CenterStackOp",
+      "sklearn.linear_model._ridge._X_CenterStackOp",
+      "sklearn.linear_model._sag_fast.MultinomialLogLoss32",
+      "sklearn.linear_model._sag_fast.MultinomialLogLoss64",
+      "sklearn.linear_model._sgd_fast.Classification",
+      "sklearn.linear_model._sgd_fast.EpsilonInsensitive",
+      "sklearn.linear_model._sgd_fast.Hinge",
+      "sklearn.linear_model._sgd_fast.Huber",
+      "sklearn.linear_model._sgd_fast.Log",
+      "sklearn.linear_model._sgd_fast.LossFunction",
+      "sklearn.linear_model._sgd_fast.ModifiedHuber",
+      "sklearn.linear_model._sgd_fast.Regression",
+      "sklearn.linear_model._sgd_fast.SquaredEpsilonInsensitive",
+      "sklearn.linear_model._sgd_fast.SquaredHinge",
+      "sklearn.linear_model._sgd_fast.SquaredLoss",
+      "sklearn.linear_model._sgd_fast.__pyx_unpickle_Classification",
+      "sklearn.linear_model._sgd_fast.__pyx_unpickle_Enum",
+      "sklearn.linear_model._sgd_fast.__pyx_unpickle_LossFunction",
+      "sklearn.linear_model._sgd_fast.__pyx_unpickle_Regression",
+      "sklearn.linear_model._stochastic_gradient.BaseSGD",
+      "sklearn.linear_model._stochastic_gradient.BaseSGDClassifier",
+      "sklearn.linear_model._stochastic_gradient.BaseSGDRegressor",
+      "sklearn.linear_model._stochastic_gradient.SGDClassifier",
+      "sklearn.linear_model._stochastic_gradient.SGDOneClassSVM",
+      "sklearn.linear_model._stochastic_gradient.SGDRegressor",
+      "sklearn.linear_model._stochastic_gradient._ValidationScoreCallback",
+      "sklearn.linear_model._theil_sen.TheilSenRegressor",
+      "sklearn.manifold._barnes_hut_tsne.__pyx_unpickle_Enum",
+      "sklearn.manifold._isomap.Isomap",
+      "sklearn.manifold._locally_linear.LocallyLinearEmbedding",
+      "sklearn.manifold._mds.MDS",
+      "sklearn.manifold._spectral_embedding.SpectralEmbedding",
+      "sklearn.manifold._t_sne.TSNE",
+      "sklearn.metrics._dist_metrics.BrayCurtisDistance",
+      "sklearn.metrics._dist_metrics.BrayCurtisDistance32",
+      "sklearn.metrics._dist_metrics.CanberraDistance",
+      "sklearn.metrics._dist_metrics.CanberraDistance32",
+      "sklearn.metrics._dist_metrics.ChebyshevDistance",
+      "sklearn.metrics._dist_metrics.ChebyshevDistance32",
+      "sklearn.metrics._dist_metrics.DiceDistance",
+      "sklearn.metrics._dist_metrics.DiceDistance32",
+      "sklearn.metrics._dist_metrics.DistanceMetric",
+      "sklearn.metrics._dist_metrics.DistanceMetric32",
+      "sklearn.metrics._dist_metrics.EuclideanDistance",
+      "sklearn.metrics._dist_metrics.EuclideanDistance32",
+      "sklearn.metrics._dist_metrics.HammingDistance",
+      "sklearn.metrics._dist_metrics.HammingDistance32",
+      "sklearn.metrics._dist_metrics.HaversineDistance",
+      "sklearn.metrics._dist_metrics.HaversineDistance32",
+      "sklearn.metrics._dist_metrics.JaccardDistance",
+      "sklearn.metrics._dist_metrics.JaccardDistance32",
+      "sklearn.metrics._dist_metrics.KulsinskiDistance",
+      "sklearn.metrics._dist_metrics.KulsinskiDistance32",
+      "sklearn.metrics._dist_metrics.MahalanobisDistance",
+      "sklearn.metrics._dist_metrics.MahalanobisDistance32",
+      "sklearn.metrics._dist_metrics.ManhattanDistance",
+      "sklearn.metrics._dist_metrics.ManhattanDistance32",
+      "sklearn.metrics._dist_metrics.MatchingDistance",
+      "sklearn.metrics._dist_metrics.MatchingDistance32",
+      "sklearn.metrics._dist_metrics.MinkowskiDistance",
+      "sklearn.metrics._dist_metrics.MinkowskiDistance32",
+      "sklearn.metrics._dist_metrics.PyFuncDistance",
+      "sklearn.metrics._dist_metrics.PyFuncDistance32",
+      "sklearn.metrics._dist_metrics.RogersTanimotoDistance",
+      "sklearn.metrics._dist_metrics.RogersTanimotoDistance32",
+      "sklearn.metrics._dist_metrics.RussellRaoDistance",
+      "sklearn.metrics._dist_metrics.RussellRaoDistance32",
+      "sklearn.metrics._dist_metrics.SEuclideanDistance",
+      "sklearn.metrics._dist_metrics.SEuclideanDistance32",
+      "sklearn.metrics._dist_metrics.SokalMichenerDistance",
+      "sklearn.metrics._dist_metrics.SokalMichenerDistance32",
+      "sklearn.metrics._dist_metrics.SokalSneathDistance",
+      "sklearn.metrics._dist_metrics.SokalSneathDistance32",
+      "sklearn.metrics._dist_metrics.WMinkowskiDistance",
+      "sklearn.metrics._dist_metrics.WMinkowskiDistance32",
+      "sklearn.metrics._dist_metrics.__pyx_unpickle_Enum",
+      "sklearn.metrics._dist_metrics.newObj",
+      "sklearn.metrics._pairwise_distances_reduction._argkmin.ArgKmin32",
+      "sklearn.metrics._pairwise_distances_reduction._argkmin.ArgKmin64",
+      "sklearn.metrics._pairwise_distances_reduction._argkmin.EuclideanArgKmin32",
+      "sklearn.metrics._pairwise_distances_reduction._argkmin.EuclideanArgKmin64",
+      "sklearn.metrics._pairwise_distances_reduction._argkmin.__pyx_unpickle_Enum",
+      "sklearn.metrics._pairwise_distances_reduction._base.BaseDistancesReduction32",
+      "sklearn.metrics._pairwise_distances_reduction._base.BaseDistancesReduction64",
+      "sklearn.metrics._pairwise_distances_reduction._base.__pyx_unpickle_BaseDistancesReduction32",
+      "sklearn.metrics._pairwise_distances_reduction._base.__pyx_unpickle_BaseDistancesReduction64",
+      "sklearn.metrics._pairwise_distances_reduction._base.__pyx_unpickle_Enum",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.DatasetsPair32",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.DatasetsPair64",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.DenseDenseDatasetsPair32",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.DenseDenseDatasetsPair64",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.DenseSparseDatasetsPair32",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.DenseSparseDatasetsPair64",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.SparseDenseDatasetsPair32",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.SparseDenseDatasetsPair64",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.SparseSparseDatasetsPair32",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.SparseSparseDatasetsPair64",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.__pyx_unpickle_DatasetsPair32",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.__pyx_unpickle_DatasetsPair64",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.__pyx_unpickle_DenseDenseDatasetsPair32",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.__pyx_unpickle_DenseDenseDatasetsPair64",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.__pyx_unpickle_DenseSparseDatasetsPair32",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.__pyx_unpickle_DenseSparseDatasetsPair64",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.__pyx_unpickle_Enum",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.__pyx_unpickle_SparseDenseDatasetsPair32",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.__pyx_unpickle_SparseDenseDatasetsPair64",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.__pyx_unpickle_SparseSparseDatasetsPair32",
+      "sklearn.metrics._pairwise_distances_reduction._datasets_pair.__pyx_unpickle_SparseSparseDatasetsPair64",
+      "sklearn.metrics._pairwise_distances_reduction._dispatcher.ArgKmin",
+      "sklearn.metrics._pairwise_distances_reduction._dispatcher.BaseDistancesReductionDispatcher",
+      "sklearn.metrics._pairwise_distances_reduction._dispatcher.RadiusNeighbors",
+      "sklearn.metrics._pairwise_distances_reduction._middle_term_computer.DenseDenseMiddleTermComputer32",
+      "sklearn.metrics._pairwise_distances_reduction._middle_term_computer.DenseDenseMiddleTermComputer64",
+      "sklearn.metrics._pairwise_distances_reduction._middle_term_computer.MiddleTermComputer32",
+      "sklearn.metrics._pairwise_distances_reduction._middle_term_computer.MiddleTermComputer64",
+      "sklearn.metrics._pairwise_distances_reduction._middle_term_computer.SparseSparseMiddleTermComputer32",
+      "sklearn.metrics._pairwise_distances_reduction._middle_term_computer.SparseSparseMiddleTermComputer64",
+      "sklearn.metrics._pairwise_distances_reduction._middle_term_computer.__pyx_unpickle_DenseDenseMiddleTermComputer32",
+      "sklearn.metrics._pairwise_distances_reduction._middle_term_computer.__pyx_unpickle_DenseDenseMiddleTermComputer64",
+      "sklearn.metrics._pairwise_distances_reduction._middle_term_computer.__pyx_unpickle_Enum",
+      "sklearn.metrics._pairwise_distances_reduction._middle_term_computer.__pyx_unpickle_MiddleTermComputer32",
+      "sklearn.metrics._pairwise_distances_reduction._middle_term_computer.__pyx_unpickle_MiddleTermComputer64",
+      "sklearn.metrics._pairwise_distances_reduction._middle_term_computer.__pyx_unpickle_SparseSparseMiddleTermComputer32",
+      "sklearn.metrics._pairwise_distances_reduction._middle_term_computer.__pyx_unpickle_SparseSparseMiddleTermComputer64",
+      "sklearn.metrics._pairwise_distances_reduction._radius_neighbors.EuclideanRadiusNeighbors32",
+      "sklearn.metrics._pairwise_distances_reduction._radius_neighbors.EuclideanRadiusNeighbors64",
+      "sklearn.metrics._pairwise_distances_reduction._radius_neighbors.RadiusNeighbors32",
+      "sklearn.metrics._pairwise_distances_reduction._radius_neighbors.RadiusNeighbors64",
+      "sklearn.metrics._pairwise_distances_reduction._radius_neighbors.__pyx_unpickle_Enum",
+      "sklearn.metrics._pairwise_fast.__pyx_unpickle_Enum",
+      "sklearn.metrics._plot.confusion_matrix.ConfusionMatrixDisplay",
+      "sklearn.metrics._plot.det_curve.DetCurveDisplay",
+      "sklearn.metrics._plot.precision_recall_curve.PrecisionRecallDisplay",
+      "sklearn.metrics._plot.regression.PredictionErrorDisplay",
+      "sklearn.metrics._plot.roc_curve.RocCurveDisplay",
+      "sklearn.metrics._scorer._BaseScorer",
+      "sklearn.metrics._scorer._DeprecatedScorers",
+      "sklearn.metrics._scorer._MultimetricScorer",
+      "sklearn.metrics._scorer._PredictScorer",
+      "sklearn.metrics._scorer._ProbaScorer",
+      "sklearn.metrics._scorer._ThresholdScorer",
+      "sklearn.mixture._base.BaseMixture",
+      "sklearn.mixture._bayesian_mixture.BayesianGaussianMixture",
+      "sklearn.mixture._gaussian_mixture.GaussianMixture",
+      "sklearn.model_selection._plot.LearningCurveDisplay",
+      "sklearn.model_selection._search.BaseSearchCV",
+      "sklearn.model_selection._search.GridSearchCV",
+      "sklearn.model_selection._search.ParameterGrid",
+      "sklearn.model_selection._search.ParameterSampler",
+      "sklearn.model_selection._search.RandomizedSearchCV",
+      "sklearn.model_selection._search_successive_halving.BaseSuccessiveHalving",
+      "sklearn.model_selection._search_successive_halving.HalvingGridSearchCV",
+      "sklearn.model_selection._search_successive_halving.HalvingRandomSearchCV",
+      "sklearn.model_selection._search_successive_halving._SubsampleMetaSplitter",
+      "sklearn.model_selection._split.BaseCrossValidator",
+      "sklearn.model_selection._split.BaseShuffleSplit",
+      "sklearn.model_selection._split.GroupKFold",
+      "sklearn.model_selection._split.GroupShuffleSplit",
+      "sklearn.model_selection._split.KFold",
+      "sklearn.model_selection._split.LeaveOneGroupOut",
+      "sklearn.model_selection._split.LeaveOneOut",
+      "sklearn.model_selection._split.LeavePGroupsOut",
+      "sklearn.model_selection._split.LeavePOut",
+      "sklearn.model_selection._split.PredefinedSplit",
+      "sklearn.model_selection._split.RepeatedKFold",
+      "sklearn.model_selection._split.RepeatedStratifiedKFold",
+      "sklearn.model_selection._split.ShuffleSplit",
+      "sklearn.model_selection._split.StratifiedGroupKFold",
+      "sklearn.model_selection._split.StratifiedKFold",
+      "sklearn.model_selection._split.StratifiedShuffleSplit",
+      "sklearn.model_selection._split.TimeSeriesSplit",
+      "sklearn.model_selection._split._BaseKFold",
+      "sklearn.model_selection._split._CVIterableWrapper",
+      "sklearn.model_selection._split._RepeatedSplits",
+      "sklearn.multiclass.OneVsOneClassifier",
+      "sklearn.multiclass.OneVsRestClassifier",
+      "sklearn.multiclass.OutputCodeClassifier",
+      "sklearn.multiclass._ConstantPredictor",
+      "sklearn.multioutput.ClassifierChain",
+      "sklearn.multioutput.MultiOutputClassifier",
+      "sklearn.multioutput.MultiOutputRegressor",
+      "sklearn.multioutput.RegressorChain",
+      "sklearn.multioutput._BaseChain",
+      "sklearn.multioutput._MultiOutputEstimator",
+      "sklearn.naive_bayes.BernoulliNB",
+      "sklearn.naive_bayes.CategoricalNB",
+      "sklearn.naive_bayes.ComplementNB",
+      "sklearn.naive_bayes.GaussianNB",
+      "sklearn.naive_bayes.MultinomialNB",
+      "sklearn.naive_bayes._BaseDiscreteNB",
+      "sklearn.naive_bayes._BaseNB",
+      "sklearn.neighbors._ball_tree.BallTree",
+      "sklearn.neighbors._ball_tree.BinaryTree",
+      "sklearn.neighbors._ball_tree.NeighborsHeap",
+      "sklearn.neighbors._ball_tree.NodeHeap",
+      "sklearn.neighbors._ball_tree.__pyx_unpickle_Enum",
+      "sklearn.neighbors._ball_tree.newObj",
+      "sklearn.neighbors._base.KNeighborsMixin",
+      "sklearn.neighbors._base.NeighborsBase",
+      "sklearn.neighbors._base.RadiusNeighborsMixin",
+      "sklearn.neighbors._classification.KNeighborsClassifier",
+      "sklearn.neighbors._classification.RadiusNeighborsClassifier",
+      "sklearn.neighbors._distance_metric.DistanceMetric",
+      "sklearn.neighbors._graph.KNeighborsTransformer",
+      "sklearn.neighbors._graph.RadiusNeighborsTransformer",
+      "sklearn.neighbors._kd_tree.BinaryTree",
+      "sklearn.neighbors._kd_tree.KDTree",
+      "sklearn.neighbors._kd_tree.NeighborsHeap",
+      "sklearn.neighbors._kd_tree.NodeHeap",
+      "sklearn.neighbors._kd_tree.__pyx_unpickle_Enum",
+      "sklearn.neighbors._kd_tree.newObj",
+      "sklearn.neighbors._kde.KernelDensity",
+      "sklearn.neighbors._lof.LocalOutlierFactor",
+      "sklearn.neighbors._nca.NeighborhoodComponentsAnalysis",
+      "sklearn.neighbors._nearest_centroid.NearestCentroid",
+      "sklearn.neighbors._quad_tree._QuadTree",
+      "sklearn.neighbors._quad_tree.__pyx_unpickle_Enum",
+      "sklearn.neighbors._regression.KNeighborsRegressor",
+      "sklearn.neighbors._regression.RadiusNeighborsRegressor",
+      "sklearn.neighbors._unsupervised.NearestNeighbors",
+      "sklearn.neural_network._multilayer_perceptron.BaseMultilayerPerceptron",
+      "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+      "sklearn.neural_network._multilayer_perceptron.MLPRegressor",
+      "sklearn.neural_network._rbm.BernoulliRBM",
+      "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+      "sklearn.neural_network._stochastic_optimizers.BaseOptimizer",
+      "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+      "sklearn.pipeline.FeatureUnion",
+      "sklearn.pipeline.Pipeline",
+      "sklearn.preprocessing._csr_polynomial_expansion.__pyx_unpickle_Enum",
+      "sklearn.preprocessing._data.Binarizer",
+      "sklearn.preprocessing._data.KernelCenterer",
+      "sklearn.preprocessing._data.MaxAbsScaler",
+      "sklearn.preprocessing._data.MinMaxScaler",
+      "sklearn.preprocessing._data.Normalizer",
+      "sklearn.preprocessing._data.PowerTransformer",
+      "sklearn.preprocessing._data.QuantileTransformer",
+      "sklearn.preprocessing._data.RobustScaler",
+      "sklearn.preprocessing._data.StandardScaler",
+      "sklearn.preprocessing._discretization.KBinsDiscretizer",
+      "sklearn.preprocessing._encoders.OneHotEncoder",
+      "sklearn.preprocessing._encoders.OrdinalEncoder",
+      "sklearn.preprocessing._encoders._BaseEncoder",
+      "sklearn.preprocessing._function_transformer.FunctionTransformer",
+      "sklearn.preprocessing._label.LabelBinarizer",
+      "sklearn.preprocessing._label.LabelEncoder",
+      "sklearn.preprocessing._label.MultiLabelBinarizer",
+      "sklearn.preprocessing._polynomial.PolynomialFeatures",
+      "sklearn.preprocessing._polynomial.SplineTransformer",
+      "sklearn.random_projection.BaseRandomProjection",
+      "sklearn.random_projection.GaussianRandomProjection",
+      "sklearn.random_projection.SparseRandomProjection",
+      "sklearn.semi_supervised._label_propagation.BaseLabelPropagation",
+      "sklearn.semi_supervised._label_propagation.LabelPropagation",
+      "sklearn.semi_supervised._label_propagation.LabelSpreading",
+      "sklearn.semi_supervised._self_training.SelfTrainingClassifier",
+      "sklearn.svm._base.BaseLibSVM",
+      "sklearn.svm._base.BaseSVC",
+      "sklearn.svm._classes.LinearSVC",
+      "sklearn.svm._classes.LinearSVR",
+      "sklearn.svm._classes.NuSVC",
+      "sklearn.svm._classes.NuSVR",
+      "sklearn.svm._classes.OneClassSVM",
+      "sklearn.svm._classes.SVC",
+      "sklearn.svm._classes.SVR",
+      "sklearn.tree._classes.BaseDecisionTree",
+      "sklearn.tree._classes.DecisionTreeClassifier",
+      "sklearn.tree._classes.DecisionTreeRegressor",
+      "sklearn.tree._classes.ExtraTreeClassifier",
+      "sklearn.tree._classes.ExtraTreeRegressor",
+      "sklearn.tree._criterion.ClassificationCriterion",
+      "sklearn.tree._criterion.Criterion",
+      "sklearn.tree._criterion.Entropy",
+      "sklearn.tree._criterion.FriedmanMSE",
+      "sklearn.tree._criterion.Gini",
+      "sklearn.tree._criterion.MAE",
+      "sklearn.tree._criterion.MSE",
+      "sklearn.tree._criterion.Poisson",
+      "sklearn.tree._criterion.RegressionCriterion",
+      "sklearn.tree._criterion.__pyx_unpickle_Enum",
+      "sklearn.tree._export.Sentinel",
+      "sklearn.tree._export._BaseTreeExporter",
+      "sklearn.tree._export._DOTTreeExporter",
+      "sklearn.tree._export._MPLTreeExporter",
+      "sklearn.tree._reingold_tilford.DrawTree",
+      "sklearn.tree._reingold_tilford.Tree",
+      "sklearn.tree._splitter.BaseDenseSplitter",
+      "sklearn.tree._splitter.BaseSparseSplitter",
+      "sklearn.tree._splitter.BestSparseSplitter",
+      "sklearn.tree._splitter.BestSplitter",
+      "sklearn.tree._splitter.RandomSparseSplitter",
+      "sklearn.tree._splitter.RandomSplitter",
+      "sklearn.tree._splitter.Splitter",
+      "sklearn.tree._splitter.__pyx_unpickle_Enum",
+      "sklearn.tree._tree.BestFirstTreeBuilder",
+      "sklearn.tree._tree.DepthFirstTreeBuilder",
+      "sklearn.tree._tree.Tree",
+      "sklearn.tree._tree.TreeBuilder",
+      "sklearn.tree._tree._AlphaPruner",
+      "sklearn.tree._tree._CCPPruneController",
+      "sklearn.tree._tree._PathFinder",
+      "sklearn.tree._tree.__pyx_unpickle_Enum",
+      "sklearn.tree._tree.__pyx_unpickle_TreeBuilder",
+      "sklearn.tree._tree.__pyx_unpickle__CCPPruneController",
+      "sklearn.tree._utils.WeightedMedianCalculator",
+      "sklearn.tree._utils.WeightedPQueue",
+      "sklearn.tree._utils.__pyx_unpickle_Enum",
+      "sklearn.utils._array_api._ArrayAPIWrapper",
+      "sklearn.utils._array_api._NumPyApiWrapper",
+      "sklearn.utils._available_if._AvailableIfDescriptor",
+      "sklearn.utils._bunch.Bunch",
+      "sklearn.utils._cython_blas.__pyx_unpickle_Enum",
+      "sklearn.utils._cython_blas.__pyx_unpickle___Pyx_EnumMeta",
+      "sklearn.utils._encode.MissingValues",
+      "sklearn.utils._encode._NaNCounter",
+      "sklearn.utils._encode._nandict",
+      "sklearn.utils._estimator_html_repr._IDCounter",
+      "sklearn.utils._estimator_html_repr._VisualBlock",
+      "sklearn.utils._fast_dict.IntFloatDict",
+      "sklearn.utils._fast_dict.__pyx_unpickle_Enum",
+      "sklearn.utils._fast_dict.__pyx_unpickle_IntFloatDict",
+      "sklearn.utils._isfinite.__pyx_unpickle_Enum",
+      "sklearn.utils._isfinite.__pyx_unpickle___Pyx_EnumMeta",
+      "sklearn.utils._logistic_sigmoid.__pyx_unpickle_Enum",
+      "sklearn.utils._param_validation.HasMethods",
+      "sklearn.utils._param_validation.Hidden",
+      "sklearn.utils._param_validation.Interval",
+      "sklearn.utils._param_validation.InvalidParameterError",
+      "sklearn.utils._param_validation.Options",
+      "sklearn.utils._param_validation.StrOptions",
+      "sklearn.utils._param_validation._ArrayLikes",
+      "sklearn.utils._param_validation._Booleans",
+      "sklearn.utils._param_validation._CVObjects",
+      "sklearn.utils._param_validation._Callables",
+      "sklearn.utils._param_validation._Constraint",
+      "sklearn.utils._param_validation._InstancesOf",
+      "sklearn.utils._param_validation._IterablesNotString",
+      "sklearn.utils._param_validation._MissingValues",
+      "sklearn.utils._param_validation._NanConstraint",
+      "sklearn.utils._param_validation._NoneConstraint",
+      "sklearn.utils._param_validation._PandasNAConstraint",
+      "sklearn.utils._param_validation._RandomStates",
+      "sklearn.utils._param_validation._SparseMatrices",
+      "sklearn.utils._param_validation._VerboseHelper",
+      "sklearn.utils._pprint.KeyValTuple",
+      "sklearn.utils._pprint.KeyValTupleParam",
+      "sklearn.utils._pprint._EstimatorPrettyPrinter",
+      "sklearn.utils._readonly_array_wrapper.ReadonlyArrayWrapper",
+      "sklearn.utils._readonly_array_wrapper.__pyx_unpickle_Enum",
+      "sklearn.utils._readonly_array_wrapper.__pyx_unpickle_ReadonlyArrayWrapper",
+      "sklearn.utils._seq_dataset.ArrayDataset32",
+      "sklearn.utils._seq_dataset.ArrayDataset64",
+      "sklearn.utils._seq_dataset.CSRDataset32",
+      "sklearn.utils._seq_dataset.CSRDataset64",
+      "sklearn.utils._seq_dataset.SequentialDataset32",
+      "sklearn.utils._seq_dataset.SequentialDataset64",
+      "sklearn.utils._set_output._SetOutputMixin",
+      "sklearn.utils._vector_sentinel.StdVectorSentinel",
+      "sklearn.utils._vector_sentinel.StdVectorSentinelFloat64",
+      "sklearn.utils._vector_sentinel.StdVectorSentinelInt32",
+      "sklearn.utils._vector_sentinel.StdVectorSentinelInt64",
+      "sklearn.utils._vector_sentinel.StdVectorSentinelIntP",
+      "sklearn.utils._vector_sentinel.__pyx_unpickle_StdVectorSentinel",
+      "sklearn.utils._vector_sentinel.__pyx_unpickle_StdVectorSentinelFloat64",
+      "sklearn.utils._vector_sentinel.__pyx_unpickle_StdVectorSentinelInt32",
+      "sklearn.utils._vector_sentinel.__pyx_unpickle_StdVectorSentinelInt64",
+      "sklearn.utils._vector_sentinel.__pyx_unpickle_StdVectorSentinelIntP",
+      "sklearn.utils._weight_vector.WeightVector32",
+      "sklearn.utils._weight_vector.WeightVector64",
+      "sklearn.utils._weight_vector.__pyx_unpickle_Enum",
+      "sklearn.utils.arrayfuncs.__pyx_unpickle_Enum",
+      "sklearn.utils.deprecation.deprecated",
+      "sklearn.utils.metaestimators._BaseComposition",
+      "sklearn.utils.metaestimators._IffHasAttrDescriptor",
+      "sklearn.utils.murmurhash.__pyx_unpickle_Enum",
+      "sklearn.utils.optimize._LineSearchError",
+      "sklearn.utils.sparsefuncs_fast.__pyx_unpickle_Enum"
+    ];
+    TORCH_NN_GLOBALS = [
+      "torch.nn.modules._functions.BackwardHookFunction",
+      "torch.nn.modules._functions.CrossMapLRN2d",
+      "torch.nn.modules._functions.SyncBatchNorm",
+      "torch.nn.modules.activation.CELU",
+      "torch.nn.modules.activation.ELU",
+      "torch.nn.modules.activation.GELU",
+      "torch.nn.modules.activation.GLU",
+      "torch.nn.modules.activation.Hardshrink",
+      "torch.nn.modules.activation.Hardsigmoid",
+      "torch.nn.modules.activation.Hardswish",
+      "torch.nn.modules.activation.Hardtanh",
+      "torch.nn.modules.activation.LeakyReLU",
+      "torch.nn.modules.activation.LogSigmoid",
+      "torch.nn.modules.activation.LogSoftmax",
+      "torch.nn.modules.activation.Mish",
+      "torch.nn.modules.activation.MultiheadAttention",
+      "torch.nn.modules.activation.PReLU",
+      "torch.nn.modules.activation.RReLU",
+      "torch.nn.modules.activation.ReLU",
+      "torch.nn.modules.activation.ReLU6",
+      "torch.nn.modules.activation.SELU",
+      "torch.nn.modules.activation.SiLU",
+      "torch.nn.modules.activation.Sigmoid",
+      "torch.nn.modules.activation.Softmax",
+      "torch.nn.modules.activation.Softmax2d",
+      "torch.nn.modules.activation.Softmin",
+      "torch.nn.modules.activation.Softplus",
+      "torch.nn.modules.activation.Softshrink",
+      "torch.nn.modules.activation.Softsign",
+      "torch.nn.modules.activation.Tanh",
+      "torch.nn.modules.activation.Tanhshrink",
+      "torch.nn.modules.activation.Threshold",
+      "torch.nn.modules.adaptive.AdaptiveLogSoftmaxWithLoss",
+      "torch.nn.modules.batchnorm.BatchNorm1d",
+      "torch.nn.modules.batchnorm.BatchNorm2d",
+      "torch.nn.modules.batchnorm.BatchNorm3d",
+      "torch.nn.modules.batchnorm.LazyBatchNorm1d",
+      "torch.nn.modules.batchnorm.LazyBatchNorm2d",
+      "torch.nn.modules.batchnorm.LazyBatchNorm3d",
+      "torch.nn.modules.batchnorm.SyncBatchNorm",
+      "torch.nn.modules.channelshuffle.ChannelShuffle",
+      "torch.nn.modules.container.Container",
+      "torch.nn.modules.container.ModuleDict",
+      "torch.nn.modules.container.ModuleList",
+      "torch.nn.modules.container.ParameterDict",
+      "torch.nn.modules.container.ParameterList",
+      "torch.nn.modules.container.Sequential",
+      "torch.nn.modules.conv.Conv1d",
+      "torch.nn.modules.conv.Conv2d",
+      "torch.nn.modules.conv.Conv3d",
+      "torch.nn.modules.conv.ConvTranspose1d",
+      "torch.nn.modules.conv.ConvTranspose2d",
+      "torch.nn.modules.conv.ConvTranspose3d",
+      "torch.nn.modules.conv.LazyConv1d",
+      "torch.nn.modules.conv.LazyConv2d",
+      "torch.nn.modules.conv.LazyConv3d",
+      "torch.nn.modules.conv.LazyConvTranspose1d",
+      "torch.nn.modules.conv.LazyConvTranspose2d",
+      "torch.nn.modules.conv.LazyConvTranspose3d",
+      "torch.nn.modules.distance.CosineSimilarity",
+      "torch.nn.modules.distance.PairwiseDistance",
+      "torch.nn.modules.dropout.AlphaDropout",
+      "torch.nn.modules.dropout.Dropout",
+      "torch.nn.modules.dropout.Dropout1d",
+      "torch.nn.modules.dropout.Dropout2d",
+      "torch.nn.modules.dropout.Dropout3d",
+      "torch.nn.modules.dropout.FeatureAlphaDropout",
+      "torch.nn.modules.flatten.Flatten",
+      "torch.nn.modules.flatten.Unflatten",
+      "torch.nn.modules.fold.Fold",
+      "torch.nn.modules.fold.Unfold",
+      "torch.nn.modules.instancenorm.InstanceNorm1d",
+      "torch.nn.modules.instancenorm.InstanceNorm2d",
+      "torch.nn.modules.instancenorm.InstanceNorm3d",
+      "torch.nn.modules.instancenorm.LazyInstanceNorm1d",
+      "torch.nn.modules.instancenorm.LazyInstanceNorm2d",
+      "torch.nn.modules.instancenorm.LazyInstanceNorm3d",
+      "torch.nn.modules.lazy.LazyModuleMixin",
+      "torch.nn.modules.linear.Bilinear",
+      "torch.nn.modules.linear.Identity",
+      "torch.nn.modules.linear.LazyLinear",
+      "torch.nn.modules.linear.Linear",
+      "torch.nn.modules.linear.NonDynamicallyQuantizableLinear",
+      "torch.nn.modules.loss.BCELoss",
+      "torch.nn.modules.loss.BCEWithLogitsLoss",
+      "torch.nn.modules.loss.CTCLoss",
+      "torch.nn.modules.loss.CosineEmbeddingLoss",
+      "torch.nn.modules.loss.CrossEntropyLoss",
+      "torch.nn.modules.loss.GaussianNLLLoss",
+      "torch.nn.modules.loss.HingeEmbeddingLoss",
+      "torch.nn.modules.loss.HuberLoss",
+      "torch.nn.modules.loss.KLDivLoss",
+      "torch.nn.modules.loss.L1Loss",
+      "torch.nn.modules.loss.MSELoss",
+      "torch.nn.modules.loss.MarginRankingLoss",
+      "torch.nn.modules.loss.MultiLabelMarginLoss",
+      "torch.nn.modules.loss.MultiLabelSoftMarginLoss",
+      "torch.nn.modules.loss.MultiMarginLoss",
+      "torch.nn.modules.loss.NLLLoss",
+      "torch.nn.modules.loss.NLLLoss2d",
+      "torch.nn.modules.loss.PoissonNLLLoss",
+      "torch.nn.modules.loss.SmoothL1Loss",
+      "torch.nn.modules.loss.SoftMarginLoss",
+      "torch.nn.modules.loss.TripletMarginLoss",
+      "torch.nn.modules.loss.TripletMarginWithDistanceLoss",
+      "torch.nn.modules.module.Module",
+      "torch.nn.modules.normalization.CrossMapLRN2d",
+      "torch.nn.modules.normalization.GroupNorm",
+      "torch.nn.modules.normalization.LayerNorm",
+      "torch.nn.modules.normalization.LocalResponseNorm",
+      "torch.nn.modules.padding.ConstantPad1d",
+      "torch.nn.modules.padding.ConstantPad2d",
+      "torch.nn.modules.padding.ConstantPad3d",
+      "torch.nn.modules.padding.ReflectionPad1d",
+      "torch.nn.modules.padding.ReflectionPad2d",
+      "torch.nn.modules.padding.ReflectionPad3d",
+      "torch.nn.modules.padding.ReplicationPad1d",
+      "torch.nn.modules.padding.ReplicationPad2d",
+      "torch.nn.modules.padding.ReplicationPad3d",
+      "torch.nn.modules.padding.ZeroPad2d",
+      "torch.nn.modules.pixelshuffle.PixelShuffle",
+      "torch.nn.modules.pixelshuffle.PixelUnshuffle",
+      "torch.nn.modules.pooling.AdaptiveAvgPool1d",
+      "torch.nn.modules.pooling.AdaptiveAvgPool2d",
+      "torch.nn.modules.pooling.AdaptiveAvgPool3d",
+      "torch.nn.modules.pooling.AdaptiveMaxPool1d",
+      "torch.nn.modules.pooling.AdaptiveMaxPool2d",
+      "torch.nn.modules.pooling.AdaptiveMaxPool3d",
+      "torch.nn.modules.pooling.AvgPool1d",
+      "torch.nn.modules.pooling.AvgPool2d",
+      "torch.nn.modules.pooling.AvgPool3d",
+      "torch.nn.modules.pooling.FractionalMaxPool2d",
+      "torch.nn.modules.pooling.FractionalMaxPool3d",
+      "torch.nn.modules.pooling.LPPool1d",
+      "torch.nn.modules.pooling.LPPool2d",
+      "torch.nn.modules.pooling.MaxPool1d",
+      "torch.nn.modules.pooling.MaxPool2d",
+      "torch.nn.modules.pooling.MaxPool3d",
+      "torch.nn.modules.pooling.MaxUnpool1d",
+      "torch.nn.modules.pooling.MaxUnpool2d",
+      "torch.nn.modules.pooling.MaxUnpool3d",
+      "torch.nn.modules.rnn.GRU",
+      "torch.nn.modules.rnn.GRUCell",
+      "torch.nn.modules.rnn.LSTM",
+      "torch.nn.modules.rnn.LSTMCell",
+      "torch.nn.modules.rnn.RNN",
+      "torch.nn.modules.rnn.RNNBase",
+      "torch.nn.modules.rnn.RNNCell",
+      "torch.nn.modules.rnn.RNNCellBase",
+      "torch.nn.modules.sparse.Embedding",
+      "torch.nn.modules.sparse.EmbeddingBag",
+      "torch.nn.modules.transformer.Transformer",
+      "torch.nn.modules.transformer.TransformerDecoder",
+      "torch.nn.modules.transformer.TransformerDecoderLayer",
+      "torch.nn.modules.transformer.TransformerEncoder",
+      "torch.nn.modules.transformer.TransformerEncoderLayer",
+      "torch.nn.modules.upsampling.Upsample",
+      "torch.nn.modules.upsampling.UpsamplingBilinear2d",
+      "torch.nn.modules.upsampling.UpsamplingNearest2d"
+    ];
+  }
+});
+
 // src/scan/allowlist.ts
 function effectiveModule(module, proto) {
   return proto < 3 ? PY2_MODULES[module] ?? module : module;
@@ -80732,10 +84126,70 @@ function globalMatcher(allow) {
     return prefixes.some((p3) => module === p3 || module.startsWith(`${p3}.`));
   };
 }
-var DEFAULT_ALLOWED_GLOBALS, PY2_MODULES;
+var NUMPY_SCALARS, TORCH_STORAGES, TORCH_DTYPES, DEFAULT_ALLOWED_GLOBALS, PY2_MODULES;
 var init_allowlist = __esm({
   "src/scan/allowlist.ts"() {
     "use strict";
+    init_library_globals();
+    NUMPY_SCALARS = [
+      "bool_",
+      "int8",
+      "int16",
+      "int32",
+      "int64",
+      "uint8",
+      "uint16",
+      "uint32",
+      "uint64",
+      "float16",
+      "float32",
+      "float64",
+      "longdouble",
+      "complex64",
+      "complex128",
+      "clongdouble",
+      "str_",
+      "bytes_",
+      "void",
+      "object_",
+      "datetime64",
+      "timedelta64"
+    ];
+    TORCH_STORAGES = [
+      "FloatStorage",
+      "DoubleStorage",
+      "HalfStorage",
+      "BFloat16Storage",
+      "LongStorage",
+      "IntStorage",
+      "ShortStorage",
+      "CharStorage",
+      "ByteStorage",
+      "BoolStorage",
+      "ComplexFloatStorage",
+      "ComplexDoubleStorage",
+      "QInt8Storage",
+      "QUInt8Storage",
+      "QInt32Storage"
+    ];
+    TORCH_DTYPES = [
+      "float32",
+      "float64",
+      "float16",
+      "bfloat16",
+      "complex32",
+      "complex64",
+      "complex128",
+      "int64",
+      "int32",
+      "int16",
+      "int8",
+      "uint8",
+      "bool",
+      "qint8",
+      "quint8",
+      "qint32"
+    ];
     DEFAULT_ALLOWED_GLOBALS = [
       // numpy arrays, scalars and dtypes (numpy 1.x `core`, numpy 2.x `_core`)
       "numpy.core.multiarray._reconstruct",
@@ -80746,57 +84200,60 @@ var init_allowlist = __esm({
       "numpy._core.numeric._frombuffer",
       "numpy.ndarray",
       "numpy.dtype",
+      "numpy.ma.core._mareconstruct",
+      "numpy.ma.core.MaskedArray",
+      "numpy.mean",
+      ...NUMPY_SCALARS.map((t) => `numpy.${t}`),
+      ...["MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64"].map((g5) => `numpy.random._${g5.toLowerCase().replace("dxsm", "")}.${g5}`),
       "numpy.random._pickle.__randomstate_ctor",
       "numpy.random._pickle.__bit_generator_ctor",
       "numpy.random._pickle.__generator_ctor",
-      "numpy.random._mt19937.MT19937",
-      "numpy.random._pcg64.PCG64",
-      // joblib's array wrappers (the raw bytes that follow are read by the scanner, never executed)
+      "numpy.random.mtrand.RandomState",
+      "numpy.random._generator.Generator",
+      // scipy.sparse matrices in fitted vectorizers and encoders (scipy ≥ 1.8 and older module names)
+      ...["csr", "csc", "coo", "lil", "dok", "bsr", "dia"].flatMap((f5) => [
+        `scipy.sparse._${f5}.${f5}_matrix`,
+        `scipy.sparse.${f5}.${f5}_matrix`,
+        `scipy.sparse._${f5}.${f5}_array`
+      ]),
+      "scipy.interpolate._bsplines.BSpline",
+      // joblib's array wrapper (the array bytes that follow are read by the scanner, never executed);
+      // NDArrayWrapper, of joblib < 0.10, loads another file by name: not allowed
       "joblib.numpy_pickle.NumpyArrayWrapper",
-      "joblib.numpy_pickle.NDArrayWrapper",
-      // scikit-learn estimators, built with copyreg / __newobj__ and a state dict
-      "sklearn.*",
+      ...SKLEARN_GLOBALS,
+      ...TORCH_NN_GLOBALS,
       // torch tensors, storages and parameters as torch.save writes them
       "torch._utils._rebuild_tensor",
       "torch._utils._rebuild_tensor_v2",
-      "torch._utils._rebuild_tensor_v3",
       "torch._utils._rebuild_parameter",
       "torch._utils._rebuild_parameter_with_state",
       "torch._utils._rebuild_qtensor",
       "torch._utils._rebuild_sparse_tensor",
+      "torch._utils._rebuild_sparse_csr_tensor",
+      "torch._utils._rebuild_meta_tensor_no_storage",
       "torch._utils._rebuild_device_tensor_from_numpy",
-      "torch._tensor._rebuild_from_type_v2",
+      "torch.serialization._get_layout",
       "torch.nn.parameter.Parameter",
+      "torch.Tensor",
       "torch.Size",
       "torch.device",
-      "torch.float32",
-      "torch.float64",
-      "torch.float16",
-      "torch.bfloat16",
-      "torch.int64",
-      "torch.int32",
-      "torch.int16",
-      "torch.int8",
-      "torch.uint8",
-      "torch.bool",
-      "torch.FloatStorage",
-      "torch.DoubleStorage",
-      "torch.HalfStorage",
-      "torch.BFloat16Storage",
-      "torch.LongStorage",
-      "torch.IntStorage",
-      "torch.ShortStorage",
-      "torch.CharStorage",
-      "torch.ByteStorage",
-      "torch.BoolStorage",
+      "torch.per_tensor_affine",
+      "torch.per_channel_affine",
+      ...TORCH_DTYPES.map((t) => `torch.${t}`),
+      ...TORCH_STORAGES.map((t) => `torch.${t}`),
       "torch.storage.UntypedStorage",
+      "torch.storage.TypedStorage",
       // plain containers and the copyreg helpers every protocol-2 object uses
       "collections.OrderedDict",
       "collections.defaultdict",
+      "collections.Counter",
+      "collections.deque",
       "builtins.set",
       "builtins.frozenset",
       "builtins.slice",
+      "builtins.range",
       "builtins.complex",
+      "builtins.bytes",
       "builtins.bytearray",
       "builtins.object",
       "copyreg._reconstructor",
@@ -80817,111 +84274,169 @@ var init_allowlist = __esm({
 });
 
 // src/scan/pickle.ts
-function dtypeInfo(d5) {
-  if (!d5 || d5.t !== "call" || d5.fn.t !== "global" || d5.fn.name !== "dtype" || !d5.fn.module.startsWith("numpy")) return void 0;
-  if (d5.args.t !== "tuple" || d5.args.items[0]?.t !== "str") return void 0;
-  const code = d5.args.items[0].v;
-  const st = d5.state?.t === "tuple" ? d5.state.items : [];
-  const names = st[3];
-  if (names && names.t !== "none") return void 0;
-  if (code.startsWith("O")) return "object";
-  const elsize = st[5];
-  if (elsize && elsize.t === "int" && elsize.v > 0) return elsize.v;
-  const m3 = /^[a-zA-Z](\d+)$/.exec(code);
-  if (!m3) return code === "b1" ? 1 : void 0;
-  return Number(m3[1]);
+function machine(memo, joblib) {
+  return { stack: [], meta: [], memo, proto: 0, joblib, frameEnd: void 0, deferred: [], protoSeen: false };
 }
-var OTHER, NONE, MAX_KEPT, MAX_LINE, MAX_DICT_KEPT, NAW, OPNAMES, Malformed, freshMachine, PickleScanner;
+function py2Str(latin1) {
+  const bytes = Buffer.from(latin1, "latin1");
+  const utf = bytes.toString("utf8");
+  return Buffer.from(utf, "utf8").equals(bytes) ? utf : latin1;
+}
+function escapeDecode(s2) {
+  const simple = { "\\": "\\", "'": "'", '"': '"', a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "	", v: "\v", "\n": "" };
+  let out = "";
+  for (let i5 = 0; i5 < s2.length; i5++) {
+    const c5 = s2[i5];
+    if (c5 !== "\\") {
+      out += c5;
+      continue;
+    }
+    const e5 = s2[++i5];
+    if (e5 === void 0) throw new LoaderError("trailing \\ in string");
+    if (e5 in simple) out += simple[e5];
+    else if (e5 === "x") {
+      const hex = s2.slice(i5 + 1, i5 + 3);
+      if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw new LoaderError("invalid \\x escape");
+      out += String.fromCharCode(parseInt(hex, 16));
+      i5 += 2;
+    } else if (/[0-7]/.test(e5)) {
+      const oct = /^[0-7]{1,3}/.exec(s2.slice(i5))[0];
+      out += String.fromCharCode(parseInt(oct, 8) & 255);
+      i5 += oct.length - 1;
+    } else out += `\\${e5}`;
+  }
+  return out;
+}
+function rawUnicodeEscape(s2) {
+  let out = "";
+  for (let i5 = 0; i5 < s2.length; ) {
+    if (s2[i5] !== "\\") {
+      out += s2[i5++];
+      continue;
+    }
+    let run2 = 0;
+    while (s2[i5 + run2] === "\\") run2++;
+    const kind = s2[i5 + run2];
+    if ((kind === "u" || kind === "U") && run2 % 2 === 1) {
+      const n3 = kind === "u" ? 4 : 8;
+      const hex = s2.slice(i5 + run2 + 1, i5 + run2 + 1 + n3);
+      if (!new RegExp(`^[0-9a-fA-F]{${n3}}$`).test(hex)) throw new LoaderError(`truncated \\${kind} escape`);
+      const cp = parseInt(hex, 16);
+      if (cp > 1114111) throw new LoaderError("\\U escape out of range");
+      out += "\\".repeat(run2 - 1) + String.fromCodePoint(cp);
+      i5 += run2 + 1 + n3;
+    } else {
+      out += "\\".repeat(run2);
+      i5 += run2;
+    }
+  }
+  return out;
+}
+function plain(v, depth) {
+  if (v.t === "int") return v.v;
+  if (v.t === "str") return v.v;
+  if (v.t === "global") return { global: `${v.module}.${v.name}` };
+  if (v.t === "tuple" && depth < 4) return v.items.map((x) => plain(x, depth + 1));
+  return null;
+}
+function intValue(v) {
+  const n3 = Number(v);
+  return Number.isSafeInteger(n3) ? { t: "int", v: n3, big: v } : { t: "int", v: NaN, big: v };
+}
+function utf8(b5, start, end) {
+  const s2 = b5.toString("utf8", start, end);
+  if (s2.includes("\uFFFD") && !Buffer.from(s2, "utf8").equals(b5.subarray(start, end))) throw new LoaderError("a global name is not valid UTF-8");
+  return s2;
+}
+function mayBeStr(v) {
+  return !["int", "none", "bool", "tuple", "dict", "other"].includes(v.t);
+}
+function setItem(d5, k5, v) {
+  if (d5.t !== "dict") return;
+  if (d5.entries.length >= MAX_DICT_KEPT || k5.t !== "str" && k5.t !== "int" && k5.t !== "none" && k5.t !== "bool") {
+    d5.complete = false;
+    return;
+  }
+  const i5 = k5.t === "str" ? d5.entries.findIndex(([x]) => x.t === "str" && x.v === k5.v) : -1;
+  if (i5 >= 0) d5.entries[i5] = [k5, v];
+  else d5.entries.push([k5, v]);
+}
+function mergeState(w, state2) {
+  const parts = state2.t === "tuple" && state2.items.length === 2 ? state2.items : [state2, NONE];
+  parts.forEach((part, slots) => {
+    if (part.t === "none") return;
+    if (part.t !== "dict" || !part.complete) {
+      w.complete = false;
+      return;
+    }
+    for (const [k5, v] of part.entries) {
+      if (k5.t === "str") w.attrs.set(k5.v, v);
+      else if (slots) w.complete = false;
+    }
+  });
+}
+function numpyDtype(d5) {
+  if (!d5 || d5.t !== "call" || d5.fn.t !== "global") return void 0;
+  if (!["numpy.dtype", "numpy.core.multiarray.dtype", "numpy._core.multiarray.dtype"].includes(`${d5.fn.module}.${d5.fn.name}`)) return void 0;
+  if (d5.args.t !== "tuple" || d5.args.items[0]?.t !== "str") return void 0;
+  const m3 = /^([biufcOMmSUV])(\d+)$/.exec(d5.args.items[0].v);
+  if (!m3) return void 0;
+  const kind = m3[1];
+  const n3 = Number(m3[2]);
+  const flexible = kind === "S" || kind === "U" || kind === "V";
+  if (!flexible && !FIXED_SIZES[kind].includes(n3)) return void 0;
+  if (d5.state === void 0) return { itemSize: kind === "U" ? 4 * n3 : n3, hasObject: kind === "O" };
+  const st = d5.state.t === "tuple" ? d5.state.items : [];
+  if (st.length < 8 || st.length > 9 || st[0]?.t !== "int" || st[0].v !== 3 && st[0].v !== 4) return void 0;
+  const elsize = st[5];
+  const flags = st[7];
+  if (elsize?.t !== "int" || flags?.t !== "int" || !Number.isSafeInteger(elsize.v) || !Number.isSafeInteger(flags.v)) return void 0;
+  const itemSize = flexible ? elsize.v : n3;
+  if (itemSize < 0) return void 0;
+  return { itemSize, hasObject: (flags.v & 1) === 1 };
+}
+var OTHER, UNKNOWN, NONE, BOOL, MAX_KEPT, MAX_LINE, MAX_DICT_KEPT, MAX_NESTING, NAW, CLASS_FROM_ARG, ANY_RESULT, TORCH_MAGIC, IDENT, LoaderError, Unscannable, PickleScanner, FIXED_SIZES;
 var init_pickle = __esm({
   "src/scan/pickle.ts"() {
     "use strict";
     init_allowlist();
     OTHER = { t: "other" };
+    UNKNOWN = { t: "unknown" };
     NONE = { t: "none" };
+    BOOL = { t: "bool" };
     MAX_KEPT = 1 << 16;
     MAX_LINE = 1 << 16;
-    MAX_DICT_KEPT = 64;
+    MAX_DICT_KEPT = 256;
+    MAX_NESTING = 4;
     NAW = "joblib.numpy_pickle.NumpyArrayWrapper";
-    OPNAMES = {};
-    for (const [name, ch] of Object.entries({
-      MARK: 40,
-      STOP: 46,
-      POP: 48,
-      POP_MARK: 49,
-      DUP: 50,
-      FLOAT: 70,
-      INT: 73,
-      BININT: 74,
-      BININT1: 75,
-      LONG: 76,
-      BININT2: 77,
-      NONE: 78,
-      PERSID: 80,
-      BINPERSID: 81,
-      REDUCE: 82,
-      STRING: 83,
-      BINSTRING: 84,
-      SHORT_BINSTRING: 85,
-      UNICODE: 86,
-      BINUNICODE: 88,
-      APPEND: 97,
-      BUILD: 98,
-      GLOBAL: 99,
-      DICT: 100,
-      EMPTY_DICT: 125,
-      APPENDS: 101,
-      GET: 103,
-      BINGET: 104,
-      INST: 105,
-      LONG_BINGET: 106,
-      LIST: 108,
-      EMPTY_LIST: 93,
-      OBJ: 111,
-      PUT: 112,
-      BINPUT: 113,
-      LONG_BINPUT: 114,
-      SETITEM: 115,
-      TUPLE: 116,
-      EMPTY_TUPLE: 41,
-      SETITEMS: 117,
-      BINFLOAT: 71,
-      PROTO: 128,
-      NEWOBJ: 129,
-      EXT1: 130,
-      EXT2: 131,
-      EXT4: 132,
-      TUPLE1: 133,
-      TUPLE2: 134,
-      TUPLE3: 135,
-      NEWTRUE: 136,
-      NEWFALSE: 137,
-      LONG1: 138,
-      LONG4: 139,
-      BINBYTES: 66,
-      SHORT_BINBYTES: 67,
-      SHORT_BINUNICODE: 140,
-      BINUNICODE8: 141,
-      BINBYTES8: 142,
-      EMPTY_SET: 143,
-      ADDITEMS: 144,
-      FROZENSET: 145,
-      NEWOBJ_EX: 146,
-      STACK_GLOBAL: 147,
-      MEMOIZE: 148,
-      FRAME: 149,
-      BYTEARRAY8: 150,
-      NEXT_BUFFER: 151,
-      READONLY_BUFFER: 152
-    }))
-      OPNAMES[ch] = name;
-    Malformed = class extends Error {
+    CLASS_FROM_ARG = /* @__PURE__ */ new Set(["copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__"]);
+    ANY_RESULT = /* @__PURE__ */ new Set(["torch._tensor._rebuild_from_type_v2", "torch._utils._rebuild_wrapper_subclass"]);
+    TORCH_MAGIC = 0x1950a86a20f9469cfc6cn;
+    IDENT = /^[\p{L}\p{N}_-]+(\.[\p{L}\p{N}_-]+)*$/u;
+    LoaderError = class extends Error {
     };
-    freshMachine = () => ({ stack: [], meta: [], memo: /* @__PURE__ */ new Map(), proto: 0 });
+    Unscannable = class extends Error {
+    };
     PickleScanner = class {
       findings = [];
+      /** The loader's error, when the bytes make it stop before a clean end. */
+      error;
+      /** Pickles read to their STOP. */
+      pickles = 0;
+      /** With `single`: the value the pickle returns, and the offset after its STOP. */
+      result;
+      endOffset;
+      /** A NumpyArrayWrapper global appeared: joblib would read these bytes differently from pickle. */
+      joblibSeen = false;
+      /**
+       * Opcodes that cross the end of their FRAME, as [from, to): reading a file, CPython's C
+       * unpickler drops the rest of its frame buffer there and reads on after the frame; the scan
+       * of these bytes read them in line, a second scan without [from, to) reads them as it does.
+       */
+      straddles = [];
       file;
       allowed;
-      joblib;
+      strict;
       buf = Buffer.alloc(0);
       pos = 0;
       /** File offset of buf[0]. */
@@ -80929,23 +84444,47 @@ var init_pickle = __esm({
       skip = 0;
       /** After skipping, a value to push (a large string or bytes). */
       afterSkip;
-      m = freshMachine();
+      m;
       /** Machines suspended while joblib's nested object-array pickles run. */
       outer = [];
-      joblibSeen = false;
-      /** Joblib alignment padding: a length byte still to read. */
+      /** Joblib alignment padding: a length byte still to read, then the array bytes. */
       padPending = false;
       pendingArrayBytes = 0;
       stopped = false;
-      started = false;
       /** Inside a pickle (between its first opcode and its STOP). */
       inPickle = false;
-      afterStop = false;
+      /** Offset of the opcode being read: where an error is reported. */
+      opAt = 0;
+      sniffed;
+      single;
+      /** The current pickle's findings wait for its STOP (a pickle no loader is known to read). */
+      provisional = false;
+      pending = [];
+      /** The first pickle held torch's magic number: torch's legacy loader reads four more. */
+      torchLegacy = false;
       constructor(opts = {}) {
         this.file = opts.file ?? "(pickle)";
         this.allowed = globalMatcher([...DEFAULT_ALLOWED_GLOBALS, ...opts.allowGlobals ?? []]);
-        this.joblib = opts.joblib ?? false;
         this.base = opts.baseOffset ?? 0;
+        this.strict = opts.strict ?? true;
+        this.sniffed = opts.sniffed ?? false;
+        this.single = opts.single ?? false;
+        this.m = machine(/* @__PURE__ */ new Map(), opts.joblib ?? false);
+      }
+      /** True once nothing further can change the result (an error, or a refusal that ends the read). */
+      get done() {
+        return this.stopped;
+      }
+      /** Bytes the scanner will skip before it needs input again (a raw array, a large argument). */
+      get skipping() {
+        return this.skip;
+      }
+      /** Tells the scanner `n` of the bytes it is skipping were passed over without being pushed. */
+      skipped(n3) {
+        if (n3 > this.skip) throw new RangeError("skipped more than the scanner skips");
+        this.skip -= n3;
+        this.base += n3;
+        if (this.skip === 0) this.finishSkip();
       }
       push(chunk) {
         if (this.stopped || chunk.length === 0) return;
@@ -80968,23 +84507,26 @@ var init_pickle = __esm({
         this.pos = 0;
         this.run();
       }
-      /** Ends the stream; a pickle cut short is a finding. */
+      /** Ends the stream: a pickle cut short is where its loader stops. */
       end() {
         if (!this.stopped) {
-          const pendingBytes = this.buf.length - this.pos;
-          if (!this.started || this.inPickle || this.skip > 0 || this.padPending || pendingBytes > 0) {
-            this.refuse(
-              this.base + this.pos,
-              "unscannable",
-              !this.started ? "empty stream: no pickle to read" : "the pickle stream ends before its STOP opcode (truncated or not a pickle)"
-            );
-          }
+          const at = this.base + this.pos;
+          if (this.pickles === 0 && !this.inPickle && this.skip === 0) this.loaderError(at, "empty stream: no pickle to read");
+          else if (this.inPickle || this.skip > 0 || this.padPending || this.outer.length)
+            this.loaderError(at, "the pickle stream ends before its STOP opcode (truncated)");
         }
         this.stopped = true;
         return this.findings;
       }
       refuse(offset, kind, message, global2) {
-        this.findings.push({ file: this.file, offset, kind, ...global2 === void 0 ? {} : { global: global2 }, message });
+        (this.provisional ? this.pending : this.findings).push({ file: this.file, offset, kind, ...global2 === void 0 ? {} : { global: global2 }, message });
+      }
+      loaderError(offset, message) {
+        this.error ??= { offset, message };
+        this.pending = [];
+        this.provisional = false;
+        if (this.strict && this.pickles === 0) this.refuse(offset, "unscannable", `not a readable pickle: ${message}`);
+        this.stopped = true;
       }
       finishSkip() {
         if (this.afterSkip) {
@@ -81019,144 +84561,192 @@ var init_pickle = __esm({
             if (!this.step()) return;
           }
         } catch (e5) {
-          if (!(e5 instanceof Malformed)) throw e5;
-          this.refuse(this.base + this.pos, "unscannable", `malformed pickle: ${e5.message}`);
-          this.stopped = true;
+          if (e5 instanceof LoaderError) this.loaderError(this.opAt, e5.message);
+          else if (e5 instanceof Unscannable) {
+            this.refuse(this.opAt, "unscannable", e5.message);
+            this.pending = [];
+            this.stopped = true;
+          } else throw e5;
         }
       }
       pop() {
         const v = this.m.stack.pop();
-        if (v === void 0) throw new Malformed("stack underflow");
+        if (v === void 0) throw new LoaderError("unpickling stack underflow");
         return v;
       }
       popMark() {
         const items = this.m.stack;
         const prev = this.m.meta.pop();
-        if (prev === void 0) throw new Malformed("no MARK on the stack");
+        if (prev === void 0) throw new LoaderError("could not find MARK");
         this.m.stack = prev;
         return items;
       }
       top() {
         const v = this.m.stack[this.m.stack.length - 1];
-        if (v === void 0) throw new Malformed("stack underflow");
+        if (v === void 0) throw new LoaderError("unpickling stack underflow");
         return v;
       }
       /** Checks and pushes a global reference. */
       global(offset, rawModule, name, opname) {
+        if (!IDENT.test(rawModule)) throw new LoaderError(`${opname}: no module named ${JSON.stringify(rawModule.slice(0, 40))}`);
         const module = effectiveModule(rawModule, this.m.proto);
         const full = `${module}.${name}`;
-        if (!this.allowed(module, name)) {
-          this.refuse(offset, "global", `${opname} ${full} is not in the allowed globals`, full);
-        }
+        if (!this.allowed(module, name)) this.refuse(offset, "global", `${opname} ${full} is not in the allowed globals`, full);
         if (full === NAW) this.joblibSeen = true;
         this.m.stack.push({ t: "global", module, name });
       }
-      /** The class an object value was built from, when the scanner can tell. */
-      classOf(v) {
-        const g5 = (x) => x && x.t === "global" ? `${x.module}.${x.name}` : void 0;
-        if (v.t === "obj") return g5(v.cls);
-        if (v.t === "call") {
-          const fn = g5(v.fn);
-          if (fn === "copyreg._reconstructor" || fn === "copyreg.__newobj__") return v.args.t === "tuple" ? g5(v.args.items[0]) : void 0;
-          return fn;
-        }
-        return void 0;
+      /** Whether `v` is a joblib NumpyArrayWrapper: yes, no, or cannot tell. */
+      isWrapper(v) {
+        if (v.t === "wrapper") return true;
+        if (v.t === "unknown") return void 0;
+        if (v.t === "obj") return v.cls.t === "global" ? false : void 0;
+        if (v.t !== "call") return false;
+        if (v.fn.t !== "global") return void 0;
+        const fn = `${v.fn.module}.${v.fn.name}`;
+        if (ANY_RESULT.has(fn)) return void 0;
+        if (CLASS_FROM_ARG.has(fn)) return v.args.t === "tuple" && v.args.items[0]?.t === "global" ? false : void 0;
+        return false;
+      }
+      /** The value an instantiation of `cls` with `args` makes (REDUCE, NEWOBJ, OBJ, INST, copyreg). */
+      instance(cls, args, init, fallback2) {
+        if (cls.t !== "global" || `${cls.module}.${cls.name}` !== NAW) return fallback2;
+        const attrs = /* @__PURE__ */ new Map();
+        if (!init) return { t: "wrapper", attrs, complete: true };
+        const items = args?.t === "tuple" ? args.items : void 0;
+        if (!items || items.length < 4 || items.length > 6) return { t: "wrapper", attrs, complete: false };
+        const names = ["subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"];
+        names.forEach((n3, i5) => attrs.set(n3, items[i5] ?? (i5 === 4 ? BOOL : i5 === 5 ? { t: "int", v: 16 } : NONE)));
+        return { t: "wrapper", attrs, complete: true };
       }
       /** Reads one opcode; false when the buffer does not hold all of it yet. */
       step() {
         const b5 = this.buf;
         const at = this.pos;
         const offset = this.base + at;
+        const m3 = this.m;
+        if (m3.frameEnd !== void 0 && offset >= m3.frameEnd) {
+          const read = m3.deferred.shift();
+          if (read) {
+            this.startArray(read);
+            return true;
+          }
+          m3.frameEnd = void 0;
+        }
         const op2 = b5[at];
+        this.opAt = offset;
         const avail = b5.length - at - 1;
         const need = (n3) => avail >= n3;
         const line = (from) => {
           const nl = b5.indexOf(10, from);
           if (nl >= 0) return nl;
-          if (b5.length - from > MAX_LINE) throw new Malformed("text argument too long");
+          if (b5.length - from > MAX_LINE) throw new Unscannable("a text argument longer than the scanner holds");
           return void 0;
         };
-        const stack = this.m.stack;
+        const advance = (end) => {
+          if (m3.frameEnd !== void 0 && this.base + end > m3.frameEnd) {
+            this.frameIssue(offset, "an opcode crosses the end of its FRAME");
+            if (this.straddles.length < 4) this.straddles.push([offset + 1, m3.frameEnd]);
+          }
+          this.pos = end;
+        };
+        const stack = m3.stack;
         if (!this.inPickle) {
-          this.started = true;
           this.inPickle = true;
+          const loaded = this.pickles === 0 ? !this.sniffed : this.torchLegacy && this.pickles < 5;
+          this.provisional = !loaded && !(op2 === 128 && avail >= 1 && b5[at + 1] <= 5);
         }
         switch (op2) {
           case 128: {
             if (!need(1)) return false;
-            this.m.proto = b5[at + 1];
-            if (this.m.proto > 5) throw new Malformed(`unsupported protocol ${this.m.proto}`);
-            this.pos += 2;
+            if (b5[at + 1] > 5) throw new LoaderError(`unsupported pickle protocol ${b5[at + 1]}`);
+            m3.proto = b5[at + 1];
+            m3.protoSeen = true;
+            advance(at + 2);
             return true;
           }
           case 149: {
             if (!need(8)) return false;
-            this.pos += 9;
+            if (m3.frameEnd !== void 0) this.frameIssue(offset, "a FRAME begins before the current frame ends");
+            const len = Number(b5.readBigUInt64LE(at + 1));
+            this.pos = at + 9;
+            m3.frameEnd = this.base + at + 9 + len;
             return true;
           }
           case 46: {
-            this.pos += 1;
+            advance(at + 1);
+            const value = this.pop();
+            const frameRest = m3.frameEnd === void 0 ? 0 : m3.frameEnd - (this.base + this.pos);
+            if (m3.deferred.length) this.frameIssue(offset, "STOP before joblib arrays of its FRAME were read");
             const outer = this.outer.pop();
+            if (frameRest > 0) this.skipBytes(frameRest);
             if (outer) {
               this.m = outer;
-              this.m.stack.push(OTHER);
-            } else {
-              this.m = freshMachine();
-              this.inPickle = false;
-              this.afterStop = true;
+              return true;
+            }
+            this.m = machine(/* @__PURE__ */ new Map(), m3.joblib);
+            this.inPickle = false;
+            if (this.pickles === 0 && value.t === "int" && value.big === TORCH_MAGIC) this.torchLegacy = true;
+            this.pickles += 1;
+            this.findings.push(...this.pending);
+            this.pending = [];
+            this.provisional = false;
+            if (this.single) {
+              this.result = plain(value, 0);
+              this.endOffset = this.base + this.pos + this.skip;
+              this.stopped = true;
             }
             return true;
           }
           case 40:
-            this.m.meta.push(stack);
-            this.m.stack = [];
-            this.pos += 1;
+            m3.meta.push(stack);
+            m3.stack = [];
+            advance(at + 1);
             return true;
           // MARK
           case 48:
             this.pop();
-            this.pos += 1;
+            advance(at + 1);
             return true;
           // POP
           case 49:
             this.popMark();
-            this.pos += 1;
+            advance(at + 1);
             return true;
           // POP_MARK
           case 50:
             stack.push(this.top());
-            this.pos += 1;
+            advance(at + 1);
             return true;
           // DUP
           case 78:
             stack.push(NONE);
-            this.pos += 1;
+            advance(at + 1);
             return true;
           case 136:
           case 137:
-            stack.push(OTHER);
-            this.pos += 1;
+            stack.push(BOOL);
+            advance(at + 1);
             return true;
           // NEWTRUE / NEWFALSE
           case 74:
             if (!need(4)) return false;
             stack.push({ t: "int", v: b5.readInt32LE(at + 1) });
-            this.pos += 5;
+            advance(at + 5);
             return true;
           case 75:
             if (!need(1)) return false;
             stack.push({ t: "int", v: b5[at + 1] });
-            this.pos += 2;
+            advance(at + 2);
             return true;
           case 77:
             if (!need(2)) return false;
             stack.push({ t: "int", v: b5.readUInt16LE(at + 1) });
-            this.pos += 3;
+            advance(at + 3);
             return true;
           case 71:
             if (!need(8)) return false;
             stack.push(OTHER);
-            this.pos += 9;
+            advance(at + 9);
             return true;
           // BINFLOAT
           case 138:
@@ -81164,15 +84754,19 @@ var init_pickle = __esm({
             const w = op2 === 138 ? 1 : 4;
             if (!need(w)) return false;
             const n3 = w === 1 ? b5[at + 1] : b5.readUInt32LE(at + 1);
-            if (n3 <= 6) {
+            if (n3 <= 16) {
               if (!need(w + n3)) return false;
-              stack.push({ t: "int", v: n3 === 0 ? 0 : b5.readIntLE(at + 1 + w, n3) });
-              this.pos += 1 + w + n3;
+              const v = n3 === 0 ? 0n : BigInt.asIntN(
+                n3 * 8,
+                b5.subarray(at + 1 + w, at + 1 + w + n3).reduceRight((acc, x) => acc << 8n | BigInt(x), 0n)
+              );
+              stack.push(intValue(v));
+              advance(at + 1 + w + n3);
               return true;
             }
-            this.pos += 1 + w;
+            advance(at + 1 + w);
             this.afterSkip = OTHER;
-            this.skipBytes(n3);
+            this.skipData(n3);
             return true;
           }
           case 73:
@@ -81180,29 +84774,30 @@ var init_pickle = __esm({
           case 70: {
             const nl = line(at + 1);
             if (nl === void 0) return false;
-            const text2 = b5.toString("latin1", at + 1, nl).replace(/L$/, "");
-            const n3 = Number(text2);
-            stack.push(op2 !== 70 && Number.isSafeInteger(n3) && text2 !== "00" && text2 !== "01" ? { t: "int", v: n3 } : OTHER);
-            this.pos = nl + 1;
+            const text2 = b5.toString("latin1", at + 1, nl);
+            advance(nl + 1);
+            if (op2 === 73 && (text2 === "00" || text2 === "01")) stack.push(BOOL);
+            else {
+              const digits = text2.replace(/L$/, "").trim();
+              stack.push(op2 !== 70 && /^[-+]?\d{1,40}$/.test(digits) ? intValue(BigInt(digits)) : OTHER);
+            }
             return true;
           }
           case 83: {
             const nl = line(at + 1);
             if (nl === void 0) return false;
             const raw = b5.toString("latin1", at + 1, nl);
-            const m3 = /^(['"])(.*)\1$/s.exec(raw);
-            if (!m3) throw new Malformed("STRING argument is not quoted");
-            const body = m3[2];
-            stack.push(body.includes("\\") ? OTHER : { t: "str", v: body });
-            this.pos = nl + 1;
+            const q3 = raw[0];
+            if (raw.length < 2 || q3 !== "'" && q3 !== '"' || raw[raw.length - 1] !== q3) throw new LoaderError("the STRING opcode argument must be quoted");
+            stack.push({ t: "str", v: py2Str(escapeDecode(raw.slice(1, -1))) });
+            advance(nl + 1);
             return true;
           }
           case 86: {
             const nl = line(at + 1);
             if (nl === void 0) return false;
-            const raw = b5.toString("latin1", at + 1, nl);
-            stack.push(raw.includes("\\") ? OTHER : { t: "str", v: Buffer.from(raw, "latin1").toString("latin1") });
-            this.pos = nl + 1;
+            stack.push({ t: "str", v: rawUnicodeEscape(b5.toString("latin1", at + 1, nl)) });
+            advance(nl + 1);
             return true;
           }
           case 85:
@@ -81217,96 +84812,101 @@ var init_pickle = __esm({
             const w = op2 === 85 || op2 === 140 || op2 === 67 ? 1 : op2 === 141 || op2 === 142 || op2 === 150 ? 8 : 4;
             if (!need(w)) return false;
             const len = w === 1 ? b5[at + 1] : w === 4 ? b5.readUInt32LE(at + 1) : Number(b5.readBigUInt64LE(at + 1));
-            if (!Number.isSafeInteger(len)) throw new Malformed("argument length out of range");
+            if (!Number.isSafeInteger(len)) throw new LoaderError("argument length out of range");
+            if (op2 === 84 && b5.readInt32LE(at + 1) < 0) throw new LoaderError("BINSTRING pickle has negative byte count");
             const isText = op2 === 140 || op2 === 88 || op2 === 141 || op2 === 85 || op2 === 84;
             if (len <= MAX_KEPT) {
               if (!need(w + len)) return false;
               const start = at + 1 + w;
-              stack.push(isText ? { t: "str", v: b5.toString(op2 === 85 || op2 === 84 ? "latin1" : "utf8", start, start + len) } : OTHER);
-              this.pos = start + len;
+              let v = OTHER;
+              if (isText) {
+                const text2 = b5.toString(op2 === 85 || op2 === 84 ? "latin1" : "utf8", start, start + len);
+                v = { t: "str", v: op2 === 85 || op2 === 84 ? py2Str(text2) : text2 };
+              }
+              stack.push(v);
+              advance(start + len);
               return true;
             }
-            this.pos += 1 + w;
-            this.afterSkip = OTHER;
-            this.skipBytes(len);
+            advance(at + 1 + w);
+            this.afterSkip = isText ? UNKNOWN : OTHER;
+            this.skipData(len);
             return true;
           }
           case 151:
+            throw new LoaderError("NEXT_BUFFER without out-of-band buffers");
           case 152:
-            this.pos += 1;
-            if (op2 === 151) stack.push(OTHER);
+            advance(at + 1);
             return true;
-          // NEXT_BUFFER / READONLY_BUFFER
+          // READONLY_BUFFER
           case 93:
           case 143:
             stack.push(OTHER);
-            this.pos += 1;
+            advance(at + 1);
             return true;
           // EMPTY_LIST / EMPTY_SET
           case 41:
             stack.push({ t: "tuple", items: [] });
-            this.pos += 1;
+            advance(at + 1);
             return true;
           case 125:
-            stack.push({ t: "dict", entries: [] });
-            this.pos += 1;
+            stack.push({ t: "dict", entries: [], complete: true });
+            advance(at + 1);
             return true;
           case 108:
           case 145:
             this.popMark();
             this.m.stack.push(OTHER);
-            this.pos += 1;
+            advance(at + 1);
             return true;
           // LIST / FROZENSET
           case 116: {
             const items = this.popMark();
             this.m.stack.push({ t: "tuple", items });
-            this.pos += 1;
+            advance(at + 1);
             return true;
           }
           case 133:
           case 134:
           case 135: {
             const n3 = op2 - 132;
-            if (stack.length < n3) throw new Malformed("stack underflow");
+            if (stack.length < n3) throw new LoaderError("unpickling stack underflow");
             stack.push({ t: "tuple", items: stack.splice(stack.length - n3, n3) });
-            this.pos += 1;
+            advance(at + 1);
             return true;
           }
           case 100: {
             const items = this.popMark();
-            const entries = [];
-            for (let i5 = 0; i5 + 1 < items.length && entries.length < MAX_DICT_KEPT; i5 += 2) entries.push([items[i5], items[i5 + 1]]);
-            this.m.stack.push({ t: "dict", entries });
-            this.pos += 1;
+            const d5 = { t: "dict", entries: [], complete: true };
+            for (let i5 = 0; i5 + 1 < items.length; i5 += 2) setItem(d5, items[i5], items[i5 + 1]);
+            this.m.stack.push(d5);
+            advance(at + 1);
             return true;
           }
           case 97:
             this.pop();
             this.top();
-            this.pos += 1;
+            advance(at + 1);
             return true;
           // APPEND
           case 101:
           case 144:
             this.popMark();
             this.top();
-            this.pos += 1;
+            advance(at + 1);
             return true;
           // APPENDS / ADDITEMS
           case 115: {
             const v = this.pop();
             const k5 = this.pop();
-            const d5 = this.top();
-            if (d5.t === "dict" && d5.entries.length < MAX_DICT_KEPT) d5.entries.push([k5, v]);
-            this.pos += 1;
+            setItem(this.top(), k5, v);
+            advance(at + 1);
             return true;
           }
           case 117: {
             const items = this.popMark();
             const d5 = this.top();
-            for (let i5 = 0; i5 + 1 < items.length; i5 += 2) if (d5.t === "dict" && d5.entries.length < MAX_DICT_KEPT) d5.entries.push([items[i5], items[i5 + 1]]);
-            this.pos += 1;
+            for (let i5 = 0; i5 + 1 < items.length; i5 += 2) setItem(d5, items[i5], items[i5 + 1]);
+            advance(at + 1);
             return true;
           }
           case 99:
@@ -81315,28 +84915,30 @@ var init_pickle = __esm({
             if (nl1 === void 0) return false;
             const nl2 = line(nl1 + 1);
             if (nl2 === void 0) return false;
-            const module = b5.toString("utf8", at + 1, nl1);
-            const name = b5.toString("utf8", nl1 + 1, nl2);
-            this.pos = nl2 + 1;
+            const module = utf8(b5, at + 1, nl1);
+            const name = utf8(b5, nl1 + 1, nl2);
+            advance(nl2 + 1);
             if (op2 === 99) {
               this.global(offset, module, name, "GLOBAL");
             } else {
               const args = this.popMark();
               this.global(offset, module, name, "INST");
               const cls = this.m.stack.pop();
-              this.m.stack.push({ t: "obj", cls, state: { t: "tuple", items: args } });
+              this.m.stack.push(this.instance(cls, { t: "tuple", items: args }, args.length > 0, { t: "obj", cls }));
             }
             return true;
           }
           case 147: {
             const name = this.pop();
             const module = this.pop();
-            this.pos += 1;
+            advance(at + 1);
             if (module.t === "str" && name.t === "str") {
               this.global(offset, module.v, name.v, "STACK_GLOBAL");
+            } else if (!mayBeStr(module) || !mayBeStr(name)) {
+              throw new LoaderError("STACK_GLOBAL requires str");
             } else {
               this.refuse(offset, "unresolved-global", "STACK_GLOBAL whose module or name the scanner cannot resolve statically");
-              stack.push(OTHER);
+              stack.push(UNKNOWN);
             }
             return true;
           }
@@ -81345,61 +84947,59 @@ var init_pickle = __esm({
           case 132: {
             const w = op2 === 130 ? 1 : op2 === 131 ? 2 : 4;
             if (!need(w)) return false;
-            this.pos += 1 + w;
+            advance(at + 1 + w);
+            if (!m3.protoSeen) throw new LoaderError("unregistered extension code");
             this.refuse(offset, "unresolved-global", "EXT opcode: the global comes from the loading process\u2019s copyreg extension registry");
-            stack.push(OTHER);
+            stack.push(UNKNOWN);
             return true;
           }
           case 111: {
             const items = this.popMark();
             const cls = items.shift();
-            if (!cls) throw new Malformed("OBJ without a class");
+            if (!cls) throw new LoaderError("unpickling stack underflow");
             if (cls.t !== "global") this.refuse(offset, "unresolved-global", "OBJ on a class the scanner cannot resolve statically");
-            this.m.stack.push({ t: "obj", cls });
-            this.pos += 1;
+            this.m.stack.push(this.instance(cls, { t: "tuple", items }, items.length > 0, { t: "obj", cls }));
+            advance(at + 1);
             return true;
           }
-          case 129: {
-            this.pop();
-            const cls = this.pop();
-            stack.push({ t: "obj", cls });
-            this.pos += 1;
-            return true;
-          }
+          case 129:
           case 146: {
-            this.pop();
+            if (op2 === 146) this.pop();
             this.pop();
             const cls = this.pop();
-            stack.push({ t: "obj", cls });
-            this.pos += 1;
+            stack.push(this.instance(cls, void 0, false, { t: "obj", cls }));
+            advance(at + 1);
             return true;
           }
           case 82: {
             const args = this.pop();
             const fn = this.pop();
-            stack.push({ t: "call", fn, args });
-            this.pos += 1;
+            const fallback2 = { t: "call", fn, args };
+            let made = this.instance(fn, args, true, fallback2);
+            if (made === fallback2 && fn.t === "global" && CLASS_FROM_ARG.has(`${fn.module}.${fn.name}`) && args.t === "tuple" && args.items[0])
+              made = this.instance(args.items[0], void 0, false, fallback2);
+            stack.push(made);
+            advance(at + 1);
             return true;
           }
           case 98: {
             const state2 = this.pop();
             const target = this.top();
-            if (target.t === "call" || target.t === "obj") target.state = state2;
-            this.pos += 1;
-            if (this.joblib) this.afterBuild(offset, target, state2);
+            advance(at + 1);
+            this.build(offset, target, state2);
             return true;
           }
           case 80: {
             const nl = line(at + 1);
             if (nl === void 0) return false;
-            stack.push(OTHER);
-            this.pos = nl + 1;
+            stack.push(UNKNOWN);
+            advance(nl + 1);
             return true;
           }
           case 81:
             this.pop();
-            stack.push(OTHER);
-            this.pos += 1;
+            stack.push(UNKNOWN);
+            advance(at + 1);
             return true;
           // BINPERSID
           case 112:
@@ -81407,339 +85007,721 @@ var init_pickle = __esm({
             const nl = line(at + 1);
             if (nl === void 0) return false;
             const idx = Number(b5.toString("latin1", at + 1, nl));
-            if (!Number.isSafeInteger(idx)) throw new Malformed("bad memo index");
-            this.pos = nl + 1;
+            if (!Number.isSafeInteger(idx)) throw new LoaderError("bad memo index");
+            advance(nl + 1);
             this.memoOp(op2 === 112, idx);
             return true;
           }
           case 113:
           case 104:
             if (!need(1)) return false;
-            this.pos += 2;
+            advance(at + 2);
             this.memoOp(op2 === 113, b5[at + 1]);
             return true;
           case 114:
           case 106:
             if (!need(4)) return false;
-            this.pos += 5;
+            advance(at + 5);
             this.memoOp(op2 === 114, b5.readUInt32LE(at + 1));
             return true;
           case 148:
-            this.pos += 1;
-            this.m.memo.set(this.m.memo.size, this.top());
+            advance(at + 1);
+            m3.memo.set(m3.memo.size, this.top());
             return true;
           // MEMOIZE: index is len(memo), as pickle does
           default:
-            if (this.afterStop) {
-              this.refuse(offset, "unscannable", `bytes after the pickle's STOP are not a pickle (byte 0x${op2.toString(16).padStart(2, "0")})`);
-            } else {
-              this.refuse(offset, "unscannable", `unknown opcode 0x${op2.toString(16).padStart(2, "0")}`);
-            }
-            this.stopped = true;
-            return true;
+            throw new LoaderError(`invalid load key 0x${op2.toString(16).padStart(2, "0")}`);
         }
+      }
+      /** Skips a large argument's bytes: they must lie in the current frame, if any. */
+      skipData(n3) {
+        if (this.m.frameEnd !== void 0 && this.base + this.pos + n3 > this.m.frameEnd)
+          this.frameIssue(this.base + this.pos, "an opcode crosses the end of its FRAME");
+        this.skipBytes(n3);
       }
       memoOp(put, idx) {
         if (put) {
           this.m.memo.set(idx, this.top());
           return;
         }
-        this.m.stack.push(this.m.memo.get(idx) ?? OTHER);
+        const v = this.m.memo.get(idx);
+        if (v === void 0) throw new LoaderError(`memo value not found at index ${idx}`);
+        this.m.stack.push(v);
       }
-      /** Joblib: after a NumpyArrayWrapper's BUILD come the array bytes; work out how many. */
-      afterBuild(offset, target, state2) {
-        const cls = this.classOf(target);
-        if (cls !== NAW) {
-          if (cls === void 0 && this.joblibSeen) {
-            this.refuse(offset, "unscannable", "joblib: BUILD on an object the scanner cannot identify, so it cannot tell whether array bytes follow");
-            this.stopped = true;
-          }
-          return;
+      /** BUILD: the state lands on the target; under joblib a NumpyArrayWrapper then reads its array. */
+      build(offset, target, state2) {
+        if (target.t === "call") target.state = state2;
+        if (!this.m.joblib) return;
+        if (state2.t === "tuple" && state2.items.length === 2 && state2.items[1].t !== "none" && this.joblibSeen) {
+          const slots = state2.items[1];
+          if (slots.t !== "dict" || !slots.complete || slots.entries.some(([k5]) => k5.t !== "str" || k5.v === "__class__"))
+            throw new Unscannable("joblib: a BUILD sets attributes the scanner cannot name, so it cannot tell whether array bytes follow");
         }
-        const field = (key2) => state2.t === "dict" ? state2.entries.find(([k5]) => k5.t === "str" && k5.v === key2)?.[1] : void 0;
-        const shape = field("shape");
-        const dtype = field("dtype");
-        const align = field("numpy_array_alignment_bytes");
+        const isWrapper = this.isWrapper(target);
+        if (isWrapper === void 0 && this.joblibSeen)
+          throw new Unscannable("joblib: BUILD on an object the scanner cannot identify, so it cannot tell whether array bytes follow");
+        if (target.t !== "wrapper") return;
+        mergeState(target, state2);
+        this.readArray(offset, target);
+      }
+      /** joblib's NumpyArrayWrapper.read_array: how many bytes follow, or a nested pickle. */
+      readArray(offset, w) {
         const fail2 = (why) => {
-          this.refuse(offset, "unscannable", `joblib: cannot read the array that follows this NumpyArrayWrapper (${why})`);
-          this.stopped = true;
+          throw new Unscannable(`joblib: cannot size the array that follows the NumpyArrayWrapper at byte ${offset} (${why})`);
         };
+        if (!w.complete) fail2("its attributes are not all known");
+        const shape = w.attrs.get("shape");
         if (!shape || shape.t !== "tuple" || !shape.items.every((i5) => i5.t === "int" && i5.v >= 0)) return fail2("shape");
-        const count = shape.items.reduce((n3, i5) => n3 * i5.v, 1);
-        const item = dtypeInfo(dtype);
-        if (item === void 0) return fail2("dtype");
-        if (item === "object") {
-          this.outer.push(this.m);
-          this.m = freshMachine();
-          return;
+        let count = 1;
+        for (const i5 of shape.items) count *= i5.v;
+        const dtype = numpyDtype(w.attrs.get("dtype"));
+        if (!dtype) return fail2("dtype");
+        let read;
+        if (dtype.hasObject) {
+          if (this.outer.length >= MAX_NESTING) fail2("object arrays nested too deeply");
+          read = { kind: "nested" };
+        } else {
+          if (dtype.itemSize === 0) throw new LoaderError("an array of zero-sized items (joblib divides by the item size)");
+          const bytes = count * dtype.itemSize;
+          if (!Number.isSafeInteger(bytes)) return fail2("size");
+          const align = w.attrs.get("numpy_array_alignment_bytes");
+          read = { kind: "raw", bytes, pad: align !== void 0 && align.t !== "none" };
         }
         this.m.stack.pop();
         this.m.stack.push(OTHER);
-        const bytes = count * item;
-        if (!Number.isSafeInteger(bytes)) return fail2("size");
-        if (align !== void 0 && align.t !== "none") {
-          if (align.t !== "int") return fail2("alignment");
+        if (this.m.frameEnd !== void 0 && this.base + this.pos < this.m.frameEnd) this.m.deferred.push(read);
+        else this.startArray(read);
+      }
+      /** Reads past one joblib array at the current position. */
+      startArray(read) {
+        if (read.kind === "nested") {
+          this.outer.push(this.m);
+          this.m = machine(/* @__PURE__ */ new Map(), false);
+        } else if (read.pad) {
           this.padPending = true;
-          this.pendingArrayBytes = bytes;
-          return;
-        }
-        this.skipBytes(bytes);
+          this.pendingArrayBytes = read.bytes;
+        } else this.skipBytes(read.bytes);
+      }
+      /** A frame the C and the Python unpicklers read differently: refused, and read on as the C one reads it. */
+      frameIssue(offset, message) {
+        if (!this.findings.some((f5) => f5.kind === "unscannable" && f5.message === message)) this.refuse(offset, "unscannable", message);
       }
     };
+    FIXED_SIZES = { b: [1], i: [1, 2, 4, 8], u: [1, 2, 4, 8], f: [2, 4, 8, 12, 16], c: [8, 16, 24, 32], M: [8], m: [8], O: [4, 8] };
   }
 });
 
 // src/scan/artifact.ts
-import { createGunzip, createInflate, inflateRawSync } from "node:zlib";
-async function scanArtifactFile(name, stream, opts = {}) {
-  const r5 = new ChunkReader(stream);
-  const head = await r5.peek(8);
-  const refuse = (message) => [{ file: name, offset: 0, kind: "unscannable", message }];
-  if (startsWith(head, [80, 75, 3, 4])) return scanZip(name, r5, opts);
-  const joblib = opts.format === "joblib" || /\.joblib$/i.test(name);
-  if (head[0] === 120 && head.length > 1 && (head[0] << 8 | head[1]) % 31 === 0) return scanInflated(name, r5.rest(), createInflate(), joblib, opts);
-  if (startsWith(head, [31, 139])) return scanInflated(name, r5.rest(), createGunzip(), joblib, opts);
-  if (startsWith(head, [66, 90, 104]))
-    return refuse("bz2-compressed file: the scanner cannot read it (store joblib files with zlib/gzip compression or none)");
-  if (startsWith(head, [253, 55, 122, 88, 90]) || startsWith(head, [93, 0, 0]))
-    return refuse("xz/lzma-compressed file: the scanner cannot read it");
-  if (startsWith(head, [4, 34, 77, 24])) return refuse("lz4-compressed file: the scanner cannot read it");
-  if (startsWith(head, [90, 70])) return refuse("pre-0.10 joblib format (ZF): the scanner cannot read it");
-  const s2 = new PickleScanner({ file: name, joblib, allowGlobals: opts.allowGlobals });
-  for await (const c5 of r5.rest()) s2.push(c5);
-  return s2.end();
+import { open as open4 } from "node:fs/promises";
+import { createInflateRaw } from "node:zlib";
+import { Readable as Readable10 } from "node:stream";
+function bufferSource(bytes) {
+  const b5 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  return { size: b5.length, read: async (offset, length) => b5.subarray(offset, Math.min(b5.length, offset + length)) };
 }
-async function scanInflated(name, src, inflater, joblib, opts) {
-  const s2 = new PickleScanner({ file: `${name} (inflated)`, joblib, allowGlobals: opts.allowGlobals });
-  const out = (async () => {
-    for await (const c5 of inflater) s2.push(c5);
-  })();
-  try {
-    for await (const c5 of src) {
-      if (!inflater.write(c5)) await new Promise((res) => inflater.once("drain", res));
-    }
-    inflater.end();
-    await out;
-  } catch (e5) {
-    return [...s2.findings, { file: name, offset: 0, kind: "unscannable", message: `compressed stream does not inflate: ${e5.message}` }];
-  }
-  return s2.end();
-}
-async function scanZip(name, r5, opts) {
-  const findings = [];
-  const locals = /* @__PURE__ */ new Map();
-  const refuse = (offset, message) => {
-    findings.push({ file: name, offset, kind: "unscannable", message });
-    return findings;
+async function openFileSource(path) {
+  const fh = await open4(path, "r");
+  const { size } = await fh.stat();
+  return {
+    size,
+    async read(offset, length) {
+      const n3 = Math.max(0, Math.min(length, size - offset));
+      const buf = Buffer.allocUnsafe(n3);
+      let got = 0;
+      while (got < n3) {
+        const { bytesRead } = await fh.read(buf, got, n3 - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buf.subarray(0, got);
+    },
+    close: () => fh.close()
   };
-  let central = 0;
+}
+function slice(src, start, size) {
+  return { size, read: (offset, length) => src.read(start + offset, Math.max(0, Math.min(length, size - offset))) };
+}
+async function* chunksOf(src, from = 0) {
+  for (let at = from; at < src.size; ) {
+    const c5 = await src.read(at, CHUNK3);
+    if (!c5.length) return;
+    at += c5.length;
+    yield c5;
+  }
+}
+async function scanArtifactFile(name, src, opts = {}) {
+  const scan = await scanContent(name, src, "loaded", { allowGlobals: opts.allowGlobals ?? [], depth: 0 });
+  const findings = scan.findings;
+  const format2 = opts.format;
+  if (format2 && NOT_PICKLE_FORMATS.has(format2) && scan.pickle)
+    findings.push({ file: name, offset: 0, kind: "format", message: `declared format ${format2}, but the bytes are a pickle` });
+  return dedupe2(findings);
+}
+function dedupe2(findings) {
+  const seen = /* @__PURE__ */ new Set();
+  return findings.filter((f5) => {
+    const key2 = `${f5.file}\0${f5.offset}\0${f5.kind}\0${f5.global ?? f5.message}`;
+    if (seen.has(key2)) return false;
+    seen.add(key2);
+    return true;
+  });
+}
+async function scanContent(name, src, role, ctx) {
+  const head = await src.read(0, 512);
+  if (ctx.depth > MAX_DEPTH2) return { findings: [{ file: name, offset: 0, kind: "unscannable", message: "archives nested too deeply" }], pickle: false };
+  if (head.length >= 4 && head.readUInt32LE(0) === 67324752) return scanZip(name, src, ctx);
+  if (head.length >= 4 && head.readUInt32LE(0) === 101010256) return { findings: [], pickle: false };
+  if (head.subarray(0, 6).equals(Buffer.from("\x93NUMPY", "latin1"))) return scanNpy(name, src, ctx);
+  const out = { findings: [], pickle: false };
+  const plain2 = await readPickles(name, src, role, ctx);
+  out.findings.push(...plain2.findings);
+  out.pickle = plain2.pickle;
+  const compressor = joblibCompressor(head);
+  if (compressor === "compat" && /^\s*[+-]?(0x)?[0-9a-f_]+\s*$/i.test(head.toString("latin1", 2, 21))) {
+    out.findings.push({
+      file: name,
+      offset: 0,
+      kind: "unscannable",
+      message: "joblib < 0.10 format (ZF): its arrays live in other files, the scanner does not read it"
+    });
+  } else if (compressor && compressor !== "compat") {
+    const inner = new PickleScanner({ file: `${name} (${compressor}-decompressed)`, joblib: true, strict: false, allowGlobals: ctx.allowGlobals });
+    try {
+      for await (const c5 of decompressed(compressor, chunksOf(src))) {
+        inner.push(c5);
+        if (inner.done) break;
+      }
+    } catch (e5) {
+      inner.end();
+      out.findings.push(...inner.findings);
+      if (role === "loaded" && compressor !== "zlib" && compressor !== "gzip")
+        out.findings.push({
+          file: name,
+          offset: 0,
+          kind: "unscannable",
+          message: `${compressor} stream the scanner cannot decompress: ${e5.message}`
+        });
+      return out;
+    }
+    inner.end();
+    out.findings.push(...inner.findings);
+    out.pickle ||= inner.pickles > 0;
+  }
+  if (isTar(head)) {
+    out.findings.push(...await scanTar(name, src, ctx));
+  }
+  return out;
+}
+async function readPickles(name, src, role, ctx) {
+  const base = { file: name, allowGlobals: ctx.allowGlobals, strict: false, sniffed: role === "sniffed" };
+  const scanners = [new PickleScanner(base), new PickleScanner({ ...base, joblib: true })];
+  await drive(scanners, src);
+  const [plain2, joblib] = scanners;
+  const findings = [...plain2.findings, ...plain2.joblibSeen ? joblib.findings : []];
+  for (const [from, to] of plain2.straddles) {
+    const again = new PickleScanner(base);
+    await drive([again], without(src, from, to));
+    findings.push(...again.findings.map((f5) => ({ ...f5, offset: f5.offset >= from ? f5.offset + (to - from) : f5.offset })));
+  }
+  return { findings, pickle: plain2.pickles > 0 || joblib.pickles > 0 };
+}
+function without(src, from, to) {
+  const cut = to - from;
+  return {
+    size: src.size - cut,
+    async read(offset, length) {
+      if (offset >= from) return src.read(offset + cut, length);
+      const head = await src.read(offset, Math.min(length, from - offset));
+      return head.length < length ? Buffer.concat([head, await src.read(to, length - head.length)]) : head;
+    }
+  };
+}
+async function drive(scanners, src) {
+  const fed = scanners.map(() => 0);
+  let chunk = 64 * 1024;
   for (; ; ) {
-    const at = r5.offset;
-    const sigBuf = await r5.peek(4);
-    if (sigBuf.length < 4) return refuse(at, "zip archive ends without its central directory");
-    const sig = sigBuf.readUInt32LE(0);
-    if (sig === 67324752) {
-      const h5 = await r5.read(30);
-      if (!h5) return refuse(at, "truncated zip local header");
-      const flags = h5.readUInt16LE(6);
-      const method = h5.readUInt16LE(8);
-      let csize = h5.readUInt32LE(18);
-      const nameLen = h5.readUInt16LE(26);
-      const extraLen = h5.readUInt16LE(28);
-      const nameExtra = await r5.read(nameLen + extraLen);
-      if (!nameExtra) return refuse(at, "truncated zip local header");
-      const member2 = nameExtra.toString("utf8", 0, nameLen);
-      if (csize === 4294967295) csize = zip64Size(nameExtra.subarray(nameLen), h5.readUInt32LE(22) === 4294967295) ?? -1;
-      if (csize < 0) return refuse(at, `zip member ${member2}: zip64 size missing`);
-      if (flags & 8) return refuse(at, `zip member ${member2}: sizes in a trailing data descriptor, which the streaming scanner cannot follow`);
-      if (flags & 1) return refuse(at, `zip member ${member2} is encrypted`);
-      locals.set(at, { name: member2, offset: at, csize });
-      const file = `${name}!${member2}`;
-      if (!/\.pkl$/i.test(member2)) {
-        if (!await r5.forward(csize)) return refuse(at, `zip member ${member2} is truncated`);
+    let next = Infinity;
+    scanners.forEach((s2, i5) => {
+      if (!s2.done) next = Math.min(next, fed[i5] + s2.skipping);
+    });
+    if (next >= src.size) break;
+    const data = await src.read(next, chunk);
+    if (!data.length) break;
+    chunk = Math.min(chunk * 4, CHUNK3);
+    const end = next + data.length;
+    scanners.forEach((s2, i5) => {
+      if (s2.done || fed[i5] + s2.skipping > end) return;
+      if (fed[i5] < next) s2.skipped(next - fed[i5]);
+      else if (fed[i5] > next) {
+        s2.push(data.subarray(fed[i5] - next));
+        fed[i5] = end;
+        return;
+      }
+      s2.push(data);
+      fed[i5] = end;
+    });
+  }
+  for (const [i5, s2] of scanners.entries()) {
+    if (!s2.done && fed[i5] < src.size) s2.skipped(Math.min(s2.skipping, src.size - fed[i5]));
+    s2.end();
+  }
+}
+async function scanZip(name, src, ctx) {
+  const findings = [];
+  const refuse = (offset, message) => findings.push({ file: name, offset, kind: "unscannable", message });
+  const tailStart = Math.max(0, src.size - (65535 + 22));
+  const tail = await src.read(tailStart, src.size - tailStart);
+  const records = /* @__PURE__ */ new Set();
+  const end = tail.length - 22;
+  if (end >= 0 && tail.readUInt32LE(end) === EOCD && tail.readUInt16LE(end + 20) === 0) records.add(tailStart + end);
+  else {
+    const last = tail.lastIndexOf(Buffer.from([80, 75, 5, 6]));
+    if (last >= 0) records.add(tailStart + last);
+  }
+  for (let i5 = end; i5 >= 0; i5--) {
+    if (tail.readUInt32LE(i5) === EOCD) {
+      records.add(tailStart + i5);
+      break;
+    }
+  }
+  if (!records.size) {
+    refuse(0, "zip archive without an end-of-central-directory record");
+    return { findings, pickle: false };
+  }
+  const scanned = /* @__PURE__ */ new Set();
+  let pickle = false;
+  const errors = [];
+  let read = 0;
+  for (const at of records) {
+    for (const reader of ["zipfile", "miniz"]) {
+      const cd = await centralDirectory(src, at, reader);
+      if (typeof cd === "string") {
+        errors.push(`${reader}: ${cd}`);
         continue;
       }
-      const s2 = new PickleScanner({ file, allowGlobals: opts.allowGlobals });
-      if (method === 0) {
-        if (!await r5.forward(csize, (c5) => s2.push(c5))) return refuse(at, `zip member ${member2} is truncated`);
-      } else if (method === 8) {
-        if (csize > MAX_INFLATED_MEMBER) return refuse(at, `zip member ${member2}: deflated pickle too large to scan`);
-        const parts = [];
-        if (!await r5.forward(csize, (c5) => parts.push(Buffer.from(c5)))) return refuse(at, `zip member ${member2} is truncated`);
-        try {
-          s2.push(inflateRawSync(Buffer.concat(parts), { maxOutputLength: MAX_INFLATED_MEMBER }));
-        } catch (e5) {
-          findings.push({ file, offset: 0, kind: "unscannable", message: `deflated member does not inflate: ${e5.message}` });
-          continue;
-        }
-      } else {
-        return refuse(at, `zip member ${member2}: compression method ${method} is not supported`);
+      read += 1;
+      for (const e5 of cd) {
+        const key2 = `${e5.localOffset}:${e5.csize}:${e5.method}`;
+        if (scanned.has(key2)) continue;
+        scanned.add(key2);
+        const r5 = await scanMember(name, src, e5, ctx);
+        findings.push(...r5.findings);
+        pickle ||= r5.pickle;
       }
-      findings.push(...s2.end());
-      continue;
     }
-    if (sig === 33639248) {
-      const h5 = await r5.read(46);
-      if (!h5) return refuse(at, "truncated zip central directory");
-      const nameLen = h5.readUInt16LE(28);
-      const extraLen = h5.readUInt16LE(30);
-      const commentLen = h5.readUInt16LE(32);
-      const rest = await r5.read(nameLen + extraLen + commentLen);
-      if (!rest) return refuse(at, "truncated zip central directory");
-      const member2 = rest.toString("utf8", 0, nameLen);
-      let localOffset = h5.readUInt32LE(42);
-      if (localOffset === 4294967295) localOffset = zip64Offset(rest.subarray(nameLen, nameLen + extraLen), h5) ?? -1;
-      const local = locals.get(localOffset);
-      if (!local || local.name !== member2)
-        return refuse(at, `zip central directory names ${member2} at offset ${localOffset}, which is not the member the scanner read there`);
-      central += 1;
-      continue;
-    }
-    if (sig === 101075792 || sig === 117853008 || sig === 101010256) {
-      if (central !== locals.size) return refuse(at, `zip central directory lists ${central} members, the archive holds ${locals.size}`);
-      for await (const _ of r5.rest()) ;
-      return findings;
-    }
-    return refuse(at, `unexpected bytes in the zip archive (signature 0x${sig.toString(16)})`);
   }
+  if (!read) for (const m3 of errors) refuse(Math.max(...records), m3);
+  return { findings, pickle };
 }
-function zip64Size(extra, hasUncompressed) {
+async function centralDirectory(src, at, reader) {
+  const rec = await src.read(at, 22);
+  if (rec.length < 22) return "truncated end-of-central-directory record";
+  let cdSize = rec.readUInt32LE(12);
+  let cdOffset = rec.readUInt32LE(16);
+  let zip64 = false;
+  const loc = at >= 20 ? await src.read(at - 20, 20) : Buffer.alloc(0);
+  if (loc.length === 20 && loc.readUInt32LE(0) === 117853008) {
+    const recAt = reader === "zipfile" ? at - 20 - 56 : Number(loc.readBigUInt64LE(8));
+    const r64 = recAt >= 0 ? await src.read(recAt, 56) : Buffer.alloc(0);
+    if (r64.length === 56 && r64.readUInt32LE(0) === 101075792) {
+      cdSize = Number(r64.readBigUInt64LE(40));
+      cdOffset = Number(r64.readBigUInt64LE(48));
+      zip64 = true;
+    } else if (reader === "zipfile") return "corrupt zip64 end of central directory record";
+  }
+  const shift = reader === "zipfile" ? at - (zip64 ? 76 : 0) - cdSize - cdOffset : 0;
+  if (shift < 0 || cdOffset + shift + cdSize > src.size) return "central directory beyond the end of the file";
+  const cd = await src.read(cdOffset + shift, cdSize);
+  const entries = [];
+  let p3 = 0;
+  while (p3 + 46 <= cd.length && cd.readUInt32LE(p3) === 33639248) {
+    const nameLen = cd.readUInt16LE(p3 + 28);
+    const extraLen = cd.readUInt16LE(p3 + 30);
+    const commentLen = cd.readUInt16LE(p3 + 32);
+    const flags = cd.readUInt16LE(p3 + 8);
+    const e5 = {
+      name: cd.toString(flags & 2048 ? "utf8" : "latin1", p3 + 46, p3 + 46 + nameLen),
+      flags,
+      method: cd.readUInt16LE(p3 + 10),
+      csize: cd.readUInt32LE(p3 + 20),
+      usize: cd.readUInt32LE(p3 + 24),
+      localOffset: cd.readUInt32LE(p3 + 42)
+    };
+    const extra = cd.subarray(p3 + 46 + nameLen, p3 + 46 + nameLen + extraLen);
+    if (e5.usize === 4294967295 || e5.csize === 4294967295 || e5.localOffset === 4294967295) {
+      const z = zip64Extra(extra);
+      if (!z) return `member ${e5.name}: zip64 sizes missing`;
+      const take2 = (v) => v === 4294967295 ? z.shift() ?? NaN : v;
+      e5.usize = take2(e5.usize);
+      e5.csize = take2(e5.csize);
+      e5.localOffset = take2(e5.localOffset);
+      if ([e5.usize, e5.csize, e5.localOffset].some((x) => !Number.isSafeInteger(x))) return `member ${e5.name}: zip64 sizes missing`;
+    }
+    e5.localOffset += shift;
+    entries.push(e5);
+    p3 += 46 + nameLen + extraLen + commentLen;
+  }
+  if (!entries.length && cdSize > 0) return "no central directory entry where the end record points";
+  return entries;
+}
+function zip64Extra(extra) {
   for (let i5 = 0; i5 + 4 <= extra.length; ) {
     const id = extra.readUInt16LE(i5);
     const len = extra.readUInt16LE(i5 + 2);
     if (id === 1) {
-      const at = i5 + 4 + (hasUncompressed ? 8 : 0);
-      return at + 8 <= i5 + 4 + len ? Number(extra.readBigUInt64LE(at)) : void 0;
+      const out = [];
+      for (let j5 = i5 + 4; j5 + 8 <= i5 + 4 + len && j5 + 8 <= extra.length; j5 += 8) out.push(Number(extra.readBigUInt64LE(j5)));
+      return out;
     }
     i5 += 4 + len;
   }
   return void 0;
 }
-function zip64Offset(extra, h5) {
-  for (let i5 = 0; i5 + 4 <= extra.length; ) {
-    const id = extra.readUInt16LE(i5);
-    const len = extra.readUInt16LE(i5 + 2);
-    if (id === 1) {
-      let at = i5 + 4;
-      if (h5.readUInt32LE(24) === 4294967295) at += 8;
-      if (h5.readUInt32LE(20) === 4294967295) at += 8;
-      return at + 8 <= i5 + 4 + len ? Number(extra.readBigUInt64LE(at)) : void 0;
+async function scanMember(name, src, e5, ctx) {
+  const file = `${name}!${e5.name}`;
+  const refuse = (message) => ({ findings: [{ file, offset: e5.localOffset, kind: "unscannable", message }], pickle: false });
+  const local = await src.read(e5.localOffset, 30);
+  if (local.length < 30 || local.readUInt32LE(0) !== 67324752) return { findings: [], pickle: false };
+  const dataStart = e5.localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
+  if (dataStart + e5.csize > src.size) return refuse("member data beyond the end of the file");
+  const role = /\.pkl$/i.test(e5.name) ? "loaded" : "sniffed";
+  const data = slice(src, dataStart, e5.csize);
+  const inner = { ...ctx, depth: ctx.depth + 1 };
+  if (e5.method === 0) return scanContent(file, data, role, inner);
+  if (e5.method !== 8) return refuse(`compression method ${e5.method}, which the scanner does not read`);
+  if (e5.usize <= MAX_NESTED_ARCHIVE) {
+    try {
+      const bytes = await inflateAll(data, e5.usize);
+      return await scanContent(file, bufferSource(bytes), role, inner);
+    } catch (err) {
+      return role === "loaded" ? refuse(`deflated member does not inflate: ${err.message}`) : { findings: [], pickle: false };
     }
-    i5 += 4 + len;
   }
-  return void 0;
+  return refuse(`deflated member of ${e5.usize} bytes, larger than the scanner inflates`);
 }
-var MAX_INFLATED_MEMBER, ChunkReader, startsWith;
+async function inflateAll(src, size) {
+  const parts = [];
+  let got = 0;
+  for await (const c5 of Readable10.from(chunksOf(src)).pipe(createInflateRaw())) {
+    got += c5.length;
+    if (got > size) throw new RangeError("inflates to more than its declared size");
+    parts.push(c5);
+  }
+  return Buffer.concat(parts);
+}
+function untilNul(text2) {
+  const end = text2.indexOf("\0");
+  return end < 0 ? text2 : text2.slice(0, end);
+}
+function isTar(head) {
+  if (head.length < 512) return false;
+  const stored = parseInt(head.toString("latin1", 148, 156).replaceAll("\0", " ").trim(), 8);
+  if (!Number.isFinite(stored)) return false;
+  let unsigned = 256;
+  let signed = 256;
+  for (let i5 = 0; i5 < 512; i5++) {
+    if (i5 >= 148 && i5 < 156) continue;
+    unsigned += head[i5];
+    signed += head[i5] << 24 >> 24;
+  }
+  return stored === unsigned || stored === signed;
+}
+async function scanTar(name, src, ctx) {
+  const findings = [];
+  let at = 0;
+  let longName;
+  while (at + 512 <= src.size) {
+    const h5 = await src.read(at, 512);
+    if (!isTar(h5)) break;
+    const sizeField = h5.subarray(124, 136);
+    const size = sizeField[0] & 128 ? Number(sizeField.subarray(1).readBigUInt64BE(3)) : parseInt(untilNul(sizeField.toString("latin1")).trim() || "0", 8);
+    const type2 = String.fromCharCode(h5[156]);
+    const member2 = longName ?? untilNul(h5.toString("latin1", 0, 100));
+    const dataAt = at + 512;
+    if (!Number.isSafeInteger(size) || dataAt + size > src.size) {
+      findings.push({ file: name, offset: at, kind: "unscannable", message: `tar member ${member2} runs past the end of the file` });
+      break;
+    }
+    longName = void 0;
+    if (type2 === "L") longName = untilNul((await src.read(dataAt, size)).toString("utf8"));
+    else if (type2 === "x") {
+      const path = /(?:^|\n)\d+ path=([^\n]*)\n/.exec((await src.read(dataAt, size)).toString("utf8"));
+      if (path) longName = path[1];
+    } else if (type2 === "0" || type2 === "\0" || type2 === "7") {
+      const file = `${name}!${member2}`;
+      if (member2 === "storages" || member2 === "tensors") {
+        findings.push(...(await scanTorchTarMember(file, slice(src, dataAt, size), member2, ctx)).map((f5) => ({ ...f5, offset: f5.offset + dataAt })));
+      } else {
+        const r5 = await scanContent(file, slice(src, dataAt, size), member2 === "pickle" ? "loaded" : "sniffed", { ...ctx, depth: ctx.depth + 1 });
+        findings.push(...r5.findings.map((f5) => ({ ...f5, offset: f5.file === file ? f5.offset + dataAt : f5.offset })));
+      }
+    }
+    at = dataAt + Math.ceil(size / 512) * 512;
+  }
+  return findings;
+}
+async function scanTorchTarMember(file, src, member2, ctx) {
+  const findings = [];
+  let at = 0;
+  const refuse = (message) => findings.push({ file, offset: at, kind: "unscannable", message });
+  const next = async () => {
+    const s2 = new PickleScanner({ file, allowGlobals: ctx.allowGlobals, strict: false, single: true, baseOffset: at });
+    await drive([s2], slice(src, at, src.size - at));
+    findings.push(...s2.findings);
+    if (s2.endOffset === void 0) return void 0;
+    at = s2.endOffset;
+    return s2.result ?? null;
+  };
+  const count = await next();
+  if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 0) return findings;
+  for (let i5 = 0; i5 < count; i5++) {
+    const args = await next();
+    if (!Array.isArray(args)) return findings;
+    if (member2 === "storages") {
+      const type2 = args[2];
+      const elementSize = type2 && typeof type2 === "object" && !Array.isArray(type2) && /^torch\.\w+$/.test(type2.global) ? STORAGE_ELEMENT_SIZE[type2.global.slice(6)] : void 0;
+      if (!elementSize) {
+        refuse("legacy torch storage of a type the scanner cannot size");
+        return findings;
+      }
+      const n3 = (await src.read(at, 8)).readBigInt64LE(0);
+      at += 8 + Number(n3) * elementSize;
+    } else {
+      const ndim = (await src.read(at, 4)).readInt32LE(0);
+      if (ndim < 0) return findings;
+      at += 8 + 16 * ndim + 8;
+    }
+    if (!Number.isSafeInteger(at) || at > src.size) return findings;
+  }
+  if (member2 === "storages") await next();
+  return findings;
+}
+async function scanNpy(name, src, ctx) {
+  const refuse = (message) => ({ findings: [{ file: name, offset: 0, kind: "unscannable", message }], pickle: false });
+  const pre = await src.read(0, 12);
+  const major = pre[6];
+  if (major !== 1 && major !== 2 && major !== 3) return refuse(`.npy format version ${major}, which the scanner does not read`);
+  const headerLen = major === 1 ? pre.readUInt16LE(8) : pre.readUInt32LE(8);
+  const start = major === 1 ? 10 : 12;
+  const header = (await src.read(start, headerLen)).toString(major === 3 ? "utf8" : "latin1");
+  let descr;
+  try {
+    const d5 = parsePyLiteral(header);
+    if (!d5 || typeof d5 !== "object" || Array.isArray(d5) || !("descr" in d5)) throw new Error("no descr");
+    descr = d5.descr;
+  } catch (e5) {
+    return refuse(`.npy header the scanner cannot read (${e5.message})`);
+  }
+  if (!dtypeHoldsObjects(descr)) return { findings: [], pickle: false };
+  const s2 = new PickleScanner({ file: name, allowGlobals: ctx.allowGlobals, strict: false, baseOffset: start + headerLen });
+  await drive([s2], slice(src, start + headerLen, src.size - start - headerLen));
+  return { findings: s2.findings, pickle: s2.pickles > 0 };
+}
+function dtypeHoldsObjects(descr) {
+  if (typeof descr === "string") return !/^[<>|=]?(?:[?bBhHiIlLqQpPefdgFDG]|[biufcSUVa]\d*|[Mm]8(?:\[\w+\])?)$/.test(descr);
+  if (!Array.isArray(descr)) return true;
+  return descr.some((field) => !Array.isArray(field) || field.length < 2 || dtypeHoldsObjects(field[1]));
+}
+function parsePyLiteral(text2) {
+  let i5 = 0;
+  const ws = () => {
+    while (i5 < text2.length && /\s/.test(text2[i5])) i5++;
+  };
+  const value = () => {
+    ws();
+    const c5 = text2[i5];
+    if (c5 === "{" || c5 === "(" || c5 === "[") {
+      const close = c5 === "{" ? "}" : c5 === "(" ? ")" : "]";
+      i5++;
+      const items = [];
+      const dict = {};
+      for (; ; ) {
+        ws();
+        if (text2[i5] === close) {
+          i5++;
+          return c5 === "{" ? dict : items;
+        }
+        const v2 = value();
+        ws();
+        if (c5 === "{") {
+          if (text2[i5++] !== ":") throw new Error("expected :");
+          dict[String(v2)] = value();
+          ws();
+        } else items.push(v2);
+        if (text2[i5] === ",") i5++;
+        else if (text2[i5] !== close) throw new Error(`unexpected ${text2[i5]}`);
+      }
+    }
+    if (c5 === "'" || c5 === '"') {
+      const j5 = text2.indexOf(c5, i5 + 1);
+      if (j5 < 0 || text2.slice(i5 + 1, j5).includes("\\")) throw new Error("string");
+      const s2 = text2.slice(i5 + 1, j5);
+      i5 = j5 + 1;
+      return s2;
+    }
+    const m3 = /^(True|False|None|-?\d+)/.exec(text2.slice(i5));
+    if (!m3) throw new Error(`unexpected ${c5}`);
+    i5 += m3[0].length;
+    return m3[0] === "True" ? true : m3[0] === "False" ? false : m3[0] === "None" ? null : Number(m3[0]);
+  };
+  const v = value();
+  ws();
+  if (i5 !== text2.length) throw new Error("trailing text");
+  return v;
+}
+var NOT_PICKLE_FORMATS, MAX_NESTED_ARCHIVE, MAX_DEPTH2, CHUNK3, EOCD, STORAGE_ELEMENT_SIZE;
 var init_artifact = __esm({
   "src/scan/artifact.ts"() {
     "use strict";
+    init_decompress();
     init_pickle();
-    MAX_INFLATED_MEMBER = 512 * 1024 * 1024;
-    ChunkReader = class {
-      buf = Buffer.alloc(0);
-      it;
-      offset = 0;
-      done = false;
-      constructor(src) {
-        this.it = src[Symbol.asyncIterator]();
-      }
-      async fill() {
-        const r5 = await this.it.next();
-        if (r5.done) {
-          this.done = true;
-          return false;
-        }
-        const c5 = Buffer.from(r5.value.buffer, r5.value.byteOffset, r5.value.length);
-        this.buf = this.buf.length === 0 ? c5 : Buffer.concat([this.buf, c5]);
-        return true;
-      }
-      /** Up to `n` bytes without consuming them (fewer at the end of the stream). */
-      async peek(n3) {
-        while (this.buf.length < n3 && await this.fill()) ;
-        return this.buf.subarray(0, Math.min(n3, this.buf.length));
-      }
-      async read(n3) {
-        const b5 = await this.peek(n3);
-        if (b5.length < n3) return void 0;
-        this.buf = this.buf.subarray(n3);
-        this.offset += n3;
-        return b5;
-      }
-      /** Hands the next `n` bytes to `sink` chunk by chunk; false if the stream ends first. */
-      async forward(n3, sink) {
-        let left = n3;
-        while (left > 0) {
-          if (this.buf.length === 0 && !await this.fill()) return false;
-          const take2 = Math.min(left, this.buf.length);
-          sink?.(this.buf.subarray(0, take2));
-          this.buf = this.buf.subarray(take2);
-          this.offset += take2;
-          left -= take2;
-        }
-        return true;
-      }
-      async *rest() {
-        if (this.buf.length) {
-          const b5 = this.buf;
-          this.buf = Buffer.alloc(0);
-          this.offset += b5.length;
-          yield b5;
-        }
-        for (; ; ) {
-          const r5 = await this.it.next();
-          if (r5.done) return;
-          this.offset += r5.value.length;
-          yield Buffer.from(r5.value.buffer, r5.value.byteOffset, r5.value.length);
-        }
-      }
+    NOT_PICKLE_FORMATS = /* @__PURE__ */ new Set(["onnx", "safetensors", "savedmodel"]);
+    MAX_NESTED_ARCHIVE = 256 * 1024 * 1024;
+    MAX_DEPTH2 = 3;
+    CHUNK3 = 1 << 20;
+    EOCD = 101010256;
+    STORAGE_ELEMENT_SIZE = {
+      DoubleStorage: 8,
+      FloatStorage: 4,
+      HalfStorage: 2,
+      BFloat16Storage: 2,
+      LongStorage: 8,
+      IntStorage: 4,
+      ShortStorage: 2,
+      CharStorage: 1,
+      ByteStorage: 1,
+      BoolStorage: 1,
+      ComplexFloatStorage: 8,
+      ComplexDoubleStorage: 16,
+      QInt8Storage: 1,
+      QUInt8Storage: 1,
+      QInt32Storage: 4
     };
-    startsWith = (b5, sig) => sig.every((x, i5) => b5[i5] === x);
   }
 });
 
 // src/scan/stored-artifact.ts
 import { createHash as createHash12 } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdtemp as mkdtemp2, rm as rm4 } from "node:fs/promises";
+import { once } from "node:events";
+import { tmpdir as tmpdir3 } from "node:os";
+import { join as join10 } from "node:path";
 async function scanStoredArtifactFiles(store, version, allowGlobals = []) {
   const out = { files: [], findings: [] };
   for (const obj of await artifactObjects(store, version.artifact)) {
     const name = obj.path ?? obj.key.slice(obj.key.lastIndexOf("/") + 1);
-    if (obj.path !== void 0 ? !PICKLE_NAMES.test(obj.path) : !PICKLE_FORMATS.has(version.format)) continue;
     out.files.push(name);
-    const src = (await store.read(obj.key))[Symbol.asyncIterator]();
-    const hash = createHash12("sha256");
-    let size = 0;
-    const next = async () => {
-      const r5 = await src.next();
-      if (!r5.done) {
-        hash.update(r5.value);
-        size += r5.value.length;
-      }
-      return r5;
-    };
-    const hashed = { [Symbol.asyncIterator]: () => ({ next, return: async () => ({ done: true, value: void 0 }) }) };
-    const findings = await scanArtifactFile(name, hashed, { format: version.format, allowGlobals });
-    while (!(await next()).done) ;
-    const sha256 = hash.digest("hex");
-    out.findings.push(...findings);
+    const opts = { format: obj.path === void 0 ? version.format : void 0, allowGlobals };
+    const { findings, sha256, size, mismatch } = store.readRange ? await scanByRanges(store, obj, (src) => scanArtifactFile(name, src, opts)) : await scanCopy(store, obj, (src) => scanArtifactFile(name, src, opts));
     if (sha256 !== obj.sha256 || size !== obj.size) {
-      out.findings.push({
+      out.findings.push(...findings, {
         file: name,
         offset: 0,
         kind: "unscannable",
         message: `the bytes scanned (sha256 ${sha256.slice(0, 12)}\u2026, ${size} bytes) are not the manifest's (${obj.sha256.slice(0, 12)}\u2026, ${obj.size} bytes)`
       });
-    }
+    } else if (mismatch !== void 0) {
+      out.findings.push({
+        file: name,
+        offset: mismatch,
+        kind: "unscannable",
+        message: "the store answered a ranged read with other bytes than the object holds"
+      });
+    } else out.findings.push(...findings);
   }
   return out;
 }
-var PICKLE_FORMATS, PICKLE_NAMES;
+async function collect(stream) {
+  const parts = [];
+  for await (const c5 of stream) parts.push(c5);
+  return Buffer.concat(parts);
+}
+async function scanByRanges(store, obj, scan) {
+  const cache5 = /* @__PURE__ */ new Map();
+  const digests = /* @__PURE__ */ new Map();
+  let refetched;
+  const block = async (i5) => {
+    let b5 = cache5.get(i5);
+    if (!b5) {
+      const start = i5 * BLOCK4;
+      const end = Math.min(obj.size, start + BLOCK4) - 1;
+      b5 = end < start ? Buffer.alloc(0) : await collect(await store.readRange(obj.key, start, end));
+      const d5 = createHash12("sha256").update(b5).digest("hex");
+      if (digests.has(i5) && digests.get(i5) !== d5) refetched ??= start;
+      digests.set(i5, d5);
+      cache5.set(i5, b5);
+      if (cache5.size > CACHED_BLOCKS) cache5.delete(cache5.keys().next().value);
+    }
+    return b5;
+  };
+  const src = {
+    size: obj.size,
+    async read(offset, length) {
+      const end = Math.min(obj.size, offset + length);
+      const parts = [];
+      for (let i5 = Math.floor(offset / BLOCK4); i5 * BLOCK4 < end; i5++) {
+        const b5 = await block(i5);
+        parts.push(b5.subarray(Math.max(0, offset - i5 * BLOCK4), Math.max(0, end - i5 * BLOCK4)));
+      }
+      return Buffer.concat(parts);
+    }
+  };
+  const findings = await scan(src);
+  const again = /* @__PURE__ */ new Map();
+  const hash = createHash12("sha256");
+  let size = 0;
+  for await (const chunk of await store.read(obj.key)) {
+    const c5 = chunk;
+    hash.update(c5);
+    for (let at = 0; at < c5.length; ) {
+      const i5 = Math.floor((size + at) / BLOCK4);
+      const take2 = Math.min(c5.length - at, (i5 + 1) * BLOCK4 - (size + at));
+      if (digests.has(i5)) {
+        if (!again.has(i5)) again.set(i5, createHash12("sha256"));
+        again.get(i5).update(c5.subarray(at, at + take2));
+      }
+      at += take2;
+    }
+    size += c5.length;
+  }
+  const badBlock = [...digests].find(([i5, d5]) => again.get(i5)?.digest("hex") !== d5);
+  const mismatch = refetched ?? (badBlock ? badBlock[0] * BLOCK4 : void 0);
+  return { findings, sha256: hash.digest("hex"), size, ...mismatch === void 0 ? {} : { mismatch } };
+}
+async function scanCopy(store, obj, scan) {
+  const dir = await mkdtemp2(join10(tmpdir3(), "modelgate-scan-"));
+  try {
+    const copy = join10(dir, "object");
+    const hash = createHash12("sha256");
+    let size = 0;
+    const sink = createWriteStream(copy, { mode: 384 });
+    for await (const chunk of await store.read(obj.key)) {
+      const c5 = chunk;
+      hash.update(c5);
+      size += c5.length;
+      if (!sink.write(c5)) await once(sink, "drain");
+    }
+    sink.end();
+    await once(sink, "close");
+    const src = await openFileSource(copy);
+    try {
+      return { findings: await scan(src), sha256: hash.digest("hex"), size };
+    } finally {
+      await src.close();
+    }
+  } finally {
+    await rm4(dir, { recursive: true, force: true });
+  }
+}
+var BLOCK4, CACHED_BLOCKS;
 var init_stored_artifact = __esm({
   "src/scan/stored-artifact.ts"() {
     "use strict";
     init_fetch();
     init_artifact();
-    PICKLE_FORMATS = /* @__PURE__ */ new Set(["pickle", "joblib", "pt"]);
-    PICKLE_NAMES = /\.(pkl|pickle|joblib|pt|pth|bin|ckpt)$/i;
+    BLOCK4 = 1 << 20;
+    CACHED_BLOCKS = 16;
   }
 });
 
@@ -86083,7 +90065,7 @@ function createOctokit(opts) {
   if (!opts.token) throw usageError("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN), or the action input github-token");
   return new Octokit2({
     auth: opts.token,
-    baseUrl: (opts.baseUrl || "https://api.github.com").replace(/\/+$/, ""),
+    baseUrl: (opts.baseUrl || "https://api.github.com").replace(/(?<!\/)\/+$/, ""),
     userAgent: opts.userAgent ?? "modelgate",
     log: { debug() {
     }, info() {
@@ -86183,11 +90165,11 @@ var init_client4 = __esm({
 // src/github/promotion-pr.ts
 async function openOrUpdatePullRequest(c5, opts) {
   const findOpen = async () => {
-    const open4 = await github(
+    const open5 = await github(
       `looking for an open pull request from ${opts.branch}`,
       () => c5.octokit.rest.pulls.list({ owner: c5.owner, repo: c5.repo, head: `${c5.owner}:${opts.branch}`, base: opts.base, state: "open", per_page: 10 })
     );
-    const found = open4.data.find((p3) => p3.head.ref === opts.branch);
+    const found = open5.data.find((p3) => p3.head.ref === opts.branch);
     return found && { number: found.number, url: found.html_url };
   };
   const existing = await findOpen();
@@ -86377,8 +90359,14 @@ async function applyChange(opts) {
     }
     if (opts.mode === "push") {
       await opts.beforePush?.(commit, attempt);
-      if (await repo.push(remote, commit, baseBranch) === "pushed")
-        return { ...done, commit, pushed: true, checkedOut: await moveWorkTree(repo, commit, false), empty: false };
+      if (opts.claimBranch && !await repo.pushNewBranch(remote, commit, change.branch)) continue;
+      let result;
+      try {
+        result = await repo.push(remote, commit, baseBranch);
+      } finally {
+        if (opts.claimBranch) await repo.deleteRemoteBranch(remote, change.branch, commit).catch(() => false);
+      }
+      if (result === "pushed") return { ...done, commit, pushed: true, checkedOut: await moveWorkTree(repo, commit, false), empty: false };
       continue;
     }
     if (!base) throw new ModelgateError("E_NO_COMMIT", "the registry has no commit yet", ExitCode2.content);
@@ -86403,6 +90391,10 @@ async function applyChange(opts) {
         );
       }
       head = next;
+      if (opts.claimBranch && !existing && await baseTookAddedFile(repo, remote, baseBranch, base, change, prefix)) {
+        await repo.deleteRemoteBranch(remote, change.branch, next).catch(() => false);
+        continue;
+      }
     }
     try {
       const baseSnap = new RegistrySnapshot(new GitTreeSource(repo, base, prefix));
@@ -86425,6 +90417,15 @@ async function applyChange(opts) {
 async function isOneCommitOn(repo, commit, base) {
   const [, ...parents] = (await repo.out(["rev-list", "--parents", "-n", "1", commit])).trim().split(" ");
   return parents.length === 1 && parents[0] === base;
+}
+async function baseTookAddedFile(repo, remote, baseBranch, base, change, prefix) {
+  const now = await repo.fetchBranch(remote, baseBranch);
+  if (now === void 0 || now === base) return false;
+  for (const f5 of change.files) {
+    if (f5.before !== void 0 || f5.after === null) continue;
+    if (await repo.readFileAt(now, prefix ? `${prefix}/${f5.path}` : f5.path) !== void 0) return true;
+  }
+  return false;
 }
 async function moveWorkTree(repo, commit, required) {
   const head = await repo.resolve("HEAD");
@@ -86485,12 +90486,12 @@ var init_apply_change = __esm({
 });
 
 // src/notify/webhooks.ts
-import { createHmac as createHmac5, randomUUID as randomUUID2 } from "node:crypto";
+import { createHmac as createHmac6, randomUUID as randomUUID2 } from "node:crypto";
 function webhookKey(secret) {
   return secret.startsWith("whsec_") ? Buffer.from(secret.slice("whsec_".length), "base64") : Buffer.from(secret, "utf8");
 }
 function signWebhook(secret, id, timestamp2, body) {
-  return `v1,${createHmac5("sha256", webhookKey(secret)).update(`${id}.${timestamp2}.${body}`).digest("base64")}`;
+  return `v1,${createHmac6("sha256", webhookKey(secret)).update(`${id}.${timestamp2}.${body}`).digest("base64")}`;
 }
 function messageId() {
   return `msg_${randomUUID2().replaceAll("-", "")}`;
@@ -86606,10 +90607,10 @@ var init_webhooks = __esm({
 });
 
 // src/deploy/apply.ts
-import { dirname as dirname3, join as join10, posix as posix5 } from "node:path";
+import { dirname as dirname3, join as join12, posix as posix5 } from "node:path";
 function normalizePrefix(p3) {
   const normal = posix5.normalize((p3 ?? "").replace(/\\/g, "/") || ".");
-  const clean = normal.replace(/\/+$/, "");
+  const clean = normal.replace(/(?<!\/)\/+$/, "");
   if (posix5.isAbsolute(normal) || clean === ".." || clean.startsWith("../")) {
     throw new ModelgateError("E_USAGE", `registry path ${p3} must be inside the repository`, ExitCode2.usage);
   }
@@ -86734,6 +90735,7 @@ function repairBody(plan) {
 var init_apply = __esm({
   "src/deploy/apply.ts"() {
     "use strict";
+    init_cancel();
     init_errors();
     init_repo();
     init_apply_change();
@@ -86751,19 +90753,19 @@ var sync_exports = {};
 __export(sync_exports, {
   runSync: () => runSync
 });
-import { readFile as readFile4, writeFile as writeFile2 } from "node:fs/promises";
-import { tmpdir as tmpdir4 } from "node:os";
-import { join as join11, posix as posix6 } from "node:path";
+import { readFile as readFile4, writeFile as writeFile3 } from "node:fs/promises";
+import { tmpdir as tmpdir5 } from "node:os";
+import { join as join13, posix as posix6 } from "node:path";
 async function runSync(inputs, env2) {
   const pushInput = (getInput("push") || "false").toLowerCase();
   if (!["true", "false"].includes(pushInput)) throw usageError("input push must be true or false");
   const workspace = env2.GITHUB_WORKSPACE ?? process.cwd();
   const repo = new GitRepo(workspace);
-  const reportPath = join11(env2.RUNNER_TEMP || tmpdir4(), "modelgate-sync.json");
+  const reportPath = join13(env2.RUNNER_TEMP || tmpdir5(), "modelgate-sync.json");
   if (pushInput === "true") {
     const result = await syncAndPush({ repo, registryPath: inputs.registryPath, notify: { env: env2 } });
     setOutput("decision", "pass");
-    await writeFile2(reportPath, JSON.stringify(result, null, 2) + "\n");
+    await writeFile3(reportPath, JSON.stringify(result, null, 2) + "\n");
     setOutput("report", reportPath);
     warnFailed(result.deliveries);
     if (env2.GITHUB_STEP_SUMMARY) await summary.addRaw(formatSyncSummary(result), true).write();
@@ -86792,7 +90794,7 @@ async function runSync(inputs, env2) {
     });
   }
   const report = { inSync, head: after, changes: plan.changes, files: plan.files.map((f5) => f5.path), diff: formatDiff(plan), brought, deliveries, repair };
-  await writeFile2(reportPath, JSON.stringify(report, null, 2) + "\n");
+  await writeFile3(reportPath, JSON.stringify(report, null, 2) + "\n");
   setOutput("report", reportPath);
   setOutput("decision", inSync ? "pass" : "fail");
   if (env2.GITHUB_STEP_SUMMARY) await summary.addRaw(checkSummary(report), true).write();
@@ -86806,7 +90808,7 @@ async function runSync(inputs, env2) {
   );
 }
 function registryFolder(p3) {
-  const normal = posix6.normalize(p3.replace(/\\/g, "/") || ".").replace(/\/+$/, "");
+  const normal = posix6.normalize(p3.replace(/\\/g, "/") || ".").replace(/(?<!\/)\/+$/, "");
   return normal === "." ? "" : normal;
 }
 function warnFailed(deliveries) {
@@ -86875,9 +90877,9 @@ init_errors();
 init_source();
 init_repo();
 init_evaluate();
-import { readFile as readFile5, writeFile as writeFile3 } from "node:fs/promises";
-import { tmpdir as tmpdir5 } from "node:os";
-import { join as join12, posix as posix7, resolve } from "node:path";
+import { readFile as readFile5, writeFile as writeFile4 } from "node:fs/promises";
+import { tmpdir as tmpdir6 } from "node:os";
+import { join as join14, posix as posix7, resolve } from "node:path";
 
 // src/gate/from-git.ts
 init_errors();
@@ -86885,7 +90887,7 @@ init_snapshot();
 init_source();
 init_history2();
 import { tmpdir as tmpdir2 } from "node:os";
-import { join as join3 } from "node:path";
+import { join as join4 } from "node:path";
 async function gateSidesFromGit(repo, baseSha, headSha, prefix = "") {
   const mergedTree = await mergeTree(repo, baseSha, headSha);
   const changedFiles = await changedSince(repo, baseSha, mergedTree, prefix);
@@ -86916,7 +90918,7 @@ async function mergeTree(repo, baseSha, headSha) {
   return tree;
 }
 async function changedSince(repo, baseSha, tree, prefix) {
-  const noIndex = { GIT_INDEX_FILE: join3(tmpdir2(), `modelgate-no-index-${process.pid}`) };
+  const noIndex = { GIT_INDEX_FILE: join4(tmpdir2(), `modelgate-no-index-${process.pid}`) };
   const out = await repo.out(["diff-tree", "-r", "-z", "--no-renames", "--name-status", baseSha, tree], { env: noIndex });
   const parts = out.split("\0");
   const files = [];
@@ -86938,9 +90940,9 @@ init_store_scanner();
 init_errors();
 init_decision();
 import { createPrivateKey as createPrivateKey2, createPublicKey as createPublicKey2 } from "node:crypto";
-import { mkdtemp as mkdtemp2, rm as rm4 } from "node:fs/promises";
-import { tmpdir as tmpdir3 } from "node:os";
-import { join as join9 } from "node:path";
+import { mkdtemp as mkdtemp3, rm as rm5 } from "node:fs/promises";
+import { tmpdir as tmpdir4 } from "node:os";
+import { join as join11 } from "node:path";
 
 // src/evidence/decision-input.ts
 var isApproval = (c5) => c5.check.startsWith("approvals: ");
@@ -87010,19 +91012,19 @@ async function readJson(store, key2) {
   }
 }
 async function writeDecisionRecord(store, tree, envelope, tmpDir) {
-  const { writeFile: writeFile4, rm: rm5 } = await import("node:fs/promises");
+  const { writeFile: writeFile5, rm: rm6 } = await import("node:fs/promises");
   const path = await import("node:path");
   const { decisionRecordKey: decisionRecordKey2, statementDigest: statementDigest2 } = await Promise.resolve().then(() => (init_decision(), decision_exports));
   const digest4 = statementDigest2(envelope);
   const key2 = decisionRecordKey2(tree, digest4);
   const local = path.join(tmpDir, `${digest4}.dsse.json`);
-  await writeFile4(local, JSON.stringify(envelope, null, 2) + "\n");
+  await writeFile5(local, JSON.stringify(envelope, null, 2) + "\n");
   const staged = await store.stage(local, { model: "modelgate-decisions", path: `${digest4}.dsse.json`, uploadId: `decision-${digest4}` });
   try {
     await staged.commit(key2);
   } finally {
     await staged.discard();
-    await rm5(local, { force: true });
+    await rm6(local, { force: true });
   }
   return key2;
 }
@@ -87110,7 +91112,7 @@ async function signAndStore(req, pem) {
   });
   const warning3 = trusted ? void 0 : `the signing key (keyid ${id.slice(0, 16)}\u2026) is not in trust.keys of modelgate.yaml: verify --decisions and history will refuse its records until its public key is added`;
   const store = await openStore(config.storage, req.env);
-  const tmp = await mkdtemp2(join9(req.env.RUNNER_TEMP || tmpdir3(), "modelgate-record-"));
+  const tmp = await mkdtemp3(join11(req.env.RUNNER_TEMP || tmpdir4(), "modelgate-record-"));
   const folder = recordUri(store, `.modelgate/decisions/${req.mergedTree}/`);
   try {
     const existing = await step(`reading ${folder}`, () => readDecisionRecords(store, req.mergedTree));
@@ -87130,7 +91132,7 @@ async function signAndStore(req, pem) {
     return { state: "written", uri: recordUri(store, key2), keyid: id, ...warning3 ? { warning: warning3 } : {} };
   } finally {
     store.close();
-    await rm4(tmp, { recursive: true, force: true });
+    await rm5(tmp, { recursive: true, force: true });
   }
 }
 async function step(what, fn) {
@@ -87474,8 +91476,8 @@ async function publish(inputs, env2, conn, pr, decision, targetUrl) {
     error(p3.message, { title: `modelgate ${p3.code}`, file: p3.file || void 0, startLine: p3.line, startColumn: p3.col });
   }
   const { report, evidence: _evidence, ...json2 } = decision;
-  const reportPath = join12(env2.RUNNER_TEMP || tmpdir5(), `modelgate-report-${pr.number}.json`);
-  await writeFile3(reportPath, JSON.stringify({ pullRequest: report.pullRequest, ...json2 }, null, 2) + "\n");
+  const reportPath = join14(env2.RUNNER_TEMP || tmpdir6(), `modelgate-report-${pr.number}.json`);
+  await writeFile4(reportPath, JSON.stringify({ pullRequest: report.pullRequest, ...json2 }, null, 2) + "\n");
   setOutput("decision", decision.decision);
   setOutput("report", reportPath);
   setOutput("decision-record", record && "uri" in record ? record.uri : "");

@@ -162,6 +162,11 @@ export const ERROR_CODES = {
   // git.
   E_GIT: { area: 'git', exit: [content, service], summary: 'A local git command failed or git could not be run.' },
   E_GIT_REMOTE: { area: 'git', exit: [service], summary: 'A git command talking to a remote (fetch, push) failed.' },
+  E_INCOMPLETE_CLONE: {
+    area: 'git',
+    exit: [content],
+    summary: 'gc refused a shallow or partial clone: manifests in the commits it lacks would look unreferenced.',
+  },
   E_GIT_LOCKED: { area: 'git', exit: [content], summary: "The registry's git index is locked by another process, or a crashed one." },
   E_NO_COMMIT: { area: 'git', exit: [content], summary: 'The registry repository has no commit yet.' },
   E_MERGE_CONFLICT: { area: 'git', exit: [content], summary: 'The pull request does not merge cleanly into its base.' },
@@ -182,6 +187,11 @@ export const ERROR_CODES = {
   E_HEAD_MOVED: { area: 'GitHub', exit: [service], summary: 'The pull request head moved while it was checked; the next run checks the new head.' },
 
   // The gate.
+  E_PICKLE_SCAN: {
+    area: 'gate',
+    exit: [content],
+    summary: "`register` found pickles that import globals outside the allow list, and the rule for the version's first stage asks for `scan: pickle`.",
+  },
   E_TIMEOUT: { area: 'gate', exit: [content], summary: "An outside call of the gate took longer than the gate's deadline." },
 
   // Deploy pins.

@@ -10,3 +10,7 @@ export { LOAD_LIMITS, loadManifestWithPositions, locateField } from './manifest/
 export { schemas, validators } from './manifest/schemas.js';
 export { checkRegistry, type RegistryDocuments, type VersionFacts } from './manifest/semantic.js';
 export { validateRegistry, type RegistryValidation, type ValidateOptions } from './manifest/validate-registry.js';
+export { scanLocalPath, type LocalScan, type LocalScanOptions } from './scan/local.js';
+export { scanArtifactFile, bufferSource, openFileSource, type ByteSource, type ArtifactScanOptions } from './scan/artifact.js';
+export { scanPickleBytes, PickleScanner, type PickleFinding, type PickleScanOptions } from './scan/pickle.js';
+export { DEFAULT_ALLOWED_GLOBALS } from './scan/allowlist.js';

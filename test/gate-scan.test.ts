@@ -1,6 +1,6 @@
 // `scan: pickle` in the gate (SPEC v2 §8): the real scanner over a real file:// store, pickles made
 // by python3; a fake port for a store that fails.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { evaluateGate } from '../src/gate/evaluate.js';
 import { StoreArtifactScanner } from '../src/gate/store-scanner.js';
 import type { ArtifactScanner, CheckResult, Decision } from '../src/gate/types.js';
 import type { ModelVersion, PromotionPolicy } from '../src/manifest/types.js';
-import { openStore } from '../src/store/store.js';
+import { openStore, type ArtifactStore } from '../src/store/store.js';
 import { approve, baseFiles, gateInput, POLICY, version, vpath } from './gate-fixtures.js';
 import { cli, git, makeRegistry, sha256, tempDir } from './helpers/artifacts.js';
 import { pickleFixture, type PickleFixture } from './helpers/pickles.js';
@@ -117,6 +117,17 @@ describe('gate: scan: pickle', () => {
     expect(scanCheck(d).findings!.map((f) => [f.file, f.global])).toEqual([['model.pt!archive/data.pkl', 'posix.system']]);
   });
 
+  it('fails when the store answers the ranges the scan reads with other bytes than the object it hashes', async () => {
+    // the manifest names system.joblib; a lying store serves benign.joblib's bytes to ranged reads
+    const benignKey = stored(pickleFixture('benign.joblib')).uri.slice(storeUri.length + 1);
+    const lying: ArtifactStore = Object.assign(Object.create(store) as ArtifactStore, {
+      readRange: (_key: string, start: number, end: number) => store.readRange!(benignKey, start, end),
+    });
+    const c = scanCheck(await evaluateGate(promoteWith('system.joblib', { scanner: new StoreArtifactScanner(lying) }).input));
+    expect(c.status).toBe('fail');
+    expect(c.findings!.map((f) => f.message).join('\n')).toMatch(/answered a ranged read with other bytes/);
+  });
+
   it('fails when the bytes in the store are not the ones the manifest names', async () => {
     const { input, bytes } = promoteWith('benign.joblib');
     const v = await input.head.version('fraud-detector', 3);
@@ -126,7 +137,7 @@ describe('gate: scan: pickle', () => {
       writeFileSync(join(storeRoot, key), swapped);
       const c = scanCheck(await evaluateGate(input));
       expect(c.status).toBe('fail');
-      expect(c.detail).toMatch(/posix\.system is not an allowed global; model\.joblib at byte 0: the bytes scanned .* are not the manifest's/);
+      expect(c.detail).toMatch(/model\.joblib at byte 0: the bytes scanned .* are not the manifest's/);
     } finally {
       writeFileSync(join(storeRoot, key), bytes);
     }
@@ -164,11 +175,23 @@ describe('modelgate check: scan: pickle on a git registry', () => {
     );
     git(reg, 'add', '-A');
     git(reg, 'commit', '-qm', 'policy');
+    // register scans before the upload and refuses: the rule for None asks for scan: pickle
+    const evilFile = join(tempDir(), 'model.joblib');
+    writeFileSync(evilFile, pickleFixture('system.joblib'));
+    const refused = await cli(reg, ['register', 'fraud', evilFile]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('asks for scan: pickle');
+    expect(refused.stderr).toMatch(/model\.joblib at byte \d+: posix\.system is not an allowed global/);
     for (const [branch, fixture] of [
       ['evil', 'system.joblib'],
       ['fine', 'benign.joblib'],
     ] as const) {
       git(reg, 'checkout', '-q', '-b', branch, 'main');
+      if (branch === 'evil') {
+        // the branch drops the scan from its own policy to register; the gate reads the base's
+        writeFileSync(join(reg, 'policies/promotion.yaml'), readFileSync(join(reg, 'policies/promotion.yaml'), 'utf8').replace(/\n\s*scan: pickle/, ''));
+        git(reg, 'commit', '-qam', 'no scan');
+      }
       const file = join(tempDir(), 'model.joblib');
       writeFileSync(file, pickleFixture(fixture));
       const r = await cli(reg, ['register', 'fraud', file]);

@@ -6,13 +6,16 @@ import { join } from 'node:path';
 /**
  * Starts the two loopback S3 servers the store tests run against — OpenStack Swift with s3api
  * (scripts/s3-server.sh) and Ceph RGW on a one-node cluster (scripts/ceph-rgw.sh) — installing
- * them first on a fresh machine. `npm test` asks for them (MODELGATE_TEST_SERVICES=1): a server
+ * them first on a fresh machine, and installs the Python libraries that write the pickle-scan
+ * corpus (scripts/pickle-corpus.sh). `npm test` asks for them (MODELGATE_TEST_SERVICES=1): a server
  * that cannot be started fails the run here, nothing is skipped. A single test file run by hand
  * uses the servers already running.
  */
 export default function setup(): () => void {
   if (process.env.MODELGATE_TEST_SERVICES) {
-    // One after the other: both install with apt-get, which holds one lock.
+    // One after the other: all three install with apt-get, which holds one lock. The pickle-scan
+    // corpus needs Debian's PyTorch, scikit-learn, joblib and NumPy (test/scan-corpus.test.ts).
+    execFileSync('bash', ['scripts/pickle-corpus.sh', 'install'], { stdio: 'inherit' });
     for (const script of ['scripts/s3-server.sh', 'scripts/ceph-rgw.sh']) {
       execFileSync('bash', [script, 'install'], { stdio: 'inherit' });
       execFileSync('bash', [script, 'start'], { stdio: 'inherit' });

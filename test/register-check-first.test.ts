@@ -8,11 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { cli, git, makeRegistry, randomFile, sha256, tempDir } from './helpers/artifacts.js';
 import { createTestBucket, S3_BACKENDS } from './helpers/s3.js';
 
-/** Every file under `root`, recursively (the file store's whole content). */
+/** Every file under `root`, recursively (the file store's whole content), registration marks aside (SPEC v3 §14). */
 function filesUnder(root: string): string[] {
   if (!existsSync(root)) return [];
   return readdirSync(root, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
+    .filter((e) => e.isFile() && !join(e.parentPath, e.name).includes('/.modelgate/registrations/'))
     .map((e) => join(e.parentPath, e.name));
 }
 

@@ -15,8 +15,15 @@ async function readBack(s3: S3Client, bucket: string, key: string): Promise<Buff
   return Buffer.from(await r.Body!.transformToByteArray());
 }
 
+/**
+ * Every key in the bucket but registration marks (SPEC v3 §14: empty objects that tell gc a
+ * registration wanted those bytes; one the server cut off before it could be removed is gc's).
+ */
 async function listKeys(s3: S3Client, bucket: string): Promise<string[]> {
-  return ((await s3.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((o) => o.Key!).sort();
+  return ((await s3.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? [])
+    .map((o) => o.Key!)
+    .filter((k) => !k.includes('/.modelgate/registrations/'))
+    .sort();
 }
 
 /**

@@ -113,6 +113,15 @@ describe('MODELGATE_IO_TIMEOUT bounds every outside call', () => {
     expect(Date.now() - start).toBeLessThan(BOUND_MS);
   }, 180_000);
 
+  it('gc against a silent S3 endpoint exits 3 with E_IO_TIMEOUT, removing nothing', async () => {
+    const reg = makeRegistry({ uri: 's3://bucket/models', endpoint: `http://127.0.0.1:${silentPort}`, forcePathStyle: true });
+    for (const args of [['gc'], ['gc', '--unreferenced', '--dry-run']]) {
+      const r = await cli(reg, ['--json', ...args], ENV);
+      expect(r.code).toBe(3);
+      expect(r.json.error.code).toBe('E_IO_TIMEOUT');
+    }
+  }, 30_000);
+
   it('git fetch and push to a remote that accepts and never answers end with E_IO_TIMEOUT', async () => {
     const dir = tempDir('mg-git-');
     git(dir, 'init', '-q', '-b', 'main');

@@ -39,6 +39,19 @@ export const COMMAND_SPECS = {
     },
   },
   validate: { summary: 'check schemas and registry rules', args: '[path…]', flags: {} },
+  scan: {
+    summary: "scan files for pickles that import anything outside the gate's allowed globals",
+    args: '<path…>',
+    flags: {
+      allow: {
+        type: 'string',
+        multiple: true,
+        value: 'module.name',
+        description: 'also allow this global (as policy scan.allowGlobals; module.* for a package)',
+      },
+      format: { type: 'string', value: 'format', description: "a single file's declared format, checked against its bytes (onnx, safetensors, joblib, …)" },
+    },
+  },
   register: {
     summary: 'upload an artifact and record a new version',
     args: '<model> <file-or-dir>',
@@ -134,7 +147,7 @@ export const COMMAND_SPECS = {
     flags: {
       'dry-run': { type: 'boolean', description: 'print what would be removed, remove nothing' },
       'older-than': { type: 'string', value: 'duration', description: 'only what is older than this (default 24h)' },
-      unreferenced: { type: 'boolean', description: 'also remove artifacts no manifest in any commit of any branch references' },
+      unreferenced: { type: 'boolean', description: 'also remove artifacts no manifest in any commit of any branch or pull request references' },
     },
   },
   check: {

@@ -17,6 +17,7 @@ interface CommandEntry {
 const COMMANDS: Record<CommandName, CommandEntry> = {
   init: { summary: COMMAND_SPECS.init.summary, load: () => import('../commands/init.js') },
   validate: { summary: COMMAND_SPECS.validate.summary, load: () => import('../commands/validate.js') },
+  scan: { summary: COMMAND_SPECS.scan.summary, load: () => import('../commands/scan.js') },
   register: { summary: COMMAND_SPECS.register.summary, load: () => import('../commands/register.js') },
   promote: { summary: COMMAND_SPECS.promote.summary, load: () => import('../commands/promote.js') },
   rollback: { summary: COMMAND_SPECS.rollback.summary, load: () => import('../commands/rollback.js') },

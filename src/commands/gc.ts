@@ -2,7 +2,7 @@ import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { openRegistry } from '../registry/snapshot.js';
-import { findGarbage, referencedArtifacts, removeGarbage } from '../store/gc.js';
+import { findGarbage, referencesOfEveryHead, removeGarbage, type Garbage } from '../store/gc.js';
 import { openStore } from '../store/store.js';
 
 const USAGE = `modelgate ${usageOf('gc')}`;
@@ -17,24 +17,28 @@ export function parseDuration(text: string): number {
 }
 
 /**
- * `modelgate gc` (SPEC v2 §4): removes staging objects and incomplete multipart uploads older
- * than --older-than; with --unreferenced also content objects that no manifest in any commit of
- * any ref references. Prints what it removes and the bytes reclaimed.
+ * `modelgate gc` (SPEC v2 §4, v3 §14): in a clone with the whole history, after fetching every
+ * branch and pull request head of the remote, removes staging areas, incomplete multipart
+ * uploads and uploads whose manifest never came, all older than --older-than; with
+ * --unreferenced also every artifact no manifest in any of those commits references. Prints
+ * what it removed and the bytes that really freed.
  */
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.gc.flags, USAGE);
   if (positionals.length > 0) throw usageError(`gc takes no arguments\nusage: ${USAGE}`);
   const cutoff = new Date(Date.now() - parseDuration(values['older-than'] ?? DEFAULT_OLDER_THAN));
   const { repo, snapshot } = openRegistry(ctx);
-  const referenced = values.unreferenced ? await referencedArtifacts(repo) : undefined;
+  // The references first, the store after: bytes a registration adds meanwhile are younger than the cutoff or marked.
+  const referenced = await referencesOfEveryHead(repo);
   const store = await openStore((await snapshot.config()).storage, ctx.env);
   try {
-    const items = await findGarbage(store, cutoff, referenced);
-    if (!values['dry-run']) await removeGarbage(store, items);
-    const bytes = items.reduce((n, g) => n + g.bytes, 0);
-    const verb = values['dry-run'] ? 'would remove' : 'removed';
-    emit(ctx, { dryRun: Boolean(values['dry-run']), removed: items.map((g) => ({ ...g, modified: g.modified.toISOString() })), bytes }, () =>
-      [...items.map((g) => `${verb} ${g.kind} ${g.key} (${g.bytes} bytes)`), `${verb} ${items.length} item(s), ${bytes} bytes reclaimed`].join('\n'),
+    const found = await findGarbage(store, cutoff, referenced, { unreferenced: values.unreferenced });
+    const dryRun = Boolean(values['dry-run']);
+    const { removed, bytes } = dryRun ? { removed: found, bytes: found.reduce((n, g) => n + g.bytes, 0) } : await removeGarbage(store, found);
+    const verb = dryRun ? 'would remove' : 'removed';
+    const shown = (g: Garbage) => ({ kind: g.kind, key: g.key, bytes: g.bytes, modified: g.modified.toISOString() });
+    emit(ctx, { dryRun, removed: removed.map(shown), bytes }, () =>
+      [...removed.map((g) => `${verb} ${g.kind} ${g.key} (${g.bytes} bytes)`), `${verb} ${removed.length} item(s), ${bytes} bytes reclaimed`].join('\n'),
     );
   } finally {
     store.close();

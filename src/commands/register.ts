@@ -13,7 +13,9 @@ import { parseFramework, parseMetrics, parseParams } from '../lineage/values.js'
 import { readInputText } from '../lineage/input-file.js';
 import { parseAnnotations, parseEnvSpec, parseRunSpec, parseSignatureFile } from '../lineage/flags.js';
 import { environmentFiles, MLMODEL_MAX_BYTES, readMLmodel, type MLflowModel } from '../lineage/mlflow.js';
-import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type Stage } from '../manifest/types.js';
+import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type PromotionPolicy, type Stage } from '../manifest/types.js';
+import { scanRequiredOnRegistration } from '../gate/scan-check.js';
+import { scanLocalPath } from '../scan/local.js';
 import { assertModelName, modelFile, parseStage, versionFile, versionsDir } from '../registry/layout.js';
 import { assertValidModel, assertValidVersion, buildVersion, nextVersion, renderModel, renderVersion, type VersionDraft } from '../registry/new-version.js';
 import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
@@ -29,7 +31,7 @@ import { putArtifact, describeSource, hashDirectory, type StoredArtifact } from 
 import { indexedArtifact, INDEX_THRESHOLD } from '../store/dir-index.js';
 import { createProgress } from '../store/progress.js';
 import { openStore } from '../store/store.js';
-import { artifactUri, assertRelativePath, contentKey, parseStoreUri } from '../store/layout.js';
+import { artifactUri, assertRelativePath, contentKey, parseStoreUri, registrationMarkKey } from '../store/layout.js';
 import type { GitRepo } from '../git/repo.js';
 
 const USAGE = `modelgate ${usageOf('register')}`;
@@ -134,6 +136,7 @@ export const run: Command = async (ctx) => {
       registrationChange(planned, placeholder, () => ''),
     );
   if (!values['dry-run']) await checkRepository(repo, { remote: Boolean(values.push || values.pr) });
+  await scanBeforeUpload(ctx, localPath, model, stage, format, await snapshot.policy());
 
   const progress = createProgress(ctx, `uploading ${positionals[1]}`, source.size);
   let artifact: StoredArtifact;
@@ -144,11 +147,22 @@ export const run: Command = async (ctx) => {
     // Ctrl-C or SIGTERM during the upload: abort the multipart uploads, remove the staging data,
     // then exit 130 / 143 (SPEC v2 §5, src/cancel.ts). What a kill -9 leaves is for `gc`.
     const uploadId = randomUUID();
-    const off = onCancel(() => store.abandon(model, uploadId));
+    // The registration mark (SPEC v3 §14): gc keeps these bytes, reused or new, for --older-than,
+    // and knows them as an upload whose manifest never came if this run dies before its commit.
+    let marked: string | undefined;
+    const mark = async (sha256: string) => {
+      marked = registrationMarkKey(model, sha256, uploadId);
+      await store.touch(marked);
+    };
+    const unmark = () => (marked ? store.remove(marked).catch(() => {}) : Promise.resolve());
+    const off = onCancel(() => store.abandon(model, uploadId).then(unmark));
     try {
       await store.preflight();
       const known = await knownArtifacts(snapshot, model, source.size);
-      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known, uploadId });
+      artifact = await putArtifact(store, model, localPath, { onBytes: (n) => progress.add(n), known, uploadId, mark }).catch(async (e: unknown) => {
+        await unmark();
+        throw e;
+      });
     } finally {
       off();
       store.close();
@@ -200,7 +214,7 @@ export const run: Command = async (ctx) => {
   }
 
   // The bytes are uploaded: from here nothing may fail for want of a git identity or a free number.
-  const done = await applyChange({ repo, prefix, mode, env: ctx.env, newBranch: mode === 'pr', plan });
+  const done = await applyChange({ repo, prefix, mode, env: ctx.env, newBranch: mode === 'pr', claimBranch: true, plan });
   const version = done.change.versions[0]!.version;
   if (mode === 'pr') {
     const pr = done.pullRequest!;
@@ -372,4 +386,20 @@ async function hashOnly(
     return { uri: indexed.uri, sha256: digest, size: indexed.size, index: indexed.index!, reused: false };
   }
   return { uri: artifactUri(location, contentKey(model, digest, '')), sha256: digest, size: files.reduce((n, f) => n + f.size, 0), files, reused: false };
+}
+
+/**
+ * SPEC v3 §14: the gate's pickle scan runs before any byte moves. Findings are reported; they
+ * refuse the registration when the rule for the version's first stage asks for `scan: pickle`.
+ */
+async function scanBeforeUpload(ctx: Parameters<Command>[0], path: string, model: string, stage: Stage, format: ArtifactFormat, policy: PromotionPolicy) {
+  const { findings } = await scanLocalPath(path, { format, allowGlobals: policy.scan?.allowGlobals ?? [] });
+  if (!findings.length) return;
+  for (const f of findings) ctx.stderr(`scan: ${f.file} at byte ${f.offset}: ${f.global ? `${f.global} is not an allowed global` : f.message}\n`);
+  if (scanRequiredOnRegistration(policy, model, stage))
+    throw new ModelgateError(
+      'E_PICKLE_SCAN',
+      `${model}: the artifact's pickles import globals outside the allow list, and ${stage} asks for scan: pickle`,
+      ExitCode.content,
+    );
 }

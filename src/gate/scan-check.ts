@@ -1,11 +1,23 @@
-import type { ModelVersion } from '../manifest/types.js';
+import type { ModelVersion, PromotionPolicy, Stage } from '../manifest/types.js';
 import type { ArtifactScanner, CheckResult } from './types.js';
 
 /** Findings named in a check's detail; all of them stay in `findings` (the JSON report, the record). */
 const SHOWN = 5;
 
 /**
- * `scan: pickle` for one version (SPEC v2 §8): the policy's `scan.allowGlobals` on top of the
+ * Whether a rule admitting a new version of `model` into `stage` asks for `scan: pickle`: the
+ * rules the gate judges a registration by (global ones and the model's own, `to` the stage, `from`
+ * absent or listing None).
+ */
+export function scanRequiredOnRegistration(policy: PromotionPolicy, model: string, stage: Stage): boolean {
+  const own = Object.hasOwn(policy.models ?? {}, model) ? (policy.models![model]!.rules ?? []) : [];
+  return [...policy.rules, ...own].some(
+    (r) => r.scan === 'pickle' && !r.paths && !r.annotations && r.to === stage && (r.from === undefined || r.from.includes('None')),
+  );
+}
+
+/**
+ * `scan: pickle` for one version (SPEC v3 §14): the policy's `scan.allowGlobals` on top of the
  * scanner's safe default. Any finding fails the check with file, offset and global; a missing
  * scanner fails it too. A store error propagates: the caller's deadline guard fails the check.
  */
@@ -27,6 +39,6 @@ export async function judgePickleScan(
       ? note
       : files.length
         ? `${files.length} file(s) scanned (${files.slice(0, SHOWN).join(', ')}${files.length > SHOWN ? ', …' : ''}): every global is allowed`
-        : `no pickle-bearing file in the artifact (format ${v.format})`;
+        : `nothing to scan in the artifact (format ${v.format})`;
   return { check, ok: true, status: 'pass', detail, findings: [] };
 }

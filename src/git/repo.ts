@@ -335,6 +335,51 @@ export class GitRepo {
     throw gitError(['push', remote, branch], r);
   }
 
+  /**
+   * Pushes `commit` as the new branch `branch` of `remote`: false when a branch of that name
+   * exists already (an empty lease), whoever made it. Claims a name (a registration's number).
+   */
+  async pushNewBranch(remote: string, commit: string, branch: string): Promise<boolean> {
+    const ref = `refs/heads/${branch}`;
+    const r = await this.run(['push', '--porcelain', `--force-with-lease=${ref}:`, remote, `${commit}:${ref}`], { okCodes: [1] });
+    if (r.code === 0) return !/^=\t/m.test(r.stdout);
+    if (/\[rejected\]|stale info|cannot lock ref|already exists/.test(r.stdout + r.stderr)) return false;
+    throw gitError(['push', remote, branch], r);
+  }
+
+  /** Whether this clone lacks history: shallow (`--depth`) or partial (`--filter`, objects left on the remote). */
+  async missingHistory(): Promise<{ shallow: boolean; partial: boolean }> {
+    const shallow = (await this.out(['rev-parse', '--is-shallow-repository'])).trim() === 'true';
+    const promisor = await this.run(['config', '--get-regexp', '^(remote\\..*\\.promisor|remote\\..*\\.partialclonefilter|extensions\\.partialclone)$'], {
+      okCodes: [1],
+    });
+    const partial = promisor.stdout.split('\n').some((l) => /^\S+\s+(?!false$)\S/.test(l));
+    return { shallow, partial };
+  }
+
+  /** Names of the configured remotes. */
+  async remotes(): Promise<string[]> {
+    return (await this.out(['remote'])).split('\n').filter(Boolean);
+  }
+
+  /**
+   * Fetches every branch of `remote` and every pull request head it publishes (GitHub's
+   * `refs/pull/<n>/head`, into `refs/modelgate/<remote>/pull/<n>`), pruning what the remote
+   * deleted: afterwards `rev-list --all` sees every commit the remote's branches and pull
+   * requests hold.
+   */
+  async fetchEveryHead(remote: string): Promise<void> {
+    await this.run([
+      'fetch',
+      '--quiet',
+      '--no-tags',
+      '--prune',
+      remote,
+      `+refs/heads/*:refs/remotes/${remote}/*`,
+      `+refs/pull/*/head:refs/modelgate/${remote}/pull/*`,
+    ]);
+  }
+
   /** Fetches `branch` from `remote` and returns the commit it points at (undefined when absent). */
   async fetchBranch(remote: string, branch: string): Promise<string | undefined> {
     const r = await this.run(['fetch', '--quiet', '--no-tags', remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`], { okCodes: [128] });

@@ -35,6 +35,16 @@ export interface ApplyOptions {
    */
   newBranch?: boolean;
   /**
+   * The branch name claims what the change adds (register: `modelgate/<model>-v<N>-register`
+   * holds number N). A push first creates that branch (a name someone holds sends the run round
+   * again) and deletes it once the base moved or refused; a pull request's new branch is checked
+   * against the base again once it is pushed, and a base that took a file the change adds meanwhile
+   * sends the run round again, its branch deleted, before any pull request opens. So a pushed
+   * registration never takes a number an open registration branch holds, and no registration
+   * pull request opens on a number the base took first.
+   */
+  claimBranch?: boolean;
+  /**
    * The branch is modelgate's own (`modelgate/sync`) and gets no trust from its name: it is
    * always the change alone on the base, and whatever else it holds is replaced, under a lease.
    */
@@ -106,10 +116,17 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
     }
     if (opts.mode === 'push') {
       await opts.beforePush?.(commit, attempt);
+      if (opts.claimBranch && !(await repo.pushNewBranch(remote, commit, change.branch))) continue;
+      let result: Awaited<ReturnType<GitRepo['push']>>;
+      try {
+        result = await repo.push(remote, commit, baseBranch);
+      } finally {
+        // The claim has done its work once the base took the commit (or refused it).
+        if (opts.claimBranch) await repo.deleteRemoteBranch(remote, change.branch, commit).catch(() => false);
+      }
       // Up to date: a concurrent run pushed this same commit, so this one pushed nothing of its
       // own; the next attempt finds the change made (`empty`) and says so.
-      if ((await repo.push(remote, commit, baseBranch)) === 'pushed')
-        return { ...done, commit, pushed: true, checkedOut: await moveWorkTree(repo, commit, false), empty: false };
+      if (result === 'pushed') return { ...done, commit, pushed: true, checkedOut: await moveWorkTree(repo, commit, false), empty: false };
       continue;
     }
 
@@ -141,6 +158,10 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
         );
       }
       head = next;
+      if (opts.claimBranch && !existing && (await baseTookAddedFile(repo, remote, baseBranch, base, change, prefix))) {
+        await repo.deleteRemoteBranch(remote, change.branch, next).catch(() => false);
+        continue;
+      }
     }
     try {
       const baseSnap = new RegistrySnapshot(new GitTreeSource(repo, base, prefix));
@@ -167,6 +188,20 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
 async function isOneCommitOn(repo: GitRepo, commit: string, base: string): Promise<boolean> {
   const [, ...parents] = (await repo.out(['rev-list', '--parents', '-n', '1', commit])).trim().split(' ');
   return parents.length === 1 && parents[0] === base;
+}
+
+/**
+ * Whether `baseBranch` of `remote`, read again now, holds a file that `change` adds and that
+ * `base` (the commit the change was planned on) did not: another run took the same number.
+ */
+async function baseTookAddedFile(repo: GitRepo, remote: string, baseBranch: string, base: string, change: Change, prefix: string): Promise<boolean> {
+  const now = await repo.fetchBranch(remote, baseBranch);
+  if (now === undefined || now === base) return false;
+  for (const f of change.files) {
+    if (f.before !== undefined || f.after === null) continue;
+    if ((await repo.readFileAt(now, prefix ? `${prefix}/${f.path}` : f.path)) !== undefined) return true;
+  }
+  return false;
 }
 
 /**

@@ -1,244 +1,609 @@
 /**
- * Chooses how to read an artifact file for `scan: pickle` (SPEC v2 §8) from its first bytes, never
- * from its name alone: a PyTorch zip archive (every `.pkl` member, stored or deflated, with the
- * central directory checked against the local headers so a member cannot hide under another
- * name), a zlib- or gzip-compressed joblib file (inflated on the fly), or a pickle stream. Other
- * compressions (bz2, xz, lz4, the pre-0.10 joblib format) are refused as unscannable: the scan
- * fails closed. Pure: bytes in, findings out (node:zlib only inflates).
+ * Reads an artifact file as the loaders would (SPEC v3 §14), whatever its name: a zip archive as
+ * `torch.load`, `numpy.load` and `zipfile` read it (the central directory of the last
+ * end-of-central-directory record, every member by content), a tar as torch's legacy loader, a
+ * `.npy` as `numpy.load` (an object array is a pickle), a file joblib would decompress as joblib
+ * does, and any other bytes as `pickle.load`, `joblib.load` and torch's legacy loader read them.
+ *
+ * A file the loaders read by that name or place (`loaded`) reports every finding; a member that
+ * no loader reads as a pickle (a tensor's storage in a torch zip) is sniffed: it reports findings
+ * only if its bytes really are a pickle. Random access (`ByteSource`) lets the scan skip what is
+ * no pickle (tensor storages, joblib arrays) without reading it.
  */
-import { createGunzip, createInflate, inflateRawSync } from 'node:zlib';
-import { PickleScanner, type PickleFinding } from './pickle.js';
+import { open } from 'node:fs/promises';
+import { createInflateRaw } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { decompressed, joblibCompressor } from './decompress.js';
+import { PickleScanner, type PickleFinding, type PickleValue } from './pickle.js';
+
+/** Random access to the bytes of one file. */
+export interface ByteSource {
+  readonly size: number;
+  /** Up to `length` bytes at `offset` (fewer only at the end). */
+  read(offset: number, length: number): Promise<Buffer>;
+}
 
 export interface ArtifactScanOptions {
-  /** The manifest's `format`: `joblib` reads joblib's raw arrays; `pickle` and `pt` do not. */
+  /** The manifest's `format`: checked against the bytes. */
   format?: string;
   allowGlobals?: readonly string[];
 }
 
-/** Longest deflated `.pkl` member the scanner inflates (a model's pickle is small; its tensors are separate members). */
-const MAX_INFLATED_MEMBER = 512 * 1024 * 1024;
+/** Formats whose files are no pickle: a pickle declared as one of them is refused. */
+const NOT_PICKLE_FORMATS = new Set(['onnx', 'safetensors', 'savedmodel']);
+/** Largest zip member that is inflated into memory to be read as an archive itself. */
+const MAX_NESTED_ARCHIVE = 256 * 1024 * 1024;
+const MAX_DEPTH = 3;
+const CHUNK = 1 << 20;
 
-/** Pulls exact byte counts out of an async iterable of chunks. */
-class ChunkReader {
-  private buf: Buffer = Buffer.alloc(0);
-  private it: AsyncIterator<Uint8Array>;
-  offset = 0;
-  done = false;
-  constructor(src: AsyncIterable<Uint8Array>) {
-    this.it = src[Symbol.asyncIterator]();
-  }
-  private async fill(): Promise<boolean> {
-    const r = await this.it.next();
-    if (r.done) {
-      this.done = true;
-      return false;
-    }
-    const c = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.length);
-    this.buf = this.buf.length === 0 ? c : Buffer.concat([this.buf, c]);
-    return true;
-  }
-  /** Up to `n` bytes without consuming them (fewer at the end of the stream). */
-  async peek(n: number): Promise<Buffer> {
-    while (this.buf.length < n && (await this.fill()));
-    return this.buf.subarray(0, Math.min(n, this.buf.length));
-  }
-  async read(n: number): Promise<Buffer | undefined> {
-    const b = await this.peek(n);
-    if (b.length < n) return undefined;
-    this.buf = this.buf.subarray(n);
-    this.offset += n;
-    return b;
-  }
-  /** Hands the next `n` bytes to `sink` chunk by chunk; false if the stream ends first. */
-  async forward(n: number, sink?: (c: Buffer) => void): Promise<boolean> {
-    let left = n;
-    while (left > 0) {
-      if (this.buf.length === 0 && !(await this.fill())) return false;
-      const take = Math.min(left, this.buf.length);
-      sink?.(this.buf.subarray(0, take));
-      this.buf = this.buf.subarray(take);
-      this.offset += take;
-      left -= take;
-    }
-    return true;
-  }
-  async *rest(): AsyncIterable<Buffer> {
-    if (this.buf.length) {
-      const b = this.buf;
-      this.buf = Buffer.alloc(0);
-      this.offset += b.length;
-      yield b;
-    }
-    for (;;) {
-      const r = await this.it.next();
-      if (r.done) return;
-      this.offset += r.value.length;
-      yield Buffer.from(r.value.buffer, r.value.byteOffset, r.value.length);
-    }
+/** A ByteSource over bytes in memory. */
+export function bufferSource(bytes: Uint8Array): ByteSource {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  return { size: b.length, read: async (offset, length) => b.subarray(offset, Math.min(b.length, offset + length)) };
+}
+
+/** A ByteSource over a file; `close` it when done. */
+export async function openFileSource(path: string): Promise<ByteSource & { close(): Promise<void> }> {
+  const fh = await open(path, 'r');
+  const { size } = await fh.stat();
+  return {
+    size,
+    async read(offset, length) {
+      const n = Math.max(0, Math.min(length, size - offset));
+      const buf = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        const { bytesRead } = await fh.read(buf, got, n - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buf.subarray(0, got);
+    },
+    close: () => fh.close(),
+  };
+}
+
+/** Bytes `start`..`start+size` of `src` as a source of their own. */
+function slice(src: ByteSource, start: number, size: number): ByteSource {
+  return { size, read: (offset, length) => src.read(start + offset, Math.max(0, Math.min(length, size - offset))) };
+}
+
+async function* chunksOf(src: ByteSource, from = 0): AsyncIterable<Buffer> {
+  for (let at = from; at < src.size;) {
+    const c = await src.read(at, CHUNK);
+    if (!c.length) return;
+    at += c.length;
+    yield c;
   }
 }
 
-const startsWith = (b: Buffer, sig: number[]) => sig.every((x, i) => b[i] === x);
+/** What one file read as: its findings, and whether some reading found a whole pickle (for the format check). */
+interface ContentScan {
+  findings: PickleFinding[];
+  pickle: boolean;
+}
+
+interface Ctx {
+  allowGlobals: readonly string[];
+  depth: number;
+}
 
 /**
- * Scans one file of an artifact: `name` is reported in findings. Returns every finding; an empty
- * list means every global the file's pickles reference is allowed.
+ * Scans one file of an artifact; `name` is reported in findings (members of an archive as
+ * `name!member`). An empty list means no loader reading these bytes imports anything outside the
+ * allowed globals.
  */
-export async function scanArtifactFile(name: string, stream: AsyncIterable<Uint8Array>, opts: ArtifactScanOptions = {}): Promise<PickleFinding[]> {
-  const r = new ChunkReader(stream);
-  const head = await r.peek(8);
-  const refuse = (message: string): PickleFinding[] => [{ file: name, offset: 0, kind: 'unscannable', message }];
-  if (startsWith(head, [0x50, 0x4b, 0x03, 0x04])) return scanZip(name, r, opts);
-  const joblib = opts.format === 'joblib' || /\.joblib$/i.test(name);
-  if (head[0] === 0x78 && head.length > 1 && ((head[0] << 8) | head[1]!) % 31 === 0) return scanInflated(name, r.rest(), createInflate(), joblib, opts);
-  if (startsWith(head, [0x1f, 0x8b])) return scanInflated(name, r.rest(), createGunzip(), joblib, opts);
-  if (startsWith(head, [0x42, 0x5a, 0x68]))
-    return refuse('bz2-compressed file: the scanner cannot read it (store joblib files with zlib/gzip compression or none)');
-  if (startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a]) || startsWith(head, [0x5d, 0x00, 0x00]))
-    return refuse('xz/lzma-compressed file: the scanner cannot read it');
-  if (startsWith(head, [0x04, 0x22, 0x4d, 0x18])) return refuse('lz4-compressed file: the scanner cannot read it');
-  if (startsWith(head, [0x5a, 0x46])) return refuse('pre-0.10 joblib format (ZF): the scanner cannot read it');
-  const s = new PickleScanner({ file: name, joblib, allowGlobals: opts.allowGlobals });
-  for await (const c of r.rest()) s.push(c);
-  return s.end();
+export async function scanArtifactFile(name: string, src: ByteSource, opts: ArtifactScanOptions = {}): Promise<PickleFinding[]> {
+  const scan = await scanContent(name, src, 'loaded', { allowGlobals: opts.allowGlobals ?? [], depth: 0 });
+  const findings = scan.findings;
+  const format = opts.format;
+  if (format && NOT_PICKLE_FORMATS.has(format) && scan.pickle)
+    findings.push({ file: name, offset: 0, kind: 'format', message: `declared format ${format}, but the bytes are a pickle` });
+  return dedupe(findings);
 }
 
-async function scanInflated(
-  name: string,
-  src: AsyncIterable<Buffer>,
-  inflater: NodeJS.ReadWriteStream,
-  joblib: boolean,
-  opts: ArtifactScanOptions,
-): Promise<PickleFinding[]> {
-  // Offsets in findings are offsets in the inflated stream.
-  const s = new PickleScanner({ file: `${name} (inflated)`, joblib, allowGlobals: opts.allowGlobals });
-  const out = (async () => {
-    for await (const c of inflater as AsyncIterable<Buffer>) s.push(c);
-  })();
-  try {
-    for await (const c of src) {
-      if (!inflater.write(c)) await new Promise((res) => inflater.once('drain', res));
+function dedupe(findings: PickleFinding[]): PickleFinding[] {
+  const seen = new Set<string>();
+  return findings.filter((f) => {
+    const key = `${f.file}\0${f.offset}\0${f.kind}\0${f.global ?? f.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+async function scanContent(name: string, src: ByteSource, role: 'loaded' | 'sniffed', ctx: Ctx): Promise<ContentScan> {
+  const head = await src.read(0, 512);
+  if (ctx.depth > MAX_DEPTH) return { findings: [{ file: name, offset: 0, kind: 'unscannable', message: 'archives nested too deeply' }], pickle: false };
+  if (head.length >= 4 && head.readUInt32LE(0) === 0x04034b50) return scanZip(name, src, ctx);
+  if (head.length >= 4 && head.readUInt32LE(0) === 0x06054b50) return { findings: [], pickle: false };
+  if (head.subarray(0, 6).equals(Buffer.from('\x93NUMPY', 'latin1'))) return scanNpy(name, src, ctx);
+  const out: ContentScan = { findings: [], pickle: false };
+  // pickle.load, joblib.load of an uncompressed file, torch's legacy loader
+  const plain = await readPickles(name, src, role, ctx);
+  out.findings.push(...plain.findings);
+  out.pickle = plain.pickle;
+  const compressor = joblibCompressor(head);
+  // joblib < 0.10 ('ZF'): a hex length (int(…, 16) of the next 19 bytes), then zlib; other bytes fail there
+  if (compressor === 'compat' && /^\s*[+-]?(0x)?[0-9a-f_]+\s*$/i.test(head.toString('latin1', 2, 21))) {
+    out.findings.push({
+      file: name,
+      offset: 0,
+      kind: 'unscannable',
+      message: 'joblib < 0.10 format (ZF): its arrays live in other files, the scanner does not read it',
+    });
+  } else if (compressor && compressor !== 'compat') {
+    const inner = new PickleScanner({ file: `${name} (${compressor}-decompressed)`, joblib: true, strict: false, allowGlobals: ctx.allowGlobals });
+    try {
+      for await (const c of decompressed(compressor, chunksOf(src))) {
+        inner.push(c);
+        if (inner.done) break;
+      }
+    } catch (e) {
+      // node:zlib is the zlib joblib uses: where it stops, joblib stops. Another decoder might
+      // stop where Python's does not: a file a loader reads is refused then.
+      inner.end();
+      out.findings.push(...inner.findings);
+      if (role === 'loaded' && compressor !== 'zlib' && compressor !== 'gzip')
+        out.findings.push({
+          file: name,
+          offset: 0,
+          kind: 'unscannable',
+          message: `${compressor} stream the scanner cannot decompress: ${(e as Error).message}`,
+        });
+      return out;
     }
-    inflater.end();
-    await out;
-  } catch (e) {
-    return [...s.findings, { file: name, offset: 0, kind: 'unscannable', message: `compressed stream does not inflate: ${(e as Error).message}` }];
+    inner.end();
+    out.findings.push(...inner.findings);
+    out.pickle ||= inner.pickles > 0;
   }
-  return s.end();
+  if (isTar(head)) {
+    out.findings.push(...(await scanTar(name, src, ctx)));
+  }
+  return out;
 }
 
-interface LocalEntry {
-  name: string;
-  offset: number;
-  csize: number;
+/**
+ * The bytes read as pickles from offset 0, as pickle.load / torch's legacy loader (persistent ids
+ * allowed) and as joblib's unpickler (when a NumpyArrayWrapper appears), both in one pass.
+ */
+async function readPickles(name: string, src: ByteSource, role: 'loaded' | 'sniffed', ctx: Ctx): Promise<{ findings: PickleFinding[]; pickle: boolean }> {
+  const base = { file: name, allowGlobals: ctx.allowGlobals, strict: false, sniffed: role === 'sniffed' };
+  const scanners = [new PickleScanner(base), new PickleScanner({ ...base, joblib: true })];
+  await drive(scanners, src);
+  const [plain, joblib] = scanners as [PickleScanner, PickleScanner];
+  const findings = [...plain.findings, ...(plain.joblibSeen ? joblib.findings : [])];
+  for (const [from, to] of plain.straddles) {
+    const again = new PickleScanner(base);
+    await drive([again], without(src, from, to));
+    findings.push(...again.findings.map((f) => ({ ...f, offset: f.offset >= from ? f.offset + (to - from) : f.offset })));
+  }
+  return { findings, pickle: plain.pickles > 0 || joblib.pickles > 0 };
 }
 
-async function scanZip(name: string, r: ChunkReader, opts: ArtifactScanOptions): Promise<PickleFinding[]> {
-  const findings: PickleFinding[] = [];
-  const locals = new Map<number, LocalEntry>();
-  const refuse = (offset: number, message: string) => {
-    findings.push({ file: name, offset, kind: 'unscannable', message });
-    return findings;
+/** `src` without bytes [from, to). */
+function without(src: ByteSource, from: number, to: number): ByteSource {
+  const cut = to - from;
+  return {
+    size: src.size - cut,
+    async read(offset, length) {
+      if (offset >= from) return src.read(offset + cut, length);
+      const head = await src.read(offset, Math.min(length, from - offset));
+      return head.length < length ? Buffer.concat([head, await src.read(to, length - head.length)]) : head;
+    },
   };
-  let central = 0;
+}
+
+/**
+ * Feeds `scanners` the bytes of `src` they need: a scanner skipping a raw array or a large
+ * argument is told the bytes went by, so stretches no scanner reads are never read from disk.
+ */
+async function drive(scanners: PickleScanner[], src: ByteSource): Promise<void> {
+  const fed = scanners.map(() => 0);
+  let chunk = 64 * 1024;
   for (;;) {
-    const at = r.offset;
-    const sigBuf = await r.peek(4);
-    if (sigBuf.length < 4) return refuse(at, 'zip archive ends without its central directory');
-    const sig = sigBuf.readUInt32LE(0);
-    if (sig === 0x04034b50) {
-      const h = await r.read(30);
-      if (!h) return refuse(at, 'truncated zip local header');
-      const flags = h.readUInt16LE(6);
-      const method = h.readUInt16LE(8);
-      let csize = h.readUInt32LE(18);
-      const nameLen = h.readUInt16LE(26);
-      const extraLen = h.readUInt16LE(28);
-      const nameExtra = await r.read(nameLen + extraLen);
-      if (!nameExtra) return refuse(at, 'truncated zip local header');
-      const member = nameExtra.toString('utf8', 0, nameLen);
-      if (csize === 0xffffffff) csize = zip64Size(nameExtra.subarray(nameLen), h.readUInt32LE(22) === 0xffffffff) ?? -1;
-      if (csize < 0) return refuse(at, `zip member ${member}: zip64 size missing`);
-      if (flags & 0x08) return refuse(at, `zip member ${member}: sizes in a trailing data descriptor, which the streaming scanner cannot follow`);
-      if (flags & 0x01) return refuse(at, `zip member ${member} is encrypted`);
-      locals.set(at, { name: member, offset: at, csize });
-      const file = `${name}!${member}`;
-      if (!/\.pkl$/i.test(member)) {
-        if (!(await r.forward(csize))) return refuse(at, `zip member ${member} is truncated`);
+    let next = Infinity;
+    scanners.forEach((s, i) => {
+      if (!s.done) next = Math.min(next, fed[i]! + s.skipping);
+    });
+    if (next >= src.size) break;
+    const data = await src.read(next, chunk);
+    if (!data.length) break;
+    chunk = Math.min(chunk * 4, CHUNK);
+    const end = next + data.length;
+    scanners.forEach((s, i) => {
+      if (s.done || fed[i]! + s.skipping > end) return;
+      if (fed[i]! < next) s.skipped(next - fed[i]!);
+      else if (fed[i]! > next) {
+        s.push(data.subarray(fed[i]! - next));
+        fed[i] = end;
+        return;
+      }
+      s.push(data);
+      fed[i] = end;
+    });
+  }
+  for (const [i, s] of scanners.entries()) {
+    if (!s.done && fed[i]! < src.size) s.skipped(Math.min(s.skipping, src.size - fed[i]!));
+    s.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// zip, as torch.load (miniz) and zipfile read it
+
+interface CentralEntry {
+  name: string;
+  flags: number;
+  method: number;
+  csize: number;
+  usize: number;
+  localOffset: number;
+}
+
+const EOCD = 0x06054b50;
+
+async function scanZip(name: string, src: ByteSource, ctx: Ctx): Promise<{ findings: PickleFinding[]; pickle: boolean }> {
+  const findings: PickleFinding[] = [];
+  const refuse = (offset: number, message: string) => findings.push({ file: name, offset, kind: 'unscannable', message });
+  const tailStart = Math.max(0, src.size - (0xffff + 22));
+  const tail = await src.read(tailStart, src.size - tailStart);
+  // zipfile: a comment-less record at the very end, else the last signature in the tail;
+  // miniz (torch): the last signature with a whole record after it. Every record either reads is scanned.
+  const records = new Set<number>();
+  const end = tail.length - 22;
+  if (end >= 0 && tail.readUInt32LE(end) === EOCD && tail.readUInt16LE(end + 20) === 0) records.add(tailStart + end);
+  else {
+    const last = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    if (last >= 0) records.add(tailStart + last);
+  }
+  for (let i = end; i >= 0; i--) {
+    if (tail.readUInt32LE(i) === EOCD) {
+      records.add(tailStart + i);
+      break;
+    }
+  }
+  if (!records.size) {
+    refuse(0, 'zip archive without an end-of-central-directory record');
+    return { findings, pickle: false };
+  }
+  const scanned = new Set<string>();
+  let pickle = false;
+  const errors: string[] = [];
+  let read = 0;
+  for (const at of records) {
+    for (const reader of ['zipfile', 'miniz'] as const) {
+      const cd = await centralDirectory(src, at, reader);
+      if (typeof cd === 'string') {
+        errors.push(`${reader}: ${cd}`);
         continue;
       }
-      const s = new PickleScanner({ file, allowGlobals: opts.allowGlobals });
-      if (method === 0) {
-        if (!(await r.forward(csize, (c) => s.push(c)))) return refuse(at, `zip member ${member} is truncated`);
-      } else if (method === 8) {
-        if (csize > MAX_INFLATED_MEMBER) return refuse(at, `zip member ${member}: deflated pickle too large to scan`);
-        const parts: Buffer[] = [];
-        if (!(await r.forward(csize, (c) => parts.push(Buffer.from(c))))) return refuse(at, `zip member ${member} is truncated`);
-        try {
-          s.push(inflateRawSync(Buffer.concat(parts), { maxOutputLength: MAX_INFLATED_MEMBER }));
-        } catch (e) {
-          findings.push({ file, offset: 0, kind: 'unscannable', message: `deflated member does not inflate: ${(e as Error).message}` });
-          continue;
-        }
-      } else {
-        return refuse(at, `zip member ${member}: compression method ${method} is not supported`);
+      read += 1;
+      for (const e of cd) {
+        const key = `${e.localOffset}:${e.csize}:${e.method}`;
+        if (scanned.has(key)) continue;
+        scanned.add(key);
+        const r = await scanMember(name, src, e, ctx);
+        findings.push(...r.findings);
+        pickle ||= r.pickle;
       }
-      findings.push(...s.end());
-      continue;
     }
-    if (sig === 0x02014b50) {
-      const h = await r.read(46);
-      if (!h) return refuse(at, 'truncated zip central directory');
-      const nameLen = h.readUInt16LE(28);
-      const extraLen = h.readUInt16LE(30);
-      const commentLen = h.readUInt16LE(32);
-      const rest = await r.read(nameLen + extraLen + commentLen);
-      if (!rest) return refuse(at, 'truncated zip central directory');
-      const member = rest.toString('utf8', 0, nameLen);
-      let localOffset = h.readUInt32LE(42);
-      if (localOffset === 0xffffffff) localOffset = zip64Offset(rest.subarray(nameLen, nameLen + extraLen), h) ?? -1;
-      const local = locals.get(localOffset);
-      // Readers (torch's miniz, Python's zipfile) trust the central directory: it must name what we scanned.
-      if (!local || local.name !== member)
-        return refuse(at, `zip central directory names ${member} at offset ${localOffset}, which is not the member the scanner read there`);
-      central += 1;
-      continue;
-    }
-    if (sig === 0x06064b50 || sig === 0x07064b50 || sig === 0x06054b50) {
-      if (central !== locals.size) return refuse(at, `zip central directory lists ${central} members, the archive holds ${locals.size}`);
-      for await (const _ of r.rest()); // EOCD records and the comment: nothing executable
-      return findings;
-    }
-    return refuse(at, `unexpected bytes in the zip archive (signature 0x${sig.toString(16)})`);
   }
+  // A central directory only one reader can read still counts; none at all is refused.
+  if (!read) for (const m of errors) refuse(Math.max(...records), m);
+  return { findings, pickle };
 }
 
-/** Compressed size from a local header's zip64 extra field. */
-function zip64Size(extra: Buffer, hasUncompressed: boolean): number | undefined {
+/**
+ * The members that the end record at `at` names as `reader` reads them, or why it cannot: zipfile
+ * takes the zip64 record just before the locator and shifts every offset by the bytes before the
+ * archive (`concat`); miniz (torch) follows the locator's pointer and shifts nothing.
+ */
+async function centralDirectory(src: ByteSource, at: number, reader: 'zipfile' | 'miniz'): Promise<CentralEntry[] | string> {
+  const rec = await src.read(at, 22);
+  if (rec.length < 22) return 'truncated end-of-central-directory record';
+  let cdSize = rec.readUInt32LE(12);
+  let cdOffset = rec.readUInt32LE(16);
+  let zip64 = false;
+  const loc = at >= 20 ? await src.read(at - 20, 20) : Buffer.alloc(0);
+  if (loc.length === 20 && loc.readUInt32LE(0) === 0x07064b50) {
+    const recAt = reader === 'zipfile' ? at - 20 - 56 : Number(loc.readBigUInt64LE(8));
+    const r64 = recAt >= 0 ? await src.read(recAt, 56) : Buffer.alloc(0);
+    if (r64.length === 56 && r64.readUInt32LE(0) === 0x06064b50) {
+      cdSize = Number(r64.readBigUInt64LE(40));
+      cdOffset = Number(r64.readBigUInt64LE(48));
+      zip64 = true;
+    } else if (reader === 'zipfile') return 'corrupt zip64 end of central directory record';
+  }
+  const shift = reader === 'zipfile' ? at - (zip64 ? 76 : 0) - cdSize - cdOffset : 0;
+  if (shift < 0 || cdOffset + shift + cdSize > src.size) return 'central directory beyond the end of the file';
+  const cd = await src.read(cdOffset + shift, cdSize);
+  const entries: CentralEntry[] = [];
+  let p = 0;
+  while (p + 46 <= cd.length && cd.readUInt32LE(p) === 0x02014b50) {
+    const nameLen = cd.readUInt16LE(p + 28);
+    const extraLen = cd.readUInt16LE(p + 30);
+    const commentLen = cd.readUInt16LE(p + 32);
+    const flags = cd.readUInt16LE(p + 8);
+    const e: CentralEntry = {
+      name: cd.toString(flags & 0x800 ? 'utf8' : 'latin1', p + 46, p + 46 + nameLen),
+      flags,
+      method: cd.readUInt16LE(p + 10),
+      csize: cd.readUInt32LE(p + 20),
+      usize: cd.readUInt32LE(p + 24),
+      localOffset: cd.readUInt32LE(p + 42),
+    };
+    const extra = cd.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
+    if (e.usize === 0xffffffff || e.csize === 0xffffffff || e.localOffset === 0xffffffff) {
+      const z = zip64Extra(extra);
+      if (!z) return `member ${e.name}: zip64 sizes missing`;
+      // the zip64 field holds, in this order, only the values that overflowed
+      const take = (v: number) => (v === 0xffffffff ? (z.shift() ?? NaN) : v);
+      e.usize = take(e.usize);
+      e.csize = take(e.csize);
+      e.localOffset = take(e.localOffset);
+      if ([e.usize, e.csize, e.localOffset].some((x) => !Number.isSafeInteger(x))) return `member ${e.name}: zip64 sizes missing`;
+    }
+    e.localOffset += shift;
+    entries.push(e);
+    p += 46 + nameLen + extraLen + commentLen;
+  }
+  if (!entries.length && cdSize > 0) return 'no central directory entry where the end record points';
+  return entries;
+}
+
+function zip64Extra(extra: Buffer): number[] | undefined {
   for (let i = 0; i + 4 <= extra.length;) {
     const id = extra.readUInt16LE(i);
     const len = extra.readUInt16LE(i + 2);
     if (id === 0x0001) {
-      const at = i + 4 + (hasUncompressed ? 8 : 0);
-      return at + 8 <= i + 4 + len ? Number(extra.readBigUInt64LE(at)) : undefined;
+      const out: number[] = [];
+      for (let j = i + 4; j + 8 <= i + 4 + len && j + 8 <= extra.length; j += 8) out.push(Number(extra.readBigUInt64LE(j)));
+      return out;
     }
     i += 4 + len;
   }
   return undefined;
 }
 
-/** Local header offset from a central entry's zip64 extra field (after the sizes that overflowed). */
-function zip64Offset(extra: Buffer, h: Buffer): number | undefined {
-  for (let i = 0; i + 4 <= extra.length;) {
-    const id = extra.readUInt16LE(i);
-    const len = extra.readUInt16LE(i + 2);
-    if (id === 0x0001) {
-      let at = i + 4;
-      if (h.readUInt32LE(24) === 0xffffffff) at += 8;
-      if (h.readUInt32LE(20) === 0xffffffff) at += 8;
-      return at + 8 <= i + 4 + len ? Number(extra.readBigUInt64LE(at)) : undefined;
+async function scanMember(name: string, src: ByteSource, e: CentralEntry, ctx: Ctx): Promise<ContentScan> {
+  const file = `${name}!${e.name}`;
+  const refuse = (message: string): ContentScan => ({ findings: [{ file, offset: e.localOffset, kind: 'unscannable', message }], pickle: false });
+  const local = await src.read(e.localOffset, 30);
+  // no local header: the reader that follows this central directory fails there
+  if (local.length < 30 || local.readUInt32LE(0) !== 0x04034b50) return { findings: [], pickle: false };
+  // the data starts after the local header's own name and extra field; its size is the central directory's
+  const dataStart = e.localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
+  if (dataStart + e.csize > src.size) return refuse('member data beyond the end of the file');
+  // the encryption flag is not trusted: torch reads stored members whatever it says
+  // torch reads `<archive>/data.pkl` (and constants.pkl) as pickles; other members are sniffed
+  const role = /\.pkl$/i.test(e.name) ? 'loaded' : 'sniffed';
+  const data = slice(src, dataStart, e.csize);
+  const inner = { ...ctx, depth: ctx.depth + 1 };
+  if (e.method === 0) return scanContent(file, data, role, inner);
+  if (e.method !== 8) return refuse(`compression method ${e.method}, which the scanner does not read`);
+  if (e.usize <= MAX_NESTED_ARCHIVE) {
+    try {
+      const bytes = await inflateAll(data, e.usize);
+      return await scanContent(file, bufferSource(bytes), role, inner);
+    } catch (err) {
+      return role === 'loaded' ? refuse(`deflated member does not inflate: ${(err as Error).message}`) : { findings: [], pickle: false };
     }
-    i += 4 + len;
   }
-  return undefined;
+  return refuse(`deflated member of ${e.usize} bytes, larger than the scanner inflates`);
+}
+
+async function inflateAll(src: ByteSource, size: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let got = 0;
+  for await (const c of Readable.from(chunksOf(src)).pipe(createInflateRaw()) as AsyncIterable<Buffer>) {
+    got += c.length;
+    if (got > size) throw new RangeError('inflates to more than its declared size');
+    parts.push(c);
+  }
+  return Buffer.concat(parts);
+}
+
+// ---------------------------------------------------------------------------------------------
+// tar, as torch's legacy loader (tarfile) reads it
+
+/** A tar header field: its text up to the first NUL, as tarfile's nts() reads it. */
+function untilNul(text: string): string {
+  const end = text.indexOf('\0');
+  return end < 0 ? text : text.slice(0, end);
+}
+
+/** tarfile accepts a first block whose header checksum is right, with or without the ustar magic. */
+function isTar(head: Buffer): boolean {
+  if (head.length < 512) return false;
+  const stored = parseInt(head.toString('latin1', 148, 156).replaceAll('\0', ' ').trim(), 8);
+  if (!Number.isFinite(stored)) return false;
+  let unsigned = 256;
+  let signed = 256;
+  for (let i = 0; i < 512; i++) {
+    if (i >= 148 && i < 156) continue;
+    unsigned += head[i]!;
+    signed += (head[i]! << 24) >> 24;
+  }
+  return stored === unsigned || stored === signed;
+}
+
+async function scanTar(name: string, src: ByteSource, ctx: Ctx): Promise<PickleFinding[]> {
+  const findings: PickleFinding[] = [];
+  let at = 0;
+  let longName: string | undefined;
+  while (at + 512 <= src.size) {
+    const h = await src.read(at, 512);
+    if (!isTar(h)) break;
+    const sizeField = h.subarray(124, 136);
+    const size = sizeField[0]! & 0x80 ? Number(sizeField.subarray(1).readBigUInt64BE(3)) : parseInt(untilNul(sizeField.toString('latin1')).trim() || '0', 8);
+    const type = String.fromCharCode(h[156]!);
+    const member = longName ?? untilNul(h.toString('latin1', 0, 100));
+    const dataAt = at + 512;
+    if (!Number.isSafeInteger(size) || dataAt + size > src.size) {
+      findings.push({ file: name, offset: at, kind: 'unscannable', message: `tar member ${member} runs past the end of the file` });
+      break;
+    }
+    longName = undefined;
+    if (type === 'L') longName = untilNul((await src.read(dataAt, size)).toString('utf8'));
+    else if (type === 'x') {
+      const path = /(?:^|\n)\d+ path=([^\n]*)\n/.exec((await src.read(dataAt, size)).toString('utf8'));
+      if (path) longName = path[1];
+    } else if (type === '0' || type === '\0' || type === '7') {
+      const file = `${name}!${member}`;
+      // torch's legacy tar: `pickle` is the main pickle; `storages` and `tensors` interleave pickles and raw data
+      if (member === 'storages' || member === 'tensors') {
+        findings.push(...(await scanTorchTarMember(file, slice(src, dataAt, size), member, ctx)).map((f) => ({ ...f, offset: f.offset + dataAt })));
+      } else {
+        const r = await scanContent(file, slice(src, dataAt, size), member === 'pickle' ? 'loaded' : 'sniffed', { ...ctx, depth: ctx.depth + 1 });
+        findings.push(...r.findings.map((f) => ({ ...f, offset: f.file === file ? f.offset + dataAt : f.offset })));
+      }
+    }
+    at = dataAt + Math.ceil(size / 512) * 512;
+  }
+  return findings;
+}
+
+/** Element sizes of torch's typed storage classes, as the legacy tar format names them. */
+const STORAGE_ELEMENT_SIZE: Record<string, number> = {
+  DoubleStorage: 8,
+  FloatStorage: 4,
+  HalfStorage: 2,
+  BFloat16Storage: 2,
+  LongStorage: 8,
+  IntStorage: 4,
+  ShortStorage: 2,
+  CharStorage: 1,
+  ByteStorage: 1,
+  BoolStorage: 1,
+  ComplexFloatStorage: 8,
+  ComplexDoubleStorage: 16,
+  QInt8Storage: 1,
+  QUInt8Storage: 1,
+  QInt32Storage: 4,
+};
+
+/**
+ * torch.serialization's legacy_load of the `storages` and `tensors` members: a pickled count, then
+ * per item a pickle and raw bytes (a storage: an int64 element count and its elements; a tensor:
+ * ndim, sizes, strides and an offset), and for storages one more pickle of views.
+ */
+async function scanTorchTarMember(file: string, src: ByteSource, member: 'storages' | 'tensors', ctx: Ctx): Promise<PickleFinding[]> {
+  const findings: PickleFinding[] = [];
+  let at = 0;
+  const refuse = (message: string) => findings.push({ file, offset: at, kind: 'unscannable', message });
+  const next = async (): Promise<PickleValue | undefined> => {
+    const s = new PickleScanner({ file, allowGlobals: ctx.allowGlobals, strict: false, single: true, baseOffset: at });
+    await drive([s], slice(src, at, src.size - at));
+    findings.push(...s.findings);
+    if (s.endOffset === undefined) return undefined;
+    at = s.endOffset;
+    return s.result ?? null;
+  };
+  const count = await next();
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) return findings;
+  for (let i = 0; i < count; i++) {
+    const args = await next();
+    if (!Array.isArray(args)) return findings;
+    if (member === 'storages') {
+      const type = args[2];
+      const elementSize =
+        type && typeof type === 'object' && !Array.isArray(type) && /^torch\.\w+$/.test(type.global) ? STORAGE_ELEMENT_SIZE[type.global.slice(6)] : undefined;
+      if (!elementSize) {
+        refuse('legacy torch storage of a type the scanner cannot size');
+        return findings;
+      }
+      const n = (await src.read(at, 8)).readBigInt64LE(0);
+      at += 8 + Number(n) * elementSize;
+    } else {
+      const ndim = (await src.read(at, 4)).readInt32LE(0);
+      if (ndim < 0) return findings;
+      at += 8 + 16 * ndim + 8;
+    }
+    if (!Number.isSafeInteger(at) || at > src.size) return findings;
+  }
+  if (member === 'storages') await next();
+  return findings;
+}
+
+// ---------------------------------------------------------------------------------------------
+// .npy, as numpy.lib.format.read_array reads it
+
+async function scanNpy(name: string, src: ByteSource, ctx: Ctx): Promise<{ findings: PickleFinding[]; pickle: boolean }> {
+  const refuse = (message: string) => ({ findings: [{ file: name, offset: 0, kind: 'unscannable' as const, message }], pickle: false });
+  const pre = await src.read(0, 12);
+  const major = pre[6];
+  if (major !== 1 && major !== 2 && major !== 3) return refuse(`.npy format version ${major}, which the scanner does not read`);
+  const headerLen = major === 1 ? pre.readUInt16LE(8) : pre.readUInt32LE(8);
+  const start = major === 1 ? 10 : 12;
+  const header = (await src.read(start, headerLen)).toString(major === 3 ? 'utf8' : 'latin1');
+  let descr: unknown;
+  try {
+    const d = parsePyLiteral(header);
+    if (!d || typeof d !== 'object' || Array.isArray(d) || !('descr' in d)) throw new Error('no descr');
+    descr = (d as Record<string, unknown>).descr;
+  } catch (e) {
+    return refuse(`.npy header the scanner cannot read (${(e as Error).message})`);
+  }
+  if (!dtypeHoldsObjects(descr)) return { findings: [], pickle: false };
+  // numpy.load(allow_pickle=True) unpickles an object array from the bytes after the header
+  const s = new PickleScanner({ file: name, allowGlobals: ctx.allowGlobals, strict: false, baseOffset: start + headerLen });
+  await drive([s], slice(src, start + headerLen, src.size - start - headerLen));
+  return { findings: s.findings, pickle: s.pickles > 0 };
+}
+
+/** Whether a `.npy` descr may hold Python objects: any field type that is not a plain fixed-size code. */
+function dtypeHoldsObjects(descr: unknown): boolean {
+  if (typeof descr === 'string') return !/^[<>|=]?(?:[?bBhHiIlLqQpPefdgFDG]|[biufcSUVa]\d*|[Mm]8(?:\[\w+\])?)$/.test(descr);
+  if (!Array.isArray(descr)) return true;
+  return descr.some((field) => !Array.isArray(field) || field.length < 2 || dtypeHoldsObjects(field[1]));
+}
+
+/** The Python literal of a `.npy` header: dicts, tuples, lists, strings, ints, True/False/None. */
+function parsePyLiteral(text: string): unknown {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+  };
+  const value = (): unknown => {
+    ws();
+    const c = text[i];
+    if (c === '{' || c === '(' || c === '[') {
+      const close = c === '{' ? '}' : c === '(' ? ')' : ']';
+      i++;
+      const items: unknown[] = [];
+      const dict: Record<string, unknown> = {};
+      for (;;) {
+        ws();
+        if (text[i] === close) {
+          i++;
+          return c === '{' ? dict : items;
+        }
+        const v = value();
+        ws();
+        if (c === '{') {
+          if (text[i++] !== ':') throw new Error('expected :');
+          dict[String(v)] = value();
+          ws();
+        } else items.push(v);
+        if (text[i] === ',') i++;
+        else if (text[i] !== close) throw new Error(`unexpected ${text[i]}`);
+      }
+    }
+    if (c === "'" || c === '"') {
+      const j = text.indexOf(c, i + 1);
+      if (j < 0 || text.slice(i + 1, j).includes('\\')) throw new Error('string');
+      const s = text.slice(i + 1, j);
+      i = j + 1;
+      return s;
+    }
+    const m = /^(True|False|None|-?\d+)/.exec(text.slice(i));
+    if (!m) throw new Error(`unexpected ${c}`);
+    i += m[0].length;
+    return m[0] === 'True' ? true : m[0] === 'False' ? false : m[0] === 'None' ? null : Number(m[0]);
+  };
+  const v = value();
+  ws();
+  if (i !== text.length) throw new Error('trailing text');
+  return v;
 }

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ExitCode, ModelgateError } from '../errors.js';
@@ -196,6 +196,23 @@ export class FileStore implements ArtifactStore {
     );
   }
 
+  async touch(key: string): Promise<void> {
+    const path = this.file(key);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, '');
+    } catch (e) {
+      throw new ModelgateError('E_STORE_WRITE', `writing ${key} to the file store failed: ${(e as NodeJS.ErrnoException).code}`, ExitCode.service);
+    }
+  }
+
+  async remove(key: string): Promise<void> {
+    const path = this.file(key);
+    await rm(path, { force: true });
+    // The folder a mark was alone in goes with it (rmdir refuses a folder that is not empty).
+    await rmdir(dirname(path)).catch(() => {});
+  }
+
   async stat(key: string): Promise<StoredObject | undefined> {
     try {
       const s = await stat(this.file(key));
@@ -226,7 +243,7 @@ export class FileStore implements ArtifactStore {
       throw new ModelgateError('E_ARTIFACT_MISSING', `${this.location.uri}/${key} does not exist`, ExitCode.content);
     }
     // A buffer of the object's size for small ones: 4 MiB per 10 KB file is most of the cost.
-    return createReadStream(path, { highWaterMark: Math.max(64 << 10, Math.min(4 << 20, size)) });
+    return createReadStream(path, { highWaterMark: Math.max(64 << 10, Math.min(1 << 20, size)) });
   }
 
   /** Bytes `start` to `end` (inclusive) of the object at `key`. */

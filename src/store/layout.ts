@@ -72,6 +72,21 @@ export function stagingKey(model: string, uploadId: string, path: string): strin
   return `${assertModelName(model)}/.uploads/${uploadId}/${assertRelativePath(path)}`;
 }
 
+/**
+ * Store-relative key of a registration mark, `.modelgate/registrations/<model>/<sha256>/<uploadId>`
+ * (SPEC v3 §14): an empty object written once a registration knows its artifact's digest, before
+ * the bytes are committed or reused. Its time is when a registration last wanted those bytes, so
+ * gc keeps them for --older-than after that; a mark older than that whose bytes no manifest
+ * references names an upload whose manifest never came (a killed or failed register).
+ */
+export function registrationMarkKey(model: string, sha256: string, uploadId: string): string {
+  if (!SHA256_HEX.test(sha256)) throw new ModelgateError('E_DIGEST', `not a sha256 digest: ${sha256}`);
+  return `${REGISTRATION_MARKS}${assertModelName(model)}/${sha256}/${assertArtifactName(uploadId)}`;
+}
+
+/** Where registration marks live in a store. */
+export const REGISTRATION_MARKS = '.modelgate/registrations/';
+
 /** The artifact URI recorded in a manifest: `<store uri>/<key>`. */
 export function artifactUri(store: StoreLocation, key: string): string {
   return `${store.uri}/${key.split('/').map(encodeSegment).join('/')}`;

@@ -33,6 +33,12 @@ export interface PutOptions {
   known?: readonly Artifact[];
   /** Names this registration's staging area (so a signal handler can remove it); random by default. */
   uploadId?: string;
+  /**
+   * Called with the artifact's digest once it is known, before its bytes are made visible under
+   * their content key or found there: register writes its registration mark, so that `gc` takes
+   * the bytes, reused or new, for fresh while the registration is under way.
+   */
+  mark?: (sha256: string) => Promise<void>;
 }
 
 /** What a local path holds: one file or a folder, with the total bytes (for progress). */
@@ -62,6 +68,7 @@ export async function putArtifact(store: ArtifactStore, model: string, localPath
   if (source.kind === 'directory' && source.files.length > INDEX_THRESHOLD) return putIndexed(store, model, source.files, options);
   const reused = await reuseKnown(store, model, localPath, source, options.known ?? []);
   if (reused) {
+    await options.mark?.(reused.sha256);
     options.onBytes?.(reused.size);
     return reused;
   }
@@ -73,6 +80,7 @@ export async function putArtifact(store: ArtifactStore, model: string, localPath
       const upload = await store.stage(localPath, { model, path: source.name, uploadId, onBytes: options.onBytes });
       staged.push({ path: source.name, upload });
       const key = contentKey(model, upload.sha256, source.name);
+      await options.mark?.(upload.sha256);
       const outcome = await upload.commit(key);
       await verifyStored(store, key, upload.size);
       return { uri: artifactUri(store.location, key), sha256: upload.sha256, size: upload.size, reused: outcome === 'reused' };
@@ -84,6 +92,7 @@ export async function putArtifact(store: ArtifactStore, model: string, localPath
     }
     const files: ArtifactFile[] = staged.map((s) => ({ path: s.path, sha256: s.upload.sha256, size: s.upload.size }));
     const digest = directoryDigest(files);
+    await options.mark?.(digest);
     let reused = true;
     for (const s of staged) {
       const key = contentKey(model, digest, s.path);
@@ -150,6 +159,7 @@ async function putIndexed(store: ArtifactStore, model: string, local: readonly L
   await store.flush?.();
   const digest = directoryDigest(files);
   const size = files.reduce((n, f) => n + f.size, 0);
+  await options.mark?.(digest);
   // The index goes through the same write path as any file: a temporary local copy, then its key.
   const dir = await mkdtemp(join(tmpdir(), 'modelgate-index-'));
   try {
@@ -261,12 +271,14 @@ async function putHashFirst(
   if (source.kind === 'file') {
     const { sha256, size } = await hashFile(localPath);
     const key = contentKey(model, sha256, source.name);
+    await options.mark?.(sha256);
     const outcome = await putFile(localPath, key, { sha256, size }, options.onBytes);
     await verifyStored(store, key, size);
     return { uri: artifactUri(store.location, key), sha256, size, reused: outcome === 'reused' };
   }
   const files: ArtifactFile[] = await mapLimit(source.files, PARALLEL_FILES, async (f) => ({ path: f.path, ...(await hashFile(f.absolute)) }));
   const digest = directoryDigest(files);
+  await options.mark?.(digest);
   const outcomes = await mapLimit(
     source.files.map((f, i) => ({ f, i })),
     PARALLEL_FILES,

@@ -154,7 +154,8 @@ export class S3Store implements ArtifactStore {
     return s3Error(e, action, this.location.bucket, this.endpoint, this.timeoutSeconds);
   }
 
-  private async send<T>(action: string, op: () => Promise<T>): Promise<T> {
+  /** Runs one S3 request, turning its failure into the typed error that names `action` (a stall: E_IO_TIMEOUT). */
+  async send<T>(action: string, op: () => Promise<T>): Promise<T> {
     try {
       return await op();
     } catch (e) {
@@ -527,6 +528,16 @@ export class S3Store implements ArtifactStore {
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
     return keys;
+  }
+
+  async touch(key: string): Promise<void> {
+    await this.send(`writing ${key}`, () =>
+      this.client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: this.key(key), Body: Buffer.alloc(0), ContentLength: 0 })),
+    );
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.send(`removing ${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) })));
   }
 
   async stat(key: string): Promise<StoredObject | undefined> {

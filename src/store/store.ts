@@ -66,6 +66,13 @@ export interface ArtifactStore {
   discardStaging?(model: string, uploadId: string): Promise<void>;
   /** Makes every `putFileDeferred` write durable. */
   flush?(): Promise<void>;
+  /**
+   * Writes an empty object at `key`, replacing one there: a mark whose only content is its time
+   * (a registration under way, SPEC v3 §14). Never used for content keys.
+   */
+  touch(key: string): Promise<void>;
+  /** Removes the object at `key`; nothing happens when there is none. */
+  remove(key: string): Promise<void>;
   /** Size (and recorded digest) of the object at `key`, or undefined when there is none. */
   stat(key: string): Promise<StoredObject | undefined>;
   /** Keys of every object under `prefix` (a key ending in `/`), store-relative, in no set order. */
