@@ -59,9 +59,9 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
     // a malformed request: 400) is answered in the error shape of /api/v1 too, and the connection closed.
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
       const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const body = JSON.stringify({
-        error: { code: 'E_USAGE', message: status === 431 ? `the request line and headers exceed ${MAX_HEADER_BYTES >> 10} KiB` : 'malformed HTTP request' },
-      });
+      const body = JSON.stringify(
+        v1Error('E_USAGE', status === 431 ? `the request line and headers exceed ${MAX_HEADER_BYTES >> 10} KiB` : 'malformed HTTP request'),
+      );
       if (socket.writable) {
         socket.end(
           `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -172,12 +172,15 @@ function classify(error: unknown): Failure {
   return { status: 500, mlflow: 'INTERNAL_ERROR', modelgate: 'E_INTERNAL', message: 'internal error' };
 }
 
+/** An error as /api/v1 answers it. */
+function v1Error(code: ErrorCode, message: string): { error: { code: ErrorCode; message: string } } {
+  return { error: { code, message } };
+}
+
 /** MLflow's shape under /api/2.0 (what its client parses), modelgate's under /api/v1. */
 function answerError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const failure = classify(error);
   if (failure.status >= 500) request.log.error({ err: error }, 'request failed');
-  const body = request.url.startsWith('/api/v1')
-    ? { error: { code: failure.modelgate, message: failure.message } }
-    : { error_code: failure.mlflow, message: failure.message };
+  const body = request.url.startsWith('/api/v1') ? v1Error(failure.modelgate, failure.message) : { error_code: failure.mlflow, message: failure.message };
   return reply.code(failure.status).type('application/json').send(body);
 }
