@@ -183,6 +183,16 @@ export const COMMAND_SPECS = {
       branch: { type: 'string', value: 'name', description: 'branch for --push or --pr (default main)' },
     },
   },
+  serve: {
+    summary: 'serve the registry over HTTP: the MLflow Model Registry API, artifacts, health and metrics',
+    args: '',
+    flags: {
+      listen: { type: 'string', value: 'host:port', description: 'address to listen on (default 127.0.0.1:8080; 0.0.0.0:8080 in a container)' },
+      refresh: { type: 'string', value: 'seconds', description: "how often the registry branch's head is read again (default 10)" },
+      tokens: { type: 'string', value: 'file', description: 'bearer tokens, one "<identity> <token>" per line' },
+      'private-reads': { type: 'boolean', description: 'reads need a token too (default: reads are open)' },
+    },
+  },
 } as const satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMAND_SPECS;

@@ -35,6 +35,7 @@ const COMMANDS: Record<CommandName, CommandEntry> = {
   check: { summary: COMMAND_SPECS.check.summary, load: () => import('../commands/check.js') },
   gc: { summary: COMMAND_SPECS.gc.summary, load: () => import('../commands/gc.js') },
   sync: { summary: COMMAND_SPECS.sync.summary, load: () => import('../commands/sync.js') },
+  serve: { summary: COMMAND_SPECS.serve.summary, load: () => import('../commands/serve.js') },
 };
 
 const GLOBAL_HELP = `modelgate — a model registry that lives in Git
