@@ -20472,7 +20472,7 @@ var init_package = __esm({
       scripts: {
         build: "node scripts/build.mjs",
         typecheck: "tsc --noEmit",
-        test: "npm run build && tsc --noEmit && MODELGATE_TEST_SERVICES=1 vitest run",
+        test: "npm run build && tsc --noEmit && MODELGATE_TEST_SERVICES=1 vitest run && bash scripts/pytest.sh",
         bench: "npm run build && node bench/run.mjs",
         demo: "npm run build && node dist/demo.js",
         docs: "node scripts/gen-reference.mjs",
@@ -20489,6 +20489,8 @@ var init_package = __esm({
         "@axe-core/playwright": "^4.13.0",
         "@dagrejs/dagre": "^3.1.4",
         "@eslint/js": "^10.0.1",
+        "@fastify/rate-limit": "^11.2.0",
+        "@fastify/swagger": "^9.9.3",
         "@octokit/openapi": "^23.0.2",
         "@octokit/rest": "^22.0.1",
         "@octokit/webhooks-examples": "^7.6.1",
@@ -20500,6 +20502,7 @@ var init_package = __esm({
         esbuild: "^0.28.2",
         eslint: "^10.16.0",
         "eslint-plugin-regexp": "^3.3.3",
+        fastify: "^5.12.8",
         globals: "^17.14.0",
         "isomorphic-git": "^1.44.19",
         "js-yaml": "^4.3.2",
@@ -20509,6 +20512,7 @@ var init_package = __esm({
         node: "^24.21.0",
         "playwright-core": "^1.65.2",
         prettier: "^3.10.1",
+        "prom-client": "^15.1.3",
         typescript: "~5.9",
         "typescript-eslint": "^8.74.0",
         "unbzip2-stream": "^1.4.3",
@@ -41026,9 +41030,13 @@ var init_snapshot = __esm({
       version(model, version) {
         return this.load(versionFile(model, version), "ModelVersion");
       }
+      /** Every version of `model`, ascending; the files not parsed yet are read in one batch (one git process for a commit). */
       async versions(model) {
-        const numbers = await this.versionNumbers(model);
-        const all = await Promise.all(numbers.map((n3) => this.version(model, n3)));
+        const paths = (await this.versionNumbers(model)).map((n3) => versionFile(model, n3));
+        const unread = paths.filter((p3) => !this.cache.has(p3));
+        const texts = unread.length > 1 ? await this.readMany(unread) : [];
+        const text2 = new Map(unread.map((p3, i5) => [p3, texts[i5]]));
+        const all = await Promise.all(paths.map((p3) => this.load(p3, "ModelVersion", text2.get(p3))));
         return all.filter((v) => v !== void 0);
       }
       /**
