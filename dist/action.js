@@ -20472,7 +20472,7 @@ var init_package = __esm({
       scripts: {
         build: "node scripts/build.mjs",
         typecheck: "tsc --noEmit",
-        test: "npm run build && tsc --noEmit && MODELGATE_TEST_SERVICES=1 vitest run",
+        test: "npm run build && tsc --noEmit && MODELGATE_TEST_SERVICES=1 vitest run && bash scripts/pytest.sh",
         bench: "npm run build && node bench/run.mjs",
         demo: "npm run build && node dist/demo.js",
         docs: "node scripts/gen-reference.mjs",
@@ -20486,7 +20486,11 @@ var init_package = __esm({
         "@aws-sdk/client-s3": "^3.1175.0",
         "@aws-sdk/lib-storage": "^3.1175.0",
         "@aws-sdk/s3-request-presigner": "^3.1169.0",
+        "@axe-core/playwright": "^4.13.0",
+        "@dagrejs/dagre": "^3.1.4",
         "@eslint/js": "^10.0.1",
+        "@fastify/rate-limit": "^11.2.0",
+        "@fastify/swagger": "^9.9.3",
         "@octokit/openapi": "^23.0.2",
         "@octokit/rest": "^22.0.1",
         "@octokit/webhooks-examples": "^7.6.1",
@@ -20498,6 +20502,7 @@ var init_package = __esm({
         esbuild: "^0.28.2",
         eslint: "^10.16.0",
         "eslint-plugin-regexp": "^3.3.3",
+        fastify: "^5.12.8",
         globals: "^17.14.0",
         "isomorphic-git": "^1.44.19",
         "js-yaml": "^4.3.2",
@@ -20505,10 +20510,13 @@ var init_package = __esm({
         lz4js: "^0.2.0",
         lzma: "^2.3.2",
         node: "^24.21.0",
+        "playwright-core": "^1.65.2",
         prettier: "^3.10.1",
+        "prom-client": "^15.1.3",
         typescript: "~5.9",
         "typescript-eslint": "^8.74.0",
         "unbzip2-stream": "^1.4.3",
+        uplot: "^1.6.32",
         vitest: "^5.1.1",
         "xz-decompress": "^0.2.3",
         yaml: "^2.9.1"
@@ -20654,6 +20662,19 @@ function versionsDir(model) {
 function versionFile(model, version) {
   if (!isVersionNumber(version)) throw usageError(`invalid version ${String(version)}: versions are integers from 1`);
   return `${versionsDir(model)}/${version}.yaml`;
+}
+function reservedAlias(name) {
+  if (STAGES.some((s2) => s2.toLowerCase() === name)) return "a stage name";
+  if (name === "latest") return "the newest version (@latest)";
+  if (/^v[0-9]+$/.test(name)) return "a version (v<digits>, as MLflow reserves it)";
+  return void 0;
+}
+function aliasesFile(model) {
+  return `${MODELS_DIR}/${assertModelName(model)}/aliases.yaml`;
+}
+function parseAliasesPath(path) {
+  const m3 = /^models\/([^/]+)\/aliases\.yaml$/.exec(path);
+  return m3 && isModelName(m3[1]) ? m3[1] : void 0;
 }
 function parseManifestPath(path) {
   const m3 = /^models\/([^/]+)\/(?:model\.yaml|versions\/([1-9][0-9]{0,8})\.yaml)$/.exec(path);
@@ -20805,7 +20826,7 @@ var init_catalog = __esm({
     init_cache_file();
     init_layout();
     init_read_file();
-    CACHE_FORMAT = `modelgate-version-cache 5 ${package_default.version} ${createHash("sha256").update(JSON.stringify(model_version_schema_default)).digest("hex").slice(0, 16)} ${true ? "82643bb8fd91e8bf" : "sources"}`;
+    CACHE_FORMAT = `modelgate-version-cache 5 ${package_default.version} ${createHash("sha256").update(JSON.stringify(model_version_schema_default)).digest("hex").slice(0, 16)} ${true ? "e6af379a44d2af91" : "sources"}`;
     catalogFile = (gitDir) => join3(gitDir, "modelgate", "versions.tsv");
     BISECT_WINDOW = 1 << 16;
     CHUNK = 1 << 20;
@@ -31765,7 +31786,7 @@ var require_validators = __commonJS({
   "dist/.generated/validators.cjs"(exports) {
     "use strict";
     exports.Registry = validate20;
-    var schema31 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/registry.schema.json", "title": "Registry", "description": "Registry configuration: modelgate.yaml (SPEC \xA71, \xA75, \xA77).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "storage"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always Registry.", "const": "Registry" }, "storage": { "description": "Where artifact bytes live. Credentials never go here: they come from the standard AWS chain (environment, profile, instance role).", "type": "object", "additionalProperties": false, "required": ["uri"], "properties": { "uri": { "description": "Artifact store: s3://bucket/prefix (AWS S3 or an S3-compatible store) or file:///path (one machine). Artifacts are written to <uri>/<model>/sha256/<hex>/<file-name>, and every version's artifact.uri must lie inside it.", "type": "string", "maxLength": 1024, "pattern": "^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^/\\s]+)*/?|file:///[^\\s]*)$" }, "region": { "description": "S3 region. Default: AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1.", "type": "string", "pattern": "^[a-z0-9-]{1,64}$" }, "endpoint": { "description": "Endpoint of an S3-compatible store (MinIO, Ceph, OpenStack Swift, R2); omit for AWS S3. The AWS_ENDPOINT_URL_S3 environment variable overrides it.", "type": "string", "format": "uri", "pattern": "^https?://" }, "forcePathStyle": { "description": "Address buckets as <endpoint>/<bucket> instead of <bucket>.<endpoint>; most S3-compatible stores need true. Default false.", "type": "boolean" }, "pvc": { "description": "For a file:// store that KServe serves from: the PersistentVolumeClaim mounting the store's folder. Pins then use pvc://<claim>/<path below root> instead of file://, which KServe cannot download.", "type": "object", "additionalProperties": false, "required": ["claim", "root"], "properties": { "claim": { "description": "Name of the PersistentVolumeClaim (init writes modelgate-artifacts).", "type": "string", "pattern": "^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$" }, "root": { "description": "The folder of the file:// store that is the root of the claim's volume (an absolute path).", "type": "string", "maxLength": 1024, "pattern": "^/" } } } } }, "environments": { "description": "Deployment environments by name (lowercase letters, digits, dashes). Default: staging (Staging, deploy/staging) and production (Production, deploy/production).", "type": "object", "maxProperties": 64, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "additionalProperties": { "description": "One environment: `modelgate sync` pins, under its path, the version of each model that is in its stage.", "type": "object", "additionalProperties": false, "required": ["stage", "path"], "properties": { "stage": { "description": "The stage this environment serves: the version of a model in this stage is the one pinned.", "enum": ["None", "Staging", "Production", "Archived"] }, "path": { "description": "Folder, relative to the registry root, that `sync` rewrites and Argo CD syncs (e.g. deploy/production); no `.` or `..` segments.", "type": "string", "maxLength": 512, "pattern": "^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$" }, "namespace": { "description": "Kubernetes namespace set on the pinned serving resources. Omitted: they carry none, and the Argo CD Application's destination namespace applies.", "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" } } } }, "github": { "description": "The GitHub repository that holds this registry.", "type": "object", "additionalProperties": false, "required": ["repository"], "properties": { "repository": { "description": "owner/name of the registry repository: where `--pr` opens pull requests and the gate reads reviews; approval teams in the policy belong to this owner organization.", "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$" }, "branch": { "description": "The registry's branch (default main): the gate judges only pull requests into it and fails any other base.", "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[A-Za-z0-9._/-]+$" } } }, "trust": { "description": "Keys whose signed decision records the registry trusts (SPEC v2 \xA78): `verify --decisions` and `history` accept a record signed by any of them.", "type": "object", "additionalProperties": false, "properties": { "keys": { "description": "PEM public keys (ECDSA P-256 or Ed25519).", "type": "array", "maxItems": 32, "items": { "type": "string", "pattern": "^-----BEGIN PUBLIC KEY-----", "maxLength": 4096 } } } }, "webhooks": { "description": "Endpoints notified after a sync changes pins, one event per changed pin. Delivery failures are retried and reported; they never undo the sync.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["url"], "properties": { "url": { "description": "http(s) URL that receives a POST per event.", "type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2048 }, "secretEnv": { "description": "Name of the environment variable holding the signing secret (Standard Webhooks scheme, HMAC-SHA256). When the variable is unset the event is not sent. Not used with format slack.", "type": "string", "pattern": "^[A-Z_][A-Z0-9_]{0,127}$" }, "format": { "description": "standard (default): a signed JSON event (Standard Webhooks); slack: a Slack incoming-webhook message, unsigned (the Slack URL is the secret).", "enum": ["standard", "slack"] } } } } } };
+    var schema31 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/registry.schema.json", "title": "Registry", "description": "Registry configuration: modelgate.yaml (SPEC \xA71, \xA75, \xA77).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "storage"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always Registry.", "const": "Registry" }, "storage": { "description": "Where artifact bytes live. Credentials never go here: they come from the standard AWS chain (environment, profile, instance role).", "type": "object", "additionalProperties": false, "required": ["uri"], "properties": { "uri": { "description": "Artifact store: s3://bucket/prefix (AWS S3 or an S3-compatible store) or file:///path (one machine). Artifacts are written to <uri>/<model>/sha256/<hex>/<file-name>, and every version's artifact.uri must lie inside it.", "type": "string", "maxLength": 1024, "pattern": "^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^/\\s]+)*/?|file:///[^\\s]*)$" }, "region": { "description": "S3 region. Default: AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1.", "type": "string", "pattern": "^[a-z0-9-]{1,64}$" }, "endpoint": { "description": "Endpoint of an S3-compatible store (MinIO, Ceph, OpenStack Swift, R2); omit for AWS S3. The AWS_ENDPOINT_URL_S3 environment variable overrides it.", "type": "string", "format": "uri", "pattern": "^https?://" }, "forcePathStyle": { "description": "Address buckets as <endpoint>/<bucket> instead of <bucket>.<endpoint>; most S3-compatible stores need true. Default false.", "type": "boolean" }, "pvc": { "description": "For a file:// store that KServe serves from: the PersistentVolumeClaim mounting the store's folder. Pins then use pvc://<claim>/<path below root> instead of file://, which KServe cannot download.", "type": "object", "additionalProperties": false, "required": ["claim", "root"], "properties": { "claim": { "description": "Name of the PersistentVolumeClaim (init writes modelgate-artifacts).", "type": "string", "pattern": "^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$" }, "root": { "description": "The folder of the file:// store that is the root of the claim's volume (an absolute path).", "type": "string", "maxLength": 1024, "pattern": "^/" } } } } }, "environments": { "description": "Deployment environments by name (lowercase letters, digits, dashes). Default: staging (Staging, deploy/staging) and production (Production, deploy/production).", "type": "object", "maxProperties": 64, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "additionalProperties": { "description": "One environment: `modelgate sync` pins, under its path, the version of each model that is in its stage, or that its alias points at.", "type": "object", "additionalProperties": false, "required": ["path"], "oneOf": [{ "description": "An environment that serves a stage.", "required": ["stage"], "properties": { "stage": { "description": "The stage served." } } }, { "description": "An environment that follows an alias.", "required": ["alias"], "properties": { "alias": { "description": "The alias followed." } } }], "properties": { "stage": { "description": "The stage this environment serves: the version of a model in this stage is the one pinned. Not with alias.", "enum": ["None", "Staging", "Production", "Archived"] }, "alias": { "description": "The alias this environment follows (SPEC v3 \xA79): the version each model's alias points at (models/<model>/aliases.yaml) is the one pinned. Not with stage.", "type": "string", "pattern": "^[a-z][a-z0-9_-]{0,63}$" }, "path": { "description": "Folder, relative to the registry root, that `sync` rewrites and Argo CD syncs (e.g. deploy/production); no `.` or `..` segments.", "type": "string", "maxLength": 512, "pattern": "^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$" }, "namespace": { "description": "Kubernetes namespace set on the pinned serving resources. Omitted: they carry none, and the Argo CD Application's destination namespace applies.", "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" } } } }, "github": { "description": "The GitHub repository that holds this registry.", "type": "object", "additionalProperties": false, "required": ["repository"], "properties": { "repository": { "description": "owner/name of the registry repository: where `--pr` opens pull requests and the gate reads reviews; approval teams in the policy belong to this owner organization.", "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$" }, "branch": { "description": "The registry's branch (default main): the gate judges only pull requests into it and fails any other base.", "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[A-Za-z0-9._/-]+$" } } }, "trust": { "description": "Keys whose signed decision records the registry trusts (SPEC v2 \xA78): `verify --decisions` and `history` accept a record signed by any of them.", "type": "object", "additionalProperties": false, "properties": { "keys": { "description": "PEM public keys (ECDSA P-256 or Ed25519).", "type": "array", "maxItems": 32, "items": { "type": "string", "pattern": "^-----BEGIN PUBLIC KEY-----", "maxLength": 4096 } } } }, "webhooks": { "description": "Endpoints notified after a sync changes pins, one event per changed pin. Delivery failures are retried and reported; they never undo the sync.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["url"], "properties": { "url": { "description": "http(s) URL that receives a POST per event.", "type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2048 }, "secretEnv": { "description": "Name of the environment variable holding the signing secret (Standard Webhooks scheme, HMAC-SHA256). When the variable is unset the event is not sent. Not used with format slack.", "type": "string", "pattern": "^[A-Z_][A-Z0-9_]{0,127}$" }, "format": { "description": "standard (default): a signed JSON event (Standard Webhooks); slack: a Slack incoming-webhook message, unsigned (the Slack URL is the secret).", "enum": ["standard", "slack"] } } } } } };
     var func1 = require_ucs2length().default;
     var pattern4 = new RegExp("^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^/\\s]+)*/?|file:///[^\\s]*)$", "u");
     var pattern5 = new RegExp("^[a-z0-9-]{1,64}$", "u");
@@ -31773,11 +31794,12 @@ var require_validators = __commonJS({
     var pattern7 = new RegExp("^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", "u");
     var pattern8 = new RegExp("^/", "u");
     var pattern9 = new RegExp("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", "u");
-    var pattern10 = new RegExp("^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", "u");
-    var pattern12 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$", "u");
-    var pattern13 = new RegExp("^[A-Za-z0-9._/-]+$", "u");
-    var pattern14 = new RegExp("^-----BEGIN PUBLIC KEY-----", "u");
-    var pattern16 = new RegExp("^[A-Z_][A-Z0-9_]{0,127}$", "u");
+    var pattern10 = new RegExp("^[a-z][a-z0-9_-]{0,63}$", "u");
+    var pattern11 = new RegExp("^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", "u");
+    var pattern13 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$", "u");
+    var pattern14 = new RegExp("^[A-Za-z0-9._/-]+$", "u");
+    var pattern15 = new RegExp("^-----BEGIN PUBLIC KEY-----", "u");
+    var pattern17 = new RegExp("^[A-Z_][A-Z0-9_]{0,127}$", "u");
     var formats0 = require_formats().fullFormats.uri;
     function validate20(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
       ;
@@ -32123,9 +32145,13 @@ var require_validators = __commonJS({
             }
             for (const key4 in data10) {
               let data11 = data10[key4];
+              const _errs29 = errors;
+              let valid5 = false;
+              let passing0 = null;
+              const _errs30 = errors;
               if (data11 && typeof data11 == "object" && !Array.isArray(data11)) {
                 if (data11.stage === void 0) {
-                  const err31 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/environments/additionalProperties/required", keyword: "required", params: { missingProperty: "stage" }, message: "must have required property 'stage'", schema: schema31.properties.environments.additionalProperties.required, parentSchema: schema31.properties.environments.additionalProperties, data: data11 };
+                  const err31 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/environments/additionalProperties/oneOf/0/required", keyword: "required", params: { missingProperty: "stage" }, message: "must have required property 'stage'", schema: schema31.properties.environments.additionalProperties.oneOf[0].required, parentSchema: schema31.properties.environments.additionalProperties.oneOf[0], data: data11 };
                   if (vErrors === null) {
                     vErrors = [err31];
                   } else {
@@ -32133,8 +32159,18 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-                if (data11.path === void 0) {
-                  const err32 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/environments/additionalProperties/required", keyword: "required", params: { missingProperty: "path" }, message: "must have required property 'path'", schema: schema31.properties.environments.additionalProperties.required, parentSchema: schema31.properties.environments.additionalProperties, data: data11 };
+              }
+              var _valid0 = _errs30 === errors;
+              if (_valid0) {
+                valid5 = true;
+                passing0 = 0;
+                var props0 = {};
+                props0.stage = true;
+              }
+              const _errs31 = errors;
+              if (data11 && typeof data11 == "object" && !Array.isArray(data11)) {
+                if (data11.alias === void 0) {
+                  const err32 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/environments/additionalProperties/oneOf/1/required", keyword: "required", params: { missingProperty: "alias" }, message: "must have required property 'alias'", schema: schema31.properties.environments.additionalProperties.oneOf[1].required, parentSchema: schema31.properties.environments.additionalProperties.oneOf[1], data: data11 };
                   if (vErrors === null) {
                     vErrors = [err32];
                   } else {
@@ -32142,13 +32178,56 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
+              }
+              var _valid0 = _errs31 === errors;
+              if (_valid0 && valid5) {
+                valid5 = false;
+                passing0 = [passing0, 1];
+              } else {
+                if (_valid0) {
+                  valid5 = true;
+                  passing0 = 1;
+                  if (props0 !== true) {
+                    props0 = props0 || {};
+                    props0.alias = true;
+                  }
+                }
+              }
+              if (!valid5) {
+                const err33 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/environments/additionalProperties/oneOf", keyword: "oneOf", params: { passingSchemas: passing0 }, message: "must match exactly one schema in oneOf", schema: schema31.properties.environments.additionalProperties.oneOf, parentSchema: schema31.properties.environments.additionalProperties, data: data11 };
+                if (vErrors === null) {
+                  vErrors = [err33];
+                } else {
+                  vErrors.push(err33);
+                }
+                errors++;
+              } else {
+                errors = _errs29;
+                if (vErrors !== null) {
+                  if (_errs29) {
+                    vErrors.length = _errs29;
+                  } else {
+                    vErrors = null;
+                  }
+                }
+              }
+              if (data11 && typeof data11 == "object" && !Array.isArray(data11)) {
+                if (data11.path === void 0) {
+                  const err34 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/environments/additionalProperties/required", keyword: "required", params: { missingProperty: "path" }, message: "must have required property 'path'", schema: schema31.properties.environments.additionalProperties.required, parentSchema: schema31.properties.environments.additionalProperties, data: data11 };
+                  if (vErrors === null) {
+                    vErrors = [err34];
+                  } else {
+                    vErrors.push(err34);
+                  }
+                  errors++;
+                }
                 for (const key5 in data11) {
-                  if (!(key5 === "stage" || key5 === "path" || key5 === "namespace")) {
-                    const err33 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/environments/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key5 }, message: "must NOT have additional properties", schema: false, parentSchema: schema31.properties.environments.additionalProperties, data: data11 };
+                  if (!(key5 === "stage" || key5 === "alias" || key5 === "path" || key5 === "namespace")) {
+                    const err35 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/environments/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key5 }, message: "must NOT have additional properties", schema: false, parentSchema: schema31.properties.environments.additionalProperties, data: data11 };
                     if (vErrors === null) {
-                      vErrors = [err33];
+                      vErrors = [err35];
                     } else {
-                      vErrors.push(err33);
+                      vErrors.push(err35);
                     }
                     errors++;
                   }
@@ -32156,156 +32235,138 @@ var require_validators = __commonJS({
                 if (data11.stage !== void 0) {
                   let data12 = data11.stage;
                   if (!(data12 === "None" || data12 === "Staging" || data12 === "Production" || data12 === "Archived")) {
-                    const err34 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/stage", schemaPath: "#/properties/environments/additionalProperties/properties/stage/enum", keyword: "enum", params: { allowedValues: schema31.properties.environments.additionalProperties.properties.stage.enum }, message: "must be equal to one of the allowed values", schema: schema31.properties.environments.additionalProperties.properties.stage.enum, parentSchema: schema31.properties.environments.additionalProperties.properties.stage, data: data12 };
+                    const err36 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/stage", schemaPath: "#/properties/environments/additionalProperties/properties/stage/enum", keyword: "enum", params: { allowedValues: schema31.properties.environments.additionalProperties.properties.stage.enum }, message: "must be equal to one of the allowed values", schema: schema31.properties.environments.additionalProperties.properties.stage.enum, parentSchema: schema31.properties.environments.additionalProperties.properties.stage, data: data12 };
                     if (vErrors === null) {
-                      vErrors = [err34];
+                      vErrors = [err36];
                     } else {
-                      vErrors.push(err34);
+                      vErrors.push(err36);
+                    }
+                    errors++;
+                  }
+                }
+                if (data11.alias !== void 0) {
+                  let data13 = data11.alias;
+                  if (typeof data13 === "string") {
+                    if (!pattern10.test(data13)) {
+                      const err37 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/alias", schemaPath: "#/properties/environments/additionalProperties/properties/alias/pattern", keyword: "pattern", params: { pattern: "^[a-z][a-z0-9_-]{0,63}$" }, message: 'must match pattern "^[a-z][a-z0-9_-]{0,63}$"', schema: "^[a-z][a-z0-9_-]{0,63}$", parentSchema: schema31.properties.environments.additionalProperties.properties.alias, data: data13 };
+                      if (vErrors === null) {
+                        vErrors = [err37];
+                      } else {
+                        vErrors.push(err37);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err38 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/alias", schemaPath: "#/properties/environments/additionalProperties/properties/alias/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.environments.additionalProperties.properties.alias.type, parentSchema: schema31.properties.environments.additionalProperties.properties.alias, data: data13 };
+                    if (vErrors === null) {
+                      vErrors = [err38];
+                    } else {
+                      vErrors.push(err38);
                     }
                     errors++;
                   }
                 }
                 if (data11.path !== void 0) {
-                  let data13 = data11.path;
-                  if (typeof data13 === "string") {
-                    if (func1(data13) > 512) {
-                      const err35 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/path", schemaPath: "#/properties/environments/additionalProperties/properties/path/maxLength", keyword: "maxLength", params: { limit: 512 }, message: "must NOT have more than 512 characters", schema: 512, parentSchema: schema31.properties.environments.additionalProperties.properties.path, data: data13 };
+                  let data14 = data11.path;
+                  if (typeof data14 === "string") {
+                    if (func1(data14) > 512) {
+                      const err39 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/path", schemaPath: "#/properties/environments/additionalProperties/properties/path/maxLength", keyword: "maxLength", params: { limit: 512 }, message: "must NOT have more than 512 characters", schema: 512, parentSchema: schema31.properties.environments.additionalProperties.properties.path, data: data14 };
                       if (vErrors === null) {
-                        vErrors = [err35];
+                        vErrors = [err39];
                       } else {
-                        vErrors.push(err35);
+                        vErrors.push(err39);
                       }
                       errors++;
                     }
-                    if (!pattern10.test(data13)) {
-                      const err36 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/path", schemaPath: "#/properties/environments/additionalProperties/properties/path/pattern", keyword: "pattern", params: { pattern: "^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$" }, message: 'must match pattern "^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"', schema: "^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", parentSchema: schema31.properties.environments.additionalProperties.properties.path, data: data13 };
+                    if (!pattern11.test(data14)) {
+                      const err40 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/path", schemaPath: "#/properties/environments/additionalProperties/properties/path/pattern", keyword: "pattern", params: { pattern: "^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$" }, message: 'must match pattern "^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"', schema: "^(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", parentSchema: schema31.properties.environments.additionalProperties.properties.path, data: data14 };
                       if (vErrors === null) {
-                        vErrors = [err36];
+                        vErrors = [err40];
                       } else {
-                        vErrors.push(err36);
+                        vErrors.push(err40);
                       }
                       errors++;
                     }
                   } else {
-                    const err37 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/path", schemaPath: "#/properties/environments/additionalProperties/properties/path/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.environments.additionalProperties.properties.path.type, parentSchema: schema31.properties.environments.additionalProperties.properties.path, data: data13 };
+                    const err41 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/path", schemaPath: "#/properties/environments/additionalProperties/properties/path/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.environments.additionalProperties.properties.path.type, parentSchema: schema31.properties.environments.additionalProperties.properties.path, data: data14 };
                     if (vErrors === null) {
-                      vErrors = [err37];
+                      vErrors = [err41];
                     } else {
-                      vErrors.push(err37);
+                      vErrors.push(err41);
                     }
                     errors++;
                   }
                 }
                 if (data11.namespace !== void 0) {
-                  let data14 = data11.namespace;
-                  if (typeof data14 === "string") {
-                    if (!pattern9.test(data14)) {
-                      const err38 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/namespace", schemaPath: "#/properties/environments/additionalProperties/properties/namespace/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", parentSchema: schema31.properties.environments.additionalProperties.properties.namespace, data: data14 };
+                  let data15 = data11.namespace;
+                  if (typeof data15 === "string") {
+                    if (!pattern9.test(data15)) {
+                      const err42 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/namespace", schemaPath: "#/properties/environments/additionalProperties/properties/namespace/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", parentSchema: schema31.properties.environments.additionalProperties.properties.namespace, data: data15 };
                       if (vErrors === null) {
-                        vErrors = [err38];
+                        vErrors = [err42];
                       } else {
-                        vErrors.push(err38);
+                        vErrors.push(err42);
                       }
                       errors++;
                     }
                   } else {
-                    const err39 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/namespace", schemaPath: "#/properties/environments/additionalProperties/properties/namespace/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.environments.additionalProperties.properties.namespace.type, parentSchema: schema31.properties.environments.additionalProperties.properties.namespace, data: data14 };
+                    const err43 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1") + "/namespace", schemaPath: "#/properties/environments/additionalProperties/properties/namespace/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.environments.additionalProperties.properties.namespace.type, parentSchema: schema31.properties.environments.additionalProperties.properties.namespace, data: data15 };
                     if (vErrors === null) {
-                      vErrors = [err39];
+                      vErrors = [err43];
                     } else {
-                      vErrors.push(err39);
+                      vErrors.push(err43);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err40 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/environments/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema31.properties.environments.additionalProperties.type, parentSchema: schema31.properties.environments.additionalProperties, data: data11 };
+                const err44 = { instancePath: instancePath + "/environments/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/environments/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema31.properties.environments.additionalProperties.type, parentSchema: schema31.properties.environments.additionalProperties, data: data11 };
                 if (vErrors === null) {
-                  vErrors = [err40];
+                  vErrors = [err44];
                 } else {
-                  vErrors.push(err40);
+                  vErrors.push(err44);
                 }
                 errors++;
               }
             }
           } else {
-            const err41 = { instancePath: instancePath + "/environments", schemaPath: "#/properties/environments/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema31.properties.environments.type, parentSchema: schema31.properties.environments, data: data10 };
+            const err45 = { instancePath: instancePath + "/environments", schemaPath: "#/properties/environments/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema31.properties.environments.type, parentSchema: schema31.properties.environments, data: data10 };
             if (vErrors === null) {
-              vErrors = [err41];
+              vErrors = [err45];
             } else {
-              vErrors.push(err41);
+              vErrors.push(err45);
             }
             errors++;
           }
         }
         if (data.github !== void 0) {
-          let data15 = data.github;
-          if (data15 && typeof data15 == "object" && !Array.isArray(data15)) {
-            if (data15.repository === void 0) {
-              const err42 = { instancePath: instancePath + "/github", schemaPath: "#/properties/github/required", keyword: "required", params: { missingProperty: "repository" }, message: "must have required property 'repository'", schema: schema31.properties.github.required, parentSchema: schema31.properties.github, data: data15 };
+          let data16 = data.github;
+          if (data16 && typeof data16 == "object" && !Array.isArray(data16)) {
+            if (data16.repository === void 0) {
+              const err46 = { instancePath: instancePath + "/github", schemaPath: "#/properties/github/required", keyword: "required", params: { missingProperty: "repository" }, message: "must have required property 'repository'", schema: schema31.properties.github.required, parentSchema: schema31.properties.github, data: data16 };
               if (vErrors === null) {
-                vErrors = [err42];
+                vErrors = [err46];
               } else {
-                vErrors.push(err42);
+                vErrors.push(err46);
               }
               errors++;
             }
-            for (const key6 in data15) {
+            for (const key6 in data16) {
               if (!(key6 === "repository" || key6 === "branch")) {
-                const err43 = { instancePath: instancePath + "/github", schemaPath: "#/properties/github/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key6 }, message: "must NOT have additional properties", schema: false, parentSchema: schema31.properties.github, data: data15 };
+                const err47 = { instancePath: instancePath + "/github", schemaPath: "#/properties/github/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key6 }, message: "must NOT have additional properties", schema: false, parentSchema: schema31.properties.github, data: data16 };
                 if (vErrors === null) {
-                  vErrors = [err43];
+                  vErrors = [err47];
                 } else {
-                  vErrors.push(err43);
+                  vErrors.push(err47);
                 }
                 errors++;
               }
             }
-            if (data15.repository !== void 0) {
-              let data16 = data15.repository;
-              if (typeof data16 === "string") {
-                if (!pattern12.test(data16)) {
-                  const err44 = { instancePath: instancePath + "/github/repository", schemaPath: "#/properties/github/properties/repository/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$" }, message: 'must match pattern "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$"', schema: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$", parentSchema: schema31.properties.github.properties.repository, data: data16 };
-                  if (vErrors === null) {
-                    vErrors = [err44];
-                  } else {
-                    vErrors.push(err44);
-                  }
-                  errors++;
-                }
-              } else {
-                const err45 = { instancePath: instancePath + "/github/repository", schemaPath: "#/properties/github/properties/repository/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.github.properties.repository.type, parentSchema: schema31.properties.github.properties.repository, data: data16 };
-                if (vErrors === null) {
-                  vErrors = [err45];
-                } else {
-                  vErrors.push(err45);
-                }
-                errors++;
-              }
-            }
-            if (data15.branch !== void 0) {
-              let data17 = data15.branch;
+            if (data16.repository !== void 0) {
+              let data17 = data16.repository;
               if (typeof data17 === "string") {
-                if (func1(data17) > 255) {
-                  const err46 = { instancePath: instancePath + "/github/branch", schemaPath: "#/properties/github/properties/branch/maxLength", keyword: "maxLength", params: { limit: 255 }, message: "must NOT have more than 255 characters", schema: 255, parentSchema: schema31.properties.github.properties.branch, data: data17 };
-                  if (vErrors === null) {
-                    vErrors = [err46];
-                  } else {
-                    vErrors.push(err46);
-                  }
-                  errors++;
-                }
-                if (func1(data17) < 1) {
-                  const err47 = { instancePath: instancePath + "/github/branch", schemaPath: "#/properties/github/properties/branch/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema31.properties.github.properties.branch, data: data17 };
-                  if (vErrors === null) {
-                    vErrors = [err47];
-                  } else {
-                    vErrors.push(err47);
-                  }
-                  errors++;
-                }
                 if (!pattern13.test(data17)) {
-                  const err48 = { instancePath: instancePath + "/github/branch", schemaPath: "#/properties/github/properties/branch/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9._/-]+$" }, message: 'must match pattern "^[A-Za-z0-9._/-]+$"', schema: "^[A-Za-z0-9._/-]+$", parentSchema: schema31.properties.github.properties.branch, data: data17 };
+                  const err48 = { instancePath: instancePath + "/github/repository", schemaPath: "#/properties/github/properties/repository/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$" }, message: 'must match pattern "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$"', schema: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$", parentSchema: schema31.properties.github.properties.repository, data: data17 };
                   if (vErrors === null) {
                     vErrors = [err48];
                   } else {
@@ -32314,7 +32375,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err49 = { instancePath: instancePath + "/github/branch", schemaPath: "#/properties/github/properties/branch/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.github.properties.branch.type, parentSchema: schema31.properties.github.properties.branch, data: data17 };
+                const err49 = { instancePath: instancePath + "/github/repository", schemaPath: "#/properties/github/properties/repository/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.github.properties.repository.type, parentSchema: schema31.properties.github.properties.repository, data: data17 };
                 if (vErrors === null) {
                   vErrors = [err49];
                 } else {
@@ -32323,35 +32384,29 @@ var require_validators = __commonJS({
                 errors++;
               }
             }
-          } else {
-            const err50 = { instancePath: instancePath + "/github", schemaPath: "#/properties/github/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema31.properties.github.type, parentSchema: schema31.properties.github, data: data15 };
-            if (vErrors === null) {
-              vErrors = [err50];
-            } else {
-              vErrors.push(err50);
-            }
-            errors++;
-          }
-        }
-        if (data.trust !== void 0) {
-          let data18 = data.trust;
-          if (data18 && typeof data18 == "object" && !Array.isArray(data18)) {
-            for (const key7 in data18) {
-              if (!(key7 === "keys")) {
-                const err51 = { instancePath: instancePath + "/trust", schemaPath: "#/properties/trust/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key7 }, message: "must NOT have additional properties", schema: false, parentSchema: schema31.properties.trust, data: data18 };
-                if (vErrors === null) {
-                  vErrors = [err51];
-                } else {
-                  vErrors.push(err51);
+            if (data16.branch !== void 0) {
+              let data18 = data16.branch;
+              if (typeof data18 === "string") {
+                if (func1(data18) > 255) {
+                  const err50 = { instancePath: instancePath + "/github/branch", schemaPath: "#/properties/github/properties/branch/maxLength", keyword: "maxLength", params: { limit: 255 }, message: "must NOT have more than 255 characters", schema: 255, parentSchema: schema31.properties.github.properties.branch, data: data18 };
+                  if (vErrors === null) {
+                    vErrors = [err50];
+                  } else {
+                    vErrors.push(err50);
+                  }
+                  errors++;
                 }
-                errors++;
-              }
-            }
-            if (data18.keys !== void 0) {
-              let data19 = data18.keys;
-              if (Array.isArray(data19)) {
-                if (data19.length > 32) {
-                  const err52 = { instancePath: instancePath + "/trust/keys", schemaPath: "#/properties/trust/properties/keys/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema31.properties.trust.properties.keys, data: data19 };
+                if (func1(data18) < 1) {
+                  const err51 = { instancePath: instancePath + "/github/branch", schemaPath: "#/properties/github/properties/branch/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters", schema: 1, parentSchema: schema31.properties.github.properties.branch, data: data18 };
+                  if (vErrors === null) {
+                    vErrors = [err51];
+                  } else {
+                    vErrors.push(err51);
+                  }
+                  errors++;
+                }
+                if (!pattern14.test(data18)) {
+                  const err52 = { instancePath: instancePath + "/github/branch", schemaPath: "#/properties/github/properties/branch/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9._/-]+$" }, message: 'must match pattern "^[A-Za-z0-9._/-]+$"', schema: "^[A-Za-z0-9._/-]+$", parentSchema: schema31.properties.github.properties.branch, data: data18 };
                   if (vErrors === null) {
                     vErrors = [err52];
                   } else {
@@ -32359,126 +32414,132 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-                const len0 = data19.length;
-                for (let i0 = 0; i0 < len0; i0++) {
-                  let data20 = data19[i0];
-                  if (typeof data20 === "string") {
-                    if (func1(data20) > 4096) {
-                      const err53 = { instancePath: instancePath + "/trust/keys/" + i0, schemaPath: "#/properties/trust/properties/keys/items/maxLength", keyword: "maxLength", params: { limit: 4096 }, message: "must NOT have more than 4096 characters", schema: 4096, parentSchema: schema31.properties.trust.properties.keys.items, data: data20 };
-                      if (vErrors === null) {
-                        vErrors = [err53];
-                      } else {
-                        vErrors.push(err53);
-                      }
-                      errors++;
-                    }
-                    if (!pattern14.test(data20)) {
-                      const err54 = { instancePath: instancePath + "/trust/keys/" + i0, schemaPath: "#/properties/trust/properties/keys/items/pattern", keyword: "pattern", params: { pattern: "^-----BEGIN PUBLIC KEY-----" }, message: 'must match pattern "^-----BEGIN PUBLIC KEY-----"', schema: "^-----BEGIN PUBLIC KEY-----", parentSchema: schema31.properties.trust.properties.keys.items, data: data20 };
-                      if (vErrors === null) {
-                        vErrors = [err54];
-                      } else {
-                        vErrors.push(err54);
-                      }
-                      errors++;
-                    }
-                  } else {
-                    const err55 = { instancePath: instancePath + "/trust/keys/" + i0, schemaPath: "#/properties/trust/properties/keys/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.trust.properties.keys.items.type, parentSchema: schema31.properties.trust.properties.keys.items, data: data20 };
-                    if (vErrors === null) {
-                      vErrors = [err55];
-                    } else {
-                      vErrors.push(err55);
-                    }
-                    errors++;
-                  }
-                }
               } else {
-                const err56 = { instancePath: instancePath + "/trust/keys", schemaPath: "#/properties/trust/properties/keys/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema31.properties.trust.properties.keys.type, parentSchema: schema31.properties.trust.properties.keys, data: data19 };
+                const err53 = { instancePath: instancePath + "/github/branch", schemaPath: "#/properties/github/properties/branch/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.github.properties.branch.type, parentSchema: schema31.properties.github.properties.branch, data: data18 };
                 if (vErrors === null) {
-                  vErrors = [err56];
+                  vErrors = [err53];
                 } else {
-                  vErrors.push(err56);
+                  vErrors.push(err53);
                 }
                 errors++;
               }
             }
           } else {
-            const err57 = { instancePath: instancePath + "/trust", schemaPath: "#/properties/trust/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema31.properties.trust.type, parentSchema: schema31.properties.trust, data: data18 };
+            const err54 = { instancePath: instancePath + "/github", schemaPath: "#/properties/github/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema31.properties.github.type, parentSchema: schema31.properties.github, data: data16 };
             if (vErrors === null) {
-              vErrors = [err57];
+              vErrors = [err54];
             } else {
-              vErrors.push(err57);
+              vErrors.push(err54);
+            }
+            errors++;
+          }
+        }
+        if (data.trust !== void 0) {
+          let data19 = data.trust;
+          if (data19 && typeof data19 == "object" && !Array.isArray(data19)) {
+            for (const key7 in data19) {
+              if (!(key7 === "keys")) {
+                const err55 = { instancePath: instancePath + "/trust", schemaPath: "#/properties/trust/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key7 }, message: "must NOT have additional properties", schema: false, parentSchema: schema31.properties.trust, data: data19 };
+                if (vErrors === null) {
+                  vErrors = [err55];
+                } else {
+                  vErrors.push(err55);
+                }
+                errors++;
+              }
+            }
+            if (data19.keys !== void 0) {
+              let data20 = data19.keys;
+              if (Array.isArray(data20)) {
+                if (data20.length > 32) {
+                  const err56 = { instancePath: instancePath + "/trust/keys", schemaPath: "#/properties/trust/properties/keys/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema31.properties.trust.properties.keys, data: data20 };
+                  if (vErrors === null) {
+                    vErrors = [err56];
+                  } else {
+                    vErrors.push(err56);
+                  }
+                  errors++;
+                }
+                const len0 = data20.length;
+                for (let i0 = 0; i0 < len0; i0++) {
+                  let data21 = data20[i0];
+                  if (typeof data21 === "string") {
+                    if (func1(data21) > 4096) {
+                      const err57 = { instancePath: instancePath + "/trust/keys/" + i0, schemaPath: "#/properties/trust/properties/keys/items/maxLength", keyword: "maxLength", params: { limit: 4096 }, message: "must NOT have more than 4096 characters", schema: 4096, parentSchema: schema31.properties.trust.properties.keys.items, data: data21 };
+                      if (vErrors === null) {
+                        vErrors = [err57];
+                      } else {
+                        vErrors.push(err57);
+                      }
+                      errors++;
+                    }
+                    if (!pattern15.test(data21)) {
+                      const err58 = { instancePath: instancePath + "/trust/keys/" + i0, schemaPath: "#/properties/trust/properties/keys/items/pattern", keyword: "pattern", params: { pattern: "^-----BEGIN PUBLIC KEY-----" }, message: 'must match pattern "^-----BEGIN PUBLIC KEY-----"', schema: "^-----BEGIN PUBLIC KEY-----", parentSchema: schema31.properties.trust.properties.keys.items, data: data21 };
+                      if (vErrors === null) {
+                        vErrors = [err58];
+                      } else {
+                        vErrors.push(err58);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err59 = { instancePath: instancePath + "/trust/keys/" + i0, schemaPath: "#/properties/trust/properties/keys/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.trust.properties.keys.items.type, parentSchema: schema31.properties.trust.properties.keys.items, data: data21 };
+                    if (vErrors === null) {
+                      vErrors = [err59];
+                    } else {
+                      vErrors.push(err59);
+                    }
+                    errors++;
+                  }
+                }
+              } else {
+                const err60 = { instancePath: instancePath + "/trust/keys", schemaPath: "#/properties/trust/properties/keys/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema31.properties.trust.properties.keys.type, parentSchema: schema31.properties.trust.properties.keys, data: data20 };
+                if (vErrors === null) {
+                  vErrors = [err60];
+                } else {
+                  vErrors.push(err60);
+                }
+                errors++;
+              }
+            }
+          } else {
+            const err61 = { instancePath: instancePath + "/trust", schemaPath: "#/properties/trust/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema31.properties.trust.type, parentSchema: schema31.properties.trust, data: data19 };
+            if (vErrors === null) {
+              vErrors = [err61];
+            } else {
+              vErrors.push(err61);
             }
             errors++;
           }
         }
         if (data.webhooks !== void 0) {
-          let data21 = data.webhooks;
-          if (Array.isArray(data21)) {
-            if (data21.length > 32) {
-              const err58 = { instancePath: instancePath + "/webhooks", schemaPath: "#/properties/webhooks/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema31.properties.webhooks, data: data21 };
+          let data22 = data.webhooks;
+          if (Array.isArray(data22)) {
+            if (data22.length > 32) {
+              const err62 = { instancePath: instancePath + "/webhooks", schemaPath: "#/properties/webhooks/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema31.properties.webhooks, data: data22 };
               if (vErrors === null) {
-                vErrors = [err58];
+                vErrors = [err62];
               } else {
-                vErrors.push(err58);
+                vErrors.push(err62);
               }
               errors++;
             }
-            const len1 = data21.length;
+            const len1 = data22.length;
             for (let i1 = 0; i1 < len1; i1++) {
-              let data22 = data21[i1];
-              if (data22 && typeof data22 == "object" && !Array.isArray(data22)) {
-                if (data22.url === void 0) {
-                  const err59 = { instancePath: instancePath + "/webhooks/" + i1, schemaPath: "#/properties/webhooks/items/required", keyword: "required", params: { missingProperty: "url" }, message: "must have required property 'url'", schema: schema31.properties.webhooks.items.required, parentSchema: schema31.properties.webhooks.items, data: data22 };
+              let data23 = data22[i1];
+              if (data23 && typeof data23 == "object" && !Array.isArray(data23)) {
+                if (data23.url === void 0) {
+                  const err63 = { instancePath: instancePath + "/webhooks/" + i1, schemaPath: "#/properties/webhooks/items/required", keyword: "required", params: { missingProperty: "url" }, message: "must have required property 'url'", schema: schema31.properties.webhooks.items.required, parentSchema: schema31.properties.webhooks.items, data: data23 };
                   if (vErrors === null) {
-                    vErrors = [err59];
+                    vErrors = [err63];
                   } else {
-                    vErrors.push(err59);
+                    vErrors.push(err63);
                   }
                   errors++;
                 }
-                for (const key8 in data22) {
+                for (const key8 in data23) {
                   if (!(key8 === "url" || key8 === "secretEnv" || key8 === "format")) {
-                    const err60 = { instancePath: instancePath + "/webhooks/" + i1, schemaPath: "#/properties/webhooks/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key8 }, message: "must NOT have additional properties", schema: false, parentSchema: schema31.properties.webhooks.items, data: data22 };
-                    if (vErrors === null) {
-                      vErrors = [err60];
-                    } else {
-                      vErrors.push(err60);
-                    }
-                    errors++;
-                  }
-                }
-                if (data22.url !== void 0) {
-                  let data23 = data22.url;
-                  if (typeof data23 === "string") {
-                    if (func1(data23) > 2048) {
-                      const err61 = { instancePath: instancePath + "/webhooks/" + i1 + "/url", schemaPath: "#/properties/webhooks/items/properties/url/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema31.properties.webhooks.items.properties.url, data: data23 };
-                      if (vErrors === null) {
-                        vErrors = [err61];
-                      } else {
-                        vErrors.push(err61);
-                      }
-                      errors++;
-                    }
-                    if (!pattern6.test(data23)) {
-                      const err62 = { instancePath: instancePath + "/webhooks/" + i1 + "/url", schemaPath: "#/properties/webhooks/items/properties/url/pattern", keyword: "pattern", params: { pattern: "^https?://" }, message: 'must match pattern "^https?://"', schema: "^https?://", parentSchema: schema31.properties.webhooks.items.properties.url, data: data23 };
-                      if (vErrors === null) {
-                        vErrors = [err62];
-                      } else {
-                        vErrors.push(err62);
-                      }
-                      errors++;
-                    }
-                    if (!formats0(data23)) {
-                      const err63 = { instancePath: instancePath + "/webhooks/" + i1 + "/url", schemaPath: "#/properties/webhooks/items/properties/url/format", keyword: "format", params: { format: "uri" }, message: 'must match format "uri"', schema: "uri", parentSchema: schema31.properties.webhooks.items.properties.url, data: data23 };
-                      if (vErrors === null) {
-                        vErrors = [err63];
-                      } else {
-                        vErrors.push(err63);
-                      }
-                      errors++;
-                    }
-                  } else {
-                    const err64 = { instancePath: instancePath + "/webhooks/" + i1 + "/url", schemaPath: "#/properties/webhooks/items/properties/url/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.webhooks.items.properties.url.type, parentSchema: schema31.properties.webhooks.items.properties.url, data: data23 };
+                    const err64 = { instancePath: instancePath + "/webhooks/" + i1, schemaPath: "#/properties/webhooks/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key8 }, message: "must NOT have additional properties", schema: false, parentSchema: schema31.properties.webhooks.items, data: data23 };
                     if (vErrors === null) {
                       vErrors = [err64];
                     } else {
@@ -32487,11 +32548,11 @@ var require_validators = __commonJS({
                     errors++;
                   }
                 }
-                if (data22.secretEnv !== void 0) {
-                  let data24 = data22.secretEnv;
+                if (data23.url !== void 0) {
+                  let data24 = data23.url;
                   if (typeof data24 === "string") {
-                    if (!pattern16.test(data24)) {
-                      const err65 = { instancePath: instancePath + "/webhooks/" + i1 + "/secretEnv", schemaPath: "#/properties/webhooks/items/properties/secretEnv/pattern", keyword: "pattern", params: { pattern: "^[A-Z_][A-Z0-9_]{0,127}$" }, message: 'must match pattern "^[A-Z_][A-Z0-9_]{0,127}$"', schema: "^[A-Z_][A-Z0-9_]{0,127}$", parentSchema: schema31.properties.webhooks.items.properties.secretEnv, data: data24 };
+                    if (func1(data24) > 2048) {
+                      const err65 = { instancePath: instancePath + "/webhooks/" + i1 + "/url", schemaPath: "#/properties/webhooks/items/properties/url/maxLength", keyword: "maxLength", params: { limit: 2048 }, message: "must NOT have more than 2048 characters", schema: 2048, parentSchema: schema31.properties.webhooks.items.properties.url, data: data24 };
                       if (vErrors === null) {
                         vErrors = [err65];
                       } else {
@@ -32499,54 +32560,94 @@ var require_validators = __commonJS({
                       }
                       errors++;
                     }
+                    if (!pattern6.test(data24)) {
+                      const err66 = { instancePath: instancePath + "/webhooks/" + i1 + "/url", schemaPath: "#/properties/webhooks/items/properties/url/pattern", keyword: "pattern", params: { pattern: "^https?://" }, message: 'must match pattern "^https?://"', schema: "^https?://", parentSchema: schema31.properties.webhooks.items.properties.url, data: data24 };
+                      if (vErrors === null) {
+                        vErrors = [err66];
+                      } else {
+                        vErrors.push(err66);
+                      }
+                      errors++;
+                    }
+                    if (!formats0(data24)) {
+                      const err67 = { instancePath: instancePath + "/webhooks/" + i1 + "/url", schemaPath: "#/properties/webhooks/items/properties/url/format", keyword: "format", params: { format: "uri" }, message: 'must match format "uri"', schema: "uri", parentSchema: schema31.properties.webhooks.items.properties.url, data: data24 };
+                      if (vErrors === null) {
+                        vErrors = [err67];
+                      } else {
+                        vErrors.push(err67);
+                      }
+                      errors++;
+                    }
                   } else {
-                    const err66 = { instancePath: instancePath + "/webhooks/" + i1 + "/secretEnv", schemaPath: "#/properties/webhooks/items/properties/secretEnv/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.webhooks.items.properties.secretEnv.type, parentSchema: schema31.properties.webhooks.items.properties.secretEnv, data: data24 };
+                    const err68 = { instancePath: instancePath + "/webhooks/" + i1 + "/url", schemaPath: "#/properties/webhooks/items/properties/url/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.webhooks.items.properties.url.type, parentSchema: schema31.properties.webhooks.items.properties.url, data: data24 };
                     if (vErrors === null) {
-                      vErrors = [err66];
+                      vErrors = [err68];
                     } else {
-                      vErrors.push(err66);
+                      vErrors.push(err68);
                     }
                     errors++;
                   }
                 }
-                if (data22.format !== void 0) {
-                  let data25 = data22.format;
-                  if (!(data25 === "standard" || data25 === "slack")) {
-                    const err67 = { instancePath: instancePath + "/webhooks/" + i1 + "/format", schemaPath: "#/properties/webhooks/items/properties/format/enum", keyword: "enum", params: { allowedValues: schema31.properties.webhooks.items.properties.format.enum }, message: "must be equal to one of the allowed values", schema: schema31.properties.webhooks.items.properties.format.enum, parentSchema: schema31.properties.webhooks.items.properties.format, data: data25 };
+                if (data23.secretEnv !== void 0) {
+                  let data25 = data23.secretEnv;
+                  if (typeof data25 === "string") {
+                    if (!pattern17.test(data25)) {
+                      const err69 = { instancePath: instancePath + "/webhooks/" + i1 + "/secretEnv", schemaPath: "#/properties/webhooks/items/properties/secretEnv/pattern", keyword: "pattern", params: { pattern: "^[A-Z_][A-Z0-9_]{0,127}$" }, message: 'must match pattern "^[A-Z_][A-Z0-9_]{0,127}$"', schema: "^[A-Z_][A-Z0-9_]{0,127}$", parentSchema: schema31.properties.webhooks.items.properties.secretEnv, data: data25 };
+                      if (vErrors === null) {
+                        vErrors = [err69];
+                      } else {
+                        vErrors.push(err69);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err70 = { instancePath: instancePath + "/webhooks/" + i1 + "/secretEnv", schemaPath: "#/properties/webhooks/items/properties/secretEnv/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema31.properties.webhooks.items.properties.secretEnv.type, parentSchema: schema31.properties.webhooks.items.properties.secretEnv, data: data25 };
                     if (vErrors === null) {
-                      vErrors = [err67];
+                      vErrors = [err70];
                     } else {
-                      vErrors.push(err67);
+                      vErrors.push(err70);
+                    }
+                    errors++;
+                  }
+                }
+                if (data23.format !== void 0) {
+                  let data26 = data23.format;
+                  if (!(data26 === "standard" || data26 === "slack")) {
+                    const err71 = { instancePath: instancePath + "/webhooks/" + i1 + "/format", schemaPath: "#/properties/webhooks/items/properties/format/enum", keyword: "enum", params: { allowedValues: schema31.properties.webhooks.items.properties.format.enum }, message: "must be equal to one of the allowed values", schema: schema31.properties.webhooks.items.properties.format.enum, parentSchema: schema31.properties.webhooks.items.properties.format, data: data26 };
+                    if (vErrors === null) {
+                      vErrors = [err71];
+                    } else {
+                      vErrors.push(err71);
                     }
                     errors++;
                   }
                 }
               } else {
-                const err68 = { instancePath: instancePath + "/webhooks/" + i1, schemaPath: "#/properties/webhooks/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema31.properties.webhooks.items.type, parentSchema: schema31.properties.webhooks.items, data: data22 };
+                const err72 = { instancePath: instancePath + "/webhooks/" + i1, schemaPath: "#/properties/webhooks/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema31.properties.webhooks.items.type, parentSchema: schema31.properties.webhooks.items, data: data23 };
                 if (vErrors === null) {
-                  vErrors = [err68];
+                  vErrors = [err72];
                 } else {
-                  vErrors.push(err68);
+                  vErrors.push(err72);
                 }
                 errors++;
               }
             }
           } else {
-            const err69 = { instancePath: instancePath + "/webhooks", schemaPath: "#/properties/webhooks/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema31.properties.webhooks.type, parentSchema: schema31.properties.webhooks, data: data21 };
+            const err73 = { instancePath: instancePath + "/webhooks", schemaPath: "#/properties/webhooks/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema31.properties.webhooks.type, parentSchema: schema31.properties.webhooks, data: data22 };
             if (vErrors === null) {
-              vErrors = [err69];
+              vErrors = [err73];
             } else {
-              vErrors.push(err69);
+              vErrors.push(err73);
             }
             errors++;
           }
         }
       } else {
-        const err70 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema31.type, parentSchema: schema31, data };
+        const err74 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema31.type, parentSchema: schema31, data };
         if (vErrors === null) {
-          vErrors = [err70];
+          vErrors = [err74];
         } else {
-          vErrors.push(err70);
+          vErrors.push(err74);
         }
         errors++;
       }
@@ -32557,11 +32658,11 @@ var require_validators = __commonJS({
     exports.Model = validate21;
     var schema32 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/model.schema.json", "title": "Model", "description": "A model and how it is served: models/<model>/model.yaml (SPEC \xA71, \xA77).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "name"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always Model.", "const": "Model" }, "name": { "description": "Model name; equals the folder models/<name>/. 1\u201363 lowercase letters, digits and dashes, starting and ending with a letter or digit.", "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "description": { "description": "What the model does, for people.", "type": "string", "maxLength": 4096 }, "owners": { "description": "Teams or people responsible for the model. Informational: approvals come from the policy, review routing from CODEOWNERS.", "type": "array", "maxItems": 100, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9]([A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$" } }, "retired": { "description": "true removes the model's pins from every environment on the next sync; its manifests stay, for history. A model is retired, never deleted.", "type": "boolean" }, "deploy": { "description": "How `sync` serves the model in each environment. Without it the model gets no pins.", "type": "object", "additionalProperties": false, "properties": { "kind": { "description": "Serving resource written to deploy/<environment>/<model>.yaml: a KServe InferenceService (default) or a plain Deployment running deploy.image.", "enum": ["InferenceService", "Deployment"] }, "modelFormat": { "description": "KServe modelFormat.name (e.g. sklearn, onnx, pytorch). Default: derived from the version's format; required when that format is other.", "type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$" }, "runtime": { "description": "KServe ServingRuntime to use (InferenceService only). Omitted: KServe picks one for the model format.", "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "protocolVersion": { "description": "KServe inference protocol of the predictor (InferenceService only). Default: v2 when the KServe model format is mlflow or onnx (a default KServe installation has runtimes for them only under v2), else KServe's default.", "enum": ["v1", "v2", "grpc-v1", "grpc-v2"] }, "serviceAccountName": { "description": "Kubernetes service account the predictor runs as (InferenceService only): the KServe way to give its storage initializer S3 credentials (a Secret annotated with the S3 endpoint, attached to this account).", "type": "string", "pattern": "^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$" }, "image": { "description": "Container image that serves the model (Deployment only; required there). The container receives MODEL_URI and MODEL_SHA256 in its environment.", "type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^[^\\s]+$" }, "port": { "description": "Container port of the Deployment's server, exposed as the port named http (Deployment only).", "type": "integer", "minimum": 1, "maximum": 65535 }, "replicas": { "description": "Replicas: minReplicas of an InferenceService, replicas of a Deployment (default 1).", "type": "integer", "minimum": 0, "maximum": 1e3 }, "resources": { "description": "Kubernetes resource requests and limits of the serving container.", "type": "object", "additionalProperties": false, "properties": { "requests": { "description": "Resources the container is guaranteed, e.g. {cpu: 500m, memory: 1Gi}.", "$ref": "#/$defs/quantities" }, "limits": { "description": 'Most resources the container may use, e.g. {cpu: "1", memory: 2Gi}.', "$ref": "#/$defs/quantities" } } } } } }, "$defs": { "quantities": { "description": "Kubernetes resource quantities by resource name (cpu, memory, nvidia.com/gpu \u2026).", "type": "object", "maxProperties": 32, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$" }, "additionalProperties": { "description": "A Kubernetes quantity, e.g. 500m, 1, 2Gi.", "type": ["string", "number"], "pattern": "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$" } } } };
     var schema33 = { "description": "Kubernetes resource quantities by resource name (cpu, memory, nvidia.com/gpu \u2026).", "type": "object", "maxProperties": 32, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$" }, "additionalProperties": { "description": "A Kubernetes quantity, e.g. 500m, 1, 2Gi.", "type": ["string", "number"], "pattern": "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$" } };
-    var pattern18 = new RegExp("^[A-Za-z0-9]([A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$", "u");
-    var pattern19 = new RegExp("^[a-z0-9][a-z0-9._-]{0,62}$", "u");
-    var pattern22 = new RegExp("^[^\\s]+$", "u");
-    var pattern23 = new RegExp("^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$", "u");
-    var pattern24 = new RegExp("^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$", "u");
+    var pattern19 = new RegExp("^[A-Za-z0-9]([A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$", "u");
+    var pattern20 = new RegExp("^[a-z0-9][a-z0-9._-]{0,62}$", "u");
+    var pattern23 = new RegExp("^[^\\s]+$", "u");
+    var pattern24 = new RegExp("^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$", "u");
+    var pattern25 = new RegExp("^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$", "u");
     var func9 = Object.prototype.hasOwnProperty;
     function validate21(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
       ;
@@ -32697,7 +32798,7 @@ var require_validators = __commonJS({
             for (let i0 = 0; i0 < len0; i0++) {
               let data5 = data4[i0];
               if (typeof data5 === "string") {
-                if (!pattern18.test(data5)) {
+                if (!pattern19.test(data5)) {
                   const err11 = { instancePath: instancePath + "/owners/" + i0, schemaPath: "#/properties/owners/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9]([A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$" }, message: 'must match pattern "^[A-Za-z0-9]([A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$"', schema: "^[A-Za-z0-9]([A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$", parentSchema: schema32.properties.owners.items, data: data5 };
                   if (vErrors === null) {
                     vErrors = [err11];
@@ -32790,7 +32891,7 @@ var require_validators = __commonJS({
             if (data7.modelFormat !== void 0) {
               let data9 = data7.modelFormat;
               if (typeof data9 === "string") {
-                if (!pattern19.test(data9)) {
+                if (!pattern20.test(data9)) {
                   const err18 = { instancePath: instancePath + "/deploy/modelFormat", schemaPath: "#/properties/deploy/properties/modelFormat/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9][a-z0-9._-]{0,62}$" }, message: 'must match pattern "^[a-z0-9][a-z0-9._-]{0,62}$"', schema: "^[a-z0-9][a-z0-9._-]{0,62}$", parentSchema: schema32.properties.deploy.properties.modelFormat, data: data9 };
                   if (vErrors === null) {
                     vErrors = [err18];
@@ -32886,7 +32987,7 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-                if (!pattern22.test(data13)) {
+                if (!pattern23.test(data13)) {
                   const err27 = { instancePath: instancePath + "/deploy/image", schemaPath: "#/properties/deploy/properties/image/pattern", keyword: "pattern", params: { pattern: "^[^\\s]+$" }, message: 'must match pattern "^[^\\s]+$"', schema: "^[^\\s]+$", parentSchema: schema32.properties.deploy.properties.image, data: data13 };
                   if (vErrors === null) {
                     vErrors = [err27];
@@ -32998,7 +33099,7 @@ var require_validators = __commonJS({
                     for (const key3 in data17) {
                       const _errs37 = errors;
                       if (typeof key3 === "string") {
-                        if (!pattern23.test(key3)) {
+                        if (!pattern24.test(key3)) {
                           const err37 = { instancePath: instancePath + "/deploy/resources/requests", schemaPath: "#/$defs/quantities/propertyNames/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$", parentSchema: schema33.propertyNames, data: key3, propertyName: key3 };
                           if (vErrors === null) {
                             vErrors = [err37];
@@ -33039,7 +33140,7 @@ var require_validators = __commonJS({
                         errors++;
                       }
                       if (typeof data18 === "string") {
-                        if (!pattern24.test(data18)) {
+                        if (!pattern25.test(data18)) {
                           const err41 = { instancePath: instancePath + "/deploy/resources/requests/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/$defs/quantities/additionalProperties/pattern", keyword: "pattern", params: { pattern: "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$" }, message: 'must match pattern "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$"', schema: "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$", parentSchema: schema33.additionalProperties, data: data18 };
                           if (vErrors === null) {
                             vErrors = [err41];
@@ -33075,7 +33176,7 @@ var require_validators = __commonJS({
                     for (const key5 in data19) {
                       const _errs45 = errors;
                       if (typeof key5 === "string") {
-                        if (!pattern23.test(key5)) {
+                        if (!pattern24.test(key5)) {
                           const err44 = { instancePath: instancePath + "/deploy/resources/limits", schemaPath: "#/$defs/quantities/propertyNames/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9./-]{0,251}[a-z0-9])?$", parentSchema: schema33.propertyNames, data: key5, propertyName: key5 };
                           if (vErrors === null) {
                             vErrors = [err44];
@@ -33116,7 +33217,7 @@ var require_validators = __commonJS({
                         errors++;
                       }
                       if (typeof data20 === "string") {
-                        if (!pattern24.test(data20)) {
+                        if (!pattern25.test(data20)) {
                           const err48 = { instancePath: instancePath + "/deploy/resources/limits/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/$defs/quantities/additionalProperties/pattern", keyword: "pattern", params: { pattern: "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$" }, message: 'must match pattern "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$"', schema: "^[+-]?[0-9.]+([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$", parentSchema: schema33.additionalProperties, data: data20 };
                           if (vErrors === null) {
                             vErrors = [err48];
@@ -33178,14 +33279,14 @@ var require_validators = __commonJS({
     var schema39 = { "type": "integer", "minimum": 0, "maximum": 9007199254740991 };
     var schema43 = { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" };
     var schema53 = { "type": "string", "pattern": "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" };
-    var pattern28 = new RegExp("^[0-9a-f]{64}$", "u");
-    var pattern31 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", "u");
-    var pattern34 = new RegExp("^[0-9a-f]{40}$", "u");
-    var pattern37 = new RegExp("^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", "u");
+    var pattern29 = new RegExp("^[0-9a-f]{64}$", "u");
+    var pattern32 = new RegExp("^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", "u");
+    var pattern35 = new RegExp("^[0-9a-f]{40}$", "u");
+    var pattern38 = new RegExp("^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", "u");
     var formats4 = require_formats().fullFormats["date-time"];
     var schema45 = { "type": "array", "maxItems": 1e4, "items": { "$ref": "#/$defs/signatureEntry" } };
     var schema46 = { "description": "One column (MLflow's ColSpec) or tensor (TensorSpec). An entry with a top-level shape is the form modelgate wrote before MLflow's (name, element type, shape); it is still read.", "type": "object", "additionalProperties": false, "required": ["type"], "properties": { "name": { "description": "Column or tensor name; unnamed entries are addressed by position.", "type": "string", "minLength": 1, "maxLength": 256 }, "type": { "description": "MLflow type: boolean, integer, long, float, double, string, binary, datetime; array, object, map, any, sparkml_vector; or tensor.", "type": "string", "minLength": 1, "maxLength": 64 }, "required": { "description": "false for an optional column; MLflow's default is true.", "type": "boolean" }, "tensor-spec": { "description": "For type tensor: the numpy dtype and the shape.", "type": "object", "additionalProperties": false, "required": ["dtype", "shape"], "properties": { "dtype": { "description": "numpy dtype name, e.g. float32, int64, object.", "type": "string", "pattern": "^[a-z][a-z0-9]*(\\[[a-z]+\\])?$", "maxLength": 64 }, "shape": { "description": "Dimensions; -1 marks a variable one (e.g. the batch).", "type": "array", "maxItems": 32, "items": { "type": "integer", "minimum": -1 } } } }, "items": { "description": "For type array: the element type.", "$ref": "#/$defs/signatureType" }, "properties": { "description": "For type object: its properties by name.", "$ref": "#/$defs/signatureProperties" }, "values": { "description": "For type map (string keys): the value type.", "$ref": "#/$defs/signatureType" }, "shape": { "description": "Legacy form only: the dimensions of a tensor whose element type is in type.", "type": "array", "maxItems": 32, "items": { "type": "integer", "minimum": -1 } } }, "allOf": [{ "if": { "properties": { "shape": { "description": "A legacy entry: it has a top-level shape." } }, "required": ["shape"] }, "then": { "properties": { "name": { "description": "A legacy entry is named." }, "tensor-spec": { "description": "Not in a legacy entry.", "not": {} }, "items": { "description": "Not in a legacy entry.", "not": {} }, "properties": { "description": "Not in a legacy entry.", "not": {} }, "values": { "description": "Not in a legacy entry.", "not": {} } }, "required": ["name"] }, "else": { "properties": { "type": { "description": "An MLflow entry's type is an MLflow type.", "enum": ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector", "tensor"] } } } }, { "if": { "properties": { "type": { "description": "A tensor\u2026", "const": "tensor" }, "shape": { "description": "\u2026in MLflow's form (no top-level shape).", "not": {} } }, "required": ["type"] }, "then": { "properties": { "tensor-spec": { "description": "An MLflow tensor has its tensor-spec." } }, "required": ["tensor-spec"] } }] };
-    var pattern33 = new RegExp("^[a-z][a-z0-9]*(\\[[a-z]+\\])?$", "u");
+    var pattern34 = new RegExp("^[a-z][a-z0-9]*(\\[[a-z]+\\])?$", "u");
     var schema47 = { "description": "The type of an array's elements or a map's values.", "type": "object", "additionalProperties": false, "required": ["type"], "properties": { "type": { "description": "MLflow type of the element or value.", "enum": ["boolean", "integer", "long", "float", "double", "string", "binary", "datetime", "array", "object", "map", "any", "sparkml_vector"] }, "items": { "description": "For type array: the element type.", "$ref": "#/$defs/signatureType" }, "properties": { "description": "For type object: its properties by name.", "$ref": "#/$defs/signatureProperties" }, "values": { "description": "For type map: the value type.", "$ref": "#/$defs/signatureType" } } };
     var wrapper0 = { validate: validate25 };
     var schema48 = { "description": "An object's properties by name.", "type": "object", "minProperties": 1, "maxProperties": 1e4, "additionalProperties": { "$ref": "#/$defs/signatureProperty" } };
@@ -33763,7 +33864,7 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-                if (!pattern33.test(data11)) {
+                if (!pattern34.test(data11)) {
                   const err26 = { instancePath: instancePath + "/tensor-spec/dtype", schemaPath: "#/properties/tensor-spec/properties/dtype/pattern", keyword: "pattern", params: { pattern: "^[a-z][a-z0-9]*(\\[[a-z]+\\])?$" }, message: 'must match pattern "^[a-z][a-z0-9]*(\\[[a-z]+\\])?$"', schema: "^[a-z][a-z0-9]*(\\[[a-z]+\\])?$", parentSchema: schema46.properties["tensor-spec"].properties.dtype, data: data11 };
                   if (vErrors === null) {
                     vErrors = [err26];
@@ -34455,7 +34556,7 @@ var require_validators = __commonJS({
             if (data8.sha256 !== void 0) {
               let data10 = data8.sha256;
               if (typeof data10 === "string") {
-                if (!pattern28.test(data10)) {
+                if (!pattern29.test(data10)) {
                   const err32 = { instancePath: instancePath + "/artifact/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data10 };
                   if (vErrors === null) {
                     vErrors = [err32];
@@ -34603,7 +34704,7 @@ var require_validators = __commonJS({
                     if (data13.sha256 !== void 0) {
                       let data15 = data13.sha256;
                       if (typeof data15 === "string") {
-                        if (!pattern28.test(data15)) {
+                        if (!pattern29.test(data15)) {
                           const err46 = { instancePath: instancePath + "/artifact/files/" + i0 + "/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data15 };
                           if (vErrors === null) {
                             vErrors = [err46];
@@ -34758,7 +34859,7 @@ var require_validators = __commonJS({
                 if (data17.sha256 !== void 0) {
                   let data19 = data17.sha256;
                   if (typeof data19 === "string") {
-                    if (!pattern28.test(data19)) {
+                    if (!pattern29.test(data19)) {
                       const err61 = { instancePath: instancePath + "/artifact/index/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data19 };
                       if (vErrors === null) {
                         vErrors = [err61];
@@ -34951,7 +35052,7 @@ var require_validators = __commonJS({
             for (const key5 in data25) {
               const _errs61 = errors;
               if (typeof key5 === "string") {
-                if (!pattern31.test(key5)) {
+                if (!pattern32.test(key5)) {
                   const err79 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", parentSchema: schema43, data: key5, propertyName: key5 };
                   if (vErrors === null) {
                     vErrors = [err79];
@@ -35017,7 +35118,7 @@ var require_validators = __commonJS({
             for (const key7 in data27) {
               const _errs69 = errors;
               if (typeof key7 === "string") {
-                if (!pattern31.test(key7)) {
+                if (!pattern32.test(key7)) {
                   const err85 = { instancePath: instancePath + "/parameters", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", parentSchema: schema43, data: key7, propertyName: key7 };
                   if (vErrors === null) {
                     vErrors = [err85];
@@ -35195,7 +35296,7 @@ var require_validators = __commonJS({
                 if (data35.commit !== void 0) {
                   let data37 = data35.commit;
                   if (typeof data37 === "string") {
-                    if (!pattern34.test(data37)) {
+                    if (!pattern35.test(data37)) {
                       const err99 = { instancePath: instancePath + "/lineage/code/commit", schemaPath: "#/properties/lineage/properties/code/properties/commit/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{40}$" }, message: 'must match pattern "^[0-9a-f]{40}$"', schema: "^[0-9a-f]{40}$", parentSchema: schema35.properties.lineage.properties.code.properties.commit, data: data37 };
                       if (vErrors === null) {
                         vErrors = [err99];
@@ -35368,7 +35469,7 @@ var require_validators = __commonJS({
                     if (data41.sha256 !== void 0) {
                       let data44 = data41.sha256;
                       if (typeof data44 === "string") {
-                        if (!pattern28.test(data44)) {
+                        if (!pattern29.test(data44)) {
                           const err115 = { instancePath: instancePath + "/lineage/data/" + i22 + "/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data44 };
                           if (vErrors === null) {
                             vErrors = [err115];
@@ -35741,7 +35842,7 @@ var require_validators = __commonJS({
                         if (data55.sha256 !== void 0) {
                           let data57 = data55.sha256;
                           if (typeof data57 === "string") {
-                            if (!pattern28.test(data57)) {
+                            if (!pattern29.test(data57)) {
                               const err150 = { instancePath: instancePath + "/lineage/environment/files/" + i32 + "/sha256", schemaPath: "#/$defs/sha256/pattern", keyword: "pattern", params: { pattern: "^[0-9a-f]{64}$" }, message: 'must match pattern "^[0-9a-f]{64}$"', schema: "^[0-9a-f]{64}$", parentSchema: schema38, data: data57 };
                               if (vErrors === null) {
                                 vErrors = [err150];
@@ -35827,7 +35928,7 @@ var require_validators = __commonJS({
             for (const key16 in data59) {
               const _errs142 = errors;
               if (typeof key16 === "string") {
-                if (!pattern37.test(key16)) {
+                if (!pattern38.test(key16)) {
                   const err158 = { instancePath: instancePath + "/annotations", schemaPath: "#/$defs/annotationKey/pattern", keyword: "pattern", params: { pattern: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$" }, message: 'must match pattern "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$"', schema: "^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$", parentSchema: schema53, data: key16, propertyName: key16 };
                   if (vErrors === null) {
                     vErrors = [err158];
@@ -35902,19 +36003,20 @@ var require_validators = __commonJS({
     }
     validate22.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
     exports.PromotionPolicy = validate39;
-    var schema54 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/promotion-policy.schema.json", "title": "PromotionPolicy", "description": "Who may change what: policies/promotion.yaml (SPEC \xA73).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "rules"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always PromotionPolicy.", "const": "PromotionPolicy" }, "scan": { "description": "Settings of the artifact scans that rules ask for (SPEC v2 \xA78).", "type": "object", "additionalProperties": false, "properties": { "allowGlobals": { "description": "Pickle globals allowed besides the built-in safe list (numpy, scikit-learn, torch tensors): module.name exactly, or module.* for any plain name in a module and its submodules.", "type": "array", "maxItems": 1e3, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" } } } }, "rules": { "description": "The rules. Every change in a pull request must be covered by a rule, and every rule that matches a change applies; anything uncovered fails. The gate reads them from the base branch, never from the pull request.", "$ref": "#/$defs/rules" }, "models": { "description": "Per-model additions, by model name.", "type": "object", "maxProperties": 1e4, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "additionalProperties": { "description": "Rules added for one model.", "type": "object", "additionalProperties": false, "required": ["rules"], "properties": { "rules": { "description": "Stage and annotation rules for this model's versions, applied together with the global ones (paths rules only count at the top level).", "$ref": "#/$defs/rules" } } } } }, "$defs": { "stage": { "enum": ["None", "Staging", "Production", "Archived"] }, "rules": { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } }, "rule": { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "unlinkedCommits": { "description": "What a rule with approvals does with a commit of the pull request whose author or committer email is linked to no GitHub account, so that excludeContributors cannot tell who wrote it: fail (the default) fails the rule, naming the commit; allow lets the approvals count. Ignored when excludeContributors is false.", "enum": ["allow", "fail"] }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } }, "fieldName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" } } };
-    var pattern38 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", "u");
+    var schema54 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/promotion-policy.schema.json", "title": "PromotionPolicy", "description": "Who may change what: policies/promotion.yaml (SPEC \xA73).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "rules"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always PromotionPolicy.", "const": "PromotionPolicy" }, "scan": { "description": "Settings of the artifact scans that rules ask for (SPEC v2 \xA78).", "type": "object", "additionalProperties": false, "properties": { "allowGlobals": { "description": "Pickle globals allowed besides the built-in safe list (numpy, scikit-learn, torch tensors): module.name exactly, or module.* for any plain name in a module and its submodules.", "type": "array", "maxItems": 1e3, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" } } } }, "rules": { "description": "The rules. Every change in a pull request must be covered by a rule, and every rule that matches a change applies; anything uncovered fails. The gate reads them from the base branch, never from the pull request.", "$ref": "#/$defs/rules" }, "models": { "description": "Per-model additions, by model name.", "type": "object", "maxProperties": 1e4, "propertyNames": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "additionalProperties": { "description": "Rules added for one model.", "type": "object", "additionalProperties": false, "required": ["rules"], "properties": { "rules": { "description": "Stage and annotation rules for this model's versions, applied together with the global ones (paths rules only count at the top level).", "$ref": "#/$defs/rules" } } } } }, "$defs": { "stage": { "enum": ["None", "Staging", "Production", "Archived"] }, "rules": { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } }, "rule": { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "alias": { "description": "Aliases whose setting, moving and deleting this rule governs (SPEC v3 \xA79): a name, a list of names, or `*` for every alias. Its checks judge the version the alias points at after the change; champion compares it with the version the alias points at on the base branch. Not combined with to or paths.", "oneOf": [{ "type": "string", "pattern": "^(\\*|[a-z][a-z0-9_-]{0,63})$" }, { "type": "array", "minItems": 1, "maxItems": 256, "uniqueItems": true, "items": { "type": "string", "pattern": "^(\\*|[a-z][a-z0-9_-]{0,63})$" } }] }, "rollback": { "description": "An alias rule for rollbacks (modelgate rollback --alias): it applies only to a move back to a version the alias pointed at before on the base branch (proven from its first-parent history), and such a move is judged by the alias's rollback rules instead of its other rules, as a stage rollback is by its own rule. Needs alias.", "type": "boolean" }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "unlinkedCommits": { "description": "What a rule with approvals does with a commit of the pull request whose author or committer email is linked to no GitHub account, so that excludeContributors cannot tell who wrote it: fail (the default) fails the rule, naming the commit; allow lets the approvals count. Ignored when excludeContributors is false.", "enum": ["allow", "fail"] }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } }, "fieldName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" } } };
+    var pattern39 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", "u");
     var schema55 = { "type": "array", "maxItems": 1e3, "items": { "$ref": "#/$defs/rule" } };
-    var schema56 = { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "unlinkedCommits": { "description": "What a rule with approvals does with a commit of the pull request whose author or committer email is linked to no GitHub account, so that excludeContributors cannot tell who wrote it: fail (the default) fails the rule, naming the commit; allow lets the approvals count. Ignored when excludeContributors is false.", "enum": ["allow", "fail"] }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } };
+    var schema56 = { "type": "object", "additionalProperties": false, "properties": { "name": { "description": "Name shown in the gate's report; unique within its list.", "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, "to": { "description": "The stage change this rule covers, by the stage after it; for a new version, its initial stage.", "$ref": "#/$defs/stage" }, "from": { "description": "Stages the version may come from; omitted: any. A new version counts as coming from None. Needs to.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "$ref": "#/$defs/stage" } }, "paths": { "description": "Globs of the files this rule covers, relative to the registry root: `**` crosses folders, `*` and `?` stay within one. For files other than version manifests; not combined with to or annotations.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^/\\s][^\\s]*$" } }, "alias": { "description": "Aliases whose setting, moving and deleting this rule governs (SPEC v3 \xA79): a name, a list of names, or `*` for every alias. Its checks judge the version the alias points at after the change; champion compares it with the version the alias points at on the base branch. Not combined with to or paths.", "oneOf": [{ "type": "string", "pattern": "^(\\*|[a-z][a-z0-9_-]{0,63})$" }, { "type": "array", "minItems": 1, "maxItems": 256, "uniqueItems": true, "items": { "type": "string", "pattern": "^(\\*|[a-z][a-z0-9_-]{0,63})$" } }] }, "rollback": { "description": "An alias rule for rollbacks (modelgate rollback --alias): it applies only to a move back to a version the alias pointed at before on the base branch (proven from its first-parent history), and such a move is judged by the alias's rollback rules instead of its other rules, as a stage rollback is by its own rule. Needs alias.", "type": "boolean" }, "annotations": { "description": "Annotation keys whose change this rule covers (`modelgate annotate`): an exact key, `prefix/*` for every key under `prefix/`, or `*` for any key.", "type": "array", "minItems": 1, "maxItems": 256, "items": { "type": "string", "pattern": "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" } }, "previously": { "description": "Only versions that were in this stage before, proven from the registry's git history (the base branch's first-parent history). Used by rollback rules; needs to.", "$ref": "#/$defs/stage" }, "distinctApprovers": { "description": "Whether one person fills one approval group only (default true): approvers are assigned to the rule's groups so that the most groups are satisfied. false lets one approval count in every group the person belongs to.", "type": "boolean" }, "excludeContributors": { "description": "Whether anyone who authored or committed a commit of the pull request is kept from approving it (default true), like its author.", "type": "boolean" }, "unlinkedCommits": { "description": "What a rule with approvals does with a commit of the pull request whose author or committer email is linked to no GitHub account, so that excludeContributors cannot tell who wrote it: fail (the default) fails the rule, naming the commit; allow lets the approvals count. Ignored when excludeContributors is false.", "enum": ["allow", "fail"] }, "allowSkip": { "description": "Lets a version reach Production without passing Staging (from None, or registered straight into Production). Without a matching rule that sets it, such a skip fails. Needs to.", "type": "boolean" }, "approvals": { "description": "Approval groups; every group must be satisfied. Only APPROVED reviews on the head commit count, the latest per reviewer; the pull request's author and bots never count.", "type": "array", "maxItems": 32, "items": { "type": "object", "additionalProperties": false, "required": ["count"], "properties": { "count": { "description": "How many of the people this group names must approve.", "type": "integer", "minimum": 1, "maximum": 100 }, "teams": { "description": "Team slugs in the organization that owns the registry repository; membership is checked when the gate runs.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" } }, "users": { "description": "GitHub logins, compared case-insensitively.", "type": "array", "minItems": 1, "uniqueItems": true, "items": { "type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" } } } } }, "metrics": { "description": "Thresholds on the version's metrics, by metric name. A missing metric fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "Bounds for one metric: min, max or both.", "type": "object", "additionalProperties": false, "minProperties": 1, "properties": { "min": { "description": "Lowest value that passes (inclusive).", "type": "number" }, "max": { "description": "Highest value that passes (inclusive).", "type": "number" } } } }, "champion": { "description": "Comparison with the champion: the version in Production on the base branch. Passes when there is none, or when it lacks the metric; a missing metric on the candidate fails.", "type": "object", "maxProperties": 256, "propertyNames": { "$ref": "#/$defs/fieldName" }, "additionalProperties": { "description": "The allowed regression of one metric.", "type": "object", "additionalProperties": false, "required": ["maxRegression"], "properties": { "maxRegression": { "description": "How far below the champion's value the metric may fall (absolute difference).", "type": "number", "minimum": 0 } } } }, "requiredFields": { "description": "Dotted paths of version fields that must be present and not empty, e.g. lineage.code.commit, lineage.data.", "type": "array", "maxItems": 256, "items": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" } }, "artifact": { "description": "Artifact check in the store: full re-hashes the bytes and compares sha256 and size; exists checks presence and size.", "enum": ["full", "exists"] }, "scan": { "description": "pickle: read every pickle stream of the artifact (pickle, joblib, the .pkl members of PyTorch zip archives) opcode by opcode without unpickling, and refuse any global outside the allow list (SPEC v2 \xA78).", "enum": ["pickle"] } } };
     var schema57 = { "enum": ["None", "Staging", "Production", "Archived"] };
     var schema60 = { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" };
     var func0 = require_equal().default;
-    var pattern39 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", "u");
-    var pattern40 = new RegExp("^[^/\\s][^\\s]*$", "u");
-    var pattern41 = new RegExp("^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", "u");
-    var pattern43 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", "u");
-    var pattern44 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]{0,127}$", "u");
-    var pattern46 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", "u");
+    var pattern40 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", "u");
+    var pattern41 = new RegExp("^[^/\\s][^\\s]*$", "u");
+    var pattern42 = new RegExp("^(\\*|[a-z][a-z0-9_-]{0,63})$", "u");
+    var pattern44 = new RegExp("^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", "u");
+    var pattern46 = new RegExp("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", "u");
+    var pattern47 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]{0,127}$", "u");
+    var pattern49 = new RegExp("^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", "u");
     function validate41(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
       let vErrors = null;
       let errors = 0;
@@ -35940,7 +36042,7 @@ var require_validators = __commonJS({
         if (data.name !== void 0) {
           let data0 = data.name;
           if (typeof data0 === "string") {
-            if (!pattern39.test(data0)) {
+            if (!pattern40.test(data0)) {
               const err1 = { instancePath: instancePath + "/name", schemaPath: "#/properties/name/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema56.properties.name, data: data0 };
               if (vErrors === null) {
                 vErrors = [err1];
@@ -36067,7 +36169,7 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-                if (!pattern40.test(data5)) {
+                if (!pattern41.test(data5)) {
                   const err12 = { instancePath: instancePath + "/paths/" + i22, schemaPath: "#/properties/paths/items/pattern", keyword: "pattern", params: { pattern: "^[^/\\s][^\\s]*$" }, message: 'must match pattern "^[^/\\s][^\\s]*$"', schema: "^[^/\\s][^\\s]*$", parentSchema: schema56.properties.paths.items, data: data5 };
                   if (vErrors === null) {
                     vErrors = [err12];
@@ -36096,11 +36198,15 @@ var require_validators = __commonJS({
             errors++;
           }
         }
-        if (data.annotations !== void 0) {
-          let data6 = data.annotations;
-          if (Array.isArray(data6)) {
-            if (data6.length > 256) {
-              const err15 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema56.properties.annotations, data: data6 };
+        if (data.alias !== void 0) {
+          let data6 = data.alias;
+          const _errs15 = errors;
+          let valid8 = false;
+          let passing0 = null;
+          const _errs16 = errors;
+          if (typeof data6 === "string") {
+            if (!pattern42.test(data6)) {
+              const err15 = { instancePath: instancePath + "/alias", schemaPath: "#/properties/alias/oneOf/0/pattern", keyword: "pattern", params: { pattern: "^(\\*|[a-z][a-z0-9_-]{0,63})$" }, message: 'must match pattern "^(\\*|[a-z][a-z0-9_-]{0,63})$"', schema: "^(\\*|[a-z][a-z0-9_-]{0,63})$", parentSchema: schema56.properties.alias.oneOf[0], data: data6 };
               if (vErrors === null) {
                 vErrors = [err15];
               } else {
@@ -36108,12 +36214,37 @@ var require_validators = __commonJS({
               }
               errors++;
             }
-            if (data6.length < 1) {
-              const err16 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema56.properties.annotations, data: data6 };
+          } else {
+            const err16 = { instancePath: instancePath + "/alias", schemaPath: "#/properties/alias/oneOf/0/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.alias.oneOf[0].type, parentSchema: schema56.properties.alias.oneOf[0], data: data6 };
+            if (vErrors === null) {
+              vErrors = [err16];
+            } else {
+              vErrors.push(err16);
+            }
+            errors++;
+          }
+          var _valid0 = _errs16 === errors;
+          if (_valid0) {
+            valid8 = true;
+            passing0 = 0;
+          }
+          const _errs18 = errors;
+          if (Array.isArray(data6)) {
+            if (data6.length > 256) {
+              const err17 = { instancePath: instancePath + "/alias", schemaPath: "#/properties/alias/oneOf/1/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema56.properties.alias.oneOf[1], data: data6 };
               if (vErrors === null) {
-                vErrors = [err16];
+                vErrors = [err17];
               } else {
-                vErrors.push(err16);
+                vErrors.push(err17);
+              }
+              errors++;
+            }
+            if (data6.length < 1) {
+              const err18 = { instancePath: instancePath + "/alias", schemaPath: "#/properties/alias/oneOf/1/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema56.properties.alias.oneOf[1], data: data6 };
+              if (vErrors === null) {
+                vErrors = [err18];
+              } else {
+                vErrors.push(err18);
               }
               errors++;
             }
@@ -36121,63 +36252,50 @@ var require_validators = __commonJS({
             for (let i32 = 0; i32 < len2; i32++) {
               let data7 = data6[i32];
               if (typeof data7 === "string") {
-                if (!pattern41.test(data7)) {
-                  const err17 = { instancePath: instancePath + "/annotations/" + i32, schemaPath: "#/properties/annotations/items/pattern", keyword: "pattern", params: { pattern: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" }, message: 'must match pattern "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$"', schema: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", parentSchema: schema56.properties.annotations.items, data: data7 };
+                if (!pattern42.test(data7)) {
+                  const err19 = { instancePath: instancePath + "/alias/" + i32, schemaPath: "#/properties/alias/oneOf/1/items/pattern", keyword: "pattern", params: { pattern: "^(\\*|[a-z][a-z0-9_-]{0,63})$" }, message: 'must match pattern "^(\\*|[a-z][a-z0-9_-]{0,63})$"', schema: "^(\\*|[a-z][a-z0-9_-]{0,63})$", parentSchema: schema56.properties.alias.oneOf[1].items, data: data7 };
                   if (vErrors === null) {
-                    vErrors = [err17];
+                    vErrors = [err19];
                   } else {
-                    vErrors.push(err17);
+                    vErrors.push(err19);
                   }
                   errors++;
                 }
               } else {
-                const err18 = { instancePath: instancePath + "/annotations/" + i32, schemaPath: "#/properties/annotations/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.annotations.items.type, parentSchema: schema56.properties.annotations.items, data: data7 };
+                const err20 = { instancePath: instancePath + "/alias/" + i32, schemaPath: "#/properties/alias/oneOf/1/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.alias.oneOf[1].items.type, parentSchema: schema56.properties.alias.oneOf[1].items, data: data7 };
                 if (vErrors === null) {
-                  vErrors = [err18];
+                  vErrors = [err20];
                 } else {
-                  vErrors.push(err18);
+                  vErrors.push(err20);
                 }
                 errors++;
               }
             }
+            let i42 = data6.length;
+            let j1;
+            if (i42 > 1) {
+              const indices0 = {};
+              for (; i42--; ) {
+                let item0 = data6[i42];
+                if (typeof item0 !== "string") {
+                  continue;
+                }
+                if (typeof indices0[item0] == "number") {
+                  j1 = indices0[item0];
+                  const err21 = { instancePath: instancePath + "/alias", schemaPath: "#/properties/alias/oneOf/1/uniqueItems", keyword: "uniqueItems", params: { i: i42, j: j1 }, message: "must NOT have duplicate items (items ## " + j1 + " and " + i42 + " are identical)", schema: true, parentSchema: schema56.properties.alias.oneOf[1], data: data6 };
+                  if (vErrors === null) {
+                    vErrors = [err21];
+                  } else {
+                    vErrors.push(err21);
+                  }
+                  errors++;
+                  break;
+                }
+                indices0[item0] = i42;
+              }
+            }
           } else {
-            const err19 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.annotations.type, parentSchema: schema56.properties.annotations, data: data6 };
-            if (vErrors === null) {
-              vErrors = [err19];
-            } else {
-              vErrors.push(err19);
-            }
-            errors++;
-          }
-        }
-        if (data.previously !== void 0) {
-          let data8 = data.previously;
-          if (!(data8 === "None" || data8 === "Staging" || data8 === "Production" || data8 === "Archived")) {
-            const err20 = { instancePath: instancePath + "/previously", schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema57.enum }, message: "must be equal to one of the allowed values", schema: schema57.enum, parentSchema: schema57, data: data8 };
-            if (vErrors === null) {
-              vErrors = [err20];
-            } else {
-              vErrors.push(err20);
-            }
-            errors++;
-          }
-        }
-        if (data.distinctApprovers !== void 0) {
-          let data9 = data.distinctApprovers;
-          if (typeof data9 !== "boolean") {
-            const err21 = { instancePath: instancePath + "/distinctApprovers", schemaPath: "#/properties/distinctApprovers/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema56.properties.distinctApprovers.type, parentSchema: schema56.properties.distinctApprovers, data: data9 };
-            if (vErrors === null) {
-              vErrors = [err21];
-            } else {
-              vErrors.push(err21);
-            }
-            errors++;
-          }
-        }
-        if (data.excludeContributors !== void 0) {
-          let data10 = data.excludeContributors;
-          if (typeof data10 !== "boolean") {
-            const err22 = { instancePath: instancePath + "/excludeContributors", schemaPath: "#/properties/excludeContributors/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema56.properties.excludeContributors.type, parentSchema: schema56.properties.excludeContributors, data: data10 };
+            const err22 = { instancePath: instancePath + "/alias", schemaPath: "#/properties/alias/oneOf/1/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.alias.oneOf[1].type, parentSchema: schema56.properties.alias.oneOf[1], data: data6 };
             if (vErrors === null) {
               vErrors = [err22];
             } else {
@@ -36185,23 +36303,39 @@ var require_validators = __commonJS({
             }
             errors++;
           }
-        }
-        if (data.unlinkedCommits !== void 0) {
-          let data11 = data.unlinkedCommits;
-          if (!(data11 === "allow" || data11 === "fail")) {
-            const err23 = { instancePath: instancePath + "/unlinkedCommits", schemaPath: "#/properties/unlinkedCommits/enum", keyword: "enum", params: { allowedValues: schema56.properties.unlinkedCommits.enum }, message: "must be equal to one of the allowed values", schema: schema56.properties.unlinkedCommits.enum, parentSchema: schema56.properties.unlinkedCommits, data: data11 };
+          var _valid0 = _errs18 === errors;
+          if (_valid0 && valid8) {
+            valid8 = false;
+            passing0 = [passing0, 1];
+          } else {
+            if (_valid0) {
+              valid8 = true;
+              passing0 = 1;
+            }
+          }
+          if (!valid8) {
+            const err23 = { instancePath: instancePath + "/alias", schemaPath: "#/properties/alias/oneOf", keyword: "oneOf", params: { passingSchemas: passing0 }, message: "must match exactly one schema in oneOf", schema: schema56.properties.alias.oneOf, parentSchema: schema56.properties.alias, data: data6 };
             if (vErrors === null) {
               vErrors = [err23];
             } else {
               vErrors.push(err23);
             }
             errors++;
+          } else {
+            errors = _errs15;
+            if (vErrors !== null) {
+              if (_errs15) {
+                vErrors.length = _errs15;
+              } else {
+                vErrors = null;
+              }
+            }
           }
         }
-        if (data.allowSkip !== void 0) {
-          let data12 = data.allowSkip;
-          if (typeof data12 !== "boolean") {
-            const err24 = { instancePath: instancePath + "/allowSkip", schemaPath: "#/properties/allowSkip/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema56.properties.allowSkip.type, parentSchema: schema56.properties.allowSkip, data: data12 };
+        if (data.rollback !== void 0) {
+          let data8 = data.rollback;
+          if (typeof data8 !== "boolean") {
+            const err24 = { instancePath: instancePath + "/rollback", schemaPath: "#/properties/rollback/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema56.properties.rollback.type, parentSchema: schema56.properties.rollback, data: data8 };
             if (vErrors === null) {
               vErrors = [err24];
             } else {
@@ -36210,11 +36344,11 @@ var require_validators = __commonJS({
             errors++;
           }
         }
-        if (data.approvals !== void 0) {
-          let data13 = data.approvals;
-          if (Array.isArray(data13)) {
-            if (data13.length > 32) {
-              const err25 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema56.properties.approvals, data: data13 };
+        if (data.annotations !== void 0) {
+          let data9 = data.annotations;
+          if (Array.isArray(data9)) {
+            if (data9.length > 256) {
+              const err25 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema56.properties.annotations, data: data9 };
               if (vErrors === null) {
                 vErrors = [err25];
               } else {
@@ -36222,181 +36356,227 @@ var require_validators = __commonJS({
               }
               errors++;
             }
-            const len3 = data13.length;
-            for (let i42 = 0; i42 < len3; i42++) {
-              let data14 = data13[i42];
-              if (data14 && typeof data14 == "object" && !Array.isArray(data14)) {
-                if (data14.count === void 0) {
-                  const err26 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/required", keyword: "required", params: { missingProperty: "count" }, message: "must have required property 'count'", schema: schema56.properties.approvals.items.required, parentSchema: schema56.properties.approvals.items, data: data14 };
+            if (data9.length < 1) {
+              const err26 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema56.properties.annotations, data: data9 };
+              if (vErrors === null) {
+                vErrors = [err26];
+              } else {
+                vErrors.push(err26);
+              }
+              errors++;
+            }
+            const len3 = data9.length;
+            for (let i5 = 0; i5 < len3; i5++) {
+              let data10 = data9[i5];
+              if (typeof data10 === "string") {
+                if (!pattern44.test(data10)) {
+                  const err27 = { instancePath: instancePath + "/annotations/" + i5, schemaPath: "#/properties/annotations/items/pattern", keyword: "pattern", params: { pattern: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$" }, message: 'must match pattern "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$"', schema: "^(\\*|([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?([a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?|\\*))$", parentSchema: schema56.properties.annotations.items, data: data10 };
                   if (vErrors === null) {
-                    vErrors = [err26];
+                    vErrors = [err27];
                   } else {
-                    vErrors.push(err26);
+                    vErrors.push(err27);
                   }
                   errors++;
                 }
-                for (const key1 in data14) {
-                  if (!(key1 === "count" || key1 === "teams" || key1 === "users")) {
-                    const err27 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema56.properties.approvals.items, data: data14 };
-                    if (vErrors === null) {
-                      vErrors = [err27];
-                    } else {
-                      vErrors.push(err27);
-                    }
-                    errors++;
-                  }
+              } else {
+                const err28 = { instancePath: instancePath + "/annotations/" + i5, schemaPath: "#/properties/annotations/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.annotations.items.type, parentSchema: schema56.properties.annotations.items, data: data10 };
+                if (vErrors === null) {
+                  vErrors = [err28];
+                } else {
+                  vErrors.push(err28);
                 }
-                if (data14.count !== void 0) {
-                  let data15 = data14.count;
-                  if (!(typeof data15 == "number" && (!(data15 % 1) && !isNaN(data15)) && isFinite(data15))) {
-                    const err28 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema56.properties.approvals.items.properties.count.type, parentSchema: schema56.properties.approvals.items.properties.count, data: data15 };
-                    if (vErrors === null) {
-                      vErrors = [err28];
-                    } else {
-                      vErrors.push(err28);
-                    }
-                    errors++;
-                  }
-                  if (typeof data15 == "number" && isFinite(data15)) {
-                    if (data15 > 100 || isNaN(data15)) {
-                      const err29 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/maximum", keyword: "maximum", params: { comparison: "<=", limit: 100 }, message: "must be <= 100", schema: 100, parentSchema: schema56.properties.approvals.items.properties.count, data: data15 };
-                      if (vErrors === null) {
-                        vErrors = [err29];
-                      } else {
-                        vErrors.push(err29);
-                      }
-                      errors++;
-                    }
-                    if (data15 < 1 || isNaN(data15)) {
-                      const err30 = { instancePath: instancePath + "/approvals/" + i42 + "/count", schemaPath: "#/properties/approvals/items/properties/count/minimum", keyword: "minimum", params: { comparison: ">=", limit: 1 }, message: "must be >= 1", schema: 1, parentSchema: schema56.properties.approvals.items.properties.count, data: data15 };
-                      if (vErrors === null) {
-                        vErrors = [err30];
-                      } else {
-                        vErrors.push(err30);
-                      }
-                      errors++;
-                    }
-                  }
-                }
-                if (data14.teams !== void 0) {
-                  let data16 = data14.teams;
-                  if (Array.isArray(data16)) {
-                    if (data16.length < 1) {
-                      const err31 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema56.properties.approvals.items.properties.teams, data: data16 };
-                      if (vErrors === null) {
-                        vErrors = [err31];
-                      } else {
-                        vErrors.push(err31);
-                      }
-                      errors++;
-                    }
-                    const len4 = data16.length;
-                    for (let i5 = 0; i5 < len4; i5++) {
-                      let data17 = data16[i5];
-                      if (typeof data17 === "string") {
-                        if (!pattern39.test(data17)) {
-                          const err32 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema56.properties.approvals.items.properties.teams.items, data: data17 };
-                          if (vErrors === null) {
-                            vErrors = [err32];
-                          } else {
-                            vErrors.push(err32);
-                          }
-                          errors++;
-                        }
-                      } else {
-                        const err33 = { instancePath: instancePath + "/approvals/" + i42 + "/teams/" + i5, schemaPath: "#/properties/approvals/items/properties/teams/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.approvals.items.properties.teams.items.type, parentSchema: schema56.properties.approvals.items.properties.teams.items, data: data17 };
-                        if (vErrors === null) {
-                          vErrors = [err33];
-                        } else {
-                          vErrors.push(err33);
-                        }
-                        errors++;
-                      }
-                    }
-                    let i6 = data16.length;
-                    let j1;
-                    if (i6 > 1) {
-                      const indices0 = {};
-                      for (; i6--; ) {
-                        let item0 = data16[i6];
-                        if (typeof item0 !== "string") {
-                          continue;
-                        }
-                        if (typeof indices0[item0] == "number") {
-                          j1 = indices0[item0];
-                          const err34 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/uniqueItems", keyword: "uniqueItems", params: { i: i6, j: j1 }, message: "must NOT have duplicate items (items ## " + j1 + " and " + i6 + " are identical)", schema: true, parentSchema: schema56.properties.approvals.items.properties.teams, data: data16 };
-                          if (vErrors === null) {
-                            vErrors = [err34];
-                          } else {
-                            vErrors.push(err34);
-                          }
-                          errors++;
-                          break;
-                        }
-                        indices0[item0] = i6;
-                      }
-                    }
+                errors++;
+              }
+            }
+          } else {
+            const err29 = { instancePath: instancePath + "/annotations", schemaPath: "#/properties/annotations/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.annotations.type, parentSchema: schema56.properties.annotations, data: data9 };
+            if (vErrors === null) {
+              vErrors = [err29];
+            } else {
+              vErrors.push(err29);
+            }
+            errors++;
+          }
+        }
+        if (data.previously !== void 0) {
+          let data11 = data.previously;
+          if (!(data11 === "None" || data11 === "Staging" || data11 === "Production" || data11 === "Archived")) {
+            const err30 = { instancePath: instancePath + "/previously", schemaPath: "#/$defs/stage/enum", keyword: "enum", params: { allowedValues: schema57.enum }, message: "must be equal to one of the allowed values", schema: schema57.enum, parentSchema: schema57, data: data11 };
+            if (vErrors === null) {
+              vErrors = [err30];
+            } else {
+              vErrors.push(err30);
+            }
+            errors++;
+          }
+        }
+        if (data.distinctApprovers !== void 0) {
+          let data12 = data.distinctApprovers;
+          if (typeof data12 !== "boolean") {
+            const err31 = { instancePath: instancePath + "/distinctApprovers", schemaPath: "#/properties/distinctApprovers/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema56.properties.distinctApprovers.type, parentSchema: schema56.properties.distinctApprovers, data: data12 };
+            if (vErrors === null) {
+              vErrors = [err31];
+            } else {
+              vErrors.push(err31);
+            }
+            errors++;
+          }
+        }
+        if (data.excludeContributors !== void 0) {
+          let data13 = data.excludeContributors;
+          if (typeof data13 !== "boolean") {
+            const err32 = { instancePath: instancePath + "/excludeContributors", schemaPath: "#/properties/excludeContributors/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema56.properties.excludeContributors.type, parentSchema: schema56.properties.excludeContributors, data: data13 };
+            if (vErrors === null) {
+              vErrors = [err32];
+            } else {
+              vErrors.push(err32);
+            }
+            errors++;
+          }
+        }
+        if (data.unlinkedCommits !== void 0) {
+          let data14 = data.unlinkedCommits;
+          if (!(data14 === "allow" || data14 === "fail")) {
+            const err33 = { instancePath: instancePath + "/unlinkedCommits", schemaPath: "#/properties/unlinkedCommits/enum", keyword: "enum", params: { allowedValues: schema56.properties.unlinkedCommits.enum }, message: "must be equal to one of the allowed values", schema: schema56.properties.unlinkedCommits.enum, parentSchema: schema56.properties.unlinkedCommits, data: data14 };
+            if (vErrors === null) {
+              vErrors = [err33];
+            } else {
+              vErrors.push(err33);
+            }
+            errors++;
+          }
+        }
+        if (data.allowSkip !== void 0) {
+          let data15 = data.allowSkip;
+          if (typeof data15 !== "boolean") {
+            const err34 = { instancePath: instancePath + "/allowSkip", schemaPath: "#/properties/allowSkip/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean", schema: schema56.properties.allowSkip.type, parentSchema: schema56.properties.allowSkip, data: data15 };
+            if (vErrors === null) {
+              vErrors = [err34];
+            } else {
+              vErrors.push(err34);
+            }
+            errors++;
+          }
+        }
+        if (data.approvals !== void 0) {
+          let data16 = data.approvals;
+          if (Array.isArray(data16)) {
+            if (data16.length > 32) {
+              const err35 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/maxItems", keyword: "maxItems", params: { limit: 32 }, message: "must NOT have more than 32 items", schema: 32, parentSchema: schema56.properties.approvals, data: data16 };
+              if (vErrors === null) {
+                vErrors = [err35];
+              } else {
+                vErrors.push(err35);
+              }
+              errors++;
+            }
+            const len4 = data16.length;
+            for (let i6 = 0; i6 < len4; i6++) {
+              let data17 = data16[i6];
+              if (data17 && typeof data17 == "object" && !Array.isArray(data17)) {
+                if (data17.count === void 0) {
+                  const err36 = { instancePath: instancePath + "/approvals/" + i6, schemaPath: "#/properties/approvals/items/required", keyword: "required", params: { missingProperty: "count" }, message: "must have required property 'count'", schema: schema56.properties.approvals.items.required, parentSchema: schema56.properties.approvals.items, data: data17 };
+                  if (vErrors === null) {
+                    vErrors = [err36];
                   } else {
-                    const err35 = { instancePath: instancePath + "/approvals/" + i42 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.approvals.items.properties.teams.type, parentSchema: schema56.properties.approvals.items.properties.teams, data: data16 };
+                    vErrors.push(err36);
+                  }
+                  errors++;
+                }
+                for (const key1 in data17) {
+                  if (!(key1 === "count" || key1 === "teams" || key1 === "users")) {
+                    const err37 = { instancePath: instancePath + "/approvals/" + i6, schemaPath: "#/properties/approvals/items/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key1 }, message: "must NOT have additional properties", schema: false, parentSchema: schema56.properties.approvals.items, data: data17 };
                     if (vErrors === null) {
-                      vErrors = [err35];
+                      vErrors = [err37];
                     } else {
-                      vErrors.push(err35);
+                      vErrors.push(err37);
                     }
                     errors++;
                   }
                 }
-                if (data14.users !== void 0) {
-                  let data18 = data14.users;
-                  if (Array.isArray(data18)) {
-                    if (data18.length < 1) {
-                      const err36 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema56.properties.approvals.items.properties.users, data: data18 };
+                if (data17.count !== void 0) {
+                  let data18 = data17.count;
+                  if (!(typeof data18 == "number" && (!(data18 % 1) && !isNaN(data18)) && isFinite(data18))) {
+                    const err38 = { instancePath: instancePath + "/approvals/" + i6 + "/count", schemaPath: "#/properties/approvals/items/properties/count/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema56.properties.approvals.items.properties.count.type, parentSchema: schema56.properties.approvals.items.properties.count, data: data18 };
+                    if (vErrors === null) {
+                      vErrors = [err38];
+                    } else {
+                      vErrors.push(err38);
+                    }
+                    errors++;
+                  }
+                  if (typeof data18 == "number" && isFinite(data18)) {
+                    if (data18 > 100 || isNaN(data18)) {
+                      const err39 = { instancePath: instancePath + "/approvals/" + i6 + "/count", schemaPath: "#/properties/approvals/items/properties/count/maximum", keyword: "maximum", params: { comparison: "<=", limit: 100 }, message: "must be <= 100", schema: 100, parentSchema: schema56.properties.approvals.items.properties.count, data: data18 };
                       if (vErrors === null) {
-                        vErrors = [err36];
+                        vErrors = [err39];
                       } else {
-                        vErrors.push(err36);
+                        vErrors.push(err39);
                       }
                       errors++;
                     }
-                    const len5 = data18.length;
+                    if (data18 < 1 || isNaN(data18)) {
+                      const err40 = { instancePath: instancePath + "/approvals/" + i6 + "/count", schemaPath: "#/properties/approvals/items/properties/count/minimum", keyword: "minimum", params: { comparison: ">=", limit: 1 }, message: "must be >= 1", schema: 1, parentSchema: schema56.properties.approvals.items.properties.count, data: data18 };
+                      if (vErrors === null) {
+                        vErrors = [err40];
+                      } else {
+                        vErrors.push(err40);
+                      }
+                      errors++;
+                    }
+                  }
+                }
+                if (data17.teams !== void 0) {
+                  let data19 = data17.teams;
+                  if (Array.isArray(data19)) {
+                    if (data19.length < 1) {
+                      const err41 = { instancePath: instancePath + "/approvals/" + i6 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema56.properties.approvals.items.properties.teams, data: data19 };
+                      if (vErrors === null) {
+                        vErrors = [err41];
+                      } else {
+                        vErrors.push(err41);
+                      }
+                      errors++;
+                    }
+                    const len5 = data19.length;
                     for (let i7 = 0; i7 < len5; i7++) {
-                      let data19 = data18[i7];
-                      if (typeof data19 === "string") {
-                        if (!pattern43.test(data19)) {
-                          const err37 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" }, message: 'must match pattern "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$"', schema: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", parentSchema: schema56.properties.approvals.items.properties.users.items, data: data19 };
+                      let data20 = data19[i7];
+                      if (typeof data20 === "string") {
+                        if (!pattern40.test(data20)) {
+                          const err42 = { instancePath: instancePath + "/approvals/" + i6 + "/teams/" + i7, schemaPath: "#/properties/approvals/items/properties/teams/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" }, message: 'must match pattern "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"', schema: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", parentSchema: schema56.properties.approvals.items.properties.teams.items, data: data20 };
                           if (vErrors === null) {
-                            vErrors = [err37];
+                            vErrors = [err42];
                           } else {
-                            vErrors.push(err37);
+                            vErrors.push(err42);
                           }
                           errors++;
                         }
                       } else {
-                        const err38 = { instancePath: instancePath + "/approvals/" + i42 + "/users/" + i7, schemaPath: "#/properties/approvals/items/properties/users/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.approvals.items.properties.users.items.type, parentSchema: schema56.properties.approvals.items.properties.users.items, data: data19 };
+                        const err43 = { instancePath: instancePath + "/approvals/" + i6 + "/teams/" + i7, schemaPath: "#/properties/approvals/items/properties/teams/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.approvals.items.properties.teams.items.type, parentSchema: schema56.properties.approvals.items.properties.teams.items, data: data20 };
                         if (vErrors === null) {
-                          vErrors = [err38];
+                          vErrors = [err43];
                         } else {
-                          vErrors.push(err38);
+                          vErrors.push(err43);
                         }
                         errors++;
                       }
                     }
-                    let i8 = data18.length;
+                    let i8 = data19.length;
                     let j22;
                     if (i8 > 1) {
                       const indices1 = {};
                       for (; i8--; ) {
-                        let item1 = data18[i8];
+                        let item1 = data19[i8];
                         if (typeof item1 !== "string") {
                           continue;
                         }
                         if (typeof indices1[item1] == "number") {
                           j22 = indices1[item1];
-                          const err39 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/uniqueItems", keyword: "uniqueItems", params: { i: i8, j: j22 }, message: "must NOT have duplicate items (items ## " + j22 + " and " + i8 + " are identical)", schema: true, parentSchema: schema56.properties.approvals.items.properties.users, data: data18 };
+                          const err44 = { instancePath: instancePath + "/approvals/" + i6 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/uniqueItems", keyword: "uniqueItems", params: { i: i8, j: j22 }, message: "must NOT have duplicate items (items ## " + j22 + " and " + i8 + " are identical)", schema: true, parentSchema: schema56.properties.approvals.items.properties.teams, data: data19 };
                           if (vErrors === null) {
-                            vErrors = [err39];
+                            vErrors = [err44];
                           } else {
-                            vErrors.push(err39);
+                            vErrors.push(err44);
                           }
                           errors++;
                           break;
@@ -36405,118 +36585,75 @@ var require_validators = __commonJS({
                       }
                     }
                   } else {
-                    const err40 = { instancePath: instancePath + "/approvals/" + i42 + "/users", schemaPath: "#/properties/approvals/items/properties/users/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.approvals.items.properties.users.type, parentSchema: schema56.properties.approvals.items.properties.users, data: data18 };
+                    const err45 = { instancePath: instancePath + "/approvals/" + i6 + "/teams", schemaPath: "#/properties/approvals/items/properties/teams/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.approvals.items.properties.teams.type, parentSchema: schema56.properties.approvals.items.properties.teams, data: data19 };
                     if (vErrors === null) {
-                      vErrors = [err40];
+                      vErrors = [err45];
                     } else {
-                      vErrors.push(err40);
+                      vErrors.push(err45);
                     }
                     errors++;
                   }
                 }
-              } else {
-                const err41 = { instancePath: instancePath + "/approvals/" + i42, schemaPath: "#/properties/approvals/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.approvals.items.type, parentSchema: schema56.properties.approvals.items, data: data14 };
-                if (vErrors === null) {
-                  vErrors = [err41];
-                } else {
-                  vErrors.push(err41);
-                }
-                errors++;
-              }
-            }
-          } else {
-            const err42 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.approvals.type, parentSchema: schema56.properties.approvals, data: data13 };
-            if (vErrors === null) {
-              vErrors = [err42];
-            } else {
-              vErrors.push(err42);
-            }
-            errors++;
-          }
-        }
-        if (data.metrics !== void 0) {
-          let data20 = data.metrics;
-          if (data20 && typeof data20 == "object" && !Array.isArray(data20)) {
-            if (Object.keys(data20).length > 256) {
-              const err43 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema56.properties.metrics, data: data20 };
-              if (vErrors === null) {
-                vErrors = [err43];
-              } else {
-                vErrors.push(err43);
-              }
-              errors++;
-            }
-            for (const key2 in data20) {
-              const _errs44 = errors;
-              if (typeof key2 === "string") {
-                if (!pattern44.test(key2)) {
-                  const err44 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema60, data: key2, propertyName: key2 };
-                  if (vErrors === null) {
-                    vErrors = [err44];
+                if (data17.users !== void 0) {
+                  let data21 = data17.users;
+                  if (Array.isArray(data21)) {
+                    if (data21.length < 1) {
+                      const err46 = { instancePath: instancePath + "/approvals/" + i6 + "/users", schemaPath: "#/properties/approvals/items/properties/users/minItems", keyword: "minItems", params: { limit: 1 }, message: "must NOT have fewer than 1 items", schema: 1, parentSchema: schema56.properties.approvals.items.properties.users, data: data21 };
+                      if (vErrors === null) {
+                        vErrors = [err46];
+                      } else {
+                        vErrors.push(err46);
+                      }
+                      errors++;
+                    }
+                    const len6 = data21.length;
+                    for (let i9 = 0; i9 < len6; i9++) {
+                      let data22 = data21[i9];
+                      if (typeof data22 === "string") {
+                        if (!pattern46.test(data22)) {
+                          const err47 = { instancePath: instancePath + "/approvals/" + i6 + "/users/" + i9, schemaPath: "#/properties/approvals/items/properties/users/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$" }, message: 'must match pattern "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$"', schema: "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(\\[bot\\])?$", parentSchema: schema56.properties.approvals.items.properties.users.items, data: data22 };
+                          if (vErrors === null) {
+                            vErrors = [err47];
+                          } else {
+                            vErrors.push(err47);
+                          }
+                          errors++;
+                        }
+                      } else {
+                        const err48 = { instancePath: instancePath + "/approvals/" + i6 + "/users/" + i9, schemaPath: "#/properties/approvals/items/properties/users/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.approvals.items.properties.users.items.type, parentSchema: schema56.properties.approvals.items.properties.users.items, data: data22 };
+                        if (vErrors === null) {
+                          vErrors = [err48];
+                        } else {
+                          vErrors.push(err48);
+                        }
+                        errors++;
+                      }
+                    }
+                    let i10 = data21.length;
+                    let j32;
+                    if (i10 > 1) {
+                      const indices2 = {};
+                      for (; i10--; ) {
+                        let item2 = data21[i10];
+                        if (typeof item2 !== "string") {
+                          continue;
+                        }
+                        if (typeof indices2[item2] == "number") {
+                          j32 = indices2[item2];
+                          const err49 = { instancePath: instancePath + "/approvals/" + i6 + "/users", schemaPath: "#/properties/approvals/items/properties/users/uniqueItems", keyword: "uniqueItems", params: { i: i10, j: j32 }, message: "must NOT have duplicate items (items ## " + j32 + " and " + i10 + " are identical)", schema: true, parentSchema: schema56.properties.approvals.items.properties.users, data: data21 };
+                          if (vErrors === null) {
+                            vErrors = [err49];
+                          } else {
+                            vErrors.push(err49);
+                          }
+                          errors++;
+                          break;
+                        }
+                        indices2[item2] = i10;
+                      }
+                    }
                   } else {
-                    vErrors.push(err44);
-                  }
-                  errors++;
-                }
-              } else {
-                const err45 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema60.type, parentSchema: schema60, data: key2, propertyName: key2 };
-                if (vErrors === null) {
-                  vErrors = [err45];
-                } else {
-                  vErrors.push(err45);
-                }
-                errors++;
-              }
-              var valid20 = _errs44 === errors;
-              if (!valid20) {
-                const err46 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid", schema: schema56.properties.metrics.propertyNames, parentSchema: schema56.properties.metrics, data: data20 };
-                if (vErrors === null) {
-                  vErrors = [err46];
-                } else {
-                  vErrors.push(err46);
-                }
-                errors++;
-              }
-            }
-            for (const key3 in data20) {
-              let data21 = data20[key3];
-              if (data21 && typeof data21 == "object" && !Array.isArray(data21)) {
-                if (Object.keys(data21).length < 1) {
-                  const err47 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/minProperties", keyword: "minProperties", params: { limit: 1 }, message: "must NOT have fewer than 1 properties", schema: 1, parentSchema: schema56.properties.metrics.additionalProperties, data: data21 };
-                  if (vErrors === null) {
-                    vErrors = [err47];
-                  } else {
-                    vErrors.push(err47);
-                  }
-                  errors++;
-                }
-                for (const key4 in data21) {
-                  if (!(key4 === "min" || key4 === "max")) {
-                    const err48 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key4 }, message: "must NOT have additional properties", schema: false, parentSchema: schema56.properties.metrics.additionalProperties, data: data21 };
-                    if (vErrors === null) {
-                      vErrors = [err48];
-                    } else {
-                      vErrors.push(err48);
-                    }
-                    errors++;
-                  }
-                }
-                if (data21.min !== void 0) {
-                  let data22 = data21.min;
-                  if (!(typeof data22 == "number" && isFinite(data22))) {
-                    const err49 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/min", schemaPath: "#/properties/metrics/additionalProperties/properties/min/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema56.properties.metrics.additionalProperties.properties.min.type, parentSchema: schema56.properties.metrics.additionalProperties.properties.min, data: data22 };
-                    if (vErrors === null) {
-                      vErrors = [err49];
-                    } else {
-                      vErrors.push(err49);
-                    }
-                    errors++;
-                  }
-                }
-                if (data21.max !== void 0) {
-                  let data23 = data21.max;
-                  if (!(typeof data23 == "number" && isFinite(data23))) {
-                    const err50 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/max", schemaPath: "#/properties/metrics/additionalProperties/properties/max/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema56.properties.metrics.additionalProperties.properties.max.type, parentSchema: schema56.properties.metrics.additionalProperties.properties.max, data: data23 };
+                    const err50 = { instancePath: instancePath + "/approvals/" + i6 + "/users", schemaPath: "#/properties/approvals/items/properties/users/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.approvals.items.properties.users.type, parentSchema: schema56.properties.approvals.items.properties.users, data: data21 };
                     if (vErrors === null) {
                       vErrors = [err50];
                     } else {
@@ -36526,7 +36663,7 @@ var require_validators = __commonJS({
                   }
                 }
               } else {
-                const err51 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.metrics.additionalProperties.type, parentSchema: schema56.properties.metrics.additionalProperties, data: data21 };
+                const err51 = { instancePath: instancePath + "/approvals/" + i6, schemaPath: "#/properties/approvals/items/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.approvals.items.type, parentSchema: schema56.properties.approvals.items, data: data17 };
                 if (vErrors === null) {
                   vErrors = [err51];
                 } else {
@@ -36536,7 +36673,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err52 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.metrics.type, parentSchema: schema56.properties.metrics, data: data20 };
+            const err52 = { instancePath: instancePath + "/approvals", schemaPath: "#/properties/approvals/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.approvals.type, parentSchema: schema56.properties.approvals, data: data16 };
             if (vErrors === null) {
               vErrors = [err52];
             } else {
@@ -36545,11 +36682,11 @@ var require_validators = __commonJS({
             errors++;
           }
         }
-        if (data.champion !== void 0) {
-          let data24 = data.champion;
-          if (data24 && typeof data24 == "object" && !Array.isArray(data24)) {
-            if (Object.keys(data24).length > 256) {
-              const err53 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema56.properties.champion, data: data24 };
+        if (data.metrics !== void 0) {
+          let data23 = data.metrics;
+          if (data23 && typeof data23 == "object" && !Array.isArray(data23)) {
+            if (Object.keys(data23).length > 256) {
+              const err53 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema56.properties.metrics, data: data23 };
               if (vErrors === null) {
                 vErrors = [err53];
               } else {
@@ -36557,11 +36694,11 @@ var require_validators = __commonJS({
               }
               errors++;
             }
-            for (const key5 in data24) {
-              const _errs57 = errors;
-              if (typeof key5 === "string") {
-                if (!pattern44.test(key5)) {
-                  const err54 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema60, data: key5, propertyName: key5 };
+            for (const key2 in data23) {
+              const _errs54 = errors;
+              if (typeof key2 === "string") {
+                if (!pattern47.test(key2)) {
+                  const err54 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema60, data: key2, propertyName: key2 };
                   if (vErrors === null) {
                     vErrors = [err54];
                   } else {
@@ -36570,7 +36707,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err55 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema60.type, parentSchema: schema60, data: key5, propertyName: key5 };
+                const err55 = { instancePath: instancePath + "/metrics", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema60.type, parentSchema: schema60, data: key2, propertyName: key2 };
                 if (vErrors === null) {
                   vErrors = [err55];
                 } else {
@@ -36578,9 +36715,9 @@ var require_validators = __commonJS({
                 }
                 errors++;
               }
-              var valid24 = _errs57 === errors;
+              var valid24 = _errs54 === errors;
               if (!valid24) {
-                const err56 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/propertyNames", keyword: "propertyNames", params: { propertyName: key5 }, message: "property name must be valid", schema: schema56.properties.champion.propertyNames, parentSchema: schema56.properties.champion, data: data24 };
+                const err56 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid", schema: schema56.properties.metrics.propertyNames, parentSchema: schema56.properties.metrics, data: data23 };
                 if (vErrors === null) {
                   vErrors = [err56];
                 } else {
@@ -36589,11 +36726,11 @@ var require_validators = __commonJS({
                 errors++;
               }
             }
-            for (const key6 in data24) {
-              let data25 = data24[key6];
-              if (data25 && typeof data25 == "object" && !Array.isArray(data25)) {
-                if (data25.maxRegression === void 0) {
-                  const err57 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/required", keyword: "required", params: { missingProperty: "maxRegression" }, message: "must have required property 'maxRegression'", schema: schema56.properties.champion.additionalProperties.required, parentSchema: schema56.properties.champion.additionalProperties, data: data25 };
+            for (const key3 in data23) {
+              let data24 = data23[key3];
+              if (data24 && typeof data24 == "object" && !Array.isArray(data24)) {
+                if (Object.keys(data24).length < 1) {
+                  const err57 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/minProperties", keyword: "minProperties", params: { limit: 1 }, message: "must NOT have fewer than 1 properties", schema: 1, parentSchema: schema56.properties.metrics.additionalProperties, data: data24 };
                   if (vErrors === null) {
                     vErrors = [err57];
                   } else {
@@ -36601,9 +36738,9 @@ var require_validators = __commonJS({
                   }
                   errors++;
                 }
-                for (const key7 in data25) {
-                  if (!(key7 === "maxRegression")) {
-                    const err58 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key7 }, message: "must NOT have additional properties", schema: false, parentSchema: schema56.properties.champion.additionalProperties, data: data25 };
+                for (const key4 in data24) {
+                  if (!(key4 === "min" || key4 === "max")) {
+                    const err58 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key4 }, message: "must NOT have additional properties", schema: false, parentSchema: schema56.properties.metrics.additionalProperties, data: data24 };
                     if (vErrors === null) {
                       vErrors = [err58];
                     } else {
@@ -36612,20 +36749,22 @@ var require_validators = __commonJS({
                     errors++;
                   }
                 }
-                if (data25.maxRegression !== void 0) {
-                  let data26 = data25.maxRegression;
-                  if (typeof data26 == "number" && isFinite(data26)) {
-                    if (data26 < 0 || isNaN(data26)) {
-                      const err59 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/minimum", keyword: "minimum", params: { comparison: ">=", limit: 0 }, message: "must be >= 0", schema: 0, parentSchema: schema56.properties.champion.additionalProperties.properties.maxRegression, data: data26 };
-                      if (vErrors === null) {
-                        vErrors = [err59];
-                      } else {
-                        vErrors.push(err59);
-                      }
-                      errors++;
+                if (data24.min !== void 0) {
+                  let data25 = data24.min;
+                  if (!(typeof data25 == "number" && isFinite(data25))) {
+                    const err59 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/min", schemaPath: "#/properties/metrics/additionalProperties/properties/min/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema56.properties.metrics.additionalProperties.properties.min.type, parentSchema: schema56.properties.metrics.additionalProperties.properties.min, data: data25 };
+                    if (vErrors === null) {
+                      vErrors = [err59];
+                    } else {
+                      vErrors.push(err59);
                     }
-                  } else {
-                    const err60 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema56.properties.champion.additionalProperties.properties.maxRegression.type, parentSchema: schema56.properties.champion.additionalProperties.properties.maxRegression, data: data26 };
+                    errors++;
+                  }
+                }
+                if (data24.max !== void 0) {
+                  let data26 = data24.max;
+                  if (!(typeof data26 == "number" && isFinite(data26))) {
+                    const err60 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1") + "/max", schemaPath: "#/properties/metrics/additionalProperties/properties/max/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema56.properties.metrics.additionalProperties.properties.max.type, parentSchema: schema56.properties.metrics.additionalProperties.properties.max, data: data26 };
                     if (vErrors === null) {
                       vErrors = [err60];
                     } else {
@@ -36635,7 +36774,7 @@ var require_validators = __commonJS({
                   }
                 }
               } else {
-                const err61 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.champion.additionalProperties.type, parentSchema: schema56.properties.champion.additionalProperties, data: data25 };
+                const err61 = { instancePath: instancePath + "/metrics/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/metrics/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.metrics.additionalProperties.type, parentSchema: schema56.properties.metrics.additionalProperties, data: data24 };
                 if (vErrors === null) {
                   vErrors = [err61];
                 } else {
@@ -36645,7 +36784,7 @@ var require_validators = __commonJS({
               }
             }
           } else {
-            const err62 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.champion.type, parentSchema: schema56.properties.champion, data: data24 };
+            const err62 = { instancePath: instancePath + "/metrics", schemaPath: "#/properties/metrics/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.metrics.type, parentSchema: schema56.properties.metrics, data: data23 };
             if (vErrors === null) {
               vErrors = [err62];
             } else {
@@ -36654,11 +36793,11 @@ var require_validators = __commonJS({
             errors++;
           }
         }
-        if (data.requiredFields !== void 0) {
-          let data27 = data.requiredFields;
-          if (Array.isArray(data27)) {
-            if (data27.length > 256) {
-              const err63 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema56.properties.requiredFields, data: data27 };
+        if (data.champion !== void 0) {
+          let data27 = data.champion;
+          if (data27 && typeof data27 == "object" && !Array.isArray(data27)) {
+            if (Object.keys(data27).length > 256) {
+              const err63 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/maxProperties", keyword: "maxProperties", params: { limit: 256 }, message: "must NOT have more than 256 properties", schema: 256, parentSchema: schema56.properties.champion, data: data27 };
               if (vErrors === null) {
                 vErrors = [err63];
               } else {
@@ -36666,12 +36805,11 @@ var require_validators = __commonJS({
               }
               errors++;
             }
-            const len6 = data27.length;
-            for (let i9 = 0; i9 < len6; i9++) {
-              let data28 = data27[i9];
-              if (typeof data28 === "string") {
-                if (!pattern46.test(data28)) {
-                  const err64 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$"', schema: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", parentSchema: schema56.properties.requiredFields.items, data: data28 };
+            for (const key5 in data27) {
+              const _errs67 = errors;
+              if (typeof key5 === "string") {
+                if (!pattern47.test(key5)) {
+                  const err64 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]{0,127}$"', schema: "^[A-Za-z_][A-Za-z0-9_-]{0,127}$", parentSchema: schema60, data: key5, propertyName: key5 };
                   if (vErrors === null) {
                     vErrors = [err64];
                   } else {
@@ -36680,7 +36818,7 @@ var require_validators = __commonJS({
                   errors++;
                 }
               } else {
-                const err65 = { instancePath: instancePath + "/requiredFields/" + i9, schemaPath: "#/properties/requiredFields/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.requiredFields.items.type, parentSchema: schema56.properties.requiredFields.items, data: data28 };
+                const err65 = { instancePath: instancePath + "/champion", schemaPath: "#/$defs/fieldName/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema60.type, parentSchema: schema60, data: key5, propertyName: key5 };
                 if (vErrors === null) {
                   vErrors = [err65];
                 } else {
@@ -36688,47 +36826,157 @@ var require_validators = __commonJS({
                 }
                 errors++;
               }
+              var valid28 = _errs67 === errors;
+              if (!valid28) {
+                const err66 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/propertyNames", keyword: "propertyNames", params: { propertyName: key5 }, message: "property name must be valid", schema: schema56.properties.champion.propertyNames, parentSchema: schema56.properties.champion, data: data27 };
+                if (vErrors === null) {
+                  vErrors = [err66];
+                } else {
+                  vErrors.push(err66);
+                }
+                errors++;
+              }
+            }
+            for (const key6 in data27) {
+              let data28 = data27[key6];
+              if (data28 && typeof data28 == "object" && !Array.isArray(data28)) {
+                if (data28.maxRegression === void 0) {
+                  const err67 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/required", keyword: "required", params: { missingProperty: "maxRegression" }, message: "must have required property 'maxRegression'", schema: schema56.properties.champion.additionalProperties.required, parentSchema: schema56.properties.champion.additionalProperties, data: data28 };
+                  if (vErrors === null) {
+                    vErrors = [err67];
+                  } else {
+                    vErrors.push(err67);
+                  }
+                  errors++;
+                }
+                for (const key7 in data28) {
+                  if (!(key7 === "maxRegression")) {
+                    const err68 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key7 }, message: "must NOT have additional properties", schema: false, parentSchema: schema56.properties.champion.additionalProperties, data: data28 };
+                    if (vErrors === null) {
+                      vErrors = [err68];
+                    } else {
+                      vErrors.push(err68);
+                    }
+                    errors++;
+                  }
+                }
+                if (data28.maxRegression !== void 0) {
+                  let data29 = data28.maxRegression;
+                  if (typeof data29 == "number" && isFinite(data29)) {
+                    if (data29 < 0 || isNaN(data29)) {
+                      const err69 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/minimum", keyword: "minimum", params: { comparison: ">=", limit: 0 }, message: "must be >= 0", schema: 0, parentSchema: schema56.properties.champion.additionalProperties.properties.maxRegression, data: data29 };
+                      if (vErrors === null) {
+                        vErrors = [err69];
+                      } else {
+                        vErrors.push(err69);
+                      }
+                      errors++;
+                    }
+                  } else {
+                    const err70 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1") + "/maxRegression", schemaPath: "#/properties/champion/additionalProperties/properties/maxRegression/type", keyword: "type", params: { type: "number" }, message: "must be number", schema: schema56.properties.champion.additionalProperties.properties.maxRegression.type, parentSchema: schema56.properties.champion.additionalProperties.properties.maxRegression, data: data29 };
+                    if (vErrors === null) {
+                      vErrors = [err70];
+                    } else {
+                      vErrors.push(err70);
+                    }
+                    errors++;
+                  }
+                }
+              } else {
+                const err71 = { instancePath: instancePath + "/champion/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/champion/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.champion.additionalProperties.type, parentSchema: schema56.properties.champion.additionalProperties, data: data28 };
+                if (vErrors === null) {
+                  vErrors = [err71];
+                } else {
+                  vErrors.push(err71);
+                }
+                errors++;
+              }
             }
           } else {
-            const err66 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.requiredFields.type, parentSchema: schema56.properties.requiredFields, data: data27 };
+            const err72 = { instancePath: instancePath + "/champion", schemaPath: "#/properties/champion/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.properties.champion.type, parentSchema: schema56.properties.champion, data: data27 };
             if (vErrors === null) {
-              vErrors = [err66];
+              vErrors = [err72];
             } else {
-              vErrors.push(err66);
+              vErrors.push(err72);
+            }
+            errors++;
+          }
+        }
+        if (data.requiredFields !== void 0) {
+          let data30 = data.requiredFields;
+          if (Array.isArray(data30)) {
+            if (data30.length > 256) {
+              const err73 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/maxItems", keyword: "maxItems", params: { limit: 256 }, message: "must NOT have more than 256 items", schema: 256, parentSchema: schema56.properties.requiredFields, data: data30 };
+              if (vErrors === null) {
+                vErrors = [err73];
+              } else {
+                vErrors.push(err73);
+              }
+              errors++;
+            }
+            const len7 = data30.length;
+            for (let i11 = 0; i11 < len7; i11++) {
+              let data31 = data30[i11];
+              if (typeof data31 === "string") {
+                if (!pattern49.test(data31)) {
+                  const err74 = { instancePath: instancePath + "/requiredFields/" + i11, schemaPath: "#/properties/requiredFields/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$"', schema: "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z_][A-Za-z0-9_-]*)*$", parentSchema: schema56.properties.requiredFields.items, data: data31 };
+                  if (vErrors === null) {
+                    vErrors = [err74];
+                  } else {
+                    vErrors.push(err74);
+                  }
+                  errors++;
+                }
+              } else {
+                const err75 = { instancePath: instancePath + "/requiredFields/" + i11, schemaPath: "#/properties/requiredFields/items/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema56.properties.requiredFields.items.type, parentSchema: schema56.properties.requiredFields.items, data: data31 };
+                if (vErrors === null) {
+                  vErrors = [err75];
+                } else {
+                  vErrors.push(err75);
+                }
+                errors++;
+              }
+            }
+          } else {
+            const err76 = { instancePath: instancePath + "/requiredFields", schemaPath: "#/properties/requiredFields/type", keyword: "type", params: { type: "array" }, message: "must be array", schema: schema56.properties.requiredFields.type, parentSchema: schema56.properties.requiredFields, data: data30 };
+            if (vErrors === null) {
+              vErrors = [err76];
+            } else {
+              vErrors.push(err76);
             }
             errors++;
           }
         }
         if (data.artifact !== void 0) {
-          let data29 = data.artifact;
-          if (!(data29 === "full" || data29 === "exists")) {
-            const err67 = { instancePath: instancePath + "/artifact", schemaPath: "#/properties/artifact/enum", keyword: "enum", params: { allowedValues: schema56.properties.artifact.enum }, message: "must be equal to one of the allowed values", schema: schema56.properties.artifact.enum, parentSchema: schema56.properties.artifact, data: data29 };
+          let data32 = data.artifact;
+          if (!(data32 === "full" || data32 === "exists")) {
+            const err77 = { instancePath: instancePath + "/artifact", schemaPath: "#/properties/artifact/enum", keyword: "enum", params: { allowedValues: schema56.properties.artifact.enum }, message: "must be equal to one of the allowed values", schema: schema56.properties.artifact.enum, parentSchema: schema56.properties.artifact, data: data32 };
             if (vErrors === null) {
-              vErrors = [err67];
+              vErrors = [err77];
             } else {
-              vErrors.push(err67);
+              vErrors.push(err77);
             }
             errors++;
           }
         }
         if (data.scan !== void 0) {
-          let data30 = data.scan;
-          if (!(data30 === "pickle")) {
-            const err68 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/enum", keyword: "enum", params: { allowedValues: schema56.properties.scan.enum }, message: "must be equal to one of the allowed values", schema: schema56.properties.scan.enum, parentSchema: schema56.properties.scan, data: data30 };
+          let data33 = data.scan;
+          if (!(data33 === "pickle")) {
+            const err78 = { instancePath: instancePath + "/scan", schemaPath: "#/properties/scan/enum", keyword: "enum", params: { allowedValues: schema56.properties.scan.enum }, message: "must be equal to one of the allowed values", schema: schema56.properties.scan.enum, parentSchema: schema56.properties.scan, data: data33 };
             if (vErrors === null) {
-              vErrors = [err68];
+              vErrors = [err78];
             } else {
-              vErrors.push(err68);
+              vErrors.push(err78);
             }
             errors++;
           }
         }
       } else {
-        const err69 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.type, parentSchema: schema56, data };
+        const err79 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema56.type, parentSchema: schema56, data };
         if (vErrors === null) {
-          vErrors = [err69];
+          vErrors = [err79];
         } else {
-          vErrors.push(err69);
+          vErrors.push(err79);
         }
         errors++;
       }
@@ -36880,7 +37128,7 @@ var require_validators = __commonJS({
                 for (let i0 = 0; i0 < len0; i0++) {
                   let data4 = data3[i0];
                   if (typeof data4 === "string") {
-                    if (!pattern38.test(data4)) {
+                    if (!pattern39.test(data4)) {
                       const err8 = { instancePath: instancePath + "/scan/allowGlobals/" + i0, schemaPath: "#/properties/scan/properties/allowGlobals/items/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$" }, message: 'must match pattern "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$"', schema: "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(\\.\\*)?$", parentSchema: schema54.properties.scan.properties.allowGlobals.items, data: data4 };
                       if (vErrors === null) {
                         vErrors = [err8];
@@ -37031,6 +37279,212 @@ var require_validators = __commonJS({
       return errors === 0;
     }
     validate39.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
+    exports.ModelAliases = validate45;
+    var schema62 = { "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://modelgate.dev/schemas/v1/model-aliases.schema.json", "title": "ModelAliases", "description": "A model's aliases: named pointers to its versions, moved by a reviewed change like a stage (models/<model>/aliases.yaml, SPEC v3 \xA79). Names reserved for the stages (none, staging, production, archived), latest and v<digits> are refused by the loader; a target must exist and not be Archived (cross-file rule).", "type": "object", "additionalProperties": false, "required": ["apiVersion", "kind", "model", "aliases"], "properties": { "apiVersion": { "description": "Schema version of the document; always modelgate.dev/v1.", "const": "modelgate.dev/v1" }, "kind": { "description": "Document kind; always ModelAliases.", "const": "ModelAliases" }, "model": { "description": "Model name; equals the folder models/<model>/.", "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, "aliases": { "description": "Alias name \u2192 version number, e.g. {champion: 7, challenger: 9}. Names: a lowercase letter, then up to 63 lowercase letters, digits, _ and -.", "type": "object", "maxProperties": 1e3, "propertyNames": { "type": "string", "pattern": "^[a-z][a-z0-9_-]{0,63}$" }, "additionalProperties": { "description": "The version the alias points at.", "type": "integer", "minimum": 1, "maximum": 999999999 } } } };
+    function validate45(data, { instancePath = "", parentData, parentDataProperty, rootData = data, dynamicAnchors = {} } = {}) {
+      ;
+      let vErrors = null;
+      let errors = 0;
+      const evaluated0 = validate45.evaluated;
+      if (evaluated0.dynamicProps) {
+        evaluated0.props = void 0;
+      }
+      if (evaluated0.dynamicItems) {
+        evaluated0.items = void 0;
+      }
+      if (data && typeof data == "object" && !Array.isArray(data)) {
+        if (data.apiVersion === void 0) {
+          const err0 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "apiVersion" }, message: "must have required property 'apiVersion'", schema: schema62.required, parentSchema: schema62, data };
+          if (vErrors === null) {
+            vErrors = [err0];
+          } else {
+            vErrors.push(err0);
+          }
+          errors++;
+        }
+        if (data.kind === void 0) {
+          const err1 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "kind" }, message: "must have required property 'kind'", schema: schema62.required, parentSchema: schema62, data };
+          if (vErrors === null) {
+            vErrors = [err1];
+          } else {
+            vErrors.push(err1);
+          }
+          errors++;
+        }
+        if (data.model === void 0) {
+          const err2 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "model" }, message: "must have required property 'model'", schema: schema62.required, parentSchema: schema62, data };
+          if (vErrors === null) {
+            vErrors = [err2];
+          } else {
+            vErrors.push(err2);
+          }
+          errors++;
+        }
+        if (data.aliases === void 0) {
+          const err3 = { instancePath, schemaPath: "#/required", keyword: "required", params: { missingProperty: "aliases" }, message: "must have required property 'aliases'", schema: schema62.required, parentSchema: schema62, data };
+          if (vErrors === null) {
+            vErrors = [err3];
+          } else {
+            vErrors.push(err3);
+          }
+          errors++;
+        }
+        for (const key0 in data) {
+          if (!(key0 === "apiVersion" || key0 === "kind" || key0 === "model" || key0 === "aliases")) {
+            const err4 = { instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties", schema: false, parentSchema: schema62, data };
+            if (vErrors === null) {
+              vErrors = [err4];
+            } else {
+              vErrors.push(err4);
+            }
+            errors++;
+          }
+        }
+        if (data.apiVersion !== void 0) {
+          let data0 = data.apiVersion;
+          if ("modelgate.dev/v1" !== data0) {
+            const err5 = { instancePath: instancePath + "/apiVersion", schemaPath: "#/properties/apiVersion/const", keyword: "const", params: { allowedValue: "modelgate.dev/v1" }, message: "must be equal to constant", schema: "modelgate.dev/v1", parentSchema: schema62.properties.apiVersion, data: data0 };
+            if (vErrors === null) {
+              vErrors = [err5];
+            } else {
+              vErrors.push(err5);
+            }
+            errors++;
+          }
+        }
+        if (data.kind !== void 0) {
+          let data1 = data.kind;
+          if ("ModelAliases" !== data1) {
+            const err6 = { instancePath: instancePath + "/kind", schemaPath: "#/properties/kind/const", keyword: "const", params: { allowedValue: "ModelAliases" }, message: "must be equal to constant", schema: "ModelAliases", parentSchema: schema62.properties.kind, data: data1 };
+            if (vErrors === null) {
+              vErrors = [err6];
+            } else {
+              vErrors.push(err6);
+            }
+            errors++;
+          }
+        }
+        if (data.model !== void 0) {
+          let data2 = data.model;
+          if (typeof data2 === "string") {
+            if (!pattern9.test(data2)) {
+              const err7 = { instancePath: instancePath + "/model", schemaPath: "#/properties/model/pattern", keyword: "pattern", params: { pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" }, message: 'must match pattern "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"', schema: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", parentSchema: schema62.properties.model, data: data2 };
+              if (vErrors === null) {
+                vErrors = [err7];
+              } else {
+                vErrors.push(err7);
+              }
+              errors++;
+            }
+          } else {
+            const err8 = { instancePath: instancePath + "/model", schemaPath: "#/properties/model/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema62.properties.model.type, parentSchema: schema62.properties.model, data: data2 };
+            if (vErrors === null) {
+              vErrors = [err8];
+            } else {
+              vErrors.push(err8);
+            }
+            errors++;
+          }
+        }
+        if (data.aliases !== void 0) {
+          let data3 = data.aliases;
+          if (data3 && typeof data3 == "object" && !Array.isArray(data3)) {
+            if (Object.keys(data3).length > 1e3) {
+              const err9 = { instancePath: instancePath + "/aliases", schemaPath: "#/properties/aliases/maxProperties", keyword: "maxProperties", params: { limit: 1e3 }, message: "must NOT have more than 1000 properties", schema: 1e3, parentSchema: schema62.properties.aliases, data: data3 };
+              if (vErrors === null) {
+                vErrors = [err9];
+              } else {
+                vErrors.push(err9);
+              }
+              errors++;
+            }
+            for (const key1 in data3) {
+              const _errs8 = errors;
+              if (typeof key1 === "string") {
+                if (!pattern10.test(key1)) {
+                  const err10 = { instancePath: instancePath + "/aliases", schemaPath: "#/properties/aliases/propertyNames/pattern", keyword: "pattern", params: { pattern: "^[a-z][a-z0-9_-]{0,63}$" }, message: 'must match pattern "^[a-z][a-z0-9_-]{0,63}$"', schema: "^[a-z][a-z0-9_-]{0,63}$", parentSchema: schema62.properties.aliases.propertyNames, data: key1, propertyName: key1 };
+                  if (vErrors === null) {
+                    vErrors = [err10];
+                  } else {
+                    vErrors.push(err10);
+                  }
+                  errors++;
+                }
+              } else {
+                const err11 = { instancePath: instancePath + "/aliases", schemaPath: "#/properties/aliases/propertyNames/type", keyword: "type", params: { type: "string" }, message: "must be string", schema: schema62.properties.aliases.propertyNames.type, parentSchema: schema62.properties.aliases.propertyNames, data: key1, propertyName: key1 };
+                if (vErrors === null) {
+                  vErrors = [err11];
+                } else {
+                  vErrors.push(err11);
+                }
+                errors++;
+              }
+              var valid1 = _errs8 === errors;
+              if (!valid1) {
+                const err12 = { instancePath: instancePath + "/aliases", schemaPath: "#/properties/aliases/propertyNames", keyword: "propertyNames", params: { propertyName: key1 }, message: "property name must be valid", schema: schema62.properties.aliases.propertyNames, parentSchema: schema62.properties.aliases, data: data3 };
+                if (vErrors === null) {
+                  vErrors = [err12];
+                } else {
+                  vErrors.push(err12);
+                }
+                errors++;
+              }
+            }
+            for (const key2 in data3) {
+              let data4 = data3[key2];
+              if (!(typeof data4 == "number" && (!(data4 % 1) && !isNaN(data4)) && isFinite(data4))) {
+                const err13 = { instancePath: instancePath + "/aliases/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/aliases/additionalProperties/type", keyword: "type", params: { type: "integer" }, message: "must be integer", schema: schema62.properties.aliases.additionalProperties.type, parentSchema: schema62.properties.aliases.additionalProperties, data: data4 };
+                if (vErrors === null) {
+                  vErrors = [err13];
+                } else {
+                  vErrors.push(err13);
+                }
+                errors++;
+              }
+              if (typeof data4 == "number" && isFinite(data4)) {
+                if (data4 > 999999999 || isNaN(data4)) {
+                  const err14 = { instancePath: instancePath + "/aliases/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/aliases/additionalProperties/maximum", keyword: "maximum", params: { comparison: "<=", limit: 999999999 }, message: "must be <= 999999999", schema: 999999999, parentSchema: schema62.properties.aliases.additionalProperties, data: data4 };
+                  if (vErrors === null) {
+                    vErrors = [err14];
+                  } else {
+                    vErrors.push(err14);
+                  }
+                  errors++;
+                }
+                if (data4 < 1 || isNaN(data4)) {
+                  const err15 = { instancePath: instancePath + "/aliases/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/aliases/additionalProperties/minimum", keyword: "minimum", params: { comparison: ">=", limit: 1 }, message: "must be >= 1", schema: 1, parentSchema: schema62.properties.aliases.additionalProperties, data: data4 };
+                  if (vErrors === null) {
+                    vErrors = [err15];
+                  } else {
+                    vErrors.push(err15);
+                  }
+                  errors++;
+                }
+              }
+            }
+          } else {
+            const err16 = { instancePath: instancePath + "/aliases", schemaPath: "#/properties/aliases/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema62.properties.aliases.type, parentSchema: schema62.properties.aliases, data: data3 };
+            if (vErrors === null) {
+              vErrors = [err16];
+            } else {
+              vErrors.push(err16);
+            }
+            errors++;
+          }
+        }
+      } else {
+        const err17 = { instancePath, schemaPath: "#/type", keyword: "type", params: { type: "object" }, message: "must be object", schema: schema62.type, parentSchema: schema62, data };
+        if (vErrors === null) {
+          vErrors = [err17];
+        } else {
+          vErrors.push(err17);
+        }
+        errors++;
+      }
+      validate45.errors = vErrors;
+      return errors === 0;
+    }
+    validate45.evaluated = { "props": true, "dynamicProps": false, "dynamicItems": false };
   }
 });
 
@@ -37055,7 +37509,7 @@ var init_schemas = __esm({
     "use strict";
     init_compile_schemas();
     compiled = {};
-    kinds = ["Registry", "Model", "ModelVersion", "PromotionPolicy"];
+    kinds = ["Registry", "Model", "ModelVersion", "PromotionPolicy", "ModelAliases"];
     lazy = {};
     for (const kind of kinds) {
       Object.defineProperty(lazy, kind, {
@@ -37159,6 +37613,7 @@ function fileRules(kind, value, file) {
       message: `name is "${v.name}" but the file is models/${where.model}/model.yaml; a model's name equals its folder`
     });
   }
+  if (kind === "ModelAliases") problems.push(...aliasesRules(v, file));
   if (kind === "PromotionPolicy") {
     const check2 = (rules, base) => {
       if (!Array.isArray(rules)) return;
@@ -37167,20 +37622,36 @@ function fileRules(kind, value, file) {
         const field = `${base}[${i5}]`;
         if (!rule || typeof rule !== "object") return;
         const label = rule.name ? `rule "${rule.name}"` : `rule ${i5 + 1}`;
-        if (rule.to === void 0 && rule.paths === void 0 && rule.annotations === void 0) {
+        if (rule.to === void 0 && rule.paths === void 0 && rule.annotations === void 0 && rule.alias === void 0) {
           problems.push({
             file,
             code: "E_POLICY_RULE",
             field,
-            message: `${label} covers nothing: give it "to" (a stage change), "paths" (files) or "annotations" (annotation keys)`
+            message: `${label} covers nothing: give it "to" (a stage change), "alias" (aliases), "paths" (files) or "annotations" (annotation keys)`
           });
         }
-        if (rule.paths !== void 0 && (rule.to !== void 0 || rule.annotations !== void 0)) {
+        if (rule.paths !== void 0 && (rule.to !== void 0 || rule.annotations !== void 0 || rule.alias !== void 0)) {
           problems.push({
             file,
             code: "E_POLICY_RULE",
             field: `${field}.paths`,
-            message: `${label} mixes "paths" with "to"/"annotations"; write a separate rule for files`
+            message: `${label} mixes "paths" with "to"/"alias"/"annotations"; write a separate rule for files`
+          });
+        }
+        if (rule.alias !== void 0 && rule.to !== void 0) {
+          problems.push({
+            file,
+            code: "E_POLICY_RULE",
+            field: `${field}.alias`,
+            message: `${label} mixes "alias" with "to"; an alias rule governs alias changes, a stage rule stage changes: write two rules`
+          });
+        }
+        if (rule.rollback !== void 0 && rule.alias === void 0) {
+          problems.push({
+            file,
+            code: "E_POLICY_RULE",
+            field: `${field}.rollback`,
+            message: `${label} has "rollback" but no "alias"; "rollback" only applies to alias changes`
           });
         }
         for (const key2 of ["from", "previously", "allowSkip"]) {
@@ -37213,6 +37684,32 @@ function fileRules(kind, value, file) {
     check2(v.rules, "rules");
     if (v.models && typeof v.models === "object") {
       for (const [model, entry] of Object.entries(v.models)) check2(entry?.rules, `models.${model}.rules`);
+    }
+  }
+  return problems;
+}
+function aliasesRules(v, file) {
+  const problems = [];
+  const model = parseAliasesPath(file);
+  if (model !== void 0 && typeof v.model === "string" && v.model !== model) {
+    problems.push({
+      file,
+      code: "E_PATH_MISMATCH",
+      field: "model",
+      message: `model is "${v.model}" but the file is under models/${model}/; an aliases file belongs to the model of its folder`
+    });
+  }
+  if (v.aliases && typeof v.aliases === "object") {
+    for (const name of Object.keys(v.aliases)) {
+      const reserved = reservedAlias(name);
+      if (reserved) {
+        problems.push({
+          file,
+          code: "E_ALIAS_NAME",
+          field: `aliases.${name}`,
+          message: `alias "${name}" is reserved: it is ${reserved}; choose another name (champion, challenger \u2026)`
+        });
+      }
     }
   }
   return problems;
@@ -37856,7 +38353,9 @@ function checkRegistry(input) {
   if (!input.loaded) {
     for (const { file, value } of input.models) problems.push(...fileRules("Model", value, file));
     for (const { file, value } of input.versions) problems.push(...fileRules("ModelVersion", value, file));
+    for (const { file, value } of input.aliases ?? []) problems.push(...fileRules("ModelAliases", value, file));
   }
+  problems.push(...checkAliasTargets(input.aliases ?? [], [...input.versions, ...input.stages ?? []]));
   problems.push(...checkProductionUnique([...input.versions, ...input.stages ?? []]));
   if (input.config) problems.push(...checkArtifacts(input.config, input.versions));
   problems.push(...checkTree(input));
@@ -37882,6 +38381,33 @@ function checkProductionUnique(versions2) {
         field: "stage",
         message: `${model} has ${list2.length} versions in Production (${numbers.join(", ")}); at most one version of a model may be in Production: archive the others`
       });
+    }
+  }
+  return problems;
+}
+function checkAliasTargets(aliases, versions2) {
+  if (!aliases.length) return [];
+  const stageOf = new Map(versions2.map((v) => [`${v.value.model}@${v.value.version}`, v.value.stage]));
+  const problems = [];
+  for (const { file, value } of aliases) {
+    for (const [alias, version] of Object.entries(value.aliases)) {
+      const stage = stageOf.get(`${value.model}@${version}`);
+      const field = `aliases.${alias}`;
+      if (stage === void 0) {
+        problems.push({
+          file,
+          code: "E_ALIAS_TARGET",
+          field,
+          message: `alias ${alias} points at ${value.model}@${version}, which does not exist; an alias points at an existing version`
+        });
+      } else if (stage === "Archived") {
+        problems.push({
+          file,
+          code: "E_ALIAS_TARGET",
+          field,
+          message: `alias ${alias} points at ${value.model}@${version}, which is Archived; move the alias (modelgate alias set ${value.model}@<N> ${alias}) or delete it before archiving`
+        });
+      }
     }
   }
   return problems;
@@ -38013,6 +38539,7 @@ function checkTree(input) {
       else modelFiles.add(path);
       continue;
     }
+    if (parseAliasesPath(path) !== void 0) continue;
     const name = path.split("/")[1] ?? "";
     if (!isModelName(name)) {
       if (!badFolders.has(name)) {
@@ -38041,7 +38568,7 @@ function checkTree(input) {
   return problems;
 }
 function strayHint(path) {
-  const base = `${path} is not a registry file: models/<model>/ holds model.yaml and versions/<N>.yaml only`;
+  const base = `${path} is not a registry file: models/<model>/ holds model.yaml, aliases.yaml and versions/<N>.yaml only`;
   if (/\/versions\/[^/]+$/.test(path)) return `${path} is not a version file: versions are named <N>.yaml, N = 1, 2, 3 \u2026 without leading zeros`;
   if (/\/model\.yml$/.test(path)) return `${path}: the model file is named model.yaml`;
   return base;
@@ -38100,7 +38627,7 @@ async function validateRegistry(source, options = {}) {
     });
   }
   if (selected(POLICY_FILE)) await load2(POLICY_FILE, "PromotionPolicy");
-  const documents = { config, models: [], versions: [], files: tree, stages: [], loaded: true };
+  const documents = { config, models: [], versions: [], files: tree, stages: [], aliases: [], loaded: true };
   const known = options.known;
   const manifests = tree.filter((f5) => {
     const facts = known?.get(f5);
@@ -38110,6 +38637,10 @@ async function validateRegistry(source, options = {}) {
     }
     return ofInvolvedModel(f5) && parseManifestPath(f5) !== void 0;
   });
+  for (const file of tree.filter((f5) => ofInvolvedModel(f5) && parseAliasesPath(f5) !== void 0)) {
+    const value = await load2(file, "ModelAliases");
+    if (value) documents.aliases.push({ file, value });
+  }
   const batches = [];
   for (let i5 = 0; i5 < manifests.length; i5 += 512) batches.push(manifests.slice(i5, i5 + 512));
   await forEachLimit(batches, 1, async (batch) => {
@@ -38194,7 +38725,7 @@ var init_validate_registry = __esm({
     init_problem();
     init_semantic();
     MODELS_PREFIX = `${MODELS_DIR}/`;
-    MODEL_WIDE = /* @__PURE__ */ new Set(["E_MULTIPLE_PRODUCTION", "E_MISSING_MODEL"]);
+    MODEL_WIDE = /* @__PURE__ */ new Set(["E_MULTIPLE_PRODUCTION", "E_MISSING_MODEL", "E_ALIAS_TARGET"]);
   }
 });
 
@@ -38832,6 +39363,12 @@ var init_kustomization = __esm({
 // src/deploy/render.ts
 import { posix as posix2 } from "node:path";
 import { fileURLToPath as fileURLToPath2 } from "node:url";
+function environmentStages(environments) {
+  return new Set(environments.flatMap((e5) => e5.stage ? [e5.stage] : []));
+}
+function environmentAliases(environments) {
+  return new Set(environments.flatMap((e5) => e5.alias !== void 0 ? [e5.alias] : []));
+}
 function environmentsOf(registry) {
   if (!registry.environments) return DEFAULT_ENVIRONMENTS;
   const owner = /* @__PURE__ */ new Map();
@@ -38842,7 +39379,7 @@ function environmentsOf(registry) {
     if (path === BASE_PATH) throw refuse(`is the shared base ${BASE_PATH}, which sync never edits`);
     if (owner.has(path)) throw refuse(`is also environments.${owner.get(path)}.path`);
     owner.set(path, name);
-    return { name, stage: e5.stage, path, ...e5.namespace ? { namespace: e5.namespace } : {} };
+    return { name, ...e5.alias !== void 0 ? { alias: e5.alias } : { stage: e5.stage }, path, ...e5.namespace ? { namespace: e5.namespace } : {} };
   });
 }
 function kserveModelFormat(deploy, version, model) {
@@ -39211,6 +39748,10 @@ function newestIn(versions2, stage) {
   for (const v of versions2) if (v.stage === stage && (!best || v.version > best.version)) best = v;
   return best;
 }
+function aliasTarget(versions2, aliases, alias) {
+  const n3 = aliases && Object.hasOwn(aliases, alias) ? aliases[alias] : void 0;
+  return n3 === void 0 ? void 0 : versions2.find((v) => v.version === n3 && v.stage !== "Archived");
+}
 function parsePin(text2, file) {
   try {
     return (0, import_yaml6.parse)(text2, { uniqueKeys: true, maxAliasCount: 0 });
@@ -39254,8 +39795,9 @@ function renderPins(input) {
   for (const env2 of environments) {
     const listed = [];
     const retired = [];
+    const serves = env2.alias !== void 0 ? `@${env2.alias}` : env2.stage;
     const known = /* @__PURE__ */ new Map();
-    for (const { model, versions: versions2 } of models) {
+    for (const { model, versions: versions2, aliases } of models) {
       if (model.name === KUSTOMIZATION_NAME) {
         if (model.retired || !model.deploy) continue;
         throw new ModelgateError(
@@ -39273,12 +39815,12 @@ function renderPins(input) {
         if (before !== void 0) {
           files.push({ path, before, after: null });
           const from2 = pinnedVersion(parsePin(before, path));
-          changes.push({ model: model.name, environment: env2.name, stage: env2.stage, path, action: "retire", ...from2 ? { fromVersion: from2 } : {} });
+          changes.push({ model: model.name, environment: env2.name, stage: serves, path, action: "retire", ...from2 ? { fromVersion: from2 } : {} });
         }
         continue;
       }
       if (!model.deploy) continue;
-      const version = newestIn(versions2, env2.stage);
+      const version = env2.alias !== void 0 ? aliasTarget(versions2, aliases, env2.alias) : newestIn(versions2, env2.stage);
       if (!version) {
         if (before !== void 0) {
           const current = parsePin(before, path);
@@ -39309,7 +39851,7 @@ function renderPins(input) {
       changes.push({
         model: model.name,
         environment: env2.name,
-        stage: env2.stage,
+        stage: serves,
         path,
         action: before === void 0 ? "new" : from === version.version ? "settings" : "update",
         ...from ? { fromVersion: from } : {},
@@ -39430,12 +39972,17 @@ async function readPinInput(snapshot, options = {}) {
     const numbers = await Promise.all(deployed.map((m3) => snapshot.versionNumbers(m3.name)));
     await source.prefetch(deployed.flatMap((m3, i5) => numbers[i5].map((n3) => `models/${m3.name}/versions/${n3}.yaml`)));
   }
-  const stages = [...new Set(environmentsOf(registry).map((e5) => e5.stage))];
+  const environments = environmentsOf(registry);
+  const stages = environmentStages(environments);
+  const followed = environmentAliases(environments);
   const withVersions = await Promise.all(
-    models.map(async (model) => ({
-      model,
-      versions: model.retired ? [] : options.newest?.get(model.name) ?? (options.newest ? [] : await snapshot.newestInStages(model.name, stages))
-    }))
+    models.map(
+      async (model) => model.retired ? { model, versions: [] } : withAliasTargets(
+        snapshot,
+        { model, versions: options.newest?.get(model.name) ?? (options.newest ? [] : await snapshot.newestInStages(model.name, stages)) },
+        followed
+      )
+    )
   );
   const deploySource = options.deployFrom ?? source;
   const paths = pinInputPaths(registry, models);
@@ -39447,6 +39994,18 @@ async function readPinInput(snapshot, options = {}) {
   const otherPins = new Set(allNames.filter((n3) => !read.has(n3)).map((n3) => `${n3}.yaml`));
   await readListedResources(deploySource, registry, files, (path) => otherPins.has(path.slice(path.lastIndexOf("/") + 1)));
   return { registry, models: withVersions, files };
+}
+async function withAliasTargets(snapshot, source, followed) {
+  if (followed.size === 0 || source.model.retired) return source;
+  const aliases = await snapshot.aliases(source.model.name);
+  const versions2 = [...source.versions];
+  for (const alias of followed) {
+    const n3 = Object.hasOwn(aliases, alias) ? aliases[alias] : void 0;
+    if (n3 === void 0 || versions2.some((v2) => v2.version === n3)) continue;
+    const v = await snapshot.version(source.model.name, n3);
+    if (v) versions2.push(v);
+  }
+  return { ...source, versions: versions2, aliases };
 }
 async function readListedResources(source, registry, files, skip) {
   const read = async (path) => {
@@ -39500,7 +40059,7 @@ async function catalogFor(snapshot, given, catalog) {
   if (!registry) return void 0;
   let stages;
   try {
-    stages = new Set(environmentsOf(registry).map((e5) => e5.stage));
+    stages = environmentStages(environmentsOf(registry));
   } catch {
     return void 0;
   }
@@ -39794,7 +40353,11 @@ async function evaluateGate(input) {
   ctx.pins = await judgePins(input.base, input.head, changed);
   registryChecks.push(...ctx.pins.checks);
   const transitions = [];
-  for (const file of changed) transitions.push(await judgeFile(ctx, file));
+  for (const file of changed) {
+    const aliasesOf = parseAliasesPath(file.path);
+    if (aliasesOf !== void 0) transitions.push(...await judgeAliases(ctx, file, aliasesOf));
+    else transitions.push(await judgeFile(ctx, file));
+  }
   coverArchivedByPromotion(transitions);
   await checkOneProduction(ctx, transitions);
   if (registryChecks.length) transitions.push({ file: "(merged registry)", kind: "registry", checks: registryChecks, rules: [] });
@@ -39961,6 +40524,77 @@ async function judgeVersion(ctx, path, model, version, deleted) {
   t.checks.push(covered && matches.length ? pass("coverage", `rules ${matches.map((m3) => m3.label).join(", ")}`) : fail("coverage", "not covered by any rule"));
   return t;
 }
+async function judgeAliases(ctx, file, model) {
+  const path = file.path;
+  const deleted = file.status.startsWith("D");
+  const head = { file: path, kind: "file", model, checks: [], rules: [] };
+  let before = {};
+  try {
+    before = await ctx.input.base.aliases(model);
+  } catch (e5) {
+    ctx.problems.push(...problemsOf(e5, "base"));
+    head.checks.push(fail("base manifest", "the base branch copy of this aliases file cannot be read"));
+    head.checks.push(fail("coverage", "not covered by any rule"));
+    return [head];
+  }
+  let after = {};
+  if (!deleted) {
+    const loaded = await loadChecked(ctx, head, path, "ModelAliases", (a5) => checkModelName(a5.model, model));
+    if (!loaded) {
+      head.checks.push(fail("coverage", "an invalid aliases file is covered by no rule"));
+      return [head];
+    }
+    after = loaded.aliases;
+  }
+  const at = (m3, a5) => Object.hasOwn(m3, a5) ? m3[a5] : void 0;
+  const moved = [.../* @__PURE__ */ new Set([...Object.keys(before), ...Object.keys(after)])].filter((a5) => at(before, a5) !== at(after, a5)).sort();
+  if (!moved.length) {
+    const rules = pathRules(ctx, path);
+    await applyRules(ctx, head, rules.map(labelled), void 0);
+    head.checks.push(rules.length ? pass("coverage", `paths rule ${rules.map(ruleLabel).join(", ")}`) : fail("coverage", "not covered by any rule"));
+    return [head];
+  }
+  const out = [];
+  for (const name of moved) {
+    const from = at(before, name);
+    const to = at(after, name);
+    const t = {
+      file: path,
+      kind: "alias",
+      model,
+      alias: { name, ...from !== void 0 ? { from } : {}, ...to !== void 0 ? { to } : {} },
+      checks: [],
+      rules: []
+    };
+    if (head.checks.length) t.checks.push(...head.checks);
+    let target;
+    if (to !== void 0) {
+      t.version = to;
+      try {
+        target = await ctx.input.head.version(model, to);
+      } catch (e5) {
+        ctx.problems.push(...problemsOf(e5, "head"));
+      }
+      if (!target) t.checks.push(fail("alias target", `${model}@${to} cannot be read after the merge`));
+      else {
+        t.metrics = target.metrics ?? {};
+        t.artifact = { sha256: target.artifact?.sha256, uri: target.artifact?.uri, size: target.artifact?.size };
+      }
+    }
+    const rules = await aliasRulesFor(ctx, t, model, name, from, to);
+    const baseline = {
+      what: `${model}@${name} on the base branch`,
+      load: async () => from === void 0 ? void 0 : ctx.input.base.version(model, from)
+    };
+    for (const { rule, label } of rules) {
+      const judged = to === void 0 ? { approvals: rule.approvals, distinctApprovers: rule.distinctApprovers, excludeContributors: rule.excludeContributors } : rule;
+      t.rules.push({ rule: label, results: await applyRule(ctx, t, judged, target, baseline) });
+    }
+    t.checks.push(rules.length ? pass("coverage", `rules ${rules.map((r5) => r5.label).join(", ")}`) : fail("coverage", `no rule governs the alias ${name}`));
+    out.push(t);
+  }
+  return out;
+}
 async function checkVersionNumber(ctx, t, model, version) {
   try {
     const numbers = await ctx.input.base.versionNumbers(model);
@@ -39978,13 +40612,36 @@ async function checkVersionNumber(ctx, t, model, version) {
 }
 function stageRules(ctx, model, from, to) {
   const matches = (r5) => {
-    if (r5.paths || r5.annotations) return false;
+    if (r5.paths || r5.annotations || r5.alias !== void 0) return false;
     if (r5.to === void 0 && r5.from === void 0) return false;
     if (r5.to !== void 0 && r5.to !== to) return false;
     if (r5.from === void 0) return true;
     return from === "absent" ? r5.from.includes("None") : r5.from.includes(from);
   };
   return allRules(ctx, model).filter(({ rule }) => matches(rule));
+}
+async function aliasRulesFor(ctx, t, model, alias, from, to) {
+  const all = aliasRules(ctx, model, alias);
+  const rollbacks = all.filter((r5) => r5.rule.rollback === true);
+  const others = all.filter((r5) => r5.rule.rollback !== true);
+  if (!rollbacks.length || to === void 0 || to === from) return others;
+  let former = [];
+  try {
+    former = await ctx.input.history.aliasTargets?.(model, alias) ?? [];
+  } catch (e5) {
+    ctx.problems.push(...problemsOf(e5, "base"));
+    t.checks.push(fail("alias history", `the history of ${model}@${alias} on the base branch cannot be read`));
+  }
+  if (!former.includes(to)) return others;
+  t.checks.push(pass("previously", `${model}@${alias} pointed at version ${to} before on the base branch: a rollback`));
+  return rollbacks;
+}
+function aliasRules(ctx, model, alias) {
+  return allRules(ctx, model).filter(({ rule }) => {
+    if (rule.alias === void 0) return false;
+    const names = Array.isArray(rule.alias) ? rule.alias : [rule.alias];
+    return names.some((n3) => n3 === "*" || n3 === alias);
+  });
 }
 function annotationRules(ctx, model, key2) {
   return allRules(ctx, model).filter(({ rule }) => rule.annotations?.some((pattern) => annotationKeyMatches(pattern, key2)));
@@ -40002,12 +40659,13 @@ function ruleLabel(r5) {
   if (r5.name) return r5.name;
   if (r5.paths) return `paths ${r5.paths.join(", ")}`;
   if (r5.annotations) return `annotations ${r5.annotations.join(", ")}`;
+  if (r5.alias !== void 0) return `alias ${[r5.alias].flat().join(", ")}`;
   return `${r5.from ? `${r5.from.join("|")} \u2192 ` : ""}${r5.to ?? "any"}`;
 }
 async function applyRules(ctx, t, rules, v) {
   for (const { rule, label } of rules) t.rules.push({ rule: label, results: await applyRule(ctx, t, rule, v) });
 }
-async function applyRule(ctx, t, rule, v) {
+async function applyRule(ctx, t, rule, v, baseline) {
   const out = [];
   const needVersion = (check2) => {
     out.push(fail(check2, "this rule checks a model version, and this change is not one"));
@@ -40041,11 +40699,12 @@ async function applyRule(ctx, t, rule, v) {
     else {
       let champion;
       let unreadable = false;
+      const what = baseline?.what ?? "the Production version on the base branch";
       try {
-        champion = await championOf(ctx, v.model);
+        champion = baseline ? await baseline.load() : await championOf(ctx, v.model);
       } catch (e5) {
         unreadable = true;
-        out.push(fail("champion", `the Production version on the base branch cannot be read: ${describeError(e5)}`));
+        out.push(fail("champion", `${what} cannot be read: ${describeError(e5)}`));
       }
       if (champion && champion.version !== v.version) t.champion = { version: champion.version, metrics: champion.metrics ?? {} };
       for (const [name, { maxRegression }] of unreadable ? [] : Object.entries(rule.champion)) {
@@ -40056,7 +40715,7 @@ async function applyRule(ctx, t, rule, v) {
           continue;
         }
         if (!champion || champion.version === v.version) {
-          out.push(pass(check2, `no other version in Production on the base branch; ${name} = ${value}`));
+          out.push(pass(check2, `no other version ${baseline ? `at ${baseline.what}` : "in Production on the base branch"}; ${name} = ${value}`));
           continue;
         }
         const best = champion.metrics?.[name];
@@ -40371,9 +41030,13 @@ var init_snapshot = __esm({
       version(model, version) {
         return this.load(versionFile(model, version), "ModelVersion");
       }
+      /** Every version of `model`, ascending; the files not parsed yet are read in one batch (one git process for a commit). */
       async versions(model) {
-        const numbers = await this.versionNumbers(model);
-        const all = await Promise.all(numbers.map((n3) => this.version(model, n3)));
+        const paths = (await this.versionNumbers(model)).map((n3) => versionFile(model, n3));
+        const unread = paths.filter((p3) => !this.cache.has(p3));
+        const texts = unread.length > 1 ? await this.readMany(unread) : [];
+        const text2 = new Map(unread.map((p3, i5) => [p3, texts[i5]]));
+        const all = await Promise.all(paths.map((p3) => this.load(p3, "ModelVersion", text2.get(p3))));
         return all.filter((v) => v !== void 0);
       }
       /**
@@ -40429,8 +41092,21 @@ var init_snapshot = __esm({
           }
         }
       }
-      /** The version a reference names: latest, a number, or the newest in a stage. Throws E_NOT_FOUND (exit 1). */
+      /** The model's aliases (models/<model>/aliases.yaml), name → version; none when it has no such file. */
+      async aliases(model) {
+        return (await this.load(aliasesFile(model), "ModelAliases"))?.aliases ?? {};
+      }
+      /** The version a reference names: latest, a number, the newest in a stage, or an alias's target. Throws E_NOT_FOUND (exit 1). */
       async resolveRef(ref) {
+        if (ref.selector === "alias") {
+          const aliases = await this.aliases(ref.model);
+          const target = Object.hasOwn(aliases, ref.alias) ? aliases[ref.alias] : void 0;
+          const names = Object.keys(aliases).sort();
+          if (target === void 0) throw notFound(`${ref.model} has no alias ${ref.alias} (aliases: ${names.length ? names.join(", ") : "none"})`);
+          const v2 = await this.version(ref.model, target);
+          if (!v2) throw notFound(`${ref.model}@${ref.alias} points at version ${target}, which does not exist`);
+          return v2;
+        }
         const numbers = await this.versionNumbers(ref.model);
         if (numbers.length === 0) throw notFound(`model ${ref.model} has no versions (or does not exist)`);
         if (ref.selector === "version") {
@@ -40474,6 +41150,21 @@ var init_history2 = __esm({
           return text2 !== void 0 && loadManifest(text2, file, "ModelVersion").value?.stage === stage;
         });
       }
+      async aliasTargets(model, alias) {
+        const file = (this.prefix ? `${this.prefix}/` : "") + aliasesFile(model);
+        const log = await this.repo.out(["log", "--first-parent", "--format=%H", this.rev, "--", file]);
+        const names = log.split("\n").filter(Boolean).reverse().map((commit) => `${commit}:${file}`);
+        if (names.length === 0) return [];
+        const blobs = await this.repo.readBlobs(names);
+        const out = [];
+        for (const name of names) {
+          const text2 = blobs.get(name)?.toString("utf8");
+          const aliases = text2 === void 0 ? void 0 : loadManifest(text2, file, "ModelAliases").value?.aliases;
+          const n3 = aliases && Object.hasOwn(aliases, alias) ? aliases[alias] : void 0;
+          if (n3 !== void 0 && out.at(-1) !== n3) out.push(n3);
+        }
+        return out;
+      }
     };
   }
 });
@@ -40502,6 +41193,11 @@ function describeTransition(t) {
       return `${ref}: manifest edited`;
     case "model":
       return `model ${ref}: model.yaml changed`;
+    case "alias": {
+      const a5 = t.alias;
+      const at = (n3) => n3 === void 0 ? "unset" : `v${n3}`;
+      return `${t.model}@${a5.name}: ${at(a5.from)} \u2192 ${at(a5.to)}`;
+    }
     default:
       return `${t.file}: changed`;
   }
@@ -40520,9 +41216,10 @@ function renderMarkdown(d5, ctx = {}) {
   for (const t of d5.transitions) {
     out.push(`### ${ICON[statusOf(t)]} ${e5(describeTransition(t))}`, "", `File: ${e5(t.file)}`, "", ...checksTable(t), "");
     const metrics = Object.keys(t.metrics ?? {});
-    if (metrics.length && (t.kind === "stage" || t.kind === "new-version")) {
+    if (metrics.length && (t.kind === "stage" || t.kind === "new-version" || t.kind === "alias")) {
       const champ = t.champion;
-      out.push(`| metric | ${e5(`${t.model}@${t.version}`)} | ${champ ? `champion ${e5(`${t.model}@${champ.version}`)}` : "champion"} |`, "|---|---|---|");
+      const before = t.kind === "alias" ? `${t.model}@${t.alias.name} before` : "champion";
+      out.push(`| metric | ${e5(`${t.model}@${t.version}`)} | ${champ ? `${e5(before)} ${e5(`${t.model}@${champ.version}`)}` : e5(before)} |`, "|---|---|---|");
       for (const m3 of metrics.sort())
         out.push(`| ${e5(m3)} | ${e5(String(t.metrics[m3]))} | ${champ && m3 in champ.metrics ? e5(String(champ.metrics[m3])) : "\u2014"} |`);
       out.push("");
@@ -85783,7 +86480,7 @@ function buildDecisionStatement(input) {
   const { subjects, ...rest } = input;
   return {
     _type: STATEMENT_TYPE,
-    subject: subjects.map((s2) => ({ name: `${s2.model}@${s2.version}`, digest: { sha256: s2.sha256 } })),
+    subject: subjects.map((s2) => ({ name: `${s2.model}@${s2.alias ?? s2.version}`, digest: { sha256: s2.sha256 } })),
     predicateType: DECISION_PREDICATE,
     predicate: { ...rest, changes: subjects }
   };
@@ -90273,6 +90970,8 @@ function branchName(spec) {
       return SYNC_BRANCH;
     case "register":
       return `${BRANCH_PREFIX}${spec.model}-v${spec.version}-register`;
+    case "alias":
+      return `${BRANCH_PREFIX}alias/${spec.model}/${spec.alias}`;
     case "stage":
       return `${BRANCH_PREFIX}${spec.model}-v${spec.version}-${spec.stage.toLowerCase()}`;
     case "annotate":
@@ -90329,6 +91028,7 @@ var init_pins2 = __esm({
   "src/promote/pins.ts"() {
     "use strict";
     init_plan();
+    init_input();
     init_render();
     init_merged_source();
     init_snapshot();
@@ -90960,6 +91660,9 @@ function decisionInput(decision, ctx) {
     const change = changeOf(t);
     if ((t.kind === "stage" || t.kind === "new-version") && t.model && t.version !== void 0 && t.artifact?.sha256 && t.to) {
       subjects.push({ model: t.model, version: t.version, sha256: t.artifact.sha256, from: t.from === "absent" ? "None" : t.from, to: t.to });
+    }
+    if (t.kind === "alias" && t.model && t.alias?.to !== void 0 && t.artifact?.sha256) {
+      subjects.push({ model: t.model, version: t.alias.to, sha256: t.artifact.sha256, alias: t.alias.name });
     }
     for (const c5 of t.checks) checks.push({ kind: c5.check, passed: c5.ok, details: { change, detail: c5.detail } });
     for (const r5 of t.rules) {

@@ -79,3 +79,22 @@ await build({
   entryPoints: ['src/action.ts'].filter((f) => existsSync(f)),
   outfile: 'dist/action.js',
 });
+
+// The registry pages' assets (SPEC v3 §11): one script with uPlot and the `--where` parser, and
+// one stylesheet (uPlot's and the pages'); `modelgate pages` copies them, nothing is fetched at view time.
+await mkdir('dist/pages-assets', { recursive: true });
+await build({
+  entryPoints: ['src/pages/client/app.ts'],
+  bundle: true,
+  platform: 'browser',
+  format: 'iife',
+  target: 'es2022',
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  outfile: 'dist/pages-assets/app.js',
+});
+await writeFile(
+  'dist/pages-assets/app.css',
+  readFileSync('node_modules/uplot/dist/uPlot.min.css', 'utf8') + '\n' + readFileSync('src/pages/style.css', 'utf8'),
+);

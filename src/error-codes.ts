@@ -10,7 +10,8 @@ export interface ErrorCodeInfo {
   summary: string;
 }
 
-export type ErrorArea = 'command line' | 'manifest' | 'registry' | 'lineage' | 'store' | 'S3' | 'git' | 'GitHub' | 'gate' | 'deploy' | 'promotion' | 'evidence';
+export type ErrorArea =
+  'command line' | 'manifest' | 'registry' | 'lineage' | 'store' | 'S3' | 'git' | 'GitHub' | 'gate' | 'deploy' | 'promotion' | 'evidence' | 'serve';
 
 const { content, usage, service } = ExitCode;
 
@@ -105,6 +106,7 @@ export const ERROR_CODES = {
   E_NOT_FOUND: { area: 'registry', exit: [content], summary: 'The model, version or commit named does not exist.' },
   E_NOT_A_FILE: { area: 'registry', exit: [content], summary: 'A registry path is a folder, link or device where a plain file belongs.' },
   E_VERSION: { area: 'registry', exit: [content], summary: 'A version number that is not a positive integer.' },
+  E_PAGES_ASSETS: { area: 'registry', exit: [content], summary: "The registry pages' bundled scripts and styles are missing from this modelgate build." },
   E_TEMPLATE_MISSING: { area: 'registry', exit: [content], summary: 'The registry template shipped with modelgate is missing or incomplete.' },
   E_TEMPLATE_INVALID: {
     area: 'registry',
@@ -232,6 +234,10 @@ export const ERROR_CODES = {
 
   // Signed decision records.
   E_SIGNING_KEY: { area: 'evidence', exit: [usage], summary: 'MODELGATE_SIGNING_KEY is not a usable PEM private key.' },
+  // modelgate serve (HTTP: the exit code is what the CLI would give the same fault).
+  E_UNAUTHENTICATED: { area: 'serve', exit: [usage], summary: 'A request to serve without a valid bearer token where one is needed (HTTP 401).' },
+  E_INTERNAL: { area: 'serve', exit: [content], summary: 'serve failed in a way it did not expect; its log has the details (HTTP 500).' },
+  E_RATE_LIMITED: { area: 'serve', exit: [usage], summary: 'A client sent more requests than serve allows in a minute (HTTP 429).' },
   E_DECISION_RECORD: { area: 'evidence', exit: [service], summary: 'Reading or writing a decision record in the store failed.' },
 } as const satisfies Record<`E_${string}`, ErrorCodeInfo>;
 

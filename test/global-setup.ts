@@ -20,6 +20,8 @@ export default function setup(): () => void {
       execFileSync('bash', [script, 'install'], { stdio: 'inherit' });
       execFileSync('bash', [script, 'start'], { stdio: 'inherit' });
     }
+    // Debian's Chromium, which test/pages.test.ts drives with playwright-core.
+    execFileSync('bash', ['scripts/chromium.sh', 'install'], { stdio: 'inherit' });
   }
   // Every temporary folder of the run (the tests', the CLI's, git's) goes under one folder that
   // is removed at the end: gigabyte artifacts and 200,000-file registries never pile up in /tmp.

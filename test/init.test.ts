@@ -123,7 +123,7 @@ describe('modelgate init', () => {
     }
     // Each Argo CD Application now points at the new repository; nothing else in it changed.
     const argocd = files(TEMPLATE).filter((f) => f.startsWith('argocd/') && f.endsWith('.yaml'));
-    expect(argocd).toEqual(['argocd/canary.yaml', 'argocd/production.yaml', 'argocd/staging.yaml']);
+    expect(argocd).toEqual(['argocd/canary.yaml', 'argocd/production.yaml', 'argocd/serve.yaml', 'argocd/staging.yaml']);
     for (const f of argocd) {
       const template = readFileSync(join(TEMPLATE, f), 'utf8');
       expect(template).toContain('    repoURL: https://github.com/acme/model-registry.git\n');

@@ -44,8 +44,8 @@ const environmentOf = (job: Job) => (typeof job.environment === 'string' ? job.e
 const gateJobs = allJobs.filter(({ job }) => job.steps.some((s) => s.uses?.startsWith('modelgate-dev/modelgate@') && (s.with?.command ?? 'check') === 'check'));
 
 describe('registry-template workflows', () => {
-  it('ships the gate and the review recorder', () => {
-    expect(files.sort()).toEqual(['modelgate-review.yml', 'modelgate.yml']);
+  it('ships the gate, the review recorder and the pages', () => {
+    expect(files.sort()).toEqual(['modelgate-pages.yml', 'modelgate-review.yml', 'modelgate.yml']);
     expect(gateJobs.map((j) => `${j.file}:${j.name}`)).toEqual(['modelgate.yml:gate']);
   });
 
@@ -127,6 +127,21 @@ describe('registry-template workflows', () => {
     const pushRow = readme.split('\n').find((l) => l.startsWith('| Nobody pushes to `main`'))!;
     expect(pushRow).toMatch(/no bypass/i);
     expect(pushRow).not.toMatch(/sync bot/i);
+  });
+
+  it('the pages are built on every push to main and deployed by a job that can publish and nothing else (SPEC v3 §11)', () => {
+    const pages = workflows['modelgate-pages.yml']!;
+    expect(Object.keys(pages.on).sort()).toEqual(['push', 'workflow_dispatch']);
+    expect(pages.on.push).toEqual({ branches: ['main'] });
+    expect(pages.permissions).toEqual({});
+    const { build, deploy } = pages.jobs;
+    expect(build!.permissions).toEqual({ contents: 'read', 'id-token': 'write' });
+    expect(build!.steps.some((s) => /^npx --yes modelgate@\S+ pages _site$/.test(s.run ?? ''))).toBe(true);
+    expect(build!.steps.find((s) => s.uses?.startsWith('actions/upload-pages-artifact@'))?.with?.path).toBe('_site');
+    expect(build!.steps.find((s) => s.uses?.startsWith('actions/checkout@'))?.with?.['persist-credentials']).toBe(false);
+    expect(deploy!.permissions).toEqual({ pages: 'write', 'id-token': 'write' });
+    expect(deploy!.steps.map((s) => s.uses?.replace(/@.*/, ''))).toEqual(['actions/deploy-pages']);
+    expect(environmentOf(deploy!)).toBe('github-pages');
   });
 
   it('every third-party action is pinned to a commit SHA or carries a pin comment', () => {

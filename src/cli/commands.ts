@@ -126,6 +126,7 @@ export const COMMAND_SPECS = {
   show: { summary: 'show one version', args: '<ref>', flags: { at: { type: 'string', value: 'date-or-commit', description: 'the registry as it was then' } } },
   history: { summary: 'every stage change, from git history', args: '<model>', flags: {} },
   diff: { summary: 'compare two versions', args: '<ref> <ref>', flags: {} },
+  pages: { summary: 'write the registry pages as a static site', args: '<out-dir>', flags: {} },
   resolve: {
     summary: 'uri, sha256 and size for serving',
     args: '<ref>',
@@ -192,6 +193,16 @@ export const COMMAND_SPECS = {
       'registry-ref': { type: 'string', value: 'rev', description: 'derive the pins from this revision' },
       remote: { type: 'string', value: 'name', description: 'remote for --push or --pr (default origin)' },
       branch: { type: 'string', value: 'name', description: 'branch for --push or --pr (default main)' },
+    },
+  },
+  serve: {
+    summary: 'serve the registry over HTTP: the MLflow Model Registry API, artifacts, health and metrics',
+    args: '',
+    flags: {
+      listen: { type: 'string', value: 'host:port', description: 'address to listen on (default 127.0.0.1:8080; 0.0.0.0:8080 in a container)' },
+      refresh: { type: 'string', value: 'seconds', description: "how often the registry branch's head is read again (default 10)" },
+      tokens: { type: 'string', value: 'file', description: 'bearer tokens, one "<identity> <token>" per line' },
+      'private-reads': { type: 'boolean', description: 'reads need a token too (default: reads are open)' },
     },
   },
 } as const satisfies Record<string, CommandSpec>;

@@ -28,6 +28,7 @@ const COMMANDS: Record<CommandName, CommandEntry> = {
   show: { summary: COMMAND_SPECS.show.summary, load: () => import('../commands/show.js') },
   history: { summary: COMMAND_SPECS.history.summary, load: () => import('../commands/history.js') },
   diff: { summary: COMMAND_SPECS.diff.summary, load: () => import('../commands/diff.js') },
+  pages: { summary: COMMAND_SPECS.pages.summary, load: () => import('../commands/pages.js') },
   resolve: { summary: COMMAND_SPECS.resolve.summary, load: () => import('../commands/resolve.js') },
   pull: { summary: COMMAND_SPECS.pull.summary, load: () => import('../commands/pull.js') },
   verify: { summary: COMMAND_SPECS.verify.summary, load: () => import('../commands/verify.js') },
@@ -35,6 +36,7 @@ const COMMANDS: Record<CommandName, CommandEntry> = {
   gc: { summary: COMMAND_SPECS.gc.summary, load: () => import('../commands/gc.js') },
   import: { summary: COMMAND_SPECS.import.summary, load: () => import('../commands/import.js') },
   sync: { summary: COMMAND_SPECS.sync.summary, load: () => import('../commands/sync.js') },
+  serve: { summary: COMMAND_SPECS.serve.summary, load: () => import('../commands/serve.js') },
 };
 
 const GLOBAL_HELP = `modelgate — a model registry that lives in Git

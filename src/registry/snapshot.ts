@@ -80,9 +80,13 @@ export class RegistrySnapshot {
     return this.load(versionFile(model, version), 'ModelVersion');
   }
 
+  /** Every version of `model`, ascending; the files not parsed yet are read in one batch (one git process for a commit). */
   async versions(model: string): Promise<ModelVersion[]> {
-    const numbers = await this.versionNumbers(model);
-    const all = await Promise.all(numbers.map((n) => this.version(model, n)));
+    const paths = (await this.versionNumbers(model)).map((n) => versionFile(model, n));
+    const unread = paths.filter((p) => !this.cache.has(p));
+    const texts = unread.length > 1 ? await this.readMany(unread) : [];
+    const text = new Map(unread.map((p, i) => [p, texts[i]]));
+    const all = await Promise.all(paths.map((p) => this.load(p, 'ModelVersion', text.get(p))));
     return all.filter((v): v is ModelVersion => v !== undefined);
   }
 

@@ -1,0 +1,98 @@
+import { createWriteStream, existsSync } from 'node:fs';
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { finished } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
+import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { openPagesReader, readModelView, versionView, type ModelSummary } from '../pages/read-model.js';
+import { PAGE_SIZE, renderCompare, renderIndex, renderModel, renderSearch, renderVersion, rootOf, sitePaths, type PageContext } from '../pages/render.js';
+import { isRegistryUrl, openReadRegistry, openRegistry } from '../registry/snapshot.js';
+
+const USAGE = `modelgate ${usageOf('pages')}`;
+
+/** The scripts and styles `npm run build` bundles for the pages (dist/pages-assets: uPlot, the `--where` parser, the page script). */
+export function pagesAssetsDir(from: string = fileURLToPath(import.meta.url)): string | undefined {
+  for (let dir = dirname(from), i = 0; i < 5; dir = dirname(dir), i++) {
+    for (const candidate of [join(dir, 'pages-assets'), join(dir, 'dist', 'pages-assets')]) {
+      if (existsSync(join(candidate, 'app.js'))) return candidate;
+    }
+    if (dirname(dir) === dir) break;
+  }
+  return undefined;
+}
+
+/**
+ * `modelgate pages <out-dir>`: the registry pages as a static site (SPEC v3 §11). Model by model:
+ * one model's versions are read, its pages written, and only its summary kept, so memory stays
+ * bounded by the largest model, whatever the number of models. Search runs in the browser over
+ * `search/index.json`, written as it goes.
+ */
+export const run: Command = async (ctx) => {
+  const { positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.pages.flags, USAGE);
+  if (positionals.length !== 1) throw usageError(`expected the output folder\nusage: ${USAGE}`);
+  const out = resolve(ctx.cwd, positionals[0]!);
+  const assets = pagesAssetsDir();
+  if (!assets) throw new ModelgateError('E_PAGES_ASSETS', 'the pages assets (dist/pages-assets) are missing: run npm run build', ExitCode.content);
+
+  const local = isRegistryUrl(ctx.registry) ? undefined : openRegistry(ctx);
+  const snapshot = local?.snapshot ?? (await openReadRegistry(ctx)).snapshot;
+  const reader = await openPagesReader(snapshot, local?.repo, ctx.env);
+  const commit = local ? await local.repo.resolve('HEAD') : undefined;
+  const generatedFrom = `${reader.config.github?.repository ?? 'registry'}${commit ? ` at ${commit.slice(0, 12)}` : ''}`;
+  const repository = reader.config.github?.repository;
+  const context = (path: string): PageContext => ({ root: rootOf(path), generatedFrom });
+  const page = async (path: string, text: string) => {
+    await mkdir(join(out, path), { recursive: true });
+    await writeFile(join(out, path, 'index.html'), text);
+  };
+  // Files are written a few at a time: rendering (CPU) overlaps the writes, memory stays bounded.
+  const writing = new Set<Promise<void>>();
+  const queue = async (path: string, text: string) => {
+    const p = page(path, text).finally(() => writing.delete(p));
+    writing.add(p);
+    if (writing.size >= 16) await Promise.race(writing);
+  };
+
+  await mkdir(join(out, 'assets'), { recursive: true });
+  for (const f of await readdir(assets)) await copyFile(join(assets, f), join(out, 'assets', f));
+  // GitHub Pages would run Jekyll over the folder otherwise.
+  await writeFile(join(out, '.nojekyll'), '');
+
+  await mkdir(join(out, 'search'), { recursive: true });
+  const index = createWriteStream(join(out, 'search', 'index.json'));
+  let first = true;
+  const summaries: ModelSummary[] = [];
+  let versions = 0;
+  let pages = 0;
+  try {
+    for (const name of await snapshot.modelNames()) {
+      const view = await readModelView(reader, name);
+      const pageCount = Math.max(1, Math.ceil(view.versions.length / PAGE_SIZE));
+      for (let p = 1; p <= pageCount; p++) await queue(sitePaths.model(name, p), renderModel(view, p, context(sitePaths.model(name, p)), repository));
+      await queue(sitePaths.compare(name), renderCompare(view, context(sitePaths.compare(name))));
+      for (const v of view.versions) {
+        await queue(sitePaths.version(name, v.version), renderVersion(versionView(view, v), context(sitePaths.version(name, v.version)), repository));
+        const { files: _files, ...artifact } = v.artifact;
+        if (!index.write(`${first ? '[\n' : ',\n'}${JSON.stringify({ ...v, artifact })}`)) await new Promise<void>((r) => index.once('drain', () => r()));
+        first = false;
+      }
+      summaries.push(view.summary);
+      versions += view.versions.length;
+      pages += pageCount + 1 + view.versions.length;
+    }
+    await Promise.all(writing);
+    index.end(first ? '[]\n' : '\n]\n');
+    await finished(index);
+  } finally {
+    await Promise.allSettled(writing);
+    reader.store?.close();
+    if (!index.closed) index.destroy();
+  }
+  await page(sitePaths.index(), renderIndex(summaries, context(sitePaths.index())));
+  await page(sitePaths.search(), renderSearch(context(sitePaths.search())));
+  pages += 2;
+  emit(ctx, { out, models: summaries.length, versions, pages }, () => `wrote ${pages} pages (${summaries.length} models, ${versions} versions) to ${out}`);
+  return 0;
+};

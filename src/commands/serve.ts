@@ -1,0 +1,65 @@
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
+import { parseCommandArgs, type Command } from '../cli/context.js';
+import { usageError } from '../errors.js';
+import { isRegistryUrl, locateRegistry } from '../registry/snapshot.js';
+import { TokenTable } from '../serve/access.js';
+import { ServedRegistry } from '../serve/served-registry.js';
+import { buildServer } from '../serve/server.js';
+
+const USAGE = `modelgate ${usageOf('serve')}`;
+
+/** `host:port`, `:port` or `port`; the host defaults to loopback. */
+function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:]*):)?([0-9]{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) throw usageError(`--listen ${text}: expected host:port (0.0.0.0:8080, 127.0.0.1:0)\nusage: ${USAGE}`);
+  return { host: (m[1] || '127.0.0.1').replace(/^\[|\]$/g, ''), port };
+}
+
+/**
+ * `modelgate serve`: listens until SIGTERM or SIGINT, then stops taking requests, lets those in
+ * flight finish and exits 0. Logs are JSON lines on stdout (pino), tokens redacted.
+ */
+export const run: Command = async (ctx) => {
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.serve.flags, USAGE);
+  if (positionals.length) throw usageError(`unexpected argument ${positionals[0]}\nusage: ${USAGE}`);
+  const { host, port } = parseListen(values.listen ?? '127.0.0.1:8080');
+  const refresh = values.refresh === undefined ? 10 : /^[0-9]+(\.[0-9]+)?$/.test(values.refresh) ? Number(values.refresh) : NaN;
+  if (!(refresh >= 0.1 && refresh <= 86_400)) throw usageError(`--refresh ${values.refresh}: expected seconds from 0.1 to 86400`);
+  const tokens = values.tokens === undefined ? TokenTable.empty() : await TokenTable.fromFile(values.tokens);
+  const registry = isRegistryUrl(ctx.registry)
+    ? await ServedRegistry.remote(ctx.registry!, ctx.env)
+    : await ServedRegistry.local(locateRegistry(ctx.cwd, ctx.registry), ctx.env);
+
+  const { app, metrics } = await buildServer({
+    registry,
+    tokens,
+    privateReads: values['private-reads'] ?? false,
+    logger: { options: { level: ctx.quiet ? 'warn' : 'info' } },
+  });
+  const refreshNow = () =>
+    registry.refresh().then(
+      () => metrics.commitTime.set(Date.now() / 1000),
+      (e: unknown) => {
+        metrics.refreshFailures.inc();
+        app.log.error({ err: e }, 'refreshing the registry failed; the commit served before stays');
+      },
+    );
+  const timer = setInterval(() => void refreshNow(), refresh * 1000);
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      app.log.info({ signal }, 'shutting down: finishing the requests in flight');
+      clearInterval(timer);
+      void app
+        .close()
+        .then(() => registry.close())
+        .then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await app.listen({ host, port });
+  await refreshNow();
+  await stopped;
+  return 0;
+};

@@ -1,0 +1,229 @@
+/**
+ * The read models the registry pages render (SPEC v3 §11), built from the same reading code the
+ * commands use: the snapshot (documents), the stage history (git), the decision records (store,
+ * verified against `trust.keys`) and the committed deploy pins. `modelgate pages` walks them model
+ * by model; `serve` answers `/` from the same functions. Nothing here renders HTML.
+ */
+import { parse } from 'yaml';
+import { environmentsOf, pinnedVersion, type Environment } from '../deploy/render.js';
+import type { DecisionApprover, DecisionStatement } from '../evidence/decision.js';
+import type { StoredRecords } from '../evidence/verify-decisions.js';
+import type { GitRepo } from '../git/repo.js';
+import type { Model, ModelVersion, PromotionPolicy, Registry, Stage } from '../manifest/types.js';
+import { stageHistory, type StageChange } from '../registry/history.js';
+import { RegistrySnapshot } from '../registry/snapshot.js';
+import type { RegistrySource } from '../registry/source.js';
+import type { ArtifactStore } from '../store/store.js';
+
+/** What the pages are read from: a registry source, its git repository (for history) and its store (for decision records). */
+export interface PagesReader {
+  source: RegistrySource;
+  config: Registry;
+  policy: PromotionPolicy;
+  environments: Environment[];
+  /** Absent: no history (a remote read of one commit); timelines are empty. */
+  repo?: GitRepo;
+  /** Absent: the store could not be opened; decision records show as unavailable. */
+  store?: ArtifactStore;
+}
+
+/** Opens what the pages read; a store that cannot be opened leaves `store` unset instead of failing. */
+export async function openPagesReader(snapshot: RegistrySnapshot, repo: GitRepo | undefined, env: NodeJS.ProcessEnv): Promise<PagesReader> {
+  const [config, policy] = await Promise.all([snapshot.config(), snapshot.policy()]);
+  let store: ArtifactStore | undefined;
+  try {
+    const { openStore } = await import('../store/store.js');
+    store = await openStore(config.storage, env);
+  } catch {
+    store = undefined;
+  }
+  return { source: snapshot.source, config, policy, environments: environmentsOf(config), repo, store };
+}
+
+/** A decision record as a page shows it: verified (and what it says), or why there is none. */
+export type DecisionView =
+  | {
+      status: 'verified';
+      keyid: string;
+      pullRequest: number;
+      time: string;
+      approvers: DecisionApprover[];
+      rules: DecisionStatement['predicate']['rules'];
+      checks: DecisionStatement['predicate']['checks'];
+    }
+  | { status: 'none' | 'unproven' | 'invalid'; reason: string }
+  | { status: 'not-a-pull-request' | 'unavailable' };
+
+export interface TimelineEntry extends Omit<StageChange, 'email' | 'tree'> {
+  decision: DecisionView;
+}
+
+export interface EnvironmentServing {
+  environment: string;
+  /** What the environment follows: a stage, or an alias (SPEC v3 §9). */
+  stage?: Stage;
+  alias?: string;
+  /** The version the committed pin names; undefined: no pin. */
+  version?: number;
+}
+
+export interface ModelSummary {
+  name: string;
+  description?: string;
+  owners: string[];
+  retired: boolean;
+  versionCount: number;
+  latest?: number;
+  /** Versions per stage, newest first (Staging and Production: the badges). */
+  stages: Record<Stage, number[]>;
+  serving: EnvironmentServing[];
+  lastChange?: TimelineEntry;
+}
+
+export interface MetricThreshold {
+  metric: string;
+  min?: number;
+  max?: number;
+  /** The rule that sets it: its name, or `to <Stage>`. */
+  rule: string;
+}
+
+export interface ModelView {
+  summary: ModelSummary;
+  /** Ascending by number. */
+  versions: ModelVersion[];
+  thresholds: MetricThreshold[];
+  /** Oldest first. */
+  timeline: TimelineEntry[];
+}
+
+export interface VersionView {
+  summary: ModelSummary;
+  version: ModelVersion;
+  /** Environments whose committed pin is this version. */
+  servedIn: string[];
+  /** This version's stage changes, oldest first. */
+  timeline: TimelineEntry[];
+}
+
+/** A model's page data: every version (parsed once), its history with decision records, its pins and its thresholds. */
+export async function readModelView(reader: PagesReader, name: string): Promise<ModelView> {
+  // A snapshot per model: its parse cache is dropped with the model, so a walk over every model stays bounded.
+  const snapshot = new RegistrySnapshot(reader.source);
+  const [model, versions, serving, changes] = await Promise.all([
+    snapshot.model(name),
+    snapshot.versions(name),
+    servingOf(reader, name),
+    reader.repo ? stageHistory(reader.repo, name) : Promise.resolve([]),
+  ]);
+  const timeline = await withDecisions(reader, changes);
+  return { summary: summarize(name, model, versions, serving, timeline), versions, thresholds: thresholdsFor(reader.policy, name), timeline };
+}
+
+/** One version's page data, from its model's view. */
+export function versionView(view: ModelView, version: ModelVersion): VersionView {
+  return {
+    summary: view.summary,
+    version,
+    servedIn: view.summary.serving.filter((s) => s.version === version.version).map((s) => s.environment),
+    timeline: view.timeline.filter((t) => t.version === version.version),
+  };
+}
+
+function summarize(name: string, model: Model | undefined, versions: ModelVersion[], serving: EnvironmentServing[], timeline: TimelineEntry[]): ModelSummary {
+  const stages: Record<Stage, number[]> = { None: [], Staging: [], Production: [], Archived: [] };
+  for (const v of versions) stages[v.stage].unshift(v.version);
+  return {
+    name,
+    ...(model?.description ? { description: model.description } : {}),
+    owners: model?.owners ?? [],
+    retired: model?.retired === true,
+    versionCount: versions.length,
+    ...(versions.length ? { latest: versions.at(-1)!.version } : {}),
+    stages,
+    serving,
+    ...(timeline.length ? { lastChange: timeline.at(-1)! } : {}),
+  };
+}
+
+/** What each environment serves now: the version its committed pin file names. */
+async function servingOf(reader: PagesReader, model: string): Promise<EnvironmentServing[]> {
+  return Promise.all(
+    reader.environments.map(async (env) => {
+      let version: number | undefined;
+      try {
+        const text = await reader.source.readFile(`${env.path}/${model}.yaml`);
+        version = text === undefined ? undefined : pinnedVersion(parse(text));
+      } catch {
+        version = undefined; // an unreadable pin serves nothing the page can name
+      }
+      return {
+        environment: env.name,
+        ...(env.stage ? { stage: env.stage } : {}),
+        ...(env.alias ? { alias: env.alias } : {}),
+        ...(version !== undefined ? { version } : {}),
+      };
+    }),
+  );
+}
+
+/** Thresholds on metrics from every rule that applies to the model (the policy's and the model's own). */
+export function thresholdsFor(policy: PromotionPolicy, model: string): MetricThreshold[] {
+  const rules = [...policy.rules, ...(policy.models?.[model]?.rules ?? [])];
+  return rules.flatMap((r) =>
+    Object.entries(r.metrics ?? {}).map(([metric, t]) => ({
+      metric,
+      ...(t.min !== undefined ? { min: t.min } : {}),
+      ...(t.max !== undefined ? { max: t.max } : {}),
+      rule: r.name ?? (r.to ? `to ${r.to}` : 'rule'),
+    })),
+  );
+}
+
+/** Each change with the decision record that proves its move (the change's first parent's tree to its tree), verified against trust.keys. */
+async function withDecisions(reader: PagesReader, changes: StageChange[]): Promise<TimelineEntry[]> {
+  const entry = ({ email: _e, tree: _t, ...c }: StageChange, decision: DecisionView): TimelineEntry => ({ ...c, decision });
+  const fromPullRequests = changes.filter((c) => c.pullRequest !== null);
+  if (fromPullRequests.length === 0 || !reader.repo) return changes.map((c) => entry(c, { status: 'not-a-pull-request' }));
+  if (!reader.store) return changes.map((c) => entry(c, { status: c.pullRequest === null ? 'not-a-pull-request' : 'unavailable' }));
+  const { firstParentTrees, readDecisionRecords } = await import('../evidence/records.js');
+  const { provingRecords } = await import('../evidence/verify-decisions.js');
+  const keys = reader.config.trust?.keys ?? [];
+  const parents = await firstParentTrees(
+    reader.repo,
+    fromPullRequests.map((c) => c.commit),
+  );
+  const byTree = new Map<string, StoredRecords | undefined>();
+  const out: TimelineEntry[] = [];
+  for (const c of changes) {
+    if (c.pullRequest === null) {
+      out.push(entry(c, { status: 'not-a-pull-request' }));
+      continue;
+    }
+    if (!byTree.has(c.tree)) byTree.set(c.tree, await readDecisionRecords(reader.store, c.tree).catch(() => undefined));
+    const stored = byTree.get(c.tree);
+    if (!stored) {
+      out.push(entry(c, { status: 'unavailable' }));
+      continue;
+    }
+    const found = provingRecords(stored, { tree: c.tree, baseTree: parents.get(c.commit) }, keys);
+    if ('reason' in found) {
+      out.push(entry(c, { status: found.kind, reason: found.reason }));
+      continue;
+    }
+    const best = found.proving.find((r) => r.statement.predicate.pullRequest === c.pullRequest) ?? found.proving.at(-1)!;
+    const p = best.statement.predicate;
+    out.push(
+      entry(c, {
+        status: 'verified',
+        keyid: best.keyid,
+        pullRequest: p.pullRequest,
+        time: p.time,
+        approvers: p.approvers ?? [],
+        rules: p.rules ?? [],
+        checks: p.checks ?? [],
+      }),
+    );
+  }
+  return out;
+}

@@ -1,0 +1,230 @@
+import type { FastifyInstance } from 'fastify';
+import { ModelgateError } from '../errors.js';
+import { STAGES, type ModelVersion } from '../manifest/types.js';
+import { summarize } from '../query/present.js';
+import { matchWhere, parseWhere, requiredStage } from '../query/where.js';
+import { MODEL_NAME, parseModelRef, parseStage } from '../registry/layout.js';
+import { RegistrySnapshot } from '../registry/snapshot.js';
+import { commitOf } from './commit-hook.js';
+
+/**
+ * serve's own API, `/api/v1`: the registry's read models as the CLI's `--json` gives them
+ * (`list`'s version summaries, `show`'s manifests), with request and response schemas from
+ * which the OpenAPI 3.1 document at `/api/v1/openapi.json` is generated. Failures are
+ * `{"error": {"code": "E_…", "message": …}}` with modelgate's stable codes.
+ */
+
+const PREFIX = '/api/v1';
+
+const error = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
+  },
+} as const;
+
+const versionSummary = {
+  type: 'object',
+  required: ['model', 'version', 'stage', 'createdAt', 'createdBy', 'format', 'artifact', 'metrics', 'parameters', 'annotations'],
+  properties: {
+    model: { type: 'string' },
+    version: { type: 'integer', minimum: 1 },
+    stage: { type: 'string', enum: [...STAGES] },
+    createdAt: { type: 'string' },
+    createdBy: { type: ['string', 'null'] },
+    format: { type: 'string' },
+    artifact: {
+      type: 'object',
+      required: ['uri', 'sha256', 'size'],
+      properties: { uri: { type: 'string' }, sha256: { type: 'string' }, size: { type: 'integer', minimum: 0 } },
+    },
+    metrics: { type: 'object', additionalProperties: { type: 'number' } },
+    parameters: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
+    annotations: { type: 'object', additionalProperties: { type: 'string' } },
+  },
+} as const;
+
+const modelParams = {
+  type: 'object',
+  required: ['model'],
+  properties: { model: { type: 'string', pattern: MODEL_NAME.source } },
+} as const;
+
+/** What follows `<model>@` in a version reference: a number, `latest`, or a stage (lower, upper or capitalized). */
+const VERSION_REF = `^(?:[1-9][0-9]{0,8}|latest|${STAGES.flatMap((s) => [s, s.toLowerCase(), s.toUpperCase()]).join('|')})$`;
+
+const errors = { 400: error, 401: error, 404: error, 429: error, 431: error, 500: error, 503: error } as const;
+
+/** The model's versions, or E_NOT_FOUND for a model the commit does not hold. */
+async function versionNumbersOf(snapshot: RegistrySnapshot, model: string): Promise<number[]> {
+  const [m, numbers] = await Promise.all([snapshot.model(model), snapshot.versionNumbers(model)]);
+  if (!m && numbers.length === 0) throw new ModelgateError('E_NOT_FOUND', `unknown model ${model}`);
+  return numbers;
+}
+
+export function registerApiV1Routes(app: FastifyInstance): void {
+  app.get(
+    `${PREFIX}/models`,
+    {
+      schema: {
+        summary: 'Every model, with its version count and newest version',
+        tags: ['models'],
+        response: {
+          200: {
+            type: 'object',
+            required: ['models'],
+            properties: {
+              models: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['name', 'versions', 'latest'],
+                  properties: {
+                    name: { type: 'string' },
+                    description: { type: 'string' },
+                    versions: { type: 'integer', minimum: 0 },
+                    latest: { type: ['integer', 'null'] },
+                  },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { snapshot } = commitOf(request);
+      const models = [];
+      for (const name of await snapshot.modelNames()) {
+        const [model, numbers] = await Promise.all([snapshot.model(name), snapshot.versionNumbers(name)]);
+        models.push({
+          name,
+          ...(model?.description !== undefined ? { description: model.description } : {}),
+          versions: numbers.length,
+          latest: numbers.at(-1) ?? null,
+        });
+      }
+      return { models };
+    },
+  );
+
+  app.get<{ Params: { model: string } }>(
+    `${PREFIX}/models/:model`,
+    {
+      schema: {
+        summary: 'One model: its description, owners, version numbers and the newest version in each stage',
+        tags: ['models'],
+        params: modelParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['name', 'owners', 'retired', 'versions', 'stages'],
+            properties: {
+              name: { type: 'string' },
+              description: { type: 'string' },
+              owners: { type: 'array', items: { type: 'string' } },
+              retired: { type: 'boolean' },
+              versions: { type: 'array', items: { type: 'integer' } },
+              stages: { type: 'object', additionalProperties: { type: 'integer' } },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { snapshot } = commitOf(request);
+      const name = request.params.model;
+      const numbers = await versionNumbersOf(snapshot, name);
+      const [model, newest] = await Promise.all([snapshot.model(name), snapshot.newestInStages(name, STAGES)]);
+      return {
+        name,
+        ...(model?.description !== undefined ? { description: model.description } : {}),
+        owners: model?.owners ?? [],
+        retired: model?.retired ?? false,
+        versions: numbers,
+        stages: Object.fromEntries(newest.map((v) => [v.stage, v.version])),
+      };
+    },
+  );
+
+  app.get<{ Params: { model: string } }>(
+    `${PREFIX}/models/:model/versions`,
+    {
+      schema: {
+        summary: "A model's versions, newest first (the rows of `modelgate list --model`)",
+        tags: ['versions'],
+        params: modelParams,
+        response: { 200: { type: 'object', required: ['versions'], properties: { versions: { type: 'array', items: versionSummary } } }, ...errors },
+      },
+    },
+    async (request) => {
+      const { snapshot } = commitOf(request);
+      await versionNumbersOf(snapshot, request.params.model);
+      return { versions: (await snapshot.versions(request.params.model)).reverse().map(summarize) };
+    },
+  );
+
+  app.get<{ Params: { model: string; ref: string } }>(
+    `${PREFIX}/models/:model/versions/:ref`,
+    {
+      schema: {
+        summary: "One version's manifest, by number, `latest` or stage name (any case)",
+        tags: ['versions'],
+        params: {
+          type: 'object',
+          required: ['model', 'ref'],
+          properties: { model: { type: 'string', pattern: MODEL_NAME.source }, ref: { type: 'string', pattern: VERSION_REF } },
+        },
+        response: {
+          200: {
+            description: 'The ModelVersion manifest as JSON (schemas/model-version.schema.json)',
+            type: 'object',
+            required: ['apiVersion', 'kind', 'model', 'version', 'stage', 'createdAt', 'artifact', 'format'],
+            additionalProperties: true,
+            properties: { model: { type: 'string' }, version: { type: 'integer' }, stage: { type: 'string', enum: [...STAGES] } },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { snapshot } = commitOf(request);
+      return snapshot.resolveRef(parseModelRef(`${request.params.model}@${request.params.ref}`));
+    },
+  );
+
+  app.get<{ Querystring: { where?: string; model?: string; stage?: string } }>(
+    `${PREFIX}/versions`,
+    {
+      schema: {
+        summary: 'Search versions with the `modelgate list --where` grammar, by model and stage',
+        tags: ['versions'],
+        querystring: {
+          type: 'object',
+          properties: {
+            where: { type: 'string', maxLength: 4096, description: "e.g. metrics.auc > 0.9 and lineage.data.id = 'txn-q3'" },
+            model: { type: 'string', pattern: MODEL_NAME.source },
+            stage: { type: 'string', enum: [...STAGES, ...STAGES.map((s) => s.toLowerCase())] },
+          },
+        },
+        response: { 200: { type: 'object', required: ['versions'], properties: { versions: { type: 'array', items: versionSummary } } }, ...errors },
+      },
+    },
+    async (request) => {
+      const { snapshot } = commitOf(request);
+      const where = request.query.where === undefined ? undefined : parseWhere(request.query.where);
+      const stage = request.query.stage === undefined ? undefined : parseStage(request.query.stage);
+      const prefilter = stage ?? (where ? parseStage(requiredStage(where) ?? '') : undefined);
+      const names = request.query.model !== undefined ? [request.query.model] : await snapshot.modelNames();
+      const found: ModelVersion[] = [];
+      for (const name of names) {
+        const versions = prefilter ? await snapshot.inStage(name, prefilter) : (await snapshot.versions(name)).reverse();
+        for (const v of versions) if ((!stage || v.stage === stage) && (!where || matchWhere(where, v))) found.push(v);
+      }
+      return { versions: found.map(summarize) };
+    },
+  );
+}

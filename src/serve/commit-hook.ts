@@ -1,0 +1,34 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { RegistrySnapshot } from '../registry/snapshot.js';
+import type { ServedCommit, ServedRegistry } from './served-registry.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The commit this request is answered from (API routes only). */
+    served?: ServedCommit;
+  }
+}
+
+/** Paths answered from a commit of the registry; the operations endpoints are not. */
+const API = /^\/api\//;
+
+/**
+ * Every API request takes the served commit once, before its handler runs, and names it in
+ * `X-Modelgate-Commit`: whatever a refresh does meanwhile, one answer comes from one commit.
+ */
+export function installCommitHook(app: FastifyInstance, registry: ServedRegistry): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (!API.test(request.url)) return;
+    const served = await registry.current();
+    // The commit's tree listings (its index: a line per file) are shared; the documents a
+    // request parses are its own and go with it, so memory never grows to every manifest held.
+    request.served = { ...served, snapshot: new RegistrySnapshot(served.snapshot.source) };
+    reply.header('x-modelgate-commit', served.commit);
+  });
+}
+
+/** The request's commit; only API routes are registered under the hook that sets it. */
+export function commitOf(request: FastifyRequest): ServedCommit {
+  if (!request.served) throw new Error(`no commit for ${request.url}: not an API route`);
+  return request.served;
+}

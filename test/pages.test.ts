@@ -1,0 +1,386 @@
+import { AxeBuilder } from '@axe-core/playwright';
+import { generateKeyPairSync } from 'node:crypto';
+import { appendFileSync, createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, extname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildDecisionStatement, decisionRecordKey, signEnvelope, statementDigest, type DsseEnvelope } from '../src/evidence/decision.js';
+import { cli, git, makeRegistry, randomFile, tempDir } from './helpers/artifacts.js';
+
+/**
+ * The registry pages in a real browser (SPEC v3 §11): Debian's Chromium (scripts/chromium.sh)
+ * driven by playwright-core, over the static site `modelgate pages` writes, served from its files.
+ * Screenshots of each page type go to MODELGATE_SCREENSHOTS (default .test-artifacts/pages/).
+ */
+const SCREENSHOTS = resolve(process.env.MODELGATE_SCREENSHOTS ?? '.test-artifacts/pages');
+
+const setStage = (manifest: string, from: string, to: string) =>
+  writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(new RegExp(`^stage: ${from}$`, 'm'), `stage: ${to}`));
+
+function storeRecord(storeRoot: string, envelope: DsseEnvelope): void {
+  const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as { predicate: { mergedTreeId: string } };
+  const path = join(storeRoot, decisionRecordKey(statement.predicate.mergedTreeId, statementDigest(envelope)!));
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify(envelope));
+}
+
+/** A pin file as sync writes it: only the annotation the pages read matters here. */
+const pin = (model: string, version: number) => `apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: ${model}
+  labels: {app.kubernetes.io/managed-by: modelgate}
+  annotations: {modelgate.dev/version: "${version}"}
+`;
+
+interface Registry {
+  reg: string;
+  sha: string[];
+}
+
+/** fraud: three versions, v1 → Staging (#5) and v2 → Staging → Production (#6, #7) through signed records; pins name v2 and v1. */
+async function buildRegistry(): Promise<Registry> {
+  const storeRoot = tempDir('mg-pages-store-');
+  const reg = makeRegistry({ uri: pathToFileURL(storeRoot).href });
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const pub = (publicKey.export({ type: 'spki', format: 'pem' }) as string).trimEnd();
+  appendFileSync(join(reg, 'modelgate.yaml'), `github: {repository: acme/model-registry}\ntrust:\n  keys:\n    - |\n${pub.replace(/^/gm, '      ')}\n`);
+  mkdirSync(join(reg, 'policies'));
+  writeFileSync(
+    join(reg, 'policies/promotion.yaml'),
+    `apiVersion: modelgate.dev/v1
+kind: PromotionPolicy
+rules:
+  - {name: register, to: None, from: [None], approvals: [{count: 1, users: [maria]}]}
+  - {name: to-staging, to: Staging, from: [None], approvals: [{count: 1, users: [alice]}]}
+  - name: to-production
+    to: Production
+    from: [Staging]
+    approvals: [{count: 1, teams: [ml-governance]}, {count: 1, users: [bob]}]
+    metrics: {auc: {min: 0.9}, latency_ms: {max: 120}}
+`,
+  );
+  mkdirSync(join(reg, 'models/fraud'), { recursive: true });
+  writeFileSync(
+    join(reg, 'models/fraud/model.yaml'),
+    'apiVersion: modelgate.dev/v1\nkind: Model\nname: fraud\ndescription: Card fraud <scorer>\nowners: [maria, ml-team]\n',
+  );
+  git(reg, 'add', '-A');
+  git(reg, 'commit', '-qm', 'policy, trust and the fraud model');
+  const priv = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const metrics = [
+    ['auc=0.91', 'latency_ms=90'],
+    ['auc=0.95', 'latency_ms=80'],
+    ['auc=0.88', 'latency_ms=130'],
+  ];
+  const sha: string[] = [];
+  for (const [i, m] of metrics.entries()) {
+    const file = randomFile(tempDir(), 'model.onnx', 2000 + i);
+    const r = await cli(reg, [
+      'register',
+      'fraud',
+      file.path,
+      ...m.flatMap((x) => ['--metric', x]),
+      '--param',
+      `n_estimators=${100 * (i + 1)}`,
+      '--code',
+      `https://github.com/acme/fraud@${String(i + 1).repeat(40)}`,
+      '--dataset',
+      `id=txn-2026-q${i + 1},uri=s3://data/txn-${i + 1}.parquet`,
+      '--run',
+      `id=run-${i + 1},url=https://ci.example/run/${i + 1}`,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    sha.push(readFileSync(join(reg, `models/fraud/versions/${i + 1}.yaml`), 'utf8').match(/sha256: ([0-9a-f]{64})/)![1]!);
+  }
+  const move = (version: number, from: string, to: string, pr: number, approvers: Array<{ login: string; group: number; team?: string; rule?: string }>) => {
+    setStage(join(reg, `models/fraud/versions/${version}.yaml`), from, to);
+    git(reg, 'commit', '-qam', `Promote fraud@${version} to ${to} (#${pr})`);
+    const input = {
+      repository: 'acme/model-registry',
+      pullRequest: pr,
+      baseSha: git(reg, 'rev-parse', 'HEAD^').trim(),
+      headSha: '1'.repeat(40),
+      baseTreeId: git(reg, 'rev-parse', 'HEAD^^{tree}').trim(),
+      mergedTreeId: git(reg, 'rev-parse', 'HEAD^{tree}').trim(),
+      policyBlobId: '2'.repeat(40),
+      rules: [{ name: to === 'Production' ? 'to-production' : 'to-staging', passed: true }],
+      approvers,
+      checks: [
+        { kind: 'metrics', passed: true, details: { auc: 'ok' } },
+        { kind: 'scan', passed: true, details: { findings: 0 } },
+      ],
+      time: '2026-12-02T09:00:00Z',
+      subjects: [{ model: 'fraud', version, sha256: sha[version - 1]!, from, to }],
+    };
+    storeRecord(storeRoot, signEnvelope(buildDecisionStatement(input), priv));
+  };
+  move(1, 'None', 'Staging', 5, [{ login: 'alice', group: 0, rule: 'to-staging' }]);
+  move(2, 'None', 'Staging', 6, [{ login: 'alice', group: 0, rule: 'to-staging' }]);
+  move(2, 'Staging', 'Production', 7, [
+    { login: 'carol', group: 0, team: 'ml-governance', rule: 'to-production' },
+    { login: 'bob', group: 1, rule: 'to-production' },
+  ]);
+  mkdirSync(join(reg, 'deploy/production'), { recursive: true });
+  mkdirSync(join(reg, 'deploy/staging'), { recursive: true });
+  writeFileSync(join(reg, 'deploy/production/fraud.yaml'), pin('fraud', 2));
+  writeFileSync(join(reg, 'deploy/staging/fraud.yaml'), pin('fraud', 1));
+  git(reg, 'add', '-A');
+  git(reg, 'commit', '-qm', 'pins');
+  return { reg, sha };
+}
+
+const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
+
+/** The static site's files over loopback HTTP, as GitHub Pages serves them: a folder answers with its index.html. */
+function serveFolder(root: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    let path = join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+    if (!path.startsWith(root)) return res.writeHead(403).end();
+    if (existsSync(path) && statSync(path).isDirectory()) path = join(path, 'index.html');
+    if (!existsSync(path)) return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' });
+    createReadStream(path).pipe(res);
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
+}
+
+describe('registry pages in Chromium', () => {
+  let browser: Browser;
+  let server: Server;
+  let base: string;
+  let out: string;
+  let registry: Registry;
+  /** Console errors, page errors and requests that leave loopback, per page. */
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    registry = await buildRegistry();
+    out = join(tempDir('mg-pages-out-'), 'site');
+    const r = await cli(registry.reg, ['pages', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ models: 1, versions: 3 });
+    server = await serveFolder(out);
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((ok) => (server ? server.close(ok) : ok(undefined)));
+  });
+
+  afterEach(async () => {
+    for (const c of browser.contexts()) await c.close();
+  });
+
+  async function open(url: string, options: { javaScript?: boolean } = {}): Promise<Page> {
+    const context = await browser.newContext({ javaScriptEnabled: options.javaScript ?? true, viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    page.on('console', (m) => m.type() === 'error' && problems.push(`${url}: console: ${m.text()} at ${m.location().url}`));
+    page.on('response', (r) => r.status() >= 400 && problems.push(`${url}: HTTP ${r.status()} for ${r.url()}`));
+    page.on('pageerror', (e) => problems.push(`${url}: ${e.message}`));
+    page.on('request', (r) => {
+      const u = r.url();
+      if (!u.startsWith(base) && !u.startsWith('file:') && !u.startsWith('data:')) problems.push(`${url}: external request ${u}`);
+    });
+    await page.goto(url);
+    return page;
+  }
+
+  async function check(page: Page, name: string): Promise<void> {
+    const axe = await new AxeBuilder({ page }).analyze();
+    const serious = axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    expect(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+    await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+    expect(problems).toEqual([]);
+  }
+
+  it('the models page: badges, owners, what each environment serves, the last change; keyboard to a model', async () => {
+    const page = await open(base);
+    const row = page.locator('tr[data-model=fraud]');
+    await expect.poll(() => row.locator('.badge').allTextContents()).toEqual(['Production v2', 'Staging v1']);
+    expect(await row.textContent()).toContain('maria, ml-team');
+    expect((await row.locator('.serving li').allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim())).toEqual(['staging v1', 'production v2']);
+    expect(await row.locator('td').nth(3).textContent()).toMatch(/v2 Staging → Production/);
+    await check(page, 'index');
+    // Keyboard: the skip link first, then the breadcrumb, the search field, its button, the model's link.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('fraud');
+    await Promise.all([page.waitForURL(`${base}models/fraud/`), page.keyboard.press('Enter')]);
+    await page.context().close();
+  });
+
+  it('a model page: one chart per metric with its threshold lines, versions sortable and filtered with --where, the timeline with approvers', async () => {
+    const page = await open(`${base}models/fraud/`);
+    expect(await page.locator('h1').textContent()).toBe('fraud');
+    expect(await page.locator('main > p').first().textContent()).toBe('Card fraud <scorer>');
+    const auc = page.locator('figure[data-chart=auc] .chart-canvas');
+    await expect.poll(() => auc.getAttribute('data-series')).toBe('2');
+    expect(await auc.getAttribute('data-thresholds')).toBe('1');
+    expect(await page.locator('figure[data-chart=auc] canvas').count()).toBe(1);
+    expect(await page.locator('figure[data-chart=latency_ms] .chart-canvas').getAttribute('data-thresholds')).toBe('1');
+    expect(await page.locator('figure[data-chart=auc] figcaption').textContent()).toContain('min 0.9 (to-production)');
+    const versions = () => page.locator('#versions-table tbody tr:visible').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.version));
+    expect(await versions()).toEqual(['3', '2', '1']);
+    await page.getByRole('button', { name: 'auc' }).click();
+    expect(await versions()).toEqual(['3', '1', '2']);
+    // `/` focuses the filter; the --where grammar of the CLI filters the rows.
+    await page.locator('body').press('/');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('where');
+    await page.keyboard.type('metrics.auc >= 0.9 and parameters.n_estimators != 100');
+    expect(await versions()).toEqual(['2']);
+    await page.locator('#where').fill('metrics.auc >');
+    await expect.poll(() => page.locator('.where-error').first().textContent()).toMatch(/column/);
+    const promotion = page.locator('table.timeline tr', { hasText: 'Staging → Production' });
+    expect(await promotion.locator('.approvers li').allTextContents()).toEqual([
+      'carol (to-production, group 1, team ml-governance)',
+      'bob (to-production, group 2)',
+    ]);
+    expect(await promotion.locator('a[href$="/pull/7"]').count()).toBe(1);
+    await page.locator('#where').fill('');
+    await check(page, 'model');
+    // What was in Production at a time after the promotion.
+    await page.locator('#at').fill('2099-01-01T00:00:00');
+    await expect.poll(() => page.locator('[data-at-answer]').textContent()).toBe('v2');
+    await page.context().close();
+  });
+
+  it('a version page: digest, metrics, parameters, the lineage graph laid out by dagre, decision records verified against trust.keys', async () => {
+    const page = await open(`${base}models/fraud/versions/2/`);
+    expect(await page.locator('#digest').textContent()).toBe(registry.sha[1]);
+    expect(await page.locator('#metrics-table').textContent()).toContain('0.95');
+    expect(await page.locator('#params-table').textContent()).toContain('200');
+    const svg = page.locator('svg.lineage');
+    expect(await svg.getAttribute('data-nodes')).toBe('5'); // code, data, run, artifact, production
+    expect(await svg.locator('g.node-environment').textContent()).toContain('production');
+    expect(await svg.locator('path.edge').count()).toBe(4);
+    const decisions = page.locator('article.decision[data-decision=verified]');
+    expect(await decisions.count()).toBe(2);
+    expect(await decisions.last().locator('.approvers li').allTextContents()).toEqual([
+      'carol (to-production, group 1, team ml-governance)',
+      'bob (to-production, group 2)',
+    ]);
+    expect(await decisions.last().locator('tr[data-check=scan]').count()).toBe(1);
+    await check(page, 'version');
+    await page.context().close();
+  });
+
+  it('compare and search: versions side by side from the model page, search with the --where grammar from the header', async () => {
+    const page = await open(`${base}models/fraud/`);
+    await page.getByLabel('compare v1').check();
+    await page.getByLabel('compare v3').check();
+    await Promise.all([page.waitForURL(/compare\/\?v=3&v=1$/), page.getByRole('button', { name: 'Compare selected versions' }).click()]);
+    await expect.poll(() => page.locator('#compare-table thead th:visible').allTextContents()).toEqual(['Field', 'v1', 'v3']);
+    expect(await page.locator('#compare-table tr.differs th', { hasText: 'auc' }).count()).toBe(1);
+    expect(await page.locator('#compare-table tr.differs th', { hasText: 'code.repository' }).count()).toBe(0);
+    expect(await page.locator('[data-compare-note]').textContent()).toBe('Versions 1, 3.');
+    await check(page, 'compare');
+    await page.locator('#top-q').fill("stage = 'Production' or metrics.auc < 0.9");
+    await Promise.all([page.waitForURL(/search\/\?q=/), page.locator('#top-q').press('Enter')]);
+    await expect.poll(() => page.locator('#search-results table a').allTextContents()).toEqual(['fraud@2', 'fraud@3']);
+    await check(page, 'search');
+    await page.context().close();
+  });
+
+  it('with JavaScript off everything but the charts is there; a page opened from its file works too', async () => {
+    const page = await open(`${base}models/fraud/versions/2/`, { javaScript: false });
+    expect(await page.locator('#digest').textContent()).toBe(registry.sha[1]);
+    expect(await page.locator('svg.lineage g.node').count()).toBe(5);
+    await page.goto(`${base}models/fraud/`);
+    expect(await page.locator('#versions-table tbody tr').count()).toBe(3);
+    expect(await page.locator('table.timeline .approvers li').count()).toBe(4);
+    await page.context().close();
+    const file = await open(pathToFileURL(join(out, 'models/fraud/versions/1/index.html')).href);
+    expect(await file.locator('#digest').textContent()).toBe(registry.sha[0]);
+    expect(await file.locator('svg.lineage g.node-environment').textContent()).toContain('staging');
+    expect(problems).toEqual([]);
+    await file.context().close();
+  });
+});
+
+describe('the pages by URL, as serve answers them', () => {
+  it('renders each path from the read models, with search and compare answered on the server; no page is undefined', async () => {
+    const { reg, sha } = await buildRegistry();
+    const { GitRepo } = await import('../src/git/repo.js');
+    const { RegistrySnapshot } = await import('../src/registry/snapshot.js');
+    const { WorktreeSource } = await import('../src/registry/source.js');
+    const { openPagesReader } = await import('../src/pages/read-model.js');
+    const { renderPagePath } = await import('../src/pages/routes.js');
+    const reader = await openPagesReader(new RegistrySnapshot(new WorktreeSource(reg)), new GitRepo(reg), {});
+    const at = (path: string) => renderPagePath(reader, new URL(path, 'http://serve.local'), 'test');
+    try {
+      expect(await at('/')).toContain('data-model="fraud"');
+      expect(await at('/models/fraud/versions/2/')).toContain(`<code id="digest">${sha[1]}</code>`);
+      expect(await at('/models/fraud/versions/2')).toContain('href="../../../../assets/app.css"');
+      const compare = (await at('/models/fraud/compare/?v=1&v=3'))!;
+      expect([...compare.matchAll(/<th scope="col" data-v="(\d+)"/g)].map((m) => m[1])).toEqual(['1', '3']);
+      const search = (await at(`/search/?q=${encodeURIComponent("stage = 'Production' or metrics.auc < 0.9")}`))!;
+      expect([...search.matchAll(/>(fraud@\d+)<\/a>/g)].map((m) => m[1])).toEqual(['fraud@2', 'fraud@3']);
+      await expect(at('/search/?q=metrics.auc%20%3E')).rejects.toMatchObject({ code: 'E_WHERE_SYNTAX' });
+      for (const missing of ['/models/nope/', '/models/fraud/versions/9/', '/models/fraud/page/2/', '/models/Fraud/', '/elsewhere/']) {
+        expect(await at(missing), missing).toBeUndefined();
+      }
+    } finally {
+      reader.store?.close();
+    }
+  });
+});
+
+describe('modelgate pages, the static export', () => {
+  it('pages a model of 120 versions 50 at a time, newest first, and writes a page and a search entry for each version', async () => {
+    const reg = makeRegistry({ uri: pathToFileURL(tempDir('mg-pages-store-')).href });
+    mkdirSync(join(reg, 'models/big/versions'), { recursive: true });
+    writeFileSync(join(reg, 'models/big/model.yaml'), 'apiVersion: modelgate.dev/v1\nkind: Model\nname: big\n');
+    for (let v = 1; v <= 120; v++) {
+      const sha = `${v}`.padStart(64, '0');
+      writeFileSync(
+        join(reg, `models/big/versions/${v}.yaml`),
+        `apiVersion: modelgate.dev/v1\nkind: ModelVersion\nmodel: big\nversion: ${v}\nstage: None\ncreatedAt: "2026-11-27T10:00:00Z"\nartifact:\n  uri: ${pathToFileURL(tempDir()).href}/big/sha256/${sha}/m.onnx\n  sha256: "${sha}"\n  size: 1\nformat: onnx\nmetrics: {auc: 0.${v}}\n`,
+      );
+    }
+    git(reg, 'add', '-A');
+    git(reg, 'commit', '-qm', 'big');
+    const out = join(tempDir('mg-pages-out-'), 'site');
+    const r = await cli(reg, ['pages', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ models: 1, versions: 120, pages: 3 + 1 + 120 + 2 });
+    const rows = (path: string) => {
+      const page = readFileSync(join(out, path), 'utf8');
+      const table = page.slice(page.indexOf('id="versions-table"'), page.indexOf('</table>', page.indexOf('id="versions-table"')));
+      return [...table.matchAll(/<tr data-version="(\d+)"/g)].map((m) => Number(m[1]));
+    };
+    expect(rows('models/big/index.html')).toEqual(Array.from({ length: 50 }, (_, i) => 120 - i));
+    expect(rows('models/big/page/2/index.html')).toEqual(Array.from({ length: 50 }, (_, i) => 70 - i));
+    expect(rows('models/big/page/3/index.html')).toEqual(Array.from({ length: 20 }, (_, i) => 20 - i));
+    expect(existsSync(join(out, 'models/big/versions/120/index.html'))).toBe(true);
+    const index = JSON.parse(readFileSync(join(out, 'search/index.json'), 'utf8')) as Array<{ model: string; version: number }>;
+    expect(index.map((v) => v.version)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+  });
+
+  it('needs exactly one output folder (exit 2)', async () => {
+    const reg = makeRegistry({ uri: pathToFileURL(tempDir('mg-pages-store-')).href });
+    const r = await cli(reg, ['pages', '--json']);
+    expect(r.code).toBe(2);
+    expect(r.json).toMatchObject({ error: { code: 'E_USAGE' } });
+  });
+});
