@@ -34,7 +34,6 @@ const GTO_TRAILER = 'Gto-Tag';
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.import.flags, USAGE);
   const [source, target, ...rest] = positionals;
-  if (source === 'mlflow') throw usageError('import mlflow is not available yet; import gto <repo> is');
   if (source !== 'gto' || target === undefined || rest.length) throw usageError(`import needs gto <repo>\nusage: ${USAGE}`);
   const mapStage = parseStageMap(values.stages);
   if (typeof mapStage === 'string') throw usageError(mapStage);
