@@ -26,7 +26,7 @@ const PURE_CORE = [
 const GATE_ADAPTERS = ['src/gate/from-git.ts', 'src/gate/history.ts', 'src/gate/store-verifier.ts', 'src/gate/store-scanner.ts'];
 
 export default defineConfig(
-  globalIgnores(['dist/', 'node_modules/', 'coverage/', '.bench/', 'test/fixtures/', 'modelgate-demo/', '.venv/', '.schemathesis/']),
+  globalIgnores(['dist/', 'node_modules/', 'coverage/', '.bench/', 'test/fixtures/', 'modelgate-demo/', '.venv/', '.venv-import/', '.schemathesis/']),
   js.configs.recommended,
   {
     // Only the rules about cost, over the product's code: input reaches most of its regular
