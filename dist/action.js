@@ -41731,11 +41731,16 @@ var init_file_store = __esm({
       }
       async touch(key2) {
         const path = this.file(key2);
-        try {
-          await mkdir3(dirname3(path), { recursive: true });
-          await writeFile2(path, "");
-        } catch (e5) {
-          throw new ModelgateError("E_STORE_WRITE", `writing ${key2} to the file store failed: ${e5.code}`, ExitCode2.service);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await mkdir3(dirname3(path), { recursive: true });
+            await writeFile2(path, "");
+            return;
+          } catch (e5) {
+            const code = e5.code;
+            if (code === "ENOENT" && attempt < 5) continue;
+            throw new ModelgateError("E_STORE_WRITE", `writing ${key2} to the file store failed: ${code}`, ExitCode2.service);
+          }
         }
       }
       async remove(key2) {
