@@ -29,12 +29,26 @@ export function pullRequestNumber(message: string): number | null {
   return squash ? Number(squash[1]) : null;
 }
 
+/** One file's change in one commit of the first-parent line: the blob before and after it. */
+interface FileChange {
+  commit: string;
+  tree: string;
+  author: string;
+  email: string;
+  date: string;
+  pullRequest: number | null;
+  path: string;
+  /** undefined: the file was added (oldOid) or deleted (newOid). */
+  oldOid?: string;
+  newOid?: string;
+}
+
 /**
- * Every stage change of `model`'s versions, oldest first: one `git log` over the versions folder
- * with raw diffs, then one `git cat-file --batch` for the old and new blobs.
+ * Every change to the files under `pathspec` on the current branch's first-parent line, oldest
+ * first and in path order within a commit: one `git log` with raw diffs. Stage history and alias
+ * history both read from it.
  */
-export async function stageHistory(repo: GitRepo, model: string): Promise<StageChange[]> {
-  const dir = versionsDir(model);
+async function fileChanges(repo: GitRepo, pathspec: string): Promise<FileChange[]> {
   const log = await repo.run(
     [
       'log',
@@ -48,47 +62,45 @@ export async function stageHistory(repo: GitRepo, model: string): Promise<StageC
       '--format=%x1e%H%x1f%T%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f',
       'HEAD',
       '--',
-      `${dir}/`,
+      pathspec,
     ],
     { okCodes: [128] },
   );
   if (log.code !== 0) return [];
-  interface Raw {
-    commit: string;
-    tree: string;
-    author: string;
-    email: string;
-    date: string;
-    pullRequest: number | null;
-    version: number;
-    oldOid?: string;
-    newOid?: string;
-    path: string;
-  }
-  const raws: Raw[] = [];
-  // git log lists newest first; changes are reported oldest first, in path order within a commit.
+  const changes: FileChange[] = [];
+  // git log lists newest first; changes are reported oldest first.
   for (const record of log.stdout.split('\x1e').reverse()) {
     if (!record) continue;
     const [commit, tree, author, email, date, message, rest = ''] = record.split('\x1f');
     const pullRequest = pullRequestNumber(message ?? '');
     const when = utc(date!);
-    const change = /:\d{6} \d{6} ([0-9a-f]+) ([0-9a-f]+) [A-Z]\d*\0([^\0]*)\0/g;
-    for (let m = change.exec(rest); m; m = change.exec(rest)) {
-      const parsed = parseManifestPath(m[3]!);
-      if (parsed?.kind !== 'ModelVersion' || parsed.model !== model) continue;
-      raws.push({
+    const raw = /:\d{6} \d{6} ([0-9a-f]+) ([0-9a-f]+) [A-Z]\d*\0([^\0]*)\0/g;
+    for (let m = raw.exec(rest); m; m = raw.exec(rest)) {
+      changes.push({
         commit: commit!,
         tree: tree!,
         author: author!,
         email: email!,
         date: when,
         pullRequest,
-        version: parsed.version,
+        path: m[3]!,
         oldOid: NULL_OID.test(m[1]!) ? undefined : m[1],
         newOid: NULL_OID.test(m[2]!) ? undefined : m[2],
-        path: m[3]!,
       });
     }
+  }
+  return changes;
+}
+
+/**
+ * Every stage change of `model`'s versions, oldest first: one `git log` over the versions folder
+ * with raw diffs, then one `git cat-file --batch` for the old and new blobs.
+ */
+export async function stageHistory(repo: GitRepo, model: string): Promise<StageChange[]> {
+  const raws: Array<FileChange & { version: number }> = [];
+  for (const change of await fileChanges(repo, `${versionsDir(model)}/`)) {
+    const parsed = parseManifestPath(change.path);
+    if (parsed?.kind === 'ModelVersion' && parsed.model === model) raws.push({ ...change, version: parsed.version });
   }
   const oids = [...new Set(raws.flatMap((r) => [r.oldOid, r.newOid].filter((o): o is string => o !== undefined)))];
   const blobs = await repo.readBlobs(oids);
@@ -136,50 +148,7 @@ export interface AliasChange {
  */
 export async function aliasHistory(repo: GitRepo, model: string): Promise<AliasChange[]> {
   const file = aliasesFile(model);
-  const log = await repo.run(
-    [
-      'log',
-      '--first-parent',
-      '--diff-merges=first-parent',
-      '--no-renames',
-      '--raw',
-      '--no-abbrev',
-      '-z',
-      '--relative',
-      '--format=%x1e%H%x1f%T%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f',
-      'HEAD',
-      '--',
-      file,
-    ],
-    { okCodes: [128] },
-  );
-  if (log.code !== 0) return [];
-  const raws: Array<{
-    commit: string;
-    tree: string;
-    author: string;
-    email: string;
-    date: string;
-    pullRequest: number | null;
-    oldOid?: string;
-    newOid?: string;
-  }> = [];
-  for (const record of log.stdout.split('\x1e').reverse()) {
-    if (!record) continue;
-    const [commit, tree, author, email, date, message, rest = ''] = record.split('\x1f');
-    const m = /:\d{6} \d{6} ([0-9a-f]+) ([0-9a-f]+) [A-Z]\d*\0([^\0]*)\0/.exec(rest);
-    if (!m || m[3] !== file) continue;
-    raws.push({
-      commit: commit!,
-      tree: tree!,
-      author: author!,
-      email: email!,
-      date: utc(date!),
-      pullRequest: pullRequestNumber(message ?? ''),
-      oldOid: NULL_OID.test(m[1]!) ? undefined : m[1],
-      newOid: NULL_OID.test(m[2]!) ? undefined : m[2],
-    });
-  }
+  const raws = (await fileChanges(repo, file)).filter((c) => c.path === file);
   const blobs = await repo.readBlobs([...new Set(raws.flatMap((r) => [r.oldOid, r.newOid].filter((o): o is string => o !== undefined)))]);
   const { loadManifest } = await import('../manifest/load.js');
   // A historical file the current schema refuses counts as no aliases: nothing is guessed from it.
