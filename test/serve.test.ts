@@ -122,6 +122,36 @@ describe('modelgate serve', () => {
     expect(page2.json().model_versions[0].version).not.toBe(page1.json().model_versions[0].version);
   });
 
+  it('resolves aliases through the commit: get-by-alias, aliases on models and versions, /api/v1 by alias', async () => {
+    const dir = await registryWithModel();
+    expect((await cli(dir, ['alias', 'set', 'fraud@1', 'champion'])).code).toBe(0);
+    expect((await cli(dir, ['alias', 'set', 'fraud@1', 'stable'])).code).toBe(0);
+    expect((await cli(dir, ['alias', 'set', 'fraud@2', 'challenger'])).code).toBe(0);
+    const { app } = await serve(dir);
+    const byAlias = await app.inject({ url: '/api/2.0/mlflow/registered-models/alias?name=fraud&alias=champion' });
+    expect(byAlias.statusCode).toBe(200);
+    expect(byAlias.json().model_version).toMatchObject({ name: 'fraud', version: '1', aliases: ['champion', 'stable'] });
+    const model = (await app.inject({ url: '/api/2.0/mlflow/registered-models/get?name=fraud' })).json().registered_model;
+    expect(model.aliases).toEqual([
+      { alias: 'challenger', version: '2' },
+      { alias: 'champion', version: '1' },
+      { alias: 'stable', version: '1' },
+    ]);
+    expect(model.latest_versions.find((v: { version: string }) => v.version === '2').aliases).toEqual(['challenger']);
+    const v2 = (await app.inject({ url: '/api/2.0/mlflow/model-versions/get?name=fraud&version=2' })).json().model_version;
+    expect(v2.aliases).toEqual(['challenger']);
+    const searched = (await app.inject({ url: `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent("name = 'fraud'")}` })).json();
+    expect(searched.model_versions.map((v: { version: string; aliases: string[] }) => [v.version, v.aliases])).toEqual([
+      ['2', ['challenger']],
+      ['1', ['champion', 'stable']],
+    ]);
+    const v1 = await app.inject({ url: '/api/v1/models/fraud/versions/champion' });
+    expect([v1.statusCode, v1.json().version]).toEqual([200, 1]);
+    expect((await app.inject({ url: '/api/v1/models/fraud' })).json().aliases).toEqual({ champion: 1, stable: 1, challenger: 2 });
+    const missing = await app.inject({ url: '/api/v1/models/fraud/versions/nobody' });
+    expect([missing.statusCode, missing.json().error.code]).toEqual([404, 'E_NOT_FOUND']);
+  });
+
   it("answers failures with MLflow's error codes and statuses", async () => {
     const { app } = await serve(await registryWithModel());
     const cases: Array<[string, number, string]> = [
@@ -217,7 +247,8 @@ describe('modelgate serve', () => {
     const cases: Array<[string, number, string]> = [
       ['/api/v1/models/nope', 404, 'E_NOT_FOUND'],
       ['/api/v1/models/fraud/versions/7', 404, 'E_NOT_FOUND'],
-      ['/api/v1/models/fraud/versions/champion-x', 400, 'E_USAGE'],
+      ['/api/v1/models/fraud/versions/Champion%21', 400, 'E_USAGE'],
+      ['/api/v1/models/fraud/versions/champion-x', 404, 'E_NOT_FOUND'],
       ['/api/v1/models/Not_A_Name', 400, 'E_USAGE'],
       [`/api/v1/versions?where=${encodeURIComponent('metrics.auc >')}`, 400, 'E_WHERE_SYNTAX'],
     ];

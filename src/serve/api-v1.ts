@@ -3,7 +3,7 @@ import { ModelgateError } from '../errors.js';
 import { STAGES, type ModelVersion } from '../manifest/types.js';
 import { summarize } from '../query/present.js';
 import { matchWhere, parseWhere, requiredStage } from '../query/where.js';
-import { MODEL_NAME, parseModelRef, parseStage } from '../registry/layout.js';
+import { ALIAS_NAME, MODEL_NAME, parseModelRef, parseStage } from '../registry/layout.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import { commitOf } from './commit-hook.js';
 
@@ -51,8 +51,8 @@ const modelParams = {
   properties: { model: { type: 'string', pattern: MODEL_NAME.source } },
 } as const;
 
-/** What follows `<model>@` in a version reference: a number, `latest`, or a stage (lower, upper or capitalized). */
-const VERSION_REF = `^(?:[1-9][0-9]{0,8}|latest|${STAGES.flatMap((s) => [s, s.toLowerCase(), s.toUpperCase()]).join('|')})$`;
+/** What follows `<model>@` in a version reference: a number, `latest`, a stage (lower, upper or capitalized), or an alias. */
+const VERSION_REF = `^(?:[1-9][0-9]{0,8}|latest|${STAGES.flatMap((s) => [s, s.toLowerCase(), s.toUpperCase()]).join('|')}|${ALIAS_NAME.source.slice(1, -1)})$`;
 
 const errors = { 400: error, 401: error, 404: error, 429: error, 431: error, 500: error, 503: error } as const;
 
@@ -114,7 +114,7 @@ export function registerApiV1Routes(app: FastifyInstance): void {
     `${PREFIX}/models/:model`,
     {
       schema: {
-        summary: 'One model: its description, owners, version numbers and the newest version in each stage',
+        summary: 'One model: its description, owners, version numbers, the newest version in each stage and its aliases',
         tags: ['models'],
         params: modelParams,
         response: {
@@ -128,6 +128,7 @@ export function registerApiV1Routes(app: FastifyInstance): void {
               retired: { type: 'boolean' },
               versions: { type: 'array', items: { type: 'integer' } },
               stages: { type: 'object', additionalProperties: { type: 'integer' } },
+              aliases: { type: 'object', description: 'alias → version number (models/<model>/aliases.yaml)', additionalProperties: { type: 'integer' } },
             },
           },
           ...errors,
@@ -138,7 +139,7 @@ export function registerApiV1Routes(app: FastifyInstance): void {
       const { snapshot } = commitOf(request);
       const name = request.params.model;
       const numbers = await versionNumbersOf(snapshot, name);
-      const [model, newest] = await Promise.all([snapshot.model(name), snapshot.newestInStages(name, STAGES)]);
+      const [model, newest, aliases] = await Promise.all([snapshot.model(name), snapshot.newestInStages(name, STAGES), snapshot.aliases(name)]);
       return {
         name,
         ...(model?.description !== undefined ? { description: model.description } : {}),
@@ -146,6 +147,7 @@ export function registerApiV1Routes(app: FastifyInstance): void {
         retired: model?.retired ?? false,
         versions: numbers,
         stages: Object.fromEntries(newest.map((v) => [v.stage, v.version])),
+        aliases,
       };
     },
   );
@@ -171,7 +173,7 @@ export function registerApiV1Routes(app: FastifyInstance): void {
     `${PREFIX}/models/:model/versions/:ref`,
     {
       schema: {
-        summary: "One version's manifest, by number, `latest` or stage name (any case)",
+        summary: "One version's manifest, by number, `latest`, stage name (any case) or alias",
         tags: ['versions'],
         params: {
           type: 'object',

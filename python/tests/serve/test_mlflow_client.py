@@ -99,6 +99,16 @@ def test_load_model_by_version_and_stage_and_predict(server: Serve, registry: Re
         assert list(model.predict(rows)) == [0, 1, 2]
 
 
+def test_aliases(server: Serve) -> None:
+    c = client(server)
+    v = c.get_model_version_by_alias("iris", "champion")
+    assert (v.version, v.current_stage, v.aliases) == ("1", "Production", ["champion"])
+    assert c.get_registered_model("iris").aliases == {"champion": "1"}
+    assert c.get_model_version("iris", "2").aliases == []
+    model = mlflow.pyfunc.load_model("models:/iris@champion")
+    assert list(model.predict(iris_rows())) == [0, 1, 2]
+
+
 def test_downloaded_files_are_the_registered_bytes(server: Serve, registry: Registry, tmp_path: Path) -> None:
     client(server)
     out = mlflow.artifacts.download_artifacts(artifact_uri="models:/iris/1", dst_path=str(tmp_path / "dl"))
