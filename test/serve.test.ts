@@ -256,6 +256,43 @@ describe('modelgate serve', () => {
     expect(gh.validator.violations).toEqual([]);
   });
 
+  it('answers /api/v1 history with approvers from the served commit, and pins per environment', async () => {
+    const dir = await registryWithModel();
+    writeFileSync(
+      join(dir, 'models/fraud/model.yaml'),
+      'apiVersion: modelgate.dev/v1\nkind: Model\nname: fraud\ndeploy:\n  kind: Deployment\n  image: ghcr.io/acme/fraud-server:1.0\n',
+    );
+    git(dir, 'commit', '-qam', 'deploy fraud');
+    const promoted = await cli(dir, ['promote', 'fraud@2', '--to', 'Production']);
+    expect([promoted.code, promoted.stderr]).toEqual([0, '']);
+    expect((await cli(dir, ['alias', 'set', 'fraud@2', 'champion'])).code).toBe(0);
+    const { app } = await serve(dir);
+    const history = await app.inject({ url: '/api/v1/models/fraud/history' });
+    expect(history.statusCode).toBe(200);
+    const cliHistory = JSON.parse((await cli(dir, ['--json', 'history', 'fraud'])).stdout);
+    expect(history.json().history).toEqual(cliHistory);
+    expect(history.json().history.map((c: { version: number; from: unknown; to: unknown; alias?: string }) => [c.version, c.from, c.to, c.alias])).toEqual([
+      [1, null, 'Staging', undefined],
+      [2, null, 'None', undefined],
+      [2, 'None', 'Production', undefined],
+      [2, null, 2, 'champion'],
+    ]);
+    expect(history.json().history[0].decision).toEqual({ record: 'not-a-pull-request' });
+    // From the served commit: a commit made since is not in the answer until a refresh serves it.
+    expect((await cli(dir, ['alias', 'delete', 'fraud', 'champion'])).code).toBe(0);
+    expect((await app.inject({ url: '/api/v1/models/fraud/history' })).json().history).toHaveLength(4);
+    expect((await app.inject({ url: '/api/v1/models/fraud/pins' })).json().pins).toEqual([
+      { environment: 'staging', stage: 'Staging', version: 1 },
+      { environment: 'production', stage: 'Production', version: 2 },
+    ]);
+    expect((await app.inject({ url: '/api/v1/pins' })).json().environments).toEqual([
+      { environment: 'staging', stage: 'Staging', models: { fraud: 1 } },
+      { environment: 'production', stage: 'Production', models: { fraud: 2 } },
+    ]);
+    const missing = await app.inject({ url: '/api/v1/models/nope/history' });
+    expect([missing.statusCode, missing.json().error.code]).toEqual([404, 'E_NOT_FOUND']);
+  });
+
   it("answers failures with MLflow's error codes and statuses", async () => {
     const { app } = await serve(await registryWithModel());
     const cases: Array<[string, number, string]> = [
@@ -365,8 +402,11 @@ describe('modelgate serve', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/api/v1/models',
       '/api/v1/models/{model}',
+      '/api/v1/models/{model}/history',
+      '/api/v1/models/{model}/pins',
       '/api/v1/models/{model}/versions',
       '/api/v1/models/{model}/versions/{ref}',
+      '/api/v1/pins',
       '/api/v1/versions',
     ]);
   });

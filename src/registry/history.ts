@@ -31,9 +31,9 @@ export function pullRequestNumber(message: string): number | null {
 
 /**
  * Every stage change of `model`'s versions, oldest first: one `git log` over the versions folder
- * with raw diffs, then one `git cat-file --batch` for the old and new blobs.
+ * with raw diffs, then one `git cat-file --batch` for the old and new blobs. From `rev` back (default HEAD).
  */
-export async function stageHistory(repo: GitRepo, model: string): Promise<StageChange[]> {
+export async function stageHistory(repo: GitRepo, model: string, rev = 'HEAD'): Promise<StageChange[]> {
   const dir = versionsDir(model);
   const log = await repo.run(
     [
@@ -46,7 +46,7 @@ export async function stageHistory(repo: GitRepo, model: string): Promise<StageC
       '-z',
       '--relative',
       '--format=%x1e%H%x1f%T%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f',
-      'HEAD',
+      rev,
       '--',
       `${dir}/`,
     ],
@@ -132,9 +132,9 @@ export interface AliasChange {
 
 /**
  * Every move of `model`'s aliases, oldest first (SPEC v3 §9): one `git log` over
- * models/<model>/aliases.yaml with raw diffs, then one `git cat-file --batch` for its blobs.
+ * models/<model>/aliases.yaml with raw diffs, then one `git cat-file --batch` for its blobs. From `rev` back (default HEAD).
  */
-export async function aliasHistory(repo: GitRepo, model: string): Promise<AliasChange[]> {
+export async function aliasHistory(repo: GitRepo, model: string, rev = 'HEAD'): Promise<AliasChange[]> {
   const file = aliasesFile(model);
   const log = await repo.run(
     [
@@ -147,7 +147,7 @@ export async function aliasHistory(repo: GitRepo, model: string): Promise<AliasC
       '-z',
       '--relative',
       '--format=%x1e%H%x1f%T%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f',
-      'HEAD',
+      rev,
       '--',
       file,
     ],

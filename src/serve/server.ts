@@ -139,7 +139,7 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  registerApiV1Routes(app);
+  registerApiV1Routes(app, options.registry);
   registerMlflowRoutes(app);
   registerMlflowWriteRoutes(app, options.registry, options.writes ?? 'pr');
   registerArtifactRoutes(app, metrics);
