@@ -155,6 +155,7 @@ describe('modelgate serve', () => {
 
   it('lands MLflow writes as the CLI does with --writes commit: the commit appears, the next read answers the new state', async () => {
     const dir = await registryWithModel();
+    expect((await cli(dir, ['serve', '--writes', 'direct'])).code).toBe(2);
     const { app } = await serve(dir, { writes: 'commit' });
     const auth = { authorization: `Bearer ${TOKEN}` };
     const write = (method: 'POST' | 'DELETE', path: string, payload: Record<string, unknown>, headers: Record<string, string> = auth) =>
