@@ -1,7 +1,7 @@
 // modelgate serve in-process (Fastify's inject and a real listening socket) over real git
 // registries in temp dirs: one commit per answer, MLflow's shapes and error codes, access,
 // limits, operations endpoints. The MLflow client itself drives serve in python/tests/serve.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { ServedRegistry } from '../src/serve/served-registry.js';
 import { buildServer } from '../src/serve/server.js';
 import type { ModelVersion } from '../src/manifest/types.js';
 import { cli, git, makeRegistry, tempDir } from './helpers/artifacts.js';
+import { startValidatedGitHubEmulator } from './helpers/github.js';
 
 const TOKEN = 'tok-maria-0123456789abcdef';
 
@@ -122,6 +123,177 @@ describe('modelgate serve', () => {
     expect(page2.json().model_versions[0].version).not.toBe(page1.json().model_versions[0].version);
   });
 
+  it('resolves aliases through the commit: get-by-alias, aliases on models and versions, /api/v1 by alias', async () => {
+    const dir = await registryWithModel();
+    expect((await cli(dir, ['alias', 'set', 'fraud@1', 'champion'])).code).toBe(0);
+    expect((await cli(dir, ['alias', 'set', 'fraud@1', 'stable'])).code).toBe(0);
+    expect((await cli(dir, ['alias', 'set', 'fraud@2', 'challenger'])).code).toBe(0);
+    const { app } = await serve(dir);
+    const byAlias = await app.inject({ url: '/api/2.0/mlflow/registered-models/alias?name=fraud&alias=champion' });
+    expect(byAlias.statusCode).toBe(200);
+    expect(byAlias.json().model_version).toMatchObject({ name: 'fraud', version: '1', aliases: ['champion', 'stable'] });
+    const model = (await app.inject({ url: '/api/2.0/mlflow/registered-models/get?name=fraud' })).json().registered_model;
+    expect(model.aliases).toEqual([
+      { alias: 'challenger', version: '2' },
+      { alias: 'champion', version: '1' },
+      { alias: 'stable', version: '1' },
+    ]);
+    expect(model.latest_versions.find((v: { version: string }) => v.version === '2').aliases).toEqual(['challenger']);
+    const v2 = (await app.inject({ url: '/api/2.0/mlflow/model-versions/get?name=fraud&version=2' })).json().model_version;
+    expect(v2.aliases).toEqual(['challenger']);
+    const searched = (await app.inject({ url: `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent("name = 'fraud'")}` })).json();
+    expect(searched.model_versions.map((v: { version: string; aliases: string[] }) => [v.version, v.aliases])).toEqual([
+      ['2', ['challenger']],
+      ['1', ['champion', 'stable']],
+    ]);
+    const v1 = await app.inject({ url: '/api/v1/models/fraud/versions/champion' });
+    expect([v1.statusCode, v1.json().version]).toEqual([200, 1]);
+    expect((await app.inject({ url: '/api/v1/models/fraud' })).json().aliases).toEqual({ champion: 1, stable: 1, challenger: 2 });
+    const missing = await app.inject({ url: '/api/v1/models/fraud/versions/nobody' });
+    expect([missing.statusCode, missing.json().error.code]).toEqual([404, 'E_NOT_FOUND']);
+  });
+
+  it('lands MLflow writes as the CLI does with --writes commit: the commit appears, the next read answers the new state', async () => {
+    const dir = await registryWithModel();
+    expect((await cli(dir, ['serve', '--writes', 'direct'])).code).toBe(2);
+    const { app } = await serve(dir, { writes: 'commit' });
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const write = (method: 'POST' | 'DELETE', path: string, payload: Record<string, unknown>, headers: Record<string, string> = auth) =>
+      app.inject({ method, url: `/api/2.0/mlflow/${path}`, payload, headers });
+
+    const before = git(dir, 'rev-parse', 'HEAD').trim();
+    const anonymous = await write('POST', 'registered-models/alias', { name: 'fraud', alias: 'champion', version: '1' }, {});
+    expect([anonymous.statusCode, anonymous.json().error_code]).toEqual([401, 'UNAUTHENTICATED']);
+    expect(git(dir, 'rev-parse', 'HEAD').trim()).toBe(before);
+
+    const set = await write('POST', 'registered-models/alias', { name: 'fraud', alias: 'champion', version: '1' });
+    expect([set.statusCode, set.json()]).toEqual([200, {}]);
+    const head = git(dir, 'rev-parse', 'HEAD').trim();
+    expect(head).not.toBe(before);
+    expect(set.headers['x-modelgate-commit']).toBe(head);
+    expect(git(dir, 'log', '-1', '--format=%an <%ae>|%s').trim()).toBe('maria <maria@users.noreply.github.com>|Set fraud@champion to version 1');
+    const byAlias = await app.inject({ url: '/api/2.0/mlflow/registered-models/alias?name=fraud&alias=champion' });
+    expect([byAlias.headers['x-modelgate-commit'], byAlias.json().model_version.version]).toEqual([head, '1']);
+    // Setting it again changes nothing and commits nothing, as MLflow's write is idempotent.
+    expect((await write('POST', 'registered-models/alias', { name: 'fraud', alias: 'champion', version: '1' })).statusCode).toBe(200);
+    expect(git(dir, 'rev-parse', 'HEAD').trim()).toBe(head);
+
+    // transition_model_version_stage is `promote`: version 2 to Production, with its pin in the same commit.
+    const moved = await write('POST', 'model-versions/transition-stage', {
+      name: 'fraud',
+      version: '2',
+      stage: 'production',
+      archive_existing_versions: false,
+    });
+    expect(moved.statusCode).toBe(200);
+    expect(moved.json().model_version).toMatchObject({ name: 'fraud', version: '2', current_stage: 'Production' });
+    expect(git(dir, 'show', '--name-only', '--format=%s', 'HEAD').trim().split('\n')).toContain('models/fraud/versions/2.yaml');
+    expect((await app.inject({ url: '/api/2.0/mlflow/model-versions/get?name=fraud&version=2' })).json().model_version.current_stage).toBe('Production');
+
+    const tagged = await write('POST', 'model-versions/set-tag', { name: 'fraud', version: '2', key: 'reviewed-by', value: 'risk-team' });
+    expect(tagged.statusCode).toBe(200);
+    const tags = (await app.inject({ url: '/api/2.0/mlflow/model-versions/get?name=fraud&version=2' })).json().model_version.tags;
+    expect(tags).toContainEqual({ key: 'reviewed-by', value: 'risk-team' });
+
+    const deleted = await write('DELETE', 'registered-models/alias', { name: 'fraud', alias: 'champion' });
+    expect(deleted.statusCode).toBe(200);
+    const gone = await app.inject({ url: '/api/2.0/mlflow/registered-models/alias?name=fraud&alias=champion' });
+    expect([gone.statusCode, gone.json().error_code]).toEqual([404, 'RESOURCE_DOES_NOT_EXIST']);
+
+    // The registry's rules answer as MLflow errors, and deletes are refused; none of them commits.
+    const last = git(dir, 'rev-parse', 'HEAD').trim();
+    const refusals: Array<['POST' | 'DELETE', string, Record<string, unknown>, number, string]> = [
+      ['POST', 'model-versions/transition-stage', { name: 'fraud', version: '1', stage: 'Archived' }, 200, ''],
+      ['POST', 'registered-models/alias', { name: 'fraud', alias: 'old', version: '1' }, 400, 'INVALID_STATE'],
+      ['POST', 'registered-models/alias', { name: 'fraud', alias: 'latest', version: '2' }, 400, 'INVALID_PARAMETER_VALUE'],
+      ['POST', 'registered-models/alias', { name: 'fraud', alias: 'x', version: '9' }, 404, 'RESOURCE_DOES_NOT_EXIST'],
+      ['POST', 'model-versions/set-tag', { name: 'fraud', version: '2', key: 'modelgate.sha256', value: 'x' }, 400, 'INVALID_PARAMETER_VALUE'],
+      ['DELETE', 'model-versions/delete', { name: 'fraud', version: '1' }, 403, 'PERMISSION_DENIED'],
+      ['DELETE', 'registered-models/delete', { name: 'fraud' }, 403, 'PERMISSION_DENIED'],
+      ['DELETE', 'model-versions/delete-tag', { name: 'fraud', version: '2', key: 'reviewed-by' }, 403, 'PERMISSION_DENIED'],
+    ];
+    for (const [method, path, payload, status, code] of refusals) {
+      const r = await write(method, path, payload);
+      expect([path, r.statusCode, r.statusCode === 200 ? '' : r.json().error_code]).toEqual([path, status, code]);
+    }
+    // Only the archive of version 1 (the first row) committed.
+    expect(git(dir, 'rev-list', '--count', `${last}..HEAD`).trim()).toBe('1');
+  });
+
+  it('answers a write with --writes pr by opening the pull request and an MLflow error naming it; nothing changes on main', async () => {
+    const gh = await startValidatedGitHubEmulator();
+    closers.push(() => gh.close());
+    gh.addUser('maria');
+    const dir = await registryWithModel();
+    writeFileSync(join(dir, 'modelgate.yaml'), `${readFileSync(join(dir, 'modelgate.yaml'), 'utf8')}github:\n  repository: acme/model-registry\n`);
+    git(dir, 'commit', '-qam', 'github repository');
+    const bare = join(tempDir('mg-serve-pr-'), 'registry.git');
+    git(dir, 'clone', '-q', '--bare', dir, bare);
+    git(dir, 'remote', 'add', 'origin', bare);
+    git(dir, 'fetch', '-q', 'origin');
+    const repo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
+    const env = { ...process.env, GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: gh.url };
+    const registry = await ServedRegistry.local(dir, env);
+    const { app } = await buildServer({ registry, tokens: TokenTable.parse(`maria ${TOKEN}\n`, 'tokens'), writes: 'pr' });
+    closers.push(async () => {
+      await app.close();
+      await registry.close();
+    });
+    const main = git(bare, 'rev-parse', 'main').trim();
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/2.0/mlflow/registered-models/alias',
+      payload: { name: 'fraud', alias: 'champion', version: '1' },
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect([r.statusCode, r.json().error_code]).toEqual([400, 'INVALID_STATE']);
+    const pull = gh.getPull(repo, 1)!;
+    expect(pull.head.ref).toBe('modelgate/alias/fraud/champion');
+    expect(r.json().message).toMatch(/pull request #1 \(\S+\/acme\/model-registry\/pull\/1\)/);
+    expect(pull.body).toContain('**maria**');
+    expect(git(bare, 'rev-parse', 'main').trim()).toBe(main);
+    const byAlias = await app.inject({ url: '/api/2.0/mlflow/registered-models/alias?name=fraud&alias=champion' });
+    expect(byAlias.statusCode).toBe(404);
+    expect(gh.validator.violations).toEqual([]);
+  });
+
+  it('answers /api/v1 history with approvers from the served commit, and pins per environment', async () => {
+    const dir = await registryWithModel();
+    writeFileSync(
+      join(dir, 'models/fraud/model.yaml'),
+      'apiVersion: modelgate.dev/v1\nkind: Model\nname: fraud\ndeploy:\n  kind: Deployment\n  image: ghcr.io/acme/fraud-server:1.0\n',
+    );
+    git(dir, 'commit', '-qam', 'deploy fraud');
+    const promoted = await cli(dir, ['promote', 'fraud@2', '--to', 'Production']);
+    expect([promoted.code, promoted.stderr]).toEqual([0, '']);
+    expect((await cli(dir, ['alias', 'set', 'fraud@2', 'champion'])).code).toBe(0);
+    const { app } = await serve(dir);
+    const history = await app.inject({ url: '/api/v1/models/fraud/history' });
+    expect(history.statusCode).toBe(200);
+    const cliHistory = JSON.parse((await cli(dir, ['--json', 'history', 'fraud'])).stdout);
+    expect(history.json().history).toEqual(cliHistory);
+    expect(history.json().history.map((c: { version: number; from: unknown; to: unknown; alias?: string }) => [c.version, c.from, c.to, c.alias])).toEqual([
+      [1, null, 'Staging', undefined],
+      [2, null, 'None', undefined],
+      [2, 'None', 'Production', undefined],
+      [2, null, 2, 'champion'],
+    ]);
+    expect(history.json().history[0].decision).toEqual({ record: 'not-a-pull-request' });
+    // From the served commit: a commit made since is not in the answer until a refresh serves it.
+    expect((await cli(dir, ['alias', 'delete', 'fraud', 'champion'])).code).toBe(0);
+    expect((await app.inject({ url: '/api/v1/models/fraud/history' })).json().history).toHaveLength(4);
+    expect((await app.inject({ url: '/api/v1/models/fraud/pins' })).json().pins).toEqual([
+      { environment: 'staging', stage: 'Staging', version: 1 },
+      { environment: 'production', stage: 'Production', version: 2 },
+    ]);
+    expect((await app.inject({ url: '/api/v1/pins' })).json().environments).toEqual([
+      { environment: 'staging', stage: 'Staging', models: { fraud: 1 } },
+      { environment: 'production', stage: 'Production', models: { fraud: 2 } },
+    ]);
+    const missing = await app.inject({ url: '/api/v1/models/nope/history' });
+    expect([missing.statusCode, missing.json().error.code]).toEqual([404, 'E_NOT_FOUND']);
+  });
+
   it("answers failures with MLflow's error codes and statuses", async () => {
     const { app } = await serve(await registryWithModel());
     const cases: Array<[string, number, string]> = [
@@ -217,7 +389,8 @@ describe('modelgate serve', () => {
     const cases: Array<[string, number, string]> = [
       ['/api/v1/models/nope', 404, 'E_NOT_FOUND'],
       ['/api/v1/models/fraud/versions/7', 404, 'E_NOT_FOUND'],
-      ['/api/v1/models/fraud/versions/champion-x', 400, 'E_USAGE'],
+      ['/api/v1/models/fraud/versions/Champion%21', 400, 'E_USAGE'],
+      ['/api/v1/models/fraud/versions/champion-x', 404, 'E_NOT_FOUND'],
       ['/api/v1/models/Not_A_Name', 400, 'E_USAGE'],
       [`/api/v1/versions?where=${encodeURIComponent('metrics.auc >')}`, 400, 'E_WHERE_SYNTAX'],
     ];
@@ -230,8 +403,11 @@ describe('modelgate serve', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/api/v1/models',
       '/api/v1/models/{model}',
+      '/api/v1/models/{model}/history',
+      '/api/v1/models/{model}/pins',
       '/api/v1/models/{model}/versions',
       '/api/v1/models/{model}/versions/{ref}',
+      '/api/v1/pins',
       '/api/v1/versions',
     ]);
   });

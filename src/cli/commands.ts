@@ -202,6 +202,11 @@ export const COMMAND_SPECS = {
       listen: { type: 'string', value: 'host:port', description: 'address to listen on (default 127.0.0.1:8080; 0.0.0.0:8080 in a container)' },
       refresh: { type: 'string', value: 'seconds', description: "how often the registry branch's head is read again (default 10)" },
       tokens: { type: 'string', value: 'file', description: 'bearer tokens, one "<identity> <token>" per line' },
+      writes: {
+        type: 'string',
+        value: 'pr|push|commit',
+        description: 'how MLflow writes (alias, stage, tag) land: a pull request (default), a push to the registry branch, or a local commit',
+      },
       'private-reads': { type: 'boolean', description: 'reads need a token too (default: reads are open)' },
     },
   },

@@ -6,7 +6,8 @@ import * as evidence from '../evidence/records.js';
 import { shortTime } from '../query/present.js';
 import { aliasHistory, stageHistory } from '../registry/history.js';
 import { assertModelName } from '../registry/layout.js';
-import { assertModelExists, openRegistry } from '../registry/snapshot.js';
+import { assertModelExists, openRegistry, type RegistrySnapshot } from '../registry/snapshot.js';
+import type { GitRepo } from '../git/repo.js';
 
 const USAGE = `modelgate ${usageOf('history')}`;
 
@@ -16,10 +17,41 @@ export const run: Command = async (ctx) => {
   if (positionals.length !== 1) throw usageError(`expected one model name\nusage: ${USAGE}`);
   const model = assertModelName(positionals[0]!);
   const { root, repo, snapshot } = openRegistry(ctx);
-  const [stageChanges, aliasChanges] = await Promise.all([stageHistory(repo, model), aliasHistory(repo, model)]);
-  if (stageChanges.length === 0 && aliasChanges.length === 0) assertModelExists(root, model);
+  const all = await modelHistory(repo, snapshot, model, ctx.env);
+  if (all.length === 0) assertModelExists(root, model);
+  const rows = all.map((c) =>
+    'alias' in c
+      ? { c, version: `@${c.alias}`, change: `${c.from === null ? '(unset)' : `v${c.from}`} → ${c.to === null ? '(deleted)' : `v${c.to}`}` }
+      : { c, version: String(c.version), change: `${c.from ?? '(new)'} → ${c.to ?? '(removed)'}` },
+  );
+  emit(ctx, all, () =>
+    rows.length === 0
+      ? `${model}: no committed stage changes`
+      : formatTable(
+          ['DATE', 'VERSION', 'CHANGE', 'AUTHOR', 'COMMIT', 'PR', 'APPROVERS'],
+          rows.map(({ c, version, change }) => [
+            shortTime(c.date),
+            version,
+            change,
+            c.author,
+            c.commit.slice(0, 10),
+            c.pullRequest === null ? '' : `#${c.pullRequest}`,
+            evidence.formatApprovers(c.decision),
+          ]),
+        ),
+  );
+  return 0;
+};
+
+/**
+ * A model's history as `history --json` prints it and serve's `/api/v1` answers it: every stage
+ * change of its versions and every alias move from `rev` back (default HEAD), oldest first, each
+ * with the approvers of the decision record that proves it.
+ */
+export async function modelHistory(repo: GitRepo, snapshot: RegistrySnapshot, model: string, env: NodeJS.ProcessEnv, rev = 'HEAD') {
+  const [stageChanges, aliasChanges] = await Promise.all([stageHistory(repo, model, rev), aliasHistory(repo, model, rev)]);
   // Approvers from decision records (issue 13, SPEC v2 §8): lookup in src/evidence/records.ts.
-  const recorded = await evidence.approversForChanges([...stageChanges, ...aliasChanges], repo, snapshot, ctx.env);
+  const recorded = await evidence.approversForChanges([...stageChanges, ...aliasChanges], repo, snapshot, env);
   // The tree only keys the record lookup; the output keeps to SPEC's fields.
   const changes = stageChanges.map((c, i) => ({
     date: c.date,
@@ -47,27 +79,5 @@ export const run: Command = async (ctx) => {
     decision: recorded[stageChanges.length + i]!,
   }));
   // Stable: a commit's stage changes stay before its alias moves.
-  const all = [...changes, ...moves].sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
-  const rows = all.map((c) =>
-    'alias' in c
-      ? { c, version: `@${c.alias}`, change: `${c.from === null ? '(unset)' : `v${c.from}`} → ${c.to === null ? '(deleted)' : `v${c.to}`}` }
-      : { c, version: String(c.version), change: `${c.from ?? '(new)'} → ${c.to ?? '(removed)'}` },
-  );
-  emit(ctx, all, () =>
-    rows.length === 0
-      ? `${model}: no committed stage changes`
-      : formatTable(
-          ['DATE', 'VERSION', 'CHANGE', 'AUTHOR', 'COMMIT', 'PR', 'APPROVERS'],
-          rows.map(({ c, version, change }) => [
-            shortTime(c.date),
-            version,
-            change,
-            c.author,
-            c.commit.slice(0, 10),
-            c.pullRequest === null ? '' : `#${c.pullRequest}`,
-            evidence.formatApprovers(c.decision),
-          ]),
-        ),
-  );
-  return 0;
-};
+  return [...changes, ...moves].sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
+}

@@ -5,6 +5,9 @@ import { isRegistryUrl, locateRegistry } from '../registry/snapshot.js';
 import { TokenTable } from '../serve/access.js';
 import { ServedRegistry } from '../serve/served-registry.js';
 import { buildServer } from '../serve/server.js';
+import { WRITE_MODES, type WriteMode } from '../serve/mlflow-writes.js';
+
+const isWriteMode = (text: string): text is WriteMode => (WRITE_MODES as readonly string[]).includes(text);
 
 const USAGE = `modelgate ${usageOf('serve')}`;
 
@@ -26,14 +29,21 @@ export const run: Command = async (ctx) => {
   const { host, port } = parseListen(values.listen ?? '127.0.0.1:8080');
   const refresh = values.refresh === undefined ? 10 : /^[0-9]+(\.[0-9]+)?$/.test(values.refresh) ? Number(values.refresh) : NaN;
   if (!(refresh >= 0.1 && refresh <= 86_400)) throw usageError(`--refresh ${values.refresh}: expected seconds from 0.1 to 86400`);
+  const writes = values.writes ?? 'pr';
+  if (!isWriteMode(writes)) throw usageError(`--writes ${writes}: expected ${WRITE_MODES.join(', ')}\nusage: ${USAGE}`);
   const tokens = values.tokens === undefined ? TokenTable.empty() : await TokenTable.fromFile(values.tokens);
   const registry = isRegistryUrl(ctx.registry)
     ? await ServedRegistry.remote(ctx.registry!, ctx.env)
     : await ServedRegistry.local(locateRegistry(ctx.cwd, ctx.registry), ctx.env);
 
+  if (writes === 'commit' && registry.isOwnClone) {
+    await registry.close();
+    throw usageError('--writes commit needs a local registry: a remote one takes --writes push or pr');
+  }
   const { app, metrics } = await buildServer({
     registry,
     tokens,
+    writes,
     privateReads: values['private-reads'] ?? false,
     logger: { options: { level: ctx.quiet ? 'warn' : 'info' } },
   });

@@ -146,8 +146,8 @@ function summarize(name: string, model: Model | undefined, versions: ModelVersio
   };
 }
 
-/** What each environment serves now: the version its committed pin file names. */
-async function servingOf(reader: PagesReader, model: string): Promise<EnvironmentServing[]> {
+/** What each environment serves now: the version its committed pin file names (pages and serve's /api/v1). */
+export async function servingOf(reader: Pick<PagesReader, 'source' | 'environments'>, model: string): Promise<EnvironmentServing[]> {
   return Promise.all(
     reader.environments.map(async (env) => {
       let version: number | undefined;

@@ -61,6 +61,8 @@ export interface ApplyOptions {
   repository?: string;
   /** The pull request body; default: the gate run on the planned change. */
   body?: (change: Change) => Promise<string>;
+  /** A paragraph added to the end of the pull request body (serve: who asked for the change). */
+  bodyNote?: string;
 }
 
 export interface Applied {
@@ -168,7 +170,8 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
     try {
       const baseSnap = new RegistrySnapshot(new GitTreeSource(repo, base, prefix));
       const decision = opts.body ? undefined : await previewGate(repo, prefix, base, baseSnap, change, opts.env);
-      const body = opts.body ? await opts.body(change) : renderPromotionBody(decision!, change.versions, change.summary);
+      const rendered = opts.body ? await opts.body(change) : renderPromotionBody(decision!, change.versions, change.summary);
+      const body = opts.bodyNote ? `${rendered.trimEnd()}\n\n${opts.bodyNote}\n` : rendered;
       const config = await baseSnap.config();
       const conn = {
         octokit: createOctokit({ token: opts.env.GITHUB_TOKEN || opts.env.GH_TOKEN, baseUrl: opts.env.GITHUB_API_URL }),

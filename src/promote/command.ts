@@ -4,6 +4,7 @@ import { GitStageHistory } from '../gate/history.js';
 import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
 import { CatalogTreeSource, registryPrefix } from '../registry/source.js';
 import type { StageHistory } from '../gate/types.js';
+import type { GitRepo } from '../git/repo.js';
 import { applyChange, type Applied, type ApplyMode } from './apply-change.js';
 import { changeDiff, type Change } from './change.js';
 import type { ChangePlan } from './plan.js';
@@ -72,6 +73,21 @@ export function presentApplied(ctx: CommandContext, mode: ApplyMode, done: Appli
 }
 
 /**
+ * A change's planner for `applyChange`: the manifest edits `plan` makes on the registry at the
+ * base commit, with the pins they move. What the writing commands and serve's writes share.
+ */
+export function changePlanner(
+  repo: GitRepo,
+  prefix: string,
+  plan: (snapshot: RegistrySnapshot, history: StageHistory) => Promise<ChangePlan>,
+): (snapshot: RegistrySnapshot | undefined, base: string | undefined) => Promise<Change> {
+  return async (snapshot, base) => {
+    if (!snapshot || !base) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
+    return completeChange(snapshot.source, await plan(snapshot, new GitStageHistory(repo, base, prefix)));
+  };
+}
+
+/**
  * What promote, rollback, archive and annotate share: plan the manifest edits on the
  * registry's commit, add the pins they move, then present (`--dry-run`) or apply.
  */
@@ -83,10 +99,7 @@ export async function runChange(
   const mode = modeOf(flags);
   const { repo } = openRegistry(ctx);
   const prefix = await registryPrefix(repo, { requireGit: true });
-  const complete = async (snapshot: RegistrySnapshot | undefined, base: string | undefined) => {
-    if (!snapshot || !base) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
-    return completeChange(snapshot.source, await plan(snapshot, new GitStageHistory(repo, base, prefix)));
-  };
+  const complete = changePlanner(repo, prefix, plan);
   if (flags['dry-run']) {
     const head = await repo.resolve('HEAD');
     return presentDryRun(ctx, mode, await complete(head ? new RegistrySnapshot(new CatalogTreeSource(repo, head, prefix)) : undefined, head));

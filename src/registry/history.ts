@@ -44,11 +44,11 @@ interface FileChange {
 }
 
 /**
- * Every change to the files under `pathspec` on the current branch's first-parent line, oldest
+ * Every change to the files under `pathspec` on the first-parent line from `rev` back, oldest
  * first and in path order within a commit: one `git log` with raw diffs. Stage history and alias
  * history both read from it.
  */
-async function fileChanges(repo: GitRepo, pathspec: string): Promise<FileChange[]> {
+async function fileChanges(repo: GitRepo, pathspec: string, rev: string): Promise<FileChange[]> {
   const log = await repo.run(
     [
       'log',
@@ -60,7 +60,7 @@ async function fileChanges(repo: GitRepo, pathspec: string): Promise<FileChange[
       '-z',
       '--relative',
       '--format=%x1e%H%x1f%T%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f',
-      'HEAD',
+      rev,
       '--',
       pathspec,
     ],
@@ -94,11 +94,11 @@ async function fileChanges(repo: GitRepo, pathspec: string): Promise<FileChange[
 
 /**
  * Every stage change of `model`'s versions, oldest first: one `git log` over the versions folder
- * with raw diffs, then one `git cat-file --batch` for the old and new blobs.
+ * with raw diffs, then one `git cat-file --batch` for the old and new blobs. From `rev` back (default HEAD).
  */
-export async function stageHistory(repo: GitRepo, model: string): Promise<StageChange[]> {
+export async function stageHistory(repo: GitRepo, model: string, rev = 'HEAD'): Promise<StageChange[]> {
   const raws: Array<FileChange & { version: number }> = [];
-  for (const change of await fileChanges(repo, `${versionsDir(model)}/`)) {
+  for (const change of await fileChanges(repo, `${versionsDir(model)}/`, rev)) {
     const parsed = parseManifestPath(change.path);
     if (parsed?.kind === 'ModelVersion' && parsed.model === model) raws.push({ ...change, version: parsed.version });
   }
@@ -144,11 +144,11 @@ export interface AliasChange {
 
 /**
  * Every move of `model`'s aliases, oldest first (SPEC v3 §9): one `git log` over
- * models/<model>/aliases.yaml with raw diffs, then one `git cat-file --batch` for its blobs.
+ * models/<model>/aliases.yaml with raw diffs, then one `git cat-file --batch` for its blobs. From `rev` back (default HEAD).
  */
-export async function aliasHistory(repo: GitRepo, model: string): Promise<AliasChange[]> {
+export async function aliasHistory(repo: GitRepo, model: string, rev = 'HEAD'): Promise<AliasChange[]> {
   const file = aliasesFile(model);
-  const raws = (await fileChanges(repo, file)).filter((c) => c.path === file);
+  const raws = (await fileChanges(repo, file, rev)).filter((c) => c.path === file);
   const blobs = await repo.readBlobs([...new Set(raws.flatMap((r) => [r.oldOid, r.newOid].filter((o): o is string => o !== undefined)))]);
   const { loadManifest } = await import('../manifest/load.js');
   // A historical file the current schema refuses counts as no aliases: nothing is guessed from it.

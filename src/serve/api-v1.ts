@@ -3,9 +3,13 @@ import { ModelgateError } from '../errors.js';
 import { STAGES, type ModelVersion } from '../manifest/types.js';
 import { summarize } from '../query/present.js';
 import { matchWhere, parseWhere, requiredStage } from '../query/where.js';
-import { MODEL_NAME, parseModelRef, parseStage } from '../registry/layout.js';
+import { ALIAS_NAME, MODEL_NAME, parseModelRef, parseStage } from '../registry/layout.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
+import { modelHistory } from '../commands/history.js';
+import { environmentsOf } from '../deploy/render.js';
+import { servingOf } from '../pages/read-model.js';
 import { commitOf } from './commit-hook.js';
+import type { ServedRegistry } from './served-registry.js';
 
 /**
  * serve's own API, `/api/v1`: the registry's read models as the CLI's `--json` gives them
@@ -45,14 +49,63 @@ const versionSummary = {
   },
 } as const;
 
+const environmentPin = {
+  type: 'object',
+  required: ['environment'],
+  properties: {
+    environment: { type: 'string' },
+    stage: { type: 'string', enum: [...STAGES], description: 'the stage the environment follows' },
+    alias: { type: 'string', description: 'the alias the environment follows' },
+    version: { type: 'integer', minimum: 1, description: 'the version its committed pin names; absent: no pin' },
+  },
+} as const;
+
+const historyEntry = {
+  type: 'object',
+  required: ['date', 'author', 'email', 'commit', 'pullRequest', 'version', 'from', 'to', 'decision'],
+  properties: {
+    date: { type: 'string' },
+    author: { type: 'string' },
+    email: { type: 'string' },
+    commit: { type: 'string' },
+    pullRequest: { type: ['integer', 'null'] },
+    alias: { type: 'string', description: 'present for an alias move: from and to are then version numbers' },
+    version: { type: 'integer' },
+    from: { type: ['string', 'integer', 'null'], description: 'the stage (or, for an alias move, the version) before; null: new' },
+    to: { type: ['string', 'integer', 'null'], description: 'the stage (or, for an alias move, the version) after; null: removed' },
+    decision: {
+      type: 'object',
+      required: ['record'],
+      properties: {
+        record: { type: 'string', enum: ['valid', 'none', 'not-a-pull-request', 'unavailable', 'unproven', 'invalid'] },
+        approvers: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['login', 'group'],
+            properties: {
+              login: { type: 'string' },
+              reviewId: { type: 'integer' },
+              rule: { type: 'string' },
+              group: { type: 'integer' },
+              team: { type: 'string' },
+            },
+          },
+        },
+        reason: { type: 'string' },
+      },
+    },
+  },
+} as const;
+
 const modelParams = {
   type: 'object',
   required: ['model'],
   properties: { model: { type: 'string', pattern: MODEL_NAME.source } },
 } as const;
 
-/** What follows `<model>@` in a version reference: a number, `latest`, or a stage (lower, upper or capitalized). */
-const VERSION_REF = `^(?:[1-9][0-9]{0,8}|latest|${STAGES.flatMap((s) => [s, s.toLowerCase(), s.toUpperCase()]).join('|')})$`;
+/** What follows `<model>@` in a version reference: a number, `latest`, a stage (lower, upper or capitalized), or an alias. */
+const VERSION_REF = `^(?:[1-9][0-9]{0,8}|latest|${STAGES.flatMap((s) => [s, s.toLowerCase(), s.toUpperCase()]).join('|')}|${ALIAS_NAME.source.slice(1, -1)})$`;
 
 const errors = { 400: error, 401: error, 404: error, 429: error, 431: error, 500: error, 503: error } as const;
 
@@ -63,7 +116,7 @@ async function versionNumbersOf(snapshot: RegistrySnapshot, model: string): Prom
   return numbers;
 }
 
-export function registerApiV1Routes(app: FastifyInstance): void {
+export function registerApiV1Routes(app: FastifyInstance, registry: ServedRegistry): void {
   app.get(
     `${PREFIX}/models`,
     {
@@ -114,7 +167,7 @@ export function registerApiV1Routes(app: FastifyInstance): void {
     `${PREFIX}/models/:model`,
     {
       schema: {
-        summary: 'One model: its description, owners, version numbers and the newest version in each stage',
+        summary: 'One model: its description, owners, version numbers, the newest version in each stage and its aliases',
         tags: ['models'],
         params: modelParams,
         response: {
@@ -128,6 +181,7 @@ export function registerApiV1Routes(app: FastifyInstance): void {
               retired: { type: 'boolean' },
               versions: { type: 'array', items: { type: 'integer' } },
               stages: { type: 'object', additionalProperties: { type: 'integer' } },
+              aliases: { type: 'object', description: 'alias → version number (models/<model>/aliases.yaml)', additionalProperties: { type: 'integer' } },
             },
           },
           ...errors,
@@ -138,7 +192,7 @@ export function registerApiV1Routes(app: FastifyInstance): void {
       const { snapshot } = commitOf(request);
       const name = request.params.model;
       const numbers = await versionNumbersOf(snapshot, name);
-      const [model, newest] = await Promise.all([snapshot.model(name), snapshot.newestInStages(name, STAGES)]);
+      const [model, newest, aliases] = await Promise.all([snapshot.model(name), snapshot.newestInStages(name, STAGES), snapshot.aliases(name)]);
       return {
         name,
         ...(model?.description !== undefined ? { description: model.description } : {}),
@@ -146,6 +200,7 @@ export function registerApiV1Routes(app: FastifyInstance): void {
         retired: model?.retired ?? false,
         versions: numbers,
         stages: Object.fromEntries(newest.map((v) => [v.stage, v.version])),
+        aliases,
       };
     },
   );
@@ -171,7 +226,7 @@ export function registerApiV1Routes(app: FastifyInstance): void {
     `${PREFIX}/models/:model/versions/:ref`,
     {
       schema: {
-        summary: "One version's manifest, by number, `latest` or stage name (any case)",
+        summary: "One version's manifest, by number, `latest`, stage name (any case) or alias",
         tags: ['versions'],
         params: {
           type: 'object',
@@ -225,6 +280,87 @@ export function registerApiV1Routes(app: FastifyInstance): void {
         for (const v of versions) if ((!stage || v.stage === stage) && (!where || matchWhere(where, v))) found.push(v);
       }
       return { versions: found.map(summarize) };
+    },
+  );
+  app.get<{ Params: { model: string } }>(
+    `${PREFIX}/models/:model/history`,
+    {
+      schema: {
+        summary:
+          "A model's history, oldest first: every stage change and alias move, with the approvers its decision record proves (`modelgate history --json`)",
+        tags: ['history'],
+        params: modelParams,
+        response: { 200: { type: 'object', required: ['history'], properties: { history: { type: 'array', items: historyEntry } } }, ...errors },
+      },
+    },
+    async (request) => {
+      const { snapshot, commit } = commitOf(request);
+      await versionNumbersOf(snapshot, request.params.model);
+      return { history: await modelHistory(registry.repo, snapshot, request.params.model, registry.env, commit) };
+    },
+  );
+
+  app.get<{ Params: { model: string } }>(
+    `${PREFIX}/models/:model/pins`,
+    {
+      schema: {
+        summary: 'What each environment serves of the model: the version its committed pin (deploy/<environment>/<model>.yaml) names',
+        tags: ['pins'],
+        params: modelParams,
+        response: { 200: { type: 'object', required: ['pins'], properties: { pins: { type: 'array', items: environmentPin } } }, ...errors },
+      },
+    },
+    async (request) => {
+      const { snapshot, config } = commitOf(request);
+      await versionNumbersOf(snapshot, request.params.model);
+      return { pins: await servingOf({ source: snapshot.source, environments: environmentsOf(config) }, request.params.model) };
+    },
+  );
+
+  app.get(
+    `${PREFIX}/pins`,
+    {
+      schema: {
+        summary: 'Every environment with the version of each model its committed pins name',
+        tags: ['pins'],
+        response: {
+          200: {
+            type: 'object',
+            required: ['environments'],
+            properties: {
+              environments: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['environment', 'models'],
+                  properties: {
+                    environment: { type: 'string' },
+                    stage: { type: 'string', enum: [...STAGES] },
+                    alias: { type: 'string' },
+                    models: { type: 'object', description: 'model → pinned version', additionalProperties: { type: 'integer' } },
+                  },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { snapshot, config } = commitOf(request);
+      const reader = { source: snapshot.source, environments: environmentsOf(config) };
+      const models = reader.environments.map((): Record<string, number> => ({}));
+      for (const name of await snapshot.modelNames()) {
+        for (const [i, serving] of (await servingOf(reader, name)).entries()) if (serving.version !== undefined) models[i]![name] = serving.version;
+      }
+      const out = reader.environments.map((env, i) => ({
+        environment: env.name,
+        ...(env.stage ? { stage: env.stage } : {}),
+        ...(env.alias ? { alias: env.alias } : {}),
+        models: models[i]!,
+      }));
+      return { environments: out };
     },
   );
 }

@@ -74,7 +74,7 @@ function notFoundVersion(name: string, version: string): MlflowError {
 }
 
 /** A version number as MLflow sends it (a string of digits); anything else is MLflow's INVALID_PARAMETER_VALUE. */
-function parseVersionNumber(text: string): number {
+export function parseVersionNumber(text: string): number {
   if (!/^[1-9][0-9]{0,8}$/.test(text.trim())) throw new MlflowError('INVALID_PARAMETER_VALUE', `Parameter 'version' must be an integer, got '${text}'.`);
   return Number(text.trim());
 }
@@ -105,26 +105,40 @@ async function versionOrThrow(snapshot: RegistrySnapshot, name: string, version:
   return v;
 }
 
-/** A registered model's MLflow record: its model.yaml, its newest version per stage, its first and newest creation times. */
+/** A model's aliases as MLflow shows them on each version: version number → its alias names, sorted. */
+export async function aliasesByVersion(snapshot: RegistrySnapshot, name: string): Promise<Map<number, string[]>> {
+  const byVersion = new Map<number, string[]>();
+  const aliases = await snapshot.aliases(name);
+  for (const alias of Object.keys(aliases).sort()) byVersion.set(aliases[alias]!, [...(byVersion.get(aliases[alias]!) ?? []), alias]);
+  return byVersion;
+}
+
+/** A registered model's MLflow record: its model.yaml, its newest version per stage, its first and newest creation times, its aliases. */
 async function registeredModel(request: FastifyRequest, snapshot: RegistrySnapshot, name: string, numbers: number[]): Promise<MlflowRegisteredModel> {
-  const [model, latest, first, last] = await Promise.all([
+  const [model, latest, first, last, aliases] = await Promise.all([
     snapshot.model(name),
     snapshot.newestInStages(name, STAGES),
     numbers.length ? snapshot.version(name, numbers[0]!) : undefined,
     numbers.length ? snapshot.version(name, numbers.at(-1)!) : undefined,
+    snapshot.aliases(name),
   ]);
+  const byVersion = await aliasesByVersion(snapshot, name);
   const inStageOrder = STAGES.flatMap((s) => latest.filter((v) => v.stage === s));
   return toMlflowRegisteredModel({
     name,
     model,
-    latest: inStageOrder.map((v) => toMlflowVersion(v, { downloadUri: downloadUri(request, v.model, v.version) })),
+    latest: inStageOrder.map((v) => versionRecord(request, v, byVersion)),
     first: first ? Date.parse(first.createdAt) : undefined,
     last: last ? Date.parse(last.createdAt) : undefined,
+    aliases: Object.keys(aliases)
+      .sort()
+      .map((alias) => ({ alias, version: aliases[alias]! })),
   });
 }
 
-function versionRecord(request: FastifyRequest, v: ModelVersion): MlflowModelVersion {
-  return toMlflowVersion(v, { downloadUri: downloadUri(request, v.model, v.version) });
+/** A version's MLflow record; `aliases` from aliasesByVersion for its model. */
+export function versionRecord(request: FastifyRequest, v: ModelVersion, aliases: ReadonlyMap<number, string[]>): MlflowModelVersion {
+  return toMlflowVersion(v, { downloadUri: downloadUri(request, v.model, v.version), aliases: aliases.get(v.version) ?? [] });
 }
 
 /** Stages as MLflow's client sends them to get-latest-versions; an unknown one is MLflow's INVALID_PARAMETER_VALUE. */
@@ -181,10 +195,10 @@ export function registerMlflowRoutes(app: FastifyInstance): void {
     await modelOrThrow(snapshot, name);
     const stages = parseStages(rawStages);
     const wanted = stages.length ? stages : [...STAGES];
-    const newest = await snapshot.newestInStages(name, wanted);
+    const [newest, aliases] = await Promise.all([snapshot.newestInStages(name, wanted), aliasesByVersion(snapshot, name)]);
     // In the order asked for, as MLflow's stores answer.
     const ordered = wanted.flatMap((s) => newest.filter((v) => v.stage === s));
-    return { model_versions: ordered.map((v) => versionRecord(request, v)) };
+    return { model_versions: ordered.map((v) => versionRecord(request, v, aliases)) };
   };
   const latestSchema = {
     type: 'object',
@@ -210,15 +224,20 @@ export function registerMlflowRoutes(app: FastifyInstance): void {
     { schema: { querystring: { type: 'object', required: ['name', 'alias'], properties: { name: { type: 'string' }, alias: { type: 'string' } } } } },
     async (request) => {
       const { snapshot } = commitOf(request);
-      await modelOrThrow(snapshot, request.query.name);
-      throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `Registered model alias ${request.query.alias} not found.`);
+      const { name, alias } = request.query;
+      await modelOrThrow(snapshot, name);
+      const aliases = await snapshot.aliases(name);
+      const target = Object.hasOwn(aliases, alias) ? aliases[alias] : undefined;
+      const v = target === undefined ? undefined : await snapshot.version(name, target);
+      if (!v) throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `Registered model alias ${alias} not found.`);
+      return { model_version: versionRecord(request, v, await aliasesByVersion(snapshot, name)) };
     },
   );
 
   app.get<{ Querystring: { name: string; version: string } }>(`${PREFIX}/model-versions/get`, { schema: { querystring: versionQuery } }, async (request) => {
     const { snapshot } = commitOf(request);
     const v = await versionOrThrow(snapshot, request.query.name, request.query.version);
-    return { model_version: versionRecord(request, v) };
+    return { model_version: versionRecord(request, v, await aliasesByVersion(snapshot, v.model)) };
   });
 
   app.get<{ Querystring: { name: string; version: string } }>(
@@ -245,9 +264,9 @@ export function registerMlflowRoutes(app: FastifyInstance): void {
     let at = 0;
     let more = false;
     outer: for (const name of names) {
-      const versions = await snapshot.versions(name);
+      const [versions, aliases] = await Promise.all([snapshot.versions(name), aliasesByVersion(snapshot, name)]);
       for (const v of versions.reverse()) {
-        const record = versionRecord(request, v);
+        const record = versionRecord(request, v, aliases);
         if (!matchesFilter(clauses, versionAttribute(record), record.tags)) continue;
         if (at++ < offset) continue;
         if (found.length === size) {

@@ -40,9 +40,20 @@ export class ServedRegistry {
     readonly prefix: string,
     /** The revision served: the branch the clone has checked out, by default. */
     readonly rev: string,
-    private readonly env: NodeJS.ProcessEnv,
+    /** The environment the store and git are reached with. */
+    readonly env: NodeJS.ProcessEnv,
     private readonly clone?: OwnClone,
   ) {}
+
+  /** serve's own clone of a remote (writes cannot be local commits there), or a local clone. */
+  get isOwnClone(): boolean {
+    return this.clone !== undefined;
+  }
+
+  /** The branch a write pushes to or opens its pull request against: the remote's default for serve's own clone, else main (as the CLI). */
+  get baseBranch(): string {
+    return this.clone ? this.clone.branch.replace(/^refs\/heads\//, '') : 'main';
+  }
 
   /** A local clone (or the work tree of one) at `dir`, serving `rev` (default HEAD). */
   static async local(dir: string, env: NodeJS.ProcessEnv, rev = 'HEAD'): Promise<ServedRegistry> {

@@ -12,11 +12,14 @@ import { createMetrics, installMetricsHooks, type ServeMetrics } from './metrics
 import { MlflowError, type MlflowErrorCode } from './mlflow.js';
 import { registerArtifactRoutes } from './mlflow-artifacts.js';
 import { registerMlflowRoutes } from './mlflow-routes.js';
+import { registerMlflowWriteRoutes, type WriteMode } from './mlflow-writes.js';
 import type { ServedRegistry } from './served-registry.js';
 
 export interface ServeOptions {
   registry: ServedRegistry;
   tokens: TokenTable;
+  /** How an accepted write lands (default pr: a pull request, answered with an error naming it). */
+  writes?: WriteMode;
   /** Reads need a token too (writes always do). */
   privateReads?: boolean;
   /** Requests per minute from one client address, for every route but the operations ones. */
@@ -136,8 +139,9 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  registerApiV1Routes(app);
+  registerApiV1Routes(app, options.registry);
   registerMlflowRoutes(app);
+  registerMlflowWriteRoutes(app, options.registry, options.writes ?? 'pr');
   registerArtifactRoutes(app, metrics);
   return { app, metrics };
 }

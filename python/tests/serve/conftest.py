@@ -50,7 +50,8 @@ class Registry:
 
 def make_registry(base: Path) -> Registry:
     """A registry with a file store, holding `iris`: version 1 (a LogisticRegression saved by
-    mlflow.sklearn.save_model) in Production, version 2 (the same model) in None."""
+    mlflow.sklearn.save_model) in Production with the alias `champion`, version 2 (the same
+    model) in None."""
     import mlflow.sklearn
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
@@ -69,6 +70,7 @@ def make_registry(base: Path) -> Registry:
 
     run_cli("register", "iris", str(model_dir), "--metric", "accuracy=0.97", "--stage", "Staging", "--description", "iris classifier", cwd=root)
     run_cli("promote", "iris@1", "--to", "Production", cwd=root)
+    run_cli("alias", "set", "iris@1", "champion", cwd=root)
     run_cli("register", "iris", str(model_dir), "--metric", "accuracy=0.98", "--run", "id=run-2", cwd=root)
     return Registry(root=root, store=store, model_dir=model_dir)
 

@@ -99,6 +99,16 @@ def test_load_model_by_version_and_stage_and_predict(server: Serve, registry: Re
         assert list(model.predict(rows)) == [0, 1, 2]
 
 
+def test_aliases(server: Serve) -> None:
+    c = client(server)
+    v = c.get_model_version_by_alias("iris", "champion")
+    assert (v.version, v.current_stage, v.aliases) == ("1", "Production", ["champion"])
+    assert c.get_registered_model("iris").aliases == {"champion": "1"}
+    assert c.get_model_version("iris", "2").aliases == []
+    model = mlflow.pyfunc.load_model("models:/iris@champion")
+    assert list(model.predict(iris_rows())) == [0, 1, 2]
+
+
 def test_downloaded_files_are_the_registered_bytes(server: Serve, registry: Registry, tmp_path: Path) -> None:
     client(server)
     out = mlflow.artifacts.download_artifacts(artifact_uri="models:/iris/1", dst_path=str(tmp_path / "dl"))
@@ -137,3 +147,36 @@ def test_tampered_object_fails_the_download_and_leaves_no_loadable_model(tmp_pat
     finally:
         s.stop()
     assert "sha256 check" in s.log
+
+
+def test_writes_land_as_commits_with_writes_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = make_registry(tmp_path / "writes")
+    tokens = tmp_path / "tokens"
+    tokens.write_text("maria tok-maria-0123456789abcdef\n")
+    s = Serve(reg.root, "--writes", "commit", "--tokens", str(tokens))
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok-maria-0123456789abcdef")
+        c = client(s)
+        c.set_registered_model_alias("iris", "challenger", "2")
+        assert c.get_model_version_by_alias("iris", "challenger").version == "2"
+        assert os.popen(f"git -C {reg.root} log -1 --format=%an:%s").read().strip() == "maria:Set iris@challenger to version 2"
+
+        # Version 1 (Production) carries `champion`: archiving it is refused until the alias goes.
+        with pytest.raises(MlflowException) as e:
+            c.transition_model_version_stage("iris", "2", "Production", archive_existing_versions=True)
+        assert e.value.error_code == "INVALID_STATE"
+        c.delete_registered_model_alias("iris", "champion")
+        moved = c.transition_model_version_stage("iris", "2", "Production", archive_existing_versions=True)
+        assert (moved.version, moved.current_stage) == ("2", "Production")
+        assert c.get_model_version("iris", "1").current_stage == "Archived"
+        assert [v.version for v in c.get_latest_versions("iris", stages=["Production"])] == ["2"]
+
+        c.set_model_version_tag("iris", "2", "reviewed-by", "risk-team")
+        assert c.get_model_version("iris", "2").tags["reviewed-by"] == "risk-team"
+
+        with pytest.raises(MlflowException) as e:
+            c.delete_model_version("iris", "1")
+        assert e.value.error_code == "PERMISSION_DENIED"
+    finally:
+        s.stop()
+    assert "tok-maria-0123456789abcdef" not in s.log

@@ -1,0 +1,185 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ExitCode, ModelgateError } from '../errors.js';
+import type { Identity } from '../git/repo.js';
+import type { StageHistory } from '../gate/types.js';
+import { applyChange, type ApplyMode } from '../promote/apply-change.js';
+import { changePlanner } from '../promote/command.js';
+import { planAliasDelete, planAliasSet, planAnnotate, planStageChange, type ChangePlan } from '../promote/plan.js';
+import type { RegistrySnapshot } from '../registry/snapshot.js';
+import { MlflowError, parseMlflowStage } from './mlflow.js';
+import { aliasesByVersion, parseVersionNumber, versionRecord } from './mlflow-routes.js';
+import type { ServedCommit, ServedRegistry } from './served-registry.js';
+
+/**
+ * The write half of MLflow's Model Registry REST API (SPEC v3 §10): an alias set or deleted, a
+ * stage transition, a version tag set become the change the CLI's `alias`, `promote` and
+ * `annotate` make (the same planners, the same pins, the same applier), landed as `--writes`
+ * says: a pull request (answered with an MLflow error naming it: nothing has changed until it
+ * merges), a push, or a local commit (answered as MLflow answers, from the new commit). Deletes
+ * are refused: versions are archived, never deleted.
+ */
+
+/** `--writes`: how an accepted write lands. */
+export const WRITE_MODES = ['pr', 'push', 'commit'] as const;
+export type WriteMode = (typeof WRITE_MODES)[number];
+
+const APPLY_MODE: Record<WriteMode, ApplyMode> = { pr: 'pr', push: 'push', commit: 'local' };
+
+const PREFIX = '/api/2.0/mlflow';
+
+/** Who sent a write: every write needs an authenticated caller (HTTP 401 otherwise). */
+function callerOf(request: FastifyRequest): string {
+  if (request.identity === undefined)
+    throw new ModelgateError('E_UNAUTHENTICATED', 'writes need an authenticated caller: send Authorization: Bearer <token>', ExitCode.usage);
+  return request.identity;
+}
+
+/** The commit author a caller's identity becomes. */
+function authorOf(identity: string): Identity {
+  return { name: identity, email: identity.includes('@') ? identity : `${identity}@users.noreply.github.com` };
+}
+
+/** Lands changes one at a time (they share a work tree and a branch) and serves the commit each makes. */
+class Writer {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly registry: ServedRegistry,
+    private readonly mode: WriteMode,
+  ) {}
+
+  /**
+   * Plans and lands one change for the request's caller. Resolves with the commit served once it
+   * landed (a change that would change nothing lands nothing: MLflow's writes are idempotent);
+   * with `pr`, rejects with the MLflow error naming the pull request.
+   */
+  async write(request: FastifyRequest, plan: (snapshot: RegistrySnapshot, history: StageHistory) => Promise<ChangePlan>): Promise<ServedCommit> {
+    const identity = callerOf(request);
+    const run = this.queue.then(() => this.land(identity, plan));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async land(identity: string, plan: (snapshot: RegistrySnapshot, history: StageHistory) => Promise<ChangePlan>): Promise<ServedCommit> {
+    const { repo, prefix } = this.registry;
+    try {
+      const done = await applyChange({
+        repo,
+        prefix,
+        mode: APPLY_MODE[this.mode],
+        env: this.registry.env,
+        baseBranch: this.registry.baseBranch,
+        author: authorOf(identity),
+        plan: changePlanner(repo, prefix, plan),
+        bodyNote: `Requested through \`modelgate serve\` (MLflow API) by **${identity}**.`,
+      });
+      if (done.pullRequest)
+        throw new MlflowError(
+          'INVALID_STATE',
+          `modelgate opened pull request #${done.pullRequest.number} (${done.pullRequest.url}) for "${done.change.summary}": nothing has changed until it passes the gate and merges`,
+        );
+    } catch (e) {
+      if (!(e instanceof ModelgateError) || e.code !== 'E_NO_CHANGE') throw asMlflowError(e);
+    }
+    return this.registry.refresh();
+  }
+}
+
+/** A rule of the registry that refused the change (exit 1: an Archived target, …) is the caller's: MLflow's INVALID_STATE with modelgate's code. */
+function asMlflowError(e: unknown): unknown {
+  if (e instanceof ModelgateError && e.exit === ExitCode.content && e.code !== 'E_NOT_FOUND')
+    return new MlflowError('INVALID_STATE', `${e.code}: ${e.message}`);
+  return e;
+}
+
+/** A write's arguments: MLflow's client sends JSON bodies (DELETE too); a query string is taken as well. */
+function argsOf(request: FastifyRequest): Record<string, unknown> {
+  const body = request.body && typeof request.body === 'object' ? (request.body as Record<string, unknown>) : {};
+  return { ...(request.query as Record<string, unknown>), ...body };
+}
+
+function stringArg(args: Record<string, unknown>, key: string): string {
+  const value = args[key];
+  if (typeof value === 'number') return String(value);
+  if (typeof value !== 'string' || value === '') throw new MlflowError('INVALID_PARAMETER_VALUE', `Missing value for required parameter '${key}'.`);
+  return value;
+}
+
+/** Deletes: refused, with what to do instead. */
+const REFUSED: Array<{ method: 'DELETE' | 'POST' | 'PATCH'; path: string; why: string }> = [
+  { method: 'DELETE', path: 'registered-models/delete', why: 'models are retired in models/<model>/model.yaml, never deleted' },
+  { method: 'DELETE', path: 'model-versions/delete', why: 'versions are archived (transition them to Archived), never deleted' },
+  { method: 'DELETE', path: 'model-versions/delete-tag', why: 'annotations are history: set the tag to a new value instead' },
+  { method: 'DELETE', path: 'registered-models/delete-tag', why: 'model tags are read from models/<model>/model.yaml; change it in a pull request' },
+  { method: 'POST', path: 'registered-models/set-tag', why: 'model tags are read from models/<model>/model.yaml; change it in a pull request' },
+  { method: 'POST', path: 'registered-models/rename', why: 'a model keeps its name: its history, pins and aliases are under it' },
+  { method: 'PATCH', path: 'registered-models/update', why: "a model's description is in models/<model>/model.yaml; change it in a pull request" },
+  {
+    method: 'PATCH',
+    path: 'model-versions/update',
+    why: "a version's description is part of its manifest, set at registration; use tags (annotations) for later notes",
+  },
+];
+
+export function registerMlflowWriteRoutes(app: FastifyInstance, registry: ServedRegistry, mode: WriteMode): void {
+  const writer = new Writer(registry, mode);
+  const answered = (reply: FastifyReply, served: ServedCommit) => reply.header('x-modelgate-commit', served.commit);
+
+  // set_registered_model_alias ↔ `modelgate alias set <model>@<N> <alias>`
+  app.post(`${PREFIX}/registered-models/alias`, async (request, reply) => {
+    const args = argsOf(request);
+    const [name, alias] = [stringArg(args, 'name'), stringArg(args, 'alias')];
+    const version = parseVersionNumber(stringArg(args, 'version'));
+    answered(reply, await writer.write(request, (snap) => planAliasSet(snap, name, version, alias)));
+    return {};
+  });
+
+  // delete_registered_model_alias ↔ `modelgate alias delete <model> <alias>`
+  app.delete(`${PREFIX}/registered-models/alias`, async (request, reply) => {
+    const args = argsOf(request);
+    const [name, alias] = [stringArg(args, 'name'), stringArg(args, 'alias')];
+    answered(reply, await writer.write(request, (snap) => planAliasDelete(snap, name, alias)));
+    return {};
+  });
+
+  // transition_model_version_stage ↔ `modelgate promote <model>@<N> --to <stage>`; modelgate's own
+  // rule archives the previous Production version, whatever archive_existing_versions says.
+  app.post(`${PREFIX}/model-versions/transition-stage`, async (request, reply) => {
+    const args = argsOf(request);
+    const name = stringArg(args, 'name');
+    const version = parseVersionNumber(stringArg(args, 'version'));
+    const stageText = stringArg(args, 'stage');
+    const stage = parseMlflowStage(stageText);
+    if (!stage)
+      throw new MlflowError('INVALID_PARAMETER_VALUE', `Invalid Model Version stage: ${stageText}. Value must be one of None, Staging, Production, Archived.`);
+    const served = await writer.write(request, (snap) => planStageChange(snap, name, version, stage));
+    answered(reply, served);
+    const v = await served.snapshot.version(name, version);
+    if (!v) throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `Model Version (name=${name}, version=${version}) not found`);
+    return { model_version: versionRecord(request, v, await aliasesByVersion(served.snapshot, name)) };
+  });
+
+  // set_model_version_tag ↔ `modelgate annotate <model>@<N> <key>=<value>`
+  app.post(`${PREFIX}/model-versions/set-tag`, async (request, reply) => {
+    const args = argsOf(request);
+    const name = stringArg(args, 'name');
+    const version = parseVersionNumber(stringArg(args, 'version'));
+    const key = stringArg(args, 'key');
+    if (key.startsWith('modelgate.'))
+      throw new MlflowError('INVALID_PARAMETER_VALUE', `tags under modelgate. are the manifest's own fields and cannot be set: ${key}`);
+    const value = typeof args.value === 'string' || typeof args.value === 'number' ? String(args.value) : '';
+    answered(reply, await writer.write(request, (snap) => planAnnotate(snap, name, version, [`${key}=${value}`])));
+    return {};
+  });
+
+  for (const { method, path, why } of REFUSED) {
+    app.route({
+      method,
+      url: `${PREFIX}/${path}`,
+      handler: async (request) => {
+        callerOf(request);
+        throw new MlflowError('PERMISSION_DENIED', `modelgate refuses ${method} ${path}: ${why}`);
+      },
+    });
+  }
+}
