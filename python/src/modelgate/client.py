@@ -79,7 +79,7 @@ class Registry:
         return [ModelSummary(m["name"], m.get("description"), m["versions"], m["latest"]) for m in data["models"]]
 
     def model(self, name: str) -> Model:
-        """One model: description, owners, version numbers and the newest version in each stage.
+        """One model: description, owners, version numbers, the newest version in each stage, aliases.
 
         Raises:
             NotFound: no model of that name.
@@ -92,6 +92,7 @@ class Registry:
             retired=m["retired"],
             versions=tuple(m["versions"]),
             stages=dict(m["stages"]),
+            aliases=dict(m.get("aliases") or {}),
         )
 
     def versions(self, model: str) -> list[ModelVersion]:
@@ -221,7 +222,7 @@ class Registry:
         """Streams one file into `target`, hashing it; raises DownloadError unless it is the expected bytes, whole."""
         digest = hashlib.sha256()
         received = 0
-        with self._open(url_path, broken=DownloadError) as response:
+        with self._open(url_path, download=True) as response:
             sha256 = expected.sha256 or response.headers.get("x-modelgate-sha256")
             length = response.headers.get("content-length")
             size = expected.size if expected.size is not None else int(length) if length is not None else None
@@ -263,11 +264,9 @@ class Registry:
             raise ServerError(None, f"GET {path} answered something that is not JSON", response.status) from None
 
     @contextmanager
-    def _open(
-        self, path: str, query: dict[str, str] | None = None, *, accept: str = "*/*", broken: type[ModelgateError] = Unreachable
-    ) -> Iterator[http.client.HTTPResponse]:
-        """GET `path`: the answer when it is a success, else the typed error of serve's; `broken` is
-        what a request with no answer raises (Unreachable, or DownloadError for an artifact's file)."""
+    def _open(self, path: str, query: dict[str, str] | None = None, *, accept: str = "*/*", download: bool = False) -> Iterator[http.client.HTTPResponse]:
+        """GET `path`: the answer when it is a success, else the typed error of serve's. A request
+        with no answer raises Unreachable, or DownloadError for a file of a `download`."""
         url = self.url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
         headers = {"Accept": accept, "User-Agent": f"modelgate-python/{__version__}"}
         if self._token:
@@ -278,7 +277,12 @@ class Registry:
             with e:
                 raise _error_of(e.code, e.read(), e.reason) from None
         except (OSError, http.client.HTTPException) as e:
-            raise broken("E_DOWNLOAD" if broken is DownloadError else None, f"GET {url}: {getattr(e, 'reason', e)}") from None
+            reason = getattr(e, "reason", e)
+            if download:
+                raise DownloadError(
+                    "E_DOWNLOAD", f"GET {url}: {reason} (serve gives no answer for a file smaller than a chunk whose stored bytes fail their check)"
+                ) from None
+            raise Unreachable(None, f"GET {url}: {reason}") from None
         with response:
             yield response
 

@@ -140,6 +140,7 @@ class Model:
         retired: no new versions are taken.
         versions: its version numbers, oldest first.
         stages: the newest version in each stage that has one, stage → version number.
+        aliases: alias → version number, where serve reports aliases (empty otherwise).
     """
 
     name: str
@@ -148,3 +149,4 @@ class Model:
     retired: bool
     versions: tuple[int, ...]
     stages: dict[str, int]
+    aliases: dict[str, int]

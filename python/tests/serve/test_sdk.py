@@ -4,9 +4,13 @@ made with the built CLI: reads, search, typed errors, tokens and verified downlo
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
 import os
 import stat
+import threading
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
@@ -14,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import modelgate
-from modelgate import DownloadError, InvalidRequest, NotFound, Registry, Unauthorized, Unreachable
+from modelgate import DownloadError, IntegrityError, InvalidRequest, NotFound, Registry, Unauthorized, Unreachable
 
 from conftest import Serve, git, run_cli
 
@@ -89,7 +93,7 @@ def tree(folder: Path) -> dict[str, str]:
 def test_models_and_model(reg: Registry) -> None:
     assert [(m.name, m.version_count, m.latest) for m in reg.models()] == [("fraud", 2, 2), ("tiny", 1, 1)]
     m = reg.model("fraud")
-    assert (m.name, m.versions, m.stages, m.retired) == ("fraud", (1, 2), {"Production": 1, "Staging": 2}, False)
+    assert (m.name, m.versions, m.stages, m.retired, m.owners) == ("fraud", (1, 2), {"Production": 1, "Staging": 2}, False, ())
 
 
 def test_get_by_number_stage_and_latest(reg: Registry, fx: Fixture) -> None:
@@ -232,3 +236,51 @@ def test_tampered_objects_fail_the_download_and_leave_nothing(tmp_path: Path) ->
     finally:
         s.stop()
     assert s.log.count("sha256 check") >= 4
+
+
+class CorruptingProxy:
+    """A proxy in front of serve that flips one byte of every artifact file it passes, keeping
+    sizes and headers: what the client's own sha256 check is for (serve's check has passed)."""
+
+    def __init__(self, upstream: str) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")}
+                try:
+                    with urllib.request.urlopen(urllib.request.Request(upstream + self.path, headers=headers), timeout=60) as r:
+                        status, body, sent = r.status, bytearray(r.read()), r.headers
+                except urllib.error.HTTPError as e:
+                    status, body, sent = e.code, bytearray(e.read()), e.headers
+                if status == 200 and self.path.startswith("/api/2.0/mlflow-artifacts/artifacts/") and body:
+                    body[0] ^= 0x01
+                self.send_response(status)
+                for k in ("content-type", "x-modelgate-sha256"):
+                    if sent.get(k):
+                        self.send_header(k, sent[k])
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(bytes(body))
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_bytes_changed_after_serve_fail_the_clients_own_check(reg: Registry, tmp_path: Path) -> None:
+    proxy = CorruptingProxy(reg.url)
+    try:
+        via = Registry(proxy.url)
+        assert via.get("fraud@1").version == 1
+        with pytest.raises(IntegrityError) as e:
+            via.download("fraud@1", tmp_path / "fraud")
+        assert (e.value.code, isinstance(e.value, DownloadError)) == ("E_INTEGRITY", True)
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        proxy.close()
