@@ -253,7 +253,8 @@ class Registry:
                 "E_BARE_MODEL_REF",
                 f"{ref} names a model, not a version: write {ref}@<version>, {ref}@<stage>, {ref}@latest or {ref}@<alias>",
             )
-        return self._json(f"{API}/models/{_segment(model)}/versions/{_segment(selector)}")
+        manifest: dict[str, Any] = self._json(f"{API}/models/{_segment(model)}/versions/{_segment(selector)}")
+        return manifest
 
     def _json(self, path: str, query: dict[str, str] | None = None) -> Any:
         with self._open(path, query, accept="application/json") as response:
