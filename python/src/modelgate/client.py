@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -35,6 +36,8 @@ API = "/api/v1"
 # serve's MLflow artifact API: every file streams through a check of its sha256 there.
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 CHUNK = 1 << 20
+# The longest wait for a rate limit to lift that a call sits out before retrying, in seconds.
+MAX_RETRY_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class Registry:
         token: a bearer token from serve's ``--tokens`` file; default: the ``MODELGATE_TOKEN``
             environment variable, else none (enough for a serve whose reads are open).
         timeout: seconds to wait for a connection or for the next bytes of an answer.
+        rate_limit_retries: how many times a request that serve refuses for its rate limit (HTTP
+            429) is sent again, after the wait serve names (at most a minute); then `RateLimited`
+            is raised. serve counts every file of a download as a request.
 
     Example:
         >>> reg = Registry("http://localhost:8080")
@@ -63,9 +69,10 @@ class Registry:
         >>> reg.download("fraud@production", "models/fraud")
     """
 
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0, rate_limit_retries: int = 5) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.rate_limit_retries = rate_limit_retries
         self._token = token if token is not None else os.environ.get("MODELGATE_TOKEN") or None
 
     def __repr__(self) -> str:
@@ -273,7 +280,7 @@ class Registry:
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         try:
-            response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=self.timeout)
+            response = self._urlopen(urllib.request.Request(url, headers=headers))
         except urllib.error.HTTPError as e:
             with e:
                 raise _error_of(e.code, e.read(), e.reason) from None
@@ -286,6 +293,22 @@ class Registry:
             raise Unreachable(None, f"GET {url}: {reason}") from None
         with response:
             yield response
+
+    def _urlopen(self, request: urllib.request.Request) -> http.client.HTTPResponse:
+        """Sends `request`; a 429 is retried after the wait serve names (Retry-After), up to `rate_limit_retries` times."""
+        attempt = 0
+        while True:
+            try:
+                response: http.client.HTTPResponse = urllib.request.urlopen(request, timeout=self.timeout)
+                return response
+            except urllib.error.HTTPError as e:
+                if e.code != 429 or attempt >= self.rate_limit_retries:
+                    raise
+                wait = e.headers.get("retry-after", "")
+                with e:
+                    e.read()
+                time.sleep(min(float(wait), MAX_RETRY_WAIT) if wait.isdigit() else 1.0)
+                attempt += 1
 
 
 def _read(response: http.client.HTTPResponse, what: str) -> bytes:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import modelgate
-from modelgate import DownloadError, IntegrityError, InvalidRequest, NotFound, Registry, Unauthorized, Unreachable
+from modelgate import DownloadError, IntegrityError, InvalidRequest, NotFound, RateLimited, Registry, Unauthorized, Unreachable
 
 from conftest import Serve, git, run_cli
 
@@ -284,3 +284,34 @@ def test_bytes_changed_after_serve_fail_the_clients_own_check(reg: Registry, tmp
         assert list(tmp_path.iterdir()) == []
     finally:
         proxy.close()
+
+
+def test_download_a_folder_indexed_in_the_store(tmp_path: Path) -> None:
+    # More than 1,000 files: the manifest records an index in the store, not the file list, so
+    # the client lists the files through serve and checks each against the digest serve sends.
+    base = tmp_path / "indexed"
+    base.mkdir()
+    run_cli("init", "reg", "--store", (base / "store").as_uri(), cwd=base)
+    root = base / "reg"
+    git("config", "user.name", "Maria Test", cwd=root)
+    git("config", "user.email", "maria@example.com", cwd=root)
+    src = base / "shards"
+    for i in range(1001):
+        (src / f"part-{i // 100}").mkdir(parents=True, exist_ok=True)
+        (src / f"part-{i // 100}" / f"shard-{i}.txt").write_text(f"shard {i}\n")
+    run_cli("register", "big", str(src), "--format", "other", cwd=root)
+    s = Serve(root)
+    try:
+        reg = Registry(s.url)
+        assert reg.get("big@1").artifact.files is None
+        # 1,001 files and 11 listings: more requests than serve's rate limit lets through in a
+        # minute, so the client waits as serve tells it to (Retry-After) and goes on.
+        dest = reg.download("big@1", tmp_path / "big")
+        assert tree(dest) == tree(src)
+        impatient = Registry(s.url, rate_limit_retries=0)
+        with pytest.raises(RateLimited) as e:
+            for _ in range(601):
+                impatient.models()
+        assert (e.value.code, e.value.status) == ("E_RATE_LIMITED", 429)
+    finally:
+        s.stop()
