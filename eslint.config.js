@@ -20,12 +20,13 @@ const PURE_CORE = [
   'src/registry/layout.ts',
   'src/store/{layout,directory-digest}.ts',
   'src/pages/{html,render,lineage-graph}.ts',
+  'src/import/{gto,dvc}.ts',
 ];
 /** The gate's adapters: git history and the merge of a pull request, the store's verifier and scanner. */
 const GATE_ADAPTERS = ['src/gate/from-git.ts', 'src/gate/history.ts', 'src/gate/store-verifier.ts', 'src/gate/store-scanner.ts'];
 
 export default defineConfig(
-  globalIgnores(['dist/', 'node_modules/', 'coverage/', '.bench/', 'test/fixtures/', 'modelgate-demo/', '.venv/', '.schemathesis/']),
+  globalIgnores(['dist/', 'node_modules/', 'coverage/', '.bench/', 'test/fixtures/', 'modelgate-demo/', '.venv/', '.venv-import/', '.schemathesis/']),
   js.configs.recommended,
   {
     // Only the rules about cost, over the product's code: input reaches most of its regular

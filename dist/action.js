@@ -19814,9 +19814,10 @@ var init_io_timeout = __esm({
 // src/git/repo.ts
 import { spawn } from "node:child_process";
 import { StringDecoder } from "node:string_decoder";
-import { mkdtemp, rm as rm2 } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { mkdir as mkdir2, mkdtemp, rm as rm2 } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 async function commitIdentity(repo, env2) {
   const [author, committer] = await Promise.all([repo.identity("AUTHOR"), repo.identity("COMMITTER")]);
   if (author && committer) return {};
@@ -20010,6 +20011,7 @@ var init_repo = __esm({
       async commitChanges(opts) {
         const tmp = await mkdtemp(join(tmpdir(), "modelgate-index-"));
         const env2 = { GIT_INDEX_FILE: join(tmp, "index") };
+        if (opts.date) Object.assign(env2, { GIT_AUTHOR_DATE: opts.date, GIT_COMMITTER_DATE: opts.date });
         if (opts.author) Object.assign(env2, { GIT_AUTHOR_NAME: opts.author.name, GIT_AUTHOR_EMAIL: opts.author.email });
         const committer = opts.committer ?? opts.author;
         if (committer) Object.assign(env2, { GIT_COMMITTER_NAME: committer.name, GIT_COMMITTER_EMAIL: committer.email });
@@ -20032,6 +20034,73 @@ var init_repo = __esm({
         } finally {
           await rm2(tmp, { recursive: true, force: true });
         }
+      }
+      /**
+       * The annotated tags of the repository, oldest first: name, the commit it points to, the tagger,
+       * the time and the message. Lightweight tags (no tagger, no time) are listed with `tagger` undefined.
+       */
+      async annotatedTags() {
+        const fields = [
+          "%(refname:strip=2)",
+          "%(objecttype)",
+          "%(*objectname)",
+          "%(objectname)",
+          "%(taggername)",
+          "%(taggeremail:trim)",
+          "%(taggerdate:iso-strict)",
+          "%(contents)"
+        ];
+        const out = await this.out(["for-each-ref", "refs/tags", "--sort=taggerdate", `--format=${fields.join("%1f")}%1e`]);
+        const tags = [];
+        for (const record of out.split("")) {
+          const [name, type2, peeled, object, tagger, email, date2, message] = record.replace(/^\n/, "").split("");
+          if (!name) continue;
+          if (type2 !== "tag") {
+            tags.push({ name, commit: object, message: "" });
+            continue;
+          }
+          tags.push({ name, commit: peeled, tagger: { name: tagger, email: email.replace(/^<|>$/g, "") }, date: date2, message: message.trimEnd() });
+        }
+        return tags;
+      }
+      /**
+       * Writes the file or folder `path` of commit `rev` under `dest` (same relative path), blob by
+       * blob, streamed; answers false when `rev` has no such path.
+       */
+      async exportPath(rev, path, dest) {
+        const entries = await this.listTree(rev, path);
+        const clean = path.replace(/(?<!\/)\/+$/, "");
+        const inside = entries.filter((e5) => e5.path === clean || e5.path.startsWith(`${clean}/`));
+        if (inside.length === 0) return false;
+        for (const e5 of inside) {
+          const file = join(dest, e5.path);
+          await mkdir2(dirname(file), { recursive: true });
+          await new Promise((resolve2, reject) => {
+            const child2 = spawn("git", ["cat-file", "blob", e5.oid], { cwd: this.dir, stdio: ["ignore", "pipe", "pipe"] });
+            const sink = createWriteStream(file);
+            child2.stdout.pipe(sink);
+            child2.on("error", (err) => reject(serviceError("E_GIT", `git could not be started: ${err.message}`, err)));
+            let code = null;
+            let closed = false;
+            const settle = () => {
+              if (code === null || !closed) return;
+              if (code === 0) resolve2();
+              else reject(serviceError("E_GIT", `git cat-file blob ${e5.oid} failed (${rev}:${e5.path})`));
+            };
+            child2.on("close", (c5) => (code = c5 ?? -1, settle()));
+            sink.on("close", () => (closed = true, settle()));
+            sink.on("error", reject);
+          });
+        }
+        return true;
+      }
+      /** Every value of the commit-message trailer `key` in the history of `rev` (none before the first commit). */
+      async trailerValues(rev, key2) {
+        if (!await this.resolve(rev)) return /* @__PURE__ */ new Set();
+        const out = await this.out(["log", `--format=%(trailers:key=${key2},valueonly,separator=%x00)%x00`, rev]);
+        return new Set(
+          out.split("\0").map((v) => v.trim()).filter(Boolean)
+        );
       }
       /** Tree id of a commit: equal trees mean a commit would change nothing. */
       async treeOf(commit) {
@@ -20743,10 +20812,10 @@ var init_read_file = __esm({
 // src/registry/catalog.ts
 import { createHash } from "node:crypto";
 import { closeSync as closeSync2, existsSync as existsSync2, fstatSync as fstatSync2, mkdirSync as mkdirSync2, openSync as openSync2, readSync as readSync2, renameSync as renameSync2, rmSync as rmSync2, writeSync as writeSync2 } from "node:fs";
-import { dirname, join as join3 } from "node:path";
+import { dirname as dirname2, join as join3 } from "node:path";
 function catalogStagesIn(gitDir, dir) {
   const file = catalogFile(gitDir);
-  const key2 = cacheKey(dirname(file));
+  const key2 = cacheKey(dirname2(file));
   const fd = key2 && openRegularFile(file);
   if (key2 === void 0 || fd === void 0) return void 0;
   try {
@@ -41422,8 +41491,8 @@ __export(file_store_exports, {
 import { execFile } from "node:child_process";
 import { createHash as createHash5 } from "node:crypto";
 import { createReadStream as createReadStream2 } from "node:fs";
-import { link, lstat as lstat3, mkdir as mkdir2, open as open2, readdir as readdir3, rename as rename2, rm as rm3, rmdir as rmdir2, stat as stat2, unlink as unlink2, writeFile as writeFile2 } from "node:fs/promises";
-import { dirname as dirname2, join as join5, relative, sep } from "node:path";
+import { link, lstat as lstat3, mkdir as mkdir3, open as open2, readdir as readdir3, rename as rename2, rm as rm3, rmdir as rmdir2, stat as stat2, unlink as unlink2, writeFile as writeFile2 } from "node:fs/promises";
+import { dirname as dirname3, join as join5, relative, sep } from "node:path";
 async function copyHashing(source, target, onBytes, options = {}) {
   const input = await open2(source, "r");
   let output;
@@ -41499,7 +41568,7 @@ var init_file_store = __esm({
       }
       async preflight() {
         try {
-          await mkdir2(this.location.root, { recursive: true });
+          await mkdir3(this.location.root, { recursive: true });
         } catch (e5) {
           throw new ModelgateError(
             "E_STORE_UNAVAILABLE",
@@ -41516,7 +41585,7 @@ var init_file_store = __esm({
       async stage(localFile, options) {
         if (this.abandoned) throw new ModelgateError("E_CANCELLED", "the registration was cancelled", ExitCode2.service);
         const staging = this.file(stagingKey(options.model, options.uploadId, options.path));
-        await mkdir2(dirname2(staging), { recursive: true });
+        await mkdir3(dirname3(staging), { recursive: true });
         let read;
         try {
           read = await copyHashing(localFile, staging, options.onBytes);
@@ -41536,10 +41605,10 @@ var init_file_store = __esm({
           size,
           commit: async (key2) => {
             const target = this.file(key2);
-            const created = await mkdir2(dirname2(target), { recursive: true });
+            const created = await mkdir3(dirname3(target), { recursive: true });
             try {
               await link(staging, target);
-              await syncDirectories(created ? dirname2(created) : dirname2(target), dirname2(target));
+              await syncDirectories(created ? dirname3(created) : dirname3(target), dirname3(target));
               return "created";
             } catch (e5) {
               const code = e5.code;
@@ -41577,15 +41646,15 @@ var init_file_store = __esm({
           if (existing.sha256 === expected.sha256 && existing.size === expected.size) return "reused";
           throw conflict(key2, expected.size, existing.size);
         };
-        const folder = dirname2(target);
+        const folder = dirname3(target);
         let fresh;
         try {
-          await mkdir2(folder);
+          await mkdir3(folder);
           fresh = true;
         } catch (e5) {
           const code = e5.code;
           if (code === "ENOENT") {
-            await mkdir2(folder, { recursive: true });
+            await mkdir3(folder, { recursive: true });
             fresh = true;
           } else if (code === "EEXIST") fresh = false;
           else throw new ModelgateError("E_STORE_WRITE", `storing ${key2} in the file store failed: ${code}`, ExitCode2.service);
@@ -41596,7 +41665,7 @@ var init_file_store = __esm({
         }
         const stagingDir = join5(this.location.root, context.model, ".uploads", context.uploadId);
         if (!this.stagingMade.has(stagingDir)) {
-          await mkdir2(stagingDir, { recursive: true });
+          await mkdir3(stagingDir, { recursive: true });
           this.stagingMade.add(stagingDir);
         }
         const staging = join5(stagingDir, `${++this.staged}.partial`);
@@ -41663,7 +41732,7 @@ var init_file_store = __esm({
       async touch(key2) {
         const path = this.file(key2);
         try {
-          await mkdir2(dirname2(path), { recursive: true });
+          await mkdir3(dirname3(path), { recursive: true });
           await writeFile2(path, "");
         } catch (e5) {
           throw new ModelgateError("E_STORE_WRITE", `writing ${key2} to the file store failed: ${e5.code}`, ExitCode2.service);
@@ -41672,7 +41741,7 @@ var init_file_store = __esm({
       async remove(key2) {
         const path = this.file(key2);
         await rm3(path, { force: true });
-        await rmdir2(dirname2(path)).catch(() => {
+        await rmdir2(dirname3(path)).catch(() => {
         });
       }
       async stat(key2) {
@@ -69399,7 +69468,7 @@ var require_dist_cjs11 = __commonJS({
     var { createHash: createHash14, createPrivateKey: createPrivateKey3, createPublicKey: createPublicKey3, sign: sign5 } = __require("node:crypto");
     var { promises: promises3 } = __require("node:fs");
     var { homedir: homedir2 } = __require("node:os");
-    var { dirname: dirname4, join: join15 } = __require("node:path");
+    var { dirname: dirname5, join: join15 } = __require("node:path");
     var LoginCredentialsFetcher = class _LoginCredentialsFetcher {
       profileData;
       init;
@@ -69557,7 +69626,7 @@ var require_dist_cjs11 = __commonJS({
       }
       async saveToken(token) {
         const tokenFilePath = this.getTokenFilePath();
-        const directory = dirname4(tokenFilePath);
+        const directory = dirname5(tokenFilePath);
         try {
           await promises3.mkdir(directory, { recursive: true });
         } catch (error3) {
@@ -86299,7 +86368,7 @@ var init_artifact = __esm({
 
 // src/scan/stored-artifact.ts
 import { createHash as createHash12 } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createWriteStream as createWriteStream2 } from "node:fs";
 import { mkdtemp as mkdtemp2, rm as rm4 } from "node:fs/promises";
 import { once } from "node:events";
 import { tmpdir as tmpdir3 } from "node:os";
@@ -86392,7 +86461,7 @@ async function scanCopy(store, obj, scan) {
     const copy = join10(dir, "object");
     const hash = createHash12("sha256");
     let size = 0;
-    const sink = createWriteStream(copy, { mode: 384 });
+    const sink = createWriteStream2(copy, { mode: 384 });
     for await (const chunk of await store.read(obj.key)) {
       const c5 = chunk;
       hash.update(c5);
@@ -91045,7 +91114,7 @@ async function applyChange(opts) {
   const remote = opts.remote ?? "origin";
   const baseBranch = opts.baseBranch ?? "main";
   const maxAttempts = opts.maxAttempts ?? 8;
-  const ident = opts.author ? { author: opts.author } : await commitIdentity(repo, opts.env);
+  const ident = { ...opts.author ? { author: opts.author } : await commitIdentity(repo, opts.env), ...opts.date ? { date: opts.date } : {} };
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     if (attempt > 1) await backoff(attempt - 1);
     const base = opts.mode === "local" ? await repo.resolve("HEAD") : await repo.fetchBranch(remote, baseBranch) ?? await repo.resolve("HEAD");
@@ -91307,7 +91376,7 @@ var init_webhooks = __esm({
 });
 
 // src/deploy/apply.ts
-import { dirname as dirname3, join as join12, posix as posix5 } from "node:path";
+import { dirname as dirname4, join as join12, posix as posix5 } from "node:path";
 function normalizePrefix(p3) {
   const normal = posix5.normalize((p3 ?? "").replace(/\\/g, "/") || ".");
   const clean = normal.replace(/(?<!\/)\/+$/, "");

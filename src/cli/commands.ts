@@ -170,6 +170,18 @@ export const COMMAND_SPECS = {
       pr: { type: 'string', value: 'number', description: 'read approvals from this GitHub pull request' },
     },
   },
+  import: {
+    summary: 'move a GTO registry in: versions, stage assignments and deprecations, one commit each',
+    args: 'gto <repo>',
+    flags: {
+      stages: {
+        type: 'string',
+        value: 'prod=Production,dev=Staging',
+        description: 'GTO stage to modelgate stage (default prod/production → Production, stage/staging → Staging); others become aliases',
+      },
+      push: CHANGE.push,
+    },
+  },
   sync: {
     summary: 'write the deploy pins for every environment',
     args: '',

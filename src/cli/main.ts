@@ -34,6 +34,7 @@ const COMMANDS: Record<CommandName, CommandEntry> = {
   verify: { summary: COMMAND_SPECS.verify.summary, load: () => import('../commands/verify.js') },
   check: { summary: COMMAND_SPECS.check.summary, load: () => import('../commands/check.js') },
   gc: { summary: COMMAND_SPECS.gc.summary, load: () => import('../commands/gc.js') },
+  import: { summary: COMMAND_SPECS.import.summary, load: () => import('../commands/import.js') },
   sync: { summary: COMMAND_SPECS.sync.summary, load: () => import('../commands/sync.js') },
   serve: { summary: COMMAND_SPECS.serve.summary, load: () => import('../commands/serve.js') },
 };

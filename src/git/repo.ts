@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ModelgateError, ExitCode, serviceError } from '../errors.js';
 import { ioTimeoutSeconds, stallError } from '../io-timeout.js';
 
@@ -31,6 +32,17 @@ const BLOB_CACHE = { maxBlob: 1 << 20, maxBytes: 16 << 20 };
 
 /** One change to a file in a commit: new content, or `null` to delete it. */
 export type FileChanges = Record<string, string | null>;
+
+/** An annotated tag as `annotatedTags` reads it (`tagger` and `date` absent for a lightweight tag). */
+export interface TagRecord {
+  name: string;
+  /** The commit the tag points to. */
+  commit: string;
+  tagger?: Identity;
+  /** ISO 8601 with the tagger's offset. */
+  date?: string;
+  message: string;
+}
 
 /**
  * The registry repository, through the git command line. git is on every CI runner and is far
@@ -211,9 +223,18 @@ export class GitRepo {
    * touching the work tree or the index: a private index file is built from the parent's tree.
    * Retrying against a new parent after a rejected push is just calling this again.
    */
-  async commitChanges(opts: { parent?: string; files: FileChanges; message: string; author?: Identity; committer?: Identity }): Promise<string> {
+  async commitChanges(opts: {
+    parent?: string;
+    files: FileChanges;
+    message: string;
+    author?: Identity;
+    committer?: Identity;
+    /** The commit's time (ISO 8601), author and committer date alike: an import keeps the original time. */
+    date?: string;
+  }): Promise<string> {
     const tmp = await mkdtemp(join(tmpdir(), 'modelgate-index-'));
     const env: Record<string, string> = { GIT_INDEX_FILE: join(tmp, 'index') };
+    if (opts.date) Object.assign(env, { GIT_AUTHOR_DATE: opts.date, GIT_COMMITTER_DATE: opts.date });
     if (opts.author) Object.assign(env, { GIT_AUTHOR_NAME: opts.author.name, GIT_AUTHOR_EMAIL: opts.author.email });
     const committer = opts.committer ?? opts.author;
     if (committer) Object.assign(env, { GIT_COMMITTER_NAME: committer.name, GIT_COMMITTER_EMAIL: committer.email });
@@ -236,6 +257,79 @@ export class GitRepo {
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * The annotated tags of the repository, oldest first: name, the commit it points to, the tagger,
+   * the time and the message. Lightweight tags (no tagger, no time) are listed with `tagger` undefined.
+   */
+  async annotatedTags(): Promise<TagRecord[]> {
+    const fields = [
+      '%(refname:strip=2)',
+      '%(objecttype)',
+      '%(*objectname)',
+      '%(objectname)',
+      '%(taggername)',
+      '%(taggeremail:trim)',
+      '%(taggerdate:iso-strict)',
+      '%(contents)',
+    ];
+    const out = await this.out(['for-each-ref', 'refs/tags', '--sort=taggerdate', `--format=${fields.join('%1f')}%1e`]);
+    const tags: TagRecord[] = [];
+    for (const record of out.split('\x1e')) {
+      const [name, type, peeled, object, tagger, email, date, message] = record.replace(/^\n/, '').split('\x1f');
+      if (!name) continue;
+      if (type !== 'tag') {
+        tags.push({ name, commit: object!, message: '' });
+        continue;
+      }
+      tags.push({ name, commit: peeled!, tagger: { name: tagger!, email: email!.replace(/^<|>$/g, '') }, date: date!, message: message!.trimEnd() });
+    }
+    return tags;
+  }
+
+  /**
+   * Writes the file or folder `path` of commit `rev` under `dest` (same relative path), blob by
+   * blob, streamed; answers false when `rev` has no such path.
+   */
+  async exportPath(rev: string, path: string, dest: string): Promise<boolean> {
+    const entries = await this.listTree(rev, path);
+    const clean = path.replace(/(?<!\/)\/+$/, '');
+    const inside = entries.filter((e) => e.path === clean || e.path.startsWith(`${clean}/`));
+    if (inside.length === 0) return false;
+    for (const e of inside) {
+      const file = join(dest, e.path);
+      await mkdir(dirname(file), { recursive: true });
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn('git', ['cat-file', 'blob', e.oid], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+        const sink = createWriteStream(file);
+        child.stdout.pipe(sink);
+        child.on('error', (err) => reject(serviceError('E_GIT', `git could not be started: ${err.message}`, err)));
+        let code: number | null = null;
+        let closed = false;
+        const settle = () => {
+          if (code === null || !closed) return;
+          if (code === 0) resolve();
+          else reject(serviceError('E_GIT', `git cat-file blob ${e.oid} failed (${rev}:${e.path})`));
+        };
+        child.on('close', (c) => ((code = c ?? -1), settle()));
+        sink.on('close', () => ((closed = true), settle()));
+        sink.on('error', reject);
+      });
+    }
+    return true;
+  }
+
+  /** Every value of the commit-message trailer `key` in the history of `rev` (none before the first commit). */
+  async trailerValues(rev: string, key: string): Promise<Set<string>> {
+    if (!(await this.resolve(rev))) return new Set();
+    const out = await this.out(['log', `--format=%(trailers:key=${key},valueonly,separator=%x00)%x00`, rev]);
+    return new Set(
+      out
+        .split('\0')
+        .map((v) => v.trim())
+        .filter(Boolean),
+    );
   }
 
   /** Tree id of a commit: equal trees mean a commit would change nothing. */

@@ -198,11 +198,18 @@ export class FileStore implements ArtifactStore {
 
   async touch(key: string): Promise<void> {
     const path = this.file(key);
-    try {
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, '');
-    } catch (e) {
-      throw new ModelgateError('E_STORE_WRITE', `writing ${key} to the file store failed: ${(e as NodeJS.ErrnoException).code}`, ExitCode.service);
+    // A concurrent gc removes a mark's folder once it is empty (remove below): one that goes
+    // between our mkdir and our write is made again. Once the mark is in it, rmdir refuses it.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await mkdir(dirname(path), { recursive: true });
+        await writeFile(path, '');
+        return;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' && attempt < 5) continue;
+        throw new ModelgateError('E_STORE_WRITE', `writing ${key} to the file store failed: ${code}`, ExitCode.service);
+      }
     }
   }
 

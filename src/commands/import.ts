@@ -1,0 +1,266 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
+import { emit, parseCommandArgs, type Command, type CommandContext } from '../cli/context.js';
+import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { GitRepo, type Identity } from '../git/repo.js';
+import { dvcCachePaths, parseDvcDirListing, parseDvcFile } from '../import/dvc.js';
+import { gtoAnnotations, parseArtifactsYaml, parseStageMap, planGtoImport, type GtoStep, type NotCarried } from '../import/gto.js';
+import { applyChange, type ApplyMode } from '../promote/apply-change.js';
+import { withPins } from '../promote/change.js';
+import { modeOf } from '../promote/command.js';
+import { completeChange } from '../promote/pins.js';
+import { planAliasDelete, planAliasSet, planStageChange, type ChangePlan } from '../promote/plan.js';
+import { isModelName } from '../registry/layout.js';
+import type { VersionDraft } from '../registry/new-version.js';
+import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
+import { GitTreeSource, registryPrefix } from '../registry/source.js';
+import { detectFormat } from '../store/digest.js';
+import { describeSource, putArtifact } from '../store/put.js';
+import { openStore } from '../store/store.js';
+import { planRegistration, registrationChange } from './register.js';
+
+const USAGE = `modelgate ${usageOf('import')}`;
+
+/** The commit-message trailer that names the GTO tag a commit carried over: what makes a re-run skip it. */
+const GTO_TRAILER = 'Gto-Tag';
+
+/** `modelgate import gto <repo>`: GTO's registrations, stage assignments and deprecations, in order, one commit each. */
+export const run: Command = async (ctx) => {
+  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.import.flags, USAGE);
+  const [source, target, ...rest] = positionals;
+  if (source !== 'gto' || target === undefined || rest.length) throw usageError(`import needs gto <repo>\nusage: ${USAGE}`);
+  const mapStage = parseStageMap(values.stages);
+  if (typeof mapStage === 'string') throw usageError(mapStage);
+  return importGto(ctx, new GitRepo(resolve(ctx.cwd, target)), mapStage, modeOf(values));
+};
+
+interface Imported {
+  tag: string;
+  commit?: string;
+  change: string;
+}
+
+async function importGto(ctx: CommandContext, gto: GitRepo, mapStage: Exclude<ReturnType<typeof parseStageMap>, string>, mode: ApplyMode): Promise<number> {
+  if (!(await gto.resolve('HEAD'))) throw usageError(`${gto.dir}: not a git repository with commits`);
+  const { steps, notCarried } = planGtoImport(await gto.annotatedTags(), mapStage);
+  const { repo } = openRegistry(ctx);
+  const prefix = await registryPrefix(repo, { requireGit: true });
+  // What earlier runs carried over is read where this run's commits land: HEAD, or with --push the remote's main.
+  const base = (mode === 'push' ? await repo.fetchBranch('origin', 'main') : undefined) ?? (await repo.resolve('HEAD'));
+  if (!base) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
+  const snapshot = new RegistrySnapshot(new GitTreeSource(repo, base, prefix));
+  const config = await snapshot.config();
+  const done = await repo.trailerValues(base, GTO_TRAILER);
+  // (artifact, GTO version) → modelgate version number, from what earlier runs wrote.
+  const numbers = await importedVersions(snapshot);
+  const key = (artifact: string, version: string) => `${artifact}\0${version}`;
+  const skippedArtifacts = new Set<string>();
+  const imported: Imported[] = [];
+
+  /**
+   * One step as one commit, planned on the registry it lands on (after a lost race, on what won);
+   * a plan of undefined (the version is where the step would move it) commits nothing.
+   */
+  const commit = async (step: GtoStep, plan: (snap: RegistrySnapshot) => Promise<ChangePlan | undefined>) => {
+    const applied = await applyChange({
+      repo,
+      prefix,
+      mode,
+      env: ctx.env,
+      author: tagger(step.by),
+      date: step.at,
+      plan: async (snap) => {
+        if (!snap) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
+        const manifest = await plan(snap);
+        if (!manifest)
+          return withPins({ kind: 'promote', summary: '', changes: [], edits: [], versions: [], branch: '', message: '' }, { files: [], changes: [] });
+        return completeChange(snap.source, { ...manifest, message: `${manifest.message.trimEnd()}\n\n${GTO_TRAILER}: ${step.tag}\n` });
+      },
+    });
+    if (!applied.empty) imported.push({ tag: step.tag, commit: applied.commit, change: applied.change.summary });
+    return applied;
+  };
+
+  /**
+   * Every alias that points at a version `which` names deleted, one commit each: an archived
+   * version keeps none (SPEC §9), and GTO's other stages end with it.
+   */
+  const dropAliases = async (step: GtoStep, model: string, which: (snap: RegistrySnapshot) => Promise<number[]>) => {
+    const next = async (snap: RegistrySnapshot) => {
+      const versions = await which(snap);
+      const alias = Object.entries(await snap.aliases(model)).find(([, target]) => versions.includes(target))?.[0];
+      return alias === undefined ? undefined : planAliasDelete(snap, model, alias);
+    };
+    while (!(await commit(step, next)).empty);
+  };
+
+  const store = await openStore(config.storage, ctx.env);
+  try {
+    for (const step of steps) {
+      if (done.has(step.tag) || skippedArtifacts.has(step.artifact)) continue;
+      const model = step.artifact;
+      if (!isModelName(model)) {
+        notCarried.push({ tag: step.tag, reason: `${model} is not a modelgate model name (lowercase letters, digits and -)` });
+        skippedArtifacts.add(model);
+        continue;
+      }
+      if (step.kind === 'register') {
+        if (numbers.has(key(model, step.version))) continue;
+        const info = parseArtifactsYaml(await gto.readFileAt(step.commit, 'artifacts.yaml'))[step.artifact];
+        if (!info?.path) {
+          notCarried.push({ tag: step.tag, reason: `artifacts.yaml at ${step.commit.slice(0, 12)} gives no path inside the repository for ${step.artifact}` });
+          continue;
+        }
+        const tmp = await mkdtemp(join(tmpdir(), 'modelgate-import-'));
+        try {
+          if (!(await gto.exportPath(step.commit, info.path, tmp))) {
+            const missing = await fromDvcCache(gto, step.commit, info.path, tmp);
+            if (missing) {
+              notCarried.push({ tag: step.tag, reason: missing });
+              continue;
+            }
+          }
+          const local = join(tmp, info.path);
+          const described = await describeSource(local);
+          const artifact = await putArtifact(store, model, local);
+          const draft: VersionDraft = {
+            model,
+            stage: 'None',
+            createdAt: step.at,
+            createdBy: step.by.name,
+            ...(info.description ? { description: info.description } : {}),
+            artifact: {
+              uri: artifact.uri,
+              sha256: artifact.sha256,
+              size: artifact.size,
+              ...(artifact.files ? { files: artifact.files } : {}),
+              ...(artifact.index ? { index: artifact.index } : {}),
+            },
+            format: detectFormat(described.kind === 'file' ? [described.name] : described.files.map((f) => f.path), described.kind === 'directory'),
+            annotations: gtoAnnotations(step, info),
+          };
+          const applied = await commit(step, async (snap) =>
+            registrationChange(
+              await planRegistration(snap.source, draft),
+              draft,
+              (n) => `register ${model}@${n} (GTO ${step.artifact}@${step.version})\n\n${step.message ? `${step.message}\n\n` : ''}sha256 ${artifact.sha256}\n`,
+            ),
+          );
+          numbers.set(key(model, step.version), applied.change.versions[0]!.version);
+        } finally {
+          await rm(tmp, { recursive: true, force: true });
+        }
+        continue;
+      }
+      if (step.kind === 'stage') {
+        const n = numbers.get(key(model, step.version));
+        if (n === undefined) {
+          notCarried.push({ tag: step.tag, reason: `${step.artifact}@${step.version} was not carried over` });
+          continue;
+        }
+        if (step.to === 'Archived') await dropAliases(step, model, async () => [n]);
+        // Production holds one version here (GTO's prod may hold several): the one it archives loses its aliases.
+        if (step.to === 'Production')
+          await dropAliases(step, model, async (snap) => (await snap.inStage(model, 'Production')).map((v) => v.version).filter((p) => p !== n));
+        await commit(step, async (snap) => {
+          const current = (await snap.version(model, n))?.stage;
+          // An unassignment of a stage the version has left already, or a move to where it is: nothing to record.
+          if (current === undefined || current === step.to || (step.from !== undefined && current !== step.from)) return undefined;
+          return planStageChange(snap, model, n, step.to, step.to === 'Archived' ? 'archive' : 'promote');
+        });
+        continue;
+      }
+      if (step.kind === 'alias') {
+        const n = numbers.get(key(model, step.version));
+        if (n === undefined) {
+          notCarried.push({ tag: step.tag, reason: `${step.artifact}@${step.version} was not carried over` });
+          continue;
+        }
+        await commit(step, async (snap) => {
+          const target = (await snap.aliases(model))[step.alias];
+          if (step.set) return target === n || (await snap.version(model, n))?.stage === 'Archived' ? undefined : planAliasSet(snap, model, n, step.alias);
+          return target === n ? planAliasDelete(snap, model, step.alias) : undefined;
+        });
+        continue;
+      }
+      // A deprecated artifact: every version not archived yet is archived, one commit each.
+      for (const [k, n] of numbers) {
+        if (!k.startsWith(`${model}\0`)) continue;
+        await dropAliases(step, model, async () => [n]);
+        await commit(step, async (snap) =>
+          (await snap.version(model, n))?.stage === 'Archived' ? undefined : planStageChange(snap, model, n, 'Archived', 'archive'),
+        );
+      }
+    }
+  } finally {
+    store.close();
+  }
+  return report(ctx, imported, notCarried);
+}
+
+function report(ctx: CommandContext, imported: Imported[], notCarried: NotCarried[]): number {
+  emit(ctx, { imported, notCarried }, () =>
+    [
+      ...imported.map((i) => `${i.tag}: ${i.change}${i.commit ? ` (${i.commit.slice(0, 12)})` : ''}`),
+      imported.length ? `imported ${imported.length} change(s)` : 'nothing new to import',
+      ...(notCarried.length ? ['not carried over:', ...notCarried.map((n) => `  ${n.tag}: ${n.reason}`)] : []),
+    ].join('\n'),
+  );
+  return ExitCode.ok;
+}
+
+/** The tagger as a commit author (GTO's tagger email may be empty). */
+const tagger = (by: { name: string; email: string }): Identity => ({ name: by.name, email: by.email || `${by.name}@users.noreply.github.com` });
+
+/** Versions an earlier import wrote, by the GTO version they carry (`gto.version`). */
+async function importedVersions(snapshot: RegistrySnapshot): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const model of await snapshot.modelNames()) {
+    for (const n of await snapshot.versionNumbers(model)) {
+      const v = await snapshot.version(model, n);
+      const gtoVersion = v?.annotations?.['gto.version'];
+      if (gtoVersion !== undefined) out.set(`${model}\0${gtoVersion}`, n);
+    }
+  }
+  return out;
+}
+
+/**
+ * Copies a path DVC tracks (its `.dvc` file at `commit`) from DVC's cache in the repository's
+ * work tree to `dest`, checking each file's md5 against what DVC recorded as it is copied.
+ * Answers why it could not, or undefined once copied.
+ */
+async function fromDvcCache(gto: GitRepo, commit: string, path: string, dest: string): Promise<string | undefined> {
+  const at = `at ${commit.slice(0, 12)}`;
+  const out = parseDvcFile(await gto.readFileAt(commit, `${path.replace(/(?<!\/)\/+$/, '')}.dvc`));
+  if (!out) return `${path} is neither in the repository nor tracked by a .dvc file ${at}`;
+  const cached = (md5: string, directory = false) =>
+    dvcCachePaths(md5, directory)
+      .map((p) => join(gto.dir, p))
+      .find((p) => existsSync(p));
+  const copy = async (md5: string, to: string): Promise<string | undefined> => {
+    const from = cached(md5);
+    if (!from) return `${path}: DVC's cache in ${gto.dir} does not hold ${md5} (run dvc pull there first)`;
+    await mkdir(dirname(to), { recursive: true });
+    const hash = createHash('md5');
+    const tee = new Transform({ transform: (chunk: Buffer, _e, next) => (hash.update(chunk), next(null, chunk)) });
+    await pipeline(createReadStream(from), tee, createWriteStream(to));
+    const got = hash.digest('hex');
+    return got === md5 ? undefined : `${path}: DVC's cache object ${md5} holds bytes of md5 ${got}`;
+  };
+  if (!out.directory) return copy(out.md5, join(dest, path));
+  const listing = cached(out.md5, true);
+  const files = listing ? parseDvcDirListing(await readFile(listing, 'utf8')) : undefined;
+  if (!files) return `${path}: DVC's cache in ${gto.dir} holds no readable listing ${out.md5}.dir (run dvc pull there first)`;
+  for (const f of files) {
+    const problem = await copy(f.md5, join(dest, path, f.relpath));
+    if (problem) return problem;
+  }
+  return undefined;
+}
