@@ -66,7 +66,7 @@ class Registry:
         >>> v = reg.get("fraud@production")
         >>> v.version, v.metrics["auc"]
         (3, 0.97)
-        >>> reg.download("fraud@production", "models/fraud")
+        >>> folder = reg.download("fraud@production", "models/fraud")
     """
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0, rate_limit_retries: int = 5) -> None:
