@@ -91173,7 +91173,11 @@ async function applyChange(opts) {
     try {
       const baseSnap = new RegistrySnapshot(new GitTreeSource(repo, base, prefix));
       const decision = opts.body ? void 0 : await previewGate(repo, prefix, base, baseSnap, change, opts.env);
-      const body = opts.body ? await opts.body(change) : renderPromotionBody(decision, change.versions, change.summary);
+      const rendered = opts.body ? await opts.body(change) : renderPromotionBody(decision, change.versions, change.summary);
+      const body = opts.bodyNote ? `${rendered.trimEnd()}
+
+${opts.bodyNote}
+` : rendered;
       const config = await baseSnap.config();
       const conn = {
         octokit: createOctokit({ token: opts.env.GITHUB_TOKEN || opts.env.GH_TOKEN, baseUrl: opts.env.GITHUB_API_URL }),
