@@ -2,8 +2,8 @@ import type { GitRepo } from '../git/repo.js';
 import { STAGES, type Stage } from '../manifest/types.js';
 import { aliasesFile, parseManifestPath, quickStage, versionsDir } from './layout.js';
 
-/** One stage change of one version, as recorded on the first-parent line of the current branch. */
-export interface StageChange {
+/** The commit on the first-parent line of the current branch that made a change. */
+export interface ChangeCommit {
   /** Committer date of the commit that made the change (the merge, for a pull request). */
   date: string;
   author: string;
@@ -12,6 +12,10 @@ export interface StageChange {
   /** Tree of `commit`: where its decision records are stored (SPEC v3 §14; a record proves the move from the first parent's tree to this one). */
   tree: string;
   pullRequest: number | null;
+}
+
+/** One stage change of one version. */
+export interface StageChange extends ChangeCommit {
   version: number;
   /** null: the version was registered by this change. */
   from: Stage | null;
@@ -30,17 +34,21 @@ export function pullRequestNumber(message: string): number | null {
 }
 
 /** One file's change in one commit of the first-parent line: the blob before and after it. */
-interface FileChange {
-  commit: string;
-  tree: string;
-  author: string;
-  email: string;
-  date: string;
-  pullRequest: number | null;
+interface FileChange extends ChangeCommit {
   path: string;
   /** undefined: the file was added (oldOid) or deleted (newOid). */
   oldOid?: string;
   newOid?: string;
+}
+
+/** The commit part of a file change. */
+function commitOf(c: FileChange): ChangeCommit {
+  return { date: c.date, author: c.author, email: c.email, commit: c.commit, tree: c.tree, pullRequest: c.pullRequest };
+}
+
+/** The blobs, before and after, that `changes` name (each once). */
+function blobIds(changes: readonly FileChange[]): string[] {
+  return [...new Set(changes.flatMap((c) => [c.oldOid, c.newOid].filter((o): o is string => o !== undefined)))];
 }
 
 /**
@@ -102,8 +110,7 @@ export async function stageHistory(repo: GitRepo, model: string, rev = 'HEAD'): 
     const parsed = parseManifestPath(change.path);
     if (parsed?.kind === 'ModelVersion' && parsed.model === model) raws.push({ ...change, version: parsed.version });
   }
-  const oids = [...new Set(raws.flatMap((r) => [r.oldOid, r.newOid].filter((o): o is string => o !== undefined)))];
-  const blobs = await repo.readBlobs(oids);
+  const blobs = await repo.readBlobs(blobIds(raws));
   const stages = new Map<string, Stage | null>();
   let loader: Promise<typeof import('../manifest/load.js')> | undefined;
   for (const r of raws) {
@@ -121,20 +128,13 @@ export async function stageHistory(repo: GitRepo, model: string, rev = 'HEAD'): 
     const from = r.oldOid ? (stages.get(r.oldOid) ?? null) : null;
     const to = r.newOid ? (stages.get(r.newOid) ?? null) : null;
     if (r.oldOid && r.newOid && from === to) continue;
-    changes.push({ date: r.date, author: r.author, email: r.email, commit: r.commit, tree: r.tree, pullRequest: r.pullRequest, version: r.version, from, to });
+    changes.push({ ...commitOf(r), version: r.version, from, to });
   }
   return changes;
 }
 
-/** One move of one alias (set, moved or deleted), as recorded on the first-parent line of the current branch. */
-export interface AliasChange {
-  date: string;
-  author: string;
-  email: string;
-  commit: string;
-  /** Tree of `commit`: where its decision records are stored. */
-  tree: string;
-  pullRequest: number | null;
+/** One move of one alias (set, moved or deleted). */
+export interface AliasChange extends ChangeCommit {
   alias: string;
   /** null: the alias was set by this change. */
   from: number | null;
@@ -149,7 +149,7 @@ export interface AliasChange {
 export async function aliasHistory(repo: GitRepo, model: string, rev = 'HEAD'): Promise<AliasChange[]> {
   const file = aliasesFile(model);
   const raws = (await fileChanges(repo, file, rev)).filter((c) => c.path === file);
-  const blobs = await repo.readBlobs([...new Set(raws.flatMap((r) => [r.oldOid, r.newOid].filter((o): o is string => o !== undefined)))]);
+  const blobs = await repo.readBlobs(blobIds(raws));
   const { loadManifest } = await import('../manifest/load.js');
   // A historical file the current schema refuses counts as no aliases: nothing is guessed from it.
   const aliasesOf = (oid: string | undefined): Record<string, number> => {
@@ -165,7 +165,7 @@ export async function aliasHistory(repo: GitRepo, model: string, rev = 'HEAD'): 
       const from = at(before, alias);
       const to = at(after, alias);
       if (from === to) continue;
-      changes.push({ date: r.date, author: r.author, email: r.email, commit: r.commit, tree: r.tree, pullRequest: r.pullRequest, alias, from, to });
+      changes.push({ ...commitOf(r), alias, from, to });
     }
   }
   return changes;
