@@ -323,6 +323,14 @@ export function renderModel(view: ModelView, page: number, ctx: PageContext, rep
   return layout(ctx, s.name, [['Models', ''], [s.name]], body);
 }
 
+/** A page section headed by an h2 that labels it (`<id>-h`). */
+function titled(id: string, title: string, content: Html): Html {
+  return html`<section aria-labelledby="${id}-h">
+    <h2 id="${id}-h">${title}</h2>
+    ${content}
+  </section>`;
+}
+
 function kvTable(caption: string, rows: Array<[string, string | Html]>, id: string): Html {
   if (rows.length === 0) return html`<p class="muted">No ${caption.toLowerCase()}.</p>`;
   return html`<table class="kv" id="${id}">
@@ -457,43 +465,33 @@ export function renderVersion(view: VersionView, ctx: PageContext, repository?: 
           : ''
       }
     </section>
-    <section aria-labelledby="lineage-h">
-      <h2 id="lineage-h">Lineage</h2>
-      <div class="graph">${renderLineageSvg(graph)}</div>
-      ${kvTable('Lineage', flattenLineage(v.lineage), 'lineage-table')}
-    </section>
-    <section aria-labelledby="metrics-h">
-      <h2 id="metrics-h">Metrics</h2>
-      ${kvTable(
+    ${titled(
+      'lineage',
+      'Lineage',
+      html`<div class="graph">${renderLineageSvg(graph)}</div>
+        ${kvTable('Lineage', flattenLineage(v.lineage), 'lineage-table')}`,
+    )}
+    ${titled(
+      'metrics',
+      'Metrics',
+      kvTable(
         'Metrics',
         Object.entries(v.metrics ?? {}).map(([k, n]) => [k, formatNumber(n)]),
         'metrics-table',
-      )}
-    </section>
-    <section aria-labelledby="params-h">
-      <h2 id="params-h">Parameters</h2>
-      ${kvTable(
+      ),
+    )}
+    ${titled(
+      'params',
+      'Parameters',
+      kvTable(
         'Parameters',
         Object.entries(v.parameters ?? {}).map(([k, p]) => [k, String(p)]),
         'params-table',
-      )}
-    </section>
-    <section aria-labelledby="signature-h">
-      <h2 id="signature-h">Signature</h2>
-      ${kvTable('Signature', signatureRows(v.signature), 'signature-table')}
-    </section>
-    <section aria-labelledby="annotations-h">
-      <h2 id="annotations-h">Annotations</h2>
-      ${kvTable('Annotations', Object.entries(v.annotations ?? {}), 'annotations-table')}
-    </section>
-    <section aria-labelledby="scan-h">
-      <h2 id="scan-h">Scan findings</h2>
-      ${scanFindings(view)}
-    </section>
-    <section aria-labelledby="decisions-h">
-      <h2 id="decisions-h">Decision records</h2>
-      ${decisionRecords(view, ctx, repository)}
-    </section>`;
+      ),
+    )}
+    ${titled('signature', 'Signature', kvTable('Signature', signatureRows(v.signature), 'signature-table'))}
+    ${titled('annotations', 'Annotations', kvTable('Annotations', Object.entries(v.annotations ?? {}), 'annotations-table'))}
+    ${titled('scan', 'Scan findings', scanFindings(view))} ${titled('decisions', 'Decision records', decisionRecords(view, ctx, repository))}`;
   return layout(ctx, name, [['Models', ''], [v.model, sitePaths.model(v.model)], [`v${v.version}`]], body);
 }
 
