@@ -5,8 +5,9 @@ import { join, posix } from 'node:path';
 import { formatSyncSummary, notifyPins, openRepairPullRequest, syncAndPush } from '../deploy/apply.js';
 import { readValidPinInput } from '../deploy/input.js';
 import { describeChange, formatDiff, renderPins, type PinChange } from '../deploy/plan.js';
-import { usageError } from '../errors.js';
+import { ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
+import { renumberOvertaken, type Renumbered } from '../promote/renumber.js';
 import { failedDeliveries, type DeliveryReport } from '../notify/webhooks.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import { CommitTreeSource } from '../registry/source.js';
@@ -31,20 +32,22 @@ export async function runSync(inputs: SyncInputs, env: NodeJS.ProcessEnv): Promi
   const workspace = env.GITHUB_WORKSPACE ?? process.cwd();
   const repo = new GitRepo(workspace);
   const reportPath = join(env.RUNNER_TEMP || tmpdir(), 'modelgate-sync.json');
-  if (pushInput === 'true') {
-    const result = await syncAndPush({ repo, registryPath: inputs.registryPath, notify: { env } });
-    core.setOutput('decision', 'pass');
-    await writeFile(reportPath, JSON.stringify(result, null, 2) + '\n');
-    core.setOutput('report', reportPath);
-    warnFailed(result.deliveries);
-    if (env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(formatSyncSummary(result), true).write();
-    core.info(`modelgate sync: ${result.status}${result.commit ? ` ${result.commit.slice(0, 12)}` : ''}, ${result.changes.length} pin change(s)`);
-    return;
-  }
-
   const top = await repo.topLevel();
   const git = top === repo.dir ? repo : new GitRepo(top);
   const prefix = registryFolder(inputs.registryPath);
+  if (pushInput === 'true') {
+    const result = await syncAndPush({ repo, registryPath: inputs.registryPath, notify: { env } });
+    const renumbered = await renumberRegistrations(inputs, env, git, prefix);
+    core.setOutput('decision', 'pass');
+    await writeFile(reportPath, JSON.stringify({ ...result, renumbered }, null, 2) + '\n');
+    core.setOutput('report', reportPath);
+    warnFailed(result.deliveries);
+    if (env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(formatSyncSummary(result) + renumberSummary(renumbered), true).write();
+    core.info(`modelgate sync: ${result.status}${result.commit ? ` ${result.commit.slice(0, 12)}` : ''}, ${result.changes.length} pin change(s)`);
+    failUnlessRenumbered(renumbered);
+    return;
+  }
+
   const after = await git.resolve('HEAD');
   if (!after) throw usageError('the workspace has no commit checked out: check out main before modelgate sync');
   const snapshot = new RegistrySnapshot(new CommitTreeSource(git, after, prefix));
@@ -66,20 +69,76 @@ export async function runSync(inputs: SyncInputs, env: NodeJS.ProcessEnv): Promi
       ...(env.GITHUB_REPOSITORY ? { repository: env.GITHUB_REPOSITORY } : {}),
     });
   }
-  const report = { inSync, head: after, changes: plan.changes, files: plan.files.map((f) => f.path), diff: formatDiff(plan), brought, deliveries, repair };
+  const renumbered = await renumberRegistrations(inputs, env, git, prefix);
+  const report = {
+    inSync,
+    head: after,
+    changes: plan.changes,
+    files: plan.files.map((f) => f.path),
+    diff: formatDiff(plan),
+    brought,
+    deliveries,
+    repair,
+    renumbered,
+  };
   await writeFile(reportPath, JSON.stringify(report, null, 2) + '\n');
   core.setOutput('report', reportPath);
   core.setOutput('decision', inSync ? 'pass' : 'fail');
-  if (env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(checkSummary(report), true).write();
+  if (env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(checkSummary(report) + renumberSummary(renumbered), true).write();
   if (inSync) {
     core.info(`modelgate sync: deploy pins match the registry at ${after.slice(0, 12)}; ${brought.length} pin change(s) brought by the push`);
+    failUnlessRenumbered(renumbered);
     return;
   }
+  failUnlessRenumbered(renumbered);
   const pr = repair?.pullRequest;
   core.setFailed(
     `modelgate sync: ${plan.files.length} deploy file(s) on main do not equal the rendering` +
       (pr ? `; repair pull request #${pr.number} ${repair!.status}: ${pr.url}` : ''),
   );
+}
+
+/**
+ * Registration pull requests whose number the push gave to something else are re-numbered
+ * (src/promote/renumber.ts), so every one stays mergeable. A failure is reported per pull
+ * request; it never stops the pin check.
+ */
+async function renumberRegistrations(inputs: SyncInputs, env: NodeJS.ProcessEnv, git: GitRepo, prefix: string): Promise<Renumbered[] | { error: string }> {
+  const repository = env.GITHUB_REPOSITORY;
+  if (!repository) return [];
+  const run = env.GITHUB_SERVER_URL && env.GITHUB_RUN_ID ? ` in workflow run ${env.GITHUB_SERVER_URL}/${repository}/actions/runs/${env.GITHUB_RUN_ID}` : '';
+  const actor = env.GITHUB_ACTOR ? ` (after a push by @${env.GITHUB_ACTOR})` : '';
+  try {
+    const done = await renumberOvertaken({
+      repo: git,
+      prefix,
+      env: { ...env, GITHUB_TOKEN: inputs.token || env.GITHUB_TOKEN },
+      repository,
+      by: `modelgate sync${run}${actor}`,
+      ...(env.GITHUB_REF_NAME ? { baseBranch: env.GITHUB_REF_NAME } : {}),
+    });
+    for (const r of done) core.info(`modelgate sync: ${describeRenumbered(r)}`);
+    return done;
+  } catch (e) {
+    return { error: e instanceof ModelgateError ? e.message : `unexpected ${(e as Error)?.name ?? 'error'}` };
+  }
+}
+
+function describeRenumbered(r: Renumbered): string {
+  const from = `#${r.from.pullRequest} (${r.model}@${r.from.version})`;
+  if (r.status === 'failed') return `registration pull request ${from} was not re-numbered: ${r.reason}`;
+  return `registration pull request ${from} re-numbered: continues as ${r.model}@${r.to!.version} in #${r.to!.pullRequest} ${r.to!.url}`;
+}
+
+function renumberSummary(r: Renumbered[] | { error: string }): string {
+  if ('error' in r) return `\nRegistration pull requests were not checked: ${r.error}\n`;
+  return r.length ? `\nRegistration pull requests whose number main took:\n\n${r.map((x) => `- ${describeRenumbered(x)}`).join('\n')}\n` : '';
+}
+
+/** A registration pull request left unmergeable fails the job, so someone looks at it. */
+function failUnlessRenumbered(r: Renumbered[] | { error: string }): void {
+  const failed = 'error' in r ? [`registration pull requests were not checked: ${r.error}`] : r.filter((x) => x.status === 'failed').map(describeRenumbered);
+  if (failed.length) core.setFailed(`modelgate sync: ${failed.join('; ')}`);
 }
 
 function registryFolder(p: string): string {

@@ -181,7 +181,7 @@ export const run: Command = async (ctx) => {
   const message = (version: number) => `register ${model}@${version}\n\nartifact ${artifact.uri}\nsha256 ${artifact.sha256}\n`;
   // One planner for every mode: the next number past main and past open registration branches.
   const plan = async (snap: RegistrySnapshot | undefined): Promise<Change> => {
-    const taken = mode === 'local' ? new Set<number>() : new Set(registeredOnBranches(await repo.remoteBranches('origin', 'modelgate/*'), model));
+    const taken = mode === 'local' ? new Set<number>() : await numbersOnBranches(repo, 'origin', model);
     const manifest = registrationChange(await planRegistration(snap?.source, draft, taken), draft, message);
     return snap ? completeChange(snap.source, manifest) : withPins(manifest, { files: [], changes: [] });
   };
@@ -241,13 +241,7 @@ export async function planRegistration(
   draft: VersionDraft,
   taken: ReadonlySet<number> = new Set(),
 ): Promise<{ version: number; files: Record<string, string>; newModel: boolean }> {
-  const names = source ? await source.listDir(versionsDir(draft.model)) : [];
-  const numbers = names
-    .map((n) => /^([1-9][0-9]{0,8})\.yaml$/.exec(n)?.[1])
-    .filter((n): n is string => n !== undefined)
-    .map(Number);
-  let version = nextVersion(numbers);
-  while (taken.has(version)) version++;
+  const version = await freeVersion(source, draft.model, taken);
   const text = renderVersion(buildVersion(draft, version));
   assertValidVersion(text, draft.model, version);
   const files: Record<string, string> = { [versionFile(draft.model, version)]: text };
@@ -259,6 +253,23 @@ export async function planRegistration(
     files[modelFile(draft.model)] = modelText;
   }
   return { version, files, newModel };
+}
+
+/** The number a new version of `model` takes on `source`: past every number there, skipping those in `taken`. */
+export async function freeVersion(source: RegistrySource | undefined, model: string, taken: ReadonlySet<number>): Promise<number> {
+  const names = source ? await source.listDir(versionsDir(model)) : [];
+  const numbers = names
+    .map((n) => /^([1-9][0-9]{0,8})\.yaml$/.exec(n)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number);
+  let version = nextVersion(numbers);
+  while (taken.has(version)) version++;
+  return version;
+}
+
+/** The numbers of `model` that open registration branches of `remote` hold (`modelgate/<model>-v<N>-register`). */
+export async function numbersOnBranches(repo: GitRepo, remote: string, model: string): Promise<Set<number>> {
+  return new Set(registeredOnBranches(await repo.remoteBranches(remote, 'modelgate/*'), model));
 }
 
 /** `modelgate/<model>-v<version>-register`: the branch of a registration pull request. */

@@ -190,3 +190,48 @@ export async function upsertComment(c: GitHubConnection, number: number, body: s
   );
   return { id, created: true };
 }
+
+/** An open pull request as the list endpoint gives it. */
+export interface OpenPullRequest {
+  number: number;
+  url: string;
+  headRef: string;
+  headSha: string;
+  /** Whether the head branch is in this repository (not a fork's). */
+  sameRepository: boolean;
+  body: string;
+}
+
+/** GET /repos/{o}/{r}/pulls?state=open&base={base}, every page, oldest first. */
+export async function listOpenPullRequests(c: GitHubConnection, base: string): Promise<OpenPullRequest[]> {
+  const pulls = await github(`listing the open pull requests into ${base}`, () =>
+    c.octokit.paginate(c.octokit.rest.pulls.list, { owner: c.owner, repo: c.repo, state: 'open', base, per_page: 100 }),
+  );
+  const self = `${c.owner}/${c.repo}`.toLowerCase();
+  return pulls
+    .map((p) => ({
+      number: p.number,
+      url: p.html_url,
+      headRef: p.head.ref,
+      headSha: p.head.sha,
+      sameRepository: p.head.repo?.full_name.toLowerCase() === self,
+      body: p.body ?? '',
+    }))
+    .sort((a, b) => a.number - b.number);
+}
+
+/** Comments on a pull request (once, even when GitHub answers a 5xx after creating it), then closes it. */
+export async function closePullRequest(c: GitHubConnection, number: number, comment: string): Promise<void> {
+  const find = async () => {
+    const comments = await github(`listing the comments of #${number}`, () =>
+      c.octokit.paginate(c.octokit.rest.issues.listComments, { owner: c.owner, repo: c.repo, issue_number: number, per_page: 100 }),
+    );
+    return comments.find((x) => x.body === comment)?.id;
+  };
+  await createOnce(
+    `commenting on #${number}`,
+    find,
+    async () => (await c.octokit.rest.issues.createComment({ owner: c.owner, repo: c.repo, issue_number: number, body: comment })).data.id,
+  );
+  await github(`closing pull request #${number}`, () => c.octokit.rest.pulls.update({ owner: c.owner, repo: c.repo, pull_number: number, state: 'closed' }));
+}

@@ -53,6 +53,8 @@ export interface ApplyOptions {
   maxAttempts?: number;
   /** Commit as this identity (sync: modelgate[bot]); default git's, else the CI actor or `modelgate`. */
   author?: Identity;
+  /** The committer when it is not `author` (a re-numbered registration keeps its registrant's commit identities). */
+  committer?: Identity;
   /** The commit's time (ISO 8601) instead of now: an import keeps the original record's time. */
   date?: string;
   /** Called with each commit just before it is pushed (tests use it to stage races). */
@@ -105,7 +107,10 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
   const remote = opts.remote ?? 'origin';
   const baseBranch = opts.baseBranch ?? 'main';
   const maxAttempts = opts.maxAttempts ?? 8;
-  const ident = { ...(opts.author ? { author: opts.author } : await commitIdentity(repo, opts.env)), ...(opts.date ? { date: opts.date } : {}) };
+  const ident = {
+    ...(opts.author ? { author: opts.author, ...(opts.committer ? { committer: opts.committer } : {}) } : await commitIdentity(repo, opts.env)),
+    ...(opts.date ? { date: opts.date } : {}),
+  };
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     if (attempt > 1) await backoff(attempt - 1);
     const base = opts.mode === 'local' ? await repo.resolve('HEAD') : ((await repo.fetchBranch(remote, baseBranch)) ?? (await repo.resolve('HEAD')));
