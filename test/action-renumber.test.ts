@@ -1,7 +1,7 @@
-// The built dist/action.js with `command: sync` on a push to main re-numbers every open
-// registration pull request whose number main took first from a writer that does not read
-// registration branches (SPEC v3 §14), so every pull request `register --pr` opened stays
-// mergeable. Against the git http-backend remote and the GitHub emulator.
+// The built dist/action.js with `command: sync` on a push to main (and `modelgate sync
+// --renumber`) re-numbers every open registration pull request whose number main took first
+// from a writer that does not read registration branches (SPEC v3 §14), so every pull request
+// `register --pr` opened stays mergeable. Against the git http-backend remote and the GitHub emulator.
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -89,14 +89,14 @@ async function fetched(remote: PrRemote): Promise<string> {
 
 const BY = 'modelgate sync in workflow run https://github.example/acme/model-registry/actions/runs/4242 (after a push by @hand)';
 
-describe('dist/action.js sync re-numbers overtaken registration pull requests', () => {
+describe('registration pull requests whose number main took first are re-numbered', () => {
   let remote: PrRemote | undefined;
   afterEach(async () => {
     await remote?.close();
     remote = undefined;
   });
 
-  it('main took the number: a new pull request at the next free number carries the version manifest alone (not a foreign file on the branch), the old one is closed with a link; a mergeable one is untouched', async () => {
+  it('dist/action.js sync: main took the number: a new pull request at the next free number carries the version manifest alone (not a foreign file on the branch), the old one is closed with a link; a mergeable one is untouched', async () => {
     remote = await prRemote({ uri: pathToFileURL(tempDir('mg-store-')).href }, POLICY);
     remote.gh.addUser('octo');
     const work = await cloneOf(remote.url);
@@ -168,7 +168,7 @@ describe('dist/action.js sync re-numbers overtaken registration pull requests', 
     expect(remote.gh.validator.violations).toEqual([]);
   }, 240_000);
 
-  it('two registrations both overtaken get two distinct new numbers and stay mergeable after either merges; a close that failed is finished by the next run, not re-numbered twice', async () => {
+  it('dist/action.js sync: two registrations both overtaken get two distinct new numbers and stay mergeable after either merges; a close that failed is finished by the next run, not re-numbered twice', async () => {
     remote = await prRemote({ uri: pathToFileURL(tempDir('mg-store-')).href }, POLICY);
     remote.gh.addUser('octo');
     const first = await registerPr(remote, 'a.bin', 2000);
@@ -209,4 +209,27 @@ describe('dist/action.js sync re-numbers overtaken registration pull requests', 
     expect((await pull(remote, five.number)).mergeable).toBe(true);
     expect(remote.gh.validator.violations).toEqual([]);
   }, 240_000);
+
+  it('modelgate sync --renumber does the same for a registry without the Action', async () => {
+    remote = await prRemote({ uri: pathToFileURL(tempDir('mg-store-')).href }, POLICY);
+    const overtaken = await registerPr(remote, 'a.bin', 2000);
+    await pushBlind(remote, 1);
+    const clone = await cloneOf(remote.url, 'ops');
+    const r = await cli(clone, ['--json', 'sync', '--renumber'], remote.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.renumbered).toEqual([
+      expect.objectContaining({
+        status: 'renumbered',
+        from: expect.objectContaining({ pullRequest: overtaken.pr, version: 1 }),
+        to: expect.objectContaining({ version: 2 }),
+      }),
+    ]);
+    const next = await pull(remote, r.json.renumbered[0].to.pullRequest);
+    expect(next).toMatchObject({ state: 'open', mergeable: true, title: 'Register fraud@2' });
+    expect(next.body).toContain('Re-numbered by modelgate sync --renumber (run by ops)');
+    expect((await pull(remote, overtaken.pr)).state).toBe('closed');
+    const again = await cli(clone, ['--json', 'sync', '--renumber'], remote.env);
+    expect([again.code, again.json.renumbered]).toEqual([0, []]);
+    expect((await cli(clone, ['sync', '--renumber', '--check'], remote.env)).code).toBe(2);
+  }, 120_000);
 });

@@ -190,9 +190,13 @@ export const COMMAND_SPECS = {
       'dry-run': { type: 'boolean', description: 'print what would be written' },
       push: { type: 'boolean', description: 'commit the pins on the remote branch head and push' },
       pr: { type: 'boolean', description: 'open or update the one repair pull request (modelgate/sync)' },
+      renumber: {
+        type: 'boolean',
+        description: "re-number the open registration pull requests whose number the remote branch took first (what the Action's sync job does on each push)",
+      },
       'registry-ref': { type: 'string', value: 'rev', description: 'derive the pins from this revision' },
-      remote: { type: 'string', value: 'name', description: 'remote for --push or --pr (default origin)' },
-      branch: { type: 'string', value: 'name', description: 'branch for --push or --pr (default main)' },
+      remote: { type: 'string', value: 'name', description: 'remote for --push, --pr or --renumber (default origin)' },
+      branch: { type: 'string', value: 'name', description: 'branch for --push, --pr or --renumber (default main)' },
     },
   },
   serve: {

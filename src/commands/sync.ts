@@ -9,6 +9,7 @@ import { GitRepo } from '../git/repo.js';
 import { failedDeliveries } from '../notify/webhooks.js';
 import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
 import { catalogFacts } from '../registry/catalog.js';
+import { renumberOvertaken } from '../promote/renumber.js';
 
 const USAGE = `modelgate ${usageOf('sync')}`;
 
@@ -20,15 +21,16 @@ const USAGE = `modelgate ${usageOf('sync')}`;
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.sync.flags, USAGE);
   if (positionals.length > 0) throw usageError(`sync takes no arguments (got ${positionals.join(' ')})\nusage: ${USAGE}`);
-  const modes = [values.check, values['dry-run'], values.push, values.pr].filter(Boolean).length;
-  if (modes > 1) throw usageError(`--check, --dry-run, --pr and --push exclude each other\nusage: ${USAGE}`);
-  const remoteMode = values.push || values.pr;
+  const modes = [values.check, values['dry-run'], values.push, values.pr, values.renumber].filter(Boolean).length;
+  if (modes > 1) throw usageError(`--check, --dry-run, --pr, --push and --renumber exclude each other\nusage: ${USAGE}`);
+  const remoteMode = values.push || values.pr || values.renumber;
   if (remoteMode && values['registry-ref'])
-    throw usageError(`--push and --pr derive the pins from the remote branch head; --registry-ref does not apply\nusage: ${USAGE}`);
-  if (!remoteMode && (values.remote || values.branch)) throw usageError(`--remote and --branch go with --push or --pr\nusage: ${USAGE}`);
+    throw usageError(`--push, --pr and --renumber read the remote branch head; --registry-ref does not apply\nusage: ${USAGE}`);
+  if (!remoteMode && (values.remote || values.branch)) throw usageError(`--remote and --branch go with --push, --pr or --renumber\nusage: ${USAGE}`);
 
   const { root, repo, snapshot } = openRegistry(ctx);
   if (values.push) return push(ctx, root, values.remote ?? 'origin', values.branch ?? 'main');
+  if (values.renumber) return renumber(ctx, repo, snapshot, values.remote ?? 'origin', values.branch ?? 'main');
   if (values.pr) {
     const git = new GitRepo(root);
     const result = await openRepairPullRequest({
@@ -78,6 +80,41 @@ export const run: Command = async (ctx) => {
   );
   return ExitCode.ok;
 };
+
+/**
+ * `--renumber`: the open registration pull requests whose number the remote branch took first
+ * get a new pull request at the next free number (src/promote/renumber.ts), for registries
+ * without the Action. Exit 1 when one could not be re-numbered.
+ */
+async function renumber(ctx: CommandContext, repo: GitRepo, snapshot: RegistrySnapshot, remote: string, branch: string): Promise<number> {
+  if (!(ctx.env.GITHUB_TOKEN || ctx.env.GH_TOKEN)) throw usageError('--renumber needs a GitHub token: set GITHUB_TOKEN (or GH_TOKEN)');
+  const repository = (await snapshot.config()).github?.repository;
+  if (!repository) throw new ModelgateError('E_NO_GITHUB', '--renumber needs the GitHub repository: set github.repository in modelgate.yaml', ExitCode.content);
+  const top = await repo.topLevel();
+  const git = top === repo.dir ? repo : new GitRepo(top);
+  const who = (await git.identity())?.name ?? ctx.env.USER ?? 'unknown';
+  const renumbered = await renumberOvertaken({
+    repo: git,
+    prefix: await registryPrefix(git),
+    env: ctx.env,
+    repository,
+    by: `modelgate sync --renumber (run by ${who})`,
+    remote,
+    baseBranch: branch,
+  });
+  emit(ctx, { renumbered }, () =>
+    renumbered.length
+      ? renumbered
+          .map((r) =>
+            r.status === 'failed'
+              ? `#${r.from.pullRequest} ${r.model}@${r.from.version}: not re-numbered: ${r.reason}`
+              : `#${r.from.pullRequest} ${r.model}@${r.from.version} → #${r.to!.pullRequest} ${r.model}@${r.to!.version}: ${r.to!.url}`,
+          )
+          .join('\n')
+      : `no open registration pull request holds a number ${branch} took`,
+  );
+  return renumbered.some((r) => r.status === 'failed') ? ExitCode.content : ExitCode.ok;
+}
 
 function summary(plan: Pick<SyncPlan, 'changes'>): string {
   return plan.changes.map((c) => `  ${describeChange(c)}\n`).join('');
