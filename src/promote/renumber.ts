@@ -88,7 +88,11 @@ export async function renumberOvertaken(opts: RenumberOptions): Promise<Renumber
     const overtaken: Overtaken = { pr, tip, text, model: spec.model, version: spec.version };
     const from = { pullRequest: pr.number, version: spec.version, branch: pr.headRef };
     try {
-      const successor = open.find((p) => p.body.includes(continues(pr.number)) && parseBranch(p.headRef)?.kind === 'register');
+      // Only a branch of this repository can be a successor: a fork's pull request could carry the marker to close this one.
+      const successor = open.find((p) => {
+        const next = parseBranch(p.headRef);
+        return p.sameRepository && next?.kind === 'register' && next.model === spec.model && p.body.includes(continues(pr.number));
+      });
       const to = successor
         ? { pullRequest: successor.number, url: successor.url, version: versionOf(successor), branch: successor.headRef }
         : await reopenAtNextNumber(ctx, overtaken);
