@@ -88,14 +88,8 @@ export async function renumberOvertaken(opts: RenumberOptions): Promise<Renumber
     const overtaken: Overtaken = { pr, tip, text, model: spec.model, version: spec.version };
     const from = { pullRequest: pr.number, version: spec.version, branch: pr.headRef };
     try {
-      // Only a branch of this repository can be a successor: a fork's pull request could carry the marker to close this one.
-      const successor = open.find((p) => {
-        const next = parseBranch(p.headRef);
-        return p.sameRepository && next?.kind === 'register' && next.model === spec.model && p.body.includes(continues(pr.number));
-      });
-      const to = successor
-        ? { pullRequest: successor.number, url: successor.url, version: versionOf(successor), branch: successor.headRef }
-        : await reopenAtNextNumber(ctx, overtaken);
+      const successor = successorOf(open, pr.number, spec.model);
+      const to = successor ?? (await reopenAtNextNumber(ctx, overtaken));
       await retire(ctx, overtaken, to);
       out.push({ model: spec.model, from, status: successor ? 'closed' : 'renumbered', to });
     } catch (e) {
@@ -177,11 +171,20 @@ async function reopenAtNextNumber(ctx: Context, o: Overtaken): Promise<Successor
   return { pullRequest: opened.number, url: opened.url, version: done.change.versions[0]!.version, branch: done.change.branch };
 }
 
-/** The number a registration branch names. */
-const versionOf = (pr: OpenPullRequest) => {
-  const spec = parseBranch(pr.headRef);
-  return spec?.kind === 'register' ? spec.version : 0;
-};
+/**
+ * The pull request an earlier run opened for `number` and could not close it after (its body
+ * names it). Only a registration branch of this repository counts: a fork's pull request could
+ * carry the marker to have this one closed.
+ */
+function successorOf(open: OpenPullRequest[], number: number, model: string): Successor | undefined {
+  for (const p of open) {
+    const spec = parseBranch(p.headRef);
+    if (p.sameRepository && spec?.kind === 'register' && spec.model === model && p.body.includes(continues(number))) {
+      return { pullRequest: p.number, url: p.url, version: spec.version, branch: p.headRef };
+    }
+  }
+  return undefined;
+}
 
 /** Closes the overtaken pull request with a comment naming its successor, then deletes its branch while it is still at the commit read. */
 async function retire(ctx: Context, o: Overtaken, successor: Successor): Promise<void> {
