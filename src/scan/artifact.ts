@@ -105,10 +105,13 @@ export async function scanArtifactFile(name: string, src: ByteSource, opts: Arti
   const load = opts.loadedAs;
   if (load?.as === 'pickle') findings.push(...(await scanAsPickle(name, src, load, ctx(opts))));
   else if (load?.as === 'no-pickle' && scan.pickle) findings.push({ file: name, offset: 0, kind: 'format', message: `${load.by}, but the bytes are a pickle` });
-  else if (load?.as === 'zip' && (await src.read(0, 4)).readUInt32LE(0) !== 0x04034b50)
+  else if (load?.as === 'zip' && !isZip(await src.read(0, 4)))
     findings.push({ file: name, offset: 0, kind: 'format', message: `${load.by}, but the bytes are no zip archive` });
   return dedupe(findings);
 }
+
+/** A zip archive's first bytes: a member's local header, or the end record of an empty archive. */
+const isZip = (head: Buffer) => head.length === 4 && [0x04034b50, 0x06054b50].includes(head.readUInt32LE(0));
 
 const ctx = (opts: ArtifactScanOptions): Ctx => ({ allowGlobals: opts.allowGlobals ?? [], depth: 0 });
 

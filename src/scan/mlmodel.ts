@@ -128,6 +128,12 @@ export async function planMLmodels(tree: ArtifactTree, allowGlobals: readonly st
     }
     await new MLmodelReading(tree, path, doc, allowGlobals, plan).read();
   }
+  // a file two flavors name (pytorch's model_data and python_function's data) is reported once
+  const seen = new Set<string>();
+  plan.findings = plan.findings.filter((f) => {
+    const key = `${f.file}\0${f.line}\0${f.message}`;
+    return !seen.has(key) && Boolean(seen.add(key));
+  });
   return plan;
 }
 
