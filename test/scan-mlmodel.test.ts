@@ -8,13 +8,19 @@ import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { randomUUID } from 'node:crypto';
+import { runCli } from '../src/cli/main.js';
 import { StoreArtifactScanner } from '../src/gate/store-scanner.js';
+import type { EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
 import type { ModelVersion } from '../src/manifest/types.js';
 import { scanLocalPath } from '../src/scan/local.js';
 import { openStore } from '../src/store/store.js';
+import { POLICY, version } from './gate-fixtures.js';
+import { runAction } from './helpers/action.js';
 import { cli, git, tempDir } from './helpers/artifacts.js';
+import { pullRequestReviewEvent, startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PYTHON = join(ROOT, '.venv/bin/python');
@@ -233,4 +239,112 @@ describe('hand-written MLmodels', () => {
     const f = await findings(dir);
     expect(f.map((x) => x.file)).toEqual(['model/MLmodel', 'model/MLmodel', 'evil.pkl']);
   });
+});
+
+describe('through dist/action.js', () => {
+  let gh: GitHubEmulator & { validator: GitHubResponseValidator };
+
+  afterAll(async () => {
+    expect(gh?.validator.violations ?? []).toEqual([]);
+    await gh?.close();
+  });
+
+  it(
+    'fails the promotion of an MLflow folder whose MLmodel loads a module of its own code directory, naming the MLmodel line',
+    { timeout: 300_000 },
+    async () => {
+      const tmp = tempDir('mg-mlmodel-action-');
+      const bare = join(tmp, 'registry.git');
+      const dev = join(tmp, 'dev');
+      const runner = join(tmp, 'runner');
+      const storeUri = pathToFileURL(join(tmp, 'store')).href;
+      // The folder's bytes in the store as register puts them (a throwaway registry on the same store).
+      const staging = tempDir('mg-mlmodel-upload-');
+      expect((await cli(tempDir('mg-cwd-'), ['init', staging, '--store', storeUri])).code).toBe(0);
+      const model = (name: string) => `apiVersion: modelgate.dev/v1\nkind: Model\nname: ${name}\nowners: [maria]\ndeploy: {}\n`;
+      mkdirSync(join(staging, 'models/fraud-detector'), { recursive: true });
+      writeFileSync(join(staging, 'models/fraud-detector/model.yaml'), model('fraud-detector'));
+      git(staging, 'add', '-A');
+      git(staging, 'commit', '-q', '-m', 'model');
+      const artifacts: ModelVersion['artifact'][] = [];
+      for (const folder of ['sklearn-cloudpickle', 'evil-loader']) {
+        const up = await cli(staging, ['--quiet', 'register', 'fraud-detector', join(out, folder), '--format', 'mlflow']);
+        expect(up.code, up.stderr).toBe(0);
+        artifacts.push((parse(readFileSync(join(staging, `models/fraud-detector/versions/${artifacts.length + 1}.yaml`), 'utf8')) as ModelVersion).artifact);
+      }
+      const [clean, artifact] = artifacts as [ModelVersion['artifact'], ModelVersion['artifact']];
+
+      git(tmp, 'init', '-q', '--bare', '-b', 'main', bare);
+      git(tmp, 'clone', '-q', bare, dev);
+      git(dev, 'checkout', '-q', '-b', 'main');
+      const write = (path: string, text: string) => {
+        mkdirSync(join(dev, path, '..'), { recursive: true });
+        writeFileSync(join(dev, path), text);
+      };
+      const policy = { ...POLICY, rules: POLICY.rules.map((r) => (r.name === 'to-production' ? { ...r, artifact: undefined, scan: 'pickle' as const } : r)) };
+      write(
+        'modelgate.yaml',
+        stringify({
+          apiVersion: 'modelgate.dev/v1',
+          kind: 'Registry',
+          storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: join(tmp, 'store') } },
+          github: { repository: 'acme/model-registry' },
+        }),
+      );
+      write('policies/promotion.yaml', stringify(policy));
+      write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
+      write(
+        'models/fraud-detector/versions/1.yaml',
+        stringify(version(1, 'Production', { artifact: clean, format: 'mlflow', metrics: { auc: 0.95, recall: 0.9, latency_p95_ms: 40 } })),
+      );
+      write('models/fraud-detector/versions/2.yaml', stringify(version(2, 'Staging', { artifact, format: 'mlflow' })));
+      let errors = '';
+      const quiet = { env: {}, stdout: () => {}, stderr: (t: string) => (errors += t), tty: false };
+      expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, ...quiet }), errors).toBe(0);
+      git(dev, 'add', '-A');
+      git(dev, 'commit', '-q', '-m', 'registry');
+      git(dev, 'push', '-q', 'origin', 'main');
+      git(tmp, 'clone', '-q', bare, runner);
+
+      gh = await startValidatedGitHubEmulator();
+      for (const u of ['maria', 'gina', 'carol']) gh.addUser(u, { emails: [`${u}@example.com`] });
+      gh.addUser('github-actions[bot]', { type: 'Bot', token: 'ghs_actions' });
+      gh.addTeam('acme', 'ml-governance', ['gina']);
+      const repo: EmulatedRepo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
+
+      git(dev, 'checkout', '-q', '-B', 'promote-2', 'origin/main');
+      for (const [n, from, to] of [
+        [1, 'Production', 'Archived'],
+        [2, 'Staging', 'Production'],
+      ] as const) {
+        const file = join(dev, `models/fraud-detector/versions/${n}.yaml`);
+        writeFileSync(file, readFileSync(file, 'utf8').replace(`stage: ${from}`, `stage: ${to}`));
+      }
+      expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, ...quiet })).toBe(0);
+      git(dev, 'commit', '-qam', 'Promote fraud-detector@2');
+      git(dev, 'push', '-q', 'origin', 'HEAD:refs/heads/promote-2');
+      const pull = gh.createPull({ repo, head: 'promote-2', base: 'main', user: 'maria', title: 'Promote fraud-detector@2' });
+      git(bare, 'update-ref', `refs/pull/${pull.number}/head`, pull.head.sha);
+      gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
+      gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
+      const r = await runAction({
+        tmp,
+        workspace: runner,
+        inputs: { command: 'check', 'github-token': 'ghs_actions', 'registry-path': '.', comment: 'true' },
+        env: {
+          GITHUB_EVENT_NAME: 'pull_request_review',
+          GITHUB_EVENT_PATH: await writeEventFile(tmp, pullRequestReviewEvent(pull), `event-${randomUUID()}.json`),
+          GITHUB_API_URL: gh.url,
+        },
+      });
+      expect(r.outputs.decision).toBe('fail');
+      type Check = { check: string; findings?: Array<{ file: string; line?: number }> };
+      const report = JSON.parse(readFileSync(r.outputs.report!, 'utf8')) as { transitions: Array<{ rules: Array<{ results: Check[] }> }> };
+      const scan = report.transitions.flatMap((t) => t.rules.flatMap((x) => x.results)).find((c) => c.check === 'scan (pickle)');
+      expect(scan?.findings?.map((f) => [f.file, f.line])).toEqual([
+        ['MLmodel', lineOf(join(out, 'evil-loader'), 'code')],
+        ['MLmodel', lineOf(join(out, 'evil-loader'), 'loader_module')],
+      ]);
+    },
+  );
 });
