@@ -219,6 +219,9 @@ class MLmodelReading {
         this.sklearnFile(at, this.sklearnConf(), key('model_path'), (...k) => ['flavors', 'sklearn', ...k]);
       }
     } else if (loader === 'mlflow.pytorch' && conf.data !== undefined) await this.torchData(conf.data, key('data'));
+    // statsmodels' _load_pyfunc unpickles `data` itself, whatever its own flavor names
+    else if (loader === 'mlflow.statsmodels' && data !== undefined && this.tree.files.has(data))
+      this.load(data, { as: 'pickle', by: `${this.file} (python_function data, statsmodels)` });
   }
 
   private sklearnConf(): Conf {
