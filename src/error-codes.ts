@@ -193,7 +193,8 @@ export const ERROR_CODES = {
   E_PICKLE_SCAN: {
     area: 'gate',
     exit: [content],
-    summary: "`register` found pickles that import globals outside the allow list, and the rule for the version's first stage asks for `scan: pickle`.",
+    summary:
+      "`register`'s scan refused the artifact (pickles that import globals outside the allow list, or an MLmodel that makes MLflow run the artifact's code), and the rule for the version's first stage asks for `scan: pickle`.",
   },
   E_TIMEOUT: { area: 'gate', exit: [content], summary: "An outside call of the gate took longer than the gate's deadline." },
 

@@ -270,7 +270,9 @@ describe('the pin of a registered MLflow folder in KServe', () => {
     writeFileSync(join(dir, 'models/rag-chain/model.yaml'), 'apiVersion: modelgate.dev/v1\nkind: Model\nname: rag-chain\nowners: [maria]\ndeploy: {}\n');
     git(dir, 'add', '-A');
     git(dir, 'commit', '-q', '-m', 'Serve rag-chain');
-    const model = modelFolder('langchain-2.12');
+    // Staging asks for scan: pickle, which refuses the langchain model (a model from code runs its
+    // file on load): the 1.x sklearn folder, with a pickle of no global for its model.pkl.
+    const model = modelFolder('sklearn-1x', { 'model.pkl': 'I1\n.' });
     const r = await cli(dir, ['--quiet', 'register', 'rag-chain', model, '--stage', 'Staging']);
     expect(r.code, r.stderr).toBe(0);
     // What Argo CD applies: the environment through the real kustomize.

@@ -14,7 +14,7 @@ import { readInputText } from '../lineage/input-file.js';
 import { parseAnnotations, parseEnvSpec, parseRunSpec, parseSignatureFile } from '../lineage/flags.js';
 import { environmentFiles, MLMODEL_MAX_BYTES, readMLmodel, type MLflowModel } from '../lineage/mlflow.js';
 import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type PromotionPolicy, type Stage } from '../manifest/types.js';
-import { scanRequiredOnRegistration } from '../gate/scan-check.js';
+import { findingText, scanRequiredOnRegistration } from '../gate/scan-check.js';
 import { scanLocalPath } from '../scan/local.js';
 import { assertModelName, modelFile, parseStage, versionFile, versionsDir } from '../registry/layout.js';
 import { assertValidModel, assertValidVersion, buildVersion, nextVersion, renderModel, renderVersion, type VersionDraft } from '../registry/new-version.js';
@@ -406,11 +406,11 @@ async function hashOnly(
 async function scanBeforeUpload(ctx: Parameters<Command>[0], path: string, model: string, stage: Stage, format: ArtifactFormat, policy: PromotionPolicy) {
   const { findings } = await scanLocalPath(path, { format, allowGlobals: policy.scan?.allowGlobals ?? [] });
   if (!findings.length) return;
-  for (const f of findings) ctx.stderr(`scan: ${f.file} at byte ${f.offset}: ${f.global ? `${f.global} is not an allowed global` : f.message}\n`);
+  for (const f of findings) ctx.stderr(`scan: ${findingText(f)}\n`);
   if (scanRequiredOnRegistration(policy, model, stage))
     throw new ModelgateError(
       'E_PICKLE_SCAN',
-      `${model}: the artifact's pickles import globals outside the allow list, and ${stage} asks for scan: pickle`,
+      `${model}: the scan refuses the artifact (pickles importing globals outside the allow list, or what its MLmodel makes MLflow load), and ${stage} asks for scan: pickle`,
       ExitCode.content,
     );
 }

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, usageError } from '../errors.js';
+import { findingText } from '../gate/scan-check.js';
 import { scanLocalPath } from '../scan/local.js';
 import type { PickleFinding } from '../scan/pickle.js';
 
@@ -9,8 +10,9 @@ const USAGE = `modelgate ${usageOf('scan')}`;
 
 /**
  * `modelgate scan <path…>`: the gate's pickle scan (SPEC v3 §14) over files and folders on disk,
- * no registry needed. Prints one `file at byte N: global` line per finding (`{findings, scanned}`
- * with --json); exit 1 when anything is refused.
+ * no registry needed. Prints one `file at byte N: global` line per finding (`MLmodel:L: …` for
+ * what an MLflow MLmodel makes a loader do; `{findings, scanned}` with --json); exit 1 when
+ * anything is refused.
  */
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.scan.flags, USAGE);
@@ -30,11 +32,17 @@ export const run: Command = async (ctx) => {
   }
   emit(
     ctx,
-    { findings: findings.map((f) => ({ file: f.file, offset: f.offset, ...(f.global ? { global: f.global } : {}), reason: f.message })), scanned },
-    () =>
-      findings.length
-        ? findings.map((f) => `${f.file} at byte ${f.offset}: ${f.global ? `${f.global} is not an allowed global` : f.message}\n`).join('')
-        : `${scanned.length} file(s) scanned: every global is allowed\n`,
+    {
+      findings: findings.map((f) => ({
+        file: f.file,
+        offset: f.offset,
+        ...(f.line !== undefined ? { line: f.line } : {}),
+        ...(f.global ? { global: f.global } : {}),
+        reason: f.message,
+      })),
+      scanned,
+    },
+    () => (findings.length ? findings.map((f) => `${findingText(f)}\n`).join('') : `${scanned.length} file(s) scanned: every global is allowed\n`),
   );
   return findings.length ? ExitCode.content : ExitCode.ok;
 };

@@ -1,8 +1,14 @@
 import type { ModelVersion, PromotionPolicy, Stage } from '../manifest/types.js';
-import type { ArtifactScanner, CheckResult } from './types.js';
+import type { ArtifactScanner, CheckResult, ScanFinding } from './types.js';
 
 /** Findings named in a check's detail; all of them stay in `findings` (the JSON report, the record). */
 const SHOWN = 5;
+
+/** A finding as one line: `file at byte N: global …`, or `file:line: …` for a line of an MLmodel. */
+export function findingText(f: ScanFinding): string {
+  if (f.line !== undefined) return `${f.file}:${f.line}: ${f.message}`;
+  return `${f.file} at byte ${f.offset}: ${f.global ? `${f.global} is not an allowed global` : f.message}`;
+}
 
 /**
  * Whether a rule admitting a new version of `model` into `stage` asks for `scan: pickle`: the
@@ -30,7 +36,7 @@ export async function judgePickleScan(
   if (!scanner) return { check, ok: false, status: 'fail', detail: 'no artifact scanner is configured for this run: the scan cannot be done, so it fails' };
   const { files, findings, note } = await scanner.scanPickles(v, allowGlobals);
   if (findings.length) {
-    const shown = findings.slice(0, SHOWN).map((f) => `${f.file} at byte ${f.offset}: ${f.global ? `${f.global} is not an allowed global` : f.message}`);
+    const shown = findings.slice(0, SHOWN).map(findingText);
     const more = findings.length > SHOWN ? `; and ${findings.length - SHOWN} more` : '';
     return { check, ok: false, status: 'fail', detail: `refused: ${shown.join('; ')}${more}`, findings };
   }

@@ -8,7 +8,16 @@ export class StoreArtifactScanner implements ArtifactScanner {
 
   async scanPickles(version: Parameters<ArtifactScanner['scanPickles']>[0], allowGlobals: readonly string[]) {
     const { files, findings } = await scanStoredArtifactFiles(this.store, version, allowGlobals);
-    return { files, findings: findings.map(({ file, offset, global, message }) => (global ? { file, offset, global, message } : { file, offset, message })) };
+    return {
+      files,
+      findings: findings.map(({ file, offset, global, line, message }) => ({
+        file,
+        offset,
+        ...(global ? { global } : {}),
+        ...(line !== undefined ? { line } : {}),
+        message,
+      })),
+    };
   }
 }
 

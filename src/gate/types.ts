@@ -58,6 +58,8 @@ export interface ScanFinding {
   offset: number;
   /** `module.name` of the refused global, when the finding is one. */
   global?: string;
+  /** For a finding about a text file (an MLflow MLmodel): its line, 1-based. */
+  line?: number;
   message: string;
 }
 

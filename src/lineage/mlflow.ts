@@ -52,18 +52,28 @@ const ENV_KINDS: Record<string, EnvironmentKind> = { conda: 'conda', virtualenv:
 
 const fail = (message: string, data: Record<string, unknown> = {}) => new ModelgateError('E_MLMODEL', message, ExitCode.content, data);
 
+/** MLmodel parsed as MLflow reads it, with the line of each node for messages and findings. */
+export interface MLmodelDocument {
+  /** The document as plain data (a mapping). */
+  value: Record<string, unknown>;
+  /** Line (1-based) and character offset of the node at `path`, or of the document when absent. */
+  at: (path: readonly (string | number)[]) => { line: number; offset: number };
+  /** A scalar's text as written (`3.10` stays "3.10"); undefined for anything else. */
+  textOf: (path: readonly string[]) => string | undefined;
+}
+
 /**
- * Reads MLmodel text. MLflow writes it with PyYAML's safe dumper: plain YAML, no tags or
+ * Parses MLmodel text. MLflow writes it with PyYAML's safe dumper: plain YAML, no tags or
  * aliases (both refused here), the signature's lists as JSON strings inside it. Every refusal
- * names the file and line.
+ * is an E_MLMODEL naming the file and line (`data.line`).
  */
-export function readMLmodel(text: string, file = 'MLmodel'): MLflowModel {
+export function parseMLmodelDocument(text: string, file = 'MLmodel'): MLmodelDocument {
   const lineCounter = new LineCounter();
   let doc: Document.Parsed;
   try {
     doc = parseDocument(text, { version: '1.2', schema: 'core', merge: false, uniqueKeys: true, strict: true, prettyErrors: false, lineCounter });
   } catch (e) {
-    throw fail(`${file}: not readable as YAML (${(e as Error).message.split('\n')[0]})`, { file });
+    throw fail(`${file}: not readable as YAML (${(e as Error).message.split('\n')[0]})`, { file, line: 1 });
   }
   const lineAt = (offset: number | undefined) => (offset === undefined ? 1 : lineCounter.linePos(offset).line);
   const err = doc.errors[0];
@@ -80,18 +90,28 @@ export function readMLmodel(text: string, file = 'MLmodel'): MLflowModel {
     }
   });
   if (!isMap(doc.contents)) throw fail(`${file}:1: expected a mapping with flavors (an MLflow MLmodel file)`, { file, line: 1 });
-  const lineOf = (path: string[]) => {
-    const node = doc.getIn(path, true) as { range?: [number] } | undefined;
-    return lineAt(node?.range?.[0] ?? doc.contents?.range[0]);
+  const contents = doc.contents;
+  return {
+    value: doc.toJS({ maxAliasCount: 0 }) as Record<string, unknown>,
+    at: (path) => {
+      const node = doc.getIn(path, true) as { range?: [number] } | undefined;
+      const offset = node?.range?.[0] ?? contents.range?.[0] ?? 0;
+      return { line: lineAt(offset), offset };
+    },
+    // Versions as written: PyYAML quotes a version that would read as a number, but a hand-made
+    // `python_version: 3.10` must stay "3.10", not become 3.1.
+    textOf: (path) => {
+      const node = doc.getIn(path, true);
+      if (!isScalar(node) || node.value === null || node.value === undefined) return undefined;
+      return typeof node.value === 'string' ? node.value : typeof node.source === 'string' ? node.source : scalarText(node.value);
+    },
   };
-  const value = doc.toJS({ maxAliasCount: 0 }) as Record<string, unknown>;
-  // Versions as written: PyYAML quotes a version that would read as a number, but a hand-made
-  // `python_version: 3.10` must stay "3.10", not become 3.1.
-  const textOf = (path: string[]): string | undefined => {
-    const node = doc.getIn(path, true);
-    if (!isScalar(node) || node.value === null || node.value === undefined) return undefined;
-    return typeof node.value === 'string' ? node.value : typeof node.source === 'string' ? node.source : scalarText(node.value);
-  };
+}
+
+/** Reads MLmodel text for the manifest (parsed by parseMLmodelDocument). */
+export function readMLmodel(text: string, file = 'MLmodel'): MLflowModel {
+  const { value, at, textOf } = parseMLmodelDocument(text, file);
+  const lineOf = (path: string[]) => at(path).line;
 
   const flavorsValue = value.flavors;
   if (flavorsValue !== undefined && flavorsValue !== null && (typeof flavorsValue !== 'object' || Array.isArray(flavorsValue))) {

@@ -143,6 +143,8 @@ export const DEFAULT_ALLOWED_GLOBALS: readonly string[] = [
   'copyreg._reconstructor',
   'copyreg.__newobj__',
   '_codecs.encode',
+  // what mlflow.pyfunc.save_model pickles beside a python_model's own class (its cached type hints)
+  'mlflow.models.signature._TypeHints',
 ];
 
 /** Python 2 module names that protocol 0–2 pickles use; pickle maps them (fix_imports) before importing. */

@@ -14,6 +14,7 @@ import { open } from 'node:fs/promises';
 import { createInflateRaw } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { decompressed, joblibCompressor } from './decompress.js';
+import type { FileLoad } from './mlmodel.js';
 import { PickleScanner, type PickleFinding, type PickleValue } from './pickle.js';
 
 /** Random access to the bytes of one file. */
@@ -27,6 +28,8 @@ export interface ArtifactScanOptions {
   /** The manifest's `format`: checked against the bytes. */
   format?: string;
   allowGlobals?: readonly string[];
+  /** How a loader an MLflow MLmodel names reads this file (src/scan/mlmodel.ts). */
+  loadedAs?: FileLoad;
 }
 
 /** Formats whose files are no pickle: a pickle declared as one of them is refused. */
@@ -94,12 +97,56 @@ interface Ctx {
  * allowed globals.
  */
 export async function scanArtifactFile(name: string, src: ByteSource, opts: ArtifactScanOptions = {}): Promise<PickleFinding[]> {
-  const scan = await scanContent(name, src, 'loaded', { allowGlobals: opts.allowGlobals ?? [], depth: 0 });
+  const scan = await scanContent(name, src, 'loaded', ctx(opts));
   const findings = scan.findings;
   const format = opts.format;
   if (format && NOT_PICKLE_FORMATS.has(format) && scan.pickle)
     findings.push({ file: name, offset: 0, kind: 'format', message: `declared format ${format}, but the bytes are a pickle` });
+  const load = opts.loadedAs;
+  if (load?.as === 'pickle') findings.push(...(await scanAsPickle(name, src, load, ctx(opts))));
+  else if (load?.as === 'no-pickle' && scan.pickle) findings.push({ file: name, offset: 0, kind: 'format', message: `${load.by}, but the bytes are a pickle` });
+  else if (load?.as === 'zip' && !isZip(await src.read(0, 4)))
+    findings.push({ file: name, offset: 0, kind: 'format', message: `${load.by}, but the bytes are no zip archive` });
   return dedupe(findings);
+}
+
+/** A zip archive's first bytes: a member's local header, or the end record of an empty archive. */
+const isZip = (head: Buffer) => head.length === 4 && [0x04034b50, 0x06054b50].includes(head.readUInt32LE(0));
+
+const ctx = (opts: ArtifactScanOptions): Ctx => ({ allowGlobals: opts.allowGlobals ?? [], depth: 0 });
+
+/**
+ * A file a loader unpickles whatever its bytes (MLflow's python_model, sklearn's pickled_model):
+ * read as one `pickle.load` reads it, after the decompression the loader applies. Bytes that are
+ * no pickle, or that the scanner cannot decompress, are refused rather than passed.
+ */
+async function scanAsPickle(name: string, src: ByteSource, load: Extract<FileLoad, { as: 'pickle' }>, c: Ctx): Promise<PickleFinding[]> {
+  const because = (f: PickleFinding): PickleFinding => (f.global ? f : { ...f, message: `${f.message} (${load.by} unpickles it)` });
+  if (!load.compression) {
+    const s = new PickleScanner({ file: name, allowGlobals: c.allowGlobals, strict: true });
+    await drive([s], src);
+    return s.findings.map(because);
+  }
+  // lzma.open reads xz and the older "alone" format alike
+  const kind = load.compression === 'lzma' && joblibCompressor(await src.read(0, 6)) === 'xz' ? 'xz' : load.compression;
+  const s = new PickleScanner({ file: `${name} (${kind}-decompressed)`, allowGlobals: c.allowGlobals, strict: true });
+  try {
+    for await (const chunk of decompressed(kind, chunksOf(src))) {
+      s.push(chunk);
+      if (s.done) break;
+    }
+  } catch (e) {
+    s.end();
+    const failed: PickleFinding = {
+      file: name,
+      offset: 0,
+      kind: 'unscannable',
+      message: `${kind} stream the scanner cannot decompress: ${(e as Error).message}`,
+    };
+    return [...s.findings, failed].map(because);
+  }
+  s.end();
+  return s.findings.map(because);
 }
 
 function dedupe(findings: PickleFinding[]): PickleFinding[] {

@@ -23,9 +23,11 @@ import { DEFAULT_ALLOWED_GLOBALS, effectiveModule, globalMatcher } from './allow
 export interface PickleFinding {
   file: string;
   offset: number;
-  kind: 'global' | 'unresolved-global' | 'unscannable' | 'format';
+  kind: 'global' | 'unresolved-global' | 'unscannable' | 'format' | 'mlmodel';
   /** `module.name` of the refused global, when known. */
   global?: string;
+  /** For a finding about a text file (an MLmodel): its line, 1-based. */
+  line?: number;
   message: string;
 }
 

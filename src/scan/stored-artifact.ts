@@ -16,10 +16,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ExitCode, ModelgateError } from '../errors.js';
 import type { ModelVersion } from '../manifest/types.js';
 import { artifactObjects, type ArtifactObject } from '../store/fetch.js';
 import type { ArtifactStore } from '../store/store.js';
 import { openFileSource, scanArtifactFile, type ByteSource } from './artifact.js';
+import { planMLmodels } from './mlmodel.js';
 import type { PickleFinding } from './pickle.js';
 
 export interface StoredScan {
@@ -39,10 +41,23 @@ export async function scanStoredArtifact(store: ArtifactStore, version: ModelVer
 /** Findings for every file of `version`'s artifact, with the files scanned; file names are paths inside the artifact. */
 export async function scanStoredArtifactFiles(store: ArtifactStore, version: ModelVersion, allowGlobals: readonly string[] = []): Promise<StoredScan> {
   const out: StoredScan = { files: [], findings: [] };
-  for (const obj of await artifactObjects(store, version.artifact)) {
+  const objects = await artifactObjects(store, version.artifact);
+  const byPath = new Map(objects.filter((o) => o.path !== undefined).map((o) => [o.path!, o]));
+  // An MLflow model folder: what its MLmodel files make the loaders read, from the manifest's bytes.
+  const mlflow = await planMLmodels(
+    {
+      files: new Map([...byPath].map(([p, o]) => [p, o.size])),
+      links: new Set(),
+      read: (path) => readVerified(store, byPath.get(path)!),
+    },
+    allowGlobals,
+  );
+  out.findings.push(...mlflow.findings);
+  for (const obj of objects) {
     const name = obj.path ?? obj.key.slice(obj.key.lastIndexOf('/') + 1);
     out.files.push(name);
-    const opts = { format: obj.path === undefined ? version.format : undefined, allowGlobals };
+    const loadedAs = obj.path === undefined ? undefined : mlflow.loads.get(obj.path);
+    const opts = { format: obj.path === undefined ? version.format : undefined, allowGlobals, ...(loadedAs ? { loadedAs } : {}) };
     const { findings, sha256, size, mismatch } = store.readRange
       ? await scanByRanges(store, obj, (src) => scanArtifactFile(name, src, opts))
       : await scanCopy(store, obj, (src) => scanArtifactFile(name, src, opts));
@@ -63,6 +78,19 @@ export async function scanStoredArtifactFiles(store: ArtifactStore, version: Mod
     } else out.findings.push(...findings);
   }
   return out;
+}
+
+/** A small object's bytes (an MLmodel), refused unless they are the manifest's. */
+async function readVerified(store: ArtifactStore, obj: ArtifactObject): Promise<Buffer> {
+  const bytes = await collect(await store.read(obj.key));
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (sha256 !== obj.sha256 || bytes.length !== obj.size)
+    throw new ModelgateError(
+      'E_INTEGRITY',
+      `${obj.path ?? obj.key}: the store answered other bytes than the manifest names (sha256 ${sha256.slice(0, 12)}…)`,
+      ExitCode.content,
+    );
+  return bytes;
 }
 
 interface ObjectScan {
