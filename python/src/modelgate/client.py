@@ -339,6 +339,24 @@ class Registry:
             shutil.rmtree(staging, ignore_errors=True)
         return dest
 
+    def download_url(self, ref: str, path: str | None = None) -> str:
+        """The URL serve answers a version's bytes at (its MLflow artifact API): anyone with read
+        access can GET it, and serve checks every byte against the recorded sha256 as it streams
+        (a mismatching file is cut short, never served whole). A single-file artifact's URL is its
+        file's; a folder's is the folder's listing, or with `path` the URL of that file in it.
+
+        Raises:
+            NotFound: no such version, or `path` names no file of it.
+        """
+        data = self._manifest(ref)
+        version = ModelVersion.from_json(data, whole=True)
+        root = f"{_segment(version.model)}/{version.version}"
+        if path is None and version.artifact.files is None and "index" not in data["artifact"]:
+            path = self._files_of(version, root, indexed=False)[0].path
+        if path is not None and version.artifact.files is not None and all(f.path != path for f in version.artifact.files):
+            raise NotFound("E_NOT_FOUND", f"{version.ref} has no file {path}")
+        return f"{self.url}{ARTIFACTS}/{root}" + (f"/{urllib.parse.quote(path)}" if path is not None else "")
+
     def _files_of(self, version: ModelVersion, root: str, *, indexed: bool) -> list[_Expected]:
         """The files to fetch: the manifest's list for a folder; else serve's listing (a single
         file, whose digest is the artifact's, or a folder indexed in the store, whose digests come
