@@ -383,7 +383,13 @@ export async function registerApiV1Writes(app: FastifyInstance, registry: Served
                   items: {
                     type: 'object',
                     required: ['file', 'offset', 'kind'],
-                    properties: { file: { type: 'string' }, offset: { type: 'integer' }, kind: { type: 'string' }, global: { type: 'string' }, message: { type: 'string' } },
+                    properties: {
+                      file: { type: 'string' },
+                      offset: { type: 'integer' },
+                      kind: { type: 'string' },
+                      global: { type: 'string' },
+                      message: { type: 'string' },
+                    },
                   },
                 },
               },
@@ -555,7 +561,12 @@ async function draftOf(u: Upload, body: RegistrationBody, stage: Stage): Promise
   const artifact: Artifact = u.directory
     ? { uri: artifactUri(location, contentKey(u.model, u.sha256, '')), sha256: u.sha256, size, files: u.files }
     : { uri: artifactUri(location, contentKey(u.model, u.sha256, u.files[0]!.path)), sha256: u.sha256, size };
-  const format = body.format ?? detectFormat(u.files.map((f) => f.path), u.directory);
+  const format =
+    body.format ??
+    detectFormat(
+      u.files.map((f) => f.path),
+      u.directory,
+    );
   const lineage: Lineage = { ...body.lineage };
   let framework = body.framework;
   let signature: ModelVersion['signature'];

@@ -73,7 +73,7 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
       } else socket.destroy(error);
     },
     // MLflow's client sends repeated query keys (stages=A&stages=B) and JSON bodies.
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allowUnionTypes: true } },
   });
   const metrics = createMetrics();
 
