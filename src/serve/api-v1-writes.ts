@@ -73,6 +73,8 @@ interface Upload {
   dir: string;
   store: ArtifactStore;
   touched: number;
+  /** A registration of it is under way: a second one would land a second version. */
+  registering: boolean;
 }
 
 /** Who sent a write: every write needs an authenticated caller (HTTP 401 otherwise). */
@@ -280,7 +282,7 @@ export async function registerApiV1Writes(app: FastifyInstance, registry: Served
         const held = await Promise.all(files.map((f) => holds(store, contentKey(model, sha256, f.path), f.sha256, f.size)));
         const missing = files.filter((_, i) => !held[i]).map((f) => f.path);
         const dir = await mkdtemp(join(tmpdir(), 'modelgate-upload-'));
-        uploads.set(id, { id, model, identity, directory, files, sha256, missing: new Set(missing), dir, store, touched: Date.now() });
+        uploads.set(id, { id, model, identity, directory, files, sha256, missing: new Set(missing), dir, store, touched: Date.now(), registering: false });
         return reply.code(201).send({ upload: id, sha256, missing });
       },
     );
@@ -402,43 +404,49 @@ export async function registerApiV1Writes(app: FastifyInstance, registry: Served
         const u = uploadOf(request);
         if (u.missing.size)
           throw new ModelgateError('E_UPLOAD_INCOMPLETE', `send ${[...u.missing].join(', ')} first: the store does not hold them`, ExitCode.usage);
-        const served = commitOf(request);
-        const body = request.body;
-        const stage = body.stage === undefined ? 'None' : parseStage(body.stage);
-        if (!stage || !INITIAL_STAGES.includes(stage)) throw usageError(`stage ${body.stage}: a new version starts in None or Staging`);
-        const draft = await draftOf(u, body, stage);
-        // The one scanner, over the bytes the store holds now (every file, by content).
-        const policy = await served.snapshot.policy();
-        const { findings } = await scanStoredArtifactFiles(u.store, buildVersion(draft, 1), policy.scan?.allowGlobals ?? []);
-        if (findings.length && scanRequiredOnRegistration(policy, u.model, stage))
-          throw new ModelgateError(
-            'E_PICKLE_SCAN',
-            `${u.model}: the artifact's pickles import globals outside the allow list (${findings.map((f) => `${f.file}: ${f.global ?? f.message ?? f.kind}`).join('; ')}), and ${stage} asks for scan: pickle`,
-            ExitCode.content,
+        if (u.registering) throw new ModelgateError('E_UPLOAD_UNKNOWN', `upload ${u.id} is being registered by another request`, ExitCode.usage);
+        u.registering = true;
+        try {
+          const served = commitOf(request);
+          const body = request.body;
+          const stage = body.stage === undefined ? 'None' : parseStage(body.stage);
+          if (!stage || !INITIAL_STAGES.includes(stage)) throw usageError(`stage ${body.stage}: a new version starts in None or Staging`);
+          const draft = await draftOf(u, body, stage);
+          // The one scanner, over the bytes the store holds now (every file, by content).
+          const policy = await served.snapshot.policy();
+          const { findings } = await scanStoredArtifactFiles(u.store, buildVersion(draft, 1), policy.scan?.allowGlobals ?? []);
+          if (findings.length && scanRequiredOnRegistration(policy, u.model, stage))
+            throw new ModelgateError(
+              'E_PICKLE_SCAN',
+              `${u.model}: the artifact's pickles import globals outside the allow list (${findings.map((f) => `${f.file}: ${f.global ?? f.message ?? f.kind}`).join('; ')}), and ${stage} asks for scan: pickle`,
+              ExitCode.content,
+            );
+          const message = (version: number) => `register ${u.model}@${version}\n\nartifact ${draft.artifact.uri}\nsha256 ${u.sha256}\n`;
+          const taken = async () =>
+            mode === 'commit' ? new Set<number>() : new Set(registeredOnBranches(await registry.repo.remoteBranches('origin', 'modelgate/*'), u.model));
+          const done = await land(
+            request,
+            async (snap) => {
+              const manifest = registrationChange(await planRegistration(snap?.source, draft, await taken()), draft, message);
+              return snap ? completeChange(snap.source, manifest) : withPins(manifest, { files: [], changes: [] });
+            },
+            { newBranch: mode === 'pr', claimBranch: true },
           );
-        const message = (version: number) => `register ${u.model}@${version}\n\nartifact ${draft.artifact.uri}\nsha256 ${u.sha256}\n`;
-        const taken = async () =>
-          mode === 'commit' ? new Set<number>() : new Set(registeredOnBranches(await registry.repo.remoteBranches('origin', 'modelgate/*'), u.model));
-        const done = await land(
-          request,
-          async (snap) => {
-            const manifest = registrationChange(await planRegistration(snap?.source, draft, await taken()), draft, message);
-            return snap ? completeChange(snap.source, manifest) : withPins(manifest, { files: [], changes: [] });
-          },
-          { newBranch: mode === 'pr', claimBranch: true },
-        );
-        await drop(u);
-        const version = done.change.versions[0]!.version;
-        return reply.code(201).send({
-          model: u.model,
-          version,
-          ref: `${u.model}@${version}`,
-          sha256: u.sha256,
-          uri: draft.artifact.uri,
-          size: draft.artifact.size,
-          ...landed(done),
-          findings: findings.map((f) => ({ ...f })),
-        });
+          await drop(u);
+          const version = done.change.versions[0]!.version;
+          return reply.code(201).send({
+            model: u.model,
+            version,
+            ref: `${u.model}@${version}`,
+            sha256: u.sha256,
+            uri: draft.artifact.uri,
+            size: draft.artifact.size,
+            ...landed(done),
+            findings: findings.map((f) => ({ ...f })),
+          });
+        } finally {
+          u.registering = false;
+        }
       },
     );
 
