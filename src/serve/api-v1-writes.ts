@@ -205,14 +205,11 @@ export async function registerApiV1Writes(app: FastifyInstance, registry: Served
   await app.register(async (scope) => {
     const parent = scope.errorHandler;
     scope.setErrorHandler((e: FastifyError, request, reply) => {
-      if (e instanceof ModelgateError && e.exit === ExitCode.content && e.code !== 'E_NOT_FOUND' && e.code !== 'E_INTERNAL')
+      const refused = e instanceof ModelgateError && e.exit === ExitCode.content && e.code !== 'E_NOT_FOUND' && e.code !== 'E_INTERNAL' ? 422 : undefined;
+      const status = e instanceof ModelgateError ? (REFUSAL_STATUS[e.code] ?? refused) : undefined;
+      if (e instanceof ModelgateError && status !== undefined)
         return reply
-          .code(REFUSAL_STATUS[e.code] ?? 422)
-          .type('application/json')
-          .send({ error: { code: e.code, message: e.message } });
-      if (e instanceof ModelgateError && REFUSAL_STATUS[e.code] !== undefined)
-        return reply
-          .code(REFUSAL_STATUS[e.code]!)
+          .code(status)
           .type('application/json')
           .send({ error: { code: e.code, message: e.message } });
       return parent.call(scope, e, request, reply);
@@ -411,6 +408,8 @@ export async function registerApiV1Writes(app: FastifyInstance, registry: Served
           const body = request.body;
           const stage = body.stage === undefined ? 'None' : parseStage(body.stage);
           if (!stage || !INITIAL_STAGES.includes(stage)) throw usageError(`stage ${body.stage}: a new version starts in None or Staging`);
+          // The mark's time is when this registration last wanted the bytes: gc keeps them from here.
+          await u.store.touch(registrationMarkKey(u.model, u.sha256, u.id));
           const draft = await draftOf(u, body, stage);
           // The one scanner, over the bytes the store holds now (every file, by content).
           const policy = await served.snapshot.policy();
