@@ -10,6 +10,9 @@ import http.client
 import json
 import os
 import pickle
+import signal
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -354,3 +357,32 @@ def test_what_an_abandoned_upload_stored_is_removed_by_gc(fx: Fixture) -> None:
     assert status == 204
     run_cli("gc", "--older-than", "0s", cwd=fx.root)
     assert not key.exists()
+
+
+def test_a_killed_register_leaves_no_version_and_nothing_gc_cannot_remove(fx: Fixture, tmp_path: Path) -> None:
+    """`Registry.register` in a process killed (SIGKILL) while its bytes stream to serve."""
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        for _ in range(256):
+            f.write(os.urandom(1 << 20))  # 256 MiB: still streaming when the kill comes
+    script = f"from modelgate import Registry\nRegistry({fx.serve.url!r}, token={TOKEN!r}).register('killed', {str(big)!r})\n"
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 300
+        # serve's temporary file of the upload appears once bytes arrive.
+        while not [p for p in fx.tmp.rglob("*") if p.is_file()] and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the upload finished before it could be killed"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert_no_files_left(fx.tmp)
+    with pytest.raises(NotFound):
+        fx.reg().get("killed@1")
+    digest = hashlib.sha256(big.read_bytes()).hexdigest()
+    assert not (fx.store / "killed" / "sha256" / digest / "big.bin").exists()
+    # The registration mark is all that is left, and gc takes it once it is old enough.
+    marks = fx.store / ".modelgate" / "registrations" / "killed"
+    assert [p.relative_to(marks).parts[0] for p in marks.rglob("*") if p.is_file()] == [digest]
+    run_cli("gc", "--older-than", "0s", cwd=fx.root)
+    assert [p for p in marks.rglob("*") if p.is_file()] == []
