@@ -51,12 +51,13 @@ class _Expected:
 
 
 class Registry:
-    """A registry served by ``modelgate serve``, read through its ``/api/v1``.
+    """A registry served by ``modelgate serve``, read and written through its ``/api/v1``.
 
     Args:
         url: serve's base URL, e.g. ``"http://modelgate.ml.svc:8080"``.
         token: a bearer token from serve's ``--tokens`` file; default: the ``MODELGATE_TOKEN``
-            environment variable, else none (enough for a serve whose reads are open).
+            environment variable, else none (enough for a serve whose reads are open; every
+            write needs one).
         timeout: seconds to wait for a connection or for the next bytes of an answer.
         rate_limit_retries: how many times a request that serve refuses for its rate limit (HTTP
             429) is sent again, after the wait serve names (at most a minute); then `RateLimited`
@@ -68,6 +69,8 @@ class Registry:
         >>> v.version, v.metrics["auc"]
         (3, 0.97)
         >>> folder = reg.download("fraud@production", "models/fraud")
+        >>> reg.register("fraud", "model/", metrics={"auc": 0.97}, stage="Staging").pull_request
+        PullRequest(number=12, url='https://github.com/acme/model-registry/pull/12', created=True)
     """
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0, rate_limit_retries: int = 5) -> None:
