@@ -239,6 +239,17 @@ export const ERROR_CODES = {
   E_UNAUTHENTICATED: { area: 'serve', exit: [usage], summary: 'A request to serve without a valid bearer token where one is needed (HTTP 401).' },
   E_INTERNAL: { area: 'serve', exit: [content], summary: 'serve failed in a way it did not expect; its log has the details (HTTP 500).' },
   E_RATE_LIMITED: { area: 'serve', exit: [usage], summary: 'A client sent more requests than serve allows in a minute (HTTP 429).' },
+  E_UPLOAD_UNKNOWN: {
+    area: 'serve',
+    exit: [usage],
+    summary: 'An upload to serve that is not under way for this caller: never begun, registered, abandoned or expired (HTTP 404).',
+  },
+  E_UPLOAD_DIGEST: {
+    area: 'serve',
+    exit: [content],
+    summary: 'A file uploaded to serve is not the bytes declared for it (its sha256 or size differs): nothing of it is stored (HTTP 422).',
+  },
+  E_UPLOAD_INCOMPLETE: { area: 'serve', exit: [usage], summary: 'An upload was registered before every file the store lacks was sent (HTTP 409).' },
   E_DECISION_RECORD: { area: 'evidence', exit: [service], summary: 'Reading or writing a decision record in the store failed.' },
 } as const satisfies Record<`E_${string}`, ErrorCodeInfo>;
 

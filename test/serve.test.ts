@@ -403,11 +403,16 @@ describe('modelgate serve', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/api/v1/models',
       '/api/v1/models/{model}',
+      '/api/v1/models/{model}/aliases/{alias}',
       '/api/v1/models/{model}/history',
       '/api/v1/models/{model}/pins',
+      '/api/v1/models/{model}/uploads',
       '/api/v1/models/{model}/versions',
       '/api/v1/models/{model}/versions/{ref}',
+      '/api/v1/models/{model}/versions/{version}/stage',
       '/api/v1/pins',
+      '/api/v1/uploads/{upload}',
+      '/api/v1/uploads/{upload}/register',
       '/api/v1/versions',
     ]);
   });

@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ExitCode, ModelgateError } from '../errors.js';
-import type { Identity } from '../git/repo.js';
 import type { StageHistory } from '../gate/types.js';
 import { applyChange, type ApplyMode } from '../promote/apply-change.js';
 import { changePlanner } from '../promote/command.js';
@@ -8,6 +7,7 @@ import { planAliasDelete, planAliasSet, planAnnotate, planStageChange, type Chan
 import type { RegistrySnapshot } from '../registry/snapshot.js';
 import { MlflowError, parseMlflowStage } from './mlflow.js';
 import { aliasesByVersion, parseVersionNumber, versionRecord } from './mlflow-routes.js';
+import { authorOf, callerOf, serialWrite } from './api-v1-writes.js';
 import type { ServedCommit, ServedRegistry } from './served-registry.js';
 
 /**
@@ -27,22 +27,8 @@ const APPLY_MODE: Record<WriteMode, ApplyMode> = { pr: 'pr', push: 'push', commi
 
 const PREFIX = '/api/2.0/mlflow';
 
-/** Who sent a write: every write needs an authenticated caller (HTTP 401 otherwise). */
-function callerOf(request: FastifyRequest): string {
-  if (request.identity === undefined)
-    throw new ModelgateError('E_UNAUTHENTICATED', 'writes need an authenticated caller: send Authorization: Bearer <token>', ExitCode.usage);
-  return request.identity;
-}
-
-/** The commit author a caller's identity becomes. */
-function authorOf(identity: string): Identity {
-  return { name: identity, email: identity.includes('@') ? identity : `${identity}@users.noreply.github.com` };
-}
-
 /** Lands changes one at a time (they share a work tree and a branch) and serves the commit each makes. */
 class Writer {
-  private queue: Promise<unknown> = Promise.resolve();
-
   constructor(
     private readonly registry: ServedRegistry,
     private readonly mode: WriteMode,
@@ -55,9 +41,7 @@ class Writer {
    */
   async write(request: FastifyRequest, plan: (snapshot: RegistrySnapshot, history: StageHistory) => Promise<ChangePlan>): Promise<ServedCommit> {
     const identity = callerOf(request);
-    const run = this.queue.then(() => this.land(identity, plan));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return serialWrite(this.registry, () => this.land(identity, plan));
   }
 
   private async land(identity: string, plan: (snapshot: RegistrySnapshot, history: StageHistory) => Promise<ChangePlan>): Promise<ServedCommit> {

@@ -7,6 +7,7 @@ import { ExitCode, ModelgateError } from '../errors.js';
 import pkg from '../../package.json' with { type: 'json' };
 import { installAccess, type TokenTable } from './access.js';
 import { registerApiV1Routes } from './api-v1.js';
+import { registerApiV1Writes } from './api-v1-writes.js';
 import { installCommitHook } from './commit-hook.js';
 import { createMetrics, installMetricsHooks, type ServeMetrics } from './metrics.js';
 import { MlflowError, type MlflowErrorCode } from './mlflow.js';
@@ -72,7 +73,7 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
       } else socket.destroy(error);
     },
     // MLflow's client sends repeated query keys (stages=A&stages=B) and JSON bodies.
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allowUnionTypes: true } },
   });
   const metrics = createMetrics();
 
@@ -140,6 +141,7 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   registerApiV1Routes(app, options.registry);
+  await registerApiV1Writes(app, options.registry, options.writes ?? 'pr');
   registerMlflowRoutes(app);
   registerMlflowWriteRoutes(app, options.registry, options.writes ?? 'pr');
   registerArtifactRoutes(app, metrics);

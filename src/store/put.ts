@@ -193,7 +193,7 @@ async function putIndexed(store: ArtifactStore, model: string, local: readonly L
  * already (answered from metadata on S3, by reading the object back on the file store). With
  * `putFile` the bytes go straight to the key; otherwise through the store's staging place.
  */
-async function storeFileAt(
+export async function storeFileAt(
   store: ArtifactStore,
   model: string,
   key: string,
@@ -354,7 +354,7 @@ async function reuseKnown(
 }
 
 /** Whether `key` holds exactly these bytes: by the recorded sha256 when the store keeps one, else by reading it back. */
-async function holds(store: ArtifactStore, key: string, sha256: string, size: number): Promise<boolean> {
+export async function holds(store: ArtifactStore, key: string, sha256: string, size: number): Promise<boolean> {
   const found = await store.stat(key);
   if (!found || found.size !== size) return false;
   if (found.sha256 !== undefined) return found.sha256 === sha256;

@@ -15,16 +15,19 @@ from .errors import (
     ModelgateError,
     NotFound,
     RateLimited,
+    Refused,
     ServerError,
     Unauthorized,
     Unreachable,
 )
-from .results import Artifact, ArtifactFile, Model, ModelSummary, ModelVersion
+from .results import Artifact, ArtifactFile, Change, HistoryEntry, Model, ModelSummary, ModelVersion, PullRequest, Registration
 
 __all__ = [
     "Artifact",
     "ArtifactFile",
+    "Change",
     "DownloadError",
+    "HistoryEntry",
     "IntegrityError",
     "InvalidRequest",
     "Model",
@@ -32,7 +35,10 @@ __all__ = [
     "ModelVersion",
     "ModelgateError",
     "NotFound",
+    "PullRequest",
     "RateLimited",
+    "Refused",
+    "Registration",
     "Registry",
     "ServerError",
     "Unauthorized",

@@ -26,6 +26,14 @@ class InvalidRequest(ModelgateError):
     bare model name where a version is meant (``E_BARE_MODEL_REF``), a `where` that does not parse."""
 
 
+class Refused(ModelgateError):
+    """serve understood a write and refused it (HTTP 409/422), with the code of the rule: the bytes
+    received are not the ones declared (``E_UPLOAD_DIGEST``), the pickle scan found globals the
+    policy does not allow (``E_PICKLE_SCAN``), the change would change nothing (``E_NO_CHANGE``),
+    a rule of the registry forbids it (an alias on a version to archive, metadata the manifest
+    cannot hold: ``E_SCHEMA``)."""
+
+
 class Unauthorized(ModelgateError):
     """The bearer token is missing where serve needs one, or is not valid for it (HTTP 401/403)."""
 

@@ -150,3 +150,131 @@ class Model:
     versions: tuple[int, ...]
     stages: dict[str, int]
     aliases: dict[str, int]
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """The pull request that carries a write (``modelgate serve --writes pr``): nothing has changed
+    in the registry until it passes the gate and merges.
+
+    Attributes:
+        number: its number on GitHub.
+        url: its page.
+        created: ``False`` when an open pull request of the same change was updated instead.
+    """
+
+    number: int
+    url: str
+    created: bool = True
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> PullRequest | None:
+        return None if data is None else cls(data["number"], data["url"], bool(data.get("created", True)))
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a write did: `Registry.promote` and `Registry.set_alias` return it.
+
+    Attributes:
+        summary: one line, e.g. ``"Promote fraud@3 to Production"``.
+        changes: one line per version or alias moved.
+        commit: the commit made (with ``--writes pr``, the one on the pull request's branch), or
+            ``None`` when nothing needed committing.
+        pushed: the commit was pushed to the registry's branch (``--writes push``).
+        pull_request: the pull request that carries it (``--writes pr``), else ``None``: then the
+            change is in the registry already.
+    """
+
+    summary: str
+    changes: tuple[str, ...]
+    commit: str | None
+    pushed: bool
+    pull_request: PullRequest | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Change:
+        return cls(data["summary"], tuple(data["changes"]), data.get("commit"), bool(data.get("pushed")), PullRequest.from_json(data.get("pullRequest")))
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What `Registry.register` did: the new version and how it landed.
+
+    Attributes:
+        model: the model's name.
+        version: the number the version got (with ``--writes pr``: the number its pull request
+            registers, in the registry once it merges).
+        sha256: the artifact's digest (a folder's: the digest of its file list).
+        uri: where the store holds the bytes.
+        size: bytes in all.
+        commit: the registration's commit (with ``--writes pr``, on the pull request's branch).
+        pushed: the commit was pushed to the registry's branch (``--writes push``).
+        pull_request: the pull request that carries it (``--writes pr``), else ``None``.
+        sent: paths whose bytes were uploaded.
+        skipped: paths the store held already, so not sent.
+        findings: the pickle scan's findings (``file``, ``offset``, ``kind``, ``global``), empty
+            when clean; where the policy asks for ``scan: pickle`` any finding refuses the version.
+    """
+
+    model: str
+    version: int
+    sha256: str
+    uri: str
+    size: int
+    commit: str | None
+    pushed: bool
+    pull_request: PullRequest | None
+    sent: tuple[str, ...]
+    skipped: tuple[str, ...]
+    findings: tuple[dict[str, Any], ...]
+
+    @property
+    def ref(self) -> str:
+        """``"<model>@<version>"``."""
+        return f"{self.model}@{self.version}"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One stage change or alias move of a model, as `Registry.history` returns them (oldest first).
+
+    Attributes:
+        date: when its commit was made.
+        author: the commit's author.
+        commit: the commit.
+        pull_request: the number of the pull request that merged it, when it came through one.
+        version: the version whose stage changed (for an alias move, the version it points to now).
+        alias: the alias that moved; ``None`` for a stage change.
+        before: the stage before (``None``: a new version), or for an alias the version before.
+        after: the stage after, or for an alias the version after (``None``: removed).
+        approvers: who approved it, as its decision record proves (empty when none does).
+        record: the decision record's state (``"valid"``, ``"none"``, ``"not-a-pull-request"``, …).
+    """
+
+    date: datetime
+    author: str
+    commit: str
+    pull_request: int | None
+    version: int
+    alias: str | None
+    before: str | int | None
+    after: str | int | None
+    approvers: tuple[str, ...]
+    record: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HistoryEntry:
+        decision = data.get("decision") or {}
+        return cls(
+            date=_timestamp(data["date"]),
+            author=data["author"],
+            commit=data["commit"],
+            pull_request=data.get("pullRequest"),
+            version=data["version"],
+            alias=data.get("alias"),
+            before=data.get("from"),
+            after=data.get("to"),
+            approvers=tuple(a["login"] for a in decision.get("approvers") or ()),
+            record=decision.get("record", "none"),
+        )
