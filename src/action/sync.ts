@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from './runner.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -37,7 +37,7 @@ export async function runSync(inputs: SyncInputs, env: NodeJS.ProcessEnv): Promi
     await writeFile(reportPath, JSON.stringify(result, null, 2) + '\n');
     core.setOutput('report', reportPath);
     warnFailed(result.deliveries);
-    if (env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(formatSyncSummary(result), true).write();
+    if (env.GITHUB_STEP_SUMMARY) await core.appendSummary(formatSyncSummary(result));
     core.info(`modelgate sync: ${result.status}${result.commit ? ` ${result.commit.slice(0, 12)}` : ''}, ${result.changes.length} pin change(s)`);
     return;
   }
@@ -70,7 +70,7 @@ export async function runSync(inputs: SyncInputs, env: NodeJS.ProcessEnv): Promi
   await writeFile(reportPath, JSON.stringify(report, null, 2) + '\n');
   core.setOutput('report', reportPath);
   core.setOutput('decision', inSync ? 'pass' : 'fail');
-  if (env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(checkSummary(report), true).write();
+  if (env.GITHUB_STEP_SUMMARY) await core.appendSummary(checkSummary(report));
   if (inSync) {
     core.info(`modelgate sync: deploy pins match the registry at ${after.slice(0, 12)}; ${brought.length} pin change(s) brought by the push`);
     return;

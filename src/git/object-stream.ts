@@ -23,7 +23,8 @@ interface Request {
  * many, in order. Requests made in one turn of the event loop are written together and flushed
  * once, so a caller that asks for many objects before awaiting any pays one round trip, not one
  * process or one round trip each. The process holds the event loop only while requests are
- * pending: an idle stream never keeps a command from exiting (git ends at the end of its input).
+ * pending: an idle stream never keeps a command from exiting, and ends its process after IDLE_MS
+ * (git ends at the end of its input), so a long-lived server holds none while it does nothing.
  */
 export class ObjectStream {
   private child?: ChildProcessByStdio<Writable, Readable, Readable>;
@@ -31,7 +32,8 @@ export class ObjectStream {
   private head = 0;
   private lines: string[] = [];
   private flushing = false;
-  private failure?: Error;
+  /** Ends the process once nothing was asked for a while (a long-lived server keeps no idle git). */
+  private idle?: NodeJS.Timeout;
   /** Bytes received and not yet consumed (part of a header). */
   private rest: Buffer = EMPTY;
   /** The response being read: its header, and the bytes of its content still to come. */
@@ -54,9 +56,9 @@ export class ObjectStream {
   }
 
   private request(name: string, contents: boolean): Promise<GitObject | undefined> {
-    if (this.failure) return Promise.reject(this.failure);
     // A name with a line break would be read as two commands; no object of the registry has one.
     if (/[\n\r]/.test(name)) return Promise.resolve(undefined);
+    clearTimeout(this.idle);
     const child = this.start();
     return new Promise((resolve, reject) => {
       this.queue.push({ contents, resolve, reject });
@@ -93,11 +95,14 @@ export class ObjectStream {
     if (this.child) return this.child;
     const child = spawn('git', ['cat-file', '--batch-command', '--buffer'], { cwd: this.dir, env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
-    child.stdout.on('data', (chunk: Buffer) => this.receive(chunk));
+    this.stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => this.child === child && this.receive(chunk));
     child.stderr.on('data', (b: Buffer) => (this.stderr = (this.stderr + b.toString('utf8')).slice(-2000)));
     child.stdin.on('error', () => {});
-    child.on('error', (e) => this.fail(serviceError('E_GIT', `git could not be started: ${e.message}`, e)));
+    // A process ended on purpose (retire) has nothing pending and is no longer `this.child`.
+    child.on('error', (e) => this.child === child && this.fail(serviceError('E_GIT', `git could not be started: ${e.message}`, e)));
     child.on('close', (code) => {
+      if (this.child !== child) return;
       const detail = this.stderr.trim().split('\n').filter(Boolean).slice(-2).join('; ');
       this.fail(
         new ModelgateError('E_GIT', `git cat-file ended (${code ?? 'signal'})${detail ? `: ${detail}` : ''}`, ExitCode.service, { exitCode: code ?? -1 }),
@@ -107,13 +112,23 @@ export class ObjectStream {
     return child;
   }
 
+  /** Rejects what is pending; the next request starts a new process. */
   private fail(e: Error): void {
-    this.failure ??= e;
     const waiting = this.queue.slice(this.head);
     this.queue.length = 0;
     this.head = 0;
     this.current = undefined;
-    for (const r of waiting) r.reject(this.failure);
+    this.rest = EMPTY;
+    this.child = undefined;
+    for (const r of waiting) r.reject(e);
+  }
+
+  /** Ends an idle process: git exits at the end of its input. */
+  private retire(): void {
+    const child = this.child;
+    if (!child || this.pending() > 0) return;
+    this.child = undefined;
+    child.stdin.end();
   }
 
   private receive(chunk: Buffer): void {
@@ -161,9 +176,14 @@ export class ObjectStream {
       this.queue.length = 0;
       this.head = 0;
       if (this.child) this.hold(this.child, false);
+      this.idle = setTimeout(() => this.retire(), IDLE_MS);
+      this.idle.unref();
     }
     request.resolve(object);
   }
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** How long an idle stream keeps its process. */
+const IDLE_MS = 500;
