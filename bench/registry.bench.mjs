@@ -190,6 +190,27 @@ export async function run({ log = () => {} } = {}) {
   const whereWarm = median(big, ['--json', 'list', '--where', 'metrics.auc > 0.95'], 3);
   ratioRow('list --where "metrics.auc > 0.95", warm', whereWarm.seconds, 'git grep -E', grepWhere, 1);
 
+  // validate with the catalog warm (issue 26): the versions it has loaded are taken by blob id,
+  // the rules across files all run. Baseline: Node reading every manifest and loading it with js-yaml.
+  time(big, ['validate']);
+  const validateWarm = median(big, ['validate'], 3);
+  const yamlAll = medianOf(
+    () =>
+      spawnTime(
+        NODE,
+        [
+          '--input-type=module',
+          '-e',
+          `import { load } from ${JSON.stringify(pathToFileURL(join(PROJECT, 'node_modules/js-yaml/dist/js-yaml.mjs')).href)};
+import { readdirSync, readFileSync } from 'node:fs';
+for (const m of readdirSync('models')) for (const f of readdirSync('models/' + m + '/versions')) load(readFileSync('models/' + m + '/versions/' + f, 'utf8'));`,
+        ],
+        big,
+      ),
+    1,
+  );
+  ratioRow(`validate, warm (${BIG * VERSIONS_PER_MODEL} manifests)`, validateWarm.seconds, 'node + js-yaml loading every file', yamlAll, 0.5);
+
   const history = median(big, ['--json', 'history', 'model-042'], 5);
   if (JSON.parse(history.stdout).length !== VERSIONS_PER_MODEL) throw new Error('history returned the wrong number of changes');
   const gitLog = medianOf(() => spawnTime('git', ['log', '--raw', '--', 'models/model-042'], big), 5);

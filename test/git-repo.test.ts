@@ -125,3 +125,61 @@ describe('GitRepo.readBlobs', () => {
     expect((await new GitRepo(work).readBlobs([a])).has(a)).toBe(false);
   });
 });
+
+describe('the object stream (one git cat-file --batch-command per repository)', () => {
+  it('reads blobs, rev:path, folders and commits in order, binary and large ones whole, and answers undefined for what is absent', async () => {
+    const { work, repo } = remoteAndClone();
+    const big = Buffer.alloc(3 << 20, 7); // several pipe chunks
+    const binary = Buffer.from([0, 10, 13, 255, 10, 0]);
+    writeFileSync(join(work, 'big.bin'), big);
+    writeFileSync(join(work, 'bin.dat'), binary);
+    git(work, 'add', '.');
+    git(work, 'commit', '--quiet', '-m', 'second');
+    const head = git(work, 'rev-parse', 'HEAD');
+    // Asked all at once, before any answer: one batch, answered in order.
+    const [a, b, gone, bigBlob] = await Promise.all([
+      repo.readFileAt('HEAD', 'a.txt'),
+      repo.readBlob(git(work, 'rev-parse', 'HEAD:bin.dat')),
+      repo.readFileAt('HEAD', 'nope.txt'),
+      repo.readBlob(git(work, 'rev-parse', 'HEAD:big.bin')),
+    ]);
+    expect(a).toBe('a\n');
+    expect(b?.equals(binary)).toBe(true);
+    expect(gone).toBeUndefined();
+    expect(bigBlob?.equals(big)).toBe(true);
+    expect(await repo.resolve('HEAD')).toBe(head);
+    expect(await repo.resolve('no-such-branch')).toBeUndefined();
+    expect(await repo.treeOf(head)).toBe(git(work, 'rev-parse', 'HEAD^{tree}'));
+    const root = await repo.treeEntries(head, '');
+    expect([...root.keys()].sort()).toEqual(['a.txt', 'big.bin', 'bin.dat']);
+    expect(root.get('a.txt')).toEqual({ type: 'blob', oid: git(work, 'rev-parse', 'HEAD:a.txt') });
+    expect((await repo.treeEntries(head, 'a.txt')).size).toBe(0); // a file is no folder
+    // A folder is not a file, and a name with a line break is no object.
+    expect(await repo.readFileAt('HEAD', '')).toBeUndefined();
+    expect(await repo.readFileAt('HEAD', 'a.txt\ninfo HEAD')).toBeUndefined();
+  });
+
+  it('reads 3,000 blobs asked together, and a command using it exits by itself when done', async () => {
+    const { work } = remoteAndClone();
+    const oids = execFileSync('git', ['hash-object', '-w', '--stdin-paths'], {
+      cwd: work,
+      input: Array.from({ length: 3000 }, (_, i) => {
+        const f = join(work, `f${i}`);
+        writeFileSync(f, `file ${i}\n`.repeat(i % 7));
+        return f;
+      }).join('\n'),
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n');
+    const blobs = await new GitRepo(work).readBlobs(oids);
+    expect(oids.every((oid, i) => blobs.get(oid)?.toString() === `file ${i}\n`.repeat(i % 7))).toBe(true);
+    // A Node process that read through the stream ends without being told to: an idle stream holds nothing open.
+    // (The built library, dist/index.js, as a program using it imports it.)
+    const script = `import { GitRepo } from ${JSON.stringify(pathToFileURL(join(import.meta.dirname, '../dist/index.js')).href)};
+      const r = new GitRepo(${JSON.stringify(work)});
+      console.log((await r.readFileAt('HEAD', 'a.txt')).trim());`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(out.trim()).toBe('a');
+  });
+});

@@ -1,17 +1,12 @@
-import * as core from '@actions/core';
+import * as core from './runner.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix, resolve } from 'node:path';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
-import { registryPrefix } from '../registry/source.js';
-import { GitRepo } from '../git/repo.js';
-import { evaluateGate } from '../gate/evaluate.js';
-import { gateSidesFromGit } from '../gate/from-git.js';
-import { renderMarkdown, type ReportContext } from '../gate/report.js';
-import { lazyStoreVerifier } from '../gate/store-verifier.js';
-import { lazyStoreScanner } from '../gate/store-scanner.js';
+import type { GitRepo } from '../git/repo.js';
+import type { ReportContext } from '../gate/report.js';
 import type { ChangedFile, Decision } from '../gate/types.js';
-import { describeRecord, recordDecision, type RecordOutcome, type RecordRequest } from './decision-record.js';
+import type { RecordOutcome, RecordRequest } from './decision-record.js';
 import { createOctokit, parseRepository, type GitHubConnection } from '../github/client.js';
 import {
   getPullRequest,
@@ -193,6 +188,9 @@ async function check(inputs: Inputs, env: NodeJS.ProcessEnv): Promise<void> {
   }
 }
 
+/** Everything past the first request, loaded when the pull request is read (see gate-parts.ts). */
+const gateParts = () => import('./gate-parts.js');
+
 interface Judged extends Decision {
   report: ReportContext;
   /** What a decision record needs besides the decision (never part of the report file). */
@@ -206,6 +204,7 @@ interface Judged extends Decision {
  * refused all the same: it means the workflow runs what the pull request wrote.
  */
 async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: PullRequestDetails, group?: MergeGroup): Promise<Judged> {
+  const { GitRepo, registryPrefix, gateSidesFromGit, lazyStoreVerifier, lazyStoreScanner, evaluateGate } = await gateParts();
   const root = resolve(env.GITHUB_WORKSPACE ?? process.cwd(), inputs.registryPath);
   const git = new GitRepo(root);
   const prefix = await registryPrefix(git, { requireGit: true });
@@ -312,6 +311,7 @@ async function publish(
   targetUrl?: string,
 ) {
   // The record first, so the summary can name it; what becomes of it never changes the status below.
+  const { renderMarkdown, describeRecord } = await gateParts();
   const record = decision.decision === 'pass' ? await recordPass(env, conn, pr, decision) : undefined;
   const markdown = renderMarkdown(decision, { ...decision.report, decisionRecord: record && describeRecord(record) });
   for (const p of decision.problems) {
@@ -323,7 +323,7 @@ async function publish(
   core.setOutput('decision', decision.decision);
   core.setOutput('report', reportPath);
   core.setOutput('decision-record', record && 'uri' in record ? record.uri : '');
-  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown, true).write();
+  if (process.env.GITHUB_STEP_SUMMARY) await core.appendSummary(markdown);
 
   await setCommitStatus(conn, pr.headSha, STATE[decision.decision], decision.summary, targetUrl);
   // The comment is not the decision: failing to post it is a warning and changes no status.
@@ -343,6 +343,7 @@ async function publish(
 
 /** Signs and stores the record of a pass (src/action/decision-record.ts); warnings go to the log as annotations. */
 async function recordPass(env: NodeJS.ProcessEnv, conn: GitHubConnection, pr: { number: number; headSha: string }, decision: Judged): Promise<RecordOutcome> {
+  const { recordDecision } = await gateParts();
   const outcome = await recordDecision({
     ...decision.evidence,
     decision,

@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from './runner.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -42,7 +42,7 @@ export async function runSync(inputs: SyncInputs, env: NodeJS.ProcessEnv): Promi
     await writeFile(reportPath, JSON.stringify({ ...result, renumbered }, null, 2) + '\n');
     core.setOutput('report', reportPath);
     warnFailed(result.deliveries);
-    if (env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(formatSyncSummary(result) + renumberSummary(renumbered), true).write();
+    if (env.GITHUB_STEP_SUMMARY) await core.appendSummary(formatSyncSummary(result) + renumberSummary(renumbered));
     core.info(`modelgate sync: ${result.status}${result.commit ? ` ${result.commit.slice(0, 12)}` : ''}, ${result.changes.length} pin change(s)`);
     failUnlessRenumbered(renumbered);
     return;
@@ -84,7 +84,7 @@ export async function runSync(inputs: SyncInputs, env: NodeJS.ProcessEnv): Promi
   await writeFile(reportPath, JSON.stringify(report, null, 2) + '\n');
   core.setOutput('report', reportPath);
   core.setOutput('decision', inSync ? 'pass' : 'fail');
-  if (env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(checkSummary(report) + renumberSummary(renumbered), true).write();
+  if (env.GITHUB_STEP_SUMMARY) await core.appendSummary(checkSummary(report) + renumberSummary(renumbered));
   if (inSync) {
     core.info(`modelgate sync: deploy pins match the registry at ${after.slice(0, 12)}; ${brought.length} pin change(s) brought by the push`);
     failUnlessRenumbered(renumbered);

@@ -5,6 +5,7 @@ import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { formatProblem } from '../manifest/problem.js';
 import { validateRegistry } from '../manifest/validate-registry.js';
+import { catalogFacts } from '../registry/catalog.js';
 import { isRegistryUrl, locateRegistry, openReadRegistry } from '../registry/snapshot.js';
 import { WorktreeSource } from '../registry/source.js';
 
@@ -35,7 +36,10 @@ export const run: Command = async (ctx) => {
     only.push(rel.split(sep).join('/'));
   }
 
-  const result = await validateRegistry(new WorktreeSource(root), { only: positionals.length ? only : undefined });
+  // The whole work tree: the versions the catalog knows (by blob id, as `sync` takes them) are
+  // taken as loaded, so an unchanged registry is not parsed again; the rules across files all run.
+  const known = positionals.length ? undefined : (await catalogFacts(root, new Set()))?.known;
+  const result = await validateRegistry(new WorktreeSource(root), { only: positionals.length ? only : undefined, known });
   if (positionals.length && result.checked === 0) {
     throw usageError(`${positionals.join(' ')}: not registry manifests (modelgate.yaml, policies/promotion.yaml, models/<model>/…)`);
   }

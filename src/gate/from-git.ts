@@ -28,9 +28,12 @@ export interface GitGateSides {
  * `prefix` is the registry's folder inside the repository.
  */
 export async function gateSidesFromGit(repo: GitRepo, baseSha: string, headSha: string, prefix = ''): Promise<GitGateSides> {
+  // The ancestry question runs beside the merge and the diff: three git processes at once.
+  const ancestry = repo.run(['merge-base', '--is-ancestor', baseSha, headSha], { okCodes: [1] });
+  ancestry.catch(() => {}); // awaited below; a failure of the merge first must not leave it unhandled
   const mergedTree = await mergeTree(repo, baseSha, headSha);
   const changedFiles = await changedSince(repo, baseSha, mergedTree, prefix);
-  const isAncestor = await repo.run(['merge-base', '--is-ancestor', baseSha, headSha], { okCodes: [1] });
+  const isAncestor = await ancestry;
   return {
     base: new RegistrySnapshot(new GitTreeSource(repo, baseSha, prefix)),
     head: new RegistrySnapshot(new GitTreeSource(repo, mergedTree, prefix)),

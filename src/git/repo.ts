@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ModelgateError, ExitCode, serviceError } from '../errors.js';
 import { ioTimeoutSeconds, stallError } from '../io-timeout.js';
+import { ObjectStream } from './object-stream.js';
 
 export interface GitRunOptions {
   input?: string | Buffer;
@@ -53,8 +54,14 @@ export class GitRepo {
   private readonly blobCache = new Map<string, Buffer>();
   private blobCacheBytes = 0;
   private located?: Promise<{ prefix: string; gitDir: string } | undefined>;
+  private stream?: ObjectStream;
 
   constructor(readonly dir: string) {}
+
+  /** The repository's one object stream (`git cat-file --batch-command`), started on first use. */
+  private get objects(): ObjectStream {
+    return (this.stream ??= new ObjectStream(this.dir, { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }));
+  }
 
   run(args: string[], options: GitRunOptions = {}): Promise<GitResult> {
     const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...options.env };
@@ -136,14 +143,44 @@ export class GitRepo {
 
   /** Full object id of a revision, or undefined when it does not exist. */
   async resolve(rev: string): Promise<string | undefined> {
-    const r = await this.run(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { okCodes: [1, 128] });
-    return r.code === 0 ? r.stdout.trim() : undefined;
+    if (rev.startsWith('-')) return undefined;
+    return (await this.objects.info(`${rev}^{commit}`))?.oid;
   }
 
   /** A file's content at a revision, or undefined when the path does not exist there. */
   async readFileAt(rev: string, path: string): Promise<string | undefined> {
-    const r = await this.run(['cat-file', 'blob', `${rev}:${path}`], { okCodes: [128] });
-    return r.code === 0 ? r.stdout : undefined;
+    const o = await this.objects.read(`${rev}:${path}`);
+    return o?.type === 'blob' ? o.bytes!.toString('utf8') : undefined;
+  }
+
+  /**
+   * The entries directly in folder `path` of `rev` (root-relative, '' for the top), by name, with
+   * their type and id: the tree object read through the object stream, no process of its own.
+   * Empty when there is no such folder.
+   */
+  async treeEntries(rev: string, path: string): Promise<Map<string, { type: string; oid: string }>> {
+    const o = await this.objects.read(`${rev}:${path.replace(/(?<!\/)\/+$/, '')}`);
+    const map = new Map<string, { type: string; oid: string }>();
+    if (o?.type !== 'tree') return map;
+    // `<octal mode> <name>\0<raw id>` per entry; the id's length is the object id's.
+    const raw = o.bytes!;
+    const idLength = o.oid.length / 2;
+    for (let at = 0; at < raw.length;) {
+      const space = raw.indexOf(32, at);
+      const nul = raw.indexOf(0, space);
+      const mode = raw.toString('latin1', at, space);
+      const name = raw.toString('utf8', space + 1, nul);
+      const oid = raw.toString('hex', nul + 1, nul + 1 + idLength);
+      map.set(name, { type: mode === '40000' ? 'tree' : mode === '160000' ? 'commit' : 'blob', oid });
+      at = nul + 1 + idLength;
+    }
+    return map;
+  }
+
+  /** The bytes of blob `oid` through the object stream (undefined when absent); not kept. */
+  async readBlob(oid: string): Promise<Buffer | undefined> {
+    const o = await this.objects.read(oid);
+    return o?.type === 'blob' ? o.bytes : undefined;
   }
 
   /** Entries under `path` at `rev` (recursive), with blob ids: a cache key that changes with content. */
@@ -160,45 +197,28 @@ export class GitRepo {
     return entries;
   }
 
-  /** Reads many blobs in one `git cat-file --batch` process. */
+  /** Reads many blobs (by id or `<rev>:<path>`) through the object stream, asked all at once. */
   async readBlobs(oids: string[]): Promise<Map<string, Buffer>> {
     const result = new Map<string, Buffer>();
     // Objects are named by their content, so a blob read once is the answer for the rest of the
     // process: the gate reads the touched model's versions from the base, the merged tree and
-    // each rule, mostly the same blobs, and only the first read costs a git process.
+    // each rule, mostly the same blobs, and only the first read costs a request.
     const wanted: string[] = [];
     for (const oid of oids) {
       const hit = this.blobCache.get(oid);
       if (hit) result.set(oid, hit);
       else wanted.push(oid);
     }
-    if (wanted.length === 0) return result;
-    const raw = await new Promise<Buffer>((resolve, reject) => {
-      const child = spawn('git', ['cat-file', '--batch', '--buffer'], { cwd: this.dir, stdio: ['pipe', 'pipe', 'pipe'] });
-      const out: Buffer[] = [];
-      child.stdout.on('data', (b: Buffer) => out.push(b));
-      child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(serviceError('E_GIT', 'git cat-file --batch failed'))));
-      child.stdin.on('error', () => {});
-      child.stdin.end(wanted.join('\n') + '\n');
-    });
-    let pos = 0;
-    for (const oid of wanted) {
-      const nl = raw.indexOf(10, pos);
-      const header = raw.subarray(pos, nl).toString();
-      const [, type, size] = header.split(' ');
-      pos = nl + 1;
-      if (type === 'missing' || size === undefined) continue;
-      const n = Number(size);
-      const blob = raw.subarray(pos, pos + n);
-      result.set(oid, blob);
-      if (n <= BLOB_CACHE.maxBlob && this.blobCacheBytes + n <= BLOB_CACHE.maxBytes) {
-        // A copy, so that the cache does not keep the whole batch output alive.
-        this.blobCache.set(oid, Buffer.from(blob));
-        this.blobCacheBytes += n;
+    const read = await Promise.all(wanted.map((oid) => this.objects.read(oid)));
+    wanted.forEach((oid, i) => {
+      const o = read[i];
+      if (!o?.bytes) return;
+      result.set(oid, o.bytes);
+      if (o.size <= BLOB_CACHE.maxBlob && this.blobCacheBytes + o.size <= BLOB_CACHE.maxBytes) {
+        this.blobCache.set(oid, o.bytes);
+        this.blobCacheBytes += o.size;
       }
-      pos += n + 1;
-    }
+    });
     return result;
   }
 
@@ -334,7 +354,9 @@ export class GitRepo {
 
   /** Tree id of a commit: equal trees mean a commit would change nothing. */
   async treeOf(commit: string): Promise<string> {
-    return (await this.out(['rev-parse', `${commit}^{tree}`])).trim();
+    const o = await this.objects.info(`${commit}^{tree}`);
+    if (!o) throw new ModelgateError('E_GIT', `git rev-parse failed: no tree for ${commit}`, ExitCode.content);
+    return o.oid;
   }
 
   /**

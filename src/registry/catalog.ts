@@ -139,8 +139,22 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
   let candidates = query.stage && cache.empty ? stageCandidates(repo, scope, query.stage) : undefined;
   let misses = 0;
   try {
-    for await (const chunk of entries(listing, new Set(splitZ(modified)), splitZ(untracked)))
-      for (const e of chunk) {
+    for await (const chunk of entries(listing, new Set(splitZ(modified)), splitZ(untracked))) {
+      // Clean files are read from git's objects through one stream: at the first one to read, the
+      // chunk's other clean files that may be wanted are asked for too (those the cache then
+      // knows are read for nothing, at most a chunk of them), so they come back in one go.
+      const ahead = new Map<string, Promise<Buffer | undefined>>();
+      const readAhead = async (from: number) => {
+        const only = candidates && (await candidates);
+        for (let i = from; i < chunk.length; i++) {
+          const next = chunk[i]!;
+          if (!next.oid || ahead.has(next.path) || (only && !only.has(next.path))) continue;
+          const read = repo.readBlob(next.oid);
+          read.catch(() => {}); // a failed stream is reported by the read awaited, not by each one asked ahead
+          ahead.set(next.path, read);
+        }
+      };
+      for (const [i, e] of chunk.entries()) {
         if (e.model !== model) {
           if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
           [model, batch] = [e.model, []];
@@ -154,7 +168,9 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
           if (query.stage && !candidates && ++misses >= PREFILTER_AFTER) candidates = stageCandidates(repo, scope, query.stage);
           if (candidates && !(await candidates).has(e.path)) continue;
         }
-        const bytes = readRegistryFileSync(root, e.path);
+        if (e.oid && !ahead.has(e.path)) await readAhead(i);
+        const bytes = e.oid ? await ahead.get(e.path) : readRegistryFileSync(root, e.path);
+        ahead.delete(e.path);
         if (bytes === undefined) continue;
         const oid = e.oid ?? blobId(bytes);
         if (!e.oid) {
@@ -170,6 +186,7 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
         cache.put(e.path, oid, v);
         if (wanted(v.stage)) batch.push(loadedEntry(e.path, v));
       }
+    }
     if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
     yield* order.end();
     cache.save();

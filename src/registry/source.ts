@@ -69,7 +69,7 @@ abstract class CommitSource {
 
 /** A commit's tree, read from local git objects; the tree listing is loaded once per folder. */
 export class GitTreeSource extends CommitSource implements RegistrySource {
-  private readonly dirs = new Map<string, Promise<Map<string, { type: string; oid: string }>>>();
+  private readonly dirs = new Map<string, Promise<ReadonlyMap<string, { type: string; oid: string }>>>();
 
   private full(path: string): string {
     return this.prefix ? `${this.prefix}/${path}` : path;
@@ -78,22 +78,8 @@ export class GitTreeSource extends CommitSource implements RegistrySource {
   private entries(path: string) {
     let p = this.dirs.get(path);
     if (!p) {
-      // `<commit>:<dir>` with --full-tree: root-relative whatever folder git runs in, and '' is the root.
-      p = this.repo.run(['ls-tree', '-z', '--full-tree', `${this.commit}:${this.full(path).replace(/\/$/, '')}`], { okCodes: [128] }).then((r) => {
-        const map = new Map<string, { type: string; oid: string }>();
-        if (r.code !== 0) return map;
-        for (const line of r.stdout.split('\0')) {
-          if (!line) continue;
-          const tab = line.indexOf('\t');
-          const [, type, oid] = line.slice(0, tab).split(' ');
-          const name = line
-            .slice(tab + 1)
-            .split('/')
-            .pop()!;
-          map.set(name, { type: type!, oid: oid! });
-        }
-        return map;
-      });
+      // The folder's tree object, read through the repository's object stream ('' is the root).
+      p = this.repo.treeEntries(this.commit, this.full(path));
       this.dirs.set(path, p);
     }
     return p;
