@@ -124,6 +124,30 @@ rules:
     { login: 'carol', group: 0, team: 'ml-governance', rule: 'to-production' },
     { login: 'bob', group: 1, rule: 'to-production' },
   ]);
+  // fraud@champion → v2 through #8, with its signed record.
+  writeFileSync(join(reg, 'models/fraud/aliases.yaml'), 'apiVersion: modelgate.dev/v1\nkind: ModelAliases\nmodel: fraud\naliases: {champion: 2}\n');
+  git(reg, 'add', '-A');
+  git(reg, 'commit', '-qm', 'Set fraud@champion to v2 (#8)');
+  storeRecord(
+    storeRoot,
+    signEnvelope(
+      buildDecisionStatement({
+        repository: 'acme/model-registry',
+        pullRequest: 8,
+        baseSha: git(reg, 'rev-parse', 'HEAD^').trim(),
+        headSha: '3'.repeat(40),
+        baseTreeId: git(reg, 'rev-parse', 'HEAD^^{tree}').trim(),
+        mergedTreeId: git(reg, 'rev-parse', 'HEAD^{tree}').trim(),
+        policyBlobId: '2'.repeat(40),
+        rules: [{ name: 'champion', passed: true }],
+        approvers: [{ login: 'dave', group: 0, rule: 'champion' }],
+        checks: [],
+        time: '2026-12-03T09:00:00Z',
+        subjects: [{ model: 'fraud', version: 2, sha256: sha[1]!, alias: 'champion' }],
+      }),
+      priv,
+    ),
+  );
   mkdirSync(join(reg, 'deploy/production'), { recursive: true });
   mkdirSync(join(reg, 'deploy/staging'), { recursive: true });
   writeFileSync(join(reg, 'deploy/production/fraud.yaml'), pin('fraud', 2));
@@ -214,10 +238,10 @@ describe('registry pages in Chromium', () => {
   it('the models page: badges, owners, what each environment serves, the last change; keyboard to a model', async () => {
     const page = await open(base);
     const row = page.locator('tr[data-model=fraud]');
-    await expect.poll(() => row.locator('.badge').allTextContents()).toEqual(['Production v2', 'Staging v1']);
+    await expect.poll(() => row.locator('.badge').allTextContents()).toEqual(['Production v2', 'Staging v1', '@champion v2']);
     expect(await row.textContent()).toContain('maria, ml-team');
     expect((await row.locator('.serving li').allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim())).toEqual(['staging v1', 'production v2']);
-    expect(await row.locator('td').nth(3).textContent()).toMatch(/v2 Staging → Production/);
+    expect(await row.locator('td').nth(3).textContent()).toMatch(/@champion \(unset\) → v2/);
     await check(page, 'index');
     // Keyboard: the skip link first, then the breadcrumb, the search field, its button, the model's link.
     await page.keyboard.press('Tab');
@@ -257,6 +281,13 @@ describe('registry pages in Chromium', () => {
       'bob (to-production, group 2)',
     ]);
     expect(await promotion.locator('a[href$="/pull/7"]').count()).toBe(1);
+    // The alias move, with its approver and pull request, in the same timeline.
+    const aliasMove = page.locator('table.timeline tr[data-kind=alias]');
+    expect(await aliasMove.locator('.badge.alias').textContent()).toBe('@champion');
+    expect((await aliasMove.locator('td').nth(2).textContent())!.replace(/\s+/g, ' ').trim()).toBe('(unset) → v2');
+    expect(await aliasMove.locator('.approvers li').allTextContents()).toEqual(['dave (champion, group 1)']);
+    expect(await aliasMove.locator('a[href$="/pull/8"]').count()).toBe(1);
+    expect(await page.locator('.facts .badge.alias').textContent()).toBe('@champion v2');
     await page.locator('#where').fill('');
     await check(page, 'model');
     // What was in Production at a time after the promotion.
@@ -274,13 +305,16 @@ describe('registry pages in Chromium', () => {
     expect(await svg.getAttribute('data-nodes')).toBe('5'); // code, data, run, artifact, production
     expect(await svg.locator('g.node-environment').textContent()).toContain('production');
     expect(await svg.locator('path.edge').count()).toBe(4);
+    expect(await page.locator('h1 .badge.alias').textContent()).toBe('@champion');
     const decisions = page.locator('article.decision[data-decision=verified]');
-    expect(await decisions.count()).toBe(2);
-    expect(await decisions.last().locator('.approvers li').allTextContents()).toEqual([
+    expect(await decisions.count()).toBe(3); // to Staging (#6), to Production (#7), @champion (#8)
+    expect(await decisions.nth(1).locator('.approvers li').allTextContents()).toEqual([
       'carol (to-production, group 1, team ml-governance)',
       'bob (to-production, group 2)',
     ]);
-    expect(await decisions.last().locator('tr[data-check=scan]').count()).toBe(1);
+    expect(await decisions.nth(1).locator('tr[data-check=scan]').count()).toBe(1);
+    expect(await decisions.nth(2).locator('h3').textContent()).toMatch(/^@champion \(unset\) → v2 · #8/);
+    expect(await decisions.nth(2).locator('.approvers li').allTextContents()).toEqual(['dave (champion, group 1)']);
     await check(page, 'version');
     await page.context().close();
   });
@@ -308,7 +342,7 @@ describe('registry pages in Chromium', () => {
     expect(await page.locator('svg.lineage g.node').count()).toBe(5);
     await page.goto(`${base}models/fraud/`);
     expect(await page.locator('#versions-table tbody tr').count()).toBe(3);
-    expect(await page.locator('table.timeline .approvers li').count()).toBe(4);
+    expect(await page.locator('table.timeline .approvers li').count()).toBe(5);
     await page.context().close();
     const file = await open(pathToFileURL(join(out, 'models/fraud/versions/1/index.html')).href);
     expect(await file.locator('#digest').textContent()).toBe(registry.sha[0]);

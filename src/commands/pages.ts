@@ -1,27 +1,16 @@
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { pagesAssetsDir } from '../pages/assets.js';
 import { openPagesReader, readModelView, versionView, type ModelSummary } from '../pages/read-model.js';
 import { PAGE_SIZE, renderCompare, renderIndex, renderModel, renderSearch, renderVersion, rootOf, sitePaths, type PageContext } from '../pages/render.js';
 import { isRegistryUrl, openReadRegistry, openRegistry } from '../registry/snapshot.js';
 
 const USAGE = `modelgate ${usageOf('pages')}`;
-
-/** The scripts and styles `npm run build` bundles for the pages (dist/pages-assets: uPlot, the `--where` parser, the page script). */
-export function pagesAssetsDir(from: string = fileURLToPath(import.meta.url)): string | undefined {
-  for (let dir = dirname(from), i = 0; i < 5; dir = dirname(dir), i++) {
-    for (const candidate of [join(dir, 'pages-assets'), join(dir, 'dist', 'pages-assets')]) {
-      if (existsSync(join(candidate, 'app.js'))) return candidate;
-    }
-    if (dirname(dir) === dir) break;
-  }
-  return undefined;
-}
 
 /**
  * `modelgate pages <out-dir>`: the registry pages as a static site (SPEC v3 §11). Model by model:

@@ -114,7 +114,7 @@ function productionAt(): void {
   const input = form.querySelector('input')!;
   const answer = form.querySelector('output')!;
   // The table lists the changes newest first, in history order (several may share a second).
-  const changes = $$<HTMLTableRowElement>('table.timeline tbody tr')
+  const changes = $$<HTMLTableRowElement>('table.timeline tbody tr[data-kind=stage]')
     .map((r) => ({ version: Number(r.dataset.version), to: r.dataset.to, date: Date.parse(r.dataset.date!) }))
     .reverse();
   const update = () => {
