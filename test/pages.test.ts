@@ -172,6 +172,53 @@ function serveFolder(root: string): Promise<Server> {
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
 }
 
+function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+interface PagesSession {
+  open: (url: string, options?: { javaScript?: boolean }) => Promise<Page>;
+  /** axe reports no serious or critical violation, the screenshot is written, nothing went wrong on the page. */
+  check: (page: Page, name: string) => Promise<void>;
+}
+
+/** Pages opened in `browser` from `base`: console errors, failed requests and requests that leave loopback go to `problems`. */
+function pagesIn(browser: Browser, base: string, problems: string[]): PagesSession {
+  return {
+    open: async (url, options = {}) => {
+      const context = await browser.newContext({ javaScriptEnabled: options.javaScript ?? true, viewport: { width: 1280, height: 900 } });
+      const page = await context.newPage();
+      page.on('console', (m) => m.type() === 'error' && problems.push(`${url}: console: ${m.text()} at ${m.location().url}`));
+      page.on('response', (r) => r.status() >= 400 && problems.push(`${url}: HTTP ${r.status()} for ${r.url()}`));
+      page.on('pageerror', (e) => problems.push(`${url}: ${e.message}`));
+      page.on('request', (r) => {
+        const u = r.url();
+        if (!u.startsWith(base) && !u.startsWith('file:') && !u.startsWith('data:')) problems.push(`${url}: external request ${u}`);
+      });
+      await page.goto(url);
+      return page;
+    },
+    check: async (page, name) => {
+      const axe = await new AxeBuilder({ page }).analyze();
+      const serious = axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      expect(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+      await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+      expect(problems).toEqual([]);
+    },
+  };
+}
+
 describe('registry pages in Chromium', () => {
   let browser: Browser;
   let server: Server;
@@ -180,6 +227,8 @@ describe('registry pages in Chromium', () => {
   let registry: Registry;
   /** Console errors, page errors and requests that leave loopback, per page. */
   const problems: string[] = [];
+  let open: PagesSession['open'];
+  let check: PagesSession['check'];
 
   beforeAll(async () => {
     registry = await buildRegistry();
@@ -190,18 +239,8 @@ describe('registry pages in Chromium', () => {
     server = await serveFolder(out);
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     mkdirSync(SCREENSHOTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
+    ({ open, check } = pagesIn(browser, base, problems));
   }, 300_000);
 
   afterAll(async () => {
@@ -212,28 +251,6 @@ describe('registry pages in Chromium', () => {
   afterEach(async () => {
     for (const c of browser.contexts()) await c.close();
   });
-
-  async function open(url: string, options: { javaScript?: boolean } = {}): Promise<Page> {
-    const context = await browser.newContext({ javaScriptEnabled: options.javaScript ?? true, viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    page.on('console', (m) => m.type() === 'error' && problems.push(`${url}: console: ${m.text()} at ${m.location().url}`));
-    page.on('response', (r) => r.status() >= 400 && problems.push(`${url}: HTTP ${r.status()} for ${r.url()}`));
-    page.on('pageerror', (e) => problems.push(`${url}: ${e.message}`));
-    page.on('request', (r) => {
-      const u = r.url();
-      if (!u.startsWith(base) && !u.startsWith('file:') && !u.startsWith('data:')) problems.push(`${url}: external request ${u}`);
-    });
-    await page.goto(url);
-    return page;
-  }
-
-  async function check(page: Page, name: string): Promise<void> {
-    const axe = await new AxeBuilder({ page }).analyze();
-    const serious = axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    expect(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
-    await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
-    expect(problems).toEqual([]);
-  }
 
   it('the models page: badges, owners, what each environment serves, the last change; keyboard to a model', async () => {
     const page = await open(base);
@@ -416,5 +433,182 @@ describe('modelgate pages, the static export', () => {
     const r = await cli(reg, ['pages', '--json']);
     expect(r.code).toBe(2);
     expect(r.json).toMatchObject({ error: { code: 'E_USAGE' } });
+  });
+});
+
+describe('the pages served live by modelgate serve, in Chromium', () => {
+  let browser: Browser;
+  let registry: Registry;
+  let origin: string;
+  let base: string;
+  let close: () => Promise<void>;
+  const problems: string[] = [];
+  let open: PagesSession['open'];
+  let check: PagesSession['check'];
+  /** With MODELGATE_DOCS_SCREENSHOTS=1 the README's screenshots (docs/pages-*.png) are written again from this run. */
+  const docs = process.env.MODELGATE_DOCS_SCREENSHOTS === '1' ? resolve(import.meta.dirname, '../docs') : undefined;
+
+  beforeAll(async () => {
+    registry = await buildRegistry();
+    // The remote, with two promotions waiting on their branches.
+    origin = join(tempDir('mg-pages-origin-'), 'reg.git');
+    git(tempDir(), 'init', '-q', '--bare', '-b', 'main', origin);
+    git(registry.reg, 'remote', 'add', 'origin', origin);
+    git(registry.reg, 'push', '-q', 'origin', 'main');
+    for (const [branch, from, to] of [
+      ['modelgate/fraud-v3-staging', 'None', 'Staging'],
+      ['modelgate/alias/fraud/challenger', '', ''],
+    ] as const) {
+      git(registry.reg, 'checkout', '-q', '-b', branch);
+      if (from) setStage(join(registry.reg, 'models/fraud/versions/3.yaml'), from, to);
+      else
+        writeFileSync(
+          join(registry.reg, 'models/fraud/aliases.yaml'),
+          'apiVersion: modelgate.dev/v1\nkind: ModelAliases\nmodel: fraud\naliases: {champion: 2, challenger: 3}\n',
+        );
+      git(registry.reg, 'commit', '-qam', branch);
+      git(registry.reg, 'push', '-q', 'origin', branch);
+      git(registry.reg, 'checkout', '-q', 'main');
+    }
+    const { TokenTable } = await import('../src/serve/access.js');
+    const { ServedRegistry } = await import('../src/serve/served-registry.js');
+    const { buildServer } = await import('../src/serve/server.js');
+    const env = { ...process.env, GITHUB_TOKEN: '', GH_TOKEN: '' };
+    const served = await ServedRegistry.local(registry.reg, env);
+    const { app } = await buildServer({ registry: served, tokens: TokenTable.empty(), logger: false });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
+    close = async () => {
+      await app.close();
+      await served.close();
+    };
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    browser = await launchChromium();
+    ({ open, check } = pagesIn(browser, base, problems));
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await close?.();
+  });
+
+  afterEach(async () => {
+    for (const c of browser.contexts()) await c.close();
+  });
+
+  it('answers / from the commit it serves, with badges and the open promotions listed from the remote branches', async () => {
+    const head = git(registry.reg, 'rev-parse', 'HEAD').trim();
+    const res = await fetch(base);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-modelgate-commit')).toBe(head);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    const page = await open(base);
+    await expect.poll(() => page.locator('tr[data-model=fraud] .badge').allTextContents()).toEqual(['Production v2', 'Staging v1', '@champion v2']);
+    expect(await page.locator('footer').textContent()).toContain(`acme/model-registry at ${head.slice(0, 12)}`);
+    expect(await page.locator('[data-open-source]').getAttribute('data-open-source')).toBe('branches');
+    expect(await page.locator('.open-promotions li').evaluateAll((items) => items.map((i) => (i as HTMLElement).dataset.branch))).toEqual([
+      'modelgate/alias/fraud/challenger',
+      'modelgate/fraud-v3-staging',
+    ]);
+    expect((await page.locator('.open-promotions li').last().textContent())!.replace(/\s+/g, ' ')).toContain('(fraud v3 to Staging)');
+    await check(page, 'serve-index');
+    await page.context().close();
+  });
+
+  it("a model page: charts, the timeline of stage and alias changes with approvers, the model's open promotions", async () => {
+    const page = await open(`${base}models/fraud/`);
+    await expect.poll(() => page.locator('figure[data-chart=auc] .chart-canvas').getAttribute('data-series')).toBe('2');
+    const rows = page.locator('table.timeline tbody tr');
+    expect(await rows.evaluateAll((r) => r.map((x) => `${(x as HTMLElement).dataset.kind}:${(x as HTMLElement).dataset.to}`))).toEqual([
+      'alias:2',
+      'stage:Production',
+      'stage:Staging',
+      'stage:Staging',
+      'stage:None',
+      'stage:None',
+      'stage:None',
+    ]);
+    expect(await page.locator('table.timeline tr[data-kind=alias] .approvers li').allTextContents()).toEqual(['dave (champion, group 1)']);
+    expect(await page.locator('.open-promotions li').count()).toBe(2);
+    await check(page, 'serve-model');
+    if (docs) await page.screenshot({ path: join(docs, 'pages-model.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('a version page: the digest, the lineage graph and the decision records, as the static site has them', async () => {
+    const page = await open(`${base}models/fraud/versions/2/`);
+    expect(await page.locator('#digest').textContent()).toBe(registry.sha[1]);
+    expect(await page.locator('svg.lineage').getAttribute('data-nodes')).toBe('5');
+    expect(await page.locator('article.decision[data-decision=verified]').count()).toBe(3);
+    await check(page, 'serve-version');
+    if (docs) await page.screenshot({ path: join(docs, 'pages-version.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('search and compare are answered by serve; a malformed query is a 400 page naming the error, a path with no page a 404 page', async () => {
+    const page = await open(`${base}models/fraud/`);
+    await page.locator('#top-q').fill("stage = 'Production' or metrics.auc < 0.9");
+    await Promise.all([page.waitForURL(/search\/\?q=/), page.locator('#top-q').press('Enter')]);
+    expect(await page.locator('#search-results').getAttribute('data-answered')).toBe('');
+    expect(await page.locator('#search-results table a').allTextContents()).toEqual(['fraud@2', 'fraud@3']);
+    await check(page, 'serve-search');
+    await page.goto(`${base}models/fraud/compare/?v=1&v=3`);
+    expect(await page.locator('#compare-table thead th').allTextContents()).toEqual(['Field', 'v1', 'v3']);
+    await page.context().close();
+    const bad = await fetch(`${base}search/?q=${encodeURIComponent('metrics.auc >')}`);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/<output class="where-error"[^>]*>[^<]+<\/output>/);
+    for (const missing of ['models/nope/', 'models/fraud/versions/9/', 'models/Fraud/']) {
+      const r = await fetch(`${base}${missing}`);
+      expect(r.status, missing).toBe(404);
+      expect(r.headers.get('content-type')).toMatch(/^text\/html/);
+    }
+    const slashless = await fetch(`${base}models/fraud/versions/2?x=1`, { redirect: 'manual' });
+    expect(slashless.status).toBe(308);
+    expect(slashless.headers.get('location')).toBe('/models/fraud/versions/2/?x=1');
+    expect((await fetch(`${base}assets/app.js`)).headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect((await fetch(`${base}assets/other.js`)).status).toBe(404);
+  });
+
+  it('serves a new commit after a refresh, and lists the open pull requests from GitHub when it has a repository and a token', async () => {
+    const { startGitHubEmulator } = await import('../src/local/github-emulator.js');
+    const { TokenTable } = await import('../src/serve/access.js');
+    const { ServedRegistry } = await import('../src/serve/served-registry.js');
+    const { buildServer } = await import('../src/serve/server.js');
+    const gh = await startGitHubEmulator();
+    const repo = gh.addRepo('acme', 'model-registry');
+    gh.addUser('maria');
+    const head = git(registry.reg, 'rev-parse', 'HEAD').trim();
+    gh.createPull({
+      repo,
+      head: 'modelgate/fraud-v3-staging',
+      base: 'main',
+      user: 'maria',
+      title: 'Promote fraud@3 to Staging',
+      headSha: '4'.repeat(40),
+      baseSha: head,
+    });
+    gh.createPull({ repo, head: 'docs-typo', base: 'main', user: 'maria', title: 'Fix a typo', headSha: '5'.repeat(40), baseSha: head });
+    const served = await ServedRegistry.local(registry.reg, { ...process.env, GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: gh.url });
+    const { app } = await buildServer({ registry: served, tokens: TokenTable.empty(), logger: false });
+    try {
+      const index = await app.inject({ url: '/' });
+      expect(index.body).toContain('data-open-source="github"');
+      const items = [...index.body.matchAll(/<li data-branch="([^"]+)">\s*<a href="([^"]+)">#(\d+)<\/a>/g)].map((m) => [m[1], m[3]]);
+      expect(items).toEqual([['modelgate/fraud-v3-staging', '1']]);
+      writeFileSync(
+        join(registry.reg, 'models/fraud/model.yaml'),
+        'apiVersion: modelgate.dev/v1\nkind: Model\nname: fraud\ndescription: Card fraud v2\nowners: [maria]\n',
+      );
+      git(registry.reg, 'commit', '-qam', 'describe fraud again');
+      await served.refresh();
+      const after = await app.inject({ url: '/models/fraud/' });
+      expect(after.headers['x-modelgate-commit']).toBe(git(registry.reg, 'rev-parse', 'HEAD').trim());
+      expect(after.body).toContain('Card fraud v2');
+    } finally {
+      await app.close();
+      await served.close();
+      await gh.close();
+    }
   });
 });

@@ -625,7 +625,7 @@ export function renderSearch(ctx: PageContext, query = '', results?: ModelVersio
       <code>version</code>, <code>stage</code>, <code>createdBy</code>, <code>createdAt</code>; operators = != &lt; &lt;= &gt; &gt;= LIKE ILIKE IN, AND, OR.
     </p>
     <output class="where-error" for="q" role="status" id="search-error">${error ?? ''}</output>
-    <div id="search-results" aria-live="polite">
+    <div id="search-results" aria-live="polite" ${results ? html` data-answered` : ''}>
       ${
         results
           ? resultsTable(results, ctx)

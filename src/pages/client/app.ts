@@ -139,7 +139,8 @@ async function search(): Promise<void> {
   input.value = query;
   const results = document.getElementById('search-results')!;
   const error = document.getElementById('search-error')!;
-  if (!query.trim()) return;
+  // serve answered the query already; the static site leaves it to this script.
+  if (!query.trim() || results.hasAttribute('data-answered')) return;
   let expr;
   try {
     expr = parseWhere(query);
