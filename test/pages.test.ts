@@ -7,6 +7,9 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ModelVersion } from '../src/manifest/types.js';
+import { searchEntry, searchShard, shardMayMatch, type SearchIndex } from '../src/pages/search-index.js';
+import { parseWhere } from '../src/query/where.js';
 import { buildDecisionStatement, decisionRecordKey, signEnvelope, statementDigest, type DsseEnvelope } from '../src/evidence/decision.js';
 import { cli, git, makeRegistry, randomFile, tempDir } from './helpers/artifacts.js';
 
@@ -330,7 +333,7 @@ describe('registry pages in Chromium', () => {
       'bob (to-production, group 2)',
     ]);
     expect(await decisions.nth(1).locator('tr[data-check=scan]').count()).toBe(1);
-    expect(await decisions.nth(2).locator('h3').textContent()).toMatch(/^@champion \(unset\) → v2 · #8/);
+    expect((await decisions.nth(2).locator('h3').textContent())!.replace(/\s+/g, ' ').trim()).toMatch(/^@champion \(unset\) → v2 · #8/);
     expect(await decisions.nth(2).locator('.approvers li').allTextContents()).toEqual(['dave (champion, group 1)']);
     await check(page, 'version');
     await page.context().close();
@@ -349,6 +352,7 @@ describe('registry pages in Chromium', () => {
     await page.locator('#top-q').fill("stage = 'Production' or metrics.auc < 0.9");
     await Promise.all([page.waitForURL(/search\/\?q=/), page.locator('#top-q').press('Enter')]);
     await expect.poll(() => page.locator('#search-results table a').allTextContents()).toEqual(['fraud@2', 'fraud@3']);
+    expect(await page.locator('#search-results').getAttribute('data-searched')).toBe('fraud');
     await check(page, 'search');
     await page.context().close();
   });
@@ -397,6 +401,27 @@ describe('the pages by URL, as serve answers them', () => {
   });
 });
 
+describe('the search index', () => {
+  const version = (model: string, stage: string, auc?: number) =>
+    ({ model, version: 1, stage, format: 'onnx', metrics: auc === undefined ? {} : { auc }, artifact: { files: [{ path: 'a' }] } }) as unknown as ModelVersion;
+  const fraud = searchShard('fraud', [version('fraud', 'Production', 0.91), version('fraud', 'None', 0.95)]);
+  const churn = searchShard('churn', [version('churn', 'Staging')]);
+
+  it('summarizes each model and keeps a shard only when some version may match (AND and OR, no NOT: never drops a match)', () => {
+    expect(fraud).toMatchObject({ stages: ['Production', 'None'], metrics: { auc: [0.91, 0.95] } });
+    const may = (where: string) => [fraud, churn].filter((s) => shardMayMatch(parseWhere(where), s)).map((s) => s.model);
+    expect(may("model = 'churn'")).toEqual(['churn']);
+    expect(may("model LIKE 'fr%'")).toEqual(['fraud']);
+    expect(may("stage = 'staging'")).toEqual(['churn']);
+    expect(may('metrics.auc > 0.95')).toEqual([]);
+    expect(may('metrics.auc >= 0.95')).toEqual(['fraud']);
+    expect(may('metrics.auc != 1')).toEqual(['fraud']); // churn has no auc: a missing field never matches
+    expect(may("metrics.auc < 0.5 or stage = 'Staging'")).toEqual(['churn']);
+    expect(may("parameters.depth = 3 and model = 'fraud'")).toEqual(['fraud']);
+    expect(searchEntry(version('fraud', 'None')).artifact).toEqual({});
+  });
+});
+
 describe('modelgate pages, the static export', () => {
   it('pages a model of 120 versions 50 at a time, newest first, and writes a page and a search entry for each version', async () => {
     const reg = makeRegistry({ uri: pathToFileURL(tempDir('mg-pages-store-')).href });
@@ -424,8 +449,13 @@ describe('modelgate pages, the static export', () => {
     expect(rows('models/big/page/2/index.html')).toEqual(Array.from({ length: 50 }, (_, i) => 70 - i));
     expect(rows('models/big/page/3/index.html')).toEqual(Array.from({ length: 20 }, (_, i) => 20 - i));
     expect(existsSync(join(out, 'models/big/versions/120/index.html'))).toBe(true);
-    const index = JSON.parse(readFileSync(join(out, 'search/index.json'), 'utf8')) as Array<{ model: string; version: number }>;
-    expect(index.map((v) => v.version)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+    // The search index: a small summary, and one file of versions per model.
+    const index = JSON.parse(readFileSync(join(out, 'search/index.json'), 'utf8')) as SearchIndex;
+    expect(index.shards).toEqual([
+      { model: 'big', file: 'models/big.json', versions: 120, stages: ['None'], formats: ['onnx'], metrics: { auc: [0.1, 0.99] } },
+    ]);
+    const versions = JSON.parse(readFileSync(join(out, 'search/models/big.json'), 'utf8')) as Array<{ model: string; version: number }>;
+    expect(versions.map((v) => v.version)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
   });
 
   it('needs exactly one output folder (exit 2)', async () => {

@@ -9,6 +9,7 @@ import { flattenLineage, formatNumber, shortTime, signatureRows } from '../query
 import { html, jsonScript, type Html } from './html.js';
 import { lineageGraph, renderLineageSvg } from './lineage-graph.js';
 import type { OpenPromotions } from './open-pull-requests.js';
+import { searchEntry } from './search-index.js';
 import type { DecisionView, ModelSummary, ModelView, TimelineEntry, VersionView } from './read-model.js';
 
 /** Versions per page of a model's table. */
@@ -296,12 +297,6 @@ function timelineTable(timeline: TimelineEntry[], model: string, ctx: PageContex
   </table>`;
 }
 
-/** A compact copy of a version for the client-side filter (the `--where` grammar matches on it). */
-function filterable(v: ModelVersion): ModelVersion {
-  const { files: _f, ...artifact } = v.artifact;
-  return { ...v, artifact };
-}
-
 /** A model: badges, charts with thresholds, one page of its versions (newest first), its timeline, and (serve) its open promotions. */
 export function renderModel(view: ModelView, page: number, ctx: PageContext, repository?: string, open?: OpenPromotions): string {
   const s = view.summary;
@@ -371,7 +366,7 @@ export function renderModel(view: ModelView, page: number, ctx: PageContext, rep
         </table>
         <p><button type="submit">Compare selected versions</button></p>
       </form>
-      ${pager} ${jsonScript('versions-data', shown.map(filterable))}
+      ${pager} ${jsonScript('versions-data', shown.map(searchEntry))}
     </section>
     <section aria-labelledby="timeline-h">
       <h2 id="timeline-h">Stage and alias changes</h2>
@@ -610,7 +605,7 @@ export function renderCompare(view: ModelView, ctx: PageContext, selected?: read
 
 /**
  * Search with the `list --where` grammar. The static site has no server: the page's script parses
- * the query with the same parser as the CLI (bundled) and filters `search/index.json`; `serve`
+ * the query with the same parser as the CLI (bundled) and filters the index's model files that may match; `serve`
  * renders the results on the server and passes them here.
  */
 export function renderSearch(ctx: PageContext, query = '', results?: ModelVersion[], error?: string): string {
