@@ -61,9 +61,10 @@ export async function run({ log = () => {} } = {}) {
     const list = measured(reg, ['--json', 'list']);
     if (JSON.parse(list.stdout).length !== VERSIONS) throw new Error('list --json returned the wrong number of versions');
     dropCache();
-    log(`modelgate pages (${VERSIONS} versions) …`);
+    log(`list --json: ${list.seconds.toFixed(2)} s, ${Math.round(list.mib)} MiB; modelgate pages (${VERSIONS} versions) …`);
     const pages = measured(reg, ['--json', 'pages', out]);
     if (JSON.parse(pages.stdout).versions !== VERSIONS) throw new Error('pages wrote the wrong number of versions');
+    log(`pages: ${pages.seconds.toFixed(2)} s, ${Math.round(pages.mib)} MiB`);
     rows.push({
       name: `pages <out> (${VERSIONS} versions), cold`,
       value: +pages.seconds.toFixed(3),
@@ -94,7 +95,7 @@ export async function run({ log = () => {} } = {}) {
   const serve = spawn(NODE, [CLI, '--quiet', 'serve', '--listen', `127.0.0.1:${port}`], { cwd: reg, stdio: 'ignore' });
   try {
     const base = `http://127.0.0.1:${port}`;
-    const url = `${base}/models/model-042/versions/997/`;
+    const url = `${base}/models/model-${String(Math.min(42, MODELS - 1)).padStart(3, '0')}/versions/997/`;
     for (let i = 0; i < 600; i++) {
       if (
         await fetch(`${base}/readyz`).then(

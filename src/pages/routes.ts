@@ -113,6 +113,9 @@ export async function renderPagePath(reader: PagesReader, url: URL, generatedFro
 /** How long a list of open promotions is shown before GitHub (or the remote) is asked again. */
 const OPEN_PROMOTIONS_TTL_MS = 30_000;
 
+/** Rendered pages kept, the most recently rendered (a version page is some 10–50 KB). */
+const RENDERED_PAGES = 256;
+
 const ASSET_TYPES: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'app.css': 'text/css; charset=utf-8' };
 
 /**
@@ -129,6 +132,14 @@ export function registerPagesRoutes(app: FastifyInstance, registry: ServedRegist
     }
     return open.list;
   };
+  const rendered = new Map<string, Buffer>();
+  const remember = (key: string, text: string) => {
+    rendered.set(key, Buffer.from(text));
+    for (const old of rendered.keys()) {
+      if (rendered.size <= RENDERED_PAGES) break;
+      rendered.delete(old);
+    }
+  };
   const assets = new Map<string, Promise<Buffer | undefined>>();
   const dir = pagesAssetsDir();
 
@@ -138,16 +149,23 @@ export function registerPagesRoutes(app: FastifyInstance, registry: ServedRegist
     if (!url.pathname.endsWith('/')) return reply.redirect(`${url.pathname}/${url.search}`, 308);
     const served = await registry.current();
     reply.header('x-modelgate-commit', served.commit);
+    const listsOpen = url.pathname === '/' || /^\/models\/[^/]+\/(page\/[^/]+\/)?$/.test(url.pathname);
+    // A page without the open promotions says only what its commit says: answered again from memory.
+    const key = listsOpen ? undefined : `${served.commit}\0${url.pathname}${url.search}`;
+    const known = key === undefined ? undefined : rendered.get(key);
+    if (known !== undefined) return reply.type('text/html; charset=utf-8').send(known);
     const snapshot = new RegistrySnapshot(served.snapshot.source);
     const reader = await pagesReaderAt(snapshot, { repo: registry.repo, rev: served.commit, store: served.store });
     const repository = served.config.github?.repository;
     const generatedFrom = `${repository ?? 'registry'} at ${served.commit.slice(0, 12)}`;
-    const listsOpen = url.pathname === '/' || /^\/models\/[^/]+\/(page\/[^/]+\/)?$/.test(url.pathname);
     const sources: PageSources = { commit: served.commit, views, ...(listsOpen ? { open: await openPromotions(repository) } : {}) };
     reply.type('text/html; charset=utf-8');
     try {
       const text = await renderPagePath(reader, url, generatedFrom, sources);
-      if (text !== undefined) return reply.send(text);
+      if (text !== undefined) {
+        if (key !== undefined) remember(key, text);
+        return reply.send(text);
+      }
     } catch (e) {
       if (!(e instanceof ModelgateError && e.code === 'E_WHERE_SYNTAX')) throw e;
       const q = url.searchParams.get('q') ?? '';
