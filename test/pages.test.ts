@@ -635,6 +635,10 @@ describe('the pages served live by modelgate serve, in Chromium', () => {
       const after = await app.inject({ url: '/models/fraud/' });
       expect(after.headers['x-modelgate-commit']).toBe(git(registry.reg, 'rev-parse', 'HEAD').trim());
       expect(after.body).toContain('Card fraud v2');
+      // With --private-reads no page is answered: a browser sends no bearer token.
+      const { app: closed } = await buildServer({ registry: served, tokens: TokenTable.empty(), privateReads: true, logger: false });
+      expect((await closed.inject({ url: '/models/fraud/' })).statusCode).toBe(404);
+      await closed.close();
     } finally {
       await app.close();
       await served.close();
