@@ -19,7 +19,7 @@ const PURE_CORE = [
   'src/query/**/*.ts',
   'src/registry/layout.ts',
   'src/store/{layout,directory-digest}.ts',
-  'src/pages/{html,render,lineage-graph}.ts',
+  'src/pages/{html,render,lineage-graph,search-index}.ts',
   'src/import/{gto,dvc}.ts',
 ];
 /** The gate's adapters: git history and the merge of a pull request, the store's verifier and scanner. */

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -79,5 +79,15 @@ describe('npm run demo (dist/demo.js)', () => {
       ['Production', 4],
       ['Staging', null],
     ]);
+  });
+
+  it('ends by writing the static site and printing its path and the URL serve answered the pages at', () => {
+    const out = String(result.stdout);
+    const site = join(dir, 'demo', 'site');
+    expect(out).toContain(`static site: ${site}/index.html`);
+    expect(readFileSync(join(site, 'models/churn-predictor/versions/3/index.html'), 'utf8')).toContain('id="digest"');
+    expect(existsSync(join(site, 'assets/app.js'))).toBe(true);
+    expect(out).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/models\/churn-predictor\/ → 200, X-Modelgate-Commit: [0-9a-f]{40}/);
+    expect(out).toMatch(/live pages: http:\/\/127\.0\.0\.1:\d+\//);
   });
 });

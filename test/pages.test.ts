@@ -7,6 +7,9 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ModelVersion } from '../src/manifest/types.js';
+import { searchEntry, searchShard, shardMayMatch, type SearchIndex } from '../src/pages/search-index.js';
+import { parseWhere } from '../src/query/where.js';
 import { buildDecisionStatement, decisionRecordKey, signEnvelope, statementDigest, type DsseEnvelope } from '../src/evidence/decision.js';
 import { cli, git, makeRegistry, randomFile, tempDir } from './helpers/artifacts.js';
 
@@ -124,6 +127,30 @@ rules:
     { login: 'carol', group: 0, team: 'ml-governance', rule: 'to-production' },
     { login: 'bob', group: 1, rule: 'to-production' },
   ]);
+  // fraud@champion → v2 through #8, with its signed record.
+  writeFileSync(join(reg, 'models/fraud/aliases.yaml'), 'apiVersion: modelgate.dev/v1\nkind: ModelAliases\nmodel: fraud\naliases: {champion: 2}\n');
+  git(reg, 'add', '-A');
+  git(reg, 'commit', '-qm', 'Set fraud@champion to v2 (#8)');
+  storeRecord(
+    storeRoot,
+    signEnvelope(
+      buildDecisionStatement({
+        repository: 'acme/model-registry',
+        pullRequest: 8,
+        baseSha: git(reg, 'rev-parse', 'HEAD^').trim(),
+        headSha: '3'.repeat(40),
+        baseTreeId: git(reg, 'rev-parse', 'HEAD^^{tree}').trim(),
+        mergedTreeId: git(reg, 'rev-parse', 'HEAD^{tree}').trim(),
+        policyBlobId: '2'.repeat(40),
+        rules: [{ name: 'champion', passed: true }],
+        approvers: [{ login: 'dave', group: 0, rule: 'champion' }],
+        checks: [],
+        time: '2026-12-03T09:00:00Z',
+        subjects: [{ model: 'fraud', version: 2, sha256: sha[1]!, alias: 'champion' }],
+      }),
+      priv,
+    ),
+  );
   mkdirSync(join(reg, 'deploy/production'), { recursive: true });
   mkdirSync(join(reg, 'deploy/staging'), { recursive: true });
   writeFileSync(join(reg, 'deploy/production/fraud.yaml'), pin('fraud', 2));
@@ -148,6 +175,53 @@ function serveFolder(root: string): Promise<Server> {
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
 }
 
+function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+interface PagesSession {
+  open: (url: string, options?: { javaScript?: boolean }) => Promise<Page>;
+  /** axe reports no serious or critical violation, the screenshot is written, nothing went wrong on the page. */
+  check: (page: Page, name: string) => Promise<void>;
+}
+
+/** Pages opened in `browser` from `base`: console errors, failed requests and requests that leave loopback go to `problems`. */
+function pagesIn(browser: Browser, base: string, problems: string[]): PagesSession {
+  return {
+    open: async (url, options = {}) => {
+      const context = await browser.newContext({ javaScriptEnabled: options.javaScript ?? true, viewport: { width: 1280, height: 900 } });
+      const page = await context.newPage();
+      page.on('console', (m) => m.type() === 'error' && problems.push(`${url}: console: ${m.text()} at ${m.location().url}`));
+      page.on('response', (r) => r.status() >= 400 && problems.push(`${url}: HTTP ${r.status()} for ${r.url()}`));
+      page.on('pageerror', (e) => problems.push(`${url}: ${e.message}`));
+      page.on('request', (r) => {
+        const u = r.url();
+        if (!u.startsWith(base) && !u.startsWith('file:') && !u.startsWith('data:')) problems.push(`${url}: external request ${u}`);
+      });
+      await page.goto(url);
+      return page;
+    },
+    check: async (page, name) => {
+      const axe = await new AxeBuilder({ page }).analyze();
+      const serious = axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      expect(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+      await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+      expect(problems).toEqual([]);
+    },
+  };
+}
+
 describe('registry pages in Chromium', () => {
   let browser: Browser;
   let server: Server;
@@ -156,6 +230,8 @@ describe('registry pages in Chromium', () => {
   let registry: Registry;
   /** Console errors, page errors and requests that leave loopback, per page. */
   const problems: string[] = [];
+  let open: PagesSession['open'];
+  let check: PagesSession['check'];
 
   beforeAll(async () => {
     registry = await buildRegistry();
@@ -166,18 +242,8 @@ describe('registry pages in Chromium', () => {
     server = await serveFolder(out);
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     mkdirSync(SCREENSHOTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
+    ({ open, check } = pagesIn(browser, base, problems));
   }, 300_000);
 
   afterAll(async () => {
@@ -189,35 +255,13 @@ describe('registry pages in Chromium', () => {
     for (const c of browser.contexts()) await c.close();
   });
 
-  async function open(url: string, options: { javaScript?: boolean } = {}): Promise<Page> {
-    const context = await browser.newContext({ javaScriptEnabled: options.javaScript ?? true, viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    page.on('console', (m) => m.type() === 'error' && problems.push(`${url}: console: ${m.text()} at ${m.location().url}`));
-    page.on('response', (r) => r.status() >= 400 && problems.push(`${url}: HTTP ${r.status()} for ${r.url()}`));
-    page.on('pageerror', (e) => problems.push(`${url}: ${e.message}`));
-    page.on('request', (r) => {
-      const u = r.url();
-      if (!u.startsWith(base) && !u.startsWith('file:') && !u.startsWith('data:')) problems.push(`${url}: external request ${u}`);
-    });
-    await page.goto(url);
-    return page;
-  }
-
-  async function check(page: Page, name: string): Promise<void> {
-    const axe = await new AxeBuilder({ page }).analyze();
-    const serious = axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    expect(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
-    await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
-    expect(problems).toEqual([]);
-  }
-
   it('the models page: badges, owners, what each environment serves, the last change; keyboard to a model', async () => {
     const page = await open(base);
     const row = page.locator('tr[data-model=fraud]');
-    await expect.poll(() => row.locator('.badge').allTextContents()).toEqual(['Production v2', 'Staging v1']);
+    await expect.poll(() => row.locator('.badge').allTextContents()).toEqual(['Production v2', 'Staging v1', '@champion v2']);
     expect(await row.textContent()).toContain('maria, ml-team');
     expect((await row.locator('.serving li').allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim())).toEqual(['staging v1', 'production v2']);
-    expect(await row.locator('td').nth(3).textContent()).toMatch(/v2 Staging → Production/);
+    expect(await row.locator('td').nth(3).textContent()).toMatch(/@champion \(unset\) → v2/);
     await check(page, 'index');
     // Keyboard: the skip link first, then the breadcrumb, the search field, its button, the model's link.
     await page.keyboard.press('Tab');
@@ -257,6 +301,13 @@ describe('registry pages in Chromium', () => {
       'bob (to-production, group 2)',
     ]);
     expect(await promotion.locator('a[href$="/pull/7"]').count()).toBe(1);
+    // The alias move, with its approver and pull request, in the same timeline.
+    const aliasMove = page.locator('table.timeline tr[data-kind=alias]');
+    expect(await aliasMove.locator('.badge.alias').textContent()).toBe('@champion');
+    expect((await aliasMove.locator('td').nth(2).textContent())!.replace(/\s+/g, ' ').trim()).toBe('(unset) → v2');
+    expect(await aliasMove.locator('.approvers li').allTextContents()).toEqual(['dave (champion, group 1)']);
+    expect(await aliasMove.locator('a[href$="/pull/8"]').count()).toBe(1);
+    expect(await page.locator('.facts .badge.alias').textContent()).toBe('@champion v2');
     await page.locator('#where').fill('');
     await check(page, 'model');
     // What was in Production at a time after the promotion.
@@ -274,13 +325,16 @@ describe('registry pages in Chromium', () => {
     expect(await svg.getAttribute('data-nodes')).toBe('5'); // code, data, run, artifact, production
     expect(await svg.locator('g.node-environment').textContent()).toContain('production');
     expect(await svg.locator('path.edge').count()).toBe(4);
+    expect(await page.locator('h1 .badge.alias').textContent()).toBe('@champion');
     const decisions = page.locator('article.decision[data-decision=verified]');
-    expect(await decisions.count()).toBe(2);
-    expect(await decisions.last().locator('.approvers li').allTextContents()).toEqual([
+    expect(await decisions.count()).toBe(3); // to Staging (#6), to Production (#7), @champion (#8)
+    expect(await decisions.nth(1).locator('.approvers li').allTextContents()).toEqual([
       'carol (to-production, group 1, team ml-governance)',
       'bob (to-production, group 2)',
     ]);
-    expect(await decisions.last().locator('tr[data-check=scan]').count()).toBe(1);
+    expect(await decisions.nth(1).locator('tr[data-check=scan]').count()).toBe(1);
+    expect((await decisions.nth(2).locator('h3').textContent())!.replace(/\s+/g, ' ').trim()).toMatch(/^@champion \(unset\) → v2 · #8/);
+    expect(await decisions.nth(2).locator('.approvers li').allTextContents()).toEqual(['dave (champion, group 1)']);
     await check(page, 'version');
     await page.context().close();
   });
@@ -298,6 +352,7 @@ describe('registry pages in Chromium', () => {
     await page.locator('#top-q').fill("stage = 'Production' or metrics.auc < 0.9");
     await Promise.all([page.waitForURL(/search\/\?q=/), page.locator('#top-q').press('Enter')]);
     await expect.poll(() => page.locator('#search-results table a').allTextContents()).toEqual(['fraud@2', 'fraud@3']);
+    expect(await page.locator('#search-results').getAttribute('data-searched')).toBe('fraud');
     await check(page, 'search');
     await page.context().close();
   });
@@ -308,7 +363,7 @@ describe('registry pages in Chromium', () => {
     expect(await page.locator('svg.lineage g.node').count()).toBe(5);
     await page.goto(`${base}models/fraud/`);
     expect(await page.locator('#versions-table tbody tr').count()).toBe(3);
-    expect(await page.locator('table.timeline .approvers li').count()).toBe(4);
+    expect(await page.locator('table.timeline .approvers li').count()).toBe(5);
     await page.context().close();
     const file = await open(pathToFileURL(join(out, 'models/fraud/versions/1/index.html')).href);
     expect(await file.locator('#digest').textContent()).toBe(registry.sha[0]);
@@ -346,6 +401,27 @@ describe('the pages by URL, as serve answers them', () => {
   });
 });
 
+describe('the search index', () => {
+  const version = (model: string, stage: string, auc?: number) =>
+    ({ model, version: 1, stage, format: 'onnx', metrics: auc === undefined ? {} : { auc }, artifact: { files: [{ path: 'a' }] } }) as unknown as ModelVersion;
+  const fraud = searchShard('fraud', [version('fraud', 'Production', 0.91), version('fraud', 'None', 0.95)]);
+  const churn = searchShard('churn', [version('churn', 'Staging')]);
+
+  it('summarizes each model and keeps a shard only when some version may match (AND and OR, no NOT: never drops a match)', () => {
+    expect(fraud).toMatchObject({ stages: ['Production', 'None'], metrics: { auc: [0.91, 0.95] } });
+    const may = (where: string) => [fraud, churn].filter((s) => shardMayMatch(parseWhere(where), s)).map((s) => s.model);
+    expect(may("model = 'churn'")).toEqual(['churn']);
+    expect(may("model LIKE 'fr%'")).toEqual(['fraud']);
+    expect(may("stage = 'staging'")).toEqual(['churn']);
+    expect(may('metrics.auc > 0.95')).toEqual([]);
+    expect(may('metrics.auc >= 0.95')).toEqual(['fraud']);
+    expect(may('metrics.auc != 1')).toEqual(['fraud']); // churn has no auc: a missing field never matches
+    expect(may("metrics.auc < 0.5 or stage = 'Staging'")).toEqual(['churn']);
+    expect(may("parameters.depth = 3 and model = 'fraud'")).toEqual(['fraud']);
+    expect(searchEntry(version('fraud', 'None')).artifact).toEqual({});
+  });
+});
+
 describe('modelgate pages, the static export', () => {
   it('pages a model of 120 versions 50 at a time, newest first, and writes a page and a search entry for each version', async () => {
     const reg = makeRegistry({ uri: pathToFileURL(tempDir('mg-pages-store-')).href });
@@ -373,8 +449,13 @@ describe('modelgate pages, the static export', () => {
     expect(rows('models/big/page/2/index.html')).toEqual(Array.from({ length: 50 }, (_, i) => 70 - i));
     expect(rows('models/big/page/3/index.html')).toEqual(Array.from({ length: 20 }, (_, i) => 20 - i));
     expect(existsSync(join(out, 'models/big/versions/120/index.html'))).toBe(true);
-    const index = JSON.parse(readFileSync(join(out, 'search/index.json'), 'utf8')) as Array<{ model: string; version: number }>;
-    expect(index.map((v) => v.version)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+    // The search index: a small summary, and one file of versions per model.
+    const index = JSON.parse(readFileSync(join(out, 'search/index.json'), 'utf8')) as SearchIndex;
+    expect(index.shards).toEqual([
+      { model: 'big', file: 'models/big.json', versions: 120, stages: ['None'], formats: ['onnx'], metrics: { auc: [0.1, 0.99] } },
+    ]);
+    const versions = JSON.parse(readFileSync(join(out, 'search/models/big.json'), 'utf8')) as Array<{ model: string; version: number }>;
+    expect(versions.map((v) => v.version)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
   });
 
   it('needs exactly one output folder (exit 2)', async () => {
@@ -382,5 +463,186 @@ describe('modelgate pages, the static export', () => {
     const r = await cli(reg, ['pages', '--json']);
     expect(r.code).toBe(2);
     expect(r.json).toMatchObject({ error: { code: 'E_USAGE' } });
+  });
+});
+
+describe('the pages served live by modelgate serve, in Chromium', () => {
+  let browser: Browser;
+  let registry: Registry;
+  let origin: string;
+  let base: string;
+  let close: () => Promise<void>;
+  const problems: string[] = [];
+  let open: PagesSession['open'];
+  let check: PagesSession['check'];
+  /** With MODELGATE_DOCS_SCREENSHOTS=1 the README's screenshots (docs/pages-*.png) are written again from this run. */
+  const docs = process.env.MODELGATE_DOCS_SCREENSHOTS === '1' ? resolve(import.meta.dirname, '../docs') : undefined;
+
+  beforeAll(async () => {
+    registry = await buildRegistry();
+    // The remote, with two promotions waiting on their branches.
+    origin = join(tempDir('mg-pages-origin-'), 'reg.git');
+    git(tempDir(), 'init', '-q', '--bare', '-b', 'main', origin);
+    git(registry.reg, 'remote', 'add', 'origin', origin);
+    git(registry.reg, 'push', '-q', 'origin', 'main');
+    for (const [branch, from, to] of [
+      ['modelgate/fraud-v3-staging', 'None', 'Staging'],
+      ['modelgate/alias/fraud/challenger', '', ''],
+    ] as const) {
+      git(registry.reg, 'checkout', '-q', '-b', branch);
+      if (from) setStage(join(registry.reg, 'models/fraud/versions/3.yaml'), from, to);
+      else
+        writeFileSync(
+          join(registry.reg, 'models/fraud/aliases.yaml'),
+          'apiVersion: modelgate.dev/v1\nkind: ModelAliases\nmodel: fraud\naliases: {champion: 2, challenger: 3}\n',
+        );
+      git(registry.reg, 'commit', '-qam', branch);
+      git(registry.reg, 'push', '-q', 'origin', branch);
+      git(registry.reg, 'checkout', '-q', 'main');
+    }
+    const { TokenTable } = await import('../src/serve/access.js');
+    const { ServedRegistry } = await import('../src/serve/served-registry.js');
+    const { buildServer } = await import('../src/serve/server.js');
+    const env = { ...process.env, GITHUB_TOKEN: '', GH_TOKEN: '' };
+    const served = await ServedRegistry.local(registry.reg, env);
+    const { app } = await buildServer({ registry: served, tokens: TokenTable.empty(), logger: false });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
+    close = async () => {
+      await app.close();
+      await served.close();
+    };
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    browser = await launchChromium();
+    ({ open, check } = pagesIn(browser, base, problems));
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await close?.();
+  });
+
+  afterEach(async () => {
+    for (const c of browser.contexts()) await c.close();
+  });
+
+  it('answers / from the commit it serves, with badges and the open promotions listed from the remote branches', async () => {
+    const head = git(registry.reg, 'rev-parse', 'HEAD').trim();
+    const res = await fetch(base);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-modelgate-commit')).toBe(head);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    const page = await open(base);
+    await expect.poll(() => page.locator('tr[data-model=fraud] .badge').allTextContents()).toEqual(['Production v2', 'Staging v1', '@champion v2']);
+    expect(await page.locator('footer').textContent()).toContain(`acme/model-registry at ${head.slice(0, 12)}`);
+    expect(await page.locator('[data-open-source]').getAttribute('data-open-source')).toBe('branches');
+    expect(await page.locator('.open-promotions li').evaluateAll((items) => items.map((i) => (i as HTMLElement).dataset.branch))).toEqual([
+      'modelgate/alias/fraud/challenger',
+      'modelgate/fraud-v3-staging',
+    ]);
+    expect((await page.locator('.open-promotions li').last().textContent())!.replace(/\s+/g, ' ')).toContain('(fraud v3 to Staging)');
+    await check(page, 'serve-index');
+    await page.context().close();
+  });
+
+  it("a model page: charts, the timeline of stage and alias changes with approvers, the model's open promotions", async () => {
+    const page = await open(`${base}models/fraud/`);
+    await expect.poll(() => page.locator('figure[data-chart=auc] .chart-canvas').getAttribute('data-series')).toBe('2');
+    const rows = page.locator('table.timeline tbody tr');
+    expect(await rows.evaluateAll((r) => r.map((x) => `${(x as HTMLElement).dataset.kind}:${(x as HTMLElement).dataset.to}`))).toEqual([
+      'alias:2',
+      'stage:Production',
+      'stage:Staging',
+      'stage:Staging',
+      'stage:None',
+      'stage:None',
+      'stage:None',
+    ]);
+    expect(await page.locator('table.timeline tr[data-kind=alias] .approvers li').allTextContents()).toEqual(['dave (champion, group 1)']);
+    expect(await page.locator('.open-promotions li').count()).toBe(2);
+    await check(page, 'serve-model');
+    if (docs) await page.screenshot({ path: join(docs, 'pages-model.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('a version page: the digest, the lineage graph and the decision records, as the static site has them', async () => {
+    const page = await open(`${base}models/fraud/versions/2/`);
+    expect(await page.locator('#digest').textContent()).toBe(registry.sha[1]);
+    expect(await page.locator('svg.lineage').getAttribute('data-nodes')).toBe('5');
+    expect(await page.locator('article.decision[data-decision=verified]').count()).toBe(3);
+    await check(page, 'serve-version');
+    if (docs) await page.screenshot({ path: join(docs, 'pages-version.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('search and compare are answered by serve; a malformed query is a 400 page naming the error, a path with no page a 404 page', async () => {
+    const page = await open(`${base}models/fraud/`);
+    await page.locator('#top-q').fill("stage = 'Production' or metrics.auc < 0.9");
+    await Promise.all([page.waitForURL(/search\/\?q=/), page.locator('#top-q').press('Enter')]);
+    expect(await page.locator('#search-results').getAttribute('data-answered')).toBe('');
+    expect(await page.locator('#search-results table a').allTextContents()).toEqual(['fraud@2', 'fraud@3']);
+    await check(page, 'serve-search');
+    await page.goto(`${base}models/fraud/compare/?v=1&v=3`);
+    expect(await page.locator('#compare-table thead th').allTextContents()).toEqual(['Field', 'v1', 'v3']);
+    await page.context().close();
+    const bad = await fetch(`${base}search/?q=${encodeURIComponent('metrics.auc >')}`);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/<output class="where-error"[^>]*>[^<]+<\/output>/);
+    for (const missing of ['models/nope/', 'models/fraud/versions/9/', 'models/Fraud/']) {
+      const r = await fetch(`${base}${missing}`);
+      expect(r.status, missing).toBe(404);
+      expect(r.headers.get('content-type')).toMatch(/^text\/html/);
+    }
+    const slashless = await fetch(`${base}models/fraud/versions/2?x=1`, { redirect: 'manual' });
+    expect(slashless.status).toBe(308);
+    expect(slashless.headers.get('location')).toBe('/models/fraud/versions/2/?x=1');
+    expect((await fetch(`${base}assets/app.js`)).headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect((await fetch(`${base}assets/other.js`)).status).toBe(404);
+  });
+
+  it('serves a new commit after a refresh, and lists the open pull requests from GitHub when it has a repository and a token', async () => {
+    const { startGitHubEmulator } = await import('../src/local/github-emulator.js');
+    const { TokenTable } = await import('../src/serve/access.js');
+    const { ServedRegistry } = await import('../src/serve/served-registry.js');
+    const { buildServer } = await import('../src/serve/server.js');
+    const gh = await startGitHubEmulator();
+    const repo = gh.addRepo('acme', 'model-registry');
+    gh.addUser('maria');
+    const head = git(registry.reg, 'rev-parse', 'HEAD').trim();
+    gh.createPull({
+      repo,
+      head: 'modelgate/fraud-v3-staging',
+      base: 'main',
+      user: 'maria',
+      title: 'Promote fraud@3 to Staging',
+      headSha: '4'.repeat(40),
+      baseSha: head,
+    });
+    gh.createPull({ repo, head: 'docs-typo', base: 'main', user: 'maria', title: 'Fix a typo', headSha: '5'.repeat(40), baseSha: head });
+    const served = await ServedRegistry.local(registry.reg, { ...process.env, GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: gh.url });
+    const { app } = await buildServer({ registry: served, tokens: TokenTable.empty(), logger: false });
+    try {
+      const index = await app.inject({ url: '/' });
+      expect(index.body).toContain('data-open-source="github"');
+      const items = [...index.body.matchAll(/<li data-branch="([^"]+)">\s*<a href="([^"]+)">#(\d+)<\/a>/g)].map((m) => [m[1], m[3]]);
+      expect(items).toEqual([['modelgate/fraud-v3-staging', '1']]);
+      writeFileSync(
+        join(registry.reg, 'models/fraud/model.yaml'),
+        'apiVersion: modelgate.dev/v1\nkind: Model\nname: fraud\ndescription: Card fraud v2\nowners: [maria]\n',
+      );
+      git(registry.reg, 'commit', '-qam', 'describe fraud again');
+      await served.refresh();
+      const after = await app.inject({ url: '/models/fraud/' });
+      expect(after.headers['x-modelgate-commit']).toBe(git(registry.reg, 'rev-parse', 'HEAD').trim());
+      expect(after.body).toContain('Card fraud v2');
+      // With --private-reads no page is answered: a browser sends no bearer token.
+      const { app: closed } = await buildServer({ registry: served, tokens: TokenTable.empty(), privateReads: true, logger: false });
+      expect((await closed.inject({ url: '/models/fraud/' })).statusCode).toBe(404);
+      await closed.close();
+    } finally {
+      await app.close();
+      await served.close();
+      await gh.close();
+    }
   });
 });

@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
@@ -17,6 +17,7 @@ interface Step {
   uses?: string;
   run?: string;
   shell?: string;
+  'working-directory'?: string;
   env?: Record<string, string>;
   with?: Record<string, unknown>;
 }
@@ -136,12 +137,53 @@ describe('registry-template workflows', () => {
     expect(pages.permissions).toEqual({});
     const { build, deploy } = pages.jobs;
     expect(build!.permissions).toEqual({ contents: 'read', 'id-token': 'write' });
-    expect(build!.steps.some((s) => /^npx --yes modelgate@\S+ pages _site$/.test(s.run ?? ''))).toBe(true);
     expect(build!.steps.find((s) => s.uses?.startsWith('actions/upload-pages-artifact@'))?.with?.path).toBe('_site');
-    expect(build!.steps.find((s) => s.uses?.startsWith('actions/checkout@'))?.with?.['persist-credentials']).toBe(false);
+    // The registry and modelgate (built from its source: it is not on npm) are checked out side by side, neither keeping credentials.
+    const checkouts = build!.steps.filter((s) => s.uses?.startsWith('actions/checkout@'));
+    expect(checkouts.map((s) => [s.with?.repository, s.with?.path, s.with?.['persist-credentials']])).toEqual([
+      [undefined, 'registry', false],
+      ['modelgate-dev/modelgate', 'modelgate', false],
+    ]);
+    expect(raw['modelgate-pages.yml']).toMatch(/^\s+ref: v1\s+# pin to a full commit SHA/m);
+    expect(raw['modelgate-pages.yml']).not.toMatch(/\bnpx\b/);
+    const runs = build!.steps.filter((s) => s.run !== undefined);
+    expect(runs.map((s) => [s['working-directory'], s.run!.trim()])).toEqual([
+      ['modelgate', 'npm ci && npm run build'],
+      [undefined, 'node modelgate/dist/cli.js --registry registry pages _site'],
+    ]);
     expect(deploy!.permissions).toEqual({ pages: 'write', 'id-token': 'write' });
     expect(deploy!.steps.map((s) => s.uses?.replace(/@.*/, ''))).toEqual(['actions/deploy-pages']);
     expect(environmentOf(deploy!)).toBe('github-pages');
+  });
+
+  it("the pages step runs: modelgate's built CLI writes the site from the registry's checkout (SPEC v3 §11)", async () => {
+    // The workspace as the job leaves it before the step: the registry's checkout beside modelgate's, built (here: this repository, built by the test run).
+    const ws = await mkdtemp(join(tmpdir(), 'mg-pages-workflow-'));
+    try {
+      const reg = join(ws, 'registry');
+      execFileSync('git', ['init', '-q', '-b', 'main', reg]);
+      await mkdir(join(reg, 'models/fraud/versions'), { recursive: true });
+      await writeFile(join(reg, 'modelgate.yaml'), `apiVersion: modelgate.dev/v1\nkind: Registry\nstorage:\n  uri: file://${ws}/store\n`);
+      await writeFile(join(reg, 'models/fraud/model.yaml'), 'apiVersion: modelgate.dev/v1\nkind: Model\nname: fraud\n');
+      await writeFile(
+        join(reg, 'models/fraud/versions/1.yaml'),
+        `apiVersion: modelgate.dev/v1\nkind: ModelVersion\nmodel: fraud\nversion: 1\nstage: None\ncreatedAt: "2026-11-27T10:00:00Z"\nartifact:\n  uri: file://${ws}/store/fraud/sha256/${'a'.repeat(64)}/m.onnx\n  sha256: "${'a'.repeat(64)}"\n  size: 1\nformat: onnx\n`,
+      );
+      execFileSync('git', ['add', '-A'], { cwd: reg });
+      execFileSync('git', ['-c', 'user.name=maria', '-c', 'user.email=maria@example.com', 'commit', '-qm', 'fraud'], { cwd: reg });
+      await symlink(join(import.meta.dirname, '..'), join(ws, 'modelgate'));
+      const step = workflows['modelgate-pages.yml']!.jobs.build!.steps.find((s) => s.run?.includes(' pages '))!;
+      const r = spawnSync('bash', ['-e', '-c', step.run!], {
+        cwd: ws,
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(await readFile(join(ws, '_site/models/fraud/versions/1/index.html'), 'utf8')).toContain(`<code id="digest">${'a'.repeat(64)}</code>`);
+      expect(await readFile(join(ws, '_site/index.html'), 'utf8')).toContain('data-model="fraud"');
+    } finally {
+      await rm(ws, { recursive: true, force: true });
+    }
   });
 
   it('every third-party action is pinned to a commit SHA or carries a pin comment', () => {

@@ -1,33 +1,22 @@
-import { createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { finished } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { pagesAssetsDir } from '../pages/assets.js';
+import { searchEntry, searchShard, type SearchIndex } from '../pages/search-index.js';
 import { openPagesReader, readModelView, versionView, type ModelSummary } from '../pages/read-model.js';
 import { PAGE_SIZE, renderCompare, renderIndex, renderModel, renderSearch, renderVersion, rootOf, sitePaths, type PageContext } from '../pages/render.js';
 import { isRegistryUrl, openReadRegistry, openRegistry } from '../registry/snapshot.js';
 
 const USAGE = `modelgate ${usageOf('pages')}`;
 
-/** The scripts and styles `npm run build` bundles for the pages (dist/pages-assets: uPlot, the `--where` parser, the page script). */
-export function pagesAssetsDir(from: string = fileURLToPath(import.meta.url)): string | undefined {
-  for (let dir = dirname(from), i = 0; i < 5; dir = dirname(dir), i++) {
-    for (const candidate of [join(dir, 'pages-assets'), join(dir, 'dist', 'pages-assets')]) {
-      if (existsSync(join(candidate, 'app.js'))) return candidate;
-    }
-    if (dirname(dir) === dir) break;
-  }
-  return undefined;
-}
-
 /**
  * `modelgate pages <out-dir>`: the registry pages as a static site (SPEC v3 §11). Model by model:
  * one model's versions are read, its pages written, and only its summary kept, so memory stays
  * bounded by the largest model, whatever the number of models. Search runs in the browser over
- * `search/index.json`, written as it goes.
+ * one file of versions per model (`search/models/<model>.json`), which a small
+ * `search/index.json` summarizes so that a search fetches only the models that may match.
  */
 export const run: Command = async (ctx) => {
   const { positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.pages.flags, USAGE);
@@ -60,9 +49,8 @@ export const run: Command = async (ctx) => {
   // GitHub Pages would run Jekyll over the folder otherwise.
   await writeFile(join(out, '.nojekyll'), '');
 
-  await mkdir(join(out, 'search'), { recursive: true });
-  const index = createWriteStream(join(out, 'search', 'index.json'));
-  let first = true;
+  await mkdir(join(out, 'search', 'models'), { recursive: true });
+  const index: SearchIndex = { shards: [] };
   const summaries: ModelSummary[] = [];
   let versions = 0;
   let pages = 0;
@@ -74,22 +62,20 @@ export const run: Command = async (ctx) => {
       await queue(sitePaths.compare(name), renderCompare(view, context(sitePaths.compare(name))));
       for (const v of view.versions) {
         await queue(sitePaths.version(name, v.version), renderVersion(versionView(view, v), context(sitePaths.version(name, v.version)), repository));
-        const { files: _files, ...artifact } = v.artifact;
-        if (!index.write(`${first ? '[\n' : ',\n'}${JSON.stringify({ ...v, artifact })}`)) await new Promise<void>((r) => index.once('drain', () => r()));
-        first = false;
       }
+      const shard = searchShard(name, view.versions);
+      await writeFile(join(out, 'search', shard.file), JSON.stringify(view.versions.map(searchEntry)));
+      index.shards.push(shard);
       summaries.push(view.summary);
       versions += view.versions.length;
       pages += pageCount + 1 + view.versions.length;
     }
     await Promise.all(writing);
-    index.end(first ? '[]\n' : '\n]\n');
-    await finished(index);
   } finally {
     await Promise.allSettled(writing);
     reader.store?.close();
-    if (!index.closed) index.destroy();
   }
+  await writeFile(join(out, 'search', 'index.json'), JSON.stringify(index));
   await page(sitePaths.index(), renderIndex(summaries, context(sitePaths.index())));
   await page(sitePaths.search(), renderSearch(context(sitePaths.search())));
   pages += 2;

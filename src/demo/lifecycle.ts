@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { startGitHubEmulator, type EmulatedPull, type GitHubEmulator } from '../local/github-emulator.js';
 import { serveGitHttp, type GitHttpServer } from '../local/git-http-backend.js';
 import { logisticRegressionSafetensors } from './model-file.js';
+import { demoPages } from './pages.js';
 import type { Decision } from '../gate/types.js';
 import { DemoFailure, expectExit, Narrator, runProcess, type ProcessResult } from './narrator.js';
 
@@ -62,6 +63,14 @@ export async function runDemo(options: { dir?: string } = {}): Promise<number> {
     };
     if (!existsSync(demo.action)) throw new DemoFailure(`${demo.action} is missing: run npm run build first`);
     await story(demo);
+    await demoPages({
+      n,
+      cli: demo.cli,
+      registry: demo.registry,
+      out: join(ws, 'site'),
+      env: env({ GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: gh.url }),
+      model: MODEL,
+    });
     n.heading(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     n.say(`The registry is left at ${demo.registry}; explore it from this folder:`);
     n.say(`  npm run modelgate -- --registry ${relative(process.cwd(), demo.registry) || '.'} list`);

@@ -10,7 +10,7 @@ import type { DecisionApprover, DecisionStatement } from '../evidence/decision.j
 import type { StoredRecords } from '../evidence/verify-decisions.js';
 import type { GitRepo } from '../git/repo.js';
 import type { Model, ModelVersion, PromotionPolicy, Registry, Stage } from '../manifest/types.js';
-import { stageHistory, type StageChange } from '../registry/history.js';
+import { aliasHistory, stageHistory, type AliasChange, type StageChange } from '../registry/history.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import type { RegistrySource } from '../registry/source.js';
 import type { ArtifactStore } from '../store/store.js';
@@ -23,21 +23,28 @@ export interface PagesReader {
   environments: Environment[];
   /** Absent: no history (a remote read of one commit); timelines are empty. */
   repo?: GitRepo;
+  /** The commit the history is read back from (serve: the commit it answers from); default HEAD. */
+  rev?: string;
   /** Absent: the store could not be opened; decision records show as unavailable. */
   store?: ArtifactStore;
 }
 
 /** Opens what the pages read; a store that cannot be opened leaves `store` unset instead of failing. */
 export async function openPagesReader(snapshot: RegistrySnapshot, repo: GitRepo | undefined, env: NodeJS.ProcessEnv): Promise<PagesReader> {
-  const [config, policy] = await Promise.all([snapshot.config(), snapshot.policy()]);
   let store: ArtifactStore | undefined;
   try {
     const { openStore } = await import('../store/store.js');
-    store = await openStore(config.storage, env);
+    store = await openStore((await snapshot.config()).storage, env);
   } catch {
     store = undefined;
   }
-  return { source: snapshot.source, config, policy, environments: environmentsOf(config), repo, store };
+  return pagesReaderAt(snapshot, { repo, store });
+}
+
+/** The reader of one commit whose store is already open (serve's): its history is read back from `rev`. */
+export async function pagesReaderAt(snapshot: RegistrySnapshot, opts: { repo?: GitRepo; rev?: string; store?: ArtifactStore }): Promise<PagesReader> {
+  const [config, policy] = await Promise.all([snapshot.config(), snapshot.policy()]);
+  return { source: snapshot.source, config, policy, environments: environmentsOf(config), ...opts };
 }
 
 /** A decision record as a page shows it: verified (and what it says), or why there is none. */
@@ -54,9 +61,12 @@ export type DecisionView =
   | { status: 'none' | 'unproven' | 'invalid'; reason: string }
   | { status: 'not-a-pull-request' | 'unavailable' };
 
-export interface TimelineEntry extends Omit<StageChange, 'email' | 'tree'> {
+/** A stage change or an alias move, as the timelines show it: with its commit, pull request and decision record. */
+export type TimelineEntry = (({ kind: 'stage' } & Omit<StageChange, 'email' | 'tree'>) | ({ kind: 'alias' } & Omit<AliasChange, 'email' | 'tree'>)) & {
   decision: DecisionView;
-}
+};
+
+type Change = ({ kind: 'stage' } & StageChange) | ({ kind: 'alias' } & AliasChange);
 
 export interface EnvironmentServing {
   environment: string;
@@ -76,6 +86,8 @@ export interface ModelSummary {
   latest?: number;
   /** Versions per stage, newest first (Staging and Production: the badges). */
   stages: Record<Stage, number[]>;
+  /** Alias → version (SPEC v3 §9): badges too. */
+  aliases: Record<string, number>;
   serving: EnvironmentServing[];
   lastChange?: TimelineEntry;
 }
@@ -93,7 +105,7 @@ export interface ModelView {
   /** Ascending by number. */
   versions: ModelVersion[];
   thresholds: MetricThreshold[];
-  /** Oldest first. */
+  /** Stage changes and alias moves, oldest first. */
   timeline: TimelineEntry[];
 }
 
@@ -102,7 +114,9 @@ export interface VersionView {
   version: ModelVersion;
   /** Environments whose committed pin is this version. */
   servedIn: string[];
-  /** This version's stage changes, oldest first. */
+  /** The aliases pointing at this version. */
+  aliases: string[];
+  /** This version's stage changes and the alias moves to or from it, oldest first. */
   timeline: TimelineEntry[];
 }
 
@@ -110,14 +124,28 @@ export interface VersionView {
 export async function readModelView(reader: PagesReader, name: string): Promise<ModelView> {
   // A snapshot per model: its parse cache is dropped with the model, so a walk over every model stays bounded.
   const snapshot = new RegistrySnapshot(reader.source);
-  const [model, versions, serving, changes] = await Promise.all([
+  const [model, versions, aliases, serving, stageChanges, aliasChanges] = await Promise.all([
     snapshot.model(name),
     snapshot.versions(name),
+    snapshot.aliases(name),
     servingOf(reader, name),
-    reader.repo ? stageHistory(reader.repo, name) : Promise.resolve([]),
+    reader.repo ? stageHistory(reader.repo, name, reader.rev) : Promise.resolve([]),
+    reader.repo ? aliasHistory(reader.repo, name, reader.rev) : Promise.resolve([]),
   ]);
-  const timeline = await withDecisions(reader, changes);
-  return { summary: summarize(name, model, versions, serving, timeline), versions, thresholds: thresholdsFor(reader.policy, name), timeline };
+  const timeline = await withDecisions(reader, mergeChanges(stageChanges, aliasChanges));
+  return { summary: summarize(name, model, versions, aliases, serving, timeline), versions, thresholds: thresholdsFor(reader.policy, name), timeline };
+}
+
+/** Both histories in one, oldest first: by date, a commit's stage changes before its alias moves. */
+function mergeChanges(stages: StageChange[], aliases: AliasChange[]): Change[] {
+  const out: Change[] = [];
+  let a = 0;
+  for (const s of stages) {
+    while (a < aliases.length && aliases[a]!.date < s.date) out.push({ kind: 'alias', ...aliases[a++]! });
+    out.push({ kind: 'stage', ...s });
+  }
+  while (a < aliases.length) out.push({ kind: 'alias', ...aliases[a++]! });
+  return out;
 }
 
 /** One version's page data, from its model's view. */
@@ -126,11 +154,19 @@ export function versionView(view: ModelView, version: ModelVersion): VersionView
     summary: view.summary,
     version,
     servedIn: view.summary.serving.filter((s) => s.version === version.version).map((s) => s.environment),
-    timeline: view.timeline.filter((t) => t.version === version.version),
+    aliases: Object.keys(view.summary.aliases).filter((a) => view.summary.aliases[a] === version.version),
+    timeline: view.timeline.filter((t) => (t.kind === 'stage' ? t.version === version.version : t.from === version.version || t.to === version.version)),
   };
 }
 
-function summarize(name: string, model: Model | undefined, versions: ModelVersion[], serving: EnvironmentServing[], timeline: TimelineEntry[]): ModelSummary {
+function summarize(
+  name: string,
+  model: Model | undefined,
+  versions: ModelVersion[],
+  aliases: Record<string, number>,
+  serving: EnvironmentServing[],
+  timeline: TimelineEntry[],
+): ModelSummary {
   const stages: Record<Stage, number[]> = { None: [], Staging: [], Production: [], Archived: [] };
   for (const v of versions) stages[v.stage].unshift(v.version);
   return {
@@ -141,6 +177,7 @@ function summarize(name: string, model: Model | undefined, versions: ModelVersio
     versionCount: versions.length,
     ...(versions.length ? { latest: versions.at(-1)!.version } : {}),
     stages,
+    aliases,
     serving,
     ...(timeline.length ? { lastChange: timeline.at(-1)! } : {}),
   };
@@ -181,8 +218,8 @@ export function thresholdsFor(policy: PromotionPolicy, model: string): MetricThr
 }
 
 /** Each change with the decision record that proves its move (the change's first parent's tree to its tree), verified against trust.keys. */
-async function withDecisions(reader: PagesReader, changes: StageChange[]): Promise<TimelineEntry[]> {
-  const entry = ({ email: _e, tree: _t, ...c }: StageChange, decision: DecisionView): TimelineEntry => ({ ...c, decision });
+async function withDecisions(reader: PagesReader, changes: Change[]): Promise<TimelineEntry[]> {
+  const entry = ({ email: _e, tree: _t, ...c }: Change, decision: DecisionView): TimelineEntry => ({ ...c, decision });
   const fromPullRequests = changes.filter((c) => c.pullRequest !== null);
   if (fromPullRequests.length === 0 || !reader.repo) return changes.map((c) => entry(c, { status: 'not-a-pull-request' }));
   if (!reader.store) return changes.map((c) => entry(c, { status: c.pullRequest === null ? 'not-a-pull-request' : 'unavailable' }));

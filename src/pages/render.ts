@@ -8,6 +8,8 @@ import type { ModelVersion, Stage } from '../manifest/types.js';
 import { flattenLineage, formatNumber, shortTime, signatureRows } from '../query/present.js';
 import { html, jsonScript, type Html } from './html.js';
 import { lineageGraph, renderLineageSvg } from './lineage-graph.js';
+import type { OpenPromotions } from './open-pull-requests.js';
+import { searchEntry } from './search-index.js';
 import type { DecisionView, ModelSummary, ModelView, TimelineEntry, VersionView } from './read-model.js';
 
 /** Versions per page of a model's table. */
@@ -70,9 +72,15 @@ function stageBadge(stage: Stage, label: string = stage): Html {
   return html`<span class="badge stage-${stage.toLowerCase()}">${label}</span>`;
 }
 
+function aliasBadge(alias: string, version?: number): Html {
+  return html`<span class="badge alias" data-alias="${alias}">@${alias}${version === undefined ? '' : ` v${version}`}</span>`;
+}
+
 function badges(s: ModelSummary): Html {
   const shown = (['Production', 'Staging'] as const).filter((st) => s.stages[st].length > 0);
-  return html`${shown.map((st) => stageBadge(st, `${st} v${s.stages[st].join(', v')}`))}${s.retired ? html`<span class="badge retired">retired</span>` : ''}`;
+  return html`${shown.map((st) => stageBadge(st, `${st} v${s.stages[st].join(', v')}`))}${Object.entries(s.aliases).map(([a, v]) => aliasBadge(a, v))}${
+    s.retired ? html`<span class="badge retired">retired</span>` : ''
+  }`;
 }
 
 function serving(s: ModelSummary, ctx: PageContext): Html {
@@ -90,12 +98,58 @@ function serving(s: ModelSummary, ctx: PageContext): Html {
   </ul>`;
 }
 
+/** What moved: `Staging → Production` for a stage, `v2 → v3` for an alias. */
 function change(t: TimelineEntry): string {
-  return `${t.from ?? '(new)'} → ${t.to ?? '(removed)'}`;
+  if (t.kind === 'stage') return `${t.from ?? '(new)'} → ${t.to ?? '(removed)'}`;
+  return `${t.from === null ? '(unset)' : `v${t.from}`} → ${t.to === null ? '(deleted)' : `v${t.to}`}`;
 }
 
-/** `/`: every model with its badges, owners, what each environment serves and its last change. */
-export function renderIndex(models: ModelSummary[], ctx: PageContext): string {
+/** What a change is about: the version (`v3`) or the alias (`@champion`). */
+function subjectOf(t: TimelineEntry): string {
+  return t.kind === 'stage' ? `v${t.version}` : `@${t.alias}`;
+}
+
+/** The open promotion pull requests (serve only), and where the list comes from. */
+function openPromotionsSection(open: OpenPromotions | undefined, ctx: PageContext, withModel: boolean): Html {
+  if (!open) return html``;
+  const from =
+    open.source === 'github' ? "from GitHub's open pull requests" : "from the remote's open modelgate/* branches (serve has no GitHub repository and token)";
+  const what = (p: OpenPromotions['promotions'][number]): string => {
+    const s = p.spec;
+    if (s.kind === 'sync') return 'repair the deploy pins';
+    if (s.kind === 'alias') return `move @${s.alias}`;
+    if (s.kind === 'register') return `register v${s.version}`;
+    if (s.kind === 'annotate') return `annotate v${s.version}`;
+    return `v${s.version} to ${s.stage}`;
+  };
+  return titled(
+    'open',
+    'Open promotion pull requests',
+    html`<p class="muted" data-open-source="${open.source}">Listed ${from}.</p>
+      ${
+        open.unavailable
+          ? html`<p><span class="badge warn">unavailable</span> GitHub did not answer; the list is not shown.</p>`
+          : open.promotions.length === 0
+            ? html`<p class="muted">None open.</p>`
+            : html`<ul class="open-promotions">
+                ${open.promotions.map(
+                  (p) =>
+                    html`<li data-branch="${p.branch}">
+                      ${p.url ? html`<a href="${p.url}">#${p.number}</a> ${p.title}` : html`<code>${p.branch}</code>`}
+                      <span class="muted"
+                        >(${withModel && p.spec.kind !== 'sync' ? html`<a href="${ctx.root}${sitePaths.model(p.spec.model)}">${p.spec.model}</a> ` : ''}${what(p)}${
+                          p.author ? `, by ${p.author}` : ''
+                        })</span
+                      >
+                    </li>`,
+                )}
+              </ul>`
+      }`,
+  );
+}
+
+/** `/`: every model with its badges, owners, what each environment serves and its last change; `open` (serve) the open promotions. */
+export function renderIndex(models: ModelSummary[], ctx: PageContext, open?: OpenPromotions): string {
   const body = html`<h1>Models</h1>
     <p>${models.length} models, ${models.reduce((n, m) => n + m.versionCount, 0)} versions.</p>
     <table class="models">
@@ -123,13 +177,14 @@ export function renderIndex(models: ModelSummary[], ctx: PageContext): string {
               <td>${m.owners.join(', ')}</td>
               <td>${serving(m, ctx)}</td>
               <td>
-                ${m.lastChange ? html`<time datetime="${m.lastChange.date}">${shortTime(m.lastChange.date)}</time> v${m.lastChange.version} ${change(m.lastChange)}` : ''}
+                ${m.lastChange ? html`<time datetime="${m.lastChange.date}">${shortTime(m.lastChange.date)}</time> ${subjectOf(m.lastChange)} ${change(m.lastChange)}` : ''}
               </td>
               <td class="num">${m.versionCount}</td>
             </tr>`,
         )}
       </tbody>
-    </table>`;
+    </table>
+    ${openPromotionsSection(open, ctx, true)}`;
   return layout(ctx, 'Models', [['Models']], body);
 }
 
@@ -205,12 +260,12 @@ function prLink(n: number | null, repository: string | undefined): Html | string
 }
 
 function timelineTable(timeline: TimelineEntry[], model: string, ctx: PageContext, repository: string | undefined): Html {
-  if (timeline.length === 0) return html`<p class="muted">No committed stage changes.</p>`;
+  if (timeline.length === 0) return html`<p class="muted">No committed stage or alias changes.</p>`;
   return html`<table class="timeline">
     <thead>
       <tr>
         <th scope="col">Date</th>
-        <th scope="col">Version</th>
+        <th scope="col">Version or alias</th>
         <th scope="col">Change</th>
         <th scope="col">By</th>
         <th scope="col">Commit</th>
@@ -221,10 +276,17 @@ function timelineTable(timeline: TimelineEntry[], model: string, ctx: PageContex
     <tbody>
       ${[...timeline].reverse().map(
         (t) =>
-          html`<tr data-version="${t.version}" data-to="${t.to ?? ''}" data-date="${t.date}">
+          html`<tr data-kind="${t.kind}" data-version="${t.kind === 'stage' ? t.version : (t.to ?? '')}" data-to="${t.to ?? ''}" data-date="${t.date}">
             <td><time datetime="${t.date}">${shortTime(t.date)}</time></td>
-            <td><a href="${ctx.root}${sitePaths.version(model, t.version)}">v${t.version}</a></td>
-            <td>${change(t)}</td>
+            <td>${t.kind === 'stage' ? html`<a href="${ctx.root}${sitePaths.version(model, t.version)}">v${t.version}</a>` : aliasBadge(t.alias)}</td>
+            <td>
+              ${
+                t.kind === 'stage'
+                  ? change(t)
+                  : html`${t.from === null ? '(unset)' : html`<a href="${ctx.root}${sitePaths.version(model, t.from)}">v${t.from}</a>`} →
+                    ${t.to === null ? '(deleted)' : html`<a href="${ctx.root}${sitePaths.version(model, t.to)}">v${t.to}</a>`}`
+              }
+            </td>
             <td>${t.author}</td>
             <td><code>${t.commit.slice(0, 10)}</code></td>
             <td>${prLink(t.pullRequest, repository)}</td>
@@ -235,14 +297,8 @@ function timelineTable(timeline: TimelineEntry[], model: string, ctx: PageContex
   </table>`;
 }
 
-/** A compact copy of a version for the client-side filter (the `--where` grammar matches on it). */
-function filterable(v: ModelVersion): ModelVersion {
-  const { files: _f, ...artifact } = v.artifact;
-  return { ...v, artifact };
-}
-
-/** A model: badges, charts with thresholds, one page of its versions (newest first), and its timeline. */
-export function renderModel(view: ModelView, page: number, ctx: PageContext, repository?: string): string {
+/** A model: badges, charts with thresholds, one page of its versions (newest first), its timeline, and (serve) its open promotions. */
+export function renderModel(view: ModelView, page: number, ctx: PageContext, repository?: string, open?: OpenPromotions): string {
   const s = view.summary;
   const pages = Math.max(1, Math.ceil(view.versions.length / PAGE_SIZE));
   const newestFirst = [...view.versions].reverse();
@@ -269,7 +325,7 @@ export function renderModel(view: ModelView, page: number, ctx: PageContext, rep
       <dd>${serving(s, ctx)}</dd>
       <dt>Last change</dt>
       <dd>
-        ${s.lastChange ? html`<time datetime="${s.lastChange.date}">${shortTime(s.lastChange.date)}</time> v${s.lastChange.version} ${change(s.lastChange)} by ${s.lastChange.author}` : '—'}
+        ${s.lastChange ? html`<time datetime="${s.lastChange.date}">${shortTime(s.lastChange.date)}</time> ${subjectOf(s.lastChange)} ${change(s.lastChange)} by ${s.lastChange.author}` : '—'}
       </dd>
     </dl>
     ${charts(view)}
@@ -310,16 +366,17 @@ export function renderModel(view: ModelView, page: number, ctx: PageContext, rep
         </table>
         <p><button type="submit">Compare selected versions</button></p>
       </form>
-      ${pager} ${jsonScript('versions-data', shown.map(filterable))}
+      ${pager} ${jsonScript('versions-data', shown.map(searchEntry))}
     </section>
     <section aria-labelledby="timeline-h">
-      <h2 id="timeline-h">Stage changes</h2>
+      <h2 id="timeline-h">Stage and alias changes</h2>
       <form class="at" data-at-form onsubmit="return false">
         <label for="at">What was in Production at</label> <input id="at" type="datetime-local" step="1" />
         <output for="at" role="status" data-at-answer></output>
       </form>
       ${timelineTable(view.timeline, s.name, ctx, repository)}
-    </section>`;
+    </section>
+    ${openPromotionsSection(open, ctx, false)}`;
   return layout(ctx, s.name, [['Models', ''], [s.name]], body);
 }
 
@@ -351,11 +408,13 @@ function kvTable(caption: string, rows: Array<[string, string | Html]>, id: stri
 
 function decisionRecords(view: VersionView, ctx: PageContext, repository: string | undefined): Html {
   const entries = view.timeline.filter((t) => t.pullRequest !== null);
-  if (entries.length === 0) return html`<p class="muted">No stage change of this version came through a pull request.</p>`;
+  if (entries.length === 0) return html`<p class="muted">No stage or alias change of this version came through a pull request.</p>`;
   return html`${entries.map((t) => {
     const d = t.decision;
     return html`<article class="decision" data-decision="${d.status}">
-      <h3>${change(t)} · ${prLink(t.pullRequest, repository)} · <time datetime="${t.date}">${shortTime(t.date)}</time></h3>
+      <h3>
+        ${t.kind === 'alias' ? `@${t.alias} ` : ''}${change(t)} · ${prLink(t.pullRequest, repository)} · <time datetime="${t.date}">${shortTime(t.date)}</time>
+      </h3>
       ${
         d.status === 'verified'
           ? html`<p>
@@ -395,7 +454,7 @@ function decisionRecords(view: VersionView, ctx: PageContext, repository: string
           : html`<p>${decisionCell(d)}${'reason' in d ? html` <span class="muted">${d.reason}</span>` : ''}</p>`
       }
     </article>`;
-  })}${html`<p class="muted"><a href="${ctx.root}${sitePaths.model(view.summary.name)}#timeline-h">The model's stage changes</a></p>`}`;
+  })}${html`<p class="muted"><a href="${ctx.root}${sitePaths.model(view.summary.name)}#timeline-h">The model's stage and alias changes</a></p>`}`;
 }
 
 function scanFindings(view: VersionView): Html {
@@ -412,7 +471,7 @@ export function renderVersion(view: VersionView, ctx: PageContext, repository?: 
   const name = `${v.model}@${v.version}`;
   const graph = lineageGraph(v, view.servedIn);
   const files = v.artifact.files ?? [];
-  const body = html`<h1>${name} ${stageBadge(v.stage)}</h1>
+  const body = html`<h1>${name} ${stageBadge(v.stage)}${view.aliases.map((a) => aliasBadge(a))}</h1>
     ${v.description ? html`<p>${v.description}</p>` : ''}
     <dl class="facts">
       <dt>Created</dt>
@@ -546,10 +605,10 @@ export function renderCompare(view: ModelView, ctx: PageContext, selected?: read
 
 /**
  * Search with the `list --where` grammar. The static site has no server: the page's script parses
- * the query with the same parser as the CLI (bundled) and filters `search/index.json`; `serve`
+ * the query with the same parser as the CLI (bundled) and filters the index's model files that may match; `serve`
  * renders the results on the server and passes them here.
  */
-export function renderSearch(ctx: PageContext, query = '', results?: ModelVersion[]): string {
+export function renderSearch(ctx: PageContext, query = '', results?: ModelVersion[], error?: string): string {
   const body = html`<h1>Search versions</h1>
     <form role="search" method="get" action="${ctx.root}search/" class="search-form">
       <label for="q">Expression (the <code>list --where</code> grammar)</label>
@@ -560,8 +619,8 @@ export function renderSearch(ctx: PageContext, query = '', results?: ModelVersio
       Fields: <code>metrics.&lt;k&gt;</code>, <code>parameters.&lt;k&gt;</code>, <code>annotations.&lt;k&gt;</code>, <code>lineage.…</code>, <code>model</code>,
       <code>version</code>, <code>stage</code>, <code>createdBy</code>, <code>createdAt</code>; operators = != &lt; &lt;= &gt; &gt;= LIKE ILIKE IN, AND, OR.
     </p>
-    <output class="where-error" for="q" role="status" id="search-error"></output>
-    <div id="search-results" aria-live="polite">
+    <output class="where-error" for="q" role="status" id="search-error">${error ?? ''}</output>
+    <div id="search-results" aria-live="polite" ${results ? html` data-answered` : ''}>
       ${
         results
           ? resultsTable(results, ctx)
@@ -602,4 +661,11 @@ function resultsTable(results: ModelVersion[], ctx: PageContext): Html {
         )}
       </tbody>
     </table>`;
+}
+
+/** What `serve` answers for a path with no page (HTTP 404). */
+export function renderNotFound(ctx: PageContext, path: string): string {
+  const body = html`<h1>Not found</h1>
+    <p>No page at <code>${path}</code>. <a href="${ctx.root}">The models</a></p>`;
+  return layout(ctx, 'Not found', [['Models', ''], ['Not found']], body, false);
 }

@@ -3,25 +3,84 @@
  * `modelgate pages` writes). Paths are the static site's (`/models/fraud/versions/3/`); on a
  * server, search and compare are answered here from the query instead of by the page's script.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ModelgateError } from '../errors.js';
 import { matchWhere, parseWhere } from '../query/where.js';
 import { isModelName } from '../registry/layout.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import type { ModelVersion } from '../manifest/types.js';
-import { readModelView, versionView, type ModelSummary, type PagesReader } from './read-model.js';
-import { PAGE_SIZE, renderCompare, renderIndex, renderModel, renderSearch, renderVersion, rootOf, type PageContext } from './render.js';
+import type { ServedRegistry } from '../serve/served-registry.js';
+import { pagesAssetsDir } from './assets.js';
+import { promotionsOf, readOpenPromotions, type OpenPromotions } from './open-pull-requests.js';
+import { pagesReaderAt, readModelView, versionView, type ModelSummary, type ModelView, type PagesReader } from './read-model.js';
+import { PAGE_SIZE, renderCompare, renderIndex, renderModel, renderNotFound, renderSearch, renderVersion, rootOf, type PageContext } from './render.js';
+
+/**
+ * The model views of one commit, the last few read: a version page of a model read a moment ago
+ * renders without reading its history and decision records again. A view holds only what one
+ * commit says, so the commit is the key.
+ */
+export class ModelViewCache {
+  private readonly views = new Map<string, Promise<ModelView>>();
+  private index?: { commit: string; summaries: Promise<ModelSummary[]> };
+
+  /** Every model's summary at `commit` (the models page), kept for the last commit asked. */
+  summaries(reader: PagesReader, commit: string): Promise<ModelSummary[]> {
+    if (this.index?.commit !== commit) {
+      const summaries = readSummaries(reader);
+      summaries.catch(() => (this.index = undefined));
+      this.index = { commit, summaries };
+    }
+    return this.index.summaries;
+  }
+
+  constructor(private readonly size = 8) {}
+
+  get(reader: PagesReader, commit: string, model: string): Promise<ModelView> {
+    const key = `${commit}\0${model}`;
+    let view = this.views.get(key);
+    if (view) {
+      this.views.delete(key);
+    } else {
+      view = readModelView(reader, model);
+      view.catch(() => this.views.delete(key));
+    }
+    this.views.set(key, view);
+    for (const old of this.views.keys()) {
+      if (this.views.size <= this.size) break;
+      this.views.delete(old);
+    }
+    return view;
+  }
+}
+
+async function readSummaries(reader: PagesReader): Promise<ModelSummary[]> {
+  const summaries: ModelSummary[] = [];
+  for (const name of await new RegistrySnapshot(reader.source).modelNames()) summaries.push((await readModelView(reader, name)).summary);
+  return summaries;
+}
+
+/** Where a page's data comes from beyond the reader: the open promotions (serve), the commit and a view cache. */
+export interface PageSources {
+  open?: OpenPromotions;
+  commit?: string;
+  views?: ModelViewCache;
+}
 
 /**
  * The page at `url` (path and query), or undefined when no page is there (a 404 for the caller).
  * `generatedFrom` names the commit served, for the footer. A malformed `q` throws E_WHERE_SYNTAX.
  */
-export async function renderPagePath(reader: PagesReader, url: URL, generatedFrom: string): Promise<string | undefined> {
+export async function renderPagePath(reader: PagesReader, url: URL, generatedFrom: string, sources: PageSources = {}): Promise<string | undefined> {
   const path = url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`;
   const ctx: PageContext = { root: rootOf(path), generatedFrom };
   const repository = reader.config.github?.repository;
+  const view = (name: string) => (sources.views && sources.commit ? sources.views.get(reader, sources.commit, name) : readModelView(reader, name));
   if (path === '/') {
-    const summaries: ModelSummary[] = [];
-    for (const name of await new RegistrySnapshot(reader.source).modelNames()) summaries.push((await readModelView(reader, name)).summary);
-    return renderIndex(summaries, ctx);
+    const summaries = sources.views && sources.commit ? sources.views.summaries(reader, sources.commit) : readSummaries(reader);
+    return renderIndex(await summaries, ctx, sources.open);
   }
   if (path === '/search/') {
     const q = url.searchParams.get('q') ?? '';
@@ -37,16 +96,98 @@ export async function renderPagePath(reader: PagesReader, url: URL, generatedFro
   const m = /^\/models\/([^/]+)\/(?:(?:page\/([1-9][0-9]{0,5})\/)|(?:versions\/([1-9][0-9]{0,8})\/)|(compare\/))?$/.exec(path);
   if (!m || !isModelName(m[1]!)) return undefined;
   if (!(await new RegistrySnapshot(reader.source).modelNames()).includes(m[1]!)) return undefined;
-  const view = await readModelView(reader, m[1]!);
+  const model = await view(m[1]!);
   if (m[3] !== undefined) {
-    const v = view.versions.find((x) => x.version === Number(m[3]));
-    return v ? renderVersion(versionView(view, v), ctx, repository) : undefined;
+    const v = model.versions.find((x) => x.version === Number(m[3]));
+    return v ? renderVersion(versionView(model, v), ctx, repository) : undefined;
   }
   if (m[4] !== undefined) {
     const selected = url.searchParams.getAll('v').map(Number).filter(Number.isSafeInteger);
-    return renderCompare(view, ctx, selected.length ? selected : undefined);
+    return renderCompare(model, ctx, selected.length ? selected : undefined);
   }
   const page = m[2] === undefined ? 1 : Number(m[2]);
-  if (page > Math.max(1, Math.ceil(view.versions.length / PAGE_SIZE))) return undefined;
-  return renderModel(view, page, ctx, repository);
+  if (page > Math.max(1, Math.ceil(model.versions.length / PAGE_SIZE))) return undefined;
+  return renderModel(model, page, ctx, repository, sources.open && promotionsOf(sources.open, m[1]!));
+}
+
+/** How long a list of open promotions is shown before GitHub (or the remote) is asked again. */
+const OPEN_PROMOTIONS_TTL_MS = 30_000;
+
+/** Rendered pages kept, the most recently rendered (a version page is some 10–50 KB). */
+const RENDERED_PAGES = 256;
+
+const ASSET_TYPES: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'app.css': 'text/css; charset=utf-8' };
+
+/**
+ * `serve`'s pages: `/`, `/search/`, `/models/…` rendered from the commit served (named in
+ * `X-Modelgate-Commit`, as the API's answers), the bundled scripts and styles at `/assets/`, and
+ * the open promotion pull requests on the models page and each model's page.
+ */
+export function registerPagesRoutes(app: FastifyInstance, registry: ServedRegistry): void {
+  const views = new ModelViewCache();
+  let open: { at: number; list: Promise<OpenPromotions> } | undefined;
+  const openPromotions = (repository: string | undefined) => {
+    if (!open || Date.now() - open.at > OPEN_PROMOTIONS_TTL_MS) {
+      open = { at: Date.now(), list: readOpenPromotions({ repo: registry.repo, remote: 'origin', repository, env: registry.env }) };
+    }
+    return open.list;
+  };
+  const rendered = new Map<string, Buffer>();
+  const remember = (key: string, text: string) => {
+    rendered.set(key, Buffer.from(text));
+    for (const old of rendered.keys()) {
+      if (rendered.size <= RENDERED_PAGES) break;
+      rendered.delete(old);
+    }
+  };
+  const assets = new Map<string, Promise<Buffer | undefined>>();
+  const dir = pagesAssetsDir();
+
+  const page = async (request: FastifyRequest, reply: FastifyReply) => {
+    const url = new URL(request.url, 'http://serve.local');
+    // Links are relative to the folder a page is in: a page is answered at its folder's URL only.
+    if (!url.pathname.endsWith('/')) return reply.redirect(`${url.pathname}/${url.search}`, 308);
+    const served = await registry.current();
+    reply.header('x-modelgate-commit', served.commit);
+    const listsOpen = url.pathname === '/' || /^\/models\/[^/]+\/(page\/[^/]+\/)?$/.test(url.pathname);
+    // A page without the open promotions says only what its commit says: answered again from memory.
+    const key = listsOpen ? undefined : `${served.commit}\0${url.pathname}${url.search}`;
+    const known = key === undefined ? undefined : rendered.get(key);
+    if (known !== undefined) return reply.type('text/html; charset=utf-8').send(known);
+    const snapshot = new RegistrySnapshot(served.snapshot.source);
+    const reader = await pagesReaderAt(snapshot, { repo: registry.repo, rev: served.commit, store: served.store });
+    const repository = served.config.github?.repository;
+    const generatedFrom = `${repository ?? 'registry'} at ${served.commit.slice(0, 12)}`;
+    const sources: PageSources = { commit: served.commit, views, ...(listsOpen ? { open: await openPromotions(repository) } : {}) };
+    reply.type('text/html; charset=utf-8');
+    try {
+      const text = await renderPagePath(reader, url, generatedFrom, sources);
+      if (text !== undefined) {
+        if (key !== undefined) remember(key, text);
+        return reply.send(text);
+      }
+    } catch (e) {
+      if (!(e instanceof ModelgateError && e.code === 'E_WHERE_SYNTAX')) throw e;
+      const q = url.searchParams.get('q') ?? '';
+      return reply.code(400).send(renderSearch({ root: rootOf(url.pathname), generatedFrom }, q, undefined, e.message));
+    }
+    return reply.code(404).send(renderNotFound({ root: rootOf(url.pathname), generatedFrom }, url.pathname));
+  };
+  app.get('/', page);
+  app.get('/search', page);
+  app.get('/search/', page);
+  app.get('/models/*', page);
+  app.get<{ Params: { file: string } }>('/assets/:file', async (request, reply) => {
+    const file = request.params.file;
+    const type = ASSET_TYPES[file];
+    if (!type || !dir) return reply.code(404).type('text/plain').send('not found');
+    if (!assets.has(file))
+      assets.set(
+        file,
+        readFile(join(dir, file)).catch(() => undefined),
+      );
+    const body = await assets.get(file)!;
+    if (!body) return reply.code(404).type('text/plain').send('not found');
+    return reply.type(type).header('cache-control', 'no-cache').send(body);
+  });
 }

@@ -4,6 +4,7 @@ import swagger from '@fastify/swagger';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import type { ErrorCode } from '../error-codes.js';
 import { ExitCode, ModelgateError } from '../errors.js';
+import { registerPagesRoutes } from '../pages/routes.js';
 import pkg from '../../package.json' with { type: 'json' };
 import { installAccess, type TokenTable } from './access.js';
 import { registerApiV1Routes } from './api-v1.js';
@@ -145,6 +146,8 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
   registerMlflowRoutes(app);
   registerMlflowWriteRoutes(app, options.registry, options.writes ?? 'pr');
   registerArtifactRoutes(app, metrics);
+  // The registry pages (SPEC v3 §11) are for browsers, which send no bearer token: not answered with --private-reads.
+  if (!options.privateReads) registerPagesRoutes(app, options.registry);
   return { app, metrics };
 }
 

@@ -1,13 +1,14 @@
 /**
  * The pages' script (bundled by `npm run build` into dist/pages-assets/app.js with uPlot and the
  * CLI's `--where` parser): charts, sorting and filtering the versions table, the compare
- * selection, "what was in Production at", and search over search/index.json. Everything it adds
+ * selection, "what was in Production at", and search over the index's model files. Everything it adds
  * is an enhancement of server-rendered HTML.
  */
 import uPlot from 'uplot';
 import type { ModelVersion } from '../../manifest/types.js';
 import { matchWhere, parseWhere } from '../../query/where.js';
 import type { ChartData } from '../render.js';
+import { shardMayMatch, type SearchIndex } from '../search-index.js';
 
 const $$ = <T extends Element>(sel: string, root: ParentNode = document) => [...root.querySelectorAll<T>(sel)];
 const rootPath = () =>
@@ -114,7 +115,7 @@ function productionAt(): void {
   const input = form.querySelector('input')!;
   const answer = form.querySelector('output')!;
   // The table lists the changes newest first, in history order (several may share a second).
-  const changes = $$<HTMLTableRowElement>('table.timeline tbody tr')
+  const changes = $$<HTMLTableRowElement>('table.timeline tbody tr[data-kind=stage]')
     .map((r) => ({ version: Number(r.dataset.version), to: r.dataset.to, date: Date.parse(r.dataset.date!) }))
     .reverse();
   const update = () => {
@@ -139,7 +140,8 @@ async function search(): Promise<void> {
   input.value = query;
   const results = document.getElementById('search-results')!;
   const error = document.getElementById('search-error')!;
-  if (!query.trim()) return;
+  // serve answered the query already; the static site leaves it to this script.
+  if (!query.trim() || results.hasAttribute('data-answered')) return;
   let expr;
   try {
     expr = parseWhere(query);
@@ -147,9 +149,13 @@ async function search(): Promise<void> {
     error.textContent = (e as Error).message;
     return;
   }
-  const index = (await (await fetch(`${rootPath()}search/index.json`)).json()) as ModelVersion[];
-  const found = index.filter((v) => matchWhere(expr, v));
   const root = rootPath();
+  // The summary first, then only the models whose versions may match.
+  const index = (await (await fetch(`${root}search/index.json`)).json()) as SearchIndex;
+  const shards = index.shards.filter((s) => shardMayMatch(expr, s));
+  const files = await Promise.all(shards.map(async (s) => (await (await fetch(`${root}search/${s.file}`)).json()) as ModelVersion[]));
+  const found = files.flat().filter((v) => matchWhere(expr, v));
+  results.dataset.searched = shards.map((s) => s.model).join(' ');
   const table = document.createElement('table');
   table.className = 'results';
   table.innerHTML =
