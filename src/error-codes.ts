@@ -11,7 +11,7 @@ export interface ErrorCodeInfo {
 }
 
 export type ErrorArea =
-  'command line' | 'manifest' | 'registry' | 'lineage' | 'store' | 'S3' | 'git' | 'GitHub' | 'gate' | 'deploy' | 'promotion' | 'evidence' | 'serve';
+  'command line' | 'manifest' | 'registry' | 'lineage' | 'store' | 'S3' | 'git' | 'GitHub' | 'gate' | 'deploy' | 'promotion' | 'evidence' | 'serve' | 'MLflow';
 
 const { content, usage, service } = ExitCode;
 
@@ -239,6 +239,17 @@ export const ERROR_CODES = {
   E_INTERNAL: { area: 'serve', exit: [content], summary: 'serve failed in a way it did not expect; its log has the details (HTTP 500).' },
   E_RATE_LIMITED: { area: 'serve', exit: [usage], summary: 'A client sent more requests than serve allows in a minute (HTTP 429).' },
   E_DECISION_RECORD: { area: 'evidence', exit: [service], summary: 'Reading or writing a decision record in the store failed.' },
+  // An MLflow tracking server read by `import mlflow` and serve's registrations.
+  E_MLFLOW: {
+    area: 'MLflow',
+    exit: [content, service],
+    summary: "The MLflow tracking server answered an error (its code in the error's data; exit 1 for a resource it does not have) or did not answer.",
+  },
+  E_MLFLOW_SOURCE: {
+    area: 'MLflow',
+    exit: [content],
+    summary: "A version's MLflow source names nothing modelgate can read: an unknown run, a missing path, a scheme it does not read.",
+  },
 } as const satisfies Record<`E_${string}`, ErrorCodeInfo>;
 
 /** A stable error code; tsc refuses any string not declared in ERROR_CODES. */
