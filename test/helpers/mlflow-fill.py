@@ -1,7 +1,8 @@
 """Fills a real MLflow tracking server (MLFLOW_TRACKING_URI) with the real MLflow client, for
 test/import-mlflow.test.ts: three models, twelve versions from scikit-learn runs, stage
-transitions, aliases, version tags and descriptions, one version deleted. Prints, as JSON, what
-MLflow answers afterwards (the registry the import must reproduce)."""
+transitions, aliases, version tags and descriptions, one version deleted. Writes to the file named
+by its argument, as JSON, what MLflow answers afterwards (the registry the import must reproduce).
+Usage: python mlflow-fill.py <out.json> (MLFLOW_TRACKING_URI names the server)."""
 
 from __future__ import annotations
 
@@ -59,10 +60,12 @@ def main() -> None:
 
 
 def dump(client: MlflowClient) -> None:
-    out: dict[str, object] = {}
+    passed = client.search_model_versions("tags.validation_status = 'passed'")
+    out: dict[str, object] = {"passed": sorted(f"{v.name}/{v.version}" for v in passed), "models": {}}
+    models: dict[str, object] = out["models"]  # type: ignore[assignment]
     for m in client.search_registered_models():
         versions = client.search_model_versions(f"name = '{m.name}'")
-        out[m.name] = {
+        models[m.name] = {
             "aliases": dict(m.aliases),
             "versions": {
                 v.version: {
@@ -79,7 +82,8 @@ def dump(client: MlflowClient) -> None:
                 for v in versions
             },
         }
-    json.dump(out, sys.stdout)
+    with open(sys.argv[1], "w", encoding="utf-8") as f:
+        json.dump(out, f)
 
 
 if __name__ == "__main__":
