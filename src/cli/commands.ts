@@ -215,6 +215,11 @@ export const COMMAND_SPECS = {
         description: 'how MLflow writes (alias, stage, tag) land: a pull request (default), a push to the registry branch, or a local commit',
       },
       'private-reads': { type: 'boolean', description: 'reads need a token too (default: reads are open)' },
+      'mlflow-tracking-uri': {
+        type: 'string',
+        value: 'url',
+        description: 'the MLflow tracking server whose runs and artifacts registrations (create_model_version) read (default MLFLOW_TRACKING_URI)',
+      },
     },
   },
 } as const satisfies Record<string, CommandSpec>;
