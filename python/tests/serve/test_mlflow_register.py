@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -71,8 +72,13 @@ def tracking(tmp_path_factory: pytest.TempPathFactory):
             pytest.fail(f"mlflow server did not start (exit {proc.poll()})")
         time.sleep(1)
     yield url
-    proc.terminate()
-    proc.wait(timeout=60)
+    # The server runs uvicorn and job workers in its own process group: all of it is stopped.
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
 def test_register_model_from_a_run_becomes_a_governed_version(tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
