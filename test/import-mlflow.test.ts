@@ -155,7 +155,7 @@ describe('import mlflow from a real MLflow tracking server', () => {
   }, 900_000);
 
   afterAll(() => {
-    if (server?.pid) process.kill(-server.pid, 'SIGTERM');
+    if (server?.pid) process.kill(-server.pid, 'SIGKILL');
   });
 
   const registry = () => makeRegistry({ uri: pathToFileURL(tempDir('mg-mlflow-store-')).href });
