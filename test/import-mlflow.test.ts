@@ -1,9 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MlflowTrackingClient } from '../src/mlflow/client.js';
 import { deletedVersions, mlflowTime, planMoves, runValues, type MlflowModelVersion, type NotCarried } from '../src/mlflow/records.js';
 import { cli, git, makeRegistry, tempDir } from './helpers/artifacts.js';
 
@@ -218,6 +219,30 @@ describe('import mlflow from a real MLflow tracking server', () => {
     expect((second.json as { imported: unknown[] }).imported).toEqual([]);
     expect(git(dir, 'rev-parse', 'HEAD')).toBe(head);
   }, 600_000);
+
+  it('the MLflow port: typed errors for unknown runs, unread schemes, a server that is down or stalls; local sources copied', async () => {
+    const client = new MlflowTrackingClient(tracking, {});
+    expect(await client.run('0123456789abcdef0123456789abcdef')).toBeUndefined();
+    await expect(client.resolveSource('runs:/0123456789abcdef0123456789abcdef/model')).rejects.toMatchObject({ code: 'E_MLFLOW_SOURCE' });
+    const dest = tempDir();
+    await expect(client.download('ftp://host/model', join(dest, 'a'))).rejects.toMatchObject({ code: 'E_MLFLOW_SOURCE' });
+    const folder = tempDir();
+    writeFileSync(join(folder, 'MLmodel'), 'flavors: {}\n');
+    expect(await client.download(pathToFileURL(folder).href, join(dest, 'b'))).toBe(join(dest, 'b'));
+    expect(readFileSync(join(dest, 'b', 'MLmodel'), 'utf8')).toBe('flavors: {}\n');
+
+    const down = new MlflowTrackingClient(`http://127.0.0.1:${await freePort()}`, {});
+    await expect(down.registeredModels()).rejects.toMatchObject({ code: 'E_MLFLOW', exit: 3 });
+    // A server that takes the connection and never answers: abandoned after MODELGATE_IO_TIMEOUT.
+    const silent = createServer(() => {});
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+    try {
+      const stalled = new MlflowTrackingClient(`http://127.0.0.1:${(silent.address() as { port: number }).port}`, { MODELGATE_IO_TIMEOUT: '1' });
+      await expect(stalled.registeredModels()).rejects.toMatchObject({ code: 'E_IO_TIMEOUT', exit: 3 });
+    } finally {
+      silent.close();
+    }
+  }, 120_000);
 
   it('--dry-run lists what it would import and commits nothing; --model picks models', async () => {
     const dir = registry();
