@@ -21,6 +21,7 @@ const PURE_CORE = [
   'src/store/{layout,directory-digest}.ts',
   'src/pages/{html,render,lineage-graph,search-index}.ts',
   'src/import/{gto,dvc}.ts',
+  'src/mlflow/records.ts',
 ];
 /** The gate's adapters: git history and the merge of a pull request, the store's verifier and scanner. */
 const GATE_ADAPTERS = ['src/gate/from-git.ts', 'src/gate/history.ts', 'src/gate/store-verifier.ts', 'src/gate/store-scanner.ts'];

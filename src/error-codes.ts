@@ -11,7 +11,7 @@ export interface ErrorCodeInfo {
 }
 
 export type ErrorArea =
-  'command line' | 'manifest' | 'registry' | 'lineage' | 'store' | 'S3' | 'git' | 'GitHub' | 'gate' | 'deploy' | 'promotion' | 'evidence' | 'serve';
+  'command line' | 'manifest' | 'registry' | 'lineage' | 'store' | 'S3' | 'git' | 'GitHub' | 'gate' | 'deploy' | 'promotion' | 'evidence' | 'serve' | 'MLflow';
 
 const { content, usage, service } = ExitCode;
 
@@ -251,6 +251,17 @@ export const ERROR_CODES = {
   },
   E_UPLOAD_INCOMPLETE: { area: 'serve', exit: [usage], summary: 'An upload was registered before every file the store lacks was sent (HTTP 409).' },
   E_DECISION_RECORD: { area: 'evidence', exit: [service], summary: 'Reading or writing a decision record in the store failed.' },
+  // An MLflow tracking server read by `import mlflow` and serve's registrations.
+  E_MLFLOW: {
+    area: 'MLflow',
+    exit: [content, service],
+    summary: "The MLflow tracking server answered an error (its code in the error's data; exit 1 for a resource it does not have) or did not answer.",
+  },
+  E_MLFLOW_SOURCE: {
+    area: 'MLflow',
+    exit: [content],
+    summary: "A version's MLflow source names nothing modelgate can read: an unknown run, a missing path, a scheme it does not read.",
+  },
 } as const satisfies Record<`E_${string}`, ErrorCodeInfo>;
 
 /** A stable error code; tsc refuses any string not declared in ERROR_CODES. */

@@ -171,9 +171,16 @@ export const COMMAND_SPECS = {
     },
   },
   import: {
-    summary: 'move a GTO registry in: versions, stage assignments and deprecations, one commit each',
-    args: 'gto <repo>',
+    summary: 'move an MLflow or GTO registry in: versions, stages, aliases and their history, one commit each',
+    args: 'gto <repo> | mlflow',
     flags: {
+      'tracking-uri': {
+        type: 'string',
+        value: 'url',
+        description: 'mlflow: the MLflow tracking server (default MLFLOW_TRACKING_URI); its artifact proxy, s3:// or local paths give the bytes',
+      },
+      model: { type: 'string', multiple: true, value: 'name', description: 'mlflow: import this registered model only (repeatable; default every one)' },
+      'dry-run': { type: 'boolean', description: 'mlflow: print what would be imported and touch nothing' },
       stages: {
         type: 'string',
         value: 'prod=Production,dev=Staging',
@@ -212,6 +219,11 @@ export const COMMAND_SPECS = {
         description: 'how MLflow writes (alias, stage, tag) land: a pull request (default), a push to the registry branch, or a local commit',
       },
       'private-reads': { type: 'boolean', description: 'reads need a token too (default: reads are open)' },
+      'mlflow-tracking-uri': {
+        type: 'string',
+        value: 'url',
+        description: 'the MLflow tracking server whose runs and artifacts registrations (create_model_version) read (default MLFLOW_TRACKING_URI)',
+      },
     },
   },
 } as const satisfies Record<string, CommandSpec>;

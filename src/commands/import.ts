@@ -24,17 +24,45 @@ import { detectFormat } from '../store/digest.js';
 import { describeSource, putArtifact } from '../store/put.js';
 import { openStore } from '../store/store.js';
 import { planRegistration, registrationChange } from './register.js';
+import { MlflowTrackingClient } from '../mlflow/client.js';
+import { copyMlflowModel } from '../mlflow/copy.js';
+import {
+  deletedVersions,
+  MLFLOW_VERSION_ANNOTATION,
+  mlflowTime,
+  mlflowVersionKey,
+  planMoves,
+  versionAnnotations,
+  type MlflowModelVersion,
+  type MlflowMove,
+  type MlflowRegisteredModel,
+  type NotCarried as MlflowNotCarried,
+} from '../mlflow/records.js';
+import { modelFile } from '../registry/layout.js';
+import { assertValidModel, renderModel } from '../registry/new-version.js';
 
 const USAGE = `modelgate ${usageOf('import')}`;
 
 /** The commit-message trailer that names the GTO tag a commit carried over: what makes a re-run skip it. */
 const GTO_TRAILER = 'Gto-Tag';
 
-/** `modelgate import gto <repo>`: GTO's registrations, stage assignments and deprecations, in order, one commit each. */
+/**
+ * `modelgate import gto <repo>`: GTO's registrations, stage assignments and deprecations, in order,
+ * one commit each. `modelgate import mlflow`: an MLflow registry's versions in creation order, then
+ * its stages and aliases.
+ */
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.import.flags, USAGE);
   const [source, target, ...rest] = positionals;
-  if (source !== 'gto' || target === undefined || rest.length) throw usageError(`import needs gto <repo>\nusage: ${USAGE}`);
+  if (source === 'mlflow') {
+    if (target !== undefined) throw usageError(`import mlflow takes no argument (the server is --tracking-uri)\nusage: ${USAGE}`);
+    const uri = values['tracking-uri'] ?? ctx.env.MLFLOW_TRACKING_URI;
+    if (!uri) throw usageError(`import mlflow needs --tracking-uri <url> (or MLFLOW_TRACKING_URI)\nusage: ${USAGE}`);
+    return importMlflow(ctx, new MlflowTrackingClient(uri, ctx.env), values.model ?? [], modeOf(values), values['dry-run'] ?? false);
+  }
+  if (values['tracking-uri'] !== undefined || values.model !== undefined || values['dry-run'])
+    throw usageError(`--tracking-uri, --model and --dry-run are for import mlflow\nusage: ${USAGE}`);
+  if (source !== 'gto' || target === undefined || rest.length) throw usageError(`import needs gto <repo> or mlflow\nusage: ${USAGE}`);
   const mapStage = parseStageMap(values.stages);
   if (typeof mapStage === 'string') throw usageError(mapStage);
   return importGto(ctx, new GitRepo(resolve(ctx.cwd, target)), mapStage, modeOf(values));
@@ -263,4 +291,232 @@ async function fromDvcCache(gto: GitRepo, commit: string, path: string, dest: st
     if (problem) return problem;
   }
   return undefined;
+}
+
+/** One change `import mlflow` made (or, with --dry-run, would make). */
+interface MlflowImported {
+  what: string;
+  change: string;
+  commit?: string;
+}
+
+/**
+ * `modelgate import mlflow`: every registered model's versions, in MLflow's creation order, one
+ * commit each authored at the original time and by the original user (bytes copied by digest,
+ * MLmodel, run metrics, params and tags); then the stage and alias moves that bring them where
+ * MLflow has them. What an earlier run carried over is found by the `mlflow/model-version`
+ * annotation, so a re-run imports only what is new and a killed run resumes without duplicates.
+ */
+async function importMlflow(ctx: CommandContext, client: MlflowTrackingClient, names: string[], mode: ApplyMode, dryRun: boolean): Promise<number> {
+  if (mode === 'pr') throw usageError('import mlflow lands one commit per version: use --push, or a local commit and a pull request of the branch');
+  const { repo } = openRegistry(ctx);
+  const prefix = await registryPrefix(repo, { requireGit: true });
+  const base = (mode === 'push' && !dryRun ? await repo.fetchBranch('origin', 'main') : undefined) ?? (await repo.resolve('HEAD'));
+  if (!base) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
+  const snapshot = new RegistrySnapshot(new GitTreeSource(repo, base, prefix));
+  const config = await snapshot.config();
+  const done = await mlflowImported(snapshot);
+  const notCarried: MlflowNotCarried[] = [];
+  const imported: MlflowImported[] = [];
+
+  const models = await client.registeredModels(names);
+  for (const name of names) if (!models.some((m) => m.name === name)) notCarried.push({ what: name, reason: 'no registered model of that name in MLflow' });
+  const queue: Array<{ model: MlflowRegisteredModel; version: MlflowModelVersion }> = [];
+  const versionsOf = new Map<string, MlflowModelVersion[]>();
+  for (const model of models) {
+    if (!isModelName(model.name)) {
+      notCarried.push({ what: model.name, reason: 'not a modelgate model name (lowercase letters, digits and -)' });
+      continue;
+    }
+    const versions = await client.modelVersions(model.name);
+    for (const n of deletedVersions(versions)) notCarried.push({ what: `${model.name} version ${n}`, reason: 'deleted in MLflow' });
+    const ready = versions.filter((v) => {
+      if (!v.status || v.status === 'READY') return true;
+      notCarried.push({ what: `${model.name} version ${v.version}`, reason: `MLflow has it ${v.status}, not READY` });
+      return false;
+    });
+    versionsOf.set(model.name, ready);
+    queue.push(...ready.map((version) => ({ model, version })));
+  }
+  queue.sort(
+    (a, b) =>
+      Number(a.version.creation_timestamp ?? 0) - Number(b.version.creation_timestamp ?? 0) ||
+      a.model.name.localeCompare(b.model.name) ||
+      Number(a.version.version) - Number(b.version.version),
+  );
+
+  /** Lands one planned change as one commit; a plan of undefined (already so) lands nothing. */
+  const commit = async (
+    what: string,
+    at: string | undefined,
+    author: Identity | undefined,
+    plan: (snap: RegistrySnapshot) => Promise<ChangePlan | undefined>,
+  ) => {
+    const applied = await applyChange({
+      repo,
+      prefix,
+      mode,
+      env: ctx.env,
+      ...(author ? { author } : {}),
+      ...(at ? { date: at } : {}),
+      plan: async (snap) => {
+        if (!snap) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
+        const manifest = await plan(snap);
+        if (!manifest)
+          return withPins({ kind: 'promote', summary: '', changes: [], edits: [], versions: [], branch: '', message: '' }, { files: [], changes: [] });
+        return completeChange(snap.source, manifest);
+      },
+    });
+    if (!applied.empty) imported.push({ what, change: applied.change.summary, ...(applied.commit ? { commit: applied.commit } : {}) });
+    return applied;
+  };
+
+  const store = dryRun ? undefined : await openStore(config.storage, ctx.env);
+  try {
+    for (const { model, version: v } of queue) {
+      const key = mlflowVersionKey(model.name, v.version);
+      if (done.has(key)) continue;
+      const what = `${model.name} version ${v.version}`;
+      if (!store) {
+        imported.push({ what, change: `Register ${model.name}@${v.version} from ${v.source ?? 'MLflow'}` });
+        done.set(key, Number(v.version));
+        continue;
+      }
+      let copied: Awaited<ReturnType<typeof copyMlflowModel>>;
+      try {
+        copied = await copyMlflowModel(
+          client,
+          store,
+          { model: model.name, source: `models:/${model.name}/${v.version}`, ...(v.run_id ? { runId: v.run_id } : {}), where: what },
+          notCarried,
+        );
+      } catch (e) {
+        // A source MLflow cannot give (unknown run, missing artifact): reported; the server failing stops the import.
+        if (e instanceof ModelgateError && e.exit === ExitCode.content) {
+          notCarried.push({ what, reason: `source ${v.source ?? '(none)'} unreachable: ${e.message}` });
+          continue;
+        }
+        throw e;
+      }
+      const createdBy = v.user_id || copied.runUser || 'mlflow';
+      const createdAt = mlflowTime(v.creation_timestamp) ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const draft: VersionDraft = {
+        model: model.name,
+        stage: 'None',
+        createdAt,
+        createdBy,
+        ...(v.description ? { description: v.description.slice(0, 4096) } : {}),
+        ...copied.fields,
+        annotations: { ...copied.fields.annotations, ...versionAnnotations(v, what, notCarried) },
+      };
+      const wanted = Number(v.version);
+      // The numbers below MLflow's are taken: the version keeps MLflow's number where it is free.
+      const below = new Set(Array.from({ length: wanted - 1 }, (_, i) => i + 1));
+      const applied = await commit(
+        what,
+        createdAt,
+        { name: createdBy, email: createdBy.includes('@') ? createdBy : `${createdBy}@users.noreply.github.com` },
+        async (snap) => {
+          const planned = await planRegistration(snap.source, draft, below);
+          if (planned.newModel && model.description) {
+            const text = renderModel({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: model.name, description: model.description.slice(0, 4096) });
+            assertValidModel(text, model.name);
+            planned.files[modelFile(model.name)] = text;
+          }
+          return registrationChange(
+            planned,
+            draft,
+            (n) => `register ${model.name}@${n} (MLflow ${model.name} version ${v.version})\n\nsource ${v.source ?? ''}\nsha256 ${draft.artifact.sha256}\n`,
+          );
+        },
+      );
+      done.set(key, applied.change.versions[0]!.version);
+    }
+
+    for (const model of models) {
+      const versions = versionsOf.get(model.name);
+      if (!versions) continue;
+      const numbers = new Map<string, number>();
+      for (const v of versions) {
+        const n = done.get(mlflowVersionKey(model.name, v.version));
+        if (n !== undefined) numbers.set(v.version, n);
+      }
+      const moves = planMoves(model, versions, numbers, notCarried);
+      const aliasAt = mlflowTime(model.last_updated_timestamp);
+      // Aliases first (they move off versions about to be archived), then stages, then aliases
+      // again (one may need a version that was archived before).
+      const aliases = moves.filter((m): m is Extract<MlflowMove, { kind: 'alias' }> => m.kind === 'alias');
+      const landAliases = async () => {
+        for (const m of aliases) {
+          if (dryRun) continue;
+          await commit(`${m.model} alias ${m.alias}`, aliasAt, undefined, async (snap) => {
+            if ((await snap.aliases(m.model))[m.alias] === m.version || (await snap.version(m.model, m.version))?.stage === 'Archived') return undefined;
+            return planAliasSet(snap, m.model, m.version, m.alias);
+          });
+        }
+      };
+      await landAliases();
+      if (!dryRun) await dropStaleAliases(model, numbers, aliasAt, commit);
+      for (const m of moves) {
+        if (m.kind !== 'stage') continue;
+        if (dryRun) {
+          if (m.to !== 'None') imported.push({ what: `${m.model} version ${m.version}`, change: `${m.model}@${m.version} to ${m.to}` });
+          continue;
+        }
+        await commit(`${m.model} version ${m.version}`, m.at, undefined, async (snap) => {
+          const current = (await snap.version(m.model, m.version))?.stage;
+          if (current === undefined || current === m.to) return undefined;
+          return planStageChange(snap, m.model, m.version, m.to, m.to === 'Archived' ? 'archive' : 'promote');
+        });
+      }
+      if (dryRun) for (const m of aliases) imported.push({ what: `${m.model} alias ${m.alias}`, change: `${m.model}@${m.version} as ${m.alias}` });
+      await landAliases();
+    }
+  } finally {
+    store?.close();
+  }
+  emit(ctx, { dryRun, imported, notCarried }, () =>
+    [
+      ...imported.map((i) => `${dryRun ? 'would import ' : ''}${i.what}: ${i.change}${i.commit ? ` (${i.commit.slice(0, 12)})` : ''}`),
+      imported.length ? `${dryRun ? 'would import' : 'imported'} ${imported.length} change(s)` : 'nothing new to import',
+      ...(notCarried.length ? ['not carried over:', ...notCarried.map((n) => `  ${n.what}: ${n.reason}`)] : []),
+    ].join('\n'),
+  );
+  return ExitCode.ok;
+}
+
+/**
+ * Aliases on imported versions that MLflow no longer has there (moved or deleted since an earlier
+ * import) are deleted, one commit each, so MLflow's current aliases are modelgate's.
+ */
+async function dropStaleAliases(
+  model: MlflowRegisteredModel,
+  numbers: ReadonlyMap<string, number>,
+  at: string | undefined,
+  commit: (
+    what: string,
+    at: string | undefined,
+    author: Identity | undefined,
+    plan: (snap: RegistrySnapshot) => Promise<ChangePlan | undefined>,
+  ) => Promise<{ empty: boolean }>,
+): Promise<void> {
+  const imported = new Set(numbers.values());
+  const wanted = new Map((model.aliases ?? []).map((a) => [a.alias, numbers.get(a.version)]));
+  const next = async (snap: RegistrySnapshot) => {
+    const stale = Object.entries(await snap.aliases(model.name)).find(([alias, n]) => imported.has(n) && wanted.get(alias) !== n);
+    return stale ? planAliasDelete(snap, model.name, stale[0]) : undefined;
+  };
+  while (!(await commit(`${model.name} aliases`, at, undefined, next)).empty);
+}
+
+/** `<name>/<version>` → modelgate version, for every version an earlier `import mlflow` wrote. */
+async function mlflowImported(snapshot: RegistrySnapshot): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const model of await snapshot.modelNames()) {
+    for (const n of await snapshot.versionNumbers(model)) {
+      const key = (await snapshot.version(model, n))?.annotations?.[MLFLOW_VERSION_ANNOTATION];
+      if (key !== undefined) out.set(key, n);
+    }
+  }
+  return out;
 }

@@ -300,7 +300,7 @@ export function registrationChange(
  * The MLmodel at the top of an MLflow folder (`shown` is the folder as the user named it, for
  * messages), read before anything is uploaded; undefined when the folder has none there.
  */
-async function readMLflowFolder(
+export async function readMLflowFolder(
   shown: string,
   files: ReadonlyArray<{ path: string; absolute: string; size: number }>,
 ): Promise<{ model: MLflowModel; environment: ReturnType<typeof environmentFiles>; requirements?: string } | undefined> {

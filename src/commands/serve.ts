@@ -6,6 +6,7 @@ import { TokenTable } from '../serve/access.js';
 import { ServedRegistry } from '../serve/served-registry.js';
 import { buildServer } from '../serve/server.js';
 import { WRITE_MODES, type WriteMode } from '../serve/mlflow-writes.js';
+import { MlflowTrackingClient } from '../mlflow/client.js';
 
 const isWriteMode = (text: string): text is WriteMode => (WRITE_MODES as readonly string[]).includes(text);
 
@@ -31,6 +32,11 @@ export const run: Command = async (ctx) => {
   if (!(refresh >= 0.1 && refresh <= 86_400)) throw usageError(`--refresh ${values.refresh}: expected seconds from 0.1 to 86400`);
   const writes = values.writes ?? 'pr';
   if (!isWriteMode(writes)) throw usageError(`--writes ${writes}: expected ${WRITE_MODES.join(', ')}\nusage: ${USAGE}`);
+  const trackingUri = values['mlflow-tracking-uri'] ?? ctx.env.MLFLOW_TRACKING_URI;
+  // MLFLOW_TRACKING_URI may name a database (sqlite:///…): only a server is a source of registrations.
+  const tracking = trackingUri && /^https?:\/\//.test(trackingUri) ? new MlflowTrackingClient(trackingUri, ctx.env) : undefined;
+  if (values['mlflow-tracking-uri'] !== undefined && !tracking)
+    throw usageError(`--mlflow-tracking-uri ${trackingUri}: expected the http(s) URL of an MLflow tracking server\nusage: ${USAGE}`);
   const tokens = values.tokens === undefined ? TokenTable.empty() : await TokenTable.fromFile(values.tokens);
   const registry = isRegistryUrl(ctx.registry)
     ? await ServedRegistry.remote(ctx.registry!, ctx.env)
@@ -45,6 +51,7 @@ export const run: Command = async (ctx) => {
     tokens,
     writes,
     privateReads: values['private-reads'] ?? false,
+    ...(tracking ? { tracking } : {}),
     logger: { options: { level: ctx.quiet ? 'warn' : 'info' } },
   });
   const refreshNow = () =>

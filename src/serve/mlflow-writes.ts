@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { StageHistory } from '../gate/types.js';
-import { applyChange, type ApplyMode } from '../promote/apply-change.js';
+import { applyChange, type ApplyMode, type ApplyOptions } from '../promote/apply-change.js';
 import { changePlanner } from '../promote/command.js';
 import { planAliasDelete, planAliasSet, planAnnotate, planStageChange, type ChangePlan } from '../promote/plan.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
@@ -9,6 +9,13 @@ import { MlflowError, parseMlflowStage } from './mlflow.js';
 import { aliasesByVersion, parseVersionNumber, versionRecord } from './mlflow-routes.js';
 import { authorOf, callerOf, serialWrite } from './api-v1-writes.js';
 import type { ServedCommit, ServedRegistry } from './served-registry.js';
+import { commitOf } from './commit-hook.js';
+import { planRegistration, registrationChange } from '../commands/register.js';
+import type { MlflowTrackingClient } from '../mlflow/client.js';
+import { copyMlflowModel } from '../mlflow/copy.js';
+import { tagAnnotation, type NotCarried } from '../mlflow/records.js';
+import { isModelName } from '../registry/layout.js';
+import type { VersionDraft } from '../registry/new-version.js';
 
 /**
  * The write half of MLflow's Model Registry REST API (SPEC v3 §10): an alias set or deleted, a
@@ -39,12 +46,20 @@ class Writer {
    * landed (a change that would change nothing lands nothing: MLflow's writes are idempotent);
    * with `pr`, rejects with the MLflow error naming the pull request.
    */
-  async write(request: FastifyRequest, plan: (snapshot: RegistrySnapshot, history: StageHistory) => Promise<ChangePlan>): Promise<ServedCommit> {
+  async write(
+    request: FastifyRequest,
+    plan: (snapshot: RegistrySnapshot, history: StageHistory) => Promise<ChangePlan>,
+    claim: Pick<ApplyOptions, 'newBranch' | 'claimBranch'> = {},
+  ): Promise<ServedCommit> {
     const identity = callerOf(request);
-    return serialWrite(this.registry, () => this.land(identity, plan));
+    return serialWrite(this.registry, () => this.land(identity, plan, claim));
   }
 
-  private async land(identity: string, plan: (snapshot: RegistrySnapshot, history: StageHistory) => Promise<ChangePlan>): Promise<ServedCommit> {
+  private async land(
+    identity: string,
+    plan: (snapshot: RegistrySnapshot, history: StageHistory) => Promise<ChangePlan>,
+    claim: Pick<ApplyOptions, 'newBranch' | 'claimBranch'>,
+  ): Promise<ServedCommit> {
     const { repo, prefix } = this.registry;
     try {
       const done = await applyChange({
@@ -55,6 +70,7 @@ class Writer {
         baseBranch: this.registry.baseBranch,
         author: authorOf(identity),
         plan: changePlanner(repo, prefix, plan),
+        ...claim,
         bodyNote: `Requested through \`modelgate serve\` (MLflow API) by **${identity}**.`,
       });
       if (done.pullRequest)
@@ -82,6 +98,12 @@ function argsOf(request: FastifyRequest): Record<string, unknown> {
   return { ...(request.query as Record<string, unknown>), ...body };
 }
 
+function modelNameArg(args: Record<string, unknown>): string {
+  const name = stringArg(args, 'name');
+  if (!isModelName(name)) throw new MlflowError('INVALID_PARAMETER_VALUE', `${name}: modelgate model names are lowercase letters, digits and - (at most 63)`);
+  return name;
+}
+
 function stringArg(args: Record<string, unknown>, key: string): string {
   const value = args[key];
   if (typeof value === 'number') return String(value);
@@ -105,9 +127,76 @@ const REFUSED: Array<{ method: 'DELETE' | 'POST' | 'PATCH'; path: string; why: s
   },
 ];
 
-export function registerMlflowWriteRoutes(app: FastifyInstance, registry: ServedRegistry, mode: WriteMode): void {
+/**
+ * The write routes. `tracking` is the MLflow tracking server (`--mlflow-tracking-uri`) whose runs
+ * and artifacts registration sources name; without it, create_model_version is refused.
+ */
+export function registerMlflowWriteRoutes(app: FastifyInstance, registry: ServedRegistry, mode: WriteMode, tracking?: MlflowTrackingClient): void {
   const writer = new Writer(registry, mode);
   const answered = (reply: FastifyReply, served: ServedCommit) => reply.header('x-modelgate-commit', served.commit);
+
+  // create_registered_model: a model comes into being with its first version (models/<model>/model.yaml
+  // is written by that registration), so a new name is answered as MLflow does and nothing is written.
+  app.post(`${PREFIX}/registered-models/create`, async (request) => {
+    callerOf(request);
+    const name = modelNameArg(argsOf(request));
+    const { snapshot } = commitOf(request);
+    if ((await snapshot.modelNames()).includes(name)) throw new MlflowError('RESOURCE_ALREADY_EXISTS', `Registered Model (name=${name}) already exists.`);
+    const now = Date.now();
+    return { registered_model: { name, creation_timestamp: now, last_updated_timestamp: now } };
+  });
+
+  // create_model_version ↔ `modelgate register`: the source's bytes copied by digest into the store
+  // through the MLflow tracking server, its MLmodel and run read, then a registration like any write.
+  app.post(`${PREFIX}/model-versions/create`, async (request, reply) => {
+    const identity = callerOf(request);
+    const args = argsOf(request);
+    const name = modelNameArg(args);
+    const source = stringArg(args, 'source');
+    if (!tracking)
+      throw new MlflowError('INVALID_PARAMETER_VALUE', 'modelgate serve was started without --mlflow-tracking-uri: it cannot read registration sources');
+    const runId = typeof args.run_id === 'string' && args.run_id ? args.run_id : undefined;
+    const { store } = commitOf(request);
+    const notCarried: NotCarried[] = [];
+    let copied: Awaited<ReturnType<typeof copyMlflowModel>>;
+    try {
+      copied = await copyMlflowModel(tracking, store, { model: name, source, ...(runId ? { runId } : {}), where: `${name} from ${source}` }, notCarried);
+    } catch (e) {
+      if (e instanceof ModelgateError && e.exit === ExitCode.content) throw new MlflowError('INVALID_PARAMETER_VALUE', `${e.code}: ${e.message}`);
+      throw e;
+    }
+    for (const n of notCarried) request.log.warn({ what: n.what, reason: n.reason }, 'not carried over from MLflow');
+    const tags = Array.isArray(args.tags) ? (args.tags as Array<{ key?: unknown; value?: unknown }>) : [];
+    const annotations: Record<string, string> = { ...copied.fields.annotations, ...(source.length <= 4096 ? { 'mlflow/source': source } : {}) };
+    for (const t of tags) {
+      const key = typeof t.key === 'string' ? tagAnnotation('mlflow-tag', t.key) : undefined;
+      if (!key) throw new MlflowError('INVALID_PARAMETER_VALUE', `tag ${String(t.key)}: not an annotation name (lowercase letters, digits, _ . -)`);
+      annotations[key] = typeof t.value === 'string' ? t.value : '';
+    }
+    const draft: VersionDraft = {
+      model: name,
+      stage: 'None',
+      createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      createdBy: identity,
+      ...(typeof args.description === 'string' && args.description ? { description: args.description } : {}),
+      ...copied.fields,
+      annotations,
+    };
+    let number = 0;
+    const served = await writer.write(
+      request,
+      async (snap) => {
+        const planned = await planRegistration(snap.source, draft);
+        number = planned.version;
+        return registrationChange(planned, draft, (n) => `register ${name}@${n} (MLflow ${source})\n\nsha256 ${draft.artifact.sha256}\n`);
+      },
+      { newBranch: mode === 'pr', claimBranch: true },
+    );
+    answered(reply, served);
+    const v = await served.snapshot.version(name, number);
+    if (!v) throw new MlflowError('INTERNAL_ERROR', `${name}@${number} was registered but is not in the served commit ${served.commit}`);
+    return { model_version: versionRecord(request, v, await aliasesByVersion(served.snapshot, name)) };
+  });
 
   // set_registered_model_alias ↔ `modelgate alias set <model>@<N> <alias>`
   app.post(`${PREFIX}/registered-models/alias`, async (request, reply) => {

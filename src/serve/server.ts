@@ -16,6 +16,7 @@ import { registerArtifactRoutes } from './mlflow-artifacts.js';
 import { registerMlflowRoutes } from './mlflow-routes.js';
 import { registerMlflowWriteRoutes, type WriteMode } from './mlflow-writes.js';
 import type { ServedRegistry } from './served-registry.js';
+import type { MlflowTrackingClient } from '../mlflow/client.js';
 
 export interface ServeOptions {
   registry: ServedRegistry;
@@ -28,6 +29,8 @@ export interface ServeOptions {
   rateLimit?: number;
   /** Largest request body accepted, in bytes (uploads of artifacts stream and are not bound by it). */
   bodyLimit?: number;
+  /** The MLflow tracking server registration sources are read from (`--mlflow-tracking-uri`). */
+  tracking?: MlflowTrackingClient;
   /** pino's options and where it writes; false for no log. */
   logger?: { options: LoggerOptions; stream?: DestinationStream } | false;
 }
@@ -144,7 +147,7 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
   registerApiV1Routes(app, options.registry);
   await registerApiV1Writes(app, options.registry, options.writes ?? 'pr');
   registerMlflowRoutes(app);
-  registerMlflowWriteRoutes(app, options.registry, options.writes ?? 'pr');
+  registerMlflowWriteRoutes(app, options.registry, options.writes ?? 'pr', options.tracking);
   registerArtifactRoutes(app, metrics);
   // The registry pages (SPEC v3 §11) are for browsers, which send no bearer token: not answered with --private-reads.
   if (!options.privateReads) registerPagesRoutes(app, options.registry);
