@@ -12,7 +12,7 @@ import { parseDatasetSpec, resolveDataset } from '../lineage/dataset.js';
 import { parseFramework, parseMetrics, parseParams } from '../lineage/values.js';
 import { readInputText } from '../lineage/input-file.js';
 import { parseAnnotations, parseEnvSpec, parseRunSpec, parseSignatureFile } from '../lineage/flags.js';
-import { environmentFiles, MLMODEL_MAX_BYTES, readMLmodel, type MLflowModel } from '../lineage/mlflow.js';
+import { mlflowEnvironment, readMLflowFolder, type MLflowFolder } from '../lineage/mlflow.js';
 import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type PromotionPolicy, type Stage } from '../manifest/types.js';
 import { findingText, scanRequiredOnRegistration } from '../gate/scan-check.js';
 import { scanLocalPath } from '../scan/local.js';
@@ -79,7 +79,7 @@ export const run: Command = async (ctx) => {
     detectFormat(source.kind === 'file' ? [source.name] : source.files.map((f) => f.path), source.kind === 'directory');
   // An MLflow folder describes itself: flavors, run, signature and environment come from its
   // MLmodel; what the command line says wins.
-  const mlflow = format === 'mlflow' && source.kind === 'directory' ? await readMLflowFolder(positionals[1]!, source.files) : undefined;
+  const mlflow = format === 'mlflow' && source.kind === 'directory' ? await localMLflowFolder(positionals[1]!, source.files) : undefined;
 
   const lineage: Lineage = {};
   const code: CodeLineage | undefined = values.code === 'auto' ? await codeFromWorkingDirectory(ctx.cwd) : codeSpec;
@@ -87,20 +87,12 @@ export const run: Command = async (ctx) => {
   if (datasets.length) lineage.data = await Promise.all(datasets.map((d) => resolveDataset(d, (p) => resolve(ctx.cwd, p))));
   const ci = runSpec ?? mlflow?.model.run ?? runFromEnv(ctx.env);
   if (ci) lineage.run = ci;
-  const environment = {
-    ...(mlflow?.model.python ? { python: mlflow.model.python } : {}),
-    ...(mlflow?.requirements ? { requirements: mlflow.requirements } : {}),
-    ...envSpec,
-  };
-  if (Object.keys(environment).length) lineage.environment = environment;
   const frameworkOf = framework ?? mlflow?.model.framework;
   const signatureOf = signature ?? mlflow?.model.signature;
   // The environment files' digests are the artifact's own (placeholders before the upload).
   const lineageFor = (artifact: Artifact): Lineage => {
-    if (!mlflow?.environment.length) return lineage;
-    const digests = new Map((artifact.files ?? []).map((f) => [f.path, f.sha256]));
-    const files = mlflow.environment.map((e) => ({ path: e.path, sha256: digests.get(e.path)!, kind: e.kind }));
-    return { ...lineage, environment: { ...lineage.environment, files } };
+    const environment = mlflowEnvironment(mlflow, new Map((artifact.files ?? []).map((f) => [f.path, f.sha256])), envSpec);
+    return { ...lineage, ...(environment ? { environment } : {}) };
   };
 
   // Check first (SPEC v2 §4): the manifest this run will write is built and validated with a
@@ -297,28 +289,17 @@ export function registrationChange(
 }
 
 /**
- * The MLmodel at the top of an MLflow folder (`shown` is the folder as the user named it, for
- * messages), read before anything is uploaded; undefined when the folder has none there.
+ * The MLmodel at the top of a local MLflow folder (`shown` is the folder as the user named it,
+ * for messages), read before anything is uploaded; undefined when the folder has none there.
  */
-export async function readMLflowFolder(
+export async function localMLflowFolder(
   shown: string,
   files: ReadonlyArray<{ path: string; absolute: string; size: number }>,
-): Promise<{ model: MLflowModel; environment: ReturnType<typeof environmentFiles>; requirements?: string } | undefined> {
+): Promise<MLflowFolder | undefined> {
   const file = files.find((f) => f.path === 'MLmodel');
   if (!file) return undefined;
   const name = `${shown.replace(/(?<!\/)\/+$/, '')}/MLmodel`;
-  if (file.size > MLMODEL_MAX_BYTES) {
-    throw new ModelgateError(
-      'E_MLMODEL',
-      `${name}: ${file.size} bytes, more than the ${MLMODEL_MAX_BYTES} an MLmodel may have; this is not the file MLflow writes`,
-      ExitCode.content,
-      { file: name },
-    );
-  }
-  const model = readMLmodel(await readFile(file.absolute, 'utf8'), name);
-  const paths = new Set(files.map((f) => f.path));
-  const environment = environmentFiles(model, paths);
-  return { model, environment, ...(paths.has('requirements.txt') ? { requirements: 'requirements.txt' } : {}) };
+  return readMLflowFolder(name, file.size, () => readFile(file.absolute, 'utf8'), new Set(files.map((f) => f.path)));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { isAlias, isMap, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { ExitCode, ModelgateError } from '../errors.js';
-import type { Signature, SignatureEntry, SignatureParam, SignatureType } from '../manifest/types.js';
+import type { Lineage, Signature, SignatureEntry, SignatureParam, SignatureType } from '../manifest/types.js';
 
 /**
  * An MLflow model folder's `MLmodel`, read for the manifest (SPEC v2 §2): the framework from the
@@ -191,6 +191,51 @@ export function environmentFiles(model: MLflowModel, paths: ReadonlySet<string>)
     if (paths.has(path) && !out.some((e) => e.path === path)) out.push({ path, kind });
   }
   return out;
+}
+
+/** An MLflow folder as a registration reads it: its MLmodel, the environment files and requirements.txt it holds. */
+export interface MLflowFolder {
+  model: MLflowModel;
+  environment: Array<{ path: string; kind: EnvironmentKind }>;
+  requirements?: string;
+}
+
+/**
+ * The MLmodel of a folder holding `paths`, read for the manifest (register, serve's upload and
+ * MLflow registrations, `import mlflow` all read it here): `size` is checked before `text` is
+ * asked for, `name` is how messages name the file.
+ */
+export async function readMLflowFolder(name: string, size: number, text: () => Promise<string>, paths: ReadonlySet<string>): Promise<MLflowFolder> {
+  if (size > MLMODEL_MAX_BYTES) {
+    throw new ModelgateError(
+      'E_MLMODEL',
+      `${name}: ${size} bytes, more than the ${MLMODEL_MAX_BYTES} an MLmodel may have; this is not the file MLflow writes`,
+      ExitCode.content,
+      { file: name },
+    );
+  }
+  const model = readMLmodel(await text(), name);
+  return { model, environment: environmentFiles(model, paths), ...(paths.has('requirements.txt') ? { requirements: 'requirements.txt' } : {}) };
+}
+
+/**
+ * The environment lineage of an MLflow folder: its Python version, requirements.txt and the
+ * environment files with their digests in the artifact (`digests`: path → sha256; a file without
+ * one is left out). What `given` says wins; undefined when nothing is known.
+ */
+export function mlflowEnvironment(
+  folder: MLflowFolder | undefined,
+  digests: ReadonlyMap<string, string>,
+  given: Lineage['environment'] = {},
+): Lineage['environment'] | undefined {
+  const files = (folder?.environment ?? []).filter((e) => digests.has(e.path)).map((e) => ({ path: e.path, sha256: digests.get(e.path)!, kind: e.kind }));
+  const environment = {
+    ...(folder?.model.python ? { python: folder.model.python } : {}),
+    ...(folder?.requirements ? { requirements: folder.requirements } : {}),
+    ...given,
+    ...(files.length ? { files } : {}),
+  };
+  return Object.keys(environment).length ? environment : undefined;
 }
 
 function isFolderPath(path: string): boolean {

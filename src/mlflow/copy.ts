@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readMLflowFolder } from '../commands/register.js';
+import { localMLflowFolder } from '../commands/register.js';
+import { mlflowEnvironment } from '../lineage/mlflow.js';
 import type { Artifact, Lineage } from '../manifest/types.js';
 import type { VersionDraft } from '../registry/new-version.js';
 import { detectFormat } from '../store/digest.js';
@@ -44,7 +45,7 @@ export async function copyMlflowModel(
     const described = await describeSource(local);
     const paths = described.kind === 'file' ? [described.name] : described.files.map((f) => f.path);
     const format = detectFormat(paths, described.kind === 'directory');
-    const mlflow = format === 'mlflow' && described.kind === 'directory' ? await readMLflowFolder(location, described.files) : undefined;
+    const mlflow = format === 'mlflow' && described.kind === 'directory' ? await localMLflowFolder(location, described.files) : undefined;
     const stored = await putArtifact(store, opts.model, local);
     const artifact: Artifact = {
       uri: stored.uri,
@@ -68,14 +69,8 @@ export async function copyMlflowModel(
       const experiment = run?.info.experiment_id;
       lineage.run = { id: runId, system: 'mlflow', ...(experiment ? { url: `${client.url}/#/experiments/${experiment}/runs/${runId}` } : {}) };
     }
-    const digests = new Map((artifact.files ?? []).map((f) => [f.path, f.sha256]));
-    const files = (mlflow?.environment ?? []).filter((e) => digests.has(e.path)).map((e) => ({ path: e.path, sha256: digests.get(e.path)!, kind: e.kind }));
-    const environment = {
-      ...(mlflow?.model.python ? { python: mlflow.model.python } : {}),
-      ...(mlflow?.requirements ? { requirements: mlflow.requirements } : {}),
-      ...(files.length ? { files } : {}),
-    };
-    if (Object.keys(environment).length) lineage.environment = environment;
+    const environment = mlflowEnvironment(mlflow, new Map((artifact.files ?? []).map((f) => [f.path, f.sha256])));
+    if (environment) lineage.environment = environment;
 
     const fields: CopiedFields = {
       artifact,

@@ -12,7 +12,7 @@ import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { scanRequiredOnRegistration } from '../gate/scan-check.js';
 import type { StageHistory } from '../gate/types.js';
 import type { Identity } from '../git/repo.js';
-import { environmentFiles, MLMODEL_MAX_BYTES, readMLmodel } from '../lineage/mlflow.js';
+import { mlflowEnvironment, readMLflowFolder } from '../lineage/mlflow.js';
 import { FORMATS, STAGES, type Artifact, type ArtifactFile, type ArtifactFormat, type Lineage, type ModelVersion, type Stage } from '../manifest/types.js';
 import { planRegistration, registrationChange } from '../commands/register.js';
 import { applyChange, type Applied } from '../promote/apply-change.js';
@@ -579,26 +579,17 @@ async function draftOf(u: Upload, body: RegistrationBody, stage: Stage): Promise
   let signature: ModelVersion['signature'];
   const mlmodel = u.directory && format === 'mlflow' ? u.files.find((f) => f.path === 'MLmodel') : undefined;
   if (mlmodel) {
-    if (mlmodel.size > MLMODEL_MAX_BYTES)
-      throw new ModelgateError('E_MLMODEL', `MLmodel: ${mlmodel.size} bytes, more than the ${MLMODEL_MAX_BYTES} an MLmodel may have`, ExitCode.content, {
-        file: 'MLmodel',
-      });
-    const chunks: Buffer[] = [];
-    for await (const chunk of await u.store.read(contentKey(u.model, u.sha256, 'MLmodel'))) chunks.push(chunk as Buffer);
-    const model = readMLmodel(Buffer.concat(chunks).toString('utf8'), 'MLmodel');
-    const paths = new Set(u.files.map((f) => f.path));
-    framework ??= model.framework;
-    signature = model.signature;
-    if (!lineage.run && model.run) lineage.run = model.run;
-    const digests = new Map(u.files.map((f) => [f.path, f.sha256]));
-    const files = environmentFiles(model, paths).map((e) => ({ path: e.path, sha256: digests.get(e.path)!, kind: e.kind }));
-    const environment = {
-      ...(model.python ? { python: model.python } : {}),
-      ...(paths.has('requirements.txt') ? { requirements: 'requirements.txt' } : {}),
-      ...lineage.environment,
-      ...(files.length ? { files } : {}),
+    const read = async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await u.store.read(contentKey(u.model, u.sha256, 'MLmodel'))) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
     };
-    if (Object.keys(environment).length) lineage.environment = environment;
+    const folder = await readMLflowFolder('MLmodel', mlmodel.size, read, new Set(u.files.map((f) => f.path)));
+    framework ??= folder.model.framework;
+    signature = folder.model.signature;
+    if (!lineage.run && folder.model.run) lineage.run = folder.model.run;
+    const environment = mlflowEnvironment(folder, new Map(u.files.map((f) => [f.path, f.sha256])), lineage.environment);
+    if (environment) lineage.environment = environment;
   }
   return {
     model: u.model,
