@@ -208,6 +208,7 @@ export const COMMAND_SPECS = {
         description: 'how MLflow writes (alias, stage, tag) land: a pull request (default), a push to the registry branch, or a local commit',
       },
       'private-reads': { type: 'boolean', description: 'reads need a token too (default: reads are open)' },
+      'rate-limit': { type: 'string', value: 'n', description: 'requests per minute from one client to /api (default 600; 0: no limit)' },
     },
   },
 } as const satisfies Record<string, CommandSpec>;

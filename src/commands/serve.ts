@@ -31,6 +31,8 @@ export const run: Command = async (ctx) => {
   if (!(refresh >= 0.1 && refresh <= 86_400)) throw usageError(`--refresh ${values.refresh}: expected seconds from 0.1 to 86400`);
   const writes = values.writes ?? 'pr';
   if (!isWriteMode(writes)) throw usageError(`--writes ${writes}: expected ${WRITE_MODES.join(', ')}\nusage: ${USAGE}`);
+  const rateLimit = values['rate-limit'] === undefined ? undefined : /^[0-9]{1,9}$/.test(values['rate-limit']) ? Number(values['rate-limit']) : NaN;
+  if (Number.isNaN(rateLimit)) throw usageError(`--rate-limit ${values['rate-limit']}: expected a number of requests per minute (0: no limit)`);
   const tokens = values.tokens === undefined ? TokenTable.empty() : await TokenTable.fromFile(values.tokens);
   const registry = isRegistryUrl(ctx.registry)
     ? await ServedRegistry.remote(ctx.registry!, ctx.env)
@@ -45,6 +47,7 @@ export const run: Command = async (ctx) => {
     tokens,
     writes,
     privateReads: values['private-reads'] ?? false,
+    rateLimit,
     logger: { options: { level: ctx.quiet ? 'warn' : 'info' } },
   });
   const refreshNow = () =>

@@ -22,7 +22,7 @@ export interface ServeOptions {
   writes?: WriteMode;
   /** Reads need a token too (writes always do). */
   privateReads?: boolean;
-  /** Requests per minute from one client address, for every route but the operations ones. */
+  /** Requests per minute from one client address, for every route but the operations ones (default 600; 0: no limit). */
   rateLimit?: number;
   /** Largest request body accepted, in bytes (uploads of artifacts stream and are not bound by it). */
   bodyLimit?: number;
@@ -153,19 +153,20 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
     const key = downloadKey(request);
     if (key !== undefined && reply.statusCode !== 429) downloads.counted(key);
   });
-  await app.register(rateLimit, {
-    max: options.rateLimit ?? 600,
-    timeWindow: RATE_WINDOW_MS,
-    allowList: (request) => {
-      if (!request.url.startsWith('/api/')) return true;
-      const key = downloadKey(request);
-      return key !== undefined && downloads.has(key);
-    },
-    errorResponseBuilder: (_request, context) =>
-      Object.assign(new ModelgateError('E_RATE_LIMITED', `more than ${context.max} requests in ${context.after}; retry later`, ExitCode.usage), {
-        statusCode: 429,
-      }),
-  });
+  if (options.rateLimit !== 0)
+    await app.register(rateLimit, {
+      max: options.rateLimit ?? 600,
+      timeWindow: RATE_WINDOW_MS,
+      allowList: (request) => {
+        if (!request.url.startsWith('/api/')) return true;
+        const key = downloadKey(request);
+        return key !== undefined && downloads.has(key);
+      },
+      errorResponseBuilder: (_request, context) =>
+        Object.assign(new ModelgateError('E_RATE_LIMITED', `more than ${context.max} requests in ${context.after}; retry later`, ExitCode.usage), {
+          statusCode: 429,
+        }),
+    });
   // The OpenAPI 3.1 document of /api/v1, generated from its routes' schemas (the MLflow routes keep theirs out of it).
   await app.register(swagger, {
     openapi: {
