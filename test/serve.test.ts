@@ -254,6 +254,31 @@ describe('modelgate serve', () => {
     expect(git(bare, 'rev-parse', 'main').trim()).toBe(main);
     const byAlias = await app.inject({ url: '/api/2.0/mlflow/registered-models/alias?name=fraud&alias=champion' });
     expect(byAlias.statusCode).toBe(404);
+
+    // Description edits are governed changes too: a version's as its description annotation, a model's in model.yaml.
+    const described = await app.inject({
+      method: 'PATCH',
+      url: '/api/2.0/mlflow/model-versions/update',
+      payload: { name: 'fraud', version: '2', description: 'retrained on March data' },
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect([described.statusCode, described.json().error_code]).toEqual([400, 'INVALID_STATE']);
+    const versionPull = gh.getPull(repo, 2)!;
+    expect(versionPull.head.ref).toBe('modelgate/fraud-v2-annotate-description');
+    expect(git(bare, 'show', `${versionPull.head.sha}:models/fraud/versions/2.yaml`)).toMatch(/annotations:\n\s+description: retrained on March data/);
+    const modelDescribed = await app.inject({
+      method: 'PATCH',
+      url: '/api/2.0/mlflow/registered-models/update',
+      payload: { name: 'fraud', description: 'Flags fraudulent card payments' },
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect([modelDescribed.statusCode, modelDescribed.json().error_code]).toEqual([400, 'INVALID_STATE']);
+    const modelPull = gh.getPull(repo, 3)!;
+    expect(modelPull.head.ref).toBe('modelgate/model/fraud');
+    expect(git(bare, 'show', `${modelPull.head.sha}:models/fraud/model.yaml`)).toContain('description: Flags fraudulent card payments');
+    expect(git(bare, 'rev-parse', 'main').trim()).toBe(main);
+    const unchanged = await app.inject({ url: '/api/2.0/mlflow/model-versions/get?name=fraud&version=2' });
+    expect(unchanged.json().model_version.description).toBeUndefined();
     expect(gh.validator.violations).toEqual([]);
   });
 
