@@ -12,8 +12,9 @@ import type { ServedCommit, ServedRegistry } from './served-registry.js';
 
 /**
  * The write half of MLflow's Model Registry REST API (SPEC v3 §10): an alias set or deleted, a
- * stage transition, a version tag set become the change the CLI's `alias`, `promote` and
- * `annotate` make (the same planners, the same pins, the same applier), landed as `--writes`
+ * stage transition, a version tag set or description edited become the change the CLI's
+ * `alias`, `promote` and `annotate` make (the same planners, the same pins, the same applier;
+ * a model's description is an edit of its model.yaml), landed as `--writes`
  * says: a pull request (answered with an MLflow error naming it: nothing has changed until it
  * merges), a push, or a local commit (answered as MLflow answers, from the new commit). Deletes
  * are refused: versions are archived, never deleted.
