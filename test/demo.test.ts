@@ -62,7 +62,7 @@ describe('npm run demo (dist/demo.js)', () => {
     const out = String(result.stdout);
     const registry = join(dir, 'demo', 'registry');
     const sha = /sha256: ([0-9a-f]{64})/.exec(readFileSync(join(registry, 'models/churn-predictor/versions/3.yaml'), 'utf8'))![1]!;
-    expect(out).toMatch(/\$ modelgate serve --listen 127\.0\.0\.1:0\s+listening at http:\/\/127\.0\.0\.1:[0-9]+/);
+    expect(out).toMatch(/\$ modelgate serve --listen 127\.0\.0\.1:0\S*\s+listening at http:\/\/127\.0\.0\.1:[0-9]+/);
     expect(out).toMatch(new RegExp(`churn-predictor@champion → version 3 \\((None|Staging|Production)\\), sha256 ${sha}`));
     expect(out).toMatch(/serve stopped on SIGTERM after finishing its requests: exit 143/);
   });
