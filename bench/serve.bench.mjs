@@ -6,7 +6,7 @@
 // aliases) written into a real `mlflow server` with its SQLite backend (bench/serve-mlflow-load.py,
 // through MLflow's own SQLAlchemy model classes; cached under .bench/). Measured with `wrk`:
 //   get-by-alias and search_model_versions(name='<m>') throughput ≥ 10× MLflow's, p99 ≤ MLflow's p50
-//   serve's resident memory after those runs ≤ 300 MB
+//   serve's resident memory after those runs ≤ 300 MB (with the Node options of serve's image)
 //   a commit pushed to the remote answered within one --refresh interval
 // Needs wrk and .venv (scripts/python-env.sh). Run directly (`node bench/serve.bench.mjs`, after
 // `npm run build`) or through bench/run.mjs.
@@ -32,6 +32,13 @@ const WRK_SECONDS = Number(process.env.MODELGATE_BENCH_WRK_SECONDS ?? 15);
 const CONNECTIONS = 8;
 const MODEL = `model-${String(Math.min(42, BIG - 1)).padStart(3, '0')}`;
 const CHAMPION = VERSIONS_PER_MODEL - 3;
+
+/** The Node options serve's image runs it with (serve/Dockerfile's ENV NODE_OPTIONS): the memory row measures serve as deployed. */
+function imageNodeOptions() {
+  const m = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(join(PROJECT, 'serve/Dockerfile'), 'utf8'));
+  if (!m) throw new Error('serve/Dockerfile sets no NODE_OPTIONS');
+  return m[1];
+}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -209,9 +216,7 @@ export async function run({ log = (m) => process.stderr.write(`${m}\n`) } = {}) 
         '0',
         '--quiet',
       ],
-      {
-        cwd: work,
-      },
+      { cwd: work, env: { ...process.env, NODE_OPTIONS: imageNodeOptions() } },
     );
     stops.push(serve.stop);
     const serveUrl = `http://127.0.0.1:${servePort}`;
