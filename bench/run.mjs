@@ -51,7 +51,7 @@ for (const r of rows) {
     r.suite,
     r.name,
     fmt(r.value, r.unit),
-    r.target === undefined ? '' : `≤ ${fmt(r.target, r.targetUnit ?? r.unit)}`,
+    r.target === undefined ? '' : `${r.atLeast ? '≥' : '≤'} ${fmt(r.target, r.targetUnit ?? r.unit)}`,
     ratio,
     r.pass === undefined ? 'info' : r.pass ? 'pass' : 'MISS',
   ]);

@@ -58,6 +58,15 @@ describe('npm run demo (dist/demo.js)', () => {
     expect(resolved).toMatchObject({ version: 3, sha256: sha });
   });
 
+  it('ends with modelgate serve on the registry, the MLflow client (or its REST call) resolving @champion to v3, and serve stopping gracefully', () => {
+    const out = String(result.stdout);
+    const registry = join(dir, 'demo', 'registry');
+    const sha = /sha256: ([0-9a-f]{64})/.exec(readFileSync(join(registry, 'models/churn-predictor/versions/3.yaml'), 'utf8'))![1]!;
+    expect(out).toMatch(/\$ modelgate serve --listen 127\.0\.0\.1:0\S*\s+listening at http:\/\/127\.0\.0\.1:[0-9]+/);
+    expect(out).toMatch(new RegExp(`churn-predictor@champion → version 3 \\((None|Staging|Production)\\), sha256 ${sha}`));
+    expect(out).toMatch(/serve stopped on SIGTERM after finishing its requests: exit 143/);
+  });
+
   it('leaves a registry whose production pin is v1 with its digest, and a history with the pull requests', () => {
     const registry = join(dir, 'demo', 'registry');
     const manifest = readFileSync(join(registry, 'models/churn-predictor/versions/1.yaml'), 'utf8');

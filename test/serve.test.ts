@@ -254,6 +254,31 @@ describe('modelgate serve', () => {
     expect(git(bare, 'rev-parse', 'main').trim()).toBe(main);
     const byAlias = await app.inject({ url: '/api/2.0/mlflow/registered-models/alias?name=fraud&alias=champion' });
     expect(byAlias.statusCode).toBe(404);
+
+    // Description edits are governed changes too: a version's as its description annotation, a model's in model.yaml.
+    const described = await app.inject({
+      method: 'PATCH',
+      url: '/api/2.0/mlflow/model-versions/update',
+      payload: { name: 'fraud', version: '2', description: 'retrained on March data' },
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect([described.statusCode, described.json().error_code]).toEqual([400, 'INVALID_STATE']);
+    const versionPull = gh.getPull(repo, 2)!;
+    expect(versionPull.head.ref).toBe('modelgate/fraud-v2-annotate-description');
+    expect(git(bare, 'show', `${versionPull.head.sha}:models/fraud/versions/2.yaml`)).toMatch(/annotations:\n\s+description: retrained on March data/);
+    const modelDescribed = await app.inject({
+      method: 'PATCH',
+      url: '/api/2.0/mlflow/registered-models/update',
+      payload: { name: 'fraud', description: 'Flags fraudulent card payments' },
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect([modelDescribed.statusCode, modelDescribed.json().error_code]).toEqual([400, 'INVALID_STATE']);
+    const modelPull = gh.getPull(repo, 3)!;
+    expect(modelPull.head.ref).toBe('modelgate/model/fraud');
+    expect(git(bare, 'show', `${modelPull.head.sha}:models/fraud/model.yaml`)).toContain('description: Flags fraudulent card payments');
+    expect(git(bare, 'rev-parse', 'main').trim()).toBe(main);
+    const unchanged = await app.inject({ url: '/api/2.0/mlflow/model-versions/get?name=fraud&version=2' });
+    expect(unchanged.json().model_version.description).toBeUndefined();
     expect(gh.validator.violations).toEqual([]);
   });
 
@@ -362,6 +387,31 @@ describe('modelgate serve', () => {
     expect(codes.filter((c) => c === 429).length).toBeGreaterThan(0);
     const limited = await app.inject({ url: '/api/2.0/mlflow/registered-models/search' });
     expect(limited.json().error_code).toBe('REQUEST_LIMIT_EXCEEDED');
+  });
+
+  it('counts an artifact download as one request to the rate limit, however many files it has', async () => {
+    const dir = await registryWithModel();
+    const folder = tempDir('mg-serve-many-');
+    for (let i = 0; i < 12; i++) writeFileSync(join(folder, `part-${String(i).padStart(2, '0')}.bin`), `part ${i}`);
+    expect((await cli(dir, ['register', 'sharded', folder])).code).toBe(0);
+    const { app } = await serve(dir, { rateLimit: 3 });
+    // MLflow's client: list the artifact, then fetch each file (12 + 1 requests, one counted).
+    const listed = await app.inject({ url: '/api/2.0/mlflow-artifacts/artifacts?path=sharded/1' });
+    expect(listed.statusCode).toBe(200);
+    const files: Array<{ path: string }> = listed.json().files;
+    expect(files).toHaveLength(12);
+    for (const f of files) {
+      const r = await app.inject({ url: `/api/2.0/mlflow-artifacts/artifacts/sharded/1/${f.path}` });
+      expect([f.path, r.statusCode]).toEqual([f.path, 200]);
+    }
+    // Two more requests fit the limit of 3; the one after is refused, and so is a new download.
+    expect((await app.inject({ url: '/api/2.0/mlflow/registered-models/get?name=fraud' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/api/2.0/mlflow-artifacts/artifacts?path=fraud/1' })).statusCode).toBe(200);
+    const over = await app.inject({ url: '/api/2.0/mlflow/registered-models/get?name=fraud' });
+    expect([over.statusCode, over.json().error_code]).toEqual([429, 'REQUEST_LIMIT_EXCEEDED']);
+    expect((await app.inject({ url: '/api/2.0/mlflow-artifacts/artifacts?path=fraud/2' })).statusCode).toBe(429);
+    // The files of a download already counted still come.
+    expect((await app.inject({ url: '/api/2.0/mlflow-artifacts/artifacts/sharded/1/part-00.bin' })).statusCode).toBe(200);
   });
 
   it('answers /healthz, /readyz once a commit is loaded, and Prometheus /metrics', async () => {

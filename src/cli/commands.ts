@@ -224,6 +224,7 @@ export const COMMAND_SPECS = {
         value: 'url',
         description: 'the MLflow tracking server whose runs and artifacts registrations (create_model_version) read (default MLFLOW_TRACKING_URI)',
       },
+      'rate-limit': { type: 'string', value: 'n', description: 'requests per minute from one client to /api (default 600; 0: no limit)' },
     },
   },
 } as const satisfies Record<string, CommandSpec>;

@@ -1,3 +1,4 @@
+import { cancelled, onCancel } from '../cancel.js';
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { parseCommandArgs, type Command } from '../cli/context.js';
 import { usageError } from '../errors.js';
@@ -22,7 +23,7 @@ function parseListen(text: string): { host: string; port: number } {
 
 /**
  * `modelgate serve`: listens until SIGTERM or SIGINT, then stops taking requests, lets those in
- * flight finish and exits 0. Logs are JSON lines on stdout (pino), tokens redacted.
+ * flight finish and exits 143 or 130, as every command cancelled by those signals. Logs are JSON lines on stdout (pino), tokens redacted.
  */
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.serve.flags, USAGE);
@@ -37,6 +38,8 @@ export const run: Command = async (ctx) => {
   const tracking = trackingUri && /^https?:\/\//.test(trackingUri) ? new MlflowTrackingClient(trackingUri, ctx.env) : undefined;
   if (values['mlflow-tracking-uri'] !== undefined && !tracking)
     throw usageError(`--mlflow-tracking-uri ${trackingUri}: expected the http(s) URL of an MLflow tracking server\nusage: ${USAGE}`);
+  const rateLimit = values['rate-limit'] === undefined ? undefined : /^[0-9]{1,9}$/.test(values['rate-limit']) ? Number(values['rate-limit']) : NaN;
+  if (Number.isNaN(rateLimit)) throw usageError(`--rate-limit ${values['rate-limit']}: expected a number of requests per minute (0: no limit)`);
   const tokens = values.tokens === undefined ? TokenTable.empty() : await TokenTable.fromFile(values.tokens);
   const registry = isRegistryUrl(ctx.registry)
     ? await ServedRegistry.remote(ctx.registry!, ctx.env)
@@ -52,6 +55,7 @@ export const run: Command = async (ctx) => {
     writes,
     privateReads: values['private-reads'] ?? false,
     ...(tracking ? { tracking } : {}),
+    rateLimit,
     logger: { options: { level: ctx.quiet ? 'warn' : 'info' } },
   });
   const refreshNow = () =>
@@ -63,20 +67,24 @@ export const run: Command = async (ctx) => {
       },
     );
   const timer = setInterval(() => void refreshNow(), refresh * 1000);
-  const stopped = new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      app.log.info({ signal }, 'shutting down: finishing the requests in flight');
+  // SIGTERM or SIGINT cancels the CLI (src/cancel.ts): its handler waits for this shutdown
+  // (at most its undo time) before the process exits 143 or 130.
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      app.log.info({ signal: cancelled() }, 'shutting down: finishing the requests in flight');
       clearInterval(timer);
-      void app
-        .close()
-        .then(() => registry.close())
-        .then(resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
-  await app.listen({ host, port });
-  await refreshNow();
-  await stopped;
+      await app.close();
+      await registry.close();
+    })());
+  const off = onCancel(stop);
+  try {
+    await app.listen({ host, port });
+    await refreshNow();
+    await new Promise<void>((resolve) => app.server.once('close', resolve));
+    await stop();
+  } finally {
+    off();
+  }
   return 0;
 };

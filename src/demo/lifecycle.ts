@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -35,7 +36,8 @@ interface Demo {
  * approved, passing, merged, each pass signed as a decision record); the sync that pins
  * production; a refused promotion; a rollback; a challenger set (with the canary that follows it)
  * and promoted to champion; the history with its approvers; and
- * `verify --decisions` naming the version that got to Staging without the gate. Every step checks its outcome: a step that misbehaves ends the demo non-zero.
+ * `verify --decisions` naming the version that got to Staging without the gate; and `modelgate
+ * serve` on the registry, the MLflow client resolving `@champion` through it. Every step checks its outcome: a step that misbehaves ends the demo non-zero.
  */
 export async function runDemo(options: { dir?: string } = {}): Promise<number> {
   const n = new Narrator();
@@ -236,6 +238,70 @@ async function story(d: Demo): Promise<void> {
   n.say('to Staging by the training pipeline (register --push, which this unprotected demo registry allows): no record names it;');
   n.say('v3 came the same way; its aliases challenger and champion moved by gated pull requests, whose records name them');
   await mg(d, d.registry, ['verify', '--decisions'], {}, undefined, 1);
+
+  await serveChampion(d);
+}
+
+/**
+ * `modelgate serve` on the demo's registry (the embedded file:// store), and MLflow's own client
+ * resolving `@champion` through it: the project's .venv Python with mlflow when there is one,
+ * else the same REST call MLflow's client makes. Then serve is stopped as Kubernetes stops it (SIGTERM).
+ */
+async function serveChampion(d: Demo): Promise<void> {
+  const { n } = d;
+  n.heading(`modelgate serve: the MLflow client resolves ${MODEL}@champion from the registry`);
+  const display = 'modelgate serve --listen 127.0.0.1:0';
+  const child = spawn(process.execPath, [d.cli, 'serve', '--listen', '127.0.0.1:0'], { cwd: d.registry, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout.on('data', (b: Buffer) => (log += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (log += b.toString()));
+  const exited = new Promise<number>((resolveExit) => child.on('close', (code) => resolveExit(code ?? -1)));
+  try {
+    const url = await serveUrl(child.pid!, () => log, exited);
+    n.command(display, `listening at ${url}`);
+    const python = join(dirname(dirname(d.cli)), '.venv', 'bin', 'python');
+    const hasMlflow = existsSync(python) && (await runProcess(python, ['-c', 'import mlflow'], { cwd: d.ws })).code === 0;
+    if (hasMlflow) {
+      const script = [
+        'import sys',
+        'from mlflow import MlflowClient',
+        'client = MlflowClient(tracking_uri=sys.argv[1], registry_uri=sys.argv[1])',
+        `v = client.get_model_version_by_alias("${MODEL}", "champion")`,
+        `print(f"${MODEL}@champion → version {v.version} ({v.current_stage}), sha256 {v.tags['modelgate.sha256']}")`,
+      ].join('\n');
+      const r = await runProcess(python, ['-c', script, url], { cwd: d.ws, env: env() });
+      n.command(`python -c 'MlflowClient(registry_uri="${url}").get_model_version_by_alias("${MODEL}", "champion")'`, r.stdout + r.stderr);
+      expectExit(r, 0, 'the MLflow client');
+    } else {
+      n.say("no Python with mlflow here (bash scripts/python-env.sh makes one): the same REST call MLflow's client makes");
+      const path = `/api/2.0/mlflow/registered-models/alias?name=${MODEL}&alias=champion`;
+      const response = await fetch(url + path);
+      const body = (await response.json()) as { model_version?: { version: string; current_stage: string; tags: Array<{ key: string; value: string }> } };
+      const v = body.model_version;
+      if (!response.ok || !v) throw new DemoFailure(`GET ${path}: ${response.status} ${JSON.stringify(body)}`);
+      const sha = v.tags.find((t) => t.key === 'modelgate.sha256')?.value;
+      n.command(`curl '${url}${path}'`, `${MODEL}@champion → version ${v.version} (${v.current_stage}), sha256 ${sha}`);
+    }
+  } finally {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  }
+  // Stopped as Kubernetes stops a pod: the requests in flight finish, then it exits 143 (cancelled by SIGTERM).
+  const code = await exited;
+  if (code !== 143 || !/shutting down: finishing the requests in flight/.test(log)) throw new DemoFailure(`modelgate serve exited ${code} on SIGTERM:\n${log}`);
+  n.say(`serve stopped on SIGTERM after finishing its requests: exit ${code}, as a command cancelled by SIGTERM`);
+}
+
+/** serve's address, read from its log (it listens on a port the system chose). */
+async function serveUrl(pid: number, log: () => string, exited: Promise<number>): Promise<string> {
+  let done: number | undefined;
+  void exited.then((code) => (done = code));
+  for (let waited = 0; waited < 120_000; waited += 100) {
+    const m = /Server listening at (http:\/\/127\.0\.0\.1:[0-9]+)/.exec(log());
+    if (m) return m[1]!;
+    if (done !== undefined) throw new DemoFailure(`modelgate serve (pid ${pid}) exited ${done}:\n${log()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new DemoFailure(`modelgate serve (pid ${pid}) did not listen within 120 s:\n${log()}`);
 }
 
 /**

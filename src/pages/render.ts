@@ -120,6 +120,7 @@ function openPromotionsSection(open: OpenPromotions | undefined, ctx: PageContex
     if (s.kind === 'alias') return `move @${s.alias}`;
     if (s.kind === 'register') return `register v${s.version}`;
     if (s.kind === 'annotate') return `annotate v${s.version}`;
+    if (s.kind === 'model') return 'edit the model';
     return `v${s.version} to ${s.stage}`;
   };
   return titled(

@@ -31,6 +31,7 @@ export type BranchSpec =
   | { kind: 'stage'; model: string; version: number; stage: Stage }
   | { kind: 'annotate'; model: string; version: number; keys: string[] }
   | { kind: 'alias'; model: string; alias: string }
+  | { kind: 'model'; model: string }
   | { kind: 'sync' };
 
 export const BRANCH_PREFIX = 'modelgate/';
@@ -39,7 +40,8 @@ const STAGES: readonly Stage[] = ['None', 'Staging', 'Production', 'Archived'];
 
 /**
  * The one place branch names are built: `modelgate/<model>-v<N>-register|<stage>|annotate-<keys>`,
- * `modelgate/alias/<model>/<alias>` (one branch per alias: a second move updates its pull request), `modelgate/sync`.
+ * `modelgate/alias/<model>/<alias>` (one branch per alias: a second move updates its pull request),
+ * `modelgate/model/<model>` (an edit of its model.yaml), `modelgate/sync`.
  */
 export function branchName(spec: BranchSpec): string {
   switch (spec.kind) {
@@ -49,6 +51,8 @@ export function branchName(spec: BranchSpec): string {
       return `${BRANCH_PREFIX}${spec.model}-v${spec.version}-register`;
     case 'alias':
       return `${BRANCH_PREFIX}alias/${spec.model}/${spec.alias}`;
+    case 'model':
+      return `${BRANCH_PREFIX}model/${spec.model}`;
     case 'stage':
       return `${BRANCH_PREFIX}${spec.model}-v${spec.version}-${spec.stage.toLowerCase()}`;
     case 'annotate':
@@ -63,12 +67,16 @@ const NAMED = /^modelgate\/(.+)-v([1-9][0-9]{0,8})-(register|none|staging|produc
 
 const ALIAS_BRANCH = /^modelgate\/alias\/([a-z0-9-]+)\/([a-z][a-z0-9_-]*)$/;
 
+const MODEL_BRANCH = /^modelgate\/model\/([a-z0-9-]+)$/;
+
 /** The one place branch names are read back; undefined for a branch modelgate did not name. */
 export function parseBranch(name: string): BranchSpec | undefined {
   const ref = name.replace(/^refs\/heads\//, '');
   if (ref === SYNC_BRANCH) return { kind: 'sync' };
   const alias = ALIAS_BRANCH.exec(ref);
   if (alias) return { kind: 'alias', model: alias[1]!, alias: alias[2]! };
+  const modelEdit = MODEL_BRANCH.exec(ref);
+  if (modelEdit) return { kind: 'model', model: modelEdit[1]! };
   const m = NAMED.exec(ref);
   if (!m) return undefined;
   const model = m[1]!;

@@ -1,7 +1,7 @@
 import { setScalar } from '../deploy/yaml-splice.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import type { ModelVersion, Stage } from '../manifest/types.js';
-import { aliasesFile, assertAliasName, assertModelName, versionFile } from '../registry/layout.js';
+import { aliasesFile, assertAliasName, assertModelName, modelFile, versionFile } from '../registry/layout.js';
 import { deleteAliasIn, newAliasesFile, setAliasIn } from './aliases-file.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
 import type { StageHistory } from '../gate/types.js';
@@ -230,5 +230,28 @@ export async function planAnnotate(snap: RegistrySnapshot, model: string, versio
     versions: [{ ...v, annotations: { ...v.annotations, ...Object.fromEntries(entries) } }],
     branch: branchName({ kind: 'annotate', model, version, keys: changed }),
     message: `${summary}\n`,
+  };
+}
+
+/**
+ * A model's description set in its model.yaml (made when the model has none yet): an edit the
+ * gate judges by the policy's `paths` rules, as any change of model.yaml.
+ */
+export async function planModelDescription(snap: RegistrySnapshot, model: string, description: string): Promise<ChangePlan> {
+  assertModelName(model);
+  const path = modelFile(model);
+  const [text, current, numbers] = await Promise.all([snap.source.readFile(path), snap.model(model), snap.versionNumbers(model)]);
+  if (text === undefined && numbers.length === 0) throw new ModelgateError('E_NOT_FOUND', `model ${model} does not exist`, ExitCode.content);
+  if ((current?.description ?? '') === description) throw noChange(`${model} already has that description`);
+  const after = setScalar(text ?? `apiVersion: modelgate.dev/v1\nkind: Model\nname: ${model}\n`, ['description'], description, path);
+  const summary = `Describe ${model}`;
+  return {
+    kind: 'annotate',
+    summary,
+    changes: [`${model}: description`],
+    edits: [{ path, ...(text === undefined ? {} : { before: text }), after }],
+    versions: [],
+    branch: branchName({ kind: 'model', model }),
+    message: `${summary}\n\n${description}\n`,
   };
 }

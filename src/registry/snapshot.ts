@@ -20,14 +20,26 @@ import {
 import { utc } from './history.js';
 import { GitTreeSource, registryPrefix, WorktreeSource, type RegistrySource } from './source.js';
 
+/** Where a snapshot keeps the documents it parsed, by registry-relative path (a Map, or a bounded cache). */
+export interface DocumentCache {
+  get(path: string): Promise<unknown> | undefined;
+  set(path: string, document: Promise<unknown>): unknown;
+  has(path: string): boolean;
+}
+
 /**
  * A registry as of one source (the work tree or a commit): typed, validated documents, loaded
  * lazily and once. Invalid documents throw E_INVALID_MANIFEST (exit 1) naming file, line and column.
  */
 export class RegistrySnapshot {
-  private readonly cache = new Map<string, Promise<unknown>>();
-
-  constructor(readonly source: RegistrySource) {}
+  /**
+   * @param cache the parsed documents by path, kept for the snapshot's life by default; a
+   * long-running reader of one commit (serve) passes a bounded one shared between snapshots.
+   */
+  constructor(
+    readonly source: RegistrySource,
+    private readonly cache: DocumentCache = new Map(),
+  ) {}
 
   private load<K extends DocumentKind>(path: string, kind: K, text?: string): Promise<KindMap[K] | undefined> {
     let p = this.cache.get(path) as Promise<KindMap[K] | undefined> | undefined;

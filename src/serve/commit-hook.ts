@@ -20,9 +20,9 @@ export function installCommitHook(app: FastifyInstance, registry: ServedRegistry
   app.addHook('onRequest', async (request, reply) => {
     if (!API.test(request.url)) return;
     const served = await registry.current();
-    // The commit's tree listings (its index: a line per file) are shared; the documents a
-    // request parses are its own and go with it, so memory never grows to every manifest held.
-    request.served = { ...served, snapshot: new RegistrySnapshot(served.snapshot.source) };
+    // The commit's tree listings (its index: a line per file) and its most recently read
+    // documents (a bounded cache) are shared; memory never grows to every manifest held.
+    request.served = { ...served, snapshot: new RegistrySnapshot(served.snapshot.source, served.documents) };
     reply.header('x-modelgate-commit', served.commit);
   });
 }

@@ -23,6 +23,24 @@ export function artifactRoot(model: string, version: number): string {
   return `${model}/${version}`;
 }
 
+/**
+ * The artifact (`<model>/<version>`) a request of the artifact API reads, listing or file, or
+ * undefined for any other URL: what the rate limit counts once per download.
+ */
+export function artifactOfUrl(url: string): string | undefined {
+  const [path = '', query = ''] = url.split('?', 2);
+  let raw: string | null | undefined;
+  try {
+    if (path === PREFIX) raw = new URLSearchParams(query).get('path');
+    else if (path.startsWith(`${PREFIX}/`)) raw = decodeURIComponent(path.slice(PREFIX.length + 1));
+  } catch {
+    return undefined;
+  }
+  if (!raw) return undefined;
+  const [model, version] = raw.split('/').filter((s) => s !== '');
+  return model && version && isModelName(model) && /^[1-9][0-9]{0,8}$/.test(version) ? `${model}/${version}` : undefined;
+}
+
 /** One file of a version's artifact, at its path inside the artifact's folder. */
 interface ArtifactEntry extends ArtifactObject {
   path: string;

@@ -114,7 +114,7 @@ export async function aliasesByVersion(snapshot: RegistrySnapshot, name: string)
 }
 
 /** A registered model's MLflow record: its model.yaml, its newest version per stage, its first and newest creation times, its aliases. */
-async function registeredModel(request: FastifyRequest, snapshot: RegistrySnapshot, name: string, numbers: number[]): Promise<MlflowRegisteredModel> {
+export async function registeredModel(request: FastifyRequest, snapshot: RegistrySnapshot, name: string, numbers: number[]): Promise<MlflowRegisteredModel> {
   const [model, latest, first, last, aliases] = await Promise.all([
     snapshot.model(name),
     snapshot.newestInStages(name, STAGES),

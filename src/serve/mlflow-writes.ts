@@ -3,10 +3,10 @@ import { ExitCode, ModelgateError } from '../errors.js';
 import type { StageHistory } from '../gate/types.js';
 import { applyChange, type ApplyMode, type ApplyOptions } from '../promote/apply-change.js';
 import { changePlanner } from '../promote/command.js';
-import { planAliasDelete, planAliasSet, planAnnotate, planStageChange, type ChangePlan } from '../promote/plan.js';
+import { planAliasDelete, planAliasSet, planAnnotate, planModelDescription, planStageChange, type ChangePlan } from '../promote/plan.js';
 import type { RegistrySnapshot } from '../registry/snapshot.js';
-import { MlflowError, parseMlflowStage } from './mlflow.js';
-import { aliasesByVersion, parseVersionNumber, versionRecord } from './mlflow-routes.js';
+import { DESCRIPTION_ANNOTATION, MlflowError, parseMlflowStage } from './mlflow.js';
+import { aliasesByVersion, parseVersionNumber, registeredModel, versionRecord } from './mlflow-routes.js';
 import { authorOf, callerOf, serialWrite } from './api-v1-writes.js';
 import type { ServedCommit, ServedRegistry } from './served-registry.js';
 import { commitOf } from './commit-hook.js';
@@ -19,8 +19,9 @@ import type { VersionDraft } from '../registry/new-version.js';
 
 /**
  * The write half of MLflow's Model Registry REST API (SPEC v3 §10): an alias set or deleted, a
- * stage transition, a version tag set become the change the CLI's `alias`, `promote` and
- * `annotate` make (the same planners, the same pins, the same applier), landed as `--writes`
+ * stage transition, a version tag set or description edited become the change the CLI's
+ * `alias`, `promote` and `annotate` make (the same planners, the same pins, the same applier;
+ * a model's description is an edit of its model.yaml), landed as `--writes`
  * says: a pull request (answered with an MLflow error naming it: nothing has changed until it
  * merges), a push, or a local commit (answered as MLflow answers, from the new commit). Deletes
  * are refused: versions are archived, never deleted.
@@ -119,12 +120,6 @@ const REFUSED: Array<{ method: 'DELETE' | 'POST' | 'PATCH'; path: string; why: s
   { method: 'DELETE', path: 'registered-models/delete-tag', why: 'model tags are read from models/<model>/model.yaml; change it in a pull request' },
   { method: 'POST', path: 'registered-models/set-tag', why: 'model tags are read from models/<model>/model.yaml; change it in a pull request' },
   { method: 'POST', path: 'registered-models/rename', why: 'a model keeps its name: its history, pins and aliases are under it' },
-  { method: 'PATCH', path: 'registered-models/update', why: "a model's description is in models/<model>/model.yaml; change it in a pull request" },
-  {
-    method: 'PATCH',
-    path: 'model-versions/update',
-    why: "a version's description is part of its manifest, set at registration; use tags (annotations) for later notes",
-  },
 ];
 
 /**
@@ -243,6 +238,30 @@ export function registerMlflowWriteRoutes(app: FastifyInstance, registry: Served
     const value = typeof args.value === 'string' || typeof args.value === 'number' ? String(args.value) : '';
     answered(reply, await writer.write(request, (snap) => planAnnotate(snap, name, version, [`${key}=${value}`])));
     return {};
+  });
+
+  // update_model_version ↔ `modelgate annotate <model>@<N> description=<text>`: the description
+  // MLflow's client reads from then on (the manifest's own, set at registration, stays).
+  app.patch(`${PREFIX}/model-versions/update`, async (request, reply) => {
+    const args = argsOf(request);
+    const name = stringArg(args, 'name');
+    const version = parseVersionNumber(stringArg(args, 'version'));
+    const description = typeof args.description === 'string' ? args.description : '';
+    const served = await writer.write(request, (snap) => planAnnotate(snap, name, version, [`${DESCRIPTION_ANNOTATION}=${description}`]));
+    answered(reply, served);
+    const v = await served.snapshot.version(name, version);
+    if (!v) throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `Model Version (name=${name}, version=${version}) not found`);
+    return { model_version: versionRecord(request, v, await aliasesByVersion(served.snapshot, name)) };
+  });
+
+  // update_registered_model ↔ the description in models/<model>/model.yaml, judged by the policy's paths rules.
+  app.patch(`${PREFIX}/registered-models/update`, async (request, reply) => {
+    const args = argsOf(request);
+    const name = stringArg(args, 'name');
+    const description = typeof args.description === 'string' ? args.description : '';
+    const served = await writer.write(request, (snap) => planModelDescription(snap, name, description));
+    answered(reply, served);
+    return { registered_model: await registeredModel(request, served.snapshot, name, await served.snapshot.versionNumbers(name)) };
   });
 
   for (const { method, path, why } of REFUSED) {

@@ -88,7 +88,9 @@ const millis = (iso: string): number => Date.parse(iso);
  * metrics, parameters, lineage), so an MLflow user sees everything the manifest records.
  */
 export function versionTags(v: ModelVersion): MlflowTag[] {
-  const tags: MlflowTag[] = Object.entries(v.annotations ?? {}).map(([key, value]) => ({ key, value }));
+  const tags: MlflowTag[] = Object.entries(v.annotations ?? {})
+    .filter(([key]) => key !== DESCRIPTION_ANNOTATION)
+    .map(([key, value]) => ({ key, value }));
   const add = (key: string, value: unknown) => {
     if (value !== undefined && value !== null) tags.push({ key: `modelgate.${key}`, value: typeof value === 'string' ? value : JSON.stringify(value) });
   };
@@ -107,6 +109,13 @@ export function versionTags(v: ModelVersion): MlflowTag[] {
   return tags;
 }
 
+/**
+ * The annotation a version's description edited after registration is kept in (MLflow's
+ * update_model_version): the manifest's own `description` stays as registered, and this
+ * annotation, when set, is the description MLflow's client reads (not a tag).
+ */
+export const DESCRIPTION_ANNOTATION = 'description';
+
 /** A modelgate version as MLflow's `ModelVersion`. */
 export function toMlflowVersion(v: ModelVersion, context: VersionContext): MlflowModelVersion {
   const created = millis(v.createdAt);
@@ -122,7 +131,8 @@ export function toMlflowVersion(v: ModelVersion, context: VersionContext): Mlflo
     aliases: [...(context.aliases ?? [])],
   };
   if (v.createdBy !== undefined) out.user_id = v.createdBy;
-  if (v.description !== undefined) out.description = v.description;
+  const description = v.annotations?.[DESCRIPTION_ANNOTATION] ?? v.description;
+  if (description !== undefined) out.description = description;
   if (v.lineage?.run?.id !== undefined) out.run_id = v.lineage.run.id;
   if (v.lineage?.run?.url !== undefined) out.run_link = v.lineage.run.url;
   return out;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { GitRepo } from '../git/repo.js';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { Registry } from '../manifest/types.js';
-import { RegistrySnapshot } from '../registry/snapshot.js';
+import { RegistrySnapshot, type DocumentCache } from '../registry/snapshot.js';
 import { CatalogTreeSource, registryPrefix } from '../registry/source.js';
 import { openStore, type ArtifactStore } from '../store/store.js';
 
@@ -12,8 +12,43 @@ import { openStore, type ArtifactStore } from '../store/store.js';
 export interface ServedCommit {
   commit: string;
   snapshot: RegistrySnapshot;
+  /** The documents parsed from this commit, shared by its requests, bounded. */
+  documents: DocumentLru;
   config: Registry;
   store: ArtifactStore;
+}
+
+/**
+ * Parsed documents (manifests, aliases, model files) kept per served commit: a search of a
+ * model of 1,000 versions parses them once, not at every request, and memory stays bounded
+ * whatever the registry's size (about 2 KB a manifest: some 20 MB).
+ */
+const DOCUMENTS_KEPT = 10_000;
+
+/** A cache of the documents most recently read, at most `max` of them (a Map keeps insertion order: the oldest go first). */
+export class DocumentLru implements DocumentCache {
+  private readonly entries = new Map<string, Promise<unknown>>();
+  constructor(private readonly max: number) {}
+
+  get(path: string): Promise<unknown> | undefined {
+    const found = this.entries.get(path);
+    if (found !== undefined) {
+      this.entries.delete(path);
+      this.entries.set(path, found);
+    }
+    return found;
+  }
+
+  has(path: string): boolean {
+    return this.entries.has(path);
+  }
+
+  set(path: string, document: Promise<unknown>): this {
+    this.entries.delete(path);
+    this.entries.set(path, document);
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+    return this;
+  }
 }
 
 /** serve's own clone of a remote registry: a bare, single-branch copy in a folder it removes on close. */
@@ -104,11 +139,12 @@ export class ServedRegistry {
     const commit = await this.repo.resolve(this.rev);
     if (!commit) throw new ModelgateError('E_NO_COMMIT', `${this.repo.dir}: ${this.rev} names no commit`, ExitCode.content);
     if (this.served?.commit === commit) return this.served;
-    const snapshot = new RegistrySnapshot(new CatalogTreeSource(this.repo, commit, this.prefix));
+    const documents = new DocumentLru(DOCUMENTS_KEPT);
+    const snapshot = new RegistrySnapshot(new CatalogTreeSource(this.repo, commit, this.prefix), documents);
     const config = await snapshot.config();
     const previous = this.served;
     const store = previous && sameStorage(previous.config, config) ? previous.store : await openStore(config.storage, this.env);
-    this.served = { commit, snapshot, config, store };
+    this.served = { commit, snapshot, config, store, documents };
     if (previous && previous.store !== store) previous.store.close();
     return this.served;
   }

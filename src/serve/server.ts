@@ -12,7 +12,7 @@ import { registerApiV1Writes } from './api-v1-writes.js';
 import { installCommitHook } from './commit-hook.js';
 import { createMetrics, installMetricsHooks, type ServeMetrics } from './metrics.js';
 import { MlflowError, type MlflowErrorCode } from './mlflow.js';
-import { registerArtifactRoutes } from './mlflow-artifacts.js';
+import { artifactOfUrl, registerArtifactRoutes } from './mlflow-artifacts.js';
 import { registerMlflowRoutes } from './mlflow-routes.js';
 import { registerMlflowWriteRoutes, type WriteMode } from './mlflow-writes.js';
 import type { ServedRegistry } from './served-registry.js';
@@ -25,7 +25,7 @@ export interface ServeOptions {
   writes?: WriteMode;
   /** Reads need a token too (writes always do). */
   privateReads?: boolean;
-  /** Requests per minute from one client address, for every route but the operations ones. */
+  /** Requests per minute from one client address, for every route but the operations ones (default 600; 0: no limit). */
   rateLimit?: number;
   /** Largest request body accepted, in bytes (uploads of artifacts stream and are not bound by it). */
   bodyLimit?: number;
@@ -33,6 +33,36 @@ export interface ServeOptions {
   tracking?: MlflowTrackingClient;
   /** pino's options and where it writes; false for no log. */
   logger?: { options: LoggerOptions; stream?: DestinationStream } | false;
+}
+
+/** The rate limit's window: `rateLimit` requests per client in it. */
+const RATE_WINDOW_MS = 60_000;
+
+/**
+ * The artifact downloads (client and artifact) already counted by the rate limit inside its
+ * window, bounded: past `max` entries the oldest is forgotten (its next file counts again).
+ */
+class DownloadsCounted {
+  private readonly until = new Map<string, number>();
+  constructor(
+    private readonly windowMs: number,
+    private readonly max = 10_000,
+  ) {}
+
+  has(key: string): boolean {
+    const until = this.until.get(key);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.until.delete(key);
+    return false;
+  }
+
+  /** Marks a download counted for the rest of the window it started in. */
+  counted(key: string): void {
+    if (this.has(key)) return;
+    if (this.until.size >= this.max) this.until.delete(this.until.keys().next().value!);
+    this.until.set(key, Date.now() + this.windowMs);
+  }
 }
 
 /** Largest request line and headers, in bytes. */
@@ -115,15 +145,33 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
   app.addHook('onResponse', async (request) => {
     if (closing) request.raw.socket?.end();
   });
-  await app.register(rateLimit, {
-    max: options.rateLimit ?? 600,
-    timeWindow: '1 minute',
-    allowList: (request) => !request.url.startsWith('/api/'),
-    errorResponseBuilder: (_request, context) =>
-      Object.assign(new ModelgateError('E_RATE_LIMITED', `more than ${context.max} requests in ${context.after}; retry later`, ExitCode.usage), {
-        statusCode: 429,
-      }),
+  // A download is one request to the limit, however many files it has: MLflow's client lists an
+  // artifact and then fetches each of its files, and only the first request of those (the first
+  // answered without a 429) counts; the rest of the same artifact from the same client, inside
+  // the window, pass.
+  const downloads = new DownloadsCounted(RATE_WINDOW_MS);
+  const downloadKey = (request: FastifyRequest) => {
+    const artifact = artifactOfUrl(request.url);
+    return artifact === undefined ? undefined : `${request.ip} ${artifact}`;
+  };
+  app.addHook('onResponse', async (request, reply) => {
+    const key = downloadKey(request);
+    if (key !== undefined && reply.statusCode !== 429) downloads.counted(key);
   });
+  if (options.rateLimit !== 0)
+    await app.register(rateLimit, {
+      max: options.rateLimit ?? 600,
+      timeWindow: RATE_WINDOW_MS,
+      allowList: (request) => {
+        if (!request.url.startsWith('/api/')) return true;
+        const key = downloadKey(request);
+        return key !== undefined && downloads.has(key);
+      },
+      errorResponseBuilder: (_request, context) =>
+        Object.assign(new ModelgateError('E_RATE_LIMITED', `more than ${context.max} requests in ${context.after}; retry later`, ExitCode.usage), {
+          statusCode: 429,
+        }),
+    });
   // The OpenAPI 3.1 document of /api/v1, generated from its routes' schemas (the MLflow routes keep theirs out of it).
   await app.register(swagger, {
     openapi: {

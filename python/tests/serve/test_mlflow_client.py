@@ -180,3 +180,39 @@ def test_writes_land_as_commits_with_writes_commit(tmp_path: Path, monkeypatch: 
     finally:
         s.stop()
     assert "tok-maria-0123456789abcdef" not in s.log
+
+
+def test_description_edits_land_as_governed_commits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = make_registry(tmp_path / "describe")
+    tokens = tmp_path / "tokens"
+    tokens.write_text("maria tok-maria-0123456789abcdef\n")
+    s = Serve(reg.root, "--writes", "commit", "--tokens", str(tokens))
+    try:
+        c = client(s)
+        # Without a token the edit is refused: every write has an authenticated caller.
+        with pytest.raises(MlflowException) as e:
+            c.update_model_version("iris", "2", description="anonymous")
+        assert e.value.error_code == "UNAUTHENTICATED"
+
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok-maria-0123456789abcdef")
+        c = client(s)
+        updated = c.update_model_version("iris", "2", description="retrained on the 2026 data")
+        assert updated.description == "retrained on the 2026 data"
+        assert c.get_model_version("iris", "2").description == "retrained on the 2026 data"
+        assert "description" not in c.get_model_version("iris", "2").tags
+        assert c.get_model_version("iris", "1").description == "iris classifier"
+        assert os.popen(f"git -C {reg.root} log -1 --format=%an:%s").read().strip() == "maria:Annotate iris@2: description=retrained on the 2026 data"
+        manifest = (reg.root / "models" / "iris" / "versions" / "2.yaml").read_text()
+        assert "description: retrained on the 2026 data" in manifest
+
+        model = c.update_registered_model("iris", description="Iris species classifier")
+        assert model.description == "Iris species classifier"
+        assert c.get_registered_model("iris").description == "Iris species classifier"
+        assert os.popen(f"git -C {reg.root} log -1 --format=%an:%s").read().strip() == "maria:Describe iris"
+        assert "description: Iris species classifier" in (reg.root / "models" / "iris" / "model.yaml").read_text()
+
+        with pytest.raises(MlflowException) as e:
+            c.update_registered_model("nope", description="no such model")
+        assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    finally:
+        s.stop()
