@@ -90,13 +90,15 @@ describe('npm run demo (dist/demo.js)', () => {
     ]);
   });
 
-  it('ends by writing the static site and printing its path and the URL serve answered the pages at', () => {
+  it('serves the pages live beside the MLflow answers, and ends by writing the static site and saying how to serve the pages again', () => {
     const out = String(result.stdout);
     const site = join(dir, 'demo', 'site');
     expect(out).toContain(`static site: ${site}/index.html`);
     expect(readFileSync(join(site, 'models/churn-predictor/versions/3/index.html'), 'utf8')).toContain('id="digest"');
     expect(existsSync(join(site, 'assets/app.js'))).toBe(true);
-    expect(out).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/models\/churn-predictor\/ → 200, X-Modelgate-Commit: [0-9a-f]{40}/);
-    expect(out).toMatch(/live pages: http:\/\/127\.0\.0\.1:\d+\//);
+    // The pages answered live by the serve that resolved @champion, from the commit it serves.
+    expect(out).toMatch(/curl http:\/\/127\.0\.0\.1:\d+\/models\/churn-predictor\//);
+    expect(out).toMatch(/200, X-Modelgate-Commit: [0-9a-f]{40}; live pages at http:\/\/127\.0\.0\.1:\d+\//);
+    expect(out).toMatch(/live pages: run npm run modelgate -- --registry \S+ serve, then open http:\/\/127\.0\.0\.1:8080\//);
   });
 });

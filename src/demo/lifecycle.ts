@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { startGitHubEmulator, type EmulatedPull, type GitHubEmulator } from '../local/github-emulator.js';
 import { serveGitHttp, type GitHttpServer } from '../local/git-http-backend.js';
 import { logisticRegressionSafetensors } from './model-file.js';
-import { demoPages } from './pages.js';
+import { showLivePages, writeStaticSite } from './pages.js';
 import type { Decision } from '../gate/types.js';
 import { DemoFailure, expectExit, Narrator, runProcess, type ProcessResult } from './narrator.js';
 
@@ -65,14 +65,8 @@ export async function runDemo(options: { dir?: string } = {}): Promise<number> {
     };
     if (!existsSync(demo.action)) throw new DemoFailure(`${demo.action} is missing: run npm run build first`);
     await story(demo);
-    await demoPages({
-      n,
-      cli: demo.cli,
-      registry: demo.registry,
-      out: join(ws, 'site'),
-      env: env({ GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: gh.url }),
-      model: MODEL,
-    });
+    await writeStaticSite({ n, cli: demo.cli, registry: demo.registry, out: join(ws, 'site'), env: env() });
+    n.say(`live pages: run npm run modelgate -- --registry ${relative(process.cwd(), demo.registry) || '.'} serve, then open http://127.0.0.1:8080/`);
     n.heading(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     n.say(`The registry is left at ${demo.registry}; explore it from this folder:`);
     n.say(`  npm run modelgate -- --registry ${relative(process.cwd(), demo.registry) || '.'} list`);
@@ -249,9 +243,14 @@ async function story(d: Demo): Promise<void> {
  */
 async function serveChampion(d: Demo): Promise<void> {
   const { n } = d;
-  n.heading(`modelgate serve: the MLflow client resolves ${MODEL}@champion from the registry`);
+  n.heading(`modelgate serve: the MLflow client resolves ${MODEL}@champion, and the registry pages answer live`);
   const display = 'modelgate serve --listen 127.0.0.1:0';
-  const child = spawn(process.execPath, [d.cli, 'serve', '--listen', '127.0.0.1:0'], { cwd: d.registry, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  // With the emulator's GitHub as the registry's, so the pages list the open pull requests from it.
+  const child = spawn(process.execPath, [d.cli, 'serve', '--listen', '127.0.0.1:0'], {
+    cwd: d.registry,
+    env: env({ GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: d.gh.url }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   child.stdout.on('data', (b: Buffer) => (log += b.toString()));
   child.stderr.on('data', (b: Buffer) => (log += b.toString()));
@@ -282,6 +281,7 @@ async function serveChampion(d: Demo): Promise<void> {
       const sha = v.tags.find((t) => t.key === 'modelgate.sha256')?.value;
       n.command(`curl '${url}${path}'`, `${MODEL}@champion → version ${v.version} (${v.current_stage}), sha256 ${sha}`);
     }
+    await showLivePages(n, url, MODEL);
   } finally {
     if (child.exitCode === null) child.kill('SIGTERM');
   }
