@@ -573,6 +573,17 @@ function checkLimits(text: string, file: string): Problem | undefined {
  * runs before parsing so that a deeply nested document never reaches the recursive composer.
  */
 const DEPTH_SPECIAL = /[\n"#'[\]{}]/g;
+/** 1 for the characters deepestPoint's line scan looks at: quotes, `#`, brackets and braces. */
+const DEPTH_STOP = new Uint8Array(128);
+for (const c of `"#'[]{}`) DEPTH_STOP[c.charCodeAt(0)] = 1;
+/** A block scalar header with an indentation or chomping indicator (`|-`, `>2`, `|+1`) ends the line. */
+function mayEndInBlockIndicator(text: string, from: number, end: number): boolean {
+  for (let i = from; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === CH.pipe || c === CH.gt) return /[|>][-+0-9]{1,2}\s*$/.test(text.slice(from, end));
+  }
+  return false;
+}
 const blankAsSpace = (c: number) => (c === CH.tab ? CH.space : c);
 
 /** Character codes deepestPoint looks at. */
@@ -629,31 +640,47 @@ function deepestPoint(text: string, max: number): { line: number; col: number } 
     // The character before a quote decides whether it opens one, and the one before a `#` whether
     // it starts a comment; inside a quoted scalar nothing counts. Character codes, not strings: this
     // runs before anything parses the text. Up to the line's first quote, `#` or bracket nothing
-    // counts either: the engine's search skips there (a line of plain text costs one search).
+    // counts either: the engine's search skips there (a line of plain text costs one search). From
+    // there one look-up per character tells the few that matter; a quoted scalar is skipped to its
+    // end in a loop of its own.
     const from = i;
     DEPTH_SPECIAL.lastIndex = i;
     i = DEPTH_SPECIAL.exec(text)?.index ?? text.length;
-    let quote = 0;
-    /** The code of the character before, CH.space for any blank, 0 at the start of the line. */
-    let last = i > from ? blankAsSpace(text.charCodeAt(i - 1)) : 0;
+    /** The code of the last character that counts for a block scalar indicator (`|`, `>`). */
+    let last = -1;
     for (; i < end; i++) {
       const c = text.charCodeAt(i);
-      if (quote) {
-        if (c === CH.backslash && quote === CH.dquote) i++;
-        else if (c === quote) quote = 0;
-        continue;
-      }
-      const opens = last === 0 || last === CH.space || last === CH.lbracket || last === CH.lbrace || last === CH.comma || last === CH.colon;
-      if ((c === CH.dquote || c === CH.squote) && opens) quote = c;
-      else if (c === CH.hash && last === CH.space) break;
-      else if (c === CH.lbracket || c === CH.lbrace) {
+      if (c >= 128 || DEPTH_STOP[c] === 0) continue;
+      if (c === CH.lbracket || c === CH.lbrace) {
         flow++;
         if (depth + flow > max) return { line: lineNo, col: i - start + 1 };
-      } else if ((c === CH.rbracket || c === CH.rbrace) && flow > 0) flow--;
-      last = blankAsSpace(c);
+        continue;
+      }
+      if (c === CH.rbracket || c === CH.rbrace) {
+        if (flow > 0) flow--;
+        continue;
+      }
+      /** The character before, CH.space for any blank, 0 at the start of the line. */
+      const before = i > from ? blankAsSpace(text.charCodeAt(i - 1)) : 0;
+      if (c !== CH.hash) {
+        // A quote opens a quoted scalar where a node may start.
+        if (before !== 0 && before !== CH.space && before !== CH.lbracket && before !== CH.lbrace && before !== CH.comma && before !== CH.colon) continue;
+        let j = i + 1;
+        while (j < end) {
+          const d = text.charCodeAt(j);
+          if (d === c) break;
+          j += d === CH.backslash && c === CH.dquote ? 2 : 1;
+        }
+        if (j >= end) last = c; // the line ends inside the quoted scalar
+        i = j;
+      } else if (before === CH.space) {
+        last = CH.space; // a comment
+        break;
+      }
     }
+    if (last < 0) last = end > from ? blankAsSpace(text.charCodeAt(end - 1)) : 0;
     if (depth + flow > max) return { line: lineNo, col: indent + 1 };
-    if (flow === 0 && (last === CH.pipe || last === CH.gt || /[|>][-+0-9]{1,2}\s*$/.test(text.slice(Math.max(start, end - 4), end)))) {
+    if (flow === 0 && (last === CH.pipe || last === CH.gt || mayEndInBlockIndicator(text, Math.max(start, end - 4), end))) {
       blockScalarParent = indent;
     }
     start = end + 1;
