@@ -339,15 +339,36 @@ const YAML_CORE_FOR_JS_YAML = FAILSAFE_SCHEMA.extend({
 // Everything else the two parsers read alike, values included (YAML_CORE_FOR_JS_YAML).
 const NEEDS_FULL_PARSE = /(?:^|[\s[{,])[&*!]|^%|\t|^(?:---|\.\.\.)|(?:^|[\s[{,])\?(?:\s|$)|[\]}][ \t]*:(?=[\s,[\]{}]|$)|\\[0abefuvxU]/m;
 
-const AFTER_KEY_COLON = /[\s,[\]{}]/;
-/** Every non-string core scalar but the empty one starts with one of these (CORE_NULL … CORE_FLOAT). */
-const NON_STRING_FIRST = '-+.0123456789~nNtTfF';
-const NOT_KEY_START = /[\s"#'[\]{},]/;
+/**
+ * Character classes of the key scan, for codes below 128: 1 ends a stretch that may hold a key
+ * (line breaks, `,`, `[`, `{`; a key may start after it), 2 ends one after which none starts
+ * (`#`, `]`, `}`), 4 is a blank of JavaScript's `\s`, 8 may not start a plain key (quotes, `#`,
+ * brackets, braces, `,`, blanks), 16 may follow a key's `:` (blanks, `,`, brackets, braces).
+ */
+const KEY_CLASS = new Uint8Array(128);
+for (const c of '\n\r,[{') KEY_CLASS[c.charCodeAt(0)]! |= 1;
+for (const c of '#]}') KEY_CLASS[c.charCodeAt(0)]! |= 2;
+for (const c of '\t\n\v\f\r ') KEY_CLASS[c.charCodeAt(0)]! |= 4 | 8 | 16;
+for (const c of `"#'[]{},`) KEY_CLASS[c.charCodeAt(0)]! |= 8;
+for (const c of ',[]{}') KEY_CLASS[c.charCodeAt(0)]! |= 16;
+/** JavaScript's `\s` beyond ASCII. */
+const isWideSpace = (c: number) =>
+  c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+/** Whether the character (code) is in the class (KEY_CLASS bits); beyond ASCII only blanks are, and U+2028/U+2029 end a stretch. */
+const keyClass = (c: number, bits: number) =>
+  (c < 128 ? (KEY_CLASS[c]! & bits) !== 0 : (bits & (4 | 8 | 16)) !== 0 && isWideSpace(c)) || ((bits & 1) !== 0 && (c === 0x2028 || c === 0x2029));
 
-/** 1 where a stretch of text that may hold a plain key ends (`#`, `]`, `}`), 2 where one also starts after it (line breaks, `,`, `[`, `{`). */
-function stretchBoundary(c: number): number {
-  if (c > 125) return c === 0x2028 || c === 0x2029 ? 2 : 0;
-  return c === 10 || c === 13 || c === 44 || c === 91 || c === 123 ? 2 : c === 35 || c === 93 || c === 125 ? 1 : 0;
+/**
+ * Whether a plain key's text is not a string in the core schema. Every other core scalar is
+ * empty or starts with `-+.0-9~` (numbers, `~`), or is one of the nine spellings of null, true
+ * and false: a key starting with another letter, or with n/t/f and not four or five long, is a
+ * string without resolving it.
+ */
+function keyNotString(text: string, from: number, to: number): boolean {
+  const c = text.charCodeAt(from);
+  const letter = c === 110 || c === 78 || c === 116 || c === 84 || c === 102 || c === 70; // nNtTfF
+  if (letter ? to - from !== 4 && to - from !== 5 : !(c === 43 || c === 45 || c === 46 || c === 126 || (c >= 48 && c <= 57))) return false;
+  return typeof resolveCorePlain(text.slice(from, to)) !== 'string';
 }
 
 /**
@@ -356,17 +377,25 @@ function stretchBoundary(c: number): number {
  * such a document goes to the full parser. A key is looked for at every line start and after
  * every `[`, `{` and `,`, up to the first `:` followed by a space, a flow indicator or the end,
  * in the stretch that ends at the next line break, `#`, `,`, bracket or brace. Over-matches on
- * purpose (any `, x:` even inside a value): a false match only costs the slow path. One pass
- * over disjoint stretches, so linear in the text, however it is written (SPEC §14).
+ * purpose (any `, x:` even inside a value): a false match only costs the slow path. One look-up
+ * per character finds each stretch's end; the colons are found by `indexOf`, each once (the next
+ * colon is kept until a stretch starts beyond it), so the time is linear in the text, however it
+ * is written (SPEC §14).
  */
 function hasNonStringKey(text: string): boolean {
   const n = text.length;
-  const colonEnds = (q: number) => text.charCodeAt(q) === 58 && (q + 1 === n || AFTER_KEY_COLON.test(text[q + 1]!));
+  const colonEnds = (q: number) => text.charCodeAt(q) === 58 && (q + 1 === n || keyClass(text.charCodeAt(q + 1), 16));
   const blank = (i: number) => text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9;
+  const nextColon = (from: number) => {
+    const q = text.indexOf(':', from);
+    return q < 0 ? n : q;
+  };
   let startsKey = true;
+  /** The first `:` at or after the last place searched (n when there is none). */
+  let colon = -1;
   for (let start = 0; start <= n;) {
     let end = start;
-    while (end < n && stretchBoundary(text.charCodeAt(end)) === 0) end++;
+    while (end < n && !keyClass(text.charCodeAt(end), 1 | 2)) end++;
     if (startsKey) {
       let i = start;
       while (blank(i)) i++;
@@ -374,16 +403,15 @@ function hasNonStringKey(text: string): boolean {
         i++;
         while (blank(i)) i++;
       }
-      let q = i + 1;
-      while (q < end && !colonEnds(q)) q++;
-      if (i < end && q < end && !NOT_KEY_START.test(text[i]!)) {
-        let keyEnd = q;
+      if (colon < i + 1) colon = nextColon(i + 1);
+      while (colon < end && !colonEnds(colon)) colon = nextColon(colon + 1);
+      if (i < end && colon < end && !keyClass(text.charCodeAt(i), 8)) {
+        let keyEnd = colon;
         while (blank(keyEnd - 1)) keyEnd--;
-        // Most keys start with a letter no core scalar starts with: no need to resolve them.
-        if (NON_STRING_FIRST.includes(text[i]!) && typeof resolveCorePlain(text.slice(i, keyEnd)) !== 'string') return true;
+        if (keyNotString(text, i, keyEnd)) return true;
       } else if (colonEnds(i)) return true; // an empty key: null
     }
-    startsKey = end < n && stretchBoundary(text.charCodeAt(end)) === 2;
+    startsKey = end < n && keyClass(text.charCodeAt(end), 1);
     start = end + 1;
   }
   return false;
@@ -459,14 +487,18 @@ function nodeColumn(text: string, start: number): number {
  * fast path declines. Exported so tests can compare it with the full path on any text.
  */
 export function parsePlainFast(text: string): unknown {
-  if (NEEDS_FULL_PARSE.test(text) || hasNonStringKey(text) || continuesUnderIndented(text)) return undefined;
+  if (NEEDS_FULL_PARSE.test(text) || continuesUnderIndented(text)) return undefined;
   let value: unknown;
   try {
     value = loadFast(text, { schema: YAML_CORE_FOR_JS_YAML, json: false });
   } catch {
     return undefined;
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || !isPlainData(value, 0)) return undefined;
+  const keys = { resolved: false };
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || !isPlainData(value, 0, keys)) return undefined;
+  // Only a key that reads like a null, boolean or number can have been resolved from one: the
+  // text is scanned for plain keys only then, not for every manifest.
+  if (keys.resolved && hasNonStringKey(text)) return undefined;
   return value;
 }
 
@@ -497,17 +529,29 @@ function loadPlainManifest<K extends DocumentKind>(text: string, file: string, k
   return value as KindMap[K];
 }
 
-/** Data the fast path may return as it is; anything else (also what only looks odd, such as 1e20) goes to the full path. */
-function isPlainData(value: unknown, depth: number): boolean {
+/**
+ * Data the fast path may return as it is; anything else (also what only looks odd, such as 1e20)
+ * goes to the full path. Sets `keys.resolved` when a key may be a null, boolean or number js-yaml
+ * resolved and wrote as a string (`~:`, `True:`, `0x10:` become "null", "true", "16").
+ */
+function isPlainData(value: unknown, depth: number, keys: { resolved: boolean }): boolean {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
   if (typeof value === 'number') return Number.isFinite(value) && (Number.isSafeInteger(value) || !Number.isInteger(value));
   if (typeof value !== 'object' || depth > LOAD_LIMITS.maxDepth) return false;
-  if (Array.isArray(value)) return value.every((v) => isPlainData(v, depth + 1));
+  if (Array.isArray(value)) return value.every((v) => isPlainData(v, depth + 1, keys));
   if (Object.getPrototypeOf(value) !== Object.prototype) return false;
   for (const key of Object.keys(value)) {
-    if (FORBIDDEN_KEYS.has(key) || !isPlainData((value as Record<string, unknown>)[key], depth + 1)) return false;
+    if (FORBIDDEN_KEYS.has(key) || !isPlainData((value as Record<string, unknown>)[key], depth + 1, keys)) return false;
+    if (!keys.resolved && mayBeResolvedKey(key)) keys.resolved = true;
   }
   return true;
+}
+
+/** Whether a key could be how js-yaml writes a null, boolean or number key: String(x) of one is one of these. */
+function mayBeResolvedKey(key: string): boolean {
+  const c = key.charCodeAt(0);
+  if (c === 45 || (c >= 48 && c <= 57)) return true; // a sign or a digit: -Infinity, -1, 16, 1.5, 1e+21
+  return key === 'null' || key === 'true' || key === 'false' || key === 'NaN' || key === 'Infinity';
 }
 
 const YAML_ERROR_CODES: Partial<Record<string, ErrorCode>> = {
