@@ -308,25 +308,32 @@ export function resolveCorePlain(text: string): string | number | boolean | null
   return text;
 }
 
-/** Every non-string core scalar starts with one of these (or is empty): most strings are told apart by one test. */
-const MAY_NOT_BE_STRING = /^(?:[-+.0-9~nNtTfF]|$)/;
+/**
+ * Whether a character code is one every non-string core scalar but the empty one starts with
+ * (`-+.0-9~nNtTfF`): most strings are told apart by one look at their first character, js-yaml
+ * asks for every plain scalar and every implicit type.
+ */
+function startsLikeNonString(c: number): boolean {
+  return (c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46 || c === 126 || c === 110 || c === 78 || c === 116 || c === 84 || c === 102 || c === 70;
+}
+const mayNotBeString = (s: string) => s.length === 0 || startsLikeNonString(s.charCodeAt(0));
 
 const YAML_CORE_FOR_JS_YAML = FAILSAFE_SCHEMA.extend({
   implicit: [
-    new Type('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && CORE_NULL.test(s), construct: () => null }),
+    new Type('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (s: string) => mayNotBeString(s) && CORE_NULL.test(s), construct: () => null }),
     new Type('tag:yaml.org,2002:bool', {
       kind: 'scalar',
-      resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && CORE_BOOL.test(s),
+      resolve: (s: string) => mayNotBeString(s) && CORE_BOOL.test(s),
       construct: (s: string) => s[0] === 't' || s[0] === 'T',
     }),
     new Type('tag:yaml.org,2002:int', {
       kind: 'scalar',
-      resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && (CORE_INT_OCT.test(s) || CORE_INT.test(s) || CORE_INT_HEX.test(s)),
+      resolve: (s: string) => mayNotBeString(s) && (CORE_INT_OCT.test(s) || CORE_INT.test(s) || CORE_INT_HEX.test(s)),
       construct: (s: string) => resolveCorePlain(s),
     }),
     new Type('tag:yaml.org,2002:float', {
       kind: 'scalar',
-      resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && (CORE_FLOAT_NAN.test(s) || CORE_FLOAT_EXP.test(s) || CORE_FLOAT.test(s)),
+      resolve: (s: string) => mayNotBeString(s) && (CORE_FLOAT_NAN.test(s) || CORE_FLOAT_EXP.test(s) || CORE_FLOAT.test(s)),
       construct: (s: string) => resolveCorePlain(s),
     }),
   ],
@@ -366,8 +373,9 @@ const keyClass = (c: number, bits: number) =>
  */
 function keyNotString(text: string, from: number, to: number): boolean {
   const c = text.charCodeAt(from);
+  if (!startsLikeNonString(c)) return false;
   const letter = c === 110 || c === 78 || c === 116 || c === 84 || c === 102 || c === 70; // nNtTfF
-  if (letter ? to - from !== 4 && to - from !== 5 : !(c === 43 || c === 45 || c === 46 || c === 126 || (c >= 48 && c <= 57))) return false;
+  if (letter && to - from !== 4 && to - from !== 5) return false;
   return typeof resolveCorePlain(text.slice(from, to)) !== 'string';
 }
 
