@@ -595,7 +595,8 @@ function position(lineCounter: LineCounter, offset: number | undefined): { line?
 
 function checkLimits(text: string, file: string): Problem | undefined {
   // String length is a lower bound of the UTF-8 size; only near the limit is the exact size needed.
-  if (text.length > LOAD_LIMITS.maxBytes || (text.length * 3 > LOAD_LIMITS.maxBytes && Buffer.byteLength(text) > LOAD_LIMITS.maxBytes)) {
+  const bytes = text.length <= LOAD_LIMITS.maxBytes && text.length * 3 > LOAD_LIMITS.maxBytes ? Buffer.byteLength(text) : undefined;
+  if (text.length > LOAD_LIMITS.maxBytes || (bytes !== undefined && bytes > LOAD_LIMITS.maxBytes)) {
     return {
       file,
       line: 1,
@@ -604,7 +605,7 @@ function checkLimits(text: string, file: string): Problem | undefined {
       message: `the file has more than ${LOAD_LIMITS.maxBytes} bytes, the limit for a manifest; this looks like hostile input or the wrong file`,
     };
   }
-  const unprintable = unprintableInText(text);
+  const unprintable = unprintableInText(text, bytes === text.length);
   if (unprintable) return { file, line: unprintable.line, col: unprintable.col, code: 'E_ENCODING', message: unprintable.message };
   const deep = deepestPoint(text, LOAD_LIMITS.maxDepth);
   if (deep) {
