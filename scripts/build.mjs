@@ -15,7 +15,7 @@ import standaloneCode from 'ajv/dist/standalone/index.js';
 const GENERATED = 'dist/.generated/compile-schemas.mjs';
 {
   const addFormats = addFormatsModule.default ?? addFormatsModule;
-  const ajv = new Ajv2020({ strict: true, allErrors: true, allowUnionTypes: true, verbose: true, code: { source: true } });
+  const ajv = new Ajv2020({ strict: true, allErrors: true, allowUnionTypes: true, verbose: true, unicode: false, code: { source: true } });
   addFormats(ajv, ['date-time', 'uri']);
   const files = { Registry: 'registry', Model: 'model', ModelVersion: 'model-version', PromotionPolicy: 'promotion-policy', ModelAliases: 'model-aliases' };
   for (const [kind, file] of Object.entries(files)) ajv.addSchema(JSON.parse(readFileSync(`schemas/${file}.schema.json`, 'utf8')), kind);

