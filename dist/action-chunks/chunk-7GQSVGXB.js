@@ -1,0 +1,2 @@
+import { createRequire as __mgCreateRequire } from 'node:module'; const require = __mgCreateRequire(import.meta.url);
+var n={ok:0,content:1,usage:2,service:3},o=class extends Error{constructor(t,i,d=n.content,s={},c){super(i,c);this.code=t;this.exit=d;this.data=s}code;exit;data;name="ModelgateError"},u=(e,r={})=>new o("E_USAGE",e,n.usage,r),l=(e,r,t)=>new o(e,r,n.service,{},{cause:t});function a(e){return e.line===void 0?e.file:e.col===void 0?`${e.file}:${e.line}`:`${e.file}:${e.line}:${e.col}`}export{n as a,o as b,u as c,l as d,a as e};

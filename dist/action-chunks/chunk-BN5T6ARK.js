@@ -1,0 +1,2 @@
+import { createRequire as __mgCreateRequire } from 'node:module'; const require = __mgCreateRequire(import.meta.url);
+import{e as t}from"./chunk-7GQSVGXB.js";function n(e){return`${t(e)}: ${e.message}`}function s(e){let o="";for(let r of e)o+=typeof r=="number"?`[${r}]`:o?`.${r}`:r;return o}function l(e){return e.sort((o,r)=>o.file<r.file?-1:o.file>r.file?1:(o.line??0)-(r.line??0)||(o.col??0)-(r.col??0))}export{n as a,s as b,l as c};

@@ -1,0 +1,2 @@
+import { createRequire as __mgCreateRequire } from 'node:module'; const require = __mgCreateRequire(import.meta.url);
+import{a,b,c,d,e,f,g,h,i,j,k,l}from"./chunk-U3ZGJFVB.js";import"./chunk-ZHPVUCUV.js";export{b as DECISION_PREDICATE,c as DSSE_PAYLOAD_TYPE,a as STATEMENT_TYPE,d as buildDecisionStatement,j as decisionRecordKey,i as decisionRecordPrefix,f as keyId,k as legacyDecisionRecordKey,e as preAuthEncoding,g as signEnvelope,l as statementDigest,h as verifyEnvelope};
