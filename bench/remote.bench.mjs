@@ -35,8 +35,8 @@ function timed(cmd, args, opts = {}) {
   });
 }
 
-/** The project's own git http-backend server (src/local/git-http-backend.ts), bundled for this run. */
-async function loadServer(work) {
+/** The project's own git http-backend server (src/local/git-http-backend.ts), bundled for this run (serve.bench.mjs uses it too). */
+export async function loadGitServer(work) {
   const out = join(work, 'git-http-backend.mjs');
   await build({
     entryPoints: [join(PROJECT, 'src/local/git-http-backend.ts')],
@@ -58,7 +58,7 @@ export async function run({ log = () => {} } = {}) {
     await timed('git', ['clone', '-q', '--bare', registry, join(served, 'registry.git')]);
     // Without it git's upload-pack ignores --filter and the baseline would be a full shallow clone.
     await timed('git', ['--git-dir', join(served, 'registry.git'), 'config', 'uploadpack.allowFilter', 'true']);
-    const { serveGitHttp } = await loadServer(work);
+    const { serveGitHttp } = await loadGitServer(work);
     const server = await serveGitHttp(served);
     const url = `${server.url}/registry.git`;
     const rows = [];

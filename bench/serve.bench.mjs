@@ -16,8 +16,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
 import { ensureRegistry } from './registry.bench.mjs';
+import { loadGitServer } from './remote.bench.mjs';
 
 const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(PROJECT, 'dist/cli.js');
@@ -95,20 +95,6 @@ async function waitFor(url, what, proc, seconds = 600) {
     await sleep(250);
   }
   throw new Error(`${what} was not ready within ${seconds} s: ${proc.log()}`);
-}
-
-/** The project's own git http-backend server (src/local/git-http-backend.ts), bundled for this run. */
-async function loadGitServer(work) {
-  const out = join(work, 'git-http-backend.mjs');
-  await build({
-    entryPoints: [join(PROJECT, 'src/local/git-http-backend.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    outfile: out,
-    logLevel: 'warning',
-  });
-  return import(pathToFileURL(out).href);
 }
 
 /** One commit on `branch` of a bare repository, written with fast-import: `files` path → text. */

@@ -1,3 +1,4 @@
+import { errorSchema, PREFIX } from './api-v1.js';
 import { randomUUID, createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -47,8 +48,6 @@ import type { ServedRegistry } from './served-registry.js';
  * scanner, and the version is planned and landed as every write is (`--writes`). What a broken
  * or abandoned upload leaves in the store is content under its mark: `gc` removes it.
  */
-
-const PREFIX = '/api/v1';
 
 /** An upload not touched for this long is dropped (its local files; the store's bytes are gc's). */
 const UPLOAD_IDLE_MS = 60 * 60 * 1000;
@@ -115,15 +114,16 @@ function landed(done: Applied) {
 /** HTTP status of a refusal that is about the request's content, not serve. */
 const REFUSAL_STATUS: Partial<Record<ErrorCode, number>> = { E_NO_CHANGE: 409, E_UPLOAD_INCOMPLETE: 409, E_UPLOAD_UNKNOWN: 404 };
 
-const error = {
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
-  },
+const errors = {
+  400: errorSchema,
+  401: errorSchema,
+  404: errorSchema,
+  409: errorSchema,
+  422: errorSchema,
+  429: errorSchema,
+  500: errorSchema,
+  503: errorSchema,
 } as const;
-
-const errors = { 400: error, 401: error, 404: error, 409: error, 422: error, 429: error, 500: error, 503: error } as const;
 
 const pullRequest = {
   type: ['object', 'null'],

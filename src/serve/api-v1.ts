@@ -18,9 +18,11 @@ import type { ServedRegistry } from './served-registry.js';
  * `{"error": {"code": "E_…", "message": …}}` with modelgate's stable codes.
  */
 
-const PREFIX = '/api/v1';
+/** Where serve's own API is mounted. */
+export const PREFIX = '/api/v1';
 
-const error = {
+/** The body of every failure: `{"error": {"code", "message"}}`. */
+export const errorSchema = {
   type: 'object',
   required: ['error'],
   properties: {
@@ -107,7 +109,7 @@ const modelParams = {
 /** What follows `<model>@` in a version reference: a number, `latest`, a stage (lower, upper or capitalized), or an alias. */
 const VERSION_REF = `^(?:[1-9][0-9]{0,8}|latest|${STAGES.flatMap((s) => [s, s.toLowerCase(), s.toUpperCase()]).join('|')}|${ALIAS_NAME.source.slice(1, -1)})$`;
 
-const errors = { 400: error, 401: error, 404: error, 429: error, 431: error, 500: error, 503: error } as const;
+const errors = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 429: errorSchema, 431: errorSchema, 500: errorSchema, 503: errorSchema } as const;
 
 /** The model's versions, or E_NOT_FOUND for a model the commit does not hold. */
 async function versionNumbersOf(snapshot: RegistrySnapshot, model: string): Promise<number[]> {
