@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelVersion } from '../src/manifest/types.js';
-import { searchEntry, searchShard, shardMayMatch, type SearchIndex } from '../src/pages/search-index.js';
+import { searchEntry, searchIndexed, searchParts, searchShard, shardMayMatch, type SearchIndex } from '../src/pages/search-index.js';
 import { parseWhere } from '../src/query/where.js';
 import { buildDecisionStatement, decisionRecordKey, signEnvelope, statementDigest, type DsseEnvelope } from '../src/evidence/decision.js';
 import { cli, git, makeRegistry, randomFile, tempDir } from './helpers/artifacts.js';
@@ -401,6 +401,94 @@ describe('the pages by URL, as serve answers them', () => {
   });
 });
 
+describe('search as serve answers it, from the index it keeps of the commit served', () => {
+  it('answers every query as a scan of every manifest does, on a generated registry of 1,000 versions; a malformed query is a 400 page', async () => {
+    const reg = makeRegistry({ uri: pathToFileURL(tempDir('mg-pages-store-')).href });
+    const counts: Record<string, number> = { alpha: 600, beta: 395, gamma: 5 };
+    for (const [model, n] of Object.entries(counts)) {
+      mkdirSync(join(reg, `models/${model}/versions`), { recursive: true });
+      writeFileSync(join(reg, `models/${model}/model.yaml`), `apiVersion: modelgate.dev/v1\nkind: Model\nname: ${model}\n`);
+      for (let v = 1; v <= n; v++) {
+        const sha = `${model.length}${v}`.padStart(64, '0');
+        const stage = v === n - 1 ? 'Production' : v === n ? 'Staging' : v % 7 === 0 ? 'Archived' : 'None';
+        // alpha's auc rises with the version, beta's falls, gamma has a loss instead.
+        const metric = model === 'gamma' ? `loss: ${v / 10}` : `auc: ${model === 'alpha' ? v / 1000 : 1 - v / 1000}`;
+        writeFileSync(
+          join(reg, `models/${model}/versions/${v}.yaml`),
+          `apiVersion: modelgate.dev/v1\nkind: ModelVersion\nmodel: ${model}\nversion: ${v}\nstage: ${stage}\ncreatedAt: "2026-11-${String(1 + (v % 28)).padStart(2, '0')}T10:00:00Z"\n` +
+            `createdBy: ${v % 2 ? 'maria' : 'ci'}\nartifact:\n  uri: ${pathToFileURL(tempDir()).href}/${model}/sha256/${sha}/m.onnx\n  sha256: "${sha}"\n  size: ${v}\n` +
+            `format: ${v % 3 ? 'onnx' : 'pickle'}\nmetrics: {${metric}}\nparameters: {depth: ${v % 9}}\nannotations: {team: ${v % 4 ? 'risk' : 'growth'}}\n`,
+        );
+      }
+    }
+    git(reg, 'add', '-A');
+    git(reg, 'commit', '-qm', 'generated');
+    const { GitRepo } = await import('../src/git/repo.js');
+    const { RegistrySnapshot } = await import('../src/registry/snapshot.js');
+    const { WorktreeSource } = await import('../src/registry/source.js');
+    const { openPagesReader } = await import('../src/pages/read-model.js');
+    const { ModelViewCache, renderPagePath } = await import('../src/pages/routes.js');
+    const { TokenTable } = await import('../src/serve/access.js');
+    const { ServedRegistry } = await import('../src/serve/served-registry.js');
+    const { buildServer } = await import('../src/serve/server.js');
+    const reader = await openPagesReader(new RegistrySnapshot(new WorktreeSource(reg)), new GitRepo(reg), {});
+    const served = await ServedRegistry.local(reg, { ...process.env, GITHUB_TOKEN: '', GH_TOKEN: '' });
+    const { app } = await buildServer({ registry: served, tokens: TokenTable.empty(), logger: false });
+    const results = (page: string) => page.slice(page.indexOf('<div id="search-results"'), page.indexOf('</div>', page.indexOf('<div id="search-results"')));
+    const matched = (page: string) => [...page.matchAll(/>([a-z]+@\d+)<\/a>/g)].map((m) => m[1]);
+    try {
+      const queries = [
+        'metrics.auc > 0.55',
+        "stage = 'production'",
+        "model = 'beta' and metrics.auc <= 0.7",
+        "metrics.auc < 0.004 or stage = 'Staging'",
+        'parameters.depth IN (3, 5) and version > 380',
+        "format = 'pickle' and annotations.team LIKE 'gr%' and version < 40",
+        "createdBy = 'maria' and metrics.loss >= 0.3",
+        'metrics.auc != 0.5 and version >= 598',
+        "createdAt >= '2026-11-05' and model ILIKE 'GAM%'",
+        'metrics.auc > 2',
+        "metrics.loss > 0 and model = 'alpha'",
+        'artifact.size = 7',
+      ];
+      const sizes: number[] = [];
+      for (const q of queries) {
+        const path = `/search/?q=${encodeURIComponent(q)}`;
+        const scanned = (await renderPagePath(reader, new URL(path, 'http://serve.local'), 'test'))!;
+        const answered = await app.inject({ url: path });
+        expect(answered.statusCode, q).toBe(200);
+        expect(results(answered.body), q).toBe(results(scanned));
+        sizes.push(matched(scanned).length);
+      }
+      expect(sizes).toEqual([445, 3, 96, 6, 54, 6, 2, 3, 2, 0, 0, 2]);
+      expect(results((await app.inject({ url: `/search/?q=${encodeURIComponent('metrics.auc > 2')}` })).body)).toContain('<p>0 versions match.</p>');
+      const bad = await app.inject({ url: `/search/?q=${encodeURIComponent("metrics.auc > 0.5 and (stage = 'None'")}` });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.body).toMatch(/<output class="where-error"[^>]*>[^<]+<\/output>/);
+      await expect(renderPagePath(reader, new URL('/search/?q=metrics.auc%20%3E', 'http://serve.local'), 'test')).rejects.toMatchObject({
+        code: 'E_WHERE_SYNTAX',
+      });
+      // One index per commit: asked again for the same commit, the same one is answered.
+      const views = new ModelViewCache();
+      const head = git(reg, 'rev-parse', 'HEAD').trim();
+      const index = views.search(reader, head);
+      expect(views.search(reader, head)).toBe(index);
+      expect((await index).map((p) => [p.shard.model, p.shard.versions])).toEqual([
+        ['alpha', 256],
+        ['alpha', 256],
+        ['alpha', 88],
+        ['beta', 256],
+        ['beta', 139],
+        ['gamma', 5],
+      ]);
+    } finally {
+      reader.store?.close();
+      await app.close();
+      await served.close();
+    }
+  }, 120_000);
+});
+
 describe('the search index', () => {
   const version = (model: string, stage: string, auc?: number) =>
     ({ model, version: 1, stage, format: 'onnx', metrics: auc === undefined ? {} : { auc }, artifact: { files: [{ path: 'a' }] } }) as unknown as ModelVersion;
@@ -419,6 +507,10 @@ describe('the search index', () => {
     expect(may("metrics.auc < 0.5 or stage = 'Staging'")).toEqual(['churn']);
     expect(may("parameters.depth = 3 and model = 'fraud'")).toEqual(['fraud']);
     expect(searchEntry(version('fraud', 'None')).artifact).toEqual({});
+    // serve's index: a part ruled out by its summary is never parsed (this one's text is not JSON).
+    const parts = [...searchParts('fraud', [version('fraud', 'Production', 0.91)]), { shard: churn, rows: 'not json' }];
+    expect(searchIndexed(parts, parseWhere("stage = 'production'")).map((v) => v.model)).toEqual(['fraud']);
+    expect(() => searchIndexed(parts, parseWhere("model = 'churn'"))).toThrow(SyntaxError);
   });
 });
 
@@ -635,10 +727,32 @@ describe('the pages served live by modelgate serve, in Chromium', () => {
       const after = await app.inject({ url: '/models/fraud/' });
       expect(after.headers['x-modelgate-commit']).toBe(git(registry.reg, 'rev-parse', 'HEAD').trim());
       expect(after.body).toContain('Card fraud v2');
-      // With --private-reads no page is answered: a browser sends no bearer token.
-      const { app: closed } = await buildServer({ registry: served, tokens: TokenTable.empty(), privateReads: true, logger: false });
-      expect((await closed.inject({ url: '/models/fraud/' })).statusCode).toBe(404);
-      await closed.close();
+      // With --private-reads a page needs a bearer token as the API does; a browser sends none, and is told so on a 401 page.
+      const token = 'tok-maria-0123456789abcdef';
+      const { app: closed } = await buildServer({
+        registry: served,
+        tokens: TokenTable.parse(`maria ${token}\n`, 'tokens'),
+        privateReads: true,
+        logger: false,
+      });
+      try {
+        for (const [url, authorization] of [
+          ['/', undefined],
+          ['/models/fraud/', undefined],
+          ['/search/?q=version%20%3D%201', 'Bearer not-a-known-token-at-all'],
+        ] as const) {
+          const refused = await closed.inject({ url, headers: authorization ? { authorization } : {} });
+          expect([refused.statusCode, refused.headers['www-authenticate']], url).toEqual([401, 'Bearer']);
+          expect(refused.headers['content-type']).toMatch(/^text\/html/);
+          expect(refused.body).toContain('<code>--private-reads</code>');
+          expect(refused.body).not.toContain('fraud');
+        }
+        const allowed = await closed.inject({ url: '/models/fraud/', headers: { authorization: `Bearer ${token}` } });
+        expect([allowed.statusCode, allowed.body.includes('Card fraud v2')]).toEqual([200, true]);
+        expect((await closed.inject({ url: '/assets/app.css' })).statusCode).toBe(200);
+      } finally {
+        await closed.close();
+      }
     } finally {
       await app.close();
       await served.close();

@@ -670,3 +670,14 @@ export function renderNotFound(ctx: PageContext, path: string): string {
     <p>No page at <code>${path}</code>. <a href="${ctx.root}">The models</a></p>`;
   return layout(ctx, 'Not found', [['Models', ''], ['Not found']], body, false);
 }
+
+/** What `serve --private-reads` answers for a page asked without a valid bearer token (HTTP 401): browsers send none. */
+export function renderTokenNeeded(ctx: PageContext): string {
+  const body = html`<h1>A token is needed</h1>
+    <p>
+      This server was started with <code>--private-reads</code>: every read, the pages too, needs <code>Authorization: Bearer &lt;token&gt;</code>, which a
+      browser does not send. Serve the pages without <code>--private-reads</code>, put a proxy that adds the header in front of this server, or publish the
+      static site with <code>modelgate pages &lt;out-dir&gt;</code>.
+    </p>`;
+  return layout(ctx, 'A token is needed', [['A token is needed']], body, false);
+}

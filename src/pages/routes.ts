@@ -7,15 +7,28 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ModelgateError } from '../errors.js';
-import { matchWhere, parseWhere } from '../query/where.js';
+import { matchWhere, parseWhere, type Expr } from '../query/where.js';
 import { isModelName } from '../registry/layout.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import type { ModelVersion } from '../manifest/types.js';
+import { bearerIdentity, type TokenTable } from '../serve/access.js';
 import type { ServedRegistry } from '../serve/served-registry.js';
 import { pagesAssetsDir } from './assets.js';
+import { searchEntry, searchIndexed, searchParts, type SearchPart } from './search-index.js';
 import { promotionsOf, readOpenPromotions, type OpenPromotions } from './open-pull-requests.js';
 import { pagesReaderAt, readModelView, versionView, type ModelSummary, type ModelView, type PagesReader } from './read-model.js';
-import { PAGE_SIZE, renderCompare, renderIndex, renderModel, renderNotFound, renderSearch, renderVersion, rootOf, type PageContext } from './render.js';
+import {
+  PAGE_SIZE,
+  renderCompare,
+  renderIndex,
+  renderModel,
+  renderNotFound,
+  renderSearch,
+  renderTokenNeeded,
+  renderVersion,
+  rootOf,
+  type PageContext,
+} from './render.js';
 
 /**
  * The model views of one commit, the last few read: a version page of a model read a moment ago
@@ -25,6 +38,7 @@ import { PAGE_SIZE, renderCompare, renderIndex, renderModel, renderNotFound, ren
 export class ModelViewCache {
   private readonly views = new Map<string, Promise<ModelView>>();
   private index?: { commit: string; summaries: Promise<ModelSummary[]> };
+  private searchIndex?: { commit: string; parts: Promise<SearchPart[]> };
 
   /** Every model's summary at `commit` (the models page), kept for the last commit asked. */
   summaries(reader: PagesReader, commit: string): Promise<ModelSummary[]> {
@@ -34,6 +48,20 @@ export class ModelViewCache {
       this.index = { commit, summaries };
     }
     return this.index.summaries;
+  }
+
+  /**
+   * The search index of `commit`, built when a search first asks for it and kept for the last
+   * commit searched: every version once, as text (search-index.ts), so a search parses only the
+   * parts whose summary may match instead of reading every manifest again.
+   */
+  search(reader: PagesReader, commit: string): Promise<SearchPart[]> {
+    if (this.searchIndex?.commit !== commit) {
+      const parts = buildSearchIndex(reader);
+      parts.catch(() => (this.searchIndex = undefined));
+      this.searchIndex = { commit, parts };
+    }
+    return this.searchIndex.parts;
   }
 
   constructor(private readonly size = 8) {}
@@ -62,6 +90,28 @@ async function readSummaries(reader: PagesReader): Promise<ModelSummary[]> {
   return summaries;
 }
 
+async function buildSearchIndex(reader: PagesReader): Promise<SearchPart[]> {
+  const parts: SearchPart[] = [];
+  for (const name of await new RegistrySnapshot(reader.source).modelNames()) {
+    // A snapshot per model, as readModelView: the parse cache goes with the model.
+    for (const part of searchParts(name, await new RegistrySnapshot(reader.source).versions(name))) parts.push(part);
+  }
+  return parts;
+}
+
+/** The versions matching `expr`, every manifest read again: a search without a view cache (one page rendered once). */
+async function scanSearch(reader: PagesReader, expr: Expr): Promise<ModelVersion[]> {
+  const found: ModelVersion[] = [];
+  for (const name of await new RegistrySnapshot(reader.source).modelNames()) {
+    // Matched as the index holds a version (no file list), so both answer the same as the static site's search.
+    for (const v of await new RegistrySnapshot(reader.source).versions(name)) {
+      const entry = searchEntry(v);
+      if (matchWhere(expr, entry)) found.push(entry);
+    }
+  }
+  return found;
+}
+
 /** Where a page's data comes from beyond the reader: the open promotions (serve), the commit and a view cache. */
 export interface PageSources {
   open?: OpenPromotions;
@@ -86,11 +136,7 @@ export async function renderPagePath(reader: PagesReader, url: URL, generatedFro
     const q = url.searchParams.get('q') ?? '';
     if (!q.trim()) return renderSearch(ctx, q);
     const expr = parseWhere(q);
-    const found: ModelVersion[] = [];
-    for (const name of await new RegistrySnapshot(reader.source).modelNames()) {
-      // A snapshot per model, as readModelView: the parse cache goes with the model.
-      for (const v of await new RegistrySnapshot(reader.source).versions(name)) if (matchWhere(expr, v)) found.push(v);
-    }
+    const found = sources.views && sources.commit ? searchIndexed(await sources.views.search(reader, sources.commit), expr) : await scanSearch(reader, expr);
     return renderSearch(ctx, q, found);
   }
   const m = /^\/models\/([^/]+)\/(?:(?:page\/([1-9][0-9]{0,5})\/)|(?:versions\/([1-9][0-9]{0,8})\/)|(compare\/))?$/.exec(path);
@@ -121,9 +167,11 @@ const ASSET_TYPES: Record<string, string> = { 'app.js': 'text/javascript; charse
 /**
  * `serve`'s pages: `/`, `/search/`, `/models/…` rendered from the commit served (named in
  * `X-Modelgate-Commit`, as the API's answers), the bundled scripts and styles at `/assets/`, and
- * the open promotion pull requests on the models page and each model's page.
+ * the open promotion pull requests on the models page and each model's page. With `privateReads`
+ * (`serve --private-reads`, the tokens given) a page needs a valid bearer token as the API does;
+ * without one it is a 401 page saying so (the assets hold no registry data and stay open).
  */
-export function registerPagesRoutes(app: FastifyInstance, registry: ServedRegistry): void {
+export function registerPagesRoutes(app: FastifyInstance, registry: ServedRegistry, privateReads?: TokenTable): void {
   const views = new ModelViewCache();
   let open: { at: number; list: Promise<OpenPromotions> } | undefined;
   const openPromotions = (repository: string | undefined) => {
@@ -147,6 +195,11 @@ export function registerPagesRoutes(app: FastifyInstance, registry: ServedRegist
     const url = new URL(request.url, 'http://serve.local');
     // Links are relative to the folder a page is in: a page is answered at its folder's URL only.
     if (!url.pathname.endsWith('/')) return reply.redirect(`${url.pathname}/${url.search}`, 308);
+    const header = request.headers.authorization;
+    if (privateReads && (header === undefined || bearerIdentity(header, privateReads) === undefined)) {
+      const ctx = { root: rootOf(url.pathname), generatedFrom: 'modelgate serve --private-reads' };
+      return reply.code(401).header('www-authenticate', 'Bearer').type('text/html; charset=utf-8').send(renderTokenNeeded(ctx));
+    }
     const served = await registry.current();
     reply.header('x-modelgate-commit', served.commit);
     const listsOpen = url.pathname === '/' || /^\/models\/[^/]+\/(page\/[^/]+\/)?$/.test(url.pathname);

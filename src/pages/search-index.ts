@@ -85,3 +85,36 @@ export function shardMayMatch(expr: Expr, shard: SearchShard): boolean {
   }
   return true;
 }
+
+/** Versions per part of `serve`'s search index: a model of 10,000 versions is summarized 40 times, so a metric range prunes within it too. */
+export const SEARCH_PART_VERSIONS = 256;
+
+/**
+ * A run of one model's versions as `serve`'s search index holds them: their summary and the
+ * versions as one JSON text (search entries, no file lists), parsed only when the summary says a
+ * version may match. Text, not objects: the index of 10,000 versions is a few megabytes of strings.
+ */
+export interface SearchPart {
+  shard: SearchShard;
+  rows: string;
+}
+
+/** One model's versions (in the order given) cut into parts of at most SEARCH_PART_VERSIONS. */
+export function searchParts(model: string, versions: readonly ModelVersion[]): SearchPart[] {
+  const parts: SearchPart[] = [];
+  for (let at = 0; at < versions.length; at += SEARCH_PART_VERSIONS) {
+    const run = versions.slice(at, at + SEARCH_PART_VERSIONS).map(searchEntry);
+    parts.push({ shard: searchShard(model, run), rows: JSON.stringify(run) });
+  }
+  return parts;
+}
+
+/** The versions of `parts` (in their order) that match `expr`; a part whose summary rules out every match is not parsed. */
+export function searchIndexed(parts: readonly SearchPart[], expr: Expr): ModelVersion[] {
+  const found: ModelVersion[] = [];
+  for (const part of parts) {
+    if (!shardMayMatch(expr, part.shard)) continue;
+    for (const v of JSON.parse(part.rows) as ModelVersion[]) if (matchWhere(expr, v)) found.push(v);
+  }
+  return found;
+}

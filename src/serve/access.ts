@@ -71,6 +71,12 @@ function unauthenticated(message: string): ModelgateError {
   return new ModelgateError('E_UNAUTHENTICATED', message, ExitCode.usage);
 }
 
+/** Who `Authorization: Bearer <token>` names, or undefined when the header is malformed or the token unknown. */
+export function bearerIdentity(header: string, tokens: TokenTable): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m ? tokens.identify(m[1]!) : undefined;
+}
+
 /**
  * Sets `request.identity` from `Authorization: Bearer <token>` (what MLflow's client sends for
  * MLFLOW_TRACKING_TOKEN). A token that is not in the table is refused (401) whatever the
@@ -81,8 +87,7 @@ export function installAccess(app: FastifyInstance, tokens: TokenTable, options:
     if (!request.url.startsWith('/api/')) return;
     const header = request.headers.authorization;
     if (header !== undefined) {
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      const identity = m ? tokens.identify(m[1]!) : undefined;
+      const identity = bearerIdentity(header, tokens);
       if (!identity) throw unauthenticated('the bearer token is not valid for this server');
       request.identity = identity;
     } else if (options.privateReads) {

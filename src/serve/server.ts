@@ -197,8 +197,8 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
   registerMlflowRoutes(app);
   registerMlflowWriteRoutes(app, options.registry, options.writes ?? 'pr', options.tracking);
   registerArtifactRoutes(app, metrics);
-  // The registry pages (SPEC v3 §11) are for browsers, which send no bearer token: not answered with --private-reads.
-  if (!options.privateReads) registerPagesRoutes(app, options.registry);
+  // The registry pages (SPEC v3 §11): with --private-reads only for a request with a token (a browser sends none: a 401 page says so).
+  registerPagesRoutes(app, options.registry, options.privateReads ? options.tokens : undefined);
   return { app, metrics };
 }
 
