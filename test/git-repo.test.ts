@@ -159,6 +159,19 @@ describe('the object stream (one git cat-file --batch-command per repository)', 
     expect(await repo.readFileAt('HEAD', 'a.txt\ninfo HEAD')).toBeUndefined();
   });
 
+  it('answers undefined in a folder that is no repository (as rev-parse --verify --quiet does), and works again once it is one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mg-norepo-'));
+    const repo = new GitRepo(dir);
+    expect(await repo.resolve('HEAD')).toBeUndefined();
+    expect(await repo.readFileAt('HEAD', 'a.txt')).toBeUndefined();
+    git(dir, 'init', '-q');
+    writeFileSync(join(dir, 'a.txt'), 'a\n');
+    git(dir, 'add', 'a.txt');
+    git(dir, '-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'a');
+    expect(await repo.readFileAt('HEAD', 'a.txt')).toBe('a\n');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('reads 3,000 blobs asked together, and a command using it exits by itself when done', async () => {
     const { work } = remoteAndClone();
     const oids = execFileSync('git', ['hash-object', '-w', '--stdin-paths'], {

@@ -211,7 +211,8 @@ describe('an MLflow model folder registered and served by KServe', () => {
       'MLmodel',
       'artifact_path: model\nflavors:\n  python_function: {loader_module: mlflow.sklearn, python_version: 3.11.7}\n  sklearn: {pickled_model: model.pkl, sklearn_version: 1.3.0}\n',
     );
-    write(model, 'model.pkl', 'not really a pickle\n');
+    // A pickle of no global (the integer 1): the MLmodel makes MLflow unpickle it, so the scan reads it as one.
+    write(model, 'model.pkl', 'I1\n.');
     write(model, 'python_env.yaml', 'python: 3.11.7\n');
     const reg = await cli(['--registry', dir, '--quiet', 'register', 'churn', model, '--stage', 'Staging']);
     expect(reg.code, reg.stderr).toBe(0);

@@ -104,6 +104,9 @@ export class ObjectStream {
     child.on('close', (code) => {
       if (this.child !== child) return;
       const detail = this.stderr.trim().split('\n').filter(Boolean).slice(-2).join('; ');
+      // A folder that is no repository holds no objects: every name is missing there, as
+      // `git rev-parse --verify --quiet` and `git cat-file -e` answer (callers say what is wrong).
+      if (code === 128 && /not a git repository/.test(detail)) return this.missingAll();
       this.fail(
         new ModelgateError('E_GIT', `git cat-file ended (${code ?? 'signal'})${detail ? `: ${detail}` : ''}`, ExitCode.service, { exitCode: code ?? -1 }),
       );
@@ -114,13 +117,23 @@ export class ObjectStream {
 
   /** Rejects what is pending; the next request starts a new process. */
   private fail(e: Error): void {
+    for (const r of this.drain()) r.reject(e);
+  }
+
+  /** Answers everything pending as missing; the next request starts a new process. */
+  private missingAll(): void {
+    for (const r of this.drain()) r.resolve(undefined);
+  }
+
+  /** What is pending, taken off the queue, with the process forgotten. */
+  private drain(): Request[] {
     const waiting = this.queue.slice(this.head);
     this.queue.length = 0;
     this.head = 0;
     this.current = undefined;
     this.rest = EMPTY;
     this.child = undefined;
-    for (const r of waiting) r.reject(e);
+    return waiting;
   }
 
   /** Ends an idle process: git exits at the end of its input. */
