@@ -311,6 +311,8 @@ interface MlflowImported {
  * MLmodel, run metrics, params and tags); then the stage and alias moves that bring them where
  * MLflow has them. What an earlier run carried over is found by the `mlflow/model-version`
  * annotation, so a re-run imports only what is new and a killed run resumes without duplicates.
+ * The registrations are committed locally as a chain and land one batch (`batchSize` versions) per
+ * push, while the next versions download (RegistrationChain, `prefetched`).
  */
 async function importMlflow(
   ctx: CommandContext,

@@ -72,28 +72,31 @@ export class RegistrationChain {
     this.batch.push({ reg, commit: this.tip, summary: change.summary, version: change.versions[0]!.version });
   }
 
-  /** Lands the batch: one push of its last commit (or one fast-forward of HEAD); answers what landed. */
+  /**
+   * Lands the batch: one push of its last commit (or one fast-forward of HEAD); answers what
+   * landed. Commits the target held already (another run built the very same ones: same parent,
+   * tree, author and time) are not reported as this run's.
+   */
   async land(): Promise<LandedRegistration[]> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS && this.batch.length; attempt++) {
-      if (attempt > 1) {
-        await backoff(attempt - 1);
-        await this.replan(await this.current());
-      }
+      if (attempt > 1) await backoff(attempt - 1);
+      const now = await this.current();
+      const moved = now !== this.landed;
+      // Something else landed meanwhile and the batch does not build on it: the batch goes round again, on it.
+      if (moved && !(await this.repo.isAncestor(now, this.tip))) await this.replan(now);
       if (!this.batch.length) break;
-      if (this.mode === 'local') {
-        // Something else committed meanwhile: the batch goes round again, on it.
-        if ((await this.repo.resolve('HEAD')) !== this.landed) continue;
-        await this.repo.fastForward(this.tip);
-      } else {
+      if (this.mode === 'local') await this.repo.fastForward(this.tip);
+      else {
         if ((await this.repo.push('origin', this.tip, 'main')) === 'rejected') continue;
         const head = await this.repo.resolve('HEAD');
         // The work tree follows when it can; a local branch that diverged is left alone.
         if (head && (await this.repo.isAncestor(head, this.tip))) await this.repo.fastForward(this.tip).catch(() => undefined);
       }
-      const landed = this.batch.map(({ reg, commit, summary, version }) => {
+      const landed: LandedRegistration[] = [];
+      for (const { reg, commit, summary, version } of this.batch) {
         this.done.set(reg.key, version);
-        return { what: reg.what, change: summary, commit };
-      });
+        if (!moved || this.landed === now || !(await this.repo.isAncestor(commit, now))) landed.push({ what: reg.what, change: summary, commit });
+      }
       this.batch = [];
       this.landed = this.tip;
       return landed;
