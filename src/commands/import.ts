@@ -413,45 +413,51 @@ async function importMlflow(
           throw e;
         }
       });
-      for (const [i, { model, version: v }] of todo.entries()) {
-        const { copied, lost } = await copies(i);
-        notCarried.push(...lost);
-        if (!copied) continue;
-        const what = `${model.name} version ${v.version}`;
-        const createdBy = v.user_id || copied.runUser || 'mlflow';
-        const createdAt = mlflowTime(v.creation_timestamp) ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-        const draft: VersionDraft = {
-          model: model.name,
-          stage: 'None',
-          createdAt,
-          createdBy,
-          ...(v.description ? { description: v.description.slice(0, 4096) } : {}),
-          ...copied.fields,
-          annotations: { ...copied.fields.annotations, ...versionAnnotations(v, what, notCarried) },
-        };
-        const wanted = Number(v.version);
-        // The numbers below MLflow's are taken: the version keeps MLflow's number where it is free.
-        const below = new Set(Array.from({ length: wanted - 1 }, (_, i) => i + 1));
-        await chain.add({
-          key: mlflowVersionKey(model.name, v.version),
-          what,
-          at: createdAt,
-          author: { name: createdBy, email: createdBy.includes('@') ? createdBy : `${createdBy}@users.noreply.github.com` },
-          plan: async (snap) => {
-            const planned = await planRegistration(snap.source, draft, below);
-            if (planned.newModel && model.description) {
-              const text = renderModel({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: model.name, description: model.description.slice(0, 4096) });
-              assertValidModel(text, model.name);
-              planned.files[modelFile(model.name)] = text;
-            }
-            return registrationChange(
-              planned,
-              draft,
-              (n) => `register ${model.name}@${n} (MLflow ${model.name} version ${v.version})\n\nsource ${v.source ?? ''}\nsha256 ${draft.artifact.sha256}\n`,
-            );
-          },
-        });
-        if (chain.pending >= batchSize) imported.push(...(await chain.land()));
+      try {
+        for (const [i, { model, version: v }] of todo.entries()) {
+          const { copied, lost } = await copies(i);
+          notCarried.push(...lost);
+          if (!copied) continue;
+          const what = `${model.name} version ${v.version}`;
+          const createdBy = v.user_id || copied.runUser || 'mlflow';
+          const createdAt = mlflowTime(v.creation_timestamp) ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+          const draft: VersionDraft = {
+            model: model.name,
+            stage: 'None',
+            createdAt,
+            createdBy,
+            ...(v.description ? { description: v.description.slice(0, 4096) } : {}),
+            ...copied.fields,
+            annotations: { ...copied.fields.annotations, ...versionAnnotations(v, what, notCarried) },
+          };
+          const wanted = Number(v.version);
+          // The numbers below MLflow's are taken: the version keeps MLflow's number where it is free.
+          const below = new Set(Array.from({ length: wanted - 1 }, (_, i) => i + 1));
+          await chain.add({
+            key: mlflowVersionKey(model.name, v.version),
+            what,
+            at: createdAt,
+            author: { name: createdBy, email: createdBy.includes('@') ? createdBy : `${createdBy}@users.noreply.github.com` },
+            plan: async (snap) => {
+              const planned = await planRegistration(snap.source, draft, below);
+              if (planned.newModel && model.description) {
+                const text = renderModel({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: model.name, description: model.description.slice(0, 4096) });
+                assertValidModel(text, model.name);
+                planned.files[modelFile(model.name)] = text;
+              }
+              return registrationChange(
+                planned,
+                draft,
+                (n) => `register ${model.name}@${n} (MLflow ${model.name} version ${v.version})\n\nsource ${v.source ?? ''}\nsha256 ${draft.artifact.sha256}\n`,
+              );
+            },
+          });
+          if (chain.pending >= batchSize) imported.push(...(await chain.land()));
+        }
+      } catch (e) {
+        // The versions committed so far land before the failure is reported: a re-run starts after them.
+        await chain.land().catch(() => undefined);
+        throw e;
       }
       imported.push(...(await chain.land()));
     }
