@@ -263,7 +263,8 @@ describe('import mlflow from a real MLflow tracking server', () => {
   it('a run killed midway (SIGKILL) and restarted completes without duplicates', async () => {
     const dir = registry();
     const before = Number(git(dir, 'rev-list', '--count', 'HEAD'));
-    const child = spawn(process.execPath, [CLI, 'import', 'mlflow', '--tracking-uri', tracking], { cwd: dir, stdio: 'ignore' });
+    // Batches of two versions: HEAD moves every second version, so the kill lands between batches or inside one.
+    const child = spawn(process.execPath, [CLI, 'import', 'mlflow', '--tracking-uri', tracking, '--batch', '2'], { cwd: dir, stdio: 'ignore' });
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     // Killed once four versions are committed, wherever the fifth is.
     for (;;) {
@@ -289,5 +290,38 @@ describe('import mlflow from a real MLflow tracking server', () => {
     expect(registrations).toHaveLength(all.length);
     expect((await cli(dir, ['validate'])).code).toBe(0);
     expect((await cli(dir, ['show', 'churn@champion', '--json'])).json).toMatchObject({ version: 3, stage: 'Production' });
+  }, 600_000);
+
+  it('--push lands each batch with one push; two imports racing into one remote carry every version over once', async () => {
+    const seed = registry();
+    const bare = join(tempDir('mg-mlflow-remote-'), 'registry.git');
+    git(seed, 'clone', '-q', '--bare', seed, bare);
+    const clones = [0, 1].map(() => {
+      const dir = join(tempDir('mg-mlflow-clone-'), 'r');
+      git(tempDir(), 'clone', '-q', bare, dir);
+      git(dir, 'config', 'user.name', 'importer');
+      git(dir, 'config', 'user.email', 'importer@example.com');
+      return dir;
+    });
+    const runs = await Promise.all(clones.map((dir) => cli(dir, ['import', 'mlflow', '--tracking-uri', tracking, '--push', '--batch', '3', '--json'])));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    const all = Object.entries(expected.models)
+      .flatMap(([name, m]) => Object.keys(m.versions).map((n) => `${name}/${n}`))
+      .sort();
+    const check = clones[0]!;
+    git(check, 'pull', '-q', '--ff-only', 'origin', 'main');
+    expect(await importedKeys(check)).toEqual(all);
+    const registrations = git(check, 'log', '--format=%s')
+      .split('\n')
+      .filter((s) => s.startsWith('register '));
+    expect(registrations).toHaveLength(all.length);
+    // Between them the two runs reported each version once.
+    const reported = runs.flatMap((r) =>
+      (r.json as { imported: Array<{ what: string; change: string }> }).imported.filter((i) => i.change.startsWith('Register ')),
+    );
+    expect(reported).toHaveLength(all.length);
+    expect((await cli(check, ['validate'])).code).toBe(0);
+    const bad = await cli(check, ['import', 'mlflow', '--tracking-uri', tracking, '--batch', '0']);
+    expect(bad.code).toBe(2);
   }, 600_000);
 });

@@ -181,6 +181,11 @@ export const COMMAND_SPECS = {
       },
       model: { type: 'string', multiple: true, value: 'name', description: 'mlflow: import this registered model only (repeatable; default every one)' },
       'dry-run': { type: 'boolean', description: 'mlflow: print what would be imported and touch nothing' },
+      batch: {
+        type: 'string',
+        value: 'n',
+        description: 'mlflow: versions committed locally before each push (default 100); a killed run loses at most one batch',
+      },
       stages: {
         type: 'string',
         value: 'prod=Production,dev=Staging',

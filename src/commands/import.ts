@@ -25,10 +25,10 @@ import { describeSource, putArtifact } from '../store/put.js';
 import { openStore } from '../store/store.js';
 import { planRegistration, registrationChange } from './register.js';
 import { MlflowTrackingClient } from '../mlflow/client.js';
+import { mlflowImported, prefetched, RegistrationChain } from '../mlflow/chain.js';
 import { copyMlflowModel } from '../mlflow/copy.js';
 import {
   deletedVersions,
-  MLFLOW_VERSION_ANNOTATION,
   mlflowTime,
   mlflowVersionKey,
   planMoves,
@@ -58,10 +58,12 @@ export const run: Command = async (ctx) => {
     if (target !== undefined) throw usageError(`import mlflow takes no argument (the server is --tracking-uri)\nusage: ${USAGE}`);
     const uri = values['tracking-uri'] ?? ctx.env.MLFLOW_TRACKING_URI;
     if (!uri) throw usageError(`import mlflow needs --tracking-uri <url> (or MLFLOW_TRACKING_URI)\nusage: ${USAGE}`);
-    return importMlflow(ctx, new MlflowTrackingClient(uri, ctx.env), values.model ?? [], modeOf(values), values['dry-run'] ?? false);
+    const batch = values.batch === undefined ? 100 : /^[1-9][0-9]*$/.test(values.batch) ? Number(values.batch) : NaN;
+    if (!Number.isSafeInteger(batch)) throw usageError(`--batch ${values.batch}: expected a positive whole number of versions\nusage: ${USAGE}`);
+    return importMlflow(ctx, new MlflowTrackingClient(uri, ctx.env), values.model ?? [], modeOf(values), values['dry-run'] ?? false, batch);
   }
-  if (values['tracking-uri'] !== undefined || values.model !== undefined || values['dry-run'])
-    throw usageError(`--tracking-uri, --model and --dry-run are for import mlflow\nusage: ${USAGE}`);
+  if (values['tracking-uri'] !== undefined || values.model !== undefined || values['dry-run'] || values.batch !== undefined)
+    throw usageError(`--tracking-uri, --model, --dry-run and --batch are for import mlflow\nusage: ${USAGE}`);
   if (source !== 'gto' || target === undefined || rest.length) throw usageError(`import needs gto <repo> or mlflow\nusage: ${USAGE}`);
   const mapStage = parseStageMap(values.stages);
   if (typeof mapStage === 'string') throw usageError(mapStage);
@@ -293,6 +295,9 @@ async function fromDvcCache(gto: GitRepo, commit: string, path: string, dest: st
   return undefined;
 }
 
+/** Versions `import mlflow` downloads and stores while the ones before them are committed. */
+const COPY_CONCURRENCY = 4;
+
 /** One change `import mlflow` made (or, with --dry-run, would make). */
 interface MlflowImported {
   what: string;
@@ -306,8 +311,17 @@ interface MlflowImported {
  * MLmodel, run metrics, params and tags); then the stage and alias moves that bring them where
  * MLflow has them. What an earlier run carried over is found by the `mlflow/model-version`
  * annotation, so a re-run imports only what is new and a killed run resumes without duplicates.
+ * The registrations are committed locally as a chain and land one batch (`batchSize` versions) per
+ * push, while the next versions download (RegistrationChain, `prefetched`).
  */
-async function importMlflow(ctx: CommandContext, client: MlflowTrackingClient, names: string[], mode: ApplyMode, dryRun: boolean): Promise<number> {
+async function importMlflow(
+  ctx: CommandContext,
+  client: MlflowTrackingClient,
+  names: string[],
+  mode: ApplyMode,
+  dryRun: boolean,
+  batchSize: number,
+): Promise<number> {
   if (mode === 'pr') throw usageError('import mlflow lands one commit per version: use --push, or a local commit and a pull request of the branch');
   const { repo } = openRegistry(ctx);
   const prefix = await registryPrefix(repo, { requireGit: true });
@@ -373,64 +387,79 @@ async function importMlflow(ctx: CommandContext, client: MlflowTrackingClient, n
 
   const store = dryRun ? undefined : await openStore(config.storage, ctx.env);
   try {
-    for (const { model, version: v } of queue) {
-      const key = mlflowVersionKey(model.name, v.version);
-      if (done.has(key)) continue;
-      const what = `${model.name} version ${v.version}`;
-      if (!store) {
-        imported.push({ what, change: `Register ${model.name}@${v.version} from ${v.source ?? 'MLflow'}` });
-        done.set(key, Number(v.version));
-        continue;
+    const todo = queue.filter(({ model, version: v }) => !done.has(mlflowVersionKey(model.name, v.version)));
+    if (!store) {
+      for (const { model, version: v } of todo) {
+        imported.push({ what: `${model.name} version ${v.version}`, change: `Register ${model.name}@${v.version} from ${v.source ?? 'MLflow'}` });
+        done.set(mlflowVersionKey(model.name, v.version), Number(v.version));
       }
-      let copied: Awaited<ReturnType<typeof copyMlflowModel>>;
-      try {
-        copied = await copyMlflowModel(
-          client,
-          store,
-          { model: model.name, source: `models:/${model.name}/${v.version}`, ...(v.run_id ? { runId: v.run_id } : {}), where: what },
-          notCarried,
-        );
-      } catch (e) {
-        // A source MLflow cannot give (unknown run, missing artifact): reported; the server failing stops the import.
-        if (e instanceof ModelgateError && e.exit === ExitCode.content) {
-          notCarried.push({ what, reason: `source ${v.source ?? '(none)'} unreachable: ${e.message}` });
-          continue;
+    } else {
+      const chain = new RegistrationChain(repo, prefix, mode, base, done);
+      const copies = prefetched(todo, COPY_CONCURRENCY, async ({ model, version: v }) => {
+        const what = `${model.name} version ${v.version}`;
+        const lost: MlflowNotCarried[] = [];
+        try {
+          const copied = await copyMlflowModel(
+            client,
+            store,
+            { model: model.name, source: `models:/${model.name}/${v.version}`, ...(v.run_id ? { runId: v.run_id } : {}), where: what },
+            lost,
+          );
+          return { copied, lost };
+        } catch (e) {
+          // A source MLflow cannot give (unknown run, missing artifact): reported; the server failing stops the import.
+          if (e instanceof ModelgateError && e.exit === ExitCode.content)
+            return { lost: [...lost, { what, reason: `source ${v.source ?? '(none)'} unreachable: ${e.message}` }] };
+          throw e;
         }
+      });
+      try {
+        for (const [i, { model, version: v }] of todo.entries()) {
+          const { copied, lost } = await copies(i);
+          notCarried.push(...lost);
+          if (!copied) continue;
+          const what = `${model.name} version ${v.version}`;
+          const createdBy = v.user_id || copied.runUser || 'mlflow';
+          const createdAt = mlflowTime(v.creation_timestamp) ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+          const draft: VersionDraft = {
+            model: model.name,
+            stage: 'None',
+            createdAt,
+            createdBy,
+            ...(v.description ? { description: v.description.slice(0, 4096) } : {}),
+            ...copied.fields,
+            annotations: { ...copied.fields.annotations, ...versionAnnotations(v, what, notCarried) },
+          };
+          const wanted = Number(v.version);
+          // The numbers below MLflow's are taken: the version keeps MLflow's number where it is free.
+          const below = new Set(Array.from({ length: wanted - 1 }, (_, i) => i + 1));
+          await chain.add({
+            key: mlflowVersionKey(model.name, v.version),
+            what,
+            at: createdAt,
+            author: { name: createdBy, email: createdBy.includes('@') ? createdBy : `${createdBy}@users.noreply.github.com` },
+            plan: async (snap) => {
+              const planned = await planRegistration(snap.source, draft, below);
+              if (planned.newModel && model.description) {
+                const text = renderModel({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: model.name, description: model.description.slice(0, 4096) });
+                assertValidModel(text, model.name);
+                planned.files[modelFile(model.name)] = text;
+              }
+              return registrationChange(
+                planned,
+                draft,
+                (n) => `register ${model.name}@${n} (MLflow ${model.name} version ${v.version})\n\nsource ${v.source ?? ''}\nsha256 ${draft.artifact.sha256}\n`,
+              );
+            },
+          });
+          if (chain.pending >= batchSize) imported.push(...(await chain.land()));
+        }
+      } catch (e) {
+        // The versions committed so far land before the failure is reported: a re-run starts after them.
+        await chain.land().catch(() => undefined);
         throw e;
       }
-      const createdBy = v.user_id || copied.runUser || 'mlflow';
-      const createdAt = mlflowTime(v.creation_timestamp) ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-      const draft: VersionDraft = {
-        model: model.name,
-        stage: 'None',
-        createdAt,
-        createdBy,
-        ...(v.description ? { description: v.description.slice(0, 4096) } : {}),
-        ...copied.fields,
-        annotations: { ...copied.fields.annotations, ...versionAnnotations(v, what, notCarried) },
-      };
-      const wanted = Number(v.version);
-      // The numbers below MLflow's are taken: the version keeps MLflow's number where it is free.
-      const below = new Set(Array.from({ length: wanted - 1 }, (_, i) => i + 1));
-      const applied = await commit(
-        what,
-        createdAt,
-        { name: createdBy, email: createdBy.includes('@') ? createdBy : `${createdBy}@users.noreply.github.com` },
-        async (snap) => {
-          const planned = await planRegistration(snap.source, draft, below);
-          if (planned.newModel && model.description) {
-            const text = renderModel({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: model.name, description: model.description.slice(0, 4096) });
-            assertValidModel(text, model.name);
-            planned.files[modelFile(model.name)] = text;
-          }
-          return registrationChange(
-            planned,
-            draft,
-            (n) => `register ${model.name}@${n} (MLflow ${model.name} version ${v.version})\n\nsource ${v.source ?? ''}\nsha256 ${draft.artifact.sha256}\n`,
-          );
-        },
-      );
-      done.set(key, applied.change.versions[0]!.version);
+      imported.push(...(await chain.land()));
     }
 
     for (const model of models) {
@@ -507,16 +536,4 @@ async function dropStaleAliases(
     return stale ? planAliasDelete(snap, model.name, stale[0]) : undefined;
   };
   while (!(await commit(`${model.name} aliases`, at, undefined, next)).empty);
-}
-
-/** `<name>/<version>` → modelgate version, for every version an earlier `import mlflow` wrote. */
-async function mlflowImported(snapshot: RegistrySnapshot): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const model of await snapshot.modelNames()) {
-    for (const n of await snapshot.versionNumbers(model)) {
-      const key = (await snapshot.version(model, n))?.annotations?.[MLFLOW_VERSION_ANNOTATION];
-      if (key !== undefined) out.set(key, n);
-    }
-  }
-  return out;
 }
