@@ -41,6 +41,9 @@ export class RegistrySnapshot {
     private readonly cache: DocumentCache = new Map(),
   ) {}
 
+  /** A commit's version numbers by model (versionNumbers). */
+  private readonly numbers = new Map<string, Promise<readonly number[]>>();
+
   private load<K extends DocumentKind>(path: string, kind: K, text?: string): Promise<KindMap[K] | undefined> {
     let p = this.cache.get(path) as Promise<KindMap[K] | undefined> | undefined;
     if (!p) {
@@ -78,8 +81,22 @@ export class RegistrySnapshot {
     return this.load(modelFile(name), 'Model');
   }
 
-  /** Version numbers present for a model, ascending. */
-  async versionNumbers(model: string): Promise<number[]> {
+  /**
+   * Version numbers present for a model, ascending. A commit's are worked out once per model
+   * and shared (serve asks for them at nearly every request: 1,000 names parsed and sorted each
+   * time was most of a get-by-alias); the work tree's are listed again at each call.
+   */
+  versionNumbers(model: string): Promise<readonly number[]> {
+    if (!(this.source instanceof GitTreeSource)) return this.listVersionNumbers(model);
+    let p = this.numbers.get(model);
+    if (!p) {
+      p = this.listVersionNumbers(model).then((numbers) => Object.freeze(numbers));
+      this.numbers.set(model, p);
+    }
+    return p;
+  }
+
+  private async listVersionNumbers(model: string): Promise<number[]> {
     const names = await this.source.listDir(versionsDir(model));
     return names
       .map((n) => /^([1-9][0-9]{0,8})\.yaml$/.exec(n)?.[1])
@@ -141,7 +158,7 @@ export class RegistrySnapshot {
     const dir = versionsDir(model);
     const [numbers, known] = await Promise.all([this.versionNumbers(model), this.source.knownStages?.(dir)]);
     const files = numbers
-      .reverse()
+      .toReversed()
       .map((n) => ({ path: versionFile(model, n), stage: known?.get(`${n}.yaml`) }))
       .filter((f) => f.stage === undefined || stages.has(f.stage));
     const wanted = [...stages];

@@ -112,7 +112,7 @@ const VERSION_REF = `^(?:[1-9][0-9]{0,8}|latest|${STAGES.flatMap((s) => [s, s.to
 const errors = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 429: errorSchema, 431: errorSchema, 500: errorSchema, 503: errorSchema } as const;
 
 /** The model's versions, or E_NOT_FOUND for a model the commit does not hold. */
-async function versionNumbersOf(snapshot: RegistrySnapshot, model: string): Promise<number[]> {
+async function versionNumbersOf(snapshot: RegistrySnapshot, model: string): Promise<readonly number[]> {
   const [m, numbers] = await Promise.all([snapshot.model(model), snapshot.versionNumbers(model)]);
   if (!m && numbers.length === 0) throw new ModelgateError('E_NOT_FOUND', `unknown model ${model}`);
   return numbers;

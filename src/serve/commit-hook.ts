@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { RegistrySnapshot } from '../registry/snapshot.js';
 import type { ServedCommit, ServedRegistry } from './served-registry.js';
 
 declare module 'fastify' {
@@ -20,9 +19,10 @@ export function installCommitHook(app: FastifyInstance, registry: ServedRegistry
   app.addHook('onRequest', async (request, reply) => {
     if (!API.test(request.url)) return;
     const served = await registry.current();
-    // The commit's tree listings (its index: a line per file) and its most recently read
-    // documents (a bounded cache) are shared; memory never grows to every manifest held.
-    request.served = { ...served, snapshot: new RegistrySnapshot(served.snapshot.source, served.documents) };
+    // The commit's snapshot is shared by its requests: its tree listings and version numbers
+    // (its index) and its most recently read documents (a bounded cache); memory never grows
+    // to every manifest held.
+    request.served = served;
     reply.header('x-modelgate-commit', served.commit);
   });
 }

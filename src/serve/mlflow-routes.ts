@@ -90,7 +90,7 @@ function pageSize(requested: number | undefined, limits: { default: number; max:
 }
 
 /** The model's versions of a name MLflow's client sent, or the MLflow error saying there is no such model. */
-async function modelOrThrow(snapshot: RegistrySnapshot, name: string): Promise<{ numbers: number[] }> {
+async function modelOrThrow(snapshot: RegistrySnapshot, name: string): Promise<{ numbers: readonly number[] }> {
   if (!isModelName(name)) throw notFoundModel(name);
   const [model, numbers] = await Promise.all([snapshot.model(name), snapshot.versionNumbers(name)]);
   if (!model && numbers.length === 0) throw notFoundModel(name);
@@ -114,7 +114,12 @@ export async function aliasesByVersion(snapshot: RegistrySnapshot, name: string)
 }
 
 /** A registered model's MLflow record: its model.yaml, its newest version per stage, its first and newest creation times, its aliases. */
-export async function registeredModel(request: FastifyRequest, snapshot: RegistrySnapshot, name: string, numbers: number[]): Promise<MlflowRegisteredModel> {
+export async function registeredModel(
+  request: FastifyRequest,
+  snapshot: RegistrySnapshot,
+  name: string,
+  numbers: readonly number[],
+): Promise<MlflowRegisteredModel> {
   const [model, latest, first, last, aliases] = await Promise.all([
     snapshot.model(name),
     snapshot.newestInStages(name, STAGES),

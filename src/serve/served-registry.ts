@@ -11,9 +11,8 @@ import { openStore, type ArtifactStore } from '../store/store.js';
 /** One commit of the registry, as every request is answered from it. */
 export interface ServedCommit {
   commit: string;
+  /** The commit read, shared by its requests: its tree listings and version numbers, its parsed documents (bounded, DocumentLru). */
   snapshot: RegistrySnapshot;
-  /** The documents parsed from this commit, shared by its requests, bounded. */
-  documents: DocumentLru;
   config: Registry;
   store: ArtifactStore;
 }
@@ -139,12 +138,11 @@ export class ServedRegistry {
     const commit = await this.repo.resolve(this.rev);
     if (!commit) throw new ModelgateError('E_NO_COMMIT', `${this.repo.dir}: ${this.rev} names no commit`, ExitCode.content);
     if (this.served?.commit === commit) return this.served;
-    const documents = new DocumentLru(DOCUMENTS_KEPT);
-    const snapshot = new RegistrySnapshot(new CatalogTreeSource(this.repo, commit, this.prefix), documents);
+    const snapshot = new RegistrySnapshot(new CatalogTreeSource(this.repo, commit, this.prefix), new DocumentLru(DOCUMENTS_KEPT));
     const config = await snapshot.config();
     const previous = this.served;
     const store = previous && sameStorage(previous.config, config) ? previous.store : await openStore(config.storage, this.env);
-    this.served = { commit, snapshot, config, store, documents };
+    this.served = { commit, snapshot, config, store };
     if (previous && previous.store !== store) previous.store.close();
     return this.served;
   }
