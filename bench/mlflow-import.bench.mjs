@@ -9,12 +9,12 @@
 // process into a fresh registry (local commits, a file:// store). MODELGATE_BENCH_MLFLOW_VERSIONS
 // sets N. Needs .venv (scripts/python-env.sh). Run directly (`node bench/mlflow-import.bench.mjs`,
 // after `npm run build`) or through bench/run.mjs.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { sh, startMlflowServer } from './processes.mjs';
 
 const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(PROJECT, 'dist/cli.js');
@@ -25,59 +25,14 @@ const N = Number(process.env.MODELGATE_BENCH_MLFLOW_VERSIONS ?? 1000);
 const MODEL = 'bench-model';
 const TARGET = 2;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolvePort(port));
-    });
-  });
-}
-
-function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30, ...opts });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${String(r.stderr).slice(-1000)}`);
-  return r.stdout;
-}
-
 export async function run({ log = (m) => process.stderr.write(`${m}\n`) } = {}) {
   if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` first');
   if (!existsSync(PYTHON) || spawnSync(PYTHON, ['-c', 'import mlflow']).status !== 0)
     throw new Error('.venv with mlflow is missing: bash scripts/python-env.sh');
   const work = mkdtempSync(join(tmpdir(), 'mg-bench-mlflow-import-'));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const server = spawn(
-    join(PROJECT, '.venv/bin/mlflow'),
-    [
-      'server',
-      '--backend-store-uri',
-      `sqlite:///${join(work, 'mlflow.db')}`,
-      '--artifacts-destination',
-      join(work, 'mlartifacts'),
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-    ],
-    { cwd: work, stdio: 'ignore', detached: true },
-  );
+  const server = await startMlflowServer({ project: PROJECT, db: join(work, 'mlflow.db'), artifacts: join(work, 'mlartifacts'), cwd: work });
+  const { url } = server;
   try {
-    for (let ok = 0, tries = 0; ok < 5; tries++) {
-      if (server.exitCode !== null) throw new Error(`mlflow server exited ${server.exitCode}`);
-      if (tries > 2400) throw new Error('mlflow server did not answer within 10 minutes');
-      ok = (await fetch(`${url}/health`).then(
-        (r) => r.ok,
-        () => false,
-      ))
-        ? ok + 1
-        : 0;
-      await sleep(250);
-    }
     const env = { ...process.env, MLFLOW_TRACKING_URI: url };
     log(`filling MLflow with ${N} versions …`);
     let start = performance.now();
@@ -116,17 +71,7 @@ export async function run({ log = (m) => process.stderr.write(`${m}\n`) } = {}) 
       },
     ];
   } finally {
-    try {
-      process.kill(-server.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-    await sleep(500);
-    try {
-      process.kill(-server.pid, 'SIGKILL');
-    } catch {
-      // stopped
-    }
+    await server.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }

@@ -7,11 +7,11 @@
 // (`node bench/pages.bench.mjs`, after `npm run build`) or through bench/run.mjs.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { freePort } from './processes.mjs';
 import { ensureRegistry } from './registry.bench.mjs';
 
 const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -29,14 +29,6 @@ function measured(cwd, args) {
   const seconds = (performance.now() - start) / 1000;
   if (r.status !== 0) throw new Error(`modelgate ${args.join(' ')} exited ${r.status}: ${r.stderr.slice(-500)}`);
   return { seconds, mib: Number(/(\d+)\s*$/.exec(r.stderr)?.[1]) / 1024, stdout: r.stdout };
-}
-
-async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((ok) => server.once('listening', ok));
-  const { port } = server.address();
-  await new Promise((ok) => server.close(ok));
-  return port;
 }
 
 /** Milliseconds from wrk's --latency distribution line (`99%  12.34ms`). */

@@ -12,11 +12,11 @@
 // `npm run build`) or through bench/run.mjs.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ensureRegistry } from './registry.bench.mjs';
+import { daemon, freePort, sh, sleep, startMlflowServer, waitFor } from './processes.mjs';
 import { loadGitServer } from './remote.bench.mjs';
 
 const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,63 +38,6 @@ function imageNodeOptions() {
   const m = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(join(PROJECT, 'serve/Dockerfile'), 'utf8'));
   if (!m) throw new Error('serve/Dockerfile sets no NODE_OPTIONS');
   return m[1];
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolvePort(port));
-    });
-  });
-}
-
-function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30, ...opts });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${String(r.stderr).slice(0, 500)}`);
-  return r.stdout;
-}
-
-/** A long-running child whose output is kept (for the error when it dies) and which is stopped by its own pid. */
-function daemon(cmd, args, opts = {}) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...opts });
-  let log = '';
-  child.stdout.on('data', (d) => (log = (log + d).slice(-4000)));
-  child.stderr.on('data', (d) => (log = (log + d).slice(-4000)));
-  return {
-    child,
-    log: () => log,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const done = new Promise((r) => child.once('exit', r));
-      try {
-        process.kill(-child.pid, 'SIGTERM');
-      } catch {
-        return;
-      }
-      await Promise.race([done, sleep(15_000)]);
-      if (child.exitCode === null) process.kill(-child.pid, 'SIGKILL');
-    },
-  };
-}
-
-async function waitFor(url, what, proc, seconds = 600) {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    if (proc.child.exitCode !== null) throw new Error(`${what} exited ${proc.child.exitCode}: ${proc.log()}`);
-    try {
-      const r = await fetch(url);
-      if (r.ok) return r;
-    } catch {
-      // not listening yet
-    }
-    await sleep(250);
-  }
-  throw new Error(`${what} was not ready within ${seconds} s: ${proc.log()}`);
 }
 
 /** One commit on `branch` of a bare repository, written with fast-import: `files` path → text. */
@@ -210,37 +153,16 @@ export async function run({ log = (m) => process.stderr.write(`${m}\n`) } = {}) 
 
     const mlflowDir = await ensureMlflowDb(serveUrl, log);
     log('starting mlflow server (SQLite backend) …');
-    const mlflowPort = await freePort();
-    const mlflow = daemon(
-      join(PROJECT, '.venv/bin/mlflow'),
-      [
-        'server',
-        '--backend-store-uri',
-        `sqlite:///${join(mlflowDir, 'mlflow.db')}`,
-        '--artifacts-destination',
-        join(work, 'mlflow-artifacts'),
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(mlflowPort),
-      ],
-      { cwd: work },
-    );
+    const mlflow = await startMlflowServer({
+      project: PROJECT,
+      db: join(mlflowDir, 'mlflow.db'),
+      artifacts: join(work, 'mlflow-artifacts'),
+      cwd: work,
+      probe: `/api/2.0/mlflow/registered-models/get?name=${MODEL}`,
+      steady: 20,
+    });
     stops.push(mlflow.stop);
-    const mlflowUrl = `http://127.0.0.1:${mlflowPort}`;
-    await waitFor(`${mlflowUrl}/health`, 'mlflow server', mlflow);
-    // Its uvicorn workers start (and on a loaded machine restart) one by one: ready once 20
-    // requests in a row have been answered.
-    for (let ok = 0, tries = 0; ok < 20; tries++) {
-      if (tries > 2000) throw new Error(`mlflow server kept failing requests: ${mlflow.log()}`);
-      ok = (await fetch(`${mlflowUrl}/api/2.0/mlflow/registered-models/get?name=${MODEL}`).then(
-        (r) => r.ok,
-        () => false,
-      ))
-        ? ok + 1
-        : 0;
-      await sleep(ok ? 100 : 500);
-    }
+    const mlflowUrl = mlflow.url;
 
     // The same answer from both, checked before anything is timed.
     const aliasPath = `/api/2.0/mlflow/registered-models/alias?name=${MODEL}&alias=champion`;
