@@ -259,8 +259,9 @@ export const ERROR_CODES = {
   },
   E_MLFLOW_SOURCE: {
     area: 'MLflow',
-    exit: [content],
-    summary: "A version's MLflow source names nothing modelgate can read: an unknown run, a missing path, a scheme it does not read.",
+    exit: [content, service],
+    summary:
+      "A version's MLflow source names nothing modelgate can read: an unknown run, a missing path or object, a scheme it does not read (exit 1); or its S3 refused the credentials or could not be reached (exit 3, S3's code in the error's data).",
   },
 } as const satisfies Record<`E_${string}`, ErrorCodeInfo>;
 

@@ -11,6 +11,46 @@ import { downloadObject } from '../store/fetch.js';
 import type { MlflowModelVersion, MlflowRegisteredModel, MlflowRun } from './records.js';
 
 /**
+ * What a registration's source is read through (SPEC v3 §10, §12): MLflow's artifact locations,
+ * and the tracking server that resolves `runs:/` and `models:/` and knows the runs, when there is
+ * one. MlflowTrackingClient is the whole of it; `s3Sources` reads `s3://` alone, for a serve
+ * started without a tracking server.
+ */
+export interface MlflowSources {
+  /** The tracking server's URL, without a trailing slash; undefined when there is none. */
+  readonly url: string | undefined;
+  /** The location a source names, resolved to one MLflow itself reads. */
+  resolveSource(source: string): Promise<string>;
+  /** Copies what `location` holds into the new folder `dest`; resolves with the local path of the artifact. */
+  download(location: string, dest: string, onBytes?: (n: number) => void): Promise<string>;
+  /** A run, or undefined when there is no tracking server or it does not know the run. */
+  run(runId: string): Promise<MlflowRun | undefined>;
+}
+
+/**
+ * Registration sources without a tracking server: `s3://` locations only, read as MLflow reads
+ * them (see downloadS3); anything else is E_MLFLOW_SOURCE, and no run is known.
+ */
+export function s3Sources(env: NodeJS.ProcessEnv = process.env): MlflowSources {
+  return {
+    url: undefined,
+    resolveSource: async (source) => {
+      if (!source.startsWith('s3://'))
+        throw sourceError(
+          source,
+          'modelgate serve was started without --mlflow-tracking-uri: it reads s3:// sources only (runs:/, models:/ and mlflow-artifacts: need the tracking server)',
+        );
+      return source;
+    },
+    download: async (location, dest, onBytes) => {
+      await mkdir(dest, { recursive: true });
+      return downloadS3(location, dest, env, onBytes);
+    },
+    run: async () => undefined,
+  };
+}
+
+/**
  * A client of a real MLflow tracking server's REST API (SPEC v3 §10, §12): the registry's
  * models and versions, runs, and the bytes a version's `source` names, read through MLflow's own
  * artifact access (the server's artifact proxy, `s3://` through the store code, a local path).
@@ -18,7 +58,7 @@ import type { MlflowModelVersion, MlflowRegisteredModel, MlflowRun } from './rec
  * (E_MLFLOW: the server answered an error, or did not answer; E_MLFLOW_SOURCE: a source that
  * cannot be read), carrying MLflow's error code in `data.errorCode`.
  */
-export class MlflowTrackingClient {
+export class MlflowTrackingClient implements MlflowSources {
   private readonly base: string;
   private readonly timeoutMs: number;
   private readonly headers: Record<string, string>;
@@ -137,7 +177,7 @@ export class MlflowTrackingClient {
     await mkdir(dest, { recursive: true });
     const proxied = /^mlflow-artifacts:(?:\/\/[^/]*)?(\/.*)?$/.exec(location);
     if (proxied) return this.downloadProxied(trimSlashes(decodeURIComponent(proxied[1] ?? '')).replace(/^\/+/, ''), dest, onBytes);
-    if (location.startsWith('s3://')) return this.downloadS3(location, dest, onBytes);
+    if (location.startsWith('s3://')) return downloadS3(location, dest, this.env, onBytes);
     if (location.startsWith('file:') || location.startsWith('/')) {
       const path = location.startsWith('file:') ? fileURLToPath(location) : location;
       const s = await stat(path).catch(() => undefined);
@@ -206,43 +246,6 @@ export class MlflowTrackingClient {
     }
   }
 
-  private async downloadS3(location: string, dest: string, onBytes?: (n: number) => void): Promise<string> {
-    const endpoint = this.env.MLFLOW_S3_ENDPOINT_URL ?? this.env.AWS_ENDPOINT_URL_S3 ?? this.env.AWS_ENDPOINT_URL;
-    const store = await openStore(
-      {
-        uri: trimSlashes(location),
-        ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-        ...(this.env.AWS_REGION ? { region: this.env.AWS_REGION } : {}),
-      },
-      this.env,
-    );
-    try {
-      const keys = (await store.list('')).filter((k) => !k.endsWith('/'));
-      if (!keys.length) {
-        const name = trimSlashes(location).split('/').pop()!;
-        const parent = await openStore(
-          { uri: trimSlashes(location).slice(0, -name.length - 1), ...(endpoint ? { endpoint, forcePathStyle: true } : {}) },
-          this.env,
-        );
-        try {
-          if (!(await parent.stat(name))) throw sourceError(location, 'holds no objects');
-          await downloadObject(parent, name, join(dest, name), undefined, onBytes);
-        } finally {
-          parent.close();
-        }
-        return join(dest, name);
-      }
-      for (const key of keys) {
-        const out = safeJoin(dest, key, location);
-        await mkdir(dirname(out), { recursive: true });
-        await downloadObject(store, key, out, undefined, onBytes);
-      }
-      return dest;
-    } finally {
-      store.close();
-    }
-  }
-
   private async get<T>(rpc: string, query: Record<string, string>): Promise<T> {
     return this.request<T>(`${this.base}/api/2.0/mlflow/${rpc}?${new URLSearchParams(query)}`, rpc);
   }
@@ -304,8 +307,79 @@ async function answerError(response: Response, operation: string): Promise<Model
   );
 }
 
-function sourceError(source: string, why: string): ModelgateError {
-  return new ModelgateError('E_MLFLOW_SOURCE', `MLflow source ${source}: ${why}`, ExitCode.content, { source });
+/** E_MLFLOW_SOURCE: exit 1, but exit 3 for an S3 failure (`cause`) other than a missing bucket or object. */
+function sourceError(source: string, why: string, data: { missing?: true; cause?: string } = {}): ModelgateError {
+  return new ModelgateError('E_MLFLOW_SOURCE', `MLflow source ${source}: ${why}`, data.cause && !data.missing ? ExitCode.service : ExitCode.content, {
+    source,
+    ...data,
+  });
+}
+
+/**
+ * Copies what an `s3://` location holds into `dest`: the objects under it as a folder, else the
+ * one object it names. Read through the store's S3 code, configured as MLflow's own S3 access is:
+ * the endpoint from MLFLOW_S3_ENDPOINT_URL, else boto3's AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL
+ * (none: AWS S3); path-style addressing with an endpoint, unless MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE
+ * is virtual; credentials and region from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN, AWS_REGION or AWS_DEFAULT_REGION (else the AWS SDK's chain). A location that
+ * holds nothing is E_MLFLOW_SOURCE with `data.missing`; one S3 refuses or that cannot be reached,
+ * E_MLFLOW_SOURCE with the S3 code in `data.cause` (exit 3: S3, not the source, failed).
+ */
+async function downloadS3(location: string, dest: string, env: NodeJS.ProcessEnv, onBytes?: (n: number) => void): Promise<string> {
+  // MLflow's server refuses sources with relative parts; an S3 key may hold them literally.
+  if (
+    location
+      .slice('s3://'.length)
+      .split('/')
+      .some((s) => s === '.' || s === '..')
+  )
+    throw sourceError(location, 'names a relative path (. or ..)');
+  const endpoint = env.MLFLOW_S3_ENDPOINT_URL || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  const style = env.MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE;
+  const forcePathStyle = style === 'path' || (style !== 'virtual' && endpoint !== undefined);
+  // The store takes AWS_ENDPOINT_URL_S3 over its settings' endpoint: the source's goes there.
+  const storeEnv = { ...env, AWS_ENDPOINT_URL_S3: endpoint ?? '' };
+  const open = (uri: string) =>
+    openStore({ uri, forcePathStyle }, storeEnv).catch((e: unknown) => {
+      throw e instanceof ModelgateError && e.code === 'E_STORE_URI' ? sourceError(location, 'not an s3://bucket/path location') : e;
+    });
+  const uri = trimSlashes(location);
+  const store = await open(uri);
+  try {
+    const keys = (await store.list('')).filter((k) => !k.endsWith('/'));
+    if (keys.length) {
+      for (const key of keys) {
+        const out = safeJoin(dest, key, location);
+        await mkdir(dirname(out), { recursive: true });
+        await downloadObject(store, key, out, undefined, onBytes);
+      }
+      return dest;
+    }
+    const cut = uri.lastIndexOf('/');
+    if (cut < 's3://'.length) throw sourceError(location, 'the bucket holds no objects', { missing: true });
+    const name = uri.slice(cut + 1);
+    const parent = await open(uri.slice(0, cut));
+    try {
+      if (!(await parent.stat(name))) throw sourceError(location, 'no object is there, nor under it', { missing: true });
+      await downloadObject(parent, name, join(dest, name), undefined, onBytes);
+    } finally {
+      parent.close();
+    }
+    return join(dest, name);
+  } catch (e) {
+    throw s3SourceError(location, e);
+  } finally {
+    store.close();
+  }
+}
+
+/** S3's refusals of a source as E_MLFLOW_SOURCE (a bucket or object that is not there: `missing`); anything else as it is. */
+function s3SourceError(location: string, e: unknown): unknown {
+  if (!(e instanceof ModelgateError) || e.code === 'E_MLFLOW_SOURCE') return e;
+  if (e.code === 'E_S3_NO_BUCKET' || e.code === 'E_ARTIFACT_MISSING') return sourceError(location, `${e.code}: ${e.message}`, { missing: true, cause: e.code });
+  if (['E_S3', 'E_S3_CREDENTIALS', 'E_S3_UNREACHABLE', 'E_IO_TIMEOUT', 'E_DOWNLOAD'].includes(e.code))
+    return sourceError(location, `${e.code}: ${e.message}`, { cause: e.code });
+  return e;
 }
 
 function joinUri(base: string, path: string): string {

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localMLflowFolder } from '../commands/register.js';
 import { mlflowEnvironment } from '../lineage/mlflow.js';
-import type { Artifact, Lineage } from '../manifest/types.js';
+import type { Artifact, ArtifactFormat, Lineage } from '../manifest/types.js';
 import type { VersionDraft } from '../registry/new-version.js';
 import { detectFormat } from '../store/digest.js';
-import { describeSource, putArtifact } from '../store/put.js';
+import { describeSource, putArtifact, type PutOptions } from '../store/put.js';
 import type { ArtifactStore } from '../store/store.js';
-import type { MlflowTrackingClient } from './client.js';
+import type { MlflowSources } from './client.js';
 import { runValues, type NotCarried } from './records.js';
 
 /** What an MLflow source and its run give a version: every manifest field but who, when, stage and description. */
@@ -22,6 +22,10 @@ export interface CopyOptions {
   /** Where the copy is reported in `notCarried` (e.g. `fraud version 3`). */
   where: string;
   onBytes?: (n: number) => void;
+  /** Runs on the downloaded copy before any byte goes into the store (serve's pickle scan); a throw stops the copy. */
+  check?: (local: string, format: ArtifactFormat) => Promise<void>;
+  /** The registration's id and mark (SPEC v3 §14), as `putArtifact` takes them. */
+  put?: Pick<PutOptions, 'uploadId' | 'mark'>;
 }
 
 /**
@@ -33,7 +37,7 @@ export interface CopyOptions {
  * deleted) is reported, not fatal.
  */
 export async function copyMlflowModel(
-  client: MlflowTrackingClient,
+  client: MlflowSources,
   store: ArtifactStore,
   opts: CopyOptions,
   notCarried: NotCarried[],
@@ -46,7 +50,8 @@ export async function copyMlflowModel(
     const paths = described.kind === 'file' ? [described.name] : described.files.map((f) => f.path);
     const format = detectFormat(paths, described.kind === 'directory');
     const mlflow = format === 'mlflow' && described.kind === 'directory' ? await localMLflowFolder(location, described.files) : undefined;
-    const stored = await putArtifact(store, opts.model, local);
+    await opts.check?.(local, format);
+    const stored = await putArtifact(store, opts.model, local, opts.put);
     const artifact: Artifact = {
       uri: stored.uri,
       sha256: stored.sha256,
@@ -58,7 +63,12 @@ export async function copyMlflowModel(
     const runId = opts.runId || mlflow?.model.run?.id;
     const run = runId ? await client.run(runId) : undefined;
     if (runId && !run)
-      notCarried.push({ what: `${opts.where} run ${runId}`, reason: 'the tracking server no longer has the run: no metrics, params or run tags' });
+      notCarried.push({
+        what: `${opts.where} run ${runId}`,
+        reason: client.url
+          ? 'the tracking server no longer has the run: no metrics, params or run tags'
+          : 'no MLflow tracking server to read the run from: no metrics, params or run tags',
+      });
     if (run?.info.lifecycle_stage === 'deleted')
       notCarried.push({ what: `${opts.where} run ${runId}`, reason: 'the run is deleted in MLflow (its values are carried over, the run itself is not)' });
     const values = run ? runValues(run, opts.where, notCarried) : undefined;
@@ -67,7 +77,7 @@ export async function copyMlflowModel(
     if (values?.code) lineage.code = values.code;
     if (runId) {
       const experiment = run?.info.experiment_id;
-      lineage.run = { id: runId, system: 'mlflow', ...(experiment ? { url: `${client.url}/#/experiments/${experiment}/runs/${runId}` } : {}) };
+      lineage.run = { id: runId, system: 'mlflow', ...(experiment && client.url ? { url: `${client.url}/#/experiments/${experiment}/runs/${runId}` } : {}) };
     }
     const environment = mlflowEnvironment(mlflow, new Map((artifact.files ?? []).map((f) => [f.path, f.sha256])));
     if (environment) lineage.environment = environment;

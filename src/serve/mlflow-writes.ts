@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { StageHistory } from '../gate/types.js';
@@ -11,10 +12,13 @@ import { authorOf, callerOf, serialWrite } from './api-v1-writes.js';
 import type { ServedCommit, ServedRegistry } from './served-registry.js';
 import { commitOf } from './commit-hook.js';
 import { planRegistration, registrationChange } from '../commands/register.js';
-import type { MlflowTrackingClient } from '../mlflow/client.js';
+import { s3Sources, type MlflowTrackingClient } from '../mlflow/client.js';
 import { copyMlflowModel } from '../mlflow/copy.js';
 import { tagAnnotation, type NotCarried } from '../mlflow/records.js';
 import { isModelName } from '../registry/layout.js';
+import { findingText, scanRequiredOnRegistration } from '../gate/scan-check.js';
+import { scanLocalPath } from '../scan/local.js';
+import { registrationMarkKey } from '../store/layout.js';
 import type { VersionDraft } from '../registry/new-version.js';
 
 /**
@@ -93,6 +97,40 @@ function asMlflowError(e: unknown): unknown {
   return e;
 }
 
+/**
+ * A registration's source that cannot be read (E_MLFLOW_SOURCE: nothing there is MLflow's
+ * RESOURCE_DOES_NOT_EXIST, an unreadable one INVALID_PARAMETER_VALUE) or that the registry
+ * refuses (exit 1: the scan, …) is the caller's; anything else stays serve's own failure.
+ */
+function sourceFailure(e: unknown): unknown {
+  if (!(e instanceof ModelgateError)) return e;
+  if (e.code === 'E_MLFLOW_SOURCE' && e.data.missing) return new MlflowError('RESOURCE_DOES_NOT_EXIST', `${e.code}: ${e.message}`);
+  if (e.code === 'E_MLFLOW_SOURCE' || e.exit === ExitCode.content) return new MlflowError('INVALID_PARAMETER_VALUE', `${e.code}: ${e.message}`);
+  return e;
+}
+
+/**
+ * create_model_version's source, refused as MLflow's server refuses it: a path on serve's own
+ * machine (`file:`, `/…`, no scheme) and relative parts (`..`), however they are encoded.
+ */
+function sourceArg(args: Record<string, unknown>): string {
+  const source = stringArg(args, 'source');
+  let decoded = source;
+  for (let i = 0; i < 4 && decoded.includes('%'); i++) {
+    try {
+      decoded = decodeURIComponent(decoded);
+    } catch {
+      break;
+    }
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(source)?.[1]?.toLowerCase();
+  if (scheme === undefined || scheme === 'file')
+    throw new MlflowError('INVALID_PARAMETER_VALUE', `Invalid model version source: '${source}'. modelgate serve does not read paths on its own machine.`);
+  if (decoded.includes('\0') || decoded.split('/').some((part) => part === '..'))
+    throw new MlflowError('INVALID_PARAMETER_VALUE', `Invalid model version source: '${source}'. Relative path references (..) are not allowed.`);
+  return source;
+}
+
 /** A write's arguments: MLflow's client sends JSON bodies (DELETE too); a query string is taken as well. */
 function argsOf(request: FastifyRequest): Record<string, unknown> {
   const body = request.body && typeof request.body === 'object' ? (request.body as Record<string, unknown>) : {};
@@ -124,10 +162,12 @@ const REFUSED: Array<{ method: 'DELETE' | 'POST' | 'PATCH'; path: string; why: s
 
 /**
  * The write routes. `tracking` is the MLflow tracking server (`--mlflow-tracking-uri`) whose runs
- * and artifacts registration sources name; without it, create_model_version is refused.
+ * and artifacts registration sources name; without it, create_model_version reads `s3://` sources
+ * only (MLflow's S3 settings from serve's environment, see `s3Sources`).
  */
 export function registerMlflowWriteRoutes(app: FastifyInstance, registry: ServedRegistry, mode: WriteMode, tracking?: MlflowTrackingClient): void {
   const writer = new Writer(registry, mode);
+  const sources = tracking ?? s3Sources(registry.env);
   const answered = (reply: FastifyReply, served: ServedCommit) => reply.header('x-modelgate-commit', served.commit);
 
   // create_registered_model: a model comes into being with its first version (models/<model>/model.yaml
@@ -142,32 +182,58 @@ export function registerMlflowWriteRoutes(app: FastifyInstance, registry: Served
   });
 
   // create_model_version ↔ `modelgate register`: the source's bytes copied by digest into the store
-  // through the MLflow tracking server, its MLmodel and run read, then a registration like any write.
+  // (from s3:// as MLflow's S3 settings say, or through the MLflow tracking server), its MLmodel
+  // read and scanned as `register` does, its run read, then a registration like any write.
   app.post(`${PREFIX}/model-versions/create`, async (request, reply) => {
     const identity = callerOf(request);
     const args = argsOf(request);
     const name = modelNameArg(args);
-    const source = stringArg(args, 'source');
-    if (!tracking)
-      throw new MlflowError('INVALID_PARAMETER_VALUE', 'modelgate serve was started without --mlflow-tracking-uri: it cannot read registration sources');
+    const source = sourceArg(args);
     const runId = typeof args.run_id === 'string' && args.run_id ? args.run_id : undefined;
-    const { store } = commitOf(request);
+    const tagged: Record<string, string> = {};
+    for (const t of Array.isArray(args.tags) ? (args.tags as Array<{ key?: unknown; value?: unknown }>) : []) {
+      const key = typeof t.key === 'string' ? tagAnnotation('mlflow-tag', t.key) : undefined;
+      if (!key) throw new MlflowError('INVALID_PARAMETER_VALUE', `tag ${String(t.key)}: not an annotation name (lowercase letters, digits, _ . -)`);
+      tagged[key] = typeof t.value === 'string' ? t.value : '';
+    }
+    const { store, snapshot } = commitOf(request);
+    const policy = await snapshot.policy();
+    const uploadId = randomUUID();
     const notCarried: NotCarried[] = [];
     let copied: Awaited<ReturnType<typeof copyMlflowModel>>;
     try {
-      copied = await copyMlflowModel(tracking, store, { model: name, source, ...(runId ? { runId } : {}), where: `${name} from ${source}` }, notCarried);
+      copied = await copyMlflowModel(
+        sources,
+        store,
+        {
+          model: name,
+          source,
+          ...(runId ? { runId } : {}),
+          where: `${name} from ${source}`,
+          // SPEC v3 §14, as `register`: the scan runs before any byte moves into the store.
+          check: async (local, format) => {
+            const { findings } = await scanLocalPath(local, { format, allowGlobals: policy.scan?.allowGlobals ?? [] });
+            for (const f of findings) request.log.warn({ finding: findingText(f) }, 'scan finding');
+            if (findings.length && scanRequiredOnRegistration(policy, name, 'None'))
+              throw new ModelgateError(
+                'E_PICKLE_SCAN',
+                `${name}: the scan refuses ${source} (${findings.map(findingText).join('; ')}), and None asks for scan: pickle`,
+                ExitCode.content,
+              );
+          },
+          put: {
+            uploadId,
+            // Kept if anything fails from here: gc then takes what was stored for an upload whose manifest never came.
+            mark: (sha256) => store.touch(registrationMarkKey(name, sha256, uploadId)),
+          },
+        },
+        notCarried,
+      );
     } catch (e) {
-      if (e instanceof ModelgateError && e.exit === ExitCode.content) throw new MlflowError('INVALID_PARAMETER_VALUE', `${e.code}: ${e.message}`);
-      throw e;
+      throw sourceFailure(e);
     }
     for (const n of notCarried) request.log.warn({ what: n.what, reason: n.reason }, 'not carried over from MLflow');
-    const tags = Array.isArray(args.tags) ? (args.tags as Array<{ key?: unknown; value?: unknown }>) : [];
-    const annotations: Record<string, string> = { ...copied.fields.annotations, ...(source.length <= 4096 ? { 'mlflow/source': source } : {}) };
-    for (const t of tags) {
-      const key = typeof t.key === 'string' ? tagAnnotation('mlflow-tag', t.key) : undefined;
-      if (!key) throw new MlflowError('INVALID_PARAMETER_VALUE', `tag ${String(t.key)}: not an annotation name (lowercase letters, digits, _ . -)`);
-      annotations[key] = typeof t.value === 'string' ? t.value : '';
-    }
+    const annotations: Record<string, string> = { ...copied.fields.annotations, ...(source.length <= 4096 ? { 'mlflow/source': source } : {}), ...tagged };
     const draft: VersionDraft = {
       model: name,
       stage: 'None',

@@ -74,13 +74,14 @@ def make_registry(base: Path) -> Registry:
 
 
 class Serve:
-    """`modelgate serve` over a registry, on a loopback port chosen by the system."""
+    """`modelgate serve` over a registry, on a loopback port chosen by the system; `env` adds to the environment it inherits."""
 
-    def __init__(self, registry: Path, *extra: str) -> None:
+    def __init__(self, registry: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.log_lines: list[str] = []
         self.proc = subprocess.Popen(
             ["node", str(CLI), "serve", "--listen", "127.0.0.1:0", "--refresh", "0.5", *extra],
             cwd=registry,
+            env={**os.environ, **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
