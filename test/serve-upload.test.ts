@@ -102,7 +102,12 @@ describe('serve /api/v1 writes with --writes pr', () => {
 
     const anonymous = await app.inject({ method: 'POST', url: '/api/v1/models/fraud/versions/1/stage', payload: { to: 'Production' } });
     expect([anonymous.statusCode, anonymous.json().error.code]).toEqual([401, 'E_UNAUTHENTICATED']);
-    const unknown = await app.inject({ method: 'POST', url: '/api/v1/uploads/00000000-0000-4000-8000-000000000000/register', headers: auth, payload: {} });
+    const unknown = await app.inject({
+      method: 'POST',
+      url: '/api/v1/uploads/fraud.00000000-0000-4000-8000-000000000000/register',
+      headers: auth,
+      payload: {},
+    });
     expect([unknown.statusCode, unknown.json().error.code]).toEqual([404, 'E_UPLOAD_UNKNOWN']);
 
     const doc = (await app.inject({ url: '/api/v1/openapi.json' })).json();

@@ -1,7 +1,7 @@
 import { errorSchema, PREFIX } from './api-v1.js';
 import { randomUUID, createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -28,7 +28,7 @@ import { scanStoredArtifactFiles } from '../scan/stored-artifact.js';
 import { detectFormat } from '../store/digest.js';
 import { directoryDigest, sortFiles } from '../store/directory-digest.js';
 import { INDEX_THRESHOLD } from '../store/dir-index.js';
-import { artifactUri, assertArtifactName, assertRelativePath, contentKey, registrationMarkKey, SHA256_HEX } from '../store/layout.js';
+import { artifactUri, assertArtifactName, assertRelativePath, contentKey, registrationMarkKey, SHA256_HEX, stagingKey } from '../store/layout.js';
 import { holds, storeFileAt } from '../store/put.js';
 import type { ArtifactStore } from '../store/store.js';
 import { commitOf } from './commit-hook.js';
@@ -47,18 +47,27 @@ import type { ServedRegistry } from './served-registry.js';
  * Last (`POST /uploads/{upload}/register`) the artifact is scanned from the store with the gate's
  * scanner, and the version is planned and landed as every write is (`--writes`). What a broken
  * or abandoned upload leaves in the store is content under its mark: `gc` removes it.
+ *
+ * An upload lives in the store, not in one serve process: its declaration is written to the
+ * upload's staging area (`<model>/.uploads/<upload>/upload.json`, the upload's id naming its
+ * model) and which files are missing is what the store holds, so any replica behind a Service
+ * can take a file or register the upload another one began. Registering or abandoning it removes
+ * the declaration; one nobody finished is a stale staging area, which `gc` removes.
  */
 
-/** An upload not touched for this long is dropped (its local files; the store's bytes are gc's). */
+/** A replica forgets what it learnt of an upload it has not seen for this long (the store keeps the upload). */
 const UPLOAD_IDLE_MS = 60 * 60 * 1000;
+
+/** The declaration's name in the upload's staging area. */
+const DECLARATION = 'upload.json';
 
 /** Initial stages a registration may choose, as for `register`. */
 const INITIAL_STAGES: readonly Stage[] = ['None', 'Staging'];
 
 const APPLY_MODE = { pr: 'pr', push: 'push', commit: 'local' } as const;
 
-interface Upload {
-  id: string;
+/** What the store keeps of an upload: its declaration. */
+interface Declaration {
   model: string;
   identity: string;
   directory: boolean;
@@ -66,14 +75,53 @@ interface Upload {
   files: ArtifactFile[];
   /** The artifact's digest: the file's sha256, or the directory digest of `files`. */
   sha256: string;
-  /** Paths whose bytes the store does not hold yet. */
+}
+
+/** An upload as one replica knows it. */
+interface Upload extends Declaration {
+  id: string;
+  /** Paths whose bytes this replica has not seen in the store (asked again before registering). */
   missing: Set<string>;
-  /** serve's local folder where received bytes land while they are hashed. */
-  dir: string;
   store: ArtifactStore;
   touched: number;
-  /** A registration of it is under way: a second one would land a second version. */
+  /** A registration of it is under way here: a second one would land a second version. */
   registering: boolean;
+}
+
+/** An upload's id: its model, a dot, a random UUID (the model says where its declaration is). */
+const UPLOAD_ID = `^${MODEL_NAME.source.slice(1, -1)}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`;
+
+function declarationKey(model: string, upload: string): string {
+  return stagingKey(model, upload, DECLARATION);
+}
+
+/** The upload's declaration as the store holds it, or undefined when it holds none (never begun, finished, or gc'd). */
+async function readDeclaration(store: ArtifactStore, upload: string): Promise<Declaration | undefined> {
+  const model = upload.slice(0, upload.indexOf('.'));
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of await store.read(declarationKey(model, upload))) chunks.push(chunk as Buffer);
+  } catch (e) {
+    if (e instanceof ModelgateError && e.code === 'E_ARTIFACT_MISSING') return undefined;
+    throw e;
+  }
+  const d = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Declaration;
+  return d.model === model ? d : undefined;
+}
+
+/** Writes the declaration, through the store code every write uses (a local file put at its key). */
+async function writeDeclaration(store: ArtifactStore, upload: string, d: Declaration): Promise<void> {
+  const bytes = Buffer.from(JSON.stringify(d));
+  const dir = await mkdtemp(join(tmpdir(), 'modelgate-upload-'));
+  try {
+    const local = join(dir, DECLARATION);
+    await writeFile(local, bytes, { flag: 'wx' });
+    const expected = { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
+    await storeFileAt(store, d.model, declarationKey(d.model, upload), local, DECLARATION, expected, upload);
+    await store.flush?.();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Who sent a write: every write needs an authenticated caller (HTTP 401 otherwise). */
@@ -146,8 +194,7 @@ const landedSchema = {
 const SHA256 = SHA256_HEX.source;
 const security = [{ bearer: [] }];
 
-const UUID = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
-const uploadParams = { type: 'object', required: ['upload'], properties: { upload: { type: 'string', pattern: UUID } } } as const;
+const uploadParams = { type: 'object', required: ['upload'], properties: { upload: { type: 'string', pattern: UPLOAD_ID } } } as const;
 
 /** Bodies of a file's bytes are streams: Fastify's validator sees only the route's other parts. */
 const ajv = new Ajv({ coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false });
@@ -156,25 +203,48 @@ const streamBodyValidator: FastifySchemaCompiler<unknown> = ({ schema, httpPart 
 
 export async function registerApiV1Writes(app: FastifyInstance, registry: ServedRegistry, mode: WriteMode): Promise<void> {
   const uploads = new Map<string, Upload>();
-  const drop = async (u: Upload) => {
-    uploads.delete(u.id);
-    await rm(u.dir, { recursive: true, force: true });
-    await u.store.discardStaging?.(u.model, u.id).catch(() => {});
+  const forget = () => {
+    for (const u of uploads.values()) if (Date.now() - u.touched > UPLOAD_IDLE_MS && !u.registering) uploads.delete(u.id);
   };
-  const sweep = setInterval(() => {
-    for (const u of uploads.values()) if (Date.now() - u.touched > UPLOAD_IDLE_MS) void drop(u);
-  }, 60_000);
+  const sweep = setInterval(forget, 60_000);
   sweep.unref();
   app.addHook('onClose', async () => {
     clearInterval(sweep);
-    await Promise.all([...uploads.values()].map(drop));
+    uploads.clear();
   });
-  const uploadOf = (request: FastifyRequest<{ Params: { upload: string } }>): Upload => {
+  /** Ends an upload everywhere: its declaration (and on the file store its staging area) leaves the store. */
+  const drop = async (u: Upload) => {
+    uploads.delete(u.id);
+    await u.store.remove(declarationKey(u.model, u.id));
+    await u.store.discardStaging?.(u.model, u.id).catch(() => {});
+  };
+  /**
+   * The caller's upload, as the store has it: its declaration must still be there (another
+   * replica may have registered or abandoned it); one this replica has not seen is read from the
+   * store, with which files the store lacks.
+   */
+  const uploadOf = async (request: FastifyRequest<{ Params: { upload: string } }>): Promise<Upload> => {
     const identity = callerOf(request);
-    const u = uploads.get(request.params.upload);
+    const id = request.params.upload;
+    const { store } = commitOf(request);
+    let u = uploads.get(id);
+    // Registered or abandoned through another replica: its declaration has left the store.
+    if (u && !(await u.store.stat(declarationKey(u.model, id)))) {
+      uploads.delete(id);
+      u = undefined;
+    }
+    if (!u) {
+      const d = await readDeclaration(store, id);
+      if (d) {
+        const held = await Promise.all(d.files.map((f) => holds(store, contentKey(d.model, d.sha256, f.path), f.sha256, f.size)));
+        u = { ...d, id, missing: new Set(d.files.filter((_, i) => !held[i]).map((f) => f.path)), store, touched: Date.now(), registering: false };
+        uploads.set(id, u);
+      }
+    }
     // Another caller's upload is as unknown as one that never was.
-    if (!u || u.identity !== identity)
-      throw new ModelgateError('E_UPLOAD_UNKNOWN', `no upload ${request.params.upload} of yours is under way on this server`, ExitCode.usage);
+    if (!u || u.identity !== identity) throw new ModelgateError('E_UPLOAD_UNKNOWN', `no upload ${id} of yours is under way`, ExitCode.usage);
+    // The store of the commit served now (a changed storage setting closes the one before).
+    u.store = store;
     u.touched = Date.now();
     return u;
   };
@@ -252,7 +322,7 @@ export async function registerApiV1Writes(app: FastifyInstance, registry: Served
               type: 'object',
               required: ['upload', 'sha256', 'missing'],
               properties: {
-                upload: { type: 'string', pattern: UUID },
+                upload: { type: 'string', pattern: UPLOAD_ID },
                 sha256: { type: 'string', description: "the artifact's digest (a folder's: the directory digest of the files)" },
                 missing: { type: 'array', items: { type: 'string' }, description: 'paths to send; the store holds the others already' },
               },
@@ -272,14 +342,15 @@ export async function registerApiV1Writes(app: FastifyInstance, registry: Served
         for (let i = 1; i < files.length; i++) if (files[i]!.path === files[i - 1]!.path) throw usageError(`${files[i]!.path} is declared twice`);
         const sha256 = directory ? directoryDigest(files) : files[0]!.sha256;
         const { store } = commitOf(request);
-        const id = randomUUID();
+        const id = `${model}.${randomUUID()}`;
         // The mark first: gc takes the bytes, reused or new, for a registration under way, and
         // for an upload whose manifest never came once the mark is old.
         await store.touch(registrationMarkKey(model, sha256, id));
+        const declaration: Declaration = { model, identity, directory, files, sha256 };
+        await writeDeclaration(store, id, declaration);
         const held = await Promise.all(files.map((f) => holds(store, contentKey(model, sha256, f.path), f.sha256, f.size)));
         const missing = files.filter((_, i) => !held[i]).map((f) => f.path);
-        const dir = await mkdtemp(join(tmpdir(), 'modelgate-upload-'));
-        uploads.set(id, { id, model, identity, directory, files, sha256, missing: new Set(missing), dir, store, touched: Date.now(), registering: false });
+        uploads.set(id, { ...declaration, id, missing: new Set(missing), store, touched: Date.now(), registering: false });
         return reply.code(201).send({ upload: id, sha256, missing });
       },
     );
@@ -304,7 +375,11 @@ export async function registerApiV1Writes(app: FastifyInstance, registry: Served
                 path: { type: 'string' },
                 sha256: { type: 'string' },
                 size: { type: 'integer' },
-                missing: { type: 'array', items: { type: 'string' }, description: 'paths still to send' },
+                missing: {
+                  type: 'array',
+                  items: { type: 'string' },
+                  description: 'paths still to send, as far as this replica of serve has seen (register asks the store)',
+                },
               },
             },
             ...errors,
@@ -312,12 +387,13 @@ export async function registerApiV1Writes(app: FastifyInstance, registry: Served
         },
       },
       async (request) => {
-        const u = uploadOf(request);
+        const u = await uploadOf(request);
         const file = u.files.find((f) => f.path === request.query.path);
         if (!file) throw usageError(`${request.query.path} is not a file this upload declared`);
         if (!request.body || typeof (request.body as Partial<Readable>).pipe !== 'function')
           throw usageError('send the bytes as the request body, with Content-Type: application/octet-stream');
-        const temp = join(u.dir, randomUUID());
+        const dir = await mkdtemp(join(tmpdir(), 'modelgate-upload-'));
+        const temp = join(dir, 'received');
         try {
           const received = await receive(request.body, temp, file.size);
           if (received.sha256 !== file.sha256 || received.size !== file.size)
@@ -329,7 +405,7 @@ export async function registerApiV1Writes(app: FastifyInstance, registry: Served
           await storeFileAt(u.store, u.model, contentKey(u.model, u.sha256, file.path), temp, file.path, file, u.id);
           await u.store.flush?.();
         } finally {
-          await rm(temp, { force: true });
+          await rm(dir, { recursive: true, force: true });
         }
         u.missing.delete(file.path);
         u.touched = Date.now();
@@ -349,7 +425,7 @@ export async function registerApiV1Writes(app: FastifyInstance, registry: Served
         },
       },
       async (request, reply) => {
-        await drop(uploadOf(request));
+        await drop(await uploadOf(request));
         return reply.code(204).send();
       },
     );
@@ -398,7 +474,12 @@ export async function registerApiV1Writes(app: FastifyInstance, registry: Served
         },
       },
       async (request, reply) => {
-        const u = uploadOf(request);
+        const u = await uploadOf(request);
+        // Files another replica took are in the store by now.
+        for (const path of u.missing) {
+          const f = u.files.find((file) => file.path === path)!;
+          if (await holds(u.store, contentKey(u.model, u.sha256, path), f.sha256, f.size)) u.missing.delete(path);
+        }
         if (u.missing.size)
           throw new ModelgateError('E_UPLOAD_INCOMPLETE', `send ${[...u.missing].join(', ')} first: the store does not hold them`, ExitCode.usage);
         if (u.registering) throw new ModelgateError('E_UPLOAD_UNKNOWN', `upload ${u.id} is being registered by another request`, ExitCode.usage);
