@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import mlflow
@@ -45,6 +46,10 @@ class S3Server:
     region: str
     # How serve is told the endpoint: MLflow's own variable, or boto3's.
     endpoint_variable: str
+
+    def client(self) -> Any:
+        """A boto3 S3 client of this server."""
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key, region_name=self.region)
 
     def env(self, **changes: str) -> dict[str, str]:
         """serve's environment for this server, as an MLflow user sets it (no other endpoint variable set)."""
@@ -101,7 +106,8 @@ class Fixture:
     s3: S3Server
     bucket: str
     root: Path
-    store: Path
+    # The registry's store: a folder (Swift's run), or a prefix of the bucket (RGW's run).
+    store: Path | str
     tmp: Path
     serve: Serve
     model: LogisticRegression
@@ -112,6 +118,18 @@ class Fixture:
 
     def client(self) -> MlflowClient:
         return MlflowClient(registry_uri=self.serve.url)
+
+    @property
+    def store_uri(self) -> str:
+        return self.store.as_uri() if isinstance(self.store, Path) else self.store
+
+    def stored(self) -> set[str]:
+        """Every object of the registry's store: content, registration marks and staging alike."""
+        if isinstance(self.store, Path):
+            return files(self.store)
+        prefix = "registry/"
+        pages = self.s3.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return {o["Key"][len(prefix) :] for page in pages for o in page.get("Contents", [])}
 
 
 def files(folder: Path) -> set[str]:
@@ -136,9 +154,7 @@ def fx(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
     model_dir = base / "iris-model"
     mlflow.sklearn.save_model(model, str(model_dir), input_example=x.head(3))
     bucket = f"mlflow-{s3.name}-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id=s3.access_key, aws_secret_access_key=s3.secret_key, region_name=s3.region).create_bucket(
-        Bucket=bucket
-    )
+    s3.client().create_bucket(Bucket=bucket)
     with environment({**s3.env(), "MLFLOW_S3_ENDPOINT_URL": s3.endpoint}):
         # boto3's default session keeps the credentials it first found: the other server's, in this process.
         boto3.setup_default_session()
@@ -148,10 +164,17 @@ def fx(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
         (evil / "model.pkl").write_bytes(pickle.dumps(Exploit()))
         S3ArtifactRepository(f"s3://{bucket}/models/evil").log_artifacts(str(evil))
 
-    # A registry whose policy scans new versions (the template scans from Staging on).
-    store = base / "store"
-    run_cli("init", "reg", "--store", store.as_uri(), cwd=base)
+    # A registry whose policy scans new versions (the template scans from Staging on); its store is
+    # a folder on Swift's run, and the same bucket on RGW's (the S3 settings of modelgate.yaml).
+    store: Path | str = base / "store" if s3.name == "swift" else f"s3://{bucket}/registry"
+    run_cli("init", "reg", "--store", store.as_uri() if isinstance(store, Path) else store, cwd=base)
     root = base / "reg"
+    if isinstance(store, str):
+        config = root / "modelgate.yaml"
+        text = config.read_text()
+        uri_line = f"  uri: {store}\n"
+        assert uri_line in text
+        config.write_text(text.replace(uri_line, f"{uri_line}  endpoint: {s3.endpoint}\n  region: {s3.region}\n  forcePathStyle: true\n"))
     git("config", "user.name", "Maria Test", cwd=root)
     git("config", "user.email", "maria@example.com", cwd=root)
     policy = root / "policies" / "promotion.yaml"
@@ -189,29 +212,29 @@ def test_register_model_from_s3_without_a_tracking_server(fx: Fixture) -> None:
     mv = mlflow.register_model(fx.source, "iris-s3")
     assert (mv.name, mv.version, mv.current_stage) == ("iris-s3", "1", "None")
 
-    manifest = json.loads(run_cli("show", "iris-s3@1", "--json", cwd=fx.root))
+    manifest = json.loads(run_cli("show", "iris-s3@1", "--json", cwd=fx.root, env=fx.s3.env()))
     assert manifest["createdBy"] == "maria"
     assert manifest["format"] == "mlflow"
     assert manifest["framework"]["name"] == "scikit-learn"
     assert [i["name"] for i in manifest["signature"]["inputs"]] == list(load_iris(as_frame=True).data.columns)
     assert manifest["annotations"]["mlflow/source"] == fx.source
-    assert manifest["artifact"]["uri"].startswith(fx.store.as_uri())
+    assert manifest["artifact"]["uri"].startswith(fx.store_uri + "/iris-s3/sha256/")
     assert {f["path"] for f in manifest["artifact"]["files"]} >= {"MLmodel", "conda.yaml", "requirements.txt"}
     assert "register iris-s3@1" in git("log", "-1", "--format=%s", cwd=fx.root)
-    run_cli("validate", cwd=fx.root)
+    run_cli("validate", cwd=fx.root, env=fx.s3.env())
     # Every byte in the store has the digest the manifest records.
-    run_cli("verify", "iris-s3@1", "--full", cwd=fx.root)
+    run_cli("verify", "iris-s3@1", "--full", cwd=fx.root, env=fx.s3.env())
 
     x = load_iris(as_frame=True).data.iloc[[0, 60, 120]]
     loaded = mlflow.pyfunc.load_model("models:/iris-s3/1")
     assert list(loaded.predict(x)) == list(fx.model.predict(x))
 
     # The same source again is the same bytes: a second version, nothing new in the store.
-    before = files(fx.store)
+    before = fx.stored()
     again = fx.client().create_model_version("iris-s3", fx.source)
     assert again.version == "2"
-    assert json.loads(run_cli("show", "iris-s3@2", "--json", cwd=fx.root))["artifact"]["sha256"] == manifest["artifact"]["sha256"]
-    assert {f for f in files(fx.store) - before if "/sha256/" in f} == set()
+    assert json.loads(run_cli("show", "iris-s3@2", "--json", cwd=fx.root, env=fx.s3.env()))["artifact"]["sha256"] == manifest["artifact"]["sha256"]
+    assert {f for f in fx.stored() - before if "/sha256/" in f} == set()
     assert files(fx.tmp) == set()
 
 
@@ -230,7 +253,7 @@ def test_register_model_from_s3_without_a_tracking_server(fx: Fixture) -> None:
 def test_a_source_serve_cannot_register_leaves_nothing_behind(fx: Fixture, where: str, error_code: str) -> None:
     source = where.format(bucket=fx.bucket, suffix=uuid.uuid4().hex[:12])
     head = git("rev-parse", "HEAD", cwd=fx.root)
-    before = files(fx.store)
+    before = fx.stored()
     with pytest.raises(MlflowException) as e:
         fx.client().create_model_version("refused", source)
     assert e.value.error_code == error_code
@@ -238,7 +261,7 @@ def test_a_source_serve_cannot_register_leaves_nothing_behind(fx: Fixture, where
         assert "E_PICKLE_SCAN" in e.value.message
     assert git("rev-parse", "HEAD", cwd=fx.root) == head
     assert git("status", "--porcelain", cwd=fx.root) == ""
-    assert files(fx.store) == before
+    assert fx.stored() == before
     assert files(fx.tmp) == set()
 
 
@@ -254,13 +277,13 @@ def test_s3_that_refuses_or_does_not_answer_leaves_nothing_behind(fx: Fixture, f
     s = Serve(fx.root, "--writes", "commit", "--tokens", str(tokens), env={**fx.s3.env(**changes), "TMPDIR": str(tmp_path)})
     try:
         head = git("rev-parse", "HEAD", cwd=fx.root)
-        before = files(fx.store)
+        before = fx.stored()
         with pytest.raises(MlflowException) as e:
             MlflowClient(registry_uri=s.url).create_model_version("refused", fx.source)
         assert e.value.error_code == "INVALID_PARAMETER_VALUE"
         assert ("E_S3_CREDENTIALS" if failure == "wrong-secret" else "E_S3_UNREACHABLE") in e.value.message
         assert git("rev-parse", "HEAD", cwd=fx.root) == head
-        assert files(fx.store) == before
+        assert fx.stored() == before
         assert [p for p in tmp_path.rglob("*") if p.is_file() and p != tokens] == []
     finally:
         s.stop()
