@@ -10,16 +10,10 @@ import { runCli } from '../src/cli/main.js';
 import type { EmulatedPull, GitHubEmulator } from '../src/local/github-emulator.js';
 import type { PromotionPolicy } from '../src/manifest/types.js';
 import { createActionRegistry } from './helpers/action.js';
-import { pullRequestEvent, pullRequestReviewEvent, type GitHubResponseValidator } from './helpers/github.js';
+import { gitAs, gitIdentity, pullRequestEvent, pullRequestReviewEvent, type GitHubResponseValidator } from './helpers/github.js';
 import { POLICY, version } from './gate-fixtures.js';
 
-const ident = (name: string) => ({
-  GIT_AUTHOR_NAME: name,
-  GIT_AUTHOR_EMAIL: `${name}@example.com`,
-  GIT_COMMITTER_NAME: name,
-  GIT_COMMITTER_EMAIL: `${name}@example.com`,
-});
-const git = (cwd: string, args: string[], who = 'maria') => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...ident(who) } }).trim();
+const git = (cwd: string, args: string[], who = 'maria') => gitAs(who)(cwd, ...args);
 const ALIASES = 'models/fraud-detector/aliases.yaml';
 
 const ALIAS_POLICY: PromotionPolicy = {
@@ -48,7 +42,7 @@ async function cli(cwd: string, args: string[]) {
   let stderr = '';
   const code = await runCli(args, {
     cwd,
-    env: { ...process.env, ...ident('maria'), GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: gh.url },
+    env: { ...process.env, ...gitIdentity('maria'), GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: gh.url },
     stdout: (t) => (stdout += t),
     stderr: (t) => (stderr += t),
     tty: false,

@@ -14,21 +14,10 @@ import type { EmulatedPull, GitHubEmulator } from '../src/local/github-emulator.
 import { POLICY, version } from './gate-fixtures.js';
 import { createActionRegistry, type ActionRun } from './helpers/action.js';
 import { cli, sha256 } from './helpers/artifacts.js';
-import { pullRequestReviewEvent, type GitHubResponseValidator } from './helpers/github.js';
+import { gitAs, pullRequestReviewEvent, type GitHubResponseValidator } from './helpers/github.js';
 import { pickleFixture, type PickleFixture } from './helpers/pickles.js';
 
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'Maria',
-      GIT_AUTHOR_EMAIL: 'maria@example.com',
-      GIT_COMMITTER_NAME: 'Maria',
-      GIT_COMMITTER_EMAIL: 'maria@example.com',
-    },
-  }).trim();
+const git = gitAs('Maria');
 const openssl = (cwd: string, ...args: string[]) => execFileSync('openssl', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 const registry = await createActionRegistry('modelgate-evidence-');

@@ -1,6 +1,5 @@
 // The built dist/action.js, run as the runner runs it, against the loopback GitHub emulator
 // (every response validated against GitHub's OpenAPI description) and real git repositories.
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import {
   mergeQueueBranch,
   pullRequestEvent,
   pullRequestReviewEvent,
+  gitAs,
   workflowRunEvent,
   type GitHubResponseValidator,
 } from './helpers/github.js';
@@ -33,18 +33,7 @@ const ALLOWED = new Set([
   'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}',
 ]);
 
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'Maria',
-      GIT_AUTHOR_EMAIL: 'maria@example.com',
-      GIT_COMMITTER_NAME: 'Maria',
-      GIT_COMMITTER_EMAIL: 'maria@example.com',
-    },
-  }).trim();
+const git = gitAs('Maria');
 
 const registry = await createActionRegistry('modelgate-action-');
 const { dev, runner, store, write } = registry;

@@ -2,7 +2,6 @@
 // dist/action.js as the runner runs it, against the loopback GitHub emulator and a real git
 // remote, and by `modelgate check --pr` on the same commits: both must reach the same decision,
 // and none of these may pass. What merging each would deploy is in the comment above it.
-import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,16 +11,10 @@ import type { EmulatedPull, GitHubEmulator } from '../src/local/github-emulator.
 import type { PromotionPolicy } from '../src/manifest/types.js';
 import { createActionRegistry, type ActionRun } from './helpers/action.js';
 import { sealAndStampCatalog } from './helpers/catalog.js';
-import { pullRequestEvent, pullRequestReviewEvent, type GitHubResponseValidator } from './helpers/github.js';
+import { gitAs, gitIdentity, pullRequestEvent, pullRequestReviewEvent, type GitHubResponseValidator } from './helpers/github.js';
 import { POLICY, version } from './gate-fixtures.js';
 
-const ident = (name: string) => ({
-  GIT_AUTHOR_NAME: name,
-  GIT_AUTHOR_EMAIL: `${name}@example.com`,
-  GIT_COMMITTER_NAME: name,
-  GIT_COMMITTER_EMAIL: `${name}@example.com`,
-});
-const git = (cwd: string, args: string[], who = 'maria') => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...ident(who) } }).trim();
+const git = (cwd: string, args: string[], who = 'maria') => gitAs(who)(cwd, ...args);
 
 /** The test policy plus the template's rule for model settings and READMEs. */
 const ATTACK_POLICY: PromotionPolicy = {
@@ -159,7 +152,7 @@ beforeAll(async () => {
       '--dataset',
       'id=emb-2026',
     ],
-    { cwd: dev, ...quiet, env: { ...process.env, ...ident('maria') } },
+    { cwd: dev, ...quiet, env: { ...process.env, ...gitIdentity('maria') } },
   );
   expect(reg).toBe(0);
   registry.publish();

@@ -1,7 +1,7 @@
 // Runs the built dist/action.js the way the GitHub runner does: inputs as INPUT_* variables,
 // outputs and the job summary written to the files GITHUB_OUTPUT and GITHUB_STEP_SUMMARY name;
 // and the registry, remote, runner checkout and GitHub emulator the Action tests check it against.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../../src/local/github-emulator.js';
-import { startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './github.js';
+import { gitAs, startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './github.js';
 
 export const ACTION = resolve(import.meta.dirname, '../../dist/action.js');
 
@@ -87,8 +87,7 @@ export interface ActionRegistry {
   close(): Promise<void>;
 }
 
-const maria = { GIT_AUTHOR_NAME: 'maria', GIT_AUTHOR_EMAIL: 'maria@example.com', GIT_COMMITTER_NAME: 'maria', GIT_COMMITTER_EMAIL: 'maria@example.com' };
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...maria } }).trim();
+const git = gitAs('maria');
 
 /** A new ActionRegistry in a temporary folder named from `prefix`: an empty bare repository and the developer's clone. */
 export async function createActionRegistry(prefix: string): Promise<ActionRegistry> {
