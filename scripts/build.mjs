@@ -5,18 +5,15 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
 import standaloneCode from 'ajv/dist/standalone/index.js';
+import { createAjv } from '../src/manifest/compile-schemas.ts';
 
-// The schemas compiled now, as code (ajv standalone, the options of src/manifest/compile-schemas.ts),
-// so that no command compiles one when it starts. The bundles take this module in place of the
-// run-time compiler; each kind's validator is built on first use.
+// The schemas compiled now, as code (ajv standalone, configured by src/manifest/compile-schemas.ts,
+// which Node loads with its types stripped), so that no command compiles one when it starts. The
+// bundles take this module in place of the run-time compiler; each kind's validator is built on first use.
 const GENERATED = 'dist/.generated/compile-schemas.mjs';
 {
-  const addFormats = addFormatsModule.default ?? addFormatsModule;
-  const ajv = new Ajv2020({ strict: true, allErrors: true, allowUnionTypes: true, verbose: true, unicode: false, code: { source: true } });
-  addFormats(ajv, ['date-time', 'uri']);
+  const ajv = createAjv({ source: true });
   const files = { Registry: 'registry', Model: 'model', ModelVersion: 'model-version', PromotionPolicy: 'promotion-policy', ModelAliases: 'model-aliases' };
   for (const [kind, file] of Object.entries(files)) ajv.addSchema(JSON.parse(readFileSync(`schemas/${file}.schema.json`, 'utf8')), kind);
   const code = standaloneCode.default ?? standaloneCode;

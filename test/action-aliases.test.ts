@@ -2,27 +2,18 @@
 // and the canary pin, the built dist/action.js judges it by the alias rules, and after the merge
 // the alias resolves and deploy/canary renders the version it points at.
 import { execFileSync } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { runCli } from '../src/cli/main.js';
-import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
+import type { EmulatedPull, GitHubEmulator } from '../src/local/github-emulator.js';
 import type { PromotionPolicy } from '../src/manifest/types.js';
-import { runAction } from './helpers/action.js';
-import { pullRequestEvent, pullRequestReviewEvent, startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
+import { createActionRegistry } from './helpers/action.js';
+import { gitAs, gitIdentity, pullRequestEvent, pullRequestReviewEvent, type GitHubResponseValidator } from './helpers/github.js';
 import { POLICY, version } from './gate-fixtures.js';
 
-const ident = (name: string) => ({
-  GIT_AUTHOR_NAME: name,
-  GIT_AUTHOR_EMAIL: `${name}@example.com`,
-  GIT_COMMITTER_NAME: name,
-  GIT_COMMITTER_EMAIL: `${name}@example.com`,
-});
-const git = (cwd: string, args: string[], who = 'maria') => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...ident(who) } }).trim();
+const git = (cwd: string, args: string[], who = 'maria') => gitAs(who)(cwd, ...args);
 const ALIASES = 'models/fraud-detector/aliases.yaml';
 
 const ALIAS_POLICY: PromotionPolicy = {
@@ -40,35 +31,18 @@ const ALIAS_POLICY: PromotionPolicy = {
   ],
 };
 
-let tmp: string;
-let bare: string;
-let dev: string;
-let runner: string;
-let store: string;
-let storeUri: string;
+const registry = await createActionRegistry('modelgate-action-aliases-');
+const { bare, dev, runner } = registry;
 let gh: GitHubEmulator & { validator: GitHubResponseValidator };
-let repo: EmulatedRepo;
 
-async function write(path: string, content: string) {
-  await mkdir(dirname(join(dev, path)), { recursive: true });
-  await writeFile(join(dev, path), content);
-}
-
-async function artifactOf(n: number) {
-  const bytes = Buffer.from(`fraud-detector ${n} bytes`);
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const key = `fraud-detector/sha256/${sha256}/model.joblib`;
-  await mkdir(dirname(join(store, key)), { recursive: true });
-  await writeFile(join(store, key), bytes);
-  return { uri: `${storeUri}/${key}`, sha256, size: bytes.length };
-}
+const artifactOf = (n: number) => registry.storeArtifact('fraud-detector', Buffer.from(`fraud-detector ${n} bytes`));
 
 async function cli(cwd: string, args: string[]) {
   let stdout = '';
   let stderr = '';
   const code = await runCli(args, {
     cwd,
-    env: { ...process.env, ...ident('maria'), GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: gh.url },
+    env: { ...process.env, ...gitIdentity('maria'), GITHUB_TOKEN: 'token-maria', GITHUB_API_URL: gh.url },
     stdout: (t) => (stdout += t),
     stderr: (t) => (stderr += t),
     tty: false,
@@ -80,21 +54,8 @@ async function cli(cwd: string, args: string[]) {
 async function judge(pull: EmulatedPull, event: 'pull_request_target' | 'pull_request_review' = 'pull_request_target') {
   git(runner, ['fetch', '-q', 'origin']);
   git(runner, ['reset', '-q', '--hard', 'origin/main']);
-  const action = await runAction({
-    tmp,
-    workspace: runner,
-    inputs: { command: 'check', 'github-token': 'ghs_actions', 'registry-path': '.', comment: 'true' },
-    env: {
-      GITHUB_EVENT_NAME: event,
-      GITHUB_EVENT_PATH: await writeEventFile(
-        tmp,
-        event === 'pull_request_target' ? pullRequestEvent(pull, 'opened') : pullRequestReviewEvent(pull),
-        `event-${randomUUID()}.json`,
-      ),
-      GITHUB_API_URL: gh.url,
-      GITHUB_SERVER_URL: 'https://github.example',
-      GITHUB_RUN_ID: '7',
-    },
+  const action = await registry.check(event, event === 'pull_request_target' ? pullRequestEvent(pull, 'opened') : pullRequestReviewEvent(pull), {
+    env: { GITHUB_SERVER_URL: 'https://github.example', GITHUB_RUN_ID: '7' },
   });
   const report = action.outputs.report ? JSON.parse(await readFile(action.outputs.report, 'utf8')) : { transitions: [], problems: [] };
   return { decision: action.outputs.decision, report, summary: action.summary };
@@ -103,44 +64,26 @@ async function judge(pull: EmulatedPull, event: 'pull_request_target' | 'pull_re
 /** Commits `files` on a branch off main by hand (no modelgate), pushes it and opens a pull request. */
 async function handPull(branch: string, files: Record<string, string>): Promise<EmulatedPull> {
   git(dev, ['checkout', '-q', '-B', branch, 'origin/main']);
-  for (const [p, c] of Object.entries(files)) await write(p, c);
+  for (const [p, c] of Object.entries(files)) await registry.write(p, c);
   git(dev, ['add', '-A']);
   git(dev, ['commit', '-q', '-m', branch]);
-  git(dev, ['push', '-q', '-f', 'origin', `HEAD:refs/heads/${branch}`]);
-  const pull = gh.createPull({ repo, head: branch, base: 'main', user: 'maria', title: branch });
-  git(bare, ['update-ref', `refs/pull/${pull.number}/head`, pull.head.sha]);
+  const pull = registry.pushPull(branch, { title: branch });
   git(dev, ['checkout', '-q', 'main']);
   return pull;
 }
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'modelgate-action-aliases-'));
-  bare = join(tmp, 'registry.git');
-  dev = join(tmp, 'dev');
-  runner = join(tmp, 'runner');
-  store = join(tmp, 'store');
-  storeUri = pathToFileURL(store).href;
-  git(tmp, ['init', '-q', '--bare', '-b', 'main', bare]);
-  git(tmp, ['clone', '-q', bare, dev]);
-  git(dev, ['checkout', '-q', '-b', 'main']);
   // modelgate's own commits (alias set --pr) are maria's: an account the gate can keep from approving.
   git(dev, ['config', 'user.name', 'maria']);
   git(dev, ['config', 'user.email', 'maria@example.com']);
-  await write(
-    'modelgate.yaml',
-    stringify({
-      apiVersion: 'modelgate.dev/v1',
-      kind: 'Registry',
-      storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } },
-      environments: {
-        production: { stage: 'Production', path: 'deploy/production', namespace: 'models' },
-        canary: { alias: 'challenger', path: 'deploy/canary', namespace: 'models-canary' },
-      },
-      github: { repository: 'acme/model-registry' },
-    }),
-  );
-  await write('policies/promotion.yaml', stringify(ALIAS_POLICY));
-  await write(
+  await registry.writeConfig({
+    environments: {
+      production: { stage: 'Production', path: 'deploy/production', namespace: 'models' },
+      canary: { alias: 'challenger', path: 'deploy/canary', namespace: 'models-canary' },
+    },
+  });
+  await registry.write('policies/promotion.yaml', stringify(ALIAS_POLICY));
+  await registry.write(
     'models/fraud-detector/model.yaml',
     stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: { modelFormat: 'sklearn' } }),
   );
@@ -151,29 +94,20 @@ beforeAll(async () => {
     [3, 'Staging'],
     [4, 'Staging'],
   ] as const) {
-    await write(
+    await registry.write(
       `models/fraud-detector/versions/${n}.yaml`,
       stringify(version(n, stage, { artifact: await artifactOf(n), metrics: { auc: metrics[n], recall: 0.9, latency_p95_ms: 40 } })),
     );
   }
-  await write(ALIASES, 'apiVersion: modelgate.dev/v1\nkind: ModelAliases\nmodel: fraud-detector\naliases:\n  champion: 2\n');
+  await registry.write(ALIASES, 'apiVersion: modelgate.dev/v1\nkind: ModelAliases\nmodel: fraud-detector\naliases:\n  champion: 2\n');
   expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, env: {}, stdout: () => {}, stderr: () => {}, tty: false })).toBe(0);
-  git(dev, ['add', '-A']);
-  git(dev, ['commit', '-q', '-m', 'registry']);
-  git(dev, ['push', '-q', 'origin', 'main']);
-  git(tmp, ['clone', '-q', bare, runner]);
-
-  gh = await startValidatedGitHubEmulator();
-  for (const u of ['maria', 'carol', 'gina']) gh.addUser(u, { emails: [`${u}@example.com`] });
-  gh.addUser('github-actions[bot]', { type: 'Bot', token: 'ghs_actions' });
-  gh.addTeam('acme', 'ml-governance', ['gina']);
-  repo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
+  registry.publish('registry');
+  gh = await registry.startGitHub({ users: ['maria', 'carol', 'gina'], teams: { 'ml-governance': ['gina'] } });
 }, 120_000);
 
 afterAll(async () => {
   expect(gh?.validator.violations ?? []).toEqual([]);
-  await gh?.close();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
+  await registry.close();
 });
 
 describe('aliases through the pull request, the built Action and the merge', () => {
@@ -184,7 +118,7 @@ describe('aliases through the pull request, the built Action and the merge', () 
     const out = JSON.parse(set.stdout);
     expect(out).toMatchObject({ branch: 'modelgate/alias/fraud-detector/challenger', pullRequest: { created: true } });
     expect(out.files).toEqual([ALIASES, 'deploy/canary/fraud-detector.yaml', 'deploy/canary/kustomization.yaml']);
-    const pull = gh.getPull(repo, out.pullRequest.number)!;
+    const pull = gh.getPull(registry.repo, out.pullRequest.number)!;
     git(bare, ['update-ref', `refs/pull/${pull.number}/head`, pull.head.sha]);
 
     const waiting = await judge(pull);

@@ -2,53 +2,31 @@
 // pass writes a signed decision record to the file:// store, and after the merge
 // `verify --decisions` and `history` read it back; a version committed without the gate is listed.
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { runCli } from '../src/cli/main.js';
 import { DSSE_PAYLOAD_TYPE, preAuthEncoding } from '../src/evidence/decision.js';
-import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
+import type { EmulatedPull, GitHubEmulator } from '../src/local/github-emulator.js';
 import { POLICY, version } from './gate-fixtures.js';
-import { runAction, type ActionRun } from './helpers/action.js';
+import { createActionRegistry, type ActionRun } from './helpers/action.js';
 import { cli, sha256 } from './helpers/artifacts.js';
-import { pullRequestReviewEvent, startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
+import { gitAs, pullRequestReviewEvent, type GitHubResponseValidator } from './helpers/github.js';
 import { pickleFixture, type PickleFixture } from './helpers/pickles.js';
 
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'Maria',
-      GIT_AUTHOR_EMAIL: 'maria@example.com',
-      GIT_COMMITTER_NAME: 'Maria',
-      GIT_COMMITTER_EMAIL: 'maria@example.com',
-    },
-  }).trim();
+const git = gitAs('Maria');
 const openssl = (cwd: string, ...args: string[]) => execFileSync('openssl', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-let tmp: string;
-let bare: string;
-let dev: string;
-let runner: string;
-let store: string;
-let keys: string;
+const registry = await createActionRegistry('modelgate-evidence-');
+const { tmp, dev, runner, store, write } = registry;
+const keys = join(tmp, 'keys');
 let signingKey: string;
 let gh: GitHubEmulator & { validator: GitHubResponseValidator };
-let repo: EmulatedRepo;
 
 const quiet = { env: {}, stdout: () => {}, stderr: () => {}, tty: false };
-
-async function write(path: string, content: string) {
-  await mkdir(dirname(join(dev, path)), { recursive: true });
-  await writeFile(join(dev, path), content);
-}
 
 /** A promotion of `n` to Production (the current one archived), with its pins, opened as a pull request and approved by both groups. */
 async function openPromotion(branch: string, n: number): Promise<EmulatedPull> {
@@ -58,64 +36,25 @@ async function openPromotion(branch: string, n: number): Promise<EmulatedPull> {
   writeFileSync(file(n), readFileSync(file(n), 'utf8').replace('stage: Staging', 'stage: Production'));
   expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, ...quiet })).toBe(0);
   git(dev, 'commit', '-qam', `Promote fraud-detector@${n} to Production`);
-  git(dev, 'push', '-q', '-f', 'origin', `HEAD:refs/heads/${branch}`);
-  const pull = gh.createPull({ repo, head: branch, base: 'main', user: 'maria', title: `Promote fraud-detector@${n}` });
-  git(bare, 'update-ref', `refs/pull/${pull.number}/head`, pull.head.sha);
+  const pull = registry.pushPull(branch, { title: `Promote fraud-detector@${n}` });
   gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
   gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
   return pull;
 }
 
-async function check(pull: EmulatedPull, env: Record<string, string> = {}): Promise<ActionRun> {
-  return runAction({
-    tmp,
-    workspace: runner,
-    inputs: { command: 'check', 'github-token': 'ghs_actions', 'registry-path': '.', comment: 'true' },
-    env: {
-      GITHUB_EVENT_NAME: 'pull_request_review',
-      GITHUB_EVENT_PATH: await writeEventFile(tmp, pullRequestReviewEvent(pull), `event-${randomUUID()}.json`),
-      GITHUB_API_URL: gh.url,
-      ...env,
-    },
-  });
-}
+const check = (pull: EmulatedPull, env: Record<string, string> = {}): Promise<ActionRun> =>
+  registry.check('pull_request_review', pullRequestReviewEvent(pull), { env });
 
 const statusOf = (pull: EmulatedPull) => gh.statuses.filter((s) => s.sha === pull.head.sha && s.context === 'modelgate').at(-1)?.state;
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'modelgate-evidence-'));
-  bare = join(tmp, 'registry.git');
-  dev = join(tmp, 'dev');
-  runner = join(tmp, 'runner');
-  store = join(tmp, 'store');
-  keys = join(tmp, 'keys');
   await mkdir(keys);
   // The key as the registry README says to make it.
   openssl(keys, 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'signing.pem');
   openssl(keys, 'pkey', '-in', 'signing.pem', '-pubout', '-out', 'trusted.pem');
   signingKey = readFileSync(join(keys, 'signing.pem'), 'utf8');
-  git(tmp, 'init', '-q', '--bare', '-b', 'main', bare);
-  git(tmp, 'clone', '-q', bare, dev);
-  git(dev, 'checkout', '-q', '-b', 'main');
 
-  const storeUri = pathToFileURL(store).href;
-  const artifact = async (bytes: Buffer) => {
-    const key = `fraud-detector/sha256/${sha256(bytes)}/model.joblib`;
-    await mkdir(dirname(join(store, key)), { recursive: true });
-    await writeFile(join(store, key), bytes);
-    return { uri: `${storeUri}/${key}`, sha256: sha256(bytes), size: bytes.length };
-  };
-  const trust = { keys: [readFileSync(join(keys, 'trusted.pem'), 'utf8')] };
-  await write(
-    'modelgate.yaml',
-    stringify({
-      apiVersion: 'modelgate.dev/v1',
-      kind: 'Registry',
-      storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } },
-      github: { repository: 'acme/model-registry' },
-      trust,
-    }),
-  );
+  await registry.writeConfig({ trust: { keys: [readFileSync(join(keys, 'trusted.pem'), 'utf8')] } });
   const policy = { ...POLICY, rules: POLICY.rules.map((r) => (r.name === 'to-production' ? { ...r, scan: 'pickle' as const } : r)) };
   await write('policies/promotion.yaml', stringify(policy));
   await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
@@ -129,27 +68,21 @@ beforeAll(async () => {
     const content = bytes.includes('.') ? pickleFixture(bytes as PickleFixture) : Buffer.from(`model ${bytes}`);
     await write(
       `models/fraud-detector/versions/${n}.yaml`,
-      stringify(version(n, stage, { artifact: await artifact(content), metrics: { auc: n === 2 ? 0.97 : 0.96, recall: 0.9, latency_p95_ms: 40 } })),
+      stringify(
+        version(n, stage, {
+          artifact: await registry.storeArtifact('fraud-detector', content),
+          metrics: { auc: n === 2 ? 0.97 : 0.96, recall: 0.9, latency_p95_ms: 40 },
+        }),
+      ),
     );
   }
   expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, ...quiet })).toBe(0);
-  git(dev, 'add', '-A');
   // Straight to main, no pull request: versions 2, 3 and 4 got their stages without the gate.
-  git(dev, 'commit', '-q', '-m', 'registry');
-  git(dev, 'push', '-q', 'origin', 'main');
-  git(tmp, 'clone', '-q', bare, runner);
-
-  gh = await startValidatedGitHubEmulator();
-  for (const u of ['maria', 'gina', 'carol']) gh.addUser(u, { emails: [`${u}@example.com`] });
-  gh.addUser('github-actions[bot]', { type: 'Bot', token: 'ghs_actions' });
-  gh.addTeam('acme', 'ml-governance', ['gina']);
-  repo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
+  registry.publish('registry');
+  gh = await registry.startGitHub({ users: ['maria', 'gina', 'carol'], teams: { 'ml-governance': ['gina'] } });
 }, 180_000);
 
-afterAll(async () => {
-  await gh?.close();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+afterAll(() => registry.close());
 
 describe('dist/action.js check: scan: pickle and decision records', () => {
   it('fails a promotion whose joblib calls os.system, naming file, offset and global; no record is written', async () => {
@@ -276,9 +209,7 @@ describe('dist/action.js check: scan: pickle and decision records', () => {
     writeFileSync(file(2), readFileSync(file(2), 'utf8').replace('stage: Archived', 'stage: Production'));
     expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, ...quiet })).toBe(0);
     git(dev, 'commit', '-qam', 'Roll back to fraud-detector@2');
-    git(dev, 'push', '-q', '-f', 'origin', 'HEAD:refs/heads/rollback');
-    const pull = gh.createPull({ repo, head: 'rollback', base: 'main', user: 'maria', title: 'Roll back' });
-    git(bare, 'update-ref', `refs/pull/${pull.number}/head`, pull.head.sha);
+    const pull = registry.pushPull('rollback', { title: 'Roll back' });
     gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
     openssl(keys, 'genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'rsa.pem');
     const r = await check(pull, { MODELGATE_SIGNING_KEY: readFileSync(join(keys, 'rsa.pem'), 'utf8') });

@@ -1,28 +1,24 @@
 // The built dist/action.js, run as the runner runs it, against the loopback GitHub emulator
 // (every response validated against GitHub's OpenAPI description) and real git repositories.
-import { execFileSync } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { runCli } from '../src/cli/main.js';
-import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
+import type { EmulatedPull, GitHubEmulator } from '../src/local/github-emulator.js';
 import {
   mergeGroupEvent,
   mergeQueueBranch,
   pullRequestEvent,
   pullRequestReviewEvent,
-  startValidatedGitHubEmulator,
+  gitAs,
   workflowRunEvent,
-  writeEventFile,
   type GitHubResponseValidator,
 } from './helpers/github.js';
 import { POLICY, version } from './gate-fixtures.js';
-import { runAction as runBuiltAction, type ActionRun } from './helpers/action.js';
+import { createActionRegistry, type ActionRun } from './helpers/action.js';
 
 /** SPEC §6: the only endpoints the Action may call. */
 const ALLOWED = new Set([
@@ -37,35 +33,15 @@ const ALLOWED = new Set([
   'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}',
 ]);
 
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'Maria',
-      GIT_AUTHOR_EMAIL: 'maria@example.com',
-      GIT_COMMITTER_NAME: 'Maria',
-      GIT_COMMITTER_EMAIL: 'maria@example.com',
-    },
-  }).trim();
+const git = gitAs('Maria');
 
-let tmp: string;
-let bare: string;
-let dev: string;
-let runner: string;
-let store: string;
+const registry = await createActionRegistry('modelgate-action-');
+const { dev, runner, store, write } = registry;
 let gh: GitHubEmulator & { validator: GitHubResponseValidator };
-let repo: EmulatedRepo;
 
 const TITLE =
   'Promote `x`"; rm -rf / #$(touch /tmp/modelgate-pwned) [click](http://evil.example) <img src=x onerror=alert(1)> @acme/platform <!-- modelgate -->';
 const EVIL_BRANCH = 'modelgate/x-$(touch${IFS}pwned)-`id`-<img_src=x>';
-
-async function write(path: string, content: string) {
-  await mkdir(dirname(join(dev, path)), { recursive: true });
-  await writeFile(join(dev, path), content);
-}
 
 /**
  * A branch off main in the dev clone with `files` changed, pushed, and opened as a pull request.
@@ -78,60 +54,18 @@ async function openPull(branch: string, files: Record<string, string>, title = `
   if (pins) expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, env: {}, stdout: () => {}, stderr: () => {}, tty: false })).toBe(0);
   git(dev, 'add', '-A');
   git(dev, 'commit', '-q', '-m', title.replace(/\n/g, ' '));
-  git(dev, 'push', '-q', '-f', 'origin', `HEAD:refs/heads/${branch}`);
-  const pull = gh.createPull({ repo, head: branch, base: 'main', user: 'maria', title });
-  // GitHub keeps every pull request's head as refs/pull/N/head in the base repository.
-  git(bare, 'update-ref', `refs/pull/${pull.number}/head`, pull.head.sha);
-  return pull;
+  return registry.pushPull(branch, { title });
 }
 
-async function runCheck(eventName: string, payload: unknown, inputs: Record<string, string> = {}): Promise<ActionRun> {
-  return runBuiltAction({
-    tmp,
-    workspace: runner,
-    inputs: { command: 'check', 'github-token': 'ghs_actions', 'registry-path': '.', comment: 'true', ...inputs },
-    env: {
-      GITHUB_EVENT_NAME: eventName,
-      GITHUB_EVENT_PATH: await writeEventFile(tmp, payload, `event-${randomUUID()}.json`),
-      GITHUB_API_URL: gh.url,
-      GITHUB_SERVER_URL: 'https://github.example',
-      GITHUB_RUN_ID: '42',
-    },
-  });
-}
+const runCheck = (eventName: string, payload: unknown, inputs: Record<string, string> = {}): Promise<ActionRun> =>
+  registry.check(eventName, payload, { inputs, env: { GITHUB_SERVER_URL: 'https://github.example', GITHUB_RUN_ID: '42' } });
 
 const statusesOf = (sha: string) => gh.statuses.filter((s) => s.sha === sha && s.context === 'modelgate');
 const commentsOf = (n: number) => gh.comments.filter((c) => c.issue_number === n);
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'modelgate-action-'));
-  bare = join(tmp, 'registry.git');
-  dev = join(tmp, 'dev');
-  runner = join(tmp, 'runner');
-  store = join(tmp, 'store');
-  git(tmp, 'init', '-q', '--bare', '-b', 'main', bare);
-  git(tmp, 'clone', '-q', bare, dev);
-  git(dev, 'checkout', '-q', '-b', 'main');
-
-  const storeUri = pathToFileURL(store).href;
-  const artifactOf = async (n: number) => {
-    const bytes = Buffer.from(`model ${n} bytes`);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const key = `fraud-detector/sha256/${sha256}/model.joblib`;
-    await mkdir(dirname(join(store, key)), { recursive: true });
-    await writeFile(join(store, key), bytes);
-    return { uri: `${storeUri}/${key}`, sha256, size: bytes.length };
-  };
-  // A file:// store is served to KServe through the claim that mounts it (storage.pvc).
-  await write(
-    'modelgate.yaml',
-    stringify({
-      apiVersion: 'modelgate.dev/v1',
-      kind: 'Registry',
-      storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } },
-      github: { repository: 'acme/model-registry' },
-    }),
-  );
+  const artifactOf = (n: number) => registry.storeArtifact('fraud-detector', Buffer.from(`model ${n} bytes`));
+  await registry.writeConfig();
   await write('policies/promotion.yaml', stringify(POLICY));
   await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
   await write('.github/workflows/modelgate.yml', 'name: modelgate\non: pull_request_target\n');
@@ -148,24 +82,14 @@ beforeAll(async () => {
   }
   // deploy/ pins in sync with main, as the sync after each merge leaves them.
   expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, env: {}, stdout: () => {}, stderr: () => {}, tty: false })).toBe(0);
-  git(dev, 'add', '-A');
-  git(dev, 'commit', '-q', '-m', 'registry');
-  git(dev, 'push', '-q', 'origin', 'main');
-  git(tmp, 'clone', '-q', bare, runner); // the workflow's checkout of the base
-
-  gh = await startValidatedGitHubEmulator();
-  for (const u of ['maria', 'gina', 'carol', 'mallory', 'pat', 'paula', 'olga']) gh.addUser(u, { emails: [`${u}@example.com`] });
-  gh.addUser('github-actions[bot]', { type: 'Bot', token: 'ghs_actions' });
-  gh.addTeam('acme', 'ml-governance', ['gina']);
-  gh.addTeam('acme', 'platform', ['pat', 'paula']);
-  gh.addTeam('acme', 'oncall', ['olga']);
-  repo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
+  registry.publish('registry');
+  gh = await registry.startGitHub({
+    users: ['maria', 'gina', 'carol', 'mallory', 'pat', 'paula', 'olga'],
+    teams: { 'ml-governance': ['gina'], platform: ['pat', 'paula'], oncall: ['olga'] },
+  });
 }, 180_000);
 
-afterAll(async () => {
-  await gh?.close();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+afterAll(() => registry.close());
 
 const promoteFiles = async () => ({
   'models/fraud-detector/versions/3.yaml': (await readFile(join(dev, 'models/fraud-detector/versions/3.yaml'), 'utf8')).replace(

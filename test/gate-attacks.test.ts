@@ -2,29 +2,19 @@
 // dist/action.js as the runner runs it, against the loopback GitHub emulator and a real git
 // remote, and by `modelgate check --pr` on the same commits: both must reach the same decision,
 // and none of these may pass. What merging each would deploy is in the comment above it.
-import { execFileSync } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { runCli } from '../src/cli/main.js';
-import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
+import type { EmulatedPull, GitHubEmulator } from '../src/local/github-emulator.js';
 import type { PromotionPolicy } from '../src/manifest/types.js';
-import { runAction, type ActionRun } from './helpers/action.js';
+import { createActionRegistry, type ActionRun } from './helpers/action.js';
 import { sealAndStampCatalog } from './helpers/catalog.js';
-import { pullRequestEvent, pullRequestReviewEvent, startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
+import { gitAs, gitIdentity, pullRequestEvent, pullRequestReviewEvent, type GitHubResponseValidator } from './helpers/github.js';
 import { POLICY, version } from './gate-fixtures.js';
 
-const ident = (name: string) => ({
-  GIT_AUTHOR_NAME: name,
-  GIT_AUTHOR_EMAIL: `${name}@example.com`,
-  GIT_COMMITTER_NAME: name,
-  GIT_COMMITTER_EMAIL: `${name}@example.com`,
-});
-const git = (cwd: string, args: string[], who = 'maria') => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...ident(who) } }).trim();
+const git = (cwd: string, args: string[], who = 'maria') => gitAs(who)(cwd, ...args);
 
 /** The test policy plus the template's rule for model settings and READMEs. */
 const ATTACK_POLICY: PromotionPolicy = {
@@ -35,32 +25,15 @@ const ATTACK_POLICY: PromotionPolicy = {
   ],
 };
 
-let tmp: string;
-let bare: string;
-let dev: string;
-let runner: string;
-let store: string;
-let storeUri: string;
+const registry = await createActionRegistry('modelgate-attacks-');
+const { tmp, dev, runner, write } = registry;
 let gh: GitHubEmulator & { validator: GitHubResponseValidator };
-let repo: EmulatedRepo;
-
-async function write(path: string, content: string) {
-  await mkdir(dirname(join(dev, path)), { recursive: true });
-  await writeFile(join(dev, path), content);
-}
 
 const quiet = { env: {}, stdout: () => {}, stderr: () => {}, tty: false };
 const sync = async (dir: string) => expect(await runCli(['--registry', dir, '--quiet', 'sync'], { cwd: dir, ...quiet })).toBe(0);
 
 /** Stores `model n bytes` under its content key and returns the manifest's artifact. */
-async function artifactOf(model: string, n: number) {
-  const bytes = Buffer.from(`${model} ${n} bytes`);
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const key = `${model}/sha256/${sha256}/model.joblib`;
-  await mkdir(dirname(join(store, key)), { recursive: true });
-  await writeFile(join(store, key), bytes);
-  return { uri: `${storeUri}/${key}`, sha256, size: bytes.length };
-}
+const artifactOf = (model: string, n: number) => registry.storeArtifact(model, Buffer.from(`${model} ${n} bytes`));
 
 const versionText = async (model: string, n: number, stage: 'None' | 'Staging' | 'Production' | 'Archived', over: Record<string, unknown> = {}) =>
   stringify(version(n, stage, { model, artifact: await artifactOf(model, n), ...over }));
@@ -85,10 +58,7 @@ async function openPull(branch: string, files: Record<string, string>, opts: Pul
     git(dev, ['add', '-A']);
     git(dev, ['commit', '-q', '-m', `attack: ${branch}`], opts.author);
   }
-  git(dev, ['push', '-q', '-f', 'origin', `HEAD:refs/heads/${branch}`]);
-  const pull = gh.createPull({ repo, head: branch, base: opts.base ?? 'main', user: 'maria', title: branch });
-  git(bare, ['update-ref', `refs/pull/${pull.number}/head`, pull.head.sha]);
-  return pull;
+  return registry.pushPull(branch, { title: branch, ...(opts.base ? { base: opts.base } : {}) });
 }
 
 interface Verdict {
@@ -106,18 +76,7 @@ async function judge(pull: EmulatedPull, event: 'pull_request_target' | 'pull_re
   git(runner, ['fetch', '-q', 'origin']);
   git(runner, ['reset', '-q', '--hard', 'origin/main']);
   const payload = event === 'pull_request_target' ? pullRequestEvent(pull, 'opened') : pullRequestReviewEvent(pull);
-  const action = await runAction({
-    tmp,
-    workspace: runner,
-    inputs: { command: 'check', 'github-token': 'ghs_actions', 'registry-path': '.', comment: 'true' },
-    env: {
-      GITHUB_EVENT_NAME: event,
-      GITHUB_EVENT_PATH: await writeEventFile(tmp, payload, `event-${randomUUID()}.json`),
-      GITHUB_API_URL: gh.url,
-      GITHUB_SERVER_URL: 'https://github.example',
-      GITHUB_RUN_ID: '7',
-    },
-  });
+  const action = await registry.check(event, payload, { env: { GITHUB_SERVER_URL: 'https://github.example', GITHUB_RUN_ID: '7' } });
   const report = action.outputs.report ? JSON.parse(await readFile(action.outputs.report, 'utf8')) : { transitions: [] };
   type Check = { check: string; status: string; detail: string };
   const failures: string[] = report.transitions.flatMap((t: { checks?: Check[]; rules: Array<{ results: Check[] }> }) =>
@@ -144,25 +103,7 @@ const decoyed = (text: string) =>
 const statusOf = (pull: EmulatedPull) => gh.statuses.filter((s) => s.sha === pull.head.sha && s.context === 'modelgate').at(-1)?.state;
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'modelgate-attacks-'));
-  bare = join(tmp, 'registry.git');
-  dev = join(tmp, 'dev');
-  runner = join(tmp, 'runner');
-  store = join(tmp, 'store');
-  storeUri = pathToFileURL(store).href;
-  git(tmp, ['init', '-q', '--bare', '-b', 'main', bare]);
-  git(tmp, ['clone', '-q', bare, dev]);
-  git(dev, ['checkout', '-q', '-b', 'main']);
-  // A file:// store is served to KServe through the claim that mounts it (storage.pvc).
-  await write(
-    'modelgate.yaml',
-    stringify({
-      apiVersion: 'modelgate.dev/v1',
-      kind: 'Registry',
-      storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: store } },
-      github: { repository: 'acme/model-registry' },
-    }),
-  );
+  await registry.writeConfig();
   await write('policies/promotion.yaml', stringify(ATTACK_POLICY));
   await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
   await write('models/fraud-detector/README.md', '# fraud-detector\n');
@@ -211,26 +152,19 @@ beforeAll(async () => {
       '--dataset',
       'id=emb-2026',
     ],
-    { cwd: dev, ...quiet, env: { ...process.env, ...ident('maria') } },
+    { cwd: dev, ...quiet, env: { ...process.env, ...gitIdentity('maria') } },
   );
   expect(reg).toBe(0);
-  git(dev, ['push', '-q', 'origin', 'main']);
-  git(tmp, ['clone', '-q', bare, runner]);
-
-  gh = await startValidatedGitHubEmulator();
-  for (const u of ['maria', 'carol', 'olga']) gh.addUser(u, { emails: [`${u}@example.com`] });
-  gh.addUser('gina', { emails: ['gina@example.com'] });
-  gh.addUser('github-actions[bot]', { type: 'Bot', token: 'ghs_actions' });
-  gh.addTeam('acme', 'ml-governance', ['gina']);
-  gh.addTeam('acme', 'platform', ['pat', 'paula']);
-  gh.addTeam('acme', 'oncall', ['olga']);
-  repo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
+  registry.publish();
+  gh = await registry.startGitHub({
+    users: ['maria', 'carol', 'olga', 'gina'],
+    teams: { 'ml-governance': ['gina'], platform: ['pat', 'paula'], oncall: ['olga'] },
+  });
 }, 360_000);
 
 afterAll(async () => {
   expect(gh?.validator.violations ?? []).toEqual([]);
-  await gh?.close();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
+  await registry.close();
 });
 
 const promote3 = async () => ({

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,24 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
 import {
   createGitHubResponseValidator,
+  gitAs,
   pullRequestEvent,
   pullRequestReviewEvent,
   startValidatedGitHubEmulator,
   type GitHubResponseValidator,
 } from './helpers/github.js';
 
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'Maria',
-      GIT_AUTHOR_EMAIL: 'maria@example.com',
-      GIT_COMMITTER_NAME: 'Maria',
-      GIT_COMMITTER_EMAIL: 'maria@example.com',
-    },
-  }).trim();
+const git = gitAs('Maria');
 
 /** An error Octokit threw, reduced to what the tests assert. */
 async function failure(p: Promise<unknown>): Promise<{ status: number; message: string }> {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ModelVersion } from '../src/manifest/types.js';
 import { searchEntry, searchIndexed, searchParts, searchShard, shardMayMatch, type SearchIndex } from '../src/pages/search-index.js';
 import { parseWhere } from '../src/query/where.js';
@@ -451,6 +451,8 @@ describe('search as serve answers it, from the index it keeps of the commit serv
         "metrics.loss > 0 and model = 'alpha'",
         'artifact.size = 7',
       ];
+      // The pages read through the snapshot serve holds for the commit (its API's), not a copy of their own.
+      const reads = vi.spyOn((await served.current()).snapshot, 'versions');
       const sizes: number[] = [];
       for (const q of queries) {
         const path = `/search/?q=${encodeURIComponent(q)}`;
@@ -461,6 +463,10 @@ describe('search as serve answers it, from the index it keeps of the commit serv
         sizes.push(matched(scanned).length);
       }
       expect(sizes).toEqual([445, 3, 96, 6, 54, 6, 2, 3, 2, 0, 0, 2]);
+      expect(reads.mock.calls.map(([model]) => model)).toEqual(['alpha', 'beta', 'gamma']);
+      const page = await app.inject({ url: '/models/gamma/versions/2/' });
+      expect(page.headers['x-modelgate-commit']).toBe(git(reg, 'rev-parse', 'HEAD').trim());
+      expect(reads.mock.calls.map(([model]) => model)).toEqual(['alpha', 'beta', 'gamma', 'gamma']);
       expect(results((await app.inject({ url: `/search/?q=${encodeURIComponent('metrics.auc > 2')}` })).body)).toContain('<p>0 versions match.</p>');
       const bad = await app.inject({ url: `/search/?q=${encodeURIComponent("metrics.auc > 0.5 and (stage = 'None'")}` });
       expect(bad.statusCode).toBe(400);

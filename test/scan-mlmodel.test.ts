@@ -10,17 +10,15 @@ import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { randomUUID } from 'node:crypto';
 import { runCli } from '../src/cli/main.js';
 import { StoreArtifactScanner } from '../src/gate/store-scanner.js';
-import type { EmulatedRepo, GitHubEmulator } from '../src/local/github-emulator.js';
 import type { ModelVersion } from '../src/manifest/types.js';
 import { scanLocalPath } from '../src/scan/local.js';
 import { openStore } from '../src/store/store.js';
 import { POLICY, version } from './gate-fixtures.js';
-import { runAction } from './helpers/action.js';
+import { createActionRegistry, type ActionRegistry } from './helpers/action.js';
 import { cli, git, tempDir } from './helpers/artifacts.js';
-import { pullRequestReviewEvent, startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './helpers/github.js';
+import { pullRequestReviewEvent } from './helpers/github.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PYTHON = join(ROOT, '.venv/bin/python');
@@ -242,22 +240,19 @@ describe('hand-written MLmodels', () => {
 });
 
 describe('through dist/action.js', () => {
-  let gh: GitHubEmulator & { validator: GitHubResponseValidator };
+  let registry: ActionRegistry | undefined;
 
   afterAll(async () => {
-    expect(gh?.validator.violations ?? []).toEqual([]);
-    await gh?.close();
+    expect(registry?.gh?.validator.violations ?? []).toEqual([]);
+    await registry?.close();
   });
 
   it(
     'fails the promotion of an MLflow folder whose MLmodel loads a module of its own code directory, naming the MLmodel line',
     { timeout: 300_000 },
     async () => {
-      const tmp = tempDir('mg-mlmodel-action-');
-      const bare = join(tmp, 'registry.git');
-      const dev = join(tmp, 'dev');
-      const runner = join(tmp, 'runner');
-      const storeUri = pathToFileURL(join(tmp, 'store')).href;
+      registry = await createActionRegistry('mg-mlmodel-action-');
+      const { dev, storeUri, write } = registry;
       // The folder's bytes in the store as register puts them (a throwaway registry on the same store).
       const staging = tempDir('mg-mlmodel-upload-');
       expect((await cli(tempDir('mg-cwd-'), ['init', staging, '--store', storeUri])).code).toBe(0);
@@ -274,43 +269,20 @@ describe('through dist/action.js', () => {
       }
       const [clean, artifact] = artifacts as [ModelVersion['artifact'], ModelVersion['artifact']];
 
-      git(tmp, 'init', '-q', '--bare', '-b', 'main', bare);
-      git(tmp, 'clone', '-q', bare, dev);
-      git(dev, 'checkout', '-q', '-b', 'main');
-      const write = (path: string, text: string) => {
-        mkdirSync(join(dev, path, '..'), { recursive: true });
-        writeFileSync(join(dev, path), text);
-      };
       const policy = { ...POLICY, rules: POLICY.rules.map((r) => (r.name === 'to-production' ? { ...r, artifact: undefined, scan: 'pickle' as const } : r)) };
-      write(
-        'modelgate.yaml',
-        stringify({
-          apiVersion: 'modelgate.dev/v1',
-          kind: 'Registry',
-          storage: { uri: storeUri, pvc: { claim: 'modelgate-artifacts', root: join(tmp, 'store') } },
-          github: { repository: 'acme/model-registry' },
-        }),
-      );
-      write('policies/promotion.yaml', stringify(policy));
-      write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
-      write(
+      await registry.writeConfig();
+      await write('policies/promotion.yaml', stringify(policy));
+      await write('models/fraud-detector/model.yaml', stringify({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: 'fraud-detector', deploy: {} }));
+      await write(
         'models/fraud-detector/versions/1.yaml',
         stringify(version(1, 'Production', { artifact: clean, format: 'mlflow', metrics: { auc: 0.95, recall: 0.9, latency_p95_ms: 40 } })),
       );
-      write('models/fraud-detector/versions/2.yaml', stringify(version(2, 'Staging', { artifact, format: 'mlflow' })));
+      await write('models/fraud-detector/versions/2.yaml', stringify(version(2, 'Staging', { artifact, format: 'mlflow' })));
       let errors = '';
       const quiet = { env: {}, stdout: () => {}, stderr: (t: string) => (errors += t), tty: false };
       expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, ...quiet }), errors).toBe(0);
-      git(dev, 'add', '-A');
-      git(dev, 'commit', '-q', '-m', 'registry');
-      git(dev, 'push', '-q', 'origin', 'main');
-      git(tmp, 'clone', '-q', bare, runner);
-
-      gh = await startValidatedGitHubEmulator();
-      for (const u of ['maria', 'gina', 'carol']) gh.addUser(u, { emails: [`${u}@example.com`] });
-      gh.addUser('github-actions[bot]', { type: 'Bot', token: 'ghs_actions' });
-      gh.addTeam('acme', 'ml-governance', ['gina']);
-      const repo: EmulatedRepo = gh.addRepo('acme', 'model-registry', { gitDir: bare });
+      registry.publish('registry');
+      const gh = await registry.startGitHub({ users: ['maria', 'gina', 'carol'], teams: { 'ml-governance': ['gina'] } });
 
       git(dev, 'checkout', '-q', '-B', 'promote-2', 'origin/main');
       for (const [n, from, to] of [
@@ -322,21 +294,10 @@ describe('through dist/action.js', () => {
       }
       expect(await runCli(['--registry', dev, '--quiet', 'sync'], { cwd: dev, ...quiet })).toBe(0);
       git(dev, 'commit', '-qam', 'Promote fraud-detector@2');
-      git(dev, 'push', '-q', 'origin', 'HEAD:refs/heads/promote-2');
-      const pull = gh.createPull({ repo, head: 'promote-2', base: 'main', user: 'maria', title: 'Promote fraud-detector@2' });
-      git(bare, 'update-ref', `refs/pull/${pull.number}/head`, pull.head.sha);
+      const pull = registry.pushPull('promote-2', { title: 'Promote fraud-detector@2' });
       gh.addReview(pull, { user: 'gina', state: 'APPROVED' });
       gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
-      const r = await runAction({
-        tmp,
-        workspace: runner,
-        inputs: { command: 'check', 'github-token': 'ghs_actions', 'registry-path': '.', comment: 'true' },
-        env: {
-          GITHUB_EVENT_NAME: 'pull_request_review',
-          GITHUB_EVENT_PATH: await writeEventFile(tmp, pullRequestReviewEvent(pull), `event-${randomUUID()}.json`),
-          GITHUB_API_URL: gh.url,
-        },
-      });
+      const r = await registry.check('pull_request_review', pullRequestReviewEvent(pull));
       expect(r.outputs.decision).toBe('fail');
       type Check = { check: string; findings?: Array<{ file: string; line?: number }> };
       const report = JSON.parse(readFileSync(r.outputs.report!, 'utf8')) as { transitions: Array<{ rules: Array<{ results: Check[] }> }> };

@@ -55,7 +55,7 @@ describe('shipped JSON Schemas', () => {
     expect(Object.entries(schemas).flatMap(([kind, s]) => walk(s, kind))).toEqual([]);
   });
 
-  // validators() compiles with ajv's `unicode: false` and recounts a string refused by maxLength in
+  // validators() compiles lengths in UTF-16 units (compile-schemas.ts) and recounts a string refused by maxLength in
   // code points; that is exact only while these hold.
   it('set minLength 1 at most, and no maxLength where its verdict picks a branch', () => {
     const BRANCHING = new Set(['anyOf', 'oneOf', 'not', 'if', 'contains', 'propertyNames']);

@@ -7,7 +7,7 @@ import { pagesAssetsDir } from '../pages/assets.js';
 import { searchEntry, searchShard, type SearchIndex } from '../pages/search-index.js';
 import { openPagesReader, readModelView, versionView, type ModelSummary } from '../pages/read-model.js';
 import { PAGE_SIZE, renderCompare, renderIndex, renderModel, renderSearch, renderVersion, rootOf, sitePaths, type PageContext } from '../pages/render.js';
-import { isRegistryUrl, openReadRegistry, openRegistry } from '../registry/snapshot.js';
+import { isRegistryUrl, openReadRegistry, openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
 
 const USAGE = `modelgate ${usageOf('pages')}`;
 
@@ -56,7 +56,8 @@ export const run: Command = async (ctx) => {
   let pages = 0;
   try {
     for (const name of await snapshot.modelNames()) {
-      const view = await readModelView(reader, name);
+      // A snapshot per model: its parse cache is dropped with the model, so the walk stays bounded.
+      const view = await readModelView({ ...reader, snapshot: new RegistrySnapshot(snapshot.source) }, name);
       const pageCount = Math.max(1, Math.ceil(view.versions.length / PAGE_SIZE));
       for (let p = 1; p <= pageCount; p++) await queue(sitePaths.model(name, p), renderModel(view, p, context(sitePaths.model(name, p)), repository));
       await queue(sitePaths.compare(name), renderCompare(view, context(sitePaths.compare(name))));

@@ -1,4 +1,4 @@
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { _, Ajv2020, str, type CodeKeywordDefinition, type CodeOptions, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import modelVersionSchema from '../../schemas/model-version.schema.json' with { type: 'json' };
 import modelSchema from '../../schemas/model.schema.json' with { type: 'json' };
@@ -9,14 +9,33 @@ import type { DocumentKind } from './load.js';
 
 /**
  * The schemas compiled at run time (from source, in tests). The bundles in dist/ replace this
- * module with code ajv generated at build time (scripts/build.mjs, the same options), so the
+ * module with code ajv generated at build time (scripts/build.mjs, from `createAjv`), so the
  * CLI and the Action never compile a schema when they start.
  */
-// `unicode: false`: ajv compares a string's UTF-16 length with minLength/maxLength instead of
-// counting its code points on every call (a 256 KiB description is read once more just to be
-// counted). validators() (schemas.ts) restores the JSON Schema meaning exactly.
-export const AJV_OPTIONS = { strict: true, allErrors: true, allowUnionTypes: true, verbose: true, unicode: false } as const;
-export const FORMATS = ['date-time', 'uri'];
+const AJV_OPTIONS = { strict: true, allErrors: true, allowUnionTypes: true, verbose: true } as const;
+const FORMATS = ['date-time', 'uri'];
+
+/**
+ * minLength and maxLength as a string's UTF-16 length (`.length`), in place of ajv's own, which
+ * count its code points on every call (a 256 KiB description is read once more just to be
+ * counted; ajv's `unicode: false` did this, and is deprecated). validators() (schemas.ts)
+ * restores the JSON Schema meaning exactly. Same errors as ajv's, checked in the same order
+ * (before `pattern`).
+ */
+const UTF16_LENGTH: CodeKeywordDefinition = {
+  keyword: ['maxLength', 'minLength'],
+  type: 'string',
+  schemaType: 'number',
+  before: 'pattern',
+  error: {
+    message: ({ keyword, schemaCode }) => str`must NOT have ${keyword === 'maxLength' ? 'more' : 'fewer'} than ${schemaCode} characters`,
+    params: ({ schemaCode }) => _`{limit: ${schemaCode}}`,
+  },
+  code(cxt) {
+    const { keyword, data, schemaCode } = cxt;
+    cxt.fail$data(keyword === 'maxLength' ? _`${data}.length > ${schemaCode}` : _`${data}.length < ${schemaCode}`);
+  },
+};
 
 // ajv-formats is CommonJS with `exports.default`; under Node's ESM interop the default import is
 // the plugin itself, under TypeScript's view it is the module object.
@@ -34,10 +53,14 @@ const sources = {
 };
 let ajv: Ajv2020 | undefined;
 
+/** The ajv the schemas are compiled with: here at run time, and by scripts/build.mjs as standalone code (`code: {source: true}`). */
+export function createAjv(code?: CodeOptions): Ajv2020 {
+  const created = addFormats(new Ajv2020({ ...AJV_OPTIONS, ...(code ? { code } : {}) }), FORMATS);
+  created.removeKeyword('maxLength').removeKeyword('minLength');
+  return created.addKeyword(UTF16_LENGTH);
+}
+
 export function compileSchema(kind: DocumentKind): ValidateFunction {
-  if (!ajv) {
-    ajv = new Ajv2020(AJV_OPTIONS);
-    addFormats(ajv, FORMATS);
-  }
+  ajv ??= createAjv();
   return ajv.compile(sources[kind]);
 }

@@ -47,7 +47,7 @@ for (const kind of kinds) {
 }
 
 /**
- * A validator compiled with `unicode: false` (compile-schemas.ts) made exact again. ajv then
+ * A validator compiled with lengths in UTF-16 units (compile-schemas.ts) made exact again. ajv then
  * refuses a string longer than maxLength in UTF-16 units, which a string of astral characters
  * (emoji) can be while holding no more code points than allowed: only such a string is counted,
  * and only when it could be within the limit. Nothing else changes: every minLength of the

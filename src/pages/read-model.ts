@@ -11,13 +11,13 @@ import type { StoredRecords } from '../evidence/verify-decisions.js';
 import type { GitRepo } from '../git/repo.js';
 import type { Model, ModelVersion, PromotionPolicy, Registry, Stage } from '../manifest/types.js';
 import { aliasHistory, stageHistory, type AliasChange, type StageChange } from '../registry/history.js';
-import { RegistrySnapshot } from '../registry/snapshot.js';
-import type { RegistrySource } from '../registry/source.js';
+import type { RegistrySnapshot } from '../registry/snapshot.js';
 import type { ArtifactStore } from '../store/store.js';
 
-/** What the pages are read from: a registry source, its git repository (for history) and its store (for decision records). */
+/** What the pages are read from: a snapshot of the registry, its git repository (for history) and its store (for decision records). */
 export interface PagesReader {
-  source: RegistrySource;
+  /** The documents read (serve: the served commit's own snapshot, shared with its API requests). */
+  snapshot: RegistrySnapshot;
   config: Registry;
   policy: PromotionPolicy;
   environments: Environment[];
@@ -44,7 +44,7 @@ export async function openPagesReader(snapshot: RegistrySnapshot, repo: GitRepo 
 /** The reader of one commit whose store is already open (serve's): its history is read back from `rev`. */
 export async function pagesReaderAt(snapshot: RegistrySnapshot, opts: { repo?: GitRepo; rev?: string; store?: ArtifactStore }): Promise<PagesReader> {
   const [config, policy] = await Promise.all([snapshot.config(), snapshot.policy()]);
-  return { source: snapshot.source, config, policy, environments: environmentsOf(config), ...opts };
+  return { snapshot, config, policy, environments: environmentsOf(config), ...opts };
 }
 
 /** A decision record as a page shows it: verified (and what it says), or why there is none. */
@@ -122,8 +122,7 @@ export interface VersionView {
 
 /** A model's page data: every version (parsed once), its history with decision records, its pins and its thresholds. */
 export async function readModelView(reader: PagesReader, name: string): Promise<ModelView> {
-  // A snapshot per model: its parse cache is dropped with the model, so a walk over every model stays bounded.
-  const snapshot = new RegistrySnapshot(reader.source);
+  const { snapshot } = reader;
   const [model, versions, aliases, serving, stageChanges, aliasChanges] = await Promise.all([
     snapshot.model(name),
     snapshot.versions(name),
@@ -184,12 +183,12 @@ function summarize(
 }
 
 /** What each environment serves now: the version its committed pin file names (pages and serve's /api/v1). */
-export async function servingOf(reader: Pick<PagesReader, 'source' | 'environments'>, model: string): Promise<EnvironmentServing[]> {
+export async function servingOf(reader: Pick<PagesReader, 'snapshot' | 'environments'>, model: string): Promise<EnvironmentServing[]> {
   return Promise.all(
     reader.environments.map(async (env) => {
       let version: number | undefined;
       try {
-        const text = await reader.source.readFile(`${env.path}/${model}.yaml`);
+        const text = await reader.snapshot.source.readFile(`${env.path}/${model}.yaml`);
         version = text === undefined ? undefined : pinnedVersion(parse(text));
       } catch {
         version = undefined; // an unreadable pin serves nothing the page can name

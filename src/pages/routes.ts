@@ -9,10 +9,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ModelgateError } from '../errors.js';
 import { matchWhere, parseWhere, type Expr } from '../query/where.js';
 import { isModelName } from '../registry/layout.js';
-import { RegistrySnapshot } from '../registry/snapshot.js';
 import type { ModelVersion } from '../manifest/types.js';
 import { bearerIdentity, type TokenTable } from '../serve/access.js';
-import type { ServedRegistry } from '../serve/served-registry.js';
+import type { ServedCommit, ServedRegistry } from '../serve/served-registry.js';
 import { pagesAssetsDir } from './assets.js';
 import { searchEntry, searchIndexed, searchParts, type SearchPart } from './search-index.js';
 import { promotionsOf, readOpenPromotions, type OpenPromotions } from './open-pull-requests.js';
@@ -86,25 +85,22 @@ export class ModelViewCache {
 
 async function readSummaries(reader: PagesReader): Promise<ModelSummary[]> {
   const summaries: ModelSummary[] = [];
-  for (const name of await new RegistrySnapshot(reader.source).modelNames()) summaries.push((await readModelView(reader, name)).summary);
+  for (const name of await reader.snapshot.modelNames()) summaries.push((await readModelView(reader, name)).summary);
   return summaries;
 }
 
 async function buildSearchIndex(reader: PagesReader): Promise<SearchPart[]> {
   const parts: SearchPart[] = [];
-  for (const name of await new RegistrySnapshot(reader.source).modelNames()) {
-    // A snapshot per model, as readModelView: the parse cache goes with the model.
-    for (const part of searchParts(name, await new RegistrySnapshot(reader.source).versions(name))) parts.push(part);
-  }
+  for (const name of await reader.snapshot.modelNames()) for (const part of searchParts(name, await reader.snapshot.versions(name))) parts.push(part);
   return parts;
 }
 
-/** The versions matching `expr`, every manifest read again: a search without a view cache (one page rendered once). */
+/** The versions matching `expr`, every manifest read: a search without a view cache (one page rendered once). */
 async function scanSearch(reader: PagesReader, expr: Expr): Promise<ModelVersion[]> {
   const found: ModelVersion[] = [];
-  for (const name of await new RegistrySnapshot(reader.source).modelNames()) {
+  for (const name of await reader.snapshot.modelNames()) {
     // Matched as the index holds a version (no file list), so both answer the same as the static site's search.
-    for (const v of await new RegistrySnapshot(reader.source).versions(name)) {
+    for (const v of await reader.snapshot.versions(name)) {
       const entry = searchEntry(v);
       if (matchWhere(expr, entry)) found.push(entry);
     }
@@ -141,7 +137,7 @@ export async function renderPagePath(reader: PagesReader, url: URL, generatedFro
   }
   const m = /^\/models\/([^/]+)\/(?:(?:page\/([1-9][0-9]{0,5})\/)|(?:versions\/([1-9][0-9]{0,8})\/)|(compare\/))?$/.exec(path);
   if (!m || !isModelName(m[1]!)) return undefined;
-  if (!(await new RegistrySnapshot(reader.source).modelNames()).includes(m[1]!)) return undefined;
+  if (!(await reader.snapshot.modelNames()).includes(m[1]!)) return undefined;
   const model = await view(m[1]!);
   if (m[3] !== undefined) {
     const v = model.versions.find((x) => x.version === Number(m[3]));
@@ -173,6 +169,18 @@ const ASSET_TYPES: Record<string, string> = { 'app.js': 'text/javascript; charse
  */
 export function registerPagesRoutes(app: FastifyInstance, registry: ServedRegistry, privateReads?: TokenTable): void {
   const views = new ModelViewCache();
+  // A commit's reader reads through the snapshot serve holds for it (the API's documents, version
+  // numbers and tree listings), made once per served commit and dropped with it.
+  const readers = new WeakMap<ServedCommit, Promise<PagesReader>>();
+  const readerOf = (served: ServedCommit) => {
+    let reader = readers.get(served);
+    if (!reader) {
+      reader = pagesReaderAt(served.snapshot, { repo: registry.repo, rev: served.commit, store: served.store });
+      reader.catch(() => readers.delete(served));
+      readers.set(served, reader);
+    }
+    return reader;
+  };
   let open: { at: number; list: Promise<OpenPromotions> } | undefined;
   const openPromotions = (repository: string | undefined) => {
     if (!open || Date.now() - open.at > OPEN_PROMOTIONS_TTL_MS) {
@@ -207,8 +215,7 @@ export function registerPagesRoutes(app: FastifyInstance, registry: ServedRegist
     const key = listsOpen ? undefined : `${served.commit}\0${url.pathname}${url.search}`;
     const known = key === undefined ? undefined : rendered.get(key);
     if (known !== undefined) return reply.type('text/html; charset=utf-8').send(known);
-    const snapshot = new RegistrySnapshot(served.snapshot.source);
-    const reader = await pagesReaderAt(snapshot, { repo: registry.repo, rev: served.commit, store: served.store });
+    const reader = await readerOf(served);
     const repository = served.config.github?.repository;
     const generatedFrom = `${repository ?? 'registry'} at ${served.commit.slice(0, 12)}`;
     const sources: PageSources = { commit: served.commit, views, ...(listsOpen ? { open: await openPromotions(repository) } : {}) };

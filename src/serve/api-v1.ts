@@ -315,7 +315,7 @@ export function registerApiV1Routes(app: FastifyInstance, registry: ServedRegist
     async (request) => {
       const { snapshot, config } = commitOf(request);
       await versionNumbersOf(snapshot, request.params.model);
-      return { pins: await servingOf({ source: snapshot.source, environments: environmentsOf(config) }, request.params.model) };
+      return { pins: await servingOf({ snapshot, environments: environmentsOf(config) }, request.params.model) };
     },
   );
 
@@ -351,7 +351,7 @@ export function registerApiV1Routes(app: FastifyInstance, registry: ServedRegist
     },
     async (request) => {
       const { snapshot, config } = commitOf(request);
-      const reader = { source: snapshot.source, environments: environmentsOf(config) };
+      const reader = { snapshot, environments: environmentsOf(config) };
       const models = reader.environments.map((): Record<string, number> => ({}));
       for (const name of await snapshot.modelNames()) {
         for (const [i, serving] of (await servingOf(reader, name)).entries()) if (serving.version !== undefined) models[i]![name] = serving.version;

@@ -1,6 +1,7 @@
 // Test-side companions of the GitHub emulator (src/local/github-emulator.ts): a validator that
 // checks every response against GitHub's OpenAPI description, and webhook payloads built from
 // GitHub's real example events. Devdependencies are fine here; the emulator itself uses none.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +16,18 @@ import {
   type GitHubEmulator,
   type GitHubEmulatorOptions,
 } from '../../src/local/github-emulator.js';
+
+/** The git identity of the GitHub user `name`: the example.com email the tests link its account by. */
+export const gitIdentity = (name: string) => {
+  const email = `${name.toLowerCase()}@example.com`;
+  return { GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: email, GIT_COMMITTER_NAME: name, GIT_COMMITTER_EMAIL: email };
+};
+
+/** git in `cwd` committing as the GitHub user `name` (gitIdentity); its output, trimmed. */
+export const gitAs =
+  (name: string) =>
+  (cwd: string, ...args: string[]): string =>
+    execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...gitIdentity(name) } }).trim();
 
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
 
