@@ -25,8 +25,9 @@ import { openStore } from '../store/store.js';
 import { checkPullRequestSetup, planRegistration, registrationChange } from './register.js';
 import { MlflowTrackingClient } from '../mlflow/client.js';
 import { branchTarget, headTarget, mainTarget, mlflowImported, prefetched, RegistrationChain } from '../mlflow/chain.js';
-import { importBranchStart, openImportPullRequest } from '../mlflow/pull-request.js';
+import { importBranchStart, openImportPullRequest, versionRoom } from '../mlflow/pull-request.js';
 import type { OpenedPullRequest } from '../github/promotion-pr.js';
+import { MAX_LISTED_COMMITS } from '../github/pull-requests.js';
 import { MLFLOW_IMPORT_BRANCH, withPins } from '../promote/change.js';
 import { copyMlflowModel } from '../mlflow/copy.js';
 import {
@@ -34,6 +35,7 @@ import {
   mlflowTime,
   mlflowVersionKey,
   planMoves,
+  stageOf,
   versionAnnotations,
   type MlflowModelVersion,
   type MlflowMove,
@@ -335,7 +337,7 @@ async function importMlflow(
     return commit;
   };
   if (mode === 'pr' && !dryRun) checkPullRequestSetup(ctx.env, await new RegistrySnapshot(new GitTreeSource(repo, await head(), prefix)).config());
-  const start: { base: string; held: string | undefined } =
+  const start: { base: string; held: string | undefined; ahead?: number } =
     dryRun || mode === 'local'
       ? { base: await head(), held: await head() }
       : mode === 'pr'
@@ -376,6 +378,14 @@ async function importMlflow(
       Number(a.version.version) - Number(b.version.version),
   );
   const todo = queue.filter(({ model, version: v }) => !done.has(mlflowVersionKey(model.name, v.version)));
+  if (mode === 'pr' && !dryRun) {
+    const fits = await pullRequestRoom(snapshot, start.ahead ?? 0, models, versionsOf, todo, done);
+    for (const { model, version: v } of todo.splice(fits))
+      notCarried.push({
+        what: `${model.name} version ${v.version}`,
+        reason: `left for the next pull request (GitHub lists at most ${MAX_LISTED_COMMITS} commits of one, and the gate reads them all): merge this one, then run the import again`,
+      });
+  }
 
   if (dryRun) {
     for (const { model, version: v } of todo) {
@@ -520,6 +530,40 @@ async function importMlflow(
     branch: MLFLOW_IMPORT_BRANCH,
     ...(opened ? { pullRequest: opened.pullRequest, gate: opened.decision.decision } : {}),
   });
+}
+
+/**
+ * How many of `todo` (in order) an import pull request already `ahead` of main by that many
+ * commits can take: each version is a commit, and one more when it has a stage to reach; the
+ * stage moves of versions imported before and every alias move are counted first.
+ */
+async function pullRequestRoom(
+  snapshot: RegistrySnapshot,
+  ahead: number,
+  models: readonly MlflowRegisteredModel[],
+  versionsOf: ReadonlyMap<string, MlflowModelVersion[]>,
+  todo: ReadonlyArray<{ version: MlflowModelVersion }>,
+  done: ReadonlyMap<string, number>,
+): Promise<number> {
+  let moves = 0;
+  for (const model of models) {
+    const versions = versionsOf.get(model.name);
+    if (!versions) continue;
+    // An alias may be set twice (before and after the stages) and any alias there may be deleted.
+    moves += 2 * (model.aliases?.length ?? 0) + Object.keys(await snapshot.aliases(model.name)).length;
+    for (const v of versions) {
+      const n = done.get(mlflowVersionKey(model.name, v.version));
+      if (n !== undefined && (await snapshot.version(model.name, n))?.stage !== stageOf(v.current_stage)) moves++;
+    }
+  }
+  let room = versionRoom(ahead, moves);
+  let fits = 0;
+  for (const { version: v } of todo) {
+    room -= stageOf(v.current_stage) === 'None' ? 1 : 2;
+    if (room < 0) break;
+    fits++;
+  }
+  return fits;
 }
 
 /** MLflow version → modelgate version of `model`'s versions carried over. */

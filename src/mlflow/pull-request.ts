@@ -5,6 +5,7 @@ import type { Decision } from '../gate/types.js';
 import { redactUrl, type GitRepo } from '../git/repo.js';
 import { createOctokit, parseRepository } from '../github/client.js';
 import { openOrUpdatePullRequest, type OpenedPullRequest } from '../github/promotion-pr.js';
+import { MAX_LISTED_COMMITS } from '../github/pull-requests.js';
 import { previewGate } from '../promote/apply-change.js';
 import type { NotCarried } from './records.js';
 
@@ -15,11 +16,11 @@ import type { NotCarried } from './records.js';
  * main now (its versions are imported again, on main). `held` is what the remote's branch holds
  * (undefined: no branch yet, claimed by the first push).
  */
-export async function importBranchStart(repo: GitRepo, branch: string): Promise<{ base: string; held: string | undefined }> {
+export async function importBranchStart(repo: GitRepo, branch: string): Promise<{ base: string; held: string | undefined; ahead: number }> {
   const main = await repo.fetchBranch('origin', 'main');
   if (!main) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit on origin/main yet', ExitCode.content);
   const held = await repo.fetchBranch('origin', branch);
-  if (held === undefined || (await repo.isAncestor(held, main))) return { base: main, held };
+  if (held === undefined || (await repo.isAncestor(held, main))) return { base: main, held, ahead: 0 };
   const merges = await mergeTree(repo, main, held).then(
     () => true,
     (e: unknown) => {
@@ -27,8 +28,15 @@ export async function importBranchStart(repo: GitRepo, branch: string): Promise<
       throw e;
     },
   );
-  return { base: merges ? held : main, held };
+  return merges ? { base: held, held, ahead: await repo.commitsAhead(main, held) } : { base: main, held, ahead: 0 };
 }
+
+/**
+ * How many more versions an import pull request holding `ahead` commits may register: GitHub lists
+ * at most MAX_LISTED_COMMITS commits of a pull request and the gate must know every one's author,
+ * so the versions and the stage and alias moves that follow them (at most `moves`) stay within it.
+ */
+export const versionRoom = (ahead: number, moves: number): number => Math.max(0, MAX_LISTED_COMMITS - ahead - moves);
 
 /** Lines of the pull request body's lists: enough to review, short of GitHub's 65,536 characters. */
 const LIST_LIMIT = 100;
