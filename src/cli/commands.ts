@@ -171,7 +171,8 @@ export const COMMAND_SPECS = {
     },
   },
   import: {
-    summary: 'move an MLflow or GTO registry in: versions, stages, aliases and their history, one commit each (mlflow --pr: on one branch, one pull request)',
+    summary:
+      'move an MLflow or GTO registry in: versions, stages, aliases and their history, one commit each; mlflow --pr puts them on one branch with one pull request',
     args: 'gto <repo> | mlflow',
     flags: {
       'tracking-uri': {
