@@ -359,7 +359,7 @@ describe('import mlflow from a real MLflow tracking server', () => {
     const bad = await cli(check, ['import', 'mlflow', '--tracking-uri', tracking, '--batch', '0']);
     expect(bad.code).toBe(2);
   }, 600_000);
-  it('--pr: one import branch, one commit per version in creation order, one pull request the built Action judges; a killed run resumes it, a re-run adds nothing, after the merge nothing is imported', async () => {
+  it('--pr: one import branch, one commit per version in creation order, one pull request the built Action judges; a killed run resumes it, a re-run adds nothing, after the merge nothing is imported until MLflow changes', async () => {
     const remote: PrRemote = await prRemote({ uri: pathToFileURL(tempDir('mg-mlflow-store-')).href }, IMPORT_POLICY);
     try {
       const bare = remote.ghRepo.gitDir!;
@@ -500,6 +500,25 @@ describe('import mlflow from a real MLflow tracking server', () => {
       expect(await importedKeys(remote.work)).toEqual(all.map((a) => a.key).sort());
       expect((await cli(remote.work, ['validate'])).code).toBe(0);
       expect((await cli(remote.work, ['show', 'fraud-detector@champion', '--json'])).json).toMatchObject({ version: 2, stage: 'Production' });
+
+      // Something new in MLflow after the merge: a fresh branch from main replaces the merged one, and a new pull request opens.
+      const aliased = await fetch(`${tracking}/api/2.0/mlflow/registered-models/alias`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'churn', alias: 'challenger', version: '4' }),
+      });
+      expect(aliased.status).toBe(200);
+      const next = await cli(remote.work, ['import', 'mlflow', '--tracking-uri', tracking, '--pr', '--json'], remote.env);
+      expect(next.code, next.stderr).toBe(0);
+      const nextReport = next.json as { imported: Array<{ what: string }>; pullRequest: { number: number; created: boolean } };
+      expect(nextReport.imported.map((i) => i.what)).toEqual(['churn alias challenger']);
+      expect(nextReport.pullRequest.created).toBe(true);
+      expect(nextReport.pullRequest.number).not.toBe(pr!.number);
+      expect(onBranch()).toBe(1);
+      expect(execFileSync('git', ['--git-dir', bare, 'rev-parse', `${IMPORT_BRANCH}^`], { encoding: 'utf8' }).trim()).toBe(
+        execFileSync('git', ['--git-dir', bare, 'rev-parse', 'main'], { encoding: 'utf8' }).trim(),
+      );
+      expect((await pulls()).map((p) => p.state).sort()).toEqual(['closed', 'open']);
       expect(remote.gh.validator.violations).toEqual([]);
     } finally {
       await remote.close();
