@@ -337,15 +337,14 @@ async function importMlflow(
     return commit;
   };
   if (mode === 'pr' && !dryRun) checkPullRequestSetup(ctx.env, await new RegistrySnapshot(new GitTreeSource(repo, await head(), prefix)).config());
-  const start: { base: string; held: string | undefined; ahead?: number } =
-    dryRun || mode === 'local'
-      ? { base: await head(), held: await head() }
-      : mode === 'pr'
-        ? await importBranchStart(repo, MLFLOW_IMPORT_BRANCH)
-        : await (async () => {
-            const base = (await repo.fetchBranch('origin', 'main')) ?? (await head());
-            return { base, held: base };
-          })();
+  // What earlier runs carried over is read where this run's commits land: HEAD, the remote's main
+  // (--push), or the import branch it continues (--pr).
+  let start: { base: string; held: string | undefined; ahead?: number };
+  if (mode === 'pr' && !dryRun) start = await importBranchStart(repo, MLFLOW_IMPORT_BRANCH);
+  else {
+    const base = (mode === 'push' && !dryRun ? await repo.fetchBranch('origin', 'main') : undefined) ?? (await head());
+    start = { base, held: base };
+  }
   const snapshot = new RegistrySnapshot(new GitTreeSource(repo, start.base, prefix));
   const config = await snapshot.config();
   const done = await mlflowImported(snapshot);
