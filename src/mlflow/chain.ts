@@ -38,15 +38,18 @@ export interface ChainTarget {
   readonly name: string;
   /** The commit the target holds now; undefined for a branch not pushed yet. */
   current(): Promise<string | undefined>;
-  /** Moves the target from `held` (what `current` answered) to `tip`; false when it moved meanwhile. */
-  move(held: string | undefined, tip: string): Promise<boolean>;
+  /**
+   * Moves the target from `held` (what `current` answered) to `tip`: `rejected` when it moved
+   * meanwhile, `already` when it held `tip` already (another run landed the very same commits).
+   */
+  move(held: string | undefined, tip: string): Promise<'moved' | 'rejected' | 'already'>;
 }
 
 /** The checked-out branch, fast-forwarded. */
 export const headTarget = (repo: GitRepo): ChainTarget => ({
   name: 'HEAD',
   current: async () => requireCommit(await repo.resolve('HEAD')),
-  move: async (_held, tip) => (await repo.fastForward(tip), true),
+  move: async (_held, tip) => (await repo.fastForward(tip), 'moved'),
 });
 
 /** The remote's main, pushed without force; the work tree follows when it can. */
@@ -54,11 +57,12 @@ export const mainTarget = (repo: GitRepo): ChainTarget => ({
   name: 'origin/main',
   current: async () => requireCommit((await repo.fetchBranch('origin', 'main')) ?? (await repo.resolve('HEAD'))),
   move: async (_held, tip) => {
-    if ((await repo.push('origin', tip, 'main')) === 'rejected') return false;
+    const pushed = await repo.push('origin', tip, 'main');
+    if (pushed === 'rejected') return 'rejected';
     const head = await repo.resolve('HEAD');
     // A local branch that diverged is left alone.
     if (head && (await repo.isAncestor(head, tip))) await repo.fastForward(tip).catch(() => undefined);
-    return true;
+    return pushed === 'up-to-date' ? 'already' : 'moved';
   },
 });
 
@@ -69,7 +73,8 @@ export const mainTarget = (repo: GitRepo): ChainTarget => ({
 export const branchTarget = (repo: GitRepo, branch: string): ChainTarget => ({
   name: `origin/${branch}`,
   current: () => repo.fetchBranch('origin', branch),
-  move: (held, tip) => (held === undefined ? repo.pushNewBranch('origin', tip, branch) : repo.pushReplacing('origin', tip, branch, held)),
+  move: async (held, tip) =>
+    (await (held === undefined ? repo.pushNewBranch('origin', tip, branch) : repo.pushReplacing('origin', tip, branch, held))) ? 'moved' : 'rejected',
 });
 
 const requireCommit = (commit: string | undefined): string => {
@@ -139,7 +144,8 @@ export class RegistrationChain {
   /**
    * Lands the batch: one move of the target to its last commit; answers what landed. Commits the
    * target held already (another run built the very same ones: same parent, tree, author and
-   * time) are not reported as this run's.
+   * time, and landed them first, even between this run's read and its push) are not reported as
+   * this run's.
    */
   async land(): Promise<LandedChange[]> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS && this.batch.length; attempt++) {
@@ -155,11 +161,12 @@ export class RegistrationChain {
         this.held = now;
       }
       if (!this.batch.length) break;
-      if (!(await this.target.move(this.held, this.last))) continue;
+      const result = await this.target.move(this.held, this.last);
+      if (result === 'rejected') continue;
       const landed: LandedChange[] = [];
       for (const { entry, commit, summary, version } of this.batch) {
         if (entry.key) this.done.set(entry.key, version);
-        if (!moved || !(await this.repo.isAncestor(commit, now!))) landed.push({ what: entry.what, change: summary, commit });
+        if (result === 'moved' && (!moved || !(await this.repo.isAncestor(commit, now!)))) landed.push({ what: entry.what, change: summary, commit });
       }
       this.batch = [];
       this.held = this.last;
