@@ -1,12 +1,19 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MlflowTrackingClient } from '../src/mlflow/client.js';
 import { deletedVersions, mlflowTime, planMoves, runValues, type MlflowModelVersion, type NotCarried } from '../src/mlflow/records.js';
+import type { PromotionPolicy } from '../src/manifest/types.js';
+import { runAction } from './helpers/action.js';
 import { cli, git, makeRegistry, tempDir } from './helpers/artifacts.js';
+import { pullRequestEvent, pullRequestReviewEvent, writeEventFile } from './helpers/github.js';
+import { prRemote, type PrRemote } from './helpers/pr-remote.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const VENV = join(ROOT, '.venv');
@@ -91,6 +98,34 @@ interface Expected {
     }
   >;
 }
+
+/**
+ * A policy an MLflow import can pass: a version may arrive in any stage (Production once
+ * ml-governance approves), aliases need carol, a new model's model.yaml is a setting. The
+ * registrations are authored by MLflow's users, who are no GitHub accounts here (unlinkedCommits).
+ */
+const IMPORT_POLICY: PromotionPolicy = {
+  apiVersion: 'modelgate.dev/v1',
+  kind: 'PromotionPolicy',
+  rules: [
+    { name: 'register', to: 'None' },
+    { name: 'to-staging', to: 'Staging', from: ['None'] },
+    { name: 'archive', to: 'Archived', from: ['None', 'Staging', 'Production'] },
+    {
+      name: 'import-production',
+      to: 'Production',
+      from: ['None', 'Staging'],
+      allowSkip: true,
+      approvals: [{ count: 1, teams: ['ml-governance'] }],
+      artifact: 'full',
+      unlinkedCommits: 'allow',
+    },
+    { name: 'aliases', alias: '*', approvals: [{ count: 1, users: ['carol'] }], unlinkedCommits: 'allow' },
+    { name: 'model-settings', paths: ['models/*/model.yaml'] },
+  ],
+};
+
+const IMPORT_BRANCH = 'modelgate/import/mlflow';
 
 function freePort(): Promise<number> {
   return new Promise((done, fail) => {
@@ -324,4 +359,169 @@ describe('import mlflow from a real MLflow tracking server', () => {
     const bad = await cli(check, ['import', 'mlflow', '--tracking-uri', tracking, '--batch', '0']);
     expect(bad.code).toBe(2);
   }, 600_000);
+  it('--pr: one import branch, one commit per version in creation order, one pull request the built Action judges; a killed run resumes it, a re-run adds nothing, after the merge nothing is imported until MLflow changes', async () => {
+    const remote: PrRemote = await prRemote({ uri: pathToFileURL(tempDir('mg-mlflow-store-')).href }, IMPORT_POLICY);
+    try {
+      const bare = remote.ghRepo.gitDir!;
+      const onBranch = () => {
+        try {
+          return Number(
+            execFileSync('git', ['--git-dir', bare, 'rev-list', '--count', `main..${IMPORT_BRANCH}`], {
+              encoding: 'utf8',
+              stdio: ['ignore', 'pipe', 'ignore'],
+            }),
+          );
+        } catch {
+          return 0;
+        }
+      };
+      const pulls = async () => {
+        const res = await fetch(`${remote.gh.url}/repos/acme/model-registry/pulls?state=all`, {
+          headers: { authorization: `token ${remote.env.GITHUB_TOKEN}` },
+        });
+        return (await res.json()) as Array<{ number: number; state: string; head: { ref: string; sha: string }; title: string; body: string }>;
+      };
+
+      // Killed once four commits are on the import branch (batches of two), before any pull request opened.
+      const child = spawn(process.execPath, [CLI, 'import', 'mlflow', '--tracking-uri', tracking, '--pr', '--batch', '2'], {
+        cwd: remote.work,
+        env: { ...process.env, ...remote.env },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (b) => (stderr += b));
+      const exited = new Promise<void>((done) => child.once('exit', () => done()));
+      for (;;) {
+        if (onBranch() >= 4) break;
+        if (child.exitCode !== null) throw new Error(`the import ended before it could be killed: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      child.kill('SIGKILL');
+      await exited;
+      const killedAt = onBranch();
+      expect(killedAt).toBeGreaterThanOrEqual(4);
+      expect(killedAt).toBeLessThan(11);
+      expect(await pulls()).toEqual([]);
+
+      const all = Object.entries(expected.models)
+        .flatMap(([name, m]) => Object.entries(m.versions).map(([n, v]) => ({ key: `${name}/${n}`, created: v.created })))
+        .sort((a, b) => a.created - b.created || a.key.localeCompare(b.key));
+      const resumed = await cli(remote.work, ['import', 'mlflow', '--tracking-uri', tracking, '--pr', '--json'], remote.env);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const opened = resumed.json as { pullRequest: { number: number; created: boolean }; branch: string; gate: string; notCarried: Array<{ what: string }> };
+      expect(opened.branch).toBe(IMPORT_BRANCH);
+      expect(opened.pullRequest.created).toBe(true);
+      expect(opened.notCarried.map((n) => n.what)).toContain('fraud-detector version 3');
+
+      // The branch: every version once, in MLflow's creation order, at MLflow's times; then the moves. Main is untouched.
+      const check = tempDir('mg-mlflow-check-');
+      execFileSync('git', ['clone', '-q', '--bare', bare, check]);
+      const log = git(check, 'log', '--reverse', '--format=%aI%x09%s', `main..${IMPORT_BRANCH}`)
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t') as [string, string]);
+      const registrations = log.filter(([, s]) => s.startsWith('register '));
+      expect(registrations.map(([, s]) => /\(MLflow (\S+) version (\d+)\)$/.exec(s)!.slice(1).join('/'))).toEqual(all.map((a) => a.key));
+      expect(registrations.map(([at]) => new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z'))).toEqual(all.map((a) => mlflowTime(a.created)));
+      expect(log.length).toBeGreaterThan(registrations.length);
+      expect(git(check, 'rev-list', '--count', 'main').trim()).toBe('1');
+
+      const [pr] = await pulls();
+      expect(pr).toMatchObject({ number: opened.pullRequest.number, state: 'open', head: { ref: IMPORT_BRANCH } });
+      expect(pr!.title).toBe(`Import ${all.length} versions of 3 models from MLflow`);
+      expect(pr!.body).toContain('fraud\\-detector version 3');
+      expect(pr!.body).toContain('import\\-production');
+
+      // A second run while the pull request is open: nothing new, no second pull request, no new commit.
+      const tip = git(check, 'rev-parse', IMPORT_BRANCH).trim();
+      const again = await cli(remote.work, ['import', 'mlflow', '--tracking-uri', tracking, '--pr', '--json'], remote.env);
+      expect(again.code, again.stderr).toBe(0);
+      expect((again.json as { imported: unknown[] }).imported).toEqual([]);
+      expect((again.json as { pullRequest: { number: number; created: boolean } }).pullRequest).toMatchObject({ number: pr!.number, created: false });
+      expect(execFileSync('git', ['--git-dir', bare, 'rev-parse', IMPORT_BRANCH], { encoding: 'utf8' }).trim()).toBe(tip);
+      expect(await pulls()).toHaveLength(1);
+
+      // The built Action judges it as the body said: pending on who must approve, then a pass.
+      remote.gh.addUser('github-actions[bot]', { type: 'Bot', token: 'ghs_actions' });
+      remote.gh.addTeam('acme', 'ml-governance', ['dave']);
+      remote.gh.addUser('carol');
+      const pull = remote.gh.getPull(remote.ghRepo, pr!.number)!;
+      const runner = tempDir('mg-mlflow-runner-');
+      execFileSync('git', ['clone', '-q', bare, runner]);
+      const judge = async (event: 'pull_request_target' | 'pull_request_review') => {
+        const action = await runAction({
+          tmp: tempDir('mg-mlflow-action-'),
+          workspace: runner,
+          inputs: { command: 'check', 'github-token': 'ghs_actions', 'registry-path': '.' },
+          env: {
+            GITHUB_EVENT_NAME: event,
+            GITHUB_EVENT_PATH: await writeEventFile(
+              tempDir(),
+              event === 'pull_request_target' ? pullRequestEvent(pull, 'opened') : pullRequestReviewEvent(pull),
+              `event-${randomUUID()}.json`,
+            ),
+            GITHUB_API_URL: remote.gh.url,
+            GITHUB_SERVER_URL: 'https://github.example',
+            GITHUB_RUN_ID: '7',
+          },
+        });
+        const report = action.outputs.report ? JSON.parse(await readFile(action.outputs.report, 'utf8')) : {};
+        return { ...action, report: report as { transitions: Array<{ kind: string; model?: string; version?: number; to?: string }> } };
+      };
+      const pending = await judge('pull_request_target');
+      expect(pending.outputs.decision, pending.stdout).toBe('pending');
+      expect(opened.gate).toBe('pending');
+      expect(pending.report.transitions.filter((t) => t.kind === 'new-version')).toHaveLength(all.length);
+      expect(
+        pending.report.transitions
+          .filter((t) => t.kind === 'new-version' && t.to === 'Production')
+          .map((t) => `${t.model}@${t.version}`)
+          .sort(),
+      ).toEqual(['churn@3', 'fraud-detector@2', 'iris@2']);
+      remote.gh.addReview(pull, { user: 'dave', state: 'APPROVED' });
+      remote.gh.addReview(pull, { user: 'carol', state: 'APPROVED' });
+      const passed = await judge('pull_request_review');
+      expect(passed.outputs.decision, passed.stdout).toBe('pass');
+
+      const merged = await fetch(`${remote.gh.url}/repos/acme/model-registry/pulls/${pr!.number}/merge`, {
+        method: 'PUT',
+        headers: { authorization: 'token token-carol', 'content-type': 'application/json' },
+        body: JSON.stringify({ merge_method: 'merge' }),
+      });
+      expect(merged.status).toBe(200);
+
+      // After the merge: nothing to import, no pull request, main holds every version once.
+      const after = await cli(remote.work, ['import', 'mlflow', '--tracking-uri', tracking, '--pr', '--json'], remote.env);
+      expect(after.code, after.stderr).toBe(0);
+      expect((after.json as { imported: unknown[]; pullRequest?: unknown }).imported).toEqual([]);
+      expect((after.json as { pullRequest?: unknown }).pullRequest).toBeUndefined();
+      expect(await pulls()).toHaveLength(1);
+      await promisify(execFile)('git', ['-C', remote.work, 'pull', '-q', '--ff-only', 'origin', 'main']);
+      expect(await importedKeys(remote.work)).toEqual(all.map((a) => a.key).sort());
+      expect((await cli(remote.work, ['validate'])).code).toBe(0);
+      expect((await cli(remote.work, ['show', 'fraud-detector@champion', '--json'])).json).toMatchObject({ version: 2, stage: 'Production' });
+
+      // Something new in MLflow after the merge: a fresh branch from main replaces the merged one, and a new pull request opens.
+      const aliased = await fetch(`${tracking}/api/2.0/mlflow/registered-models/alias`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'churn', alias: 'challenger', version: '4' }),
+      });
+      expect(aliased.status).toBe(200);
+      const next = await cli(remote.work, ['import', 'mlflow', '--tracking-uri', tracking, '--pr', '--json'], remote.env);
+      expect(next.code, next.stderr).toBe(0);
+      const nextReport = next.json as { imported: Array<{ what: string }>; pullRequest: { number: number; created: boolean } };
+      expect(nextReport.imported.map((i) => i.what)).toEqual(['churn alias challenger']);
+      expect(nextReport.pullRequest.created).toBe(true);
+      expect(nextReport.pullRequest.number).not.toBe(pr!.number);
+      expect(onBranch()).toBe(1);
+      expect(execFileSync('git', ['--git-dir', bare, 'rev-parse', `${IMPORT_BRANCH}^`], { encoding: 'utf8' }).trim()).toBe(
+        execFileSync('git', ['--git-dir', bare, 'rev-parse', 'main'], { encoding: 'utf8' }).trim(),
+      );
+      expect((await pulls()).map((p) => p.state).sort()).toEqual(['closed', 'open']);
+      expect(remote.gh.validator.violations).toEqual([]);
+    } finally {
+      await remote.close();
+    }
+  }, 900_000);
 });

@@ -171,7 +171,8 @@ export const COMMAND_SPECS = {
     },
   },
   import: {
-    summary: 'move an MLflow or GTO registry in: versions, stages, aliases and their history, one commit each',
+    summary:
+      'move an MLflow or GTO registry in: versions, stages, aliases and their history, one commit each; mlflow --pr puts them on one branch with one pull request',
     args: 'gto <repo> | mlflow',
     flags: {
       'tracking-uri': {
@@ -192,6 +193,11 @@ export const COMMAND_SPECS = {
         description: 'GTO stage to modelgate stage (default prod/production → Production, stage/staging → Staging); others become aliases',
       },
       push: CHANGE.push,
+      pr: {
+        type: 'boolean',
+        description:
+          'mlflow: every commit on the one branch modelgate/import/mlflow and one pull request into main (needs GITHUB_TOKEN); a re-run continues it while it is open',
+      },
     },
   },
   sync: {

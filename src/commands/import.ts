@@ -8,11 +8,10 @@ import { dirname, join, resolve } from 'node:path';
 import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
 import { emit, parseCommandArgs, type Command, type CommandContext } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
-import { GitRepo, type Identity } from '../git/repo.js';
+import { commitIdentity, GitRepo, type Identity } from '../git/repo.js';
 import { dvcCachePaths, parseDvcDirListing, parseDvcFile } from '../import/dvc.js';
 import { gtoAnnotations, parseArtifactsYaml, parseStageMap, planGtoImport, type GtoStep, type NotCarried } from '../import/gto.js';
 import { applyChange, type ApplyMode } from '../promote/apply-change.js';
-import { withPins } from '../promote/change.js';
 import { modeOf } from '../promote/command.js';
 import { completeChange } from '../promote/pins.js';
 import { planAliasDelete, planAliasSet, planStageChange, type ChangePlan } from '../promote/plan.js';
@@ -23,15 +22,20 @@ import { GitTreeSource, registryPrefix } from '../registry/source.js';
 import { detectFormat } from '../store/digest.js';
 import { describeSource, putArtifact } from '../store/put.js';
 import { openStore } from '../store/store.js';
-import { planRegistration, registrationChange } from './register.js';
+import { checkPullRequestSetup, planRegistration, registrationChange } from './register.js';
 import { MlflowTrackingClient } from '../mlflow/client.js';
-import { mlflowImported, prefetched, RegistrationChain } from '../mlflow/chain.js';
+import { branchTarget, headTarget, mainTarget, mlflowImported, prefetched, RegistrationChain } from '../mlflow/chain.js';
+import { importBranchStart, openImportPullRequest, versionRoom } from '../mlflow/pull-request.js';
+import type { OpenedPullRequest } from '../github/promotion-pr.js';
+import { MAX_LISTED_COMMITS } from '../github/pull-requests.js';
+import { MLFLOW_IMPORT_BRANCH, withPins } from '../promote/change.js';
 import { copyMlflowModel } from '../mlflow/copy.js';
 import {
   deletedVersions,
   mlflowTime,
   mlflowVersionKey,
   planMoves,
+  stageOf,
   versionAnnotations,
   type MlflowModelVersion,
   type MlflowMove,
@@ -60,10 +64,10 @@ export const run: Command = async (ctx) => {
     if (!uri) throw usageError(`import mlflow needs --tracking-uri <url> (or MLFLOW_TRACKING_URI)\nusage: ${USAGE}`);
     const batch = values.batch === undefined ? 100 : /^[1-9][0-9]*$/.test(values.batch) ? Number(values.batch) : NaN;
     if (!Number.isSafeInteger(batch)) throw usageError(`--batch ${values.batch}: expected a positive whole number of versions\nusage: ${USAGE}`);
-    return importMlflow(ctx, new MlflowTrackingClient(uri, ctx.env), values.model ?? [], modeOf(values), values['dry-run'] ?? false, batch);
+    return importMlflow(ctx, uri, new MlflowTrackingClient(uri, ctx.env), values.model ?? [], modeOf(values), values['dry-run'] ?? false, batch);
   }
-  if (values['tracking-uri'] !== undefined || values.model !== undefined || values['dry-run'] || values.batch !== undefined)
-    throw usageError(`--tracking-uri, --model, --dry-run and --batch are for import mlflow\nusage: ${USAGE}`);
+  if (values['tracking-uri'] !== undefined || values.model !== undefined || values['dry-run'] || values.batch !== undefined || values.pr)
+    throw usageError(`--tracking-uri, --model, --dry-run, --batch and --pr are for import mlflow\nusage: ${USAGE}`);
   if (source !== 'gto' || target === undefined || rest.length) throw usageError(`import needs gto <repo> or mlflow\nusage: ${USAGE}`);
   const mapStage = parseStageMap(values.stages);
   if (typeof mapStage === 'string') throw usageError(mapStage);
@@ -309,25 +313,39 @@ interface MlflowImported {
  * `modelgate import mlflow`: every registered model's versions, in MLflow's creation order, one
  * commit each authored at the original time and by the original user (bytes copied by digest,
  * MLmodel, run metrics, params and tags); then the stage and alias moves that bring them where
- * MLflow has them. What an earlier run carried over is found by the `mlflow/model-version`
- * annotation, so a re-run imports only what is new and a killed run resumes without duplicates.
- * The registrations are committed locally as a chain and land one batch (`batchSize` versions) per
- * push, while the next versions download (RegistrationChain, `prefetched`).
+ * MLflow has them, one commit each. What an earlier run carried over is found by the
+ * `mlflow/model-version` annotation, so a re-run imports only what is new and a killed run resumes
+ * without duplicates. The commits are built locally as a chain and land one batch (`batchSize`
+ * changes) per push, while the next versions download (RegistrationChain, `prefetched`): on HEAD,
+ * on the remote's main (--push), or on the one import branch whose pull request --pr opens (or
+ * updates: a re-run continues the branch while it is open).
  */
 async function importMlflow(
   ctx: CommandContext,
+  trackingUri: string,
   client: MlflowTrackingClient,
   names: string[],
   mode: ApplyMode,
   dryRun: boolean,
   batchSize: number,
 ): Promise<number> {
-  if (mode === 'pr') throw usageError('import mlflow lands one commit per version: use --push, or a local commit and a pull request of the branch');
   const { repo } = openRegistry(ctx);
   const prefix = await registryPrefix(repo, { requireGit: true });
-  const base = (mode === 'push' && !dryRun ? await repo.fetchBranch('origin', 'main') : undefined) ?? (await repo.resolve('HEAD'));
-  if (!base) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
-  const snapshot = new RegistrySnapshot(new GitTreeSource(repo, base, prefix));
+  const head = async () => {
+    const commit = await repo.resolve('HEAD');
+    if (!commit) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
+    return commit;
+  };
+  if (mode === 'pr' && !dryRun) checkPullRequestSetup(ctx.env, await new RegistrySnapshot(new GitTreeSource(repo, await head(), prefix)).config());
+  // What earlier runs carried over is read where this run's commits land: HEAD, the remote's main
+  // (--push), or the import branch it continues (--pr).
+  let start: { base: string; held: string | undefined; ahead?: number };
+  if (mode === 'pr' && !dryRun) start = await importBranchStart(repo, MLFLOW_IMPORT_BRANCH);
+  else {
+    const base = (mode === 'push' && !dryRun ? await repo.fetchBranch('origin', 'main') : undefined) ?? (await head());
+    start = { base, held: base };
+  }
+  const snapshot = new RegistrySnapshot(new GitTreeSource(repo, start.base, prefix));
   const config = await snapshot.config();
   const done = await mlflowImported(snapshot);
   const notCarried: MlflowNotCarried[] = [];
@@ -358,156 +376,215 @@ async function importMlflow(
       a.model.name.localeCompare(b.model.name) ||
       Number(a.version.version) - Number(b.version.version),
   );
+  const todo = queue.filter(({ model, version: v }) => !done.has(mlflowVersionKey(model.name, v.version)));
+  if (mode === 'pr' && !dryRun) {
+    const fits = await pullRequestRoom(snapshot, start.ahead ?? 0, models, versionsOf, todo, done);
+    for (const { model, version: v } of todo.splice(fits))
+      notCarried.push({
+        what: `${model.name} version ${v.version}`,
+        reason: `left for the next pull request (GitHub lists at most ${MAX_LISTED_COMMITS} commits of one, and the gate reads them all): merge this one, then run the import again`,
+      });
+  }
 
-  /** Lands one planned change as one commit; a plan of undefined (already so) lands nothing. */
-  const commit = async (
-    what: string,
-    at: string | undefined,
-    author: Identity | undefined,
-    plan: (snap: RegistrySnapshot) => Promise<ChangePlan | undefined>,
-  ) => {
-    const applied = await applyChange({
-      repo,
-      prefix,
-      mode,
-      env: ctx.env,
-      ...(author ? { author } : {}),
-      ...(at ? { date: at } : {}),
-      plan: async (snap) => {
-        if (!snap) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
-        const manifest = await plan(snap);
-        if (!manifest)
-          return withPins({ kind: 'promote', summary: '', changes: [], edits: [], versions: [], branch: '', message: '' }, { files: [], changes: [] });
-        return completeChange(snap.source, manifest);
-      },
-    });
-    if (!applied.empty) imported.push({ what, change: applied.change.summary, ...(applied.commit ? { commit: applied.commit } : {}) });
-    return applied;
+  if (dryRun) {
+    for (const { model, version: v } of todo) {
+      imported.push({ what: `${model.name} version ${v.version}`, change: `Register ${model.name}@${v.version} from ${v.source ?? 'MLflow'}` });
+      done.set(mlflowVersionKey(model.name, v.version), Number(v.version));
+    }
+    for (const model of models) {
+      const versions = versionsOf.get(model.name);
+      if (!versions) continue;
+      const moves = planMoves(model, versions, importedNumbers(model.name, versions, done), notCarried);
+      for (const m of moves)
+        if (m.kind === 'stage' && m.to !== 'None') imported.push({ what: `${m.model} version ${m.version}`, change: `${m.model}@${m.version} to ${m.to}` });
+      for (const m of moves) if (m.kind === 'alias') imported.push({ what: `${m.model} alias ${m.alias}`, change: `${m.model}@${m.version} as ${m.alias}` });
+    }
+    return reportMlflow(ctx, { dryRun, imported, notCarried });
+  }
+
+  const target = mode === 'pr' ? branchTarget(repo, MLFLOW_IMPORT_BRANCH) : mode === 'push' ? mainTarget(repo) : headTarget(repo);
+  const chain = new RegistrationChain(repo, prefix, target, start, done);
+  // Stage and alias moves are the importer's commits (registrations are their MLflow user's).
+  const importer = await commitIdentity(repo, ctx.env);
+  const move = (what: string, at: string | undefined, plan: (snap: RegistrySnapshot) => Promise<ChangePlan | undefined>) =>
+    chain.add({ what, ...(at ? { at } : {}), ...importer, plan });
+  const landed = async (force: boolean) => {
+    if (force || chain.pending >= batchSize) imported.push(...(await chain.land()));
   };
 
-  const store = dryRun ? undefined : await openStore(config.storage, ctx.env);
+  const store = await openStore(config.storage, ctx.env);
   try {
-    const todo = queue.filter(({ model, version: v }) => !done.has(mlflowVersionKey(model.name, v.version)));
-    if (!store) {
-      for (const { model, version: v } of todo) {
-        imported.push({ what: `${model.name} version ${v.version}`, change: `Register ${model.name}@${v.version} from ${v.source ?? 'MLflow'}` });
-        done.set(mlflowVersionKey(model.name, v.version), Number(v.version));
-      }
-    } else {
-      const chain = new RegistrationChain(repo, prefix, mode, base, done);
-      const copies = prefetched(todo, COPY_CONCURRENCY, async ({ model, version: v }) => {
-        const what = `${model.name} version ${v.version}`;
-        const lost: MlflowNotCarried[] = [];
-        try {
-          const copied = await copyMlflowModel(
-            client,
-            store,
-            { model: model.name, source: `models:/${model.name}/${v.version}`, ...(v.run_id ? { runId: v.run_id } : {}), where: what },
-            lost,
-          );
-          return { copied, lost };
-        } catch (e) {
-          // A source MLflow cannot give (unknown run, missing artifact): reported; the server failing stops the import.
-          if (e instanceof ModelgateError && e.exit === ExitCode.content)
-            return { lost: [...lost, { what, reason: `source ${v.source ?? '(none)'} unreachable: ${e.message}` }] };
-          throw e;
-        }
-      });
+    const copies = prefetched(todo, COPY_CONCURRENCY, async ({ model, version: v }) => {
+      const what = `${model.name} version ${v.version}`;
+      const lost: MlflowNotCarried[] = [];
       try {
-        for (const [i, { model, version: v }] of todo.entries()) {
-          const { copied, lost } = await copies(i);
-          notCarried.push(...lost);
-          if (!copied) continue;
-          const what = `${model.name} version ${v.version}`;
-          const createdBy = v.user_id || copied.runUser || 'mlflow';
-          const createdAt = mlflowTime(v.creation_timestamp) ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-          const draft: VersionDraft = {
-            model: model.name,
-            stage: 'None',
-            createdAt,
-            createdBy,
-            ...(v.description ? { description: v.description.slice(0, 4096) } : {}),
-            ...copied.fields,
-            annotations: { ...copied.fields.annotations, ...versionAnnotations(v, what, notCarried) },
-          };
-          const wanted = Number(v.version);
-          // The numbers below MLflow's are taken: the version keeps MLflow's number where it is free.
-          const below = new Set(Array.from({ length: wanted - 1 }, (_, i) => i + 1));
-          await chain.add({
-            key: mlflowVersionKey(model.name, v.version),
-            what,
-            at: createdAt,
-            author: { name: createdBy, email: createdBy.includes('@') ? createdBy : `${createdBy}@users.noreply.github.com` },
-            plan: async (snap) => {
-              const planned = await planRegistration(snap.source, draft, below);
-              if (planned.newModel && model.description) {
-                const text = renderModel({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: model.name, description: model.description.slice(0, 4096) });
-                assertValidModel(text, model.name);
-                planned.files[modelFile(model.name)] = text;
-              }
-              return registrationChange(
-                planned,
-                draft,
-                (n) => `register ${model.name}@${n} (MLflow ${model.name} version ${v.version})\n\nsource ${v.source ?? ''}\nsha256 ${draft.artifact.sha256}\n`,
-              );
-            },
-          });
-          if (chain.pending >= batchSize) imported.push(...(await chain.land()));
-        }
+        const copied = await copyMlflowModel(
+          client,
+          store,
+          { model: model.name, source: `models:/${model.name}/${v.version}`, ...(v.run_id ? { runId: v.run_id } : {}), where: what },
+          lost,
+        );
+        return { copied, lost };
       } catch (e) {
-        // The versions committed so far land before the failure is reported: a re-run starts after them.
-        await chain.land().catch(() => undefined);
+        // A source MLflow cannot give (unknown run, missing artifact): reported; the server failing stops the import.
+        if (e instanceof ModelgateError && e.exit === ExitCode.content)
+          return { lost: [...lost, { what, reason: `source ${v.source ?? '(none)'} unreachable: ${e.message}` }] };
         throw e;
       }
-      imported.push(...(await chain.land()));
+    });
+    for (const [i, { model, version: v }] of todo.entries()) {
+      const { copied, lost } = await copies(i);
+      notCarried.push(...lost);
+      if (!copied) continue;
+      const what = `${model.name} version ${v.version}`;
+      const createdBy = v.user_id || copied.runUser || 'mlflow';
+      const createdAt = mlflowTime(v.creation_timestamp) ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const draft: VersionDraft = {
+        model: model.name,
+        stage: 'None',
+        createdAt,
+        createdBy,
+        ...(v.description ? { description: v.description.slice(0, 4096) } : {}),
+        ...copied.fields,
+        annotations: { ...copied.fields.annotations, ...versionAnnotations(v, what, notCarried) },
+      };
+      const wanted = Number(v.version);
+      // The numbers below MLflow's are taken: the version keeps MLflow's number where it is free.
+      const below = new Set(Array.from({ length: wanted - 1 }, (_, i) => i + 1));
+      await chain.add({
+        key: mlflowVersionKey(model.name, v.version),
+        what,
+        at: createdAt,
+        author: { name: createdBy, email: createdBy.includes('@') ? createdBy : `${createdBy}@users.noreply.github.com` },
+        plan: async (snap) => {
+          const planned = await planRegistration(snap.source, draft, below);
+          if (planned.newModel && model.description) {
+            const text = renderModel({ apiVersion: 'modelgate.dev/v1', kind: 'Model', name: model.name, description: model.description.slice(0, 4096) });
+            assertValidModel(text, model.name);
+            planned.files[modelFile(model.name)] = text;
+          }
+          return registrationChange(
+            planned,
+            draft,
+            (n) => `register ${model.name}@${n} (MLflow ${model.name} version ${v.version})\n\nsource ${v.source ?? ''}\nsha256 ${draft.artifact.sha256}\n`,
+          );
+        },
+      });
+      await landed(false);
     }
+    // The stages and aliases are planned on what carried over: land the versions first.
+    await landed(true);
 
     for (const model of models) {
       const versions = versionsOf.get(model.name);
       if (!versions) continue;
-      const numbers = new Map<string, number>();
-      for (const v of versions) {
-        const n = done.get(mlflowVersionKey(model.name, v.version));
-        if (n !== undefined) numbers.set(v.version, n);
-      }
+      const numbers = importedNumbers(model.name, versions, done);
       const moves = planMoves(model, versions, numbers, notCarried);
       const aliasAt = mlflowTime(model.last_updated_timestamp);
       // Aliases first (they move off versions about to be archived), then stages, then aliases
       // again (one may need a version that was archived before).
       const aliases = moves.filter((m): m is Extract<MlflowMove, { kind: 'alias' }> => m.kind === 'alias');
-      const landAliases = async () => {
-        for (const m of aliases) {
-          if (dryRun) continue;
-          await commit(`${m.model} alias ${m.alias}`, aliasAt, undefined, async (snap) => {
+      const setAliases = async () => {
+        for (const m of aliases)
+          await move(`${m.model} alias ${m.alias}`, aliasAt, async (snap) => {
             if ((await snap.aliases(m.model))[m.alias] === m.version || (await snap.version(m.model, m.version))?.stage === 'Archived') return undefined;
             return planAliasSet(snap, m.model, m.version, m.alias);
           });
-        }
       };
-      await landAliases();
-      if (!dryRun) await dropStaleAliases(model, numbers, aliasAt, commit);
+      await setAliases();
+      await dropStaleAliases(model, numbers, (plan) => move(`${model.name} aliases`, aliasAt, plan));
       for (const m of moves) {
         if (m.kind !== 'stage') continue;
-        if (dryRun) {
-          if (m.to !== 'None') imported.push({ what: `${m.model} version ${m.version}`, change: `${m.model}@${m.version} to ${m.to}` });
-          continue;
-        }
-        await commit(`${m.model} version ${m.version}`, m.at, undefined, async (snap) => {
+        await move(`${m.model} version ${m.version}`, m.at, async (snap) => {
           const current = (await snap.version(m.model, m.version))?.stage;
           if (current === undefined || current === m.to) return undefined;
           return planStageChange(snap, m.model, m.version, m.to, m.to === 'Archived' ? 'archive' : 'promote');
         });
       }
-      if (dryRun) for (const m of aliases) imported.push({ what: `${m.model} alias ${m.alias}`, change: `${m.model}@${m.version} as ${m.alias}` });
-      await landAliases();
+      await setAliases();
+      await landed(false);
     }
+    await landed(true);
+  } catch (e) {
+    // What was committed so far lands before the failure is reported: a re-run starts after it.
+    await chain.land().catch(() => undefined);
+    throw e;
   } finally {
-    store?.close();
+    store.close();
   }
-  emit(ctx, { dryRun, imported, notCarried }, () =>
+  if (mode !== 'pr') return reportMlflow(ctx, { dryRun, imported, notCarried });
+  const opened = await openImportPullRequest({
+    repo,
+    prefix,
+    branch: MLFLOW_IMPORT_BRANCH,
+    tip: chain.tip,
+    env: ctx.env,
+    trackingUri,
+    notCarried,
+  });
+  return reportMlflow(ctx, {
+    dryRun,
+    imported,
+    notCarried,
+    branch: MLFLOW_IMPORT_BRANCH,
+    ...(opened ? { pullRequest: opened.pullRequest, gate: opened.decision.decision } : {}),
+  });
+}
+
+/**
+ * How many of `todo` (in order) an import pull request already `ahead` of main by that many
+ * commits can take: each version is a commit, and one more when it has a stage to reach; the
+ * stage moves of versions imported before and every alias move are counted first.
+ */
+async function pullRequestRoom(
+  snapshot: RegistrySnapshot,
+  ahead: number,
+  models: readonly MlflowRegisteredModel[],
+  versionsOf: ReadonlyMap<string, MlflowModelVersion[]>,
+  todo: ReadonlyArray<{ version: MlflowModelVersion }>,
+  done: ReadonlyMap<string, number>,
+): Promise<number> {
+  let moves = 0;
+  for (const model of models) {
+    const versions = versionsOf.get(model.name);
+    if (!versions) continue;
+    // An alias may be set twice (before and after the stages) and any alias there may be deleted.
+    moves += 2 * (model.aliases?.length ?? 0) + Object.keys(await snapshot.aliases(model.name)).length;
+    for (const v of versions) {
+      const n = done.get(mlflowVersionKey(model.name, v.version));
+      if (n !== undefined && (await snapshot.version(model.name, n))?.stage !== stageOf(v.current_stage)) moves++;
+    }
+  }
+  let room = versionRoom(ahead, moves);
+  let fits = 0;
+  for (const { version: v } of todo) {
+    room -= stageOf(v.current_stage) === 'None' ? 1 : 2;
+    if (room < 0) break;
+    fits++;
+  }
+  return fits;
+}
+
+/** MLflow version → modelgate version of `model`'s versions carried over. */
+function importedNumbers(model: string, versions: readonly MlflowModelVersion[], done: ReadonlyMap<string, number>): Map<string, number> {
+  const numbers = new Map<string, number>();
+  for (const v of versions) {
+    const n = done.get(mlflowVersionKey(model, v.version));
+    if (n !== undefined) numbers.set(v.version, n);
+  }
+  return numbers;
+}
+
+function reportMlflow(
+  ctx: CommandContext,
+  out: { dryRun: boolean; imported: MlflowImported[]; notCarried: MlflowNotCarried[]; branch?: string; pullRequest?: OpenedPullRequest; gate?: string },
+): number {
+  const { dryRun, imported, notCarried, pullRequest } = out;
+  emit(ctx, out, () =>
     [
       ...imported.map((i) => `${dryRun ? 'would import ' : ''}${i.what}: ${i.change}${i.commit ? ` (${i.commit.slice(0, 12)})` : ''}`),
       imported.length ? `${dryRun ? 'would import' : 'imported'} ${imported.length} change(s)` : 'nothing new to import',
+      ...(pullRequest ? [`pull request #${pullRequest.number} ${pullRequest.created ? 'opened' : 'updated'}: ${pullRequest.url}`] : []),
       ...(notCarried.length ? ['not carried over:', ...notCarried.map((n) => `  ${n.what}: ${n.reason}`)] : []),
     ].join('\n'),
   );
@@ -521,13 +598,7 @@ async function importMlflow(
 async function dropStaleAliases(
   model: MlflowRegisteredModel,
   numbers: ReadonlyMap<string, number>,
-  at: string | undefined,
-  commit: (
-    what: string,
-    at: string | undefined,
-    author: Identity | undefined,
-    plan: (snap: RegistrySnapshot) => Promise<ChangePlan | undefined>,
-  ) => Promise<{ empty: boolean }>,
+  commit: (plan: (snap: RegistrySnapshot) => Promise<ChangePlan | undefined>) => Promise<boolean>,
 ): Promise<void> {
   const imported = new Set(numbers.values());
   const wanted = new Map((model.aliases ?? []).map((a) => [a.alias, numbers.get(a.version)]));
@@ -535,5 +606,5 @@ async function dropStaleAliases(
     const stale = Object.entries(await snap.aliases(model.name)).find(([alias, n]) => imported.has(n) && wanted.get(alias) !== n);
     return stale ? planAliasDelete(snap, model.name, stale[0]) : undefined;
   };
-  while (!(await commit(`${model.name} aliases`, at, undefined, next)).empty);
+  while (await commit(next));
 }

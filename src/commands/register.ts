@@ -13,7 +13,7 @@ import { parseFramework, parseMetrics, parseParams } from '../lineage/values.js'
 import { readInputText } from '../lineage/input-file.js';
 import { parseAnnotations, parseEnvSpec, parseRunSpec, parseSignatureFile } from '../lineage/flags.js';
 import { mlflowEnvironment, readMLflowFolder, type MLflowFolder } from '../lineage/mlflow.js';
-import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type PromotionPolicy, type Stage } from '../manifest/types.js';
+import { FORMATS, type Artifact, type ArtifactFormat, type Lineage, type Model, type PromotionPolicy, type Registry, type Stage } from '../manifest/types.js';
 import { findingText, scanRequiredOnRegistration } from '../gate/scan-check.js';
 import { scanLocalPath } from '../scan/local.js';
 import { assertModelName, modelFile, parseStage, versionFile, versionsDir } from '../registry/layout.js';
@@ -66,13 +66,8 @@ export const run: Command = async (ctx) => {
 
   const { repo, snapshot } = openRegistry(ctx);
   const config = await snapshot.config();
-  if (values.pr && !values['dry-run']) {
-    // What the pull request needs is checked before the upload, not after.
-    if (!(ctx.env.GITHUB_TOKEN || ctx.env.GH_TOKEN)) throw usageError('--pr needs a GitHub token: set GITHUB_TOKEN (or GH_TOKEN)');
-    if (!config.github?.repository)
-      throw new ModelgateError('E_NO_GITHUB', '--pr needs the GitHub repository: set github.repository in modelgate.yaml', ExitCode.content);
-    parseRepository(config.github.repository);
-  }
+  // What the pull request needs is checked before the upload, not after.
+  if (values.pr && !values['dry-run']) checkPullRequestSetup(ctx.env, config);
 
   const format: ArtifactFormat =
     (values.format as ArtifactFormat | undefined) ??
@@ -221,6 +216,14 @@ export const run: Command = async (ctx) => {
   if (!done.checkedOut && !ctx.quiet) ctx.stderr(`modelgate: pushed ${done.commit?.slice(0, 12)}, but the local branch has diverged and was not updated\n`);
   return ExitCode.ok;
 };
+
+/** What `--pr` needs before anything moves: a GitHub token and the registry's GitHub repository. */
+export function checkPullRequestSetup(env: NodeJS.ProcessEnv, config: Registry): void {
+  if (!(env.GITHUB_TOKEN || env.GH_TOKEN)) throw usageError('--pr needs a GitHub token: set GITHUB_TOKEN (or GH_TOKEN)');
+  if (!config.github?.repository)
+    throw new ModelgateError('E_NO_GITHUB', '--pr needs the GitHub repository: set github.repository in modelgate.yaml', ExitCode.content);
+  parseRepository(config.github.repository);
+}
 
 /**
  * The files a registration adds to `source` (a commit of the registry; undefined before the

@@ -6,7 +6,7 @@ import type { CheckResult, Decision, Transition } from './types.js';
  * Text from a pull request (title, branch, file names, manifest values quoted in details) made
  * inert in Markdown: no HTML, no links or images, no mentions, no emphasis, one line.
  */
-function escapeMarkdown(text: string): string {
+export function escapeMarkdown(text: string): string {
   // Entities last: a backslash before their `#` would show them as text (`&\#64;`).
   return String(text)
     .replace(/[\r\n\t]+/g, ' ')
@@ -175,24 +175,32 @@ export function renderPromotionBody(d: Decision, versions: ModelVersion[], intro
     }
     out.push(...checksTable(t), '');
   }
+  out.push(...renderVerdict(d), '_Opened by modelgate; the modelgate status on this pull request is the gate._');
+  return out.join('\n');
+}
+
+/**
+ * A pull request body's verdict sections: who must approve (the approvals the gate finds
+ * missing), and what will fail the gate, at most `limit` lines of it (the rest counted).
+ */
+export function renderVerdict(d: Decision, limit = Infinity): string[] {
+  const e = escapeMarkdown;
   const approvals = d.transitions.flatMap((t) => t.rules.flatMap((r) => r.results.filter((c) => c.missing).map((c) => `${r.rule}: ${c.missing}`)));
-  out.push(
+  const out = [
     '### Who must approve',
     '',
     ...(approvals.length ? [...new Set(approvals)].map((a) => `- ${e(a)}`) : ['- no approval is required by the policy']),
     '',
-  );
+  ];
   const failing = d.transitions.flatMap((t) => [...t.checks, ...t.rules.flatMap((r) => r.results)]).filter((c) => c.status === 'fail');
-  if (failing.length || d.problems.length || d.uncovered.length) {
-    out.push(
-      '### ❌ The gate will fail',
-      '',
-      ...failing.map((c) => `- ${e(`${c.check}: ${c.detail}`)}`),
-      ...d.problems.map((p) => `- ${e(formatProblem(p))}`),
-      ...d.uncovered.map((f) => `- ${e(f)}: not covered by any rule`),
-      '',
-    );
+  const lines = [
+    ...failing.map((c) => `- ${e(`${c.check}: ${c.detail}`)}`),
+    ...d.problems.map((p) => `- ${e(formatProblem(p))}`),
+    ...d.uncovered.map((f) => `- ${e(f)}: not covered by any rule`),
+  ];
+  if (lines.length) {
+    const more = lines.length > limit ? [`- … and ${lines.length - limit} more`] : [];
+    out.push('### ❌ The gate will fail', '', ...lines.slice(0, limit), ...more, '');
   }
-  out.push('_Opened by modelgate; the modelgate status on this pull request is the gate._');
-  return out.join('\n');
+  return out;
 }

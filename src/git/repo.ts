@@ -384,6 +384,11 @@ export class GitRepo {
     return (await this.out(['rev-parse', '--show-toplevel'])).trim();
   }
 
+  /** How many commits `head` holds that `base` does not (`base..head`). */
+  async commitsAhead(base: string, head: string): Promise<number> {
+    return Number((await this.out(['rev-list', '--count', `${base}..${head}`])).trim());
+  }
+
   /** Whether `a` is an ancestor of (or equal to) `b`. */
   async isAncestor(a: string, b: string): Promise<boolean> {
     return (await this.run(['merge-base', '--is-ancestor', a, b], { okCodes: [1] })).code === 0;

@@ -1,128 +1,191 @@
 import { ExitCode, ModelgateError } from '../errors.js';
 import { backoff, type GitRepo, type Identity } from '../git/repo.js';
-import { lostRace, repositoryFiles, type ApplyMode } from '../promote/apply-change.js';
+import { lostRace, repositoryFiles } from '../promote/apply-change.js';
 import { completeChange } from '../promote/pins.js';
 import type { ChangePlan } from '../promote/plan.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
 import { CatalogTreeSource, GitTreeSource } from '../registry/source.js';
 import { MLFLOW_VERSION_ANNOTATION } from './records.js';
 
-/** One MLflow version to register: planned on the registry its commit sits on. */
-export interface ChainedRegistration {
-  /** `<name>/<version>` (the `mlflow/model-version` annotation it writes). */
-  key: string;
+/** One change of an import (a version's registration, a stage or alias move): planned on the registry its commit sits on. */
+export interface ChainedChange {
+  /** `<name>/<version>` (the `mlflow/model-version` annotation a registration writes); absent for a move. */
+  key?: string;
   what: string;
-  /** The original creation time and user, as the commit's time and author. */
-  at: string;
-  author: Identity;
-  plan: (snapshot: RegistrySnapshot) => Promise<ChangePlan>;
+  /** The commit's time (a registration: MLflow's creation time); default now. */
+  at?: string;
+  /** The commit's author (a registration: its MLflow user) and committer (default the author; git's own when both are absent). */
+  author?: Identity;
+  committer?: Identity;
+  /** The change on `snapshot`; undefined when there is nothing to do there (a move already made). */
+  plan: (snapshot: RegistrySnapshot) => Promise<ChangePlan | undefined>;
 }
 
-/** A registration that landed. */
-export interface LandedRegistration {
+/** A change that landed. */
+export interface LandedChange {
   what: string;
   change: string;
   commit: string;
 }
 
+/**
+ * Where a chain lands: the checked-out branch (a fast-forward), the remote's main (a push), or
+ * the import pull request's branch (a push under a lease: created when absent, replaced when the
+ * chain does not build on it).
+ */
+export interface ChainTarget {
+  /** `HEAD`, `origin/main`, `origin/<branch>`: for messages. */
+  readonly name: string;
+  /** The commit the target holds now; undefined for a branch not pushed yet. */
+  current(): Promise<string | undefined>;
+  /**
+   * Moves the target from `held` (what `current` answered) to `tip`: `rejected` when it moved
+   * meanwhile, `already` when it held `tip` already (another run landed the very same commits).
+   */
+  move(held: string | undefined, tip: string): Promise<'moved' | 'rejected' | 'already'>;
+}
+
+/** The checked-out branch, fast-forwarded. */
+export const headTarget = (repo: GitRepo): ChainTarget => ({
+  name: 'HEAD',
+  current: async () => requireCommit(await repo.resolve('HEAD')),
+  move: async (_held, tip) => (await repo.fastForward(tip), 'moved'),
+});
+
+/** The remote's main, pushed without force; the work tree follows when it can. */
+export const mainTarget = (repo: GitRepo): ChainTarget => ({
+  name: 'origin/main',
+  current: async () => requireCommit((await repo.fetchBranch('origin', 'main')) ?? (await repo.resolve('HEAD'))),
+  move: async (_held, tip) => {
+    const pushed = await repo.push('origin', tip, 'main');
+    if (pushed === 'rejected') return 'rejected';
+    const head = await repo.resolve('HEAD');
+    // A local branch that diverged is left alone.
+    if (head && (await repo.isAncestor(head, tip))) await repo.fastForward(tip).catch(() => undefined);
+    return pushed === 'up-to-date' ? 'already' : 'moved';
+  },
+});
+
+/**
+ * The remote's `branch`, moved under a lease: claimed when absent (a branch someone else created
+ * meanwhile sends the batch round again, on it), else moved only while it still holds `held`.
+ */
+export const branchTarget = (repo: GitRepo, branch: string): ChainTarget => ({
+  name: `origin/${branch}`,
+  current: () => repo.fetchBranch('origin', branch),
+  move: async (held, tip) =>
+    (await (held === undefined ? repo.pushNewBranch('origin', tip, branch) : repo.pushReplacing('origin', tip, branch, held))) ? 'moved' : 'rejected',
+});
+
+const requireCommit = (commit: string | undefined): string => {
+  if (!commit) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
+  return commit;
+};
+
 /** Attempts before a lost race is given up with E_PUSH_RACE. */
 const MAX_ATTEMPTS = 8;
 
 /**
- * `import mlflow`'s registrations as a chain of commits built locally (one per version, each on
- * the one before, with a private index: no fetch, no push, no checkout in between), landed by one
- * push to the remote's main (or one fast-forward of HEAD) per batch. A lost race re-plans the
- * batch on what won, leaving out the versions the winner carried over already (found by their
- * `mlflow/model-version` annotation), so a concurrent or killed run never duplicates a version.
+ * `import mlflow`'s changes as a chain of commits built locally (one per version, then one per
+ * stage or alias move, each on the one before, with a private index: no fetch, no push, no
+ * checkout in between), landed on the target by one push (or one fast-forward of HEAD) per
+ * batch. A lost race re-plans the batch on what won, leaving out the versions the winner carried
+ * over already (found by their `mlflow/model-version` annotation) and the moves it made, so a
+ * concurrent or killed run never duplicates a version.
  */
 export class RegistrationChain {
-  private batch: Array<{ reg: ChainedRegistration; commit: string; summary: string; version: number }> = [];
-  /** The commit the batch sits on, and the batch's last commit. */
-  private landed: string;
-  private tip: string;
+  private batch: Array<{ entry: ChainedChange; commit: string; summary: string; version: number }> = [];
+  /** What the target held when the batch was started (the lease), and the batch's last commit. */
+  private held: string | undefined;
+  private last: string;
 
   constructor(
     private readonly repo: GitRepo,
     private readonly prefix: string,
-    private readonly mode: ApplyMode,
-    base: string,
+    private readonly target: ChainTarget,
+    /** The commit the chain starts on, and what the target holds (a branch replaced or created: not `base`). */
+    start: { base: string; held: string | undefined },
     /** `<name>/<version>` → modelgate version of every version carried over; landed ones are added. */
     private readonly done: Map<string, number>,
   ) {
-    this.landed = base;
-    this.tip = base;
+    this.held = start.held;
+    this.last = start.base;
   }
 
-  /** Registrations committed and not landed yet. */
+  /** Changes committed and not landed yet. */
   get pending(): number {
     return this.batch.length;
   }
 
-  /** Commits one registration on the chain's tip. */
-  async add(reg: ChainedRegistration): Promise<void> {
-    const snapshot = new RegistrySnapshot(new CatalogTreeSource(this.repo, this.tip, this.prefix));
-    const change = await completeChange(snapshot.source, await reg.plan(snapshot));
-    this.tip = await this.repo.commitChanges({
-      parent: this.tip,
+  /** The chain's last commit. */
+  get tip(): string {
+    return this.last;
+  }
+
+  /** Commits one change on the chain's tip; false when it plans nothing there. */
+  async add(entry: ChainedChange): Promise<boolean> {
+    const snapshot = new RegistrySnapshot(new CatalogTreeSource(this.repo, this.last, this.prefix));
+    const planned = await entry.plan(snapshot);
+    if (!planned) return false;
+    const change = await completeChange(snapshot.source, planned);
+    if (!change.files.length) return false;
+    this.last = await this.repo.commitChanges({
+      parent: this.last,
       files: repositoryFiles(change, this.prefix),
       message: change.message,
-      author: reg.author,
-      date: reg.at,
+      ...(entry.author ? { author: entry.author } : {}),
+      ...(entry.committer ? { committer: entry.committer } : {}),
+      ...(entry.at ? { date: entry.at } : {}),
     });
-    this.batch.push({ reg, commit: this.tip, summary: change.summary, version: change.versions[0]!.version });
+    this.batch.push({ entry, commit: this.last, summary: change.summary, version: change.versions[0]?.version ?? 0 });
+    return true;
   }
 
   /**
-   * Lands the batch: one push of its last commit (or one fast-forward of HEAD); answers what
-   * landed. Commits the target held already (another run built the very same ones: same parent,
-   * tree, author and time) are not reported as this run's.
+   * Lands the batch: one move of the target to its last commit; answers what landed. Commits the
+   * target held already (another run built the very same ones: same parent, tree, author and
+   * time, and landed them first, even between this run's read and its push) are not reported as
+   * this run's.
    */
-  async land(): Promise<LandedRegistration[]> {
+  async land(): Promise<LandedChange[]> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS && this.batch.length; attempt++) {
       if (attempt > 1) await backoff(attempt - 1);
-      const now = await this.current();
-      const moved = now !== this.landed;
-      // Something else landed meanwhile and the batch does not build on it: the batch goes round again, on it.
-      if (moved && !(await this.repo.isAncestor(now, this.tip))) await this.replan(now);
-      if (!this.batch.length) break;
-      if (this.mode === 'local') await this.repo.fastForward(this.tip);
-      else {
-        if ((await this.repo.push('origin', this.tip, 'main')) === 'rejected') continue;
-        const head = await this.repo.resolve('HEAD');
-        // The work tree follows when it can; a local branch that diverged is left alone.
-        if (head && (await this.repo.isAncestor(head, this.tip))) await this.repo.fastForward(this.tip).catch(() => undefined);
+      const now = await this.target.current();
+      const moved = now !== this.held;
+      if (moved) {
+        // The branch this run was landing on is gone: what landed before is not there any more.
+        if (now === undefined)
+          throw new ModelgateError('E_BRANCH_DIVERGED', `${this.target.name} was deleted while the import ran; run the import again`, ExitCode.service);
+        // Something else landed meanwhile and the batch does not build on it: the batch goes round again, on it.
+        if (!(await this.repo.isAncestor(now, this.last))) await this.replan(now);
+        this.held = now;
       }
-      const landed: LandedRegistration[] = [];
-      for (const { reg, commit, summary, version } of this.batch) {
-        this.done.set(reg.key, version);
-        if (!moved || this.landed === now || !(await this.repo.isAncestor(commit, now))) landed.push({ what: reg.what, change: summary, commit });
+      if (!this.batch.length) break;
+      const result = await this.target.move(this.held, this.last);
+      if (result === 'rejected') continue;
+      const landed: LandedChange[] = [];
+      for (const { entry, commit, summary, version } of this.batch) {
+        if (entry.key) this.done.set(entry.key, version);
+        if (result === 'moved' && (!moved || !(await this.repo.isAncestor(commit, now!)))) landed.push({ what: entry.what, change: summary, commit });
       }
       this.batch = [];
-      this.landed = this.tip;
+      this.held = this.last;
       return landed;
     }
-    if (this.batch.length) throw lostRace(this.mode === 'local' ? 'HEAD' : 'origin/main', MAX_ATTEMPTS);
+    if (this.batch.length) throw lostRace(this.target.name, MAX_ATTEMPTS);
     return [];
-  }
-
-  /** Where the batch must land now: HEAD, or the remote's main. */
-  private async current(): Promise<string> {
-    const at = (this.mode === 'local' ? undefined : await this.repo.fetchBranch('origin', 'main')) ?? (await this.repo.resolve('HEAD'));
-    if (!at) throw new ModelgateError('E_NO_COMMIT', 'the registry has no commit yet', ExitCode.content);
-    return at;
   }
 
   /** The batch again on `base`, without what `base` carried over already. */
   private async replan(base: string): Promise<void> {
     const there = await mlflowImported(new RegistrySnapshot(new GitTreeSource(this.repo, base, this.prefix)));
-    const regs = this.batch.map((b) => b.reg);
+    const entries = this.batch.map((b) => b.entry);
     this.batch = [];
-    this.landed = base;
-    this.tip = base;
-    for (const reg of regs) {
-      const n = there.get(reg.key);
-      if (n === undefined) await this.add(reg);
-      else this.done.set(reg.key, n);
+    this.last = base;
+    for (const entry of entries) {
+      const n = entry.key === undefined ? undefined : there.get(entry.key);
+      if (n === undefined) await this.add(entry);
+      else this.done.set(entry.key!, n);
     }
   }
 }

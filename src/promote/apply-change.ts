@@ -5,7 +5,7 @@ import { GitStageHistory } from '../gate/history.js';
 import { renderPromotionBody } from '../gate/report.js';
 import { lazyStoreVerifier } from '../gate/store-verifier.js';
 import { deferredScanner } from '../gate/store-scanner.js';
-import type { Decision } from '../gate/types.js';
+import type { ChangedFile, Decision, StageHistory } from '../gate/types.js';
 import { createOctokit, parseRepository } from '../github/client.js';
 import { openOrUpdatePullRequest, type OpenedPullRequest } from '../github/promotion-pr.js';
 import { RegistrySnapshot } from '../registry/snapshot.js';
@@ -174,7 +174,17 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
     }
     try {
       const baseSnap = new RegistrySnapshot(new GitTreeSource(repo, base, prefix));
-      const decision = opts.body ? undefined : await previewGate(repo, prefix, base, baseSnap, change, opts.env);
+      const decision = opts.body
+        ? undefined
+        : await previewGate(
+            {
+              base: baseSnap,
+              head: new RegistrySnapshot(plannedSource(baseSnap.source, change.files)),
+              changedFiles: change.files.map((f) => ({ path: f.path, status: f.after === null ? 'D' : f.before !== undefined ? 'M' : 'A' })),
+              history: new GitStageHistory(repo, base, prefix),
+            },
+            opts.env,
+          );
       const rendered = opts.body ? await opts.body(change) : renderPromotionBody(decision!, change.versions, change.summary);
       const body = opts.bodyNote ? `${rendered.trimEnd()}\n\n${opts.bodyNote}\n` : rendered;
       const config = await baseSnap.config();
@@ -239,23 +249,23 @@ async function moveWorkTree(repo: GitRepo, commit: string, required: boolean): P
 }
 
 /**
- * The gate run on the planned change before anyone approved: the pull request body shows the
- * same rules, results and missing approvals the Action will. Artifacts are checked for
- * presence here; the Action re-hashes them when the policy says `full`.
+ * The gate run on a planned change (or an import branch) before anyone approved: the pull request
+ * body shows the same rules, results and missing approvals the Action will. Artifacts are checked
+ * for presence here; the Action re-hashes them when the policy says `full`.
  */
-async function previewGate(repo: GitRepo, prefix: string, base: string, baseSnap: RegistrySnapshot, change: Change, env: NodeJS.ProcessEnv): Promise<Decision> {
-  const artifacts = lazyStoreVerifier(() => baseSnap.config().then((c) => c.storage), env, { mode: 'exists' });
+export async function previewGate(
+  sides: { base: RegistrySnapshot; head: RegistrySnapshot; changedFiles: ChangedFile[]; history: StageHistory },
+  env: NodeJS.ProcessEnv,
+): Promise<Decision> {
+  const artifacts = lazyStoreVerifier(() => sides.base.config().then((c) => c.storage), env, { mode: 'exists' });
   try {
     return await evaluateGate({
-      base: baseSnap,
-      head: new RegistrySnapshot(plannedSource(baseSnap.source, change.files)),
-      changedFiles: change.files.map((f) => ({ path: f.path, status: f.after === null ? 'D' : f.before !== undefined ? 'M' : 'A' })),
+      ...sides,
       pullRequest: { number: 0, author: { login: '' }, headSha: '' },
       reviews: [],
       teams: { isActiveMember: async () => false },
       artifacts,
       scanner: deferredScanner,
-      history: new GitStageHistory(repo, base, prefix),
       options: { approvals: 'require', timeoutMs: 30_000 },
     });
   } finally {
