@@ -6,7 +6,8 @@
 //   --help ≤ 0.25 s
 //   resolve <m>@champion ≤ 1.2× resolve <m>@production (an alias resolves as fast as a stage)
 // Run directly (`node bench/registry.bench.mjs`, after `npm run build`) or through bench/run.mjs,
-// which calls run() and collects the rows.
+// which calls run() and collects the rows. MODELGATE_BENCH_ROWS=show,history,stage (any of help,
+// show, resolve, stage, where, validate, history, memory) measures only those rows.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -21,6 +22,9 @@ const VERSIONS_PER_MODEL = 1000;
 /** Models in the large registry: MODELGATE_BENCH_MODELS=1000 measures the 1,000,000-version registry (issue 14), cached under .bench/. */
 const BIG = Number(process.env.MODELGATE_BENCH_MODELS ?? 100);
 const SMALL = 1;
+/** The rows to measure (MODELGATE_BENCH_ROWS), all when unset. */
+const ROWS = process.env.MODELGATE_BENCH_ROWS ? new Set(process.env.MODELGATE_BENCH_ROWS.split(',').map((r) => r.trim())) : undefined;
+const want = (row) => !ROWS || ROWS.has(row);
 
 const hex = (n, width) => n.toString(16).padStart(width, '0').slice(-width);
 const sha = (seed) => hex(seed * 2654435761, 8).repeat(8);
@@ -125,6 +129,31 @@ function spawnTime(cmd, args, cwd) {
   return s;
 }
 
+/**
+ * CPU seconds (user + system, the process and its children: git included) of one run, through
+ * bash's `times`; wall time is noise on a loaded machine, CPU time much less so.
+ */
+function cpuTime(cmd, args, cwd, before) {
+  before?.();
+  const r = spawnSync('bash', ['-c', '"$@" >/dev/null 2>&1; s=$?; times >&2; exit $s', 'bash', cmd, ...args], { cwd, encoding: 'utf8' });
+  if (r.status !== 0 && !(cmd === 'git' && args[0] === 'grep' && r.status === 1)) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
+  const [user, sys] = [
+    ...r.stderr
+      .trim()
+      .split('\n')
+      .at(-1)
+      .matchAll(/(\d+)m([\d.]+)s/g),
+  ].map((m) => Number(m[1]) * 60 + Number(m[2]));
+  return user + sys;
+}
+
+/** Medians of `measures` (name → function returning seconds), run in turn `runs` times: a command and its baseline see the same load. */
+function interleaved(measures, runs) {
+  const times = Object.fromEntries(Object.keys(measures).map((k) => [k, []]));
+  for (let i = 0; i < runs; i++) for (const [k, m] of Object.entries(measures)) times[k].push(m());
+  return Object.fromEntries(Object.entries(times).map(([k, t]) => [k, t.sort((a, b) => a - b)[Math.floor(t.length / 2)]]));
+}
+
 function medianOf(measure, runs) {
   const times = Array.from({ length: runs }, measure).sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)];
@@ -152,88 +181,145 @@ export async function run({ log = () => {} } = {}) {
   const ratioRow = (name, value, baselineName, baseline, target) =>
     rows.push({ name, value: +value.toFixed(3), unit: 's', baselineName, baseline: +baseline.toFixed(3), target, pass: value / baseline <= target });
 
-  const help = median(PROJECT, ['--help'], 7);
-  ratioRow('modelgate --help', help.seconds, 'node -e 0', nodeStart, 2.5);
+  if (want('help')) {
+    const help = median(PROJECT, ['--help'], 7);
+    ratioRow('modelgate --help', help.seconds, 'node -e 0', nodeStart, 2.5);
+  }
 
-  const showBig = median(big, ['--json', 'show', 'model-042@production'], 7);
-  if (JSON.parse(showBig.stdout).version !== VERSIONS_PER_MODEL - 3) throw new Error('show returned the wrong version');
-  const showSmall = median(small, ['--json', 'show', 'model-000@production'], 7);
-  const catFile = medianOf(() => spawnTime('git', ['cat-file', 'blob', `HEAD:models/model-042/versions/${VERSIONS_PER_MODEL - 3}.yaml`], big), 7);
-  ratioRow(`show <m>@production (${BIG} models)`, showBig.seconds, 'node -e 0 + git cat-file', nodeStart + catFile, 3);
-  ratioRow(`show <m>@production, ${BIG} models`, showBig.seconds, `same at ${SMALL} models`, showSmall.seconds, 1.3);
+  if (want('show')) {
+    const showBig = median(big, ['--json', 'show', 'model-042@production'], 1);
+    if (JSON.parse(showBig.stdout).version !== VERSIONS_PER_MODEL - 3) throw new Error('show returned the wrong version');
+    const catFile = ['cat-file', 'blob', `HEAD:models/model-042/versions/${VERSIONS_PER_MODEL - 3}.yaml`];
+    const show = ['--json', 'show', 'model-042@production'];
+    // Interleaved with its baseline (issue 26), in wall time and in CPU time (git's included).
+    const t = interleaved(
+      {
+        node: () => spawnTime(NODE, ['-e', '0'], PROJECT),
+        catFile: () => spawnTime('git', catFile, big),
+        show: () => time(big, show).seconds,
+        small: () => time(small, ['--json', 'show', 'model-000@production']).seconds,
+        nodeCpu: () => cpuTime(NODE, ['-e', '0'], PROJECT),
+        catFileCpu: () => cpuTime('git', catFile, big),
+        showCpu: () => cpuTime(NODE, [CLI, ...show], big),
+      },
+      11,
+    );
+    ratioRow(`show <m>@production (${BIG} models)`, t.show, 'node -e 0 + git cat-file', t.node + t.catFile, 2);
+    ratioRow(`show <m>@production (${BIG} models), CPU time`, t.showCpu, 'the same, CPU time', t.nodeCpu + t.catFileCpu, 2);
+    ratioRow(`show <m>@production, ${BIG} models`, t.show, `same at ${SMALL} models`, t.small, 1.3);
+  }
 
   // An alias (SPEC v3 §9) resolves as fast as a stage: champion on the Production version, in an
   // aliases file written for this row only (untracked, removed after), so the shared registry stays as generated.
-  const aliasesPath = join(big, 'models/model-042/aliases.yaml');
-  writeFileSync(aliasesPath, `apiVersion: modelgate.dev/v1\nkind: ModelAliases\nmodel: model-042\naliases:\n  champion: ${VERSIONS_PER_MODEL - 3}\n`);
-  try {
-    const byStage = median(big, ['--json', 'resolve', 'model-042@production'], 7);
-    const byAlias = median(big, ['--json', 'resolve', 'model-042@champion'], 7);
-    if (JSON.parse(byAlias.stdout).version !== VERSIONS_PER_MODEL - 3) throw new Error('resolve @champion returned the wrong version');
-    ratioRow(`resolve <m>@champion (${BIG * VERSIONS_PER_MODEL} versions)`, byAlias.seconds, 'resolve <m>@production', byStage.seconds, 1.2);
-  } finally {
-    rmSync(aliasesPath, { force: true });
+  if (want('resolve')) {
+    const aliasesPath = join(big, 'models/model-042/aliases.yaml');
+    writeFileSync(aliasesPath, `apiVersion: modelgate.dev/v1\nkind: ModelAliases\nmodel: model-042\naliases:\n  champion: ${VERSIONS_PER_MODEL - 3}\n`);
+    try {
+      const byStage = median(big, ['--json', 'resolve', 'model-042@production'], 7);
+      const byAlias = median(big, ['--json', 'resolve', 'model-042@champion'], 7);
+      if (JSON.parse(byAlias.stdout).version !== VERSIONS_PER_MODEL - 3) throw new Error('resolve @champion returned the wrong version');
+      ratioRow(`resolve <m>@champion (${BIG * VERSIONS_PER_MODEL} versions)`, byAlias.seconds, 'resolve <m>@production', byStage.seconds, 1.2);
+    } finally {
+      rmSync(aliasesPath, { force: true });
+    }
   }
 
-  const grep = medianOf(() => spawnTime('git', ['grep', '-l', 'stage: Production', 'HEAD', '--', 'models'], big), 3);
-  const cold = median(big, ['--json', 'list', '--stage', 'Production'], 3, dropCache(big));
-  const found = JSON.parse(cold.stdout);
-  if (found.length !== BIG || found.some((v) => v.stage !== 'Production')) throw new Error(`list --stage Production returned ${found.length} versions`);
-  ratioRow(`list --stage Production, cold (${BIG * VERSIONS_PER_MODEL} manifests)`, cold.seconds, 'git grep -l', grep, 1.5);
-  time(big, ['list', '--stage', 'Production']);
-  const warm = median(big, ['--json', 'list', '--stage', 'Production'], 5);
-  ratioRow('list --stage Production, warm', warm.seconds, 'git grep -l', grep, 1);
+  if (want('stage')) {
+    const grepArgs = ['grep', '-l', 'stage: Production', 'HEAD', '--', 'models'];
+    const list = ['--json', 'list', '--stage', 'Production'];
+    const cold = median(big, list, 1, dropCache(big));
+    const found = JSON.parse(cold.stdout);
+    if (found.length !== BIG || found.some((v) => v.stage !== 'Production')) throw new Error(`list --stage Production returned ${found.length} versions`);
+    // Cold (no .git/modelgate), warm (after a cold stage query: the catalog holds its candidates),
+    // each interleaved with the grep, in wall time and in CPU time.
+    const t = interleaved(
+      {
+        grep: () => spawnTime('git', grepArgs, big),
+        cold: () => time(big, list, dropCache(big)).seconds,
+        warm: () => time(big, list).seconds,
+        grepCpu: () => cpuTime('git', grepArgs, big),
+        coldCpu: () => cpuTime(NODE, [CLI, ...list], big, dropCache(big)),
+        warmCpu: () => cpuTime(NODE, [CLI, ...list], big),
+      },
+      5,
+    );
+    ratioRow(`list --stage Production, cold (${BIG * VERSIONS_PER_MODEL} manifests)`, t.cold, 'git grep -l', t.grep, 1.5);
+    ratioRow('list --stage Production, cold, CPU time', t.coldCpu, 'git grep -l, CPU time', t.grepCpu, 1.5);
+    ratioRow('list --stage Production, warm', t.warm, 'git grep -l', t.grep, 1);
+    ratioRow('list --stage Production, warm, CPU time', t.warmCpu, 'git grep -l, CPU time', t.grepCpu, 1);
+  }
 
-  const grepWhere = medianOf(() => spawnTime('git', ['grep', '-l', '-E', 'auc: 0\\.9[5-9]', 'HEAD', '--', 'models'], big), 3);
-  const whereCold = median(big, ['--json', 'list', '--where', 'metrics.auc > 0.95'], 1, dropCache(big));
-  ratioRow('list --where "metrics.auc > 0.95", cold', whereCold.seconds, 'git grep -E', grepWhere, 2);
-  const whereWarm = median(big, ['--json', 'list', '--where', 'metrics.auc > 0.95'], 3);
-  ratioRow('list --where "metrics.auc > 0.95", warm', whereWarm.seconds, 'git grep -E', grepWhere, 1);
+  if (want('where')) {
+    const grepWhere = medianOf(() => spawnTime('git', ['grep', '-l', '-E', 'auc: 0\\.9[5-9]', 'HEAD', '--', 'models'], big), 3);
+    const whereCold = median(big, ['--json', 'list', '--where', 'metrics.auc > 0.95'], 1, dropCache(big));
+    ratioRow('list --where "metrics.auc > 0.95", cold', whereCold.seconds, 'git grep -E', grepWhere, 2);
+    const whereWarm = median(big, ['--json', 'list', '--where', 'metrics.auc > 0.95'], 3);
+    ratioRow('list --where "metrics.auc > 0.95", warm', whereWarm.seconds, 'git grep -E', grepWhere, 1);
+  }
 
-  // validate with the catalog warm (issue 26): the versions it has loaded are taken by blob id,
-  // the rules across files all run. Baseline: Node reading every manifest and loading it with js-yaml.
-  time(big, ['validate']);
-  const validateWarm = median(big, ['validate'], 3);
-  const yamlAll = medianOf(
-    () =>
-      spawnTime(
-        NODE,
-        [
-          '--input-type=module',
-          '-e',
-          `import { load } from ${JSON.stringify(pathToFileURL(join(PROJECT, 'node_modules/js-yaml/dist/js-yaml.mjs')).href)};
-import { readdirSync, readFileSync } from 'node:fs';
-for (const m of readdirSync('models')) for (const f of readdirSync('models/' + m + '/versions')) load(readFileSync('models/' + m + '/versions/' + f, 'utf8'));`,
-        ],
-        big,
-      ),
-    1,
-  );
-  ratioRow(`validate, warm (${BIG * VERSIONS_PER_MODEL} manifests)`, validateWarm.seconds, 'node + js-yaml loading every file', yamlAll, 0.5);
+  if (want('validate')) {
+    // validate with the catalog warm (issue 26): the versions it has loaded are taken by blob id,
+    // the rules across files all run. Baseline: Node reading every manifest and loading it with js-yaml.
+    time(big, ['validate']);
+    const validateWarm = median(big, ['validate'], 3);
+    const yamlAll = medianOf(
+      () =>
+        spawnTime(
+          NODE,
+          [
+            '--input-type=module',
+            '-e',
+            `import { load } from ${JSON.stringify(pathToFileURL(join(PROJECT, 'node_modules/js-yaml/dist/js-yaml.mjs')).href)};
+  import { readdirSync, readFileSync } from 'node:fs';
+  for (const m of readdirSync('models')) for (const f of readdirSync('models/' + m + '/versions')) load(readFileSync('models/' + m + '/versions/' + f, 'utf8'));`,
+          ],
+          big,
+        ),
+      1,
+    );
+    ratioRow(`validate, warm (${BIG * VERSIONS_PER_MODEL} manifests)`, validateWarm.seconds, 'node + js-yaml loading every file', yamlAll, 0.5);
+  }
 
-  const history = median(big, ['--json', 'history', 'model-042'], 5);
-  if (JSON.parse(history.stdout).length !== VERSIONS_PER_MODEL) throw new Error('history returned the wrong number of changes');
-  const gitLog = medianOf(() => spawnTime('git', ['log', '--raw', '--', 'models/model-042'], big), 5);
-  // git log alone (5–10 ms) is less than starting Node: the CLI's baseline includes that start, as show's does.
-  ratioRow(`history <model> (${VERSIONS_PER_MODEL} versions)`, history.seconds, 'node -e 0 + git log --raw', nodeStart + gitLog, 2);
+  if (want('history')) {
+    const history = median(big, ['--json', 'history', 'model-042'], 1);
+    if (JSON.parse(history.stdout).length !== VERSIONS_PER_MODEL) throw new Error('history returned the wrong number of changes');
+    const logArgs = ['log', '--raw', '--', 'models/model-042'];
+    const hist = ['--json', 'history', 'model-042'];
+    // git log alone (5–10 ms) is less than starting Node: the CLI's baseline includes that start, as show's does.
+    const t = interleaved(
+      {
+        node: () => spawnTime(NODE, ['-e', '0'], PROJECT),
+        log: () => spawnTime('git', logArgs, big),
+        history: () => time(big, hist).seconds,
+        nodeCpu: () => cpuTime(NODE, ['-e', '0'], PROJECT),
+        logCpu: () => cpuTime('git', logArgs, big),
+        historyCpu: () => cpuTime(NODE, [CLI, ...hist], big),
+      },
+      11,
+    );
+    ratioRow(`history <model> (${VERSIONS_PER_MODEL} versions)`, t.history, 'node -e 0 + git log --raw', t.node + t.log, 2);
+    ratioRow(`history <model> (${VERSIONS_PER_MODEL} versions), CPU time`, t.historyCpu, 'the same, CPU time', t.nodeCpu + t.logCpu, 2);
+  }
 
-  // Peak memory of the streamed --where scan without a cache, where it is largest (GNU time's %M).
-  if (existsSync('/usr/bin/time')) {
-    rmSync(join(big, '.git', 'modelgate'), { recursive: true, force: true });
-    const r = spawnSync('/usr/bin/time', ['-f', '%M', NODE, CLI, '--json', 'list', '--where', 'metrics.auc > 0.95'], {
-      cwd: big,
-      encoding: 'utf8',
-      maxBuffer: 1 << 30,
-    });
-    const kib = Number(/(\d+)\s*$/.exec(r.stderr)?.[1]);
-    if (r.status === 0 && kib > 0)
-      rows.push({
-        name: `list --where, cold: peak memory (${BIG * VERSIONS_PER_MODEL} manifests)`,
-        value: Math.round(kib / 1024),
-        unit: 'MiB',
-        target: 300,
-        pass: kib / 1024 <= 300,
+  if (want('memory')) {
+    // Peak memory of the streamed --where scan without a cache, where it is largest (GNU time's %M).
+    if (existsSync('/usr/bin/time')) {
+      rmSync(join(big, '.git', 'modelgate'), { recursive: true, force: true });
+      const r = spawnSync('/usr/bin/time', ['-f', '%M', NODE, CLI, '--json', 'list', '--where', 'metrics.auc > 0.95'], {
+        cwd: big,
+        encoding: 'utf8',
+        maxBuffer: 1 << 30,
       });
+      const kib = Number(/(\d+)\s*$/.exec(r.stderr)?.[1]);
+      if (r.status === 0 && kib > 0)
+        rows.push({
+          name: `list --where, cold: peak memory (${BIG * VERSIONS_PER_MODEL} manifests)`,
+          value: Math.round(kib / 1024),
+          unit: 'MiB',
+          target: 300,
+          pass: kib / 1024 <= 300,
+        });
+    }
   }
   return rows;
 }

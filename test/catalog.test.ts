@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -9,6 +9,8 @@ import { sealAndStampCatalog } from './helpers/catalog.js';
 import { catalogStagesIn, scanVersions } from '../src/registry/catalog.js';
 import { RegistrySnapshot } from '../src/registry/snapshot.js';
 import { CatalogTreeSource, GitTreeSource } from '../src/registry/source.js';
+import { cacheKey, writeStamp } from '../src/registry/cache-file.js';
+import { indexStat } from '../src/registry/stage-candidates.js';
 
 const COMMIT = '8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b';
 
@@ -156,6 +158,80 @@ describe('a damaged read cache is rebuilt, never believed', () => {
         .split('\n')
         .filter((l) => l.startsWith('models/')),
     ).toHaveLength(12);
+  });
+});
+
+describe("a stage query's grep and the untracked-file check, kept while the index and folders are unchanged", () => {
+  let dir: string;
+  const modelgate = () => join(dir, '.git/modelgate');
+  const candidates = () => join(modelgate(), 'candidates-Production');
+  const production = async () => ids(await scanVersions(dir, { stage: 'Production' }));
+  /** Writes the candidates file with `paths` and stamps it under the key, as stage-candidates.ts does: a file modelgate believes as its own. */
+  const plantCandidates = (paths: string[]) => {
+    const content = Buffer.from(paths.map((p) => `${p}\n`).join(''));
+    writeFileSync(candidates(), content);
+    const label = `modelgate-stage-candidates 1 Production models ${createHash('sha256').update(content).digest('hex')}`;
+    writeStamp(`${candidates()}.checked`, label, cacheKey(modelgate())!, [indexStat(join(dir, '.git'))!]);
+  };
+  const writeVersion = (model: string, version: number, stage: string) =>
+    writeFileSync(join(dir, 'models', model, 'versions', `${version}.yaml`), manifest(model, version, stage));
+
+  beforeAll(async () => {
+    dir = registry(3, 6);
+    // A stamp is written only once what it names is out of the file clock's reach.
+    await new Promise((r) => setTimeout(r, 2100));
+  }, 360_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps the candidates the grep found for this index and uses them without a catalog, but only under the key', async () => {
+    expect(await production()).toEqual(['m0@6:Production', 'm1@6:Production', 'm2@6:Production']);
+    expect(readFileSync(candidates(), 'utf8').split('\n').filter(Boolean)).toEqual([
+      'models/m0/versions/6.yaml',
+      'models/m1/versions/6.yaml',
+      'models/m2/versions/6.yaml',
+    ]);
+    // Without the catalog, the kept candidates decide which files are read: one left out stays unread.
+    const withoutCatalog = () => rmSync(cacheFile(dir), { force: true });
+    plantCandidates(['models/m0/versions/6.yaml', 'models/m2/versions/6.yaml']);
+    withoutCatalog();
+    expect(await production()).toEqual(['m0@6:Production', 'm2@6:Production']);
+    // The same file edited by anything without the key (its stamp no longer matches) is not believed.
+    writeFileSync(candidates(), 'models/m0/versions/6.yaml\n');
+    withoutCatalog();
+    expect(await production()).toEqual(['m0@6:Production', 'm1@6:Production', 'm2@6:Production']);
+  });
+
+  it('greps again once the index changed, and reads what the work tree changed', async () => {
+    await production();
+    writeVersion('m0', 7, 'Production');
+    gitIn(dir, ['add', 'models/m0/versions/7.yaml']);
+    writeVersion('m1', 2, 'Production'); // edited, not staged
+    rmSync(cacheFile(dir), { force: true });
+    expect(await production()).toEqual(['m0@6:Production', 'm0@7:Production', 'm1@2:Production', 'm1@6:Production', 'm2@6:Production']);
+    gitIn(dir, ['checkout', '--', 'models/m1/versions/2.yaml']);
+    gitIn(dir, ['rm', '-q', '--cached', 'models/m0/versions/7.yaml']); // still in the work tree, now untracked
+    expect(await production()).toEqual(['m0@6:Production', 'm0@7:Production', 'm1@6:Production', 'm2@6:Production']);
+    rmSync(join(dir, 'models/m0/versions/7.yaml'));
+  });
+
+  it('skips the untracked-file listing only while no version file is untracked or ignored, and sees a new one', async () => {
+    rmSync(join(modelgate(), 'untracked.checked'), { force: true });
+    // An ignored version file: no stamp, so that dropping the rule that hides it is seen.
+    writeFileSync(join(dir, '.gitignore'), 'models/m2/versions/9.yaml\n');
+    writeVersion('m2', 9, 'Production');
+    await new Promise((r) => setTimeout(r, 2100));
+    expect(await production()).toEqual(['m0@6:Production', 'm1@6:Production', 'm2@6:Production']);
+    expect(existsSync(join(modelgate(), 'untracked.checked'))).toBe(false);
+    rmSync(join(dir, '.gitignore'));
+    expect(await production()).toEqual(['m0@6:Production', 'm1@6:Production', 'm2@6:Production', 'm2@9:Production']);
+    rmSync(join(dir, 'models/m2/versions/9.yaml'));
+    await new Promise((r) => setTimeout(r, 2100));
+    expect(await production()).toEqual(['m0@6:Production', 'm1@6:Production', 'm2@6:Production']);
+    expect(readFileSync(join(modelgate(), 'untracked.checked'), 'utf8')).toMatch(/^modelgate-untracked 1 m0\/versions m1\/versions m2\/versions /);
+    // Stamped: a new untracked version file changes its folder, and is listed.
+    writeVersion('m1', 8, 'Production');
+    expect(await production()).toEqual(['m0@6:Production', 'm1@6:Production', 'm1@8:Production', 'm2@6:Production']);
+    rmSync(join(dir, 'models/m1/versions/8.yaml'));
   });
 });
 

@@ -4,7 +4,7 @@ import { formatTable } from '../cli/table.js';
 import { usageError } from '../errors.js';
 import * as evidence from '../evidence/records.js';
 import { shortTime } from '../query/present.js';
-import { aliasHistory, stageHistory } from '../registry/history.js';
+import { modelChanges } from '../registry/history.js';
 import { assertModelName } from '../registry/layout.js';
 import { assertModelExists, openRegistry, type RegistrySnapshot } from '../registry/snapshot.js';
 import type { GitRepo } from '../git/repo.js';
@@ -49,7 +49,7 @@ export const run: Command = async (ctx) => {
  * with the approvers of the decision record that proves it.
  */
 export async function modelHistory(repo: GitRepo, snapshot: RegistrySnapshot, model: string, env: NodeJS.ProcessEnv, rev = 'HEAD') {
-  const [stageChanges, aliasChanges] = await Promise.all([stageHistory(repo, model, rev), aliasHistory(repo, model, rev)]);
+  const { stages: stageChanges, aliases: aliasChanges } = await modelChanges(repo, model, rev);
   // Approvers from decision records (issue 13, SPEC v2 §8): lookup in src/evidence/records.ts.
   const recorded = await evidence.approversForChanges([...stageChanges, ...aliasChanges], repo, snapshot, env);
   // The tree only keys the record lookup; the output keeps to SPEC's fields.

@@ -113,9 +113,9 @@ export class GitRepo {
   /**
    * The output of a local git command as it comes, as the `separator`-ended records of each chunk
    * read (NUL for `-z` listings): a listing of a million entries is never held whole. Throws E_GIT
-   * (after the records it produced) when git fails.
+   * (after the records it produced) when git fails, unless its exit code is one of `okCodes`.
    */
-  async *records(args: string[], separator = '\0'): AsyncGenerator<string[]> {
+  async *records(args: string[], separator = '\0', okCodes: readonly number[] = []): AsyncGenerator<string[]> {
     const child = spawn('git', args, { cwd: this.dir, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
     const err: Buffer[] = [];
     child.stderr.on('data', (b: Buffer) => err.push(b));
@@ -137,7 +137,7 @@ export class GitRepo {
       if (child.exitCode === null) child.kill();
     }
     const code = await exited;
-    if (code !== 0) throw gitError(args, { stdout: '', stderr: Buffer.concat(err).toString('utf8'), code });
+    if (code !== 0 && !okCodes.includes(code)) throw gitError(args, { stdout: '', stderr: Buffer.concat(err).toString('utf8'), code });
     if (carry) yield [carry];
   }
 
@@ -377,6 +377,24 @@ export class GitRepo {
       return r.code === 0 && inside === 'true' && gitDir ? { prefix: prefix!.replace(/\/$/, ''), gitDir } : undefined;
     });
     return this.located;
+  }
+
+  /**
+   * The files under `pathspec` whose blob in the index contains any of `words` (fixed strings),
+   * as git finds them: in index order (path order), a chunk at a time.
+   */
+  indexFilesContaining(pathspec: string, words: readonly string[]): AsyncGenerator<string[]> {
+    return this.records(['grep', '--cached', '-l', '-z', '-F', ...words.flatMap((w) => ['-e', w]), '--', pathspec], '\0', [1]);
+  }
+
+  /**
+   * Files under `pathspec` (relative to this folder) that the index does not track, as paths
+   * relative to this folder; those git ignores (.gitignore, info/exclude, core.excludesFile) are
+   * left out unless `withIgnored`.
+   */
+  async untrackedFiles(pathspec: string, options: { withIgnored?: boolean } = {}): Promise<string[]> {
+    const out = await this.out(['ls-files', '-o', ...(options.withIgnored ? [] : ['--exclude-standard']), '-z', '--', pathspec]);
+    return out.split('\0').filter(Boolean);
   }
 
   /** The work tree's top folder (the repository root). */

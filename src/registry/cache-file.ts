@@ -122,6 +122,11 @@ function statKey(s: BigIntStats): string {
   return `${s.dev} ${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs}`;
 }
 
+/** Whether `a` and `b` are stats of one file, not written between them (what a stamp compares). */
+export function sameStat(a: BigIntStats, b: BigIntStats): boolean {
+  return statKey(a) === statKey(b);
+}
+
 /** `label`, the stats, and a seal of both under `key`: without the key, no stamp names a planted file. */
 function stampText(label: string, key: Buffer, stats: BigIntStats[]): string {
   const stated = `${label} ${stats.map(statKey).join(' ')}`;

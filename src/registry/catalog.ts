@@ -13,6 +13,8 @@ import pkg from '../../package.json' with { type: 'json' };
 import { cacheKey, openRegularFile, sealer, stampHolds, writeStamp } from './cache-file.js';
 import { isModelName, mayHaveStage, MODELS_DIR, parseManifestPath, versionsDir } from './layout.js';
 import { readRegistryFileSync } from './read-file.js';
+import { indexStat, sameIndex, StagePrefilter, storedCandidates } from './stage-candidates.js';
+import { untrackedFiles } from './untracked.js';
 
 /**
  * Every version in a registry's work tree, streamed: memory stays bounded by one model's
@@ -118,37 +120,49 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
   }
 
   // The index listing starts with the two work-tree checks (the first chunk is asked for now).
+  const index = indexStat(gitDir);
   const staged = repo.records(['ls-files', '-s', '-v', '-z', '--', scope]);
   const first = staged.next();
   first.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
-  const [modified, untracked] = await Promise.all([
-    repo.out(['diff-files', '--name-only', '-z', '--relative', '--', scope]),
-    repo.out(['ls-files', '-o', '--exclude-standard', '-z', '--', scope]),
-  ]);
-  const listing = (async function* () {
-    try {
-      for (let r = await first; !r.done; r = await staged.next()) yield r.value;
-    } finally {
-      await staged.return(undefined);
-    }
-  })();
   const cache = VersionCache.open(catalogFile(gitDir), `${scope}/`);
   // The stage prefilter spares reading and parsing most files when the cache knows few of them:
-  // from the start without a cache, else once PREFILTER_AFTER files were not in it (until then,
-  // a file the cache does not know is read and checked with mayHaveStage).
-  let candidates = query.stage && cache.empty ? stageCandidates(repo, scope, query.stage) : undefined;
+  // what an earlier grep found for this very index (the listing must have read the same one), else
+  // a grep from the start without a cache (beside the work-tree checks, the listing read as the
+  // grep decides it), else once PREFILTER_AFTER files were not in it (until then, a file the
+  // cache does not know is read and checked with mayHaveStage).
+  const stored = query.stage ? storedCandidates(gitDir, query.stage, scope, index) : undefined;
+  const grep = (stage: Stage) => Promise.resolve(StagePrefilter.grep(repo, gitDir, scope, stage));
+  let pending =
+    query.stage && stored
+      ? first.then(() => (sameIndex(indexStat(gitDir), index) ? StagePrefilter.of(stored) : StagePrefilter.grep(repo, gitDir, scope, query.stage!)))
+      : query.stage && cache.empty
+        ? grep(query.stage)
+        : undefined;
+  pending?.catch(() => {}); // awaited below
+  let prefilter: StagePrefilter | undefined;
   let misses = 0;
   try {
-    for await (const chunk of entries(listing, new Set(splitZ(modified)), splitZ(untracked))) {
+    const [modified, untracked] = await Promise.all([
+      repo.out(['diff-files', '--name-only', '-z', '--relative', '--', scope]),
+      untrackedFiles(repo, root, gitDir, scope, index),
+    ]);
+    const listing = (async function* () {
+      try {
+        for (let r = await first; !r.done; r = await staged.next()) yield r.value;
+      } finally {
+        await staged.return(undefined);
+      }
+    })();
+    for await (const chunk of entries(listing, new Set(splitZ(modified)), untracked)) {
       // Clean files are read from git's objects through one stream: at the first one to read, the
       // chunk's other clean files that may be wanted are asked for too (those the cache then
       // knows are read for nothing, at most a chunk of them), so they come back in one go.
       const ahead = new Map<string, Promise<Buffer | undefined>>();
       const readAhead = async (from: number) => {
-        const only = candidates && (await candidates);
+        if (pending) prefilter ??= await pending;
         for (let i = from; i < chunk.length; i++) {
           const next = chunk[i]!;
-          if (!next.oid || ahead.has(next.path) || (only && !only.has(next.path))) continue;
+          if (!next.oid || ahead.has(next.path) || (prefilter && prefilter.decided(next.path) !== true)) continue;
           const read = repo.readBlob(next.oid);
           read.catch(() => {}); // a failed stream is reported by the read awaited, not by each one asked ahead
           ahead.set(next.path, read);
@@ -165,8 +179,11 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
             if (wanted(hit.stage)) batch.push(hit.entry(e.path));
             continue;
           }
-          if (query.stage && !candidates && ++misses >= PREFILTER_AFTER) candidates = stageCandidates(repo, scope, query.stage);
-          if (candidates && !(await candidates).has(e.path)) continue;
+          if (query.stage && !pending && ++misses >= PREFILTER_AFTER) pending = grep(query.stage);
+          if (pending) {
+            prefilter ??= await pending;
+            if (!(prefilter.decided(e.path) ?? (await prefilter.has(e.path)))) continue;
+          }
         }
         if (e.oid && !ahead.has(e.path)) await readAhead(i);
         const bytes = e.oid ? await ahead.get(e.path) : readRegistryFileSync(root, e.path);
@@ -470,12 +487,6 @@ async function listWithFs(root: string, scope: string): Promise<Entry[]> {
 /** git's blob id of `bytes` (SHA-1 form): the cache key of a file that is not in the index as is. */
 function blobId(bytes: Buffer): string {
   return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
-}
-
-/** Paths under `scope` whose index blob may hold `stage`, by `git grep` over the index. */
-async function stageCandidates(repo: GitRepo, scope: string, stage: Stage): Promise<Set<string>> {
-  const r = await repo.run(['grep', '--cached', '-l', '-z', '-F', '-e', stage, '-e', '\\', '--', scope], { okCodes: [1] });
-  return new Set(splitZ(r.stdout));
 }
 
 const CHUNK = 1 << 20;

@@ -52,11 +52,11 @@ function blobIds(changes: readonly FileChange[]): string[] {
 }
 
 /**
- * Every change to the files under `pathspec` on the first-parent line from `rev` back, oldest
+ * Every change to the files under `pathspecs` on the first-parent line from `rev` back, oldest
  * first and in path order within a commit: one `git log` with raw diffs. Stage history and alias
  * history both read from it.
  */
-async function fileChanges(repo: GitRepo, pathspec: string, rev: string): Promise<FileChange[]> {
+async function fileChanges(repo: GitRepo, pathspecs: readonly string[], rev: string): Promise<FileChange[]> {
   const log = await repo.run(
     [
       'log',
@@ -70,7 +70,7 @@ async function fileChanges(repo: GitRepo, pathspec: string, rev: string): Promis
       '--format=%x1e%H%x1f%T%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f',
       rev,
       '--',
-      pathspec,
+      ...pathspecs,
     ],
     { okCodes: [128] },
   );
@@ -101,12 +101,27 @@ async function fileChanges(repo: GitRepo, pathspec: string, rev: string): Promis
 }
 
 /**
+ * A model's stage changes and alias moves (stageHistory and aliasHistory) from one `git log` over
+ * its versions folder and aliases file: what `history` shows.
+ */
+export async function modelChanges(repo: GitRepo, model: string, rev = 'HEAD'): Promise<{ stages: StageChange[]; aliases: AliasChange[] }> {
+  const changes = await fileChanges(repo, [`${versionsDir(model)}/`, aliasesFile(model)], rev);
+  const [stages, aliases] = await Promise.all([stagesOf(repo, model, changes), aliasMoves(repo, model, changes)]);
+  return { stages, aliases };
+}
+
+/**
  * Every stage change of `model`'s versions, oldest first: one `git log` over the versions folder
  * with raw diffs, then one `git cat-file --batch` for the old and new blobs. From `rev` back (default HEAD).
  */
 export async function stageHistory(repo: GitRepo, model: string, rev = 'HEAD'): Promise<StageChange[]> {
+  return stagesOf(repo, model, await fileChanges(repo, [`${versionsDir(model)}/`], rev));
+}
+
+/** The stage changes among `found` (those of `model`'s version files). */
+async function stagesOf(repo: GitRepo, model: string, found: readonly FileChange[]): Promise<StageChange[]> {
   const raws: Array<FileChange & { version: number }> = [];
-  for (const change of await fileChanges(repo, `${versionsDir(model)}/`, rev)) {
+  for (const change of found) {
     const parsed = parseManifestPath(change.path);
     if (parsed?.kind === 'ModelVersion' && parsed.model === model) raws.push({ ...change, version: parsed.version });
   }
@@ -147,9 +162,16 @@ export interface AliasChange extends ChangeCommit {
  * models/<model>/aliases.yaml with raw diffs, then one `git cat-file --batch` for its blobs. From `rev` back (default HEAD).
  */
 export async function aliasHistory(repo: GitRepo, model: string, rev = 'HEAD'): Promise<AliasChange[]> {
+  return aliasMoves(repo, model, await fileChanges(repo, [aliasesFile(model)], rev));
+}
+
+/** The alias moves among `found` (those of `model`'s aliases file). */
+async function aliasMoves(repo: GitRepo, model: string, found: readonly FileChange[]): Promise<AliasChange[]> {
   const file = aliasesFile(model);
-  const raws = (await fileChanges(repo, file, rev)).filter((c) => c.path === file);
+  const raws = found.filter((c) => c.path === file);
+  if (raws.length === 0) return [];
   const blobs = await repo.readBlobs(blobIds(raws));
+  // The parser loads only for a model whose aliases file has a history.
   const { loadManifest } = await import('../manifest/load.js');
   // A historical file the current schema refuses counts as no aliases: nothing is guessed from it.
   const aliasesOf = (oid: string | undefined): Record<string, number> => {

@@ -2,7 +2,6 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GitRepo } from '../git/repo.js';
 import type { Stage } from '../manifest/types.js';
-import { catalogStagesIn } from './catalog.js';
 import { isMissing, readRegistryFileSync } from './read-file.js';
 
 /**
@@ -131,7 +130,8 @@ export class CatalogTreeSource extends GitTreeSource {
   knownStages(dir: string): Promise<ReadonlyMap<string, Stage>> {
     let p = this.stages.get(dir);
     if (!p) {
-      p = Promise.all([this.blobIds(dir), this.repo.location()]).then(([blobs, where]) => {
+      // The catalog's module (and node:crypto, which seals it) loads only for such a lookup: not with show or history.
+      p = Promise.all([this.blobIds(dir), this.repo.location(), import('./catalog.js')]).then(([blobs, where, { catalogStagesIn }]) => {
         const catalog = where && catalogStagesIn(where.gitDir, dir);
         const known = new Map<string, Stage>();
         if (catalog) for (const [name, oid] of blobs) if (catalog.get(name)?.oid === oid) known.set(name, catalog.get(name)!.stage);
