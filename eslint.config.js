@@ -26,6 +26,18 @@ const PURE_CORE = [
 /** The gate's adapters: git history and the merge of a pull request, the store's verifier and scanner. */
 const GATE_ADAPTERS = ['src/gate/from-git.ts', 'src/gate/history.ts', 'src/gate/store-verifier.ts', 'src/gate/store-scanner.ts'];
 
+/** git behind one port: no raw git argument lists outside src/git/ (no-restricted-syntax selectors, shared by two blocks below). */
+const GIT_BEHIND_PORT = [
+  {
+    selector: "CallExpression[arguments.0.type='Literal'][arguments.0.value='git']",
+    message: 'git runs behind GitRepo (src/git/repo.ts): add a named method there',
+  },
+  {
+    selector: "CallExpression[callee.property.name=/^(run|out|records)$/][arguments.0.type='ArrayExpression']",
+    message: 'no raw git argument lists outside src/git/: add a named method to GitRepo',
+  },
+];
+
 export default defineConfig(
   globalIgnores(['dist/', 'node_modules/', 'coverage/', '.bench/', 'test/fixtures/', 'modelgate-demo/', '.venv/', '.venv-import/', '.schemathesis/']),
   js.configs.recommended,
@@ -58,6 +70,17 @@ export default defineConfig(
       // A port's adapter is `async` without awaiting so that it throws as a rejection, like the real adapter does.
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+    },
+  },
+  {
+    // git behind one port: GitRepo (src/git/) names every git command the product runs, with its
+    // typed errors, network bounds and credential redaction; a raw argument list elsewhere would
+    // bypass them. src/local/ (the loopback GitHub emulator and git http-backend, test and demo
+    // infrastructure) keeps its own synchronous plumbing.
+    files: ['src/**/*.ts'],
+    ignores: ['src/git/**', 'src/local/**'],
+    rules: {
+      'no-restricted-syntax': ['error', ...GIT_BEHIND_PORT],
     },
   },
   {

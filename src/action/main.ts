@@ -256,7 +256,7 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
  * (the gate has checked that it equals the rendering of the merged registry).
  */
 async function deployDiff(git: GitRepo, baseSha: string, mergedTree: string, prefix: string): Promise<Pick<ReportContext, 'deployDiff' | 'deployNote'>> {
-  const diff = await git.out(['diff', '--no-color', baseSha, mergedTree, '--', `${prefix ? `${prefix}/` : ''}deploy/`]);
+  const diff = await git.diffText(baseSha, mergedTree, `${prefix ? `${prefix}/` : ''}deploy/`);
   return diff ? { deployDiff: diff } : { deployNote: 'no change to deploy/' };
 }
 
@@ -266,14 +266,14 @@ async function deployDiff(git: GitRepo, baseSha: string, mergedTree: string, pre
  * `tip`: the fetched ref must be it), or the ref moved while the check ran, and it fails.
  */
 async function ensureCommit(git: GitRepo, sha: string, refspec: string, token: string | undefined, what: string, tip = false): Promise<void> {
-  const present = async () => (await git.run(['cat-file', '-e', `${sha}^{commit}`], { okCodes: [1, 128] })).code === 0;
+  const present = async () => (await git.resolve(sha)) !== undefined;
   if (await present()) return;
   const env: Record<string, string> = {};
   if (token) {
     const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
     Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraheader', GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}` });
   }
-  await git.run(['fetch', '--quiet', '--no-tags', 'origin', refspec], { env, okCodes: [1, 128] });
+  await git.tryFetch('origin', refspec, env);
   const fetched = await git.resolve(refspec.slice(refspec.indexOf(':') + 1));
   if (!(await present()) || (tip && fetched !== sha)) {
     throw new ModelgateError(

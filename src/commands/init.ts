@@ -83,24 +83,12 @@ async function createRegistry(dir: string, files: Map<string, string>, signal: A
       await writeFile(join(dir, path), text);
     }
     const repo = new GitRepo(dir);
-    await repo.run(['init', '--quiet', '-b', 'main']);
+    await repo.init('main');
     signal.throwIfAborted();
-    await repo.run(['add', '--all']);
+    await repo.addAll();
     const identity = (await repo.identity()) ?? { name: 'modelgate', email: 'modelgate@users.noreply.github.com' };
     signal.throwIfAborted();
-    await repo.run([
-      '-c',
-      `user.name=${identity.name}`,
-      '-c',
-      `user.email=${identity.email}`,
-      'commit',
-      '--quiet',
-      '--no-verify',
-      '-m',
-      'Create model registry (modelgate init)',
-    ]);
-    signal.throwIfAborted();
-    return (await repo.out(['rev-parse', 'HEAD'])).trim();
+    return await repo.commitIndex('Create model registry (modelgate init)', identity);
   } catch (e) {
     if (made !== undefined) await rm(made, { recursive: true, force: true });
     else for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });

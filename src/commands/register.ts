@@ -339,7 +339,7 @@ function placeholderArtifact(storeUri: string, model: string, source: Awaited<Re
  * with --push/--pr a remote that does not answer.
  */
 async function checkRepository(repo: GitRepo, want: { remote: boolean }): Promise<void> {
-  const lock = (await repo.run(['rev-parse', '--git-path', 'index.lock'], { okCodes: [128] })).stdout.trim();
+  const lock = await repo.gitPath('index.lock');
   if (lock && existsSync(resolve(repo.dir, lock))) {
     throw new ModelgateError(
       'E_GIT_LOCKED',
@@ -349,7 +349,7 @@ async function checkRepository(repo: GitRepo, want: { remote: boolean }): Promis
     );
   }
   // No identity is no refusal: the commit is made as the CI actor or as modelgate (commitIdentity).
-  if (want.remote) await repo.run(['ls-remote', '--heads', 'origin', 'refs/heads/main']);
+  if (want.remote) await repo.probeRemote('origin');
 }
 
 /** --dry-run: the digest and the URI the artifact would get, without writing to the store. */

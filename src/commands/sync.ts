@@ -54,7 +54,7 @@ export const run: Command = async (ctx) => {
     const commit = await repo.resolve(rev);
     if (!commit) throw new ModelgateError('E_NOT_FOUND', `--registry-ref ${rev}: no such commit`, ExitCode.content);
     const prefix = await registryPrefix(repo);
-    const top = (await repo.out(['rev-parse', '--show-toplevel'])).trim();
+    const top = await repo.topLevel();
     source = new RegistrySnapshot(new CommitTreeSource(new GitRepo(top), commit, prefix));
   }
   // The work tree has a catalog of its versions; a commit (--registry-ref) is read in full.

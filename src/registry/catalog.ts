@@ -118,13 +118,10 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
   }
 
   // The index listing starts with the two work-tree checks (the first chunk is asked for now).
-  const staged = repo.records(['ls-files', '-s', '-v', '-z', '--', scope]);
+  const staged = repo.indexEntries(scope);
   const first = staged.next();
   first.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
-  const [modified, untracked] = await Promise.all([
-    repo.out(['diff-files', '--name-only', '-z', '--relative', '--', scope]),
-    repo.out(['ls-files', '-o', '--exclude-standard', '-z', '--', scope]),
-  ]);
+  const [modified, untracked] = await Promise.all([repo.modifiedFiles(scope), repo.untrackedFiles(scope)]);
   const listing = (async function* () {
     try {
       for (let r = await first; !r.done; r = await staged.next()) yield r.value;
@@ -139,7 +136,7 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
   let candidates = query.stage && cache.empty ? stageCandidates(repo, scope, query.stage) : undefined;
   let misses = 0;
   try {
-    for await (const chunk of entries(listing, new Set(splitZ(modified)), splitZ(untracked))) {
+    for await (const chunk of entries(listing, new Set(modified), untracked)) {
       // Clean files are read from git's objects through one stream: at the first one to read, the
       // chunk's other clean files that may be wanted are asked for too (those the cache then
       // knows are read for nothing, at most a chunk of them), so they come back in one go.
@@ -449,10 +446,6 @@ function loader() {
   return (loading ??= Promise.all([import('../manifest/load.js'), import('../manifest/problem.js')]));
 }
 
-function splitZ(text: string): string[] {
-  return text.split('\0').filter(Boolean);
-}
-
 /** Version files by folder listing (no git), models in name order. */
 async function listWithFs(root: string, scope: string): Promise<Entry[]> {
   const models = scope === MODELS_DIR ? (await readdir(join(root, MODELS_DIR)).catch(() => [] as string[])).filter(isModelName).sort() : [scope.split('/')[1]!];
@@ -474,8 +467,7 @@ function blobId(bytes: Buffer): string {
 
 /** Paths under `scope` whose index blob may hold `stage`, by `git grep` over the index. */
 async function stageCandidates(repo: GitRepo, scope: string, stage: Stage): Promise<Set<string>> {
-  const r = await repo.run(['grep', '--cached', '-l', '-z', '-F', '-e', stage, '-e', '\\', '--', scope], { okCodes: [1] });
-  return new Set(splitZ(r.stdout));
+  return new Set(await repo.indexFilesContaining(scope, [stage, '\\']));
 }
 
 const CHUNK = 1 << 20;

@@ -57,27 +57,11 @@ function blobIds(changes: readonly FileChange[]): string[] {
  * history both read from it.
  */
 async function fileChanges(repo: GitRepo, pathspec: string, rev: string): Promise<FileChange[]> {
-  const log = await repo.run(
-    [
-      'log',
-      '--first-parent',
-      '--diff-merges=first-parent',
-      '--no-renames',
-      '--raw',
-      '--no-abbrev',
-      '-z',
-      '--relative',
-      '--format=%x1e%H%x1f%T%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f',
-      rev,
-      '--',
-      pathspec,
-    ],
-    { okCodes: [128] },
-  );
-  if (log.code !== 0) return [];
+  const log = await repo.firstParentRawLog(rev, pathspec);
+  if (log === undefined) return [];
   const changes: FileChange[] = [];
   // git log lists newest first; changes are reported oldest first.
-  for (const record of log.stdout.split('\x1e').reverse()) {
+  for (const record of log.split('\x1e').reverse()) {
     if (!record) continue;
     const [commit, tree, author, email, date, message, rest = ''] = record.split('\x1f');
     const pullRequest = pullRequestNumber(message ?? '');
