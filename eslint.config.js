@@ -90,6 +90,19 @@ export default defineConfig(
     files: PURE_CORE,
     ignores: GATE_ADAPTERS,
     rules: {
+      // Nor does it reach the network, the environment or a module chosen at run time: those are
+      // the edge's to pass in (this block's no-restricted-syntax replaces the one above, so it repeats it).
+      'no-restricted-syntax': [
+        'error',
+        ...GIT_BEHIND_PORT,
+        { selector: 'ImportExpression', message: 'the pure core loads no module at run time: the edge imports it and passes it in' },
+      ],
+      'no-restricted-globals': ['error', { name: 'fetch', message: 'the pure core does no I/O: the network lives behind a port' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'the pure core reads no environment: take the value as an argument' },
+        { object: 'globalThis', property: 'fetch', message: 'the pure core does no I/O: the network lives behind a port' },
+      ],
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
