@@ -20,7 +20,7 @@ import type { Registry } from '../manifest/types.js';
 import { POLICY_FILE } from '../registry/layout.js';
 import { openStore } from '../store/store.js';
 
-export const SIGNING_KEY_ENV = 'MODELGATE_SIGNING_KEY';
+const SIGNING_KEY_ENV = 'MODELGATE_SIGNING_KEY';
 
 export type RecordOutcome =
   /** `kept`: an earlier run already stored a record of this pull request's head and move, signed by this key. */

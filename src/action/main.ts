@@ -106,7 +106,7 @@ export interface MergeGroup {
  * the number says which pull request's approvals the group stands on; the gate then checks that
  * the group's commit is exactly that pull request's approved head merged onto the group's base.
  */
-export function mergeGroupOf(event: TriggerEvent): MergeGroup | undefined {
+function mergeGroupOf(event: TriggerEvent): MergeGroup | undefined {
   const g = event.merge_group;
   if (g === undefined) return undefined;
   const ref = typeof g.head_ref === 'string' ? /^refs\/heads\/gh-readonly-queue\/(.+)\/pr-([1-9][0-9]{0,14})-[0-9a-f]{40}$/.exec(g.head_ref) : null;
@@ -128,7 +128,7 @@ const isNumber = (n: unknown): n is number => typeof n === 'number' && Number.is
  * forks). A number from the input is untrusted data: it only selects which pull request is
  * judged, and it must agree with whatever the event itself names.
  */
-export function pullRequestNumber(event: TriggerEvent, input: number | undefined, eventName = 'triggering'): number {
+function pullRequestNumber(event: TriggerEvent, input: number | undefined, eventName = 'triggering'): number {
   const own = event.pull_request?.number;
   if (isNumber(own)) {
     if (input !== undefined && input !== own) throw usageError(`input pull-request #${input} is not the ${eventName} event's pull request #${own}`);

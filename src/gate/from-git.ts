@@ -43,7 +43,7 @@ export async function gateSidesFromGit(repo: GitRepo, baseSha: string, headSha: 
 }
 
 /** The tree id of base merged with head; E_MERGE_CONFLICT naming the files when they conflict. */
-export async function mergeTree(repo: GitRepo, baseSha: string, headSha: string): Promise<string> {
+async function mergeTree(repo: GitRepo, baseSha: string, headSha: string): Promise<string> {
   const merged = await repo.mergeTrees(baseSha, headSha);
   if ('tree' in merged) return merged.tree;
   const files = merged.conflicts;

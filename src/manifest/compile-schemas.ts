@@ -15,8 +15,8 @@ import type { DocumentKind } from './load.js';
 // `unicode: false`: ajv compares a string's UTF-16 length with minLength/maxLength instead of
 // counting its code points on every call (a 256 KiB description is read once more just to be
 // counted). validators() (schemas.ts) restores the JSON Schema meaning exactly.
-export const AJV_OPTIONS = { strict: true, allErrors: true, allowUnionTypes: true, verbose: true, unicode: false } as const;
-export const FORMATS = ['date-time', 'uri'];
+const AJV_OPTIONS = { strict: true, allErrors: true, allowUnionTypes: true, verbose: true, unicode: false } as const;
+const FORMATS = ['date-time', 'uri'];
 
 // ajv-formats is CommonJS with `exports.default`; under Node's ESM interop the default import is
 // the plugin itself, under TypeScript's view it is the module object.

@@ -64,7 +64,7 @@ export function mlflowTime(ms: number | string | undefined): string | undefined 
 const STAGES: Record<string, Stage> = { none: 'None', staging: 'Staging', production: 'Production', archived: 'Archived' };
 
 /** MLflow's stage names (any case) as modelgate's. */
-export const stageOf = (mlflowStage: string | undefined): Stage => STAGES[(mlflowStage ?? 'None').toLowerCase()] ?? 'None';
+const stageOf = (mlflowStage: string | undefined): Stage => STAGES[(mlflowStage ?? 'None').toLowerCase()] ?? 'None';
 
 const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 const ANNOTATION_NAME = /^[a-z0-9](?:[a-z0-9_.-]{0,61}[a-z0-9])?$/;

@@ -90,7 +90,7 @@ function loadedEntry(path: string, v: ModelVersion): CatalogEntry {
 }
 
 /** `versionBatches` with each version's file: what validation needs to trust the cache in its place. */
-export async function* versionFileBatches(root: string, query: VersionQuery = {}): AsyncGenerator<CatalogEntry[]> {
+async function* versionFileBatches(root: string, query: VersionQuery = {}): AsyncGenerator<CatalogEntry[]> {
   const scope = query.model ? versionsDir(query.model) : MODELS_DIR;
   const repo = new GitRepo(root);
   const gitDir = (await repo.location().catch(() => undefined))?.gitDir;

@@ -26,7 +26,7 @@ export interface StageChange extends ChangeCommit {
 const NULL_OID = /^0+$/;
 
 /** `Merge pull request #12 from …` (a merge) or `Title (#12)` (a squash merge). */
-export function pullRequestNumber(message: string): number | null {
+function pullRequestNumber(message: string): number | null {
   const merge = /^Merge pull request #(\d+) from /.exec(message);
   if (merge) return Number(merge[1]);
   const squash = /\(#(\d+)\)\s*$/.exec(message.split('\n', 1)[0] ?? '');

@@ -241,7 +241,7 @@ export function isRegistryUrl(value: string | undefined): boolean {
 }
 
 /** The read commands that take `--registry <git-url>` (SPEC v2 §4), named in the refusal the others give. */
-export const REMOTE_READ_COMMANDS = ['list', 'show', 'diff', 'resolve', 'pull', 'verify', 'validate'] as const;
+const REMOTE_READ_COMMANDS = ['list', 'show', 'diff', 'resolve', 'pull', 'verify', 'validate'] as const;
 
 /** Exit 2 for what a shallow read of one commit cannot answer, saying what can. */
 export function remoteUnsupported(what: string): ModelgateError {

@@ -25,7 +25,7 @@ export interface ServedCommit {
 const DOCUMENTS_KEPT = 10_000;
 
 /** A cache of the documents most recently read, at most `max` of them (a Map keeps insertion order: the oldest go first). */
-export class DocumentLru implements DocumentCache {
+class DocumentLru implements DocumentCache {
   private readonly entries = new Map<string, Promise<unknown>>();
   constructor(private readonly max: number) {}
 

@@ -63,7 +63,7 @@ export async function referencesOfEveryHead(repo: GitRepo): Promise<Set<string>>
  * (branches, remote-tracking branches, fetched pull request heads, tags) references. Read from git
  * objects, not the work tree: what gc keeps does not depend on what is checked out.
  */
-export async function referencedArtifacts(repo: GitRepo): Promise<Set<string>> {
+async function referencedArtifacts(repo: GitRepo): Promise<Set<string>> {
   const oids = new Set<string>();
   for await (const batch of repo.reachableObjects()) {
     for (const { oid, path } of batch) if (/(^|\/)models\/[^/]+\/versions\/[^/]+\.ya?ml$/.test(path)) oids.add(oid);

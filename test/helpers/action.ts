@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
-export const ACTION = resolve(import.meta.dirname, '../../dist/action.js');
+const ACTION = resolve(import.meta.dirname, '../../dist/action.js');
 
 export interface ActionRun {
   code: number;
