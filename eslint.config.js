@@ -26,6 +26,18 @@ const PURE_CORE = [
 /** The gate's adapters: git history and the merge of a pull request, the store's verifier and scanner. */
 const GATE_ADAPTERS = ['src/gate/from-git.ts', 'src/gate/history.ts', 'src/gate/store-verifier.ts', 'src/gate/store-scanner.ts'];
 
+/** git behind one port: no raw git argument lists outside src/git/ (no-restricted-syntax selectors, shared by two blocks below). */
+const GIT_BEHIND_PORT = [
+  {
+    selector: "CallExpression[arguments.0.type='Literal'][arguments.0.value='git']",
+    message: 'git runs behind GitRepo (src/git/repo.ts): add a named method there',
+  },
+  {
+    selector: "CallExpression[callee.property.name=/^(run|out|records)$/][arguments.0.type='ArrayExpression']",
+    message: 'no raw git argument lists outside src/git/: add a named method to GitRepo',
+  },
+];
+
 export default defineConfig(
   globalIgnores(['dist/', 'node_modules/', 'coverage/', '.bench/', 'test/fixtures/', 'modelgate-demo/', '.venv/', '.venv-import/', '.schemathesis/']),
   js.configs.recommended,
@@ -61,12 +73,36 @@ export default defineConfig(
     },
   },
   {
+    // git behind one port: GitRepo (src/git/) names every git command the product runs, with its
+    // typed errors, network bounds and credential redaction; a raw argument list elsewhere would
+    // bypass them. src/local/ (the loopback GitHub emulator and git http-backend, test and demo
+    // infrastructure) keeps its own synchronous plumbing.
+    files: ['src/**/*.ts'],
+    ignores: ['src/git/**', 'src/local/**'],
+    rules: {
+      'no-restricted-syntax': ['error', ...GIT_BEHIND_PORT],
+    },
+  },
+  {
     // The pure core: manifests, the gate's evaluation, plans, pin rendering. It takes plain data (or a
     // port's interface, as a type) and returns plain data; the adapters that read git, the store or
     // GitHub live outside it. CONTRIBUTING.md has the folder map.
     files: PURE_CORE,
     ignores: GATE_ADAPTERS,
     rules: {
+      // Nor does it reach the network, the environment or a module chosen at run time: those are
+      // the edge's to pass in (this block's no-restricted-syntax replaces the one above, so it repeats it).
+      'no-restricted-syntax': [
+        'error',
+        ...GIT_BEHIND_PORT,
+        { selector: 'ImportExpression', message: 'the pure core loads no module at run time: the edge imports it and passes it in' },
+      ],
+      'no-restricted-globals': ['error', { name: 'fetch', message: 'the pure core does no I/O: the network lives behind a port' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'the pure core reads no environment: take the value as an argument' },
+        { object: 'globalThis', property: 'fetch', message: 'the pure core does no I/O: the network lives behind a port' },
+      ],
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {

@@ -1,7 +1,7 @@
 import { ExitCode, ModelgateError } from './errors.js';
 
 /** Default bound, in seconds without progress, on one network operation (SPEC v2 §4). */
-export const DEFAULT_IO_TIMEOUT = 120;
+const DEFAULT_IO_TIMEOUT = 120;
 
 /**
  * `MODELGATE_IO_TIMEOUT`: seconds an S3 request, git network operation, GitHub call or webhook

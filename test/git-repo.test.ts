@@ -196,3 +196,70 @@ describe('the object stream (one git cat-file --batch-command per repository)', 
     expect(out.trim()).toBe('a');
   });
 });
+
+describe('GitRepo: the named commands that replaced raw git lists', () => {
+  it('reads commits: parents and first-parent tree (none for a root), the last commit touching a path, the blob at a path, the date', async () => {
+    const { work, repo } = remoteAndClone();
+    const root = git(work, 'rev-parse', 'HEAD');
+    const second = await repo.commitChanges({
+      parent: root,
+      files: { 'models/m/versions/1.yaml': 'v: 1\n' },
+      message: 'register m@1 (#7)',
+      author: { name: 'ana', email: 'ana@example.com' },
+      committer: { name: 'bot', email: 'bot@example.com' },
+      date: '2026-11-27T10:00:00+01:00',
+    });
+    expect(await repo.parentsOf(root)).toEqual([]);
+    expect(await repo.parentsOf(second)).toEqual([root]);
+    expect(await repo.firstParentTree(root)).toBeUndefined();
+    expect(await repo.firstParentTree(second)).toBe(await repo.treeOf(root));
+    expect(await repo.lastCommitTouching(second, ['models/m/versions/1.yaml'], { firstParent: true })).toEqual({
+      commit: second,
+      author: { name: 'ana', email: 'ana@example.com' },
+      committer: { name: 'bot', email: 'bot@example.com' },
+      message: 'register m@1 (#7)\n',
+    });
+    expect(await repo.lastCommitTouching(second, ['models/m/versions/1.yaml'], { exclude: second })).toBeUndefined();
+    expect(await repo.lastCommitTouching('no-such-rev', ['a.txt'])).toBeUndefined();
+    expect(await repo.firstParentCommitsTouching(second, 'a.txt')).toEqual([root]);
+    expect(await repo.blobIdAt(second, 'models/m/versions/1.yaml')).toBe(git(work, 'rev-parse', `${second}:models/m/versions/1.yaml`));
+    expect(await repo.blobIdAt(second, 'models/m')).toBeUndefined();
+    expect(Date.parse(await repo.commitDate(second))).toBe(Date.parse('2026-11-27T10:00:00+01:00'));
+    expect(await repo.lastCommitBefore(second, Date.parse('2026-11-27T08:59:59Z') / 1000)).toBeUndefined();
+    expect(await repo.lastCommitBefore(second, Date.parse('2026-11-27T09:00:00Z') / 1000)).toBe(second);
+    const reached = new Map<string, string>();
+    git(work, 'update-ref', 'refs/heads/side', second);
+    for await (const batch of repo.reachableObjects()) for (const o of batch) reached.set(o.path, o.oid);
+    expect(reached.get('models/m/versions/1.yaml')).toBe(await repo.blobIdAt(second, 'models/m/versions/1.yaml'));
+  });
+
+  it('merges two commits as git merge-tree does: the tree, or the conflicted paths', async () => {
+    const { work, repo } = remoteAndClone();
+    const base = git(work, 'rev-parse', 'HEAD');
+    const ours = await repo.commitChanges({ parent: base, files: { 'a.txt': 'ours\n' }, message: 'ours' });
+    const theirs = await repo.commitChanges({ parent: base, files: { 'a.txt': 'theirs\n' }, message: 'theirs' });
+    const other = await repo.commitChanges({ parent: base, files: { 'b.txt': 'b\n' }, message: 'other' });
+    expect(await repo.mergeTrees(ours, theirs)).toEqual({ conflicts: ['a.txt'] });
+    const merged = await repo.mergeTrees(ours, other);
+    expect('tree' in merged && (await repo.changedFiles(ours, merged.tree))).toEqual([{ status: 'A', path: 'b.txt' }]);
+  });
+
+  it('reads the work tree against the index: modified, untracked and staged files, and a tracked change', async () => {
+    const { work, repo } = remoteAndClone();
+    expect(await repo.hasTrackedChanges()).toBe(false);
+    writeFileSync(join(work, 'a.txt'), 'changed\n');
+    writeFileSync(join(work, 'new.txt'), 'new\n');
+    expect(await repo.modifiedFiles('.')).toEqual(['a.txt']);
+    expect(await repo.untrackedFiles('.')).toEqual(['new.txt']);
+    expect(await repo.hasTrackedChanges()).toBe(true);
+    const containing: string[] = [];
+    for await (const chunk of repo.indexFilesContaining('.', ['a\n'])) containing.push(...chunk);
+    expect(containing).toEqual(['a.txt']);
+    const entries: string[] = [];
+    for await (const chunk of repo.indexEntries('.')) entries.push(...chunk);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatch(/^H 100644 [0-9a-f]{40} 0\ta\.txt$/);
+    expect(await repo.remoteUrl('origin')).toMatch(/remote\.git$/);
+    expect(await repo.remoteUrl('upstream')).toBeUndefined();
+  });
+});

@@ -20,7 +20,7 @@ import type { Registry } from '../manifest/types.js';
 import { POLICY_FILE } from '../registry/layout.js';
 import { openStore } from '../store/store.js';
 
-export const SIGNING_KEY_ENV = 'MODELGATE_SIGNING_KEY';
+const SIGNING_KEY_ENV = 'MODELGATE_SIGNING_KEY';
 
 export type RecordOutcome =
   /** `kept`: an earlier run already stored a record of this pull request's head and move, signed by this key. */
@@ -92,7 +92,8 @@ async function signAndStore(req: RecordRequest, pem: string): Promise<RecordOutc
     throw new ModelgateError('E_SIGNING_KEY', `${SIGNING_KEY_ENV} is not a PEM private key`, ExitCode.usage);
   }
   const policyPath = `${req.prefix ? `${req.prefix}/` : ''}${POLICY_FILE}`;
-  const policyBlobId = (await req.git.out(['rev-parse', '--verify', '--quiet', `${req.baseSha}:${policyPath}`])).trim();
+  const policyBlobId = await req.git.blobIdAt(req.baseSha, policyPath);
+  if (!policyBlobId) throw new ModelgateError('E_GIT', `${policyPath} is not a file of the base commit ${req.baseSha.slice(0, 12)}`, ExitCode.content);
   const baseTreeId = await req.git.treeOf(req.baseSha);
   const statement = buildDecisionStatement(
     decisionInput(req.decision, {

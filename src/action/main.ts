@@ -106,7 +106,7 @@ export interface MergeGroup {
  * the number says which pull request's approvals the group stands on; the gate then checks that
  * the group's commit is exactly that pull request's approved head merged onto the group's base.
  */
-export function mergeGroupOf(event: TriggerEvent): MergeGroup | undefined {
+function mergeGroupOf(event: TriggerEvent): MergeGroup | undefined {
   const g = event.merge_group;
   if (g === undefined) return undefined;
   const ref = typeof g.head_ref === 'string' ? /^refs\/heads\/gh-readonly-queue\/(.+)\/pr-([1-9][0-9]{0,14})-[0-9a-f]{40}$/.exec(g.head_ref) : null;
@@ -128,7 +128,7 @@ const isNumber = (n: unknown): n is number => typeof n === 'number' && Number.is
  * forks). A number from the input is untrusted data: it only selects which pull request is
  * judged, and it must agree with whatever the event itself names.
  */
-export function pullRequestNumber(event: TriggerEvent, input: number | undefined, eventName = 'triggering'): number {
+function pullRequestNumber(event: TriggerEvent, input: number | undefined, eventName = 'triggering'): number {
   const own = event.pull_request?.number;
   if (isNumber(own)) {
     if (input !== undefined && input !== own) throw usageError(`input pull-request #${input} is not the ${eventName} event's pull request #${own}`);
@@ -256,7 +256,7 @@ async function judge(inputs: Inputs, env: NodeJS.ProcessEnv, conn: GitHubConnect
  * (the gate has checked that it equals the rendering of the merged registry).
  */
 async function deployDiff(git: GitRepo, baseSha: string, mergedTree: string, prefix: string): Promise<Pick<ReportContext, 'deployDiff' | 'deployNote'>> {
-  const diff = await git.out(['diff', '--no-color', baseSha, mergedTree, '--', `${prefix ? `${prefix}/` : ''}deploy/`]);
+  const diff = await git.diffText(baseSha, mergedTree, `${prefix ? `${prefix}/` : ''}deploy/`);
   return diff ? { deployDiff: diff } : { deployNote: 'no change to deploy/' };
 }
 
@@ -266,14 +266,14 @@ async function deployDiff(git: GitRepo, baseSha: string, mergedTree: string, pre
  * `tip`: the fetched ref must be it), or the ref moved while the check ran, and it fails.
  */
 async function ensureCommit(git: GitRepo, sha: string, refspec: string, token: string | undefined, what: string, tip = false): Promise<void> {
-  const present = async () => (await git.run(['cat-file', '-e', `${sha}^{commit}`], { okCodes: [1, 128] })).code === 0;
+  const present = async () => (await git.resolve(sha)) !== undefined;
   if (await present()) return;
   const env: Record<string, string> = {};
   if (token) {
     const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
     Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraheader', GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}` });
   }
-  await git.run(['fetch', '--quiet', '--no-tags', 'origin', refspec], { env, okCodes: [1, 128] });
+  await git.tryFetch('origin', refspec, env);
   const fetched = await git.resolve(refspec.slice(refspec.indexOf(':') + 1));
   if (!(await present()) || (tip && fetched !== sha)) {
     throw new ModelgateError(

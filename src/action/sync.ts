@@ -168,7 +168,7 @@ async function pushedRange(env: NodeJS.ProcessEnv): Promise<string | undefined> 
 async function pinsBrought(git: GitRepo, prefix: string, afterSnap: RegistrySnapshot, before: string | undefined, after: string): Promise<PinChange[]> {
   if (!before) return [];
   if (!(await git.resolve(before))) {
-    await git.run(['fetch', '--quiet', '--no-tags', 'origin', before], { okCodes: [1, 128] });
+    await git.tryFetch('origin', before);
     if (!(await git.resolve(before))) {
       core.warning(`the push's before commit ${before.slice(0, 12)} is not in the checkout (fetch-depth: 0 or 2): no webhooks sent`, {
         title: 'modelgate sync',

@@ -254,7 +254,7 @@ export function usageOf(name: CommandName): string {
 }
 
 /** Every flag of a command as `[term, description]`, in declaration order. */
-export function flagLines(name: CommandName): Array<[string, string]> {
+function flagLines(name: CommandName): Array<[string, string]> {
   const spec: CommandSpec = COMMAND_SPECS[name];
   return Object.entries(spec.flags).map(([flag, f]) => [flagTerm(flag, f), f.multiple ? `${f.description} (repeatable)` : f.description]);
 }

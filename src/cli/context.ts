@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { usageError } from '../errors.js';
+import { usageError, type ModelgateError } from '../errors.js';
+import { COMMAND_SPECS, usageOf, type CommandName } from './commands.js';
 
 /** What every command receives: its own arguments and the process around it, injectable in tests. */
 export interface CommandContext {
@@ -23,11 +24,23 @@ export type Command = (ctx: CommandContext) => Promise<number>;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** Makes the exit-2 error for a wrong command line: `message`, then the command's usage line. */
+export type Misuse = (message: string) => ModelgateError;
+
 /**
- * node:util parseArgs, with its errors turned into exit-2 usage errors. `options` is a command's
- * declared flags (src/cli/commands.ts); their descriptions are left out of what parseArgs sees.
+ * A command's arguments parsed against its declaration in COMMAND_SPECS (src/cli/commands.ts):
+ * the flags' values and the positionals, its usage line (`modelgate register <model>
+ * <file-or-dir> [flags]`), and `misuse`, the exit-2 error for a wrong command line with that
+ * usage line appended. An unknown flag or a missing value is such an error already.
  */
-export function parseCommandArgs<O extends Options>(argv: string[], options: O, usage: string) {
+export function parseCommand<N extends CommandName>(name: N, argv: string[]) {
+  const usage = `modelgate ${usageOf(name)}`;
+  const misuse: Misuse = (message) => usageError(`${message}\nusage: ${usage}`);
+  return { ...parseCommandArgs<(typeof COMMAND_SPECS)[N]['flags']>(argv, COMMAND_SPECS[name].flags, usage), usage, misuse };
+}
+
+/** node:util parseArgs, with its errors turned into exit-2 usage errors; the flags' descriptions are left out of what parseArgs sees. */
+function parseCommandArgs<O extends Options>(argv: string[], options: O, usage: string) {
   const config: Options = {};
   for (const [name, { type, multiple, short }] of Object.entries(options)) {
     config[name] = { type, ...(multiple ? { multiple } : {}), ...(short ? { short } : {}) };

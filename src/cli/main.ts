@@ -8,35 +8,30 @@ import { commandHelp, COMMAND_SPECS, type CommandName } from './commands.js';
 /** The version of this modelgate, from package.json (bundled in at build time). */
 export const VERSION: string = pkg.version;
 
-interface CommandEntry {
-  summary: string;
-  load: () => Promise<{ run: Command }>;
-}
-
 /** Each command is imported only when it runs, so `--help` and light commands start fast. */
-const COMMANDS: Record<CommandName, CommandEntry> = {
-  init: { summary: COMMAND_SPECS.init.summary, load: () => import('../commands/init.js') },
-  validate: { summary: COMMAND_SPECS.validate.summary, load: () => import('../commands/validate.js') },
-  scan: { summary: COMMAND_SPECS.scan.summary, load: () => import('../commands/scan.js') },
-  register: { summary: COMMAND_SPECS.register.summary, load: () => import('../commands/register.js') },
-  promote: { summary: COMMAND_SPECS.promote.summary, load: () => import('../commands/promote.js') },
-  rollback: { summary: COMMAND_SPECS.rollback.summary, load: () => import('../commands/rollback.js') },
-  archive: { summary: COMMAND_SPECS.archive.summary, load: () => import('../commands/archive.js') },
-  annotate: { summary: COMMAND_SPECS.annotate.summary, load: () => import('../commands/annotate.js') },
-  alias: { summary: COMMAND_SPECS.alias.summary, load: () => import('../commands/alias.js') },
-  list: { summary: COMMAND_SPECS.list.summary, load: () => import('../commands/list.js') },
-  show: { summary: COMMAND_SPECS.show.summary, load: () => import('../commands/show.js') },
-  history: { summary: COMMAND_SPECS.history.summary, load: () => import('../commands/history.js') },
-  diff: { summary: COMMAND_SPECS.diff.summary, load: () => import('../commands/diff.js') },
-  pages: { summary: COMMAND_SPECS.pages.summary, load: () => import('../commands/pages.js') },
-  resolve: { summary: COMMAND_SPECS.resolve.summary, load: () => import('../commands/resolve.js') },
-  pull: { summary: COMMAND_SPECS.pull.summary, load: () => import('../commands/pull.js') },
-  verify: { summary: COMMAND_SPECS.verify.summary, load: () => import('../commands/verify.js') },
-  check: { summary: COMMAND_SPECS.check.summary, load: () => import('../commands/check.js') },
-  gc: { summary: COMMAND_SPECS.gc.summary, load: () => import('../commands/gc.js') },
-  import: { summary: COMMAND_SPECS.import.summary, load: () => import('../commands/import.js') },
-  sync: { summary: COMMAND_SPECS.sync.summary, load: () => import('../commands/sync.js') },
-  serve: { summary: COMMAND_SPECS.serve.summary, load: () => import('../commands/serve.js') },
+const COMMANDS: Record<CommandName, () => Promise<{ run: Command }>> = {
+  init: () => import('../commands/init.js'),
+  validate: () => import('../commands/validate.js'),
+  scan: () => import('../commands/scan.js'),
+  register: () => import('../commands/register.js'),
+  promote: () => import('../commands/promote.js'),
+  rollback: () => import('../commands/rollback.js'),
+  archive: () => import('../commands/archive.js'),
+  annotate: () => import('../commands/annotate.js'),
+  alias: () => import('../commands/alias.js'),
+  list: () => import('../commands/list.js'),
+  show: () => import('../commands/show.js'),
+  history: () => import('../commands/history.js'),
+  diff: () => import('../commands/diff.js'),
+  pages: () => import('../commands/pages.js'),
+  resolve: () => import('../commands/resolve.js'),
+  pull: () => import('../commands/pull.js'),
+  verify: () => import('../commands/verify.js'),
+  gc: () => import('../commands/gc.js'),
+  check: () => import('../commands/check.js'),
+  import: () => import('../commands/import.js'),
+  sync: () => import('../commands/sync.js'),
+  serve: () => import('../commands/serve.js'),
 };
 
 const GLOBAL_HELP = `modelgate — a model registry that lives in Git
@@ -44,7 +39,7 @@ const GLOBAL_HELP = `modelgate — a model registry that lives in Git
 usage: modelgate <command> [flags]
 
 commands:
-${Object.entries(COMMANDS)
+${Object.entries(COMMAND_SPECS)
   .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
   .join('\n')}
 
@@ -101,14 +96,14 @@ export async function runCli(args: string[], io: Io): Promise<number> {
     io.stdout(commandHelp(topic as CommandName));
     return ExitCode.ok;
   }
-  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name as CommandName] : undefined;
-  if (!entry) return usage(io, `modelgate: unknown command ${JSON.stringify(name)}; run modelgate --help`);
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name as CommandName] : undefined;
+  if (!load) return usage(io, `modelgate: unknown command ${JSON.stringify(name)}; run modelgate --help`);
   if (help) {
     io.stdout(commandHelp(name as CommandName));
     return ExitCode.ok;
   }
   try {
-    const { run } = await entry.load();
+    const { run } = await load();
     return await run(ctx);
   } catch (e) {
     return report(ctx, e);

@@ -1,5 +1,4 @@
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { emit, parseCommand, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { registryPrefix } from '../registry/source.js';
 import { evaluateGate } from '../gate/evaluate.js';
@@ -12,18 +11,16 @@ import { createOctokit, parseRepository } from '../github/client.js';
 import { GitHubTeams, readPullRequest } from '../github/pull-requests.js';
 import { openRegistry } from '../registry/snapshot.js';
 
-const USAGE = `modelgate ${usageOf('check')}`;
-
 /**
  * `modelgate check`: the gate, run locally on two revisions. The policy comes from `--base`;
  * `--head` is read as data. Approvals come from GitHub with `--pr`; `--no-approvals` skips them
  * (a pre-push check); with neither, a rule that needs approvals leaves the check pending (exit 1).
  */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.check.flags, USAGE);
-  if (positionals.length) throw usageError(`check takes no arguments (got ${positionals.join(' ')})\nusage: ${USAGE}`);
-  if (!values.base || !values.head) throw usageError(`check needs --base and --head\nusage: ${USAGE}`);
-  if (values['no-approvals'] && values.pr) throw usageError(`--no-approvals and --pr exclude each other\nusage: ${USAGE}`);
+  const { values, positionals, misuse } = parseCommand('check', ctx.argv);
+  if (positionals.length) throw misuse(`check takes no arguments (got ${positionals.join(' ')})`);
+  if (!values.base || !values.head) throw misuse('check needs --base and --head');
+  if (values['no-approvals'] && values.pr) throw misuse('--no-approvals and --pr exclude each other');
   // Digits only: Number() would also read `0x10`, `1e3` or ` 7` as some other pull request.
   if (values.pr !== undefined && !/^[1-9][0-9]{0,14}$/.test(values.pr)) throw usageError(`--pr ${values.pr}: expected a pull request number`);
   const prNumber = values.pr === undefined ? undefined : Number(values.pr);

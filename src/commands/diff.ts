@@ -1,13 +1,9 @@
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { emit, parseCommand, type Command } from '../cli/context.js';
 import { formatTable } from '../cli/table.js';
-import { usageError } from '../errors.js';
 import type { ModelVersion } from '../manifest/types.js';
 import { flattenLineage, formatNumber } from '../query/present.js';
 import { parseModelRef } from '../registry/layout.js';
 import { openReadRegistry } from '../registry/snapshot.js';
-
-const USAGE = `modelgate ${usageOf('diff')}`;
 
 type Value = string | number | boolean | null;
 export interface DiffRow {
@@ -49,8 +45,8 @@ export function diffVersions(a: ModelVersion, b: ModelVersion): VersionDiff {
 
 /** `modelgate diff`: metrics, parameters and lineage of two versions side by side. */
 export const run: Command = async (ctx) => {
-  const { positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.diff.flags, USAGE);
-  if (positionals.length !== 2) throw usageError(`expected two references\nusage: ${USAGE}`);
+  const { positionals, misuse } = parseCommand('diff', ctx.argv);
+  if (positionals.length !== 2) throw misuse('expected two references');
   const refs = positionals.map(parseModelRef);
   const { snapshot } = await openReadRegistry(ctx);
   const [a, b] = await Promise.all(refs.map((r) => snapshot.resolveRef(r)));

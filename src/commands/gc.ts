@@ -1,11 +1,9 @@
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { emit, parseCommand, type Command } from '../cli/context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { openRegistry } from '../registry/snapshot.js';
 import { findGarbage, referencesOfEveryHead, removeGarbage, type Garbage } from '../store/gc.js';
 import { openStore } from '../store/store.js';
 
-const USAGE = `modelgate ${usageOf('gc')}`;
 /** Uploads younger than this may still be running: left alone unless --older-than says otherwise. */
 const DEFAULT_OLDER_THAN = '24h';
 
@@ -24,8 +22,8 @@ export function parseDuration(text: string): number {
  * what it removed and the bytes that really freed.
  */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.gc.flags, USAGE);
-  if (positionals.length > 0) throw usageError(`gc takes no arguments\nusage: ${USAGE}`);
+  const { values, positionals, misuse } = parseCommand('gc', ctx.argv);
+  if (positionals.length > 0) throw misuse('gc takes no arguments');
   const cutoff = new Date(Date.now() - parseDuration(values['older-than'] ?? DEFAULT_OLDER_THAN));
   const { repo, snapshot } = openRegistry(ctx);
   // The references first, the store after: bytes a registration adds meanwhile are younger than the cutoff or marked.

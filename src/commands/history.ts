@@ -1,7 +1,5 @@
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { emit, parseCommand, type Command } from '../cli/context.js';
 import { formatTable } from '../cli/table.js';
-import { usageError } from '../errors.js';
 import * as evidence from '../evidence/records.js';
 import { shortTime } from '../query/present.js';
 import { modelChanges } from '../registry/history.js';
@@ -9,12 +7,10 @@ import { assertModelName } from '../registry/layout.js';
 import { assertModelExists, openRegistry, type RegistrySnapshot } from '../registry/snapshot.js';
 import type { GitRepo } from '../git/repo.js';
 
-const USAGE = `modelgate ${usageOf('history')}`;
-
 /** `modelgate history`: every stage change of a model's versions and every alias move, from git history. */
 export const run: Command = async (ctx) => {
-  const { positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.history.flags, USAGE);
-  if (positionals.length !== 1) throw usageError(`expected one model name\nusage: ${USAGE}`);
+  const { positionals, misuse } = parseCommand('history', ctx.argv);
+  if (positionals.length !== 1) throw misuse('expected one model name');
   const model = assertModelName(positionals[0]!);
   const { root, repo, snapshot } = openRegistry(ctx);
   const all = await modelHistory(repo, snapshot, model, ctx.env);

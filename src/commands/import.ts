@@ -5,8 +5,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command, type CommandContext } from '../cli/context.js';
+import { emit, parseCommand, type Command, type CommandContext } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { commitIdentity, GitRepo, type Identity } from '../git/repo.js';
 import { dvcCachePaths, parseDvcDirListing, parseDvcFile } from '../import/dvc.js';
@@ -45,8 +44,6 @@ import {
 import { modelFile } from '../registry/layout.js';
 import { assertValidModel, renderModel } from '../registry/new-version.js';
 
-const USAGE = `modelgate ${usageOf('import')}`;
-
 /** The commit-message trailer that names the GTO tag a commit carried over: what makes a re-run skip it. */
 const GTO_TRAILER = 'Gto-Tag';
 
@@ -56,19 +53,19 @@ const GTO_TRAILER = 'Gto-Tag';
  * its stages and aliases.
  */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.import.flags, USAGE);
+  const { values, positionals, misuse } = parseCommand('import', ctx.argv);
   const [source, target, ...rest] = positionals;
   if (source === 'mlflow') {
-    if (target !== undefined) throw usageError(`import mlflow takes no argument (the server is --tracking-uri)\nusage: ${USAGE}`);
+    if (target !== undefined) throw misuse('import mlflow takes no argument (the server is --tracking-uri)');
     const uri = values['tracking-uri'] ?? ctx.env.MLFLOW_TRACKING_URI;
-    if (!uri) throw usageError(`import mlflow needs --tracking-uri <url> (or MLFLOW_TRACKING_URI)\nusage: ${USAGE}`);
+    if (!uri) throw misuse('import mlflow needs --tracking-uri <url> (or MLFLOW_TRACKING_URI)');
     const batch = values.batch === undefined ? 100 : /^[1-9][0-9]*$/.test(values.batch) ? Number(values.batch) : NaN;
-    if (!Number.isSafeInteger(batch)) throw usageError(`--batch ${values.batch}: expected a positive whole number of versions\nusage: ${USAGE}`);
+    if (!Number.isSafeInteger(batch)) throw misuse(`--batch ${values.batch}: expected a positive whole number of versions`);
     return importMlflow(ctx, uri, new MlflowTrackingClient(uri, ctx.env), values.model ?? [], modeOf(values), values['dry-run'] ?? false, batch);
   }
   if (values['tracking-uri'] !== undefined || values.model !== undefined || values['dry-run'] || values.batch !== undefined || values.pr)
-    throw usageError(`--tracking-uri, --model, --dry-run, --batch and --pr are for import mlflow\nusage: ${USAGE}`);
-  if (source !== 'gto' || target === undefined || rest.length) throw usageError(`import needs gto <repo> or mlflow\nusage: ${USAGE}`);
+    throw misuse('--tracking-uri, --model, --dry-run, --batch and --pr are for import mlflow');
+  if (source !== 'gto' || target === undefined || rest.length) throw misuse('import needs gto <repo> or mlflow');
   const mapStage = parseStageMap(values.stages);
   if (typeof mapStage === 'string') throw usageError(mapStage);
   return importGto(ctx, new GitRepo(resolve(ctx.cwd, target)), mapStage, modeOf(values));

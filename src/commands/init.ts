@@ -2,8 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { cancellable } from '../cancel.js';
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { emit, parseCommand, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { GitRepo } from '../git/repo.js';
 import { loadManifest } from '../manifest/load.js';
@@ -13,7 +12,6 @@ import { instantiateTemplate, templateDir } from '../registry/template.js';
 import { putArtifact } from '../store/put.js';
 import { openStore } from '../store/store.js';
 
-const USAGE = `modelgate ${usageOf('init')}`;
 const S3_URI = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:\/[^\s]*)?$/;
 const GITHUB_REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;
 
@@ -35,8 +33,8 @@ export function normalizeStore(store: string, cwd: string): string {
 
 /** `modelgate init`: a new registry from the template (empty, or with the example model), git initialised, first commit. */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.init.flags, USAGE);
-  if (positionals.length !== 1) throw usageError(`expected one folder\nusage: ${USAGE}`);
+  const { values, positionals, misuse } = parseCommand('init', ctx.argv);
+  if (positionals.length !== 1) throw misuse('expected one folder');
   const store = values.store === undefined ? undefined : normalizeStore(values.store, ctx.cwd);
   if (values.github !== undefined && !GITHUB_REPO.test(values.github)) throw usageError(`--github ${values.github}: expected owner/repo`);
   const dir = resolve(ctx.cwd, positionals[0]!);
@@ -83,24 +81,12 @@ async function createRegistry(dir: string, files: Map<string, string>, signal: A
       await writeFile(join(dir, path), text);
     }
     const repo = new GitRepo(dir);
-    await repo.run(['init', '--quiet', '-b', 'main']);
+    await repo.init('main');
     signal.throwIfAborted();
-    await repo.run(['add', '--all']);
+    await repo.addAll();
     const identity = (await repo.identity()) ?? { name: 'modelgate', email: 'modelgate@users.noreply.github.com' };
     signal.throwIfAborted();
-    await repo.run([
-      '-c',
-      `user.name=${identity.name}`,
-      '-c',
-      `user.email=${identity.email}`,
-      'commit',
-      '--quiet',
-      '--no-verify',
-      '-m',
-      'Create model registry (modelgate init)',
-    ]);
-    signal.throwIfAborted();
-    return (await repo.out(['rev-parse', 'HEAD'])).trim();
+    return await repo.commitIndex('Create model registry (modelgate init)', identity);
   } catch (e) {
     if (made !== undefined) await rm(made, { recursive: true, force: true });
     else for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });

@@ -1,5 +1,4 @@
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { parseCommandArgs, type Command } from '../cli/context.js';
+import { parseCommand, type Command } from '../cli/context.js';
 import { formatTable } from '../cli/table.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { STAGES, type ModelVersion, type Stage } from '../manifest/types.js';
@@ -10,8 +9,6 @@ import { assertModelName, parseStage } from '../registry/layout.js';
 import { assertModelExists, isRegistryUrl, locateRegistry, openReadRegistry, RegistrySnapshot } from '../registry/snapshot.js';
 import { WorktreeSource } from '../registry/source.js';
 
-const USAGE = `modelgate ${usageOf('list')}`;
-
 /** Output held back before streaming starts: a failure early in a scan prints only the error. */
 const HOLD_BYTES = 1 << 20;
 
@@ -21,8 +18,8 @@ const HOLD_BYTES = 1 << 20;
  * the registry (`--json` holds nothing; the table holds its text rows, to align the columns).
  */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.list.flags, USAGE);
-  if (positionals.length > 0) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`);
+  const { values, positionals, misuse } = parseCommand('list', ctx.argv);
+  if (positionals.length > 0) throw misuse(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const model = values.model === undefined ? undefined : assertModelName(values.model);
   let stage: Stage | undefined;
   if (values.stage !== undefined) {

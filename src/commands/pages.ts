@@ -1,15 +1,12 @@
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
-import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { emit, parseCommand, type Command } from '../cli/context.js';
+import { ExitCode, ModelgateError } from '../errors.js';
 import { pagesAssetsDir } from '../pages/assets.js';
 import { searchEntry, searchShard, type SearchIndex } from '../pages/search-index.js';
 import { openPagesReader, readModelView, versionView, type ModelSummary } from '../pages/read-model.js';
 import { PAGE_SIZE, renderCompare, renderIndex, renderModel, renderSearch, renderVersion, rootOf, sitePaths, type PageContext } from '../pages/render.js';
 import { isRegistryUrl, openReadRegistry, openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
-
-const USAGE = `modelgate ${usageOf('pages')}`;
 
 /**
  * `modelgate pages <out-dir>`: the registry pages as a static site (SPEC v3 §11). Model by model:
@@ -19,8 +16,8 @@ const USAGE = `modelgate ${usageOf('pages')}`;
  * `search/index.json` summarizes so that a search fetches only the models that may match.
  */
 export const run: Command = async (ctx) => {
-  const { positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.pages.flags, USAGE);
-  if (positionals.length !== 1) throw usageError(`expected the output folder\nusage: ${USAGE}`);
+  const { positionals, misuse } = parseCommand('pages', ctx.argv);
+  if (positionals.length !== 1) throw misuse('expected the output folder');
   const out = resolve(ctx.cwd, positionals[0]!);
   const assets = pagesAssetsDir();
   if (!assets) throw new ModelgateError('E_PAGES_ASSETS', 'the pages assets (dist/pages-assets) are missing: run npm run build', ExitCode.content);

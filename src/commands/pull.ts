@@ -1,17 +1,14 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { cancellable } from '../cancel.js';
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
-import { ExitCode, ModelgateError, usageError } from '../errors.js';
+import { emit, parseCommand, type Command, type Misuse } from '../cli/context.js';
+import { ExitCode, ModelgateError } from '../errors.js';
 import { parseModelRef } from '../registry/layout.js';
 import { openReadRegistry } from '../registry/snapshot.js';
 import { downloadArtifact, pullContentAddressed } from '../store/fetch.js';
 import { parseContentAddress } from '../store/layout.js';
 import { createProgress } from '../store/progress.js';
 import { openStore, type StorageConfig } from '../store/store.js';
-
-const USAGE = `modelgate ${usageOf('pull')}`;
 
 /** A URI rather than a `model@version` reference: `pull <uri> <dest>`, KServe's storage-initializer form. */
 const URI_ARG = /^[a-z][a-z0-9+.-]*:\/\//;
@@ -21,9 +18,9 @@ const URI_ARG = /^[a-z][a-z0-9+.-]*:\/\//;
  * matched. Cancelled (SIGINT, SIGTERM), it removes what it wrote before it exits 130 / 143.
  */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.pull.flags, USAGE);
-  if (positionals.length >= 1 && URI_ARG.test(positionals[0]!)) return pullUri(ctx, positionals, values.output);
-  if (positionals.length !== 1 || !values.output) throw usageError(`pull needs <ref> and -o <path>, or <content-addressed-uri> <dest>\nusage: ${USAGE}`);
+  const { values, positionals, misuse } = parseCommand('pull', ctx.argv);
+  if (positionals.length >= 1 && URI_ARG.test(positionals[0]!)) return pullUri(ctx, positionals, values.output, misuse);
+  if (positionals.length !== 1 || !values.output) throw misuse('pull needs <ref> and -o <path>, or <content-addressed-uri> <dest>');
   const ref = parseModelRef(positionals[0]!);
   const target = resolve(ctx.cwd, values.output);
   if (existsSync(target) && !values.force) {
@@ -66,9 +63,9 @@ export function storageForUri(store: string, env: NodeJS.ProcessEnv): StorageCon
  * `modelgate pull <content-addressed-uri> <dest>`: works outside any registry (the verifying
  * storage initializer's entrypoint); the digest the URI embeds is the only thing trusted.
  */
-async function pullUri(ctx: Parameters<Command>[0], positionals: string[], output: string | undefined): Promise<number> {
+async function pullUri(ctx: Parameters<Command>[0], positionals: string[], output: string | undefined, misuse: Misuse): Promise<number> {
   if (positionals.length + (output === undefined ? 0 : 1) !== 2) {
-    throw usageError(`pull <content-addressed-uri> <dest>: expected the URI and one destination folder\nusage: ${USAGE}`);
+    throw misuse('pull <content-addressed-uri> <dest>: expected the URI and one destination folder');
   }
   const uri = positionals[0]!;
   const dest = resolve(ctx.cwd, positionals[1] ?? output!);

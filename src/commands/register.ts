@@ -3,8 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { onCancel } from '../cancel.js';
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { emit, parseCommand, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { runFromEnv } from '../lineage/ci.js';
 import { codeFromWorkingDirectory, parseCodeSpec, type CodeLineage } from '../lineage/code.js';
@@ -34,14 +33,12 @@ import { openStore } from '../store/store.js';
 import { artifactUri, assertRelativePath, contentKey, parseStoreUri, registrationMarkKey } from '../store/layout.js';
 import type { GitRepo } from '../git/repo.js';
 
-const USAGE = `modelgate ${usageOf('register')}`;
-
 /** Initial stages a registration may choose; Production only through a reviewed promotion. */
 const INITIAL_STAGES: readonly Stage[] = ['None', 'Staging'];
 
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.register.flags, USAGE);
-  if (positionals.length !== 2) throw usageError(`register needs <model> and <file-or-dir>\nusage: ${USAGE}`);
+  const { values, positionals, misuse } = parseCommand('register', ctx.argv);
+  if (positionals.length !== 2) throw misuse('register needs <model> and <file-or-dir>');
   const model = assertModelName(positionals[0]!);
   const localPath = resolve(ctx.cwd, positionals[1]!);
   if (values.push && values.pr) throw usageError('--push and --pr exclude each other');
@@ -342,7 +339,7 @@ function placeholderArtifact(storeUri: string, model: string, source: Awaited<Re
  * with --push/--pr a remote that does not answer.
  */
 async function checkRepository(repo: GitRepo, want: { remote: boolean }): Promise<void> {
-  const lock = (await repo.run(['rev-parse', '--git-path', 'index.lock'], { okCodes: [128] })).stdout.trim();
+  const lock = await repo.gitPath('index.lock');
   if (lock && existsSync(resolve(repo.dir, lock))) {
     throw new ModelgateError(
       'E_GIT_LOCKED',
@@ -352,7 +349,7 @@ async function checkRepository(repo: GitRepo, want: { remote: boolean }): Promis
     );
   }
   // No identity is no refusal: the commit is made as the CI actor or as modelgate (commitIdentity).
-  if (want.remote) await repo.run(['ls-remote', '--heads', 'origin', 'refs/heads/main']);
+  if (want.remote) await repo.probeRemote('origin');
 }
 
 /** --dry-run: the digest and the URI the artifact would get, without writing to the store. */

@@ -1,12 +1,9 @@
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { emit, parseCommand, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import type { ArtifactFile, ModelVersion, Registry } from '../manifest/types.js';
 import { parseModelRef } from '../registry/layout.js';
 import { openReadRegistry } from '../registry/snapshot.js';
 import { MAX_PRESIGN_SECONDS, presignGet } from '../store/store.js';
-
-const USAGE = `modelgate ${usageOf('resolve')}`;
 
 /** What serving needs to fetch and verify an artifact. */
 export interface ResolvedArtifact {
@@ -38,8 +35,8 @@ async function presign(config: Registry, version: ModelVersion, seconds: number,
 
 /** `modelgate resolve`: uri, sha256 and size of a version's artifact. */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.resolve.flags, USAGE);
-  if (positionals.length !== 1) throw usageError(`expected one reference (fraud@3, fraud@latest, fraud@production, fraud@champion)\nusage: ${USAGE}`);
+  const { values, positionals, misuse } = parseCommand('resolve', ctx.argv);
+  if (positionals.length !== 1) throw misuse('expected one reference (fraud@3, fraud@latest, fraud@production, fraud@champion)');
   const ref = parseModelRef(positionals[0]!);
   let seconds: number | undefined;
   if (values.presign !== undefined) {

@@ -1,12 +1,9 @@
 import { stat } from 'node:fs/promises';
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { emit, parseCommand, type Command } from '../cli/context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { findingText } from '../gate/scan-check.js';
 import { scanLocalPath } from '../scan/local.js';
 import type { PickleFinding } from '../scan/pickle.js';
-
-const USAGE = `modelgate ${usageOf('scan')}`;
 
 /**
  * `modelgate scan <path…>`: the gate's pickle scan (SPEC v3 §14) over files and folders on disk,
@@ -15,8 +12,8 @@ const USAGE = `modelgate ${usageOf('scan')}`;
  * anything is refused.
  */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.scan.flags, USAGE);
-  if (!positionals.length) throw usageError(`${USAGE}: name at least one file or folder`);
+  const { values, positionals, usage } = parseCommand('scan', ctx.argv);
+  if (!positionals.length) throw usageError(`${usage}: name at least one file or folder`);
   const allowGlobals = values.allow ?? [];
   const findings: PickleFinding[] = [];
   const scanned: string[] = [];

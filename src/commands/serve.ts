@@ -1,6 +1,5 @@
 import { cancelled, onCancel } from '../cancel.js';
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { parseCommandArgs, type Command } from '../cli/context.js';
+import { parseCommand, type Command, type Misuse } from '../cli/context.js';
 import { usageError } from '../errors.js';
 import { isRegistryUrl, locateRegistry } from '../registry/snapshot.js';
 import { TokenTable } from '../serve/access.js';
@@ -11,13 +10,11 @@ import { MlflowTrackingClient } from '../mlflow/client.js';
 
 const isWriteMode = (text: string): text is WriteMode => (WRITE_MODES as readonly string[]).includes(text);
 
-const USAGE = `modelgate ${usageOf('serve')}`;
-
 /** `host:port`, `:port` or `port`; the host defaults to loopback. */
-function parseListen(text: string): { host: string; port: number } {
+function parseListen(text: string, misuse: Misuse): { host: string; port: number } {
   const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:]*):)?([0-9]{1,5})$/.exec(text);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port >= 0 && port <= 65535)) throw usageError(`--listen ${text}: expected host:port (0.0.0.0:8080, 127.0.0.1:0)\nusage: ${USAGE}`);
+  if (!m || !(port >= 0 && port <= 65535)) throw misuse(`--listen ${text}: expected host:port (0.0.0.0:8080, 127.0.0.1:0)`);
   return { host: (m[1] || '127.0.0.1').replace(/^\[|\]$/g, ''), port };
 }
 
@@ -26,18 +23,18 @@ function parseListen(text: string): { host: string; port: number } {
  * flight finish and exits 143 or 130, as every command cancelled by those signals. Logs are JSON lines on stdout (pino), tokens redacted.
  */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.serve.flags, USAGE);
-  if (positionals.length) throw usageError(`unexpected argument ${positionals[0]}\nusage: ${USAGE}`);
-  const { host, port } = parseListen(values.listen ?? '127.0.0.1:8080');
+  const { values, positionals, misuse } = parseCommand('serve', ctx.argv);
+  if (positionals.length) throw misuse(`unexpected argument ${positionals[0]}`);
+  const { host, port } = parseListen(values.listen ?? '127.0.0.1:8080', misuse);
   const refresh = values.refresh === undefined ? 10 : /^[0-9]+(\.[0-9]+)?$/.test(values.refresh) ? Number(values.refresh) : NaN;
   if (!(refresh >= 0.1 && refresh <= 86_400)) throw usageError(`--refresh ${values.refresh}: expected seconds from 0.1 to 86400`);
   const writes = values.writes ?? 'pr';
-  if (!isWriteMode(writes)) throw usageError(`--writes ${writes}: expected ${WRITE_MODES.join(', ')}\nusage: ${USAGE}`);
+  if (!isWriteMode(writes)) throw misuse(`--writes ${writes}: expected ${WRITE_MODES.join(', ')}`);
   const trackingUri = values['mlflow-tracking-uri'] ?? ctx.env.MLFLOW_TRACKING_URI;
   // MLFLOW_TRACKING_URI may name a database (sqlite:///…): only a server is a source of registrations.
   const tracking = trackingUri && /^https?:\/\//.test(trackingUri) ? new MlflowTrackingClient(trackingUri, ctx.env) : undefined;
   if (values['mlflow-tracking-uri'] !== undefined && !tracking)
-    throw usageError(`--mlflow-tracking-uri ${trackingUri}: expected the http(s) URL of an MLflow tracking server\nusage: ${USAGE}`);
+    throw misuse(`--mlflow-tracking-uri ${trackingUri}: expected the http(s) URL of an MLflow tracking server`);
   const rateLimit = values['rate-limit'] === undefined ? undefined : /^[0-9]{1,9}$/.test(values['rate-limit']) ? Number(values['rate-limit']) : NaN;
   if (Number.isNaN(rateLimit)) throw usageError(`--rate-limit ${values['rate-limit']}: expected a number of requests per minute (0: no limit)`);
   const tokens = values.tokens === undefined ? TokenTable.empty() : await TokenTable.fromFile(values.tokens);

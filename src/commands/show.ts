@@ -1,16 +1,12 @@
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
-import { usageError } from '../errors.js';
+import { emit, parseCommand, type Command } from '../cli/context.js';
 import { formatVersion } from '../query/present.js';
 import { parseModelRef } from '../registry/layout.js';
 import { isRegistryUrl, openReadRegistry, openRegistry, remoteUnsupported, snapshotAt } from '../registry/snapshot.js';
 
-const USAGE = `modelgate ${usageOf('show')}`;
-
 /** `modelgate show`: one version, now or as the registry was at a commit or date. */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.show.flags, USAGE);
-  if (positionals.length !== 1) throw usageError(`expected one reference (fraud@3, fraud@latest, fraud@production)\nusage: ${USAGE}`);
+  const { values, positionals, misuse } = parseCommand('show', ctx.argv);
+  if (positionals.length !== 1) throw misuse('expected one reference (fraud@3, fraud@latest, fraud@production)');
   const ref = parseModelRef(positionals[0]!);
   if (values.at !== undefined && isRegistryUrl(ctx.registry)) throw remoteUnsupported('show --at');
   const past = values.at === undefined ? undefined : await snapshotAt(openRegistry(ctx), values.at);

@@ -1,5 +1,4 @@
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command, type CommandContext } from '../cli/context.js';
+import { emit, parseCommand, type Command, type CommandContext } from '../cli/context.js';
 import { applyToWorktree, openRepairPullRequest, syncAndPush, type SyncPushResult } from '../deploy/apply.js';
 import { readValidPinInput } from '../deploy/input.js';
 import { CommitTreeSource, registryPrefix } from '../registry/source.js';
@@ -11,22 +10,19 @@ import { openRegistry, RegistrySnapshot } from '../registry/snapshot.js';
 import { catalogFacts } from '../registry/catalog.js';
 import { renumberOvertaken } from '../promote/renumber.js';
 
-const USAGE = `modelgate ${usageOf('sync')}`;
-
 /**
  * `modelgate sync`: derive the deploy pins from the registry and write `deploy/<env>/`.
  * `--check` exits 1 with the diff when they are out of date, `--dry-run` prints what it would
  * write, `--push` commits as modelgate[bot] on the remote branch's head and pushes.
  */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.sync.flags, USAGE);
-  if (positionals.length > 0) throw usageError(`sync takes no arguments (got ${positionals.join(' ')})\nusage: ${USAGE}`);
+  const { values, positionals, misuse } = parseCommand('sync', ctx.argv);
+  if (positionals.length > 0) throw misuse(`sync takes no arguments (got ${positionals.join(' ')})`);
   const modes = [values.check, values['dry-run'], values.push, values.pr, values.renumber].filter(Boolean).length;
-  if (modes > 1) throw usageError(`--check, --dry-run, --pr, --push and --renumber exclude each other\nusage: ${USAGE}`);
+  if (modes > 1) throw misuse('--check, --dry-run, --pr, --push and --renumber exclude each other');
   const remoteMode = values.push || values.pr || values.renumber;
-  if (remoteMode && values['registry-ref'])
-    throw usageError(`--push, --pr and --renumber read the remote branch head; --registry-ref does not apply\nusage: ${USAGE}`);
-  if (!remoteMode && (values.remote || values.branch)) throw usageError(`--remote and --branch go with --push, --pr or --renumber\nusage: ${USAGE}`);
+  if (remoteMode && values['registry-ref']) throw misuse('--push, --pr and --renumber read the remote branch head; --registry-ref does not apply');
+  if (!remoteMode && (values.remote || values.branch)) throw misuse('--remote and --branch go with --push, --pr or --renumber');
 
   const { root, repo, snapshot } = openRegistry(ctx);
   if (values.push) return push(ctx, root, values.remote ?? 'origin', values.branch ?? 'main');
@@ -54,7 +50,7 @@ export const run: Command = async (ctx) => {
     const commit = await repo.resolve(rev);
     if (!commit) throw new ModelgateError('E_NOT_FOUND', `--registry-ref ${rev}: no such commit`, ExitCode.content);
     const prefix = await registryPrefix(repo);
-    const top = (await repo.out(['rev-parse', '--show-toplevel'])).trim();
+    const top = await repo.topLevel();
     source = new RegistrySnapshot(new CommitTreeSource(new GitRepo(top), commit, prefix));
   }
   // The work tree has a catalog of its versions; a commit (--registry-ref) is read in full.

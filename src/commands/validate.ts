@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { emit, parseCommand, type Command } from '../cli/context.js';
 import { ExitCode, usageError } from '../errors.js';
 import { formatProblem } from '../manifest/problem.js';
 import { validateRegistry } from '../manifest/validate-registry.js';
@@ -9,15 +8,13 @@ import { catalogFacts } from '../registry/catalog.js';
 import { isRegistryUrl, locateRegistry, openReadRegistry } from '../registry/snapshot.js';
 import { WorktreeSource } from '../registry/source.js';
 
-const USAGE = `modelgate ${usageOf('validate')}`;
-
 /**
  * `modelgate validate [path…]`: the whole registry, or just the given files and folders (with
  * the cross-file rules that involve them). One `file:line:col: message` per problem on stderr,
  * or `{valid, problems}` with --json; exit 1 when anything is invalid.
  */
 export const run: Command = async (ctx) => {
-  const { positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.validate.flags, USAGE);
+  const { positionals } = parseCommand('validate', ctx.argv);
   if (isRegistryUrl(ctx.registry)) {
     if (positionals.length) throw usageError("validate --registry <git-url> checks the whole registry at the remote's tip; paths name files of a clone");
     return report(ctx, await validateRegistry((await openReadRegistry(ctx)).snapshot.source));

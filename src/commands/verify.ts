@@ -1,5 +1,4 @@
-import { COMMAND_SPECS, usageOf } from '../cli/commands.js';
-import { emit, parseCommandArgs, type Command } from '../cli/context.js';
+import { emit, parseCommand, type Command } from '../cli/context.js';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { ModelVersion } from '../manifest/types.js';
 import { parseModelRef } from '../registry/layout.js';
@@ -8,7 +7,6 @@ import { directoryDigest } from '../store/digest.js';
 import { artifactObjects, hashObject } from '../store/fetch.js';
 import { openStore, type ArtifactStore } from '../store/store.js';
 
-const USAGE = `modelgate ${usageOf('verify')}`;
 /** Versions checked at once: enough to hide round trips, few enough not to flood the store. */
 const CONCURRENCY = 8;
 
@@ -19,7 +17,7 @@ export interface VerifyFinding {
 
 /** `modelgate verify`: every (or the named) version's artifact is in the store with its size; `--full` re-hashes it. */
 export const run: Command = async (ctx) => {
-  const { values, positionals } = parseCommandArgs(ctx.argv, COMMAND_SPECS.verify.flags, USAGE);
+  const { values, positionals } = parseCommand('verify', ctx.argv);
   // --decisions (issue 13, SPEC v2 §8): the logic lives in src/evidence/verify-decisions-command.ts.
   if (values.decisions) {
     if (isRegistryUrl(ctx.registry)) throw remoteUnsupported('verify --decisions');

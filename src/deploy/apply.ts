@@ -139,8 +139,8 @@ async function pullRequestFinder(repo: GitRepo, head: string, prefix: string, ch
   for (const c of changes.slice(0, 50)) {
     const rel = c.toVersion ? `models/${c.model}/versions/${c.toVersion}.yaml` : `models/${c.model}/model.yaml`;
     // First parent: on main the merge (or squash) commit changed the file, not the branch's own commits.
-    const r = await repo.run(['log', '-1', '--first-parent', '--format=%B', head, '--', prefix ? `${prefix}/${rel}` : rel], { okCodes: [128] });
-    found.set(c, pullRequestOf(r.stdout));
+    const last = await repo.lastCommitTouching(head, [prefix ? `${prefix}/${rel}` : rel], { firstParent: true });
+    found.set(c, pullRequestOf(last?.message ?? ''));
   }
   return (c: PinChange) => found.get(c);
 }

@@ -133,7 +133,7 @@ function protocolVersion(deploy: ModelDeploy, format: string): string | undefine
  * `pvc://<claim>/<path below root>` (the path as it is on the volume, not percent-encoded);
  * without one the pin is refused, saying what to set.
  */
-export function servedUri(artifactUri: string, storage: Registry['storage'] | undefined, model: string): string {
+function servedUri(artifactUri: string, storage: Registry['storage'] | undefined, model: string): string {
   if (!artifactUri.startsWith('file://')) return artifactUri;
   const pvc = storage?.pvc;
   if (!pvc) {

@@ -44,7 +44,7 @@ const MAX_DEPTH = 8;
 const text = (v: unknown) => (typeof v === 'string' ? v : '');
 
 /** The resources a file's documents declare, as written (documents without a kind or a name are left out). */
-export function documentResources(source: string, file: string): PlacedResource[] {
+function documentResources(source: string, file: string): PlacedResource[] {
   const out: PlacedResource[] = [];
   for (const doc of parseAllDocuments(source)) {
     if (doc.errors.length) continue;
@@ -104,7 +104,7 @@ function readKustomization(source: string, file: string): Kustomization {
  * Where a `resources` entry of the kustomization in `dir` points, inside the registry; undefined
  * for a remote one (a URL, a git repository) or one that leaves the registry: never read.
  */
-export function resourcePath(dir: string, entry: string): string | undefined {
+function resourcePath(dir: string, entry: string): string | undefined {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry) || /^(github\.com|gitlab\.com|bitbucket\.org)\//.test(entry) || entry.startsWith('git@')) return undefined;
   const path = posix.normalize(posix.join(dir, entry)).replace(/(?<!\/)\/+$/, '');
   return posix.isAbsolute(path) || path === '..' || path.startsWith('../') || path === '.' ? undefined : path;

@@ -44,11 +44,10 @@ export async function firstParentTrees(repo: GitRepo, commits: readonly string[]
   const wanted = [...new Set(commits)];
   const out = new Map<string, string>();
   if (wanted.length === 0) return out;
-  const r = await repo.run(['cat-file', '--batch-check=%(objectname) %(objecttype)'], { input: wanted.map((c) => `${c}^1^{tree}\n`).join('') });
-  const lines = r.stdout.split('\n');
+  const trees = await Promise.all(wanted.map((c) => repo.firstParentTree(c)));
   wanted.forEach((c, i) => {
-    const [oid, type] = (lines[i] ?? '').split(' ');
-    if (type === 'tree' && oid) out.set(c, oid);
+    const tree = trees[i];
+    if (tree) out.set(c, tree);
   });
   return out;
 }

@@ -130,30 +130,3 @@ function verdict(group: ApprovalGroup, counted: string[], required: boolean, sha
   }
   return { check, ok: false, status: 'pending', detail: `${counted.length}/${group.count}: ${given}; missing ${missing}`, approvedBy: counted, missing };
 }
-
-/**
- * Judges one approval group. Team membership is looked up now, for each approver, through
- * `teams`; a lookup that throws propagates, and the caller fails the check with its reason.
- */
-export async function judgeGroup(group: ApprovalGroup, approvers: string[] | undefined, teams: TeamResolver, required: boolean): Promise<CheckResult> {
-  const check = `approvals: ${describeGroup(group)}`;
-  const users = new Set((group.users ?? []).map(norm));
-  const counted: string[] = [];
-  for (const login of approvers ?? []) {
-    if (counted.some((c) => norm(c) === norm(login))) continue;
-    let eligible = users.has(norm(login));
-    for (const team of group.teams ?? []) {
-      if (eligible) break;
-      eligible = await teams.isActiveMember(team, login);
-    }
-    if (eligible) counted.push(login);
-  }
-  const need = Math.max(0, group.count - counted.length);
-  const given = counted.length ? `approved by ${counted.join(', ')}` : 'no approval yet';
-  if (need === 0) return { check, ok: true, status: 'pass', detail: `${counted.length}/${group.count}: ${given}`, approvedBy: counted };
-  const missing = `${need} more from ${[...(group.teams ?? []).map((t) => `team ${t}`), ...(group.users ?? [])].join(', ') || 'nobody'}`;
-  if (!required) {
-    return { check, ok: true, status: 'pass', detail: `not required (--no-approvals); ${given}; would need ${missing}`, approvedBy: counted, missing };
-  }
-  return { check, ok: false, status: 'pending', detail: `${counted.length}/${group.count}: ${given}; missing ${missing}`, approvedBy: counted, missing };
-}

@@ -220,7 +220,7 @@ async function validateMerged(ctx: Context, changed: ChangedFile[], checks: Chec
 const problemKey = (p: Problem) => `${p.file}\0${p.line ?? ''}\0${p.col ?? ''}\0${p.code}`;
 
 /** Highest version number a model may get next: at most this far above its highest on the base. */
-export const MAX_VERSION_GAP = 100;
+const MAX_VERSION_GAP = 100;
 
 async function judgeVersion(ctx: Context, path: string, model: string, version: number, deleted: boolean): Promise<Transition> {
   const t: Transition = { file: path, kind: 'version-edit', model, version, checks: [], rules: [] };

@@ -20,11 +20,8 @@ export class GitStageHistory implements StageHistory {
 
   async wasInStage(model: string, version: number, stage: Stage): Promise<boolean> {
     const file = (this.prefix ? `${this.prefix}/` : '') + versionFile(model, version);
-    const log = await this.repo.out(['log', '--first-parent', '--format=%H', this.rev, '--', file]);
-    const names = log
-      .split('\n')
-      .filter(Boolean)
-      .map((commit) => `${commit}:${file}`);
+    const log = await this.repo.firstParentCommitsTouching(this.rev, file);
+    const names = log.map((commit) => `${commit}:${file}`);
     if (names.length === 0) return false;
     const blobs = await this.repo.readBlobs(names);
     return names.some((name) => {
@@ -35,12 +32,8 @@ export class GitStageHistory implements StageHistory {
 
   async aliasTargets(model: string, alias: string): Promise<number[]> {
     const file = (this.prefix ? `${this.prefix}/` : '') + aliasesFile(model);
-    const log = await this.repo.out(['log', '--first-parent', '--format=%H', this.rev, '--', file]);
-    const names = log
-      .split('\n')
-      .filter(Boolean)
-      .reverse()
-      .map((commit) => `${commit}:${file}`);
+    const log = await this.repo.firstParentCommitsTouching(this.rev, file);
+    const names = log.reverse().map((commit) => `${commit}:${file}`);
     if (names.length === 0) return [];
     const blobs = await this.repo.readBlobs(names);
     const out: number[] = [];

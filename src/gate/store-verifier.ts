@@ -12,7 +12,7 @@ import type { ArtifactVerifier } from './types.js';
  * `full` reads the bytes and recomputes the sha256 (for a directory, every file and then the
  * canonical digest of the list). A store error propagates: the gate turns it into a failure.
  */
-export class StoreArtifactVerifier implements ArtifactVerifier {
+class StoreArtifactVerifier implements ArtifactVerifier {
   constructor(readonly store: ArtifactStore) {}
 
   private verifyIndexed(artifact: Artifact, key: string, mode: 'full' | 'exists'): Promise<{ ok: boolean; detail: string }> {

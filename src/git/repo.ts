@@ -8,14 +8,14 @@ import { ModelgateError, ExitCode, serviceError } from '../errors.js';
 import { ioTimeoutSeconds, stallError } from '../io-timeout.js';
 import { ObjectStream } from './object-stream.js';
 
-export interface GitRunOptions {
+interface GitRunOptions {
   input?: string | Buffer;
   env?: Record<string, string | undefined>;
   /** Exit codes that are answers rather than failures (e.g. 1 for `diff --quiet`). */
   okCodes?: number[];
 }
 
-export interface GitResult {
+interface GitResult {
   stdout: string;
   stderr: string;
   code: number;
@@ -63,7 +63,7 @@ export class GitRepo {
     return (this.stream ??= new ObjectStream(this.dir, { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }));
   }
 
-  run(args: string[], options: GitRunOptions = {}): Promise<GitResult> {
+  private run(args: string[], options: GitRunOptions = {}): Promise<GitResult> {
     const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...options.env };
     // Network operations are bounded by MODELGATE_IO_TIMEOUT without progress: curl's low-speed
     // limit ends an HTTP transfer that moves under 1 byte/s for that long, and a timer reset by
@@ -106,7 +106,7 @@ export class GitRepo {
     });
   }
 
-  async out(args: string[], options?: GitRunOptions): Promise<string> {
+  private async out(args: string[], options?: GitRunOptions): Promise<string> {
     return (await this.run(args, options)).stdout;
   }
 
@@ -115,7 +115,7 @@ export class GitRepo {
    * read (NUL for `-z` listings): a listing of a million entries is never held whole. Throws E_GIT
    * (after the records it produced) when git fails, unless its exit code is one of `okCodes`.
    */
-  async *records(args: string[], separator = '\0', okCodes: readonly number[] = []): AsyncGenerator<string[]> {
+  private async *records(args: string[], separator = '\0', okCodes: readonly number[] = []): AsyncGenerator<string[]> {
     const child = spawn('git', args, { cwd: this.dir, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
     const err: Buffer[] = [];
     child.stderr.on('data', (b: Buffer) => err.push(b));
@@ -183,9 +183,9 @@ export class GitRepo {
     return o?.type === 'blob' ? o.bytes : undefined;
   }
 
-  /** Entries under `path` at `rev` (recursive), with blob ids: a cache key that changes with content. */
+  /** Files under `path` at `rev` ('' for all; recursive, paths from the top), with blob ids: a cache key that changes with content. Empty when `rev` does not exist. */
   async listTree(rev: string, path: string): Promise<Array<{ path: string; oid: string }>> {
-    const r = await this.run(['ls-tree', '-r', '-z', '--full-tree', rev, '--', path], { okCodes: [128] });
+    const r = await this.run(['ls-tree', '-r', '-z', '--full-tree', rev, ...(path ? ['--', path] : [])], { okCodes: [128] });
     if (r.code !== 0) return [];
     const entries: Array<{ path: string; oid: string }> = [];
     for (const line of r.stdout.split('\0')) {
@@ -222,13 +222,153 @@ export class GitRepo {
     return result;
   }
 
-  /** Paths changed between two revisions, with their status letter (A, M, D, R…). */
+  /** Paths changed between two commits or trees, with their status letter (A, M, D…), renames as a delete and an add. */
   async changedFiles(base: string, head: string): Promise<Array<{ status: string; path: string }>> {
-    const out = await this.out(['diff', '--name-status', '-z', '--no-renames', base, head]);
+    // Two trees, no work tree: git would still load the checkout's index (100,000 entries, most
+    // of the time on a big registry), so it is pointed at an index that does not exist.
+    const noIndex = { GIT_INDEX_FILE: join(tmpdir(), `modelgate-no-index-${process.pid}`) };
+    const out = await this.out(['diff-tree', '-r', '-z', '--no-renames', '--name-status', base, head], { env: noIndex });
     const parts = out.split('\0');
     const files: Array<{ status: string; path: string }> = [];
     for (let i = 0; i + 1 < parts.length; i += 2) files.push({ status: parts[i]!, path: parts[i + 1]! });
     return files;
+  }
+
+  /**
+   * The tree that merging `head` into `base` gives (`git merge-tree --write-tree`, the merge
+   * GitHub performs), or the conflicted paths when they conflict. E_GIT when git is older than 2.38.
+   */
+  async mergeTrees(base: string, head: string): Promise<{ tree: string } | { conflicts: string[] }> {
+    const r = await this.run(['merge-tree', '--write-tree', '--name-only', '--no-messages', base, head], { okCodes: [1] });
+    const [tree, ...conflicted] = r.stdout.split('\n').filter(Boolean);
+    if (r.code === 1) return { conflicts: [...new Set(conflicted)] };
+    if (!tree || !/^[0-9a-f]{40,64}$/.test(tree))
+      throw new ModelgateError('E_GIT', 'git merge-tree gave no tree id (git 2.38 or newer is needed)', ExitCode.service);
+    return { tree };
+  }
+
+  /** The patch from `from` to `to` (commits or trees) of the files under `path`, without colour. */
+  async diffText(from: string, to: string, path: string): Promise<string> {
+    return this.out(['diff', '--no-color', from, to, '--', path]);
+  }
+
+  /** The commits on the first-parent line of `rev` that changed `path`, newest first. */
+  async firstParentCommitsTouching(rev: string, path: string): Promise<string[]> {
+    return (await this.out(['log', '--first-parent', '--format=%H', rev, '--', path])).split('\n').filter(Boolean);
+  }
+
+  /**
+   * The newest commit of `rev` that changed one of `paths` (on the first-parent line only with
+   * `firstParent`; none that `exclude` reaches): who wrote and committed it and its message.
+   * Undefined when no commit did or `rev` does not exist.
+   */
+  async lastCommitTouching(rev: string, paths: string[], options: { firstParent?: boolean; exclude?: string } = {}): Promise<CommitSummary | undefined> {
+    const r = await this.run(
+      [
+        'log',
+        '-1',
+        ...(options.firstParent ? ['--first-parent'] : []),
+        '--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%B',
+        rev,
+        ...(options.exclude ? ['--not', options.exclude] : []),
+        '--',
+        ...paths,
+      ],
+      { okCodes: [128] },
+    );
+    const [commit, an, ae, cn, ce, ...message] = r.stdout.split('\0');
+    if (r.code !== 0 || !commit) return undefined;
+    return { commit, author: { name: an ?? '', email: ae ?? '' }, committer: { name: cn ?? '', email: ce ?? '' }, message: message.join('\0') };
+  }
+
+  /**
+   * The first-parent history of `rev` for the files under `pathspecs` (relative to this folder),
+   * newest first: for each commit `\x1e`, then its id, tree, author name, author email, committer
+   * date (ISO 8601) and message, each ended by `\x1f`, then its raw diff against the first parent
+   * (`--raw --no-abbrev -z`, no renames). Undefined when `rev` does not exist.
+   */
+  async firstParentRawLog(rev: string, pathspecs: readonly string[]): Promise<string | undefined> {
+    const log = await this.run(
+      [
+        'log',
+        '--first-parent',
+        '--diff-merges=first-parent',
+        '--no-renames',
+        '--raw',
+        '--no-abbrev',
+        '-z',
+        '--relative',
+        '--format=%x1e%H%x1f%T%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f',
+        rev,
+        '--',
+        ...pathspecs,
+      ],
+      { okCodes: [128] },
+    );
+    return log.code === 0 ? log.stdout : undefined;
+  }
+
+  /** The last commit on the first-parent line of `rev` made at or before `seconds` (Unix time); undefined when none was or `rev` does not exist. */
+  async lastCommitBefore(rev: string, seconds: number): Promise<string | undefined> {
+    const r = await this.run(['rev-list', '-1', '--first-parent', `--before=@${seconds}`, rev], { okCodes: [128] });
+    return r.code === 0 ? r.stdout.trim() || undefined : undefined;
+  }
+
+  /** The committer date of `commit`, ISO 8601 with the committer's offset. */
+  async commitDate(commit: string): Promise<string> {
+    return (await this.out(['show', '-s', '--format=%cI', commit])).trim();
+  }
+
+  /** The parents of `commit` as its commit object records them (none for a root commit); E_GIT when there is no such commit. */
+  async parentsOf(commit: string): Promise<string[]> {
+    const o = await this.objects.read(`${commit}^{commit}`);
+    if (!o?.bytes) throw new ModelgateError('E_GIT', `no commit ${commit}`, ExitCode.content);
+    const header = o.bytes.toString('utf8', 0, Math.max(0, o.bytes.indexOf('\n\n')));
+    return [...header.matchAll(/^parent ([0-9a-f]+)$/gm)].map((m) => m[1]!);
+  }
+
+  /** The tree of `commit`'s first parent; undefined for a root commit or one at the edge of a shallow clone. */
+  async firstParentTree(commit: string): Promise<string | undefined> {
+    const o = await this.objects.info(`${commit}^1^{tree}`);
+    return o?.type === 'tree' ? o.oid : undefined;
+  }
+
+  /** The id of the blob at `path` of `rev`, or undefined when there is none. */
+  async blobIdAt(rev: string, path: string): Promise<string | undefined> {
+    const o = await this.objects.info(`${rev}:${path}`);
+    return o?.type === 'blob' ? o.oid : undefined;
+  }
+
+  /**
+   * The index entries under `scope` as `git ls-files -s -v` lists them (`<tag> <mode> <id>
+   * <stage>\t<path>`, paths relative to this folder), a chunk at a time: a listing of a million
+   * entries is never held whole. E_GIT (after the entries) when git fails.
+   */
+  indexEntries(scope: string): AsyncGenerator<string[]> {
+    return this.records(['ls-files', '-s', '-v', '-z', '--', scope]);
+  }
+
+  /** Files under `scope` whose work-tree copy differs from the index (`git diff-files`), relative to this folder. */
+  async modifiedFiles(scope: string): Promise<string[]> {
+    return splitZ(await this.out(['diff-files', '--name-only', '-z', '--relative', '--', scope]));
+  }
+
+  /** Whether tracked files differ from HEAD, staged or not (`git status`, untracked files left out). */
+  async hasTrackedChanges(): Promise<boolean> {
+    return (await this.out(['status', '--porcelain', '--untracked-files=no'])).trim() !== '';
+  }
+
+  /**
+   * Every object reachable from any ref (branches, remote-tracking branches, fetched pull request
+   * heads, tags) with the path it was reached by ('' for a commit), a batch at a time.
+   */
+  async *reachableObjects(): AsyncGenerator<Array<{ oid: string; path: string }>> {
+    for await (const lines of this.records(['rev-list', '--all', '--objects'], '\n')) {
+      yield lines.map((line) => {
+        const space = line.indexOf(' ');
+        return space < 0 ? { oid: line, path: '' } : { oid: line.slice(0, space), path: line.slice(space + 1) };
+      });
+    }
   }
 
   /** Who commits here: git's author identity (GIT_AUTHOR_* or user.name/email), or undefined when none is set. */
@@ -397,6 +537,20 @@ export class GitRepo {
     return out.split('\0').filter(Boolean);
   }
 
+  /**
+   * The path from the work tree's top to this folder, without a trailing slash ('' at the top and
+   * in a bare repository); git's own error (E_GIT) outside a repository.
+   */
+  async workTreePrefix(): Promise<string> {
+    return (await this.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
+  }
+
+  /** Where git keeps `name` of this repository (`git rev-parse --git-path`), relative to this folder; undefined outside a repository. */
+  async gitPath(name: string): Promise<string | undefined> {
+    const r = await this.run(['rev-parse', '--git-path', name], { okCodes: [128] });
+    return r.code === 0 ? r.stdout.trim() || undefined : undefined;
+  }
+
   /** The work tree's top folder (the repository root). */
   async topLevel(): Promise<string> {
     return (await this.out(['rev-parse', '--show-toplevel'])).trim();
@@ -412,9 +566,30 @@ export class GitRepo {
     return (await this.run(['merge-base', '--is-ancestor', a, b], { okCodes: [1] })).code === 0;
   }
 
+  /** The full name of the branch HEAD points at (`refs/heads/…`, born or not), undefined when HEAD is detached. */
+  async headRef(): Promise<string | undefined> {
+    return (await this.run(['symbolic-ref', '--quiet', 'HEAD'], { okCodes: [1] })).stdout.trim() || undefined;
+  }
+
+  /** Makes this (existing) folder a new repository whose first branch is `branch`. */
+  async init(branch: string): Promise<void> {
+    await this.run(['init', '--quiet', '-b', branch]);
+  }
+
+  /** Stages every file of the work tree, new, changed or deleted (`git add --all`). */
+  async addAll(): Promise<void> {
+    await this.run(['add', '--all']);
+  }
+
+  /** Commits the index as `identity` (author and committer, no hooks run) and returns the new commit. */
+  async commitIndex(message: string, identity: Identity): Promise<string> {
+    await this.run(['-c', `user.name=${identity.name}`, '-c', `user.email=${identity.email}`, 'commit', '--quiet', '--no-verify', '-m', message]);
+    return (await this.out(['rev-parse', 'HEAD'])).trim();
+  }
+
   /** Points an unborn checked-out branch at `commit` and checks it out (a registry's first commit). */
   async checkoutUnborn(commit: string): Promise<void> {
-    const branch = (await this.run(['symbolic-ref', '--quiet', 'HEAD'], { okCodes: [1] })).stdout.trim() || 'refs/heads/main';
+    const branch = (await this.headRef()) ?? 'refs/heads/main';
     await this.run(['update-ref', branch, commit]);
     await this.run(['reset', '--quiet', '--keep', commit]).catch(() => {});
   }
@@ -496,6 +671,39 @@ export class GitRepo {
     return { shallow, partial };
   }
 
+  /** The URL of `remote`, or undefined when there is no such remote (or no repository). */
+  async remoteUrl(remote: string): Promise<string | undefined> {
+    const r = await this.run(['remote', 'get-url', remote], { okCodes: [2, 128] });
+    return r.code === 0 ? r.stdout.trim() || undefined : undefined;
+  }
+
+  /** Asks `remote` for its main branch: E_GIT_REMOTE when it does not answer (checked before work that ends in a push). */
+  async probeRemote(remote: string): Promise<void> {
+    await this.run(['ls-remote', '--heads', remote, 'refs/heads/main']);
+  }
+
+  /**
+   * Clones `url` bare, its default branch only and no tags, into the folder `dir` (absent or
+   * empty): a mirror that `mirrorBranch` keeps up to date.
+   */
+  static async cloneBare(url: string, dir: string): Promise<GitRepo> {
+    await new GitRepo(tmpdir()).run(['clone', '--quiet', '--bare', '--single-branch', '--no-tags', url, dir]);
+    return new GitRepo(dir);
+  }
+
+  /** Fetches the branch `ref` (a full name) of `remote` into the same ref here, forced: a bare mirror's refresh. */
+  async mirrorBranch(remote: string, ref: string): Promise<void> {
+    await this.run(['fetch', '--quiet', '--no-tags', remote, `+${ref}:${ref}`]);
+  }
+
+  /**
+   * Fetches `refspec` (or a commit id) from `remote`, without tags, and answers whether git
+   * succeeded: the caller checks what arrived. `env` adds to git's environment (an auth header).
+   */
+  async tryFetch(remote: string, refspec: string, env: Record<string, string> = {}): Promise<boolean> {
+    return (await this.run(['fetch', '--quiet', '--no-tags', remote, refspec], { env, okCodes: [1, 128] })).code === 0;
+  }
+
   /** Names of the configured remotes. */
   async remotes(): Promise<string[]> {
     return (await this.out(['remote'])).split('\n').filter(Boolean);
@@ -543,6 +751,18 @@ export async function commitIdentity(repo: GitRepo, env: NodeJS.ProcessEnv): Pro
     ? { name: actor, email: `${actor}@users.noreply.github.com` }
     : { name: 'modelgate', email: 'modelgate@users.noreply.github.com' };
   return { author: author ?? fallback, committer: committer ?? author ?? fallback };
+}
+
+/** A commit as `lastCommitTouching` reads it. */
+export interface CommitSummary {
+  commit: string;
+  author: Identity;
+  committer: Identity;
+  message: string;
+}
+
+function splitZ(text: string): string[] {
+  return text.split('\0').filter(Boolean);
 }
 
 /** Strips credentials that a remote URL may carry before a message is shown. */

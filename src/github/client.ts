@@ -68,7 +68,7 @@ function retryWaitMs(method: string, url: string, status: number, headers: Heade
  * first request: every attempt shares it. A wait past the deadline is not begun; the answer
  * stands, and the error names it and the number of attempts.
  */
-export function retryingFetch(timeoutMs: number): typeof fetch {
+function retryingFetch(timeoutMs: number): typeof fetch {
   return async (input, init = {}) => {
     const method = (init.method ?? 'GET').toUpperCase();
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;

@@ -1,7 +1,7 @@
 import type { Octokit } from '@octokit/rest';
 import { ModelgateError } from '../errors.js';
 import { isBot } from '../gate/approvals.js';
-import type { ChangedFile, Contributors, PullRequestInfo, Review, TeamResolver, UnlinkedCommit } from '../gate/types.js';
+import type { Contributors, PullRequestInfo, Review, TeamResolver, UnlinkedCommit } from '../gate/types.js';
 import { createOnce, github, type GitHubConnection } from './client.js';
 
 /** The hidden marker that finds modelgate's one comment on a pull request. */
@@ -29,20 +29,6 @@ export async function getPullRequest(c: GitHubConnection, number: number): Promi
     defaultBranch: data.base.repo.default_branch,
     commits: data.commits,
   };
-}
-
-/** GET …/pulls/{n}/files, every page; a rename counts as its old path deleted and its new path added. */
-export async function listPullRequestFiles(c: GitHubConnection, number: number): Promise<ChangedFile[]> {
-  const files = await github(`listing the files of #${number}`, () =>
-    c.octokit.paginate(c.octokit.rest.pulls.listFiles, { owner: c.owner, repo: c.repo, pull_number: number, per_page: 100 }),
-  );
-  const out: ChangedFile[] = [];
-  for (const f of files) {
-    if (f.status === 'renamed' && f.previous_filename) {
-      out.push({ path: f.previous_filename, status: 'D' }, { path: f.filename, status: 'A' });
-    } else out.push({ path: f.filename, status: f.status === 'added' ? 'A' : f.status === 'removed' ? 'D' : 'M' });
-  }
-  return out;
 }
 
 /** GET …/pulls/{n}/reviews, every page, oldest first. */
@@ -151,10 +137,10 @@ export async function setCommitStatus(
  * (anyone can paste the marker into their own comment; those are left alone); otherwise one is created.
  */
 /** GitHub refuses a comment body over 65,536 characters. */
-export const MAX_COMMENT_CHARS = 65_536;
+const MAX_COMMENT_CHARS = 65_536;
 
 /** Cuts an over-long report, saying where the whole one is (the job summary and the report file). */
-export function fitComment(text: string): string {
+function fitComment(text: string): string {
   if (text.length <= MAX_COMMENT_CHARS) return text;
   const note = '\n\n… the report is longer than a GitHub comment allows; the whole report is in the job summary and the `report` output file.\n';
   const room = MAX_COMMENT_CHARS - note.length - '\n```'.length;

@@ -34,11 +34,10 @@ export function parseCodeSpec(text: string): CodeLineage {
  */
 export async function codeFromWorkingDirectory(cwd: string): Promise<CodeLineage> {
   const repo = new GitRepo(cwd);
-  const inside = await repo.run(['rev-parse', '--is-inside-work-tree'], { okCodes: [128] });
-  if (inside.code !== 0) throw new ModelgateError('E_NO_CODE_REPO', `--code auto: ${cwd} is not inside a git repository`, ExitCode.usage);
+  if (!(await repo.location())) throw new ModelgateError('E_NO_CODE_REPO', `--code auto: ${cwd} is not inside a git repository`, ExitCode.usage);
   const commit = await repo.resolve('HEAD');
   if (!commit) throw new ModelgateError('E_NO_CODE_REPO', `--code auto: the repository at ${cwd} has no commit yet`, ExitCode.usage);
-  const remote = (await repo.run(['remote', 'get-url', 'origin'], { okCodes: [2, 128] })).stdout.trim();
-  const status = await repo.out(['status', '--porcelain', '--untracked-files=no']);
-  return { ...(remote ? { repository: publicRepositoryUrl(remote) } : {}), commit, ...(status.trim() ? { dirty: true } : {}) };
+  const remote = await repo.remoteUrl('origin');
+  const dirty = await repo.hasTrackedChanges();
+  return { ...(remote ? { repository: publicRepositoryUrl(remote) } : {}), commit, ...(dirty ? { dirty: true } : {}) };
 }

@@ -182,7 +182,7 @@ function frameworkOf(
  * names, then requirements.txt and constraints.txt beside MLmodel, as MLflow writes them. A
  * file MLmodel names that the folder lacks is skipped (MLflow 1.x models name conda.yaml only).
  */
-export function environmentFiles(model: MLflowModel, paths: ReadonlySet<string>): Array<{ path: string; kind: EnvironmentKind }> {
+function environmentFiles(model: MLflowModel, paths: ReadonlySet<string>): Array<{ path: string; kind: EnvironmentKind }> {
   const out = model.environment.filter((e) => paths.has(e.path));
   for (const [path, kind] of [
     ['requirements.txt', 'pip'],

@@ -1,4 +1,4 @@
-import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import type { ValidateFunction } from 'ajv/dist/2020.js';
 import { compileSchema } from './compile-schemas.js';
 import modelVersionSchema from '../../schemas/model-version.schema.json' with { type: 'json' };
 import modelSchema from '../../schemas/model.schema.json' with { type: 'json' };
@@ -24,8 +24,6 @@ export interface Validators {
   PromotionPolicy: ValidateFunction<PromotionPolicy>;
   ModelAliases: ValidateFunction<ModelAliases>;
 }
-
-export type SchemaError = ErrorObject;
 
 const compiled: Partial<Validators> = {};
 const kinds = ['Registry', 'Model', 'ModelVersion', 'PromotionPolicy', 'ModelAliases'] as const;

@@ -99,7 +99,7 @@ function ranges(numbers: number[]): string {
  * aliases end up (what the gate judges: the merged registry against main), what was not carried
  * over, and the gate's verdict before anyone approved.
  */
-export function importPullRequestBody(d: Decision, trackingUri: string, notCarried: readonly NotCarried[]): string {
+function importPullRequestBody(d: Decision, trackingUri: string, notCarried: readonly NotCarried[]): string {
   const e = escapeMarkdown;
   const byModel = new Map<string, { versions: number[]; stages: Map<string, number[]>; aliases: string[] }>();
   const of = (model: string) => byModel.get(model) ?? byModel.set(model, { versions: [], stages: new Map(), aliases: [] }).get(model)!;

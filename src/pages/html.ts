@@ -16,12 +16,12 @@ export interface Html {
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
-export function escapeHtml(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
 
 /** Trusted markup, produced by this code (never user text). */
-export function raw(text: string): Html {
+function raw(text: string): Html {
   return { [HTML]: true, text };
 }
 

@@ -204,7 +204,7 @@ export async function servingOf(reader: Pick<PagesReader, 'snapshot' | 'environm
 }
 
 /** Thresholds on metrics from every rule that applies to the model (the policy's and the model's own). */
-export function thresholdsFor(policy: PromotionPolicy, model: string): MetricThreshold[] {
+function thresholdsFor(policy: PromotionPolicy, model: string): MetricThreshold[] {
   const rules = [...policy.rules, ...(policy.models?.[model]?.rules ?? [])];
   return rules.flatMap((r) =>
     Object.entries(r.metrics ?? {}).map(([metric, t]) => ({

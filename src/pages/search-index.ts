@@ -87,7 +87,7 @@ export function shardMayMatch(expr: Expr, shard: SearchShard): boolean {
 }
 
 /** Versions per part of `serve`'s search index: a model of 10,000 versions is summarized 40 times, so a metric range prunes within it too. */
-export const SEARCH_PART_VERSIONS = 256;
+const SEARCH_PART_VERSIONS = 256;
 
 /**
  * A run of one model's versions as `serve`'s search index holds them: their summary and the

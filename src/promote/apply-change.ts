@@ -206,7 +206,7 @@ export async function applyChange(opts: ApplyOptions): Promise<Applied> {
 
 /** Whether `commit` is a single commit whose only parent is `base`. */
 async function isOneCommitOn(repo: GitRepo, commit: string, base: string): Promise<boolean> {
-  const [, ...parents] = (await repo.out(['rev-list', '--parents', '-n', '1', commit])).trim().split(' ');
+  const parents = await repo.parentsOf(commit);
   return parents.length === 1 && parents[0] === base;
 }
 

@@ -34,8 +34,8 @@ export type BranchSpec =
   | { kind: 'model'; model: string }
   | { kind: 'sync' };
 
-export const BRANCH_PREFIX = 'modelgate/';
-export const SYNC_BRANCH = `${BRANCH_PREFIX}sync`;
+const BRANCH_PREFIX = 'modelgate/';
+const SYNC_BRANCH = `${BRANCH_PREFIX}sync`;
 /** The one branch of `import mlflow --pr`: every imported version on it, one pull request. */
 export const MLFLOW_IMPORT_BRANCH = `${BRANCH_PREFIX}import/mlflow`;
 const STAGES: readonly Stage[] = ['None', 'Staging', 'Production', 'Archived'];

@@ -16,19 +16,13 @@ export interface ChangeFlags {
   'dry-run'?: boolean;
 }
 
-export const CHANGE_FLAGS = {
-  pr: { type: 'boolean' },
-  push: { type: 'boolean' },
-  'dry-run': { type: 'boolean' },
-} as const;
-
 export const modeOf = (flags: ChangeFlags): ApplyMode => {
   if (flags.pr && flags.push) throw usageError('--pr and --push exclude each other');
   return flags.pr ? 'pr' : flags.push ? 'push' : 'local';
 };
 
 /** `--dry-run`: the unified diff of every file the change would write, text and JSON. */
-export function presentDryRun(ctx: CommandContext, mode: ApplyMode, change: Change, extra: Record<string, unknown> = {}): number {
+function presentDryRun(ctx: CommandContext, mode: ApplyMode, change: Change, extra: Record<string, unknown> = {}): number {
   const diff = changeDiff(change);
   const files = change.files.map((f) => f.path);
   emit(
@@ -45,7 +39,7 @@ export function presentDryRun(ctx: CommandContext, mode: ApplyMode, change: Chan
 }
 
 /** What a writing command prints after `applyChange`. */
-export function presentApplied(ctx: CommandContext, mode: ApplyMode, done: Applied, extra: Record<string, unknown> = {}): number {
+function presentApplied(ctx: CommandContext, mode: ApplyMode, done: Applied, extra: Record<string, unknown> = {}): number {
   const { change } = done;
   emit(
     ctx,

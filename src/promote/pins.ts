@@ -14,7 +14,7 @@ import { touchedModels, withPins, type Change, type ManifestChange } from './cha
  * has its version, files the catalog knows not read at all). Pins of other models are not moved by
  * the change, so leaving them out renders exactly the files the change must carry.
  */
-export async function readPinInputFor(snapshot: RegistrySnapshot, modelNames: readonly string[]): Promise<PinInput> {
+async function readPinInputFor(snapshot: RegistrySnapshot, modelNames: readonly string[]): Promise<PinInput> {
   const registry = await snapshot.config();
   const environments = environmentsOf(registry);
   const stages = environmentStages(environments);
@@ -34,7 +34,7 @@ export async function readPinInputFor(snapshot: RegistrySnapshot, modelNames: re
 }
 
 /** The pins a change to `modelNames` moves, rendered from the registry as the change leaves it. */
-export async function renderPinsFor(snapshot: RegistrySnapshot, modelNames: readonly string[]): Promise<SyncPlan> {
+async function renderPinsFor(snapshot: RegistrySnapshot, modelNames: readonly string[]): Promise<SyncPlan> {
   return renderPins(await readPinInputFor(snapshot, modelNames));
 }
 

@@ -207,9 +207,8 @@ async function registrant(
   base: string,
   paths: string[],
 ): Promise<{ author: Identity; committer: Identity } | Record<string, never>> {
-  const line = (await repo.out(['log', '-1', '--format=%an%x00%ae%x00%cn%x00%ce', tip, '--not', base, '--', ...paths])).trim();
-  const [an, ae, cn, ce] = line.split('\0');
-  return an && ae && cn && ce ? { author: { name: an, email: ae }, committer: { name: cn, email: ce } } : {};
+  const last = await repo.lastCommitTouching(tip, paths, { exclude: base });
+  return last?.author.name && last.author.email && last.committer.name && last.committer.email ? { author: last.author, committer: last.committer } : {};
 }
 
 /** The manifest with its top-level `version: <from>` replaced by `<to>`, every other byte kept. */

@@ -25,7 +25,7 @@ import { join } from 'node:path';
  */
 
 /** The key's file name, in the folder of the caches it seals. */
-export const CACHE_KEY_FILE = 'cache.key';
+const CACHE_KEY_FILE = 'cache.key';
 const KEY_BYTES = 32;
 
 /** Opens `path` for reading when it is a regular file (never following a symlink, never waiting on a FIFO); undefined otherwise. */

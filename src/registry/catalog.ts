@@ -92,7 +92,7 @@ function loadedEntry(path: string, v: ModelVersion): CatalogEntry {
 }
 
 /** `versionBatches` with each version's file: what validation needs to trust the cache in its place. */
-export async function* versionFileBatches(root: string, query: VersionQuery = {}): AsyncGenerator<CatalogEntry[]> {
+async function* versionFileBatches(root: string, query: VersionQuery = {}): AsyncGenerator<CatalogEntry[]> {
   const scope = query.model ? versionsDir(query.model) : MODELS_DIR;
   const repo = new GitRepo(root);
   const gitDir = (await repo.location().catch(() => undefined))?.gitDir;
@@ -121,7 +121,7 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
 
   // The index listing starts with the two work-tree checks (the first chunk is asked for now).
   const index = indexStat(gitDir);
-  const staged = repo.records(['ls-files', '-s', '-v', '-z', '--', scope]);
+  const staged = repo.indexEntries(scope);
   const first = staged.next();
   first.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
   const cache = VersionCache.open(catalogFile(gitDir), `${scope}/`);
@@ -143,7 +143,7 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
   let misses = 0;
   try {
     const [modified, untracked] = await Promise.all([
-      repo.out(['diff-files', '--name-only', '-z', '--relative', '--', scope]),
+      repo.modifiedFiles(scope),
       untrackedFiles(repo, root, gitDir, scope, index),
     ]);
     const listing = (async function* () {
@@ -153,7 +153,7 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
         await staged.return(undefined);
       }
     })();
-    for await (const chunk of entries(listing, new Set(splitZ(modified)), untracked)) {
+    for await (const chunk of entries(listing, new Set(modified), untracked)) {
       // Clean files are read from git's objects through one stream: at the first one to read, the
       // chunk's other clean files that may be wanted are asked for too (those the cache then
       // knows are read for nothing, at most a chunk of them), so they come back in one go.
@@ -464,10 +464,6 @@ async function parseVersion(text: string, path: string): Promise<ModelVersion> {
 let loading: Promise<[typeof import('../manifest/load.js'), typeof import('../manifest/problem.js')]> | undefined;
 function loader() {
   return (loading ??= Promise.all([import('../manifest/load.js'), import('../manifest/problem.js')]));
-}
-
-function splitZ(text: string): string[] {
-  return text.split('\0').filter(Boolean);
 }
 
 /** Version files by folder listing (no git), models in name order. */

@@ -66,7 +66,7 @@ const node = (inputs: string[], output: string, op: string) =>
   msg(1, ...inputs.map((i) => str(1, i)), str(2, output), str(3, `${op.toLowerCase()}_${output}`), str(4, op));
 
 /** An ONNX ModelProto: input [batch, 3] → MatMul W [3, 1] → Add B → Sigmoid → is_fraud [batch, 1]. */
-export function logisticRegressionOnnx(weights: number[], bias: number, docString: string): Buffer {
+function logisticRegressionOnnx(weights: number[], bias: number, docString: string): Buffer {
   const graph = Buffer.concat([
     node(['input', 'W'], 'logit_raw', 'MatMul'),
     node(['logit_raw', 'B'], 'logit', 'Add'),

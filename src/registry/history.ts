@@ -26,7 +26,7 @@ export interface StageChange extends ChangeCommit {
 const NULL_OID = /^0+$/;
 
 /** `Merge pull request #12 from …` (a merge) or `Title (#12)` (a squash merge). */
-export function pullRequestNumber(message: string): number | null {
+function pullRequestNumber(message: string): number | null {
   const merge = /^Merge pull request #(\d+) from /.exec(message);
   if (merge) return Number(merge[1]);
   const squash = /\(#(\d+)\)\s*$/.exec(message.split('\n', 1)[0] ?? '');
@@ -57,27 +57,11 @@ function blobIds(changes: readonly FileChange[]): string[] {
  * history both read from it.
  */
 async function fileChanges(repo: GitRepo, pathspecs: readonly string[], rev: string): Promise<FileChange[]> {
-  const log = await repo.run(
-    [
-      'log',
-      '--first-parent',
-      '--diff-merges=first-parent',
-      '--no-renames',
-      '--raw',
-      '--no-abbrev',
-      '-z',
-      '--relative',
-      '--format=%x1e%H%x1f%T%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f',
-      rev,
-      '--',
-      ...pathspecs,
-    ],
-    { okCodes: [128] },
-  );
-  if (log.code !== 0) return [];
+  const log = await repo.firstParentRawLog(rev, pathspecs);
+  if (log === undefined) return [];
   const changes: FileChange[] = [];
   // git log lists newest first; changes are reported oldest first.
-  for (const record of log.stdout.split('\x1e').reverse()) {
+  for (const record of log.split('\x1e').reverse()) {
     if (!record) continue;
     const [commit, tree, author, email, date, message, rest = ''] = record.split('\x1f');
     const pullRequest = pullRequestNumber(message ?? '');

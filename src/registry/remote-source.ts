@@ -13,7 +13,7 @@ import { cacheKey, openRegularFile, readRegularFile, sealer, stampHolds, writeSt
 import type { RegistrySource } from './source.js';
 
 /** The URL as it may be printed and hashed: no user, no password; `#branch` kept apart. */
-export function parseRemoteUrl(value: string): { url: string; display: string; branch?: string; auth?: { username: string; password: string } } {
+function parseRemoteUrl(value: string): { url: string; display: string; branch?: string; auth?: { username: string; password: string } } {
   let u: URL;
   try {
     u = new URL(value);
@@ -35,7 +35,7 @@ function redact(value: string): string {
 }
 
 /** Where fetched objects of remote registries are kept: `$MODELGATE_CACHE`, else `$XDG_CACHE_HOME/modelgate`, else `~/.cache/modelgate`. */
-export function remoteCacheDir(url: string, branch: string | undefined, env: NodeJS.ProcessEnv): string {
+function remoteCacheDir(url: string, branch: string | undefined, env: NodeJS.ProcessEnv): string {
   const base = env.MODELGATE_CACHE || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'modelgate');
   return join(
     base,

@@ -241,7 +241,7 @@ export function isRegistryUrl(value: string | undefined): boolean {
 }
 
 /** The read commands that take `--registry <git-url>` (SPEC v2 §4), named in the refusal the others give. */
-export const REMOTE_READ_COMMANDS = ['list', 'show', 'diff', 'resolve', 'pull', 'verify', 'validate'] as const;
+const REMOTE_READ_COMMANDS = ['list', 'show', 'diff', 'resolve', 'pull', 'verify', 'validate'] as const;
 
 /** Exit 2 for what a shallow read of one commit cannot answer, saying what can. */
 export function remoteUnsupported(what: string): ModelgateError {
@@ -313,8 +313,7 @@ export async function snapshotAt(open: OpenRegistry, at: string): Promise<PastSn
     const text = ISO_DATE.test(at) ? `${at}T23:59:59.999Z` : /(Z|[+-]\d{2}:?\d{2})$/i.test(at) ? at.replace(' ', 'T') : `${at.replace(' ', 'T')}Z`;
     const ms = Date.parse(text);
     if (Number.isNaN(ms) || !isCalendarDate(at.slice(0, 10))) throw usageError(`--at ${at}: not a valid date`);
-    const r = await open.repo.run(['rev-list', '-1', '--first-parent', `--before=@${Math.floor(ms / 1000)}`, 'HEAD'], { okCodes: [128] });
-    commit = r.code === 0 ? r.stdout.trim() || undefined : undefined;
+    commit = await open.repo.lastCommitBefore('HEAD', Math.floor(ms / 1000));
     if (!commit) throw new ModelgateError('E_NOT_FOUND', `no commit on the current branch at or before ${at}`, ExitCode.content);
   } else {
     if (at.startsWith('-')) throw usageError(`--at ${at}: expected a date or a commit`);
@@ -322,7 +321,7 @@ export async function snapshotAt(open: OpenRegistry, at: string): Promise<PastSn
     if (!commit) throw usageError(`--at ${at}: neither a date (YYYY-MM-DD or ISO datetime) nor a commit of this repository`);
   }
   const prefix = await registryPrefix(open.repo);
-  const date = utc((await open.repo.out(['show', '-s', '--format=%cI', commit])).trim());
+  const date = utc(await open.repo.commitDate(commit));
   return { snapshot: new RegistrySnapshot(new GitTreeSource(open.repo, commit, prefix)), commit, date };
 }
 

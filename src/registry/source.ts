@@ -155,16 +155,12 @@ export class CommitTreeSource extends CommitSource implements RegistrySource {
   private readonly blobs = new Map<string, string>();
 
   private listing(): Promise<Map<string, string>> {
-    this.tree ??= this.repo.run(['ls-tree', '-r', '-z', '--full-tree', this.commit, ...(this.prefix ? ['--', `${this.prefix}/`] : [])]).then((r) => {
+    this.tree ??= this.repo.listTree(this.commit, this.prefix ? `${this.prefix}/` : '').then((entries) => {
       const map = new Map<string, string>();
       const cut = this.prefix ? this.prefix.length + 1 : 0;
-      for (const line of r.stdout.split('\0')) {
-        if (!line) continue;
-        const tab = line.indexOf('\t');
-        const [, type, oid] = line.slice(0, tab).split(' ');
-        if (type !== 'blob') continue;
-        const path = line.slice(tab + 1 + cut);
-        map.set(path, oid!);
+      for (const entry of entries) {
+        const path = entry.path.slice(cut);
+        map.set(path, entry.oid);
         const parts = path.split('/');
         for (let i = 0; i < parts.length - 1; i++) {
           const dir = parts.slice(0, i).join('/');
@@ -212,5 +208,5 @@ export async function registryPrefix(repo: GitRepo, options: { requireGit?: bool
   if (where) return where.prefix;
   if (!options.requireGit) return '';
   // Not in a work tree: git's own error (a bare repository has no prefix to give either).
-  return (await repo.out(['rev-parse', '--show-prefix'])).trim().replace(/\/$/, '');
+  return repo.workTreePrefix();
 }

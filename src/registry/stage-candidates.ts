@@ -58,7 +58,7 @@ export function storedCandidates(gitDir: string, stage: Stage, scope: string, in
  * which the grep read. Version files only: their names hold no newline. Best effort, and only
  * once the index is old enough that a later write changes its stat (writeStamp).
  */
-export function storeCandidates(gitDir: string, stage: Stage, scope: string, index: BigIntStats, paths: Iterable<string>): void {
+function storeCandidates(gitDir: string, stage: Stage, scope: string, index: BigIntStats, paths: Iterable<string>): void {
   const { list, stamp } = files(gitDir, stage);
   const key = cacheKey(dirname(list));
   if (!key) return;

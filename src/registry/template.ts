@@ -111,7 +111,7 @@ function withRenderedPins(files: Map<string, string>): Map<string, string> {
 }
 
 /** The claim `init` names for a file:// store; the pin's pvc:// URIs are rendered against it. */
-export const PVC_CLAIM = 'modelgate-artifacts';
+const PVC_CLAIM = 'modelgate-artifacts';
 
 /**
  * `storage.pvc` for the chosen store: a file:// store gets the claim with its folder as root (the

@@ -46,7 +46,7 @@ export interface MLmodelPlan {
 }
 
 /** The python_function loaders MLflow 3.18 ships (every `loader_module=` its flavors write, and pyfunc's own). */
-export const MLFLOW_LOADER_MODULES: ReadonlySet<string> = new Set([
+const MLFLOW_LOADER_MODULES: ReadonlySet<string> = new Set([
   ...[
     'catboost',
     'diffusers',

@@ -70,7 +70,7 @@ function parseArtifactPath(raw: string): { model: string; version: number; inner
 }
 
 /** Holds the last chunk back until the bytes' sha256 and size are known to be the expected ones. */
-export class VerifyingStream extends Transform {
+class VerifyingStream extends Transform {
   private readonly hash = createHash('sha256');
   private held?: Buffer;
   private bytes = 0;

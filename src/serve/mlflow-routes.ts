@@ -61,7 +61,7 @@ interface SearchArgs {
 }
 
 /** The artifact URI MLflow's client downloads a version from: serve's own artifact API. */
-export function downloadUri(request: FastifyRequest, model: string, version: number): string {
+function downloadUri(request: FastifyRequest, model: string, version: number): string {
   return `${request.protocol}://${request.host}/api/2.0/mlflow-artifacts/artifacts/${artifactRoot(model, version)}`;
 }
 

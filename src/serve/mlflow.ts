@@ -87,7 +87,7 @@ const millis = (iso: string): number => Date.parse(iso);
  * sets), and modelgate's facts under `modelgate.` (digest, size, store URI, format, framework,
  * metrics, parameters, lineage), so an MLflow user sees everything the manifest records.
  */
-export function versionTags(v: ModelVersion): MlflowTag[] {
+function versionTags(v: ModelVersion): MlflowTag[] {
   const tags: MlflowTag[] = Object.entries(v.annotations ?? {})
     .filter(([key]) => key !== DESCRIPTION_ANNOTATION)
     .map(([key, value]) => ({ key, value }));

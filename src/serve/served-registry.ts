@@ -25,7 +25,7 @@ export interface ServedCommit {
 const DOCUMENTS_KEPT = 10_000;
 
 /** A cache of the documents most recently read, at most `max` of them (a Map keeps insertion order: the oldest go first). */
-export class DocumentLru implements DocumentCache {
+class DocumentLru implements DocumentCache {
   private readonly entries = new Map<string, Promise<unknown>>();
   constructor(private readonly max: number) {}
 
@@ -104,9 +104,9 @@ export class ServedRegistry {
   static async remote(url: string, env: NodeJS.ProcessEnv): Promise<ServedRegistry> {
     const dir = await mkdtemp(join(tmpdir(), 'modelgate-serve-'));
     try {
-      await new GitRepo(tmpdir()).run(['clone', '--quiet', '--bare', '--single-branch', '--no-tags', url, dir]);
-      const repo = new GitRepo(dir);
-      const branch = (await repo.out(['symbolic-ref', 'HEAD'])).trim();
+      const repo = await GitRepo.cloneBare(url, dir);
+      const branch = await repo.headRef();
+      if (!branch) throw new ModelgateError('E_GIT', `${url}: the clone has no default branch`, ExitCode.content);
       return new ServedRegistry(repo, '', branch, env, { branch, dir });
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
@@ -134,7 +134,7 @@ export class ServedRegistry {
   }
 
   private async load(): Promise<ServedCommit> {
-    if (this.clone) await this.repo.run(['fetch', '--quiet', '--no-tags', 'origin', `+${this.clone.branch}:${this.clone.branch}`]);
+    if (this.clone) await this.repo.mirrorBranch('origin', this.clone.branch);
     const commit = await this.repo.resolve(this.rev);
     if (!commit) throw new ModelgateError('E_NO_COMMIT', `${this.repo.dir}: ${this.rev} names no commit`, ExitCode.content);
     if (this.served?.commit === commit) return this.served;

@@ -69,7 +69,7 @@ class DownloadsCounted {
 const MAX_HEADER_BYTES = 256 << 10;
 
 /** Headers pino must never write, whatever a log line holds. */
-export const REDACTED_HEADERS = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'];
+const REDACTED_HEADERS = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'];
 
 /**
  * The HTTP server of `modelgate serve`: the MLflow Model Registry and artifact APIs, answered

@@ -41,7 +41,7 @@ export async function hashObject(store: ArtifactStore, key: string, onBytes?: (n
 }
 
 /** Objects at least this large are fetched as parallel ranged GETs when the store can. */
-export const RANGED_MIN = 64 << 20;
+const RANGED_MIN = 64 << 20;
 /** Size of one ranged GET. */
 const RANGE_SIZE = 16 << 20;
 /** Ranged GETs in flight for one object. */

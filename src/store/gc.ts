@@ -63,14 +63,10 @@ export async function referencesOfEveryHead(repo: GitRepo): Promise<Set<string>>
  * (branches, remote-tracking branches, fetched pull request heads, tags) references. Read from git
  * objects, not the work tree: what gc keeps does not depend on what is checked out.
  */
-export async function referencedArtifacts(repo: GitRepo): Promise<Set<string>> {
-  const listing = await repo.out(['rev-list', '--all', '--objects']);
+async function referencedArtifacts(repo: GitRepo): Promise<Set<string>> {
   const oids = new Set<string>();
-  for (const line of listing.split('\n')) {
-    const space = line.indexOf(' ');
-    if (space < 0) continue;
-    const path = line.slice(space + 1);
-    if (/(^|\/)models\/[^/]+\/versions\/[^/]+\.ya?ml$/.test(path)) oids.add(line.slice(0, space));
+  for await (const batch of repo.reachableObjects()) {
+    for (const { oid, path } of batch) if (/(^|\/)models\/[^/]+\/versions\/[^/]+\.ya?ml$/.test(path)) oids.add(oid);
   }
   const blobs = await repo.readBlobs([...oids]);
   const refs = new Set<string>();

@@ -599,7 +599,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_A
  * Turns an SDK error into a sentence that says which outside failure it was. The SDK's own
  * message is never shown (requests carry credentials); only names, codes and HTTP statuses.
  */
-export function s3Error(e: unknown, action: string, bucket: string, endpoint: string | undefined, timeoutSeconds?: number): ModelgateError {
+function s3Error(e: unknown, action: string, bucket: string, endpoint: string | undefined, timeoutSeconds?: number): ModelgateError {
   if (e instanceof ModelgateError) return e;
   const err = e as Error & { code?: string; $metadata?: { httpStatusCode?: number }; cause?: { code?: string } };
   const name = err?.name ?? 'Error';

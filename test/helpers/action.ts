@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import type { EmulatedPull, EmulatedRepo, GitHubEmulator } from '../../src/local/github-emulator.js';
 import { gitAs, startValidatedGitHubEmulator, writeEventFile, type GitHubResponseValidator } from './github.js';
 
-export const ACTION = resolve(import.meta.dirname, '../../dist/action.js');
+const ACTION = resolve(import.meta.dirname, '../../dist/action.js');
 
 export interface ActionRun {
   code: number;

@@ -1,7 +1,7 @@
 // Registries and CLI runs for the artifact tests (register, pull, verify, the stores).
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/main.js';
@@ -61,8 +61,4 @@ export function randomFile(dir: string, name: string, size: number): { path: str
   const path = join(dir, name);
   writeFileSync(path, bytes);
   return { path, bytes };
-}
-
-export function readText(path: string): string {
-  return readFileSync(path, 'utf8');
 }

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Model, ModelDeploy, ModelVersion, Registry, Stage } from '../../src/manifest/types.js';
 
-export const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 
 export interface VersionSpec {
   stage: Stage;
@@ -26,7 +26,7 @@ export interface ModelSpec {
   versions: VersionSpec[];
 }
 
-export const STORE = 's3://ml-models/registry';
+const STORE = 's3://ml-models/registry';
 
 export function modelVersion(model: string, version: number, spec: VersionSpec): ModelVersion {
   const digest = sha(`${model}@${version}`);

@@ -15,7 +15,7 @@ export interface S3TestConfig {
 }
 
 /** Defaults baked into scripts/s3-server.sh. */
-export const S3_SERVER_DEFAULTS = {
+const S3_SERVER_DEFAULTS = {
   endpoint: `http://127.0.0.1:${process.env.MODELGATE_S3_PORT ?? '8380'}`,
   region: 'us-east-1',
   accessKeyId: 'modelgate:admin',
@@ -23,7 +23,7 @@ export const S3_SERVER_DEFAULTS = {
 } as const;
 
 /** Defaults baked into scripts/ceph-rgw.sh. */
-export const RGW_SERVER_DEFAULTS = {
+const RGW_SERVER_DEFAULTS = {
   endpoint: `http://127.0.0.1:${process.env.MODELGATE_RGW_PORT ?? '8480'}`,
   region: 'us-east-1',
   accessKeyId: 'modelgate-rgw-access-key',
