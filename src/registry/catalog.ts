@@ -142,10 +142,7 @@ async function* versionFileBatches(root: string, query: VersionQuery = {}): Asyn
   let prefilter: StagePrefilter | undefined;
   let misses = 0;
   try {
-    const [modified, untracked] = await Promise.all([
-      repo.modifiedFiles(scope),
-      untrackedFiles(repo, root, gitDir, scope, index),
-    ]);
+    const [modified, untracked] = await Promise.all([repo.modifiedFiles(scope), untrackedFiles(repo, root, gitDir, scope, index)]);
     const listing = (async function* () {
       try {
         for (let r = await first; !r.done; r = await staged.next()) yield r.value;
