@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { constants, createReadStream, type BigIntStats } from 'node:fs';
-import { copyFile, link, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { hashFile, hashStream, readHashing } from './digest.js';
-import { contentKey, stagingKey, type StoreLocation } from './layout.js';
+import { contentKey, SHA256_HEX, stagingKey, type StoreLocation } from './layout.js';
 import { putSmallFiles, type SmallFile, type SmallFileStored } from './small-files.js';
 import type { ArtifactStore, CommitOutcome, StagedUpload, StageOptions, StoredObject } from './store.js';
 
@@ -68,8 +68,11 @@ export class FileStore implements ArtifactStore {
         const created = await mkdir(dirname(target), { recursive: true });
         try {
           await link(staging, target);
+          // The staging name goes before the seal: unlinking it changes the object's ctime.
+          await unlink(staging);
           // The new name, and any folder made for it, must survive a crash like the bytes.
           await syncDirectories(created ? dirname(created) : dirname(target), dirname(target));
+          await this.seal(key, sha256);
           return 'created';
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
@@ -77,8 +80,9 @@ export class FileStore implements ArtifactStore {
             throw new ModelgateError('E_STORE_WRITE', `storing ${key} in the file store failed: ${code ?? (e as Error).name}`, ExitCode.service);
         }
         const existing = await hashFile(target);
-        if (existing.sha256 === sha256 && existing.size === size) return 'reused';
-        throw conflict(key, size, existing.size);
+        if (existing.sha256 !== sha256 || existing.size !== size) throw conflict(key, size, existing.size);
+        await this.seal(key, sha256);
+        return 'reused';
       },
       discard: async () => {
         await unlink(staging).catch(() => {});
@@ -227,18 +231,51 @@ export class FileStore implements ArtifactStore {
   async remove(key: string): Promise<void> {
     const path = this.file(key);
     await rm(path, { force: true });
+    await rm(this.sealFile(key), { force: true });
     // The folder a mark was alone in goes with it (rmdir refuses a folder that is not empty).
     await rmdir(dirname(path)).catch(() => {});
   }
 
+  /**
+   * Size of the object at `key`, and its sha256 when its seal proves it: the object's signature
+   * (device, inode, size, modification and change times, to the nanosecond) is still the one
+   * recorded when its bytes were hashed. Writing to the object, replacing it or changing its
+   * mode moves its change time, which no user can set back: then no digest, and callers compare.
+   */
   async stat(key: string): Promise<StoredObject | undefined> {
+    let s: BigIntStats;
     try {
-      const s = await stat(this.file(key));
-      return s.isFile() ? { size: s.size } : undefined;
+      s = await stat(this.file(key), { bigint: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
       throw e;
     }
+    if (!s.isFile()) return undefined;
+    const seal = await readFile(this.sealFile(key), 'utf8').catch(() => '');
+    const [sha256, signature] = seal.split('\n');
+    return { size: Number(s.size), ...(signature === objectSignature(s) && sha256 && SHA256_HEX.test(sha256) ? { sha256 } : {}) };
+  }
+
+  /**
+   * Records that the object at `key` holds bytes of this sha256, hashed by this store as they were
+   * written or compared: `.modelgate/seals/<key>` holds the digest and the object's signature.
+   * A cache: written whole under a temporary name and renamed, lost or stale without harm.
+   */
+  private async seal(key: string, sha256: string): Promise<void> {
+    const file = this.sealFile(key);
+    const temp = `${file}.${randomUUID()}.partial`;
+    try {
+      const s = await stat(this.file(key), { bigint: true });
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(temp, `${sha256}\n${objectSignature(s)}\n`, { flag: 'wx' });
+      await rename(temp, file);
+    } catch {
+      await unlink(temp).catch(() => {});
+    }
+  }
+
+  private sealFile(key: string): string {
+    return join(this.location.root, ...SEALS.split('/'), ...key.split('/'));
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -311,11 +348,10 @@ async function copyInKernel(source: string, target: string, onBytes?: (n: number
     hashStream(createReadStream(source, { highWaterMark: CHUNK }), onBytes),
   ]);
   const after = await stat(source, { bigint: true });
-  const signature = (s: BigIntStats) => `${s.dev} ${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs}`;
   // Read-only is enough for fsync and fchmod (and the copy has the source's mode, maybe 0444).
   const out = await open(target, 'r');
   try {
-    if (signature(before) !== signature(after) || BigInt(read.size) !== after.size || (await out.stat()).size !== read.size) {
+    if (objectSignature(before) !== objectSignature(after) || BigInt(read.size) !== after.size || (await out.stat()).size !== read.size) {
       throw new ModelgateError('E_SOURCE_CHANGED', `${source} changed while it was being registered`, ExitCode.content);
     }
     // The manifest will promise these bytes: they must survive a crash before it is committed.
@@ -399,6 +435,12 @@ async function syncDirectories(top: string, bottom: string): Promise<void> {
     }
   }
 }
+
+/** Where the file store keeps its seals (`FileStore.stat`). */
+const SEALS = '.modelgate/seals';
+
+/** What changes whenever a file's bytes, name or mode do. */
+const objectSignature = (s: BigIntStats) => `${s.dev} ${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs}`;
 
 export function conflict(key: string, size: number, existingSize: number | undefined): ModelgateError {
   return new ModelgateError(
