@@ -5,7 +5,7 @@ import { copyFile, link, lstat, mkdir, open, readdir, readFile, rename, rm, rmdi
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ExitCode, ModelgateError } from '../errors.js';
-import { hashFile, hashStream, readHashing } from './digest.js';
+import { hashFile, readHashing } from './digest.js';
 import { contentKey, SHA256_HEX, stagingKey, type StoreLocation } from './layout.js';
 import { putSmallFiles, type SmallFile, type SmallFileStored } from './small-files.js';
 import type { ArtifactStore, CommitOutcome, StagedUpload, StageOptions, StoredObject } from './store.js';
@@ -343,10 +343,17 @@ async function copyInKernel(source: string, target: string, onBytes?: (n: number
   const before = await stat(source, { bigint: true });
   const now = BigInt(Date.now());
   if (!before.isFile() || before.size < KERNEL_COPY || now - before.mtimeMs < RACY_MS || now - before.ctimeMs < RACY_MS) return undefined;
-  const [, read] = await Promise.all([
-    copyFile(source, target, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE),
-    hashStream(createReadStream(source, { highWaterMark: CHUNK }), onBytes),
-  ]);
+  const input = await open(source, 'r');
+  let read: { sha256: string; size: number };
+  try {
+    // Two buffers used in turn: memory stays flat, whatever the file's size.
+    [, read] = await Promise.all([
+      copyFile(source, target, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE),
+      readHashing(input, [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)], async () => {}, { ...(onBytes ? { onBytes } : {}) }),
+    ]);
+  } finally {
+    await input.close();
+  }
   const after = await stat(source, { bigint: true });
   // Read-only is enough for fsync and fchmod (and the copy has the source's mode, maybe 0444).
   const out = await open(target, 'r');
