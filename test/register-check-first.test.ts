@@ -12,7 +12,7 @@ import { createTestBucket, S3_BACKENDS } from './helpers/s3.js';
 function filesUnder(root: string): string[] {
   if (!existsSync(root)) return [];
   return readdirSync(root, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile() && !join(e.parentPath, e.name).includes('/.modelgate/registrations/'))
+    .filter((e) => e.isFile() && !join(e.parentPath, e.name).includes('/.modelgate/'))
     .map((e) => join(e.parentPath, e.name));
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, chmodSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, chmodSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -232,6 +232,60 @@ describe('FileStore', () => {
       expect(sha256(readFileSync(join(root, 'churn', 'sha256', a.sha256, ...f.path.split('/'))))).toBe(f.sha256);
     }
     expect((await putArtifact(store, 'churn', model)).reused).toBe(true);
+  });
+
+  it('copies a large file that is not racily new in the kernel while hashing it: the same bytes, read-only, sealed', async () => {
+    const root = tempDir();
+    const store = await fileStore(root);
+    const src = randomFile(tempDir(), 'weights.bin', 20 * 1024 * 1024 + 7);
+    const hourAgo = new Date(Date.now() - 3600_000);
+    utimesSync(src.path, hourAgo, hourAgo);
+    const a = await putArtifact(store, 'llm', src.path);
+    expect(a.sha256).toBe(sha256(src.bytes));
+    const stored = join(root, 'llm', 'sha256', a.sha256, 'weights.bin');
+    expect(readFileSync(stored).equals(src.bytes)).toBe(true);
+    expect(statSync(stored).mode & 0o777).toBe(0o444);
+    expect(readdirSync(join(root, 'llm', '.uploads'))).toEqual([]);
+    // The seal gives the digest from a stat; a change to the object (here its mode) voids it.
+    const key = keyOfUri(store.location, a.uri)!;
+    expect(await store.stat(key)).toEqual({ size: src.bytes.length, sha256: a.sha256 });
+    chmodSync(stored, 0o400);
+    expect(await store.stat(key)).toEqual({ size: src.bytes.length });
+    // Compared once more (read back, equal): sealed again, and reused.
+    const known = [{ uri: a.uri, sha256: a.sha256, size: a.size }];
+    expect(await putArtifact(store, 'llm', src.path, { known })).toEqual({ ...a, reused: true });
+    expect(await putArtifact(store, 'llm', src.path)).toEqual({ ...a, reused: true });
+    expect(await store.stat(key)).toEqual({ size: src.bytes.length, sha256: a.sha256 });
+  });
+
+  it('stores the small files of an indexed directory in batches; a key holding other bytes is a conflict, overwritten nowhere', async () => {
+    const root = tempDir();
+    const store = await fileStore(root);
+    const dir = tempDir();
+    for (let i = 0; i < 1003; i++) {
+      mkdirSync(join(dir, `d${i % 7}`), { recursive: true });
+      writeFileSync(join(dir, `d${i % 7}`, `f${i}.bin`), `file ${i}\n`);
+    }
+    writeFileSync(join(dir, 'd0', 'same.bin'), 'twice');
+    writeFileSync(join(dir, 'd1', 'same.bin'), 'twice');
+    const a = await putArtifact(store, 'many', dir);
+    expect(a.index?.count).toBe(1005);
+    expect(a.reused).toBe(false);
+    const one = join(root, 'many', 'sha256', sha256(Buffer.from('file 500\n')), 'f500.bin');
+    expect(readFileSync(one, 'utf8')).toBe('file 500\n');
+    expect(statSync(one).mode & 0o777).toBe(0o444);
+    expect(readFileSync(join(root, 'many', 'sha256', sha256(Buffer.from('twice')), 'same.bin'), 'utf8')).toBe('twice');
+    expect(readdirSync(join(root, 'many', '.uploads'))).toEqual([]);
+    expect(await putArtifact(store, 'many', dir)).toEqual({ ...a, reused: true });
+    // A new file whose key holds other bytes already.
+    writeFileSync(join(dir, 'd2', 'new.bin'), 'new bytes');
+    const taken = join(root, 'many', 'sha256', sha256(Buffer.from('new bytes')));
+    mkdirSync(taken);
+    writeFileSync(join(taken, 'new.bin'), 'something else');
+    const err = await putArtifact(store, 'many', dir).catch((e) => e);
+    expect(err).toMatchObject({ code: 'E_ARTIFACT_CONFLICT', exit: 1 });
+    expect(readFileSync(join(taken, 'new.bin'), 'utf8')).toBe('something else');
+    expect(readdirSync(join(root, 'many', '.uploads'))).toEqual([]);
   });
 
   it('fails on a missing source and on an empty folder, writing nothing', async () => {

@@ -16,5 +16,7 @@ export function directoryDigest(files: readonly ArtifactFile[]): string {
 
 /** Files ordered by the UTF-8 bytes of their path. */
 export function sortFiles<T extends { path: string }>(files: readonly T[]): T[] {
-  return [...files].sort((a, b) => Buffer.compare(Buffer.from(a.path, 'utf8'), Buffer.from(b.path, 'utf8')));
+  // Each path encoded once, not at every comparison (100,000 files: 3.4 million encodings).
+  const keyed = files.map((file) => ({ file, key: Buffer.from(file.path, 'utf8') }));
+  return keyed.sort((a, b) => Buffer.compare(a.key, b.key)).map((k) => k.file);
 }

@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { constants, createReadStream, type BigIntStats } from 'node:fs';
+import { copyFile, link, lstat, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { hashFile, readHashing } from './digest.js';
-import { stagingKey, type StoreLocation } from './layout.js';
+import { contentKey, SHA256_HEX, stagingKey, type StoreLocation } from './layout.js';
+import { putSmallFiles, type SmallFile, type SmallFileStored } from './small-files.js';
 import type { ArtifactStore, CommitOutcome, StagedUpload, StageOptions, StoredObject } from './store.js';
 
 /**
@@ -46,9 +47,10 @@ export class FileStore implements ArtifactStore {
     await mkdir(dirname(staging), { recursive: true });
     let read: { sha256: string; size: number };
     try {
-      read = await copyHashing(localFile, staging, options.onBytes);
+      read = (await copyInKernel(localFile, staging, options.onBytes)) ?? (await copyHashing(localFile, staging, options.onBytes));
     } catch (e) {
       await rm(staging, { force: true });
+      if (e instanceof ModelgateError) throw e;
       throw new ModelgateError(
         'E_STORE_WRITE',
         `writing ${options.path} to the file store failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
@@ -66,8 +68,11 @@ export class FileStore implements ArtifactStore {
         const created = await mkdir(dirname(target), { recursive: true });
         try {
           await link(staging, target);
+          // The staging name goes before the seal: unlinking it changes the object's ctime.
+          await unlink(staging);
           // The new name, and any folder made for it, must survive a crash like the bytes.
           await syncDirectories(created ? dirname(created) : dirname(target), dirname(target));
+          await this.seal(key, sha256);
           return 'created';
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
@@ -75,8 +80,9 @@ export class FileStore implements ArtifactStore {
             throw new ModelgateError('E_STORE_WRITE', `storing ${key} in the file store failed: ${code ?? (e as Error).name}`, ExitCode.service);
         }
         const existing = await hashFile(target);
-        if (existing.sha256 === sha256 && existing.size === size) return 'reused';
-        throw conflict(key, size, existing.size);
+        if (existing.sha256 !== sha256 || existing.size !== size) throw conflict(key, size, existing.size);
+        await this.seal(key, sha256);
+        return 'reused';
       },
       discard: async () => {
         await unlink(staging).catch(() => {});
@@ -86,10 +92,9 @@ export class FileStore implements ArtifactStore {
   }
 
   /**
-   * For many small files (an indexed directory, SPEC v2 §5): `localFile`, whose digest is known,
+   * For the large files of an indexed directory (SPEC v2 §5): `localFile`, whose digest is known,
    * stored at `key` unless the key holds those bytes already, without an fsync per file; the
-   * caller makes them durable with one `flush` before anything names them. `bytes`, when given,
-   * are the file's bytes as already read and hashed (small files are not read twice).
+   * caller makes them durable with one `flush` before anything names them.
    *
    * The key's folder `<model>/sha256/<hex>/` is created without `recursive`: when it is new, no
    * object of that digest exists and nothing needs comparing. The bytes go to a staging file of
@@ -101,7 +106,7 @@ export class FileStore implements ArtifactStore {
     key: string,
     expected: { sha256: string; size: number },
     onBytes?: (n: number) => void,
-    context: { uploadId: string; model: string; bytes?: Buffer } = { uploadId: 'deferred', model: key.slice(0, key.indexOf('/')) },
+    context: { uploadId: string; model: string } = { uploadId: 'deferred', model: key.slice(0, key.indexOf('/')) },
   ): Promise<CommitOutcome> {
     if (this.abandoned) throw new ModelgateError('E_CANCELLED', 'the registration was cancelled', ExitCode.service);
     const target = this.file(key);
@@ -135,19 +140,7 @@ export class FileStore implements ArtifactStore {
     const staging = join(stagingDir, `${++this.staged}.partial`);
     let renamed = false;
     try {
-      let read: { sha256: string; size: number };
-      if (context.bytes) {
-        const out = await open(staging, 'wx', 0o444);
-        try {
-          await writeAll(out, context.bytes, 0);
-        } finally {
-          await out.close();
-        }
-        onBytes?.(context.bytes.length);
-        read = expected;
-      } else {
-        read = await copyHashing(localFile, staging, onBytes, { sync: false });
-      }
+      const read = await copyHashing(localFile, staging, onBytes, { sync: false });
       if (read.sha256 !== expected.sha256 || read.size !== expected.size) {
         throw new ModelgateError('E_SOURCE_CHANGED', `${localFile} changed while it was being registered (sha256 differs between reads)`, ExitCode.content);
       }
@@ -175,6 +168,28 @@ export class FileStore implements ArtifactStore {
     } finally {
       if (!renamed) await unlink(staging).catch(() => {});
     }
+  }
+
+  /**
+   * Many small files of an indexed directory at once (see `putSmallFiles`): each read once,
+   * hashed and stored under `<model>/sha256/<its sha256>/<name>`, without an fsync per file;
+   * the caller makes them durable with one `flush` before anything names them. Staging files
+   * go to the registration's staging folder, which `discardStaging` removes.
+   */
+  async putSmallFiles(files: readonly SmallFile[], context: { model: string; uploadId: string }, onBytes?: (n: number) => void): Promise<SmallFileStored[]> {
+    if (this.abandoned) throw new ModelgateError('E_CANCELLED', 'the registration was cancelled', ExitCode.service);
+    const staging = join(this.location.root, context.model, '.uploads', context.uploadId);
+    await mkdir(staging, { recursive: true });
+    this.stagingMade.add(staging);
+    return putSmallFiles(
+      files,
+      { root: this.location.root, model: context.model, staging },
+      {
+        ...(onBytes ? { onBytes } : {}),
+        cancelled: () => this.abandoned,
+        conflict: (sha256, name, size, existing) => conflict(contentKey(context.model, sha256, name), size, existing),
+      },
+    );
   }
 
   /** Removes the staging folder `putFileDeferred` used for `uploadId`. */
@@ -216,18 +231,51 @@ export class FileStore implements ArtifactStore {
   async remove(key: string): Promise<void> {
     const path = this.file(key);
     await rm(path, { force: true });
+    await rm(this.sealFile(key), { force: true });
     // The folder a mark was alone in goes with it (rmdir refuses a folder that is not empty).
     await rmdir(dirname(path)).catch(() => {});
   }
 
+  /**
+   * Size of the object at `key`, and its sha256 when its seal proves it: the object's signature
+   * (device, inode, size, modification and change times, to the nanosecond) is still the one
+   * recorded when its bytes were hashed. Writing to the object, replacing it or changing its
+   * mode moves its change time, which no user can set back: then no digest, and callers compare.
+   */
   async stat(key: string): Promise<StoredObject | undefined> {
+    let s: BigIntStats;
     try {
-      const s = await stat(this.file(key));
-      return s.isFile() ? { size: s.size } : undefined;
+      s = await stat(this.file(key), { bigint: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
       throw e;
     }
+    if (!s.isFile()) return undefined;
+    const seal = await readFile(this.sealFile(key), 'utf8').catch(() => '');
+    const [sha256, signature] = seal.split('\n');
+    return { size: Number(s.size), ...(signature === objectSignature(s) && sha256 && SHA256_HEX.test(sha256) ? { sha256 } : {}) };
+  }
+
+  /**
+   * Records that the object at `key` holds bytes of this sha256, hashed by this store as they were
+   * written or compared: `.modelgate/seals/<key>` holds the digest and the object's signature.
+   * A cache: written whole under a temporary name and renamed, lost or stale without harm.
+   */
+  private async seal(key: string, sha256: string): Promise<void> {
+    const file = this.sealFile(key);
+    const temp = `${file}.${randomUUID()}.partial`;
+    try {
+      const s = await stat(this.file(key), { bigint: true });
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(temp, `${sha256}\n${objectSignature(s)}\n`, { flag: 'wx' });
+      await rename(temp, file);
+    } catch {
+      await unlink(temp).catch(() => {});
+    }
+  }
+
+  private sealFile(key: string): string {
+    return join(this.location.root, ...SEALS.split('/'), ...key.split('/'));
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -273,6 +321,53 @@ export class FileStore implements ArtifactStore {
   }
 
   close(): void {}
+}
+
+/** Files from this size on are copied by the kernel while they are hashed (`copyInKernel`). */
+const KERNEL_COPY = 16 << 20;
+
+/** A source changed less than this long ago may change again without its times moving (git's racy-clean rule). */
+const RACY_MS = 2000n;
+
+/**
+ * Copies `source` to a new file `target` with copy_file_range (a reflink where the file system
+ * shares blocks), the kernel moving the bytes while this thread hashes a second read of the
+ * source: the copy costs no user-space write and runs beside the hash. The bytes hashed are the
+ * bytes copied when the source did not change meanwhile, which its signature (device, inode,
+ * size, modification and change times, to the nanosecond) before and after both proves, as
+ * long as its times were not racily recent (a write in the same clock tick could leave them
+ * unchanged): then undefined, and the caller copies with one read. A source whose signature
+ * moved fails with E_SOURCE_CHANGED. The copy is made durable (fsync) and read-only.
+ */
+async function copyInKernel(source: string, target: string, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number } | undefined> {
+  const before = await stat(source, { bigint: true });
+  const now = BigInt(Date.now());
+  if (!before.isFile() || before.size < KERNEL_COPY || now - before.mtimeMs < RACY_MS || now - before.ctimeMs < RACY_MS) return undefined;
+  const input = await open(source, 'r');
+  let read: { sha256: string; size: number };
+  try {
+    // Two buffers used in turn: memory stays flat, whatever the file's size.
+    [, read] = await Promise.all([
+      copyFile(source, target, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE),
+      readHashing(input, [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)], async () => {}, { ...(onBytes ? { onBytes } : {}) }),
+    ]);
+  } finally {
+    await input.close();
+  }
+  const after = await stat(source, { bigint: true });
+  // Read-only is enough for fsync and fchmod (and the copy has the source's mode, maybe 0444).
+  const out = await open(target, 'r');
+  try {
+    if (objectSignature(before) !== objectSignature(after) || BigInt(read.size) !== after.size || (await out.stat()).size !== read.size) {
+      throw new ModelgateError('E_SOURCE_CHANGED', `${source} changed while it was being registered`, ExitCode.content);
+    }
+    // The manifest will promise these bytes: they must survive a crash before it is committed.
+    await out.sync();
+    await out.chmod(0o444);
+  } finally {
+    await out.close();
+  }
+  return read;
 }
 
 /** Chunk size of the one read: large enough that per-chunk costs vanish, small enough for memory. */
@@ -347,6 +442,12 @@ async function syncDirectories(top: string, bottom: string): Promise<void> {
     }
   }
 }
+
+/** Where the file store keeps its seals (`FileStore.stat`). */
+const SEALS = '.modelgate/seals';
+
+/** What changes whenever a file's bytes, name or mode do. */
+const objectSignature = (s: BigIntStats) => `${s.dev} ${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs}`;
 
 export function conflict(key: string, size: number, existingSize: number | undefined): ModelgateError {
   return new ModelgateError(

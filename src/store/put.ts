@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
@@ -117,12 +117,15 @@ const PARALLEL_FILES = 8;
 /** Files of an indexed directory hashed and stored at once (small files: latency bound, not bandwidth). */
 const PARALLEL_INDEXED = 32;
 
-/** Files below this size are read into memory once, hashed and stored from that buffer. */
+/** Files below this size go to a store's `putSmallFiles` when it has one. */
 const SMALL_FILE = 1 << 20;
+
+const baseName = (path: string) => path.slice(path.lastIndexOf('/') + 1);
 
 /**
  * SPEC v2 §5, a directory of more than INDEX_THRESHOLD files: every file is hashed, then stored
- * under its own content key `<model>/sha256/<file sha256>/<name>`, PARALLEL_INDEXED at a time;
+ * under its own content key `<model>/sha256/<file sha256>/<name>` (small files in batches when
+ * the store takes them so, the others PARALLEL_INDEXED at a time);
  * a key the store already holds with those bytes (any earlier version's unchanged file) is not
  * sent again. The canonical list is written last, as the index object, whose sha256 is the
  * directory digest: a failed run leaves no index, so nothing can name a half-stored directory.
@@ -131,11 +134,11 @@ const SMALL_FILE = 1 << 20;
 async function putIndexed(store: ArtifactStore, model: string, local: readonly LocalFile[], options: PutOptions): Promise<StoredArtifact> {
   const uploadId = options.uploadId ?? randomUUID();
   const inFlight = new Map<string, Promise<CommitOutcome>>();
-  const storeOnce = (key: string, absolute: string, path: string, expected: { sha256: string; size: number }, bytes?: Buffer) => {
+  const storeOnce = (key: string, absolute: string, path: string, expected: { sha256: string; size: number }) => {
     // Two files with the same bytes and name share one object: it is stored once.
     let p = inFlight.get(key);
     if (!p) {
-      p = storeFileAt(store, model, key, absolute, path, expected, uploadId, options.onBytes, bytes);
+      p = storeFileAt(store, model, key, absolute, path, expected, uploadId, options.onBytes);
       inFlight.set(key, p);
     } else {
       options.onBytes?.(expected.size);
@@ -143,17 +146,35 @@ async function putIndexed(store: ArtifactStore, model: string, local: readonly L
     return p;
   };
   let created = 0;
-  const files = await mapLimit(local, PARALLEL_INDEXED, async (f) => {
-    // A small file is read once: the bytes hashed are the bytes stored (when the store takes them).
-    const bytes = f.size < SMALL_FILE && store.putFileDeferred ? await readFile(f.absolute) : undefined;
-    const read = bytes ? { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length } : await hashFile(f.absolute, undefined, f.size);
-    const file: ArtifactFile = { path: f.path, ...read };
-    if ((await storeOnce(indexedFileKey(model, file), f.absolute, f.path, read, bytes)) === 'created') created++;
-    return file;
-  }).catch(async (e) => {
+  const files = new Array<ArtifactFile>(local.length);
+  // Small files go to a store that takes them in batches (the file store: worker threads, a
+  // handful of system calls each), the rest one by one, each read as it is stored.
+  const small: number[] = [];
+  const large: number[] = [];
+  for (const [i, f] of local.entries()) (store.putSmallFiles && f.size < SMALL_FILE ? small : large).push(i);
+  try {
+    if (small.length > 0) {
+      const stored = await store.putSmallFiles!(
+        small.map((i) => ({ absolute: local[i]!.absolute, name: baseName(local[i]!.path) })),
+        { model, uploadId },
+        options.onBytes,
+      );
+      for (const [j, i] of small.entries()) {
+        const { sha256, size, outcome } = stored[j]!;
+        files[i] = { path: local[i]!.path, sha256, size };
+        if (outcome === 'created') created++;
+      }
+    }
+    await mapLimit(large, PARALLEL_INDEXED, async (i) => {
+      const f = local[i]!;
+      const read = await hashFile(f.absolute, undefined, f.size);
+      files[i] = { path: f.path, ...read };
+      if ((await storeOnce(indexedFileKey(model, files[i]), f.absolute, f.path, read)) === 'created') created++;
+    });
+  } catch (e) {
     await store.discardStaging?.(model, uploadId);
     throw e;
-  });
+  }
   inFlight.clear();
   // The files are durable before the index that names them is written, and the index before the manifest.
   await store.flush?.();
@@ -202,9 +223,8 @@ export async function storeFileAt(
   expected: { sha256: string; size: number },
   uploadId: string,
   onBytes?: (n: number) => void,
-  bytes?: Buffer,
 ): Promise<CommitOutcome> {
-  if (store.putFileDeferred) return store.putFileDeferred(absolute, key, expected, onBytes, { uploadId, model, ...(bytes ? { bytes } : {}) });
+  if (store.putFileDeferred) return store.putFileDeferred(absolute, key, expected, onBytes, { uploadId, model });
   // putFile checks what it wrote (size and sha256 metadata) itself: no extra HEAD per file.
   if (store.putFile) return store.putFile(absolute, key, expected, onBytes);
   if (await holds(store, key, expected.sha256, expected.size)) {

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { ExitCode, ModelgateError } from '../errors.js';
 import type { Registry } from '../manifest/types.js';
 import { keyOfUri, parseStoreUri, type StoreLocation } from './layout.js';
+import type { SmallFile, SmallFileStored } from './small-files.js';
 
 /** What a store knows about one object without reading it. */
 export interface StoredObject {
@@ -60,8 +61,14 @@ export interface ArtifactStore {
     key: string,
     expected: { sha256: string; size: number },
     onBytes?: (n: number) => void,
-    context?: { uploadId: string; model: string; bytes?: Buffer },
+    context?: { uploadId: string; model: string },
   ): Promise<CommitOutcome>;
+  /**
+   * Many small files (under 1 MiB each) of an indexed directory, each read once and stored under
+   * its own content key `<model>/sha256/<its sha256>/<name>`; durable after `flush`. Results in
+   * the files' order.
+   */
+  putSmallFiles?(files: readonly SmallFile[], context: { model: string; uploadId: string }, onBytes?: (n: number) => void): Promise<SmallFileStored[]>;
   /** Removes the staging data `putFileDeferred` left for `uploadId` (after success or failure). */
   discardStaging?(model: string, uploadId: string): Promise<void>;
   /** Makes every `putFileDeferred` write durable. */
