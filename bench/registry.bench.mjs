@@ -184,32 +184,7 @@ export async function run({ log = () => {} } = {}) {
   const warm = median(big, ['--json', 'list', '--stage', 'Production'], 5);
   ratioRow('list --stage Production, warm', warm.seconds, 'git grep -l', grep, 1);
 
-  const grepWhere = medianOf(() => spawnTime('git', ['grep', '-l', '-E', 'auc: 0\\.9[5-9]', 'HEAD', '--', 'models'], big), 3);
-  const whereCold = median(big, ['--json', 'list', '--where', 'metrics.auc > 0.95'], 1, dropCache(big));
-  ratioRow('list --where "metrics.auc > 0.95", cold', whereCold.seconds, 'git grep -E', grepWhere, 2);
-  const whereWarm = median(big, ['--json', 'list', '--where', 'metrics.auc > 0.95'], 3);
-  ratioRow('list --where "metrics.auc > 0.95", warm', whereWarm.seconds, 'git grep -E', grepWhere, 1);
-
-  // validate with the catalog warm (issue 26): the versions it has loaded are taken by blob id,
-  // the rules across files all run. Baseline: Node reading every manifest and loading it with js-yaml.
-  time(big, ['validate']);
-  const validateWarm = median(big, ['validate'], 3);
-  const yamlAll = medianOf(
-    () =>
-      spawnTime(
-        NODE,
-        [
-          '--input-type=module',
-          '-e',
-          `import { load } from ${JSON.stringify(pathToFileURL(join(PROJECT, 'node_modules/js-yaml/dist/js-yaml.mjs')).href)};
-import { readdirSync, readFileSync } from 'node:fs';
-for (const m of readdirSync('models')) for (const f of readdirSync('models/' + m + '/versions')) load(readFileSync('models/' + m + '/versions/' + f, 'utf8'));`,
-        ],
-        big,
-      ),
-    1,
-  );
-  ratioRow(`validate, warm (${BIG * VERSIONS_PER_MODEL} manifests)`, validateWarm.seconds, 'node + js-yaml loading every file', yamlAll, 0.5);
+  // list --where and validate, cold and warm, with their peak memory: bench/catalog.bench.mjs.
 
   const history = median(big, ['--json', 'history', 'model-042'], 5);
   if (JSON.parse(history.stdout).length !== VERSIONS_PER_MODEL) throw new Error('history returned the wrong number of changes');
@@ -217,24 +192,6 @@ for (const m of readdirSync('models')) for (const f of readdirSync('models/' + m
   // git log alone (5–10 ms) is less than starting Node: the CLI's baseline includes that start, as show's does.
   ratioRow(`history <model> (${VERSIONS_PER_MODEL} versions)`, history.seconds, 'node -e 0 + git log --raw', nodeStart + gitLog, 2);
 
-  // Peak memory of the streamed --where scan without a cache, where it is largest (GNU time's %M).
-  if (existsSync('/usr/bin/time')) {
-    rmSync(join(big, '.git', 'modelgate'), { recursive: true, force: true });
-    const r = spawnSync('/usr/bin/time', ['-f', '%M', NODE, CLI, '--json', 'list', '--where', 'metrics.auc > 0.95'], {
-      cwd: big,
-      encoding: 'utf8',
-      maxBuffer: 1 << 30,
-    });
-    const kib = Number(/(\d+)\s*$/.exec(r.stderr)?.[1]);
-    if (r.status === 0 && kib > 0)
-      rows.push({
-        name: `list --where, cold: peak memory (${BIG * VERSIONS_PER_MODEL} manifests)`,
-        value: Math.round(kib / 1024),
-        unit: 'MiB',
-        target: 300,
-        pass: kib / 1024 <= 300,
-      });
-  }
   return rows;
 }
 
