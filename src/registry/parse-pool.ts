@@ -9,10 +9,11 @@ import { matchWhere, type Expr } from '../query/where.js';
 /**
  * Version files parsed for the catalog (src/registry/catalog.ts): in this thread at first, then,
  * once a scan has parsed POOL_AFTER of them (a registry big enough for a pool to pay for its
- * start), by a pool of worker threads, one per core, each loading this same module. Texts go
- * to the pool in batches; what comes back is the catalog line's fields as text (no objects to
- * copy back), and whether the version matches the scan's `--where` filter, so a scan keeps only
- * the versions it shows.
+ * start), by a pool of worker threads, one per core but one (each loading this same module),
+ * with this thread taking a batch itself whenever every worker has BUSY waiting. Texts go to
+ * the pool in batches, as one buffer handed over; what comes back is the catalog line's fields
+ * as text (no objects to copy back), and whether the version matches the scan's `--where`
+ * filter, so a scan keeps only the versions it shows.
  */
 
 /** A version file that loads without a problem, as the catalog keeps it. */
@@ -32,6 +33,9 @@ type Outcome = ParsedVersion | { problems: Problem[] };
 
 /** Parses done in this thread before a scan starts its pool: below that, starting one costs more than it saves. */
 const POOL_AFTER = 512;
+
+/** Batches a worker may have waiting before this thread parses the next one itself. */
+const BUSY = 2;
 
 /** Texts sent to a worker at once, at most. */
 const BATCH = 64;
@@ -112,7 +116,8 @@ export class VersionParsers {
       const batch = jobs.slice(at, at + BATCH);
       let target: PoolWorker | undefined;
       for (const w of workers) if (w.ready && (!target || w.sent.length < target.sent.length)) target = w;
-      if (!target) {
+      // This thread is a parser too: it takes a batch when every worker has enough to do.
+      if (!target || target.sent.length >= BUSY) {
         this.parseHere(batch); // the workers are still starting (or gone): this thread parses meanwhile
         continue;
       }
@@ -158,10 +163,10 @@ export class VersionParsers {
     }
   }
 
-  /** One worker per core; none on a single core (this thread parses there) or when this module runs from its TypeScript source (tests). */
+  /** One worker per core but this thread's; none on a single core or when this module runs from its TypeScript source (tests). */
   private startWorkers(): PoolWorker[] {
-    const size = availableParallelism();
-    if (size < 2 || !import.meta.url.endsWith('.js')) return [];
+    const size = availableParallelism() - 1;
+    if (size < 1 || !import.meta.url.endsWith('.js')) return [];
     return Array.from({ length: size }, () => {
       const w: PoolWorker = { worker: new Worker(new URL(import.meta.url), { workerData: { role: WORKER_ROLE, where: this.where } }), ready: false, sent: [] };
       w.worker.unref();
