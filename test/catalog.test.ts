@@ -413,7 +413,9 @@ describe('the catalog is sealed with a key outside it and read from regular file
 describe('a cold scan of a registry big enough for the pool of parser threads (the built CLI)', () => {
   const CLI = join(import.meta.dirname, '../dist/cli.js');
   const run = (dir: string, ...args: string[]) => {
-    const r = spawnSync(process.execPath, [CLI, '--registry', dir, ...args], { encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 28 });
+    // Two workers whatever the machine's load (by default a loaded machine gets none).
+    const env = { ...process.env, MODELGATE_PARSE_THREADS: '2' };
+    const r = spawnSync(process.execPath, [CLI, '--registry', dir, ...args], { encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 28, env });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   };
   /** The catalog's lines, without its first (the build that wrote it) and its seal. */

@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { ExitCode, ModelgateError } from '../errors.js';
 import { loadManifest } from '../manifest/load.js';
@@ -9,11 +9,11 @@ import { matchWhere, type Expr } from '../query/where.js';
 /**
  * Version files parsed for the catalog (src/registry/catalog.ts): in this thread at first, then,
  * once a scan has parsed POOL_AFTER of them (a registry big enough for a pool to pay for its
- * start), by a pool of worker threads, one per core but one (each loading this same module),
- * with this thread taking a batch itself whenever every worker has BUSY waiting. Texts go to
- * the pool in batches, as one buffer handed over; what comes back is the catalog line's fields
- * as text (no objects to copy back), and whether the version matches the scan's `--where`
- * filter, so a scan keeps only the versions it shows.
+ * start), by a pool of worker threads (poolSize; each loads this same module), this thread
+ * taking a batch itself whenever every worker has BUSY waiting. Texts go to the pool in
+ * batches, as one buffer handed over; what comes back is the catalog line's fields as text (no
+ * objects to copy back), and whether the version matches the scan's `--where` filter, so a
+ * scan keeps only the versions it shows.
  */
 
 /** A version file that loads without a problem, as the catalog keeps it. */
@@ -163,9 +163,9 @@ export class VersionParsers {
     }
   }
 
-  /** One worker per core but this thread's; none on a single core or when this module runs from its TypeScript source (tests). */
+  /** The workers (poolSize), none when this module runs from its TypeScript source (tests: the workers load the built module). */
   private startWorkers(): PoolWorker[] {
-    const size = availableParallelism() - 1;
+    const size = poolSize();
     if (size < 1 || !import.meta.url.endsWith('.js')) return [];
     return Array.from({ length: size }, () => {
       const w: PoolWorker = { worker: new Worker(new URL(import.meta.url), { workerData: { role: WORKER_ROLE, where: this.where } }), ready: false, sent: [] };
@@ -180,6 +180,18 @@ export class VersionParsers {
       return w;
     });
   }
+}
+
+/**
+ * Worker threads for a scan: MODELGATE_PARSE_THREADS when set (0: none), else one per core that
+ * is idle (the cores but this thread's, less the load average): a worker on a busy core only
+ * adds its start (about 0.3 s of CPU) and its memory (about 40 MB) to the same work, measured on
+ * 2 shared cores at a load of 5 (README, Benchmarks).
+ */
+function poolSize(): number {
+  const set = process.env.MODELGATE_PARSE_THREADS;
+  if (set !== undefined && /^\d{1,3}$/.test(set)) return Number(set);
+  return Math.max(0, Math.min(availableParallelism() - 1, Math.floor(availableParallelism() - loadavg()[0]!)));
 }
 
 /** Files sent to a worker: their paths, and their bytes in one buffer, file `i` ending at `ends[i]`. */
