@@ -210,7 +210,7 @@ function parsedEntry(path: string, p: ParsedVersion): CatalogEntry {
     path,
     version: versionOfPath(path),
     stage: p.stage,
-    artifact: JSON.parse(p.record.slice(0, p.artifactLength)) as ModelVersion['artifact'],
+    artifact: value ? value.artifact : (JSON.parse(p.record.slice(0, p.artifactLength)) as ModelVersion['artifact']),
     value: value ? () => value : () => JSON.parse(p.record.slice(p.artifactLength + 1)) as ModelVersion,
   };
 }
