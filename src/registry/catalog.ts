@@ -99,33 +99,45 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
   let model: string | undefined;
   let batch: CatalogEntry[] = [];
 
-  // Outside a git work tree the files are listed by folder, and no catalog is kept.
-  let listed: AsyncIterable<Entry[]> | Iterable<Entry[]>;
-  let cache: VersionCache | undefined;
-  if (!gitDir) listed = [await listWithFs(root, scope)];
-  else {
-    // The index listing starts with the two work-tree checks (the first chunk is asked for now).
-    const staged = repo.records(['ls-files', '-s', '-v', '-z', '--', scope]);
-    const first = staged.next();
-    first.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
-    const [modified, untracked] = await Promise.all([
-      repo.out(['diff-files', '--name-only', '-z', '--relative', '--', scope]),
-      repo.out(['ls-files', '-o', '--exclude-standard', '-z', '--', scope]),
-    ]);
-    const listing = (async function* () {
-      try {
-        for (let r = await first; !r.done; r = await staged.next()) yield r.value;
-      } finally {
-        await staged.return(undefined);
+  if (!gitDir) {
+    // Outside a git work tree: the files by folder listing, parsed here, no catalog kept.
+    const parsers = new (await parserModule()).VersionParsers(query.where, false);
+    for (const e of await listWithFs(root, scope)) {
+      if (e.model !== model) {
+        if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
+        [model, batch] = [e.model, []];
       }
-    })();
-    listed = entries(listing, new Set(splitZ(modified)), splitZ(untracked));
-    cache = VersionCache.open(catalogFile(gitDir), `${scope}/`);
+      const bytes = readRegistryFileSync(root, e.path);
+      if (bytes === undefined) continue;
+      if (query.stage && !mayHaveStage(bytes.toString('utf8'), query.stage)) continue;
+      const p = await parsers.parse(e.path, bytes);
+      if (wanted(p.stage) && p.matches) batch.push(parsedEntry(e.path, p));
+    }
+    if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
+    yield* order.end();
+    return;
   }
+
+  // The index listing starts with the two work-tree checks (the first chunk is asked for now).
+  const staged = repo.records(['ls-files', '-s', '-v', '-z', '--', scope]);
+  const first = staged.next();
+  first.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
+  const [modified, untracked] = await Promise.all([
+    repo.out(['diff-files', '--name-only', '-z', '--relative', '--', scope]),
+    repo.out(['ls-files', '-o', '--exclude-standard', '-z', '--', scope]),
+  ]);
+  const listing = (async function* () {
+    try {
+      for (let r = await first; !r.done; r = await staged.next()) yield r.value;
+    } finally {
+      await staged.return(undefined);
+    }
+  })();
+  const cache = VersionCache.open(catalogFile(gitDir), `${scope}/`);
   // The stage prefilter spares reading and parsing most files when the cache knows few of them:
   // from the start without a cache, else once PREFILTER_AFTER files were not in it (until then,
   // a file the cache does not know is read and checked with mayHaveStage).
-  let candidates = query.stage && gitDir && cache!.empty ? stageCandidates(repo, scope, query.stage) : undefined;
+  let candidates = query.stage && cache.empty ? stageCandidates(repo, scope, query.stage) : undefined;
   let misses = 0;
   // Files the cache does not know are read through the object stream and parsed (by a pool of
   // threads on a big registry) while the scan goes on: each takes a slot, in path order, and its
@@ -168,22 +180,22 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
     return wanted(p.stage) && p.matches ? parsedEntry(path, p) : undefined;
   };
   try {
-    for await (const chunk of listed) {
+    for await (const chunk of entries(listing, new Set(splitZ(modified)), splitZ(untracked))) {
       for (const e of chunk) {
         let entry: CatalogEntry | undefined | Promise<CatalogEntry | undefined>;
         if (e.oid) {
-          const hit = cache!.take(e.path, e.oid);
+          const hit = cache.take(e.path, e.oid);
           if (hit) entry = fromCache(hit, e.path);
           else {
             if (query.stage && !candidates && ++misses >= PREFILTER_AFTER) candidates = stageCandidates(repo, scope, query.stage);
-            if (!candidates || (await candidates).has(e.path)) entry = parse(e.path, e.oid, repo.readBlob(e.oid), cache!.reserve());
+            if (!candidates || (await candidates).has(e.path)) entry = parse(e.path, e.oid, repo.readBlob(e.oid), cache.reserve());
           }
         } else {
           const bytes = readRegistryFileSync(root, e.path);
           const oid = bytes && blobId(bytes);
-          const hit = oid && cache?.take(e.path, oid);
+          const hit = oid && cache.take(e.path, oid);
           if (hit) entry = fromCache(hit, e.path);
-          else if (oid) entry = parse(e.path, oid, bytes, cache?.reserve() ?? UNKEPT);
+          else if (oid) entry = parse(e.path, oid, bytes, cache.reserve());
         }
         // Settled in order below; a failure meanwhile must not count as unhandled.
         if (entry instanceof Promise) entry.catch(() => {});
@@ -194,10 +206,10 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
     yield* settle(0);
     if (model !== undefined) yield* order.add(model, batch.sort(byVersion));
     yield* order.end();
-    cache?.save();
+    cache.save();
   } finally {
     void parsers?.then((p) => p.close());
-    cache?.close();
+    cache.close();
   }
 }
 

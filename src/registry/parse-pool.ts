@@ -79,11 +79,15 @@ export class VersionParsers {
   private queue: Job[] = [];
   private scheduled = false;
 
-  constructor(private readonly where: Expr | undefined) {}
+  constructor(
+    private readonly where: Expr | undefined,
+    /** Whether a pool may start (false: every file is parsed in this thread). */
+    private readonly threads = true,
+  ) {}
 
   /** The version in `bytes` (file `path`, UTF-8); rejects with E_INVALID_MANIFEST when it does not load. */
   parse(path: string, bytes: Buffer): Promise<ParsedVersion> {
-    if (++this.parsed > POOL_AFTER && !this.workers) this.workers = this.startWorkers();
+    if (++this.parsed > POOL_AFTER && !this.workers) this.workers = this.threads ? this.startWorkers() : [];
     if (!this.workers?.length) {
       return new Promise((resolve) => resolve(settled(parseVersionFile(bytes.toString('utf8'), path, this.where))));
     }
