@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { onCancel } from '../cancel.js';
 import { ModelgateError } from '../errors.js';
@@ -213,8 +214,12 @@ export async function* versionFileBatches(root: string, query: VersionQuery = {}
   }
 }
 
-/** Version files read or being parsed ahead of the one the scan waits for, at most. */
-const IN_FLIGHT = 2048;
+/**
+ * Version files read or being parsed ahead of the one the scan waits for, at most: enough to
+ * keep git and each worker thread busy; more keeps parsed versions alive long enough to reach
+ * V8's old generation (at 100,000 versions, 2,048 cost validate 20% more CPU and 550 MiB).
+ */
+const IN_FLIGHT = 256 * Math.max(1, availableParallelism() - 1);
 
 function parsedEntry(path: string, p: ParsedVersion): CatalogEntry {
   const value = p.value;
