@@ -7,7 +7,7 @@
 //   resolve <m>@champion ≤ 1.2× resolve <m>@production (an alias resolves as fast as a stage)
 // Run directly (`node bench/registry.bench.mjs`, after `npm run build`) or through bench/run.mjs,
 // which calls run() and collects the rows. MODELGATE_BENCH_ROWS=show,history,stage (any of help,
-// show, resolve, stage, where, validate, history, memory) measures only those rows.
+// show, resolve, stage, history) measures only those rows; list --where and validate are in catalog.bench.mjs.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -249,36 +249,7 @@ export async function run({ log = () => {} } = {}) {
     ratioRow('list --stage Production, warm, CPU time', t.warmCpu, 'git grep -l, CPU time', t.grepCpu, 1);
   }
 
-  if (want('where')) {
-    const grepWhere = medianOf(() => spawnTime('git', ['grep', '-l', '-E', 'auc: 0\\.9[5-9]', 'HEAD', '--', 'models'], big), 3);
-    const whereCold = median(big, ['--json', 'list', '--where', 'metrics.auc > 0.95'], 1, dropCache(big));
-    ratioRow('list --where "metrics.auc > 0.95", cold', whereCold.seconds, 'git grep -E', grepWhere, 2);
-    const whereWarm = median(big, ['--json', 'list', '--where', 'metrics.auc > 0.95'], 3);
-    ratioRow('list --where "metrics.auc > 0.95", warm', whereWarm.seconds, 'git grep -E', grepWhere, 1);
-  }
-
-  if (want('validate')) {
-    // validate with the catalog warm (issue 26): the versions it has loaded are taken by blob id,
-    // the rules across files all run. Baseline: Node reading every manifest and loading it with js-yaml.
-    time(big, ['validate']);
-    const validateWarm = median(big, ['validate'], 3);
-    const yamlAll = medianOf(
-      () =>
-        spawnTime(
-          NODE,
-          [
-            '--input-type=module',
-            '-e',
-            `import { load } from ${JSON.stringify(pathToFileURL(join(PROJECT, 'node_modules/js-yaml/dist/js-yaml.mjs')).href)};
-  import { readdirSync, readFileSync } from 'node:fs';
-  for (const m of readdirSync('models')) for (const f of readdirSync('models/' + m + '/versions')) load(readFileSync('models/' + m + '/versions/' + f, 'utf8'));`,
-          ],
-          big,
-        ),
-      1,
-    );
-    ratioRow(`validate, warm (${BIG * VERSIONS_PER_MODEL} manifests)`, validateWarm.seconds, 'node + js-yaml loading every file', yamlAll, 0.5);
-  }
+  // list --where and validate, cold and warm, with their peak memory: bench/catalog.bench.mjs.
 
   if (want('history')) {
     const history = median(big, ['--json', 'history', 'model-042'], 1);
@@ -301,26 +272,6 @@ export async function run({ log = () => {} } = {}) {
     ratioRow(`history <model> (${VERSIONS_PER_MODEL} versions), CPU time`, t.historyCpu, 'the same, CPU time', t.nodeCpu + t.logCpu, 2);
   }
 
-  if (want('memory')) {
-    // Peak memory of the streamed --where scan without a cache, where it is largest (GNU time's %M).
-    if (existsSync('/usr/bin/time')) {
-      rmSync(join(big, '.git', 'modelgate'), { recursive: true, force: true });
-      const r = spawnSync('/usr/bin/time', ['-f', '%M', NODE, CLI, '--json', 'list', '--where', 'metrics.auc > 0.95'], {
-        cwd: big,
-        encoding: 'utf8',
-        maxBuffer: 1 << 30,
-      });
-      const kib = Number(/(\d+)\s*$/.exec(r.stderr)?.[1]);
-      if (r.status === 0 && kib > 0)
-        rows.push({
-          name: `list --where, cold: peak memory (${BIG * VERSIONS_PER_MODEL} manifests)`,
-          value: Math.round(kib / 1024),
-          unit: 'MiB',
-          target: 300,
-          pass: kib / 1024 <= 300,
-        });
-    }
-  }
   return rows;
 }
 

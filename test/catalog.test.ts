@@ -485,3 +485,56 @@ describe('the catalog is sealed with a key outside it and read from regular file
     expect(lstatSync(cacheFile(dir)).isFile()).toBe(true);
   }, 200_000);
 });
+
+describe('a cold scan of a registry big enough for the pool of parser threads (the built CLI)', () => {
+  const CLI = join(import.meta.dirname, '../dist/cli.js');
+  const run = (dir: string, ...args: string[]) => {
+    // Two workers whatever the machine's load (by default a loaded machine gets none).
+    const env = { ...process.env, MODELGATE_PARSE_THREADS: '2' };
+    const r = spawnSync(process.execPath, [CLI, '--registry', dir, ...args], { encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 28, env });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  /** The catalog's lines, without its first (the build that wrote it) and its seal. */
+  const body = (dir: string) => readFileSync(cacheFile(dir), 'utf8').split('\n').slice(1, -2);
+  let dir: string;
+  beforeAll(() => {
+    dir = registry(2, 700); // 1,400 files: past the 512 parsed in the main thread before the pool starts
+    writeFileSync(join(dir, 'modelgate.yaml'), 'apiVersion: modelgate.dev/v1\nkind: Registry\nstorage: {uri: s3://ml-models/registry}\n');
+    gitIn(dir, ['add', '-A']);
+    gitIn(dir, ['commit', '-qm', 'the registry file']);
+  }, 600_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes the same catalog lines as a scan in one thread, and lists the same versions cold and warm, filtered in the scan', async () => {
+    await scanVersions(dir); // the sources: no pool (its workers load the built module), every file parsed here
+    const inThread = body(dir);
+    expect(inThread).toHaveLength(1400);
+    rmSync(join(dir, '.git/modelgate'), { recursive: true, force: true });
+    const where = ['--json', 'list', '--where', "version > 690 and stage != 'Production'"];
+    const cold = run(dir, ...where);
+    expect(cold.status, cold.stderr).toBe(0);
+    expect(body(dir)).toEqual(inThread);
+    const found = JSON.parse(cold.stdout) as Array<{ model: string; version: number }>;
+    expect(found.map((v) => `${v.model}@${v.version}`)).toEqual(['m0', 'm1'].flatMap((m) => Array.from({ length: 9 }, (_, i) => `${m}@${691 + i}`)));
+    const warm = run(dir, ...where);
+    expect(warm.status, warm.stderr).toBe(0);
+    expect(warm.stdout).toBe(cold.stdout);
+  }, 600_000);
+
+  it('an invalid manifest past the start of the pool fails the scan with E_INVALID_MANIFEST, and no catalog is written', () => {
+    const file = join(dir, 'models/m1/versions/650.yaml');
+    const text = readFileSync(file, 'utf8');
+    try {
+      writeFileSync(file, text.replace('stage: Archived', 'stage: Retired'));
+      gitIn(dir, ['commit', '-qam', 'an invalid stage']);
+      rmSync(join(dir, '.git/modelgate'), { recursive: true, force: true });
+      const r = run(dir, '--json', 'list', '--where', 'version > 690');
+      expect(r.status).toBe(1);
+      expect((JSON.parse(r.stdout) as { error: { code: string } }).error.code).toBe('E_INVALID_MANIFEST');
+      expect(() => lstatSync(cacheFile(dir))).toThrow();
+    } finally {
+      writeFileSync(file, text);
+      gitIn(dir, ['commit', '-qam', 'valid again']);
+    }
+  }, 600_000);
+});

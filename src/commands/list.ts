@@ -3,7 +3,7 @@ import { formatTable } from '../cli/table.js';
 import { ExitCode, ModelgateError, usageError } from '../errors.js';
 import { STAGES, type ModelVersion, type Stage } from '../manifest/types.js';
 import { keyMetrics, shortTime, summarize } from '../query/present.js';
-import { matchWhere, parseWhere, requiredStage } from '../query/where.js';
+import { matchWhere, parseWhere, readsField, requiredStage } from '../query/where.js';
 import { versionBatches } from '../registry/catalog.js';
 import { assertModelName, parseStage } from '../registry/layout.js';
 import { assertModelExists, isRegistryUrl, locateRegistry, openReadRegistry, RegistrySnapshot } from '../registry/snapshot.js';
@@ -47,7 +47,10 @@ export const run: Command = async (ctx) => {
   // local one streams from the catalog.
   const remote = isRegistryUrl(ctx.registry) ? (await openReadRegistry(ctx)).snapshot : undefined;
   const root = remote ? undefined : locateRegistry(ctx.cwd, ctx.registry);
-  const batches = remote ? snapshotBatches(remote, model, prefilter) : versionBatches(root!, { model, stage: prefilter });
+  // The catalog's scan filters as it parses (in its threads), unless the filter reads the
+  // versions' aliases, which are not in their files.
+  const scanFilter = !remote && where && !readsField(where, 'alias') ? where : undefined;
+  const batches = remote ? snapshotBatches(remote, model, prefilter) : versionBatches(root!, { model, stage: prefilter, where: scanFilter });
   // Each version's aliases (SPEC v3 §9), read once per model: shown, and `--where "alias = 'champion'"` filters on them.
   const aliasSource = remote ?? new RegistrySnapshot(new WorktreeSource(root!));
   const aliasCache = new Map<string, Promise<Map<number, string[]>>>();
@@ -61,7 +64,7 @@ export const run: Command = async (ctx) => {
     for (const v of batch) {
       if (stage && v.stage !== stage) continue;
       const aliases = (await aliasesOf(v.model)).get(v.version) ?? [];
-      if (where && !matchWhere(where, { ...v, alias: aliases } as ModelVersion)) continue;
+      if (where && !scanFilter && !matchWhere(where, { ...v, alias: aliases } as ModelVersion)) continue;
       const summary = aliases.length ? { ...summarize(v), aliases } : summarize(v);
       if (ctx.json) chunk += `${count === 0 ? '[\n  ' : ',\n  '}${JSON.stringify(summary, null, 2).replace(/\n/g, '\n  ')}`;
       else if (!ctx.quiet)

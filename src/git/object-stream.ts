@@ -28,7 +28,8 @@ interface Request {
  */
 export class ObjectStream {
   private child?: ChildProcessByStdio<Writable, Readable, Readable>;
-  private readonly queue: Request[] = [];
+  /** Requests in the order asked; those before `head` are answered (emptied, so an answer is not kept alive by its request). */
+  private readonly queue: Array<Request | undefined> = [];
   private head = 0;
   private lines: string[] = [];
   private flushing = false;
@@ -127,7 +128,7 @@ export class ObjectStream {
 
   /** What is pending, taken off the queue, with the process forgotten. */
   private drain(): Request[] {
-    const waiting = this.queue.slice(this.head);
+    const waiting = this.queue.slice(this.head) as Request[];
     this.queue.length = 0;
     this.head = 0;
     this.current = undefined;
@@ -167,7 +168,13 @@ export class ObjectStream {
       if (nl < 0) break;
       const header = data.toString('latin1', at, nl);
       at = nl + 1;
-      const request = this.queue[this.head++];
+      const request = this.queue[this.head];
+      this.queue[this.head++] = undefined;
+      // A stream kept busy never drains its queue: the answered part is dropped now and then.
+      if (this.head >= COMPACT_AFTER) {
+        this.queue.splice(0, this.head);
+        this.head = 0;
+      }
       if (!request) continue;
       // `<oid> <type> <size>`, or `<name> missing` / `<name> ambiguous`.
       const last = header.lastIndexOf(' ');
@@ -197,6 +204,9 @@ export class ObjectStream {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Answered requests after which the queue drops them. */
+const COMPACT_AFTER = 4096;
 
 /** How long an idle stream keeps its process. */
 const IDLE_MS = 500;

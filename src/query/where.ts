@@ -63,6 +63,17 @@ export const WHERE_LIMITS = {
   maxComparisons: 256,
 } as const;
 
+/** Whether `expr` reads the top-level field `name` (`alias`, `stage`…) in any of its comparisons. */
+export function readsField(expr: Expr, name: string): boolean {
+  switch (expr.type) {
+    case 'and':
+    case 'or':
+      return readsField(expr.left, name) || readsField(expr.right, name);
+    default:
+      return expr.field.path.length === 1 && expr.field.path[0] === name;
+  }
+}
+
 /** Parses a `--where` expression. Throws E_WHERE_SYNTAX (exit 2) with the column and a caret line. */
 export function parseWhere(text: string): Expr {
   const tokens = tokenize(text);
