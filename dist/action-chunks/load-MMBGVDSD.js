@@ -1,0 +1,2 @@
+import { createRequire as __mgCreateRequire } from 'node:module'; const require = __mgCreateRequire(import.meta.url);
+import{b,c,d,e,f,g,h}from"./chunk-S5DN3GLB.js";import"./chunk-BN5T6ARK.js";import{a}from"./chunk-BGDQYQ5I.js";import"./chunk-QLGBKHNL.js";import"./chunk-7GQSVGXB.js";import"./chunk-ZHPVUCUV.js";export{a as LOAD_LIMITS,e as fileRules,b as loadManifest,c as loadManifestWithPositions,d as locateField,g as parsePlainFast,h as parsePlainFull,f as resolveCorePlain};

@@ -1,2 +1,0 @@
-import { createRequire as __mgCreateRequire } from 'node:module'; const require = __mgCreateRequire(import.meta.url);
-import{b as a,d as b,e as c,f as d,g as e,h as f,i as g,j as h}from"./chunk-545XS2MO.js";import"./chunk-BN5T6ARK.js";import"./chunk-FF7BKTKR.js";import"./chunk-7GQSVGXB.js";import"./chunk-ZHPVUCUV.js";export{a as LOAD_LIMITS,e as fileRules,b as loadManifest,c as loadManifestWithPositions,d as locateField,g as parsePlainFast,h as parsePlainFull,f as resolveCorePlain};
