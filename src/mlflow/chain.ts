@@ -122,8 +122,12 @@ export class RegistrationChain {
     return this.last;
   }
 
-  /** Commits one change on the chain's tip; false when it plans nothing there. */
+  /**
+   * Commits one change on the chain's tip; false when it plans nothing there, or when it is a
+   * registration the chain's base carries over already (another run landed it, found by `replan`).
+   */
   async add(entry: ChainedChange): Promise<boolean> {
+    if (entry.key !== undefined && this.done.has(entry.key)) return false;
     const snapshot = new RegistrySnapshot(new CatalogTreeSource(this.repo, this.last, this.prefix));
     const planned = await entry.plan(snapshot);
     if (!planned) return false;
@@ -176,17 +180,18 @@ export class RegistrationChain {
     return [];
   }
 
-  /** The batch again on `base`, without what `base` carried over already. */
+  /**
+   * The batch again on `base`, without what `base` carried over already. Everything `base` carried
+   * over counts as done, so a version still queued that another run landed meanwhile is not added
+   * a second time later (`add`).
+   */
   private async replan(base: string): Promise<void> {
     const there = await mlflowImported(new RegistrySnapshot(new GitTreeSource(this.repo, base, this.prefix)));
+    for (const [key, n] of there) this.done.set(key, n);
     const entries = this.batch.map((b) => b.entry);
     this.batch = [];
     this.last = base;
-    for (const entry of entries) {
-      const n = entry.key === undefined ? undefined : there.get(entry.key);
-      if (n === undefined) await this.add(entry);
-      else this.done.set(entry.key!, n);
-    }
+    for (const entry of entries) await this.add(entry);
   }
 }
 
