@@ -29,6 +29,22 @@ import {
   type PageContext,
 } from './render.js';
 
+/** A value built for the last commit asked and kept until another commit is asked; a failed build is not kept. */
+class LastCommit<T> {
+  private held?: { commit: string; value: Promise<T> };
+
+  get(commit: string, build: () => Promise<T>): Promise<T> {
+    if (this.held?.commit !== commit) {
+      const held = { commit, value: build() };
+      held.value.catch(() => {
+        if (this.held === held) this.held = undefined;
+      });
+      this.held = held;
+    }
+    return this.held.value;
+  }
+}
+
 /**
  * The model views of one commit, the last few read: a version page of a model read a moment ago
  * renders without reading its history and decision records again. A view holds only what one
@@ -36,17 +52,12 @@ import {
  */
 export class ModelViewCache {
   private readonly views = new Map<string, Promise<ModelView>>();
-  private index?: { commit: string; summaries: Promise<ModelSummary[]> };
-  private searchIndex?: { commit: string; parts: Promise<SearchPart[]> };
+  private readonly index = new LastCommit<ModelSummary[]>();
+  private readonly searchIndex = new LastCommit<SearchPart[]>();
 
   /** Every model's summary at `commit` (the models page), kept for the last commit asked. */
   summaries(reader: PagesReader, commit: string): Promise<ModelSummary[]> {
-    if (this.index?.commit !== commit) {
-      const summaries = readSummaries(reader);
-      summaries.catch(() => (this.index = undefined));
-      this.index = { commit, summaries };
-    }
-    return this.index.summaries;
+    return this.index.get(commit, () => readSummaries(reader));
   }
 
   /**
@@ -55,12 +66,7 @@ export class ModelViewCache {
    * parts whose summary may match instead of reading every manifest again.
    */
   search(reader: PagesReader, commit: string): Promise<SearchPart[]> {
-    if (this.searchIndex?.commit !== commit) {
-      const parts = buildSearchIndex(reader);
-      parts.catch(() => (this.searchIndex = undefined));
-      this.searchIndex = { commit, parts };
-    }
-    return this.searchIndex.parts;
+    return this.searchIndex.get(commit, () => buildSearchIndex(reader));
   }
 
   constructor(private readonly size = 8) {}
